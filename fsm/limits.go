@@ -1,0 +1,64 @@
+package fsm
+
+import (
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits on what one command may carry. httpapi checks the same constants before proposing;
+// the FSM checks them again because it never trusts the log more than the network.
+const (
+	IDMaxLength             = 30   // project and asset IDs
+	GeneratedIDMaxLength    = 64   // wallet and transaction IDs
+	CustomerIDMaxLength     = 128  // customer IDs (the integrator's own IDs, e.g. e-mails)
+	ReferenceIDMaxLength    = 128  // transaction reference IDs
+	NameMaxLength           = 200  // names of projects, assets, customers and wallets
+	CodeMaxLength           = 16   // asset codes
+	DescriptionMaxLength    = 1000 // descriptions
+	OperationsMaxCount      = 100  // operations in one transaction
+	ResumeWalletIDsMaxCount = 1000 // wallet IDs in one resume
+)
+
+// ValidID reports whether s is a well-formed project, asset, wallet or transaction ID of at
+// most maxLength bytes: letters, digits, '_', '.', '-'.
+func ValidID(s string, maxLength int) bool {
+	if s == "" || len(s) > maxLength {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidCustomerID reports whether s is a usable customer ID: 1..CustomerIDMaxLength bytes of
+// printable UTF-8 without '/'.
+func ValidCustomerID(s string) bool {
+	return s != "" && len(s) <= CustomerIDMaxLength && ValidText(s, CustomerIDMaxLength) && !containsByte(s, '/')
+}
+
+// ValidText reports whether s is valid UTF-8 of at most maxLength bytes without control
+// characters.
+func ValidText(s string, maxLength int) bool {
+	if len(s) > maxLength || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func containsByte(s string, b byte) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == b {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,375 @@
+package fsm
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// Queries read the store, never the apply goroutine's memory: each sees the state as of the
+// last committed batch. Callers that need linearizable reads wait for the shard's read index
+// first (cluster.LinearizableRead); the ledger itself only promises committed, consistent data.
+
+// PageRequest selects one page of a list: Page counts from 1.
+type PageRequest struct {
+	Page, PageSize int
+}
+
+// TimeRange selects by creation time in Unix milliseconds, both ends inclusive.
+type TimeRange struct {
+	FromMs, ToMs int64
+}
+
+func (p PageRequest) offset() (skip, take int, err error) {
+	if p.Page < 1 || p.PageSize < 1 {
+		return 0, 0, fmt.Errorf("fsm: bad page %d/%d", p.Page, p.PageSize)
+	}
+	if p.Page-1 > math.MaxInt/p.PageSize {
+		return 0, 0, fmt.Errorf("fsm: page %d too far", p.Page)
+	}
+	return (p.Page - 1) * p.PageSize, p.PageSize, nil
+}
+
+// read runs fn with the store held against Restore swapping it.
+func (l *Ledger) read(fn func() error) error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.db == nil {
+		return fmt.Errorf("fsm: ledger closed")
+	}
+	return fn()
+}
+
+// GetProject returns a project with its assets.
+func (l *Ledger) GetProject(projectID string) (*Project, error) {
+	var p *Project
+	err := l.read(func() error {
+		v, err := l.get(key(prefixProject, projectID))
+		if err != nil {
+			return err
+		}
+		if v == nil {
+			return rejectf(CodeProjectNotFound, "project %q not found", projectID)
+		}
+		if p, err = decodeProject(v); err != nil {
+			return err
+		}
+		p.Assets, err = l.listAssets(projectID)
+		return err
+	})
+	return p, err
+}
+
+// ListProjects returns every project (without assets), by ID.
+func (l *Ledger) ListProjects() ([]Project, error) {
+	projects := []Project{}
+	err := l.read(func() error {
+		return l.scan([]byte{prefixProject}, func(k, v []byte) error {
+			p, err := decodeProject(v)
+			if err == nil {
+				projects = append(projects, *p)
+			}
+			return err
+		})
+	})
+	return projects, err
+}
+
+func (l *Ledger) projectExists(projectID string) error {
+	v, err := l.get(key(prefixProject, projectID))
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		return rejectf(CodeProjectNotFound, "project %q not found", projectID)
+	}
+	return nil
+}
+
+func (l *Ledger) listAssets(projectID string) ([]Asset, error) {
+	assets := []Asset{}
+	err := l.scan(prefixOf(prefixAsset, projectID), func(k, v []byte) error {
+		a, err := decodeAsset(v)
+		if err == nil {
+			assets = append(assets, *a)
+		}
+		return err
+	})
+	return assets, err
+}
+
+// ListAssets returns a project's assets by ID.
+func (l *Ledger) ListAssets(projectID string) ([]Asset, error) {
+	var assets []Asset
+	err := l.read(func() error {
+		if err := l.projectExists(projectID); err != nil {
+			return err
+		}
+		var err error
+		assets, err = l.listAssets(projectID)
+		return err
+	})
+	return assets, err
+}
+
+// GetAsset returns one asset.
+func (l *Ledger) GetAsset(projectID, assetID string) (*Asset, error) {
+	var a *Asset
+	err := l.read(func() error {
+		if err := l.projectExists(projectID); err != nil {
+			return err
+		}
+		v, err := l.get(key(prefixAsset, projectID, assetID))
+		if err != nil {
+			return err
+		}
+		if v == nil {
+			return rejectf(CodeAssetNotFound, "asset %q not found", assetID)
+		}
+		a, err = decodeAsset(v)
+		return err
+	})
+	return a, err
+}
+
+// GetCustomer returns one customer.
+func (l *Ledger) GetCustomer(projectID, customerID string) (*Customer, error) {
+	var c *Customer
+	err := l.read(func() error {
+		if err := l.projectExists(projectID); err != nil {
+			return err
+		}
+		v, err := l.get(key(prefixCustomer, projectID, customerID))
+		if err != nil {
+			return err
+		}
+		if v == nil {
+			return rejectf(CodeCustomerNotFound, "customer %q not found", customerID)
+		}
+		c, err = decodeCustomer(v)
+		return err
+	})
+	return c, err
+}
+
+// pageScan calls fn for the page's records under prefix, in key order, and reports whether
+// more follow.
+func (l *Ledger) pageScan(lower, upper []byte, p PageRequest, fn func(k, v []byte) error) (bool, error) {
+	skip, take, err := p.offset()
+	if err != nil {
+		return false, err
+	}
+	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return false, err
+	}
+	defer it.Close()
+	hasMore := false
+	n := 0
+	for it.First(); it.Valid(); it.Next() {
+		if n < skip {
+			n++
+			continue
+		}
+		if n >= skip+take {
+			hasMore = true
+			break
+		}
+		if err := fn(it.Key(), it.Value()); err != nil {
+			return false, err
+		}
+		n++
+	}
+	return hasMore, it.Error()
+}
+
+// ListCustomers returns one page of a project's customers, by ID.
+func (l *Ledger) ListCustomers(projectID string, p PageRequest) ([]Customer, bool, error) {
+	customers := []Customer{}
+	var hasMore bool
+	err := l.read(func() error {
+		if err := l.projectExists(projectID); err != nil {
+			return err
+		}
+		prefix := prefixOf(prefixCustomer, projectID)
+		var err error
+		hasMore, err = l.pageScan(prefix, prefixEnd(prefix), p, func(k, v []byte) error {
+			c, err := decodeCustomer(v)
+			if err == nil {
+				customers = append(customers, *c)
+			}
+			return err
+		})
+		return err
+	})
+	return customers, hasMore, err
+}
+
+func (l *Ledger) ownerWallets(projectID, customerID string) ([]Wallet, error) {
+	wallets := []Wallet{}
+	err := l.scan(prefixOf(prefixOwnerWallet, projectID, customerID), func(k, v []byte) error {
+		w, err := l.walletByID(string(v))
+		if err == nil {
+			wallets = append(wallets, *w)
+		}
+		return err
+	})
+	return wallets, err
+}
+
+func (l *Ledger) walletByID(walletID string) (*Wallet, error) {
+	v, err := l.get(key(prefixWallet, walletID))
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, errMissingWallet(walletID)
+	}
+	return decodeWallet(v)
+}
+
+func errMissingWallet(walletID string) *Error {
+	return rejectf(CodeWalletNotFound, "wallet %q not found", walletID)
+}
+
+// ListCustomerWallets returns a customer's wallets in creation order, closed ones included.
+func (l *Ledger) ListCustomerWallets(projectID, customerID string) ([]Wallet, error) {
+	var wallets []Wallet
+	err := l.read(func() error {
+		if err := l.projectExists(projectID); err != nil {
+			return err
+		}
+		v, err := l.get(key(prefixCustomer, projectID, customerID))
+		if err != nil {
+			return err
+		}
+		if v == nil {
+			return rejectf(CodeCustomerNotFound, "customer %q not found", customerID)
+		}
+		wallets, err = l.ownerWallets(projectID, customerID)
+		return err
+	})
+	return wallets, err
+}
+
+// ListSystemWallets returns a project's system wallets in creation order.
+func (l *Ledger) ListSystemWallets(projectID string) ([]Wallet, error) {
+	var wallets []Wallet
+	err := l.read(func() error {
+		if err := l.projectExists(projectID); err != nil {
+			return err
+		}
+		var err error
+		wallets, err = l.ownerWallets(projectID, "")
+		return err
+	})
+	return wallets, err
+}
+
+// GetWallet returns one wallet of a project; another project's wallet is not found.
+func (l *Ledger) GetWallet(projectID, walletID string) (*Wallet, error) {
+	var w *Wallet
+	err := l.read(func() error {
+		if err := l.projectExists(projectID); err != nil {
+			return err
+		}
+		var err error
+		w, err = l.walletByID(walletID)
+		if err == nil && w.ProjectID != projectID {
+			w, err = nil, errMissingWallet(walletID)
+		}
+		return err
+	})
+	return w, err
+}
+
+func timeBounds(prefix []byte, r TimeRange) (lower, upper []byte) {
+	lower = binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), uint64(max(r.FromMs, 0)))
+	if r.ToMs < 0 || r.ToMs == math.MaxInt64 {
+		if r.ToMs < 0 {
+			return lower, lower
+		}
+		return lower, prefixEnd(prefix)
+	}
+	upper = binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), uint64(r.ToMs+1))
+	return lower, upper
+}
+
+// ListEntries returns one page of a wallet's entries created within r, oldest first.
+func (l *Ledger) ListEntries(projectID, walletID string, r TimeRange, p PageRequest) ([]Entry, bool, error) {
+	entries := []Entry{}
+	var hasMore bool
+	err := l.read(func() error {
+		if err := l.projectExists(projectID); err != nil {
+			return err
+		}
+		w, err := l.walletByID(walletID)
+		if err != nil {
+			return err
+		}
+		if w.ProjectID != projectID {
+			return errMissingWallet(walletID)
+		}
+		lower, upper := timeBounds(prefixOf(prefixEntry, walletID), r)
+		hasMore, err = l.pageScan(lower, upper, p, func(k, v []byte) error {
+			e, err := decodeEntry(walletID, v)
+			if err == nil {
+				entries = append(entries, *e)
+			}
+			return err
+		})
+		return err
+	})
+	return entries, hasMore, err
+}
+
+// GetTransaction returns one transaction of a project.
+func (l *Ledger) GetTransaction(projectID, transactionID string) (*Transaction, error) {
+	var t *Transaction
+	err := l.read(func() error {
+		if err := l.projectExists(projectID); err != nil {
+			return err
+		}
+		v, err := l.get(key(prefixTransaction, projectID, transactionID))
+		if err != nil {
+			return err
+		}
+		if v == nil {
+			return rejectf(CodeTransactionNotFound, "transaction %q not found", transactionID)
+		}
+		t, err = decodeTransaction(v)
+		return err
+	})
+	return t, err
+}
+
+// ListTransactions returns one page of a project's transactions created within r, oldest first.
+func (l *Ledger) ListTransactions(projectID string, r TimeRange, p PageRequest) ([]Transaction, bool, error) {
+	transactions := []Transaction{}
+	var hasMore bool
+	err := l.read(func() error {
+		if err := l.projectExists(projectID); err != nil {
+			return err
+		}
+		lower, upper := timeBounds(prefixOf(prefixTransactionTime, projectID), r)
+		var err error
+		hasMore, err = l.pageScan(lower, upper, p, func(k, v []byte) error {
+			tv, err := l.get(key(prefixTransaction, projectID, string(v)))
+			if err != nil {
+				return err
+			}
+			if tv == nil {
+				return fmt.Errorf("time index names missing transaction %q", v)
+			}
+			t, err := decodeTransaction(tv)
+			if err == nil {
+				transactions = append(transactions, *t)
+			}
+			return err
+		})
+		return err
+	})
+	return transactions, hasMore, err
+}

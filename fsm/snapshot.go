@@ -1,0 +1,254 @@
+package fsm
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/hashicorp/raft"
+)
+
+// Snapshot stream format: a magic line, then records of (uvarint key length, key, uvarint value
+// length, value) in key order, then a zero key length, the record count and the SHA-256 of
+// everything before it. Restore verifies the trailer before it replaces anything.
+var snapshotMagic = []byte("GIGALEDGER-SNAPSHOT-1\n")
+
+// snapshotRecordMaxBytes bounds one key or value in a snapshot stream.
+const snapshotRecordMaxBytes = 64 << 20
+
+// Snapshot takes a point-in-time view of the store (shard.StateMachine). It first makes
+// Pebble's write-ahead log durable, because Raft may compact its log once the snapshot exists.
+func (l *Ledger) Snapshot() (raft.FSMSnapshot, error) {
+	if err := l.db.LogData(nil, pebble.Sync); err != nil {
+		return nil, fmt.Errorf("snapshot: sync store: %w", err)
+	}
+	return &ledgerSnapshot{view: l.db.NewSnapshot()}, nil
+}
+
+type ledgerSnapshot struct{ view *pebble.Snapshot }
+
+// Persist streams the view into the sink; it runs concurrently with later applies.
+func (s *ledgerSnapshot) Persist(sink raft.SnapshotSink) error {
+	if err := writeSnapshot(s.view, sink); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+// Release frees the view.
+func (s *ledgerSnapshot) Release() { s.view.Close() }
+
+func writeSnapshot(view *pebble.Snapshot, w io.Writer) error {
+	h := sha256.New()
+	bw := bufio.NewWriterSize(io.MultiWriter(w, h), 1<<20)
+	if _, err := bw.Write(snapshotMagic); err != nil {
+		return err
+	}
+	it, err := view.NewIter(nil)
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var count uint64
+	var lengths [binary.MaxVarintLen64]byte
+	writeField := func(b []byte) error {
+		n := binary.PutUvarint(lengths[:], uint64(len(b)))
+		if _, err := bw.Write(lengths[:n]); err != nil {
+			return err
+		}
+		_, err := bw.Write(b)
+		return err
+	}
+	for it.First(); it.Valid(); it.Next() {
+		if err := writeField(it.Key()); err != nil {
+			return err
+		}
+		if err := writeField(it.Value()); err != nil {
+			return err
+		}
+		count++
+	}
+	if err := it.Error(); err != nil {
+		return err
+	}
+	trailer := binary.AppendUvarint([]byte{0}, count)
+	if _, err := bw.Write(trailer); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	_, err = w.Write(h.Sum(nil))
+	return err
+}
+
+// Restore replaces the whole ledger with a snapshot stream: it builds a new store beside the
+// current one, verifies the stream's checksum, then swaps the directories and reloads memory.
+func (l *Ledger) Restore(snapshot io.ReadCloser) error {
+	defer snapshot.Close()
+	livePath := filepath.Join(l.dir, storeDirName)
+	nextPath := livePath + ".restore"
+	oldPath := livePath + ".old"
+	if err := os.RemoveAll(nextPath); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	next, err := openPebble(nextPath)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if err := readSnapshot(snapshot, next); err != nil {
+		next.Close()
+		os.RemoveAll(nextPath)
+		return fmt.Errorf("restore: %w", err)
+	}
+	if err := next.Close(); err != nil {
+		return fmt.Errorf("restore: close new store: %w", err)
+	}
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.db.Close(); err != nil {
+		return fmt.Errorf("restore: close live store: %w", err)
+	}
+	l.db = nil
+	// A crash between the renames is mended by recoverInterruptedRestore on the next Open.
+	if err := os.RemoveAll(oldPath); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if err := os.Rename(livePath, oldPath); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if err := os.Rename(nextPath, livePath); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if l.db, err = openPebble(livePath); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	os.RemoveAll(oldPath)
+	if err := l.load(); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	return nil
+}
+
+// restoreBatchMaxBytes bounds the memory one restore batch holds.
+const restoreBatchMaxBytes = 16 << 20
+
+func readSnapshot(r io.Reader, db *pebble.DB) error {
+	h := sha256.New()
+	br := bufio.NewReaderSize(r, 1<<20)
+	tr := &hashingReader{r: br, h: h}
+	magic := make([]byte, len(snapshotMagic))
+	if _, err := io.ReadFull(tr, magic); err != nil || string(magic) != string(snapshotMagic) {
+		return fmt.Errorf("not a ledger snapshot")
+	}
+	batch := db.NewBatch()
+	var count uint64
+	readField := func() ([]byte, error) {
+		n, err := binary.ReadUvarint(tr)
+		if err != nil {
+			return nil, err
+		}
+		if n > snapshotRecordMaxBytes {
+			return nil, fmt.Errorf("record of %d bytes", n)
+		}
+		b := make([]byte, n)
+		_, err = io.ReadFull(tr, b)
+		return b, err
+	}
+	for {
+		k, err := readField()
+		if err != nil {
+			return fmt.Errorf("read key: %w", err)
+		}
+		if len(k) == 0 {
+			break
+		}
+		v, err := readField()
+		if err != nil {
+			return fmt.Errorf("read value: %w", err)
+		}
+		if err := batch.Set(k, v, nil); err != nil {
+			return err
+		}
+		count++
+		if batch.Len() > restoreBatchMaxBytes {
+			if err := batch.Commit(pebble.NoSync); err != nil {
+				return err
+			}
+			batch = db.NewBatch()
+		}
+	}
+	wantCount, err := binary.ReadUvarint(tr)
+	if err != nil {
+		return fmt.Errorf("read trailer: %w", err)
+	}
+	sum := h.Sum(nil)
+	got := make([]byte, sha256.Size)
+	if _, err := io.ReadFull(br, got); err != nil {
+		return fmt.Errorf("read checksum: %w", err)
+	}
+	if wantCount != count || string(got) != string(sum) {
+		return errors.New("snapshot checksum or count mismatch")
+	}
+	if err := batch.Commit(pebble.Sync); err != nil {
+		return err
+	}
+	return nil
+}
+
+// hashingReader hashes what it reads.
+type hashingReader struct {
+	r *bufio.Reader
+	h hash.Hash
+}
+
+func (r *hashingReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.h.Write(p[:n])
+	return n, err
+}
+
+func (r *hashingReader) ReadByte() (byte, error) {
+	b, err := r.r.ReadByte()
+	if err == nil {
+		r.h.Write([]byte{b})
+	}
+	return b, err
+}
+
+// Digest hashes the whole stored ledger, history included, except the bookkeeping records
+// (applied log index, batch clock and sequences — every one of them shows in the records it
+// stamped). Equal digests on two replicas mean equal ledgers.
+func (l *Ledger) Digest() ([32]byte, error) {
+	var sum [32]byte
+	err := l.read(func() error {
+		h := sha256.New()
+		it, err := l.db.NewIter(nil)
+		if err != nil {
+			return err
+		}
+		defer it.Close()
+		var lengths [binary.MaxVarintLen64]byte
+		for it.First(); it.Valid(); it.Next() {
+			if it.Key()[0] == prefixMeta {
+				continue
+			}
+			h.Write(lengths[:binary.PutUvarint(lengths[:], uint64(len(it.Key())))])
+			h.Write(it.Key())
+			h.Write(lengths[:binary.PutUvarint(lengths[:], uint64(len(it.Value())))])
+			h.Write(it.Value())
+		}
+		copy(sum[:], h.Sum(nil))
+		return it.Error()
+	})
+	return sum, err
+}

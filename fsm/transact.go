@@ -1,0 +1,361 @@
+package fsm
+
+import (
+	"fmt"
+)
+
+// touchedWallet is a wallet's working balance while a transaction's operations run; nothing
+// reaches the wallet itself until every operation has passed.
+type touchedWallet struct {
+	wallet       *Wallet
+	balance      Amount
+	entryCount   uint64
+	startBalance Amount
+	lastPosted   Amount // balance after the last entry posted for this wallet
+}
+
+// touchedAsset is an asset's working supply while a transaction's operations run.
+type touchedAsset struct {
+	asset    *Asset
+	supply   Amount
+	issued   Amount
+	redeemed Amount
+}
+
+// step is one operation's wallets and asset, as indexes into the transaction's working sets
+// (-1: the operation has no such side).
+type step struct{ from, to, asset int }
+
+func (a *applier) transact(c *Command) *Result {
+	if r := validateTransaction(c); r != nil {
+		return r
+	}
+	referenceKey := c.ProjectID + "\x00" + c.ReferenceID
+	prior, err := a.transactionByReference(c.ProjectID, c.ReferenceID, referenceKey)
+	if err != nil {
+		panic(fmt.Sprintf("fsm: reference lookup: %v", err))
+	}
+	if prior != nil {
+		if !sameOperations(prior.Operations, c.Operations) {
+			return &Result{Err: rejectf(CodeReferenceIDMismatch,
+				"reference id %q was used by transaction %s with different operations", c.ReferenceID, prior.ID),
+				Transaction: prior}
+		}
+		return &Result{Err: rejectf(CodeDuplicateReferenceID,
+			"reference id %q was already used by transaction %s", c.ReferenceID, prior.ID), Transaction: prior}
+	}
+	if _, pending := a.pendingTransactionIDs[c.ProjectID+"\x00"+c.TransactionID]; pending {
+		return invalid("transaction id %q already exists", c.TransactionID)
+	}
+	if existing, err := a.get(key(prefixTransaction, c.ProjectID, c.TransactionID)); err != nil {
+		panic(fmt.Sprintf("fsm: transaction lookup: %v", err))
+	} else if existing != nil {
+		return invalid("transaction id %q already exists", c.TransactionID)
+	}
+
+	// Structural checks reject the request without recording anything: the wallets must exist
+	// in this project, and a transfer must stay within one asset.
+	wallets := make([]touchedWallet, 0, 2*len(c.Operations))
+	assets := make([]touchedAsset, 0, 1)
+	touch := func(id string) (int, *Result) {
+		for i := range wallets {
+			if wallets[i].wallet.ID == id {
+				return i, nil
+			}
+		}
+		w, r := a.findWallet(c.ProjectID, id)
+		if r != nil {
+			return 0, r
+		}
+		wallets = append(wallets, touchedWallet{wallet: w, balance: w.Balance, startBalance: w.Balance, entryCount: w.EntryCount})
+		return len(wallets) - 1, nil
+	}
+	touchAsset := func(assetID string) int {
+		for i := range assets {
+			if assets[i].asset.ID == assetID {
+				return i
+			}
+		}
+		as := a.assets[assetKey(c.ProjectID, assetID)]
+		if as == nil {
+			panic(fmt.Sprintf("fsm: wallet uses missing asset %q", assetID))
+		}
+		assets = append(assets, touchedAsset{asset: as, supply: as.Supply})
+		return len(assets) - 1
+	}
+	steps := make([]step, len(c.Operations))
+	for i, op := range c.Operations {
+		s := step{from: -1, to: -1}
+		var r *Result
+		if op.From != "" {
+			if s.from, r = touch(op.From); r != nil {
+				return r
+			}
+		}
+		if op.To != "" {
+			if s.to, r = touch(op.To); r != nil {
+				return r
+			}
+		}
+		if s.from >= 0 && s.to >= 0 && wallets[s.from].wallet.AssetID != wallets[s.to].wallet.AssetID {
+			return fail(rejectf(CodeAssetMismatch, "operation %d: wallet %q holds %q and wallet %q holds %q",
+				i, op.From, wallets[s.from].wallet.AssetID, op.To, wallets[s.to].wallet.AssetID))
+		}
+		if s.from >= 0 {
+			s.asset = touchAsset(wallets[s.from].wallet.AssetID)
+		} else {
+			s.asset = touchAsset(wallets[s.to].wallet.AssetID)
+		}
+		steps[i] = s
+	}
+
+	a.clock.transactionSequence++
+	t := &Transaction{ID: c.TransactionID, ProjectID: c.ProjectID, ReferenceID: c.ReferenceID,
+		Operations: c.Operations, CreatedAt: a.now, Sequence: a.clock.transactionSequence,
+		FailedOperationIndex: -1}
+
+	// Run the operations in order on working balances. After each one the available balance
+	// of the wallet it debited must still be ≥ 0: the seed's rule, checked per operation.
+	for i, op := range c.Operations {
+		s := steps[i]
+		if failure := a.checkUsable(wallets, s.from, s.to); failure != nil {
+			return a.recordFailure(t, i, failure)
+		}
+		if s.from >= 0 {
+			from := &wallets[s.from]
+			available, _ := from.balance.Sub(from.wallet.Held)
+			if available.Cmp(op.Amount) < 0 {
+				return a.recordFailure(t, i, rejectf(CodeInsufficientFunds,
+					"operation %d: wallet %q has %s available, needs %s", i, from.wallet.ID, available, op.Amount))
+			}
+			from.balance = mustSub(from.balance, op.Amount)
+		}
+		switch op.Type {
+		case OperationIssue:
+			supply, err := assets[s.asset].supply.Add(op.Amount)
+			if err != nil {
+				return a.recordFailure(t, i, rejectf(CodeBalanceOverflow, "operation %d: issuing %s overflows the asset supply", i, op.Amount))
+			}
+			assets[s.asset].supply = supply
+			assets[s.asset].issued = mustAdd(assets[s.asset].issued, op.Amount)
+		case OperationRedeem:
+			assets[s.asset].supply = mustSub(assets[s.asset].supply, op.Amount)
+			assets[s.asset].redeemed = mustAdd(assets[s.asset].redeemed, op.Amount)
+		}
+		if s.to >= 0 {
+			to := &wallets[s.to]
+			balance, err := to.balance.Add(op.Amount)
+			if err != nil {
+				return a.recordFailure(t, i, rejectf(CodeBalanceOverflow, "operation %d: wallet %q balance would overflow", i, to.wallet.ID))
+			}
+			to.balance = balance
+		}
+	}
+
+	// Every operation passed: post the entries, then the balances.
+	t.Status = TransactionCompleted
+	for i, op := range c.Operations {
+		s := steps[i]
+		switch op.Type {
+		case OperationTransfer:
+			a.postEntry(t, i, &wallets[s.from], EntryDebit, op.Amount)
+			a.postEntry(t, i, &wallets[s.to], EntryCredit, op.Amount)
+		case OperationIssue:
+			a.postEntry(t, i, &wallets[s.to], EntryIssue, op.Amount)
+		case OperationRedeem:
+			a.postEntry(t, i, &wallets[s.from], EntryRedeem, op.Amount)
+		}
+	}
+	a.checkConservation(t, wallets, assets)
+	for i := range wallets {
+		tw := &wallets[i]
+		if tw.entryCount != tw.wallet.EntryCount+countEntries(c.Operations, steps, i) {
+			panic(fmt.Sprintf("fsm: transaction %s: wallet %s entry count mismatch", t.ID, tw.wallet.ID))
+		}
+		tw.wallet.Balance = tw.balance
+		tw.wallet.EntryCount = tw.entryCount
+		if tw.wallet.Held.Cmp(tw.wallet.Balance) > 0 {
+			panic(fmt.Sprintf("fsm: transaction %s left wallet %s with held > balance", t.ID, tw.wallet.ID))
+		}
+		a.putWallet(tw.wallet)
+	}
+	for i := range assets {
+		if assets[i].asset.Supply != assets[i].supply {
+			assets[i].asset.Supply = assets[i].supply
+			a.putAsset(assets[i].asset)
+		}
+	}
+	a.putTransaction(t)
+	return &Result{Transaction: t}
+}
+
+// checkUsable fails an operation whose wallets cannot take part: suspended or closed.
+func (a *applier) checkUsable(wallets []touchedWallet, indexes ...int) *Error {
+	for _, i := range indexes {
+		if i < 0 {
+			continue
+		}
+		w := wallets[i].wallet
+		switch w.Status {
+		case WalletSuspendedStatus:
+			return rejectf(CodeWalletSuspended, "wallet %q is suspended", w.ID)
+		case WalletClosed:
+			return rejectf(CodeWalletClosed, "wallet %q is closed", w.ID)
+		}
+	}
+	return nil
+}
+
+// checkConservation asserts, per asset, that the balances the transaction touched moved by
+// exactly what it issued minus what it redeemed. A mismatch is a bug in apply: panic.
+func (a *applier) checkConservation(t *Transaction, wallets []touchedWallet, assets []touchedAsset) {
+	for _, as := range assets {
+		var before, after Amount
+		for _, tw := range wallets {
+			if tw.wallet.AssetID == as.asset.ID {
+				before = mustAdd(before, tw.startBalance)
+				after = mustAdd(after, tw.balance)
+			}
+		}
+		if mustAdd(after, as.redeemed) != mustAdd(before, as.issued) {
+			panic(fmt.Sprintf("fsm: transaction %s breaks conservation of asset %s", t.ID, as.asset.ID))
+		}
+		if mustAdd(as.supply, as.redeemed) != mustAdd(as.asset.Supply, as.issued) {
+			panic(fmt.Sprintf("fsm: transaction %s breaks the supply of asset %s", t.ID, as.asset.ID))
+		}
+	}
+}
+
+func countEntries(ops []Operation, steps []step, wallet int) uint64 {
+	var n uint64
+	for i := range ops {
+		if steps[i].from == wallet {
+			n++
+		}
+		if steps[i].to == wallet {
+			n++
+		}
+	}
+	return n
+}
+
+func (a *applier) postEntry(t *Transaction, operationIndex int, tw *touchedWallet, entryType EntryType, amount Amount) {
+	// Entries show the balance after each operation in order, so recompute it from the start.
+	var balance Amount
+	if tw.entryCount == tw.wallet.EntryCount {
+		balance = tw.startBalance
+	} else {
+		balance = tw.lastPosted
+	}
+	switch entryType {
+	case EntryIssue, EntryCredit:
+		balance = mustAdd(balance, amount)
+	default:
+		balance = mustSub(balance, amount)
+	}
+	tw.lastPosted = balance
+	e := Entry{WalletID: tw.wallet.ID, Sequence: tw.entryCount, TransactionID: t.ID,
+		OperationIndex: operationIndex, Type: entryType, Amount: amount, BalanceAfter: balance,
+		CreatedAt: t.CreatedAt}
+	tw.entryCount++
+	k := appendTimeSequence(prefixOf(prefixEntry, tw.wallet.ID), e.CreatedAt, e.Sequence)
+	a.set(k, encodeEntry(&e))
+}
+
+func (a *applier) recordFailure(t *Transaction, operationIndex int, reason *Error) *Result {
+	t.Status = TransactionFailed
+	t.FailedOperationIndex = operationIndex
+	t.FailureReason = reason.Code
+	t.FailureMessage = reason.Message
+	a.putTransaction(t)
+	return &Result{Err: reason, Transaction: t}
+}
+
+func (a *applier) putTransaction(t *Transaction) {
+	a.set(key(prefixTransaction, t.ProjectID, t.ID), encodeTransaction(t))
+	a.set(key(prefixReference, t.ProjectID, t.ReferenceID), []byte(t.ID))
+	a.set(appendTimeSequence(prefixOf(prefixTransactionTime, t.ProjectID), t.CreatedAt, t.Sequence), []byte(t.ID))
+	a.pendingReferences[t.ProjectID+"\x00"+t.ReferenceID] = t
+	a.pendingTransactionIDs[t.ProjectID+"\x00"+t.ID] = struct{}{}
+}
+
+// transactionByReference finds the transaction that used a reference ID, in this batch or in
+// the store.
+func (a *applier) transactionByReference(projectID, referenceID, referenceKey string) (*Transaction, error) {
+	if t := a.pendingReferences[referenceKey]; t != nil {
+		return t, nil
+	}
+	id, err := a.get(key(prefixReference, projectID, referenceID))
+	if err != nil || id == nil {
+		return nil, err
+	}
+	v, err := a.get(key(prefixTransaction, projectID, string(id)))
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, fmt.Errorf("reference %q names missing transaction %q", referenceID, id)
+	}
+	return decodeTransaction(v)
+}
+
+func validateTransaction(c *Command) *Result {
+	switch {
+	case !ValidID(c.TransactionID, GeneratedIDMaxLength):
+		return invalid("transaction id must be 1..%d of [A-Za-z0-9_.-]", GeneratedIDMaxLength)
+	case c.ReferenceID == "" || !ValidText(c.ReferenceID, ReferenceIDMaxLength):
+		return invalid("referenceId must be 1..%d printable characters", ReferenceIDMaxLength)
+	case len(c.Operations) == 0 || len(c.Operations) > OperationsMaxCount:
+		return invalid("a transaction has 1..%d operations", OperationsMaxCount)
+	}
+	for i, op := range c.Operations {
+		if op.Amount.IsZero() {
+			return invalid("operation %d: amount must be positive", i)
+		}
+		switch op.Type {
+		case OperationTransfer:
+			if op.From == "" || op.To == "" || op.From == op.To {
+				return invalid("operation %d: a transfer needs two different wallets, from and to", i)
+			}
+		case OperationIssue:
+			if op.To == "" || op.From != "" {
+				return invalid("operation %d: an issue names only the wallet it credits, to", i)
+			}
+		case OperationRedeem:
+			if op.From == "" || op.To != "" {
+				return invalid("operation %d: a redeem names only the wallet it debits, from", i)
+			}
+		default:
+			return invalid("operation %d: type must be transfer, issue or redeem", i)
+		}
+	}
+	return nil
+}
+
+func sameOperations(a, b []Operation) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func mustAdd(a, b Amount) Amount {
+	s, err := a.Add(b)
+	if err != nil {
+		panic(fmt.Sprintf("fsm: %s + %s: %v", a, b, err))
+	}
+	return s
+}
+
+func mustSub(a, b Amount) Amount {
+	s, err := a.Sub(b)
+	if err != nil {
+		panic(fmt.Sprintf("fsm: %s - %s: %v", a, b, err))
+	}
+	return s
+}

@@ -1,0 +1,123 @@
+package fsm
+
+import (
+	"fmt"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// CheckInvariants recomputes the ledger's invariants from its history, on one consistent view
+// of the store:
+//   - every wallet's entries replay from zero to its balance, each entry's balanceAfter
+//     matching, and their count is the wallet's entry count;
+//   - held never exceeds balance (available ≥ 0);
+//   - per asset, issued − redeemed over all entries = the asset's supply = the sum of its
+//     wallets' balances.
+//
+// Apply asserts the same rules for each transaction as it runs; this is the second, independent
+// check (tests run it after every scenario; operators may run it on a live node).
+func (l *Ledger) CheckInvariants() error {
+	return l.read(func() error {
+		view := l.db.NewSnapshot()
+		defer view.Close()
+		scan := func(prefix []byte, fn func(k, v []byte) error) error {
+			it, err := view.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+			if err != nil {
+				return err
+			}
+			defer it.Close()
+			for it.First(); it.Valid(); it.Next() {
+				if err := fn(it.Key(), it.Value()); err != nil {
+					return err
+				}
+			}
+			return it.Error()
+		}
+		type assetTotals struct{ supply, balances, issued, redeemed Amount }
+		totals := map[string]*assetTotals{}
+		err := scan([]byte{prefixAsset}, func(k, v []byte) error {
+			a, err := decodeAsset(v)
+			if err == nil {
+				totals[a.ProjectID+"\x00"+a.ID] = &assetTotals{supply: a.Supply}
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		return scanWallets(scan, func(w *Wallet) error {
+			if w.Held.Cmp(w.Balance) > 0 {
+				return fmt.Errorf("wallet %s: held %s > balance %s", w.ID, w.Held, w.Balance)
+			}
+			at := totals[w.ProjectID+"\x00"+w.AssetID]
+			if at == nil {
+				return fmt.Errorf("wallet %s: asset %s missing", w.ID, w.AssetID)
+			}
+			var balance Amount
+			var count uint64
+			err := scan(prefixOf(prefixEntry, w.ID), func(k, v []byte) error {
+				e, err := decodeEntry(w.ID, v)
+				if err != nil {
+					return err
+				}
+				if e.Sequence != count {
+					return fmt.Errorf("wallet %s: entry %d has sequence %d", w.ID, count, e.Sequence)
+				}
+				switch e.Type {
+				case EntryIssue:
+					at.issued = mustAdd(at.issued, e.Amount)
+					balance, err = balance.Add(e.Amount)
+				case EntryCredit:
+					balance, err = balance.Add(e.Amount)
+				case EntryRedeem:
+					at.redeemed = mustAdd(at.redeemed, e.Amount)
+					balance, err = balance.Sub(e.Amount)
+				case EntryDebit:
+					balance, err = balance.Sub(e.Amount)
+				default:
+					return fmt.Errorf("wallet %s: entry %d has type %d", w.ID, count, e.Type)
+				}
+				if err != nil {
+					return fmt.Errorf("wallet %s: entry %d: %w", w.ID, count, err)
+				}
+				if balance != e.BalanceAfter {
+					return fmt.Errorf("wallet %s: entry %d says balance %s, replay gives %s", w.ID, count, e.BalanceAfter, balance)
+				}
+				count++
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if balance != w.Balance || count != w.EntryCount {
+				return fmt.Errorf("wallet %s: balance %s/%d entries, replay gives %s/%d", w.ID, w.Balance, w.EntryCount, balance, count)
+			}
+			at.balances = mustAdd(at.balances, w.Balance)
+			return nil
+		}, func() error {
+			for k, at := range totals {
+				if at.balances != at.supply {
+					return fmt.Errorf("asset %q: supply %s, wallets hold %s", k, at.supply, at.balances)
+				}
+				if mustAdd(at.supply, at.redeemed) != at.issued {
+					return fmt.Errorf("asset %q: issued %s − redeemed %s ≠ supply %s", k, at.issued, at.redeemed, at.supply)
+				}
+			}
+			return nil
+		})
+	})
+}
+
+func scanWallets(scan func([]byte, func(k, v []byte) error) error, each func(*Wallet) error, done func() error) error {
+	err := scan([]byte{prefixWallet}, func(k, v []byte) error {
+		w, err := decodeWallet(v)
+		if err != nil {
+			return err
+		}
+		return each(w)
+	})
+	if err != nil {
+		return err
+	}
+	return done()
+}

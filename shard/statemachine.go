@@ -1,0 +1,46 @@
+// Package shard runs one Raft group: hashicorp/raft with raft-boltdb/v2 for the log and stable
+// store, file snapshots, group commit of concurrent proposals into one log entry stamped with the
+// leader's time, and linearizable reads through a quorum-confirmed read index.
+//
+// It owns consensus and nothing else: it never decodes a command, never knows about HTTP, and
+// never routes between nodes (that is cluster/).
+package shard
+
+import (
+	"io"
+
+	"github.com/hashicorp/raft"
+)
+
+// StateMachine is the deterministic state a shard replicates.
+//
+// Threading contract: ApplyBatch, Snapshot and Restore are called from one goroutine, never
+// concurrently with each other. FSMSnapshot.Persist runs concurrently with later ApplyBatch calls.
+// AppliedIndex may be called from any goroutine.
+type StateMachine interface {
+	// ApplyBatch applies one log entry: the commands the leader batched together, in order, with
+	// the time the leader stamped on the batch (Unix milliseconds). It returns exactly one result
+	// per command. An entry whose index is at or below AppliedIndex (already durable in the
+	// state machine's own store, replayed after a restart) must be skipped; it then returns
+	// nil results.
+	ApplyBatch(index uint64, timeUnixMs int64, commands [][]byte) []any
+
+	// AppliedIndex is the index of the last log entry whose effects the state machine has made
+	// durable enough to survive a process crash. After a restart the shard replays only entries
+	// above it.
+	AppliedIndex() uint64
+
+	// Snapshot returns a point-in-time view that Persist streams into the sink; it must return
+	// quickly and leave the heavy work to Persist.
+	Snapshot() (raft.FSMSnapshot, error)
+
+	// Restore replaces the whole state with the stream written by a snapshot's Persist.
+	Restore(snapshot io.ReadCloser) error
+}
+
+// ResultCodec turns apply results into bytes and back, so that a follower can forward a
+// proposal to the leader and hand its caller the same value the leader computed.
+type ResultCodec interface {
+	EncodeResult(result any) ([]byte, error)
+	DecodeResult(data []byte) (any, error)
+}
