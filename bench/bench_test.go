@@ -1,0 +1,412 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func testScenario(name string) ScenarioConfig {
+	return ScenarioConfig{Name: name, Wallets: 50, OperationsPerTx: 3, ZipfExponent: 1.2, RunID: "t"}
+}
+
+func TestGeneratorIsDeterministicPerSeedAndClient(t *testing.T) {
+	for _, name := range ScenarioNames {
+		first := NewGenerator(testScenario(name), 7, 3)
+		second := NewGenerator(testScenario(name), 7, 3)
+		other := NewGenerator(testScenario(name), 7, 4)
+		differs := false
+		for range 100 {
+			a, b, c := first.Next(), second.Next(), other.Next()
+			aJSON, _ := json.Marshal(a)
+			bJSON, _ := json.Marshal(b)
+			cJSON, _ := json.Marshal(c)
+			if !bytes.Equal(aJSON, bJSON) {
+				t.Fatalf("%s: same seed and client gave %s and %s", name, aJSON, bJSON)
+			}
+			differs = differs || !bytes.Equal(aJSON, cJSON)
+		}
+		if !differs {
+			t.Errorf("%s: clients 3 and 4 generated identical streams", name)
+		}
+	}
+}
+
+func TestGeneratorRequestsAreValid(t *testing.T) {
+	for _, name := range ScenarioNames {
+		config := testScenario(name)
+		generator := NewGenerator(config, 1, 0)
+		references := map[string]bool{}
+		kinds := map[RequestKind]int{}
+		types := map[OperationType]int{}
+		for range 2000 {
+			request := generator.Next()
+			kinds[request.Kind]++
+			switch request.Kind {
+			case RequestWalletBalance, RequestWalletEntries:
+				if request.Wallet < 0 || request.Wallet >= config.Wallets {
+					t.Fatalf("%s: read of wallet %d", name, request.Wallet)
+				}
+				continue
+			case RequestTransaction:
+			default:
+				t.Fatalf("%s: kind %d", name, request.Kind)
+			}
+			if references[request.ReferenceID] {
+				t.Fatalf("%s: reference %s reused", name, request.ReferenceID)
+			}
+			references[request.ReferenceID] = true
+			wantOperations := 1
+			if name == ScenarioMultiOp {
+				wantOperations = config.OperationsPerTx
+			}
+			if len(request.Operations) != wantOperations {
+				t.Fatalf("%s: %d operations, want %d", name, len(request.Operations), wantOperations)
+			}
+			for _, operation := range request.Operations {
+				types[operation.Type]++
+				if operation.Amount < 1 || operation.Amount > transferAmountMax {
+					t.Fatalf("%s: amount %d", name, operation.Amount)
+				}
+				for _, wallet := range []int{operation.FromWallet, operation.ToWallet} {
+					if wallet < 0 || wallet >= config.Wallets {
+						t.Fatalf("%s: wallet %d", name, wallet)
+					}
+				}
+				if operation.Type == OperationTransfer && operation.FromWallet == operation.ToWallet {
+					t.Fatalf("%s: transfer to itself", name)
+				}
+			}
+		}
+		switch name {
+		case ScenarioReads:
+			if kinds[RequestWalletBalance] == 0 || kinds[RequestWalletEntries] == 0 {
+				t.Errorf("reads: kinds %v, want both reads", kinds)
+			}
+		case ScenarioIssueRedeem:
+			if types[OperationIssue] == 0 || types[OperationRedeem] == 0 || types[OperationTransfer] != 0 {
+				t.Errorf("issue-redeem: types %v", types)
+			}
+		default:
+			if len(types) != 1 || types[OperationTransfer] == 0 {
+				t.Errorf("%s: types %v, want transfers only", name, types)
+			}
+		}
+	}
+}
+
+func TestZipfIsSkewedAndUniformIsNot(t *testing.T) {
+	hottestShare := func(name string) float64 {
+		generator := NewGenerator(testScenario(name), 1, 0)
+		counts := map[int]int{}
+		const samples = 20000
+		for range samples {
+			counts[generator.Next().Operations[0].FromWallet]++
+		}
+		hottest := 0
+		for _, count := range counts {
+			hottest = max(hottest, count)
+		}
+		return float64(hottest) / samples
+	}
+	if share := hottestShare(ScenarioTransfer); share > 0.05 {
+		t.Errorf("uniform: hottest wallet has %.3f of debits, want about 1/50", share)
+	}
+	if share := hottestShare(ScenarioZipf); share < 0.15 {
+		t.Errorf("zipf: hottest wallet has %.3f of debits, want a hot spot", share)
+	}
+}
+
+func TestFundingRequestsCoverEveryWalletOnce(t *testing.T) {
+	requests := FundingRequests("r", 250)
+	if len(requests) != 3 {
+		t.Fatalf("%d funding transactions, want 3", len(requests))
+	}
+	seen := map[int]bool{}
+	for _, request := range requests {
+		if len(request.Operations) > operationsPerTransactionMax {
+			t.Fatalf("%d operations in one transaction", len(request.Operations))
+		}
+		for _, operation := range request.Operations {
+			if operation.Type != OperationIssue || operation.Amount != initialBalanceAmount || seen[operation.ToWallet] {
+				t.Fatalf("bad funding operation %+v", operation)
+			}
+			seen[operation.ToWallet] = true
+		}
+	}
+	if len(seen) != 250 {
+		t.Fatalf("funded %d wallets, want 250", len(seen))
+	}
+}
+
+func TestScenarioConfigValidate(t *testing.T) {
+	for _, test := range []struct {
+		change func(*ScenarioConfig)
+		want   string
+	}{
+		{func(c *ScenarioConfig) {}, ""},
+		{func(c *ScenarioConfig) { c.Name = "nope" }, "--scenario"},
+		{func(c *ScenarioConfig) { c.Wallets = 1 }, "--wallets"},
+		{func(c *ScenarioConfig) { c.OperationsPerTx = operationsPerTransactionMax + 1 }, "--ops-per-tx"},
+		{func(c *ScenarioConfig) { c.Name, c.ZipfExponent = ScenarioZipf, 1 }, "--zipf-s"},
+	} {
+		config := testScenario(ScenarioTransfer)
+		test.change(&config)
+		err := config.Validate()
+		if (err == nil) != (test.want == "") || (err != nil && !strings.Contains(err.Error(), test.want)) {
+			t.Errorf("Validate(%+v) = %v, want %q", config, err, test.want)
+		}
+	}
+}
+
+func TestTransactionBodyIsTheContractShape(t *testing.T) {
+	driver := &httpDriver{walletIDs: []string{"w-a", "w\"b"}}
+	body := driver.transactionBody(&Request{ReferenceID: "ref-1", Operations: []Operation{
+		{Type: OperationTransfer, FromWallet: 0, ToWallet: 1, Amount: 11},
+		{Type: OperationIssue, ToWallet: 0, Amount: 6},
+		{Type: OperationRedeem, FromWallet: 1, Amount: 3},
+	}})
+	var decoded map[string]any
+	if err := json.Unmarshal(body, &decoded); err != nil {
+		t.Fatalf("body %s: %v", body, err)
+	}
+	want := `{"referenceId":"ref-1","operations":[{"type":"transfer","from":"w-a","to":"w\"b","amount":11},` +
+		`{"type":"issue","to":"w-a","amount":6},{"type":"redeem","from":"w\"b","amount":3}]}`
+	if string(body) != want {
+		t.Errorf("body\n%s\nwant\n%s", body, want)
+	}
+}
+
+func TestHTTPOutcomeClassifiesByStatusAndCode(t *testing.T) {
+	for _, test := range []struct {
+		status int
+		body   string
+		class  OutcomeClass
+		kind   string
+	}{
+		{201, `{}`, OutcomeOK, "201"},
+		{422, `{"error":{"code":"InsufficientFunds","message":"x"},"transaction":{}}`, OutcomeBusiness, "422 InsufficientFunds"},
+		{409, `{"error":{"code":"DuplicateReferenceId"}}`, OutcomeError, "409 DuplicateReferenceId"},
+		{503, `not json`, OutcomeError, "503 ?"},
+	} {
+		outcome := httpOutcome(test.status, []byte(test.body))
+		if outcome.Class != test.class || outcome.Kind != test.kind {
+			t.Errorf("httpOutcome(%d, %s) = %+v, want %v %q", test.status, test.body, outcome, test.class, test.kind)
+		}
+	}
+}
+
+// fixedResolver answers every lookup with addresses, without DNS.
+func fixedResolver(t *testing.T, addresses ...string) *net.Resolver {
+	t.Helper()
+	server, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	go serveFakeDNS(server, addresses)
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "udp", server.LocalAddr().String())
+		},
+	}
+}
+
+func TestLoopbackCheck(t *testing.T) {
+	ctx := context.Background()
+	for _, test := range []struct {
+		target string
+		ok     bool
+	}{
+		{"http://127.0.0.1:8081", true},
+		{"http://127.9.9.9:8081", true},
+		{"http://[::1]:8081", true},
+		{"http://[::ffff:127.0.0.1]:8081", true},
+		{"http://10.0.0.1:8081", false},
+		{"http://[2001:db8::1]:8081", false},
+		{"http://0.0.0.0:8081", false},
+		{"ftp://127.0.0.1", false},
+		{"127.0.0.1:8081", false},
+	} {
+		err := checkLoopbackURL(ctx, net.DefaultResolver, test.target)
+		if (err == nil) != test.ok {
+			t.Errorf("checkLoopbackURL(%s) = %v, want ok %v", test.target, err, test.ok)
+		}
+	}
+	if err := checkLoopbackHost(ctx, net.DefaultResolver, "/var/run/postgresql"); err != nil {
+		t.Errorf("unix socket path refused: %v", err)
+	}
+	if err := checkLoopbackHost(ctx, fixedResolver(t, "127.0.0.1"), "bench.test"); err != nil {
+		t.Errorf("name resolving to loopback refused: %v", err)
+	}
+	if err := checkLoopbackHost(ctx, fixedResolver(t, "127.0.0.1", "192.0.2.7"), "bench.test"); err == nil {
+		t.Errorf("name resolving to loopback and a remote address allowed")
+	}
+}
+
+func TestMainRefusesRemoteTargetBeforeSendingAnything(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := Main(context.Background(), []string{"--target", "http://192.0.2.1:8081", "--duration", "1s", "--progress", "off"}, &stdout, &stderr)
+	if code == exitOK || !strings.Contains(stderr.String(), "not loopback") {
+		t.Fatalf("exit %d, stderr %q", code, stderr.String())
+	}
+	code = Main(context.Background(), []string{"--pg", "postgres://u@192.0.2.1:5432/db", "--progress", "off"}, &stdout, &stderr)
+	if code == exitOK || !strings.Contains(stderr.String(), "not loopback") {
+		t.Fatalf("--pg: exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+func TestMainRejectsBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--clients", "0"},
+		{"--duration", "0s"},
+		{"--duration", "2h"},
+		{"--scenario", "nope"},
+		{"--rate", "-1"},
+		{"extra"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := Main(context.Background(), args, &stdout, &stderr); code != exitUsage {
+			t.Errorf("Main(%q) = %d, want %d (stderr %q)", args, code, exitUsage, stderr.String())
+		}
+	}
+}
+
+func TestReportTableJSONAndComparison(t *testing.T) {
+	rec := newRecorder(4)
+	for index := range 1000 {
+		outcome := Outcome{Class: OutcomeOK, Kind: "201"}
+		if index%100 == 0 {
+			outcome = Outcome{Class: OutcomeBusiness, Kind: "422 InsufficientFunds"}
+		}
+		if index == 999 {
+			outcome = Outcome{Class: OutcomeTransport, Kind: "transport timeout", Retries: 2, RetryKind: "pg 40P01"}
+		}
+		rec.record(index, time.Duration(index+1)*time.Millisecond, outcome)
+	}
+	config := RunConfig{Scenario: testScenario(ScenarioMultiOp), Clients: 4, Duration: 2 * time.Second, Target: "x"}
+	result := buildResult("gigaledger", config, rec, 2*time.Second)
+	if result.Requests != 1000 || result.OK != 989 || result.Business != 10 || result.Transport != 1 || result.Errors != 0 {
+		t.Fatalf("counts %+v", result)
+	}
+	if result.ThroughputPerSecond != 500 || result.OperationsPerSecond != 989.0/2*3 {
+		t.Errorf("throughput %v/s, operations %v/s", result.ThroughputPerSecond, result.OperationsPerSecond)
+	}
+	within := func(got, want float64) bool { return got >= want*0.99 && got <= want*1.01 }
+	if !within(result.Latency.P50Ms, 500) || !within(result.Latency.P99Ms, 990) || !within(result.Latency.MaxMs, 1000) {
+		t.Errorf("latency %+v", result.Latency)
+	}
+	if result.Outcomes[0].Kind != "201" || result.Retries["pg 40P01"] != 2 {
+		t.Errorf("outcomes %+v retries %v", result.Outcomes, result.Retries)
+	}
+	var table bytes.Buffer
+	if err := WriteTable(&table, result); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"throughput", "p99.9", "422 InsufficientFunds", "business", "transport timeout", "retried pg 40P01", "3 ops/tx"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	var encoded bytes.Buffer
+	if err := WriteJSON(&encoded, result); err != nil {
+		t.Fatal(err)
+	}
+	var decoded Result
+	if err := json.Unmarshal(encoded.Bytes(), &decoded); err != nil || decoded.OK != result.OK || decoded.Latency != result.Latency {
+		t.Fatalf("JSON round trip: %v %+v", err, decoded)
+	}
+
+	// compare and show read the files --json wrote.
+	directory := t.TempDir()
+	baseline := *result
+	baseline.System, baseline.OKPerSecond = "postgresql", result.OKPerSecond/4
+	paths := []string{filepath.Join(directory, "a.json"), filepath.Join(directory, "b.json")}
+	for index, value := range []*Result{result, &baseline} {
+		var buffer bytes.Buffer
+		_ = WriteJSON(&buffer, value)
+		if err := os.WriteFile(paths[index], buffer.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if code := Main(context.Background(), append([]string{"compare"}, paths...), &stdout, &stderr); code != exitOK {
+		t.Fatalf("compare: %d %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "4.00") || !strings.Contains(stdout.String(), "x postgresql") {
+		t.Errorf("comparison lacks the ratio:\n%s", stdout.String())
+	}
+	stdout.Reset()
+	if code := Main(context.Background(), []string{"show", paths[0]}, &stdout, &stderr); code != exitOK || !strings.Contains(stdout.String(), "p99.9") {
+		t.Errorf("show: %d %s %s", code, stdout.String(), stderr.String())
+	}
+}
+
+func TestSmokeAgainstFakeLedger(t *testing.T) {
+	for _, test := range []struct {
+		scenario string
+		extra    []string
+	}{
+		{ScenarioTransfer, nil},
+		{ScenarioZipf, nil},
+		{ScenarioIssueRedeem, nil},
+		{ScenarioMultiOp, []string{"--ops-per-tx", "5"}},
+		{ScenarioReads, nil},
+		{ScenarioTransfer, []string{"--rate", "400"}},
+	} {
+		t.Run(test.scenario+strings.Join(test.extra, ""), func(t *testing.T) {
+			ledger := newFakeLedger("secret")
+			server := httptest.NewServer(ledger.handler())
+			defer server.Close()
+			args := append([]string{"--target", server.URL + "," + server.URL, "--token", "secret",
+				"--scenario", test.scenario, "--clients", "8", "--wallets", "120", "--duration", "500ms",
+				"--json", "--progress", "off"}, test.extra...)
+			var stdout, stderr bytes.Buffer
+			if code := Main(context.Background(), args, &stdout, &stderr); code != exitOK {
+				t.Fatalf("exit %d: %s", code, stderr.String())
+			}
+			var result Result
+			if err := json.Unmarshal(stdout.Bytes(), &result); err != nil {
+				t.Fatalf("%v: %s", err, stdout.String())
+			}
+			if result.OK == 0 || result.Errors != 0 || result.Transport != 0 {
+				t.Fatalf("result %+v", result)
+			}
+			if result.ElapsedSeconds > 2 {
+				t.Errorf("run took %.2fs for a 500ms duration", result.ElapsedSeconds)
+			}
+			if len(ledger.wallets) != 120 || ledger.requests["POST /projects"] != 1 {
+				t.Errorf("setup made %d wallets, %d projects", len(ledger.wallets), ledger.requests["POST /projects"])
+			}
+			if test.extra != nil && test.extra[0] == "--rate" {
+				if result.Mode != "open-loop" || result.Requests > 220 || result.Requests < 150 {
+					t.Errorf("open loop at 400/s for 0.5s sent %d requests (%s)", result.Requests, result.Mode)
+				}
+			}
+		})
+	}
+}
+
+func TestSmokeStopsAtOperationCount(t *testing.T) {
+	ledger := newFakeLedger("")
+	server := httptest.NewServer(ledger.handler())
+	defer server.Close()
+	var stdout, stderr bytes.Buffer
+	code := Main(context.Background(), []string{"--target", server.URL, "--clients", "4", "--wallets", "10",
+		"--ops", "37", "--duration", "30s", "--json", "--progress", "off"}, &stdout, &stderr)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var result Result
+	if err := json.Unmarshal(stdout.Bytes(), &result); err != nil || result.Requests != 37 {
+		t.Fatalf("requests %d (%v), want 37", result.Requests, err)
+	}
+}

@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# compare.sh — GigaLedger (3 replicas on loopback) and PostgreSQL, same
+# scenario and client count, one after the other, printed side by side with
+# their ratio. Everything it starts lives in one temporary directory and is
+# stopped on exit; every wait is bounded, so it always stops by itself.
+#
+# Environment (defaults in brackets):
+#   DURATION [20s]  CLIENTS [64]  SCENARIO [transfer]  WALLETS [1000]
+#   SYSTEMS ["gigaledger postgresql"]  which systems to run, in order
+#   BENCH_ARGS []   extra flags for both runs (e.g. "--rate 2000" or "--ops-per-tx 8")
+#   TARGETS [all]   "all": round-robin over the 3 nodes; "one": only n1
+#   BENCH_BIN []    command that runs the harness (default: "<built gigaledger> bench")
+#   GIGALEDGER_BIN []  use this prebuilt gigaledger binary instead of building ./cmd/gigaledger
+#   NODE_ARGS []    extra flags for every `gigaledger serve` (e.g. "--log-level warn")
+#   KEEP_WORK [0]   1 keeps the temporary directory (logs, JSON results)
+#   PROFILE_SECONDS [0]  >0: fetch a CPU profile of every node during the GigaLedger run
+#                   (needs /debug/pprof on the admin listener; implies KEEP_WORK=1)
+set -euo pipefail
+
+DURATION=${DURATION:-20s}
+CLIENTS=${CLIENTS:-64}
+SCENARIO=${SCENARIO:-transfer}
+WALLETS=${WALLETS:-1000}
+SYSTEMS=${SYSTEMS:-"gigaledger postgresql"}
+BENCH_ARGS=${BENCH_ARGS:-}
+TARGETS=${TARGETS:-all}
+KEEP_WORK=${KEEP_WORK:-0}
+NODE_ARGS=${NODE_ARGS:-}
+PROFILE_SECONDS=${PROFILE_SECONDS:-0}
+if ((PROFILE_SECONDS > 0)); then KEEP_WORK=1; fi
+READY_TIMEOUT_SECONDS=60
+STOP_TIMEOUT_SECONDS=15
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+WORK=$(mktemp -d /tmp/gigaledger-bench.XXXXXX)
+chmod 755 "$WORK"
+NODE_PIDS=()
+PG_BIN=""
+PG_DATA="$WORK/pg/data"
+PG_OS_USER=""
+
+log() { printf '== %s\n' "$*" >&2; }
+
+as_pg_user() {
+	if [[ -n "$PG_OS_USER" ]]; then runuser -u "$PG_OS_USER" -- "$@"; else "$@"; fi
+}
+
+cleanup() {
+	local status=$?
+	set +e
+	for pid in "${NODE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+	for pid in "${NODE_PIDS[@]}"; do
+		for _ in $(seq 1 $((STOP_TIMEOUT_SECONDS * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	if [[ -n "$PG_BIN" && -f "$PG_DATA/postmaster.pid" ]]; then
+		as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -t "$STOP_TIMEOUT_SECONDS" stop >/dev/null 2>&1 ||
+			as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1
+	fi
+	if [[ "$KEEP_WORK" == 1 || $status -ne 0 ]]; then
+		log "kept $WORK (logs, results)"
+	else
+		rm -rf "$WORK"
+	fi
+	exit $status
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# free_port prints a loopback TCP port nobody listens on and that this run
+# has not handed out yet.
+USED_PORTS=" "
+free_port() {
+	local port
+	for _ in $(seq 1 200); do
+		port=$((20000 + RANDOM % 40000))
+		[[ "$USED_PORTS" == *" $port "* ]] && continue
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			USED_PORTS+="$port "
+			echo "$port"
+			return 0
+		fi
+	done
+	echo "no free port found" >&2
+	return 1
+}
+
+find_pg_bin() {
+	local dir
+	dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+	if [[ -n "$dir" && -x "$dir/pg_ctl" && -x "$dir/postgres" ]]; then echo "$dir"; return; fi
+	if command -v pg_ctl >/dev/null && [[ -x "$(dirname "$(readlink -f "$(command -v pg_ctl)")")/postgres" ]]; then
+		dirname "$(readlink -f "$(command -v pg_ctl)")"
+	fi
+}
+
+start_postgres() {
+	PG_BIN=$(find_pg_bin)
+	if [[ -z "$PG_BIN" ]]; then
+		log "PostgreSQL not found: installing Debian's postgresql package"
+		local sudo=""
+		[[ $(id -u) -ne 0 ]] && sudo="sudo"
+		# No default cluster: this script starts its own, on loopback only.
+		if [[ ! -e /etc/postgresql-common/createcluster.conf ]]; then
+			$sudo mkdir -p /etc/postgresql-common
+			echo "create_main_cluster = false" | $sudo tee /etc/postgresql-common/createcluster.conf >/dev/null
+		fi
+		$sudo env DEBIAN_FRONTEND=noninteractive timeout 600 apt-get update -q
+		$sudo env DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -q postgresql
+		PG_BIN=$(find_pg_bin)
+		[[ -n "$PG_BIN" ]] || { log "PostgreSQL binaries still missing after install"; return 1; }
+	fi
+	# PostgreSQL refuses to run as root.
+	if [[ $(id -u) -eq 0 ]]; then
+		PG_OS_USER=postgres
+		if ! id "$PG_OS_USER" >/dev/null 2>&1; then
+			PG_OS_USER=gigaledger-bench
+			id "$PG_OS_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_OS_USER"
+		fi
+	fi
+	mkdir -p "$WORK/pg"
+	[[ -n "$PG_OS_USER" ]] && chown "$PG_OS_USER" "$WORK/pg"
+	PG_PORT=$(free_port)
+	as_pg_user "$PG_BIN/initdb" -D "$PG_DATA" -U bench --auth=trust -E UTF8 --locale=C.UTF-8 >"$WORK/pg/initdb.log" 2>&1 ||
+		{ cat "$WORK/pg/initdb.log" >&2; return 1; }
+	# Durability as in production: fsync and synchronous_commit on. Enough
+	# connections for the pool plus headroom; shared_buffers sized for the
+	# working set (the default 128MB would also hold it).
+	as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$WORK/pg/postgres.log" -w -t "$READY_TIMEOUT_SECONDS" \
+		-o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories=$WORK/pg -c max_connections=$((CLIENTS + 20)) -c fsync=on -c synchronous_commit=on -c full_page_writes=on -c shared_buffers=256MB" \
+		start >/dev/null
+	as_pg_user "$PG_BIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U bench -d postgres -c "CREATE DATABASE bench" >/dev/null
+	PG_DSN="postgres://bench@127.0.0.1:$PG_PORT/bench?sslmode=disable"
+	log "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT (data $PG_DATA)"
+}
+
+build_gigaledger() {
+	if [[ -n "${GIGALEDGER_BIN:-}" ]]; then
+		ln -s "$(readlink -f "$GIGALEDGER_BIN")" "$WORK/gigaledger"
+		return
+	fi
+	log "building gigaledger"
+	(cd "$ROOT" && go build -o "$WORK/gigaledger" ./cmd/gigaledger)
+}
+
+# shellcheck disable=SC2086 # NODE_ARGS is a list of flags on purpose
+start_gigaledger() {
+	local nodes=(n1 n2 n3) admin=() public=() raft=() peers="" index
+	for index in 0 1 2; do
+		admin+=("$(free_port)"); public+=("$(free_port)"); raft+=("$(free_port)")
+		peers+="${peers:+,}${nodes[$index]}=127.0.0.1:${raft[$index]}"
+	done
+	for index in 0 1 2; do
+		mkdir -p "$WORK/${nodes[$index]}"
+		"$WORK/gigaledger" serve --node-id "${nodes[$index]}" --data-dir "$WORK/${nodes[$index]}/data" \
+			--admin-addr "127.0.0.1:${admin[$index]}" --public-addr "127.0.0.1:${public[$index]}" \
+			--raft-addr "127.0.0.1:${raft[$index]}" --peers "$peers" $NODE_ARGS \
+			>"$WORK/${nodes[$index]}/node.log" 2>&1 &
+		NODE_PIDS+=($!)
+	done
+	GL_ADMIN_PORTS=("${admin[@]}")
+	GL_TARGETS=""
+	for index in 0 1 2; do GL_TARGETS+="${GL_TARGETS:+,}http://127.0.0.1:${admin[$index]}"; done
+	[[ "$TARGETS" == one ]] && GL_TARGETS="http://127.0.0.1:${admin[0]}"
+	log "waiting for /readyz (at most ${READY_TIMEOUT_SECONDS}s)"
+	local deadline=$((SECONDS + READY_TIMEOUT_SECONDS)) port
+	while ((SECONDS < deadline)); do
+		for port in "${admin[@]}"; do
+			if [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$port/readyz" || true) == 200 ]]; then
+				log "GigaLedger ready (3 replicas, admin ports ${admin[*]})"
+				return 0
+			fi
+		done
+		for pid in "${NODE_PIDS[@]}"; do
+			kill -0 "$pid" 2>/dev/null || { log "a node exited early; see $WORK/n*/node.log"; tail -n 20 "$WORK"/n*/node.log >&2; return 1; }
+		done
+		sleep 0.5
+	done
+	log "GigaLedger not ready after ${READY_TIMEOUT_SECONDS}s"
+	tail -n 20 "$WORK"/n*/node.log >&2
+	return 1
+}
+
+# shellcheck disable=SC2086 # BENCH_ARGS is a list of flags on purpose
+run_bench() {
+	local system=$1
+	shift
+	log "bench $system: scenario $SCENARIO, $CLIENTS clients, $DURATION"
+	$BENCH "$@" --scenario "$SCENARIO" --clients "$CLIENTS" --duration "$DURATION" --wallets "$WALLETS" \
+		--progress off --json $BENCH_ARGS >"$WORK/$system.json"
+	$BENCH show "$WORK/$system.json"
+	echo
+}
+
+main() {
+	local results=() system index
+	if [[ " $SYSTEMS " == *" gigaledger "* || -z "${BENCH_BIN:-}" ]]; then
+		build_gigaledger
+	fi
+	BENCH=${BENCH_BIN:-"$WORK/gigaledger bench"}
+	for system in $SYSTEMS; do
+		case "$system" in
+		gigaledger)
+			start_gigaledger
+			local profile_pids=()
+			if ((PROFILE_SECONDS > 0)); then
+				for index in 0 1 2; do
+					curl -s --max-time $((PROFILE_SECONDS + 30)) -o "$WORK/n$((index + 1)).pprof" \
+						"http://127.0.0.1:${GL_ADMIN_PORTS[$index]}/debug/pprof/profile?seconds=$PROFILE_SECONDS" &
+					profile_pids+=($!)
+				done
+			fi
+			run_bench gigaledger --target "$GL_TARGETS"
+			# Only the curl jobs: a bare wait would also wait for the nodes.
+			for index in "${profile_pids[@]}"; do wait "$index" || true; done
+			if ((PROFILE_SECONDS > 0)); then log "CPU profiles: go tool pprof -top $WORK/gigaledger $WORK/n1.pprof"; fi
+			for pid in "${NODE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+			;;
+		postgresql)
+			start_postgres
+			run_bench postgresql --pg "$PG_DSN"
+			;;
+		*)
+			log "unknown system $system (want gigaledger, postgresql)"
+			return 2
+			;;
+		esac
+		results+=("$WORK/$system.json")
+	done
+	if ((${#results[@]} >= 2)); then
+		log "side by side (ratio against the last system)"
+		$BENCH compare "${results[@]}"
+	fi
+	log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+}
+
+main

@@ -1,0 +1,76 @@
+package bench
+
+import (
+	"context"
+)
+
+// OutcomeClass groups outcomes for the report.
+type OutcomeClass int
+
+// Outcome classes; values start at 1 so the zero value is invalid.
+const (
+	// OutcomeOK is a completed request (2xx, committed database transaction).
+	OutcomeOK OutcomeClass = iota + 1
+	// OutcomeBusiness is an expected business rejection such as
+	// 422 InsufficientFunds: the system worked, the ledger said no.
+	OutcomeBusiness
+	// OutcomeError is an answer that should not happen under a correct
+	// harness: 4xx other than business rejections, 5xx, database errors.
+	OutcomeError
+	// OutcomeTransport is a request that got no answer: refused, reset,
+	// timed out.
+	OutcomeTransport
+)
+
+// String returns the class name used in the report.
+func (c OutcomeClass) String() string {
+	switch c {
+	case OutcomeOK:
+		return "ok"
+	case OutcomeBusiness:
+		return "business"
+	case OutcomeError:
+		return "error"
+	case OutcomeTransport:
+		return "transport"
+	}
+	return "unknown"
+}
+
+// Outcome is the result of one request. Kind is a short, low-cardinality
+// label such as "201", "422 InsufficientFunds", "transport timeout" or
+// "pg 23514"; the report counts requests by it.
+type Outcome struct {
+	Class OutcomeClass
+	Kind  string
+	// Retries counts database-level retries (serialization failure,
+	// deadlock) made inside this request; they are reported, never hidden.
+	Retries int
+	// RetryKind labels the last retried error ("pg 40P01").
+	RetryKind string
+}
+
+// SetupPlan says what the setup phase creates.
+type SetupPlan struct {
+	// RunID makes the project (and reference IDs) unique per run.
+	RunID   string
+	Wallets int
+	// Clients bounds the concurrency of setup requests.
+	Clients int
+}
+
+// Driver runs requests against one system under test.
+//
+// Setup runs once before the measured phase and creates the project, the
+// asset, and Wallets customers with one wallet each (funding happens through
+// Do with FundingRequests, so both systems fund through their normal path).
+// Do is called concurrently by all clients after Setup returned; it never
+// panics on a failed request but reports it as an Outcome. Close releases
+// connections.
+type Driver interface {
+	// System names the system under test in reports ("gigaledger", "postgresql").
+	System() string
+	Setup(ctx context.Context, plan SetupPlan) error
+	Do(ctx context.Context, request *Request) Outcome
+	Close() error
+}

@@ -1,0 +1,171 @@
+package bench
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync"
+)
+
+// fakeLedger implements just enough of docs/cloudwallet-api.md for the
+// harness's smoke test: projects, assets, customers, wallets, transactions
+// (transfer, issue, redeem, with the non-negative rule and reference IDs),
+// and wallet/entries reads. It is not a model of GigaLedger.
+type fakeLedger struct {
+	mutex      sync.Mutex
+	token      string
+	projects   map[string]bool
+	wallets    map[string]int64 // walletID → balance
+	entries    map[string]int   // walletID → entry count
+	references map[string]bool
+	nextWallet int
+	requests   map[string]int // route pattern → count
+}
+
+func newFakeLedger(token string) *fakeLedger {
+	return &fakeLedger{
+		token:      token,
+		projects:   map[string]bool{},
+		wallets:    map[string]int64{},
+		entries:    map[string]int{},
+		references: map[string]bool{},
+		requests:   map[string]int{},
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+func writeError(w http.ResponseWriter, status int, code string) {
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": code}})
+}
+
+func (f *fakeLedger) handler() http.Handler {
+	mux := http.NewServeMux()
+	route := func(pattern string, handle func(http.ResponseWriter, *http.Request)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if f.token != "" && r.Header.Get("Authorization") != "Bearer "+f.token {
+				writeError(w, http.StatusUnauthorized, "Unauthorized")
+				return
+			}
+			f.mutex.Lock()
+			defer f.mutex.Unlock()
+			f.requests[pattern]++
+			if project := r.PathValue("projectId"); project != "" && !f.projects[project] {
+				writeError(w, http.StatusNotFound, "ProjectNotFound")
+				return
+			}
+			handle(w, r)
+		})
+	}
+	route("POST /projects", func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ ID, Name string }
+		if json.NewDecoder(r.Body).Decode(&body) != nil || body.ID == "" {
+			writeError(w, http.StatusBadRequest, "InvalidJSON")
+			return
+		}
+		if f.projects[body.ID] {
+			writeError(w, http.StatusConflict, "ProjectExists")
+			return
+		}
+		f.projects[body.ID] = true
+		writeJSON(w, http.StatusCreated, map[string]any{"id": body.ID, "name": body.Name})
+	})
+	route("POST /projects/{projectId}/assets", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusCreated, map[string]any{"id": assetID, "fractions": assetFractions})
+	})
+	route("POST /projects/{projectId}/customers", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"id": "c"})
+	})
+	route("POST /projects/{projectId}/wallets", func(w http.ResponseWriter, r *http.Request) {
+		f.nextWallet++
+		id := "w" + strconv.Itoa(f.nextWallet)
+		f.wallets[id] = 0
+		writeJSON(w, http.StatusCreated, map[string]any{"id": id, "balance": 0})
+	})
+	route("GET /projects/{projectId}/wallets/{walletId}", func(w http.ResponseWriter, r *http.Request) {
+		balance, ok := f.wallets[r.PathValue("walletId")]
+		if !ok {
+			writeError(w, http.StatusNotFound, "WalletNotFound")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"id": r.PathValue("walletId"), "balance": balance})
+	})
+	route("GET /projects/{projectId}/wallets/{walletId}/entries", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("page") == "" || r.URL.Query().Get("from") == "" || r.URL.Query().Get("to") == "" {
+			writeError(w, http.StatusBadRequest, "InvalidArgument")
+			return
+		}
+		if _, ok := f.wallets[r.PathValue("walletId")]; !ok {
+			writeError(w, http.StatusNotFound, "WalletNotFound")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"items": []any{}, "page": 1, "pageSize": entriesPageSize, "hasMore": false})
+	})
+	route("POST /projects/{projectId}/transactions", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			ReferenceID string `json:"referenceId"`
+			Operations  []struct {
+				Type   string
+				From   string
+				To     string
+				Amount int64
+			}
+		}
+		if json.NewDecoder(r.Body).Decode(&body) != nil || body.ReferenceID == "" || len(body.Operations) == 0 {
+			writeError(w, http.StatusBadRequest, "InvalidJSON")
+			return
+		}
+		if len(body.Operations) > operationsPerTransactionMax {
+			writeError(w, http.StatusBadRequest, "LimitExceeded")
+			return
+		}
+		key := r.PathValue("projectId") + "/" + body.ReferenceID
+		if f.references[key] {
+			writeError(w, http.StatusConflict, "DuplicateReferenceId")
+			return
+		}
+		balances := map[string]int64{}
+		for _, operation := range body.Operations {
+			for _, id := range []string{operation.From, operation.To} {
+				if id == "" {
+					continue
+				}
+				balance, ok := f.wallets[id]
+				if !ok {
+					writeError(w, http.StatusNotFound, "WalletNotFound")
+					return
+				}
+				if _, seen := balances[id]; !seen {
+					balances[id] = balance
+				}
+			}
+		}
+		f.references[key] = true
+		for _, operation := range body.Operations {
+			if operation.Amount <= 0 {
+				writeError(w, http.StatusBadRequest, "InvalidAmount")
+				return
+			}
+			if operation.From != "" {
+				balances[operation.From] -= operation.Amount
+				if balances[operation.From] < 0 {
+					writeError(w, http.StatusUnprocessableEntity, "InsufficientFunds")
+					return
+				}
+			}
+			if operation.To != "" {
+				balances[operation.To] += operation.Amount
+			}
+		}
+		for id, balance := range balances {
+			f.wallets[id] = balance
+			f.entries[id]++
+		}
+		writeJSON(w, http.StatusCreated, map[string]any{"referenceId": body.ReferenceID, "status": "completed"})
+	})
+	return mux
+}

@@ -1,0 +1,253 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Flag limits, validated before anything is sent.
+const (
+	clientsMax       = 1024
+	walletsMax       = 1_000_000
+	durationMax      = time.Hour
+	defaultDuration  = 10 * time.Second
+	defaultClients   = 64
+	defaultWallets   = 1000
+	defaultOpsPerTx  = 4
+	defaultZipfS     = 1.1
+	defaultTarget    = "http://127.0.0.1:8081"
+	runIDRandomBytes = 4
+)
+
+// PostgreSQL transaction styles (--pg-mode).
+const (
+	pgModeFunction    = "function"
+	pgModeInteractive = "interactive"
+)
+
+// Exit codes of Main.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// options are the parsed command-line flags.
+type options struct {
+	targets       []string
+	token         string
+	clients       int
+	duration      time.Duration
+	operationsMax int64
+	rate          float64
+	scenario      string
+	wallets       int
+	opsPerTx      int
+	zipfExponent  float64
+	jsonOutput    bool
+	pgDSN         string
+	seed          uint64
+	allowRemote   bool
+	progress      string
+	pgMode        string
+}
+
+// Main runs `gigaledger bench` with args (without the subcommand name) and
+// returns the process exit code. `bench show A.json` prints a saved --json
+// result as a table; `bench compare A.json B.json ...` prints saved results
+// side by side with their ratios, the last one as the baseline.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "compare" || args[0] == "show") {
+		return compareMain(args[0], args[1:], stdout, stderr)
+	}
+	opts, err := parseOptions(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return exitUsage
+	}
+	result, err := runWithOptions(ctx, opts, stderr)
+	if result != nil {
+		var writeError error
+		if opts.jsonOutput {
+			writeError = WriteJSON(stdout, result)
+		} else {
+			writeError = WriteTable(stdout, result)
+		}
+		if writeError != nil && err == nil {
+			err = writeError
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func parseOptions(args []string, stderr io.Writer) (*options, error) {
+	flags := flag.NewFlagSet("gigaledger bench", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	opts := &options{}
+	target := flags.String("target", defaultTarget, "GigaLedger admin API base URL(s), comma-separated; requests go round-robin")
+	flags.StringVar(&opts.token, "token", os.Getenv("GIGALEDGER_ADMIN_TOKEN"), "admin bearer token (default $GIGALEDGER_ADMIN_TOKEN)")
+	flags.IntVar(&opts.clients, "clients", defaultClients, "concurrent clients (connections)")
+	flags.DurationVar(&opts.duration, "duration", defaultDuration, "measured phase length (the run stops at duration or --ops, whichever comes first)")
+	flags.Int64Var(&opts.operationsMax, "ops", 0, "stop after this many requests (0: duration only)")
+	flags.Float64Var(&opts.rate, "rate", 0, "open loop: fixed arrival rate in requests/s (0: closed loop, as fast as possible)")
+	flags.StringVar(&opts.scenario, "scenario", ScenarioTransfer, "scenario: "+strings.Join(ScenarioNames, ", "))
+	flags.IntVar(&opts.wallets, "wallets", defaultWallets, "number of customer wallets created and funded in setup")
+	flags.IntVar(&opts.opsPerTx, "ops-per-tx", defaultOpsPerTx, "operations per transaction in the multi-op scenario")
+	flags.Float64Var(&opts.zipfExponent, "zipf-s", defaultZipfS, "skew exponent of the zipf scenario (> 1; larger is hotter)")
+	flags.BoolVar(&opts.jsonOutput, "json", false, "print the result as JSON instead of a table")
+	flags.StringVar(&opts.pgDSN, "pg", "", "run against PostgreSQL at this DSN (pgx syntax) instead of GigaLedger")
+	flags.Uint64Var(&opts.seed, "seed", 1, "seed of the request generators (runs with the same seed send the same stream)")
+	flags.StringVar(&opts.pgMode, "pg-mode", pgModeInteractive, "PostgreSQL transaction style: function (one round trip through a PL/pgSQL function) or interactive (two pipelined round trips from the client)")
+	flags.BoolVar(&opts.allowRemote, "allow-remote", false, "allow targets that do not resolve to loopback")
+	flags.StringVar(&opts.progress, "progress", "auto", "live progress on stderr: auto (a rewriting line on a terminal, a line per second otherwise), off")
+	if err := flags.Parse(args); err != nil {
+		return nil, err
+	}
+	if flags.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", flags.Args())
+	}
+	for _, part := range strings.Split(*target, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			opts.targets = append(opts.targets, part)
+		}
+	}
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	return opts, nil
+}
+
+func (o *options) validate() error {
+	switch {
+	case len(o.targets) == 0 && o.pgDSN == "":
+		return fmt.Errorf("--target: at least one URL")
+	case o.clients < 1 || o.clients > clientsMax:
+		return fmt.Errorf("--clients %d: must be in 1..%d", o.clients, clientsMax)
+	case o.duration <= 0 || o.duration > durationMax:
+		return fmt.Errorf("--duration %s: must be in (0, %s]", o.duration, durationMax)
+	case o.operationsMax < 0:
+		return fmt.Errorf("--ops %d: must be >= 0", o.operationsMax)
+	case o.rate < 0:
+		return fmt.Errorf("--rate %v: must be >= 0", o.rate)
+	case o.pgMode != pgModeFunction && o.pgMode != pgModeInteractive:
+		return fmt.Errorf("--pg-mode %q: want %s or %s", o.pgMode, pgModeFunction, pgModeInteractive)
+	case o.progress != "auto" && o.progress != "off":
+		return fmt.Errorf("--progress %q: want auto or off", o.progress)
+	}
+	return o.scenarioConfig("check").Validate()
+}
+
+func (o *options) scenarioConfig(runID string) ScenarioConfig {
+	return ScenarioConfig{
+		Name:            o.scenario,
+		Wallets:         o.wallets,
+		OperationsPerTx: o.opsPerTx,
+		ZipfExponent:    o.zipfExponent,
+		RunID:           runID,
+	}
+}
+
+// newRunID returns a short ID unique per run: time in base 36 plus random
+// bytes, well inside the 30-character project ID limit.
+func newRunID() string {
+	random := make([]byte, runIDRandomBytes)
+	_, _ = rand.Read(random) // crypto/rand.Read never fails
+	return strconv.FormatInt(time.Now().Unix(), 36) + fmt.Sprintf("%x", random)
+}
+
+func runWithOptions(ctx context.Context, opts *options, stderr io.Writer) (*Result, error) {
+	var driver Driver
+	var target string
+	if opts.pgDSN != "" {
+		pgDriver, host, err := newPGDriver(ctx, opts.pgDSN, opts.clients, opts.allowRemote, opts.pgMode == pgModeFunction)
+		if err != nil {
+			return nil, err
+		}
+		driver, target = pgDriver, host
+	} else {
+		if !opts.allowRemote {
+			for _, raw := range opts.targets {
+				if err := checkLoopbackURL(ctx, net.DefaultResolver, raw); err != nil {
+					return nil, fmt.Errorf("--target: %w", err)
+				}
+			}
+		}
+		driver, target = newHTTPDriver(opts.targets, opts.token, opts.clients), strings.Join(opts.targets, ",")
+	}
+	defer driver.Close()
+
+	config := RunConfig{
+		Scenario:      opts.scenarioConfig(newRunID()),
+		Clients:       opts.clients,
+		Duration:      opts.duration,
+		OperationsMax: opts.operationsMax,
+		RatePerSecond: opts.rate,
+		Seed:          opts.seed,
+		Target:        target,
+	}
+	var progress io.Writer
+	interactive := false
+	if opts.progress == "auto" {
+		progress = stderr
+		interactive = isTerminal(stderr)
+	}
+	return Run(ctx, driver, config, progress, interactive)
+}
+
+// isTerminal reports whether out is a character device (a terminal).
+func isTerminal(out io.Writer) bool {
+	file, ok := out.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := file.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
+
+// compareMain implements `bench show` and `bench compare`.
+func compareMain(command string, paths []string, stdout, stderr io.Writer) int {
+	if (command == "compare" && len(paths) < 2) || (command == "show" && len(paths) != 1) {
+		fmt.Fprintln(stderr, "usage: gigaledger bench show RESULT.json | gigaledger bench compare RESULT.json... BASELINE.json")
+		return exitUsage
+	}
+	results := make([]*Result, 0, len(paths))
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			fmt.Fprintln(stderr, "bench compare:", err)
+			return exitFailure
+		}
+		var result Result
+		if err := json.Unmarshal(data, &result); err != nil {
+			fmt.Fprintf(stderr, "bench compare: %s: %v\n", path, err)
+			return exitFailure
+		}
+		results = append(results, &result)
+	}
+	write := WriteComparison
+	if command == "show" {
+		write = func(out io.Writer, results []*Result) error { return WriteTable(out, results[0]) }
+	}
+	if err := write(stdout, results); err != nil {
+		fmt.Fprintln(stderr, "bench compare:", err)
+		return exitFailure
+	}
+	return exitOK
+}

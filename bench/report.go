@@ -1,0 +1,225 @@
+package bench
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// OutcomeCount counts the requests that ended with one outcome kind.
+type OutcomeCount struct {
+	Kind  string `json:"kind"`
+	Class string `json:"class"`
+	Count int64  `json:"count"`
+}
+
+// Latency holds the latency percentiles of a run in milliseconds (a
+// measurement, not money: floats are fine here).
+type Latency struct {
+	P50Ms  float64 `json:"p50Ms"`
+	P90Ms  float64 `json:"p90Ms"`
+	P99Ms  float64 `json:"p99Ms"`
+	P999Ms float64 `json:"p999Ms"`
+	MaxMs  float64 `json:"maxMs"`
+	MeanMs float64 `json:"meanMs"`
+}
+
+// Result is the outcome of one bench run; --json prints it as is.
+type Result struct {
+	System          string  `json:"system"`
+	Target          string  `json:"target"`
+	Scenario        string  `json:"scenario"`
+	OperationsPerTx int     `json:"operationsPerTx,omitempty"`
+	Mode            string  `json:"mode"`
+	RatePerSecond   float64 `json:"ratePerSecond,omitempty"`
+	Clients         int     `json:"clients"`
+	Wallets         int     `json:"wallets"`
+	Seed            uint64  `json:"seed"`
+	StartedAt       string  `json:"startedAt"`
+	SetupSeconds    float64 `json:"setupSeconds"`
+	ElapsedSeconds  float64 `json:"elapsedSeconds"`
+	Requests        int64   `json:"requests"`
+	OK              int64   `json:"ok"`
+	Business        int64   `json:"business"`
+	Errors          int64   `json:"errors"`
+	Transport       int64   `json:"transport"`
+	// ThroughputPerSecond counts every answered or failed request;
+	// OKPerSecond only completed ones (the figure comparisons use).
+	ThroughputPerSecond float64 `json:"throughputPerSecond"`
+	OKPerSecond         float64 `json:"okPerSecond"`
+	// OperationsPerSecond counts ledger operations completed (k per
+	// multi-op transaction).
+	OperationsPerSecond float64        `json:"operationsPerSecond"`
+	Latency             Latency        `json:"latency"`
+	Outcomes            []OutcomeCount `json:"outcomes"`
+	// Retries counts database retries by error kind (PostgreSQL only).
+	Retries map[string]int64 `json:"retries,omitempty"`
+	// Scheduled and Missed are set in open loop: requests the schedule
+	// wanted before the deadline, and those never sent because the system
+	// (or the harness) fell behind.
+	Scheduled int64 `json:"scheduled,omitempty"`
+	Missed    int64 `json:"missed,omitempty"`
+}
+
+func microsToMs(micros int64) float64 { return float64(micros) / 1000 }
+
+// buildResult merges the recorder's shards into a Result.
+func buildResult(system string, config RunConfig, rec *recorder, elapsed time.Duration) *Result {
+	merged := hdrhistogram.New(latencyMinMicros, latencyMaxMicros, latencySignificantDigits)
+	outcomes := map[string]*OutcomeCount{}
+	retries := map[string]int64{}
+	for _, shard := range rec.shards {
+		shard.mutex.Lock()
+		merged.Merge(shard.histogram)
+		for kind, count := range shard.outcomes {
+			total := outcomes[kind]
+			if total == nil {
+				total = &OutcomeCount{Kind: kind, Class: count.Class}
+				outcomes[kind] = total
+			}
+			total.Count += count.Count
+		}
+		for kind, count := range shard.retries {
+			retries[kind] += count
+		}
+		shard.mutex.Unlock()
+	}
+	mode := "closed-loop"
+	if config.RatePerSecond > 0 {
+		mode = "open-loop"
+	}
+	result := &Result{
+		System:         system,
+		Target:         config.Target,
+		Scenario:       config.Scenario.Name,
+		Mode:           mode,
+		RatePerSecond:  config.RatePerSecond,
+		Clients:        config.Clients,
+		Wallets:        config.Scenario.Wallets,
+		Seed:           config.Seed,
+		StartedAt:      time.Now().Add(-elapsed).UTC().Format(time.RFC3339),
+		ElapsedSeconds: elapsed.Seconds(),
+		Latency: Latency{
+			P50Ms:  microsToMs(merged.ValueAtPercentile(50)),
+			P90Ms:  microsToMs(merged.ValueAtPercentile(90)),
+			P99Ms:  microsToMs(merged.ValueAtPercentile(99)),
+			P999Ms: microsToMs(merged.ValueAtPercentile(99.9)),
+			MaxMs:  microsToMs(merged.Max()),
+			MeanMs: merged.Mean() / 1000,
+		},
+	}
+	if config.Scenario.Name == ScenarioMultiOp {
+		result.OperationsPerTx = config.Scenario.OperationsPerTx
+	}
+	if len(retries) > 0 {
+		result.Retries = retries
+	}
+	for _, count := range outcomes {
+		result.Outcomes = append(result.Outcomes, *count)
+		result.Requests += count.Count
+		switch count.Class {
+		case OutcomeOK.String():
+			result.OK += count.Count
+		case OutcomeBusiness.String():
+			result.Business += count.Count
+		case OutcomeTransport.String():
+			result.Transport += count.Count
+		default:
+			result.Errors += count.Count
+		}
+	}
+	// Biggest first, then by name, so reports diff cleanly.
+	slices.SortFunc(result.Outcomes, func(a, b OutcomeCount) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Kind, b.Kind))
+	})
+	if seconds := elapsed.Seconds(); seconds > 0 {
+		result.ThroughputPerSecond = float64(result.Requests) / seconds
+		result.OKPerSecond = float64(result.OK) / seconds
+		operationsPerRequest := 1
+		if config.Scenario.Name == ScenarioMultiOp {
+			operationsPerRequest = config.Scenario.OperationsPerTx
+		}
+		if config.Scenario.Name != ScenarioReads {
+			result.OperationsPerSecond = result.OKPerSecond * float64(operationsPerRequest)
+		}
+	}
+	return result
+}
+
+// WriteJSON writes result as one indented JSON document.
+func WriteJSON(out io.Writer, result *Result) error {
+	encoder := json.NewEncoder(out)
+	encoder.SetIndent("", "  ")
+	return encoder.Encode(result)
+}
+
+// WriteTable writes result for people.
+func WriteTable(out io.Writer, result *Result) error {
+	table := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	scenario := result.Scenario
+	if result.OperationsPerTx > 0 {
+		scenario += fmt.Sprintf(" (%d ops/tx)", result.OperationsPerTx)
+	}
+	mode := result.Mode
+	if result.RatePerSecond > 0 {
+		mode += fmt.Sprintf(" at %.0f req/s", result.RatePerSecond)
+	}
+	fmt.Fprintf(table, "system\t%s\t%s\n", result.System, result.Target)
+	fmt.Fprintf(table, "scenario\t%s\t%s, %d clients, %d wallets, seed %d\n", scenario, mode, result.Clients, result.Wallets, result.Seed)
+	fmt.Fprintf(table, "elapsed\t%.2f s\tsetup %.2f s, started %s\n", result.ElapsedSeconds, result.SetupSeconds, result.StartedAt)
+	fmt.Fprintf(table, "requests\t%d\tok %d, business %d, errors %d, transport %d\n",
+		result.Requests, result.OK, result.Business, result.Errors, result.Transport)
+	fmt.Fprintf(table, "throughput\t%.1f req/s\tok %.1f/s", result.ThroughputPerSecond, result.OKPerSecond)
+	if result.OperationsPerSecond > 0 {
+		fmt.Fprintf(table, ", ledger operations %.1f/s", result.OperationsPerSecond)
+	}
+	fmt.Fprintln(table)
+	if result.Scheduled > 0 {
+		fmt.Fprintf(table, "schedule\t%d planned\t%d missed (sent too late to fit the run)\n", result.Scheduled, result.Missed)
+	}
+	latency := result.Latency
+	fmt.Fprintf(table, "latency ms\tp50 %.2f\tp90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  mean %.2f\n",
+		latency.P50Ms, latency.P90Ms, latency.P99Ms, latency.P999Ms, latency.MaxMs, latency.MeanMs)
+	for _, outcome := range result.Outcomes {
+		fmt.Fprintf(table, "  %s\t%d\t%s\n", outcome.Kind, outcome.Count, outcome.Class)
+	}
+	kinds := make([]string, 0, len(result.Retries))
+	for kind := range result.Retries {
+		kinds = append(kinds, kind)
+	}
+	slices.Sort(kinds)
+	for _, kind := range kinds {
+		fmt.Fprintf(table, "  retried %s\t%d\t(inside requests)\n", kind, result.Retries[kind])
+	}
+	return table.Flush()
+}
+
+// WriteComparison prints results side by side with the ratio of every
+// result's ok throughput to the last one's (the baseline) and of latencies.
+func WriteComparison(out io.Writer, results []*Result) error {
+	if len(results) < 2 {
+		return fmt.Errorf("compare needs at least two results, got %d", len(results))
+	}
+	baseline := results[len(results)-1]
+	table := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	header := []string{"system", "scenario", "clients", "ok/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "business", "errors", "x " + baseline.System}
+	fmt.Fprintln(table, strings.Join(header, "\t")+"\t")
+	for _, result := range results {
+		ratio := "-"
+		if baseline.OKPerSecond > 0 {
+			ratio = fmt.Sprintf("%.2f", result.OKPerSecond/baseline.OKPerSecond)
+		}
+		fmt.Fprintf(table, "%s\t%s\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%s\t\n",
+			result.System, result.Scenario, result.Clients, result.OKPerSecond,
+			result.Latency.P50Ms, result.Latency.P90Ms, result.Latency.P99Ms, result.Latency.P999Ms, result.Latency.MaxMs,
+			result.Business, result.Errors+result.Transport, ratio)
+	}
+	return table.Flush()
+}

@@ -1,0 +1,229 @@
+package bench
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+)
+
+// Scenario names accepted by --scenario.
+const (
+	ScenarioTransfer    = "transfer"
+	ScenarioZipf        = "zipf"
+	ScenarioIssueRedeem = "issue-redeem"
+	ScenarioMultiOp     = "multi-op"
+	ScenarioReads       = "reads"
+)
+
+// ScenarioNames lists the scenarios in the order the help text shows them.
+var ScenarioNames = []string{ScenarioTransfer, ScenarioZipf, ScenarioIssueRedeem, ScenarioMultiOp, ScenarioReads}
+
+// Limits and defaults of the generated load. Amounts are whole smallest parts
+// of the bench asset (fractions 100, so 100 is one unit).
+const (
+	// transferAmountMax is the largest amount one generated operation moves;
+	// amounts are uniform in 1..transferAmountMax.
+	transferAmountMax = 100
+	// initialBalanceAmount is what setup issues to every wallet: large enough
+	// that random walks of a bench run rarely hit zero, so InsufficientFunds
+	// stays a rare, counted business outcome.
+	initialBalanceAmount = 1_000_000
+	// operationsPerTransactionMax mirrors the API limit (docs/cloudwallet-api.md).
+	operationsPerTransactionMax = 100
+	// entriesPageSize is the pageSize of generated entries reads.
+	entriesPageSize = 20
+	// zipfAttemptsMax bounds the redraws when a skewed pick lands on the
+	// source wallet again.
+	zipfAttemptsMax = 8
+)
+
+// OperationType is the kind of one ledger operation inside a transaction.
+type OperationType int
+
+// Operation types; values start at 1 so the zero value is invalid.
+const (
+	OperationTransfer OperationType = iota + 1
+	OperationIssue
+	OperationRedeem
+)
+
+// String returns the API spelling of the operation type.
+func (t OperationType) String() string {
+	switch t {
+	case OperationTransfer:
+		return "transfer"
+	case OperationIssue:
+		return "issue"
+	case OperationRedeem:
+		return "redeem"
+	}
+	return "OperationType(" + strconv.Itoa(int(t)) + ")"
+}
+
+// Operation is one generated ledger operation. Wallets are indexes into the
+// run's wallet list (0..wallets-1); drivers map them to their own IDs.
+// FromWallet is unused by issue, ToWallet by redeem.
+type Operation struct {
+	Type       OperationType
+	FromWallet int
+	ToWallet   int
+	Amount     int64
+}
+
+// RequestKind says what one generated request does.
+type RequestKind int
+
+// Request kinds; values start at 1 so the zero value is invalid.
+const (
+	RequestTransaction RequestKind = iota + 1
+	RequestWalletBalance
+	RequestWalletEntries
+)
+
+// Request is one unit of load: one HTTP request against GigaLedger, one
+// database transaction (or query) against PostgreSQL.
+type Request struct {
+	Kind RequestKind
+	// ReferenceID is fresh per transaction request, so retries never collide.
+	ReferenceID string
+	Operations  []Operation
+	// Wallet is the wallet index a read targets.
+	Wallet int
+}
+
+// ScenarioConfig holds the knobs shared by all scenarios.
+type ScenarioConfig struct {
+	Name            string
+	Wallets         int
+	OperationsPerTx int
+	ZipfExponent    float64
+	RunID           string
+	AmountMax       int64
+}
+
+// Validate reports a configuration error, naming the offending flag.
+func (c ScenarioConfig) Validate() error {
+	known := false
+	for _, name := range ScenarioNames {
+		if name == c.Name {
+			known = true
+		}
+	}
+	if !known {
+		return fmt.Errorf("--scenario %q: unknown (want one of %v)", c.Name, ScenarioNames)
+	}
+	if c.Wallets < 2 || c.Wallets > walletsMax {
+		return fmt.Errorf("--wallets %d: must be in 2..%d", c.Wallets, walletsMax)
+	}
+	if c.OperationsPerTx < 1 || c.OperationsPerTx > operationsPerTransactionMax {
+		return fmt.Errorf("--ops-per-tx %d: must be in 1..%d", c.OperationsPerTx, operationsPerTransactionMax)
+	}
+	if c.Name == ScenarioZipf && !(c.ZipfExponent > 1) {
+		return fmt.Errorf("--zipf-s %v: must be > 1", c.ZipfExponent)
+	}
+	return nil
+}
+
+// Generator produces the requests of one client. It is not safe for
+// concurrent use: every client owns one, seeded from --seed and its index, so
+// a run's request stream is reproducible.
+type Generator struct {
+	config   ScenarioConfig
+	random   *rand.Rand
+	zipf     *rand.Zipf
+	client   int
+	sequence uint64
+}
+
+// NewGenerator returns client's generator for a validated config.
+func NewGenerator(config ScenarioConfig, seed uint64, client int) *Generator {
+	if config.AmountMax <= 0 {
+		config.AmountMax = transferAmountMax
+	}
+	random := rand.New(rand.NewPCG(seed, uint64(client)+1))
+	generator := &Generator{config: config, random: random, client: client}
+	if config.Name == ScenarioZipf {
+		generator.zipf = rand.NewZipf(random, config.ZipfExponent, 1, uint64(config.Wallets-1))
+	}
+	return generator
+}
+
+// Next returns the next request. The returned value is owned by the caller.
+func (g *Generator) Next() Request {
+	g.sequence++
+	switch g.config.Name {
+	case ScenarioReads:
+		kind := RequestWalletBalance
+		if g.random.IntN(2) == 1 {
+			kind = RequestWalletEntries
+		}
+		return Request{Kind: kind, Wallet: g.random.IntN(g.config.Wallets)}
+	case ScenarioIssueRedeem:
+		operation := Operation{Type: OperationIssue, ToWallet: g.random.IntN(g.config.Wallets), Amount: g.amount()}
+		if g.random.IntN(2) == 1 {
+			operation = Operation{Type: OperationRedeem, FromWallet: operation.ToWallet, Amount: operation.Amount}
+		}
+		return g.transaction([]Operation{operation})
+	case ScenarioMultiOp:
+		operations := make([]Operation, g.config.OperationsPerTx)
+		for index := range operations {
+			operations[index] = g.transfer()
+		}
+		return g.transaction(operations)
+	default: // transfer, zipf
+		return g.transaction([]Operation{g.transfer()})
+	}
+}
+
+func (g *Generator) transaction(operations []Operation) Request {
+	return Request{Kind: RequestTransaction, ReferenceID: g.referenceID(), Operations: operations}
+}
+
+// referenceID is unique per run (run ID), client and sequence number.
+func (g *Generator) referenceID() string {
+	return "b-" + g.config.RunID + "-" + strconv.Itoa(g.client) + "-" + strconv.FormatUint(g.sequence, 10)
+}
+
+func (g *Generator) amount() int64 {
+	return 1 + g.random.Int64N(g.config.AmountMax)
+}
+
+// transfer picks two distinct wallets, uniformly or Zipf-skewed.
+func (g *Generator) transfer() Operation {
+	from := g.wallet()
+	to := g.wallet()
+	for attempt := 0; to == from && attempt < zipfAttemptsMax; attempt++ {
+		to = g.wallet()
+	}
+	if to == from {
+		to = (from + 1) % g.config.Wallets
+	}
+	return Operation{Type: OperationTransfer, FromWallet: from, ToWallet: to, Amount: g.amount()}
+}
+
+func (g *Generator) wallet() int {
+	if g.zipf != nil {
+		return int(g.zipf.Uint64())
+	}
+	return g.random.IntN(g.config.Wallets)
+}
+
+// FundingRequests returns the setup transactions that issue
+// initialBalanceAmount to every wallet, operationsPerTransactionMax per
+// transaction.
+func FundingRequests(runID string, wallets int) []Request {
+	var requests []Request
+	for first := 0; first < wallets; first += operationsPerTransactionMax {
+		last := min(first+operationsPerTransactionMax, wallets)
+		operations := make([]Operation, 0, last-first)
+		for wallet := first; wallet < last; wallet++ {
+			operations = append(operations, Operation{Type: OperationIssue, ToWallet: wallet, Amount: initialBalanceAmount})
+		}
+		requests = append(requests, Request{
+			Kind:        RequestTransaction,
+			ReferenceID: "fund-" + runID + "-" + strconv.Itoa(first),
+			Operations:  operations,
+		})
+	}
+	return requests
+}
