@@ -26,6 +26,7 @@ func (l *Ledger) ApplyBatch(index uint64, timeUnixMs int64, commands [][]byte) [
 		}
 		results[i] = a.apply(&cmd)
 	}
+	a.flushWallets()
 	var indexBytes [8]byte
 	binary.BigEndian.PutUint64(indexBytes[:], index)
 	a.set(keyApplied, indexBytes[:])
@@ -43,8 +44,9 @@ func (l *Ledger) ApplyBatch(index uint64, timeUnixMs int64, commands [][]byte) [
 // applier applies the commands of one batch into one Pebble batch.
 type applier struct {
 	*Ledger
-	batch *pebble.Batch
-	now   int64
+	batch        *pebble.Batch
+	now          int64
+	dirtyWallets []*Wallet // changed in this batch, in first-change order
 }
 
 func (a *applier) set(k, v []byte) {
@@ -247,9 +249,22 @@ func (a *applier) ownerWallets(projectID, customerID string) []*Wallet {
 	return ws
 }
 
+// putWallet marks a wallet changed; the batch writes each changed wallet once, at its end, so a
+// hot wallet in many transactions of one batch costs one write.
 func (a *applier) putWallet(w *Wallet) {
 	w.UpdatedAt = a.now
-	a.set(key(prefixWallet, w.ID), encodeWallet(w))
+	if !w.dirty {
+		w.dirty = true
+		a.dirtyWallets = append(a.dirtyWallets, w)
+	}
+}
+
+func (a *applier) flushWallets() {
+	for _, w := range a.dirtyWallets {
+		a.set(key(prefixWallet, w.ID), encodeWallet(w))
+		w.dirty = false
+	}
+	a.dirtyWallets = a.dirtyWallets[:0]
 }
 
 func (a *applier) suspendCustomer(c *Command) *Result {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
 )
 
 // Ledger is one shard's ledger state: the live model (projects, assets, customers, wallets) in
@@ -75,8 +76,40 @@ func Open(dir string, logger *slog.Logger) (*Ledger, error) {
 	return l, nil
 }
 
+// Store tuning. Apply looks up keys that mostly do not exist (a new reference ID, a new
+// transaction ID), so every level carries bloom filters; without them each miss reads index and
+// data blocks from every level.
+const (
+	storeCacheBytes         = 128 << 20
+	storeMemTableBytes      = 64 << 20
+	storeBloomBitsPerKey    = 10
+	storeLevelCount         = 7
+	storeL0CompactionFiles  = 4
+	storeL0StopWritesFiles  = 24
+	storeLBaseMaxBytes      = 256 << 20
+	storeTargetFileBytes    = 16 << 20
+	storeMaxConcurrentFlush = 2
+)
+
 func openPebble(path string) (*pebble.DB, error) {
-	db, err := pebble.Open(path, &pebble.Options{Logger: quietPebbleLogger{}})
+	cache := pebble.NewCache(storeCacheBytes)
+	defer cache.Unref()
+	opts := &pebble.Options{
+		Cache:                    cache,
+		MemTableSize:             storeMemTableBytes,
+		L0CompactionThreshold:    storeL0CompactionFiles,
+		L0StopWritesThreshold:    storeL0StopWritesFiles,
+		LBaseMaxBytes:            storeLBaseMaxBytes,
+		MaxConcurrentCompactions: func() int { return storeMaxConcurrentFlush },
+		Logger:                   quietPebbleLogger{},
+		Levels:                   make([]pebble.LevelOptions, storeLevelCount),
+	}
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(storeBloomBitsPerKey)
+		opts.Levels[i].FilterType = pebble.TableFilter
+		opts.Levels[i].TargetFileSize = storeTargetFileBytes << i
+	}
+	db, err := pebble.Open(path, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open pebble %s: %w", path, err)
 	}

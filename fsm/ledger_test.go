@@ -560,7 +560,7 @@ func TestSnapshotRestoreAndRestart(t *testing.T) {
 func TestCommandCodec(t *testing.T) {
 	c := &Command{Op: OpTransact, ProjectID: "p", TransactionID: "t", ReferenceID: "r",
 		Operations: []Operation{transfer("a", "b", 5), {Type: OperationIssue, To: "a", Amount: Amount{Hi: 7, Lo: 9}}},
-		WalletIDs: []string{"x", "y"}, SetName: true, Status: WalletClosed, Fractions: 24}
+		WalletIDs:  []string{"x", "y"}, SetName: true, Status: WalletClosed, Fractions: 24}
 	raw := c.Encode(nil)
 	got, err := DecodeCommand(raw)
 	if err != nil || fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", *c) {

@@ -104,6 +104,8 @@ type Wallet struct {
 	EntryCount  uint64       `json:"-"`
 	CreatedAt   int64        `json:"createdAt"`
 	UpdatedAt   int64        `json:"updatedAt"`
+
+	dirty bool // apply only: changed in the batch being applied, not yet written
 }
 
 // System reports whether the wallet belongs to the project rather than to a customer.
@@ -154,12 +156,36 @@ type Entry struct {
 	CreatedAt      int64     `json:"createdAt"`
 }
 
-// MarshalJSON adds the derived fields the API shows: system and available.
-func (w *Wallet) MarshalJSON() ([]byte, error) {
+// MarshalJSON adds the derived fields the API shows: system and available. A value receiver,
+// so wallets marshal the same inside slices, maps and interfaces.
+func (w Wallet) MarshalJSON() ([]byte, error) {
 	type plain Wallet
 	return json.Marshal(struct {
-		*plain
+		plain
 		System    bool   `json:"system"`
 		Available Amount `json:"available"`
-	}{(*plain)(w), w.System(), w.Available()})
+	}{plain(w), w.System(), w.Available()})
+}
+
+// MarshalJSON leaves out failedOperationIndex unless the transaction failed.
+func (t Transaction) MarshalJSON() ([]byte, error) {
+	type plain Transaction
+	if t.Status == TransactionFailed {
+		return json.Marshal(plain(t))
+	}
+	return json.Marshal(struct {
+		plain
+		FailedOperationIndex *int `json:"failedOperationIndex,omitempty"`
+	}{plain: plain(t)})
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote; a missing failedOperationIndex is -1.
+func (t *Transaction) UnmarshalJSON(data []byte) error {
+	type plain Transaction
+	p := plain{FailedOperationIndex: -1}
+	if err := json.Unmarshal(data, &p); err != nil {
+		return err
+	}
+	*t = Transaction(p)
+	return nil
 }

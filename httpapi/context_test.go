@@ -1,0 +1,5 @@
+package httpapi_test
+
+import "context"
+
+func contextDeadline() error { return context.DeadlineExceeded }

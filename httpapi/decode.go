@@ -1,0 +1,429 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+
+	"github.com/gigaledger/gigaledger/fsm"
+)
+
+// Request bodies. Decoding is strict and the same for every body: the body must be one JSON
+// object of the documented shape and nothing after it. Malformed JSON, a wrong type, an unknown
+// field or trailing data is 400 InvalidJSON (the body is not the documented shape); a body of the
+// right shape with a bad value (missing, too long, bad characters) is 400 InvalidArgument naming
+// the field; amounts are 400 InvalidAmount; counts over a limit are 400 LimitExceeded. Amounts
+// are decoded as raw JSON so that they never pass through float64.
+//
+// Every decodeX function reads the whole body and returns validated values or an *apiError; they
+// do no I/O besides reading and are fuzzed (decode_fuzz_test.go).
+
+// decodeBody decodes one JSON object from body into dst. An empty body is an error when required
+// and leaves dst untouched otherwise.
+func decodeBody(body io.Reader, dst any, required bool) *apiError {
+	decoder := json.NewDecoder(body)
+	decoder.DisallowUnknownFields()
+	if err := decoder.Decode(dst); err != nil {
+		if errors.Is(err, io.EOF) && !required {
+			return nil
+		}
+		return jsonError(err)
+	}
+	// Exactly one value: anything after it but white space is refused.
+	if _, err := decoder.Token(); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return jsonError(err)
+		}
+		return badRequest(CodeInvalidJSON, "request body must hold exactly one JSON object")
+	}
+	return nil
+}
+
+// jsonError turns a decoding error into a 400 (or 413) answer without echoing internals.
+func jsonError(err error) *apiError {
+	var tooLarge *http.MaxBytesError
+	var syntax *json.SyntaxError
+	var wrongType *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &tooLarge):
+		return &apiError{status: http.StatusRequestEntityTooLarge, code: CodeRequestTooLarge,
+			message: fmt.Sprintf("request body exceeds %d bytes", requestBodyMaxBytes)}
+	case errors.Is(err, io.EOF):
+		return badRequest(CodeInvalidJSON, "request body is required")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badRequest(CodeInvalidJSON, "malformed JSON: unexpected end of body")
+	case errors.As(err, &syntax):
+		return badRequest(CodeInvalidJSON, "malformed JSON at byte %d", syntax.Offset)
+	case errors.As(err, &wrongType):
+		if wrongType.Field == "" {
+			return badRequest(CodeInvalidJSON, "request body must be a JSON object")
+		}
+		return badRequest(CodeInvalidJSON, "field %s must be %s", wrongType.Field, jsonTypeName(wrongType.Type))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return badRequest(CodeInvalidJSON, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	return badRequest(CodeInvalidJSON, "malformed JSON")
+}
+
+// jsonTypeName names the JSON type a Go type decodes from.
+func jsonTypeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return "of another type"
+}
+
+// createProjectRequest is the body of POST /projects.
+type createProjectRequest struct {
+	ID   *string `json:"id"`
+	Name string  `json:"name"`
+}
+
+// decodeCreateProject returns the project ID ("" when the client leaves the choice to us) and
+// the name.
+func decodeCreateProject(body io.Reader) (projectID, name string, apiErr *apiError) {
+	var request createProjectRequest
+	if apiErr = decodeBody(body, &request, true); apiErr != nil {
+		return "", "", apiErr
+	}
+	if request.ID != nil {
+		if apiErr = checkSimpleID("id", *request.ID, fsm.IDMaxLength); apiErr != nil {
+			return "", "", apiErr
+		}
+		projectID = *request.ID
+	}
+	if apiErr = checkRequiredText("name", request.Name, fsm.NameMaxLength); apiErr != nil {
+		return "", "", apiErr
+	}
+	return projectID, request.Name, nil
+}
+
+// nameRequest is the body of the rename routes.
+type nameRequest struct {
+	Name string `json:"name"`
+}
+
+// decodeName returns the new name of a rename request.
+func decodeName(body io.Reader) (string, *apiError) {
+	var request nameRequest
+	if apiErr := decodeBody(body, &request, true); apiErr != nil {
+		return "", apiErr
+	}
+	if apiErr := checkRequiredText("name", request.Name, fsm.NameMaxLength); apiErr != nil {
+		return "", apiErr
+	}
+	return request.Name, nil
+}
+
+// descriptionRequest is the body of PUT .../wallets/{walletId}/description.
+type descriptionRequest struct {
+	Description *string `json:"description"`
+}
+
+// decodeDescription returns the new description; an empty one clears it.
+func decodeDescription(body io.Reader) (string, *apiError) {
+	var request descriptionRequest
+	if apiErr := decodeBody(body, &request, true); apiErr != nil {
+		return "", apiErr
+	}
+	if request.Description == nil {
+		return "", invalidArgument("description is required")
+	}
+	if apiErr := checkText("description", *request.Description, fsm.DescriptionMaxLength); apiErr != nil {
+		return "", apiErr
+	}
+	return *request.Description, nil
+}
+
+// createAssetRequest is the body of POST /projects/{projectId}/assets.
+type createAssetRequest struct {
+	ID        *string `json:"id"`
+	Name      string  `json:"name"`
+	Code      string  `json:"code"`
+	Fractions *uint64 `json:"fractions"`
+}
+
+// assetInput is a validated createAssetRequest; ID is "" when the client leaves it to us.
+type assetInput struct {
+	ID, Name, Code string
+	Fractions      uint64
+}
+
+// decodeCreateAsset validates an asset creation.
+func decodeCreateAsset(body io.Reader) (assetInput, *apiError) {
+	var request createAssetRequest
+	if apiErr := decodeBody(body, &request, true); apiErr != nil {
+		return assetInput{}, apiErr
+	}
+	var input assetInput
+	if request.ID != nil {
+		if apiErr := checkSimpleID("id", *request.ID, fsm.IDMaxLength); apiErr != nil {
+			return assetInput{}, apiErr
+		}
+		input.ID = *request.ID
+	}
+	if apiErr := checkRequiredText("name", request.Name, fsm.NameMaxLength); apiErr != nil {
+		return assetInput{}, apiErr
+	}
+	if apiErr := checkRequiredText("code", request.Code, fsm.CodeMaxLength); apiErr != nil {
+		return assetInput{}, apiErr
+	}
+	if request.Fractions == nil {
+		return assetInput{}, invalidArgument("fractions is required")
+	}
+	if *request.Fractions < 1 {
+		return assetInput{}, invalidArgument("fractions must be at least 1 (the number of smallest parts in one unit)")
+	}
+	input.Name, input.Code, input.Fractions = request.Name, request.Code, *request.Fractions
+	return input, nil
+}
+
+// customerRequest is the body of POST /projects/{projectId}/customers (with id) and of
+// PUT /projects/{projectId}/customers/{customerId} (without).
+type customerRequest struct {
+	ID          *string `json:"id"`
+	Name        *string `json:"name"`
+	Description *string `json:"description"`
+}
+
+// customerInput is a validated customer upsert: nil fields are left as they are.
+type customerInput struct {
+	ID          string
+	Name        *string
+	Description *string
+}
+
+// decodeCustomer validates a customer upsert. The POST form (pathCustomerID "") needs the id in
+// the body and a body at all; the PUT form takes the id from the path, refuses one in the body
+// that differs, and allows an empty body.
+func decodeCustomer(body io.Reader, pathCustomerID string) (customerInput, *apiError) {
+	var request customerRequest
+	if apiErr := decodeBody(body, &request, pathCustomerID == ""); apiErr != nil {
+		return customerInput{}, apiErr
+	}
+	input := customerInput{ID: pathCustomerID, Name: request.Name, Description: request.Description}
+	switch {
+	case pathCustomerID == "" && request.ID == nil:
+		return customerInput{}, invalidArgument("id is required")
+	case pathCustomerID == "":
+		input.ID = *request.ID
+	case request.ID != nil && *request.ID != pathCustomerID:
+		return customerInput{}, invalidArgument("id in the body must match customerId in the path")
+	}
+	if apiErr := checkCustomerID("id", input.ID); apiErr != nil {
+		return customerInput{}, apiErr
+	}
+	if input.Name != nil {
+		if apiErr := checkText("name", *input.Name, fsm.NameMaxLength); apiErr != nil {
+			return customerInput{}, apiErr
+		}
+	}
+	if input.Description != nil {
+		if apiErr := checkText("description", *input.Description, fsm.DescriptionMaxLength); apiErr != nil {
+			return customerInput{}, apiErr
+		}
+	}
+	return input, nil
+}
+
+// emptyRequest is the (optional) body of routes that take none, e.g. suspend.
+type emptyRequest struct{}
+
+// decodeEmpty accepts no body, or an empty JSON object.
+func decodeEmpty(body io.Reader) *apiError {
+	return decodeBody(body, &emptyRequest{}, false)
+}
+
+// resumeRequest is the optional body of POST .../customers/{customerId}/resume.
+type resumeRequest struct {
+	WalletIDs []string `json:"walletIds"`
+}
+
+// decodeResume returns the wallets to reopen with the customer (none when the body is absent).
+func decodeResume(body io.Reader) ([]string, *apiError) {
+	var request resumeRequest
+	if apiErr := decodeBody(body, &request, false); apiErr != nil {
+		return nil, apiErr
+	}
+	if len(request.WalletIDs) > resumeWalletIDsMaxCount {
+		return nil, badRequest(CodeLimitExceeded, "walletIds may list at most %d wallets", resumeWalletIDsMaxCount)
+	}
+	for i, walletID := range request.WalletIDs {
+		if apiErr := checkSimpleID(fmt.Sprintf("walletIds[%d]", i), walletID, fsm.GeneratedIDMaxLength); apiErr != nil {
+			return nil, apiErr
+		}
+	}
+	return request.WalletIDs, nil
+}
+
+// createWalletRequest is the body of POST .../wallets (customer wallet) and
+// POST .../system-wallets (no customerId).
+type createWalletRequest struct {
+	CustomerID  *string `json:"customerId"`
+	AssetID     string  `json:"assetId"`
+	Name        string  `json:"name"`
+	Description string  `json:"description"`
+}
+
+// systemWalletRequest is createWalletRequest without customerId: a system wallet belongs to
+// the project, and naming a customer is refused as an unknown field.
+type systemWalletRequest struct {
+	AssetID     string `json:"assetId"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+// walletInput is a validated wallet creation; CustomerID is "" for a system wallet.
+type walletInput struct {
+	CustomerID, AssetID, Name, Description string
+}
+
+// decodeCreateWallet validates a wallet creation: a customer wallet, or a system wallet when
+// system is set.
+func decodeCreateWallet(body io.Reader, system bool) (walletInput, *apiError) {
+	var input walletInput
+	if system {
+		var request systemWalletRequest
+		if apiErr := decodeBody(body, &request, true); apiErr != nil {
+			return walletInput{}, apiErr
+		}
+		input = walletInput{AssetID: request.AssetID, Name: request.Name, Description: request.Description}
+	} else {
+		var request createWalletRequest
+		if apiErr := decodeBody(body, &request, true); apiErr != nil {
+			return walletInput{}, apiErr
+		}
+		if request.CustomerID == nil {
+			return walletInput{}, invalidArgument("customerId is required")
+		}
+		if apiErr := checkCustomerID("customerId", *request.CustomerID); apiErr != nil {
+			return walletInput{}, apiErr
+		}
+		input = walletInput{CustomerID: *request.CustomerID, AssetID: request.AssetID, Name: request.Name, Description: request.Description}
+	}
+	if apiErr := checkSimpleID("assetId", input.AssetID, fsm.IDMaxLength); apiErr != nil {
+		return walletInput{}, apiErr
+	}
+	if apiErr := checkText("name", input.Name, fsm.NameMaxLength); apiErr != nil {
+		return walletInput{}, apiErr
+	}
+	if apiErr := checkText("description", input.Description, fsm.DescriptionMaxLength); apiErr != nil {
+		return walletInput{}, apiErr
+	}
+	return input, nil
+}
+
+// walletStatusRequest is the body of PUT .../wallets/{walletId}/status.
+type walletStatusRequest struct {
+	Status string `json:"status"`
+}
+
+// decodeWalletStatus returns the requested wallet status.
+func decodeWalletStatus(body io.Reader) (fsm.WalletStatus, *apiError) {
+	var request walletStatusRequest
+	if apiErr := decodeBody(body, &request, true); apiErr != nil {
+		return 0, apiErr
+	}
+	if request.Status == "" {
+		return 0, invalidArgument("status is required")
+	}
+	return parseWalletStatus("status", request.Status)
+}
+
+// transactionRequest is the body of POST /projects/{projectId}/transactions.
+type transactionRequest struct {
+	ReferenceID string             `json:"referenceId"`
+	Operations  []operationRequest `json:"operations"`
+}
+
+// operationRequest is one operation of a transactionRequest. Amount stays raw JSON until
+// parseAmount reads it, so that no amount passes through float64.
+type operationRequest struct {
+	Type   string          `json:"type"`
+	From   string          `json:"from"`
+	To     string          `json:"to"`
+	Amount json.RawMessage `json:"amount"`
+}
+
+// transactionInput is a validated transaction request.
+type transactionInput struct {
+	ReferenceID string
+	Operations  []fsm.Operation
+}
+
+// decodeTransaction validates a transaction request: a referenceId, 1..100 operations, each with
+// the wallets its type needs (and no others), distinct wallets for a transfer, and a positive
+// amount. Whether the wallets exist, belong to the project and hold enough is the fsm's
+// business.
+func decodeTransaction(body io.Reader) (transactionInput, *apiError) {
+	var request transactionRequest
+	if apiErr := decodeBody(body, &request, true); apiErr != nil {
+		return transactionInput{}, apiErr
+	}
+	if apiErr := checkRequiredText("referenceId", request.ReferenceID, fsm.ReferenceIDMaxLength); apiErr != nil {
+		return transactionInput{}, apiErr
+	}
+	if len(request.Operations) < 1 || len(request.Operations) > operationsPerTransactionMaxCount {
+		return transactionInput{}, badRequest(CodeLimitExceeded, "operations must hold 1 to %d operations, not %d",
+			operationsPerTransactionMaxCount, len(request.Operations))
+	}
+	input := transactionInput{ReferenceID: request.ReferenceID, Operations: make([]fsm.Operation, len(request.Operations))}
+	for i := range request.Operations {
+		operation, apiErr := checkOperation(i, &request.Operations[i])
+		if apiErr != nil {
+			return transactionInput{}, apiErr
+		}
+		input.Operations[i] = operation
+	}
+	return input, nil
+}
+
+// checkOperation validates the operation at index i of a transaction request.
+func checkOperation(i int, request *operationRequest) (fsm.Operation, *apiError) {
+	field := func(name string) string { return fmt.Sprintf("operations[%d].%s", i, name) }
+	if request.Type == "" {
+		return fsm.Operation{}, invalidArgument("%s is required", field("type"))
+	}
+	kind, apiErr := parseOperationType(field("type"), request.Type)
+	if apiErr != nil {
+		return fsm.Operation{}, apiErr
+	}
+	needsFrom := kind == fsm.OperationTransfer || kind == fsm.OperationRedeem
+	needsTo := kind == fsm.OperationTransfer || kind == fsm.OperationIssue
+	for _, wallet := range []struct {
+		name   string
+		value  string
+		needed bool
+	}{{"from", request.From, needsFrom}, {"to", request.To, needsTo}} {
+		switch {
+		case wallet.needed:
+			if apiErr := checkSimpleID(field(wallet.name), wallet.value, fsm.GeneratedIDMaxLength); apiErr != nil {
+				return fsm.Operation{}, apiErr
+			}
+		case wallet.value != "":
+			return fsm.Operation{}, invalidArgument("%s is not allowed for a %s operation", field(wallet.name), request.Type)
+		}
+	}
+	if kind == fsm.OperationTransfer && request.From == request.To {
+		return fsm.Operation{}, invalidArgument("%s and %s must be different wallets", field("from"), field("to"))
+	}
+	amount, apiErr := parseAmount(field("amount"), request.Amount)
+	if apiErr != nil {
+		return fsm.Operation{}, apiErr
+	}
+	return fsm.Operation{Type: kind, From: request.From, To: request.To, Amount: amount}, nil
+}

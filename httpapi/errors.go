@@ -1,0 +1,146 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gigaledger/gigaledger/fsm"
+)
+
+// Error codes this package adds to the fsm's business codes. They are part of the API contract
+// (docs/cloudwallet-api.md): add new ones, never rename.
+const (
+	CodeInvalidJSON     = "InvalidJSON"
+	CodeInvalidArgument = "InvalidArgument"
+	CodeInvalidAmount   = "InvalidAmount"
+	CodeLimitExceeded   = "LimitExceeded"
+	CodeUnauthorized    = "Unauthorized"
+	CodeNotFound        = "NotFound"
+	CodeRequestTooLarge = "RequestTooLarge"
+	CodeUnavailable     = "Unavailable"
+	CodeOutcomeUnknown  = "OutcomeUnknown"
+	CodeOverloaded      = "Overloaded"
+	CodeInternal        = "Internal"
+	// CodeCrossProjectWallet is listed in the contract; the fsm may report a wallet of another
+	// project with it (422) or as WalletNotFound (404).
+	CodeCrossProjectWallet = "CrossProjectWallet"
+)
+
+// retryAfterSeconds is the Retry-After a 503 carries.
+const retryAfterSeconds = "1"
+
+// ErrorBody is the one error envelope of every API:
+// {"error":{"code":"...","message":"..."}}, plus the transaction a failed or duplicate
+// transaction request refers to.
+type ErrorBody struct {
+	Error       ErrorDetail      `json:"error"`
+	Transaction *fsm.Transaction `json:"transaction,omitempty"`
+}
+
+// ErrorDetail is the inside of the error envelope.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// apiError is an answer that is not a success: a status and the envelope's content.
+type apiError struct {
+	status      int
+	code        string
+	message     string
+	transaction *fsm.Transaction
+	// retryAfter adds a Retry-After header (503s).
+	retryAfter bool
+	// cause is logged, never sent.
+	cause error
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.message }
+
+func badRequest(code, format string, args ...any) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: code, message: fmt.Sprintf(format, args...)}
+}
+
+func invalidArgument(format string, args ...any) *apiError {
+	return badRequest(CodeInvalidArgument, format, args...)
+}
+
+func internalError(cause error) *apiError {
+	return &apiError{status: http.StatusInternalServerError, code: CodeInternal,
+		message: "internal error; the request may be retried", cause: cause}
+}
+
+// statusByCode maps every business code of the contract's error table to its status. A code
+// missing here (one the fsm added later) is answered 422 and logged, see statusOfCode.
+var statusByCode = map[string]int{
+	string(fsm.CodeInvalidArgument):         http.StatusBadRequest,
+	string(fsm.CodeProjectNotFound):         http.StatusNotFound,
+	string(fsm.CodeAssetNotFound):           http.StatusNotFound,
+	string(fsm.CodeCustomerNotFound):        http.StatusNotFound,
+	string(fsm.CodeWalletNotFound):          http.StatusNotFound,
+	string(fsm.CodeTransactionNotFound):     http.StatusNotFound,
+	string(fsm.CodeProjectExists):           http.StatusConflict,
+	string(fsm.CodeAssetExists):             http.StatusConflict,
+	string(fsm.CodeWalletExists):            http.StatusConflict,
+	string(fsm.CodeDuplicateReferenceID):    http.StatusConflict,
+	string(fsm.CodeReferenceIDMismatch):     http.StatusConflict,
+	string(fsm.CodeAssetInUse):              http.StatusForbidden,
+	string(fsm.CodeInsufficientFunds):       http.StatusUnprocessableEntity,
+	string(fsm.CodeWalletSuspended):         http.StatusUnprocessableEntity,
+	string(fsm.CodeWalletClosed):            http.StatusUnprocessableEntity,
+	string(fsm.CodeCustomerSuspended):       http.StatusUnprocessableEntity,
+	string(fsm.CodeAssetMismatch):           http.StatusUnprocessableEntity,
+	string(fsm.CodeBalanceOverflow):         http.StatusUnprocessableEntity,
+	string(fsm.CodeWalletNotEmpty):          http.StatusUnprocessableEntity,
+	string(fsm.CodeInvalidStatusTransition): http.StatusUnprocessableEntity,
+	string(fsm.CodeCustomerHasOpenWallets):  http.StatusUnprocessableEntity,
+	CodeCrossProjectWallet:                  http.StatusUnprocessableEntity,
+	// The fsm may check amounts and limits again and answer with this package's codes.
+	CodeInvalidAmount: http.StatusBadRequest,
+	CodeLimitExceeded: http.StatusBadRequest,
+}
+
+// statusOfCode returns the status for a business code and whether the code is known.
+func statusOfCode(code fsm.ErrorCode) (int, bool) {
+	status, ok := statusByCode[string(code)]
+	if !ok {
+		return http.StatusUnprocessableEntity, false
+	}
+	return status, true
+}
+
+// fromFSMError turns a business rejection into an answer.
+func fromFSMError(e *fsm.Error, transaction *fsm.Transaction) *apiError {
+	status, known := statusOfCode(e.Code)
+	answer := &apiError{status: status, code: string(e.Code), message: e.Message, transaction: transaction}
+	if !known {
+		answer.cause = fmt.Errorf("fsm error code %q missing from statusByCode", e.Code)
+	}
+	return answer
+}
+
+// fromBackendError turns an error of Backend.Propose (proposal true) or Backend.Read / a Reader
+// method into an answer. A context that ended while a proposal was in flight leaves its outcome
+// unknown, whatever the backend says.
+func fromBackendError(err error, proposal bool) *apiError {
+	var business *fsm.Error
+	switch {
+	case errors.As(err, &business):
+		return fromFSMError(business, nil)
+	case errors.Is(err, ErrOutcomeUnknown),
+		proposal && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)):
+		return &apiError{status: http.StatusServiceUnavailable, code: CodeOutcomeUnknown,
+			message:    "the request may or may not have been applied; retry it with the same referenceId (or read the state) to learn the outcome",
+			retryAfter: true, cause: err}
+	case errors.Is(err, ErrOverloaded):
+		return &apiError{status: http.StatusServiceUnavailable, code: CodeOverloaded,
+			message: "the service is overloaded and did not apply the request; retry later", retryAfter: true, cause: err}
+	case errors.Is(err, ErrUnavailable),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable,
+			message: "the service cannot serve the request now; retry later", retryAfter: true, cause: err}
+	}
+	return internalError(err)
+}

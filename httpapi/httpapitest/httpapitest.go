@@ -1,0 +1,144 @@
+// Package httpapitest provides httpapi.Backend implementations for tests: LedgerBackend applies
+// commands straight to a real fsm.Ledger (no Raft), FakeBackend answers with whatever a test
+// sets. It must never be imported outside tests.
+package httpapitest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/httpapi"
+)
+
+// ClockStartMs is the time LedgerBackend stamps on its first batch: 2024-01-01T00:00:00Z.
+const ClockStartMs int64 = 1704067200000
+
+// LedgerBackend is an httpapi.Backend over a real fsm.Ledger in a test's temporary directory.
+// Each Propose is one batch of one command, applied under a mutex with the next log index and
+// the backend's clock, which only moves when the test calls Advance. Reads see every applied
+// batch, so they are trivially linearizable.
+type LedgerBackend struct {
+	// Ledger is the state machine; tests may query it directly.
+	Ledger *fsm.Ledger
+
+	mu        sync.Mutex
+	index     uint64
+	clockMs   int64
+	proposals int
+}
+
+// NewLedgerBackend opens a fresh ledger in t.TempDir() and closes it when the test ends.
+func NewLedgerBackend(t testing.TB) *LedgerBackend {
+	t.Helper()
+	ledger, err := fsm.Open(t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatalf("open ledger: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := ledger.Close(); err != nil {
+			t.Errorf("close ledger: %v", err)
+		}
+	})
+	return &LedgerBackend{Ledger: ledger, clockMs: ClockStartMs}
+}
+
+// Propose applies cmd as the next log entry and returns its result.
+func (b *LedgerBackend) Propose(ctx context.Context, route httpapi.Route, cmd *fsm.Command) (*fsm.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("propose: %w", httpapi.ErrUnavailable)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.index++
+	b.proposals++
+	results := b.Ledger.ApplyBatch(b.index, b.clockMs, [][]byte{cmd.Encode(nil)})
+	if len(results) != 1 {
+		return nil, fmt.Errorf("apply batch %d: %d results for one command", b.index, len(results))
+	}
+	result, ok := results[0].(*fsm.Result)
+	if !ok {
+		return nil, fmt.Errorf("apply batch %d: result is %T", b.index, results[0])
+	}
+	return result, nil
+}
+
+// Read returns the ledger itself.
+func (b *LedgerBackend) Read(ctx context.Context, route httpapi.Route) (httpapi.Reader, error) {
+	return b.Ledger, nil
+}
+
+// Advance moves the clock stamped on later batches by ms milliseconds.
+func (b *LedgerBackend) Advance(ms int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.clockMs += ms
+}
+
+// NowMs returns the time the next batch will carry.
+func (b *LedgerBackend) NowMs() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.clockMs
+}
+
+// Proposals returns how many commands were proposed so far: a test that sends bad input checks
+// that it did not move.
+func (b *LedgerBackend) Proposals() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.proposals
+}
+
+// FakeBackend answers with its fields: ProposeErr or ProposeResult for proposals, ReadErr or
+// Reader for reads. It counts calls.
+type FakeBackend struct {
+	ProposeResult *fsm.Result
+	ProposeErr    error
+	Reader        httpapi.Reader
+	ReadErr       error
+
+	mu               sync.Mutex
+	proposals, reads int
+}
+
+// ErrNoReader is what FakeBackend.Read returns when neither Reader nor ReadErr is set.
+var ErrNoReader = errors.New("httpapitest: FakeBackend has no Reader")
+
+// Propose returns ProposeResult, ProposeErr.
+func (f *FakeBackend) Propose(ctx context.Context, route httpapi.Route, cmd *fsm.Command) (*fsm.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.proposals++
+	return f.ProposeResult, f.ProposeErr
+}
+
+// Read returns Reader, ReadErr.
+func (f *FakeBackend) Read(ctx context.Context, route httpapi.Route) (httpapi.Reader, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	if f.ReadErr == nil && f.Reader == nil {
+		return nil, ErrNoReader
+	}
+	return f.Reader, f.ReadErr
+}
+
+// Calls returns how many proposals and reads the fake answered.
+func (f *FakeBackend) Calls() (proposals, reads int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.proposals, f.reads
+}
+
+// Compile-time checks: the real ledger is a Reader, both backends are Backends.
+var (
+	_ httpapi.Reader  = (*fsm.Ledger)(nil)
+	_ httpapi.Backend = (*LedgerBackend)(nil)
+	_ httpapi.Backend = (*FakeBackend)(nil)
+)

@@ -1,0 +1,308 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gigaledger/gigaledger/fsm"
+)
+
+// The OpenAPI 3.0 document served at /openapi.json, built from the same route table that
+// registers the gin routes (adminRoutes), so a route cannot be served without being described.
+
+// object is a JSON object of the document.
+type object = map[string]any
+
+// openAPIVersion is the API version the document announces.
+const openAPIVersion = "1.0.0"
+
+// openAPIPath turns a gin path (/projects/:projectId) into an OpenAPI path (/projects/{projectId})
+// and returns its parameter names in order.
+func openAPIPath(ginPath string) (string, []string) {
+	segments := strings.Split(ginPath, "/")
+	var params []string
+	for i, segment := range segments {
+		if name, ok := strings.CutPrefix(segment, ":"); ok {
+			segments[i] = "{" + name + "}"
+			params = append(params, name)
+		}
+	}
+	return strings.Join(segments, "/"), params
+}
+
+func openAPIDocument(routes []routeSpec) object {
+	paths := object{}
+	for _, route := range routes {
+		path, params := openAPIPath(route.path)
+		item, _ := paths[path].(object)
+		if item == nil {
+			item = object{}
+			paths[path] = item
+		}
+		item[strings.ToLower(route.method)] = openAPIOperation(route, params)
+	}
+	return object{
+		"openapi": "3.0.3",
+		"info": object{
+			"title":       "GigaLedger admin API",
+			"version":     openAPIVersion,
+			"description": "The Cloud Wallet API of GigaLedger (docs/cloudwallet-api.md) and the admin listener's operational routes. Amounts are whole numbers of an asset's smallest parts up to 2^128-1, written as exact JSON integers; inputs also accept a string of digits. Every error is {\"error\":{\"code\",\"message\"}}.",
+		},
+		"tags": []object{
+			{"name": tagProjects}, {"name": tagAssets}, {"name": tagCustomers}, {"name": tagWallets},
+			{"name": tagTransactions}, {"name": tagOperations},
+		},
+		"security": []object{{"bearerAuth": []string{}}},
+		"paths":    paths,
+		"components": object{
+			"securitySchemes": object{"bearerAuth": object{"type": "http", "scheme": "bearer",
+				"description": "The node's admin token; required on every route but /healthz, /readyz and /metrics when the node runs with one."}},
+			"schemas": openAPISchemas(),
+		},
+	}
+}
+
+func openAPIOperation(route routeSpec, pathParams []string) object {
+	operation := object{
+		"operationId": route.operationID,
+		"summary":     route.summary,
+		"tags":        []string{route.tag},
+	}
+	var parameters []object
+	for _, name := range pathParams {
+		parameters = append(parameters, object{"name": name, "in": "path", "required": true, "schema": pathParamSchema(name)})
+	}
+	for _, name := range route.query {
+		parameters = append(parameters, queryParam(name))
+	}
+	if parameters != nil {
+		operation["parameters"] = parameters
+	}
+	if route.request != "" {
+		operation["requestBody"] = object{
+			"required": !route.requestOptional,
+			"content":  object{"application/json": object{"schema": schemaRef(route.request)}},
+		}
+	}
+	if route.noAuth {
+		operation["security"] = []object{}
+	}
+
+	responses := object{}
+	success := object{"description": http.StatusText(route.success)}
+	switch {
+	case route.contentType != "":
+		success["content"] = object{route.contentType: object{"schema": object{"type": "string"}}}
+	case route.response != "":
+		success["content"] = object{"application/json": object{"schema": schemaRef(route.response)}}
+	}
+	responses[strconv.Itoa(route.success)] = success
+
+	statuses := append([]int(nil), route.errors...)
+	if route.tag != tagOperations {
+		// Every Cloud Wallet route may refuse bad input, fail inside, or find no leader.
+		statuses = append(statuses, http.StatusBadRequest, http.StatusInternalServerError, http.StatusServiceUnavailable)
+	}
+	if route.request != "" {
+		statuses = append(statuses, http.StatusRequestEntityTooLarge)
+	}
+	if !route.noAuth {
+		statuses = append(statuses, http.StatusUnauthorized)
+	}
+	for _, status := range statuses {
+		description := http.StatusText(status)
+		if status == http.StatusServiceUnavailable {
+			description += " (Unavailable, Overloaded or OutcomeUnknown; see Retry-After)"
+		}
+		responses[strconv.Itoa(status)] = object{
+			"description": description,
+			"content":     object{"application/json": object{"schema": schemaRef("Error")}},
+		}
+	}
+	operation["responses"] = responses
+	return operation
+}
+
+func schemaRef(name string) object { return object{"$ref": "#/components/schemas/" + name} }
+
+func pathParamSchema(name string) object {
+	switch name {
+	case "projectId", "assetId":
+		return simpleIDSchema(fsm.IDMaxLength)
+	case "walletId", "txId":
+		return simpleIDSchema(fsm.GeneratedIDMaxLength)
+	case "customerId":
+		return object{"type": "string", "minLength": 1, "maxLength": fsm.CustomerIDMaxLength, "pattern": "^[^/]+$"}
+	}
+	return object{"type": "string"}
+}
+
+func simpleIDSchema(maxLength int) object {
+	return object{"type": "string", "minLength": 1, "maxLength": maxLength, "pattern": "^[A-Za-z0-9_.-]+$"}
+}
+
+func queryParam(name string) object {
+	param := object{"name": name, "in": "query"}
+	switch name {
+	case "page":
+		param["required"] = true
+		param["description"] = "Page number, from 1."
+		param["schema"] = object{"type": "integer", "format": "int32", "minimum": 1}
+	case "pageSize":
+		param["description"] = "Items per page."
+		param["schema"] = object{"type": "integer", "format": "int32", "minimum": 1, "maximum": pageSizeMaxCount, "default": pageSizeDefaultCount}
+	case "from", "to":
+		param["required"] = true
+		param["description"] = "Creation time bound in Unix milliseconds, inclusive; from must not be after to."
+		param["schema"] = object{"type": "integer", "format": "int64"}
+	}
+	return param
+}
+
+func text(maxLength int, description string) object {
+	s := object{"type": "string", "maxLength": maxLength}
+	if description != "" {
+		s["description"] = description
+	}
+	return s
+}
+
+func timestamp() object {
+	return object{"type": "integer", "format": "int64", "description": "Unix milliseconds."}
+}
+
+func enum(values ...string) object { return object{"type": "string", "enum": values} }
+
+func arrayOf(items object) object { return object{"type": "array", "items": items} }
+
+// closed is a request schema: unknown fields are refused.
+func closed(required []string, properties object) object {
+	s := object{"type": "object", "properties": properties, "additionalProperties": false}
+	if len(required) > 0 {
+		s["required"] = required
+	}
+	return s
+}
+
+func shape(properties object) object { return object{"type": "object", "properties": properties} }
+
+func itemsOf(name string) object {
+	return object{"type": "object", "required": []string{"items"}, "properties": object{"items": arrayOf(schemaRef(name))}}
+}
+
+func pageOf(name string) object {
+	return object{"type": "object", "required": []string{"items", "page", "pageSize", "hasMore"}, "properties": object{
+		"items":    arrayOf(schemaRef(name)),
+		"page":     object{"type": "integer"},
+		"pageSize": object{"type": "integer"},
+		"hasMore":  object{"type": "boolean"},
+	}}
+}
+
+func openAPISchemas() object {
+	amount := object{"type": "integer", "minimum": 0,
+		"description": "Whole number of the asset's smallest parts, up to 2^128-1, as exact JSON digits (may exceed 64 bits)."}
+	amountInput := object{
+		"description": "A positive whole number of the asset's smallest parts up to 2^128-1: a JSON integer or a string of digits. Fractions, signs, exponents and zero are 400 InvalidAmount.",
+		"oneOf": []object{
+			{"type": "integer", "minimum": 1},
+			{"type": "string", "pattern": "^[1-9][0-9]{0,38}$"},
+		},
+	}
+	generatedID := simpleIDSchema(fsm.GeneratedIDMaxLength)
+	return object{
+		"Amount":      amount,
+		"AmountInput": amountInput,
+		"Error": object{"type": "object", "required": []string{"error"}, "properties": object{
+			"error": object{"type": "object", "required": []string{"code", "message"}, "properties": object{
+				"code":    object{"type": "string", "description": "Stable error code (docs/cloudwallet-api.md)."},
+				"message": object{"type": "string"},
+			}},
+			"transaction": schemaRef("Transaction"),
+		}},
+		"Health":          shape(object{"status": object{"type": "string"}}),
+		"OpenAPIDocument": object{"type": "object"},
+
+		"Project": shape(object{
+			"id": simpleIDSchema(fsm.IDMaxLength), "name": text(fsm.NameMaxLength, ""), "createdAt": timestamp(),
+			"assets": arrayOf(schemaRef("Asset")),
+		}),
+		"Asset": shape(object{
+			"id": simpleIDSchema(fsm.IDMaxLength), "projectId": simpleIDSchema(fsm.IDMaxLength),
+			"name": text(fsm.NameMaxLength, ""), "code": text(fsm.CodeMaxLength, ""),
+			"fractions": object{"type": "integer", "minimum": 1, "description": "Smallest accountable parts in one unit."},
+			"used":      object{"type": "boolean", "description": "Set once a wallet uses the asset; a used asset cannot be deleted."},
+			"supply":    amount, "createdAt": timestamp(),
+		}),
+		"Customer": shape(object{
+			"id": pathParamSchema("customerId"), "projectId": simpleIDSchema(fsm.IDMaxLength),
+			"name": text(fsm.NameMaxLength, ""), "description": text(fsm.DescriptionMaxLength, ""),
+			"status": enum("active", "suspended"), "createdAt": timestamp(), "updatedAt": timestamp(),
+		}),
+		"Wallet": shape(object{
+			"id": generatedID, "projectId": simpleIDSchema(fsm.IDMaxLength),
+			"customerId": object{"type": "string", "description": "Absent for system wallets."},
+			"system":     object{"type": "boolean"}, "assetId": simpleIDSchema(fsm.IDMaxLength),
+			"name": text(fsm.NameMaxLength, ""), "description": text(fsm.DescriptionMaxLength, ""),
+			"status":  enum("open", "suspended", "closed"),
+			"balance": amount, "held": amount,
+			"available": object{"allOf": []object{schemaRef("Amount")}, "description": "balance - held; never below zero."},
+			"createdAt": timestamp(), "updatedAt": timestamp(),
+		}),
+		"Operation": shape(object{
+			"type": enum("transfer", "issue", "redeem"), "from": generatedID, "to": generatedID, "amount": amount,
+		}),
+		"Transaction": shape(object{
+			"id": generatedID, "projectId": simpleIDSchema(fsm.IDMaxLength), "referenceId": text(fsm.ReferenceIDMaxLength, ""),
+			"status":               enum("completed", "failed"),
+			"operations":           arrayOf(schemaRef("Operation")),
+			"failedOperationIndex": object{"type": "integer", "description": "Index of the operation that failed; -1 when completed."},
+			"failureReason":        object{"type": "string", "description": "Error code of the failure."},
+			"failureMessage":       object{"type": "string"},
+			"createdAt":            timestamp(),
+		}),
+		"Entry": shape(object{
+			"walletId": generatedID, "transactionId": generatedID, "operationIndex": object{"type": "integer"},
+			"type": enum("issue", "redeem", "debit", "credit"), "amount": amount, "balanceAfter": amount,
+			"createdAt": timestamp(),
+		}),
+		"ProjectList":     itemsOf("Project"),
+		"AssetList":       itemsOf("Asset"),
+		"WalletList":      itemsOf("Wallet"),
+		"CustomerPage":    pageOf("Customer"),
+		"EntryPage":       pageOf("Entry"),
+		"TransactionPage": pageOf("Transaction"),
+
+		"CreateProjectRequest": closed([]string{"name"}, object{
+			"id": simpleIDSchema(fsm.IDMaxLength), "name": text(fsm.NameMaxLength, "Required, not empty.")}),
+		"NameRequest":        closed([]string{"name"}, object{"name": text(fsm.NameMaxLength, "Required, not empty.")}),
+		"DescriptionRequest": closed([]string{"description"}, object{"description": text(fsm.DescriptionMaxLength, "Empty clears it.")}),
+		"CreateAssetRequest": closed([]string{"name", "code", "fractions"}, object{
+			"id": simpleIDSchema(fsm.IDMaxLength), "name": text(fsm.NameMaxLength, ""), "code": text(fsm.CodeMaxLength, ""),
+			"fractions": object{"type": "integer", "minimum": 1}}),
+		"CustomerRequest": closed([]string{"id"}, object{
+			"id": pathParamSchema("customerId"), "name": text(fsm.NameMaxLength, ""), "description": text(fsm.DescriptionMaxLength, "")}),
+		"CustomerUpdateRequest": closed(nil, object{
+			"id":   object{"type": "string", "description": "Optional; must equal the path's customerId."},
+			"name": text(fsm.NameMaxLength, "Left as it is when omitted."), "description": text(fsm.DescriptionMaxLength, "Left as it is when omitted.")}),
+		"EmptyRequest":          closed(nil, object{}),
+		"ResumeCustomerRequest": closed(nil, object{"walletIds": object{"type": "array", "maxItems": resumeWalletIDsMaxCount, "items": generatedID}}),
+		"CreateWalletRequest": closed([]string{"customerId", "assetId"}, object{
+			"customerId": pathParamSchema("customerId"), "assetId": simpleIDSchema(fsm.IDMaxLength),
+			"name": text(fsm.NameMaxLength, ""), "description": text(fsm.DescriptionMaxLength, "")}),
+		"CreateSystemWalletRequest": closed([]string{"assetId"}, object{
+			"assetId": simpleIDSchema(fsm.IDMaxLength), "name": text(fsm.NameMaxLength, ""), "description": text(fsm.DescriptionMaxLength, "")}),
+		"WalletStatusRequest": closed([]string{"status"}, object{"status": enum("open", "suspended", "closed")}),
+		"TransactionRequest": closed([]string{"referenceId", "operations"}, object{
+			"referenceId": object{"type": "string", "minLength": 1, "maxLength": fsm.ReferenceIDMaxLength,
+				"description": "Unique per project; a retry with the same referenceId never applies twice."},
+			"operations": object{"type": "array", "minItems": 1, "maxItems": operationsPerTransactionMaxCount,
+				"items": schemaRef("OperationRequest")}}),
+		"OperationRequest": closed([]string{"type", "amount"}, object{
+			"type":   enum("transfer", "issue", "redeem"),
+			"from":   object{"allOf": []object{generatedID}, "description": "Transfer and redeem only."},
+			"to":     object{"allOf": []object{generatedID}, "description": "Transfer and issue only."},
+			"amount": schemaRef("AmountInput")}),
+	}
+}

@@ -1,0 +1,118 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/gigaledger/gigaledger/httpapi"
+	"github.com/gigaledger/gigaledger/httpapi/httpapitest"
+	"github.com/gin-gonic/gin"
+)
+
+// TestOpenAPIMatchesRoutes proves that every route the admin engine serves is in
+// /openapi.json and every documented path and method is served, that the Cloud Wallet paths are
+// exactly the contract's, and that every schema reference resolves.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	handler := httpapi.NewAdmin(httpapi.AdminConfig{Token: testToken}, &httpapitest.FakeBackend{}, testLogger(t), nil)
+	engine, ok := handler.(*gin.Engine)
+	if !ok {
+		t.Fatalf("NewAdmin returned %T, want *gin.Engine", handler)
+	}
+	registered := map[string]bool{}
+	for _, route := range engine.Routes() {
+		registered[route.Method+" "+route.Path] = true
+	}
+
+	c := &apiClient{t: t, handler: handler, token: testToken}
+	r := c.do("GET", "/openapi.json", nil).expect(200)
+	var document struct {
+		OpenAPI    string                                `json:"openapi"`
+		Paths      map[string]map[string]json.RawMessage `json:"paths"`
+		Components struct {
+			Schemas map[string]json.RawMessage `json:"schemas"`
+		} `json:"components"`
+	}
+	r.decode(&document)
+	if !strings.HasPrefix(document.OpenAPI, "3.0") {
+		t.Fatalf("openapi version %q", document.OpenAPI)
+	}
+	documented := map[string]bool{}
+	param := regexp.MustCompile(`\{([^}]+)\}`)
+	for path, operations := range document.Paths {
+		for method, operation := range operations {
+			documented[strings.ToUpper(method)+" "+param.ReplaceAllString(path, ":$1")] = true
+			var op struct {
+				OperationID string                     `json:"operationId"`
+				Responses   map[string]json.RawMessage `json:"responses"`
+				Parameters  []struct{ Name, In string }
+			}
+			if err := json.Unmarshal(operation, &op); err != nil {
+				t.Fatalf("%s %s: %v", method, path, err)
+			}
+			if op.OperationID == "" || len(op.Responses) == 0 {
+				t.Errorf("%s %s lacks an operationId or responses", method, path)
+			}
+			for _, match := range param.FindAllStringSubmatch(path, -1) {
+				found := false
+				for _, p := range op.Parameters {
+					found = found || p.In == "path" && p.Name == match[1]
+				}
+				if !found {
+					t.Errorf("%s %s does not describe path parameter %s", method, path, match[1])
+				}
+			}
+		}
+	}
+	for route := range registered {
+		if !documented[route] {
+			t.Errorf("registered but not documented: %s", route)
+		}
+	}
+	for route := range documented {
+		if !registered[route] {
+			t.Errorf("documented but not registered: %s", route)
+		}
+	}
+
+	// The contract's route table (docs/cloudwallet-api.md), verbatim.
+	contract := []string{
+		"POST /projects", "GET /projects", "GET /projects/{projectId}", "PUT /projects/{projectId}/name",
+		"POST /projects/{projectId}/assets", "GET /projects/{projectId}/assets", "GET /projects/{projectId}/assets/{assetId}",
+		"PUT /projects/{projectId}/assets/{assetId}/name", "DELETE /projects/{projectId}/assets/{assetId}",
+		"POST /projects/{projectId}/customers", "GET /projects/{projectId}/customers", "GET /projects/{projectId}/customers/{customerId}",
+		"PUT /projects/{projectId}/customers/{customerId}", "DELETE /projects/{projectId}/customers/{customerId}",
+		"POST /projects/{projectId}/customers/{customerId}/suspend", "POST /projects/{projectId}/customers/{customerId}/resume",
+		"GET /projects/{projectId}/customers/{customerId}/wallets", "POST /projects/{projectId}/wallets",
+		"POST /projects/{projectId}/system-wallets", "GET /projects/{projectId}/system-wallets",
+		"GET /projects/{projectId}/wallets/{walletId}", "PUT /projects/{projectId}/wallets/{walletId}/name",
+		"PUT /projects/{projectId}/wallets/{walletId}/description", "PUT /projects/{projectId}/wallets/{walletId}/status",
+		"GET /projects/{projectId}/wallets/{walletId}/entries", "POST /projects/{projectId}/transactions",
+		"GET /projects/{projectId}/transactions", "GET /projects/{projectId}/transactions/{txId}",
+	}
+	var served []string
+	for route := range registered {
+		if strings.Contains(route, " /projects") {
+			served = append(served, param.ReplaceAllString(regexp.MustCompile(`:(\w+)`).ReplaceAllString(route, "{$1}"), "{$1}"))
+		}
+	}
+	sort.Strings(served)
+	sort.Strings(contract)
+	if strings.Join(served, "\n") != strings.Join(contract, "\n") {
+		t.Errorf("served Cloud Wallet routes differ from the contract:\nserved   %v\ncontract %v", served, contract)
+	}
+	for _, route := range []string{"GET /openapi.json", "GET /metrics", "GET /healthz", "GET /readyz"} {
+		if !registered[route] {
+			t.Errorf("%s not served", route)
+		}
+	}
+
+	// Every $ref names a schema the document defines.
+	for _, match := range regexp.MustCompile(`"#/components/schemas/([^"]+)"`).FindAllStringSubmatch(string(r.body), -1) {
+		if _, ok := document.Components.Schemas[match[1]]; !ok {
+			t.Errorf("dangling $ref %s", match[1])
+		}
+	}
+}

@@ -1,0 +1,145 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// routeSpec is one route: how gin registers it and how the OpenAPI document describes it. The
+// engine and the document are both built from the same table, and a test checks them against
+// each other.
+type routeSpec struct {
+	method, path string // path in gin syntax: /projects/:projectId
+	operationID  string
+	summary      string
+	tag          string
+	handler      gin.HandlerFunc
+	// request names the body schema; requestOptional allows no body at all.
+	request         string
+	requestOptional bool
+	// query lists the query parameters; "page", "from" and "to" are required.
+	query []string
+	// success is the success status; response names its schema ("" for no body).
+	success  int
+	response string
+	// errors lists the route's error statuses beyond those every API route may answer.
+	errors []int
+	// noAuth marks routes served without the bearer token.
+	noAuth bool
+	// contentType of a success body other than JSON.
+	contentType string
+}
+
+// OpenAPI tags.
+const (
+	tagProjects     = "projects"
+	tagAssets       = "assets"
+	tagCustomers    = "customers"
+	tagWallets      = "wallets"
+	tagTransactions = "transactions"
+	tagOperations   = "operations"
+)
+
+// Status lists shared by the route table.
+var (
+	notFound     = []int{http.StatusNotFound}
+	businessRule = []int{http.StatusNotFound, http.StatusUnprocessableEntity}
+)
+
+// adminRoutes is the admin listener's route table: the Cloud Wallet API at exactly the paths of
+// docs/cloudwallet-api.md, then the operational routes. The /openapi.json handler is filled in
+// by newAdminEngine once the document is built.
+func (s *server) adminRoutes(registry *prometheus.Registry) []routeSpec {
+	const (
+		get, post, put, del = http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete
+		created, ok, empty  = http.StatusCreated, http.StatusOK, http.StatusNoContent
+		conflict            = http.StatusConflict
+		forbidden           = http.StatusForbidden
+		unprocessable       = http.StatusUnprocessableEntity
+		missing             = http.StatusNotFound
+	)
+	pageQuery := []string{"page", "pageSize"}
+	timePageQuery := []string{"page", "pageSize", "from", "to"}
+	routes := []routeSpec{
+		{method: post, path: "/projects", operationID: "createProject", tag: tagProjects, handler: s.createProject,
+			summary: "Create a project (the id is generated when omitted).", request: "CreateProjectRequest",
+			success: created, response: "Project", errors: []int{conflict}},
+		{method: get, path: "/projects", operationID: "listProjects", tag: tagProjects, handler: s.listProjects,
+			summary: "List projects.", success: ok, response: "ProjectList"},
+		{method: get, path: "/projects/:projectId", operationID: "getProject", tag: tagProjects, handler: s.getProject,
+			summary: "Get a project with its assets.", success: ok, response: "Project", errors: notFound},
+		{method: put, path: "/projects/:projectId/name", operationID: "renameProject", tag: tagProjects, handler: s.renameProject,
+			summary: "Rename a project.", request: "NameRequest", success: ok, response: "Project", errors: notFound},
+
+		{method: post, path: "/projects/:projectId/assets", operationID: "createAsset", tag: tagAssets, handler: s.createAsset,
+			summary: "Create an asset (the id is generated when omitted).", request: "CreateAssetRequest",
+			success: created, response: "Asset", errors: []int{missing, conflict}},
+		{method: get, path: "/projects/:projectId/assets", operationID: "listAssets", tag: tagAssets, handler: s.listAssets,
+			summary: "List a project's assets.", success: ok, response: "AssetList", errors: notFound},
+		{method: get, path: "/projects/:projectId/assets/:assetId", operationID: "getAsset", tag: tagAssets, handler: s.getAsset,
+			summary: "Get an asset.", success: ok, response: "Asset", errors: notFound},
+		{method: put, path: "/projects/:projectId/assets/:assetId/name", operationID: "renameAsset", tag: tagAssets, handler: s.renameAsset,
+			summary: "Rename an asset.", request: "NameRequest", success: ok, response: "Asset", errors: notFound},
+		{method: del, path: "/projects/:projectId/assets/:assetId", operationID: "deleteAsset", tag: tagAssets, handler: s.deleteAsset,
+			summary: "Delete an asset no wallet uses (403 AssetInUse once one does).", success: empty,
+			errors: []int{missing, forbidden}},
+
+		{method: post, path: "/projects/:projectId/customers", operationID: "upsertCustomer", tag: tagCustomers, handler: s.upsertCustomer,
+			summary: "Create or update a customer by id.", request: "CustomerRequest", success: ok, response: "Customer", errors: notFound},
+		{method: get, path: "/projects/:projectId/customers", operationID: "listCustomers", tag: tagCustomers, handler: s.listCustomers,
+			summary: "List customers, one page at a time.", query: pageQuery, success: ok, response: "CustomerPage", errors: notFound},
+		{method: get, path: "/projects/:projectId/customers/:customerId", operationID: "getCustomer", tag: tagCustomers, handler: s.getCustomer,
+			summary: "Get a customer.", success: ok, response: "Customer", errors: notFound},
+		{method: put, path: "/projects/:projectId/customers/:customerId", operationID: "updateCustomer", tag: tagCustomers, handler: s.updateCustomer,
+			summary: "Create or update the customer with this id; omitted fields stay as they are.", request: "CustomerUpdateRequest",
+			requestOptional: true, success: ok, response: "Customer", errors: notFound},
+		{method: del, path: "/projects/:projectId/customers/:customerId", operationID: "deleteCustomer", tag: tagCustomers, handler: s.deleteCustomer,
+			summary: "Delete a customer whose wallets are all closed (closed wallets are kept).", success: empty, errors: businessRule},
+		{method: post, path: "/projects/:projectId/customers/:customerId/suspend", operationID: "suspendCustomer", tag: tagCustomers, handler: s.suspendCustomer,
+			summary: "Suspend a customer and all their wallets.", request: "EmptyRequest", requestOptional: true,
+			success: ok, response: "Customer", errors: notFound},
+		{method: post, path: "/projects/:projectId/customers/:customerId/resume", operationID: "resumeCustomer", tag: tagCustomers, handler: s.resumeCustomer,
+			summary: "Resume a customer; only the listed wallets are reopened.", request: "ResumeCustomerRequest", requestOptional: true,
+			success: ok, response: "Customer", errors: businessRule},
+		{method: get, path: "/projects/:projectId/customers/:customerId/wallets", operationID: "listCustomerWallets", tag: tagWallets, handler: s.listCustomerWallets,
+			summary: "List a customer's wallets.", success: ok, response: "WalletList", errors: notFound},
+
+		{method: post, path: "/projects/:projectId/wallets", operationID: "createWallet", tag: tagWallets, handler: s.createWallet,
+			summary: "Open a wallet for a customer.", request: "CreateWalletRequest", success: created, response: "Wallet",
+			errors: []int{missing, conflict, unprocessable}},
+		{method: post, path: "/projects/:projectId/system-wallets", operationID: "createSystemWallet", tag: tagWallets, handler: s.createSystemWallet,
+			summary: "Open a system wallet (owned by the project).", request: "CreateSystemWalletRequest", success: created,
+			response: "Wallet", errors: []int{missing, conflict}},
+		{method: get, path: "/projects/:projectId/system-wallets", operationID: "listSystemWallets", tag: tagWallets, handler: s.listSystemWallets,
+			summary: "List the project's system wallets.", success: ok, response: "WalletList", errors: notFound},
+		{method: get, path: "/projects/:projectId/wallets/:walletId", operationID: "getWallet", tag: tagWallets, handler: s.getWallet,
+			summary: "Get a wallet with its balance.", success: ok, response: "Wallet", errors: notFound},
+		{method: put, path: "/projects/:projectId/wallets/:walletId/name", operationID: "renameWallet", tag: tagWallets, handler: s.renameWallet,
+			summary: "Rename a wallet.", request: "NameRequest", success: ok, response: "Wallet", errors: notFound},
+		{method: put, path: "/projects/:projectId/wallets/:walletId/description", operationID: "describeWallet", tag: tagWallets, handler: s.describeWallet,
+			summary: "Set a wallet's description.", request: "DescriptionRequest", success: ok, response: "Wallet", errors: notFound},
+		{method: put, path: "/projects/:projectId/wallets/:walletId/status", operationID: "setWalletStatus", tag: tagWallets, handler: s.setWalletStatus,
+			summary: "Open, suspend or close a wallet (closed is final and needs a zero balance).", request: "WalletStatusRequest",
+			success: ok, response: "Wallet", errors: businessRule},
+		{method: get, path: "/projects/:projectId/wallets/:walletId/entries", operationID: "listEntries", tag: tagWallets, handler: s.listEntries,
+			summary: "List a wallet's entries created within [from, to], oldest first.", query: timePageQuery,
+			success: ok, response: "EntryPage", errors: notFound},
+
+		{method: post, path: "/projects/:projectId/transactions", operationID: "createTransaction", tag: tagTransactions, handler: s.createTransaction,
+			summary: "Run a transaction: its operations in order, all or nothing. 422 with the failed transaction; 409 with the stored one on a reused referenceId.",
+			request: "TransactionRequest", success: created, response: "Transaction", errors: []int{missing, conflict, unprocessable}},
+		{method: get, path: "/projects/:projectId/transactions", operationID: "listTransactions", tag: tagTransactions, handler: s.listTransactions,
+			summary: "List transactions created within [from, to], oldest first.", query: timePageQuery,
+			success: ok, response: "TransactionPage", errors: notFound},
+		{method: get, path: "/projects/:projectId/transactions/:txId", operationID: "getTransaction", tag: tagTransactions, handler: s.getTransaction,
+			summary: "Get a transaction.", success: ok, response: "Transaction", errors: notFound},
+
+		{method: get, path: pathOpenAPI, operationID: "openapi", tag: tagOperations,
+			summary: "This OpenAPI document.", success: ok, response: "OpenAPIDocument"},
+		{method: get, path: pathMetrics, operationID: "metrics", tag: tagOperations, noAuth: true, handler: metricsHandler(registry),
+			summary: "Prometheus metrics.", success: ok, contentType: "text/plain"},
+	}
+	return append(routes, s.healthRoutes()...)
+}

@@ -1,0 +1,286 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// requestTimeoutDefault bounds how long a handler waits for the backend when
+// AdminConfig.RequestTimeout is zero.
+const requestTimeoutDefault = 10 * time.Second
+
+// Listener names, as the metrics' listener label shows them.
+const (
+	listenerAdmin  = "admin"
+	listenerPublic = "public"
+)
+
+// Operational routes, served on both listeners (openapi.json and metrics only on admin).
+const (
+	pathHealthz = "/healthz"
+	pathReadyz  = "/readyz"
+	pathMetrics = "/metrics"
+	pathOpenAPI = "/openapi.json"
+)
+
+// AdminConfig configures the admin listener's handler.
+type AdminConfig struct {
+	// Token, when set, is the bearer token every admin route but /healthz, /readyz and /metrics
+	// requires. Empty means no auth (the serve command allows that only on loopback).
+	Token string
+	// Ready reports whether the backend can serve (a leader is known, the store is open);
+	// /readyz answers 503 while it returns an error. Nil means always ready.
+	Ready func() error
+	// RequestTimeout bounds each request's wait for the backend; zero means
+	// requestTimeoutDefault. A proposal that times out is answered 503 OutcomeUnknown.
+	RequestTimeout time.Duration
+}
+
+// PublicConfig configures the public listener's handler.
+type PublicConfig struct {
+	// Ready is as AdminConfig.Ready.
+	Ready func() error
+}
+
+// server holds what the handlers of one listener share.
+type server struct {
+	backend        Backend
+	logger         *slog.Logger
+	metrics        *metrics
+	listener       string
+	requestTimeout time.Duration
+	ready          func() error
+}
+
+// NewAdmin returns the admin listener's handler: every Cloud Wallet route of
+// docs/cloudwallet-api.md, /openapi.json, /metrics (from registry), /healthz and /readyz.
+// logger receives the access log (debug), panics and internal errors; registry receives the
+// request and transaction metrics (nil: none are registered and /metrics is empty). It panics
+// if backend or logger is nil.
+func NewAdmin(cfg AdminConfig, backend Backend, logger *slog.Logger, registry *prometheus.Registry) http.Handler {
+	return newAdminEngine(cfg, backend, logger, registry)
+}
+
+func newAdminEngine(cfg AdminConfig, backend Backend, logger *slog.Logger, registry *prometheus.Registry) *gin.Engine {
+	if backend == nil || logger == nil {
+		panic("httpapi: NewAdmin needs a backend and a logger")
+	}
+	timeout := cfg.RequestTimeout
+	if timeout <= 0 {
+		timeout = requestTimeoutDefault
+	}
+	s := &server{backend: backend, logger: logger, metrics: newMetrics(registry), listener: listenerAdmin,
+		requestTimeout: timeout, ready: cfg.Ready}
+	engine := s.newEngine()
+	engine.Use(s.authenticate(cfg.Token), s.checkPathParams)
+	specs := s.adminRoutes(registry)
+	document, err := json.Marshal(openAPIDocument(specs))
+	if err != nil {
+		panic(fmt.Sprintf("httpapi: marshal OpenAPI document: %v", err))
+	}
+	for i := range specs {
+		if specs[i].path == pathOpenAPI {
+			specs[i].handler = func(c *gin.Context) { c.Data(http.StatusOK, "application/json", document) }
+		}
+		engine.Handle(specs[i].method, specs[i].path, specs[i].handler)
+	}
+	return engine
+}
+
+// NewPublic returns the public listener's handler: what a payer's browser may reach. Today that
+// is /healthz and /readyz; later issues add invoice views. registry is as for NewAdmin.
+func NewPublic(cfg PublicConfig, logger *slog.Logger, registry *prometheus.Registry) http.Handler {
+	if logger == nil {
+		panic("httpapi: NewPublic needs a logger")
+	}
+	s := &server{logger: logger, metrics: newMetrics(registry), listener: listenerPublic, ready: cfg.Ready}
+	engine := s.newEngine()
+	for _, spec := range s.healthRoutes() {
+		engine.Handle(spec.method, spec.path, spec.handler)
+	}
+	return engine
+}
+
+// newEngine returns a gin engine with this package's middleware: metrics and access log,
+// recovery into the error envelope, the body size limit, and 404 NotFound for unknown routes.
+func (s *server) newEngine() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	engine := gin.New()
+	// An API client gets a 404 for /projects/ rather than a redirect that drops its body.
+	engine.RedirectTrailingSlash = false
+	engine.RedirectFixedPath = false
+	engine.ContextWithFallback = true
+	engine.Use(s.observe, s.recover, limitBody)
+	engine.NoRoute(func(c *gin.Context) {
+		s.fail(c, &apiError{status: http.StatusNotFound, code: CodeNotFound, message: "no such route"})
+	})
+	return engine
+}
+
+// observe records the request's latency metric and writes the access log line (debug). The
+// route is the template (c.FullPath()), never the raw path: paths hold customer IDs.
+func (s *server) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	elapsed := time.Since(start)
+	route := c.FullPath()
+	if route == "" {
+		route = routeUnmatched
+	}
+	status := c.Writer.Status()
+	s.metrics.observeRequest(s.listener, c.Request.Method, route, status, elapsed.Seconds())
+	s.logger.LogAttrs(c.Request.Context(), slog.LevelDebug, "http request",
+		slog.String("listener", s.listener), slog.String("method", c.Request.Method),
+		slog.String("route", route), slog.Int("status", status),
+		slog.Int("responseBytes", c.Writer.Size()), slog.Float64("durationMs", float64(elapsed.Microseconds())/1000))
+}
+
+// recover turns a handler panic into a logged 500 with the error envelope.
+func (s *server) recover(c *gin.Context) {
+	defer func() {
+		recovered := recover()
+		if recovered == nil {
+			return
+		}
+		if recovered == http.ErrAbortHandler {
+			panic(recovered)
+		}
+		s.logger.Error("http handler panicked", slog.String("route", c.FullPath()),
+			slog.Any("panic", recovered), slog.String("stack", string(debug.Stack())))
+		if !c.Writer.Written() {
+			s.fail(c, internalError(nil))
+		}
+		c.Abort()
+	}()
+	c.Next()
+}
+
+// limitBody refuses bodies over requestBodyMaxBytes: at once when Content-Length says so,
+// otherwise when reading passes the limit (the decoders then answer 413).
+func limitBody(c *gin.Context) {
+	if c.Request.ContentLength > requestBodyMaxBytes {
+		writeError(c, &apiError{status: http.StatusRequestEntityTooLarge, code: CodeRequestTooLarge,
+			message: fmt.Sprintf("request body exceeds %d bytes", requestBodyMaxBytes)})
+		return
+	}
+	if c.Request.Body != nil {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, requestBodyMaxBytes)
+	}
+	c.Next()
+}
+
+// authExemptRoutes are the admin routes served without a token: probes and scraping.
+var authExemptRoutes = map[string]bool{pathHealthz: true, pathReadyz: true, pathMetrics: true}
+
+// authenticate requires "Authorization: Bearer <token>" on every admin route but the exempt
+// ones, unknown routes included (so that a client without the token cannot map the API). An
+// empty token turns auth off.
+func (s *server) authenticate(token string) gin.HandlerFunc {
+	if token == "" {
+		return func(c *gin.Context) { c.Next() }
+	}
+	// Comparing digests keeps the comparison constant-time whatever the lengths.
+	want := sha256.Sum256([]byte(token))
+	return func(c *gin.Context) {
+		if authExemptRoutes[c.FullPath()] {
+			c.Next()
+			return
+		}
+		scheme, credentials, found := strings.Cut(c.GetHeader("Authorization"), " ")
+		got := sha256.Sum256([]byte(strings.TrimSpace(credentials)))
+		if !found || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			c.Header("WWW-Authenticate", `Bearer realm="gigaledger"`)
+			writeError(c, &apiError{status: http.StatusUnauthorized, code: CodeUnauthorized,
+				message: "a valid bearer token is required"})
+			return
+		}
+		c.Next()
+	}
+}
+
+// healthRoutes are /healthz and /readyz.
+func (s *server) healthRoutes() []routeSpec {
+	return []routeSpec{
+		{method: http.MethodGet, path: pathHealthz, operationID: "healthz", tag: tagOperations, noAuth: true,
+			summary: "Liveness: 200 while the process is up.", success: http.StatusOK, response: "Health",
+			handler: func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }},
+		{method: http.MethodGet, path: pathReadyz, operationID: "readyz", tag: tagOperations, noAuth: true,
+			summary: "Readiness: 200 when the backend can serve, else 503 Unavailable.", success: http.StatusOK,
+			response: "Health", errors: []int{http.StatusServiceUnavailable}, handler: s.readyz},
+	}
+}
+
+func (s *server) readyz(c *gin.Context) {
+	if s.ready != nil {
+		if err := s.ready(); err != nil {
+			s.logger.Debug("not ready", slog.String("listener", s.listener), slog.Any("error", err))
+			writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable,
+				message: "not ready to serve", retryAfter: true})
+			return
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// metricsHandler serves registry in the Prometheus exposition format.
+func metricsHandler(registry *prometheus.Registry) gin.HandlerFunc {
+	if registry == nil {
+		registry = prometheus.NewRegistry()
+	}
+	handler := promhttp.HandlerFor(registry, promhttp.HandlerOpts{})
+	return gin.WrapH(handler)
+}
+
+// fail logs what needs logging and writes the error envelope.
+func (s *server) fail(c *gin.Context, e *apiError) {
+	switch {
+	case e.status >= http.StatusInternalServerError && e.status != http.StatusServiceUnavailable:
+		s.logger.Error("http request failed", slog.String("route", c.FullPath()), slog.String("code", e.code),
+			slog.Any("error", e.cause))
+	case e.cause != nil:
+		s.logger.Warn("http request refused", slog.String("route", c.FullPath()), slog.String("code", e.code),
+			slog.Any("error", e.cause))
+	}
+	writeError(c, e)
+}
+
+// writeError writes the error envelope and stops the handler chain.
+func writeError(c *gin.Context, e *apiError) {
+	if e.retryAfter {
+		c.Header("Retry-After", retryAfterSeconds)
+	}
+	body, err := json.Marshal(ErrorBody{Error: ErrorDetail{Code: e.code, Message: e.message}, Transaction: e.transaction})
+	if err != nil {
+		body = []byte(`{"error":{"code":"Internal","message":"internal error"}}`)
+		e.status = http.StatusInternalServerError
+	}
+	c.Data(e.status, "application/json; charset=utf-8", body)
+	c.Abort()
+}
+
+// ok writes a success body.
+func (s *server) ok(c *gin.Context, status int, value any) {
+	body, err := json.Marshal(value)
+	if err != nil {
+		s.fail(c, internalError(fmt.Errorf("marshal response: %w", err)))
+		return
+	}
+	c.Data(status, "application/json; charset=utf-8", body)
+}
+
+// withTimeout returns the request's context bounded by the backend wait.
+func (s *server) withTimeout(c *gin.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.Request.Context(), s.requestTimeout)
+}

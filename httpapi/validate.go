@@ -1,0 +1,206 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gigaledger/gigaledger/fsm"
+)
+
+// Validation of single values. Each check names the field in its message, so a client sees which
+// part of its request to fix. Messages quote at most a bounded prefix of what the client sent.
+
+// checkSimpleID checks an ID of 1..maxChars characters from [A-Za-z0-9_.-] (projects, assets,
+// and the wallet and transaction IDs this package makes), as fsm.ValidID does.
+func checkSimpleID(field, value string, maxChars int) *apiError {
+	if value == "" {
+		return invalidArgument("%s is required", field)
+	}
+	if len(value) > maxChars {
+		return invalidArgument("%s must be at most %d characters", field, maxChars)
+	}
+	for i := 0; i < len(value); i++ {
+		if !isSimpleIDByte(value[i]) {
+			return invalidArgument("%s may contain only letters, digits, '_', '.' and '-'", field)
+		}
+	}
+	return nil
+}
+
+func isSimpleIDByte(b byte) bool {
+	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '_' || b == '.' || b == '-'
+}
+
+// checkCustomerID checks a customer ID: the integrator's own identifier (a number, a string, an
+// email) of 1..fsm.CustomerIDMaxLength bytes, without control characters or '/' (it is a path
+// segment).
+func checkCustomerID(field, value string) *apiError {
+	if value == "" {
+		return invalidArgument("%s is required", field)
+	}
+	if apiErr := checkText(field, value, fsm.CustomerIDMaxLength); apiErr != nil {
+		return apiErr
+	}
+	if strings.IndexByte(value, '/') >= 0 {
+		return invalidArgument("%s must not contain '/'", field)
+	}
+	return nil
+}
+
+// checkText checks free text as the fsm does (fsm.ValidText): valid UTF-8 of at most maxBytes
+// bytes without control characters.
+func checkText(field, value string, maxBytes int) *apiError {
+	if len(value) > maxBytes {
+		return invalidArgument("%s must be at most %d bytes of UTF-8", field, maxBytes)
+	}
+	if !utf8.ValidString(value) {
+		return invalidArgument("%s must be valid UTF-8", field)
+	}
+	if !fsm.ValidText(value, maxBytes) {
+		return invalidArgument("%s must not contain control characters", field)
+	}
+	return nil
+}
+
+// checkRequiredText is checkText for a value that must not be empty.
+func checkRequiredText(field, value string, maxBytes int) *apiError {
+	if value == "" {
+		return invalidArgument("%s is required", field)
+	}
+	return checkText(field, value, maxBytes)
+}
+
+// parseAmount reads a positive amount from its raw JSON: an integer literal or a string holding
+// one. The text goes straight to fsm.ParseAmount and never through float64, so 2^128−1 stays
+// exact and 1.5 or 1e3 is refused rather than rounded.
+func parseAmount(field string, raw json.RawMessage) (fsm.Amount, *apiError) {
+	if len(raw) == 0 {
+		return fsm.Amount{}, badRequest(CodeInvalidAmount, "%s is required", field)
+	}
+	const wholeNumberHint = "a whole positive number of the asset's smallest parts, as a JSON integer or a string of digits (no sign, fraction or exponent)"
+	digits := raw
+	if isQuotedDigits(raw) {
+		digits = raw[1 : len(raw)-1]
+	}
+	if isDigits(digits) {
+		if len(digits) > 1 && digits[0] == '0' {
+			return fsm.Amount{}, badRequest(CodeInvalidAmount, "%s must not have leading zeros", field)
+		}
+		if len(digits) > amountMaxDigits {
+			return fsm.Amount{}, badRequest(CodeInvalidAmount, "%s exceeds the largest amount 2^128-1", field)
+		}
+	}
+	var amount fsm.Amount
+	if err := amount.UnmarshalJSON(raw); err != nil {
+		if errors.Is(err, fsm.ErrAmountOverflow) {
+			return fsm.Amount{}, badRequest(CodeInvalidAmount, "%s exceeds the largest amount 2^128-1", field)
+		}
+		return fsm.Amount{}, badRequest(CodeInvalidAmount, "%s must be %s", field, wholeNumberHint)
+	}
+	if amount.IsZero() {
+		return fsm.Amount{}, badRequest(CodeInvalidAmount, "%s must be greater than zero", field)
+	}
+	return amount, nil
+}
+
+func isDigits(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func isQuotedDigits(b []byte) bool {
+	return len(b) >= 3 && b[0] == '"' && b[len(b)-1] == '"' && isDigits(b[1:len(b)-1])
+}
+
+// parseWalletStatus reads a wallet status name as the API spells it.
+func parseWalletStatus(field, value string) (fsm.WalletStatus, *apiError) {
+	for _, status := range []fsm.WalletStatus{fsm.WalletOpen, fsm.WalletSuspendedStatus, fsm.WalletClosed} {
+		if status.String() == value {
+			return status, nil
+		}
+	}
+	return 0, invalidArgument("%s must be one of open, suspended, closed", field)
+}
+
+// parseOperationType reads an operation type name as the API spells it.
+func parseOperationType(field, value string) (fsm.OperationType, *apiError) {
+	for _, kind := range []fsm.OperationType{fsm.OperationTransfer, fsm.OperationIssue, fsm.OperationRedeem} {
+		if kind.String() == value {
+			return kind, nil
+		}
+	}
+	return 0, invalidArgument("%s must be one of transfer, issue, redeem", field)
+}
+
+// parseIntQuery reads an integer query parameter. present is false when the parameter is absent.
+func parseIntQuery(name, value string, present bool, required bool) (v int64, ok bool, err *apiError) {
+	if !present || value == "" {
+		if required {
+			return 0, false, invalidArgument("query parameter %s is required", name)
+		}
+		return 0, false, nil
+	}
+	v, parseErr := strconv.ParseInt(value, 10, 64)
+	if parseErr != nil {
+		return 0, false, invalidArgument("query parameter %s must be an integer", name)
+	}
+	return v, true, nil
+}
+
+// pageQuery is the raw page, pageSize, from and to query parameters of a list request.
+type pageQuery struct {
+	page, pageSize, from, to                             string
+	pagePresent, pageSizePresent, fromPresent, toPresent bool
+}
+
+// parsePage checks page (required, ≥ 1) and pageSize (1..pageSizeMaxCount, default
+// pageSizeDefaultCount).
+func parsePage(q pageQuery) (fsm.PageRequest, *apiError) {
+	page, _, err := parseIntQuery("page", q.page, q.pagePresent, true)
+	if err != nil {
+		return fsm.PageRequest{}, err
+	}
+	if page < 1 || page > pageNumberMax {
+		return fsm.PageRequest{}, invalidArgument("query parameter page must be between 1 and %d", pageNumberMax)
+	}
+	pageSize, given, err := parseIntQuery("pageSize", q.pageSize, q.pageSizePresent, false)
+	if err != nil {
+		return fsm.PageRequest{}, err
+	}
+	if !given {
+		pageSize = pageSizeDefaultCount
+	}
+	if pageSize < 1 {
+		return fsm.PageRequest{}, invalidArgument("query parameter pageSize must be at least 1")
+	}
+	if pageSize > pageSizeMaxCount {
+		return fsm.PageRequest{}, badRequest(CodeLimitExceeded, "query parameter pageSize must be at most %d", pageSizeMaxCount)
+	}
+	return fsm.PageRequest{Page: int(page), PageSize: int(pageSize)}, nil
+}
+
+// parseTimeRange checks from and to (required epoch milliseconds, from ≤ to, both inclusive).
+func parseTimeRange(q pageQuery) (fsm.TimeRange, *apiError) {
+	from, _, err := parseIntQuery("from", q.from, q.fromPresent, true)
+	if err != nil {
+		return fsm.TimeRange{}, err
+	}
+	to, _, err := parseIntQuery("to", q.to, q.toPresent, true)
+	if err != nil {
+		return fsm.TimeRange{}, err
+	}
+	if from > to {
+		return fsm.TimeRange{}, invalidArgument("query parameter from must not be after to")
+	}
+	return fsm.TimeRange{FromMs: from, ToMs: to}, nil
+}
