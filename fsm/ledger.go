@@ -80,7 +80,7 @@ func Open(dir string, logger *slog.Logger) (*Ledger, error) {
 // transaction ID), so every level carries bloom filters; without them each miss reads index and
 // data blocks from every level.
 const (
-	storeCacheBytes         = 128 << 20
+	storeCacheBytes         = 512 << 20
 	storeMemTableBytes      = 64 << 20
 	storeBloomBitsPerKey    = 10
 	storeLevelCount         = 7

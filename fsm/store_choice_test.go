@@ -11,7 +11,7 @@ import (
 )
 
 // BenchmarkStoreChoice compares the two embedded stores on the ledger's write pattern: per
-// transfer, two wallet records rewritten at random keys, two entries and three transaction
+// transfer, two wallet records rewritten at random keys, two entries (keyed by wallet) and three transaction
 // records appended, one missing-key lookup (the reference check); 512 transfers per batch,
 // no fsync (the Raft log is the durable record). It is why fsm uses Pebble.
 //
@@ -25,6 +25,11 @@ func BenchmarkStoreChoice(b *testing.B) {
 		k := []byte{prefix}
 		k = binary.BigEndian.AppendUint64(k, uint64(i))
 		return append(k, byte(part))
+	}
+	// Entries are keyed by wallet, then sequence: random inserts across the key space.
+	entryKey := func(wallet, sequence int) []byte {
+		k := append([]byte{'e'}, walletKey(wallet)...)
+		return binary.BigEndian.AppendUint64(k, uint64(sequence))
 	}
 	b.Run("pebble", func(b *testing.B) {
 		db, err := openPebble(filepath.Join(b.TempDir(), "p"))
@@ -41,8 +46,10 @@ func BenchmarkStoreChoice(b *testing.B) {
 				}
 				batch.Set(walletKey(j*7919), value, nil)
 				batch.Set(walletKey(j*104729+1), value, nil)
-				for part := 0; part < 5; part++ {
-					batch.Set(appendKey('e', j, part), value, nil)
+				batch.Set(entryKey(j*7919, j), value, nil)
+				batch.Set(entryKey(j*104729+1, j), value, nil)
+				for part := 0; part < 3; part++ {
+					batch.Set(appendKey('t', j, part), value, nil)
 				}
 			}
 			if err := batch.Commit(pebble.NoSync); err != nil {
@@ -69,8 +76,10 @@ func BenchmarkStoreChoice(b *testing.B) {
 					_ = bk.Get(appendKey('r', j, 0))
 					bk.Put(walletKey(j*7919), value)
 					bk.Put(walletKey(j*104729+1), value)
-					for part := 0; part < 5; part++ {
-						bk.Put(appendKey('e', j, part), value)
+					bk.Put(entryKey(j*7919, j), value)
+					bk.Put(entryKey(j*104729+1, j), value)
+					for part := 0; part < 3; part++ {
+						bk.Put(appendKey('t', j, part), value)
 					}
 				}
 				return nil

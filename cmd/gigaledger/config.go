@@ -1,0 +1,168 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+)
+
+// serveConfig is everything `serve` needs. Flags set it; a JSON config file (--config) may set
+// the same keys, spelled as the flags are; flags given on the command line win.
+type serveConfig struct {
+	DataDir     string `json:"data-dir"`
+	AdminAddr   string `json:"admin-addr"`
+	PublicAddr  string `json:"public-addr"`
+	RaftAddr    string `json:"raft-addr"`
+	NodeID      string `json:"node-id"`
+	Peers       string `json:"peers"`
+	AdminToken  string `json:"admin-token"`
+	LogLevel    string `json:"log-level"`
+	Pprof       bool   `json:"-"`
+	ConfigFile  string `json:"-"`
+	ShutdownMax time.Duration
+}
+
+// Defaults: the embedded single-node cluster a first `gigaledger serve` runs.
+const (
+	defaultDataDir    = "data"
+	defaultAdminAddr  = "127.0.0.1:8081"
+	defaultPublicAddr = "127.0.0.1:8082"
+	defaultRaftAddr   = "127.0.0.1:7001"
+	defaultNodeID     = "n1"
+	adminTokenEnv     = "GIGALEDGER_ADMIN_TOKEN"
+	shutdownMaxTime   = 15 * time.Second
+)
+
+// Peer is one member of the static replica set.
+type Peer struct{ ID, Addr string }
+
+func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
+	cfg := &serveConfig{ShutdownMax: shutdownMaxTime}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.ConfigFile, "config", "", "JSON file with any of these settings (keys as the flag names); flags win")
+	fs.StringVar(&cfg.DataDir, "data-dir", defaultDataDir, "directory for the Raft log, snapshots and the ledger store")
+	fs.StringVar(&cfg.AdminAddr, "admin-addr", defaultAdminAddr, "admin API listen address (Cloud Wallet API, metrics, OpenAPI)")
+	fs.StringVar(&cfg.PublicAddr, "public-addr", defaultPublicAddr, "public listen address (what payers' browsers may reach)")
+	fs.StringVar(&cfg.RaftAddr, "raft-addr", defaultRaftAddr, "Raft and forwarding listen address; peers dial it")
+	fs.StringVar(&cfg.NodeID, "node-id", defaultNodeID, "this node's ID within --peers")
+	fs.StringVar(&cfg.Peers, "peers", "", "static replica set id=host:port,...; empty = this node alone")
+	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token for the admin API (or env "+adminTokenEnv+"); empty = no auth, loopback only")
+	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof/ on the admin listener (behind the admin token)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if cfg.ConfigFile != "" {
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		if err := cfg.mergeFile(given); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.AdminToken == "" {
+		cfg.AdminToken = os.Getenv(adminTokenEnv)
+	}
+	return cfg, cfg.validate()
+}
+
+// mergeFile sets from the config file every setting not given as a flag.
+func (cfg *serveConfig) mergeFile(given map[string]bool) error {
+	data, err := os.ReadFile(cfg.ConfigFile)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	var file map[string]string
+	if err := json.Unmarshal(data, &file); err != nil {
+		return fmt.Errorf("config %s: %w", cfg.ConfigFile, err)
+	}
+	fields := map[string]*string{"data-dir": &cfg.DataDir, "admin-addr": &cfg.AdminAddr,
+		"public-addr": &cfg.PublicAddr, "raft-addr": &cfg.RaftAddr, "node-id": &cfg.NodeID,
+		"peers": &cfg.Peers, "admin-token": &cfg.AdminToken, "log-level": &cfg.LogLevel}
+	for k, v := range file {
+		field, ok := fields[k]
+		if !ok {
+			return fmt.Errorf("config %s: unknown setting %q", cfg.ConfigFile, k)
+		}
+		if !given[k] {
+			*field = v
+		}
+	}
+	return nil
+}
+
+func (cfg *serveConfig) validate() error {
+	if cfg.NodeID == "" || cfg.DataDir == "" {
+		return errors.New("--node-id and --data-dir must not be empty")
+	}
+	for name, addr := range map[string]string{"admin-addr": cfg.AdminAddr, "public-addr": cfg.PublicAddr, "raft-addr": cfg.RaftAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("--%s %q: %w", name, addr, err)
+		}
+	}
+	peers, err := cfg.peers()
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, p := range peers {
+		found = found || p.ID == cfg.NodeID
+	}
+	if !found {
+		return fmt.Errorf("--peers does not name this node (%s)", cfg.NodeID)
+	}
+	if cfg.AdminToken == "" {
+		for _, addr := range []string{cfg.AdminAddr, cfg.PublicAddr} {
+			if !isLoopback(addr) {
+				return fmt.Errorf("no admin token: refusing to listen on %s, which is not loopback (set --admin-token or %s)", addr, adminTokenEnv)
+			}
+		}
+	}
+	return nil
+}
+
+// peers parses --peers; empty means this node alone.
+func (cfg *serveConfig) peers() ([]Peer, error) {
+	if strings.TrimSpace(cfg.Peers) == "" {
+		return []Peer{{ID: cfg.NodeID, Addr: cfg.RaftAddr}}, nil
+	}
+	var peers []Peer
+	seen := map[string]bool{}
+	for _, item := range strings.Split(cfg.Peers, ",") {
+		id, addr, ok := strings.Cut(strings.TrimSpace(item), "=")
+		if !ok || id == "" || addr == "" {
+			return nil, fmt.Errorf("--peers: %q is not id=host:port", item)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("--peers: %q: %w", item, err)
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("--peers: %s named twice", id)
+		}
+		seen[id] = true
+		peers = append(peers, Peer{ID: id, Addr: addr})
+	}
+	return peers, nil
+}
+
+// isLoopback reports whether a listen address can only be reached from this machine.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

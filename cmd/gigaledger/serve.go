@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/httpapi"
+	"github.com/gigaledger/gigaledger/shard"
+)
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseServeFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gigaledger serve: %v\n", err)
+		return 2
+	}
+	logger := newLogger(cfg.LogLevel, stderr)
+	node, err := startNode(cfg, logger)
+	if err != nil {
+		logger.Error("start failed", "err", err)
+		return 1
+	}
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err := <-node.serveErrors:
+		logger.Error("listener failed", "err", err)
+	}
+	if err := node.Close(); err != nil {
+		logger.Error("shutdown", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// node is one running GigaLedger process: the ledger, its shard replica behind the cluster
+// forwarding layer, and the two HTTP listeners.
+type node struct {
+	cfg         *serveConfig
+	logger      *slog.Logger
+	ledger      *fsm.Ledger
+	cluster     *cluster.Node
+	admin       *http.Server
+	public      *http.Server
+	serveErrors chan error
+}
+
+// startNode opens the store, joins the replica set and starts listening. It returns once every
+// listener is bound; leadership comes on its own.
+func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
+	peers, err := cfg.peers()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.AdminToken == "" {
+		logger.Warn("no admin token: serving the admin API without authentication on loopback only",
+			"admin_addr", cfg.AdminAddr, "public_addr", cfg.PublicAddr)
+	}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	ledger, err := fsm.Open(filepath.Join(cfg.DataDir, "shard-0"), logger)
+	if err != nil {
+		return nil, err
+	}
+	shardPeers := make([]shard.Peer, len(peers))
+	for i, p := range peers {
+		shardPeers[i] = shard.Peer{ID: p.ID, Addr: p.Addr}
+	}
+	clusterNode, err := cluster.Open(cluster.Config{
+		Shard: shard.Config{
+			ShardID:    "0",
+			NodeID:     cfg.NodeID,
+			RaftAddr:   cfg.RaftAddr,
+			DataDir:    filepath.Join(cfg.DataDir, "shard-0", "raft"),
+			Peers:      shardPeers,
+			Bootstrap:  true,
+			Registerer: registry,
+		},
+		Codec: fsm.ResultCodec{},
+	}, ledger, logger)
+	if err != nil {
+		ledger.Close()
+		return nil, err
+	}
+	n := &node{cfg: cfg, logger: logger, ledger: ledger, cluster: clusterNode, serveErrors: make(chan error, 2)}
+	backend := &clusterBackend{node: clusterNode, ledger: ledger}
+	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready}, backend, logger, registry)
+	if cfg.Pprof {
+		adminHandler = withPprof(adminHandler, cfg.AdminToken)
+	}
+	n.admin = &http.Server{Addr: cfg.AdminAddr, Handler: adminHandler, ReadHeaderTimeout: 10 * time.Second}
+	n.public = &http.Server{Addr: cfg.PublicAddr, Handler: httpapi.NewPublic(httpapi.PublicConfig{Ready: n.ready}, logger, registry),
+		ReadHeaderTimeout: 10 * time.Second}
+	for _, srv := range []*http.Server{n.admin, n.public} {
+		listener, err := net.Listen("tcp", srv.Addr)
+		if err != nil {
+			n.Close()
+			return nil, fmt.Errorf("listen %s: %w", srv.Addr, err)
+		}
+		go func(srv *http.Server) {
+			if err := srv.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				n.serveErrors <- err
+			}
+		}(srv)
+	}
+	logger.Info("serving", "node_id", cfg.NodeID, "admin_addr", cfg.AdminAddr, "public_addr", cfg.PublicAddr,
+		"raft_addr", cfg.RaftAddr, "peers", len(peers), "data_dir", cfg.DataDir)
+	return n, nil
+}
+
+// ready is /readyz: a leader is known and this replica has caught up with what it knows is
+// committed, so it can serve reads and forward writes.
+func (n *node) ready() error {
+	if id, _ := n.cluster.Shard().Leader(); id == "" {
+		return errors.New("no leader")
+	}
+	return nil
+}
+
+// Close stops taking requests, then leaves the replica set's work to the others.
+func (n *node) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownMax)
+	defer cancel()
+	var errs []error
+	for _, srv := range []*http.Server{n.admin, n.public} {
+		if srv != nil {
+			errs = append(errs, srv.Shutdown(ctx))
+		}
+	}
+	errs = append(errs, n.cluster.Close(), n.ledger.Close())
+	return errors.Join(errs...)
+}
+
+// clusterBackend is httpapi's Backend over the cluster forwarding layer: writes go to the
+// shard leader, reads wait for a linearizable read index and then read the local ledger.
+type clusterBackend struct {
+	node   *cluster.Node
+	ledger *fsm.Ledger
+}
+
+func (b *clusterBackend) Propose(ctx context.Context, route httpapi.Route, cmd *fsm.Command) (*fsm.Result, error) {
+	out, err := b.node.Propose(ctx, cmd.Encode(nil))
+	if err != nil {
+		return nil, backendError(err)
+	}
+	result, ok := out.(*fsm.Result)
+	if !ok {
+		return nil, fmt.Errorf("propose: unexpected result %T", out)
+	}
+	return result, nil
+}
+
+func (b *clusterBackend) Read(ctx context.Context, route httpapi.Route) (httpapi.Reader, error) {
+	if err := b.node.LinearizableRead(ctx); err != nil {
+		return nil, backendError(err)
+	}
+	return b.ledger, nil
+}
+
+// backendError gives shard and cluster errors the httpapi identity that decides the answer.
+func backendError(err error) error {
+	switch {
+	case errors.Is(err, shard.ErrOutcomeUnknown):
+		return fmt.Errorf("%w: %w", httpapi.ErrOutcomeUnknown, err)
+	case errors.Is(err, shard.ErrOverloaded):
+		return fmt.Errorf("%w: %w", httpapi.ErrOverloaded, err)
+	case errors.Is(err, shard.ErrNotLeader), errors.Is(err, cluster.ErrNoLeader):
+		return fmt.Errorf("%w: %w", httpapi.ErrUnavailable, err)
+	}
+	return err
+}
+
+// withPprof serves /debug/pprof/ beside the API, behind the same bearer token.
+func withPprof(api http.Handler, token string) http.Handler {
+	mux := http.NewServeMux()
+	debug := http.NewServeMux()
+	debug.HandleFunc("/debug/pprof/", pprof.Index)
+	debug.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	debug.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/", api)
+	mux.HandleFunc("/debug/pprof/", func(w http.ResponseWriter, r *http.Request) {
+		if token != "" && r.Header.Get("Authorization") != "Bearer "+token {
+			http.Error(w, `{"error":{"code":"Unauthorized","message":"bearer token required"}}`, http.StatusUnauthorized)
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/debug/pprof/") {
+			debug.ServeHTTP(w, r)
+		}
+	})
+	return mux
+}
