@@ -229,7 +229,15 @@ func (r *hashingReader) ReadByte() (byte, error) {
 // (applied log index, batch clock and sequences — every one of them shows in the records it
 // stamped). Equal digests on two replicas mean equal ledgers.
 func (l *Ledger) Digest() ([32]byte, error) {
+	sum, _, err := l.DigestAt()
+	return sum, err
+}
+
+// DigestAt is Digest together with the applied log index of the same consistent view, so that
+// replicas can be compared at equal indexes while they keep applying.
+func (l *Ledger) DigestAt() ([32]byte, uint64, error) {
 	var sum [32]byte
+	var applied uint64
 	err := l.read(func() error {
 		h := sha256.New()
 		it, err := l.db.NewIter(nil)
@@ -240,6 +248,9 @@ func (l *Ledger) Digest() ([32]byte, error) {
 		var lengths [binary.MaxVarintLen64]byte
 		for it.First(); it.Valid(); it.Next() {
 			if it.Key()[0] == prefixMeta {
+				if string(it.Key()) == string(keyApplied) && len(it.Value()) == 8 {
+					applied = binary.BigEndian.Uint64(it.Value())
+				}
 				continue
 			}
 			h.Write(lengths[:binary.PutUvarint(lengths[:], uint64(len(it.Key())))])
@@ -250,5 +261,5 @@ func (l *Ledger) Digest() ([32]byte, error) {
 		copy(sum[:], h.Sum(nil))
 		return it.Error()
 	})
-	return sum, err
+	return sum, applied, err
 }

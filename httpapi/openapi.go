@@ -267,7 +267,12 @@ func openAPISchemas() object {
 			"type": enum("issue", "redeem", "debit", "credit"), "amount": amount, "balanceAfter": amount,
 			"createdAt": timestamp(),
 		}),
-		"ProjectList":     itemsOf("Project"),
+		"ProjectList": itemsOf("Project"),
+		"ClusterStatus": object{"type": "object", "additionalProperties": true,
+			"description": "node, shards (id, replicas, leader, state, applied and commit index) and health"},
+		"StateDigest": closed([]string{"digest", "appliedIndex"}, object{
+			"digest":       object{"type": "string", "description": "hex SHA-256 of the ledger state"},
+			"appliedIndex": object{"type": "integer", "minimum": 0}}),
 		"AssetList":       itemsOf("Asset"),
 		"WalletList":      itemsOf("Wallet"),
 		"CustomerPage":    pageOf("Customer"),

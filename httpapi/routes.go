@@ -140,6 +140,12 @@ func (s *server) adminRoutes(registry *prometheus.Registry) []routeSpec {
 			summary: "This OpenAPI document.", success: ok, response: "OpenAPIDocument"},
 		{method: get, path: pathMetrics, operationID: "metrics", tag: tagOperations, noAuth: true, handler: metricsHandler(registry),
 			summary: "Prometheus metrics.", success: ok, contentType: "text/plain"},
+		{method: get, path: pathCluster, operationID: "clusterStatus", tag: tagOperations, handler: s.clusterStatus,
+			summary: "This node, its shard replicas, their leader and health.", success: ok, response: "ClusterStatus",
+			errors: []int{http.StatusServiceUnavailable}},
+		{method: get, path: pathDigest, operationID: "stateDigest", tag: tagOperations, handler: s.stateDigest,
+			summary: "This replica's ledger state digest and applied log index, to compare replicas (no read fence).",
+			success: ok, response: "StateDigest", errors: []int{http.StatusServiceUnavailable}},
 	}
 	return append(routes, s.healthRoutes()...)
 }

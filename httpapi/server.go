@@ -33,6 +33,8 @@ const (
 	pathReadyz  = "/readyz"
 	pathMetrics = "/metrics"
 	pathOpenAPI = "/openapi.json"
+	pathCluster = "/cluster"
+	pathDigest  = "/debug/digest"
 )
 
 // AdminConfig configures the admin listener's handler.
@@ -43,6 +45,8 @@ type AdminConfig struct {
 	// Ready reports whether the backend can serve (a leader is known, the store is open);
 	// /readyz answers 503 while it returns an error. Nil means always ready.
 	Ready func() error
+	// Operator answers /cluster and /debug/digest; nil answers them 503.
+	Operator Operator
 	// RequestTimeout bounds each request's wait for the backend; zero means
 	// requestTimeoutDefault. A proposal that times out is answered 503 OutcomeUnknown.
 	RequestTimeout time.Duration
@@ -62,6 +66,44 @@ type server struct {
 	listener       string
 	requestTimeout time.Duration
 	ready          func() error
+	operator       Operator
+}
+
+// Operator answers the operational routes that look inside the node.
+type Operator interface {
+	// ClusterStatus describes the node, its shard replicas, their leaders and health, as JSON.
+	ClusterStatus(ctx context.Context) (any, error)
+	// StateDigest returns this replica's ledger digest (hex) and applied log index, as they are
+	// locally: replicas agree once they have applied the same index.
+	StateDigest(ctx context.Context) (digest string, appliedIndex uint64, err error)
+}
+
+func (s *server) clusterStatus(c *gin.Context) {
+	if s.operator == nil {
+		writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "no cluster status here"})
+		return
+	}
+	status, err := s.operator.ClusterStatus(c.Request.Context())
+	if err != nil {
+		s.logger.Error("cluster status", slog.Any("error", err))
+		writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "cluster status unavailable", retryAfter: true})
+		return
+	}
+	c.JSON(http.StatusOK, status)
+}
+
+func (s *server) stateDigest(c *gin.Context) {
+	if s.operator == nil {
+		writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "no digest here"})
+		return
+	}
+	digest, applied, err := s.operator.StateDigest(c.Request.Context())
+	if err != nil {
+		s.logger.Error("state digest", slog.Any("error", err))
+		writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "digest unavailable", retryAfter: true})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"digest": digest, "appliedIndex": applied})
 }
 
 // NewAdmin returns the admin listener's handler: every Cloud Wallet route of
@@ -82,7 +124,7 @@ func newAdminEngine(cfg AdminConfig, backend Backend, logger *slog.Logger, regis
 		timeout = requestTimeoutDefault
 	}
 	s := &server{backend: backend, logger: logger, metrics: newMetrics(registry), listener: listenerAdmin,
-		requestTimeout: timeout, ready: cfg.Ready}
+		requestTimeout: timeout, ready: cfg.Ready, operator: cfg.Operator}
 	engine := s.newEngine()
 	engine.Use(s.authenticate(cfg.Token), s.checkPathParams)
 	specs := s.adminRoutes(registry)

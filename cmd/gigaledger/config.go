@@ -26,6 +26,14 @@ type serveConfig struct {
 	Pprof       bool   `json:"-"`
 	ConfigFile  string `json:"-"`
 	ShutdownMax time.Duration
+
+	// raftTiming, when set by tests, replaces raft's default timeouts.
+	raftTiming *raftTiming
+}
+
+// raftTiming shortens elections in tests.
+type raftTiming struct {
+	heartbeat, election, leaderLease, commit time.Duration
 }
 
 // Defaults: the embedded single-node cluster a first `gigaledger serve` runs.

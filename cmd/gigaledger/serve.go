@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -93,25 +94,28 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	for i, p := range peers {
 		shardPeers[i] = shard.Peer{ID: p.ID, Addr: p.Addr}
 	}
-	clusterNode, err := cluster.Open(cluster.Config{
-		Shard: shard.Config{
-			ShardID:    "0",
-			NodeID:     cfg.NodeID,
-			RaftAddr:   cfg.RaftAddr,
-			DataDir:    filepath.Join(cfg.DataDir, "shard-0", "raft"),
-			Peers:      shardPeers,
-			Bootstrap:  true,
-			Registerer: registry,
-		},
-		Codec: fsm.ResultCodec{},
-	}, ledger, logger)
+	shardConfig := shard.Config{
+		ShardID:    "0",
+		NodeID:     cfg.NodeID,
+		RaftAddr:   cfg.RaftAddr,
+		DataDir:    filepath.Join(cfg.DataDir, "shard-0", "raft"),
+		Peers:      shardPeers,
+		Bootstrap:  true,
+		Registerer: registry,
+	}
+	if t := cfg.raftTiming; t != nil {
+		shardConfig.HeartbeatTimeout, shardConfig.ElectionTimeout = t.heartbeat, t.election
+		shardConfig.LeaderLeaseTimeout, shardConfig.CommitTimeout = t.leaderLease, t.commit
+	}
+	clusterNode, err := cluster.Open(cluster.Config{Shard: shardConfig, Codec: fsm.ResultCodec{}}, ledger, logger)
 	if err != nil {
 		ledger.Close()
 		return nil, err
 	}
 	n := &node{cfg: cfg, logger: logger, ledger: ledger, cluster: clusterNode, serveErrors: make(chan error, 2)}
 	backend := &clusterBackend{node: clusterNode, ledger: ledger}
-	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready}, backend, logger, registry)
+	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready, Operator: n},
+		backend, logger, registry)
 	if cfg.Pprof {
 		adminHandler = withPprof(adminHandler, cfg.AdminToken)
 	}
@@ -142,6 +146,30 @@ func (n *node) ready() error {
 		return errors.New("no leader")
 	}
 	return nil
+}
+
+// ClusterStatus is GET /cluster: this node and its shard replica as Raft sees them.
+func (n *node) ClusterStatus(ctx context.Context) (any, error) {
+	sh := n.cluster.Shard()
+	leaderID, leaderAddr := sh.Leader()
+	servers, err := sh.Servers()
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{
+		"node": map[string]any{"id": n.cfg.NodeID, "raftAddr": n.cfg.RaftAddr, "adminAddr": n.cfg.AdminAddr,
+			"publicAddr": n.cfg.PublicAddr, "ready": n.ready() == nil},
+		"shards": []map[string]any{{
+			"id": "0", "replicas": servers, "leaderId": leaderID, "leaderAddr": leaderAddr,
+			"state": sh.State().String(), "appliedIndex": n.ledger.AppliedIndex(), "stats": sh.Stats(),
+		}},
+	}, nil
+}
+
+// StateDigest is GET /debug/digest.
+func (n *node) StateDigest(ctx context.Context) (string, uint64, error) {
+	sum, applied, err := n.ledger.DigestAt()
+	return hex.EncodeToString(sum[:]), applied, err
 }
 
 // Close stops taking requests, then leaves the replica set's work to the others.

@@ -1,0 +1,170 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/shard"
+	"github.com/gigaledger/gigaledger/shard/shardtest"
+)
+
+const (
+	testWaitMax      = 20 * time.Second
+	testPollInterval = 5 * time.Millisecond
+)
+
+func testLogger() *slog.Logger {
+	if os.Getenv("GIGALEDGER_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// eventually waits, with a deadline, for condition to hold.
+func eventually(tb testing.TB, what string, condition func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(testWaitMax)
+	for !condition() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %s waiting for %s", testWaitMax, what)
+		}
+		time.Sleep(testPollInterval)
+	}
+}
+
+type testNode struct {
+	id      string
+	addr    string
+	dataDir string
+	sm      *shardtest.Recorder
+	node    *cluster.Node // nil while down
+}
+
+type testCluster struct {
+	tb    testing.TB
+	nodes []*testNode
+	tune  func(*shard.Config)
+}
+
+// newTestCluster starts size nodes on 127.0.0.1 ports chosen by the kernel.
+func newTestCluster(tb testing.TB, size int, tune func(*shard.Config)) *testCluster {
+	tb.Helper()
+	c := &testCluster{tb: tb, tune: tune}
+	listeners := make([]net.Listener, size)
+	for i := range size {
+		listener, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatalf("listen: %v", err)
+		}
+		listeners[i] = listener
+		c.nodes = append(c.nodes, &testNode{
+			id: fmt.Sprintf("node%d", i+1), addr: listener.Addr().String(), dataDir: tb.TempDir(), sm: shardtest.NewRecorder(),
+		})
+	}
+	tb.Cleanup(func() {
+		for _, n := range c.nodes {
+			if n.node != nil {
+				_ = n.node.Close()
+			}
+		}
+	})
+	for i, n := range c.nodes {
+		c.open(n, listeners[i])
+	}
+	return c
+}
+
+func (c *testCluster) open(n *testNode, listener net.Listener) {
+	c.tb.Helper()
+	cfg := shard.Config{
+		ShardID: "s1", NodeID: n.id, RaftAddr: n.addr, DataDir: n.dataDir, Bootstrap: true,
+		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
+		LeaderLeaseTimeout: 150 * time.Millisecond, CommitTimeout: 5 * time.Millisecond,
+		Registerer: prometheus.NewRegistry(),
+	}
+	for _, peer := range c.nodes {
+		cfg.Peers = append(cfg.Peers, shard.Peer{ID: peer.id, Addr: peer.addr})
+	}
+	if c.tune != nil {
+		c.tune(&cfg)
+	}
+	node, err := cluster.Open(cluster.Config{Shard: cfg, Listener: listener, Codec: shardtest.StringCodec{}}, n.sm, testLogger())
+	if err != nil {
+		c.tb.Fatalf("open %s: %v", n.id, err)
+	}
+	n.node = node
+}
+
+// kill closes n's node (shard, port and connections), as a crash would look to its peers.
+func (c *testCluster) kill(n *testNode) {
+	c.tb.Helper()
+	if err := n.node.Close(); err != nil {
+		c.tb.Fatalf("close %s: %v", n.id, err)
+	}
+	n.node = nil
+}
+
+// restart reopens n from its data dir on the same address, with the same state machine
+// (which, like the real one, keeps its state across a restart).
+func (c *testCluster) restart(n *testNode) {
+	c.tb.Helper()
+	var listener net.Listener
+	eventually(c.tb, "port "+n.addr+" free again", func() bool {
+		var err error
+		listener, err = net.Listen("tcp", n.addr)
+		return err == nil
+	})
+	c.open(n, listener)
+}
+
+// leader waits for a node that leads and serves reads, and returns it.
+func (c *testCluster) leader() *testNode {
+	c.tb.Helper()
+	var found *testNode
+	eventually(c.tb, "a ready leader", func() bool {
+		for _, n := range c.nodes {
+			if n.node != nil && n.node.Shard().Stats().LeaderReady {
+				found = n
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+func (c *testCluster) up() []*testNode {
+	var up []*testNode
+	for _, n := range c.nodes {
+		if n.node != nil {
+			up = append(up, n)
+		}
+	}
+	return up
+}
+
+func testContext(tb testing.TB, timeout time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	tb.Cleanup(cancel)
+	return ctx
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,536 @@
+package cluster
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/gigaledger/gigaledger/shard"
+)
+
+// Forwarding RPC wire format. Every message is a frame: a 4-byte big-endian length, then that
+// many bytes. Many requests share one connection; responses carry the request's ID and may
+// come back in any order.
+//
+//	request:  kind u8 | request ID u64 | timeout ms u32 | payload (the command, or empty)
+//	response: request ID u64 | code u8 | leader hint length u16 | leader hint | payload
+//
+// A response payload is the encoded result (propose), 8 bytes of read index (read index), or an
+// error message (any code other than codeOK).
+const (
+	rpcKindPropose   byte = 1
+	rpcKindReadIndex byte = 2
+)
+
+// Response codes carry error identity across the wire. Only add codes; never renumber.
+const (
+	codeOK byte = iota + 1
+	codeNotLeader
+	codeNoLeader
+	codeOutcomeUnknown
+	codeOverloaded
+	codeCommandTooLarge
+	codeClosed
+	codeDeadlineExceeded
+	codeCanceled
+	codeInternal
+	codeBadRequest
+)
+
+const (
+	// rpcFrameMaxBytes bounds every frame either side reads; a command can never exceed
+	// shard.BatchMaxBytesLimit, so this leaves room for headers.
+	rpcFrameMaxBytes = shard.BatchMaxBytesLimit + 1024
+	// rpcRequestHeaderBytes and rpcResponseHeaderBytes are the fixed header sizes.
+	rpcRequestHeaderBytes  = 1 + 8 + 4
+	rpcResponseHeaderBytes = 8 + 1 + 2
+	// rpcDialTimeout bounds dialing a leader.
+	rpcDialTimeout = 2 * time.Second
+	// rpcWriteTimeout bounds writing one frame.
+	rpcWriteTimeout = 5 * time.Second
+	// rpcDefaultTimeout is used when a request has no deadline.
+	rpcDefaultTimeout = 10 * time.Second
+	// rpcTimeoutMax caps the timeout a request may ask the leader to wait.
+	rpcTimeoutMax = time.Minute
+	// rpcServerInflightMaxCount bounds concurrently handled requests per connection; the
+	// reader stops reading (back-pressure) when it is reached.
+	rpcServerInflightMaxCount = 4096
+	// rpcConnBufferBytes is the bufio size of each RPC connection direction.
+	rpcConnBufferBytes = 64 << 10
+)
+
+// errNotSent marks a forwarding failure that happened before any byte of the request could
+// reach the leader, so retrying cannot apply a command twice.
+var errNotSent = errors.New("request not sent")
+
+// codeForError maps an error to its wire code. ErrOutcomeUnknown comes first: a timeout after
+// the command reached raft is still unknown, never "failed".
+func codeForError(err error) byte {
+	switch {
+	case err == nil:
+		return codeOK
+	case errors.Is(err, shard.ErrOutcomeUnknown):
+		return codeOutcomeUnknown
+	case errors.Is(err, shard.ErrClosed):
+		return codeClosed
+	case errors.Is(err, shard.ErrNotLeader):
+		return codeNotLeader
+	case errors.Is(err, ErrNoLeader):
+		return codeNoLeader
+	case errors.Is(err, shard.ErrOverloaded):
+		return codeOverloaded
+	case errors.Is(err, shard.ErrCommandTooLarge):
+		return codeCommandTooLarge
+	case errors.Is(err, context.DeadlineExceeded):
+		return codeDeadlineExceeded
+	case errors.Is(err, context.Canceled):
+		return codeCanceled
+	default:
+		return codeInternal
+	}
+}
+
+// errorForCode is codeForError's inverse: it returns the sentinel for code (nil for codeOK).
+func errorForCode(code byte) error {
+	switch code {
+	case codeOK:
+		return nil
+	case codeNotLeader:
+		return shard.ErrNotLeader
+	case codeNoLeader:
+		return ErrNoLeader
+	case codeOutcomeUnknown:
+		return shard.ErrOutcomeUnknown
+	case codeOverloaded:
+		return shard.ErrOverloaded
+	case codeCommandTooLarge:
+		return shard.ErrCommandTooLarge
+	case codeClosed:
+		return shard.ErrClosed
+	case codeDeadlineExceeded:
+		return context.DeadlineExceeded
+	case codeCanceled:
+		return context.Canceled
+	case codeBadRequest:
+		return errBadRequest
+	default:
+		return errRemoteInternal
+	}
+}
+
+var (
+	errBadRequest     = errors.New("bad forwarding request")
+	errRemoteInternal = errors.New("leader internal error")
+)
+
+type rpcRequest struct {
+	kind      byte
+	id        uint64
+	timeoutMs uint32
+	payload   []byte
+}
+
+type rpcResponse struct {
+	id         uint64
+	code       byte
+	leaderHint string
+	payload    []byte
+}
+
+func writeFrame(w *bufio.Writer, parts ...[]byte) error {
+	size := 0
+	for _, part := range parts {
+		size += len(part)
+	}
+	if size > rpcFrameMaxBytes {
+		return fmt.Errorf("frame of %d bytes exceeds %d", size, rpcFrameMaxBytes)
+	}
+	var length [4]byte
+	binary.BigEndian.PutUint32(length[:], uint32(size))
+	if _, err := w.Write(length[:]); err != nil {
+		return err
+	}
+	for _, part := range parts {
+		if _, err := w.Write(part); err != nil {
+			return err
+		}
+	}
+	return w.Flush()
+}
+
+func readFrame(r *bufio.Reader) ([]byte, error) {
+	var length [4]byte
+	if _, err := io.ReadFull(r, length[:]); err != nil {
+		return nil, err
+	}
+	size := binary.BigEndian.Uint32(length[:])
+	if size > rpcFrameMaxBytes {
+		return nil, fmt.Errorf("frame of %d bytes exceeds %d", size, rpcFrameMaxBytes)
+	}
+	frame := make([]byte, size)
+	if _, err := io.ReadFull(r, frame); err != nil {
+		return nil, err
+	}
+	return frame, nil
+}
+
+func encodeRequestHeader(req rpcRequest) []byte {
+	header := make([]byte, rpcRequestHeaderBytes)
+	header[0] = req.kind
+	binary.BigEndian.PutUint64(header[1:9], req.id)
+	binary.BigEndian.PutUint32(header[9:13], req.timeoutMs)
+	return header
+}
+
+func decodeRequest(frame []byte) (rpcRequest, error) {
+	if len(frame) < rpcRequestHeaderBytes {
+		return rpcRequest{}, fmt.Errorf("request frame of %d bytes is shorter than its header", len(frame))
+	}
+	return rpcRequest{
+		kind:      frame[0],
+		id:        binary.BigEndian.Uint64(frame[1:9]),
+		timeoutMs: binary.BigEndian.Uint32(frame[9:13]),
+		payload:   frame[rpcRequestHeaderBytes:],
+	}, nil
+}
+
+func encodeResponseHeader(resp rpcResponse) []byte {
+	hint := resp.leaderHint
+	if len(hint) > 0xffff {
+		hint = ""
+	}
+	header := make([]byte, rpcResponseHeaderBytes+len(hint))
+	binary.BigEndian.PutUint64(header[0:8], resp.id)
+	header[8] = resp.code
+	binary.BigEndian.PutUint16(header[9:11], uint16(len(hint)))
+	copy(header[11:], hint)
+	return header
+}
+
+func decodeResponse(frame []byte) (rpcResponse, error) {
+	if len(frame) < rpcResponseHeaderBytes {
+		return rpcResponse{}, fmt.Errorf("response frame of %d bytes is shorter than its header", len(frame))
+	}
+	hintBytes := int(binary.BigEndian.Uint16(frame[9:11]))
+	if len(frame) < rpcResponseHeaderBytes+hintBytes {
+		return rpcResponse{}, fmt.Errorf("response frame of %d bytes cannot hold a %d-byte hint", len(frame), hintBytes)
+	}
+	return rpcResponse{
+		id:         binary.BigEndian.Uint64(frame[0:8]),
+		code:       frame[8],
+		leaderHint: string(frame[11 : 11+hintBytes]),
+		payload:    frame[11+hintBytes:],
+	}, nil
+}
+
+// rpcTimeoutMs is the timeout to send with a request: what is left of ctx, capped.
+func rpcTimeoutMs(ctx context.Context) uint32 {
+	timeout := rpcDefaultTimeout
+	if deadline, ok := ctx.Deadline(); ok {
+		timeout = time.Until(deadline)
+	}
+	timeout = min(max(timeout, time.Millisecond), rpcTimeoutMax)
+	return uint32(timeout / time.Millisecond)
+}
+
+// rpcClient keeps one multiplexed connection per leader address, so forwarding costs no
+// handshake once connected; concurrent requests pipeline on it.
+type rpcClient struct {
+	logger *slog.Logger
+
+	mu     sync.Mutex
+	conns  map[string]*rpcClientConn
+	closed bool
+}
+
+func newRPCClient(logger *slog.Logger) *rpcClient {
+	return &rpcClient{logger: logger, conns: make(map[string]*rpcClientConn)}
+}
+
+// call sends one request and waits for its response. An error wrapping errNotSent means the
+// request never left this node.
+func (c *rpcClient) call(ctx context.Context, address string, kind byte, payload []byte) (rpcResponse, error) {
+	conn, err := c.conn(ctx, address)
+	if err != nil {
+		return rpcResponse{}, fmt.Errorf("connect to %s: %w", address, errors.Join(errNotSent, err))
+	}
+	return conn.call(ctx, kind, payload)
+}
+
+func (c *rpcClient) conn(ctx context.Context, address string) (*rpcClientConn, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, net.ErrClosed
+	}
+	if conn := c.conns[address]; conn != nil {
+		c.mu.Unlock()
+		return conn, nil
+	}
+	c.mu.Unlock()
+
+	dialTimeout := rpcDialTimeout
+	if deadline, ok := ctx.Deadline(); ok {
+		dialTimeout = min(dialTimeout, time.Until(deadline))
+	}
+	if dialTimeout <= 0 {
+		return nil, context.DeadlineExceeded
+	}
+	netConn, err := dialProtocol(address, ProtocolForward, dialTimeout)
+	if err != nil {
+		return nil, err
+	}
+	conn := &rpcClientConn{
+		address: address,
+		conn:    netConn,
+		writer:  bufio.NewWriterSize(netConn, rpcConnBufferBytes),
+		pending: make(map[uint64]chan rpcResponse),
+		done:    make(chan struct{}),
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		_ = netConn.Close()
+		return nil, net.ErrClosed
+	}
+	if existing := c.conns[address]; existing != nil {
+		// Another caller dialed concurrently; keep one connection.
+		_ = netConn.Close()
+		return existing, nil
+	}
+	c.conns[address] = conn
+	go conn.readLoop(func() { c.forget(conn) })
+	return conn, nil
+}
+
+func (c *rpcClient) forget(conn *rpcClientConn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conns[conn.address] == conn {
+		delete(c.conns, conn.address)
+	}
+}
+
+func (c *rpcClient) close() {
+	c.mu.Lock()
+	c.closed = true
+	conns := c.conns
+	c.conns = map[string]*rpcClientConn{}
+	c.mu.Unlock()
+	for _, conn := range conns {
+		conn.fail(net.ErrClosed)
+	}
+}
+
+// rpcClientConn is one multiplexed connection: writers serialize on writeMu; one reader
+// goroutine routes responses to pending requests by ID.
+type rpcClientConn struct {
+	address string
+	conn    net.Conn
+
+	writeMu sync.Mutex
+	writer  *bufio.Writer
+
+	mu      sync.Mutex
+	nextID  uint64
+	pending map[uint64]chan rpcResponse
+	err     error
+	done    chan struct{}
+}
+
+func (c *rpcClientConn) call(ctx context.Context, kind byte, payload []byte) (rpcResponse, error) {
+	responses := make(chan rpcResponse, 1)
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		return rpcResponse{}, fmt.Errorf("connection to %s: %w", c.address, errors.Join(errNotSent, err))
+	}
+	c.nextID++
+	id := c.nextID
+	c.pending[id] = responses
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+	}()
+
+	header := encodeRequestHeader(rpcRequest{kind: kind, id: id, timeoutMs: rpcTimeoutMs(ctx)})
+	c.writeMu.Lock()
+	writeDeadline := time.Now().Add(rpcWriteTimeout)
+	if deadline, ok := ctx.Deadline(); ok && deadline.Before(writeDeadline) {
+		writeDeadline = deadline
+	}
+	_ = c.conn.SetWriteDeadline(writeDeadline)
+	err := writeFrame(c.writer, header, payload)
+	c.writeMu.Unlock()
+	if err != nil {
+		// Some bytes may have left; the caller must treat the request as possibly received.
+		c.fail(err)
+		return rpcResponse{}, fmt.Errorf("write request to %s: %w", c.address, err)
+	}
+	select {
+	case resp := <-responses:
+		return resp, nil
+	case <-ctx.Done():
+		return rpcResponse{}, fmt.Errorf("wait for %s: %w", c.address, ctx.Err())
+	case <-c.done:
+		return rpcResponse{}, fmt.Errorf("connection to %s lost while waiting: %w", c.address, c.failure())
+	}
+}
+
+func (c *rpcClientConn) failure() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *rpcClientConn) readLoop(forget func()) {
+	reader := bufio.NewReaderSize(c.conn, rpcConnBufferBytes)
+	for {
+		frame, err := readFrame(reader)
+		if err != nil {
+			forget()
+			c.fail(err)
+			return
+		}
+		resp, err := decodeResponse(frame)
+		if err != nil {
+			forget()
+			c.fail(err)
+			return
+		}
+		c.mu.Lock()
+		responses := c.pending[resp.id]
+		c.mu.Unlock()
+		if responses != nil {
+			responses <- resp // buffered 1, and each ID gets one response
+		}
+	}
+}
+
+// fail marks the connection dead (once), closes it and wakes every waiter.
+func (c *rpcClientConn) fail(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return
+	}
+	if err == nil {
+		err = net.ErrClosed
+	}
+	c.err = err
+	close(c.done)
+	_ = c.conn.Close()
+}
+
+// rpcHandler answers one request on the leader.
+type rpcHandler func(ctx context.Context, req rpcRequest) rpcResponse
+
+// rpcServer accepts forwarding connections from the mux and answers requests concurrently.
+type rpcServer struct {
+	listener net.Listener
+	handle   rpcHandler
+	logger   *slog.Logger
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func newRPCServer(listener net.Listener, handle rpcHandler, logger *slog.Logger) *rpcServer {
+	return &rpcServer{listener: listener, handle: handle, logger: logger, conns: make(map[net.Conn]struct{})}
+}
+
+func (s *rpcServer) serve() {
+	for {
+		conn, err := s.listener.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			_ = conn.Close()
+			return
+		}
+		s.conns[conn] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.serveConn(conn)
+	}
+}
+
+func (s *rpcServer) serveConn(conn net.Conn) {
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, conn)
+		s.mu.Unlock()
+		_ = conn.Close()
+	}()
+	reader := bufio.NewReaderSize(conn, rpcConnBufferBytes)
+	writer := bufio.NewWriterSize(conn, rpcConnBufferBytes)
+	var writeMu sync.Mutex
+	inflight := make(chan struct{}, rpcServerInflightMaxCount)
+	var handlers sync.WaitGroup
+	defer handlers.Wait()
+	for {
+		frame, err := readFrame(reader)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				s.logger.Debug("forwarding connection ended", "remote", conn.RemoteAddr(), "error", err)
+			}
+			return
+		}
+		req, err := decodeRequest(frame)
+		if err != nil {
+			s.logger.Warn("bad forwarding request; closing connection", "remote", conn.RemoteAddr(), "error", err)
+			return
+		}
+		inflight <- struct{}{}
+		handlers.Go(func() {
+			defer func() { <-inflight }()
+			timeout := min(time.Duration(req.timeoutMs)*time.Millisecond, rpcTimeoutMax)
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			resp := s.handle(ctx, req)
+			cancel()
+			resp.id = req.id
+			writeMu.Lock()
+			defer writeMu.Unlock()
+			_ = conn.SetWriteDeadline(time.Now().Add(rpcWriteTimeout))
+			if err := writeFrame(writer, encodeResponseHeader(resp), resp.payload); err != nil {
+				s.logger.Debug("write forwarding response", "remote", conn.RemoteAddr(), "error", err)
+				_ = conn.Close()
+			}
+		})
+	}
+}
+
+// close stops accepting and closes every connection once its in-flight requests are answered
+// (call it after the shard closed, so those answers come quickly).
+func (s *rpcServer) close() {
+	s.mu.Lock()
+	s.closed = true
+	conns := make([]net.Conn, 0, len(s.conns))
+	for conn := range s.conns {
+		conns = append(conns, conn)
+	}
+	s.mu.Unlock()
+	_ = s.listener.Close()
+	for _, conn := range conns {
+		// Stops the reader; requests already being handled still get their answers before
+		// serveConn closes the connection.
+		_ = conn.SetReadDeadline(time.Now())
+	}
+	s.wg.Wait()
+}

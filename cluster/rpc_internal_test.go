@@ -1,0 +1,39 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/gigaledger/gigaledger/shard"
+)
+
+func TestErrorCodesRoundTrip(t *testing.T) {
+	sentinels := []error{shard.ErrNotLeader, shard.ErrClosed, shard.ErrOutcomeUnknown, shard.ErrOverloaded,
+		shard.ErrCommandTooLarge, ErrNoLeader, context.DeadlineExceeded, context.Canceled}
+	for _, sentinel := range sentinels {
+		wrapped := fmt.Errorf("somewhere: %w", sentinel)
+		back := errorForCode(codeForError(wrapped))
+		if !errors.Is(back, sentinel) {
+			t.Errorf("%v came back as %v", sentinel, back)
+		}
+	}
+	// A timeout after the command reached raft stays unknown, never a plain deadline.
+	unknownTimeout := errors.Join(shard.ErrOutcomeUnknown, context.DeadlineExceeded)
+	if codeForError(unknownTimeout) != codeOutcomeUnknown {
+		t.Errorf("unknown outcome with deadline mapped to %d", codeForError(unknownTimeout))
+	}
+}
+
+func TestResponseFrameRoundTrip(t *testing.T) {
+	resp := rpcResponse{id: 7, code: codeNotLeader, leaderHint: "127.0.0.1:1234", payload: []byte("msg")}
+	frame := append(encodeResponseHeader(resp), resp.payload...)
+	got, err := decodeResponse(frame)
+	if err != nil || got.id != 7 || got.code != codeNotLeader || got.leaderHint != resp.leaderHint || string(got.payload) != "msg" {
+		t.Fatalf("decoded %+v, %v", got, err)
+	}
+	if _, err := decodeResponse(frame[:5]); err == nil {
+		t.Fatal("short frame decoded")
+	}
+}

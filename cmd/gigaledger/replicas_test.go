@@ -1,0 +1,392 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gigaledger/gigaledger/fsm"
+)
+
+// testCluster is three real nodes in this process on loopback: real TCP for Raft, forwarding
+// and HTTP.
+type testCluster struct {
+	t       *testing.T
+	configs []*serveConfig
+	client  *http.Client
+
+	mu    sync.Mutex
+	nodes []*node // nil while a node is down
+}
+
+// node returns node i, or nil while it is down.
+func (tc *testCluster) node(i int) *node {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	return tc.nodes[i]
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func newTestCluster(t *testing.T, size int) *testCluster {
+	tc := &testCluster{t: t, client: &http.Client{Timeout: 5 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	dir := t.TempDir()
+	var peers []string
+	for i := 0; i < size; i++ {
+		cfg := &serveConfig{
+			NodeID: fmt.Sprintf("n%d", i+1), DataDir: filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
+			AdminAddr: freeAddr(t), PublicAddr: freeAddr(t), RaftAddr: freeAddr(t),
+			LogLevel: "error", ShutdownMax: 5 * time.Second,
+			raftTiming: &raftTiming{heartbeat: 300 * time.Millisecond, election: 300 * time.Millisecond,
+				leaderLease: 150 * time.Millisecond, commit: 5 * time.Millisecond},
+		}
+		peers = append(peers, cfg.NodeID+"="+cfg.RaftAddr)
+		tc.configs = append(tc.configs, cfg)
+	}
+	for _, cfg := range tc.configs {
+		cfg.Peers = joinComma(peers)
+		if err := cfg.validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tc.nodes = make([]*node, size)
+	for i := range tc.configs {
+		tc.start(i)
+	}
+	t.Cleanup(func() {
+		for i := range tc.nodes {
+			tc.stop(i)
+		}
+	})
+	tc.waitLeader(15 * time.Second)
+	return tc
+}
+
+func joinComma(items []string) string {
+	var b bytes.Buffer
+	for i, s := range items {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+func (tc *testCluster) start(i int) {
+	tc.t.Helper()
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	n, err := startNode(tc.configs[i], logger)
+	if err != nil {
+		tc.t.Fatalf("start %s: %v", tc.configs[i].NodeID, err)
+	}
+	tc.mu.Lock()
+	tc.nodes[i] = n
+	tc.mu.Unlock()
+}
+
+func (tc *testCluster) stop(i int) {
+	tc.mu.Lock()
+	n := tc.nodes[i]
+	tc.nodes[i] = nil
+	tc.mu.Unlock()
+	if n != nil {
+		n.Close()
+	}
+}
+
+// leader returns the index of the node that leads, or -1.
+func (tc *testCluster) leader() int {
+	for i := range tc.nodes {
+		if n := tc.node(i); n != nil && n.cluster.Shard().IsLeader() {
+			return i
+		}
+	}
+	return -1
+}
+
+func (tc *testCluster) waitLeader(limit time.Duration) int {
+	tc.t.Helper()
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if i := tc.leader(); i >= 0 {
+			return i
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tc.t.Fatal("no leader elected")
+	return -1
+}
+
+// call sends one request to node i and decodes the JSON answer.
+func (tc *testCluster) call(i int, method, path string, body any) (int, map[string]any, error) {
+	var reader io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		reader = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, "http://"+tc.configs[i].AdminAddr+path, reader)
+	resp, err := tc.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil && err != io.EOF {
+		return resp.StatusCode, nil, err
+	}
+	return resp.StatusCode, out, nil
+}
+
+// must sends to any live node, retrying 503s, and expects want.
+func (tc *testCluster) must(method, path string, body any, want int) map[string]any {
+	tc.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for attempt := 0; time.Now().Before(deadline); attempt++ {
+		i := attempt % len(tc.nodes)
+		if tc.node(i) == nil {
+			continue
+		}
+		status, out, err := tc.call(i, method, path, body)
+		if err == nil && status == want {
+			return out
+		}
+		if err == nil && status != http.StatusServiceUnavailable {
+			tc.t.Fatalf("%s %s: %d %v, want %d", method, path, status, out, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tc.t.Fatalf("%s %s: no answer %d in time", method, path, want)
+	return nil
+}
+
+// waitConverged waits until every live replica has applied the same index and holds the same
+// digest, and returns that digest.
+func (tc *testCluster) waitConverged(limit time.Duration) [32]byte {
+	tc.t.Helper()
+	deadline := time.Now().Add(limit)
+	var last string
+	for time.Now().Before(deadline) {
+		var digests [][32]byte
+		var applied []uint64
+		for i := range tc.nodes {
+			n := tc.node(i)
+			if n == nil {
+				continue
+			}
+			d, err := n.ledger.Digest()
+			if err != nil {
+				tc.t.Fatal(err)
+			}
+			digests = append(digests, d)
+			applied = append(applied, n.ledger.AppliedIndex())
+		}
+		same := true
+		for i := range digests {
+			same = same && digests[i] == digests[0] && applied[i] == applied[0]
+		}
+		if same {
+			return digests[0]
+		}
+		last = fmt.Sprintf("applied %v", applied)
+		time.Sleep(50 * time.Millisecond)
+	}
+	tc.t.Fatalf("replicas did not converge: %s", last)
+	return [32]byte{}
+}
+
+// transferOutcome is what a client finally learned about one reference ID.
+type transferOutcome int
+
+const (
+	outcomeAcknowledged transferOutcome = iota + 1 // 201, or 409 duplicate of a completed one
+	outcomeFailed                                  // 422: recorded as failed
+	outcomeUnknown                                 // gave up while the answer was unknown
+)
+
+// Three replicas on loopback: the leader is killed under load and later restarted; no
+// acknowledged transaction is lost, none applies twice, all replicas end with equal digests,
+// and a full stop and start keeps the same state.
+func TestThreeReplicasSurviveLeaderLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test")
+	}
+	tc := newTestCluster(t, 3)
+	const walletCount = 16
+	const fundEach = 1_000_000
+	tc.must("POST", "/projects", map[string]any{"id": "bank", "name": "bank"}, 201)
+	tc.must("POST", "/projects/bank/assets", map[string]any{"id": "usd", "name": "USD", "code": "USD", "fractions": 100}, 201)
+	var wallets []string
+	var fund []map[string]any
+	for i := 0; i < walletCount; i++ {
+		w := tc.must("POST", "/projects/bank/system-wallets", map[string]any{"assetId": "usd"}, 201)
+		wallets = append(wallets, w["id"].(string))
+		fund = append(fund, map[string]any{"type": "issue", "to": w["id"], "amount": fundEach})
+	}
+	tc.must("POST", "/projects/bank/transactions", map[string]any{"referenceId": "fund", "operations": fund}, 201)
+
+	// Load: clients send transfers with fresh references to every node, retrying the same
+	// reference on any answer that leaves the outcome unknown.
+	var (
+		mu       sync.Mutex
+		outcomes = map[string]transferOutcome{}
+		sent     atomic.Int64
+	)
+	ctx, stopLoad := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	const clientCount = 12
+	for c := 0; c < clientCount; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			for k := 0; ctx.Err() == nil; k++ {
+				ref := fmt.Sprintf("c%d-%d", c, k)
+				from, to := wallets[(c+k)%walletCount], wallets[(c*7+k*3+1)%walletCount]
+				if from == to {
+					continue
+				}
+				body := map[string]any{"referenceId": ref, "operations": []map[string]any{
+					{"type": "transfer", "from": from, "to": to, "amount": 1 + k%50}}}
+				outcome := outcomeUnknown
+				for attempt := 0; attempt < 200; attempt++ {
+					i := (c + k + attempt) % 3
+					if tc.node(i) == nil {
+						time.Sleep(5 * time.Millisecond)
+						continue
+					}
+					sent.Add(1)
+					status, out, err := tc.call(i, "POST", "/projects/bank/transactions", body)
+					if err != nil || status == http.StatusServiceUnavailable {
+						time.Sleep(20 * time.Millisecond)
+						continue
+					}
+					switch {
+					case status == 201:
+						outcome = outcomeAcknowledged
+					case status == 409 && out["transaction"].(map[string]any)["status"] == "completed":
+						outcome = outcomeAcknowledged
+					case status == 422 || status == 409:
+						outcome = outcomeFailed
+					default:
+						t.Errorf("%s: unexpected %d %v", ref, status, out)
+					}
+					break
+				}
+				mu.Lock()
+				outcomes[ref] = outcome
+				mu.Unlock()
+			}
+		}(c)
+	}
+	acknowledged := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, o := range outcomes {
+			if o == outcomeAcknowledged {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor := func(what string, cond func() bool) {
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("load before the kill", func() bool { return acknowledged() >= 300 })
+	old := tc.leader()
+	tc.stop(old)
+	before := acknowledged()
+	waitFor("a new leader", func() bool { l := tc.leader(); return l >= 0 && l != old })
+	waitFor("load after the kill", func() bool { return acknowledged() >= before+300 })
+	tc.start(old)
+	waitFor("load after the restart", func() bool { return acknowledged() >= before+600 })
+	stopLoad()
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	digest := tc.waitConverged(30 * time.Second)
+
+	// Every acknowledged transfer is there exactly once; every failure was recorded as one;
+	// the money is all there.
+	for i, n := range tc.nodes {
+		seen := map[string]string{}
+		for page := 1; ; page++ {
+			items, more, err := n.ledger.ListTransactions("bank", fsm.TimeRange{FromMs: 0, ToMs: 1 << 62}, fsm.PageRequest{Page: page, PageSize: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tx := range items {
+				if _, dup := seen[tx.ReferenceID]; dup {
+					t.Fatalf("node %d: reference %s applied twice", i, tx.ReferenceID)
+				}
+				seen[tx.ReferenceID] = tx.Status.String()
+			}
+			if !more {
+				break
+			}
+		}
+		for ref, o := range outcomes {
+			switch got := seen[ref]; {
+			case o == outcomeAcknowledged && got != "completed":
+				t.Fatalf("node %d: acknowledged %s is %q", i, ref, got)
+			case o == outcomeFailed && got != "failed":
+				t.Fatalf("node %d: failed %s is %q", i, ref, got)
+			}
+		}
+		var total fsm.Amount
+		for _, id := range wallets {
+			w, err := n.ledger.GetWallet("bank", id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			total, _ = total.Add(w.Balance)
+		}
+		if total != fsm.AmountFromUint64(walletCount*fundEach) {
+			t.Fatalf("node %d: total %s", i, total)
+		}
+		if err := n.ledger.CheckInvariants(); err != nil {
+			t.Fatalf("node %d: %v", i, err)
+		}
+	}
+	t.Logf("%d references, %d acknowledged, %d requests sent; leader %s was killed and restarted",
+		len(outcomes), acknowledged(), sent.Load(), tc.configs[old].NodeID)
+
+	// Stop all three, start again: the same state.
+	for i := range tc.nodes {
+		tc.stop(i)
+	}
+	for i := range tc.nodes {
+		tc.start(i)
+	}
+	tc.waitLeader(15 * time.Second)
+	if after := tc.waitConverged(30 * time.Second); after != digest {
+		t.Fatal("state changed across a full restart")
+	}
+	tc.must("GET", "/projects/bank/wallets/"+wallets[0], nil, 200)
+}

@@ -1,0 +1,196 @@
+package shard
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults for Config. The batching defaults come from BenchmarkClusterPropose in cluster/
+// (see shard/DESIGN.md for the numbers).
+const (
+	// DefaultBatchMaxCount is the most commands group commit puts into one log entry.
+	DefaultBatchMaxCount = 512
+	// DefaultBatchMaxBytes is the most command bytes group commit puts into one log entry.
+	DefaultBatchMaxBytes = 1 << 20
+	// DefaultProposalQueueMaxCount is how many proposals may wait for a batch before Propose
+	// answers ErrOverloaded.
+	DefaultProposalQueueMaxCount = 8192
+	// DefaultPipelineMaxCount is how many batches may be handed to raft and not yet applied.
+	DefaultPipelineMaxCount = 2
+	// DefaultApplyTimeout bounds how long handing a batch to raft may block.
+	DefaultApplyTimeout = 5 * time.Second
+	// DefaultSnapshotThreshold is how many log entries since the last snapshot trigger one.
+	DefaultSnapshotThreshold = 8192
+	// DefaultSnapshotInterval is how often raft checks whether to snapshot.
+	DefaultSnapshotInterval = 2 * time.Minute
+	// DefaultSnapshotRetainCount is how many snapshots stay on disk.
+	DefaultSnapshotRetainCount = 2
+	// DefaultTrailingLogsCount is how many log entries stay after a snapshot, so that a
+	// briefly lagging follower catches up from the log rather than a whole snapshot.
+	DefaultTrailingLogsCount = 10240
+)
+
+// Hard limits that configuration may not exceed. They also bound what the envelope decoder
+// accepts, so they must never shrink once a cluster has written entries with them.
+const (
+	// BatchMaxCountLimit is the ceiling for Config.BatchMaxCount and for the command count
+	// field of a decoded envelope.
+	BatchMaxCountLimit = 1 << 16
+	// BatchMaxBytesLimit is the ceiling for Config.BatchMaxBytes (and so for one command).
+	BatchMaxBytesLimit = 64 << 20
+	// ProposalQueueMaxCountLimit is the ceiling for Config.ProposalQueueMaxCount.
+	ProposalQueueMaxCountLimit = 1 << 20
+	// PipelineMaxCountLimit is the ceiling for Config.PipelineMaxCount.
+	PipelineMaxCountLimit = 64
+	// leaderReadyWaitMax bounds how long ReadIndex waits for a fresh leader's barrier.
+	leaderReadyWaitMax = 2 * time.Second
+	// readIndexScanMaxCount bounds how far ReadIndex walks back over no-op and barrier
+	// entries to find the last entry that changed the state machine.
+	readIndexScanMaxCount = 1024
+)
+
+// Peer is one voting replica of a static replica set.
+type Peer struct {
+	// ID is the replica's raft server ID, unique within the shard.
+	ID string
+	// Addr is the address other replicas dial to reach the replica's raft transport.
+	Addr string
+}
+
+// Config configures one replica of a shard. Zero limits take the defaults above; Open
+// validates everything before touching the disk.
+type Config struct {
+	// ShardID names the shard in metrics (const label "shard") and logs.
+	ShardID string
+	// NodeID is this replica's raft server ID; it must appear in Peers when Bootstrap is set.
+	NodeID string
+	// RaftAddr is the address this replica advertises to its peers (the transport's address).
+	RaftAddr string
+	// DataDir holds raft.db (log and stable store) and the snapshots folder.
+	DataDir string
+	// Peers is the static replica set, used to bootstrap a store that has no state yet.
+	Peers []Peer
+	// Bootstrap makes Open bootstrap the configuration from Peers when the store is empty.
+	Bootstrap bool
+
+	// BatchMaxCount is the most commands in one log entry.
+	BatchMaxCount int
+	// BatchMaxBytes is the most command bytes in one log entry; a larger command is refused.
+	BatchMaxBytes int
+	// ProposalQueueMaxCount is the most proposals waiting for a batch.
+	ProposalQueueMaxCount int
+	// PipelineMaxCount is the most batches handed to raft and not yet applied.
+	PipelineMaxCount int
+	// ApplyTimeout bounds how long handing one batch to raft may block.
+	ApplyTimeout time.Duration
+	// SnapshotThreshold is the number of entries since the last snapshot that triggers one.
+	SnapshotThreshold uint64
+	// SnapshotInterval is how often raft checks SnapshotThreshold.
+	SnapshotInterval time.Duration
+	// TrailingLogsCount is how many entries stay in the log after a snapshot.
+	TrailingLogsCount uint64
+
+	// HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout and CommitTimeout are passed to
+	// raft; zero keeps raft's defaults. Tests shorten them.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+
+	// Registerer receives the shard's metrics; nil means no metrics are registered. Use a
+	// separate registry per node when several nodes run in one process.
+	Registerer prometheus.Registerer
+}
+
+// withDefaults returns cfg with zero limits replaced by the defaults.
+func (cfg Config) withDefaults() Config {
+	if cfg.BatchMaxCount == 0 {
+		cfg.BatchMaxCount = DefaultBatchMaxCount
+	}
+	if cfg.BatchMaxBytes == 0 {
+		cfg.BatchMaxBytes = DefaultBatchMaxBytes
+	}
+	if cfg.ProposalQueueMaxCount == 0 {
+		cfg.ProposalQueueMaxCount = DefaultProposalQueueMaxCount
+	}
+	if cfg.PipelineMaxCount == 0 {
+		cfg.PipelineMaxCount = DefaultPipelineMaxCount
+	}
+	if cfg.ApplyTimeout == 0 {
+		cfg.ApplyTimeout = DefaultApplyTimeout
+	}
+	if cfg.SnapshotThreshold == 0 {
+		cfg.SnapshotThreshold = DefaultSnapshotThreshold
+	}
+	if cfg.SnapshotInterval == 0 {
+		cfg.SnapshotInterval = DefaultSnapshotInterval
+	}
+	if cfg.TrailingLogsCount == 0 {
+		cfg.TrailingLogsCount = DefaultTrailingLogsCount
+	}
+	return cfg
+}
+
+// Validate reports the first problem with cfg (after defaults are applied).
+func (cfg Config) Validate() error {
+	cfg = cfg.withDefaults()
+	var problems []error
+	if cfg.NodeID == "" {
+		problems = append(problems, errors.New("NodeID is empty"))
+	}
+	if cfg.RaftAddr == "" {
+		problems = append(problems, errors.New("RaftAddr is empty"))
+	}
+	if cfg.DataDir == "" {
+		problems = append(problems, errors.New("DataDir is empty"))
+	}
+	if cfg.BatchMaxCount < 1 || cfg.BatchMaxCount > BatchMaxCountLimit {
+		problems = append(problems, fmt.Errorf("BatchMaxCount %d outside [1, %d]", cfg.BatchMaxCount, BatchMaxCountLimit))
+	}
+	if cfg.BatchMaxBytes < 1 || cfg.BatchMaxBytes > BatchMaxBytesLimit {
+		problems = append(problems, fmt.Errorf("BatchMaxBytes %d outside [1, %d]", cfg.BatchMaxBytes, BatchMaxBytesLimit))
+	}
+	if cfg.ProposalQueueMaxCount < 1 || cfg.ProposalQueueMaxCount > ProposalQueueMaxCountLimit {
+		problems = append(problems, fmt.Errorf("ProposalQueueMaxCount %d outside [1, %d]", cfg.ProposalQueueMaxCount, ProposalQueueMaxCountLimit))
+	}
+	if cfg.PipelineMaxCount < 1 || cfg.PipelineMaxCount > PipelineMaxCountLimit {
+		problems = append(problems, fmt.Errorf("PipelineMaxCount %d outside [1, %d]", cfg.PipelineMaxCount, PipelineMaxCountLimit))
+	}
+	if cfg.ApplyTimeout < 0 || cfg.SnapshotInterval < 0 || cfg.HeartbeatTimeout < 0 ||
+		cfg.ElectionTimeout < 0 || cfg.LeaderLeaseTimeout < 0 || cfg.CommitTimeout < 0 {
+		problems = append(problems, errors.New("negative duration"))
+	}
+	seenIDs := make(map[string]bool, len(cfg.Peers))
+	selfListed := false
+	for _, peer := range cfg.Peers {
+		if peer.ID == "" || peer.Addr == "" {
+			problems = append(problems, fmt.Errorf("peer %+v has an empty ID or Addr", peer))
+		}
+		if seenIDs[peer.ID] {
+			problems = append(problems, fmt.Errorf("peer ID %q listed twice", peer.ID))
+		}
+		seenIDs[peer.ID] = true
+		if peer.ID == cfg.NodeID {
+			selfListed = true
+		}
+	}
+	if cfg.Bootstrap && !selfListed {
+		problems = append(problems, fmt.Errorf("Bootstrap is set but NodeID %q is not in Peers", cfg.NodeID))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("shard config: %w", errors.Join(problems...))
+	}
+	return nil
+}
+
+// quietLogger returns logger, or a logger that discards everything when logger is nil.
+func quietLogger(logger *slog.Logger) *slog.Logger {
+	if logger != nil {
+		return logger
+	}
+	return slog.New(slog.DiscardHandler)
+}

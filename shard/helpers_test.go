@@ -1,0 +1,176 @@
+package shard_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gigaledger/gigaledger/shard"
+	"github.com/gigaledger/gigaledger/shard/shardtest"
+)
+
+const (
+	testWaitMax      = 10 * time.Second
+	testPollInterval = 5 * time.Millisecond
+)
+
+// testLogger is quiet unless GIGALEDGER_TEST_LOG is set.
+func testLogger() *slog.Logger {
+	if os.Getenv("GIGALEDGER_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// eventually waits, with a deadline, for condition to hold.
+func eventually(t *testing.T, what string, condition func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(testWaitMax)
+	for !condition() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", testWaitMax, what)
+		}
+		time.Sleep(testPollInterval)
+	}
+}
+
+// replica is one member of an in-memory test group.
+type replica struct {
+	id        string
+	addr      raft.ServerAddress
+	dataDir   string
+	transport *raft.InmemTransport
+	sm        *shardtest.Recorder
+	shard     *shard.Shard
+	registry  *prometheus.Registry
+}
+
+// group is a shard's replica set on in-memory transports with real bolt stores.
+type group struct {
+	t        *testing.T
+	replicas []*replica
+	tune     func(*shard.Config)
+}
+
+func fastConfig(cfg *shard.Config) {
+	cfg.HeartbeatTimeout = 200 * time.Millisecond
+	cfg.ElectionTimeout = 200 * time.Millisecond
+	cfg.LeaderLeaseTimeout = 100 * time.Millisecond
+	cfg.CommitTimeout = 5 * time.Millisecond
+}
+
+func newGroup(t *testing.T, size int, tune func(*shard.Config)) *group {
+	t.Helper()
+	g := &group{t: t, tune: tune}
+	for i := range size {
+		id := fmt.Sprintf("node%d", i+1)
+		addr, transport := raft.NewInmemTransport(raft.ServerAddress(id))
+		g.replicas = append(g.replicas, &replica{id: id, addr: addr, dataDir: t.TempDir(), transport: transport, sm: shardtest.NewRecorder()})
+	}
+	g.connectAll()
+	for _, r := range g.replicas {
+		g.open(r)
+	}
+	t.Cleanup(func() {
+		for _, r := range g.replicas {
+			if r.shard != nil {
+				_ = r.shard.Close()
+			}
+		}
+	})
+	return g
+}
+
+func (g *group) connectAll() {
+	for _, a := range g.replicas {
+		for _, b := range g.replicas {
+			if a != b {
+				a.transport.Connect(b.addr, b.transport)
+			}
+		}
+	}
+}
+
+func (g *group) config(r *replica) shard.Config {
+	cfg := shard.Config{ShardID: "s1", NodeID: r.id, RaftAddr: string(r.addr), DataDir: r.dataDir, Bootstrap: true, Registerer: r.registry}
+	for _, peer := range g.replicas {
+		cfg.Peers = append(cfg.Peers, shard.Peer{ID: peer.id, Addr: string(peer.addr)})
+	}
+	fastConfig(&cfg)
+	if g.tune != nil {
+		g.tune(&cfg)
+	}
+	return cfg
+}
+
+func (g *group) open(r *replica) {
+	g.t.Helper()
+	r.registry = prometheus.NewRegistry()
+	opened, err := shard.Open(g.config(r), r.sm, r.transport, testLogger().With("node", r.id))
+	if err != nil {
+		g.t.Fatalf("open %s: %v", r.id, err)
+	}
+	r.shard = opened
+}
+
+// restart closes r's shard and reopens it on a fresh transport at the same address with sm.
+func (g *group) restart(r *replica, sm *shardtest.Recorder) {
+	g.t.Helper()
+	if err := r.shard.Close(); err != nil {
+		g.t.Fatalf("close %s: %v", r.id, err)
+	}
+	_, r.transport = raft.NewInmemTransport(r.addr)
+	r.sm = sm
+	g.connectAll()
+	g.open(r)
+}
+
+// leader waits for one replica to be a ready leader (ReadIndex works) and returns it.
+func (g *group) leader() *replica {
+	g.t.Helper()
+	var found *replica
+	eventually(g.t, "a ready leader", func() bool {
+		for _, r := range g.replicas {
+			if r.shard != nil && r.shard.Stats().LeaderReady {
+				found = r
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+func (g *group) followers(leader *replica) []*replica {
+	var followers []*replica
+	for _, r := range g.replicas {
+		if r != leader {
+			followers = append(followers, r)
+		}
+	}
+	return followers
+}
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), testWaitMax)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,382 @@
+package shard_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/gigaledger/gigaledger/shard"
+	"github.com/gigaledger/gigaledger/shard/shardtest"
+)
+
+func TestSingleNodeProposeApply(t *testing.T) {
+	g := newGroup(t, 1, nil)
+	leader := g.leader()
+	ctx := testContext(t)
+
+	before := time.Now().UnixMilli()
+	result, err := leader.shard.Propose(ctx, []byte("hello"))
+	if err != nil {
+		t.Fatalf("propose: %v", err)
+	}
+	if result != "1:hello" {
+		t.Fatalf("result = %v, want 1:hello", result)
+	}
+	result, err = leader.shard.Propose(ctx, []byte("world"))
+	if err != nil || result != "2:world" {
+		t.Fatalf("second propose = %v, %v", result, err)
+	}
+	if got := leader.sm.Commands(); !equalStrings(got, []string{"hello", "world"}) {
+		t.Fatalf("commands = %v", got)
+	}
+	stamped := leader.sm.Times()[0]
+	if stamped < before || stamped > time.Now().UnixMilli() {
+		t.Fatalf("leader time %d outside [%d, now]", stamped, before)
+	}
+	if id, addr := leader.shard.Leader(); id != leader.id || addr != string(leader.addr) {
+		t.Fatalf("Leader() = %q %q", id, addr)
+	}
+}
+
+func TestProposeValidationAndCancellation(t *testing.T) {
+	g := newGroup(t, 1, func(cfg *shard.Config) { cfg.BatchMaxBytes = 16 })
+	leader := g.leader()
+
+	if _, err := leader.shard.Propose(testContext(t), make([]byte, 17)); !errors.Is(err, shard.ErrCommandTooLarge) {
+		t.Fatalf("oversized command: err = %v, want ErrCommandTooLarge", err)
+	}
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := leader.shard.Propose(canceled, []byte("x"))
+	if !errors.Is(err, context.Canceled) || errors.Is(err, shard.ErrOutcomeUnknown) {
+		t.Fatalf("canceled before enqueue: err = %v, want context.Canceled and not outcome unknown", err)
+	}
+	if len(leader.sm.Commands()) != 0 {
+		t.Fatalf("canceled proposal was applied")
+	}
+}
+
+func TestFollowerRejectsWithErrNotLeader(t *testing.T) {
+	g := newGroup(t, 3, nil)
+	leader := g.leader()
+	for _, follower := range g.followers(leader) {
+		if _, err := follower.shard.Propose(testContext(t), []byte("x")); !errors.Is(err, shard.ErrNotLeader) {
+			t.Fatalf("propose on follower: err = %v, want ErrNotLeader", err)
+		}
+		if _, err := follower.shard.ReadIndex(testContext(t)); !errors.Is(err, shard.ErrNotLeader) {
+			t.Fatalf("read index on follower: err = %v, want ErrNotLeader", err)
+		}
+	}
+}
+
+// TestGroupCommitBatchesAndRoutesResults holds the apply goroutine on the first entry so that
+// every other proposal queues, then checks they all went into one entry and each proposer got
+// its own result.
+func TestGroupCommitBatchesAndRoutesResults(t *testing.T) {
+	const proposerCount = 200
+	g := newGroup(t, 1, func(cfg *shard.Config) { cfg.PipelineMaxCount = 1 })
+	leader := g.leader()
+	ctx := testContext(t)
+
+	release := holdFirstApply(t, leader)
+
+	type outcome struct {
+		command string
+		result  any
+		err     error
+	}
+	outcomes := make(chan outcome, proposerCount)
+	propose := func(command string) {
+		result, err := leader.shard.Propose(ctx, []byte(command))
+		outcomes <- outcome{command, result, err}
+	}
+	go propose("first")
+	eventually(t, "first batch in flight", func() bool { return leader.shard.Stats().ProposedBatches == 1 })
+	for i := 1; i < proposerCount; i++ {
+		go propose(fmt.Sprintf("cmd-%03d", i))
+	}
+	eventually(t, "all other proposals queued", func() bool { return leader.shard.Stats().QueueDepth == proposerCount-1 })
+	release()
+
+	for range proposerCount {
+		o := <-outcomes
+		if o.err != nil {
+			t.Fatalf("propose %s: %v", o.command, o.err)
+		}
+		var position int
+		var echoed string
+		if _, err := fmt.Sscanf(o.result.(string), "%d:%s", &position, &echoed); err != nil || echoed != o.command {
+			t.Fatalf("proposer of %q got result %q", o.command, o.result)
+		}
+		if got := leader.sm.Commands()[position-1]; got != o.command {
+			t.Fatalf("result position %d holds %q, not %q", position, got, o.command)
+		}
+	}
+	if entries := leader.sm.AppliedEntries(); len(entries) != 2 {
+		t.Fatalf("%d proposals used %d entries, want 2 (one held, one batch)", proposerCount, len(entries))
+	}
+	if stats := leader.shard.Stats(); stats.ProposedBatches != 2 || stats.ProposedCommands != proposerCount {
+		t.Fatalf("stats = %+v", stats)
+	}
+}
+
+func TestOverloadedWhenQueueFull(t *testing.T) {
+	g := newGroup(t, 1, func(cfg *shard.Config) {
+		cfg.PipelineMaxCount = 1
+		cfg.ProposalQueueMaxCount = 2
+	})
+	leader := g.leader()
+	ctx := testContext(t)
+	release := holdFirstApply(t, leader)
+
+	errs := make(chan error, 4)
+	go func() { _, err := leader.shard.Propose(ctx, []byte("held")); errs <- err }()
+	eventually(t, "first batch in flight", func() bool { return leader.shard.Stats().ProposedBatches == 1 })
+	// One waits in the batcher for a pipeline slot, two fill the queue.
+	for waiting := 1; waiting <= 3; waiting++ {
+		go func() { _, err := leader.shard.Propose(ctx, []byte("queued")); errs <- err }()
+		eventually(t, "proposal waiting", func() bool { return leader.shard.Stats().QueueDepth == waiting })
+	}
+	if _, err := leader.shard.Propose(ctx, []byte("rejected")); !errors.Is(err, shard.ErrOverloaded) {
+		t.Fatalf("err = %v, want ErrOverloaded", err)
+	}
+	release()
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatalf("queued proposal: %v", err)
+		}
+	}
+}
+
+func TestReadIndex(t *testing.T) {
+	g := newGroup(t, 3, nil)
+	leader := g.leader()
+	ctx := testContext(t)
+
+	// A quiet new leader: the commit index is its barrier, which the state machine never
+	// sees; ReadIndex must still give an index WaitApplied reaches.
+	index, err := leader.shard.ReadIndex(ctx)
+	if err != nil {
+		t.Fatalf("read index: %v", err)
+	}
+	if err := leader.shard.WaitApplied(ctx, index); err != nil {
+		t.Fatalf("wait applied %d on a quiet leader: %v", index, err)
+	}
+
+	for i := range 10 {
+		if _, err := leader.shard.Propose(ctx, fmt.Appendf(nil, "w%d", i)); err != nil {
+			t.Fatalf("propose: %v", err)
+		}
+	}
+	lastWrite := slices.Max(leader.sm.AppliedEntries())
+	index, err = leader.shard.ReadIndex(ctx)
+	if err != nil {
+		t.Fatalf("read index: %v", err)
+	}
+	if index < lastWrite {
+		t.Fatalf("read index %d below acknowledged write %d", index, lastWrite)
+	}
+	// Followers reach the leader's read index by apply notifications.
+	for _, follower := range g.followers(leader) {
+		if err := follower.shard.WaitApplied(ctx, index); err != nil {
+			t.Fatalf("follower wait applied: %v", err)
+		}
+		if got := follower.sm.Commands(); len(got) != 10 {
+			t.Fatalf("follower at read index has %d commands", len(got))
+		}
+	}
+
+	// Concurrent reads share verification rounds.
+	roundsBefore := leader.shard.Stats().ReadIndexRounds
+	const readerCount = 256
+	var wg sync.WaitGroup
+	errs := make(chan error, readerCount)
+	start := make(chan struct{})
+	for range readerCount {
+		wg.Go(func() {
+			<-start
+			if _, err := leader.shard.ReadIndex(ctx); err != nil {
+				errs <- err
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("concurrent read index: %v", err)
+	}
+	// How many rounds they shared depends on scheduling (TestLeaderVerifierCoalesces checks
+	// the coalescing deterministically).
+	t.Logf("%d concurrent reads used %d verification rounds", readerCount, leader.shard.Stats().ReadIndexRounds-roundsBefore)
+
+	// WaitApplied honours ctx.
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := leader.shard.WaitApplied(short, index+1000); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("wait for a future index: err = %v, want deadline exceeded", err)
+	}
+}
+
+// TestSnapshotInstallOnLaggingFollower cuts a follower off, writes and snapshots on the
+// leader with a tiny trailing log, and checks the follower catches up through InstallSnapshot
+// (Restore) and then through normal replication.
+func TestSnapshotInstallOnLaggingFollower(t *testing.T) {
+	g := newGroup(t, 3, func(cfg *shard.Config) { cfg.TrailingLogsCount = 1 })
+	leader := g.leader()
+	ctx := testContext(t)
+	lagging := g.followers(leader)[0]
+
+	if _, err := leader.shard.Propose(ctx, []byte("before")); err != nil {
+		t.Fatalf("propose: %v", err)
+	}
+	eventually(t, "lagging follower has the first write", func() bool { return len(lagging.sm.Commands()) == 1 })
+
+	lagging.transport.DisconnectAll()
+	for _, r := range g.replicas {
+		if r != lagging {
+			r.transport.Disconnect(lagging.addr)
+		}
+	}
+	for i := range 50 {
+		if _, err := leader.shard.Propose(ctx, fmt.Appendf(nil, "while-away-%d", i)); err != nil {
+			t.Fatalf("propose while follower away: %v", err)
+		}
+	}
+	if err := leader.shard.Snapshot(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	g.connectAll()
+	if _, err := leader.shard.Propose(ctx, []byte("after")); err != nil {
+		t.Fatalf("propose after reconnect: %v", err)
+	}
+	want := leader.sm.Commands()
+	eventually(t, "lagging follower caught up", func() bool { return equalStrings(lagging.sm.Commands(), want) })
+	if lagging.sm.RestoreCount() != 1 {
+		t.Fatalf("lagging follower restored %d times, want 1 (InstallSnapshot)", lagging.sm.RestoreCount())
+	}
+}
+
+// TestRestartReplaysOnlyAboveAppliedIndex restarts a replica whose state machine kept its
+// state and checks nothing at or below its applied index reaches it again.
+func TestRestartReplaysOnlyAboveAppliedIndex(t *testing.T) {
+	g := newGroup(t, 1, nil)
+	leader := g.leader()
+	ctx := testContext(t)
+	for i := range 20 {
+		if _, err := leader.shard.Propose(ctx, fmt.Appendf(nil, "a%d", i)); err != nil {
+			t.Fatalf("propose: %v", err)
+		}
+	}
+	if err := leader.shard.Snapshot(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	for i := range 5 {
+		if _, err := leader.shard.Propose(ctx, fmt.Appendf(nil, "b%d", i)); err != nil {
+			t.Fatalf("propose: %v", err)
+		}
+	}
+	sm := leader.sm
+	appliedAtClose := sm.AppliedIndex()
+	entriesAtClose := len(sm.AppliedEntries())
+	wantCommands := sm.Commands()
+
+	g.restart(leader, sm)
+	leader = g.leader()
+	if _, err := leader.shard.Propose(ctx, []byte("after-restart")); err != nil {
+		t.Fatalf("propose after restart: %v", err)
+	}
+	for _, index := range sm.AppliedEntries()[entriesAtClose:] {
+		if index <= appliedAtClose {
+			t.Fatalf("entry %d applied again after restart (applied index was %d)", index, appliedAtClose)
+		}
+	}
+	if skipped := sm.SkippedEntries(); len(skipped) != 0 {
+		t.Fatalf("state machine was handed already-applied entries %v", skipped)
+	}
+	if sm.RestoreCount() != 0 {
+		t.Fatalf("snapshot restored into a state machine that had its state")
+	}
+	if got := sm.Commands(); !equalStrings(got, append(wantCommands, "after-restart")) {
+		t.Fatalf("commands after restart = %v", got)
+	}
+}
+
+// TestRestartWithLostStateRestoresLocalSnapshot models a state machine that lost its data:
+// raft will not replay entries covered by the snapshot, so Open must restore it.
+func TestRestartWithLostStateRestoresLocalSnapshot(t *testing.T) {
+	g := newGroup(t, 1, nil)
+	leader := g.leader()
+	ctx := testContext(t)
+	for i := range 10 {
+		if _, err := leader.shard.Propose(ctx, fmt.Appendf(nil, "a%d", i)); err != nil {
+			t.Fatalf("propose: %v", err)
+		}
+	}
+	if err := leader.shard.Snapshot(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	if _, err := leader.shard.Propose(ctx, []byte("tail")); err != nil {
+		t.Fatalf("propose: %v", err)
+	}
+	want := leader.sm.Commands()
+
+	fresh := shardtest.NewRecorder()
+	g.restart(leader, fresh)
+	eventually(t, "state rebuilt from snapshot and log", func() bool { return equalStrings(fresh.Commands(), want) })
+	if fresh.RestoreCount() != 1 {
+		t.Fatalf("restore count = %d, want 1", fresh.RestoreCount())
+	}
+}
+
+func TestCloseFailsQueuedProposals(t *testing.T) {
+	g := newGroup(t, 1, func(cfg *shard.Config) { cfg.PipelineMaxCount = 1 })
+	leader := g.leader()
+	ctx := testContext(t)
+	release := holdFirstApply(t, leader)
+
+	errs := make(chan error, 4)
+	go func() { _, err := leader.shard.Propose(ctx, []byte("held")); errs <- err }()
+	eventually(t, "first batch in flight", func() bool { return leader.shard.Stats().ProposedBatches == 1 })
+	for range 3 {
+		go func() { _, err := leader.shard.Propose(ctx, []byte("queued")); errs <- err }()
+	}
+	eventually(t, "proposals queued", func() bool { return leader.shard.Stats().QueueDepth == 3 })
+	closed := make(chan error, 1)
+	go func() { closed <- leader.shard.Close() }()
+	for range 3 {
+		if err := <-errs; !errors.Is(err, shard.ErrClosed) || !errors.Is(err, shard.ErrNotLeader) {
+			t.Fatalf("queued proposal at close: err = %v, want ErrClosed (and ErrNotLeader)", err)
+		}
+	}
+	release()
+	if err := <-errs; err != nil && !errors.Is(err, shard.ErrOutcomeUnknown) {
+		t.Fatalf("in-flight proposal at close: err = %v, want a result or ErrOutcomeUnknown", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if _, err := leader.shard.Propose(ctx, []byte("late")); !errors.Is(err, shard.ErrClosed) {
+		t.Fatalf("propose after close: %v", err)
+	}
+	if leader.shard.State() != raft.Shutdown {
+		t.Fatalf("state after close = %v", leader.shard.State())
+	}
+}
+
+// holdFirstApply makes the first entry's apply block until the returned release runs (also
+// run at cleanup, before the group closes).
+func holdFirstApply(t *testing.T, r *replica) (release func()) {
+	gate := make(chan struct{})
+	var holdOnce, releaseOnce sync.Once
+	r.sm.SetBeforeApply(func(uint64) { holdOnce.Do(func() { <-gate }) })
+	release = func() { releaseOnce.Do(func() { close(gate) }) }
+	t.Cleanup(release)
+	return release
+}

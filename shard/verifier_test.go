@@ -1,0 +1,60 @@
+package shard
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// TestLeaderVerifierCoalesces holds the first verification round and checks that every caller
+// arriving meanwhile shares exactly one following round.
+func TestLeaderVerifierCoalesces(t *testing.T) {
+	const callerCount = 50
+	release := make(chan struct{})
+	var calls atomic.Int32
+	v := &leaderVerifier{
+		verifyLeader: func() error {
+			if calls.Add(1) == 1 {
+				<-release
+			}
+			return nil
+		},
+		rounds: prometheus.NewCounter(prometheus.CounterOpts{Name: "rounds"}),
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = v.verify(ctx) })
+	waitFor(t, func() bool { return calls.Load() == 1 })
+	for range callerCount {
+		wg.Go(func() {
+			if err := v.verify(ctx); err != nil {
+				t.Errorf("verify: %v", err)
+			}
+		})
+	}
+	waitFor(t, func() bool {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		return v.next != nil && v.next.callerCount == callerCount
+	})
+	close(release)
+	wg.Wait()
+	if got := v.roundCount.Load(); got != 2 {
+		t.Fatalf("%d callers after a running round used %d rounds in all, want 2", callerCount, got)
+	}
+}
+
+func waitFor(t *testing.T, condition func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !condition() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met before the deadline")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
