@@ -17,7 +17,8 @@ import (
 //	uvarint command count (1..BatchMaxCountLimit)
 //	count × (uvarint length, length bytes)
 //
-// Nothing may follow the last command.
+// Varints must be minimal and nothing may follow the last command, so every batch has exactly
+// one encoding.
 const (
 	envelopeVersion1 byte = 1
 )
@@ -57,12 +58,12 @@ func decodeEnvelope(data []byte) (timeUnixMs int64, commands [][]byte, err error
 	}
 	rest := data[1:]
 	timeUnixMs, n := binary.Varint(rest)
-	if n <= 0 {
+	if n <= 0 || n != varintSizeBytes(timeUnixMs) {
 		return 0, nil, fmt.Errorf("%w: bad time", errEnvelope)
 	}
 	rest = rest[n:]
 	count, n := binary.Uvarint(rest)
-	if n <= 0 {
+	if n <= 0 || n != uvarintSizeBytes(count) {
 		return 0, nil, fmt.Errorf("%w: bad command count", errEnvelope)
 	}
 	rest = rest[n:]
@@ -77,7 +78,7 @@ func decodeEnvelope(data []byte) (timeUnixMs int64, commands [][]byte, err error
 	commands = make([][]byte, count)
 	for i := range commands {
 		length, n := binary.Uvarint(rest)
-		if n <= 0 {
+		if n <= 0 || n != uvarintSizeBytes(length) {
 			return 0, nil, fmt.Errorf("%w: command %d: bad length", errEnvelope, i)
 		}
 		rest = rest[n:]

@@ -47,6 +47,7 @@ func TestEnvelopeRejectsCorruption(t *testing.T) {
 		"trailing byte":   append(append([]byte(nil), valid...), 0),
 		"zero commands":   encodeEnvelope(nil, 1, nil),
 		"huge count":      {1, 2, 0xff, 0xff, 0xff, 0xff, 0x0f},
+		"overlong varint": {1, 0x82, 0x00, 2, 0, 0},
 	}
 	for name, data := range cases {
 		if _, _, err := decodeEnvelope(data); !errors.Is(err, errEnvelope) {
