@@ -37,7 +37,6 @@ func (l *Ledger) ApplyBatch(index uint64, timeUnixMs int64, commands [][]byte) [
 	a.batch.Close()
 	l.applied.Store(index)
 	clear(l.pendingReferences)
-	clear(l.pendingTransactionIDs)
 	return results
 }
 

@@ -45,7 +45,7 @@ func benchmarkApplyTransfers(b *testing.B, batchSize int) {
 		id := fmt.Sprintf("w%05d", i)
 		setup = append(setup,
 			(&Command{Op: OpCreateWallet, ProjectID: "p", WalletID: id, AssetID: "usd"}).Encode(nil),
-			(&Command{Op: OpTransact, ProjectID: "p", TransactionID: "fund" + id, ReferenceID: "fund" + id,
+			(&Command{Op: OpTransact, ProjectID: "p", IDPrefix: "f", ReferenceID: "fund" + id,
 				Operations: []Operation{{Type: OperationIssue, To: id, Amount: AmountFromUint64(1 << 40)}}}).Encode(nil))
 		if len(setup) >= 1000 {
 			apply(setup)
@@ -62,7 +62,7 @@ func benchmarkApplyTransfers(b *testing.B, batchSize int) {
 			to = (to + 1) % walletCount
 		}
 		id := fmt.Sprintf("t%09d", i)
-		cmds[i] = (&Command{Op: OpTransact, ProjectID: "p", TransactionID: id, ReferenceID: id,
+		cmds[i] = (&Command{Op: OpTransact, ProjectID: "p", IDPrefix: "t", ReferenceID: id,
 			Operations: []Operation{{Type: OperationTransfer, From: fmt.Sprintf("w%05d", from), To: fmt.Sprintf("w%05d", to), Amount: AmountFromUint64(1)}}}).Encode(nil)
 	}
 	b.ReportAllocs()

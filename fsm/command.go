@@ -35,8 +35,10 @@ func (o Op) String() string {
 	return fmt.Sprintf("Op(%d)", o)
 }
 
-// Command is one state change proposed to a shard. Which fields matter depends on Op; IDs the
-// command creates (wallet and transaction IDs) are chosen by the proposer, never by the FSM.
+// Command is one state change proposed to a shard. Which fields matter depends on Op. IDs the
+// command creates come from the proposer (wallet IDs), or from the proposer's prefix (which
+// carries the routing slot) followed by a shard sequence the FSM assigns (transaction IDs):
+// deterministic either way, and a sequence needs no lookup to be unique.
 // Inputs are validated by the proposer (httpapi) and again by the FSM, which must never trust
 // the log more than the network.
 type Command struct {
@@ -53,7 +55,7 @@ type Command struct {
 	SetDescription bool // upserts: whether Description is given
 	Status         WalletStatus
 	WalletIDs      []string
-	TransactionID  string
+	IDPrefix       string // OpTransact: the transaction ID's prefix
 	ReferenceID    string
 	Operations     []Operation
 }
@@ -75,7 +77,7 @@ const (
 	fieldSetDescription
 	fieldStatus
 	fieldWalletIDs
-	fieldTransactionID
+	fieldIDPrefix
 	fieldReferenceID
 	fieldOperations
 	fieldEnd // keep last
@@ -101,7 +103,7 @@ func (c *Command) Encode(dst []byte) []byte {
 	set(fieldSetDescription, c.SetDescription)
 	set(fieldStatus, c.Status != 0)
 	set(fieldWalletIDs, len(c.WalletIDs) != 0)
-	set(fieldTransactionID, c.TransactionID != "")
+	set(fieldIDPrefix, c.IDPrefix != "")
 	set(fieldReferenceID, c.ReferenceID != "")
 	set(fieldOperations, len(c.Operations) != 0)
 
@@ -142,8 +144,8 @@ func (c *Command) Encode(dst []byte) []byte {
 			e.string(id)
 		}
 	}
-	if mask&fieldTransactionID != 0 {
-		e.string(c.TransactionID)
+	if mask&fieldIDPrefix != 0 {
+		e.string(c.IDPrefix)
 	}
 	if mask&fieldReferenceID != 0 {
 		e.string(c.ReferenceID)
@@ -239,8 +241,8 @@ func DecodeCommand(data []byte) (Command, error) {
 			c.WalletIDs = append(c.WalletIDs, d.string())
 		}
 	}
-	if mask&fieldTransactionID != 0 {
-		c.TransactionID = d.string()
+	if mask&fieldIDPrefix != 0 {
+		c.IDPrefix = d.string()
 	}
 	if mask&fieldReferenceID != 0 {
 		c.ReferenceID = d.string()

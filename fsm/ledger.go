@@ -46,8 +46,7 @@ type Ledger struct {
 
 	// pendingReferences holds the transactions of the batch being applied, by project 0
 	// referenceId, until the batch commits and Pebble can answer for them.
-	pendingReferences     map[string]*Transaction
-	pendingTransactionIDs map[string]struct{} // project 0 transaction ID, same lifetime
+	pendingReferences map[string]*Transaction
 }
 
 const storeDirName = "ledger"
@@ -81,7 +80,7 @@ func Open(dir string, logger *slog.Logger) (*Ledger, error) {
 // data blocks from every level.
 const (
 	storeCacheBytes         = 512 << 20
-	storeMemTableBytes      = 64 << 20
+	storeMemTableBytes      = 16 << 20
 	storeBloomBitsPerKey    = 10
 	storeLevelCount         = 7
 	storeL0CompactionFiles  = 4
@@ -168,7 +167,6 @@ func (l *Ledger) load() error {
 	l.wallets = map[string]*Wallet{}
 	l.customerWallets = map[string][]string{}
 	l.pendingReferences = map[string]*Transaction{}
-	l.pendingTransactionIDs = map[string]struct{}{}
 	l.clock = clock{}
 	l.applied.Store(0)
 

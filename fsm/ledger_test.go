@@ -114,7 +114,7 @@ var txCounter int
 
 func tx(ref string, ops ...Operation) *Command {
 	txCounter++
-	return &Command{Op: OpTransact, ProjectID: "p1", TransactionID: fmt.Sprintf("tx%d", txCounter), ReferenceID: ref, Operations: ops}
+	return &Command{Op: OpTransact, ProjectID: "p1", IDPrefix: "t", ReferenceID: ref, Operations: ops}
 }
 
 func amt(v uint64) Amount { return AmountFromUint64(v) }
@@ -187,7 +187,7 @@ func TestTransactionRules(t *testing.T) {
 	tl.rejects(tx("r1", Operation{Type: OperationIssue, From: "W1", To: "W2", Amount: amt(1)}), CodeInvalidArgument)
 	tl.rejects(tx("r1", Operation{Type: 9, To: "W1", Amount: amt(1)}), CodeInvalidArgument)
 	tl.rejects(tx(""), CodeInvalidArgument)
-	tl.rejects(&Command{Op: OpTransact, ProjectID: "nope", TransactionID: "t", ReferenceID: "r", Operations: []Operation{issue("W1", 1)}}, CodeProjectNotFound)
+	tl.rejects(&Command{Op: OpTransact, ProjectID: "nope", IDPrefix: "t", ReferenceID: "r", Operations: []Operation{issue("W1", 1)}}, CodeProjectNotFound)
 	if before != tl.digest() {
 		t.Fatal("a rejected transaction changed the state")
 	}
@@ -209,7 +209,7 @@ func TestTransactionRules(t *testing.T) {
 		t.Fatalf("same batch duplicate: %v, %v", rs[0].Err, rs[1].Err)
 	}
 	// References are per project.
-	tl.ok(&Command{Op: OpTransact, ProjectID: "p2", TransactionID: "p2tx", ReferenceID: "pay-1", Operations: []Operation{issue("X1", 1)}})
+	tl.ok(&Command{Op: OpTransact, ProjectID: "p2", IDPrefix: "p2t", ReferenceID: "pay-1", Operations: []Operation{issue("X1", 1)}})
 
 	// A failed transaction keeps its reference: a retry answers the same failure.
 	failed := tl.rejects(tx("big", redeem("W2", 1000)), CodeInsufficientFunds)
@@ -445,7 +445,7 @@ func randomLog(seed uint64, entries int) [][]*Command {
 					ops = append(ops, issue(wallets[0], 1))
 				}
 				ref := fmt.Sprintf("r%d", rng.IntN(n+1)) // sometimes a reused reference
-				batch = append(batch, &Command{Op: OpTransact, ProjectID: "p1", TransactionID: fmt.Sprintf("t%d", n), ReferenceID: ref, Operations: ops})
+				batch = append(batch, &Command{Op: OpTransact, ProjectID: "p1", IDPrefix: "t", ReferenceID: ref, Operations: ops})
 			}
 		}
 		log = append(log, batch)
@@ -558,7 +558,7 @@ func TestSnapshotRestoreAndRestart(t *testing.T) {
 }
 
 func TestCommandCodec(t *testing.T) {
-	c := &Command{Op: OpTransact, ProjectID: "p", TransactionID: "t", ReferenceID: "r",
+	c := &Command{Op: OpTransact, ProjectID: "p", IDPrefix: "t", ReferenceID: "r",
 		Operations: []Operation{transfer("a", "b", 5), {Type: OperationIssue, To: "a", Amount: Amount{Hi: 7, Lo: 9}}},
 		WalletIDs:  []string{"x", "y"}, SetName: true, Status: WalletClosed, Fractions: 24}
 	raw := c.Encode(nil)
@@ -577,7 +577,7 @@ func TestCommandCodec(t *testing.T) {
 }
 
 func FuzzDecodeCommand(f *testing.F) {
-	f.Add((&Command{Op: OpTransact, ProjectID: "p", TransactionID: "t", ReferenceID: "r", Operations: []Operation{transfer("a", "b", 5)}}).Encode(nil))
+	f.Add((&Command{Op: OpTransact, ProjectID: "p", IDPrefix: "t", ReferenceID: "r", Operations: []Operation{transfer("a", "b", 5)}}).Encode(nil))
 	f.Add((&Command{Op: OpResumeCustomer, ProjectID: "p", CustomerID: "c", WalletIDs: []string{"w"}}).Encode(nil))
 	f.Add([]byte{1, 14, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -604,5 +604,66 @@ func TestAmountParse(t *testing.T) {
 	v, _ := ParseAmount("18446744073709551616")
 	if v != (Amount{Hi: 1}) || v.String() != "18446744073709551616" {
 		t.Fatalf("2^64 = %+v %s", v, v)
+	}
+}
+
+// Time ranges are found by binary search over sequences; check them against brute force, with
+// two projects interleaving their transactions in one sequence.
+func TestTransactionTimeRangesMatchBruteForce(t *testing.T) {
+	tl := newTestLedger(t)
+	tl.setup()
+	tl.ok(&Command{Op: OpCreateProject, ProjectID: "p2", Name: "other"})
+	tl.ok(&Command{Op: OpCreateAsset, ProjectID: "p2", AssetID: "usd", Name: "USD", Code: "USD", Fractions: 1})
+	tl.ok(&Command{Op: OpCreateWallet, ProjectID: "p2", WalletID: "X1", AssetID: "usd"})
+	rng := rand.New(rand.NewPCG(3, 4))
+	var all []Transaction
+	for i := 0; i < 300; i++ {
+		tl.nowMs += int64(rng.IntN(3)) * 1000 // several batches share a time; time never goes back
+		var batch []*Command
+		for j := 0; j < 1+rng.IntN(3); j++ {
+			batch = append(batch, tx(fmt.Sprintf("r%d-%d", i, j), issue("W1", 1)))
+			batch = append(batch, &Command{Op: OpTransact, ProjectID: "p2", IDPrefix: "x", ReferenceID: fmt.Sprintf("r%d-%d", i, j), Operations: []Operation{issue("X1", 1)}})
+		}
+		for k, r := range tl.batch(batch...) {
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+			if k%2 == 0 {
+				all = append(all, *r.Transaction)
+			}
+		}
+	}
+	first, last := all[0].CreatedAt, all[len(all)-1].CreatedAt
+	for trial := 0; trial < 200; trial++ {
+		from := first - 2000 + rng.Int64N(last-first+4000)
+		to := from + rng.Int64N(20_000)
+		var want []string
+		for _, tr := range all {
+			if tr.CreatedAt >= from && tr.CreatedAt <= to {
+				want = append(want, tr.ID)
+			}
+		}
+		var got []string
+		for page := 1; ; page++ {
+			items, more, err := tl.ledger.ListTransactions("p1", TimeRange{from, to}, PageRequest{page, 7})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tr := range items {
+				got = append(got, tr.ID)
+			}
+			if !more {
+				break
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("[%d, %d]: got %d transactions, want %d", from, to, len(got), len(want))
+		}
+	}
+	if _, err := tl.ledger.GetTransaction("p1", all[5].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tl.ledger.GetTransaction("p2", all[5].ID); err == nil {
+		t.Fatal("a transaction is visible from another project")
 	}
 }

@@ -8,15 +8,16 @@ import (
 // Limits on what one command may carry. httpapi checks the same constants before proposing;
 // the FSM checks them again because it never trusts the log more than the network.
 const (
-	IDMaxLength             = 30   // project and asset IDs
-	GeneratedIDMaxLength    = 64   // wallet and transaction IDs
-	CustomerIDMaxLength     = 128  // customer IDs (the integrator's own IDs, e.g. e-mails)
-	ReferenceIDMaxLength    = 128  // transaction reference IDs
-	NameMaxLength           = 200  // names of projects, assets, customers and wallets
-	CodeMaxLength           = 16   // asset codes
-	DescriptionMaxLength    = 1000 // descriptions
-	OperationsMaxCount      = 100  // operations in one transaction
-	ResumeWalletIDsMaxCount = 1000 // wallet IDs in one resume
+	IDMaxLength                  = 30   // project and asset IDs
+	GeneratedIDMaxLength         = 64   // wallet and transaction IDs
+	TransactionIDPrefixMaxLength = 16   // the proposer's part of a transaction ID
+	CustomerIDMaxLength          = 128  // customer IDs (the integrator's own IDs, e.g. e-mails)
+	ReferenceIDMaxLength         = 128  // transaction reference IDs
+	NameMaxLength                = 200  // names of projects, assets, customers and wallets
+	CodeMaxLength                = 16   // asset codes
+	DescriptionMaxLength         = 1000 // descriptions
+	OperationsMaxCount           = 100  // operations in one transaction
+	ResumeWalletIDsMaxCount      = 1000 // wallet IDs in one resume
 )
 
 // ValidID reports whether s is a well-formed project, asset, wallet or transaction ID of at

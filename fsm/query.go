@@ -325,21 +325,29 @@ func (l *Ledger) ListEntries(projectID, walletID string, r TimeRange, p PageRequ
 	return entries, hasMore, err
 }
 
-// GetTransaction returns one transaction of a project.
+// GetTransaction returns one transaction of a project. The ID's last digits are the shard's
+// transaction sequence, which is the record's key.
 func (l *Ledger) GetTransaction(projectID, transactionID string) (*Transaction, error) {
 	var t *Transaction
 	err := l.read(func() error {
 		if err := l.projectExists(projectID); err != nil {
 			return err
 		}
-		v, err := l.get(key(prefixTransaction, projectID, transactionID))
+		missing := rejectf(CodeTransactionNotFound, "transaction %q not found", transactionID)
+		sequence, ok := transactionSequence(transactionID)
+		if !ok {
+			return missing
+		}
+		v, err := l.get(transactionKey(projectID, sequence))
 		if err != nil {
 			return err
 		}
 		if v == nil {
-			return rejectf(CodeTransactionNotFound, "transaction %q not found", transactionID)
+			return missing
 		}
-		t, err = decodeTransaction(v)
+		if t, err = decodeTransaction(v); err == nil && t.ID != transactionID {
+			t, err = nil, missing
+		}
 		return err
 	})
 	return t, err
@@ -353,23 +361,68 @@ func (l *Ledger) ListTransactions(projectID string, r TimeRange, p PageRequest) 
 		if err := l.projectExists(projectID); err != nil {
 			return err
 		}
-		lower, upper := timeBounds(prefixOf(prefixTransactionTime, projectID), r)
-		var err error
-		hasMore, err = l.pageScan(lower, upper, p, func(k, v []byte) error {
-			tv, err := l.get(key(prefixTransaction, projectID, string(v)))
+		skip, take, err := p.offset()
+		if err != nil {
+			return err
+		}
+		prefix := prefixOf(prefixTransaction, projectID)
+		it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+		if err != nil {
+			return err
+		}
+		defer it.Close()
+		first, err := firstSequenceAtOrAfter(it, prefix, r.FromMs)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for valid := it.SeekGE(appendSequence(append([]byte(nil), prefix...), first)); valid; valid = it.Next() {
+			t, err := decodeTransaction(it.Value())
 			if err != nil {
 				return err
 			}
-			if tv == nil {
-				return fmt.Errorf("time index names missing transaction %q", v)
+			if t.CreatedAt > r.ToMs {
+				break
 			}
-			t, err := decodeTransaction(tv)
-			if err == nil {
+			if t.CreatedAt < r.FromMs { // the search lands on the first one; this is a guard
+				continue
+			}
+			if n >= skip+take {
+				hasMore = true
+				break
+			}
+			if n >= skip {
 				transactions = append(transactions, *t)
 			}
-			return err
-		})
-		return err
+			n++
+		}
+		return it.Error()
 	})
 	return transactions, hasMore, err
+}
+
+// firstSequenceAtOrAfter finds, by binary search over sequences, the first transaction created
+// at or after fromMs: sequences grow with time, so the search needs no time index.
+func firstSequenceAtOrAfter(it *pebble.Iterator, prefix []byte, fromMs int64) (uint64, error) {
+	if !it.Last() {
+		return 0, it.Error()
+	}
+	low, high := uint64(0), binary.BigEndian.Uint64(it.Key()[len(prefix):])+1
+	for low < high {
+		mid := low + (high-low)/2
+		if !it.SeekGE(appendSequence(append([]byte(nil), prefix...), mid)) {
+			high = mid
+			continue
+		}
+		t, err := decodeTransaction(it.Value())
+		if err != nil {
+			return 0, err
+		}
+		if t.CreatedAt < fromMs {
+			low = t.Sequence + 1
+		} else {
+			high = mid
+		}
+	}
+	return low, nil
 }

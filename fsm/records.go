@@ -15,9 +15,8 @@ import (
 //	c {project} 0 {customer}           → Customer
 //	w {wallet}                         → Wallet
 //	W {project} 0 {customer} 0 {seq}   → wallet ID (owner's wallets in creation order; customer "" = system)
-//	t {project} 0 {transaction}        → Transaction
-//	r {project} 0 {referenceId}        → transaction ID
-//	T {project} 0 {time} {sequence}    → transaction ID (time index)
+//	t {project} 0 {sequence}           → Transaction (sequence order is time order)
+//	r {project} 0 {referenceId}        → transaction sequence
 //	e {wallet} 0 {time} {sequence}     → Entry
 const (
 	prefixMeta                 = 'm'

@@ -1,7 +1,9 @@
 package fsm
 
 import (
+	"encoding/binary"
 	"fmt"
+	"strconv"
 )
 
 // touchedWallet is a wallet's working balance while a transaction's operations run; nothing
@@ -44,15 +46,6 @@ func (a *applier) transact(c *Command) *Result {
 		return &Result{Err: rejectf(CodeDuplicateReferenceID,
 			"reference id %q was already used by transaction %s", c.ReferenceID, prior.ID), Transaction: prior}
 	}
-	if _, pending := a.pendingTransactionIDs[c.ProjectID+"\x00"+c.TransactionID]; pending {
-		return invalid("transaction id %q already exists", c.TransactionID)
-	}
-	if existing, err := a.get(key(prefixTransaction, c.ProjectID, c.TransactionID)); err != nil {
-		panic(fmt.Sprintf("fsm: transaction lookup: %v", err))
-	} else if existing != nil {
-		return invalid("transaction id %q already exists", c.TransactionID)
-	}
-
 	// Structural checks reject the request without recording anything: the wallets must exist
 	// in this project, and a transfer must stay within one asset.
 	wallets := make([]touchedWallet, 0, 2*len(c.Operations))
@@ -110,7 +103,7 @@ func (a *applier) transact(c *Command) *Result {
 	}
 
 	a.clock.transactionSequence++
-	t := &Transaction{ID: c.TransactionID, ProjectID: c.ProjectID, ReferenceID: c.ReferenceID,
+	t := &Transaction{ID: transactionID(c.IDPrefix, a.clock.transactionSequence), ProjectID: c.ProjectID, ReferenceID: c.ReferenceID,
 		Operations: c.Operations, CreatedAt: a.now, Sequence: a.clock.transactionSequence,
 		FailedOperationIndex: -1}
 
@@ -271,12 +264,34 @@ func (a *applier) recordFailure(t *Transaction, operationIndex int, reason *Erro
 	return &Result{Err: reason, Transaction: t}
 }
 
+// putTransaction stores a transaction under its sequence — keys that only grow, and in time
+// order — and claims its reference ID.
 func (a *applier) putTransaction(t *Transaction) {
-	a.set(key(prefixTransaction, t.ProjectID, t.ID), encodeTransaction(t))
-	a.set(key(prefixReference, t.ProjectID, t.ReferenceID), []byte(t.ID))
-	a.set(appendTimeSequence(prefixOf(prefixTransactionTime, t.ProjectID), t.CreatedAt, t.Sequence), []byte(t.ID))
+	a.set(transactionKey(t.ProjectID, t.Sequence), encodeTransaction(t))
+	a.set(key(prefixReference, t.ProjectID, t.ReferenceID), appendSequence(nil, t.Sequence))
 	a.pendingReferences[t.ProjectID+"\x00"+t.ReferenceID] = t
-	a.pendingTransactionIDs[t.ProjectID+"\x00"+t.ID] = struct{}{}
+}
+
+func transactionKey(projectID string, sequence uint64) []byte {
+	return appendSequence(prefixOf(prefixTransaction, projectID), sequence)
+}
+
+// transactionIDDigits is the width of the sequence part of a transaction ID: fixed, so that
+// IDs of one prefix sort in sequence order.
+const transactionIDDigits = 16
+
+// transactionID is the proposer's prefix and the shard's transaction sequence in hex.
+func transactionID(prefix string, sequence uint64) string {
+	return fmt.Sprintf("%s%0*x", prefix, transactionIDDigits, sequence)
+}
+
+// transactionSequence recovers the sequence from a transaction ID.
+func transactionSequence(id string) (uint64, bool) {
+	if len(id) <= transactionIDDigits {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(id[len(id)-transactionIDDigits:], 16, 64)
+	return v, err == nil
 }
 
 // transactionByReference finds the transaction that used a reference ID, in this batch or in
@@ -285,24 +300,27 @@ func (a *applier) transactionByReference(projectID, referenceID, referenceKey st
 	if t := a.pendingReferences[referenceKey]; t != nil {
 		return t, nil
 	}
-	id, err := a.get(key(prefixReference, projectID, referenceID))
-	if err != nil || id == nil {
+	sequence, err := a.get(key(prefixReference, projectID, referenceID))
+	if err != nil || sequence == nil {
 		return nil, err
 	}
-	v, err := a.get(key(prefixTransaction, projectID, string(id)))
+	if len(sequence) != 8 {
+		return nil, fmt.Errorf("reference %q: bad value %x", referenceID, sequence)
+	}
+	v, err := a.get(appendSequence(prefixOf(prefixTransaction, projectID), binary.BigEndian.Uint64(sequence)))
 	if err != nil {
 		return nil, err
 	}
 	if v == nil {
-		return nil, fmt.Errorf("reference %q names missing transaction %q", referenceID, id)
+		return nil, fmt.Errorf("reference %q names missing transaction %x", referenceID, sequence)
 	}
 	return decodeTransaction(v)
 }
 
 func validateTransaction(c *Command) *Result {
 	switch {
-	case !ValidID(c.TransactionID, GeneratedIDMaxLength):
-		return invalid("transaction id must be 1..%d of [A-Za-z0-9_.-]", GeneratedIDMaxLength)
+	case !ValidID(c.IDPrefix, TransactionIDPrefixMaxLength):
+		return invalid("transaction id prefix must be 1..%d of [A-Za-z0-9_.-]", TransactionIDPrefixMaxLength)
 	case c.ReferenceID == "" || !ValidText(c.ReferenceID, ReferenceIDMaxLength):
 		return invalid("referenceId must be 1..%d printable characters", ReferenceIDMaxLength)
 	case len(c.Operations) == 0 || len(c.Operations) > OperationsMaxCount:

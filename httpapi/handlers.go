@@ -441,7 +441,7 @@ func (s *server) createTransaction(c *gin.Context) {
 	if route.WalletID == "" {
 		route.WalletID = first.To
 	}
-	cmd := &fsm.Command{Op: fsm.OpTransact, ProjectID: projectID, TransactionID: newID(idKindTransaction, route),
+	cmd := &fsm.Command{Op: fsm.OpTransact, ProjectID: projectID, IDPrefix: idPrefix(idKindTransaction, route),
 		ReferenceID: input.ReferenceID, Operations: input.Operations}
 	result, ok := s.propose(c, route, cmd)
 	if result != nil {

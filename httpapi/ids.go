@@ -36,6 +36,12 @@ func slotOf(route Route) uint16 {
 // any node can route the ID without a lookup), then 100 random bits from crypto/rand, e.g.
 // "w0000" + 20 base32 characters. IDs are made here, outside the FSM, so that applying the
 // command stays deterministic.
+// idPrefix is the kind letter and slot of an ID the FSM completes itself (transactions: the
+// shard's transaction sequence follows, which makes them unique without a lookup).
+func idPrefix(kind idKind, route Route) string {
+	return fmt.Sprintf("%c%04x", kind, slotOf(route))
+}
+
 func newID(kind idKind, route Route) string {
 	var random [13]byte // 104 bits, encoded to 21 characters, cut to 20
 	if _, err := rand.Read(random[:]); err != nil {
