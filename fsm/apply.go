@@ -63,7 +63,14 @@ func (a *applier) delete(k []byte) {
 func (a *applier) apply(c *Command) *Result {
 	if c.Op != OpCreateProject {
 		if _, ok := a.projects[c.ProjectID]; !ok {
-			return fail(rejectf(CodeProjectNotFound, "project %q not found", c.ProjectID))
+			if !c.EnsureProject || !ValidID(c.ProjectID, IDMaxLength) {
+				return fail(rejectf(CodeProjectNotFound, "project %q not found", c.ProjectID))
+			}
+			// The metadata shard holds the project; this data shard keeps a record of its ID
+			// so its customers and wallets have a home. Its name lives in shard 0 only.
+			p := &Project{ID: c.ProjectID, CreatedAt: a.now}
+			a.projects[p.ID] = p
+			a.set(key(prefixProject, p.ID), encodeProject(p))
 		}
 	}
 	switch c.Op {
@@ -93,6 +100,8 @@ func (a *applier) apply(c *Command) *Result {
 		return a.setWalletStatus(c)
 	case OpTransact:
 		return a.transact(c)
+	case OpMarkAssetUsed:
+		return a.markAssetUsed(c)
 	}
 	panic(fmt.Sprintf("fsm: no apply for op %v", c.Op))
 }
@@ -331,6 +340,43 @@ func (a *applier) deleteCustomer(c *Command) *Result {
 	return &Result{Customer: &out}
 }
 
+// markAssetUsed records, in the metadata shard, that a wallet of the asset is about to be
+// created on some shard: from now on the asset cannot be deleted.
+func (a *applier) markAssetUsed(c *Command) *Result {
+	as, r := a.findAsset(c)
+	if r != nil {
+		return r
+	}
+	if !as.Used {
+		as.Used = true
+		a.putAsset(as)
+	}
+	out := *as
+	return &Result{Asset: &out}
+}
+
+// assetForWallet finds the wallet's asset, recording it from the command's definition when a
+// data shard meets it for the first time.
+func (a *applier) assetForWallet(c *Command) (*Asset, *Result) {
+	if as := a.assets[assetKey(c.ProjectID, c.AssetID)]; as != nil {
+		if c.Asset != nil && c.Asset.Fractions != as.Fractions {
+			return nil, invalid("asset %q has %d fractions here, the command says %d", as.ID, as.Fractions, c.Asset.Fractions)
+		}
+		return as, nil
+	}
+	if c.Asset == nil {
+		return nil, fail(rejectf(CodeAssetNotFound, "asset %q not found", c.AssetID))
+	}
+	d := c.Asset
+	if !ValidID(c.AssetID, IDMaxLength) || d.Fractions == 0 || !ValidText(d.Name, NameMaxLength) || !ValidText(d.Code, CodeMaxLength) {
+		return nil, invalid("bad asset definition for %q", c.AssetID)
+	}
+	as := &Asset{ProjectID: c.ProjectID, ID: c.AssetID, Name: d.Name, Code: d.Code, Fractions: d.Fractions, CreatedAt: d.CreatedAt}
+	a.assets[assetKey(as.ProjectID, as.ID)] = as
+	a.putAsset(as)
+	return as, nil
+}
+
 func (a *applier) createWallet(c *Command) *Result {
 	switch {
 	case !ValidID(c.WalletID, GeneratedIDMaxLength):
@@ -340,7 +386,7 @@ func (a *applier) createWallet(c *Command) *Result {
 	case !ValidText(c.Description, DescriptionMaxLength):
 		return invalid("description must be at most %d printable characters", DescriptionMaxLength)
 	}
-	as, r := a.findAsset(c)
+	as, r := a.assetForWallet(c)
 	if r != nil {
 		return r
 	}

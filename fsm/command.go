@@ -21,12 +21,13 @@ const (
 	OpDescribeWallet
 	OpSetWalletStatus
 	OpTransact
+	OpMarkAssetUsed
 	opEnd // keep last
 )
 
 var opNames = [...]string{"", "CreateProject", "RenameProject", "CreateAsset", "RenameAsset",
 	"DeleteAsset", "UpsertCustomer", "SuspendCustomer", "ResumeCustomer", "DeleteCustomer",
-	"CreateWallet", "RenameWallet", "DescribeWallet", "SetWalletStatus", "Transact"}
+	"CreateWallet", "RenameWallet", "DescribeWallet", "SetWalletStatus", "Transact", "MarkAssetUsed"}
 
 func (o Op) String() string {
 	if o > 0 && o < opEnd {
@@ -58,6 +59,22 @@ type Command struct {
 	IDPrefix       string // OpTransact: the transaction ID's prefix
 	ReferenceID    string
 	Operations     []Operation
+
+	// EnsureProject says the proposer found ProjectID in the metadata shard (shard 0, which
+	// alone holds projects and assets); a data shard that has not seen the project yet records
+	// it. Projects are never deleted, so that check cannot go stale.
+	EnsureProject bool
+	// Asset is the asset's definition for OpCreateWallet, from the metadata shard; a data
+	// shard that has not seen the asset yet records it. Nil on a single-shard cluster.
+	Asset *AssetDefinition
+}
+
+// AssetDefinition is what a data shard needs to know of an asset defined in the metadata shard.
+type AssetDefinition struct {
+	Name      string
+	Code      string
+	Fractions uint64
+	CreatedAt int64
 }
 
 // commandVersion is the first byte of every encoded command.
@@ -80,6 +97,8 @@ const (
 	fieldIDPrefix
 	fieldReferenceID
 	fieldOperations
+	fieldEnsureProject
+	fieldAsset
 	fieldEnd // keep last
 )
 
@@ -106,6 +125,8 @@ func (c *Command) Encode(dst []byte) []byte {
 	set(fieldIDPrefix, c.IDPrefix != "")
 	set(fieldReferenceID, c.ReferenceID != "")
 	set(fieldOperations, len(c.Operations) != 0)
+	set(fieldEnsureProject, c.EnsureProject)
+	set(fieldAsset, c.Asset != nil)
 
 	e := encoder{buf: dst}
 	e.byte(commandVersion)
@@ -152,6 +173,12 @@ func (c *Command) Encode(dst []byte) []byte {
 	}
 	if mask&fieldOperations != 0 {
 		encodeOperations(&e, c.Operations)
+	}
+	if mask&fieldAsset != 0 {
+		e.string(c.Asset.Name)
+		e.string(c.Asset.Code)
+		e.uvarint(c.Asset.Fractions)
+		e.varint(c.Asset.CreatedAt)
 	}
 	return e.buf
 }
@@ -249,6 +276,13 @@ func DecodeCommand(data []byte) (Command, error) {
 	}
 	if mask&fieldOperations != 0 {
 		c.Operations = decodeOperations(&d)
+	}
+	if (mask&fieldOperations != 0 && len(c.Operations) == 0) || (mask&fieldWalletIDs != 0 && len(c.WalletIDs) == 0) {
+		return c, fmt.Errorf("decode command: a list marked present is empty")
+	}
+	c.EnsureProject = mask&fieldEnsureProject != 0
+	if mask&fieldAsset != 0 {
+		c.Asset = &AssetDefinition{Name: d.string(), Code: d.string(), Fractions: d.uvarint(), CreatedAt: d.varint()}
 	}
 	return c, d.finish("command")
 }

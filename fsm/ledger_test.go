@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 )
 
@@ -563,7 +564,7 @@ func TestCommandCodec(t *testing.T) {
 		WalletIDs:  []string{"x", "y"}, SetName: true, Status: WalletClosed, Fractions: 24}
 	raw := c.Encode(nil)
 	got, err := DecodeCommand(raw)
-	if err != nil || fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", *c) {
+	if err != nil || !reflect.DeepEqual(got, *c) {
 		t.Fatalf("round trip: %+v %v", got, err)
 	}
 	for i := 0; i < len(raw); i++ {
@@ -586,7 +587,7 @@ func FuzzDecodeCommand(f *testing.F) {
 			return
 		}
 		again, err := DecodeCommand(c.Encode(nil))
-		if err != nil || fmt.Sprintf("%+v", again) != fmt.Sprintf("%+v", c) {
+		if err != nil || !reflect.DeepEqual(again, c) {
 			t.Fatalf("re-encode differs: %+v vs %+v (%v)", c, again, err)
 		}
 	})
@@ -666,4 +667,31 @@ func TestTransactionTimeRangesMatchBruteForce(t *testing.T) {
 	if _, err := tl.ledger.GetTransaction("p2", all[5].ID); err == nil {
 		t.Fatal("a transaction is visible from another project")
 	}
+}
+
+// A data shard learns projects and assets from its commands: the router has checked them in
+// the metadata shard, which alone holds their definitions and the asset's used mark.
+func TestDataShardLearnsProjectAndAsset(t *testing.T) {
+	meta, data := newTestLedger(t), newTestLedger(t)
+	meta.ok(&Command{Op: OpCreateProject, ProjectID: "p1", Name: "shop"})
+	asset := meta.ok(&Command{Op: OpCreateAsset, ProjectID: "p1", AssetID: "usd", Name: "USD", Code: "USD", Fractions: 100}).Asset
+	def := &AssetDefinition{Name: asset.Name, Code: asset.Code, Fractions: asset.Fractions, CreatedAt: asset.CreatedAt}
+
+	// Without the router's word, the data shard knows no such project.
+	data.rejects(&Command{Op: OpUpsertCustomer, ProjectID: "p1", CustomerID: "c1"}, CodeProjectNotFound)
+	data.ok(&Command{Op: OpUpsertCustomer, ProjectID: "p1", CustomerID: "c1", EnsureProject: true})
+	data.rejects(&Command{Op: OpCreateWallet, ProjectID: "p1", WalletID: "W1", AssetID: "usd", CustomerID: "c1", EnsureProject: true}, CodeAssetNotFound)
+	meta.ok(&Command{Op: OpMarkAssetUsed, ProjectID: "p1", AssetID: "usd"})
+	data.ok(&Command{Op: OpCreateWallet, ProjectID: "p1", WalletID: "W1", AssetID: "usd", CustomerID: "c1", EnsureProject: true, Asset: def})
+	data.ok(&Command{Op: OpCreateWallet, ProjectID: "p1", WalletID: "W2", AssetID: "usd", CustomerID: "c1", EnsureProject: true, Asset: def})
+	bad := *def
+	bad.Fractions = 7
+	data.rejects(&Command{Op: OpCreateWallet, ProjectID: "p1", WalletID: "W3", AssetID: "usd", CustomerID: "c1", EnsureProject: true, Asset: &bad}, CodeInvalidArgument)
+	data.ok(&Command{Op: OpTransact, ProjectID: "p1", IDPrefix: "t", ReferenceID: "r", Operations: []Operation{issue("W1", 9), transfer("W1", "W2", 4)}})
+	if data.balance("p1", "W2") != "4" {
+		t.Fatalf("W2=%s", data.balance("p1", "W2"))
+	}
+	// The used mark lives in the metadata shard: the asset can no longer be deleted there.
+	meta.rejects(&Command{Op: OpDeleteAsset, ProjectID: "p1", AssetID: "usd"}, CodeAssetInUse)
+	meta.rejects(&Command{Op: OpMarkAssetUsed, ProjectID: "p1", AssetID: "gold"}, CodeAssetNotFound)
 }
