@@ -29,6 +29,9 @@ const (
 	CodeWalletNotEmpty          ErrorCode = "WalletNotEmpty"
 	CodeInvalidStatusTransition ErrorCode = "InvalidStatusTransition"
 	CodeCustomerHasOpenWallets  ErrorCode = "CustomerHasOpenWallets"
+	// CodeCrossShardTransaction is the router's: the transaction's wallets live in different
+	// shards, which no single shard can apply atomically (yet). Nothing was proposed.
+	CodeCrossShardTransaction ErrorCode = "CrossShardTransaction"
 )
 
 // Error is a business rejection: a result, not a failure of the replica.

@@ -97,6 +97,7 @@ var statusByCode = map[string]int{
 	string(fsm.CodeInvalidStatusTransition): http.StatusUnprocessableEntity,
 	string(fsm.CodeCustomerHasOpenWallets):  http.StatusUnprocessableEntity,
 	CodeCrossProjectWallet:                  http.StatusUnprocessableEntity,
+	string(fsm.CodeCrossShardTransaction):   http.StatusUnprocessableEntity,
 	// The fsm may check amounts and limits again and answer with this package's codes.
 	CodeInvalidAmount: http.StatusBadRequest,
 	CodeLimitExceeded: http.StatusBadRequest,

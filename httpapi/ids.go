@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"fmt"
+	"github.com/gigaledger/gigaledger/cluster"
 )
 
 // idKind is the first character of an ID this package makes: it tells a reader (and a log
@@ -28,20 +29,24 @@ var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadd
 // slotOf returns the routing slot of the entity a request creates. Issue 3 hashes the route's
 // (project, customer) key here; today every ID carries slot 0.
 func slotOf(route Route) uint16 {
-	_ = route
-	return 0
+	if route.WalletID != "" {
+		if slot, ok := cluster.SlotOfID(route.WalletID); ok {
+			return slot
+		}
+	}
+	return cluster.SlotOf(route.ProjectID, route.CustomerID)
 }
 
-// newID makes an ID that a client will hold later: its kind, the 4-hex-digit slot of route (so
-// any node can route the ID without a lookup), then 100 random bits from crypto/rand, e.g.
-// "w0000" + 20 base32 characters. IDs are made here, outside the FSM, so that applying the
-// command stays deterministic.
 // idPrefix is the kind letter and slot of an ID the FSM completes itself (transactions: the
 // shard's transaction sequence follows, which makes them unique without a lookup).
 func idPrefix(kind idKind, route Route) string {
 	return fmt.Sprintf("%c%04x", kind, slotOf(route))
 }
 
+// newID makes an ID that a client will hold later: its kind, the 4-hex-digit slot of route (so
+// any node can route the ID without a lookup), then 100 random bits from crypto/rand, e.g.
+// "w0000" + 20 base32 characters. IDs are made here, outside the FSM, so that applying the
+// command stays deterministic.
 func newID(kind idKind, route Route) string {
 	var random [13]byte // 104 bits, encoded to 21 characters, cut to 20
 	if _, err := rand.Read(random[:]); err != nil {

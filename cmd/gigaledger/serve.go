@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/cluster/routing"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/httpapi"
 	"github.com/gigaledger/gigaledger/shard"
@@ -113,7 +114,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 		return nil, err
 	}
 	n := &node{cfg: cfg, logger: logger, ledger: ledger, cluster: clusterNode, serveErrors: make(chan error, 2)}
-	backend := &clusterBackend{node: clusterNode, ledger: ledger}
+	backend := routing.New(singleShard{node: clusterNode, ledger: ledger})
 	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready, Operator: n},
 		backend, logger, registry)
 	if cfg.Pprof {
@@ -186,44 +187,24 @@ func (n *node) Close() error {
 	return errors.Join(errs...)
 }
 
-// clusterBackend is httpapi's Backend over the cluster forwarding layer: writes go to the
-// shard leader, reads wait for a linearizable read index and then read the local ledger.
-type clusterBackend struct {
+// singleShard presents the node's one shard to the router. It goes when the multi-raft node
+// lands (issue 3).
+type singleShard struct {
 	node   *cluster.Node
 	ledger *fsm.Ledger
 }
 
-func (b *clusterBackend) Propose(ctx context.Context, route httpapi.Route, cmd *fsm.Command) (*fsm.Result, error) {
-	out, err := b.node.Propose(ctx, cmd.Encode(nil))
-	if err != nil {
-		return nil, backendError(err)
-	}
-	result, ok := out.(*fsm.Result)
-	if !ok {
-		return nil, fmt.Errorf("propose: unexpected result %T", out)
-	}
-	return result, nil
+func (s singleShard) ShardCount() int { return 1 }
+
+func (s singleShard) Propose(ctx context.Context, shardID int, command []byte) (any, error) {
+	return s.node.Propose(ctx, command)
 }
 
-func (b *clusterBackend) Read(ctx context.Context, route httpapi.Route) (httpapi.Reader, error) {
-	if err := b.node.LinearizableRead(ctx); err != nil {
-		return nil, backendError(err)
-	}
-	return b.ledger, nil
+func (s singleShard) LinearizableRead(ctx context.Context, shardID int) error {
+	return s.node.LinearizableRead(ctx)
 }
 
-// backendError gives shard and cluster errors the httpapi identity that decides the answer.
-func backendError(err error) error {
-	switch {
-	case errors.Is(err, shard.ErrOutcomeUnknown):
-		return fmt.Errorf("%w: %w", httpapi.ErrOutcomeUnknown, err)
-	case errors.Is(err, shard.ErrOverloaded):
-		return fmt.Errorf("%w: %w", httpapi.ErrOverloaded, err)
-	case errors.Is(err, shard.ErrNotLeader), errors.Is(err, cluster.ErrNoLeader):
-		return fmt.Errorf("%w: %w", httpapi.ErrUnavailable, err)
-	}
-	return err
-}
+func (s singleShard) Ledger(shardID int) *fsm.Ledger { return s.ledger }
 
 // withPprof serves /debug/pprof/ beside the API, behind the same bearer token.
 func withPprof(api http.Handler, token string) http.Handler {

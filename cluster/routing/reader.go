@@ -1,0 +1,251 @@
+package routing
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/httpapi"
+)
+
+// Read returns a reader for one request (httpapi.Backend). It fences each shard it reads once,
+// the first time it reads it, so every answer is linearizable and a request that reads one
+// shard waits for that shard alone.
+func (r *Router) Read(ctx context.Context, route httpapi.Route) (httpapi.Reader, error) {
+	return &reader{ctx: ctx, router: r, fenced: map[int]*fsm.Ledger{}}, nil
+}
+
+// reader implements httpapi.Reader across shards. One request uses it from one goroutine.
+type reader struct {
+	ctx    context.Context
+	router *Router
+	fenced map[int]*fsm.Ledger
+}
+
+var _ httpapi.Reader = (*reader)(nil)
+
+func (rd *reader) ledger(shardID int) (*fsm.Ledger, error) {
+	if l, ok := rd.fenced[shardID]; ok {
+		return l, nil
+	}
+	l, err := rd.router.fenced(rd.ctx, shardID)
+	if err != nil {
+		return nil, err
+	}
+	rd.fenced[shardID] = l
+	return l, nil
+}
+
+func (rd *reader) meta() (*fsm.Ledger, error) { return rd.ledger(MetadataShard) }
+
+// dataShard returns the replica of a data shard after making sure the project exists: a data
+// shard that never saw the project would otherwise say ProjectNotFound for a project that is
+// there.
+func (rd *reader) dataShard(projectID string, shardID int) (*fsm.Ledger, error) {
+	if result, err := rd.router.requireProject(rd.ctx, projectID); err != nil {
+		return nil, err
+	} else if result != nil {
+		return nil, result.Err
+	}
+	return rd.ledger(shardID)
+}
+
+// missingAs turns a data shard's ProjectNotFound (it has not met the project yet) into the
+// answer the caller would get from a shard that has.
+func missingAs(err error, code fsm.ErrorCode, what string) error {
+	var rejection *fsm.Error
+	if errors.As(err, &rejection) && rejection.Code == fsm.CodeProjectNotFound {
+		return &fsm.Error{Code: code, Message: what + " not found"}
+	}
+	return err
+}
+
+func (rd *reader) GetProject(projectID string) (*fsm.Project, error) {
+	l, err := rd.meta()
+	if err != nil {
+		return nil, err
+	}
+	return l.GetProject(projectID)
+}
+
+func (rd *reader) ListProjects() ([]fsm.Project, error) {
+	l, err := rd.meta()
+	if err != nil {
+		return nil, err
+	}
+	return l.ListProjects()
+}
+
+func (rd *reader) GetAsset(projectID, assetID string) (*fsm.Asset, error) {
+	l, err := rd.meta()
+	if err != nil {
+		return nil, err
+	}
+	return l.GetAsset(projectID, assetID)
+}
+
+func (rd *reader) ListAssets(projectID string) ([]fsm.Asset, error) {
+	l, err := rd.meta()
+	if err != nil {
+		return nil, err
+	}
+	return l.ListAssets(projectID)
+}
+
+func (rd *reader) customerShard(projectID, customerID string) (*fsm.Ledger, error) {
+	return rd.dataShard(projectID, rd.router.ShardOf(httpapi.Route{ProjectID: projectID, CustomerID: customerID}))
+}
+
+func (rd *reader) GetCustomer(projectID, customerID string) (*fsm.Customer, error) {
+	l, err := rd.customerShard(projectID, customerID)
+	if err != nil {
+		return nil, err
+	}
+	c, err := l.GetCustomer(projectID, customerID)
+	return c, missingAs(err, fsm.CodeCustomerNotFound, "customer "+customerID)
+}
+
+func (rd *reader) ListCustomerWallets(projectID, customerID string) ([]fsm.Wallet, error) {
+	l, err := rd.customerShard(projectID, customerID)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := l.ListCustomerWallets(projectID, customerID)
+	return ws, missingAs(err, fsm.CodeCustomerNotFound, "customer "+customerID)
+}
+
+func (rd *reader) ListSystemWallets(projectID string) ([]fsm.Wallet, error) {
+	l, err := rd.customerShard(projectID, "")
+	if err != nil {
+		return nil, err
+	}
+	ws, err := l.ListSystemWallets(projectID)
+	var rejection *fsm.Error
+	if errors.As(err, &rejection) && rejection.Code == fsm.CodeProjectNotFound {
+		return []fsm.Wallet{}, nil // the shard has not met the project: no system wallets yet
+	}
+	return ws, err
+}
+
+// idShard is the shard of an ID that carries a slot; ok is false for IDs that cannot exist.
+func (rd *reader) idShard(id string) (int, bool) {
+	slot, ok := cluster.SlotOfID(id)
+	if !ok {
+		return 0, false
+	}
+	return cluster.ShardOfSlot(slot, rd.router.shards.ShardCount()), true
+}
+
+func (rd *reader) walletShard(projectID, walletID string) (*fsm.Ledger, error) {
+	shardID, ok := rd.idShard(walletID)
+	if !ok {
+		if _, err := rd.GetProject(projectID); err != nil {
+			return nil, err
+		}
+		return nil, &fsm.Error{Code: fsm.CodeWalletNotFound, Message: "wallet " + walletID + " not found"}
+	}
+	return rd.dataShard(projectID, shardID)
+}
+
+func (rd *reader) GetWallet(projectID, walletID string) (*fsm.Wallet, error) {
+	l, err := rd.walletShard(projectID, walletID)
+	if err != nil {
+		return nil, err
+	}
+	w, err := l.GetWallet(projectID, walletID)
+	return w, missingAs(err, fsm.CodeWalletNotFound, "wallet "+walletID)
+}
+
+func (rd *reader) ListEntries(projectID, walletID string, r fsm.TimeRange, p fsm.PageRequest) ([]fsm.Entry, bool, error) {
+	l, err := rd.walletShard(projectID, walletID)
+	if err != nil {
+		return nil, false, err
+	}
+	es, more, err := l.ListEntries(projectID, walletID, r, p)
+	return es, more, missingAs(err, fsm.CodeWalletNotFound, "wallet "+walletID)
+}
+
+func (rd *reader) GetTransaction(projectID, transactionID string) (*fsm.Transaction, error) {
+	shardID, ok := rd.idShard(transactionID)
+	missing := &fsm.Error{Code: fsm.CodeTransactionNotFound, Message: "transaction " + transactionID + " not found"}
+	if !ok {
+		if _, err := rd.GetProject(projectID); err != nil {
+			return nil, err
+		}
+		return nil, missing
+	}
+	l, err := rd.dataShard(projectID, shardID)
+	if err != nil {
+		return nil, err
+	}
+	t, err := l.GetTransaction(projectID, transactionID)
+	return t, missingAs(err, fsm.CodeTransactionNotFound, "transaction "+transactionID)
+}
+
+// eachShard reads every shard's part of a project-wide list.
+func eachShard[T any](rd *reader, projectID string, list func(*fsm.Ledger) ([]T, error)) ([]T, error) {
+	if _, err := rd.GetProject(projectID); err != nil {
+		return nil, err
+	}
+	var all []T
+	for shardID := 0; shardID < rd.router.shards.ShardCount(); shardID++ {
+		l, err := rd.ledger(shardID)
+		if err != nil {
+			return nil, err
+		}
+		items, err := list(l)
+		var rejection *fsm.Error
+		if errors.As(err, &rejection) && rejection.Code == fsm.CodeProjectNotFound {
+			continue // this shard has not met the project
+		}
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+	}
+	return all, nil
+}
+
+// prefixPage asks a shard for everything up to the end of page p: merged with the other shards'
+// prefixes and cut, it gives exactly page p of the whole list. The cost grows with the page
+// number; page sizes are bounded and deep pages are rare.
+func prefixPage(p fsm.PageRequest) fsm.PageRequest {
+	return fsm.PageRequest{Page: 1, PageSize: p.Page*p.PageSize + 1}
+}
+
+func cut[T any](all []T, p fsm.PageRequest) ([]T, bool) {
+	start := min((p.Page-1)*p.PageSize, len(all))
+	end := min(start+p.PageSize, len(all))
+	return append([]T{}, all[start:end]...), len(all) > end
+}
+
+func (rd *reader) ListCustomers(projectID string, p fsm.PageRequest) ([]fsm.Customer, bool, error) {
+	all, err := eachShard(rd, projectID, func(l *fsm.Ledger) ([]fsm.Customer, error) {
+		items, _, err := l.ListCustomers(projectID, prefixPage(p))
+		return items, err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	slices.SortFunc(all, func(a, b fsm.Customer) int { return cmp.Compare(a.ID, b.ID) })
+	items, more := cut(all, p)
+	return items, more, nil
+}
+
+func (rd *reader) ListTransactions(projectID string, r fsm.TimeRange, p fsm.PageRequest) ([]fsm.Transaction, bool, error) {
+	all, err := eachShard(rd, projectID, func(l *fsm.Ledger) ([]fsm.Transaction, error) {
+		items, _, err := l.ListTransactions(projectID, r, prefixPage(p))
+		return items, err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	// Each shard's part is in sequence order and the parts come in shard order, so a stable
+	// sort by time orders by (time, shard, sequence): a total order, the same on every node.
+	slices.SortStableFunc(all, func(a, b fsm.Transaction) int { return cmp.Compare(a.CreatedAt, b.CreatedAt) })
+	items, more := cut(all, p)
+	return items, more, nil
+}

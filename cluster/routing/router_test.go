@@ -1,0 +1,231 @@
+package routing
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/httpapi"
+)
+
+// localShards is N ledgers in this process, each applying its proposals directly: the routing
+// layer without Raft.
+type localShards struct {
+	mu      sync.Mutex
+	ledgers []*fsm.Ledger
+	index   []uint64
+	nowMs   int64
+	counts  []int // proposals per shard
+}
+
+func newLocalShards(t *testing.T, n int) *localShards {
+	s := &localShards{index: make([]uint64, n), counts: make([]int, n), nowMs: 1_700_000_000_000}
+	for i := 0; i < n; i++ {
+		l, err := fsm.Open(t.TempDir(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := l.CheckInvariants(); err != nil {
+				t.Errorf("shard %d: %v", i, err)
+			}
+			l.Close()
+		})
+		s.ledgers = append(s.ledgers, l)
+	}
+	return s
+}
+
+func (s *localShards) ShardCount() int { return len(s.ledgers) }
+
+func (s *localShards) Propose(ctx context.Context, shardID int, command []byte) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.index[shardID]++
+	s.counts[shardID]++
+	s.nowMs++
+	return s.ledgers[shardID].ApplyBatch(s.index[shardID], s.nowMs, [][]byte{command})[0], nil
+}
+
+func (s *localShards) LinearizableRead(ctx context.Context, shardID int) error { return nil }
+
+func (s *localShards) Ledger(shardID int) *fsm.Ledger { return s.ledgers[shardID] }
+
+type client struct {
+	t       *testing.T
+	handler http.Handler
+}
+
+func (c *client) do(method, path string, body any, want int) map[string]any {
+	c.t.Helper()
+	var b []byte
+	if body != nil {
+		b, _ = json.Marshal(body)
+	}
+	rec := httptest.NewRecorder()
+	c.handler.ServeHTTP(rec, httptest.NewRequest(method, path, bytes.NewReader(b)))
+	var out map[string]any
+	json.Unmarshal(rec.Body.Bytes(), &out)
+	if rec.Code != want {
+		c.t.Fatalf("%s %s: %d %s, want %d", method, path, rec.Code, rec.Body.String(), want)
+	}
+	return out
+}
+
+// The whole API over four shards: every customer's data lands in its slot's shard, project
+// data in shard 0, lists merge all shards, and a transaction across shards is refused.
+func TestRouterOverFourShards(t *testing.T) {
+	shards := newLocalShards(t, 4)
+	router := New(shards)
+	c := &client{t: t, handler: httpapi.NewAdmin(httpapi.AdminConfig{}, router, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)}
+
+	c.do("POST", "/projects", map[string]any{"id": "shop", "name": "Shop"}, 201)
+	c.do("POST", "/projects/shop/assets", map[string]any{"id": "usd", "name": "USD", "code": "USD", "fractions": 100}, 201)
+	c.do("POST", "/projects/nope/customers", map[string]any{"id": "x"}, 404)
+
+	// Customers spread over the shards; each with two wallets in its own shard.
+	type customer struct {
+		id      string
+		shard   int
+		wallets []string
+	}
+	var customers []customer
+	byShard := map[int][]int{}
+	for i := 0; len(customers) < 24; i++ {
+		id := fmt.Sprintf("cust-%d", i)
+		shardID := cluster.ShardOfSlot(cluster.SlotOf("shop", id), 4)
+		c.do("POST", "/projects/shop/customers", map[string]any{"id": id, "name": id}, 200)
+		cu := customer{id: id, shard: shardID}
+		for k := 0; k < 2; k++ {
+			w := c.do("POST", "/projects/shop/wallets", map[string]any{"customerId": id, "assetId": "usd"}, 201)
+			walletID := w["id"].(string)
+			slot, _ := cluster.SlotOfID(walletID)
+			if cluster.ShardOfSlot(slot, 4) != shardID {
+				t.Fatalf("wallet %s of %s is not in the customer's shard %d", walletID, id, shardID)
+			}
+			if _, err := shards.ledgers[shardID].GetWallet("shop", walletID); err != nil {
+				t.Fatalf("wallet %s not stored in shard %d: %v", walletID, shardID, err)
+			}
+			cu.wallets = append(cu.wallets, walletID)
+		}
+		byShard[shardID] = append(byShard[shardID], len(customers))
+		customers = append(customers, cu)
+	}
+	if len(byShard) != 4 {
+		t.Fatalf("customers landed in %d shards, want 4", len(byShard))
+	}
+	// Project data stays in shard 0; the asset is used and cannot be deleted.
+	if _, err := shards.ledgers[1].GetProject("shop"); err == nil {
+		p, _ := shards.ledgers[1].GetProject("shop")
+		if p.Name != "" {
+			t.Fatal("a data shard holds the project's name")
+		}
+	}
+	c.do("DELETE", "/projects/shop/assets/usd", nil, 403)
+
+	// Transactions within one customer's shard work; across shards they are refused and
+	// change nothing.
+	total := 0
+	for i, cu := range customers {
+		c.do("POST", "/projects/shop/transactions", map[string]any{"referenceId": "fund-" + cu.id, "operations": []map[string]any{
+			{"type": "issue", "to": cu.wallets[0], "amount": 100},
+			{"type": "transfer", "from": cu.wallets[0], "to": cu.wallets[1], "amount": 30 + i}}}, 201)
+		total += 100
+	}
+	a, b := customers[byShard[0][0]], customers[byShard[1][0]]
+	refused := c.do("POST", "/projects/shop/transactions", map[string]any{"referenceId": "cross", "operations": []map[string]any{
+		{"type": "transfer", "from": a.wallets[0], "to": b.wallets[0], "amount": 1}}}, 422)
+	if refused["error"].(map[string]any)["code"] != "CrossShardTransaction" {
+		t.Fatalf("cross-shard: %v", refused)
+	}
+	// Two customers in the same shard may trade.
+	same := byShard[2]
+	if len(same) >= 2 {
+		c.do("POST", "/projects/shop/transactions", map[string]any{"referenceId": "same-shard", "operations": []map[string]any{
+			{"type": "transfer", "from": customers[same[0]].wallets[0], "to": customers[same[1]].wallets[0], "amount": 5}}}, 201)
+	}
+
+	// Reads route by ID: wallets, entries, transactions, customers.
+	w := c.do("GET", "/projects/shop/wallets/"+a.wallets[1], nil, 200)
+	if w["customerId"] != a.id {
+		t.Fatalf("wallet %v", w)
+	}
+	c.do("GET", "/projects/shop/wallets/"+a.wallets[0]+"/entries?page=1&pageSize=10&from=0&to=9999999999999", nil, 200)
+	c.do("GET", "/projects/shop/customers/"+a.id, nil, 200)
+	c.do("GET", "/projects/shop/customers/"+a.id+"/wallets", nil, 200)
+	c.do("GET", "/projects/shop/customers/nobody", nil, 404)
+	c.do("GET", "/projects/shop/wallets/w0fffzzzzzzzzzzzzzzzzzzzz", nil, 404)
+	c.do("GET", "/projects/shop/wallets/garbage", nil, 404)
+
+	// Project-wide lists merge every shard, in order, page by page.
+	var ids []string
+	for page := 1; ; page++ {
+		out := c.do("GET", fmt.Sprintf("/projects/shop/customers?page=%d&pageSize=5", page), nil, 200)
+		for _, item := range out["items"].([]any) {
+			ids = append(ids, item.(map[string]any)["id"].(string))
+		}
+		if out["hasMore"] != true {
+			break
+		}
+	}
+	if len(ids) != len(customers) {
+		t.Fatalf("customer list has %d, want %d", len(ids), len(customers))
+	}
+	for i := 1; i < len(ids); i++ {
+		if ids[i-1] >= ids[i] {
+			t.Fatalf("customers out of order: %v", ids)
+		}
+	}
+	var txs []map[string]any
+	for page := 1; ; page++ {
+		out := c.do("GET", fmt.Sprintf("/projects/shop/transactions?page=%d&pageSize=7&from=0&to=9999999999999", page), nil, 200)
+		for _, item := range out["items"].([]any) {
+			txs = append(txs, item.(map[string]any))
+		}
+		if out["hasMore"] != true {
+			break
+		}
+	}
+	wantTxs := len(customers)
+	if len(same) >= 2 {
+		wantTxs++
+	}
+	if len(txs) != wantTxs {
+		t.Fatalf("transaction list has %d, want %d", len(txs), wantTxs)
+	}
+	got := c.do("GET", "/projects/shop/transactions/"+txs[3]["id"].(string), nil, 200)
+	if got["id"] != txs[3]["id"] {
+		t.Fatalf("get transaction %v", got)
+	}
+	// Money is conserved across shards.
+	sum := 0
+	for _, cu := range customers {
+		for _, id := range cu.wallets {
+			sum += int(c.do("GET", "/projects/shop/wallets/"+id, nil, 200)["balance"].(float64))
+		}
+	}
+	if sum != total {
+		t.Fatalf("wallets hold %d, issued %d", sum, total)
+	}
+	// System wallets live in the project's system slot.
+	sys := c.do("POST", "/projects/shop/system-wallets", map[string]any{"assetId": "usd"}, 201)
+	list := c.do("GET", "/projects/shop/system-wallets", nil, 200)
+	if items := list["items"].([]any); len(items) != 1 || items[0].(map[string]any)["id"] != sys["id"] {
+		t.Fatalf("system wallets %v", list)
+	}
+	// Suspending a customer reaches the customer's shard.
+	c.do("POST", "/projects/shop/customers/"+b.id+"/suspend", nil, 200)
+	if st := c.do("GET", "/projects/shop/wallets/"+b.wallets[0], nil, 200)["status"]; st != "suspended" {
+		t.Fatalf("after suspend: %v", st)
+	}
+	t.Logf("proposals per shard: %v", shards.counts)
+}
