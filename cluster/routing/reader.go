@@ -84,7 +84,15 @@ func (rd *reader) GetAsset(projectID, assetID string) (*fsm.Asset, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l.GetAsset(projectID, assetID)
+	a, err := l.GetAsset(projectID, assetID)
+	if err != nil {
+		return nil, err
+	}
+	assets := []fsm.Asset{*a}
+	if err := rd.totalSupply(assets); err != nil {
+		return nil, err
+	}
+	return &assets[0], nil
 }
 
 func (rd *reader) ListAssets(projectID string) ([]fsm.Asset, error) {
@@ -92,7 +100,36 @@ func (rd *reader) ListAssets(projectID string) ([]fsm.Asset, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l.ListAssets(projectID)
+	assets, err := l.ListAssets(projectID)
+	if err != nil {
+		return nil, err
+	}
+	return assets, rd.totalSupply(assets)
+}
+
+// totalSupply adds to each asset (as shard 0 knows it) the supply its wallets hold in every
+// other shard: each shard keeps the supply of its own wallets.
+func (rd *reader) totalSupply(assets []fsm.Asset) error {
+	for shardID := 1; shardID < rd.router.shards.ShardCount(); shardID++ {
+		l, err := rd.ledger(shardID)
+		if err != nil {
+			return err
+		}
+		for i := range assets {
+			part, err := l.GetAsset(assets[i].ProjectID, assets[i].ID)
+			var rejection *fsm.Error
+			if errors.As(err, &rejection) {
+				continue // no wallet of this asset in that shard yet
+			}
+			if err != nil {
+				return err
+			}
+			if assets[i].Supply, err = assets[i].Supply.Add(part.Supply); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (rd *reader) customerShard(projectID, customerID string) (*fsm.Ledger, error) {

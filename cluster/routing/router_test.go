@@ -216,6 +216,9 @@ func TestRouterOverFourShards(t *testing.T) {
 	if sum != total {
 		t.Fatalf("wallets hold %d, issued %d", sum, total)
 	}
+	if supply := c.do("GET", "/projects/shop/assets/usd", nil, 200)["supply"]; supply != float64(total) {
+		t.Fatalf("asset supply %v across shards, issued %d", supply, total)
+	}
 	// System wallets live in the project's system slot.
 	sys := c.do("POST", "/projects/shop/system-wallets", map[string]any{"assetId": "usd"}, 201)
 	list := c.do("GET", "/projects/shop/system-wallets", nil, 200)
