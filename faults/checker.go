@@ -1,0 +1,502 @@
+package faults
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// FinalState is what the runner reads from the healed cluster after the workload stopped: the
+// project's whole transaction history, every wallet's entries and balance, each node's view of
+// the balances, and each replica's state digest.
+type FinalState struct {
+	ProjectID      string                       `json:"projectId"`
+	Wallets        []string                     `json:"wallets"`
+	InitialBalance uint64                       `json:"initialBalance"`
+	IssuedTotal    uint64                       `json:"issuedTotal"`
+	EndTimeNs      int64                        `json:"endTimeNs"`
+	Transactions   []WireTransaction            `json:"transactions"`
+	Entries        map[string][]WireEntry       `json:"entries"`
+	Balances       map[string]Amount            `json:"balances"`
+	NodeBalances   map[string]map[string]Amount `json:"nodeBalances"`
+	// Digests per node ID, and where they came from: "GET /debug/digest", "offline" (the
+	// stopped node's store opened with fsm.Open), or "" when none could be had.
+	Digests      map[string]NodeDigest `json:"digests"`
+	DigestSource string                `json:"digestSource"`
+	DigestNote   string                `json:"digestNote,omitempty"`
+}
+
+// Anomaly kinds the checker reports.
+const (
+	AnomalyLostAcknowledged   = "lost-acknowledged"    // acknowledged, not completed in the final history
+	AnomalyFailedApplied      = "failed-but-applied"   // the client saw a recorded failure; it completed
+	AnomalyFailureNotRecorded = "failure-not-recorded" // 422, but no failed transaction holds the reference
+	AnomalyRejectedApplied    = "rejected-but-applied" // certainly-not-applied answer, yet in the history
+	AnomalyDuplicateReference = "duplicate-reference"  // one referenceId, several transactions
+	AnomalyPhantom            = "phantom-transaction"  // a transaction nobody asked for
+	AnomalyWrongOperations    = "wrong-operations"     // stored operations differ from the request
+	AnomalyInconsistentAnswer = "inconsistent-answers" // applied in one answer, failed in another
+	AnomalyFreshDuplicate     = "fresh-reference-used" // first attempt answered 409
+	AnomalyUnexpectedStatus   = "unexpected-status"    // 400/401/404/409-mismatch to a valid transfer
+	AnomalyEntries            = "entries"              // entry history does not replay or match the transactions
+	AnomalyNegative           = "negative-balance"     // a balance below zero or unparsable
+	AnomalyConservation       = "conservation"         // balances do not sum to the issued total
+	AnomalyReplicaDivergence  = "replica-divergence"   // digests or per-node balances differ
+	AnomalyNonLinearizable    = "non-linearizable"     // a wallet's history has no linearization
+	AnomalyStall              = "stall"                // the cluster did not recover after a fault
+	AnomalyCrash              = "crash"                // a node exited without being told to
+)
+
+// anomalyDetailsMax bounds the details kept per anomaly kind (all are counted).
+const anomalyDetailsMax = 20
+
+// Report is the checker's verdict.
+type Report struct {
+	Anomalies map[string]int      `json:"anomalies"`
+	Details   map[string][]string `json:"details"`
+	// Resolved counts transfers whose outcome the client never learned, by what the final
+	// history says: completed, failed or absent.
+	Resolved map[string]int `json:"resolved"`
+	// Linearizability: wallets checked, and how many the checker could not decide in time.
+	WalletsChecked      int      `json:"walletsChecked"`
+	WalletsUndecided    int      `json:"walletsUndecided"`
+	Visualizations      []string `json:"visualizations,omitempty"`
+	SnapshotsChecked    int      `json:"snapshotsChecked"`
+	TransactionsInFinal int      `json:"transactionsInFinal"`
+	Notes               []string `json:"notes,omitempty"`
+}
+
+// AnomalyCount is the total number of anomalies.
+func (r *Report) AnomalyCount() int {
+	n := 0
+	for _, c := range r.Anomalies {
+		n += c
+	}
+	return n
+}
+
+func (r *Report) add(kind, format string, args ...any) {
+	r.Anomalies[kind]++
+	if len(r.Details[kind]) < anomalyDetailsMax {
+		r.Details[kind] = append(r.Details[kind], fmt.Sprintf(format, args...))
+	}
+}
+
+// transferRecord is one logical transfer reassembled from the history.
+type transferRecord struct {
+	ref         string
+	process     int
+	from, to    string
+	amount      uint64
+	callNs      int64   // first invoke
+	returnNs    int64   // the definitive answer, or math.MaxInt64
+	final       Outcome // the client's last word: applied, failed, rejected or unknown
+	sawApplied  bool
+	sawFailed   bool
+	sawUnknown  bool
+	unexpected  []string
+	freshAnswer string // the first attempt's code when it was a 409
+}
+
+// CheckOptions tunes the checker.
+type CheckOptions struct {
+	// LinearizabilityTimeout bounds porcupine per wallet; 0 skips the check.
+	LinearizabilityTimeout time.Duration
+	// VisualizationDir receives porcupine's HTML for a non-linearizable wallet.
+	VisualizationDir string
+	// Stalls are liveness failures the nemesis saw.
+	Stalls []string
+	// Crashes are node processes that exited without being told to.
+	Crashes []string
+}
+
+// Check verifies a recorded history against the final state.
+func Check(events []Event, final *FinalState, opts CheckOptions) *Report {
+	r := &Report{Anomalies: map[string]int{}, Details: map[string][]string{}, Resolved: map[string]int{}}
+	for _, s := range opts.Stalls {
+		r.add(AnomalyStall, "%s", s)
+	}
+	for _, s := range opts.Crashes {
+		r.add(AnomalyCrash, "%s", s)
+	}
+	transfers, order := assembleTransfers(events)
+	byRef := map[string][]WireTransaction{}
+	for _, tx := range final.Transactions {
+		byRef[tx.ReferenceID] = append(byRef[tx.ReferenceID], tx)
+	}
+	r.TransactionsInFinal = len(final.Transactions)
+	txByID := map[string]WireTransaction{}
+	for ref, txs := range byRef {
+		if len(txs) > 1 {
+			r.add(AnomalyDuplicateReference, "reference %s has %d transactions", ref, len(txs))
+		}
+		for _, tx := range txs {
+			txByID[tx.ID] = tx
+		}
+		if _, ours := transfers[ref]; !ours && !strings.HasPrefix(ref, "setup-issue-") {
+			r.add(AnomalyPhantom, "transaction %s with reference %s was never requested", txs[0].ID, ref)
+		}
+	}
+
+	// Each transfer against the final history.
+	for _, ref := range order {
+		t := transfers[ref]
+		for _, u := range t.unexpected {
+			r.add(AnomalyUnexpectedStatus, "%s: %s", ref, u)
+		}
+		if t.freshAnswer != "" {
+			r.add(AnomalyFreshDuplicate, "%s: first attempt answered 409 %s", ref, t.freshAnswer)
+		}
+		if t.sawApplied && t.sawFailed {
+			r.add(AnomalyInconsistentAnswer, "%s: answered both applied and failed", ref)
+		}
+		txs := byRef[ref]
+		var tx *WireTransaction
+		if len(txs) > 0 {
+			tx = &txs[0]
+			if !sameTransfer(tx, t) {
+				r.add(AnomalyWrongOperations, "%s: stored operations %+v differ from %s→%s %d", ref, tx.Operations, t.from, t.to, t.amount)
+			}
+		}
+		switch t.final {
+		case OutcomeApplied:
+			if tx == nil || tx.Status != "completed" {
+				r.add(AnomalyLostAcknowledged, "%s acknowledged at %v but final history has %s", ref, time.Duration(t.returnNs), describe(tx))
+			}
+		case OutcomeFailed:
+			switch {
+			case tx == nil:
+				r.add(AnomalyFailureNotRecorded, "%s failed (422) but no transaction holds it", ref)
+			case tx.Status == "completed":
+				r.add(AnomalyFailedApplied, "%s failed (422) but completed as %s", ref, tx.ID)
+			}
+		case OutcomeRejected:
+			if tx != nil {
+				r.add(AnomalyRejectedApplied, "%s answered certainly-not-applied, yet %s is %s", ref, tx.ID, tx.Status)
+			}
+		default:
+			switch {
+			case tx == nil:
+				r.Resolved["absent"]++
+			default:
+				r.Resolved[tx.Status]++
+			}
+		}
+	}
+
+	checkEntries(r, final, txByID)
+	checkBalances(r, final)
+	checkSnapshots(r, events, final)
+	checkReplicas(r, final)
+	if opts.LinearizabilityTimeout > 0 {
+		checkLinearizable(r, events, transfers, byRef, final, opts)
+	}
+	return r
+}
+
+func describe(tx *WireTransaction) string {
+	if tx == nil {
+		return "no transaction"
+	}
+	return tx.ID + " " + tx.Status
+}
+
+func sameTransfer(tx *WireTransaction, t *transferRecord) bool {
+	if len(tx.Operations) != 1 {
+		return false
+	}
+	op := tx.Operations[0]
+	amount, err := op.Amount.Uint64()
+	return err == nil && op.Type == "transfer" && op.From == t.from && op.To == t.to && amount == t.amount
+}
+
+// assembleTransfers groups invoke/complete events by referenceId, in first-invoke order.
+func assembleTransfers(events []Event) (map[string]*transferRecord, []string) {
+	transfers := map[string]*transferRecord{}
+	var order []string
+	for _, e := range events {
+		if e.Op != OpTransfer {
+			continue
+		}
+		t := transfers[e.ReferenceID]
+		if t == nil {
+			if e.Type != EventInvoke {
+				continue
+			}
+			t = &transferRecord{ref: e.ReferenceID, process: e.Process, from: e.From, to: e.To, amount: e.Amount,
+				callNs: e.TimeNs, returnNs: math.MaxInt64, final: OutcomeUnknown}
+			transfers[e.ReferenceID] = t
+			order = append(order, e.ReferenceID)
+		}
+		if e.Type != EventComplete {
+			continue
+		}
+		if e.Attempt == 1 && e.HTTPStatus == 409 {
+			t.freshAnswer = e.Code
+		}
+		switch e.Outcome {
+		case OutcomeApplied:
+			t.sawApplied = true
+			t.final, t.returnNs = OutcomeApplied, e.TimeNs
+		case OutcomeFailed:
+			t.sawFailed = true
+			t.final, t.returnNs = OutcomeFailed, e.TimeNs
+		case OutcomeUnknown:
+			t.sawUnknown = true
+		case OutcomeRejected:
+			if e.HTTPStatus != 503 {
+				t.unexpected = append(t.unexpected, fmt.Sprintf("attempt %d answered %d %s", e.Attempt, e.HTTPStatus, e.Code))
+			}
+			if !t.sawUnknown && !t.sawApplied && !t.sawFailed {
+				t.final, t.returnNs = OutcomeRejected, e.TimeNs
+			}
+		}
+	}
+	return transfers, order
+}
+
+// checkEntries replays every wallet's entries: each balanceAfter follows from the one before,
+// none goes below zero, the last is the wallet's balance, and every completed transaction has
+// exactly its own postings (failed ones none).
+func checkEntries(r *Report, final *FinalState, txByID map[string]WireTransaction) {
+	type posting struct {
+		tx    string
+		index int
+		kind  string
+	}
+	postings := map[posting]int{}
+	for _, walletID := range final.Wallets {
+		var balance uint64
+		for i, e := range final.Entries[walletID] {
+			amount, err1 := e.Amount.Uint64()
+			after, err2 := e.BalanceAfter.Uint64()
+			if err1 != nil || err2 != nil {
+				r.add(AnomalyNegative, "wallet %s entry %d: amount %q balanceAfter %q", walletID, i, e.Amount, e.BalanceAfter)
+				continue
+			}
+			switch e.Type {
+			case "issue", "credit":
+				balance += amount
+			case "redeem", "debit":
+				if amount > balance {
+					r.add(AnomalyNegative, "wallet %s entry %d (%s %d) takes the balance below zero from %d", walletID, i, e.Type, amount, balance)
+				}
+				balance -= amount
+			default:
+				r.add(AnomalyEntries, "wallet %s entry %d has type %q", walletID, i, e.Type)
+			}
+			if after != balance {
+				r.add(AnomalyEntries, "wallet %s entry %d: balanceAfter %d, replay gives %d", walletID, i, after, balance)
+				balance = after
+			}
+			tx, ok := txByID[e.TransactionID]
+			if !ok {
+				r.add(AnomalyEntries, "wallet %s entry %d names unknown transaction %s", walletID, i, e.TransactionID)
+				continue
+			}
+			if tx.Status != "completed" {
+				r.add(AnomalyEntries, "wallet %s entry %d belongs to %s transaction %s", walletID, i, tx.Status, tx.ID)
+			}
+			postings[posting{e.TransactionID + "/" + walletID, e.OperationIndex, e.Type}]++
+		}
+		finalBalance, err := final.Balances[walletID].Uint64()
+		if err != nil {
+			r.add(AnomalyNegative, "wallet %s final balance %q", walletID, final.Balances[walletID])
+		} else if finalBalance != balance {
+			r.add(AnomalyEntries, "wallet %s: balance %d, entries replay to %d", walletID, finalBalance, balance)
+		}
+	}
+	tracked := map[string]bool{}
+	for _, w := range final.Wallets {
+		tracked[w] = true
+	}
+	for _, tx := range txByID {
+		if tx.Status != "completed" {
+			continue
+		}
+		for i, op := range tx.Operations {
+			var want []posting
+			switch op.Type {
+			case "transfer":
+				want = []posting{{tx.ID + "/" + op.From, i, "debit"}, {tx.ID + "/" + op.To, i, "credit"}}
+			case "issue":
+				want = []posting{{tx.ID + "/" + op.To, i, "issue"}}
+			case "redeem":
+				want = []posting{{tx.ID + "/" + op.From, i, "redeem"}}
+			}
+			for _, p := range want {
+				wallet := p.tx[strings.IndexByte(p.tx, '/')+1:]
+				if tracked[wallet] && postings[p] != 1 {
+					r.add(AnomalyEntries, "transaction %s (%s) operation %d: %d %s entries in %s, want 1", tx.ID, tx.ReferenceID, i, postings[p], p.kind, wallet)
+				}
+			}
+		}
+	}
+}
+
+// checkBalances: the final balances sum to the issued total.
+func checkBalances(r *Report, final *FinalState) {
+	var total uint64
+	for _, id := range final.Wallets {
+		v, err := final.Balances[id].Uint64()
+		if err != nil {
+			continue // reported by checkEntries
+		}
+		total += v
+	}
+	if total != final.IssuedTotal {
+		r.add(AnomalyConservation, "final balances sum to %d, issued %d", total, final.IssuedTotal)
+	}
+}
+
+// checkSnapshots: every quiescent snapshot sums to the issued total, and every read balance
+// parsed as a whole non-negative number.
+func checkSnapshots(r *Report, events []Event, final *FinalState) {
+	for _, e := range events {
+		switch {
+		case e.Type == EventSnapshot:
+			r.SnapshotsChecked++
+			if e.Total != final.IssuedTotal || len(e.Balances) != len(final.Wallets) {
+				r.add(AnomalyConservation, "snapshot at %v (%s) sums %d wallets to %d, issued %d", time.Duration(e.TimeNs), e.Detail, len(e.Balances), e.Total, final.IssuedTotal)
+			}
+		case e.Type == EventComplete && e.Op == OpRead && e.Code == codeBadBalance:
+			r.add(AnomalyNegative, "read of %s at %v: %s", e.Wallet, time.Duration(e.TimeNs), e.Error)
+		}
+	}
+}
+
+// checkReplicas: equal digests at equal applied indexes, and equal per-node balances.
+func checkReplicas(r *Report, final *FinalState) {
+	if final.DigestNote != "" {
+		r.Notes = append(r.Notes, "digests: "+final.DigestNote)
+	}
+	var ids []string
+	for id := range final.Digests {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids[min(1, len(ids)):] {
+		a, b := final.Digests[ids[0]], final.Digests[id]
+		switch {
+		case a.AppliedIndex != b.AppliedIndex && final.DigestSource != "offline":
+			r.Notes = append(r.Notes, fmt.Sprintf("digest of %s at index %d and %s at %d: not comparable", ids[0], a.AppliedIndex, id, b.AppliedIndex))
+		case a.Digest != b.Digest:
+			r.add(AnomalyReplicaDivergence, "digest of %s (index %d) %s ≠ %s (index %d) %s", ids[0], a.AppliedIndex, a.Digest, id, b.AppliedIndex, b.Digest)
+		}
+	}
+	for node, balances := range final.NodeBalances {
+		for _, w := range final.Wallets {
+			if balances[w] != final.Balances[w] {
+				r.add(AnomalyReplicaDivergence, "node %s reads wallet %s as %s, reference read %s", node, w, balances[w], final.Balances[w])
+			}
+		}
+	}
+}
+
+// walletInput is one operation on one wallet's balance for porcupine.
+type walletInput struct {
+	kind   string // "debit", "credit", "insufficient" (a transfer that failed for funds), "read"
+	amount uint64 // debit/credit/insufficient amount, or the balance a read saw
+	ref    string
+}
+
+// walletModel is a wallet's balance as a register moved by transfers: a debit needs the
+// balance to cover it, a failure for insufficient funds needs it not to, a read sees it.
+var walletModel = porcupine.Model{
+	Init: func() any { return uint64(0) }, // replaced per wallet
+	Step: func(state, input, _ any) (bool, any) {
+		balance, in := state.(uint64), input.(walletInput)
+		switch in.kind {
+		case "debit":
+			return balance >= in.amount, balance - in.amount
+		case "credit":
+			return true, balance + in.amount
+		case "insufficient":
+			return balance < in.amount, balance
+		case "read":
+			return balance == in.amount, balance
+		}
+		return false, balance
+	},
+	DescribeOperation: func(input, _ any) string {
+		in := input.(walletInput)
+		return fmt.Sprintf("%s %d %s", in.kind, in.amount, in.ref)
+	},
+	DescribeState: func(state any) string { return fmt.Sprint(state.(uint64)) },
+}
+
+// checkLinearizable checks each wallet's history with porcupine. A transfer counts by what the
+// final history says it did (completed: debit and credit; failed for funds: a check on the
+// source; absent: nothing), over the interval from its first attempt to its definitive answer.
+func checkLinearizable(r *Report, events []Event, transfers map[string]*transferRecord, byRef map[string][]WireTransaction, final *FinalState, opts CheckOptions) {
+	perWallet := map[string][]porcupine.Operation{}
+	add := func(wallet string, op porcupine.Operation) {
+		perWallet[wallet] = append(perWallet[wallet], op)
+	}
+	for ref, t := range transfers {
+		txs := byRef[ref]
+		if len(txs) == 0 {
+			continue
+		}
+		tx := txs[0]
+		client := t.process
+		if client < 0 {
+			client = 0
+		}
+		switch {
+		case tx.Status == "completed":
+			add(t.from, porcupine.Operation{ClientId: client, Input: walletInput{"debit", t.amount, ref}, Call: t.callNs, Return: t.returnNs})
+			add(t.to, porcupine.Operation{ClientId: client, Input: walletInput{"credit", t.amount, ref}, Call: t.callNs, Return: t.returnNs})
+		case tx.Status == "failed" && tx.FailureReason == "InsufficientFunds":
+			add(t.from, porcupine.Operation{ClientId: client, Input: walletInput{"insufficient", t.amount, ref}, Call: t.callNs, Return: t.returnNs})
+		}
+	}
+	readCalls := map[int]Event{}
+	for _, e := range events {
+		if e.Op != OpRead {
+			continue
+		}
+		key := e.Process
+		if e.Type == EventInvoke {
+			readCalls[key] = e
+			continue
+		}
+		call, ok := readCalls[key]
+		delete(readCalls, key)
+		if !ok || e.Outcome != OutcomeRead || call.Wallet != e.Wallet {
+			continue
+		}
+		client := e.Process
+		if client < 0 {
+			client = 0
+		}
+		add(e.Wallet, porcupine.Operation{ClientId: client, Input: walletInput{"read", e.Balance, ""}, Call: call.TimeNs, Return: e.TimeNs})
+	}
+	for _, wallet := range final.Wallets {
+		model := walletModel
+		initial := final.InitialBalance
+		model.Init = func() any { return initial }
+		ops := perWallet[wallet]
+		result, info := porcupine.CheckOperationsVerbose(model, ops, opts.LinearizabilityTimeout)
+		r.WalletsChecked++
+		switch result {
+		case porcupine.Unknown:
+			r.WalletsUndecided++
+		case porcupine.Illegal:
+			detail := fmt.Sprintf("wallet %s: %d operations, no linearization", wallet, len(ops))
+			if opts.VisualizationDir != "" {
+				path := filepath.Join(opts.VisualizationDir, "linearizability-"+wallet+".html")
+				if err := porcupine.VisualizePath(model, info, path); err == nil {
+					r.Visualizations = append(r.Visualizations, path)
+					detail += " (see " + path + ")"
+				}
+			}
+			r.add(AnomalyNonLinearizable, "%s", detail)
+		}
+	}
+}

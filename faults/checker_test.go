@@ -1,0 +1,223 @@
+package faults
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// historyBuilder writes a small synthetic history and the matching final state, so that each
+// test can break one thing and expect exactly that anomaly.
+type historyBuilder struct {
+	events []Event
+	final  FinalState
+	now    int64
+	txs    int
+}
+
+func newHistory() *historyBuilder {
+	h := &historyBuilder{final: FinalState{ProjectID: "p", Wallets: []string{"A", "B"}, InitialBalance: 100,
+		IssuedTotal: 200, Entries: map[string][]WireEntry{}, Balances: map[string]Amount{}, Digests: map[string]NodeDigest{}}}
+	h.addTx("setup-issue-0", "completed", WireOperation{Type: "issue", To: "A", Amount: "100"}, WireOperation{Type: "issue", To: "B", Amount: "100"})
+	h.settle()
+	return h
+}
+
+func (h *historyBuilder) tick() int64 { h.now += 10; return h.now }
+
+// addTx appends a transaction to the final history with its entries.
+func (h *historyBuilder) addTx(ref, status string, ops ...WireOperation) string {
+	h.txs++
+	id := fmt.Sprintf("tx%d", h.txs)
+	h.final.Transactions = append(h.final.Transactions, WireTransaction{ID: id, ReferenceID: ref, Status: status, Operations: ops,
+		FailureReason: map[string]string{"failed": "InsufficientFunds"}[status]})
+	if status != "completed" {
+		return id
+	}
+	for i, op := range ops {
+		amount, _ := op.Amount.Uint64()
+		post := func(wallet, kind string, sign int) {
+			entries := h.final.Entries[wallet]
+			var balance uint64
+			if len(entries) > 0 {
+				balance, _ = entries[len(entries)-1].BalanceAfter.Uint64()
+			}
+			if sign > 0 {
+				balance += amount
+			} else {
+				balance -= amount
+			}
+			h.final.Entries[wallet] = append(entries, WireEntry{WalletID: wallet, TransactionID: id, OperationIndex: i,
+				Type: kind, Amount: op.Amount, BalanceAfter: Amount(fmt.Sprint(balance))})
+		}
+		switch op.Type {
+		case "issue":
+			post(op.To, "issue", 1)
+		case "transfer":
+			post(op.From, "debit", -1)
+			post(op.To, "credit", 1)
+		}
+	}
+	h.settle()
+	return id
+}
+
+// settle sets the final balances from the entries.
+func (h *historyBuilder) settle() {
+	for _, w := range h.final.Wallets {
+		entries := h.final.Entries[w]
+		h.final.Balances[w] = "0"
+		if len(entries) > 0 {
+			h.final.Balances[w] = entries[len(entries)-1].BalanceAfter
+		}
+	}
+}
+
+// transfer records one attempt of a transfer with the given answers.
+func (h *historyBuilder) transfer(process int, ref, from, to string, amount uint64, answers ...Event) {
+	for i, answer := range answers {
+		h.events = append(h.events, Event{TimeNs: h.tick(), Type: EventInvoke, Process: process, Op: OpTransfer,
+			ReferenceID: ref, From: from, To: to, Amount: amount, Attempt: i + 1})
+		answer.TimeNs, answer.Type, answer.Process, answer.Op, answer.ReferenceID, answer.Attempt = h.tick(), EventComplete, process, OpTransfer, ref, i+1
+		h.events = append(h.events, answer)
+	}
+}
+
+func (h *historyBuilder) read(process int, wallet string, balance uint64) {
+	h.events = append(h.events, Event{TimeNs: h.tick(), Type: EventInvoke, Process: process, Op: OpRead, Wallet: wallet})
+	h.events = append(h.events, Event{TimeNs: h.tick(), Type: EventComplete, Process: process, Op: OpRead, Wallet: wallet,
+		Outcome: OutcomeRead, Balance: balance, HTTPStatus: 200})
+}
+
+var (
+	applied  = Event{Outcome: OutcomeApplied, HTTPStatus: 201, TxStatus: "completed"}
+	dup      = Event{Outcome: OutcomeApplied, HTTPStatus: 409, Code: "DuplicateReferenceId", TxStatus: "completed"}
+	failed   = Event{Outcome: OutcomeFailed, HTTPStatus: 422, Code: "InsufficientFunds"}
+	unknown  = Event{Outcome: OutcomeUnknown, Error: "timeout"}
+	rejected = Event{Outcome: OutcomeRejected, HTTPStatus: 503, Code: "Unavailable"}
+)
+
+func transfer(from, to string, amount uint64) WireOperation {
+	return WireOperation{Type: "transfer", From: from, To: to, Amount: Amount(fmt.Sprint(amount))}
+}
+
+// goodHistory is a clean run: an acknowledged transfer, one retried after an unknown
+// outcome, a recorded failure, a certainly-not-applied one, and reads that fit.
+func goodHistory() *historyBuilder {
+	h := newHistory()
+	h.read(9, "A", 100)
+	h.transfer(0, "r1", "A", "B", 30, applied)
+	h.addTx("r1", "completed", transfer("A", "B", 30))
+	h.read(9, "A", 70)
+	h.transfer(1, "r2", "B", "A", 10, unknown, dup)
+	h.addTx("r2", "completed", transfer("B", "A", 10))
+	h.transfer(0, "r3", "A", "B", 500, failed)
+	h.addTx("r3", "failed", transfer("A", "B", 500))
+	h.transfer(1, "r4", "A", "B", 5, rejected)
+	h.read(9, "B", 120)
+	h.final.NodeBalances = map[string]map[string]Amount{"n1": h.final.Balances, "n2": h.final.Balances}
+	h.final.Digests = map[string]NodeDigest{"n1": {Digest: "ab", AppliedIndex: 9}, "n2": {Digest: "ab", AppliedIndex: 9}}
+	return h
+}
+
+func check(h *historyBuilder) *Report {
+	return Check(h.events, &h.final, CheckOptions{LinearizabilityTimeout: 10 * time.Second})
+}
+
+func TestCheckerAcceptsCleanHistory(t *testing.T) {
+	r := check(goodHistory())
+	if r.AnomalyCount() != 0 {
+		t.Fatalf("anomalies in a clean history: %v %v", r.Anomalies, r.Details)
+	}
+	if r.WalletsChecked != 2 {
+		t.Fatalf("checked %d wallets", r.WalletsChecked)
+	}
+}
+
+func TestCheckerFindsAnomalies(t *testing.T) {
+	tests := []struct {
+		name    string
+		want    string
+		breakIt func(h *historyBuilder)
+	}{
+		{"lost acknowledged transfer", AnomalyLostAcknowledged, func(h *historyBuilder) {
+			h.transfer(2, "r5", "A", "B", 1, applied) // acknowledged, never stored
+		}},
+		{"failure that applied", AnomalyFailedApplied, func(h *historyBuilder) {
+			h.final.Transactions[3].Status = "completed" // r3
+		}},
+		{"rejected that applied", AnomalyRejectedApplied, func(h *historyBuilder) {
+			h.addTx("r4", "completed", transfer("A", "B", 5))
+		}},
+		{"retry applied twice", AnomalyDuplicateReference, func(h *historyBuilder) {
+			h.addTx("r2", "completed", transfer("B", "A", 10))
+		}},
+		{"phantom", AnomalyPhantom, func(h *historyBuilder) {
+			h.addTx("nobody", "completed", transfer("A", "B", 1))
+		}},
+		{"conservation", AnomalyConservation, func(h *historyBuilder) {
+			h.events = append(h.events, Event{TimeNs: h.tick(), Type: EventSnapshot, Balances: map[string]uint64{"A": 1, "B": 1}, Total: 2})
+		}},
+		{"entries do not replay", AnomalyEntries, func(h *historyBuilder) {
+			h.final.Entries["A"][1].BalanceAfter = "71"
+		}},
+		{"replica divergence", AnomalyReplicaDivergence, func(h *historyBuilder) {
+			h.final.Digests["n2"] = NodeDigest{Digest: "cd", AppliedIndex: 9}
+		}},
+		{"stale read", AnomalyNonLinearizable, func(h *historyBuilder) {
+			h.read(8, "A", 100) // after r1 (-30) completed: a stale read
+		}},
+		{"negative balance read", AnomalyNegative, func(h *historyBuilder) {
+			h.events = append(h.events, Event{TimeNs: h.tick(), Type: EventComplete, Op: OpRead, Wallet: "A", Code: codeBadBalance, Error: "amount \"-1\""})
+		}},
+		{"fresh reference already used", AnomalyFreshDuplicate, func(h *historyBuilder) {
+			h.transfer(3, "r6", "A", "B", 2, dup)
+			h.addTx("r6", "completed", transfer("A", "B", 2))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := goodHistory()
+			tt.breakIt(h)
+			r := check(h)
+			if r.Anomalies[tt.want] == 0 {
+				t.Fatalf("want %s, got %v %v", tt.want, r.Anomalies, r.Details)
+			}
+		})
+	}
+}
+
+func TestHistoryRoundTrip(t *testing.T) {
+	path := t.TempDir() + "/history.jsonl"
+	rec, err := NewRecorder(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := goodHistory()
+	for _, e := range h.events {
+		rec.Record(e)
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	events, err := ReadHistory(path)
+	if err != nil || len(events) != len(h.events) {
+		t.Fatalf("read %d events (%v), wrote %d", len(events), err, len(h.events))
+	}
+	if r := Check(events, &h.final, CheckOptions{LinearizabilityTimeout: time.Second}); r.AnomalyCount() != 0 {
+		t.Fatalf("anomalies after a round trip: %v", r.Details)
+	}
+}
+
+func TestFindClusterView(t *testing.T) {
+	for _, body := range []any{
+		map[string]any{"nodeId": "n1", "leaderId": "n2", "state": "Follower"},
+		map[string]any{"nodeId": "n1", "shards": []any{map[string]any{"shardId": "0", "leaderId": "n2", "state": "Follower"}}},
+		[]any{map[string]any{"leader": "n2", "raftState": "Follower"}},
+	} {
+		view, ok := findClusterView(body, 0)
+		if !ok || view.LeaderID != "n2" || view.State != "Follower" {
+			t.Errorf("%v: got %+v %v", body, view, ok)
+		}
+	}
+}

@@ -1,0 +1,511 @@
+package faults
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gigaledger/gigaledger/fsm"
+)
+
+// Network choices for Config.Network.
+const (
+	NetworkNamespaces = "netns"    // namespaces or refuse
+	NetworkLoopback   = "loopback" // 127.0.0.x, no partitions
+	NetworkAuto       = "auto"     // namespaces when possible, else loopback
+)
+
+// Runner limits.
+const (
+	nodeCount = 3
+	// startReadyMax bounds the wait for a fresh cluster to serve.
+	startReadyMax = 90 * time.Second
+	// resolveMax bounds the post-heal resolution of unknown outcomes.
+	resolveMax = 3 * time.Minute
+	// finalReadMax bounds reading the final state.
+	finalReadMax = 5 * time.Minute
+	// digestSettleMax bounds the wait for every replica to report the same applied index.
+	digestSettleMax = 60 * time.Second
+	// adminToken is the nodes' bearer token: they listen on non-loopback test hosts.
+	adminToken = "faults-admin-token"
+)
+
+// Config is one run.
+type Config struct {
+	Binary         string // the gigaledger binary
+	OutDir         string // history, final state, node data and logs, report
+	Seed           uint64
+	Duration       time.Duration // how long clients run
+	Wallets        int
+	Clients        int
+	Readers        int
+	InitialBalance uint64
+	Network        string
+	Schedule       Schedule
+	// LinearizabilityTimeout bounds porcupine per wallet (0 skips).
+	LinearizabilityTimeout time.Duration
+	Log                    io.Writer
+}
+
+// RunRecord is run.json: what was run and what happened, for the summary and for re-checks.
+type RunRecord struct {
+	Seed           uint64         `json:"seed"`
+	Network        string         `json:"network"`
+	NetworkNote    string         `json:"networkNote,omitempty"`
+	Duration       string         `json:"duration"`
+	Elapsed        string         `json:"elapsed"`
+	Wallets        int            `json:"wallets"`
+	Clients        int            `json:"clients"`
+	Readers        int            `json:"readers"`
+	Attempted      int64          `json:"attempted"`
+	Acknowledged   int64          `json:"acknowledged"`
+	Failed         int64          `json:"failed"`
+	Rejected       int64          `json:"rejected"`
+	OutcomeUnknown int64          `json:"outcomeUnknown"`
+	Unresolved     int64          `json:"unresolved"`
+	Attempts       int64          `json:"attempts"`
+	Reads          int64          `json:"reads"`
+	ReadErrors     int64          `json:"readErrors"`
+	Snapshots      int64          `json:"snapshots"`
+	SnapshotsLost  int64          `json:"snapshotsUnsettled"`
+	Faults         map[string]int `json:"faults"`
+	SkippedFaults  []string       `json:"skippedFaults,omitempty"`
+	LeaderUnknown  int            `json:"leaderUnknown"`
+	Stalls         []string       `json:"stalls,omitempty"`
+	Crashes        []string       `json:"crashes,omitempty"`
+	Error          string         `json:"error,omitempty"`
+}
+
+// Paths inside OutDir.
+const (
+	HistoryFile = "history.jsonl"
+	FinalFile   = "final.json"
+	RunFile     = "run.json"
+	ReportFile  = "report.json"
+	SummaryFile = "summary.txt"
+)
+
+// Run starts the cluster, runs the workload and the nemesis, reads the final state, checks
+// everything and writes the summary. ctx ending (Ctrl-C) stops the run early; the cluster and
+// the network are removed in every case.
+func Run(ctx context.Context, cfg Config) (*RunRecord, *Report, error) {
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(cfg.Log, "%s faults: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+	}
+	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	record := &RunRecord{Seed: cfg.Seed, Duration: cfg.Duration.String(), Wallets: cfg.Wallets,
+		Clients: cfg.Clients, Readers: cfg.Readers, Faults: map[string]int{}}
+	started := time.Now()
+
+	network, note, err := openNetwork(cfg.Network, func(s string) { logf("%s", s) })
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err := network.Close(); err != nil {
+			logf("network cleanup: %v", err)
+		}
+	}()
+	record.Network, record.NetworkNote = network.Kind(), note
+	if note != "" {
+		logf("%s", note)
+	}
+	schedule := cfg.Schedule
+	schedule.Kinds = nil
+	for _, kind := range cfg.Schedule.Kinds {
+		if kind.NeedsPartition() && !network.CanPartition() {
+			record.SkippedFaults = append(record.SkippedFaults, string(kind))
+			continue
+		}
+		schedule.Kinds = append(schedule.Kinds, kind)
+	}
+	if len(record.SkippedFaults) > 0 {
+		logf("skipping fault kinds %v: the %s network cannot partition", record.SkippedFaults, network.Kind())
+	}
+
+	rec, err := NewRecorder(filepath.Join(cfg.OutDir, HistoryFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	recClosed := false
+	defer func() {
+		if !recClosed {
+			rec.Close()
+		}
+	}()
+	client := NewClient(adminToken, requestTimeout, cfg.Clients+cfg.Readers+2)
+	cluster, err := NewCluster(network, cfg.Binary, filepath.Join(cfg.OutDir, "nodes"), adminToken, nodeCount, client)
+	if err != nil {
+		return nil, nil, err
+	}
+	var crashesMu sync.Mutex
+	var crashes []string
+	cluster.OnExit = func(n *Node, expected bool, err error) {
+		rec.Record(Event{TimeNs: rec.Now(), Type: EventNote, Process: runnerProcess, Node: n.ID,
+			Detail: fmt.Sprintf("process exited (expected %v): %v", expected, err)})
+		if !expected {
+			why := fmt.Sprintf("%s exited on its own: %v (see %s)", n.ID, err, n.LogPath)
+			if err == nil {
+				why += "; exit status 0 means it was shut down by a signal the runner did not send"
+			}
+			logf("%s", why)
+			crashesMu.Lock()
+			crashes = append(crashes, why)
+			crashesMu.Unlock()
+		}
+	}
+	defer func() {
+		if err := cluster.StopAll(); err != nil {
+			logf("stopping nodes: %v", err)
+		}
+	}()
+	for i := range cluster.Nodes {
+		if err := cluster.Start(i); err != nil {
+			return nil, nil, err
+		}
+	}
+	logf("started %d nodes on %s network (%s); logs in %s", nodeCount, network.Kind(), hostsOf(cluster), filepath.Join(cfg.OutDir, "nodes"))
+	startCtx, cancel := context.WithTimeout(ctx, startReadyMax)
+	err = cluster.WaitReady(startCtx, allNodes(cluster))
+	cancel()
+	if err != nil {
+		return nil, nil, fmt.Errorf("cluster did not become ready (see %s/nodes/*.log): %w", cfg.OutDir, err)
+	}
+
+	workload := &Workload{ProjectID: fmt.Sprintf("faults-%d", cfg.Seed), InitialBalance: cfg.InitialBalance,
+		Seed: cfg.Seed, cluster: cluster, client: client, rec: rec}
+	setupCtx, cancel := context.WithTimeout(ctx, startReadyMax)
+	issued, err := workload.Setup(setupCtx, cfg.Wallets)
+	cancel()
+	if err != nil {
+		return nil, nil, err
+	}
+	logf("setup: project %s, %d wallets, %d issued; running %v with %d clients, %d readers, seed %d",
+		workload.ProjectID, len(workload.Wallets), issued, cfg.Duration, cfg.Clients, cfg.Readers, cfg.Seed)
+
+	// The workload and the nemesis.
+	stop, stopWorkload := context.WithTimeout(ctx, cfg.Duration)
+	defer stopWorkload()
+	var wg sync.WaitGroup
+	for p := 0; p < cfg.Clients; p++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); workload.RunClient(stop, p) }()
+	}
+	for p := 0; p < cfg.Readers; p++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); workload.RunReader(stop, cfg.Clients+p) }()
+	}
+	nemesis := NewNemesis(cluster, workload, rec, schedule, cfg.Seed, func(s string) { logf("%s", s) })
+	progressDone := make(chan struct{})
+	go reportProgress(stop, progressDone, workload, logf)
+	nemesisErr := nemesis.Run(stop)
+	if nemesisErr != nil {
+		logf("nemesis stopped: %v", nemesisErr)
+		stopWorkload()
+	}
+	<-stop.Done()
+	wg.Wait()
+	<-progressDone
+	if ctx.Err() != nil {
+		return nil, nil, fmt.Errorf("interrupted: %w", ctx.Err())
+	}
+
+	// Heal and settle: every node up and ready, unknown outcomes resolved.
+	if err := network.Heal(); err != nil {
+		logf("heal: %v", err)
+	}
+	for i := range cluster.Nodes {
+		if cluster.Paused(i) {
+			_ = cluster.Resume(i)
+		}
+		if !cluster.Running(i) {
+			_ = cluster.Start(i)
+		}
+	}
+	readyCtx, cancel := context.WithTimeout(ctx, schedule.RecoverMax)
+	if err := cluster.WaitReady(readyCtx, allNodes(cluster)); err != nil {
+		nemesis.Stalls = append(nemesis.Stalls, "after the run the healed cluster was not ready: "+err.Error())
+	}
+	cancel()
+	resolveCtx, cancel := context.WithTimeout(ctx, resolveMax)
+	left := workload.ResolvePending(resolveCtx)
+	cancel()
+	logf("workload stopped; %d transfers with unknown outcomes left after resolution", left)
+	workload.Snapshot(rand.New(rand.NewPCG(cfg.Seed, 0xf1a1)), "final")
+
+	final, err := readFinal(ctx, cluster, workload, issued)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read final state: %w", err)
+	}
+	final.EndTimeNs = rec.Now()
+	if final.DigestSource == "" {
+		// No digest endpoint: stop the nodes and hash each replica's store directly.
+		if err := cluster.StopAll(); err != nil {
+			logf("stop for offline digests: %v", err)
+		}
+		offlineDigests(cluster, final)
+	}
+	recClosed = true
+	if err := rec.Close(); err != nil {
+		return nil, nil, fmt.Errorf("history: %w", err)
+	}
+
+	stats := &workload.Stats
+	record.Elapsed = time.Since(started).Round(time.Second).String()
+	record.Attempted, record.Acknowledged, record.Failed = stats.Attempted.Load(), stats.Acknowledged.Load(), stats.Failed.Load()
+	record.Rejected, record.OutcomeUnknown, record.Unresolved = stats.Rejected.Load(), stats.OutcomeUnknown.Load(), stats.Unresolved.Load()
+	record.Attempts, record.Reads, record.ReadErrors = stats.Attempts.Load(), stats.Reads.Load(), stats.ReadErrors.Load()
+	record.Snapshots, record.SnapshotsLost = stats.Snapshots.Load(), stats.SnapshotsFailed.Load()
+	for kind, n := range nemesis.Injected {
+		record.Faults[string(kind)] = n
+	}
+	record.LeaderUnknown, record.Stalls = nemesis.LeaderUnknown, nemesis.Stalls
+	crashesMu.Lock()
+	record.Crashes = crashes
+	crashesMu.Unlock()
+	if nemesisErr != nil {
+		record.Error = nemesisErr.Error()
+	}
+	if err := writeJSON(filepath.Join(cfg.OutDir, FinalFile), final); err != nil {
+		return nil, nil, err
+	}
+	if err := writeJSON(filepath.Join(cfg.OutDir, RunFile), record); err != nil {
+		return nil, nil, err
+	}
+	logf("checking %d history events", rec.Count())
+	report, err := CheckDir(cfg.OutDir, cfg.LinearizabilityTimeout)
+	return record, report, err
+}
+
+// CheckDir runs the checker on a run directory (history, final state, run record) and writes
+// report.json and summary.txt there.
+func CheckDir(dir string, linearizabilityTimeout time.Duration) (*Report, error) {
+	events, err := ReadHistory(filepath.Join(dir, HistoryFile))
+	if err != nil {
+		return nil, err
+	}
+	var final FinalState
+	if err := readJSON(filepath.Join(dir, FinalFile), &final); err != nil {
+		return nil, err
+	}
+	var record RunRecord
+	if err := readJSON(filepath.Join(dir, RunFile), &record); err != nil {
+		return nil, err
+	}
+	report := Check(events, &final, CheckOptions{LinearizabilityTimeout: linearizabilityTimeout,
+		VisualizationDir: dir, Stalls: record.Stalls, Crashes: record.Crashes})
+	if err := writeJSON(filepath.Join(dir, ReportFile), report); err != nil {
+		return nil, err
+	}
+	summary := Summary(&record, report, dir)
+	if err := os.WriteFile(filepath.Join(dir, SummaryFile), []byte(summary), 0o644); err != nil {
+		return nil, err
+	}
+	return report, nil
+}
+
+func openNetwork(kind string, log func(string)) (Network, string, error) {
+	switch kind {
+	case NetworkLoopback:
+		return loopbackNetwork{}, "loopback network by request: partitions skipped", nil
+	case NetworkNamespaces, "":
+		n, err := NewNamespaceNetwork(nodeCount, log)
+		if err != nil {
+			return nil, "", fmt.Errorf("refusing to run: %w (use --network loopback to run without partitions)", err)
+		}
+		return n, "", nil
+	case NetworkAuto:
+		n, err := NewNamespaceNetwork(nodeCount, log)
+		if err != nil {
+			return loopbackNetwork{}, "network namespaces unavailable (" + err.Error() + "): loopback, partitions skipped", nil
+		}
+		return n, "", nil
+	}
+	return nil, "", fmt.Errorf("unknown network %q (netns, loopback or auto)", kind)
+}
+
+func allNodes(c *Cluster) []int {
+	out := make([]int, len(c.Nodes))
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+func hostsOf(c *Cluster) string {
+	var hosts []string
+	for _, n := range c.Nodes {
+		hosts = append(hosts, n.ID+"="+n.AdminURL)
+	}
+	return strings.Join(hosts, " ")
+}
+
+// progressInterval is how often the runner prints progress.
+const progressInterval = 30 * time.Second
+
+func reportProgress(stop context.Context, done chan<- struct{}, w *Workload, logf func(string, ...any)) {
+	defer close(done)
+	ticker := time.NewTicker(progressInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-stop.Done():
+			return
+		case <-ticker.C:
+			logf("progress: %d transfers, %d acknowledged, %d failed, %d unknown, %d reads",
+				w.Stats.Attempted.Load(), w.Stats.Acknowledged.Load(), w.Stats.Failed.Load(),
+				w.Stats.OutcomeUnknown.Load(), w.Stats.Reads.Load())
+		}
+	}
+}
+
+// readFinal reads the whole final state through the first ready node, the balances through
+// every node, and the digests when the nodes serve them.
+func readFinal(parent context.Context, cluster *Cluster, w *Workload, issued uint64) (*FinalState, error) {
+	ctx, cancel := context.WithTimeout(parent, finalReadMax)
+	defer cancel()
+	final := &FinalState{ProjectID: w.ProjectID, Wallets: w.Wallets, InitialBalance: w.InitialBalance,
+		IssuedTotal: issued, Entries: map[string][]WireEntry{}, Balances: map[string]Amount{},
+		NodeBalances: map[string]map[string]Amount{}, Digests: map[string]NodeDigest{}}
+	base := cluster.Nodes[0].AdminURL
+	var err error
+	if final.Transactions, err = w.client.ListTransactions(ctx, base, w.ProjectID); err != nil {
+		return nil, err
+	}
+	for _, id := range w.Wallets {
+		if final.Entries[id], err = w.client.ListEntries(ctx, base, w.ProjectID, id); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range cluster.Nodes {
+		balances := map[string]Amount{}
+		for _, id := range w.Wallets {
+			wallet, _, err := w.client.GetWallet(ctx, n.AdminURL, w.ProjectID, id)
+			if err != nil {
+				return nil, err
+			}
+			balances[id] = wallet.Balance
+		}
+		final.NodeBalances[n.ID] = balances
+	}
+	final.Balances = final.NodeBalances[cluster.Nodes[0].ID]
+
+	// Digests: poll until every replica reports the same applied index.
+	settle, cancelSettle := context.WithTimeout(ctx, digestSettleMax)
+	defer cancelSettle()
+	for attempt := 0; ; attempt++ {
+		digests := map[string]NodeDigest{}
+		var firstErr error
+		for _, n := range cluster.Nodes {
+			d, err := w.client.Digest(settle, n.AdminURL)
+			if errors.Is(err, errNoEndpoint) {
+				final.DigestNote = "GET /debug/digest not served; digests computed offline from the stopped nodes' stores"
+				return final, nil
+			}
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			digests[n.ID] = d
+		}
+		same := firstErr == nil
+		for _, d := range digests {
+			same = same && d.AppliedIndex == digests[cluster.Nodes[0].ID].AppliedIndex
+		}
+		if same || sleepCtx(settle, readyPollInterval) != nil {
+			final.Digests, final.DigestSource = digests, "GET /debug/digest"
+			if !same {
+				final.DigestNote = fmt.Sprintf("applied indexes did not settle within %v (last error: %v)", digestSettleMax, firstErr)
+			}
+			return final, nil
+		}
+	}
+}
+
+// offlineDigests opens each stopped node's ledger (the directory under its data dir that
+// holds its Pebble store) and hashes it with fsm.Ledger.Digest.
+func offlineDigests(cluster *Cluster, final *FinalState) {
+	var notes []string
+	for _, n := range cluster.Nodes {
+		store, err := findPebbleDir(n.DataDir)
+		if err != nil {
+			notes = append(notes, n.ID+": "+err.Error())
+			continue
+		}
+		// fsm.Open takes the directory that holds the store, not the store itself.
+		ledger, err := fsm.Open(filepath.Dir(store), nil)
+		if err != nil {
+			notes = append(notes, n.ID+": "+err.Error())
+			continue
+		}
+		digest, err := ledger.Digest()
+		applied := ledger.AppliedIndex()
+		ledger.Close()
+		if err != nil {
+			notes = append(notes, n.ID+": "+err.Error())
+			continue
+		}
+		final.Digests[n.ID] = NodeDigest{Digest: fmt.Sprintf("%x", digest), AppliedIndex: applied}
+	}
+	if len(final.Digests) > 0 {
+		final.DigestSource = "offline"
+	}
+	if len(notes) > 0 {
+		final.DigestNote += "; " + strings.Join(notes, "; ")
+	}
+}
+
+// findPebbleDir finds the one directory under root holding a Pebble store (a CURRENT file
+// next to a MANIFEST).
+func findPebbleDir(root string) (string, error) {
+	var found []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || d.Name() != "CURRENT" {
+			return nil
+		}
+		manifests, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "MANIFEST-*"))
+		if len(manifests) > 0 {
+			found = append(found, filepath.Dir(path))
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	if len(found) != 1 {
+		return "", fmt.Errorf("found %d Pebble stores under %s: %v", len(found), root, found)
+	}
+	return found[0], nil
+}
+
+func writeJSON(path string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
+}
+
+func readJSON(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,77 @@
+package faults
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Summary renders the table a person reads after a run: what was attempted, what the client
+// learned, which faults ran, what the checker found, and how to replay an anomaly.
+func Summary(record *RunRecord, report *Report, dir string) string {
+	var b strings.Builder
+	row := func(name string, value any) { fmt.Fprintf(&b, "  %-40s %v\n", name, value) }
+	fmt.Fprintf(&b, "GigaLedger fault run: seed %d, %s network, %s of workload (%s in all), %d wallets, %d clients, %d readers\n",
+		record.Seed, record.Network, record.Duration, record.Elapsed, record.Wallets, record.Clients, record.Readers)
+	if record.NetworkNote != "" {
+		fmt.Fprintf(&b, "  note: %s\n", record.NetworkNote)
+	}
+	b.WriteString("operations\n")
+	row("transfers attempted", record.Attempted)
+	row("acknowledged (201 / 409 completed)", record.Acknowledged)
+	row("failed, recorded (422)", record.Failed)
+	row("failed, not applied (503 Unavailable)", record.Rejected)
+	row("outcome unknown on some attempt", record.OutcomeUnknown)
+	row("still unknown after healing", record.Unresolved)
+	row("requests sent for transfers", record.Attempts)
+	row("balance reads (errors)", fmt.Sprintf("%d (%d)", record.Reads, record.ReadErrors))
+	row("quiescent snapshots (unsettled)", fmt.Sprintf("%d (%d)", record.Snapshots, record.SnapshotsLost))
+	b.WriteString("faults\n")
+	total := 0
+	for _, kind := range AllFaultKinds {
+		if n, ok := record.Faults[string(kind)]; ok {
+			row(string(kind), n)
+			total += n
+		}
+	}
+	row("total", total)
+	if len(record.SkippedFaults) > 0 {
+		row("skipped (network cannot partition)", strings.Join(record.SkippedFaults, ", "))
+	}
+	if record.LeaderUnknown > 0 {
+		row("leader unknown, random node targeted", record.LeaderUnknown)
+	}
+	b.WriteString("checks\n")
+	row("transactions in final history", report.TransactionsInFinal)
+	row("unknown outcomes resolved by history", fmt.Sprintf("completed %d, failed %d, absent %d",
+		report.Resolved["completed"], report.Resolved["failed"], report.Resolved["absent"]))
+	row("quiescent snapshot totals checked", report.SnapshotsChecked)
+	row("wallets checked with porcupine", fmt.Sprintf("%d (%d undecided in time)", report.WalletsChecked, report.WalletsUndecided))
+	for _, note := range report.Notes {
+		row("note", note)
+	}
+	if record.Error != "" {
+		row("run error", record.Error)
+	}
+	count := report.AnomalyCount()
+	fmt.Fprintf(&b, "anomalies: %d\n", count)
+	var kinds []string
+	for kind := range report.Anomalies {
+		kinds = append(kinds, kind)
+	}
+	sort.Strings(kinds)
+	for _, kind := range kinds {
+		row(kind, report.Anomalies[kind])
+		for _, d := range report.Details[kind] {
+			fmt.Fprintf(&b, "      %s\n", d)
+		}
+	}
+	if count > 0 {
+		fmt.Fprintf(&b, "ANOMALY: seed %d, history %s\n", record.Seed, filepath.Join(dir, HistoryFile))
+		fmt.Fprintf(&b, "  re-check: go run ./faults/cmd/faultrun check --out %s\n", dir)
+		fmt.Fprintf(&b, "  replay:   go run ./faults/cmd/faultrun --seed %d --duration %s --wallets %d --clients %d --network %s\n",
+			record.Seed, record.Duration, record.Wallets, record.Clients, record.Network)
+	}
+	return b.String()
+}
