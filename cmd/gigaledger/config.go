@@ -44,7 +44,7 @@ const (
 	defaultRaftAddr   = "127.0.0.1:7001"
 	defaultNodeID     = "n1"
 	adminTokenEnv     = "GIGALEDGER_ADMIN_TOKEN"
-	shutdownMaxTime   = 15 * time.Second
+	shutdownMaxTime   = 5 * time.Second // grace for requests in flight at shutdown
 )
 
 // Peer is one member of the static replica set.

@@ -390,3 +390,47 @@ func TestThreeReplicasSurviveLeaderLoss(t *testing.T) {
 	}
 	tc.must("GET", "/projects/bank/wallets/"+wallets[0], nil, 200)
 }
+
+// A leader whose followers are gone holds requests that can never commit; stopping it must not
+// wait for them beyond the grace period.
+func TestLeaderStopsWhileRequestsWaitForQuorum(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test")
+	}
+	tc := newTestCluster(t, 3)
+	tc.must("POST", "/projects", map[string]any{"id": "p", "name": "p"}, 201)
+	leader := tc.waitLeader(10 * time.Second)
+	for i := range tc.nodes {
+		if i != leader {
+			tc.stop(i)
+		}
+	}
+	tc.configs[leader].ShutdownMax = 500 * time.Millisecond
+	stuck := make(chan struct{})
+	for k := 0; k < 4; k++ {
+		go func(k int) {
+			defer func() { stuck <- struct{}{} }()
+			tc.call(leader, "POST", "/projects", map[string]any{"id": fmt.Sprintf("q%d", k), "name": "q"})
+		}(k)
+	}
+	// Wait until the requests are in the shard, where they cannot commit.
+	deadline := time.Now().Add(10 * time.Second)
+	for stats := tc.node(leader).cluster.Shard().Stats(); stats.InflightBatches == 0 && stats.QueueDepth == 0; stats = tc.node(leader).cluster.Shard().Stats() {
+		if time.Now().After(deadline) {
+			t.Fatal("the requests never reached the shard")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	tc.stop(leader)
+	if took := time.Since(start); took > 4*time.Second {
+		t.Fatalf("stopping the leader took %v", took)
+	}
+	for k := 0; k < 4; k++ {
+		select {
+		case <-stuck:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a request is still waiting after the node stopped")
+		}
+	}
+}

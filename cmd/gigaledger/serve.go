@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -173,18 +174,30 @@ func (n *node) StateDigest(ctx context.Context) (string, uint64, error) {
 	return hex.EncodeToString(sum[:]), applied, err
 }
 
-// Close stops taking requests, then leaves the replica set's work to the others.
+// Close stops taking requests, gives those in flight a bounded grace, then closes what is
+// left: closing a connection cancels its request, and closing the replica fails every proposal
+// still queued (as not applied) or in flight (as outcome unknown). A request waiting for a
+// quorum that is itself shutting down must not hold the process up.
 func (n *node) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownMax)
 	defer cancel()
-	var errs []error
+	var wg sync.WaitGroup
 	for _, srv := range []*http.Server{n.admin, n.public} {
-		if srv != nil {
-			errs = append(errs, srv.Shutdown(ctx))
+		if srv == nil {
+			continue
 		}
+		wg.Add(1)
+		go func(srv *http.Server) {
+			defer wg.Done()
+			if err := srv.Shutdown(ctx); err != nil {
+				n.logger.Warn("requests still in flight at the end of the grace period; closing their connections",
+					"addr", srv.Addr, "grace", n.cfg.ShutdownMax)
+				srv.Close()
+			}
+		}(srv)
 	}
-	errs = append(errs, n.cluster.Close(), n.ledger.Close())
-	return errors.Join(errs...)
+	wg.Wait()
+	return errors.Join(n.cluster.Close(), n.ledger.Close())
 }
 
 // singleShard presents the node's one shard to the router. It goes when the multi-raft node
