@@ -6,7 +6,12 @@ STATICCHECK_VERSION := 2025.1.1
 # Packages with concurrency run again under the race detector in `make test`.
 RACE_PACKAGES := ./shard/... ./cluster/... ./httpapi/...
 
-.PHONY: help build run test test-race lint fuzz-short bench faults clean
+.PHONY: help build run test lint fuzz-short faults-short faults bench clean
+
+# Every fuzz target, as package:Target; `make fuzz-short` runs each for FUZZ_TIME.
+FUZZ_TARGETS := ./fsm:FuzzDecodeCommand ./shard:FuzzDecodeEnvelope \
+	./httpapi:FuzzDecodeTransaction ./httpapi:FuzzParseAmount ./httpapi:FuzzDecodeWallet ./httpapi:FuzzDecodeCustomer
+FUZZ_TIME ?= 3s
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -24,9 +29,18 @@ test: ## Vet and run every test (the command CI runs).
 	$(GO) test -count=1 -timeout 12m ./...
 	$(GO) test -count=1 -race -timeout 12m $(RACE_PACKAGES)
 	$(MAKE) --no-print-directory fuzz-short
+	$(MAKE) --no-print-directory faults-short
 
-fuzz-short: ## A few seconds of each fuzz target.
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime 5s ./fsm
+fuzz-short: ## A few seconds of every fuzz target (decoders of commands, entries, requests).
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "fuzz $$pkg $$fn"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZ_TIME) $$pkg || exit 1; done
+
+faults-short: ## ~100 s of the fault suite: kill the leader, pause a node, isolate the leader.
+	$(GO) run ./faults/cmd/faultrun --mode short
+
+faults: ## The full fault suite: 10 minutes, every fault kind (needs root for network namespaces).
+	$(GO) run ./faults/cmd/faultrun --mode long
 
 lint: ## gofmt, go vet and staticcheck.
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
