@@ -6,7 +6,7 @@ STATICCHECK_VERSION := 2025.1.1
 # Packages with concurrency run again under the race detector in `make test`.
 RACE_PACKAGES := ./shard/... ./cluster/... ./httpapi/...
 
-.PHONY: help build run test lint fuzz-short faults-short faults bench clean
+.PHONY: help build run test lint fuzz-short faults-short faults compose-test bench clean
 
 # Every fuzz target, as package:Target; `make fuzz-short` runs each for FUZZ_TIME.
 FUZZ_TARGETS := ./fsm:FuzzDecodeCommand ./shard:FuzzDecodeEnvelope \
@@ -46,6 +46,10 @@ lint: ## gofmt, go vet and staticcheck.
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+compose-test: ## Container test: FROM-scratch image, 3-node compose cluster, lose the leader, catch up.
+	@GO=$(GO) bash deploy/test/compose-test.sh; rc=$$?; \
+	  if [ $$rc -eq 77 ]; then echo "compose-test: skipped (docker not available)"; exit 0; fi; exit $$rc
 
 bench: ## GigaLedger (3 replicas) vs PostgreSQL, same scenario, side by side.
 	bash bench/compare.sh
