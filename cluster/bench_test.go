@@ -91,3 +91,86 @@ func benchmarkPropose(b *testing.B, forwarded bool, batchMaxCount, pipelineMaxCo
 		b.ReportMetric(float64(commands)/float64(batches), "commands/entry")
 	}
 }
+
+// BenchmarkMultiShardPropose measures proposals/s on 3 nodes hosting 1, 3 and 6 shards (every
+// node a replica of every shard, RF 3), 64+ proposers spread round-robin over the shards.
+// "leader" sends each proposal to its shard's leader (local), "follower" to a node that is not
+// the shard's leader (forwarded over the shared port): the difference is the forwarding cost.
+//
+//	go test -run '^$' -bench BenchmarkMultiShardPropose -benchtime 3s ./cluster/
+func BenchmarkMultiShardPropose(b *testing.B) {
+	for _, shardCount := range []int{1, 3, 6} {
+		for _, path := range []string{"leader", "follower"} {
+			b.Run(fmt.Sprintf("shards%d/%s", shardCount, path), func(b *testing.B) {
+				benchmarkMultiShard(b, shardCount, path == "follower")
+			})
+		}
+	}
+}
+
+func benchmarkMultiShard(b *testing.B, shardCount int, forwarded bool) {
+	const (
+		proposerMinCount = 64
+		commandBytes     = 16
+	)
+	c := newStaticCluster(b, 3, shardCount, 3, func(cfg *shard.Config) {
+		cfg.SnapshotThreshold = 1 << 30
+		cfg.SnapshotInterval = time.Hour
+	})
+	entries := make([]*multiNode, shardCount)
+	leaders := make([]*multiNode, shardCount)
+	for k := range shardCount {
+		leaders[k] = c.leaderOf(k)
+		entries[k] = leaders[k]
+		if forwarded {
+			for _, n := range c.nodes {
+				if n != leaders[k] {
+					entries[k] = n
+					break
+				}
+			}
+		}
+	}
+	procs := runtime.GOMAXPROCS(0)
+	b.SetParallelism((proposerMinCount + procs - 1) / procs)
+	var (
+		sequence, failures, proposerIndex atomic.Uint64
+		before                            shard.Stats
+	)
+	for k := range shardCount {
+		stats := leaders[k].node.Shard(k).Stats()
+		before.ProposedBatches += stats.ProposedBatches
+		before.ProposedCommands += stats.ProposedCommands
+	}
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		shardID := int(proposerIndex.Add(1)) % shardCount
+		node := entries[shardID].node
+		ctx := context.Background()
+		command := make([]byte, commandBytes)
+		for pb.Next() {
+			copy(command, fmt.Sprintf("%016d", sequence.Add(1)))
+			if _, err := node.Propose(ctx, shardID, command); err != nil {
+				failures.Add(1)
+			}
+		}
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if failures.Load() > 0 {
+		b.Fatalf("%d proposals failed", failures.Load())
+	}
+	var batches, commands uint64
+	for k := range shardCount {
+		stats := leaders[k].node.Shard(k).Stats()
+		batches += stats.ProposedBatches
+		commands += stats.ProposedCommands
+	}
+	batches -= before.ProposedBatches
+	commands -= before.ProposedCommands
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "proposals/s")
+	if batches > 0 {
+		b.ReportMetric(float64(commands)/float64(batches), "commands/entry")
+	}
+}

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -15,10 +16,17 @@ import (
 // Protocol bytes: the first byte a dialer writes on every connection to a node's port selects
 // who gets the connection. Only add values; never reuse one.
 const (
-	// ProtocolRaft selects the raft transport.
+	// ProtocolRaft selected the raft transport of a node's single shard. Retired when nodes
+	// began hosting several shards; no longer served, never reuse.
 	ProtocolRaft byte = 1
-	// ProtocolForward selects the forwarding RPC (follower → leader proposals and read index).
+	// ProtocolForward selected the single-shard forwarding RPC. Retired like ProtocolRaft.
 	ProtocolForward byte = 2
+	// ProtocolShardRaft selects a raft transport connection; a 2-byte big-endian shard ID
+	// follows the protocol byte, and raft's own traffic follows that.
+	ProtocolShardRaft byte = 3
+	// ProtocolShardForward selects the forwarding RPC (proposals, read indexes and membership
+	// changes sent to a shard's leader); every request names its shard.
+	ProtocolShardForward byte = 4
 )
 
 const (
@@ -208,33 +216,134 @@ func (l *muxListener) Addr() net.Addr {
 	return l.addr
 }
 
-// raftStreamLayer is the raft.StreamLayer on the mux: it accepts ProtocolRaft connections and
-// dials peers writing the ProtocolRaft byte first.
-type raftStreamLayer struct {
-	net.Listener
+// shardIDBytes is the size of a shard ID on the wire.
+const shardIDBytes = 2
+
+// shardConnRouter hands each ProtocolShardRaft connection to the raft transport of the shard
+// it names. A connection for a shard this node does not host (yet, or any more) is closed; the
+// dialing raft retries.
+type shardConnRouter struct {
+	listener net.Listener
+	logger   *slog.Logger
+
+	mu     sync.Mutex
+	shards map[uint16]*shardStreamLayer
+	wg     sync.WaitGroup
+}
+
+func newShardConnRouter(listener net.Listener, logger *slog.Logger) *shardConnRouter {
+	return &shardConnRouter{listener: listener, logger: logger, shards: make(map[uint16]*shardStreamLayer)}
+}
+
+// serve routes connections until the mux closes the listener.
+func (r *shardConnRouter) serve() {
+	defer r.wg.Wait()
+	for {
+		conn, err := r.listener.Accept()
+		if err != nil {
+			return
+		}
+		r.wg.Go(func() { r.route(conn) })
+	}
+}
+
+func (r *shardConnRouter) route(conn net.Conn) {
+	var header [shardIDBytes]byte
+	_ = conn.SetReadDeadline(time.Now().Add(muxHandshakeTimeout))
+	if _, err := io.ReadFull(conn, header[:]); err != nil {
+		_ = conn.Close()
+		return
+	}
+	_ = conn.SetReadDeadline(time.Time{})
+	shardID := binary.BigEndian.Uint16(header[:])
+	r.mu.Lock()
+	layer := r.shards[shardID]
+	r.mu.Unlock()
+	if layer == nil {
+		r.logger.Debug("raft connection for a shard not hosted here", "remote", conn.RemoteAddr(), "shard", shardID)
+		_ = conn.Close()
+		return
+	}
+	select {
+	case layer.conns <- conn:
+	case <-layer.done:
+		_ = conn.Close()
+	}
+}
+
+// register returns the stream layer of shardID (which must not be registered already).
+func (r *shardConnRouter) register(shardID uint16, advertise net.Addr) *shardStreamLayer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.shards[shardID] != nil {
+		panic(fmt.Sprintf("cluster: shard %d registered twice on the raft port", shardID))
+	}
+	layer := &shardStreamLayer{router: r, shardID: shardID, advertise: advertise,
+		conns: make(chan net.Conn, muxAcceptQueueCount), done: make(chan struct{})}
+	r.shards[shardID] = layer
+	return layer
+}
+
+func (r *shardConnRouter) unregister(layer *shardStreamLayer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.shards[layer.shardID] == layer {
+		delete(r.shards, layer.shardID)
+	}
+}
+
+// shardStreamLayer is one shard's raft.StreamLayer on the shared port: it accepts the
+// connections the router hands it and dials peers with the protocol byte and its shard ID.
+type shardStreamLayer struct {
+	router    *shardConnRouter
+	shardID   uint16
 	advertise net.Addr
+	conns     chan net.Conn
+	once      sync.Once
+	done      chan struct{}
 }
 
-var _ raft.StreamLayer = (*raftStreamLayer)(nil)
+var _ raft.StreamLayer = (*shardStreamLayer)(nil)
 
-func (s *raftStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return dialProtocol(string(address), ProtocolRaft, timeout)
+func (s *shardStreamLayer) Accept() (net.Conn, error) {
+	select {
+	case conn := <-s.conns:
+		return conn, nil
+	case <-s.done:
+		return nil, net.ErrClosed
+	}
 }
 
-func (s *raftStreamLayer) Addr() net.Addr {
+// Close stops accepting for this shard (raft calls it when its transport closes).
+func (s *shardStreamLayer) Close() error {
+	s.once.Do(func() {
+		close(s.done)
+		s.router.unregister(s)
+	})
+	return nil
+}
+
+func (s *shardStreamLayer) Addr() net.Addr {
 	return s.advertise
 }
 
-// dialProtocol connects to a node's port and selects protocol.
-func dialProtocol(address string, protocol byte, timeout time.Duration) (net.Conn, error) {
+func (s *shardStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	header := []byte{ProtocolShardRaft, 0, 0}
+	binary.BigEndian.PutUint16(header[1:], s.shardID)
+	return dialProtocol(string(address), header, timeout)
+}
+
+// dialProtocol connects to a node's port and writes header, whose first byte selects the
+// protocol.
+func dialProtocol(address string, header []byte, timeout time.Duration) (net.Conn, error) {
 	conn, err := net.DialTimeout("tcp", address, timeout)
 	if err != nil {
 		return nil, err
 	}
 	_ = conn.SetWriteDeadline(time.Now().Add(timeout))
-	if _, err := conn.Write([]byte{protocol}); err != nil {
+	if _, err := conn.Write(header); err != nil {
 		_ = conn.Close()
-		return nil, fmt.Errorf("select protocol %d on %s: %w", protocol, address, err)
+		return nil, fmt.Errorf("select protocol %d on %s: %w", header[0], address, err)
 	}
 	_ = conn.SetWriteDeadline(time.Time{})
 	return conn, nil

@@ -19,14 +19,21 @@ import (
 // many bytes. Many requests share one connection; responses carry the request's ID and may
 // come back in any order.
 //
-//	request:  kind u8 | request ID u64 | timeout ms u32 | payload (the command, or empty)
+//	request:  kind u8 | shard ID u16 | request ID u64 | timeout ms u32 | payload
 //	response: request ID u64 | code u8 | leader hint length u16 | leader hint | payload
 //
-// A response payload is the encoded result (propose), 8 bytes of read index (read index), or an
-// error message (any code other than codeOK).
+// Request payloads: the command (propose), empty (read index, servers), the server ID and
+// address joined by a 0x00 byte (add voter, open replica: address only), the server ID
+// (remove server). A response payload is the encoded result (propose), 8 bytes of read index
+// (read index), the configuration as JSON (servers), empty (membership changes), or an error
+// message (any code other than codeOK). Kinds are only ever added.
 const (
-	rpcKindPropose   byte = 1
-	rpcKindReadIndex byte = 2
+	rpcKindPropose      byte = 1
+	rpcKindReadIndex    byte = 2
+	rpcKindAddVoter     byte = 3
+	rpcKindRemoveServer byte = 4
+	rpcKindOpenReplica  byte = 5
+	rpcKindServers      byte = 6
 )
 
 // Response codes carry error identity across the wire. Only add codes; never renumber.
@@ -42,6 +49,7 @@ const (
 	codeCanceled
 	codeInternal
 	codeBadRequest
+	codeNotHosted
 )
 
 const (
@@ -49,7 +57,7 @@ const (
 	// shard.BatchMaxBytesLimit, so this leaves room for headers.
 	rpcFrameMaxBytes = shard.BatchMaxBytesLimit + 1024
 	// rpcRequestHeaderBytes and rpcResponseHeaderBytes are the fixed header sizes.
-	rpcRequestHeaderBytes  = 1 + 8 + 4
+	rpcRequestHeaderBytes  = 1 + shardIDBytes + 8 + 4
 	rpcResponseHeaderBytes = 8 + 1 + 2
 	// rpcDialTimeout bounds dialing a leader.
 	rpcDialTimeout = 2 * time.Second
@@ -84,6 +92,8 @@ func codeForError(err error) byte {
 		return codeNotLeader
 	case errors.Is(err, ErrNoLeader):
 		return codeNoLeader
+	case errors.Is(err, ErrNotHosted):
+		return codeNotHosted
 	case errors.Is(err, shard.ErrOverloaded):
 		return codeOverloaded
 	case errors.Is(err, shard.ErrCommandTooLarge):
@@ -120,6 +130,8 @@ func errorForCode(code byte) error {
 		return context.Canceled
 	case codeBadRequest:
 		return errBadRequest
+	case codeNotHosted:
+		return ErrNotHosted
 	default:
 		return errRemoteInternal
 	}
@@ -132,6 +144,7 @@ var (
 
 type rpcRequest struct {
 	kind      byte
+	shardID   uint16
 	id        uint64
 	timeoutMs uint32
 	payload   []byte
@@ -184,8 +197,9 @@ func readFrame(r *bufio.Reader) ([]byte, error) {
 func encodeRequestHeader(req rpcRequest) []byte {
 	header := make([]byte, rpcRequestHeaderBytes)
 	header[0] = req.kind
-	binary.BigEndian.PutUint64(header[1:9], req.id)
-	binary.BigEndian.PutUint32(header[9:13], req.timeoutMs)
+	binary.BigEndian.PutUint16(header[1:3], req.shardID)
+	binary.BigEndian.PutUint64(header[3:11], req.id)
+	binary.BigEndian.PutUint32(header[11:15], req.timeoutMs)
 	return header
 }
 
@@ -195,8 +209,9 @@ func decodeRequest(frame []byte) (rpcRequest, error) {
 	}
 	return rpcRequest{
 		kind:      frame[0],
-		id:        binary.BigEndian.Uint64(frame[1:9]),
-		timeoutMs: binary.BigEndian.Uint32(frame[9:13]),
+		shardID:   binary.BigEndian.Uint16(frame[1:3]),
+		id:        binary.BigEndian.Uint64(frame[3:11]),
+		timeoutMs: binary.BigEndian.Uint32(frame[11:15]),
 		payload:   frame[rpcRequestHeaderBytes:],
 	}, nil
 }
@@ -256,12 +271,12 @@ func newRPCClient(logger *slog.Logger) *rpcClient {
 
 // call sends one request and waits for its response. An error wrapping errNotSent means the
 // request never left this node.
-func (c *rpcClient) call(ctx context.Context, address string, kind byte, payload []byte) (rpcResponse, error) {
+func (c *rpcClient) call(ctx context.Context, address string, shardID uint16, kind byte, payload []byte) (rpcResponse, error) {
 	conn, err := c.conn(ctx, address)
 	if err != nil {
 		return rpcResponse{}, fmt.Errorf("connect to %s: %w", address, errors.Join(errNotSent, err))
 	}
-	return conn.call(ctx, kind, payload)
+	return conn.call(ctx, shardID, kind, payload)
 }
 
 func (c *rpcClient) conn(ctx context.Context, address string) (*rpcClientConn, error) {
@@ -283,7 +298,7 @@ func (c *rpcClient) conn(ctx context.Context, address string) (*rpcClientConn, e
 	if dialTimeout <= 0 {
 		return nil, context.DeadlineExceeded
 	}
-	netConn, err := dialProtocol(address, ProtocolForward, dialTimeout)
+	netConn, err := dialProtocol(address, []byte{ProtocolShardForward}, dialTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -345,7 +360,7 @@ type rpcClientConn struct {
 	done    chan struct{}
 }
 
-func (c *rpcClientConn) call(ctx context.Context, kind byte, payload []byte) (rpcResponse, error) {
+func (c *rpcClientConn) call(ctx context.Context, shardID uint16, kind byte, payload []byte) (rpcResponse, error) {
 	responses := make(chan rpcResponse, 1)
 	c.mu.Lock()
 	if c.err != nil {
@@ -363,7 +378,7 @@ func (c *rpcClientConn) call(ctx context.Context, kind byte, payload []byte) (rp
 		c.mu.Unlock()
 	}()
 
-	header := encodeRequestHeader(rpcRequest{kind: kind, id: id, timeoutMs: rpcTimeoutMs(ctx)})
+	header := encodeRequestHeader(rpcRequest{kind: kind, shardID: shardID, id: id, timeoutMs: rpcTimeoutMs(ctx)})
 	c.writeMu.Lock()
 	writeDeadline := time.Now().Add(rpcWriteTimeout)
 	if deadline, ok := ctx.Deadline(); ok && deadline.Before(writeDeadline) {

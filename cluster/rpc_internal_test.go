@@ -11,7 +11,7 @@ import (
 
 func TestErrorCodesRoundTrip(t *testing.T) {
 	sentinels := []error{shard.ErrNotLeader, shard.ErrClosed, shard.ErrOutcomeUnknown, shard.ErrOverloaded,
-		shard.ErrCommandTooLarge, ErrNoLeader, context.DeadlineExceeded, context.Canceled}
+		shard.ErrCommandTooLarge, ErrNoLeader, ErrNotHosted, context.DeadlineExceeded, context.Canceled}
 	for _, sentinel := range sentinels {
 		wrapped := fmt.Errorf("somewhere: %w", sentinel)
 		back := errorForCode(codeForError(wrapped))
@@ -34,6 +34,18 @@ func TestResponseFrameRoundTrip(t *testing.T) {
 		t.Fatalf("decoded %+v, %v", got, err)
 	}
 	if _, err := decodeResponse(frame[:5]); err == nil {
+		t.Fatal("short frame decoded")
+	}
+}
+
+func TestRequestFrameRoundTrip(t *testing.T) {
+	req := rpcRequest{kind: rpcKindReadIndex, shardID: 513, id: 9, timeoutMs: 1500}
+	frame := append(encodeRequestHeader(req), "payload"...)
+	got, err := decodeRequest(frame)
+	if err != nil || got.kind != req.kind || got.shardID != 513 || got.id != 9 || got.timeoutMs != 1500 || string(got.payload) != "payload" {
+		t.Fatalf("decoded %+v, %v", got, err)
+	}
+	if _, err := decodeRequest(frame[:rpcRequestHeaderBytes-1]); err == nil {
 		t.Fatal("short frame decoded")
 	}
 }

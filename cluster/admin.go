@@ -1,0 +1,307 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gigaledger/gigaledger/shard"
+)
+
+// NodeStatus is one node as this node sees it.
+type NodeStatus struct {
+	NodeAddress
+	// State is alive, dead or left (from gossip; memberlist reports no suspicion through its
+	// events), or unknown without gossip.
+	State string `json:"state"`
+	// Hosts and Leads are the shards the node holds replicas of and leads (gossiped hints).
+	Hosts []int `json:"hosts"`
+	Leads []int `json:"leads"`
+}
+
+// ShardStatus is one shard as this node sees it.
+type ShardStatus struct {
+	ID int `json:"id"`
+	// Replicas are the node IDs in the shard's Raft configuration when hosted here, otherwise
+	// the last replica set this node knows (placement, or what ReplaceNode read).
+	Replicas   []string `json:"replicas"`
+	LeaderID   string   `json:"leaderId"`
+	LeaderAddr string   `json:"leaderAddr"`
+	Hosted     bool     `json:"hosted"`
+	// Local is the local replica's state when hosted.
+	Local *shard.Stats `json:"local,omitempty"`
+}
+
+// Status is the cluster as this node sees it, for GET /cluster.
+type Status struct {
+	NodeID       string        `json:"nodeId"`
+	SlotCount    int           `json:"slotCount"`
+	ShardCount   int           `json:"shardCount"`
+	ReplicaCount int           `json:"replicaCount"`
+	Nodes        []NodeStatus  `json:"nodes"`
+	Shards       []ShardStatus `json:"shards"`
+}
+
+// Status reports nodes (addresses, liveness, hosted and led shards) and shards (replicas,
+// leader, local replica state). Raft configurations are read for hosted shards, so it may
+// block briefly; it never fails.
+func (n *MultiNode) Status() Status {
+	file := n.file.Load()
+	status := Status{NodeID: n.cfg.NodeID, SlotCount: SlotCount}
+	if file == nil {
+		return status
+	}
+	status.ShardCount, status.ReplicaCount = file.ShardCount, file.ReplicaCount
+
+	nodes := make(map[string]*NodeStatus)
+	for _, address := range file.Nodes {
+		nodes[address.ID] = &NodeStatus{NodeAddress: address, State: NodeStateUnknown}
+	}
+	var members map[string]memberState
+	if n.gossip != nil {
+		members = n.gossip.states()
+		for id, m := range members {
+			nodes[id] = &NodeStatus{NodeAddress: NodeAddress{ID: id, RaftAddr: m.meta.RaftAddr, APIAddr: m.meta.APIAddr,
+				PublicAddr: m.meta.PublicAddr}, State: m.state, Hosts: m.meta.Hosted, Leads: m.meta.Led}
+		}
+	}
+	self := &NodeStatus{NodeAddress: NodeAddress{ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr, APIAddr: n.cfg.APIAddr,
+		PublicAddr: n.cfg.PublicAddr}, State: NodeStateAlive, Hosts: n.HostedShards()}
+	nodes[n.cfg.NodeID] = self
+
+	for id := range file.ShardCount {
+		s := ShardStatus{ID: id}
+		if hs := n.hosted(id); hs != nil {
+			s.Hosted = true
+			stats := hs.shard.Stats()
+			s.Local = &stats
+			s.LeaderID, s.LeaderAddr = stats.LeaderID, stats.LeaderAddr
+			if stats.LeaderID == n.cfg.NodeID {
+				self.Leads = append(self.Leads, id)
+			}
+			if servers, err := hs.shard.Servers(); err == nil {
+				n.recordReplicas(id, servers)
+			}
+		} else {
+			for nodeID, m := range members {
+				if m.state == NodeStateAlive && slices.Contains(m.meta.Led, id) {
+					s.LeaderID, s.LeaderAddr = nodeID, m.meta.RaftAddr
+				}
+			}
+		}
+		s.Replicas = n.replicas(id)
+		status.Shards = append(status.Shards, s)
+	}
+	for _, node := range nodes {
+		status.Nodes = append(status.Nodes, *node)
+	}
+	slices.SortFunc(status.Nodes, func(a, b NodeStatus) int { return cmpString(a.ID, b.ID) })
+	return status
+}
+
+func (n *MultiNode) recordReplicas(shardID int, servers []shard.Peer) {
+	ids := make([]string, len(servers))
+	for i, server := range servers {
+		ids[i] = server.ID
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.replicaSets[shardID] = ids
+}
+
+func (n *MultiNode) replicas(shardID int) []string {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return slices.Clone(n.replicaSets[shardID])
+}
+
+// APIAddrFor returns the admin API address of shardID's leader from gossip, or else of any
+// alive node holding a replica (with static placement: from StaticNodes). ok is false when no
+// such node is known; the HTTP layer then answers 503.
+func (n *MultiNode) APIAddrFor(shardID int) (addr string, ok bool) {
+	leaderID := ""
+	if hs := n.hosted(shardID); hs != nil {
+		leaderID, _ = hs.shard.Leader()
+	}
+	if n.gossip != nil {
+		members := n.gossip.states()
+		if leaderID == "" {
+			for id, m := range members {
+				if m.state == NodeStateAlive && slices.Contains(m.meta.Led, shardID) {
+					leaderID = id
+				}
+			}
+		}
+		if m, found := members[leaderID]; found && m.state == NodeStateAlive && m.meta.APIAddr != "" {
+			return m.meta.APIAddr, true
+		}
+		if leaderID == n.cfg.NodeID && n.cfg.APIAddr != "" {
+			return n.cfg.APIAddr, true
+		}
+		// Any alive replica, in a stable order.
+		ids := make([]string, 0, len(members))
+		for id := range members {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			m := members[id]
+			if m.state == NodeStateAlive && slices.Contains(m.meta.Hosted, shardID) && m.meta.APIAddr != "" {
+				return m.meta.APIAddr, true
+			}
+		}
+		return "", false
+	}
+	file := n.file.Load()
+	if file == nil {
+		return "", false
+	}
+	candidates := append([]string{leaderID}, n.replicas(shardID)...)
+	for _, id := range candidates {
+		if address, found := file.nodeAddress(id); found && address.APIAddr != "" {
+			return address.APIAddr, true
+		}
+	}
+	return "", false
+}
+
+// raftAddrOf resolves a node ID to its port address: gossip metadata, then the bootstrap
+// members.
+func (n *MultiNode) raftAddrOf(nodeID string) string {
+	if nodeID == n.cfg.NodeID {
+		return n.cfg.RaftAddr
+	}
+	if n.gossip != nil {
+		if m, ok := n.gossip.states()[nodeID]; ok && m.meta.RaftAddr != "" {
+			return m.meta.RaftAddr
+		}
+	}
+	if file := n.file.Load(); file != nil {
+		if address, ok := file.nodeAddress(nodeID); ok {
+			return address.RaftAddr
+		}
+	}
+	return ""
+}
+
+// ReplaceNode moves every replica oldID holds to newID: for each shard whose Raft
+// configuration contains oldID, it asks the new node to open an empty replica, then, on the
+// shard's leader (forwarded wherever that is), AddVoter(newID, newRaftAddr) and
+// RemoveServer(oldID). The new replica catches up from the leader's snapshot and log.
+//
+// The new node must already run with the placement: with gossip it learns it from any member
+// when it joins (start it with Join and no BootstrapExpect); with a static placement it is
+// started with the same StaticNodes and StaticPlacement as the others. Each step is
+// idempotent, so a failed ReplaceNode can be run again. Run it only once oldID is really gone:
+// while both run, the shards have four voters.
+func (n *MultiNode) ReplaceNode(ctx context.Context, oldID, newID, newRaftAddr string) error {
+	if oldID == "" || newID == "" || newRaftAddr == "" || oldID == newID {
+		return fmt.Errorf("replace node %q by %q at %q: bad arguments", oldID, newID, newRaftAddr)
+	}
+	for shardID := range n.ShardCount() {
+		servers, err := n.shardServers(ctx, shardID)
+		if err != nil {
+			return fmt.Errorf("replace node: shard %d: %w", shardID, err)
+		}
+		if !slices.ContainsFunc(servers, func(p shard.Peer) bool { return p.ID == oldID }) {
+			continue
+		}
+		if _, err := n.callAt(ctx, newRaftAddr, shardID, rpcKindOpenReplica, nil); err != nil {
+			return fmt.Errorf("replace node: shard %d: open replica on %s: %w", shardID, newRaftAddr, err)
+		}
+		if _, err := n.callLeader(ctx, shardID, rpcKindAddVoter, []byte(newID+"\x00"+newRaftAddr)); err != nil {
+			return fmt.Errorf("replace node: shard %d: add voter %s: %w", shardID, newID, err)
+		}
+		if _, err := n.callLeader(ctx, shardID, rpcKindRemoveServer, []byte(oldID)); err != nil {
+			return fmt.Errorf("replace node: shard %d: remove server %s: %w", shardID, oldID, err)
+		}
+		if servers, err = n.shardServers(ctx, shardID); err == nil {
+			n.recordReplicas(shardID, servers)
+		}
+		n.logger.Info("replaced a replica", "shard", shardID, "old", oldID, "new", newID, "new_addr", newRaftAddr)
+	}
+	return nil
+}
+
+// shardServers reads shardID's Raft configuration from its leader.
+func (n *MultiNode) shardServers(ctx context.Context, shardID int) ([]shard.Peer, error) {
+	payload, err := n.callLeader(ctx, shardID, rpcKindServers, nil)
+	if err != nil {
+		return nil, err
+	}
+	var servers []shard.Peer
+	if err := json.Unmarshal(payload, &servers); err != nil {
+		return nil, fmt.Errorf("decode servers: %w", err)
+	}
+	return servers, nil
+}
+
+// callAt sends one admin request to address and maps a non-OK answer to its error.
+func (n *MultiNode) callAt(ctx context.Context, address string, shardID int, kind byte, payload []byte) ([]byte, error) {
+	resp, err := n.client.call(ctx, address, uint16(shardID), kind, payload)
+	if err != nil {
+		return nil, err
+	}
+	if resp.code != codeOK {
+		return nil, remoteError(address, resp)
+	}
+	return resp.payload, nil
+}
+
+// callLeader sends an idempotent admin request to shardID's leader, found from the local
+// replica, gossip hints or any replica's not-leader hint; bounded by adminAttemptMaxCount.
+func (n *MultiNode) callLeader(ctx context.Context, shardID int, kind byte, payload []byte) ([]byte, error) {
+	var lastErr error
+	hint := ""
+	for attempt := range adminAttemptMaxCount {
+		candidates := []string{}
+		if hint != "" {
+			candidates = append(candidates, hint)
+			hint = ""
+		}
+		if hs := n.hosted(shardID); hs != nil {
+			if _, leaderAddr := hs.shard.Leader(); leaderAddr != "" {
+				candidates = append(candidates, leaderAddr)
+			}
+		}
+		for _, id := range n.replicas(shardID) {
+			if address := n.raftAddrOf(id); address != "" {
+				candidates = append(candidates, address)
+			}
+		}
+		for _, address := range candidates {
+			resp, err := n.client.call(ctx, address, uint16(shardID), kind, payload)
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			if resp.code == codeOK {
+				return resp.payload, nil
+			}
+			lastErr = remoteError(address, resp)
+			if resp.leaderHint != "" && resp.leaderHint != address {
+				hint = resp.leaderHint
+				break
+			}
+		}
+		if hint != "" {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, errors.Join(err, lastErr)
+		}
+		if attempt+1 < adminAttemptMaxCount {
+			timer := time.NewTimer(adminRetryInterval)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return nil, errors.Join(ctx.Err(), lastErr)
+			case <-timer.C:
+			}
+		}
+	}
+	return nil, fmt.Errorf("no leader answered after %d rounds: %w", adminAttemptMaxCount, errors.Join(ErrNoLeader, cleanNotSent(lastErr)))
+}

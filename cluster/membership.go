@@ -1,0 +1,449 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+const (
+	// nodeMetaVersion is the first byte of the gossiped node metadata; only add versions.
+	nodeMetaVersion = 1
+	// nodeMetaStringMaxBytes bounds each string in the metadata so that the largest possible
+	// encoding (4 strings, 2 bitmaps of ShardCountMax bits) fits memberlist.MetaMaxSize.
+	nodeMetaStringMaxBytes = 100
+	// nodeMetaMaxBytes is that largest encoding: version, 4 × (1-byte length + string),
+	// shard count u16, two bitmaps.
+	nodeMetaMaxBytes = 1 + 4*(1+nodeMetaStringMaxBytes) + 2 + 2*ShardCountMax/8
+	// gossipUpdateTimeout bounds broadcasting a metadata change.
+	gossipUpdateTimeout = 2 * time.Second
+	// gossipLeaveTimeout bounds announcing a graceful leave on Close.
+	gossipLeaveTimeout = time.Second
+	// bootstrapPollInterval is how often a node waiting for its placement re-checks members
+	// and retries joining its seeds.
+	bootstrapPollInterval = 100 * time.Millisecond
+	// bootstrapLogInterval is how often that wait logs its progress.
+	bootstrapLogInterval = 5 * time.Second
+)
+
+// The metadata must always fit; checked at compile time.
+var _ = [memberlist.MetaMaxSize - nodeMetaMaxBytes]struct{}{}
+
+// Node states in Status.
+const (
+	NodeStateAlive = "alive"
+	NodeStateDead  = "dead"
+	NodeStateLeft  = "left"
+	// NodeStateUnknown is reported without gossip (static placement) for other nodes.
+	NodeStateUnknown = "unknown"
+)
+
+// nodeMeta is what a node gossips about itself. Wire format (version 1):
+//
+//	version u8 | 4 × (length u8 | bytes): node ID, raft addr, API addr, public addr |
+//	shard count u16 | hosted bitmap | led bitmap   (each bitmap ceil(shard count / 8) bytes,
+//	bit k of byte k/8 (LSB first) set when shard k is hosted / led)
+//
+// Leader bits are hints: Raft is the truth.
+type nodeMeta struct {
+	NodeID     string
+	RaftAddr   string
+	APIAddr    string
+	PublicAddr string
+	ShardCount int
+	Hosted     []int
+	Led        []int
+}
+
+func (m nodeMeta) encode() []byte {
+	out := make([]byte, 0, nodeMetaMaxBytes)
+	out = append(out, nodeMetaVersion)
+	for _, s := range []string{m.NodeID, m.RaftAddr, m.APIAddr, m.PublicAddr} {
+		if len(s) > nodeMetaStringMaxBytes {
+			panic(fmt.Sprintf("cluster: metadata string of %d bytes", len(s)))
+		}
+		out = append(out, byte(len(s)))
+		out = append(out, s...)
+	}
+	out = binary.BigEndian.AppendUint16(out, uint16(m.ShardCount))
+	for _, set := range [][]int{m.Hosted, m.Led} {
+		bitmap := make([]byte, (m.ShardCount+7)/8)
+		for _, id := range set {
+			bitmap[id/8] |= 1 << (id % 8)
+		}
+		out = append(out, bitmap...)
+	}
+	if len(out) > memberlist.MetaMaxSize {
+		panic(fmt.Sprintf("cluster: node metadata of %d bytes exceeds %d", len(out), memberlist.MetaMaxSize))
+	}
+	return out
+}
+
+func decodeNodeMeta(data []byte) (nodeMeta, error) {
+	var m nodeMeta
+	if len(data) < 1 || data[0] != nodeMetaVersion {
+		return m, errors.New("node metadata: missing or unknown version")
+	}
+	rest := data[1:]
+	fields := []*string{&m.NodeID, &m.RaftAddr, &m.APIAddr, &m.PublicAddr}
+	for _, field := range fields {
+		if len(rest) < 1 || len(rest) < 1+int(rest[0]) {
+			return m, errors.New("node metadata: truncated string")
+		}
+		*field = string(rest[1 : 1+int(rest[0])])
+		rest = rest[1+int(rest[0]):]
+	}
+	if len(rest) < 2 {
+		return m, errors.New("node metadata: truncated shard count")
+	}
+	m.ShardCount = int(binary.BigEndian.Uint16(rest))
+	rest = rest[2:]
+	if m.ShardCount > ShardCountMax {
+		return m, fmt.Errorf("node metadata: shard count %d", m.ShardCount)
+	}
+	bitmapBytes := (m.ShardCount + 7) / 8
+	if len(rest) != 2*bitmapBytes {
+		return m, fmt.Errorf("node metadata: %d bytes of bitmaps, want %d", len(rest), 2*bitmapBytes)
+	}
+	for i, set := range []*[]int{&m.Hosted, &m.Led} {
+		bitmap := rest[i*bitmapBytes : (i+1)*bitmapBytes]
+		for id := range m.ShardCount {
+			if bitmap[id/8]&(1<<(id%8)) != 0 {
+				*set = append(*set, id)
+			}
+		}
+	}
+	if m.NodeID == "" {
+		return m, errors.New("node metadata: empty node ID")
+	}
+	return m, nil
+}
+
+// member is what this node knows of a member, copied from memberlist's events (memberlist
+// calls them with its node lock held; reading its Node structs at any other time races).
+// memberlist does not announce suspicion through events, so a suspect member stays alive
+// here until it is declared dead.
+type member struct {
+	meta  nodeMeta
+	state string
+}
+
+// membership runs memberlist for a node: it gossips the node's metadata, shares the placement
+// with members that have none (push/pull state), and tracks members' metadata for routing.
+type membership struct {
+	node   *MultiNode
+	logger *slog.Logger
+	list   *memberlist.Memberlist
+
+	mu      sync.Mutex
+	members map[string]*member
+	// learned is a placement a member sent while this node had none.
+	learned *clusterFile
+
+	refresh chan struct{}
+	done    chan struct{}
+	wg      sync.WaitGroup
+}
+
+func startMembership(n *MultiNode, cfg Config, logger *slog.Logger) (*membership, error) {
+	host, portText, err := net.SplitHostPort(cfg.GossipAddr)
+	if err != nil {
+		return nil, fmt.Errorf("gossip address %q: %w", cfg.GossipAddr, err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		return nil, fmt.Errorf("gossip address %q: %w", cfg.GossipAddr, err)
+	}
+	m := &membership{node: n, logger: logger.With("component", "gossip"), members: make(map[string]*member),
+		refresh: make(chan struct{}, 1), done: make(chan struct{})}
+	mlConfig := memberlist.DefaultLANConfig()
+	mlConfig.Name = cfg.NodeID
+	mlConfig.BindAddr = host
+	mlConfig.BindPort = port
+	mlConfig.AdvertiseAddr = host
+	mlConfig.AdvertisePort = port
+	mlConfig.Delegate = gossipDelegate{m}
+	mlConfig.Events = gossipEvents{m}
+	mlConfig.LogOutput = nil
+	mlConfig.Logger = log.New(&slogWriter{logger: m.logger}, "", 0)
+	if cfg.GossipTuning != nil {
+		cfg.GossipTuning(mlConfig)
+	}
+	m.list, err = memberlist.Create(mlConfig)
+	if err != nil {
+		return nil, fmt.Errorf("start gossip on %s: %w", cfg.GossipAddr, err)
+	}
+	if len(cfg.Join) > 0 {
+		if _, err := m.list.Join(cfg.Join); err != nil {
+			m.logger.Info("no seed answered yet; retrying while waiting", "join", cfg.Join, "error", err)
+		}
+	}
+	m.wg.Go(m.runUpdates)
+	return m, nil
+}
+
+func (m *membership) address() string {
+	node := m.list.LocalNode()
+	return net.JoinHostPort(node.Addr.String(), strconv.Itoa(int(node.Port)))
+}
+
+// localMeta describes this node from its current state.
+func (m *membership) localMeta() nodeMeta {
+	n := m.node
+	meta := nodeMeta{NodeID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr, APIAddr: n.cfg.APIAddr, PublicAddr: n.cfg.PublicAddr}
+	if file := n.file.Load(); file != nil {
+		meta.ShardCount = file.ShardCount
+	}
+	n.mu.RLock()
+	for id, hs := range n.shards {
+		if id >= meta.ShardCount {
+			continue
+		}
+		meta.Hosted = append(meta.Hosted, id)
+		if hs.shard.IsLeader() {
+			meta.Led = append(meta.Led, id)
+		}
+	}
+	n.mu.RUnlock()
+	return meta
+}
+
+// refreshMeta asks for the metadata to be re-gossiped (coalesced, asynchronous).
+func (m *membership) refreshMeta() {
+	select {
+	case m.refresh <- struct{}{}:
+	default:
+	}
+}
+
+func (m *membership) runUpdates() {
+	for {
+		select {
+		case <-m.done:
+			return
+		case <-m.refresh:
+			if err := m.list.UpdateNode(gossipUpdateTimeout); err != nil {
+				m.logger.Debug("gossip metadata update", "error", err)
+			}
+		}
+	}
+}
+
+// awaitPlacement waits until a member tells this node the placement, or, with
+// BootstrapExpect, until that many members are alive and it computes the placement from
+// their IDs itself (every member computes the same from the same set).
+func (m *membership) awaitPlacement(ctx context.Context, cfg Config) (*clusterFile, error) {
+	ticker := time.NewTicker(bootstrapPollInterval)
+	defer ticker.Stop()
+	lastLog := time.Now()
+	for {
+		m.mu.Lock()
+		learned := m.learned
+		m.mu.Unlock()
+		if learned != nil {
+			m.logger.Info("placement learned from a member", "shards", learned.ShardCount, "nodes", len(learned.Nodes))
+			return learned, nil
+		}
+		alive := m.aliveMetas()
+		if cfg.BootstrapExpect > 0 && len(alive) >= cfg.BootstrapExpect {
+			if len(alive) > cfg.BootstrapExpect {
+				m.logger.Warn("more members alive than bootstrap-expect; placing over all of them",
+					"alive", len(alive), "expect", cfg.BootstrapExpect)
+			}
+			return computeClusterFile(alive, cfg.ShardCount, cfg.ReplicaCount), nil
+		}
+		if time.Since(lastLog) >= bootstrapLogInterval {
+			lastLog = time.Now()
+			m.logger.Info("waiting for the placement", "alive", len(alive), "expect", cfg.BootstrapExpect, "join", cfg.Join)
+		}
+		if len(cfg.Join) > 0 && m.list.NumMembers() < 2 {
+			_, _ = m.list.Join(cfg.Join)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for placement (%d of %d members alive): %w", len(alive), cfg.BootstrapExpect, ctx.Err())
+		case <-ticker.C:
+		}
+	}
+}
+
+func computeClusterFile(members []nodeMeta, shardCount, replicaCount int) *clusterFile {
+	if replicaCount == 0 {
+		replicaCount = DefaultReplicaCount
+	}
+	ids := make([]string, len(members))
+	nodes := make([]NodeAddress, len(members))
+	for i, meta := range members {
+		ids[i] = meta.NodeID
+		nodes[i] = NodeAddress{ID: meta.NodeID, RaftAddr: meta.RaftAddr, APIAddr: meta.APIAddr, PublicAddr: meta.PublicAddr}
+	}
+	slices.SortFunc(nodes, func(a, b NodeAddress) int { return cmpString(a.ID, b.ID) })
+	return &clusterFile{Version: clusterFileVersion, ShardCount: shardCount, ReplicaCount: replicaCount, Nodes: nodes,
+		Placement: ComputePlacement(ids, shardCount, replicaCount)}
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// aliveMetas returns the metadata of alive members, including this node, by node ID.
+func (m *membership) aliveMetas() []nodeMeta {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var metas []nodeMeta
+	for _, mem := range m.members {
+		if mem.state == NodeStateAlive {
+			metas = append(metas, mem.meta)
+		}
+	}
+	return metas
+}
+
+// states returns each known member's metadata and state (alive, dead or left).
+func (m *membership) states() map[string]memberState {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]memberState, len(m.members))
+	for name, mem := range m.members {
+		out[name] = memberState{meta: mem.meta, state: mem.state}
+	}
+	return out
+}
+
+type memberState struct {
+	meta  nodeMeta
+	state string
+}
+
+func (m *membership) close() error {
+	select {
+	case <-m.done:
+		return nil
+	default:
+	}
+	close(m.done)
+	m.wg.Wait()
+	leaveErr := m.list.Leave(gossipLeaveTimeout)
+	shutdownErr := m.list.Shutdown()
+	if shutdownErr != nil {
+		return fmt.Errorf("gossip shutdown: %w", errors.Join(leaveErr, shutdownErr))
+	}
+	return nil
+}
+
+func (m *membership) observe(node *memberlist.Node, state string) {
+	meta, err := decodeNodeMeta(node.Meta)
+	if err != nil {
+		m.logger.Warn("member with undecodable metadata", "member", node.Name, "error", err)
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.members[node.Name] = &member{meta: meta, state: state}
+}
+
+// gossipDelegate is memberlist's Delegate.
+type gossipDelegate struct{ m *membership }
+
+func (d gossipDelegate) NodeMeta(limit int) []byte {
+	data := d.m.localMeta().encode()
+	if len(data) > limit {
+		panic(fmt.Sprintf("cluster: node metadata of %d bytes exceeds memberlist's %d", len(data), limit))
+	}
+	return data
+}
+
+func (d gossipDelegate) NotifyMsg([]byte) {}
+
+func (d gossipDelegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+
+// LocalState shares the placement (cluster.json without local flags) with members.
+func (d gossipDelegate) LocalState(join bool) []byte {
+	file := d.m.node.file.Load()
+	if file == nil {
+		return nil
+	}
+	shared := *file
+	shared.BootstrapDone = false
+	return shared.encode()
+}
+
+// MergeRemoteState adopts a member's placement when this node has none yet.
+func (d gossipDelegate) MergeRemoteState(buf []byte, join bool) {
+	if len(buf) == 0 {
+		return
+	}
+	remote, err := decodeClusterFile(buf)
+	if err != nil {
+		d.m.logger.Warn("member sent an invalid placement", "error", err)
+		return
+	}
+	if local := d.m.node.file.Load(); local != nil {
+		shared := *local
+		shared.BootstrapDone = false
+		if !bytes.Equal(shared.encode(), remote.encode()) {
+			d.m.logger.Error("a member has a different placement; two clusters joined, or bootstrap saw different member sets")
+		}
+		return
+	}
+	d.m.mu.Lock()
+	defer d.m.mu.Unlock()
+	if d.m.learned == nil {
+		d.m.learned = remote
+	}
+}
+
+// gossipEvents is memberlist's EventDelegate.
+type gossipEvents struct{ m *membership }
+
+func (e gossipEvents) NotifyJoin(node *memberlist.Node)   { e.m.observe(node, NodeStateAlive) }
+func (e gossipEvents) NotifyUpdate(node *memberlist.Node) { e.m.observe(node, NodeStateAlive) }
+
+func (e gossipEvents) NotifyLeave(node *memberlist.Node) {
+	state := NodeStateDead
+	if node.State == memberlist.StateLeft {
+		state = NodeStateLeft
+	}
+	e.m.observe(node, state)
+}
+
+// slogWriter turns memberlist's "[LEVEL] memberlist: ..." lines into slog records, so it logs
+// in the node's stream and as quietly.
+type slogWriter struct{ logger *slog.Logger }
+
+var _ io.Writer = (*slogWriter)(nil)
+
+func (w *slogWriter) Write(p []byte) (int, error) {
+	line := string(bytes.TrimSpace(p))
+	level := slog.LevelDebug
+	for prefix, l := range map[string]slog.Level{"[ERR]": slog.LevelError, "[WARN]": slog.LevelWarn, "[INFO]": slog.LevelInfo} {
+		if len(line) >= len(prefix) && line[:len(prefix)] == prefix {
+			level = l
+			line = line[len(prefix):]
+			break
+		}
+	}
+	if level == slog.LevelInfo {
+		level = slog.LevelDebug // memberlist's info lines are per-probe chatter
+	}
+	w.logger.Log(context.Background(), level, "memberlist"+line)
+	return len(p), nil
+}

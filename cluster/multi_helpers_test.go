@@ -1,0 +1,192 @@
+package cluster_test
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/shard"
+	"github.com/gigaledger/gigaledger/shard/shardtest"
+)
+
+// multiNode is one node of a multiCluster: its addresses, data dir, and one Recorder per
+// shard that survives restarts (a state machine that keeps its durable state).
+type multiNode struct {
+	id         string
+	addr       string
+	gossipAddr string
+	dataDir    string
+
+	mu   sync.Mutex
+	sms  map[int]*shardtest.Recorder
+	node *cluster.MultiNode // nil while down
+}
+
+func (n *multiNode) recorder(shardID int) *shardtest.Recorder {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.sms[shardID] == nil {
+		n.sms[shardID] = shardtest.NewRecorder()
+	}
+	return n.sms[shardID]
+}
+
+type multiCluster struct {
+	tb        testing.TB
+	nodes     []*multiNode
+	static    *cluster.Placement
+	addresses []cluster.NodeAddress
+	tune      func(*shard.Config)
+}
+
+func shortShardConfig() shard.Config {
+	return shard.Config{
+		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
+		LeaderLeaseTimeout: 150 * time.Millisecond, CommitTimeout: 5 * time.Millisecond,
+		Registerer: prometheus.NewRegistry(),
+	}
+}
+
+func shortGossip(c *memberlist.Config) {
+	c.ProbeInterval = 100 * time.Millisecond
+	c.ProbeTimeout = 50 * time.Millisecond
+	c.GossipInterval = 20 * time.Millisecond
+	c.PushPullInterval = 300 * time.Millisecond
+	c.SuspicionMult = 2
+	c.TCPTimeout = time.Second
+	c.GossipToTheDeadTime = time.Second
+	c.DeadNodeReclaimTime = time.Second
+}
+
+// freeAddr returns a 127.0.0.1 port that was free for both TCP and UDP (memberlist binds
+// both); racy, good enough on a test machine.
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	for range 20 {
+		listener, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatalf("listen: %v", err)
+		}
+		addr := listener.Addr().String()
+		packet, err := net.ListenPacket("udp", addr)
+		_ = listener.Close()
+		if err == nil {
+			_ = packet.Close()
+			return addr
+		}
+	}
+	tb.Fatal("no free TCP+UDP port")
+	return ""
+}
+
+// newMultiNodes prepares size nodes (not started) with ports chosen by the kernel.
+func newMultiNodes(tb testing.TB, size int) []*multiNode {
+	var nodes []*multiNode
+	for i := range size {
+		nodes = append(nodes, &multiNode{id: fmt.Sprintf("node%d", i+1), addr: freeAddr(tb), gossipAddr: freeAddr(tb),
+			dataDir: tb.TempDir(), sms: make(map[int]*shardtest.Recorder)})
+	}
+	return nodes
+}
+
+func (c *multiCluster) config(n *multiNode) cluster.Config {
+	template := shortShardConfig()
+	if c.tune != nil {
+		c.tune(&template)
+	}
+	return cluster.Config{
+		NodeID: n.id, RaftAddr: n.addr, DataDir: n.dataDir, Shard: template, Codec: shardtest.StringCodec{},
+		OpenStateMachine: func(shardID int, dir string) (shard.StateMachine, error) { return n.recorder(shardID), nil },
+		StaticNodes:      c.addresses, StaticPlacement: c.static,
+		APIAddr: "api-" + n.id, BootstrapTimeout: testWaitMax, GossipTuning: shortGossip,
+	}
+}
+
+// newStaticCluster starts size nodes with a static placement of shardCount shards.
+func newStaticCluster(tb testing.TB, size, shardCount, replicaCount int, tune func(*shard.Config)) *multiCluster {
+	tb.Helper()
+	c := &multiCluster{tb: tb, nodes: newMultiNodes(tb, size), tune: tune}
+	ids := make([]string, size)
+	for i, n := range c.nodes {
+		ids[i] = n.id
+		c.addresses = append(c.addresses, cluster.NodeAddress{ID: n.id, RaftAddr: n.addr, APIAddr: "api-" + n.id})
+	}
+	placement := cluster.ComputePlacement(ids, shardCount, replicaCount)
+	c.static = &placement
+	tb.Cleanup(c.closeAll)
+	for _, n := range c.nodes {
+		c.start(n, c.config(n))
+	}
+	return c
+}
+
+func (c *multiCluster) closeAll() {
+	for _, n := range c.nodes {
+		if n.node != nil {
+			_ = n.node.Close()
+			n.node = nil
+		}
+	}
+}
+
+// start opens n, retrying while its port is still held by a previous incarnation.
+func (c *multiCluster) start(n *multiNode, cfg cluster.Config) {
+	c.tb.Helper()
+	deadline := time.Now().Add(testWaitMax)
+	for {
+		node, err := cluster.OpenMulti(cfg, testLogger())
+		if err == nil {
+			n.node = node
+			return
+		}
+		var opErr *net.OpError
+		if !errors.As(err, &opErr) || time.Now().After(deadline) {
+			c.tb.Fatalf("open %s: %v", n.id, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (c *multiCluster) kill(n *multiNode) {
+	c.tb.Helper()
+	if err := n.node.Close(); err != nil {
+		c.tb.Fatalf("close %s: %v", n.id, err)
+	}
+	n.node = nil
+}
+
+// leaderOf waits for a ready leader of shardID among the running nodes.
+func (c *multiCluster) leaderOf(shardID int) *multiNode {
+	c.tb.Helper()
+	var found *multiNode
+	eventually(c.tb, fmt.Sprintf("a ready leader of shard %d", shardID), func() bool {
+		for _, n := range c.nodes {
+			if n.node == nil {
+				continue
+			}
+			if s := n.node.Shard(shardID); s != nil && s.Stats().LeaderReady {
+				found = n
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+func (c *multiCluster) up() []*multiNode {
+	var up []*multiNode
+	for _, n := range c.nodes {
+		if n.node != nil {
+			up = append(up, n)
+		}
+	}
+	return up
+}
