@@ -48,7 +48,7 @@ type Status struct {
 // Status reports nodes (addresses, liveness, hosted and led shards) and shards (replicas,
 // leader, local replica state). Raft configurations are read for hosted shards, so it may
 // block briefly; it never fails.
-func (n *MultiNode) Status() Status {
+func (n *Node) Status() Status {
 	file := n.file.Load()
 	status := Status{NodeID: n.cfg.NodeID, SlotCount: SlotCount}
 	if file == nil {
@@ -102,7 +102,7 @@ func (n *MultiNode) Status() Status {
 	return status
 }
 
-func (n *MultiNode) recordReplicas(shardID int, servers []shard.Peer) {
+func (n *Node) recordReplicas(shardID int, servers []shard.Peer) {
 	ids := make([]string, len(servers))
 	for i, server := range servers {
 		ids[i] = server.ID
@@ -112,7 +112,7 @@ func (n *MultiNode) recordReplicas(shardID int, servers []shard.Peer) {
 	n.replicaSets[shardID] = ids
 }
 
-func (n *MultiNode) replicas(shardID int) []string {
+func (n *Node) replicas(shardID int) []string {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	return slices.Clone(n.replicaSets[shardID])
@@ -121,7 +121,7 @@ func (n *MultiNode) replicas(shardID int) []string {
 // APIAddrFor returns the admin API address of shardID's leader from gossip, or else of any
 // alive node holding a replica (with static placement: from StaticNodes). ok is false when no
 // such node is known; the HTTP layer then answers 503.
-func (n *MultiNode) APIAddrFor(shardID int) (addr string, ok bool) {
+func (n *Node) APIAddrFor(shardID int) (addr string, ok bool) {
 	leaderID := ""
 	if hs := n.hosted(shardID); hs != nil {
 		leaderID, _ = hs.shard.Leader()
@@ -170,7 +170,7 @@ func (n *MultiNode) APIAddrFor(shardID int) (addr string, ok bool) {
 
 // raftAddrOf resolves a node ID to its port address: gossip metadata, then the bootstrap
 // members.
-func (n *MultiNode) raftAddrOf(nodeID string) string {
+func (n *Node) raftAddrOf(nodeID string) string {
 	if nodeID == n.cfg.NodeID {
 		return n.cfg.RaftAddr
 	}
@@ -197,7 +197,7 @@ func (n *MultiNode) raftAddrOf(nodeID string) string {
 // started with the same StaticNodes and StaticPlacement as the others. Each step is
 // idempotent, so a failed ReplaceNode can be run again. Run it only once oldID is really gone:
 // while both run, the shards have four voters.
-func (n *MultiNode) ReplaceNode(ctx context.Context, oldID, newID, newRaftAddr string) error {
+func (n *Node) ReplaceNode(ctx context.Context, oldID, newID, newRaftAddr string) error {
 	if oldID == "" || newID == "" || newRaftAddr == "" || oldID == newID {
 		return fmt.Errorf("replace node %q by %q at %q: bad arguments", oldID, newID, newRaftAddr)
 	}
@@ -227,7 +227,7 @@ func (n *MultiNode) ReplaceNode(ctx context.Context, oldID, newID, newRaftAddr s
 }
 
 // shardServers reads shardID's Raft configuration from its leader.
-func (n *MultiNode) shardServers(ctx context.Context, shardID int) ([]shard.Peer, error) {
+func (n *Node) shardServers(ctx context.Context, shardID int) ([]shard.Peer, error) {
 	payload, err := n.callLeader(ctx, shardID, rpcKindServers, nil)
 	if err != nil {
 		return nil, err
@@ -240,7 +240,7 @@ func (n *MultiNode) shardServers(ctx context.Context, shardID int) ([]shard.Peer
 }
 
 // callAt sends one admin request to address and maps a non-OK answer to its error.
-func (n *MultiNode) callAt(ctx context.Context, address string, shardID int, kind byte, payload []byte) ([]byte, error) {
+func (n *Node) callAt(ctx context.Context, address string, shardID int, kind byte, payload []byte) ([]byte, error) {
 	resp, err := n.client.call(ctx, address, uint16(shardID), kind, payload)
 	if err != nil {
 		return nil, err
@@ -253,7 +253,7 @@ func (n *MultiNode) callAt(ctx context.Context, address string, shardID int, kin
 
 // callLeader sends an idempotent admin request to shardID's leader, found from the local
 // replica, gossip hints or any replica's not-leader hint; bounded by adminAttemptMaxCount.
-func (n *MultiNode) callLeader(ctx context.Context, shardID int, kind byte, payload []byte) ([]byte, error) {
+func (n *Node) callLeader(ctx context.Context, shardID int, kind byte, payload []byte) ([]byte, error) {
 	var lastErr error
 	hint := ""
 	for attempt := range adminAttemptMaxCount {

@@ -98,7 +98,7 @@ func TestLeaderFailoverUnderLoad(t *testing.T) {
 	)
 	// Each goroutine walks the nodes round-robin, skipping nodes that are down. Every
 	// command is proposed once: after an unknown outcome a retry could apply it twice.
-	nodes := make([]atomic.Pointer[cluster.Node], len(c.nodes))
+	nodes := make([]atomic.Pointer[singleShardNode], len(c.nodes))
 	for i, n := range c.nodes {
 		nodes[i].Store(n.node)
 	}

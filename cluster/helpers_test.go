@@ -45,8 +45,22 @@ type testNode struct {
 	addr    string
 	dataDir string
 	sm      *shardtest.Recorder
-	node    *cluster.Node // nil while down
+	node    *singleShardNode // nil while down
 }
+
+// singleShardNode is a Node with one shard, seen through that shard: the single-shard tests
+// predate multi-raft and still say what they should about forwarding and failover.
+type singleShardNode struct{ *cluster.Node }
+
+func (s *singleShardNode) Propose(ctx context.Context, command []byte) (any, error) {
+	return s.Node.Propose(ctx, 0, command)
+}
+
+func (s *singleShardNode) LinearizableRead(ctx context.Context) error {
+	return s.Node.LinearizableRead(ctx, 0)
+}
+
+func (s *singleShardNode) Shard() *shard.Shard { return s.Node.Shard(0) }
 
 type testCluster struct {
 	tb    testing.TB
@@ -84,23 +98,30 @@ func newTestCluster(tb testing.TB, size int, tune func(*shard.Config)) *testClus
 
 func (c *testCluster) open(n *testNode, listener net.Listener) {
 	c.tb.Helper()
-	cfg := shard.Config{
-		ShardID: "s1", NodeID: n.id, RaftAddr: n.addr, DataDir: n.dataDir, Bootstrap: true,
+	template := shard.Config{
 		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
 		LeaderLeaseTimeout: 150 * time.Millisecond, CommitTimeout: 5 * time.Millisecond,
 		Registerer: prometheus.NewRegistry(),
 	}
-	for _, peer := range c.nodes {
-		cfg.Peers = append(cfg.Peers, shard.Peer{ID: peer.id, Addr: peer.addr})
-	}
 	if c.tune != nil {
-		c.tune(&cfg)
+		c.tune(&template)
 	}
-	node, err := cluster.Open(cluster.Config{Shard: cfg, Listener: listener, Codec: shardtest.StringCodec{}}, n.sm, testLogger())
+	var nodes []cluster.NodeAddress
+	var ids []string
+	for _, peer := range c.nodes {
+		nodes = append(nodes, cluster.NodeAddress{ID: peer.id, RaftAddr: peer.addr})
+		ids = append(ids, peer.id)
+	}
+	placement := cluster.ComputePlacement(ids, 1, len(ids))
+	node, err := cluster.Open(cluster.Config{
+		NodeID: n.id, RaftAddr: n.addr, DataDir: n.dataDir, Listener: listener, Shard: template,
+		OpenStateMachine: func(int, string) (shard.StateMachine, error) { return n.sm, nil },
+		Codec:            shardtest.StringCodec{}, StaticNodes: nodes, StaticPlacement: &placement,
+	}, testLogger())
 	if err != nil {
 		c.tb.Fatalf("open %s: %v", n.id, err)
 	}
-	n.node = node
+	n.node = &singleShardNode{node}
 }
 
 // kill closes n's node (shard, port and connections), as a crash would look to its peers.

@@ -143,7 +143,7 @@ type member struct {
 // membership runs memberlist for a node: it gossips the node's metadata, shares the placement
 // with members that have none (push/pull state), and tracks members' metadata for routing.
 type membership struct {
-	node   *MultiNode
+	node   *Node
 	logger *slog.Logger
 	list   *memberlist.Memberlist
 
@@ -157,7 +157,7 @@ type membership struct {
 	wg      sync.WaitGroup
 }
 
-func startMembership(n *MultiNode, cfg Config, logger *slog.Logger) (*membership, error) {
+func startMembership(n *Node, cfg Config, logger *slog.Logger) (*membership, error) {
 	host, portText, err := net.SplitHostPort(cfg.GossipAddr)
 	if err != nil {
 		return nil, fmt.Errorf("gossip address %q: %w", cfg.GossipAddr, err)

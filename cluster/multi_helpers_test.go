@@ -26,7 +26,7 @@ type multiNode struct {
 
 	mu   sync.Mutex
 	sms  map[int]*shardtest.Recorder
-	node *cluster.MultiNode // nil while down
+	node *cluster.Node // nil while down
 }
 
 func (n *multiNode) recorder(shardID int) *shardtest.Recorder {
@@ -141,7 +141,7 @@ func (c *multiCluster) start(n *multiNode, cfg cluster.Config) {
 	c.tb.Helper()
 	deadline := time.Now().Add(testWaitMax)
 	for {
-		node, err := cluster.OpenMulti(cfg, testLogger())
+		node, err := cluster.Open(cfg, testLogger())
 		if err == nil {
 			n.node = node
 			return

@@ -123,7 +123,7 @@ func TestMultiShardGossipBootstrap(t *testing.T) {
 			cfg.Join = []string{seed}
 		}
 		wg.Go(func() {
-			node, err := cluster.OpenMulti(cfg, testLogger())
+			node, err := cluster.Open(cfg, testLogger())
 			errs[i], n.node = err, node
 		})
 	}

@@ -147,7 +147,7 @@ type hostedShard struct {
 // MultiNode is one process's member of the cluster: the replicas of the shards it hosts, the
 // shared port, forwarding, and (with gossip) membership. All methods are safe for concurrent
 // use.
-type MultiNode struct {
+type Node struct {
 	cfg        Config
 	opts       nodeOptions
 	logger     *slog.Logger
@@ -179,7 +179,7 @@ type MultiNode struct {
 // server, joins gossip when configured, gets the placement (see Config), and opens every shard
 // placed on it or found in its data directory. Without a stored placement it blocks until the
 // placement is known (bounded by BootstrapTimeout).
-func OpenMulti(cfg Config, logger *slog.Logger) (*MultiNode, error) {
+func Open(cfg Config, logger *slog.Logger) (*Node, error) {
 	return openNode(cfg, nodeOptions{}, logger)
 }
 
@@ -222,7 +222,7 @@ func (cfg Config) validate(opts nodeOptions) error {
 	return nil
 }
 
-func openNode(cfg Config, opts nodeOptions, logger *slog.Logger) (*MultiNode, error) {
+func openNode(cfg Config, opts nodeOptions, logger *slog.Logger) (*Node, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -243,7 +243,7 @@ func openNode(cfg Config, opts nodeOptions, logger *slog.Logger) (*MultiNode, er
 		_ = listener.Close()
 		return nil, fmt.Errorf("cluster open: resolve %s: %w", cfg.RaftAddr, err)
 	}
-	n := &MultiNode{
+	n := &Node{
 		cfg: cfg, opts: opts, logger: logger, advertise: advertise,
 		mux: NewMux(listener, logger), client: newRPCClient(logger),
 		shards: make(map[int]*hostedShard), replicaSets: make(map[int][]string),
@@ -268,7 +268,7 @@ func openNode(cfg Config, opts nodeOptions, logger *slog.Logger) (*MultiNode, er
 }
 
 // start gets the placement and opens the hosted shards.
-func (n *MultiNode) start() error {
+func (n *Node) start() error {
 	cfg := n.cfg
 	var file *clusterFile
 	stored := false
@@ -363,7 +363,7 @@ func (n *MultiNode) start() error {
 	return nil
 }
 
-func (n *MultiNode) bootstrapPeers(file *clusterFile, shardID int) []shard.Peer {
+func (n *Node) bootstrapPeers(file *clusterFile, shardID int) []shard.Peer {
 	if n.opts.peers != nil {
 		return n.opts.peers
 	}
@@ -375,11 +375,11 @@ func (n *MultiNode) bootstrapPeers(file *clusterFile, shardID int) []shard.Peer 
 	return peers
 }
 
-func (n *MultiNode) shardDir(shardID int) string {
+func (n *Node) shardDir(shardID int) string {
 	return filepath.Join(n.cfg.DataDir, shardDirPrefix+strconv.Itoa(shardID))
 }
 
-func (n *MultiNode) raftDir(shardID int) string {
+func (n *Node) raftDir(shardID int) string {
 	if n.opts.raftDir != "" {
 		return n.opts.raftDir
 	}
@@ -387,7 +387,7 @@ func (n *MultiNode) raftDir(shardID int) string {
 }
 
 // hasShardData reports whether a raft log of shardID exists locally.
-func (n *MultiNode) hasShardData(shardID int) bool {
+func (n *Node) hasShardData(shardID int) bool {
 	if n.opts.noClusterFile {
 		return false
 	}
@@ -397,7 +397,7 @@ func (n *MultiNode) hasShardData(shardID int) bool {
 
 // openShard opens the local replica of shardID: with bootstrap, from peers when its store is
 // empty; without, it waits for a leader to add it (ReplaceNode) or replays its own log.
-func (n *MultiNode) openShard(shardID int, bootstrap bool, peers []shard.Peer) error {
+func (n *Node) openShard(shardID int, bootstrap bool, peers []shard.Peer) error {
 	n.openMu.Lock()
 	defer n.openMu.Unlock()
 	if n.closed.Load() {
@@ -453,7 +453,7 @@ func (n *MultiNode) openShard(shardID int, bootstrap bool, peers []shard.Peer) e
 }
 
 // watchLeader refreshes the gossiped metadata (led shards) whenever the shard's leader changes.
-func (n *MultiNode) watchLeader(hs *hostedShard) {
+func (n *Node) watchLeader(hs *hostedShard) {
 	for {
 		changed := hs.shard.LeaderChanged()
 		if n.gossip != nil {
@@ -468,7 +468,7 @@ func (n *MultiNode) watchLeader(hs *hostedShard) {
 }
 
 // ShardCount is the number of shards in the cluster.
-func (n *MultiNode) ShardCount() int {
+func (n *Node) ShardCount() int {
 	if file := n.file.Load(); file != nil {
 		return file.ShardCount
 	}
@@ -476,22 +476,22 @@ func (n *MultiNode) ShardCount() int {
 }
 
 // Placement is the placement computed at bootstrap (not the current replica sets: see Status).
-func (n *MultiNode) Placement() Placement {
+func (n *Node) Placement() Placement {
 	return n.file.Load().Placement
 }
 
 // NodeID is this node's ID.
-func (n *MultiNode) NodeID() string {
+func (n *Node) NodeID() string {
 	return n.cfg.NodeID
 }
 
 // Addr is the node's port address as peers dial it.
-func (n *MultiNode) Addr() string {
+func (n *Node) Addr() string {
 	return n.cfg.RaftAddr
 }
 
 // GossipAddr is the address memberlist is bound to ("" without gossip).
-func (n *MultiNode) GossipAddr() string {
+func (n *Node) GossipAddr() string {
 	if n.gossip == nil {
 		return ""
 	}
@@ -499,14 +499,14 @@ func (n *MultiNode) GossipAddr() string {
 }
 
 // Hosts reports whether this node holds a replica of shardID.
-func (n *MultiNode) Hosts(shardID int) bool {
+func (n *Node) Hosts(shardID int) bool {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	return n.shards[shardID] != nil
 }
 
 // HostedShards lists the shards this node holds replicas of, ascending.
-func (n *MultiNode) HostedShards() []int {
+func (n *Node) HostedShards() []int {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	ids := make([]int, 0, len(n.shards))
@@ -518,7 +518,7 @@ func (n *MultiNode) HostedShards() []int {
 }
 
 // Shard is the local replica of shardID (for Stats, WaitApplied, tests), nil if not hosted.
-func (n *MultiNode) Shard(shardID int) *shard.Shard {
+func (n *Node) Shard(shardID int) *shard.Shard {
 	if hs := n.hosted(shardID); hs != nil {
 		return hs.shard
 	}
@@ -527,21 +527,21 @@ func (n *MultiNode) Shard(shardID int) *shard.Shard {
 
 // StateMachine is the local state machine of shardID, nil if not hosted. Read it after
 // LinearizableRead for linearizable reads.
-func (n *MultiNode) StateMachine(shardID int) shard.StateMachine {
+func (n *Node) StateMachine(shardID int) shard.StateMachine {
 	if hs := n.hosted(shardID); hs != nil {
 		return hs.sm
 	}
 	return nil
 }
 
-func (n *MultiNode) hosted(shardID int) *hostedShard {
+func (n *Node) hosted(shardID int) *hostedShard {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	return n.shards[shardID]
 }
 
 // localShard returns the hosted replica or ErrNoSuchShard / ErrNotHosted.
-func (n *MultiNode) localShard(shardID int) (*hostedShard, error) {
+func (n *Node) localShard(shardID int) (*hostedShard, error) {
 	if shardID < 0 || shardID >= n.ShardCount() {
 		return nil, fmt.Errorf("shard %d of %d: %w", shardID, n.ShardCount(), ErrNoSuchShard)
 	}
@@ -559,7 +559,7 @@ func (n *MultiNode) localShard(shardID int) (*hostedShard, error) {
 // identity: ErrNotHosted and ErrNoSuchShard (nothing tried), shard.ErrOutcomeUnknown (never
 // retried), shard.ErrOverloaded, shard.ErrCommandTooLarge, shard.ErrClosed (this node is
 // closing), ErrNoLeader, or ctx's error.
-func (n *MultiNode) Propose(ctx context.Context, shardID int, command []byte) (any, error) {
+func (n *Node) Propose(ctx context.Context, shardID int, command []byte) (any, error) {
 	hs, err := n.localShard(shardID)
 	if err != nil {
 		return nil, fmt.Errorf("propose: %w", err)
@@ -595,7 +595,7 @@ func (n *MultiNode) Propose(ctx context.Context, shardID int, command []byte) (a
 // acknowledged before it was called: on the leader, ReadIndex then WaitApplied; on a follower,
 // the leader's read index over the forwarding RPC, then WaitApplied locally. The caller then
 // reads StateMachine(shardID). ErrNotHosted when this node holds no replica.
-func (n *MultiNode) LinearizableRead(ctx context.Context, shardID int) error {
+func (n *Node) LinearizableRead(ctx context.Context, shardID int) error {
 	hs, err := n.localShard(shardID)
 	if err != nil {
 		return fmt.Errorf("linearizable read: %w", err)
@@ -633,7 +633,7 @@ func (n *MultiNode) LinearizableRead(ctx context.Context, shardID int) error {
 // withLeader runs attempt against the leader of s: with "" when this node leads, else with the
 // leader's address. attempt returns a leader hint (may be empty) and its error. withLeader
 // retries on not-leader and not-sent errors, waiting for a leader change between tries.
-func (n *MultiNode) withLeader(ctx context.Context, s *shard.Shard, what string, attempt func(leaderAddr string) (hint string, err error)) error {
+func (n *Node) withLeader(ctx context.Context, s *shard.Shard, what string, attempt func(leaderAddr string) (hint string, err error)) error {
 	var lastErr error
 	hint := ""
 	for range forwardAttemptMaxCount {
@@ -714,7 +714,7 @@ func remoteError(leaderAddr string, resp rpcResponse) error {
 
 // handle answers a forwarded request. It never forwards again (no loops): a node that is not
 // the shard's leader answers codeNotLeader with its leader hint.
-func (n *MultiNode) handle(ctx context.Context, req rpcRequest) rpcResponse {
+func (n *Node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 	shardID := int(req.shardID)
 	if req.kind == rpcKindOpenReplica {
 		return n.handleOpenReplica(shardID)
@@ -769,7 +769,7 @@ func (n *MultiNode) handle(ctx context.Context, req rpcRequest) rpcResponse {
 
 // leaderOnly runs change when hs leads, else answers ErrNotLeader (so the caller follows the
 // hint).
-func (n *MultiNode) leaderOnly(hs *hostedShard, change func() error) error {
+func (n *Node) leaderOnly(hs *hostedShard, change func() error) error {
 	if !hs.shard.IsLeader() {
 		return fmt.Errorf("membership change on %s: %w", n.cfg.NodeID, shard.ErrNotLeader)
 	}
@@ -778,7 +778,7 @@ func (n *MultiNode) leaderOnly(hs *hostedShard, change func() error) error {
 
 // handleOpenReplica opens an empty, unbootstrapped replica of shardID, which a leader is about
 // to add as a voter (ReplaceNode). Opening a hosted shard again is a no-op.
-func (n *MultiNode) handleOpenReplica(shardID int) rpcResponse {
+func (n *Node) handleOpenReplica(shardID int) rpcResponse {
 	if shardID >= n.ShardCount() {
 		return rpcResponse{code: codeBadRequest, payload: fmt.Appendf(nil, "shard %d of %d", shardID, n.ShardCount())}
 	}
@@ -805,7 +805,7 @@ func cutZero(payload []byte) (string, string, bool) {
 // fail, in-flight ones resolve) and its state machine, then the forwarding server (after
 // answering what it is handling), outbound connections, and the port. Safe to call more than
 // once.
-func (n *MultiNode) Close() error {
+func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.openMu.Lock()
 		n.closed.Store(true)

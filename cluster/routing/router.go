@@ -34,9 +34,6 @@ type Shards interface {
 	Ledger(shardID int) *fsm.Ledger
 }
 
-// ErrNotHosted means this node holds no replica of the shard a request needs.
-var ErrNotHosted = errors.New("routing: shard not hosted on this node")
-
 // Router routes API requests to shards. It is safe for concurrent use.
 type Router struct {
 	shards Shards
@@ -156,7 +153,7 @@ func (r *Router) propose(ctx context.Context, shardID int, cmd *fsm.Command) (*f
 func (r *Router) fenced(ctx context.Context, shardID int) (*fsm.Ledger, error) {
 	ledger := r.shards.Ledger(shardID)
 	if ledger == nil {
-		return nil, fmt.Errorf("shard %d: %w", shardID, errors.Join(httpapi.ErrUnavailable, ErrNotHosted))
+		return nil, fmt.Errorf("shard %d: %w", shardID, errors.Join(httpapi.ErrUnavailable, cluster.ErrNotHosted))
 	}
 	if err := r.shards.LinearizableRead(ctx, shardID); err != nil {
 		return nil, backendError(err)
@@ -171,7 +168,7 @@ func backendError(err error) error {
 		return fmt.Errorf("%w: %w", httpapi.ErrOutcomeUnknown, err)
 	case errors.Is(err, shard.ErrOverloaded):
 		return fmt.Errorf("%w: %w", httpapi.ErrOverloaded, err)
-	case errors.Is(err, shard.ErrNotLeader), errors.Is(err, cluster.ErrNoLeader), errors.Is(err, ErrNotHosted):
+	case errors.Is(err, shard.ErrNotLeader), errors.Is(err, cluster.ErrNoLeader), errors.Is(err, cluster.ErrNotHosted):
 		return fmt.Errorf("%w: %w", httpapi.ErrUnavailable, err)
 	}
 	return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/gigaledger/gigaledger/cluster"
 	"io"
 	"net"
 	"os"
@@ -23,6 +24,11 @@ type serveConfig struct {
 	Peers       string `json:"peers"`
 	AdminToken  string `json:"admin-token"`
 	LogLevel    string `json:"log-level"`
+	Shards      int    `json:"-"`
+	Replicas    int    `json:"-"`
+	GossipAddr  string `json:"gossip-addr"`
+	Join        string `json:"join"`
+	Bootstrap   int    `json:"-"`
 	Pprof       bool   `json:"-"`
 	ConfigFile  string `json:"-"`
 	ShutdownMax time.Duration
@@ -63,6 +69,11 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&cfg.Peers, "peers", "", "static replica set id=host:port,...; empty = this node alone")
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token for the admin API (or env "+adminTokenEnv+"); empty = no auth, loopback only")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.IntVar(&cfg.Shards, "shards", 1, "bootstrap setting: number of shards (Raft groups), fixed for the cluster's life")
+	fs.IntVar(&cfg.Replicas, "replicas", cluster.DefaultReplicaCount, "bootstrap setting: replicas per shard")
+	fs.StringVar(&cfg.GossipAddr, "gossip-addr", "", "memberlist listen address; set it to form the cluster by gossip instead of --peers")
+	fs.StringVar(&cfg.Join, "join", "", "gossip addresses of members to join, host:port,...")
+	fs.IntVar(&cfg.Bootstrap, "bootstrap-expect", 0, "gossip: how many members form the cluster at bootstrap (0: join an existing cluster)")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof/ on the admin listener (behind the admin token)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -95,7 +106,8 @@ func (cfg *serveConfig) mergeFile(given map[string]bool) error {
 	}
 	fields := map[string]*string{"data-dir": &cfg.DataDir, "admin-addr": &cfg.AdminAddr,
 		"public-addr": &cfg.PublicAddr, "raft-addr": &cfg.RaftAddr, "node-id": &cfg.NodeID,
-		"peers": &cfg.Peers, "admin-token": &cfg.AdminToken, "log-level": &cfg.LogLevel}
+		"peers": &cfg.Peers, "admin-token": &cfg.AdminToken, "log-level": &cfg.LogLevel,
+		"gossip-addr": &cfg.GossipAddr, "join": &cfg.Join}
 	for k, v := range file {
 		field, ok := fields[k]
 		if !ok {
@@ -117,9 +129,29 @@ func (cfg *serveConfig) validate() error {
 			return fmt.Errorf("--%s %q: %w", name, addr, err)
 		}
 	}
+	if cfg.Shards < 1 || cfg.Shards > cluster.ShardCountMax {
+		return fmt.Errorf("--shards %d outside [1, %d]", cfg.Shards, cluster.ShardCountMax)
+	}
+	if cfg.Replicas < 1 {
+		return fmt.Errorf("--replicas must be at least 1")
+	}
+	if cfg.GossipAddr != "" {
+		if cfg.Peers != "" {
+			return errors.New("--peers and --gossip-addr are two ways to form a cluster: give one")
+		}
+		if _, _, err := net.SplitHostPort(cfg.GossipAddr); err != nil {
+			return fmt.Errorf("--gossip-addr %q: %w", cfg.GossipAddr, err)
+		}
+		if cfg.Bootstrap < 0 {
+			return errors.New("--bootstrap-expect must not be negative")
+		}
+	}
 	peers, err := cfg.peers()
 	if err != nil {
 		return err
+	}
+	if cfg.GossipAddr == "" && len(peers) > cfg.Replicas {
+		return fmt.Errorf("with --peers every node hosts every shard, so --replicas (%d) must cover the %d peers; form larger clusters by gossip (--gossip-addr, --join, --bootstrap-expect)", cfg.Replicas, len(peers))
 	}
 	found := false
 	for _, p := range peers {

@@ -46,7 +46,9 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func newTestCluster(t *testing.T, size int) *testCluster {
+func newTestCluster(t *testing.T, size int) *testCluster { return newShardedTestCluster(t, size, 1) }
+
+func newShardedTestCluster(t *testing.T, size, shards int) *testCluster {
 	tc := &testCluster{t: t, client: &http.Client{Timeout: 5 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	dir := t.TempDir()
@@ -55,7 +57,7 @@ func newTestCluster(t *testing.T, size int) *testCluster {
 		cfg := &serveConfig{
 			NodeID: fmt.Sprintf("n%d", i+1), DataDir: filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
 			AdminAddr: freeAddr(t), PublicAddr: freeAddr(t), RaftAddr: freeAddr(t),
-			LogLevel: "error", ShutdownMax: 5 * time.Second,
+			LogLevel: "error", ShutdownMax: 5 * time.Second, Shards: shards, Replicas: 3,
 			raftTiming: &raftTiming{heartbeat: 300 * time.Millisecond, election: 300 * time.Millisecond,
 				leaderLease: 150 * time.Millisecond, commit: 5 * time.Millisecond},
 		}
@@ -117,7 +119,7 @@ func (tc *testCluster) stop(i int) {
 // leader returns the index of the node that leads, or -1.
 func (tc *testCluster) leader() int {
 	for i := range tc.nodes {
-		if n := tc.node(i); n != nil && n.cluster.Shard().IsLeader() {
+		if n := tc.node(i); n != nil && n.cluster.Shard(0).IsLeader() {
 			return i
 		}
 	}
@@ -181,24 +183,24 @@ func (tc *testCluster) must(method, path string, body any, want int) map[string]
 
 // waitConverged waits until every live replica has applied the same index and holds the same
 // digest, and returns that digest.
-func (tc *testCluster) waitConverged(limit time.Duration) [32]byte {
+func (tc *testCluster) waitConverged(limit time.Duration) string {
 	tc.t.Helper()
 	deadline := time.Now().Add(limit)
 	var last string
 	for time.Now().Before(deadline) {
-		var digests [][32]byte
+		var digests []string
 		var applied []uint64
 		for i := range tc.nodes {
 			n := tc.node(i)
 			if n == nil {
 				continue
 			}
-			d, err := n.ledger.Digest()
+			d, index, err := n.StateDigest(context.Background())
 			if err != nil {
 				tc.t.Fatal(err)
 			}
 			digests = append(digests, d)
-			applied = append(applied, n.ledger.AppliedIndex())
+			applied = append(applied, index)
 		}
 		same := true
 		for i := range digests {
@@ -211,7 +213,7 @@ func (tc *testCluster) waitConverged(limit time.Duration) [32]byte {
 		time.Sleep(50 * time.Millisecond)
 	}
 	tc.t.Fatalf("replicas did not converge: %s", last)
-	return [32]byte{}
+	return ""
 }
 
 // transferOutcome is what a client finally learned about one reference ID.
@@ -337,7 +339,7 @@ func TestThreeReplicasSurviveLeaderLoss(t *testing.T) {
 	for i, n := range tc.nodes {
 		seen := map[string]string{}
 		for page := 1; ; page++ {
-			items, more, err := n.ledger.ListTransactions("bank", fsm.TimeRange{FromMs: 0, ToMs: 1 << 62}, fsm.PageRequest{Page: page, PageSize: 1000})
+			items, more, err := n.ledger(0).ListTransactions("bank", fsm.TimeRange{FromMs: 0, ToMs: 1 << 62}, fsm.PageRequest{Page: page, PageSize: 1000})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -361,7 +363,7 @@ func TestThreeReplicasSurviveLeaderLoss(t *testing.T) {
 		}
 		var total fsm.Amount
 		for _, id := range wallets {
-			w, err := n.ledger.GetWallet("bank", id)
+			w, err := n.ledger(0).GetWallet("bank", id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -370,7 +372,7 @@ func TestThreeReplicasSurviveLeaderLoss(t *testing.T) {
 		if total != fsm.AmountFromUint64(walletCount*fundEach) {
 			t.Fatalf("node %d: total %s", i, total)
 		}
-		if err := n.ledger.CheckInvariants(); err != nil {
+		if err := n.ledger(0).CheckInvariants(); err != nil {
 			t.Fatalf("node %d: %v", i, err)
 		}
 	}
@@ -415,7 +417,7 @@ func TestLeaderStopsWhileRequestsWaitForQuorum(t *testing.T) {
 	}
 	// Wait until the requests are in the shard, where they cannot commit.
 	deadline := time.Now().Add(10 * time.Second)
-	for stats := tc.node(leader).cluster.Shard().Stats(); stats.InflightBatches == 0 && stats.QueueDepth == 0; stats = tc.node(leader).cluster.Shard().Stats() {
+	for stats := tc.node(leader).cluster.Shard(0).Stats(); stats.InflightBatches == 0 && stats.QueueDepth == 0; stats = tc.node(leader).cluster.Shard(0).Stats() {
 		if time.Now().After(deadline) {
 			t.Fatal("the requests never reached the shard")
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -11,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -62,25 +62,20 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-// node is one running GigaLedger process: the ledger, its shard replica behind the cluster
-// forwarding layer, and the two HTTP listeners.
+// node is one running GigaLedger process: its shard replicas behind the cluster layer, the
+// router that sends each request to its shard, and the two HTTP listeners.
 type node struct {
 	cfg         *serveConfig
 	logger      *slog.Logger
-	ledger      *fsm.Ledger
 	cluster     *cluster.Node
 	admin       *http.Server
 	public      *http.Server
 	serveErrors chan error
 }
 
-// startNode opens the store, joins the replica set and starts listening. It returns once every
-// listener is bound; leadership comes on its own.
+// startNode opens the shards this node hosts, joins the cluster and starts listening. It
+// returns once every listener is bound; leadership comes on its own.
 func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
-	peers, err := cfg.peers()
-	if err != nil {
-		return nil, err
-	}
 	if cfg.AdminToken == "" {
 		logger.Warn("no admin token: serving the admin API without authentication on loopback only",
 			"admin_addr", cfg.AdminAddr, "public_addr", cfg.PublicAddr)
@@ -88,34 +83,50 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	ledger, err := fsm.Open(filepath.Join(cfg.DataDir, "shard-0"), logger)
-	if err != nil {
-		return nil, err
-	}
-	shardPeers := make([]shard.Peer, len(peers))
-	for i, p := range peers {
-		shardPeers[i] = shard.Peer{ID: p.ID, Addr: p.Addr}
-	}
-	shardConfig := shard.Config{
-		ShardID:    "0",
-		NodeID:     cfg.NodeID,
-		RaftAddr:   cfg.RaftAddr,
-		DataDir:    filepath.Join(cfg.DataDir, "shard-0", "raft"),
-		Peers:      shardPeers,
-		Bootstrap:  true,
-		Registerer: registry,
-	}
+	template := shard.Config{Registerer: registry}
 	if t := cfg.raftTiming; t != nil {
-		shardConfig.HeartbeatTimeout, shardConfig.ElectionTimeout = t.heartbeat, t.election
-		shardConfig.LeaderLeaseTimeout, shardConfig.CommitTimeout = t.leaderLease, t.commit
+		template.HeartbeatTimeout, template.ElectionTimeout = t.heartbeat, t.election
+		template.LeaderLeaseTimeout, template.CommitTimeout = t.leaderLease, t.commit
 	}
-	clusterNode, err := cluster.Open(cluster.Config{Shard: shardConfig, Codec: fsm.ResultCodec{}}, ledger, logger)
+	clusterConfig := cluster.Config{
+		NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, DataDir: cfg.DataDir, Shard: template,
+		OpenStateMachine: func(shardID int, dir string) (shard.StateMachine, error) {
+			return fsm.Open(dir, logger.With("shard", shardID))
+		},
+		Codec: fsm.ResultCodec{}, APIAddr: cfg.AdminAddr, PublicAddr: cfg.PublicAddr,
+		ShardCount: cfg.Shards, ReplicaCount: cfg.Replicas,
+	}
+	if cfg.GossipAddr != "" {
+		clusterConfig.GossipAddr, clusterConfig.BootstrapExpect = cfg.GossipAddr, cfg.Bootstrap
+		for _, seed := range strings.Split(cfg.Join, ",") {
+			if seed = strings.TrimSpace(seed); seed != "" {
+				clusterConfig.Join = append(clusterConfig.Join, seed)
+			}
+		}
+	} else {
+		// A static replica set: every peer hosts every shard.
+		peers, err := cfg.peers()
+		if err != nil {
+			return nil, err
+		}
+		var ids []string
+		for _, p := range peers {
+			address := cluster.NodeAddress{ID: p.ID, RaftAddr: p.Addr}
+			if p.ID == cfg.NodeID {
+				address.APIAddr, address.PublicAddr = cfg.AdminAddr, cfg.PublicAddr
+			}
+			clusterConfig.StaticNodes = append(clusterConfig.StaticNodes, address)
+			ids = append(ids, p.ID)
+		}
+		placement := cluster.ComputePlacement(ids, cfg.Shards, cfg.Replicas)
+		clusterConfig.StaticPlacement = &placement
+	}
+	clusterNode, err := cluster.Open(clusterConfig, logger)
 	if err != nil {
-		ledger.Close()
 		return nil, err
 	}
-	n := &node{cfg: cfg, logger: logger, ledger: ledger, cluster: clusterNode, serveErrors: make(chan error, 2)}
-	backend := routing.New(singleShard{node: clusterNode, ledger: ledger})
+	n := &node{cfg: cfg, logger: logger, cluster: clusterNode, serveErrors: make(chan error, 2)}
+	backend := routing.New(nodeShards{clusterNode})
 	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready, Operator: n},
 		backend, logger, registry)
 	if cfg.Pprof {
@@ -137,47 +148,52 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 		}(srv)
 	}
 	logger.Info("serving", "node_id", cfg.NodeID, "admin_addr", cfg.AdminAddr, "public_addr", cfg.PublicAddr,
-		"raft_addr", cfg.RaftAddr, "peers", len(peers), "data_dir", cfg.DataDir)
+		"raft_addr", cfg.RaftAddr, "shards", clusterNode.ShardCount(), "hosted", clusterNode.HostedShards(),
+		"data_dir", cfg.DataDir)
 	return n, nil
 }
 
-// ready is /readyz: a leader is known and this replica has caught up with what it knows is
-// committed, so it can serve reads and forward writes.
+// ready is /readyz: every shard this node hosts has a leader, so it can serve reads and
+// forward writes.
 func (n *node) ready() error {
-	if id, _ := n.cluster.Shard().Leader(); id == "" {
-		return errors.New("no leader")
+	for _, k := range n.cluster.HostedShards() {
+		if id, _ := n.cluster.Shard(k).Leader(); id == "" {
+			return fmt.Errorf("shard %d has no leader", k)
+		}
 	}
 	return nil
 }
 
-// ClusterStatus is GET /cluster: this node and its shard replica as Raft sees them.
+// ClusterStatus is GET /cluster.
 func (n *node) ClusterStatus(ctx context.Context) (any, error) {
-	sh := n.cluster.Shard()
-	leaderID, leaderAddr := sh.Leader()
-	servers, err := sh.Servers()
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{
-		"node": map[string]any{"id": n.cfg.NodeID, "raftAddr": n.cfg.RaftAddr, "adminAddr": n.cfg.AdminAddr,
-			"publicAddr": n.cfg.PublicAddr, "ready": n.ready() == nil},
-		"shards": []map[string]any{{
-			"id": "0", "replicas": servers, "leaderId": leaderID, "leaderAddr": leaderAddr,
-			"state": sh.State().String(), "appliedIndex": n.ledger.AppliedIndex(), "stats": sh.Stats(),
-		}},
-	}, nil
+	return n.cluster.Status(), nil
 }
 
-// StateDigest is GET /debug/digest.
+// StateDigest is GET /debug/digest: the digest of every hosted shard's ledger, in shard
+// order, and the sum of their applied indexes. Two nodes hosting the same shards agree once
+// each shard has applied the same log.
 func (n *node) StateDigest(ctx context.Context) (string, uint64, error) {
-	sum, applied, err := n.ledger.DigestAt()
-	return hex.EncodeToString(sum[:]), applied, err
+	h := sha256.New()
+	var applied uint64
+	for _, k := range n.cluster.HostedShards() {
+		ledger, ok := n.cluster.StateMachine(k).(*fsm.Ledger)
+		if !ok {
+			return "", 0, fmt.Errorf("shard %d: no ledger", k)
+		}
+		sum, index, err := ledger.DigestAt()
+		if err != nil {
+			return "", 0, err
+		}
+		fmt.Fprintf(h, "%d:%x\n", k, sum)
+		applied += index
+	}
+	return hex.EncodeToString(h.Sum(nil)), applied, nil
 }
 
 // Close stops taking requests, gives those in flight a bounded grace, then closes what is
-// left: closing a connection cancels its request, and closing the replica fails every proposal
-// still queued (as not applied) or in flight (as outcome unknown). A request waiting for a
-// quorum that is itself shutting down must not hold the process up.
+// left: closing a connection cancels its request, and closing the replicas fails every
+// proposal still queued (as not applied) or in flight (as outcome unknown). A request waiting
+// for a quorum that is itself shutting down must not hold the process up.
 func (n *node) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownMax)
 	defer cancel()
@@ -197,27 +213,26 @@ func (n *node) Close() error {
 		}(srv)
 	}
 	wg.Wait()
-	return errors.Join(n.cluster.Close(), n.ledger.Close())
+	return n.cluster.Close() // closes the ledgers after their shards
 }
 
-// singleShard presents the node's one shard to the router. It goes when the multi-raft node
-// lands (issue 3).
-type singleShard struct {
-	node   *cluster.Node
-	ledger *fsm.Ledger
+// nodeShards presents the node's shards to the router.
+type nodeShards struct{ node *cluster.Node }
+
+func (s nodeShards) ShardCount() int { return s.node.ShardCount() }
+
+func (s nodeShards) Propose(ctx context.Context, shardID int, command []byte) (any, error) {
+	return s.node.Propose(ctx, shardID, command)
 }
 
-func (s singleShard) ShardCount() int { return 1 }
-
-func (s singleShard) Propose(ctx context.Context, shardID int, command []byte) (any, error) {
-	return s.node.Propose(ctx, command)
+func (s nodeShards) LinearizableRead(ctx context.Context, shardID int) error {
+	return s.node.LinearizableRead(ctx, shardID)
 }
 
-func (s singleShard) LinearizableRead(ctx context.Context, shardID int) error {
-	return s.node.LinearizableRead(ctx)
+func (s nodeShards) Ledger(shardID int) *fsm.Ledger {
+	ledger, _ := s.node.StateMachine(shardID).(*fsm.Ledger)
+	return ledger
 }
-
-func (s singleShard) Ledger(shardID int) *fsm.Ledger { return s.ledger }
 
 // withPprof serves /debug/pprof/ beside the API, behind the same bearer token.
 func withPprof(api http.Handler, token string) http.Handler {
@@ -237,4 +252,9 @@ func withPprof(api http.Handler, token string) http.Handler {
 		}
 	})
 	return mux
+}
+
+// ledger is this node's replica of shard k, or nil when the node does not host it.
+func (n *node) ledger(k int) *fsm.Ledger {
+	return nodeShards{n.cluster}.Ledger(k)
 }
