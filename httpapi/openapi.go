@@ -270,6 +270,11 @@ func openAPISchemas() object {
 		"ProjectList": itemsOf("Project"),
 		"ClusterStatus": object{"type": "object", "additionalProperties": true,
 			"description": "node, shards (id, replicas, leader, state, applied and commit index) and health"},
+		"ReplaceNodeRequest": closed([]string{"oldNodeId", "newNodeId", "newRaftAddr"}, object{
+			"oldNodeId":   object{"type": "string"},
+			"newNodeId":   object{"type": "string"},
+			"newRaftAddr": object{"type": "string", "description": "host:port the new node's peers dial"}}),
+		"ReplaceNodeResult": shape(object{"status": object{"type": "string"}, "oldNodeId": object{"type": "string"}, "newNodeId": object{"type": "string"}}),
 		"StateDigest": closed([]string{"digest", "appliedIndex"}, object{
 			"digest":       object{"type": "string", "description": "hex SHA-256 of the ledger state"},
 			"appliedIndex": object{"type": "integer", "minimum": 0}}),

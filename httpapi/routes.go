@@ -146,6 +146,9 @@ func (s *server) adminRoutes(registry *prometheus.Registry) []routeSpec {
 		{method: get, path: pathDigest, operationID: "stateDigest", tag: tagOperations, handler: s.stateDigest,
 			summary: "This replica's ledger state digest and applied log index, to compare replicas (no read fence).",
 			success: ok, response: "StateDigest", errors: []int{http.StatusServiceUnavailable}},
+		{method: post, path: pathReplace, operationID: "replaceNode", tag: tagOperations, handler: s.replaceNode,
+			summary: "Move every shard replica of a dead node to a new, running node (AddVoter, then RemoveServer). Safe to repeat.",
+			request: "ReplaceNodeRequest", success: ok, response: "ReplaceNodeResult", errors: []int{http.StatusServiceUnavailable}},
 	}
 	return append(routes, s.healthRoutes()...)
 }

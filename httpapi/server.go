@@ -7,12 +7,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -35,6 +38,7 @@ const (
 	pathOpenAPI = "/openapi.json"
 	pathCluster = "/cluster"
 	pathDigest  = "/debug/digest"
+	pathReplace = "/cluster/replace-node"
 )
 
 // AdminConfig configures the admin listener's handler.
@@ -76,6 +80,43 @@ type Operator interface {
 	// StateDigest returns this replica's ledger digest (hex) and applied log index, as they are
 	// locally: replicas agree once they have applied the same index.
 	StateDigest(ctx context.Context) (digest string, appliedIndex uint64, err error)
+	// ReplaceNode moves every shard replica of oldNodeID to newNodeID (already running, at
+	// newRaftAddr): Raft AddVoter, then RemoveServer, shard by shard. Safe to repeat.
+	ReplaceNode(ctx context.Context, oldNodeID, newNodeID, newRaftAddr string) error
+}
+
+// replaceNodeRequest is the body of POST /cluster/replace-node.
+type replaceNodeRequest struct {
+	OldNodeID   string `json:"oldNodeId"`
+	NewNodeID   string `json:"newNodeId"`
+	NewRaftAddr string `json:"newRaftAddr"`
+}
+
+func (s *server) replaceNode(c *gin.Context) {
+	var req replaceNodeRequest
+	if e := decodeBody(c.Request.Body, &req, true); e != nil {
+		s.fail(c, e)
+		return
+	}
+	if !fsm.ValidID(req.OldNodeID, fsm.IDMaxLength) || !fsm.ValidID(req.NewNodeID, fsm.IDMaxLength) || req.OldNodeID == req.NewNodeID {
+		s.fail(c, &apiError{status: http.StatusBadRequest, code: CodeInvalidArgument, message: "oldNodeId and newNodeId must be two different node IDs"})
+		return
+	}
+	if _, _, err := net.SplitHostPort(req.NewRaftAddr); err != nil {
+		s.fail(c, &apiError{status: http.StatusBadRequest, code: CodeInvalidArgument, message: "newRaftAddr must be host:port"})
+		return
+	}
+	if s.operator == nil {
+		writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "no cluster here"})
+		return
+	}
+	if err := s.operator.ReplaceNode(c.Request.Context(), req.OldNodeID, req.NewNodeID, req.NewRaftAddr); err != nil {
+		s.logger.Error("replace node", slog.Any("error", err), slog.String("old", req.OldNodeID), slog.String("new", req.NewNodeID))
+		writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable,
+			message: "replacing the node did not finish; it is safe to repeat: " + err.Error(), retryAfter: true})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "replaced", "oldNodeId": req.OldNodeID, "newNodeId": req.NewNodeID})
 }
 
 func (s *server) clusterStatus(c *gin.Context) {

@@ -169,6 +169,11 @@ func (n *node) ClusterStatus(ctx context.Context) (any, error) {
 	return n.cluster.Status(), nil
 }
 
+// ReplaceNode is POST /cluster/replace-node.
+func (n *node) ReplaceNode(ctx context.Context, oldNodeID, newNodeID, newRaftAddr string) error {
+	return n.cluster.ReplaceNode(ctx, oldNodeID, newNodeID, newRaftAddr)
+}
+
 // StateDigest is GET /debug/digest: the digest of every hosted shard's ledger, in shard
 // order, and the sum of their applied indexes. Two nodes hosting the same shards agree once
 // each shard has applied the same log.

@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -143,4 +145,87 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Gossip: three nodes bootstrap two shards; one dies; a fresh node joins and takes its
+// replicas through POST /cluster/replace-node; it catches up to the same digest.
+func TestReplaceDeadNodeByGossip(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test")
+	}
+	dir := t.TempDir()
+	newConfig := func(id string, bootstrap int, join string) *serveConfig {
+		return &serveConfig{
+			NodeID: id, DataDir: dir + "/" + id, AdminAddr: freeAddr(t), PublicAddr: freeAddr(t), RaftAddr: freeAddr(t),
+			GossipAddr: freeAddr(t), Join: join, Bootstrap: bootstrap, Shards: 2, Replicas: 3,
+			LogLevel: "error", ShutdownMax: 2 * time.Second,
+			raftTiming: &raftTiming{heartbeat: 300 * time.Millisecond, election: 300 * time.Millisecond,
+				leaderLease: 150 * time.Millisecond, commit: 5 * time.Millisecond},
+		}
+	}
+	tc := &testCluster{t: t, client: &http.Client{Timeout: 5 * time.Second}}
+	first := newConfig("n1", 3, "")
+	tc.configs = []*serveConfig{first, newConfig("n2", 3, first.GossipAddr), newConfig("n3", 3, first.GossipAddr)}
+	tc.nodes = make([]*node, 3)
+	t.Cleanup(func() {
+		for i := range tc.nodes {
+			tc.stop(i)
+		}
+	})
+	// Nodes wait for each other to bootstrap, so start them concurrently.
+	started := make(chan error, 3)
+	for i := range tc.configs {
+		go func(i int) {
+			n, err := startNode(tc.configs[i], slog.New(slog.DiscardHandler))
+			if err == nil {
+				tc.mu.Lock()
+				tc.nodes[i] = n
+				tc.mu.Unlock()
+			}
+			started <- err
+		}(i)
+	}
+	for range tc.configs {
+		if err := <-started; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range tc.nodes {
+		waitFor(t, "node ready", func() bool { return tc.node(i).ready() == nil })
+	}
+	tc.must("POST", "/projects", map[string]any{"id": "p", "name": "p"}, 201)
+	tc.must("POST", "/projects/p/assets", map[string]any{"id": "usd", "name": "USD", "code": "USD", "fractions": 100}, 201)
+	w := tc.must("POST", "/projects/p/system-wallets", map[string]any{"assetId": "usd"}, 201)["id"].(string)
+	tc.must("POST", "/projects/p/transactions", map[string]any{"referenceId": "a",
+		"operations": []map[string]any{{"type": "issue", "to": w, "amount": 7}}}, 201)
+
+	tc.stop(2) // n3 dies for good
+	replacement := newConfig("n4", 0, first.GossipAddr)
+	n4, err := startNode(replacement, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.mu.Lock()
+	tc.configs[2], tc.nodes[2] = replacement, n4
+	tc.mu.Unlock()
+	tc.must("POST", "/cluster/replace-node", map[string]any{"oldNodeId": "n3", "newNodeId": "n4", "newRaftAddr": replacement.RaftAddr}, 200)
+	tc.must("POST", "/projects/p/transactions", map[string]any{"referenceId": "b",
+		"operations": []map[string]any{{"type": "issue", "to": w, "amount": 5}}}, 201)
+	tc.waitConverged(30 * time.Second)
+	for _, s := range tc.node(0).cluster.Status().Shards {
+		if fmt.Sprint(sorted(s.Replicas)) != "[n1 n2 n4]" {
+			t.Fatalf("shard %d replicas %v after the replacement", s.ID, s.Replicas)
+		}
+	}
+	// The new node serves a linearizable read of what was written before it existed.
+	status, out, err := tc.call(2, "GET", "/projects/p/wallets/"+w, nil)
+	if err != nil || status != 200 || out["balance"] != float64(12) {
+		t.Fatalf("read on the new node: %d %v %v", status, out, err)
+	}
+}
+
+func sorted(s []string) []string {
+	out := append([]string(nil), s...)
+	slices.Sort(out)
+	return out
 }
