@@ -36,14 +36,39 @@ func (tc *testCluster) node(i int) *node {
 	return tc.nodes[i]
 }
 
+// Test ports come from below the kernel's ephemeral range (32768 and up here): a port that
+// the kernel picked for a listener on :0 and that the test then closed can be taken as the
+// local port of any outbound connection (a Raft dial, gossip) before the node binds it again.
+const (
+	testPortLow  = 20000
+	testPortHigh = 32000
+)
+
+var (
+	testPortMu   sync.Mutex
+	testPortNext = testPortLow + int(time.Now().UnixNano()%int64(testPortHigh-testPortLow))
+)
+
+// freeAddr returns a loopback address whose port was free a moment ago and is outside the
+// ephemeral range, so nothing but another test's listener can take it.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	testPortMu.Lock()
+	defer testPortMu.Unlock()
+	for range testPortHigh - testPortLow {
+		port := testPortNext
+		testPortNext++
+		if testPortNext >= testPortHigh {
+			testPortNext = testPortLow
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		if l, err := net.Listen("tcp", addr); err == nil {
+			l.Close()
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free test port")
+	return ""
 }
 
 func newTestCluster(t *testing.T, size int) *testCluster { return newShardedTestCluster(t, size, 1) }
