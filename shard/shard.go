@@ -113,7 +113,7 @@ func Open(cfg Config, sm StateMachine, transport raft.Transport, logger *slog.Lo
 	if sm == nil || transport == nil {
 		return nil, errors.New("shard open: nil state machine or transport")
 	}
-	logger = logger.With("shard", cfg.ShardID, "node", cfg.NodeID)
+	logger = logger.With("shard", cfg.ShardID) // the caller names the node (cluster does)
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("shard open: create data dir: %w", err)
 	}
