@@ -116,42 +116,35 @@ func (l *Ledger) ListAssets(projectID string) ([]Asset, error) {
 
 // GetAsset returns one asset.
 func (l *Ledger) GetAsset(projectID, assetID string) (*Asset, error) {
-	var a *Asset
-	err := l.read(func() error {
-		if err := l.projectExists(projectID); err != nil {
-			return err
-		}
-		v, err := l.get(key(prefixAsset, projectID, assetID))
-		if err != nil {
-			return err
-		}
-		if v == nil {
-			return rejectf(CodeAssetNotFound, "asset %q not found", assetID)
-		}
-		a, err = decodeAsset(v)
-		return err
-	})
-	return a, err
+	return getInProject(l, projectID, key(prefixAsset, projectID, assetID),
+		rejectf(CodeAssetNotFound, "asset %q not found", assetID), decodeAsset)
 }
 
 // GetCustomer returns one customer.
 func (l *Ledger) GetCustomer(projectID, customerID string) (*Customer, error) {
-	var c *Customer
+	return getInProject(l, projectID, key(prefixCustomer, projectID, customerID),
+		rejectf(CodeCustomerNotFound, "customer %q not found", customerID), decodeCustomer)
+}
+
+// getInProject reads one record of a project: ProjectNotFound when the project is missing,
+// missing when the record is.
+func getInProject[T any](l *Ledger, projectID string, k []byte, missing *Error, decode func([]byte) (*T, error)) (*T, error) {
+	var record *T
 	err := l.read(func() error {
 		if err := l.projectExists(projectID); err != nil {
 			return err
 		}
-		v, err := l.get(key(prefixCustomer, projectID, customerID))
+		v, err := l.get(k)
 		if err != nil {
 			return err
 		}
 		if v == nil {
-			return rejectf(CodeCustomerNotFound, "customer %q not found", customerID)
+			return missing
 		}
-		c, err = decodeCustomer(v)
+		record, err = decode(v)
 		return err
 	})
-	return c, err
+	return record, err
 }
 
 // pageScan calls fn for the page's records under prefix, in key order, and reports whether
