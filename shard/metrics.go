@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -104,6 +105,40 @@ func newShardMetrics(shardID string, registerer prometheus.Registerer, queueDept
 		}
 	}
 	return m, nil
+}
+
+// registerRaftGauges adds the replica's Raft position once raft exists: term, indexes and
+// whether it leads, so dashboards can show who leads and how far each replica lags.
+func (m *shardMetrics) registerRaftGauges(shardID string, s *Shard) error {
+	labels := prometheus.Labels{"shard": shardID}
+	gauge := func(name, help string, value func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "gigaledger", Subsystem: "shard",
+			Name: name, Help: help, ConstLabels: labels}, value)
+	}
+	gauges := []prometheus.Collector{
+		gauge("raft_term", "Current Raft term of this replica.", func() float64 { return float64(s.raft.CurrentTerm()) }),
+		gauge("raft_last_log_index", "Index of the last entry in this replica's log.", func() float64 { return float64(s.raft.LastIndex()) }),
+		gauge("raft_commit_index", "Highest log index this replica knows committed.", func() float64 { return float64(s.raft.CommitIndex()) }),
+		gauge("applied_index", "Highest log index applied to this replica's state machine.", func() float64 { return float64(s.adapter.appliedIndex()) }),
+		gauge("is_leader", "1 while this replica leads its shard.", func() float64 {
+			if s.raft.State() == raft.Leader {
+				return 1
+			}
+			return 0
+		}),
+	}
+	if m.registerer != nil {
+		for i, g := range gauges {
+			if err := m.registerer.Register(g); err != nil {
+				for _, registered := range gauges[:i] {
+					m.registerer.Unregister(registered)
+				}
+				return fmt.Errorf("register raft gauges: %w", err)
+			}
+		}
+	}
+	m.collectors = append(m.collectors, gauges...)
+	return nil
 }
 
 // unregister removes the collectors so that a replica reopened in the same process can

@@ -193,6 +193,10 @@ func Open(cfg Config, sm StateMachine, transport raft.Transport, logger *slog.Lo
 	if err != nil {
 		return fail(fmt.Errorf("shard open: start raft: %w", err))
 	}
+	if err := metrics.registerRaftGauges(cfg.ShardID, s); err != nil {
+		_ = s.raft.Shutdown().Error()
+		return fail(err)
+	}
 	s.verifier = &leaderVerifier{
 		verifyLeader: func() error { return s.raft.VerifyLeader().Error() },
 		rounds:       metrics.readIndexRounds,

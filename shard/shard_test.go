@@ -380,3 +380,28 @@ func holdFirstApply(t *testing.T, r *replica) (release func()) {
 	t.Cleanup(release)
 	return release
 }
+
+// The replica's Raft position is exported, so dashboards can show the leader and the lag.
+func TestRaftGaugesExported(t *testing.T) {
+	g := newGroup(t, 1, nil)
+	leader := g.leader()
+	if _, err := leader.shard.Propose(testContext(t), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	families, err := leader.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			if m.GetGauge() != nil {
+				values[f.GetName()] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	if values["gigaledger_shard_is_leader"] != 1 || values["gigaledger_shard_raft_term"] < 1 ||
+		values["gigaledger_shard_applied_index"] < 1 || values["gigaledger_shard_raft_commit_index"] < values["gigaledger_shard_applied_index"] {
+		t.Fatalf("raft gauges: %v", values)
+	}
+}
