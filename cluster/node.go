@@ -561,6 +561,9 @@ func (n *Node) localShard(shardID int) (*hostedShard, error) {
 // closing), ErrNoLeader, or ctx's error.
 func (n *Node) Propose(ctx context.Context, shardID int, command []byte) (any, error) {
 	hs, err := n.localShard(shardID)
+	if errors.Is(err, ErrNotHosted) {
+		return n.proposeRemote(ctx, shardID, command)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("propose: %w", err)
 	}
@@ -589,6 +592,79 @@ func (n *Node) Propose(ctx context.Context, shardID int, command []byte) (any, e
 		return "", nil
 	})
 	return result, err
+}
+
+// proposeRemote proposes to a shard this node does not host: to its leader as gossip names it,
+// else to its replicas in turn, following not-leader hints. It moves on to another node only
+// when the request provably was not sent; once it may have been, the outcome is unknown and
+// the caller must find out (a transaction retried with its referenceId), never a resend here.
+func (n *Node) proposeRemote(ctx context.Context, shardID int, command []byte) (any, error) {
+	var lastErr error
+	for round := range forwardAttemptMaxCount {
+		var candidates []string
+		if address := n.leaderRaftAddrFor(shardID); address != "" {
+			candidates = append(candidates, address)
+		}
+		for _, id := range n.replicas(shardID) {
+			if address := n.raftAddrOf(id); address != "" && !slices.Contains(candidates, address) {
+				candidates = append(candidates, address)
+			}
+		}
+		for i := 0; i < len(candidates); i++ {
+			address := candidates[i]
+			resp, err := n.client.call(ctx, address, uint16(shardID), rpcKindPropose, command)
+			if err != nil {
+				if !errors.Is(err, errNotSent) {
+					return nil, fmt.Errorf("forward to %s: %w", address, errors.Join(shard.ErrOutcomeUnknown, err))
+				}
+				lastErr = err
+				continue
+			}
+			if resp.code == codeOK {
+				result, err := n.cfg.Codec.DecodeResult(resp.payload)
+				if err != nil {
+					return nil, fmt.Errorf("decode result from %s: %w", address, errors.Join(shard.ErrOutcomeUnknown, err))
+				}
+				return result, nil
+			}
+			lastErr = remoteError(address, resp)
+			if !errors.Is(lastErr, shard.ErrNotLeader) && !errors.Is(lastErr, ErrNoLeader) && !errors.Is(lastErr, ErrNotHosted) {
+				return nil, lastErr // an answer: overloaded, too large, outcome unknown...
+			}
+			if resp.leaderHint != "" && !slices.Contains(candidates[i+1:], resp.leaderHint) {
+				candidates = append(candidates[:i+1], append([]string{resp.leaderHint}, candidates[i+1:]...)...)
+			}
+		}
+		if round+1 < forwardAttemptMaxCount {
+			timer := time.NewTimer(leaderWaitMax / forwardAttemptMaxCount)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return nil, errors.Join(ctx.Err(), lastErr)
+			case <-timer.C:
+			}
+		}
+	}
+	return nil, fmt.Errorf("propose to shard %d: %w", shardID, errors.Join(ErrNoLeader, cleanNotSent(lastErr)))
+}
+
+// leaderRaftAddrFor is the port address of the node gossip says leads shardID, or "".
+func (n *Node) leaderRaftAddrFor(shardID int) string {
+	if n.gossip == nil {
+		return ""
+	}
+	members := n.gossip.states()
+	ids := make([]string, 0, len(members))
+	for id := range members {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if m := members[id]; m.state == NodeStateAlive && slices.Contains(m.meta.Led, shardID) {
+			return m.meta.RaftAddr
+		}
+	}
+	return ""
 }
 
 // LinearizableRead returns once the local state machine of shardID reflects every write

@@ -102,6 +102,11 @@ func (a *applier) apply(c *Command) *Result {
 		return a.transact(c)
 	case OpMarkAssetUsed:
 		return a.markAssetUsed(c)
+	case OpCheckProject:
+		// A linearizable "does the project exist" for a node that holds no replica of the
+		// metadata shard; apply's project check above has answered already. Changes nothing.
+		out := *a.projects[c.ProjectID]
+		return &Result{Project: &out}
 	}
 	panic(fmt.Sprintf("fsm: no apply for op %v", c.Op))
 }

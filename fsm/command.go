@@ -22,12 +22,13 @@ const (
 	OpSetWalletStatus
 	OpTransact
 	OpMarkAssetUsed
+	OpCheckProject
 	opEnd // keep last
 )
 
 var opNames = [...]string{"", "CreateProject", "RenameProject", "CreateAsset", "RenameAsset",
 	"DeleteAsset", "UpsertCustomer", "SuspendCustomer", "ResumeCustomer", "DeleteCustomer",
-	"CreateWallet", "RenameWallet", "DescribeWallet", "SetWalletStatus", "Transact", "MarkAssetUsed"}
+	"CreateWallet", "RenameWallet", "DescribeWallet", "SetWalletStatus", "Transact", "MarkAssetUsed", "CheckProject"}
 
 func (o Op) String() string {
 	if o > 0 && o < opEnd {

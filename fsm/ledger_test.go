@@ -695,3 +695,16 @@ func TestDataShardLearnsProjectAndAsset(t *testing.T) {
 	meta.rejects(&Command{Op: OpDeleteAsset, ProjectID: "p1", AssetID: "usd"}, CodeAssetInUse)
 	meta.rejects(&Command{Op: OpMarkAssetUsed, ProjectID: "p1", AssetID: "gold"}, CodeAssetNotFound)
 }
+
+func TestCheckProjectChangesNothing(t *testing.T) {
+	tl := newTestLedger(t)
+	tl.setup()
+	before := tl.digest()
+	if r := tl.ok(&Command{Op: OpCheckProject, ProjectID: "p1"}); r.Project.Name != "shop" {
+		t.Fatalf("check project: %+v", r.Project)
+	}
+	tl.rejects(&Command{Op: OpCheckProject, ProjectID: "nope"}, CodeProjectNotFound)
+	if tl.digest() != before {
+		t.Fatal("CheckProject changed the ledger")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -328,6 +329,9 @@ func metricsHandler(registry *prometheus.Registry) gin.HandlerFunc {
 
 // fail logs what needs logging and writes the error envelope.
 func (s *server) fail(c *gin.Context, e *apiError) {
+	if e.elsewhere != "" && s.forwardRead(c, e.elsewhere) {
+		return
+	}
 	switch {
 	case e.status >= http.StatusInternalServerError && e.status != http.StatusServiceUnavailable:
 		s.logger.Error("http request failed", slog.String("route", c.FullPath()), slog.String("code", e.code),
@@ -338,6 +342,51 @@ func (s *server) fail(c *gin.Context, e *apiError) {
 	}
 	writeError(c, e)
 }
+
+// forwardedHeader marks a read this node forwarded; a node never forwards such a request again,
+// so a stale view of who hosts what cannot bounce a request between nodes.
+const forwardedHeader = "X-Gigaledger-Forwarded"
+
+// forwardReadTimeout bounds one forwarded read.
+const forwardReadTimeout = 10 * time.Second
+
+// forwardRead serves a GET from another node's admin API (with the same credentials) and
+// reports whether it wrote an answer.
+func (s *server) forwardRead(c *gin.Context, apiAddr string) bool {
+	if c.Request.Method != http.MethodGet || c.GetHeader(forwardedHeader) != "" {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), forwardReadTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+apiAddr+c.Request.URL.RequestURI(), nil)
+	if err != nil {
+		return false
+	}
+	if auth := c.GetHeader("Authorization"); auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	req.Header.Set(forwardedHeader, "1")
+	resp, err := forwardClient.Do(req)
+	if err != nil {
+		s.logger.Warn("forwarded read failed", slog.String("to", apiAddr), slog.Any("error", err))
+		return false
+	}
+	defer resp.Body.Close()
+	for _, h := range []string{"Content-Type", "Retry-After"} {
+		if v := resp.Header.Get(h); v != "" {
+			c.Header(h, v)
+		}
+	}
+	c.Status(resp.StatusCode)
+	_, _ = io.Copy(c.Writer, io.LimitReader(resp.Body, forwardedBodyMaxBytes))
+	c.Abort()
+	return true
+}
+
+// forwardedBodyMaxBytes bounds a forwarded answer (a page of 1000 entries fits easily).
+const forwardedBodyMaxBytes = 64 << 20
+
+var forwardClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}}
 
 // writeError writes the error envelope and stops the handler chain.
 func writeError(c *gin.Context, e *apiError) {

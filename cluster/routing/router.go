@@ -32,6 +32,8 @@ type Shards interface {
 	LinearizableRead(ctx context.Context, shardID int) error
 	// Ledger is this node's replica of the shard, or nil when the node does not host it.
 	Ledger(shardID int) *fsm.Ledger
+	// APIAddrFor names the admin API of a node that hosts the shard (its leader if known).
+	APIAddrFor(shardID int) (string, bool)
 }
 
 // Router routes API requests to shards. It is safe for concurrent use.
@@ -60,7 +62,7 @@ func (r *Router) ShardOf(route httpapi.Route) int {
 func (r *Router) Propose(ctx context.Context, route httpapi.Route, cmd *fsm.Command) (*fsm.Result, error) {
 	switch cmd.Op {
 	case fsm.OpCreateProject, fsm.OpRenameProject, fsm.OpCreateAsset, fsm.OpRenameAsset,
-		fsm.OpDeleteAsset, fsm.OpMarkAssetUsed:
+		fsm.OpDeleteAsset, fsm.OpMarkAssetUsed, fsm.OpCheckProject:
 		return r.propose(ctx, MetadataShard, cmd)
 	case fsm.OpCreateWallet:
 		return r.createWallet(ctx, cmd)
@@ -122,6 +124,15 @@ func (r *Router) requireProject(ctx context.Context, projectID string) (*fsm.Res
 	if _, ok := r.knownProjects.Load(projectID); ok {
 		return nil, nil
 	}
+	if r.shards.Ledger(MetadataShard) == nil {
+		// No local replica of the metadata shard: ask its leader, through the log.
+		result, err := r.propose(ctx, MetadataShard, &fsm.Command{Op: fsm.OpCheckProject, ProjectID: projectID})
+		if err != nil || result.Err != nil {
+			return result, err
+		}
+		r.knownProjects.Store(projectID, struct{}{})
+		return nil, nil
+	}
 	ledger, err := r.fenced(ctx, MetadataShard)
 	if err != nil {
 		return nil, err
@@ -153,6 +164,9 @@ func (r *Router) propose(ctx context.Context, shardID int, cmd *fsm.Command) (*f
 func (r *Router) fenced(ctx context.Context, shardID int) (*fsm.Ledger, error) {
 	ledger := r.shards.Ledger(shardID)
 	if ledger == nil {
+		if addr, ok := r.shards.APIAddrFor(shardID); ok {
+			return nil, &httpapi.ElsewhereError{APIAddr: addr, Shard: shardID}
+		}
 		return nil, fmt.Errorf("shard %d: %w", shardID, errors.Join(httpapi.ErrUnavailable, cluster.ErrNotHosted))
 	}
 	if err := r.shards.LinearizableRead(ctx, shardID); err != nil {

@@ -60,6 +60,8 @@ func (s *localShards) LinearizableRead(ctx context.Context, shardID int) error {
 
 func (s *localShards) Ledger(shardID int) *fsm.Ledger { return s.ledgers[shardID] }
 
+func (s *localShards) APIAddrFor(shardID int) (string, bool) { return "", false }
+
 type client struct {
 	t       *testing.T
 	handler http.Handler

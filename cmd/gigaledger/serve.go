@@ -234,6 +234,8 @@ func (s nodeShards) LinearizableRead(ctx context.Context, shardID int) error {
 	return s.node.LinearizableRead(ctx, shardID)
 }
 
+func (s nodeShards) APIAddrFor(shardID int) (string, bool) { return s.node.APIAddrFor(shardID) }
+
 func (s nodeShards) Ledger(shardID int) *fsm.Ledger {
 	ledger, _ := s.node.StateMachine(shardID).(*fsm.Ledger)
 	return ledger

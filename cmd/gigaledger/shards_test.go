@@ -229,3 +229,97 @@ func sorted(s []string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// Gossip, more nodes than replicas: nodes that lack a shard still take every write (proposals
+// go to the shard's leader) and every single-record read (served from a node that hosts it).
+func TestEveryNodeServesShardsItDoesNotHost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test")
+	}
+	const nodeCount, shardCount = 4, 4
+	dir := t.TempDir()
+	tc := &testCluster{t: t, client: &http.Client{Timeout: 10 * time.Second}, nodes: make([]*node, nodeCount)}
+	var seed string
+	for i := 0; i < nodeCount; i++ {
+		cfg := &serveConfig{
+			NodeID: fmt.Sprintf("n%d", i+1), DataDir: fmt.Sprintf("%s/n%d", dir, i+1), AdminAddr: freeAddr(t),
+			PublicAddr: freeAddr(t), RaftAddr: freeAddr(t), GossipAddr: freeAddr(t), Join: seed,
+			Bootstrap: nodeCount, Shards: shardCount, Replicas: 3, LogLevel: "error", ShutdownMax: 2 * time.Second,
+			raftTiming: &raftTiming{heartbeat: 300 * time.Millisecond, election: 300 * time.Millisecond,
+				leaderLease: 150 * time.Millisecond, commit: 5 * time.Millisecond},
+		}
+		if seed == "" {
+			seed = cfg.GossipAddr
+		}
+		tc.configs = append(tc.configs, cfg)
+	}
+	t.Cleanup(func() {
+		for i := range tc.nodes {
+			tc.stop(i)
+		}
+	})
+	started := make(chan error, nodeCount)
+	for i := range tc.configs {
+		go func(i int) {
+			n, err := startNode(tc.configs[i], slog.New(slog.DiscardHandler))
+			if err == nil {
+				tc.mu.Lock()
+				tc.nodes[i] = n
+				tc.mu.Unlock()
+			}
+			started <- err
+		}(i)
+	}
+	for range tc.configs {
+		if err := <-started; err != nil {
+			t.Fatal(err)
+		}
+	}
+	lacking := 0
+	for i := range tc.nodes {
+		waitFor(t, "node ready", func() bool { return tc.node(i).ready() == nil })
+		if len(tc.node(i).cluster.HostedShards()) < shardCount {
+			lacking++
+		}
+	}
+	if lacking == 0 {
+		t.Fatal("every node hosts every shard; the test needs nodes that do not")
+	}
+	// at sends to node i, retrying only while leaders settle (503).
+	at := func(i int, method, path string, body any, want int) map[string]any {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			status, out, err := tc.call(i, method, path, body)
+			if err == nil && status == want {
+				return out
+			}
+			if (err == nil && status != http.StatusServiceUnavailable) || time.Now().After(deadline) {
+				t.Fatalf("%s %s via %s: %d %v %v, want %d", method, path, tc.configs[i].NodeID, status, out, err, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	at(3, "POST", "/projects", map[string]any{"id": "shop", "name": "Shop"}, 201)
+	at(2, "POST", "/projects/shop/assets", map[string]any{"id": "usd", "name": "USD", "code": "USD", "fractions": 100}, 201)
+	for c := 0; c < 12; c++ {
+		via := c % nodeCount
+		id := fmt.Sprintf("cust%d", c)
+		at(via, "POST", "/projects/shop/customers", map[string]any{"id": id}, 200)
+		w1 := at((via+1)%nodeCount, "POST", "/projects/shop/wallets", map[string]any{"customerId": id, "assetId": "usd"}, 201)["id"].(string)
+		w2 := at((via+2)%nodeCount, "POST", "/projects/shop/wallets", map[string]any{"customerId": id, "assetId": "usd"}, 201)["id"].(string)
+		at((via+3)%nodeCount, "POST", "/projects/shop/transactions", map[string]any{"referenceId": "t-" + id, "operations": []map[string]any{
+			{"type": "issue", "to": w1, "amount": 50}, {"type": "transfer", "from": w1, "to": w2, "amount": 20}}}, 201)
+		for i := 0; i < nodeCount; i++ {
+			if got := at(i, "GET", "/projects/shop/wallets/"+w2, nil, 200)["balance"]; got != float64(20) {
+				t.Fatalf("%s reads %s balance %v, want 20", tc.configs[i].NodeID, w2, got)
+			}
+			at(i, "GET", "/projects/shop/customers/"+id, nil, 200)
+		}
+	}
+	for i := 0; i < nodeCount; i++ {
+		if p := at(i, "GET", "/projects/shop", nil, 200); len(p["assets"].([]any)) != 1 {
+			t.Fatalf("%s: project %v", tc.configs[i].NodeID, p)
+		}
+	}
+}
