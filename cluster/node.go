@@ -95,6 +95,9 @@ type Config struct {
 	OpenStateMachine func(shardID int, dir string) (shard.StateMachine, error)
 	// Codec encodes results on a leader and decodes them on the forwarding node.
 	Codec shard.ResultCodec
+	// Query, when set, answers Node.Query for a shard hosted here, after the node has fenced a
+	// linearizable read on it. The query and answer bytes are the caller's own encoding.
+	Query func(ctx context.Context, shardID int, query []byte) ([]byte, error)
 
 	// StaticNodes and StaticPlacement give the placement without gossip (tests, --peers).
 	// Every replica in StaticPlacement must be in StaticNodes.
@@ -828,6 +831,8 @@ func (n *Node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 		err = n.leaderOnly(hs, func() error { return hs.shard.AddVoter(ctx, id, addr) })
 	case rpcKindRemoveServer:
 		err = n.leaderOnly(hs, func() error { return hs.shard.RemoveServer(ctx, string(req.payload)) })
+	case rpcKindQuery:
+		payload, err = n.answerQuery(ctx, shardID, req.payload)
 	case rpcKindServers:
 		var servers []shard.Peer
 		if servers, err = hs.shard.Servers(); err == nil {
@@ -841,6 +846,48 @@ func (n *Node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 		return rpcResponse{code: codeForError(err), leaderHint: leaderAddr, payload: []byte(err.Error())}
 	}
 	return rpcResponse{code: codeOK, payload: payload}
+}
+
+// answerQuery fences a linearizable read on a hosted shard and runs the configured query.
+func (n *Node) answerQuery(ctx context.Context, shardID int, query []byte) ([]byte, error) {
+	if n.cfg.Query == nil {
+		return nil, errors.New("this node answers no queries")
+	}
+	if err := n.LinearizableRead(ctx, shardID); err != nil {
+		return nil, err
+	}
+	return n.cfg.Query(ctx, shardID, query)
+}
+
+// Query runs a read-only query against shardID, linearizably: locally when this node hosts the
+// shard, else on a node that does (the leader gossip names, then the replicas). Reads have no
+// effect, so any failure to reach a node moves on to the next.
+func (n *Node) Query(ctx context.Context, shardID int, query []byte) ([]byte, error) {
+	if n.hosted(shardID) != nil {
+		return n.answerQuery(ctx, shardID, query)
+	}
+	var candidates []string
+	if address := n.leaderRaftAddrFor(shardID); address != "" {
+		candidates = append(candidates, address)
+	}
+	for _, id := range n.replicas(shardID) {
+		if address := n.raftAddrOf(id); address != "" && !slices.Contains(candidates, address) {
+			candidates = append(candidates, address)
+		}
+	}
+	var lastErr error
+	for _, address := range candidates {
+		resp, err := n.client.call(ctx, address, uint16(shardID), rpcKindQuery, query)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if resp.code == codeOK {
+			return resp.payload, nil
+		}
+		lastErr = remoteError(address, resp)
+	}
+	return nil, fmt.Errorf("query shard %d: %w", shardID, errors.Join(ErrNoLeader, cleanNotSent(lastErr)))
 }
 
 // leaderOnly runs change when hs leads, else answers ErrNotLeader (so the caller follows the

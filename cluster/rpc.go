@@ -34,6 +34,7 @@ const (
 	rpcKindRemoveServer byte = 4
 	rpcKindOpenReplica  byte = 5
 	rpcKindServers      byte = 6
+	rpcKindQuery        byte = 7
 )
 
 // Response codes carry error identity across the wire. Only add codes; never renumber.

@@ -110,22 +110,23 @@ func (rd *reader) ListAssets(projectID string) ([]fsm.Asset, error) {
 // totalSupply adds to each asset (as shard 0 knows it) the supply its wallets hold in every
 // other shard: each shard keeps the supply of its own wallets.
 func (rd *reader) totalSupply(assets []fsm.Asset) error {
+	if len(assets) == 0 {
+		return nil
+	}
+	projectID := assets[0].ProjectID
+	q := shardQuery{Kind: "assets", ProjectID: projectID}
 	for shardID := 1; shardID < rd.router.shards.ShardCount(); shardID++ {
-		l, err := rd.ledger(shardID)
+		parts, err := shardPart(rd, shardID, q, func(l *fsm.Ledger) ([]fsm.Asset, error) { return l.ListAssets(projectID) })
 		if err != nil {
 			return err
 		}
-		for i := range assets {
-			part, err := l.GetAsset(assets[i].ProjectID, assets[i].ID)
-			var rejection *fsm.Error
-			if errors.As(err, &rejection) {
-				continue // no wallet of this asset in that shard yet
-			}
-			if err != nil {
-				return err
-			}
-			if assets[i].Supply, err = assets[i].Supply.Add(part.Supply); err != nil {
-				return err
+		for _, part := range parts {
+			for i := range assets {
+				if assets[i].ID == part.ID {
+					if assets[i].Supply, err = assets[i].Supply.Add(part.Supply); err != nil {
+						return err
+					}
+				}
 			}
 		}
 	}
@@ -222,22 +223,15 @@ func (rd *reader) GetTransaction(projectID, transactionID string) (*fsm.Transact
 	return t, missingAs(err, fsm.CodeTransactionNotFound, "transaction "+transactionID)
 }
 
-// eachShard reads every shard's part of a project-wide list.
-func eachShard[T any](rd *reader, projectID string, list func(*fsm.Ledger) ([]T, error)) ([]T, error) {
-	if _, err := rd.GetProject(projectID); err != nil {
+// eachShard reads every shard's part of a project-wide list, locally or from a node that
+// hosts the shard.
+func eachShard[T any](rd *reader, q shardQuery, list func(*fsm.Ledger) ([]T, error)) ([]T, error) {
+	if _, err := rd.GetProject(q.ProjectID); err != nil {
 		return nil, err
 	}
 	var all []T
 	for shardID := 0; shardID < rd.router.shards.ShardCount(); shardID++ {
-		l, err := rd.ledger(shardID)
-		if err != nil {
-			return nil, err
-		}
-		items, err := list(l)
-		var rejection *fsm.Error
-		if errors.As(err, &rejection) && rejection.Code == fsm.CodeProjectNotFound {
-			continue // this shard has not met the project
-		}
+		items, err := shardPart(rd, shardID, q, list)
 		if err != nil {
 			return nil, err
 		}
@@ -260,8 +254,9 @@ func cut[T any](all []T, p fsm.PageRequest) ([]T, bool) {
 }
 
 func (rd *reader) ListCustomers(projectID string, p fsm.PageRequest) ([]fsm.Customer, bool, error) {
-	all, err := eachShard(rd, projectID, func(l *fsm.Ledger) ([]fsm.Customer, error) {
-		items, _, err := l.ListCustomers(projectID, prefixPage(p))
+	q := shardQuery{Kind: "customers", ProjectID: projectID, Page: prefixPage(p)}
+	all, err := eachShard(rd, q, func(l *fsm.Ledger) ([]fsm.Customer, error) {
+		items, _, err := l.ListCustomers(projectID, q.Page)
 		return items, err
 	})
 	if err != nil {
@@ -273,8 +268,9 @@ func (rd *reader) ListCustomers(projectID string, p fsm.PageRequest) ([]fsm.Cust
 }
 
 func (rd *reader) ListTransactions(projectID string, r fsm.TimeRange, p fsm.PageRequest) ([]fsm.Transaction, bool, error) {
-	all, err := eachShard(rd, projectID, func(l *fsm.Ledger) ([]fsm.Transaction, error) {
-		items, _, err := l.ListTransactions(projectID, r, prefixPage(p))
+	q := shardQuery{Kind: "transactions", ProjectID: projectID, Page: prefixPage(p), Range: r}
+	all, err := eachShard(rd, q, func(l *fsm.Ledger) ([]fsm.Transaction, error) {
+		items, _, err := l.ListTransactions(projectID, r, q.Page)
 		return items, err
 	})
 	if err != nil {

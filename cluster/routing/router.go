@@ -34,6 +34,9 @@ type Shards interface {
 	Ledger(shardID int) *fsm.Ledger
 	// APIAddrFor names the admin API of a node that hosts the shard (its leader if known).
 	APIAddrFor(shardID int) (string, bool)
+	// Query runs a shardQuery (encoded) linearizably on a node hosting the shard, which
+	// answers it with Router.AnswerQuery.
+	Query(ctx context.Context, shardID int, query []byte) ([]byte, error)
 }
 
 // Router routes API requests to shards. It is safe for concurrent use.

@@ -62,6 +62,10 @@ func (s *localShards) Ledger(shardID int) *fsm.Ledger { return s.ledgers[shardID
 
 func (s *localShards) APIAddrFor(shardID int) (string, bool) { return "", false }
 
+func (s *localShards) Query(ctx context.Context, shardID int, query []byte) ([]byte, error) {
+	return nil, fmt.Errorf("every shard is local here")
+}
+
 type client struct {
 	t       *testing.T
 	handler http.Handler

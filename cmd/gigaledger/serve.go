@@ -14,6 +14,7 @@ import (
 	"net/http/pprof"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -88,6 +89,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 		template.HeartbeatTimeout, template.ElectionTimeout = t.heartbeat, t.election
 		template.LeaderLeaseTimeout, template.CommitTimeout = t.leaderLease, t.commit
 	}
+	var routerOnce atomic.Pointer[routing.Router]
 	clusterConfig := cluster.Config{
 		NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, DataDir: cfg.DataDir, Shard: template,
 		OpenStateMachine: func(shardID int, dir string) (shard.StateMachine, error) {
@@ -95,6 +97,14 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 		},
 		Codec: fsm.ResultCodec{}, APIAddr: cfg.AdminAddr, PublicAddr: cfg.PublicAddr,
 		ShardCount: cfg.Shards, ReplicaCount: cfg.Replicas,
+		// Other nodes ask this one for its shards' parts of project-wide lists; the router
+		// answers, and it exists only once the node does.
+		Query: func(ctx context.Context, shardID int, query []byte) ([]byte, error) {
+			if router := routerOnce.Load(); router != nil {
+				return router.AnswerQuery(ctx, shardID, query)
+			}
+			return nil, errors.New("node starting")
+		},
 	}
 	if cfg.GossipAddr != "" {
 		clusterConfig.GossipAddr, clusterConfig.BootstrapExpect = cfg.GossipAddr, cfg.Bootstrap
@@ -127,6 +137,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	}
 	n := &node{cfg: cfg, logger: logger, cluster: clusterNode, serveErrors: make(chan error, 2)}
 	backend := routing.New(nodeShards{clusterNode})
+	routerOnce.Store(backend)
 	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready, Operator: n},
 		backend, logger, registry)
 	if cfg.Pprof {
@@ -235,6 +246,10 @@ func (s nodeShards) LinearizableRead(ctx context.Context, shardID int) error {
 }
 
 func (s nodeShards) APIAddrFor(shardID int) (string, bool) { return s.node.APIAddrFor(shardID) }
+
+func (s nodeShards) Query(ctx context.Context, shardID int, query []byte) ([]byte, error) {
+	return s.node.Query(ctx, shardID, query)
+}
 
 func (s nodeShards) Ledger(shardID int) *fsm.Ledger {
 	ledger, _ := s.node.StateMachine(shardID).(*fsm.Ledger)

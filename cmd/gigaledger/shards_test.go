@@ -321,5 +321,12 @@ func TestEveryNodeServesShardsItDoesNotHost(t *testing.T) {
 		if p := at(i, "GET", "/projects/shop", nil, 200); len(p["assets"].([]any)) != 1 {
 			t.Fatalf("%s: project %v", tc.configs[i].NodeID, p)
 		}
+		// Project-wide lists merge every shard's part, fetched from nodes that host them.
+		customers := at(i, "GET", "/projects/shop/customers?page=1&pageSize=100", nil, 200)["items"].([]any)
+		transactions := at(i, "GET", "/projects/shop/transactions?page=1&pageSize=100&from=0&to=9999999999999", nil, 200)["items"].([]any)
+		supply := at(i, "GET", "/projects/shop/assets/usd", nil, 200)["supply"]
+		if len(customers) != 12 || len(transactions) != 12 || supply != float64(12*50) {
+			t.Fatalf("%s: %d customers, %d transactions, supply %v", tc.configs[i].NodeID, len(customers), len(transactions), supply)
+		}
 	}
 }
