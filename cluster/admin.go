@@ -257,20 +257,10 @@ func (n *Node) callLeader(ctx context.Context, shardID int, kind byte, payload [
 	var lastErr error
 	hint := ""
 	for attempt := range adminAttemptMaxCount {
-		candidates := []string{}
+		candidates := n.shardAddresses(shardID)
 		if hint != "" {
-			candidates = append(candidates, hint)
+			candidates = append([]string{hint}, candidates...)
 			hint = ""
-		}
-		if hs := n.hosted(shardID); hs != nil {
-			if _, leaderAddr := hs.shard.Leader(); leaderAddr != "" {
-				candidates = append(candidates, leaderAddr)
-			}
-		}
-		for _, id := range n.replicas(shardID) {
-			if address := n.raftAddrOf(id); address != "" {
-				candidates = append(candidates, address)
-			}
 		}
 		for _, address := range candidates {
 			resp, err := n.client.call(ctx, address, uint16(shardID), kind, payload)

@@ -604,15 +604,7 @@ func (n *Node) Propose(ctx context.Context, shardID int, command []byte) (any, e
 func (n *Node) proposeRemote(ctx context.Context, shardID int, command []byte) (any, error) {
 	var lastErr error
 	for round := range forwardAttemptMaxCount {
-		var candidates []string
-		if address := n.leaderRaftAddrFor(shardID); address != "" {
-			candidates = append(candidates, address)
-		}
-		for _, id := range n.replicas(shardID) {
-			if address := n.raftAddrOf(id); address != "" && !slices.Contains(candidates, address) {
-				candidates = append(candidates, address)
-			}
-		}
+		candidates := n.shardAddresses(shardID)
 		for i := 0; i < len(candidates); i++ {
 			address := candidates[i]
 			resp, err := n.client.call(ctx, address, uint16(shardID), rpcKindPropose, command)
@@ -649,6 +641,27 @@ func (n *Node) proposeRemote(ctx context.Context, shardID int, command []byte) (
 		}
 	}
 	return nil, fmt.Errorf("propose to shard %d: %w", shardID, errors.Join(ErrNoLeader, cleanNotSent(lastErr)))
+}
+
+// shardAddresses lists the port addresses to try for shardID, most likely leader first: the
+// local replica's leader, else the one gossip names, then every replica, each once.
+func (n *Node) shardAddresses(shardID int) []string {
+	var addresses []string
+	leader := n.leaderRaftAddrFor(shardID)
+	if hs := n.hosted(shardID); hs != nil {
+		if _, local := hs.shard.Leader(); local != "" {
+			leader = local
+		}
+	}
+	if leader != "" {
+		addresses = append(addresses, leader)
+	}
+	for _, id := range n.replicas(shardID) {
+		if address := n.raftAddrOf(id); address != "" && !slices.Contains(addresses, address) {
+			addresses = append(addresses, address)
+		}
+	}
+	return addresses
 }
 
 // leaderRaftAddrFor is the port address of the node gossip says leads shardID, or "".
@@ -866,17 +879,8 @@ func (n *Node) Query(ctx context.Context, shardID int, query []byte) ([]byte, er
 	if n.hosted(shardID) != nil {
 		return n.answerQuery(ctx, shardID, query)
 	}
-	var candidates []string
-	if address := n.leaderRaftAddrFor(shardID); address != "" {
-		candidates = append(candidates, address)
-	}
-	for _, id := range n.replicas(shardID) {
-		if address := n.raftAddrOf(id); address != "" && !slices.Contains(candidates, address) {
-			candidates = append(candidates, address)
-		}
-	}
 	var lastErr error
-	for _, address := range candidates {
+	for _, address := range n.shardAddresses(shardID) {
 		resp, err := n.client.call(ctx, address, uint16(shardID), rpcKindQuery, query)
 		if err != nil {
 			lastErr = err

@@ -71,6 +71,10 @@ func freeAddr(t *testing.T) string {
 	return ""
 }
 
+// testRaftTiming shortens elections for every test node.
+var testRaftTiming = &raftTiming{heartbeat: 300 * time.Millisecond, election: 300 * time.Millisecond,
+	leaderLease: 150 * time.Millisecond, commit: 5 * time.Millisecond}
+
 func newTestCluster(t *testing.T, size int) *testCluster { return newShardedTestCluster(t, size, 1) }
 
 func newShardedTestCluster(t *testing.T, size, shards int) *testCluster {
@@ -83,8 +87,7 @@ func newShardedTestCluster(t *testing.T, size, shards int) *testCluster {
 			NodeID: fmt.Sprintf("n%d", i+1), DataDir: filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
 			AdminAddr: freeAddr(t), PublicAddr: freeAddr(t), RaftAddr: freeAddr(t),
 			LogLevel: "error", ShutdownMax: 5 * time.Second, Shards: shards, Replicas: 3,
-			raftTiming: &raftTiming{heartbeat: 300 * time.Millisecond, election: 300 * time.Millisecond,
-				leaderLease: 150 * time.Millisecond, commit: 5 * time.Millisecond},
+			raftTiming: testRaftTiming,
 		}
 		peers = append(peers, cfg.NodeID+"="+cfg.RaftAddr)
 		tc.configs = append(tc.configs, cfg)

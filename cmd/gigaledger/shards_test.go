@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -153,46 +154,8 @@ func TestReplaceDeadNodeByGossip(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-node test")
 	}
-	dir := t.TempDir()
-	newConfig := func(id string, bootstrap int, join string) *serveConfig {
-		return &serveConfig{
-			NodeID: id, DataDir: dir + "/" + id, AdminAddr: freeAddr(t), PublicAddr: freeAddr(t), RaftAddr: freeAddr(t),
-			GossipAddr: freeAddr(t), Join: join, Bootstrap: bootstrap, Shards: 2, Replicas: 3,
-			LogLevel: "error", ShutdownMax: 2 * time.Second,
-			raftTiming: &raftTiming{heartbeat: 300 * time.Millisecond, election: 300 * time.Millisecond,
-				leaderLease: 150 * time.Millisecond, commit: 5 * time.Millisecond},
-		}
-	}
-	tc := &testCluster{t: t, client: &http.Client{Timeout: 5 * time.Second}}
-	first := newConfig("n1", 3, "")
-	tc.configs = []*serveConfig{first, newConfig("n2", 3, first.GossipAddr), newConfig("n3", 3, first.GossipAddr)}
-	tc.nodes = make([]*node, 3)
-	t.Cleanup(func() {
-		for i := range tc.nodes {
-			tc.stop(i)
-		}
-	})
-	// Nodes wait for each other to bootstrap, so start them concurrently.
-	started := make(chan error, 3)
-	for i := range tc.configs {
-		go func(i int) {
-			n, err := startNode(tc.configs[i], slog.New(slog.DiscardHandler))
-			if err == nil {
-				tc.mu.Lock()
-				tc.nodes[i] = n
-				tc.mu.Unlock()
-			}
-			started <- err
-		}(i)
-	}
-	for range tc.configs {
-		if err := <-started; err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := range tc.nodes {
-		waitFor(t, "node ready", func() bool { return tc.node(i).ready() == nil })
-	}
+	tc := startGossipCluster(t, 3, 2)
+	first := tc.configs[0]
 	tc.must("POST", "/projects", map[string]any{"id": "p", "name": "p"}, 201)
 	tc.must("POST", "/projects/p/assets", map[string]any{"id": "usd", "name": "USD", "code": "USD", "fractions": 100}, 201)
 	w := tc.must("POST", "/projects/p/system-wallets", map[string]any{"assetId": "usd"}, 201)["id"].(string)
@@ -200,7 +163,7 @@ func TestReplaceDeadNodeByGossip(t *testing.T) {
 		"operations": []map[string]any{{"type": "issue", "to": w, "amount": 7}}}, 201)
 
 	tc.stop(2) // n3 dies for good
-	replacement := newConfig("n4", 0, first.GossipAddr)
+	replacement := gossipConfig(t, filepath.Dir(first.DataDir), "n4", 0, 2, first.GossipAddr)
 	n4, err := startNode(replacement, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -237,47 +200,9 @@ func TestEveryNodeServesShardsItDoesNotHost(t *testing.T) {
 		t.Skip("multi-node test")
 	}
 	const nodeCount, shardCount = 4, 4
-	dir := t.TempDir()
-	tc := &testCluster{t: t, client: &http.Client{Timeout: 10 * time.Second}, nodes: make([]*node, nodeCount)}
-	var seed string
-	for i := 0; i < nodeCount; i++ {
-		cfg := &serveConfig{
-			NodeID: fmt.Sprintf("n%d", i+1), DataDir: fmt.Sprintf("%s/n%d", dir, i+1), AdminAddr: freeAddr(t),
-			PublicAddr: freeAddr(t), RaftAddr: freeAddr(t), GossipAddr: freeAddr(t), Join: seed,
-			Bootstrap: nodeCount, Shards: shardCount, Replicas: 3, LogLevel: "error", ShutdownMax: 2 * time.Second,
-			raftTiming: &raftTiming{heartbeat: 300 * time.Millisecond, election: 300 * time.Millisecond,
-				leaderLease: 150 * time.Millisecond, commit: 5 * time.Millisecond},
-		}
-		if seed == "" {
-			seed = cfg.GossipAddr
-		}
-		tc.configs = append(tc.configs, cfg)
-	}
-	t.Cleanup(func() {
-		for i := range tc.nodes {
-			tc.stop(i)
-		}
-	})
-	started := make(chan error, nodeCount)
-	for i := range tc.configs {
-		go func(i int) {
-			n, err := startNode(tc.configs[i], slog.New(slog.DiscardHandler))
-			if err == nil {
-				tc.mu.Lock()
-				tc.nodes[i] = n
-				tc.mu.Unlock()
-			}
-			started <- err
-		}(i)
-	}
-	for range tc.configs {
-		if err := <-started; err != nil {
-			t.Fatal(err)
-		}
-	}
+	tc := startGossipCluster(t, nodeCount, shardCount)
 	lacking := 0
 	for i := range tc.nodes {
-		waitFor(t, "node ready", func() bool { return tc.node(i).ready() == nil })
 		if len(tc.node(i).cluster.HostedShards()) < shardCount {
 			lacking++
 		}
@@ -329,4 +254,55 @@ func TestEveryNodeServesShardsItDoesNotHost(t *testing.T) {
 			t.Fatalf("%s: %d customers, %d transactions, supply %v", tc.configs[i].NodeID, len(customers), len(transactions), supply)
 		}
 	}
+}
+
+// gossipConfig is a test node that forms its cluster by gossip.
+func gossipConfig(t *testing.T, dir, id string, bootstrap, shards int, join string) *serveConfig {
+	return &serveConfig{
+		NodeID: id, DataDir: filepath.Join(dir, id), AdminAddr: freeAddr(t), PublicAddr: freeAddr(t),
+		RaftAddr: freeAddr(t), GossipAddr: freeAddr(t), Join: join, Bootstrap: bootstrap, Shards: shards,
+		Replicas: 3, LogLevel: "error", ShutdownMax: 2 * time.Second, raftTiming: testRaftTiming,
+	}
+}
+
+// startGossipCluster bootstraps size nodes by gossip (all joining the first) and waits until
+// every hosted shard of every node has a leader. Nodes wait for each other to bootstrap, so
+// they start concurrently.
+func startGossipCluster(t *testing.T, size, shards int) *testCluster {
+	t.Helper()
+	dir := t.TempDir()
+	tc := &testCluster{t: t, client: &http.Client{Timeout: 10 * time.Second}, nodes: make([]*node, size)}
+	for i := 0; i < size; i++ {
+		join := ""
+		if i > 0 {
+			join = tc.configs[0].GossipAddr
+		}
+		tc.configs = append(tc.configs, gossipConfig(t, dir, fmt.Sprintf("n%d", i+1), size, shards, join))
+	}
+	t.Cleanup(func() {
+		for i := range tc.nodes {
+			tc.stop(i)
+		}
+	})
+	started := make(chan error, size)
+	for i := range tc.configs {
+		go func(i int) {
+			n, err := startNode(tc.configs[i], slog.New(slog.DiscardHandler))
+			if err == nil {
+				tc.mu.Lock()
+				tc.nodes[i] = n
+				tc.mu.Unlock()
+			}
+			started <- err
+		}(i)
+	}
+	for range tc.configs {
+		if err := <-started; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range tc.nodes {
+		waitFor(t, "node ready", func() bool { return tc.node(i).ready() == nil })
+	}
+	return tc
 }
