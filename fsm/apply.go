@@ -22,6 +22,10 @@ func (l *Ledger) ApplyBatch(index uint64, timeUnixMs int64, commands [][]byte) [
 	for i, raw := range commands {
 		cmd, err := DecodeCommand(raw)
 		if err != nil {
+			// Divergence: the proposer encoded every command, within limits far below the
+			// decoder's bounds (a request body is at most 1 MiB, a log entry at most 64 MiB;
+			// a string or list may be 1 MiB or 65536 long). A command that does not decode
+			// is a corrupt log or a bug, and no replica may guess at it.
 			panic(fmt.Sprintf("fsm: log entry %d command %d: %v", index, i, err))
 		}
 		results[i] = a.apply(&cmd)
@@ -32,6 +36,8 @@ func (l *Ledger) ApplyBatch(index uint64, timeUnixMs int64, commands [][]byte) [
 	a.set(keyApplied, indexBytes[:])
 	a.set(keyClock, encodeClock(l.clock))
 	if err := a.batch.Commit(pebble.NoSync); err != nil {
+		// The store failed (disk, corruption): this replica cannot go on, and must not
+		// answer as if the batch were applied.
 		panic(fmt.Sprintf("fsm: commit log entry %d: %v", index, err))
 	}
 	a.batch.Close()
@@ -48,6 +54,8 @@ type applier struct {
 	dirtyWallets []*Wallet // changed in this batch, in first-change order
 }
 
+// set and delete panic only on a store failure: a batch refuses writes when it is closed, or
+// past Pebble's 4 GiB batch limit, which a 64 MiB log entry's writes stay far below.
 func (a *applier) set(k, v []byte) {
 	if err := a.batch.Set(k, v, nil); err != nil {
 		panic(fmt.Sprintf("fsm: batch set: %v", err))
@@ -104,10 +112,12 @@ func (a *applier) apply(c *Command) *Result {
 		return a.markAssetUsed(c)
 	case OpCheckProject:
 		// A linearizable "does the project exist" for a node that holds no replica of the
-		// metadata shard; apply's project check above has answered already. Changes nothing.
+		// metadata shard; apply's project check above has answered already (the project is
+		// in the map, or the command was rejected). Changes nothing.
 		out := *a.projects[c.ProjectID]
 		return &Result{Project: &out}
 	}
+	// A bug only: DecodeCommand refuses op codes outside 1..opEnd−1, and each has a case.
 	panic(fmt.Sprintf("fsm: no apply for op %v", c.Op))
 }
 
@@ -413,6 +423,7 @@ func (a *applier) createWallet(c *Command) *Result {
 	a.wallets[w.ID] = w
 	owner := customerKey(c.ProjectID, c.CustomerID)
 	a.customerWallets[owner] = append(a.customerWallets[owner], w.ID)
+	// A uint64 counter of log commands: 2^64 of them, at a billion a second, take 584 years.
 	a.clock.walletSequence++
 	ownerKey := appendSequence(prefixOf(prefixOwnerWallet, c.ProjectID, c.CustomerID), a.clock.walletSequence)
 	a.set(ownerKey, []byte(w.ID))

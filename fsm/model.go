@@ -111,7 +111,9 @@ type Wallet struct {
 // System reports whether the wallet belongs to the project rather than to a customer.
 func (w *Wallet) System() bool { return w.CustomerID == "" }
 
-// Available is the part of the balance not reserved by holds.
+// Available is the part of the balance not reserved by holds. It panics on held > balance,
+// which apply never stores (every debit checks the available balance, and apply asserts
+// held ≤ balance after each transaction): only a corrupt store gets there.
 func (w *Wallet) Available() Amount {
 	a, err := w.Balance.Sub(w.Held)
 	if err != nil {

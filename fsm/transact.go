@@ -16,12 +16,13 @@ type touchedWallet struct {
 	lastPosted   Amount // balance after the last entry posted for this wallet
 }
 
-// touchedAsset is an asset's working supply while a transaction's operations run.
+// touchedAsset is an asset's working supply while a transaction's operations run: the stored
+// supply plus what the operations so far issued, minus what they redeemed. It is never a gross
+// total of issues or redeems, which may pass 2^128−1 in a transaction whose every state fits
+// (issue the maximum, redeem it, issue it again).
 type touchedAsset struct {
-	asset    *Asset
-	supply   Amount
-	issued   Amount
-	redeemed Amount
+	asset  *Asset
+	supply Amount
 }
 
 // step is one operation's wallets and asset, as indexes into the transaction's working sets
@@ -35,6 +36,8 @@ func (a *applier) transact(c *Command) *Result {
 	referenceKey := c.ProjectID + "\x00" + c.ReferenceID
 	prior, err := a.transactionByReference(c.ProjectID, c.ReferenceID, referenceKey)
 	if err != nil {
+		// A store read failed or the reference names a record that is not there: a broken
+		// store, not a request's doing.
 		panic(fmt.Sprintf("fsm: reference lookup: %v", err))
 	}
 	if prior != nil {
@@ -71,6 +74,8 @@ func (a *applier) transact(c *Command) *Result {
 		}
 		as := a.assets[assetKey(c.ProjectID, assetID)]
 		if as == nil {
+			// Corruption only: a wallet is created with its asset (recorded on this shard
+			// first if needed) and marks it used, and a used asset cannot be deleted.
 			panic(fmt.Sprintf("fsm: wallet uses missing asset %q", assetID))
 		}
 		assets = append(assets, touchedAsset{asset: as, supply: as.Supply})
@@ -102,13 +107,16 @@ func (a *applier) transact(c *Command) *Result {
 		steps[i] = s
 	}
 
+	// A uint64 counter of log commands, like the wallet sequence: it cannot wrap in practice.
 	a.clock.transactionSequence++
 	t := &Transaction{ID: transactionID(c.IDPrefix, a.clock.transactionSequence), ProjectID: c.ProjectID, ReferenceID: c.ReferenceID,
 		Operations: c.Operations, CreatedAt: a.now, Sequence: a.clock.transactionSequence,
 		FailedOperationIndex: -1}
 
 	// Run the operations in order on working balances. After each one the available balance
-	// of the wallet it debited must still be ≥ 0: the seed's rule, checked per operation.
+	// of the wallet it debited must still be ≥ 0 (the seed's rule), and no balance or supply
+	// may pass 2^128−1: limits are business rules, failures that every replica records alike,
+	// checked on the state after each operation and never on a sum of the operations.
 	for i, op := range c.Operations {
 		s := steps[i]
 		if failure := a.checkUsable(wallets, s.from, s.to); failure != nil {
@@ -121,6 +129,7 @@ func (a *applier) transact(c *Command) *Result {
 				return a.recordFailure(t, i, rejectf(CodeInsufficientFunds,
 					"operation %d: wallet %q has %s available, needs %s", i, from.wallet.ID, available, op.Amount))
 			}
+			// available ≥ amount, and balance ≥ available: this cannot go below zero.
 			from.balance = mustSub(from.balance, op.Amount)
 		}
 		switch op.Type {
@@ -130,10 +139,11 @@ func (a *applier) transact(c *Command) *Result {
 				return a.recordFailure(t, i, rejectf(CodeBalanceOverflow, "operation %d: issuing %s overflows the asset supply", i, op.Amount))
 			}
 			assets[s.asset].supply = supply
-			assets[s.asset].issued = mustAdd(assets[s.asset].issued, op.Amount)
 		case OperationRedeem:
+			// The wallet just debited held the amount, and the supply is the sum of the
+			// asset's balances (this transaction's working ones included): only a corrupt
+			// store can make the supply smaller than one of them.
 			assets[s.asset].supply = mustSub(assets[s.asset].supply, op.Amount)
-			assets[s.asset].redeemed = mustAdd(assets[s.asset].redeemed, op.Amount)
 		}
 		if s.to >= 0 {
 			to := &wallets[s.to]
@@ -162,11 +172,13 @@ func (a *applier) transact(c *Command) *Result {
 	a.checkConservation(t, wallets, assets)
 	for i := range wallets {
 		tw := &wallets[i]
+		// Corruption only (a bug in this function): postEntry posts one entry per side.
 		if tw.entryCount != tw.wallet.EntryCount+countEntries(c.Operations, steps, i) {
 			panic(fmt.Sprintf("fsm: transaction %s: wallet %s entry count mismatch", t.ID, tw.wallet.ID))
 		}
 		tw.wallet.Balance = tw.balance
 		tw.wallet.EntryCount = tw.entryCount
+		// Corruption only: every debit above checked the available balance (balance − held).
 		if tw.wallet.Held.Cmp(tw.wallet.Balance) > 0 {
 			panic(fmt.Sprintf("fsm: transaction %s left wallet %s with held > balance", t.ID, tw.wallet.ID))
 		}
@@ -200,7 +212,14 @@ func (a *applier) checkUsable(wallets []touchedWallet, indexes ...int) *Error {
 }
 
 // checkConservation asserts, per asset, that the balances the transaction touched moved by
-// exactly what it issued minus what it redeemed. A mismatch is a bug in apply: panic.
+// exactly as much as the asset's supply: issues and redeems change both alike, transfers
+// neither. A mismatch is a bug in apply: panic.
+//
+// It compares signed changes, so no sum passes 2^128−1 where the final state does not (the
+// old form, after + redeemed = before + issued, overflowed on a wallet at the maximum that
+// redeemed 1 and got it back). The sums of balances fit: the touched wallets of an asset hold
+// part of its supply, itself at most 2^128−1, before and after; an overflow there means the
+// stored balances and supply disagree already, which no request can cause.
 func (a *applier) checkConservation(t *Transaction, wallets []touchedWallet, assets []touchedAsset) {
 	for _, as := range assets {
 		var before, after Amount
@@ -210,11 +229,8 @@ func (a *applier) checkConservation(t *Transaction, wallets []touchedWallet, ass
 				after = mustAdd(after, tw.balance)
 			}
 		}
-		if mustAdd(after, as.redeemed) != mustAdd(before, as.issued) {
+		if changeOf(before, after) != changeOf(as.asset.Supply, as.supply) {
 			panic(fmt.Sprintf("fsm: transaction %s breaks conservation of asset %s", t.ID, as.asset.ID))
-		}
-		if mustAdd(as.supply, as.redeemed) != mustAdd(as.asset.Supply, as.issued) {
-			panic(fmt.Sprintf("fsm: transaction %s breaks the supply of asset %s", t.ID, as.asset.ID))
 		}
 	}
 }
@@ -240,6 +256,8 @@ func (a *applier) postEntry(t *Transaction, operationIndex int, tw *touchedWalle
 	} else {
 		balance = tw.lastPosted
 	}
+	// The replay passes through the same working balances the operations checked above (each
+	// within 0..2^128−1), so a failure here is a bug in apply, not a request's doing.
 	switch entryType {
 	case EntryIssue, EntryCredit:
 		balance = mustAdd(balance, amount)
@@ -362,6 +380,9 @@ func sameOperations(a, b []Operation) bool {
 	return true
 }
 
+// mustAdd and mustSub are for sums that the checks before them have bounded: a failure is a
+// bug or a corrupt store (divergence), never a request's doing. A limit that a request can
+// reach is checked with Add or Sub and answered with a rejection instead.
 func mustAdd(a, b Amount) Amount {
 	s, err := a.Add(b)
 	if err != nil {

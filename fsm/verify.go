@@ -2,6 +2,8 @@ package fsm
 
 import (
 	"fmt"
+	"math/big"
+	"math/bits"
 
 	"github.com/cockroachdb/pebble"
 )
@@ -33,7 +35,10 @@ func (l *Ledger) CheckInvariants() error {
 			}
 			return it.Error()
 		}
-		type assetTotals struct{ supply, balances, issued, redeemed Amount }
+		type assetTotals struct {
+			supply                     Amount
+			balances, issued, redeemed wideSum
+		}
 		totals := map[string]*assetTotals{}
 		err := scan([]byte{prefixAsset}, func(k, v []byte) error {
 			a, err := decodeAsset(v)
@@ -65,12 +70,12 @@ func (l *Ledger) CheckInvariants() error {
 				}
 				switch e.Type {
 				case EntryIssue:
-					at.issued = mustAdd(at.issued, e.Amount)
+					at.issued.add(e.Amount)
 					balance, err = balance.Add(e.Amount)
 				case EntryCredit:
 					balance, err = balance.Add(e.Amount)
 				case EntryRedeem:
-					at.redeemed = mustAdd(at.redeemed, e.Amount)
+					at.redeemed.add(e.Amount)
 					balance, err = balance.Sub(e.Amount)
 				case EntryDebit:
 					balance, err = balance.Sub(e.Amount)
@@ -92,14 +97,16 @@ func (l *Ledger) CheckInvariants() error {
 			if balance != w.Balance || count != w.EntryCount {
 				return fmt.Errorf("wallet %s: balance %s/%d entries, replay gives %s/%d", w.ID, w.Balance, w.EntryCount, balance, count)
 			}
-			at.balances = mustAdd(at.balances, w.Balance)
+			at.balances.add(w.Balance)
 			return nil
 		}, func() error {
 			for k, at := range totals {
-				if at.balances != at.supply {
+				if at.balances != wideOf(at.supply) {
 					return fmt.Errorf("asset %q: supply %s, wallets hold %s", k, at.supply, at.balances)
 				}
-				if mustAdd(at.supply, at.redeemed) != at.issued {
+				supplyAndRedeemed := at.redeemed
+				supplyAndRedeemed.add(at.supply)
+				if supplyAndRedeemed != at.issued {
 					return fmt.Errorf("asset %q: issued %s − redeemed %s ≠ supply %s", k, at.issued, at.redeemed, at.supply)
 				}
 			}
@@ -120,4 +127,32 @@ func scanWallets(scan func([]byte, func(k, v []byte) error) error, each func(*Wa
 		return err
 	}
 	return done()
+}
+
+// wideSum is a 192-bit total of Amounts. A history may issue and redeem far more than 2^128−1
+// in all (issue the maximum, redeem it, issue it again), and a corrupt store may hold balances
+// that sum past it: the checker reports either, it must not overflow or panic on them. 192
+// bits hold 2^64 maximal amounts, more entries than a store can have.
+type wideSum struct {
+	top uint64
+	low Amount
+}
+
+func wideOf(a Amount) wideSum { return wideSum{low: a} }
+
+func (s *wideSum) add(a Amount) {
+	var carry uint64
+	s.low.Lo, carry = bits.Add64(s.low.Lo, a.Lo, 0)
+	s.low.Hi, carry = bits.Add64(s.low.Hi, a.Hi, carry)
+	s.top += carry
+}
+
+// String formats s in decimal, for error messages.
+func (s wideSum) String() string {
+	if s.top == 0 {
+		return s.low.String()
+	}
+	v := new(big.Int).SetUint64(s.top)
+	v.Lsh(v, 128)
+	return v.Or(v, s.low.Big()).String()
 }
