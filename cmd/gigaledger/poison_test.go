@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// maxAmountText is 2^128−1, the largest amount, as the issue's curl sent it.
+const maxAmountText = "340282366920938463463374607431768211455"
+
+// rawCall sends a raw JSON body to node i and decodes the answer keeping numbers exact
+// (a 128-bit amount does not survive float64).
+func (tc *testCluster) rawCall(i int, method, path, body string) (int, map[string]any, error) {
+	var reader io.Reader
+	if body != "" {
+		reader = bytes.NewReader([]byte(body))
+	}
+	req, err := http.NewRequest(method, "http://"+tc.configs[i].AdminAddr+path, reader)
+	if err != nil {
+		return 0, nil, err
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := tc.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	decoder := json.NewDecoder(resp.Body)
+	decoder.UseNumber()
+	if err := decoder.Decode(&out); err != nil && err != io.EOF {
+		return resp.StatusCode, nil, err
+	}
+	return resp.StatusCode, out, nil
+}
+
+// rawMust sends body to live nodes in turn, retrying while the cluster answers 503 or cannot
+// be reached, and expects want. Only a node's own answer counts: nothing the test sends is
+// resent after an answer other than 503, so no write can apply twice.
+func (tc *testCluster) rawMust(method, path, body string, want int) map[string]any {
+	tc.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for attempt := 0; time.Now().Before(deadline); attempt++ {
+		i := attempt % len(tc.nodes)
+		if tc.node(i) == nil {
+			continue
+		}
+		status, out, err := tc.rawCall(i, method, path, body)
+		if err == nil && status == want {
+			return out
+		}
+		if err == nil && status != http.StatusServiceUnavailable {
+			tc.t.Fatalf("%s %s %s: %d %v, want %d", method, path, body, status, out, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tc.t.Fatalf("%s %s: no answer %d in time", method, path, want)
+	return nil
+}
+
+// Issue 8, item 1, over HTTP on a 3-replica shard: the issue's curl sequence, which made every
+// replica panic in apply and again on every restart. The second transaction's final state is
+// legal (the wallet ends at 2^128−1 again), so it completes; one that would end above the
+// limit is a 422 BalanceOverflow recorded as a failed transaction on every replica. The
+// replicas stay healthy and equal, and after a stop and start of all three they come back,
+// equal, and serve.
+func TestPoisonPillDoesNotStopTheCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test")
+	}
+	tc := newTestCluster(t, 3)
+	tc.rawMust("POST", "/projects", `{"id":"px","name":"x"}`, 201)
+	tc.rawMust("POST", "/projects/px/assets", `{"id":"tok","name":"t","code":"T","fractions":1}`, 201)
+	tc.rawMust("POST", "/projects/px/customers", `{"id":"c","name":"c"}`, 200) // an upsert
+	w, _ := tc.rawMust("POST", "/projects/px/wallets", `{"customerId":"c","assetId":"tok"}`, 201)["id"].(string)
+	if w == "" {
+		t.Fatal("no wallet id")
+	}
+	tc.rawMust("POST", "/projects/px/transactions",
+		`{"referenceId":"r1","operations":[{"type":"issue","to":"`+w+`","amount":`+maxAmountText+`}]}`, 201)
+	r2 := tc.rawMust("POST", "/projects/px/transactions",
+		`{"referenceId":"r2","operations":[{"type":"redeem","from":"`+w+`","amount":1},{"type":"issue","to":"`+w+`","amount":1}]}`, 201)
+	if r2["status"] != "completed" {
+		t.Fatalf("r2: %v", r2)
+	}
+
+	// One more than the limit at the end: rejected with 422, recorded as failed at the issue,
+	// and a retry answers that same failure.
+	r3Body := `{"referenceId":"r3","operations":[{"type":"redeem","from":"` + w + `","amount":1},{"type":"issue","to":"` + w + `","amount":2}]}`
+	r3 := tc.rawMust("POST", "/projects/px/transactions", r3Body, 422)
+	failed, _ := r3["transaction"].(map[string]any)
+	if code := r3["error"].(map[string]any)["code"]; code != "BalanceOverflow" || failed == nil ||
+		failed["status"] != "failed" || failed["failedOperationIndex"] != json.Number("1") {
+		t.Fatalf("r3: %v", r3)
+	}
+	retry := tc.rawMust("POST", "/projects/px/transactions", r3Body, 409)
+	if again, _ := retry["transaction"].(map[string]any); again == nil || again["id"] != failed["id"] || again["status"] != "failed" {
+		t.Fatalf("r3 retry: %v", retry)
+	}
+
+	// Every replica: healthy, equal digests, and the same answers.
+	checkReplicas := func(when string) string {
+		t.Helper()
+		digest := tc.waitConverged(30 * time.Second)
+		for i := range tc.nodes {
+			if status, out, err := tc.rawCall(i, "GET", "/healthz", ""); err != nil || status != 200 {
+				t.Fatalf("%s: node %d /healthz: %d %v %v", when, i, status, out, err)
+			}
+			status, out, err := tc.rawCall(i, "GET", "/debug/digest", "")
+			if err != nil || status != 200 || out["digest"] != digest {
+				t.Fatalf("%s: node %d /debug/digest: %d %v %v, want %s", when, i, status, out, err, digest)
+			}
+			status, out, err = tc.rawCall(i, "GET", "/projects/px/wallets/"+w, "")
+			if err != nil || status != 200 || out["balance"] != json.Number(maxAmountText) {
+				t.Fatalf("%s: node %d wallet: %d %v %v", when, i, status, out, err)
+			}
+			status, out, err = tc.rawCall(i, "GET", "/projects/px/transactions/"+failed["id"].(string), "")
+			if err != nil || status != 200 || out["status"] != "failed" || out["failureReason"] != "BalanceOverflow" {
+				t.Fatalf("%s: node %d r3: %d %v %v", when, i, status, out, err)
+			}
+			if err := tc.node(i).ledger(0).CheckInvariants(); err != nil {
+				t.Fatalf("%s: node %d: %v", when, i, err)
+			}
+		}
+		return digest
+	}
+	digest := checkReplicas("after the sequence")
+
+	// Stop all three and start them again: the log replays (or the store loads) without a
+	// panic, the state is the same, and the cluster serves reads and writes.
+	for i := range tc.nodes {
+		tc.stop(i)
+	}
+	for i := range tc.nodes {
+		tc.start(i)
+	}
+	tc.waitLeader(15 * time.Second)
+	if after := checkReplicas("after the restart"); after != digest {
+		t.Fatal("state changed across the restart")
+	}
+	tc.rawMust("POST", "/projects/px/transactions",
+		`{"referenceId":"r4","operations":[{"type":"redeem","from":"`+w+`","amount":1},{"type":"issue","to":"`+w+`","amount":1}]}`, 201)
+	checkReplicas("after a write")
+}
