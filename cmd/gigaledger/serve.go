@@ -138,13 +138,17 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	n := &node{cfg: cfg, logger: logger, cluster: clusterNode, serveErrors: make(chan error, 2)}
 	backend := routing.New(nodeShards{clusterNode})
 	routerOnce.Store(backend)
-	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready, Operator: n},
-		backend, logger, registry)
+	// validate() has parsed both lists already.
+	allowedHosts, _ := httpapi.ParseAllowedHosts(cfg.AllowedHosts)
+	corsOrigins, _ := httpapi.ParseCORSOrigins(cfg.CORSOrigins)
+	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready, Operator: n,
+		AllowedHosts: allowedHosts, CORSOrigins: corsOrigins}, backend, logger, registry)
 	if cfg.Pprof {
 		adminHandler = withPprof(adminHandler, cfg.AdminToken)
 	}
 	n.admin = &http.Server{Addr: cfg.AdminAddr, Handler: adminHandler, ReadHeaderTimeout: 10 * time.Second}
-	n.public = &http.Server{Addr: cfg.PublicAddr, Handler: httpapi.NewPublic(httpapi.PublicConfig{Ready: n.ready}, logger, registry),
+	n.public = &http.Server{Addr: cfg.PublicAddr, Handler: httpapi.NewPublic(httpapi.PublicConfig{Ready: n.ready,
+		RestrictHosts: cfg.AdminToken == "", AllowedHosts: allowedHosts, CORSOrigins: corsOrigins}, logger, registry),
 		ReadHeaderTimeout: 10 * time.Second}
 	for _, srv := range []*http.Server{n.admin, n.public} {
 		listener, err := net.Listen("tcp", srv.Addr)
