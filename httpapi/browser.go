@@ -104,6 +104,13 @@ func normalizeHost(host string) string {
 	return strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 }
 
+// HostAllowed reports whether a request's Host (name or address, with or without port) is
+// loopback or one of allowedHosts (as ParseAllowedHosts returns them): what a node without an
+// admin token serves. For handlers outside this package's engines (pprof).
+func HostAllowed(requestHost string, allowedHosts []string) bool {
+	return newBrowserPolicy(true, allowedHosts, nil).hostAllowed(requestHost)
+}
+
 // hostAllowed reports whether a request's Host (name or address, with or without port) is
 // loopback or listed.
 func (p browserPolicy) hostAllowed(requestHost string) bool {

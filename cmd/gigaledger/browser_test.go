@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -83,4 +84,20 @@ func TestNodeRefusesBrowsers(t *testing.T) {
 	}
 	expect(send(cfg.AdminAddr, "DELETE", "/projects", "", ""), 405)
 	expect(send(cfg.AdminAddr, "POST", "/projects", "", project, "Content-Type", "application/json; charset=utf-8"), 201)
+}
+
+// TestPprofHostCheck: /debug/pprof/, served beside the API without a token, refuses a foreign
+// Host as the API does (DNS rebinding would otherwise read profiles).
+func TestPprofHostCheck(t *testing.T) {
+	handler := withPprof(http.NotFoundHandler(), "", []string{"ledger.internal"})
+	for host, want := range map[string]int{"evil.example": 421, "evil.example:8081": 421, "localhost:8081": 200,
+		"127.0.0.1": 200, "ledger.internal": 200} {
+		request := httptest.NewRequest("GET", "/debug/pprof/", nil)
+		request.Host = host
+		recorder := httptest.NewRecorder()
+		handler.ServeHTTP(recorder, request)
+		if recorder.Code != want {
+			t.Errorf("Host %s: %d, want %d", host, recorder.Code, want)
+		}
+	}
 }
