@@ -98,7 +98,8 @@ func (d *httpDriver) send(ctx context.Context, method, path string, body []byte)
 	if err != nil {
 		return 0, nil, err
 	}
-	if body != nil {
+	if body != nil || method != http.MethodGet {
+		// The API refuses a POST, PUT or PATCH without it (415), body or not.
 		request.Header.Set("Content-Type", "application/json")
 	}
 	if d.token != "" {

@@ -68,7 +68,8 @@ func (c *Client) Do(ctx context.Context, method, base, path string, body any) (R
 	if err != nil {
 		return Response{}, err
 	}
-	if body != nil {
+	if body != nil || method != http.MethodGet {
+		// The API refuses a POST, PUT or PATCH without it (415), body or not.
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {

@@ -22,12 +22,18 @@ import (
 // testToken is the admin token of the test servers.
 const testToken = "s3cret-token"
 
-// apiClient sends requests to a handler through httptest, as a client with the token would.
+// apiClient sends requests to a handler through httptest, as a client with the token would: to
+// Host testHost, with Content-Type application/json on every body and every POST, PUT or PATCH.
 type apiClient struct {
 	t       *testing.T
 	handler http.Handler
 	token   string
+	// header, when set, is added to (and replaces the same headers of) every request.
+	header http.Header
 }
+
+// testHost is the Host the test client names: loopback, as a local client's would be.
+const testHost = "localhost:8081"
 
 // response is one answer, with helpers to read it.
 type response struct {
@@ -75,11 +81,21 @@ func (c *apiClient) do(method, path string, body any) *response {
 		reader = bytes.NewReader(encoded)
 	}
 	request := httptest.NewRequest(method, path, reader)
-	if reader != nil {
+	request.Host = testHost
+	if reader != nil || method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch {
 		request.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {
 		request.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	for name, values := range c.header {
+		request.Header.Del(name)
+		for _, value := range values {
+			request.Header.Add(name, value)
+		}
+	}
+	if host := c.header.Get("Host"); host != "" {
+		request.Host = host
 	}
 	recorder := httptest.NewRecorder()
 	c.handler.ServeHTTP(recorder, request)
@@ -635,6 +651,35 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"from fractional", "GET", "/projects/shop/transactions?page=1&from=1.5&to=5", nil, 400, "InvalidArgument", false},
 		{"unknown route", "GET", "/projects/shop/nothing", nil, 404, "NotFound", false},
 		{"trailing slash", "GET", "/projects/", nil, 404, "NotFound", false},
+
+		// Requests mean exactly what they say (issue 8, item 4).
+		{"duplicate amount", "POST", "/projects/shop/transactions", `{"referenceId":"dup","operations":[{"type":"issue","to":"` + f.walletA + `","amount":1,"amount":400}]}`, 400, "InvalidJSON", false},
+		{"duplicate referenceId key", "POST", "/projects/shop/transactions", `{"referenceId":"a","referenceId":"b","operations":[{"type":"issue","to":"` + f.walletA + `","amount":1}]}`, 400, "InvalidJSON", false},
+		{"duplicate name", "PUT", "/projects/shop/name", `{"name":"a","name":"b"}`, 400, "InvalidJSON", false},
+		{"case variant ReferenceId", "POST", "/projects/shop/transactions", `{"ReferenceId":"cv","operations":[{"type":"issue","to":"` + f.walletA + `","amount":1}]}`, 400, "InvalidJSON", false},
+		{"case variant REFERENCEID", "POST", "/projects/shop/transactions", `{"REFERENCEID":"cv","operations":[{"type":"issue","to":"` + f.walletA + `","amount":1}]}`, 400, "InvalidJSON", false},
+		{"case variant Amount", "POST", "/projects/shop/transactions", `{"referenceId":"cv","operations":[{"type":"issue","to":"` + f.walletA + `","Amount":1}]}`, 400, "InvalidJSON", false},
+		{"case variant beside exact key", "POST", "/projects/shop/transactions", `{"referenceId":"cv","operations":[{"type":"issue","to":"` + f.walletA + `","amount":1,"AMOUNT":400}]}`, 400, "InvalidJSON", false},
+		{"case variant customer key", "POST", "/projects/shop/customers", `{"ID":"x"}`, 400, "InvalidJSON", false},
+		{"invalid UTF-8 referenceId", "POST", "/projects/shop/transactions", []byte("{\"referenceId\":\"r\xff\",\"operations\":[{\"type\":\"issue\",\"to\":\"" + f.walletA + "\",\"amount\":1}]}"), 400, "InvalidJSON", false},
+		{"invalid UTF-8 name", "POST", "/projects", []byte("{\"name\":\"\xc3\x28\"}"), 400, "InvalidJSON", false},
+		{"unpaired surrogate escape", "POST", "/projects/shop/transactions", `{"referenceId":"r\ud800","operations":[{"type":"issue","to":"` + f.walletA + `","amount":1}]}`, 400, "InvalidJSON", false},
+		{"project id dot", "POST", "/projects", `{"id":".","name":"x"}`, 400, "InvalidArgument", false},
+		{"project id dot dot", "POST", "/projects", `{"id":"..","name":"x"}`, 400, "InvalidArgument", false},
+		{"asset id dot dot", "POST", "/projects/shop/assets", `{"id":"..","name":"x","code":"X","fractions":1}`, 400, "InvalidArgument", false},
+		{"customer id dot", "POST", "/projects/shop/customers", `{"id":"."}`, 400, "InvalidArgument", false},
+		{"customer id dot dot", "POST", "/projects/shop/customers", `{"id":".."}`, 400, "InvalidArgument", false},
+		{"customer id zero-width space", "POST", "/projects/shop/customers", `{"id":"ali\u200bce"}`, 400, "InvalidArgument", false},
+		{"customer id bidi override", "POST", "/projects/shop/customers", `{"id":"\u202eecila"}`, 400, "InvalidArgument", false},
+		{"customer id BOM", "POST", "/projects/shop/customers", `{"id":"\ufeffalice"}`, 400, "InvalidArgument", false},
+		{"customer id no-break space", "POST", "/projects/shop/customers", `{"id":"ali\u00a0ce"}`, 400, "InvalidArgument", false},
+		{"customer id in path zero-width", "GET", "/projects/shop/customers/ali%E2%80%8Bce", nil, 400, "InvalidArgument", false},
+		{"wallet customer id LRM", "POST", "/projects/shop/wallets", `{"customerId":"alice\u200e","assetId":"usd"}`, 400, "InvalidArgument", false},
+		{"referenceId zero-width", "POST", "/projects/shop/transactions", `{"referenceId":"r\u200b","operations":[{"type":"issue","to":"` + f.walletA + `","amount":1}]}`, 400, "InvalidArgument", false},
+		{"name bidi isolate", "PUT", "/projects/shop/name", `{"name":"\u2067shop"}`, 400, "InvalidArgument", false},
+		{"name line separator", "PUT", "/projects/shop/name", `{"name":"a\u2028b"}`, 400, "InvalidArgument", false},
+		{"description zero-width", "PUT", wA + "/description", `{"description":"a\u200bb"}`, 400, "InvalidArgument", false},
+		{"too deep", "POST", "/projects/shop/transactions", `{"referenceId":"deep","operations":[{"type":"issue","to":"` + f.walletA + `","amount":` + strings.Repeat("[", 20) + strings.Repeat("]", 20) + `}]}`, 400, "InvalidJSON", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -791,6 +836,7 @@ func TestOversizeBodyWithoutLength(t *testing.T) {
 	request := httptest.NewRequest("POST", "/projects/shop/transactions", io.MultiReader(strings.NewReader(body)))
 	request.ContentLength = -1
 	request.Header.Set("Authorization", "Bearer "+testToken)
+	request.Header.Set("Content-Type", "application/json")
 	recorder := httptest.NewRecorder()
 	c.handler.ServeHTTP(recorder, request)
 	(&response{t: t, status: recorder.Code, header: recorder.Header(), body: recorder.Body.Bytes()}).expectError(413, "RequestTooLarge")

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,25 +13,41 @@ import (
 	"github.com/gigaledger/gigaledger/fsm"
 )
 
-// Request bodies. Decoding is strict and the same for every body: the body must be one JSON
-// object of the documented shape and nothing after it. Malformed JSON, a wrong type, an unknown
-// field or trailing data is 400 InvalidJSON (the body is not the documented shape); a body of the
-// right shape with a bad value (missing, too long, bad characters) is 400 InvalidArgument naming
-// the field; amounts are 400 InvalidAmount; counts over a limit are 400 LimitExceeded. Amounts
-// are decoded as raw JSON so that they never pass through float64.
+// Request bodies. Decoding is strict and the same for every body of every API family: the body
+// must be one JSON object of the documented shape and nothing after it, in valid UTF-8, with
+// every key spelled exactly as documented and none twice (checkStrictJSON). Malformed JSON, a
+// wrong type, an unknown, duplicate or case-variant key, or trailing data is 400 InvalidJSON
+// naming the key (the body is not the documented shape); a body of the right shape with a bad
+// value (missing, too long, bad characters) is 400 InvalidArgument naming the field; amounts are
+// 400 InvalidAmount; counts over a limit are 400 LimitExceeded. Amounts are decoded as raw JSON
+// so that they never pass through float64.
 //
 // Every decodeX function reads the whole body and returns validated values or an *apiError; they
 // do no I/O besides reading and are fuzzed (decode_fuzz_test.go).
 
-// decodeBody decodes one JSON object from body into dst. An empty body is an error when required
-// and leaves dst untouched otherwise.
+// decodeBody decodes one JSON object from body into dst. An empty body (or only white space) is
+// an error when required and leaves dst untouched otherwise. It reads at most
+// requestBodyMaxBytes (limitBody bounds the request body too; this bounds any other caller).
 func decodeBody(body io.Reader, dst any, required bool) *apiError {
-	decoder := json.NewDecoder(body)
+	data, err := io.ReadAll(io.LimitReader(body, requestBodyMaxBytes+1))
+	if err != nil {
+		return jsonError(err)
+	}
+	if len(data) > requestBodyMaxBytes {
+		return jsonError(&http.MaxBytesError{Limit: requestBodyMaxBytes})
+	}
+	if len(bytes.Trim(data, jsonWhiteSpace)) == 0 {
+		if required {
+			return badRequest(CodeInvalidJSON, "request body is required")
+		}
+		return nil
+	}
+	if apiErr := checkStrictJSON(data, reflect.TypeOf(dst)); apiErr != nil {
+		return apiErr
+	}
+	decoder := json.NewDecoder(bytes.NewReader(data))
 	decoder.DisallowUnknownFields()
 	if err := decoder.Decode(dst); err != nil {
-		if errors.Is(err, io.EOF) && !required {
-			return nil
-		}
 		return jsonError(err)
 	}
 	// Exactly one value: anything after it but white space is refused.
@@ -42,6 +59,9 @@ func decodeBody(body io.Reader, dst any, required bool) *apiError {
 	}
 	return nil
 }
+
+// jsonWhiteSpace is what JSON (RFC 8259) counts as white space between tokens.
+const jsonWhiteSpace = " \t\r\n"
 
 // jsonError turns a decoding error into a 400 (or 413) answer without echoing internals.
 func jsonError(err error) *apiError {
@@ -374,7 +394,10 @@ func decodeTransaction(body io.Reader) (transactionInput, *apiError) {
 	if apiErr := decodeBody(body, &request, true); apiErr != nil {
 		return transactionInput{}, apiErr
 	}
-	if apiErr := checkRequiredText("referenceId", request.ReferenceID, fsm.ReferenceIDMaxLength); apiErr != nil {
+	if request.ReferenceID == "" {
+		return transactionInput{}, invalidArgument("referenceId is required")
+	}
+	if apiErr := checkPrintable("referenceId", request.ReferenceID, fsm.ReferenceIDMaxLength); apiErr != nil {
 		return transactionInput{}, apiErr
 	}
 	if len(request.Operations) < 1 || len(request.Operations) > operationsPerTransactionMaxCount {

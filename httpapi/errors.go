@@ -26,6 +26,11 @@ const (
 	// CodeCrossProjectWallet is listed in the contract; the fsm may report a wallet of another
 	// project with it (422) or as WalletNotFound (404).
 	CodeCrossProjectWallet = "CrossProjectWallet"
+	// Refusals of the router and of the browser protections (browser.go).
+	CodeMethodNotAllowed     = "MethodNotAllowed"
+	CodeOriginNotAllowed     = "OriginNotAllowed"
+	CodeUnsupportedMediaType = "UnsupportedMediaType"
+	CodeMisdirectedRequest   = "MisdirectedRequest"
 )
 
 // retryAfterSeconds is the Retry-After a 503 carries.

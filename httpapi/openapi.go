@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -47,7 +48,7 @@ func openAPIDocument(routes []routeSpec) object {
 		"info": object{
 			"title":       "GigaLedger admin API",
 			"version":     openAPIVersion,
-			"description": "The Cloud Wallet API of GigaLedger (docs/cloudwallet-api.md) and the admin listener's operational routes. Amounts are whole numbers of an asset's smallest parts up to 2^128-1, written as exact JSON integers; inputs also accept a string of digits. Every error is {\"error\":{\"code\",\"message\"}}.",
+			"description": "The Cloud Wallet API of GigaLedger (docs/cloudwallet-api.md) and the admin listener's operational routes. Amounts are whole numbers of an asset's smallest parts up to 2^128-1, written as exact JSON integers; inputs also accept a string of digits. Every error is {\"error\":{\"code\",\"message\"}}. Every POST, PUT and PATCH (and a DELETE with a body) must send Content-Type: application/json; JSON keys are case-sensitive and may not repeat.",
 		},
 		"tags": []object{
 			{"name": tagProjects}, {"name": tagAssets}, {"name": tagCustomers}, {"name": tagWallets},
@@ -110,10 +111,29 @@ func openAPIOperation(route routeSpec, pathParams []string) object {
 	if !route.noAuth {
 		statuses = append(statuses, http.StatusUnauthorized)
 	}
+	// The browser protections (browser.go) answer on every route.
+	statuses = append(statuses, http.StatusMisdirectedRequest)
+	if isMutating(route.method) {
+		statuses = append(statuses, http.StatusForbidden)
+	}
+	if route.method == http.MethodPost || route.method == http.MethodPut || route.method == http.MethodPatch {
+		statuses = append(statuses, http.StatusUnsupportedMediaType)
+	}
 	for _, status := range statuses {
 		description := http.StatusText(status)
-		if status == http.StatusServiceUnavailable {
+		switch status {
+		case http.StatusServiceUnavailable:
 			description += " (Unavailable, Overloaded or OutcomeUnknown; see Retry-After)"
+		case http.StatusMisdirectedRequest:
+			description += " (MisdirectedRequest: without an admin token the node answers only loopback Host names and --allowed-hosts)"
+		case http.StatusUnsupportedMediaType:
+			description += " (UnsupportedMediaType: the Content-Type must be application/json, body or not)"
+		case http.StatusForbidden:
+			description += " (OriginNotAllowed: a browser Origin not in --cors-origins"
+			if slices.Contains(route.errors, http.StatusForbidden) {
+				description += "; or the business rule of this route"
+			}
+			description += ")"
 		}
 		responses[strconv.Itoa(status)] = object{
 			"description": description,

@@ -55,12 +55,26 @@ type AdminConfig struct {
 	// RequestTimeout bounds each request's wait for the backend; zero means
 	// requestTimeoutDefault. A proposal that times out is answered 503 OutcomeUnknown.
 	RequestTimeout time.Duration
+	// AllowedHosts are the host names and addresses (no port; see ParseAllowedHosts) a request's
+	// Host may name beside loopback when Token is empty; any other Host is refused 421 then (the
+	// DNS-rebinding defence). With a token every Host is served.
+	AllowedHosts []string
+	// CORSOrigins are the browser origins (see ParseCORSOrigins) that get CORS answers; a
+	// mutating request from any other Origin is refused 403. Empty: no CORS headers at all.
+	CORSOrigins []string
 }
 
 // PublicConfig configures the public listener's handler.
 type PublicConfig struct {
 	// Ready is as AdminConfig.Ready.
 	Ready func() error
+	// RestrictHosts refuses (421) a request whose Host is neither loopback nor in AllowedHosts.
+	// The serve command sets it when the node runs without an admin token (and so listens on
+	// loopback only).
+	RestrictHosts bool
+	// AllowedHosts and CORSOrigins are as AdminConfig's.
+	AllowedHosts []string
+	CORSOrigins  []string
 }
 
 // server holds what the handlers of one listener share.
@@ -167,8 +181,8 @@ func newAdminEngine(cfg AdminConfig, backend Backend, logger *slog.Logger, regis
 	}
 	s := &server{backend: backend, logger: logger, metrics: newMetrics(registry), listener: listenerAdmin,
 		requestTimeout: timeout, ready: cfg.Ready, operator: cfg.Operator}
-	engine := s.newEngine()
-	engine.Use(s.authenticate(cfg.Token), s.checkPathParams)
+	engine := s.newEngine(newBrowserPolicy(cfg.Token == "", cfg.AllowedHosts, cfg.CORSOrigins),
+		s.authenticate(cfg.Token), s.checkPathParams)
 	specs := s.adminRoutes(registry)
 	document, err := json.Marshal(openAPIDocument(specs))
 	if err != nil {
@@ -190,25 +204,36 @@ func NewPublic(cfg PublicConfig, logger *slog.Logger, registry *prometheus.Regis
 		panic("httpapi: NewPublic needs a logger")
 	}
 	s := &server{logger: logger, metrics: newMetrics(registry), listener: listenerPublic, ready: cfg.Ready}
-	engine := s.newEngine()
+	engine := s.newEngine(newBrowserPolicy(cfg.RestrictHosts, cfg.AllowedHosts, cfg.CORSOrigins))
 	for _, spec := range s.healthRoutes() {
 		engine.Handle(spec.method, spec.path, spec.handler)
 	}
 	return engine
 }
 
-// newEngine returns a gin engine with this package's middleware: metrics and access log,
-// recovery into the error envelope, the body size limit, and 404 NotFound for unknown routes.
-func (s *server) newEngine() *gin.Engine {
+// newEngine returns a gin engine with this package's middleware, in order: metrics and access
+// log, recovery into the error envelope, the browser protections of policy (Host, then Origin
+// and CORS), the body size limit, the listener's own guards (auth), and the Content-Type check;
+// 404 NotFound for unknown routes and 405 MethodNotAllowed with Allow for a known path asked
+// with another method. Every route of every API family passes through all of them.
+func (s *server) newEngine(policy browserPolicy, guards ...gin.HandlerFunc) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	engine := gin.New()
 	// An API client gets a 404 for /projects/ rather than a redirect that drops its body.
 	engine.RedirectTrailingSlash = false
 	engine.RedirectFixedPath = false
 	engine.ContextWithFallback = true
-	engine.Use(s.observe, s.recover, limitBody)
+	// gin sets Allow (the methods served at the path) before the NoMethod handlers run.
+	engine.HandleMethodNotAllowed = true
+	engine.Use(s.observe, s.recover, policy.checkHost, policy.checkOrigin, limitBody)
+	engine.Use(guards...)
+	engine.Use(requireJSON)
 	engine.NoRoute(func(c *gin.Context) {
 		s.fail(c, &apiError{status: http.StatusNotFound, code: CodeNotFound, message: "no such route"})
+	})
+	engine.NoMethod(func(c *gin.Context) {
+		s.fail(c, &apiError{status: http.StatusMethodNotAllowed, code: CodeMethodNotAllowed,
+			message: "this method is not served at this path; the Allow header lists those that are"})
 	})
 	return engine
 }
@@ -390,6 +415,11 @@ var forwardClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost:
 
 // writeError writes the error envelope and stops the handler chain.
 func writeError(c *gin.Context, e *apiError) {
+	if e.status != http.StatusMethodNotAllowed {
+		// gin sets Allow before the middleware runs; only a 405 may tell which methods a path
+		// serves (a client refused for its token or Host learns nothing about the routes).
+		c.Writer.Header().Del("Allow")
+	}
 	if e.retryAfter {
 		c.Header("Retry-After", retryAfterSeconds)
 	}

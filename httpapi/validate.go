@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/gigaledger/gigaledger/fsm"
@@ -14,7 +15,8 @@ import (
 // part of its request to fix. Messages quote at most a bounded prefix of what the client sent.
 
 // checkSimpleID checks an ID of 1..maxChars characters from [A-Za-z0-9_.-] (projects, assets,
-// and the wallet and transaction IDs this package makes), as fsm.ValidID does.
+// and the wallet and transaction IDs this package makes), as fsm.ValidID does, and not "." or
+// "..", which a URL path cannot address.
 func checkSimpleID(field, value string, maxChars int) *apiError {
 	if value == "" {
 		return invalidArgument("%s is required", field)
@@ -27,6 +29,9 @@ func checkSimpleID(field, value string, maxChars int) *apiError {
 			return invalidArgument("%s may contain only letters, digits, '_', '.' and '-'", field)
 		}
 	}
+	if isDotSegment(value) {
+		return invalidArgument("%s must not be %q (a URL path cannot address it)", field, value)
+	}
 	return nil
 }
 
@@ -34,24 +39,53 @@ func isSimpleIDByte(b byte) bool {
 	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '_' || b == '.' || b == '-'
 }
 
+// isDotSegment reports whether an ID is "." or "..": URL clients and proxies resolve them as
+// path segments, so a record with such an ID could never be addressed.
+func isDotSegment(value string) bool {
+	return value == "." || value == ".."
+}
+
 // checkCustomerID checks a customer ID: the integrator's own identifier (a number, a string, an
-// email) of 1..fsm.CustomerIDMaxLength bytes, without control characters or '/' (it is a path
-// segment).
+// email) of 1..fsm.CustomerIDMaxLength bytes of printable characters (checkPrintable), without
+// '/' and not "." or ".." (it is a path segment).
 func checkCustomerID(field, value string) *apiError {
 	if value == "" {
 		return invalidArgument("%s is required", field)
 	}
-	if apiErr := checkText(field, value, fsm.CustomerIDMaxLength); apiErr != nil {
+	if apiErr := checkPrintable(field, value, fsm.CustomerIDMaxLength); apiErr != nil {
 		return apiErr
 	}
 	if strings.IndexByte(value, '/') >= 0 {
 		return invalidArgument("%s must not contain '/'", field)
 	}
+	if isDotSegment(value) {
+		return invalidArgument("%s must not be %q (a URL path cannot address it)", field, value)
+	}
 	return nil
 }
 
-// checkText checks free text as the fsm does (fsm.ValidText): valid UTF-8 of at most maxBytes
-// bytes without control characters.
+// checkPrintable checks an identifier the client chooses (customer IDs, referenceId): valid UTF-8
+// of at most maxBytes bytes, every character printable as Go's unicode.IsPrint says (letters,
+// marks, numbers, punctuation, symbols and the ASCII space). Control, format (zero-width,
+// bidirectional, BOM), other space and unassigned characters are refused: two identifiers that
+// look the same must be the same.
+func checkPrintable(field, value string, maxBytes int) *apiError {
+	if apiErr := checkText(field, value, maxBytes); apiErr != nil {
+		return apiErr
+	}
+	for _, r := range value {
+		if !unicode.IsPrint(r) {
+			return invalidArgument("%s must contain only printable characters (found %U)", field, r)
+		}
+	}
+	return nil
+}
+
+// checkText checks free text (names, codes, descriptions) as the fsm does (fsm.ValidText) and
+// more: valid UTF-8 of at most maxBytes bytes without control characters (Unicode Cc), line or
+// paragraph separators (Zl, Zp) or format characters (Cf: zero-width, bidirectional overrides
+// and isolates, BOM), except the zero-width joiner and non-joiner (U+200D, U+200C) that emoji
+// sequences and several scripts need.
 func checkText(field, value string, maxBytes int) *apiError {
 	if len(value) > maxBytes {
 		return invalidArgument("%s must be at most %d bytes of UTF-8", field, maxBytes)
@@ -62,8 +96,28 @@ func checkText(field, value string, maxBytes int) *apiError {
 	if !fsm.ValidText(value, maxBytes) {
 		return invalidArgument("%s must not contain control characters", field)
 	}
+	for _, r := range value {
+		if isHiddenFormat(r) {
+			return invalidArgument("%s must not contain invisible format or separator characters (found %U)", field, r)
+		}
+	}
 	return nil
 }
+
+// isHiddenFormat reports whether r is a format (Cf) or line/paragraph separator (Zl, Zp)
+// character that checkText refuses.
+func isHiddenFormat(r rune) bool {
+	if r == zeroWidthNonJoiner || r == zeroWidthJoiner {
+		return false
+	}
+	return unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Zl, r) || unicode.Is(unicode.Zp, r)
+}
+
+// The two format characters free text may hold.
+const (
+	zeroWidthNonJoiner = '\u200C'
+	zeroWidthJoiner    = '\u200D'
+)
 
 // checkRequiredText is checkText for a value that must not be empty.
 func checkRequiredText(field, value string, maxBytes int) *apiError {

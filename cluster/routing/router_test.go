@@ -78,7 +78,14 @@ func (c *client) do(method, path string, body any, want int) map[string]any {
 		b, _ = json.Marshal(body)
 	}
 	rec := httptest.NewRecorder()
-	c.handler.ServeHTTP(rec, httptest.NewRequest(method, path, bytes.NewReader(b)))
+	request := httptest.NewRequest(method, path, bytes.NewReader(b))
+	// A loopback Host and JSON: the API without a token refuses other Hosts (421) and writes
+	// of another type (415).
+	request.Host = "127.0.0.1"
+	if method != http.MethodGet {
+		request.Header.Set("Content-Type", "application/json")
+	}
+	c.handler.ServeHTTP(rec, request)
 	var out map[string]any
 	json.Unmarshal(rec.Body.Bytes(), &out)
 	if rec.Code != want {

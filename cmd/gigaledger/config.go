@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/httpapi"
 	"io"
 	"net"
 	"os"
@@ -32,6 +33,9 @@ type serveConfig struct {
 	Pprof       bool   `json:"-"`
 	ConfigFile  string `json:"-"`
 	ShutdownMax time.Duration
+	// AllowedHosts and CORSOrigins are the browser protections' comma lists (httpapi).
+	AllowedHosts string `json:"allowed-hosts"`
+	CORSOrigins  string `json:"cors-origins"`
 
 	// raftTiming, when set by tests, replaces raft's default timeouts.
 	raftTiming *raftTiming
@@ -75,6 +79,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&cfg.Join, "join", "", "gossip addresses of members to join, host:port,...")
 	fs.IntVar(&cfg.Bootstrap, "bootstrap-expect", 0, "gossip: how many members form the cluster at bootstrap (0: join an existing cluster)")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof/ on the admin listener (behind the admin token)")
+	fs.StringVar(&cfg.AllowedHosts, "allowed-hosts", "", "without an admin token: Host names (no port), host,..., served beside localhost, 127.0.0.0/8 and ::1 (others get 421)")
+	fs.StringVar(&cfg.CORSOrigins, "cors-origins", "", "browser origins scheme://host[:port],... that get CORS answers; writes from other origins get 403")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -159,6 +165,12 @@ func (cfg *serveConfig) validate() error {
 	}
 	if !found {
 		return fmt.Errorf("--peers does not name this node (%s)", cfg.NodeID)
+	}
+	if _, err := httpapi.ParseAllowedHosts(cfg.AllowedHosts); err != nil {
+		return fmt.Errorf("--allowed-hosts: %w", err)
+	}
+	if _, err := httpapi.ParseCORSOrigins(cfg.CORSOrigins); err != nil {
+		return fmt.Errorf("--cors-origins: %w", err)
 	}
 	if cfg.AdminToken == "" {
 		for _, addr := range []string{cfg.AdminAddr, cfg.PublicAddr} {

@@ -175,6 +175,9 @@ func (tc *testCluster) call(i int, method, path string, body any) (int, map[stri
 		reader = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, "http://"+tc.configs[i].AdminAddr+path, reader)
+	if method != http.MethodGet {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := tc.client.Do(req)
 	if err != nil {
 		return 0, nil, err

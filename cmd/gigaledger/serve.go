@@ -138,13 +138,17 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	n := &node{cfg: cfg, logger: logger, cluster: clusterNode, serveErrors: make(chan error, 2)}
 	backend := routing.New(nodeShards{clusterNode})
 	routerOnce.Store(backend)
-	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready, Operator: n},
-		backend, logger, registry)
+	// validate() has parsed both lists already.
+	allowedHosts, _ := httpapi.ParseAllowedHosts(cfg.AllowedHosts)
+	corsOrigins, _ := httpapi.ParseCORSOrigins(cfg.CORSOrigins)
+	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready, Operator: n,
+		AllowedHosts: allowedHosts, CORSOrigins: corsOrigins}, backend, logger, registry)
 	if cfg.Pprof {
-		adminHandler = withPprof(adminHandler, cfg.AdminToken)
+		adminHandler = withPprof(adminHandler, cfg.AdminToken, allowedHosts)
 	}
 	n.admin = &http.Server{Addr: cfg.AdminAddr, Handler: adminHandler, ReadHeaderTimeout: 10 * time.Second}
-	n.public = &http.Server{Addr: cfg.PublicAddr, Handler: httpapi.NewPublic(httpapi.PublicConfig{Ready: n.ready}, logger, registry),
+	n.public = &http.Server{Addr: cfg.PublicAddr, Handler: httpapi.NewPublic(httpapi.PublicConfig{Ready: n.ready,
+		RestrictHosts: cfg.AdminToken == "", AllowedHosts: allowedHosts, CORSOrigins: corsOrigins}, logger, registry),
 		ReadHeaderTimeout: 10 * time.Second}
 	for _, srv := range []*http.Server{n.admin, n.public} {
 		listener, err := net.Listen("tcp", srv.Addr)
@@ -257,7 +261,7 @@ func (s nodeShards) Ledger(shardID int) *fsm.Ledger {
 }
 
 // withPprof serves /debug/pprof/ beside the API, behind the same bearer token.
-func withPprof(api http.Handler, token string) http.Handler {
+func withPprof(api http.Handler, token string, allowedHosts []string) http.Handler {
 	mux := http.NewServeMux()
 	debug := http.NewServeMux()
 	debug.HandleFunc("/debug/pprof/", pprof.Index)
@@ -267,6 +271,11 @@ func withPprof(api http.Handler, token string) http.Handler {
 	mux.HandleFunc("/debug/pprof/", func(w http.ResponseWriter, r *http.Request) {
 		if token != "" && r.Header.Get("Authorization") != "Bearer "+token {
 			http.Error(w, `{"error":{"code":"Unauthorized","message":"bearer token required"}}`, http.StatusUnauthorized)
+			return
+		}
+		// Without a token, the same DNS-rebinding defence as the API's (httpapi checkHost).
+		if token == "" && !httpapi.HostAllowed(r.Host, allowedHosts) {
+			http.Error(w, `{"error":{"code":"MisdirectedRequest","message":"this node does not answer to that Host"}}`, http.StatusMisdirectedRequest)
 			return
 		}
 		if strings.HasPrefix(r.URL.Path, "/debug/pprof/") {
