@@ -5,12 +5,18 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 )
 
 // maxAmountText is 2^128−1, the largest amount, as the issue's curl sent it.
 const maxAmountText = "340282366920938463463374607431768211455"
+
+// patientClient waits longer than any proposal may take (the server answers 503
+// OutcomeUnknown first), so on a loaded machine the client does not give up on a request
+// that is still applying.
+var patientClient = &http.Client{Timeout: 30 * time.Second}
 
 // rawCall sends a raw JSON body to node i and decodes the answer keeping numbers exact
 // (a 128-bit amount does not survive float64).
@@ -26,7 +32,7 @@ func (tc *testCluster) rawCall(i int, method, path, body string) (int, map[strin
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := tc.client.Do(req)
+	resp, err := patientClient.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -40,28 +46,70 @@ func (tc *testCluster) rawCall(i int, method, path, body string) (int, map[strin
 	return resp.StatusCode, out, nil
 }
 
-// rawMust sends body to live nodes in turn, retrying while the cluster answers 503 or cannot
-// be reached, and expects want. Only a node's own answer counts: nothing the test sends is
-// resent after an answer other than 503, so no write can apply twice.
-func (tc *testCluster) rawMust(method, path, body string, want int) map[string]any {
+// rawSend sends body to live nodes in turn, resending while the cluster answers 503 or cannot
+// be reached, until an answer that accept takes (any other answer fails the test). uncertain
+// says an earlier attempt left the outcome unknown (503 OutcomeUnknown, a transport error), so
+// this one may find it applied.
+func (tc *testCluster) rawSend(method, path, body string, accept func(status int, code string, uncertain bool) bool) (int, map[string]any) {
 	tc.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
+	uncertain := false
 	for attempt := 0; time.Now().Before(deadline); attempt++ {
 		i := attempt % len(tc.nodes)
 		if tc.node(i) == nil {
 			continue
 		}
 		status, out, err := tc.rawCall(i, method, path, body)
-		if err == nil && status == want {
-			return out
+		var code string
+		if err == nil {
+			if envelope, ok := out["error"].(map[string]any); ok {
+				code, _ = envelope["code"].(string)
+			}
+			if accept(status, code, uncertain) {
+				return status, out
+			}
+			if status != http.StatusServiceUnavailable {
+				tc.t.Fatalf("%s %s %s: %d %v", method, path, body, status, out)
+			}
 		}
-		if err == nil && status != http.StatusServiceUnavailable {
-			tc.t.Fatalf("%s %s %s: %d %v, want %d", method, path, body, status, out, want)
+		if err != nil || code == "OutcomeUnknown" {
+			uncertain = true
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	tc.t.Fatalf("%s %s: no answer %d in time", method, path, want)
-	return nil
+	tc.t.Fatalf("%s %s: no answer in time", method, path)
+	return 0, nil
+}
+
+// rawMust expects want; after an uncertain attempt, a 409 with one of appliedCodes (the
+// first attempt applied) counts as want too.
+func (tc *testCluster) rawMust(method, path, body string, want int, appliedCodes ...string) map[string]any {
+	tc.t.Helper()
+	_, out := tc.rawSend(method, path, body, func(status int, code string, uncertain bool) bool {
+		return status == want || (uncertain && status == http.StatusConflict && slices.Contains(appliedCodes, code))
+	})
+	return out
+}
+
+// transact posts a transaction and returns its outcome as a first answer gives it: 201 and
+// the transaction, or 422, the failed transaction and its code. A resend that finds the first
+// attempt applied (409 DuplicateReferenceId) answers the stored transaction the same way.
+func (tc *testCluster) transact(body string) (status int, transaction map[string]any, code string) {
+	tc.t.Helper()
+	status, out := tc.rawSend("POST", "/projects/px/transactions", body, func(status int, code string, uncertain bool) bool {
+		return status == 201 || status == 422 || (uncertain && status == http.StatusConflict && code == "DuplicateReferenceId")
+	})
+	if status == 201 {
+		return 201, out, ""
+	}
+	transaction, _ = out["transaction"].(map[string]any)
+	if transaction == nil {
+		tc.t.Fatalf("no transaction in %v", out)
+	}
+	if transaction["status"] == "failed" {
+		return 422, transaction, transaction["failureReason"].(string)
+	}
+	return 201, transaction, ""
 }
 
 // Issue 8, item 1, over HTTP on a 3-replica shard: the issue's curl sequence, which made every
@@ -75,29 +123,28 @@ func TestPoisonPillDoesNotStopTheCluster(t *testing.T) {
 		t.Skip("multi-node test")
 	}
 	tc := newTestCluster(t, 3)
-	tc.rawMust("POST", "/projects", `{"id":"px","name":"x"}`, 201)
-	tc.rawMust("POST", "/projects/px/assets", `{"id":"tok","name":"t","code":"T","fractions":1}`, 201)
+	tc.rawMust("POST", "/projects", `{"id":"px","name":"x"}`, 201, "ProjectExists")
+	tc.rawMust("POST", "/projects/px/assets", `{"id":"tok","name":"t","code":"T","fractions":1}`, 201, "AssetExists")
 	tc.rawMust("POST", "/projects/px/customers", `{"id":"c","name":"c"}`, 200) // an upsert
+	// A resend after an unknown outcome may make a second wallet; the test uses the one it is told.
 	w, _ := tc.rawMust("POST", "/projects/px/wallets", `{"customerId":"c","assetId":"tok"}`, 201)["id"].(string)
 	if w == "" {
 		t.Fatal("no wallet id")
 	}
-	tc.rawMust("POST", "/projects/px/transactions",
-		`{"referenceId":"r1","operations":[{"type":"issue","to":"`+w+`","amount":`+maxAmountText+`}]}`, 201)
-	r2 := tc.rawMust("POST", "/projects/px/transactions",
-		`{"referenceId":"r2","operations":[{"type":"redeem","from":"`+w+`","amount":1},{"type":"issue","to":"`+w+`","amount":1}]}`, 201)
-	if r2["status"] != "completed" {
-		t.Fatalf("r2: %v", r2)
+	if status, tx, _ := tc.transact(`{"referenceId":"r1","operations":[{"type":"issue","to":"` + w + `","amount":` + maxAmountText + `}]}`); status != 201 {
+		t.Fatalf("r1: %d %v", status, tx)
+	}
+	status, r2, _ := tc.transact(`{"referenceId":"r2","operations":[{"type":"redeem","from":"` + w + `","amount":1},{"type":"issue","to":"` + w + `","amount":1}]}`)
+	if status != 201 || r2["status"] != "completed" {
+		t.Fatalf("r2: %d %v", status, r2)
 	}
 
 	// One more than the limit at the end: rejected with 422, recorded as failed at the issue,
 	// and a retry answers that same failure.
 	r3Body := `{"referenceId":"r3","operations":[{"type":"redeem","from":"` + w + `","amount":1},{"type":"issue","to":"` + w + `","amount":2}]}`
-	r3 := tc.rawMust("POST", "/projects/px/transactions", r3Body, 422)
-	failed, _ := r3["transaction"].(map[string]any)
-	if code := r3["error"].(map[string]any)["code"]; code != "BalanceOverflow" || failed == nil ||
-		failed["status"] != "failed" || failed["failedOperationIndex"] != json.Number("1") {
-		t.Fatalf("r3: %v", r3)
+	status, failed, code := tc.transact(r3Body)
+	if status != 422 || code != "BalanceOverflow" || failed["status"] != "failed" || failed["failedOperationIndex"] != json.Number("1") {
+		t.Fatalf("r3: %d %s %v", status, code, failed)
 	}
 	retry := tc.rawMust("POST", "/projects/px/transactions", r3Body, 409)
 	if again, _ := retry["transaction"].(map[string]any); again == nil || again["id"] != failed["id"] || again["status"] != "failed" {
@@ -144,7 +191,8 @@ func TestPoisonPillDoesNotStopTheCluster(t *testing.T) {
 	if after := checkReplicas("after the restart"); after != digest {
 		t.Fatal("state changed across the restart")
 	}
-	tc.rawMust("POST", "/projects/px/transactions",
-		`{"referenceId":"r4","operations":[{"type":"redeem","from":"`+w+`","amount":1},{"type":"issue","to":"`+w+`","amount":1}]}`, 201)
+	if status, tx, _ := tc.transact(`{"referenceId":"r4","operations":[{"type":"redeem","from":"` + w + `","amount":1},{"type":"issue","to":"` + w + `","amount":1}]}`); status != 201 {
+		t.Fatalf("r4: %d %v", status, tx)
+	}
 	checkReplicas("after a write")
 }
