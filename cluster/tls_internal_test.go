@@ -1,0 +1,78 @@
+package cluster
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/gigaledger/gigaledger/cluster/tlsconfig"
+	"github.com/gigaledger/gigaledger/cluster/tlsconfig/tlstest"
+)
+
+// TestDialRefusesAServerNamingAnotherNode: a node dialing node2 refuses a server that proves
+// to be node9, although node9's certificate comes from the cluster CA; dialing without an
+// expected ID accepts any member, and a server of another CA is refused either way.
+func TestDialRefusesAServerNamingAnotherNode(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	serve := func(server *tlsconfig.Node) string {
+		listener, err := tls.Listen("tcp", "127.0.0.1:0", server.ServerConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = listener.Close() })
+		go func() {
+			for {
+				conn, err := listener.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer conn.Close()
+					_ = conn.(*tls.Conn).Handshake()
+					_, _ = conn.Read(make([]byte, 1))
+				}()
+			}
+		}()
+		return listener.Addr().String()
+	}
+	impostorAddr := serve(ca.Node("node9"))
+	dialer := &peerDialer{tls: ca.Node("node1")}
+
+	_, err := dialer.dial(impostorAddr, "node2", []byte{ProtocolShardForward}, time.Second)
+	if !errors.Is(err, tlsconfig.ErrWrongNode) {
+		t.Fatalf("dialing node2 at node9's server: %v, want ErrWrongNode", err)
+	}
+	conn, err := dialer.dial(impostorAddr, "node9", []byte{ProtocolShardForward}, time.Second)
+	if err != nil {
+		t.Fatalf("dialing node9 at its own server: %v", err)
+	}
+	_ = conn.Close()
+	conn, err = dialer.dial(impostorAddr, "", []byte{ProtocolShardForward}, time.Second)
+	if err != nil {
+		t.Fatalf("dialing any member: %v", err)
+	}
+	_ = conn.Close()
+
+	foreignAddr := serve(tlstest.NewCA(t).Node("node2"))
+	if _, err := dialer.dial(foreignAddr, "node2", []byte{ProtocolShardForward}, time.Second); err == nil {
+		t.Fatal("a server of another CA was accepted")
+	}
+}
+
+func TestDialTargetRoundTrip(t *testing.T) {
+	for _, tc := range []struct{ id, addr string }{{"n1", "127.0.0.1:7001"}, {"a@b", "[::1]:7001"}, {"", "host:1"}} {
+		id, addr := splitDialTarget(string(dialTarget(raft.ServerID(tc.id), raft.ServerAddress(tc.addr))))
+		if id != tc.id || addr != tc.addr {
+			t.Errorf("%q %q came back as %q %q", tc.id, tc.addr, id, addr)
+		}
+	}
+	if id, addr := splitDialTarget("127.0.0.1:1"); id != "" || addr != "127.0.0.1:1" {
+		t.Errorf("bare address split into %q %q", id, addr)
+	}
+}
+
+var _ net.Conn = (*raftPeerCheckConn)(nil)
