@@ -33,6 +33,19 @@ type serveConfig struct {
 	ConfigFile  string `json:"-"`
 	ShutdownMax time.Duration
 
+	// Node-to-node TLS: a directory with ca.crt, node.crt and node.key, or the three files.
+	TLSDir  string `json:"tls-dir"`
+	TLSCA   string `json:"tls-ca"`
+	TLSCert string `json:"tls-cert"`
+	TLSKey  string `json:"tls-key"`
+	// GossipKeyFile holds the gossip secret; default: gossip.key beside the certificates.
+	GossipKeyFile string `json:"gossip-key"`
+	// InsecureCluster allows plain node-to-node traffic on non-loopback addresses.
+	InsecureCluster bool `json:"insecure-cluster"`
+	// HTTPTLSCert and HTTPTLSKey, when set, serve the admin and public APIs over HTTPS.
+	HTTPTLSCert string `json:"http-tls-cert"`
+	HTTPTLSKey  string `json:"http-tls-key"`
+
 	// raftTiming, when set by tests, replaces raft's default timeouts.
 	raftTiming *raftTiming
 }
@@ -75,6 +88,14 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&cfg.Join, "join", "", "gossip addresses of members to join, host:port,...")
 	fs.IntVar(&cfg.Bootstrap, "bootstrap-expect", 0, "gossip: how many members form the cluster at bootstrap (0: join an existing cluster)")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof/ on the admin listener (behind the admin token)")
+	fs.StringVar(&cfg.TLSDir, "tls-dir", "", "node-to-node mutual TLS: directory with ca.crt, node.crt, node.key (and gossip.key), as 'gigaledger cert create-node' writes")
+	fs.StringVar(&cfg.TLSCA, "tls-ca", "", "node-to-node TLS: the cluster CA certificate (instead of --tls-dir)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "node-to-node TLS: this node's certificate, naming --node-id (instead of --tls-dir)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "node-to-node TLS: this node's private key (instead of --tls-dir)")
+	fs.StringVar(&cfg.GossipKeyFile, "gossip-key", "", "file with the gossip secret (default: gossip.key beside the certificates)")
+	fs.BoolVar(&cfg.InsecureCluster, "insecure-cluster", false, "allow unauthenticated, unencrypted node-to-node traffic on non-loopback addresses (anyone who reaches the port can write)")
+	fs.StringVar(&cfg.HTTPTLSCert, "http-tls-cert", "", "serve the admin and public APIs over HTTPS with this certificate")
+	fs.StringVar(&cfg.HTTPTLSKey, "http-tls-key", "", "the private key of --http-tls-cert")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -160,6 +181,9 @@ func (cfg *serveConfig) validate() error {
 	if !found {
 		return fmt.Errorf("--peers does not name this node (%s)", cfg.NodeID)
 	}
+	if err := cfg.validateTLS(peers); err != nil {
+		return err
+	}
 	if cfg.AdminToken == "" {
 		for _, addr := range []string{cfg.AdminAddr, cfg.PublicAddr} {
 			if !isLoopback(addr) {
@@ -168,6 +192,62 @@ func (cfg *serveConfig) validate() error {
 		}
 	}
 	return nil
+}
+
+// tlsEnabled reports whether node-to-node traffic runs mutual TLS.
+func (cfg *serveConfig) tlsEnabled() bool {
+	return cfg.TLSDir != "" || cfg.TLSCert != ""
+}
+
+// validateTLS checks the TLS flags and, without TLS, that every cluster address is loopback
+// unless --insecure-cluster says otherwise.
+func (cfg *serveConfig) validateTLS(peers []Peer) error {
+	files := cfg.TLSCA != "" || cfg.TLSCert != "" || cfg.TLSKey != ""
+	if cfg.TLSDir != "" && files {
+		return errors.New("give --tls-dir or --tls-ca, --tls-cert and --tls-key, not both")
+	}
+	if files && (cfg.TLSCA == "" || cfg.TLSCert == "" || cfg.TLSKey == "") {
+		return errors.New("--tls-ca, --tls-cert and --tls-key go together")
+	}
+	if (cfg.HTTPTLSCert == "") != (cfg.HTTPTLSKey == "") {
+		return errors.New("--http-tls-cert and --http-tls-key go together")
+	}
+	if cfg.GossipKeyFile != "" && !cfg.tlsEnabled() {
+		return errors.New("--gossip-key needs node-to-node TLS (--tls-dir)")
+	}
+	if cfg.tlsEnabled() || cfg.InsecureCluster {
+		return nil
+	}
+	for _, named := range cfg.clusterAddresses(peers) {
+		if !isLoopback(named.addr) {
+			return fmt.Errorf("%s %q is not loopback and node-to-node traffic has no TLS: anyone who reaches it could write to the ledger. "+
+				"Give --tls-dir (make certificates with 'gigaledger cert create-ca' and 'gigaledger cert create-node'), "+
+				"or --tls-ca, --tls-cert and --tls-key; or, on a network you trust, --insecure-cluster", named.flag, named.addr)
+		}
+	}
+	return nil
+}
+
+type namedAddress struct{ flag, addr string }
+
+// clusterAddresses are every address node-to-node traffic uses: the raft and gossip ports,
+// the peers and the join seeds.
+func (cfg *serveConfig) clusterAddresses(peers []Peer) []namedAddress {
+	addresses := []namedAddress{{"--raft-addr", cfg.RaftAddr}}
+	if cfg.GossipAddr != "" {
+		addresses = append(addresses, namedAddress{"--gossip-addr", cfg.GossipAddr})
+	}
+	if strings.TrimSpace(cfg.Peers) != "" {
+		for _, p := range peers {
+			addresses = append(addresses, namedAddress{"--peers " + p.ID, p.Addr})
+		}
+	}
+	for _, seed := range strings.Split(cfg.Join, ",") {
+		if seed = strings.TrimSpace(seed); seed != "" {
+			addresses = append(addresses, namedAddress{"--join", seed})
+		}
+	}
+	return addresses
 }
 
 // peers parses --peers; empty means this node alone.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -12,6 +13,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +25,7 @@ import (
 
 	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/cluster/routing"
+	"github.com/gigaledger/gigaledger/cluster/tlsconfig"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/httpapi"
 	"github.com/gigaledger/gigaledger/shard"
@@ -81,6 +85,18 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 		logger.Warn("no admin token: serving the admin API without authentication on loopback only",
 			"admin_addr", cfg.AdminAddr, "public_addr", cfg.PublicAddr)
 	}
+	nodeTLS, err := loadNodeTLS(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	var httpTLS *tls.Config
+	if cfg.HTTPTLSCert != "" {
+		pair, err := tls.LoadX509KeyPair(cfg.HTTPTLSCert, cfg.HTTPTLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("--http-tls-cert and --http-tls-key: %w", err)
+		}
+		httpTLS = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}}
+	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -96,7 +112,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 			return fsm.Open(dir, logger.With("shard", shardID))
 		},
 		Codec: fsm.ResultCodec{}, APIAddr: cfg.AdminAddr, PublicAddr: cfg.PublicAddr,
-		ShardCount: cfg.Shards, ReplicaCount: cfg.Replicas,
+		ShardCount: cfg.Shards, ReplicaCount: cfg.Replicas, TLS: nodeTLS,
 		// Other nodes ask this one for its shards' parts of project-wide lists; the router
 		// answers, and it exists only once the node does.
 		Query: func(ctx context.Context, shardID int, query []byte) ([]byte, error) {
@@ -152,6 +168,9 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 			n.Close()
 			return nil, fmt.Errorf("listen %s: %w", srv.Addr, err)
 		}
+		if httpTLS != nil {
+			listener = tls.NewListener(listener, httpTLS)
+		}
 		go func(srv *http.Server) {
 			if err := srv.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				n.serveErrors <- err
@@ -160,8 +179,51 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	}
 	logger.Info("serving", "node_id", cfg.NodeID, "admin_addr", cfg.AdminAddr, "public_addr", cfg.PublicAddr,
 		"raft_addr", cfg.RaftAddr, "shards", clusterNode.ShardCount(), "hosted", clusterNode.HostedShards(),
-		"data_dir", cfg.DataDir)
+		"data_dir", cfg.DataDir, "cluster_tls", nodeTLS != nil, "http_tls", httpTLS != nil)
 	return n, nil
+}
+
+// loadNodeTLS loads the node's certificate (which must name --node-id) and gossip secret, or
+// returns nil without TLS: then it warns when --insecure-cluster opened non-loopback ports.
+func loadNodeTLS(cfg *serveConfig, logger *slog.Logger) (*tlsconfig.Node, error) {
+	if !cfg.tlsEnabled() {
+		if cfg.InsecureCluster {
+			logger.Warn("--insecure-cluster: node-to-node traffic (Raft, forwarding, gossip) is neither authenticated nor encrypted; "+
+				"anyone who can reach these ports can write to the ledger", "raft_addr", cfg.RaftAddr, "gossip_addr", cfg.GossipAddr)
+		}
+		return nil, nil
+	}
+	files := tlsconfig.Files{CA: cfg.TLSCA, Cert: cfg.TLSCert, Key: cfg.TLSKey}
+	secretFile := cfg.GossipKeyFile
+	if cfg.TLSDir != "" {
+		files = tlsconfig.DirFiles(cfg.TLSDir)
+		if secretFile == "" {
+			secretFile = filepath.Join(cfg.TLSDir, tlsconfig.GossipKeyFile)
+		}
+	} else if secretFile == "" {
+		secretFile = filepath.Join(filepath.Dir(cfg.TLSCert), tlsconfig.GossipKeyFile)
+	}
+	nodeTLS, err := tlsconfig.Load(files)
+	if err != nil {
+		return nil, fmt.Errorf("node TLS: %w", err)
+	}
+	if nodeTLS.ID != cfg.NodeID {
+		return nil, fmt.Errorf("node TLS: %s names node %q, but --node-id is %q; make this node's certificate with 'gigaledger cert create-node --node-id %s'",
+			files.Cert, nodeTLS.ID, cfg.NodeID, cfg.NodeID)
+	}
+	if _, statErr := os.Stat(secretFile); statErr == nil || cfg.GossipKeyFile != "" {
+		if nodeTLS.GossipSecret, err = tlsconfig.ReadGossipSecret(secretFile); err != nil {
+			return nil, fmt.Errorf("gossip key: %w", err)
+		}
+	}
+	if cfg.GossipAddr != "" && !nodeTLS.HasGossipSecret() {
+		logger.Warn("gossip is encrypted with a key derived from the CA certificate alone; give --gossip-key " +
+			"(or put gossip.key beside the certificates, as 'gigaledger cert' does) so that only holders of the secret can gossip")
+	}
+	if nodeTLS.ExpiresWithin(time.Now(), 30*24*time.Hour) {
+		logger.Warn("the node certificate expires within 30 days", "not_after", nodeTLS.Certificate.Leaf.NotAfter)
+	}
+	return nodeTLS, nil
 }
 
 // ready is /readyz: every shard this node hosts has a leader, so it can serve reads and

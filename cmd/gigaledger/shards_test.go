@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/cluster/tlsconfig/tlstest"
 )
 
 // Three nodes, four shards, real TCP: requests sent to every node succeed; with one node
@@ -262,6 +263,7 @@ func gossipConfig(t *testing.T, dir, id string, bootstrap, shards int, join stri
 		NodeID: id, DataDir: filepath.Join(dir, id), AdminAddr: freeAddr(t), PublicAddr: freeAddr(t),
 		RaftAddr: freeAddr(t), GossipAddr: freeAddr(t), Join: join, Bootstrap: bootstrap, Shards: shards,
 		Replicas: 3, LogLevel: "error", ShutdownMax: 2 * time.Second, raftTiming: testRaftTiming,
+		TLSDir: tlstest.CAIn(t, filepath.Join(dir, "certs")).NodeDir(id),
 	}
 }
 

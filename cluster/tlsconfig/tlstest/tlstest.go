@@ -3,6 +3,7 @@
 package tlstest
 
 import (
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -30,6 +31,22 @@ func NewCA(tb testing.TB) *CA {
 	}
 	return &CA{tb: tb, Dir: dir}
 }
+
+// CAIn is the test CA in dir, made there on first use: tests that derive every node's paths
+// from one directory get one CA for all of them.
+func CAIn(tb testing.TB, dir string) *CA {
+	tb.Helper()
+	caInMu.Lock()
+	defer caInMu.Unlock()
+	if _, err := os.Stat(filepath.Join(dir, tlsconfig.CACertFile)); err != nil {
+		if err := tlsconfig.CreateCA(dir, false); err != nil {
+			tb.Fatalf("create test CA in %s: %v", dir, err)
+		}
+	}
+	return &CA{tb: tb, Dir: dir}
+}
+
+var caInMu sync.Mutex
 
 // NodeDir makes (once) the TLS directory of nodeID, Dir/<nodeID>, and returns it: what
 // --tls-dir takes.
