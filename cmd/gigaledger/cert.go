@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -12,14 +13,15 @@ import (
 )
 
 const certUsage = `usage:
-  gigaledger cert create-ca --dir D [--overwrite]
+  gigaledger cert create-ca --dir D [--overwrite | --keep-existing]
       writes D/ca.crt, D/ca.key (0600) and D/gossip.key (0600): a development cluster CA
-  gigaledger cert create-node --dir D --node-id ID --hosts H1,H2 [--ca-dir C] [--out O] [--overwrite]
+  gigaledger cert create-node --dir D --node-id ID --hosts H1,H2 [--ca-dir C] [--out O] [--overwrite | --keep-existing]
       writes O (default D/ID) with node.crt and node.key signed by the CA in C (default D),
       plus copies of ca.crt and gossip.key: start the node with --tls-dir O
 
 A node certificate names its node ID as the Subject CommonName and as the URI SAN
-gigaledger://node/ID; --hosts become DNS and IP SANs. Keys are ECDSA P-256.
+gigaledger://node/ID; --hosts become DNS and IP SANs. Keys are ECDSA P-256. Existing keys are
+never replaced without --overwrite; --keep-existing leaves them and exits 0 (init containers).
 `
 
 // certCommand is `gigaledger cert`: it parses flags and calls cluster/tlsconfig.
@@ -56,11 +58,15 @@ func certCreateCA(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	dir := fs.String("dir", "", "directory for ca.crt, ca.key and gossip.key")
 	overwrite := fs.Bool("overwrite", false, "replace an existing CA (every node certificate must then be made again)")
+	keep := fs.Bool("keep-existing", false, "when the CA exists, leave it and exit 0")
 	if err := parseCertFlags(fs, args); err != nil {
 		return err
 	}
 	if *dir == "" {
 		return errors.New("--dir is required")
+	}
+	if kept(stdout, *keep, *overwrite, filepath.Join(*dir, tlsconfig.CACertFile)) {
+		return nil
 	}
 	if err := tlsconfig.CreateCA(*dir, *overwrite); err != nil {
 		return err
@@ -78,8 +84,12 @@ func certCreateNode(args []string, stdout, stderr io.Writer) error {
 	nodeID := fs.String("node-id", "", "the node ID the certificate names (the node's --node-id)")
 	hosts := fs.String("hosts", "", "comma-separated host names and IP addresses the node is reached at")
 	overwrite := fs.Bool("overwrite", false, "replace an existing node certificate and key")
+	keep := fs.Bool("keep-existing", false, "when the node certificate exists, leave it and exit 0")
 	if err := parseCertFlags(fs, args); err != nil {
 		return err
+	}
+	if *keep && *overwrite {
+		return errors.New("--keep-existing and --overwrite contradict each other")
 	}
 	if *dir == "" || *nodeID == "" {
 		return errors.New("--dir and --node-id are required")
@@ -89,6 +99,9 @@ func certCreateNode(args []string, stdout, stderr io.Writer) error {
 	}
 	if *out == "" {
 		*out = filepath.Join(*dir, *nodeID)
+	}
+	if kept(stdout, *keep, *overwrite, filepath.Join(*out, tlsconfig.NodeCertFile)) {
+		return nil
 	}
 	var hostList []string
 	for _, host := range strings.Split(*hosts, ",") {
@@ -102,6 +115,18 @@ func certCreateNode(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "wrote %s for node %s in %s (start it with --tls-dir %s)\n", tlsconfig.NodeCertFile, *nodeID, *out, *out)
 	return nil
+}
+
+// kept reports whether --keep-existing applies: path exists and is left as it is.
+func kept(stdout io.Writer, keep, overwrite bool, path string) bool {
+	if !keep || overwrite {
+		return false
+	}
+	if _, err := os.Stat(path); err != nil {
+		return false
+	}
+	fmt.Fprintf(stdout, "kept the existing %s\n", path)
+	return true
 }
 
 func parseCertFlags(fs *flag.FlagSet, args []string) error {

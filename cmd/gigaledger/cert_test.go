@@ -33,6 +33,16 @@ func TestCertCommands(t *testing.T) {
 	if code, out := runCert("create-node", "--dir", dir, "--node-id", "n1", "--hosts", "127.0.0.1"); code == 0 || !strings.Contains(out, "--overwrite") {
 		t.Fatalf("create-node over an existing node: %d %s", code, out)
 	}
+	before, _ := os.ReadFile(filepath.Join(dir, "n1", "node.key"))
+	if code, out := runCert("create-node", "--dir", dir, "--node-id", "n1", "--keep-existing"); code != 0 || !strings.Contains(out, "kept") {
+		t.Fatalf("create-node --keep-existing: %d %s", code, out)
+	}
+	if code, out := runCert("create-ca", "--dir", dir, "--keep-existing"); code != 0 || !strings.Contains(out, "kept") {
+		t.Fatalf("create-ca --keep-existing: %d %s", code, out)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "n1", "node.key")); !bytes.Equal(before, after) {
+		t.Fatal("--keep-existing replaced the node key")
+	}
 	if code, out := runCert("create-node", "--dir", dir, "--node-id", "n1", "--hosts", "127.0.0.1", "--overwrite"); code != 0 {
 		t.Fatalf("create-node --overwrite: %d %s", code, out)
 	}
