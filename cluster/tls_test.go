@@ -9,11 +9,13 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-msgpack/v2/codec"
+	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
 
 	"github.com/gigaledger/gigaledger/cluster"
@@ -242,5 +244,48 @@ func TestTLSCertificateMustNameTheNode(t *testing.T) {
 		Codec: nil, TLS: c.ca.Node("node9")}, testLogger())
 	if err == nil || !strings.Contains(err.Error(), `names node "node9"`) {
 		t.Fatalf("opening %s with node9's certificate: %v", n.id, err)
+	}
+}
+
+// TestTLSGossipIsEncrypted: with TLS, a memberlist without the cluster's gossip key cannot
+// join (memberlist refuses unencrypted messages and streams); one with the key derived from the
+// same CA and gossip secret can, which shows the refusal is the encryption's doing.
+func TestTLSGossipIsEncrypted(t *testing.T) {
+	c := &multiCluster{tb: t, nodes: newMultiNodes(t, 1)}
+	t.Cleanup(c.closeAll)
+	n := c.nodes[0]
+	cfg := c.config(n)
+	cfg.GossipAddr, cfg.BootstrapExpect, cfg.ShardCount, cfg.ReplicaCount = n.gossipAddr, 1, 1, 1
+	c.start(n, cfg)
+
+	join := func(name string, key []byte) (*memberlist.Memberlist, error) {
+		addr := freeAddr(t)
+		host, port, _ := net.SplitHostPort(addr)
+		mlConfig := memberlist.DefaultLANConfig()
+		shortGossip(mlConfig)
+		mlConfig.Name, mlConfig.BindAddr, mlConfig.AdvertiseAddr = name, host, host
+		mlConfig.BindPort, _ = strconv.Atoi(port)
+		mlConfig.AdvertisePort = mlConfig.BindPort
+		mlConfig.SecretKey = key
+		mlConfig.LogOutput = io.Discard
+		list, err := memberlist.Create(mlConfig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = list.Shutdown() })
+		_, err = list.Join([]string{n.gossipAddr})
+		return list, err
+	}
+	stranger, err := join("stranger", nil)
+	if err == nil || stranger.NumMembers() != 1 {
+		t.Fatalf("a memberlist without the key joined: %v, %d members", err, stranger.NumMembers())
+	}
+	wrongKey := bytes.Repeat([]byte{7}, 32)
+	if intruder, err := join("intruder", wrongKey); err == nil || intruder.NumMembers() != 1 {
+		t.Fatalf("a memberlist with another key joined: %v", err)
+	}
+	member, err := join("keyholder", c.tlsCA().Node(n.id).GossipKey())
+	if err != nil || member.NumMembers() != 2 {
+		t.Fatalf("a memberlist with the cluster's key could not join: %v, %d members", err, member.NumMembers())
 	}
 }
