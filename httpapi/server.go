@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -55,6 +56,9 @@ type AdminConfig struct {
 	// RequestTimeout bounds each request's wait for the backend; zero means
 	// requestTimeoutDefault. A proposal that times out is answered 503 OutcomeUnknown.
 	RequestTimeout time.Duration
+	// ForwardTLS, when set, sends reads forwarded to another node's admin API over HTTPS with
+	// this client configuration (the nodes serve HTTPS); nil forwards over plain HTTP.
+	ForwardTLS *tls.Config
 }
 
 // PublicConfig configures the public listener's handler.
@@ -72,6 +76,9 @@ type server struct {
 	requestTimeout time.Duration
 	ready          func() error
 	operator       Operator
+	// forwardScheme and forwardClient reach other nodes' admin APIs (forwardRead).
+	forwardScheme string
+	forwardClient *http.Client
 }
 
 // Operator answers the operational routes that look inside the node.
@@ -166,7 +173,13 @@ func newAdminEngine(cfg AdminConfig, backend Backend, logger *slog.Logger, regis
 		timeout = requestTimeoutDefault
 	}
 	s := &server{backend: backend, logger: logger, metrics: newMetrics(registry), listener: listenerAdmin,
-		requestTimeout: timeout, ready: cfg.Ready, operator: cfg.Operator}
+		requestTimeout: timeout, ready: cfg.Ready, operator: cfg.Operator,
+		forwardScheme: "http", forwardClient: forwardClient}
+	if cfg.ForwardTLS != nil {
+		s.forwardScheme = "https"
+		s.forwardClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute,
+			TLSClientConfig: cfg.ForwardTLS.Clone()}}
+	}
 	engine := s.newEngine()
 	engine.Use(s.authenticate(cfg.Token), s.checkPathParams)
 	specs := s.adminRoutes(registry)
@@ -358,7 +371,7 @@ func (s *server) forwardRead(c *gin.Context, apiAddr string) bool {
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), forwardReadTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+apiAddr+c.Request.URL.RequestURI(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.forwardScheme+"://"+apiAddr+c.Request.URL.RequestURI(), nil)
 	if err != nil {
 		return false
 	}
@@ -366,7 +379,7 @@ func (s *server) forwardRead(c *gin.Context, apiAddr string) bool {
 		req.Header.Set("Authorization", auth)
 	}
 	req.Header.Set(forwardedHeader, "1")
-	resp, err := forwardClient.Do(req)
+	resp, err := s.forwardClient.Do(req)
 	if err != nil {
 		s.logger.Warn("forwarded read failed", slog.String("to", apiAddr), slog.Any("error", err))
 		return false

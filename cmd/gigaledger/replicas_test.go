@@ -25,6 +25,8 @@ type testCluster struct {
 	t       *testing.T
 	configs []*serveConfig
 	client  *http.Client
+	// scheme is how the client reaches the admin APIs: "http" (when empty) or "https".
+	scheme string
 
 	mu    sync.Mutex
 	nodes []*node // nil while a node is down
@@ -176,7 +178,11 @@ func (tc *testCluster) call(i int, method, path string, body any) (int, map[stri
 		b, _ := json.Marshal(body)
 		reader = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(method, "http://"+tc.configs[i].AdminAddr+path, reader)
+	scheme := tc.scheme
+	if scheme == "" {
+		scheme = "http"
+	}
+	req, _ := http.NewRequest(method, scheme+"://"+tc.configs[i].AdminAddr+path, reader)
 	resp, err := tc.client.Do(req)
 	if err != nil {
 		return 0, nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -89,13 +90,23 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	var httpTLS *tls.Config
+	var httpTLS, forwardTLS *tls.Config
 	if cfg.HTTPTLSCert != "" {
 		pair, err := tls.LoadX509KeyPair(cfg.HTTPTLSCert, cfg.HTTPTLSKey)
 		if err != nil {
 			return nil, fmt.Errorf("--http-tls-cert and --http-tls-key: %w", err)
 		}
 		httpTLS = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}}
+		// Reads forwarded to other nodes' admin APIs go over HTTPS too, trusting the system's
+		// CAs and the cluster CA (node certificates, with their --hosts, can serve HTTPS).
+		roots, err := x509.SystemCertPool()
+		if err != nil {
+			roots = x509.NewCertPool()
+		}
+		if nodeTLS != nil {
+			roots.AddCert(nodeTLS.CA)
+		}
+		forwardTLS = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
 	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -154,8 +165,8 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	n := &node{cfg: cfg, logger: logger, cluster: clusterNode, serveErrors: make(chan error, 2)}
 	backend := routing.New(nodeShards{clusterNode})
 	routerOnce.Store(backend)
-	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready, Operator: n},
-		backend, logger, registry)
+	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready, Operator: n,
+		ForwardTLS: forwardTLS}, backend, logger, registry)
 	if cfg.Pprof {
 		adminHandler = withPprof(adminHandler, cfg.AdminToken)
 	}
