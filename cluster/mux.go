@@ -149,8 +149,14 @@ func (m *Mux) route(conn net.Conn) {
 	if m.tls != nil {
 		tlsConn := tls.Server(conn, m.tls)
 		if err := tlsConn.Handshake(); err != nil {
-			m.logger.Warn("mux: refused a connection that is not a cluster node (TLS handshake failed)",
-				"remote", conn.RemoteAddr(), "error", err)
+			var netErr net.Error
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || (errors.As(err, &netErr) && netErr.Timeout()) {
+				// A peer that went away (or a port probe) before finishing: nothing refused.
+				m.logger.Debug("mux: connection closed during the TLS handshake", "remote", conn.RemoteAddr(), "error", err)
+			} else {
+				m.logger.Warn("mux: refused a connection that is not a cluster node (TLS handshake failed)",
+					"remote", conn.RemoteAddr(), "error", err)
+			}
 			m.closeConn(conn)
 			return
 		}
