@@ -34,17 +34,17 @@ type serveConfig struct {
 	ShutdownMax time.Duration
 
 	// Node-to-node TLS: a directory with ca.crt, node.crt and node.key, or the three files.
-	TLSDir  string `json:"tls-dir"`
-	TLSCA   string `json:"tls-ca"`
-	TLSCert string `json:"tls-cert"`
-	TLSKey  string `json:"tls-key"`
+	TLSDir  string
+	TLSCA   string
+	TLSCert string
+	TLSKey  string
 	// GossipKeyFile holds the gossip secret; default: gossip.key beside the certificates.
-	GossipKeyFile string `json:"gossip-key"`
+	GossipKeyFile string
 	// InsecureCluster allows plain node-to-node traffic on non-loopback addresses.
-	InsecureCluster bool `json:"insecure-cluster"`
+	InsecureCluster bool
 	// HTTPTLSCert and HTTPTLSKey, when set, serve the admin and public APIs over HTTPS.
-	HTTPTLSCert string `json:"http-tls-cert"`
-	HTTPTLSKey  string `json:"http-tls-key"`
+	HTTPTLSCert string
+	HTTPTLSKey  string
 
 	// raftTiming, when set by tests, replaces raft's default timeouts.
 	raftTiming *raftTiming
@@ -192,62 +192,6 @@ func (cfg *serveConfig) validate() error {
 		}
 	}
 	return nil
-}
-
-// tlsEnabled reports whether node-to-node traffic runs mutual TLS.
-func (cfg *serveConfig) tlsEnabled() bool {
-	return cfg.TLSDir != "" || cfg.TLSCert != ""
-}
-
-// validateTLS checks the TLS flags and, without TLS, that every cluster address is loopback
-// unless --insecure-cluster says otherwise.
-func (cfg *serveConfig) validateTLS(peers []Peer) error {
-	files := cfg.TLSCA != "" || cfg.TLSCert != "" || cfg.TLSKey != ""
-	if cfg.TLSDir != "" && files {
-		return errors.New("give --tls-dir or --tls-ca, --tls-cert and --tls-key, not both")
-	}
-	if files && (cfg.TLSCA == "" || cfg.TLSCert == "" || cfg.TLSKey == "") {
-		return errors.New("--tls-ca, --tls-cert and --tls-key go together")
-	}
-	if (cfg.HTTPTLSCert == "") != (cfg.HTTPTLSKey == "") {
-		return errors.New("--http-tls-cert and --http-tls-key go together")
-	}
-	if cfg.GossipKeyFile != "" && !cfg.tlsEnabled() {
-		return errors.New("--gossip-key needs node-to-node TLS (--tls-dir)")
-	}
-	if cfg.tlsEnabled() || cfg.InsecureCluster {
-		return nil
-	}
-	for _, named := range cfg.clusterAddresses(peers) {
-		if !isLoopback(named.addr) {
-			return fmt.Errorf("%s %q is not loopback and node-to-node traffic has no TLS: anyone who reaches it could write to the ledger. "+
-				"Give --tls-dir (make certificates with 'gigaledger cert create-ca' and 'gigaledger cert create-node'), "+
-				"or --tls-ca, --tls-cert and --tls-key; or, on a network you trust, --insecure-cluster", named.flag, named.addr)
-		}
-	}
-	return nil
-}
-
-type namedAddress struct{ flag, addr string }
-
-// clusterAddresses are every address node-to-node traffic uses: the raft and gossip ports,
-// the peers and the join seeds.
-func (cfg *serveConfig) clusterAddresses(peers []Peer) []namedAddress {
-	addresses := []namedAddress{{"--raft-addr", cfg.RaftAddr}}
-	if cfg.GossipAddr != "" {
-		addresses = append(addresses, namedAddress{"--gossip-addr", cfg.GossipAddr})
-	}
-	if strings.TrimSpace(cfg.Peers) != "" {
-		for _, p := range peers {
-			addresses = append(addresses, namedAddress{"--peers " + p.ID, p.Addr})
-		}
-	}
-	for _, seed := range strings.Split(cfg.Join, ",") {
-		if seed = strings.TrimSpace(seed); seed != "" {
-			addresses = append(addresses, namedAddress{"--join", seed})
-		}
-	}
-	return addresses
 }
 
 // peers parses --peers; empty means this node alone.

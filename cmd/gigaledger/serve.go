@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -14,8 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,7 +23,6 @@ import (
 
 	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/cluster/routing"
-	"github.com/gigaledger/gigaledger/cluster/tlsconfig"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/httpapi"
 	"github.com/gigaledger/gigaledger/shard"
@@ -90,23 +86,9 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	var httpTLS, forwardTLS *tls.Config
-	if cfg.HTTPTLSCert != "" {
-		pair, err := tls.LoadX509KeyPair(cfg.HTTPTLSCert, cfg.HTTPTLSKey)
-		if err != nil {
-			return nil, fmt.Errorf("--http-tls-cert and --http-tls-key: %w", err)
-		}
-		httpTLS = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}}
-		// Reads forwarded to other nodes' admin APIs go over HTTPS too, trusting the system's
-		// CAs and the cluster CA (node certificates, with their --hosts, can serve HTTPS).
-		roots, err := x509.SystemCertPool()
-		if err != nil {
-			roots = x509.NewCertPool()
-		}
-		if nodeTLS != nil {
-			roots.AddCert(nodeTLS.CA)
-		}
-		forwardTLS = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
+	httpTLS, forwardTLS, err := loadHTTPTLS(cfg, nodeTLS)
+	if err != nil {
+		return nil, err
 	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -192,49 +174,6 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 		"raft_addr", cfg.RaftAddr, "shards", clusterNode.ShardCount(), "hosted", clusterNode.HostedShards(),
 		"data_dir", cfg.DataDir, "cluster_tls", nodeTLS != nil, "http_tls", httpTLS != nil)
 	return n, nil
-}
-
-// loadNodeTLS loads the node's certificate (which must name --node-id) and gossip secret, or
-// returns nil without TLS: then it warns when --insecure-cluster opened non-loopback ports.
-func loadNodeTLS(cfg *serveConfig, logger *slog.Logger) (*tlsconfig.Node, error) {
-	if !cfg.tlsEnabled() {
-		if cfg.InsecureCluster {
-			logger.Warn("--insecure-cluster: node-to-node traffic (Raft, forwarding, gossip) is neither authenticated nor encrypted; "+
-				"anyone who can reach these ports can write to the ledger", "raft_addr", cfg.RaftAddr, "gossip_addr", cfg.GossipAddr)
-		}
-		return nil, nil
-	}
-	files := tlsconfig.Files{CA: cfg.TLSCA, Cert: cfg.TLSCert, Key: cfg.TLSKey}
-	secretFile := cfg.GossipKeyFile
-	if cfg.TLSDir != "" {
-		files = tlsconfig.DirFiles(cfg.TLSDir)
-		if secretFile == "" {
-			secretFile = filepath.Join(cfg.TLSDir, tlsconfig.GossipKeyFile)
-		}
-	} else if secretFile == "" {
-		secretFile = filepath.Join(filepath.Dir(cfg.TLSCert), tlsconfig.GossipKeyFile)
-	}
-	nodeTLS, err := tlsconfig.Load(files)
-	if err != nil {
-		return nil, fmt.Errorf("node TLS: %w", err)
-	}
-	if nodeTLS.ID != cfg.NodeID {
-		return nil, fmt.Errorf("node TLS: %s names node %q, but --node-id is %q; make this node's certificate with 'gigaledger cert create-node --node-id %s'",
-			files.Cert, nodeTLS.ID, cfg.NodeID, cfg.NodeID)
-	}
-	if _, statErr := os.Stat(secretFile); statErr == nil || cfg.GossipKeyFile != "" {
-		if nodeTLS.GossipSecret, err = tlsconfig.ReadGossipSecret(secretFile); err != nil {
-			return nil, fmt.Errorf("gossip key: %w", err)
-		}
-	}
-	if cfg.GossipAddr != "" && !nodeTLS.HasGossipSecret() {
-		logger.Warn("gossip is encrypted with a key derived from the CA certificate alone; give --gossip-key " +
-			"(or put gossip.key beside the certificates, as 'gigaledger cert' does) so that only holders of the secret can gossip")
-	}
-	if nodeTLS.ExpiresWithin(time.Now(), 30*24*time.Hour) {
-		logger.Warn("the node certificate expires within 30 days", "not_after", nodeTLS.Certificate.Leaf.NotAfter)
-	}
-	return nodeTLS, nil
 }
 
 // ready is /readyz: every shard this node hosts has a leader, so it can serve reads and
