@@ -110,7 +110,7 @@ func loadNodeTLS(cfg *serveConfig, logger *slog.Logger) (*tlsconfig.Node, error)
 		logger.Warn("gossip is encrypted with a key derived from the CA certificate alone; give --gossip-key " +
 			"(or put gossip.key beside the certificates, as 'gigaledger cert' does) so that only holders of the secret can gossip")
 	}
-	if nodeTLS.ExpiresWithin(time.Now(), 30*24*time.Hour) {
+	if nodeTLS.ExpiresWithin(time.Now(), certExpiryWarning) {
 		logger.Warn("the node certificate expires within 30 days", "not_after", nodeTLS.Certificate.Leaf.NotAfter)
 	}
 	return nodeTLS, nil
