@@ -22,8 +22,13 @@ const (
 	raftRPCRequestPreVote  byte = 4
 )
 
-// raftCheckBufferBytes is the read buffer of a checked raft connection.
-const raftCheckBufferBytes = 64 << 10
+const (
+	// raftCheckBufferBytes is the read buffer of a checked raft connection.
+	raftCheckBufferBytes = 64 << 10
+	// raftCheckRetainMaxBytes bounds the request buffer a connection keeps between requests:
+	// one large batch does not pin its size for the connection's life.
+	raftCheckRetainMaxBytes = 1 << 20
+)
 
 // errRaftPeerMismatch means a raft request named a sender other than the node whose
 // certificate opened the connection.
@@ -50,8 +55,8 @@ type raftPeerCheckConn struct {
 	src      *bufio.Reader
 	recorder *recordingReader
 	decoder  *codec.Decoder
-	// pending are checked bytes raft has not read yet; passthrough counts snapshot data bytes
-	// still to hand over unparsed.
+	// pending are checked bytes raft has not read yet (a view of recorder's buffer);
+	// passthrough counts snapshot data bytes still to hand over unparsed.
 	pending     []byte
 	passthrough int64
 	err         error
@@ -92,6 +97,9 @@ func (c *raftPeerCheckConn) Read(p []byte) (int, error) {
 
 // nextRequest reads one whole request, checks its sender and queues its bytes.
 func (c *raftPeerCheckConn) nextRequest() error {
+	if c.recorder.record.Cap() > raftCheckRetainMaxBytes {
+		c.recorder.record = bytes.Buffer{}
+	}
 	c.recorder.record.Reset()
 	kind, err := c.recorder.ReadByte()
 	if err != nil {
@@ -117,7 +125,8 @@ func (c *raftPeerCheckConn) nextRequest() error {
 		}
 		c.passthrough = header.Size
 	}
-	c.pending = bytes.Clone(c.recorder.record.Bytes())
+	// Valid until the next request is read, which happens only once raft has read these.
+	c.pending = c.recorder.record.Bytes()
 	return nil
 }
 

@@ -1,12 +1,16 @@
 package cluster
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-msgpack/v2/codec"
 	"github.com/hashicorp/raft"
 
 	"github.com/gigaledger/gigaledger/cluster/tlsconfig"
@@ -72,6 +76,46 @@ func TestDialTargetRoundTrip(t *testing.T) {
 	}
 	if id, addr := splitDialTarget("127.0.0.1:1"); id != "" || addr != "127.0.0.1:1" {
 		t.Errorf("bare address split into %q %q", id, addr)
+	}
+}
+
+// TestRaftPeerCheckConn: raft's bytes pass through unchanged, request by request (entries,
+// a snapshot's data after its request), until a request names another node than the
+// connection's certificate: then reading fails before raft sees that request.
+func TestRaftPeerCheckConn(t *testing.T) {
+	var stream bytes.Buffer
+	encoder := codec.NewEncoder(&stream, &codec.MsgpackHandle{})
+	header := func(id string) raft.RPCHeader {
+		return raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte(id), Addr: []byte("127.0.0.1:1")}
+	}
+	write := func(kind byte, request any) {
+		stream.WriteByte(kind)
+		if err := encoder.Encode(request); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snapshot := bytes.Repeat([]byte{0xc1}, 100_000) // 0xc1 is never valid msgpack
+	write(raftRPCAppendEntries, &raft.AppendEntriesRequest{RPCHeader: header("n2"), Term: 3,
+		Entries: []*raft.Log{{Index: 1, Term: 3, Data: bytes.Repeat([]byte("x"), 300_000)}}})
+	write(raftRPCInstallSnapshot, &raft.InstallSnapshotRequest{RPCHeader: header("n2"), Term: 3, Size: int64(len(snapshot))})
+	stream.Write(snapshot)
+	write(raftRPCTimeoutNow, &raft.TimeoutNowRequest{RPCHeader: header("n2")})
+	allowed := stream.Len()
+	write(raftRPCRequestVote, &raft.RequestVoteRequest{RPCHeader: header("n1"), Term: 4})
+
+	client, server := net.Pipe()
+	go func() {
+		_, _ = client.Write(stream.Bytes())
+		_ = client.Close()
+	}()
+	checked := newRaftPeerCheckConn(server, "n2", slog.New(slog.DiscardHandler))
+	got, err := io.ReadAll(checked)
+	_ = server.Close() // unblocks the writer if anything is left unread
+	if !errors.Is(err, errRaftPeerMismatch) {
+		t.Fatalf("read ended with %v, want the mismatch", err)
+	}
+	if !bytes.Equal(got, stream.Bytes()[:allowed]) {
+		t.Fatalf("passed %d bytes, want the first %d unchanged", len(got), allowed)
 	}
 }
 
