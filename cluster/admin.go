@@ -187,6 +187,42 @@ func (n *Node) raftAddrOf(nodeID string) string {
 	return ""
 }
 
+// nodeIDAt names the node whose port is address, for checking the certificate of a dialed
+// peer: this node, else the one member that gossip or the bootstrap members place there. It is
+// "" when none or several do (a reused address): any node certificate of the cluster CA is
+// then accepted, as the CA is the authority on membership.
+func (n *Node) nodeIDAt(address string) string {
+	if address == n.cfg.RaftAddr {
+		return n.cfg.NodeID
+	}
+	var alive, known []string
+	if n.gossip != nil {
+		for id, m := range n.gossip.states() {
+			if m.meta.RaftAddr != address {
+				continue
+			}
+			known = append(known, id)
+			if m.state == NodeStateAlive {
+				alive = append(alive, id)
+			}
+		}
+	}
+	if len(alive) == 1 {
+		return alive[0]
+	}
+	if file := n.file.Load(); file != nil {
+		for _, node := range file.Nodes {
+			if node.RaftAddr == address && !slices.Contains(known, node.ID) {
+				known = append(known, node.ID)
+			}
+		}
+	}
+	if len(known) == 1 {
+		return known[0]
+	}
+	return ""
+}
+
 // ReplaceNode moves every replica oldID holds to newID: for each shard whose Raft
 // configuration contains oldID, it asks the new node to open an empty replica, then, on the
 // shard's leader (forwarded wherever that is), AddVoter(newID, newRaftAddr) and

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/cluster/tlsconfig/tlstest"
 	"github.com/gigaledger/gigaledger/shard"
 	"github.com/gigaledger/gigaledger/shard/shardtest"
 )
@@ -66,12 +67,26 @@ type testCluster struct {
 	tb    testing.TB
 	nodes []*testNode
 	tune  func(*shard.Config)
+	// ca signs every node's certificate: the port runs mutual TLS, as in production. Nil
+	// runs plain TCP (newPlainTestCluster).
+	ca *tlstest.CA
+}
+
+// newPlainTestCluster is newTestCluster without TLS, as --insecure-cluster runs.
+func newPlainTestCluster(tb testing.TB, size int) *testCluster {
+	tb.Helper()
+	return startTestCluster(tb, size, nil, nil)
 }
 
 // newTestCluster starts size nodes on 127.0.0.1 ports chosen by the kernel.
 func newTestCluster(tb testing.TB, size int, tune func(*shard.Config)) *testCluster {
 	tb.Helper()
-	c := &testCluster{tb: tb, tune: tune}
+	return startTestCluster(tb, size, tune, tlstest.NewCA(tb))
+}
+
+func startTestCluster(tb testing.TB, size int, tune func(*shard.Config), ca *tlstest.CA) *testCluster {
+	tb.Helper()
+	c := &testCluster{tb: tb, tune: tune, ca: ca}
 	listeners := make([]net.Listener, size)
 	for i := range size {
 		listener, err := net.Listen("tcp", "127.0.0.1:0")
@@ -113,11 +128,15 @@ func (c *testCluster) open(n *testNode, listener net.Listener) {
 		ids = append(ids, peer.id)
 	}
 	placement := cluster.ComputePlacement(ids, 1, len(ids))
-	node, err := cluster.Open(cluster.Config{
+	cfg := cluster.Config{
 		NodeID: n.id, RaftAddr: n.addr, DataDir: n.dataDir, Listener: listener, Shard: template,
 		OpenStateMachine: func(int, string) (shard.StateMachine, error) { return n.sm, nil },
 		Codec:            shardtest.StringCodec{}, StaticNodes: nodes, StaticPlacement: &placement,
-	}, testLogger())
+	}
+	if c.ca != nil {
+		cfg.TLS = c.ca.Node(n.id)
+	}
+	node, err := cluster.Open(cfg, testLogger())
 	if err != nil {
 		c.tb.Fatalf("open %s: %v", n.id, err)
 	}

@@ -178,6 +178,12 @@ func startMembership(n *Node, cfg Config, logger *slog.Logger) (*membership, err
 	mlConfig.Events = gossipEvents{m}
 	mlConfig.LogOutput = nil
 	mlConfig.Logger = log.New(&slogWriter{logger: m.logger}, "", 0)
+	if cfg.TLS != nil {
+		// Every gossip message and push/pull stream is AES-GCM encrypted, and unencrypted
+		// ones are refused (GossipVerifyIncoming and Outgoing, memberlist's defaults).
+		mlConfig.SecretKey = cfg.TLS.GossipKey()
+		mlConfig.GossipVerifyIncoming, mlConfig.GossipVerifyOutgoing = true, true
+	}
 	if cfg.GossipTuning != nil {
 		cfg.GossipTuning(mlConfig)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/cluster/tlsconfig/tlstest"
 	"github.com/gigaledger/gigaledger/shard"
 	"github.com/gigaledger/gigaledger/shard/shardtest"
 )
@@ -44,6 +45,17 @@ type multiCluster struct {
 	static    *cluster.Placement
 	addresses []cluster.NodeAddress
 	tune      func(*shard.Config)
+
+	// ca signs every node's certificate (made on first use): ports run mutual TLS and gossip
+	// is encrypted, as in production.
+	caOnce sync.Once
+	ca     *tlstest.CA
+}
+
+// tlsCA is the cluster's test CA.
+func (c *multiCluster) tlsCA() *tlstest.CA {
+	c.caOnce.Do(func() { c.ca = tlstest.NewCA(c.tb) })
+	return c.ca
 }
 
 func shortShardConfig() shard.Config {
@@ -106,6 +118,7 @@ func (c *multiCluster) config(n *multiNode) cluster.Config {
 		OpenStateMachine: func(shardID int, dir string) (shard.StateMachine, error) { return n.recorder(shardID), nil },
 		StaticNodes:      c.addresses, StaticPlacement: c.static,
 		APIAddr: "api-" + n.id, BootstrapTimeout: testWaitMax, GossipTuning: shortGossip,
+		TLS: c.tlsCA().Node(n.id),
 	}
 }
 

@@ -1,16 +1,21 @@
 package cluster
 
 import (
+	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/gigaledger/gigaledger/cluster/tlsconfig"
 )
 
 // Protocol bytes: the first byte a dialer writes on every connection to a node's port selects
@@ -30,8 +35,9 @@ const (
 )
 
 const (
-	// muxHandshakeTimeout bounds how long an accepted connection may take to send its
-	// protocol byte.
+	// muxHandshakeTimeout bounds how long an accepted connection may take to finish its TLS
+	// handshake (when the port uses TLS) and send its protocol byte, and how long a dialer
+	// waits for the handshake.
 	muxHandshakeTimeout = 5 * time.Second
 	// muxAcceptQueueCount is how many identified connections may wait for their protocol's
 	// Accept.
@@ -39,10 +45,15 @@ const (
 )
 
 // Mux shares one TCP listener between protocols by the first byte of each connection.
-// Register protocols with Listen before calling Serve.
+// Register protocols with Listen before calling Serve. With TLS (SetTLS), every connection is
+// first a TLS server handshake that demands a node certificate from the cluster CA; the
+// protocol byte is the first byte inside TLS, and a connection that fails the handshake is
+// closed having been served nothing.
 type Mux struct {
 	listener net.Listener
 	logger   *slog.Logger
+	// tls is the server configuration; nil serves plain TCP. Set before Serve.
+	tls *tls.Config
 
 	mu        sync.Mutex
 	protocols map[byte]*muxListener
@@ -64,6 +75,12 @@ func NewMux(listener net.Listener, logger *slog.Logger) *Mux {
 		conns:     make(map[net.Conn]struct{}),
 		done:      make(chan struct{}),
 	}
+}
+
+// SetTLS makes every accepted connection a mutual-TLS server connection for node. Call it
+// before Serve.
+func (m *Mux) SetTLS(node *tlsconfig.Node) {
+	m.tls = node.ServerConfig()
 }
 
 // Addr is the address of the shared listener.
@@ -126,13 +143,37 @@ func (m *Mux) untrack(conn net.Conn) {
 
 func (m *Mux) route(conn net.Conn) {
 	var protocol [1]byte
-	_ = conn.SetReadDeadline(time.Now().Add(muxHandshakeTimeout))
-	if _, err := io.ReadFull(conn, protocol[:]); err != nil {
+	_ = conn.SetDeadline(time.Now().Add(muxHandshakeTimeout))
+	served := conn
+	peerID := ""
+	if m.tls != nil {
+		tlsConn := tls.Server(conn, m.tls)
+		if err := tlsConn.Handshake(); err != nil {
+			var netErr net.Error
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || (errors.As(err, &netErr) && netErr.Timeout()) {
+				// A peer that went away (or a port probe) before finishing: nothing refused.
+				m.logger.Debug("mux: connection closed during the TLS handshake", "remote", conn.RemoteAddr(), "error", err)
+			} else {
+				m.logger.Warn("mux: refused a connection that is not a cluster node (TLS handshake failed)",
+					"remote", conn.RemoteAddr(), "error", err)
+			}
+			m.closeConn(conn)
+			return
+		}
+		var err error
+		if peerID, err = tlsconfig.PeerNodeID(tlsConn.ConnectionState()); err != nil {
+			m.logger.Warn("mux: refused a peer certificate", "remote", conn.RemoteAddr(), "error", err)
+			m.closeConn(conn)
+			return
+		}
+		served = tlsConn
+	}
+	if _, err := io.ReadFull(served, protocol[:]); err != nil {
 		m.logger.Debug("mux: connection closed before its protocol byte", "remote", conn.RemoteAddr(), "error", err)
 		m.closeConn(conn)
 		return
 	}
-	_ = conn.SetReadDeadline(time.Time{})
+	_ = conn.SetDeadline(time.Time{})
 	m.mu.Lock()
 	l := m.protocols[protocol[0]]
 	m.mu.Unlock()
@@ -142,7 +183,7 @@ func (m *Mux) route(conn net.Conn) {
 		return
 	}
 	select {
-	case l.conns <- &trackedConn{Conn: conn, mux: m}:
+	case l.conns <- &trackedConn{Conn: served, raw: conn, peerID: peerID, mux: m}:
 	case <-l.done:
 		m.closeConn(conn)
 	case <-m.done:
@@ -175,16 +216,28 @@ func (m *Mux) Close() error {
 	return err
 }
 
-// trackedConn forgets itself in the mux when closed.
+// trackedConn forgets itself in the mux when closed. Conn is what the protocol reads (the TLS
+// connection with TLS), raw the accepted TCP connection the mux tracks.
 type trackedConn struct {
 	net.Conn
-	mux  *Mux
-	once sync.Once
+	raw net.Conn
+	// peerID is the node ID the peer's verified certificate names; "" without TLS.
+	peerID string
+	mux    *Mux
+	once   sync.Once
 }
 
 func (c *trackedConn) Close() error {
-	c.once.Do(func() { c.mux.untrack(c.Conn) })
+	c.once.Do(func() { c.mux.untrack(c.raw) })
 	return c.Conn.Close()
+}
+
+// peerNodeID is the verified node ID of an accepted connection's peer, "" without TLS.
+func peerNodeID(conn net.Conn) string {
+	if tracked, ok := conn.(*trackedConn); ok {
+		return tracked.peerID
+	}
+	return ""
 }
 
 // muxListener is one protocol's view of the shared port.
@@ -224,6 +277,7 @@ const shardIDBytes = 2
 // dialing raft retries.
 type shardConnRouter struct {
 	listener net.Listener
+	dialer   *peerDialer
 	logger   *slog.Logger
 
 	mu     sync.Mutex
@@ -231,8 +285,8 @@ type shardConnRouter struct {
 	wg     sync.WaitGroup
 }
 
-func newShardConnRouter(listener net.Listener, logger *slog.Logger) *shardConnRouter {
-	return &shardConnRouter{listener: listener, logger: logger, shards: make(map[uint16]*shardStreamLayer)}
+func newShardConnRouter(listener net.Listener, dialer *peerDialer, logger *slog.Logger) *shardConnRouter {
+	return &shardConnRouter{listener: listener, dialer: dialer, logger: logger, shards: make(map[uint16]*shardStreamLayer)}
 }
 
 // serve routes connections until the mux closes the listener.
@@ -263,6 +317,9 @@ func (r *shardConnRouter) route(conn net.Conn) {
 		r.logger.Debug("raft connection for a shard not hosted here", "remote", conn.RemoteAddr(), "shard", shardID)
 		_ = conn.Close()
 		return
+	}
+	if peerID := peerNodeID(conn); peerID != "" {
+		conn = newRaftPeerCheckConn(conn, peerID, r.logger.With("shard", shardID))
 	}
 	select {
 	case layer.conns <- conn:
@@ -327,18 +384,39 @@ func (s *shardStreamLayer) Addr() net.Addr {
 	return s.advertise
 }
 
+// Dial connects to the raft transport of this shard on a peer. address is a dial target made
+// by identifiedTransport (the server ID and address), or a bare address.
 func (s *shardStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	header := []byte{ProtocolShardRaft, 0, 0}
 	binary.BigEndian.PutUint16(header[1:], s.shardID)
-	return dialProtocol(string(address), header, timeout)
+	serverID, addr := splitDialTarget(string(address))
+	return s.router.dialer.dial(addr, serverID, header, timeout)
 }
 
-// dialProtocol connects to a node's port and writes header, whose first byte selects the
-// protocol.
-func dialProtocol(address string, header []byte, timeout time.Duration) (net.Conn, error) {
+// peerDialer dials peers' ports: plain TCP, or mutual TLS when tls is set.
+type peerDialer struct {
+	tls *tlsconfig.Node // nil: plain TCP
+}
+
+// dial connects to a node's port at address and writes header, whose first byte selects the
+// protocol. With TLS the server must present a node certificate from the cluster CA that
+// names expectedID (any node when expectedID is ""). timeout bounds connecting; the
+// handshake is bounded by muxHandshakeTimeout as on the accepting side.
+func (d *peerDialer) dial(address, expectedID string, header []byte, timeout time.Duration) (net.Conn, error) {
 	conn, err := net.DialTimeout("tcp", address, timeout)
 	if err != nil {
 		return nil, err
+	}
+	if d != nil && d.tls != nil {
+		tlsConn := tls.Client(conn, d.tls.ClientConfig(expectedID))
+		ctx, cancel := context.WithTimeout(context.Background(), min(timeout, muxHandshakeTimeout))
+		err := tlsConn.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("TLS handshake with %s: %w", address, err)
+		}
+		conn = tlsConn
 	}
 	_ = conn.SetWriteDeadline(time.Now().Add(timeout))
 	if _, err := conn.Write(header); err != nil {
@@ -347,4 +425,63 @@ func dialProtocol(address string, header []byte, timeout time.Duration) (net.Con
 	}
 	_ = conn.SetWriteDeadline(time.Time{})
 	return conn, nil
+}
+
+// dialTargetSeparator joins a server ID and its address in a raft dial target. Addresses
+// (host:port) never contain it, so the last one splits.
+const dialTargetSeparator = "@"
+
+// dialTarget is the raft address identifiedTransport hands the network transport: the server
+// ID rides along to the stream layer's Dial.
+func dialTarget(id raft.ServerID, target raft.ServerAddress) raft.ServerAddress {
+	if id == "" {
+		return target
+	}
+	return raft.ServerAddress(string(id) + dialTargetSeparator + string(target))
+}
+
+// splitDialTarget undoes dialTarget; a bare address gives an empty server ID.
+func splitDialTarget(target string) (serverID, address string) {
+	i := strings.LastIndex(target, dialTargetSeparator)
+	if i < 0 {
+		return "", target
+	}
+	return target[:i], target[i+1:]
+}
+
+// identifiedTransport is raft's network transport, with the server ID of every outbound RPC
+// passed to the dial (raft dials by address only), so that with TLS the peer must prove to be
+// the server raft's configuration names at that address.
+type identifiedTransport struct {
+	*raft.NetworkTransport
+}
+
+var (
+	_ raft.Transport   = identifiedTransport{}
+	_ raft.WithPreVote = identifiedTransport{}
+	_ raft.WithClose   = identifiedTransport{}
+)
+
+func (t identifiedTransport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAddress) (raft.AppendPipeline, error) {
+	return t.NetworkTransport.AppendEntriesPipeline(id, dialTarget(id, target))
+}
+
+func (t identifiedTransport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+	return t.NetworkTransport.AppendEntries(id, dialTarget(id, target), args, resp)
+}
+
+func (t identifiedTransport) RequestVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestVoteRequest, resp *raft.RequestVoteResponse) error {
+	return t.NetworkTransport.RequestVote(id, dialTarget(id, target), args, resp)
+}
+
+func (t identifiedTransport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
+	return t.NetworkTransport.RequestPreVote(id, dialTarget(id, target), args, resp)
+}
+
+func (t identifiedTransport) InstallSnapshot(id raft.ServerID, target raft.ServerAddress, args *raft.InstallSnapshotRequest, resp *raft.InstallSnapshotResponse, data io.Reader) error {
+	return t.NetworkTransport.InstallSnapshot(id, dialTarget(id, target), args, resp, data)
+}
+
+func (t identifiedTransport) TimeoutNow(id raft.ServerID, target raft.ServerAddress, args *raft.TimeoutNowRequest, resp *raft.TimeoutNowResponse) error {
+	return t.NetworkTransport.TimeoutNow(id, dialTarget(id, target), args, resp)
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
 
+	"github.com/gigaledger/gigaledger/cluster/tlsconfig"
 	"github.com/gigaledger/gigaledger/shard"
 )
 
@@ -123,6 +124,14 @@ type Config struct {
 	BootstrapTimeout time.Duration
 	// GossipTuning, when set, adjusts the memberlist configuration (tests shorten timers).
 	GossipTuning func(*memberlist.Config)
+
+	// TLS, when set, makes the port mutual TLS 1.3: every accepted connection must present a
+	// node certificate from TLS's CA, every dial demands one (naming the node raft or
+	// membership expects at that address, when known), and a raft request must come from the
+	// node its connection's certificate names. It also encrypts gossip with TLS.GossipKey().
+	// Its certificate must name NodeID. Nil: plain TCP and plain gossip (callers allow that
+	// only on loopback or when told to).
+	TLS *tlsconfig.Node
 }
 
 // nodeOptions are knobs of the deprecated single-shard Open.
@@ -199,6 +208,9 @@ func (cfg Config) validate(opts nodeOptions) error {
 	if cfg.RaftAddr == "" {
 		problems = append(problems, errors.New("RaftAddr is empty"))
 	}
+	if cfg.TLS != nil && cfg.TLS.ID != cfg.NodeID {
+		problems = append(problems, fmt.Errorf("the TLS certificate names node %q, not NodeID %q", cfg.TLS.ID, cfg.NodeID))
+	}
 	if cfg.DataDir == "" && !opts.noClusterFile {
 		problems = append(problems, errors.New("DataDir is empty"))
 	}
@@ -246,13 +258,18 @@ func openNode(cfg Config, opts nodeOptions, logger *slog.Logger) (*Node, error) 
 		_ = listener.Close()
 		return nil, fmt.Errorf("cluster open: resolve %s: %w", cfg.RaftAddr, err)
 	}
+	dialer := &peerDialer{tls: cfg.TLS}
 	n := &Node{
 		cfg: cfg, opts: opts, logger: logger, advertise: advertise,
-		mux: NewMux(listener, logger), client: newRPCClient(logger),
+		mux:    NewMux(listener, logger),
 		shards: make(map[int]*hostedShard), replicaSets: make(map[int][]string),
 		closing: make(chan struct{}), serveDone: make(chan struct{}),
 	}
-	n.raftRouter = newShardConnRouter(n.mux.Listen(ProtocolShardRaft), logger)
+	n.client = newRPCClient(dialer, n.nodeIDAt, logger)
+	if cfg.TLS != nil {
+		n.mux.SetTLS(cfg.TLS)
+	}
+	n.raftRouter = newShardConnRouter(n.mux.Listen(ProtocolShardRaft), dialer, logger)
 	n.server = newRPCServer(n.mux.Listen(ProtocolShardForward), n.handle, logger)
 	go func() {
 		defer close(n.serveDone)
@@ -433,12 +450,12 @@ func (n *Node) openShard(shardID int, bootstrap bool, peers []shard.Peer) error 
 	cfg.Peers = peers
 	cfg.Bootstrap = bootstrap
 	layer := n.raftRouter.register(uint16(shardID), n.advertise)
-	transport := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+	transport := identifiedTransport{raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  layer,
 		MaxPool: raftTransportPoolCount,
 		Timeout: raftTransportTimeout,
 		Logger:  shard.NewRaftLogger(n.logger.With("shard", shardID), "raft-net"),
-	})
+	})}
 	s, err := shard.Open(cfg, sm, transport, n.logger)
 	if err != nil {
 		_ = transport.Close()

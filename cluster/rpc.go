@@ -260,14 +260,18 @@ func rpcTimeoutMs(ctx context.Context) uint32 {
 // handshake once connected; concurrent requests pipeline on it.
 type rpcClient struct {
 	logger *slog.Logger
+	dialer *peerDialer
+	// nodeIDAt names the node expected at a port address ("" when unknown: then any node of
+	// the cluster CA may answer).
+	nodeIDAt func(address string) string
 
 	mu     sync.Mutex
 	conns  map[string]*rpcClientConn
 	closed bool
 }
 
-func newRPCClient(logger *slog.Logger) *rpcClient {
-	return &rpcClient{logger: logger, conns: make(map[string]*rpcClientConn)}
+func newRPCClient(dialer *peerDialer, nodeIDAt func(address string) string, logger *slog.Logger) *rpcClient {
+	return &rpcClient{logger: logger, dialer: dialer, nodeIDAt: nodeIDAt, conns: make(map[string]*rpcClientConn)}
 }
 
 // call sends one request and waits for its response. An error wrapping errNotSent means the
@@ -299,7 +303,7 @@ func (c *rpcClient) conn(ctx context.Context, address string) (*rpcClientConn, e
 	if dialTimeout <= 0 {
 		return nil, context.DeadlineExceeded
 	}
-	netConn, err := dialProtocol(address, []byte{ProtocolShardForward}, dialTimeout)
+	netConn, err := c.dialer.dial(address, c.nodeIDAt(address), []byte{ProtocolShardForward}, dialTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/gigaledger/gigaledger/cluster/tlsconfig"
 )
 
 // Node ports: every node has its own host, so all use the same ones.
@@ -33,12 +35,14 @@ const (
 // Node is one gigaledger process of the cluster under test and how to reach it. Its process
 // may be started, killed and restarted many times; DataDir survives.
 type Node struct {
-	Index     int
-	ID        string
-	RaftAddr  string
-	AdminURL  string
-	DataDir   string
-	LogPath   string
+	Index    int
+	ID       string
+	RaftAddr string
+	AdminURL string
+	DataDir  string
+	LogPath  string
+	// TLSDir holds the node's certificate: node-to-node traffic runs mutual TLS.
+	TLSDir    string
 	adminAddr string
 	publicAdr string
 
@@ -66,9 +70,14 @@ type Cluster struct {
 	OnExit func(node *Node, expected bool, err error)
 }
 
-// NewCluster lays out nodes under dir; nothing starts yet.
+// NewCluster lays out nodes under dir, with a cluster CA in dir/certs and a certificate per
+// node (node-to-node traffic runs mutual TLS, as in production); nothing starts yet.
 func NewCluster(network Network, binary, dir, token string, nodeCount int, client *Client) (*Cluster, error) {
 	c := &Cluster{Network: network, binary: binary, token: token, client: client}
+	certs := filepath.Join(dir, "certs")
+	if err := tlsconfig.CreateCA(certs, true); err != nil {
+		return nil, fmt.Errorf("cluster CA: %w", err)
+	}
 	var peers []string
 	for i := 0; i < nodeCount; i++ {
 		host := network.Host(i)
@@ -80,6 +89,11 @@ func NewCluster(network Network, binary, dir, token string, nodeCount int, clien
 			publicAdr: fmt.Sprintf("%s:%d", host, publicPort),
 			DataDir:   filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
 			LogPath:   filepath.Join(dir, fmt.Sprintf("n%d.log", i+1)),
+			TLSDir:    filepath.Join(certs, fmt.Sprintf("n%d", i+1)),
+		}
+		if err := tlsconfig.CreateNode(tlsconfig.NodeRequest{CADir: certs, OutDir: n.TLSDir, NodeID: n.ID,
+			Hosts: []string{host}, Overwrite: true}); err != nil {
+			return nil, fmt.Errorf("certificate of %s: %w", n.ID, err)
 		}
 		n.AdminURL = "http://" + n.adminAddr
 		if err := os.MkdirAll(n.DataDir, 0o755); err != nil {
@@ -103,7 +117,7 @@ func (c *Cluster) Start(i int) error {
 	argv := c.Network.Command(i, []string{c.binary, "serve",
 		"--node-id", n.ID, "--data-dir", n.DataDir,
 		"--admin-addr", n.adminAddr, "--public-addr", n.publicAdr, "--raft-addr", n.RaftAddr,
-		"--peers", c.peers, "--admin-token", c.token})
+		"--peers", c.peers, "--admin-token", c.token, "--tls-dir", n.TLSDir})
 	logFile, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -62,6 +63,9 @@ type AdminConfig struct {
 	// CORSOrigins are the browser origins (see ParseCORSOrigins) that get CORS answers; a
 	// mutating request from any other Origin is refused 403. Empty: no CORS headers at all.
 	CORSOrigins []string
+	// ForwardTLS, when set, sends reads forwarded to another node's admin API over HTTPS with
+	// this client configuration (the nodes serve HTTPS); nil forwards over plain HTTP.
+	ForwardTLS *tls.Config
 }
 
 // PublicConfig configures the public listener's handler.
@@ -86,6 +90,9 @@ type server struct {
 	requestTimeout time.Duration
 	ready          func() error
 	operator       Operator
+	// forwardScheme and forwardClient reach other nodes' admin APIs (forwardRead).
+	forwardScheme string
+	forwardClient *http.Client
 }
 
 // Operator answers the operational routes that look inside the node.
@@ -180,7 +187,13 @@ func newAdminEngine(cfg AdminConfig, backend Backend, logger *slog.Logger, regis
 		timeout = requestTimeoutDefault
 	}
 	s := &server{backend: backend, logger: logger, metrics: newMetrics(registry), listener: listenerAdmin,
-		requestTimeout: timeout, ready: cfg.Ready, operator: cfg.Operator}
+		requestTimeout: timeout, ready: cfg.Ready, operator: cfg.Operator,
+		forwardScheme: "http", forwardClient: forwardClient}
+	if cfg.ForwardTLS != nil {
+		s.forwardScheme = "https"
+		s.forwardClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute,
+			TLSClientConfig: cfg.ForwardTLS.Clone()}}
+	}
 	engine := s.newEngine(newBrowserPolicy(cfg.Token == "", cfg.AllowedHosts, cfg.CORSOrigins),
 		s.authenticate(cfg.Token), s.checkPathParams)
 	specs := s.adminRoutes(registry)
@@ -383,7 +396,7 @@ func (s *server) forwardRead(c *gin.Context, apiAddr string) bool {
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), forwardReadTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+apiAddr+c.Request.URL.RequestURI(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.forwardScheme+"://"+apiAddr+c.Request.URL.RequestURI(), nil)
 	if err != nil {
 		return false
 	}
@@ -391,7 +404,7 @@ func (s *server) forwardRead(c *gin.Context, apiAddr string) bool {
 		req.Header.Set("Authorization", auth)
 	}
 	req.Header.Set(forwardedHeader, "1")
-	resp, err := forwardClient.Do(req)
+	resp, err := s.forwardClient.Do(req)
 	if err != nil {
 		s.logger.Warn("forwarded read failed", slog.String("to", apiAddr), slog.Any("error", err))
 		return false

@@ -37,6 +37,19 @@ type serveConfig struct {
 	AllowedHosts string `json:"allowed-hosts"`
 	CORSOrigins  string `json:"cors-origins"`
 
+	// Node-to-node TLS: a directory with ca.crt, node.crt and node.key, or the three files.
+	TLSDir  string
+	TLSCA   string
+	TLSCert string
+	TLSKey  string
+	// GossipKeyFile holds the gossip secret; default: gossip.key beside the certificates.
+	GossipKeyFile string
+	// InsecureCluster allows plain node-to-node traffic on non-loopback addresses.
+	InsecureCluster bool
+	// HTTPTLSCert and HTTPTLSKey, when set, serve the admin and public APIs over HTTPS.
+	HTTPTLSCert string
+	HTTPTLSKey  string
+
 	// raftTiming, when set by tests, replaces raft's default timeouts.
 	raftTiming *raftTiming
 }
@@ -81,6 +94,14 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof/ on the admin listener (behind the admin token)")
 	fs.StringVar(&cfg.AllowedHosts, "allowed-hosts", "", "without an admin token: Host names (no port), host,..., served beside localhost, 127.0.0.0/8 and ::1 (others get 421)")
 	fs.StringVar(&cfg.CORSOrigins, "cors-origins", "", "browser origins scheme://host[:port],... that get CORS answers; writes from other origins get 403")
+	fs.StringVar(&cfg.TLSDir, "tls-dir", "", "node-to-node mutual TLS: directory with ca.crt, node.crt, node.key (and gossip.key), as 'gigaledger cert create-node' writes")
+	fs.StringVar(&cfg.TLSCA, "tls-ca", "", "node-to-node TLS: the cluster CA certificate (instead of --tls-dir)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "node-to-node TLS: this node's certificate, naming --node-id (instead of --tls-dir)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "node-to-node TLS: this node's private key (instead of --tls-dir)")
+	fs.StringVar(&cfg.GossipKeyFile, "gossip-key", "", "file with the gossip secret (default: gossip.key beside the certificates)")
+	fs.BoolVar(&cfg.InsecureCluster, "insecure-cluster", false, "allow unauthenticated, unencrypted node-to-node traffic on non-loopback addresses (anyone who reaches the port can write)")
+	fs.StringVar(&cfg.HTTPTLSCert, "http-tls-cert", "", "serve the admin and public APIs over HTTPS with this certificate")
+	fs.StringVar(&cfg.HTTPTLSKey, "http-tls-key", "", "the private key of --http-tls-cert")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -171,6 +192,9 @@ func (cfg *serveConfig) validate() error {
 	}
 	if _, err := httpapi.ParseCORSOrigins(cfg.CORSOrigins); err != nil {
 		return fmt.Errorf("--cors-origins: %w", err)
+	}
+	if err := cfg.validateTLS(peers); err != nil {
+		return err
 	}
 	if cfg.AdminToken == "" {
 		for _, addr := range []string{cfg.AdminAddr, cfg.PublicAddr} {

@@ -19,9 +19,10 @@ const usage = `gigaledger — a Raft-replicated ledger cluster for payment backe
 usage:
   gigaledger serve [flags]   run a node (single-node cluster by default)
   gigaledger bench [flags]   drive load at a running cluster
+  gigaledger cert ...        make a cluster CA and node certificates (node-to-node TLS)
   gigaledger version         print the version
 
-Run 'gigaledger serve --help' or 'gigaledger bench --help' for their flags.
+Run 'gigaledger serve --help', 'gigaledger bench --help' or 'gigaledger cert help' for their flags.
 `
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -43,6 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return bench.Main(ctx, args[1:], stdout, stderr)
+	case "cert":
+		return certCommand(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version)
 		return 0

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gigaledger/gigaledger/cluster/tlsconfig/tlstest"
 	"github.com/gigaledger/gigaledger/fsm"
 )
 
@@ -24,6 +25,8 @@ type testCluster struct {
 	t       *testing.T
 	configs []*serveConfig
 	client  *http.Client
+	// scheme is how the client reaches the admin APIs: "http" (when empty) or "https".
+	scheme string
 
 	mu    sync.Mutex
 	nodes []*node // nil while a node is down
@@ -81,13 +84,14 @@ func newShardedTestCluster(t *testing.T, size, shards int) *testCluster {
 	tc := &testCluster{t: t, client: &http.Client{Timeout: 5 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	dir := t.TempDir()
+	ca := tlstest.CAIn(t, filepath.Join(dir, "certs")) // node-to-node traffic runs mutual TLS
 	var peers []string
 	for i := 0; i < size; i++ {
 		cfg := &serveConfig{
 			NodeID: fmt.Sprintf("n%d", i+1), DataDir: filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
 			AdminAddr: freeAddr(t), PublicAddr: freeAddr(t), RaftAddr: freeAddr(t),
 			LogLevel: "error", ShutdownMax: 5 * time.Second, Shards: shards, Replicas: 3,
-			raftTiming: testRaftTiming,
+			raftTiming: testRaftTiming, TLSDir: ca.NodeDir(fmt.Sprintf("n%d", i+1)),
 		}
 		peers = append(peers, cfg.NodeID+"="+cfg.RaftAddr)
 		tc.configs = append(tc.configs, cfg)
@@ -174,7 +178,11 @@ func (tc *testCluster) call(i int, method, path string, body any) (int, map[stri
 		b, _ := json.Marshal(body)
 		reader = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(method, "http://"+tc.configs[i].AdminAddr+path, reader)
+	scheme := tc.scheme
+	if scheme == "" {
+		scheme = "http"
+	}
+	req, _ := http.NewRequest(method, scheme+"://"+tc.configs[i].AdminAddr+path, reader)
 	if method != http.MethodGet {
 		req.Header.Set("Content-Type", "application/json")
 	}

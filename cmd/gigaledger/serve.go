@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -81,6 +82,14 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 		logger.Warn("no admin token: serving the admin API without authentication on loopback only",
 			"admin_addr", cfg.AdminAddr, "public_addr", cfg.PublicAddr)
 	}
+	nodeTLS, err := loadNodeTLS(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	httpTLS, forwardTLS, err := loadHTTPTLS(cfg, nodeTLS)
+	if err != nil {
+		return nil, err
+	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -96,7 +105,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 			return fsm.Open(dir, logger.With("shard", shardID))
 		},
 		Codec: fsm.ResultCodec{}, APIAddr: cfg.AdminAddr, PublicAddr: cfg.PublicAddr,
-		ShardCount: cfg.Shards, ReplicaCount: cfg.Replicas,
+		ShardCount: cfg.Shards, ReplicaCount: cfg.Replicas, TLS: nodeTLS,
 		// Other nodes ask this one for its shards' parts of project-wide lists; the router
 		// answers, and it exists only once the node does.
 		Query: func(ctx context.Context, shardID int, query []byte) ([]byte, error) {
@@ -142,7 +151,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	allowedHosts, _ := httpapi.ParseAllowedHosts(cfg.AllowedHosts)
 	corsOrigins, _ := httpapi.ParseCORSOrigins(cfg.CORSOrigins)
 	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready, Operator: n,
-		AllowedHosts: allowedHosts, CORSOrigins: corsOrigins}, backend, logger, registry)
+		AllowedHosts: allowedHosts, CORSOrigins: corsOrigins, ForwardTLS: forwardTLS}, backend, logger, registry)
 	if cfg.Pprof {
 		adminHandler = withPprof(adminHandler, cfg.AdminToken, allowedHosts)
 	}
@@ -156,6 +165,9 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 			n.Close()
 			return nil, fmt.Errorf("listen %s: %w", srv.Addr, err)
 		}
+		if httpTLS != nil {
+			listener = tls.NewListener(listener, httpTLS)
+		}
 		go func(srv *http.Server) {
 			if err := srv.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				n.serveErrors <- err
@@ -164,7 +176,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	}
 	logger.Info("serving", "node_id", cfg.NodeID, "admin_addr", cfg.AdminAddr, "public_addr", cfg.PublicAddr,
 		"raft_addr", cfg.RaftAddr, "shards", clusterNode.ShardCount(), "hosted", clusterNode.HostedShards(),
-		"data_dir", cfg.DataDir)
+		"data_dir", cfg.DataDir, "cluster_tls", nodeTLS != nil, "http_tls", httpTLS != nil)
 	return n, nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/cluster/tlsconfig/tlstest"
 )
 
 // Three nodes, four shards, real TCP: requests sent to every node succeed; with one node
@@ -199,8 +201,21 @@ func TestEveryNodeServesShardsItDoesNotHost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-node test")
 	}
+	everyNodeServesShardsItDoesNotHost(t, false)
+}
+
+// The same over HTTPS (--http-tls-cert, --http-tls-key): reads a node forwards to a node that
+// hosts the shard go over HTTPS too.
+func TestEveryNodeServesShardsItDoesNotHostOverHTTPS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test")
+	}
+	everyNodeServesShardsItDoesNotHost(t, true)
+}
+
+func everyNodeServesShardsItDoesNotHost(t *testing.T, https bool) {
 	const nodeCount, shardCount = 4, 4
-	tc := startGossipCluster(t, nodeCount, shardCount)
+	tc := startGossipClusterWith(t, nodeCount, shardCount, https)
 	lacking := 0
 	for i := range tc.nodes {
 		if len(tc.node(i).cluster.HostedShards()) < shardCount {
@@ -262,6 +277,7 @@ func gossipConfig(t *testing.T, dir, id string, bootstrap, shards int, join stri
 		NodeID: id, DataDir: filepath.Join(dir, id), AdminAddr: freeAddr(t), PublicAddr: freeAddr(t),
 		RaftAddr: freeAddr(t), GossipAddr: freeAddr(t), Join: join, Bootstrap: bootstrap, Shards: shards,
 		Replicas: 3, LogLevel: "error", ShutdownMax: 2 * time.Second, raftTiming: testRaftTiming,
+		TLSDir: tlstest.CAIn(t, filepath.Join(dir, "certs")).NodeDir(id),
 	}
 }
 
@@ -270,6 +286,14 @@ func gossipConfig(t *testing.T, dir, id string, bootstrap, shards int, join stri
 // they start concurrently.
 func startGossipCluster(t *testing.T, size, shards int) *testCluster {
 	t.Helper()
+	return startGossipClusterWith(t, size, shards, false)
+}
+
+// startGossipClusterWith is startGossipCluster; with https the nodes serve their HTTP APIs
+// over HTTPS with their node certificates (SANs 127.0.0.1 and localhost), and the test client
+// trusts the cluster CA.
+func startGossipClusterWith(t *testing.T, size, shards int, https bool) *testCluster {
+	t.Helper()
 	dir := t.TempDir()
 	tc := &testCluster{t: t, client: &http.Client{Timeout: 10 * time.Second}, nodes: make([]*node, size)}
 	for i := 0; i < size; i++ {
@@ -277,7 +301,16 @@ func startGossipCluster(t *testing.T, size, shards int) *testCluster {
 		if i > 0 {
 			join = tc.configs[0].GossipAddr
 		}
-		tc.configs = append(tc.configs, gossipConfig(t, dir, fmt.Sprintf("n%d", i+1), size, shards, join))
+		cfg := gossipConfig(t, dir, fmt.Sprintf("n%d", i+1), size, shards, join)
+		if https {
+			cfg.HTTPTLSCert, cfg.HTTPTLSKey = filepath.Join(cfg.TLSDir, "node.crt"), filepath.Join(cfg.TLSDir, "node.key")
+		}
+		tc.configs = append(tc.configs, cfg)
+	}
+	if https {
+		ca := tlstest.CAIn(t, filepath.Join(dir, "certs")).Node(tc.configs[0].NodeID)
+		tc.scheme = "https"
+		tc.client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Roots, MinVersion: tls.VersionTLS12}}
 	}
 	t.Cleanup(func() {
 		for i := range tc.nodes {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Container-level test of GigaLedger (issue 3, item 8): build the static binary and the
-# FROM-scratch image, start the three-node compose cluster under a unique project name, run a
+# FROM-scratch image, start the three-node compose cluster (node-to-node mutual TLS with
+# certificates made by the compose init services) under a unique project name, run a
 # Cloud Wallet scenario, stop the shard leader's container, check that writes and linearizable
 # reads go on, start it again, check that it catches up (same /debug/digest at the same
 # appliedIndex on all three), and tear everything down (containers, network, volumes).
@@ -92,7 +93,7 @@ trap cleanup EXIT
 trap 'log "interrupted or timed out"; exit 124' INT TERM
 
 # ---- build ------------------------------------------------------------------------------------
-mkdir -p "$DEPLOY/build/rootfs/data"
+mkdir -p "$DEPLOY/build/rootfs/data" "$DEPLOY/build/rootfs/tls" "$DEPLOY/build/rootfs/ca"
 if [[ -n ${GL_BINARY:-} ]]; then
   log "using the prebuilt binary $GL_BINARY"
   cp "$GL_BINARY" "$DEPLOY/build/gigaledger" || fail "cannot copy $GL_BINARY"
@@ -233,6 +234,14 @@ UP=1
 compose up -d --no-build n1 n2 n3 >"$WORK/up.log" 2>&1 || { cat "$WORK/up.log" >&2; fail "compose up failed"; }
 wait_until 90 "all three nodes ready (/readyz 200)" all_ready n1 n2 n3
 log "ready: admin ports n1=${PORT[n1]} n2=${PORT[n2]} n3=${PORT[n3]}"
+# Node-to-node traffic runs mutual TLS with the certificates the init services made.
+for s in n1 n2 n3; do
+  compose logs --no-color "$s" 2>/dev/null | grep -q '"cluster_tls":true' || fail "$s did not start with node-to-node TLS"
+done
+for s in ca n1 n2 n3; do
+  code=$(docker inspect -f '{{.State.ExitCode}}' "$(compose ps -q "certs-$s")" 2>/dev/null) || code=missing
+  [[ $code == 0 ]] || fail "init service certs-$s: exit $code"
+done
 
 api n1 GET /cluster
 [[ $CODE == 200 ]] || fail "GET /cluster: $CODE"
