@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -198,10 +199,14 @@ func (tc *testCluster) call(i int, method, path string, body any) (int, map[stri
 	return resp.StatusCode, out, nil
 }
 
-// must sends to any live node, retrying 503s, and expects want.
+// must sends to any live node, retrying 503s and lost answers, and expects want. A retry after
+// an answer that may have been applied (a timeout, 503 OutcomeUnknown) accepts the 409 that says
+// the first attempt created the record; callers use must only for creates that name their ID
+// or for requests that are safe to repeat.
 func (tc *testCluster) must(method, path string, body any, want int) map[string]any {
 	tc.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
+	mayHaveApplied := false
 	for attempt := 0; time.Now().Before(deadline); attempt++ {
 		i := attempt % len(tc.nodes)
 		if tc.node(i) == nil {
@@ -211,9 +216,14 @@ func (tc *testCluster) must(method, path string, body any, want int) map[string]
 		if err == nil && status == want {
 			return out
 		}
+		if err == nil && mayHaveApplied && want == http.StatusCreated && status == http.StatusConflict &&
+			strings.HasSuffix(errorCode(out), "Exists") {
+			return out
+		}
 		if err == nil && status != http.StatusServiceUnavailable {
 			tc.t.Fatalf("%s %s: %d %v, want %d", method, path, status, out, want)
 		}
+		mayHaveApplied = mayHaveApplied || err != nil || errorCode(out) == "OutcomeUnknown"
 		time.Sleep(50 * time.Millisecond)
 	}
 	tc.t.Fatalf("%s %s: no answer %d in time", method, path, want)
@@ -474,4 +484,11 @@ func TestLeaderStopsWhileRequestsWaitForQuorum(t *testing.T) {
 			t.Fatal("a request is still waiting after the node stopped")
 		}
 	}
+}
+
+// errorCode is the code of an error envelope, or "".
+func errorCode(out map[string]any) string {
+	e, _ := out["error"].(map[string]any)
+	code, _ := e["code"].(string)
+	return code
 }
