@@ -218,7 +218,7 @@ func (cfg Config) validate(opts nodeOptions) error {
 		problems = append(problems, errors.New("OpenStateMachine is nil"))
 	}
 	if cfg.Codec == nil {
-		problems = append(problems, errors.New("Codec is nil"))
+		problems = append(problems, errors.New("the result codec (Config.Codec) is nil"))
 	}
 	if cfg.StaticPlacement == nil && cfg.GossipAddr == "" && !opts.noClusterFile {
 		if f, err := loadClusterFile(cfg.DataDir); err != nil || f == nil {
