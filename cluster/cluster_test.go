@@ -171,11 +171,10 @@ func TestLeaderFailoverUnderLoad(t *testing.T) {
 		t.Errorf("unexpected: %v", err)
 	}
 	survivors := c.up()
-	want := newLeader.sm.Commands()
 	for _, n := range survivors {
 		eventually(t, n.id+" converged", func() bool { return equalStrings(n.sm.Commands(), newLeader.sm.Commands()) })
 	}
-	want = newLeader.sm.Commands()
+	want := newLeader.sm.Commands()
 	counts := make(map[string]int, len(want))
 	for _, command := range want {
 		counts[command]++

@@ -206,7 +206,7 @@ func (cfg Config) validate(opts nodeOptions) error {
 		problems = append(problems, errors.New("OpenStateMachine is nil"))
 	}
 	if cfg.Codec == nil {
-		problems = append(problems, errors.New("Codec is nil"))
+		problems = append(problems, errors.New("no Codec (cluster.Config.Codec is nil)"))
 	}
 	if cfg.StaticPlacement == nil && cfg.GossipAddr == "" && !opts.noClusterFile {
 		if f, err := loadClusterFile(cfg.DataDir); err != nil || f == nil {
@@ -437,7 +437,8 @@ func (n *Node) openShard(shardID int, bootstrap bool, peers []shard.Peer) error 
 		Stream:  layer,
 		MaxPool: raftTransportPoolCount,
 		Timeout: raftTransportTimeout,
-		Logger:  shard.NewRaftLogger(n.logger.With("shard", shardID), "raft-net"),
+		Logger: &transportLogger{Logger: shard.NewRaftLogger(n.logger.With("shard", shardID), "raft-net"),
+			closing: n.closed.Load},
 	})
 	s, err := shard.Open(cfg, sm, transport, n.logger)
 	if err != nil {
