@@ -138,7 +138,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	n := &node{cfg: cfg, logger: logger, cluster: clusterNode, serveErrors: make(chan error, 2)}
 	backend := routing.New(nodeShards{clusterNode})
 	routerOnce.Store(backend)
-	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready, Operator: n},
+	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready, ReadyDetail: n.readyDetail, Operator: n},
 		backend, logger, registry)
 	if cfg.Pprof {
 		adminHandler = withPprof(adminHandler, cfg.AdminToken)
@@ -173,6 +173,19 @@ func (n *node) ready() error {
 		}
 	}
 	return nil
+}
+
+// readyDetail is the message of a 200 /readyz: what this node serves and who leads it.
+func (n *node) readyDetail() string {
+	if len(n.cluster.HostedShards()) == 0 {
+		return fmt.Sprintf("node %s hosts no shard replica; it forwards every request", n.cfg.NodeID)
+	}
+	var leaders []string
+	for _, k := range n.cluster.HostedShards() {
+		id, _ := n.cluster.Shard(k).Leader()
+		leaders = append(leaders, fmt.Sprintf("shard %d led by %s", k, id))
+	}
+	return fmt.Sprintf("node %s: every hosted shard has a leader (%s)", n.cfg.NodeID, strings.Join(leaders, ", "))
 }
 
 // ClusterStatus is GET /cluster.
