@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.6.1
 # Packages with concurrency run again under the race detector in `make test`.
 RACE_PACKAGES := ./shard/... ./cluster/... ./httpapi/...
 
-.PHONY: help build run test lint fuzz fuzz-short faults-short faults compose-test bench clean
+.PHONY: help build run test cluster cluster-status cluster-stop lint fuzz fuzz-short faults-short faults compose-test bench clean
 
 # Every fuzz target, as package:Target. `go test ./...` already replays each target's seed corpus
 # and its checked-in testdata/fuzz inputs; `make fuzz-short` then fuzzes each for FUZZ_EXECS
@@ -27,7 +27,7 @@ help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## Build the static binary into bin/.
-	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/gigaledger
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -o $(BIN) ./cmd/gigaledger
 
 # `make run` builds and then runs the binary itself rather than `go run`: on Ctrl-C the go
 # command always exits 1 (it marks an interrupted build as failed), which make reported as
@@ -60,6 +60,15 @@ faults-short: ## ~100 s of the fault suite: kill the leader, pause a node, isola
 
 faults: ## The full fault suite: 10 minutes, every fault kind (needs root for network namespaces).
 	$(GO) run ./faults/cmd/faultrun --mode long
+
+cluster: ## Start a 3-node replicated cluster in the background (admin APIs on 127.0.0.1:8181-8183, data in data/cluster).
+	@GO=$(GO) bash scripts/local-cluster.sh start
+
+cluster-status: ## Each node of `make cluster`: ready or why not, and GET /cluster from n1.
+	@GO=$(GO) bash scripts/local-cluster.sh status
+
+cluster-stop: ## Stop the nodes of `make cluster` (SIGTERM by PID file) and wait for them.
+	@GO=$(GO) bash scripts/local-cluster.sh stop
 
 lint: ## gofmt, go vet and staticcheck.
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }

@@ -812,6 +812,13 @@ func (n *Node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 	if req.kind == rpcKindOpenReplica {
 		return n.handleOpenReplica(shardID)
 	}
+	if req.kind == rpcKindNodeInfo {
+		payload, err := json.Marshal(n.localInfo())
+		if err != nil {
+			return rpcResponse{code: codeInternal, payload: []byte(err.Error())}
+		}
+		return rpcResponse{code: codeOK, payload: payload}
+	}
 	hs := n.hosted(shardID)
 	if hs == nil {
 		return rpcResponse{code: codeNotHosted, payload: fmt.Appendf(nil, "shard %d not hosted on %s", shardID, n.cfg.NodeID)}
