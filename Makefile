@@ -64,7 +64,7 @@ faults: ## The full fault suite: 10 minutes, every fault kind (needs root for ne
 cluster: ## Start a 3-node replicated cluster in the background (admin APIs on 127.0.0.1:8181-8183, data in data/cluster).
 	@GO=$(GO) bash scripts/local-cluster.sh start
 
-cluster-status: ## Each node of `make cluster`: ready or why not, and GET /cluster from n1.
+cluster-status: ## Each node of `make cluster`: ready or why not, and GET /cluster; fails unless all are ready.
 	@GO=$(GO) bash scripts/local-cluster.sh status
 
 cluster-stop: ## Stop the nodes of `make cluster` (SIGTERM by PID file) and wait for them.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,7 +72,7 @@ func (n *Node) probeNodes(nodes []*NodeStatus) {
 				err = fmt.Errorf("answered as node %q", info.ID)
 			}
 			if err != nil {
-				node.State, node.Reason = NodeStateUnreachable, err.Error()
+				node.State, node.Reason = NodeStateUnreachable, strings.ReplaceAll(err.Error(), "\n", ": ")
 				return
 			}
 			node.State = NodeStateAlive

@@ -4,8 +4,9 @@
 # data/cluster/ (ignored by git, removed by `make clean`).
 #
 #   scripts/local-cluster.sh start    build bin/gigaledger, start the three nodes, wait until ready
-#   scripts/local-cluster.sh status   each node's readiness, and the cluster as node n1 sees it
-#   scripts/local-cluster.sh stop     SIGTERM each node by its PID file and wait for it to exit
+#   scripts/local-cluster.sh status   each node's readiness, and the cluster as the first live node
+#                                     sees it; exits 1 unless every node is ready
+#   scripts/local-cluster.sh stop     SIGTERM to every node by its PID file, then wait for them to exit
 #
 #   node  admin API               public API              raft
 #   n1    http://127.0.0.1:8181   http://127.0.0.1:8281   127.0.0.1:7101
@@ -76,30 +77,43 @@ status() {
 			failed=1
 		fi
 	done
-	if running 1 >/dev/null; then
-		echo "GET http://$(admin_addr 1)/cluster:"
-		curl -sS -w '\n' "http://$(admin_addr 1)/cluster" || failed=1
-	fi
+	# The cluster as the first node that answers sees it.
+	for i in "${NODES[@]}"; do
+		if running "$i" >/dev/null && body=$(curl -sS --fail-with-body "http://$(admin_addr "$i")/cluster" 2>/dev/null); then
+			echo "GET http://$(admin_addr "$i")/cluster:"
+			echo "$body"
+			break
+		fi
+	done
 	return $failed
 }
 
+# stop sends SIGTERM to every node at once, then waits for each: stopped one by one, the
+# nodes still running would log (at ERROR, raft's own words) that they cannot reach the ones
+# already gone.
 stop() {
+	local pids=() ids=()
 	for i in "${NODES[@]}"; do
 		if pid=$(running "$i"); then
 			kill -TERM "$pid"
-			local deadline=$((SECONDS + STOP_WAIT_SECONDS))
-			while kill -0 "$pid" 2>/dev/null; do
-				if [ $SECONDS -ge $deadline ]; then
-					echo "n$i (PID $pid) still running after ${STOP_WAIT_SECONDS}s" >&2
-					exit 1
-				fi
-				sleep 0.2
-			done
-			echo "n$i stopped (PID $pid)"
+			pids+=("$pid")
+			ids+=("$i")
 		else
 			echo "n$i not running"
+			rm -f "$DIR/n$i.pid"
 		fi
-		rm -f "$DIR/n$i.pid"
+	done
+	local deadline=$((SECONDS + STOP_WAIT_SECONDS))
+	for k in "${!pids[@]}"; do
+		while kill -0 "${pids[$k]}" 2>/dev/null; do
+			if [ $SECONDS -ge $deadline ]; then
+				echo "n${ids[$k]} (PID ${pids[$k]}) still running after ${STOP_WAIT_SECONDS}s" >&2
+				exit 1
+			fi
+			sleep 0.2
+		done
+		echo "n${ids[$k]} stopped (PID ${pids[$k]})"
+		rm -f "$DIR/n${ids[$k]}.pid"
 	done
 }
 
