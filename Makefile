@@ -24,7 +24,7 @@ FUZZ_MINIMIZE_EXECS ?= 2000
 FUZZ_TIME ?= 60s
 
 help: ## List the targets.
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
 build: ## Build the static binary into bin/.
 	CGO_ENABLED=0 $(GO) build -buildvcs=auto -o $(BIN) ./cmd/gigaledger

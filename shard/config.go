@@ -179,7 +179,7 @@ func (cfg Config) Validate() error {
 		}
 	}
 	if cfg.Bootstrap && !selfListed {
-		problems = append(problems, fmt.Errorf("Bootstrap is set but NodeID %q is not in Peers", cfg.NodeID))
+		problems = append(problems, fmt.Errorf("shard.Config: Bootstrap is set but NodeID %q is not in Peers", cfg.NodeID))
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("shard config: %w", errors.Join(problems...))
