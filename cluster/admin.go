@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/gigaledger/gigaledger/shard"
@@ -14,12 +16,71 @@ import (
 // NodeStatus is one node as this node sees it.
 type NodeStatus struct {
 	NodeAddress
-	// State is alive, dead or left (from gossip; memberlist reports no suspicion through its
-	// events), or unknown without gossip.
+	// State is alive, dead or left from gossip (memberlist reports no suspicion through its
+	// events). Without gossip (static --peers) this node asks each peer over the cluster
+	// port: alive when it answered just now, unreachable (with Reason) when it did not.
 	State string `json:"state"`
-	// Hosts and Leads are the shards the node holds replicas of and leads (gossiped hints).
+	// Reason says why the state is not alive, when known.
+	Reason string `json:"reason,omitempty"`
+	// Hosts and Leads are the shards the node holds replicas of and leads (gossiped hints,
+	// or the node's own answer); empty lists, never null.
 	Hosts []int `json:"hosts"`
 	Leads []int `json:"leads"`
+}
+
+// nodeInfo is a node's answer to rpcKindNodeInfo: its addresses and shards, so that peers
+// configured by --peers (which know only raft addresses) can show each node's APIs.
+type nodeInfo struct {
+	NodeAddress
+	Hosts []int `json:"hosts"`
+	Leads []int `json:"leads"`
+}
+
+// statusProbeTimeout bounds how long Status waits for each static peer's node info.
+const statusProbeTimeout = time.Second
+
+// localInfo is this node's own nodeInfo.
+func (n *Node) localInfo() nodeInfo {
+	info := nodeInfo{NodeAddress: NodeAddress{ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr, APIAddr: n.cfg.APIAddr,
+		PublicAddr: n.cfg.PublicAddr}, Hosts: n.HostedShards(), Leads: []int{}}
+	for _, id := range info.Hosts {
+		if hs := n.hosted(id); hs != nil && hs.shard.IsLeader() {
+			info.Leads = append(info.Leads, id)
+		}
+	}
+	return info
+}
+
+// probeNodes asks each of nodes (static peers) for its node info, concurrently and within
+// statusProbeTimeout, and records the answer or why there was none.
+func (n *Node) probeNodes(nodes []*NodeStatus) {
+	ctx, cancel := context.WithTimeout(context.Background(), statusProbeTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, node := range nodes {
+		wg.Go(func() {
+			if node.RaftAddr == "" {
+				node.State, node.Reason = NodeStateUnknown, "no address known"
+				return
+			}
+			payload, err := n.callAt(ctx, node.RaftAddr, 0, rpcKindNodeInfo, nil)
+			var info nodeInfo
+			if err == nil {
+				err = json.Unmarshal(payload, &info)
+			}
+			if err == nil && info.ID != node.ID {
+				err = fmt.Errorf("answered as node %q", info.ID)
+			}
+			if err != nil {
+				node.State, node.Reason = NodeStateUnreachable, strings.ReplaceAll(err.Error(), "\n", ": ")
+				return
+			}
+			node.State = NodeStateAlive
+			node.APIAddr, node.PublicAddr = info.APIAddr, info.PublicAddr
+			node.Hosts, node.Leads = info.Hosts, info.Leads
+		})
+	}
+	wg.Wait()
 }
 
 // ShardStatus is one shard as this node sees it.
@@ -30,7 +91,9 @@ type ShardStatus struct {
 	Replicas   []string `json:"replicas"`
 	LeaderID   string   `json:"leaderId"`
 	LeaderAddr string   `json:"leaderAddr"`
-	Hosted     bool     `json:"hosted"`
+	// LeaderAPIAddr is the leader's admin API address, when known.
+	LeaderAPIAddr string `json:"leaderApiAddr,omitempty"`
+	Hosted        bool   `json:"hosted"`
 	// Local is the local replica's state when hosted.
 	Local *shard.Stats `json:"local,omitempty"`
 }
@@ -71,6 +134,15 @@ func (n *Node) Status() Status {
 	self := &NodeStatus{NodeAddress: NodeAddress{ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr, APIAddr: n.cfg.APIAddr,
 		PublicAddr: n.cfg.PublicAddr}, State: NodeStateAlive, Hosts: n.HostedShards()}
 	nodes[n.cfg.NodeID] = self
+	if n.gossip == nil {
+		var peers []*NodeStatus
+		for id, node := range nodes {
+			if id != n.cfg.NodeID {
+				peers = append(peers, node)
+			}
+		}
+		n.probeNodes(peers)
+	}
 
 	for id := range file.ShardCount {
 		s := ShardStatus{ID: id}
@@ -93,10 +165,27 @@ func (n *Node) Status() Status {
 			}
 		}
 		s.Replicas = n.replicas(id)
+		if s.Replicas == nil {
+			s.Replicas = []string{}
+		}
 		status.Shards = append(status.Shards, s)
 	}
+	for i, s := range status.Shards {
+		if leader := nodes[s.LeaderID]; leader != nil {
+			status.Shards[i].LeaderAPIAddr = leader.APIAddr
+		}
+	}
 	for _, node := range nodes {
+		if node.Hosts == nil {
+			node.Hosts = []int{}
+		}
+		if node.Leads == nil {
+			node.Leads = []int{}
+		}
 		status.Nodes = append(status.Nodes, *node)
+	}
+	if status.Shards == nil {
+		status.Shards = []ShardStatus{}
 	}
 	slices.SortFunc(status.Nodes, func(a, b NodeStatus) int { return cmpString(a.ID, b.ID) })
 	return status

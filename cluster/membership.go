@@ -46,8 +46,11 @@ const (
 	NodeStateAlive = "alive"
 	NodeStateDead  = "dead"
 	NodeStateLeft  = "left"
-	// NodeStateUnknown is reported without gossip (static placement) for other nodes.
+	// NodeStateUnknown is reported for a node whose address is not known.
 	NodeStateUnknown = "unknown"
+	// NodeStateUnreachable is reported without gossip (static --peers) for a peer that did
+	// not answer this node's node-info request over the cluster port.
+	NodeStateUnreachable = "unreachable"
 )
 
 // nodeMeta is what a node gossips about itself. Wire format (version 1):

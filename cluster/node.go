@@ -454,7 +454,8 @@ func (n *Node) openShard(shardID int, bootstrap bool, peers []shard.Peer) error 
 		Stream:  layer,
 		MaxPool: raftTransportPoolCount,
 		Timeout: raftTransportTimeout,
-		Logger:  shard.NewRaftLogger(n.logger.With("shard", shardID), "raft-net"),
+		Logger: &transportLogger{Logger: shard.NewRaftLogger(n.logger.With("shard", shardID), "raft-net"),
+			closing: n.closed.Load},
 	})}
 	s, err := shard.Open(cfg, sm, transport, n.logger)
 	if err != nil {
@@ -827,6 +828,13 @@ func (n *Node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 	shardID := int(req.shardID)
 	if req.kind == rpcKindOpenReplica {
 		return n.handleOpenReplica(shardID)
+	}
+	if req.kind == rpcKindNodeInfo {
+		payload, err := json.Marshal(n.localInfo())
+		if err != nil {
+			return rpcResponse{code: codeInternal, payload: []byte(err.Error())}
+		}
+		return rpcResponse{code: codeOK, payload: payload}
 	}
 	hs := n.hosted(shardID)
 	if hs == nil {

@@ -26,7 +26,8 @@ import (
 // address joined by a 0x00 byte (add voter, open replica: address only), the server ID
 // (remove server). A response payload is the encoded result (propose), 8 bytes of read index
 // (read index), the configuration as JSON (servers), empty (membership changes), or an error
-// message (any code other than codeOK). Kinds are only ever added.
+// message (any code other than codeOK). Node info ignores the shard ID and answers this node's
+// addresses and shards as JSON (nodeInfo). Kinds are only ever added.
 const (
 	rpcKindPropose      byte = 1
 	rpcKindReadIndex    byte = 2
@@ -35,6 +36,7 @@ const (
 	rpcKindOpenReplica  byte = 5
 	rpcKindServers      byte = 6
 	rpcKindQuery        byte = 7
+	rpcKindNodeInfo     byte = 8
 )
 
 // Response codes carry error identity across the wire. Only add codes; never renumber.

@@ -241,7 +241,7 @@ func openAPISchemas() object {
 			}},
 			"transaction": schemaRef("Transaction"),
 		}},
-		"Health":          shape(object{"status": object{"type": "string"}}),
+		"Health":          shape(object{"status": object{"type": "string"}, "message": object{"type": "string"}}),
 		"OpenAPIDocument": object{"type": "object"},
 
 		"Project": shape(object{

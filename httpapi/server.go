@@ -49,8 +49,12 @@ type AdminConfig struct {
 	// requires. Empty means no auth (the serve command allows that only on loopback).
 	Token string
 	// Ready reports whether the backend can serve (a leader is known, the store is open);
-	// /readyz answers 503 while it returns an error. Nil means always ready.
+	// /readyz answers 503 while it returns an error, whose text is the envelope's message
+	// ("not ready: shard 2 has no leader"). Nil means always ready.
 	Ready func() error
+	// ReadyDetail, when set, says what is ready ("1 shard hosted here, each with a leader")
+	// as the message of a 200 /readyz.
+	ReadyDetail func() string
 	// Operator answers /cluster and /debug/digest; nil answers them 503.
 	Operator Operator
 	// RequestTimeout bounds each request's wait for the backend; zero means
@@ -70,7 +74,8 @@ type AdminConfig struct {
 
 // PublicConfig configures the public listener's handler.
 type PublicConfig struct {
-	// Ready is as AdminConfig.Ready.
+	// Ready is as AdminConfig.Ready, but the public listener (what payers' browsers reach)
+	// never says why it is not ready: that is operator information.
 	Ready func() error
 	// RestrictHosts refuses (421) a request whose Host is neither loopback nor in AllowedHosts.
 	// The serve command sets it when the node runs without an admin token (and so listens on
@@ -89,6 +94,7 @@ type server struct {
 	listener       string
 	requestTimeout time.Duration
 	ready          func() error
+	readyDetail    func() string // nil on the public listener, which explains nothing
 	operator       Operator
 	// forwardScheme and forwardClient reach other nodes' admin APIs (forwardRead).
 	forwardScheme string
@@ -188,7 +194,10 @@ func newAdminEngine(cfg AdminConfig, backend Backend, logger *slog.Logger, regis
 	}
 	s := &server{backend: backend, logger: logger, metrics: newMetrics(registry), listener: listenerAdmin,
 		requestTimeout: timeout, ready: cfg.Ready, operator: cfg.Operator,
-		forwardScheme: "http", forwardClient: forwardClient}
+		forwardScheme: "http", forwardClient: forwardClient, readyDetail: cfg.ReadyDetail}
+	if s.readyDetail == nil {
+		s.readyDetail = func() string { return "" }
+	}
 	if cfg.ForwardTLS != nil {
 		s.forwardScheme = "https"
 		s.forwardClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute,
@@ -344,16 +353,29 @@ func (s *server) healthRoutes() []routeSpec {
 	}
 }
 
+// readyz answers 200 when the backend can serve, 503 otherwise. On the admin listener the
+// body says why not ("not ready: shard 2 has no leader") or what is ready; the public
+// listener says only "not ready to serve".
 func (s *server) readyz(c *gin.Context) {
 	if s.ready != nil {
 		if err := s.ready(); err != nil {
 			s.logger.Debug("not ready", slog.String("listener", s.listener), slog.Any("error", err))
+			message := "not ready to serve"
+			if s.readyDetail != nil {
+				message = "not ready: " + err.Error()
+			}
 			writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable,
-				message: "not ready to serve", retryAfter: true})
+				message: message, retryAfter: true})
 			return
 		}
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	body := gin.H{"status": "ready"}
+	if s.readyDetail != nil {
+		if detail := s.readyDetail(); detail != "" {
+			body["message"] = detail
+		}
+	}
+	c.JSON(http.StatusOK, body)
 }
 
 // metricsHandler serves registry in the Prometheus exposition format.

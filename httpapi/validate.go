@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"unicode"
@@ -243,15 +244,21 @@ func parsePage(q pageQuery) (fsm.PageRequest, *apiError) {
 	return fsm.PageRequest{Page: int(page), PageSize: int(pageSize)}, nil
 }
 
-// parseTimeRange checks from and to (required epoch milliseconds, from ≤ to, both inclusive).
+// parseTimeRange checks from and to (epoch milliseconds, from ≤ to, both inclusive). The
+// Cloud Wallet reference requires both; GigaLedger also takes either or neither, meaning no
+// bound on that side (from 0, to the largest int64), so a client that sends them sees the
+// same answers and a person listing everything need not invent a far-future bound.
 func parseTimeRange(q pageQuery) (fsm.TimeRange, *apiError) {
-	from, _, err := parseIntQuery("from", q.from, q.fromPresent, true)
+	from, _, err := parseIntQuery("from", q.from, q.fromPresent, false)
 	if err != nil {
 		return fsm.TimeRange{}, err
 	}
-	to, _, err := parseIntQuery("to", q.to, q.toPresent, true)
+	to, toGiven, err := parseIntQuery("to", q.to, q.toPresent, false)
 	if err != nil {
 		return fsm.TimeRange{}, err
+	}
+	if !toGiven {
+		to = math.MaxInt64
 	}
 	if from > to {
 		return fsm.TimeRange{}, invalidArgument("query parameter from must not be after to")

@@ -1,41 +1,42 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/gigaledger/gigaledger/cluster"
-	"github.com/gigaledger/gigaledger/httpapi"
 	"io"
 	"net"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/httpapi"
 )
 
 // serveConfig is everything `serve` needs. Flags set it; a JSON config file (--config) may set
-// the same keys, spelled as the flags are; flags given on the command line win.
+// any flag, keyed by the flag's name, with a value of the flag's type; flags given on the
+// command line win (see mergeConfigFile).
 type serveConfig struct {
-	DataDir     string `json:"data-dir"`
-	AdminAddr   string `json:"admin-addr"`
-	PublicAddr  string `json:"public-addr"`
-	RaftAddr    string `json:"raft-addr"`
-	NodeID      string `json:"node-id"`
-	Peers       string `json:"peers"`
-	AdminToken  string `json:"admin-token"`
-	LogLevel    string `json:"log-level"`
-	Shards      int    `json:"-"`
-	Replicas    int    `json:"-"`
-	GossipAddr  string `json:"gossip-addr"`
-	Join        string `json:"join"`
-	Bootstrap   int    `json:"-"`
-	Pprof       bool   `json:"-"`
-	ConfigFile  string `json:"-"`
+	DataDir     string
+	AdminAddr   string
+	PublicAddr  string
+	RaftAddr    string
+	NodeID      string
+	Peers       string
+	AdminToken  string
+	LogLevel    string
+	Shards      int
+	Replicas    int
+	GossipAddr  string
+	Join        string
+	Bootstrap   int
+	Pprof       bool
+	ConfigFile  string
 	ShutdownMax time.Duration
 	// AllowedHosts and CORSOrigins are the browser protections' comma lists (httpapi).
-	AllowedHosts string `json:"allowed-hosts"`
-	CORSOrigins  string `json:"cors-origins"`
+	AllowedHosts string
+	CORSOrigins  string
 
 	// Node-to-node TLS: a directory with ca.crt, node.crt and node.key, or the three files.
 	TLSDir  string
@@ -77,7 +78,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	cfg := &serveConfig{ShutdownMax: shutdownMaxTime}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.ConfigFile, "config", "", "JSON file with any of these settings (keys as the flag names); flags win")
+	fs.StringVar(&cfg.ConfigFile, "config", "", "JSON file setting any of these flags: {\"shards\":4,\"pprof\":true,\"data-dir\":\"d1\"}; flags given here win")
 	fs.StringVar(&cfg.DataDir, "data-dir", defaultDataDir, "directory for the Raft log, snapshots and the ledger store")
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", defaultAdminAddr, "admin API listen address (Cloud Wallet API, metrics, OpenAPI)")
 	fs.StringVar(&cfg.PublicAddr, "public-addr", defaultPublicAddr, "public listen address (what payers' browsers may reach)")
@@ -109,9 +110,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if cfg.ConfigFile != "" {
-		given := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-		if err := cfg.mergeFile(given); err != nil {
+		if err := mergeConfigFile(fs, cfg.ConfigFile); err != nil {
 			return nil, err
 		}
 	}
@@ -119,32 +118,6 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 		cfg.AdminToken = os.Getenv(adminTokenEnv)
 	}
 	return cfg, cfg.validate()
-}
-
-// mergeFile sets from the config file every setting not given as a flag.
-func (cfg *serveConfig) mergeFile(given map[string]bool) error {
-	data, err := os.ReadFile(cfg.ConfigFile)
-	if err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	var file map[string]string
-	if err := json.Unmarshal(data, &file); err != nil {
-		return fmt.Errorf("config %s: %w", cfg.ConfigFile, err)
-	}
-	fields := map[string]*string{"data-dir": &cfg.DataDir, "admin-addr": &cfg.AdminAddr,
-		"public-addr": &cfg.PublicAddr, "raft-addr": &cfg.RaftAddr, "node-id": &cfg.NodeID,
-		"peers": &cfg.Peers, "admin-token": &cfg.AdminToken, "log-level": &cfg.LogLevel,
-		"gossip-addr": &cfg.GossipAddr, "join": &cfg.Join}
-	for k, v := range file {
-		field, ok := fields[k]
-		if !ok {
-			return fmt.Errorf("config %s: unknown setting %q", cfg.ConfigFile, k)
-		}
-		if !given[k] {
-			*field = v
-		}
-	}
-	return nil
 }
 
 func (cfg *serveConfig) validate() error {

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/gigaledger/gigaledger/bench"
@@ -20,13 +22,15 @@ usage:
   gigaledger serve [flags]   run a node (single-node cluster by default)
   gigaledger bench [flags]   drive load at a running cluster
   gigaledger cert ...        make a cluster CA and node certificates (node-to-node TLS)
-  gigaledger version         print the version
+  gigaledger healthcheck     exit 0 when the local node is ready (Docker HEALTHCHECK)
+  gigaledger version         print the version and the source revision (also --version)
 
 Run 'gigaledger serve --help', 'gigaledger bench --help' or 'gigaledger cert help' for their flags.
 `
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version, when set at build time with -ldflags "-X main.version=...", names the release;
+// otherwise the module version from the build information is printed.
+var version = ""
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -46,8 +50,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return bench.Main(ctx, args[1:], stdout, stderr)
 	case "cert":
 		return certCommand(args[1:], stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, version)
+	case "healthcheck":
+		return healthcheck(ctx, args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprint(stdout, versionText())
 		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -55,4 +61,49 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "gigaledger: unknown command %q\n\n%s", args[0], usage)
 	return 2
+}
+
+// versionText is what `gigaledger version` prints: the release or module version ("(devel)"
+// for a build from a work tree), and the source revision, its time and whether the tree had
+// uncommitted changes, as the Go toolchain recorded them (absent with -buildvcs=false).
+func versionText() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		info = &debug.BuildInfo{}
+	}
+	return formatVersion(version, info)
+}
+
+func formatVersion(release string, info *debug.BuildInfo) string {
+	v := release
+	if v == "" {
+		v = info.Main.Version
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	settings := map[string]string{}
+	for _, s := range info.Settings {
+		settings[s.Key] = s.Value
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "gigaledger %s\n", v)
+	if info.Main.Path != "" {
+		fmt.Fprintf(&b, "module:   %s\n", info.Main.Path)
+	}
+	revision := settings["vcs.revision"]
+	if revision == "" {
+		revision = "unknown (built without version control information)"
+	}
+	fmt.Fprintf(&b, "revision: %s\n", revision)
+	if t := settings["vcs.time"]; t != "" {
+		fmt.Fprintf(&b, "time:     %s\n", t)
+	}
+	if settings["vcs.modified"] == "true" {
+		fmt.Fprintf(&b, "modified: true (uncommitted changes in the build's work tree)\n")
+	}
+	if info.GoVersion != "" {
+		fmt.Fprintf(&b, "go:       %s\n", info.GoVersion)
+	}
+	return b.String()
 }

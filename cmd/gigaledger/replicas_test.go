@@ -28,6 +28,8 @@ type testCluster struct {
 	client  *http.Client
 	// scheme is how the client reaches the admin APIs: "http" (when empty) or "https".
 	scheme string
+	// logs, when set, receives every node's log records (at debug level and up); nil discards.
+	logs slog.Handler
 
 	mu    sync.Mutex
 	nodes []*node // nil while a node is down
@@ -82,7 +84,12 @@ var testRaftTiming = &raftTiming{heartbeat: 300 * time.Millisecond, election: 30
 func newTestCluster(t *testing.T, size int) *testCluster { return newShardedTestCluster(t, size, 1) }
 
 func newShardedTestCluster(t *testing.T, size, shards int) *testCluster {
-	tc := &testCluster{t: t, client: &http.Client{Timeout: 5 * time.Second,
+	return newLoggedTestCluster(t, size, shards, nil)
+}
+
+// newLoggedTestCluster starts a cluster whose nodes log into logs (nil: discard).
+func newLoggedTestCluster(t *testing.T, size, shards int, logs slog.Handler) *testCluster {
+	tc := &testCluster{t: t, logs: logs, client: &http.Client{Timeout: 5 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	dir := t.TempDir()
 	ca := tlstest.CAIn(t, filepath.Join(dir, "certs")) // node-to-node traffic runs mutual TLS
@@ -129,7 +136,10 @@ func joinComma(items []string) string {
 
 func (tc *testCluster) start(i int) {
 	tc.t.Helper()
-	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	logger := slog.New(slog.DiscardHandler)
+	if tc.logs != nil {
+		logger = slog.New(tc.logs)
+	}
 	n, err := startNode(tc.configs[i], logger)
 	if err != nil {
 		tc.t.Fatalf("start %s: %v", tc.configs[i].NodeID, err)

@@ -150,8 +150,8 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	// validate() has parsed both lists already.
 	allowedHosts, _ := httpapi.ParseAllowedHosts(cfg.AllowedHosts)
 	corsOrigins, _ := httpapi.ParseCORSOrigins(cfg.CORSOrigins)
-	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready, Operator: n,
-		AllowedHosts: allowedHosts, CORSOrigins: corsOrigins, ForwardTLS: forwardTLS}, backend, logger, registry)
+	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready, ReadyDetail: n.readyDetail,
+		Operator: n, AllowedHosts: allowedHosts, CORSOrigins: corsOrigins, ForwardTLS: forwardTLS}, backend, logger, registry)
 	if cfg.Pprof {
 		adminHandler = withPprof(adminHandler, cfg.AdminToken, allowedHosts)
 	}
@@ -189,6 +189,19 @@ func (n *node) ready() error {
 		}
 	}
 	return nil
+}
+
+// readyDetail is the message of a 200 /readyz: what this node serves and who leads it.
+func (n *node) readyDetail() string {
+	if len(n.cluster.HostedShards()) == 0 {
+		return fmt.Sprintf("node %s hosts no shard replica; it forwards every request", n.cfg.NodeID)
+	}
+	var leaders []string
+	for _, k := range n.cluster.HostedShards() {
+		id, _ := n.cluster.Shard(k).Leader()
+		leaders = append(leaders, fmt.Sprintf("shard %d led by %s", k, id))
+	}
+	return fmt.Sprintf("node %s: every hosted shard has a leader (%s)", n.cfg.NodeID, strings.Join(leaders, ", "))
 }
 
 // ClusterStatus is GET /cluster.
