@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -25,6 +27,7 @@ func healthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	addr := fs.String("addr", defaultAdminAddr, "the node's admin listen address (host:port)")
 	token := fs.String("token", "", "admin bearer token (or env "+adminTokenEnv+"); /readyz does not need one today")
 	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
+	caFile := fs.String("ca", "", "the CA certificate that signed --http-tls-cert: ask over HTTPS, verifying the node with it")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -38,7 +41,23 @@ func healthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if *token == "" {
 		*token = os.Getenv(adminTokenEnv)
 	}
-	ready, line := checkReady(ctx, *addr, *token, *timeout)
+	client := http.DefaultClient
+	scheme := "http"
+	if *caFile != "" {
+		pem, err := os.ReadFile(*caFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "gigaledger healthcheck: %v\n", err)
+			return 2
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			fmt.Fprintf(stderr, "gigaledger healthcheck: %s holds no PEM certificate\n", *caFile)
+			return 2
+		}
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
+		scheme = "https"
+	}
+	ready, line := checkReady(ctx, client, scheme+"://"+*addr+"/readyz", *token, *timeout)
 	if !ready {
 		fmt.Fprintf(stderr, "gigaledger healthcheck: %s\n", line)
 		return 1
@@ -47,12 +66,11 @@ func healthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	return 0
 }
 
-// checkReady asks http://addr/readyz and returns whether it answered 200, with a one-line
+// checkReady asks url (a node's /readyz) and returns whether it answered 200, with a one-line
 // explanation: the node's own message, or what went wrong reaching it.
-func checkReady(ctx context.Context, addr, token string, timeout time.Duration) (bool, string) {
+func checkReady(ctx context.Context, client *http.Client, url, token string, timeout time.Duration) (bool, string) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	url := "http://" + addr + "/readyz"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return false, err.Error()
@@ -60,7 +78,7 @@ func checkReady(ctx context.Context, addr, token string, timeout time.Duration) 
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return false, fmt.Sprintf("GET %s: %v", url, err)
 	}

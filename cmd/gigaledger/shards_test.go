@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
@@ -210,10 +211,21 @@ func TestEveryNodeServesShardsItDoesNotHostOverHTTPS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-node test")
 	}
-	everyNodeServesShardsItDoesNotHost(t, true)
+	tc := everyNodeServesShardsItDoesNotHost(t, true)
+
+	// healthcheck reaches an HTTPS admin listener with --ca, and says what failed without it.
+	addr, ca := tc.configs[0].AdminAddr, filepath.Join(tc.configs[0].TLSDir, "ca.crt")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"healthcheck", "--addr", addr, "--ca", ca, "--timeout", "5s"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("healthcheck --ca over HTTPS: exit %d, %s%s", code, stdout.String(), stderr.String())
+	}
+	stderr.Reset()
+	if code := run([]string{"healthcheck", "--addr", addr, "--timeout", "5s"}, &bytes.Buffer{}, &stderr); code != 1 || stderr.Len() == 0 {
+		t.Fatalf("healthcheck over plain HTTP to an HTTPS listener: exit %d, stderr %q", code, stderr.String())
+	}
 }
 
-func everyNodeServesShardsItDoesNotHost(t *testing.T, https bool) {
+func everyNodeServesShardsItDoesNotHost(t *testing.T, https bool) *testCluster {
 	const nodeCount, shardCount = 4, 4
 	tc := startGossipClusterWith(t, nodeCount, shardCount, https)
 	lacking := 0
@@ -269,6 +281,7 @@ func everyNodeServesShardsItDoesNotHost(t *testing.T, https bool) {
 			t.Fatalf("%s: %d customers, %d transactions, supply %v", tc.configs[i].NodeID, len(customers), len(transactions), supply)
 		}
 	}
+	return tc
 }
 
 // gossipConfig is a test node that forms its cluster by gossip.
