@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"io"
 	"log/slog"
 	"net/http"
@@ -861,6 +861,6 @@ func TestOversizeBodyWithoutLength(t *testing.T) {
 
 // validSlottedID reports whether id is kind, then a slot any node can route by.
 func validSlottedID(id string, kind byte) bool {
-	_, ok := cluster.SlotOfID(id)
+	_, ok := keyspace.SlotOfID(id)
 	return ok && id[0] == kind
 }

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"slices"
 
-	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/httpapi"
 )
@@ -170,11 +170,11 @@ func (rd *reader) ListSystemWallets(projectID string) ([]fsm.Wallet, error) {
 
 // idShard is the shard of an ID that carries a slot; ok is false for IDs that cannot exist.
 func (rd *reader) idShard(id string) (int, bool) {
-	slot, ok := cluster.SlotOfID(id)
+	slot, ok := keyspace.SlotOfID(id)
 	if !ok {
 		return 0, false
 	}
-	return cluster.ShardOfSlot(slot, rd.router.shards.ShardCount()), true
+	return int(keyspace.ShardOfSlot(slot, rd.router.shards.ShardCount())), true
 }
 
 func (rd *reader) walletShard(projectID, walletID string) (*fsm.Ledger, error) {

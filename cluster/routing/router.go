@@ -1,7 +1,7 @@
 // Package routing is the one layer that sends each API request to the shard that owns it. It
 // implements httpapi.Backend over a node's shards: project-level data (projects, assets) lives
 // in shard 0, the metadata shard; customers and their wallets live in the shard of their slot;
-// a request names its slot through the IDs it carries (see cluster.SlotOf and SlotOfID).
+// a request names its slot through the IDs it carries (see keyspace.SlotOf and SlotOfID).
 //
 // It owns request placement and the few multi-step flows that placement needs (creating a
 // wallet marks its asset used in shard 0 first; project-wide lists merge every shard's part).
@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/httpapi"
 	"github.com/gigaledger/gigaledger/shard"
@@ -54,11 +55,11 @@ func New(shards Shards) *Router { return &Router{shards: shards} }
 // of its (project, customer) key.
 func (r *Router) ShardOf(route httpapi.Route) int {
 	if route.WalletID != "" {
-		if slot, ok := cluster.SlotOfID(route.WalletID); ok {
-			return cluster.ShardOfSlot(slot, r.shards.ShardCount())
+		if slot, ok := keyspace.SlotOfID(route.WalletID); ok {
+			return int(keyspace.ShardOfSlot(slot, r.shards.ShardCount()))
 		}
 	}
-	return cluster.ShardOfSlot(cluster.SlotOf(route.ProjectID, route.CustomerID), r.shards.ShardCount())
+	return int(keyspace.ShardOfSlot(keyspace.SlotOf(route.ProjectID, route.CustomerID), r.shards.ShardCount()))
 }
 
 // Propose sends cmd to the shard that owns it (httpapi.Backend).
@@ -108,11 +109,11 @@ func (r *Router) transactionShard(cmd *fsm.Command) (int, bool) {
 	target := -1
 	for _, op := range cmd.Operations {
 		for _, id := range []string{op.From, op.To} {
-			slot, ok := cluster.SlotOfID(id)
+			slot, ok := keyspace.SlotOfID(id)
 			if !ok {
 				continue
 			}
-			s := cluster.ShardOfSlot(slot, r.shards.ShardCount())
+			s := int(keyspace.ShardOfSlot(slot, r.shards.ShardCount()))
 			if target >= 0 && s != target {
 				return 0, false
 			}
