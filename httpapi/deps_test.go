@@ -1,6 +1,8 @@
 package httpapi_test
 
 import (
+	"errors"
+	"maps"
 	"os/exec"
 	"slices"
 	"strings"
@@ -29,11 +31,11 @@ func TestHTTPAPIImportsNoConsensus(t *testing.T) {
 	}
 	out, err := exec.Command(goBinary, "list", "-deps", "-f", `{{.ImportPath}} {{join .Imports " "}}`, ".").Output()
 	if err != nil {
-		var stderr string
-		if exitErr, ok := err.(*exec.ExitError); ok {
-			stderr = string(exitErr.Stderr)
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			t.Fatalf("go list -deps: %v\n%s", err, exitErr.Stderr)
 		}
-		t.Fatalf("go list -deps: %v\n%s", err, stderr)
+		t.Fatalf("go list -deps: %v", err)
 	}
 	importers := map[string][]string{} // forbidden package → the listed packages importing it
 	var listed int
@@ -55,12 +57,7 @@ func TestHTTPAPIImportsNoConsensus(t *testing.T) {
 	if !strings.Contains(string(out), "github.com/gigaledger/gigaledger/cluster/keyspace ") {
 		t.Fatal("go list -deps does not name cluster/keyspace: the check is not looking at httpapi")
 	}
-	forbidden := make([]string, 0, len(importers))
-	for pkg := range importers {
-		forbidden = append(forbidden, pkg)
-	}
-	slices.Sort(forbidden)
-	for _, pkg := range forbidden {
+	for _, pkg := range slices.Sorted(maps.Keys(importers)) {
 		t.Errorf("httpapi depends on %s (imported by %s)", pkg, strings.Join(importers[pkg], ", "))
 	}
 }
