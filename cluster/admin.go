@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/shard"
 )
 
@@ -113,7 +114,7 @@ type Status struct {
 // block briefly; it never fails.
 func (n *Node) Status() Status {
 	file := n.file.Load()
-	status := Status{NodeID: n.cfg.NodeID, SlotCount: SlotCount}
+	status := Status{NodeID: n.cfg.NodeID, SlotCount: keyspace.SlotCount}
 	if file == nil {
 		return status
 	}

@@ -16,17 +16,19 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/gigaledger/gigaledger/cluster/keyspace"
 )
 
 const (
 	// nodeMetaVersion is the first byte of the gossiped node metadata; only add versions.
 	nodeMetaVersion = 1
 	// nodeMetaStringMaxBytes bounds each string in the metadata so that the largest possible
-	// encoding (4 strings, 2 bitmaps of ShardCountMax bits) fits memberlist.MetaMaxSize.
+	// encoding (4 strings, 2 bitmaps of keyspace.ShardCountMax bits) fits memberlist.MetaMaxSize.
 	nodeMetaStringMaxBytes = 100
 	// nodeMetaMaxBytes is that largest encoding: version, 4 × (1-byte length + string),
 	// shard count u16, two bitmaps.
-	nodeMetaMaxBytes = 1 + 4*(1+nodeMetaStringMaxBytes) + 2 + 2*ShardCountMax/8
+	nodeMetaMaxBytes = 1 + 4*(1+nodeMetaStringMaxBytes) + 2 + 2*keyspace.ShardCountMax/8
 	// gossipUpdateTimeout bounds broadcasting a metadata change.
 	gossipUpdateTimeout = 2 * time.Second
 	// gossipLeaveTimeout bounds announcing a graceful leave on Close.
@@ -113,7 +115,7 @@ func decodeNodeMeta(data []byte) (nodeMeta, error) {
 	}
 	m.ShardCount = int(binary.BigEndian.Uint16(rest))
 	rest = rest[2:]
-	if m.ShardCount > ShardCountMax {
+	if m.ShardCount > keyspace.ShardCountMax {
 		return m, fmt.Errorf("node metadata: shard count %d", m.ShardCount)
 	}
 	bitmapBytes := (m.ShardCount + 7) / 8

@@ -30,6 +30,7 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
 
+	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/cluster/tlsconfig"
 	"github.com/gigaledger/gigaledger/shard"
 )
@@ -225,8 +226,8 @@ func (cfg Config) validate(opts nodeOptions) error {
 			problems = append(problems, errors.New("neither StaticPlacement nor GossipAddr is set and DataDir has no cluster.json"))
 		}
 	}
-	if cfg.BootstrapExpect > 0 && (cfg.ShardCount < 1 || cfg.ShardCount > ShardCountMax) {
-		problems = append(problems, fmt.Errorf("ShardCount %d outside [1, %d]", cfg.ShardCount, ShardCountMax))
+	if cfg.BootstrapExpect > 0 && (cfg.ShardCount < 1 || cfg.ShardCount > keyspace.ShardCountMax) {
+		problems = append(problems, fmt.Errorf("ShardCount %d outside [1, %d]", cfg.ShardCount, keyspace.ShardCountMax))
 	}
 	if cfg.BootstrapExpect < 0 || cfg.ReplicaCount < 0 || cfg.BootstrapTimeout < 0 {
 		problems = append(problems, errors.New("negative BootstrapExpect, ReplicaCount or BootstrapTimeout"))

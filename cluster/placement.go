@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/gigaledger/gigaledger/cluster/keyspace"
 )
 
 // DefaultReplicaCount is the replication factor of a shard unless the bootstrap settings say
@@ -51,7 +53,7 @@ func ComputePlacement(nodeIDs []string, shardCount, replicaCount int) Placement 
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	replicaCount = min(replicaCount, len(ids))
-	placement := Placement{SlotCount: SlotCount, Shards: make([]ShardReplicas, shardCount)}
+	placement := Placement{SlotCount: keyspace.SlotCount, Shards: make([]ShardReplicas, shardCount)}
 	type scored struct {
 		id    string
 		score uint64
@@ -116,11 +118,11 @@ func (p Placement) ShardsOf(nodeID string) []int {
 // order, a shard count outside 1..ShardCountMax, or a shard without replicas or with one
 // listed twice.
 func (p Placement) Validate() error {
-	if p.SlotCount != SlotCount {
-		return fmt.Errorf("placement: slot count %d, want %d", p.SlotCount, SlotCount)
+	if p.SlotCount != keyspace.SlotCount {
+		return fmt.Errorf("placement: slot count %d, want %d", p.SlotCount, keyspace.SlotCount)
 	}
-	if len(p.Shards) < 1 || len(p.Shards) > ShardCountMax {
-		return fmt.Errorf("placement: %d shards outside [1, %d]", len(p.Shards), ShardCountMax)
+	if len(p.Shards) < 1 || len(p.Shards) > keyspace.ShardCountMax {
+		return fmt.Errorf("placement: %d shards outside [1, %d]", len(p.Shards), keyspace.ShardCountMax)
 	}
 	for i, s := range p.Shards {
 		if s.ID != i {

@@ -497,7 +497,7 @@ func TestSnapshotRestoreAndRestart(t *testing.T) {
 	}
 	applyLog(t, src, log[150:]) // applies continue while the snapshot persists
 	var buf bytes.Buffer
-	if err := writeSnapshot(snap.(*ledgerSnapshot).view, &buf); err != nil {
+	if err := snap.Persist(&buf); err != nil {
 		t.Fatal(err)
 	}
 	snap.Release()

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 
 	"github.com/cockroachdb/pebble"
-	"github.com/hashicorp/raft"
 )
 
 // Snapshot stream format: a magic line, then records of (uvarint key length, key, uvarint value
@@ -23,9 +22,19 @@ var snapshotMagic = []byte("GIGALEDGER-SNAPSHOT-1\n")
 // snapshotRecordMaxBytes bounds one key or value in a snapshot stream.
 const snapshotRecordMaxBytes = 64 << 20
 
+// Snapshot is a point-in-time view of the ledger that Persist writes as a snapshot stream. It
+// spells the same interface literal as shard.Snapshot (an alias, so the types are identical):
+// *Ledger implements shard.StateMachine without this package importing shard or Raft.
+type Snapshot = interface {
+	// Persist writes the snapshot stream to w; it runs concurrently with later applies.
+	Persist(w io.Writer) error
+	// Release frees the view.
+	Release()
+}
+
 // Snapshot takes a point-in-time view of the store (shard.StateMachine). It first makes
 // Pebble's write-ahead log durable, because Raft may compact its log once the snapshot exists.
-func (l *Ledger) Snapshot() (raft.FSMSnapshot, error) {
+func (l *Ledger) Snapshot() (Snapshot, error) {
 	if err := l.db.LogData(nil, pebble.Sync); err != nil {
 		return nil, fmt.Errorf("snapshot: sync store: %w", err)
 	}
@@ -34,13 +43,13 @@ func (l *Ledger) Snapshot() (raft.FSMSnapshot, error) {
 
 type ledgerSnapshot struct{ view *pebble.Snapshot }
 
-// Persist streams the view into the sink; it runs concurrently with later applies.
-func (s *ledgerSnapshot) Persist(sink raft.SnapshotSink) error {
-	if err := writeSnapshot(s.view, sink); err != nil {
-		sink.Cancel()
+// Persist streams the view into w; it runs concurrently with later applies. The caller owns
+// w (the shard closes or cancels Raft's sink by the result).
+func (s *ledgerSnapshot) Persist(w io.Writer) error {
+	if err := writeSnapshot(s.view, w); err != nil {
 		return fmt.Errorf("persist snapshot: %w", err)
 	}
-	return sink.Close()
+	return nil
 }
 
 // Release frees the view.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/gigaledger/gigaledger/cluster"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/httpapi"
 	"github.com/gigaledger/gigaledger/httpapi/httpapitest"
@@ -861,6 +861,6 @@ func TestOversizeBodyWithoutLength(t *testing.T) {
 
 // validSlottedID reports whether id is kind, then a slot any node can route by.
 func validSlottedID(id string, kind byte) bool {
-	_, ok := cluster.SlotOfID(id)
+	_, ok := keyspace.SlotOfID(id)
 	return ok && id[0] == kind
 }

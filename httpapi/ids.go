@@ -4,7 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"fmt"
-	"github.com/gigaledger/gigaledger/cluster"
+
+	"github.com/gigaledger/gigaledger/cluster/keyspace"
 )
 
 // idKind is the first character of an ID this package makes: it tells a reader (and a log
@@ -26,21 +27,21 @@ const idRandomChars = 20
 // alphabet.
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
-// slotOf returns the routing slot of the entity a request creates. Issue 3 hashes the route's
-// (project, customer) key here; today every ID carries slot 0.
-func slotOf(route Route) uint16 {
+// slotOf returns the routing slot of the entity a request creates: the slot of the wallet it
+// names, else the hash of its (project, customer) key (see keyspace.SlotOf).
+func slotOf(route Route) keyspace.Slot {
 	if route.WalletID != "" {
-		if slot, ok := cluster.SlotOfID(route.WalletID); ok {
+		if slot, ok := keyspace.SlotOfID(route.WalletID); ok {
 			return slot
 		}
 	}
-	return cluster.SlotOf(route.ProjectID, route.CustomerID)
+	return keyspace.SlotOf(route.ProjectID, route.CustomerID)
 }
 
 // idPrefix is the kind letter and slot of an ID the FSM completes itself (transactions: the
 // shard's transaction sequence follows, which makes them unique without a lookup).
 func idPrefix(kind idKind, route Route) string {
-	return fmt.Sprintf("%c%04x", kind, slotOf(route))
+	return string(kind) + keyspace.SlotHex(slotOf(route))
 }
 
 // newID makes an ID that a client will hold later: its kind, the 4-hex-digit slot of route (so
@@ -53,5 +54,5 @@ func newID(kind idKind, route Route) string {
 		// crypto/rand never fails on supported platforms (Go 1.24+ crashes the process itself).
 		panic(fmt.Sprintf("httpapi: crypto/rand: %v", err))
 	}
-	return fmt.Sprintf("%c%04x%s", kind, slotOf(route), idEncoding.EncodeToString(random[:])[:idRandomChars])
+	return string(kind) + keyspace.SlotHex(slotOf(route)) + idEncoding.EncodeToString(random[:])[:idRandomChars]
 }

@@ -86,8 +86,24 @@ func (a *fsmAdapter) Snapshot() (raft.FSMSnapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state machine snapshot: %w", err)
 	}
-	return snapshot, nil
+	return raftSnapshot{view: snapshot}, nil
 }
+
+// raftSnapshot adapts a state machine's Snapshot to raft.FSMSnapshot: the state machine writes
+// the stream, the shard owns the sink's Close/Cancel protocol.
+type raftSnapshot struct{ view Snapshot }
+
+// Persist streams the view into sink; raft runs it concurrently with later applies.
+func (s raftSnapshot) Persist(sink raft.SnapshotSink) error {
+	if err := s.view.Persist(sink); err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("state machine persist: %w", err)
+	}
+	return sink.Close()
+}
+
+// Release frees the state machine's view.
+func (s raftSnapshot) Release() { s.view.Release() }
 
 // Restore replaces the state machine's state; raft calls it when a follower installs the
 // leader's snapshot (never on start: the shard sets NoSnapshotRestoreOnStart).

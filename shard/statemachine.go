@@ -8,14 +8,12 @@ package shard
 
 import (
 	"io"
-
-	"github.com/hashicorp/raft"
 )
 
 // StateMachine is the deterministic state a shard replicates.
 //
 // Threading contract: ApplyBatch, Snapshot and Restore are called from one goroutine, never
-// concurrently with each other. FSMSnapshot.Persist runs concurrently with later ApplyBatch calls.
+// concurrently with each other. Snapshot.Persist runs concurrently with later ApplyBatch calls.
 // AppliedIndex may be called from any goroutine.
 type StateMachine interface {
 	// ApplyBatch applies one log entry: the commands the leader batched together, in order, with
@@ -30,12 +28,28 @@ type StateMachine interface {
 	// above it.
 	AppliedIndex() uint64
 
-	// Snapshot returns a point-in-time view that Persist streams into the sink; it must return
-	// quickly and leave the heavy work to Persist.
-	Snapshot() (raft.FSMSnapshot, error)
+	// Snapshot returns a point-in-time view that Persist streams into the snapshot store; it
+	// must return quickly and leave the heavy work to Persist.
+	Snapshot() (Snapshot, error)
 
 	// Restore replaces the whole state with the stream written by a snapshot's Persist.
 	Restore(snapshot io.ReadCloser) error
+}
+
+// Snapshot is a point-in-time view of a StateMachine's state, taken by StateMachine.Snapshot.
+// The shard hands it to Raft, which persists it into its snapshot store.
+//
+// It is an alias of an interface literal rather than a defined type, on purpose: a state
+// machine satisfies StateMachine by spelling the same literal, without importing this package
+// and, through it, hashicorp/raft (fsm does; the HTTP layer imports fsm and must not import
+// Raft).
+type Snapshot = interface {
+	// Persist writes the whole state to w in the format Restore reads, and reports the first
+	// error. It runs at most once, concurrently with later ApplyBatch calls; the shard closes
+	// or cancels the underlying snapshot sink.
+	Persist(w io.Writer) error
+	// Release frees the view. It is called once, after Persist or instead of it.
+	Release()
 }
 
 // ResultCodec turns apply results into bytes and back, so that a follower can forward a

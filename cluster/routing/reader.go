@@ -6,26 +6,26 @@ import (
 	"errors"
 	"slices"
 
-	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/backend"
+	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/fsm"
-	"github.com/gigaledger/gigaledger/httpapi"
 )
 
-// Read returns a reader for one request (httpapi.Backend). It fences each shard it reads once,
+// Read returns a reader for one request (backend.Backend). It fences each shard it reads once,
 // the first time it reads it, so every answer is linearizable and a request that reads one
 // shard waits for that shard alone.
-func (r *Router) Read(ctx context.Context, route httpapi.Route) (httpapi.Reader, error) {
+func (r *Router) Read(ctx context.Context, route backend.Route) (backend.Reader, error) {
 	return &reader{ctx: ctx, router: r, fenced: map[int]*fsm.Ledger{}}, nil
 }
 
-// reader implements httpapi.Reader across shards. One request uses it from one goroutine.
+// reader implements backend.Reader across shards. One request uses it from one goroutine.
 type reader struct {
 	ctx    context.Context
 	router *Router
 	fenced map[int]*fsm.Ledger
 }
 
-var _ httpapi.Reader = (*reader)(nil)
+var _ backend.Reader = (*reader)(nil)
 
 func (rd *reader) ledger(shardID int) (*fsm.Ledger, error) {
 	if l, ok := rd.fenced[shardID]; ok {
@@ -134,7 +134,7 @@ func (rd *reader) totalSupply(assets []fsm.Asset) error {
 }
 
 func (rd *reader) customerShard(projectID, customerID string) (*fsm.Ledger, error) {
-	return rd.dataShard(projectID, rd.router.ShardOf(httpapi.Route{ProjectID: projectID, CustomerID: customerID}))
+	return rd.dataShard(projectID, rd.router.ShardOf(backend.Route{ProjectID: projectID, CustomerID: customerID}))
 }
 
 func (rd *reader) GetCustomer(projectID, customerID string) (*fsm.Customer, error) {
@@ -170,11 +170,11 @@ func (rd *reader) ListSystemWallets(projectID string) ([]fsm.Wallet, error) {
 
 // idShard is the shard of an ID that carries a slot; ok is false for IDs that cannot exist.
 func (rd *reader) idShard(id string) (int, bool) {
-	slot, ok := cluster.SlotOfID(id)
+	slot, ok := keyspace.SlotOfID(id)
 	if !ok {
 		return 0, false
 	}
-	return cluster.ShardOfSlot(slot, rd.router.shards.ShardCount()), true
+	return int(keyspace.ShardOfSlot(slot, rd.router.shards.ShardCount())), true
 }
 
 func (rd *reader) walletShard(projectID, walletID string) (*fsm.Ledger, error) {

@@ -1,12 +1,13 @@
 // Package routing is the one layer that sends each API request to the shard that owns it. It
-// implements httpapi.Backend over a node's shards: project-level data (projects, assets) lives
+// implements backend.Backend over a node's shards: project-level data (projects, assets) lives
 // in shard 0, the metadata shard; customers and their wallets live in the shard of their slot;
-// a request names its slot through the IDs it carries (see cluster.SlotOf and SlotOfID).
+// a request names its slot through the IDs it carries (see keyspace.SlotOf and SlotOfID).
 //
 // It owns request placement and the few multi-step flows that placement needs (creating a
 // wallet marks its asset used in shard 0 first; project-wide lists merge every shard's part).
 // It must never apply business rules of its own beyond refusing what no single shard can do
-// atomically (a transaction across shards), and never talk to Raft except through Shards.
+// atomically (a transaction across shards), and never talk to Raft except through Shards. It
+// never imports httpapi: the contract it implements lives in package backend.
 package routing
 
 import (
@@ -15,9 +16,10 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/gigaledger/gigaledger/backend"
 	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/fsm"
-	"github.com/gigaledger/gigaledger/httpapi"
 	"github.com/gigaledger/gigaledger/shard"
 )
 
@@ -52,17 +54,17 @@ func New(shards Shards) *Router { return &Router{shards: shards} }
 
 // ShardOf is the shard a route belongs to: the slot of its wallet ID when it names one, else
 // of its (project, customer) key.
-func (r *Router) ShardOf(route httpapi.Route) int {
+func (r *Router) ShardOf(route backend.Route) int {
 	if route.WalletID != "" {
-		if slot, ok := cluster.SlotOfID(route.WalletID); ok {
-			return cluster.ShardOfSlot(slot, r.shards.ShardCount())
+		if slot, ok := keyspace.SlotOfID(route.WalletID); ok {
+			return int(keyspace.ShardOfSlot(slot, r.shards.ShardCount()))
 		}
 	}
-	return cluster.ShardOfSlot(cluster.SlotOf(route.ProjectID, route.CustomerID), r.shards.ShardCount())
+	return int(keyspace.ShardOfSlot(keyspace.SlotOf(route.ProjectID, route.CustomerID), r.shards.ShardCount()))
 }
 
-// Propose sends cmd to the shard that owns it (httpapi.Backend).
-func (r *Router) Propose(ctx context.Context, route httpapi.Route, cmd *fsm.Command) (*fsm.Result, error) {
+// Propose sends cmd to the shard that owns it (backend.Backend).
+func (r *Router) Propose(ctx context.Context, route backend.Route, cmd *fsm.Command) (*fsm.Result, error) {
 	switch cmd.Op {
 	case fsm.OpCreateProject, fsm.OpRenameProject, fsm.OpCreateAsset, fsm.OpRenameAsset,
 		fsm.OpDeleteAsset, fsm.OpMarkAssetUsed, fsm.OpCheckProject:
@@ -81,9 +83,9 @@ func (r *Router) Propose(ctx context.Context, route httpapi.Route, cmd *fsm.Comm
 			return result, err
 		}
 		cmd.EnsureProject = true
-		return r.propose(ctx, r.ShardOf(httpapi.Route{ProjectID: cmd.ProjectID, CustomerID: cmd.CustomerID}), cmd)
+		return r.propose(ctx, r.ShardOf(backend.Route{ProjectID: cmd.ProjectID, CustomerID: cmd.CustomerID}), cmd)
 	default: // wallet updates: the wallet's shard
-		return r.propose(ctx, r.ShardOf(httpapi.Route{ProjectID: cmd.ProjectID, WalletID: cmd.WalletID}), cmd)
+		return r.propose(ctx, r.ShardOf(backend.Route{ProjectID: cmd.ProjectID, WalletID: cmd.WalletID}), cmd)
 	}
 }
 
@@ -99,7 +101,7 @@ func (r *Router) createWallet(ctx context.Context, cmd *fsm.Command) (*fsm.Resul
 	a := marked.Asset
 	cmd.Asset = &fsm.AssetDefinition{Name: a.Name, Code: a.Code, Fractions: a.Fractions, CreatedAt: a.CreatedAt}
 	cmd.EnsureProject = true
-	return r.propose(ctx, r.ShardOf(httpapi.Route{ProjectID: cmd.ProjectID, CustomerID: cmd.CustomerID, WalletID: cmd.WalletID}), cmd)
+	return r.propose(ctx, r.ShardOf(backend.Route{ProjectID: cmd.ProjectID, CustomerID: cmd.CustomerID, WalletID: cmd.WalletID}), cmd)
 }
 
 // transactionShard is the one shard holding every wallet the transaction names. IDs that carry
@@ -108,11 +110,11 @@ func (r *Router) transactionShard(cmd *fsm.Command) (int, bool) {
 	target := -1
 	for _, op := range cmd.Operations {
 		for _, id := range []string{op.From, op.To} {
-			slot, ok := cluster.SlotOfID(id)
+			slot, ok := keyspace.SlotOfID(id)
 			if !ok {
 				continue
 			}
-			s := cluster.ShardOfSlot(slot, r.shards.ShardCount())
+			s := int(keyspace.ShardOfSlot(slot, r.shards.ShardCount()))
 			if target >= 0 && s != target {
 				return 0, false
 			}
@@ -168,9 +170,9 @@ func (r *Router) fenced(ctx context.Context, shardID int) (*fsm.Ledger, error) {
 	ledger := r.shards.Ledger(shardID)
 	if ledger == nil {
 		if addr, ok := r.shards.APIAddrFor(shardID); ok {
-			return nil, &httpapi.ElsewhereError{APIAddr: addr, Shard: shardID}
+			return nil, &backend.ElsewhereError{APIAddr: addr, Shard: shardID}
 		}
-		return nil, fmt.Errorf("shard %d: %w", shardID, errors.Join(httpapi.ErrUnavailable, cluster.ErrNotHosted))
+		return nil, fmt.Errorf("shard %d: %w", shardID, errors.Join(backend.ErrUnavailable, cluster.ErrNotHosted))
 	}
 	if err := r.shards.LinearizableRead(ctx, shardID); err != nil {
 		return nil, backendError(err)
@@ -178,15 +180,16 @@ func (r *Router) fenced(ctx context.Context, shardID int) (*fsm.Ledger, error) {
 	return ledger, nil
 }
 
-// backendError gives shard and cluster errors the httpapi identity that decides the answer.
+// backendError gives shard and cluster errors the backend identity (ErrUnavailable, ...) that
+// decides the HTTP answer.
 func backendError(err error) error {
 	switch {
 	case errors.Is(err, shard.ErrOutcomeUnknown):
-		return fmt.Errorf("%w: %w", httpapi.ErrOutcomeUnknown, err)
+		return fmt.Errorf("%w: %w", backend.ErrOutcomeUnknown, err)
 	case errors.Is(err, shard.ErrOverloaded):
-		return fmt.Errorf("%w: %w", httpapi.ErrOverloaded, err)
+		return fmt.Errorf("%w: %w", backend.ErrOverloaded, err)
 	case errors.Is(err, shard.ErrNotLeader), errors.Is(err, cluster.ErrNoLeader), errors.Is(err, cluster.ErrNotHosted):
-		return fmt.Errorf("%w: %w", httpapi.ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", backend.ErrUnavailable, err)
 	}
 	return err
 }

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/httpapi"
 )
@@ -115,14 +115,14 @@ func TestRouterOverFourShards(t *testing.T) {
 	byShard := map[int][]int{}
 	for i := 0; len(customers) < 24; i++ {
 		id := fmt.Sprintf("cust-%d", i)
-		shardID := cluster.ShardOfSlot(cluster.SlotOf("shop", id), 4)
+		shardID := int(keyspace.ShardOfSlot(keyspace.SlotOf("shop", id), 4))
 		c.do("POST", "/projects/shop/customers", map[string]any{"id": id, "name": id}, 200)
 		cu := customer{id: id, shard: shardID}
 		for k := 0; k < 2; k++ {
 			w := c.do("POST", "/projects/shop/wallets", map[string]any{"customerId": id, "assetId": "usd"}, 201)
 			walletID := w["id"].(string)
-			slot, _ := cluster.SlotOfID(walletID)
-			if cluster.ShardOfSlot(slot, 4) != shardID {
+			slot, _ := keyspace.SlotOfID(walletID)
+			if int(keyspace.ShardOfSlot(slot, 4)) != shardID {
 				t.Fatalf("wallet %s of %s is not in the customer's shard %d", walletID, id, shardID)
 			}
 			if _, err := shards.ledgers[shardID].GetWallet("shop", walletID); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/httpapi"
 )
 
@@ -129,8 +130,8 @@ func (cfg *serveConfig) validate() error {
 			return fmt.Errorf("--%s %q: %w", name, addr, err)
 		}
 	}
-	if cfg.Shards < 1 || cfg.Shards > cluster.ShardCountMax {
-		return fmt.Errorf("--shards %d outside [1, %d]", cfg.Shards, cluster.ShardCountMax)
+	if cfg.Shards < 1 || cfg.Shards > keyspace.ShardCountMax {
+		return fmt.Errorf("--shards %d outside [1, %d]", cfg.Shards, keyspace.ShardCountMax)
 	}
 	if cfg.Replicas < 1 {
 		return fmt.Errorf("--replicas must be at least 1")

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/cluster/tlsconfig/tlstest"
 )
 
@@ -60,7 +60,7 @@ func TestThreeNodesFourShards(t *testing.T) {
 	}
 	for k := 0; len(perShard) < shardCount || minLen(perShard) < 2; k++ {
 		id := fmt.Sprintf("c%d", k)
-		shardID := cluster.ShardOfSlot(cluster.SlotOf("shop", id), shardCount)
+		shardID := int(keyspace.ShardOfSlot(keyspace.SlotOf("shop", id), shardCount))
 		if len(perShard[shardID]) == 2 {
 			continue
 		}

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/gigaledger/gigaledger/shard"
 )
 
@@ -86,7 +84,7 @@ type recorderState struct {
 }
 
 // Snapshot implements shard.StateMachine; it copies the lists (they are small in tests).
-func (r *Recorder) Snapshot() (raft.FSMSnapshot, error) {
+func (r *Recorder) Snapshot() (shard.Snapshot, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return &recorderSnapshot{state: recorderState{
@@ -151,12 +149,11 @@ type recorderSnapshot struct {
 	state recorderState
 }
 
-func (s *recorderSnapshot) Persist(sink raft.SnapshotSink) error {
-	if err := json.NewEncoder(sink).Encode(s.state); err != nil {
-		_ = sink.Cancel()
+func (s *recorderSnapshot) Persist(w io.Writer) error {
+	if err := json.NewEncoder(w).Encode(s.state); err != nil {
 		return fmt.Errorf("recorder persist: %w", err)
 	}
-	return sink.Close()
+	return nil
 }
 
 func (s *recorderSnapshot) Release() {}

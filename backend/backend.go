@@ -1,0 +1,88 @@
+// Package backend is the contract between the API layer and the cluster: what a handler asks of
+// the ledger (Backend: propose a command, read linearizably), the routing hints a request
+// carries (Route), and the sentinel errors a backend wraps so that handlers answer honestly.
+//
+// It holds no implementation. It must not import HTTP, Raft or cluster code, so that httpapi
+// (the caller) and cluster/routing (the implementation) both import it and neither imports the
+// other.
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/gigaledger/gigaledger/fsm"
+)
+
+// Route says which shard a request belongs to (cluster/routing hashes it with cluster/keyspace).
+// Fields the request does not name are empty: listing projects has an empty Route, a
+// transaction carries the first wallet its first operation names.
+type Route struct {
+	ProjectID  string
+	CustomerID string
+	WalletID   string
+}
+
+// Backend is what the handlers need from the cluster: one way to change state and one way to
+// read it. cluster/routing implements it over a node's shards; httpapi's tests implement it over
+// an fsm.Ledger (see httpapitest).
+//
+// Both methods are called concurrently from many requests. Errors should wrap ErrUnavailable,
+// ErrOutcomeUnknown or ErrOverloaded where those apply; any other error is answered 500 and
+// logged. Business rejections are never errors here: they come back inside fsm.Result.Err (for
+// Propose) or as an *fsm.Error (for Reader methods).
+type Backend interface {
+	// Propose replicates cmd through the shard's leader and returns its result. ctx bounds the
+	// wait; when it ends after cmd may have reached the log, return ErrOutcomeUnknown.
+	Propose(ctx context.Context, route Route, cmd *fsm.Command) (*fsm.Result, error)
+	// Read returns the ledger state after waiting until it reflects every write acknowledged
+	// before the call (linearizable).
+	Read(ctx context.Context, route Route) (Reader, error)
+}
+
+// Reader is the query side of the ledger: the read methods of *fsm.Ledger. A missing entity is
+// an *fsm.Error with a NotFound code; any other error is a storage failure.
+type Reader interface {
+	GetProject(projectID string) (*fsm.Project, error)
+	ListProjects() ([]fsm.Project, error)
+	GetAsset(projectID, assetID string) (*fsm.Asset, error)
+	ListAssets(projectID string) ([]fsm.Asset, error)
+	GetCustomer(projectID, customerID string) (*fsm.Customer, error)
+	ListCustomers(projectID string, page fsm.PageRequest) (items []fsm.Customer, hasMore bool, err error)
+	ListCustomerWallets(projectID, customerID string) ([]fsm.Wallet, error)
+	ListSystemWallets(projectID string) ([]fsm.Wallet, error)
+	GetWallet(projectID, walletID string) (*fsm.Wallet, error)
+	ListEntries(projectID, walletID string, timeRange fsm.TimeRange, page fsm.PageRequest) (items []fsm.Entry, hasMore bool, err error)
+	GetTransaction(projectID, transactionID string) (*fsm.Transaction, error)
+	ListTransactions(projectID string, timeRange fsm.TimeRange, page fsm.PageRequest) (items []fsm.Transaction, hasMore bool, err error)
+}
+
+// Sentinel errors a Backend wraps so that handlers answer honestly. Match them with errors.Is.
+var (
+	// ErrUnavailable means the shard cannot serve now (no leader, shutting down) and the
+	// request certainly did not apply: 503 Unavailable with Retry-After.
+	ErrUnavailable = errors.New("shard unavailable")
+	// ErrOutcomeUnknown means a proposal may or may not have applied (the leader was lost or
+	// the wait ended after it was sent): 503 OutcomeUnknown; the client retries with the same
+	// referenceId, which is safe.
+	ErrOutcomeUnknown = errors.New("proposal outcome unknown")
+	// ErrOverloaded means the shard refused the request because its queues are full and it did
+	// not apply: 503 Overloaded with Retry-After.
+	ErrOverloaded = errors.New("shard overloaded")
+)
+
+// ElsewhereError says this node holds no replica of the data a read needs and names a node
+// that does: the handler serves the read by forwarding the request there, once. It matches
+// ErrUnavailable, which is the answer when forwarding is not possible.
+type ElsewhereError struct {
+	APIAddr string // host:port of the other node's admin listener
+	Shard   int
+}
+
+func (e *ElsewhereError) Error() string {
+	return fmt.Sprintf("shard %d is not hosted here; %s hosts it", e.Shard, e.APIAddr)
+}
+
+// Is makes ElsewhereError match ErrUnavailable.
+func (e *ElsewhereError) Is(target error) bool { return target == ErrUnavailable }
