@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"net"
 	"testing"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/cluster/testutil"
@@ -89,11 +86,7 @@ func startTestCluster(tb testing.TB, size int, tune func(*shard.Config), ca *tls
 
 func (c *testCluster) open(n *testNode, listener net.Listener) {
 	c.tb.Helper()
-	template := shard.Config{
-		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
-		LeaderLeaseTimeout: 150 * time.Millisecond, CommitTimeout: 5 * time.Millisecond,
-		Registerer: prometheus.NewRegistry(),
-	}
+	template := shortShardConfig()
 	if c.tune != nil {
 		c.tune(&template)
 	}
