@@ -321,18 +321,14 @@ func TestThreeReplicasSurviveLeaderLoss(t *testing.T) {
 		}
 		return n
 	}
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		testutil.EventuallyWithin(t, clusterWaitMax, what, cond)
-	}
-	waitFor("load before the kill", func() bool { return acknowledged() >= 300 })
+	testutil.EventuallyWithin(t, clusterWaitMax, "load before the kill", func() bool { return acknowledged() >= 300 })
 	old := tc.leader()
 	tc.stop(old)
 	before := acknowledged()
-	waitFor("a new leader", func() bool { l := tc.leader(); return l >= 0 && l != old })
-	waitFor("load after the kill", func() bool { return acknowledged() >= before+300 })
+	testutil.EventuallyWithin(t, clusterWaitMax, "a new leader", func() bool { l := tc.leader(); return l >= 0 && l != old })
+	testutil.EventuallyWithin(t, clusterWaitMax, "load after the kill", func() bool { return acknowledged() >= before+300 })
 	tc.start(old)
-	waitFor("load after the restart", func() bool { return acknowledged() >= before+600 })
+	testutil.EventuallyWithin(t, clusterWaitMax, "load after the restart", func() bool { return acknowledged() >= before+600 })
 	stopLoad()
 	wg.Wait()
 	if t.Failed() {
