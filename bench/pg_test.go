@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/gigaledger/gigaledger/cluster/testutil"
 )
 
 // postgresBinaries returns the directory with initdb, pg_ctl and postgres,
@@ -72,22 +74,17 @@ func startTestPostgres(t *testing.T) string {
 			return exec.Command("runuser", append([]string{"-u", "postgres", "--", command.Path}, args...)...)
 		}
 	}
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := listener.Addr().(*net.TCPAddr).Port
-	listener.Close()
+	_, port, _ := net.SplitHostPort(testutil.FreeAddr(t))
 	data := filepath.Join(directory, "data")
 	if output, err := run("initdb", "-D", data, "-U", "bench", "--auth=trust", "-E", "UTF8").CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, output)
 	}
-	options := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -c unix_socket_directories=%s -c fsync=on -c synchronous_commit=on", port, directory)
+	options := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %s -c unix_socket_directories=%s -c fsync=on -c synchronous_commit=on", port, directory)
 	if output, err := run("pg_ctl", "-D", data, "-l", filepath.Join(directory, "log"), "-w", "-t", "30", "-o", options, "start").CombinedOutput(); err != nil {
 		t.Fatalf("pg_ctl start: %v\n%s", err, output)
 	}
 	t.Cleanup(func() { _ = run("pg_ctl", "-D", data, "-m", "immediate", "stop").Run() })
-	return fmt.Sprintf("postgres://bench@127.0.0.1:%d/postgres?sslmode=disable", port)
+	return fmt.Sprintf("postgres://bench@127.0.0.1:%s/postgres?sslmode=disable", port)
 }
 
 // TestPostgresBaselineKeepsTheLedgerInvariants runs every scenario against

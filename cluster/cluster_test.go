@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,13 +13,14 @@ import (
 	"time"
 
 	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/cluster/testutil"
 	"github.com/gigaledger/gigaledger/shard"
 )
 
 func TestProposeOnLeaderAndFollowers(t *testing.T) {
 	c := newTestCluster(t, 3, nil)
 	leader := c.leader()
-	ctx := testContext(t, testWaitMax)
+	ctx := testutil.Context(t, testutil.WaitMax)
 
 	for round := range 3 {
 		for _, n := range c.nodes {
@@ -45,7 +47,7 @@ func TestProposeOnLeaderAndFollowers(t *testing.T) {
 	}
 	want := leader.sm.Commands()
 	for _, n := range c.nodes {
-		eventually(t, n.id+" converged", func() bool { return equalStrings(n.sm.Commands(), want) })
+		testutil.Eventually(t, n.id+" converged", func() bool { return slices.Equal(n.sm.Commands(), want) })
 	}
 }
 
@@ -58,7 +60,7 @@ func TestErrorIdentitySurvivesForwarding(t *testing.T) {
 			follower = n
 		}
 	}
-	ctx := testContext(t, testWaitMax)
+	ctx := testutil.Context(t, testutil.WaitMax)
 	// A follower forwards without looking at the command; the leader's shard refuses it, and
 	// the refusal must come back as the same sentinel (and not as "outcome unknown").
 	_, err := follower.node.Propose(ctx, make([]byte, 65))
@@ -150,7 +152,7 @@ func TestLeaderFailoverUnderLoad(t *testing.T) {
 	}
 	defer stopLoad()
 
-	eventually(t, "acks before the kill", func() bool { return ackedCount.Load() >= ackedBeforeKillCount })
+	testutil.Eventually(t, "acks before the kill", func() bool { return ackedCount.Load() >= ackedBeforeKillCount })
 	for i, n := range c.nodes {
 		if n == oldLeader {
 			nodes[i].Store(nil)
@@ -162,7 +164,7 @@ func TestLeaderFailoverUnderLoad(t *testing.T) {
 	if newLeader == oldLeader {
 		t.Fatalf("killed leader still leads")
 	}
-	eventually(t, "acks after the kill", func() bool { return ackedCount.Load() >= killedAt+ackedAfterKillCount })
+	testutil.Eventually(t, "acks after the kill", func() bool { return ackedCount.Load() >= killedAt+ackedAfterKillCount })
 	stopLoad()
 
 	mu.Lock()
@@ -172,7 +174,7 @@ func TestLeaderFailoverUnderLoad(t *testing.T) {
 	}
 	survivors := c.up()
 	for _, n := range survivors {
-		eventually(t, n.id+" converged", func() bool { return equalStrings(n.sm.Commands(), newLeader.sm.Commands()) })
+		testutil.Eventually(t, n.id+" converged", func() bool { return slices.Equal(n.sm.Commands(), newLeader.sm.Commands()) })
 	}
 	want := newLeader.sm.Commands()
 	counts := make(map[string]int, len(want))
@@ -194,9 +196,9 @@ func TestLeaderFailoverUnderLoad(t *testing.T) {
 	t.Logf("acked %d (%d after the kill), outcome unknown %d, applied %d", len(acked), len(acked)-int(killedAt), len(unknown), len(want))
 
 	c.restart(oldLeader)
-	eventually(t, "restarted node caught up", func() bool { return equalStrings(oldLeader.sm.Commands(), want) })
+	testutil.Eventually(t, "restarted node caught up", func() bool { return slices.Equal(oldLeader.sm.Commands(), want) })
 	// It must serve linearizable reads again and see the final state.
-	if err := oldLeader.node.LinearizableRead(testContext(t, testWaitMax)); err != nil {
+	if err := oldLeader.node.LinearizableRead(testutil.Context(t, testutil.WaitMax)); err != nil {
 		t.Fatalf("linearizable read on restarted node: %v", err)
 	}
 }

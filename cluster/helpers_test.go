@@ -3,43 +3,15 @@ package cluster_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
-	"os"
 	"testing"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/cluster/testutil"
 	"github.com/gigaledger/gigaledger/cluster/tlsconfig/tlstest"
 	"github.com/gigaledger/gigaledger/shard"
 	"github.com/gigaledger/gigaledger/shard/shardtest"
 )
-
-const (
-	testWaitMax      = 20 * time.Second
-	testPollInterval = 5 * time.Millisecond
-)
-
-func testLogger() *slog.Logger {
-	if os.Getenv("GIGALEDGER_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-// eventually waits, with a deadline, for condition to hold.
-func eventually(tb testing.TB, what string, condition func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(testWaitMax)
-	for !condition() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %s waiting for %s", testWaitMax, what)
-		}
-		time.Sleep(testPollInterval)
-	}
-}
 
 type testNode struct {
 	id      string
@@ -78,7 +50,8 @@ func newPlainTestCluster(tb testing.TB, size int) *testCluster {
 	return startTestCluster(tb, size, nil, nil)
 }
 
-// newTestCluster starts size nodes on 127.0.0.1 ports chosen by the kernel.
+// newTestCluster starts size nodes on loopback test ports (testutil.FreeAddr), each held by
+// its listener from the start.
 func newTestCluster(tb testing.TB, size int, tune func(*shard.Config)) *testCluster {
 	tb.Helper()
 	return startTestCluster(tb, size, tune, tlstest.NewCA(tb))
@@ -89,7 +62,7 @@ func startTestCluster(tb testing.TB, size int, tune func(*shard.Config), ca *tls
 	c := &testCluster{tb: tb, tune: tune, ca: ca}
 	listeners := make([]net.Listener, size)
 	for i := range size {
-		listener, err := net.Listen("tcp", "127.0.0.1:0")
+		listener, err := net.Listen("tcp", testutil.FreeAddr(tb))
 		if err != nil {
 			tb.Fatalf("listen: %v", err)
 		}
@@ -113,11 +86,7 @@ func startTestCluster(tb testing.TB, size int, tune func(*shard.Config), ca *tls
 
 func (c *testCluster) open(n *testNode, listener net.Listener) {
 	c.tb.Helper()
-	template := shard.Config{
-		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
-		LeaderLeaseTimeout: 150 * time.Millisecond, CommitTimeout: 5 * time.Millisecond,
-		Registerer: prometheus.NewRegistry(),
-	}
+	template := shortShardConfig()
 	if c.tune != nil {
 		c.tune(&template)
 	}
@@ -136,7 +105,7 @@ func (c *testCluster) open(n *testNode, listener net.Listener) {
 	if c.ca != nil {
 		cfg.TLS = c.ca.Node(n.id)
 	}
-	node, err := cluster.Open(cfg, testLogger())
+	node, err := cluster.Open(cfg, testutil.Logger(c.tb))
 	if err != nil {
 		c.tb.Fatalf("open %s: %v", n.id, err)
 	}
@@ -157,7 +126,7 @@ func (c *testCluster) kill(n *testNode) {
 func (c *testCluster) restart(n *testNode) {
 	c.tb.Helper()
 	var listener net.Listener
-	eventually(c.tb, "port "+n.addr+" free again", func() bool {
+	testutil.Eventually(c.tb, "port "+n.addr+" free again", func() bool {
 		var err error
 		listener, err = net.Listen("tcp", n.addr)
 		return err == nil
@@ -169,7 +138,7 @@ func (c *testCluster) restart(n *testNode) {
 func (c *testCluster) leader() *testNode {
 	c.tb.Helper()
 	var found *testNode
-	eventually(c.tb, "a ready leader", func() bool {
+	testutil.Eventually(c.tb, "a ready leader", func() bool {
 		for _, n := range c.nodes {
 			if n.node != nil && n.node.Shard().Stats().LeaderReady {
 				found = n
@@ -189,22 +158,4 @@ func (c *testCluster) up() []*testNode {
 		}
 	}
 	return up
-}
-
-func testContext(tb testing.TB, timeout time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	tb.Cleanup(cancel)
-	return ctx
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

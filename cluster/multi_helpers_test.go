@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/cluster/testutil"
 	"github.com/gigaledger/gigaledger/cluster/tlsconfig/tlstest"
 	"github.com/gigaledger/gigaledger/shard"
 	"github.com/gigaledger/gigaledger/shard/shardtest"
@@ -77,32 +78,11 @@ func shortGossip(c *memberlist.Config) {
 	c.DeadNodeReclaimTime = time.Second
 }
 
-// freeAddr returns a 127.0.0.1 port that was free for both TCP and UDP (memberlist binds
-// both); racy, good enough on a test machine.
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	for range 20 {
-		listener, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			tb.Fatalf("listen: %v", err)
-		}
-		addr := listener.Addr().String()
-		packet, err := net.ListenPacket("udp", addr)
-		_ = listener.Close()
-		if err == nil {
-			_ = packet.Close()
-			return addr
-		}
-	}
-	tb.Fatal("no free TCP+UDP port")
-	return ""
-}
-
-// newMultiNodes prepares size nodes (not started) with ports chosen by the kernel.
+// newMultiNodes prepares size nodes (not started) on test ports (testutil.FreeAddr).
 func newMultiNodes(tb testing.TB, size int) []*multiNode {
 	var nodes []*multiNode
 	for i := range size {
-		nodes = append(nodes, &multiNode{id: fmt.Sprintf("node%d", i+1), addr: freeAddr(tb), gossipAddr: freeAddr(tb),
+		nodes = append(nodes, &multiNode{id: fmt.Sprintf("node%d", i+1), addr: testutil.FreeAddr(tb), gossipAddr: testutil.FreeAddr(tb),
 			dataDir: tb.TempDir(), sms: make(map[int]*shardtest.Recorder)})
 	}
 	return nodes
@@ -117,7 +97,7 @@ func (c *multiCluster) config(n *multiNode) cluster.Config {
 		NodeID: n.id, RaftAddr: n.addr, DataDir: n.dataDir, Shard: template, Codec: shardtest.StringCodec{},
 		OpenStateMachine: func(shardID int, dir string) (shard.StateMachine, error) { return n.recorder(shardID), nil },
 		StaticNodes:      c.addresses, StaticPlacement: c.static,
-		APIAddr: "api-" + n.id, BootstrapTimeout: testWaitMax, GossipTuning: shortGossip,
+		APIAddr: "api-" + n.id, BootstrapTimeout: testutil.WaitMax, GossipTuning: shortGossip,
 		TLS: c.tlsCA().Node(n.id),
 	}
 }
@@ -152,18 +132,19 @@ func (c *multiCluster) closeAll() {
 // start opens n, retrying while its port is still held by a previous incarnation.
 func (c *multiCluster) start(n *multiNode, cfg cluster.Config) {
 	c.tb.Helper()
-	deadline := time.Now().Add(testWaitMax)
-	for {
-		node, err := cluster.Open(cfg, testLogger())
-		if err == nil {
+	logger := testutil.Logger(c.tb)
+	var err error
+	testutil.Wait(testutil.WaitMax, func() bool {
+		var node *cluster.Node
+		if node, err = cluster.Open(cfg, logger); err == nil {
 			n.node = node
-			return
+			return true
 		}
 		var opErr *net.OpError
-		if !errors.As(err, &opErr) || time.Now().After(deadline) {
-			c.tb.Fatalf("open %s: %v", n.id, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return !errors.As(err, &opErr) // only a port still held is worth another try
+	})
+	if err != nil {
+		c.tb.Fatalf("open %s: %v", n.id, err)
 	}
 }
 
@@ -179,7 +160,7 @@ func (c *multiCluster) kill(n *multiNode) {
 func (c *multiCluster) leaderOf(shardID int) *multiNode {
 	c.tb.Helper()
 	var found *multiNode
-	eventually(c.tb, fmt.Sprintf("a ready leader of shard %d", shardID), func() bool {
+	testutil.Eventually(c.tb, fmt.Sprintf("a ready leader of shard %d", shardID), func() bool {
 		for _, n := range c.nodes {
 			if n.node == nil {
 				continue

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/cluster/testutil"
 )
 
 // proposeAndRead proposes command to shardID through via, checks the echoed result, then
@@ -40,7 +41,7 @@ func proposeAndRead(t *testing.T, ctx context.Context, via, reader *multiNode, s
 func TestMultiShardStatic(t *testing.T) {
 	const shardCount = 4
 	c := newStaticCluster(t, 3, shardCount, 3, nil)
-	ctx := testContext(t, testWaitMax)
+	ctx := testutil.Context(t, testutil.WaitMax)
 	for k := range shardCount {
 		c.leaderOf(k)
 	}
@@ -62,7 +63,7 @@ func TestMultiShardStatic(t *testing.T) {
 	for k := range shardCount {
 		leader := c.leaderOf(k)
 		for _, n := range up {
-			eventually(t, fmt.Sprintf("%s knows the leader of shard %d", n.id, k), func() bool {
+			testutil.Eventually(t, fmt.Sprintf("%s knows the leader of shard %d", n.id, k), func() bool {
 				id, _ := n.node.Shard(k).Leader()
 				return id == leader.id
 			})
@@ -79,8 +80,8 @@ func TestMultiShardStatic(t *testing.T) {
 		proposeAndRead(t, ctx, leader, victim, k, fmt.Sprintf("s%d-after-restart", k))
 		want := leader.recorder(k).Commands()
 		for _, n := range c.nodes {
-			eventually(t, fmt.Sprintf("%s caught up on shard %d", n.id, k), func() bool {
-				return equalStrings(n.recorder(k).Commands(), want)
+			testutil.Eventually(t, fmt.Sprintf("%s caught up on shard %d", n.id, k), func() bool {
+				return slices.Equal(n.recorder(k).Commands(), want)
 			})
 		}
 	}
@@ -123,7 +124,7 @@ func TestMultiShardGossipBootstrap(t *testing.T) {
 			cfg.Join = []string{seed}
 		}
 		wg.Go(func() {
-			node, err := cluster.Open(cfg, testLogger())
+			node, err := cluster.Open(cfg, testutil.Logger(t))
 			errs[i], n.node = err, node
 		})
 	}
@@ -151,7 +152,7 @@ func TestMultiShardGossipBootstrap(t *testing.T) {
 		}
 		c.leaderOf(k)
 	}
-	ctx := testContext(t, testWaitMax)
+	ctx := testutil.Context(t, testutil.WaitMax)
 	for _, n := range c.nodes {
 		for k := range shardCount {
 			command := fmt.Sprintf("%s-s%d", n.id, k)
@@ -173,7 +174,7 @@ func TestMultiShardGossipBootstrap(t *testing.T) {
 				t.Fatalf("read of unhosted shard %d on %s: %v, want ErrNotHosted", k, n.id, err)
 			}
 			// The API address must be a node that hosts the shard, ideally its leader.
-			eventually(t, fmt.Sprintf("API address for shard %d on %s", k, n.id), func() bool {
+			testutil.Eventually(t, fmt.Sprintf("API address for shard %d on %s", k, n.id), func() bool {
 				addr, ok := n.node.APIAddrFor(k)
 				if !ok {
 					return false
@@ -181,7 +182,7 @@ func TestMultiShardGossipBootstrap(t *testing.T) {
 				return slices.Contains(want.Replicas(k), strings.TrimPrefix(addr, "api-"))
 			})
 			leader := c.leaderOf(k)
-			eventually(t, fmt.Sprintf("leader hint for shard %d reaches %s", k, n.id), func() bool {
+			testutil.Eventually(t, fmt.Sprintf("leader hint for shard %d reaches %s", k, n.id), func() bool {
 				addr, _ := n.node.APIAddrFor(k)
 				return addr == "api-"+leader.id
 			})
@@ -190,7 +191,7 @@ func TestMultiShardGossipBootstrap(t *testing.T) {
 	if _, err := c.nodes[0].node.Propose(ctx, shardCount, []byte("x")); !errors.Is(err, cluster.ErrNoSuchShard) {
 		t.Fatalf("propose to shard %d: %v", shardCount, err)
 	}
-	eventually(t, "status shows 4 alive nodes", func() bool {
+	testutil.Eventually(t, "status shows 4 alive nodes", func() bool {
 		status := c.nodes[1].node.Status()
 		alive := 0
 		for _, node := range status.Nodes {
@@ -203,7 +204,7 @@ func TestMultiShardGossipBootstrap(t *testing.T) {
 	// A killed node is reported dead (or suspect first) by the others.
 	victim := c.nodes[3]
 	c.kill(victim)
-	eventually(t, "victim no longer alive in status", func() bool {
+	testutil.Eventually(t, "victim no longer alive in status", func() bool {
 		for _, node := range c.nodes[0].node.Status().Nodes {
 			if node.ID == victim.id {
 				return node.State != cluster.NodeStateAlive
@@ -227,7 +228,7 @@ func TestMultiShardGossipBootstrap(t *testing.T) {
 func TestReplaceNode(t *testing.T) {
 	const shardCount = 4
 	c := newStaticCluster(t, 3, shardCount, 3, nil)
-	ctx := testContext(t, testWaitMax)
+	ctx := testutil.Context(t, testutil.WaitMax)
 	for k := range shardCount {
 		leader := c.leaderOf(k)
 		for i := range 20 {
@@ -273,8 +274,8 @@ func TestReplaceNode(t *testing.T) {
 		}
 		proposeAndRead(t, ctx, fresh, fresh, k, fmt.Sprintf("s%d-after-replace", k))
 		want := leader.recorder(k).Commands()
-		eventually(t, fmt.Sprintf("node4 caught up on shard %d", k), func() bool {
-			return equalStrings(fresh.recorder(k).Commands(), want)
+		testutil.Eventually(t, fmt.Sprintf("node4 caught up on shard %d", k), func() bool {
+			return slices.Equal(fresh.recorder(k).Commands(), want)
 		})
 	}
 	status := c.nodes[0].node.Status()

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/hashicorp/go-msgpack/v2/codec"
 	"github.com/hashicorp/raft"
 
+	"github.com/gigaledger/gigaledger/cluster/testutil"
 	"github.com/gigaledger/gigaledger/cluster/tlsconfig"
 	"github.com/gigaledger/gigaledger/cluster/tlsconfig/tlstest"
 )
@@ -108,7 +108,7 @@ func TestRaftPeerCheckConn(t *testing.T) {
 		_, _ = client.Write(stream.Bytes())
 		_ = client.Close()
 	}()
-	checked := newRaftPeerCheckConn(server, "n2", slog.New(slog.DiscardHandler))
+	checked := newRaftPeerCheckConn(server, "n2", testutil.Logger(t))
 	got, err := io.ReadAll(checked)
 	_ = server.Close() // unblocks the writer if anything is left unread
 	if !errors.Is(err, errRaftPeerMismatch) {

@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/cluster/testutil"
 	"github.com/gigaledger/gigaledger/cluster/tlsconfig/tlstest"
 	"github.com/gigaledger/gigaledger/shard"
 )
@@ -70,7 +71,7 @@ func isConnEnd(err error) bool {
 func assertUnchanged(t *testing.T, c *testCluster) {
 	t.Helper()
 	leader := c.leader()
-	ctx := testContext(t, testWaitMax)
+	ctx := testutil.Context(t, testutil.WaitMax)
 	if _, err := leader.node.Propose(ctx, []byte("after-attack")); err != nil {
 		t.Fatalf("the cluster no longer commits: %v", err)
 	}
@@ -79,7 +80,7 @@ func assertUnchanged(t *testing.T, c *testCluster) {
 		t.Fatalf("voters after the attack: %v, %v", servers, err)
 	}
 	for _, n := range c.nodes {
-		eventually(t, n.id+" applied the marker", func() bool { return slices.Contains(n.sm.Commands(), "after-attack") })
+		testutil.Eventually(t, n.id+" applied the marker", func() bool { return slices.Contains(n.sm.Commands(), "after-attack") })
 		if slices.Contains(n.sm.Commands(), "stolen-money") {
 			t.Fatalf("%s applied the attacker's command: %v", n.id, n.sm.Commands())
 		}
@@ -123,7 +124,7 @@ func TestPlainPortAppliesTheAttack(t *testing.T) {
 	if _, err := conn.Write(request); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the stolen command applied on the plain port", func() bool {
+	testutil.Eventually(t, "the stolen command applied on the plain port", func() bool {
 		return slices.Contains(leader.sm.Commands(), "stolen-money")
 	})
 }
@@ -243,7 +244,7 @@ func TestTLSCertificateMustNameTheNode(t *testing.T) {
 	n := c.nodes[0]
 	c.kill(n)
 	_, err := cluster.Open(cluster.Config{NodeID: n.id, RaftAddr: n.addr, DataDir: n.dataDir,
-		Codec: nil, TLS: c.ca.Node("node9")}, testLogger())
+		Codec: nil, TLS: c.ca.Node("node9")}, testutil.Logger(t))
 	if err == nil || !strings.Contains(err.Error(), `names node "node9"`) {
 		t.Fatalf("opening %s with node9's certificate: %v", n.id, err)
 	}
@@ -261,7 +262,7 @@ func TestTLSGossipIsEncrypted(t *testing.T) {
 	c.start(n, cfg)
 
 	join := func(name string, key []byte) (*memberlist.Memberlist, error) {
-		addr := freeAddr(t)
+		addr := testutil.FreeAddr(t)
 		host, port, _ := net.SplitHostPort(addr)
 		mlConfig := memberlist.DefaultLANConfig()
 		shortGossip(mlConfig)
@@ -298,7 +299,7 @@ func TestTLSGossipIsEncrypted(t *testing.T) {
 func TestTLSSnapshotInstall(t *testing.T) {
 	c := newTestCluster(t, 3, func(cfg *shard.Config) { cfg.TrailingLogsCount = 1 })
 	leader := c.leader()
-	ctx := testContext(t, testWaitMax)
+	ctx := testutil.Context(t, testutil.WaitMax)
 	var lagging *testNode
 	for _, n := range c.nodes {
 		if n != leader {
@@ -309,7 +310,7 @@ func TestTLSSnapshotInstall(t *testing.T) {
 	if _, err := leader.node.Propose(ctx, []byte("before")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the follower has the first write", func() bool { return slices.Contains(lagging.sm.Commands(), "before") })
+	testutil.Eventually(t, "the follower has the first write", func() bool { return slices.Contains(lagging.sm.Commands(), "before") })
 	c.kill(lagging)
 	for i := range 50 {
 		if _, err := leader.node.Propose(ctx, fmt.Appendf(nil, "while-away-%d", i)); err != nil {
@@ -325,7 +326,7 @@ func TestTLSSnapshotInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := leader.sm.Commands()
-	eventually(t, "the follower caught up", func() bool { return equalStrings(lagging.sm.Commands(), want) })
+	testutil.Eventually(t, "the follower caught up", func() bool { return slices.Equal(lagging.sm.Commands(), want) })
 	if lagging.sm.RestoreCount() <= restoresBefore {
 		t.Fatalf("the follower caught up without InstallSnapshot (%d restores)", lagging.sm.RestoreCount())
 	}

@@ -3,6 +3,7 @@ package faults
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/gigaledger/gigaledger/fsm"
@@ -124,18 +125,6 @@ func (m *refModel) resume(customer string, walletIDs []string) refResult {
 	return refResult{}
 }
 
-func sameOps(a, b []fsm.Operation) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // transact follows the contract: validation, then the reference, then structure (wallets
 // exist, one asset per transfer) without recording; then operations in order on working
 // balances, failing (and recording the failure) at the first unusable wallet or short balance.
@@ -153,7 +142,7 @@ func (m *refModel) transact(ref string, ops []fsm.Operation) refResult {
 		}
 	}
 	if prior := m.references[ref]; prior != nil {
-		if sameOps(prior.ops, ops) {
+		if slices.Equal(prior.ops, ops) {
 			return refResult{code: fsm.CodeDuplicateReferenceID, priorTxID: prior.id}
 		}
 		return refResult{code: fsm.CodeReferenceIDMismatch, priorTxID: prior.id}

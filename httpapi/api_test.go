@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
+	"github.com/gigaledger/gigaledger/cluster/testutil"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/httpapi"
 	"github.com/gigaledger/gigaledger/httpapi/httpapitest"
@@ -51,17 +52,8 @@ func newTestServer(t *testing.T) (*apiClient, *httpapitest.LedgerBackend, *prome
 	return &apiClient{t: t, handler: handler, token: testToken}, backend, registry
 }
 
-// testLogger sends the handler's logs to the test log (debug access lines included).
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
+// testLogger sends the handler's logs at info and up to the test log.
+func testLogger(t *testing.T) *slog.Logger { return testutil.LoggerAt(t, slog.LevelInfo) }
 
 // do sends body: nil (no body), a string or []byte (sent as is), or anything else (as JSON).
 func (c *apiClient) do(method, path string, body any) *response {

@@ -1,44 +1,17 @@
 package shard_test
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gigaledger/gigaledger/cluster/testutil"
 	"github.com/gigaledger/gigaledger/shard"
 	"github.com/gigaledger/gigaledger/shard/shardtest"
 )
-
-const (
-	testWaitMax      = 10 * time.Second
-	testPollInterval = 5 * time.Millisecond
-)
-
-// testLogger is quiet unless GIGALEDGER_TEST_LOG is set.
-func testLogger() *slog.Logger {
-	if os.Getenv("GIGALEDGER_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-// eventually waits, with a deadline, for condition to hold.
-func eventually(t *testing.T, what string, condition func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(testWaitMax)
-	for !condition() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", testWaitMax, what)
-		}
-		time.Sleep(testPollInterval)
-	}
-}
 
 // replica is one member of an in-memory test group.
 type replica struct {
@@ -112,7 +85,7 @@ func (g *group) config(r *replica) shard.Config {
 func (g *group) open(r *replica) {
 	g.t.Helper()
 	r.registry = prometheus.NewRegistry()
-	opened, err := shard.Open(g.config(r), r.sm, r.transport, testLogger().With("node", r.id))
+	opened, err := shard.Open(g.config(r), r.sm, r.transport, testutil.Logger(g.t).With("node", r.id))
 	if err != nil {
 		g.t.Fatalf("open %s: %v", r.id, err)
 	}
@@ -135,7 +108,7 @@ func (g *group) restart(r *replica, sm *shardtest.Recorder) {
 func (g *group) leader() *replica {
 	g.t.Helper()
 	var found *replica
-	eventually(g.t, "a ready leader", func() bool {
+	testutil.Eventually(g.t, "a ready leader", func() bool {
 		for _, r := range g.replicas {
 			if r.shard != nil && r.shard.Stats().LeaderReady {
 				found = r
@@ -155,22 +128,4 @@ func (g *group) followers(leader *replica) []*replica {
 		}
 	}
 	return followers
-}
-
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), testWaitMax)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/gigaledger/gigaledger/cluster/testutil"
 	"github.com/gigaledger/gigaledger/shard"
 	"github.com/gigaledger/gigaledger/shard/shardtest"
 )
@@ -18,7 +19,7 @@ import (
 func TestSingleNodeProposeApply(t *testing.T) {
 	g := newGroup(t, 1, nil)
 	leader := g.leader()
-	ctx := testContext(t)
+	ctx := testutil.Context(t, testutil.WaitMax)
 
 	before := time.Now().UnixMilli()
 	result, err := leader.shard.Propose(ctx, []byte("hello"))
@@ -32,7 +33,7 @@ func TestSingleNodeProposeApply(t *testing.T) {
 	if err != nil || result != "2:world" {
 		t.Fatalf("second propose = %v, %v", result, err)
 	}
-	if got := leader.sm.Commands(); !equalStrings(got, []string{"hello", "world"}) {
+	if got := leader.sm.Commands(); !slices.Equal(got, []string{"hello", "world"}) {
 		t.Fatalf("commands = %v", got)
 	}
 	stamped := leader.sm.Times()[0]
@@ -48,7 +49,7 @@ func TestProposeValidationAndCancellation(t *testing.T) {
 	g := newGroup(t, 1, func(cfg *shard.Config) { cfg.BatchMaxBytes = 16 })
 	leader := g.leader()
 
-	if _, err := leader.shard.Propose(testContext(t), make([]byte, 17)); !errors.Is(err, shard.ErrCommandTooLarge) {
+	if _, err := leader.shard.Propose(testutil.Context(t, testutil.WaitMax), make([]byte, 17)); !errors.Is(err, shard.ErrCommandTooLarge) {
 		t.Fatalf("oversized command: err = %v, want ErrCommandTooLarge", err)
 	}
 	canceled, cancel := context.WithCancel(context.Background())
@@ -66,10 +67,10 @@ func TestFollowerRejectsWithErrNotLeader(t *testing.T) {
 	g := newGroup(t, 3, nil)
 	leader := g.leader()
 	for _, follower := range g.followers(leader) {
-		if _, err := follower.shard.Propose(testContext(t), []byte("x")); !errors.Is(err, shard.ErrNotLeader) {
+		if _, err := follower.shard.Propose(testutil.Context(t, testutil.WaitMax), []byte("x")); !errors.Is(err, shard.ErrNotLeader) {
 			t.Fatalf("propose on follower: err = %v, want ErrNotLeader", err)
 		}
-		if _, err := follower.shard.ReadIndex(testContext(t)); !errors.Is(err, shard.ErrNotLeader) {
+		if _, err := follower.shard.ReadIndex(testutil.Context(t, testutil.WaitMax)); !errors.Is(err, shard.ErrNotLeader) {
 			t.Fatalf("read index on follower: err = %v, want ErrNotLeader", err)
 		}
 	}
@@ -82,7 +83,7 @@ func TestGroupCommitBatchesAndRoutesResults(t *testing.T) {
 	const proposerCount = 200
 	g := newGroup(t, 1, func(cfg *shard.Config) { cfg.PipelineMaxCount = 1 })
 	leader := g.leader()
-	ctx := testContext(t)
+	ctx := testutil.Context(t, testutil.WaitMax)
 
 	release := holdFirstApply(t, leader)
 
@@ -97,11 +98,11 @@ func TestGroupCommitBatchesAndRoutesResults(t *testing.T) {
 		outcomes <- outcome{command, result, err}
 	}
 	go propose("first")
-	eventually(t, "first batch in flight", func() bool { return leader.shard.Stats().ProposedBatches == 1 })
+	testutil.Eventually(t, "first batch in flight", func() bool { return leader.shard.Stats().ProposedBatches == 1 })
 	for i := 1; i < proposerCount; i++ {
 		go propose(fmt.Sprintf("cmd-%03d", i))
 	}
-	eventually(t, "all other proposals queued", func() bool { return leader.shard.Stats().QueueDepth == proposerCount-1 })
+	testutil.Eventually(t, "all other proposals queued", func() bool { return leader.shard.Stats().QueueDepth == proposerCount-1 })
 	release()
 
 	for range proposerCount {
@@ -132,16 +133,16 @@ func TestOverloadedWhenQueueFull(t *testing.T) {
 		cfg.ProposalQueueMaxCount = 2
 	})
 	leader := g.leader()
-	ctx := testContext(t)
+	ctx := testutil.Context(t, testutil.WaitMax)
 	release := holdFirstApply(t, leader)
 
 	errs := make(chan error, 4)
 	go func() { _, err := leader.shard.Propose(ctx, []byte("held")); errs <- err }()
-	eventually(t, "first batch in flight", func() bool { return leader.shard.Stats().ProposedBatches == 1 })
+	testutil.Eventually(t, "first batch in flight", func() bool { return leader.shard.Stats().ProposedBatches == 1 })
 	// One waits in the batcher for a pipeline slot, two fill the queue.
 	for waiting := 1; waiting <= 3; waiting++ {
 		go func() { _, err := leader.shard.Propose(ctx, []byte("queued")); errs <- err }()
-		eventually(t, "proposal waiting", func() bool { return leader.shard.Stats().QueueDepth == waiting })
+		testutil.Eventually(t, "proposal waiting", func() bool { return leader.shard.Stats().QueueDepth == waiting })
 	}
 	if _, err := leader.shard.Propose(ctx, []byte("rejected")); !errors.Is(err, shard.ErrOverloaded) {
 		t.Fatalf("err = %v, want ErrOverloaded", err)
@@ -157,7 +158,7 @@ func TestOverloadedWhenQueueFull(t *testing.T) {
 func TestReadIndex(t *testing.T) {
 	g := newGroup(t, 3, nil)
 	leader := g.leader()
-	ctx := testContext(t)
+	ctx := testutil.Context(t, testutil.WaitMax)
 
 	// A quiet new leader: the commit index is its barrier, which the state machine never
 	// sees; ReadIndex must still give an index WaitApplied reaches.
@@ -230,13 +231,13 @@ func TestReadIndex(t *testing.T) {
 func TestSnapshotInstallOnLaggingFollower(t *testing.T) {
 	g := newGroup(t, 3, func(cfg *shard.Config) { cfg.TrailingLogsCount = 1 })
 	leader := g.leader()
-	ctx := testContext(t)
+	ctx := testutil.Context(t, testutil.WaitMax)
 	lagging := g.followers(leader)[0]
 
 	if _, err := leader.shard.Propose(ctx, []byte("before")); err != nil {
 		t.Fatalf("propose: %v", err)
 	}
-	eventually(t, "lagging follower has the first write", func() bool { return len(lagging.sm.Commands()) == 1 })
+	testutil.Eventually(t, "lagging follower has the first write", func() bool { return len(lagging.sm.Commands()) == 1 })
 
 	lagging.transport.DisconnectAll()
 	for _, r := range g.replicas {
@@ -257,7 +258,7 @@ func TestSnapshotInstallOnLaggingFollower(t *testing.T) {
 		t.Fatalf("propose after reconnect: %v", err)
 	}
 	want := leader.sm.Commands()
-	eventually(t, "lagging follower caught up", func() bool { return equalStrings(lagging.sm.Commands(), want) })
+	testutil.Eventually(t, "lagging follower caught up", func() bool { return slices.Equal(lagging.sm.Commands(), want) })
 	if lagging.sm.RestoreCount() != 1 {
 		t.Fatalf("lagging follower restored %d times, want 1 (InstallSnapshot)", lagging.sm.RestoreCount())
 	}
@@ -268,7 +269,7 @@ func TestSnapshotInstallOnLaggingFollower(t *testing.T) {
 func TestRestartReplaysOnlyAboveAppliedIndex(t *testing.T) {
 	g := newGroup(t, 1, nil)
 	leader := g.leader()
-	ctx := testContext(t)
+	ctx := testutil.Context(t, testutil.WaitMax)
 	for i := range 20 {
 		if _, err := leader.shard.Propose(ctx, fmt.Appendf(nil, "a%d", i)); err != nil {
 			t.Fatalf("propose: %v", err)
@@ -303,7 +304,7 @@ func TestRestartReplaysOnlyAboveAppliedIndex(t *testing.T) {
 	if sm.RestoreCount() != 0 {
 		t.Fatalf("snapshot restored into a state machine that had its state")
 	}
-	if got := sm.Commands(); !equalStrings(got, append(wantCommands, "after-restart")) {
+	if got := sm.Commands(); !slices.Equal(got, append(wantCommands, "after-restart")) {
 		t.Fatalf("commands after restart = %v", got)
 	}
 }
@@ -313,7 +314,7 @@ func TestRestartReplaysOnlyAboveAppliedIndex(t *testing.T) {
 func TestRestartWithLostStateRestoresLocalSnapshot(t *testing.T) {
 	g := newGroup(t, 1, nil)
 	leader := g.leader()
-	ctx := testContext(t)
+	ctx := testutil.Context(t, testutil.WaitMax)
 	for i := range 10 {
 		if _, err := leader.shard.Propose(ctx, fmt.Appendf(nil, "a%d", i)); err != nil {
 			t.Fatalf("propose: %v", err)
@@ -329,7 +330,7 @@ func TestRestartWithLostStateRestoresLocalSnapshot(t *testing.T) {
 
 	fresh := shardtest.NewRecorder()
 	g.restart(leader, fresh)
-	eventually(t, "state rebuilt from snapshot and log", func() bool { return equalStrings(fresh.Commands(), want) })
+	testutil.Eventually(t, "state rebuilt from snapshot and log", func() bool { return slices.Equal(fresh.Commands(), want) })
 	if fresh.RestoreCount() != 1 {
 		t.Fatalf("restore count = %d, want 1", fresh.RestoreCount())
 	}
@@ -338,16 +339,16 @@ func TestRestartWithLostStateRestoresLocalSnapshot(t *testing.T) {
 func TestCloseFailsQueuedProposals(t *testing.T) {
 	g := newGroup(t, 1, func(cfg *shard.Config) { cfg.PipelineMaxCount = 1 })
 	leader := g.leader()
-	ctx := testContext(t)
+	ctx := testutil.Context(t, testutil.WaitMax)
 	release := holdFirstApply(t, leader)
 
 	errs := make(chan error, 4)
 	go func() { _, err := leader.shard.Propose(ctx, []byte("held")); errs <- err }()
-	eventually(t, "first batch in flight", func() bool { return leader.shard.Stats().ProposedBatches == 1 })
+	testutil.Eventually(t, "first batch in flight", func() bool { return leader.shard.Stats().ProposedBatches == 1 })
 	for range 3 {
 		go func() { _, err := leader.shard.Propose(ctx, []byte("queued")); errs <- err }()
 	}
-	eventually(t, "proposals queued", func() bool { return leader.shard.Stats().QueueDepth == 3 })
+	testutil.Eventually(t, "proposals queued", func() bool { return leader.shard.Stats().QueueDepth == 3 })
 	closed := make(chan error, 1)
 	go func() { closed <- leader.shard.Close() }()
 	for range 3 {
@@ -385,7 +386,7 @@ func holdFirstApply(t *testing.T, r *replica) (release func()) {
 func TestRaftGaugesExported(t *testing.T) {
 	g := newGroup(t, 1, nil)
 	leader := g.leader()
-	if _, err := leader.shard.Propose(testContext(t), []byte("x")); err != nil {
+	if _, err := leader.shard.Propose(testutil.Context(t, testutil.WaitMax), []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	families, err := leader.registry.Gather()

@@ -5,9 +5,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gigaledger/gigaledger/cluster/testutil"
 )
 
 // TestLeaderVerifierCoalesces holds the first verification round and checks that every caller
@@ -28,7 +29,7 @@ func TestLeaderVerifierCoalesces(t *testing.T) {
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = v.verify(ctx) })
-	waitFor(t, func() bool { return calls.Load() == 1 })
+	testutil.Eventually(t, "the first round to run", func() bool { return calls.Load() == 1 })
 	for range callerCount {
 		wg.Go(func() {
 			if err := v.verify(ctx); err != nil {
@@ -36,7 +37,7 @@ func TestLeaderVerifierCoalesces(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, func() bool {
+	testutil.Eventually(t, "every caller to join the next round", func() bool {
 		v.mu.Lock()
 		defer v.mu.Unlock()
 		return v.next != nil && v.next.callerCount == callerCount
@@ -45,16 +46,5 @@ func TestLeaderVerifierCoalesces(t *testing.T) {
 	wg.Wait()
 	if got := v.roundCount.Load(); got != 2 {
 		t.Fatalf("%d callers after a running round used %d rounds in all, want 2", callerCount, got)
-	}
-}
-
-func waitFor(t *testing.T, condition func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !condition() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met before the deadline")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

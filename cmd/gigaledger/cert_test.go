@@ -2,12 +2,12 @@ package main
 
 import (
 	"bytes"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/gigaledger/gigaledger/cluster/testutil"
 	"github.com/gigaledger/gigaledger/cluster/tlsconfig"
 )
 
@@ -52,7 +52,7 @@ func TestCertCommands(t *testing.T) {
 		}
 	}
 
-	logger := slog.New(slog.DiscardHandler)
+	logger := testutil.Logger(t)
 	cfg := &serveConfig{NodeID: "n1", TLSDir: filepath.Join(dir, "n1")}
 	node, err := loadNodeTLS(cfg, logger)
 	if err != nil || node.ID != "n1" || !node.HasGossipSecret() {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gigaledger/gigaledger/cluster/testutil"
 )
 
 // clusterView is the part of GET /cluster this test reads.
@@ -48,22 +50,19 @@ func TestClusterStatusStaticPeers(t *testing.T) {
 		t.Skip("starts three nodes")
 	}
 	tc := newShardedTestCluster(t, 3, 2)
-	view, raw := getCluster(t, tc, 0)
-	for deadline := time.Now().Add(15 * time.Second); ; {
-		led := 0
+	var view clusterView
+	var raw string
+	everyShardLed := testutil.Wait(15*time.Second, func() bool {
+		view, raw = getCluster(t, tc, 0)
 		for _, s := range view.Shards {
-			if s.LeaderID != "" {
-				led++
+			if s.LeaderID == "" {
+				return false
 			}
 		}
-		if led == len(view.Shards) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not every shard has a leader: %s", raw)
-		}
-		time.Sleep(50 * time.Millisecond)
-		view, raw = getCluster(t, tc, 0)
+		return true
+	})
+	if !everyShardLed {
+		t.Fatalf("not every shard has a leader: %s", raw)
 	}
 	if strings.Contains(raw, "null") {
 		t.Errorf("null in /cluster: %s", raw)

@@ -2,12 +2,13 @@ package main
 
 import (
 	"bytes"
-	"log/slog"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gigaledger/gigaledger/cluster/testutil"
 )
 
 // healthcheck exits 0 with what is ready when /readyz is 200, and 1 with the node's reason
@@ -30,14 +31,14 @@ func TestHealthcheck(t *testing.T) {
 	}
 
 	// A node whose two peers are not running has no leader: not ready, and it says why.
-	lonely := &serveConfig{NodeID: "n1", DataDir: filepath.Join(t.TempDir(), "n1"), AdminAddr: freeAddr(t),
-		PublicAddr: freeAddr(t), RaftAddr: freeAddr(t), LogLevel: "error", ShutdownMax: 5 * time.Second,
+	lonely := &serveConfig{NodeID: "n1", DataDir: filepath.Join(t.TempDir(), "n1"), AdminAddr: testutil.FreeAddr(t),
+		PublicAddr: testutil.FreeAddr(t), RaftAddr: testutil.FreeAddr(t), LogLevel: "error", ShutdownMax: 5 * time.Second,
 		Shards: 1, Replicas: 3, raftTiming: testRaftTiming}
-	lonely.Peers = "n1=" + lonely.RaftAddr + ",n2=" + freeAddr(t) + ",n3=" + freeAddr(t)
+	lonely.Peers = "n1=" + lonely.RaftAddr + ",n2=" + testutil.FreeAddr(t) + ",n3=" + testutil.FreeAddr(t)
 	if err := lonely.validate(); err != nil {
 		t.Fatal(err)
 	}
-	n, err := startNode(lonely, slog.New(slog.DiscardHandler))
+	n, err := startNode(lonely, testutil.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +49,7 @@ func TestHealthcheck(t *testing.T) {
 	}
 
 	// Nothing listening: 1, and the connection error in one line.
-	code, _, errs = check(freeAddr(t))
+	code, _, errs = check(testutil.FreeAddr(t))
 	if code != 1 || !strings.Contains(errs, "connection refused") || strings.Count(errs, "\n") != 1 {
 		t.Fatalf("no node: exit %d, stderr %q", code, errs)
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gigaledger/gigaledger/cluster/testutil"
 	"github.com/gigaledger/gigaledger/cluster/tlsconfig/tlstest"
 	"github.com/gigaledger/gigaledger/fsm"
 )
@@ -42,40 +42,9 @@ func (tc *testCluster) node(i int) *node {
 	return tc.nodes[i]
 }
 
-// Test ports come from below the kernel's ephemeral range (32768 and up here): a port that
-// the kernel picked for a listener on :0 and that the test then closed can be taken as the
-// local port of any outbound connection (a Raft dial, gossip) before the node binds it again.
-const (
-	testPortLow  = 20000
-	testPortHigh = 32000
-)
-
-var (
-	testPortMu   sync.Mutex
-	testPortNext = testPortLow + int(time.Now().UnixNano()%int64(testPortHigh-testPortLow))
-)
-
-// freeAddr returns a loopback address whose port was free a moment ago and is outside the
-// ephemeral range, so nothing but another test's listener can take it.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	testPortMu.Lock()
-	defer testPortMu.Unlock()
-	for range testPortHigh - testPortLow {
-		port := testPortNext
-		testPortNext++
-		if testPortNext >= testPortHigh {
-			testPortNext = testPortLow
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		if l, err := net.Listen("tcp", addr); err == nil {
-			l.Close()
-			return addr
-		}
-	}
-	t.Fatal("no free test port")
-	return ""
-}
+// clusterWaitMax bounds the waits on a cluster of real nodes (elections over TCP, catch-up
+// after a restart), which settle slower than testutil.WaitMax allows on a loaded machine.
+const clusterWaitMax = 30 * time.Second
 
 // testRaftTiming shortens elections for every test node.
 var testRaftTiming = &raftTiming{heartbeat: 300 * time.Millisecond, election: 300 * time.Millisecond,
@@ -97,7 +66,7 @@ func newLoggedTestCluster(t *testing.T, size, shards int, logs slog.Handler) *te
 	for i := 0; i < size; i++ {
 		cfg := &serveConfig{
 			NodeID: fmt.Sprintf("n%d", i+1), DataDir: filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
-			AdminAddr: freeAddr(t), PublicAddr: freeAddr(t), RaftAddr: freeAddr(t),
+			AdminAddr: testutil.FreeAddr(t), PublicAddr: testutil.FreeAddr(t), RaftAddr: testutil.FreeAddr(t),
 			LogLevel: "error", ShutdownMax: 5 * time.Second, Shards: shards, Replicas: 3,
 			raftTiming: testRaftTiming, TLSDir: ca.NodeDir(fmt.Sprintf("n%d", i+1)),
 		}
@@ -105,7 +74,7 @@ func newLoggedTestCluster(t *testing.T, size, shards int, logs slog.Handler) *te
 		tc.configs = append(tc.configs, cfg)
 	}
 	for _, cfg := range tc.configs {
-		cfg.Peers = joinComma(peers)
+		cfg.Peers = strings.Join(peers, ",")
 		if err := cfg.validate(); err != nil {
 			t.Fatal(err)
 		}
@@ -123,20 +92,9 @@ func newLoggedTestCluster(t *testing.T, size, shards int, logs slog.Handler) *te
 	return tc
 }
 
-func joinComma(items []string) string {
-	var b bytes.Buffer
-	for i, s := range items {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(s)
-	}
-	return b.String()
-}
-
 func (tc *testCluster) start(i int) {
 	tc.t.Helper()
-	logger := slog.New(slog.DiscardHandler)
+	logger := testutil.Logger(tc.t)
 	if tc.logs != nil {
 		logger = slog.New(tc.logs)
 	}
@@ -171,15 +129,12 @@ func (tc *testCluster) leader() int {
 
 func (tc *testCluster) waitLeader(limit time.Duration) int {
 	tc.t.Helper()
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		if i := tc.leader(); i >= 0 {
-			return i
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	tc.t.Fatal("no leader elected")
-	return -1
+	leader := -1
+	testutil.EventuallyWithin(tc.t, limit, "a leader", func() bool {
+		leader = tc.leader()
+		return leader >= 0
+	})
+	return leader
 }
 
 // call sends one request to node i and decodes the JSON answer.
@@ -244,11 +199,10 @@ func (tc *testCluster) must(method, path string, body any, want int) map[string]
 // digest, and returns that digest.
 func (tc *testCluster) waitConverged(limit time.Duration) string {
 	tc.t.Helper()
-	deadline := time.Now().Add(limit)
-	var last string
-	for time.Now().Before(deadline) {
-		var digests []string
-		var applied []uint64
+	var digests []string
+	var applied []uint64
+	converged := testutil.Wait(limit, func() bool {
+		digests, applied = nil, nil
 		for i := range tc.nodes {
 			n := tc.node(i)
 			if n == nil {
@@ -265,14 +219,12 @@ func (tc *testCluster) waitConverged(limit time.Duration) string {
 		for i := range digests {
 			same = same && digests[i] == digests[0] && applied[i] == applied[0]
 		}
-		if same {
-			return digests[0]
-		}
-		last = fmt.Sprintf("applied %v", applied)
-		time.Sleep(50 * time.Millisecond)
+		return same
+	})
+	if !converged {
+		tc.t.Fatalf("replicas did not converge: applied %v", applied)
 	}
-	tc.t.Fatalf("replicas did not converge: %s", last)
-	return ""
+	return digests[0]
 }
 
 // transferOutcome is what a client finally learned about one reference ID.
@@ -369,23 +321,14 @@ func TestThreeReplicasSurviveLeaderLoss(t *testing.T) {
 		}
 		return n
 	}
-	waitFor := func(what string, cond func() bool) {
-		deadline := time.Now().Add(30 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	waitFor("load before the kill", func() bool { return acknowledged() >= 300 })
+	testutil.EventuallyWithin(t, clusterWaitMax, "load before the kill", func() bool { return acknowledged() >= 300 })
 	old := tc.leader()
 	tc.stop(old)
 	before := acknowledged()
-	waitFor("a new leader", func() bool { l := tc.leader(); return l >= 0 && l != old })
-	waitFor("load after the kill", func() bool { return acknowledged() >= before+300 })
+	testutil.EventuallyWithin(t, clusterWaitMax, "a new leader", func() bool { l := tc.leader(); return l >= 0 && l != old })
+	testutil.EventuallyWithin(t, clusterWaitMax, "load after the kill", func() bool { return acknowledged() >= before+300 })
 	tc.start(old)
-	waitFor("load after the restart", func() bool { return acknowledged() >= before+600 })
+	testutil.EventuallyWithin(t, clusterWaitMax, "load after the restart", func() bool { return acknowledged() >= before+600 })
 	stopLoad()
 	wg.Wait()
 	if t.Failed() {
@@ -475,13 +418,10 @@ func TestLeaderStopsWhileRequestsWaitForQuorum(t *testing.T) {
 		}(k)
 	}
 	// Wait until the requests are in the shard, where they cannot commit.
-	deadline := time.Now().Add(10 * time.Second)
-	for stats := tc.node(leader).cluster.Shard(0).Stats(); stats.InflightBatches == 0 && stats.QueueDepth == 0; stats = tc.node(leader).cluster.Shard(0).Stats() {
-		if time.Now().After(deadline) {
-			t.Fatal("the requests never reached the shard")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.EventuallyWithin(t, 10*time.Second, "the requests to reach the shard", func() bool {
+		stats := tc.node(leader).cluster.Shard(0).Stats()
+		return stats.InflightBatches > 0 || stats.QueueDepth > 0
+	})
 	start := time.Now()
 	tc.stop(leader)
 	if took := time.Since(start); took > 4*time.Second {

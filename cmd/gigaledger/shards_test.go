@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
+	"github.com/gigaledger/gigaledger/cluster/testutil"
 	"github.com/gigaledger/gigaledger/cluster/tlsconfig/tlstest"
 )
 
@@ -25,7 +25,7 @@ func TestThreeNodesFourShards(t *testing.T) {
 	const shardCount = 4
 	tc := newShardedTestCluster(t, 3, shardCount)
 	for i := range tc.nodes {
-		waitFor(t, "every shard led on "+tc.configs[i].NodeID, func() bool { return tc.node(i).ready() == nil })
+		testutil.EventuallyWithin(t, clusterWaitMax, "every shard led on "+tc.configs[i].NodeID, func() bool { return tc.node(i).ready() == nil })
 	}
 	tc.must("POST", "/projects", map[string]any{"id": "shop", "name": "Shop"}, 201)
 	tc.must("POST", "/projects/shop/assets", map[string]any{"id": "usd", "name": "USD", "code": "USD", "fractions": 100}, 201)
@@ -107,7 +107,7 @@ func TestThreeNodesFourShards(t *testing.T) {
 
 	// Restart it: it catches up on every shard.
 	tc.start(victim)
-	waitFor(t, "restarted node ready", func() bool { return tc.node(victim).ready() == nil })
+	testutil.EventuallyWithin(t, clusterWaitMax, "restarted node ready", func() bool { return tc.node(victim).ready() == nil })
 	transferRound()
 	digest := tc.waitConverged(30 * time.Second)
 	for i := range tc.nodes {
@@ -140,17 +140,6 @@ func minLen[K comparable, V any](m map[K][]V) int {
 	return max(n, 0)
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // Gossip: three nodes bootstrap two shards; one dies; a fresh node joins and takes its
 // replicas through POST /cluster/replace-node; it catches up to the same digest.
 func TestReplaceDeadNodeByGossip(t *testing.T) {
@@ -167,7 +156,7 @@ func TestReplaceDeadNodeByGossip(t *testing.T) {
 
 	tc.stop(2) // n3 dies for good
 	replacement := gossipConfig(t, filepath.Dir(first.DataDir), "n4", 0, 2, first.GossipAddr)
-	n4, err := startNode(replacement, slog.New(slog.DiscardHandler))
+	n4, err := startNode(replacement, testutil.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +168,7 @@ func TestReplaceDeadNodeByGossip(t *testing.T) {
 		"operations": []map[string]any{{"type": "issue", "to": w, "amount": 5}}}, 201)
 	tc.waitConverged(30 * time.Second)
 	for _, s := range tc.node(0).cluster.Status().Shards {
-		if fmt.Sprint(sorted(s.Replicas)) != "[n1 n2 n4]" {
+		if fmt.Sprint(slices.Sorted(slices.Values(s.Replicas))) != "[n1 n2 n4]" {
 			t.Fatalf("shard %d replicas %v after the replacement", s.ID, s.Replicas)
 		}
 	}
@@ -188,12 +177,6 @@ func TestReplaceDeadNodeByGossip(t *testing.T) {
 	if err != nil || status != 200 || out["balance"] != float64(12) {
 		t.Fatalf("read on the new node: %d %v %v", status, out, err)
 	}
-}
-
-func sorted(s []string) []string {
-	out := append([]string(nil), s...)
-	slices.Sort(out)
-	return out
 }
 
 // Gossip, more nodes than replicas: nodes that lack a shard still take every write (proposals
@@ -287,8 +270,8 @@ func everyNodeServesShardsItDoesNotHost(t *testing.T, https bool) *testCluster {
 // gossipConfig is a test node that forms its cluster by gossip.
 func gossipConfig(t *testing.T, dir, id string, bootstrap, shards int, join string) *serveConfig {
 	return &serveConfig{
-		NodeID: id, DataDir: filepath.Join(dir, id), AdminAddr: freeAddr(t), PublicAddr: freeAddr(t),
-		RaftAddr: freeAddr(t), GossipAddr: freeAddr(t), Join: join, Bootstrap: bootstrap, Shards: shards,
+		NodeID: id, DataDir: filepath.Join(dir, id), AdminAddr: testutil.FreeAddr(t), PublicAddr: testutil.FreeAddr(t),
+		RaftAddr: testutil.FreeAddr(t), GossipAddr: testutil.FreeAddr(t), Join: join, Bootstrap: bootstrap, Shards: shards,
 		Replicas: 3, LogLevel: "error", ShutdownMax: 2 * time.Second, raftTiming: testRaftTiming,
 		TLSDir: tlstest.CAIn(t, filepath.Join(dir, "certs")).NodeDir(id),
 	}
@@ -333,7 +316,7 @@ func startGossipClusterWith(t *testing.T, size, shards int, https bool) *testClu
 	started := make(chan error, size)
 	for i := range tc.configs {
 		go func(i int) {
-			n, err := startNode(tc.configs[i], slog.New(slog.DiscardHandler))
+			n, err := startNode(tc.configs[i], testutil.Logger(t))
 			if err == nil {
 				tc.mu.Lock()
 				tc.nodes[i] = n
@@ -348,7 +331,7 @@ func startGossipClusterWith(t *testing.T, size, shards int, https bool) *testClu
 		}
 	}
 	for i := range tc.nodes {
-		waitFor(t, "node ready", func() bool { return tc.node(i).ready() == nil })
+		testutil.EventuallyWithin(t, clusterWaitMax, "node ready", func() bool { return tc.node(i).ready() == nil })
 	}
 	return tc
 }

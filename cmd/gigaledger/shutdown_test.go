@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gigaledger/gigaledger/cluster/testutil"
 )
 
 // logRecord is one record a logRecorder kept, flattened for assertions.
@@ -175,12 +177,12 @@ func TestServeExitsZeroOnSignal(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			t.Setenv(adminTokenEnv, "")
-			admin := freeAddr(t)
+			admin := testutil.FreeAddr(t)
 			var stdout, stderr syncBuffer
 			exit := make(chan int, 1)
 			go func() {
 				exit <- run([]string{"serve", "--data-dir", t.TempDir(), "--admin-addr", admin,
-					"--public-addr", freeAddr(t), "--raft-addr", freeAddr(t)}, &stdout, &stderr)
+					"--public-addr", testutil.FreeAddr(t), "--raft-addr", testutil.FreeAddr(t)}, &stdout, &stderr)
 			}()
 			waitReady(t, "http://"+admin, exit)
 			if err := syscall.Kill(os.Getpid(), sig); err != nil {
@@ -206,20 +208,20 @@ func TestServeExitsZeroOnSignal(t *testing.T) {
 func waitReady(t *testing.T, base string, exit <-chan int) {
 	t.Helper()
 	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	ready := testutil.Wait(30*time.Second, func() bool {
 		select {
 		case code := <-exit:
 			t.Fatalf("node exited with %d before it was ready", code)
 		default:
 		}
-		if resp, err := client.Get(base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+		resp, err := client.Get(base + "/readyz")
+		if err != nil {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if !ready {
+		t.Fatal("node not ready within 30s")
 	}
-	t.Fatal("node not ready within 30s")
 }
