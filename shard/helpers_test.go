@@ -31,10 +31,13 @@ type group struct {
 	tune     func(*shard.Config)
 }
 
+// fastConfig shortens raft's timeouts so that tests elect quickly. Under the race detector
+// (raceTimingScale) everything runs several times slower, and a leader whose heartbeats miss a
+// 100 ms lease steps down in the middle of a test that needs a stable one.
 func fastConfig(cfg *shard.Config) {
-	cfg.HeartbeatTimeout = 200 * time.Millisecond
-	cfg.ElectionTimeout = 200 * time.Millisecond
-	cfg.LeaderLeaseTimeout = 100 * time.Millisecond
+	cfg.HeartbeatTimeout = 200 * time.Millisecond * raceTimingScale
+	cfg.ElectionTimeout = 200 * time.Millisecond * raceTimingScale
+	cfg.LeaderLeaseTimeout = 100 * time.Millisecond * raceTimingScale
 	cfg.CommitTimeout = 5 * time.Millisecond
 }
 
