@@ -108,15 +108,31 @@ func BenchmarkMultiShardPropose(b *testing.B) {
 	}
 }
 
+// BenchmarkNodeTransport is one shard on three nodes with node-to-node mutual TLS and
+// without it, proposing at the leader and through a follower: the cost of TLS side by side.
+func BenchmarkNodeTransport(b *testing.B) {
+	for _, transport := range []string{"tls", "plain"} {
+		for _, path := range []string{"leader", "follower"} {
+			b.Run(transport+"/"+path, func(b *testing.B) {
+				benchmarkMultiShardWith(b, 1, path == "follower", transport == "plain")
+			})
+		}
+	}
+}
+
 func benchmarkMultiShard(b *testing.B, shardCount int, forwarded bool) {
+	benchmarkMultiShardWith(b, shardCount, forwarded, false)
+}
+
+func benchmarkMultiShardWith(b *testing.B, shardCount int, forwarded, plain bool) {
 	const (
 		proposerMinCount = 64
 		commandBytes     = 16
 	)
-	c := newStaticCluster(b, 3, shardCount, 3, func(cfg *shard.Config) {
+	c := newStaticClusterWith(b, 3, shardCount, 3, func(cfg *shard.Config) {
 		cfg.SnapshotThreshold = 1 << 30
 		cfg.SnapshotInterval = time.Hour
-	})
+	}, plain)
 	entries := make([]*multiNode, shardCount)
 	leaders := make([]*multiNode, shardCount)
 	for k := range shardCount {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/cluster/testutil"
+	"github.com/gigaledger/gigaledger/cluster/tlsconfig"
 	"github.com/gigaledger/gigaledger/cluster/tlsconfig/tlstest"
 	"github.com/gigaledger/gigaledger/shard"
 	"github.com/gigaledger/gigaledger/shard/shardtest"
@@ -51,6 +52,8 @@ type multiCluster struct {
 	// is encrypted, as in production.
 	caOnce sync.Once
 	ca     *tlstest.CA
+	// plain runs the nodes without TLS (loopback only), for benchmarks that measure its cost.
+	plain bool
 }
 
 // tlsCA is the cluster's test CA.
@@ -98,14 +101,28 @@ func (c *multiCluster) config(n *multiNode) cluster.Config {
 		OpenStateMachine: func(shardID int, dir string) (shard.StateMachine, error) { return n.recorder(shardID), nil },
 		StaticNodes:      c.addresses, StaticPlacement: c.static,
 		APIAddr: "api-" + n.id, BootstrapTimeout: testutil.WaitMax, GossipTuning: shortGossip,
-		TLS: c.tlsCA().Node(n.id),
+		TLS: c.nodeTLS(n.id),
 	}
+}
+
+// nodeTLS is node id's TLS material, or nil for a plain cluster.
+func (c *multiCluster) nodeTLS(id string) *tlsconfig.Node {
+	if c.plain {
+		return nil
+	}
+	return c.tlsCA().Node(id)
 }
 
 // newStaticCluster starts size nodes with a static placement of shardCount shards.
 func newStaticCluster(tb testing.TB, size, shardCount, replicaCount int, tune func(*shard.Config)) *multiCluster {
 	tb.Helper()
-	c := &multiCluster{tb: tb, nodes: newMultiNodes(tb, size), tune: tune}
+	return newStaticClusterWith(tb, size, shardCount, replicaCount, tune, false)
+}
+
+// newStaticClusterWith is newStaticCluster; plain turns node-to-node TLS off.
+func newStaticClusterWith(tb testing.TB, size, shardCount, replicaCount int, tune func(*shard.Config), plain bool) *multiCluster {
+	tb.Helper()
+	c := &multiCluster{tb: tb, nodes: newMultiNodes(tb, size), tune: tune, plain: plain}
 	ids := make([]string, size)
 	for i, n := range c.nodes {
 		ids[i] = n.id
