@@ -46,9 +46,10 @@ const (
 	// TLS handshake and sent their protocol byte. Anyone who reaches the port can open them,
 	// each held for up to muxHandshakeTimeout; unbounded, a flood of them takes every file
 	// descriptor of the process (its store and HTTP listeners included). Past the bound a new
-	// connection is closed at once. Peers keep their connections open and handshake in
-	// milliseconds, so they rarely hold more than a few of these at a time.
-	muxUnidentifiedMaxCount = 256
+	// connection is closed at once (the peer's dial fails and raft or forwarding retries).
+	// Peers keep their connections open and handshake in milliseconds; the bound leaves room
+	// for every shard (ShardCountMax) dialing a few peers at once when a node starts.
+	muxUnidentifiedMaxCount = 1024
 	// muxAcceptRetryMin and muxAcceptRetryMax bound the pause after a failed Accept (out of
 	// file descriptors, say) before the next try, doubling from min to max as net/http does.
 	muxAcceptRetryMin = 5 * time.Millisecond

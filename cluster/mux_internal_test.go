@@ -38,7 +38,7 @@ func waitUntil(t *testing.T, what string, condition func() bool) {
 
 // startTestMux serves a plain mux on a loopback port with ProtocolShardForward registered, and
 // returns it with that protocol's listener and the result of Serve.
-func startTestMux(t *testing.T, wrap func(net.Listener) net.Listener) (*Mux, net.Listener, <-chan error) {
+func startTestMux(t *testing.T, wrap func(net.Listener) net.Listener, unidentifiedMaxCount int) (*Mux, net.Listener, <-chan error) {
 	t.Helper()
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -48,6 +48,9 @@ func startTestMux(t *testing.T, wrap func(net.Listener) net.Listener) (*Mux, net
 		listener = wrap(listener)
 	}
 	mux := NewMux(listener, slog.New(slog.DiscardHandler))
+	if unidentifiedMaxCount > 0 {
+		mux.unidentified = make(chan struct{}, unidentifiedMaxCount)
+	}
 	forward := mux.Listen(ProtocolShardForward)
 	served := make(chan error, 1)
 	go func() { served <- mux.Serve() }()
@@ -95,7 +98,7 @@ func dialProtocol(t *testing.T, addr string, protocol byte) net.Conn {
 func TestMuxKeepsAcceptingAfterAcceptErrors(t *testing.T) {
 	mux, forward, served := startTestMux(t, func(l net.Listener) net.Listener {
 		return &failingListener{Listener: l, failures: 5}
-	})
+	}, 0)
 	dialProtocol(t, mux.Addr().String(), ProtocolShardForward)
 	conn := acceptWithin(t, forward, 5*time.Second, served)
 	_ = conn.Close()
@@ -103,13 +106,14 @@ func TestMuxKeepsAcceptingAfterAcceptErrors(t *testing.T) {
 
 // TestMuxBoundsUnidentifiedConnections: connections that send nothing (a slowloris on the
 // cluster port, which anyone who reaches it can run) hold at most muxUnidentifiedMaxCount
-// places; past that a new connection is closed at once, not held for muxHandshakeTimeout, and
+// places (a smaller bound here, to spare the test machine's file descriptors); past that a new connection is closed at once, not held for muxHandshakeTimeout, and
 // once the flood ends peers are served again.
 func TestMuxBoundsUnidentifiedConnections(t *testing.T) {
-	mux, forward, served := startTestMux(t, nil)
+	const limit = 64
+	mux, forward, served := startTestMux(t, nil, limit)
 	addr := mux.Addr().String()
-	idle := make([]net.Conn, 0, muxUnidentifiedMaxCount)
-	for range muxUnidentifiedMaxCount {
+	idle := make([]net.Conn, 0, limit)
+	for range limit {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
 			t.Fatal(err)
@@ -117,7 +121,7 @@ func TestMuxBoundsUnidentifiedConnections(t *testing.T) {
 		idle = append(idle, conn)
 	}
 	waitUntil(t, "every idle connection holds a place", func() bool {
-		return len(mux.unidentified) == muxUnidentifiedMaxCount
+		return len(mux.unidentified) == limit
 	})
 
 	extra, err := net.DialTimeout("tcp", addr, time.Second)
