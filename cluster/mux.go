@@ -42,6 +42,21 @@ const (
 	// muxAcceptQueueCount is how many identified connections may wait for their protocol's
 	// Accept.
 	muxAcceptQueueCount = 64
+	// muxUnidentifiedMaxCount bounds the accepted connections that have not yet finished their
+	// TLS handshake and sent their protocol byte. Anyone who reaches the port can open them,
+	// each held for up to muxHandshakeTimeout; unbounded, a flood of them takes every file
+	// descriptor of the process (its store and HTTP listeners included). Past the bound a new
+	// connection is closed at once (the peer's dial fails and raft or forwarding retries).
+	// Peers keep their connections open and handshake in milliseconds; the bound leaves room
+	// for every shard (ShardCountMax) dialing a few peers at once when a node starts.
+	muxUnidentifiedMaxCount = 1024
+	// muxAcceptRetryMin and muxAcceptRetryMax bound the pause after a failed Accept (out of
+	// file descriptors, say) before the next try, doubling from min to max as net/http does.
+	muxAcceptRetryMin = 5 * time.Millisecond
+	muxAcceptRetryMax = time.Second
+	// muxRefusalLogInterval is how often, at most, the mux logs that it closed connections
+	// over muxUnidentifiedMaxCount: a flood must not flood the log too.
+	muxRefusalLogInterval = 10 * time.Second
 )
 
 // Mux shares one TCP listener between protocols by the first byte of each connection.
@@ -62,6 +77,10 @@ type Mux struct {
 	conns  map[net.Conn]struct{}
 	closed bool
 
+	// unidentified holds a token for each accepted connection until it is identified (TLS
+	// handshake and protocol byte) or closed: at most muxUnidentifiedMaxCount.
+	unidentified chan struct{}
+
 	done chan struct{}
 	wg   sync.WaitGroup
 }
@@ -74,6 +93,8 @@ func NewMux(listener net.Listener, logger *slog.Logger) *Mux {
 		protocols: make(map[byte]*muxListener),
 		conns:     make(map[net.Conn]struct{}),
 		done:      make(chan struct{}),
+
+		unidentified: make(chan struct{}, muxUnidentifiedMaxCount),
 	}
 }
 
@@ -101,8 +122,14 @@ func (m *Mux) Listen(protocol byte) net.Listener {
 	return l
 }
 
-// Serve accepts connections until Close; it returns nil after Close.
+// Serve accepts connections until Close; it returns nil after Close, or an error when the
+// listener is closed under it. Any other Accept failure (out of file descriptors, a
+// connection reset while queued) passes: Serve waits a little and goes on, for a node that
+// stopped accepting would be cut off from its peers for good while looking healthy.
 func (m *Mux) Serve() error {
+	retry := time.Duration(0)
+	var refused int
+	var refusedLogged time.Time
 	for {
 		conn, err := m.listener.Accept()
 		if err != nil {
@@ -111,13 +138,33 @@ func (m *Mux) Serve() error {
 				return nil
 			default:
 			}
-			var netErr net.Error
-			if errors.As(err, &netErr) && netErr.Timeout() {
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("mux accept: %w", err)
 			}
-			return fmt.Errorf("mux accept: %w", err)
+			retry = min(max(2*retry, muxAcceptRetryMin), muxAcceptRetryMax)
+			m.logger.Warn("mux: accept failed; retrying", "error", err, "retry_in", retry)
+			select {
+			case <-time.After(retry):
+			case <-m.done:
+				return nil
+			}
+			continue
+		}
+		retry = 0
+		select {
+		case m.unidentified <- struct{}{}:
+		default:
+			_ = conn.Close()
+			refused++
+			if now := time.Now(); now.Sub(refusedLogged) >= muxRefusalLogInterval {
+				m.logger.Warn("mux: too many connections still in their handshake; closed new ones",
+					"closed", refused, "limit", muxUnidentifiedMaxCount, "remote", conn.RemoteAddr())
+				refused, refusedLogged = 0, now
+			}
+			continue
 		}
 		if !m.track(conn) {
+			<-m.unidentified
 			_ = conn.Close()
 			return nil
 		}
@@ -142,10 +189,37 @@ func (m *Mux) untrack(conn net.Conn) {
 }
 
 func (m *Mux) route(conn net.Conn) {
-	var protocol [1]byte
+	served, peerID, protocol, ok := m.identify(conn)
+	<-m.unidentified
+	if !ok {
+		m.closeConn(conn)
+		return
+	}
+	m.mu.Lock()
+	l := m.protocols[protocol]
+	m.mu.Unlock()
+	if l == nil {
+		m.logger.Warn("mux: unknown protocol byte", "remote", conn.RemoteAddr(), "protocol", protocol)
+		m.closeConn(conn)
+		return
+	}
+	select {
+	case l.conns <- &trackedConn{Conn: served, raw: conn, peerID: peerID, mux: m}:
+	case <-l.done:
+		m.closeConn(conn)
+	case <-m.done:
+		m.closeConn(conn)
+	}
+}
+
+// identify runs the TLS handshake (with TLS) and reads the protocol byte, within
+// muxHandshakeTimeout. It returns what the protocol reads (the TLS connection with TLS), the
+// peer's node ID ("" without TLS) and the protocol byte; false when the connection is to be
+// closed.
+func (m *Mux) identify(conn net.Conn) (served net.Conn, peerID string, protocol byte, ok bool) {
+	var protocolByte [1]byte
 	_ = conn.SetDeadline(time.Now().Add(muxHandshakeTimeout))
-	served := conn
-	peerID := ""
+	served = conn
 	if m.tls != nil {
 		tlsConn := tls.Server(conn, m.tls)
 		if err := tlsConn.Handshake(); err != nil {
@@ -157,38 +231,21 @@ func (m *Mux) route(conn net.Conn) {
 				m.logger.Warn("mux: refused a connection that is not a cluster node (TLS handshake failed)",
 					"remote", conn.RemoteAddr(), "error", err)
 			}
-			m.closeConn(conn)
-			return
+			return nil, "", 0, false
 		}
 		var err error
 		if peerID, err = tlsconfig.PeerNodeID(tlsConn.ConnectionState()); err != nil {
 			m.logger.Warn("mux: refused a peer certificate", "remote", conn.RemoteAddr(), "error", err)
-			m.closeConn(conn)
-			return
+			return nil, "", 0, false
 		}
 		served = tlsConn
 	}
-	if _, err := io.ReadFull(served, protocol[:]); err != nil {
+	if _, err := io.ReadFull(served, protocolByte[:]); err != nil {
 		m.logger.Debug("mux: connection closed before its protocol byte", "remote", conn.RemoteAddr(), "error", err)
-		m.closeConn(conn)
-		return
+		return nil, "", 0, false
 	}
 	_ = conn.SetDeadline(time.Time{})
-	m.mu.Lock()
-	l := m.protocols[protocol[0]]
-	m.mu.Unlock()
-	if l == nil {
-		m.logger.Warn("mux: unknown protocol byte", "remote", conn.RemoteAddr(), "protocol", protocol[0])
-		m.closeConn(conn)
-		return
-	}
-	select {
-	case l.conns <- &trackedConn{Conn: served, raw: conn, peerID: peerID, mux: m}:
-	case <-l.done:
-		m.closeConn(conn)
-	case <-m.done:
-		m.closeConn(conn)
-	}
+	return served, peerID, protocolByte[0], true
 }
 
 func (m *Mux) closeConn(conn net.Conn) {

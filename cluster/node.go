@@ -97,6 +97,12 @@ type Config struct {
 	OpenStateMachine func(shardID int, dir string) (shard.StateMachine, error)
 	// Codec encodes results on a leader and decodes them on the forwarding node.
 	Codec shard.ResultCodec
+	// CheckCommand, when set, vets every command another node forwards before this node
+	// proposes it. Apply treats a command that does not decode as divergence and panics, on
+	// every replica and again after every restart, so bytes that arrive over the network must
+	// pass this check (the state machine's own decoder) or be refused (codeBadRequest) before
+	// they can reach the log. Commands proposed locally come from this process's encoder.
+	CheckCommand func(command []byte) error
 	// Query, when set, answers Node.Query for a shard hosted here, after the node has fenced a
 	// linearizable read on it. The query and answer bytes are the caller's own encoding.
 	Query func(ctx context.Context, shardID int, query []byte) ([]byte, error)
@@ -847,6 +853,12 @@ func (n *Node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 	)
 	switch req.kind {
 	case rpcKindPropose:
+		if n.cfg.CheckCommand != nil {
+			if checkErr := n.cfg.CheckCommand(req.payload); checkErr != nil {
+				n.logger.Warn("refused a forwarded command that does not decode", "shard", shardID, "error", checkErr)
+				return rpcResponse{code: codeBadRequest, payload: fmt.Appendf(nil, "propose: %v", checkErr)}
+			}
+		}
 		var result any
 		result, err = hs.shard.Propose(ctx, req.payload)
 		if err == nil {

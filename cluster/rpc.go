@@ -190,9 +190,19 @@ func readFrame(r *bufio.Reader) ([]byte, error) {
 	if size > rpcFrameMaxBytes {
 		return nil, fmt.Errorf("frame of %d bytes exceeds %d", size, rpcFrameMaxBytes)
 	}
-	frame := make([]byte, size)
+	// The frame grows as its bytes arrive (doubling from rpcConnBufferBytes): a length prefix
+	// alone must not allocate the frame, or a peer declaring 64 MiB on each of many
+	// connections and sending nothing more would take gigabytes.
+	frame := make([]byte, min(int(size), rpcConnBufferBytes))
 	if _, err := io.ReadFull(r, frame); err != nil {
 		return nil, err
+	}
+	for len(frame) < int(size) {
+		read := len(frame)
+		frame = append(frame, make([]byte, min(int(size)-read, read))...)
+		if _, err := io.ReadFull(r, frame[read:]); err != nil {
+			return nil, err
+		}
 	}
 	return frame, nil
 }

@@ -1,9 +1,14 @@
 package cluster
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"runtime"
 	"testing"
 
 	"github.com/gigaledger/gigaledger/shard"
@@ -47,5 +52,41 @@ func TestRequestFrameRoundTrip(t *testing.T) {
 	}
 	if _, err := decodeRequest(frame[:rpcRequestHeaderBytes-1]); err == nil {
 		t.Fatal("short frame decoded")
+	}
+}
+
+// TestReadFrameAllocatesWhatArrives: a frame's length prefix alone does not allocate the frame.
+// A peer that declares the largest frame and sends 100 bytes costs about the read buffer, not
+// 64 MiB (before, each such connection took 64 MiB for as long as it stayed open).
+func TestReadFrameAllocatesWhatArrives(t *testing.T) {
+	var input bytes.Buffer
+	_ = binary.Write(&input, binary.BigEndian, uint32(rpcFrameMaxBytes))
+	input.Write(make([]byte, 100))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := readFrame(bufio.NewReaderSize(&input, rpcConnBufferBytes))
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("a cut frame read as %v, want io.ErrUnexpectedEOF", err)
+	}
+	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 4*rpcConnBufferBytes {
+		t.Fatalf("reading 104 bytes of a frame that declares %d allocated %d bytes", rpcFrameMaxBytes, allocated)
+	}
+
+	// Whole frames of every size still read back exactly.
+	for _, size := range []int{0, 1, rpcConnBufferBytes - 1, rpcConnBufferBytes, rpcConnBufferBytes + 1, 5*rpcConnBufferBytes + 7} {
+		payload := make([]byte, size)
+		for i := range payload {
+			payload[i] = byte(i * 7)
+		}
+		var wire bytes.Buffer
+		writer := bufio.NewWriter(&wire)
+		if err := writeFrame(writer, payload); err != nil {
+			t.Fatal(err)
+		}
+		frame, err := readFrame(bufio.NewReader(&wire))
+		if err != nil || !bytes.Equal(frame, payload) {
+			t.Fatalf("frame of %d bytes read back as %d bytes, %v", size, len(frame), err)
+		}
 	}
 }

@@ -173,6 +173,9 @@ func (p browserPolicy) checkOrigin(c *gin.Context) {
 	header := c.Writer.Header()
 	header.Set("Access-Control-Allow-Origin", origin)
 	if preflight {
+		// Answered before authentication: gin's Allow (set for a known path) would tell a
+		// client without the token which routes exist.
+		header.Del("Allow")
 		header.Add("Vary", "Access-Control-Request-Method")
 		header.Add("Vary", "Access-Control-Request-Headers")
 		header.Set("Access-Control-Allow-Methods", corsAllowMethods)

@@ -191,6 +191,12 @@ func TestCORS(t *testing.T) {
 	if r.header.Get("Access-Control-Allow-Credentials") != "" {
 		t.Errorf("credentials allowed: a bearer token needs no cookies")
 	}
+	// A preflight needs no token, so it must not map the API: a known path and an unknown one
+	// get the same answer, without Allow.
+	unknown := preflight.do("OPTIONS", "/no/such/route", nil).expect(204)
+	if allow := r.header.Values("Allow"); len(allow) != 0 || len(unknown.header.Values("Allow")) != 0 {
+		t.Errorf("a preflight without a token told which methods a path serves: Allow %v", allow)
+	}
 
 	// The request itself: served with CORS headers, and still needs the token and JSON.
 	browser := c.withHeader("Origin", app)

@@ -104,6 +104,12 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 		OpenStateMachine: func(shardID int, dir string) (shard.StateMachine, error) {
 			return fsm.Open(dir, logger.With("shard", shardID))
 		},
+		// A command forwarded by another node must decode before it is proposed: one that
+		// does not would panic apply on every replica.
+		CheckCommand: func(command []byte) error {
+			_, err := fsm.DecodeCommand(command)
+			return err
+		},
 		Codec: fsm.ResultCodec{}, APIAddr: cfg.AdminAddr, PublicAddr: cfg.PublicAddr,
 		ShardCount: cfg.Shards, ReplicaCount: cfg.Replicas, TLS: nodeTLS,
 		// Other nodes ask this one for its shards' parts of project-wide lists; the router
