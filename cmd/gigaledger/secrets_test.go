@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gigaledger/gigaledger/cluster/testutil"
 	"github.com/gigaledger/gigaledger/cluster/tlsconfig"
 	"github.com/gigaledger/gigaledger/cluster/tlsconfig/tlstest"
 	"github.com/gigaledger/gigaledger/fsm"
@@ -42,7 +43,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	}
 	tc := &testCluster{t: t, configs: []*serveConfig{cfg}, nodes: []*node{n}}
 	t.Cleanup(func() { tc.stop(0) })
-	waitFor(t, "node ready", func() bool { return n.ready() == nil })
+	testutil.Eventually(t, "node ready", func() bool { return n.ready() == nil })
 
 	identity := tlstest.CAIn(t, filepath.Join(dir, "certs")).Node("n1")
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
