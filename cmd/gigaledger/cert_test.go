@@ -68,6 +68,19 @@ func TestCertCommands(t *testing.T) {
 	if node, err := loadNodeTLS(cfg, logger); err != nil || !node.HasGossipSecret() {
 		t.Fatalf("--tls-ca, --tls-cert, --tls-key: %v", err)
 	}
+	// A gossiping node without the gossip secret does not start: a key derived from the public
+	// CA certificate alone would let anyone holding it join the gossip.
+	if err := os.Remove(filepath.Join(dir, "n1", "gossip.key")); err != nil {
+		t.Fatal(err)
+	}
+	cfg.GossipAddr = "127.0.0.1:1"
+	if _, err := loadNodeTLS(cfg, logger); err == nil || !strings.Contains(err.Error(), "--gossip-key") {
+		t.Fatalf("gossip without a gossip secret: %v", err)
+	}
+	cfg.GossipAddr = ""
+	if _, err := loadNodeTLS(cfg, logger); err != nil {
+		t.Fatalf("static peers need no gossip secret: %v", err)
+	}
 }
 
 // TestClusterAddressesMustBeLoopbackWithoutTLS: without TLS a node refuses any non-loopback

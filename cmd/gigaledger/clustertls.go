@@ -106,9 +106,12 @@ func loadNodeTLS(cfg *serveConfig, logger *slog.Logger) (*tlsconfig.Node, error)
 			return nil, fmt.Errorf("gossip key: %w", err)
 		}
 	}
+	// A gossip key derived from the CA certificate alone keeps other clusters out, not an
+	// attacker holding that public certificate: such a member could claim to lead a shard and
+	// receive forwarded reads with their Authorization header. A gossiping node needs the secret.
 	if cfg.GossipAddr != "" && !nodeTLS.HasGossipSecret() {
-		logger.Warn("gossip is encrypted with a key derived from the CA certificate alone; give --gossip-key " +
-			"(or put gossip.key beside the certificates, as 'gigaledger cert' does) so that only holders of the secret can gossip")
+		return nil, fmt.Errorf("gossip key: no %s (give --gossip-key FILE, or put %s beside the certificates, as 'gigaledger cert create-node' does)",
+			secretFile, tlsconfig.GossipKeyFile)
 	}
 	if nodeTLS.ExpiresWithin(time.Now(), certExpiryWarning) {
 		logger.Warn("the node certificate expires within 30 days", "not_after", nodeTLS.Certificate.Leaf.NotAfter)
