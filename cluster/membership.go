@@ -12,6 +12,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -437,24 +438,90 @@ func (e gossipEvents) NotifyLeave(node *memberlist.Node) {
 }
 
 // slogWriter turns memberlist's "[LEVEL] memberlist: ..." lines into slog records, so it logs
-// in the node's stream and as quietly.
-type slogWriter struct{ logger *slog.Logger }
+// like the rest of the node. Warnings and errors are rate-limited per kind (the line up to its
+// second colon): many come from what other hosts send (a packet that does not decrypt, junk on
+// the gossip port), and one line per packet would let anyone who reaches the port flood the log.
+type slogWriter struct {
+	logger *slog.Logger
+	now    func() time.Time // time.Now unless a test sets it
+
+	mu    sync.Mutex
+	kinds map[string]*logKind
+}
+
+// logKind is what slogWriter remembers of one kind of warning: when it last logged one, and
+// how many it left out since.
+type logKind struct {
+	loggedAt   time.Time
+	suppressed int
+}
+
+const (
+	// gossipLogInterval is the least time between two logged warnings of one kind.
+	gossipLogInterval = 10 * time.Second
+	// gossipLogKindsMax bounds the kinds remembered; past it the memory starts over.
+	gossipLogKindsMax = 64
+)
 
 var _ io.Writer = (*slogWriter)(nil)
 
 func (w *slogWriter) Write(p []byte) (int, error) {
 	line := string(bytes.TrimSpace(p))
 	level := slog.LevelDebug
-	for prefix, l := range map[string]slog.Level{"[ERR]": slog.LevelError, "[WARN]": slog.LevelWarn, "[INFO]": slog.LevelInfo} {
-		if len(line) >= len(prefix) && line[:len(prefix)] == prefix {
-			level = l
-			line = line[len(prefix):]
+	for _, prefix := range []struct {
+		text  string
+		level slog.Level
+	}{{"[ERR]", slog.LevelError}, {"[WARN]", slog.LevelWarn}, {"[INFO]", slog.LevelInfo}} {
+		if strings.HasPrefix(line, prefix.text) {
+			level = prefix.level
+			line = line[len(prefix.text):]
 			break
 		}
 	}
 	if level == slog.LevelInfo {
 		level = slog.LevelDebug // memberlist's info lines are per-probe chatter
 	}
-	w.logger.Log(context.Background(), level, "memberlist"+line)
+	var attrs []any
+	if level >= slog.LevelWarn {
+		suppressed, ok := w.admit(line)
+		if !ok {
+			return len(p), nil
+		}
+		if suppressed > 0 {
+			attrs = append(attrs, "suppressed_since_last", suppressed)
+		}
+	}
+	w.logger.Log(context.Background(), level, "memberlist"+line, attrs...)
 	return len(p), nil
+}
+
+// admit reports whether a warning line may be logged now, and how many of its kind were left
+// out since the last one logged.
+func (w *slogWriter) admit(line string) (suppressed int, ok bool) {
+	kind := line
+	if first := strings.IndexByte(kind, ':'); first >= 0 {
+		if second := strings.IndexByte(kind[first+1:], ':'); second >= 0 {
+			kind = kind[:first+1+second]
+		}
+	}
+	now := time.Now()
+	if w.now != nil {
+		now = w.now()
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.kinds == nil || len(w.kinds) >= gossipLogKindsMax {
+		w.kinds = make(map[string]*logKind)
+	}
+	k := w.kinds[kind]
+	if k == nil {
+		w.kinds[kind] = &logKind{loggedAt: now}
+		return 0, true
+	}
+	if now.Sub(k.loggedAt) < gossipLogInterval {
+		k.suppressed++
+		return 0, false
+	}
+	suppressed, k.suppressed, k.loggedAt = k.suppressed, 0, now
+	return suppressed, true
 }
