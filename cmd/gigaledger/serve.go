@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/net/netutil"
 
 	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/cluster/routing"
@@ -161,16 +162,18 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	if cfg.Pprof {
 		adminHandler = withPprof(adminHandler, cfg.AdminToken, allowedHosts)
 	}
-	n.admin = &http.Server{Addr: cfg.AdminAddr, Handler: adminHandler, ReadHeaderTimeout: 10 * time.Second}
-	n.public = &http.Server{Addr: cfg.PublicAddr, Handler: httpapi.NewPublic(httpapi.PublicConfig{Ready: n.ready,
-		RestrictHosts: cfg.AdminToken == "", AllowedHosts: allowedHosts, CORSOrigins: corsOrigins}, logger, registry),
-		ReadHeaderTimeout: 10 * time.Second}
+	n.admin = newHTTPServer(cfg.AdminAddr, adminHandler)
+	n.public = newHTTPServer(cfg.PublicAddr, httpapi.NewPublic(httpapi.PublicConfig{Ready: n.ready,
+		RestrictHosts: cfg.AdminToken == "", AllowedHosts: allowedHosts, CORSOrigins: corsOrigins}, logger, registry))
 	for _, srv := range []*http.Server{n.admin, n.public} {
 		listener, err := net.Listen("tcp", srv.Addr)
 		if err != nil {
 			n.Close()
 			return nil, fmt.Errorf("listen %s: %w", srv.Addr, err)
 		}
+		// Past the limit, new connections wait in the kernel's backlog until one closes; the
+		// server's timeouts close the slow and the idle ones.
+		listener = netutil.LimitListener(listener, httpConnectionsMax)
 		if httpTLS != nil {
 			listener = tls.NewListener(listener, httpTLS)
 		}
@@ -184,6 +187,24 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 		"raft_addr", cfg.RaftAddr, "shards", clusterNode.ShardCount(), "hosted", clusterNode.HostedShards(),
 		"data_dir", cfg.DataDir, "cluster_tls", nodeTLS != nil, "http_tls", httpTLS != nil)
 	return n, nil
+}
+
+// Limits of each HTTP listener: a client that opens connections and sends nothing, or sends a
+// body byte at a time, holds a file descriptor for at most httpReadMax (headers within
+// httpReadHeaderMax), an idle keep-alive connection for httpIdleMax, and no more than
+// httpConnectionsMax connections are open at once (the Raft and ledger stores need descriptors
+// too).
+const (
+	httpReadHeaderMax  = 10 * time.Second
+	httpReadMax        = 30 * time.Second
+	httpIdleMax        = 2 * time.Minute
+	httpConnectionsMax = 4096
+)
+
+// newHTTPServer is one HTTP listener's server with the limits above.
+func newHTTPServer(addr string, handler http.Handler) *http.Server {
+	return &http.Server{Addr: addr, Handler: handler, ReadHeaderTimeout: httpReadHeaderMax,
+		ReadTimeout: httpReadMax, IdleTimeout: httpIdleMax}
 }
 
 // ready is /readyz: every shard this node hosts has a leader, so it can serve reads and
