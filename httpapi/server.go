@@ -322,22 +322,30 @@ func (s *server) authenticate(token string) gin.HandlerFunc {
 	if token == "" {
 		return func(c *gin.Context) { c.Next() }
 	}
-	// Comparing digests keeps the comparison constant-time whatever the lengths.
-	want := sha256.Sum256([]byte(token))
+	valid := BearerCheck(token)
 	return func(c *gin.Context) {
 		if authExemptRoutes[c.FullPath()] {
 			c.Next()
 			return
 		}
-		scheme, credentials, found := strings.Cut(c.GetHeader("Authorization"), " ")
-		got := sha256.Sum256([]byte(strings.TrimSpace(credentials)))
-		if !found || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+		if !valid(c.GetHeader("Authorization")) {
 			c.Header("WWW-Authenticate", `Bearer realm="gigaledger"`)
 			writeError(c, &apiError{status: http.StatusUnauthorized, code: CodeUnauthorized,
 				message: "a valid bearer token is required"})
 			return
 		}
 		c.Next()
+	}
+}
+
+// BearerCheck returns a check of an Authorization header against token ("Bearer <token>",
+// the scheme in any case). Comparing digests keeps it constant-time whatever the lengths.
+func BearerCheck(token string) func(authorization string) bool {
+	want := sha256.Sum256([]byte(token))
+	return func(authorization string) bool {
+		scheme, credentials, found := strings.Cut(authorization, " ")
+		got := sha256.Sum256([]byte(strings.TrimSpace(credentials)))
+		return found && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare(got[:], want[:]) == 1
 	}
 }
 

@@ -101,3 +101,22 @@ func TestPprofHostCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestPprofNeedsTheToken: with a token, /debug/pprof/ answers only the right bearer token, in
+// the same constant-time check as the API (any Host then).
+func TestPprofNeedsTheToken(t *testing.T) {
+	handler := withPprof(http.NotFoundHandler(), "s3cret", nil)
+	for authorization, want := range map[string]int{"": 401, "Bearer wrong": 401, "Bearer s3cret-and-more": 401,
+		"Basic s3cret": 401, "Bearer s3cret": 200, "bearer s3cret": 200} {
+		request := httptest.NewRequest("GET", "/debug/pprof/", nil)
+		request.Host = "evil.example"
+		if authorization != "" {
+			request.Header.Set("Authorization", authorization)
+		}
+		recorder := httptest.NewRecorder()
+		handler.ServeHTTP(recorder, request)
+		if recorder.Code != want {
+			t.Errorf("Authorization %q: %d, want %d", authorization, recorder.Code, want)
+		}
+	}
+}

@@ -320,8 +320,9 @@ func withPprof(api http.Handler, token string, allowedHosts []string) http.Handl
 	debug.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	debug.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.Handle("/", api)
+	authorized := httpapi.BearerCheck(token)
 	mux.HandleFunc("/debug/pprof/", func(w http.ResponseWriter, r *http.Request) {
-		if token != "" && r.Header.Get("Authorization") != "Bearer "+token {
+		if token != "" && !authorized(r.Header.Get("Authorization")) {
 			http.Error(w, `{"error":{"code":"Unauthorized","message":"bearer token required"}}`, http.StatusUnauthorized)
 			return
 		}
