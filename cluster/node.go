@@ -66,7 +66,7 @@ const (
 	shardRaftDirName = "raft"
 )
 
-// Config configures a MultiNode. A node gets its placement from, in order: DataDir/cluster.json
+// Config configures a Node. A node gets its placement from, in order: DataDir/cluster.json
 // (written the first time and never recomputed), StaticPlacement, or gossip (computed once
 // BootstrapExpect members are alive, or learned from a member that has it).
 type Config struct {
@@ -82,8 +82,8 @@ type Config struct {
 	Listener net.Listener
 
 	// Shard is the template for every hosted shard: limits, timeouts and Registerer (each
-	// shard's metrics carry the const label shard=<id>). OpenMulti sets ShardID, NodeID,
-	// RaftAddr, DataDir, Peers and Bootstrap itself. (The deprecated Open reads all fields.)
+	// shard's metrics carry the const label shard=<id>). Open sets ShardID, NodeID,
+	// RaftAddr, DataDir, Peers and Bootstrap itself.
 	Shard shard.Config
 	// OpenStateMachine opens the state machine of shardID in dir (created if missing). The
 	// node calls it once per hosted shard and, when the result implements io.Closer, closes
@@ -135,26 +135,11 @@ type Config struct {
 	TLS *tlsconfig.Node
 }
 
-// nodeOptions are knobs of the deprecated single-shard Open.
-type nodeOptions struct {
-	// stateMachine is the caller's state machine for shard 0 (not closed by the node).
-	stateMachine shard.StateMachine
-	// raftDir overrides where shard 0 keeps its raft data.
-	raftDir string
-	// bootstrap overrides bootstrapping: the old node bootstrapped on every start.
-	bootstrap bool
-	// peers overrides shard 0's bootstrap peers.
-	peers []shard.Peer
-	// noClusterFile skips reading and writing cluster.json.
-	noClusterFile bool
-}
-
-// MultiNode is one process's member of the cluster: the replicas of the shards it hosts, the
+// Node is one process's member of the cluster: the replicas of the shards it hosts, the
 // shared port, forwarding, and (with gossip) membership. All methods are safe for concurrent
 // use.
 type Node struct {
 	cfg        Config
-	opts       nodeOptions
 	logger     *slog.Logger
 	advertise  net.Addr
 	mux        *Mux
@@ -180,61 +165,15 @@ type Node struct {
 	watchers  sync.WaitGroup
 }
 
-// OpenMulti starts a node: it listens (or takes cfg.Listener), starts the mux and forwarding
+// Open starts a node: it listens (or takes cfg.Listener), starts the mux and forwarding
 // server, joins gossip when configured, gets the placement (see Config), and opens every shard
 // placed on it or found in its data directory. Without a stored placement it blocks until the
 // placement is known (bounded by BootstrapTimeout).
 func Open(cfg Config, logger *slog.Logger) (*Node, error) {
-	return openNode(cfg, nodeOptions{}, logger)
-}
-
-func (cfg Config) validate(opts nodeOptions) error {
-	var problems []error
-	if cfg.NodeID == "" || len(cfg.NodeID) > nodeMetaStringMaxBytes {
-		problems = append(problems, fmt.Errorf("NodeID %q empty or longer than %d bytes", cfg.NodeID, nodeMetaStringMaxBytes))
-	}
-	for name, value := range map[string]string{"RaftAddr": cfg.RaftAddr, "APIAddr": cfg.APIAddr, "PublicAddr": cfg.PublicAddr} {
-		if len(value) > nodeMetaStringMaxBytes {
-			problems = append(problems, fmt.Errorf("%s longer than %d bytes", name, nodeMetaStringMaxBytes))
-		}
-	}
-	if cfg.RaftAddr == "" {
-		problems = append(problems, errors.New("RaftAddr is empty"))
-	}
-	if cfg.TLS != nil && cfg.TLS.ID != cfg.NodeID {
-		problems = append(problems, fmt.Errorf("the TLS certificate names node %q, not NodeID %q", cfg.TLS.ID, cfg.NodeID))
-	}
-	if cfg.DataDir == "" && !opts.noClusterFile {
-		problems = append(problems, errors.New("DataDir is empty"))
-	}
-	if cfg.OpenStateMachine == nil && opts.stateMachine == nil {
-		problems = append(problems, errors.New("OpenStateMachine is nil"))
-	}
-	if cfg.Codec == nil {
-		problems = append(problems, errors.New("the result codec (Config.Codec) is nil"))
-	}
-	if cfg.StaticPlacement == nil && cfg.GossipAddr == "" && !opts.noClusterFile {
-		if f, err := loadClusterFile(cfg.DataDir); err != nil || f == nil {
-			problems = append(problems, errors.New("neither StaticPlacement nor GossipAddr is set and DataDir has no cluster.json"))
-		}
-	}
-	if cfg.BootstrapExpect > 0 && (cfg.ShardCount < 1 || cfg.ShardCount > keyspace.ShardCountMax) {
-		problems = append(problems, fmt.Errorf("ShardCount %d outside [1, %d]", cfg.ShardCount, keyspace.ShardCountMax))
-	}
-	if cfg.BootstrapExpect < 0 || cfg.ReplicaCount < 0 || cfg.BootstrapTimeout < 0 {
-		problems = append(problems, errors.New("negative BootstrapExpect, ReplicaCount or BootstrapTimeout"))
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("cluster config: %w", errors.Join(problems...))
-	}
-	return nil
-}
-
-func openNode(cfg Config, opts nodeOptions, logger *slog.Logger) (*Node, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if err := cfg.validate(opts); err != nil {
+	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("cluster open: %w", err)
 	}
 	logger = logger.With("node", cfg.NodeID)
@@ -253,7 +192,7 @@ func openNode(cfg Config, opts nodeOptions, logger *slog.Logger) (*Node, error) 
 	}
 	dialer := &peerDialer{tls: cfg.TLS}
 	n := &Node{
-		cfg: cfg, opts: opts, logger: logger, advertise: advertise,
+		cfg: cfg, logger: logger, advertise: advertise,
 		mux:    NewMux(listener, logger),
 		shards: make(map[int]*hostedShard), replicaSets: make(map[int][]string),
 		closing: make(chan struct{}), serveDone: make(chan struct{}),
@@ -280,18 +219,56 @@ func openNode(cfg Config, opts nodeOptions, logger *slog.Logger) (*Node, error) 
 	return n, nil
 }
 
+func (cfg Config) validate() error {
+	var problems []error
+	if cfg.NodeID == "" || len(cfg.NodeID) > nodeMetaStringMaxBytes {
+		problems = append(problems, fmt.Errorf("NodeID %q empty or longer than %d bytes", cfg.NodeID, nodeMetaStringMaxBytes))
+	}
+	for name, value := range map[string]string{"RaftAddr": cfg.RaftAddr, "APIAddr": cfg.APIAddr, "PublicAddr": cfg.PublicAddr} {
+		if len(value) > nodeMetaStringMaxBytes {
+			problems = append(problems, fmt.Errorf("%s longer than %d bytes", name, nodeMetaStringMaxBytes))
+		}
+	}
+	if cfg.RaftAddr == "" {
+		problems = append(problems, errors.New("RaftAddr is empty"))
+	}
+	if cfg.TLS != nil && cfg.TLS.ID != cfg.NodeID {
+		problems = append(problems, fmt.Errorf("the TLS certificate names node %q, not NodeID %q", cfg.TLS.ID, cfg.NodeID))
+	}
+	if cfg.DataDir == "" {
+		problems = append(problems, errors.New("DataDir is empty"))
+	}
+	if cfg.OpenStateMachine == nil {
+		problems = append(problems, errors.New("OpenStateMachine is nil"))
+	}
+	if cfg.Codec == nil {
+		problems = append(problems, errors.New("the result codec (Config.Codec) is nil"))
+	}
+	if cfg.StaticPlacement == nil && cfg.GossipAddr == "" {
+		if f, err := loadClusterFile(cfg.DataDir); err != nil || f == nil {
+			problems = append(problems, errors.New("neither StaticPlacement nor GossipAddr is set and DataDir has no cluster.json"))
+		}
+	}
+	if cfg.BootstrapExpect > 0 && (cfg.ShardCount < 1 || cfg.ShardCount > keyspace.ShardCountMax) {
+		problems = append(problems, fmt.Errorf("ShardCount %d outside [1, %d]", cfg.ShardCount, keyspace.ShardCountMax))
+	}
+	if cfg.BootstrapExpect < 0 || cfg.ReplicaCount < 0 || cfg.BootstrapTimeout < 0 {
+		problems = append(problems, errors.New("negative BootstrapExpect, ReplicaCount or BootstrapTimeout"))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("cluster config: %w", errors.Join(problems...))
+	}
+	return nil
+}
+
 // start gets the placement and opens the hosted shards.
 func (n *Node) start() error {
 	cfg := n.cfg
-	var file *clusterFile
-	stored := false
-	if !n.opts.noClusterFile {
-		var err error
-		if file, err = loadClusterFile(cfg.DataDir); err != nil {
-			return err
-		}
-		stored = file != nil
+	file, err := loadClusterFile(cfg.DataDir)
+	if err != nil {
+		return err
 	}
+	stored := file != nil
 	if stored && cfg.StaticPlacement != nil && !placementsEqual(file.Placement, *cfg.StaticPlacement) {
 		n.logger.Warn("the static placement differs from the stored cluster.json; keeping the stored one (never recomputed)")
 	}
@@ -323,13 +300,12 @@ func (n *Node) start() error {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		var err error
 		if file, err = n.gossip.awaitPlacement(ctx, cfg); err != nil {
 			return err
 		}
 		n.file.Store(file)
 	}
-	if !stored && !n.opts.noClusterFile {
+	if !stored {
 		if err := storeClusterFile(cfg.DataDir, file); err != nil {
 			return err
 		}
@@ -339,9 +315,6 @@ func (n *Node) start() error {
 	}
 
 	bootstrap := !file.BootstrapDone
-	if n.opts.stateMachine != nil {
-		bootstrap = n.opts.bootstrap
-	}
 	hosted := file.Placement.ShardsOf(cfg.NodeID)
 	for id := range file.ShardCount {
 		if !slices.Contains(hosted, id) && n.hasShardData(id) {
@@ -360,7 +333,7 @@ func (n *Node) start() error {
 			return err
 		}
 	}
-	if bootstrap && !n.opts.noClusterFile {
+	if bootstrap {
 		done := *file
 		done.BootstrapDone = true
 		if err := storeClusterFile(cfg.DataDir, &done); err != nil {

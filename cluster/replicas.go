@@ -22,9 +22,6 @@ type hostedShard struct {
 }
 
 func (n *Node) bootstrapPeers(file *clusterFile, shardID int) []shard.Peer {
-	if n.opts.peers != nil {
-		return n.opts.peers
-	}
 	var peers []shard.Peer
 	for _, id := range file.Placement.Replicas(shardID) {
 		address, _ := file.nodeAddress(id) // validate checked every replica has one
@@ -38,17 +35,11 @@ func (n *Node) shardDir(shardID int) string {
 }
 
 func (n *Node) raftDir(shardID int) string {
-	if n.opts.raftDir != "" {
-		return n.opts.raftDir
-	}
 	return filepath.Join(n.shardDir(shardID), shardRaftDirName)
 }
 
 // hasShardData reports whether a raft log of shardID exists locally.
 func (n *Node) hasShardData(shardID int) bool {
-	if n.opts.noClusterFile {
-		return false
-	}
 	_, err := os.Stat(filepath.Join(n.raftDir(shardID), "raft.db"))
 	return err == nil
 }
@@ -67,24 +58,19 @@ func (n *Node) openShard(shardID int, bootstrap bool, peers []shard.Peer) error 
 	if exists {
 		return nil
 	}
-	sm, closeSM := n.opts.stateMachine, false
-	if sm == nil {
-		if err := os.MkdirAll(n.shardDir(shardID), 0o750); err != nil {
-			return fmt.Errorf("shard %d: %w", shardID, err)
-		}
-		var err error
-		if sm, err = n.cfg.OpenStateMachine(shardID, n.shardDir(shardID)); err != nil {
-			return fmt.Errorf("shard %d: open state machine: %w", shardID, err)
-		}
-		_, closeSM = sm.(io.Closer)
+	if err := os.MkdirAll(n.shardDir(shardID), 0o750); err != nil {
+		return fmt.Errorf("shard %d: %w", shardID, err)
 	}
+	sm, err := n.cfg.OpenStateMachine(shardID, n.shardDir(shardID))
+	if err != nil {
+		return fmt.Errorf("shard %d: open state machine: %w", shardID, err)
+	}
+	_, closeSM := sm.(io.Closer)
 	cfg := n.cfg.Shard
-	if n.opts.stateMachine == nil {
-		cfg.ShardID = strconv.Itoa(shardID)
-		cfg.NodeID = n.cfg.NodeID
-		cfg.RaftAddr = n.cfg.RaftAddr
-		cfg.DataDir = n.raftDir(shardID)
-	}
+	cfg.ShardID = strconv.Itoa(shardID)
+	cfg.NodeID = n.cfg.NodeID
+	cfg.RaftAddr = n.cfg.RaftAddr
+	cfg.DataDir = n.raftDir(shardID)
 	cfg.Peers = peers
 	cfg.Bootstrap = bootstrap
 	layer := n.raftRouter.register(uint16(shardID), n.advertise)
