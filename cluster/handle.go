@@ -1,0 +1,115 @@
+package cluster
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/gigaledger/gigaledger/shard"
+)
+
+// handle answers a forwarded request. It never forwards again (no loops): a node that is not
+// the shard's leader answers codeNotLeader with its leader hint.
+func (n *Node) handle(ctx context.Context, req rpcRequest) rpcResponse {
+	shardID := int(req.shardID)
+	if req.kind == rpcKindOpenReplica {
+		return n.handleOpenReplica(shardID)
+	}
+	if req.kind == rpcKindNodeInfo {
+		payload, err := json.Marshal(n.localInfo())
+		if err != nil {
+			return rpcResponse{code: codeInternal, payload: []byte(err.Error())}
+		}
+		return rpcResponse{code: codeOK, payload: payload}
+	}
+	hs := n.hosted(shardID)
+	if hs == nil {
+		return rpcResponse{code: codeNotHosted, payload: fmt.Appendf(nil, "shard %d not hosted on %s", shardID, n.cfg.NodeID)}
+	}
+	var (
+		payload []byte
+		err     error
+	)
+	switch req.kind {
+	case rpcKindPropose:
+		if n.cfg.CheckCommand != nil {
+			if checkErr := n.cfg.CheckCommand(req.payload); checkErr != nil {
+				n.logger.Warn("refused a forwarded command that does not decode", "shard", shardID, "error", checkErr)
+				return rpcResponse{code: codeBadRequest, payload: fmt.Appendf(nil, "propose: %v", checkErr)}
+			}
+		}
+		var result any
+		result, err = hs.shard.Propose(ctx, req.payload)
+		if err == nil {
+			payload, err = n.cfg.Codec.EncodeResult(result)
+			if err != nil {
+				// Applied, but the result cannot travel: the caller must not assume failure.
+				err = fmt.Errorf("encode result: %w", errors.Join(shard.ErrOutcomeUnknown, err))
+			}
+		}
+	case rpcKindReadIndex:
+		var readIndex uint64
+		readIndex, err = hs.shard.ReadIndex(ctx)
+		if err == nil {
+			payload = binary.BigEndian.AppendUint64(nil, readIndex)
+		}
+	case rpcKindAddVoter:
+		id, addr, ok := cutZero(req.payload)
+		if !ok {
+			return rpcResponse{code: codeBadRequest, payload: []byte("add voter: want id 0x00 addr")}
+		}
+		err = n.leaderOnly(hs, func() error { return hs.shard.AddVoter(ctx, id, addr) })
+	case rpcKindRemoveServer:
+		err = n.leaderOnly(hs, func() error { return hs.shard.RemoveServer(ctx, string(req.payload)) })
+	case rpcKindQuery:
+		payload, err = n.answerQuery(ctx, shardID, req.payload)
+	case rpcKindServers:
+		var servers []shard.Peer
+		if servers, err = hs.shard.Servers(); err == nil {
+			payload, err = json.Marshal(servers)
+		}
+	default:
+		return rpcResponse{code: codeBadRequest, payload: fmt.Appendf(nil, "unknown request kind %d", req.kind)}
+	}
+	if err != nil {
+		_, leaderAddr := hs.shard.Leader()
+		return rpcResponse{code: codeForError(err), leaderHint: leaderAddr, payload: []byte(err.Error())}
+	}
+	return rpcResponse{code: codeOK, payload: payload}
+}
+
+// leaderOnly runs change when hs leads, else answers ErrNotLeader (so the caller follows the
+// hint).
+func (n *Node) leaderOnly(hs *hostedShard, change func() error) error {
+	if !hs.shard.IsLeader() {
+		return fmt.Errorf("membership change on %s: %w", n.cfg.NodeID, shard.ErrNotLeader)
+	}
+	return change()
+}
+
+// handleOpenReplica opens an empty, unbootstrapped replica of shardID, which a leader is about
+// to add as a voter (ReplaceNode). Opening a hosted shard again is a no-op.
+func (n *Node) handleOpenReplica(shardID int) rpcResponse {
+	if shardID >= n.ShardCount() {
+		return rpcResponse{code: codeBadRequest, payload: fmt.Appendf(nil, "shard %d of %d", shardID, n.ShardCount())}
+	}
+	if err := n.openShard(shardID, false, nil); err != nil {
+		return rpcResponse{code: codeForError(err), payload: []byte(err.Error())}
+	}
+	if n.gossip != nil {
+		n.gossip.refreshMeta()
+	}
+	n.logger.Info("opened a replica for a membership change", "shard", shardID)
+	return rpcResponse{code: codeOK}
+}
+
+func cutZero(payload []byte) (string, string, bool) {
+	for i, b := range payload {
+		if b == 0 {
+			return string(payload[:i]), string(payload[i+1:]), i > 0 && i+1 < len(payload)
+		}
+	}
+	return "", "", false
+}

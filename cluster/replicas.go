@@ -1,0 +1,167 @@
+package cluster
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/gigaledger/gigaledger/shard"
+)
+
+// hostedShard is one local replica and its state machine.
+type hostedShard struct {
+	id      int
+	shard   *shard.Shard
+	sm      shard.StateMachine
+	closeSM bool
+}
+
+func (n *Node) bootstrapPeers(file *clusterFile, shardID int) []shard.Peer {
+	var peers []shard.Peer
+	for _, id := range file.Placement.Replicas(shardID) {
+		address, _ := file.nodeAddress(id) // validate checked every replica has one
+		peers = append(peers, shard.Peer{ID: id, Addr: address.RaftAddr})
+	}
+	return peers
+}
+
+func (n *Node) shardDir(shardID int) string {
+	return filepath.Join(n.cfg.DataDir, shardDirPrefix+strconv.Itoa(shardID))
+}
+
+func (n *Node) raftDir(shardID int) string {
+	return filepath.Join(n.shardDir(shardID), shardRaftDirName)
+}
+
+// hasShardData reports whether a raft log of shardID exists locally.
+func (n *Node) hasShardData(shardID int) bool {
+	_, err := os.Stat(filepath.Join(n.raftDir(shardID), "raft.db"))
+	return err == nil
+}
+
+// openShard opens the local replica of shardID: with bootstrap, from peers when its store is
+// empty; without, it waits for a leader to add it (ReplaceNode) or replays its own log.
+func (n *Node) openShard(shardID int, bootstrap bool, peers []shard.Peer) error {
+	n.openMu.Lock()
+	defer n.openMu.Unlock()
+	if n.closed.Load() {
+		return shard.ErrClosed
+	}
+	n.mu.RLock()
+	_, exists := n.shards[shardID]
+	n.mu.RUnlock()
+	if exists {
+		return nil
+	}
+	if err := os.MkdirAll(n.shardDir(shardID), 0o750); err != nil {
+		return fmt.Errorf("shard %d: %w", shardID, err)
+	}
+	sm, err := n.cfg.OpenStateMachine(shardID, n.shardDir(shardID))
+	if err != nil {
+		return fmt.Errorf("shard %d: open state machine: %w", shardID, err)
+	}
+	_, closeSM := sm.(io.Closer)
+	cfg := n.cfg.Shard
+	cfg.ShardID = strconv.Itoa(shardID)
+	cfg.NodeID = n.cfg.NodeID
+	cfg.RaftAddr = n.cfg.RaftAddr
+	cfg.DataDir = n.raftDir(shardID)
+	cfg.Peers = peers
+	cfg.Bootstrap = bootstrap
+	layer := n.raftRouter.register(uint16(shardID), n.advertise)
+	transport := identifiedTransport{raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  layer,
+		MaxPool: raftTransportPoolCount,
+		Timeout: raftTransportTimeout,
+		Logger: &transportLogger{Logger: shard.NewRaftLogger(n.logger.With("shard", shardID), "raft-net"),
+			closing: n.closed.Load},
+	})}
+	s, err := shard.Open(cfg, sm, transport, n.logger)
+	if err != nil {
+		_ = transport.Close()
+		if closeSM {
+			_ = sm.(io.Closer).Close()
+		}
+		return fmt.Errorf("shard %d: %w", shardID, err)
+	}
+	hs := &hostedShard{id: shardID, shard: s, sm: sm, closeSM: closeSM}
+	n.mu.Lock()
+	n.shards[shardID] = hs
+	n.mu.Unlock()
+	n.watchers.Go(func() { n.watchLeader(hs) })
+	return nil
+}
+
+// watchLeader refreshes the gossiped metadata (led shards) whenever the shard's leader changes.
+func (n *Node) watchLeader(hs *hostedShard) {
+	for {
+		changed := hs.shard.LeaderChanged()
+		if n.gossip != nil {
+			n.gossip.refreshMeta()
+		}
+		select {
+		case <-changed:
+		case <-n.closing:
+			return
+		}
+	}
+}
+
+// Hosts reports whether this node holds a replica of shardID.
+func (n *Node) Hosts(shardID int) bool {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.shards[shardID] != nil
+}
+
+// HostedShards lists the shards this node holds replicas of, ascending.
+func (n *Node) HostedShards() []int {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	ids := make([]int, 0, len(n.shards))
+	for id := range n.shards {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Shard is the local replica of shardID (for Stats, WaitApplied, tests), nil if not hosted.
+func (n *Node) Shard(shardID int) *shard.Shard {
+	if hs := n.hosted(shardID); hs != nil {
+		return hs.shard
+	}
+	return nil
+}
+
+// StateMachine is the local state machine of shardID, nil if not hosted. Read it after
+// LinearizableRead for linearizable reads.
+func (n *Node) StateMachine(shardID int) shard.StateMachine {
+	if hs := n.hosted(shardID); hs != nil {
+		return hs.sm
+	}
+	return nil
+}
+
+func (n *Node) hosted(shardID int) *hostedShard {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.shards[shardID]
+}
+
+// localShard returns the hosted replica or ErrNoSuchShard / ErrNotHosted.
+func (n *Node) localShard(shardID int) (*hostedShard, error) {
+	if shardID < 0 || shardID >= n.ShardCount() {
+		return nil, fmt.Errorf("shard %d of %d: %w", shardID, n.ShardCount(), ErrNoSuchShard)
+	}
+	hs := n.hosted(shardID)
+	if hs == nil {
+		return nil, fmt.Errorf("shard %d on %s: %w", shardID, n.cfg.NodeID, ErrNotHosted)
+	}
+	return hs, nil
+}

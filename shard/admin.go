@@ -1,0 +1,65 @@
+package shard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Snapshot makes raft take a snapshot now (tests, admin). raft.ErrNothingNewToSnapshot is
+// returned wrapped when nothing was applied since the last one.
+func (s *Shard) Snapshot() error {
+	if err := s.raft.Snapshot().Error(); err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	return nil
+}
+
+// AddVoter adds (or updates) a voting replica; leader only.
+func (s *Shard) AddVoter(ctx context.Context, id, addr string) error {
+	if err := s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeoutFrom(ctx, s.cfg.ApplyTimeout)).Error(); err != nil {
+		return fmt.Errorf("add voter %s at %s: %w", id, addr, membershipError(err))
+	}
+	return nil
+}
+
+// RemoveServer removes a replica from the configuration; leader only.
+func (s *Shard) RemoveServer(ctx context.Context, id string) error {
+	if err := s.raft.RemoveServer(raft.ServerID(id), 0, timeoutFrom(ctx, s.cfg.ApplyTimeout)).Error(); err != nil {
+		return fmt.Errorf("remove server %s: %w", id, membershipError(err))
+	}
+	return nil
+}
+
+// Servers returns the latest raft configuration as peers.
+func (s *Shard) Servers() ([]Peer, error) {
+	future := s.raft.GetConfiguration()
+	if err := future.Error(); err != nil {
+		return nil, fmt.Errorf("get configuration: %w", err)
+	}
+	var peers []Peer
+	for _, server := range future.Configuration().Servers {
+		peers = append(peers, Peer{ID: string(server.ID), Addr: string(server.Address)})
+	}
+	return peers, nil
+}
+
+func membershipError(err error) error {
+	if errors.Is(err, raft.ErrNotLeader) {
+		return fmt.Errorf("%v: %w", err, ErrNotLeader)
+	}
+	return err
+}
+
+func timeoutFrom(ctx context.Context, fallback time.Duration) time.Duration {
+	if deadline, ok := ctx.Deadline(); ok {
+		if remaining := time.Until(deadline); remaining > 0 {
+			return remaining
+		}
+		return time.Millisecond
+	}
+	return fallback
+}

@@ -1,0 +1,57 @@
+package shard
+
+import (
+	"strconv"
+
+	"github.com/hashicorp/raft"
+)
+
+// Stats is a point-in-time view of a replica for /cluster and /readyz.
+type Stats struct {
+	ShardID           string `json:"shardId"`
+	NodeID            string `json:"nodeId"`
+	State             string `json:"state"`
+	Term              uint64 `json:"term"`
+	LeaderID          string `json:"leaderId"`
+	LeaderAddr        string `json:"leaderAddr"`
+	LeaderReady       bool   `json:"leaderReady"`
+	LastLogIndex      uint64 `json:"lastLogIndex"`
+	CommitIndex       uint64 `json:"commitIndex"`
+	AppliedIndex      uint64 `json:"appliedIndex"`
+	LastSnapshotIndex uint64 `json:"lastSnapshotIndex"`
+	LastContact       string `json:"lastContact"`
+	QueueDepth        int    `json:"queueDepth"`
+	InflightBatches   int    `json:"inflightBatches"`
+	ProposedBatches   uint64 `json:"proposedBatches"`
+	ProposedCommands  uint64 `json:"proposedCommands"`
+	ReadIndexCalls    uint64 `json:"readIndexCalls"`
+	ReadIndexRounds   uint64 `json:"readIndexRounds"`
+}
+
+// Stats returns the replica's current Stats.
+func (s *Shard) Stats() Stats {
+	leaderID, leaderAddr := s.Leader()
+	raftStats := s.raft.Stats()
+	lastSnapshotIndex, _ := strconv.ParseUint(raftStats["last_snapshot_index"], 10, 64)
+	term := s.raft.CurrentTerm()
+	return Stats{
+		ShardID:           s.cfg.ShardID,
+		NodeID:            s.cfg.NodeID,
+		State:             s.raft.State().String(),
+		Term:              term,
+		LeaderID:          leaderID,
+		LeaderAddr:        leaderAddr,
+		LeaderReady:       s.raft.State() == raft.Leader && s.readyTerm.Load() == term,
+		LastLogIndex:      s.raft.LastIndex(),
+		CommitIndex:       s.raft.CommitIndex(),
+		AppliedIndex:      s.adapter.appliedIndex(),
+		LastSnapshotIndex: lastSnapshotIndex,
+		LastContact:       raftStats["last_contact"],
+		QueueDepth:        s.queueDepth(),
+		InflightBatches:   len(s.pipelineSlots),
+		ProposedBatches:   s.proposedBatches.Load(),
+		ProposedCommands:  s.proposedCommands.Load(),
+		ReadIndexCalls:    s.readIndexCalls.Load(),
+		ReadIndexRounds:   s.verifier.roundCount.Load(),
+	}
+}
