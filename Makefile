@@ -12,7 +12,7 @@ RACE_PACKAGES := ./shard/... ./cluster/... ./httpapi/...
 # Every fuzz target, as package:Target. `go test ./...` already replays each target's seed corpus
 # and its checked-in testdata/fuzz inputs; `make fuzz-short` then fuzzes each for FUZZ_EXECS
 # executions, `make fuzz` for FUZZ_TIME each.
-FUZZ_TARGETS := ./fsm:FuzzDecodeCommand ./shard:FuzzDecodeEnvelope \
+FUZZ_TARGETS := ./fsm/ledger:FuzzDecodeCommand ./shard:FuzzDecodeEnvelope \
 	./httpapi:FuzzDecodeTransaction ./httpapi:FuzzParseAmount ./httpapi:FuzzDecodeWallet ./httpapi:FuzzDecodeCustomer
 # A count, not a time: a time-bounded -fuzztime ends through a context deadline that Go's fuzz
 # coordinator can report as a failure ("context deadline exceeded", golang/go#75804, fixed in

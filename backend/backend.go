@@ -13,49 +13,43 @@ import (
 	"fmt"
 
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
-
-// Route says which shard a request belongs to (cluster/routing hashes it with cluster/keyspace).
-// Fields the request does not name are empty: listing projects has an empty Route, a
-// transaction carries the first wallet its first operation names.
-type Route struct {
-	ProjectID  string
-	CustomerID string
-	WalletID   string
-}
 
 // Backend is what the handlers need from the cluster: one way to change state and one way to
 // read it. cluster/routing implements it over a node's shards; httpapi's tests implement it over
-// an fsm.Ledger (see httpapitest).
+// a ledger.Ledger (see httpapitest).
 //
 // Both methods are called concurrently from many requests. Errors should wrap ErrUnavailable,
 // ErrOutcomeUnknown or ErrOverloaded where those apply; any other error is answered 500 and
 // logged. Business rejections are never errors here: they come back inside fsm.Result.Err (for
 // Propose) or as an *fsm.Error (for Reader methods).
 type Backend interface {
-	// Propose replicates cmd through the shard's leader and returns its result. ctx bounds the
-	// wait; when it ends after cmd may have reached the log, return ErrOutcomeUnknown.
-	Propose(ctx context.Context, route Route, cmd *fsm.Command) (*fsm.Result, error)
+	// Propose replicates the command through the leader of the shard its route names and
+	// returns its result. ctx bounds the wait; when it ends after the command may have reached
+	// the log, return ErrOutcomeUnknown.
+	Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, error)
 	// Read returns the ledger state after waiting until it reflects every write acknowledged
 	// before the call (linearizable).
-	Read(ctx context.Context, route Route) (Reader, error)
+	Read(ctx context.Context) (Reader, error)
 }
 
-// Reader is the query side of the ledger: the read methods of *fsm.Ledger. A missing entity is
-// an *fsm.Error with a NotFound code; any other error is a storage failure.
+// Reader is the query side of the ledger: the read methods of *ledger.Ledger. A missing entity
+// is an *fsm.Error with a NotFound code; any other error is a storage failure.
 type Reader interface {
-	GetProject(projectID string) (*fsm.Project, error)
-	ListProjects() ([]fsm.Project, error)
-	GetAsset(projectID, assetID string) (*fsm.Asset, error)
-	ListAssets(projectID string) ([]fsm.Asset, error)
-	GetCustomer(projectID, customerID string) (*fsm.Customer, error)
-	ListCustomers(projectID string, page fsm.PageRequest) (items []fsm.Customer, hasMore bool, err error)
-	ListCustomerWallets(projectID, customerID string) ([]fsm.Wallet, error)
-	ListSystemWallets(projectID string) ([]fsm.Wallet, error)
-	GetWallet(projectID, walletID string) (*fsm.Wallet, error)
-	ListEntries(projectID, walletID string, timeRange fsm.TimeRange, page fsm.PageRequest) (items []fsm.Entry, hasMore bool, err error)
-	GetTransaction(projectID, transactionID string) (*fsm.Transaction, error)
-	ListTransactions(projectID string, timeRange fsm.TimeRange, page fsm.PageRequest) (items []fsm.Transaction, hasMore bool, err error)
+	GetProject(projectID string) (*ledger.Project, error)
+	ListProjects() ([]ledger.Project, error)
+	GetAsset(projectID, assetID string) (*ledger.Asset, error)
+	ListAssets(projectID string) ([]ledger.Asset, error)
+	GetCustomer(projectID, customerID string) (*ledger.Customer, error)
+	ListCustomers(projectID string, page ledger.PageRequest) (items []ledger.Customer, hasMore bool, err error)
+	ListCustomerWallets(projectID, customerID string) ([]ledger.Wallet, error)
+	ListSystemWallets(projectID string) ([]ledger.Wallet, error)
+	GetWallet(projectID, walletID string) (*ledger.Wallet, error)
+	ListEntries(projectID, walletID string, timeRange ledger.TimeRange, page ledger.PageRequest) (items []ledger.Entry, hasMore bool, err error)
+	GetTransaction(projectID, transactionID string) (*ledger.Transaction, error)
+	ListTransactions(projectID string, timeRange ledger.TimeRange, page ledger.PageRequest) (items []ledger.Transaction, hasMore bool, err error)
+	GetHold(projectID, holdID string) (*ledger.Hold, error)
 }
 
 // Sentinel errors a Backend wraps so that handlers answer honestly. Match them with errors.Is.

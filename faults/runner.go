@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
 // Network choices for Config.Network.
@@ -433,7 +433,7 @@ func readFinal(parent context.Context, cluster *Cluster, w *Workload, issued uin
 }
 
 // offlineDigests opens each stopped node's ledger (the directory under its data dir that
-// holds its Pebble store) and hashes it with fsm.Ledger.Digest.
+// holds its Pebble store) and hashes it with fsm.Machine.Digest.
 func offlineDigests(cluster *Cluster, final *FinalState) {
 	var notes []string
 	for _, n := range cluster.Nodes {
@@ -442,15 +442,15 @@ func offlineDigests(cluster *Cluster, final *FinalState) {
 			notes = append(notes, n.ID+": "+err.Error())
 			continue
 		}
-		// fsm.Open takes the directory that holds the store, not the store itself.
-		ledger, err := fsm.Open(filepath.Dir(store), nil)
+		// ledger.Open takes the directory that holds the store, not the store itself.
+		machine, _, err := ledger.Open(filepath.Dir(store), nil)
 		if err != nil {
 			notes = append(notes, n.ID+": "+err.Error())
 			continue
 		}
-		digest, err := ledger.Digest()
-		applied := ledger.AppliedIndex()
-		ledger.Close()
+		digest, err := machine.Digest()
+		applied := machine.AppliedIndex()
+		machine.Close()
 		if err != nil {
 			notes = append(notes, n.ID+": "+err.Error())
 			continue

@@ -63,22 +63,22 @@ func (a Amount) Sub(b Amount) (Amount, error) {
 	return Amount{Hi: hi, Lo: lo}, nil
 }
 
-// amountChange is the signed difference between two Amounts (after − before): a sign and a
+// AmountChange is the signed difference between two Amounts (after − before): a sign and a
 // 128-bit size, so every such difference fits and no comparison of changes needs a sum that
 // could overflow. The zero change is never a decrease, so equal changes compare equal with ==.
-type amountChange struct {
+type AmountChange struct {
 	decrease bool
 	size     Amount
 }
 
-// changeOf returns after − before.
-func changeOf(before, after Amount) amountChange {
+// ChangeOf returns after − before.
+func ChangeOf(before, after Amount) AmountChange {
 	if after.Cmp(before) >= 0 {
 		size, _ := after.Sub(before)
-		return amountChange{size: size}
+		return AmountChange{size: size}
 	}
 	size, _ := before.Sub(after)
-	return amountChange{decrease: true, size: size}
+	return AmountChange{decrease: true, size: size}
 }
 
 // Big returns a as a big.Int.

@@ -14,8 +14,9 @@ import (
 
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/cluster/testutil"
-	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
 	"github.com/gigaledger/gigaledger/httpapi"
+	"github.com/gigaledger/gigaledger/httpapi/cloudwallet"
 	"github.com/gigaledger/gigaledger/httpapi/httpapitest"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -157,7 +158,7 @@ func setUp(t *testing.T, c *apiClient) fixture {
 	for _, customer := range []string{f.customerA, f.customerB} {
 		c.do("POST", "/projects/shop/customers", map[string]any{"id": customer, "name": "N " + customer}).expect(200)
 	}
-	var w fsm.Wallet
+	var w cloudwallet.Wallet
 	c.do("POST", "/projects/shop/wallets", map[string]any{"customerId": f.customerA, "assetId": "usd", "name": "main"}).expect(201).decode(&w)
 	f.walletA = w.ID
 	c.do("POST", "/projects/shop/wallets", map[string]any{"customerId": f.customerB, "assetId": "usd"}).expect(201).decode(&w)
@@ -201,17 +202,17 @@ func TestEveryRouteHappyPath(t *testing.T) {
 	f := setUp(t, c)
 
 	// Projects.
-	var created fsm.Project
+	var created cloudwallet.Project
 	c.do("POST", "/projects", map[string]any{"name": "Generated"}).expect(201).decode(&created)
 	if !validSlottedID(created.ID, 'p') || len(created.ID) != 25 || created.Name != "Generated" {
 		t.Fatalf("generated project %+v", created)
 	}
-	var projects struct{ Items []fsm.Project }
+	var projects struct{ Items []cloudwallet.Project }
 	c.do("GET", "/projects", nil).expect(200).decode(&projects)
 	if len(projects.Items) != 3 {
 		t.Fatalf("projects %+v", projects)
 	}
-	var project fsm.Project
+	var project cloudwallet.Project
 	c.do("GET", "/projects/shop", nil).expect(200).decode(&project)
 	if project.Name != "Shop" || len(project.Assets) != 1 || project.Assets[0].ID != "usd" {
 		t.Fatalf("project %+v", project)
@@ -225,14 +226,14 @@ func TestEveryRouteHappyPath(t *testing.T) {
 	}
 
 	// Assets.
-	var asset fsm.Asset
+	var asset cloudwallet.Asset
 	c.do("POST", "/projects/shop/assets", map[string]any{"name": "Hours", "code": "HRS", "fractions": "24"}).expect(400)
 	c.do("POST", "/projects/shop/assets", map[string]any{"name": "Hours", "code": "HRS", "fractions": 24}).expect(201).decode(&asset)
 	if !validSlottedID(asset.ID, 'a') || asset.Fractions != 24 || asset.Used {
 		t.Fatalf("asset %+v", asset)
 	}
 	hours := asset.ID
-	var assets struct{ Items []fsm.Asset }
+	var assets struct{ Items []cloudwallet.Asset }
 	c.do("GET", "/projects/shop/assets", nil).expect(200).decode(&assets)
 	if len(assets.Items) != 2 {
 		t.Fatalf("assets %+v", assets)
@@ -253,9 +254,9 @@ func TestEveryRouteHappyPath(t *testing.T) {
 	c.do("GET", "/projects/shop/assets/"+hours, nil).expectError(404, "AssetNotFound")
 
 	// Customers.
-	var customer fsm.Customer
+	var customer cloudwallet.Customer
 	c.do("PUT", "/projects/shop/customers/bob", map[string]any{"name": "Bob"}).expect(200).decode(&customer)
-	if customer.ID != "bob" || customer.Name != "Bob" || customer.Status != fsm.CustomerActive {
+	if customer.ID != "bob" || customer.Name != "Bob" || customer.Status != "active" {
 		t.Fatalf("customer %+v", customer)
 	}
 	c.do("PUT", "/projects/shop/customers/bob", map[string]any{"description": "VIP"}).expect(200).decode(&customer)
@@ -268,7 +269,7 @@ func TestEveryRouteHappyPath(t *testing.T) {
 		t.Fatalf("customer %+v", customer)
 	}
 	var customers struct {
-		Items    []fsm.Customer
+		Items    []cloudwallet.Customer
 		Page     int
 		PageSize int
 		HasMore  bool
@@ -285,26 +286,26 @@ func TestEveryRouteHappyPath(t *testing.T) {
 	if customers.PageSize != 20 || len(customers.Items) != 3 {
 		t.Fatalf("default page size %+v", customers)
 	}
-	var bobWallet fsm.Wallet
+	var bobWallet cloudwallet.Wallet
 	c.do("POST", "/projects/shop/wallets", map[string]any{"customerId": "bob", "assetId": "usd"}).expect(201).decode(&bobWallet)
 	c.do("POST", "/projects/shop/customers/bob/suspend", nil).expect(200).decode(&customer)
-	if customer.Status != fsm.CustomerSuspended {
+	if customer.Status != "suspended" {
 		t.Fatalf("suspended %+v", customer)
 	}
 	c.do("GET", "/projects/shop/wallets/"+bobWallet.ID, nil).expect(200).decode(&bobWallet)
-	if bobWallet.Status != fsm.WalletSuspendedStatus {
+	if bobWallet.Status != "suspended" {
 		t.Fatalf("wallet of suspended customer %+v", bobWallet)
 	}
 	c.do("POST", "/projects/shop/customers/bob/resume", map[string]any{"walletIds": []string{bobWallet.ID}}).expect(200).decode(&customer)
 	c.do("GET", "/projects/shop/wallets/"+bobWallet.ID, nil).expect(200).decode(&bobWallet)
-	if customer.Status != fsm.CustomerActive || bobWallet.Status != fsm.WalletOpen {
+	if customer.Status != "active" || bobWallet.Status != "open" {
 		t.Fatalf("resumed %+v %+v", customer, bobWallet)
 	}
 	c.do("POST", "/projects/shop/customers/bob/suspend", "{}").expect(200)
 	c.do("POST", "/projects/shop/customers/bob/resume", nil).expect(200)
-	var wallets struct{ Items []fsm.Wallet }
+	var wallets struct{ Items []cloudwallet.Wallet }
 	c.do("GET", "/projects/shop/customers/bob/wallets", nil).expect(200).decode(&wallets)
-	if len(wallets.Items) != 1 || wallets.Items[0].Status != fsm.WalletSuspendedStatus {
+	if len(wallets.Items) != 1 || wallets.Items[0].Status != "suspended" {
 		t.Fatalf("bob's wallets %+v", wallets)
 	}
 	c.do("DELETE", "/projects/shop/customers/bob", nil).expectError(422, "CustomerHasOpenWallets")
@@ -334,40 +335,40 @@ func TestEveryRouteHappyPath(t *testing.T) {
 	if len(wallets.Items) != 1 || wallets.Items[0].ID != f.walletA {
 		t.Fatalf("alice's wallets %+v", wallets)
 	}
-	var wallet fsm.Wallet
+	var wallet cloudwallet.Wallet
 	c.do("PUT", "/projects/shop/wallets/"+f.walletA+"/name", map[string]any{"name": "savings"}).expect(200).decode(&wallet)
 	c.do("PUT", "/projects/shop/wallets/"+f.walletA+"/description", map[string]any{"description": "for a rainy day"}).expect(200).decode(&wallet)
 	if wallet.Name != "savings" || wallet.Description != "for a rainy day" {
 		t.Fatalf("wallet %+v", wallet)
 	}
 	c.do("PUT", "/projects/shop/wallets/"+f.walletB+"/status", map[string]any{"status": "suspended"}).expect(200).decode(&wallet)
-	if wallet.Status != fsm.WalletSuspendedStatus {
+	if wallet.Status != "suspended" {
 		t.Fatalf("wallet %+v", wallet)
 	}
 	c.do("PUT", "/projects/shop/wallets/"+f.walletB+"/status", map[string]any{"status": "open"}).expect(200)
 
 	// Transactions and entries.
 	startMs := backend.NowMs()
-	var tx fsm.Transaction
+	var tx cloudwallet.Transaction
 	c.do("POST", "/projects/shop/transactions", transaction("order-1", issue(f.walletA, 1000), transfer(f.walletA, f.walletB, "300"), redeem(f.walletB, 100))).
 		expect(201).decode(&tx)
-	if tx.Status != fsm.TransactionCompleted || !validSlottedID(tx.ID, 't') || len(tx.Operations) != 3 || tx.ReferenceID != "order-1" {
+	if tx.Status != "completed" || !validSlottedID(tx.ID, 't') || len(tx.Operations) != 3 || tx.ReferenceID != "order-1" {
 		t.Fatalf("transaction %+v", tx)
 	}
 	if balance(c, "shop", f.walletA) != "700" || balance(c, "shop", f.walletB) != "200" {
 		t.Fatalf("balances %s %s", balance(c, "shop", f.walletA), balance(c, "shop", f.walletB))
 	}
 	backend.Advance(1000)
-	var tx2 fsm.Transaction
+	var tx2 cloudwallet.Transaction
 	c.do("POST", "/projects/shop/transactions", transaction("order-2", transfer(f.walletB, f.systemWallet, 50))).expect(201).decode(&tx2)
-	var got fsm.Transaction
+	var got cloudwallet.Transaction
 	c.do("GET", "/projects/shop/transactions/"+tx.ID, nil).expect(200).decode(&got)
-	if got.ID != tx.ID || got.Status != fsm.TransactionCompleted {
+	if got.ID != tx.ID || got.Status != "completed" {
 		t.Fatalf("get transaction %+v", got)
 	}
 	c.do("GET", "/projects/shop/transactions/t0000nosuchtransaction0", nil).expectError(404, "TransactionNotFound")
 	var txPage struct {
-		Items   []fsm.Transaction
+		Items   []cloudwallet.Transaction
 		HasMore bool
 	}
 	path := fmt.Sprintf("/projects/shop/transactions?page=1&pageSize=10&from=%d&to=%d", startMs, startMs+1000)
@@ -381,26 +382,26 @@ func TestEveryRouteHappyPath(t *testing.T) {
 		t.Fatalf("transactions in the first second %+v", txPage)
 	}
 	var entries struct {
-		Items   []fsm.Entry
+		Items   []cloudwallet.Entry
 		HasMore bool
 	}
 	path = fmt.Sprintf("/projects/shop/wallets/%s/entries?page=1&pageSize=1&from=%d&to=%d", f.walletB, startMs, startMs+1000)
 	c.do("GET", path, nil).expect(200).decode(&entries)
-	if len(entries.Items) != 1 || !entries.HasMore || entries.Items[0].Type != fsm.EntryCredit || entries.Items[0].BalanceAfter.String() != "300" {
+	if len(entries.Items) != 1 || !entries.HasMore || entries.Items[0].Type != "credit" || entries.Items[0].BalanceAfter.String() != "300" {
 		t.Fatalf("entries page 1 %+v", entries)
 	}
 	path = fmt.Sprintf("/projects/shop/wallets/%s/entries?page=1&pageSize=10&from=%d&to=%d", f.walletB, startMs, startMs+1000)
 	c.do("GET", path, nil).expect(200).decode(&entries)
 	types := []string{}
 	for _, e := range entries.Items {
-		types = append(types, e.Type.String()+":"+e.BalanceAfter.String())
+		types = append(types, e.Type+":"+e.BalanceAfter.String())
 	}
 	if strings.Join(types, ",") != "credit:300,redeem:200,debit:150" {
 		t.Fatalf("entries %v", types)
 	}
 	// from and to may be left out: no bound on that side.
 	for _, query := range []string{"page=1", "page=1&from=0", fmt.Sprintf("page=1&to=%d", startMs+1000), fmt.Sprintf("page=1&from=%d", startMs)} {
-		var open struct{ Items []fsm.Entry }
+		var open struct{ Items []cloudwallet.Entry }
 		c.do("GET", fmt.Sprintf("/projects/shop/wallets/%s/entries?%s", f.walletB, query), nil).expect(200).decode(&open)
 		if len(open.Items) != len(entries.Items) {
 			t.Errorf("entries?%s: %d items, want %d", query, len(open.Items), len(entries.Items))
@@ -423,19 +424,19 @@ func TestSeedExample(t *testing.T) {
 	r := c.do("POST", "/projects/shop/transactions", transaction("transfer-first", transfer(w1, w2, 11), issue(w1, 6)))
 	r.expectError(422, "InsufficientFunds")
 	var failed struct {
-		Transaction *fsm.Transaction `json:"transaction"`
+		Transaction *cloudwallet.Transaction `json:"transaction"`
 	}
 	r.decode(&failed)
-	if failed.Transaction == nil || failed.Transaction.Status != fsm.TransactionFailed ||
-		failed.Transaction.FailedOperationIndex != 0 || failed.Transaction.FailureReason != fsm.CodeInsufficientFunds {
+	if failed.Transaction == nil || failed.Transaction.Status != "failed" ||
+		failed.Transaction.FailedOperationIndex == nil || *failed.Transaction.FailedOperationIndex != 0 || failed.Transaction.FailureReason != string(ledger.CodeInsufficientFunds) {
 		t.Fatalf("failed transaction %s", r.body)
 	}
 	if balance(c, "shop", w1) != "5" || balance(c, "shop", w2) != "7" {
 		t.Fatalf("a failed transaction changed balances: %s %s", balance(c, "shop", w1), balance(c, "shop", w2))
 	}
-	var stored fsm.Transaction
+	var stored cloudwallet.Transaction
 	c.do("GET", "/projects/shop/transactions/"+failed.Transaction.ID, nil).expect(200).decode(&stored)
-	if stored.Status != fsm.TransactionFailed {
+	if stored.Status != "failed" {
 		t.Fatalf("stored failed transaction %+v", stored)
 	}
 
@@ -450,16 +451,16 @@ func TestIdempotentRetry(t *testing.T) {
 	c, _, registry := newTestServer(t)
 	f := setUp(t, c)
 	body := transaction("order-7", issue(f.walletA, 10))
-	var first fsm.Transaction
+	var first cloudwallet.Transaction
 	c.do("POST", "/projects/shop/transactions", body).expect(201).decode(&first)
 
 	// The same request again: 409 with the stored transaction, applied once.
 	r := c.do("POST", "/projects/shop/transactions", body).expectError(409, "DuplicateReferenceId")
 	var duplicate struct {
-		Transaction *fsm.Transaction `json:"transaction"`
+		Transaction *cloudwallet.Transaction `json:"transaction"`
 	}
 	r.decode(&duplicate)
-	if duplicate.Transaction == nil || duplicate.Transaction.ID != first.ID || duplicate.Transaction.Status != fsm.TransactionCompleted {
+	if duplicate.Transaction == nil || duplicate.Transaction.ID != first.ID || duplicate.Transaction.Status != "completed" {
 		t.Fatalf("duplicate answer %s", r.body)
 	}
 	// The amount as a string is the same body.
@@ -724,7 +725,7 @@ func TestAuth(t *testing.T) {
 	if recorder.Code != 401 {
 		t.Errorf("Basic scheme accepted: %d", recorder.Code)
 	}
-	var projects struct{ Items []fsm.Project }
+	var projects struct{ Items []cloudwallet.Project }
 	c.do("GET", "/projects", nil).expect(200).decode(&projects)
 	if len(projects.Items) != 2 {
 		t.Errorf("anonymous request created a project: %+v", projects)
@@ -788,7 +789,7 @@ func TestPanicIsEnvelope(t *testing.T) {
 // panickyReader panics on every read.
 type panickyReader struct{ httpapi.Reader }
 
-func (panickyReader) ListProjects() ([]fsm.Project, error) { panic("boom") }
+func (panickyReader) ListProjects() ([]ledger.Project, error) { panic("boom") }
 
 func TestOperationalRoutes(t *testing.T) {
 	ready := errors.New("no leader yet")

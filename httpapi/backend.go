@@ -5,8 +5,6 @@ import "github.com/gigaledger/gigaledger/backend"
 // The contract with the cluster lives in package backend, which cluster/routing implements
 // without importing this package. These aliases keep the names handlers and tests use.
 type (
-	// Route is backend.Route: which shard a request belongs to.
-	Route = backend.Route
 	// Backend is backend.Backend: what the handlers need from the cluster.
 	Backend = backend.Backend
 	// Reader is backend.Reader: the query side of the ledger.

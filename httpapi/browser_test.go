@@ -29,7 +29,7 @@ func (c *apiClient) withHeader(pairs ...string) *apiClient {
 // concretePath fills a gin route's parameters with values of the fixture.
 func concretePath(route string, f fixture) string {
 	replacer := strings.NewReplacer(":projectId", f.projectID, ":assetId", f.assetID, ":customerId", f.customerA,
-		":walletId", f.walletA, ":txId", "t0000nosuchtransaction0")
+		":walletId", f.walletA, ":txId", "t0000nosuchtransaction0", ":holdId", "h0000nosuchhold.0")
 	return replacer.Replace(route)
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
 // Request bodies. Decoding is strict and the same for every body of every API family: the body
@@ -353,7 +354,7 @@ type walletStatusRequest struct {
 }
 
 // decodeWalletStatus returns the requested wallet status.
-func decodeWalletStatus(body io.Reader) (fsm.WalletStatus, *apiError) {
+func decodeWalletStatus(body io.Reader) (ledger.WalletStatus, *apiError) {
 	var request walletStatusRequest
 	if apiErr := decodeBody(body, &request, true); apiErr != nil {
 		return 0, apiErr
@@ -373,16 +374,17 @@ type transactionRequest struct {
 // operationRequest is one operation of a transactionRequest. Amount stays raw JSON until
 // parseAmount reads it, so that no amount passes through float64.
 type operationRequest struct {
-	Type   string          `json:"type"`
-	From   string          `json:"from"`
-	To     string          `json:"to"`
-	Amount json.RawMessage `json:"amount"`
+	Type      string          `json:"type"`
+	From      string          `json:"from"`
+	To        string          `json:"to"`
+	Amount    json.RawMessage `json:"amount"`
+	ExpiresAt *int64          `json:"expiresAt"`
 }
 
 // transactionInput is a validated transaction request.
 type transactionInput struct {
 	ReferenceID string
-	Operations  []fsm.Operation
+	Operations  []ledger.Operation
 }
 
 // decodeTransaction validates a transaction request: a referenceId, 1..100 operations, each with
@@ -404,7 +406,7 @@ func decodeTransaction(body io.Reader) (transactionInput, *apiError) {
 		return transactionInput{}, badRequest(CodeLimitExceeded, "operations must hold 1 to %d operations, not %d",
 			operationsPerTransactionMaxCount, len(request.Operations))
 	}
-	input := transactionInput{ReferenceID: request.ReferenceID, Operations: make([]fsm.Operation, len(request.Operations))}
+	input := transactionInput{ReferenceID: request.ReferenceID, Operations: make([]ledger.Operation, len(request.Operations))}
 	for i := range request.Operations {
 		operation, apiErr := checkOperation(i, &request.Operations[i])
 		if apiErr != nil {
@@ -416,17 +418,17 @@ func decodeTransaction(body io.Reader) (transactionInput, *apiError) {
 }
 
 // checkOperation validates the operation at index i of a transaction request.
-func checkOperation(i int, request *operationRequest) (fsm.Operation, *apiError) {
+func checkOperation(i int, request *operationRequest) (ledger.Operation, *apiError) {
 	field := func(name string) string { return fmt.Sprintf("operations[%d].%s", i, name) }
 	if request.Type == "" {
-		return fsm.Operation{}, invalidArgument("%s is required", field("type"))
+		return ledger.Operation{}, invalidArgument("%s is required", field("type"))
 	}
 	kind, apiErr := parseOperationType(field("type"), request.Type)
 	if apiErr != nil {
-		return fsm.Operation{}, apiErr
+		return ledger.Operation{}, apiErr
 	}
-	needsFrom := kind == fsm.OperationTransfer || kind == fsm.OperationRedeem
-	needsTo := kind == fsm.OperationTransfer || kind == fsm.OperationIssue
+	needsFrom := kind == ledger.OperationTransfer || kind == ledger.OperationRedeem || kind == ledger.OperationHold
+	needsTo := kind == ledger.OperationTransfer || kind == ledger.OperationIssue
 	for _, wallet := range []struct {
 		name   string
 		value  string
@@ -435,18 +437,68 @@ func checkOperation(i int, request *operationRequest) (fsm.Operation, *apiError)
 		switch {
 		case wallet.needed:
 			if apiErr := checkSimpleID(field(wallet.name), wallet.value, fsm.GeneratedIDMaxLength); apiErr != nil {
-				return fsm.Operation{}, apiErr
+				return ledger.Operation{}, apiErr
 			}
 		case wallet.value != "":
-			return fsm.Operation{}, invalidArgument("%s is not allowed for a %s operation", field(wallet.name), request.Type)
+			return ledger.Operation{}, invalidArgument("%s is not allowed for a %s operation", field(wallet.name), request.Type)
 		}
 	}
-	if kind == fsm.OperationTransfer && request.From == request.To {
-		return fsm.Operation{}, invalidArgument("%s and %s must be different wallets", field("from"), field("to"))
+	if kind == ledger.OperationTransfer && request.From == request.To {
+		return ledger.Operation{}, invalidArgument("%s and %s must be different wallets", field("from"), field("to"))
 	}
 	amount, apiErr := parseAmount(field("amount"), request.Amount)
 	if apiErr != nil {
-		return fsm.Operation{}, apiErr
+		return ledger.Operation{}, apiErr
 	}
-	return fsm.Operation{Type: kind, From: request.From, To: request.To, Amount: amount}, nil
+	op := ledger.Operation{Type: kind, From: request.From, To: request.To, Amount: amount}
+	if request.ExpiresAt != nil {
+		if kind != ledger.OperationHold {
+			return ledger.Operation{}, invalidArgument("%s is allowed only for a hold operation", field("expiresAt"))
+		}
+		if *request.ExpiresAt <= 0 {
+			return ledger.Operation{}, invalidArgument("%s must be a time in Unix milliseconds", field("expiresAt"))
+		}
+		op.ExpiresAt = *request.ExpiresAt
+	}
+	return op, nil
+}
+
+// captureRequest is the body of POST /projects/{projectId}/holds/{holdId}/capture.
+type captureRequest struct {
+	To          string          `json:"to"`
+	Amount      json.RawMessage `json:"amount"`
+	ReferenceID string          `json:"referenceId"`
+}
+
+// captureInput is a validated capture request; a zero Amount captures the whole hold.
+type captureInput struct {
+	To          string
+	Amount      fsm.Amount
+	ReferenceID string
+}
+
+// decodeCapture validates a capture: the wallet to pay, an optional positive amount (default:
+// the whole hold) and an optional referenceId (default: the capture transaction's own ID).
+func decodeCapture(body io.Reader) (captureInput, *apiError) {
+	var request captureRequest
+	if apiErr := decodeBody(body, &request, true); apiErr != nil {
+		return captureInput{}, apiErr
+	}
+	if apiErr := checkSimpleID("to", request.To, fsm.GeneratedIDMaxLength); apiErr != nil {
+		return captureInput{}, apiErr
+	}
+	input := captureInput{To: request.To, ReferenceID: request.ReferenceID}
+	if request.ReferenceID != "" {
+		if apiErr := checkPrintable("referenceId", request.ReferenceID, fsm.ReferenceIDMaxLength); apiErr != nil {
+			return captureInput{}, apiErr
+		}
+	}
+	if request.Amount != nil {
+		amount, apiErr := parseAmount("amount", request.Amount)
+		if apiErr != nil {
+			return captureInput{}, apiErr
+		}
+		input.Amount = amount
+	}
+	return input, nil
 }

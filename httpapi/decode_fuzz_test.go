@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
 // The fuzz targets decode arbitrary bodies: decoding never panics, every refusal is a 4xx of
@@ -103,15 +104,15 @@ func FuzzDecodeTransaction(f *testing.F) {
 			}
 			hasFrom, hasTo := op.From != "", op.To != ""
 			switch op.Type {
-			case fsm.OperationTransfer:
+			case ledger.OperationTransfer:
 				if !hasFrom || !hasTo || op.From == op.To {
 					t.Fatalf("operation %d: accepted transfer %+v", i, op)
 				}
-			case fsm.OperationIssue:
+			case ledger.OperationIssue:
 				if hasFrom || !hasTo {
 					t.Fatalf("operation %d: accepted issue %+v", i, op)
 				}
-			case fsm.OperationRedeem:
+			case ledger.OperationRedeem:
 				if !hasFrom || hasTo {
 					t.Fatalf("operation %d: accepted redeem %+v", i, op)
 				}

@@ -7,6 +7,8 @@ import (
 	"net/http"
 
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
+	"github.com/gigaledger/gigaledger/httpapi/cloudwallet"
 )
 
 // Error codes this package adds to the fsm's business codes. They are part of the API contract
@@ -40,8 +42,9 @@ const retryAfterSeconds = "1"
 // {"error":{"code":"...","message":"..."}}, plus the transaction a failed or duplicate
 // transaction request refers to.
 type ErrorBody struct {
-	Error       ErrorDetail      `json:"error"`
-	Transaction *fsm.Transaction `json:"transaction,omitempty"`
+	Error       ErrorDetail              `json:"error"`
+	Transaction *cloudwallet.Transaction `json:"transaction,omitempty"`
+	Hold        *cloudwallet.Hold        `json:"hold,omitempty"`
 }
 
 // ErrorDetail is the inside of the error envelope.
@@ -55,7 +58,8 @@ type apiError struct {
 	status      int
 	code        string
 	message     string
-	transaction *fsm.Transaction
+	transaction *cloudwallet.Transaction
+	hold        *cloudwallet.Hold
 	// retryAfter adds a Retry-After header (503s).
 	retryAfter bool
 	// cause is logged, never sent.
@@ -83,29 +87,32 @@ func internalError(cause error) *apiError {
 // statusByCode maps every business code of the contract's error table to its status. A code
 // missing here (one the fsm added later) is answered 422 and logged, see statusOfCode.
 var statusByCode = map[string]int{
-	string(fsm.CodeInvalidArgument):         http.StatusBadRequest,
-	string(fsm.CodeProjectNotFound):         http.StatusNotFound,
-	string(fsm.CodeAssetNotFound):           http.StatusNotFound,
-	string(fsm.CodeCustomerNotFound):        http.StatusNotFound,
-	string(fsm.CodeWalletNotFound):          http.StatusNotFound,
-	string(fsm.CodeTransactionNotFound):     http.StatusNotFound,
-	string(fsm.CodeProjectExists):           http.StatusConflict,
-	string(fsm.CodeAssetExists):             http.StatusConflict,
-	string(fsm.CodeWalletExists):            http.StatusConflict,
-	string(fsm.CodeDuplicateReferenceID):    http.StatusConflict,
-	string(fsm.CodeReferenceIDMismatch):     http.StatusConflict,
-	string(fsm.CodeAssetInUse):              http.StatusForbidden,
-	string(fsm.CodeInsufficientFunds):       http.StatusUnprocessableEntity,
-	string(fsm.CodeWalletSuspended):         http.StatusUnprocessableEntity,
-	string(fsm.CodeWalletClosed):            http.StatusUnprocessableEntity,
-	string(fsm.CodeCustomerSuspended):       http.StatusUnprocessableEntity,
-	string(fsm.CodeAssetMismatch):           http.StatusUnprocessableEntity,
-	string(fsm.CodeBalanceOverflow):         http.StatusUnprocessableEntity,
-	string(fsm.CodeWalletNotEmpty):          http.StatusUnprocessableEntity,
-	string(fsm.CodeInvalidStatusTransition): http.StatusUnprocessableEntity,
-	string(fsm.CodeCustomerHasOpenWallets):  http.StatusUnprocessableEntity,
-	CodeCrossProjectWallet:                  http.StatusUnprocessableEntity,
-	string(fsm.CodeCrossShardTransaction):   http.StatusUnprocessableEntity,
+	string(fsm.CodeInvalidArgument):            http.StatusBadRequest,
+	string(ledger.CodeProjectNotFound):         http.StatusNotFound,
+	string(ledger.CodeAssetNotFound):           http.StatusNotFound,
+	string(ledger.CodeCustomerNotFound):        http.StatusNotFound,
+	string(ledger.CodeWalletNotFound):          http.StatusNotFound,
+	string(ledger.CodeTransactionNotFound):     http.StatusNotFound,
+	string(ledger.CodeProjectExists):           http.StatusConflict,
+	string(ledger.CodeAssetExists):             http.StatusConflict,
+	string(ledger.CodeWalletExists):            http.StatusConflict,
+	string(ledger.CodeDuplicateReferenceID):    http.StatusConflict,
+	string(ledger.CodeReferenceIDMismatch):     http.StatusConflict,
+	string(ledger.CodeAssetInUse):              http.StatusForbidden,
+	string(ledger.CodeInsufficientFunds):       http.StatusUnprocessableEntity,
+	string(ledger.CodeWalletSuspended):         http.StatusUnprocessableEntity,
+	string(ledger.CodeWalletClosed):            http.StatusUnprocessableEntity,
+	string(ledger.CodeCustomerSuspended):       http.StatusUnprocessableEntity,
+	string(ledger.CodeAssetMismatch):           http.StatusUnprocessableEntity,
+	string(ledger.CodeBalanceOverflow):         http.StatusUnprocessableEntity,
+	string(ledger.CodeWalletNotEmpty):          http.StatusUnprocessableEntity,
+	string(ledger.CodeInvalidStatusTransition): http.StatusUnprocessableEntity,
+	string(ledger.CodeCustomerHasOpenWallets):  http.StatusUnprocessableEntity,
+	CodeCrossProjectWallet:                     http.StatusUnprocessableEntity,
+	string(ledger.CodeCrossShardTransaction):   http.StatusUnprocessableEntity,
+	string(ledger.CodeHoldNotFound):            http.StatusNotFound,
+	string(ledger.CodeHoldResolved):            http.StatusConflict,
+	string(fsm.CodeIdempotencyKeyMismatch):     http.StatusConflict,
 	// The fsm may check amounts and limits again and answer with this package's codes.
 	CodeInvalidAmount: http.StatusBadRequest,
 	CodeLimitExceeded: http.StatusBadRequest,
@@ -120,10 +127,23 @@ func statusOfCode(code fsm.ErrorCode) (int, bool) {
 	return status, true
 }
 
-// fromFSMError turns a business rejection into an answer.
-func fromFSMError(e *fsm.Error, transaction *fsm.Transaction) *apiError {
+// fromFSMError turns a business rejection into an answer, with the entity it refers to (a failed
+// or duplicate transaction, a resolved hold).
+func fromFSMError(e *fsm.Error, value fsm.Value) *apiError {
 	status, known := statusOfCode(e.Code)
-	answer := &apiError{status: status, code: string(e.Code), message: e.Message, transaction: transaction}
+	answer := &apiError{status: status, code: string(e.Code), message: e.Message}
+	switch v := value.(type) {
+	case *ledger.Transaction:
+		t := cloudwallet.TransactionOf(v)
+		answer.transaction = &t
+	case *ledger.HoldResolution:
+		h := cloudwallet.HoldOf(v.Hold)
+		answer.hold = &h
+		if v.Transaction != nil {
+			t := cloudwallet.TransactionOf(v.Transaction)
+			answer.transaction = &t
+		}
+	}
 	if !known {
 		answer.cause = fmt.Errorf("fsm error code %q missing from statusByCode", e.Code)
 	}

@@ -5,11 +5,14 @@ import (
 	"net/http"
 
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
+	"github.com/gigaledger/gigaledger/httpapi/cloudwallet"
 	"github.com/gin-gonic/gin"
 )
 
 // The Cloud Wallet handlers. Each one validates its input (path parameters are checked by
-// checkPathParams before it runs), builds one fsm.Command or one read, and maps the answer;
+// checkPathParams before it runs), builds one command or one read, and renders the answer in
+// its view (httpapi/cloudwallet);
 // none of them decides a business rule.
 
 // itemsResponse is the shape of the unpaged lists: {"items":[...]}.
@@ -25,14 +28,6 @@ type pageResponse[T any] struct {
 	HasMore  bool `json:"hasMore"`
 }
 
-// nonNil keeps an empty list a JSON [] rather than null.
-func nonNil[T any](items []T) []T {
-	if items == nil {
-		return []T{}
-	}
-	return items
-}
-
 // pathParamChecks validates every path parameter of the contract by name.
 var pathParamChecks = map[string]func(field, value string) *apiError{
 	"projectId":  func(field, value string) *apiError { return checkSimpleID(field, value, fsm.IDMaxLength) },
@@ -40,6 +35,7 @@ var pathParamChecks = map[string]func(field, value string) *apiError{
 	"customerId": checkCustomerID,
 	"walletId":   func(field, value string) *apiError { return checkSimpleID(field, value, fsm.GeneratedIDMaxLength) },
 	"txId":       func(field, value string) *apiError { return checkSimpleID(field, value, fsm.GeneratedIDMaxLength) },
+	"holdId":     func(field, value string) *apiError { return checkSimpleID(field, value, fsm.GeneratedIDMaxLength) },
 }
 
 // checkPathParams answers 400 InvalidArgument for a malformed path parameter before any handler
@@ -59,41 +55,55 @@ func (s *server) checkPathParams(c *gin.Context) {
 	c.Next()
 }
 
-// propose hands cmd to the backend. It answers the request itself unless the command
-// succeeded; the result is returned whenever there is one (for the transaction metrics).
-func (s *server) propose(c *gin.Context, route Route, cmd *fsm.Command) (*fsm.Result, bool) {
+// propose hands cmd to the backend, with the request's Idempotency-Key when it has one. It
+// answers the request itself unless the command succeeded; the result is returned whenever
+// there is one (for the transaction metrics).
+func (s *server) propose(c *gin.Context, cmd fsm.Command) (*fsm.Result, bool) {
+	env := fsm.Envelope{Command: cmd}
+	if idem, apiErr := idempotencyOf(c, cmd); apiErr != nil {
+		s.fail(c, apiErr)
+		return nil, false
+	} else if idem != nil {
+		env.Idempotency = idem
+	}
 	ctx, cancel := s.withTimeout(c)
 	defer cancel()
-	result, err := s.backend.Propose(ctx, route, cmd)
+	result, err := s.backend.Propose(ctx, env)
 	switch {
 	case err != nil:
 		s.fail(c, fromBackendError(err, true))
 		return nil, false
 	case result == nil:
-		s.fail(c, internalError(fmt.Errorf("backend returned no result for %v", cmd.Op)))
+		s.fail(c, internalError(fmt.Errorf("backend returned no result for op %d", cmd.Op())))
 		return nil, false
-	case result.Err != nil:
-		s.fail(c, fromFSMError(result.Err, result.Transaction))
+	}
+	if result.Replayed {
+		c.Header(headerIdempotentReplayed, "true")
+	}
+	if result.Err != nil {
+		s.fail(c, fromFSMError(result.Err, result.Value))
 		return result, false
 	}
 	return result, true
 }
 
-// respond writes a created or changed entity, which a successful result must carry.
-func respond[T any](s *server, c *gin.Context, status int, entity *T) {
-	if entity == nil {
-		var zero T
-		s.fail(c, internalError(fmt.Errorf("result of %s carries no %T", c.FullPath(), zero)))
+// respond writes a created or changed entity in its view; a successful result must carry the
+// entity the route promises.
+func respond[R, V any](s *server, c *gin.Context, status int, result *fsm.Result, view func(*R) V) {
+	entity, ok := any(result.Value).(*R)
+	if !ok || entity == nil {
+		var zero R
+		s.fail(c, internalError(fmt.Errorf("result of %s carries %T, not %T", c.FullPath(), result.Value, &zero)))
 		return
 	}
-	s.ok(c, status, entity)
+	s.ok(c, status, view(entity))
 }
 
-// query runs fn on a linearizable read of route's shard and writes its value (200) or error.
-func (s *server) query(c *gin.Context, route Route, fn func(reader Reader) (any, error)) {
+// query runs fn on a linearizable read and writes its value (200) or error.
+func (s *server) query(c *gin.Context, fn func(reader Reader) (any, error)) {
 	ctx, cancel := s.withTimeout(c)
 	defer cancel()
-	reader, err := s.backend.Read(ctx, route)
+	reader, err := s.backend.Read(ctx)
 	if err != nil {
 		s.fail(c, fromBackendError(err, false))
 		return
@@ -127,35 +137,35 @@ func (s *server) createProject(c *gin.Context) {
 	if projectID == "" {
 		projectID = newID(idKindProject, Route{})
 	}
-	route := Route{ProjectID: projectID}
-	if result, ok := s.propose(c, route, &fsm.Command{Op: fsm.OpCreateProject, ProjectID: projectID, Name: name}); ok {
-		respond(s, c, http.StatusCreated, result.Project)
+	if result, ok := s.propose(c, &ledger.CreateProject{ProjectID: projectID, Name: name}); ok {
+		respond(s, c, http.StatusCreated, result, cloudwallet.ProjectOf)
 	}
 }
 
 func (s *server) listProjects(c *gin.Context) {
-	s.query(c, Route{}, func(reader Reader) (any, error) {
+	s.query(c, func(reader Reader) (any, error) {
 		projects, err := reader.ListProjects()
-		return itemsResponse[fsm.Project]{Items: nonNil(projects)}, err
+		return itemsResponse[cloudwallet.Project]{Items: cloudwallet.List(projects, cloudwallet.ProjectOf)}, err
 	})
 }
 
 func (s *server) getProject(c *gin.Context) {
 	projectID := c.Param("projectId")
-	s.query(c, Route{ProjectID: projectID}, func(reader Reader) (any, error) {
+	s.query(c, func(reader Reader) (any, error) {
 		project, err := reader.GetProject(projectID)
 		if err != nil {
 			return nil, err
 		}
-		return projectWithAssets{Project: project, Assets: nonNil(project.Assets)}, nil
+		view := cloudwallet.ProjectOf(project)
+		return projectWithAssets{Project: view, Assets: cloudwallet.List(project.Assets, cloudwallet.AssetOf)}, nil
 	})
 }
 
-// projectWithAssets shows a project's assets even when there are none: fsm.Project omits an
-// empty list, and the contract shows "assets" on GET one.
+// projectWithAssets shows a project's assets even when there are none: the project view omits
+// an empty list, and the contract shows "assets" on GET one.
 type projectWithAssets struct {
-	*fsm.Project
-	Assets []fsm.Asset `json:"assets"`
+	cloudwallet.Project
+	Assets []cloudwallet.Asset `json:"assets"`
 }
 
 func (s *server) renameProject(c *gin.Context) {
@@ -165,9 +175,8 @@ func (s *server) renameProject(c *gin.Context) {
 		s.fail(c, apiErr)
 		return
 	}
-	cmd := &fsm.Command{Op: fsm.OpRenameProject, ProjectID: projectID, Name: name}
-	if result, ok := s.propose(c, Route{ProjectID: projectID}, cmd); ok {
-		respond(s, c, http.StatusOK, result.Project)
+	if result, ok := s.propose(c, &ledger.RenameProject{ProjectID: projectID, Name: name}); ok {
+		respond(s, c, http.StatusOK, result, cloudwallet.ProjectOf)
 	}
 }
 
@@ -180,29 +189,29 @@ func (s *server) createAsset(c *gin.Context) {
 		s.fail(c, apiErr)
 		return
 	}
-	route := Route{ProjectID: projectID}
 	if input.ID == "" {
-		input.ID = newID(idKindAsset, route)
+		input.ID = newID(idKindAsset, Route{ProjectID: projectID})
 	}
-	cmd := &fsm.Command{Op: fsm.OpCreateAsset, ProjectID: projectID, AssetID: input.ID, Name: input.Name,
+	cmd := &ledger.CreateAsset{ProjectID: projectID, AssetID: input.ID, Name: input.Name,
 		Code: input.Code, Fractions: input.Fractions}
-	if result, ok := s.propose(c, route, cmd); ok {
-		respond(s, c, http.StatusCreated, result.Asset)
+	if result, ok := s.propose(c, cmd); ok {
+		respond(s, c, http.StatusCreated, result, cloudwallet.AssetOf)
 	}
 }
 
 func (s *server) listAssets(c *gin.Context) {
 	projectID := c.Param("projectId")
-	s.query(c, Route{ProjectID: projectID}, func(reader Reader) (any, error) {
+	s.query(c, func(reader Reader) (any, error) {
 		assets, err := reader.ListAssets(projectID)
-		return itemsResponse[fsm.Asset]{Items: nonNil(assets)}, err
+		return itemsResponse[cloudwallet.Asset]{Items: cloudwallet.List(assets, cloudwallet.AssetOf)}, err
 	})
 }
 
 func (s *server) getAsset(c *gin.Context) {
 	projectID, assetID := c.Param("projectId"), c.Param("assetId")
-	s.query(c, Route{ProjectID: projectID}, func(reader Reader) (any, error) {
-		return reader.GetAsset(projectID, assetID)
+	s.query(c, func(reader Reader) (any, error) {
+		record, err := reader.GetAsset(projectID, assetID)
+		return view(record, err, cloudwallet.AssetOf)
 	})
 }
 
@@ -213,9 +222,8 @@ func (s *server) renameAsset(c *gin.Context) {
 		s.fail(c, apiErr)
 		return
 	}
-	cmd := &fsm.Command{Op: fsm.OpRenameAsset, ProjectID: projectID, AssetID: assetID, Name: name}
-	if result, ok := s.propose(c, Route{ProjectID: projectID}, cmd); ok {
-		respond(s, c, http.StatusOK, result.Asset)
+	if result, ok := s.propose(c, &ledger.RenameAsset{ProjectID: projectID, AssetID: assetID, Name: name}); ok {
+		respond(s, c, http.StatusOK, result, cloudwallet.AssetOf)
 	}
 }
 
@@ -225,8 +233,7 @@ func (s *server) deleteAsset(c *gin.Context) {
 		s.fail(c, apiErr)
 		return
 	}
-	cmd := &fsm.Command{Op: fsm.OpDeleteAsset, ProjectID: projectID, AssetID: assetID}
-	if _, ok := s.propose(c, Route{ProjectID: projectID}, cmd); ok {
+	if _, ok := s.propose(c, &ledger.DeleteAsset{ProjectID: projectID, AssetID: assetID}); ok {
 		c.Status(http.StatusNoContent)
 	}
 }
@@ -250,15 +257,15 @@ func (s *server) putCustomer(c *gin.Context, pathCustomerID string) {
 		s.fail(c, apiErr)
 		return
 	}
-	cmd := &fsm.Command{Op: fsm.OpUpsertCustomer, ProjectID: projectID, CustomerID: input.ID}
+	cmd := &ledger.UpsertCustomer{ProjectID: projectID, CustomerID: input.ID}
 	if input.Name != nil {
 		cmd.Name, cmd.SetName = *input.Name, true
 	}
 	if input.Description != nil {
 		cmd.Description, cmd.SetDescription = *input.Description, true
 	}
-	if result, ok := s.propose(c, Route{ProjectID: projectID, CustomerID: input.ID}, cmd); ok {
-		respond(s, c, http.StatusOK, result.Customer)
+	if result, ok := s.propose(c, cmd); ok {
+		respond(s, c, http.StatusOK, result, cloudwallet.CustomerOf)
 	}
 }
 
@@ -269,21 +276,30 @@ func (s *server) listCustomers(c *gin.Context) {
 		s.fail(c, apiErr)
 		return
 	}
-	s.query(c, Route{ProjectID: projectID}, func(reader Reader) (any, error) {
+	s.query(c, func(reader Reader) (any, error) {
 		customers, hasMore, err := reader.ListCustomers(projectID, page)
-		return pageResponse[fsm.Customer]{Items: nonNil(customers), Page: page.Page, PageSize: page.PageSize, HasMore: hasMore}, err
+		return pageResponse[cloudwallet.Customer]{Items: cloudwallet.List(customers, cloudwallet.CustomerOf),
+			Page: page.Page, PageSize: page.PageSize, HasMore: hasMore}, err
 	})
 }
 
 func (s *server) getCustomer(c *gin.Context) {
 	projectID, customerID := c.Param("projectId"), c.Param("customerId")
-	s.query(c, Route{ProjectID: projectID, CustomerID: customerID}, func(reader Reader) (any, error) {
-		return reader.GetCustomer(projectID, customerID)
+	s.query(c, func(reader Reader) (any, error) {
+		record, err := reader.GetCustomer(projectID, customerID)
+		return view(record, err, cloudwallet.CustomerOf)
 	})
 }
 
 func (s *server) deleteCustomer(c *gin.Context) {
-	s.customerCommand(c, fsm.OpDeleteCustomer, nil)
+	if apiErr := decodeEmpty(c.Request.Body); apiErr != nil {
+		s.fail(c, apiErr)
+		return
+	}
+	projectID, customerID := c.Param("projectId"), c.Param("customerId")
+	if _, ok := s.propose(c, &ledger.DeleteCustomer{ProjectID: projectID, CustomerID: customerID}); ok {
+		c.Status(http.StatusNoContent)
+	}
 }
 
 func (s *server) suspendCustomer(c *gin.Context) {
@@ -291,7 +307,8 @@ func (s *server) suspendCustomer(c *gin.Context) {
 		s.fail(c, apiErr)
 		return
 	}
-	s.customerCommand(c, fsm.OpSuspendCustomer, nil)
+	projectID, customerID := c.Param("projectId"), c.Param("customerId")
+	s.customerCommand(c, &ledger.SuspendCustomer{ProjectID: projectID, CustomerID: customerID})
 }
 
 func (s *server) resumeCustomer(c *gin.Context) {
@@ -300,34 +317,22 @@ func (s *server) resumeCustomer(c *gin.Context) {
 		s.fail(c, apiErr)
 		return
 	}
-	s.customerCommand(c, fsm.OpResumeCustomer, walletIDs)
+	projectID, customerID := c.Param("projectId"), c.Param("customerId")
+	s.customerCommand(c, &ledger.ResumeCustomer{ProjectID: projectID, CustomerID: customerID, WalletIDs: walletIDs})
 }
 
-// customerCommand proposes a delete, suspend or resume of the path's customer.
-func (s *server) customerCommand(c *gin.Context, op fsm.Op, walletIDs []string) {
-	projectID, customerID := c.Param("projectId"), c.Param("customerId")
-	if op == fsm.OpDeleteCustomer {
-		if apiErr := decodeEmpty(c.Request.Body); apiErr != nil {
-			s.fail(c, apiErr)
-			return
-		}
-	}
-	cmd := &fsm.Command{Op: op, ProjectID: projectID, CustomerID: customerID, WalletIDs: walletIDs}
-	result, ok := s.propose(c, Route{ProjectID: projectID, CustomerID: customerID}, cmd)
-	switch {
-	case !ok:
-	case op == fsm.OpDeleteCustomer:
-		c.Status(http.StatusNoContent)
-	default:
-		respond(s, c, http.StatusOK, result.Customer)
+// customerCommand proposes a suspend or resume of the path's customer.
+func (s *server) customerCommand(c *gin.Context, cmd fsm.Command) {
+	if result, ok := s.propose(c, cmd); ok {
+		respond(s, c, http.StatusOK, result, cloudwallet.CustomerOf)
 	}
 }
 
 func (s *server) listCustomerWallets(c *gin.Context) {
 	projectID, customerID := c.Param("projectId"), c.Param("customerId")
-	s.query(c, Route{ProjectID: projectID, CustomerID: customerID}, func(reader Reader) (any, error) {
+	s.query(c, func(reader Reader) (any, error) {
 		wallets, err := reader.ListCustomerWallets(projectID, customerID)
-		return itemsResponse[fsm.Wallet]{Items: nonNil(wallets)}, err
+		return itemsResponse[cloudwallet.Wallet]{Items: cloudwallet.List(wallets, cloudwallet.WalletOf)}, err
 	})
 }
 
@@ -351,26 +356,26 @@ func (s *server) openWallet(c *gin.Context, system bool) {
 		return
 	}
 	route := Route{ProjectID: projectID, CustomerID: input.CustomerID}
-	route.WalletID = newID(idKindWallet, route)
-	cmd := &fsm.Command{Op: fsm.OpCreateWallet, ProjectID: projectID, CustomerID: input.CustomerID,
-		AssetID: input.AssetID, WalletID: route.WalletID, Name: input.Name, Description: input.Description}
-	if result, ok := s.propose(c, route, cmd); ok {
-		respond(s, c, http.StatusCreated, result.Wallet)
+	cmd := &ledger.CreateWallet{ProjectID: projectID, CustomerID: input.CustomerID, AssetID: input.AssetID,
+		WalletID: newID(idKindWallet, route), Name: input.Name, Description: input.Description}
+	if result, ok := s.propose(c, cmd); ok {
+		respond(s, c, http.StatusCreated, result, cloudwallet.WalletOf)
 	}
 }
 
 func (s *server) listSystemWallets(c *gin.Context) {
 	projectID := c.Param("projectId")
-	s.query(c, Route{ProjectID: projectID}, func(reader Reader) (any, error) {
+	s.query(c, func(reader Reader) (any, error) {
 		wallets, err := reader.ListSystemWallets(projectID)
-		return itemsResponse[fsm.Wallet]{Items: nonNil(wallets)}, err
+		return itemsResponse[cloudwallet.Wallet]{Items: cloudwallet.List(wallets, cloudwallet.WalletOf)}, err
 	})
 }
 
 func (s *server) getWallet(c *gin.Context) {
 	projectID, walletID := c.Param("projectId"), c.Param("walletId")
-	s.query(c, Route{ProjectID: projectID, WalletID: walletID}, func(reader Reader) (any, error) {
-		return reader.GetWallet(projectID, walletID)
+	s.query(c, func(reader Reader) (any, error) {
+		record, err := reader.GetWallet(projectID, walletID)
+		return view(record, err, cloudwallet.WalletOf)
 	})
 }
 
@@ -380,7 +385,7 @@ func (s *server) renameWallet(c *gin.Context) {
 		s.fail(c, apiErr)
 		return
 	}
-	s.walletCommand(c, &fsm.Command{Op: fsm.OpRenameWallet, Name: name})
+	s.walletCommand(c, &ledger.RenameWallet{ProjectID: c.Param("projectId"), WalletID: c.Param("walletId"), Name: name})
 }
 
 func (s *server) describeWallet(c *gin.Context) {
@@ -389,7 +394,7 @@ func (s *server) describeWallet(c *gin.Context) {
 		s.fail(c, apiErr)
 		return
 	}
-	s.walletCommand(c, &fsm.Command{Op: fsm.OpDescribeWallet, Description: description})
+	s.walletCommand(c, &ledger.DescribeWallet{ProjectID: c.Param("projectId"), WalletID: c.Param("walletId"), Description: description})
 }
 
 func (s *server) setWalletStatus(c *gin.Context) {
@@ -398,14 +403,13 @@ func (s *server) setWalletStatus(c *gin.Context) {
 		s.fail(c, apiErr)
 		return
 	}
-	s.walletCommand(c, &fsm.Command{Op: fsm.OpSetWalletStatus, Status: status})
+	s.walletCommand(c, &ledger.SetWalletStatus{ProjectID: c.Param("projectId"), WalletID: c.Param("walletId"), Status: status})
 }
 
 // walletCommand proposes cmd against the path's wallet and answers with the wallet.
-func (s *server) walletCommand(c *gin.Context, cmd *fsm.Command) {
-	cmd.ProjectID, cmd.WalletID = c.Param("projectId"), c.Param("walletId")
-	if result, ok := s.propose(c, Route{ProjectID: cmd.ProjectID, WalletID: cmd.WalletID}, cmd); ok {
-		respond(s, c, http.StatusOK, result.Wallet)
+func (s *server) walletCommand(c *gin.Context, cmd fsm.Command) {
+	if result, ok := s.propose(c, cmd); ok {
+		respond(s, c, http.StatusOK, result, cloudwallet.WalletOf)
 	}
 }
 
@@ -414,11 +418,12 @@ func (s *server) listEntries(c *gin.Context) {
 	q := pageQueryOf(c)
 	page, apiErr := parsePage(q)
 	if apiErr == nil {
-		var timeRange fsm.TimeRange
+		var timeRange ledger.TimeRange
 		if timeRange, apiErr = parseTimeRange(q); apiErr == nil {
-			s.query(c, Route{ProjectID: projectID, WalletID: walletID}, func(reader Reader) (any, error) {
+			s.query(c, func(reader Reader) (any, error) {
 				entries, hasMore, err := reader.ListEntries(projectID, walletID, timeRange, page)
-				return pageResponse[fsm.Entry]{Items: nonNil(entries), Page: page.Page, PageSize: page.PageSize, HasMore: hasMore}, err
+				return pageResponse[cloudwallet.Entry]{Items: cloudwallet.List(entries, cloudwallet.EntryOf),
+					Page: page.Page, PageSize: page.PageSize, HasMore: hasMore}, err
 			})
 			return
 		}
@@ -441,14 +446,14 @@ func (s *server) createTransaction(c *gin.Context) {
 	if route.WalletID == "" {
 		route.WalletID = first.To
 	}
-	cmd := &fsm.Command{Op: fsm.OpTransact, ProjectID: projectID, IDPrefix: idPrefix(idKindTransaction, route),
+	cmd := &ledger.Transact{ProjectID: projectID, IDPrefix: idPrefix(idKindTransaction, route),
 		ReferenceID: input.ReferenceID, Operations: input.Operations}
-	result, ok := s.propose(c, route, cmd)
+	result, ok := s.propose(c, cmd)
 	if result != nil {
 		s.metrics.observeTransaction(result)
 	}
 	if ok {
-		respond(s, c, http.StatusCreated, result.Transaction)
+		respond(s, c, http.StatusCreated, result, cloudwallet.TransactionOf)
 	}
 }
 
@@ -457,11 +462,12 @@ func (s *server) listTransactions(c *gin.Context) {
 	q := pageQueryOf(c)
 	page, apiErr := parsePage(q)
 	if apiErr == nil {
-		var timeRange fsm.TimeRange
+		var timeRange ledger.TimeRange
 		if timeRange, apiErr = parseTimeRange(q); apiErr == nil {
-			s.query(c, Route{ProjectID: projectID}, func(reader Reader) (any, error) {
+			s.query(c, func(reader Reader) (any, error) {
 				transactions, hasMore, err := reader.ListTransactions(projectID, timeRange, page)
-				return pageResponse[fsm.Transaction]{Items: nonNil(transactions), Page: page.Page, PageSize: page.PageSize, HasMore: hasMore}, err
+				return pageResponse[cloudwallet.Transaction]{Items: cloudwallet.List(transactions, cloudwallet.TransactionOf),
+					Page: page.Page, PageSize: page.PageSize, HasMore: hasMore}, err
 			})
 			return
 		}
@@ -471,7 +477,52 @@ func (s *server) listTransactions(c *gin.Context) {
 
 func (s *server) getTransaction(c *gin.Context) {
 	projectID, transactionID := c.Param("projectId"), c.Param("txId")
-	s.query(c, Route{ProjectID: projectID}, func(reader Reader) (any, error) {
-		return reader.GetTransaction(projectID, transactionID)
+	s.query(c, func(reader Reader) (any, error) {
+		record, err := reader.GetTransaction(projectID, transactionID)
+		return view(record, err, cloudwallet.TransactionOf)
+	})
+}
+
+// view renders a read's record, or passes its error on.
+func view[R, V any](record *R, err error, render func(*R) V) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return render(record), nil
+}
+
+// --- holds
+
+func (s *server) captureHold(c *gin.Context) {
+	projectID, holdID := c.Param("projectId"), c.Param("holdId")
+	input, apiErr := decodeCapture(c.Request.Body)
+	if apiErr != nil {
+		s.fail(c, apiErr)
+		return
+	}
+	route := Route{ProjectID: projectID, WalletID: holdID}
+	cmd := &ledger.CaptureHold{ProjectID: projectID, HoldID: holdID, To: input.To, Amount: input.Amount,
+		IDPrefix: idPrefix(idKindTransaction, route), ReferenceID: input.ReferenceID}
+	if result, ok := s.propose(c, cmd); ok {
+		respond(s, c, http.StatusOK, result, cloudwallet.HoldResolutionOf)
+	}
+}
+
+func (s *server) releaseHold(c *gin.Context) {
+	if apiErr := decodeEmpty(c.Request.Body); apiErr != nil {
+		s.fail(c, apiErr)
+		return
+	}
+	cmd := &ledger.ReleaseHold{ProjectID: c.Param("projectId"), HoldID: c.Param("holdId")}
+	if result, ok := s.propose(c, cmd); ok {
+		respond(s, c, http.StatusOK, result, cloudwallet.HoldResolutionOf)
+	}
+}
+
+func (s *server) getHold(c *gin.Context) {
+	projectID, holdID := c.Param("projectId"), c.Param("holdId")
+	s.query(c, func(reader Reader) (any, error) {
+		record, err := reader.GetHold(projectID, holdID)
+		return view(record, err, cloudwallet.HoldOf)
 	})
 }

@@ -27,6 +27,14 @@ const idRandomChars = 20
 // alphabet.
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
+// Route names the entity an ID is made for: its slot comes from the wallet it names, else from
+// its (project, customer) key, so that the ID routes to the shard of that entity.
+type Route struct {
+	ProjectID  string
+	CustomerID string
+	WalletID   string
+}
+
 // slotOf returns the routing slot of the entity a request creates: the slot of the wallet it
 // names, else the hash of its (project, customer) key (see keyspace.SlotOf).
 func slotOf(route Route) keyspace.Slot {

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -68,11 +69,16 @@ func (m *metrics) observeTransaction(result *fsm.Result) {
 	switch {
 	case result.Err == nil:
 		m.transactions.WithLabelValues("completed", "").Inc()
-	case result.Err.Code == fsm.CodeDuplicateReferenceID || result.Err.Code == fsm.CodeReferenceIDMismatch:
+	case result.Err.Code == ledger.CodeDuplicateReferenceID || result.Err.Code == ledger.CodeReferenceIDMismatch:
 		m.transactions.WithLabelValues("duplicate", string(result.Err.Code)).Inc()
-	case result.Transaction != nil && result.Transaction.Status == fsm.TransactionFailed:
+	case isFailedTransaction(result.Value):
 		m.transactions.WithLabelValues("failed", string(result.Err.Code)).Inc()
 	default:
 		m.transactions.WithLabelValues("rejected", string(result.Err.Code)).Inc()
 	}
+}
+
+func isFailedTransaction(v fsm.Value) bool {
+	t, ok := v.(*ledger.Transaction)
+	return ok && t.Status == ledger.TransactionFailed
 }

@@ -52,7 +52,7 @@ func openAPIDocument(routes []routeSpec) object {
 		},
 		"tags": []object{
 			{"name": tagProjects}, {"name": tagAssets}, {"name": tagCustomers}, {"name": tagWallets},
-			{"name": tagTransactions}, {"name": tagOperations},
+			{"name": tagTransactions}, {"name": tagHolds}, {"name": tagOperations},
 		},
 		"security": []object{{"bearerAuth": []string{}}},
 		"paths":    paths,
@@ -76,6 +76,14 @@ func openAPIOperation(route routeSpec, pathParams []string) object {
 	}
 	for _, name := range route.query {
 		parameters = append(parameters, queryParam(name))
+	}
+	idempotent := isMutating(route.method) && route.tag != tagOperations
+	if idempotent {
+		parameters = append(parameters, object{"name": headerIdempotencyKey, "in": "header", "required": false,
+			"schema": object{"type": "string", "minLength": 1, "maxLength": fsm.IdempotencyKeyMaxLength},
+			"description": "Makes the request safe to retry: the same key with the same request returns the stored answer " +
+				"(with Idempotent-Replayed: true) and changes nothing; with a different request, 409 IdempotencyKeyMismatch. " +
+				"Scoped per project, kept 24 hours."})
 	}
 	if parameters != nil {
 		operation["parameters"] = parameters
@@ -116,6 +124,9 @@ func openAPIOperation(route routeSpec, pathParams []string) object {
 	if isMutating(route.method) {
 		statuses = append(statuses, http.StatusForbidden)
 	}
+	if idempotent {
+		statuses = append(statuses, http.StatusConflict)
+	}
 	if route.method == http.MethodPost || route.method == http.MethodPut || route.method == http.MethodPatch {
 		statuses = append(statuses, http.StatusUnsupportedMediaType)
 	}
@@ -126,6 +137,10 @@ func openAPIOperation(route routeSpec, pathParams []string) object {
 			description += " (Unavailable, Overloaded or OutcomeUnknown; see Retry-After)"
 		case http.StatusMisdirectedRequest:
 			description += " (MisdirectedRequest: without an admin token the node answers only loopback Host names and --allowed-hosts)"
+		case http.StatusConflict:
+			if idempotent && !slices.Contains(route.errors, http.StatusConflict) {
+				description += " (IdempotencyKeyMismatch: the Idempotency-Key was used for a different request)"
+			}
 		case http.StatusUnsupportedMediaType:
 			description += " (UnsupportedMediaType: the Content-Type must be application/json, body or not)"
 		case http.StatusForbidden:
@@ -240,6 +255,7 @@ func openAPISchemas() object {
 				"message": object{"type": "string"},
 			}},
 			"transaction": schemaRef("Transaction"),
+			"hold":        schemaRef("Hold"),
 		}},
 		"Health":          shape(object{"status": object{"type": "string"}, "message": object{"type": "string"}}),
 		"OpenAPIDocument": object{"type": "object"},
@@ -271,8 +287,19 @@ func openAPISchemas() object {
 			"createdAt": timestamp(), "updatedAt": timestamp(),
 		}),
 		"Operation": shape(object{
-			"type": enum("transfer", "issue", "redeem"), "from": generatedID, "to": generatedID, "amount": amount,
+			"type": enum("transfer", "issue", "redeem", "hold"), "from": generatedID, "to": generatedID, "amount": amount,
+			"expiresAt": object{"type": "integer", "description": "Hold only: when it expires, Unix milliseconds of batch time; absent = never."},
+			"holdId":    object{"allOf": []object{generatedID}, "description": "Hold only: the ID of the hold it placed."},
 		}),
+		"Hold": shape(object{
+			"id": generatedID, "projectId": simpleIDSchema(fsm.IDMaxLength), "walletId": generatedID, "amount": amount,
+			"status":         enum("active", "captured", "released", "expired"),
+			"expiresAt":      object{"type": "integer", "description": "Unix milliseconds; absent = never."},
+			"transactionId":  generatedID,
+			"capturedAmount": amount, "captureTransactionId": generatedID,
+			"createdAt": timestamp(), "resolvedAt": object{"type": "integer", "description": "Absent while active."},
+		}),
+		"HoldResolution": shape(object{"hold": schemaRef("Hold"), "transaction": schemaRef("Transaction")}),
 		"Transaction": shape(object{
 			"id": generatedID, "projectId": simpleIDSchema(fsm.IDMaxLength), "referenceId": text(fsm.ReferenceIDMaxLength, ""),
 			"status":               enum("completed", "failed"),
@@ -330,9 +357,15 @@ func openAPISchemas() object {
 			"operations": object{"type": "array", "minItems": 1, "maxItems": operationsPerTransactionMaxCount,
 				"items": schemaRef("OperationRequest")}}),
 		"OperationRequest": closed([]string{"type", "amount"}, object{
-			"type":   enum("transfer", "issue", "redeem"),
-			"from":   object{"allOf": []object{generatedID}, "description": "Transfer and redeem only."},
+			"type":   enum("transfer", "issue", "redeem", "hold"),
+			"from":   object{"allOf": []object{generatedID}, "description": "Transfer, redeem and hold only."},
 			"to":     object{"allOf": []object{generatedID}, "description": "Transfer and issue only."},
-			"amount": schemaRef("AmountInput")}),
+			"amount": schemaRef("AmountInput"),
+			"expiresAt": object{"type": "integer", "minimum": 1,
+				"description": "Hold only, optional: Unix milliseconds after which the hold is released (on the shard's batch time)."}}),
+		"CaptureRequest": closed([]string{"to"}, object{
+			"to":          object{"allOf": []object{generatedID}, "description": "The wallet paid; same asset and shard as the hold's wallet."},
+			"amount":      object{"allOf": []object{schemaRef("AmountInput")}, "description": "Optional; the whole hold when omitted."},
+			"referenceId": object{"type": "string", "minLength": 1, "maxLength": fsm.ReferenceIDMaxLength, "description": "Optional; the capture transaction's own ID when omitted."}}),
 	}
 }

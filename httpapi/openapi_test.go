@@ -91,6 +91,8 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		"PUT /projects/{projectId}/wallets/{walletId}/description", "PUT /projects/{projectId}/wallets/{walletId}/status",
 		"GET /projects/{projectId}/wallets/{walletId}/entries", "POST /projects/{projectId}/transactions",
 		"GET /projects/{projectId}/transactions", "GET /projects/{projectId}/transactions/{txId}",
+		"GET /projects/{projectId}/holds/{holdId}", "POST /projects/{projectId}/holds/{holdId}/capture",
+		"POST /projects/{projectId}/holds/{holdId}/release",
 	}
 	var served []string
 	for route := range registered {

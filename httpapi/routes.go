@@ -39,6 +39,7 @@ const (
 	tagCustomers    = "customers"
 	tagWallets      = "wallets"
 	tagTransactions = "transactions"
+	tagHolds        = "holds"
 	tagOperations   = "operations"
 )
 
@@ -135,6 +136,15 @@ func (s *server) adminRoutes(registry *prometheus.Registry) []routeSpec {
 			success: ok, response: "TransactionPage", errors: notFound},
 		{method: get, path: "/projects/:projectId/transactions/:txId", operationID: "getTransaction", tag: tagTransactions, handler: s.getTransaction,
 			summary: "Get a transaction.", success: ok, response: "Transaction", errors: notFound},
+
+		{method: get, path: "/projects/:projectId/holds/:holdId", operationID: "getHold", tag: tagHolds, handler: s.getHold,
+			summary: "Get a hold (placed by a hold operation of a transaction).", success: ok, response: "Hold", errors: notFound},
+		{method: post, path: "/projects/:projectId/holds/:holdId/capture", operationID: "captureHold", tag: tagHolds, handler: s.captureHold,
+			summary: "Capture all or part of an active hold into a transfer to another wallet; the rest is released. 409 HoldResolved with the hold when it is no longer active; 422 with the failed transaction when the transfer fails (the hold stays active).",
+			request: "CaptureRequest", success: ok, response: "HoldResolution", errors: []int{missing, conflict, unprocessable}},
+		{method: post, path: "/projects/:projectId/holds/:holdId/release", operationID: "releaseHold", tag: tagHolds, handler: s.releaseHold,
+			summary: "Release an active hold: its amount is available again. 409 HoldResolved with the hold when it is no longer active.",
+			request: "EmptyRequest", requestOptional: true, success: ok, response: "HoldResolution", errors: []int{missing, conflict}},
 
 		{method: get, path: pathOpenAPI, operationID: "openapi", tag: tagOperations,
 			summary: "This OpenAPI document.", success: ok, response: "OpenAPIDocument"},

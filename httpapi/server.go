@@ -247,7 +247,7 @@ func (s *server) newEngine(policy browserPolicy, guards ...gin.HandlerFunc) *gin
 	engine.ContextWithFallback = true
 	// gin sets Allow (the methods served at the path) before the NoMethod handlers run.
 	engine.HandleMethodNotAllowed = true
-	engine.Use(s.observe, s.recover, policy.checkHost, policy.checkOrigin, limitBody)
+	engine.Use(s.observe, s.recover, policy.checkHost, policy.checkOrigin, limitBody, bufferBody)
 	engine.Use(guards...)
 	engine.Use(requireJSON)
 	engine.NoRoute(func(c *gin.Context) {
@@ -466,7 +466,7 @@ func writeError(c *gin.Context, e *apiError) {
 	if e.retryAfter {
 		c.Header("Retry-After", retryAfterSeconds)
 	}
-	body, err := json.Marshal(ErrorBody{Error: ErrorDetail{Code: e.code, Message: e.message}, Transaction: e.transaction})
+	body, err := json.Marshal(ErrorBody{Error: ErrorDetail{Code: e.code, Message: e.message}, Transaction: e.transaction, Hold: e.hold})
 	if err != nil {
 		body = []byte(`{"error":{"code":"Internal","message":"internal error"}}`)
 		e.status = http.StatusInternalServerError

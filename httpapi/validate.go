@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
 // Validation of single values. Each check names the field in its message, so a client sees which
@@ -178,8 +179,8 @@ func isQuotedDigits(b []byte) bool {
 }
 
 // parseWalletStatus reads a wallet status name as the API spells it.
-func parseWalletStatus(field, value string) (fsm.WalletStatus, *apiError) {
-	for _, status := range []fsm.WalletStatus{fsm.WalletOpen, fsm.WalletSuspendedStatus, fsm.WalletClosed} {
+func parseWalletStatus(field, value string) (ledger.WalletStatus, *apiError) {
+	for _, status := range []ledger.WalletStatus{ledger.WalletOpen, ledger.WalletSuspendedStatus, ledger.WalletClosed} {
 		if status.String() == value {
 			return status, nil
 		}
@@ -188,13 +189,13 @@ func parseWalletStatus(field, value string) (fsm.WalletStatus, *apiError) {
 }
 
 // parseOperationType reads an operation type name as the API spells it.
-func parseOperationType(field, value string) (fsm.OperationType, *apiError) {
-	for _, kind := range []fsm.OperationType{fsm.OperationTransfer, fsm.OperationIssue, fsm.OperationRedeem} {
+func parseOperationType(field, value string) (ledger.OperationType, *apiError) {
+	for _, kind := range []ledger.OperationType{ledger.OperationTransfer, ledger.OperationIssue, ledger.OperationRedeem, ledger.OperationHold} {
 		if kind.String() == value {
 			return kind, nil
 		}
 	}
-	return 0, invalidArgument("%s must be one of transfer, issue, redeem", field)
+	return 0, invalidArgument("%s must be one of transfer, issue, redeem, hold", field)
 }
 
 // parseIntQuery reads an integer query parameter. present is false when the parameter is absent.
@@ -220,48 +221,48 @@ type pageQuery struct {
 
 // parsePage checks page (required, ≥ 1) and pageSize (1..pageSizeMaxCount, default
 // pageSizeDefaultCount).
-func parsePage(q pageQuery) (fsm.PageRequest, *apiError) {
+func parsePage(q pageQuery) (ledger.PageRequest, *apiError) {
 	page, _, err := parseIntQuery("page", q.page, q.pagePresent, true)
 	if err != nil {
-		return fsm.PageRequest{}, err
+		return ledger.PageRequest{}, err
 	}
 	if page < 1 || page > pageNumberMax {
-		return fsm.PageRequest{}, invalidArgument("query parameter page must be between 1 and %d", pageNumberMax)
+		return ledger.PageRequest{}, invalidArgument("query parameter page must be between 1 and %d", pageNumberMax)
 	}
 	pageSize, given, err := parseIntQuery("pageSize", q.pageSize, q.pageSizePresent, false)
 	if err != nil {
-		return fsm.PageRequest{}, err
+		return ledger.PageRequest{}, err
 	}
 	if !given {
 		pageSize = pageSizeDefaultCount
 	}
 	if pageSize < 1 {
-		return fsm.PageRequest{}, invalidArgument("query parameter pageSize must be at least 1")
+		return ledger.PageRequest{}, invalidArgument("query parameter pageSize must be at least 1")
 	}
 	if pageSize > pageSizeMaxCount {
-		return fsm.PageRequest{}, badRequest(CodeLimitExceeded, "query parameter pageSize must be at most %d", pageSizeMaxCount)
+		return ledger.PageRequest{}, badRequest(CodeLimitExceeded, "query parameter pageSize must be at most %d", pageSizeMaxCount)
 	}
-	return fsm.PageRequest{Page: int(page), PageSize: int(pageSize)}, nil
+	return ledger.PageRequest{Page: int(page), PageSize: int(pageSize)}, nil
 }
 
 // parseTimeRange checks from and to (epoch milliseconds, from ≤ to, both inclusive). The
 // Cloud Wallet reference requires both; GigaLedger also takes either or neither, meaning no
 // bound on that side (from 0, to the largest int64), so a client that sends them sees the
 // same answers and a person listing everything need not invent a far-future bound.
-func parseTimeRange(q pageQuery) (fsm.TimeRange, *apiError) {
+func parseTimeRange(q pageQuery) (ledger.TimeRange, *apiError) {
 	from, _, err := parseIntQuery("from", q.from, q.fromPresent, false)
 	if err != nil {
-		return fsm.TimeRange{}, err
+		return ledger.TimeRange{}, err
 	}
 	to, toGiven, err := parseIntQuery("to", q.to, q.toPresent, false)
 	if err != nil {
-		return fsm.TimeRange{}, err
+		return ledger.TimeRange{}, err
 	}
 	if !toGiven {
 		to = math.MaxInt64
 	}
 	if from > to {
-		return fsm.TimeRange{}, invalidArgument("query parameter from must not be after to")
+		return ledger.TimeRange{}, invalidArgument("query parameter from must not be after to")
 	}
-	return fsm.TimeRange{FromMs: from, ToMs: to}, nil
+	return ledger.TimeRange{FromMs: from, ToMs: to}, nil
 }

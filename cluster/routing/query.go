@@ -7,15 +7,16 @@ import (
 	"fmt"
 
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
 // shardQuery asks one shard for its part of a project-wide list, when the shard is not hosted
 // on the node that merges the parts. It travels as JSON over the cluster's query RPC.
 type shardQuery struct {
-	Kind      string          `json:"kind"` // "customers", "transactions" or "assets"
-	ProjectID string          `json:"projectId"`
-	Page      fsm.PageRequest `json:"page"`
-	Range     fsm.TimeRange   `json:"range"`
+	Kind      string             `json:"kind"` // "customers", "transactions" or "assets"
+	ProjectID string             `json:"projectId"`
+	Page      ledger.PageRequest `json:"page"`
+	Range     ledger.TimeRange   `json:"range"`
 }
 
 // shardAnswer is a shard's part: items, or the business rejection that replaced them.
@@ -63,7 +64,7 @@ func (r *Router) AnswerQuery(ctx context.Context, shardID int, query []byte) ([]
 
 // shardPart returns one shard's part of a list: from the local replica when hosted (list),
 // else by a query to a node that hosts it. A shard that has not met the project has no part.
-func shardPart[T any](rd *reader, shardID int, q shardQuery, list func(*fsm.Ledger) ([]T, error)) ([]T, error) {
+func shardPart[T any](rd *reader, shardID int, q shardQuery, list func(*ledger.Ledger) ([]T, error)) ([]T, error) {
 	var items []T
 	var err error
 	if rd.router.shards.Ledger(shardID) != nil {
@@ -76,7 +77,7 @@ func shardPart[T any](rd *reader, shardID int, q shardQuery, list func(*fsm.Ledg
 		items, err = remotePart[T](rd.ctx, rd.router, shardID, q)
 	}
 	var rejection *fsm.Error
-	if errors.As(err, &rejection) && rejection.Code == fsm.CodeProjectNotFound {
+	if errors.As(err, &rejection) && rejection.Code == ledger.CodeProjectNotFound {
 		return nil, nil
 	}
 	return items, err

@@ -9,25 +9,26 @@ import (
 	"github.com/gigaledger/gigaledger/backend"
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
 // Read returns a reader for one request (backend.Backend). It fences each shard it reads once,
 // the first time it reads it, so every answer is linearizable and a request that reads one
 // shard waits for that shard alone.
-func (r *Router) Read(ctx context.Context, route backend.Route) (backend.Reader, error) {
-	return &reader{ctx: ctx, router: r, fenced: map[int]*fsm.Ledger{}}, nil
+func (r *Router) Read(ctx context.Context) (backend.Reader, error) {
+	return &reader{ctx: ctx, router: r, fenced: map[int]*ledger.Ledger{}}, nil
 }
 
 // reader implements backend.Reader across shards. One request uses it from one goroutine.
 type reader struct {
 	ctx    context.Context
 	router *Router
-	fenced map[int]*fsm.Ledger
+	fenced map[int]*ledger.Ledger
 }
 
 var _ backend.Reader = (*reader)(nil)
 
-func (rd *reader) ledger(shardID int) (*fsm.Ledger, error) {
+func (rd *reader) ledger(shardID int) (*ledger.Ledger, error) {
 	if l, ok := rd.fenced[shardID]; ok {
 		return l, nil
 	}
@@ -39,12 +40,12 @@ func (rd *reader) ledger(shardID int) (*fsm.Ledger, error) {
 	return l, nil
 }
 
-func (rd *reader) meta() (*fsm.Ledger, error) { return rd.ledger(MetadataShard) }
+func (rd *reader) meta() (*ledger.Ledger, error) { return rd.ledger(MetadataShard) }
 
 // dataShard returns the replica of a data shard after making sure the project exists: a data
 // shard that never saw the project would otherwise say ProjectNotFound for a project that is
 // there.
-func (rd *reader) dataShard(projectID string, shardID int) (*fsm.Ledger, error) {
+func (rd *reader) dataShard(projectID string, shardID int) (*ledger.Ledger, error) {
 	if result, err := rd.router.requireProject(rd.ctx, projectID); err != nil {
 		return nil, err
 	} else if result != nil {
@@ -57,13 +58,13 @@ func (rd *reader) dataShard(projectID string, shardID int) (*fsm.Ledger, error) 
 // answer the caller would get from a shard that has.
 func missingAs(err error, code fsm.ErrorCode, what string) error {
 	var rejection *fsm.Error
-	if errors.As(err, &rejection) && rejection.Code == fsm.CodeProjectNotFound {
+	if errors.As(err, &rejection) && rejection.Code == ledger.CodeProjectNotFound {
 		return &fsm.Error{Code: code, Message: what + " not found"}
 	}
 	return err
 }
 
-func (rd *reader) GetProject(projectID string) (*fsm.Project, error) {
+func (rd *reader) GetProject(projectID string) (*ledger.Project, error) {
 	l, err := rd.meta()
 	if err != nil {
 		return nil, err
@@ -71,7 +72,7 @@ func (rd *reader) GetProject(projectID string) (*fsm.Project, error) {
 	return l.GetProject(projectID)
 }
 
-func (rd *reader) ListProjects() ([]fsm.Project, error) {
+func (rd *reader) ListProjects() ([]ledger.Project, error) {
 	l, err := rd.meta()
 	if err != nil {
 		return nil, err
@@ -79,7 +80,7 @@ func (rd *reader) ListProjects() ([]fsm.Project, error) {
 	return l.ListProjects()
 }
 
-func (rd *reader) GetAsset(projectID, assetID string) (*fsm.Asset, error) {
+func (rd *reader) GetAsset(projectID, assetID string) (*ledger.Asset, error) {
 	l, err := rd.meta()
 	if err != nil {
 		return nil, err
@@ -88,14 +89,14 @@ func (rd *reader) GetAsset(projectID, assetID string) (*fsm.Asset, error) {
 	if err != nil {
 		return nil, err
 	}
-	assets := []fsm.Asset{*a}
+	assets := []ledger.Asset{*a}
 	if err := rd.totalSupply(assets); err != nil {
 		return nil, err
 	}
 	return &assets[0], nil
 }
 
-func (rd *reader) ListAssets(projectID string) ([]fsm.Asset, error) {
+func (rd *reader) ListAssets(projectID string) ([]ledger.Asset, error) {
 	l, err := rd.meta()
 	if err != nil {
 		return nil, err
@@ -109,14 +110,14 @@ func (rd *reader) ListAssets(projectID string) ([]fsm.Asset, error) {
 
 // totalSupply adds to each asset (as shard 0 knows it) the supply its wallets hold in every
 // other shard: each shard keeps the supply of its own wallets.
-func (rd *reader) totalSupply(assets []fsm.Asset) error {
+func (rd *reader) totalSupply(assets []ledger.Asset) error {
 	if len(assets) == 0 {
 		return nil
 	}
 	projectID := assets[0].ProjectID
 	q := shardQuery{Kind: "assets", ProjectID: projectID}
 	for shardID := 1; shardID < rd.router.shards.ShardCount(); shardID++ {
-		parts, err := shardPart(rd, shardID, q, func(l *fsm.Ledger) ([]fsm.Asset, error) { return l.ListAssets(projectID) })
+		parts, err := shardPart(rd, shardID, q, func(l *ledger.Ledger) ([]ledger.Asset, error) { return l.ListAssets(projectID) })
 		if err != nil {
 			return err
 		}
@@ -133,37 +134,37 @@ func (rd *reader) totalSupply(assets []fsm.Asset) error {
 	return nil
 }
 
-func (rd *reader) customerShard(projectID, customerID string) (*fsm.Ledger, error) {
-	return rd.dataShard(projectID, rd.router.ShardOf(backend.Route{ProjectID: projectID, CustomerID: customerID}))
+func (rd *reader) customerShard(projectID, customerID string) (*ledger.Ledger, error) {
+	return rd.dataShard(projectID, rd.router.customerShard(projectID, customerID))
 }
 
-func (rd *reader) GetCustomer(projectID, customerID string) (*fsm.Customer, error) {
+func (rd *reader) GetCustomer(projectID, customerID string) (*ledger.Customer, error) {
 	l, err := rd.customerShard(projectID, customerID)
 	if err != nil {
 		return nil, err
 	}
 	c, err := l.GetCustomer(projectID, customerID)
-	return c, missingAs(err, fsm.CodeCustomerNotFound, "customer "+customerID)
+	return c, missingAs(err, ledger.CodeCustomerNotFound, "customer "+customerID)
 }
 
-func (rd *reader) ListCustomerWallets(projectID, customerID string) ([]fsm.Wallet, error) {
+func (rd *reader) ListCustomerWallets(projectID, customerID string) ([]ledger.Wallet, error) {
 	l, err := rd.customerShard(projectID, customerID)
 	if err != nil {
 		return nil, err
 	}
 	ws, err := l.ListCustomerWallets(projectID, customerID)
-	return ws, missingAs(err, fsm.CodeCustomerNotFound, "customer "+customerID)
+	return ws, missingAs(err, ledger.CodeCustomerNotFound, "customer "+customerID)
 }
 
-func (rd *reader) ListSystemWallets(projectID string) ([]fsm.Wallet, error) {
+func (rd *reader) ListSystemWallets(projectID string) ([]ledger.Wallet, error) {
 	l, err := rd.customerShard(projectID, "")
 	if err != nil {
 		return nil, err
 	}
 	ws, err := l.ListSystemWallets(projectID)
 	var rejection *fsm.Error
-	if errors.As(err, &rejection) && rejection.Code == fsm.CodeProjectNotFound {
-		return []fsm.Wallet{}, nil // the shard has not met the project: no system wallets yet
+	if errors.As(err, &rejection) && rejection.Code == ledger.CodeProjectNotFound {
+		return []ledger.Wallet{}, nil // the shard has not met the project: no system wallets yet
 	}
 	return ws, err
 }
@@ -177,38 +178,38 @@ func (rd *reader) idShard(id string) (int, bool) {
 	return int(keyspace.ShardOfSlot(slot, rd.router.shards.ShardCount())), true
 }
 
-func (rd *reader) walletShard(projectID, walletID string) (*fsm.Ledger, error) {
+func (rd *reader) walletShard(projectID, walletID string) (*ledger.Ledger, error) {
 	shardID, ok := rd.idShard(walletID)
 	if !ok {
 		if _, err := rd.GetProject(projectID); err != nil {
 			return nil, err
 		}
-		return nil, &fsm.Error{Code: fsm.CodeWalletNotFound, Message: "wallet " + walletID + " not found"}
+		return nil, &fsm.Error{Code: ledger.CodeWalletNotFound, Message: "wallet " + walletID + " not found"}
 	}
 	return rd.dataShard(projectID, shardID)
 }
 
-func (rd *reader) GetWallet(projectID, walletID string) (*fsm.Wallet, error) {
+func (rd *reader) GetWallet(projectID, walletID string) (*ledger.Wallet, error) {
 	l, err := rd.walletShard(projectID, walletID)
 	if err != nil {
 		return nil, err
 	}
 	w, err := l.GetWallet(projectID, walletID)
-	return w, missingAs(err, fsm.CodeWalletNotFound, "wallet "+walletID)
+	return w, missingAs(err, ledger.CodeWalletNotFound, "wallet "+walletID)
 }
 
-func (rd *reader) ListEntries(projectID, walletID string, r fsm.TimeRange, p fsm.PageRequest) ([]fsm.Entry, bool, error) {
+func (rd *reader) ListEntries(projectID, walletID string, r ledger.TimeRange, p ledger.PageRequest) ([]ledger.Entry, bool, error) {
 	l, err := rd.walletShard(projectID, walletID)
 	if err != nil {
 		return nil, false, err
 	}
 	es, more, err := l.ListEntries(projectID, walletID, r, p)
-	return es, more, missingAs(err, fsm.CodeWalletNotFound, "wallet "+walletID)
+	return es, more, missingAs(err, ledger.CodeWalletNotFound, "wallet "+walletID)
 }
 
-func (rd *reader) GetTransaction(projectID, transactionID string) (*fsm.Transaction, error) {
+func (rd *reader) GetTransaction(projectID, transactionID string) (*ledger.Transaction, error) {
 	shardID, ok := rd.idShard(transactionID)
-	missing := &fsm.Error{Code: fsm.CodeTransactionNotFound, Message: "transaction " + transactionID + " not found"}
+	missing := &fsm.Error{Code: ledger.CodeTransactionNotFound, Message: "transaction " + transactionID + " not found"}
 	if !ok {
 		if _, err := rd.GetProject(projectID); err != nil {
 			return nil, err
@@ -220,12 +221,12 @@ func (rd *reader) GetTransaction(projectID, transactionID string) (*fsm.Transact
 		return nil, err
 	}
 	t, err := l.GetTransaction(projectID, transactionID)
-	return t, missingAs(err, fsm.CodeTransactionNotFound, "transaction "+transactionID)
+	return t, missingAs(err, ledger.CodeTransactionNotFound, "transaction "+transactionID)
 }
 
 // eachShard reads every shard's part of a project-wide list, locally or from a node that
 // hosts the shard.
-func eachShard[T any](rd *reader, q shardQuery, list func(*fsm.Ledger) ([]T, error)) ([]T, error) {
+func eachShard[T any](rd *reader, q shardQuery, list func(*ledger.Ledger) ([]T, error)) ([]T, error) {
 	if _, err := rd.GetProject(q.ProjectID); err != nil {
 		return nil, err
 	}
@@ -243,33 +244,33 @@ func eachShard[T any](rd *reader, q shardQuery, list func(*fsm.Ledger) ([]T, err
 // prefixPage asks a shard for everything up to the end of page p: merged with the other shards'
 // prefixes and cut, it gives exactly page p of the whole list. The cost grows with the page
 // number; page sizes are bounded and deep pages are rare.
-func prefixPage(p fsm.PageRequest) fsm.PageRequest {
-	return fsm.PageRequest{Page: 1, PageSize: p.Page*p.PageSize + 1}
+func prefixPage(p ledger.PageRequest) ledger.PageRequest {
+	return ledger.PageRequest{Page: 1, PageSize: p.Page*p.PageSize + 1}
 }
 
-func cut[T any](all []T, p fsm.PageRequest) ([]T, bool) {
+func cut[T any](all []T, p ledger.PageRequest) ([]T, bool) {
 	start := min((p.Page-1)*p.PageSize, len(all))
 	end := min(start+p.PageSize, len(all))
 	return append([]T{}, all[start:end]...), len(all) > end
 }
 
-func (rd *reader) ListCustomers(projectID string, p fsm.PageRequest) ([]fsm.Customer, bool, error) {
+func (rd *reader) ListCustomers(projectID string, p ledger.PageRequest) ([]ledger.Customer, bool, error) {
 	q := shardQuery{Kind: "customers", ProjectID: projectID, Page: prefixPage(p)}
-	all, err := eachShard(rd, q, func(l *fsm.Ledger) ([]fsm.Customer, error) {
+	all, err := eachShard(rd, q, func(l *ledger.Ledger) ([]ledger.Customer, error) {
 		items, _, err := l.ListCustomers(projectID, q.Page)
 		return items, err
 	})
 	if err != nil {
 		return nil, false, err
 	}
-	slices.SortFunc(all, func(a, b fsm.Customer) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(all, func(a, b ledger.Customer) int { return cmp.Compare(a.ID, b.ID) })
 	items, more := cut(all, p)
 	return items, more, nil
 }
 
-func (rd *reader) ListTransactions(projectID string, r fsm.TimeRange, p fsm.PageRequest) ([]fsm.Transaction, bool, error) {
+func (rd *reader) ListTransactions(projectID string, r ledger.TimeRange, p ledger.PageRequest) ([]ledger.Transaction, bool, error) {
 	q := shardQuery{Kind: "transactions", ProjectID: projectID, Page: prefixPage(p), Range: r}
-	all, err := eachShard(rd, q, func(l *fsm.Ledger) ([]fsm.Transaction, error) {
+	all, err := eachShard(rd, q, func(l *ledger.Ledger) ([]ledger.Transaction, error) {
 		items, _, err := l.ListTransactions(projectID, r, q.Page)
 		return items, err
 	})
@@ -278,7 +279,20 @@ func (rd *reader) ListTransactions(projectID string, r fsm.TimeRange, p fsm.Page
 	}
 	// Each shard's part is in sequence order and the parts come in shard order, so a stable
 	// sort by time orders by (time, shard, sequence): a total order, the same on every node.
-	slices.SortStableFunc(all, func(a, b fsm.Transaction) int { return cmp.Compare(a.CreatedAt, b.CreatedAt) })
+	slices.SortStableFunc(all, func(a, b ledger.Transaction) int { return cmp.Compare(a.CreatedAt, b.CreatedAt) })
 	items, more := cut(all, p)
 	return items, more, nil
+}
+
+func (rd *reader) GetHold(projectID, holdID string) (*ledger.Hold, error) {
+	l, err := rd.walletShard(projectID, holdID)
+	var rejection *fsm.Error
+	if errors.As(err, &rejection) && rejection.Code == ledger.CodeWalletNotFound {
+		return nil, &fsm.Error{Code: ledger.CodeHoldNotFound, Message: "hold " + holdID + " not found"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	h, err := l.GetHold(projectID, holdID)
+	return h, missingAs(err, ledger.CodeHoldNotFound, "hold "+holdID)
 }

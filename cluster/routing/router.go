@@ -20,6 +20,7 @@ import (
 	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
 	"github.com/gigaledger/gigaledger/shard"
 )
 
@@ -33,7 +34,7 @@ type Shards interface {
 	Propose(ctx context.Context, shardID int, command []byte) (any, error)
 	LinearizableRead(ctx context.Context, shardID int) error
 	// Ledger is this node's replica of the shard, or nil when the node does not host it.
-	Ledger(shardID int) *fsm.Ledger
+	Ledger(shardID int) *ledger.Ledger
 	// APIAddrFor names the admin API of a node that hosts the shard (its leader if known).
 	APIAddrFor(shardID int) (string, bool)
 	// Query runs a shardQuery (encoded) linearizably on a node hosting the shard, which
@@ -52,76 +53,63 @@ type Router struct {
 // New returns a router over shards.
 func New(shards Shards) *Router { return &Router{shards: shards} }
 
-// ShardOf is the shard a route belongs to: the slot of its wallet ID when it names one, else
-// of its (project, customer) key.
-func (r *Router) ShardOf(route backend.Route) int {
-	if route.WalletID != "" {
-		if slot, ok := keyspace.SlotOfID(route.WalletID); ok {
-			return int(keyspace.ShardOfSlot(slot, r.shards.ShardCount()))
-		}
+// ShardOf is the shard a route belongs to: the metadata shard for project-level data; else the
+// one shard of the IDs it names (which carry their slot); else the slot of its (project, owner)
+// key. ok is false when the IDs live in different shards, or for a pinned route, which names its
+// shard itself and is never routed.
+func (r *Router) ShardOf(route fsm.Route) (shardID int, ok bool) {
+	count := r.shards.ShardCount()
+	switch {
+	case route.Pinned:
+		return 0, false
+	case route.Metadata:
+		return MetadataShard, true
 	}
-	return int(keyspace.ShardOfSlot(keyspace.SlotOf(route.ProjectID, route.CustomerID), r.shards.ShardCount()))
+	target := -1
+	for _, id := range route.IDs {
+		slot, ok := keyspace.SlotOfID(id)
+		if !ok {
+			continue // an ID without a slot names nothing; the shard answers not found
+		}
+		s := int(keyspace.ShardOfSlot(slot, count))
+		if target >= 0 && s != target {
+			return 0, false
+		}
+		target = s
+	}
+	if target >= 0 {
+		return target, true
+	}
+	return int(keyspace.ShardOfSlot(keyspace.SlotOf(route.ProjectID, route.OwnerID), count)), true
 }
 
-// Propose sends cmd to the shard that owns it (backend.Backend).
-func (r *Router) Propose(ctx context.Context, route backend.Route, cmd *fsm.Command) (*fsm.Result, error) {
-	switch cmd.Op {
-	case fsm.OpCreateProject, fsm.OpRenameProject, fsm.OpCreateAsset, fsm.OpRenameAsset,
-		fsm.OpDeleteAsset, fsm.OpMarkAssetUsed, fsm.OpCheckProject:
-		return r.propose(ctx, MetadataShard, cmd)
-	case fsm.OpCreateWallet:
-		return r.createWallet(ctx, cmd)
-	case fsm.OpTransact:
-		target, ok := r.transactionShard(cmd)
-		if !ok {
-			return &fsm.Result{Err: &fsm.Error{Code: fsm.CodeCrossShardTransaction,
-				Message: "the transaction's wallets live in different shards; move value between them in separate transactions"}}, nil
-		}
-		return r.propose(ctx, target, cmd)
-	case fsm.OpUpsertCustomer, fsm.OpSuspendCustomer, fsm.OpResumeCustomer, fsm.OpDeleteCustomer:
-		if result, err := r.requireProject(ctx, cmd.ProjectID); result != nil || err != nil {
+// Propose sends a command to the shard its route names (backend.Backend). A command that needs
+// the metadata shard's word first (ledger.NeedsMetadata) gets it here: the project checked, the
+// asset marked used with its definition. A failure between the two steps leaves the asset marked
+// used with no wallet: it can no longer be deleted, which is conservative and never wrong.
+func (r *Router) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, error) {
+	if needs, ok := env.Command.(ledger.NeedsMetadata); ok {
+		projectID, assetID := needs.Metadata()
+		var asset *ledger.AssetDefinition
+		if assetID != "" {
+			marked, err := r.propose(ctx, MetadataShard, fsm.Envelope{Command: &ledger.MarkAssetUsed{ProjectID: projectID, AssetID: assetID}})
+			if err != nil || marked.Err != nil {
+				return marked, err
+			}
+			r.knownProjects.Store(projectID, struct{}{})
+			a := marked.Value.(*ledger.Asset)
+			asset = &ledger.AssetDefinition{Name: a.Name, Code: a.Code, Fractions: a.Fractions, CreatedAt: a.CreatedAt}
+		} else if result, err := r.requireProject(ctx, projectID); result != nil || err != nil {
 			return result, err
 		}
-		cmd.EnsureProject = true
-		return r.propose(ctx, r.ShardOf(backend.Route{ProjectID: cmd.ProjectID, CustomerID: cmd.CustomerID}), cmd)
-	default: // wallet updates: the wallet's shard
-		return r.propose(ctx, r.ShardOf(backend.Route{ProjectID: cmd.ProjectID, WalletID: cmd.WalletID}), cmd)
+		needs.Ensure(asset)
 	}
-}
-
-// createWallet marks the asset used in the metadata shard, then creates the wallet in its
-// owner's shard with the asset's definition. A failure between the two leaves the asset marked
-// used with no wallet: it can no longer be deleted, which is conservative and never wrong.
-func (r *Router) createWallet(ctx context.Context, cmd *fsm.Command) (*fsm.Result, error) {
-	marked, err := r.propose(ctx, MetadataShard, &fsm.Command{Op: fsm.OpMarkAssetUsed, ProjectID: cmd.ProjectID, AssetID: cmd.AssetID})
-	if err != nil || marked.Err != nil {
-		return marked, err
+	shardID, ok := r.ShardOf(env.Command.Route())
+	if !ok {
+		return &fsm.Result{Err: &fsm.Error{Code: ledger.CodeCrossShardTransaction,
+			Message: "the transaction's wallets live in different shards; move value between them in separate transactions"}}, nil
 	}
-	r.knownProjects.Store(cmd.ProjectID, struct{}{})
-	a := marked.Asset
-	cmd.Asset = &fsm.AssetDefinition{Name: a.Name, Code: a.Code, Fractions: a.Fractions, CreatedAt: a.CreatedAt}
-	cmd.EnsureProject = true
-	return r.propose(ctx, r.ShardOf(backend.Route{ProjectID: cmd.ProjectID, CustomerID: cmd.CustomerID, WalletID: cmd.WalletID}), cmd)
-}
-
-// transactionShard is the one shard holding every wallet the transaction names. IDs that carry
-// no slot cannot name a wallet; they go to the first wallet's shard, which answers not found.
-func (r *Router) transactionShard(cmd *fsm.Command) (int, bool) {
-	target := -1
-	for _, op := range cmd.Operations {
-		for _, id := range []string{op.From, op.To} {
-			slot, ok := keyspace.SlotOfID(id)
-			if !ok {
-				continue
-			}
-			s := int(keyspace.ShardOfSlot(slot, r.shards.ShardCount()))
-			if target >= 0 && s != target {
-				return 0, false
-			}
-			target = s
-		}
-	}
-	return max(target, 0), true
+	return r.propose(ctx, shardID, env)
 }
 
 // requireProject answers ProjectNotFound (as a result) unless the metadata shard has the project.
@@ -131,7 +119,7 @@ func (r *Router) requireProject(ctx context.Context, projectID string) (*fsm.Res
 	}
 	if r.shards.Ledger(MetadataShard) == nil {
 		// No local replica of the metadata shard: ask its leader, through the log.
-		result, err := r.propose(ctx, MetadataShard, &fsm.Command{Op: fsm.OpCheckProject, ProjectID: projectID})
+		result, err := r.propose(ctx, MetadataShard, fsm.Envelope{Command: ledger.CheckProjectCommand(projectID)})
 		if err != nil || result.Err != nil {
 			return result, err
 		}
@@ -153,8 +141,8 @@ func (r *Router) requireProject(ctx context.Context, projectID string) (*fsm.Res
 	return nil, nil
 }
 
-func (r *Router) propose(ctx context.Context, shardID int, cmd *fsm.Command) (*fsm.Result, error) {
-	out, err := r.shards.Propose(ctx, shardID, cmd.Encode(nil))
+func (r *Router) propose(ctx context.Context, shardID int, env fsm.Envelope) (*fsm.Result, error) {
+	out, err := r.shards.Propose(ctx, shardID, fsm.EncodeEnvelope(env))
 	if err != nil {
 		return nil, backendError(err)
 	}
@@ -166,7 +154,7 @@ func (r *Router) propose(ctx context.Context, shardID int, cmd *fsm.Command) (*f
 }
 
 // fenced waits for a linearizable read point on the shard and returns the local replica.
-func (r *Router) fenced(ctx context.Context, shardID int) (*fsm.Ledger, error) {
+func (r *Router) fenced(ctx context.Context, shardID int) (*ledger.Ledger, error) {
 	ledger := r.shards.Ledger(shardID)
 	if ledger == nil {
 		if addr, ok := r.shards.APIAddrFor(shardID); ok {
@@ -192,4 +180,10 @@ func backendError(err error) error {
 		return fmt.Errorf("%w: %w", backend.ErrUnavailable, err)
 	}
 	return err
+}
+
+// customerShard is the shard of a customer's data.
+func (r *Router) customerShard(projectID, customerID string) int {
+	shardID, _ := r.ShardOf(fsm.Route{ProjectID: projectID, OwnerID: customerID})
+	return shardID
 }

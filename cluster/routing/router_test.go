@@ -14,23 +14,25 @@ import (
 
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
 	"github.com/gigaledger/gigaledger/httpapi"
 )
 
 // localShards is N ledgers in this process, each applying its proposals directly: the routing
 // layer without Raft.
 type localShards struct {
-	mu      sync.Mutex
-	ledgers []*fsm.Ledger
-	index   []uint64
-	nowMs   int64
-	counts  []int // proposals per shard
+	mu       sync.Mutex
+	machines []*fsm.Machine
+	ledgers  []*ledger.Ledger
+	index    []uint64
+	nowMs    int64
+	counts   []int // proposals per shard
 }
 
 func newLocalShards(t *testing.T, n int) *localShards {
 	s := &localShards{index: make([]uint64, n), counts: make([]int, n), nowMs: 1_700_000_000_000}
 	for i := 0; i < n; i++ {
-		l, err := fsm.Open(t.TempDir(), nil)
+		m, l, err := ledger.Open(t.TempDir(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,8 +40,9 @@ func newLocalShards(t *testing.T, n int) *localShards {
 			if err := l.CheckInvariants(); err != nil {
 				t.Errorf("shard %d: %v", i, err)
 			}
-			l.Close()
+			m.Close()
 		})
+		s.machines = append(s.machines, m)
 		s.ledgers = append(s.ledgers, l)
 	}
 	return s
@@ -53,12 +56,12 @@ func (s *localShards) Propose(ctx context.Context, shardID int, command []byte) 
 	s.index[shardID]++
 	s.counts[shardID]++
 	s.nowMs++
-	return s.ledgers[shardID].ApplyBatch(s.index[shardID], s.nowMs, [][]byte{command})[0], nil
+	return s.machines[shardID].ApplyBatch(s.index[shardID], s.nowMs, [][]byte{command})[0], nil
 }
 
 func (s *localShards) LinearizableRead(ctx context.Context, shardID int) error { return nil }
 
-func (s *localShards) Ledger(shardID int) *fsm.Ledger { return s.ledgers[shardID] }
+func (s *localShards) Ledger(shardID int) *ledger.Ledger { return s.ledgers[shardID] }
 
 func (s *localShards) APIAddrFor(shardID int) (string, bool) { return "", false }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/cluster/tlsconfig/tlstest"
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
 // The forwarding RPC's wire constants (cluster/rpc.go), spelled out here as a hostile peer
@@ -84,7 +85,7 @@ func forwardRequest(t *testing.T, conn net.Conn, kind byte, shardID uint16, requ
 func TestForwardedCommandThatDoesNotDecodeIsRefused(t *testing.T) {
 	tc := newTestCluster(t, 1)
 	leader := tc.waitLeader(15 * time.Second)
-	valid := (&fsm.Command{Op: fsm.OpCreateProject, ProjectID: "fwd", Name: "forwarded"}).Encode(nil)
+	valid := fsm.EncodeCommand(&ledger.CreateProject{ProjectID: "fwd", Name: "forwarded"})
 	for i, bad := range [][]byte{
 		{1, 0xff},                                // unknown op
 		{9, 1, 0},                                // unknown version

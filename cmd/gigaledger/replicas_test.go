@@ -18,6 +18,7 @@ import (
 	"github.com/gigaledger/gigaledger/cluster/testutil"
 	"github.com/gigaledger/gigaledger/cluster/tlsconfig/tlstest"
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
 // testCluster is three real nodes in this process on loopback: real TCP for Raft, forwarding
@@ -341,7 +342,7 @@ func TestThreeReplicasSurviveLeaderLoss(t *testing.T) {
 	for i, n := range tc.nodes {
 		seen := map[string]string{}
 		for page := 1; ; page++ {
-			items, more, err := n.ledger(0).ListTransactions("bank", fsm.TimeRange{FromMs: 0, ToMs: 1 << 62}, fsm.PageRequest{Page: page, PageSize: 1000})
+			items, more, err := n.ledger(0).ListTransactions("bank", ledger.TimeRange{FromMs: 0, ToMs: 1 << 62}, ledger.PageRequest{Page: page, PageSize: 1000})
 			if err != nil {
 				t.Fatal(err)
 			}

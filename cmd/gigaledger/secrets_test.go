@@ -19,6 +19,7 @@ import (
 	"github.com/gigaledger/gigaledger/cluster/tlsconfig"
 	"github.com/gigaledger/gigaledger/cluster/tlsconfig/tlstest"
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
 // TestLogsHoldNoSecrets runs a TLS node with an admin token, gossip and HTTPS, logging at
@@ -88,7 +89,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	if code, _ := forwardRequest(t, tc.hostilePeer(0), wireKindPropose, 0, 1, []byte("\x01\xff"+token)); code != wireCodeBadRequest {
 		t.Fatalf("a command that does not decode: code %d", code)
 	}
-	valid := (&fsm.Command{Op: fsm.OpCreateProject, ProjectID: "q", Name: token}).Encode(nil)
+	valid := fsm.EncodeCommand(&ledger.CreateProject{ProjectID: "q", Name: token})
 	forwardRequest(t, tc.hostilePeer(0), wireKindPropose, 0, 2, valid)
 
 	// The gossip port: junk over UDP and TCP, which memberlist cannot decrypt.

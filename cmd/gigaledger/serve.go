@@ -25,6 +25,7 @@ import (
 	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/cluster/routing"
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
 	"github.com/gigaledger/gigaledger/httpapi"
 	"github.com/gigaledger/gigaledger/shard"
 )
@@ -71,6 +72,7 @@ type node struct {
 	cfg         *serveConfig
 	logger      *slog.Logger
 	cluster     *cluster.Node
+	families    *families
 	admin       *http.Server
 	public      *http.Server
 	serveErrors chan error
@@ -99,19 +101,20 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 		template.HeartbeatTimeout, template.ElectionTimeout = t.heartbeat, t.election
 		template.LeaderLeaseTimeout, template.CommitTimeout = t.leaderLease, t.commit
 	}
+	fams := newFamilies()
 	var routerOnce atomic.Pointer[routing.Router]
 	clusterConfig := cluster.Config{
 		NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, DataDir: cfg.DataDir, Shard: template,
 		OpenStateMachine: func(shardID int, dir string) (shard.StateMachine, error) {
-			return fsm.Open(dir, logger.With("shard", shardID))
+			return fsm.Open(dir, logger.With("shard", shardID), fams.registry)
 		},
 		// A command forwarded by another node must decode before it is proposed: one that
 		// does not would panic apply on every replica.
 		CheckCommand: func(command []byte) error {
-			_, err := fsm.DecodeCommand(command)
+			_, err := fams.registry.DecodeCommand(command)
 			return err
 		},
-		Codec: fsm.ResultCodec{}, APIAddr: cfg.AdminAddr, PublicAddr: cfg.PublicAddr,
+		Codec: fams.registry, APIAddr: cfg.AdminAddr, PublicAddr: cfg.PublicAddr,
 		ShardCount: cfg.Shards, ReplicaCount: cfg.Replicas, TLS: nodeTLS,
 		// Other nodes ask this one for its shards' parts of project-wide lists; the router
 		// answers, and it exists only once the node does.
@@ -151,8 +154,8 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &node{cfg: cfg, logger: logger, cluster: clusterNode, serveErrors: make(chan error, 2)}
-	backend := routing.New(nodeShards{clusterNode})
+	n := &node{cfg: cfg, logger: logger, cluster: clusterNode, families: fams, serveErrors: make(chan error, 2)}
+	backend := routing.New(nodeShards{clusterNode, fams})
 	routerOnce.Store(backend)
 	// validate() has parsed both lists already.
 	allowedHosts, _ := httpapi.ParseAllowedHosts(cfg.AllowedHosts)
@@ -248,11 +251,11 @@ func (n *node) StateDigest(ctx context.Context) (string, uint64, error) {
 	h := sha256.New()
 	var applied uint64
 	for _, k := range n.cluster.HostedShards() {
-		ledger, ok := n.cluster.StateMachine(k).(*fsm.Ledger)
+		machine, ok := n.cluster.StateMachine(k).(*fsm.Machine)
 		if !ok {
-			return "", 0, fmt.Errorf("shard %d: no ledger", k)
+			return "", 0, fmt.Errorf("shard %d: no state machine", k)
 		}
-		sum, index, err := ledger.DigestAt()
+		sum, index, err := machine.DigestAt()
 		if err != nil {
 			return "", 0, err
 		}
@@ -289,7 +292,10 @@ func (n *node) Close() error {
 }
 
 // nodeShards presents the node's shards to the router.
-type nodeShards struct{ node *cluster.Node }
+type nodeShards struct {
+	node     *cluster.Node
+	families *families
+}
 
 func (s nodeShards) ShardCount() int { return s.node.ShardCount() }
 
@@ -307,9 +313,8 @@ func (s nodeShards) Query(ctx context.Context, shardID int, query []byte) ([]byt
 	return s.node.Query(ctx, shardID, query)
 }
 
-func (s nodeShards) Ledger(shardID int) *fsm.Ledger {
-	ledger, _ := s.node.StateMachine(shardID).(*fsm.Ledger)
-	return ledger
+func (s nodeShards) Ledger(shardID int) *ledger.Ledger {
+	return s.families.ledgerOf(s.node.StateMachine(shardID))
 }
 
 // withPprof serves /debug/pprof/ beside the API, behind the same bearer token.
@@ -339,6 +344,6 @@ func withPprof(api http.Handler, token string, allowedHosts []string) http.Handl
 }
 
 // ledger is this node's replica of shard k, or nil when the node does not host it.
-func (n *node) ledger(k int) *fsm.Ledger {
-	return nodeShards{n.cluster}.Ledger(k)
+func (n *node) ledger(k int) *ledger.Ledger {
+	return n.families.ledgerOf(n.cluster.StateMachine(k))
 }

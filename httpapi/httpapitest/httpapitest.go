@@ -1,5 +1,5 @@
 // Package httpapitest provides httpapi.Backend implementations for tests: LedgerBackend applies
-// commands straight to a real fsm.Ledger (no Raft), FakeBackend answers with whatever a test
+// commands straight to a real state machine with the accounting core (no Raft), FakeBackend answers with whatever a test
 // sets. It must never be imported outside tests.
 package httpapitest
 
@@ -7,25 +7,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
 	"github.com/gigaledger/gigaledger/httpapi"
 )
 
 // ClockStartMs is the time LedgerBackend stamps on its first batch: 2024-01-01T00:00:00Z.
 const ClockStartMs int64 = 1704067200000
 
-// LedgerBackend is an httpapi.Backend over a real fsm.Ledger in a test's temporary directory.
+// LedgerBackend is an httpapi.Backend over a real machine in a test's temporary directory.
 // Each Propose is one batch of one command, applied under a mutex with the next log index and
 // the backend's clock, which only moves when the test calls Advance. Reads see every applied
 // batch, so they are trivially linearizable.
 type LedgerBackend struct {
-	// Ledger is the state machine; tests may query it directly.
-	Ledger *fsm.Ledger
+	// Machine is the state machine, Ledger its accounting core; tests may query them directly.
+	Machine *fsm.Machine
+	Ledger  *ledger.Ledger
 
 	mu        sync.Mutex
 	index     uint64
@@ -36,20 +36,20 @@ type LedgerBackend struct {
 // NewLedgerBackend opens a fresh ledger in t.TempDir() and closes it when the test ends.
 func NewLedgerBackend(t testing.TB) *LedgerBackend {
 	t.Helper()
-	ledger, err := fsm.Open(t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	machine, l, err := ledger.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatalf("open ledger: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := ledger.Close(); err != nil {
+		if err := machine.Close(); err != nil {
 			t.Errorf("close ledger: %v", err)
 		}
 	})
-	return &LedgerBackend{Ledger: ledger, clockMs: ClockStartMs}
+	return &LedgerBackend{Machine: machine, Ledger: l, clockMs: ClockStartMs}
 }
 
-// Propose applies cmd as the next log entry and returns its result.
-func (b *LedgerBackend) Propose(ctx context.Context, route httpapi.Route, cmd *fsm.Command) (*fsm.Result, error) {
+// Propose applies the command as the next log entry and returns its result.
+func (b *LedgerBackend) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("propose: %w", httpapi.ErrUnavailable)
 	}
@@ -57,7 +57,7 @@ func (b *LedgerBackend) Propose(ctx context.Context, route httpapi.Route, cmd *f
 	defer b.mu.Unlock()
 	b.index++
 	b.proposals++
-	results := b.Ledger.ApplyBatch(b.index, b.clockMs, [][]byte{cmd.Encode(nil)})
+	results := b.Machine.ApplyBatch(b.index, b.clockMs, [][]byte{fsm.EncodeEnvelope(env)})
 	if len(results) != 1 {
 		return nil, fmt.Errorf("apply batch %d: %d results for one command", b.index, len(results))
 	}
@@ -69,7 +69,7 @@ func (b *LedgerBackend) Propose(ctx context.Context, route httpapi.Route, cmd *f
 }
 
 // Read returns the ledger itself.
-func (b *LedgerBackend) Read(ctx context.Context, route httpapi.Route) (httpapi.Reader, error) {
+func (b *LedgerBackend) Read(ctx context.Context) (httpapi.Reader, error) {
 	return b.Ledger, nil
 }
 
@@ -111,7 +111,7 @@ type FakeBackend struct {
 var ErrNoReader = errors.New("httpapitest: FakeBackend has no Reader")
 
 // Propose returns ProposeResult, ProposeErr.
-func (f *FakeBackend) Propose(ctx context.Context, route httpapi.Route, cmd *fsm.Command) (*fsm.Result, error) {
+func (f *FakeBackend) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.proposals++
@@ -119,7 +119,7 @@ func (f *FakeBackend) Propose(ctx context.Context, route httpapi.Route, cmd *fsm
 }
 
 // Read returns Reader, ReadErr.
-func (f *FakeBackend) Read(ctx context.Context, route httpapi.Route) (httpapi.Reader, error) {
+func (f *FakeBackend) Read(ctx context.Context) (httpapi.Reader, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reads++
@@ -138,7 +138,7 @@ func (f *FakeBackend) Calls() (proposals, reads int) {
 
 // Compile-time checks: the real ledger is a Reader, both backends are Backends.
 var (
-	_ httpapi.Reader  = (*fsm.Ledger)(nil)
+	_ httpapi.Reader  = (*ledger.Ledger)(nil)
 	_ httpapi.Backend = (*LedgerBackend)(nil)
 	_ httpapi.Backend = (*FakeBackend)(nil)
 )

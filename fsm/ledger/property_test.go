@@ -1,4 +1,4 @@
-package fsm
+package ledger
 
 import (
 	"fmt"
@@ -276,7 +276,7 @@ func (r *propertyRun) randomCommand() *Command {
 	case k < 18:
 		return &Command{Op: OpRenameAsset, ProjectID: p, AssetID: "a", Name: "A"}
 	case k < 19:
-		return &Command{Op: OpCheckProject, ProjectID: []string{p, "p9"}[r.rng.IntN(2)]}
+		return &Command{Op: opCheckProject, ProjectID: []string{p, "p9"}[r.rng.IntN(2)]}
 	case k < 20:
 		// A data shard meeting a project and an asset for the first time.
 		r.nextID++
@@ -366,7 +366,7 @@ func (r *propertyRun) randomStep() {
 			}
 			continue
 		}
-		r.stats[c.Op.String()+":"+outcome]++
+		r.stats[fmt.Sprint(c.Op)+":"+outcome]++
 	}
 }
 
@@ -478,7 +478,7 @@ func (r *propertyRun) restart() {
 	if err := r.tl.ledger.Close(); err != nil {
 		r.t.Fatal(err)
 	}
-	l, err := Open(r.tl.dir, nil)
+	l, err := openTest(r.tl.dir, nil)
 	if err != nil {
 		r.t.Fatalf("seed %d step %d: reopen: %v", r.seed, r.step, err)
 	}

@@ -1,11 +1,11 @@
-package fsm
+package ledger
 
 import (
 	"fmt"
 	"math/big"
 	"math/bits"
 
-	"github.com/cockroachdb/pebble"
+	"github.com/gigaledger/gigaledger/fsm"
 )
 
 // CheckInvariants recomputes the ledger's invariants from its history, on one consistent view
@@ -20,27 +20,19 @@ import (
 // check (tests run it after every scenario; operators may run it on a live node).
 func (l *Ledger) CheckInvariants() error {
 	return l.read(func() error {
-		view := l.db.NewSnapshot()
+		view := l.store.View()
 		defer view.Close()
-		scan := func(prefix []byte, fn func(k, v []byte) error) error {
-			it, err := view.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-			if err != nil {
-				return err
-			}
-			defer it.Close()
-			for it.First(); it.Valid(); it.Next() {
-				if err := fn(it.Key(), it.Value()); err != nil {
-					return err
-				}
-			}
-			return it.Error()
+		scan := func(prefix []byte, fn func(k, v []byte) error) error { return fsm.ScanView(view, prefix, fn) }
+		held, err := activeHolds(scan)
+		if err != nil {
+			return err
 		}
 		type assetTotals struct {
 			supply                     Amount
 			balances, issued, redeemed wideSum
 		}
 		totals := map[string]*assetTotals{}
-		err := scan([]byte{prefixAsset}, func(k, v []byte) error {
+		err = scan([]byte{prefixAsset}, func(k, v []byte) error {
 			a, err := decodeAsset(v)
 			if err == nil {
 				totals[a.ProjectID+"\x00"+a.ID] = &assetTotals{supply: a.Supply}
@@ -54,6 +46,10 @@ func (l *Ledger) CheckInvariants() error {
 			if w.Held.Cmp(w.Balance) > 0 {
 				return fmt.Errorf("wallet %s: held %s > balance %s", w.ID, w.Held, w.Balance)
 			}
+			if sum := held[w.ID]; sum != wideOf(w.Held) {
+				return fmt.Errorf("wallet %s: held %s, its active holds sum to %s", w.ID, w.Held, sum)
+			}
+			delete(held, w.ID)
 			at := totals[w.ProjectID+"\x00"+w.AssetID]
 			if at == nil {
 				return fmt.Errorf("wallet %s: asset %s missing", w.ID, w.AssetID)
@@ -100,6 +96,9 @@ func (l *Ledger) CheckInvariants() error {
 			at.balances.add(w.Balance)
 			return nil
 		}, func() error {
+			for walletID := range held {
+				return fmt.Errorf("active holds name wallet %s, which does not exist", walletID)
+			}
 			for k, at := range totals {
 				if at.balances != wideOf(at.supply) {
 					return fmt.Errorf("asset %q: supply %s, wallets hold %s", k, at.supply, at.balances)
@@ -155,4 +154,45 @@ func (s wideSum) String() string {
 	v := new(big.Int).SetUint64(s.top)
 	v.Lsh(v, 128)
 	return v.Or(v, s.low.Big()).String()
+}
+
+// activeHolds sums the active holds per wallet, and checks that the expiry index lists exactly
+// the active holds that expire.
+func activeHolds(scan func([]byte, func(k, v []byte) error) error) (map[string]wideSum, error) {
+	held := map[string]wideSum{}
+	expiring := map[string]bool{}
+	err := scan([]byte{prefixHold}, func(k, v []byte) error {
+		h, err := decodeHold(v)
+		if err != nil {
+			return err
+		}
+		switch {
+		case h.Status == HoldActive:
+			sum := held[h.WalletID]
+			sum.add(h.Amount)
+			held[h.WalletID] = sum
+			if h.ExpiresAt != 0 {
+				expiring[string(holdExpiryKey(h))] = true
+			}
+		case h.Status == HoldCaptured && h.CapturedAmount.Cmp(h.Amount) > 0:
+			return fmt.Errorf("hold %s captured %s of %s", h.ID, h.CapturedAmount, h.Amount)
+		case h.Status < HoldActive || h.Status > HoldExpired:
+			return fmt.Errorf("hold %s has status %d", h.ID, h.Status)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = scan([]byte{prefixHoldExpiry}, func(k, v []byte) error {
+		if !expiring[string(k)] {
+			return fmt.Errorf("expiry index entry %q names no active expiring hold", k)
+		}
+		delete(expiring, string(k))
+		return nil
+	})
+	if err == nil && len(expiring) > 0 {
+		err = fmt.Errorf("%d active expiring holds are missing from the expiry index", len(expiring))
+	}
+	return held, err
 }

@@ -1,9 +1,11 @@
-package fsm
+package ledger
 
 import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
+
+	"github.com/gigaledger/gigaledger/fsm"
 )
 
 // touchedWallet is a wallet's working balance while a transaction's operations run; nothing
@@ -11,6 +13,7 @@ import (
 type touchedWallet struct {
 	wallet       *Wallet
 	balance      Amount
+	held         Amount // the wallet's held amount with this transaction's holds (and a capture's release)
 	entryCount   uint64
 	startBalance Amount
 	lastPosted   Amount // balance after the last entry posted for this wallet
@@ -29,12 +32,16 @@ type touchedAsset struct {
 // (-1: the operation has no such side).
 type step struct{ from, to, asset int }
 
-func (a *applier) transact(c *Command) *Result {
+func (l *Ledger) transact(c *Transact) *fsm.Result { return l.runTransaction(c, nil) }
+
+// runTransaction applies a transaction. A capture passes the hold it captures as release: its
+// amount no longer counts as held while the operations run, and is held again if they fail.
+func (l *Ledger) runTransaction(c *Transact, release *Hold) *fsm.Result {
 	if r := validateTransaction(c); r != nil {
 		return r
 	}
 	referenceKey := c.ProjectID + "\x00" + c.ReferenceID
-	prior, err := a.transactionByReference(c.ProjectID, c.ReferenceID, referenceKey)
+	prior, err := l.transactionByReference(c.ProjectID, c.ReferenceID, referenceKey)
 	if err != nil {
 		// A store read failed or the reference names a record that is not there: a broken
 		// store, not a request's doing.
@@ -42,28 +49,33 @@ func (a *applier) transact(c *Command) *Result {
 	}
 	if prior != nil {
 		if !sameOperations(prior.Operations, c.Operations) {
-			return &Result{Err: rejectf(CodeReferenceIDMismatch,
+			return &fsm.Result{Err: rejectf(CodeReferenceIDMismatch,
 				"reference id %q was used by transaction %s with different operations", c.ReferenceID, prior.ID),
-				Transaction: prior}
+				Value: prior}
 		}
-		return &Result{Err: rejectf(CodeDuplicateReferenceID,
-			"reference id %q was already used by transaction %s", c.ReferenceID, prior.ID), Transaction: prior}
+		return &fsm.Result{Err: rejectf(CodeDuplicateReferenceID,
+			"reference id %q was already used by transaction %s", c.ReferenceID, prior.ID), Value: prior}
 	}
 	// Structural checks reject the request without recording anything: the wallets must exist
 	// in this project, and a transfer must stay within one asset.
 	wallets := make([]touchedWallet, 0, 2*len(c.Operations))
 	assets := make([]touchedAsset, 0, 1)
-	touch := func(id string) (int, *Result) {
+	touch := func(id string) (int, *fsm.Result) {
 		for i := range wallets {
 			if wallets[i].wallet.ID == id {
 				return i, nil
 			}
 		}
-		w, r := a.findWallet(c.ProjectID, id)
+		w, r := l.findWallet(c.ProjectID, id)
 		if r != nil {
 			return 0, r
 		}
-		wallets = append(wallets, touchedWallet{wallet: w, balance: w.Balance, startBalance: w.Balance, entryCount: w.EntryCount})
+		held := w.Held
+		if release != nil && release.WalletID == w.ID {
+			// The hold is part of w.Held while it is active: this cannot go below zero.
+			held = mustSub(held, release.Amount)
+		}
+		wallets = append(wallets, touchedWallet{wallet: w, balance: w.Balance, held: held, startBalance: w.Balance, entryCount: w.EntryCount})
 		return len(wallets) - 1, nil
 	}
 	touchAsset := func(assetID string) int {
@@ -72,7 +84,7 @@ func (a *applier) transact(c *Command) *Result {
 				return i
 			}
 		}
-		as := a.assets[assetKey(c.ProjectID, assetID)]
+		as := l.assets[assetKey(c.ProjectID, assetID)]
 		if as == nil {
 			// Corruption only: a wallet is created with its asset (recorded on this shard
 			// first if needed) and marks it used, and a used asset cannot be deleted.
@@ -84,7 +96,7 @@ func (a *applier) transact(c *Command) *Result {
 	steps := make([]step, len(c.Operations))
 	for i, op := range c.Operations {
 		s := step{from: -1, to: -1}
-		var r *Result
+		var r *fsm.Result
 		if op.From != "" {
 			if s.from, r = touch(op.From); r != nil {
 				return r
@@ -94,6 +106,9 @@ func (a *applier) transact(c *Command) *Result {
 			if s.to, r = touch(op.To); r != nil {
 				return r
 			}
+		}
+		if op.Type == OperationHold && op.ExpiresAt != 0 && op.ExpiresAt <= l.b.Now {
+			return invalid("operation %d: a hold must expire after the batch time %d (expiresAt %d)", i, l.b.Now, op.ExpiresAt)
 		}
 		if s.from >= 0 && s.to >= 0 && wallets[s.from].wallet.AssetID != wallets[s.to].wallet.AssetID {
 			return fail(rejectf(CodeAssetMismatch, "operation %d: wallet %q holds %q and wallet %q holds %q",
@@ -108,10 +123,9 @@ func (a *applier) transact(c *Command) *Result {
 	}
 
 	// A uint64 counter of log commands, like the wallet sequence: it cannot wrap in practice.
-	a.clock.transactionSequence++
-	t := &Transaction{ID: transactionID(c.IDPrefix, a.clock.transactionSequence), ProjectID: c.ProjectID, ReferenceID: c.ReferenceID,
-		Operations: c.Operations, CreatedAt: a.now, Sequence: a.clock.transactionSequence,
-		FailedOperationIndex: -1}
+	sequence := l.b.Next(l.family.transactionSequence)
+	t := &Transaction{ID: transactionID(c.IDPrefix, sequence), ProjectID: c.ProjectID, ReferenceID: c.ReferenceID,
+		Operations: c.Operations, CreatedAt: l.b.Now, Sequence: sequence, FailedOperationIndex: -1}
 
 	// Run the operations in order on working balances. After each one the available balance
 	// of the wallet it debited must still be ≥ 0 (the seed's rule), and no balance or supply
@@ -119,15 +133,20 @@ func (a *applier) transact(c *Command) *Result {
 	// checked on the state after each operation and never on a sum of the operations.
 	for i, op := range c.Operations {
 		s := steps[i]
-		if failure := a.checkUsable(wallets, s.from, s.to); failure != nil {
-			return a.recordFailure(t, i, failure)
+		if failure := l.checkUsable(wallets, s.from, s.to); failure != nil {
+			return l.recordFailure(t, i, failure)
 		}
 		if s.from >= 0 {
 			from := &wallets[s.from]
-			available, _ := from.balance.Sub(from.wallet.Held)
+			available := mustSub(from.balance, from.held) // held ≤ balance after every operation
 			if available.Cmp(op.Amount) < 0 {
-				return a.recordFailure(t, i, rejectf(CodeInsufficientFunds,
+				return l.recordFailure(t, i, rejectf(CodeInsufficientFunds,
 					"operation %d: wallet %q has %s available, needs %s", i, from.wallet.ID, available, op.Amount))
+			}
+			if op.Type == OperationHold {
+				// held + amount ≤ held + available = balance: no overflow, held ≤ balance.
+				from.held = mustAdd(from.held, op.Amount)
+				continue
 			}
 			// available ≥ amount, and balance ≥ available: this cannot go below zero.
 			from.balance = mustSub(from.balance, op.Amount)
@@ -136,7 +155,7 @@ func (a *applier) transact(c *Command) *Result {
 		case OperationIssue:
 			supply, err := assets[s.asset].supply.Add(op.Amount)
 			if err != nil {
-				return a.recordFailure(t, i, rejectf(CodeBalanceOverflow, "operation %d: issuing %s overflows the asset supply", i, op.Amount))
+				return l.recordFailure(t, i, rejectf(CodeBalanceOverflow, "operation %d: issuing %s overflows the asset supply", i, op.Amount))
 			}
 			assets[s.asset].supply = supply
 		case OperationRedeem:
@@ -149,7 +168,7 @@ func (a *applier) transact(c *Command) *Result {
 			to := &wallets[s.to]
 			balance, err := to.balance.Add(op.Amount)
 			if err != nil {
-				return a.recordFailure(t, i, rejectf(CodeBalanceOverflow, "operation %d: wallet %q balance would overflow", i, to.wallet.ID))
+				return l.recordFailure(t, i, rejectf(CodeBalanceOverflow, "operation %d: wallet %q balance would overflow", i, to.wallet.ID))
 			}
 			to.balance = balance
 		}
@@ -161,15 +180,17 @@ func (a *applier) transact(c *Command) *Result {
 		s := steps[i]
 		switch op.Type {
 		case OperationTransfer:
-			a.postEntry(t, i, &wallets[s.from], EntryDebit, op.Amount)
-			a.postEntry(t, i, &wallets[s.to], EntryCredit, op.Amount)
+			l.postEntry(t, i, &wallets[s.from], EntryDebit, op.Amount)
+			l.postEntry(t, i, &wallets[s.to], EntryCredit, op.Amount)
 		case OperationIssue:
-			a.postEntry(t, i, &wallets[s.to], EntryIssue, op.Amount)
+			l.postEntry(t, i, &wallets[s.to], EntryIssue, op.Amount)
 		case OperationRedeem:
-			a.postEntry(t, i, &wallets[s.from], EntryRedeem, op.Amount)
+			l.postEntry(t, i, &wallets[s.from], EntryRedeem, op.Amount)
+		case OperationHold:
+			l.placeHold(t, i, wallets[s.from].wallet, op)
 		}
 	}
-	a.checkConservation(t, wallets, assets)
+	l.checkConservation(t, wallets, assets)
 	for i := range wallets {
 		tw := &wallets[i]
 		// Corruption only (a bug in this function): postEntry posts one entry per side.
@@ -177,25 +198,26 @@ func (a *applier) transact(c *Command) *Result {
 			panic(fmt.Sprintf("fsm: transaction %s: wallet %s entry count mismatch", t.ID, tw.wallet.ID))
 		}
 		tw.wallet.Balance = tw.balance
+		tw.wallet.Held = tw.held
 		tw.wallet.EntryCount = tw.entryCount
 		// Corruption only: every debit above checked the available balance (balance − held).
 		if tw.wallet.Held.Cmp(tw.wallet.Balance) > 0 {
 			panic(fmt.Sprintf("fsm: transaction %s left wallet %s with held > balance", t.ID, tw.wallet.ID))
 		}
-		a.putWallet(tw.wallet)
+		l.putWallet(tw.wallet)
 	}
 	for i := range assets {
 		if assets[i].asset.Supply != assets[i].supply {
 			assets[i].asset.Supply = assets[i].supply
-			a.putAsset(assets[i].asset)
+			l.putAsset(assets[i].asset)
 		}
 	}
-	a.putTransaction(t)
-	return &Result{Transaction: t}
+	l.putTransaction(t)
+	return &fsm.Result{Value: t}
 }
 
 // checkUsable fails an operation whose wallets cannot take part: suspended or closed.
-func (a *applier) checkUsable(wallets []touchedWallet, indexes ...int) *Error {
+func (l *Ledger) checkUsable(wallets []touchedWallet, indexes ...int) *fsm.Error {
 	for _, i := range indexes {
 		if i < 0 {
 			continue
@@ -220,7 +242,7 @@ func (a *applier) checkUsable(wallets []touchedWallet, indexes ...int) *Error {
 // redeemed 1 and got it back). The sums of balances fit: the touched wallets of an asset hold
 // part of its supply, itself at most 2^128−1, before and after; an overflow there means the
 // stored balances and supply disagree already, which no request can cause.
-func (a *applier) checkConservation(t *Transaction, wallets []touchedWallet, assets []touchedAsset) {
+func (l *Ledger) checkConservation(t *Transaction, wallets []touchedWallet, assets []touchedAsset) {
 	for _, as := range assets {
 		var before, after Amount
 		for _, tw := range wallets {
@@ -229,7 +251,7 @@ func (a *applier) checkConservation(t *Transaction, wallets []touchedWallet, ass
 				after = mustAdd(after, tw.balance)
 			}
 		}
-		if changeOf(before, after) != changeOf(as.asset.Supply, as.supply) {
+		if fsm.ChangeOf(before, after) != fsm.ChangeOf(as.asset.Supply, as.supply) {
 			panic(fmt.Sprintf("fsm: transaction %s breaks conservation of asset %s", t.ID, as.asset.ID))
 		}
 	}
@@ -238,7 +260,7 @@ func (a *applier) checkConservation(t *Transaction, wallets []touchedWallet, ass
 func countEntries(ops []Operation, steps []step, wallet int) uint64 {
 	var n uint64
 	for i := range ops {
-		if steps[i].from == wallet {
+		if steps[i].from == wallet && ops[i].Type != OperationHold {
 			n++
 		}
 		if steps[i].to == wallet {
@@ -248,7 +270,7 @@ func countEntries(ops []Operation, steps []step, wallet int) uint64 {
 	return n
 }
 
-func (a *applier) postEntry(t *Transaction, operationIndex int, tw *touchedWallet, entryType EntryType, amount Amount) {
+func (l *Ledger) postEntry(t *Transaction, operationIndex int, tw *touchedWallet, entryType EntryType, amount Amount) {
 	// Entries show the balance after each operation in order, so recompute it from the start.
 	var balance Amount
 	if tw.entryCount == tw.wallet.EntryCount {
@@ -270,24 +292,25 @@ func (a *applier) postEntry(t *Transaction, operationIndex int, tw *touchedWalle
 		CreatedAt: t.CreatedAt}
 	tw.entryCount++
 	k := appendTimeSequence(prefixOf(prefixEntry, tw.wallet.ID), e.CreatedAt, e.Sequence)
-	a.set(k, encodeEntry(&e))
+	l.set(k, encodeEntry(&e))
 }
 
-func (a *applier) recordFailure(t *Transaction, operationIndex int, reason *Error) *Result {
+func (l *Ledger) recordFailure(t *Transaction, operationIndex int, reason *fsm.Error) *fsm.Result {
 	t.Status = TransactionFailed
 	t.FailedOperationIndex = operationIndex
 	t.FailureReason = reason.Code
 	t.FailureMessage = reason.Message
-	a.putTransaction(t)
-	return &Result{Err: reason, Transaction: t}
+	l.putTransaction(t)
+	return &fsm.Result{Err: reason, Value: t}
 }
 
 // putTransaction stores a transaction under its sequence — keys that only grow, and in time
 // order — and claims its reference ID.
-func (a *applier) putTransaction(t *Transaction) {
-	a.set(transactionKey(t.ProjectID, t.Sequence), encodeTransaction(t))
-	a.set(key(prefixReference, t.ProjectID, t.ReferenceID), appendSequence(nil, t.Sequence))
-	a.pendingReferences[t.ProjectID+"\x00"+t.ReferenceID] = t
+func (l *Ledger) putTransaction(t *Transaction) {
+	l.set(transactionKey(t.ProjectID, t.Sequence), record(t))
+	l.set(key(prefixReference, t.ProjectID, t.ReferenceID), appendSequence(nil, t.Sequence))
+	l.pendingReferences[t.ProjectID+"\x00"+t.ReferenceID] = t
+	l.emitTransaction(t)
 }
 
 func transactionKey(projectID string, sequence uint64) []byte {
@@ -314,18 +337,18 @@ func transactionSequence(id string) (uint64, bool) {
 
 // transactionByReference finds the transaction that used a reference ID, in this batch or in
 // the store.
-func (a *applier) transactionByReference(projectID, referenceID, referenceKey string) (*Transaction, error) {
-	if t := a.pendingReferences[referenceKey]; t != nil {
+func (l *Ledger) transactionByReference(projectID, referenceID, referenceKey string) (*Transaction, error) {
+	if t := l.pendingReferences[referenceKey]; t != nil {
 		return t, nil
 	}
-	sequence, err := a.get(key(prefixReference, projectID, referenceID))
+	sequence, err := l.get(key(prefixReference, projectID, referenceID))
 	if err != nil || sequence == nil {
 		return nil, err
 	}
 	if len(sequence) != 8 {
 		return nil, fmt.Errorf("reference %q: bad value %x", referenceID, sequence)
 	}
-	v, err := a.get(appendSequence(prefixOf(prefixTransaction, projectID), binary.BigEndian.Uint64(sequence)))
+	v, err := l.get(appendSequence(prefixOf(prefixTransaction, projectID), binary.BigEndian.Uint64(sequence)))
 	if err != nil {
 		return nil, err
 	}
@@ -335,14 +358,14 @@ func (a *applier) transactionByReference(projectID, referenceID, referenceKey st
 	return decodeTransaction(v)
 }
 
-func validateTransaction(c *Command) *Result {
+func validateTransaction(c *Transact) *fsm.Result {
 	switch {
-	case !ValidID(c.IDPrefix, TransactionIDPrefixMaxLength):
-		return invalid("transaction id prefix must be 1..%d of [A-Za-z0-9_.-]", TransactionIDPrefixMaxLength)
-	case c.ReferenceID == "" || !ValidText(c.ReferenceID, ReferenceIDMaxLength):
-		return invalid("referenceId must be 1..%d printable characters", ReferenceIDMaxLength)
-	case len(c.Operations) == 0 || len(c.Operations) > OperationsMaxCount:
-		return invalid("a transaction has 1..%d operations", OperationsMaxCount)
+	case !fsm.ValidID(c.IDPrefix, fsm.TransactionIDPrefixMaxLength):
+		return invalid("transaction id prefix must be 1..%d of [A-Za-z0-9_.-]", fsm.TransactionIDPrefixMaxLength)
+	case c.ReferenceID == "" || !fsm.ValidText(c.ReferenceID, fsm.ReferenceIDMaxLength):
+		return invalid("referenceId must be 1..%d printable characters", fsm.ReferenceIDMaxLength)
+	case len(c.Operations) == 0 || len(c.Operations) > fsm.OperationsMaxCount:
+		return invalid("a transaction has 1..%d operations", fsm.OperationsMaxCount)
 	}
 	for i, op := range c.Operations {
 		if op.Amount.IsZero() {
@@ -361,8 +384,18 @@ func validateTransaction(c *Command) *Result {
 			if op.From == "" || op.To != "" {
 				return invalid("operation %d: a redeem names only the wallet it debits, from", i)
 			}
+		case OperationHold:
+			if op.From == "" || op.To != "" {
+				return invalid("operation %d: a hold names only the wallet it reserves funds of, from", i)
+			}
+			if op.ExpiresAt < 0 {
+				return invalid("operation %d: expiresAt must be a time in Unix milliseconds", i)
+			}
 		default:
-			return invalid("operation %d: type must be transfer, issue or redeem", i)
+			return invalid("operation %d: type must be transfer, issue, redeem or hold", i)
+		}
+		if op.Type != OperationHold && op.ExpiresAt != 0 {
+			return invalid("operation %d: only a hold expires", i)
 		}
 	}
 	return nil

@@ -1,8 +1,10 @@
-package fsm
+package ledger
 
 import (
 	"fmt"
 	"testing"
+
+	"github.com/gigaledger/gigaledger/fsm"
 )
 
 // BenchmarkApplyTransfers measures apply throughput on one goroutine: single-transfer
@@ -19,7 +21,7 @@ func BenchmarkApplyTransfers(b *testing.B) {
 }
 
 func benchmarkApplyTransfers(b *testing.B, batchSize int) {
-	l, err := Open(b.TempDir(), nil)
+	l, err := openTest(b.TempDir(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -31,8 +33,8 @@ func benchmarkApplyTransfers(b *testing.B, batchSize int) {
 		index++
 		now++
 		for _, r := range l.ApplyBatch(index, now, cmds) {
-			if r.(*Result).Err != nil {
-				b.Fatal(r.(*Result).Err)
+			if r.(*fsm.Result).Err != nil {
+				b.Fatal(r.(*fsm.Result).Err)
 			}
 		}
 	}

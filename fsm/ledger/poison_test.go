@@ -1,4 +1,4 @@
-package fsm
+package ledger
 
 import "testing"
 
@@ -63,7 +63,7 @@ func TestPoisonPillIssue8(t *testing.T) {
 	if err := tl.ledger.Close(); err != nil {
 		t.Fatal(err)
 	}
-	reopened, err := Open(tl.dir, nil)
+	reopened, err := openTest(tl.dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,25 +72,6 @@ func TestPoisonPillIssue8(t *testing.T) {
 		t.Fatal("state changed across restart")
 	}
 	tl.ok(pxTx("after-restart", redeem("V", 1), issue("V", 1)))
-}
-
-func TestAmountChange(t *testing.T) {
-	one := AmountFromUint64(1)
-	for _, c := range []struct {
-		before, after Amount
-		want          amountChange
-	}{
-		{Amount{}, Amount{}, amountChange{}},
-		{maxAmountValue, maxAmountValue, amountChange{}},
-		{Amount{}, maxAmountValue, amountChange{size: maxAmountValue}},
-		{maxAmountValue, Amount{}, amountChange{decrease: true, size: maxAmountValue}},
-		{Amount{Lo: ^uint64(0)}, Amount{Hi: 1}, amountChange{size: one}},
-		{Amount{Hi: 1}, Amount{Lo: ^uint64(0)}, amountChange{decrease: true, size: one}},
-	} {
-		if got := changeOf(c.before, c.after); got != c.want {
-			t.Errorf("changeOf(%s, %s) = %+v, want %+v", c.before, c.after, got, c.want)
-		}
-	}
 }
 
 func TestWideSumPassesTheAmountLimit(t *testing.T) {

@@ -1,4 +1,4 @@
-package fsm
+package ledger
 
 import (
 	"encoding/binary"
@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/gigaledger/gigaledger/fsm"
 )
 
 // Queries read the store, never the apply goroutine's memory: each sees the state as of the
@@ -33,14 +34,7 @@ func (p PageRequest) offset() (skip, take int, err error) {
 }
 
 // read runs fn with the store held against Restore swapping it.
-func (l *Ledger) read(fn func() error) error {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.db == nil {
-		return fmt.Errorf("fsm: ledger closed")
-	}
-	return fn()
-}
+func (l *Ledger) read(fn func() error) error { return l.store.Read(fn) }
 
 // GetProject returns a project with its assets.
 func (l *Ledger) GetProject(projectID string) (*Project, error) {
@@ -66,7 +60,7 @@ func (l *Ledger) GetProject(projectID string) (*Project, error) {
 func (l *Ledger) ListProjects() ([]Project, error) {
 	projects := []Project{}
 	err := l.read(func() error {
-		return l.scan([]byte{prefixProject}, func(k, v []byte) error {
+		return l.store.Scan([]byte{prefixProject}, func(k, v []byte) error {
 			p, err := decodeProject(v)
 			if err == nil {
 				projects = append(projects, *p)
@@ -90,7 +84,7 @@ func (l *Ledger) projectExists(projectID string) error {
 
 func (l *Ledger) listAssets(projectID string) ([]Asset, error) {
 	assets := []Asset{}
-	err := l.scan(prefixOf(prefixAsset, projectID), func(k, v []byte) error {
+	err := l.store.Scan(prefixOf(prefixAsset, projectID), func(k, v []byte) error {
 		a, err := decodeAsset(v)
 		if err == nil {
 			assets = append(assets, *a)
@@ -128,7 +122,7 @@ func (l *Ledger) GetCustomer(projectID, customerID string) (*Customer, error) {
 
 // getInProject reads one record of a project: ProjectNotFound when the project is missing,
 // missing when the record is.
-func getInProject[T any](l *Ledger, projectID string, k []byte, missing *Error, decode func([]byte) (*T, error)) (*T, error) {
+func getInProject[T any](l *Ledger, projectID string, k []byte, missing *fsm.Error, decode func([]byte) (*T, error)) (*T, error) {
 	var record *T
 	err := l.read(func() error {
 		if err := l.projectExists(projectID); err != nil {
@@ -154,7 +148,7 @@ func (l *Ledger) pageScan(lower, upper []byte, p PageRequest, fn func(k, v []byt
 	if err != nil {
 		return false, err
 	}
-	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	it, err := l.store.NewIter(lower, upper)
 	if err != nil {
 		return false, err
 	}
@@ -188,7 +182,7 @@ func (l *Ledger) ListCustomers(projectID string, p PageRequest) ([]Customer, boo
 		}
 		prefix := prefixOf(prefixCustomer, projectID)
 		var err error
-		hasMore, err = l.pageScan(prefix, prefixEnd(prefix), p, func(k, v []byte) error {
+		hasMore, err = l.pageScan(prefix, fsm.PrefixEnd(prefix), p, func(k, v []byte) error {
 			c, err := decodeCustomer(v)
 			if err == nil {
 				customers = append(customers, *c)
@@ -202,7 +196,7 @@ func (l *Ledger) ListCustomers(projectID string, p PageRequest) ([]Customer, boo
 
 func (l *Ledger) ownerWallets(projectID, customerID string) ([]Wallet, error) {
 	wallets := []Wallet{}
-	err := l.scan(prefixOf(prefixOwnerWallet, projectID, customerID), func(k, v []byte) error {
+	err := l.store.Scan(prefixOf(prefixOwnerWallet, projectID, customerID), func(k, v []byte) error {
 		w, err := l.walletByID(string(v))
 		if err == nil {
 			wallets = append(wallets, *w)
@@ -223,7 +217,7 @@ func (l *Ledger) walletByID(walletID string) (*Wallet, error) {
 	return decodeWallet(v)
 }
 
-func errMissingWallet(walletID string) *Error {
+func errMissingWallet(walletID string) *fsm.Error {
 	return rejectf(CodeWalletNotFound, "wallet %q not found", walletID)
 }
 
@@ -284,7 +278,7 @@ func timeBounds(prefix []byte, r TimeRange) (lower, upper []byte) {
 		if r.ToMs < 0 {
 			return lower, lower
 		}
-		return lower, prefixEnd(prefix)
+		return lower, fsm.PrefixEnd(prefix)
 	}
 	upper = binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), uint64(r.ToMs+1))
 	return lower, upper
@@ -359,7 +353,7 @@ func (l *Ledger) ListTransactions(projectID string, r TimeRange, p PageRequest) 
 			return err
 		}
 		prefix := prefixOf(prefixTransaction, projectID)
-		it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+		it, err := l.store.NewIter(prefix, fsm.PrefixEnd(prefix))
 		if err != nil {
 			return err
 		}
@@ -418,4 +412,10 @@ func firstSequenceAtOrAfter(it *pebble.Iterator, prefix []byte, fromMs int64) (u
 		}
 	}
 	return low, nil
+}
+
+// GetHold returns one hold of a project.
+func (l *Ledger) GetHold(projectID, holdID string) (*Hold, error) {
+	return getInProject(l, projectID, holdKey(projectID, holdID),
+		rejectf(CodeHoldNotFound, "hold %q not found", holdID), decodeHold)
 }

@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
 )
 
 // Snapshot stream format: a magic line, then records of (uvarint key length, key, uvarint value
@@ -22,9 +25,9 @@ var snapshotMagic = []byte("GIGALEDGER-SNAPSHOT-1\n")
 // snapshotRecordMaxBytes bounds one key or value in a snapshot stream.
 const snapshotRecordMaxBytes = 64 << 20
 
-// Snapshot is a point-in-time view of the ledger that Persist writes as a snapshot stream. It
+// Snapshot is a point-in-time view of the store that Persist writes as a snapshot stream. It
 // spells the same interface literal as shard.Snapshot (an alias, so the types are identical):
-// *Ledger implements shard.StateMachine without this package importing shard or Raft.
+// *Machine implements shard.StateMachine without this package importing shard or Raft.
 type Snapshot = interface {
 	// Persist writes the snapshot stream to w; it runs concurrently with later applies.
 	Persist(w io.Writer) error
@@ -34,11 +37,12 @@ type Snapshot = interface {
 
 // Snapshot takes a point-in-time view of the store (shard.StateMachine). It first makes
 // Pebble's write-ahead log durable, because Raft may compact its log once the snapshot exists.
-func (l *Ledger) Snapshot() (Snapshot, error) {
-	if err := l.db.LogData(nil, pebble.Sync); err != nil {
+func (m *Machine) Snapshot() (Snapshot, error) {
+	db := m.store.db
+	if err := db.LogData(nil, pebble.Sync); err != nil {
 		return nil, fmt.Errorf("snapshot: sync store: %w", err)
 	}
-	return &ledgerSnapshot{view: l.db.NewSnapshot()}, nil
+	return &ledgerSnapshot{view: db.NewSnapshot()}, nil
 }
 
 type ledgerSnapshot struct{ view *pebble.Snapshot }
@@ -99,10 +103,11 @@ func writeSnapshot(view *pebble.Snapshot, w io.Writer) error {
 	return err
 }
 
-// Restore replaces the whole ledger with a snapshot stream: it builds a new store beside the
+// Restore replaces the whole state with a snapshot stream: it builds a new store beside the
 // current one, verifies the stream's checksum, then swaps the directories and reloads memory.
-func (l *Ledger) Restore(snapshot io.ReadCloser) error {
+func (m *Machine) Restore(snapshot io.ReadCloser) error {
 	defer snapshot.Close()
+	l := m.store
 	livePath := filepath.Join(l.dir, storeDirName)
 	nextPath := livePath + ".restore"
 	oldPath := livePath + ".old"
@@ -142,7 +147,7 @@ func (l *Ledger) Restore(snapshot io.ReadCloser) error {
 		return fmt.Errorf("restore: %w", err)
 	}
 	os.RemoveAll(oldPath)
-	if err := l.load(); err != nil {
+	if err := m.load(); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	return nil
@@ -234,20 +239,21 @@ func (r *hashingReader) ReadByte() (byte, error) {
 	return b, err
 }
 
-// Digest hashes the whole stored ledger, history included, except the bookkeeping records
+// Digest hashes the whole stored state, history included, except the bookkeeping records
 // (applied log index, batch clock and sequences — every one of them shows in the records it
-// stamped). Equal digests on two replicas mean equal ledgers.
-func (l *Ledger) Digest() ([32]byte, error) {
-	sum, _, err := l.DigestAt()
+// stamped). Equal digests on two replicas mean equal states.
+func (m *Machine) Digest() ([32]byte, error) {
+	sum, _, err := m.DigestAt()
 	return sum, err
 }
 
 // DigestAt is Digest together with the applied log index of the same consistent view, so that
 // replicas can be compared at equal indexes while they keep applying.
-func (l *Ledger) DigestAt() ([32]byte, uint64, error) {
+func (m *Machine) DigestAt() ([32]byte, uint64, error) {
 	var sum [32]byte
 	var applied uint64
-	err := l.read(func() error {
+	l := m.store
+	err := l.Read(func() error {
 		h := sha256.New()
 		it, err := l.db.NewIter(nil)
 		if err != nil {
@@ -272,3 +278,180 @@ func (l *Ledger) DigestAt() ([32]byte, uint64, error) {
 	})
 	return sum, applied, err
 }
+
+// Store is a shard's Pebble store: every family's live records and history, and the kernel's
+// bookkeeping. Apply writes it through a Batch; readers query it concurrently through Read, and
+// see exactly the state of the last committed batch.
+type Store struct {
+	dir string
+	mu  sync.RWMutex // guards db against Restore swapping it; readers take RLock
+	db  *pebble.DB
+}
+
+const storeDirName = "ledger"
+
+// Store tuning. Apply looks up keys that mostly do not exist (a new reference ID, a new
+// transaction ID), so every level carries bloom filters; without them each miss reads index and
+// data blocks from every level.
+const (
+	storeCacheBytes         = 512 << 20
+	storeMemTableBytes      = 16 << 20
+	storeBloomBitsPerKey    = 10
+	storeLevelCount         = 7
+	storeL0CompactionFiles  = 4
+	storeL0StopWritesFiles  = 24
+	storeLBaseMaxBytes      = 256 << 20
+	storeTargetFileBytes    = 16 << 20
+	storeMaxConcurrentFlush = 2
+)
+
+func openPebble(path string) (*pebble.DB, error) {
+	cache := pebble.NewCache(storeCacheBytes)
+	defer cache.Unref()
+	opts := &pebble.Options{
+		Cache:                    cache,
+		MemTableSize:             storeMemTableBytes,
+		L0CompactionThreshold:    storeL0CompactionFiles,
+		L0StopWritesThreshold:    storeL0StopWritesFiles,
+		LBaseMaxBytes:            storeLBaseMaxBytes,
+		MaxConcurrentCompactions: func() int { return storeMaxConcurrentFlush },
+		Logger:                   quietPebbleLogger{},
+		Levels:                   make([]pebble.LevelOptions, storeLevelCount),
+	}
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(storeBloomBitsPerKey)
+		opts.Levels[i].FilterType = pebble.TableFilter
+		opts.Levels[i].TargetFileSize = storeTargetFileBytes << i
+	}
+	db, err := pebble.Open(path, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open pebble %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// recoverInterruptedRestore finishes or undoes a Restore that a crash cut between its
+// renames. Restore verifies the new store completely before the first rename, so a new store
+// left beside a missing live one is whole and wins; otherwise the old one comes back.
+func recoverInterruptedRestore(livePath string) error {
+	if _, err := os.Stat(livePath); err == nil {
+		os.RemoveAll(livePath + ".restore")
+		os.RemoveAll(livePath + ".old")
+		return nil
+	}
+	for _, candidate := range []string{livePath + ".restore", livePath + ".old"} {
+		if _, err := os.Stat(candidate); err == nil {
+			return os.Rename(candidate, livePath)
+		}
+	}
+	return nil
+}
+
+// quietPebbleLogger drops Pebble's informational chatter and keeps fatal errors fatal.
+type quietPebbleLogger struct{}
+
+func (quietPebbleLogger) Infof(string, ...interface{}) {}
+func (quietPebbleLogger) Errorf(format string, args ...interface{}) {
+	slog.Error("pebble: " + fmt.Sprintf(format, args...))
+}
+func (quietPebbleLogger) Fatalf(format string, args ...interface{}) {
+	panic(fmt.Sprintf("pebble: "+format, args...))
+}
+
+// Read runs fn with the store held against Restore swapping it. Queries call Get, Scan and
+// NewIter inside it.
+func (s *Store) Read(fn func() error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return fmt.Errorf("fsm: store closed")
+	}
+	return fn()
+}
+
+// Get reads one key; a missing key is (nil, nil).
+func (s *Store) Get(k []byte) ([]byte, error) {
+	v, closer, err := s.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %q: %w", k, err)
+	}
+	out := append([]byte(nil), v...)
+	closer.Close()
+	return out, nil
+}
+
+// Scan calls fn for every key with the given prefix, in key order.
+func (s *Store) Scan(prefix []byte, fn func(k, v []byte) error) error {
+	return scanReader(s.db, prefix, fn)
+}
+
+// NewIter opens an iterator over [lower, upper).
+func (s *Store) NewIter(lower, upper []byte) (*pebble.Iterator, error) {
+	return s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+}
+
+// View is a consistent point-in-time view for long reads (the invariant checker); the caller
+// closes it.
+func (s *Store) View() *pebble.Snapshot { return s.db.NewSnapshot() }
+
+// ScanView is Scan over a View.
+func ScanView(view *pebble.Snapshot, prefix []byte, fn func(k, v []byte) error) error {
+	return scanReader(view, prefix, fn)
+}
+
+func scanReader(r pebble.Reader, prefix []byte, fn func(k, v []byte) error) error {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: PrefixEnd(prefix)})
+	if err != nil {
+		return err
+	}
+	for it.First(); it.Valid(); it.Next() {
+		if err := fn(it.Key(), it.Value()); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	if err := it.Error(); err != nil {
+		it.Close()
+		return err
+	}
+	return it.Close()
+}
+
+// Key joins a prefix byte and parts with 0x00, which IDs may not contain.
+func Key(prefix byte, parts ...string) []byte {
+	n := 1
+	for _, p := range parts {
+		n += len(p) + 1
+	}
+	k := make([]byte, 0, n+16)
+	k = append(k, prefix)
+	for i, p := range parts {
+		if i > 0 {
+			k = append(k, keySeparator)
+		}
+		k = append(k, p...)
+	}
+	return k
+}
+
+// KeyPrefix returns the prefix that every key under parts starts with (parts + separator).
+func KeyPrefix(prefix byte, parts ...string) []byte {
+	return append(Key(prefix, parts...), keySeparator)
+}
+
+// PrefixEnd returns the smallest key greater than every key starting with p.
+func PrefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+const keySeparator = 0

@@ -1,0 +1,155 @@
+package fsm
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+)
+
+// Idempotency makes any command safe to retry (Stripe's Idempotency-Key semantics): the first
+// command with a key applies and its result is stored with the request's hash; a later command
+// with the same key and the same hash changes nothing and answers the stored result (Replayed);
+// with a different hash it is refused with IdempotencyKeyMismatch. Keys are scoped (the proposer
+// uses the project), kept for IdempotencyRetentionMs of batch time, and replicated like every
+// other record, so a retry through another node or after a leader change finds them.
+//
+// A key lives on the shard of the command it came with. A retry of the same request routes to
+// the same shard; a different request under the same key may route elsewhere and is then not
+// recognised as a mismatch.
+//
+//	i {scope} 0 {key}           → time, request hash, encoded result
+//	I {time} {scope} 0 {key}    → (empty) expiry index
+type Idempotency struct {
+	Scope       string
+	Key         string
+	RequestHash [32]byte // the proposer's hash of what the request asks (method, path, body)
+}
+
+const (
+	prefixIdempotency       = 'i'
+	prefixIdempotencyExpiry = 'I'
+
+	// IdempotencyRetentionMs is how long a key is remembered: 24 hours of batch time.
+	IdempotencyRetentionMs = 24 * 60 * 60 * 1000
+	// IdempotencyKeyMaxLength bounds a key (Stripe allows 255 characters).
+	IdempotencyKeyMaxLength = 255
+	// idempotencyExpiriesPerBatch bounds the work one batch spends forgetting old keys.
+	idempotencyExpiriesPerBatch = 1000
+)
+
+func (i *Idempotency) encode(e *Encoder) {
+	e.String(i.Scope)
+	e.String(i.Key)
+	e.Bytes(i.RequestHash[:])
+}
+
+func decodeIdempotency(d *Decoder) *Idempotency {
+	i := &Idempotency{Scope: d.String(), Key: d.String()}
+	if h := d.Bytes(); len(h) == len(i.RequestHash) {
+		copy(i.RequestHash[:], h)
+	} else {
+		d.Fail(fmt.Errorf("idempotency: hash of %d bytes", len(h)))
+	}
+	return i
+}
+
+type idempotencyState struct {
+	pending map[string][]byte // records written in the batch being applied
+}
+
+func (s *idempotencyState) reset() { s.pending = map[string][]byte{} }
+
+type idempotencyRecord struct {
+	time   int64
+	hash   []byte
+	result []byte
+}
+
+func encodeIdempotencyRecord(r idempotencyRecord) []byte {
+	e := Encoder{}
+	e.Byte(1)
+	e.Varint(r.time)
+	e.Bytes(r.hash)
+	e.Bytes(r.result)
+	return e.Buf
+}
+
+func decodeIdempotencyRecord(data []byte) (idempotencyRecord, error) {
+	d := NewDecoder(data)
+	if v := d.Byte(); d.err == nil && v != 1 {
+		return idempotencyRecord{}, fmt.Errorf("unknown version %d", v)
+	}
+	r := idempotencyRecord{time: d.Varint(), hash: d.Bytes(), result: d.Bytes()}
+	return r, d.Finish("idempotency record")
+}
+
+// applyEnvelope applies a command, answering from the stored result when its idempotency key
+// was seen.
+func (m *Machine) applyEnvelope(b *Batch, env Envelope) *Result {
+	idem := env.Idempotency
+	if idem == nil {
+		return m.applyCommand(b, env.Command)
+	}
+	if idem.Key == "" || !ValidText(idem.Key, IdempotencyKeyMaxLength) || !ValidText(idem.Scope, StringMaxBytes) {
+		return Invalid("idempotency key must be 1..%d printable characters", IdempotencyKeyMaxLength)
+	}
+	k := Key(prefixIdempotency, idem.Scope, idem.Key)
+	stored, ok := m.idem.pending[string(k)]
+	if !ok {
+		var err error
+		if stored, err = b.Get(k); err != nil {
+			panic(fmt.Sprintf("fsm: read idempotency key: %v", err))
+		}
+	}
+	if stored != nil {
+		rec, err := decodeIdempotencyRecord(stored)
+		if err != nil {
+			panic(fmt.Sprintf("fsm: idempotency record %q: %v", k, err))
+		}
+		if !bytes.Equal(rec.hash, idem.RequestHash[:]) {
+			return Fail(Rejectf(CodeIdempotencyKeyMismatch,
+				"idempotency key %q was used for a different request", idem.Key))
+		}
+		res, err := m.reg.decodeResult(rec.result)
+		if err != nil {
+			panic(fmt.Sprintf("fsm: idempotency record %q: %v", k, err))
+		}
+		res.Replayed = true
+		return res
+	}
+	res := m.applyCommand(b, env.Command)
+	rec := encodeIdempotencyRecord(idempotencyRecord{time: b.Now, hash: idem.RequestHash[:], result: appendResult(nil, res)})
+	b.Set(k, rec)
+	b.Set(append(binary.BigEndian.AppendUint64([]byte{prefixIdempotencyExpiry}, uint64(b.Now)), k[1:]...), nil)
+	m.idem.pending[string(k)] = rec
+	return res
+}
+
+// endBatch forgets keys older than the retention, a bounded number per batch, in time order.
+func (s *idempotencyState) endBatch(b *Batch) {
+	clear(s.pending)
+	if b.Now < IdempotencyRetentionMs {
+		return
+	}
+	upper := binary.BigEndian.AppendUint64([]byte{prefixIdempotencyExpiry}, uint64(b.Now-IdempotencyRetentionMs))
+	it, err := b.m.store.NewIter([]byte{prefixIdempotencyExpiry}, upper)
+	if err != nil {
+		panic(fmt.Sprintf("fsm: idempotency expiry: %v", err))
+	}
+	defer it.Close()
+	n := 0
+	for valid := it.First(); valid && n < idempotencyExpiriesPerBatch; valid = it.Next() {
+		expiry := append([]byte(nil), it.Key()...)
+		b.Delete(expiry)
+		b.Delete(append([]byte{prefixIdempotency}, expiry[9:]...))
+		n++
+	}
+	if err := it.Error(); err != nil {
+		panic(fmt.Sprintf("fsm: idempotency expiry: %v", err))
+	}
+}
+
+func registerIdempotency(r *Registry) {
+	r.ClaimPrefix(prefixIdempotency, "kernel: idempotency keys")
+	r.ClaimPrefix(prefixIdempotencyExpiry, "kernel: idempotency expiry")
+}

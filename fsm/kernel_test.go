@@ -1,0 +1,237 @@
+package fsm
+
+import (
+	"strings"
+	"testing"
+)
+
+// The kernel's own behaviour, with a tiny test family: a counter per name.
+
+const (
+	opBump Op = 1000
+)
+
+type bump struct {
+	Name string
+	By   uint64
+}
+
+func (*bump) Op() Op              { return opBump }
+func (c *bump) Encode(e *Encoder) { e.String(c.Name); e.Uvarint(c.By) }
+func (c *bump) Route() Route      { return Route{ProjectID: "p", OwnerID: c.Name} }
+
+type count struct{ N uint64 }
+
+func (c *count) Encode(e *Encoder) { e.Uvarint(c.N) }
+
+func testRegistry() *Registry {
+	reg := NewRegistry()
+	reg.ClaimPrefix('x', "test: counts")
+	reg.Add(OpSpec{Op: opBump, Name: "Bump", Example: &bump{Name: "a", By: 1},
+		Decode: func(d *Decoder) Command { return &bump{Name: d.String(), By: d.Uvarint()} },
+		Apply: func(b *Batch, c Command) *Result {
+			cmd := c.(*bump)
+			if cmd.By == 0 {
+				return Invalid("by must be positive")
+			}
+			v, _ := b.Get(Key('x', cmd.Name))
+			n := NewDecoder(v).Uvarint() + cmd.By
+			e := Encoder{}
+			e.Uvarint(n)
+			b.Set(Key('x', cmd.Name), e.Buf)
+			b.Emit("BUMPED", e.Buf)
+			return &Result{Value: &count{N: n}}
+		},
+		DecodeValue: func(d *Decoder) Value { return &count{N: d.Uvarint()} }})
+	return reg
+}
+
+type testMachine struct {
+	t     *testing.T
+	m     *Machine
+	index uint64
+	now   int64
+}
+
+func newTestMachine(t *testing.T, reg *Registry) *testMachine {
+	m, err := Open(t.TempDir(), nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return &testMachine{t: t, m: m, now: 1_700_000_000_000}
+}
+
+func (tm *testMachine) apply(envs ...Envelope) []*Result {
+	tm.index++
+	tm.now += 1000
+	raw := make([][]byte, len(envs))
+	for i, env := range envs {
+		raw[i] = EncodeEnvelope(env)
+	}
+	out := tm.m.ApplyBatch(tm.index, tm.now, raw)
+	results := make([]*Result, len(out))
+	for i, r := range out {
+		// Every result crosses the wire codec, as a forwarded one does.
+		data, err := tm.m.Registry().EncodeResult(r)
+		if err != nil {
+			tm.t.Fatal(err)
+		}
+		back, err := tm.m.Registry().DecodeResult(data)
+		if err != nil {
+			tm.t.Fatal(err)
+		}
+		results[i] = back.(*Result)
+	}
+	return results
+}
+
+func idem(key, body string) *Idempotency {
+	i := &Idempotency{Scope: "p", Key: key}
+	copy(i.RequestHash[:], body)
+	return i
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	tm := newTestMachine(t, testRegistry())
+	first := tm.apply(Envelope{Command: &bump{Name: "a", By: 5}, Idempotency: idem("k1", "body-1")})[0]
+	if first.Err != nil || first.Value.(*count).N != 5 || first.Replayed {
+		t.Fatalf("first: %+v", first)
+	}
+	// The same key and request, in the same batch and in a later one: the stored answer,
+	// nothing applied.
+	results := tm.apply(Envelope{Command: &bump{Name: "a", By: 5}, Idempotency: idem("k1", "body-1")},
+		Envelope{Command: &bump{Name: "a", By: 5}, Idempotency: idem("k2", "body-2")},
+		Envelope{Command: &bump{Name: "a", By: 5}, Idempotency: idem("k2", "body-2")})
+	if !results[0].Replayed || results[0].Value.(*count).N != 5 {
+		t.Fatalf("replay: %+v", results[0])
+	}
+	if results[1].Replayed || results[1].Value.(*count).N != 10 || !results[2].Replayed || results[2].Value.(*count).N != 10 {
+		t.Fatalf("same batch: %+v %+v", results[1], results[2])
+	}
+	// A different request under a used key is refused; another scope is another key.
+	r := tm.apply(Envelope{Command: &bump{Name: "a", By: 6}, Idempotency: idem("k1", "body-other")})[0]
+	if r.Err == nil || r.Err.Code != CodeIdempotencyKeyMismatch {
+		t.Fatalf("mismatch: %+v", r)
+	}
+	other := idem("k1", "body-1")
+	other.Scope = "q"
+	if r := tm.apply(Envelope{Command: &bump{Name: "a", By: 1}, Idempotency: other})[0]; r.Replayed || r.Value.(*count).N != 11 {
+		t.Fatalf("other scope: %+v", r)
+	}
+	// A rejection is stored as well: the retry gets it again.
+	bad := tm.apply(Envelope{Command: &bump{Name: "a"}, Idempotency: idem("k3", "zero")})[0]
+	again := tm.apply(Envelope{Command: &bump{Name: "a"}, Idempotency: idem("k3", "zero")})[0]
+	if bad.Err == nil || again.Err == nil || !again.Replayed || again.Err.Message != bad.Err.Message {
+		t.Fatalf("stored rejection: %+v %+v", bad, again)
+	}
+	// A restart keeps the keys; after the retention, a key is forgotten and applies anew.
+	if err := tm.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Open(tm.m.store.dir, nil, tm.m.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm.m = m
+	if r := tm.apply(Envelope{Command: &bump{Name: "a", By: 5}, Idempotency: idem("k1", "body-1")})[0]; !r.Replayed {
+		t.Fatalf("after restart: %+v", r)
+	}
+	tm.now += IdempotencyRetentionMs
+	tm.apply(Envelope{Command: &bump{Name: "b", By: 1}}) // forgets the old keys
+	if r := tm.apply(Envelope{Command: &bump{Name: "a", By: 5}, Idempotency: idem("k1", "body-1")})[0]; r.Replayed || r.Value.(*count).N != 16 {
+		t.Fatalf("after retention: %+v", r)
+	}
+	// Bad keys are refused before anything applies.
+	if r := tm.apply(Envelope{Command: &bump{Name: "a", By: 1}, Idempotency: idem("", "x")})[0]; r.Err == nil || r.Err.Code != CodeInvalidArgument {
+		t.Fatalf("empty key: %+v", r)
+	}
+	if r := tm.apply(Envelope{Command: &bump{Name: "a", By: 1}, Idempotency: idem(strings.Repeat("k", 256), "x")})[0]; r.Err == nil {
+		t.Fatalf("long key: %+v", r)
+	}
+}
+
+func TestOutboxAckAndRetention(t *testing.T) {
+	reg := testRegistry()
+	reg.SetOutboxRetention(5)
+	tm := newTestMachine(t, reg)
+	for i := 0; i < 3; i++ {
+		tm.apply(Envelope{Command: &bump{Name: "a", By: 1}}, Envelope{Command: &bump{Name: "b", By: 1}})
+	}
+	events, err := tm.m.Events(0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Six events, the oldest trimmed: sequences 2..6 remain.
+	if len(events) != 5 || events[0].Sequence != 2 || events[4].Sequence != 6 || events[0].Type != "BUMPED" {
+		t.Fatalf("events %+v", events)
+	}
+	// Acks move the cursor forward only, never past the newest event.
+	for _, c := range []struct{ ack, want uint64 }{{3, 3}, {2, 3}, {99, 6}} {
+		r := tm.apply(Envelope{Command: &OutboxAck{Subscriber: "hook", Sequence: c.ack}})[0]
+		if r.Err != nil || r.Value.(*Cursor).Sequence != c.want {
+			t.Fatalf("ack %d: %+v", c.ack, r)
+		}
+	}
+	if cursor, err := tm.m.OutboxCursor("hook"); err != nil || cursor != 6 {
+		t.Fatalf("cursor %d %v", cursor, err)
+	}
+	// Two acks in one batch: the later one cannot move the cursor back.
+	rs := tm.apply(Envelope{Command: &OutboxAck{Subscriber: "s2", Sequence: 5}}, Envelope{Command: &OutboxAck{Subscriber: "s2", Sequence: 4}})
+	if rs[1].Value.(*Cursor).Sequence != 5 {
+		t.Fatalf("same-batch acks: %+v", rs[1])
+	}
+	if r := tm.apply(Envelope{Command: &OutboxAck{Subscriber: "", Sequence: 1}})[0]; r.Err == nil {
+		t.Fatal("an ack without a subscriber was accepted")
+	}
+	// After a restart the outbox continues its sequence.
+	if err := tm.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Open(tm.m.store.dir, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm.m = m
+	tm.apply(Envelope{Command: &bump{Name: "a", By: 1}})
+	if events, _ := tm.m.Events(6, 10); len(events) != 1 || events[0].Sequence != 7 {
+		t.Fatalf("after restart: %+v", events)
+	}
+}
+
+func TestRegistryRefusesIncompleteOps(t *testing.T) {
+	for name, spec := range map[string]OpSpec{
+		"no decoder": {Op: 2000, Name: "x", Example: &bump{}, Apply: func(*Batch, Command) *Result { return nil }},
+		"no example": {Op: 2000, Name: "x", Decode: func(*Decoder) Command { return nil }, Apply: func(*Batch, Command) *Result { return nil }},
+		"taken code": {Op: OpOutboxAck, Name: "x", Example: &OutboxAck{}, Decode: func(*Decoder) Command { return nil },
+			Apply: func(*Batch, Command) *Result { return nil }},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: registered", name)
+				}
+			}()
+			NewRegistry().Add(spec)
+		}()
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a key prefix was claimed twice")
+		}
+	}()
+	NewRegistry().ClaimPrefix(prefixOutbox, "someone else")
+}
+
+// TestEveryOpRoutes: every op of the kernel declares a routing key.
+func TestEveryOpRoutes(t *testing.T) {
+	for _, spec := range testRegistry().Specs() {
+		if spec.Example.Route().IsZero() {
+			t.Errorf("op %s has no routing key", spec.Name)
+		}
+		raw := EncodeCommand(spec.Example)
+		if _, err := testRegistry().DecodeCommand(raw); err != nil {
+			t.Errorf("op %s: %v", spec.Name, err)
+		}
+	}
+}

@@ -1,0 +1,160 @@
+package ledger
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/gigaledger/gigaledger/fsm"
+)
+
+// Ledger is one shard's accounting core: the live model (projects, assets, customers, wallets)
+// in memory for apply, and everything — live model, holds and history — in the shard's store,
+// which the query methods read concurrently. It is the fsm.Module of this family.
+//
+// Apply methods (apply.go, transact.go, holds.go) run on the shard's apply goroutine between
+// BeginBatch and EndBatch, with l.b the batch; query methods (query.go) read the store only.
+type Ledger struct {
+	store  *fsm.Store
+	family *Family
+
+	projects        map[string]*Project
+	assets          map[string]*Asset    // project 0 asset
+	customers       map[string]*Customer // project 0 customer
+	wallets         map[string]*Wallet
+	customerWallets map[string][]string // project 0 customer → wallet IDs in creation order
+
+	// The batch being applied, and what it wrote that the store cannot answer for until it
+	// commits: transactions by project 0 referenceId, holds by project 0 hold ID.
+	b                 *fsm.Batch
+	dirtyWallets      []*Wallet // changed in this batch, in first-change order
+	pendingReferences map[string]*Transaction
+	pendingHolds      map[string]*Hold
+}
+
+// Family is the accounting core registered in one fsm.Registry: where its module and counters
+// are, for the machines built from that registry.
+type Family struct {
+	module              fsm.ModuleID
+	transactionSequence fsm.Counter
+	walletSequence      fsm.Counter
+}
+
+// Register adds the accounting core (the Cloud Wallet ops, holds) to reg. It must be the first
+// family registered: its counters come first in the stored clock record, where the first
+// release kept them.
+func Register(reg *fsm.Registry) *Family {
+	f := &Family{
+		transactionSequence: reg.Counter("ledger: transactions"),
+		walletSequence:      reg.Counter("ledger: wallets"),
+	}
+	if f.transactionSequence != 0 || f.walletSequence != 1 {
+		panic("ledger: Register must come before any other family's counters")
+	}
+	for prefix, owner := range prefixOwners {
+		reg.ClaimPrefix(prefix, "ledger: "+owner)
+	}
+	f.module = reg.AddModule(func(s *fsm.Store) fsm.Module { return &Ledger{store: s, family: f} })
+	for _, spec := range f.ops() {
+		reg.Add(spec)
+	}
+	reg.SetLegacyDecoder(decodeLegacyCommand)
+	return f
+}
+
+// Of returns the ledger of a machine built from the registry f was registered in.
+func (f *Family) Of(m *fsm.Machine) *Ledger { return m.Module(f.module).(*Ledger) }
+
+// in returns the ledger of the batch's machine, ready to apply.
+func (f *Family) in(b *fsm.Batch) *Ledger { return b.Module(f.module).(*Ledger) }
+
+// Open opens a machine with the accounting core as its only family: for tools and tests that
+// need a ledger without the other families.
+func Open(dir string, logger *slog.Logger) (*fsm.Machine, *Ledger, error) {
+	reg := fsm.NewRegistry()
+	f := Register(reg)
+	m, err := fsm.Open(dir, logger, reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, f.Of(m), nil
+}
+
+// Load rebuilds the in-memory live model from the store (fsm.Module): memory grows with live
+// records, never with history.
+func (l *Ledger) Load() error {
+	l.projects = map[string]*Project{}
+	l.assets = map[string]*Asset{}
+	l.customers = map[string]*Customer{}
+	l.wallets = map[string]*Wallet{}
+	l.customerWallets = map[string][]string{}
+	l.pendingReferences = map[string]*Transaction{}
+	l.pendingHolds = map[string]*Hold{}
+	l.dirtyWallets = nil
+
+	s := l.store
+	err := s.Scan([]byte{prefixProject}, func(k, v []byte) error {
+		p, err := decodeProject(v)
+		l.projects[p.ID] = p
+		return err
+	})
+	if err == nil {
+		err = s.Scan([]byte{prefixAsset}, func(k, v []byte) error {
+			a, err := decodeAsset(v)
+			l.assets[a.ProjectID+"\x00"+a.ID] = a
+			return err
+		})
+	}
+	if err == nil {
+		err = s.Scan([]byte{prefixCustomer}, func(k, v []byte) error {
+			c, err := decodeCustomer(v)
+			l.customers[c.ProjectID+"\x00"+c.ID] = c
+			return err
+		})
+	}
+	if err == nil {
+		err = s.Scan([]byte{prefixWallet}, func(k, v []byte) error {
+			w, err := decodeWallet(v)
+			l.wallets[w.ID] = w
+			return err
+		})
+	}
+	if err == nil {
+		// Owner index keys end in the wallet sequence, so a scan yields creation order.
+		err = s.Scan([]byte{prefixOwnerWallet}, func(k, v []byte) error {
+			if len(k) < 9 || l.wallets[string(v)] == nil {
+				return fmt.Errorf("bad owner index entry %q → %q", k, v)
+			}
+			owner := string(k[1 : len(k)-9])
+			l.customerWallets[owner] = append(l.customerWallets[owner], string(v))
+			return nil
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("load ledger: %w", err)
+	}
+	return nil
+}
+
+// BeginBatch starts applying a batch: holds whose time has come expire first (fsm.Module).
+func (l *Ledger) BeginBatch(b *fsm.Batch) {
+	l.b = b
+	l.expireHolds()
+}
+
+// EndBatch writes each wallet the batch changed, once (fsm.Module).
+func (l *Ledger) EndBatch(b *fsm.Batch) {
+	l.flushWallets()
+	clear(l.pendingReferences)
+	clear(l.pendingHolds)
+	l.b = nil
+}
+
+// Store is the shard's store, for queries.
+func (l *Ledger) Store() *fsm.Store { return l.store }
+
+// set and delete write into the batch being applied.
+func (l *Ledger) set(k, v []byte) { l.b.Set(k, v) }
+func (l *Ledger) delete(k []byte) { l.b.Delete(k) }
+
+// get reads the store as of the previous batch.
+func (l *Ledger) get(k []byte) ([]byte, error) { return l.store.Get(k) }

@@ -1,0 +1,299 @@
+package ledger
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/gigaledger/gigaledger/fsm"
+)
+
+// Stored key layout. One prefix byte per record kind (claimed in the registry); parts joined by
+// 0x00, which IDs may not contain. Big-endian fixed-width numbers inside keys keep byte order
+// equal to numeric order.
+//
+//	p {project}                        → Project (without assets)
+//	a {project} 0 {asset}              → Asset
+//	c {project} 0 {customer}           → Customer
+//	w {wallet}                         → Wallet
+//	W {project} 0 {customer} 0 {seq}   → wallet ID (owner's wallets in creation order; customer "" = system)
+//	t {project} 0 {sequence}           → Transaction (sequence order is time order)
+//	r {project} 0 {referenceId}        → transaction sequence
+//	e {wallet} 0 {time} {sequence}     → Entry
+//	h {project} 0 {hold}               → Hold
+//	H {expiresAt} {project} 0 {hold}   → (empty) active holds by expiry
+const (
+	prefixProject     = 'p'
+	prefixAsset       = 'a'
+	prefixCustomer    = 'c'
+	prefixWallet      = 'w'
+	prefixOwnerWallet = 'W'
+	prefixTransaction = 't'
+	prefixReference   = 'r'
+	prefixEntry       = 'e'
+	prefixHold        = 'h'
+	prefixHoldExpiry  = 'H'
+
+	recordVersion byte = 1
+)
+
+var prefixOwners = map[byte]string{
+	prefixProject: "projects", prefixAsset: "assets", prefixCustomer: "customers",
+	prefixWallet: "wallets", prefixOwnerWallet: "wallets by owner", prefixTransaction: "transactions",
+	prefixReference: "reference IDs", prefixEntry: "entries", prefixHold: "holds",
+	prefixHoldExpiry: "holds by expiry",
+	// 'T' was reserved for a transaction time index that was never written.
+	'T': "reserved",
+}
+
+var (
+	key      = fsm.Key
+	prefixOf = fsm.KeyPrefix
+)
+
+func appendSequence(k []byte, sequence uint64) []byte {
+	return binary.BigEndian.AppendUint64(k, sequence)
+}
+
+func appendTimeSequence(k []byte, timeMs int64, sequence uint64) []byte {
+	k = binary.BigEndian.AppendUint64(k, uint64(timeMs))
+	return binary.BigEndian.AppendUint64(k, sequence)
+}
+
+// record encodes a value the way the store keeps it: the same bytes travel between nodes as
+// results.
+func record(v fsm.Value) []byte {
+	e := fsm.Encoder{Buf: make([]byte, 0, 128)}
+	v.Encode(&e)
+	return e.Buf
+}
+
+// decodeRecord decodes one stored record with its decode function.
+func decodeRecord[T any](what string, data []byte, decode func(d *fsm.Decoder) *T) (*T, error) {
+	d := fsm.NewDecoder(data)
+	v := decode(d)
+	return v, d.Finish(what)
+}
+
+func checkVersion(d *fsm.Decoder) {
+	if v := d.Byte(); d.Err() == nil && v != recordVersion {
+		d.Fail(fmt.Errorf("unknown record version %d", v))
+	}
+}
+
+// Encode implements fsm.Value; it is also the stored record.
+func (p *Project) Encode(e *fsm.Encoder) {
+	e.Byte(recordVersion)
+	e.String(p.ID)
+	e.String(p.Name)
+	e.Varint(p.CreatedAt)
+}
+
+func readProject(d *fsm.Decoder) *Project {
+	checkVersion(d)
+	return &Project{ID: d.String(), Name: d.String(), CreatedAt: d.Varint()}
+}
+
+func decodeProject(data []byte) (*Project, error) { return decodeRecord("project", data, readProject) }
+
+// Encode implements fsm.Value; it is also the stored record.
+func (a *Asset) Encode(e *fsm.Encoder) {
+	e.Byte(recordVersion)
+	e.String(a.ProjectID)
+	e.String(a.ID)
+	e.String(a.Name)
+	e.String(a.Code)
+	e.Uvarint(a.Fractions)
+	e.Bool(a.Used)
+	e.Amount(a.Supply)
+	e.Varint(a.CreatedAt)
+}
+
+func readAsset(d *fsm.Decoder) *Asset {
+	checkVersion(d)
+	return &Asset{ProjectID: d.String(), ID: d.String(), Name: d.String(), Code: d.String(),
+		Fractions: d.Uvarint(), Used: d.Bool(), Supply: d.Amount(), CreatedAt: d.Varint()}
+}
+
+func decodeAsset(data []byte) (*Asset, error) { return decodeRecord("asset", data, readAsset) }
+
+// Encode implements fsm.Value; it is also the stored record.
+func (c *Customer) Encode(e *fsm.Encoder) {
+	e.Byte(recordVersion)
+	e.String(c.ProjectID)
+	e.String(c.ID)
+	e.String(c.Name)
+	e.String(c.Description)
+	e.Byte(byte(c.Status))
+	e.Varint(c.CreatedAt)
+	e.Varint(c.UpdatedAt)
+}
+
+func readCustomer(d *fsm.Decoder) *Customer {
+	checkVersion(d)
+	return &Customer{ProjectID: d.String(), ID: d.String(), Name: d.String(),
+		Description: d.String(), Status: CustomerStatus(d.Byte()), CreatedAt: d.Varint(),
+		UpdatedAt: d.Varint()}
+}
+
+func decodeCustomer(data []byte) (*Customer, error) {
+	return decodeRecord("customer", data, readCustomer)
+}
+
+// Encode implements fsm.Value; it is also the stored record.
+func (w *Wallet) Encode(e *fsm.Encoder) {
+	e.Byte(recordVersion)
+	e.String(w.ID)
+	e.String(w.ProjectID)
+	e.String(w.CustomerID)
+	e.String(w.AssetID)
+	e.String(w.Name)
+	e.String(w.Description)
+	e.Byte(byte(w.Status))
+	e.Amount(w.Balance)
+	e.Amount(w.Held)
+	e.Uvarint(w.EntryCount)
+	e.Varint(w.CreatedAt)
+	e.Varint(w.UpdatedAt)
+}
+
+func readWallet(d *fsm.Decoder) *Wallet {
+	checkVersion(d)
+	return &Wallet{ID: d.String(), ProjectID: d.String(), CustomerID: d.String(),
+		AssetID: d.String(), Name: d.String(), Description: d.String(),
+		Status: WalletStatus(d.Byte()), Balance: d.Amount(), Held: d.Amount(),
+		EntryCount: d.Uvarint(), CreatedAt: d.Varint(), UpdatedAt: d.Varint()}
+}
+
+func decodeWallet(data []byte) (*Wallet, error) { return decodeRecord("wallet", data, readWallet) }
+
+// encodeOperations writes a transaction's operations. A hold's expiry follows its amount; the
+// other types have none, so records of the first release (which had no holds) read unchanged.
+func encodeOperations(e *fsm.Encoder, ops []Operation) {
+	e.Uvarint(uint64(len(ops)))
+	for i := range ops {
+		e.Byte(byte(ops[i].Type))
+		e.String(ops[i].From)
+		e.String(ops[i].To)
+		e.Amount(ops[i].Amount)
+		if ops[i].Type == OperationHold {
+			e.Varint(ops[i].ExpiresAt)
+		}
+	}
+}
+
+func decodeOperations(d *fsm.Decoder) []Operation {
+	n := d.Count("operations")
+	ops := make([]Operation, 0, n)
+	for i := 0; i < n && d.Err() == nil; i++ {
+		op := Operation{Type: OperationType(d.Byte()), From: d.String(), To: d.String(), Amount: d.Amount()}
+		if op.Type == OperationHold {
+			op.ExpiresAt = d.Varint()
+		}
+		ops = append(ops, op)
+	}
+	return ops
+}
+
+// Encode implements fsm.Value; it is also the stored record.
+func (t *Transaction) Encode(e *fsm.Encoder) {
+	e.Byte(recordVersion)
+	e.String(t.ID)
+	e.String(t.ProjectID)
+	e.String(t.ReferenceID)
+	e.Byte(byte(t.Status))
+	encodeOperations(e, t.Operations)
+	e.Varint(int64(t.FailedOperationIndex))
+	e.String(string(t.FailureReason))
+	e.String(t.FailureMessage)
+	e.Varint(t.CreatedAt)
+	e.Uvarint(t.Sequence)
+}
+
+func readTransaction(d *fsm.Decoder) *Transaction {
+	checkVersion(d)
+	t := &Transaction{ID: d.String(), ProjectID: d.String(), ReferenceID: d.String(),
+		Status: TransactionStatus(d.Byte())}
+	t.Operations = decodeOperations(d)
+	t.FailedOperationIndex = int(d.Varint())
+	t.FailureReason = fsm.ErrorCode(d.String())
+	t.FailureMessage = d.String()
+	t.CreatedAt = d.Varint()
+	t.Sequence = d.Uvarint()
+	return t
+}
+
+func decodeTransaction(data []byte) (*Transaction, error) {
+	return decodeRecord("transaction", data, readTransaction)
+}
+
+func encodeEntry(en *Entry) []byte {
+	e := fsm.Encoder{Buf: make([]byte, 0, 64)}
+	e.Byte(recordVersion)
+	e.Uvarint(en.Sequence)
+	e.String(en.TransactionID)
+	e.Uvarint(uint64(en.OperationIndex))
+	e.Byte(byte(en.Type))
+	e.Amount(en.Amount)
+	e.Amount(en.BalanceAfter)
+	e.Varint(en.CreatedAt)
+	return e.Buf
+}
+
+func decodeEntry(walletID string, data []byte) (*Entry, error) {
+	return decodeRecord("entry", data, func(d *fsm.Decoder) *Entry {
+		checkVersion(d)
+		return &Entry{WalletID: walletID, Sequence: d.Uvarint(), TransactionID: d.String(),
+			OperationIndex: int(d.Uvarint()), Type: EntryType(d.Byte()), Amount: d.Amount(),
+			BalanceAfter: d.Amount(), CreatedAt: d.Varint()}
+	})
+}
+
+// Encode implements fsm.Value; it is also the stored record.
+func (h *Hold) Encode(e *fsm.Encoder) {
+	e.Byte(recordVersion)
+	e.String(h.ID)
+	e.String(h.ProjectID)
+	e.String(h.WalletID)
+	e.Amount(h.Amount)
+	e.Byte(byte(h.Status))
+	e.Varint(h.ExpiresAt)
+	e.String(h.TransactionID)
+	e.Amount(h.CapturedAmount)
+	e.String(h.CaptureTransactionID)
+	e.Varint(h.CreatedAt)
+	e.Varint(h.ResolvedAt)
+}
+
+func readHold(d *fsm.Decoder) *Hold {
+	checkVersion(d)
+	return &Hold{ID: d.String(), ProjectID: d.String(), WalletID: d.String(), Amount: d.Amount(),
+		Status: HoldStatus(d.Byte()), ExpiresAt: d.Varint(), TransactionID: d.String(),
+		CapturedAmount: d.Amount(), CaptureTransactionID: d.String(), CreatedAt: d.Varint(),
+		ResolvedAt: d.Varint()}
+}
+
+func decodeHold(data []byte) (*Hold, error) { return decodeRecord("hold", data, readHold) }
+
+// HoldResolution is the result of capturing or releasing a hold: the hold after it, and the
+// capture's transaction (nil for a release).
+type HoldResolution struct {
+	Hold        *Hold
+	Transaction *Transaction
+}
+
+// Encode implements fsm.Value.
+func (r *HoldResolution) Encode(e *fsm.Encoder) {
+	r.Hold.Encode(e)
+	e.Bool(r.Transaction != nil)
+	if r.Transaction != nil {
+		r.Transaction.Encode(e)
+	}
+}
+
+func readHoldResolution(d *fsm.Decoder) *HoldResolution {
+	r := &HoldResolution{Hold: readHold(d)}
+	if d.Bool() {
+		r.Transaction = readTransaction(d)
+	}
+	return r
+}

@@ -1,0 +1,278 @@
+package fsm
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// Machine is one shard's state machine: the store, the apply loop, and the per-shard state of
+// every family registered in its Registry. It implements shard.StateMachine.
+//
+// Lifecycle and threading: ApplyBatch, Snapshot and Restore run on one goroutine (the shard's
+// apply loop) and alone touch the modules' memory. Queries read the store only (Store.Read), so
+// they see exactly the state of the last committed batch, never a half-applied one.
+// AppliedIndex is atomic.
+//
+// Durability: each batch is one Pebble batch, committed with the applied log index inside it,
+// without fsync — the Raft log is the durable record. Snapshot forces an fsync of Pebble's WAL
+// before Raft may compact its log, so after any crash the store holds at least the state as of
+// the latest snapshot, and the shard replays only the log above its applied index.
+type Machine struct {
+	reg     *Registry
+	logger  *slog.Logger
+	store   *Store
+	modules []Module
+	applied atomic.Uint64
+	clock   clock
+	outbox  outboxState
+	idem    idempotencyState
+}
+
+// Module is a family's per-shard state (Registry.AddModule).
+type Module interface {
+	// Load rebuilds the module's memory from the store, at open and after a restore.
+	Load() error
+	// BeginBatch runs before the batch's first command (expiries on batch time).
+	BeginBatch(b *Batch)
+	// EndBatch writes what the batch left dirty, after its last command.
+	EndBatch(b *Batch)
+}
+
+// Open opens (or creates) the store under dir and loads every module.
+func Open(dir string, logger *slog.Logger, reg *Registry) (*Machine, error) {
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("open state: %w", err)
+	}
+	livePath := filepath.Join(dir, storeDirName)
+	if err := recoverInterruptedRestore(livePath); err != nil {
+		return nil, fmt.Errorf("open state: %w", err)
+	}
+	db, err := openPebble(livePath)
+	if err != nil {
+		return nil, err
+	}
+	m := &Machine{reg: reg, logger: logger, store: &Store{dir: dir, db: db}}
+	for _, newModule := range reg.modules {
+		m.modules = append(m.modules, newModule(m.store))
+	}
+	if err := m.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// Registry is the machine's op table.
+func (m *Machine) Registry() *Registry { return m.reg }
+
+// Store is the machine's store, for queries.
+func (m *Machine) Store() *Store { return m.store }
+
+// Module returns a family's per-shard state.
+func (m *Machine) Module(id ModuleID) Module { return m.modules[id] }
+
+// Close closes the store. The machine must not be used afterwards.
+func (m *Machine) Close() error {
+	m.store.mu.Lock()
+	defer m.store.mu.Unlock()
+	if m.store.db == nil {
+		return nil
+	}
+	err := m.store.db.Close()
+	m.store.db = nil
+	return err
+}
+
+// AppliedIndex is the log index of the last batch committed to the store.
+func (m *Machine) AppliedIndex() uint64 { return m.applied.Load() }
+
+var (
+	keyApplied = []byte("m\x00applied")
+	keyClock   = []byte("m\x00clock")
+)
+
+// prefixMeta holds the kernel's bookkeeping: excluded from digests.
+const prefixMeta = 'm'
+
+// load reads the bookkeeping and loads every module: memory grows with live records, never
+// with history.
+func (m *Machine) load() error {
+	m.applied.Store(0)
+	m.clock = clock{counters: make([]uint64, len(m.reg.counters))}
+	if v, err := m.store.Get(keyApplied); err != nil {
+		return err
+	} else if v != nil {
+		m.applied.Store(binary.BigEndian.Uint64(v))
+	}
+	if v, err := m.store.Get(keyClock); err != nil {
+		return err
+	} else if v != nil {
+		if err := m.clock.decode(v); err != nil {
+			return err
+		}
+	}
+	if err := m.outbox.load(m.store); err != nil {
+		return fmt.Errorf("load outbox: %w", err)
+	}
+	m.idem.reset()
+	for _, mod := range m.modules {
+		if err := mod.Load(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ApplyBatch applies one log entry (shard.StateMachine). Every command gets a *Result; the
+// batch's writes and the applied index commit to the store together, so a crash never leaves
+// half a batch behind.
+func (m *Machine) ApplyBatch(index uint64, timeUnixMs int64, commands [][]byte) []any {
+	if index <= m.applied.Load() {
+		return nil
+	}
+	if timeUnixMs > m.clock.lastTimeMs {
+		m.clock.lastTimeMs = timeUnixMs
+	}
+	b := &Batch{m: m, pb: m.store.db.NewBatch(), Index: index, Now: m.clock.lastTimeMs}
+	for _, mod := range m.modules {
+		mod.BeginBatch(b)
+	}
+	results := make([]any, len(commands))
+	for i, raw := range commands {
+		env, err := m.reg.DecodeEnvelope(raw)
+		if err != nil {
+			// Divergence: the proposer encoded every command, within limits far below the
+			// decoder's bounds (a request body is at most 1 MiB, a log entry at most 64 MiB;
+			// a string or list may be 1 MiB or 65536 long), and a forwarded command is decoded
+			// before it is proposed. A command that does not decode is a corrupt log or a bug,
+			// and no replica may guess at it.
+			panic(fmt.Sprintf("fsm: log entry %d command %d: %v", index, i, err))
+		}
+		results[i] = m.applyEnvelope(b, env)
+	}
+	for _, mod := range m.modules {
+		mod.EndBatch(b)
+	}
+	m.outbox.endBatch(b)
+	m.idem.endBatch(b)
+	var indexBytes [8]byte
+	binary.BigEndian.PutUint64(indexBytes[:], index)
+	b.Set(keyApplied, indexBytes[:])
+	b.Set(keyClock, m.clock.encode())
+	if err := b.pb.Commit(pebble.NoSync); err != nil {
+		// The store failed (disk, corruption): this replica cannot go on, and must not
+		// answer as if the batch were applied.
+		panic(fmt.Sprintf("fsm: commit log entry %d: %v", index, err))
+	}
+	b.pb.Close()
+	m.applied.Store(index)
+	return results
+}
+
+// applyCommand runs one command's apply and stamps its op on the result.
+func (m *Machine) applyCommand(b *Batch, c Command) *Result {
+	spec, ok := m.reg.specs[c.Op()]
+	if !ok {
+		// A bug only: DecodeEnvelope refuses op codes that are not registered.
+		panic(fmt.Sprintf("fsm: no apply for op %d", c.Op()))
+	}
+	r := spec.Apply(b, c)
+	if r == nil {
+		panic(fmt.Sprintf("fsm: op %s returned no result", spec.Name))
+	}
+	r.Op = c.Op()
+	return r
+}
+
+// Batch is the context of one log entry's apply: the leader's time, replicated sequences, the
+// writes that commit together, and the outbox.
+type Batch struct {
+	m     *Machine
+	pb    *pebble.Batch
+	Index uint64 // the log index
+	Now   int64  // the batch time, Unix milliseconds: the leader's clock, never going backwards
+}
+
+// Set writes a key in the batch. It panics only on a store failure: a batch refuses writes when
+// it is closed, or past Pebble's 4 GiB batch limit, which a 64 MiB log entry's writes stay far
+// below.
+func (b *Batch) Set(k, v []byte) {
+	if err := b.pb.Set(k, v, nil); err != nil {
+		panic(fmt.Sprintf("fsm: batch set: %v", err))
+	}
+}
+
+// Delete deletes a key in the batch (panics as Set).
+func (b *Batch) Delete(k []byte) {
+	if err := b.pb.Delete(k, nil); err != nil {
+		panic(fmt.Sprintf("fsm: batch delete: %v", err))
+	}
+}
+
+// Get reads the store as of the previous batch: the batch's own writes are not visible, so a
+// family keeps what it writes in a batch in memory until EndBatch.
+func (b *Batch) Get(k []byte) ([]byte, error) { return b.m.store.Get(k) }
+
+// Scan is Store.Scan as of the previous batch.
+func (b *Batch) Scan(prefix []byte, fn func(k, v []byte) error) error {
+	return b.m.store.Scan(prefix, fn)
+}
+
+// Next advances a replicated counter and returns its new value (the first is 1). A uint64
+// counter of log commands cannot wrap in practice: 2^64 at a billion a second take 584 years.
+func (b *Batch) Next(c Counter) uint64 {
+	b.m.clock.counters[c]++
+	return b.m.clock.counters[c]
+}
+
+// Peek is the value the next Next(c) returns.
+func (b *Batch) Peek(c Counter) uint64 { return b.m.clock.counters[c] + 1 }
+
+// Module returns a family's per-shard state.
+func (b *Batch) Module(id ModuleID) Module { return b.m.modules[id] }
+
+// clock is the machine's own notion of time and order: batch times never go backwards, even
+// when a new leader's clock is behind the old one's. Its record keeps the families' counters
+// in registration order; a record written with fewer counters (an older release) reads the
+// missing ones as zero.
+type clock struct {
+	lastTimeMs int64
+	counters   []uint64
+}
+
+const clockVersion = 1
+
+func (c *clock) encode() []byte {
+	e := Encoder{}
+	e.Byte(clockVersion)
+	e.Varint(c.lastTimeMs)
+	for _, v := range c.counters {
+		e.Uvarint(v)
+	}
+	return e.Buf
+}
+
+func (c *clock) decode(data []byte) error {
+	d := NewDecoder(data)
+	if v := d.Byte(); d.err == nil && v != clockVersion {
+		return fmt.Errorf("decode clock: unknown version %d", v)
+	}
+	c.lastTimeMs = d.Varint()
+	for i := range c.counters {
+		if len(d.buf) == 0 {
+			break
+		}
+		c.counters[i] = d.Uvarint()
+	}
+	return d.Finish("clock")
+}

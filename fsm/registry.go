@@ -1,0 +1,171 @@
+package fsm
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Op identifies a registered operation. The values are in the Raft log: a family owns a range
+// (see DESIGN.md), adds codes at the end of it, and never reuses one.
+type Op uint16
+
+// Command is one state change proposed to a shard, declared by its family: a typed value that
+// knows its operation, its binary form and where it lives.
+type Command interface {
+	// Op is the command's registered operation.
+	Op() Op
+	// Encode appends the command's fields (the payload, without the envelope).
+	Encode(e *Encoder)
+	// Route names the data the command changes, which decides its shard.
+	Route() Route
+}
+
+// Route says which shard a command or a read belongs to. The router hashes it (cluster/keyspace)
+// and needs nothing else: Metadata → the metadata shard; otherwise the shard of the IDs (which
+// carry their slot) when there are any, all of which must live on one shard; otherwise the slot
+// of (ProjectID, OwnerID).
+type Route struct {
+	Metadata  bool
+	Pinned    bool // proposed by a node to a shard it names (outbox acks), never routed
+	ProjectID string
+	OwnerID   string   // the customer or account that owns the data; "" = the project itself
+	IDs       []string // generated IDs that carry a slot (wallets, transactions, holds)
+}
+
+// IsZero reports a route that names nothing: a command must never have one.
+func (r Route) IsZero() bool {
+	return !r.Metadata && !r.Pinned && r.ProjectID == "" && r.OwnerID == "" && len(r.IDs) == 0
+}
+
+// Value is what a successful (or a recorded failed) command gives back: an entity of its
+// family, encoded for the trip from the leader to a forwarding node.
+type Value interface {
+	Encode(e *Encoder)
+}
+
+// Result is what applying one command gives its proposer: a business rejection (Err), an
+// entity (Value), or both (a failed transaction is recorded and returned with its reason).
+type Result struct {
+	Op    Op
+	Err   *Error
+	Value Value
+	// Replayed says the result is the stored answer to an earlier command with the same
+	// idempotency key: this command changed nothing.
+	Replayed bool
+}
+
+// Fail is a result that carries only a rejection.
+func Fail(err *Error) *Result { return &Result{Err: err} }
+
+// OpSpec declares one operation, once, in its family.
+type OpSpec struct {
+	Op   Op
+	Name string
+	// Decode reads the payload Command.Encode wrote; errors go to the decoder.
+	Decode func(d *Decoder) Command
+	// Apply runs the command in the batch. It returns business rejections as results and
+	// panics only on corruption that no request can cause.
+	Apply func(b *Batch, c Command) *Result
+	// DecodeValue reads the Value that Apply returns; nil when results carry no value.
+	DecodeValue func(d *Decoder) Value
+	// Example is a valid command of this op, for the registry's tests (codec round trip, a
+	// non-empty route).
+	Example Command
+}
+
+// Registry is the append-only table of operations and the store's key prefixes. cmd/ composes
+// one from the kernel and every family; every replica of a cluster must compose the same.
+type Registry struct {
+	specs    map[Op]*OpSpec
+	prefixes map[byte]string
+	counters []string
+	legacy   func(data []byte) (Command, error)
+	modules  []func(s *Store) Module
+	// outboxRetention is how many events a shard keeps (OutboxRetention).
+	outboxRetention uint64
+}
+
+// NewRegistry returns a registry holding the kernel's own operations and key prefixes.
+func NewRegistry() *Registry {
+	r := &Registry{specs: map[Op]*OpSpec{}, prefixes: map[byte]string{}, outboxRetention: OutboxRetention}
+	r.ClaimPrefix(prefixMeta, "kernel: bookkeeping")
+	registerOutbox(r)
+	registerIdempotency(r)
+	return r
+}
+
+// Add registers an operation. Registering an op code twice, or without a decoder, an apply, a
+// name or an example, is a programming error and panics at startup.
+func (r *Registry) Add(spec OpSpec) {
+	switch {
+	case spec.Op == 0 || spec.Name == "" || spec.Decode == nil || spec.Apply == nil || spec.Example == nil:
+		panic(fmt.Sprintf("fsm: incomplete op spec %d %q", spec.Op, spec.Name))
+	case r.specs[spec.Op] != nil:
+		panic(fmt.Sprintf("fsm: op %d registered twice (%s, %s)", spec.Op, r.specs[spec.Op].Name, spec.Name))
+	case spec.Example.Op() != spec.Op:
+		panic(fmt.Sprintf("fsm: op %s: example is op %d", spec.Name, spec.Example.Op()))
+	}
+	r.specs[spec.Op] = &spec
+}
+
+// ClaimPrefix reserves a store key prefix byte for its owner; two owners of one prefix panic at
+// startup.
+func (r *Registry) ClaimPrefix(prefix byte, owner string) {
+	if prev, ok := r.prefixes[prefix]; ok {
+		panic(fmt.Sprintf("fsm: key prefix %q claimed by %s and %s", prefix, prev, owner))
+	}
+	r.prefixes[prefix] = owner
+}
+
+// Counter registers a replicated sequence that a family draws from in apply (Batch.Next).
+// Counters are stored in registration order: a family registers its counters once, at the end.
+func (r *Registry) Counter(name string) Counter {
+	r.counters = append(r.counters, name)
+	return Counter(len(r.counters) - 1)
+}
+
+// Counter names a replicated sequence.
+type Counter int
+
+// SetLegacyDecoder installs the decoder of version-1 commands (the flat command of the first
+// release), so that a log written by it replays.
+func (r *Registry) SetLegacyDecoder(decode func(data []byte) (Command, error)) { r.legacy = decode }
+
+// ModuleID names a family's per-shard state inside a Machine.
+type ModuleID int
+
+// AddModule registers a family's per-shard state: every Machine calls newModule once at open,
+// loads the module from the store at open and after a restore, and calls its EndBatch at the
+// end of each batch, in registration order. Apply finds it with Batch.Module.
+func (r *Registry) AddModule(newModule func(s *Store) Module) ModuleID {
+	r.modules = append(r.modules, newModule)
+	return ModuleID(len(r.modules) - 1)
+}
+
+// SetOutboxRetention sets how many outbox events a shard keeps. Every replica must use the same
+// value: the trimming is part of the replicated state. Tests use small values.
+func (r *Registry) SetOutboxRetention(events uint64) { r.outboxRetention = max(events, 1) }
+
+// Spec returns an op's declaration.
+func (r *Registry) Spec(op Op) (*OpSpec, bool) {
+	s, ok := r.specs[op]
+	return s, ok
+}
+
+// Specs returns every registered op, by code.
+func (r *Registry) Specs() []*OpSpec {
+	out := make([]*OpSpec, 0, len(r.specs))
+	for _, s := range r.specs {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b *OpSpec) int { return int(a.Op) - int(b.Op) })
+	return out
+}
+
+// OpName names an op for logs and errors.
+func (r *Registry) OpName(op Op) string {
+	if s, ok := r.specs[op]; ok {
+		return s.Name
+	}
+	return fmt.Sprintf("Op(%d)", op)
+}
