@@ -4,24 +4,33 @@
 # serve unchanged (cmd/gigaledger/compat_test.go starts them on it).
 #
 # The fixture checked in under cmd/gigaledger/testdata/compat-ae529fa/ was written by commit
-# ae529fa ("Merge branch 'h8c-split'", the main before the fsm restructuring). To regenerate
-# it, or to write one for another version, check that version out and run from the repository:
+# ae529fa ("Merge branch 'h8c-split'", the main before the fsm restructuring), with this script
+# run on that tree (the script only reads the tree). To write one for another version, check that
+# version out (copy this script in if it predates it) and run, from the repository:
 #
 #   scripts/make-compat-datadir.sh [OUTPUT_DIR]   (default cmd/gigaledger/testdata/compat-<commit>)
 #
-# It builds the binary from the current tree (into a temporary folder), starts a single node with two shards (so that
-# the log holds the commands only a sharded cluster proposes: a data shard recording a project
-# and an asset it learns from the metadata shard) on loopback ports below 32768 and a data
-# directory in a temporary folder, waits for /readyz, writes a small but varied state through
-# the HTTP API (docs/cloudwallet-api.md), captures every GET the API offers over it into
-# golden.json, stops the node with SIGTERM (by PID) and packs the data directory into
-# datadir.tar.gz. Needs curl, jq, tar and gzip. A fixture that tests rely on is never rewritten
-# in place by accident: the script refuses an OUTPUT_DIR that already holds one.
+# It builds the binary from the current tree into a temporary folder and starts one node with
+# two shards (so that the log also holds what only a sharded cluster proposes: a data shard
+# recording the project and asset the metadata shard told it about), its data directory in the
+# temporary folder, on loopback ports 24081, 24082 and 24001 (below 32768; COMPAT_ADMIN_PORT,
+# COMPAT_PUBLIC_PORT and COMPAT_RAFT_PORT override them). Once /readyz answers, it writes a small
+# but varied state through the Cloud Wallet API (docs/cloudwallet-api.md), captures every GET the
+# API offers over it into golden.json, stops the node with SIGTERM (by PID), checks that it
+# exited 0, logged no error and took no Raft snapshot (the replay test needs the whole log), and
+# packs the data directory into datadir.tar.gz (reproducibly: sorted, no owners, no times).
+# Needs curl, jq, tar and gzip. It refuses an OUTPUT_DIR that already holds a fixture: the
+# checked-in one is old data that tests rely on, never to be rewritten in place.
+#
+# Size: the data directory is about 175 KB, mostly two raft.db files (bolt allocates 64 KB
+# to start with, mostly zero pages) and the Pebble WALs (the ledgers' memtables are never flushed
+# at this size, so there are no sstables); gzip makes that about 13 KB.
 #
 # golden.json is a JSON array of {"path","status","body"} in request order; each body is the
 # node's answer byte for byte (jq only ever reads IDs out of answers: jq 1.6 would round amounts
 # above 2^53).
 set -euo pipefail
+shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 
 COMMIT=$(git rev-parse --short=7 HEAD)
@@ -89,9 +98,14 @@ call() {
 	fi
 	cat "$WORK/answer"
 }
-id() { jq -r "${2:-.id}" <<<"$1"; }
-# uri escapes one path segment (customer IDs may hold any printable character).
-uri() { jq -rn --arg s "$1" '$s|@uri'; }
+# id ANSWER [FILTER]: a field of an answer, .id by default; fails when it is missing (as after a
+# failed call, whose exit a command substitution inside an argument would not pass on).
+# (jq 1.6 -e exits 0 on empty input, hence the test for an empty value.)
+id() {
+	local value
+	value=$(jq -er "${2:-.id}" <<<"$1") && [ -n "$value" ] || { echo "no ${2:-.id} in answer: $1" >&2; exit 1; }
+	echo "$value"
+}
 
 # --- Project acme: explicit IDs, two shards' worth of customers -------------------------------
 # Customers alice, bob and zoë live in shard 0 with the project's system wallets; carol, dave,
@@ -200,7 +214,9 @@ call PUT "/projects/$P2/customers/c-1" '{"description":"two wallets, one for sav
 GOLDEN=$WORK/golden.json
 echo '[' >"$GOLDEN"
 first=1
-capture() { # capture PATH [WANT_STATUS]
+# capture PATH [WANT_STATUS]: adds GET PATH and its answer to the golden file; the answer stays
+# in $body for the caller.
+capture() {
 	local want=${2:-200}
 	body=$(call GET "$1" '' "$want")
 	[ $first = 1 ] || echo ',' >>"$GOLDEN"
@@ -224,7 +240,9 @@ for p in acme "$P2"; do
 	for a in $(jq -r '.items[].id' <<<"$body"); do capture "/projects/$p/assets/$a"; done
 	capture "/projects/$p/customers?page=1"
 	capture_pages "/projects/$p/customers?pageSize=2"
-	for c in $(jq -r '.items[].id | @uri' <<<"$(call GET "/projects/$p/customers?page=1&pageSize=1000" '' 200)"); do
+	# Customer IDs may hold any printable character: escaped as one path segment.
+	customers=$(call GET "/projects/$p/customers?page=1&pageSize=1000" '' 200)
+	for c in $(jq -r '.items[].id | @uri' <<<"$customers"); do
 		capture "/projects/$p/customers/$c"
 		capture "/projects/$p/customers/$c/wallets"
 	done
