@@ -22,7 +22,7 @@
 # Needs curl, jq, tar and gzip. It refuses an OUTPUT_DIR that already holds a fixture: the
 # checked-in one is old data that tests rely on, never to be rewritten in place.
 #
-# Size: the data directory is about 175 KB, mostly two raft.db files (bolt allocates 64 KB
+# Size: the data directory is about 160 KB, mostly two raft.db files (bolt allocates 64 KB
 # to start with, mostly zero pages) and the Pebble WALs (the ledgers' memtables are never flushed
 # at this size, so there are no sstables); gzip makes that about 13 KB.
 #

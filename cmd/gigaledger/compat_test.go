@@ -242,6 +242,16 @@ func (c *compatNode) start() {
 	}
 	c.node, c.base = n, "http://"+cfg.AdminAddr
 	waitReady(c.t, c.base, nil)
+	// Ready means every shard has a leader; a leader still applying the log it inherited may
+	// answer 503 for a moment before its first read.
+	var status int
+	var body []byte
+	if !testutil.Wait(clusterWaitMax, func() bool {
+		status, body = c.get("/projects")
+		return status != http.StatusServiceUnavailable
+	}) {
+		c.t.Fatalf("GET /projects still answers %d %s", status, body)
+	}
 }
 
 func (c *compatNode) stop() {
