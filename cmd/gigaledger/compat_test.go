@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gigaledger/gigaledger/cluster/testutil"
+	"github.com/gigaledger/gigaledger/fsm"
 )
 
 // compatFixtureDir holds a data directory written by the main before the state machine's
@@ -30,6 +31,10 @@ const compatFixtureDir = "testdata/compat-ae529fa"
 // compatShardCount is the shard count the fixture was written with (its cluster.json says so
 // too, and wins over the flag; the flag only keeps the config honest).
 const compatShardCount = 2
+
+// compatAppliedIndexes is, per shard, the last log index the fixture's ledger stores had
+// applied when the old version stopped: the last entry of each shard's log.
+var compatAppliedIndexes = []uint64{78, 25}
 
 // goldenGet is one entry of golden.json: a GET and the old version's answer to it.
 type goldenGet struct {
@@ -62,6 +67,8 @@ func TestCompatDataDirAe529fa(t *testing.T) {
 			requireWholeLog(t, dataDir)
 			if variant.replayLog {
 				removeLedgerStores(t, dataDir)
+			} else {
+				requireStoresRead(t, dataDir)
 			}
 			node := startCompatNode(t, dataDir)
 			for _, g := range golden {
@@ -189,6 +196,27 @@ func requireWholeLog(t *testing.T, dataDir string) {
 		}
 		if len(snapshots) > 0 {
 			t.Fatalf("%s holds a raft snapshot: the log may not start at its first entry", dir)
+		}
+	}
+}
+
+// requireStoresRead fails unless the current code opens every old ledger store at the index the
+// old version left it at: the node then starts from the stores, and replays nothing it already
+// applied (a store it could not find would be rebuilt from the log, and this variant would
+// test nothing the other does not). Opening a store is the node's own first step on it.
+func requireStoresRead(t *testing.T, dataDir string) {
+	t.Helper()
+	for k, dir := range shardDirs(t, dataDir) {
+		ledger, err := fsm.Open(dir, testutil.Logger(t))
+		if err != nil {
+			t.Fatalf("open the old ledger store of %s: %v", dir, err)
+		}
+		applied := ledger.AppliedIndex()
+		if err := ledger.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if applied != compatAppliedIndexes[k] {
+			t.Fatalf("the old ledger store of %s opens at applied index %d, want %d", dir, applied, compatAppliedIndexes[k])
 		}
 	}
 }
