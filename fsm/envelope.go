@@ -12,6 +12,10 @@ type Envelope struct {
 	Command Command
 	// Idempotency, when set, makes the command answer once per key (idempotency.go).
 	Idempotency *Idempotency
+	// legacy marks a command of the first release (version 1), which had no outbox: it emits
+	// no events, so that a replica that rebuilds its state from an old log and one that kept
+	// the old release's store hold the same outbox.
+	legacy bool
 }
 
 const (
@@ -57,7 +61,7 @@ func (r *Registry) DecodeEnvelope(data []byte) (Envelope, error) {
 			return Envelope{}, fmt.Errorf("decode command: version 1 without a legacy decoder")
 		}
 		c, err := r.legacy(data)
-		return Envelope{Command: c}, err
+		return Envelope{Command: c, legacy: true}, err
 	}
 	d := NewDecoder(data)
 	if v := d.Byte(); d.err == nil && v != envelopeVersion {

@@ -87,6 +87,10 @@ func decodeIdempotencyRecord(data []byte) (idempotencyRecord, error) {
 // was seen.
 func (m *Machine) applyEnvelope(b *Batch, env Envelope) *Result {
 	idem := env.Idempotency
+	if env.legacy {
+		b.quiet = true
+		defer func() { b.quiet = false }()
+	}
 	if idem == nil {
 		return m.applyCommand(b, env.Command)
 	}

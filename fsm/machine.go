@@ -201,6 +201,7 @@ type Batch struct {
 	pb    *pebble.Batch
 	Index uint64 // the log index
 	Now   int64  // the batch time, Unix milliseconds: the leader's clock, never going backwards
+	quiet bool   // Emit drops events (a first-release command; see Envelope)
 }
 
 // Set writes a key in the batch. It panics only on a store failure: a batch refuses writes when

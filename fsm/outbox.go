@@ -64,6 +64,9 @@ func (o *outboxState) load(s *Store) error {
 
 // Emit appends an event to the shard's outbox, in this batch.
 func (b *Batch) Emit(eventType string, data []byte) {
+	if b.quiet {
+		return
+	}
 	o := &b.m.outbox
 	o.last++
 	if o.first == 0 {

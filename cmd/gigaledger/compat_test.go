@@ -207,12 +207,12 @@ func requireWholeLog(t *testing.T, dataDir string) {
 func requireStoresRead(t *testing.T, dataDir string) {
 	t.Helper()
 	for k, dir := range shardDirs(t, dataDir) {
-		ledger, err := fsm.Open(dir, testutil.Logger(t))
+		machine, err := fsm.Open(dir, testutil.Logger(t), newFamilies().registry)
 		if err != nil {
 			t.Fatalf("open the old ledger store of %s: %v", dir, err)
 		}
-		applied := ledger.AppliedIndex()
-		if err := ledger.Close(); err != nil {
+		applied := machine.AppliedIndex()
+		if err := machine.Close(); err != nil {
 			t.Fatal(err)
 		}
 		if applied != compatAppliedIndexes[k] {
