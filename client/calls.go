@@ -392,12 +392,10 @@ func (p PageRequest) query() string {
 	return q
 }
 
-// query returns the page's and the time range's query string.
+// query returns the page's and the time range's query string. from is always sent (0, the
+// epoch, bounds nothing): the Cloud Wallet reference requires it.
 func (p TimePageRequest) query() string {
-	q := p.PageRequest.query()
-	if p.FromMs != 0 {
-		q += "&from=" + strconv.FormatInt(p.FromMs, 10)
-	}
+	q := p.PageRequest.query() + "&from=" + strconv.FormatInt(p.FromMs, 10)
 	if p.ToMs != 0 {
 		q += "&to=" + strconv.FormatInt(p.ToMs, 10)
 	}

@@ -321,8 +321,11 @@ type errorEnvelope struct {
 	Transaction *Transaction `json:"transaction"`
 }
 
+// messageFromBodyMaxBytes bounds the part of an answer without the envelope kept as Message.
+const messageFromBodyMaxBytes = 200
+
 // apiError builds the *Error of a non-success answer. An answer without the envelope (a proxy's
-// page) keeps its status, with the status text as the code.
+// page) keeps its status, no code, and the start of its body as the message.
 func (a *answer) apiError() *Error {
 	e := &Error{StatusCode: a.status, RetryAfter: parseRetryAfter(a.header.Get("Retry-After"))}
 	var envelope errorEnvelope
@@ -330,8 +333,7 @@ func (a *answer) apiError() *Error {
 		e.Code, e.Message = envelope.Error.Code, envelope.Error.Message
 		return e
 	}
-	e.Code = strings.ReplaceAll(http.StatusText(a.status), " ", "")
-	e.Message = strings.TrimSpace(string(a.body[:min(len(a.body), 200)]))
+	e.Message = strings.TrimSpace(string(a.body[:min(len(a.body), messageFromBodyMaxBytes)]))
 	return e
 }
 

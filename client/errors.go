@@ -63,15 +63,20 @@ var (
 // envelope {"error":{"code","message"}}.
 type Error struct {
 	StatusCode int
-	Code       string
-	Message    string
+	// Code is the envelope's code; "" when the answer had no envelope (a proxy's error page).
+	Code    string
+	Message string
 	// RetryAfter is the wait the server asked for (Retry-After on 503s); zero when it asked for
 	// none.
 	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("gigaledger: %d %s: %s", e.StatusCode, e.Code, e.Message)
+	code := e.Code
+	if code == "" {
+		code = "(" + http.StatusText(e.StatusCode) + ", no error envelope)"
+	}
+	return fmt.Sprintf("gigaledger: %d %s: %s", e.StatusCode, code, e.Message)
 }
 
 // Is matches the sentinels: ErrUnavailable and ErrOverloaded by their 503 codes, ErrNotFound by

@@ -208,7 +208,7 @@ type PageRequest struct {
 }
 
 // TimePageRequest selects one page of a list of records created within [FromMs, ToMs] (epoch
-// milliseconds, both inclusive). Zero leaves that side unbounded.
+// milliseconds, both inclusive). Zero FromMs is the epoch; zero ToMs leaves the end unbounded.
 type TimePageRequest struct {
 	PageRequest
 	FromMs, ToMs int64
