@@ -232,10 +232,11 @@ func (c *Client) run(ctx context.Context, r *request) (*answer, error) {
 // pause waits before attempt+1 and reports whether the call should go on: false when the
 // context ends first, or would end before the pause does.
 func (c *Client) pause(ctx context.Context, attempt int, retryAfter time.Duration) bool {
-	wait := c.retry.BackoffMin << min(attempt-1, 30)
-	if wait > c.retry.BackoffMax || wait <= 0 {
-		wait = c.retry.BackoffMax
+	wait := c.retry.BackoffMin
+	for doubled := 1; doubled < attempt && wait < c.retry.BackoffMax; doubled++ {
+		wait *= 2
 	}
+	wait = min(wait, c.retry.BackoffMax)
 	if wait > 0 {
 		wait = wait/2 + mathrand.N(wait/2+1)
 	}

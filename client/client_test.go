@@ -600,3 +600,73 @@ func TestNewRefusesBadConfiguration(t *testing.T) {
 		}
 	}
 }
+
+func TestRetryAfterIsHonouredUpToBackoffMax(t *testing.T) {
+	baseURL, _ := startServer(t, serverSays(posts("/projects", 1, 1), http.StatusServiceUnavailable, client.CodeUnavailable, false))
+	c := newClient(t, baseURL, client.WithRetryPolicy(client.RetryPolicy{MaxAttempts: 2, BackoffMin: time.Millisecond, BackoffMax: time.Minute}))
+	start := time.Now()
+	if _, err := c.CreateProject(testutil.Context(t, callLimit), client.CreateProjectRequest{ID: "p", Name: "P"}); err != nil {
+		t.Fatalf("create project: %v", err)
+	}
+	if waited := time.Since(start); waited < time.Second {
+		t.Fatalf("retried after %v, before the server's Retry-After of 1s", waited)
+	}
+}
+
+func TestRetriesEndWithTheContext(t *testing.T) {
+	baseURL, _ := startServer(t, serverSays(posts("/projects", 1, 100), http.StatusServiceUnavailable, client.CodeUnavailable, false))
+	c := newClient(t, baseURL, client.WithRetryPolicy(client.RetryPolicy{MaxAttempts: 100, BackoffMin: time.Minute, BackoffMax: time.Minute}))
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	var attempts int
+	_, err := c.CreateProject(client.WithAttemptHook(ctx, func(client.Attempt) { attempts++ }), client.CreateProjectRequest{ID: "p", Name: "P"})
+	if !errors.Is(err, client.ErrUnavailable) || attempts != 1 {
+		t.Fatalf("error %v after %d attempts, want the first 503 Unavailable", err, attempts)
+	}
+	// The pause would outlast the context, so the call gives up at once rather than sleep.
+	if waited := time.Since(start); waited > callLimit/2 {
+		t.Fatalf("the call took %v", waited)
+	}
+}
+
+func TestReadsAreRetriedAfterAnyFailure(t *testing.T) {
+	// A proxy's 502 page without the envelope, then a lost answer, then the real answer.
+	proxyPage := func(next http.Handler) http.Handler {
+		var mu sync.Mutex
+		answered := false
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			first := r.Method == http.MethodGet && !answered
+			answered = answered || first
+			mu.Unlock()
+			if !first {
+				next.ServeHTTP(w, r)
+				return
+			}
+			w.WriteHeader(http.StatusBadGateway)
+			_, _ = io.WriteString(w, "<html>bad gateway</html>")
+		})
+	}
+	baseURL, _ := startServer(t, proxyPage)
+	ctx := testutil.Context(t, callLimit)
+	f := newFixture(t, ctx, newClient(t, baseURL))
+	lossy := &lossyTransport{next: http.DefaultTransport, drop: func(r *http.Request, sent int) bool { return sent == 2 }}
+	c := newClient(t, baseURL, client.WithHTTPClient(&http.Client{Transport: lossy}))
+	var attempts []client.Attempt
+	wallet, err := c.GetWallet(recordAttempts(ctx, &attempts), f.projectID, f.wallet.ID)
+	if err != nil || wallet.ID != f.wallet.ID {
+		t.Fatalf("get wallet: %+v, %v", wallet, err)
+	}
+	if len(attempts) != 3 || attempts[0].StatusCode != http.StatusBadGateway || attempts[0].Code != "" || attempts[1].Err == nil || attempts[2].StatusCode != http.StatusOK {
+		t.Fatalf("attempts %+v", attempts)
+	}
+	// Without retries the proxy's answer is the error: no code, the page as the message.
+	baseURL, _ = startServer(t, proxyPage)
+	_, err = newClient(t, baseURL, client.WithRetryPolicy(client.NoRetries)).ListProjects(ctx)
+	var apiErr *client.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadGateway || apiErr.Code != "" || apiErr.Message != "<html>bad gateway</html>" ||
+		!errors.Is(err, client.ErrOutcomeUnknown) {
+		t.Fatalf("proxy page: %#v", err)
+	}
+}
