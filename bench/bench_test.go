@@ -4,13 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gigaledger/gigaledger/client"
 )
 
 func testScenario(name string) ScenarioConfig {
@@ -166,39 +171,43 @@ func TestScenarioConfigValidate(t *testing.T) {
 	}
 }
 
-func TestTransactionBodyIsTheContractShape(t *testing.T) {
+func TestTransactionRequestNamesTheWallets(t *testing.T) {
 	driver := &httpDriver{walletIDs: []string{"w-a", "w\"b"}}
-	body := driver.transactionBody(&Request{ReferenceID: "ref-1", Operations: []Operation{
+	got := driver.transactionRequest(&Request{ReferenceID: "ref-1", Operations: []Operation{
 		{Type: OperationTransfer, FromWallet: 0, ToWallet: 1, Amount: 11},
 		{Type: OperationIssue, ToWallet: 0, Amount: 6},
 		{Type: OperationRedeem, FromWallet: 1, Amount: 3},
 	}})
-	var decoded map[string]any
-	if err := json.Unmarshal(body, &decoded); err != nil {
-		t.Fatalf("body %s: %v", body, err)
-	}
-	want := `{"referenceId":"ref-1","operations":[{"type":"transfer","from":"w-a","to":"w\"b","amount":11},` +
-		`{"type":"issue","to":"w-a","amount":6},{"type":"redeem","from":"w\"b","amount":3}]}`
-	if string(body) != want {
-		t.Errorf("body\n%s\nwant\n%s", body, want)
+	want := client.TransactionRequest{ReferenceID: "ref-1", Operations: []client.Operation{
+		{Type: client.OperationTransfer, From: "w-a", To: "w\"b", Amount: "11"},
+		{Type: client.OperationIssue, To: "w-a", Amount: "6"},
+		{Type: client.OperationRedeem, From: "w\"b", Amount: "3"},
+	}}
+	if got.ReferenceID != want.ReferenceID || !slices.Equal(got.Operations, want.Operations) {
+		t.Errorf("request\n%+v\nwant\n%+v", got, want)
 	}
 }
 
-func TestHTTPOutcomeClassifiesByStatusAndCode(t *testing.T) {
+func TestCallOutcomeClassifiesByStatusAndCode(t *testing.T) {
+	transportErr := &client.TransportError{Method: "POST", Path: "/x", Err: syscall.ECONNREFUSED}
 	for _, test := range []struct {
 		status int
-		body   string
+		code   string
+		err    error
 		class  OutcomeClass
 		kind   string
 	}{
-		{201, `{}`, OutcomeOK, "201"},
-		{422, `{"error":{"code":"InsufficientFunds","message":"x"},"transaction":{}}`, OutcomeBusiness, "422 InsufficientFunds"},
-		{409, `{"error":{"code":"DuplicateReferenceId"}}`, OutcomeError, "409 DuplicateReferenceId"},
-		{503, `not json`, OutcomeError, "503 ?"},
+		{201, "", nil, OutcomeOK, "201"},
+		{422, "InsufficientFunds", &client.Error{StatusCode: 422, Code: "InsufficientFunds"}, OutcomeBusiness, "422 InsufficientFunds"},
+		{409, "DuplicateReferenceId", nil, OutcomeError, "409 DuplicateReferenceId"},
+		{503, "", &client.Error{StatusCode: 503}, OutcomeError, "503 ?"},
+		{0, "", transportErr, OutcomeTransport, "transport refused"},
+		{201, "", errors.New("decode answer"), OutcomeError, "201 undecodable"},
+		{0, "", errors.New("encode request"), OutcomeError, "client error"},
 	} {
-		outcome := httpOutcome(test.status, []byte(test.body))
+		outcome := callOutcome(test.status, test.code, test.err)
 		if outcome.Class != test.class || outcome.Kind != test.kind {
-			t.Errorf("httpOutcome(%d, %s) = %+v, want %v %q", test.status, test.body, outcome, test.class, test.kind)
+			t.Errorf("callOutcome(%d, %q, %v) = %+v, want %v %q", test.status, test.code, test.err, outcome, test.class, test.kind)
 		}
 	}
 }

@@ -19,7 +19,10 @@ func BenchmarkHTTPDriverTransfer(b *testing.B) {
 		_, _ = w.Write([]byte(`{"id":"t","status":"completed"}`))
 	}))
 	defer server.Close()
-	driver := newHTTPDriver([]string{server.URL}, "token", 64)
+	driver, err := newHTTPDriver([]string{server.URL}, "token", 64)
+	if err != nil {
+		b.Fatal(err)
+	}
 	defer driver.Close()
 	driver.projectID = "bench-x"
 	config := testScenario(ScenarioTransfer)

@@ -1,20 +1,19 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/gigaledger/gigaledger/client"
 )
 
 // HTTP client limits.
@@ -22,9 +21,6 @@ const (
 	// requestTimeout bounds one benchmark request end to end; a request that
 	// takes longer counts as a transport timeout.
 	requestTimeout = 10 * time.Second
-	// responseBytesMax bounds how much of a response body the harness reads;
-	// the API's own request limit is 1 MiB, answers are far smaller.
-	responseBytesMax = 1 << 20
 	// setupAttemptsMax bounds retries of one setup request on 503 or a
 	// transport error (a cluster that just elected a leader).
 	setupAttemptsMax = 20
@@ -33,23 +29,32 @@ const (
 	// assetID and assetFractions describe the bench asset.
 	assetID        = "bench-usd"
 	assetFractions = 100
+	// userAgent names the harness in the server's access log.
+	userAgent = "gigaledger-bench"
 )
 
-// httpDriver drives GigaLedger's Cloud Wallet API (docs/cloudwallet-api.md).
+// setupRetries rides out a cluster that is still electing leaders. Setup
+// also retries writes whose outcome is unknown (client.RetryUnknownWrites):
+// at worst a repeated wallet creation leaves an extra empty wallet.
+var setupRetries = client.RetryPolicy{MaxAttempts: setupAttemptsMax, BackoffMin: setupRetryDelay, BackoffMax: setupRetryDelay}
+
+// httpDriver drives GigaLedger's Cloud Wallet API (docs/cloudwallet-api.md)
+// through the Go client, one client per target.
 type httpDriver struct {
-	targets   []string
-	token     string
-	client    *http.Client
-	next      atomic.Uint64
-	projectID string
+	httpClient *http.Client
+	// clients send the measured requests, one attempt each: a retry would
+	// hide the answer the report must count. setupClients retry.
+	clients, setupClients []*client.Client
+	next                  atomic.Uint64
+	projectID             string
 	// walletIDs maps wallet indexes to API wallet IDs; written by Setup
 	// only, read-only afterwards.
 	walletIDs []string
 }
 
 // newHTTPDriver returns a driver that spreads requests round-robin over
-// targets (base URLs without trailing slash) with connections for clients.
-func newHTTPDriver(targets []string, token string, clients int) *httpDriver {
+// targets (base URLs) with connections for clients.
+func newHTTPDriver(targets []string, token string, clients int) (*httpDriver, error) {
 	transport := &http.Transport{
 		Proxy:               nil, // never send loopback load through a proxy
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -59,15 +64,20 @@ func newHTTPDriver(targets []string, token string, clients int) *httpDriver {
 		DisableCompression:  true,
 		ForceAttemptHTTP2:   false,
 	}
-	trimmed := make([]string, len(targets))
-	for index, target := range targets {
-		trimmed[index] = strings.TrimRight(target, "/")
+	d := &httpDriver{httpClient: &http.Client{Transport: transport, Timeout: requestTimeout}}
+	for _, target := range targets {
+		common := []client.Option{client.WithHTTPClient(d.httpClient), client.WithToken(token), client.WithUserAgent(userAgent)}
+		measured, err := client.New(target, append(common, client.WithRetryPolicy(client.NoRetries))...)
+		if err != nil {
+			return nil, err
+		}
+		setup, err := client.New(target, append(common, client.WithRetryPolicy(setupRetries), client.RetryUnknownWrites())...)
+		if err != nil {
+			return nil, err
+		}
+		d.clients, d.setupClients = append(d.clients, measured), append(d.setupClients, setup)
 	}
-	return &httpDriver{
-		targets: trimmed,
-		token:   token,
-		client:  &http.Client{Transport: transport, Timeout: requestTimeout},
-	}
+	return d, nil
 }
 
 // System implements Driver.
@@ -75,83 +85,65 @@ func (d *httpDriver) System() string { return "gigaledger" }
 
 // Close implements Driver.
 func (d *httpDriver) Close() error {
-	d.client.CloseIdleConnections()
+	d.httpClient.CloseIdleConnections()
 	return nil
 }
 
-// apiError is the error envelope of every API answer.
-type apiError struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
-// send makes one request and returns the status and (bounded) body.
-func (d *httpDriver) send(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
-	target := d.targets[d.next.Add(1)%uint64(len(d.targets))]
-	var reader io.Reader
-	if body != nil {
-		reader = bytes.NewReader(body)
-	}
-	request, err := http.NewRequestWithContext(ctx, method, target+path, reader)
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != nil || method != http.MethodGet {
-		// The API refuses a POST, PUT or PATCH without it (415), body or not.
-		request.Header.Set("Content-Type", "application/json")
-	}
-	if d.token != "" {
-		request.Header.Set("Authorization", "Bearer "+d.token)
-	}
-	response, err := d.client.Do(request)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer response.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(response.Body, responseBytesMax))
-	if err != nil {
-		return response.StatusCode, nil, err
-	}
-	// Drain what is left so the connection can be reused.
-	_, _ = io.Copy(io.Discard, response.Body)
-	return response.StatusCode, answer, nil
+// pick returns the next target's client of clients, round-robin.
+func (d *httpDriver) pick(clients []*client.Client) *client.Client {
+	return clients[d.next.Add(1)%uint64(len(clients))]
 }
 
 // Do implements Driver.
 func (d *httpDriver) Do(ctx context.Context, request *Request) Outcome {
+	// The answer's status and code, as the wire had them: a 409
+	// DuplicateReferenceId the client turns into the stored transaction is
+	// still a harness error here (every request has a fresh reference).
 	var status int
-	var body []byte
+	var code string
+	ctx = client.WithAttemptHook(ctx, func(attempt client.Attempt) { status, code = attempt.StatusCode, attempt.Code })
+	api := d.pick(d.clients)
 	var err error
 	switch request.Kind {
 	case RequestTransaction:
-		status, body, err = d.send(ctx, http.MethodPost, "/projects/"+d.projectID+"/transactions", d.transactionBody(request))
+		_, err = api.CreateTransaction(ctx, d.projectID, d.transactionRequest(request))
 	case RequestWalletBalance:
-		status, body, err = d.send(ctx, http.MethodGet, "/projects/"+d.projectID+"/wallets/"+d.walletIDs[request.Wallet], nil)
+		_, err = api.GetWallet(ctx, d.projectID, d.walletIDs[request.Wallet])
 	case RequestWalletEntries:
-		path := "/projects/" + d.projectID + "/wallets/" + d.walletIDs[request.Wallet] +
-			"/entries?page=1&pageSize=" + strconv.Itoa(entriesPageSize) +
-			"&from=0&to=" + strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10)
-		status, body, err = d.send(ctx, http.MethodGet, path, nil)
+		_, err = api.ListEntries(ctx, d.projectID, d.walletIDs[request.Wallet], client.TimePageRequest{
+			PageRequest: client.PageRequest{Page: 1, PageSize: entriesPageSize},
+			ToMs:        time.Now().Add(time.Hour).UnixMilli(),
+		})
 	default:
 		return Outcome{Class: OutcomeError, Kind: "bad request kind"}
 	}
-	if err != nil {
-		return transportOutcome(err)
-	}
-	return httpOutcome(status, body)
+	return callOutcome(status, code, err)
 }
 
-// httpOutcome classifies an answer by status and error code.
-func httpOutcome(status int, body []byte) Outcome {
+// callOutcome classifies a call by the last answer's status and code, or by
+// its transport error when no answer came.
+func callOutcome(status int, code string, err error) Outcome {
+	var transportErr *client.TransportError
+	switch {
+	case errors.As(err, &transportErr):
+		return transportOutcome(err)
+	case status == 0:
+		// Refused before sending: the request could not be encoded.
+		return Outcome{Class: OutcomeError, Kind: "client error"}
+	case err != nil && status < 300:
+		return Outcome{Class: OutcomeError, Kind: strconv.Itoa(status) + " undecodable"}
+	}
+	return httpOutcome(status, code)
+}
+
+// httpOutcome classifies an answer by status and error code ("" when the
+// answer had no error envelope).
+func httpOutcome(status int, code string) Outcome {
 	if status >= 200 && status < 300 {
 		return Outcome{Class: OutcomeOK, Kind: strconv.Itoa(status)}
 	}
-	var envelope apiError
-	code := "?"
-	if json.Unmarshal(body, &envelope) == nil && envelope.Error.Code != "" {
-		code = envelope.Error.Code
+	if code == "" {
+		code = "?"
 	}
 	class := OutcomeError
 	if status == http.StatusUnprocessableEntity {
@@ -177,100 +169,43 @@ func transportOutcome(err error) Outcome {
 	return Outcome{Class: OutcomeTransport, Kind: kind}
 }
 
-// transactionBody encodes a transaction request by hand: it is the hot path
-// of the harness and must not cost the 2-core machine more than the server.
-func (d *httpDriver) transactionBody(request *Request) []byte {
-	body := make([]byte, 0, 64+len(request.Operations)*96)
-	body = append(body, `{"referenceId":`...)
-	body = strconv.AppendQuote(body, request.ReferenceID)
-	body = append(body, `,"operations":[`...)
+// transactionRequest translates a generated request into the API's terms.
+func (d *httpDriver) transactionRequest(request *Request) client.TransactionRequest {
+	operations := make([]client.Operation, len(request.Operations))
 	for index, operation := range request.Operations {
-		if index > 0 {
-			body = append(body, ',')
-		}
-		body = append(body, `{"type":"`...)
-		body = append(body, operation.Type.String()...)
-		body = append(body, '"')
+		converted := client.Operation{Type: client.OperationType(operation.Type.String()), Amount: client.AmountFromUint64(uint64(operation.Amount))}
 		if operation.Type != OperationIssue {
-			body = append(body, `,"from":`...)
-			body = strconv.AppendQuote(body, d.walletIDs[operation.FromWallet])
+			converted.From = d.walletIDs[operation.FromWallet]
 		}
 		if operation.Type != OperationRedeem {
-			body = append(body, `,"to":`...)
-			body = strconv.AppendQuote(body, d.walletIDs[operation.ToWallet])
+			converted.To = d.walletIDs[operation.ToWallet]
 		}
-		body = append(body, `,"amount":`...)
-		body = strconv.AppendInt(body, operation.Amount, 10)
-		body = append(body, '}')
+		operations[index] = converted
 	}
-	return append(body, "]}"...)
-}
-
-// setupCall makes one setup request, retrying 503s and transport errors a
-// bounded number of times, and decodes the answer into out when it has the
-// wanted status.
-func (d *httpDriver) setupCall(ctx context.Context, method, path string, in, out any, wantStatus ...int) error {
-	body, err := json.Marshal(in)
-	if err != nil {
-		return err
-	}
-	var lastError error
-	for attempt := 0; attempt < setupAttemptsMax; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(setupRetryDelay):
-			}
-		}
-		status, answer, err := d.send(ctx, method, path, body)
-		if err != nil {
-			lastError = fmt.Errorf("%s %s: %w", method, path, err)
-			continue
-		}
-		for _, want := range wantStatus {
-			if status == want {
-				if out == nil {
-					return nil
-				}
-				if err := json.Unmarshal(answer, out); err != nil {
-					return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
-				}
-				return nil
-			}
-		}
-		lastError = fmt.Errorf("%s %s: status %d: %s", method, path, status, bytes.TrimSpace(answer))
-		if status != http.StatusServiceUnavailable {
-			return lastError
-		}
-	}
-	return lastError
+	return client.TransactionRequest{ReferenceID: request.ReferenceID, Operations: operations}
 }
 
 // Setup implements Driver: one project, one asset, and per wallet index a
 // customer with one wallet, created by plan.Clients concurrent workers.
 func (d *httpDriver) Setup(ctx context.Context, plan SetupPlan) error {
 	d.projectID = "bench-" + plan.RunID
-	project := map[string]any{"id": d.projectID, "name": "GigaLedger bench " + plan.RunID}
-	if err := d.setupCall(ctx, http.MethodPost, "/projects", project, nil, http.StatusCreated); err != nil {
+	project := client.CreateProjectRequest{ID: d.projectID, Name: "GigaLedger bench " + plan.RunID}
+	if _, err := d.pick(d.setupClients).CreateProject(ctx, project); err != nil {
 		return fmt.Errorf("create project: %w", err)
 	}
-	asset := map[string]any{"id": assetID, "name": "Bench dollar", "code": "BUSD", "fractions": assetFractions}
-	if err := d.setupCall(ctx, http.MethodPost, "/projects/"+d.projectID+"/assets", asset, nil, http.StatusCreated); err != nil {
+	asset := client.CreateAssetRequest{ID: assetID, Name: "Bench dollar", Code: "BUSD", Fractions: assetFractions}
+	if _, err := d.pick(d.setupClients).CreateAsset(ctx, d.projectID, asset); err != nil {
 		return fmt.Errorf("create asset: %w", err)
 	}
 	d.walletIDs = make([]string, plan.Wallets)
 	return forEachParallel(ctx, plan.Wallets, plan.Clients, func(ctx context.Context, index int) error {
 		customerID := "c-" + strconv.Itoa(index)
-		customer := map[string]any{"id": customerID, "name": "Bench customer " + strconv.Itoa(index)}
-		if err := d.setupCall(ctx, http.MethodPost, "/projects/"+d.projectID+"/customers", customer, nil, http.StatusOK, http.StatusCreated); err != nil {
+		name := "Bench customer " + strconv.Itoa(index)
+		if _, err := d.pick(d.setupClients).UpsertCustomer(ctx, d.projectID, customerID, client.CustomerFields{Name: &name}); err != nil {
 			return fmt.Errorf("create customer %s: %w", customerID, err)
 		}
-		var wallet struct {
-			ID string `json:"id"`
-		}
-		request := map[string]any{"customerId": customerID, "assetId": assetID, "name": "bench"}
-		if err := d.setupCall(ctx, http.MethodPost, "/projects/"+d.projectID+"/wallets", request, &wallet, http.StatusCreated); err != nil {
+		wallet, err := d.pick(d.setupClients).CreateWallet(ctx, d.projectID, client.CreateWalletRequest{CustomerID: customerID, AssetID: assetID, Name: "bench"})
+		if err != nil {
 			return fmt.Errorf("create wallet for %s: %w", customerID, err)
 		}
 		if wallet.ID == "" {

@@ -189,7 +189,11 @@ func runWithOptions(ctx context.Context, opts *options, stderr io.Writer) (*Resu
 				}
 			}
 		}
-		driver, target = newHTTPDriver(opts.targets, opts.token, opts.clients), strings.Join(opts.targets, ",")
+		httpDriver, err := newHTTPDriver(opts.targets, opts.token, opts.clients)
+		if err != nil {
+			return nil, fmt.Errorf("--target: %w", err)
+		}
+		driver, target = httpDriver, strings.Join(opts.targets, ",")
 	}
 	defer driver.Close()
 

@@ -9,26 +9,27 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	"github.com/gigaledger/gigaledger/client"
 )
 
 // FinalState is what the runner reads from the healed cluster after the workload stopped: the
 // project's whole transaction history, every wallet's entries and balance, each node's view of
 // the balances, and each replica's state digest.
 type FinalState struct {
-	ProjectID      string                       `json:"projectId"`
-	Wallets        []string                     `json:"wallets"`
-	InitialBalance uint64                       `json:"initialBalance"`
-	IssuedTotal    uint64                       `json:"issuedTotal"`
-	EndTimeNs      int64                        `json:"endTimeNs"`
-	Transactions   []WireTransaction            `json:"transactions"`
-	Entries        map[string][]WireEntry       `json:"entries"`
-	Balances       map[string]Amount            `json:"balances"`
-	NodeBalances   map[string]map[string]Amount `json:"nodeBalances"`
+	ProjectID      string                              `json:"projectId"`
+	Wallets        []string                            `json:"wallets"`
+	InitialBalance uint64                              `json:"initialBalance"`
+	IssuedTotal    uint64                              `json:"issuedTotal"`
+	EndTimeNs      int64                               `json:"endTimeNs"`
+	Transactions   []client.Transaction                `json:"transactions"`
+	Entries        map[string][]client.Entry           `json:"entries"`
+	Balances       map[string]client.Amount            `json:"balances"`
+	NodeBalances   map[string]map[string]client.Amount `json:"nodeBalances"`
 	// Digests per node ID, and where they came from: "GET /debug/digest", "offline" (the
 	// stopped node's store opened with fsm.Open), or "" when none could be had.
-	Digests      map[string]NodeDigest `json:"digests"`
-	DigestSource string                `json:"digestSource"`
-	DigestNote   string                `json:"digestNote,omitempty"`
+	Digests      map[string]client.StateDigest `json:"digests"`
+	DigestSource string                        `json:"digestSource"`
+	DigestNote   string                        `json:"digestNote,omitempty"`
 }
 
 // Anomaly kinds the checker reports.
@@ -125,12 +126,12 @@ func Check(events []Event, final *FinalState, opts CheckOptions) *Report {
 		r.add(AnomalyCrash, "%s", s)
 	}
 	transfers, order := assembleTransfers(events)
-	byRef := map[string][]WireTransaction{}
+	byRef := map[string][]client.Transaction{}
 	for _, tx := range final.Transactions {
 		byRef[tx.ReferenceID] = append(byRef[tx.ReferenceID], tx)
 	}
 	r.TransactionsInFinal = len(final.Transactions)
-	txByID := map[string]WireTransaction{}
+	txByID := map[string]client.Transaction{}
 	for ref, txs := range byRef {
 		if len(txs) > 1 {
 			r.add(AnomalyDuplicateReference, "reference %s has %d transactions", ref, len(txs))
@@ -156,7 +157,7 @@ func Check(events []Event, final *FinalState, opts CheckOptions) *Report {
 			r.add(AnomalyInconsistentAnswer, "%s: answered both applied and failed", ref)
 		}
 		txs := byRef[ref]
-		var tx *WireTransaction
+		var tx *client.Transaction
 		if len(txs) > 0 {
 			tx = &txs[0]
 			if !sameTransfer(tx, t) {
@@ -184,7 +185,7 @@ func Check(events []Event, final *FinalState, opts CheckOptions) *Report {
 			case tx == nil:
 				r.Resolved["absent"]++
 			default:
-				r.Resolved[tx.Status]++
+				r.Resolved[string(tx.Status)]++
 			}
 		}
 	}
@@ -199,14 +200,14 @@ func Check(events []Event, final *FinalState, opts CheckOptions) *Report {
 	return r
 }
 
-func describe(tx *WireTransaction) string {
+func describe(tx *client.Transaction) string {
 	if tx == nil {
 		return "no transaction"
 	}
-	return tx.ID + " " + tx.Status
+	return tx.ID + " " + string(tx.Status)
 }
 
-func sameTransfer(tx *WireTransaction, t *transferRecord) bool {
+func sameTransfer(tx *client.Transaction, t *transferRecord) bool {
 	if len(tx.Operations) != 1 {
 		return false
 	}
@@ -263,7 +264,7 @@ func assembleTransfers(events []Event) (map[string]*transferRecord, []string) {
 // checkEntries replays every wallet's entries: each balanceAfter follows from the one before,
 // none goes below zero, the last is the wallet's balance, and every completed transaction has
 // exactly its own postings (failed ones none).
-func checkEntries(r *Report, final *FinalState, txByID map[string]WireTransaction) {
+func checkEntries(r *Report, final *FinalState, txByID map[string]client.Transaction) {
 	type posting struct {
 		tx    string
 		index int
@@ -302,7 +303,7 @@ func checkEntries(r *Report, final *FinalState, txByID map[string]WireTransactio
 			if tx.Status != "completed" {
 				r.add(AnomalyEntries, "wallet %s entry %d belongs to %s transaction %s", walletID, i, tx.Status, tx.ID)
 			}
-			postings[posting{e.TransactionID + "/" + walletID, e.OperationIndex, e.Type}]++
+			postings[posting{e.TransactionID + "/" + walletID, e.OperationIndex, string(e.Type)}]++
 		}
 		finalBalance, err := final.Balances[walletID].Uint64()
 		if err != nil {
@@ -433,7 +434,7 @@ var walletModel = porcupine.Model{
 // checkLinearizable checks each wallet's history with porcupine. A transfer counts by what the
 // final history says it did (completed: debit and credit; failed for funds: a check on the
 // source; absent: nothing), over the interval from its first attempt to its definitive answer.
-func checkLinearizable(r *Report, events []Event, transfers map[string]*transferRecord, byRef map[string][]WireTransaction, final *FinalState, opts CheckOptions) {
+func checkLinearizable(r *Report, events []Event, transfers map[string]*transferRecord, byRef map[string][]client.Transaction, final *FinalState, opts CheckOptions) {
 	perWallet := map[string][]porcupine.Operation{}
 	add := func(wallet string, op porcupine.Operation) {
 		perWallet[wallet] = append(perWallet[wallet], op)

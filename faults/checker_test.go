@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/gigaledger/gigaledger/client"
 )
 
 // historyBuilder writes a small synthetic history and the matching final state, so that each
@@ -17,8 +19,8 @@ type historyBuilder struct {
 
 func newHistory() *historyBuilder {
 	h := &historyBuilder{final: FinalState{ProjectID: "p", Wallets: []string{"A", "B"}, InitialBalance: 100,
-		IssuedTotal: 200, Entries: map[string][]WireEntry{}, Balances: map[string]Amount{}, Digests: map[string]NodeDigest{}}}
-	h.addTx("setup-issue-0", "completed", WireOperation{Type: "issue", To: "A", Amount: "100"}, WireOperation{Type: "issue", To: "B", Amount: "100"})
+		IssuedTotal: 200, Entries: map[string][]client.Entry{}, Balances: map[string]client.Amount{}, Digests: map[string]client.StateDigest{}}}
+	h.addTx("setup-issue-0", "completed", client.Operation{Type: "issue", To: "A", Amount: "100"}, client.Operation{Type: "issue", To: "B", Amount: "100"})
 	h.settle()
 	return h
 }
@@ -26,10 +28,10 @@ func newHistory() *historyBuilder {
 func (h *historyBuilder) tick() int64 { h.now += 10; return h.now }
 
 // addTx appends a transaction to the final history with its entries.
-func (h *historyBuilder) addTx(ref, status string, ops ...WireOperation) string {
+func (h *historyBuilder) addTx(ref, status string, ops ...client.Operation) string {
 	h.txs++
 	id := fmt.Sprintf("tx%d", h.txs)
-	h.final.Transactions = append(h.final.Transactions, WireTransaction{ID: id, ReferenceID: ref, Status: status, Operations: ops,
+	h.final.Transactions = append(h.final.Transactions, client.Transaction{ID: id, ReferenceID: ref, Status: client.TransactionStatus(status), Operations: ops,
 		FailureReason: map[string]string{"failed": "InsufficientFunds"}[status]})
 	if status != "completed" {
 		return id
@@ -47,8 +49,8 @@ func (h *historyBuilder) addTx(ref, status string, ops ...WireOperation) string 
 			} else {
 				balance -= amount
 			}
-			h.final.Entries[wallet] = append(entries, WireEntry{WalletID: wallet, TransactionID: id, OperationIndex: i,
-				Type: kind, Amount: op.Amount, BalanceAfter: Amount(fmt.Sprint(balance))})
+			h.final.Entries[wallet] = append(entries, client.Entry{WalletID: wallet, TransactionID: id, OperationIndex: i,
+				Type: client.EntryType(kind), Amount: op.Amount, BalanceAfter: client.AmountFromUint64(balance)})
 		}
 		switch op.Type {
 		case "issue":
@@ -97,8 +99,8 @@ var (
 	rejected = Event{Outcome: OutcomeRejected, HTTPStatus: 503, Code: "Unavailable"}
 )
 
-func transfer(from, to string, amount uint64) WireOperation {
-	return WireOperation{Type: "transfer", From: from, To: to, Amount: Amount(fmt.Sprint(amount))}
+func transfer(from, to string, amount uint64) client.Operation {
+	return client.Operation{Type: "transfer", From: from, To: to, Amount: client.AmountFromUint64(amount)}
 }
 
 // goodHistory is a clean run: an acknowledged transfer, one retried after an unknown
@@ -115,8 +117,8 @@ func goodHistory() *historyBuilder {
 	h.addTx("r3", "failed", transfer("A", "B", 500))
 	h.transfer(1, "r4", "A", "B", 5, rejected)
 	h.read(9, "B", 120)
-	h.final.NodeBalances = map[string]map[string]Amount{"n1": h.final.Balances, "n2": h.final.Balances}
-	h.final.Digests = map[string]NodeDigest{"n1": {Digest: "ab", AppliedIndex: 9}, "n2": {Digest: "ab", AppliedIndex: 9}}
+	h.final.NodeBalances = map[string]map[string]client.Amount{"n1": h.final.Balances, "n2": h.final.Balances}
+	h.final.Digests = map[string]client.StateDigest{"n1": {Digest: "ab", AppliedIndex: 9}, "n2": {Digest: "ab", AppliedIndex: 9}}
 	return h
 }
 
@@ -162,7 +164,7 @@ func TestCheckerFindsAnomalies(t *testing.T) {
 			h.final.Entries["A"][1].BalanceAfter = "71"
 		}},
 		{"replica divergence", AnomalyReplicaDivergence, func(h *historyBuilder) {
-			h.final.Digests["n2"] = NodeDigest{Digest: "cd", AppliedIndex: 9}
+			h.final.Digests["n2"] = client.StateDigest{Digest: "cd", AppliedIndex: 9}
 		}},
 		{"stale read", AnomalyNonLinearizable, func(h *historyBuilder) {
 			h.read(8, "A", 100) // after r1 (-30) completed: a stale read

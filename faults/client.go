@@ -1,36 +1,39 @@
 package faults
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
+	"iter"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
+	"net/url"
+	"sync"
 	"time"
+
+	"github.com/gigaledger/gigaledger/client"
 )
 
 // Client limits.
 const (
-	// responseMaxBytes bounds one response body (a page of 1000 transactions fits).
-	responseMaxBytes = 32 << 20
 	// listPageSize is the page size used to walk transactions and entries (the API's maximum).
 	listPageSize = 1000
-	// listPagesMax bounds a walk over one list.
-	listPagesMax = 100_000
 	// listTimeToMs is the upper end of the time range used to list everything.
 	listTimeToMs = int64(1) << 52
+	// userAgent names the suite in the nodes' access logs.
+	userAgent = "gigaledger-faults"
 )
 
-// Client speaks the Cloud Wallet API of one cluster's admin listeners. It is safe for
-// concurrent use.
+// Client speaks the Cloud Wallet API of one cluster's admin listeners through the client
+// package, one client.Client per node over one shared transport. Every call makes exactly one
+// attempt (client.NoRetries): the workload decides every resend itself and records each
+// attempt in the history. It is safe for concurrent use.
 type Client struct {
 	http  *http.Client
 	token string
+
+	mu   sync.Mutex
+	apis map[string]*client.Client // by admin base URL
 }
 
 // NewClient returns a client whose every request ends after requestTimeout.
@@ -41,125 +44,27 @@ func NewClient(token string, requestTimeout time.Duration, connectionsPerHost in
 		MaxIdleConnsPerHost: connectionsPerHost,
 		IdleConnTimeout:     30 * time.Second,
 	}
-	return &Client{http: &http.Client{Transport: transport, Timeout: requestTimeout}, token: token}
+	return &Client{http: &http.Client{Transport: transport, Timeout: requestTimeout}, token: token,
+		apis: map[string]*client.Client{}}
 }
 
 // CloseIdle drops idle connections (after a node restarts, so the next request dials anew).
 func (c *Client) CloseIdle() { c.http.CloseIdleConnections() }
 
-// Response is one HTTP answer: status, the error envelope's code, and the body.
-type Response struct {
-	Status int
-	Code   string
-	Body   []byte
-}
-
-// Do sends one request to base+path with an optional JSON body.
-func (c *Client) Do(ctx context.Context, method, base, path string, body any) (Response, error) {
-	var reader io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return Response{}, err
-		}
-		reader = bytes.NewReader(data)
+// API returns the API client of the node at base.
+func (c *Client) API(base string) (*client.Client, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if api, ok := c.apis[base]; ok {
+		return api, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, method, base+path, reader)
+	api, err := client.New(base, client.WithHTTPClient(c.http), client.WithToken(c.token),
+		client.WithUserAgent(userAgent), client.WithRetryPolicy(client.NoRetries))
 	if err != nil {
-		return Response{}, err
+		return nil, err
 	}
-	if body != nil || method != http.MethodGet {
-		// The API refuses a POST, PUT or PATCH without it (415), body or not.
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return Response{}, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, responseMaxBytes))
-	if err != nil {
-		return Response{Status: resp.StatusCode}, err
-	}
-	out := Response{Status: resp.StatusCode, Body: data}
-	if resp.StatusCode >= 300 {
-		var envelope struct {
-			Error struct {
-				Code string `json:"code"`
-			} `json:"error"`
-		}
-		if json.Unmarshal(data, &envelope) == nil {
-			out.Code = envelope.Error.Code
-		}
-	}
-	return out, nil
-}
-
-// Amount is an amount as the API writes it (a JSON integer or a decimal string), kept as
-// text so that a malformed or negative value is caught rather than silently parsed.
-type Amount string
-
-// UnmarshalJSON accepts a JSON number or string.
-func (a *Amount) UnmarshalJSON(data []byte) error {
-	*a = Amount(strings.Trim(string(data), `"`))
-	return nil
-}
-
-// Uint64 parses the amount; a negative, fractional or too large value is an error.
-func (a Amount) Uint64() (uint64, error) {
-	v, err := strconv.ParseUint(string(a), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("amount %q: %w", string(a), err)
-	}
-	return v, nil
-}
-
-// WireOperation is one operation of a transaction as the API shows it.
-type WireOperation struct {
-	Type   string `json:"type"`
-	From   string `json:"from,omitempty"`
-	To     string `json:"to,omitempty"`
-	Amount Amount `json:"amount"`
-}
-
-// WireTransaction is a transaction as the API shows it.
-type WireTransaction struct {
-	ID                   string          `json:"id"`
-	ReferenceID          string          `json:"referenceId"`
-	Status               string          `json:"status"`
-	Operations           []WireOperation `json:"operations"`
-	FailedOperationIndex int             `json:"failedOperationIndex"`
-	FailureReason        string          `json:"failureReason,omitempty"`
-	CreatedAt            int64           `json:"createdAt"`
-}
-
-// WireEntry is one wallet entry as the API shows it.
-type WireEntry struct {
-	WalletID       string `json:"walletId"`
-	TransactionID  string `json:"transactionId"`
-	OperationIndex int    `json:"operationIndex"`
-	Type           string `json:"type"`
-	Amount         Amount `json:"amount"`
-	BalanceAfter   Amount `json:"balanceAfter"`
-	CreatedAt      int64  `json:"createdAt"`
-}
-
-// WireWallet is a wallet as the API shows it.
-type WireWallet struct {
-	ID        string `json:"id"`
-	Status    string `json:"status"`
-	Balance   Amount `json:"balance"`
-	Held      Amount `json:"held"`
-	UpdatedAt int64  `json:"updatedAt"`
-}
-
-// transferRequest is the body of a one-transfer transaction.
-type transferRequest struct {
-	ReferenceID string          `json:"referenceId"`
-	Operations  []WireOperation `json:"operations"`
+	c.apis[base] = api
+	return api, nil
 }
 
 // AttemptResult is what one attempt of a transaction learned.
@@ -173,45 +78,47 @@ type AttemptResult struct {
 
 // Transact sends one transaction attempt to base and classifies the answer. The same
 // referenceId and operations may be sent any number of times.
-func (c *Client) Transact(ctx context.Context, base, projectID, referenceID string, operations []WireOperation) AttemptResult {
-	resp, err := c.Do(ctx, http.MethodPost, base, "/projects/"+projectID+"/transactions",
-		transferRequest{ReferenceID: referenceID, Operations: operations})
+func (c *Client) Transact(ctx context.Context, base, projectID, referenceID string, operations []client.Operation) AttemptResult {
+	api, err := c.API(base)
 	if err != nil {
-		return AttemptResult{Outcome: OutcomeUnknown, Status: resp.Status, Err: shortError(err)}
+		return AttemptResult{Outcome: OutcomeRejected, Err: err.Error()}
 	}
-	return classify(resp)
+	var attempt client.Attempt
+	ctx = client.WithAttemptHook(ctx, func(a client.Attempt) { attempt = a })
+	tx, err := api.CreateTransaction(ctx, projectID, client.TransactionRequest{ReferenceID: referenceID, Operations: operations})
+	return classify(attempt, tx, err)
 }
 
-// classify maps an answer to a transaction request onto an outcome (see docs/cloudwallet-api.md
-// and the brief: 503 Unavailable is certainly not applied, 503 OutcomeUnknown may be).
-func classify(resp Response) AttemptResult {
-	r := AttemptResult{Status: resp.Status, Code: resp.Code}
-	var body struct {
-		Status      string           `json:"status"`
-		Transaction *WireTransaction `json:"transaction"`
+// classify maps one attempt of a transaction onto an outcome by the answer as the wire had it
+// (docs/cloudwallet-api.md: 503 Unavailable is certainly not applied, 503 OutcomeUnknown may
+// be). tx is the transaction the answer carried (201, 422, 409 DuplicateReferenceId), err the
+// call's error.
+func classify(attempt client.Attempt, tx *client.Transaction, err error) AttemptResult {
+	r := AttemptResult{Status: attempt.StatusCode, Code: attempt.Code}
+	var txStatus string
+	if tx != nil {
+		txStatus = string(tx.Status)
 	}
-	_ = json.Unmarshal(resp.Body, &body)
 	switch {
-	case resp.Status == http.StatusCreated:
-		r.TxStatus = body.Status
+	case attempt.Err != nil:
+		// No whole answer: refused, reset or timed out. A refused connection counts as unknown
+		// too: the checker expects every certainly-not-applied answer to be a 503.
+		r.Outcome, r.Err = OutcomeUnknown, shortError(attempt.Err)
+	case attempt.Number == 0:
+		// Never sent: the client refused to encode the request.
+		r.Outcome, r.Err = OutcomeRejected, shortError(err)
+	case r.Status == http.StatusCreated,
+		r.Status == http.StatusConflict && r.Code == client.CodeDuplicateReferenceID && tx != nil:
+		r.TxStatus = txStatus
 		r.Outcome = OutcomeApplied
-		if body.Status != "completed" {
+		if txStatus != string(client.TransactionCompleted) {
 			r.Outcome = OutcomeFailed
 		}
-	case resp.Status == http.StatusConflict && resp.Code == "DuplicateReferenceId" && body.Transaction != nil:
-		r.TxStatus = body.Transaction.Status
-		r.Outcome = OutcomeApplied
-		if body.Transaction.Status != "completed" {
-			r.Outcome = OutcomeFailed
-		}
-	case resp.Status == http.StatusUnprocessableEntity:
-		r.Outcome = OutcomeFailed
-		if body.Transaction != nil {
-			r.TxStatus = body.Transaction.Status
-		}
-	case resp.Status == http.StatusServiceUnavailable && (resp.Code == "Unavailable" || resp.Code == "Overloaded"):
+	case r.Status == http.StatusUnprocessableEntity:
+		r.Outcome, r.TxStatus = OutcomeFailed, txStatus
+	case r.Status == http.StatusServiceUnavailable && (r.Code == client.CodeUnavailable || r.Code == client.CodeOverloaded):
 		r.Outcome = OutcomeRejected
-	case resp.Status >= 500:
+	case r.Status >= 500:
 		r.Outcome = OutcomeUnknown
 	default:
 		// 400, 401, 404, 409 ReferenceIdMismatch: this attempt did not apply. The checker
@@ -222,62 +129,51 @@ func classify(resp Response) AttemptResult {
 }
 
 // GetWallet reads one wallet.
-func (c *Client) GetWallet(ctx context.Context, base, projectID, walletID string) (WireWallet, Response, error) {
-	var w WireWallet
-	resp, err := c.Do(ctx, http.MethodGet, base, "/projects/"+projectID+"/wallets/"+walletID, nil)
+func (c *Client) GetWallet(ctx context.Context, base, projectID, walletID string) (*client.Wallet, error) {
+	api, err := c.API(base)
 	if err != nil {
-		return w, resp, err
+		return nil, err
 	}
-	if resp.Status != http.StatusOK {
-		return w, resp, fmt.Errorf("get wallet %s: %d %s", walletID, resp.Status, resp.Code)
-	}
-	return w, resp, json.Unmarshal(resp.Body, &w)
+	return api.GetWallet(ctx, projectID, walletID)
 }
 
-// page is one page of a list.
-type page[T any] struct {
-	Items   []T  `json:"items"`
-	HasMore bool `json:"hasMore"`
-}
-
-// listAll walks every page of a list route.
-func listAll[T any](ctx context.Context, c *Client, base, path string) ([]T, error) {
+// collect gathers every item of a walk.
+func collect[T any](items iter.Seq2[T, error]) ([]T, error) {
 	var all []T
-	for pageNumber := 1; pageNumber <= listPagesMax; pageNumber++ {
-		query := fmt.Sprintf("?page=%d&pageSize=%d&from=0&to=%d", pageNumber, listPageSize, listTimeToMs)
-		resp, err := c.Do(ctx, http.MethodGet, base, path+query, nil)
+	for item, err := range items {
 		if err != nil {
 			return nil, err
 		}
-		if resp.Status != http.StatusOK {
-			return nil, fmt.Errorf("GET %s page %d: %d %s", path, pageNumber, resp.Status, resp.Code)
-		}
-		var p page[T]
-		if err := json.Unmarshal(resp.Body, &p); err != nil {
-			return nil, fmt.Errorf("GET %s page %d: %w", path, pageNumber, err)
-		}
-		all = append(all, p.Items...)
-		if !p.HasMore {
-			return all, nil
-		}
+		all = append(all, item)
 	}
-	return nil, fmt.Errorf("GET %s: more than %d pages", path, listPagesMax)
+	return all, nil
 }
 
+// everything is the list request that walks a whole list.
+var everything = client.TimePageRequest{PageRequest: client.PageRequest{PageSize: listPageSize}, ToMs: listTimeToMs}
+
 // ListTransactions returns every transaction of a project, oldest first.
-func (c *Client) ListTransactions(ctx context.Context, base, projectID string) ([]WireTransaction, error) {
-	return listAll[WireTransaction](ctx, c, base, "/projects/"+projectID+"/transactions")
+func (c *Client) ListTransactions(ctx context.Context, base, projectID string) ([]client.Transaction, error) {
+	api, err := c.API(base)
+	if err != nil {
+		return nil, err
+	}
+	return collect(api.AllTransactions(ctx, projectID, everything))
 }
 
 // ListEntries returns every entry of a wallet, oldest first.
-func (c *Client) ListEntries(ctx context.Context, base, projectID, walletID string) ([]WireEntry, error) {
-	return listAll[WireEntry](ctx, c, base, "/projects/"+projectID+"/wallets/"+walletID+"/entries")
+func (c *Client) ListEntries(ctx context.Context, base, projectID, walletID string) ([]client.Entry, error) {
+	api, err := c.API(base)
+	if err != nil {
+		return nil, err
+	}
+	return collect(api.AllEntries(ctx, projectID, walletID, everything))
 }
 
 // Ready reports whether a node answers GET /readyz with 200.
 func (c *Client) Ready(ctx context.Context, base string) bool {
-	resp, err := c.Do(ctx, http.MethodGet, base, "/readyz", nil)
-	return err == nil && resp.Status == http.StatusOK
+	api, err := c.API(base)
+	return err == nil && api.Ready(ctx) == nil
 }
 
 // ClusterView is what GET /cluster tells about Raft leadership. The endpoint is young, so
@@ -328,62 +224,67 @@ var errNoEndpoint = errors.New("endpoint not served")
 
 // Cluster reads GET /cluster from a node: the leader it names ("" if none) and its own state.
 func (c *Client) Cluster(ctx context.Context, base string) (ClusterView, error) {
-	resp, err := c.Do(ctx, http.MethodGet, base, "/cluster", nil)
+	api, err := c.API(base)
 	if err != nil {
 		return ClusterView{}, err
 	}
-	if resp.Status == http.StatusNotFound {
+	status, err := api.ClusterStatus(ctx)
+	if errors.Is(err, client.ErrNotFound) {
 		return ClusterView{}, errNoEndpoint
 	}
-	if resp.Status != http.StatusOK {
-		return ClusterView{}, fmt.Errorf("GET /cluster: %d %s", resp.Status, resp.Code)
+	if err != nil {
+		return ClusterView{}, err
 	}
 	var v any
-	if err := json.Unmarshal(resp.Body, &v); err != nil {
+	if err := json.Unmarshal(status, &v); err != nil {
 		return ClusterView{}, err
 	}
 	view, _ := findClusterView(v, 0)
 	return view, nil
 }
 
-// NodeDigest is what GET /debug/digest answers.
-type NodeDigest struct {
-	Digest       string `json:"digest"`
-	AppliedIndex uint64 `json:"appliedIndex"`
+// Digest reads GET /debug/digest; errNoEndpoint when the node does not serve it.
+func (c *Client) Digest(ctx context.Context, base string) (client.StateDigest, error) {
+	api, err := c.API(base)
+	if err != nil {
+		return client.StateDigest{}, err
+	}
+	digest, err := api.StateDigest(ctx)
+	if errors.Is(err, client.ErrNotFound) {
+		return client.StateDigest{}, errNoEndpoint
+	}
+	if err != nil {
+		return client.StateDigest{}, err
+	}
+	return *digest, nil
 }
 
-// Digest reads GET /debug/digest; errNoEndpoint when the node does not serve it.
-func (c *Client) Digest(ctx context.Context, base string) (NodeDigest, error) {
-	var d NodeDigest
-	resp, err := c.Do(ctx, http.MethodGet, base, "/debug/digest", nil)
-	if err != nil {
-		return d, err
+// statusAndCode returns the status and error code of an answer that was an error; 0 and ""
+// when no answer came.
+func statusAndCode(err error) (int, string) {
+	var apiErr *client.Error
+	if errors.As(err, &apiErr) {
+		return apiErr.StatusCode, apiErr.Code
 	}
-	if resp.Status == http.StatusNotFound {
-		return d, errNoEndpoint
-	}
-	if resp.Status != http.StatusOK {
-		return d, fmt.Errorf("GET /debug/digest: %d %s", resp.Status, resp.Code)
-	}
-	return d, json.Unmarshal(resp.Body, &d)
+	return 0, ""
 }
+
+// shortErrorMaxLength bounds an error message in the history.
+const shortErrorMaxLength = 120
 
 // shortError keeps an error message readable in the history: the URL adds nothing.
 func shortError(err error) string {
-	var urlErr interface{ Unwrap() error }
+	var urlErr *url.Error
 	if errors.As(err, &urlErr) {
-		if inner := urlErr.Unwrap(); inner != nil {
-			err = inner
-		}
+		err = urlErr.Err
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) && netErr.Timeout() {
 		return "timeout"
 	}
 	msg := err.Error()
-	const maxLength = 120
-	if len(msg) > maxLength {
-		msg = msg[:maxLength]
+	if len(msg) > shortErrorMaxLength {
+		msg = msg[:shortErrorMaxLength]
 	}
 	return msg
 }

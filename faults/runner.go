@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gigaledger/gigaledger/client"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
@@ -376,8 +377,8 @@ func readFinal(parent context.Context, cluster *Cluster, w *Workload, issued uin
 	ctx, cancel := context.WithTimeout(parent, finalReadMax)
 	defer cancel()
 	final := &FinalState{ProjectID: w.ProjectID, Wallets: w.Wallets, InitialBalance: w.InitialBalance,
-		IssuedTotal: issued, Entries: map[string][]WireEntry{}, Balances: map[string]Amount{},
-		NodeBalances: map[string]map[string]Amount{}, Digests: map[string]NodeDigest{}}
+		IssuedTotal: issued, Entries: map[string][]client.Entry{}, Balances: map[string]client.Amount{},
+		NodeBalances: map[string]map[string]client.Amount{}, Digests: map[string]client.StateDigest{}}
 	base := cluster.Nodes[0].AdminURL
 	var err error
 	if final.Transactions, err = w.client.ListTransactions(ctx, base, w.ProjectID); err != nil {
@@ -389,9 +390,9 @@ func readFinal(parent context.Context, cluster *Cluster, w *Workload, issued uin
 		}
 	}
 	for _, n := range cluster.Nodes {
-		balances := map[string]Amount{}
+		balances := map[string]client.Amount{}
 		for _, id := range w.Wallets {
-			wallet, _, err := w.client.GetWallet(ctx, n.AdminURL, w.ProjectID, id)
+			wallet, err := w.client.GetWallet(ctx, n.AdminURL, w.ProjectID, id)
 			if err != nil {
 				return nil, err
 			}
@@ -405,7 +406,7 @@ func readFinal(parent context.Context, cluster *Cluster, w *Workload, issued uin
 	settle, cancelSettle := context.WithTimeout(ctx, digestSettleMax)
 	defer cancelSettle()
 	for attempt := 0; ; attempt++ {
-		digests := map[string]NodeDigest{}
+		digests := map[string]client.StateDigest{}
 		var firstErr error
 		for _, n := range cluster.Nodes {
 			d, err := w.client.Digest(settle, n.AdminURL)
@@ -455,7 +456,7 @@ func offlineDigests(cluster *Cluster, final *FinalState) {
 			notes = append(notes, n.ID+": "+err.Error())
 			continue
 		}
-		final.Digests[n.ID] = NodeDigest{Digest: fmt.Sprintf("%x", digest), AppliedIndex: applied}
+		final.Digests[n.ID] = client.StateDigest{Digest: fmt.Sprintf("%x", digest), AppliedIndex: applied}
 	}
 	if len(final.Digests) > 0 {
 		final.DigestSource = "offline"

@@ -1,12 +1,7 @@
 package faults
 
-import (
-	"encoding/json"
-	"time"
-)
+import "time"
 
 // requestTimeout bounds one HTTP request. It is above the shard's 5 s apply timeout, so a
 // healthy but slow cluster answers rather than times out.
 const requestTimeout = 7 * time.Second
-
-func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }

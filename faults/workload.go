@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gigaledger/gigaledger/client"
 )
 
 // Workload limits.
@@ -90,59 +92,77 @@ func (w *Workload) node(rng *rand.Rand) *Node {
 // issued.
 func (w *Workload) Setup(ctx context.Context, walletCount int) (uint64, error) {
 	rng := rand.New(rand.NewPCG(w.Seed, 0x5e7))
-	post := func(path string, body any, okStatuses ...int) (Response, error) {
-		var last Response
+	// setup sends call to a random node until it succeeds or done says its error means the
+	// step is done.
+	setup := func(what string, call func(ctx context.Context, api *client.Client) error, done func(error) bool) error {
 		var lastErr error
 		for attempt := 1; attempt <= setupAttemptsMax; attempt++ {
 			request, cancel := context.WithTimeout(ctx, requestTimeout)
-			resp, err := w.client.Do(request, http.MethodPost, w.node(rng).AdminURL, path, body)
-			cancel()
+			api, err := w.client.API(w.node(rng).AdminURL)
 			if err == nil {
-				for _, s := range okStatuses {
-					if resp.Status == s {
-						return resp, nil
-					}
-				}
+				err = call(request, api)
 			}
-			last, lastErr = resp, err
+			cancel()
+			if err == nil || done(err) {
+				return nil
+			}
+			lastErr = err
 			if err := sleepCtx(ctx, retryBackoffMax); err != nil {
-				return resp, err
+				return err
 			}
 		}
-		return last, fmt.Errorf("setup POST %s: gave up after %d attempts: status %d %s %v", path, setupAttemptsMax, last.Status, last.Code, lastErr)
+		return fmt.Errorf("setup %s: gave up after %d attempts: %w", what, setupAttemptsMax, lastErr)
 	}
+	never := func(error) bool { return false }
 	// A retried create may answer "exists": the first attempt applied.
-	if _, err := post("/projects", map[string]string{"id": w.ProjectID, "name": "fault suite"}, 201, 409); err != nil {
+	exists := func(err error) bool { return client.StatusCode(err) == http.StatusConflict }
+	err := setup("project", func(ctx context.Context, api *client.Client) error {
+		_, err := api.CreateProject(ctx, client.CreateProjectRequest{ID: w.ProjectID, Name: "fault suite"})
+		return err
+	}, exists)
+	if err != nil {
 		return 0, err
 	}
-	if _, err := post("/projects/"+w.ProjectID+"/assets", map[string]any{"id": "coin", "name": "Coin", "code": "COIN", "fractions": 100}, 201, 409); err != nil {
+	err = setup("asset", func(ctx context.Context, api *client.Client) error {
+		_, err := api.CreateAsset(ctx, w.ProjectID, client.CreateAssetRequest{ID: "coin", Name: "Coin", Code: "COIN", Fractions: 100})
+		return err
+	}, exists)
+	if err != nil {
 		return 0, err
 	}
 	// One customer owns every wallet: the routing key is (project, customer), so all wallets
 	// live in one shard — one Raft group under test — and no transfer is cross-shard (which the
 	// API refuses with 422 CrossShardTransaction).
 	const customer = "bank"
-	if _, err := post("/projects/"+w.ProjectID+"/customers", map[string]string{"id": customer, "name": customer}, 200); err != nil {
+	err = setup("customer", func(ctx context.Context, api *client.Client) error {
+		_, err := api.UpsertCustomer(ctx, w.ProjectID, customer, client.CustomerFields{Name: client.String(customer)})
+		return err
+	}, never)
+	if err != nil {
 		return 0, err
 	}
 	for i := 0; i < walletCount; i++ {
 		// Wallet creation is not idempotent: a retry after an unknown outcome may leave an
 		// extra empty wallet, which the checks ignore (they follow the wallets listed here).
-		resp, err := post("/projects/"+w.ProjectID+"/wallets", map[string]string{"customerId": customer, "assetId": "coin"}, 201)
+		err = setup("wallet", func(ctx context.Context, api *client.Client) error {
+			wallet, err := api.CreateWallet(ctx, w.ProjectID, client.CreateWalletRequest{CustomerID: customer, AssetID: "coin"})
+			if err == nil {
+				w.Wallets = append(w.Wallets, wallet.ID)
+			}
+			return err
+		}, never)
 		if err != nil {
 			return 0, err
 		}
-		var wallet WireWallet
-		if err := jsonUnmarshal(resp.Body, &wallet); err != nil || wallet.ID == "" {
-			return 0, fmt.Errorf("setup: wallet answer %q: %v", resp.Body, err)
+		if w.Wallets[len(w.Wallets)-1] == "" {
+			return 0, fmt.Errorf("setup: wallet answer has no id")
 		}
-		w.Wallets = append(w.Wallets, wallet.ID)
 	}
 	var total uint64
 	for chunk := 0; chunk*operationsPerSetupTransaction < len(w.Wallets); chunk++ {
-		var ops []WireOperation
+		var ops []client.Operation
 		for _, id := range w.Wallets[chunk*operationsPerSetupTransaction : min(len(w.Wallets), (chunk+1)*operationsPerSetupTransaction)] {
-			ops = append(ops, WireOperation{Type: "issue", To: id, Amount: Amount(fmt.Sprint(w.InitialBalance))})
+			ops = append(ops, client.Operation{Type: "issue", To: id, Amount: client.AmountFromUint64(w.InitialBalance)})
 			total += w.InitialBalance
 		}
 		ref := fmt.Sprintf("setup-issue-%d", chunk)
@@ -218,7 +238,7 @@ func (w *Workload) count(outcome Outcome) {
 // attempt was unknown; otherwise an earlier attempt may still have applied and we must learn
 // which.
 func (w *Workload) drive(stop context.Context, rng *rand.Rand, t *pendingTransfer, maxAttempts int) (Outcome, bool) {
-	ops := []WireOperation{{Type: "transfer", From: t.from, To: t.to, Amount: Amount(fmt.Sprint(t.amount))}}
+	ops := []client.Operation{{Type: "transfer", From: t.from, To: t.to, Amount: client.AmountFromUint64(t.amount)}}
 	sawUnknown := t.attempts > 0 // a pending transfer comes back with unknown attempts
 	backoff := retryBackoffMin
 	for i := 0; i < maxAttempts; i++ {
@@ -271,20 +291,21 @@ func (w *Workload) RunReader(stop context.Context, process int) {
 
 // read reads one wallet and records it; shared says whether to take the gate (a snapshot
 // already holds it exclusively).
-func (w *Workload) read(process int, walletID string, node *Node, shared bool) (WireWallet, bool) {
+func (w *Workload) read(process int, walletID string, node *Node, shared bool) (*client.Wallet, bool) {
 	if shared {
 		w.gate.RLock()
 		defer w.gate.RUnlock()
 	}
 	w.rec.Record(Event{TimeNs: w.rec.Now(), Type: EventInvoke, Process: process, Op: OpRead, Wallet: walletID, Node: node.ID})
 	request, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	wallet, resp, err := w.client.GetWallet(request, node.AdminURL, w.ProjectID, walletID)
+	wallet, err := w.client.GetWallet(request, node.AdminURL, w.ProjectID, walletID)
 	cancel()
 	w.Stats.Reads.Add(1)
 	e := Event{TimeNs: w.rec.Now(), Type: EventComplete, Process: process, Op: OpRead, Wallet: walletID, Node: node.ID,
-		HTTPStatus: resp.Status, Code: resp.Code}
+		HTTPStatus: http.StatusOK}
 	ok := false
 	if err != nil {
+		e.HTTPStatus, e.Code = statusAndCode(err)
 		e.Outcome, e.Error = OutcomeUnknown, shortError(err)
 	} else if balance, perr := wallet.Balance.Uint64(); perr != nil {
 		// A balance that is not a whole non-negative number: the checker reports it.
@@ -310,14 +331,14 @@ func (w *Workload) Snapshot(rng *rand.Rand, reason string) bool {
 	w.gate.Lock()
 	defer w.gate.Unlock()
 	node := w.node(rng)
-	collect := func() (map[string]WireWallet, bool) {
-		out := make(map[string]WireWallet, len(w.Wallets))
+	collect := func() (map[string]client.Wallet, bool) {
+		out := make(map[string]client.Wallet, len(w.Wallets))
 		for _, id := range w.Wallets {
 			wallet, ok := w.read(runnerProcess, id, node, false)
 			if !ok {
 				return nil, false
 			}
-			out[id] = wallet
+			out[id] = *wallet
 		}
 		return out, true
 	}
@@ -347,7 +368,7 @@ func (w *Workload) Snapshot(rng *rand.Rand, reason string) bool {
 	return false
 }
 
-func sameCollect(a, b map[string]WireWallet) bool {
+func sameCollect(a, b map[string]client.Wallet) bool {
 	for id, x := range a {
 		if y, ok := b[id]; !ok || x.Balance != y.Balance || x.UpdatedAt != y.UpdatedAt {
 			return false

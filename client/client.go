@@ -1,0 +1,379 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	mathrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits.
+const (
+	// responseBodyMaxBytes bounds one answer read whole: a page of 1000 transactions of 100
+	// operations each fits.
+	responseBodyMaxBytes = 32 << 20
+	// retryAttemptsMax bounds RetryPolicy.MaxAttempts.
+	retryAttemptsMax = 1000
+	// defaultRequestTimeout bounds one attempt of the default *http.Client; a caller's context
+	// bounds the whole call.
+	defaultRequestTimeout = 30 * time.Second
+)
+
+// RetryPolicy says how often and how patiently a call is repeated when the client's
+// classification (see the package documentation) allows it. Every call also ends when its
+// context does.
+type RetryPolicy struct {
+	// MaxAttempts counts the first attempt: 1 means no retries. 1..1000.
+	MaxAttempts int
+	// BackoffMin is the pause before the second attempt; it doubles per attempt up to
+	// BackoffMax. Each pause is drawn from [half, all] of that value (jitter, so that clients
+	// that failed together do not return together), then raised to the server's Retry-After
+	// when that is longer, but never above BackoffMax.
+	BackoffMin, BackoffMax time.Duration
+}
+
+// DefaultRetryPolicy is the policy of a client made without WithRetryPolicy: a few attempts
+// within a few seconds, enough to ride out a leader election.
+var DefaultRetryPolicy = RetryPolicy{MaxAttempts: 5, BackoffMin: 100 * time.Millisecond, BackoffMax: 2 * time.Second}
+
+// NoRetries is the policy of a caller that counts and classifies every attempt itself.
+var NoRetries = RetryPolicy{MaxAttempts: 1}
+
+// Client calls one GigaLedger node's Cloud Wallet API. It is safe for concurrent use; calls to
+// several nodes share one *http.Client (and its connections) through WithHTTPClient.
+type Client struct {
+	baseURL            string
+	httpClient         *http.Client
+	token              string
+	userAgent          string
+	retry              RetryPolicy
+	retryUnknownWrites bool
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithToken sends Authorization: Bearer token on every request.
+func WithToken(token string) Option { return func(c *Client) { c.token = token } }
+
+// WithHTTPClient sends requests through httpClient (TLS settings, proxies, connection limits,
+// a per-attempt timeout). The default has a 30 s timeout per attempt.
+func WithHTTPClient(httpClient *http.Client) Option {
+	return func(c *Client) { c.httpClient = httpClient }
+}
+
+// WithUserAgent sets the User-Agent header.
+func WithUserAgent(userAgent string) Option { return func(c *Client) { c.userAgent = userAgent } }
+
+// WithRetryPolicy replaces DefaultRetryPolicy.
+func WithRetryPolicy(policy RetryPolicy) Option { return func(c *Client) { c.retry = policy } }
+
+// RetryUnknownWrites also retries, after an unknown outcome, the writes that a repeat may apply
+// twice: creating projects, assets and wallets, wallet status changes, suspending, resuming and
+// deleting. Off by default because the server does not honour the Idempotency-Key these
+// requests carry yet, so a repeat after an attempt that did apply creates a second wallet, or
+// answers ProjectExists, WalletNotFound or InvalidStatusTransition for what in fact succeeded.
+// Turn it on where that is acceptable (test setup, a caller that reconciles by reading).
+func RetryUnknownWrites() Option { return func(c *Client) { c.retryUnknownWrites = true } }
+
+// New returns a client of the node at baseURL (scheme, host and optional path prefix, such as
+// "http://127.0.0.1:8081").
+func New(baseURL string, opts ...Option) (*Client, error) {
+	parsed, err := url.Parse(baseURL)
+	if err != nil {
+		return nil, fmt.Errorf("gigaledger client: base URL: %w", err)
+	}
+	if (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" || parsed.RawQuery != "" || parsed.Fragment != "" {
+		return nil, fmt.Errorf("gigaledger client: base URL %q is not http(s)://host[:port][/prefix]", baseURL)
+	}
+	c := &Client{baseURL: strings.TrimRight(baseURL, "/"), retry: DefaultRetryPolicy}
+	for _, opt := range opts {
+		opt(c)
+	}
+	if c.httpClient == nil {
+		c.httpClient = &http.Client{Timeout: defaultRequestTimeout}
+	}
+	if p := c.retry; p.MaxAttempts < 1 || p.MaxAttempts > retryAttemptsMax || p.BackoffMin < 0 || p.BackoffMax < p.BackoffMin {
+		return nil, fmt.Errorf("gigaledger client: retry policy %+v: want 1 ≤ MaxAttempts ≤ %d and 0 ≤ BackoffMin ≤ BackoffMax", p, retryAttemptsMax)
+	}
+	return c, nil
+}
+
+// BaseURL returns the node's URL the client calls.
+func (c *Client) BaseURL() string { return c.baseURL }
+
+// Attempt is one HTTP exchange of a call, as reported to an attempt hook.
+type Attempt struct {
+	// Number is 1 for the first attempt of a call.
+	Number int
+	// StatusCode is the answer's status; 0 when no answer came.
+	StatusCode int
+	// Code is the error envelope's code; "" on success.
+	Code string
+	// Err is the transport error (a *TransportError) when no whole answer was read.
+	Err error
+}
+
+type attemptHookKey struct{}
+
+// WithAttemptHook returns a context under which every call reports each of its attempts to
+// hook, in order, on the calling goroutine, before the call returns. A caller that classifies
+// answers itself (a checker that records the wire status of every attempt) uses it; the
+// call's own result stays the one to act on.
+func WithAttemptHook(ctx context.Context, hook func(Attempt)) context.Context {
+	return context.WithValue(ctx, attemptHookKey{}, hook)
+}
+
+// retryClass says when an unknown outcome may be retried.
+type retryClass int
+
+const (
+	// repeatable: a repeat cannot apply twice (reads, setting a value, a transaction resent
+	// with its referenceId).
+	repeatable retryClass = iota + 1
+	// notRepeatable: a repeat may apply twice; retried after an unknown outcome only with
+	// RetryUnknownWrites.
+	notRepeatable
+)
+
+// request is one logical call.
+type request struct {
+	method string
+	// path is escaped and carries the query.
+	path string
+	// body is sent as JSON; every write has one ("{}" when it says nothing), see send.
+	body  []byte
+	class retryClass
+	// idempotencyKey is the same on every attempt of the call.
+	idempotencyKey string
+}
+
+// answer is one HTTP answer, read whole.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// emptyBody is the body of a write that says nothing.
+var emptyBody = []byte("{}")
+
+// newRequest builds a call; a write gets a fresh idempotency key.
+func newRequest(method, path string, body []byte, class retryClass) *request {
+	r := &request{method: method, path: path, body: body, class: class}
+	if method != http.MethodGet {
+		if r.body == nil {
+			r.body = emptyBody
+		}
+		r.idempotencyKey = newIdempotencyKey()
+	}
+	return r
+}
+
+// newIdempotencyKey returns 128 random bits in hex.
+func newIdempotencyKey() string {
+	var key [16]byte
+	_, _ = rand.Read(key[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(key[:])
+}
+
+// run sends r until an answer is final under the retry policy. It returns the last answer
+// (success or *Error) or a *TransportError. When an attempt's outcome was unknown and no
+// later answer settled it (a later attempt was refused as not applied, or the attempts or the
+// context ran out), the error is that unknown attempt's: the call as a whole may have applied.
+func (c *Client) run(ctx context.Context, r *request) (*answer, error) {
+	hook, _ := ctx.Value(attemptHookKey{}).(func(Attempt))
+	var unknown error
+	for attempt := 1; ; attempt++ {
+		got, err := c.send(ctx, r)
+		if err == nil && got.status < 300 {
+			if hook != nil {
+				hook(Attempt{Number: attempt, StatusCode: got.status})
+			}
+			return got, nil
+		}
+		if err == nil {
+			err = got.apiError()
+		}
+		if hook != nil {
+			a := Attempt{Number: attempt, Err: err}
+			var apiErr *Error
+			if errors.As(err, &apiErr) {
+				a = Attempt{Number: attempt, StatusCode: apiErr.StatusCode, Code: apiErr.Code}
+			}
+			hook(a)
+		}
+		notApplied := errors.Is(err, ErrUnavailable) || errors.Is(err, ErrOverloaded)
+		outcomeUnknown := errors.Is(err, ErrOutcomeUnknown)
+		if outcomeUnknown {
+			unknown = err
+		}
+		retry := notApplied || (outcomeUnknown && (r.class == repeatable || c.retryUnknownWrites))
+		if !retry || attempt >= c.retry.MaxAttempts || !c.pause(ctx, attempt, retryAfterOf(err)) {
+			if notApplied && unknown != nil {
+				return nil, unknown
+			}
+			return got, err
+		}
+	}
+}
+
+// pause waits before attempt+1 and reports whether the call should go on: false when the
+// context ends first, or would end before the pause does.
+func (c *Client) pause(ctx context.Context, attempt int, retryAfter time.Duration) bool {
+	wait := c.retry.BackoffMin
+	for doubled := 1; doubled < attempt && wait < c.retry.BackoffMax; doubled++ {
+		wait *= 2
+	}
+	wait = min(wait, c.retry.BackoffMax)
+	if wait > 0 {
+		wait = wait/2 + mathrand.N(wait/2+1)
+	}
+	if retryAfter > wait {
+		wait = min(retryAfter, c.retry.BackoffMax)
+	}
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+		return false
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}
+
+// retryAfterOf returns the wait an *Error asked for.
+func retryAfterOf(err error) time.Duration {
+	var apiErr *Error
+	if errors.As(err, &apiErr) {
+		return apiErr.RetryAfter
+	}
+	return 0
+}
+
+// send makes one attempt. The body is handed over without GetBody, so that net/http never
+// replays a request by itself (it would for one with an Idempotency-Key on a reused
+// connection): every resend is this client's decision, made by run and reported to the hook.
+func (c *Client) send(ctx context.Context, r *request) (*answer, error) {
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	httpRequest, err := http.NewRequestWithContext(ctx, r.method, c.baseURL+r.path, body)
+	if err != nil {
+		return nil, &TransportError{Method: r.method, Path: r.path, NotSent: true, Err: err}
+	}
+	httpRequest.GetBody = nil
+	httpRequest.Header.Set("Accept", "application/json")
+	if r.body != nil {
+		httpRequest.Header.Set("Content-Type", "application/json")
+	}
+	if r.idempotencyKey != "" {
+		httpRequest.Header.Set("Idempotency-Key", r.idempotencyKey)
+	}
+	if c.token != "" {
+		httpRequest.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if c.userAgent != "" {
+		httpRequest.Header.Set("User-Agent", c.userAgent)
+	}
+	response, err := c.httpClient.Do(httpRequest)
+	if err != nil {
+		return nil, &TransportError{Method: r.method, Path: r.path, NotSent: notSent(err), Err: err}
+	}
+	defer response.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(response.Body, responseBodyMaxBytes+1))
+	if err == nil && len(data) > responseBodyMaxBytes {
+		err = fmt.Errorf("answer %d exceeds %d bytes", response.StatusCode, responseBodyMaxBytes)
+	}
+	if err != nil {
+		return nil, &TransportError{Method: r.method, Path: r.path, Err: fmt.Errorf("read answer %d: %w", response.StatusCode, err)}
+	}
+	return &answer{status: response.StatusCode, header: response.Header, body: data}, nil
+}
+
+// notSent reports whether a transport error certainly happened before the request left: the
+// connection could not be opened (refused, no route, name not found).
+func notSent(err error) bool {
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "dial"
+}
+
+// errorEnvelope is the API's one error shape; a failed or duplicate transaction comes with it.
+type errorEnvelope struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+	Transaction *Transaction `json:"transaction"`
+}
+
+// messageFromBodyMaxBytes bounds the part of an answer without the envelope kept as Message.
+const messageFromBodyMaxBytes = 200
+
+// apiError builds the *Error of a non-success answer. An answer without the envelope (a proxy's
+// page) keeps its status, no code, and the start of its body as the message.
+func (a *answer) apiError() *Error {
+	e := &Error{StatusCode: a.status, RetryAfter: parseRetryAfter(a.header.Get("Retry-After"))}
+	var envelope errorEnvelope
+	if json.Unmarshal(a.body, &envelope) == nil && envelope.Error.Code != "" {
+		e.Code, e.Message = envelope.Error.Code, envelope.Error.Message
+		return e
+	}
+	e.Message = strings.TrimSpace(string(a.body[:min(len(a.body), messageFromBodyMaxBytes)]))
+	return e
+}
+
+// retryAfterMax bounds the Retry-After the client believes.
+const retryAfterMax = time.Hour
+
+// parseRetryAfter reads Retry-After in seconds or as an HTTP date; 0 when absent or malformed.
+func parseRetryAfter(value string) time.Duration {
+	if value == "" {
+		return 0
+	}
+	if seconds, err := strconv.ParseInt(value, 10, 64); err == nil {
+		if seconds < 0 {
+			return 0
+		}
+		return min(time.Duration(seconds)*time.Second, retryAfterMax)
+	}
+	if when, err := http.ParseTime(value); err == nil {
+		return min(max(time.Until(when), 0), retryAfterMax)
+	}
+	return 0
+}
+
+// decode unmarshals a success answer into out.
+func (a *answer) decode(r *request, out any) error {
+	if err := json.Unmarshal(a.body, out); err != nil {
+		return fmt.Errorf("gigaledger: %s %s: decode answer %d: %w", r.method, r.path, a.status, err)
+	}
+	return nil
+}
+
+// call runs r and decodes a success answer into out (nil: no body expected).
+func (c *Client) call(ctx context.Context, r *request, out any) error {
+	got, err := c.run(ctx, r)
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		return nil
+	}
+	return got.decode(r, out)
+}
