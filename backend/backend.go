@@ -1,6 +1,6 @@
 // Package backend is the contract between the API layer and the cluster: what a handler asks of
-// the ledger (Backend: propose a command, read linearizably), the routing hints a request
-// carries (Route), and the sentinel errors a backend wraps so that handlers answer honestly.
+// the ledger (Backend: propose a command, which names its own shard through fsm.Route; read
+// linearizably), and the sentinel errors a backend wraps so that handlers answer honestly.
 //
 // It holds no implementation. It must not import HTTP, Raft or cluster code, so that httpapi
 // (the caller) and cluster/routing (the implementation) both import it and neither imports the

@@ -11,8 +11,8 @@ import (
 
 // consensusModulePrefixes are the import paths the HTTP package must never depend on: Raft, its
 // bolt log store and gossip (issue 9: handlers never talk to consensus, and the package builds
-// and tests without it). github.com/cockroachdb/pebble is not listed yet: httpapi still reaches
-// it through fsm for the ledger's types, until the view types move out of fsm (issue 9 item 4).
+// and tests without it). github.com/cockroachdb/pebble is not listed: httpapi renders the
+// accounting core's record types (fsm/ledger), which live beside the store they are read from.
 var consensusModulePrefixes = []string{
 	"github.com/hashicorp/raft", // and, by the "-" rule below, raft-boltdb
 	"github.com/hashicorp/memberlist",
