@@ -56,6 +56,12 @@ func (r *Registry) DecodeCommand(data []byte) (Command, error) {
 
 // DecodeEnvelope parses what EncodeEnvelope (or the first release) wrote.
 func (r *Registry) DecodeEnvelope(data []byte) (Envelope, error) {
+	return r.decodeEnvelope(NewDecoder(data))
+}
+
+// decodeEnvelope decodes d's input; the apply loop passes its own reused decoder.
+func (r *Registry) decodeEnvelope(d *Decoder) (Envelope, error) {
+	data := d.buf
 	if len(data) > 0 && data[0] == envelopeLegacy {
 		if r.legacy == nil {
 			return Envelope{}, fmt.Errorf("decode command: version 1 without a legacy decoder")
@@ -63,7 +69,6 @@ func (r *Registry) DecodeEnvelope(data []byte) (Envelope, error) {
 		c, err := r.legacy(data)
 		return Envelope{Command: c, legacy: true}, err
 	}
-	d := NewDecoder(data)
 	if v := d.Byte(); d.err == nil && v != envelopeVersion {
 		return Envelope{}, fmt.Errorf("decode command: unknown version %d", v)
 	}

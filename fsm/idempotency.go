@@ -55,9 +55,33 @@ func decodeIdempotency(d *Decoder) *Idempotency {
 
 type idempotencyState struct {
 	pending map[string][]byte // records written in the batch being applied
+	// oldestMs is the time of the oldest stored key (0: none), so that a batch looks for
+	// expired keys only when there are some.
+	oldestMs int64
 }
 
-func (s *idempotencyState) reset() { s.pending = map[string][]byte{} }
+func (s *idempotencyState) load(store *Store) error {
+	s.pending = map[string][]byte{}
+	s.oldestMs = 0
+	return s.readOldest(store)
+}
+
+// readOldest reads the time of the oldest key from the expiry index.
+func (s *idempotencyState) readOldest(store *Store) error {
+	it, err := store.NewIter([]byte{prefixIdempotencyExpiry}, []byte{prefixIdempotencyExpiry + 1})
+	if err != nil {
+		return err
+	}
+	s.oldestMs = 0
+	if it.First() {
+		s.oldestMs = int64(binary.BigEndian.Uint64(it.Key()[1:9]))
+	}
+	if err := it.Error(); err != nil {
+		it.Close()
+		return err
+	}
+	return it.Close()
+}
 
 type idempotencyRecord struct {
 	time   int64
@@ -126,23 +150,35 @@ func (m *Machine) applyEnvelope(b *Batch, env Envelope) *Result {
 	b.Set(k, rec)
 	b.Set(append(binary.BigEndian.AppendUint64([]byte{prefixIdempotencyExpiry}, uint64(b.Now)), k[1:]...), nil)
 	m.idem.pending[string(k)] = rec
+	if m.idem.oldestMs == 0 {
+		m.idem.oldestMs = b.Now // batch times never go backwards: older keys set it already
+	}
 	return res
 }
 
 // endBatch forgets keys older than the retention, a bounded number per batch, in time order.
 func (s *idempotencyState) endBatch(b *Batch) {
+	wrote := len(s.pending) > 0
 	clear(s.pending)
-	if b.Now < IdempotencyRetentionMs {
+	cut := b.Now - IdempotencyRetentionMs
+	if s.oldestMs == 0 || s.oldestMs > cut {
 		return
 	}
-	upper := binary.BigEndian.AppendUint64([]byte{prefixIdempotencyExpiry}, uint64(b.Now-IdempotencyRetentionMs))
-	it, err := b.m.store.NewIter([]byte{prefixIdempotencyExpiry}, upper)
+	it, err := b.m.store.NewIter([]byte{prefixIdempotencyExpiry}, []byte{prefixIdempotencyExpiry + 1})
 	if err != nil {
 		panic(fmt.Sprintf("fsm: idempotency expiry: %v", err))
 	}
 	defer it.Close()
+	// The store shows the index as of the previous batch: every key it holds is older than
+	// this batch's.
+	s.oldestMs = 0
 	n := 0
-	for valid := it.First(); valid && n < idempotencyExpiriesPerBatch; valid = it.Next() {
+	for valid := it.First(); valid; valid = it.Next() {
+		keyTime := int64(binary.BigEndian.Uint64(it.Key()[1:9]))
+		if keyTime > cut || n == idempotencyExpiriesPerBatch {
+			s.oldestMs = keyTime // the oldest key left
+			break
+		}
 		expiry := append([]byte(nil), it.Key()...)
 		b.Delete(expiry)
 		b.Delete(append([]byte{prefixIdempotency}, expiry[9:]...))
@@ -150,6 +186,9 @@ func (s *idempotencyState) endBatch(b *Batch) {
 	}
 	if err := it.Error(); err != nil {
 		panic(fmt.Sprintf("fsm: idempotency expiry: %v", err))
+	}
+	if s.oldestMs == 0 && wrote {
+		s.oldestMs = b.Now
 	}
 }
 

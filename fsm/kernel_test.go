@@ -153,7 +153,7 @@ func TestIdempotencyKey(t *testing.T) {
 
 func TestOutboxAckAndRetention(t *testing.T) {
 	reg := testRegistry()
-	reg.SetOutboxRetention(5)
+	reg.SetOutboxRetention(3)
 	tm := newTestMachine(t, reg)
 	for i := 0; i < 3; i++ {
 		tm.apply(Envelope{Command: &bump{Name: "a", By: 1}}, Envelope{Command: &bump{Name: "b", By: 1}})
@@ -162,9 +162,16 @@ func TestOutboxAckAndRetention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Six events, the oldest trimmed: sequences 2..6 remain.
-	if len(events) != 5 || events[0].Sequence != 2 || events[4].Sequence != 6 || events[0].Type != "BUMPED" {
+	// Six events in three batch records; the newest three are kept with the whole record of
+	// the oldest of them: sequences 3..6 remain.
+	if len(events) != 4 || events[0].Sequence != 3 || events[3].Sequence != 6 || events[0].Type != "BUMPED" {
 		t.Fatalf("events %+v", events)
+	}
+	if first, last, err := tm.m.OutboxRange(); first != 3 || last != 6 || err != nil {
+		t.Fatalf("range %d..%d %v", first, last, err)
+	}
+	if events, _ := tm.m.Events(4, 1); len(events) != 1 || events[0].Sequence != 5 {
+		t.Fatalf("events after 4: %+v", events)
 	}
 	// Acks move the cursor forward only, never past the newest event.
 	for _, c := range []struct{ ack, want uint64 }{{3, 3}, {2, 3}, {99, 6}} {

@@ -33,6 +33,8 @@ type Machine struct {
 	clock   clock
 	outbox  outboxState
 	idem    idempotencyState
+	decoder Decoder // the apply loop's, reused for every command
+	batch   Batch   // the apply loop's, reused for every batch
 }
 
 // Module is a family's per-shard state (Registry.AddModule).
@@ -124,7 +126,9 @@ func (m *Machine) load() error {
 	if err := m.outbox.load(m.store); err != nil {
 		return fmt.Errorf("load outbox: %w", err)
 	}
-	m.idem.reset()
+	if err := m.idem.load(m.store); err != nil {
+		return fmt.Errorf("load idempotency keys: %w", err)
+	}
 	for _, mod := range m.modules {
 		if err := mod.Load(); err != nil {
 			return err
@@ -143,13 +147,15 @@ func (m *Machine) ApplyBatch(index uint64, timeUnixMs int64, commands [][]byte) 
 	if timeUnixMs > m.clock.lastTimeMs {
 		m.clock.lastTimeMs = timeUnixMs
 	}
-	b := &Batch{m: m, pb: m.store.db.NewBatch(), Index: index, Now: m.clock.lastTimeMs}
+	b := &m.batch
+	*b = Batch{m: m, pb: m.store.db.NewBatch(), Index: index, Now: m.clock.lastTimeMs}
 	for _, mod := range m.modules {
 		mod.BeginBatch(b)
 	}
 	results := make([]any, len(commands))
 	for i, raw := range commands {
-		env, err := m.reg.DecodeEnvelope(raw)
+		m.decoder = Decoder{buf: raw}
+		env, err := m.reg.decodeEnvelope(&m.decoder)
 		if err != nil {
 			// Divergence: the proposer encoded every command, within limits far below the
 			// decoder's bounds (a request body is at most 1 MiB, a log entry at most 64 MiB;
@@ -175,6 +181,7 @@ func (m *Machine) ApplyBatch(index uint64, timeUnixMs int64, commands [][]byte) 
 		panic(fmt.Sprintf("fsm: commit log entry %d: %v", index, err))
 	}
 	b.pb.Close()
+	b.pb = nil
 	m.applied.Store(index)
 	return results
 }

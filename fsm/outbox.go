@@ -11,14 +11,18 @@ import (
 // Subscribers' delivery cursors are replicated too (OpOutboxAck), so whichever node leads the
 // shard continues delivery from the last acknowledged event.
 //
-// Retention: the newest OutboxRetention events are kept (Registry.SetOutboxRetention changes it
-// for tests); older ones are deleted at the end of
-// the batch that pushes them out, whether or not every subscriber acknowledged them (a slow
-// subscriber must never grow the store without bound). A subscriber whose cursor falls below
-// the oldest kept event has lost events, which the delivery side reports.
+// Storage: the events of one batch are one record, keyed by the sequence of its first event, so
+// an event costs its bytes and not a store write of its own.
 //
-//	o {sequence}    → Event
-//	O {subscriber}  → acknowledged sequence
+// Retention: about the newest OutboxRetention events are kept (Registry.SetOutboxRetention
+// changes it for tests); older batch records are deleted at the end of the batch that pushes
+// them out, whether or not every subscriber acknowledged them (a slow subscriber must never grow
+// the store without bound). A record is kept whole while any of its events is within the
+// retention, so up to one batch more is kept. A subscriber whose cursor falls below the oldest
+// kept event has lost events, which the delivery side reports.
+//
+//	o {first sequence}  → batch time, event count, events (type, data)
+//	O {subscriber}      → acknowledged sequence
 const (
 	prefixOutbox       = 'o'
 	prefixOutboxCursor = 'O'
@@ -27,9 +31,11 @@ const (
 	OutboxRetention = 1 << 20
 	// SubscriberMaxLength bounds a subscriber's name.
 	SubscriberMaxLength = 128
+
+	outboxRecordVersion = 1
 )
 
-// Event is one outbox record.
+// Event is one outbox event.
 type Event struct {
 	Sequence uint64
 	Time     int64  // batch time, Unix milliseconds
@@ -40,6 +46,9 @@ type Event struct {
 type outboxState struct {
 	first, last uint64            // oldest and newest kept sequence; 0, 0 when empty
 	cursors     map[string]uint64 // cursors acked in the batch being applied
+	pending     Encoder           // the batch's events, written at its end
+	pendingLen  uint64
+	record      []byte // reused to assemble the batch's record (the store copies it)
 }
 
 func outboxKey(sequence uint64) []byte {
@@ -57,7 +66,14 @@ func (o *outboxState) load(s *Store) error {
 		o.first = binary.BigEndian.Uint64(it.Key()[1:])
 	}
 	if it.Last() {
-		o.last = binary.BigEndian.Uint64(it.Key()[1:])
+		d := NewDecoder(it.Value())
+		d.Byte()
+		d.Varint()
+		count := d.Uvarint()
+		if d.err != nil || count == 0 {
+			return fmt.Errorf("outbox record %x: %v", it.Key(), d.err)
+		}
+		o.last = binary.BigEndian.Uint64(it.Key()[1:]) + count - 1
 	}
 	return it.Error()
 }
@@ -72,57 +88,113 @@ func (b *Batch) Emit(eventType string, data []byte) {
 	if o.first == 0 {
 		o.first = o.last
 	}
-	e := Encoder{Buf: make([]byte, 0, 32+len(eventType)+len(data))}
-	e.Byte(1)
-	e.Varint(b.Now)
-	e.String(eventType)
-	e.Bytes(data)
-	b.Set(outboxKey(o.last), e.Buf)
+	o.pending.String(eventType)
+	o.pending.Bytes(data)
+	o.pendingLen++
 }
 
-// endBatch trims the outbox to its retention with one range deletion.
+// endBatch writes the batch's events as one record and trims the outbox to its retention.
 func (o *outboxState) endBatch(b *Batch) {
 	clear(o.cursors)
+	var batchFirst uint64
+	if o.pendingLen > 0 {
+		batchFirst = o.last - o.pendingLen + 1
+		value := append(o.record[:0], outboxRecordVersion)
+		value = binary.AppendVarint(value, b.Now)
+		value = binary.AppendUvarint(value, o.pendingLen)
+		o.record = append(value, o.pending.Buf...)
+		var k [9]byte
+		k[0] = prefixOutbox
+		binary.BigEndian.PutUint64(k[1:], batchFirst)
+		b.Set(k[:], o.record)
+		o.pending.Buf = o.pending.Buf[:0]
+		o.pendingLen = 0
+	}
 	retention := b.m.reg.outboxRetention
 	if o.last == 0 || o.last-o.first+1 <= retention {
 		return
 	}
-	newFirst := o.last - retention + 1
-	if err := b.pb.DeleteRange(outboxKey(o.first), outboxKey(newFirst), nil); err != nil {
-		panic(fmt.Sprintf("fsm: trim outbox: %v", err))
+	// Keep the record holding the oldest event to retain: it is this batch's, or the stored
+	// record with the greatest first sequence at or below it.
+	keepFrom := o.last - retention + 1
+	cut := batchFirst
+	if batchFirst == 0 || batchFirst > keepFrom {
+		it, err := b.m.store.NewIter(outboxKey(o.first), outboxKey(keepFrom+1))
+		if err != nil {
+			panic(fmt.Sprintf("fsm: trim outbox: %v", err))
+		}
+		if it.Last() {
+			cut = binary.BigEndian.Uint64(it.Key()[1:])
+		}
+		if err := it.Close(); err != nil {
+			panic(fmt.Sprintf("fsm: trim outbox: %v", err))
+		}
 	}
-	o.first = newFirst
+	if cut > o.first {
+		if err := b.pb.DeleteRange(outboxKey(o.first), outboxKey(cut), nil); err != nil {
+			panic(fmt.Sprintf("fsm: trim outbox: %v", err))
+		}
+		o.first = cut
+	}
 }
 
-func decodeEvent(sequence uint64, data []byte) (Event, error) {
+// decodeRecord appends the events of one batch record with sequence > after, up to limit.
+func decodeOutboxRecord(first uint64, data []byte, after uint64, limit int, events []Event) ([]Event, error) {
 	d := NewDecoder(data)
-	if v := d.Byte(); d.err == nil && v != 1 {
-		return Event{}, fmt.Errorf("decode event: unknown version %d", v)
+	if v := d.Byte(); d.err == nil && v != outboxRecordVersion {
+		return events, fmt.Errorf("decode outbox record %d: unknown version %d", first, v)
 	}
-	ev := Event{Sequence: sequence, Time: d.Varint(), Type: d.String()}
-	ev.Data = append([]byte(nil), d.Bytes()...)
-	return ev, d.Finish("event")
+	batchTime := d.Varint()
+	count := d.Uvarint()
+	for i := uint64(0); i < count && d.err == nil && len(events) < limit; i++ {
+		ev := Event{Sequence: first + i, Time: batchTime, Type: d.String()}
+		data := d.Bytes()
+		if ev.Sequence > after && d.err == nil {
+			ev.Data = append([]byte(nil), data...)
+			events = append(events, ev)
+		}
+	}
+	if d.err != nil {
+		return events, fmt.Errorf("decode outbox record %d: %w", first, d.err)
+	}
+	return events, nil
 }
 
 // Events returns up to limit events with sequence > after, oldest first.
 func (m *Machine) Events(after uint64, limit int) ([]Event, error) {
 	var events []Event
 	err := m.store.Read(func() error {
-		it, err := m.store.NewIter(outboxKey(after+1), []byte{prefixOutbox + 1})
+		it, err := m.store.NewIter([]byte{prefixOutbox}, []byte{prefixOutbox + 1})
 		if err != nil {
 			return err
 		}
 		defer it.Close()
-		for valid := it.First(); valid && len(events) < limit; valid = it.Next() {
-			ev, err := decodeEvent(binary.BigEndian.Uint64(it.Key()[1:]), it.Value())
-			if err != nil {
+		// The record holding after+1 starts at or below it.
+		valid := it.SeekLT(outboxKey(after + 2))
+		if !valid {
+			valid = it.First()
+		}
+		for ; valid && len(events) < limit; valid = it.Next() {
+			if events, err = decodeOutboxRecord(binary.BigEndian.Uint64(it.Key()[1:]), it.Value(), after, limit, events); err != nil {
 				return err
 			}
-			events = append(events, ev)
 		}
 		return it.Error()
 	})
 	return events, err
+}
+
+// OutboxRange is the oldest and newest kept event sequence (0, 0 when none was emitted).
+func (m *Machine) OutboxRange() (first, last uint64, err error) {
+	err = m.store.Read(func() error {
+		var o outboxState
+		if err := o.load(m.store); err != nil {
+			return err
+		}
+		first, last = o.first, o.last
+		return nil
+	})
+	return first, last, err
 }
 
 // OutboxCursor is a subscriber's acknowledged sequence (0: none yet).

@@ -54,6 +54,9 @@ func (l *Ledger) placeHold(t *Transaction, index int, w *Wallet, op Operation) {
 	l.putHold(h)
 	if h.ExpiresAt != 0 {
 		l.set(holdExpiryKey(h), nil)
+		if l.nextExpiryMs == 0 || h.ExpiresAt < l.nextExpiryMs {
+			l.nextExpiryMs = h.ExpiresAt
+		}
 	}
 }
 
@@ -168,14 +171,22 @@ func (l *Ledger) captureHold(c *CaptureHold) *fsm.Result {
 }
 
 // expireHolds releases, at the start of a batch, the holds whose time has come, oldest first.
+// The earliest expiry is kept in memory, so a batch with nothing due reads nothing.
 func (l *Ledger) expireHolds() {
-	upper := binary.BigEndian.AppendUint64([]byte{prefixHoldExpiry}, uint64(l.b.Now)+1)
-	it, err := l.store.NewIter([]byte{prefixHoldExpiry}, upper)
+	if l.nextExpiryMs == 0 || l.nextExpiryMs > l.b.Now {
+		return
+	}
+	it, err := l.store.NewIter([]byte{prefixHoldExpiry}, []byte{prefixHoldExpiry + 1})
 	if err != nil {
 		panic(fmt.Sprintf("ledger: hold expiries: %v", err))
 	}
 	var due [][2]string
-	for valid := it.First(); valid && len(due) < holdExpiriesPerBatch; valid = it.Next() {
+	l.nextExpiryMs = 0
+	for valid := it.First(); valid; valid = it.Next() {
+		if expiresAt := int64(binary.BigEndian.Uint64(it.Key()[1:9])); expiresAt > l.b.Now || len(due) == holdExpiriesPerBatch {
+			l.nextExpiryMs = expiresAt // the earliest expiry left
+			break
+		}
 		rest := it.Key()[9:]
 		for i, c := range rest {
 			if c == 0 {

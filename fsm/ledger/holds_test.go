@@ -177,8 +177,12 @@ func TestHoldEvents(t *testing.T) {
 	if len(types) != len(want) || types[0] != want[0] || types[1] != want[1] || types[2] != want[2] {
 		t.Fatalf("events %v, want %v", types, want)
 	}
-	subject, ok, err := DecodeEvent(events[2])
+	subject, ok, err := tl.ledger.EventSubject(events[2])
 	if hold, isHold := subject.(*Hold); err != nil || !ok || !isHold || hold.ID != h || hold.Status != HoldReleased {
+		t.Fatalf("decoded %+v %v %v", subject, ok, err)
+	}
+	subject, ok, err = tl.ledger.EventSubject(events[1])
+	if tx, isTx := subject.(*Transaction); err != nil || !ok || !isTx || HoldID(tx.ID, 0) != h {
 		t.Fatalf("decoded %+v %v %v", subject, ok, err)
 	}
 	var _ fsm.Event = events[0]

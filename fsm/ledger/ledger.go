@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 
@@ -29,6 +30,10 @@ type Ledger struct {
 	dirtyWallets      []*Wallet // changed in this batch, in first-change order
 	pendingReferences map[string]*Transaction
 	pendingHolds      map[string]*Hold
+	eventScratch      fsm.Encoder // reused to encode event data
+	// nextExpiryMs is the earliest expiry of an active hold (0: none), so that a batch looks
+	// for due holds only when there are some.
+	nextExpiryMs int64
 }
 
 // Family is the accounting core registered in one fsm.Registry: where its module and counters
@@ -129,6 +134,9 @@ func (l *Ledger) Load() error {
 			return nil
 		})
 	}
+	if err == nil {
+		l.nextExpiryMs, err = l.earliestExpiry()
+	}
 	if err != nil {
 		return fmt.Errorf("load ledger: %w", err)
 	}
@@ -158,3 +166,16 @@ func (l *Ledger) delete(k []byte) { l.b.Delete(k) }
 
 // get reads the store as of the previous batch.
 func (l *Ledger) get(k []byte) ([]byte, error) { return l.store.Get(k) }
+
+// earliestExpiry reads the earliest expiry of an active hold from the store (0: none).
+func (l *Ledger) earliestExpiry() (int64, error) {
+	it, err := l.store.NewIter([]byte{prefixHoldExpiry}, []byte{prefixHoldExpiry + 1})
+	if err != nil {
+		return 0, err
+	}
+	var earliest int64
+	if it.First() {
+		earliest = int64(binary.BigEndian.Uint64(it.Key()[1:9]))
+	}
+	return earliest, it.Close()
+}
