@@ -203,52 +203,6 @@ func (n *Node) replicas(shardID int) []string {
 	return slices.Clone(n.replicaSets[shardID])
 }
 
-// APIAddrFor returns the admin API address of shardID's leader from gossip, or else of any
-// alive node holding a replica (with static placement: from StaticNodes). ok is false when no
-// such node is known; the HTTP layer then answers 503.
-func (n *Node) APIAddrFor(shardID int) (addr string, ok bool) {
-	leaderID := ""
-	if hs := n.hosted(shardID); hs != nil {
-		leaderID, _ = hs.shard.Leader()
-	}
-	if n.gossip != nil {
-		members := n.gossip.states()
-		if leader, ok := n.gossip.leaderOf(shardID); ok && leaderID == "" {
-			leaderID = leader.NodeID
-		}
-		if m, found := members[leaderID]; found && m.state == NodeStateAlive && m.meta.APIAddr != "" {
-			return m.meta.APIAddr, true
-		}
-		if leaderID == n.cfg.NodeID && n.cfg.APIAddr != "" {
-			return n.cfg.APIAddr, true
-		}
-		// Any alive replica, in a stable order.
-		ids := make([]string, 0, len(members))
-		for id := range members {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		for _, id := range ids {
-			m := members[id]
-			if m.state == NodeStateAlive && slices.Contains(m.meta.Hosted, shardID) && m.meta.APIAddr != "" {
-				return m.meta.APIAddr, true
-			}
-		}
-		return "", false
-	}
-	file := n.file.Load()
-	if file == nil {
-		return "", false
-	}
-	candidates := append([]string{leaderID}, n.replicas(shardID)...)
-	for _, id := range candidates {
-		if address, found := file.nodeAddress(id); found && address.APIAddr != "" {
-			return address.APIAddr, true
-		}
-	}
-	return "", false
-}
-
 // raftAddrOf resolves a node ID to its port address: gossip metadata, then the bootstrap
 // members.
 func (n *Node) raftAddrOf(nodeID string) string {
