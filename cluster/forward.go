@@ -138,9 +138,8 @@ var (
 )
 
 // callLeader is the one loop that finds a shard's leader, for proposals, reads, queries and
-// admin requests alike. Each round tries the candidates of shardAddresses (the likely leader
-// first, then every replica), following a not-leader answer's hint at once, each address once
-// per round; between rounds it pauses. It moves on only when the request provably did not
+// admin requests alike. Each round tries the likely leader, then every replica, following a
+// not-leader answer's hint at once, each address once per round; between rounds it pauses. It moves on only when the request provably did not
 // apply, or when it is resendable; any other answer is final.
 func (n *Node) callLeader(ctx context.Context, call leaderCall) error {
 	if call.shardID < 0 || call.shardID >= n.ShardCount() {
@@ -159,9 +158,18 @@ func (n *Node) callLeader(ctx context.Context, call leaderCall) error {
 		if hs != nil {
 			leaderChanged = hs.shard.LeaderChanged()
 		}
-		candidates := n.shardAddresses(call.shardID)
-		var tried []string
-		for len(candidates) > 0 {
+		// The replicas are listed only when the likely leader did not take the request: the
+		// common case costs no lookups beyond the first.
+		var candidates, tried []string
+		if leader := n.likelyLeader(call.shardID); leader != "" {
+			candidates = append(candidates, leader)
+		}
+		replicasListed := false
+		for len(candidates) > 0 || !replicasListed {
+			if len(candidates) == 0 {
+				candidates, replicasListed = n.replicaAddresses(call.shardID), true
+				continue
+			}
 			address := candidates[0]
 			candidates = candidates[1:]
 			if slices.Contains(tried, address) {
@@ -232,24 +240,28 @@ func (n *Node) attempt(ctx context.Context, call leaderCall, hs *hostedShard, ad
 	return resp.leaderHint, moveOn, err
 }
 
-// shardAddresses lists the port addresses to try for shardID, most likely leader first: the
-// local replica's leader, else the one gossip names, then every replica, each once.
-func (n *Node) shardAddresses(shardID int) []string {
-	var addresses []string
-	leader := ""
+// likelyLeader is the port address of shardID's leader as far as this node knows: itself when
+// its replica leads, else its replica's view, else gossip's; "" when none is known.
+func (n *Node) likelyLeader(shardID int) string {
+	if hs := n.hosted(shardID); hs != nil {
+		if hs.shard.IsLeader() {
+			return n.Addr()
+		}
+		if _, leader := hs.shard.Leader(); leader != "" {
+			return leader
+		}
+	}
 	if n.gossip != nil {
 		if meta, ok := n.gossip.leaderOf(shardID); ok {
-			leader = meta.RaftAddr
+			return meta.RaftAddr
 		}
 	}
-	if hs := n.hosted(shardID); hs != nil {
-		if _, local := hs.shard.Leader(); local != "" {
-			leader = local
-		}
-	}
-	if leader != "" {
-		addresses = append(addresses, leader)
-	}
+	return ""
+}
+
+// replicaAddresses lists the port addresses of shardID's replicas, as far as this node knows.
+func (n *Node) replicaAddresses(shardID int) []string {
+	var addresses []string
 	for _, id := range n.replicas(shardID) {
 		if address := n.raftAddrOf(id); address != "" && !slices.Contains(addresses, address) {
 			addresses = append(addresses, address)

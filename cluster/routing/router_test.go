@@ -329,6 +329,19 @@ func exerciseFourShards(t *testing.T, shards *localShards, c *client) {
 	if supply := c.do("GET", "/projects/shop/assets/usd", nil, 200)["supply"]; supply != float64(total) {
 		t.Fatalf("asset supply %v across shards, issued %d", supply, total)
 	}
+	if assets := c.do("GET", "/projects/shop/assets", nil, 200)["items"].([]any); len(assets) != 1 ||
+		assets[0].(map[string]any)["supply"] != float64(total) || assets[0].(map[string]any)["used"] != true {
+		t.Fatalf("asset list %v", assets)
+	}
+	if project := c.do("GET", "/projects/shop", nil, 200); project["name"] != "Shop" || len(project["assets"].([]any)) != 1 {
+		t.Fatalf("project %v", project)
+	}
+	if projects := c.do("GET", "/projects", nil, 200)["items"].([]any); len(projects) != 1 {
+		t.Fatalf("projects %v", projects)
+	}
+	c.do("GET", "/projects/nope", nil, 404)
+	c.do("GET", "/projects/nope/customers/"+a.id, nil, 404)
+	c.do("GET", "/projects/shop/transactions/"+txs[3]["id"].(string)+"999", nil, 404) // same shard, no such sequence
 	// System wallets live in the project's system slot.
 	sys := c.do("POST", "/projects/shop/system-wallets", map[string]any{"assetId": "usd"}, 201)
 	list := c.do("GET", "/projects/shop/system-wallets", nil, 200)
