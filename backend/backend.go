@@ -10,7 +10,6 @@ package backend
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
@@ -65,18 +64,3 @@ var (
 	// not apply: 503 Overloaded with Retry-After.
 	ErrOverloaded = errors.New("shard overloaded")
 )
-
-// ElsewhereError says this node holds no replica of the data a read needs and names a node
-// that does: the handler serves the read by forwarding the request there, once. It matches
-// ErrUnavailable, which is the answer when forwarding is not possible.
-type ElsewhereError struct {
-	APIAddr string // host:port of the other node's admin listener
-	Shard   int
-}
-
-func (e *ElsewhereError) Error() string {
-	return fmt.Sprintf("shard %d is not hosted here; %s hosts it", e.Shard, e.APIAddr)
-}
-
-// Is makes ElsewhereError match ErrUnavailable.
-func (e *ElsewhereError) Is(target error) bool { return target == ErrUnavailable }

@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -124,10 +123,8 @@ func (n *Node) Status() Status {
 	for _, address := range file.Nodes {
 		nodes[address.ID] = &NodeStatus{NodeAddress: address, State: NodeStateUnknown}
 	}
-	var members map[string]memberState
 	if n.gossip != nil {
-		members = n.gossip.states()
-		for id, m := range members {
+		for id, m := range n.gossip.states() {
 			nodes[id] = &NodeStatus{NodeAddress: NodeAddress{ID: id, RaftAddr: m.meta.RaftAddr, APIAddr: m.meta.APIAddr,
 				PublicAddr: m.meta.PublicAddr}, State: m.state, Hosts: m.meta.Hosted, Leads: m.meta.Led}
 		}
@@ -158,11 +155,9 @@ func (n *Node) Status() Status {
 			if servers, err := hs.shard.Servers(); err == nil {
 				n.recordReplicas(id, servers)
 			}
-		} else {
-			for nodeID, m := range members {
-				if m.state == NodeStateAlive && slices.Contains(m.meta.Led, id) {
-					s.LeaderID, s.LeaderAddr = nodeID, m.meta.RaftAddr
-				}
+		} else if n.gossip != nil {
+			if leader, ok := n.gossip.leaderOf(id); ok {
+				s.LeaderID, s.LeaderAddr = leader.NodeID, leader.RaftAddr
 			}
 		}
 		s.Replicas = n.replicas(id)
@@ -206,56 +201,6 @@ func (n *Node) replicas(shardID int) []string {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	return slices.Clone(n.replicaSets[shardID])
-}
-
-// APIAddrFor returns the admin API address of shardID's leader from gossip, or else of any
-// alive node holding a replica (with static placement: from StaticNodes). ok is false when no
-// such node is known; the HTTP layer then answers 503.
-func (n *Node) APIAddrFor(shardID int) (addr string, ok bool) {
-	leaderID := ""
-	if hs := n.hosted(shardID); hs != nil {
-		leaderID, _ = hs.shard.Leader()
-	}
-	if n.gossip != nil {
-		members := n.gossip.states()
-		if leaderID == "" {
-			for id, m := range members {
-				if m.state == NodeStateAlive && slices.Contains(m.meta.Led, shardID) {
-					leaderID = id
-				}
-			}
-		}
-		if m, found := members[leaderID]; found && m.state == NodeStateAlive && m.meta.APIAddr != "" {
-			return m.meta.APIAddr, true
-		}
-		if leaderID == n.cfg.NodeID && n.cfg.APIAddr != "" {
-			return n.cfg.APIAddr, true
-		}
-		// Any alive replica, in a stable order.
-		ids := make([]string, 0, len(members))
-		for id := range members {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		for _, id := range ids {
-			m := members[id]
-			if m.state == NodeStateAlive && slices.Contains(m.meta.Hosted, shardID) && m.meta.APIAddr != "" {
-				return m.meta.APIAddr, true
-			}
-		}
-		return "", false
-	}
-	file := n.file.Load()
-	if file == nil {
-		return "", false
-	}
-	candidates := append([]string{leaderID}, n.replicas(shardID)...)
-	for _, id := range candidates {
-		if address, found := file.nodeAddress(id); found && address.APIAddr != "" {
-			return address.APIAddr, true
-		}
-	}
-	return "", false
 }
 
 // raftAddrOf resolves a node ID to its port address: gossip metadata, then the bootstrap
@@ -338,10 +283,10 @@ func (n *Node) ReplaceNode(ctx context.Context, oldID, newID, newRaftAddr string
 		if _, err := n.callAt(ctx, newRaftAddr, shardID, rpcKindOpenReplica, nil); err != nil {
 			return fmt.Errorf("replace node: shard %d: open replica on %s: %w", shardID, newRaftAddr, err)
 		}
-		if _, err := n.callLeader(ctx, shardID, rpcKindAddVoter, []byte(newID+"\x00"+newRaftAddr)); err != nil {
+		if _, err := n.adminCall(ctx, shardID, rpcKindAddVoter, []byte(newID+"\x00"+newRaftAddr)); err != nil {
 			return fmt.Errorf("replace node: shard %d: add voter %s: %w", shardID, newID, err)
 		}
-		if _, err := n.callLeader(ctx, shardID, rpcKindRemoveServer, []byte(oldID)); err != nil {
+		if _, err := n.adminCall(ctx, shardID, rpcKindRemoveServer, []byte(oldID)); err != nil {
 			return fmt.Errorf("replace node: shard %d: remove server %s: %w", shardID, oldID, err)
 		}
 		if servers, err = n.shardServers(ctx, shardID); err == nil {
@@ -354,7 +299,7 @@ func (n *Node) ReplaceNode(ctx context.Context, oldID, newID, newRaftAddr string
 
 // shardServers reads shardID's Raft configuration from its leader.
 func (n *Node) shardServers(ctx context.Context, shardID int) ([]shard.Peer, error) {
-	payload, err := n.callLeader(ctx, shardID, rpcKindServers, nil)
+	payload, err := n.adminCall(ctx, shardID, rpcKindServers, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -377,47 +322,17 @@ func (n *Node) callAt(ctx context.Context, address string, shardID int, kind byt
 	return resp.payload, nil
 }
 
-// callLeader sends an idempotent admin request to shardID's leader, found from the local
-// replica, gossip hints or any replica's not-leader hint; bounded by adminAttemptMaxCount.
-func (n *Node) callLeader(ctx context.Context, shardID int, kind byte, payload []byte) ([]byte, error) {
-	var lastErr error
-	hint := ""
-	for attempt := range adminAttemptMaxCount {
-		candidates := n.shardAddresses(shardID)
-		if hint != "" {
-			candidates = append([]string{hint}, candidates...)
-			hint = ""
-		}
-		for _, address := range candidates {
-			resp, err := n.client.call(ctx, address, uint16(shardID), kind, payload)
-			if err != nil {
-				lastErr = err
-				continue
-			}
-			if resp.code == codeOK {
-				return resp.payload, nil
-			}
-			lastErr = remoteError(address, resp)
-			if resp.leaderHint != "" && resp.leaderHint != address {
-				hint = resp.leaderHint
-				break
-			}
-		}
-		if hint != "" {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, errors.Join(err, lastErr)
-		}
-		if attempt+1 < adminAttemptMaxCount {
-			timer := time.NewTimer(adminRetryInterval)
-			select {
-			case <-ctx.Done():
-				timer.Stop()
-				return nil, errors.Join(ctx.Err(), lastErr)
-			case <-timer.C:
-			}
-		}
-	}
-	return nil, fmt.Errorf("no leader answered after %d rounds: %w", adminAttemptMaxCount, errors.Join(ErrNoLeader, cleanNotSent(lastErr)))
+// adminCall sends an idempotent admin request to shardID's leader through callLeader, over the
+// RPC even when this node leads (handle serves it), with the patience of membership changes.
+func (n *Node) adminCall(ctx context.Context, shardID int, kind byte, payload []byte) ([]byte, error) {
+	var answer []byte
+	err := n.callLeader(ctx, leaderCall{
+		what: fmt.Sprintf("admin request %d", kind), shardID: shardID, kind: kind, payload: payload,
+		resendable: true, patience: adminPatience,
+		answer: func(payload []byte) error {
+			answer = payload
+			return nil
+		},
+	})
+	return answer, err
 }

@@ -13,161 +13,54 @@ import (
 
 // Propose applies command to shardID through its leader and returns its result: locally when
 // this node leads, otherwise forwarded over the leader's port and decoded with the codec. It
-// retries, a bounded number of times within ctx, only when the command provably was not
-// applied (a not-leader answer, or a leader that could not be reached). Errors keep their
-// identity: ErrNotHosted and ErrNoSuchShard (nothing tried), shard.ErrOutcomeUnknown (never
-// retried), shard.ErrOverloaded, shard.ErrCommandTooLarge, shard.ErrClosed (this node is
+// moves on to another node, a bounded number of times within ctx, only when the command
+// provably was not applied (a not-leader answer, or a leader that could not be reached).
+// Errors keep their identity: ErrNoSuchShard (nothing tried), shard.ErrOutcomeUnknown (never
+// resent), shard.ErrOverloaded, shard.ErrCommandTooLarge, shard.ErrClosed (this node is
 // closing), ErrNoLeader, or ctx's error.
 func (n *Node) Propose(ctx context.Context, shardID int, command []byte) (any, error) {
-	hs, err := n.localShard(shardID)
-	if errors.Is(err, ErrNotHosted) {
-		return n.proposeRemote(ctx, shardID, command)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("propose: %w", err)
-	}
 	var result any
-	err = n.withLeader(ctx, hs.shard, "propose", func(leaderAddr string) (string, error) {
-		if leaderAddr == "" {
+	err := n.callLeader(ctx, leaderCall{
+		what: "propose", shardID: shardID, kind: rpcKindPropose, payload: command, patience: forwardPatience,
+		serveLocally: func(hs *hostedShard) error {
 			var err error
 			result, err = hs.shard.Propose(ctx, command)
-			return "", err
-		}
-		resp, err := n.client.call(ctx, leaderAddr, uint16(shardID), rpcKindPropose, command)
-		if err != nil {
-			if errors.Is(err, errNotSent) {
-				return "", err
-			}
-			// The leader may have received it: never retry, never claim failure.
-			return "", fmt.Errorf("forward to %s: %w", leaderAddr, errors.Join(shard.ErrOutcomeUnknown, err))
-		}
-		if resp.code != codeOK {
-			return resp.leaderHint, remoteError(leaderAddr, resp)
-		}
-		result, err = n.cfg.Codec.DecodeResult(resp.payload)
-		if err != nil {
-			return "", fmt.Errorf("decode result from %s: %w", leaderAddr, errors.Join(shard.ErrOutcomeUnknown, err))
-		}
-		return "", nil
+			return err
+		},
+		answer: func(payload []byte) error {
+			var err error
+			result, err = n.cfg.Codec.DecodeResult(payload)
+			return err
+		},
 	})
 	return result, err
-}
-
-// proposeRemote proposes to a shard this node does not host: to its leader as gossip names it,
-// else to its replicas in turn, following not-leader hints. It moves on to another node only
-// when the request provably was not sent; once it may have been, the outcome is unknown and
-// the caller must find out (a transaction retried with its referenceId), never a resend here.
-func (n *Node) proposeRemote(ctx context.Context, shardID int, command []byte) (any, error) {
-	var lastErr error
-	for round := range forwardAttemptMaxCount {
-		candidates := n.shardAddresses(shardID)
-		for i := 0; i < len(candidates); i++ {
-			address := candidates[i]
-			resp, err := n.client.call(ctx, address, uint16(shardID), rpcKindPropose, command)
-			if err != nil {
-				if !errors.Is(err, errNotSent) {
-					return nil, fmt.Errorf("forward to %s: %w", address, errors.Join(shard.ErrOutcomeUnknown, err))
-				}
-				lastErr = err
-				continue
-			}
-			if resp.code == codeOK {
-				result, err := n.cfg.Codec.DecodeResult(resp.payload)
-				if err != nil {
-					return nil, fmt.Errorf("decode result from %s: %w", address, errors.Join(shard.ErrOutcomeUnknown, err))
-				}
-				return result, nil
-			}
-			lastErr = remoteError(address, resp)
-			if !errors.Is(lastErr, shard.ErrNotLeader) && !errors.Is(lastErr, ErrNoLeader) && !errors.Is(lastErr, ErrNotHosted) {
-				return nil, lastErr // an answer: overloaded, too large, outcome unknown...
-			}
-			if resp.leaderHint != "" && !slices.Contains(candidates[i+1:], resp.leaderHint) {
-				candidates = append(candidates[:i+1], append([]string{resp.leaderHint}, candidates[i+1:]...)...)
-			}
-		}
-		if round+1 < forwardAttemptMaxCount {
-			timer := time.NewTimer(leaderWaitMax / forwardAttemptMaxCount)
-			select {
-			case <-ctx.Done():
-				timer.Stop()
-				return nil, errors.Join(ctx.Err(), lastErr)
-			case <-timer.C:
-			}
-		}
-	}
-	return nil, fmt.Errorf("propose to shard %d: %w", shardID, errors.Join(ErrNoLeader, cleanNotSent(lastErr)))
-}
-
-// shardAddresses lists the port addresses to try for shardID, most likely leader first: the
-// local replica's leader, else the one gossip names, then every replica, each once.
-func (n *Node) shardAddresses(shardID int) []string {
-	var addresses []string
-	leader := n.leaderRaftAddrFor(shardID)
-	if hs := n.hosted(shardID); hs != nil {
-		if _, local := hs.shard.Leader(); local != "" {
-			leader = local
-		}
-	}
-	if leader != "" {
-		addresses = append(addresses, leader)
-	}
-	for _, id := range n.replicas(shardID) {
-		if address := n.raftAddrOf(id); address != "" && !slices.Contains(addresses, address) {
-			addresses = append(addresses, address)
-		}
-	}
-	return addresses
-}
-
-// leaderRaftAddrFor is the port address of the node gossip says leads shardID, or "".
-func (n *Node) leaderRaftAddrFor(shardID int) string {
-	if n.gossip == nil {
-		return ""
-	}
-	members := n.gossip.states()
-	ids := make([]string, 0, len(members))
-	for id := range members {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		if m := members[id]; m.state == NodeStateAlive && slices.Contains(m.meta.Led, shardID) {
-			return m.meta.RaftAddr
-		}
-	}
-	return ""
 }
 
 // LinearizableRead returns once the local state machine of shardID reflects every write
 // acknowledged before it was called: on the leader, ReadIndex then WaitApplied; on a follower,
 // the leader's read index over the forwarding RPC, then WaitApplied locally. The caller then
-// reads StateMachine(shardID). ErrNotHosted when this node holds no replica.
+// reads StateMachine(shardID). ErrNotHosted when this node holds no replica: a shard hosted
+// elsewhere is read with Query.
 func (n *Node) LinearizableRead(ctx context.Context, shardID int) error {
 	hs, err := n.localShard(shardID)
 	if err != nil {
 		return fmt.Errorf("linearizable read: %w", err)
 	}
 	var readIndex uint64
-	err = n.withLeader(ctx, hs.shard, "read index", func(leaderAddr string) (string, error) {
-		if leaderAddr == "" {
+	err = n.callLeader(ctx, leaderCall{
+		what: "read index", shardID: shardID, kind: rpcKindReadIndex, resendable: true, patience: forwardPatience,
+		serveLocally: func(hs *hostedShard) error {
 			var err error
 			readIndex, err = hs.shard.ReadIndex(ctx)
-			return "", err
-		}
-		resp, err := n.client.call(ctx, leaderAddr, uint16(shardID), rpcKindReadIndex, nil)
-		if err != nil {
-			// Reads have no effect: any transport failure may be retried.
-			return "", fmt.Errorf("forward to %s: %w", leaderAddr, errors.Join(errNotSent, err))
-		}
-		if resp.code != codeOK {
-			return resp.leaderHint, remoteError(leaderAddr, resp)
-		}
-		if len(resp.payload) != 8 {
-			return "", fmt.Errorf("read index from %s: %d-byte payload", leaderAddr, len(resp.payload))
-		}
-		readIndex = binary.BigEndian.Uint64(resp.payload)
-		return "", nil
+			return err
+		},
+		answer: func(payload []byte) error {
+			if len(payload) != 8 {
+				return fmt.Errorf("%d-byte read index", len(payload))
+			}
+			readIndex = binary.BigEndian.Uint64(payload)
+			return nil
+		},
 	})
 	if err != nil {
 		return err
@@ -178,86 +71,23 @@ func (n *Node) LinearizableRead(ctx context.Context, shardID int) error {
 	return nil
 }
 
-// withLeader runs attempt against the leader of s: with "" when this node leads, else with the
-// leader's address. attempt returns a leader hint (may be empty) and its error. withLeader
-// retries on not-leader and not-sent errors, waiting for a leader change between tries.
-func (n *Node) withLeader(ctx context.Context, s *shard.Shard, what string, attempt func(leaderAddr string) (hint string, err error)) error {
-	var lastErr error
-	hint := ""
-	for range forwardAttemptMaxCount {
-		if n.closed.Load() {
-			return fmt.Errorf("%s: %w", what, shard.ErrClosed)
-		}
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("%s: %w", what, errors.Join(err, lastErr))
-		}
-		leaderChanged := s.LeaderChanged()
-		target := hint
-		hint = ""
-		if target == "" || target == n.Addr() {
-			target = ""
-			if !s.IsLeader() {
-				_, target = s.Leader()
-				if target == "" {
-					if !awaitLeaderChange(ctx, leaderChanged) {
-						return fmt.Errorf("%s: %w", what, ErrNoLeader)
-					}
-					continue
-				}
-			}
-		}
-		if target == n.Addr() {
-			target = ""
-		}
-		newHint, err := attempt(target)
-		if err == nil {
+// Query runs a read-only query against shardID, linearizably: locally when this node hosts
+// the shard (after LinearizableRead), else on a node that does, which fences the same way
+// before it answers (the leader first, then the other replicas: any of them can). The query
+// and answer bytes are Config.Query's own encoding.
+func (n *Node) Query(ctx context.Context, shardID int, query []byte) ([]byte, error) {
+	if n.hosted(shardID) != nil {
+		return n.answerQuery(ctx, shardID, query)
+	}
+	var answer []byte
+	err := n.callLeader(ctx, leaderCall{
+		what: "query", shardID: shardID, kind: rpcKindQuery, payload: query, resendable: true, patience: forwardPatience,
+		answer: func(payload []byte) error {
+			answer = payload
 			return nil
-		}
-		retryable := errors.Is(err, errNotSent) ||
-			(errors.Is(err, shard.ErrNotLeader) && !errors.Is(err, shard.ErrOutcomeUnknown) && !(target == "" && errors.Is(err, shard.ErrClosed)))
-		if !retryable {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		lastErr = err
-		if newHint != "" && newHint != target {
-			hint = newHint
-			continue
-		}
-		// Our view of the leader is stale; wait for it to change (bounded) and try again.
-		if !awaitLeaderChange(ctx, leaderChanged) {
-			break
-		}
-	}
-	if lastErr != nil {
-		return fmt.Errorf("%s: %w", what, errors.Join(ErrNoLeader, cleanNotSent(lastErr)))
-	}
-	return fmt.Errorf("%s: %w", what, ErrNoLeader)
-}
-
-// cleanNotSent hides errNotSent (an internal marker) from callers while keeping the cause.
-func cleanNotSent(err error) error {
-	if errors.Is(err, errNotSent) {
-		return errors.New(err.Error())
-	}
-	return err
-}
-
-// awaitLeaderChange waits up to leaderWaitMax for changed; false if it did not come.
-func awaitLeaderChange(ctx context.Context, changed <-chan struct{}) bool {
-	timer := time.NewTimer(leaderWaitMax)
-	defer timer.Stop()
-	select {
-	case <-changed:
-		return true
-	case <-ctx.Done():
-		return false
-	case <-timer.C:
-		return false
-	}
-}
-
-func remoteError(leaderAddr string, resp rpcResponse) error {
-	return fmt.Errorf("leader %s: %s: %w", leaderAddr, resp.payload, errorForCode(resp.code))
+		},
+	})
+	return answer, err
 }
 
 // answerQuery fences a linearizable read on a hosted shard and runs the configured query.
@@ -271,24 +101,198 @@ func (n *Node) answerQuery(ctx context.Context, shardID int, query []byte) ([]by
 	return n.cfg.Query(ctx, shardID, query)
 }
 
-// Query runs a read-only query against shardID, linearizably: locally when this node hosts the
-// shard, else on a node that does (the leader gossip names, then the replicas). Reads have no
-// effect, so any failure to reach a node moves on to the next.
-func (n *Node) Query(ctx context.Context, shardID int, query []byte) ([]byte, error) {
-	if n.hosted(shardID) != nil {
-		return n.answerQuery(ctx, shardID, query)
+// leaderCall is one request for a shard's leader: a proposal, a read index, a query or an
+// admin request. callLeader finds a node that takes it and delivers it.
+type leaderCall struct {
+	what    string // names the request in errors: "propose", "read index", ...
+	shardID int
+	kind    byte // the RPC kind when another node (or this one, without serveLocally) serves it
+	payload []byte
+	// resendable says the request may be sent again after a failure that may have delivered
+	// it: it changes nothing (read index, query, servers) or changes it idempotently
+	// (membership changes). A proposal is not: once any byte of it may have left this node,
+	// its outcome is unknown (shard.ErrOutcomeUnknown) and it is never sent again, to any node.
+	resendable bool
+	// serveLocally, when set, serves the request on this node's replica, without the RPC,
+	// when the local replica is the one to ask. nil sends it over the RPC even to this node.
+	serveLocally func(hs *hostedShard) error
+	// answer, when set, reads the payload of a remote OK answer. Its error on a proposal
+	// leaves the outcome unknown: the command may have applied.
+	answer   func(payload []byte) error
+	patience callPatience
+}
+
+// callPatience bounds one leader call: rounds over the candidate nodes, and the pause between
+// rounds (cut short when the local replica sees its leader change).
+type callPatience struct {
+	roundMaxCount int
+	pause         time.Duration
+}
+
+var (
+	// forwardPatience is for API requests: about leaderWaitMax without a leader, then
+	// ErrNoLeader (503 and Retry-After to the client).
+	forwardPatience = callPatience{roundMaxCount: forwardAttemptMaxCount, pause: leaderWaitMax / forwardAttemptMaxCount}
+	// adminPatience is for membership changes, which ride out several elections.
+	adminPatience = callPatience{roundMaxCount: adminAttemptMaxCount, pause: adminRetryInterval}
+)
+
+// callLeader is the one loop that finds a shard's leader, for proposals, reads, queries and
+// admin requests alike. Each round tries the likely leader, then every replica, following a
+// not-leader answer's hint at once, each address once per round; between rounds it pauses. It moves on only when the request provably did not
+// apply, or when it is resendable; any other answer is final.
+func (n *Node) callLeader(ctx context.Context, call leaderCall) error {
+	if call.shardID < 0 || call.shardID >= n.ShardCount() {
+		return fmt.Errorf("%s: shard %d of %d: %w", call.what, call.shardID, n.ShardCount(), ErrNoSuchShard)
 	}
 	var lastErr error
-	for _, address := range n.shardAddresses(shardID) {
-		resp, err := n.client.call(ctx, address, uint16(shardID), rpcKindQuery, query)
-		if err != nil {
+	for round := range call.patience.roundMaxCount {
+		if n.closed.Load() {
+			return fmt.Errorf("%s: %w", call.what, shard.ErrClosed)
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%s: %w", call.what, errors.Join(err, cleanNotSent(lastErr)))
+		}
+		hs := n.hosted(call.shardID)
+		var leaderChanged <-chan struct{}
+		if hs != nil {
+			leaderChanged = hs.shard.LeaderChanged()
+		}
+		// The replicas are listed only when the likely leader did not take the request: the
+		// common case costs no lookups beyond the first.
+		var candidates, tried []string
+		if leader := n.likelyLeader(call.shardID); leader != "" {
+			candidates = append(candidates, leader)
+		}
+		replicasListed := false
+		for len(candidates) > 0 || !replicasListed {
+			if len(candidates) == 0 {
+				candidates, replicasListed = n.replicaAddresses(call.shardID), true
+				continue
+			}
+			address := candidates[0]
+			candidates = candidates[1:]
+			if slices.Contains(tried, address) {
+				continue
+			}
+			tried = append(tried, address)
+			hint, moveOn, err := n.attempt(ctx, call, hs, address)
+			if err == nil {
+				return nil
+			}
+			if !moveOn {
+				return fmt.Errorf("%s: %w", call.what, err)
+			}
 			lastErr = err
-			continue
+			if hint != "" && !slices.Contains(tried, hint) {
+				candidates = append([]string{hint}, candidates...)
+			}
 		}
-		if resp.code == codeOK {
-			return resp.payload, nil
+		if round+1 < call.patience.roundMaxCount && !pause(ctx, leaderChanged, call.patience.pause) {
+			return fmt.Errorf("%s: %w", call.what, errors.Join(ctx.Err(), cleanNotSent(lastErr)))
 		}
-		lastErr = remoteError(address, resp)
 	}
-	return nil, fmt.Errorf("query shard %d: %w", shardID, errors.Join(ErrNoLeader, cleanNotSent(lastErr)))
+	return fmt.Errorf("%s: shard %d: %w", call.what, call.shardID, errors.Join(ErrNoLeader, cleanNotSent(lastErr)))
+}
+
+// attempt sends call to one address (or serves it locally) and says whether the loop may move
+// on to another node after err, with the leader hint the answer carried.
+func (n *Node) attempt(ctx context.Context, call leaderCall, hs *hostedShard, address string) (hint string, moveOn bool, err error) {
+	if hs != nil && call.serveLocally != nil && address == n.Addr() {
+		err := call.serveLocally(hs)
+		if err == nil {
+			return "", false, nil
+		}
+		// Only a refusal that provably applied nothing: not the leader (any more), and not
+		// this node closing.
+		moveOn = errors.Is(err, shard.ErrNotLeader) && !errors.Is(err, shard.ErrOutcomeUnknown) && !errors.Is(err, shard.ErrClosed)
+		_, hint = hs.shard.Leader()
+		return hint, moveOn, err
+	}
+	resp, err := n.client.call(ctx, address, uint16(call.shardID), call.kind, call.payload)
+	switch {
+	case err != nil && (errors.Is(err, errNotSent) || call.resendable):
+		return "", true, err
+	case err != nil:
+		// The leader may have received it: never resend, never claim failure.
+		return "", false, fmt.Errorf("forward to %s: %w", address, errors.Join(shard.ErrOutcomeUnknown, err))
+	case resp.code == codeOK:
+		if call.answer == nil {
+			return "", false, nil
+		}
+		if err := call.answer(resp.payload); err != nil {
+			if !call.resendable {
+				err = errors.Join(shard.ErrOutcomeUnknown, err)
+			}
+			return "", false, fmt.Errorf("answer from %s: %w", address, err)
+		}
+		return "", false, nil
+	}
+	err = remoteError(address, resp)
+	switch {
+	case errors.Is(err, errBadRequest):
+		moveOn = false // refused as malformed: the same anywhere
+	case errors.Is(err, shard.ErrNotLeader), errors.Is(err, ErrNoLeader), errors.Is(err, ErrNotHosted), errors.Is(err, shard.ErrClosed):
+		moveOn = true // that node did not apply it (codeOutcomeUnknown is a code of its own)
+	default:
+		moveOn = call.resendable
+	}
+	return resp.leaderHint, moveOn, err
+}
+
+// likelyLeader is the port address of shardID's leader as far as this node knows: itself when
+// its replica leads, else its replica's view, else gossip's; "" when none is known.
+func (n *Node) likelyLeader(shardID int) string {
+	if hs := n.hosted(shardID); hs != nil {
+		if hs.shard.IsLeader() {
+			return n.Addr()
+		}
+		if _, leader := hs.shard.Leader(); leader != "" {
+			return leader
+		}
+	}
+	if n.gossip != nil {
+		if meta, ok := n.gossip.leaderOf(shardID); ok {
+			return meta.RaftAddr
+		}
+	}
+	return ""
+}
+
+// replicaAddresses lists the port addresses of shardID's replicas, as far as this node knows.
+func (n *Node) replicaAddresses(shardID int) []string {
+	var addresses []string
+	for _, id := range n.replicas(shardID) {
+		if address := n.raftAddrOf(id); address != "" && !slices.Contains(addresses, address) {
+			addresses = append(addresses, address)
+		}
+	}
+	return addresses
+}
+
+// cleanNotSent hides errNotSent (an internal marker) from callers while keeping the cause.
+func cleanNotSent(err error) error {
+	if errors.Is(err, errNotSent) {
+		return errors.New(err.Error())
+	}
+	return err
+}
+
+// pause waits up to wait, or less when changed fires (a nil channel never does); false if ctx
+// ended.
+func pause(ctx context.Context, changed <-chan struct{}, wait time.Duration) bool {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-changed:
+		return true
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func remoteError(leaderAddr string, resp rpcResponse) error {
+	return fmt.Errorf("leader %s: %s: %w", leaderAddr, resp.payload, errorForCode(resp.code))
 }

@@ -340,6 +340,26 @@ func (m *membership) states() map[string]memberState {
 	return out
 }
 
+// leaderOf is the one answer to "who leads shardID" that gossip gives: the alive member
+// claiming it, and when several do (a deposed leader's claim lingers until its next update),
+// the one with the smallest node ID, so that every caller and every call agree. Raft is the
+// truth; this is a hint for where to ask first.
+func (m *membership) leaderOf(shardID int) (nodeMeta, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var leader nodeMeta
+	found := false
+	for _, mem := range m.members {
+		if mem.state != NodeStateAlive || !slices.Contains(mem.meta.Led, shardID) {
+			continue
+		}
+		if !found || mem.meta.NodeID < leader.NodeID {
+			leader, found = mem.meta, true
+		}
+	}
+	return leader, found
+}
+
 type memberState struct {
 	meta  nodeMeta
 	state string

@@ -1,9 +1,11 @@
 package cluster_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -102,6 +104,10 @@ func (c *multiCluster) config(n *multiNode) cluster.Config {
 		StaticNodes:      c.addresses, StaticPlacement: c.static,
 		APIAddr: "api-" + n.id, BootstrapTimeout: testutil.WaitMax, GossipTuning: shortGossip,
 		TLS: c.nodeTLS(n.id),
+		// A query's answer is the shard's commands so far, comma-separated.
+		Query: func(ctx context.Context, shardID int, query []byte) ([]byte, error) {
+			return []byte(strings.Join(n.recorder(shardID).Commands(), ",")), nil
+		},
 	}
 }
 

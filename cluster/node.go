@@ -3,11 +3,11 @@
 // membership and failure detection over hashicorp/memberlist, one TCP port per node shared by
 // the raft transports of every hosted shard and a forwarding RPC (a mux on the first byte of
 // each connection), and the one layer that does "try locally, else forward to the shard's
-// leader" for proposals and linearizable reads.
+// leader" for proposals, linearizable reads, queries and admin requests (one loop, callLeader).
 //
-// It never interprets commands or results (the shard's StateMachine and ResultCodec do), never
-// talks HTTP (it only tells the HTTP layer which node's API serves a shard), and never retries
-// a proposal whose outcome is unknown: that would apply it twice.
+// It never interprets commands, results or queries (the shard's StateMachine, ResultCodec and
+// Config.Query do), never talks HTTP, and never resends a proposal whose outcome is unknown:
+// that would apply it twice.
 package cluster
 
 import (
@@ -33,19 +33,20 @@ var (
 	// ErrNoLeader means no leader is known (an election is running or a quorum is missing);
 	// the request was not applied. HTTP handlers answer 503 with Retry-After.
 	ErrNoLeader = errors.New("cluster: no leader")
-	// ErrNotHosted means this node holds no replica of the shard; nothing was applied. The
-	// HTTP layer proxies the request to APIAddrFor(shardID).
+	// ErrNotHosted means this node holds no replica of the shard; nothing was applied. Such a
+	// shard is read with Query, which a node that hosts it answers.
 	ErrNotHosted = errors.New("cluster: shard not hosted on this node")
 	// ErrNoSuchShard means the shard ID is outside 0..ShardCount()-1.
 	ErrNoSuchShard = errors.New("cluster: no such shard")
 )
 
 const (
-	// forwardAttemptMaxCount bounds how many times one request is retried on not-leader
-	// answers and connection failures that provably sent nothing.
+	// forwardAttemptMaxCount bounds the rounds over the candidate nodes of one API request
+	// (proposal, read index, query) to a shard's leader: with leaderWaitMax, the patience of
+	// callLeader for API requests.
 	forwardAttemptMaxCount = 6
-	// leaderWaitMax bounds how long a request waits for a leader to appear or change before
-	// answering ErrNoLeader.
+	// leaderWaitMax is about how long an API request waits for a leader to appear or answer
+	// before it answers ErrNoLeader.
 	leaderWaitMax = 3 * time.Second
 	// raftTransportPoolCount is how many idle outbound raft connections are kept per peer and
 	// shard.
@@ -118,7 +119,7 @@ type Config struct {
 	ShardCount   int
 	ReplicaCount int
 	// APIAddr and PublicAddr are this node's admin and public HTTP addresses, gossiped so
-	// other nodes can proxy to it.
+	// that every node's Status can show them.
 	APIAddr    string
 	PublicAddr string
 	// BootstrapTimeout bounds waiting for the placement; 0 means DefaultBootstrapTimeout.

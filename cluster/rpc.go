@@ -24,9 +24,10 @@ import (
 //
 // Request payloads: the command (propose), empty (read index, servers), the server ID and
 // address joined by a 0x00 byte (add voter, open replica: address only), the server ID
-// (remove server). A response payload is the encoded result (propose), 8 bytes of read index
-// (read index), the configuration as JSON (servers), empty (membership changes), or an error
-// message (any code other than codeOK). Node info ignores the shard ID and answers this node's
+// (remove server), Config.Query's bytes (query). A response payload is the encoded result
+// (propose), 8 bytes of read index (read index), the configuration as JSON (servers), empty
+// (membership changes), Config.Query's answer (query, after a read-index fence on the
+// answering node), or an error message (any code other than codeOK). Node info ignores the shard ID and answers this node's
 // addresses and shards as JSON (nodeInfo). Kinds are only ever added.
 const (
 	rpcKindPropose      byte = 1

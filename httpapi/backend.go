@@ -9,8 +9,6 @@ type (
 	Backend = backend.Backend
 	// Reader is backend.Reader: the query side of the ledger.
 	Reader = backend.Reader
-	// ElsewhereError is backend.ElsewhereError: a read this node cannot serve, and who can.
-	ElsewhereError = backend.ElsewhereError
 )
 
 // Sentinel errors a Backend wraps (the same values as package backend's; match with errors.Is).

@@ -9,4 +9,8 @@
 // between nodes or shards, or hold business rules: whether a wallet may be debited, a reference
 // ID reused or an asset deleted is decided by the fsm, and this package only reports the answer.
 // Validation here rejects malformed input early with a clear 4xx; the FSM validates again.
+//
+// Every read goes through Backend.Read, whichever node holds the data: this package never
+// forwards a request to another node (cluster/routing reads a shard hosted elsewhere with a
+// query over the cluster's RPC), so bearer tokens never leave the node that received them.
 package httpapi

@@ -64,9 +64,6 @@ type apiError struct {
 	retryAfter bool
 	// cause is logged, never sent.
 	cause error
-	// elsewhere, when set, names the admin API of a node that holds what a read needs; the
-	// handler serves the read from there instead of answering 503.
-	elsewhere string
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
@@ -168,13 +165,8 @@ func fromBackendError(err error, proposal bool) *apiError {
 			message: "the service is overloaded and did not apply the request; retry later", retryAfter: true, cause: err}
 	case errors.Is(err, ErrUnavailable),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		answer := &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable,
+		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable,
 			message: "the service cannot serve the request now; retry later", retryAfter: true, cause: err}
-		var elsewhere *ElsewhereError
-		if !proposal && errors.As(err, &elsewhere) {
-			answer.elsewhere = elsewhere.APIAddr
-		}
-		return answer
 	}
 	return internalError(err)
 }

@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -67,9 +65,6 @@ type AdminConfig struct {
 	// CORSOrigins are the browser origins (see ParseCORSOrigins) that get CORS answers; a
 	// mutating request from any other Origin is refused 403. Empty: no CORS headers at all.
 	CORSOrigins []string
-	// ForwardTLS, when set, sends reads forwarded to another node's admin API over HTTPS with
-	// this client configuration (the nodes serve HTTPS); nil forwards over plain HTTP.
-	ForwardTLS *tls.Config
 }
 
 // PublicConfig configures the public listener's handler.
@@ -96,9 +91,6 @@ type server struct {
 	ready          func() error
 	readyDetail    func() string // nil on the public listener, which explains nothing
 	operator       Operator
-	// forwardScheme and forwardClient reach other nodes' admin APIs (forwardRead).
-	forwardScheme string
-	forwardClient *http.Client
 }
 
 // Operator answers the operational routes that look inside the node.
@@ -193,15 +185,9 @@ func newAdminEngine(cfg AdminConfig, backend Backend, logger *slog.Logger, regis
 		timeout = requestTimeoutDefault
 	}
 	s := &server{backend: backend, logger: logger, metrics: newMetrics(registry), listener: listenerAdmin,
-		requestTimeout: timeout, ready: cfg.Ready, operator: cfg.Operator,
-		forwardScheme: "http", forwardClient: forwardClient, readyDetail: cfg.ReadyDetail}
+		requestTimeout: timeout, ready: cfg.Ready, operator: cfg.Operator, readyDetail: cfg.ReadyDetail}
 	if s.readyDetail == nil {
 		s.readyDetail = func() string { return "" }
-	}
-	if cfg.ForwardTLS != nil {
-		s.forwardScheme = "https"
-		s.forwardClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute,
-			TLSClientConfig: cfg.ForwardTLS.Clone()}}
 	}
 	engine := s.newEngine(newBrowserPolicy(cfg.Token == "", cfg.AllowedHosts, cfg.CORSOrigins),
 		s.authenticate(cfg.Token), s.checkPathParams)
@@ -397,9 +383,6 @@ func metricsHandler(registry *prometheus.Registry) gin.HandlerFunc {
 
 // fail logs what needs logging and writes the error envelope.
 func (s *server) fail(c *gin.Context, e *apiError) {
-	if e.elsewhere != "" && s.forwardRead(c, e.elsewhere) {
-		return
-	}
 	switch {
 	case e.status >= http.StatusInternalServerError && e.status != http.StatusServiceUnavailable:
 		s.logger.Error("http request failed", slog.String("route", c.FullPath()), slog.String("code", e.code),
@@ -410,51 +393,6 @@ func (s *server) fail(c *gin.Context, e *apiError) {
 	}
 	writeError(c, e)
 }
-
-// forwardedHeader marks a read this node forwarded; a node never forwards such a request again,
-// so a stale view of who hosts what cannot bounce a request between nodes.
-const forwardedHeader = "X-Gigaledger-Forwarded"
-
-// forwardReadTimeout bounds one forwarded read.
-const forwardReadTimeout = 10 * time.Second
-
-// forwardRead serves a GET from another node's admin API (with the same credentials) and
-// reports whether it wrote an answer.
-func (s *server) forwardRead(c *gin.Context, apiAddr string) bool {
-	if c.Request.Method != http.MethodGet || c.GetHeader(forwardedHeader) != "" {
-		return false
-	}
-	ctx, cancel := context.WithTimeout(c.Request.Context(), forwardReadTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.forwardScheme+"://"+apiAddr+c.Request.URL.RequestURI(), nil)
-	if err != nil {
-		return false
-	}
-	if auth := c.GetHeader("Authorization"); auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
-	req.Header.Set(forwardedHeader, "1")
-	resp, err := s.forwardClient.Do(req)
-	if err != nil {
-		s.logger.Warn("forwarded read failed", slog.String("to", apiAddr), slog.Any("error", err))
-		return false
-	}
-	defer resp.Body.Close()
-	for _, h := range []string{"Content-Type", "Retry-After"} {
-		if v := resp.Header.Get(h); v != "" {
-			c.Header(h, v)
-		}
-	}
-	c.Status(resp.StatusCode)
-	_, _ = io.Copy(c.Writer, io.LimitReader(resp.Body, forwardedBodyMaxBytes))
-	c.Abort()
-	return true
-}
-
-// forwardedBodyMaxBytes bounds a forwarded answer (a page of 1000 entries fits easily).
-const forwardedBodyMaxBytes = 64 << 20
-
-var forwardClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}}
 
 // writeError writes the error envelope and stops the handler chain.
 func writeError(c *gin.Context, e *apiError) {

@@ -12,84 +12,102 @@ import (
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
-// Read returns a reader for one request (backend.Backend). It fences each shard it reads once,
-// the first time it reads it, so every answer is linearizable and a request that reads one
-// shard waits for that shard alone.
+// Read returns a reader for one request (backend.Backend). Every read is a shardQuery: run on
+// the local replica when this node hosts the shard, fenced once per request the first time the
+// request reads that shard (so a request that reads one shard waits for that shard alone), or
+// else sent to a node that hosts it, which fences before it answers. Either way every answer
+// is linearizable.
 func (r *Router) Read(ctx context.Context) (backend.Reader, error) {
-	return &reader{ctx: ctx, router: r, fenced: map[int]*ledger.Ledger{}}, nil
+	return r.newReader(ctx), nil
+}
+
+func (r *Router) newReader(ctx context.Context) *reader {
+	return &reader{ctx: ctx, router: r, fenced: map[int]bool{}}
 }
 
 // reader implements backend.Reader across shards. One request uses it from one goroutine.
 type reader struct {
 	ctx    context.Context
 	router *Router
-	fenced map[int]*ledger.Ledger
+	fenced map[int]bool // hosted shards this request has fenced
 }
 
 var _ backend.Reader = (*reader)(nil)
 
-func (rd *reader) ledger(shardID int) (*ledger.Ledger, error) {
-	if l, ok := rd.fenced[shardID]; ok {
-		return l, nil
-	}
-	l, err := rd.router.fenced(rd.ctx, shardID)
+// ask runs q against shardID and returns the answer, or its business rejection as an
+// *fsm.Error.
+func (rd *reader) ask(shardID int, q shardQuery) (*shardAnswer, error) {
+	answer, err := rd.answer(shardID, q)
 	if err != nil {
 		return nil, err
 	}
-	rd.fenced[shardID] = l
-	return l, nil
+	if answer.Err != nil {
+		return nil, answer.Err
+	}
+	return answer, nil
 }
 
-func (rd *reader) meta() (*ledger.Ledger, error) { return rd.ledger(MetadataShard) }
+func (rd *reader) answer(shardID int, q shardQuery) (*shardAnswer, error) {
+	ledger := rd.router.shards.Ledger(shardID)
+	if ledger == nil {
+		return rd.router.askRemote(rd.ctx, shardID, q)
+	}
+	if !rd.fenced[shardID] {
+		if err := rd.router.shards.LinearizableRead(rd.ctx, shardID); err != nil {
+			return nil, backendError(err)
+		}
+		rd.fenced[shardID] = true
+	}
+	return q.run(ledger)
+}
 
-// dataShard returns the replica of a data shard after making sure the project exists: a data
-// shard that never saw the project would otherwise say ProjectNotFound for a project that is
-// there.
-func (rd *reader) dataShard(projectID string, shardID int) (*ledger.Ledger, error) {
-	if result, err := rd.router.requireProject(rd.ctx, projectID); err != nil {
+// askData asks a data shard after making sure the project exists: a data shard that never saw
+// the project says ProjectNotFound for a project that is there. That answer of the data shard
+// is replaced by unmet, or by an empty answer when unmet is nil.
+func (rd *reader) askData(shardID int, q shardQuery, unmet *fsm.Error) (*shardAnswer, error) {
+	if result, err := rd.router.requireProject(rd, q.ProjectID); err != nil {
 		return nil, err
 	} else if result != nil {
 		return nil, result.Err
 	}
-	return rd.ledger(shardID)
-}
-
-// missingAs turns a data shard's ProjectNotFound (it has not met the project yet) into the
-// answer the caller would get from a shard that has.
-func missingAs(err error, code fsm.ErrorCode, what string) error {
+	a, err := rd.ask(shardID, q)
 	var rejection *fsm.Error
 	if errors.As(err, &rejection) && rejection.Code == ledger.CodeProjectNotFound {
-		return &fsm.Error{Code: code, Message: what + " not found"}
+		if unmet != nil {
+			return nil, unmet
+		}
+		return &shardAnswer{}, nil
 	}
-	return err
+	return a, err
+}
+
+// notFound is the rejection for a record that is not there.
+func notFound(code fsm.ErrorCode, what string) *fsm.Error {
+	return &fsm.Error{Code: code, Message: what + " not found"}
 }
 
 func (rd *reader) GetProject(projectID string) (*ledger.Project, error) {
-	l, err := rd.meta()
+	a, err := rd.ask(MetadataShard, shardQuery{Kind: queryGetProject, ProjectID: projectID})
 	if err != nil {
 		return nil, err
 	}
-	return l.GetProject(projectID)
+	return a.Project, nil
 }
 
 func (rd *reader) ListProjects() ([]ledger.Project, error) {
-	l, err := rd.meta()
+	a, err := rd.ask(MetadataShard, shardQuery{Kind: queryListProjects})
 	if err != nil {
 		return nil, err
 	}
-	return l.ListProjects()
+	return a.Projects, nil
 }
 
 func (rd *reader) GetAsset(projectID, assetID string) (*ledger.Asset, error) {
-	l, err := rd.meta()
+	a, err := rd.ask(MetadataShard, shardQuery{Kind: queryGetAsset, ProjectID: projectID, ID: assetID})
 	if err != nil {
 		return nil, err
 	}
-	a, err := l.GetAsset(projectID, assetID)
-	if err != nil {
-		return nil, err
-	}
-	assets := []ledger.Asset{*a}
+	assets := []ledger.Asset{*a.Asset}
 	if err := rd.totalSupply(assets); err != nil {
 		return nil, err
 	}
@@ -97,15 +115,11 @@ func (rd *reader) GetAsset(projectID, assetID string) (*ledger.Asset, error) {
 }
 
 func (rd *reader) ListAssets(projectID string) ([]ledger.Asset, error) {
-	l, err := rd.meta()
+	a, err := rd.ask(MetadataShard, shardQuery{Kind: queryListAssets, ProjectID: projectID})
 	if err != nil {
 		return nil, err
 	}
-	assets, err := l.ListAssets(projectID)
-	if err != nil {
-		return nil, err
-	}
-	return assets, rd.totalSupply(assets)
+	return a.Assets, rd.totalSupply(a.Assets)
 }
 
 // totalSupply adds to each asset (as shard 0 knows it) the supply its wallets hold in every
@@ -114,10 +128,9 @@ func (rd *reader) totalSupply(assets []ledger.Asset) error {
 	if len(assets) == 0 {
 		return nil
 	}
-	projectID := assets[0].ProjectID
-	q := shardQuery{Kind: "assets", ProjectID: projectID}
+	q := shardQuery{Kind: queryListAssets, ProjectID: assets[0].ProjectID}
 	for shardID := 1; shardID < rd.router.shards.ShardCount(); shardID++ {
-		parts, err := shardPart(rd, shardID, q, func(l *ledger.Ledger) ([]ledger.Asset, error) { return l.ListAssets(projectID) })
+		parts, err := shardPart(rd, shardID, q, func(a *shardAnswer) []ledger.Asset { return a.Assets })
 		if err != nil {
 			return err
 		}
@@ -134,39 +147,37 @@ func (rd *reader) totalSupply(assets []ledger.Asset) error {
 	return nil
 }
 
-func (rd *reader) customerShard(projectID, customerID string) (*ledger.Ledger, error) {
-	return rd.dataShard(projectID, rd.router.customerShard(projectID, customerID))
+func (rd *reader) customerShard(projectID, customerID string) int {
+	return rd.router.customerShard(projectID, customerID)
 }
 
 func (rd *reader) GetCustomer(projectID, customerID string) (*ledger.Customer, error) {
-	l, err := rd.customerShard(projectID, customerID)
+	a, err := rd.askData(rd.customerShard(projectID, customerID),
+		shardQuery{Kind: queryGetCustomer, ProjectID: projectID, CustomerID: customerID},
+		notFound(ledger.CodeCustomerNotFound, "customer "+customerID))
 	if err != nil {
 		return nil, err
 	}
-	c, err := l.GetCustomer(projectID, customerID)
-	return c, missingAs(err, ledger.CodeCustomerNotFound, "customer "+customerID)
+	return a.Customer, nil
 }
 
 func (rd *reader) ListCustomerWallets(projectID, customerID string) ([]ledger.Wallet, error) {
-	l, err := rd.customerShard(projectID, customerID)
+	a, err := rd.askData(rd.customerShard(projectID, customerID),
+		shardQuery{Kind: queryListCustomerWallets, ProjectID: projectID, CustomerID: customerID},
+		notFound(ledger.CodeCustomerNotFound, "customer "+customerID))
 	if err != nil {
 		return nil, err
 	}
-	ws, err := l.ListCustomerWallets(projectID, customerID)
-	return ws, missingAs(err, ledger.CodeCustomerNotFound, "customer "+customerID)
+	return a.Wallets, nil
 }
 
+// ListSystemWallets: a shard that has not met the project has no system wallets yet.
 func (rd *reader) ListSystemWallets(projectID string) ([]ledger.Wallet, error) {
-	l, err := rd.customerShard(projectID, "")
+	a, err := rd.askData(rd.customerShard(projectID, ""), shardQuery{Kind: queryListSystemWallets, ProjectID: projectID}, nil)
 	if err != nil {
 		return nil, err
 	}
-	ws, err := l.ListSystemWallets(projectID)
-	var rejection *fsm.Error
-	if errors.As(err, &rejection) && rejection.Code == ledger.CodeProjectNotFound {
-		return []ledger.Wallet{}, nil // the shard has not met the project: no system wallets yet
-	}
-	return ws, err
+	return a.Wallets, nil
 }
 
 // idShard is the shard of an ID that carries a slot; ok is false for IDs that cannot exist.
@@ -178,65 +189,81 @@ func (rd *reader) idShard(id string) (int, bool) {
 	return int(keyspace.ShardOfSlot(slot, rd.router.shards.ShardCount())), true
 }
 
-func (rd *reader) walletShard(projectID, walletID string) (*ledger.Ledger, error) {
-	shardID, ok := rd.idShard(walletID)
+// askByID asks the shard of q.ID (a wallet or transaction ID) about it. An ID that carries no
+// slot names nothing: missing, once the project is known to exist.
+func (rd *reader) askByID(q shardQuery, missing *fsm.Error) (*shardAnswer, error) {
+	shardID, ok := rd.idShard(q.ID)
 	if !ok {
-		if _, err := rd.GetProject(projectID); err != nil {
-			return nil, err
-		}
-		return nil, &fsm.Error{Code: ledger.CodeWalletNotFound, Message: "wallet " + walletID + " not found"}
-	}
-	return rd.dataShard(projectID, shardID)
-}
-
-func (rd *reader) GetWallet(projectID, walletID string) (*ledger.Wallet, error) {
-	l, err := rd.walletShard(projectID, walletID)
-	if err != nil {
-		return nil, err
-	}
-	w, err := l.GetWallet(projectID, walletID)
-	return w, missingAs(err, ledger.CodeWalletNotFound, "wallet "+walletID)
-}
-
-func (rd *reader) ListEntries(projectID, walletID string, r ledger.TimeRange, p ledger.PageRequest) ([]ledger.Entry, bool, error) {
-	l, err := rd.walletShard(projectID, walletID)
-	if err != nil {
-		return nil, false, err
-	}
-	es, more, err := l.ListEntries(projectID, walletID, r, p)
-	return es, more, missingAs(err, ledger.CodeWalletNotFound, "wallet "+walletID)
-}
-
-func (rd *reader) GetTransaction(projectID, transactionID string) (*ledger.Transaction, error) {
-	shardID, ok := rd.idShard(transactionID)
-	missing := &fsm.Error{Code: ledger.CodeTransactionNotFound, Message: "transaction " + transactionID + " not found"}
-	if !ok {
-		if _, err := rd.GetProject(projectID); err != nil {
+		if _, err := rd.GetProject(q.ProjectID); err != nil {
 			return nil, err
 		}
 		return nil, missing
 	}
-	l, err := rd.dataShard(projectID, shardID)
+	return rd.askData(shardID, q, missing)
+}
+
+func (rd *reader) GetWallet(projectID, walletID string) (*ledger.Wallet, error) {
+	a, err := rd.askByID(shardQuery{Kind: queryGetWallet, ProjectID: projectID, ID: walletID},
+		notFound(ledger.CodeWalletNotFound, "wallet "+walletID))
 	if err != nil {
 		return nil, err
 	}
-	t, err := l.GetTransaction(projectID, transactionID)
-	return t, missingAs(err, ledger.CodeTransactionNotFound, "transaction "+transactionID)
+	return a.Wallet, nil
 }
 
-// eachShard reads every shard's part of a project-wide list, locally or from a node that
-// hosts the shard.
-func eachShard[T any](rd *reader, q shardQuery, list func(*ledger.Ledger) ([]T, error)) ([]T, error) {
+func (rd *reader) ListEntries(projectID, walletID string, r ledger.TimeRange, p ledger.PageRequest) ([]ledger.Entry, bool, error) {
+	a, err := rd.askByID(shardQuery{Kind: queryListEntries, ProjectID: projectID, ID: walletID, Range: r, Page: p},
+		notFound(ledger.CodeWalletNotFound, "wallet "+walletID))
+	if err != nil {
+		return nil, false, err
+	}
+	return a.Entries, a.HasMore, nil
+}
+
+func (rd *reader) GetTransaction(projectID, transactionID string) (*ledger.Transaction, error) {
+	a, err := rd.askByID(shardQuery{Kind: queryGetTransaction, ProjectID: projectID, ID: transactionID},
+		notFound(ledger.CodeTransactionNotFound, "transaction "+transactionID))
+	if err != nil {
+		return nil, err
+	}
+	return a.Transaction, nil
+}
+
+func (rd *reader) GetHold(projectID, holdID string) (*ledger.Hold, error) {
+	a, err := rd.askByID(shardQuery{Kind: queryGetHold, ProjectID: projectID, ID: holdID},
+		notFound(ledger.CodeHoldNotFound, "hold "+holdID))
+	if err != nil {
+		return nil, err
+	}
+	return a.Hold, nil
+}
+
+// shardPart returns one shard's part of a project-wide list. A shard that has not met the
+// project has no part.
+func shardPart[T any](rd *reader, shardID int, q shardQuery, items func(*shardAnswer) []T) ([]T, error) {
+	a, err := rd.ask(shardID, q)
+	var rejection *fsm.Error
+	if errors.As(err, &rejection) && rejection.Code == ledger.CodeProjectNotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return items(a), nil
+}
+
+// eachShard reads every shard's part of a project-wide list.
+func eachShard[T any](rd *reader, q shardQuery, items func(*shardAnswer) []T) ([]T, error) {
 	if _, err := rd.GetProject(q.ProjectID); err != nil {
 		return nil, err
 	}
 	var all []T
 	for shardID := 0; shardID < rd.router.shards.ShardCount(); shardID++ {
-		items, err := shardPart(rd, shardID, q, list)
+		part, err := shardPart(rd, shardID, q, items)
 		if err != nil {
 			return nil, err
 		}
-		all = append(all, items...)
+		all = append(all, part...)
 	}
 	return all, nil
 }
@@ -255,11 +282,8 @@ func cut[T any](all []T, p ledger.PageRequest) ([]T, bool) {
 }
 
 func (rd *reader) ListCustomers(projectID string, p ledger.PageRequest) ([]ledger.Customer, bool, error) {
-	q := shardQuery{Kind: "customers", ProjectID: projectID, Page: prefixPage(p)}
-	all, err := eachShard(rd, q, func(l *ledger.Ledger) ([]ledger.Customer, error) {
-		items, _, err := l.ListCustomers(projectID, q.Page)
-		return items, err
-	})
+	q := shardQuery{Kind: queryListCustomers, ProjectID: projectID, Page: prefixPage(p)}
+	all, err := eachShard(rd, q, func(a *shardAnswer) []ledger.Customer { return a.Customers })
 	if err != nil {
 		return nil, false, err
 	}
@@ -269,11 +293,8 @@ func (rd *reader) ListCustomers(projectID string, p ledger.PageRequest) ([]ledge
 }
 
 func (rd *reader) ListTransactions(projectID string, r ledger.TimeRange, p ledger.PageRequest) ([]ledger.Transaction, bool, error) {
-	q := shardQuery{Kind: "transactions", ProjectID: projectID, Page: prefixPage(p), Range: r}
-	all, err := eachShard(rd, q, func(l *ledger.Ledger) ([]ledger.Transaction, error) {
-		items, _, err := l.ListTransactions(projectID, r, q.Page)
-		return items, err
-	})
+	q := shardQuery{Kind: queryListTransactions, ProjectID: projectID, Page: prefixPage(p), Range: r}
+	all, err := eachShard(rd, q, func(a *shardAnswer) []ledger.Transaction { return a.Transactions })
 	if err != nil {
 		return nil, false, err
 	}
@@ -282,17 +303,4 @@ func (rd *reader) ListTransactions(projectID string, r ledger.TimeRange, p ledge
 	slices.SortStableFunc(all, func(a, b ledger.Transaction) int { return cmp.Compare(a.CreatedAt, b.CreatedAt) })
 	items, more := cut(all, p)
 	return items, more, nil
-}
-
-func (rd *reader) GetHold(projectID, holdID string) (*ledger.Hold, error) {
-	l, err := rd.walletShard(projectID, holdID)
-	var rejection *fsm.Error
-	if errors.As(err, &rejection) && rejection.Code == ledger.CodeWalletNotFound {
-		return nil, &fsm.Error{Code: ledger.CodeHoldNotFound, Message: "hold " + holdID + " not found"}
-	}
-	if err != nil {
-		return nil, err
-	}
-	h, err := l.GetHold(projectID, holdID)
-	return h, missingAs(err, ledger.CodeHoldNotFound, "hold "+holdID)
 }

@@ -4,7 +4,8 @@
 // a request names its slot through the IDs it carries (see keyspace.SlotOf and SlotOfID).
 //
 // It owns request placement and the few multi-step flows that placement needs (creating a
-// wallet marks its asset used in shard 0 first; project-wide lists merge every shard's part).
+// wallet marks its asset used in shard 0 first; project-wide lists merge every shard's part),
+// and the query that reads a shard whatever node it is on (query.go).
 // It must never apply business rules of its own beyond refusing what no single shard can do
 // atomically (a transaction across shards), and never talk to Raft except through Shards. It
 // never imports httpapi: the contract it implements lives in package backend.
@@ -28,15 +29,13 @@ import (
 const MetadataShard = 0
 
 // Shards is what the router needs of the node: proposals and linearizable read fences per
-// shard, and the local replica's ledger for reads.
+// shard, the local replica's ledger for reads, and queries for the shards not hosted here.
 type Shards interface {
 	ShardCount() int
 	Propose(ctx context.Context, shardID int, command []byte) (any, error)
 	LinearizableRead(ctx context.Context, shardID int) error
 	// Ledger is this node's replica of the shard, or nil when the node does not host it.
 	Ledger(shardID int) *ledger.Ledger
-	// APIAddrFor names the admin API of a node that hosts the shard (its leader if known).
-	APIAddrFor(shardID int) (string, bool)
 	// Query runs a shardQuery (encoded) linearizably on a node hosting the shard, which
 	// answers it with Router.AnswerQuery.
 	Query(ctx context.Context, shardID int, query []byte) ([]byte, error)
@@ -48,6 +47,11 @@ type Router struct {
 	// knownProjects caches projects found in the metadata shard. Projects are never deleted,
 	// so a cached "exists" never goes stale.
 	knownProjects sync.Map
+	// usedAssets caches the ledger.AssetDefinition of assets marked used in the metadata shard,
+	// by usedAssetKey. A used asset can no longer be deleted and its definition's fractions,
+	// code and creation time never change, so the entry never goes stale where it matters
+	// (a rename changes only shard 0's name, which is the one the API shows).
+	usedAssets sync.Map
 }
 
 // New returns a router over shards.
@@ -83,23 +87,26 @@ func (r *Router) ShardOf(route fsm.Route) (shardID int, ok bool) {
 	return int(keyspace.ShardOfSlot(keyspace.SlotOf(route.ProjectID, route.OwnerID), count)), true
 }
 
+// customerShard is the shard of a customer's data.
+func (r *Router) customerShard(projectID, customerID string) int {
+	shardID, _ := r.ShardOf(fsm.Route{ProjectID: projectID, OwnerID: customerID})
+	return shardID
+}
+
 // Propose sends a command to the shard its route names (backend.Backend). A command that needs
-// the metadata shard's word first (ledger.NeedsMetadata) gets it here: the project checked, the
-// asset marked used with its definition. A failure between the two steps leaves the asset marked
-// used with no wallet: it can no longer be deleted, which is conservative and never wrong.
+// the metadata shard's word first (ledger.NeedsMetadata) gets it here: the project checked, or
+// the asset marked used with its definition (usedAsset).
 func (r *Router) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, error) {
 	if needs, ok := env.Command.(ledger.NeedsMetadata); ok {
 		projectID, assetID := needs.Metadata()
 		var asset *ledger.AssetDefinition
 		if assetID != "" {
-			marked, err := r.propose(ctx, MetadataShard, fsm.Envelope{Command: &ledger.MarkAssetUsed{ProjectID: projectID, AssetID: assetID}})
-			if err != nil || marked.Err != nil {
-				return marked, err
+			definition, result, err := r.usedAsset(ctx, projectID, assetID)
+			if err != nil || result != nil {
+				return result, err
 			}
-			r.knownProjects.Store(projectID, struct{}{})
-			a := marked.Value.(*ledger.Asset)
-			asset = &ledger.AssetDefinition{Name: a.Name, Code: a.Code, Fractions: a.Fractions, CreatedAt: a.CreatedAt}
-		} else if result, err := r.requireProject(ctx, projectID); result != nil || err != nil {
+			asset = &definition
+		} else if result, err := r.requireProject(r.newReader(ctx), projectID); result != nil || err != nil {
 			return result, err
 		}
 		needs.Ensure(asset)
@@ -112,25 +119,47 @@ func (r *Router) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, er
 	return r.propose(ctx, shardID, env)
 }
 
-// requireProject answers ProjectNotFound (as a result) unless the metadata shard has the project.
-func (r *Router) requireProject(ctx context.Context, projectID string) (*fsm.Result, error) {
+func usedAssetKey(projectID, assetID string) string { return projectID + "\x00" + assetID }
+
+// usedAsset returns the definition of an asset marked used in the metadata shard, or the
+// rejection (project or asset not found). It reads first (cached, else a query) and proposes
+// OpMarkAssetUsed only for an asset no wallet has used yet: creating wallets of a used asset
+// writes nothing to shard 0's log.
+func (r *Router) usedAsset(ctx context.Context, projectID, assetID string) (ledger.AssetDefinition, *fsm.Result, error) {
+	key := usedAssetKey(projectID, assetID)
+	if definition, ok := r.usedAssets.Load(key); ok {
+		return definition.(ledger.AssetDefinition), nil, nil
+	}
+	answer, err := r.newReader(ctx).ask(MetadataShard, shardQuery{Kind: queryGetAsset, ProjectID: projectID, ID: assetID})
+	var rejection *fsm.Error
+	if errors.As(err, &rejection) {
+		return ledger.AssetDefinition{}, &fsm.Result{Err: rejection}, nil
+	}
+	if err != nil {
+		return ledger.AssetDefinition{}, nil, err
+	}
+	asset := answer.Asset
+	if !asset.Used {
+		marked, err := r.propose(ctx, MetadataShard, fsm.Envelope{Command: &ledger.MarkAssetUsed{ProjectID: projectID, AssetID: assetID}})
+		if err != nil || marked.Err != nil {
+			return ledger.AssetDefinition{}, marked, err
+		}
+		asset = marked.Value.(*ledger.Asset)
+	}
+	definition := ledger.AssetDefinition{Name: asset.Name, Code: asset.Code, Fractions: asset.Fractions, CreatedAt: asset.CreatedAt}
+	r.usedAssets.Store(key, definition)
+	r.knownProjects.Store(projectID, struct{}{})
+	return definition, nil, nil
+}
+
+// requireProject answers ProjectNotFound (as a result) unless the metadata shard has the
+// project: cached, else read with rd (a query when this node does not host shard 0; never a
+// log entry).
+func (r *Router) requireProject(rd *reader, projectID string) (*fsm.Result, error) {
 	if _, ok := r.knownProjects.Load(projectID); ok {
 		return nil, nil
 	}
-	if r.shards.Ledger(MetadataShard) == nil {
-		// No local replica of the metadata shard: ask its leader, through the log.
-		result, err := r.propose(ctx, MetadataShard, fsm.Envelope{Command: ledger.CheckProjectCommand(projectID)})
-		if err != nil || result.Err != nil {
-			return result, err
-		}
-		r.knownProjects.Store(projectID, struct{}{})
-		return nil, nil
-	}
-	ledger, err := r.fenced(ctx, MetadataShard)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := ledger.GetProject(projectID); err != nil {
+	if _, err := rd.GetProject(projectID); err != nil {
 		var rejection *fsm.Error
 		if errors.As(err, &rejection) {
 			return &fsm.Result{Err: rejection}, nil
@@ -153,21 +182,6 @@ func (r *Router) propose(ctx context.Context, shardID int, env fsm.Envelope) (*f
 	return result, nil
 }
 
-// fenced waits for a linearizable read point on the shard and returns the local replica.
-func (r *Router) fenced(ctx context.Context, shardID int) (*ledger.Ledger, error) {
-	ledger := r.shards.Ledger(shardID)
-	if ledger == nil {
-		if addr, ok := r.shards.APIAddrFor(shardID); ok {
-			return nil, &backend.ElsewhereError{APIAddr: addr, Shard: shardID}
-		}
-		return nil, fmt.Errorf("shard %d: %w", shardID, errors.Join(backend.ErrUnavailable, cluster.ErrNotHosted))
-	}
-	if err := r.shards.LinearizableRead(ctx, shardID); err != nil {
-		return nil, backendError(err)
-	}
-	return ledger, nil
-}
-
 // backendError gives shard and cluster errors the backend identity (ErrUnavailable, ...) that
 // decides the HTTP answer.
 func backendError(err error) error {
@@ -180,10 +194,4 @@ func backendError(err error) error {
 		return fmt.Errorf("%w: %w", backend.ErrUnavailable, err)
 	}
 	return err
-}
-
-// customerShard is the shard of a customer's data.
-func (r *Router) customerShard(projectID, customerID string) int {
-	shardID, _ := r.ShardOf(fsm.Route{ProjectID: projectID, OwnerID: customerID})
-	return shardID
 }

@@ -63,10 +63,51 @@ func (s *localShards) LinearizableRead(ctx context.Context, shardID int) error {
 
 func (s *localShards) Ledger(shardID int) *ledger.Ledger { return s.ledgers[shardID] }
 
-func (s *localShards) APIAddrFor(shardID int) (string, bool) { return "", false }
-
 func (s *localShards) Query(ctx context.Context, shardID int, query []byte) ([]byte, error) {
 	return nil, fmt.Errorf("every shard is local here")
+}
+
+// partialShards is localShards as a node that hosts only some of them sees them: proposals
+// reach every shard (the cluster forwards them to the leader), and the other shards are read
+// through the query path, answered by a router that hosts them (as cluster.Config.Query).
+type partialShards struct {
+	*localShards
+	hosted  map[int]bool
+	server  *Router
+	queries []int // queries per shard
+}
+
+func newPartialShards(shards *localShards, hosted ...int) *partialShards {
+	p := &partialShards{localShards: shards, hosted: map[int]bool{}, server: New(shards), queries: make([]int, shards.ShardCount())}
+	for _, id := range hosted {
+		p.hosted[id] = true
+	}
+	return p
+}
+
+func (p *partialShards) Ledger(shardID int) *ledger.Ledger {
+	if !p.hosted[shardID] {
+		return nil
+	}
+	return p.localShards.Ledger(shardID)
+}
+
+func (p *partialShards) Query(ctx context.Context, shardID int, query []byte) ([]byte, error) {
+	p.mu.Lock()
+	p.queries[shardID]++
+	p.mu.Unlock()
+	return p.server.AnswerQuery(ctx, shardID, query)
+}
+
+// lastIndex is shard shardID's log length so far.
+func (s *localShards) lastIndex(shardID int) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.index[shardID]
+}
+
+func newClient(t *testing.T, shards Shards) *client {
+	return &client{t: t, handler: httpapi.NewAdmin(httpapi.AdminConfig{}, New(shards), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)}
 }
 
 type client struct {
@@ -101,8 +142,64 @@ func (c *client) do(method, path string, body any, want int) map[string]any {
 // data in shard 0, lists merge all shards, and a transaction across shards is refused.
 func TestRouterOverFourShards(t *testing.T) {
 	shards := newLocalShards(t, 4)
-	router := New(shards)
-	c := &client{t: t, handler: httpapi.NewAdmin(httpapi.AdminConfig{}, router, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)}
+	exerciseFourShards(t, shards, newClient(t, shards))
+}
+
+// The same through a node that hosts shard 2 only: every read of another shard (project,
+// assets, customers, wallets, entries, transactions, list parts, supply) goes through the
+// query path, with the same answers.
+func TestRouterOverShardsNotHostedHere(t *testing.T) {
+	shards := newLocalShards(t, 4)
+	view := newPartialShards(shards, 2)
+	exerciseFourShards(t, shards, newClient(t, view))
+	for shardID, count := range view.queries {
+		if hosted := view.hosted[shardID]; hosted != (count == 0) {
+			t.Errorf("shard %d (hosted %v) was queried %d times", shardID, hosted, count)
+		}
+	}
+}
+
+// Creating customers and wallets (in other shards) through a node that does not host shard 0
+// writes one entry there, the first wallet's mark of its asset as used, and none for checking
+// the project or the asset: those are queries. A node that starts later reads that the asset is used and writes nothing at all.
+func TestWalletsThroughANodeWithoutShardZeroWriteNoEntriesThere(t *testing.T) {
+	const walletCount = 10
+	shards := newLocalShards(t, 4)
+	c := newClient(t, newPartialShards(shards, 1, 2, 3))
+	c.do("POST", "/projects", map[string]any{"id": "shop", "name": "Shop"}, 201)
+	c.do("POST", "/projects/shop/assets", map[string]any{"id": "usd", "name": "USD", "code": "USD", "fractions": 100}, 201)
+	before := shards.lastIndex(MetadataShard)
+	// Customers (and so their wallets) of other shards: shard 0 also holds data of its own.
+	createWallets := func(c *client, prefix string) {
+		for i, created := 0, 0; created < walletCount; i++ {
+			customerID := fmt.Sprintf("%s-%d", prefix, i)
+			if keyspace.ShardOfSlot(keyspace.SlotOf("shop", customerID), 4) == MetadataShard {
+				continue
+			}
+			c.do("POST", "/projects/shop/customers", map[string]any{"id": customerID}, 200)
+			c.do("POST", "/projects/shop/wallets", map[string]any{"customerId": customerID, "assetId": "usd"}, 201)
+			created++
+		}
+	}
+	createWallets(c, "first")
+	if added := shards.lastIndex(MetadataShard) - before; added != 1 {
+		t.Fatalf("%d wallets through a node without shard 0 added %d entries to its log, want 1 (the first mark)", walletCount, added)
+	}
+	before = shards.lastIndex(MetadataShard)
+	createWallets(newClient(t, newPartialShards(shards, 1, 2, 3)), "second")
+	if added := shards.lastIndex(MetadataShard) - before; added != 0 {
+		t.Fatalf("%d wallets of a used asset through a fresh node added %d entries to shard 0's log, want 0", walletCount, added)
+	}
+	// A wallet of an asset or project that does not exist is refused, writing nothing.
+	c.do("POST", "/projects/shop/wallets", map[string]any{"customerId": "first-1", "assetId": "eur"}, 404)
+	c.do("POST", "/projects/nope/wallets", map[string]any{"customerId": "first-1", "assetId": "usd"}, 404)
+	if added := shards.lastIndex(MetadataShard) - before; added != 0 {
+		t.Fatalf("refused wallets added %d entries to shard 0's log", added)
+	}
+}
+
+// exerciseFourShards runs the whole API through c over shards.
+func exerciseFourShards(t *testing.T, shards *localShards, c *client) {
 
 	c.do("POST", "/projects", map[string]any{"id": "shop", "name": "Shop"}, 201)
 	c.do("POST", "/projects/shop/assets", map[string]any{"id": "usd", "name": "USD", "code": "USD", "fractions": 100}, 201)
@@ -235,6 +332,19 @@ func TestRouterOverFourShards(t *testing.T) {
 	if supply := c.do("GET", "/projects/shop/assets/usd", nil, 200)["supply"]; supply != float64(total) {
 		t.Fatalf("asset supply %v across shards, issued %d", supply, total)
 	}
+	if assets := c.do("GET", "/projects/shop/assets", nil, 200)["items"].([]any); len(assets) != 1 ||
+		assets[0].(map[string]any)["supply"] != float64(total) || assets[0].(map[string]any)["used"] != true {
+		t.Fatalf("asset list %v", assets)
+	}
+	if project := c.do("GET", "/projects/shop", nil, 200); project["name"] != "Shop" || len(project["assets"].([]any)) != 1 {
+		t.Fatalf("project %v", project)
+	}
+	if projects := c.do("GET", "/projects", nil, 200)["items"].([]any); len(projects) != 1 {
+		t.Fatalf("projects %v", projects)
+	}
+	c.do("GET", "/projects/nope", nil, 404)
+	c.do("GET", "/projects/nope/customers/"+a.id, nil, 404)
+	c.do("GET", "/projects/shop/transactions/"+txs[3]["id"].(string)+"999", nil, 404) // same shard, no such sequence
 	// System wallets live in the project's system slot.
 	sys := c.do("POST", "/projects/shop/system-wallets", map[string]any{"assetId": "usd"}, 201)
 	list := c.do("GET", "/projects/shop/system-wallets", nil, 200)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -108,7 +107,8 @@ func loadNodeTLS(cfg *serveConfig, logger *slog.Logger) (*tlsconfig.Node, error)
 	}
 	// A gossip key derived from the CA certificate alone keeps other clusters out, not an
 	// attacker holding that public certificate: such a member could claim to lead a shard and
-	// receive forwarded reads with their Authorization header. A gossiping node needs the secret.
+	// be sent its proposals and queries (and answer them falsely). A gossiping node needs the
+	// secret.
 	if cfg.GossipAddr != "" && !nodeTLS.HasGossipSecret() {
 		return nil, fmt.Errorf("gossip key: no %s (give --gossip-key FILE, or put %s beside the certificates, as 'gigaledger cert create-node' does)",
 			secretFile, tlsconfig.GossipKeyFile)
@@ -119,25 +119,15 @@ func loadNodeTLS(cfg *serveConfig, logger *slog.Logger) (*tlsconfig.Node, error)
 	return nodeTLS, nil
 }
 
-// loadHTTPTLS returns the HTTPS configuration of the admin and public listeners and the client
-// configuration of reads forwarded to other nodes' admin APIs; both nil without
-// --http-tls-cert. Forwarded reads trust the system's CAs and the cluster CA (node
-// certificates, with their --hosts as SANs, can serve HTTPS).
-func loadHTTPTLS(cfg *serveConfig, nodeTLS *tlsconfig.Node) (server, forward *tls.Config, err error) {
+// loadHTTPTLS returns the HTTPS configuration of the admin and public listeners; nil without
+// --http-tls-cert.
+func loadHTTPTLS(cfg *serveConfig) (*tls.Config, error) {
 	if cfg.HTTPTLSCert == "" {
-		return nil, nil, nil
+		return nil, nil
 	}
 	pair, err := tls.LoadX509KeyPair(cfg.HTTPTLSCert, cfg.HTTPTLSKey)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--http-tls-cert and --http-tls-key: %w", err)
+		return nil, fmt.Errorf("--http-tls-cert and --http-tls-key: %w", err)
 	}
-	roots, err := x509.SystemCertPool()
-	if err != nil {
-		roots = x509.NewCertPool()
-	}
-	if nodeTLS != nil {
-		roots.AddCert(nodeTLS.CA)
-	}
-	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}},
-		&tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}, nil
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}}, nil
 }

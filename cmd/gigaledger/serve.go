@@ -89,7 +89,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	httpTLS, forwardTLS, err := loadHTTPTLS(cfg, nodeTLS)
+	httpTLS, err := loadHTTPTLS(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +161,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	allowedHosts, _ := httpapi.ParseAllowedHosts(cfg.AllowedHosts)
 	corsOrigins, _ := httpapi.ParseCORSOrigins(cfg.CORSOrigins)
 	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready, ReadyDetail: n.readyDetail,
-		Operator: n, AllowedHosts: allowedHosts, CORSOrigins: corsOrigins, ForwardTLS: forwardTLS}, backend, logger, registry)
+		Operator: n, AllowedHosts: allowedHosts, CORSOrigins: corsOrigins}, backend, logger, registry)
 	if cfg.Pprof {
 		adminHandler = withPprof(adminHandler, cfg.AdminToken, allowedHosts)
 	}
@@ -306,8 +306,6 @@ func (s nodeShards) Propose(ctx context.Context, shardID int, command []byte) (a
 func (s nodeShards) LinearizableRead(ctx context.Context, shardID int) error {
 	return s.node.LinearizableRead(ctx, shardID)
 }
-
-func (s nodeShards) APIAddrFor(shardID int) (string, bool) { return s.node.APIAddrFor(shardID) }
 
 func (s nodeShards) Query(ctx context.Context, shardID int, query []byte) ([]byte, error) {
 	return s.node.Query(ctx, shardID, query)

@@ -13,6 +13,7 @@ import (
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/cluster/testutil"
 	"github.com/gigaledger/gigaledger/cluster/tlsconfig/tlstest"
+	"github.com/gigaledger/gigaledger/shard"
 )
 
 // Three nodes, four shards, real TCP: requests sent to every node succeed; with one node
@@ -180,7 +181,8 @@ func TestReplaceDeadNodeByGossip(t *testing.T) {
 }
 
 // Gossip, more nodes than replicas: nodes that lack a shard still take every write (proposals
-// go to the shard's leader) and every single-record read (served from a node that hosts it).
+// go to the shard's leader) and every read (a query to a node that hosts the shard), and
+// creating wallets through a node without shard 0 adds no entries to shard 0's log.
 func TestEveryNodeServesShardsItDoesNotHost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-node test")
@@ -188,8 +190,7 @@ func TestEveryNodeServesShardsItDoesNotHost(t *testing.T) {
 	everyNodeServesShardsItDoesNotHost(t, false)
 }
 
-// The same over HTTPS (--http-tls-cert, --http-tls-key): reads a node forwards to a node that
-// hosts the shard go over HTTPS too.
+// The same with the HTTP APIs over HTTPS (--http-tls-cert, --http-tls-key).
 func TestEveryNodeServesShardsItDoesNotHostOverHTTPS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-node test")
@@ -264,7 +265,65 @@ func everyNodeServesShardsItDoesNotHost(t *testing.T, https bool) *testCluster {
 			t.Fatalf("%s: %d customers, %d transactions, supply %v", tc.configs[i].NodeID, len(customers), len(transactions), supply)
 		}
 	}
+	walletsAddNoEntriesToShardZero(t, tc, shardCount, at)
 	return tc
+}
+
+// walletsAddNoEntriesToShardZero creates customers and wallets of a new asset, in shards other
+// than 0, through a node that does not host shard 0, counting the entries of shard 0's log:
+// one at most (the first wallet marks the asset used), none for checking the project or the
+// asset (queries). An election adds an entry of its own, so a run that saw one is repeated.
+func walletsAddNoEntriesToShardZero(t *testing.T, tc *testCluster, shardCount int, at func(int, string, string, any, int) map[string]any) {
+	t.Helper()
+	outside := -1
+	for i := range tc.nodes {
+		if !tc.node(i).cluster.Hosts(0) {
+			outside = i
+		}
+	}
+	if outside < 0 {
+		t.Fatal("every node hosts shard 0")
+	}
+	at(0, "POST", "/projects/shop/assets", map[string]any{"id": "eur", "name": "EUR", "code": "EUR", "fractions": 100}, 201)
+	leaderStats := func() shard.Stats {
+		var stats shard.Stats
+		testutil.Eventually(t, "a leader of shard 0", func() bool {
+			for i := range tc.nodes {
+				if s := tc.node(i).cluster.Shard(0); s != nil && s.IsLeader() {
+					stats = s.Stats()
+					return true
+				}
+			}
+			return false
+		})
+		return stats
+	}
+	const walletCount = 8
+	customer := 0
+	for run := 1; ; run++ {
+		before := leaderStats()
+		for created := 0; created < walletCount; customer++ {
+			id := fmt.Sprintf("eur-%d", customer)
+			if keyspace.ShardOfSlot(keyspace.SlotOf("shop", id), shardCount) == 0 {
+				continue
+			}
+			at(outside, "POST", "/projects/shop/customers", map[string]any{"id": id}, 200)
+			at(outside, "POST", "/projects/shop/wallets", map[string]any{"customerId": id, "assetId": "eur"}, 201)
+			created++
+		}
+		after := leaderStats()
+		if after.NodeID != before.NodeID || after.Term != before.Term {
+			if run == 3 {
+				t.Fatal("shard 0 elected a leader during each of 3 runs")
+			}
+			continue
+		}
+		if added := after.LastLogIndex - before.LastLogIndex; added > 1 {
+			t.Fatalf("%d wallets through %s (no replica of shard 0) added %d entries to shard 0's log, want at most 1",
+				walletCount, tc.configs[outside].NodeID, added)
+		}
+		return
+	}
 }
 
 // gossipConfig is a test node that forms its cluster by gossip.

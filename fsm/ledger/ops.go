@@ -486,7 +486,3 @@ func (l *Ledger) requireProject(c fsm.Command) *fsm.Result {
 	l.set(key(prefixProject, p.ID), record(p))
 	return nil
 }
-
-// CheckProjectCommand is the retired op 16, for the router's check from a node without a
-// replica of the metadata shard until that check becomes a query.
-func CheckProjectCommand(projectID string) fsm.Command { return &checkProject{ProjectID: projectID} }
