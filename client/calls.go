@@ -241,7 +241,7 @@ func (c *Client) DescribeWallet(ctx context.Context, projectID, walletID, descri
 }
 
 // SetWalletStatus opens, suspends or closes a wallet (closed is final and needs a zero
-// balance).
+// balance, and no active hold).
 func (c *Client) SetWalletStatus(ctx context.Context, projectID, walletID string, status WalletStatus) (*Wallet, error) {
 	in := struct {
 		Status WalletStatus `json:"status"`
@@ -338,6 +338,62 @@ func (c *Client) AllTransactions(ctx context.Context, projectID string, request 
 		request.Page = page
 		return c.ListTransactions(ctx, projectID, request)
 	})
+}
+
+// --- holds
+
+// GetHold returns a hold (its ID is the holdId of the hold operation that placed it).
+func (c *Client) GetHold(ctx context.Context, projectID, holdID string) (*Hold, error) {
+	var out Hold
+	return entity(&out, c.read(ctx, path("projects", projectID, "holds", holdID), &out))
+}
+
+// CaptureHold moves all or part of an active hold to another wallet in a new transaction and
+// releases the rest. It returns the captured hold and the transaction; after 409 HoldResolved
+// (the hold was already captured, released or expired), the hold as it is with the *Error;
+// after a 422 (the transfer failed: the payee suspended, another asset), the failed transaction
+// with the *Error, and the hold stays active.
+func (c *Client) CaptureHold(ctx context.Context, projectID, holdID string, in CaptureRequest) (*HoldResolution, error) {
+	body, err := encode(in)
+	if err != nil {
+		return nil, err
+	}
+	return c.resolveHold(ctx, newRequest(http.MethodPost, path("projects", projectID, "holds", holdID, "capture"), body))
+}
+
+// ReleaseHold releases an active hold: its amount is available again. It returns the released
+// hold; after 409 HoldResolved, the hold as it is with the *Error.
+func (c *Client) ReleaseHold(ctx context.Context, projectID, holdID string) (*Hold, error) {
+	out, err := c.resolveHold(ctx, newRequest(http.MethodPost, path("projects", projectID, "holds", holdID, "release"), nil))
+	if out == nil {
+		return nil, err
+	}
+	return out.Hold, err
+}
+
+// resolveHold runs a capture or a release: the resolution on success, and with an *Error the
+// hold or transaction its answer carried (nil when it carried neither).
+func (c *Client) resolveHold(ctx context.Context, r *request) (*HoldResolution, error) {
+	got, err := c.run(ctx, r)
+	if err == nil {
+		var out HoldResolution
+		if err := got.decode(r, &out); err != nil {
+			return nil, err
+		}
+		if out.Hold == nil {
+			return nil, fmt.Errorf("gigaledger: %s %s: answer %d has no hold", r.method, r.path, got.status)
+		}
+		return &out, nil
+	}
+	var apiErr *Error
+	if got == nil || !errors.As(err, &apiErr) {
+		return nil, err
+	}
+	envelope := got.envelope()
+	if envelope.Hold == nil && envelope.Transaction == nil {
+		return nil, err
+	}
+	return &HoldResolution{Hold: envelope.Hold, Transaction: envelope.Transaction}, err
 }
 
 // --- operations

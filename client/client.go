@@ -310,16 +310,18 @@ const (
 	headerIdempotentReplayed = "Idempotent-Replayed"
 )
 
-// errorEnvelope is the API's one error shape; a failed or duplicate transaction comes with it.
+// errorEnvelope is the API's one error shape; a failed or duplicate transaction, and a resolved
+// hold, come with it.
 type errorEnvelope struct {
 	Error struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	} `json:"error"`
 	Transaction *Transaction `json:"transaction"`
+	Hold        *Hold        `json:"hold"`
 }
 
-// envelope decodes the error envelope of a non-success answer; its transaction is nil when the
+// envelope decodes the error envelope of a non-success answer; its entities are nil when the
 // answer carried none (or no envelope).
 func (a *answer) envelope() errorEnvelope {
 	var envelope errorEnvelope
