@@ -33,9 +33,9 @@ const (
 	userAgent = "gigaledger-bench"
 )
 
-// setupRetries rides out a cluster that is still electing leaders. Setup
-// also retries writes whose outcome is unknown (client.RetryUnknownWrites):
-// at worst a repeated wallet creation leaves an extra empty wallet.
+// setupRetries rides out a cluster that is still electing leaders. Writes
+// whose outcome is unknown are retried too, under the call's Idempotency-Key,
+// so a repeated wallet creation still opens one wallet.
 var setupRetries = client.RetryPolicy{MaxAttempts: setupAttemptsMax, BackoffMin: setupRetryDelay, BackoffMax: setupRetryDelay}
 
 // httpDriver drives GigaLedger's Cloud Wallet API (docs/cloudwallet-api.md)
@@ -71,7 +71,7 @@ func newHTTPDriver(targets []string, token string, clients int) (*httpDriver, er
 		if err != nil {
 			return nil, err
 		}
-		setup, err := client.New(target, append(common, client.WithRetryPolicy(setupRetries), client.RetryUnknownWrites())...)
+		setup, err := client.New(target, append(common, client.WithRetryPolicy(setupRetries))...)
 		if err != nil {
 			return nil, err
 		}

@@ -51,7 +51,7 @@ func encode(body any) ([]byte, error) {
 }
 
 // write runs a write whose body is in and whose answer decodes into out.
-func (c *Client) write(ctx context.Context, method, p string, in any, class retryClass, out any) error {
+func (c *Client) write(ctx context.Context, method, p string, in any, out any) error {
 	var body []byte
 	if in != nil {
 		var err error
@@ -59,21 +59,20 @@ func (c *Client) write(ctx context.Context, method, p string, in any, class retr
 			return err
 		}
 	}
-	return c.call(ctx, newRequest(method, p, body, class), out)
+	return c.call(ctx, newRequest(method, p, body), out)
 }
 
 // read runs a GET whose answer decodes into out.
 func (c *Client) read(ctx context.Context, p string, out any) error {
-	return c.call(ctx, newRequest(http.MethodGet, p, nil, repeatable), out)
+	return c.call(ctx, newRequest(http.MethodGet, p, nil), out)
 }
 
 // --- projects
 
-// CreateProject creates a project (not repeated after an unknown outcome, see
-// RetryUnknownWrites).
+// CreateProject creates a project.
 func (c *Client) CreateProject(ctx context.Context, in CreateProjectRequest) (*Project, error) {
 	var out Project
-	return entity(&out, c.write(ctx, http.MethodPost, "/projects", in, notRepeatable, &out))
+	return entity(&out, c.write(ctx, http.MethodPost, "/projects", in, &out))
 }
 
 // ListProjects lists every project.
@@ -91,7 +90,7 @@ func (c *Client) GetProject(ctx context.Context, projectID string) (*Project, er
 // RenameProject sets a project's name.
 func (c *Client) RenameProject(ctx context.Context, projectID, name string) (*Project, error) {
 	var out Project
-	return entity(&out, c.write(ctx, http.MethodPut, path("projects", projectID, "name"), nameBody{name}, repeatable, &out))
+	return entity(&out, c.write(ctx, http.MethodPut, path("projects", projectID, "name"), nameBody{name}, &out))
 }
 
 // nameBody is the body of the renames.
@@ -101,11 +100,10 @@ type nameBody struct {
 
 // --- assets
 
-// CreateAsset creates an asset (not repeated after an unknown outcome, see
-// RetryUnknownWrites).
+// CreateAsset creates an asset.
 func (c *Client) CreateAsset(ctx context.Context, projectID string, in CreateAssetRequest) (*Asset, error) {
 	var out Asset
-	return entity(&out, c.write(ctx, http.MethodPost, path("projects", projectID, "assets"), in, notRepeatable, &out))
+	return entity(&out, c.write(ctx, http.MethodPost, path("projects", projectID, "assets"), in, &out))
 }
 
 // ListAssets lists a project's assets.
@@ -123,13 +121,12 @@ func (c *Client) GetAsset(ctx context.Context, projectID, assetID string) (*Asse
 // RenameAsset sets an asset's name.
 func (c *Client) RenameAsset(ctx context.Context, projectID, assetID, name string) (*Asset, error) {
 	var out Asset
-	return entity(&out, c.write(ctx, http.MethodPut, path("projects", projectID, "assets", assetID, "name"), nameBody{name}, repeatable, &out))
+	return entity(&out, c.write(ctx, http.MethodPut, path("projects", projectID, "assets", assetID, "name"), nameBody{name}, &out))
 }
 
-// DeleteAsset deletes an asset no wallet uses (403 AssetInUse once one does). Not repeated
-// after an unknown outcome: a repeat of a delete that applied answers 404.
+// DeleteAsset deletes an asset no wallet uses (403 AssetInUse once one does).
 func (c *Client) DeleteAsset(ctx context.Context, projectID, assetID string) error {
-	return c.write(ctx, http.MethodDelete, path("projects", projectID, "assets", assetID), nil, notRepeatable, nil)
+	return c.write(ctx, http.MethodDelete, path("projects", projectID, "assets", assetID), nil, nil)
 }
 
 // --- customers
@@ -142,13 +139,13 @@ func (c *Client) UpsertCustomer(ctx context.Context, projectID, customerID strin
 		CustomerFields
 	}{customerID, fields}
 	var out Customer
-	return entity(&out, c.write(ctx, http.MethodPost, path("projects", projectID, "customers"), in, repeatable, &out))
+	return entity(&out, c.write(ctx, http.MethodPost, path("projects", projectID, "customers"), in, &out))
 }
 
 // UpdateCustomer is UpsertCustomer through PUT .../customers/{customerId}.
 func (c *Client) UpdateCustomer(ctx context.Context, projectID, customerID string, fields CustomerFields) (*Customer, error) {
 	var out Customer
-	return entity(&out, c.write(ctx, http.MethodPut, path("projects", projectID, "customers", customerID), fields, repeatable, &out))
+	return entity(&out, c.write(ctx, http.MethodPut, path("projects", projectID, "customers", customerID), fields, &out))
 }
 
 // ListCustomers returns one page of a project's customers.
@@ -171,20 +168,19 @@ func (c *Client) GetCustomer(ctx context.Context, projectID, customerID string) 
 }
 
 // DeleteCustomer deletes a customer whose wallets are all closed (422 CustomerHasOpenWallets
-// otherwise). Not repeated after an unknown outcome.
+// otherwise).
 func (c *Client) DeleteCustomer(ctx context.Context, projectID, customerID string) error {
-	return c.write(ctx, http.MethodDelete, path("projects", projectID, "customers", customerID), nil, notRepeatable, nil)
+	return c.write(ctx, http.MethodDelete, path("projects", projectID, "customers", customerID), nil, nil)
 }
 
-// SuspendCustomer suspends a customer and all their wallets. Not repeated after an unknown
-// outcome.
+// SuspendCustomer suspends a customer and all their wallets.
 func (c *Client) SuspendCustomer(ctx context.Context, projectID, customerID string) (*Customer, error) {
 	var out Customer
-	return entity(&out, c.write(ctx, http.MethodPost, path("projects", projectID, "customers", customerID, "suspend"), nil, notRepeatable, &out))
+	return entity(&out, c.write(ctx, http.MethodPost, path("projects", projectID, "customers", customerID, "suspend"), nil, &out))
 }
 
 // ResumeCustomer resumes a customer and reopens the listed wallets (the others stay
-// suspended). Not repeated after an unknown outcome.
+// suspended).
 func (c *Client) ResumeCustomer(ctx context.Context, projectID, customerID string, walletIDs []string) (*Customer, error) {
 	var in any
 	if walletIDs != nil {
@@ -193,7 +189,7 @@ func (c *Client) ResumeCustomer(ctx context.Context, projectID, customerID strin
 		}{walletIDs}
 	}
 	var out Customer
-	return entity(&out, c.write(ctx, http.MethodPost, path("projects", projectID, "customers", customerID, "resume"), in, notRepeatable, &out))
+	return entity(&out, c.write(ctx, http.MethodPost, path("projects", projectID, "customers", customerID, "resume"), in, &out))
 }
 
 // ListCustomerWallets lists a customer's wallets.
@@ -204,18 +200,17 @@ func (c *Client) ListCustomerWallets(ctx context.Context, projectID, customerID 
 
 // --- wallets
 
-// CreateWallet opens a wallet for a customer. Not repeated after an unknown outcome: a repeat
-// of an attempt that applied opens a second wallet.
+// CreateWallet opens a wallet for a customer. A call opens one wallet however often it is
+// resent: every attempt carries the call's Idempotency-Key.
 func (c *Client) CreateWallet(ctx context.Context, projectID string, in CreateWalletRequest) (*Wallet, error) {
 	var out Wallet
-	return entity(&out, c.write(ctx, http.MethodPost, path("projects", projectID, "wallets"), in, notRepeatable, &out))
+	return entity(&out, c.write(ctx, http.MethodPost, path("projects", projectID, "wallets"), in, &out))
 }
 
-// CreateSystemWallet opens a wallet owned by the project. Not repeated after an unknown
-// outcome.
+// CreateSystemWallet opens a wallet owned by the project.
 func (c *Client) CreateSystemWallet(ctx context.Context, projectID string, in CreateSystemWalletRequest) (*Wallet, error) {
 	var out Wallet
-	return entity(&out, c.write(ctx, http.MethodPost, path("projects", projectID, "system-wallets"), in, notRepeatable, &out))
+	return entity(&out, c.write(ctx, http.MethodPost, path("projects", projectID, "system-wallets"), in, &out))
 }
 
 // ListSystemWallets lists the project's system wallets.
@@ -233,7 +228,7 @@ func (c *Client) GetWallet(ctx context.Context, projectID, walletID string) (*Wa
 // RenameWallet sets a wallet's name.
 func (c *Client) RenameWallet(ctx context.Context, projectID, walletID, name string) (*Wallet, error) {
 	var out Wallet
-	return entity(&out, c.write(ctx, http.MethodPut, path("projects", projectID, "wallets", walletID, "name"), nameBody{name}, repeatable, &out))
+	return entity(&out, c.write(ctx, http.MethodPut, path("projects", projectID, "wallets", walletID, "name"), nameBody{name}, &out))
 }
 
 // DescribeWallet sets a wallet's description; "" clears it.
@@ -242,18 +237,17 @@ func (c *Client) DescribeWallet(ctx context.Context, projectID, walletID, descri
 		Description string `json:"description"`
 	}{description}
 	var out Wallet
-	return entity(&out, c.write(ctx, http.MethodPut, path("projects", projectID, "wallets", walletID, "description"), in, repeatable, &out))
+	return entity(&out, c.write(ctx, http.MethodPut, path("projects", projectID, "wallets", walletID, "description"), in, &out))
 }
 
 // SetWalletStatus opens, suspends or closes a wallet (closed is final and needs a zero
-// balance). Not repeated after an unknown outcome: closing twice answers
-// InvalidStatusTransition.
+// balance, and no active hold).
 func (c *Client) SetWalletStatus(ctx context.Context, projectID, walletID string, status WalletStatus) (*Wallet, error) {
 	in := struct {
 		Status WalletStatus `json:"status"`
 	}{status}
 	var out Wallet
-	return entity(&out, c.write(ctx, http.MethodPut, path("projects", projectID, "wallets", walletID, "status"), in, notRepeatable, &out))
+	return entity(&out, c.write(ctx, http.MethodPut, path("projects", projectID, "wallets", walletID, "status"), in, &out))
 }
 
 // ListEntries returns one page of a wallet's entries, oldest first.
@@ -280,16 +274,18 @@ func (c *Client) AllEntries(ctx context.Context, projectID, walletID string, req
 // failed. Other refusals return no transaction (409 ReferenceIdMismatch: the referenceId
 // belongs to a transaction with other operations).
 //
-// An attempt whose outcome is unknown is resent with the same referenceId; if the earlier
-// attempt did apply, the server answers 409 DuplicateReferenceId with the stored transaction,
-// and the call returns it exactly as if the first answer had arrived. A caller that itself
-// resends a referenceId (after an error that matches ErrOutcomeUnknown) gets the same.
+// An attempt whose outcome is unknown is resent under the same Idempotency-Key and
+// referenceId; if the earlier attempt did apply, the server replays its answer (201 or 422,
+// Attempt.Replayed), and the call returns it exactly as if the first answer had arrived. A
+// caller that itself resends a referenceId in a new call (after an error that matches
+// ErrOutcomeUnknown) gets 409 DuplicateReferenceId with the stored transaction, which the call
+// returns the same way.
 func (c *Client) CreateTransaction(ctx context.Context, projectID string, in TransactionRequest) (*Transaction, error) {
 	body, err := in.appendJSON(make([]byte, 0, 64+len(in.Operations)*96))
 	if err != nil {
 		return nil, err
 	}
-	r := newRequest(http.MethodPost, path("projects", projectID, "transactions"), body, repeatable)
+	r := newRequest(http.MethodPost, path("projects", projectID, "transactions"), body)
 	got, err := c.run(ctx, r)
 	if err == nil {
 		var out Transaction
@@ -302,11 +298,10 @@ func (c *Client) CreateTransaction(ctx context.Context, projectID string, in Tra
 	if got == nil || !errors.As(err, &apiErr) {
 		return nil, err
 	}
-	var envelope errorEnvelope
-	if json.Unmarshal(got.body, &envelope) != nil || envelope.Transaction == nil {
+	stored := got.envelope().Transaction
+	if stored == nil {
 		return nil, err
 	}
-	stored := envelope.Transaction
 	switch {
 	case apiErr.StatusCode == http.StatusUnprocessableEntity:
 		return stored, err
@@ -343,6 +338,62 @@ func (c *Client) AllTransactions(ctx context.Context, projectID string, request 
 		request.Page = page
 		return c.ListTransactions(ctx, projectID, request)
 	})
+}
+
+// --- holds
+
+// GetHold returns a hold (its ID is the holdId of the hold operation that placed it).
+func (c *Client) GetHold(ctx context.Context, projectID, holdID string) (*Hold, error) {
+	var out Hold
+	return entity(&out, c.read(ctx, path("projects", projectID, "holds", holdID), &out))
+}
+
+// CaptureHold moves all or part of an active hold to another wallet in a new transaction and
+// releases the rest. It returns the captured hold and the transaction; after 409 HoldResolved
+// (the hold was already captured, released or expired), the hold as it is with the *Error;
+// after a 422 (the transfer failed: the payee suspended, another asset), the failed transaction
+// with the *Error, and the hold stays active.
+func (c *Client) CaptureHold(ctx context.Context, projectID, holdID string, in CaptureRequest) (*HoldResolution, error) {
+	body, err := encode(in)
+	if err != nil {
+		return nil, err
+	}
+	return c.resolveHold(ctx, newRequest(http.MethodPost, path("projects", projectID, "holds", holdID, "capture"), body))
+}
+
+// ReleaseHold releases an active hold: its amount is available again. It returns the released
+// hold; after 409 HoldResolved, the hold as it is with the *Error.
+func (c *Client) ReleaseHold(ctx context.Context, projectID, holdID string) (*Hold, error) {
+	out, err := c.resolveHold(ctx, newRequest(http.MethodPost, path("projects", projectID, "holds", holdID, "release"), nil))
+	if out == nil {
+		return nil, err
+	}
+	return out.Hold, err
+}
+
+// resolveHold runs a capture or a release: the resolution on success, and with an *Error the
+// hold or transaction its answer carried (nil when it carried neither).
+func (c *Client) resolveHold(ctx context.Context, r *request) (*HoldResolution, error) {
+	got, err := c.run(ctx, r)
+	if err == nil {
+		var out HoldResolution
+		if err := got.decode(r, &out); err != nil {
+			return nil, err
+		}
+		if out.Hold == nil {
+			return nil, fmt.Errorf("gigaledger: %s %s: answer %d has no hold", r.method, r.path, got.status)
+		}
+		return &out, nil
+	}
+	var apiErr *Error
+	if got == nil || !errors.As(err, &apiErr) {
+		return nil, err
+	}
+	envelope := got.envelope()
+	if envelope.Hold == nil && envelope.Transaction == nil {
+		return nil, err
+	}
+	return &HoldResolution{Hold: envelope.Hold, Transaction: envelope.Transaction}, err
 }
 
 // --- operations

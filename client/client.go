@@ -53,12 +53,11 @@ var NoRetries = RetryPolicy{MaxAttempts: 1}
 // Client calls one GigaLedger node's Cloud Wallet API. It is safe for concurrent use; calls to
 // several nodes share one *http.Client (and its connections) through WithHTTPClient.
 type Client struct {
-	baseURL            string
-	httpClient         *http.Client
-	token              string
-	userAgent          string
-	retry              RetryPolicy
-	retryUnknownWrites bool
+	baseURL    string
+	httpClient *http.Client
+	token      string
+	userAgent  string
+	retry      RetryPolicy
 }
 
 // Option configures a Client.
@@ -78,14 +77,6 @@ func WithUserAgent(userAgent string) Option { return func(c *Client) { c.userAge
 
 // WithRetryPolicy replaces DefaultRetryPolicy.
 func WithRetryPolicy(policy RetryPolicy) Option { return func(c *Client) { c.retry = policy } }
-
-// RetryUnknownWrites also retries, after an unknown outcome, the writes that a repeat may apply
-// twice: creating projects, assets and wallets, wallet status changes, suspending, resuming and
-// deleting. Off by default because the server does not honour the Idempotency-Key these
-// requests carry yet, so a repeat after an attempt that did apply creates a second wallet, or
-// answers ProjectExists, WalletNotFound or InvalidStatusTransition for what in fact succeeded.
-// Turn it on where that is acceptable (test setup, a caller that reconciles by reading).
-func RetryUnknownWrites() Option { return func(c *Client) { c.retryUnknownWrites = true } }
 
 // New returns a client of the node at baseURL (scheme, host and optional path prefix, such as
 // "http://127.0.0.1:8081").
@@ -121,6 +112,10 @@ type Attempt struct {
 	StatusCode int
 	// Code is the error envelope's code; "" on success.
 	Code string
+	// Replayed is set when the server answered from the stored outcome of an earlier attempt
+	// with the same Idempotency-Key (header Idempotent-Replayed: true): this attempt changed
+	// nothing.
+	Replayed bool
 	// Err is the transport error (a *TransportError) when no whole answer was read.
 	Err error
 }
@@ -135,27 +130,15 @@ func WithAttemptHook(ctx context.Context, hook func(Attempt)) context.Context {
 	return context.WithValue(ctx, attemptHookKey{}, hook)
 }
 
-// retryClass says when an unknown outcome may be retried.
-type retryClass int
-
-const (
-	// repeatable: a repeat cannot apply twice (reads, setting a value, a transaction resent
-	// with its referenceId).
-	repeatable retryClass = iota + 1
-	// notRepeatable: a repeat may apply twice; retried after an unknown outcome only with
-	// RetryUnknownWrites.
-	notRepeatable
-)
-
 // request is one logical call.
 type request struct {
 	method string
 	// path is escaped and carries the query.
 	path string
 	// body is sent as JSON; every write has one ("{}" when it says nothing), see send.
-	body  []byte
-	class retryClass
-	// idempotencyKey is the same on every attempt of the call.
+	body []byte
+	// idempotencyKey is the same on every attempt of the call: it is what makes resending a
+	// write whose outcome is unknown safe.
 	idempotencyKey string
 }
 
@@ -170,8 +153,8 @@ type answer struct {
 var emptyBody = []byte("{}")
 
 // newRequest builds a call; a write gets a fresh idempotency key.
-func newRequest(method, path string, body []byte, class retryClass) *request {
-	r := &request{method: method, path: path, body: body, class: class}
+func newRequest(method, path string, body []byte) *request {
+	r := &request{method: method, path: path, body: body}
 	if method != http.MethodGet {
 		if r.body == nil {
 			r.body = emptyBody
@@ -197,29 +180,23 @@ func (c *Client) run(ctx context.Context, r *request) (*answer, error) {
 	var unknown error
 	for attempt := 1; ; attempt++ {
 		got, err := c.send(ctx, r)
-		if err == nil && got.status < 300 {
-			if hook != nil {
-				hook(Attempt{Number: attempt, StatusCode: got.status})
-			}
-			return got, nil
-		}
-		if err == nil {
+		if err == nil && got.status >= 300 {
 			err = got.apiError()
 		}
 		if hook != nil {
-			a := Attempt{Number: attempt, Err: err}
-			var apiErr *Error
-			if errors.As(err, &apiErr) {
-				a = Attempt{Number: attempt, StatusCode: apiErr.StatusCode, Code: apiErr.Code}
-			}
-			hook(a)
+			hook(attemptOf(attempt, got, err))
+		}
+		if err == nil {
+			return got, nil
 		}
 		notApplied := errors.Is(err, ErrUnavailable) || errors.Is(err, ErrOverloaded)
 		outcomeUnknown := errors.Is(err, ErrOutcomeUnknown)
 		if outcomeUnknown {
 			unknown = err
 		}
-		retry := notApplied || (outcomeUnknown && (r.class == repeatable || c.retryUnknownWrites))
+		// Every call may be resent after an unknown outcome: a read changes nothing, and a
+		// write carries the same Idempotency-Key on every attempt.
+		retry := notApplied || outcomeUnknown
 		if !retry || attempt >= c.retry.MaxAttempts || !c.pause(ctx, attempt, retryAfterOf(err)) {
 			if notApplied && unknown != nil {
 				return nil, unknown
@@ -227,6 +204,20 @@ func (c *Client) run(ctx context.Context, r *request) (*answer, error) {
 			return got, err
 		}
 	}
+}
+
+// attemptOf describes one attempt for the hook: got is its answer (nil when none came), err
+// its *Error or *TransportError.
+func attemptOf(number int, got *answer, err error) Attempt {
+	if got == nil {
+		return Attempt{Number: number, Err: err}
+	}
+	a := Attempt{Number: number, StatusCode: got.status, Replayed: got.header.Get(headerIdempotentReplayed) == "true"}
+	var apiErr *Error
+	if errors.As(err, &apiErr) {
+		a.Code = apiErr.Code
+	}
+	return a
 }
 
 // pause waits before attempt+1 and reports whether the call should go on: false when the
@@ -283,7 +274,7 @@ func (c *Client) send(ctx context.Context, r *request) (*answer, error) {
 		httpRequest.Header.Set("Content-Type", "application/json")
 	}
 	if r.idempotencyKey != "" {
-		httpRequest.Header.Set("Idempotency-Key", r.idempotencyKey)
+		httpRequest.Header.Set(headerIdempotencyKey, r.idempotencyKey)
 	}
 	if c.token != "" {
 		httpRequest.Header.Set("Authorization", "Bearer "+c.token)
@@ -313,13 +304,31 @@ func notSent(err error) bool {
 	return errors.As(err, &opErr) && opErr.Op == "dial"
 }
 
-// errorEnvelope is the API's one error shape; a failed or duplicate transaction comes with it.
+// The headers of safe retries (docs/cloudwallet-api.md, "Safe retries: Idempotency-Key").
+const (
+	headerIdempotencyKey     = "Idempotency-Key"
+	headerIdempotentReplayed = "Idempotent-Replayed"
+)
+
+// errorEnvelope is the API's one error shape; a failed or duplicate transaction, and a resolved
+// hold, come with it.
 type errorEnvelope struct {
 	Error struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	} `json:"error"`
 	Transaction *Transaction `json:"transaction"`
+	Hold        *Hold        `json:"hold"`
+}
+
+// envelope decodes the error envelope of a non-success answer; its entities are nil when the
+// answer carried none (or no envelope).
+func (a *answer) envelope() errorEnvelope {
+	var envelope errorEnvelope
+	if json.Unmarshal(a.body, &envelope) != nil {
+		return errorEnvelope{}
+	}
+	return envelope
 }
 
 // messageFromBodyMaxBytes bounds the part of an answer without the envelope kept as Message.

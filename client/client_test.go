@@ -77,6 +77,8 @@ func must[T any](t *testing.T, what string) func(T, error) T {
 type ledgerFixture struct {
 	projectID, assetID, customerID string
 	wallet, system                 *client.Wallet
+	// spareAssetID and holdID are set by the tests that need them.
+	spareAssetID, holdID string
 }
 
 func newFixture(t *testing.T, ctx context.Context, c *client.Client) ledgerFixture {
@@ -288,6 +290,9 @@ func TestTypedErrors(t *testing.T) {
 		{Type: client.OperationIssue, To: f.wallet.ID, Amount: "340282366920938463463374607431768211456"},
 		{Type: client.OperationIssue, From: f.wallet.ID, To: f.wallet.ID, Amount: "1"},
 		{Type: "mint", To: f.wallet.ID, Amount: "1"},
+		{Type: client.OperationHold, To: f.wallet.ID, Amount: "1"},
+		{Type: client.OperationHold, From: f.wallet.ID, Amount: "1", ExpiresAt: -1},
+		{Type: client.OperationTransfer, From: f.wallet.ID, To: f.system.ID, Amount: "1", ExpiresAt: httpapitest.ClockStartMs},
 	} {
 		if _, err := c.CreateTransaction(ctx, f.projectID, client.TransactionRequest{ReferenceID: "bad", Operations: []client.Operation{bad}}); err == nil || client.StatusCode(err) != 0 {
 			t.Errorf("operation %+v: %v, want a client-side error", bad, err)
@@ -297,6 +302,17 @@ func TestTypedErrors(t *testing.T) {
 		t.Fatal("a malformed operation reached the server")
 	}
 
+	// A key reused for another request is refused: the client never does it, a proxy might.
+	reused := newClient(t, baseURL, client.WithHTTPClient(&http.Client{Transport: fixedKey{"reused-key"}}))
+	request := client.CreateWalletRequest{CustomerID: f.customerID, AssetID: f.assetID, Name: "first"}
+	must[*client.Wallet](t, "wallet under a fixed key")(reused.CreateWallet(ctx, f.projectID, request))
+	request.Name = "second"
+	var attempts []client.Attempt
+	if _, err := reused.CreateWallet(recordAttempts(ctx, &attempts), f.projectID, request); !client.IsCode(err, client.CodeIdempotencyKeyMismatch) ||
+		client.StatusCode(err) != http.StatusConflict || errors.Is(err, client.ErrOutcomeUnknown) || len(attempts) != 1 {
+		t.Fatalf("reused key: %v after %d attempts", err, len(attempts))
+	}
+
 	anonymous, err := client.New(baseURL)
 	if err != nil {
 		t.Fatal(err)
@@ -304,6 +320,15 @@ func TestTypedErrors(t *testing.T) {
 	if _, err := anonymous.ListProjects(ctx); !client.IsCode(err, client.CodeUnauthorized) || client.StatusCode(err) != http.StatusUnauthorized {
 		t.Fatalf("no token: %v", err)
 	}
+}
+
+// fixedKey sends every request under one Idempotency-Key, as a caller that reuses a key would.
+type fixedKey struct{ key string }
+
+func (k fixedKey) RoundTrip(request *http.Request) (*http.Response, error) {
+	request = request.Clone(request.Context())
+	request.Header.Set("Idempotency-Key", k.key)
+	return http.DefaultTransport.RoundTrip(request)
 }
 
 // lossyTransport forwards requests to the server and, for those drop selects, throws the
@@ -394,12 +419,33 @@ func TestLostAnswerIsResentWithTheSameReferenceAndAppliesOnce(t *testing.T) {
 			if tx == nil || tx.Status != tc.status || tx.ReferenceID != "pay-1" {
 				t.Fatalf("transaction %+v", tx)
 			}
+			// The third attempt, under the first one's Idempotency-Key, is answered with the
+			// first one's stored answer.
+			wantStatus := http.StatusCreated
+			if tc.errCode != "" {
+				wantStatus = http.StatusUnprocessableEntity
+			}
 			if len(attempts) != 3 || !errors.Is(attempts[0].Err, client.ErrOutcomeUnknown) || !errors.Is(attempts[1].Err, errConnectionLost) ||
-				attempts[2].StatusCode != http.StatusConflict || attempts[2].Code != client.CodeDuplicateReferenceID {
+				attempts[2].StatusCode != wantStatus || attempts[2].Code != tc.errCode || !attempts[2].Replayed {
 				t.Fatalf("attempts %+v", attempts)
+			}
+			if len(lossy.keys) != 3 || lossy.keys[0] == "" || lossy.keys[1] != lossy.keys[0] || lossy.keys[2] != lossy.keys[0] {
+				t.Fatalf("idempotency keys %q, want the call's one key on every attempt", lossy.keys)
 			}
 			if n := referenceCount(t, ctx, plain, f.projectID, "pay-1"); n != 1 {
 				t.Fatalf("%d transactions hold pay-1, want 1", n)
+			}
+
+			// A new call with the same reference (a new key) is answered from the transaction
+			// the reference names: 409 DuplicateReferenceId, returned as the stored outcome.
+			attempts = nil
+			again, err := plain.CreateTransaction(recordAttempts(ctx, &attempts), f.projectID, client.TransactionRequest{ReferenceID: "pay-1",
+				Operations: []client.Operation{{Type: client.OperationTransfer, From: f.wallet.ID, To: f.system.ID, Amount: tc.amount}}})
+			if tc.errCode == "" && err != nil || tc.errCode != "" && !client.IsCode(err, tc.errCode) || again == nil || again.ID != tx.ID {
+				t.Fatalf("resent reference: %+v, %v; want %s", again, err, tx.ID)
+			}
+			if len(attempts) != 1 || attempts[0].StatusCode != http.StatusConflict || attempts[0].Code != client.CodeDuplicateReferenceID || attempts[0].Replayed {
+				t.Fatalf("attempts of the resent reference %+v", attempts)
 			}
 			wantBalance := client.Amount("95")
 			if tc.status == client.TransactionFailed {
@@ -467,7 +513,7 @@ func TestOutcomeUnknownAnswerIsResolvedByTheStoredTransaction(t *testing.T) {
 		t.Fatalf("transaction %+v, %v", tx, err)
 	}
 	if len(attempts) != 2 || attempts[0].StatusCode != http.StatusServiceUnavailable || attempts[0].Code != client.CodeOutcomeUnknown ||
-		attempts[1].StatusCode != http.StatusConflict {
+		attempts[0].Replayed || attempts[1].StatusCode != http.StatusCreated || !attempts[1].Replayed {
 		t.Fatalf("attempts %+v", attempts)
 	}
 	if n := referenceCount(t, ctx, c, f.projectID, "issue-1"); n != 1 {
@@ -505,7 +551,7 @@ func TestNotAppliedAnswersAreRetriedForEveryCall(t *testing.T) {
 	})
 }
 
-func TestUnknownWritesAreRetriedOnlyWhenAllowed(t *testing.T) {
+func TestLostWalletCreationIsRetriedUnderItsKeyAndOpensOneWallet(t *testing.T) {
 	baseURL, _ := startServer(t, nil)
 	ctx := testutil.Context(t, callLimit)
 	f := newFixture(t, ctx, newClient(t, baseURL))
@@ -514,34 +560,83 @@ func TestUnknownWritesAreRetriedOnlyWhenAllowed(t *testing.T) {
 
 	lossy := &lossyTransport{next: http.DefaultTransport, drop: dropFirstPost(1)}
 	c := newClient(t, baseURL, client.WithHTTPClient(&http.Client{Transport: lossy}))
-	if _, err := c.CreateWallet(ctx, f.projectID, request); !errors.Is(err, client.ErrOutcomeUnknown) || errors.Is(err, client.ErrUnavailable) {
-		t.Fatalf("lost wallet creation: %v, want an unknown outcome", err)
-	}
-	if lossy.sent != 1 {
-		t.Fatalf("%d attempts, want 1: a repeat would open a second wallet", lossy.sent)
-	}
-	if got := must[[]client.Wallet](t, "wallets")(plain.ListCustomerWallets(ctx, f.projectID, f.customerID)); len(got) != 2 {
-		t.Fatalf("%d wallets, want the fixture's and the lost one", len(got))
-	}
-
-	// With RetryUnknownWrites the call is repeated under the same Idempotency-Key; the server
-	// does not honour it yet, so the repeat opens another wallet. This is why it is off.
-	lossy = &lossyTransport{next: http.DefaultTransport, drop: dropFirstPost(1)}
-	c = newClient(t, baseURL, client.WithHTTPClient(&http.Client{Transport: lossy}), client.RetryUnknownWrites())
-	wallet, err := c.CreateWallet(ctx, f.projectID, request)
+	var attempts []client.Attempt
+	wallet, err := c.CreateWallet(recordAttempts(ctx, &attempts), f.projectID, request)
 	if err != nil || wallet.ID == "" {
-		t.Fatalf("retried wallet creation: %+v, %v", wallet, err)
+		t.Fatalf("wallet creation with a lost answer: %+v, %v", wallet, err)
+	}
+	if len(attempts) != 2 || !errors.Is(attempts[0].Err, errConnectionLost) || attempts[1].StatusCode != http.StatusCreated || !attempts[1].Replayed {
+		t.Fatalf("attempts %+v, want a lost answer, then the stored one", attempts)
 	}
 	if len(lossy.keys) != 2 || lossy.keys[0] == "" || lossy.keys[0] != lossy.keys[1] {
 		t.Fatalf("idempotency keys %q, want one key on both attempts", lossy.keys)
 	}
-	if got := must[[]client.Wallet](t, "wallets")(plain.ListCustomerWallets(ctx, f.projectID, f.customerID)); len(got) != 4 {
-		t.Fatalf("%d wallets, want 4", len(got))
+	wallets := must[[]client.Wallet](t, "wallets")(plain.ListCustomerWallets(ctx, f.projectID, f.customerID))
+	if len(wallets) != 2 || !slices.ContainsFunc(wallets, func(w client.Wallet) bool { return w.ID == wallet.ID }) {
+		t.Fatalf("wallets %+v, want the fixture's and %s only", wallets, wallet.ID)
 	}
-	// A new logical call gets a new key.
-	must[*client.Wallet](t, "third wallet")(c.CreateWallet(ctx, f.projectID, request))
-	if len(lossy.keys) != 3 || lossy.keys[2] == lossy.keys[0] {
-		t.Fatalf("idempotency keys %q, want a fresh key per call", lossy.keys)
+
+	// A new logical call gets a new key, and opens a new wallet.
+	second := must[*client.Wallet](t, "second wallet")(c.CreateWallet(ctx, f.projectID, request))
+	if len(lossy.keys) != 3 || lossy.keys[2] == lossy.keys[0] || second.ID == wallet.ID {
+		t.Fatalf("idempotency keys %q, wallet %s: want a fresh key and wallet per call", lossy.keys, second.ID)
+	}
+	if got := must[[]client.Wallet](t, "wallets")(plain.ListCustomerWallets(ctx, f.projectID, f.customerID)); len(got) != 3 {
+		t.Fatalf("%d wallets, want 3", len(got))
+	}
+}
+
+func TestLostAnswersOfEveryKindOfWriteAreReplayed(t *testing.T) {
+	// Writes that are not repeatable by nature: a repeat without the key would answer
+	// ProjectExists, AssetNotFound, InvalidStatusTransition or HoldResolved for what succeeded.
+	for _, tc := range []struct {
+		name string
+		call func(ctx context.Context, c *client.Client, f ledgerFixture) error
+	}{
+		{"create project", func(ctx context.Context, c *client.Client, f ledgerFixture) error {
+			_, err := c.CreateProject(ctx, client.CreateProjectRequest{ID: "p2", Name: "Two"})
+			return err
+		}},
+		{"delete asset", func(ctx context.Context, c *client.Client, f ledgerFixture) error {
+			return c.DeleteAsset(ctx, f.projectID, f.spareAssetID)
+		}},
+		{"suspend customer", func(ctx context.Context, c *client.Client, f ledgerFixture) error {
+			_, err := c.SuspendCustomer(ctx, f.projectID, f.customerID)
+			return err
+		}},
+		{"close wallet", func(ctx context.Context, c *client.Client, f ledgerFixture) error {
+			_, err := c.SetWalletStatus(ctx, f.projectID, f.wallet.ID, client.WalletClosed)
+			return err
+		}},
+		{"release hold", func(ctx context.Context, c *client.Client, f ledgerFixture) error {
+			_, err := c.ReleaseHold(ctx, f.projectID, f.holdID)
+			return err
+		}},
+		{"capture hold", func(ctx context.Context, c *client.Client, f ledgerFixture) error {
+			_, err := c.CaptureHold(ctx, f.projectID, f.holdID, client.CaptureRequest{To: f.system.ID})
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			baseURL, _ := startServer(t, nil)
+			ctx := testutil.Context(t, callLimit)
+			plain := newClient(t, baseURL)
+			f := newFixture(t, ctx, plain)
+			f.spareAssetID = must[*client.Asset](t, "spare asset")(plain.CreateAsset(ctx, f.projectID, client.CreateAssetRequest{Name: "Spare", Code: "SPR", Fractions: 1})).ID
+			if strings.HasSuffix(tc.name, "hold") {
+				issue(t, ctx, plain, f, "fund", f.wallet.ID, "1")
+				f.holdID = placeHold(t, ctx, plain, f, "hold", "1", 0)
+			}
+			lossy := &lossyTransport{next: http.DefaultTransport, drop: func(r *http.Request, sent int) bool { return sent == 1 }}
+			c := newClient(t, baseURL, client.WithHTTPClient(&http.Client{Transport: lossy}))
+			var attempts []client.Attempt
+			if err := tc.call(recordAttempts(ctx, &attempts), c, f); err != nil {
+				t.Fatalf("error %v, want the first attempt's success", err)
+			}
+			if len(attempts) != 2 || attempts[0].Err == nil || attempts[1].StatusCode >= 300 || !attempts[1].Replayed {
+				t.Fatalf("attempts %+v, want a lost answer, then the stored one", attempts)
+			}
+		})
 	}
 }
 
@@ -668,5 +763,109 @@ func TestReadsAreRetriedAfterAnyFailure(t *testing.T) {
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadGateway || apiErr.Code != "" || apiErr.Message != "<html>bad gateway</html>" ||
 		!errors.Is(err, client.ErrOutcomeUnknown) {
 		t.Fatalf("proxy page: %#v", err)
+	}
+}
+
+// issue creates amount in walletID.
+func issue(t *testing.T, ctx context.Context, c *client.Client, f ledgerFixture, referenceID, walletID string, amount client.Amount) {
+	t.Helper()
+	must[*client.Transaction](t, "issue "+referenceID)(c.CreateTransaction(ctx, f.projectID, client.TransactionRequest{ReferenceID: referenceID,
+		Operations: []client.Operation{{Type: client.OperationIssue, To: walletID, Amount: amount}}}))
+}
+
+// placeHold holds amount of the fixture's wallet and returns the hold's ID.
+func placeHold(t *testing.T, ctx context.Context, c *client.Client, f ledgerFixture, referenceID string, amount client.Amount, expiresAtMs int64) string {
+	t.Helper()
+	tx := must[*client.Transaction](t, "hold "+referenceID)(c.CreateTransaction(ctx, f.projectID, client.TransactionRequest{ReferenceID: referenceID,
+		Operations: []client.Operation{{Type: client.OperationHold, From: f.wallet.ID, Amount: amount, ExpiresAt: expiresAtMs}}}))
+	if len(tx.Operations) != 1 || tx.Operations[0].HoldID == "" || tx.Operations[0].ExpiresAt != expiresAtMs || tx.Operations[0].Amount != amount {
+		t.Fatalf("hold transaction %+v", tx)
+	}
+	return tx.Operations[0].HoldID
+}
+
+// wantBalances fails unless the fixture's wallet has these balance, held and available.
+func wantBalances(t *testing.T, ctx context.Context, c *client.Client, f ledgerFixture, balance, held, available client.Amount) {
+	t.Helper()
+	got := must[*client.Wallet](t, "get wallet")(c.GetWallet(ctx, f.projectID, f.wallet.ID))
+	if got.Balance != balance || got.Held != held || got.Available != available {
+		t.Fatalf("wallet balance %s held %s available %s, want %s %s %s", got.Balance, got.Held, got.Available, balance, held, available)
+	}
+}
+
+func TestHoldCaptureAndRelease(t *testing.T) {
+	baseURL, backend := startServer(t, nil)
+	ctx := testutil.Context(t, callLimit)
+	c := newClient(t, baseURL)
+	f := newFixture(t, ctx, c)
+	issue(t, ctx, c, f, "fund", f.wallet.ID, "100")
+
+	// A hold of 60 with an expiry: the balance stays, the available part shrinks.
+	expiresAtMs := backend.NowMs() + 3_600_000
+	holdID := placeHold(t, ctx, c, f, "hold-1", "60", expiresAtMs)
+	hold := must[*client.Hold](t, "get hold")(c.GetHold(ctx, f.projectID, holdID))
+	if hold.ID != holdID || hold.WalletID != f.wallet.ID || hold.Amount != "60" || hold.Status != client.HoldActive ||
+		hold.ExpiresAt != expiresAtMs || hold.CapturedAmount != "0" || hold.TransactionID == "" || hold.ResolvedAt != 0 {
+		t.Fatalf("hold %+v", hold)
+	}
+	wantBalances(t, ctx, c, f, "100", "60", "40")
+
+	// Capture 25 of it: a transfer of 25, and the other 35 is available again.
+	captured, err := c.CaptureHold(ctx, f.projectID, holdID, client.CaptureRequest{To: f.system.ID, Amount: "25", ReferenceID: "capture-1"})
+	if err != nil || captured.Hold.Status != client.HoldCaptured || captured.Hold.CapturedAmount != "25" || captured.Transaction == nil ||
+		captured.Transaction.Status != client.TransactionCompleted || captured.Transaction.ReferenceID != "capture-1" ||
+		captured.Hold.CaptureTransactionID != captured.Transaction.ID {
+		t.Fatalf("capture: %+v, %v", captured, err)
+	}
+	if op := captured.Transaction.Operations; len(op) != 1 || op[0].Type != client.OperationTransfer || op[0].From != f.wallet.ID ||
+		op[0].To != f.system.ID || op[0].Amount != "25" {
+		t.Fatalf("capture operations %+v", op)
+	}
+	wantBalances(t, ctx, c, f, "75", "0", "75")
+
+	// It resolved once: a second capture, and a release, are refused with the hold as it is.
+	again, err := c.CaptureHold(ctx, f.projectID, holdID, client.CaptureRequest{To: f.system.ID})
+	if !client.IsCode(err, client.CodeHoldResolved) || client.StatusCode(err) != http.StatusConflict || again == nil ||
+		again.Hold == nil || again.Hold.Status != client.HoldCaptured || again.Hold.CapturedAmount != "25" || again.Transaction != nil {
+		t.Fatalf("second capture: %+v, %v", again, err)
+	}
+	refused, err := c.ReleaseHold(ctx, f.projectID, holdID)
+	if !client.IsCode(err, client.CodeHoldResolved) || refused == nil || refused.Status != client.HoldCaptured {
+		t.Fatalf("release of a captured hold: %+v, %v", refused, err)
+	}
+	wantBalances(t, ctx, c, f, "75", "0", "75")
+
+	// A capture whose transfer fails (the payee is suspended) records the failed transaction;
+	// the hold stays active, and is then released whole.
+	holdID = placeHold(t, ctx, c, f, "hold-2", "30", 0)
+	payee := must[*client.Wallet](t, "payee")(c.CreateSystemWallet(ctx, f.projectID, client.CreateSystemWalletRequest{AssetID: f.assetID}))
+	must[*client.Wallet](t, "suspend payee")(c.SetWalletStatus(ctx, f.projectID, payee.ID, client.WalletSuspended))
+	failed, err := c.CaptureHold(ctx, f.projectID, holdID, client.CaptureRequest{To: payee.ID})
+	if !client.IsCode(err, client.CodeWalletSuspended) || client.StatusCode(err) != http.StatusUnprocessableEntity || failed == nil ||
+		failed.Hold != nil || failed.Transaction == nil || failed.Transaction.Status != client.TransactionFailed ||
+		failed.Transaction.FailureReason != client.CodeWalletSuspended {
+		t.Fatalf("failed capture: %+v, %v", failed, err)
+	}
+	if got := must[*client.Hold](t, "get hold")(c.GetHold(ctx, f.projectID, holdID)); got.Status != client.HoldActive {
+		t.Fatalf("hold after a failed capture %+v", got)
+	}
+	wantBalances(t, ctx, c, f, "75", "30", "45")
+	released := must[*client.Hold](t, "release")(c.ReleaseHold(ctx, f.projectID, holdID))
+	if released.Status != client.HoldReleased || released.CapturedAmount != "0" || released.ResolvedAt == 0 {
+		t.Fatalf("released hold %+v", released)
+	}
+	wantBalances(t, ctx, c, f, "75", "0", "75")
+
+	// A hold past its expiry is released by the next write.
+	holdID = placeHold(t, ctx, c, f, "hold-3", "10", backend.NowMs()+1000)
+	backend.Advance(2000)
+	issue(t, ctx, c, f, "after-expiry", f.system.ID, "1")
+	if got := must[*client.Hold](t, "get hold")(c.GetHold(ctx, f.projectID, holdID)); got.Status != client.HoldExpired {
+		t.Fatalf("hold after its expiry %+v", got)
+	}
+	wantBalances(t, ctx, c, f, "75", "0", "75")
+
+	if _, err := c.GetHold(ctx, f.projectID, "h0000nothere.0"); !errors.Is(err, client.ErrNotFound) || !client.IsCode(err, client.CodeHoldNotFound) {
+		t.Fatalf("unknown hold: %v", err)
 	}
 }

@@ -21,6 +21,7 @@ var callByOperation = map[string]string{
 	"getWallet": "GetWallet", "renameWallet": "RenameWallet", "describeWallet": "DescribeWallet", "setWalletStatus": "SetWalletStatus",
 	"listEntries":       "ListEntries",
 	"createTransaction": "CreateTransaction", "listTransactions": "ListTransactions", "getTransaction": "GetTransaction",
+	"getHold": "GetHold", "captureHold": "CaptureHold", "releaseHold": "ReleaseHold",
 	"healthz": "Health", "readyz": "Ready", "clusterStatus": "ClusterStatus", "stateDigest": "StateDigest",
 }
 

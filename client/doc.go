@@ -10,15 +10,17 @@
 // integrator's code would, so a change of the server's internals cannot silently change it.
 //
 // Retries. A request the server certainly did not apply (503 Unavailable or Overloaded, a
-// connection that could not be opened) is retried for every call. A request whose outcome is
-// unknown (the connection broke after it was sent, a timeout, 503 OutcomeUnknown, another 5xx)
-// is retried only when a repeat cannot apply it twice:
-//   - reads;
-//   - transactions, which are resent with the same referenceId: the server applies a
-//     referenceId at most once and answers a repeat with 409 DuplicateReferenceId and the
-//     stored transaction, which the client returns as the call's outcome;
-//   - writes that set a value (renames, descriptions, customer upserts);
-//   - other writes (creating projects, assets and wallets, status changes, deletes) only with
-//     the RetryUnknownWrites option: they carry an Idempotency-Key header, the same on every
-//     attempt of one call, but the server does not honour it yet, so a repeat may apply twice.
+// connection that could not be opened) is retried for every call. So is a request whose
+// outcome is unknown (the connection broke after it was sent, a timeout, 503 OutcomeUnknown,
+// another 5xx), because a repeat cannot apply twice:
+//   - reads change nothing;
+//   - every write carries an Idempotency-Key header, fresh for each call and the same on every
+//     attempt of it: the server applies a key once and answers a repeat with the stored answer
+//     (header Idempotent-Replayed: true, see Attempt.Replayed), so a lost answer to a wallet's
+//     creation still opens one wallet;
+//   - a transaction also carries its referenceId: a new call that resends it is answered 409
+//     DuplicateReferenceId with the stored transaction, which the client returns as the call's
+//     outcome.
+//
+// A caller that wants one attempt per call (it classifies and resends itself) uses NoRetries.
 package client

@@ -1,6 +1,9 @@
 package client
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // The transaction body is encoded by hand: it is the hot path of every load generator built
 // on this package, and reflection would cost the client more than the server spends on it.
@@ -31,18 +34,23 @@ func (r TransactionRequest) appendJSON(buf []byte) ([]byte, error) {
 		}
 		buf = append(buf, `,"amount":`...)
 		buf = operation.Amount.appendJSON(buf)
+		if operation.ExpiresAt != 0 {
+			buf = append(buf, `,"expiresAt":`...)
+			buf = strconv.AppendInt(buf, operation.ExpiresAt, 10)
+		}
 		buf = append(buf, '}')
 	}
 	return append(buf, "]}"...), nil
 }
 
-// check refuses an operation whose wallets do not fit its type, or a malformed amount.
+// check refuses an operation whose wallets do not fit its type, an expiry on anything but a
+// hold or before the epoch, or a malformed amount. HoldID is not checked: it is never sent.
 func (o Operation) check() error {
 	var wantFrom, wantTo bool
 	switch o.Type {
 	case OperationIssue:
 		wantTo = true
-	case OperationRedeem:
+	case OperationRedeem, OperationHold:
 		wantFrom = true
 	case OperationTransfer:
 		wantFrom, wantTo = true, true
@@ -51,6 +59,9 @@ func (o Operation) check() error {
 	}
 	if (o.From != "") != wantFrom || (o.To != "") != wantTo {
 		return fmt.Errorf("%s names from %q and to %q", o.Type, o.From, o.To)
+	}
+	if o.ExpiresAt < 0 || (o.ExpiresAt != 0 && o.Type != OperationHold) {
+		return fmt.Errorf("%s has expiresAt %d: only a hold expires, at a time after the epoch", o.Type, o.ExpiresAt)
 	}
 	return o.Amount.Valid()
 }

@@ -21,12 +21,15 @@ const (
 	CodeCustomerNotFound       = "CustomerNotFound"
 	CodeWalletNotFound         = "WalletNotFound"
 	CodeTransactionNotFound    = "TransactionNotFound"
+	CodeHoldNotFound           = "HoldNotFound"
 	CodeAssetInUse             = "AssetInUse"
 	CodeProjectExists          = "ProjectExists"
 	CodeAssetExists            = "AssetExists"
 	CodeWalletExists           = "WalletExists"
 	CodeDuplicateReferenceID   = "DuplicateReferenceId"
 	CodeReferenceIDMismatch    = "ReferenceIdMismatch"
+	CodeHoldResolved           = "HoldResolved"
+	CodeIdempotencyKeyMismatch = "IdempotencyKeyMismatch" // a key reused for another request: never by this client, which makes one per call
 	CodeInsufficientFunds      = "InsufficientFunds"
 	CodeWalletSuspended        = "WalletSuspended"
 	CodeWalletClosed           = "WalletClosed"
@@ -52,8 +55,9 @@ var (
 	// ErrOverloaded: the server shed the request without applying it (503 Overloaded).
 	ErrOverloaded = errors.New("gigaledger: overloaded, request not applied")
 	// ErrOutcomeUnknown: the request may or may not have been applied (503 OutcomeUnknown,
-	// another 5xx, or the connection failed after the request was sent). Read the state, or
-	// resend a transaction with the same referenceId, to learn which.
+	// another 5xx, or the connection failed after the request was sent), and the call's retries
+	// did not settle it. Read the state, or resend a transaction with the same referenceId, to
+	// learn which.
 	ErrOutcomeUnknown = errors.New("gigaledger: outcome unknown")
 	// ErrNotFound: any 404 (an unknown project, asset, customer, wallet, transaction or route).
 	ErrNotFound = errors.New("gigaledger: not found")

@@ -84,14 +84,22 @@ const (
 	OperationIssue    OperationType = "issue"    // create money in To
 	OperationRedeem   OperationType = "redeem"   // destroy money in From
 	OperationTransfer OperationType = "transfer" // move money from From to To
+	OperationHold     OperationType = "hold"     // reserve money in From (see Hold)
 )
 
-// Operation is one step of a transaction. Issue names only To, redeem only From.
+// Operation is one step of a transaction. Issue names only To; redeem and hold only From.
 type Operation struct {
 	Type   OperationType `json:"type"`
 	From   string        `json:"from,omitempty"`
 	To     string        `json:"to,omitempty"`
 	Amount Amount        `json:"amount"`
+	// ExpiresAt, on a hold only, is when the hold is released by itself (epoch milliseconds of
+	// the ledger's time); zero: never.
+	ExpiresAt int64 `json:"expiresAt,omitempty"`
+	// HoldID is the ID of the hold a hold operation placed. The server sets it in answers; a
+	// request never sends it, so the operations of a stored transaction may be resent as they
+	// are.
+	HoldID string `json:"holdId,omitempty"`
 }
 
 // TransactionStatus is a recorded transaction's outcome.
@@ -117,6 +125,46 @@ type Transaction struct {
 	FailureReason        string `json:"failureReason,omitempty"`
 	FailureMessage       string `json:"failureMessage,omitempty"`
 	CreatedAt            int64  `json:"createdAt"`
+}
+
+// HoldStatus is a hold's state; every state but active is final.
+type HoldStatus string
+
+// Hold statuses.
+const (
+	HoldActive   HoldStatus = "active"
+	HoldCaptured HoldStatus = "captured"
+	HoldReleased HoldStatus = "released"
+	HoldExpired  HoldStatus = "expired"
+)
+
+// Hold reserves part of a wallet's available balance (a hold operation of a transaction) until
+// it is captured into a transfer, released, or expires: it resolves exactly once.
+type Hold struct {
+	ID        string     `json:"id"`
+	ProjectID string     `json:"projectId"`
+	WalletID  string     `json:"walletId"`
+	Amount    Amount     `json:"amount"`
+	Status    HoldStatus `json:"status"`
+	// ExpiresAt is zero for a hold that never expires.
+	ExpiresAt int64 `json:"expiresAt,omitempty"`
+	// TransactionID is the transaction that placed the hold.
+	TransactionID string `json:"transactionId"`
+	// CapturedAmount is what a capture moved ("0" until then); CaptureTransactionID is that
+	// transfer.
+	CapturedAmount       Amount `json:"capturedAmount"`
+	CaptureTransactionID string `json:"captureTransactionId,omitempty"`
+	CreatedAt            int64  `json:"createdAt"`
+	// ResolvedAt is zero while the hold is active.
+	ResolvedAt int64 `json:"resolvedAt,omitempty"`
+}
+
+// HoldResolution is what a capture returns: the hold and the capture's transaction. After an
+// error, CaptureHold returns the entity the answer carried: the hold with 409 HoldResolved
+// (Transaction nil), or the failed transaction with a 422 (Hold nil: the hold stays active).
+type HoldResolution struct {
+	Hold        *Hold        `json:"hold"`
+	Transaction *Transaction `json:"transaction"`
 }
 
 // EntryType names one posting of an operation on a wallet.
@@ -198,6 +246,15 @@ type CreateSystemWalletRequest struct {
 type TransactionRequest struct {
 	ReferenceID string      `json:"referenceId"`
 	Operations  []Operation `json:"operations"`
+}
+
+// CaptureRequest captures a hold: a transfer of Amount (empty: the whole hold) from the hold's
+// wallet to To, recorded as a transaction with ReferenceID (empty: the transaction's own ID);
+// the rest of the hold is released.
+type CaptureRequest struct {
+	To          string `json:"to"`
+	Amount      Amount `json:"amount,omitempty"`
+	ReferenceID string `json:"referenceId,omitempty"`
 }
 
 // PageRequest selects one page of a list. Zero Page is the first page; zero PageSize is the
