@@ -274,18 +274,18 @@ func (c *Client) AllEntries(ctx context.Context, projectID, walletID string, req
 // failed. Other refusals return no transaction (409 ReferenceIdMismatch: the referenceId
 // belongs to a transaction with other operations).
 //
-// An attempt whose outcome is unknown is resent under the same Idempotency-Key and
-// referenceId; if the earlier attempt did apply, the server replays its answer (201 or 422,
-// Attempt.Replayed), and the call returns it exactly as if the first answer had arrived. A
-// caller that itself resends a referenceId in a new call (after an error that matches
-// ErrOutcomeUnknown) gets 409 DuplicateReferenceId with the stored transaction, which the call
-// returns the same way.
+// The referenceId is the transaction's idempotency key, so no Idempotency-Key header is sent
+// (it would make the server store a second record of every transaction). An attempt whose
+// outcome is unknown is resent with the same referenceId; if the earlier attempt did apply, the
+// server answers 409 DuplicateReferenceId with the stored transaction, and the call returns it
+// exactly as if the first answer had arrived (completed: no error; failed: the failure).
 func (c *Client) CreateTransaction(ctx context.Context, projectID string, in TransactionRequest) (*Transaction, error) {
 	body, err := in.appendJSON(make([]byte, 0, 64+len(in.Operations)*96))
 	if err != nil {
 		return nil, err
 	}
 	r := newRequest(http.MethodPost, path("projects", projectID, "transactions"), body)
+	r.idempotencyKey = "" // the referenceId is the key
 	got, err := c.run(ctx, r)
 	if err == nil {
 		var out Transaction

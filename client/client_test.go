@@ -419,18 +419,14 @@ func TestLostAnswerIsResentWithTheSameReferenceAndAppliesOnce(t *testing.T) {
 			if tx == nil || tx.Status != tc.status || tx.ReferenceID != "pay-1" {
 				t.Fatalf("transaction %+v", tx)
 			}
-			// The third attempt, under the first one's Idempotency-Key, is answered with the
-			// first one's stored answer.
-			wantStatus := http.StatusCreated
-			if tc.errCode != "" {
-				wantStatus = http.StatusUnprocessableEntity
-			}
+			// The third attempt, with the same referenceId (a transaction's idempotency key; no
+			// Idempotency-Key header is sent), is answered with the stored transaction.
 			if len(attempts) != 3 || !errors.Is(attempts[0].Err, client.ErrOutcomeUnknown) || !errors.Is(attempts[1].Err, errConnectionLost) ||
-				attempts[2].StatusCode != wantStatus || attempts[2].Code != tc.errCode || !attempts[2].Replayed {
+				attempts[2].StatusCode != http.StatusConflict || attempts[2].Code != client.CodeDuplicateReferenceID {
 				t.Fatalf("attempts %+v", attempts)
 			}
-			if len(lossy.keys) != 3 || lossy.keys[0] == "" || lossy.keys[1] != lossy.keys[0] || lossy.keys[2] != lossy.keys[0] {
-				t.Fatalf("idempotency keys %q, want the call's one key on every attempt", lossy.keys)
+			if len(lossy.keys) != 3 || lossy.keys[0] != "" || lossy.keys[2] != "" {
+				t.Fatalf("idempotency keys %q, want none: the referenceId is the key", lossy.keys)
 			}
 			if n := referenceCount(t, ctx, plain, f.projectID, "pay-1"); n != 1 {
 				t.Fatalf("%d transactions hold pay-1, want 1", n)
@@ -513,7 +509,7 @@ func TestOutcomeUnknownAnswerIsResolvedByTheStoredTransaction(t *testing.T) {
 		t.Fatalf("transaction %+v, %v", tx, err)
 	}
 	if len(attempts) != 2 || attempts[0].StatusCode != http.StatusServiceUnavailable || attempts[0].Code != client.CodeOutcomeUnknown ||
-		attempts[0].Replayed || attempts[1].StatusCode != http.StatusCreated || !attempts[1].Replayed {
+		attempts[1].StatusCode != http.StatusConflict || attempts[1].Code != client.CodeDuplicateReferenceID {
 		t.Fatalf("attempts %+v", attempts)
 	}
 	if n := referenceCount(t, ctx, c, f.projectID, "issue-1"); n != 1 {

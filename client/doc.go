@@ -14,13 +14,12 @@
 // outcome is unknown (the connection broke after it was sent, a timeout, 503 OutcomeUnknown,
 // another 5xx), because a repeat cannot apply twice:
 //   - reads change nothing;
-//   - every write carries an Idempotency-Key header, fresh for each call and the same on every
-//     attempt of it: the server applies a key once and answers a repeat with the stored answer
-//     (header Idempotent-Replayed: true, see Attempt.Replayed), so a lost answer to a wallet's
-//     creation still opens one wallet;
-//   - a transaction also carries its referenceId: a new call that resends it is answered 409
-//     DuplicateReferenceId with the stored transaction, which the client returns as the call's
-//     outcome.
+//   - every write but a transaction carries an Idempotency-Key header, fresh for each call and
+//     the same on every attempt of it: the server applies a key once and answers a repeat with
+//     the stored answer (header Idempotent-Replayed: true, see Attempt.Replayed), so a lost
+//     answer to a wallet's creation still opens one wallet;
+//   - a transaction's key is its referenceId: a repeat is answered 409 DuplicateReferenceId
+//     with the stored transaction, which the client returns as the call's outcome.
 //
 // A caller that wants one attempt per call (it classifies and resends itself) uses NoRetries.
 package client
