@@ -74,7 +74,7 @@ USED_PORTS=" "
 free_port() {
 	local port
 	for _ in $(seq 1 200); do
-		port=$((20000 + RANDOM % 40000))
+		port=$((20000 + RANDOM % 12000)) # below 32768: the ephemeral range collides with outbound connections
 		[[ "$USED_PORTS" == *" $port "* ]] && continue
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			USED_PORTS+="$port "
