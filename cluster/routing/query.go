@@ -1,9 +1,7 @@
 package routing
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -13,7 +11,7 @@ import (
 )
 
 // queryKind names the read a shardQuery asks for: one per ledger read method. Only add kinds
-// (before queryKindEnd), never renumber or rename: they travel between nodes.
+// (before queryKindEnd), never renumber: their numbers travel between nodes.
 type queryKind uint8
 
 const (
@@ -33,7 +31,7 @@ const (
 	queryKindEnd
 )
 
-// queryKindNames are the kinds as the wire spells them.
+// queryKindNames name the kinds in errors and logs.
 var queryKindNames = [queryKindEnd]string{
 	queryGetProject: "getProject", queryListProjects: "listProjects", queryGetAsset: "getAsset",
 	queryListAssets: "listAssets", queryGetCustomer: "getCustomer", queryListCustomers: "listCustomers",
@@ -159,20 +157,19 @@ func (r *Router) askRemote(ctx context.Context, shardID int, q shardQuery) (*sha
 	return answer, nil
 }
 
-// The query wire format. Everything about it is in the four functions below (encodeQuery,
-// decodeQuery for the question; encodeAnswer, decodeAnswer for the reply), so that it can move
-// to a binary codec without touching the callers. Version 1 is JSON:
+// The query wire format, in the kernel's binary codec (fsm.Encoder; records as the store and
+// proposal results carry them). Everything about it is in the four functions below
+// (encodeQuery, decodeQuery for the question; encodeAnswer, decodeAnswer for the reply).
 //
-//	query:  {"v":1, "kind":"getWallet", "projectId", "customerId", "id", "page", "pageSize",
-//	         "fromMs", "toMs"}   (fields the kind does not take are left out)
-//	answer: {"v":1, "kind":"getWallet", "error":{code,message} | "items":<record or list>,
-//	         "hasMore"}
+//	query:  version, kind, projectId, customerId, id, page, pageSize, fromMs, toMs
+//	answer: version, kind, flags (error, hasMore), [code, message] | the kind's records
+//	        (one record, or a count and the records; a project with its assets)
 //
-// Records and lists are the fsm types' JSON. Decoders are strict: an unknown version, kind or
-// field, a query over queryMaxBytes or with an ID over queryIDMaxBytes, an answer over
-// answerMaxBytes, of another kind, or with both or neither of error and items is an error.
+// Decoders are strict: an unknown version or kind, a query over queryMaxBytes or with an ID
+// over queryIDMaxBytes, an answer over answerMaxBytes or of another kind, a list over
+// fsm.ListMaxCount records, or trailing bytes is an error.
 const (
-	queryWireVersion = 1
+	queryWireVersion = 2
 	// queryMaxBytes bounds an encoded query: a kind, three IDs and four numbers.
 	queryMaxBytes = 1024
 	// queryIDMaxBytes bounds each ID in a query: the longest ID a read names (customer IDs,
@@ -181,180 +178,211 @@ const (
 	// answerMaxBytes bounds an encoded answer, well inside the RPC's frame. A deep page of a
 	// project-wide list can exceed it; it then fails rather than grow without bound.
 	answerMaxBytes = 32 << 20
+
+	answerHasError = 1 << 0
+	answerHasMore  = 1 << 1
 )
-
-type queryWire struct {
-	Version    int    `json:"v"`
-	Kind       string `json:"kind"`
-	ProjectID  string `json:"projectId,omitempty"`
-	CustomerID string `json:"customerId,omitempty"`
-	ID         string `json:"id,omitempty"`
-	Page       int    `json:"page,omitempty"`
-	PageSize   int    `json:"pageSize,omitempty"`
-	FromMs     int64  `json:"fromMs,omitempty"`
-	ToMs       int64  `json:"toMs,omitempty"`
-}
-
-type answerWire struct {
-	Version int             `json:"v"`
-	Kind    string          `json:"kind"`
-	Error   *fsm.Error      `json:"error,omitempty"`
-	Items   json.RawMessage `json:"items,omitempty"`
-	HasMore bool            `json:"hasMore,omitempty"`
-}
 
 func encodeQuery(q shardQuery) ([]byte, error) {
 	if q.Kind == 0 || q.Kind >= queryKindEnd {
 		return nil, fmt.Errorf("routing: encode query: unknown kind %d", q.Kind)
 	}
-	return json.Marshal(queryWire{Version: queryWireVersion, Kind: q.Kind.String(), ProjectID: q.ProjectID,
-		CustomerID: q.CustomerID, ID: q.ID, Page: q.Page.Page, PageSize: q.Page.PageSize,
-		FromMs: q.Range.FromMs, ToMs: q.Range.ToMs})
+	e := fsm.Encoder{Buf: make([]byte, 0, 64)}
+	e.Byte(queryWireVersion)
+	e.Byte(byte(q.Kind))
+	e.String(q.ProjectID)
+	e.String(q.CustomerID)
+	e.String(q.ID)
+	e.Varint(int64(q.Page.Page))
+	e.Varint(int64(q.Page.PageSize))
+	e.Varint(q.Range.FromMs)
+	e.Varint(q.Range.ToMs)
+	return e.Buf, nil
 }
 
 func decodeQuery(data []byte) (shardQuery, error) {
 	if len(data) > queryMaxBytes {
 		return shardQuery{}, fmt.Errorf("routing: query of %d bytes exceeds %d", len(data), queryMaxBytes)
 	}
-	var w queryWire
-	if err := strictJSON(data, &w); err != nil {
-		return shardQuery{}, fmt.Errorf("routing: decode query: %w", err)
-	}
-	kind, err := parseKind(w.Version, w.Kind)
+	d := fsm.NewDecoder(data)
+	kind, err := readHeader(d)
 	if err != nil {
 		return shardQuery{}, fmt.Errorf("routing: decode query: %w", err)
 	}
-	for _, id := range []string{w.ProjectID, w.CustomerID, w.ID} {
+	q := shardQuery{Kind: kind, ProjectID: d.String(), CustomerID: d.String(), ID: d.String()}
+	q.Page = ledger.PageRequest{Page: int(d.Varint()), PageSize: int(d.Varint())}
+	q.Range = ledger.TimeRange{FromMs: d.Varint(), ToMs: d.Varint()}
+	if err := d.Finish("query"); err != nil {
+		return shardQuery{}, fmt.Errorf("routing: %w", err)
+	}
+	for _, id := range []string{q.ProjectID, q.CustomerID, q.ID} {
 		if len(id) > queryIDMaxBytes {
 			return shardQuery{}, fmt.Errorf("routing: decode query: an ID of %d bytes exceeds %d", len(id), queryIDMaxBytes)
 		}
 	}
-	return shardQuery{Kind: kind, ProjectID: w.ProjectID, CustomerID: w.CustomerID, ID: w.ID,
-		Page: ledger.PageRequest{Page: w.Page, PageSize: w.PageSize}, Range: ledger.TimeRange{FromMs: w.FromMs, ToMs: w.ToMs}}, nil
+	return q, nil
+}
+
+// readHeader reads the version and a known kind.
+func readHeader(d *fsm.Decoder) (queryKind, error) {
+	version, kind := d.Byte(), queryKind(d.Byte())
+	switch {
+	case d.Err() != nil:
+		return 0, d.Err()
+	case version != queryWireVersion:
+		return 0, fmt.Errorf("unknown version %d", version)
+	case kind == 0 || kind >= queryKindEnd:
+		return 0, fmt.Errorf("unknown kind %d", kind)
+	}
+	return kind, nil
 }
 
 func encodeAnswer(kind queryKind, a *shardAnswer) ([]byte, error) {
-	w := answerWire{Version: queryWireVersion, Kind: kind.String(), Error: a.Err, HasMore: a.HasMore}
-	if a.Err == nil {
-		items, err := answerItems(kind, a)
-		if err != nil {
-			return nil, err
-		}
-		if w.Items, err = json.Marshal(items); err != nil {
-			return nil, fmt.Errorf("routing: encode answer: %w", err)
-		}
+	e := fsm.Encoder{Buf: make([]byte, 0, 256)}
+	e.Byte(queryWireVersion)
+	e.Byte(byte(kind))
+	var flags byte
+	if a.Err != nil {
+		flags |= answerHasError
 	}
-	data, err := json.Marshal(w)
-	if err != nil {
-		return nil, fmt.Errorf("routing: encode answer: %w", err)
+	if a.HasMore {
+		flags |= answerHasMore
 	}
-	if len(data) > answerMaxBytes {
-		return nil, fmt.Errorf("routing: %v answer of %d bytes exceeds %d; ask for a smaller page", kind, len(data), answerMaxBytes)
+	e.Byte(flags)
+	if a.Err != nil {
+		e.String(string(a.Err.Code))
+		e.String(a.Err.Message)
+	} else if err := writeRecords(&e, kind, a); err != nil {
+		return nil, err
 	}
-	return data, nil
+	if len(e.Buf) > answerMaxBytes {
+		return nil, fmt.Errorf("routing: %v answer of %d bytes exceeds %d; ask for a smaller page", kind, len(e.Buf), answerMaxBytes)
+	}
+	return e.Buf, nil
 }
 
 func decodeAnswer(kind queryKind, data []byte) (*shardAnswer, error) {
 	if len(data) > answerMaxBytes {
 		return nil, fmt.Errorf("answer of %d bytes exceeds %d", len(data), answerMaxBytes)
 	}
-	var w answerWire
-	if err := strictJSON(data, &w); err != nil {
-		return nil, err
-	}
-	got, err := parseKind(w.Version, w.Kind)
+	d := fsm.NewDecoder(data)
+	got, err := readHeader(d)
 	if err != nil {
 		return nil, err
 	}
 	if got != kind {
 		return nil, fmt.Errorf("a %v answer to a %v query", got, kind)
 	}
-	hasItems := len(w.Items) > 0 // an empty list may be null, as the ledger's nil slice is
-	switch {
-	case w.Error != nil && (hasItems || w.HasMore):
-		return nil, errors.New("an answer with both an error and items")
-	case w.Error != nil:
-		return &shardAnswer{Err: w.Error}, nil
-	case !hasItems:
-		return nil, errors.New("an answer with neither an error nor items")
+	flags := d.Byte()
+	if flags&^(answerHasError|answerHasMore) != 0 {
+		return nil, fmt.Errorf("unknown answer flags %#x", flags)
 	}
-	a := &shardAnswer{HasMore: w.HasMore}
-	items, err := answerItems(kind, a)
-	if err != nil {
+	a := &shardAnswer{HasMore: flags&answerHasMore != 0}
+	if flags&answerHasError != 0 {
+		if a.HasMore {
+			return nil, errors.New("an answer with both an error and more items")
+		}
+		a.Err = &fsm.Error{Code: fsm.ErrorCode(d.String()), Message: d.String()}
+	} else {
+		readRecords(d, kind, a)
+	}
+	if err := d.Finish("answer"); err != nil {
 		return nil, err
-	}
-	// Not strict: the fsm types' JSON carries derived fields (a wallet's system, available)
-	// that do not decode back into a field.
-	if err := json.Unmarshal(w.Items, items); err != nil {
-		return nil, fmt.Errorf("items: %w", err)
-	}
-	if a.Project == nil && a.Asset == nil && a.Customer == nil && a.Wallet == nil && a.Transaction == nil && a.Hold == nil && singleRecord(kind) {
-		return nil, fmt.Errorf("a %v answer without its record", kind)
 	}
 	return a, nil
 }
 
-// answerItems points at the field of a that holds kind's records.
-func answerItems(kind queryKind, a *shardAnswer) (any, error) {
+// writeList writes a count and the records.
+func writeList[T any, P interface {
+	*T
+	fsm.Value
+}](e *fsm.Encoder, records []T) {
+	e.Uvarint(uint64(len(records)))
+	for i := range records {
+		P(&records[i]).Encode(e)
+	}
+}
+
+// readList reads what writeList wrote; an empty list is nil, as the ledger returns it.
+func readList[T any](d *fsm.Decoder, read func(*fsm.Decoder) *T) []T {
+	n := d.Count("records")
+	var records []T
+	for i := 0; i < n && d.Err() == nil; i++ {
+		records = append(records, *read(d))
+	}
+	return records
+}
+
+// writeOne writes a record that a single-record answer must carry.
+func writeOne(e *fsm.Encoder, kind queryKind, record fsm.Value, missing bool) error {
+	if missing {
+		return fmt.Errorf("routing: a %v answer without its record", kind)
+	}
+	record.Encode(e)
+	return nil
+}
+
+func writeRecords(e *fsm.Encoder, kind queryKind, a *shardAnswer) error {
 	switch kind {
 	case queryGetProject:
-		return &a.Project, nil
-	case queryListProjects:
-		return &a.Projects, nil
-	case queryGetAsset:
-		return &a.Asset, nil
-	case queryListAssets:
-		return &a.Assets, nil
-	case queryGetCustomer:
-		return &a.Customer, nil
-	case queryListCustomers:
-		return &a.Customers, nil
-	case queryListCustomerWallets, queryListSystemWallets:
-		return &a.Wallets, nil
-	case queryGetWallet:
-		return &a.Wallet, nil
-	case queryListEntries:
-		return &a.Entries, nil
-	case queryGetTransaction:
-		return &a.Transaction, nil
-	case queryListTransactions:
-		return &a.Transactions, nil
-	case queryGetHold:
-		return &a.Hold, nil
-	}
-	return nil, fmt.Errorf("no records for %v", kind)
-}
-
-// singleRecord reports whether kind answers one record (which must be there) or a list.
-func singleRecord(kind queryKind) bool {
-	switch kind {
-	case queryGetProject, queryGetAsset, queryGetCustomer, queryGetWallet, queryGetTransaction, queryGetHold:
-		return true
-	}
-	return false
-}
-
-func parseKind(version int, name string) (queryKind, error) {
-	if version != queryWireVersion {
-		return 0, fmt.Errorf("unknown version %d", version)
-	}
-	for kind := queryGetProject; kind < queryKindEnd; kind++ {
-		if queryKindNames[kind] == name {
-			return kind, nil
+		if err := writeOne(e, kind, a.Project, a.Project == nil); err != nil {
+			return err
 		}
-	}
-	return 0, fmt.Errorf("unknown kind %q", name)
-}
-
-// strictJSON decodes exactly one JSON value into v, refusing unknown fields and trailing data.
-func strictJSON(data []byte, v any) error {
-	decoder := json.NewDecoder(bytes.NewReader(data))
-	decoder.DisallowUnknownFields()
-	if err := decoder.Decode(v); err != nil {
-		return err
-	}
-	if decoder.More() {
-		return errors.New("trailing data")
+		writeList(e, a.Project.Assets)
+	case queryListProjects:
+		writeList(e, a.Projects)
+	case queryGetAsset:
+		return writeOne(e, kind, a.Asset, a.Asset == nil)
+	case queryListAssets:
+		writeList(e, a.Assets)
+	case queryGetCustomer:
+		return writeOne(e, kind, a.Customer, a.Customer == nil)
+	case queryListCustomers:
+		writeList(e, a.Customers)
+	case queryListCustomerWallets, queryListSystemWallets:
+		writeList(e, a.Wallets)
+	case queryGetWallet:
+		return writeOne(e, kind, a.Wallet, a.Wallet == nil)
+	case queryListEntries:
+		writeList(e, a.Entries)
+	case queryGetTransaction:
+		return writeOne(e, kind, a.Transaction, a.Transaction == nil)
+	case queryListTransactions:
+		writeList(e, a.Transactions)
+	case queryGetHold:
+		return writeOne(e, kind, a.Hold, a.Hold == nil)
+	default:
+		return fmt.Errorf("routing: no records for %v", kind)
 	}
 	return nil
+}
+
+func readRecords(d *fsm.Decoder, kind queryKind, a *shardAnswer) {
+	switch kind {
+	case queryGetProject:
+		a.Project = ledger.ReadProject(d)
+		a.Project.Assets = readList(d, ledger.ReadAsset)
+	case queryListProjects:
+		a.Projects = readList(d, ledger.ReadProject)
+	case queryGetAsset:
+		a.Asset = ledger.ReadAsset(d)
+	case queryListAssets:
+		a.Assets = readList(d, ledger.ReadAsset)
+	case queryGetCustomer:
+		a.Customer = ledger.ReadCustomer(d)
+	case queryListCustomers:
+		a.Customers = readList(d, ledger.ReadCustomer)
+	case queryListCustomerWallets, queryListSystemWallets:
+		a.Wallets = readList(d, ledger.ReadWallet)
+	case queryGetWallet:
+		a.Wallet = ledger.ReadWallet(d)
+	case queryListEntries:
+		a.Entries = readList(d, ledger.ReadEntry)
+	case queryGetTransaction:
+		a.Transaction = ledger.ReadTransaction(d)
+	case queryListTransactions:
+		a.Transactions = readList(d, ledger.ReadTransaction)
+	case queryGetHold:
+		a.Hold = ledger.ReadHold(d)
+	}
 }

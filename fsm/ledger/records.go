@@ -313,3 +313,45 @@ func readHoldResolution(d *fsm.Decoder) *HoldResolution {
 	}
 	return r
 }
+
+// The readers of the records' binary form, for the nodes that receive them (query answers).
+// Each reads what the record's Encode wrote; errors go to the decoder.
+
+// ReadProject reads a Project (without its assets).
+func ReadProject(d *fsm.Decoder) *Project { return readProject(d) }
+
+// ReadAsset reads an Asset.
+func ReadAsset(d *fsm.Decoder) *Asset { return readAsset(d) }
+
+// ReadCustomer reads a Customer.
+func ReadCustomer(d *fsm.Decoder) *Customer { return readCustomer(d) }
+
+// ReadWallet reads a Wallet.
+func ReadWallet(d *fsm.Decoder) *Wallet { return readWallet(d) }
+
+// ReadTransaction reads a Transaction.
+func ReadTransaction(d *fsm.Decoder) *Transaction { return readTransaction(d) }
+
+// ReadHold reads a Hold.
+func ReadHold(d *fsm.Decoder) *Hold { return readHold(d) }
+
+// Encode writes an entry with its wallet ID (the store keeps the wallet ID in the key).
+func (en *Entry) Encode(e *fsm.Encoder) {
+	e.String(en.WalletID)
+	e.Bytes(encodeEntry(en))
+}
+
+// ReadEntry reads what Entry.Encode wrote.
+func ReadEntry(d *fsm.Decoder) *Entry {
+	walletID := d.String()
+	data := d.Bytes()
+	if d.Err() != nil {
+		return &Entry{}
+	}
+	en, err := decodeEntry(walletID, data)
+	if err != nil {
+		d.Fail(err)
+		return &Entry{}
+	}
+	return en
+}
