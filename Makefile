@@ -13,7 +13,8 @@ RACE_PACKAGES := ./shard/... ./cluster/... ./httpapi/... ./client/...
 # and its checked-in testdata/fuzz inputs; `make fuzz-short` then fuzzes each for FUZZ_EXECS
 # executions, `make fuzz` for FUZZ_TIME each.
 FUZZ_TARGETS := ./fsm/ledger:FuzzDecodeCommand ./shard:FuzzDecodeEnvelope \
-	./httpapi:FuzzDecodeTransaction ./httpapi:FuzzParseAmount ./httpapi:FuzzDecodeWallet ./httpapi:FuzzDecodeCustomer
+	./httpapi:FuzzDecodeTransaction ./httpapi:FuzzParseAmount ./httpapi:FuzzDecodeWallet ./httpapi:FuzzDecodeCustomer \
+	./cluster/routing:FuzzDecodeQuery
 # A count, not a time: a time-bounded -fuzztime ends through a context deadline that Go's fuzz
 # coordinator can report as a failure ("context deadline exceeded", golang/go#75804, fixed in
 # Go 1.27), so on a loaded machine `make test` failed with no crasher. With Nx there is no
