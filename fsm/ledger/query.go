@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -362,23 +363,28 @@ func (l *Ledger) ListTransactions(projectID string, r TimeRange, p PageRequest) 
 		if err != nil {
 			return err
 		}
-		n := 0
-		for valid := it.SeekGE(appendSequence(append([]byte(nil), prefix...), first)); valid; valid = it.Next() {
-			t, err := decodeTransaction(it.Value())
+		// Sequences grow with time: the range is the keys from the first transaction at or
+		// after FromMs to the first one after ToMs. The page's offset is skipped by key, without
+		// decoding, so a deep page costs a key scan rather than a decode per skipped record.
+		upper := fsm.PrefixEnd(prefix)
+		if r.ToMs < math.MaxInt64 {
+			end, err := firstSequenceAtOrAfter(it, prefix, r.ToMs+1)
 			if err != nil {
 				return err
 			}
-			if t.CreatedAt > r.ToMs {
-				break
-			}
-			if t.CreatedAt < r.FromMs { // the search lands on the first one; this is a guard
-				continue
-			}
+			upper = appendSequence(append([]byte(nil), prefix...), end)
+		}
+		n := 0
+		for valid := it.SeekGE(appendSequence(append([]byte(nil), prefix...), first)); valid && bytes.Compare(it.Key(), upper) < 0; valid = it.Next() {
 			if n >= skip+take {
 				hasMore = true
 				break
 			}
 			if n >= skip {
+				t, err := decodeTransaction(it.Value())
+				if err != nil {
+					return err
+				}
 				transactions = append(transactions, *t)
 			}
 			n++
