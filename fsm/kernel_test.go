@@ -134,6 +134,12 @@ func TestIdempotencyKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	tm.m = m
+	if m.AppliedIndex() != tm.index {
+		t.Fatalf("applied index %d after a restart, want %d", m.AppliedIndex(), tm.index)
+	}
+	if _, applied, err := m.DigestAt(); err != nil || applied != tm.index {
+		t.Fatalf("digest's applied index %d %v, want %d", applied, err, tm.index)
+	}
 	if r := tm.apply(Envelope{Command: &bump{Name: "a", By: 5}, Idempotency: idem("k1", "body-1")})[0]; !r.Replayed {
 		t.Fatalf("after restart: %+v", r)
 	}
@@ -240,5 +246,43 @@ func TestEveryOpRoutes(t *testing.T) {
 		if _, err := testRegistry().DecodeCommand(raw); err != nil {
 			t.Errorf("op %s: %v", spec.Name, err)
 		}
+	}
+}
+
+// TestFirstReleaseAppliedIndex: a store of the first release keeps its applied index in a key of
+// its own; it loads, and the first batch moves it into the clock record.
+func TestFirstReleaseAppliedIndex(t *testing.T) {
+	tm := newTestMachine(t, testRegistry())
+	tm.apply(Envelope{Command: &bump{Name: "a", By: 1}})
+	// Rewrite the bookkeeping as the first release wrote it: index 41, clock version 1.
+	e := Encoder{}
+	e.Byte(1)
+	e.Varint(tm.now)
+	b := tm.m.store.db.NewBatch()
+	b.Set(keyApplied, []byte{0, 0, 0, 0, 0, 0, 0, 41}, nil)
+	b.Set(keyClock, e.Buf, nil)
+	if err := b.Commit(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := tm.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Open(tm.m.store.dir, nil, tm.m.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm.m, tm.index = m, 41
+	if m.AppliedIndex() != 41 {
+		t.Fatalf("applied index %d, want 41", m.AppliedIndex())
+	}
+	if out := m.ApplyBatch(41, tm.now, [][]byte{EncodeCommand(&bump{Name: "a", By: 1})}); out != nil {
+		t.Fatal("an applied entry was applied again")
+	}
+	tm.apply(Envelope{Command: &bump{Name: "a", By: 1}})
+	if v, _ := m.store.Get(keyApplied); v != nil {
+		t.Fatal("the first release's applied key is still there")
+	}
+	if _, applied, _ := m.DigestAt(); applied != 42 {
+		t.Fatalf("digest's applied index %d, want 42", applied)
 	}
 }

@@ -33,8 +33,11 @@ type Machine struct {
 	clock   clock
 	outbox  outboxState
 	idem    idempotencyState
-	decoder Decoder // the apply loop's, reused for every command
-	batch   Batch   // the apply loop's, reused for every batch
+	// legacyApplied says the store still has the first release's separate applied-index key,
+	// which the next batch deletes (the clock record carries the index since).
+	legacyApplied bool
+	decoder       Decoder // the apply loop's, reused for every command
+	batch         Batch   // the apply loop's, reused for every batch
 }
 
 // Module is a family's per-shard state (Registry.AddModule).
@@ -99,6 +102,8 @@ func (m *Machine) Close() error {
 func (m *Machine) AppliedIndex() uint64 { return m.applied.Load() }
 
 var (
+	// keyApplied is the first release's applied-index key; the clock record carries the index
+	// now, which saves a store write per batch.
 	keyApplied = []byte("m\x00applied")
 	keyClock   = []byte("m\x00clock")
 )
@@ -111,16 +116,21 @@ const prefixMeta = 'm'
 func (m *Machine) load() error {
 	m.applied.Store(0)
 	m.clock = clock{counters: make([]uint64, len(m.reg.counters))}
+	m.legacyApplied = false
 	if v, err := m.store.Get(keyApplied); err != nil {
 		return err
-	} else if v != nil {
+	} else if len(v) == 8 {
 		m.applied.Store(binary.BigEndian.Uint64(v))
+		m.legacyApplied = true
 	}
 	if v, err := m.store.Get(keyClock); err != nil {
 		return err
 	} else if v != nil {
 		if err := m.clock.decode(v); err != nil {
 			return err
+		}
+		if m.clock.version >= 2 {
+			m.applied.Store(m.clock.applied)
 		}
 	}
 	if err := m.outbox.load(m.store); err != nil {
@@ -171,9 +181,11 @@ func (m *Machine) ApplyBatch(index uint64, timeUnixMs int64, commands [][]byte) 
 	}
 	m.outbox.endBatch(b)
 	m.idem.endBatch(b)
-	var indexBytes [8]byte
-	binary.BigEndian.PutUint64(indexBytes[:], index)
-	b.Set(keyApplied, indexBytes[:])
+	if m.legacyApplied {
+		b.Delete(keyApplied)
+		m.legacyApplied = false
+	}
+	m.clock.applied = index
 	b.Set(keyClock, m.clock.encode())
 	if err := b.pb.Commit(pebble.NoSync); err != nil {
 		// The store failed (disk, corruption): this replica cannot go on, and must not
@@ -249,20 +261,24 @@ func (b *Batch) Peek(c Counter) uint64 { return b.m.clock.counters[c] + 1 }
 // Module returns a family's per-shard state.
 func (b *Batch) Module(id ModuleID) Module { return b.m.modules[id] }
 
-// clock is the machine's own notion of time and order: batch times never go backwards, even
-// when a new leader's clock is behind the old one's. Its record keeps the families' counters
-// in registration order; a record written with fewer counters (an older release) reads the
-// missing ones as zero.
+// clock is the machine's own notion of time and order, and the applied log index: batch times
+// never go backwards, even when a new leader's clock is behind the old one's. Its record keeps
+// the families' counters in registration order; a record written with fewer counters (an older
+// release) reads the missing ones as zero. Version 1 (the first release) had no applied index:
+// that was a key of its own.
 type clock struct {
+	version    byte
+	applied    uint64
 	lastTimeMs int64
 	counters   []uint64
 }
 
-const clockVersion = 1
+const clockVersion = 2
 
 func (c *clock) encode() []byte {
-	e := Encoder{}
+	e := Encoder{Buf: make([]byte, 0, 32)}
 	e.Byte(clockVersion)
+	e.Uvarint(c.applied)
 	e.Varint(c.lastTimeMs)
 	for _, v := range c.counters {
 		e.Uvarint(v)
@@ -272,8 +288,13 @@ func (c *clock) encode() []byte {
 
 func (c *clock) decode(data []byte) error {
 	d := NewDecoder(data)
-	if v := d.Byte(); d.err == nil && v != clockVersion {
-		return fmt.Errorf("decode clock: unknown version %d", v)
+	c.version = d.Byte()
+	switch {
+	case d.err != nil:
+	case c.version == 2:
+		c.applied = d.Uvarint()
+	case c.version != 1:
+		return fmt.Errorf("decode clock: unknown version %d", c.version)
 	}
 	c.lastTimeMs = d.Varint()
 	for i := range c.counters {

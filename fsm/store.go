@@ -263,8 +263,18 @@ func (m *Machine) DigestAt() ([32]byte, uint64, error) {
 		var lengths [binary.MaxVarintLen64]byte
 		for it.First(); it.Valid(); it.Next() {
 			if it.Key()[0] == prefixMeta {
-				if string(it.Key()) == string(keyApplied) && len(it.Value()) == 8 {
-					applied = binary.BigEndian.Uint64(it.Value())
+				// The applied index is in the clock record, or (a first-release store not yet
+				// written to) in its own key, which sorts before it.
+				switch string(it.Key()) {
+				case string(keyApplied):
+					if len(it.Value()) == 8 {
+						applied = binary.BigEndian.Uint64(it.Value())
+					}
+				case string(keyClock):
+					d := NewDecoder(it.Value())
+					if version, index := d.Byte(), d.Uvarint(); d.err == nil && version >= 2 {
+						applied = index
+					}
 				}
 				continue
 			}
