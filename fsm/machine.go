@@ -40,6 +40,27 @@ type Machine struct {
 	batch         Batch   // the apply loop's, reused for every batch
 }
 
+// Timed is a module with work due at a batch time (hold expiries): the shard's leader proposes
+// a Tick when it is due, so that the work happens although nothing else is written.
+type Timed interface {
+	// NextDueMs is the earliest batch time at which the module has work (0: none). Called from
+	// any goroutine.
+	NextDueMs() int64
+}
+
+// NextDueMs is the earliest time any module has work due at (0: none).
+func (m *Machine) NextDueMs() int64 {
+	var due int64
+	for _, mod := range m.modules {
+		if t, ok := mod.(Timed); ok {
+			if d := t.NextDueMs(); d != 0 && (due == 0 || d < due) {
+				due = d
+			}
+		}
+	}
+	return due
+}
+
 // Module is a family's per-shard state (Registry.AddModule).
 type Module interface {
 	// Load rebuilds the module's memory from the store, at open and after a restore.

@@ -213,6 +213,22 @@ func (m *Machine) OutboxCursor(subscriber string) (uint64, error) {
 // OpOutboxAck records that a subscriber has received every event up to a sequence.
 const OpOutboxAck Op = 100
 
+// OpTick changes nothing itself: it makes a batch, at the leader's time, so that work due at
+// that time (Timed modules: hold expiries) happens on a shard that nothing else writes to.
+const OpTick Op = 101
+
+// Tick is the command of OpTick.
+type Tick struct{}
+
+// Op implements Command.
+func (Tick) Op() Op { return OpTick }
+
+// Encode implements Command.
+func (*Tick) Encode(*Encoder) {}
+
+// Route implements Command: the leader proposes ticks to the shard it leads.
+func (*Tick) Route() Route { return Route{Pinned: true} }
+
 // OutboxAck is the command of OpOutboxAck. Cursors only move forward, and never past the
 // newest event: an older or repeated ack changes nothing.
 type OutboxAck struct {
@@ -237,6 +253,12 @@ type Cursor struct{ Sequence uint64 }
 
 // Encode implements Value.
 func (c *Cursor) Encode(e *Encoder) { e.Uvarint(c.Sequence) }
+
+func registerTick(r *Registry) {
+	r.Add(OpSpec{Op: OpTick, Name: "Tick", Example: &Tick{},
+		Decode: func(*Decoder) Command { return &Tick{} },
+		Apply:  func(*Batch, Command) *Result { return &Result{} }})
+}
 
 func registerOutbox(r *Registry) {
 	r.ClaimPrefix(prefixOutbox, "kernel: outbox")

@@ -90,6 +90,7 @@ func NewRegistry() *Registry {
 	r := &Registry{specs: map[Op]*OpSpec{}, prefixes: map[byte]string{}, outboxRetention: OutboxRetention}
 	r.ClaimPrefix(prefixMeta, "kernel: bookkeeping")
 	registerOutbox(r)
+	registerTick(r)
 	registerIdempotency(r)
 	return r
 }

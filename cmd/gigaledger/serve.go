@@ -73,6 +73,7 @@ type node struct {
 	logger      *slog.Logger
 	cluster     *cluster.Node
 	families    *families
+	duties      *leaderDuties
 	admin       *http.Server
 	public      *http.Server
 	serveErrors chan error
@@ -186,6 +187,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 			}
 		}(srv)
 	}
+	n.duties = startLeaderDuties(clusterNode, logger)
 	logger.Info("serving", "node_id", cfg.NodeID, "admin_addr", cfg.AdminAddr, "public_addr", cfg.PublicAddr,
 		"raft_addr", cfg.RaftAddr, "shards", clusterNode.ShardCount(), "hosted", clusterNode.HostedShards(),
 		"data_dir", cfg.DataDir, "cluster_tls", nodeTLS != nil, "http_tls", httpTLS != nil)
@@ -288,6 +290,9 @@ func (n *node) Close() error {
 		}(srv)
 	}
 	wg.Wait()
+	if n.duties != nil {
+		n.duties.Close()
+	}
 	return n.cluster.Close() // closes the ledgers after their shards
 }
 

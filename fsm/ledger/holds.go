@@ -26,9 +26,9 @@ import (
 // are debits of its available balance); it can always be released or expire, which only returns
 // funds to it. A wallet with an active hold has a non-zero balance, so it cannot be closed.
 //
-// A shard applies expiries only when it applies a batch: on an idle shard an expired hold shows
-// as active until the next write (any command, including a capture or release of it, expires it
-// first).
+// Expiries happen when the shard applies a batch at or after their time; the leader proposes an
+// fsm.Tick when one is due (fsm.Timed, cmd/gigaledger/duties.go), so an idle shard expires them
+// too, and any command, including a capture or release of the hold, expires it first.
 
 // HoldID is the ID of the hold placed by operation index of transaction transactionID: "h", the
 // transaction ID after its kind letter (so the routing slot stays in place), "." and the index.

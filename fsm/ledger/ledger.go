@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/gigaledger/gigaledger/fsm"
 )
@@ -32,9 +33,14 @@ type Ledger struct {
 	pendingHolds      map[string]*Hold
 	eventScratch      fsm.Encoder // reused to encode event data
 	// nextExpiryMs is the earliest expiry of an active hold (0: none), so that a batch looks
-	// for due holds only when there are some.
+	// for due holds only when there are some; dueMs is its copy for other goroutines
+	// (NextDueMs, the leader's tick).
 	nextExpiryMs int64
+	dueMs        atomic.Int64
 }
+
+// NextDueMs is the earliest expiry of an active hold, 0 for none (fsm.Timed).
+func (l *Ledger) NextDueMs() int64 { return l.dueMs.Load() }
 
 // Family is the accounting core registered in one fsm.Registry: where its module and counters
 // are, for the machines built from that registry.
@@ -136,6 +142,7 @@ func (l *Ledger) Load() error {
 	}
 	if err == nil {
 		l.nextExpiryMs, err = l.earliestExpiry()
+		l.dueMs.Store(l.nextExpiryMs)
 	}
 	if err != nil {
 		return fmt.Errorf("load ledger: %w", err)
@@ -151,6 +158,7 @@ func (l *Ledger) BeginBatch(b *fsm.Batch) {
 
 // EndBatch writes each wallet the batch changed, once (fsm.Module).
 func (l *Ledger) EndBatch(b *fsm.Batch) {
+	l.dueMs.Store(l.nextExpiryMs)
 	l.flushWallets()
 	clear(l.pendingReferences)
 	clear(l.pendingHolds)

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/fsm"
+)
+
+// leaderDuties proposes, for every shard this node leads, what the state machine needs the
+// leader to propose by itself: a Tick when work is due at a batch time (hold expiries), so it
+// happens although no client writes to the shard. Everything it proposes is idempotent: two
+// leaders for a moment, or a tick that crosses a write, change nothing twice.
+type leaderDuties struct {
+	cluster *cluster.Node
+	logger  *slog.Logger
+	stop    chan struct{}
+	done    sync.WaitGroup
+}
+
+// dutyPollInterval is how often the duties look at the shards: a due hold expires within about
+// this long of its time (plus a proposal).
+const dutyPollInterval = 250 * time.Millisecond
+
+// dutyProposeMax bounds one proposal of the duties.
+const dutyProposeMax = 5 * time.Second
+
+func startLeaderDuties(node *cluster.Node, logger *slog.Logger) *leaderDuties {
+	d := &leaderDuties{cluster: node, logger: logger, stop: make(chan struct{})}
+	d.done.Add(1)
+	go d.run()
+	return d
+}
+
+func (d *leaderDuties) run() {
+	defer d.done.Done()
+	ticker := time.NewTicker(dutyPollInterval)
+	defer ticker.Stop()
+	tick := fsm.EncodeCommand(&fsm.Tick{})
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-ticker.C:
+		}
+		now := time.Now().UnixMilli()
+		for _, k := range d.cluster.HostedShards() {
+			machine, ok := d.cluster.StateMachine(k).(*fsm.Machine)
+			s := d.cluster.Shard(k)
+			if !ok || s == nil || !s.IsLeader() {
+				continue
+			}
+			if due := machine.NextDueMs(); due == 0 || due > now {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), dutyProposeMax)
+			if _, err := d.cluster.Propose(ctx, k, tick); err != nil {
+				d.logger.Debug("tick not applied; retrying at the next poll", "shard", k, "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// Close stops the duties and waits for a proposal in flight.
+func (d *leaderDuties) Close() {
+	close(d.stop)
+	d.done.Wait()
+}
