@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/gigawallet"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
@@ -9,14 +10,16 @@ import (
 // registered in it. Every node of a cluster must compose the same families in the same order
 // (op codes, key prefixes and counters are in the log and the store).
 type families struct {
-	registry *fsm.Registry
-	ledger   *ledger.Family
+	registry   *fsm.Registry
+	ledger     *ledger.Family
+	gigawallet *gigawallet.Family
 }
 
 func newFamilies() *families {
 	reg := fsm.NewRegistry()
 	// The accounting core first: its counters come first in the stored clock record.
-	return &families{registry: reg, ledger: ledger.Register(reg)}
+	core := ledger.Register(reg)
+	return &families{registry: reg, ledger: core, gigawallet: gigawallet.Register(reg, core)}
 }
 
 // ledgerOf is the accounting core of a shard's machine, or nil when sm is not one.

@@ -471,12 +471,15 @@ func (c *ReleaseHold) project() string     { return c.ProjectID }
 // requireProject is the cross-cutting check of every command but CreateProject: the project
 // exists on this shard, or the command was ensured by the metadata shard and records it.
 func (l *Ledger) requireProject(c fsm.Command) *fsm.Result {
-	projectID := projectOf(c)
+	e, ok := c.(interface{ ensure() bool })
+	return l.requireProjectID(projectOf(c), ok && e.ensure())
+}
+
+func (l *Ledger) requireProjectID(projectID string, ensured bool) *fsm.Result {
 	if _, ok := l.projects[projectID]; ok {
 		return nil
 	}
-	e, ok := c.(interface{ ensure() bool })
-	if !ok || !e.ensure() || !fsm.ValidID(projectID, fsm.IDMaxLength) {
+	if !ensured || !fsm.ValidID(projectID, fsm.IDMaxLength) {
 		return fail(rejectf(CodeProjectNotFound, "project %q not found", projectID))
 	}
 	// The metadata shard holds the project; this data shard keeps a record of its ID so its

@@ -1,0 +1,108 @@
+package gigawallet
+
+import (
+	"fmt"
+
+	"github.com/gigaledger/gigaledger/cluster/keyspace"
+	"github.com/gigaledger/gigaledger/fsm"
+)
+
+// Account is a GigaWallet account: the integrator's foreign ID, its HD account (index N of
+// m/44'/3'/N', its extended public key and the P2PKH address that is the account's ID), the
+// ledger wallet that holds its balance, and its payout settings (stored; paying out is the
+// chainwatch issue's).
+type Account struct {
+	ProjectID       string
+	ForeignID       string
+	Index           uint32 // N of m/44'/3'/N': AccountIndex(slot, k), unique cluster-wide
+	Address         string // the account's ID: the P2PKH address of m/44'/3'/N'
+	XPub            string // the account's extended public key: invoice and change addresses derive from it
+	WalletID        string
+	PayoutAddress   string
+	PayoutThreshold fsm.Amount // koinu
+	PayoutFrequency string
+	NextExternal    uint32 // the next invoice address index (m/.../0/i)
+	NextInternal    uint32 // the next change address index (m/.../1/i)
+	CreatedAt       int64
+	UpdatedAt       int64
+}
+
+// AccountIndex is the HD account index of the k-th account (from 0) created in a slot: slots
+// own disjoint indexes, so shards assign them without talking to each other, and the index
+// stays below 2^31 (a hardened BIP32 index) for AccountsPerSlotMax accounts per slot.
+func AccountIndex(slot keyspace.Slot, k uint32) (uint32, error) {
+	if k >= AccountsPerSlotMax {
+		return 0, fmt.Errorf("gigawallet: slot %d has %d accounts, the most it can hold", slot, k)
+	}
+	return k*keyspace.SlotCount + uint32(slot), nil
+}
+
+// AccountsPerSlotMax bounds the accounts of one slot: 2^31 hardened indexes over 4096 slots
+// (2^31 accounts in all).
+const AccountsPerSlotMax = (1 << 31) / keyspace.SlotCount
+
+// Encode implements fsm.Value; it is also the stored record.
+func (a *Account) Encode(e *fsm.Encoder) {
+	e.Byte(recordVersion)
+	e.String(a.ProjectID)
+	e.String(a.ForeignID)
+	e.Uvarint(uint64(a.Index))
+	e.String(a.Address)
+	e.String(a.XPub)
+	e.String(a.WalletID)
+	e.String(a.PayoutAddress)
+	e.Amount(a.PayoutThreshold)
+	e.String(a.PayoutFrequency)
+	e.Uvarint(uint64(a.NextExternal))
+	e.Uvarint(uint64(a.NextInternal))
+	e.Varint(a.CreatedAt)
+	e.Varint(a.UpdatedAt)
+}
+
+// ReadAccount reads what Encode wrote.
+func ReadAccount(d *fsm.Decoder) *Account {
+	if v := d.Byte(); d.Err() == nil && v != recordVersion {
+		d.Fail(fmt.Errorf("unknown account record version %d", v))
+	}
+	a := &Account{ProjectID: d.String(), ForeignID: d.String()}
+	a.Index = uint32Of(d)
+	a.Address, a.XPub, a.WalletID, a.PayoutAddress = d.String(), d.String(), d.String(), d.String()
+	a.PayoutThreshold = d.Amount()
+	a.PayoutFrequency = d.String()
+	a.NextExternal, a.NextInternal = uint32Of(d), uint32Of(d)
+	a.CreatedAt, a.UpdatedAt = d.Varint(), d.Varint()
+	return a
+}
+
+func uint32Of(d *fsm.Decoder) uint32 {
+	v := d.Uvarint()
+	if v > 1<<32-1 {
+		d.Fail(fmt.Errorf("index %d exceeds 32 bits", v))
+	}
+	return uint32(v)
+}
+
+func decodeAccount(data []byte) (*Account, error) {
+	d := fsm.NewDecoder(data)
+	a := ReadAccount(d)
+	return a, d.Finish("account")
+}
+
+const recordVersion byte = 1
+
+// Stored keys (prefixes claimed in the registry):
+//
+//	g {project} 0 {foreignID}   → Account
+//	G {slot, 2 bytes}           → accounts created in the slot so far (uvarint)
+const (
+	prefixAccount   = 'g'
+	prefixSlotCount = 'G'
+)
+
+func accountKey(projectID, foreignID string) []byte {
+	return fsm.Key(prefixAccount, projectID, foreignID)
+}
+
+func slotCountKey(slot keyspace.Slot) []byte {
+	return []byte{prefixSlotCount, byte(slot >> 8), byte(slot)}
+}

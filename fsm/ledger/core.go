@@ -1,0 +1,63 @@
+package ledger
+
+import "github.com/gigaledger/gigaledger/fsm"
+
+// The accounting core as other families use it: in their own apply, on the batch's ledger
+// (Family.In). Each call checks what it needs before it writes, and answers a rejection as an
+// *fsm.Error; money moves only through these calls and the ledger's own ops, so conservation
+// and held ≤ balance stay checked in one place.
+
+// In returns the ledger of the batch's machine, for a family's apply.
+func (f *Family) In(b *fsm.Batch) *Ledger { return f.in(b) }
+
+// RequireProject is the cross-cutting project check for another family's command: the project
+// exists on this shard, or the router ensured it in the metadata shard (see NeedsMetadata) and
+// this shard records it.
+func (l *Ledger) RequireProject(projectID string, ensured bool) *fsm.Error {
+	if r := l.requireProjectID(projectID, ensured); r != nil {
+		return r.Err
+	}
+	return nil
+}
+
+// OpenCustomerWallet makes sure the customer exists (creating it, active and unnamed, if not)
+// and opens a new wallet of the asset for it. asset is the metadata shard's definition (nil on
+// a one-shard ledger that holds the asset). Nothing is written when it is rejected: a suspended
+// customer, an unknown asset, a taken or malformed wallet ID.
+func (l *Ledger) OpenCustomerWallet(projectID, customerID, walletID, assetID string, asset *AssetDefinition) (*Wallet, *fsm.Error) {
+	switch {
+	case !fsm.ValidCustomerID(customerID):
+		return nil, rejectf(CodeInvalidArgument, "customer id must be 1..%d printable characters without '/'", fsm.CustomerIDMaxLength)
+	case !fsm.ValidID(walletID, fsm.GeneratedIDMaxLength):
+		return nil, rejectf(CodeInvalidArgument, "wallet id must be 1..%d of [A-Za-z0-9_.-]", fsm.GeneratedIDMaxLength)
+	}
+	if cu := l.customers[customerKey(projectID, customerID)]; cu != nil && cu.Status == CustomerSuspended {
+		return nil, rejectf(CodeCustomerSuspended, "customer %q is suspended", customerID)
+	}
+	if _, taken := l.wallets[walletID]; taken {
+		return nil, rejectf(CodeWalletExists, "wallet %q already exists", walletID)
+	}
+	if l.assets[assetKey(projectID, assetID)] == nil && asset == nil {
+		return nil, rejectf(CodeAssetNotFound, "asset %q not found", assetID)
+	}
+	if l.customers[customerKey(projectID, customerID)] == nil {
+		if r := l.upsertCustomer(&UpsertCustomer{ProjectID: projectID, CustomerID: customerID}); r.Err != nil {
+			return nil, r.Err
+		}
+	}
+	r := l.createWallet(&CreateWallet{ProjectID: projectID, CustomerID: customerID, WalletID: walletID, AssetID: assetID, Asset: asset})
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	return r.Value.(*Wallet), nil
+}
+
+// Wallet returns a wallet of the project as the batch left it (a copy), or nil.
+func (l *Ledger) Wallet(projectID, walletID string) *Wallet {
+	w, r := l.findWallet(projectID, walletID)
+	if r != nil {
+		return nil
+	}
+	out := *w
+	return &out
+}
