@@ -12,6 +12,7 @@ import (
 	"errors"
 
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/gigawallet"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
@@ -49,6 +50,10 @@ type Reader interface {
 	GetTransaction(projectID, transactionID string) (*ledger.Transaction, error)
 	ListTransactions(projectID string, timeRange ledger.TimeRange, page ledger.PageRequest) (items []ledger.Transaction, hasMore bool, err error)
 	GetHold(projectID, holdID string) (*ledger.Hold, error)
+	// GigaWallet family.
+	GetAccount(projectID, foreignID string) (*gigawallet.Account, error)
+	// NextAccountIndex is the HD account index the next account of the foreign ID's slot gets.
+	NextAccountIndex(projectID, foreignID string) (uint32, error)
 }
 
 // Sentinel errors a Backend wraps so that handlers answer honestly. Match them with errors.Is.

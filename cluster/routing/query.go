@@ -7,6 +7,7 @@ import (
 
 	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/gigawallet"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
@@ -28,6 +29,8 @@ const (
 	queryGetTransaction
 	queryListTransactions
 	queryGetHold
+	queryGetAccount
+	queryNextAccountIndex
 	queryKindEnd
 )
 
@@ -38,6 +41,7 @@ var queryKindNames = [queryKindEnd]string{
 	queryListCustomerWallets: "listCustomerWallets", queryListSystemWallets: "listSystemWallets",
 	queryGetWallet: "getWallet", queryListEntries: "listEntries", queryGetTransaction: "getTransaction",
 	queryListTransactions: "listTransactions", queryGetHold: "getHold",
+	queryGetAccount: "getAccount", queryNextAccountIndex: "nextAccountIndex",
 }
 
 func (k queryKind) String() string {
@@ -74,12 +78,21 @@ type shardAnswer struct {
 	Transaction  *ledger.Transaction
 	Transactions []ledger.Transaction
 	Hold         *ledger.Hold
+	Account      *gigawallet.Account
+	AccountIndex uint32
 	HasMore      bool
 }
 
 // run answers q from ledger, which the caller has fenced. A business rejection is an answer;
 // any other error is a storage failure.
-func (q shardQuery) run(l *ledger.Ledger) (*shardAnswer, error) {
+// replica is this node's copy of a shard, as the families' readers see it.
+type replica struct {
+	ledger     *ledger.Ledger
+	gigawallet *gigawallet.Reader
+}
+
+func (q shardQuery) run(r replica) (*shardAnswer, error) {
+	l := r.ledger
 	a := &shardAnswer{}
 	var err error
 	switch q.Kind {
@@ -109,6 +122,15 @@ func (q shardQuery) run(l *ledger.Ledger) (*shardAnswer, error) {
 		a.Transactions, a.HasMore, err = l.ListTransactions(q.ProjectID, q.Range, q.Page)
 	case queryGetHold:
 		a.Hold, err = l.GetHold(q.ProjectID, q.ID)
+	case queryGetAccount, queryNextAccountIndex:
+		if r.gigawallet == nil {
+			return nil, fmt.Errorf("routing: %v: this node runs without the GigaWallet family", q.Kind)
+		}
+		if q.Kind == queryGetAccount {
+			a.Account, err = r.gigawallet.GetAccount(q.ProjectID, q.CustomerID)
+		} else {
+			a.AccountIndex, err = r.gigawallet.NextAccountIndex(q.ProjectID, q.CustomerID)
+		}
 	default:
 		return nil, fmt.Errorf("routing: no read for %v", q.Kind)
 	}
@@ -133,7 +155,7 @@ func (r *Router) AnswerQuery(ctx context.Context, shardID int, query []byte) ([]
 	if l == nil {
 		return nil, fmt.Errorf("routing: shard %d: %w", shardID, cluster.ErrNotHosted)
 	}
-	answer, err := q.run(l)
+	answer, err := q.run(replica{ledger: l, gigawallet: r.shards.GigaWallet(shardID)})
 	if err != nil {
 		return nil, err
 	}
@@ -351,6 +373,10 @@ func writeRecords(e *fsm.Encoder, kind queryKind, a *shardAnswer) error {
 		writeList(e, a.Transactions)
 	case queryGetHold:
 		return writeOne(e, kind, a.Hold, a.Hold == nil)
+	case queryGetAccount:
+		return writeOne(e, kind, a.Account, a.Account == nil)
+	case queryNextAccountIndex:
+		e.Uvarint(uint64(a.AccountIndex))
 	default:
 		return fmt.Errorf("routing: no records for %v", kind)
 	}
@@ -384,5 +410,13 @@ func readRecords(d *fsm.Decoder, kind queryKind, a *shardAnswer) {
 		a.Transactions = readList(d, ledger.ReadTransaction)
 	case queryGetHold:
 		a.Hold = ledger.ReadHold(d)
+	case queryGetAccount:
+		a.Account = gigawallet.ReadAccount(d)
+	case queryNextAccountIndex:
+		if index := d.Uvarint(); index < 1<<31 {
+			a.AccountIndex = uint32(index)
+		} else {
+			d.Fail(fmt.Errorf("account index %d", index))
+		}
 	}
 }

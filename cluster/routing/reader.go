@@ -9,6 +9,7 @@ import (
 	"github.com/gigaledger/gigaledger/backend"
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/gigawallet"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
@@ -58,7 +59,7 @@ func (rd *reader) answer(shardID int, q shardQuery) (*shardAnswer, error) {
 		}
 		rd.fenced[shardID] = true
 	}
-	return q.run(ledger)
+	return q.run(replica{ledger: ledger, gigawallet: rd.router.shards.GigaWallet(shardID)})
 }
 
 // askData asks a data shard after making sure the project exists: a data shard that never saw
@@ -322,4 +323,27 @@ func (rd *reader) ListTransactions(projectID string, r ledger.TimeRange, p ledge
 	slices.SortStableFunc(all, func(a, b ledger.Transaction) int { return cmp.Compare(a.CreatedAt, b.CreatedAt) })
 	items, more := cut(all, p)
 	return items, more, nil
+}
+
+// accountShard asks the shard of a foreign ID's account (its customer's).
+func (rd *reader) accountShard(q shardQuery) (*shardAnswer, error) {
+	return rd.askData(rd.router.customerShard(q.ProjectID, q.CustomerID), q,
+		notFound(gigawallet.CodeAccountNotFound, "account not found: "+q.CustomerID))
+}
+
+func (rd *reader) GetAccount(projectID, foreignID string) (*gigawallet.Account, error) {
+	a, err := rd.accountShard(shardQuery{Kind: queryGetAccount, ProjectID: projectID, CustomerID: foreignID})
+	if err != nil {
+		return nil, err
+	}
+	return a.Account, nil
+}
+
+func (rd *reader) NextAccountIndex(projectID, foreignID string) (uint32, error) {
+	a, err := rd.ask(rd.router.customerShard(projectID, foreignID),
+		shardQuery{Kind: queryNextAccountIndex, ProjectID: projectID, CustomerID: foreignID})
+	if err != nil {
+		return 0, err
+	}
+	return a.AccountIndex, nil
 }

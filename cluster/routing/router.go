@@ -21,6 +21,7 @@ import (
 	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/gigawallet"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 	"github.com/gigaledger/gigaledger/shard"
 )
@@ -36,6 +37,9 @@ type Shards interface {
 	LinearizableRead(ctx context.Context, shardID int) error
 	// Ledger is this node's replica of the shard, or nil when the node does not host it.
 	Ledger(shardID int) *ledger.Ledger
+	// GigaWallet reads the GigaWallet family of the same replica (nil when not hosted, or when
+	// the node runs without the family).
+	GigaWallet(shardID int) *gigawallet.Reader
 	// Query runs a shardQuery (encoded) linearizably on a node hosting the shard, which
 	// answers it with Router.AnswerQuery.
 	Query(ctx context.Context, shardID int, query []byte) ([]byte, error)

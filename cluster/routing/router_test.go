@@ -14,6 +14,7 @@ import (
 
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/gigawallet"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 	"github.com/gigaledger/gigaledger/httpapi"
 )
@@ -62,6 +63,8 @@ func (s *localShards) Propose(ctx context.Context, shardID int, command []byte) 
 func (s *localShards) LinearizableRead(ctx context.Context, shardID int) error { return nil }
 
 func (s *localShards) Ledger(shardID int) *ledger.Ledger { return s.ledgers[shardID] }
+
+func (s *localShards) GigaWallet(shardID int) *gigawallet.Reader { return nil }
 
 func (s *localShards) Query(ctx context.Context, shardID int, query []byte) ([]byte, error) {
 	return nil, fmt.Errorf("every shard is local here")

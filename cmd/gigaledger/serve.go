@@ -25,6 +25,7 @@ import (
 	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/cluster/routing"
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/gigawallet"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 	"github.com/gigaledger/gigaledger/httpapi"
 	"github.com/gigaledger/gigaledger/shard"
@@ -318,6 +319,14 @@ func (s nodeShards) Query(ctx context.Context, shardID int, query []byte) ([]byt
 
 func (s nodeShards) Ledger(shardID int) *ledger.Ledger {
 	return s.families.ledgerOf(s.node.StateMachine(shardID))
+}
+
+func (s nodeShards) GigaWallet(shardID int) *gigawallet.Reader {
+	m, ok := s.node.StateMachine(shardID).(*fsm.Machine)
+	if !ok || m == nil {
+		return nil
+	}
+	return s.families.gigawallet.Of(m)
 }
 
 // withPprof serves /debug/pprof/ beside the API, behind the same bearer token.

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/gigawallet"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 	"github.com/gigaledger/gigaledger/httpapi"
 )
@@ -23,9 +24,11 @@ const ClockStartMs int64 = 1704067200000
 // the backend's clock, which only moves when the test calls Advance. Reads see every applied
 // batch, so they are trivially linearizable.
 type LedgerBackend struct {
-	// Machine is the state machine, Ledger its accounting core; tests may query them directly.
-	Machine *fsm.Machine
-	Ledger  *ledger.Ledger
+	// Machine is the state machine, Ledger its accounting core and GigaWallet its GigaWallet
+	// family; tests may query them directly.
+	Machine    *fsm.Machine
+	Ledger     *ledger.Ledger
+	GigaWallet *gigawallet.Reader
 
 	mu        sync.Mutex
 	index     uint64
@@ -36,7 +39,10 @@ type LedgerBackend struct {
 // NewLedgerBackend opens a fresh ledger in t.TempDir() and closes it when the test ends.
 func NewLedgerBackend(t testing.TB) *LedgerBackend {
 	t.Helper()
-	machine, l, err := ledger.Open(t.TempDir(), nil)
+	reg := fsm.NewRegistry()
+	core := ledger.Register(reg)
+	family := gigawallet.Register(reg, core)
+	machine, err := fsm.Open(t.TempDir(), nil, reg)
 	if err != nil {
 		t.Fatalf("open ledger: %v", err)
 	}
@@ -45,7 +51,7 @@ func NewLedgerBackend(t testing.TB) *LedgerBackend {
 			t.Errorf("close ledger: %v", err)
 		}
 	})
-	return &LedgerBackend{Machine: machine, Ledger: l, clockMs: ClockStartMs}
+	return &LedgerBackend{Machine: machine, Ledger: core.Of(machine), GigaWallet: family.Of(machine), clockMs: ClockStartMs}
 }
 
 // Propose applies the command as the next log entry and returns its result.
@@ -68,9 +74,15 @@ func (b *LedgerBackend) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Res
 	return result, nil
 }
 
-// Read returns the ledger itself.
+// Read returns the machine's readers.
 func (b *LedgerBackend) Read(ctx context.Context) (httpapi.Reader, error) {
-	return b.Ledger, nil
+	return machineReader{b.Ledger, b.GigaWallet}, nil
+}
+
+// machineReader is one machine's readers: the accounting core's and the GigaWallet family's.
+type machineReader struct {
+	*ledger.Ledger
+	*gigawallet.Reader
 }
 
 // Advance moves the clock stamped on later batches by ms milliseconds.
@@ -138,7 +150,7 @@ func (f *FakeBackend) Calls() (proposals, reads int) {
 
 // Compile-time checks: the real ledger is a Reader, both backends are Backends.
 var (
-	_ httpapi.Reader  = (*ledger.Ledger)(nil)
+	_ httpapi.Reader  = machineReader{}
 	_ httpapi.Backend = (*LedgerBackend)(nil)
 	_ httpapi.Backend = (*FakeBackend)(nil)
 )
