@@ -32,8 +32,9 @@ type Client struct {
 	http  *http.Client
 	token string
 
-	mu   sync.Mutex
-	apis map[string]*client.Client // by admin base URL
+	mu      sync.Mutex
+	apis    map[string]*client.Client // by admin base URL
+	patient map[string]*client.Client // the same, retrying reads (the final state)
 }
 
 // NewClient returns a client whose every request ends after requestTimeout.
@@ -45,7 +46,7 @@ func NewClient(token string, requestTimeout time.Duration, connectionsPerHost in
 		IdleConnTimeout:     30 * time.Second,
 	}
 	return &Client{http: &http.Client{Transport: transport, Timeout: requestTimeout}, token: token,
-		apis: map[string]*client.Client{}}
+		apis: map[string]*client.Client{}, patient: map[string]*client.Client{}}
 }
 
 // CloseIdle drops idle connections (after a node restarts, so the next request dials anew).
@@ -65,6 +66,37 @@ func (c *Client) API(base string) (*client.Client, error) {
 	}
 	c.apis[base] = api
 	return api, nil
+}
+
+// finalReadRetries is how the final state is read: after healing, a read may still meet an
+// election (a loaded machine delays heartbeats), and a read is safe to repeat; the caller's
+// context (finalReadMax) bounds the whole.
+var finalReadRetries = client.RetryPolicy{MaxAttempts: 30, BackoffMin: 100 * time.Millisecond, BackoffMax: 2 * time.Second}
+
+// patientAPI returns the API client of the node at base that retries reads (finalReadRetries).
+// The workload never uses it: it records every attempt itself.
+func (c *Client) patientAPI(base string) (*client.Client, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if api, ok := c.patient[base]; ok {
+		return api, nil
+	}
+	api, err := client.New(base, client.WithHTTPClient(c.http), client.WithToken(c.token),
+		client.WithUserAgent(userAgent), client.WithRetryPolicy(finalReadRetries))
+	if err != nil {
+		return nil, err
+	}
+	c.patient[base] = api
+	return api, nil
+}
+
+// ReadWallet reads one wallet for the final state, retrying as patientAPI does.
+func (c *Client) ReadWallet(ctx context.Context, base, projectID, walletID string) (*client.Wallet, error) {
+	api, err := c.patientAPI(base)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetWallet(ctx, projectID, walletID)
 }
 
 // AttemptResult is what one attempt of a transaction learned.
@@ -152,18 +184,18 @@ func collect[T any](items iter.Seq2[T, error]) ([]T, error) {
 // everything is the list request that walks a whole list.
 var everything = client.TimePageRequest{PageRequest: client.PageRequest{PageSize: listPageSize}, ToMs: listTimeToMs}
 
-// ListTransactions returns every transaction of a project, oldest first.
+// ListTransactions returns every transaction of a project, oldest first (final state: retries).
 func (c *Client) ListTransactions(ctx context.Context, base, projectID string) ([]client.Transaction, error) {
-	api, err := c.API(base)
+	api, err := c.patientAPI(base)
 	if err != nil {
 		return nil, err
 	}
 	return collect(api.AllTransactions(ctx, projectID, everything))
 }
 
-// ListEntries returns every entry of a wallet, oldest first.
+// ListEntries returns every entry of a wallet, oldest first (final state: retries).
 func (c *Client) ListEntries(ctx context.Context, base, projectID, walletID string) ([]client.Entry, error) {
-	api, err := c.API(base)
+	api, err := c.patientAPI(base)
 	if err != nil {
 		return nil, err
 	}

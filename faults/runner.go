@@ -392,7 +392,7 @@ func readFinal(parent context.Context, cluster *Cluster, w *Workload, issued uin
 	for _, n := range cluster.Nodes {
 		balances := map[string]client.Amount{}
 		for _, id := range w.Wallets {
-			wallet, err := w.client.GetWallet(ctx, n.AdminURL, w.ProjectID, id)
+			wallet, err := w.client.ReadWallet(ctx, n.AdminURL, w.ProjectID, id)
 			if err != nil {
 				return nil, err
 			}
