@@ -79,11 +79,12 @@ type DerivedAddress struct {
 
 // Keychain derives the cluster's keys from its seed on one network. It keeps the private
 // extended key of m/44'/3' (every path GigaLedger uses starts there), not the seed nor the
-// master key. It prints as "[redacted]" like Seed. It is safe for concurrent use.
+// master key. It prints as "[redacted]" like Seed, and holds its key in a closure for the
+// reason Seed does. It is safe for concurrent use.
 type Keychain struct {
 	network Network
-	// coinKey is the private extended key of m/44'/3'. Only read after NewKeychain returns.
-	coinKey *hdkeychain.ExtendedKey
+	// coinKey returns the private extended key of m/44'/3', only read after NewKeychain.
+	coinKey func() *hdkeychain.ExtendedKey
 }
 
 // NewKeychain derives the keychain of seed on network.
@@ -104,7 +105,7 @@ func NewKeychain(seed Seed, network Network) (*Keychain, error) {
 	if _, err := coinKey.ECPubKey(); err != nil {
 		return nil, fmt.Errorf("new keychain: %w", err)
 	}
-	return &Keychain{network: network, coinKey: coinKey}, nil
+	return &Keychain{network: network, coinKey: func() *hdkeychain.ExtendedKey { return coinKey }}, nil
 }
 
 // newMasterKey returns the BIP32 master key of seed, serialized with network's versions.
@@ -139,7 +140,7 @@ func (k *Keychain) Account(account uint32) (*AccountKeys, error) {
 	if account > IndexMax {
 		return nil, fmt.Errorf("%w: account %d above %d", ErrIndexOutOfRange, account, IndexMax)
 	}
-	private, err := deriveChildren(k.coinKey, hdkeychain.HardenedKeyStart+account)
+	private, err := deriveChildren(k.coinKey(), hdkeychain.HardenedKeyStart+account)
 	if err != nil {
 		return nil, fmt.Errorf("account %d: %w", account, err)
 	}
@@ -156,7 +157,7 @@ func (k *Keychain) DerivePrivateKeyForSigning(path Path) (*btcec.PrivateKey, err
 	if err := path.validate(); err != nil {
 		return nil, err
 	}
-	key, err := deriveChildren(k.coinKey, hdkeychain.HardenedKeyStart+path.Account, uint32(path.Branch), path.Index)
+	key, err := deriveChildren(k.coinKey(), hdkeychain.HardenedKeyStart+path.Account, uint32(path.Branch), path.Index)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -2,6 +2,8 @@ package dogecoin
 
 import (
 	"encoding/hex"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
@@ -97,6 +99,44 @@ func TestMasterKeySerialization(t *testing.T) {
 		}
 		if got := p2pkhAddress(publicKey.SerializeCompressed(), test.network); test.address != "" && got != test.address {
 			t.Errorf("%s: address = %s, want %s", test.name, got, test.address)
+		}
+	}
+}
+
+// TestKeychainNeverPrintsKeys prints a Keychain in the ways a careless log line might and looks
+// for its private key, raw, hex and serialized.
+func TestKeychainNeverPrintsKeys(t *testing.T) {
+	seed, err := NewSeed(make([]byte, 64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keychain, err := NewKeychain(seed, Mainnet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	privateKey, err := keychain.coinKey().ECPrivKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := privateKey.Serialize()
+	secrets := []string{keychain.coinKey().String(), hex.EncodeToString(raw), string(raw), fmt.Sprint(raw[:4])[1:10]}
+	type exported struct{ Keychain *Keychain }
+	type unexported struct{ keychain *Keychain }
+	type value struct{ keychain Keychain }
+	for name, v := range map[string]any{
+		"*Keychain":        keychain,
+		"Keychain":         *keychain,
+		"exported field":   exported{keychain},
+		"unexported field": unexported{keychain},
+		"value field":      value{*keychain},
+	} {
+		for _, format := range []string{"%v", "%+v", "%#v", "%s", "%x", "%q", "%d"} {
+			text := fmt.Sprintf(format, v)
+			for _, secret := range secrets {
+				if strings.Contains(text, secret) {
+					t.Errorf("Sprintf(%q, %s) reveals the private key: %q", format, name, text)
+				}
+			}
 		}
 	}
 }

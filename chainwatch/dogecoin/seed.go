@@ -46,15 +46,12 @@ var (
 
 // Seed is the cluster's master seed: every account key, address and private key derives from
 // it. Its bytes never leave the package: a Seed prints, formats and encodes (fmt with any verb,
-// encoding/json, encoding.TextMarshaler, log/slog) as "[redacted]", and the bytes sit behind a
-// pointer so that even a struct holding a Seed in an unexported field, printed with %+v, shows
-// only an address. The zero Seed is empty and NewKeychain refuses it.
+// encoding/json, encoding.TextMarshaler, log/slog) as "[redacted]". The bytes are held by a
+// closure, not a field: fmt prints a struct's unexported fields by reflection without calling
+// their methods (a Seed in an unexported field, or under a verb fmt finds bad), and reflection
+// shows a func only as an address. The zero Seed is empty and NewKeychain refuses it.
 type Seed struct {
-	secret *seedBytes
-}
-
-type seedBytes struct {
-	bytes []byte
+	secret func() []byte
 }
 
 // NewSeed returns a seed of a copy of raw, which must be SeedMinBytes..SeedMaxBytes long.
@@ -62,7 +59,8 @@ func NewSeed(raw []byte) (Seed, error) {
 	if len(raw) < SeedMinBytes || len(raw) > SeedMaxBytes {
 		return Seed{}, fmt.Errorf("%w: %d bytes, want %d..%d", ErrSeedInvalid, len(raw), SeedMinBytes, SeedMaxBytes)
 	}
-	return Seed{secret: &seedBytes{bytes: append([]byte(nil), raw...)}}, nil
+	secret := append([]byte(nil), raw...)
+	return Seed{secret: func() []byte { return secret }}, nil
 }
 
 // ParseSeed returns the seed written as hex in text (upper or lower case; white space around it
@@ -231,5 +229,5 @@ func (s Seed) bytes() []byte {
 	if s.secret == nil {
 		return nil
 	}
-	return s.secret.bytes
+	return s.secret()
 }
