@@ -254,8 +254,9 @@ func (a *AccountKeys) Network() Network { return a.network }
 // Account returns the account number N of m/44'/3'/N'.
 func (a *AccountKeys) Account() uint32 { return a.account }
 
-// ID returns the account's GigaWallet ID: the P2PKH address of the account key m/44'/3'/N'.
-// Like GigaWallet's account IDs it is never an address we watch for payments.
+// ID returns the account's GigaWallet ID: the P2PKH address of the account key m/44'/3'/N'
+// (GigaWallet's is that of its per-account master key). It is none of the account's invoice or
+// change addresses.
 func (a *AccountKeys) ID() string { return a.accountID }
 
 // ExtendedPublicKey returns the account's extended public key (dgub… on mainnet, tpub… on the

@@ -323,3 +323,24 @@ func BenchmarkAccount(b *testing.B) {
 		}
 	}
 }
+
+func FuzzParseAccountKeys(f *testing.F) {
+	f.Add("dgub8rDzyFqzw35B8zSqrW9sHDivXL2YmcGEVKyRMhPh8SoeUmkGozD5YzNyEkSH1T9zhvy9iQzns7igxrhQkg4jETWna4X1AUC4MT3YgHenTMB")
+	f.Add("dgpv57ru95KiYUB5oWm2CVQH4heh1f7E9dNGdRHHVThcQkLeQ2HHxVJfFYefnpKrWZ6L6EDKJHUVq4Yyd5kPZKnRePfkCz3EzkySTydXKbgjcxN")
+	f.Add("xyz")
+	f.Fuzz(func(t *testing.T, text string) {
+		keys, err := dogecoin.ParseAccountKeys(text, dogecoin.Mainnet)
+		if err != nil {
+			return
+		}
+		// Accepted: a public account key of the network that reads back as given.
+		serialized, ok := base58CheckDecode(text)
+		if !ok || len(serialized) != 78 || [4]byte(serialized[:4]) != dogecoin.Mainnet.HDPublicVersion ||
+			serialized[4] != 3 || serialized[45] == 0 || keys.ExtendedPublicKey() != text {
+			t.Fatalf("accepted %q", text)
+		}
+		if _, err := keys.InvoiceAddress(0); err != nil {
+			t.Fatalf("%q: %v", text, err)
+		}
+	})
+}

@@ -146,7 +146,7 @@ func loadSeedFile(path string) (Seed, error) {
 // errors.Is(err, fs.ErrExist). The file appears whole or not at all: the seed is written and
 // synced to a temporary file in the same folder, which is then linked to path (a link, unlike a
 // rename, fails when the target exists, so two nodes racing cannot replace each other's seed)
-// and the folder synced. The folder must exist.
+// and the folder synced. The folder must exist, on a file system with hard links.
 func CreateSeedFile(path string) (Seed, error) {
 	raw := make([]byte, SeedCreateBytes)
 	defer clear(raw)
@@ -157,8 +157,10 @@ func CreateSeedFile(path string) (Seed, error) {
 	if err != nil {
 		return Seed{}, err
 	}
-	text := []byte(hex.EncodeToString(raw) + "\n")
+	text := make([]byte, hex.EncodedLen(len(raw))+1)
 	defer clear(text)
+	hex.Encode(text, raw)
+	text[len(text)-1] = '\n'
 	if err := writeNewFile(path, text); err != nil {
 		return Seed{}, fmt.Errorf("create wallet seed file %s: %w", path, err)
 	}

@@ -253,3 +253,22 @@ func TestCreateSeedFile(t *testing.T) {
 		t.Error("CreateSeedFile in a missing folder succeeded")
 	}
 }
+
+func FuzzParseSeed(f *testing.F) {
+	f.Add(seedHex)
+	f.Add(seedHex[:63] + "g")
+	f.Fuzz(func(t *testing.T, text string) {
+		_, err := dogecoin.ParseSeed(text)
+		// An error may say how long the text was, never what it holds: no run of 8 of its hex
+		// digits appears in the message.
+		trimmed := strings.TrimSpace(text)
+		if err == nil || len(trimmed) < 8 || strings.Trim(trimmed, "0123456789abcdefABCDEF") != "" {
+			return
+		}
+		for i := 0; i+8 <= len(trimmed); i++ {
+			if strings.Contains(err.Error(), trimmed[i:i+8]) {
+				t.Fatalf("error %q quotes the text", err)
+			}
+		}
+	})
+}
