@@ -63,11 +63,6 @@ func (p Path) validate() error {
 	return nil
 }
 
-// AccountPath returns the account key's path m/44'/3'/account' in BIP32 notation.
-func AccountPath(account uint32) string {
-	return fmt.Sprintf("m/%d'/%d'/%d'", purposeBIP44, CoinType, account)
-}
-
 // DerivedAddress is the public result of a derivation: safe to store, replicate and show.
 type DerivedAddress struct {
 	Path Path
@@ -253,6 +248,11 @@ func (a *AccountKeys) Network() Network { return a.network }
 
 // Account returns the account number N of m/44'/3'/N'.
 func (a *AccountKeys) Account() uint32 { return a.account }
+
+// Path returns the account key's path m/44'/3'/N' in BIP32 notation.
+func (a *AccountKeys) Path() string {
+	return fmt.Sprintf("m/%d'/%d'/%d'", purposeBIP44, CoinType, a.account)
+}
 
 // ID returns the account's GigaWallet ID: the P2PKH address of the account key m/44'/3'/N'
 // (GigaWallet's is that of its per-account master key). It is none of the account's invoice or

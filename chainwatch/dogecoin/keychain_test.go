@@ -175,6 +175,9 @@ func TestAccountID(t *testing.T) {
 	seed := bip39Seed(t, "ripple scissors kick mammal hire column oak again sun offer wealth tomorrow wagon turn fatal", "TREZOR")
 	for _, network := range dogecoin.Networks() {
 		keys := account(t, newKeychain(t, seed, network), 5)
+		if keys.Path() != "m/44'/3'/5'" {
+			t.Errorf("%s: Path() = %s", network, keys.Path())
+		}
 		serialized, ok := base58CheckDecode(keys.ExtendedPublicKey())
 		if !ok || len(serialized) != 78 {
 			t.Fatalf("%s: extended public key does not decode: %x", network, serialized)

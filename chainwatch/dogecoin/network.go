@@ -50,8 +50,10 @@ var Testnet = Network{
 	HDPublicVersion:  [4]byte{0x04, 0x35, 0x87, 0xcf},
 }
 
-// Regtest is Dogecoin's local regression-test network: Dogecoin Core 1.14 kept Bitcoin's regtest
-// address and WIF versions (addresses start with m or n) and the testnet BIP32 versions.
+// Regtest is Dogecoin's local regression-test network: Dogecoin Core 1.14 and libdogecoin kept
+// Bitcoin's regtest address and WIF versions (addresses start with m or n) and the testnet BIP32
+// versions. Dogecoin Core's unreleased 1.21 development branch gives regtest testnet's bytes
+// (0x71, 0xc4, 0xf1) instead; a regtest node built from it would need those.
 var Regtest = Network{
 	Name:             "regtest",
 	P2PKHVersion:     0x6f,
