@@ -1,0 +1,70 @@
+package gigawallet
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/big"
+	"testing"
+)
+
+// FuzzDecodeInvoiceCreate: the invoice decoder never panics, and what it accepts is valid JSON
+// that obeys every rule: 1..100 items of known types with quantities in range, values with
+// the right sign that read back exactly from what is written, a running total above zero, and
+// a Total equal to Σ quantity × value.
+func FuzzDecodeInvoiceCreate(f *testing.F) {
+	for _, seed := range []string{
+		`{"required_confirmations":6,"items":[{"type":"item","name":"Doge T-Shirt","quantity":2,"value":"24.89774"},{"type":"shipping","name":"Flat rate","quantity":1,"value":5}]}`,
+		`{"items":[{"type":"item","quantity":1,"value":0.1},{"type":"tax","quantity":1,"value":"0.2"}]}`,
+		`{"items":[{"type":"item","quantity":2,"value":"10"},{"type":"discount","quantity":1,"value":"-19.99999999"}],"expire_minutes":5}`,
+		`{"items":[{"type":"item","name":"x","sku":"y","description":"z\n","value":"1e2","quantity":1,"image_link":"l"}],"required_confirmations":-1}`,
+		`{"items":[{"type":"item","quantity":"6","value":1}]}`,
+		`{"items":[{"type":"item","quantity":1,"value":1,"value":2}]}`,
+		`{"Items":[]}`,
+		`{}`,
+		``,
+		"{\"items\":[{\"type\":\"item\",\"quantity\":1,\"value\":\"\xff\"}]}",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		invoice, apiErr := DecodeInvoiceCreate(bytes.NewReader(body), 6)
+		if apiErr != nil {
+			if apiErr.Code != CodeBadRequest || apiErr.Status < 400 || apiErr.Status > 499 || apiErr.Message == "" {
+				t.Fatalf("refusal %d %s %q is not a 4xx bad-request with a message", apiErr.Status, apiErr.Code, apiErr.Message)
+			}
+			return
+		}
+		if !json.Valid(body) {
+			t.Fatalf("accepted invalid JSON %q", body)
+		}
+		if len(invoice.Items) < 1 || len(invoice.Items) > InvoiceItemsMaxCount {
+			t.Fatalf("accepted %d items", len(invoice.Items))
+		}
+		if invoice.RequiredConfirmations < 0 || invoice.RequiredConfirmations > RequiredConfirmationsMax {
+			t.Fatalf("accepted required_confirmations %d", invoice.RequiredConfirmations)
+		}
+		if invoice.ExpireMinutes < 0 || invoice.ExpireMinutes > ExpireMinutesMax {
+			t.Fatalf("accepted expire_minutes %d", invoice.ExpireMinutes)
+		}
+		total := new(big.Int)
+		for i, item := range invoice.Items {
+			if !isItemType(item.Type) || item.Quantity < 1 || item.Quantity > ItemQuantityMax {
+				t.Fatalf("items[%d] accepted: %+v", i, item)
+			}
+			if item.Value.Negative != (item.Type == ItemTypeDiscount) || item.Value.Koinu.IsZero() {
+				t.Fatalf("items[%d] accepted with value %s", i, item.Value)
+			}
+			back, apiErr := ParseSignedAmount("value", json.RawMessage(`"`+item.Value.String()+`"`))
+			if apiErr != nil || back != item.Value {
+				t.Fatalf("items[%d] value %s reads back as %s, %v", i, item.Value, back, apiErr)
+			}
+			total.Add(total, new(big.Int).Mul(item.Value.big(), big.NewInt(item.Quantity)))
+			if total.Sign() <= 0 {
+				t.Fatalf("running total %s after items[%d] was accepted", total, i)
+			}
+		}
+		if total.Cmp(invoice.Total.Big()) != 0 {
+			t.Fatalf("Total %s koinu, items sum to %s", invoice.Total, total)
+		}
+	})
+}
