@@ -127,12 +127,15 @@ func (w *strictWalker) value(target reflect.Type, path string, depth int) *Error
 	}
 	delim, ok := token.(json.Delim)
 	if !ok {
-		return nil // a scalar: its type is encoding/json's and validation's business
+		return checkScalar(token, derefType(target), path)
 	}
 	if depth >= jsonDepthMax {
 		return badRequest("bad request body (expecting JSON): nested deeper than %d levels", jsonDepthMax)
 	}
 	target = derefType(target)
+	if target != nil && (target.Kind() == reflect.String || target.Kind() == reflect.Int64) {
+		return badRequest("%s must be %s", path, jsonTypeName(target))
+	}
 	switch delim {
 	case '{':
 		return w.object(target, path, depth)
@@ -202,6 +205,34 @@ func (w *strictWalker) object(target reflect.Type, path string, depth int) *Erro
 		}
 	}
 	return w.closing()
+}
+
+// checkScalar checks a scalar token against the kind of field it decodes into, so that a type
+// error names the item ("items[3].quantity", where encoding/json says "items.quantity"). Only
+// the kinds of this package's requests are checked; null is left to the field's own rules.
+func checkScalar(token json.Token, target reflect.Type, path string) *Error {
+	if target == nil || token == nil {
+		return nil
+	}
+	switch target.Kind() {
+	case reflect.String:
+		if _, ok := token.(string); !ok {
+			return badRequest("%s must be a JSON string", path)
+		}
+	case reflect.Int64:
+		number, ok := token.(json.Number)
+		if !ok {
+			return badRequest("%s must be a JSON integer (not a string or a fraction)", path)
+		}
+		if _, err := strconv.ParseInt(string(number), 10, 64); err != nil {
+			return badRequest("%s must be a JSON integer (not a string or a fraction) within 64 bits", path)
+		}
+	case reflect.Slice, reflect.Struct:
+		if target != rawMessageType {
+			return badRequest("%s must be %s", path, jsonTypeName(target))
+		}
+	}
+	return nil
 }
 
 // closing reads the '}' or ']' that ends the current object or array.
