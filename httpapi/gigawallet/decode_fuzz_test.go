@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/big"
+	"strings"
 	"testing"
 )
 
@@ -65,6 +66,51 @@ func FuzzDecodeInvoiceCreate(f *testing.F) {
 		}
 		if total.Cmp(invoice.Total.Big()) != 0 {
 			t.Fatalf("Total %s koinu, items sum to %s", invoice.Total, total)
+		}
+	})
+}
+
+// FuzzParseAmount checks the apd conversion against an independent one (math/big.Rat): an
+// accepted text is exactly the koinu returned, with at most 8 decimal places, within
+// AmountMaxDOGE, and what FormatKoinu writes reads back the same.
+func FuzzParseAmount(f *testing.F) {
+	for _, seed := range []string{`"1.5"`, `1.5`, `"1e2"`, `100`, `"0.00000001"`, `"-19.99999999"`, `"1e-9"`, `".5"`, `"5."`, `"+1"`, `null`, `"1e15"`, `1.000000000`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		value, apiErr := ParseSignedAmount("value", json.RawMessage(raw))
+		if apiErr != nil {
+			if apiErr.Status != 400 || apiErr.Code != CodeBadRequest {
+				t.Fatalf("%q: refused with %d %s", raw, apiErr.Status, apiErr.Code)
+			}
+			return
+		}
+		text := string(raw)
+		if len(raw) > 0 && raw[0] == '"' {
+			if err := json.Unmarshal(raw, &text); err != nil {
+				t.Fatalf("%q accepted but is not a JSON string", raw)
+			}
+		}
+		if text == "null" {
+			text = "0"
+		}
+		expected, ok := new(big.Rat).SetString(strings.TrimPrefix(text, "+"))
+		if !ok {
+			t.Fatalf("%q accepted, but big.Rat cannot read %q", raw, text)
+		}
+		koinu := new(big.Rat).Mul(expected, new(big.Rat).SetInt64(KoinuPerDOGE))
+		if !koinu.IsInt() {
+			t.Fatalf("%q accepted with more than 8 decimal places", raw)
+		}
+		if koinu.Num().Cmp(value.big()) != 0 {
+			t.Fatalf("%q = %s koinu, big.Rat says %s", raw, value.big(), koinu.Num())
+		}
+		if new(big.Rat).Abs(expected).Cmp(new(big.Rat).SetInt64(AmountMaxDOGE)) > 0 {
+			t.Fatalf("%q accepted above AmountMaxDOGE", raw)
+		}
+		back, apiErr := ParseSignedAmount("value", json.RawMessage(value.String()))
+		if apiErr != nil || back != value {
+			t.Fatalf("%q → %s reads back as %+v, %v", raw, value, back, apiErr)
 		}
 	})
 }

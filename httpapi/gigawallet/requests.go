@@ -20,8 +20,10 @@ const (
 	InvoiceItemsMaxCount = 100
 	// ItemQuantityMax bounds an item's quantity.
 	ItemQuantityMax = 1_000_000_000
-	// Lengths of an item's strings, in bytes of UTF-8.
-	ItemNameMaxBytes        = 256
+	// Lengths of an item's strings, in bytes of UTF-8. The WooCommerce plugin sends the
+	// order line's name, which for a variation carries its attributes ("T-Shirt - Blue, XL"),
+	// so the name limit is generous; it sends no sku, description or image_link.
+	ItemNameMaxBytes        = 1024
 	ItemSKUMaxBytes         = 128
 	ItemDescriptionMaxBytes = 2048
 	ItemImageLinkMaxBytes   = 2048

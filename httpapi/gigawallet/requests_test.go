@@ -38,6 +38,10 @@ func TestDecodeAccountUpsert(t *testing.T) {
 			AccountSettings{PayoutAddress: str(""), PayoutThreshold: koinu(0), PayoutFrequency: str("0")}},
 		{`{"payout_address":"nbMFaHF9pjNoohS4fD1jefKBgDnETK9uPu","payout_threshold":"12.5","payout_frequency":"0"}`,
 			AccountSettings{PayoutAddress: str("nbMFaHF9pjNoohS4fD1jefKBgDnETK9uPu"), PayoutThreshold: koinu(1250000000), PayoutFrequency: str("0")}},
+		// The plugin's settings default is the placeholder "Dxxx…": base58 characters, so only
+		// the caller's network check (checksum, version byte) can refuse it.
+		{`{"payout_address":"Dxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","payout_threshold":"0","payout_frequency":"0"}`,
+			AccountSettings{PayoutAddress: str("Dxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"), PayoutThreshold: koinu(0), PayoutFrequency: str("0")}},
 		{`{"payout_threshold":12.5}`, AccountSettings{PayoutThreshold: koinu(1250000000)}},
 		{`{"payout_threshold":null}`, AccountSettings{PayoutThreshold: koinu(0)}},
 		{`{"payout_frequency":"86400"}`, AccountSettings{PayoutFrequency: str("86400")}},
@@ -136,6 +140,11 @@ func TestDecodeInvoiceCreate(t *testing.T) {
 		{"null strings", `{"items":[{"type":"item","name":null,"sku":null,"quantity":1,"value":1}]}`, 6, "1", 0},
 		{"expiry", `{"expire_minutes":60,"items":[{"type":"item","quantity":1,"value":1}]}`, 6, "1", 60},
 		{"all fields", `{"items":[{"type":"item","name":"Widget","sku":"W-1","description":"A widget.\nBlue.","value":"1.5","quantity":2,"image_link":"https://shop.example/w.png"}],"required_confirmations":3}`, 3, "3", 0},
+		// The plugin as it really builds the body (gigawallet.php process_payment): the
+		// line's get_total() (a WooCommerce decimal string, up to 6 places), the line's
+		// quantity although the value is already the line total (a client bug kept: the
+		// server charges quantity × value), shipping_total when above zero.
+		{"plugin process_payment", `{"required_confirmations":3,"items":[{"type":"item","name":"Hoodie &amp; Cap – Blue, XL","quantity":2,"value":"49.795480"},{"type":"shipping","name":"shipping","quantity":1,"value":"4.166667"}]}`, 3, "103.757627", 0},
 	} {
 		got, apiErr := DecodeInvoiceCreate(strings.NewReader(tc.body), 6)
 		if apiErr != nil {
@@ -179,11 +188,14 @@ func TestDecodeInvoiceCreate(t *testing.T) {
 		{item(`"type":"discount","quantity":1,"value":"1"`), "items[0].value of a discount must be below zero"},
 		{item(`"type":"discount","quantity":1,"value":"-1"`), "total must be greater than zero after items[0]"},
 		{item(`"type":"item","quantity":1,"value":"1.123456789"`), "items[0].value has more than 8 decimal places"},
+		// A PHP float at full precision (json_encode with serialize_precision -1) has more
+		// than 8 places: GigaWallet silently rounds it, here it is refused (issue 10 item 8).
+		{item(`"type":"item","quantity":1,"value":16.666666666666668`), "items[0].value has more than 8 decimal places"},
 		{item(`"type":"item","quantity":1,"value":"1e16"`), "exceeds the largest amount"},
 		{item(`"type":"item","quantity":1,"value":true`), "JSON string or number"},
 		{`{"items":[{"type":"item","quantity":1,"value":"10"},{"type":"discount","quantity":1,"value":"-10"}]}`, "total must be greater than zero after items[1]"},
 		{`{"items":[{"type":"discount","quantity":1,"value":"-1"},{"type":"item","quantity":1,"value":"10"}]}`, "after items[0]"},
-		{item(`"type":"item","quantity":1,"value":1,"name":"` + strings.Repeat("x", ItemNameMaxBytes+1) + `"`), "items[0].name must be at most 256 bytes"},
+		{item(`"type":"item","quantity":1,"value":1,"name":"` + strings.Repeat("x", ItemNameMaxBytes+1) + `"`), "items[0].name must be at most 1024 bytes"},
 		{item(`"type":"item","quantity":1,"value":1,"sku":"` + strings.Repeat("x", ItemSKUMaxBytes+1) + `"`), "items[0].sku must be at most 128 bytes"},
 		{item(`"type":"item","quantity":1,"value":1,"description":"` + strings.Repeat("x", ItemDescriptionMaxBytes+1) + `"`), "items[0].description must be at most 2048 bytes"},
 		{item(`"type":"item","quantity":1,"value":1,"image_link":"` + strings.Repeat("x", ItemImageLinkMaxBytes+1) + `"`), "items[0].image_link must be at most 2048 bytes"},
