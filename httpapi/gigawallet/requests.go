@@ -52,8 +52,8 @@ type accountUpsertRequest struct {
 
 // AccountSettings is a validated account upsert. A nil field was absent from the request: an
 // existing account keeps its setting, a new one takes the default ("", 0, ""). null sets the
-// empty value, as GigaWallet reads null; the WooCommerce plugin sends payout_address null when
-// the shop has set none.
+// empty value, as GigaWallet reads null (the WooCommerce plugin's API class defaults
+// payout_address to null; its checkout sends the configured address, "" when none).
 type AccountSettings struct {
 	// PayoutAddress is "" (none) or an address that passed the caller's check.
 	PayoutAddress *string

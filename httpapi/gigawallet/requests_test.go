@@ -171,6 +171,10 @@ func TestDecodeInvoiceCreate(t *testing.T) {
 		{item(`"type":["item"],"quantity":1,"value":1`), "items[0].type must be a JSON string"},
 		{`{"items":"item"}`, "items must be a JSON array"},
 		{`{"items":[5]}`, "items[0] must be a JSON object"},
+		{`{"items":[[]]}`, "items[0] must be a JSON object"},
+		{`{"items":[{"type":{},"quantity":1,"value":1}]}`, "items[0].type must be a JSON string"},
+		{`{"items":[{"type":"item","quantity":[1],"value":1}]}`, "items[0].quantity must be a JSON integer"},
+		{`{"items":[{"type":"item","quantity":1,"value":{"amount":1}}]}`, "items[0].value must be a decimal number of DOGE as a JSON string or number"},
 		{item(`"type":"item","quantity":0,"value":1`), "items[0].quantity must be 1 to"},
 		{item(`"type":"item","quantity":-1,"value":1`), "items[0].quantity must be 1 to"},
 		{item(`"type":"item","quantity":1000000001,"value":1`), "items[0].quantity must be 1 to"},
@@ -213,7 +217,7 @@ func TestDecodeInvoiceCreate(t *testing.T) {
 		{`{"expire_minutes":43201,"items":[{"type":"item","quantity":1,"value":1}]}`, "expire_minutes must be 0"},
 		{`{"items":[{"type":"item","quantity":1,"value":1}]}x`, "exactly one JSON object"},
 		{`{"items":[{"type":"item","quantity":1,"value":1}]},`, "exactly one JSON object"},
-		{`{"items":[[[[[[[[[[1]]]]]]]]]]}`, "nested deeper"},
+		{`{"items":[{"value":[[[[[[[[1]]]]]]]]}]}`, "nested deeper"},
 	} {
 		_, apiErr := DecodeInvoiceCreate(strings.NewReader(tc.body), 6)
 		checkRefused(t, tc.body, apiErr, tc.want)

@@ -133,15 +133,18 @@ func (w *strictWalker) value(target reflect.Type, path string, depth int) *Error
 		return badRequest("bad request body (expecting JSON): nested deeper than %d levels", jsonDepthMax)
 	}
 	target = derefType(target)
-	if target != nil && (target.Kind() == reflect.String || target.Kind() == reflect.Int64) {
-		return badRequest("%s must be %s", path, jsonTypeName(target))
+	if target != nil && target != rawMessageType {
+		isObject, wantObject := delim == '{', target.Kind() == reflect.Struct
+		if isObject != wantObject || (!isObject && target.Kind() != reflect.Slice) {
+			return badRequest("%s must be %s", nameOf(path), jsonTypeName(target))
+		}
 	}
 	switch delim {
 	case '{':
 		return w.object(target, path, depth)
 	case '[':
 		var element reflect.Type
-		if target != nil && target.Kind() == reflect.Slice && target != rawMessageType {
+		if target != nil && target != rawMessageType {
 			element = target.Elem()
 		}
 		for i := 0; w.decoder.More(); i++ {
