@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/big"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -111,6 +112,48 @@ func FuzzParseAmount(f *testing.F) {
 		back, apiErr := ParseSignedAmount("value", json.RawMessage(value.String()))
 		if apiErr != nil || back != value {
 			t.Fatalf("%q → %s reads back as %+v, %v", raw, value, back, apiErr)
+		}
+	})
+}
+
+// FuzzDecodeAccountUpsert: the upsert decoder never panics, refuses with a 4xx bad-request, and
+// what it accepts is valid JSON with settings in their documented forms.
+func FuzzDecodeAccountUpsert(f *testing.F) {
+	for _, seed := range []string{
+		`{}`, ``, `null`,
+		`{"payout_address":null,"payout_threshold":"0","payout_frequency":"0"}`,
+		`{"payout_address":"nbMFaHF9pjNoohS4fD1jefKBgDnETK9uPu","payout_threshold":12.5,"payout_frequency":"86400"}`,
+		`{"payout_frequency":5}`, `{"payout_frequency":"007"}`, `{"Payout_Address":""}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		settings, apiErr := DecodeAccountUpsert(bytes.NewReader(body), nil)
+		if apiErr != nil {
+			if apiErr.Code != CodeBadRequest || apiErr.Status < 400 || apiErr.Status > 499 || apiErr.Message == "" {
+				t.Fatalf("refusal %d %s %q is not a 4xx bad-request with a message", apiErr.Status, apiErr.Code, apiErr.Message)
+			}
+			return
+		}
+		if !json.Valid(body) {
+			t.Fatalf("accepted invalid JSON %q", body)
+		}
+		if address := settings.PayoutAddress; address != nil {
+			for _, r := range *address {
+				if !isBase58(r) {
+					t.Fatalf("accepted payout_address %q", *address)
+				}
+			}
+		}
+		if frequency := settings.PayoutFrequency; frequency != nil && *frequency != "" {
+			seconds, err := strconv.ParseUint(*frequency, 10, 64)
+			if err != nil || strconv.FormatUint(seconds, 10) != *frequency || seconds > PayoutFrequencyMaxSeconds {
+				t.Fatalf("accepted payout_frequency %q", *frequency)
+			}
+		}
+		maxKoinu := new(big.Int).Mul(big.NewInt(AmountMaxDOGE), big.NewInt(KoinuPerDOGE))
+		if threshold := settings.PayoutThreshold; threshold != nil && threshold.Big().Cmp(maxKoinu) > 0 {
+			t.Fatalf("accepted payout_threshold %s koinu", threshold)
 		}
 	})
 }
