@@ -65,7 +65,7 @@ func FuzzDecodeInvoiceCreate(f *testing.F) {
 				t.Fatalf("running total %s after items[%d] was accepted", total, i)
 			}
 		}
-		if total.Cmp(invoice.Total.Big()) != 0 {
+		if total.Cmp(invoice.Total.Big()) != 0 || total.Cmp(amountMaxKoinu) > 0 {
 			t.Fatalf("Total %s koinu, items sum to %s", invoice.Total, total)
 		}
 	})
@@ -151,8 +151,7 @@ func FuzzDecodeAccountUpsert(f *testing.F) {
 				t.Fatalf("accepted payout_frequency %q", *frequency)
 			}
 		}
-		maxKoinu := new(big.Int).Mul(big.NewInt(AmountMaxDOGE), big.NewInt(KoinuPerDOGE))
-		if threshold := settings.PayoutThreshold; threshold != nil && threshold.Big().Cmp(maxKoinu) > 0 {
+		if threshold := settings.PayoutThreshold; threshold != nil && threshold.Big().Cmp(amountMaxKoinu) > 0 {
 			t.Fatalf("accepted payout_threshold %s koinu", threshold)
 		}
 	})

@@ -11,5 +11,12 @@
 // PascalCase balance keys, `{"error":{"code","message"}}` with GigaWallet's codes. What is a bug
 // there is fixed: validation failures are 400 instead of 500, already-exists is 409, amounts with
 // more than 8 decimal places are refused instead of silently stored, and request bodies are
-// decoded strictly (see DecodeAccountUpsert and DecodeInvoiceCreate for what that means here).
+// decoded strictly.
+//
+// Strict means: valid UTF-8, no key twice, no unknown or case-variant key, one JSON object and
+// nothing after it, bounded size, nesting and item count. GigaWallet (plain encoding/json)
+// ignores unknown keys and matches keys case-insensitively, but no real client depends on that:
+// the WooCommerce plugin sends exactly the documented keys in lower case, while GigaWallet's own
+// test sends "confirmations" and silently gets the default instead. What clients do depend on
+// is kept: amounts as strings or numbers, null read as the empty value, `{}` as an empty upsert.
 package gigawallet

@@ -193,6 +193,9 @@ type InvoiceRequest struct {
 	Total fsm.Amount
 }
 
+// amountMaxKoinu is AmountMaxDOGE in koinu.
+var amountMaxKoinu = new(big.Int).Mul(big.NewInt(AmountMaxDOGE), big.NewInt(KoinuPerDOGE))
+
 // The item types GigaWallet accepts (the docs list five; the code also takes donation).
 const (
 	ItemTypeItem     = "item"
@@ -232,10 +235,12 @@ func DecodeInvoiceCreate(body io.Reader, defaultConfirmations int32) (InvoiceReq
 		}
 		invoice.Items[i] = item
 	}
-	// Within the limits the total is below 100 × 10^9 × 10^15 × 10^8 koinu, far inside 128 bits.
+	// The sum of bounded items is at most 100 × 10^9 × 10^15 × 10^8 koinu, inside 128 bits; the
+	// total itself is held to the bound of every other amount, so what the ledger is asked to
+	// move or hold for an invoice never exceeds it.
 	invoiceTotal, err := fsm.AmountFromBig(total)
-	if err != nil {
-		return InvoiceRequest{}, badRequest("invoice total exceeds the largest amount")
+	if err != nil || total.Cmp(amountMaxKoinu) > 0 {
+		return InvoiceRequest{}, badRequest("invoice total exceeds the largest amount, %d DOGE", AmountMaxDOGE)
 	}
 	invoice.Total = invoiceTotal
 	if confirmations := request.RequiredConfirmations; confirmations != nil && *confirmations != RequiredConfirmationsDefaultMarker {

@@ -136,7 +136,7 @@ func TestDecodeInvoiceCreate(t *testing.T) {
 		{"every type", `{"items":[{"type":"item","quantity":1,"value":1},{"type":"tax","quantity":1,"value":1},{"type":"fee","quantity":1,"value":1},{"type":"shipping","quantity":1,"value":1},{"type":"donation","quantity":1,"value":1},{"type":"discount","quantity":1,"value":-4}]}`, 6, "1", 0},
 		{"21 billion DOGE", `{"items":[{"type":"item","quantity":1,"value":"21000000000"}]}`, 6, "21000000000", 0},
 		{"8 decimals", `{"items":[{"type":"item","quantity":1,"value":"0.12345678"}]}`, 6, "0.12345678", 0},
-		{"largest", `{"items":[{"type":"item","quantity":1000000000,"value":"1e15"}]}`, 6, "1000000000000000000000000", 0},
+		{"largest", `{"items":[{"type":"item","quantity":1000000000,"value":"1e6"}]}`, 6, "1000000000000000", 0},
 		{"null strings", `{"items":[{"type":"item","name":null,"sku":null,"quantity":1,"value":1}]}`, 6, "1", 0},
 		{"expiry", `{"expire_minutes":60,"items":[{"type":"item","quantity":1,"value":1}]}`, 6, "1", 60},
 		{"all fields", `{"items":[{"type":"item","name":"Widget","sku":"W-1","description":"A widget.\nBlue.","value":"1.5","quantity":2,"image_link":"https://shop.example/w.png"}],"required_confirmations":3}`, 3, "3", 0},
@@ -196,6 +196,8 @@ func TestDecodeInvoiceCreate(t *testing.T) {
 		// than 8 places: GigaWallet silently rounds it, here it is refused (issue 10 item 8).
 		{item(`"type":"item","quantity":1,"value":16.666666666666668`), "items[0].value has more than 8 decimal places"},
 		{item(`"type":"item","quantity":1,"value":"1e16"`), "exceeds the largest amount"},
+		{item(`"type":"item","quantity":1000000000,"value":"1e15"`), "invoice total exceeds the largest amount, 1000000000000000 DOGE"},
+		{`{"items":[{"type":"item","quantity":1,"value":"1e15"},{"type":"fee","quantity":1,"value":"0.00000001"}]}`, "invoice total exceeds the largest amount"},
 		{item(`"type":"item","quantity":1,"value":true`), "JSON string or number"},
 		{`{"items":[{"type":"item","quantity":1,"value":"10"},{"type":"discount","quantity":1,"value":"-10"}]}`, "total must be greater than zero after items[1]"},
 		{`{"items":[{"type":"discount","quantity":1,"value":"-1"},{"type":"item","quantity":1,"value":"10"}]}`, "after items[0]"},
