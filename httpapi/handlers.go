@@ -36,6 +36,7 @@ var pathParamChecks = map[string]func(field, value string) *apiError{
 	"walletId":   func(field, value string) *apiError { return checkSimpleID(field, value, fsm.GeneratedIDMaxLength) },
 	"txId":       func(field, value string) *apiError { return checkSimpleID(field, value, fsm.GeneratedIDMaxLength) },
 	"holdId":     func(field, value string) *apiError { return checkSimpleID(field, value, fsm.GeneratedIDMaxLength) },
+	"foreignID":  checkForeignID,
 }
 
 // checkPathParams answers 400 InvalidArgument for a malformed path parameter before any handler

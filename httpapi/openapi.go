@@ -52,7 +52,7 @@ func openAPIDocument(routes []routeSpec) object {
 		},
 		"tags": []object{
 			{"name": tagProjects}, {"name": tagAssets}, {"name": tagCustomers}, {"name": tagWallets},
-			{"name": tagTransactions}, {"name": tagHolds}, {"name": tagOperations},
+			{"name": tagTransactions}, {"name": tagHolds}, {"name": tagGigaWallet}, {"name": tagOperations},
 		},
 		"security": []object{{"bearerAuth": []string{}}},
 		"paths":    paths,
@@ -165,9 +165,9 @@ func pathParamSchema(name string) object {
 	switch name {
 	case "projectId", "assetId":
 		return simpleIDSchema(fsm.IDMaxLength)
-	case "walletId", "txId":
+	case "walletId", "txId", "holdId":
 		return simpleIDSchema(fsm.GeneratedIDMaxLength)
-	case "customerId":
+	case "customerId", "foreignID":
 		return object{"type": "string", "minLength": 1, "maxLength": fsm.CustomerIDMaxLength, "pattern": "^[^/]+$"}
 	}
 	return object{"type": "string"}
@@ -300,6 +300,18 @@ func openAPISchemas() object {
 			"createdAt": timestamp(), "resolvedAt": object{"type": "integer", "description": "Absent while active."},
 		}),
 		"HoldResolution": shape(object{"hold": schemaRef("Hold"), "transaction": schemaRef("Transaction")}),
+		"GigaWalletAccount": shape(object{
+			"id":               object{"type": "string", "description": "P2PKH address of the account key m/44'/3'/N'."},
+			"foreign_id":       object{"type": "string"},
+			"payout_address":   object{"type": "string"},
+			"payout_threshold": object{"type": "string", "description": "DOGE, decimal string."},
+			"payout_frequency": object{"type": "string", "description": "Whole seconds, or empty."}}),
+		"GigaWalletAccountRequest": closed(nil, object{
+			"payout_address":   object{"type": []string{"string", "null"}, "description": "A P2PKH address of the node's network, or empty/null."},
+			"payout_threshold": object{"description": "DOGE as a string or number, at most 8 decimals."},
+			"payout_frequency": object{"type": []string{"string", "null"}, "description": "Whole seconds as a string."}}),
+		"GigaWalletBalance": shape(object{
+			"IncomingBalance": object{"type": "string"}, "CurrentBalance": object{"type": "string"}, "OutgoingBalance": object{"type": "string"}}),
 		"Transaction": shape(object{
 			"id": generatedID, "projectId": simpleIDSchema(fsm.IDMaxLength), "referenceId": text(fsm.ReferenceIDMaxLength, ""),
 			"status":               enum("completed", "failed"),

@@ -65,6 +65,8 @@ type AdminConfig struct {
 	// CORSOrigins are the browser origins (see ParseCORSOrigins) that get CORS answers; a
 	// mutating request from any other Origin is refused 403. Empty: no CORS headers at all.
 	CORSOrigins []string
+	// GigaWallet, when set, serves the GigaWallet API's account routes beside Cloud Wallet's.
+	GigaWallet *GigaWalletConfig
 }
 
 // PublicConfig configures the public listener's handler.
@@ -192,6 +194,9 @@ func newAdminEngine(cfg AdminConfig, backend Backend, logger *slog.Logger, regis
 	engine := s.newEngine(newBrowserPolicy(cfg.Token == "", cfg.AllowedHosts, cfg.CORSOrigins),
 		s.authenticate(cfg.Token), s.checkPathParams)
 	specs := s.adminRoutes(registry)
+	if cfg.GigaWallet != nil {
+		specs = append(specs, (&gigaWallet{server: s, cfg: *cfg.GigaWallet}).routes()...)
+	}
 	document, err := json.Marshal(openAPIDocument(specs))
 	if err != nil {
 		panic(fmt.Sprintf("httpapi: marshal OpenAPI document: %v", err))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/gigaledger/gigaledger/chainwatch/dogecoin"
 	"io"
 	"net"
 	"os"
@@ -51,6 +52,11 @@ type serveConfig struct {
 	// HTTPTLSCert and HTTPTLSKey, when set, serve the admin and public APIs over HTTPS.
 	HTTPTLSCert string
 	HTTPTLSKey  string
+
+	// GigaWallet API: the Dogecoin network, and the file holding the cluster's wallet seed (or
+	// env GIGALEDGER_WALLET_SEED).
+	Network        string
+	WalletSeedFile string
 
 	// raftTiming, when set by tests, replaces raft's default timeouts.
 	raftTiming *raftTiming
@@ -104,6 +110,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.BoolVar(&cfg.InsecureCluster, "insecure-cluster", false, "allow unauthenticated, unencrypted node-to-node traffic on non-loopback addresses (anyone who reaches the port can write)")
 	fs.StringVar(&cfg.HTTPTLSCert, "http-tls-cert", "", "serve the admin and public APIs over HTTPS with this certificate")
 	fs.StringVar(&cfg.HTTPTLSKey, "http-tls-key", "", "the private key of --http-tls-cert")
+	fs.StringVar(&cfg.Network, "network", "testnet", "GigaWallet API: Dogecoin network, mainnet, testnet or regtest")
+	fs.StringVar(&cfg.WalletSeedFile, "wallet-seed-file", "", "GigaWallet API: file with the cluster's wallet seed in hex, mode 0600 (or env "+dogecoin.SeedEnvVar+"); "+
+		"every node of a cluster needs the same one. A node alone with neither creates <data-dir>/wallet.seed on first start")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

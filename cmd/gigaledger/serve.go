@@ -162,8 +162,13 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	// validate() has parsed both lists already.
 	allowedHosts, _ := httpapi.ParseAllowedHosts(cfg.AllowedHosts)
 	corsOrigins, _ := httpapi.ParseCORSOrigins(cfg.CORSOrigins)
+	gigaWallet, err := gigaWalletConfig(cfg, logger)
+	if err != nil {
+		n.Close()
+		return nil, err
+	}
 	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready, ReadyDetail: n.readyDetail,
-		Operator: n, AllowedHosts: allowedHosts, CORSOrigins: corsOrigins}, backend, logger, registry)
+		Operator: n, AllowedHosts: allowedHosts, CORSOrigins: corsOrigins, GigaWallet: gigaWallet}, backend, logger, registry)
 	if cfg.Pprof {
 		adminHandler = withPprof(adminHandler, cfg.AdminToken, allowedHosts)
 	}

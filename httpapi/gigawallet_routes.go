@@ -1,0 +1,264 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/gigaledger/gigaledger/chainwatch/dogecoin"
+	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/gigawallet"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
+	gw "github.com/gigaledger/gigaledger/httpapi/gigawallet"
+	"github.com/gin-gonic/gin"
+)
+
+// GigaWalletConfig turns on the GigaWallet API (docs: ../shared/contracts/gigawallet.md):
+// accounts are customers of ProjectID with a wallet of AssetID (DOGE, 10^8 koinu), their keys
+// derived from Keys on Network.
+type GigaWalletConfig struct {
+	ProjectID string
+	AssetID   string
+	Network   dogecoin.Network
+	// Keys derives account keys from the cluster's seed; it stays in this process's memory.
+	Keys *dogecoin.Keychain
+}
+
+// gigaWallet serves the GigaWallet routes.
+type gigaWallet struct {
+	*server
+	cfg GigaWalletConfig
+	// ready records that the project and its DOGE asset exist (both are never deleted once a
+	// wallet uses the asset).
+	mu    sync.Mutex
+	ready bool
+}
+
+// accountCreateAttemptsMax bounds the retries of a new account whose HD index another account
+// of its slot took meanwhile.
+const accountCreateAttemptsMax = 8
+
+// gwFail answers with GigaWallet's envelope and codes.
+func (g *gigaWallet) fail(c *gin.Context, e *gw.Error) {
+	g.server.fail(c, &apiError{status: e.Status, code: string(e.Code), message: e.Message})
+}
+
+// gwError turns a rejection or a backend error into GigaWallet's answer.
+func gwError(where string, err error) *gw.Error {
+	var rejection *fsm.Error
+	if errors.As(err, &rejection) {
+		switch rejection.Code {
+		case gigawallet.CodeAccountNotFound, ledger.CodeCustomerNotFound, ledger.CodeWalletNotFound, ledger.CodeProjectNotFound:
+			return gw.NewError(gw.CodeNotFound, "%s: %s", where, rejection.Message)
+		case fsm.CodeInvalidArgument:
+			return gw.NewError(gw.CodeBadRequest, "%s: %s", where, rejection.Message)
+		case fsm.CodeIdempotencyKeyMismatch:
+			return gw.NewError(gw.CodeAlreadyExists, "%s: %s", where, rejection.Message)
+		}
+		return gw.NewError(gw.CodeUnknownError, "%s: %s", where, rejection.Message)
+	}
+	answer := fromBackendError(err, false)
+	if answer.status == http.StatusServiceUnavailable {
+		return gw.NewError(gw.CodeNotAvailable, "%s: %s", where, answer.message)
+	}
+	return gw.NewError(gw.CodeUnknownError, "%s: internal error", where)
+}
+
+// ensureProject creates the GigaWallet project and its DOGE asset the first time an account is
+// upserted; either may exist already (another node, an earlier run). A failure is tried again
+// by the next request.
+func (g *gigaWallet) ensureProject(c *gin.Context) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ready {
+		return nil
+	}
+	for _, cmd := range []fsm.Command{
+		&ledger.CreateProject{ProjectID: g.cfg.ProjectID, Name: "GigaWallet"},
+		&ledger.CreateAsset{ProjectID: g.cfg.ProjectID, AssetID: g.cfg.AssetID, Name: "Dogecoin", Code: "DOGE", Fractions: gw.KoinuPerDOGE},
+	} {
+		ctx, cancel := g.withTimeout(c)
+		result, err := g.backend.Propose(ctx, fsm.Envelope{Command: cmd})
+		cancel()
+		if err != nil {
+			return err
+		}
+		if result.Err != nil && result.Err.Code != ledger.CodeProjectExists && result.Err.Code != ledger.CodeAssetExists {
+			return result.Err
+		}
+	}
+	g.ready = true
+	return nil
+}
+
+func accountView(a *gigawallet.Account) gw.AccountPublic {
+	return gw.AccountPublic{ID: a.Address, ForeignID: a.ForeignID, PayoutAddress: a.PayoutAddress,
+		PayoutThreshold: gw.Amount(a.PayoutThreshold), PayoutFrequency: a.PayoutFrequency}
+}
+
+// upsertAccount is POST /account/:foreignID: creates the account, or applies the settings the
+// body sets to the existing one (GigaWallet ignored them, its #134).
+func (g *gigaWallet) upsertAccount(c *gin.Context) {
+	foreignID := c.Param("foreignID")
+	settings, apiErr := gw.DecodeAccountUpsert(c.Request.Body, func(address string) error {
+		return dogecoin.ValidateP2PKH(address, g.cfg.Network)
+	})
+	if apiErr != nil {
+		g.fail(c, apiErr)
+		return
+	}
+	if err := g.ensureProject(c); err != nil {
+		g.fail(c, gwError("UpsertAccount", err))
+		return
+	}
+	cmd := &gigawallet.UpsertAccount{ProjectID: g.cfg.ProjectID, AssetID: g.cfg.AssetID, ForeignID: foreignID}
+	if settings.PayoutAddress != nil {
+		cmd.PayoutAddress, cmd.SetPayoutAddress = *settings.PayoutAddress, true
+	}
+	if settings.PayoutThreshold != nil {
+		cmd.PayoutThreshold, cmd.SetPayoutThreshold = *settings.PayoutThreshold, true
+	}
+	if settings.PayoutFrequency != nil {
+		cmd.PayoutFrequency, cmd.SetPayoutFrequency = *settings.PayoutFrequency, true
+	}
+	for attempt := 0; ; attempt++ {
+		if err := g.prepareNewAccount(c, cmd); err != nil {
+			g.fail(c, err)
+			return
+		}
+		result, ok := g.proposeAccount(c, cmd)
+		if !ok {
+			return
+		}
+		if result.Err != nil && result.Err.Code == gigawallet.CodeAccountIndexTaken && attempt+1 < accountCreateAttemptsMax {
+			continue // another account of the slot took the index: read the next one
+		}
+		if result.Err != nil {
+			g.fail(c, gwError("UpsertAccount", result.Err))
+			return
+		}
+		g.ok(c, http.StatusOK, accountView(result.Value.(*gigawallet.Account)))
+		return
+	}
+}
+
+// prepareNewAccount fills in the keys of a new account for the slot's next HD index; an
+// existing account needs none (its stored keys stay).
+func (g *gigaWallet) prepareNewAccount(c *gin.Context, cmd *gigawallet.UpsertAccount) *gw.Error {
+	ctx, cancel := g.withTimeout(c)
+	defer cancel()
+	reader, err := g.backend.Read(ctx)
+	if err != nil {
+		return gwError("UpsertAccount", err)
+	}
+	if _, err := reader.GetAccount(cmd.ProjectID, cmd.ForeignID); err == nil {
+		cmd.Index, cmd.Address, cmd.XPub = 0, "", ""
+		if cmd.WalletID == "" {
+			cmd.WalletID = newID(idKindWallet, Route{ProjectID: cmd.ProjectID, CustomerID: cmd.ForeignID})
+		}
+		return nil
+	} else if !isCode(err, gigawallet.CodeAccountNotFound) {
+		return gwError("UpsertAccount", err)
+	}
+	index, err := reader.NextAccountIndex(cmd.ProjectID, cmd.ForeignID)
+	if err != nil {
+		return gwError("UpsertAccount", err)
+	}
+	keys, err := g.cfg.Keys.Account(index)
+	if err != nil {
+		return gw.NewError(gw.CodeUnknownError, "UpsertAccount: derive the account key: %v", err)
+	}
+	cmd.Index, cmd.Address, cmd.XPub = index, keys.ID(), keys.ExtendedPublicKey()
+	cmd.WalletID = newID(idKindWallet, Route{ProjectID: cmd.ProjectID, CustomerID: cmd.ForeignID})
+	return nil
+}
+
+func isCode(err error, code fsm.ErrorCode) bool {
+	var rejection *fsm.Error
+	return errors.As(err, &rejection) && rejection.Code == code
+}
+
+// proposeAccount proposes the upsert; it answers the request itself on a backend error.
+func (g *gigaWallet) proposeAccount(c *gin.Context, cmd *gigawallet.UpsertAccount) (*fsm.Result, bool) {
+	ctx, cancel := g.withTimeout(c)
+	defer cancel()
+	result, err := g.backend.Propose(ctx, fsm.Envelope{Command: cmd})
+	if err != nil {
+		g.fail(c, gwError("UpsertAccount", err))
+		return nil, false
+	}
+	if result == nil {
+		g.fail(c, gw.NewError(gw.CodeUnknownError, "UpsertAccount: no result"))
+		return nil, false
+	}
+	return result, true
+}
+
+// account reads the path's account; it answers the request itself when it cannot.
+func (g *gigaWallet) account(c *gin.Context, where string) (Reader, *gigawallet.Account, bool) {
+	ctx, cancel := g.withTimeout(c)
+	defer cancel()
+	reader, err := g.backend.Read(ctx)
+	if err == nil {
+		var a *gigawallet.Account
+		if a, err = reader.GetAccount(g.cfg.ProjectID, c.Param("foreignID")); err == nil {
+			return reader, a, true
+		}
+	}
+	g.fail(c, gwError(where, err))
+	return nil, nil, false
+}
+
+// getAccount is GET /account/:foreignID.
+func (g *gigaWallet) getAccount(c *gin.Context) {
+	if _, a, ok := g.account(c, "GetAccount"); ok {
+		g.ok(c, http.StatusOK, accountView(a))
+	}
+}
+
+// getBalance is GET /account/:foreignID/balance: the account's wallet in the ledger. Current is
+// what it can spend (available), outgoing what payouts hold (held); incoming, payments seen on
+// the chain but not yet confirmed, is the chainwatch issue's and "0" until then.
+func (g *gigaWallet) getBalance(c *gin.Context) {
+	reader, a, ok := g.account(c, "GetAccountBalance")
+	if !ok {
+		return
+	}
+	w, err := reader.GetWallet(a.ProjectID, a.WalletID)
+	if err != nil {
+		g.fail(c, gwError("GetAccountBalance", err))
+		return
+	}
+	g.ok(c, http.StatusOK, gw.Balance{CurrentBalance: gw.Amount(w.Available()), OutgoingBalance: gw.Amount(w.Held)})
+}
+
+// checkForeignID validates the :foreignID path parameter (a customer ID of the ledger).
+func checkForeignID(field, value string) *apiError {
+	if !fsm.ValidCustomerID(value) {
+		return &apiError{status: http.StatusBadRequest, code: string(gw.CodeBadRequest),
+			message: fmt.Sprintf("%s must be 1..%d printable characters without '/'", field, fsm.CustomerIDMaxLength)}
+	}
+	return nil
+}
+
+// tagGigaWallet is the OpenAPI tag of the GigaWallet routes.
+const tagGigaWallet = "gigawallet"
+
+// routes are the GigaWallet routes of the admin listener, at GigaWallet's exact paths. Every
+// success is 200, as GigaWallet answers.
+func (g *gigaWallet) routes() []routeSpec {
+	ok := http.StatusOK
+	return []routeSpec{
+		{method: http.MethodPost, path: "/account/:foreignID", operationID: "gigawalletUpsertAccount", tag: tagGigaWallet,
+			handler: g.upsertAccount, request: "GigaWalletAccountRequest", success: ok, response: "GigaWalletAccount",
+			summary: "Create the account of a foreign ID, or apply the payout settings the body sets to it (a body is required; {} sets nothing).",
+			errors:  []int{http.StatusNotFound}},
+		{method: http.MethodGet, path: "/account/:foreignID", operationID: "gigawalletGetAccount", tag: tagGigaWallet,
+			handler: g.getAccount, success: ok, response: "GigaWalletAccount", summary: "Get an account.", errors: []int{http.StatusNotFound}},
+		{method: http.MethodGet, path: "/account/:foreignID/balance", operationID: "gigawalletGetBalance", tag: tagGigaWallet,
+			handler: g.getBalance, success: ok, response: "GigaWalletBalance",
+			summary: "The account's balances, DOGE as decimal strings: Current (spendable), Outgoing (held by payouts), Incoming (unconfirmed).",
+			errors:  []int{http.StatusNotFound}},
+	}
+}
