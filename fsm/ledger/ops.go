@@ -26,7 +26,6 @@ const (
 	opCheckProject fsm.Op = 16
 	OpCaptureHold  fsm.Op = 17
 	OpReleaseHold  fsm.Op = 18
-	familyOpsEnd   fsm.Op = 100
 )
 
 // NeedsMetadata is implemented by commands that live on a data shard but need the metadata
