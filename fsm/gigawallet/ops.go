@@ -123,6 +123,8 @@ func Register(reg *fsm.Registry, core *ledger.Family) *Family {
 	f := &Family{ledger: core}
 	reg.ClaimPrefix(prefixAccount, "gigawallet: accounts")
 	reg.ClaimPrefix(prefixSlotCount, "gigawallet: accounts per slot")
+	reg.ClaimPrefix(prefixInvoice, "gigawallet: invoices")
+	reg.ClaimPrefix(prefixAccountInvoice, "gigawallet: invoices by account")
 	f.module = reg.AddModule(func(s *fsm.Store) fsm.Module { return &state{store: s} })
 	reg.Add(fsm.OpSpec{Op: OpUpsertAccount, Name: "UpsertAccount", Decode: decodeUpsertAccount,
 		Example: &UpsertAccount{ProjectID: "p", AssetID: "doge", ForeignID: "f", Index: 7, Address: "n1", XPub: "tpub",
@@ -131,6 +133,13 @@ func Register(reg *fsm.Registry, core *ledger.Family) *Family {
 			return f.upsertAccount(b, c.(*UpsertAccount))
 		},
 		DecodeValue: func(d *fsm.Decoder) fsm.Value { return ReadAccount(d) }})
+	reg.Add(fsm.OpSpec{Op: OpCreateInvoice, Name: "CreateInvoice", Decode: decodeCreateInvoice,
+		Example: &CreateInvoice{ProjectID: "p", ForeignID: "f", KeyIndex: 3, Address: "n1", RequiredConfirmations: 6,
+			Items: []Item{{Type: "item", Name: "tea", Value: fsm.AmountFromUint64(150_000_000), Quantity: 2}}},
+		Apply: func(b *fsm.Batch, c fsm.Command) *fsm.Result {
+			return f.createInvoice(b, c.(*CreateInvoice))
+		},
+		DecodeValue: func(d *fsm.Decoder) fsm.Value { return ReadInvoice(d) }})
 	return f
 }
 
