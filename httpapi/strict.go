@@ -3,10 +3,10 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/gigaledger/gigaledger/httpapi/jsonstrict"
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode/utf8"
 )
 
@@ -35,9 +35,6 @@ const jsonDepthMax = 16
 // decode before the handler's own limit (100 operations) refused it.
 const jsonArrayMaxCount = resumeWalletIDsMaxCount
 
-// keyQuoteMaxBytes bounds how much of a client's key an error message quotes.
-const keyQuoteMaxBytes = 64
-
 // checkStrictJSON checks data, the whole body (already bounded by requestBodyMaxBytes), against
 // the rules above for decoding into a value of type target (nil: no schema, only the generic
 // rules). It checks the first JSON value only; what follows it is the caller's business.
@@ -45,7 +42,7 @@ func checkStrictJSON(data []byte, target reflect.Type) *apiError {
 	if !utf8.Valid(data) {
 		return badRequest(CodeInvalidJSON, "request body must be valid UTF-8")
 	}
-	if offset, found := unpairedSurrogateEscape(data); found {
+	if offset, found := jsonstrict.UnpairedSurrogateEscape(data); found {
 		return badRequest(CodeInvalidJSON, "malformed JSON at byte %d: \\u escape of an unpaired UTF-16 surrogate", offset)
 	}
 	walker := strictWalker{decoder: json.NewDecoder(bytes.NewReader(data))}
@@ -71,13 +68,13 @@ func (w *strictWalker) value(target reflect.Type, path string, depth int) *apiEr
 	if depth >= jsonDepthMax {
 		return badRequest(CodeInvalidJSON, "request body nests deeper than %d levels", jsonDepthMax)
 	}
-	target = derefType(target)
+	target = jsonstrict.Deref(target)
 	switch delim {
 	case '{':
 		return w.object(target, path, depth)
 	case '[':
 		var element reflect.Type
-		if target != nil && (target.Kind() == reflect.Slice || target.Kind() == reflect.Array) && target != rawMessageType {
+		if target != nil && (target.Kind() == reflect.Slice || target.Kind() == reflect.Array) && target != jsonstrict.RawMessageType {
 			element = target.Elem()
 		}
 		for i := 0; w.decoder.More(); i++ {
@@ -104,7 +101,7 @@ func (w *strictWalker) object(target reflect.Type, path string, depth int) *apiE
 	switch {
 	case target == nil:
 	case target.Kind() == reflect.Struct:
-		fields = jsonFieldsOf(target)
+		fields = jsonstrict.FieldsOf(target)
 	case target.Kind() == reflect.Map:
 		element = target.Elem()
 	}
@@ -123,7 +120,7 @@ func (w *strictWalker) object(target reflect.Type, path string, depth int) *apiE
 			where = " in " + path
 		}
 		if seen[key] {
-			return badRequest(CodeInvalidJSON, "duplicate key %s%s", quoteKey(key), where)
+			return badRequest(CodeInvalidJSON, "duplicate key %s%s", jsonstrict.QuoteKey(key), where)
 		}
 		seen[key] = true
 		memberType := element
@@ -132,10 +129,10 @@ func (w *strictWalker) object(target reflect.Type, path string, depth int) *apiE
 			if !known {
 				for name := range fields {
 					if strings.EqualFold(name, key) {
-						return badRequest(CodeInvalidJSON, "unknown field %s%s (keys are case-sensitive: the field is %q)", quoteKey(key), where, name)
+						return badRequest(CodeInvalidJSON, "unknown field %s%s (keys are case-sensitive: the field is %q)", jsonstrict.QuoteKey(key), where, name)
 					}
 				}
-				return badRequest(CodeInvalidJSON, "unknown field %s%s", quoteKey(key), where)
+				return badRequest(CodeInvalidJSON, "unknown field %s%s", jsonstrict.QuoteKey(key), where)
 			}
 			memberType = fieldType
 		}
@@ -156,134 +153,4 @@ func (w *strictWalker) closing() *apiError {
 		return jsonError(err)
 	}
 	return nil
-}
-
-// quoteKey quotes a client's key for a message, cut to keyQuoteMaxBytes.
-func quoteKey(key string) string {
-	if len(key) <= keyQuoteMaxBytes {
-		return strconv.Quote(key)
-	}
-	cut := keyQuoteMaxBytes
-	for cut > 0 && !utf8.RuneStart(key[cut]) {
-		cut--
-	}
-	return strconv.Quote(key[:cut]) + "…"
-}
-
-var rawMessageType = reflect.TypeFor[json.RawMessage]()
-
-// derefType strips pointers; nil stays nil.
-func derefType(t reflect.Type) reflect.Type {
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	return t
-}
-
-// jsonFieldsCache holds jsonFieldsOf's answers by struct type.
-var jsonFieldsCache sync.Map // reflect.Type → map[string]reflect.Type
-
-// jsonFieldsOf returns the JSON names of a struct's fields (as encoding/json names them: the tag
-// name, else the Go name; "-" and unexported fields excluded; untagged embedded structs
-// flattened) with their types.
-func jsonFieldsOf(t reflect.Type) map[string]reflect.Type {
-	if cached, ok := jsonFieldsCache.Load(t); ok {
-		return cached.(map[string]reflect.Type)
-	}
-	fields := make(map[string]reflect.Type)
-	for i := 0; i < t.NumField(); i++ {
-		field := t.Field(i)
-		tag := field.Tag.Get("json")
-		if tag == "-" {
-			continue
-		}
-		name, _, _ := strings.Cut(tag, ",")
-		if field.Anonymous && name == "" {
-			if embedded := derefType(field.Type); embedded.Kind() == reflect.Struct {
-				for k, v := range jsonFieldsOf(embedded) {
-					if _, shadowed := fields[k]; !shadowed {
-						fields[k] = v
-					}
-				}
-				continue
-			}
-		}
-		if !field.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = field.Name
-		}
-		fields[name] = field.Type
-	}
-	jsonFieldsCache.Store(t, fields)
-	return fields
-}
-
-// unpairedSurrogateEscape reports the offset of the first \u escape inside a JSON string of data
-// that names a UTF-16 surrogate without its pair (encoding/json would turn it into U+FFFD). data
-// need not be valid JSON: this only tracks strings and escapes.
-func unpairedSurrogateEscape(data []byte) (int, bool) {
-	inString := false
-	for i := 0; i < len(data); i++ {
-		b := data[i]
-		if !inString {
-			inString = b == '"'
-			continue
-		}
-		switch b {
-		case '"':
-			inString = false
-		case '\\':
-			if i+1 >= len(data) {
-				return 0, false
-			}
-			if data[i+1] != 'u' {
-				i++ // skip the escaped character
-				continue
-			}
-			unit, ok := hex4(data, i+2)
-			if !ok {
-				i++
-				continue
-			}
-			switch {
-			case unit >= 0xD800 && unit < 0xDC00:
-				// A high surrogate must be followed at once by an escaped low surrogate.
-				if i+7 < len(data) && data[i+6] == '\\' && data[i+7] == 'u' {
-					if low, ok := hex4(data, i+8); ok && low >= 0xDC00 && low < 0xE000 {
-						i += 11
-						continue
-					}
-				}
-				return i, true
-			case unit >= 0xDC00 && unit < 0xE000:
-				return i, true
-			}
-			i += 5
-		}
-	}
-	return 0, false
-}
-
-// hex4 reads four hex digits at data[at:].
-func hex4(data []byte, at int) (rune, bool) {
-	if at+4 > len(data) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range data[at : at+4] {
-		r <<= 4
-		switch {
-		case c >= '0' && c <= '9':
-			r |= rune(c - '0')
-		case c >= 'a' && c <= 'f':
-			r |= rune(c - 'a' + 10)
-		case c >= 'A' && c <= 'F':
-			r |= rune(c - 'A' + 10)
-		default:
-			return 0, false
-		}
-	}
-	return r, true
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/gigaledger/gigaledger/httpapi/jsonstrict"
 	"io"
 	"net/http"
 	"reflect"
@@ -98,15 +99,12 @@ func jsonTypeName(t reflect.Type) string {
 	return "of another JSON type"
 }
 
-// keyQuoteMaxBytes bounds how much of a client's key an error message quotes.
-const keyQuoteMaxBytes = 64
-
 // checkStrictJSON checks data against the rules above for decoding into target.
 func checkStrictJSON(data []byte, target reflect.Type) *Error {
 	if !utf8.Valid(data) {
 		return badRequest("bad request body (expecting JSON): the body must be valid UTF-8")
 	}
-	if offset, found := unpairedSurrogateEscape(data); found {
+	if offset, found := jsonstrict.UnpairedSurrogateEscape(data); found {
 		return badRequest("bad request body (expecting JSON): \\u escape of an unpaired UTF-16 surrogate at byte %d", offset)
 	}
 	walker := strictWalker{decoder: json.NewDecoder(bytes.NewReader(data))}
@@ -127,13 +125,13 @@ func (w *strictWalker) value(target reflect.Type, path string, depth int) *Error
 	}
 	delim, ok := token.(json.Delim)
 	if !ok {
-		return checkScalar(token, derefType(target), path)
+		return checkScalar(token, jsonstrict.Deref(target), path)
 	}
 	if depth >= jsonDepthMax {
 		return badRequest("bad request body (expecting JSON): nested deeper than %d levels", jsonDepthMax)
 	}
-	target = derefType(target)
-	if target != nil && target != rawMessageType {
+	target = jsonstrict.Deref(target)
+	if target != nil && target != jsonstrict.RawMessageType {
 		isObject, wantObject := delim == '{', target.Kind() == reflect.Struct
 		if isObject != wantObject || (!isObject && target.Kind() != reflect.Slice) {
 			return badRequest("%s must be %s", nameOf(path), jsonTypeName(target))
@@ -144,7 +142,7 @@ func (w *strictWalker) value(target reflect.Type, path string, depth int) *Error
 		return w.object(target, path, depth)
 	case '[':
 		var element reflect.Type
-		if target != nil && target != rawMessageType {
+		if target != nil && target != jsonstrict.RawMessageType {
 			element = target.Elem()
 		}
 		for i := 0; w.decoder.More(); i++ {
@@ -166,7 +164,7 @@ func (w *strictWalker) value(target reflect.Type, path string, depth int) *Error
 func (w *strictWalker) object(target reflect.Type, path string, depth int) *Error {
 	var fields map[string]reflect.Type
 	if target != nil && target.Kind() == reflect.Struct {
-		fields = jsonFieldsOf(target)
+		fields = jsonstrict.FieldsOf(target)
 	}
 	seen := make(map[string]bool)
 	for w.decoder.More() {
@@ -183,7 +181,7 @@ func (w *strictWalker) object(target reflect.Type, path string, depth int) *Erro
 			where = " in " + path
 		}
 		if seen[key] {
-			return badRequest("duplicate key %s%s", quoteKey(key), where)
+			return badRequest("duplicate key %s%s", jsonstrict.QuoteKey(key), where)
 		}
 		seen[key] = true
 		var memberType reflect.Type
@@ -192,10 +190,10 @@ func (w *strictWalker) object(target reflect.Type, path string, depth int) *Erro
 			if !known {
 				for name := range fields {
 					if strings.EqualFold(name, key) {
-						return badRequest("unknown key %s%s (keys are case-sensitive: the key is %q)", quoteKey(key), where, name)
+						return badRequest("unknown key %s%s (keys are case-sensitive: the key is %q)", jsonstrict.QuoteKey(key), where, name)
 					}
 				}
-				return badRequest("unknown key %s%s", quoteKey(key), where)
+				return badRequest("unknown key %s%s", jsonstrict.QuoteKey(key), where)
 			}
 			memberType = fieldType
 		}
@@ -231,7 +229,7 @@ func checkScalar(token json.Token, target reflect.Type, path string) *Error {
 			return badRequest("%s must be a JSON integer (not a string or a fraction) within 64 bits", path)
 		}
 	case reflect.Slice, reflect.Struct:
-		if target != rawMessageType {
+		if target != jsonstrict.RawMessageType {
 			return badRequest("%s must be %s", path, jsonTypeName(target))
 		}
 	}
@@ -252,108 +250,4 @@ func nameOf(path string) string {
 		return "the request body"
 	}
 	return path
-}
-
-// quoteKey quotes a client's key for a message, cut to keyQuoteMaxBytes.
-func quoteKey(key string) string {
-	if len(key) <= keyQuoteMaxBytes {
-		return strconv.Quote(key)
-	}
-	cut := keyQuoteMaxBytes
-	for cut > 0 && !utf8.RuneStart(key[cut]) {
-		cut--
-	}
-	return strconv.Quote(key[:cut]) + "…"
-}
-
-var rawMessageType = reflect.TypeFor[json.RawMessage]()
-
-// derefType strips pointers; nil stays nil.
-func derefType(t reflect.Type) reflect.Type {
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	return t
-}
-
-// jsonFieldsOf returns the JSON names of a request struct's fields with their types. The request
-// structs of this package tag every field and embed nothing.
-func jsonFieldsOf(t reflect.Type) map[string]reflect.Type {
-	fields := make(map[string]reflect.Type, t.NumField())
-	for i := 0; i < t.NumField(); i++ {
-		field := t.Field(i)
-		name, _, _ := strings.Cut(field.Tag.Get("json"), ",")
-		if name == "" || name == "-" || !field.IsExported() {
-			continue
-		}
-		fields[name] = field.Type
-	}
-	return fields
-}
-
-// unpairedSurrogateEscape reports the offset of the first \u escape inside a JSON string of data
-// that names a UTF-16 surrogate without its pair (encoding/json would turn it into U+FFFD).
-func unpairedSurrogateEscape(data []byte) (int, bool) {
-	inString := false
-	for i := 0; i < len(data); i++ {
-		b := data[i]
-		if !inString {
-			inString = b == '"'
-			continue
-		}
-		switch b {
-		case '"':
-			inString = false
-		case '\\':
-			if i+1 >= len(data) {
-				return 0, false
-			}
-			if data[i+1] != 'u' {
-				i++ // skip the escaped character
-				continue
-			}
-			unit, ok := hex4(data, i+2)
-			if !ok {
-				i++
-				continue
-			}
-			switch {
-			case unit >= 0xD800 && unit < 0xDC00:
-				// A high surrogate must be followed at once by an escaped low surrogate.
-				if i+7 < len(data) && data[i+6] == '\\' && data[i+7] == 'u' {
-					if low, ok := hex4(data, i+8); ok && low >= 0xDC00 && low < 0xE000 {
-						i += 11
-						continue
-					}
-				}
-				return i, true
-			case unit >= 0xDC00 && unit < 0xE000:
-				return i, true
-			}
-			i += 5
-		}
-	}
-	return 0, false
-}
-
-// hex4 reads four hex digits at data[at:].
-func hex4(data []byte, at int) (rune, bool) {
-	if at+4 > len(data) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range data[at : at+4] {
-		r <<= 4
-		switch {
-		case c >= '0' && c <= '9':
-			r |= rune(c - '0')
-		case c >= 'a' && c <= 'f':
-			r |= rune(c - 'a' + 10)
-		case c >= 'A' && c <= 'F':
-			r |= rune(c - 'A' + 10)
-		default:
-			return 0, false
-		}
-	}
-	return r, true
 }
