@@ -23,6 +23,12 @@ type GigaWalletConfig struct {
 	Network   dogecoin.Network
 	// Keys derives account keys from the cluster's seed; it stays in this process's memory.
 	Keys *dogecoin.Keychain
+	// ConfirmationsNeeded is the default of an invoice's required_confirmations (GigaWallet's
+	// config ConfirmationsNeeded, 6 by default).
+	ConfirmationsNeeded int32
+	// PubAPIRootURL is the public listener's URL as payers reach it, without a trailing slash:
+	// QR codes link to PubAPIRootURL + "/invoice/<id>/connect".
+	PubAPIRootURL string
 }
 
 // gigaWallet serves the GigaWallet routes.

@@ -7,12 +7,14 @@ import (
 	"github.com/gigaledger/gigaledger/chainwatch/dogecoin"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
+	"github.com/gigaledger/gigaledger/fsm/gigawallet"
 	"github.com/gigaledger/gigaledger/httpapi"
 )
 
@@ -57,6 +59,11 @@ type serveConfig struct {
 	// env GIGALEDGER_WALLET_SEED).
 	Network        string
 	WalletSeedFile string
+	// ConfirmationsNeeded is GigaWallet's default for an invoice that does not set
+	// required_confirmations (or sets -1); PubAPIRootURL is the public listener's URL as payers
+	// reach it (the QR code's connect link).
+	ConfirmationsNeeded int
+	PubAPIRootURL       string
 
 	// raftTiming, when set by tests, replaces raft's default timeouts.
 	raftTiming *raftTiming
@@ -76,6 +83,8 @@ const (
 	defaultNodeID     = "n1"
 	adminTokenEnv     = "GIGALEDGER_ADMIN_TOKEN"
 	shutdownMaxTime   = 5 * time.Second // grace for requests in flight at shutdown
+	// defaultConfirmationsNeeded is GigaWallet's default (config ConfirmationsNeeded).
+	defaultConfirmationsNeeded = 6
 )
 
 // Peer is one member of the static replica set.
@@ -113,6 +122,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&cfg.Network, "network", "testnet", "GigaWallet API: Dogecoin network, mainnet, testnet or regtest")
 	fs.StringVar(&cfg.WalletSeedFile, "wallet-seed-file", "", "GigaWallet API: file with the cluster's wallet seed in hex, mode 0600 (or env "+dogecoin.SeedEnvVar+"); "+
 		"every node of a cluster needs the same one. A node alone with neither creates <data-dir>/wallet.seed on first start")
+	fs.IntVar(&cfg.ConfirmationsNeeded, "confirmations-needed", defaultConfirmationsNeeded,
+		"GigaWallet API: blocks after the one holding a payment before it counts, for invoices that do not say (GigaWallet's N: Core's N+1 confirmations)")
+	fs.StringVar(&cfg.PubAPIRootURL, "pub-api-root-url", "", "GigaWallet API: the public listener's URL as payers reach it, for QR codes' connect links (default http://<public-addr>)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -144,6 +156,14 @@ func (cfg *serveConfig) validate() error {
 	}
 	if cfg.Replicas < 1 {
 		return fmt.Errorf("--replicas must be at least 1")
+	}
+	if cfg.ConfirmationsNeeded < 0 || cfg.ConfirmationsNeeded > gigawallet.ConfirmationsMax {
+		return fmt.Errorf("--confirmations-needed %d outside [0, %d]", cfg.ConfirmationsNeeded, gigawallet.ConfirmationsMax)
+	}
+	if cfg.PubAPIRootURL != "" {
+		if u, err := url.Parse(cfg.PubAPIRootURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("--pub-api-root-url %q: want http(s)://host[:port][/path]", cfg.PubAPIRootURL)
+		}
 	}
 	if cfg.GossipAddr != "" {
 		if cfg.Peers != "" {

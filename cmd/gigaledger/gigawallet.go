@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/gigaledger/gigaledger/chainwatch/dogecoin"
 	"github.com/gigaledger/gigaledger/httpapi"
@@ -62,5 +63,10 @@ func gigaWalletConfig(cfg *serveConfig, logger *slog.Logger) (*httpapi.GigaWalle
 		return nil, fmt.Errorf("wallet seed: %w", err)
 	}
 	logger.Info("GigaWallet API on", "network", network.Name, "project", gigaWalletProjectID)
-	return &httpapi.GigaWalletConfig{ProjectID: gigaWalletProjectID, AssetID: gigaWalletAssetID, Network: network, Keys: keys}, nil
+	root := strings.TrimSuffix(cfg.PubAPIRootURL, "/")
+	if root == "" {
+		root = "http://" + cfg.PublicAddr
+	}
+	return &httpapi.GigaWalletConfig{ProjectID: gigaWalletProjectID, AssetID: gigaWalletAssetID, Network: network, Keys: keys,
+		ConfirmationsNeeded: int32(cfg.ConfirmationsNeeded), PubAPIRootURL: root}, nil
 }
