@@ -29,6 +29,8 @@ type GigaWalletConfig struct {
 	// PubAPIRootURL is the public listener's URL as payers reach it, without a trailing slash:
 	// QR codes link to PubAPIRootURL + "/invoice/<id>/connect".
 	PubAPIRootURL string
+	// ServiceName, ServiceDomain and ServiceIconURL name the merchant in DogeConnect envelopes.
+	ServiceName, ServiceDomain, ServiceIconURL string
 }
 
 // gigaWallet serves the GigaWallet routes.

@@ -64,6 +64,10 @@ type serveConfig struct {
 	// reach it (the QR code's connect link).
 	ConfirmationsNeeded int
 	PubAPIRootURL       string
+	// ServiceName, ServiceDomain and ServiceIconURL name the merchant in DogeConnect envelopes.
+	ServiceName    string
+	ServiceDomain  string
+	ServiceIconURL string
 
 	// raftTiming, when set by tests, replaces raft's default timeouts.
 	raftTiming *raftTiming
@@ -125,6 +129,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.IntVar(&cfg.ConfirmationsNeeded, "confirmations-needed", defaultConfirmationsNeeded,
 		"GigaWallet API: blocks after the one holding a payment before it counts, for invoices that do not say (GigaWallet's N: Core's N+1 confirmations)")
 	fs.StringVar(&cfg.PubAPIRootURL, "pub-api-root-url", "", "GigaWallet API: the public listener's URL as payers reach it, for QR codes' connect links (default http://<public-addr>)")
+	fs.StringVar(&cfg.ServiceName, "service-name", "Example Dogecoin Store", "GigaWallet API: the merchant's name, shown to payers by DogeConnect wallets")
+	fs.StringVar(&cfg.ServiceDomain, "service-domain", "example.com", "GigaWallet API: the merchant's domain, shown to payers by DogeConnect wallets")
+	fs.StringVar(&cfg.ServiceIconURL, "service-icon-url", "", "GigaWallet API: the merchant's icon URL, shown to payers by DogeConnect wallets")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

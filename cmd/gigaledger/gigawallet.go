@@ -68,5 +68,6 @@ func gigaWalletConfig(cfg *serveConfig, logger *slog.Logger) (*httpapi.GigaWalle
 		root = "http://" + cfg.PublicAddr
 	}
 	return &httpapi.GigaWalletConfig{ProjectID: gigaWalletProjectID, AssetID: gigaWalletAssetID, Network: network, Keys: keys,
-		ConfirmationsNeeded: int32(cfg.ConfirmationsNeeded), PubAPIRootURL: root}, nil
+		ConfirmationsNeeded: int32(cfg.ConfirmationsNeeded), PubAPIRootURL: root,
+		ServiceName: cfg.ServiceName, ServiceDomain: cfg.ServiceDomain, ServiceIconURL: cfg.ServiceIconURL}, nil
 }
