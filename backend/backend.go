@@ -54,6 +54,12 @@ type Reader interface {
 	GetAccount(projectID, foreignID string) (*gigawallet.Account, error)
 	// NextAccountIndex is the HD account index the next account of the foreign ID's slot gets.
 	NextAccountIndex(projectID, foreignID string) (uint32, error)
+	// GetInvoice reads an invoice by its address; with a foreign ID only that account's (a
+	// NotFound otherwise), without one whichever account's (the public routes).
+	GetInvoice(projectID, foreignID, address string) (*gigawallet.Invoice, error)
+	// ListInvoices reads up to limit invoices of an account with key index ≥ cursor, oldest
+	// first.
+	ListInvoices(projectID, foreignID string, cursor uint32, limit int) ([]gigawallet.Invoice, error)
 }
 
 // Sentinel errors a Backend wraps so that handlers answer honestly. Match them with errors.Is.

@@ -41,15 +41,24 @@ type gigaWallet struct {
 	// wallet uses the asset).
 	mu    sync.Mutex
 	ready bool
+	// keys caches parsed account keys, to derive invoice addresses.
+	keys accountKeysCache
 }
 
 // accountCreateAttemptsMax bounds the retries of a new account whose HD index another account
 // of its slot took meanwhile.
 const accountCreateAttemptsMax = 8
 
-// gwFail answers with GigaWallet's envelope and codes.
+// fail answers with GigaWallet's envelope and codes.
 func (g *gigaWallet) fail(c *gin.Context, e *gw.Error) {
 	g.server.fail(c, &apiError{status: e.Status, code: string(e.Code), message: e.Message})
+}
+
+// ok answers a success as GigaWallet does: 200 (whatever status is asked), JSON, and
+// Cache-Control: no-store.
+func (g *gigaWallet) ok(c *gin.Context, _ int, value any) {
+	c.Header("Cache-Control", "no-store")
+	g.server.ok(c, http.StatusOK, value)
 }
 
 // gwError turns a rejection or a backend error into GigaWallet's answer.
@@ -57,7 +66,7 @@ func gwError(where string, err error) *gw.Error {
 	var rejection *fsm.Error
 	if errors.As(err, &rejection) {
 		switch rejection.Code {
-		case gigawallet.CodeAccountNotFound, ledger.CodeCustomerNotFound, ledger.CodeWalletNotFound, ledger.CodeProjectNotFound:
+		case gigawallet.CodeAccountNotFound, gigawallet.CodeInvoiceNotFound, ledger.CodeCustomerNotFound, ledger.CodeWalletNotFound, ledger.CodeProjectNotFound:
 			return gw.NewError(gw.CodeNotFound, "%s: %s", where, rejection.Message)
 		case fsm.CodeInvalidArgument:
 			return gw.NewError(gw.CodeBadRequest, "%s: %s", where, rejection.Message)
@@ -253,10 +262,20 @@ func checkForeignID(field, value string) *apiError {
 // tagGigaWallet is the OpenAPI tag of the GigaWallet routes.
 const tagGigaWallet = "gigawallet"
 
-// routes are the GigaWallet routes of the admin listener, at GigaWallet's exact paths. Every
-// success is 200, as GigaWallet answers.
+// routes are the GigaWallet routes at GigaWallet's exact paths: the admin listener serves them
+// all, the public listener those marked public (GigaWallet's public server). Every success is
+// 200, as GigaWallet answers.
 func (g *gigaWallet) routes() []routeSpec {
 	ok := http.StatusOK
+	invoiceCreate := func(path string) routeSpec {
+		return routeSpec{method: http.MethodPost, path: path, operationID: "gigawalletCreateInvoice", tag: tagGigaWallet,
+			handler: g.createInvoice, request: "GigaWalletInvoiceRequest", success: ok, response: "GigaWalletPublicInvoice",
+			summary: "Create an invoice paid to the account's next external address m/44'/3'/N'/0/i (its id).",
+			errors:  []int{http.StatusNotFound}}
+	}
+	slashed := invoiceCreate("/account/:foreignID/invoice/")
+	slashed.operationID = "gigawalletCreateInvoiceSlash"
+	slashed.summary = "The same, at the path with a trailing slash that the WooCommerce plugin calls (no redirect)."
 	return []routeSpec{
 		{method: http.MethodPost, path: "/account/:foreignID", operationID: "gigawalletUpsertAccount", tag: tagGigaWallet,
 			handler: g.upsertAccount, request: "GigaWalletAccountRequest", success: ok, response: "GigaWalletAccount",
@@ -268,5 +287,17 @@ func (g *gigaWallet) routes() []routeSpec {
 			handler: g.getBalance, success: ok, response: "GigaWalletBalance",
 			summary: "The account's balances, DOGE as decimal strings: Current (spendable), Outgoing (held by payouts), Incoming (unconfirmed).",
 			errors:  []int{http.StatusNotFound}},
+		invoiceCreate("/account/:foreignID/invoice"), slashed,
+		{method: http.MethodGet, path: "/account/:foreignID/invoices", operationID: "gigawalletListInvoices", tag: tagGigaWallet,
+			handler: g.listInvoices, query: []string{"cursor", "limit"}, success: ok, response: "GigaWalletInvoiceList",
+			summary: "The account's invoices, oldest first, from key index cursor; the answer's cursor is the next page's, 0 after the last.",
+			errors:  []int{http.StatusNotFound}},
+		{method: http.MethodGet, path: "/account/:foreignID/invoice/:invoiceID", operationID: "gigawalletGetInvoice", tag: tagGigaWallet,
+			handler: g.getInvoice, success: ok, response: "GigaWalletInvoice",
+			summary: "An invoice of the account, with its payment flags computed (GigaWallet v1.0.6+ left them false, its #149).",
+			errors:  []int{http.StatusNotFound}},
+		{method: http.MethodGet, path: "/invoice/:invoiceID", operationID: "gigawalletGetPublicInvoice", tag: tagGigaWallet,
+			handler: g.getPublicInvoice, success: ok, response: "GigaWalletPublicInvoice", public: true,
+			summary: "Public listener (and admin): the payer's view of an invoice, from any node.", errors: []int{http.StatusNotFound}},
 	}
 }

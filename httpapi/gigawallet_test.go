@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -14,6 +15,15 @@ import (
 // Raft, with a fixed test seed on testnet.
 func newGigaWalletServer(t *testing.T) (*apiClient, *httpapitest.LedgerBackend, *dogecoin.Keychain) {
 	t.Helper()
+	keys := testKeychain(t)
+	backend := httpapitest.NewLedgerBackend(t)
+	handler := httpapi.NewAdmin(httpapi.AdminConfig{Token: testToken, GigaWallet: gigaWalletTestConfig(keys)}, backend, testLogger(t), nil)
+	return &apiClient{t: t, handler: handler, token: testToken}, backend, keys
+}
+
+// testKeychain derives from a fixed test seed on testnet.
+func testKeychain(t *testing.T) *dogecoin.Keychain {
+	t.Helper()
 	seed, err := dogecoin.ParseSeed(strings.Repeat("5a", 32))
 	if err != nil {
 		t.Fatal(err)
@@ -22,10 +32,18 @@ func newGigaWalletServer(t *testing.T) (*apiClient, *httpapitest.LedgerBackend, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	backend := httpapitest.NewLedgerBackend(t)
-	handler := httpapi.NewAdmin(httpapi.AdminConfig{Token: testToken, GigaWallet: &httpapi.GigaWalletConfig{
-		ProjectID: "gigawallet", AssetID: "doge", Network: dogecoin.Testnet, Keys: keys}}, backend, testLogger(t), nil)
-	return &apiClient{t: t, handler: handler, token: testToken}, backend, keys
+	return keys
+}
+
+func gigaWalletTestConfig(keys *dogecoin.Keychain) *httpapi.GigaWalletConfig {
+	return &httpapi.GigaWalletConfig{ProjectID: "gigawallet", AssetID: "doge", Network: dogecoin.Testnet, Keys: keys,
+		ConfirmationsNeeded: 6, PubAPIRootURL: "http://pay.example", ServiceName: "Shop", ServiceDomain: "shop.example"}
+}
+
+// newPublicClient is the public listener's handler over the same backend: no token.
+func newPublicClient(t *testing.T, backend httpapi.Backend, keys *dogecoin.Keychain) *apiClient {
+	handler := httpapi.NewPublic(httpapi.PublicConfig{GigaWallet: gigaWalletTestConfig(keys), Backend: backend}, testLogger(t), nil)
+	return &apiClient{t: t, handler: handler}
 }
 
 // TestGigaWalletAccount: the seed's example (POST {} /account/123456789), the account's shape,
@@ -90,4 +108,157 @@ func TestGigaWalletBadInput(t *testing.T) {
 		t.Fatalf("not-found message %q", envelope["error"]["message"])
 	}
 	c.do("GET", "/account/nobody/balance", nil).expectError(404, "not-found")
+}
+
+// TestGigaWalletInvoices: create (both paths), the shapes, list with GigaWallet's cursor, the
+// admin GET with its extra keys and flags, the public view, another account's invoice.
+func TestGigaWalletInvoices(t *testing.T) {
+	c, backend, keys := newGigaWalletServer(t)
+	public := newPublicClient(t, backend, keys)
+	c.do("POST", "/account/shop", `{}`).expect(200)
+	c.do("POST", "/account/other", `{}`).expect(200)
+	account, err := keys.Account(uint32(keyspace.SlotOf("gigawallet", "shop")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The WooCommerce plugin's body: trailing slash, a string value and a number value.
+	r := c.do("POST", "/account/shop/invoice/", `{"required_confirmations":3,"items":[`+
+		`{"type":"item","name":"Tea","quantity":2,"value":"1.5"},{"type":"shipping","name":"Post","quantity":1,"value":0.25}]}`).expect(200)
+	if r.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("Cache-Control %q", r.header.Get("Cache-Control"))
+	}
+	var created map[string]any
+	r.decode(&created)
+	first, err := account.InvoiceAddress(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantKeys := []string{"id", "items", "created", "total", "pay_to_address", "required_confirmations", "part_payment_detected",
+		"total_payment_detected", "total_payment_confirmed", "payment_unconfirmed", "estimate_seconds_to_confirm", "status", "expires_at"}
+	if created["id"] != first.Address || created["pay_to_address"] != first.Address || created["total"] != "3.25" ||
+		created["required_confirmations"] != float64(3) || created["status"] != "unpaid" || created["expires_at"] != nil ||
+		len(created) != len(wantKeys) {
+		t.Fatalf("created %v, want id %s", created, first.Address)
+	}
+	for _, k := range wantKeys {
+		if _, ok := created[k]; !ok {
+			t.Errorf("public invoice lacks %q", k)
+		}
+	}
+	items := created["items"].([]any)
+	if items[0].(map[string]any)["value"] != "1.5" || items[1].(map[string]any)["value"] != "0.25" {
+		t.Fatalf("items %v", items)
+	}
+	// Without the slash; the default confirmations; an expiry.
+	var second map[string]any
+	c.do("POST", "/account/shop/invoice", `{"items":[{"type":"item","name":"Mug","quantity":1,"value":"7"}],"expire_minutes":30}`).
+		expect(200).decode(&second)
+	next, _ := account.InvoiceAddress(1)
+	if second["id"] != next.Address || second["required_confirmations"] != float64(6) || second["expires_at"] == nil {
+		t.Fatalf("second %v", second)
+	}
+	for i := 0; i < 3; i++ {
+		c.do("POST", "/account/shop/invoice", `{"items":[{"type":"item","name":"x","quantity":1,"value":1}]}`).expect(200)
+	}
+	// Five invoices, pages of two: cursors 2, 4, then 0 after the short last page.
+	var pages [][]string
+	cursor := "0"
+	for range 4 {
+		var page struct {
+			Items  []map[string]any
+			Cursor int64
+		}
+		c.do("GET", "/account/shop/invoices?limit=2&cursor="+cursor, nil).expect(200).decode(&page)
+		var ids []string
+		for _, it := range page.Items {
+			if it["account"] != account.ID() || it["total_incoming"] != "0" || it["total_confirmed"] != "0" {
+				t.Fatalf("list item %v", it)
+			}
+			ids = append(ids, it["id"].(string))
+		}
+		pages = append(pages, ids)
+		if page.Cursor == 0 {
+			break
+		}
+		cursor = fmt.Sprint(page.Cursor)
+	}
+	if len(pages) != 3 || len(pages[0]) != 2 || pages[0][0] != first.Address || pages[0][1] != next.Address || len(pages[2]) != 1 {
+		t.Fatalf("pages %v", pages)
+	}
+	// An exactly full last page is followed by an empty one with cursor 0, as in GigaWallet.
+	body := c.do("GET", "/account/shop/invoices?cursor=5", nil).expect(200).body
+	if string(body) != `{"items":[],"cursor":0}` {
+		t.Fatalf("empty page %s", body)
+	}
+	c.do("GET", "/account/shop/invoices?limit=101", nil).expectError(400, "bad-request")
+	c.do("GET", "/account/shop/invoices?cursor=-1", nil).expectError(400, "bad-request")
+	c.do("GET", "/account/nobody/invoices", nil).expectError(404, "not-found")
+
+	// The admin GET: the admin shape with its payment flags and pay_to_address (GigaWallet #149).
+	var admin map[string]any
+	c.do("GET", "/account/shop/invoice/"+first.Address, nil).expect(200).decode(&admin)
+	if admin["account"] != account.ID() || admin["pay_to_address"] != first.Address || admin["total_payment_confirmed"] != false ||
+		admin["total"] != "3.25" || len(admin) != len(wantKeys)+3 {
+		t.Fatalf("admin invoice %v", admin)
+	}
+	c.do("GET", "/account/other/invoice/"+first.Address, nil).expectError(404, "not-found")
+	c.do("GET", "/account/shop/invoice/nXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", nil).expectError(404, "not-found")
+
+	// The public view, on the public listener without a token: the create response's shape.
+	var viewed map[string]any
+	public.do("GET", "/invoice/"+first.Address, nil).expect(200).decode(&viewed)
+	if fmt.Sprint(viewed) != fmt.Sprint(created) {
+		t.Fatalf("public view %v\ncreate answer %v", viewed, created)
+	}
+	public.do("GET", "/invoice/nXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", nil).expectError(404, "not-found")
+	public.do("GET", "/invoice/0OIl", nil).expectError(404, "not-found")
+	public.do("GET", "/account/shop", nil).expect(404)
+	public.do("POST", "/account/shop/invoice", `{}`).expect(404)
+
+	// Half an hour later the second invoice has expired, everywhere.
+	backend.Advance(30 * 60_000)
+	c.do("POST", "/account/shop", `{}`).expect(200) // any write: the batch expires what is due
+	public.do("GET", "/invoice/"+next.Address, nil).expect(200).decode(&viewed)
+	if viewed["status"] != "expired" {
+		t.Fatalf("after its expiry: %v", viewed)
+	}
+}
+
+// TestGigaWalletInvoiceBadInput: GigaWallet's validation answered 400 (it said 500), and the
+// size bounds; nothing is created.
+func TestGigaWalletInvoiceBadInput(t *testing.T) {
+	c, backend, _ := newGigaWalletServer(t)
+	c.do("POST", "/account/shop", `{}`).expect(200)
+	proposals := backend.Proposals()
+	many := `{"items":[` + strings.Repeat(`{"type":"item","name":"x","quantity":1,"value":1},`, 9999) + `{"type":"item","name":"x","quantity":1,"value":1}]}`
+	for name, body := range map[string]string{
+		"empty body":        ``,
+		"malformed":         `{"items":[`,
+		"no items":          `{"items":[]}`,
+		"quantity string":   `{"items":[{"type":"item","name":"x","quantity":"6","value":1}]}`,
+		"quantity fraction": `{"items":[{"type":"item","name":"x","quantity":1.5,"value":1}]}`,
+		"quantity zero":     `{"items":[{"type":"item","name":"x","quantity":0,"value":1}]}`,
+		"nine decimals":     `{"items":[{"type":"item","name":"x","quantity":1,"value":"0.123456789"}]}`,
+		"positive discount": `{"items":[{"type":"item","name":"x","quantity":1,"value":1},{"type":"discount","name":"d","quantity":1,"value":1}]}`,
+		"discount first":    `{"items":[{"type":"discount","name":"d","quantity":1,"value":-1},{"type":"item","name":"x","quantity":1,"value":5}]}`,
+		"unknown type":      `{"items":[{"type":"gift","name":"x","quantity":1,"value":1}]}`,
+		"confirmations":     `{"items":[{"type":"item","name":"x","quantity":1,"value":1}],"required_confirmations":"6"}`,
+		"huge name":         `{"items":[{"type":"item","name":"` + strings.Repeat("n", 100_000) + `","quantity":1,"value":1}]}`,
+		"10k items":         many,
+		"value as object":   `{"items":[{"type":"item","name":"x","quantity":1,"value":{}}]}`,
+	} {
+		r := c.do("POST", "/account/shop/invoice", body)
+		if r.status != 400 && r.status != 413 {
+			t.Errorf("%s: status %d, body %s", name, r.status, r.body)
+		}
+	}
+	c.do("POST", "/account/nobody/invoice", `{"items":[{"type":"item","name":"x","quantity":1,"value":1}]}`).expectError(404, "not-found")
+	if backend.Proposals() != proposals {
+		t.Fatalf("bad input proposed %d commands", backend.Proposals()-proposals)
+	}
+	var page struct{ Items []any }
+	c.do("GET", "/account/shop/invoices", nil).expect(200).decode(&page)
+	if len(page.Items) != 0 {
+		t.Fatalf("bad input created %d invoices", len(page.Items))
+	}
 }

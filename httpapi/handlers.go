@@ -37,6 +37,7 @@ var pathParamChecks = map[string]func(field, value string) *apiError{
 	"txId":       func(field, value string) *apiError { return checkSimpleID(field, value, fsm.GeneratedIDMaxLength) },
 	"holdId":     func(field, value string) *apiError { return checkSimpleID(field, value, fsm.GeneratedIDMaxLength) },
 	"foreignID":  checkForeignID,
+	"invoiceID":  checkInvoiceID,
 }
 
 // checkPathParams answers 400 InvalidArgument for a malformed path parameter before any handler

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/gigawallet"
+	gw "github.com/gigaledger/gigaledger/httpapi/gigawallet"
 )
 
 // The OpenAPI 3.0 document served at /openapi.json, built from the same route table that
@@ -169,6 +171,9 @@ func pathParamSchema(name string) object {
 		return simpleIDSchema(fsm.GeneratedIDMaxLength)
 	case "customerId", "foreignID":
 		return object{"type": "string", "minLength": 1, "maxLength": fsm.CustomerIDMaxLength, "pattern": "^[^/]+$"}
+	case "invoiceID":
+		return object{"type": "string", "minLength": 1, "maxLength": gigawallet.InvoiceAddressMax, "pattern": "^[1-9A-HJ-NP-Za-km-z]+$",
+			"description": "The invoice's pay-to address."}
 	}
 	return object{"type": "string"}
 }
@@ -187,6 +192,12 @@ func queryParam(name string) object {
 	case "pageSize":
 		param["description"] = "Items per page."
 		param["schema"] = object{"type": "integer", "format": "int32", "minimum": 1, "maximum": pageSizeMaxCount, "default": pageSizeDefaultCount}
+	case "cursor":
+		param["description"] = "GigaWallet: the first HD key index to list; absent or empty = 0."
+		param["schema"] = object{"type": "integer", "minimum": 0}
+	case "limit":
+		param["description"] = "GigaWallet: invoices per page; absent or empty = 10."
+		param["schema"] = object{"type": "integer", "minimum": 1, "maximum": gw.InvoicePageSizeMax, "default": gw.InvoicePageSizeDefault}
 	case "from", "to":
 		param["required"] = true
 		param["description"] = "Creation time bound in Unix milliseconds, inclusive; from must not be after to."
@@ -310,6 +321,27 @@ func openAPISchemas() object {
 			"payout_address":   object{"type": []string{"string", "null"}, "description": "A P2PKH address of the node's network, or empty/null."},
 			"payout_threshold": object{"description": "DOGE as a string or number, at most 8 decimals."},
 			"payout_frequency": object{"type": []string{"string", "null"}, "description": "Whole seconds as a string."}}),
+		"GigaWalletInvoiceRequest": closed([]string{"items"}, object{
+			"items": object{"type": "array", "minItems": 1, "maxItems": gw.InvoiceItemsMaxCount, "items": closed(nil, object{
+				"type":        enum(gw.ItemTypeItem, gw.ItemTypeTax, gw.ItemTypeFee, gw.ItemTypeShipping, gw.ItemTypeDiscount, gw.ItemTypeDonation),
+				"name":        object{"type": "string"},
+				"sku":         object{"type": "string"},
+				"description": object{"type": "string"},
+				"value":       object{"description": "DOGE as a string or number, at most 8 decimals; below zero for a discount, above zero otherwise."},
+				"quantity":    object{"type": "integer", "minimum": 1},
+				"image_link":  object{"type": "string"}})},
+			"required_confirmations": object{"type": "integer", "minimum": -1, "maximum": gw.RequiredConfirmationsMax,
+				"description": "Blocks after the payment's (GigaWallet's N); absent or -1 = the node's --confirmations-needed."},
+			"expire_minutes": object{"type": "integer", "minimum": 0, "maximum": gw.ExpireMinutesMax,
+				"description": "Minutes until an unpaid invoice expires (status expired, event INV_EXPIRED); absent or 0 = never."}}),
+		"GigaWalletInvoiceItem": shape(object{
+			"type": object{"type": "string"}, "name": object{"type": "string"}, "sku": object{"type": "string"},
+			"description": object{"type": "string"}, "value": object{"type": "string", "description": "DOGE, decimal string."},
+			"quantity": object{"type": "integer"}, "image_link": object{"type": "string"}}),
+		"GigaWalletPublicInvoice": shape(gigaWalletInvoiceProperties(false)),
+		"GigaWalletInvoice":       shape(gigaWalletInvoiceProperties(true)),
+		"GigaWalletInvoiceList": shape(object{"items": arrayOf(schemaRef("GigaWalletInvoice")),
+			"cursor": object{"type": "integer", "description": "The next page's cursor; 0 after the last page."}}),
 		"GigaWalletBalance": shape(object{
 			"IncomingBalance": object{"type": "string"}, "CurrentBalance": object{"type": "string"}, "OutgoingBalance": object{"type": "string"}}),
 		"Transaction": shape(object{
@@ -380,4 +412,30 @@ func openAPISchemas() object {
 			"amount":      object{"allOf": []object{schemaRef("AmountInput")}, "description": "Optional; the whole hold when omitted."},
 			"referenceId": object{"type": "string", "minLength": 1, "maxLength": fsm.ReferenceIDMaxLength, "description": "Optional; the capture transaction's own ID when omitted."}}),
 	}
+}
+
+// gigaWalletInvoiceProperties are the keys of GigaWallet's invoice shapes: the public one, or
+// the admin one with the account and the amounts received.
+func gigaWalletInvoiceProperties(admin bool) object {
+	properties := object{
+		"id":                          object{"type": "string", "description": "The invoice's pay-to address m/44'/3'/N'/0/i."},
+		"items":                       arrayOf(schemaRef("GigaWalletInvoiceItem")),
+		"created":                     object{"type": "string", "format": "date-time"},
+		"total":                       object{"type": "string", "description": "DOGE, decimal string: Σ quantity × value."},
+		"pay_to_address":              object{"type": "string"},
+		"required_confirmations":      object{"type": "integer"},
+		"part_payment_detected":       object{"type": "boolean"},
+		"total_payment_detected":      object{"type": "boolean"},
+		"total_payment_confirmed":     object{"type": "boolean"},
+		"payment_unconfirmed":         object{"type": "boolean"},
+		"estimate_seconds_to_confirm": object{"type": "integer"},
+		"status":                      enum("unpaid", "expired"),
+		"expires_at":                  object{"type": []string{"string", "null"}, "format": "date-time", "description": "Null: never expires."},
+	}
+	if admin {
+		properties["account"] = object{"type": "string", "description": "The account's id."}
+		properties["total_incoming"] = object{"type": "string", "description": "DOGE seen on chain, decimal string."}
+		properties["total_confirmed"] = object{"type": "string", "description": "DOGE confirmed, decimal string."}
+	}
+	return properties
 }

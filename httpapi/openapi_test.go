@@ -118,3 +118,52 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPIGigaWalletRoutes: with the GigaWallet API on, the admin engine serves exactly the
+// contract's admin routes of GigaWallet (../shared/contracts/gigawallet.md §2; payouts come
+// with chainwatch) and the public invoice routes, the public engine serves the public ones, and
+// the document describes each.
+func TestOpenAPIGigaWalletRoutes(t *testing.T) {
+	keys := testKeychain(t)
+	admin := httpapi.NewAdmin(httpapi.AdminConfig{Token: testToken, GigaWallet: gigaWalletTestConfig(keys)},
+		&httpapitest.FakeBackend{}, testLogger(t), nil).(*gin.Engine)
+	public := httpapi.NewPublic(httpapi.PublicConfig{GigaWallet: gigaWalletTestConfig(keys), Backend: &httpapitest.FakeBackend{}},
+		testLogger(t), nil).(*gin.Engine)
+	served := func(e *gin.Engine) []string {
+		var routes []string
+		for _, route := range e.Routes() {
+			if !strings.HasPrefix(route.Path, "/projects") && !strings.HasPrefix(route.Path, "/cluster") &&
+				!strings.HasPrefix(route.Path, "/debug") && route.Path != "/openapi.json" && route.Path != "/metrics" &&
+				route.Path != "/healthz" && route.Path != "/readyz" {
+				routes = append(routes, route.Method+" "+route.Path)
+			}
+		}
+		sort.Strings(routes)
+		return routes
+	}
+	publicRoutes := []string{"GET /invoice/:invoiceID"}
+	adminRoutes := append([]string{
+		"GET /account/:foreignID", "GET /account/:foreignID/balance", "GET /account/:foreignID/invoice/:invoiceID",
+		"GET /account/:foreignID/invoices", "POST /account/:foreignID", "POST /account/:foreignID/invoice",
+		"POST /account/:foreignID/invoice/",
+	}, publicRoutes...)
+	sort.Strings(adminRoutes)
+	if got := served(admin); strings.Join(got, "\n") != strings.Join(adminRoutes, "\n") {
+		t.Errorf("admin serves\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(adminRoutes, "\n"))
+	}
+	if got := served(public); strings.Join(got, "\n") != strings.Join(publicRoutes, "\n") {
+		t.Errorf("public serves\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(publicRoutes, "\n"))
+	}
+	c := &apiClient{t: t, handler: admin, token: testToken}
+	var document struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	c.do("GET", "/openapi.json", nil).expect(200).decode(&document)
+	for _, route := range adminRoutes {
+		method, path, _ := strings.Cut(route, " ")
+		path = regexp.MustCompile(`:(\w+)`).ReplaceAllString(path, "{$1}")
+		if _, ok := document.Paths[path][strings.ToLower(method)]; !ok {
+			t.Errorf("%s is not documented", route)
+		}
+	}
+}

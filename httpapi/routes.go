@@ -28,6 +28,8 @@ type routeSpec struct {
 	errors []int
 	// noAuth marks routes served without the bearer token.
 	noAuth bool
+	// public marks routes the public listener serves too.
+	public bool
 	// contentType of a success body other than JSON.
 	contentType string
 }

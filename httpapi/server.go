@@ -81,6 +81,11 @@ type PublicConfig struct {
 	// AllowedHosts and CORSOrigins are as AdminConfig's.
 	AllowedHosts []string
 	CORSOrigins  []string
+	// GigaWallet, when set, serves GigaWallet's public routes (invoice views) from Backend.
+	GigaWallet *GigaWalletConfig
+	Backend    Backend
+	// RequestTimeout is as AdminConfig's.
+	RequestTimeout time.Duration
 }
 
 // server holds what the handlers of one listener share.
@@ -210,15 +215,29 @@ func newAdminEngine(cfg AdminConfig, backend Backend, logger *slog.Logger, regis
 	return engine
 }
 
-// NewPublic returns the public listener's handler: what a payer's browser may reach. Today that
-// is /healthz and /readyz; later issues add invoice views. registry is as for NewAdmin.
+// NewPublic returns the public listener's handler: what a payer's browser may reach: /healthz,
+// /readyz and, with the GigaWallet API on, GigaWallet's public invoice routes. registry is as
+// for NewAdmin.
 func NewPublic(cfg PublicConfig, logger *slog.Logger, registry *prometheus.Registry) http.Handler {
-	if logger == nil {
-		panic("httpapi: NewPublic needs a logger")
+	if logger == nil || (cfg.GigaWallet != nil && cfg.Backend == nil) {
+		panic("httpapi: NewPublic needs a logger, and a backend for the GigaWallet routes")
 	}
-	s := &server{logger: logger, metrics: newMetrics(registry), listener: listenerPublic, ready: cfg.Ready}
-	engine := s.newEngine(newBrowserPolicy(cfg.RestrictHosts, cfg.AllowedHosts, cfg.CORSOrigins))
-	for _, spec := range s.healthRoutes() {
+	timeout := cfg.RequestTimeout
+	if timeout <= 0 {
+		timeout = requestTimeoutDefault
+	}
+	s := &server{backend: cfg.Backend, logger: logger, metrics: newMetrics(registry), listener: listenerPublic,
+		ready: cfg.Ready, requestTimeout: timeout}
+	engine := s.newEngine(newBrowserPolicy(cfg.RestrictHosts, cfg.AllowedHosts, cfg.CORSOrigins), s.checkPathParams)
+	specs := s.healthRoutes()
+	if cfg.GigaWallet != nil {
+		for _, spec := range (&gigaWallet{server: s, cfg: *cfg.GigaWallet}).routes() {
+			if spec.public {
+				specs = append(specs, spec)
+			}
+		}
+	}
+	for _, spec := range specs {
 		engine.Handle(spec.method, spec.path, spec.handler)
 	}
 	return engine

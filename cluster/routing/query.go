@@ -31,6 +31,8 @@ const (
 	queryGetHold
 	queryGetAccount
 	queryNextAccountIndex
+	queryGetInvoice
+	queryListInvoices
 	queryKindEnd
 )
 
@@ -42,6 +44,7 @@ var queryKindNames = [queryKindEnd]string{
 	queryGetWallet: "getWallet", queryListEntries: "listEntries", queryGetTransaction: "getTransaction",
 	queryListTransactions: "listTransactions", queryGetHold: "getHold",
 	queryGetAccount: "getAccount", queryNextAccountIndex: "nextAccountIndex",
+	queryGetInvoice: "getInvoice", queryListInvoices: "listInvoices",
 }
 
 func (k queryKind) String() string {
@@ -52,7 +55,8 @@ func (k queryKind) String() string {
 }
 
 // shardQuery is one read of one shard's ledger: which read (Kind) and the arguments that kind
-// takes; the others stay zero.
+// takes; the others stay zero. listInvoices carries its cursor in Page.Page and its limit in
+// Page.PageSize.
 type shardQuery struct {
 	Kind       queryKind
 	ProjectID  string
@@ -80,6 +84,8 @@ type shardAnswer struct {
 	Hold         *ledger.Hold
 	Account      *gigawallet.Account
 	AccountIndex uint32
+	Invoice      *gigawallet.Invoice
+	Invoices     []gigawallet.Invoice
 	HasMore      bool
 }
 
@@ -122,14 +128,22 @@ func (q shardQuery) run(r replica) (*shardAnswer, error) {
 		a.Transactions, a.HasMore, err = l.ListTransactions(q.ProjectID, q.Range, q.Page)
 	case queryGetHold:
 		a.Hold, err = l.GetHold(q.ProjectID, q.ID)
-	case queryGetAccount, queryNextAccountIndex:
+	case queryGetAccount, queryNextAccountIndex, queryGetInvoice, queryListInvoices:
 		if r.gigawallet == nil {
 			return nil, fmt.Errorf("routing: %v: this node runs without the GigaWallet family", q.Kind)
 		}
-		if q.Kind == queryGetAccount {
+		switch q.Kind {
+		case queryGetAccount:
 			a.Account, err = r.gigawallet.GetAccount(q.ProjectID, q.CustomerID)
-		} else {
+		case queryNextAccountIndex:
 			a.AccountIndex, err = r.gigawallet.NextAccountIndex(q.ProjectID, q.CustomerID)
+		case queryGetInvoice:
+			a.Invoice, err = r.gigawallet.GetInvoice(q.ProjectID, q.CustomerID, q.ID)
+		case queryListInvoices:
+			if q.Page.Page < 0 || q.Page.Page > 1<<32-1 || q.Page.PageSize < 1 || q.Page.PageSize > fsm.ListMaxCount {
+				return nil, fmt.Errorf("routing: listInvoices cursor %d, limit %d", q.Page.Page, q.Page.PageSize)
+			}
+			a.Invoices, err = r.gigawallet.ListInvoices(q.ProjectID, q.CustomerID, uint32(q.Page.Page), q.Page.PageSize)
 		}
 	default:
 		return nil, fmt.Errorf("routing: no read for %v", q.Kind)
@@ -377,6 +391,10 @@ func writeRecords(e *fsm.Encoder, kind queryKind, a *shardAnswer) error {
 		return writeOne(e, kind, a.Account, a.Account == nil)
 	case queryNextAccountIndex:
 		e.Uvarint(uint64(a.AccountIndex))
+	case queryGetInvoice:
+		return writeOne(e, kind, a.Invoice, a.Invoice == nil)
+	case queryListInvoices:
+		writeList(e, a.Invoices)
 	default:
 		return fmt.Errorf("routing: no records for %v", kind)
 	}
@@ -418,5 +436,9 @@ func readRecords(d *fsm.Decoder, kind queryKind, a *shardAnswer) {
 		} else {
 			d.Fail(fmt.Errorf("account index %d", index))
 		}
+	case queryGetInvoice:
+		a.Invoice = gigawallet.ReadInvoice(d)
+	case queryListInvoices:
+		a.Invoices = readList(d, gigawallet.ReadInvoice)
 	}
 }

@@ -328,7 +328,7 @@ func (rd *reader) ListTransactions(projectID string, r ledger.TimeRange, p ledge
 // accountShard asks the shard of a foreign ID's account (its customer's).
 func (rd *reader) accountShard(q shardQuery) (*shardAnswer, error) {
 	return rd.askData(rd.router.customerShard(q.ProjectID, q.CustomerID), q,
-		notFound(gigawallet.CodeAccountNotFound, "account not found: "+q.CustomerID))
+		&fsm.Error{Code: gigawallet.CodeAccountNotFound, Message: "account not found: " + q.CustomerID})
 }
 
 func (rd *reader) GetAccount(projectID, foreignID string) (*gigawallet.Account, error) {

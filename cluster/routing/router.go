@@ -56,6 +56,8 @@ type Router struct {
 	// code and creation time never change, so the entry never goes stale where it matters
 	// (a rename changes only shard 0's name, which is the one the API shows).
 	usedAssets sync.Map
+	// invoiceShards remembers the shards of invoices found by address alone (invoices.go).
+	invoiceShards invoiceShards
 }
 
 // New returns a router over shards.

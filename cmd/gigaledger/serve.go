@@ -174,7 +174,8 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	}
 	n.admin = newHTTPServer(cfg.AdminAddr, adminHandler)
 	n.public = newHTTPServer(cfg.PublicAddr, httpapi.NewPublic(httpapi.PublicConfig{Ready: n.ready,
-		RestrictHosts: cfg.AdminToken == "", AllowedHosts: allowedHosts, CORSOrigins: corsOrigins}, logger, registry))
+		RestrictHosts: cfg.AdminToken == "", AllowedHosts: allowedHosts, CORSOrigins: corsOrigins,
+		GigaWallet: gigaWallet, Backend: backend}, logger, registry))
 	for _, srv := range []*http.Server{n.admin, n.public} {
 		listener, err := net.Listen("tcp", srv.Addr)
 		if err != nil {

@@ -1,6 +1,7 @@
 package gigawallet
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math/big"
@@ -11,8 +12,35 @@ import (
 // OpCreateInvoice creates an invoice paid to the account's next external address.
 const OpCreateInvoice fsm.Op = 201
 
-// EventInvoiceCreated is INV_CREATED, with the invoice (and its real total: GigaWallet sent "0").
-const EventInvoiceCreated = "INV_CREATED"
+// Events of invoices, with the invoice record as payload.
+const (
+	// EventInvoiceCreated is INV_CREATED, with the real total (GigaWallet sent "0").
+	EventInvoiceCreated = "INV_CREATED"
+	// EventInvoiceExpired is INV_EXPIRED: an unpaid invoice reached its expiry (GigaWallet #112).
+	EventInvoiceExpired = "INV_EXPIRED"
+)
+
+// InvoiceStatus is where an invoice is in its life. Expiry is a state change applied by the
+// FSM at the first batch whose time reaches ExpiresAt (as hold expiry), so every replica and
+// every reader agrees on it.
+type InvoiceStatus uint8
+
+// Invoice statuses; their numbers are stored, never renumber.
+const (
+	InvoiceUnpaid InvoiceStatus = iota
+	InvoiceExpired
+	invoiceStatusEnd
+)
+
+var invoiceStatusNames = [invoiceStatusEnd]string{InvoiceUnpaid: "unpaid", InvoiceExpired: "expired"}
+
+// String is the status's name in the API.
+func (s InvoiceStatus) String() string {
+	if s >= invoiceStatusEnd {
+		return fmt.Sprintf("InvoiceStatus(%d)", uint8(s))
+	}
+	return invoiceStatusNames[s]
+}
 
 // Limits of what an invoice stores; the API checks the same before proposing.
 const (
@@ -45,11 +73,16 @@ type Invoice struct {
 	RequiredConfirmations int32
 	ExpiresAt             int64 // batch time (Unix ms); 0 = never
 	CreatedAt             int64
+	Status                InvoiceStatus
+	UpdatedAt             int64
 }
+
+// invoiceRecordVersion 2 added Status and UpdatedAt; version 1 reads as unpaid.
+const invoiceRecordVersion byte = 2
 
 // Encode implements fsm.Value; it is also the stored record.
 func (v *Invoice) Encode(e *fsm.Encoder) {
-	e.Byte(recordVersion)
+	e.Byte(invoiceRecordVersion)
 	e.String(v.ProjectID)
 	e.String(v.ForeignID)
 	e.String(v.Address)
@@ -59,12 +92,15 @@ func (v *Invoice) Encode(e *fsm.Encoder) {
 	e.Varint(int64(v.RequiredConfirmations))
 	e.Varint(v.ExpiresAt)
 	e.Varint(v.CreatedAt)
+	e.Byte(byte(v.Status))
+	e.Varint(v.UpdatedAt)
 }
 
 // ReadInvoice reads what Encode wrote.
 func ReadInvoice(d *fsm.Decoder) *Invoice {
-	if v := d.Byte(); d.Err() == nil && v != recordVersion {
-		d.Fail(fmt.Errorf("unknown invoice record version %d", v))
+	version := d.Byte()
+	if d.Err() == nil && version != 1 && version != invoiceRecordVersion {
+		d.Fail(fmt.Errorf("unknown invoice record version %d", version))
 	}
 	v := &Invoice{ProjectID: d.String(), ForeignID: d.String(), Address: d.String()}
 	v.KeyIndex = uint32Of(d)
@@ -72,6 +108,14 @@ func ReadInvoice(d *fsm.Decoder) *Invoice {
 	v.Total = d.Amount()
 	v.RequiredConfirmations = int32(d.Varint())
 	v.ExpiresAt, v.CreatedAt = d.Varint(), d.Varint()
+	v.UpdatedAt = v.CreatedAt
+	if version >= 2 {
+		v.Status = InvoiceStatus(d.Byte())
+		v.UpdatedAt = d.Varint()
+		if d.Err() == nil && v.Status >= invoiceStatusEnd {
+			d.Fail(fmt.Errorf("unknown invoice status %d", v.Status))
+		}
+	}
 	return v
 }
 
@@ -147,10 +191,17 @@ func decodeCreateInvoice(d *fsm.Decoder) fsm.Command {
 //
 //	v {project} 0 {address}                       → Invoice
 //	V {project} 0 {foreignID} 0 {key index, 4 B}  → address (an account's invoices, oldest first)
+//	x {expiresAt, 8 B} {project} 0 {address}      → (empty) unpaid invoices that expire, by time
 const (
 	prefixInvoice        = 'v'
 	prefixAccountInvoice = 'V'
+	prefixInvoiceExpiry  = 'x'
 )
+
+func invoiceExpiryKey(expiresAt int64, projectID, address string) []byte {
+	k := binary.BigEndian.AppendUint64([]byte{prefixInvoiceExpiry}, uint64(expiresAt))
+	return append(append(append(k, projectID...), 0), address...)
+}
 
 func invoiceKey(projectID, address string) []byte { return fsm.Key(prefixInvoice, projectID, address) }
 
@@ -251,26 +302,108 @@ func (f *Family) createInvoice(b *fsm.Batch, c *CreateInvoice) *fsm.Result {
 	if c.KeyIndex != a.NextExternal {
 		return fsm.Fail(fsm.Rejectf(CodeInvoiceIndexTaken, "key index %d is not the account's next (%d)", c.KeyIndex, a.NextExternal))
 	}
+	if _, taken := s.invoice(b, c.ProjectID, c.Address); taken {
+		return fsm.Fail(fsm.Rejectf(CodeInvoiceExists, "an invoice with address %s exists", c.Address))
+	}
 	v := &Invoice{ProjectID: c.ProjectID, ForeignID: c.ForeignID, Address: c.Address, KeyIndex: c.KeyIndex, Items: c.Items,
-		Total: sum, RequiredConfirmations: c.RequiredConfirmations, CreatedAt: b.Now}
+		Total: sum, RequiredConfirmations: c.RequiredConfirmations, CreatedAt: b.Now, UpdatedAt: b.Now}
 	if c.ExpireMinutes > 0 {
 		v.ExpiresAt = b.Now + int64(c.ExpireMinutes)*60_000
+		b.Set(invoiceExpiryKey(v.ExpiresAt, v.ProjectID, v.Address), nil)
+		s.noteExpiry(v.ExpiresAt)
 	}
 	next := *a
 	next.NextExternal++
 	next.UpdatedAt = b.Now
 	s.put(b, &next)
-	e := fsm.Encoder{Buf: make([]byte, 0, invoiceRecordBytes)}
-	v.Encode(&e)
-	b.Set(invoiceKey(v.ProjectID, v.Address), e.Buf)
+	s.putInvoice(b, v)
 	b.Set(accountInvoiceKey(v.ProjectID, v.ForeignID, v.KeyIndex), []byte(v.Address))
-	b.Emit(EventInvoiceCreated, e.Buf)
+	emitInvoice(b, EventInvoiceCreated, v)
 	out := *v
 	return &fsm.Result{Value: &out}
 }
 
-// GetInvoice returns an invoice of the project by its address.
-func (r *Reader) GetInvoice(projectID, address string) (*Invoice, error) {
+// CodeInvoiceExists: an invoice with that address exists (a proposer's bug: addresses derive
+// from distinct keys).
+const CodeInvoiceExists fsm.ErrorCode = "InvoiceExists"
+
+func emitInvoice(b *fsm.Batch, eventType string, v *Invoice) {
+	e := fsm.Encoder{Buf: make([]byte, 0, invoiceRecordBytes)}
+	v.Encode(&e)
+	b.Emit(eventType, e.Buf)
+}
+
+// invoiceExpiriesPerBatch bounds the expiries one batch applies; the rest wait for the next.
+const invoiceExpiriesPerBatch = 1000
+
+// expireInvoices marks, at the start of a batch, the unpaid invoices whose time has come
+// expired, oldest first, and emits INV_EXPIRED for each. The earliest expiry is kept in memory,
+// so a batch with nothing due reads nothing.
+func (s *state) expireInvoices(b *fsm.Batch) {
+	if s.nextExpiryMs == 0 || s.nextExpiryMs > b.Now {
+		return
+	}
+	it, err := s.store.NewIter([]byte{prefixInvoiceExpiry}, []byte{prefixInvoiceExpiry + 1})
+	if err != nil {
+		panic(fmt.Sprintf("gigawallet: invoice expiries: %v", err)) // the store failed
+	}
+	type due struct{ key, project, address string }
+	var dues []due
+	s.nextExpiryMs = 0
+	for valid := it.First(); valid; valid = it.Next() {
+		k := it.Key()
+		if len(k) < 9 {
+			panic(fmt.Sprintf("gigawallet: invoice expiry key %q", k)) // corruption
+		}
+		if expiresAt := int64(binary.BigEndian.Uint64(k[1:9])); expiresAt > b.Now || len(dues) == invoiceExpiriesPerBatch {
+			s.nextExpiryMs = expiresAt
+			break
+		}
+		project, address, ok := bytes.Cut(k[9:], []byte{0})
+		if !ok {
+			panic(fmt.Sprintf("gigawallet: invoice expiry key %q", k)) // corruption
+		}
+		dues = append(dues, due{string(k), string(project), string(address)})
+	}
+	if err := it.Error(); err != nil {
+		panic(fmt.Sprintf("gigawallet: invoice expiries: %v", err))
+	}
+	if err := it.Close(); err != nil {
+		panic(fmt.Sprintf("gigawallet: invoice expiries: %v", err))
+	}
+	for _, d := range dues {
+		v, found := s.invoice(b, d.project, d.address)
+		if !found || v.Status != InvoiceUnpaid {
+			panic(fmt.Sprintf("gigawallet: expiry index names invoice %s/%s that is not unpaid", d.project, d.address)) // corruption
+		}
+		b.Delete([]byte(d.key))
+		next := *v
+		next.Status, next.UpdatedAt = InvoiceExpired, b.Now
+		s.putInvoice(b, &next)
+		emitInvoice(b, EventInvoiceExpired, &next)
+	}
+}
+
+// earliestInvoiceExpiry reads the earliest expiry of an unpaid invoice (0: none).
+func earliestInvoiceExpiry(store *fsm.Store) (int64, error) {
+	it, err := store.NewIter([]byte{prefixInvoiceExpiry}, []byte{prefixInvoiceExpiry + 1})
+	if err != nil {
+		return 0, err
+	}
+	var earliest int64
+	if it.First() {
+		if len(it.Key()) < 9 {
+			_ = it.Close()
+			return 0, fmt.Errorf("gigawallet: invoice expiry key %q", it.Key())
+		}
+		earliest = int64(binary.BigEndian.Uint64(it.Key()[1:9]))
+	}
+	return earliest, it.Close()
+}
+
+// GetInvoice returns an invoice of the project by its address. With a foreign ID, an invoice
+// of another account is not found either ("no such invoice in this account", as GigaWallet).
+func (r *Reader) GetInvoice(projectID, foreignID, address string) (*Invoice, error) {
 	var v *Invoice
 	err := r.store.Read(func() error {
 		data, err := r.store.Get(invoiceKey(projectID, address))
@@ -282,7 +415,13 @@ func (r *Reader) GetInvoice(projectID, address string) (*Invoice, error) {
 		}
 		d := fsm.NewDecoder(data)
 		v = ReadInvoice(d)
-		return d.Finish("invoice")
+		if err := d.Finish("invoice"); err != nil {
+			return err
+		}
+		if foreignID != "" && v.ForeignID != foreignID {
+			return fsm.Rejectf(CodeInvoiceNotFound, "no such invoice in this account: %s", address)
+		}
+		return nil
 	})
 	return v, err
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
 func item(t string, negative bool, koinu, quantity uint64) Item {
@@ -31,7 +32,7 @@ func TestCreateInvoice(t *testing.T) {
 	}
 	h.ok(invoice(1, "nAddr1", item("item", false, 1, 1)))
 	reader := h.family.Of(h.m)
-	got, err := reader.GetInvoice("gw", "nAddr0")
+	got, err := reader.GetInvoice("gw", "shop", "nAddr0")
 	if err != nil || !reflect.DeepEqual(got, v) {
 		t.Fatalf("stored %+v %v", got, err)
 	}
@@ -75,5 +76,84 @@ func TestCreateInvoice(t *testing.T) {
 	}
 	if created != 2 {
 		t.Fatalf("%d INV_CREATED events, want 2", created)
+	}
+}
+
+func TestInvoiceExpiry(t *testing.T) {
+	h := newHarness(t)
+	h.ok(h.newAccount("shop"))
+	h.ok(h.newAccount("other"))
+	expiring := h.ok(&CreateInvoice{ProjectID: "gw", ForeignID: "shop", KeyIndex: 0, Address: "nA", ExpireMinutes: 2,
+		Items: []Item{item("item", false, 1, 1)}}).Value.(*Invoice)
+	h.ok(&CreateInvoice{ProjectID: "gw", ForeignID: "shop", KeyIndex: 1, Address: "nB", Items: []Item{item("item", false, 1, 1)}})
+	if expiring.Status != InvoiceUnpaid || h.m.NextDueMs() != expiring.ExpiresAt {
+		t.Fatalf("status %v, due %d, expires %d", expiring.Status, h.m.NextDueMs(), expiring.ExpiresAt)
+	}
+	reader := h.family.Of(h.m)
+	if _, err := reader.GetInvoice("gw", "other", "nA"); err == nil || err.(*fsm.Error).Code != CodeInvoiceNotFound {
+		t.Fatalf("another account's invoice: %v", err)
+	}
+	// One minute later nothing has changed; at the expiry the first batch (a tick) expires it.
+	h.now = expiring.ExpiresAt - 60_000
+	h.ok(&fsm.Tick{})
+	if v, _ := reader.GetInvoice("gw", "", "nA"); v.Status != InvoiceUnpaid {
+		t.Fatalf("expired early: %+v", v)
+	}
+	h.now = expiring.ExpiresAt - 1000 // apply adds a second
+	h.ok(&fsm.Tick{})
+	v, err := reader.GetInvoice("gw", "", "nA")
+	if err != nil || v.Status != InvoiceExpired || v.UpdatedAt != expiring.ExpiresAt {
+		t.Fatalf("at expiry: %+v %v", v, err)
+	}
+	if other, _ := reader.GetInvoice("gw", "shop", "nB"); other.Status != InvoiceUnpaid {
+		t.Fatalf("an invoice without expiry: %+v", other)
+	}
+	if h.m.NextDueMs() != 0 {
+		t.Fatalf("due %d after the last expiry", h.m.NextDueMs())
+	}
+	events, _ := h.m.Events(0, 100)
+	var expired int
+	for _, ev := range events {
+		if ev.Type == EventInvoiceExpired {
+			d := fsm.NewDecoder(ev.Data)
+			if inv := ReadInvoice(d); d.Finish("event") != nil || inv.Address != "nA" || inv.Status != InvoiceExpired {
+				t.Fatalf("INV_EXPIRED carries %+v", inv)
+			}
+			expired++
+		}
+	}
+	if expired != 1 {
+		t.Fatalf("%d INV_EXPIRED events, want 1", expired)
+	}
+}
+
+func TestInvoiceExpiryAfterReopen(t *testing.T) {
+	dir := t.TempDir()
+	open := func() (*fsm.Machine, *Family) {
+		reg := fsm.NewRegistry()
+		f := Register(reg, ledger.Register(reg))
+		m, err := fsm.Open(dir, nil, reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, f
+	}
+	m, f := open()
+	h := &harness{t: t, m: m, family: f, now: 1_700_000_000_000}
+	h.ok(&ledger.CreateProject{ProjectID: "gw", Name: "GigaWallet"})
+	h.ok(&ledger.CreateAsset{ProjectID: "gw", AssetID: "doge", Name: "Dogecoin", Code: "DOGE", Fractions: 100_000_000})
+	h.ok(h.newAccount("shop"))
+	v := h.ok(&CreateInvoice{ProjectID: "gw", ForeignID: "shop", Address: "nA", ExpireMinutes: 1,
+		Items: []Item{item("item", false, 1, 1)}}).Value.(*Invoice)
+	m.Close()
+	m, f = open()
+	defer m.Close()
+	if m.NextDueMs() != v.ExpiresAt {
+		t.Fatalf("reopened: due %d, want %d", m.NextDueMs(), v.ExpiresAt)
+	}
+	h.m, h.family, h.now = m, f, v.ExpiresAt
+	h.ok(&fsm.Tick{})
+	if got, _ := f.Of(m).GetInvoice("gw", "shop", "nA"); got.Status != InvoiceExpired {
+		t.Fatalf("after reopen: %+v", got)
 	}
 }

@@ -3,6 +3,7 @@ package gigawallet
 import (
 	"encoding/binary"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/fsm"
@@ -125,6 +126,7 @@ func Register(reg *fsm.Registry, core *ledger.Family) *Family {
 	reg.ClaimPrefix(prefixSlotCount, "gigawallet: accounts per slot")
 	reg.ClaimPrefix(prefixInvoice, "gigawallet: invoices")
 	reg.ClaimPrefix(prefixAccountInvoice, "gigawallet: invoices by account")
+	reg.ClaimPrefix(prefixInvoiceExpiry, "gigawallet: unpaid invoices by expiry")
 	f.module = reg.AddModule(func(s *fsm.Store) fsm.Module { return &state{store: s} })
 	reg.Add(fsm.OpSpec{Op: OpUpsertAccount, Name: "UpsertAccount", Decode: decodeUpsertAccount,
 		Example: &UpsertAccount{ProjectID: "p", AssetID: "doge", ForeignID: "f", Index: 7, Address: "n1", XPub: "tpub",
@@ -148,20 +150,74 @@ func Register(reg *fsm.Registry, core *ledger.Family) *Family {
 type state struct {
 	store      *fsm.Store
 	accounts   map[string]*Account
+	invoices   map[string]*Invoice
 	slotCounts map[keyspace.Slot]uint32
+	// nextExpiryMs is the earliest expiry of an unpaid invoice (0: none), so that a batch looks
+	// for due invoices only when there are some; dueMs is its copy for other goroutines
+	// (fsm.Timed: the leader proposes a tick when it is due).
+	nextExpiryMs int64
+	dueMs        atomic.Int64
 }
 
 func (s *state) Load() error {
 	s.accounts = map[string]*Account{}
+	s.invoices = map[string]*Invoice{}
 	s.slotCounts = map[keyspace.Slot]uint32{}
+	var err error
+	if s.nextExpiryMs, err = earliestInvoiceExpiry(s.store); err != nil {
+		return fmt.Errorf("load gigawallet: %w", err)
+	}
+	s.dueMs.Store(s.nextExpiryMs)
 	return nil
 }
 
-func (s *state) BeginBatch(*fsm.Batch) {}
+// NextDueMs is the earliest expiry of an unpaid invoice, 0 for none (fsm.Timed).
+func (s *state) NextDueMs() int64 { return s.dueMs.Load() }
+
+// BeginBatch expires the invoices whose time has come (fsm.Module).
+func (s *state) BeginBatch(b *fsm.Batch) { s.expireInvoices(b) }
 
 func (s *state) EndBatch(*fsm.Batch) {
+	s.dueMs.Store(s.nextExpiryMs)
 	clear(s.accounts)
+	clear(s.invoices)
 	clear(s.slotCounts)
+}
+
+// noteExpiry records a new expiry in memory.
+func (s *state) noteExpiry(expiresAt int64) {
+	if s.nextExpiryMs == 0 || expiresAt < s.nextExpiryMs {
+		s.nextExpiryMs = expiresAt
+	}
+}
+
+// invoice reads an invoice as the batch left it.
+func (s *state) invoice(b *fsm.Batch, projectID, address string) (*Invoice, bool) {
+	k := invoiceKey(projectID, address)
+	if v := s.invoices[string(k)]; v != nil {
+		return v, true
+	}
+	data, err := b.Get(k)
+	if err != nil {
+		panic(fmt.Sprintf("gigawallet: read invoice: %v", err)) // the store failed
+	}
+	if data == nil {
+		return nil, false
+	}
+	d := fsm.NewDecoder(data)
+	v := ReadInvoice(d)
+	if err := d.Finish("invoice"); err != nil {
+		panic(fmt.Sprintf("gigawallet: invoice %q: %v", k, err)) // corruption
+	}
+	return v, true
+}
+
+func (s *state) putInvoice(b *fsm.Batch, v *Invoice) {
+	k := invoiceKey(v.ProjectID, v.Address)
+	e := fsm.Encoder{Buf: make([]byte, 0, invoiceRecordBytes)}
+	v.Encode(&e)
+	b.Set(k, e.Buf)
+	s.invoices[string(k)] = v
 }
 
 func (s *state) account(b *fsm.Batch, projectID, foreignID string) *Account {

@@ -59,6 +59,15 @@ type Invoice struct {
 	TotalPaymentConfirmed    bool      `json:"total_payment_confirmed"`
 	PaymentUnconfirmed       bool      `json:"payment_unconfirmed"`
 	EstimateSecondsToConfirm int64     `json:"estimate_seconds_to_confirm"`
+	InvoiceLife
+}
+
+// InvoiceLife is what GigaWallet lacked (its #112): the invoice's status, "unpaid" or "expired"
+// (an invoice created with expire_minutes, once that time has passed), and when it expires
+// (null: never). Keys beyond GigaWallet's, at the end.
+type InvoiceLife struct {
+	Status    string     `json:"status"`
+	ExpiresAt *time.Time `json:"expires_at"`
 }
 
 // PublicInvoice is the invoice as the create response and the public GET show it: no account,
@@ -75,6 +84,7 @@ type PublicInvoice struct {
 	TotalPaymentConfirmed    bool      `json:"total_payment_confirmed"`
 	PaymentUnconfirmed       bool      `json:"payment_unconfirmed"`
 	EstimateSecondsToConfirm int64     `json:"estimate_seconds_to_confirm"`
+	InvoiceLife
 }
 
 // InvoiceList is GET /account/:foreignID/invoices: a page of invoices, oldest first, and the

@@ -38,21 +38,25 @@ func TestShapes(t *testing.T) {
 			`{"id":"nXYZ","foreign_id":"123456789","payout_address":"","payout_threshold":"0","payout_frequency":""}`},
 		{"balance", Balance{IncomingBalance: doge(0), CurrentBalance: doge(10000000000), OutgoingBalance: doge(2489774000)},
 			`{"IncomingBalance":"0","CurrentBalance":"100","OutgoingBalance":"24.89774"}`},
-		{"public invoice", PublicInvoice{ID: "nInv", Items: items, Created: created, Total: doge(4879548000), PayToAddress: "nInv", RequiredConfirmations: 6},
+		{"public invoice", PublicInvoice{ID: "nInv", Items: items, Created: created, Total: doge(4879548000), PayToAddress: "nInv", RequiredConfirmations: 6,
+			InvoiceLife: InvoiceLife{Status: "unpaid", ExpiresAt: &created}},
 			`{"id":"nInv","items":[{"type":"item","name":"Doge T-Shirt","sku":"TS-1","description":"","value":"24.89774","quantity":2,"image_link":""},` +
 				`{"type":"discount","name":"Sale","sku":"","description":"","value":"-1","quantity":1,"image_link":""}],` +
 				`"created":"2026-12-05T01:02:03.0000045Z","total":"48.79548","pay_to_address":"nInv","required_confirmations":6,` +
-				`"part_payment_detected":false,"total_payment_detected":false,"total_payment_confirmed":false,"payment_unconfirmed":false,"estimate_seconds_to_confirm":0}`},
+				`"part_payment_detected":false,"total_payment_detected":false,"total_payment_confirmed":false,"payment_unconfirmed":false,"estimate_seconds_to_confirm":0,` +
+				`"status":"unpaid","expires_at":"2026-12-05T01:02:03.0000045Z"}`},
 		{"admin invoice", Invoice{ID: "nInv", Account: "nAcc", Items: items[:1], RequiredConfirmations: 0, Created: created, Total: doge(4979548000),
-			TotalIncoming: doge(4979548000), TotalConfirmed: doge(1), PayToAddress: "nInv", PartPaymentDetected: true, TotalPaymentDetected: true, TotalPaymentConfirmed: true},
+			TotalIncoming: doge(4979548000), TotalConfirmed: doge(1), PayToAddress: "nInv", PartPaymentDetected: true, TotalPaymentDetected: true, TotalPaymentConfirmed: true,
+			InvoiceLife: InvoiceLife{Status: "expired"}},
 			`{"id":"nInv","account":"nAcc","items":[{"type":"item","name":"Doge T-Shirt","sku":"TS-1","description":"","value":"24.89774","quantity":2,"image_link":""}],` +
 				`"required_confirmations":0,"created":"2026-12-05T01:02:03.0000045Z","total":"49.79548","total_incoming":"49.79548","total_confirmed":"0.00000001",` +
-				`"pay_to_address":"nInv","part_payment_detected":true,"total_payment_detected":true,"total_payment_confirmed":true,"payment_unconfirmed":false,"estimate_seconds_to_confirm":0}`},
+				`"pay_to_address":"nInv","part_payment_detected":true,"total_payment_detected":true,"total_payment_confirmed":true,"payment_unconfirmed":false,"estimate_seconds_to_confirm":0,` +
+				`"status":"expired","expires_at":null}`},
 		{"empty list", InvoiceList{}, `{"items":[],"cursor":0}`},
-		{"list", InvoiceList{Items: []Invoice{{ID: "a", Items: items[:1], Created: created}}, Cursor: 11},
+		{"list", InvoiceList{Items: []Invoice{{ID: "a", Items: items[:1], Created: created, InvoiceLife: InvoiceLife{Status: "unpaid"}}}, Cursor: 11},
 			`{"items":[{"id":"a","account":"","items":[{"type":"item","name":"Doge T-Shirt","sku":"TS-1","description":"","value":"24.89774","quantity":2,"image_link":""}],` +
 				`"required_confirmations":0,"created":"2026-12-05T01:02:03.0000045Z","total":"0","total_incoming":"0","total_confirmed":"0","pay_to_address":"",` +
-				`"part_payment_detected":false,"total_payment_detected":false,"total_payment_confirmed":false,"payment_unconfirmed":false,"estimate_seconds_to_confirm":0}],"cursor":11}`},
+				`"part_payment_detected":false,"total_payment_detected":false,"total_payment_confirmed":false,"payment_unconfirmed":false,"estimate_seconds_to_confirm":0,"status":"unpaid","expires_at":null}],"cursor":11}`},
 		{"list by pointer", &InvoiceList{Cursor: 3}, `{"items":[],"cursor":3}`},
 		{"error", NewError(CodeNotFound, "GetAccount: account not found: %s", "x").Body(),
 			`{"error":{"code":"not-found","message":"GetAccount: account not found: x"}}`},

@@ -1,0 +1,225 @@
+package httpapi
+
+import (
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gigaledger/gigaledger/chainwatch/dogecoin"
+	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/gigawallet"
+	gw "github.com/gigaledger/gigaledger/httpapi/gigawallet"
+	"github.com/gin-gonic/gin"
+)
+
+// invoiceCreateAttemptsMax bounds the retries of an invoice whose key index another invoice of
+// the account took meanwhile (concurrent invoices of one account).
+const invoiceCreateAttemptsMax = 16
+
+// accountKeysCacheMax bounds the parsed account keys kept in memory; past it the memory starts
+// over. Parsing an extended public key and deriving its two branches costs three EC operations,
+// more than deriving the one address an invoice needs.
+const accountKeysCacheMax = 4096
+
+// accountKeysCache keeps parsed account keys by extended public key (public data: no secret).
+type accountKeysCache struct {
+	mu   sync.Mutex
+	keys map[string]*dogecoin.AccountKeys
+}
+
+func (c *accountKeysCache) get(xpub string, network dogecoin.Network) (*dogecoin.AccountKeys, error) {
+	c.mu.Lock()
+	keys := c.keys[xpub]
+	c.mu.Unlock()
+	if keys != nil {
+		return keys, nil
+	}
+	keys, err := dogecoin.ParseAccountKeys(xpub, network)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.keys == nil || len(c.keys) >= accountKeysCacheMax {
+		c.keys = make(map[string]*dogecoin.AccountKeys)
+	}
+	c.keys[xpub] = keys
+	return keys, nil
+}
+
+// createInvoice is POST /account/:foreignID/invoice (and the same path with a trailing slash,
+// which the WooCommerce plugin calls): an invoice paid to the account's next external address,
+// answered 200 with the public view, as GigaWallet. Validation failures are 400 here (500 in
+// GigaWallet).
+func (g *gigaWallet) createInvoice(c *gin.Context) {
+	request, apiErr := gw.DecodeInvoiceCreate(c.Request.Body, g.cfg.ConfirmationsNeeded)
+	if apiErr != nil {
+		g.fail(c, apiErr)
+		return
+	}
+	items := make([]gigawallet.Item, len(request.Items))
+	for i, it := range request.Items {
+		items[i] = gigawallet.Item{Type: it.Type, Name: it.Name, SKU: it.SKU, Description: it.Description,
+			ImageLink: it.ImageLink, Negative: it.Value.Negative, Value: it.Value.Koinu, Quantity: uint64(it.Quantity)}
+	}
+	for attempt := 0; ; attempt++ {
+		_, a, ok := g.account(c, "CreateInvoice")
+		if !ok {
+			return
+		}
+		keys, err := g.keys.get(a.XPub, g.cfg.Network)
+		if err != nil {
+			g.fail(c, gw.NewError(gw.CodeUnknownError, "CreateInvoice: the account's stored key: %v", err))
+			return
+		}
+		address, err := keys.InvoiceAddress(a.NextExternal)
+		if err != nil {
+			g.fail(c, gw.NewError(gw.CodeUnknownError, "CreateInvoice: derive the invoice address: %v", err))
+			return
+		}
+		cmd := &gigawallet.CreateInvoice{ProjectID: a.ProjectID, ForeignID: a.ForeignID, KeyIndex: a.NextExternal,
+			Address: address.Address, Items: items, RequiredConfirmations: request.RequiredConfirmations,
+			ExpireMinutes: request.ExpireMinutes}
+		ctx, cancel := g.withTimeout(c)
+		result, err := g.backend.Propose(ctx, fsm.Envelope{Command: cmd})
+		cancel()
+		switch {
+		case err != nil:
+			g.fail(c, gwError("CreateInvoice", err))
+			return
+		case result == nil:
+			g.fail(c, gw.NewError(gw.CodeUnknownError, "CreateInvoice: no result"))
+			return
+		case result.Err != nil && result.Err.Code == gigawallet.CodeInvoiceIndexTaken && attempt+1 < invoiceCreateAttemptsMax:
+			continue // another invoice of the account took the index: read the account again
+		case result.Err != nil:
+			g.fail(c, gwError("CreateInvoice", result.Err))
+			return
+		}
+		g.ok(c, http.StatusOK, publicInvoiceView(result.Value.(*gigawallet.Invoice)))
+		return
+	}
+}
+
+// listInvoices is GET /account/:foreignID/invoices?cursor=&limit=: oldest first from key index
+// cursor; the next cursor is the last key index + 1, or 0 when the page is not full (so an
+// exactly full last page is followed by an empty one with cursor 0, as in GigaWallet).
+func (g *gigaWallet) listInvoices(c *gin.Context) {
+	query, apiErr := gw.ParseInvoiceListQuery(c.Request.URL.Query())
+	if apiErr != nil {
+		g.fail(c, apiErr)
+		return
+	}
+	reader, a, ok := g.account(c, "ListInvoices")
+	if !ok {
+		return
+	}
+	list := gw.InvoiceList{}
+	if query.Cursor <= int64(^uint32(0)) {
+		invoices, err := reader.ListInvoices(a.ProjectID, a.ForeignID, uint32(query.Cursor), query.Limit)
+		if err != nil {
+			g.fail(c, gwError("ListInvoices", err))
+			return
+		}
+		for i := range invoices {
+			list.Items = append(list.Items, g.invoiceView(a, &invoices[i]))
+		}
+		if len(invoices) == query.Limit {
+			list.Cursor = int64(invoices[len(invoices)-1].KeyIndex) + 1
+		}
+	}
+	g.ok(c, http.StatusOK, list)
+}
+
+// getInvoice is the admin GET /account/:foreignID/invoice/:invoiceID. It computes the payment
+// flags, unlike GigaWallet v1.0.6+ (its #149: clients poll this route for
+// total_payment_confirmed), and keeps the admin shape's extra keys.
+func (g *gigaWallet) getInvoice(c *gin.Context) {
+	reader, a, ok := g.account(c, "GetInvoice")
+	if !ok {
+		return
+	}
+	v, err := reader.GetInvoice(a.ProjectID, a.ForeignID, c.Param("invoiceID"))
+	if err != nil {
+		g.fail(c, gwError("GetInvoice", err))
+		return
+	}
+	g.ok(c, http.StatusOK, g.invoiceView(a, v))
+}
+
+// getPublicInvoice is GET /invoice/:invoiceID: the payer's view, by address alone, on every node
+// for an invoice of any shard.
+func (g *gigaWallet) getPublicInvoice(c *gin.Context) {
+	if v, ok := g.publicInvoice(c, "GetInvoice"); ok {
+		g.ok(c, http.StatusOK, publicInvoiceView(v))
+	}
+}
+
+// publicInvoice reads the path's invoice by address; it answers the request itself when it
+// cannot.
+func (g *gigaWallet) publicInvoice(c *gin.Context, where string) (*gigawallet.Invoice, bool) {
+	ctx, cancel := g.withTimeout(c)
+	defer cancel()
+	reader, err := g.backend.Read(ctx)
+	if err == nil {
+		var v *gigawallet.Invoice
+		if v, err = reader.GetInvoice(g.cfg.ProjectID, "", c.Param("invoiceID")); err == nil {
+			return v, true
+		}
+	}
+	g.fail(c, gwError(where, err))
+	return nil, false
+}
+
+func itemViews(items []gigawallet.Item) []gw.Item {
+	views := make([]gw.Item, len(items))
+	for i, it := range items {
+		views[i] = gw.Item{Type: it.Type, Name: it.Name, SKU: it.SKU, Description: it.Description,
+			Value: gw.SignedAmount{Negative: it.Negative, Koinu: it.Value}, Quantity: int64(it.Quantity), ImageLink: it.ImageLink}
+	}
+	return views
+}
+
+func expiresAtView(v *gigawallet.Invoice) *time.Time {
+	if v.ExpiresAt == 0 {
+		return nil
+	}
+	t := time.UnixMilli(v.ExpiresAt)
+	return &t
+}
+
+// publicInvoiceView is the invoice as payers see it. Payments are followed by chainwatch; until
+// then no payment is detected.
+func publicInvoiceView(v *gigawallet.Invoice) gw.PublicInvoice {
+	return gw.PublicInvoice{ID: v.Address, Items: itemViews(v.Items), Created: time.UnixMilli(v.CreatedAt),
+		Total: gw.Amount(v.Total), PayToAddress: v.Address, RequiredConfirmations: v.RequiredConfirmations,
+		InvoiceLife: gw.InvoiceLife{Status: v.Status.String(), ExpiresAt: expiresAtView(v)}}
+}
+
+// invoiceView is the admin view: the public one plus the account and the amounts received.
+func (g *gigaWallet) invoiceView(a *gigawallet.Account, v *gigawallet.Invoice) gw.Invoice {
+	return gw.Invoice{ID: v.Address, Account: a.Address, Items: itemViews(v.Items), RequiredConfirmations: v.RequiredConfirmations,
+		Created: time.UnixMilli(v.CreatedAt), Total: gw.Amount(v.Total), PayToAddress: v.Address,
+		InvoiceLife: gw.InvoiceLife{Status: v.Status.String(), ExpiresAt: expiresAtView(v)}}
+}
+
+// checkInvoiceID validates the :invoiceID path parameter: an address, so at most
+// gigawallet.InvoiceAddressMax base58 characters. Anything else names no invoice: 404, as
+// GigaWallet answers an unknown one.
+func checkInvoiceID(field, value string) *apiError {
+	if value == "" || len(value) > gigawallet.InvoiceAddressMax || !isBase58Text(value) {
+		return &apiError{status: http.StatusNotFound, code: string(gw.CodeNotFound), message: "GetInvoice: invoice not found"}
+	}
+	return nil
+}
+
+func isBase58Text(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch ch := s[i]; {
+		case ch >= '1' && ch <= '9', ch >= 'A' && ch <= 'Z' && ch != 'I' && ch != 'O', ch >= 'a' && ch <= 'z' && ch != 'l':
+		default:
+			return false
+		}
+	}
+	return true
+}
