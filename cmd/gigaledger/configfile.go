@@ -17,50 +17,59 @@ import (
 // configFileBytesMax bounds the config file: it holds a few dozen settings, never megabytes.
 const configFileBytesMax = 1 << 20
 
-// mergeConfigFile sets, from the JSON object in the file at path, every flag of fs that was not
-// given on the command line. Each key is a flag's name and its value has the flag's type: a
-// JSON string for text and durations ("5s"), a whole number for counts, true/false for
-// switches. The value reaches the flag through flag.Value.Set, so a file is validated exactly
-// as the command line is. The file is strict: an unknown key (named with the list of valid
-// ones), a duplicate key, a value of the wrong type, null, an object or array, invalid UTF-8
-// or trailing data is an error. Values are never quoted in errors: a file may hold the admin
-// token.
-func mergeConfigFile(fs *flag.FlagSet, path string) error {
+// mergeConfigFile sets, from the config file at path, every flag of fs that was not given on the
+// command line. A file whose name ends in ".toml" is a GigaWallet config.toml (tomlSettings);
+// any other holds one JSON object whose keys are flag names (jsonSettings). Either way each
+// value has the flag's type: a string for text and durations ("5s"), a whole number for counts,
+// true/false for switches. The value reaches the flag through flag.Value.Set, so a file is
+// validated exactly as the command line is. The file is strict: an unknown key (named with the
+// list of valid ones), a duplicate key, two keys setting one flag, a value of the wrong type,
+// invalid UTF-8 or anything but the settings is an error. Values are never quoted in errors: a
+// file may hold the admin token.
+//
+// It returns the GigaWallet settings the file holds that GigaLedger does not use, by their
+// dotted names, for serve to log.
+func mergeConfigFile(fs *flag.FlagSet, path string) (ignored []string, err error) {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	data, err := readConfigFile(path)
 	if err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
+		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	settings, err := jsonSettings(data)
+	var settings []configSetting
+	if strings.HasSuffix(path, ".toml") {
+		settings, ignored, err = tomlSettings(data)
+	} else {
+		settings, err = jsonSettings(data)
+	}
 	if err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
+		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	setBy := map[string]string{} // flag name → the key of the file that set it
 	for _, s := range settings {
 		if s.flag == "config" {
-			return fmt.Errorf("config %s: a config file cannot name another (%q)", path, s.key)
+			return nil, fmt.Errorf("config %s: a config file cannot name another (%q)", path, s.key)
 		}
 		f := fs.Lookup(s.flag)
 		if f == nil {
-			return fmt.Errorf("config %s: unknown setting %q; valid settings: %s", path, s.key, strings.Join(configKeys(fs), ", "))
+			return nil, fmt.Errorf("config %s: unknown setting %q; valid settings: %s", path, s.key, strings.Join(configKeys(fs), ", "))
 		}
 		if earlier, ok := setBy[s.flag]; ok {
-			return fmt.Errorf("config %s: %q and %q both set --%s", path, earlier, s.key, s.flag)
+			return nil, fmt.Errorf("config %s: %q and %q both set --%s", path, earlier, s.key, s.flag)
 		}
 		setBy[s.flag] = s.key
 		text, err := flagText(f, s.value)
 		if err != nil {
-			return fmt.Errorf("config %s: %q: %w", path, s.key, err)
+			return nil, fmt.Errorf("config %s: %q: %w", path, s.key, err)
 		}
 		if given[s.flag] {
 			continue // the command line wins
 		}
 		if err := f.Value.Set(text); err != nil {
-			return fmt.Errorf("config %s: %q: invalid value: %w", path, s.key, err)
+			return nil, fmt.Errorf("config %s: %q: invalid value: %w", path, s.key, err)
 		}
 	}
-	return nil
+	return ignored, nil
 }
 
 // configSetting is one setting of the config file, in file order.
