@@ -18,9 +18,9 @@ import (
 	"github.com/gigaledger/gigaledger/httpapi"
 )
 
-// serveConfig is everything `serve` needs. Flags set it; a JSON config file (--config) may set
-// any flag, keyed by the flag's name, with a value of the flag's type; flags given on the
-// command line win (see mergeConfigFile).
+// serveConfig is everything `serve` needs. Flags set it; a config file (--config: JSON keyed by
+// flag name, or a GigaWallet config.toml) may set any flag, with a value of the flag's type;
+// flags given on the command line win (see mergeConfigFile).
 type serveConfig struct {
 	DataDir     string
 	AdminAddr   string
@@ -69,6 +69,10 @@ type serveConfig struct {
 	ServiceDomain  string
 	ServiceIconURL string
 
+	// ignoredSettings names the GigaWallet settings of a config.toml that GigaLedger does not
+	// use; serve logs them once.
+	ignoredSettings []string
+
 	// raftTiming, when set by tests, replaces raft's default timeouts.
 	raftTiming *raftTiming
 }
@@ -98,7 +102,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	cfg := &serveConfig{ShutdownMax: shutdownMaxTime}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.ConfigFile, "config", "", "JSON file setting any of these flags: {\"shards\":4,\"pprof\":true,\"data-dir\":\"d1\"}; flags given here win")
+	fs.StringVar(&cfg.ConfigFile, "config", "", "JSON file setting any of these flags: {\"shards\":4,\"pprof\":true,\"data-dir\":\"d1\"}, or a GigaWallet config.toml (name ending in .toml; our flags in its [gigaledger] table); flags given here win")
 	fs.StringVar(&cfg.DataDir, "data-dir", defaultDataDir, "directory for the Raft log, snapshots and the ledger store")
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", defaultAdminAddr, "admin API listen address (Cloud Wallet API, metrics, OpenAPI)")
 	fs.StringVar(&cfg.PublicAddr, "public-addr", defaultPublicAddr, "public listen address (what payers' browsers may reach)")
@@ -139,9 +143,11 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if cfg.ConfigFile != "" {
-		if err := mergeConfigFile(fs, cfg.ConfigFile); err != nil {
+		ignored, err := mergeConfigFile(fs, cfg.ConfigFile)
+		if err != nil {
 			return nil, err
 		}
+		cfg.ignoredSettings = ignored
 	}
 	if cfg.AdminToken == "" {
 		cfg.AdminToken = os.Getenv(adminTokenEnv)

@@ -17,52 +17,108 @@ import (
 // configFileBytesMax bounds the config file: it holds a few dozen settings, never megabytes.
 const configFileBytesMax = 1 << 20
 
-// mergeConfigFile sets, from the JSON object in the file at path, every flag of fs that was not
-// given on the command line. Each key is a flag's name and its value has the flag's type: a
-// JSON string for text and durations ("5s"), a whole number for counts, true/false for
-// switches. The value reaches the flag through flag.Value.Set, so a file is validated exactly
-// as the command line is. The file is strict: an unknown key (named with the list of valid
-// ones), a duplicate key, a value of the wrong type, null, an object or array, invalid UTF-8
-// or trailing data is an error. Values are never quoted in errors: a file may hold the admin
-// token.
-func mergeConfigFile(fs *flag.FlagSet, path string) error {
+// mergeConfigFile sets, from the config file at path, every flag of fs that was not given on the
+// command line. A file whose name ends in ".toml" is a GigaWallet config.toml (tomlSettings);
+// any other holds one JSON object whose keys are flag names (jsonSettings). Either way each
+// value has the flag's type: a string for text and durations ("5s"), a whole number for counts,
+// true/false for switches. The value reaches the flag through flag.Value.Set, so a file is
+// validated exactly as the command line is. The file is strict: an unknown key (named with the
+// list of valid ones), a duplicate key, two keys setting one flag, a value of the wrong type,
+// invalid UTF-8 or anything but the settings is an error. Values are never quoted in errors: a
+// file may hold the admin token.
+//
+// It returns the GigaWallet settings the file holds that GigaLedger does not use, by their
+// dotted names, for serve to log.
+func mergeConfigFile(fs *flag.FlagSet, path string) (ignored []string, err error) {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	settings, err := readConfigFile(path)
+	data, err := readConfigFile(path)
 	if err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
+		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
+	var settings []configSetting
+	if strings.HasSuffix(path, ".toml") {
+		settings, ignored, err = tomlSettings(data)
+	} else {
+		settings, err = jsonSettings(data)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	setBy := map[string]string{} // flag name → the key of the file that set it
 	for _, s := range settings {
-		if s.key == "config" {
-			return fmt.Errorf("config %s: a config file cannot name another (\"config\")", path)
+		if s.flag == "config" {
+			return nil, fmt.Errorf("config %s: a config file cannot name another (%q)", path, s.key)
 		}
-		f := fs.Lookup(s.key)
+		f := fs.Lookup(s.flag)
 		if f == nil {
-			return fmt.Errorf("config %s: unknown setting %q; valid settings: %s", path, s.key, strings.Join(configKeys(fs), ", "))
+			return nil, fmt.Errorf("config %s: unknown setting %q; valid settings: %s", path, s.key, strings.Join(configKeys(fs), ", "))
 		}
+		if earlier, ok := setBy[s.flag]; ok {
+			return nil, fmt.Errorf("config %s: %q and %q both set --%s", path, earlier, s.key, s.flag)
+		}
+		setBy[s.flag] = s.key
 		text, err := flagText(f, s.value)
 		if err != nil {
-			return fmt.Errorf("config %s: %q: %w", path, s.key, err)
+			return nil, fmt.Errorf("config %s: %q: %w", path, s.key, err)
 		}
-		if given[s.key] {
+		if given[s.flag] {
 			continue // the command line wins
 		}
 		if err := f.Value.Set(text); err != nil {
-			return fmt.Errorf("config %s: %q: invalid value: %w", path, s.key, err)
+			return nil, fmt.Errorf("config %s: %q: invalid value: %w", path, s.key, err)
 		}
 	}
-	return nil
+	return ignored, nil
 }
 
-// configSetting is one key of the config file with its undecoded value, in file order.
+// configSetting is one setting of the config file, in file order.
 type configSetting struct {
-	key   string
-	value json.RawMessage
+	key   string // as the file names it, for errors: "shards", "webapi.adminport"
+	flag  string // the flag it sets
+	value configValue
 }
 
-// readConfigFile reads the file's one top-level object, refusing duplicate keys (encoding/json
-// would keep the last one silently) and invalid UTF-8 (it would become U+FFFD silently).
-func readConfigFile(path string) ([]configSetting, error) {
+// configValue is a setting's decoded value, whatever the file's format.
+type configValue struct {
+	kind valueKind
+	text string // what flag.Value.Set parses; empty for kindOther
+	// describe names the value's type for errors ("a string", "an array"), never its content.
+	describe string
+}
+
+// valueKind is what a config value can be to a flag.
+type valueKind int
+
+const (
+	kindString valueKind = iota + 1
+	kindWholeNumber
+	kindFractionalNumber
+	kindBoolean
+	kindOther // null, an array, an object or table, a date: never a flag's value
+)
+
+// scalarValue is a string, number or boolean setting with its text.
+func scalarValue(kind valueKind, text string) configValue {
+	var describe string
+	switch kind {
+	case kindString:
+		describe = "a string"
+	case kindWholeNumber:
+		describe = "a whole number"
+	case kindFractionalNumber:
+		describe = "a fractional number"
+	case kindBoolean:
+		describe = "a boolean"
+	default:
+		panic(fmt.Sprintf("scalarValue: kind %d is not a scalar", kind))
+	}
+	return configValue{kind: kind, text: text, describe: describe}
+}
+
+// readConfigFile reads the whole file, refusing one larger than configFileBytesMax and invalid
+// UTF-8 (a decoder would make it U+FFFD silently).
+func readConfigFile(path string) ([]byte, error) {
 	file, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -78,6 +134,12 @@ func readConfigFile(path string) ([]configSetting, error) {
 	if !utf8.Valid(data) {
 		return nil, errors.New("not valid UTF-8")
 	}
+	return data, nil
+}
+
+// jsonSettings reads the file's one top-level JSON object, refusing duplicate keys
+// (encoding/json would keep the last one silently). Each key is a flag's name.
+func jsonSettings(data []byte) ([]configSetting, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if tok, err := dec.Token(); err != nil {
@@ -97,11 +159,15 @@ func readConfigFile(path string) ([]configSetting, error) {
 			return nil, fmt.Errorf("setting %q given twice", key)
 		}
 		seen[key] = true
-		var value json.RawMessage
-		if err := dec.Decode(&value); err != nil {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
 			return nil, fmt.Errorf("%q: not JSON: %w", key, err)
 		}
-		settings = append(settings, configSetting{key: key, value: value})
+		value, err := jsonValue(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%q: not JSON: %w", key, err)
+		}
+		settings = append(settings, configSetting{key: key, flag: key, value: value})
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
 		return nil, fmt.Errorf("not JSON: %w", err)
@@ -112,83 +178,78 @@ func readConfigFile(path string) ([]configSetting, error) {
 	return settings, nil
 }
 
-// flagText turns a typed JSON value into the text flag.Value.Set parses, if the JSON type
-// fits the flag: a switch takes true/false, a count a whole number, a duration or text a
-// string. A flag whose value type is unknown here takes a string, number or boolean as text.
-func flagText(f *flag.Flag, value json.RawMessage) (string, error) {
+// jsonValue decodes one JSON value into a configValue; a number keeps its text as written.
+func jsonValue(raw json.RawMessage) (configValue, error) {
 	var decoded any
-	dec := json.NewDecoder(bytes.NewReader(value))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(&decoded); err != nil {
-		return "", err
+		return configValue{}, err
 	}
+	switch v := decoded.(type) {
+	case string:
+		return scalarValue(kindString, v), nil
+	case json.Number:
+		if isWholeNumber(string(v)) {
+			return scalarValue(kindWholeNumber, string(v)), nil
+		}
+		return scalarValue(kindFractionalNumber, string(v)), nil
+	case bool:
+		return scalarValue(kindBoolean, fmt.Sprint(v)), nil
+	case nil:
+		return configValue{kind: kindOther, describe: "null"}, nil
+	case []any:
+		return configValue{kind: kindOther, describe: "an array"}, nil
+	case map[string]any:
+		return configValue{kind: kindOther, describe: "an object"}, nil
+	}
+	return configValue{kind: kindOther, describe: fmt.Sprintf("%T", decoded)}, nil
+}
+
+// flagText returns the text flag.Value.Set parses, if the value's type fits the flag: a switch
+// takes true/false, a count a whole number, a duration or text a string. A flag whose value
+// type is unknown here takes a string, number or boolean as text.
+func flagText(f *flag.Flag, v configValue) (string, error) {
 	var current any
 	if getter, ok := f.Value.(flag.Getter); ok {
 		current = getter.Get()
 	}
 	switch current.(type) {
 	case bool:
-		if b, ok := decoded.(bool); ok {
-			return fmt.Sprint(b), nil
+		if v.kind == kindBoolean {
+			return v.text, nil
 		}
-		return "", fmt.Errorf("want true or false, got %s", jsonKind(decoded))
+		return "", fmt.Errorf("want true or false, got %s", v.describe)
 	case int, int64, uint, uint64:
-		if n, ok := decoded.(json.Number); ok && isWholeNumber(string(n)) {
-			return string(n), nil
+		if v.kind == kindWholeNumber {
+			return v.text, nil
 		}
-		return "", fmt.Errorf("want a whole number, got %s", jsonKind(decoded))
+		return "", fmt.Errorf("want a whole number, got %s", v.describe)
 	case float64:
-		if n, ok := decoded.(json.Number); ok {
-			return string(n), nil
+		if v.kind == kindWholeNumber || v.kind == kindFractionalNumber {
+			return v.text, nil
 		}
-		return "", fmt.Errorf("want a number, got %s", jsonKind(decoded))
+		return "", fmt.Errorf("want a number, got %s", v.describe)
 	case string, time.Duration:
-		if s, ok := decoded.(string); ok {
-			return s, nil
+		if v.kind == kindString {
+			return v.text, nil
 		}
 		want := "a string"
 		if _, ok := current.(time.Duration); ok {
 			want = `a duration string like "5s"`
 		}
-		return "", fmt.Errorf("want %s, got %s", want, jsonKind(decoded))
+		return "", fmt.Errorf("want %s, got %s", want, v.describe)
 	}
-	switch v := decoded.(type) {
-	case string:
-		return v, nil
-	case json.Number:
-		return string(v), nil
-	case bool:
-		return fmt.Sprint(v), nil
+	if v.kind != kindOther {
+		return v.text, nil
 	}
-	return "", fmt.Errorf("want a string, number or boolean, got %s", jsonKind(decoded))
+	return "", fmt.Errorf("want a string, number or boolean, got %s", v.describe)
 }
 
 // isWholeNumber reports whether a JSON number is written as an integer: no fraction, no
 // exponent ("4", "-1"; not "4.0", "4e0").
 func isWholeNumber(n string) bool {
 	return n != "" && !strings.ContainsAny(n, ".eE")
-}
-
-// jsonKind names the JSON type of a decoded value for error messages, without its content.
-func jsonKind(v any) string {
-	switch n := v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a boolean"
-	case string:
-		return "a string"
-	case json.Number:
-		if isWholeNumber(string(n)) {
-			return "a whole number"
-		}
-		return "a fractional number"
-	case []any:
-		return "an array"
-	case map[string]any:
-		return "an object"
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 // configKeys lists, sorted, the settings a config file may hold: every flag but --config.

@@ -71,7 +71,7 @@ func TestConfigFileEveryFlagSettable(t *testing.T) {
 	if err := fs.Parse([]string{"--config", path}); err != nil {
 		t.Fatal(err)
 	}
-	if err := mergeConfigFile(fs, path); err != nil {
+	if _, err := mergeConfigFile(fs, path); err != nil {
 		t.Fatal(err)
 	}
 	if text != "é x" || count != -3 || big != 1<<64-1 || !on || wait != 90*time.Second || ratio != 0.25 || len(custom) != 1 || custom[0] != "7" {

@@ -41,6 +41,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	logger := newLogger(cfg.LogLevel, stderr)
+	if len(cfg.ignoredSettings) > 0 {
+		logger.Warn("config: GigaWallet settings not used by GigaLedger: " + strings.Join(cfg.ignoredSettings, ", "))
+	}
 	node, err := startNode(cfg, logger)
 	if err != nil {
 		logger.Error("start failed", "err", err)
