@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"math/big"
 	"net/url"
 	"strings"
 	"testing"
@@ -475,4 +476,62 @@ func BenchmarkConnectEnvelope(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzConnectEnvelopeOfInvoice: every invoice the create decoder accepts makes an envelope that
+// verifies like a wallet checks it and reads back to the invoice's items and total, unless an
+// amount is beyond what DogeConnect wallets accept (ConnectAmountMaxDOGE); nothing panics.
+func FuzzConnectEnvelopeOfInvoice(f *testing.F) {
+	for _, seed := range []string{
+		pluginInvoiceBody,
+		`{"items":[{"type":"item","name":"x","sku":"y","description":"z\n","value":"1e2","quantity":1,"image_link":"l"}]}`,
+		`{"items":[{"type":"item","quantity":2,"value":"10"},{"type":"discount","quantity":1,"value":"-19.99999999"}]}`,
+		`{"items":[{"type":"fee","quantity":1000000000,"value":"10.5"}]}`,
+		`{"items":[{"type":"tax","name":"<&>\u2028","quantity":1,"value":"0.00000001"}]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	signer := testConnectSigner(f)
+	keyHash := sha256.Sum256(signer.PublicKey())
+	f.Fuzz(func(t *testing.T, body []byte) {
+		invoice, apiErr := DecodeInvoiceCreate(bytes.NewReader(body), 6)
+		if apiErr != nil {
+			return
+		}
+		payment := ConnectPayment{
+			InvoiceID: testInvoiceAddress, Total: FormatKoinu8DP(invoice.Total), Issued: time.Unix(1_700_000_000, 0),
+			RelayURL: "https://pay.example.com/dc/" + testInvoiceAddress, VendorName: "V",
+		}
+		beyondWallets := invoice.Total.Big().Cmp(connectAmountMaxBig) > 0
+		for _, item := range invoice.Items {
+			connectItem := ConnectItemFromInvoice(item)
+			payment.Items = append(payment.Items, connectItem)
+			lineTotal := new(big.Int).Mul(item.Value.big(), big.NewInt(item.Quantity))
+			if new(big.Int).Abs(lineTotal).Cmp(connectAmountMaxBig) > 0 || item.Value.Koinu.Big().Cmp(connectAmountMaxBig) > 0 {
+				beyondWallets = true
+			}
+		}
+		env, err := ConnectEnvelope(payment, signer)
+		if err != nil {
+			if !beyondWallets || !errors.Is(err, ErrConnectPayment) {
+				t.Fatalf("invoice %s: %v", body, err)
+			}
+			return
+		}
+		if beyondWallets {
+			t.Fatalf("invoice %s: envelope with an amount beyond %d DOGE", body, ConnectAmountMaxDOGE)
+		}
+		var decoded ConnectPaymentPayload
+		if err := json.Unmarshal(verifyLikeAWallet(t, env, keyHash[:15]), &decoded); err != nil {
+			t.Fatal(err)
+		}
+		if decoded.Total != payment.Total || len(decoded.Items) != len(invoice.Items) || decoded.Outputs[0].Amount != payment.Total {
+			t.Fatalf("payload %+v does not match invoice %s", decoded, body)
+		}
+		for i, item := range decoded.Items {
+			if item.Unit != invoice.Items[i].Value.Format8DP() || item.Count != invoice.Items[i].Quantity || item.Type != invoice.Items[i].Type {
+				t.Fatalf("items[%d] %+v does not match %+v", i, item, invoice.Items[i])
+			}
+		}
+	})
 }
