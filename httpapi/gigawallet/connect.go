@@ -53,8 +53,8 @@ const (
 	// ConnectTimeoutMaxSeconds bounds the timeout: the longest invoice expiry (ExpireMinutesMax).
 	ConnectTimeoutMaxSeconds = ExpireMinutesMax * 60
 	// ConnectFeePerKBDefault is the minimum fee rate the relay asks for when ConnectPayment has
-	// none: 0.01 DOGE per 1000 bytes, Dogecoin Core's recommended rate (since 1.14.4), which
-	// every Dogecoin node relays.
+	// none: 0.01 DOGE per 1000 bytes, the rate Dogecoin Core recommends since 1.14.4 and the
+	// rate the DogeConnect examples use.
 	ConnectFeePerKBDefault = "0.01000000"
 	// ConnectMaxSizeDefaultBytes is the largest payment transaction the relay accepts when
 	// ConnectPayment says nothing: Dogecoin Core's largest standard transaction, so any
