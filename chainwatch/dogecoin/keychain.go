@@ -73,13 +73,16 @@ type DerivedAddress struct {
 }
 
 // Keychain derives the cluster's keys from its seed on one network. It keeps the private
-// extended key of m/44'/3' (every path GigaLedger uses starts there), not the seed nor the
-// master key. It prints as "[redacted]" like Seed, and holds its key in a closure for the
-// reason Seed does. It is safe for concurrent use.
+// extended key of m/44'/3' (every address and account path starts there) and the DogeConnect
+// signing key (ConnectSigningPath), not the seed nor the master key. It prints as "[redacted]"
+// like Seed, and holds its keys in closures for the reason Seed does. It is safe for concurrent
+// use.
 type Keychain struct {
 	network Network
 	// coinKey returns the private extended key of m/44'/3', only read after NewKeychain.
 	coinKey func() *hdkeychain.ExtendedKey
+	// connectKey returns the private key at ConnectSigningPath, only read after NewKeychain.
+	connectKey func() *btcec.PrivateKey
 }
 
 // NewKeychain derives the keychain of seed on network.
@@ -100,7 +103,17 @@ func NewKeychain(seed Seed, network Network) (*Keychain, error) {
 	if _, err := coinKey.ECPubKey(); err != nil {
 		return nil, fmt.Errorf("new keychain: %w", err)
 	}
-	return &Keychain{network: network, coinKey: func() *hdkeychain.ExtendedKey { return coinKey }}, nil
+	// The master key is dropped after NewKeychain: the DogeConnect key, outside m/44'/3', is
+	// derived now.
+	connectKey, err := deriveConnectKey(master)
+	if err != nil {
+		return nil, fmt.Errorf("new keychain: %w", err)
+	}
+	return &Keychain{
+		network:    network,
+		coinKey:    func() *hdkeychain.ExtendedKey { return coinKey },
+		connectKey: func() *btcec.PrivateKey { return connectKey },
+	}, nil
 }
 
 // newMasterKey returns the BIP32 master key of seed, serialized with network's versions.

@@ -1,6 +1,8 @@
 // Package gigawallet owns the HTTP shapes of the GigaWallet-compatible Dogecoin API
 // (../shared/contracts/gigawallet.md, issue 10): DOGE amounts in and out, the request bodies of
-// the admin routes that take one, the response bodies, the error envelope and its statuses.
+// the admin routes that take one, the response bodies, the error envelope and its statuses, the
+// invoice QR code (qr.go) and signed DogeConnect 1.0 payment envelopes and URIs (connect.go).
+// Signing goes through the small EnvelopeSigner interface: the key stays in chainwatch/dogecoin.
 //
 // Everything here is a pure function of its input: no routes, no backend, no I/O beyond reading a
 // request body. It must not import fsm/ledger, cluster or the Raft machinery; handlers that mount
