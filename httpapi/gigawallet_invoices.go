@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -222,4 +223,87 @@ func isBase58Text(s string) bool {
 		}
 	}
 	return true
+}
+
+// connectURL is where the invoice's DogeConnect envelope is served: the public listener's URL.
+func (g *gigaWallet) connectURL(address string) string {
+	return g.cfg.PubAPIRootURL + "/invoice/" + address + "/connect"
+}
+
+// qrContent is the text of the invoice's QR code: GigaWallet's
+// dogecoin:<id>?amount=<total>&cxt=<connect URL> (contract §2) when the public URL is plain
+// http, and DogeConnect 1.0's dogecoin:<id>?amount=<total>&dc=<URL without https://>&h=<key
+// hash> when it is https, which DogeConnect requires. Any wallet pays address and amount.
+func (g *gigaWallet) qrContent(v *gigawallet.Invoice) (string, error) {
+	total := gw.FormatKoinu(v.Total)
+	if !strings.HasPrefix(g.cfg.PubAPIRootURL, "https://") {
+		return gw.PaymentURI(v.Address, total, g.connectURL(v.Address)), nil
+	}
+	signer, err := g.connectSigner()
+	if err != nil {
+		return "", err
+	}
+	return gw.ConnectURI(v.Address, total, g.connectURL(v.Address), signer.PublicKey())
+}
+
+// getInvoiceQR is GET /invoice/:invoiceID/qr.png?fg=&bg=: the payment QR code, 512 px, colours
+// as hex RGB(A) or, for anything else (the WooCommerce plugin's "#rrggbb" arrives empty: the #
+// starts a fragment), the defaults. Its content never changes, so it may be cached (GigaWallet
+// sends the malformed "max-age:=900, immutable"; this is the valid form).
+func (g *gigaWallet) getInvoiceQR(c *gin.Context) {
+	v, ok := g.publicInvoice(c, "GetInvoiceQR")
+	if !ok {
+		return
+	}
+	content, err := g.qrContent(v)
+	if err != nil {
+		g.fail(c, gw.NewError(gw.CodeUnknownError, "GetInvoiceQR: %v", err))
+		return
+	}
+	png, err := gw.QRPNG(content, c.Query("fg"), c.Query("bg"))
+	if err != nil {
+		g.fail(c, gw.NewError(gw.CodeUnknownError, "GetInvoiceQR: %v", err))
+		return
+	}
+	c.Header("Cache-Control", "max-age=900, immutable")
+	c.Data(http.StatusOK, "image/png", png)
+}
+
+// connectSigner is the cluster's DogeConnect signing key (derived from the seed; it stays in
+// this process's memory).
+func (g *gigaWallet) connectSigner() (*dogecoin.ConnectSigner, error) {
+	g.signerOnce.Do(func() { g.signer, g.signerErr = g.cfg.Keys.ConnectSigner() })
+	return g.signer, g.signerErr
+}
+
+// getInvoiceConnect is GET /invoice/:invoiceID/connect: the invoice as a DogeConnect 1.0
+// payment envelope, signed with BIP-340 Schnorr by the cluster's DogeConnect key (GigaWallet
+// v1.0.8 serves an unsigned 0.1 envelope with hash "TODO"). Issued is the invoice's creation,
+// its timeout the invoice's expiry (else DogeConnect's default), so the envelope is the same on
+// every request and every node.
+func (g *gigaWallet) getInvoiceConnect(c *gin.Context) {
+	v, ok := g.publicInvoice(c, "GetInvoiceConnect")
+	if !ok {
+		return
+	}
+	signer, err := g.connectSigner()
+	if err != nil {
+		g.fail(c, gw.NewError(gw.CodeUnknownError, "GetInvoiceConnect: the signing key: %v", err))
+		return
+	}
+	payment := gw.ConnectPayment{InvoiceID: v.Address, Total: gw.FormatKoinu8DP(v.Total), Issued: time.UnixMilli(v.CreatedAt).UTC(),
+		RelayURL: g.cfg.PubAPIRootURL + "/dc/" + v.Address, VendorName: g.cfg.ServiceName, VendorDomain: g.cfg.ServiceDomain,
+		VendorIconURL: g.cfg.ServiceIconURL}
+	if v.ExpiresAt != 0 {
+		payment.TimeoutSeconds = int((v.ExpiresAt - v.CreatedAt) / 1000)
+	}
+	for _, it := range itemViews(v.Items) {
+		payment.Items = append(payment.Items, gw.ConnectItemFromInvoice(it))
+	}
+	envelope, err := gw.ConnectEnvelope(payment, signer)
+	if err != nil {
+		g.fail(c, gw.NewError(gw.CodeUnknownError, "GetInvoiceConnect: %v", err))
+		return
+	}
+	g.ok(c, http.StatusOK, envelope)
 }

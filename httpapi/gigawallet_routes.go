@@ -43,6 +43,10 @@ type gigaWallet struct {
 	ready bool
 	// keys caches parsed account keys, to derive invoice addresses.
 	keys accountKeysCache
+	// signer signs DogeConnect envelopes; derived once.
+	signerOnce sync.Once
+	signer     *dogecoin.ConnectSigner
+	signerErr  error
 }
 
 // accountCreateAttemptsMax bounds the retries of a new account whose HD index another account
@@ -299,5 +303,13 @@ func (g *gigaWallet) routes() []routeSpec {
 		{method: http.MethodGet, path: "/invoice/:invoiceID", operationID: "gigawalletGetPublicInvoice", tag: tagGigaWallet,
 			handler: g.getPublicInvoice, success: ok, response: "GigaWalletPublicInvoice", public: true,
 			summary: "Public listener (and admin): the payer's view of an invoice, from any node.", errors: []int{http.StatusNotFound}},
+		{method: http.MethodGet, path: "/invoice/:invoiceID/qr.png", operationID: "gigawalletGetInvoiceQR", tag: tagGigaWallet,
+			handler: g.getInvoiceQR, query: []string{"fg", "bg"}, success: ok, contentType: "image/png", public: true,
+			summary: "Public listener (and admin): the invoice's payment QR code, a 512 px PNG; fg/bg hex RGB(A), anything else the defaults.",
+			errors:  []int{http.StatusNotFound}},
+		{method: http.MethodGet, path: "/invoice/:invoiceID/connect", operationID: "gigawalletGetInvoiceConnect", tag: tagGigaWallet,
+			handler: g.getInvoiceConnect, success: ok, response: "DogeConnectEnvelope", public: true,
+			summary: "Public listener (and admin): the invoice as a signed DogeConnect 1.0 payment envelope.",
+			errors:  []int{http.StatusNotFound}},
 	}
 }

@@ -1,13 +1,22 @@
 package httpapi_test
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"image/png"
 	"strings"
 	"testing"
+
+	"github.com/btcsuite/btcd/btcec/v2/schnorr"
 
 	"github.com/gigaledger/gigaledger/chainwatch/dogecoin"
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/httpapi"
+	gw "github.com/gigaledger/gigaledger/httpapi/gigawallet"
 	"github.com/gigaledger/gigaledger/httpapi/httpapitest"
 )
 
@@ -260,5 +269,80 @@ func TestGigaWalletInvoiceBadInput(t *testing.T) {
 	c.do("GET", "/account/shop/invoices", nil).expect(200).decode(&page)
 	if len(page.Items) != 0 {
 		t.Fatalf("bad input created %d invoices", len(page.Items))
+	}
+}
+
+// TestGigaWalletQRAndConnect: the public QR code (512 px PNG, lenient colours) and the signed
+// DogeConnect envelope, as a wallet checks it.
+func TestGigaWalletQRAndConnect(t *testing.T) {
+	c, backend, keys := newGigaWalletServer(t)
+	public := newPublicClient(t, backend, keys)
+	c.do("POST", "/account/shop", `{}`).expect(200)
+	var invoice map[string]any
+	c.do("POST", "/account/shop/invoice/", `{"items":[{"type":"item","name":"Tea","sku":"T1","quantity":2,"value":"1.5"},`+
+		`{"type":"discount","name":"Sale","quantity":1,"value":"-0.5"}],"expire_minutes":60}`).expect(200).decode(&invoice)
+	id := invoice["id"].(string)
+
+	for _, query := range []string{"", "?fg=000000&bg=ffffff", "?fg=&bg=", "?fg=ff000080&bg=zz"} {
+		r := public.do("GET", "/invoice/"+id+"/qr.png"+query, nil).expect(200)
+		if r.header.Get("Content-Type") != "image/png" {
+			t.Fatalf("%s: content type %q", query, r.header.Get("Content-Type"))
+		}
+		img, err := png.Decode(bytes.NewReader(r.body))
+		if err != nil || img.Bounds().Dx() != 512 || img.Bounds().Dy() != 512 {
+			t.Fatalf("%s: PNG %v %v", query, img.Bounds(), err)
+		}
+	}
+	public.do("GET", "/invoice/nXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX/qr.png", nil).expectError(404, "not-found")
+	// The code says GigaWallet's URI (the public URL is plain http here): the encoder is
+	// deterministic, so the same text gives the same bytes.
+	want, err := gw.QRPNG("dogecoin:"+id+"?amount=2.5&cxt=http%3A%2F%2Fpay.example%2Finvoice%2F"+id+"%2Fconnect", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := public.do("GET", "/invoice/"+id+"/qr.png?fg=", nil).body; !bytes.Equal(got, want) {
+		t.Fatal("the QR code does not encode dogecoin:<id>?amount=<total>&cxt=<connect URL>")
+	}
+
+	var envelope struct{ Version, Payload, PubKey, Sig string }
+	r := public.do("GET", "/invoice/"+id+"/connect", nil).expect(200)
+	r.decode(&envelope)
+	payloadJSON, err := base64.StdEncoding.DecodeString(envelope.Payload)
+	if err != nil || envelope.Version != "1.0" {
+		t.Fatalf("envelope %+v: %v", envelope, err)
+	}
+	keyBytes, _ := hex.DecodeString(envelope.PubKey)
+	sigBytes, _ := hex.DecodeString(envelope.Sig)
+	key, err := schnorr.ParsePubKey(keyBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := schnorr.ParseSignature(sigBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := sha256.Sum256(payloadJSON)
+	hash := sha256.Sum256(first[:])
+	if !sig.Verify(hash[:], key) {
+		t.Fatal("the envelope's signature does not verify")
+	}
+	var payment struct {
+		Type, ID, Total, Issued string
+		Timeout                 int
+		VendorName              string `json:"vendor_name"`
+		Outputs                 []struct{ Address, Amount string }
+		Items                   []map[string]any
+	}
+	if err := json.Unmarshal(payloadJSON, &payment); err != nil {
+		t.Fatal(err)
+	}
+	if payment.Type != "payment" || payment.ID != id || payment.Total != "2.50000000" || payment.Timeout != 3600 ||
+		payment.VendorName != "Shop" || len(payment.Outputs) != 1 || payment.Outputs[0].Address != id ||
+		payment.Outputs[0].Amount != "2.50000000" || len(payment.Items) != 2 {
+		t.Fatalf("payment %s", payloadJSON)
+	}
+	// The same envelope on every request (and so on every node): issued is the invoice's creation.
+	if again := public.do("GET", "/invoice/"+id+"/connect", nil).expect(200).body; !bytes.Equal(again, r.body) {
+		t.Fatalf("a second envelope differs:\n%s\n%s", r.body, again)
 	}
 }

@@ -192,6 +192,9 @@ func queryParam(name string) object {
 	case "pageSize":
 		param["description"] = "Items per page."
 		param["schema"] = object{"type": "integer", "format": "int32", "minimum": 1, "maximum": pageSizeMaxCount, "default": pageSizeDefaultCount}
+	case "fg", "bg":
+		param["description"] = "GigaWallet: QR colour as hex RGB or RGBA (000000, ff000080); anything else takes the default (black, white)."
+		param["schema"] = object{"type": "string"}
 	case "cursor":
 		param["description"] = "GigaWallet: the first HD key index to list; absent or empty = 0."
 		param["schema"] = object{"type": "integer", "minimum": 0}
@@ -342,6 +345,11 @@ func openAPISchemas() object {
 		"GigaWalletInvoice":       shape(gigaWalletInvoiceProperties(true)),
 		"GigaWalletInvoiceList": shape(object{"items": arrayOf(schemaRef("GigaWalletInvoice")),
 			"cursor": object{"type": "integer", "description": "The next page's cursor; 0 after the last page."}}),
+		"DogeConnectEnvelope": shape(object{
+			"version": object{"type": "string", "enum": []string{"1.0"}},
+			"payload": object{"type": "string", "description": "Base64 of the payment request JSON (DogeConnect 1.0)."},
+			"pubkey":  object{"type": "string", "description": "The cluster's DogeConnect key, BIP-340 x-only, hex."},
+			"sig":     object{"type": "string", "description": "BIP-340 Schnorr signature of SHA-256(SHA-256(payload bytes)), hex."}}),
 		"GigaWalletBalance": shape(object{
 			"IncomingBalance": object{"type": "string"}, "CurrentBalance": object{"type": "string"}, "OutgoingBalance": object{"type": "string"}}),
 		"Transaction": shape(object{

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
@@ -91,6 +92,9 @@ const (
 	defaultNodeID     = "n1"
 	adminTokenEnv     = "GIGALEDGER_ADMIN_TOKEN"
 	shutdownMaxTime   = 5 * time.Second // grace for requests in flight at shutdown
+	// defaultServiceName is GigaWallet's default merchant name; an empty --service-name takes it
+	// too (DogeConnect wallets require one).
+	defaultServiceName = "Example Dogecoin Store"
 	// defaultConfirmationsNeeded is GigaWallet's default (config ConfirmationsNeeded).
 	defaultConfirmationsNeeded = 6
 )
@@ -133,7 +137,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.IntVar(&cfg.ConfirmationsNeeded, "confirmations-needed", defaultConfirmationsNeeded,
 		"GigaWallet API: blocks after the one holding a payment before it counts, for invoices that do not say (GigaWallet's N: Core's N+1 confirmations)")
 	fs.StringVar(&cfg.PubAPIRootURL, "pub-api-root-url", "", "GigaWallet API: the public listener's URL as payers reach it, for QR codes' connect links (default http://<public-addr>)")
-	fs.StringVar(&cfg.ServiceName, "service-name", "Example Dogecoin Store", "GigaWallet API: the merchant's name, shown to payers by DogeConnect wallets")
+	fs.StringVar(&cfg.ServiceName, "service-name", defaultServiceName, "GigaWallet API: the merchant's name, shown to payers by DogeConnect wallets")
 	fs.StringVar(&cfg.ServiceDomain, "service-domain", "example.com", "GigaWallet API: the merchant's domain, shown to payers by DogeConnect wallets")
 	fs.StringVar(&cfg.ServiceIconURL, "service-icon-url", "", "GigaWallet API: the merchant's icon URL, shown to payers by DogeConnect wallets")
 	if err := fs.Parse(args); err != nil {
@@ -172,6 +176,12 @@ func (cfg *serveConfig) validate() error {
 	}
 	if cfg.ConfirmationsNeeded < 0 || cfg.ConfirmationsNeeded > gigawallet.ConfirmationsMax {
 		return fmt.Errorf("--confirmations-needed %d outside [0, %d]", cfg.ConfirmationsNeeded, gigawallet.ConfirmationsMax)
+	}
+	if !utf8.ValidString(cfg.ServiceName) || len(cfg.ServiceName) > 256 {
+		return errors.New("--service-name must be at most 256 bytes of UTF-8: DogeConnect wallets show it to payers")
+	}
+	if strings.ContainsAny(cfg.ServiceDomain, "/:?#@ ") {
+		return fmt.Errorf("--service-domain %q: a bare host name, without scheme, port or path", cfg.ServiceDomain)
 	}
 	if cfg.PubAPIRootURL != "" {
 		if u, err := url.Parse(cfg.PubAPIRootURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {

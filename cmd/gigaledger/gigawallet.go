@@ -63,11 +63,15 @@ func gigaWalletConfig(cfg *serveConfig, logger *slog.Logger) (*httpapi.GigaWalle
 		return nil, fmt.Errorf("wallet seed: %w", err)
 	}
 	logger.Info("GigaWallet API on", "network", network.Name, "project", gigaWalletProjectID)
+	serviceName := cfg.ServiceName
+	if serviceName == "" {
+		serviceName = defaultServiceName
+	}
 	root := strings.TrimSuffix(cfg.PubAPIRootURL, "/")
 	if root == "" {
 		root = "http://" + cfg.PublicAddr
 	}
 	return &httpapi.GigaWalletConfig{ProjectID: gigaWalletProjectID, AssetID: gigaWalletAssetID, Network: network, Keys: keys,
 		ConfirmationsNeeded: int32(cfg.ConfirmationsNeeded), PubAPIRootURL: root,
-		ServiceName: cfg.ServiceName, ServiceDomain: cfg.ServiceDomain, ServiceIconURL: cfg.ServiceIconURL}, nil
+		ServiceName: serviceName, ServiceDomain: cfg.ServiceDomain, ServiceIconURL: cfg.ServiceIconURL}, nil
 }
