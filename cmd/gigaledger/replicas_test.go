@@ -59,6 +59,12 @@ func newShardedTestCluster(t *testing.T, size, shards int) *testCluster {
 
 // newLoggedTestCluster starts a cluster whose nodes log into logs (nil: discard).
 func newLoggedTestCluster(t *testing.T, size, shards int, logs slog.Handler) *testCluster {
+	return newConfiguredTestCluster(t, size, shards, logs, nil)
+}
+
+// newConfiguredTestCluster is newLoggedTestCluster; configure, when not nil, sets what a test
+// needs in each node's configuration (a wallet seed file, say) before the nodes start.
+func newConfiguredTestCluster(t *testing.T, size, shards int, logs slog.Handler, configure func(*serveConfig)) *testCluster {
 	tc := &testCluster{t: t, logs: logs, client: &http.Client{Timeout: 5 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	dir := t.TempDir()
@@ -76,6 +82,9 @@ func newLoggedTestCluster(t *testing.T, size, shards int, logs slog.Handler) *te
 	}
 	for _, cfg := range tc.configs {
 		cfg.Peers = strings.Join(peers, ",")
+		if configure != nil {
+			configure(cfg)
+		}
 		if err := cfg.validate(); err != nil {
 			t.Fatal(err)
 		}
