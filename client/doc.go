@@ -1,6 +1,6 @@
 // Package client is the Go client of GigaLedger's Cloud Wallet API (docs/cloudwallet-api.md)
-// and of its GigaWallet-compatible API (gigawallet.go): typed calls for every route, typed errors built from the API's one error envelope, and
-// retries that never apply a write twice.
+// and of its GigaWallet-compatible API (gigawallet.go): typed calls for every route, typed
+// errors built from the API's one error envelope, and retries that never apply a write twice.
 //
 // It owns the API's shapes as a client sees them (its own types with the API's JSON names, and
 // amounts kept as exact decimal text), the encoding of requests, the classification of every
