@@ -60,6 +60,9 @@ func TestGeneratorRequestsAreValid(t *testing.T) {
 					t.Fatalf("%s: read of wallet %d", name, request.Wallet)
 				}
 				continue
+			case RequestInvoice:
+				checkInvoiceRequest(t, config, request)
+				continue
 			case RequestTransaction:
 			default:
 				t.Fatalf("%s: kind %d", name, request.Kind)
@@ -95,6 +98,10 @@ func TestGeneratorRequestsAreValid(t *testing.T) {
 			if kinds[RequestWalletBalance] == 0 || kinds[RequestWalletEntries] == 0 {
 				t.Errorf("reads: kinds %v, want both reads", kinds)
 			}
+		case ScenarioInvoice:
+			if kinds[RequestInvoice] != 2000 || len(types) != 0 {
+				t.Errorf("invoice: kinds %v, types %v, want invoices only", kinds, types)
+			}
 		case ScenarioIssueRedeem:
 			if types[OperationIssue] == 0 || types[OperationRedeem] == 0 || types[OperationTransfer] != 0 {
 				t.Errorf("issue-redeem: types %v", types)
@@ -104,6 +111,53 @@ func TestGeneratorRequestsAreValid(t *testing.T) {
 				t.Errorf("%s: types %v, want transfers only", name, types)
 			}
 		}
+	}
+}
+
+// checkInvoiceRequest fails for an invoice of an account out of range, or
+// with items out of the generator's bounds.
+func checkInvoiceRequest(t *testing.T, config ScenarioConfig, request Request) {
+	t.Helper()
+	if request.Wallet < 0 || request.Wallet >= config.Wallets || len(request.Items) < 1 || len(request.Items) > invoiceItemsMax ||
+		request.ReferenceID != "" || len(request.Operations) != 0 {
+		t.Fatalf("invoice request %+v", request)
+	}
+	for _, item := range request.Items {
+		if item.ValueKoinu < 1 || item.ValueKoinu > invoiceValueMaxKoinu || item.Quantity < 1 || item.Quantity > invoiceQuantityMax {
+			t.Fatalf("invoice item %+v", item)
+		}
+	}
+}
+
+// TestInvoiceGeneratorSpreadsItemsAndDecimals: every item count of 1..3 and
+// every account appear, values use the 8 decimal places, and each value's
+// decimal text converts back to the same koinu.
+func TestInvoiceGeneratorSpreadsItemsAndDecimals(t *testing.T) {
+	config := testScenario(ScenarioInvoice)
+	generator := NewGenerator(config, 5, 0)
+	itemCounts := map[int]int{}
+	accounts := map[int]bool{}
+	eightPlaces := 0
+	for range 3000 {
+		request := generator.Next()
+		itemCounts[len(request.Items)]++
+		accounts[request.Wallet] = true
+		for _, item := range request.Items {
+			text := client.DogeAmountFromKoinu(item.ValueKoinu)
+			koinu, err := text.Koinu()
+			if err != nil || koinu.Int64() != item.ValueKoinu {
+				t.Fatalf("value %d koinu is %q, back %v, %v", item.ValueKoinu, text, koinu, err)
+			}
+			if _, fraction, _ := strings.Cut(string(text), "."); len(fraction) == 8 {
+				eightPlaces++
+			}
+		}
+	}
+	if len(itemCounts) != invoiceItemsMax || len(accounts) != config.Wallets || eightPlaces == 0 {
+		t.Fatalf("item counts %v, %d of %d accounts, %d values with 8 decimals", itemCounts, len(accounts), config.Wallets, eightPlaces)
+	}
+	if got := FundingRequests(ScenarioInvoice, "r", 10); len(got) != 0 {
+		t.Fatalf("invoice accounts are funded: %+v", got)
 	}
 }
 
@@ -130,7 +184,7 @@ func TestZipfIsSkewedAndUniformIsNot(t *testing.T) {
 }
 
 func TestFundingRequestsCoverEveryWalletOnce(t *testing.T) {
-	requests := FundingRequests("r", 250)
+	requests := FundingRequests(ScenarioTransfer, "r", 250)
 	if len(requests) != 3 {
 		t.Fatalf("%d funding transactions, want 3", len(requests))
 	}
@@ -280,6 +334,7 @@ func TestMainRejectsBadFlags(t *testing.T) {
 		{"--duration", "2h"},
 		{"--scenario", "nope"},
 		{"--rate", "-1"},
+		{"--pg", "postgres://bench@127.0.0.1:1/bench", "--scenario", ScenarioInvoice},
 		{"extra"},
 	} {
 		var stdout, stderr bytes.Buffer
@@ -299,6 +354,9 @@ func TestReportTableJSONAndComparison(t *testing.T) {
 		if index == 999 {
 			outcome = Outcome{Class: OutcomeTransport, Kind: "transport timeout", Retries: 2, RetryKind: "pg 40P01"}
 		}
+		if index%2 == 0 {
+			outcome.Phases = []Phase{{Name: "read", Latency: time.Millisecond}, {Name: "create", Latency: 2 * time.Millisecond}}
+		}
 		rec.record(index, time.Duration(index+1)*time.Millisecond, outcome)
 	}
 	config := RunConfig{Scenario: testScenario(ScenarioMultiOp), Clients: 4, Duration: 2 * time.Second, Target: "x"}
@@ -313,6 +371,9 @@ func TestReportTableJSONAndComparison(t *testing.T) {
 	if !within(result.Latency.P50Ms, 500) || !within(result.Latency.P99Ms, 990) || !within(result.Latency.MaxMs, 1000) {
 		t.Errorf("latency %+v", result.Latency)
 	}
+	if len(result.Phases) != 2 || result.Phases[0].Name != "create" || !within(result.Phases[0].Latency.P99Ms, 2) || !within(result.Phases[1].Latency.MaxMs, 1) {
+		t.Errorf("phases %+v", result.Phases)
+	}
 	if result.Outcomes[0].Kind != "201" || result.Retries["pg 40P01"] != 2 {
 		t.Errorf("outcomes %+v retries %v", result.Outcomes, result.Retries)
 	}
@@ -320,7 +381,7 @@ func TestReportTableJSONAndComparison(t *testing.T) {
 	if err := WriteTable(&table, result); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"throughput", "p99.9", "422 InsufficientFunds", "business", "transport timeout", "retried pg 40P01", "3 ops/tx"} {
+	for _, want := range []string{"throughput", "p99.9", "422 InsufficientFunds", "business", "transport timeout", "retried pg 40P01", "3 ops/tx", "create ms", "read ms"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
@@ -369,6 +430,7 @@ func TestSmokeAgainstFakeLedger(t *testing.T) {
 		{ScenarioIssueRedeem, nil},
 		{ScenarioMultiOp, []string{"--ops-per-tx", "5"}},
 		{ScenarioReads, nil},
+		{ScenarioInvoice, nil},
 		{ScenarioTransfer, []string{"--rate", "400"}},
 	} {
 		t.Run(test.scenario+strings.Join(test.extra, ""), func(t *testing.T) {
@@ -392,7 +454,15 @@ func TestSmokeAgainstFakeLedger(t *testing.T) {
 			if result.ElapsedSeconds > 2 {
 				t.Errorf("run took %.2fs for a 500ms duration", result.ElapsedSeconds)
 			}
-			if len(ledger.wallets) != 120 || ledger.requests["POST /projects"] != 1 {
+			if test.scenario == ScenarioInvoice {
+				created, read := ledger.requests["POST /account/{foreignID}/invoice"], ledger.requests["GET /account/{foreignID}/invoice/{invoiceID}"]
+				if len(ledger.accounts) != 120 || len(ledger.wallets) != 0 || int64(created) != result.Requests || read != created {
+					t.Errorf("setup made %d accounts, %d wallets; %d creates, %d reads for %d requests", len(ledger.accounts), len(ledger.wallets), created, read, result.Requests)
+				}
+				if len(result.Phases) != 2 || result.Phases[0].Name != "create" || result.Phases[1].Name != "read" || result.Phases[0].Latency.MaxMs <= 0 {
+					t.Errorf("phases %+v", result.Phases)
+				}
+			} else if len(ledger.wallets) != 120 || ledger.requests["POST /projects"] != 1 {
 				t.Errorf("setup made %d wallets, %d projects", len(ledger.wallets), ledger.requests["POST /projects"])
 			}
 			if test.extra != nil && test.extra[0] == "--rate" {

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# compare.sh — GigaLedger (3 replicas on loopback) and PostgreSQL, same
+# compare.sh — GigaLedger (3 replicas on loopback, or one node) and PostgreSQL, same
 # scenario and client count, one after the other, printed side by side with
 # their ratio. Everything it starts lives in one temporary directory and is
 # stopped on exit; every wait is bounded, so it always stops by itself.
 #
 # Environment (defaults in brackets):
 #   DURATION [20s]  CLIENTS [64]  SCENARIO [transfer]  WALLETS [1000]
+#   SCENARIOS [$SCENARIO]  scenarios run one after the other against the same
+#                   node(s), e.g. "transfer invoice transfer invoice" (interleaved, so
+#                   that a noisy neighbour hits both alike); PostgreSQL skips `invoice`
+#   NODES [3]       GigaLedger replicas: 3, or 1 (a lone node, no --peers). With 3, the
+#                   nodes share a throw-away wallet seed (--wallet-seed-file in the work
+#                   directory), so the GigaWallet API (the invoice scenario) is on
 #   SYSTEMS ["gigaledger postgresql"]  which systems to run, in order
 #   BENCH_ARGS []   extra flags for both runs (e.g. "--rate 2000" or "--ops-per-tx 8")
 #   TARGETS [all]   "all": round-robin over the 3 nodes; "one": only n1
@@ -20,6 +26,9 @@ set -euo pipefail
 DURATION=${DURATION:-20s}
 CLIENTS=${CLIENTS:-64}
 SCENARIO=${SCENARIO:-transfer}
+SCENARIOS=${SCENARIOS:-$SCENARIO}
+NODES=${NODES:-3}
+if [[ "$NODES" != 1 && "$NODES" != 3 ]]; then echo "NODES=$NODES: want 1 or 3" >&2; exit 2; fi
 WALLETS=${WALLETS:-1000}
 SYSTEMS=${SYSTEMS:-"gigaledger postgresql"}
 BENCH_ARGS=${BENCH_ARGS:-}
@@ -146,29 +155,37 @@ build_gigaledger() {
 
 # shellcheck disable=SC2086 # NODE_ARGS is a list of flags on purpose
 start_gigaledger() {
-	local nodes=(n1 n2 n3) admin=() public=() raft=() peers="" index
-	for index in 0 1 2; do
+	local nodes=(n1 n2 n3) admin=() public=() raft=() peers="" index cluster_args=()
+	local indexes
+	indexes=$(seq 0 $((NODES - 1)))
+	for index in $indexes; do
 		admin+=("$(free_port)"); public+=("$(free_port)"); raft+=("$(free_port)")
 		peers+="${peers:+,}${nodes[$index]}=127.0.0.1:${raft[$index]}"
 	done
-	for index in 0 1 2; do
+	if ((NODES > 1)); then
+		# Every node of a cluster needs the same wallet seed for the GigaWallet
+		# API; this one is made for the run and removed with the work directory.
+		(umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$WORK/wallet.seed")
+		cluster_args=(--peers "$peers" --wallet-seed-file "$WORK/wallet.seed")
+	fi
+	for index in $indexes; do
 		mkdir -p "$WORK/${nodes[$index]}"
 		"$WORK/gigaledger" serve --node-id "${nodes[$index]}" --data-dir "$WORK/${nodes[$index]}/data" \
 			--admin-addr "127.0.0.1:${admin[$index]}" --public-addr "127.0.0.1:${public[$index]}" \
-			--raft-addr "127.0.0.1:${raft[$index]}" --peers "$peers" $NODE_ARGS \
+			--raft-addr "127.0.0.1:${raft[$index]}" "${cluster_args[@]}" $NODE_ARGS \
 			>"$WORK/${nodes[$index]}/node.log" 2>&1 &
 		NODE_PIDS+=($!)
 	done
 	GL_ADMIN_PORTS=("${admin[@]}")
 	GL_TARGETS=""
-	for index in 0 1 2; do GL_TARGETS+="${GL_TARGETS:+,}http://127.0.0.1:${admin[$index]}"; done
+	for index in $indexes; do GL_TARGETS+="${GL_TARGETS:+,}http://127.0.0.1:${admin[$index]}"; done
 	[[ "$TARGETS" == one ]] && GL_TARGETS="http://127.0.0.1:${admin[0]}"
 	log "waiting for /readyz (at most ${READY_TIMEOUT_SECONDS}s)"
 	local deadline=$((SECONDS + READY_TIMEOUT_SECONDS)) port
 	while ((SECONDS < deadline)); do
 		for port in "${admin[@]}"; do
 			if [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$port/readyz" || true) == 200 ]]; then
-				log "GigaLedger ready (3 replicas, admin ports ${admin[*]})"
+				log "GigaLedger ready ($NODES replica(s), admin ports ${admin[*]})"
 				return 0
 			fi
 		done
@@ -182,19 +199,20 @@ start_gigaledger() {
 	return 1
 }
 
+# run_bench SYSTEM NAME SCENARIO ARGS...: one bench run, its result in $WORK/NAME.json.
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of flags on purpose
 run_bench() {
-	local system=$1
-	shift
-	log "bench $system: scenario $SCENARIO, $CLIENTS clients, $DURATION"
-	$BENCH "$@" --scenario "$SCENARIO" --clients "$CLIENTS" --duration "$DURATION" --wallets "$WALLETS" \
-		--progress off --json $BENCH_ARGS >"$WORK/$system.json"
-	$BENCH show "$WORK/$system.json"
+	local system=$1 name=$2 scenario=$3
+	shift 3
+	log "bench $system: scenario $scenario, $CLIENTS clients, $DURATION"
+	$BENCH "$@" --scenario "$scenario" --clients "$CLIENTS" --duration "$DURATION" --wallets "$WALLETS" \
+		--progress off --json $BENCH_ARGS >"$WORK/$name.json"
+	$BENCH show "$WORK/$name.json"
 	echo
 }
 
 main() {
-	local results=() system index
+	local results=() system index scenario
 	if [[ " $SYSTEMS " == *" gigaledger "* || -z "${BENCH_BIN:-}" ]]; then
 		build_gigaledger
 	fi
@@ -205,13 +223,18 @@ main() {
 			start_gigaledger
 			local profile_pids=()
 			if ((PROFILE_SECONDS > 0)); then
-				for index in 0 1 2; do
+				for index in "${!GL_ADMIN_PORTS[@]}"; do
 					curl -s --max-time $((PROFILE_SECONDS + 30)) -o "$WORK/n$((index + 1)).pprof" \
 						"http://127.0.0.1:${GL_ADMIN_PORTS[$index]}/debug/pprof/profile?seconds=$PROFILE_SECONDS" &
 					profile_pids+=($!)
 				done
 			fi
-			run_bench gigaledger --target "$GL_TARGETS"
+			index=0
+			for scenario in $SCENARIOS; do
+				index=$((index + 1))
+				run_bench gigaledger "gigaledger-$index-$scenario" "$scenario" --target "$GL_TARGETS"
+				results+=("$WORK/gigaledger-$index-$scenario.json")
+			done
 			# Only the curl jobs: a bare wait would also wait for the nodes.
 			for index in "${profile_pids[@]}"; do wait "$index" || true; done
 			if ((PROFILE_SECONDS > 0)); then log "CPU profiles: go tool pprof -top $WORK/gigaledger $WORK/n1.pprof"; fi
@@ -219,14 +242,22 @@ main() {
 			;;
 		postgresql)
 			start_postgres
-			run_bench postgresql --pg "$PG_DSN"
+			index=0
+			for scenario in $SCENARIOS; do
+				index=$((index + 1))
+				if [[ "$scenario" == invoice ]]; then
+					log "postgresql: no GigaWallet invoices in the baseline, skipping $scenario"
+					continue
+				fi
+				run_bench postgresql "postgresql-$index-$scenario" "$scenario" --pg "$PG_DSN"
+				results+=("$WORK/postgresql-$index-$scenario.json")
+			done
 			;;
 		*)
 			log "unknown system $system (want gigaledger, postgresql)"
 			return 2
 			;;
 		esac
-		results+=("$WORK/$system.json")
 	done
 	if ((${#results[@]} >= 2)); then
 		log "side by side (ratio against the last system)"

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"time"
 )
 
 // OutcomeClass groups outcomes for the report.
@@ -48,13 +49,25 @@ type Outcome struct {
 	Retries int
 	// RetryKind labels the last retried error ("pg 40P01").
 	RetryKind string
+	// Phases are the latencies of the calls a request is made of, when it is
+	// more than one (an invoice's create and read), for the report.
+	Phases []Phase
+}
+
+// Phase is one call of a request and its latency.
+type Phase struct {
+	Name    string
+	Latency time.Duration
 }
 
 // SetupPlan says what the setup phase creates.
 type SetupPlan struct {
 	// RunID makes the project (and reference IDs) unique per run.
-	RunID   string
-	Wallets int
+	RunID string
+	// Scenario selects what setup creates: for the invoice scenario, Wallets
+	// GigaWallet accounts instead of the project, asset and wallets.
+	Scenario string
+	Wallets  int
 	// Clients bounds the concurrency of setup requests.
 	Clients int
 }
@@ -63,7 +76,8 @@ type SetupPlan struct {
 //
 // Setup runs once before the measured phase and creates the project, the
 // asset, and Wallets customers with one wallet each (funding happens through
-// Do with FundingRequests, so both systems fund through their normal path).
+// Do with FundingRequests, so both systems fund through their normal path);
+// for the invoice scenario, Wallets GigaWallet accounts.
 // Do is called concurrently by all clients after Setup returned; it never
 // panics on a failed request but reports it as an Outcome. Close releases
 // connections.

@@ -2,9 +2,12 @@ package bench
 
 import (
 	"encoding/json"
+	"math/big"
 	"net/http"
 	"strconv"
 	"sync"
+
+	"github.com/gigaledger/gigaledger/client"
 )
 
 // fakeLedger implements just enough of docs/cloudwallet-api.md for the
@@ -20,6 +23,9 @@ type fakeLedger struct {
 	references map[string]bool
 	nextWallet int
 	requests   map[string]int // route pattern → count
+	// accounts maps GigaWallet foreign IDs to their invoices (ID → total).
+	accounts    map[string]map[string]client.DogeAmount
+	nextInvoice int
 }
 
 func newFakeLedger(token string) *fakeLedger {
@@ -30,6 +36,7 @@ func newFakeLedger(token string) *fakeLedger {
 		entries:    map[string]int{},
 		references: map[string]bool{},
 		requests:   map[string]int{},
+		accounts:   map[string]map[string]client.DogeAmount{},
 	}
 }
 
@@ -167,5 +174,52 @@ func (f *fakeLedger) handler() http.Handler {
 		}
 		writeJSON(w, http.StatusCreated, map[string]any{"referenceId": body.ReferenceID, "status": "completed"})
 	})
+	f.gigaWalletRoutes(route)
 	return mux
+}
+
+// gigaWalletRoutes adds the GigaWallet routes the invoice scenario calls:
+// account upsert, invoice create (total = Σ value × quantity, exactly) and
+// the admin read.
+func (f *fakeLedger) gigaWalletRoutes(route func(string, func(http.ResponseWriter, *http.Request))) {
+	route("POST /account/{foreignID}", func(w http.ResponseWriter, r *http.Request) {
+		foreignID := r.PathValue("foreignID")
+		if f.accounts[foreignID] == nil {
+			f.accounts[foreignID] = map[string]client.DogeAmount{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"id": "acct-" + foreignID, "foreign_id": foreignID, "payout_threshold": "0"})
+	})
+	route("POST /account/{foreignID}/invoice", func(w http.ResponseWriter, r *http.Request) {
+		invoices := f.accounts[r.PathValue("foreignID")]
+		if invoices == nil {
+			writeError(w, http.StatusNotFound, "not-found")
+			return
+		}
+		var body client.InvoiceRequest
+		if json.NewDecoder(r.Body).Decode(&body) != nil || len(body.Items) == 0 {
+			writeError(w, http.StatusBadRequest, "bad-request")
+			return
+		}
+		total := new(big.Int)
+		for _, item := range body.Items {
+			koinu, err := item.Value.Koinu()
+			if err != nil || item.Quantity < 1 {
+				writeError(w, http.StatusBadRequest, "bad-request")
+				return
+			}
+			total.Add(total, koinu.Mul(koinu, big.NewInt(item.Quantity)))
+		}
+		f.nextInvoice++
+		id := "inv" + strconv.Itoa(f.nextInvoice)
+		invoices[id] = client.DogeAmountFromKoinu(total.Int64())
+		writeJSON(w, http.StatusOK, map[string]any{"id": id, "pay_to_address": id, "total": invoices[id], "items": body.Items})
+	})
+	route("GET /account/{foreignID}/invoice/{invoiceID}", func(w http.ResponseWriter, r *http.Request) {
+		total, ok := f.accounts[r.PathValue("foreignID")][r.PathValue("invoiceID")]
+		if !ok {
+			writeError(w, http.StatusNotFound, "not-found")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"id": r.PathValue("invoiceID"), "total": total})
+	})
 }

@@ -50,6 +50,9 @@ type httpDriver struct {
 	// walletIDs maps wallet indexes to API wallet IDs; written by Setup
 	// only, read-only afterwards.
 	walletIDs []string
+	// accountIDs maps account indexes to GigaWallet foreign IDs (the
+	// invoice scenario); written by Setup only.
+	accountIDs []string
 }
 
 // newHTTPDriver returns a driver that spreads requests round-robin over
@@ -114,10 +117,53 @@ func (d *httpDriver) Do(ctx context.Context, request *Request) Outcome {
 			PageRequest: client.PageRequest{Page: 1, PageSize: entriesPageSize},
 			ToMs:        time.Now().Add(time.Hour).UnixMilli(),
 		})
+	case RequestInvoice:
+		return d.invoice(ctx, api, request, func() (int, string) { return status, code })
 	default:
 		return Outcome{Class: OutcomeError, Kind: "bad request kind"}
 	}
 	return callOutcome(status, code, err)
+}
+
+// invoice creates an invoice and reads it back (the admin view) through api,
+// on the same node: one request of the report, with each call's latency as a
+// phase. lastAnswer returns the status and code of the call just made. A
+// failed call names itself in the outcome ("create 404 not-found"); an answer
+// whose total is not the exact sum of the items, or a read that does not
+// show the created invoice, is an error.
+func (d *httpDriver) invoice(ctx context.Context, api *client.Client, request *Request, lastAnswer func() (int, string)) Outcome {
+	foreignID := d.accountIDs[request.Wallet]
+	items := make([]client.InvoiceItem, len(request.Items))
+	var totalKoinu int64 // ≤ 3 items × 5 × 10^10 koinu: far inside int64
+	for index, item := range request.Items {
+		items[index] = client.InvoiceItem{Type: "item", Name: "bench item " + strconv.Itoa(index),
+			Value: client.DogeAmountFromKoinu(item.ValueKoinu), Quantity: int64(item.Quantity)}
+		totalKoinu += item.ValueKoinu * int64(item.Quantity)
+	}
+	begin := time.Now()
+	created, err := api.CreateInvoice(ctx, foreignID, client.InvoiceRequest{Items: items})
+	phases := []Phase{{Name: "create", Latency: time.Since(begin)}}
+	status, code := lastAnswer()
+	if outcome := callOutcome(status, code, err); outcome.Class != OutcomeOK {
+		outcome.Kind, outcome.Phases = "create "+outcome.Kind, phases
+		return outcome
+	}
+	if created.Total != client.DogeAmountFromKoinu(totalKoinu) {
+		return Outcome{Class: OutcomeError, Kind: "create wrong total", Phases: phases}
+	}
+	begin = time.Now()
+	read, err := api.GetInvoice(ctx, foreignID, created.ID)
+	phases = append(phases, Phase{Name: "read", Latency: time.Since(begin)})
+	status, code = lastAnswer()
+	outcome := callOutcome(status, code, err)
+	outcome.Phases = phases
+	switch {
+	case outcome.Class != OutcomeOK:
+		outcome.Kind = "read " + outcome.Kind
+	case read.ID != created.ID || read.Total != created.Total:
+		return Outcome{Class: OutcomeError, Kind: "read other invoice", Phases: phases}
+	}
+	return outcome
 }
 
 // callOutcome classifies a call by the last answer's status and code, or by
@@ -186,8 +232,12 @@ func (d *httpDriver) transactionRequest(request *Request) client.TransactionRequ
 }
 
 // Setup implements Driver: one project, one asset, and per wallet index a
-// customer with one wallet, created by plan.Clients concurrent workers.
+// customer with one wallet, created by plan.Clients concurrent workers; for
+// the invoice scenario, one GigaWallet account per index instead.
 func (d *httpDriver) Setup(ctx context.Context, plan SetupPlan) error {
+	if plan.Scenario == ScenarioInvoice {
+		return d.setupAccounts(ctx, plan)
+	}
 	d.projectID = "bench-" + plan.RunID
 	project := client.CreateProjectRequest{ID: d.projectID, Name: "GigaLedger bench " + plan.RunID}
 	if _, err := d.pick(d.setupClients).CreateProject(ctx, project); err != nil {
@@ -212,6 +262,24 @@ func (d *httpDriver) Setup(ctx context.Context, plan SetupPlan) error {
 			return fmt.Errorf("create wallet for %s: answer has no id", customerID)
 		}
 		d.walletIDs[index] = wallet.ID
+		return nil
+	})
+}
+
+// setupAccounts upserts plan.Wallets GigaWallet accounts, foreign IDs
+// b-<run id>-<index>, so runs never share an account.
+func (d *httpDriver) setupAccounts(ctx context.Context, plan SetupPlan) error {
+	d.accountIDs = make([]string, plan.Wallets)
+	return forEachParallel(ctx, plan.Wallets, plan.Clients, func(ctx context.Context, index int) error {
+		foreignID := "b-" + plan.RunID + "-" + strconv.Itoa(index)
+		account, err := d.pick(d.setupClients).UpsertAccount(ctx, foreignID, client.AccountSettings{})
+		if err != nil {
+			return fmt.Errorf("upsert GigaWallet account %s (is the GigaWallet API on? a cluster needs --wallet-seed-file): %w", foreignID, err)
+		}
+		if account.ForeignID != foreignID {
+			return fmt.Errorf("upsert GigaWallet account %s: answer names %q", foreignID, account.ForeignID)
+		}
+		d.accountIDs[index] = foreignID
 		return nil
 	})
 }

@@ -150,6 +150,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("--pg-mode %q: want %s or %s", o.pgMode, pgModeFunction, pgModeInteractive)
 	case o.progress != "auto" && o.progress != "off":
 		return fmt.Errorf("--progress %q: want auto or off", o.progress)
+	case o.pgDSN != "" && !HasPostgresBaseline(o.scenario):
+		return fmt.Errorf("--scenario %s: the PostgreSQL baseline has no GigaWallet invoices; run it against GigaLedger only", o.scenario)
 	}
 	return o.scenarioConfig("check").Validate()
 }

@@ -56,9 +56,12 @@ type Result struct {
 	OKPerSecond         float64 `json:"okPerSecond"`
 	// OperationsPerSecond counts ledger operations completed (k per
 	// multi-op transaction).
-	OperationsPerSecond float64        `json:"operationsPerSecond"`
-	Latency             Latency        `json:"latency"`
-	Outcomes            []OutcomeCount `json:"outcomes"`
+	OperationsPerSecond float64 `json:"operationsPerSecond"`
+	Latency             Latency `json:"latency"`
+	// Phases are the latencies of each call of requests made of several
+	// (the invoice scenario's create and read), by phase name.
+	Phases   []PhaseLatency `json:"phases,omitempty"`
+	Outcomes []OutcomeCount `json:"outcomes"`
 	// Retries counts database retries by error kind (PostgreSQL only).
 	Retries map[string]int64 `json:"retries,omitempty"`
 	// Scheduled and Missed are set in open loop: requests the schedule
@@ -68,16 +71,41 @@ type Result struct {
 	Missed    int64 `json:"missed,omitempty"`
 }
 
+// PhaseLatency is the latency of one call of multi-call requests.
+type PhaseLatency struct {
+	Name    string  `json:"name"`
+	Latency Latency `json:"latency"`
+}
+
 func microsToMs(micros int64) float64 { return float64(micros) / 1000 }
+
+// latencyOf reads the percentiles of a histogram.
+func latencyOf(histogram *hdrhistogram.Histogram) Latency {
+	return Latency{
+		P50Ms:  microsToMs(histogram.ValueAtPercentile(50)),
+		P90Ms:  microsToMs(histogram.ValueAtPercentile(90)),
+		P99Ms:  microsToMs(histogram.ValueAtPercentile(99)),
+		P999Ms: microsToMs(histogram.ValueAtPercentile(99.9)),
+		MaxMs:  microsToMs(histogram.Max()),
+		MeanMs: histogram.Mean() / 1000,
+	}
+}
 
 // buildResult merges the recorder's shards into a Result.
 func buildResult(system string, config RunConfig, rec *recorder, elapsed time.Duration) *Result {
 	merged := hdrhistogram.New(latencyMinMicros, latencyMaxMicros, latencySignificantDigits)
 	outcomes := map[string]*OutcomeCount{}
 	retries := map[string]int64{}
+	phases := map[string]*hdrhistogram.Histogram{}
 	for _, shard := range rec.shards {
 		shard.mutex.Lock()
 		merged.Merge(shard.histogram)
+		for name, histogram := range shard.phases {
+			if phases[name] == nil {
+				phases[name] = hdrhistogram.New(latencyMinMicros, latencyMaxMicros, latencySignificantDigits)
+			}
+			phases[name].Merge(histogram)
+		}
 		for kind, count := range shard.outcomes {
 			total := outcomes[kind]
 			if total == nil {
@@ -106,15 +134,12 @@ func buildResult(system string, config RunConfig, rec *recorder, elapsed time.Du
 		Seed:           config.Seed,
 		StartedAt:      time.Now().Add(-elapsed).UTC().Format(time.RFC3339),
 		ElapsedSeconds: elapsed.Seconds(),
-		Latency: Latency{
-			P50Ms:  microsToMs(merged.ValueAtPercentile(50)),
-			P90Ms:  microsToMs(merged.ValueAtPercentile(90)),
-			P99Ms:  microsToMs(merged.ValueAtPercentile(99)),
-			P999Ms: microsToMs(merged.ValueAtPercentile(99.9)),
-			MaxMs:  microsToMs(merged.Max()),
-			MeanMs: merged.Mean() / 1000,
-		},
+		Latency:        latencyOf(merged),
 	}
+	for name, histogram := range phases {
+		result.Phases = append(result.Phases, PhaseLatency{Name: name, Latency: latencyOf(histogram)})
+	}
+	slices.SortFunc(result.Phases, func(a, b PhaseLatency) int { return cmp.Compare(a.Name, b.Name) })
 	if config.Scenario.Name == ScenarioMultiOp {
 		result.OperationsPerTx = config.Scenario.OperationsPerTx
 	}
@@ -146,7 +171,7 @@ func buildResult(system string, config RunConfig, rec *recorder, elapsed time.Du
 		if config.Scenario.Name == ScenarioMultiOp {
 			operationsPerRequest = config.Scenario.OperationsPerTx
 		}
-		if config.Scenario.Name != ScenarioReads {
+		if config.Scenario.Name != ScenarioReads && config.Scenario.Name != ScenarioInvoice {
 			result.OperationsPerSecond = result.OKPerSecond * float64(operationsPerRequest)
 		}
 	}
@@ -187,6 +212,11 @@ func WriteTable(out io.Writer, result *Result) error {
 	latency := result.Latency
 	fmt.Fprintf(table, "latency ms\tp50 %.2f\tp90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  mean %.2f\n",
 		latency.P50Ms, latency.P90Ms, latency.P99Ms, latency.P999Ms, latency.MaxMs, latency.MeanMs)
+	for _, phase := range result.Phases {
+		latency := phase.Latency
+		fmt.Fprintf(table, "  %s ms\tp50 %.2f\tp90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  mean %.2f\n",
+			phase.Name, latency.P50Ms, latency.P90Ms, latency.P99Ms, latency.P999Ms, latency.MaxMs, latency.MeanMs)
+	}
 	for _, outcome := range result.Outcomes {
 		fmt.Fprintf(table, "  %s\t%d\t%s\n", outcome.Kind, outcome.Count, outcome.Class)
 	}

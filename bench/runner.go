@@ -49,6 +49,9 @@ type latencyShard struct {
 	histogram *hdrhistogram.Histogram
 	outcomes  map[string]*OutcomeCount
 	retries   map[string]int64
+	// phases holds a histogram per phase name of requests made of several
+	// calls; made on first use (only the invoice scenario has phases).
+	phases map[string]*hdrhistogram.Histogram
 }
 
 // liveCounters are read by the progress display while clients run.
@@ -93,6 +96,17 @@ func (r *recorder) record(client int, latency time.Duration, outcome Outcome) {
 	if outcome.Retries > 0 {
 		shard.retries[outcome.RetryKind] += int64(outcome.Retries)
 	}
+	for _, phase := range outcome.Phases {
+		histogram := shard.phases[phase.Name]
+		if histogram == nil {
+			if shard.phases == nil {
+				shard.phases = map[string]*hdrhistogram.Histogram{}
+			}
+			histogram = hdrhistogram.New(latencyMinMicros, latencyMaxMicros, latencySignificantDigits)
+			shard.phases[phase.Name] = histogram
+		}
+		_ = histogram.RecordValue(min(max(phase.Latency.Microseconds(), latencyMinMicros), latencyMaxMicros))
+	}
 	shard.mutex.Unlock()
 
 	r.live.requests.Add(1)
@@ -112,11 +126,11 @@ func (r *recorder) record(client int, latency time.Duration, outcome Outcome) {
 // interactive selects the overwriting one-line display.
 func Run(ctx context.Context, driver Driver, config RunConfig, progress io.Writer, interactive bool) (*Result, error) {
 	setupStart := time.Now()
-	plan := SetupPlan{RunID: config.Scenario.RunID, Wallets: config.Scenario.Wallets, Clients: config.Clients}
+	plan := SetupPlan{RunID: config.Scenario.RunID, Scenario: config.Scenario.Name, Wallets: config.Scenario.Wallets, Clients: config.Clients}
 	if err := driver.Setup(ctx, plan); err != nil {
 		return nil, fmt.Errorf("setup %s: %w", driver.System(), err)
 	}
-	funding := FundingRequests(config.Scenario.RunID, config.Scenario.Wallets)
+	funding := FundingRequests(config.Scenario.Name, config.Scenario.RunID, config.Scenario.Wallets)
 	err := forEachParallel(ctx, len(funding), config.Clients, func(ctx context.Context, index int) error {
 		outcome := driver.Do(ctx, &funding[index])
 		if outcome.Class != OutcomeOK {

@@ -13,10 +13,17 @@ const (
 	ScenarioIssueRedeem = "issue-redeem"
 	ScenarioMultiOp     = "multi-op"
 	ScenarioReads       = "reads"
+	// ScenarioInvoice drives the GigaWallet API: an invoice create and its admin read. The
+	// PostgreSQL baseline has no counterpart.
+	ScenarioInvoice = "invoice"
 )
 
 // ScenarioNames lists the scenarios in the order the help text shows them.
-var ScenarioNames = []string{ScenarioTransfer, ScenarioZipf, ScenarioIssueRedeem, ScenarioMultiOp, ScenarioReads}
+var ScenarioNames = []string{ScenarioTransfer, ScenarioZipf, ScenarioIssueRedeem, ScenarioMultiOp, ScenarioReads, ScenarioInvoice}
+
+// HasPostgresBaseline reports whether the PostgreSQL driver runs scenario: every ledger
+// scenario does; the GigaWallet one does not.
+func HasPostgresBaseline(scenario string) bool { return scenario != ScenarioInvoice }
 
 // Limits and defaults of the generated load. Amounts are whole smallest parts
 // of the bench asset (fractions 100, so 100 is one unit).
@@ -35,6 +42,13 @@ const (
 	// zipfAttemptsMax bounds the redraws when a skewed pick lands on the
 	// source wallet again.
 	zipfAttemptsMax = 8
+	// invoiceItemsMax bounds the items of a generated invoice (1..3), and
+	// invoiceQuantityMax each item's quantity (1..5).
+	invoiceItemsMax    = 3
+	invoiceQuantityMax = 5
+	// invoiceValueMaxKoinu bounds an item's unit value: 100 DOGE, drawn in
+	// koinu so that values carry up to 8 decimal places.
+	invoiceValueMaxKoinu = 100 * 100_000_000
 )
 
 // OperationType is the kind of one ledger operation inside a transaction.
@@ -78,7 +92,17 @@ const (
 	RequestTransaction RequestKind = iota + 1
 	RequestWalletBalance
 	RequestWalletEntries
+	// RequestInvoice creates a GigaWallet invoice for Wallet's account, then
+	// reads it back (the admin view): one request, two HTTP calls.
+	RequestInvoice
 )
+
+// InvoiceItem is one generated invoice line: a unit value in koinu (1 DOGE
+// = 10^8 koinu, so the decimal text is exact) and a quantity.
+type InvoiceItem struct {
+	ValueKoinu int64
+	Quantity   int
+}
 
 // Request is one unit of load: one HTTP request against GigaLedger, one
 // database transaction (or query) against PostgreSQL.
@@ -87,8 +111,11 @@ type Request struct {
 	// ReferenceID is fresh per transaction request, so retries never collide.
 	ReferenceID string
 	Operations  []Operation
-	// Wallet is the wallet index a read targets.
+	// Wallet is the wallet index a read targets, or the account index an
+	// invoice is for.
 	Wallet int
+	// Items are an invoice's lines.
+	Items []InvoiceItem
 }
 
 // ScenarioConfig holds the knobs shared by all scenarios.
@@ -152,6 +179,12 @@ func NewGenerator(config ScenarioConfig, seed uint64, client int) *Generator {
 func (g *Generator) Next() Request {
 	g.sequence++
 	switch g.config.Name {
+	case ScenarioInvoice:
+		items := make([]InvoiceItem, 1+g.random.IntN(invoiceItemsMax))
+		for index := range items {
+			items[index] = InvoiceItem{ValueKoinu: 1 + g.random.Int64N(invoiceValueMaxKoinu), Quantity: 1 + g.random.IntN(invoiceQuantityMax)}
+		}
+		return Request{Kind: RequestInvoice, Wallet: g.random.IntN(g.config.Wallets), Items: items}
 	case ScenarioReads:
 		kind := RequestWalletBalance
 		if g.random.IntN(2) == 1 {
@@ -210,8 +243,11 @@ func (g *Generator) wallet() int {
 
 // FundingRequests returns the setup transactions that issue
 // initialBalanceAmount to every wallet, operationsPerTransactionMax per
-// transaction.
-func FundingRequests(runID string, wallets int) []Request {
+// transaction; none for the invoice scenario, whose accounts are not funded.
+func FundingRequests(scenario, runID string, wallets int) []Request {
+	if scenario == ScenarioInvoice {
+		return nil
+	}
 	var requests []Request
 	for first := 0; first < wallets; first += operationsPerTransactionMax {
 		last := min(first+operationsPerTransactionMax, wallets)

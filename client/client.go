@@ -140,6 +140,9 @@ type request struct {
 	// idempotencyKey is the same on every attempt of the call: it is what makes resending a
 	// write whose outcome is unknown safe.
 	idempotencyKey string
+	// notIdempotent marks a write that would apply again if resent and has no key that stops
+	// it (a GigaWallet invoice create): it is resent only when certainly not applied.
+	notIdempotent bool
 }
 
 // answer is one HTTP answer, read whole.
@@ -194,9 +197,10 @@ func (c *Client) run(ctx context.Context, r *request) (*answer, error) {
 		if outcomeUnknown {
 			unknown = err
 		}
-		// Every call may be resent after an unknown outcome: a read changes nothing, and a
-		// write carries the same Idempotency-Key on every attempt.
-		retry := notApplied || outcomeUnknown
+		// A call may be resent after an unknown outcome: a read changes nothing, and a write
+		// carries the same Idempotency-Key on every attempt or is idempotent by itself. Only a
+		// write marked notIdempotent is not.
+		retry := notApplied || (outcomeUnknown && !r.notIdempotent)
 		if !retry || attempt >= c.retry.MaxAttempts || !c.pause(ctx, attempt, retryAfterOf(err)) {
 			if notApplied && unknown != nil {
 				return nil, unknown

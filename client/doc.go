@@ -1,6 +1,6 @@
-// Package client is the Go client of GigaLedger's Cloud Wallet API (docs/cloudwallet-api.md):
-// typed calls for every route, typed errors built from the API's one error envelope, and
-// retries that never apply a write twice.
+// Package client is the Go client of GigaLedger's Cloud Wallet API (docs/cloudwallet-api.md)
+// and of its GigaWallet-compatible API (gigawallet.go): typed calls for every route, typed
+// errors built from the API's one error envelope, and retries that never apply a write twice.
 //
 // It owns the API's shapes as a client sees them (its own types with the API's JSON names, and
 // amounts kept as exact decimal text), the encoding of requests, the classification of every
@@ -20,6 +20,10 @@
 //     answer to a wallet's creation still opens one wallet;
 //   - a transaction's key is its referenceId: a repeat is answered 409 DuplicateReferenceId
 //     with the stored transaction, which the client returns as the call's outcome.
+//
+// The GigaWallet routes take no Idempotency-Key: an account upsert is idempotent by itself and
+// is resent like the others, but an invoice create is resent only when it certainly did not
+// apply (see CreateInvoice).
 //
 // A caller that wants one attempt per call (it classifies and resends itself) uses NoRetries.
 package client
