@@ -27,6 +27,7 @@ var callByOperation = map[string]string{
 	"gigawalletUpsertAccount": "UpsertAccount", "gigawalletGetAccount": "GetAccount", "gigawalletGetBalance": "GetAccountBalance",
 	"gigawalletCreateInvoice": "CreateInvoice", "gigawalletCreateInvoiceSlash": "CreateInvoice",
 	"gigawalletListInvoices": "ListInvoices", "gigawalletGetInvoice": "GetInvoice", "gigawalletGetPublicInvoice": "GetPublicInvoice",
+	"gigawalletGetInvoiceQR": "GetInvoiceQR", "gigawalletGetInvoiceConnect": "GetInvoiceConnect",
 }
 
 // operationsWithoutCall are the operational routes an API client has no use for.

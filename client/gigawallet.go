@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -211,4 +212,43 @@ func (c *Client) GetInvoice(ctx context.Context, foreignID, invoiceID string) (*
 func (c *Client) GetPublicInvoice(ctx context.Context, invoiceID string) (*PublicInvoice, error) {
 	var out PublicInvoice
 	return entity(&out, c.read(ctx, path("invoice", invoiceID), &out))
+}
+
+// GetInvoiceQR returns the invoice's payment QR code, a 512 px PNG (GET /invoice/{id}/qr.png).
+// fg and bg are hex RGB or RGBA colours ("000000", "ff000080"); "" takes the default (black on
+// white), as does anything the server cannot read.
+func (c *Client) GetInvoiceQR(ctx context.Context, invoiceID, fg, bg string) ([]byte, error) {
+	query := url.Values{}
+	if fg != "" {
+		query.Set("fg", fg)
+	}
+	if bg != "" {
+		query.Set("bg", bg)
+	}
+	p := path("invoice", invoiceID, "qr.png")
+	if len(query) > 0 {
+		p += "?" + query.Encode()
+	}
+	got, err := c.run(ctx, newRequest(http.MethodGet, p, nil))
+	if err != nil {
+		return nil, err
+	}
+	return got.body, nil
+}
+
+// ConnectEnvelope is a DogeConnect 1.0 payment envelope: Payload is the base64 of the payment
+// request JSON, signed (Sig, BIP-340 Schnorr over SHA-256(SHA-256(payload bytes))) by PubKey,
+// the cluster's DogeConnect key (32-byte x-only), both hex.
+type ConnectEnvelope struct {
+	Version string `json:"version"`
+	Payload string `json:"payload"`
+	PubKey  string `json:"pubkey"`
+	Sig     string `json:"sig"`
+}
+
+// GetInvoiceConnect returns the invoice's signed DogeConnect envelope (GET
+// /invoice/{id}/connect). The client does not check the signature; a wallet does.
+func (c *Client) GetInvoiceConnect(ctx context.Context, invoiceID string) (*ConnectEnvelope, error) {
+	var out ConnectEnvelope
+	return entity(&out, c.read(ctx, path("invoice", invoiceID, "connect"), &out))
 }

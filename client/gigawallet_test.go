@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -129,6 +130,14 @@ func TestGigaWalletCallsAgainstTheRealHandler(t *testing.T) {
 		public := must[*client.PublicInvoice](t, "public invoice")(api.GetPublicInvoice(ctx, created.ID))
 		if public.ID != created.ID || public.Total != "3.15" || len(public.Items) != 3 {
 			t.Fatalf("public view %+v", public)
+		}
+		png := must[[]byte](t, "QR code")(api.GetInvoiceQR(ctx, created.ID, "ff0000", ""))
+		if !bytes.HasPrefix(png, []byte("\x89PNG\r\n")) {
+			t.Fatalf("QR code starts %q", png[:min(8, len(png))])
+		}
+		envelope := must[*client.ConnectEnvelope](t, "connect")(api.GetInvoiceConnect(ctx, created.ID))
+		if envelope.Version != "1.0" || envelope.Payload == "" || len(envelope.PubKey) != 64 || len(envelope.Sig) != 128 {
+			t.Fatalf("envelope %+v", envelope)
 		}
 	}
 }

@@ -86,7 +86,7 @@ func (g *gigaWallet) createInvoice(c *gin.Context) {
 		cancel()
 		switch {
 		case err != nil:
-			g.fail(c, gwError("CreateInvoice", err))
+			g.fail(c, gwProposeError("CreateInvoice", err))
 			return
 		case result == nil:
 			g.fail(c, gw.NewError(gw.CodeUnknownError, "CreateInvoice: no result"))

@@ -65,6 +65,15 @@ func (g *gigaWallet) ok(c *gin.Context, _ int, value any) {
 	g.server.ok(c, http.StatusOK, value)
 }
 
+// gwProposeError is gwError for a proposal's error: a proposal that may have applied says so
+// (GigaWallet has no code for it: not-available, 503, with the message saying what to check).
+func gwProposeError(where string, err error) *gw.Error {
+	if answer := fromBackendError(err, true); answer.code == CodeOutcomeUnknown {
+		return gw.NewError(gw.CodeNotAvailable, "%s: the outcome is unknown: the request may or may not have been applied; read the state before sending it again", where)
+	}
+	return gwError(where, err)
+}
+
 // gwError turns a rejection or a backend error into GigaWallet's answer.
 func gwError(where string, err error) *gw.Error {
 	var rejection *fsm.Error
@@ -103,7 +112,7 @@ func (g *gigaWallet) ensureProject(c *gin.Context) error {
 		result, err := g.backend.Propose(ctx, fsm.Envelope{Command: cmd})
 		cancel()
 		if err != nil {
-			return err
+			return err // the caller answers not-available; both commands are safe to send again
 		}
 		if result.Err != nil && result.Err.Code != ledger.CodeProjectExists && result.Err.Code != ledger.CodeAssetExists {
 			return result.Err
@@ -206,7 +215,7 @@ func (g *gigaWallet) proposeAccount(c *gin.Context, cmd *gigawallet.UpsertAccoun
 	defer cancel()
 	result, err := g.backend.Propose(ctx, fsm.Envelope{Command: cmd})
 	if err != nil {
-		g.fail(c, gwError("UpsertAccount", err))
+		g.fail(c, gwProposeError("UpsertAccount", err))
 		return nil, false
 	}
 	if result == nil {

@@ -59,7 +59,11 @@ func newGigaWalletCluster(t *testing.T, size, shards int, logs slog.Handler) *gi
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc := newConfiguredTestCluster(t, size, shards, logs, func(cfg *serveConfig) { cfg.WalletSeedFile = seedPath })
+	tc := newConfiguredTestCluster(t, size, shards, logs, func(cfg *serveConfig) {
+		// One public URL for the cluster, as behind a load balancer: QR codes and DogeConnect
+		// envelopes name it, so every node gives the same ones.
+		cfg.WalletSeedFile, cfg.PubAPIRootURL = seedPath, "https://pay.example"
+	})
 	for i := range tc.nodes {
 		testutil.EventuallyWithin(t, clusterWaitMax, "every shard led on "+tc.configs[i].NodeID,
 			func() bool { return tc.node(i).ready() == nil })
@@ -362,6 +366,13 @@ func TestGigaWalletInvoicesOnThreeNodesFourShards(t *testing.T) {
 			listed = append(listed, answer.ID)
 			public := sameOnEveryNode("public invoice "+answer.ID, func(i int) []byte {
 				return g.expect(i, true, http.MethodGet, "/invoice/"+answer.ID, "", http.StatusOK)
+			})
+			// The signed DogeConnect envelope and the QR code too: one key, deterministic signatures.
+			sameOnEveryNode("connect envelope "+answer.ID, func(i int) []byte {
+				return g.expect(i, true, http.MethodGet, "/invoice/"+answer.ID+"/connect", "", http.StatusOK)
+			})
+			sameOnEveryNode("QR code "+answer.ID, func(i int) []byte {
+				return g.expect(i, true, http.MethodGet, "/invoice/"+answer.ID+"/qr.png", "", http.StatusOK)
 			})
 			admin := sameOnEveryNode("admin invoice "+answer.ID, func(i int) []byte {
 				return g.expect(i, false, http.MethodGet, "/account/"+id+"/invoice/"+answer.ID, "", http.StatusOK)

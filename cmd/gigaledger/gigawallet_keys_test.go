@@ -109,6 +109,9 @@ func TestGigaWalletKeysNeverStored(t *testing.T) {
 			for _, address := range keys.invoices {
 				g.expect(i, false, http.MethodGet, "/account/"+id+"/invoice/"+address, "", http.StatusOK)
 				g.expect(i, true, http.MethodGet, "/invoice/"+address, "", http.StatusOK)
+				// The signed envelope and the QR code use the DogeConnect key.
+				g.expect(i, true, http.MethodGet, "/invoice/"+address+"/connect", "", http.StatusOK)
+				g.expect(i, true, http.MethodGet, "/invoice/"+address+"/qr.png", "", http.StatusOK)
 			}
 		}
 		if len(keys.invoices) != invoicesPerAccount {
@@ -404,6 +407,8 @@ func gigaWalletSecrets(t *testing.T, seedHex string, keys *dogecoin.Keychain, ac
 	addKey("m/44'", derive(master, hardened+44))
 	coin := derive(master, hardened+44, hardened+dogecoin.CoinType)
 	addKey("m/44'/3'", coin)
+	// The DogeConnect signing key, outside the account space.
+	addKey(dogecoin.ConnectSigningPath, derive(master, hardened+7477, hardened+dogecoin.CoinType, hardened))
 	numbers := make([]uint32, 0, len(accounts))
 	invoiceCounts := map[uint32]int{}
 	for _, a := range accounts {
