@@ -286,3 +286,51 @@ func TestFirstReleaseAppliedIndex(t *testing.T) {
 		t.Fatalf("digest's applied index %d, want 42", applied)
 	}
 }
+
+// TestOutboxDeadLetters: a dead letter is recorded with the cursor moved past it in one apply,
+// listed per subscriber, refused when malformed, and trimmed with its event.
+func TestOutboxDeadLetters(t *testing.T) {
+	reg := testRegistry()
+	reg.SetOutboxRetention(4)
+	tm := newTestMachine(t, reg)
+	for i := 0; i < 3; i++ {
+		tm.apply(Envelope{Command: &bump{Name: "a", By: 1}}) // events 1, 2, 3
+	}
+	r := tm.apply(Envelope{Command: &OutboxDeadLetter{Subscriber: "hook", Sequence: 2, EventType: "BUMPED", Reason: "HTTP 500"}})[0]
+	if r.Err != nil || r.Value.(*Cursor).Sequence != 2 {
+		t.Fatalf("dead letter: %+v", r)
+	}
+	if cursor, _ := tm.m.OutboxCursor("hook"); cursor != 2 {
+		t.Fatalf("cursor %d, want 2", cursor)
+	}
+	tm.apply(Envelope{Command: &OutboxDeadLetter{Subscriber: "other", Sequence: 3, EventType: "BUMPED", Reason: "timeout"}})
+	letters, err := tm.m.DeadLetters("hook", 0, 10)
+	if err != nil || len(letters) != 1 || letters[0].Sequence != 2 || letters[0].Reason != "HTTP 500" || letters[0].Time == 0 {
+		t.Fatalf("hook's dead letters %+v %v", letters, err)
+	}
+	if all, _ := tm.m.DeadLetters("", 0, 10); len(all) != 2 {
+		t.Fatalf("all dead letters %+v", all)
+	}
+	for name, bad := range map[string]*OutboxDeadLetter{
+		"no subscriber": {Sequence: 1, EventType: "BUMPED"},
+		"long reason":   {Subscriber: "hook", Sequence: 1, Reason: strings.Repeat("r", DeadLetterReasonMaxBytes+1)},
+	} {
+		if r := tm.apply(Envelope{Command: bad})[0]; r.Err == nil || r.Err.Code != CodeInvalidArgument {
+			t.Errorf("%s: %+v", name, r)
+		}
+	}
+	// An event the outbox never had records nothing (and moves no cursor past the newest).
+	if r := tm.apply(Envelope{Command: &OutboxDeadLetter{Subscriber: "hook", Sequence: 99}})[0]; r.Value.(*Cursor).Sequence != 3 {
+		t.Fatalf("beyond the newest: %+v", r)
+	}
+	if letters, _ := tm.m.DeadLetters("hook", 0, 10); len(letters) != 1 {
+		t.Fatalf("after a dead letter beyond the newest: %+v", letters)
+	}
+	// Once the outbox trims event 2 and 3, their dead letters go too.
+	for i := 0; i < 5; i++ {
+		tm.apply(Envelope{Command: &bump{Name: "a", By: 1}})
+	}
+	if all, _ := tm.m.DeadLetters("", 0, 10); len(all) != 0 {
+		t.Fatalf("dead letters of trimmed events: %+v", all)
+	}
+}

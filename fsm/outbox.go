@@ -135,6 +135,7 @@ func (o *outboxState) endBatch(b *Batch) {
 			panic(fmt.Sprintf("fsm: trim outbox: %v", err))
 		}
 		o.first = cut
+		trimDeadLetters(b, cut)
 	}
 }
 
@@ -248,6 +249,33 @@ func (c *OutboxAck) Encode(e *Encoder) {
 // Route implements Command: the delivering node proposes acks to the shard it delivers for.
 func (c *OutboxAck) Route() Route { return Route{Pinned: true} }
 
+// advanceCursor moves a subscriber's cursor forward to sequence (never past the newest event,
+// never back) and returns it.
+func advanceCursor(b *Batch, subscriber string, sequence uint64) uint64 {
+	o := &b.m.outbox
+	k := Key(prefixOutboxCursor, subscriber)
+	cursor, ok := o.cursors[subscriber]
+	if !ok {
+		v, err := b.Get(k)
+		if err != nil {
+			// A store read failed: the replica cannot go on.
+			panic(fmt.Sprintf("fsm: read outbox cursor: %v", err))
+		}
+		if len(v) == 8 {
+			cursor = binary.BigEndian.Uint64(v)
+		}
+	}
+	if next := min(sequence, o.last); next > cursor {
+		cursor = next
+		b.Set(k, binary.BigEndian.AppendUint64(nil, cursor))
+	}
+	if o.cursors == nil {
+		o.cursors = map[string]uint64{}
+	}
+	o.cursors[subscriber] = cursor
+	return cursor
+}
+
 // Cursor is the result of an ack: the subscriber's cursor after it.
 type Cursor struct{ Sequence uint64 }
 
@@ -274,28 +302,7 @@ func registerOutbox(r *Registry) {
 			if ack.Subscriber == "" || !ValidText(ack.Subscriber, SubscriberMaxLength) {
 				return Invalid("subscriber must be 1..%d printable characters", SubscriberMaxLength)
 			}
-			o := &b.m.outbox
-			k := Key(prefixOutboxCursor, ack.Subscriber)
-			cursor, ok := o.cursors[ack.Subscriber]
-			if !ok {
-				v, err := b.Get(k)
-				if err != nil {
-					// A store read failed: the replica cannot go on.
-					panic(fmt.Sprintf("fsm: read outbox cursor: %v", err))
-				}
-				if len(v) == 8 {
-					cursor = binary.BigEndian.Uint64(v)
-				}
-			}
-			if next := min(ack.Sequence, o.last); next > cursor {
-				cursor = next
-				b.Set(k, binary.BigEndian.AppendUint64(nil, cursor))
-			}
-			if o.cursors == nil {
-				o.cursors = map[string]uint64{}
-			}
-			o.cursors[ack.Subscriber] = cursor
-			return &Result{Value: &Cursor{Sequence: cursor}}
+			return &Result{Value: &Cursor{Sequence: advanceCursor(b, ack.Subscriber, ack.Sequence)}}
 		},
 		DecodeValue: func(d *Decoder) Value { return &Cursor{Sequence: d.Uvarint()} },
 		Example:     &OutboxAck{Subscriber: "example", Sequence: 1},

@@ -91,6 +91,7 @@ func NewRegistry() *Registry {
 	r.ClaimPrefix(prefixMeta, "kernel: bookkeeping")
 	registerOutbox(r)
 	registerTick(r)
+	registerDeadLetters(r)
 	registerIdempotency(r)
 	return r
 }
