@@ -73,6 +73,9 @@ type Config struct {
 	Jitter func(ceiling time.Duration) time.Duration
 	// Now is the clock of the lag in seconds (default time.Now).
 	Now func() time.Time
+	// OwnListeners are this node's listener addresses (host:port as bound): a subscription whose
+	// URL reaches one of them is not delivered (ValidateWebhookURL).
+	OwnListeners []string
 }
 
 func (c *Config) setDefaults() error {
@@ -133,12 +136,16 @@ func sleep(ctx context.Context, d time.Duration) error {
 // deliveries. Its only record of progress is the replicated cursor (Cursors) and the
 // replicated dead letters: a new leader resumes from the last ack.
 //
-// Acks are per batch: after each fetched batch (at most Config.BatchMaxCount events), and
-// before the first retry wait of an event, so a long retry never keeps earlier deliveries
-// unacknowledged. On a leader change a subscriber may therefore receive again up to one batch
-// of events (those delivered since the last applied ack, plus an ack lost in flight); each
-// duplicate carries the same event ID. Nothing is acked before it is delivered or recorded as
-// a dead letter, so nothing is lost except by retention, which is reported.
+// Acks are per batch: after each fetched batch (at most Config.BatchMaxCount events) that
+// delivered or dead-lettered an event, and before the first retry wait of an event, so a long
+// retry never keeps earlier deliveries unacknowledged. On a leader change a subscriber may
+// therefore receive again up to one batch of events (those delivered since the last applied
+// ack, whose ack was lost in flight or not yet applied on the new leader); each duplicate
+// carries the same event ID. Progress over filtered-out events alone is acked once it reaches
+// a batch or the shard has been quiet for a poll interval, so a subscriber that wants few
+// events does not propose an ack for every commit; a new leader only skips those events again.
+// Nothing is acked before it is delivered or recorded as a dead letter, so nothing is lost
+// except by retention, which is reported.
 type Engine struct {
 	cfg     Config
 	refresh chan struct{}
@@ -328,7 +335,7 @@ func (e *Engine) validSubscriptions() map[string]Subscription {
 	valid := make(map[string]Subscription, len(list))
 	seen := make(map[string]bool, len(list))
 	for _, sub := range list {
-		err := sub.Validate()
+		err := sub.Validate(e.cfg.OwnListeners)
 		if err == nil && seen[sub.Name] {
 			err = fmt.Errorf("subscriber %q listed twice", sub.Name)
 		}
@@ -400,6 +407,9 @@ type delivery struct {
 	passed uint64 // newest sequence delivered, filtered out or dead-lettered
 	acked  uint64 // newest sequence this delivery knows the replicated cursor has
 	newest uint64 // newest sequence of the shard at the last fetch
+	// sentSinceAck is set when an event was delivered or dead-lettered since the last ack:
+	// progress over filtered-out events alone is acked more lazily (ackDue).
+	sentSinceAck bool
 }
 
 func (d *delivery) run(ctx context.Context) {
@@ -439,33 +449,45 @@ func (d *delivery) run(ctx context.Context) {
 		}
 		d.observeLag(batch)
 		if len(batch) == 0 {
-			d.ack(ctx)
-			d.idle(ctx, wake)
+			if d.sentSinceAck {
+				d.ack(ctx)
+			}
+			if !d.idle(ctx, wake) {
+				d.ack(ctx) // quiet for a poll interval: ack filtered-out progress too
+			}
 			continue
 		}
 		for i, env := range batch {
 			if env.Sequence <= d.passed {
 				continue // the source repeated an event: never go back
 			}
-			if d.sub.Filter.Matches(env.Type) && !d.deliverOne(ctx, env) {
-				return
+			if d.sub.Filter.Matches(env.Type) {
+				if !d.deliverOne(ctx, env) {
+					return
+				}
+				d.sentSinceAck = true
 			}
 			d.pass(env.Sequence)
 			d.observeLag(batch[i+1:])
 		}
-		d.ack(ctx)
+		if d.sentSinceAck || d.passed-d.acked >= uint64(d.cfg.BatchMaxCount) {
+			d.ack(ctx)
+		}
 	}
 }
 
-// idle waits for a Notify (when wake is not nil), the poll interval, or the end of ctx.
-func (d *delivery) idle(ctx context.Context, wake <-chan struct{}) {
+// idle waits for a Notify (when wake is not nil), the poll interval, or the end of ctx. It
+// reports whether a Notify woke it.
+func (d *delivery) idle(ctx context.Context, wake <-chan struct{}) (notified bool) {
 	timer := time.NewTimer(d.cfg.PollInterval)
 	defer timer.Stop()
 	select {
 	case <-wake:
+		return true
 	case <-timer.C:
 	case <-ctx.Done():
 	}
+	return false
 }
 
 func (d *delivery) pass(sequence uint64) {
@@ -502,6 +524,7 @@ func (d *delivery) ack(ctx context.Context) {
 		return
 	}
 	d.acked = d.passed
+	d.sentSinceAck = false
 }
 
 // deliverOne delivers env within the retry budget, or records it as a dead letter. It returns
@@ -527,7 +550,13 @@ func (d *delivery) deliverOne(ctx context.Context, env Envelope) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		d.logger.Debug("relay: delivery attempt failed", "sequence", env.Sequence, "attempt", attempt, "err", lastErr)
+		// The first failure of an event is visible; its retries are in the retried metric.
+		level := slog.LevelDebug
+		if attempt == 1 {
+			level = slog.LevelWarn
+		}
+		d.logger.Log(ctx, level, "relay: delivery attempt failed", "sequence", env.Sequence, "event_id", env.EventID,
+			"attempt", attempt, "err", lastErr)
 	}
 	reason := fmt.Sprintf("not delivered in %d attempts; last: %v", d.cfg.Retry.AttemptMaxCount, lastErr)
 	if len(reason) > deadLetterReasonMaxBytes {

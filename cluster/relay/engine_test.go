@@ -153,6 +153,49 @@ func TestFilteredOutEventsAdvanceTheCursorWithoutAPost(t *testing.T) {
 	}
 }
 
+// Progress over filtered-out events alone is acked lazily (once the shard is quiet), not once
+// per commit, and never causes a request.
+func TestFilteredOutProgressIsAckedWhenTheShardIsQuiet(t *testing.T) {
+	w := newWorld()
+	r := newReceiver(t, "", nil)
+	w.subs.set(webhook("payments", r.url, "", "PAYMENT"))
+	cfg := w.config(led(1), 0)
+	cfg.PollInterval = 200 * time.Millisecond
+	h := startEngine(t, cfg, false)
+	testutil.Eventually(t, "the delivery to start", func() bool { return len(h.engine.Deliveries()) == 1 })
+	const commits = 30
+	for range commits {
+		w.source.emit(1, "LEDGER_TX_COMPLETED")
+	}
+	waitCursor(t, w, 1, "payments", commits)
+	if n := len(w.journal.list()); n > 3 {
+		t.Fatalf("%d acks for %d filtered-out commits: %v", n, commits, w.journal.list())
+	}
+	if n := len(r.got()); n != 0 {
+		t.Fatalf("%d requests", n)
+	}
+}
+
+// A subscription whose URL reaches this node's own listener is not delivered (a subscription
+// is replicated to nodes the API that accepted it did not know about).
+func TestSubscriptionToTheNodesOwnListenerIsNotDelivered(t *testing.T) {
+	w := newWorld()
+	own := newReceiver(t, "", nil)
+	other := newReceiver(t, "", nil)
+	w.subs.set(webhook("loop", own.url, "", "ALL"), webhook("ok", other.url, "", "ALL"))
+	cfg := w.config(led(1), 0)
+	cfg.OwnListeners = []string{strings.TrimPrefix(strings.Split(own.url, "/hook")[0], "http://")}
+	h := startEngine(t, cfg, false)
+	w.source.emit(1, "ACC_CREATED")
+	waitCursor(t, w, 1, "ok", 1)
+	if d := h.engine.Deliveries(); len(d) != 1 || d[0].Subscriber != "ok" {
+		t.Fatalf("deliveries %+v", d)
+	}
+	if n := len(own.got()); n != 0 {
+		t.Fatalf("the node posted %d events to its own listener", n)
+	}
+}
+
 // Leadership lost while an event waits for its retry stops the shard's delivery promptly; the
 // new leader resumes from the last applied ack: events after it arrive again with the same
 // event ID, and none is lost.
@@ -192,6 +235,11 @@ func TestLeadershipLostMidRetryStopsAndTheNewLeaderResumesFromTheLastAck(t *test
 		}
 		return true
 	})
+	select {
+	case <-old.sleeps.unblocked: // the retry wait ended with the shard's context
+	case <-time.After(2 * time.Second):
+		t.Fatal("the retry wait of shard 1 went on after the leadership was lost")
+	}
 	t.Logf("shard 1 stopped %s after the leadership was lost", time.Since(lost))
 	requestsBefore := len(r.got())
 	if c := w.cursors.get(1, "shop"); c != 2 {

@@ -325,10 +325,11 @@ type harness struct {
 // sleepLog is an injected Sleep that returns at once (recording the waits), or, when block is
 // set, waits until its context ends, telling blocked.
 type sleepLog struct {
-	mu      sync.Mutex
-	waits   []time.Duration
-	block   bool
-	blocked chan struct{} // receives once per blocked sleep
+	mu        sync.Mutex
+	waits     []time.Duration
+	block     bool
+	blocked   chan struct{} // receives once per blocked sleep
+	unblocked chan struct{} // receives once per blocked sleep that returned
 }
 
 func (s *sleepLog) sleep(ctx context.Context, d time.Duration) error {
@@ -339,6 +340,7 @@ func (s *sleepLog) sleep(ctx context.Context, d time.Duration) error {
 	if block {
 		s.blocked <- struct{}{}
 		<-ctx.Done()
+		s.unblocked <- struct{}{}
 	}
 	return ctx.Err()
 }
@@ -353,7 +355,7 @@ func (s *sleepLog) list() []time.Duration {
 // when the test ends (or at h.stop).
 func startEngine(t *testing.T, cfg Config, block bool) *harness {
 	t.Helper()
-	h := &harness{registry: prometheus.NewRegistry(), sleeps: &sleepLog{block: block, blocked: make(chan struct{}, 16)},
+	h := &harness{registry: prometheus.NewRegistry(), sleeps: &sleepLog{block: block, blocked: make(chan struct{}, 16), unblocked: make(chan struct{}, 16)},
 		stopped: make(chan struct{})}
 	cfg.Metrics = NewMetrics(h.registry)
 	cfg.Logger = testutil.Logger(t)

@@ -41,9 +41,11 @@ type Subscription struct {
 	Filter Filter
 }
 
-// Validate checks what the engine relies on; the API validates the URL against the node's
-// listeners with ValidateWebhookURL at configuration time.
-func (s *Subscription) Validate() error {
+// Validate checks what the engine relies on, the URL against ownListeners (this node's
+// listeners, see ValidateWebhookURL). The API checks a new subscription on the node that
+// receives it; the engine checks again on every node that delivers it, since a subscription is
+// replicated to nodes whose own listeners the first node did not know.
+func (s *Subscription) Validate(ownListeners []string) error {
 	if s.Name == "" || !fsm.ValidText(s.Name, fsm.SubscriberMaxLength) {
 		return fmt.Errorf("subscriber name must be 1..%d printable characters", fsm.SubscriberMaxLength)
 	}
@@ -56,7 +58,7 @@ func (s *Subscription) Validate() error {
 	if s.Filter.IsZero() {
 		return fmt.Errorf("subscriber %q: empty filter (use ALL for every event)", s.Name)
 	}
-	return ValidateWebhookURL(s.URL, nil)
+	return ValidateWebhookURL(s.URL, ownListeners)
 }
 
 // equal reports whether a change from s to o needs the deliveries restarted.
