@@ -28,6 +28,9 @@ const (
 	ReconcileIntervalDefault = 250 * time.Millisecond
 	// AckTimeoutDefault bounds one ack proposal.
 	AckTimeoutDefault = 5 * time.Second
+	// SubscriptionMaxCount bounds the subscriptions delivered (a goroutine each per led shard);
+	// the ones beyond it, in the provider's order, are logged and not delivered.
+	SubscriptionMaxCount = 256
 	// AttemptMaxCountLimit bounds RetryPolicy.AttemptMaxCount.
 	AttemptMaxCountLimit = 100
 	// deadLetterReasonMaxBytes bounds the reason recorded with a dead letter.
@@ -286,7 +289,9 @@ func (e *Engine) reconcile(ctx context.Context) {
 			cancel()
 			delete(e.shards, shard)
 			delete(e.shardCtx, shard)
-			e.cfg.Logger.Info("relay: stopped deliveries of a shard no longer led", "shard", shard)
+			if ctx.Err() == nil {
+				e.cfg.Logger.Info("relay: stopped deliveries of a shard no longer led", "shard", shard)
+			}
 		}
 	}
 	for k, w := range e.workers {
@@ -322,7 +327,8 @@ func (e *Engine) reconcile(ctx context.Context) {
 }
 
 // validSubscriptions returns the subscriptions the engine can deliver to, by name, logging
-// each configuration error once. When the provider fails it keeps the last list.
+// each configuration error once. A name listed twice is ambiguous: neither is delivered. When
+// the provider fails it keeps the last list.
 func (e *Engine) validSubscriptions() map[string]Subscription {
 	list, err := e.cfg.Subscriptions.Subscriptions()
 	if err != nil {
@@ -332,19 +338,27 @@ func (e *Engine) validSubscriptions() map[string]Subscription {
 	} else {
 		e.subs = list
 	}
-	valid := make(map[string]Subscription, len(list))
-	seen := make(map[string]bool, len(list))
+	listed := make(map[string]int, len(list))
 	for _, sub := range list {
-		err := sub.Validate(e.cfg.OwnListeners)
-		if err == nil && seen[sub.Name] {
-			err = fmt.Errorf("subscriber %q listed twice", sub.Name)
+		listed[sub.Name]++
+	}
+	valid := make(map[string]Subscription, len(list))
+	for _, sub := range list {
+		if listed[sub.Name] == 0 {
+			continue // a duplicate name, already refused
 		}
+		err := sub.Validate(e.cfg.OwnListeners)
 		if _, ok := e.cfg.Transports[sub.Kind]; err == nil && !ok {
 			err = fmt.Errorf("subscriber %q: no transport for kind %v", sub.Name, sub.Kind)
 		}
-		seen[sub.Name] = true
+		if listed[sub.Name] > 1 {
+			err = fmt.Errorf("subscriber %q listed %d times", sub.Name, listed[sub.Name])
+			listed[sub.Name] = 0
+		}
+		if err == nil && len(valid) >= SubscriptionMaxCount {
+			err = fmt.Errorf("subscriber %q: more than %d subscriptions", sub.Name, SubscriptionMaxCount)
+		}
 		if err != nil {
-			delete(valid, sub.Name)
 			if e.reported[sub.Name] != err.Error() {
 				e.reported[sub.Name] = err.Error()
 				e.cfg.Logger.Error("relay: subscription not delivered", "subscriber", sub.Name, "err", err)
@@ -355,7 +369,7 @@ func (e *Engine) validSubscriptions() map[string]Subscription {
 		valid[sub.Name] = sub
 	}
 	for name := range e.reported {
-		if !seen[name] {
+		if _, ok := listed[name]; !ok {
 			delete(e.reported, name)
 		}
 	}
@@ -383,9 +397,11 @@ func (e *Engine) deliver(ctx context.Context, k workerKey, w *worker, previous <
 	defer e.running.Done()
 	defer close(w.done)
 	if previous != nil {
-		select {
-		case <-previous:
-		case <-ctx.Done():
+		// Wait even when ctx ends first: a later delivery of the key waits for this one, so
+		// this one must not return before the one it follows (it was cancelled, and returns
+		// promptly, as every call it makes takes its context).
+		<-previous
+		if ctx.Err() != nil {
 			return
 		}
 	}

@@ -318,6 +318,32 @@ func TestSubscribersAddedAndDeletedAtRuntime(t *testing.T) {
 	}
 }
 
+// A changed subscription restarts its deliveries with the new settings: the request hanging
+// at the old URL is cancelled and the event goes to the new one. A name listed twice is
+// delivered to neither.
+func TestChangedSubscriptionRestartsItsDeliveries(t *testing.T) {
+	w := newWorld()
+	hang := make(chan struct{})
+	old := newReceiver(t, "", func(received, int) int { <-hang; return 200 })
+	t.Cleanup(func() { close(hang) })
+	moved := newReceiver(t, "new-secret", nil)
+	w.subs.set(webhook("shop", old.url, "", "ALL"))
+	h := startEngine(t, w.config(led(1), 0), false)
+	w.source.emit(1, "INV_CREATED")
+	testutil.Eventually(t, "the old URL to hold the event", func() bool { return len(old.got()) == 1 })
+
+	w.subs.set(webhook("shop", moved.url, "new-secret", "ALL"))
+	h.engine.Refresh()
+	waitCursor(t, w, 1, "shop", 1)
+	if ids := moved.ids(); !slices.Equal(ids, []string{"1-1"}) {
+		t.Fatalf("new URL got %v", ids)
+	}
+
+	w.subs.set(webhook("shop", moved.url, "new-secret", "ALL"), webhook("shop", old.url, "", "ALL"))
+	h.engine.Refresh()
+	testutil.Eventually(t, "no delivery for an ambiguous name", func() bool { return len(h.engine.Deliveries()) == 0 })
+}
+
 // Events trimmed by retention before a subscriber got them are reported (metric and log), and
 // delivery continues from the oldest kept.
 func TestLossByRetentionIsReported(t *testing.T) {
