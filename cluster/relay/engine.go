@@ -74,7 +74,7 @@ type Config struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Jitter returns a uniformly random duration in [0, ceiling] (default math/rand/v2).
 	Jitter func(ceiling time.Duration) time.Duration
-	// Now is the clock of the lag in seconds (default time.Now).
+	// Now is the clock of the lag in seconds, read at scrape time (default time.Now).
 	Now func() time.Time
 	// OwnListeners are this node's listener addresses (host:port as bound): a subscription whose
 	// URL reaches one of them is not delivered (ValidateWebhookURL).
@@ -405,7 +405,11 @@ func (e *Engine) deliver(ctx context.Context, k workerKey, w *worker, previous <
 			return
 		}
 	}
-	defer e.cfg.Metrics.forgetLag(k.shard, k.subscriber)
+	e.cfg.Metrics.lag.start(k, func() uint64 {
+		newest, _ := e.cfg.Source.Newest(k.shard)
+		return newest
+	}, e.cfg.Now)
+	defer e.cfg.Metrics.lag.forget(k)
 	d := &delivery{Engine: e, shard: k.shard, sub: w.sub, transport: e.cfg.Transports[w.sub.Kind], passedOut: &w.passed,
 		logger: e.cfg.Logger.With("shard", k.shard, "subscriber", k.subscriber)}
 	d.run(ctx)
@@ -422,7 +426,6 @@ type delivery struct {
 
 	passed uint64 // newest sequence delivered, filtered out or dead-lettered
 	acked  uint64 // newest sequence this delivery knows the replicated cursor has
-	newest uint64 // newest sequence of the shard at the last fetch
 	// sentSinceAck is set when an event was delivered or dead-lettered since the last ack:
 	// progress over filtered-out events alone is acked more lazily (ackDue).
 	sentSinceAck bool
@@ -459,9 +462,6 @@ func (d *delivery) run(ctx context.Context) {
 			d.logger.Error("relay: events were trimmed by the outbox's retention before delivery; continuing from the oldest kept",
 				"lost", lost, "after", d.passed, "oldest", oldest)
 			d.pass(oldest - 1)
-		}
-		if newest, err := d.cfg.Source.Newest(d.shard); err == nil {
-			d.newest = newest
 		}
 		d.observeLag(batch)
 		if len(batch) == 0 {
@@ -511,17 +511,14 @@ func (d *delivery) pass(sequence uint64) {
 	d.passedOut.Store(sequence)
 }
 
-// observeLag sets the lag gauges; rest is what remains of the batch, oldest first.
+// observeLag records the delivery's position for the lag metrics; rest is what remains of the
+// fetched batch, oldest first.
 func (d *delivery) observeLag(rest []Envelope) {
-	var events uint64
-	if d.newest > d.passed {
-		events = d.newest - d.passed
-	}
-	var seconds float64
+	var pendingSince time.Time
 	if len(rest) > 0 {
-		seconds = max(d.cfg.Now().Sub(rest[0].Time).Seconds(), 0)
+		pendingSince = rest[0].Time
 	}
-	d.cfg.Metrics.setLag(d.shard, d.sub.Name, events, seconds)
+	d.cfg.Metrics.lag.set(workerKey{d.shard, d.sub.Name}, d.passed, pendingSince)
 }
 
 // ack proposes the progress not yet acknowledged. A failure is logged and left to the next

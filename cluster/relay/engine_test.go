@@ -280,7 +280,7 @@ func TestSlowReceiverDoesNotDelayAnotherSubscriber(t *testing.T) {
 	t.Cleanup(func() { close(hang) }) // before the server's Close, which waits for handlers
 	fast := newReceiver(t, "", nil)
 	w.subs.set(webhook("slow", slow.url, "", "ALL"), webhook("fast", fast.url, "", "ALL"))
-	startEngine(t, w.config(led(1), 0), false)
+	h := startEngine(t, w.config(led(1), 0), false)
 	w.source.emit(1, "ACC_CREATED", "ACC_CREATED", "ACC_CREATED", "ACC_CREATED", "ACC_CREATED")
 	waitCursor(t, w, 1, "fast", 5)
 	if n := len(fast.got()); n != 5 {
@@ -289,6 +289,27 @@ func TestSlowReceiverDoesNotDelayAnotherSubscriber(t *testing.T) {
 	testutil.Eventually(t, "the slow receiver to hold event 1", func() bool { return len(slow.got()) == 1 })
 	if c := w.cursors.get(1, "slow"); c != 0 {
 		t.Fatalf("slow subscriber's cursor %d", c)
+	}
+	slowLabels := map[string]string{"shard": "1", "subscriber": "slow"}
+	testutil.Eventually(t, "the slow subscriber's lag to show", func() bool {
+		return h.metric(t, "gigaledger_relay_lag_events", slowLabels) == 5 && h.metric(t, "gigaledger_relay_lag_seconds", slowLabels) > 0
+	})
+}
+
+// A receiver nobody listens for (connection refused) is a failed attempt like any other: each
+// event is dead-lettered after the budget, and the cursor moves on.
+func TestUnreachableReceiverDeadLettersEveryEvent(t *testing.T) {
+	w := newWorld()
+	w.subs.set(webhook("gone", "http://"+testutil.FreeAddr(t)+"/hook", "k", "ALL"))
+	w.source.emit(1, "ACC_CREATED", "INV_CREATED")
+	startEngine(t, w.config(led(1), 0), false)
+	waitCursor(t, w, 1, "gone", 2)
+	letters := w.dead.list()
+	if len(letters) != 2 || letters[0].eventID != "1-1" || letters[1].eventID != "1-2" {
+		t.Fatalf("dead letters %+v", letters)
+	}
+	if !strings.Contains(letters[0].reason, "4 attempts") || strings.Contains(letters[0].reason, "/hook") {
+		t.Fatalf("reason %q", letters[0].reason)
 	}
 }
 
