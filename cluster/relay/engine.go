@@ -462,6 +462,7 @@ func (d *delivery) run(ctx context.Context) {
 			d.logger.Error("relay: events were trimmed by the outbox's retention before delivery; continuing from the oldest kept",
 				"lost", lost, "after", d.passed, "oldest", oldest)
 			d.pass(oldest - 1)
+			d.ack(ctx) // so the next leader does not report the same loss again
 		}
 		d.observeLag(batch)
 		if len(batch) == 0 {
@@ -473,6 +474,7 @@ func (d *delivery) run(ctx context.Context) {
 			}
 			continue
 		}
+		before := d.passed
 		for i, env := range batch {
 			if env.Sequence <= d.passed {
 				continue // the source repeated an event: never go back
@@ -488,6 +490,9 @@ func (d *delivery) run(ctx context.Context) {
 		}
 		if d.sentSinceAck || d.passed-d.acked >= uint64(d.cfg.BatchMaxCount) {
 			d.ack(ctx)
+		}
+		if d.passed == before {
+			d.idle(ctx, wake) // a source that only repeats old events must not make us spin
 		}
 	}
 }
