@@ -18,7 +18,8 @@ FUZZ_TARGETS := ./fsm/ledger:FuzzDecodeCommand ./shard:FuzzDecodeEnvelope \
 	./chainwatch/dogecoin:FuzzValidateP2PKH ./chainwatch/dogecoin:FuzzParseAccountKeys ./chainwatch/dogecoin:FuzzParseSeed \
 	./httpapi/gigawallet:FuzzDecodeInvoiceCreate \
 	./httpapi/gigawallet:FuzzParseAmount ./httpapi/gigawallet:FuzzDecodeAccountUpsert \
-	./cmd/gigaledger:FuzzConfigTOML
+	./cmd/gigaledger:FuzzConfigTOML \
+	./cluster/relay:FuzzParseFilter ./cluster/relay:FuzzValidateWebhookURL
 # A count, not a time: a time-bounded -fuzztime ends through a context deadline that Go's fuzz
 # coordinator can report as a failure ("context deadline exceeded", golang/go#75804, fixed in
 # Go 1.27), so on a loaded machine `make test` failed with no crasher. With Nx there is no

@@ -1,0 +1,160 @@
+package relay
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestParseFilter(t *testing.T) {
+	for _, tc := range []struct {
+		types   []string
+		entries []string // nil: refused
+		unknown bool     // refused for an unknown category
+	}{
+		{types: []string{"ALL"}, entries: []string{"ALL"}},
+		{types: []string{"payment"}, entries: []string{"PAYMENT"}},
+		{types: []string{" INV ", "inv", "PAYMENT_SENT"}, entries: []string{"INV", "PAYMENT_SENT"}},
+		{types: []string{"LEDGER", "TOKEN", "SYS", "ACC"}, entries: []string{"ACC", "LEDGER", "SYS", "TOKEN"}},
+		{types: []string{"NET"}, unknown: true}, // GigaWallet's, but nothing here emits it
+		{types: []string{"FOO_BAR"}, unknown: true},
+		{types: []string{"PAYMENT", "BOGUS"}, unknown: true},
+		{types: nil},
+		{types: []string{""}},
+		{types: []string{"INV-CREATED"}},
+		{types: []string{"INV_" + strings.Repeat("X", EventTypeMaxLength)}},
+		{types: slices.Repeat([]string{"ALL"}, FilterMaxEntries+1)},
+	} {
+		f, err := ParseFilter(tc.types)
+		switch {
+		case tc.entries == nil && err == nil:
+			t.Errorf("%q: accepted as %v", tc.types, f)
+		case tc.entries == nil && tc.unknown != errors.Is(err, ErrUnknownCategory):
+			t.Errorf("%q: error %v, unknown category %v", tc.types, err, tc.unknown)
+		case tc.entries != nil && (err != nil || !slices.Equal(f.Entries(), tc.entries)):
+			t.Errorf("%q: %v, %v; want %v", tc.types, f.Entries(), err, tc.entries)
+		}
+	}
+}
+
+func TestFilterMatches(t *testing.T) {
+	payments, _ := ParseFilter([]string{"PAYMENT", "INV_TOTAL_PAYMENT_CONFIRMED"})
+	all, _ := ParseFilter([]string{"ALL"})
+	for _, tc := range []struct {
+		filter    Filter
+		eventType string
+		want      bool
+	}{
+		{payments, "PAYMENT_SENT", true},
+		{payments, "PAYMENT_CONFIRMED", true},
+		{payments, "INV_TOTAL_PAYMENT_CONFIRMED", true},
+		{payments, "INV_TOTAL_PAYMENT_DETECTED", false},
+		{payments, "PAYMENTS_X", false}, // a category is the whole prefix, not a string prefix
+		{payments, "SYS_MSG", false},
+		{all, "SYS_MSG", true},
+		{all, "ANYTHING", true},
+		{Filter{}, "SYS_MSG", false},
+	} {
+		if got := tc.filter.Matches(tc.eventType); got != tc.want {
+			t.Errorf("%v matches %s: %v, want %v", tc.filter, tc.eventType, got, tc.want)
+		}
+	}
+}
+
+func TestValidateWebhookURL(t *testing.T) {
+	listeners := []string{"127.0.0.1:8081", ":8443", "10.1.2.3:9000"}
+	for _, tc := range []struct {
+		url  string
+		want string // "" accepted, else a substring of the error
+	}{
+		{"https://shop.example/hooks/giga?token=1", ""},
+		{"http://127.0.0.1:9999/hook", ""},
+		{"http://10.1.2.4:9000/", ""},
+		{"ftp://shop.example/", "scheme"},
+		{"javascript:alert(1)", "scheme"},
+		{"shop.example/hook", "scheme"},
+		{"https://user:pw@shop.example/", "user information"},
+		{"https:///nohost", "no host"},
+		{"https://shop.example/#frag", "fragment"},
+		{"https://shop.example/" + strings.Repeat("a", URLMaxLength), "bytes"},
+		{"", "empty"},
+		{"http://127.0.0.1:8081/admin", "own listener"},
+		{"http://localhost:8081/", "own listener"},
+		{"http://[::1]:8081/", "own listener"},
+		{"https://127.0.0.2:8443/", "own listener"}, // :8443 is bound on every address
+		{"https://0.0.0.0:8443/", "own listener"},
+		{"http://10.1.2.3:9000/", "own listener"},
+		{"http://shop.example:8081/", ""}, // a name is compared literally
+	} {
+		err := ValidateWebhookURL(tc.url, listeners)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%q: %v", tc.url, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%q: error %v, want one about %q", tc.url, err, tc.want)
+		}
+	}
+}
+
+func TestSubscriptionValidate(t *testing.T) {
+	good := webhook("shop", "https://shop.example/hook", "k", "ALL")
+	if err := good.Validate(nil); err != nil {
+		t.Fatal(err)
+	}
+	for name, change := range map[string]func(*Subscription){
+		"empty name":   func(s *Subscription) { s.Name = "" },
+		"control name": func(s *Subscription) { s.Name = "a\nb" },
+		"long name":    func(s *Subscription) { s.Name = strings.Repeat("n", 129) },
+		"unknown kind": func(s *Subscription) { s.Kind = 0 },
+		"zero filter":  func(s *Subscription) { s.Filter = Filter{} },
+		"long secret":  func(s *Subscription) { s.Secret = strings.Repeat("s", SecretMaxBytes+1) },
+		"bad url":      func(s *Subscription) { s.URL = "ftp://x" },
+		"own listener": func(s *Subscription) { s.URL = "http://127.0.0.1:8081/" },
+	} {
+		s := good
+		change(&s)
+		if err := s.Validate([]string{"127.0.0.1:8081"}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// ParseFilter takes input from the API and config files: it must not panic, and what it
+// accepts must parse again to the same filter.
+func FuzzParseFilter(f *testing.F) {
+	f.Add("ALL")
+	f.Add("payment,INV_TOTAL_PAYMENT_CONFIRMED")
+	f.Add("ALL_X, ,sys")
+	f.Fuzz(func(t *testing.T, list string) {
+		filter, err := ParseFilter(strings.Split(list, ","))
+		if err != nil {
+			return
+		}
+		again, err := ParseFilter(filter.Entries())
+		if err != nil || !slices.Equal(again.Entries(), filter.Entries()) {
+			t.Fatalf("%q → %v → %v, %v", list, filter.Entries(), again.Entries(), err)
+		}
+		for _, e := range filter.Entries() {
+			if !filter.Matches(e) {
+				t.Fatalf("%v does not match its own entry %s", filter, e)
+			}
+		}
+	})
+}
+
+// ValidateWebhookURL takes input from the API: it must not panic, and what it accepts is an
+// http(s) URL without user information within the length bound.
+func FuzzValidateWebhookURL(f *testing.F) {
+	f.Add("https://shop.example/hook?x=1")
+	f.Add("http://[::1]:8081/")
+	f.Add("http://u@h/")
+	f.Fuzz(func(t *testing.T, raw string) {
+		if ValidateWebhookURL(raw, []string{"127.0.0.1:8081", ":9000"}) != nil {
+			return
+		}
+		if len(raw) > URLMaxLength || !(strings.HasPrefix(strings.ToLower(raw), "http://") || strings.HasPrefix(strings.ToLower(raw), "https://")) {
+			t.Fatalf("accepted %q", raw)
+		}
+	})
+}
