@@ -334,3 +334,50 @@ func TestOutboxDeadLetters(t *testing.T) {
 		t.Fatalf("dead letters of trimmed events: %+v", all)
 	}
 }
+
+// TestSubscriptions: created once per name (also within one batch), listed, deleted once,
+// malformed ones refused.
+func TestSubscriptions(t *testing.T) {
+	tm := newTestMachine(t, testRegistry())
+	hook := Subscription{Name: "shop", Kind: 1, Target: "https://shop.example/hook", Secret: "s3", Types: []string{"INV", "LEDGER_TX_COMPLETED"}, StartAfter: []uint64{4, 0}}
+	rs := tm.apply(Envelope{Command: &PutSubscription{Subscription: hook}}, Envelope{Command: &PutSubscription{Subscription: hook}})
+	if rs[0].Err != nil || rs[1].Err == nil || rs[1].Err.Code != CodeSubscriptionExists {
+		t.Fatalf("create twice in one batch: %+v, %+v", rs[0], rs[1].Err)
+	}
+	if r := tm.apply(Envelope{Command: &PutSubscription{Subscription: hook}})[0]; r.Err == nil || r.Err.Code != CodeSubscriptionExists {
+		t.Fatalf("create again: %+v", r)
+	}
+	subs, err := tm.m.Subscriptions()
+	if err != nil || len(subs) != 1 || subs[0].Target != hook.Target || subs[0].Secret != "s3" || len(subs[0].StartAfter) != 2 ||
+		subs[0].StartAfter[0] != 4 || subs[0].CreatedAt == 0 {
+		t.Fatalf("subscriptions %+v %v", subs, err)
+	}
+	for name, bad := range map[string]Subscription{
+		"no name":    {Kind: 1, Target: "x", Types: []string{"ALL"}},
+		"no kind":    {Name: "a", Target: "x", Types: []string{"ALL"}},
+		"no target":  {Name: "a", Kind: 1, Types: []string{"ALL"}},
+		"no types":   {Name: "a", Kind: 1, Target: "x"},
+		"bad type":   {Name: "a", Kind: 1, Target: "x", Types: []string{"IN V"}},
+		"big secret": {Name: "a", Kind: 1, Target: "x", Types: []string{"ALL"}, Secret: strings.Repeat("s", SubscriptionSecretMaxBytes+1)},
+	} {
+		if r := tm.apply(Envelope{Command: &PutSubscription{Subscription: bad}})[0]; r.Err == nil || r.Err.Code != CodeInvalidArgument {
+			t.Errorf("%s: %+v", name, r)
+		}
+	}
+	rs = tm.apply(Envelope{Command: &DeleteSubscription{Name: "shop"}}, Envelope{Command: &DeleteSubscription{Name: "shop"}})
+	if rs[0].Err != nil || rs[1].Err == nil || rs[1].Err.Code != CodeSubscriptionNotFound {
+		t.Fatalf("delete twice in one batch: %+v, %+v", rs[0], rs[1].Err)
+	}
+	if subs, _ := tm.m.Subscriptions(); len(subs) != 0 {
+		t.Fatalf("after delete: %+v", subs)
+	}
+	// Deleted and created again in one batch.
+	rs = tm.apply(Envelope{Command: &PutSubscription{Subscription: hook}}, Envelope{Command: &DeleteSubscription{Name: "shop"}},
+		Envelope{Command: &PutSubscription{Subscription: hook}})
+	if rs[0].Err != nil || rs[1].Err != nil || rs[2].Err != nil {
+		t.Fatalf("create, delete, create: %v %v %v", rs[0].Err, rs[1].Err, rs[2].Err)
+	}
+	if subs, _ := tm.m.Subscriptions(); len(subs) != 1 {
+		t.Fatalf("after create, delete, create: %+v", subs)
+	}
+}

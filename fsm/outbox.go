@@ -46,6 +46,10 @@ type Event struct {
 type outboxState struct {
 	first, last uint64            // oldest and newest kept sequence; 0, 0 when empty
 	cursors     map[string]uint64 // cursors acked in the batch being applied
+	// subscriptions are those the batch being applied created (true) or deleted (false), and
+	// subscriptionsAdded how many more there are than before it (subscription.go).
+	subscriptions      map[string]bool
+	subscriptionsAdded int
 	pending     Encoder           // the batch's events, written at its end
 	pendingLen  uint64
 	record      []byte // reused to assemble the batch's record (the store copies it)
@@ -96,6 +100,8 @@ func (b *Batch) Emit(eventType string, data []byte) {
 // endBatch writes the batch's events as one record and trims the outbox to its retention.
 func (o *outboxState) endBatch(b *Batch) {
 	clear(o.cursors)
+	clear(o.subscriptions)
+	o.subscriptionsAdded = 0
 	var batchFirst uint64
 	if o.pendingLen > 0 {
 		batchFirst = o.last - o.pendingLen + 1
