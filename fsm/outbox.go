@@ -50,9 +50,9 @@ type outboxState struct {
 	// subscriptionsAdded how many more there are than before it (subscription.go).
 	subscriptions      map[string]bool
 	subscriptionsAdded int
-	pending     Encoder           // the batch's events, written at its end
-	pendingLen  uint64
-	record      []byte // reused to assemble the batch's record (the store copies it)
+	pending            Encoder // the batch's events, written at its end
+	pendingLen         uint64
+	record             []byte // reused to assemble the batch's record (the store copies it)
 }
 
 func outboxKey(sequence uint64) []byte {
