@@ -98,6 +98,8 @@ type server struct {
 	ready          func() error
 	readyDetail    func() string // nil on the public listener, which explains nothing
 	operator       Operator
+	// longPolls holds a token per GET /events request that waits (eventsLongPollsMaxCount).
+	longPolls chan struct{}
 }
 
 // Operator answers the operational routes that look inside the node.
@@ -192,7 +194,8 @@ func newAdminEngine(cfg AdminConfig, backend Backend, logger *slog.Logger, regis
 		timeout = requestTimeoutDefault
 	}
 	s := &server{backend: backend, logger: logger, metrics: newMetrics(registry), listener: listenerAdmin,
-		requestTimeout: timeout, ready: cfg.Ready, operator: cfg.Operator, readyDetail: cfg.ReadyDetail}
+		requestTimeout: timeout, ready: cfg.Ready, operator: cfg.Operator, readyDetail: cfg.ReadyDetail,
+		longPolls: make(chan struct{}, eventsLongPollsMaxCount)}
 	if s.readyDetail == nil {
 		s.readyDetail = func() string { return "" }
 	}

@@ -43,7 +43,20 @@ type Shards interface {
 	// Query runs a shardQuery (encoded) linearizably on a node hosting the shard, which
 	// answers it with Router.AnswerQuery.
 	Query(ctx context.Context, shardID int, query []byte) ([]byte, error)
+	// Outbox is the event log of this node's replica of the shard, or nil (an untyped nil) when
+	// the node does not host it.
+	Outbox(shardID int) Outbox
 }
+
+// Outbox reads a replica's event log; *fsm.Machine implements it. Its methods are called from
+// any goroutine.
+type Outbox interface {
+	Events(after uint64, limit int) ([]fsm.Event, error)
+	OutboxRange() (first, last uint64, err error)
+	EventsChanged() <-chan struct{}
+}
+
+var _ Outbox = (*fsm.Machine)(nil)
 
 // Router routes API requests to shards. It is safe for concurrent use.
 type Router struct {

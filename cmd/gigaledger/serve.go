@@ -338,6 +338,14 @@ func (s nodeShards) GigaWallet(shardID int) *gigawallet.Reader {
 	return s.families.gigawallet.Of(m)
 }
 
+func (s nodeShards) Outbox(shardID int) routing.Outbox {
+	m, ok := s.node.StateMachine(shardID).(*fsm.Machine)
+	if !ok || m == nil {
+		return nil
+	}
+	return m
+}
+
 // withPprof serves /debug/pprof/ beside the API, behind the same bearer token.
 func withPprof(api http.Handler, token string, allowedHosts []string) http.Handler {
 	mux := http.NewServeMux()
