@@ -405,5 +405,3 @@ func (s *server) readEventsPage(c *gin.Context, r *eventsRequest) (EventsPage, [
 	page.Cursor = encodeEventsCursor(next)
 	return page, next, nil
 }
-
-

@@ -151,7 +151,7 @@ func (s *server) adminRoutes(registry *prometheus.Registry) []routeSpec {
 
 		{method: get, path: pathEvents, operationID: "listEvents", tag: tagEvents, handler: s.listEvents,
 			summary: "Replay and poll events across shards, oldest first per shard, from an opaque cursor (docs/events.md). With wait, a long poll: answers as soon as an event matches, or empty when the time is up.",
-			query: []string{"after", "limit", "types", "wait"}, success: ok, response: "EventPage",
+			query:   []string{"after", "limit", "types", "wait"}, success: ok, response: "EventPage",
 			errors: []int{http.StatusServiceUnavailable}},
 
 		{method: get, path: pathOpenAPI, operationID: "openapi", tag: tagOperations,
