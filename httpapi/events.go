@@ -143,9 +143,12 @@ func encodeEventsCursor(after []uint64) string {
 
 var errCursor = errors.New("not a cursor of this API")
 
+const base64URLAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
 // decodeEventsCursor reads a cursor; the caller checks its shard count against the cluster's.
 func decodeEventsCursor(text string) ([]uint64, error) {
-	if text == "" || len(text) > cursorMaxChars {
+	// The base64 decoder skips '\r' and '\n': only the alphabet itself is a cursor.
+	if text == "" || len(text) > cursorMaxChars || strings.Trim(text, base64URLAlphabet) != "" {
 		return nil, errCursor
 	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(text)
