@@ -37,6 +37,9 @@ const (
 	eventsLongPollsMaxCount = 256
 	// eventsTypesMaxCount bounds the entries of the types filter.
 	eventsTypesMaxCount = 64
+	// eventsFilteredReadsMaxCount bounds the reads of one request (between waits) whose events
+	// the filter skips: a page may answer fewer items than its limit, with more set.
+	eventsFilteredReadsMaxCount = 16
 	// eventTypeMaxLength bounds one entry of the types filter.
 	eventTypeMaxLength = 64
 )
@@ -307,31 +310,38 @@ func (s *server) listEvents(c *gin.Context) {
 		}
 	}
 	deadline := time.Now().Add(r.waitMax)
-	var gaps []EventsGap
-	for {
-		page, next, apiErr := s.readEventsPage(c, &r)
+	answer := EventsPage{Items: []EventEnvelope{}}
+	for reads := 1; ; reads++ {
+		page, next, apiErr := s.readEventsPage(c, &r, r.limit-len(answer.Items))
 		if apiErr != nil {
 			s.fail(c, apiErr)
 			return
 		}
-		gaps = append(gaps, page.Gaps...)
-		page.Gaps = gaps
-		if len(page.Items) > 0 || page.More || !time.Now().Before(deadline) {
-			s.ok(c, http.StatusOK, page)
-			return
-		}
-		// Nothing matched yet: the cursor moved over what the filter skipped; wait from there.
+		answer.Items = append(answer.Items, page.Items...)
+		answer.Gaps = append(answer.Gaps, page.Gaps...)
+		answer.Cursor, answer.More = page.Cursor, page.More
+		// The cursor moves over what the filter skipped: go on from there.
 		r.cursor, r.reportGaps = next, true
-		ctx, cancel := context.WithDeadline(c.Request.Context(), deadline)
-		err := s.backend.WaitForEvents(ctx, next)
-		cancel()
-		if err != nil && c.Request.Context().Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
-			s.fail(c, fromBackendError(err, false))
-			return
+		switch {
+		case len(answer.Items) == r.limit:
+		case page.More && reads < eventsFilteredReadsMaxCount:
+			continue // the filter skipped a whole read: read on rather than answer empty-handed
+		case len(answer.Items) > 0 || page.More || !time.Now().Before(deadline):
+		default:
+			ctx, cancel := context.WithDeadline(c.Request.Context(), deadline)
+			err := s.backend.WaitForEvents(ctx, next)
+			cancel()
+			if c.Request.Context().Err() != nil {
+				return // the client left
+			}
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				s.fail(c, fromBackendError(err, false))
+				return
+			}
+			continue
 		}
-		if c.Request.Context().Err() != nil {
-			return // the client left
-		}
+		s.ok(c, http.StatusOK, answer)
+		return
 	}
 }
 
@@ -339,7 +349,7 @@ func (s *server) listEvents(c *gin.Context) {
 // sequence) and cut at the limit. A shard is read limit events at a time; the merge stops at
 // the first shard whose part ran out while the shard has more, since its next events are not
 // known to sort after the rest. It returns the page and the next cursor.
-func (s *server) readEventsPage(c *gin.Context, r *eventsRequest) (EventsPage, []uint64, *apiError) {
+func (s *server) readEventsPage(c *gin.Context, r *eventsRequest, limit int) (EventsPage, []uint64, *apiError) {
 	ctx, cancel := s.withTimeout(c)
 	defer cancel()
 	reader, err := s.backend.Read(ctx)
@@ -363,7 +373,7 @@ func (s *server) readEventsPage(c *gin.Context, r *eventsRequest) (EventsPage, [
 	var merged []shardEvent
 	parts := make([]*backend.ShardEvents, shardCount)
 	for shardID := range shardCount {
-		part, err := reader.ListEvents(shardID, next[shardID], r.limit)
+		part, err := reader.ListEvents(shardID, next[shardID], limit)
 		if err != nil {
 			return EventsPage{}, nil, fromBackendError(err, false)
 		}
@@ -390,7 +400,7 @@ func (s *server) readEventsPage(c *gin.Context, r *eventsRequest) (EventsPage, [
 	}
 	slices.SortStableFunc(merged, func(a, b shardEvent) int { return cmp.Compare(a.event.TimeMs, b.event.TimeMs) })
 	for _, item := range merged {
-		if len(page.Items) == r.limit {
+		if len(page.Items) == limit {
 			break
 		}
 		next[item.shard] = item.event.Sequence
