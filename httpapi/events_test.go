@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -251,4 +252,39 @@ func TestEventsReportRetentionGaps(t *testing.T) {
 	if fresh := getEvents(c, ""); len(fresh.Gaps) != 0 || fresh.envelopes(t)[0].Sequence != 4 {
 		t.Fatalf("without a cursor: %+v", fresh)
 	}
+}
+
+// At most 256 requests wait at once; the next is refused 503 Overloaded with Retry-After, and
+// waiters that leave free their places.
+func TestEventsLongPollsAreBounded(t *testing.T) {
+	c, _, _ := newTestServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	finished := make(chan *httptest.ResponseRecorder, 257)
+	for range 257 {
+		go func() {
+			request := httptest.NewRequest("GET", "/events?wait=30", nil).WithContext(ctx)
+			request.Host = testHost
+			request.Header.Set("Authorization", "Bearer "+testToken)
+			recorder := httptest.NewRecorder()
+			c.handler.ServeHTTP(recorder, request)
+			finished <- recorder
+		}()
+	}
+	// 256 wait for 30 s; the one refused finishes first.
+	select {
+	case refused := <-finished:
+		if refused.Code != http.StatusServiceUnavailable || !strings.Contains(refused.Body.String(), httpapi.CodeOverloaded) ||
+			refused.Header().Get("Retry-After") == "" {
+			t.Fatalf("first to finish: %d %s", refused.Code, refused.Body.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no long poll was refused")
+	}
+	c.do("GET", "/events", nil).expect(200) // polling without wait is never refused
+	cancel()
+	for range 256 {
+		<-finished
+	}
+	c.do("GET", "/events?wait=1", nil).expect(200)
 }
