@@ -189,8 +189,11 @@ type eventFilter struct {
 	types      map[string]bool
 }
 
+// all says the filter matches every event.
+func (f eventFilter) all() bool { return f.categories == nil && f.types == nil || f.categories[CategoryAll] }
+
 func (f eventFilter) matches(eventType string) bool {
-	if f.categories == nil && f.types == nil {
+	if f.all() {
 		return true
 	}
 	return f.categories[CategoryAll] || f.categories[EventCategory(eventType)] || f.types[eventType]
@@ -372,8 +375,12 @@ func (s *server) readEventsPage(c *gin.Context, r *eventsRequest, limit int) (Ev
 	}
 	var merged []shardEvent
 	parts := make([]*backend.ShardEvents, shardCount)
+	fetch := limit
+	if !r.filter.all() {
+		fetch = max(limit, eventsPageDefaultCount) // a filter skips some: read a little ahead
+	}
 	for shardID := range shardCount {
-		part, err := reader.ListEvents(shardID, next[shardID], limit)
+		part, err := reader.ListEvents(shardID, next[shardID], fetch)
 		if err != nil {
 			return EventsPage{}, nil, fromBackendError(err, false)
 		}

@@ -5,7 +5,8 @@
 //
 // It owns request placement and the few multi-step flows that placement needs (creating a
 // wallet marks its asset used in shard 0 first; project-wide lists merge every shard's part),
-// and the query that reads a shard whatever node it is on (query.go).
+// and the query that reads a shard whatever node it is on (query.go), including each shard's
+// outbox with the events' subjects resolved where they live (events.go).
 // It must never apply business rules of its own beyond refusing what no single shard can do
 // atomically (a transaction across shards), and never talk to Raft except through Shards. It
 // never imports httpapi: the contract it implements lives in package backend.
