@@ -190,7 +190,9 @@ type eventFilter struct {
 }
 
 // all says the filter matches every event.
-func (f eventFilter) all() bool { return f.categories == nil && f.types == nil || f.categories[CategoryAll] }
+func (f eventFilter) all() bool {
+	return f.categories == nil && f.types == nil || f.categories[CategoryAll]
+}
 
 func (f eventFilter) matches(eventType string) bool {
 	if f.all() {
