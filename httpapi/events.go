@@ -331,15 +331,17 @@ func (s *server) listEvents(c *gin.Context) {
 		case len(answer.Items) == r.limit:
 		case page.More && reads < eventsFilteredReadsMaxCount:
 			continue // the filter skipped a whole read: read on rather than answer empty-handed
-		case len(answer.Items) > 0 || page.More || !time.Now().Before(deadline):
+		case len(answer.Items) > 0 || page.More || !time.Now().Before(deadline) || s.lifetime.Err() != nil:
 		default:
 			ctx, cancel := context.WithDeadline(c.Request.Context(), deadline)
+			stop := context.AfterFunc(s.lifetime, cancel) // the node shuts down: answer now
 			err := s.backend.WaitForEvents(ctx, next)
+			stop()
 			cancel()
 			if c.Request.Context().Err() != nil {
 				return // the client left
 			}
-			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 				s.fail(c, fromBackendError(err, false))
 				return
 			}

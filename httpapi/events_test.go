@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gigaledger/gigaledger/httpapi"
+	"github.com/gigaledger/gigaledger/httpapi/httpapitest"
 )
 
 // eventPage is GET /events as a client reads it, with each item kept raw too.
@@ -287,4 +288,30 @@ func TestEventsLongPollsAreBounded(t *testing.T) {
 		<-finished
 	}
 	c.do("GET", "/events?wait=1", nil).expect(200)
+}
+
+// When the node starts shutting down, a waiting long poll answers at once with what it has
+// rather than hold the shutdown's grace period.
+func TestEventsLongPollAnswersAtShutdown(t *testing.T) {
+	backend := httpapitest.NewLedgerBackend(t)
+	lifetime, shutDown := context.WithCancel(context.Background())
+	handler := httpapi.NewAdmin(httpapi.AdminConfig{Token: testToken, Lifetime: lifetime}, backend, testLogger(t), nil)
+	answered := make(chan *httptest.ResponseRecorder, 1)
+	go func() {
+		request := httptest.NewRequest("GET", "/events?wait=30", nil)
+		request.Host = testHost
+		request.Header.Set("Authorization", "Bearer "+testToken)
+		recorder := httptest.NewRecorder()
+		handler.ServeHTTP(recorder, request)
+		answered <- recorder
+	}()
+	shutDown()
+	select {
+	case recorder := <-answered:
+		if recorder.Code != http.StatusOK || !strings.Contains(recorder.Body.String(), `"items":[]`) {
+			t.Fatalf("at shutdown: %d %s", recorder.Code, recorder.Body.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the long poll held on after shutdown began")
+	}
 }
