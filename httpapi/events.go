@@ -63,9 +63,13 @@ const (
 	CategoryPayment = "PAYMENT"
 	CategoryLedger  = "LEDGER"
 	CategoryToken   = "TOKEN"
+	// CategoryNet is accepted so that GigaWallet filters keep working; GigaWallet declared its
+	// NET_* events but never sent one, and neither does this node.
+	CategoryNet = "NET"
 )
 
-var eventCategories = []string{CategoryAll, CategorySys, CategoryAccount, CategoryInvoice, CategoryPayment, CategoryLedger, CategoryToken}
+var eventCategories = []string{CategoryAll, CategorySys, CategoryAccount, CategoryInvoice, CategoryPayment, CategoryLedger,
+	CategoryToken, CategoryNet}
 
 // EventCategory is the category of an event type: its prefix before the first '_' (the whole
 // type when it has none).
