@@ -181,3 +181,101 @@ func TestEventsReplayOnThreeNodesFourShards(t *testing.T) {
 		t.Fatal("the long poll did not answer the new invoice")
 	}
 }
+
+// Four nodes, four shards of three replicas: a node replays the shards it does not host through
+// the query RPC with the same IDs as the others, and its long poll, which polls those shards,
+// answers an event written to one of them.
+func TestEventsOnNodesThatDoNotHostEveryShard(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test")
+	}
+	const nodeCount, shardCount = 4, 4
+	tc := startGossipCluster(t, nodeCount, shardCount)
+	outside, missing := -1, -1 // a node and a shard it does not host
+	for i := range tc.nodes {
+		hosted := tc.node(i).cluster.HostedShards()
+		for shardID := range shardCount {
+			if !slices.Contains(hosted, shardID) && outside < 0 {
+				outside, missing = i, shardID
+			}
+		}
+	}
+	if outside < 0 {
+		t.Fatal("every node hosts every shard; the test needs one that does not")
+	}
+	tc.must(http.MethodPost, "/projects", map[string]any{"id": "shop", "name": "Shop"}, http.StatusCreated)
+	tc.must(http.MethodPost, "/projects/shop/assets", map[string]any{"id": "usd", "name": "USD", "code": "USD", "fractions": 100}, http.StatusCreated)
+	walletOf := map[int]string{}
+	for k := 0; len(walletOf) < shardCount; k++ {
+		if k == 1000 {
+			t.Fatal("1000 customers do not cover every shard")
+		}
+		customer := fmt.Sprintf("c-%d", k)
+		shardID := int(keyspace.ShardOfSlot(keyspace.SlotOf("shop", customer), shardCount))
+		if walletOf[shardID] != "" {
+			continue
+		}
+		tc.must(http.MethodPost, "/projects/shop/customers", map[string]any{"id": customer}, http.StatusOK)
+		walletOf[shardID] = tc.must(http.MethodPost, "/projects/shop/wallets", map[string]any{"customerId": customer, "assetId": "usd"},
+			http.StatusCreated)["id"].(string)
+		tc.must(http.MethodPost, "/projects/shop/transactions", map[string]any{"referenceId": "r-" + customer,
+			"operations": []any{map[string]any{"type": "issue", "to": walletOf[shardID], "amount": 5}}}, http.StatusCreated)
+	}
+	// readAll replays node i's /events from the start, 3 a page.
+	readAll := func(i int) ([]string, string) {
+		t.Helper()
+		var ids []string
+		cursor := ""
+		for range 1000 {
+			path := "/events?limit=3"
+			if cursor != "" {
+				path += "&after=" + cursor
+			}
+			status, out, err := tc.call(i, http.MethodGet, path, nil)
+			if err != nil || status != http.StatusOK {
+				t.Fatalf("%s GET %s: %d %v %v", tc.configs[i].NodeID, path, status, out, err)
+			}
+			data, _ := json.Marshal(out)
+			var page replayedPage
+			if err := json.Unmarshal(data, &page); err != nil {
+				t.Fatal(err)
+			}
+			for _, ev := range page.Items {
+				ids = append(ids, ev.EventID)
+			}
+			cursor = page.Cursor
+			if !page.More {
+				return ids, cursor
+			}
+		}
+		t.Fatal("the replay did not end")
+		return nil, ""
+	}
+	reference, cursor := readAll((outside + 1) % nodeCount)
+	if len(reference) != shardCount {
+		t.Fatalf("%d events, want one transaction per shard: %v", len(reference), reference)
+	}
+	if ids, outsideCursor := readAll(outside); !slices.Equal(ids, reference) || outsideCursor != cursor {
+		t.Fatalf("%s (without shard %d) replays %v, another node %v", tc.configs[outside].NodeID, missing, ids, reference)
+	}
+	answered := make(chan replayedPage, 1)
+	go func() {
+		var page replayedPage
+		status, out, err := tc.call(outside, http.MethodGet, "/events?wait=8&after="+cursor, nil) // within the test client's 10 s timeout
+		data, _ := json.Marshal(out)
+		if err != nil || status != http.StatusOK || json.Unmarshal(data, &page) != nil {
+			page.Cursor = fmt.Sprintf("%d %v %v", status, out, err)
+		}
+		answered <- page
+	}()
+	tc.must(http.MethodPost, "/projects/shop/transactions", map[string]any{"referenceId": "late",
+		"operations": []any{map[string]any{"type": "issue", "to": walletOf[missing], "amount": 1}}}, http.StatusCreated)
+	select {
+	case page := <-answered:
+		if len(page.Items) != 1 || page.Items[0].Shard != missing || page.Items[0].Message["referenceId"] != "late" {
+			t.Fatalf("long poll on %s answered %+v", tc.configs[outside].NodeID, page)
+		}
+	case <-time.After(clusterWaitMax):
+		t.Fatal("the long poll did not answer an event of a shard its node does not host")
+	}
+}
