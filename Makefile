@@ -14,7 +14,7 @@ RACE_PACKAGES := ./shard/... ./cluster/... ./httpapi/... ./client/...
 # executions, `make fuzz` for FUZZ_TIME each.
 FUZZ_TARGETS := ./fsm/ledger:FuzzDecodeCommand ./shard:FuzzDecodeEnvelope \
 	./httpapi:FuzzDecodeTransaction ./httpapi:FuzzParseAmount ./httpapi:FuzzDecodeWallet ./httpapi:FuzzDecodeCustomer \
-	./cluster/routing:FuzzDecodeQuery \
+	./cluster/routing:FuzzDecodeQuery ./httpapi:FuzzDecodeEventsCursor \
 	./chainwatch/dogecoin:FuzzValidateP2PKH ./chainwatch/dogecoin:FuzzParseAccountKeys ./chainwatch/dogecoin:FuzzParseSeed \
 	./httpapi/gigawallet:FuzzDecodeInvoiceCreate \
 	./httpapi/gigawallet:FuzzParseAmount ./httpapi/gigawallet:FuzzDecodeAccountUpsert \

@@ -32,6 +32,37 @@ type Backend interface {
 	// Read returns the ledger state after waiting until it reflects every write acknowledged
 	// before the call (linearizable).
 	Read(ctx context.Context) (Reader, error)
+	// WaitForEvents returns nil once some shard may hold an event with a sequence above
+	// after[shard] (len(after) is the shard count), or ctx's error when it ends first. It may
+	// return early; the caller reads again and decides. Long polls use it instead of reading
+	// in a loop.
+	WaitForEvents(ctx context.Context, after []uint64) error
+}
+
+// EventsMaxCount bounds the events one ListEvents returns.
+const EventsMaxCount = 1000
+
+// ShardEvents is one shard's part of the event log: events after a sequence, oldest first, and
+// the range the shard's outbox retains. Sequences are contiguous in the outbox; an event below
+// First was dropped by retention.
+type ShardEvents struct {
+	// First and Last are the oldest and newest retained sequence; 0, 0 before the first event.
+	First, Last uint64
+	Events      []Event
+}
+
+// Event is an outbox event with its subject read back from the shard that emitted it.
+type Event struct {
+	Sequence uint64
+	TimeMs   int64 // the time of the batch that emitted it, Unix milliseconds
+	Type     string
+	// Subject is the event's record as its family resolves it: *ledger.Transaction,
+	// *ledger.Wallet or *ledger.Hold (LEDGER_*), *gigawallet.Account (ACC_*) or
+	// *gigawallet.Invoice (INV_*); nil for an event of a family this node does not run.
+	Subject fsm.Value
+	// Account is the account of an invoice subject, read on the same shard (the admin invoice
+	// view shows the account's address); nil otherwise.
+	Account *gigawallet.Account
 }
 
 // Reader is the query side of the ledger: the read methods of *ledger.Ledger. A missing entity
@@ -60,6 +91,12 @@ type Reader interface {
 	// ListInvoices reads up to limit invoices of an account with key index ≥ cursor, oldest
 	// first.
 	ListInvoices(projectID, foreignID string, cursor uint32, limit int) ([]gigawallet.Invoice, error)
+	// Events: the outbox has one part per shard.
+	ShardCount() int
+	// ListEvents returns up to limit (0..EventsMaxCount) events of a shard's outbox with a
+	// sequence above after, and the retained range; limit 0 asks for the range alone. It may
+	// return fewer than limit although more exist (an answer's byte bound).
+	ListEvents(shardID int, after uint64, limit int) (*ShardEvents, error)
 }
 
 // Sentinel errors a Backend wraps so that handlers answer honestly. Match them with errors.Is.

@@ -26,8 +26,8 @@ const (
 	// retryAttemptsMax bounds RetryPolicy.MaxAttempts.
 	retryAttemptsMax = 1000
 	// defaultRequestTimeout bounds one attempt of the default *http.Client; a caller's context
-	// bounds the whole call.
-	defaultRequestTimeout = 30 * time.Second
+	// bounds the whole call. Above the longest long poll (ListEvents waits up to 30 s).
+	defaultRequestTimeout = 45 * time.Second
 )
 
 // RetryPolicy says how often and how patiently a call is repeated when the client's

@@ -212,6 +212,30 @@ func TestOutboxAckAndRetention(t *testing.T) {
 	}
 }
 
+// EventsChanged wakes a waiter when a batch with events commits, and not for one without.
+func TestEventsChanged(t *testing.T) {
+	tm := newTestMachine(t, testRegistry())
+	changed := tm.m.EventsChanged()
+	if again := tm.m.EventsChanged(); again != changed {
+		t.Fatal("two waiters before a batch got different channels")
+	}
+	tm.apply(Envelope{Command: &OutboxAck{Subscriber: "hook", Sequence: 1}}) // emits nothing
+	select {
+	case <-changed:
+		t.Fatal("a batch without events woke the waiter")
+	default:
+	}
+	tm.apply(Envelope{Command: &bump{Name: "a", By: 1}})
+	select {
+	case <-changed:
+	default:
+		t.Fatal("a batch with an event did not wake the waiter")
+	}
+	if next := tm.m.EventsChanged(); next == changed {
+		t.Fatal("the closed channel was handed out again")
+	}
+}
+
 func TestRegistryRefusesIncompleteOps(t *testing.T) {
 	for name, spec := range map[string]OpSpec{
 		"no decoder": {Op: 2000, Name: "x", Example: &bump{}, Apply: func(*Batch, Command) *Result { return nil }},

@@ -38,6 +38,33 @@ type Machine struct {
 	legacyApplied bool
 	decoder       Decoder // the apply loop's, reused for every command
 	batch         Batch   // the apply loop's, reused for every batch
+	// eventsChanged is the channel EventsChanged handed out, closed when a batch with events
+	// commits (or a restore replaces the outbox); nil while nobody waits, so that a batch
+	// allocates nothing when no reader long-polls.
+	eventsChanged atomic.Pointer[chan struct{}]
+}
+
+// EventsChanged returns a channel that is closed once the outbox may hold events it did not
+// hold when EventsChanged was called: after the next batch that emits events commits, or a
+// restore. Take the channel before reading the outbox, then wait on it, and no event is missed.
+// Called from any goroutine.
+func (m *Machine) EventsChanged() <-chan struct{} {
+	for {
+		if p := m.eventsChanged.Load(); p != nil {
+			return *p
+		}
+		ch := make(chan struct{})
+		if m.eventsChanged.CompareAndSwap(nil, &ch) {
+			return ch
+		}
+	}
+}
+
+// notifyEvents wakes whoever waits on EventsChanged.
+func (m *Machine) notifyEvents() {
+	if p := m.eventsChanged.Swap(nil); p != nil {
+		close(*p)
+	}
 }
 
 // Timed is a module with work due at a batch time (hold expiries): the shard's leader proposes
@@ -178,6 +205,7 @@ func (m *Machine) ApplyBatch(index uint64, timeUnixMs int64, commands [][]byte) 
 	if timeUnixMs > m.clock.lastTimeMs {
 		m.clock.lastTimeMs = timeUnixMs
 	}
+	lastEvent := m.outbox.last // events emitted by this batch move it
 	b := &m.batch
 	*b = Batch{m: m, pb: m.store.db.NewBatch(), Index: index, Now: m.clock.lastTimeMs}
 	for _, mod := range m.modules {
@@ -216,6 +244,9 @@ func (m *Machine) ApplyBatch(index uint64, timeUnixMs int64, commands [][]byte) 
 	b.pb.Close()
 	b.pb = nil
 	m.applied.Store(index)
+	if m.outbox.last != lastEvent {
+		m.notifyEvents()
+	}
 	return results
 }
 

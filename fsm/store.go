@@ -150,6 +150,7 @@ func (m *Machine) Restore(snapshot io.ReadCloser) error {
 	if err := m.load(); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
+	m.notifyEvents()
 	return nil
 }
 

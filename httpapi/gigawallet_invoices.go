@@ -123,7 +123,7 @@ func (g *gigaWallet) listInvoices(c *gin.Context) {
 			return
 		}
 		for i := range invoices {
-			list.Items = append(list.Items, g.invoiceView(a, &invoices[i]))
+			list.Items = append(list.Items, invoiceView(a.Address, &invoices[i]))
 		}
 		if len(invoices) == query.Limit {
 			list.Cursor = int64(invoices[len(invoices)-1].KeyIndex) + 1
@@ -145,7 +145,7 @@ func (g *gigaWallet) getInvoice(c *gin.Context) {
 		g.fail(c, gwError("GetInvoice", err))
 		return
 	}
-	g.ok(c, http.StatusOK, g.invoiceView(a, v))
+	g.ok(c, http.StatusOK, invoiceView(a.Address, v))
 }
 
 // getPublicInvoice is GET /invoice/:invoiceID: the payer's view, by address alone, on every node
@@ -197,9 +197,10 @@ func publicInvoiceView(v *gigawallet.Invoice) gw.PublicInvoice {
 		InvoiceLife: gw.InvoiceLife{Status: v.Status.String(), ExpiresAt: expiresAtView(v)}}
 }
 
-// invoiceView is the admin view: the public one plus the account and the amounts received.
-func (g *gigaWallet) invoiceView(a *gigawallet.Account, v *gigawallet.Invoice) gw.Invoice {
-	return gw.Invoice{ID: v.Address, Account: a.Address, Items: itemViews(v.Items), RequiredConfirmations: v.RequiredConfirmations,
+// invoiceView is the admin view: the public one plus the account's address and the amounts
+// received.
+func invoiceView(accountAddress string, v *gigawallet.Invoice) gw.Invoice {
+	return gw.Invoice{ID: v.Address, Account: accountAddress, Items: itemViews(v.Items), RequiredConfirmations: v.RequiredConfirmations,
 		Created: time.UnixMilli(v.CreatedAt), Total: gw.Amount(v.Total), PayToAddress: v.Address,
 		InvoiceLife: gw.InvoiceLife{Status: v.Status.String(), ExpiresAt: expiresAtView(v)}}
 }

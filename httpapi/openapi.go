@@ -77,7 +77,7 @@ func openAPIOperation(route routeSpec, pathParams []string) object {
 		parameters = append(parameters, object{"name": name, "in": "path", "required": true, "schema": pathParamSchema(name)})
 	}
 	for _, name := range route.query {
-		parameters = append(parameters, queryParam(name))
+		parameters = append(parameters, queryParam(route.path, name))
 	}
 	idempotent := isMutating(route.method) && route.tag != tagOperations
 	if idempotent {
@@ -182,8 +182,11 @@ func simpleIDSchema(maxLength int) object {
 	return object{"type": "string", "minLength": 1, "maxLength": maxLength, "pattern": "^[A-Za-z0-9_.-]+$"}
 }
 
-func queryParam(name string) object {
+func queryParam(path, name string) object {
 	param := object{"name": name, "in": "query"}
+	if path == pathEvents {
+		return eventsQueryParam(param, name)
+	}
 	switch name {
 	case "page":
 		param["required"] = true
@@ -205,6 +208,27 @@ func queryParam(name string) object {
 		param["required"] = true
 		param["description"] = "Creation time bound in Unix milliseconds, inclusive; from must not be after to."
 		param["schema"] = object{"type": "integer", "format": "int64"}
+	}
+	return param
+}
+
+// eventsQueryParam describes the query parameters of GET /events.
+func eventsQueryParam(param object, name string) object {
+	switch name {
+	case "after":
+		param["description"] = "The cursor of the previous answer (opaque); absent = from each shard's oldest kept event. " +
+			"400 InvalidCursor when malformed, 400 CursorShardMismatch when written by a cluster of another shard count."
+		param["schema"] = object{"type": "string", "maxLength": cursorMaxChars, "pattern": "^[A-Za-z0-9_-]+$"}
+	case "limit":
+		param["description"] = "Events per page."
+		param["schema"] = object{"type": "integer", "minimum": 1, "maximum": eventsPageMaxCount, "default": eventsPageDefaultCount}
+	case "types":
+		param["description"] = "Comma list of categories (" + strings.Join(eventCategories, ", ") + ") and/or exact event types " +
+			"(LEDGER_TX_COMPLETED); absent = all. An unknown category is 400. Events filtered out still advance the cursor."
+		param["schema"] = object{"type": "string"}
+	case "wait":
+		param["description"] = "Long poll: seconds to wait for a matching event when there is none yet; 0 answers at once."
+		param["schema"] = object{"type": "integer", "minimum": 0, "maximum": eventsWaitMaxSeconds, "default": 0}
 	}
 	return param
 }
@@ -367,6 +391,24 @@ func openAPISchemas() object {
 			"createdAt": timestamp(),
 		}),
 		"ProjectList": itemsOf("Project"),
+		"Event": object{"type": "object", "required": []string{"event_type", "message", "event_id", "shard", "sequence", "created_at"},
+			"properties": object{
+				"event_type": object{"type": "string", "description": "e.g. LEDGER_TX_COMPLETED; its category is the prefix before the first '_'."},
+				"message": object{"description": "The subject in its product's JSON: Transaction, Wallet or Hold (LEDGER_*), " +
+					"GigaWalletAccount (ACC_*), GigaWalletInvoice (INV_*); null for an event this node cannot render.",
+					"oneOf": []object{schemaRef("Transaction"), schemaRef("Wallet"), schemaRef("Hold"),
+						schemaRef("GigaWalletAccount"), schemaRef("GigaWalletInvoice")}, "nullable": true},
+				"event_id": object{"type": "string", "pattern": "^s[0-9]{3}-[0-9]{20}$",
+					"description": "Stable: shard and outbox sequence, zero-padded so that IDs sort by (shard, sequence)."},
+				"shard":      object{"type": "integer", "minimum": 0},
+				"sequence":   object{"type": "integer", "minimum": 1, "description": "The shard's outbox sequence; contiguous per shard."},
+				"created_at": object{"type": "string", "format": "date-time", "description": "RFC 3339 UTC with milliseconds: the time of the batch that emitted it."}}},
+		"EventPage": object{"type": "object", "required": []string{"items", "cursor", "more"}, "properties": object{
+			"items":  arrayOf(schemaRef("Event")),
+			"cursor": object{"type": "string", "description": "Pass as after= to continue; also when items is empty."},
+			"more":   object{"type": "boolean", "description": "Some shard holds events past the cursor: ask again without waiting."},
+			"gaps": arrayOf(object{"type": "object", "description": "Events retention dropped before this reader got them.",
+				"properties": object{"shard": object{"type": "integer"}, "from": object{"type": "integer"}, "to": object{"type": "integer"}}})}},
 		"ClusterStatus": object{"type": "object", "additionalProperties": true,
 			"description": "node, shards (id, replicas, leader, state, applied and commit index) and health"},
 		"ReplaceNodeRequest": closed([]string{"oldNodeId", "newNodeId", "newRaftAddr"}, object{

@@ -105,7 +105,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	if strings.Join(served, "\n") != strings.Join(contract, "\n") {
 		t.Errorf("served Cloud Wallet routes differ from the contract:\nserved   %v\ncontract %v", served, contract)
 	}
-	for _, route := range []string{"GET /openapi.json", "GET /metrics", "GET /healthz", "GET /readyz"} {
+	for _, route := range []string{"GET /openapi.json", "GET /metrics", "GET /healthz", "GET /readyz", "GET /events"} {
 		if !registered[route] {
 			t.Errorf("%s not served", route)
 		}
@@ -134,7 +134,7 @@ func TestOpenAPIGigaWalletRoutes(t *testing.T) {
 		for _, route := range e.Routes() {
 			if !strings.HasPrefix(route.Path, "/projects") && !strings.HasPrefix(route.Path, "/cluster") &&
 				!strings.HasPrefix(route.Path, "/debug") && route.Path != "/openapi.json" && route.Path != "/metrics" &&
-				route.Path != "/healthz" && route.Path != "/readyz" {
+				route.Path != "/healthz" && route.Path != "/readyz" && route.Path != "/events" {
 				routes = append(routes, route.Method+" "+route.Path)
 			}
 		}

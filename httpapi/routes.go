@@ -43,6 +43,7 @@ const (
 	tagTransactions = "transactions"
 	tagHolds        = "holds"
 	tagOperations   = "operations"
+	tagEvents       = "events"
 )
 
 // Status lists shared by the route table.
@@ -147,6 +148,11 @@ func (s *server) adminRoutes(registry *prometheus.Registry) []routeSpec {
 		{method: post, path: "/projects/:projectId/holds/:holdId/release", operationID: "releaseHold", tag: tagHolds, handler: s.releaseHold,
 			summary: "Release an active hold: its amount is available again. 409 HoldResolved with the hold when it is no longer active.",
 			request: "EmptyRequest", requestOptional: true, success: ok, response: "HoldResolution", errors: []int{missing, conflict}},
+
+		{method: get, path: pathEvents, operationID: "listEvents", tag: tagEvents, handler: s.listEvents,
+			summary: "Replay and poll events across shards, oldest first per shard, from an opaque cursor (docs/events.md). With wait, a long poll: answers as soon as an event matches, or empty when the time is up.",
+			query:   []string{"after", "limit", "types", "wait"}, success: ok, response: "EventPage",
+			errors: []int{http.StatusServiceUnavailable}},
 
 		{method: get, path: pathOpenAPI, operationID: "openapi", tag: tagOperations,
 			summary: "This OpenAPI document.", success: ok, response: "OpenAPIDocument"},

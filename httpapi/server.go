@@ -67,6 +67,10 @@ type AdminConfig struct {
 	CORSOrigins []string
 	// GigaWallet, when set, serves the GigaWallet API's account routes beside Cloud Wallet's.
 	GigaWallet *GigaWalletConfig
+	// Lifetime, when set, ends when the node starts shutting down: long polls (GET /events
+	// with wait) then answer at once with what they have, so they do not hold the shutdown's
+	// grace period. Nil: never.
+	Lifetime context.Context
 }
 
 // PublicConfig configures the public listener's handler.
@@ -98,6 +102,10 @@ type server struct {
 	ready          func() error
 	readyDetail    func() string // nil on the public listener, which explains nothing
 	operator       Operator
+	// longPolls holds a token per GET /events request that waits (eventsLongPollsMaxCount).
+	longPolls chan struct{}
+	// lifetime ends when the node shuts down (AdminConfig.Lifetime).
+	lifetime context.Context
 }
 
 // Operator answers the operational routes that look inside the node.
@@ -192,7 +200,11 @@ func newAdminEngine(cfg AdminConfig, backend Backend, logger *slog.Logger, regis
 		timeout = requestTimeoutDefault
 	}
 	s := &server{backend: backend, logger: logger, metrics: newMetrics(registry), listener: listenerAdmin,
-		requestTimeout: timeout, ready: cfg.Ready, operator: cfg.Operator, readyDetail: cfg.ReadyDetail}
+		requestTimeout: timeout, ready: cfg.Ready, operator: cfg.Operator, readyDetail: cfg.ReadyDetail,
+		longPolls: make(chan struct{}, eventsLongPollsMaxCount), lifetime: cfg.Lifetime}
+	if s.lifetime == nil {
+		s.lifetime = context.Background()
+	}
 	if s.readyDetail == nil {
 		s.readyDetail = func() string { return "" }
 	}

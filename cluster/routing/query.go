@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/gigaledger/gigaledger/backend"
 	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
@@ -33,6 +34,7 @@ const (
 	queryNextAccountIndex
 	queryGetInvoice
 	queryListInvoices
+	queryListEvents
 	queryKindEnd
 )
 
@@ -44,7 +46,7 @@ var queryKindNames = [queryKindEnd]string{
 	queryGetWallet: "getWallet", queryListEntries: "listEntries", queryGetTransaction: "getTransaction",
 	queryListTransactions: "listTransactions", queryGetHold: "getHold",
 	queryGetAccount: "getAccount", queryNextAccountIndex: "nextAccountIndex",
-	queryGetInvoice: "getInvoice", queryListInvoices: "listInvoices",
+	queryGetInvoice: "getInvoice", queryListInvoices: "listInvoices", queryListEvents: "listEvents",
 }
 
 func (k queryKind) String() string {
@@ -56,7 +58,7 @@ func (k queryKind) String() string {
 
 // shardQuery is one read of one shard's ledger: which read (Kind) and the arguments that kind
 // takes; the others stay zero. listInvoices carries its cursor in Page.Page and its limit in
-// Page.PageSize.
+// Page.PageSize; so does listEvents (the sequence to read after, and 0..backend.EventsMaxCount).
 type shardQuery struct {
 	Kind       queryKind
 	ProjectID  string
@@ -86,6 +88,7 @@ type shardAnswer struct {
 	AccountIndex uint32
 	Invoice      *gigawallet.Invoice
 	Invoices     []gigawallet.Invoice
+	Events       *backend.ShardEvents
 	HasMore      bool
 }
 
@@ -95,6 +98,7 @@ type shardAnswer struct {
 type replica struct {
 	ledger     *ledger.Ledger
 	gigawallet *gigawallet.Reader
+	outbox     Outbox
 }
 
 func (q shardQuery) run(r replica) (*shardAnswer, error) {
@@ -145,6 +149,11 @@ func (q shardQuery) run(r replica) (*shardAnswer, error) {
 			}
 			a.Invoices, err = r.gigawallet.ListInvoices(q.ProjectID, q.CustomerID, uint32(q.Page.Page), q.Page.PageSize)
 		}
+	case queryListEvents:
+		if q.Page.Page < 0 || q.Page.PageSize < 0 || q.Page.PageSize > backend.EventsMaxCount {
+			return nil, fmt.Errorf("routing: listEvents after %d, limit %d", q.Page.Page, q.Page.PageSize)
+		}
+		a.Events, err = r.listEvents(uint64(q.Page.Page), q.Page.PageSize)
 	default:
 		return nil, fmt.Errorf("routing: no read for %v", q.Kind)
 	}
@@ -169,11 +178,16 @@ func (r *Router) AnswerQuery(ctx context.Context, shardID int, query []byte) ([]
 	if l == nil {
 		return nil, fmt.Errorf("routing: shard %d: %w", shardID, cluster.ErrNotHosted)
 	}
-	answer, err := q.run(replica{ledger: l, gigawallet: r.shards.GigaWallet(shardID)})
+	answer, err := q.run(r.replica(shardID, l))
 	if err != nil {
 		return nil, err
 	}
 	return encodeAnswer(q.Kind, answer)
+}
+
+// replica is this node's replica of shardID, whose ledger is l.
+func (r *Router) replica(shardID int, l *ledger.Ledger) replica {
+	return replica{ledger: l, gigawallet: r.shards.GigaWallet(shardID), outbox: r.shards.Outbox(shardID)}
 }
 
 // askRemote runs q on a node that hosts shardID, through the cluster's query RPC.
@@ -395,6 +409,8 @@ func writeRecords(e *fsm.Encoder, kind queryKind, a *shardAnswer) error {
 		return writeOne(e, kind, a.Invoice, a.Invoice == nil)
 	case queryListInvoices:
 		writeList(e, a.Invoices)
+	case queryListEvents:
+		return writeEvents(e, a.Events)
 	default:
 		return fmt.Errorf("routing: no records for %v", kind)
 	}
@@ -440,5 +456,7 @@ func readRecords(d *fsm.Decoder, kind queryKind, a *shardAnswer) {
 		a.Invoice = gigawallet.ReadInvoice(d)
 	case queryListInvoices:
 		a.Invoices = readList(d, gigawallet.ReadInvoice)
+	case queryListEvents:
+		a.Events = readEvents(d)
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gigaledger/gigaledger/backend"
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/gigawallet"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
@@ -39,6 +41,7 @@ func TestQueryWireRoundTrip(t *testing.T) {
 		queryListSystemWallets: {Wallets: nil},
 		queryGetHold:           {Hold: &ledger.Hold{ID: "h1.0", ProjectID: "shop", WalletID: "w1", Amount: fsm.AmountFromUint64(3), Status: ledger.HoldActive}},
 		queryGetCustomer:       {Err: &fsm.Error{Code: ledger.CodeCustomerNotFound, Message: "customer c not found"}},
+		queryListEvents:        {Events: eventsAnswer()},
 	}
 	for kind, want := range answers {
 		data, err := encodeAnswer(kind, want)
@@ -49,6 +52,82 @@ func TestQueryWireRoundTrip(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Fatalf("%v: decoded %+v, %v; want %+v", kind, got, err, want)
 		}
+	}
+}
+
+// eventsAnswer is a listEvents answer with a subject of every kind.
+func eventsAnswer() *backend.ShardEvents {
+	account := &gigawallet.Account{ProjectID: "gw", ForeignID: "shop", Index: 7, Address: "nAcct", XPub: "tpub", WalletID: "w9",
+		PayoutThreshold: fsm.AmountFromUint64(5), CreatedAt: 3, UpdatedAt: 4}
+	return &backend.ShardEvents{First: 4, Last: 20, Events: []backend.Event{
+		{Sequence: 4, TimeMs: 10, Type: ledger.EventTransactionCompleted, Subject: &ledger.Transaction{ID: "t1", ProjectID: "shop",
+			Status: ledger.TransactionCompleted, FailedOperationIndex: -1, Sequence: 1,
+			Operations: []ledger.Operation{{Type: ledger.OperationIssue, To: "w1", Amount: fsm.AmountFromUint64(3)}}}},
+		{Sequence: 5, TimeMs: 10, Type: ledger.EventWalletStatusChanged, Subject: &ledger.Wallet{ID: "w1", ProjectID: "shop",
+			CustomerID: "c", AssetID: "usd", Status: ledger.WalletSuspendedStatus, Balance: fsm.AmountFromUint64(3)}},
+		{Sequence: 6, TimeMs: 11, Type: ledger.EventHoldReleased, Subject: &ledger.Hold{ID: "h1.0", ProjectID: "shop", WalletID: "w1",
+			Amount: fsm.AmountFromUint64(1), Status: ledger.HoldReleased}},
+		{Sequence: 7, TimeMs: 12, Type: gigawallet.EventAccountCreated, Subject: account},
+		{Sequence: 8, TimeMs: 12, Type: gigawallet.EventInvoiceCreated, Account: account, Subject: &gigawallet.Invoice{ProjectID: "gw",
+			ForeignID: "shop", Address: "nInv", Total: fsm.AmountFromUint64(300), CreatedAt: 12, UpdatedAt: 12,
+			Items: []gigawallet.Item{{Type: "item", Name: "Tea", Value: fsm.AmountFromUint64(150), Quantity: 2}}}},
+		{Sequence: 9, TimeMs: 13, Type: gigawallet.EventInvoiceExpired, Subject: &gigawallet.Invoice{ProjectID: "gw", ForeignID: "gone",
+			Address: "nX", Total: fsm.AmountFromUint64(1), Status: gigawallet.InvoiceExpired,
+			Items: []gigawallet.Item{{Type: "item", Name: "Cup", Value: fsm.AmountFromUint64(1), Quantity: 1}}}},
+		{Sequence: 20, TimeMs: 14, Type: "TOKEN_CLAIMED"}, // a family this node does not run: no subject
+	}}
+}
+
+// A listEvents answer is as strict as the others: ordered sequences within the range, bounded
+// types, known subject kinds, and no more events than a page.
+func TestListEventsAnswerIsStrict(t *testing.T) {
+	encode := func(part *backend.ShardEvents) []byte {
+		t.Helper()
+		data, err := encodeAnswer(queryListEvents, &shardAnswer{Events: part})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	ev := func(sequence uint64, eventType string) backend.Event {
+		return backend.Event{Sequence: sequence, Type: eventType, Subject: &ledger.Hold{ID: "h"}}
+	}
+	valid := encode(&backend.ShardEvents{First: 1, Last: 3, Events: []backend.Event{ev(1, "LEDGER_HOLD_EXPIRED")}})
+	tooMany := &backend.ShardEvents{First: 1, Last: backend.EventsMaxCount + 1}
+	for i := range backend.EventsMaxCount + 1 {
+		tooMany.Events = append(tooMany.Events, backend.Event{Sequence: uint64(i + 1), Type: "X_Y"})
+	}
+	unknownKind := append([]byte(nil), valid...)
+	unknownKind[3+1+1+1+1+1+1+len("LEDGER_HOLD_EXPIRED")] = byte(subjectKindEnd) // header, first, last, count, seq, time, type
+	for name, data := range map[string][]byte{
+		"descending":    encode(&backend.ShardEvents{First: 1, Last: 3, Events: []backend.Event{ev(2, "A_B"), ev(1, "A_B")}}),
+		"repeated":      encode(&backend.ShardEvents{First: 1, Last: 3, Events: []backend.Event{ev(2, "A_B"), ev(2, "A_B")}}),
+		"out of range":  encode(&backend.ShardEvents{First: 1, Last: 3, Events: []backend.Event{ev(4, "A_B")}}),
+		"range reverse": encode(&backend.ShardEvents{First: 5, Last: 3}),
+		"no type":       encode(&backend.ShardEvents{First: 1, Last: 3, Events: []backend.Event{ev(1, "")}}),
+		"long type":     encode(&backend.ShardEvents{First: 1, Last: 3, Events: []backend.Event{ev(1, strings.Repeat("A", eventTypeMaxBytes+1))}}),
+		"too many":      encode(tooMany),
+		"unknown kind":  unknownKind,
+		"truncated":     valid[:len(valid)-1],
+		"trailing":      append(append([]byte(nil), valid...), 0),
+	} {
+		if a, err := decodeAnswer(queryListEvents, data); err == nil {
+			t.Errorf("%s: decoded %+v", name, a.Events)
+		}
+	}
+	if _, err := encodeAnswer(queryListEvents, &shardAnswer{}); err == nil {
+		t.Error("encoded a listEvents answer without its events")
+	}
+	// An answer stops adding events at its byte budget; the reader's cursor moves only over
+	// those it got.
+	big := &backend.ShardEvents{First: 1, Last: backend.EventsMaxCount}
+	for i := range backend.EventsMaxCount {
+		big.Events = append(big.Events, backend.Event{Sequence: uint64(i + 1), Type: "A_B",
+			Subject: &ledger.Wallet{ID: "w", Description: strings.Repeat("d", 16<<10)}})
+	}
+	a, err := decodeAnswer(queryListEvents, encode(big))
+	if err != nil || len(a.Events.Events) == 0 || len(a.Events.Events) >= backend.EventsMaxCount {
+		t.Fatalf("a 16 MiB answer: %v events, %v", len(a.Events.Events), err)
 	}
 }
 

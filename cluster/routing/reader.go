@@ -59,7 +59,7 @@ func (rd *reader) answer(shardID int, q shardQuery) (*shardAnswer, error) {
 		}
 		rd.fenced[shardID] = true
 	}
-	return q.run(replica{ledger: ledger, gigawallet: rd.router.shards.GigaWallet(shardID)})
+	return q.run(rd.router.replica(shardID, ledger))
 }
 
 // askData asks a data shard after making sure the project exists: a data shard that never saw

@@ -5,7 +5,8 @@
 //
 // It owns request placement and the few multi-step flows that placement needs (creating a
 // wallet marks its asset used in shard 0 first; project-wide lists merge every shard's part),
-// and the query that reads a shard whatever node it is on (query.go).
+// and the query that reads a shard whatever node it is on (query.go), including each shard's
+// outbox with the events' subjects resolved where they live (events.go).
 // It must never apply business rules of its own beyond refusing what no single shard can do
 // atomically (a transaction across shards), and never talk to Raft except through Shards. It
 // never imports httpapi: the contract it implements lives in package backend.
@@ -43,7 +44,20 @@ type Shards interface {
 	// Query runs a shardQuery (encoded) linearizably on a node hosting the shard, which
 	// answers it with Router.AnswerQuery.
 	Query(ctx context.Context, shardID int, query []byte) ([]byte, error)
+	// Outbox is the event log of this node's replica of the shard, or nil (an untyped nil) when
+	// the node does not host it.
+	Outbox(shardID int) Outbox
 }
+
+// Outbox reads a replica's event log; *fsm.Machine implements it. Its methods are called from
+// any goroutine.
+type Outbox interface {
+	Events(after uint64, limit int) ([]fsm.Event, error)
+	OutboxRange() (first, last uint64, err error)
+	EventsChanged() <-chan struct{}
+}
+
+var _ Outbox = (*fsm.Machine)(nil)
 
 // Router routes API requests to shards. It is safe for concurrent use.
 type Router struct {

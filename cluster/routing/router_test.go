@@ -66,6 +66,8 @@ func (s *localShards) Ledger(shardID int) *ledger.Ledger { return s.ledgers[shar
 
 func (s *localShards) GigaWallet(shardID int) *gigawallet.Reader { return nil }
 
+func (s *localShards) Outbox(shardID int) Outbox { return s.machines[shardID] }
+
 func (s *localShards) Query(ctx context.Context, shardID int, query []byte) ([]byte, error) {
 	return nil, fmt.Errorf("every shard is local here")
 }
@@ -93,6 +95,13 @@ func (p *partialShards) Ledger(shardID int) *ledger.Ledger {
 		return nil
 	}
 	return p.localShards.Ledger(shardID)
+}
+
+func (p *partialShards) Outbox(shardID int) Outbox {
+	if !p.hosted[shardID] {
+		return nil
+	}
+	return p.localShards.Outbox(shardID)
 }
 
 func (p *partialShards) Query(ctx context.Context, shardID int, query []byte) ([]byte, error) {

@@ -81,6 +81,9 @@ type node struct {
 	admin       *http.Server
 	public      *http.Server
 	serveErrors chan error
+	// endLifetime ends the admin API's lifetime when Close begins: long polls answer rather
+	// than hold the grace period.
+	endLifetime context.CancelFunc
 }
 
 // startNode opens the shards this node hosts, joins the cluster and starts listening. It
@@ -170,8 +173,11 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 		n.Close()
 		return nil, err
 	}
+	lifetime, endLifetime := context.WithCancel(context.Background())
+	n.endLifetime = endLifetime
 	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready, ReadyDetail: n.readyDetail,
-		Operator: n, AllowedHosts: allowedHosts, CORSOrigins: corsOrigins, GigaWallet: gigaWallet}, backend, logger, registry)
+		Operator: n, AllowedHosts: allowedHosts, CORSOrigins: corsOrigins, GigaWallet: gigaWallet, Lifetime: lifetime},
+		backend, logger, registry)
 	if cfg.Pprof {
 		adminHandler = withPprof(adminHandler, cfg.AdminToken, allowedHosts)
 	}
@@ -282,6 +288,9 @@ func (n *node) StateDigest(ctx context.Context) (string, uint64, error) {
 // proposal still queued (as not applied) or in flight (as outcome unknown). A request waiting
 // for a quorum that is itself shutting down must not hold the process up.
 func (n *node) Close() error {
+	if n.endLifetime != nil {
+		n.endLifetime()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownMax)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -336,6 +345,14 @@ func (s nodeShards) GigaWallet(shardID int) *gigawallet.Reader {
 		return nil
 	}
 	return s.families.gigawallet.Of(m)
+}
+
+func (s nodeShards) Outbox(shardID int) routing.Outbox {
+	m, ok := s.node.StateMachine(shardID).(*fsm.Machine)
+	if !ok || m == nil {
+		return nil
+	}
+	return m
 }
 
 // withPprof serves /debug/pprof/ beside the API, behind the same bearer token.

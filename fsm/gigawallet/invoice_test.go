@@ -67,15 +67,21 @@ func TestCreateInvoice(t *testing.T) {
 	var created int
 	for _, ev := range events {
 		if ev.Type == EventInvoiceCreated {
-			d := fsm.NewDecoder(ev.Data)
-			if inv := ReadInvoice(d); d.Finish("event") != nil || inv.Total.IsZero() {
-				t.Fatalf("INV_CREATED carries %+v", inv)
+			subject, ok, err := EventSubject(ev)
+			if inv, isInvoice := subject.(*Invoice); !ok || err != nil || !isInvoice || inv.Total.IsZero() {
+				t.Fatalf("INV_CREATED carries %+v, %v %v", subject, ok, err)
 			}
 			created++
 		}
 	}
 	if created != 2 {
 		t.Fatalf("%d INV_CREATED events, want 2", created)
+	}
+	if _, ok, _ := EventSubject(fsm.Event{Type: "LEDGER_TX_COMPLETED"}); ok {
+		t.Fatal("claimed another family's event")
+	}
+	if _, ok, err := EventSubject(fsm.Event{Type: EventAccountCreated, Data: []byte{1}}); !ok || err == nil {
+		t.Fatalf("a truncated account event: %v %v", ok, err)
 	}
 }
 

@@ -378,3 +378,21 @@ func (r *Reader) NextAccountIndex(projectID, foreignID string) (uint32, error) {
 	})
 	return index, err
 }
+
+// EventSubject returns the subject of one of the family's events, the record it carries:
+// *Account (ACC_*) or *Invoice (INV_*); ok is false for another family's event.
+func EventSubject(ev fsm.Event) (subject fsm.Value, ok bool, err error) {
+	d := fsm.NewDecoder(ev.Data)
+	switch ev.Type {
+	case EventAccountCreated, EventAccountUpdated:
+		subject = ReadAccount(d)
+	case EventInvoiceCreated, EventInvoiceExpired:
+		subject = ReadInvoice(d)
+	default:
+		return nil, false, nil
+	}
+	if err := d.Finish(ev.Type + " event"); err != nil {
+		return nil, true, err
+	}
+	return subject, true, nil
+}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gigaledger/gigaledger/backend"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
@@ -76,13 +77,70 @@ func (b *LedgerBackend) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Res
 
 // Read returns the machine's readers.
 func (b *LedgerBackend) Read(ctx context.Context) (httpapi.Reader, error) {
-	return machineReader{b.Ledger, b.GigaWallet}, nil
+	return machineReader{b.Ledger, b.GigaWallet, b.Machine}, nil
 }
 
-// machineReader is one machine's readers: the accounting core's and the GigaWallet family's.
+// WaitForEvents returns once the machine's outbox holds an event above after[0], or ctx ends.
+func (b *LedgerBackend) WaitForEvents(ctx context.Context, after []uint64) error {
+	if len(after) != 1 {
+		return fmt.Errorf("wait for events of %d shards; the backend has one", len(after))
+	}
+	changed := b.Machine.EventsChanged()
+	if _, last, err := b.Machine.OutboxRange(); err != nil || last > after[0] {
+		return err
+	}
+	select {
+	case <-changed:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// machineReader is one machine's readers: the accounting core's and the GigaWallet family's,
+// and the outbox of a one-shard cluster.
 type machineReader struct {
 	*ledger.Ledger
 	*gigawallet.Reader
+	machine *fsm.Machine
+}
+
+// ShardCount is 1: the backend is one machine.
+func (r machineReader) ShardCount() int { return 1 }
+
+// ListEvents reads the machine's outbox with each event's subject resolved as
+// cluster/routing resolves it on the shard.
+func (r machineReader) ListEvents(shardID int, after uint64, limit int) (*backend.ShardEvents, error) {
+	if shardID != 0 || limit < 0 || limit > backend.EventsMaxCount {
+		return nil, fmt.Errorf("list events of shard %d, limit %d", shardID, limit)
+	}
+	first, last, err := r.machine.OutboxRange()
+	if err != nil {
+		return nil, err
+	}
+	part := &backend.ShardEvents{First: first, Last: last}
+	if limit == 0 {
+		return part, nil
+	}
+	events, err := r.machine.Events(after, limit)
+	if err != nil {
+		return nil, err
+	}
+	for _, ev := range events {
+		e := backend.Event{Sequence: ev.Sequence, TimeMs: ev.Time, Type: ev.Type}
+		var ok bool
+		if e.Subject, ok, err = r.Ledger.EventSubject(ev); !ok {
+			e.Subject, _, err = gigawallet.EventSubject(ev)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if invoice, isInvoice := e.Subject.(*gigawallet.Invoice); isInvoice {
+			e.Account, _ = r.Reader.GetAccount(invoice.ProjectID, invoice.ForeignID)
+		}
+		part.Events = append(part.Events, e)
+	}
+	return part, nil
 }
 
 // Advance moves the clock stamped on later batches by ms milliseconds.
@@ -139,6 +197,12 @@ func (f *FakeBackend) Read(ctx context.Context) (httpapi.Reader, error) {
 		return nil, ErrNoReader
 	}
 	return f.Reader, f.ReadErr
+}
+
+// WaitForEvents waits for ctx to end: the fake never has new events.
+func (f *FakeBackend) WaitForEvents(ctx context.Context, after []uint64) error {
+	<-ctx.Done()
+	return ctx.Err()
 }
 
 // Calls returns how many proposals and reads the fake answered.
