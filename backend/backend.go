@@ -97,6 +97,11 @@ type Reader interface {
 	// sequence above after, and the retained range; limit 0 asks for the range alone. It may
 	// return fewer than limit although more exist (an answer's byte bound).
 	ListEvents(shardID int, after uint64, limit int) (*ShardEvents, error)
+	// ListSubscriptions reads the cluster's event subscriptions (the metadata shard's).
+	ListSubscriptions() ([]fsm.Subscription, error)
+	// ListDeadLetters reads up to limit (1..EventsMaxCount) dead letters of a shard with a
+	// sequence above after, of one subscriber ("" for every one), oldest first.
+	ListDeadLetters(shardID int, subscriber string, after uint64, limit int) ([]fsm.DeadLetter, error)
 }
 
 // Sentinel errors a Backend wraps so that handlers answer honestly. Match them with errors.Is.

@@ -22,8 +22,9 @@ var callByOperation = map[string]string{
 	"listEntries":       "ListEntries",
 	"createTransaction": "CreateTransaction", "listTransactions": "ListTransactions", "getTransaction": "GetTransaction",
 	"getHold": "GetHold", "captureHold": "CaptureHold", "releaseHold": "ReleaseHold",
-	"listEvents": "ListEvents",
-	"healthz":    "Health", "readyz": "Ready", "clusterStatus": "ClusterStatus", "stateDigest": "StateDigest",
+	"listEvents": "ListEvents", "createSubscription": "CreateSubscription", "listSubscriptions": "ListSubscriptions",
+	"getSubscription": "GetSubscription", "deleteSubscription": "DeleteSubscription", "listDeadLetters": "ListDeadLetters",
+	"healthz": "Health", "readyz": "Ready", "clusterStatus": "ClusterStatus", "stateDigest": "StateDigest",
 	// GigaWallet's routes; the create at the path with a trailing slash is the same call.
 	"gigawalletUpsertAccount": "UpsertAccount", "gigawalletGetAccount": "GetAccount", "gigawalletGetBalance": "GetAccountBalance",
 	"gigawalletCreateInvoice": "CreateInvoice", "gigawalletCreateInvoiceSlash": "CreateInvoice",

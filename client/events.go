@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -75,4 +76,71 @@ func (c *Client) ListEvents(ctx context.Context, in EventsRequest) (*EventPage, 
 	}
 	var out EventPage
 	return entity(&out, c.read(ctx, p, &out))
+}
+
+// Subscription is an event subscription: a webhook that receives the events its Types name
+// (categories such as INV or exact types such as LEDGER_TX_COMPLETED), signed with its secret
+// (never shown again: SecretSet says whether one is set).
+type Subscription struct {
+	Name      string   `json:"name"`
+	Kind      string   `json:"kind"`
+	URL       string   `json:"url"`
+	Types     []string `json:"types"`
+	SecretSet bool     `json:"secretSet"`
+	CreatedAt int64    `json:"createdAt"`
+}
+
+// CreateSubscriptionRequest subscribes a webhook. From is "now" (the default: events after the
+// subscription) or "oldest" (every event the shards still keep).
+type CreateSubscriptionRequest struct {
+	Name   string   `json:"name"`
+	URL    string   `json:"url"`
+	Secret string   `json:"secret,omitempty"`
+	Types  []string `json:"types"`
+	From   string   `json:"from,omitempty"`
+}
+
+// DeadLetter is an event a subscriber's delivery gave up on after its retries.
+type DeadLetter struct {
+	Subscriber string `json:"subscriber"`
+	EventID    string `json:"eventId"`
+	Shard      int    `json:"shard"`
+	Sequence   uint64 `json:"sequence"`
+	EventType  string `json:"eventType"`
+	Reason     string `json:"reason"`
+	CreatedAt  int64  `json:"createdAt"`
+}
+
+// CreateSubscription subscribes a webhook to events.
+func (c *Client) CreateSubscription(ctx context.Context, in CreateSubscriptionRequest) (*Subscription, error) {
+	var out Subscription
+	return entity(&out, c.write(ctx, http.MethodPost, "/subscriptions", in, &out))
+}
+
+// ListSubscriptions lists the event subscriptions.
+func (c *Client) ListSubscriptions(ctx context.Context) ([]Subscription, error) {
+	var out itemsResponse[Subscription]
+	return items(&out, c.read(ctx, "/subscriptions", &out))
+}
+
+// GetSubscription returns an event subscription.
+func (c *Client) GetSubscription(ctx context.Context, name string) (*Subscription, error) {
+	var out Subscription
+	return entity(&out, c.read(ctx, path("subscriptions", name), &out))
+}
+
+// DeleteSubscription deletes an event subscription.
+func (c *Client) DeleteSubscription(ctx context.Context, name string) error {
+	return c.write(ctx, http.MethodDelete, path("subscriptions", name), nil, nil)
+}
+
+// ListDeadLetters lists the events a subscriber's delivery gave up on: the first limit (0: the
+// server's default) of every shard.
+func (c *Client) ListDeadLetters(ctx context.Context, name string, limit int) ([]DeadLetter, error) {
+	p := path("subscriptions", name, "dead-letters")
+	if limit > 0 {
+		p += "?limit=" + strconv.Itoa(limit)
+	}
+	var out itemsResponse[DeadLetter]
+	return items(&out, c.read(ctx, p, &out))
 }

@@ -3,6 +3,7 @@ package client_test
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -52,5 +53,39 @@ func TestListEventsAgainstTheRealHandler(t *testing.T) {
 	var apiErr *client.Error
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Code != "InvalidArgument" {
 		t.Fatalf("types BOGUS: %v", err)
+	}
+}
+
+// The subscription calls against the real handler: create (the secret never comes back), a
+// duplicate as a typed error, list, get, dead letters (none), delete, and not found after.
+func TestSubscriptionsAgainstTheRealHandler(t *testing.T) {
+	servers := startGigaWalletServer(t, nil)
+	c := newClient(t, servers.adminURL)
+	ctx := testutil.Context(t, callLimit)
+	request := client.CreateSubscriptionRequest{Name: "shop", URL: "https://shop.example/hook", Secret: "s3cret", Types: []string{"INV", "ACC"}}
+	created := must[*client.Subscription](t, "create")(c.CreateSubscription(ctx, request))
+	if created.Name != "shop" || created.Kind != "webhook" || !created.SecretSet || created.URL != request.URL || len(created.Types) != 2 {
+		t.Fatalf("created %+v", created)
+	}
+	var apiErr *client.Error
+	if _, err := c.CreateSubscription(ctx, request); !errors.As(err, &apiErr) || apiErr.Code != "SubscriptionExists" {
+		t.Fatalf("duplicate: %v", err)
+	}
+	if _, err := c.CreateSubscription(ctx, client.CreateSubscriptionRequest{Name: "x", URL: "ftp://x", Types: []string{"ALL"}}); !errors.As(err, &apiErr) || apiErr.StatusCode != 400 {
+		t.Fatalf("ftp URL: %v", err)
+	}
+	listed := must[[]client.Subscription](t, "list")(c.ListSubscriptions(ctx))
+	got := must[*client.Subscription](t, "get")(c.GetSubscription(ctx, "shop"))
+	if len(listed) != 1 || !reflect.DeepEqual(*got, *created) {
+		t.Fatalf("listed %+v, got %+v", listed, got)
+	}
+	if letters := must[[]client.DeadLetter](t, "dead letters")(c.ListDeadLetters(ctx, "shop", 10)); len(letters) != 0 {
+		t.Fatalf("dead letters %+v", letters)
+	}
+	if err := c.DeleteSubscription(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetSubscription(ctx, "shop"); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("after delete: %v", err)
 	}
 }

@@ -57,6 +57,20 @@ type DeadLetter struct {
 	Time       int64 // batch time it was recorded, Unix milliseconds
 }
 
+// Encode implements Value (a dead letter crosses nodes in query answers).
+func (dl *DeadLetter) Encode(e *Encoder) {
+	e.String(dl.Subscriber)
+	e.Uvarint(dl.Sequence)
+	e.String(dl.EventType)
+	e.String(dl.Reason)
+	e.Varint(dl.Time)
+}
+
+// ReadDeadLetter reads what Encode wrote.
+func ReadDeadLetter(d *Decoder) *DeadLetter {
+	return &DeadLetter{Subscriber: d.String(), Sequence: d.Uvarint(), EventType: d.String(), Reason: d.String(), Time: d.Varint()}
+}
+
 func deadLetterKey(sequence uint64, subscriber string) []byte {
 	k := binary.BigEndian.AppendUint64([]byte{prefixDeadLetter}, sequence)
 	return append(k, subscriber...)

@@ -38,6 +38,12 @@ var pathParamChecks = map[string]func(field, value string) *apiError{
 	"holdId":     func(field, value string) *apiError { return checkSimpleID(field, value, fsm.GeneratedIDMaxLength) },
 	"foreignID":  checkForeignID,
 	"invoiceID":  checkInvoiceID,
+	"name": func(field, value string) *apiError {
+		if !fsm.ValidText(value, fsm.SubscriberMaxLength) {
+			return invalidArgument("%s must be 1..%d printable characters", field, fsm.SubscriberMaxLength)
+		}
+		return nil
+	},
 }
 
 // checkPathParams answers 400 InvalidArgument for a malformed path parameter before any handler

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gigaledger/gigaledger/cluster/relay"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
 	gw "github.com/gigaledger/gigaledger/httpapi/gigawallet"
@@ -186,6 +187,20 @@ func queryParam(path, name string) object {
 	param := object{"name": name, "in": "query"}
 	if path == pathEvents {
 		return eventsQueryParam(param, name)
+	}
+	if path == pathDeadLetters {
+		switch name {
+		case "shard":
+			param["description"] = "Only this shard's dead letters."
+			param["schema"] = object{"type": "integer", "minimum": 0}
+		case "afterSequence":
+			param["description"] = "With shard: only dead letters of events after this outbox sequence."
+			param["schema"] = object{"type": "integer", "minimum": 0}
+		case "limit":
+			param["description"] = "Dead letters per shard."
+			param["schema"] = object{"type": "integer", "minimum": 1, "maximum": deadLettersPageMax, "default": 100}
+		}
+		return param
 	}
 	switch name {
 	case "page":
@@ -403,6 +418,22 @@ func openAPISchemas() object {
 				"shard":      object{"type": "integer", "minimum": 0},
 				"sequence":   object{"type": "integer", "minimum": 1, "description": "The shard's outbox sequence; contiguous per shard."},
 				"created_at": object{"type": "string", "format": "date-time", "description": "RFC 3339 UTC with milliseconds: the time of the batch that emitted it."}}},
+		"SubscriptionRequest": closed([]string{"name", "url", "types"}, object{
+			"name":   object{"type": "string", "maxLength": fsm.SubscriberMaxLength},
+			"kind":   enum("webhook"),
+			"url":    object{"type": "string", "maxLength": relay.URLMaxLength, "description": "http(s); not one of the node's own listeners."},
+			"secret": object{"type": "string", "maxLength": relay.SecretMaxBytes, "description": "Signs each POST: X-Giga-Signature: sha256=hex(HMAC-SHA256(secret, X-Giga-Timestamp + \".\" + body))."},
+			"types":  arrayOf(object{"type": "string", "description": "A category (" + strings.Join(eventCategories, ", ") + ") or an exact event type."}),
+			"from":   enum("now", "oldest")}),
+		"Subscription": shape(object{
+			"name": object{"type": "string"}, "kind": enum("webhook"), "url": object{"type": "string"},
+			"types": arrayOf(object{"type": "string"}), "secretSet": object{"type": "boolean"}, "createdAt": timestamp()}),
+		"SubscriptionList": itemsOf("Subscription"),
+		"DeadLetter": shape(object{
+			"subscriber": object{"type": "string"}, "eventId": object{"type": "string"}, "shard": object{"type": "integer"},
+			"sequence": object{"type": "integer"}, "eventType": object{"type": "string"},
+			"reason": object{"type": "string", "description": "The last attempt's error."}, "createdAt": timestamp()}),
+		"DeadLetterList": itemsOf("DeadLetter"),
 		"EventPage": object{"type": "object", "required": []string{"items", "cursor", "more"}, "properties": object{
 			"items":  arrayOf(schemaRef("Event")),
 			"cursor": object{"type": "string", "description": "Pass as after= to continue; also when items is empty."},

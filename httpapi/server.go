@@ -67,6 +67,9 @@ type AdminConfig struct {
 	CORSOrigins []string
 	// GigaWallet, when set, serves the GigaWallet API's account routes beside Cloud Wallet's.
 	GigaWallet *GigaWalletConfig
+	// OwnListeners are the node's listener addresses (host:port): a webhook subscription must
+	// not target one of them.
+	OwnListeners []string
 	// Lifetime, when set, ends when the node starts shutting down: long polls (GET /events
 	// with wait) then answer at once with what they have, so they do not hold the shutdown's
 	// grace period. Nil: never.
@@ -101,7 +104,9 @@ type server struct {
 	requestTimeout time.Duration
 	ready          func() error
 	readyDetail    func() string // nil on the public listener, which explains nothing
-	operator       Operator
+	// ownListeners are the node's listener addresses, which a webhook must not target.
+	ownListeners []string
+	operator     Operator
 	// longPolls holds a token per GET /events request that waits (eventsLongPollsMaxCount).
 	longPolls chan struct{}
 	// lifetime ends when the node shuts down (AdminConfig.Lifetime).
@@ -201,7 +206,7 @@ func newAdminEngine(cfg AdminConfig, backend Backend, logger *slog.Logger, regis
 	}
 	s := &server{backend: backend, logger: logger, metrics: newMetrics(registry), listener: listenerAdmin,
 		requestTimeout: timeout, ready: cfg.Ready, operator: cfg.Operator, readyDetail: cfg.ReadyDetail,
-		longPolls: make(chan struct{}, eventsLongPollsMaxCount), lifetime: cfg.Lifetime}
+		longPolls: make(chan struct{}, eventsLongPollsMaxCount), lifetime: cfg.Lifetime, ownListeners: cfg.OwnListeners}
 	if s.lifetime == nil {
 		s.lifetime = context.Background()
 	}

@@ -280,3 +280,26 @@ func (r *Router) WaitForEvents(ctx context.Context, after []uint64) error {
 	}
 	return nil
 }
+
+// ListSubscriptions reads the event subscriptions from the metadata shard.
+func (rd *reader) ListSubscriptions() ([]fsm.Subscription, error) {
+	a, err := rd.ask(MetadataShard, shardQuery{Kind: queryListSubscriptions})
+	if err != nil {
+		return nil, err
+	}
+	return a.Subscriptions, nil
+}
+
+// ListDeadLetters reads up to limit dead letters of a shard with sequence > after, of one
+// subscriber ("" for all), oldest first.
+func (rd *reader) ListDeadLetters(shardID int, subscriber string, after uint64, limit int) ([]fsm.DeadLetter, error) {
+	if shardID < 0 || shardID >= rd.router.shards.ShardCount() {
+		return nil, fmt.Errorf("routing: no shard %d", shardID)
+	}
+	a, err := rd.ask(shardID, shardQuery{Kind: queryListDeadLetters, ID: subscriber,
+		Page: ledger.PageRequest{Page: int(after), PageSize: limit}})
+	if err != nil {
+		return nil, err
+	}
+	return a.DeadLetters, nil
+}

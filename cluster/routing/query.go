@@ -35,6 +35,8 @@ const (
 	queryGetInvoice
 	queryListInvoices
 	queryListEvents
+	queryListSubscriptions
+	queryListDeadLetters
 	queryKindEnd
 )
 
@@ -47,6 +49,7 @@ var queryKindNames = [queryKindEnd]string{
 	queryListTransactions: "listTransactions", queryGetHold: "getHold",
 	queryGetAccount: "getAccount", queryNextAccountIndex: "nextAccountIndex",
 	queryGetInvoice: "getInvoice", queryListInvoices: "listInvoices", queryListEvents: "listEvents",
+	queryListSubscriptions: "listSubscriptions", queryListDeadLetters: "listDeadLetters",
 }
 
 func (k queryKind) String() string {
@@ -88,8 +91,11 @@ type shardAnswer struct {
 	AccountIndex uint32
 	Invoice      *gigawallet.Invoice
 	Invoices     []gigawallet.Invoice
-	Events       *backend.ShardEvents
-	HasMore      bool
+	// Subscriptions (the metadata shard's) and DeadLetters (any shard's) of the event relay.
+	Subscriptions []fsm.Subscription
+	DeadLetters   []fsm.DeadLetter
+	Events        *backend.ShardEvents
+	HasMore       bool
 }
 
 // run answers q from ledger, which the caller has fenced. A business rejection is an answer;
@@ -154,6 +160,18 @@ func (q shardQuery) run(r replica) (*shardAnswer, error) {
 			return nil, fmt.Errorf("routing: listEvents after %d, limit %d", q.Page.Page, q.Page.PageSize)
 		}
 		a.Events, err = r.listEvents(uint64(q.Page.Page), q.Page.PageSize)
+	case queryListSubscriptions, queryListDeadLetters:
+		if r.outbox == nil {
+			return nil, fmt.Errorf("routing: %v: the replica has no outbox", q.Kind)
+		}
+		if q.Kind == queryListSubscriptions {
+			a.Subscriptions, err = r.outbox.Subscriptions()
+			break
+		}
+		if q.Page.Page < 0 || q.Page.PageSize < 1 || q.Page.PageSize > backend.EventsMaxCount {
+			return nil, fmt.Errorf("routing: listDeadLetters after %d, limit %d", q.Page.Page, q.Page.PageSize)
+		}
+		a.DeadLetters, err = r.outbox.DeadLetters(q.ID, uint64(q.Page.Page), q.Page.PageSize)
 	default:
 		return nil, fmt.Errorf("routing: no read for %v", q.Kind)
 	}
@@ -411,6 +429,10 @@ func writeRecords(e *fsm.Encoder, kind queryKind, a *shardAnswer) error {
 		writeList(e, a.Invoices)
 	case queryListEvents:
 		return writeEvents(e, a.Events)
+	case queryListSubscriptions:
+		writeList(e, a.Subscriptions)
+	case queryListDeadLetters:
+		writeList(e, a.DeadLetters)
 	default:
 		return fmt.Errorf("routing: no records for %v", kind)
 	}
@@ -458,5 +480,9 @@ func readRecords(d *fsm.Decoder, kind queryKind, a *shardAnswer) {
 		a.Invoices = readList(d, gigawallet.ReadInvoice)
 	case queryListEvents:
 		a.Events = readEvents(d)
+	case queryListSubscriptions:
+		a.Subscriptions = readList(d, fsm.ReadSubscription)
+	case queryListDeadLetters:
+		a.DeadLetters = readList(d, fsm.ReadDeadLetter)
 	}
 }

@@ -55,6 +55,8 @@ type Outbox interface {
 	Events(after uint64, limit int) ([]fsm.Event, error)
 	OutboxRange() (first, last uint64, err error)
 	EventsChanged() <-chan struct{}
+	DeadLetters(subscriber string, after uint64, limit int) ([]fsm.DeadLetter, error)
+	Subscriptions() ([]fsm.Subscription, error)
 }
 
 var _ Outbox = (*fsm.Machine)(nil)

@@ -78,6 +78,7 @@ type node struct {
 	cluster     *cluster.Node
 	families    *families
 	duties      *leaderDuties
+	relay       *eventRelay
 	admin       *http.Server
 	public      *http.Server
 	serveErrors chan error
@@ -176,7 +177,8 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	lifetime, endLifetime := context.WithCancel(context.Background())
 	n.endLifetime = endLifetime
 	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready, ReadyDetail: n.readyDetail,
-		Operator: n, AllowedHosts: allowedHosts, CORSOrigins: corsOrigins, GigaWallet: gigaWallet, Lifetime: lifetime},
+		Operator: n, AllowedHosts: allowedHosts, CORSOrigins: corsOrigins, GigaWallet: gigaWallet, Lifetime: lifetime,
+		OwnListeners: ownListeners(cfg)},
 		backend, logger, registry)
 	if cfg.Pprof {
 		adminHandler = withPprof(adminHandler, cfg.AdminToken, allowedHosts)
@@ -204,6 +206,10 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 		}(srv)
 	}
 	n.duties = startLeaderDuties(clusterNode, logger)
+	if n.relay, err = startRelay(clusterNode, backend, registry, ownListeners(cfg), logger); err != nil {
+		n.Close()
+		return nil, err
+	}
 	logger.Info("serving", "node_id", cfg.NodeID, "admin_addr", cfg.AdminAddr, "public_addr", cfg.PublicAddr,
 		"raft_addr", cfg.RaftAddr, "shards", clusterNode.ShardCount(), "hosted", clusterNode.HostedShards(),
 		"data_dir", cfg.DataDir, "cluster_tls", nodeTLS != nil, "http_tls", httpTLS != nil)
@@ -309,10 +315,22 @@ func (n *node) Close() error {
 		}(srv)
 	}
 	wg.Wait()
+	if n.relay != nil {
+		n.relay.Close()
+	}
 	if n.duties != nil {
 		n.duties.Close()
 	}
 	return n.cluster.Close() // closes the ledgers after their shards
+}
+
+// ownListeners are the addresses this node listens on, which no webhook may target.
+func ownListeners(cfg *serveConfig) []string {
+	addrs := []string{cfg.AdminAddr, cfg.PublicAddr, cfg.RaftAddr}
+	if cfg.GossipAddr != "" {
+		addrs = append(addrs, cfg.GossipAddr)
+	}
+	return addrs
 }
 
 // nodeShards presents the node's shards to the router.

@@ -108,6 +108,19 @@ type machineReader struct {
 // ShardCount is 1: the backend is one machine.
 func (r machineReader) ShardCount() int { return 1 }
 
+// ListSubscriptions implements httpapi.Reader.
+func (r machineReader) ListSubscriptions() ([]fsm.Subscription, error) {
+	return r.machine.Subscriptions()
+}
+
+// ListDeadLetters implements httpapi.Reader.
+func (r machineReader) ListDeadLetters(shardID int, subscriber string, after uint64, limit int) ([]fsm.DeadLetter, error) {
+	if shardID != 0 {
+		return nil, fmt.Errorf("httpapitest: no shard %d", shardID)
+	}
+	return r.machine.DeadLetters(subscriber, after, limit)
+}
+
 // ListEvents reads the machine's outbox with each event's subject resolved as
 // cluster/routing resolves it on the shard.
 func (r machineReader) ListEvents(shardID int, after uint64, limit int) (*backend.ShardEvents, error) {

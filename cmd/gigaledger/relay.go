@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gigaledger/gigaledger/backend"
+	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/cluster/relay"
+	"github.com/gigaledger/gigaledger/cluster/routing"
+	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/httpapi"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// The event relay's wiring (cluster/relay has the engine; its DESIGN.md the protocol): the
+// shards this node leads deliver their outboxes to the cluster's subscriptions. Cursors and dead
+// letters are replicated through the shard's log; subscriptions are read from the metadata
+// shard, wherever it is hosted.
+
+// relayShards gives the relay a node's shards: cursors, acks, dead letters and leadership.
+type relayShards struct {
+	node *cluster.Node
+	subs *relaySubscriptions
+}
+
+func (r relayShards) machine(shardID int) (*fsm.Machine, error) {
+	m, ok := r.node.StateMachine(shardID).(*fsm.Machine)
+	if !ok || m == nil {
+		return nil, fmt.Errorf("relay: shard %d is not hosted here", shardID)
+	}
+	return m, nil
+}
+
+// Cursor implements relay.Cursors: the replicated cursor, or the subscription's start on the
+// shard when that is further (a subscription "from now" skips what came before it).
+func (r relayShards) Cursor(shardID int, subscriber string) (uint64, error) {
+	m, err := r.machine(shardID)
+	if err != nil {
+		return 0, err
+	}
+	cursor, err := m.OutboxCursor(subscriber)
+	if err != nil {
+		return 0, err
+	}
+	return max(cursor, r.subs.startAfter(subscriber, shardID)), nil
+}
+
+// Ack implements relay.Cursors.
+func (r relayShards) Ack(ctx context.Context, shardID int, subscriber string, sequence uint64) error {
+	return r.propose(ctx, shardID, &fsm.OutboxAck{Subscriber: subscriber, Sequence: sequence})
+}
+
+// Add implements relay.DeadLetters: the dead letter and the cursor past it, in one proposal.
+func (r relayShards) Add(ctx context.Context, shardID int, subscriber string, env relay.Envelope, reason string) error {
+	if len(reason) > fsm.DeadLetterReasonMaxBytes {
+		reason = reason[:fsm.DeadLetterReasonMaxBytes]
+	}
+	return r.propose(ctx, shardID, &fsm.OutboxDeadLetter{Subscriber: subscriber, Sequence: env.Sequence, EventType: env.Type, Reason: reason})
+}
+
+func (r relayShards) propose(ctx context.Context, shardID int, cmd fsm.Command) error {
+	out, err := r.node.Propose(ctx, shardID, fsm.EncodeCommand(cmd))
+	if err != nil {
+		return err
+	}
+	if result, ok := out.(*fsm.Result); ok && result.Err != nil {
+		return result.Err
+	}
+	return nil
+}
+
+// LedShards implements relay.Leadership.
+func (r relayShards) LedShards() []int {
+	var led []int
+	for _, k := range r.node.HostedShards() {
+		if s := r.node.Shard(k); s != nil && s.IsLeader() {
+			led = append(led, k)
+		}
+	}
+	return led
+}
+
+// relaySubscriptions keeps the cluster's subscriptions in memory for the relay (which must not
+// wait on a read when it reconciles): a goroutine reads them from the metadata shard every
+// relaySubscriptionsRefresh, through read (a linearizable read wherever shard 0 is hosted).
+type relaySubscriptions struct {
+	read   func(ctx context.Context) ([]fsm.Subscription, error)
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	current []relay.Subscription
+	starts  map[string][]uint64
+	failing bool
+}
+
+// relaySubscriptionsRefresh is how often the subscriptions are read again: a new or deleted
+// subscription takes effect within about this long.
+const relaySubscriptionsRefresh = time.Second
+
+// run refreshes the subscriptions until ctx ends; onChange is called after each read.
+func (s *relaySubscriptions) run(ctx context.Context, onChange func()) {
+	ticker := time.NewTicker(relaySubscriptionsRefresh)
+	defer ticker.Stop()
+	for {
+		s.refresh(ctx)
+		onChange()
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+func (s *relaySubscriptions) refresh(ctx context.Context) {
+	readCtx, cancel := context.WithTimeout(ctx, relaySubscriptionsRefresh)
+	stored, err := s.read(readCtx)
+	cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		if !s.failing && ctx.Err() == nil {
+			s.logger.Warn("relay: cannot read the subscriptions; delivering the last ones read", "err", err)
+		}
+		s.failing = true
+		return
+	}
+	s.failing = false
+	s.current = s.current[:0]
+	s.starts = make(map[string][]uint64, len(stored))
+	for _, st := range stored {
+		sub, err := relaySubscription(st)
+		if err != nil {
+			s.logger.Error("relay: a stored subscription is not deliverable; skipped", "subscription", st.Name, "err", err)
+			continue
+		}
+		s.current = append(s.current, sub)
+		s.starts[st.Name] = st.StartAfter
+	}
+}
+
+// Subscriptions implements relay.Subscriptions.
+func (s *relaySubscriptions) Subscriptions() ([]relay.Subscription, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]relay.Subscription(nil), s.current...), nil
+}
+
+func (s *relaySubscriptions) startAfter(name string, shardID int) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if starts := s.starts[name]; shardID < len(starts) {
+		return starts[shardID]
+	}
+	return 0
+}
+
+// relaySubscription is a stored subscription as the relay delivers it.
+func relaySubscription(st fsm.Subscription) (relay.Subscription, error) {
+	filter, err := relay.ParseFilter(st.Types)
+	if err != nil {
+		return relay.Subscription{}, err
+	}
+	return relay.Subscription{Name: st.Name, Kind: relay.Kind(st.Kind), URL: st.Target, Secret: st.Secret, Filter: filter}, nil
+}
+
+// relaySource reads a shard's events through the router (a local linearizable read on the
+// leader that delivers them) and renders each as GET /events does.
+type relaySource struct {
+	router *routing.Router
+}
+
+// Events implements relay.Source.
+func (s relaySource) Events(ctx context.Context, shardID int, after uint64, limit int) ([]relay.Envelope, uint64, error) {
+	reader, err := s.router.Read(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	part, err := reader.ListEvents(shardID, after, min(limit, backend.EventsMaxCount))
+	if err != nil {
+		return nil, 0, err
+	}
+	batch := make([]relay.Envelope, 0, len(part.Events))
+	for _, ev := range part.Events {
+		envelope := httpapi.RenderEvent(shardID, ev)
+		body, err := json.Marshal(envelope)
+		if err != nil {
+			return nil, 0, fmt.Errorf("relay: render event %d of shard %d: %w", ev.Sequence, shardID, err)
+		}
+		batch = append(batch, relay.Envelope{Shard: shardID, Sequence: ev.Sequence, EventID: envelope.EventID, Type: ev.Type,
+			Time: time.UnixMilli(ev.TimeMs), Body: body})
+	}
+	return batch, part.First, nil
+}
+
+// Newest implements relay.Source.
+func (s relaySource) Newest(shardID int) (uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), relaySubscriptionsRefresh)
+	defer cancel()
+	reader, err := s.router.Read(ctx)
+	if err != nil {
+		return 0, err
+	}
+	part, err := reader.ListEvents(shardID, 0, 0)
+	if err != nil {
+		return 0, err
+	}
+	return part.Last, nil
+}
+
+// eventRelay is the running relay of a node.
+type eventRelay struct {
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+}
+
+// startRelay starts delivering the outboxes of the shards this node leads.
+func startRelay(node *cluster.Node, router *routing.Router, registry prometheus.Registerer, ownListeners []string, logger *slog.Logger) (*eventRelay, error) {
+	subs := &relaySubscriptions{logger: logger, read: func(ctx context.Context) ([]fsm.Subscription, error) {
+		reader, err := router.Read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return reader.ListSubscriptions()
+	}}
+	shards := relayShards{node: node, subs: subs}
+	engine, err := relay.New(relay.Config{Source: relaySource{router: router}, Cursors: shards, DeadLetters: shards,
+		Leadership: shards, Subscriptions: subs, Metrics: relay.NewMetrics(registry), Logger: logger.With("component", "relay"),
+		OwnListeners: ownListeners})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &eventRelay{cancel: cancel}
+	r.done.Add(2 + len(node.HostedShards()))
+	go func() { defer r.done.Done(); engine.Run(ctx) }()
+	go func() { defer r.done.Done(); subs.run(ctx, engine.Refresh) }()
+	// A batch with events wakes its shard's deliveries at once.
+	for _, k := range node.HostedShards() {
+		go func() {
+			defer r.done.Done()
+			for {
+				m, ok := node.StateMachine(k).(*fsm.Machine)
+				if !ok || m == nil {
+					return
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-m.EventsChanged():
+					engine.Notify(k)
+				}
+			}
+		}()
+	}
+	return r, nil
+}
+
+// Close stops every delivery and waits for them.
+func (r *eventRelay) Close() {
+	r.cancel()
+	r.done.Wait()
+}

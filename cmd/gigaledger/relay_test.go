@@ -1,0 +1,146 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gigaledger/gigaledger/cluster/relay"
+	"github.com/gigaledger/gigaledger/cluster/testutil"
+)
+
+// webhookReceiver is a subscriber's endpoint on loopback: it verifies every request's HMAC and
+// keeps what it received; fail makes it answer 500 to the next n requests.
+type webhookReceiver struct {
+	t      *testing.T
+	secret string
+	mu     sync.Mutex
+	got    []map[string]any
+	posts  int
+	fail   int
+	url    string
+}
+
+func newWebhookReceiver(t *testing.T, secret string) *webhookReceiver {
+	r := &webhookReceiver{t: t, secret: secret}
+	listener, err := net.Listen("tcp", testutil.FreeAddr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(listener)
+	t.Cleanup(func() { srv.Close() })
+	r.url = "http://" + listener.Addr().String() + "/hook"
+	return r
+}
+
+func (r *webhookReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.posts++
+	if err := relay.Verify(r.secret, req.Header, body); err != nil || req.Header.Get("Content-Type") != "application/json" {
+		r.t.Errorf("request %d: signature %v, content type %q", r.posts, err, req.Header.Get("Content-Type"))
+	}
+	if r.fail > 0 {
+		r.fail--
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	var envelope map[string]any
+	if err := json.Unmarshal(body, &envelope); err != nil {
+		r.t.Errorf("body %s: %v", body, err)
+	}
+	r.got = append(r.got, envelope)
+}
+
+func (r *webhookReceiver) types() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var types []string
+	for _, e := range r.got {
+		types = append(types, e["event_type"].(string))
+	}
+	return types
+}
+
+// TestWebhookDelivery: a subscription made through the admin API receives, HMAC-signed, the
+// events its filter wants that happen after it ("from now"), and gets an event its receiver
+// refused twice on the third attempt.
+func TestWebhookDelivery(t *testing.T) {
+	cfg := &serveConfig{NodeID: "n1", DataDir: filepath.Join(t.TempDir(), "n1"), AdminAddr: testutil.FreeAddr(t),
+		PublicAddr: testutil.FreeAddr(t), RaftAddr: testutil.FreeAddr(t), LogLevel: "error", ShutdownMax: 5 * time.Second,
+		Shards: 1, Replicas: 1, raftTiming: testRaftTiming}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := startNode(cfg, testutil.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	admin := "http://" + cfg.AdminAddr
+	post := func(path, body string, want int) string {
+		t.Helper()
+		var status int
+		var answer string
+		testutil.EventuallyWithin(t, 20*time.Second, "a non-503 answer to "+path, func() bool {
+			resp, err := http.Post(admin+path, "application/json", strings.NewReader(body))
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			data, _ := io.ReadAll(resp.Body)
+			status, answer = resp.StatusCode, string(data)
+			return status != http.StatusServiceUnavailable
+		})
+		if status != want {
+			t.Fatalf("POST %s: %d %s, want %d", path, status, answer, want)
+		}
+		return answer
+	}
+	post("/account/before", `{}`, 200) // before the subscription: not delivered
+
+	receiver := newWebhookReceiver(t, "s3cret")
+	receiver.fail = 2
+	created := post("/subscriptions", `{"name":"shop","url":"`+receiver.url+`","secret":"s3cret","types":["ACC","INV"]}`, 201)
+	if strings.Contains(created, "s3cret") || !strings.Contains(created, `"secretSet":true`) {
+		t.Fatalf("created %s", created)
+	}
+	post("/subscriptions", `{"name":"shop","url":"`+receiver.url+`","types":["ALL"]}`, 409)
+	post("/subscriptions", `{"name":"self","url":"http://`+cfg.AdminAddr+`/projects","types":["ALL"]}`, 400)
+	post("/subscriptions", `{"name":"bad","url":"ftp://x","types":["ALL"]}`, 400)
+	post("/subscriptions", `{"name":"bad","url":"`+receiver.url+`","types":["NOPE"]}`, 400)
+
+	post("/account/shop", `{}`, 200)
+	post("/account/shop/invoice", `{"items":[{"type":"item","name":"Tea","quantity":1,"value":"2"}]}`, 200)
+	post("/projects", `{"id":"p1","name":"Not for this subscriber"}`, 201)
+	testutil.EventuallyWithin(t, 30*time.Second, "ACC_CREATED and INV_CREATED at the receiver", func() bool {
+		return len(receiver.types()) >= 2
+	})
+	if got := strings.Join(receiver.types(), ","); got != "ACC_CREATED,INV_CREATED" {
+		t.Fatalf("received %s", got)
+	}
+	receiver.mu.Lock()
+	first, posts := receiver.got[0], receiver.posts
+	receiver.mu.Unlock()
+	if posts != 4 || first["message"].(map[string]any)["foreign_id"] != "shop" || !strings.HasPrefix(first["event_id"].(string), "s000-") {
+		t.Fatalf("%d posts; first %v", posts, first)
+	}
+	var listed struct{ Items []map[string]any }
+	resp, err := http.Get(admin + "/subscriptions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&listed)
+	resp.Body.Close()
+	if len(listed.Items) != 1 || listed.Items[0]["name"] != "shop" {
+		t.Fatalf("listed %v", listed)
+	}
+}
