@@ -24,7 +24,7 @@ const (
 	// Bounds of a subscription's fields.
 	SubscriptionTargetMaxBytes  = 2048
 	SubscriptionTopicMaxBytes   = 512
-	SubscriptionSecretMaxBytes  = 256
+	SubscriptionSecretMaxBytes  = 1024
 	SubscriptionTypesMaxCount   = 64
 	SubscriptionTypeMaxBytes    = 64
 	SubscriptionShardsMaxCount  = 256

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gigaledger/gigaledger/backend"
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
+	"github.com/gigaledger/gigaledger/cluster/relay"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 	"github.com/gigaledger/gigaledger/httpapi/cloudwallet"
@@ -68,8 +69,8 @@ const (
 	CategoryNet = "NET"
 )
 
-var eventCategories = []string{CategoryAll, CategorySys, CategoryAccount, CategoryInvoice, CategoryPayment, CategoryLedger,
-	CategoryToken, CategoryNet}
+// eventCategories are the relay's (one list for GET /events and for subscriptions).
+var eventCategories = relay.Categories
 
 // EventCategory is the category of an event type: its prefix before the first '_' (the whole
 // type when it has none).

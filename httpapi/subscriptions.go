@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/gigaledger/gigaledger/backend"
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
@@ -64,6 +65,11 @@ func decodeSubscription(body io.Reader, ownListeners []string) (*fsm.Subscriptio
 	}
 	if request.Kind != "" && request.Kind != relay.KindWebhook.String() {
 		return nil, false, invalidArgument("kind must be %q (MQTT queues are configured in the config file)", relay.KindWebhook.String())
+	}
+	for _, reserved := range []string{"callbacks.", "mqtt."} {
+		if strings.HasPrefix(request.Name, reserved) {
+			return nil, false, invalidArgument("names starting with %q belong to subscribers of the configuration", reserved)
+		}
 	}
 	filter, err := relay.ParseFilter(request.Types)
 	if err != nil {

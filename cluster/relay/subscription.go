@@ -80,8 +80,10 @@ const (
 )
 
 // Categories a filter may name. An event's category is its type's prefix before the first '_'
-// (INV_TOTAL_PAYMENT_CONFIRMED is INV); ALL matches every event.
-var Categories = []string{"ALL", "SYS", "ACC", "INV", "PAYMENT", "LEDGER", "TOKEN"}
+// (INV_TOTAL_PAYMENT_CONFIRMED is INV); ALL matches every event. NET is accepted so that
+// GigaWallet's filters keep working (it declared NET_* events and never sent one; neither does
+// this node). GET /events takes the same list.
+var Categories = []string{"ALL", "SYS", "ACC", "INV", "PAYMENT", "LEDGER", "TOKEN", "NET"}
 
 // Filter selects the events a subscriber receives: by category, by exact type, or ALL. The
 // zero Filter matches nothing.

@@ -69,6 +69,8 @@ type serveConfig struct {
 	ServiceName    string
 	ServiceDomain  string
 	ServiceIconURL string
+	// Callbacks are the webhooks given by --callback or a config.toml's [callbacks.NAME].
+	Callbacks []callbackConfig
 
 	// ignoredSettings names the GigaWallet settings of a config.toml that GigaLedger does not
 	// use; serve logs them once.
@@ -140,6 +142,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&cfg.ServiceName, "service-name", defaultServiceName, "GigaWallet API: the merchant's name, shown to payers by DogeConnect wallets")
 	fs.StringVar(&cfg.ServiceDomain, "service-domain", "example.com", "GigaWallet API: the merchant's domain, shown to payers by DogeConnect wallets")
 	fs.StringVar(&cfg.ServiceIconURL, "service-icon-url", "", "GigaWallet API: the merchant's icon URL, shown to payers by DogeConnect wallets")
+	fs.Var(callbackFlags{list: &cfg.Callbacks}, "callback", `a webhook for events, repeatable: {"name":"shop","url":"https://shop.example/hook","types":["INV","ACC"],"secretEnv":"SHOP_HOOK_SECRET"} `+
+		"(a config.toml's [callbacks.NAME] path, types, hmacsecret set it too)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

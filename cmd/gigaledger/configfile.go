@@ -54,7 +54,9 @@ func mergeConfigFile(fs *flag.FlagSet, path string) (ignored []string, err error
 		if f == nil {
 			return nil, fmt.Errorf("config %s: unknown setting %q; valid settings: %s", path, s.key, strings.Join(configKeys(fs), ", "))
 		}
-		if earlier, ok := setBy[s.flag]; ok {
+		if _, repeatable := f.Value.(interface{ repeatable() }); repeatable {
+			// each key of the file adds one value
+		} else if earlier, ok := setBy[s.flag]; ok {
 			return nil, fmt.Errorf("config %s: %q and %q both set --%s", path, earlier, s.key, s.flag)
 		}
 		setBy[s.flag] = s.key

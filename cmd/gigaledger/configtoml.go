@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -56,7 +57,11 @@ var gigaWalletTables = map[string]map[string]tomlKey{
 
 // gigaWalletUnusedTables are GigaWallet tables GigaLedger does not use, whatever they hold
 // (dogecoind.<network>, loggers.<name>, callbacks.<name>, mqtt and mqtt.queues.<name>).
-var gigaWalletUnusedTables = []string{"callbacks", "dogecoind", "loggers", "mqtt"}
+var gigaWalletUnusedTables = []string{"dogecoind", "loggers", "mqtt"}
+
+// callbacksTable holds GigaWallet's webhooks, [callbacks.NAME] path, types, hmacsecret: each
+// becomes a --callback.
+const callbacksTable = "callbacks"
 
 // gigaLedgerTable is the table of our own settings, keyed by flag name.
 const gigaLedgerTable = "gigaledger"
@@ -91,6 +96,12 @@ func tomlSettings(data []byte) (settings []configSetting, ignored []string, err 
 			for _, e := range entries {
 				settings = append(settings, configSetting{key: e.name, flag: e.folded, value: tomlValue(e.value)})
 			}
+		case table.folded == callbacksTable:
+			callbacks, err := callbackSettings(table)
+			if err != nil {
+				return nil, nil, err
+			}
+			settings = append(settings, callbacks...)
 		case slices.Contains(gigaWalletUnusedTables, table.folded):
 			ignored = append(ignored, leafNames(table.name, table.value)...)
 		case gigaWalletTables[table.folded] != nil:
@@ -101,7 +112,7 @@ func tomlSettings(data []byte) (settings []configSetting, ignored []string, err 
 			settings = append(settings, tableSettings...)
 			ignored = append(ignored, tableIgnored...)
 		default:
-			valid := slices.Concat(slices.Collect(maps.Keys(gigaWalletTables)), gigaWalletUnusedTables, []string{gigaLedgerTable})
+			valid := slices.Concat(slices.Collect(maps.Keys(gigaWalletTables)), gigaWalletUnusedTables, []string{gigaLedgerTable, callbacksTable})
 			slices.Sort(valid)
 			what := "table"
 			if _, ok := table.value.(map[string]any); !ok {
@@ -296,4 +307,54 @@ func tomlSyntaxError(err error) error {
 		return fmt.Errorf("not TOML at %s: %s", where, parseErr.Message)
 	}
 	return fmt.Errorf("not TOML at %s (the parser's message is left out: it may quote a value)", where)
+}
+
+// callbackSettings turns [callbacks.NAME] tables into --callback settings: path (the URL),
+// types (an array of categories and event types) and hmacsecret (optional).
+func callbackSettings(table tomlEntry) ([]configSetting, error) {
+	callbacks, err := tableEntries(table)
+	if err != nil {
+		return nil, err
+	}
+	var settings []configSetting
+	for _, callback := range callbacks {
+		keys, err := tableEntries(callback)
+		if err != nil {
+			return nil, err
+		}
+		spec := callbackFlagSpec{Name: callbackNamePrefix + strings.TrimPrefix(callback.name, table.name+".")}
+		for _, key := range keys {
+			var ok bool
+			switch key.folded {
+			case "path":
+				spec.URL, ok = key.value.(string)
+			case "hmacsecret":
+				spec.Secret, ok = key.value.(string)
+			case "types":
+				var list []any
+				if list, ok = key.value.([]any); ok {
+					for _, item := range list {
+						text, isText := item.(string)
+						ok = ok && isText
+						spec.Types = append(spec.Types, text)
+					}
+				}
+			default:
+				return nil, fmt.Errorf("unknown setting %q; valid settings of %s: path, types, hmacsecret", key.name, callback.name)
+			}
+			if !ok {
+				want := "a string"
+				if key.folded == "types" {
+					want = "an array of strings"
+				}
+				return nil, fmt.Errorf("%q: want %s, got %s", key.name, want, tomlValue(key.value).describe)
+			}
+		}
+		text, err := json.Marshal(spec)
+		if err != nil {
+			return nil, err
+		}
+		settings = append(settings, configSetting{key: callback.name, flag: "callback", value: scalarValue(kindString, string(text))})
+	}
+	return settings, nil
 }

@@ -94,7 +94,6 @@ func TestConfigTOMLGigaWalletExample(t *testing.T) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
 	wantIgnored := []string{
-		"callbacks.example.hmacsecret", "callbacks.example.path", "callbacks.example.types",
 		"dogecoind.testnet.host", "dogecoind.testnet.rpchost", "dogecoind.testnet.rpcpass",
 		"dogecoind.testnet.rpcport", "dogecoind.testnet.rpcuser", "dogecoind.testnet.zmqport",
 		"gigawallet.rejectionsneeded", "gigawallet.servicekeyhash", "gigawallet.servicekeysecret",
@@ -104,6 +103,11 @@ func TestConfigTOMLGigaWalletExample(t *testing.T) {
 	}
 	if !slices.Equal(cfg.ignoredSettings, wantIgnored) {
 		t.Fatalf("ignored settings\ngot  %v\nwant %v", cfg.ignoredSettings, wantIgnored)
+	}
+	// [callbacks.example] is a webhook subscriber.
+	if len(cfg.Callbacks) != 1 || cfg.Callbacks[0].Name != "callbacks.example" || cfg.Callbacks[0].Secret == "" ||
+		!strings.HasPrefix(cfg.Callbacks[0].URL, "http") {
+		t.Fatalf("callbacks %+v", cfg.Callbacks)
 	}
 	// Untouched settings keep their defaults.
 	if cfg.DataDir != defaultDataDir || cfg.Shards != 1 {

@@ -91,6 +91,8 @@ func (r relayShards) LedShards() []int {
 type relaySubscriptions struct {
 	read   func(ctx context.Context) ([]fsm.Subscription, error)
 	logger *slog.Logger
+	// configured are the node's own (--callback), delivered beside the stored ones.
+	configured []relay.Subscription
 
 	mu      sync.Mutex
 	current []relay.Subscription
@@ -124,6 +126,9 @@ func (s *relaySubscriptions) refresh(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
+		if s.current == nil {
+			s.current = append(s.current, s.configured...) // deliver the configured ones meanwhile
+		}
 		if !s.failing && ctx.Err() == nil {
 			s.logger.Warn("relay: cannot read the subscriptions; delivering the last ones read", "err", err)
 		}
@@ -131,7 +136,7 @@ func (s *relaySubscriptions) refresh(ctx context.Context) {
 		return
 	}
 	s.failing = false
-	s.current = s.current[:0]
+	s.current = append(s.current[:0], s.configured...)
 	s.starts = make(map[string][]uint64, len(stored))
 	for _, st := range stored {
 		sub, err := relaySubscription(st)
@@ -220,8 +225,15 @@ type eventRelay struct {
 }
 
 // startRelay starts delivering the outboxes of the shards this node leads.
-func startRelay(node *cluster.Node, router *routing.Router, registry prometheus.Registerer, ownListeners []string, logger *slog.Logger) (*eventRelay, error) {
-	subs := &relaySubscriptions{logger: logger, read: func(ctx context.Context) ([]fsm.Subscription, error) {
+func startRelay(node *cluster.Node, router *routing.Router, registry prometheus.Registerer, cfg *serveConfig, logger *slog.Logger) (*eventRelay, error) {
+	ownListeners := ownListeners(cfg)
+	configured := configuredSubscriptions(cfg.Callbacks)
+	for _, sub := range configured {
+		if err := sub.Validate(ownListeners); err != nil {
+			return nil, fmt.Errorf("--callback: %w", err)
+		}
+	}
+	subs := &relaySubscriptions{logger: logger, configured: configured, read: func(ctx context.Context) ([]fsm.Subscription, error) {
 		reader, err := router.Read(ctx)
 		if err != nil {
 			return nil, err

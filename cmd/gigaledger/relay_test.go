@@ -77,6 +77,12 @@ func TestWebhookDelivery(t *testing.T) {
 	cfg := &serveConfig{NodeID: "n1", DataDir: filepath.Join(t.TempDir(), "n1"), AdminAddr: testutil.FreeAddr(t),
 		PublicAddr: testutil.FreeAddr(t), RaftAddr: testutil.FreeAddr(t), LogLevel: "error", ShutdownMax: 5 * time.Second,
 		Shards: 1, Replicas: 1, raftTiming: testRaftTiming}
+	// A webhook of the configuration (--callback, or [callbacks.cfg] of a config.toml) starts
+	// with the oldest event.
+	configured := newWebhookReceiver(t, "k2")
+	if err := (callbackFlags{list: &cfg.Callbacks}).Set(`{"name":"cfg","url":"` + configured.url + `","types":["ACC"],"secret":"k2"}`); err != nil {
+		t.Fatal(err)
+	}
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +123,7 @@ func TestWebhookDelivery(t *testing.T) {
 	post("/subscriptions", `{"name":"self","url":"http://`+cfg.AdminAddr+`/projects","types":["ALL"]}`, 400)
 	post("/subscriptions", `{"name":"bad","url":"ftp://x","types":["ALL"]}`, 400)
 	post("/subscriptions", `{"name":"bad","url":"`+receiver.url+`","types":["NOPE"]}`, 400)
+	post("/subscriptions", `{"name":"callbacks.cfg","url":"`+receiver.url+`","types":["ALL"]}`, 400)
 
 	post("/account/shop", `{}`, 200)
 	post("/account/shop/invoice", `{"items":[{"type":"item","name":"Tea","quantity":1,"value":"2"}]}`, 200)
@@ -132,6 +139,12 @@ func TestWebhookDelivery(t *testing.T) {
 	receiver.mu.Unlock()
 	if posts != 4 || first["message"].(map[string]any)["foreign_id"] != "shop" || !strings.HasPrefix(first["event_id"].(string), "s000-") {
 		t.Fatalf("%d posts; first %v", posts, first)
+	}
+	testutil.EventuallyWithin(t, 30*time.Second, "both accounts at the configured webhook", func() bool {
+		return len(configured.types()) >= 2
+	})
+	if got := strings.Join(configured.types(), ","); got != "ACC_CREATED,ACC_CREATED" {
+		t.Fatalf("the configured webhook received %s", got)
 	}
 	var listed struct{ Items []map[string]any }
 	resp, err := http.Get(admin + "/subscriptions")

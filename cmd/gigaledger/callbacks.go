@@ -1,0 +1,138 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gigaledger/gigaledger/cluster/relay"
+)
+
+// Webhook subscribers from the configuration (GigaWallet's [callbacks.NAME] path, types,
+// hmacsecret), beside those made through POST /subscriptions. They are not replicated: every
+// node of a cluster must be given the same ones (each shard's leader delivers them). Each is
+// named "callbacks.NAME" (its TOML path), so it cannot take the name, and so the cursors, of
+// a subscription made through the API; it starts with the oldest event each shard keeps.
+
+// callbackConfig is one configured webhook.
+type callbackConfig struct {
+	Name   string
+	URL    string
+	Types  []string
+	Secret string
+}
+
+// callbackFlagSpec is the text of one --callback: a JSON object.
+type callbackFlagSpec struct {
+	Name      string   `json:"name"`
+	URL       string   `json:"url"`
+	Types     []string `json:"types"`
+	Secret    string   `json:"secret"`
+	SecretEnv string   `json:"secretEnv"`
+}
+
+// callbackFlags is the repeatable --callback flag.
+type callbackFlags struct{ list *[]callbackConfig }
+
+// callbackNamePrefix names configured subscribers apart from the API's.
+const callbackNamePrefix = "callbacks."
+
+// String implements flag.Value: the names, never a secret.
+func (f callbackFlags) String() string {
+	if f.list == nil {
+		return ""
+	}
+	names := make([]string, 0, len(*f.list))
+	for _, c := range *f.list {
+		names = append(names, c.Name)
+	}
+	return strings.Join(names, ",")
+}
+
+// repeatable marks a flag that a config file may set more than once.
+func (callbackFlags) repeatable() {}
+
+// Set implements flag.Value: one webhook, `{"name":"shop","url":"https://…","types":["INV"],
+// "secretEnv":"SHOP_HOOK_SECRET"}` ("secret" inline is for config files; on a command line it
+// shows in the process list). Errors never quote the text: it may hold the secret.
+func (f callbackFlags) Set(text string) error {
+	var spec callbackFlagSpec
+	malformed := errors.New("--callback: not one JSON object of name, url, types and secret or secretEnv, each once")
+	if !utf8.ValidString(text) || len(text) > callbackSpecMaxBytes || duplicateTopLevelKey(text) {
+		return malformed
+	}
+	decoder := json.NewDecoder(strings.NewReader(text))
+	decoder.DisallowUnknownFields()
+	if err := decoder.Decode(&spec); err != nil || decoder.More() {
+		return malformed
+	}
+	if spec.SecretEnv != "" {
+		if spec.Secret != "" {
+			return fmt.Errorf("--callback %q: secret or secretEnv, not both", spec.Name)
+		}
+		spec.Secret = os.Getenv(spec.SecretEnv)
+		if spec.Secret == "" {
+			return fmt.Errorf("--callback %q: environment variable %s is empty", spec.Name, spec.SecretEnv)
+		}
+	}
+	name := spec.Name
+	if !strings.HasPrefix(name, callbackNamePrefix) {
+		name = callbackNamePrefix + name
+	}
+	filter, err := relay.ParseFilter(spec.Types)
+	if err != nil {
+		return fmt.Errorf("--callback %q: types: %w", spec.Name, err)
+	}
+	sub := relay.Subscription{Name: name, Kind: relay.KindWebhook, URL: spec.URL, Secret: spec.Secret, Filter: filter}
+	if err := sub.Validate(nil); err != nil {
+		return fmt.Errorf("--callback: %w", err)
+	}
+	for _, c := range *f.list {
+		if c.Name == name {
+			return fmt.Errorf("--callback %q given twice", name)
+		}
+	}
+	*f.list = append(*f.list, callbackConfig{Name: name, URL: spec.URL, Types: filter.Entries(), Secret: spec.Secret})
+	return nil
+}
+
+// callbackSpecMaxBytes bounds one --callback's text.
+const callbackSpecMaxBytes = 8 << 10
+
+// duplicateTopLevelKey reports whether a JSON object names a key twice (or is not an object).
+func duplicateTopLevelKey(text string) bool {
+	decoder := json.NewDecoder(strings.NewReader(text))
+	if token, err := decoder.Token(); err != nil || token != json.Delim('{') {
+		return true
+	}
+	seen := map[string]bool{}
+	for decoder.More() {
+		token, err := decoder.Token()
+		key, ok := token.(string)
+		if err != nil || !ok || seen[key] {
+			return true
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := decoder.Decode(&skip); err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// configuredSubscriptions returns the configured webhooks as the relay delivers them.
+func configuredSubscriptions(list []callbackConfig) []relay.Subscription {
+	subs := make([]relay.Subscription, 0, len(list))
+	for _, c := range list {
+		filter, err := relay.ParseFilter(c.Types)
+		if err != nil {
+			continue // Set checked it
+		}
+		subs = append(subs, relay.Subscription{Name: c.Name, Kind: relay.KindWebhook, URL: c.URL, Secret: c.Secret, Filter: filter})
+	}
+	return subs
+}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// --callback takes one strict JSON object per webhook; a bad one is refused without quoting it
+// (it may hold the secret).
+func TestCallbackFlag(t *testing.T) {
+	t.Setenv("HOOK_SECRET", "from-env")
+	var list []callbackConfig
+	f := callbackFlags{list: &list}
+	for _, ok := range []string{
+		`{"name":"shop","url":"https://shop.example/hook","types":["INV","ACC"],"secret":"s3cret"}`,
+		`{"name":"ops","url":"http://127.0.0.1:9000/x","types":["ALL"],"secretEnv":"HOOK_SECRET"}`,
+	} {
+		if err := f.Set(ok); err != nil {
+			t.Fatalf("%s: %v", ok, err)
+		}
+	}
+	if len(list) != 2 || list[0].Name != "callbacks.shop" || list[1].Secret != "from-env" || f.String() != "callbacks.shop,callbacks.ops" {
+		t.Fatalf("list %+v, String %q", list, f.String())
+	}
+	for name, bad := range map[string]string{
+		"not JSON":          `name=shop s3cret`,
+		"unknown key":       `{"name":"x","url":"https://a.example","types":["ALL"],"hmac":"s3cret"}`,
+		"duplicate key":     `{"name":"x","url":"https://a.example","types":["ALL"],"secret":"s3cret","secret":"s3cret"}`,
+		"trailing":          `{"name":"x","url":"https://a.example","types":["ALL"]} {"secret":"s3cret"}`,
+		"bad scheme":        `{"name":"x","url":"ftp://a.example","types":["ALL"],"secret":"s3cret"}`,
+		"unknown category":  `{"name":"x","url":"https://a.example","types":["NOPE"],"secret":"s3cret"}`,
+		"no types":          `{"name":"x","url":"https://a.example","secret":"s3cret"}`,
+		"both secrets":      `{"name":"x","url":"https://a.example","types":["ALL"],"secret":"s3cret","secretEnv":"HOOK_SECRET"}`,
+		"empty env":         `{"name":"x","url":"https://a.example","types":["ALL"],"secretEnv":"NO_SUCH_VARIABLE_s3cret"}`,
+		"twice":             `{"name":"shop","url":"https://shop.example/hook","types":["INV"],"secret":"s3cret"}`,
+		"invalid UTF-8":     "{\"name\":\"x\xff\",\"url\":\"https://a.example\",\"types\":[\"ALL\"],\"secret\":\"s3cret\"}",
+		"array, not object": `[{"name":"x","url":"https://a.example","types":["ALL"],"secret":"s3cret"}]`,
+	} {
+		err := f.Set(bad)
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cret") && name != "empty env" {
+			t.Errorf("%s: the error quotes the secret: %v", name, err)
+		}
+	}
+	if len(list) != 2 {
+		t.Fatalf("refused values were added: %+v", list)
+	}
+}
