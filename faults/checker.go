@@ -27,9 +27,13 @@ type FinalState struct {
 	NodeBalances   map[string]map[string]client.Amount `json:"nodeBalances"`
 	// Digests per node ID, and where they came from: "GET /debug/digest", "offline" (the
 	// stopped node's store opened with fsm.Open), or "" when none could be had.
-	Digests      map[string]client.StateDigest `json:"digests"`
-	DigestSource string                        `json:"digestSource"`
-	DigestNote   string                        `json:"digestNote,omitempty"`
+	Digests map[string]client.StateDigest `json:"digests"`
+	// TransactionEvents counts the LEDGER_TX_* outbox events of each transaction of the
+	// project (GET /events); EventsLost is how many events retention dropped before the read.
+	TransactionEvents map[string]int `json:"transactionEvents,omitempty"`
+	EventsLost        uint64         `json:"eventsLost,omitempty"`
+	DigestSource      string         `json:"digestSource"`
+	DigestNote        string         `json:"digestNote,omitempty"`
 }
 
 // Anomaly kinds the checker reports.
@@ -51,6 +55,7 @@ const (
 	AnomalyNonLinearizable    = "non-linearizable"     // a wallet's history has no linearization
 	AnomalyStall              = "stall"                // the cluster did not recover after a fault
 	AnomalyCrash              = "crash"                // a node exited without being told to
+	AnomalyEvents             = "events"               // a transaction without exactly one outbox event, or an event of none
 )
 
 // anomalyDetailsMax bounds the details kept per anomaly kind (all are counted).
@@ -194,6 +199,7 @@ func Check(events []Event, final *FinalState, opts CheckOptions) *Report {
 	checkBalances(r, final)
 	checkSnapshots(r, events, final)
 	checkReplicas(r, final)
+	checkEvents(r, final)
 	if opts.LinearizabilityTimeout > 0 {
 		checkLinearizable(r, events, transfers, byRef, final, opts)
 	}
@@ -341,6 +347,35 @@ func checkEntries(r *Report, final *FinalState, txByID map[string]client.Transac
 }
 
 // checkBalances: the final balances sum to the issued total.
+// checkEvents: every transaction of the final history produced exactly one event in the outbox
+// (delivery may repeat an event; the outbox never holds two), and every event names one. With
+// events lost to retention, a missing event is not an anomaly (it may have been dropped), but a
+// duplicate still is.
+func checkEvents(r *Report, final *FinalState) {
+	if final.TransactionEvents == nil {
+		r.Notes = append(r.Notes, "events: not read")
+		return
+	}
+	known := map[string]bool{}
+	for _, tx := range final.Transactions {
+		known[tx.ID] = true
+		switch n := final.TransactionEvents[tx.ID]; {
+		case n > 1:
+			r.add(AnomalyEvents, "transaction %s has %d events", tx.ID, n)
+		case n == 0 && final.EventsLost == 0:
+			r.add(AnomalyEvents, "transaction %s has no event", tx.ID)
+		}
+	}
+	for id := range final.TransactionEvents {
+		if !known[id] {
+			r.add(AnomalyEvents, "an event names transaction %s, which is not in the history", id)
+		}
+	}
+	if final.EventsLost > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("events: %d dropped by retention before the check read them", final.EventsLost))
+	}
+}
+
 func checkBalances(r *Report, final *FinalState) {
 	var total uint64
 	for _, id := range final.Wallets {

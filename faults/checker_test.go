@@ -223,3 +223,26 @@ func TestFindClusterView(t *testing.T) {
 		}
 	}
 }
+
+// checkEvents: one outbox event per transaction; a duplicate, a missing one (unless retention
+// dropped events) and an event of no transaction are anomalies.
+func TestCheckEvents(t *testing.T) {
+	final := &FinalState{Transactions: []client.Transaction{{ID: "t1"}, {ID: "t2"}, {ID: "t3"}}}
+	r := &Report{Anomalies: map[string]int{}, Details: map[string][]string{}}
+	checkEvents(r, final)
+	if r.Anomalies[AnomalyEvents] != 0 || len(r.Notes) != 1 {
+		t.Fatalf("not read: %+v", r)
+	}
+	final.TransactionEvents = map[string]int{"t1": 1, "t2": 2, "t9": 1}
+	r = &Report{Anomalies: map[string]int{}, Details: map[string][]string{}}
+	checkEvents(r, final)
+	if r.Anomalies[AnomalyEvents] != 3 { // t2 twice, t3 none, t9 unknown
+		t.Fatalf("anomalies %+v", r.Details)
+	}
+	final.EventsLost = 5
+	r = &Report{Anomalies: map[string]int{}, Details: map[string][]string{}}
+	checkEvents(r, final)
+	if r.Anomalies[AnomalyEvents] != 2 { // t3's may have been dropped
+		t.Fatalf("with retention loss: %+v", r.Details)
+	}
+}

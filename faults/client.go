@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"iter"
 	"net"
 	"net/http"
@@ -319,4 +320,42 @@ func shortError(err error) string {
 		msg = msg[:shortErrorMaxLength]
 	}
 	return msg
+}
+
+// TransactionEvents counts, per transaction of the project, the LEDGER_TX_* events the
+// cluster's outboxes hold, read page by page through GET /events (final state: retries). lost
+// is how many events retention dropped before they could be read (their transactions cannot be
+// checked).
+func (c *Client) TransactionEvents(ctx context.Context, base, projectID string) (counts map[string]int, lost uint64, err error) {
+	api, err := c.patientAPI(base)
+	if err != nil {
+		return nil, 0, err
+	}
+	counts = map[string]int{}
+	request := client.EventsRequest{Limit: 1000, Types: []string{"LEDGER_TX_COMPLETED", "LEDGER_TX_FAILED"}}
+	for {
+		page, err := api.ListEvents(ctx, request)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, gap := range page.Gaps {
+			lost += gap.To - gap.From + 1
+		}
+		for _, ev := range page.Items {
+			var tx struct {
+				ID        string `json:"id"`
+				ProjectID string `json:"projectId"`
+			}
+			if err := json.Unmarshal(ev.Message, &tx); err != nil || tx.ID == "" {
+				return nil, 0, fmt.Errorf("event %s: message %s is not a transaction", ev.EventID, ev.Message)
+			}
+			if tx.ProjectID == projectID {
+				counts[tx.ID]++
+			}
+		}
+		if !page.More {
+			return counts, lost, nil
+		}
+		request.After = page.Cursor
+	}
 }

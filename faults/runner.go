@@ -384,6 +384,9 @@ func readFinal(parent context.Context, cluster *Cluster, w *Workload, issued uin
 	if final.Transactions, err = w.client.ListTransactions(ctx, base, w.ProjectID); err != nil {
 		return nil, err
 	}
+	if final.TransactionEvents, final.EventsLost, err = w.client.TransactionEvents(ctx, base, w.ProjectID); err != nil {
+		return nil, err
+	}
 	for _, id := range w.Wallets {
 		if final.Entries[id], err = w.client.ListEntries(ctx, base, w.ProjectID, id); err != nil {
 			return nil, err
