@@ -1,0 +1,518 @@
+package relay
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// MQTTOptions are an MQTT subscriber's settings besides its broker (Subscription.URL): the
+// topic it publishes to and how it authenticates. GigaWallet's `[mqtt] username, password,
+// clientid` and a queue's `topicfilter` map onto them; its `address` is the URL.
+//
+// Every field is comparable: a change of any of them restarts the subscriber's deliveries,
+// and subscriptions whose connection fields (all but Topic) are equal share one connection.
+type MQTTOptions struct {
+	// Topic is where each event is published; "{type}" in it is replaced by the event's type,
+	// e.g. "gigaledger/events/{type}". No wildcards ('+', '#'): a publish names one topic.
+	Topic string
+	// Username and Password authenticate to the broker (both empty: anonymous). The password
+	// is never logged nor put in an error.
+	Username string
+	Password string
+	// ClientID identifies the connection to the broker; empty: "gigaledger-" and random hex.
+	// A broker drops the older of two connections with one ID, so the transport appends its
+	// MQTTTransportOptions.ClientIDSuffix (the node's ID) to keep the nodes apart.
+	ClientID string
+	// CAFile is a PEM file of the certificate authorities that verify the broker (ssl://, tls://
+	// and mqtts:// only); empty: the system's roots.
+	CAFile string
+	// InsecureSkipVerify accepts any broker certificate. Only for a test broker: it must be
+	// asked for explicitly, and only with a TLS scheme.
+	InsecureSkipVerify bool
+}
+
+// Limits of an MQTT subscription.
+const (
+	// MQTTTopicMaxBytes bounds a topic (MQTT allows 65535; nobody needs that).
+	MQTTTopicMaxBytes = 1024
+	// MQTTUsernameMaxBytes bounds a username.
+	MQTTUsernameMaxBytes = 256
+	// MQTTClientIDMaxBytes bounds a configured client ID (suffix not included).
+	MQTTClientIDMaxBytes = 128
+	// MQTTCAFileMaxBytes bounds the path of the CA file, and caFileContentMaxBytes its content.
+	MQTTCAFileMaxBytes    = 4096
+	caFileContentMaxBytes = 1 << 20
+	// MQTTTopicTypePlaceholder in a topic is replaced by the event type.
+	MQTTTopicTypePlaceholder = "{type}"
+)
+
+// mqttSchemes are the broker URL schemes paho dials, and whether each uses TLS.
+var mqttSchemes = map[string]bool{"tcp": false, "mqtt": false, "ssl": true, "tls": true, "mqtts": true}
+
+// ValidateBrokerURL checks an MQTT broker address at configuration time: scheme tcp or mqtt
+// (plain), ssl, tls or mqtts (TLS); host and port both given; no user information
+// (credentials go in MQTTOptions), path, query or fragment; at most URLMaxLength bytes; and
+// not one of the node's own listeners (see ValidateWebhookURL).
+func ValidateBrokerURL(raw string, ownListeners []string) error {
+	if raw == "" {
+		return errors.New("broker URL: empty")
+	}
+	if len(raw) > URLMaxLength {
+		return fmt.Errorf("broker URL: %d bytes, at most %d", len(raw), URLMaxLength)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("broker URL: %w", err)
+	}
+	if _, ok := mqttSchemes[u.Scheme]; !ok {
+		return fmt.Errorf("broker URL: scheme %q, want tcp, mqtt, ssl, tls or mqtts (as in tcp://host:1883)", u.Scheme)
+	}
+	if u.User != nil {
+		return errors.New("broker URL: user information is not allowed (use the username and password settings)")
+	}
+	if u.Hostname() == "" || u.Port() == "" {
+		return fmt.Errorf("broker URL: want %s://host:port", u.Scheme)
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return errors.New("broker URL: only scheme://host:port (no path, query or fragment)")
+	}
+	for _, listener := range ownListeners {
+		if sameListener(u.Hostname(), u.Port(), listener) {
+			return fmt.Errorf("broker URL: %s is this node's own listener %s", u.Host, listener)
+		}
+	}
+	return nil
+}
+
+// ValidateMQTTTopic checks a topic to publish to: 1..MQTTTopicMaxBytes of UTF-8 without NUL or
+// control characters, no wildcard ('+', '#': a publish names one topic, GigaWallet published to
+// the literal filter string), and not under '$' (the broker's own topics, $SYS).
+func ValidateMQTTTopic(topic string) error {
+	if topic == "" || len(topic) > MQTTTopicMaxBytes {
+		return fmt.Errorf("MQTT topic must be 1..%d bytes", MQTTTopicMaxBytes)
+	}
+	if !utf8.ValidString(topic) {
+		return errors.New("MQTT topic is not valid UTF-8")
+	}
+	for _, r := range topic {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return fmt.Errorf("MQTT topic %q: control character", topic)
+		}
+	}
+	if strings.ContainsAny(topic, "+#") {
+		return fmt.Errorf("MQTT topic %q: wildcards '+' and '#' only subscribe; name one topic", topic)
+	}
+	if strings.HasPrefix(topic, "$") {
+		return fmt.Errorf("MQTT topic %q: topics starting with '$' belong to the broker", topic)
+	}
+	return nil
+}
+
+func (o *MQTTOptions) validate(brokerURL string) error {
+	if err := ValidateMQTTTopic(o.Topic); err != nil {
+		return err
+	}
+	if len(o.Username) > MQTTUsernameMaxBytes || !utf8.ValidString(o.Username) || strings.ContainsRune(o.Username, 0) {
+		return fmt.Errorf("MQTT username must be at most %d bytes of UTF-8", MQTTUsernameMaxBytes)
+	}
+	if len(o.Password) > SecretMaxBytes {
+		return fmt.Errorf("MQTT password longer than %d bytes", SecretMaxBytes)
+	}
+	if o.Password != "" && o.Username == "" {
+		return errors.New("MQTT password without a username (MQTT 3.1.1 sends a password only with a username)")
+	}
+	if len(o.ClientID) > MQTTClientIDMaxBytes {
+		return fmt.Errorf("MQTT client ID longer than %d bytes", MQTTClientIDMaxBytes)
+	}
+	for _, r := range o.ClientID {
+		if r <= ' ' || r > '~' {
+			return fmt.Errorf("MQTT client ID %q: printable ASCII without spaces only", o.ClientID)
+		}
+	}
+	if len(o.CAFile) > MQTTCAFileMaxBytes {
+		return fmt.Errorf("MQTT CA file path longer than %d bytes", MQTTCAFileMaxBytes)
+	}
+	scheme, _, _ := strings.Cut(brokerURL, "://")
+	if !mqttSchemes[scheme] && (o.CAFile != "" || o.InsecureSkipVerify) {
+		return fmt.Errorf("MQTT TLS settings with a plain %s:// broker (use ssl://, tls:// or mqtts://)", scheme)
+	}
+	return nil
+}
+
+// topicFor is the topic an event of eventType is published to.
+func (o *MQTTOptions) topicFor(eventType string) string {
+	return strings.ReplaceAll(o.Topic, MQTTTopicTypePlaceholder, eventType)
+}
+
+// MQTT transport defaults and limits.
+const (
+	// MQTTAttemptTimeoutDefault bounds one attempt: the connection (when it is not up) and the
+	// PUBACK.
+	MQTTAttemptTimeoutDefault = 10 * time.Second
+	// MQTTConnectTimeoutDefault bounds one connect: dial, TLS and CONNACK.
+	MQTTConnectTimeoutDefault = 10 * time.Second
+	// MQTTReconnectMaxDefault caps paho's reconnect backoff (it starts at 1 s and doubles).
+	MQTTReconnectMaxDefault = 30 * time.Second
+	// MQTTConnectionMaxCount bounds the broker connections of one transport; a new one beyond
+	// it closes the least recently used.
+	MQTTConnectionMaxCount = 64
+	// MQTTConnectionIdleMax is how long a connection no attempt used stays open (a subscription
+	// whose password changed leaves its old connection behind).
+	MQTTConnectionIdleMax = 10 * time.Minute
+	// mqttDisconnectQuiesceMs is how long Close lets in-flight work finish.
+	mqttDisconnectQuiesceMs = 250
+)
+
+// ErrMQTTClosed is returned by Attempt after Close.
+var ErrMQTTClosed = errors.New("mqtt transport closed")
+
+// MQTTTransportOptions configure NewMQTT; zero fields take the defaults.
+type MQTTTransportOptions struct {
+	AttemptTimeout time.Duration // default MQTTAttemptTimeoutDefault
+	ConnectTimeout time.Duration // default MQTTConnectTimeoutDefault
+	ReconnectMax   time.Duration // default MQTTReconnectMaxDefault
+	// ClientIDSuffix is appended (after '-') to every client ID. Give each node its own (the
+	// node ID): brokers allow one connection per client ID, and every node that leads a shard
+	// connects with the subscription's ID.
+	ClientIDSuffix string
+}
+
+// MQTTTransport publishes events to MQTT brokers at QoS 1 with Eclipse Paho. It implements
+// Transport; the zero value is not usable, use NewMQTT.
+//
+// Subscriptions whose broker, credentials, client ID and TLS settings are equal share one
+// connection (GigaWallet's queues of one [mqtt] section). A connection is opened by the first
+// attempt that needs it; once up, paho reconnects it with backoff after a loss (clean session:
+// the engine, not paho, resends what was not acknowledged). An attempt waits, within its
+// timeout, for the connection to be up, publishes once, and waits for the PUBACK; anything
+// else is an error and the engine retries.
+//
+// Threading: Attempt is called concurrently; Close once, after the last Attempt has returned
+// or concurrently with them (they then fail).
+type MQTTTransport struct {
+	opts MQTTTransportOptions
+
+	mu          sync.Mutex
+	closed      bool
+	connections map[mqttConnectionKey]*mqttConnection
+}
+
+// mqttConnectionKey is what identifies a shared connection: every MQTTOptions field but Topic.
+type mqttConnectionKey struct {
+	broker, username, password, clientID, caFile string
+	insecureSkipVerify                           bool
+}
+
+// mqttConnection is one paho client, shared by the subscriptions of its key.
+type mqttConnection struct {
+	client mqtt.Client
+	broker string // for errors: the URL holds no credentials (ValidateBrokerURL)
+	user   string
+
+	mu        sync.Mutex
+	lastUsed  time.Time
+	connect   mqtt.Token    // the initial connect in flight or failed last; nil before the first
+	connected bool          // the initial connect succeeded: paho reconnects from now on
+	changed   chan struct{} // closed (and replaced) when the connection comes up or is lost
+	losses    uint64        // connections lost so far: tells a loss from a late "connected"
+	lostErr   error         // why the connection was last lost
+}
+
+// NewMQTT returns an MQTT transport with no connection open yet.
+func NewMQTT(opts MQTTTransportOptions) *MQTTTransport {
+	if opts.AttemptTimeout <= 0 {
+		opts.AttemptTimeout = MQTTAttemptTimeoutDefault
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = MQTTConnectTimeoutDefault
+	}
+	if opts.ReconnectMax <= 0 {
+		opts.ReconnectMax = MQTTReconnectMaxDefault
+	}
+	return &MQTTTransport{opts: opts, connections: map[mqttConnectionKey]*mqttConnection{}}
+}
+
+// Attempt implements Transport: one QoS 1 publish of env.Body to sub's topic, acknowledged by
+// the broker (PUBACK) within the attempt timeout. The engine orders the attempts of one
+// (shard, subscriber), so the events of a shard reach the topic in sequence order.
+func (t *MQTTTransport) Attempt(ctx context.Context, sub Subscription, env Envelope) error {
+	if sub.MQTT == nil {
+		return fmt.Errorf("subscriber %q: no MQTT settings", sub.Name)
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.opts.AttemptTimeout)
+	defer cancel()
+	conn, err := t.connection(sub)
+	if err != nil {
+		return err
+	}
+	if err := conn.up(ctx); err != nil {
+		return err
+	}
+	changed, losses := conn.changes()
+	if !conn.client.IsConnectionOpen() {
+		return fmt.Errorf("mqtt %s: connection lost before publishing", conn.broker)
+	}
+	topic := sub.MQTT.topicFor(env.Type)
+	token := conn.client.Publish(topic, 1, false, env.Body)
+	for {
+		select {
+		case <-token.Done():
+			if err := token.Error(); err != nil {
+				return fmt.Errorf("mqtt publish to %s on %s: %w", topic, conn.broker, err)
+			}
+			return nil
+		case <-changed:
+			var lossesNow uint64
+			changed, lossesNow = conn.changes()
+			if lossesNow != losses {
+				// Lost (perhaps back already): with a clean session the PUBACK never comes.
+				return fmt.Errorf("mqtt publish to %s on %s: connection lost before the PUBACK", topic, conn.broker)
+			}
+			// A late "connected" signal (paho runs the handler in a goroutine): keep waiting.
+		case <-ctx.Done():
+			return fmt.Errorf("mqtt publish to %s on %s: no PUBACK: %w", topic, conn.broker, ctx.Err())
+		}
+	}
+}
+
+// connection returns the shared connection of sub's settings, creating it (not connected yet).
+func (t *MQTTTransport) connection(sub Subscription) (*mqttConnection, error) {
+	key := mqttConnectionKey{broker: sub.URL, username: sub.MQTT.Username, password: sub.MQTT.Password,
+		clientID: sub.MQTT.ClientID, caFile: sub.MQTT.CAFile, insecureSkipVerify: sub.MQTT.InsecureSkipVerify}
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, ErrMQTTClosed
+	}
+	if conn, ok := t.connections[key]; ok {
+		conn.touch(now)
+		return conn, nil
+	}
+	// Close what no attempt used for long, and the least recently used beyond the bound.
+	var oldestKey mqttConnectionKey
+	var oldest *mqttConnection
+	for k, conn := range t.connections {
+		used := conn.used()
+		if now.Sub(used) > MQTTConnectionIdleMax {
+			delete(t.connections, k)
+			go conn.client.Disconnect(mqttDisconnectQuiesceMs)
+			continue
+		}
+		if oldest == nil || used.Before(oldest.used()) {
+			oldestKey, oldest = k, conn
+		}
+	}
+	if len(t.connections) >= MQTTConnectionMaxCount && oldest != nil {
+		delete(t.connections, oldestKey)
+		go oldest.client.Disconnect(mqttDisconnectQuiesceMs)
+	}
+	conn, err := t.newConnection(key)
+	if err != nil {
+		return nil, err
+	}
+	conn.touch(now)
+	t.connections[key] = conn
+	return conn, nil
+}
+
+func (t *MQTTTransport) newConnection(key mqttConnectionKey) (*mqttConnection, error) {
+	clientID := key.clientID
+	if clientID == "" {
+		random := make([]byte, 6)
+		_, _ = rand.Read(random)
+		clientID = "gigaledger-" + hex.EncodeToString(random)
+	}
+	if t.opts.ClientIDSuffix != "" {
+		clientID += "-" + t.opts.ClientIDSuffix
+	}
+	conn := &mqttConnection{broker: key.broker, user: key.username, changed: make(chan struct{})}
+	options := mqtt.NewClientOptions().
+		AddBroker(key.broker).
+		SetClientID(clientID).
+		SetUsername(key.username).
+		SetPassword(key.password).
+		SetCleanSession(true).
+		SetAutoReconnect(true).
+		SetConnectRetry(false). // the first connect is the attempts'; paho retries only once up
+		SetMaxReconnectInterval(t.opts.ReconnectMax).
+		SetConnectTimeout(t.opts.ConnectTimeout).
+		SetWriteTimeout(t.opts.AttemptTimeout).
+		SetOnConnectHandler(func(mqtt.Client) { conn.signal(nil) }).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) { conn.signal(err) })
+	if scheme, _, _ := strings.Cut(key.broker, "://"); mqttSchemes[scheme] {
+		config, err := brokerTLS(key)
+		if err != nil {
+			return nil, err
+		}
+		options.SetTLSConfig(config)
+	}
+	conn.client = mqtt.NewClient(options)
+	return conn, nil
+}
+
+// brokerTLS is the TLS configuration of a TLS broker URL.
+func brokerTLS(key mqttConnectionKey) (*tls.Config, error) {
+	u, err := url.Parse(key.broker)
+	if err != nil {
+		return nil, fmt.Errorf("broker URL: %w", err)
+	}
+	config := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname(), InsecureSkipVerify: key.insecureSkipVerify}
+	if key.caFile != "" {
+		pem, err := readBounded(key.caFile, caFileContentMaxBytes)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt CA file: %w", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mqtt CA file %s: no PEM certificate in it", key.caFile)
+		}
+		config.RootCAs = roots
+	}
+	return config, nil
+}
+
+func readBounded(path string, maxBytes int64) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if info.Size() > maxBytes {
+		return nil, fmt.Errorf("%s: %d bytes, at most %d", path, info.Size(), maxBytes)
+	}
+	return os.ReadFile(path)
+}
+
+func (c *mqttConnection) touch(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lastUsed = now
+}
+
+func (c *mqttConnection) used() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastUsed
+}
+
+// signal wakes whoever waits for the connection to change: it came up (lost nil) or was lost.
+func (c *mqttConnection) signal(lost error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if lost != nil {
+		c.lostErr = lost
+		c.losses++
+	}
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// changes returns the channel the next change of the connection closes, and the losses so far.
+func (c *mqttConnection) changes() (<-chan struct{}, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changed, c.losses
+}
+
+// up returns once the connection is open, or an error when it cannot be by ctx's end: the
+// first connect's error (a refused CONNACK names its return code), or why it is down.
+func (c *mqttConnection) up(ctx context.Context) error {
+	c.mu.Lock()
+	if !c.connected {
+		if c.connect == nil {
+			c.connect = c.client.Connect()
+		}
+		token := c.connect
+		c.mu.Unlock()
+		select {
+		case <-token.Done():
+		case <-ctx.Done():
+			return fmt.Errorf("mqtt connect to %s: %w", c.broker, ctx.Err())
+		}
+		c.mu.Lock()
+		err := token.Error()
+		if c.connect == token {
+			if err != nil {
+				c.connect = nil // the next attempt connects again
+			} else {
+				c.connected = true
+			}
+		}
+		c.mu.Unlock()
+		if err != nil {
+			return c.connectError(token, err)
+		}
+	} else {
+		c.mu.Unlock()
+	}
+	for {
+		changed, _ := c.changes()
+		if c.client.IsConnectionOpen() {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			c.mu.Lock()
+			lost := c.lostErr
+			c.mu.Unlock()
+			if lost != nil {
+				return fmt.Errorf("mqtt %s: not connected (reconnecting; lost: %v): %w", c.broker, lost, ctx.Err())
+			}
+			return fmt.Errorf("mqtt %s: not connected: %w", c.broker, ctx.Err())
+		}
+	}
+}
+
+// connectError describes a failed connect without the password: a broker's refusal names its
+// CONNACK return code (4: bad user name or password, 5: not authorized).
+func (c *mqttConnection) connectError(token mqtt.Token, err error) error {
+	who := "anonymously"
+	if c.user != "" {
+		who = fmt.Sprintf("as %q", c.user)
+	}
+	if connect, ok := token.(*mqtt.ConnectToken); ok && connect.ReturnCode() != 0 {
+		return fmt.Errorf("mqtt connect to %s %s: broker refused (return code %d): %w", c.broker, who, connect.ReturnCode(), err)
+	}
+	return fmt.Errorf("mqtt connect to %s %s: %w", c.broker, who, err)
+}
+
+// Close disconnects every connection, letting in-flight publishes finish for a moment; later
+// attempts fail with ErrMQTTClosed.
+func (t *MQTTTransport) Close() {
+	t.mu.Lock()
+	t.closed = true
+	connections := t.connections
+	t.connections = map[mqttConnectionKey]*mqttConnection{}
+	t.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, conn := range connections {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn.client.Disconnect(mqttDisconnectQuiesceMs)
+		}()
+	}
+	wg.Wait()
+}
+
+// connectionCount is the number of connections open or opening (tests).
+func (t *MQTTTransport) connectionCount() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.connections)
+}
