@@ -146,11 +146,17 @@ func (o *MQTTOptions) validate(brokerURL string) error {
 	if len(o.CAFile) > MQTTCAFileMaxBytes {
 		return fmt.Errorf("MQTT CA file path longer than %d bytes", MQTTCAFileMaxBytes)
 	}
-	scheme, _, _ := strings.Cut(brokerURL, "://")
-	if !mqttSchemes[scheme] && (o.CAFile != "" || o.InsecureSkipVerify) {
-		return fmt.Errorf("MQTT TLS settings with a plain %s:// broker (use ssl://, tls:// or mqtts://)", scheme)
+	if !brokerUsesTLS(brokerURL) && (o.CAFile != "" || o.InsecureSkipVerify) {
+		return errors.New("MQTT TLS settings with a plain broker URL (use ssl://, tls:// or mqtts://)")
 	}
 	return nil
+}
+
+// brokerUsesTLS reports whether a broker URL's scheme (case-insensitive, as paho reads it)
+// is a TLS one.
+func brokerUsesTLS(brokerURL string) bool {
+	u, err := url.Parse(brokerURL)
+	return err == nil && mqttSchemes[u.Scheme]
 }
 
 // topicFor is the topic an event of eventType is published to.
@@ -354,7 +360,7 @@ func (t *MQTTTransport) newConnection(key mqttConnectionKey) (*mqttConnection, e
 		SetWriteTimeout(t.opts.AttemptTimeout).
 		SetOnConnectHandler(func(mqtt.Client) { conn.signal(nil) }).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) { conn.signal(err) })
-	if scheme, _, _ := strings.Cut(key.broker, "://"); mqttSchemes[scheme] {
+	if brokerUsesTLS(key.broker) {
 		config, err := brokerTLS(key)
 		if err != nil {
 			return nil, err
