@@ -179,6 +179,8 @@ const (
 	// MQTTConnectionIdleMax is how long a connection no attempt used stays open (a subscription
 	// whose password changed leaves its old connection behind).
 	MQTTConnectionIdleMax = 10 * time.Minute
+	// mqttSweepInterval is how often an attempt looks for idle connections to close.
+	mqttSweepInterval = time.Minute
 	// mqttDisconnectQuiesceMs is how long Close lets in-flight work finish.
 	mqttDisconnectQuiesceMs = 250
 )
@@ -215,6 +217,7 @@ type MQTTTransport struct {
 	mu          sync.Mutex
 	closed      bool
 	connections map[mqttConnectionKey]*mqttConnection
+	swept       time.Time // when idle connections were last looked for
 }
 
 // mqttConnectionKey is what identifies a shared connection: every MQTTOptions field but Topic.
@@ -225,11 +228,13 @@ type mqttConnectionKey struct {
 
 // mqttConnection is one paho client, shared by the subscriptions of its key.
 type mqttConnection struct {
-	client mqtt.Client
-	broker string // for errors: the URL holds no credentials (ValidateBrokerURL)
-	user   string
+	options *mqtt.ClientOptions // read only once made
+	broker  string              // for errors: the URL holds no credentials (ValidateBrokerURL)
+	user    string
 
 	mu        sync.Mutex
+	client    mqtt.Client // replaced after a failed first connect: paho's is not reusable at once
+	closed    bool        // evicted or the transport closed: no connect any more
 	lastUsed  time.Time
 	connect   mqtt.Token    // the initial connect in flight or failed last; nil before the first
 	connected bool          // the initial connect succeeded: paho reconnects from now on
@@ -265,15 +270,16 @@ func (t *MQTTTransport) Attempt(ctx context.Context, sub Subscription, env Envel
 	if err != nil {
 		return err
 	}
-	if err := conn.up(ctx); err != nil {
+	client, err := conn.up(ctx)
+	if err != nil {
 		return err
 	}
 	changed, losses := conn.changes()
-	if !conn.client.IsConnectionOpen() {
+	if !client.IsConnectionOpen() {
 		return fmt.Errorf("mqtt %s: connection lost before publishing", conn.broker)
 	}
 	topic := sub.MQTT.topicFor(env.Type)
-	token := conn.client.Publish(topic, 1, false, env.Body)
+	token := client.Publish(topic, 1, false, env.Body)
 	for {
 		select {
 		case <-token.Done():
@@ -305,27 +311,16 @@ func (t *MQTTTransport) connection(sub Subscription) (*mqttConnection, error) {
 	if t.closed {
 		return nil, ErrMQTTClosed
 	}
+	if now.Sub(t.swept) > mqttSweepInterval {
+		t.swept = now
+		t.closeIdle(now)
+	}
 	if conn, ok := t.connections[key]; ok {
 		conn.touch(now)
 		return conn, nil
 	}
-	// Close what no attempt used for long, and the least recently used beyond the bound.
-	var oldestKey mqttConnectionKey
-	var oldest *mqttConnection
-	for k, conn := range t.connections {
-		used := conn.used()
-		if now.Sub(used) > MQTTConnectionIdleMax {
-			delete(t.connections, k)
-			go conn.client.Disconnect(mqttDisconnectQuiesceMs)
-			continue
-		}
-		if oldest == nil || used.Before(oldest.used()) {
-			oldestKey, oldest = k, conn
-		}
-	}
-	if len(t.connections) >= MQTTConnectionMaxCount && oldest != nil {
-		delete(t.connections, oldestKey)
-		go oldest.client.Disconnect(mqttDisconnectQuiesceMs)
+	if len(t.connections) >= MQTTConnectionMaxCount {
+		t.closeLeastRecentlyUsed()
 	}
 	conn, err := t.newConnection(key)
 	if err != nil {
@@ -334,6 +329,33 @@ func (t *MQTTTransport) connection(sub Subscription) (*mqttConnection, error) {
 	conn.touch(now)
 	t.connections[key] = conn
 	return conn, nil
+}
+
+// closeIdle closes the connections no attempt used for MQTTConnectionIdleMax (a subscription
+// deleted, or changed to other credentials). Called with t.mu held.
+func (t *MQTTTransport) closeIdle(now time.Time) {
+	for k, conn := range t.connections {
+		if now.Sub(conn.used()) > MQTTConnectionIdleMax {
+			delete(t.connections, k)
+			go conn.close()
+		}
+	}
+}
+
+// closeLeastRecentlyUsed makes room for a connection. Called with t.mu held.
+func (t *MQTTTransport) closeLeastRecentlyUsed() {
+	var oldestKey mqttConnectionKey
+	var oldest *mqttConnection
+	var oldestUsed time.Time
+	for k, conn := range t.connections {
+		if used := conn.used(); oldest == nil || used.Before(oldestUsed) {
+			oldestKey, oldest, oldestUsed = k, conn, used
+		}
+	}
+	if oldest != nil {
+		delete(t.connections, oldestKey)
+		go oldest.close()
+	}
 }
 
 func (t *MQTTTransport) newConnection(key mqttConnectionKey) (*mqttConnection, error) {
@@ -347,11 +369,12 @@ func (t *MQTTTransport) newConnection(key mqttConnectionKey) (*mqttConnection, e
 		clientID += "-" + t.opts.ClientIDSuffix
 	}
 	conn := &mqttConnection{broker: key.broker, user: key.username, changed: make(chan struct{})}
-	options := mqtt.NewClientOptions().
+	conn.options = mqtt.NewClientOptions().
 		AddBroker(key.broker).
 		SetClientID(clientID).
 		SetUsername(key.username).
 		SetPassword(key.password).
+		SetProtocolVersion(4). // MQTT 3.1.1 only: no second CONNECT as 3.1 after a refusal
 		SetCleanSession(true).
 		SetAutoReconnect(true).
 		SetConnectRetry(false). // the first connect is the attempts'; paho retries only once up
@@ -365,9 +388,9 @@ func (t *MQTTTransport) newConnection(key mqttConnectionKey) (*mqttConnection, e
 		if err != nil {
 			return nil, err
 		}
-		options.SetTLSConfig(config)
+		conn.options.SetTLSConfig(config)
 	}
-	conn.client = mqtt.NewClient(options)
+	conn.client = mqtt.NewClient(conn.options)
 	return conn, nil
 }
 
@@ -434,41 +457,54 @@ func (c *mqttConnection) changes() (<-chan struct{}, uint64) {
 	return c.changed, c.losses
 }
 
-// up returns once the connection is open, or an error when it cannot be by ctx's end: the
-// first connect's error (a refused CONNACK names its return code), or why it is down.
-func (c *mqttConnection) up(ctx context.Context) error {
+// up returns the client once its connection is open, or an error when it cannot be by ctx's
+// end: the first connect's error (a refused CONNACK names its return code), or why it is down.
+func (c *mqttConnection) up(ctx context.Context) (mqtt.Client, error) {
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrMQTTClosed
+	}
+	client := c.client
 	if !c.connected {
 		if c.connect == nil {
-			c.connect = c.client.Connect()
+			c.connect = client.Connect()
 		}
 		token := c.connect
 		c.mu.Unlock()
 		select {
 		case <-token.Done():
 		case <-ctx.Done():
-			return fmt.Errorf("mqtt connect to %s: %w", c.broker, ctx.Err())
+			return nil, fmt.Errorf("mqtt connect to %s: %w", c.broker, ctx.Err())
 		}
 		c.mu.Lock()
 		err := token.Error()
 		if c.connect == token {
 			if err != nil {
-				c.connect = nil // the next attempt connects again
+				// The next attempt connects again, with a new client: paho marks the failed
+				// one disconnected only after completing the token.
+				c.connect = nil
+				c.client = mqtt.NewClient(c.options)
 			} else {
 				c.connected = true
 			}
 		}
+		closed := c.closed
 		c.mu.Unlock()
 		if err != nil {
-			return c.connectError(token, err)
+			return nil, c.connectError(token, err)
+		}
+		if closed {
+			go client.Disconnect(mqttDisconnectQuiesceMs) // closed while it connected
+			return nil, ErrMQTTClosed
 		}
 	} else {
 		c.mu.Unlock()
 	}
 	for {
 		changed, _ := c.changes()
-		if c.client.IsConnectionOpen() {
-			return nil
+		if client.IsConnectionOpen() {
+			return client, nil
 		}
 		select {
 		case <-changed:
@@ -477,11 +513,20 @@ func (c *mqttConnection) up(ctx context.Context) error {
 			lost := c.lostErr
 			c.mu.Unlock()
 			if lost != nil {
-				return fmt.Errorf("mqtt %s: not connected (reconnecting; lost: %v): %w", c.broker, lost, ctx.Err())
+				return nil, fmt.Errorf("mqtt %s: not connected (reconnecting; lost: %v): %w", c.broker, lost, ctx.Err())
 			}
-			return fmt.Errorf("mqtt %s: not connected: %w", c.broker, ctx.Err())
+			return nil, fmt.Errorf("mqtt %s: not connected: %w", c.broker, ctx.Err())
 		}
 	}
+}
+
+// close disconnects the connection for good; an attempt holding it fails.
+func (c *mqttConnection) close() {
+	c.mu.Lock()
+	c.closed = true
+	client := c.client
+	c.mu.Unlock()
+	client.Disconnect(mqttDisconnectQuiesceMs)
 }
 
 // connectError describes a failed connect without the password: a broker's refusal names its
@@ -510,7 +555,7 @@ func (t *MQTTTransport) Close() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			conn.client.Disconnect(mqttDisconnectQuiesceMs)
+			conn.close()
 		}()
 	}
 	wg.Wait()

@@ -415,3 +415,130 @@ func TestMQTTAttemptAfterCloseFails(t *testing.T) {
 		t.Fatalf("attempt after Close: %v", err)
 	}
 }
+
+// Connections are shared by equal settings, bounded in number, and closed once idle; no broker
+// is needed, as a connection connects only in an attempt.
+func TestMQTTConnectionsAreSharedBoundedAndClosedWhenIdle(t *testing.T) {
+	transport := NewMQTT(MQTTTransportOptions{})
+	t.Cleanup(transport.Close)
+	queue := func(user, topic string) Subscription {
+		sub := mqttSub("q", "tcp://127.0.0.1:1", topic, "ALL")
+		sub.MQTT.Username = user
+		return sub
+	}
+	first, err := transport.connection(queue("a", "one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := transport.connection(queue("a", "two")); again != first {
+		t.Fatal("two topics with equal connection settings did not share the connection")
+	}
+	for i := range MQTTConnectionMaxCount + 5 {
+		if _, err := transport.connection(queue(fmt.Sprintf("user-%d", i), "one")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := transport.connectionCount(); n != MQTTConnectionMaxCount {
+		t.Fatalf("%d connections, want the bound %d", n, MQTTConnectionMaxCount)
+	}
+	// Every connection but the last idle for longer than the limit: the next attempt closes them.
+	transport.mu.Lock()
+	for _, conn := range transport.connections {
+		conn.touch(time.Now().Add(-MQTTConnectionIdleMax - time.Minute))
+	}
+	transport.swept = time.Time{}
+	transport.mu.Unlock()
+	if _, err := transport.connection(queue("fresh", "one")); err != nil {
+		t.Fatal(err)
+	}
+	if n := transport.connectionCount(); n != 1 {
+		t.Fatalf("%d connections after the idle ones closed, want 1", n)
+	}
+}
+
+// losses is how many times the transport's connections were lost (tests).
+func (t *MQTTTransport) losses() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var total uint64
+	for _, conn := range t.connections {
+		_, lost := conn.changes()
+		total += lost
+	}
+	return total
+}
+
+// Two nodes deliver with the same configured client ID at once (each leads a shard), each
+// with its own suffix, so the broker keeps both connections. Then the leader of shard 1 stops
+// after its last acks failed: the new leader redelivers from the replicated cursor, and the
+// subscriber gets every event at least once, each duplicate with its event ID, in order of
+// first arrival.
+func TestMQTTSubscriberGetsEveryEventAcrossALeaderChange(t *testing.T) {
+	broker := startMosquitto(t, mosquittoOptions{})
+	subscriber := subscribeMQTT(t, broker.url("tcp"), "gigaledger/events", subscriberOptions{})
+	w := newWorld()
+	queue := mqttSub("queue", broker.url("tcp"), "gigaledger/events", "ALL")
+	queue.MQTT.ClientID = "gigaledger"
+	w.subs.set(queue)
+	node1 := NewMQTT(MQTTTransportOptions{ClientIDSuffix: "n1"})
+	node2 := NewMQTT(MQTTTransportOptions{ClientIDSuffix: "n2"})
+	t.Cleanup(node1.Close)
+	t.Cleanup(node2.Close)
+
+	const wave = 30
+	const ackedByOldLeader = 10
+	cfg1 := w.config(led(1), ackedByOldLeader) // its acks past 10 fail: it lost its quorum
+	cfg1.Transports = map[Kind]Transport{KindMQTT: node1}
+	lead2 := led(2)
+	cfg2 := w.config(lead2, 0)
+	cfg2.Transports = map[Kind]Transport{KindMQTT: node2}
+	old := startEngine(t, cfg1, false)
+	startEngine(t, cfg2, false)
+
+	for range wave {
+		w.source.emit(1, "PAYMENT_RECEIVED")
+		w.source.emit(2, "INV_CREATED")
+	}
+	testutil.EventuallyWithin(t, mqttWait, "the first wave of both shards", func() bool {
+		got := subscriber.got()
+		return len(firstSeen(got, 1, "")) == wave && len(firstSeen(got, 2, "")) == wave
+	})
+	if node1.losses() != 0 || node2.losses() != 0 {
+		t.Fatalf("connections lost: node 1 %d, node 2 %d (one client ID for two nodes?)", node1.losses(), node2.losses())
+	}
+	old.stop()
+	cursor := w.cursors.get(1, "queue")
+	if cursor > ackedByOldLeader {
+		t.Fatalf("cursor %d past the old leader's last applied ack", cursor)
+	}
+	for range wave {
+		w.source.emit(1, "PAYMENT_RECEIVED")
+	}
+	lead2.set(1, 2)
+	testutil.EventuallyWithin(t, mqttWait, "every event of shard 1 from the new leader", func() bool {
+		return len(firstSeen(subscriber.got(), 1, "")) == 2*wave
+	})
+	waitCursor(t, w, 1, "queue", 2*wave)
+	got := subscriber.got()
+	if first := firstSeen(got, 1, ""); !slices.Equal(first, sequencesUpTo(2*wave)) {
+		t.Fatalf("first arrivals of shard 1 %v", first)
+	}
+	copies := map[string]int{}
+	for _, m := range got {
+		if m.eventID != fmt.Sprintf("%d-%d", m.shard, m.sequence) {
+			t.Fatalf("event ID %q for shard %d sequence %d", m.eventID, m.shard, m.sequence)
+		}
+		copies[m.eventID]++
+	}
+	// Acked before the change: once. Delivered but not acked: again from the new leader.
+	for sequence := uint64(1); sequence <= 2*wave; sequence++ {
+		want := 1
+		if sequence > cursor && sequence <= wave {
+			want = 2
+		}
+		if n := copies[fmt.Sprintf("1-%d", sequence)]; n != want {
+			t.Fatalf("event 1-%d arrived %d times, want %d (cursor %d at the change)", sequence, n, want, cursor)
+		}
+	}
+	t.Logf("%d messages for %d events", len(got), 3*wave)
+}
