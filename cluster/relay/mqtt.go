@@ -171,8 +171,10 @@ const (
 	MQTTAttemptTimeoutDefault = 10 * time.Second
 	// MQTTConnectTimeoutDefault bounds one connect: dial, TLS and CONNACK.
 	MQTTConnectTimeoutDefault = 10 * time.Second
-	// MQTTReconnectMaxDefault caps paho's reconnect backoff (it starts at 1 s and doubles).
+	// MQTTReconnectMaxDefault caps the wait between failed connects (it starts at
+	// mqttReconnectBase and doubles).
 	MQTTReconnectMaxDefault = 30 * time.Second
+	mqttReconnectBase       = 250 * time.Millisecond
 	// MQTTConnectionMaxCount bounds the broker connections of one transport; a new one beyond
 	// it closes the least recently used.
 	MQTTConnectionMaxCount = 64
@@ -204,10 +206,17 @@ type MQTTTransportOptions struct {
 //
 // Subscriptions whose broker, credentials, client ID and TLS settings are equal share one
 // connection (GigaWallet's queues of one [mqtt] section). A connection is opened by the first
-// attempt that needs it; once up, paho reconnects it with backoff after a loss (clean session:
-// the engine, not paho, resends what was not acknowledged). An attempt waits, within its
-// timeout, for the connection to be up, publishes once, and waits for the PUBACK; anything
+// attempt that needs it and reopened by the first attempt after a loss, with a backoff between
+// failed connects (from mqttReconnectBase doubling to ReconnectMax) that the attempts wait out
+// within their timeout. An attempt publishes once at QoS 1 and waits for the PUBACK; anything
 // else is an error and the engine retries.
+//
+// Reconnecting here rather than with paho's auto-reconnect is deliberate. After an automatic
+// reconnect paho resends its stored in-flight publishes, even with a clean session, while new
+// publishes may already go out: the resend rewrites a packet the sender is writing (a data race
+// under -race) and can complete a new publish's token before its PUBACK. Without it, a lost
+// connection fails every publish in flight at once (clean session, no auto-reconnect: paho
+// completes their tokens with an error), the engine resends them, and nothing is stored.
 //
 // Threading: Attempt is called concurrently; Close once, after the last Attempt has returned
 // or concurrently with them (they then fail).
@@ -226,21 +235,24 @@ type mqttConnectionKey struct {
 	insecureSkipVerify                           bool
 }
 
-// mqttConnection is one paho client, shared by the subscriptions of its key.
+// mqttConnection is the connection of one key, shared by its subscriptions: a paho client,
+// replaced by a new one for each connect (paho's is not reusable right after a failed connect
+// or a loss: it completes the tokens before its own cleanup).
 type mqttConnection struct {
-	options *mqtt.ClientOptions // read only once made
-	broker  string              // for errors: the URL holds no credentials (ValidateBrokerURL)
-	user    string
+	options      *mqtt.ClientOptions // read only once made
+	broker       string              // for errors: the URL holds no credentials (ValidateBrokerURL)
+	user         string
+	reconnectMax time.Duration
 
-	mu        sync.Mutex
-	client    mqtt.Client // replaced after a failed first connect: paho's is not reusable at once
-	closed    bool        // evicted or the transport closed: no connect any more
-	lastUsed  time.Time
-	connect   mqtt.Token    // the initial connect in flight or failed last; nil before the first
-	connected bool          // the initial connect succeeded: paho reconnects from now on
-	changed   chan struct{} // closed (and replaced) when the connection comes up or is lost
-	losses    uint64        // connections lost so far: tells a loss from a late "connected"
-	lostErr   error         // why the connection was last lost
+	mu         sync.Mutex
+	client     mqtt.Client // the latest client; nil before the first connect
+	connecting mqtt.Token  // the connect of client in flight; nil when none is
+	closed     bool        // evicted or the transport closed: no connect any more
+	lastUsed   time.Time
+	failures   int       // connects failed in a row
+	retryAt    time.Time // no connect before this, after a failure
+	lastErr    error     // why the last connect failed or the connection was lost
+	losses     uint64    // connections lost so far (tests)
 }
 
 // NewMQTT returns an MQTT transport with no connection open yet.
@@ -274,30 +286,17 @@ func (t *MQTTTransport) Attempt(ctx context.Context, sub Subscription, env Envel
 	if err != nil {
 		return err
 	}
-	changed, losses := conn.changes()
-	if !client.IsConnectionOpen() {
-		return fmt.Errorf("mqtt %s: connection lost before publishing", conn.broker)
-	}
 	topic := sub.MQTT.topicFor(env.Type)
 	token := client.Publish(topic, 1, false, env.Body)
-	for {
-		select {
-		case <-token.Done():
-			if err := token.Error(); err != nil {
-				return fmt.Errorf("mqtt publish to %s on %s: %w", topic, conn.broker, err)
-			}
-			return nil
-		case <-changed:
-			var lossesNow uint64
-			changed, lossesNow = conn.changes()
-			if lossesNow != losses {
-				// Lost (perhaps back already): with a clean session the PUBACK never comes.
-				return fmt.Errorf("mqtt publish to %s on %s: connection lost before the PUBACK", topic, conn.broker)
-			}
-			// A late "connected" signal (paho runs the handler in a goroutine): keep waiting.
-		case <-ctx.Done():
-			return fmt.Errorf("mqtt publish to %s on %s: no PUBACK: %w", topic, conn.broker, ctx.Err())
+	select {
+	case <-token.Done():
+		// A loss completes the token with an error (clean session, no auto-reconnect).
+		if err := token.Error(); err != nil {
+			return fmt.Errorf("mqtt publish to %s on %s: %w", topic, conn.broker, err)
 		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("mqtt publish to %s on %s: no PUBACK: %w", topic, conn.broker, ctx.Err())
 	}
 }
 
@@ -368,7 +367,7 @@ func (t *MQTTTransport) newConnection(key mqttConnectionKey) (*mqttConnection, e
 	if t.opts.ClientIDSuffix != "" {
 		clientID += "-" + t.opts.ClientIDSuffix
 	}
-	conn := &mqttConnection{broker: key.broker, user: key.username, changed: make(chan struct{})}
+	conn := &mqttConnection{broker: key.broker, user: key.username, reconnectMax: t.opts.ReconnectMax}
 	conn.options = mqtt.NewClientOptions().
 		AddBroker(key.broker).
 		SetClientID(clientID).
@@ -376,13 +375,11 @@ func (t *MQTTTransport) newConnection(key mqttConnectionKey) (*mqttConnection, e
 		SetPassword(key.password).
 		SetProtocolVersion(4). // MQTT 3.1.1 only: no second CONNECT as 3.1 after a refusal
 		SetCleanSession(true).
-		SetAutoReconnect(true).
-		SetConnectRetry(false). // the first connect is the attempts'; paho retries only once up
-		SetMaxReconnectInterval(t.opts.ReconnectMax).
+		SetAutoReconnect(false). // the attempts reconnect (see MQTTTransport)
+		SetConnectRetry(false).
 		SetConnectTimeout(t.opts.ConnectTimeout).
 		SetWriteTimeout(t.opts.AttemptTimeout).
-		SetOnConnectHandler(func(mqtt.Client) { conn.signal(nil) }).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) { conn.signal(err) })
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) { conn.lost(err) })
 	if brokerUsesTLS(key.broker) {
 		config, err := brokerTLS(key)
 		if err != nil {
@@ -390,7 +387,6 @@ func (t *MQTTTransport) newConnection(key mqttConnectionKey) (*mqttConnection, e
 		}
 		conn.options.SetTLSConfig(config)
 	}
-	conn.client = mqtt.NewClient(conn.options)
 	return conn, nil
 }
 
@@ -438,86 +434,90 @@ func (c *mqttConnection) used() time.Time {
 	return c.lastUsed
 }
 
-// signal wakes whoever waits for the connection to change: it came up (lost nil) or was lost.
-func (c *mqttConnection) signal(lost error) {
+// lost records a lost connection; the next attempt connects again.
+func (c *mqttConnection) lost(err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if lost != nil {
-		c.lostErr = lost
-		c.losses++
-	}
-	close(c.changed)
-	c.changed = make(chan struct{})
+	c.losses++
+	c.lastErr = fmt.Errorf("connection lost: %w", err)
 }
 
-// changes returns the channel the next change of the connection closes, and the losses so far.
-func (c *mqttConnection) changes() (<-chan struct{}, uint64) {
+// lossCount is how many times the connection was lost.
+func (c *mqttConnection) lossCount() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.changed, c.losses
+	return c.losses
 }
 
-// up returns the client once its connection is open, or an error when it cannot be by ctx's
-// end: the first connect's error (a refused CONNACK names its return code), or why it is down.
+// up returns a client whose connection is open, connecting one when none is (or joining the
+// connect in flight), or an error when it cannot by ctx's end: the connect's error (a refused
+// CONNACK names its return code), or, while the backoff after failed connects outlasts ctx,
+// the last one.
 func (c *mqttConnection) up(ctx context.Context) (mqtt.Client, error) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil, ErrMQTTClosed
-	}
-	client := c.client
-	if !c.connected {
-		if c.connect == nil {
-			c.connect = client.Connect()
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil, ErrMQTTClosed
 		}
-		token := c.connect
+		if c.client != nil && c.client.IsConnectionOpen() {
+			client := c.client
+			c.mu.Unlock()
+			return client, nil
+		}
+		token := c.connecting
+		if token == nil {
+			if wait := time.Until(c.retryAt); wait > 0 {
+				lastErr := c.lastErr
+				c.mu.Unlock()
+				if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+					return nil, fmt.Errorf("mqtt %s: down, next connect in %s; last: %w", c.broker, wait.Round(time.Millisecond), lastErr)
+				}
+				if err := sleep(ctx, wait); err != nil {
+					return nil, fmt.Errorf("mqtt %s: down: %w; last: %w", c.broker, err, lastErr)
+				}
+				continue
+			}
+			c.client = mqtt.NewClient(c.options)
+			c.connecting = c.client.Connect()
+			token = c.connecting
+		}
 		c.mu.Unlock()
 		select {
 		case <-token.Done():
 		case <-ctx.Done():
 			return nil, fmt.Errorf("mqtt connect to %s: %w", c.broker, ctx.Err())
 		}
-		c.mu.Lock()
 		err := token.Error()
-		if c.connect == token {
+		if err != nil {
+			err = c.connectError(token, err)
+		}
+		c.mu.Lock()
+		if c.connecting == token {
+			c.connecting = nil
 			if err != nil {
-				// The next attempt connects again, with a new client: paho marks the failed
-				// one disconnected only after completing the token.
-				c.connect = nil
-				c.client = mqtt.NewClient(c.options)
+				c.failures++
+				c.retryAt = time.Now().Add(reconnectBackoff(c.failures, c.reconnectMax))
+				c.lastErr = err
 			} else {
-				c.connected = true
+				c.failures = 0
 			}
 		}
-		closed := c.closed
 		c.mu.Unlock()
 		if err != nil {
-			return nil, c.connectError(token, err)
+			return nil, err
 		}
-		if closed {
-			go client.Disconnect(mqttDisconnectQuiesceMs) // closed while it connected
-			return nil, ErrMQTTClosed
-		}
-	} else {
-		c.mu.Unlock()
+		// Connected: the next turn returns the client, unless it was closed or lost meanwhile.
 	}
-	for {
-		changed, _ := c.changes()
-		if client.IsConnectionOpen() {
-			return client, nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			c.mu.Lock()
-			lost := c.lostErr
-			c.mu.Unlock()
-			if lost != nil {
-				return nil, fmt.Errorf("mqtt %s: not connected (reconnecting; lost: %v): %w", c.broker, lost, ctx.Err())
-			}
-			return nil, fmt.Errorf("mqtt %s: not connected: %w", c.broker, ctx.Err())
-		}
+}
+
+// reconnectBackoff is the wait after the n-th failed connect in a row (n ≥ 1).
+func reconnectBackoff(n int, ceiling time.Duration) time.Duration {
+	wait := mqttReconnectBase
+	for i := 1; i < n && wait < ceiling; i++ {
+		wait *= 2
 	}
+	return min(wait, ceiling)
 }
 
 // close disconnects the connection for good; an attempt holding it fails.
@@ -526,7 +526,9 @@ func (c *mqttConnection) close() {
 	c.closed = true
 	client := c.client
 	c.mu.Unlock()
-	client.Disconnect(mqttDisconnectQuiesceMs)
+	if client != nil {
+		client.Disconnect(mqttDisconnectQuiesceMs) // after a connect in flight, paho waits for it
+	}
 }
 
 // connectError describes a failed connect without the password: a broker's refusal names its

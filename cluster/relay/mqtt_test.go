@@ -217,7 +217,8 @@ func TestMQTTRefusedCredentialsFailTheAttemptWithTheReturnCode(t *testing.T) {
 	const password, wrongPassword = "right-horse-battery", "wrong-staple-4711"
 	broker := startMosquitto(t, mosquittoOptions{users: map[string]string{"relay": password}})
 	subscriber := subscribeMQTT(t, broker.url("tcp"), "events/#", subscriberOptions{username: "relay", password: password})
-	transport := NewMQTT(MQTTTransportOptions{AttemptTimeout: 10 * time.Second})
+	// Refused connects back off up to ReconnectMax, waited out within an attempt: keep it short.
+	transport := NewMQTT(MQTTTransportOptions{AttemptTimeout: 10 * time.Second, ReconnectMax: 50 * time.Millisecond})
 	t.Cleanup(transport.Close)
 	env := Envelope{Shard: 1, Sequence: 1, EventID: "1-1", Type: "INV_CREATED",
 		Body: []byte(`{"event_id":"1-1","event_type":"INV_CREATED","shard":1,"sequence":1}`)}
@@ -462,8 +463,7 @@ func (t *MQTTTransport) losses() uint64 {
 	defer t.mu.Unlock()
 	var total uint64
 	for _, conn := range t.connections {
-		_, lost := conn.changes()
-		total += lost
+		total += conn.lossCount()
 	}
 	return total
 }
@@ -541,4 +541,62 @@ func TestMQTTSubscriberGetsEveryEventAcrossALeaderChange(t *testing.T) {
 		}
 	}
 	t.Logf("%d messages for %d events", len(got), 3*wave)
+}
+
+// The broker comes back with the relay's password changed: paho's reconnects are refused, and
+// each attempt fails within its timeout naming the refusal (not a silent stall); with the
+// password back, the same connection delivers again.
+func TestMQTTRefusedReconnectIsVisibleInTheAttemptError(t *testing.T) {
+	const password = "first-password"
+	broker := startMosquitto(t, mosquittoOptions{users: map[string]string{"relay": password}})
+	transport := NewMQTT(MQTTTransportOptions{AttemptTimeout: 3 * time.Second, ReconnectMax: 500 * time.Millisecond})
+	t.Cleanup(transport.Close)
+	sub := mqttSub("queue", broker.url("tcp"), "events/q", "ALL")
+	sub.MQTT.Username, sub.MQTT.Password = "relay", password
+	env := Envelope{Shard: 1, Sequence: 1, EventID: "1-1", Type: "INV_CREATED", Body: []byte(`{"event_id":"1-1"}`)}
+	if err := transport.Attempt(context.Background(), sub, env); err != nil {
+		t.Fatal(err)
+	}
+
+	broker.kill()
+	broker.passwordFile(map[string]string{"relay": "second-password"})
+	broker.start()
+	var last error
+	testutil.EventuallyWithin(t, mqttWait, "an attempt to name the refused reconnect", func() bool {
+		start := time.Now()
+		last = transport.Attempt(context.Background(), sub, env)
+		if elapsed := time.Since(start); elapsed > 5*time.Second {
+			t.Fatalf("attempt took %s", elapsed)
+		}
+		return last != nil && strings.Contains(last.Error(), "not Authorized")
+	})
+	t.Logf("attempt error: %v", last)
+	if strings.Contains(last.Error(), password) {
+		t.Fatalf("error %q names the password", last)
+	}
+
+	broker.kill()
+	broker.passwordFile(map[string]string{"relay": password})
+	broker.start()
+	testutil.EventuallyWithin(t, mqttWait, "delivery once the password is right again", func() bool {
+		return transport.Attempt(context.Background(), sub, env) == nil
+	})
+	if n := transport.connectionCount(); n != 1 {
+		t.Fatalf("%d connections, want the one that reconnected", n)
+	}
+}
+
+func TestReconnectBackoffDoublesUpToTheCeiling(t *testing.T) {
+	var got []time.Duration
+	for n := 1; n <= 9; n++ {
+		got = append(got, reconnectBackoff(n, 30*time.Second))
+	}
+	want := []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second,
+		8 * time.Second, 16 * time.Second, 30 * time.Second, 30 * time.Second}
+	if !slices.Equal(got, want) {
+		t.Fatalf("backoff %v, want %v", got, want)
+	}
+	if d := reconnectBackoff(1_000_000, time.Second); d != time.Second {
+		t.Fatalf("after a million failures %s", d)
+	}
 }
