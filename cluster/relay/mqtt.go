@@ -240,7 +240,7 @@ type mqttConnectionKey struct {
 // or a loss: it completes the tokens before its own cleanup).
 type mqttConnection struct {
 	options      *mqtt.ClientOptions // read only once made
-	broker       string              // for errors: the URL holds no credentials (ValidateBrokerURL)
+	broker       string              // for errors, without any password
 	user         string
 	reconnectMax time.Duration
 
@@ -367,7 +367,11 @@ func (t *MQTTTransport) newConnection(key mqttConnectionKey) (*mqttConnection, e
 	if t.opts.ClientIDSuffix != "" {
 		clientID += "-" + t.opts.ClientIDSuffix
 	}
-	conn := &mqttConnection{broker: key.broker, user: key.username, reconnectMax: t.opts.ReconnectMax}
+	broker := key.broker
+	if u, err := url.Parse(key.broker); err == nil {
+		broker = u.Redacted() // Validate refuses user information; an unvalidated URL may have some
+	}
+	conn := &mqttConnection{broker: broker, user: key.username, reconnectMax: t.opts.ReconnectMax}
 	conn.options = mqtt.NewClientOptions().
 		AddBroker(key.broker).
 		SetClientID(clientID).
