@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.6.1
 # Packages with concurrency run again under the race detector in `make test`.
 RACE_PACKAGES := ./shard/... ./cluster/... ./httpapi/... ./client/...
 
-.PHONY: help build run test cluster cluster-status cluster-stop lint fuzz fuzz-short faults-short faults compose-test bench clean
+.PHONY: help build run test cluster cluster-status cluster-stop lint fuzz fuzz-short faults-short faults compose-test mqtt-test bench clean
 
 # Every fuzz target, as package:Target. `go test ./...` already replays each target's seed corpus
 # and its checked-in testdata/fuzz inputs; `make fuzz-short` then fuzzes each for FUZZ_EXECS
@@ -19,7 +19,7 @@ FUZZ_TARGETS := ./fsm/ledger:FuzzDecodeCommand ./shard:FuzzDecodeEnvelope \
 	./httpapi/gigawallet:FuzzDecodeInvoiceCreate \
 	./httpapi/gigawallet:FuzzParseAmount ./httpapi/gigawallet:FuzzDecodeAccountUpsert \
 	./cmd/gigaledger:FuzzConfigTOML \
-	./cluster/relay:FuzzParseFilter ./cluster/relay:FuzzValidateWebhookURL
+	./cluster/relay:FuzzParseFilter ./cluster/relay:FuzzValidateWebhookURL ./cluster/relay:FuzzValidateMQTT
 # A count, not a time: a time-bounded -fuzztime ends through a context deadline that Go's fuzz
 # coordinator can report as a failure ("context deadline exceeded", golang/go#75804, fixed in
 # Go 1.27), so on a loaded machine `make test` failed with no crasher. With Nx there is no
@@ -84,6 +84,9 @@ lint: ## gofmt, go vet and staticcheck.
 compose-test: ## Container test: FROM-scratch image, 3-node compose cluster, lose the leader, catch up.
 	@GO=$(GO) bash deploy/test/compose-test.sh; rc=$$?; \
 	  if [ $$rc -eq 77 ]; then echo "compose-test: skipped (docker not available)"; exit 0; fi; exit $$rc
+
+mqtt-test: ## The relay's MQTT tests against a real mosquitto (installs Debian's package when missing; a missing broker fails).
+	@GO=$(GO) bash scripts/mqtt-test.sh
 
 bench: ## GigaLedger (3 replicas) vs PostgreSQL, same scenario, side by side.
 	bash bench/compare.sh

@@ -3,9 +3,10 @@
 // It owns the delivery engine (one goroutine per led shard and subscriber: read the replicated
 // cursor, fetch the events after it, deliver the ones the subscriber's filter matches in
 // sequence order, acknowledge progress through a replicated ack), the webhook transport with
-// GigaWallet's signature headers, retries with exponential backoff and full jitter, dead
-// letters after the last attempt, subscriber filters and URL validation, and the delivery
-// metrics. Everything else reaches it through small interfaces (Source, Cursors, DeadLetters,
+// GigaWallet's signature headers, the MQTT transport (QoS 1 publishes through Eclipse Paho),
+// retries with exponential backoff and full jitter, dead
+// letters after the last attempt, subscriber filters and URL and topic validation, and the
+// delivery metrics. Everything else reaches it through small interfaces (Source, Cursors, DeadLetters,
 // Leadership, Subscriptions, Transport), which the node wires to the shard's state machine and
 // Raft.
 //

@@ -18,12 +18,15 @@ type Kind int
 // Kinds of subscriber. Only add to the end: a Kind may be stored.
 const (
 	KindWebhook Kind = iota + 1
+	KindMQTT
 )
 
 func (k Kind) String() string {
 	switch k {
 	case KindWebhook:
 		return "webhook"
+	case KindMQTT:
+		return "mqtt"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -34,11 +37,15 @@ type Subscription struct {
 	// (1..fsm.SubscriberMaxLength printable characters).
 	Name string
 	Kind Kind
-	// URL is where a webhook POSTs (ValidateWebhookURL).
+	// URL is where a webhook POSTs (ValidateWebhookURL), or the broker an MQTT subscriber's
+	// events are published to (ValidateBrokerURL).
 	URL string
 	// Secret signs each webhook request (X-Giga-Signature); empty: requests are not signed.
+	// MQTT subscriptions have none (the broker authenticates with MQTT.Password).
 	Secret string
 	Filter Filter
+	// MQTT is the rest of an MQTT subscriber's settings; nil for every other kind.
+	MQTT *MQTTOptions
 }
 
 // Validate checks what the engine relies on, the URL against ownListeners (this node's
@@ -49,7 +56,7 @@ func (s *Subscription) Validate(ownListeners []string) error {
 	if s.Name == "" || !fsm.ValidText(s.Name, fsm.SubscriberMaxLength) {
 		return fmt.Errorf("subscriber name must be 1..%d printable characters", fsm.SubscriberMaxLength)
 	}
-	if s.Kind != KindWebhook {
+	if s.Kind != KindWebhook && s.Kind != KindMQTT {
 		return fmt.Errorf("subscriber %q: unknown kind %v", s.Name, s.Kind)
 	}
 	if len(s.Secret) > SecretMaxBytes {
@@ -58,13 +65,32 @@ func (s *Subscription) Validate(ownListeners []string) error {
 	if s.Filter.IsZero() {
 		return fmt.Errorf("subscriber %q: empty filter (use ALL for every event)", s.Name)
 	}
+	if s.Kind == KindMQTT {
+		if s.Secret != "" {
+			return fmt.Errorf("subscriber %q: an MQTT subscriber has no HMAC secret (the broker's password is MQTT.Password)", s.Name)
+		}
+		if s.MQTT == nil {
+			return fmt.Errorf("subscriber %q: MQTT settings missing", s.Name)
+		}
+		if err := ValidateBrokerURL(s.URL, ownListeners); err != nil {
+			return fmt.Errorf("subscriber %q: %w", s.Name, err)
+		}
+		if err := s.MQTT.validate(s.URL); err != nil {
+			return fmt.Errorf("subscriber %q: %w", s.Name, err)
+		}
+		return nil
+	}
+	if s.MQTT != nil {
+		return fmt.Errorf("subscriber %q: MQTT settings on a %v subscriber", s.Name, s.Kind)
+	}
 	return ValidateWebhookURL(s.URL, ownListeners)
 }
 
 // equal reports whether a change from s to o needs the deliveries restarted.
 func (s *Subscription) equal(o *Subscription) bool {
+	sameMQTT := (s.MQTT == nil) == (o.MQTT == nil) && (s.MQTT == nil || *s.MQTT == *o.MQTT)
 	return s.Name == o.Name && s.Kind == o.Kind && s.URL == o.URL && s.Secret == o.Secret &&
-		slices.Equal(s.Filter.entries, o.Filter.entries)
+		slices.Equal(s.Filter.entries, o.Filter.entries) && sameMQTT
 }
 
 // Limits of a subscription.

@@ -2,9 +2,11 @@ package relay
 
 import (
 	"errors"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestParseFilter(t *testing.T) {
@@ -155,6 +157,146 @@ func FuzzValidateWebhookURL(f *testing.F) {
 		}
 		if len(raw) > URLMaxLength || !(strings.HasPrefix(strings.ToLower(raw), "http://") || strings.HasPrefix(strings.ToLower(raw), "https://")) {
 			t.Fatalf("accepted %q", raw)
+		}
+	})
+}
+
+func TestValidateBrokerURL(t *testing.T) {
+	listeners := []string{"127.0.0.1:8081", ":8443"}
+	for _, tc := range []struct {
+		url  string
+		want string // "" accepted, else a substring of the error
+	}{
+		{"tcp://broker.example:1883", ""},
+		{"mqtt://10.0.0.5:1883", ""},
+		{"ssl://broker.example:8883", ""},
+		{"tls://broker.example:8883/", ""},
+		{"mqtts://[::1]:8883", ""},
+		{"TCP://broker.example:1883", ""}, // a scheme is case-insensitive, as paho reads it
+		{"ws://broker.example:80", "scheme"},
+		{"http://broker.example:1883", "scheme"},
+		{"broker.example:1883", "scheme"},
+		{"tcp://broker.example", "host:port"},
+		{"tcp://:1883", "host:port"},
+		{"tcp://user:pw@broker.example:1883", "user information"},
+		{"tcp://broker.example:1883/topic", "no path"},
+		{"tcp://broker.example:1883?x=1", "no path"},
+		{"tcp://broker.example:1883#f", "no path"},
+		{"tcp://" + strings.Repeat("a", URLMaxLength) + ":1", "bytes"},
+		{"", "empty"},
+		{"tcp://127.0.0.1:8081", "own listener"},
+		{"ssl://localhost:8443", "own listener"},
+	} {
+		err := ValidateBrokerURL(tc.url, listeners)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%q: %v", tc.url, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%q: error %v, want one about %q", tc.url, err, tc.want)
+		}
+	}
+}
+
+func TestValidateMQTTTopic(t *testing.T) {
+	for _, tc := range []struct {
+		topic string
+		ok    bool
+	}{
+		{"gigaledger/events", true},
+		{"gigaledger/events/{type}", true},
+		{"shop/€/payments", true},
+		{"/leading/slash", true},
+		{"", false},
+		{"events/+/x", false},
+		{"events/#", false},
+		{"#", false},
+		{"$SYS/broker", false},
+		{"a\x00b", false},
+		{"a\nb", false},
+		{"bad\xffutf8", false},
+		{strings.Repeat("t", MQTTTopicMaxBytes), true},
+		{strings.Repeat("t", MQTTTopicMaxBytes+1), false},
+	} {
+		if err := ValidateMQTTTopic(tc.topic); (err == nil) != tc.ok {
+			t.Errorf("%q: %v, want accepted %v", tc.topic, err, tc.ok)
+		}
+	}
+}
+
+func TestMQTTSubscriptionValidate(t *testing.T) {
+	good := Subscription{Name: "queue", Kind: KindMQTT, URL: "ssl://broker.example:8883", Filter: mustFilter("PAYMENT"),
+		MQTT: &MQTTOptions{Topic: "gigaledger/{type}", Username: "relay", Password: "pw", ClientID: "gigaledger-1", CAFile: "/etc/ca.pem"}}
+	if err := good.Validate(nil); err != nil {
+		t.Fatal(err)
+	}
+	for name, change := range map[string]func(*Subscription){
+		"no MQTT settings":           func(s *Subscription) { s.MQTT = nil },
+		"HMAC secret":                func(s *Subscription) { s.Secret = "k" },
+		"webhook URL":                func(s *Subscription) { s.URL = "https://broker.example/" },
+		"own listener":               func(s *Subscription) { s.URL = "tcp://127.0.0.1:8081" },
+		"wildcard topic":             func(s *Subscription) { s.MQTT.Topic = "gigaledger/+" },
+		"empty topic":                func(s *Subscription) { s.MQTT.Topic = "" },
+		"password without username":  func(s *Subscription) { s.MQTT.Username = "" },
+		"long password":              func(s *Subscription) { s.MQTT.Password = strings.Repeat("p", SecretMaxBytes+1) },
+		"long username":              func(s *Subscription) { s.MQTT.Username = strings.Repeat("u", MQTTUsernameMaxBytes+1) },
+		"client ID with a space":     func(s *Subscription) { s.MQTT.ClientID = "a b" },
+		"long client ID":             func(s *Subscription) { s.MQTT.ClientID = strings.Repeat("c", MQTTClientIDMaxBytes+1) },
+		"CA file with a plain URL":   func(s *Subscription) { s.URL = "tcp://broker.example:1883" },
+		"skip-verify with plain URL": func(s *Subscription) { s.URL, s.MQTT.CAFile, s.MQTT.InsecureSkipVerify = "tcp://b:1883", "", true },
+		"webhook with MQTT settings": func(s *Subscription) { s.Kind, s.URL = KindWebhook, "https://shop.example/hook" },
+	} {
+		s := good
+		options := *good.MQTT
+		s.MQTT = &options
+		change(&s)
+		if err := s.Validate([]string{"127.0.0.1:8081"}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	// A change of any MQTT setting restarts the deliveries; an equal copy does not.
+	same, changed := good, good
+	sameOptions, changedOptions := *good.MQTT, *good.MQTT
+	same.MQTT, changed.MQTT = &sameOptions, &changedOptions
+	changed.MQTT.Password = "rotated"
+	if !good.equal(&same) || good.equal(&changed) {
+		t.Fatalf("equal: copy %v, changed password %v", good.equal(&same), good.equal(&changed))
+	}
+	if topic := good.MQTT.topicFor("PAYMENT_SENT"); topic != "gigaledger/PAYMENT_SENT" {
+		t.Fatalf("topic %q", topic)
+	}
+}
+
+func mustFilter(types ...string) Filter {
+	filter, err := ParseFilter(types)
+	if err != nil {
+		panic(err)
+	}
+	return filter
+}
+
+// ValidateBrokerURL and ValidateMQTTTopic take input from the API and config files: they
+// must not panic; an accepted URL has an MQTT scheme and a port, an accepted topic no wildcard.
+func FuzzValidateMQTT(f *testing.F) {
+	f.Add("tcp://broker.example:1883", "gigaledger/{type}")
+	f.Add("ssl://[::1]:8883/", "a/+/b")
+	f.Add("mqtt://u@h:1", "$SYS/x")
+	f.Fuzz(func(t *testing.T, broker, topic string) {
+		if ValidateBrokerURL(broker, []string{"127.0.0.1:8081"}) == nil {
+			u, err := url.Parse(broker)
+			if err != nil || u.Port() == "" || u.User != nil || len(broker) > URLMaxLength {
+				t.Fatalf("accepted broker %q", broker)
+			}
+			if _, ok := mqttSchemes[u.Scheme]; !ok {
+				t.Fatalf("accepted scheme of %q", broker)
+			}
+		}
+		if ValidateMQTTTopic(topic) == nil {
+			if strings.ContainsAny(topic, "+#\x00") || !utf8.ValidString(topic) || len(topic) > MQTTTopicMaxBytes {
+				t.Fatalf("accepted topic %q", topic)
+			}
+			if after := (&MQTTOptions{Topic: topic}).topicFor("INV_CREATED"); ValidateMQTTTopic(after) != nil && len(after) <= MQTTTopicMaxBytes {
+				t.Fatalf("topic %q is invalid once the type is in it: %q", topic, after)
+			}
 		}
 	})
 }
