@@ -29,4 +29,4 @@ if ! have_mosquitto; then
 fi
 
 # shellcheck disable=SC2086 # MQTT_TEST_FLAGS is a list of flags
-GIGALEDGER_TEST_MOSQUITTO=1 exec "$GO" test $MQTT_TEST_FLAGS -run 'MQTT' -v ./cluster/relay/
+GIGALEDGER_TEST_MOSQUITTO=1 exec "$GO" test $MQTT_TEST_FLAGS -run 'MQTT' -v ./cluster/relay/ ./cmd/gigaledger/

@@ -136,3 +136,87 @@ func configuredSubscriptions(list []callbackConfig) []relay.Subscription {
 	}
 	return subs
 }
+
+// MQTT queues from the configuration: GigaWallet's [mqtt] address, username, password, clientid
+// with one [mqtt.queues.NAME] topicfilter, types per queue, or --mqtt-queue. Each is a
+// subscriber named "mqtt.NAME" that publishes to its topic at QoS 1.
+
+// mqttQueueSpec is the text of one --mqtt-queue: a JSON object.
+type mqttQueueSpec struct {
+	Name        string   `json:"name"`
+	Broker      string   `json:"broker"`
+	Topic       string   `json:"topic"`
+	Types       []string `json:"types"`
+	Username    string   `json:"username"`
+	Password    string   `json:"password"`
+	PasswordEnv string   `json:"passwordEnv"`
+	ClientID    string   `json:"clientId"`
+	CAFile      string   `json:"caFile"`
+}
+
+// mqttQueueNamePrefix names configured MQTT subscribers apart from the others.
+const mqttQueueNamePrefix = "mqtt."
+
+// mqttQueueFlags is the repeatable --mqtt-queue flag.
+type mqttQueueFlags struct{ list *[]relay.Subscription }
+
+// String implements flag.Value: the names, never a password.
+func (f mqttQueueFlags) String() string {
+	if f.list == nil {
+		return ""
+	}
+	names := make([]string, 0, len(*f.list))
+	for _, s := range *f.list {
+		names = append(names, s.Name)
+	}
+	return strings.Join(names, ",")
+}
+
+func (mqttQueueFlags) repeatable() {}
+
+// Set implements flag.Value: one queue, `{"name":"invoices","broker":"tcp://127.0.0.1:1883",
+// "topic":"gigawallet/{type}","types":["INV"],"username":"relay","passwordEnv":"MQTT_PASSWORD"}`.
+// A broker given as host:port is tcp://host:port. Errors never quote the text.
+func (f mqttQueueFlags) Set(text string) error {
+	var spec mqttQueueSpec
+	malformed := errors.New("--mqtt-queue: not one JSON object of name, broker, topic, types and optional username, password or passwordEnv, clientId, caFile, each once")
+	if !utf8.ValidString(text) || len(text) > callbackSpecMaxBytes || duplicateTopLevelKey(text) {
+		return malformed
+	}
+	decoder := json.NewDecoder(strings.NewReader(text))
+	decoder.DisallowUnknownFields()
+	if err := decoder.Decode(&spec); err != nil || decoder.More() {
+		return malformed
+	}
+	if spec.PasswordEnv != "" {
+		if spec.Password != "" {
+			return fmt.Errorf("--mqtt-queue %q: password or passwordEnv, not both", spec.Name)
+		}
+		if spec.Password = os.Getenv(spec.PasswordEnv); spec.Password == "" {
+			return fmt.Errorf("--mqtt-queue %q: environment variable %s is empty", spec.Name, spec.PasswordEnv)
+		}
+	}
+	if spec.Broker != "" && !strings.Contains(spec.Broker, "://") {
+		spec.Broker = "tcp://" + spec.Broker // GigaWallet's address is host:port
+	}
+	name := spec.Name
+	if !strings.HasPrefix(name, mqttQueueNamePrefix) {
+		name = mqttQueueNamePrefix + name
+	}
+	filter, err := relay.ParseFilter(spec.Types)
+	if err != nil {
+		return fmt.Errorf("--mqtt-queue %q: types: %w", spec.Name, err)
+	}
+	sub := relay.Subscription{Name: name, Kind: relay.KindMQTT, URL: spec.Broker, Filter: filter,
+		MQTT: &relay.MQTTOptions{Topic: spec.Topic, Username: spec.Username, Password: spec.Password, ClientID: spec.ClientID, CAFile: spec.CAFile}}
+	if err := sub.Validate(nil); err != nil {
+		return fmt.Errorf("--mqtt-queue: %w", err)
+	}
+	for _, s := range *f.list {
+		if s.Name == name {
+			return fmt.Errorf("--mqtt-queue %q given twice", name)
+		}
+	}
+	*f.list = append(*f.list, sub)
+	return nil
+}

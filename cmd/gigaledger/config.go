@@ -15,6 +15,7 @@ import (
 
 	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
+	"github.com/gigaledger/gigaledger/cluster/relay"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
 	"github.com/gigaledger/gigaledger/httpapi"
 )
@@ -69,8 +70,10 @@ type serveConfig struct {
 	ServiceName    string
 	ServiceDomain  string
 	ServiceIconURL string
-	// Callbacks are the webhooks given by --callback or a config.toml's [callbacks.NAME].
-	Callbacks []callbackConfig
+	// Callbacks are the webhooks given by --callback or a config.toml's [callbacks.NAME];
+	// MQTTQueues the MQTT subscribers of --mqtt-queue or its [mqtt] and [mqtt.queues.NAME].
+	Callbacks  []callbackConfig
+	MQTTQueues []relay.Subscription
 
 	// ignoredSettings names the GigaWallet settings of a config.toml that GigaLedger does not
 	// use; serve logs them once.
@@ -78,6 +81,9 @@ type serveConfig struct {
 
 	// raftTiming, when set by tests, replaces raft's default timeouts.
 	raftTiming *raftTiming
+	// relayRetry, when set by tests, replaces the relay's retry policy (relay.DefaultRetryPolicy
+	// waits minutes between attempts).
+	relayRetry *relay.RetryPolicy
 }
 
 // raftTiming shortens elections in tests.
@@ -144,6 +150,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&cfg.ServiceIconURL, "service-icon-url", "", "GigaWallet API: the merchant's icon URL, shown to payers by DogeConnect wallets")
 	fs.Var(callbackFlags{list: &cfg.Callbacks}, "callback", `a webhook for events, repeatable: {"name":"shop","url":"https://shop.example/hook","types":["INV","ACC"],"secretEnv":"SHOP_HOOK_SECRET"} `+
 		"(a config.toml's [callbacks.NAME] path, types, hmacsecret set it too)")
+	fs.Var(mqttQueueFlags{list: &cfg.MQTTQueues}, "mqtt-queue", `an MQTT queue for events, repeatable: {"name":"invoices","broker":"tcp://127.0.0.1:1883","topic":"gigawallet/{type}","types":["INV"],"username":"relay","passwordEnv":"MQTT_PASSWORD"} `+
+		"(a config.toml's [mqtt] and [mqtt.queues.NAME] set it too)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -57,7 +57,11 @@ var gigaWalletTables = map[string]map[string]tomlKey{
 
 // gigaWalletUnusedTables are GigaWallet tables GigaLedger does not use, whatever they hold
 // (dogecoind.<network>, loggers.<name>, callbacks.<name>, mqtt and mqtt.queues.<name>).
-var gigaWalletUnusedTables = []string{"dogecoind", "loggers", "mqtt"}
+var gigaWalletUnusedTables = []string{"dogecoind", "loggers"}
+
+// mqttTable holds GigaWallet's MQTT broker ([mqtt] address, username, password, clientid) and
+// its queues ([mqtt.queues.NAME] topicfilter, types): each queue becomes an --mqtt-queue.
+const mqttTable = "mqtt"
 
 // callbacksTable holds GigaWallet's webhooks, [callbacks.NAME] path, types, hmacsecret: each
 // becomes a --callback.
@@ -96,6 +100,12 @@ func tomlSettings(data []byte) (settings []configSetting, ignored []string, err 
 			for _, e := range entries {
 				settings = append(settings, configSetting{key: e.name, flag: e.folded, value: tomlValue(e.value)})
 			}
+		case table.folded == mqttTable:
+			queues, err := mqttSettings(table)
+			if err != nil {
+				return nil, nil, err
+			}
+			settings = append(settings, queues...)
 		case table.folded == callbacksTable:
 			callbacks, err := callbackSettings(table)
 			if err != nil {
@@ -112,7 +122,7 @@ func tomlSettings(data []byte) (settings []configSetting, ignored []string, err 
 			settings = append(settings, tableSettings...)
 			ignored = append(ignored, tableIgnored...)
 		default:
-			valid := slices.Concat(slices.Collect(maps.Keys(gigaWalletTables)), gigaWalletUnusedTables, []string{gigaLedgerTable, callbacksTable})
+			valid := slices.Concat(slices.Collect(maps.Keys(gigaWalletTables)), gigaWalletUnusedTables, []string{gigaLedgerTable, callbacksTable, mqttTable})
 			slices.Sort(valid)
 			what := "table"
 			if _, ok := table.value.(map[string]any); !ok {
@@ -355,6 +365,80 @@ func callbackSettings(table tomlEntry) ([]configSetting, error) {
 			return nil, err
 		}
 		settings = append(settings, configSetting{key: callback.name, flag: "callback", value: scalarValue(kindString, string(text))})
+	}
+	return settings, nil
+}
+
+// tomlStrings reads an array of strings.
+func tomlStrings(value any) ([]string, bool) {
+	list, ok := value.([]any)
+	var out []string
+	for _, item := range list {
+		text, isText := item.(string)
+		ok = ok && isText
+		out = append(out, text)
+	}
+	return out, ok
+}
+
+// mqttSettings turns [mqtt] and its [mqtt.queues.NAME] tables into --mqtt-queue settings.
+func mqttSettings(table tomlEntry) ([]configSetting, error) {
+	keys, err := tableEntries(table)
+	if err != nil {
+		return nil, err
+	}
+	var broker mqttQueueSpec
+	var queues []tomlEntry
+	for _, key := range keys {
+		var ok bool
+		switch key.folded {
+		case "address":
+			broker.Broker, ok = key.value.(string)
+		case "username":
+			broker.Username, ok = key.value.(string)
+		case "password":
+			broker.Password, ok = key.value.(string)
+		case "clientid":
+			broker.ClientID, ok = key.value.(string)
+		case "queues":
+			if queues, err = tableEntries(key); err != nil {
+				return nil, err
+			}
+			ok = true
+		default:
+			return nil, fmt.Errorf("unknown setting %q; valid settings of mqtt: address, username, password, clientid, queues", key.name)
+		}
+		if !ok {
+			return nil, fmt.Errorf("%q: want a string, got %s", key.name, tomlValue(key.value).describe)
+		}
+	}
+	var settings []configSetting
+	for _, queue := range queues {
+		entries, err := tableEntries(queue)
+		if err != nil {
+			return nil, err
+		}
+		spec := broker
+		spec.Name = mqttQueueNamePrefix + queue.name[strings.LastIndex(queue.name, ".")+1:]
+		for _, e := range entries {
+			var ok bool
+			switch e.folded {
+			case "topicfilter":
+				spec.Topic, ok = e.value.(string)
+			case "types":
+				spec.Types, ok = tomlStrings(e.value)
+			default:
+				return nil, fmt.Errorf("unknown setting %q; valid settings of %s: topicfilter, types", e.name, queue.name)
+			}
+			if !ok {
+				return nil, fmt.Errorf("%q: want %s, got %s", e.name, map[bool]string{true: "an array of strings", false: "a string"}[e.folded == "types"], tomlValue(e.value).describe)
+			}
+		}
+		text, err := json.Marshal(spec)
+		if err != nil {
+			return nil, err
+		}
+		settings = append(settings, configSetting{key: queue.name, flag: "mqtt-queue", value: scalarValue(kindString, string(text))})
 	}
 	return settings, nil
 }

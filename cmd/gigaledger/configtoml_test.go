@@ -59,7 +59,7 @@ const gigaWalletExampleConfig = `
   clientid = "gigawallet"
 
 [mqtt.queues.invoices]
-  topicfilter = "invoice/#"
+  topicfilter = "invoice/{type}"
   types = ["INV"]
 `
 
@@ -98,7 +98,6 @@ func TestConfigTOMLGigaWalletExample(t *testing.T) {
 		"dogecoind.testnet.rpcport", "dogecoind.testnet.rpcuser", "dogecoind.testnet.zmqport",
 		"gigawallet.rejectionsneeded", "gigawallet.servicekeyhash", "gigawallet.servicekeysecret",
 		"loggers.events.path", "loggers.events.types",
-		"mqtt.address", "mqtt.clientid", "mqtt.queues.invoices.topicfilter", "mqtt.queues.invoices.types",
 		"store.DBFile",
 	}
 	if !slices.Equal(cfg.ignoredSettings, wantIgnored) {
@@ -108,6 +107,11 @@ func TestConfigTOMLGigaWalletExample(t *testing.T) {
 	if len(cfg.Callbacks) != 1 || cfg.Callbacks[0].Name != "callbacks.example" || cfg.Callbacks[0].Secret == "" ||
 		!strings.HasPrefix(cfg.Callbacks[0].URL, "http") {
 		t.Fatalf("callbacks %+v", cfg.Callbacks)
+	}
+	// [mqtt] and [mqtt.queues.invoices] are an MQTT subscriber.
+	if len(cfg.MQTTQueues) != 1 || cfg.MQTTQueues[0].Name != "mqtt.invoices" || cfg.MQTTQueues[0].MQTT.Topic != "invoice/{type}" ||
+		!strings.Contains(cfg.MQTTQueues[0].URL, "://") {
+		t.Fatalf("MQTT queues %+v", cfg.MQTTQueues)
 	}
 	// Untouched settings keep their defaults.
 	if cfg.DataDir != defaultDataDir || cfg.Shards != 1 {

@@ -222,12 +222,13 @@ func (s relaySource) Newest(shardID int) (uint64, error) {
 type eventRelay struct {
 	cancel context.CancelFunc
 	done   sync.WaitGroup
+	mqtt   *relay.MQTTTransport
 }
 
 // startRelay starts delivering the outboxes of the shards this node leads.
 func startRelay(node *cluster.Node, router *routing.Router, registry prometheus.Registerer, cfg *serveConfig, logger *slog.Logger) (*eventRelay, error) {
 	ownListeners := ownListeners(cfg)
-	configured := configuredSubscriptions(cfg.Callbacks)
+	configured := append(configuredSubscriptions(cfg.Callbacks), cfg.MQTTQueues...)
 	for _, sub := range configured {
 		if err := sub.Validate(ownListeners); err != nil {
 			return nil, fmt.Errorf("--callback: %w", err)
@@ -241,14 +242,20 @@ func startRelay(node *cluster.Node, router *routing.Router, registry prometheus.
 		return reader.ListSubscriptions()
 	}}
 	shards := relayShards{node: node, subs: subs}
+	mqtt := relay.NewMQTT(relay.MQTTTransportOptions{ClientIDSuffix: cfg.NodeID})
+	var retry relay.RetryPolicy // zero: the relay's default
+	if cfg.relayRetry != nil {
+		retry = *cfg.relayRetry
+	}
 	engine, err := relay.New(relay.Config{Source: relaySource{router: router}, Cursors: shards, DeadLetters: shards,
 		Leadership: shards, Subscriptions: subs, Metrics: relay.NewMetrics(registry), Logger: logger.With("component", "relay"),
-		OwnListeners: ownListeners})
+		OwnListeners: ownListeners, Retry: retry,
+		Transports: map[relay.Kind]relay.Transport{relay.KindWebhook: relay.NewWebhook(relay.WebhookOptions{}), relay.KindMQTT: mqtt}})
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &eventRelay{cancel: cancel}
+	r := &eventRelay{cancel: cancel, mqtt: mqtt}
 	r.done.Add(2 + len(node.HostedShards()))
 	go func() { defer r.done.Done(); engine.Run(ctx) }()
 	go func() { defer r.done.Done(); subs.run(ctx, engine.Refresh) }()
@@ -277,4 +284,5 @@ func startRelay(node *cluster.Node, router *routing.Router, registry prometheus.
 func (r *eventRelay) Close() {
 	r.cancel()
 	r.done.Wait()
+	r.mqtt.Close()
 }
