@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gigaledger/gigaledger/cluster/testutil"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/gigaledger/gigaledger/cluster/testutil"
 )
 
 // startTestBroker starts Debian's mosquitto on a loopback port (anonymous) and stops it by PID
