@@ -15,6 +15,7 @@ import (
 
 	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
+	"github.com/gigaledger/gigaledger/cluster/relay"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
 	"github.com/gigaledger/gigaledger/httpapi"
 )
@@ -76,6 +77,9 @@ type serveConfig struct {
 
 	// raftTiming, when set by tests, replaces raft's default timeouts.
 	raftTiming *raftTiming
+	// relayRetry, when set by tests, replaces the relay's retry policy (relay.DefaultRetryPolicy
+	// waits minutes between attempts).
+	relayRetry *relay.RetryPolicy
 }
 
 // raftTiming shortens elections in tests.

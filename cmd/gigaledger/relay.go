@@ -219,8 +219,14 @@ type eventRelay struct {
 	done   sync.WaitGroup
 }
 
-// startRelay starts delivering the outboxes of the shards this node leads.
-func startRelay(node *cluster.Node, router *routing.Router, registry prometheus.Registerer, ownListeners []string, logger *slog.Logger) (*eventRelay, error) {
+// startRelay starts delivering the outboxes of the shards this node leads; retry, when not
+// nil, replaces the relay's default retry policy (tests).
+func startRelay(node *cluster.Node, router *routing.Router, registry prometheus.Registerer, ownListeners []string,
+	retry *relay.RetryPolicy, logger *slog.Logger) (*eventRelay, error) {
+	var retryPolicy relay.RetryPolicy // zero: the relay's default
+	if retry != nil {
+		retryPolicy = *retry
+	}
 	subs := &relaySubscriptions{logger: logger, read: func(ctx context.Context) ([]fsm.Subscription, error) {
 		reader, err := router.Read(ctx)
 		if err != nil {
@@ -231,7 +237,7 @@ func startRelay(node *cluster.Node, router *routing.Router, registry prometheus.
 	shards := relayShards{node: node, subs: subs}
 	engine, err := relay.New(relay.Config{Source: relaySource{router: router}, Cursors: shards, DeadLetters: shards,
 		Leadership: shards, Subscriptions: subs, Metrics: relay.NewMetrics(registry), Logger: logger.With("component", "relay"),
-		OwnListeners: ownListeners})
+		OwnListeners: ownListeners, Retry: retryPolicy})
 	if err != nil {
 		return nil, err
 	}

@@ -206,7 +206,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 		}(srv)
 	}
 	n.duties = startLeaderDuties(clusterNode, logger)
-	if n.relay, err = startRelay(clusterNode, backend, registry, ownListeners(cfg), logger); err != nil {
+	if n.relay, err = startRelay(clusterNode, backend, registry, ownListeners(cfg), cfg.relayRetry, logger); err != nil {
 		n.Close()
 		return nil, err
 	}
