@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net"
@@ -16,19 +17,25 @@ import (
 )
 
 // webhookReceiver is a subscriber's endpoint on loopback: it verifies every request's HMAC and
-// keeps what it received; fail makes it answer 500 to the next n requests.
+// that every request for one event_id carries the same body, and keeps what it accepted; fail
+// makes it answer 500 to the next n requests, refuse (when set) answers the status it returns
+// for an event type instead of accepting (0: accept).
 type webhookReceiver struct {
 	t      *testing.T
 	secret string
-	mu     sync.Mutex
-	got    []map[string]any
-	posts  int
-	fail   int
 	url    string
+
+	mu       sync.Mutex
+	got      []map[string]any // accepted envelopes, in order of arrival
+	posts    int
+	fail     int
+	refuse   func(eventType string) int
+	bodies   map[string][]byte // by event_id, as first posted
+	attempts map[string]int    // requests by event_id
 }
 
 func newWebhookReceiver(t *testing.T, secret string) *webhookReceiver {
-	r := &webhookReceiver{t: t, secret: secret}
+	r := &webhookReceiver{t: t, secret: secret, bodies: map[string][]byte{}, attempts: map[string]int{}}
 	listener, err := net.Listen("tcp", testutil.FreeAddr(t))
 	if err != nil {
 		t.Fatal(err)
@@ -48,16 +55,39 @@ func (r *webhookReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if err := relay.Verify(r.secret, req.Header, body); err != nil || req.Header.Get("Content-Type") != "application/json" {
 		r.t.Errorf("request %d: signature %v, content type %q", r.posts, err, req.Header.Get("Content-Type"))
 	}
+	var envelope map[string]any
+	if err := json.Unmarshal(body, &envelope); err != nil {
+		r.t.Errorf("body %s: %v", body, err)
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	eventID, _ := envelope["event_id"].(string)
+	eventType, _ := envelope["event_type"].(string)
+	if first, ok := r.bodies[eventID]; !ok {
+		r.bodies[eventID] = body
+	} else if !bytes.Equal(first, body) {
+		r.t.Errorf("event %s posted again with another body:\n%s\n%s", eventID, first, body)
+	}
+	r.attempts[eventID]++
 	if r.fail > 0 {
 		r.fail--
 		w.WriteHeader(http.StatusInternalServerError)
 		return
 	}
-	var envelope map[string]any
-	if err := json.Unmarshal(body, &envelope); err != nil {
-		r.t.Errorf("body %s: %v", body, err)
+	if r.refuse != nil {
+		if status := r.refuse(eventType); status != 0 {
+			w.WriteHeader(status)
+			return
+		}
 	}
 	r.got = append(r.got, envelope)
+}
+
+// setRefuse replaces refuse.
+func (r *webhookReceiver) setRefuse(refuse func(eventType string) int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.refuse = refuse
 }
 
 func (r *webhookReceiver) types() []string {
