@@ -14,6 +14,8 @@ import (
 
 	"github.com/gigaledger/gigaledger/cluster/relay"
 	"github.com/gigaledger/gigaledger/cluster/testutil"
+	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/httpapi"
 )
 
 // webhookReceiver is a subscriber's endpoint on loopback: it verifies every request's HMAC and
@@ -173,4 +175,99 @@ func TestWebhookDelivery(t *testing.T) {
 	if len(listed.Items) != 1 || listed.Items[0]["name"] != "shop" {
 		t.Fatalf("listed %v", listed)
 	}
+}
+
+// TestWebhookDeadLetter: an event its receiver keeps refusing (every INV_CREATED answered 500)
+// is dead-lettered after the retry budget, listed by GET /subscriptions/:name/dead-letters with
+// its event_id and the reason, and delivery goes on with the next event; the replicated cursor
+// passes it.
+func TestWebhookDeadLetter(t *testing.T) {
+	const attemptCount = 3
+	cfg := &serveConfig{NodeID: "n1", DataDir: filepath.Join(t.TempDir(), "n1"), AdminAddr: testutil.FreeAddr(t),
+		PublicAddr: testutil.FreeAddr(t), RaftAddr: testutil.FreeAddr(t), LogLevel: "error", ShutdownMax: 5 * time.Second,
+		Shards: 1, Replicas: 1, raftTiming: testRaftTiming,
+		relayRetry: &relay.RetryPolicy{AttemptMaxCount: attemptCount, BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond}}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := startNode(cfg, testutil.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	admin := "http://" + cfg.AdminAddr
+	send := func(method, path, body string, want int) []byte {
+		t.Helper()
+		var status int
+		var answer []byte
+		testutil.EventuallyWithin(t, 20*time.Second, "a non-503 answer to "+path, func() bool {
+			req, _ := http.NewRequest(method, admin+path, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			answer, _ = io.ReadAll(resp.Body)
+			status = resp.StatusCode
+			return status != http.StatusServiceUnavailable
+		})
+		if status != want {
+			t.Fatalf("%s %s: %d %s, want %d", method, path, status, answer, want)
+		}
+		return answer
+	}
+	receiver := newWebhookReceiver(t, "s3cret")
+	receiver.setRefuse(func(eventType string) int {
+		if eventType == "INV_CREATED" {
+			return http.StatusInternalServerError
+		}
+		return 0
+	})
+	send(http.MethodPost, "/subscriptions", `{"name":"shop","url":"`+receiver.url+`","secret":"s3cret","types":["ACC","INV"]}`, 201)
+	send(http.MethodPost, "/account/a", `{}`, 200)
+	send(http.MethodPost, "/account/a/invoice", `{"items":[{"type":"item","name":"Tea","quantity":1,"value":"2"}]}`, 200)
+	send(http.MethodPost, "/account/b", `{}`, 200)
+
+	testutil.EventuallyWithin(t, 30*time.Second, "both ACC_CREATED at the receiver", func() bool {
+		return len(receiver.types()) >= 2
+	})
+	if got := strings.Join(receiver.types(), ","); got != "ACC_CREATED,ACC_CREATED" {
+		t.Fatalf("received %s", got)
+	}
+	var letters struct{ Items []httpapi.DeadLetter }
+	if err := json.Unmarshal(send(http.MethodGet, "/subscriptions/shop/dead-letters", "", 200), &letters); err != nil {
+		t.Fatal(err)
+	}
+	if len(letters.Items) != 1 {
+		t.Fatalf("dead letters %+v", letters.Items)
+	}
+	letter := letters.Items[0]
+	receiver.mu.Lock()
+	attempts, body := receiver.attempts[letter.EventID], receiver.bodies[letter.EventID]
+	receiver.mu.Unlock()
+	var refused replayedEvent
+	if err := json.Unmarshal(body, &refused); err != nil || refused.EventType != "INV_CREATED" || refused.Sequence != letter.Sequence {
+		t.Fatalf("dead letter %+v; the receiver refused %s (%v)", letter, body, err)
+	}
+	if attempts != attemptCount || letter.Subscriber != "shop" || letter.EventType != "INV_CREATED" ||
+		!strings.Contains(letter.Reason, "3 attempts") || !strings.Contains(letter.Reason, "500") {
+		t.Fatalf("dead letter %+v after %d attempts", letter, attempts)
+	}
+	// b's ACC_CREATED, after the invoice, was delivered; the cursor passed the dead letter.
+	receiver.mu.Lock()
+	next := receiver.got[1]
+	receiver.mu.Unlock()
+	if next["message"].(map[string]any)["foreign_id"] != "b" || uint64(next["sequence"].(float64)) <= letter.Sequence {
+		t.Fatalf("delivered %v after dead letter %+v", next, letter)
+	}
+	machine := n.cluster.StateMachine(0).(*fsm.Machine)
+	_, newest, err := machine.OutboxRange()
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.EventuallyWithin(t, 10*time.Second, "the cursor at the newest event", func() bool {
+		cursor, err := machine.OutboxCursor("shop")
+		return err == nil && cursor == newest && cursor > letter.Sequence
+	})
 }
