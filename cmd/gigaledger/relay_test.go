@@ -180,7 +180,8 @@ func TestWebhookDelivery(t *testing.T) {
 // TestWebhookDeadLetter: an event its receiver keeps refusing (every INV_CREATED answered 500)
 // is dead-lettered after the retry budget, listed by GET /subscriptions/:name/dead-letters with
 // its event_id and the reason, and delivery goes on with the next event; the replicated cursor
-// passes it.
+// passes it. Once the receiver accepts, POST .../dead-letters/redrive delivers it (and nothing
+// else) again and empties the list.
 func TestWebhookDeadLetter(t *testing.T) {
 	const attemptCount = 3
 	cfg := &serveConfig{NodeID: "n1", DataDir: filepath.Join(t.TempDir(), "n1"), AdminAddr: testutil.FreeAddr(t),
@@ -270,4 +271,35 @@ func TestWebhookDeadLetter(t *testing.T) {
 		cursor, err := machine.OutboxCursor("shop")
 		return err == nil && cursor == newest && cursor > letter.Sequence
 	})
+
+	// Re-drive: the receiver accepts now; the dead letter arrives, leaves the list, and nothing
+	// else is delivered again (the cursor stays).
+	receiver.setRefuse(nil)
+	send(http.MethodPost, "/subscriptions/nobody/dead-letters/redrive", "", 404)
+	var answer httpapi.RedriveAnswer
+	if err := json.Unmarshal(send(http.MethodPost, "/subscriptions/shop/dead-letters/redrive", "", 200), &answer); err != nil || answer.Marked != 1 {
+		t.Fatalf("redrive answered %+v %v", answer, err)
+	}
+	testutil.EventuallyWithin(t, 10*time.Second, "INV_CREATED at the receiver", func() bool { return len(receiver.types()) >= 3 })
+	testutil.EventuallyWithin(t, 10*time.Second, "no dead letter left", func() bool {
+		letters.Items = nil
+		err := json.Unmarshal(send(http.MethodGet, "/subscriptions/shop/dead-letters", "", 200), &letters)
+		return err == nil && len(letters.Items) == 0
+	})
+	if got := strings.Join(receiver.types(), ","); got != "ACC_CREATED,ACC_CREATED,INV_CREATED" {
+		t.Fatalf("received %s", got)
+	}
+	receiver.mu.Lock()
+	redriven := receiver.got[2]
+	attempts = receiver.attempts[letter.EventID]
+	receiver.mu.Unlock()
+	if redriven["event_id"] != letter.EventID || attempts != attemptCount+1 {
+		t.Fatalf("re-drove %v, %d attempts of %s", redriven, attempts, letter.EventID)
+	}
+	if cursor, _ := machine.OutboxCursor("shop"); cursor != newest {
+		t.Fatalf("cursor %d after the re-drive, want %d", cursor, newest)
+	}
+	if err := json.Unmarshal(send(http.MethodPost, "/subscriptions/shop/dead-letters/redrive", "{}", 200), &answer); err != nil || answer.Marked != 0 {
+		t.Fatalf("redrive again answered %+v %v", answer, err)
+	}
 }
