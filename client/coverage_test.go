@@ -24,7 +24,8 @@ var callByOperation = map[string]string{
 	"getHold": "GetHold", "captureHold": "CaptureHold", "releaseHold": "ReleaseHold",
 	"listEvents": "ListEvents", "createSubscription": "CreateSubscription", "listSubscriptions": "ListSubscriptions",
 	"getSubscription": "GetSubscription", "deleteSubscription": "DeleteSubscription", "listDeadLetters": "ListDeadLetters",
-	"healthz": "Health", "readyz": "Ready", "clusterStatus": "ClusterStatus", "stateDigest": "StateDigest",
+	"redriveDeadLetters": "RedriveDeadLetters",
+	"healthz":            "Health", "readyz": "Ready", "clusterStatus": "ClusterStatus", "stateDigest": "StateDigest",
 	// GigaWallet's routes; the create at the path with a trailing slash is the same call.
 	"gigawalletUpsertAccount": "UpsertAccount", "gigawalletGetAccount": "GetAccount", "gigawalletGetBalance": "GetAccountBalance",
 	"gigawalletCreateInvoice": "CreateInvoice", "gigawalletCreateInvoiceSlash": "CreateInvoice",

@@ -82,6 +82,11 @@ func TestSubscriptionsAgainstTheRealHandler(t *testing.T) {
 	if letters := must[[]client.DeadLetter](t, "dead letters")(c.ListDeadLetters(ctx, "shop", 10)); len(letters) != 0 {
 		t.Fatalf("dead letters %+v", letters)
 	}
+	// This server runs no relay: a re-drive is refused as unavailable (cmd/gigaledger tests the
+	// relay's).
+	if _, err := c.RedriveDeadLetters(ctx, "shop"); !errors.As(err, &apiErr) || apiErr.StatusCode != 503 {
+		t.Fatalf("redrive without a relay: %v", err)
+	}
 	if err := c.DeleteSubscription(ctx, "shop"); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -356,6 +357,68 @@ func TestOutboxDeadLetters(t *testing.T) {
 	}
 	if all, _ := tm.m.DeadLetters("", 0, 10); len(all) != 0 {
 		t.Fatalf("dead letters of trimmed events: %+v", all)
+	}
+}
+
+// TestOutboxRedrive: a re-drive marks only its subscriber's dead letters, pages through a
+// bounded scan, is idempotent; an outcome removes the mark and, when delivered, the dead letter,
+// otherwise keeps it with the new reason; an outcome again changes nothing; the cursor never
+// moves; marks are trimmed with their events.
+func TestOutboxRedrive(t *testing.T) {
+	reg := testRegistry()
+	reg.SetOutboxRetention(8)
+	tm := newTestMachine(t, reg)
+	for i := 0; i < 4; i++ {
+		tm.apply(Envelope{Command: &bump{Name: "a", By: 1}}) // events 1..4
+	}
+	tm.apply(Envelope{Command: &OutboxDeadLetter{Subscriber: "hook", Sequence: 1, EventType: "BUMPED", Reason: "HTTP 500"}},
+		Envelope{Command: &OutboxDeadLetter{Subscriber: "other", Sequence: 2, EventType: "BUMPED", Reason: "HTTP 500"}},
+		Envelope{Command: &OutboxDeadLetter{Subscriber: "hook", Sequence: 3, EventType: "BUMPED", Reason: "HTTP 500"}})
+	for range 2 {
+		r := tm.apply(Envelope{Command: &OutboxRedrive{Subscriber: "hook"}})[0]
+		if marked := r.Value.(*RedriveMarked); r.Err != nil || marked.Marked != 2 || marked.Last != 3 || !marked.Done {
+			t.Fatalf("redrive: %+v %+v", r, r.Value)
+		}
+	}
+	if r := tm.apply(Envelope{Command: &OutboxRedrive{Subscriber: "hook", After: 1}})[0]; r.Value.(*RedriveMarked).Marked != 1 {
+		t.Fatalf("redrive after 1: %+v", r.Value)
+	}
+	if r := tm.apply(Envelope{Command: &OutboxRedrive{}})[0]; r.Err == nil || r.Err.Code != CodeInvalidArgument {
+		t.Fatalf("redrive without a subscriber: %+v", r)
+	}
+	if marks, err := tm.m.Redrives("hook", 10); err != nil || !slices.Equal(marks, []uint64{1, 3}) {
+		t.Fatalf("hook's marks %v %v", marks, err)
+	}
+	if marks, _ := tm.m.Redrives("other", 10); len(marks) != 0 {
+		t.Fatalf("other's marks %v", marks)
+	}
+	cursor, _ := tm.m.OutboxCursor("hook")
+	for range 2 {
+		tm.apply(Envelope{Command: &OutboxRedriven{Subscriber: "hook", Sequence: 1, Delivered: true}},
+			Envelope{Command: &OutboxRedriven{Subscriber: "hook", Sequence: 3, Reason: "HTTP 502"}})
+	}
+	letters, _ := tm.m.DeadLetters("hook", 0, 10)
+	if len(letters) != 1 || letters[0].Sequence != 3 || letters[0].Reason != "HTTP 502" || letters[0].EventType != "BUMPED" {
+		t.Fatalf("dead letters after the re-drive %+v", letters)
+	}
+	if marks, _ := tm.m.Redrives("hook", 10); len(marks) != 0 {
+		t.Fatalf("marks after the outcomes %v", marks)
+	}
+	if after, _ := tm.m.OutboxCursor("hook"); after != cursor {
+		t.Fatalf("cursor moved from %d to %d", cursor, after)
+	}
+	// An outcome without a mark changes nothing: the letter of 3 stays.
+	tm.apply(Envelope{Command: &OutboxRedriven{Subscriber: "hook", Sequence: 3, Delivered: true}})
+	if letters, _ := tm.m.DeadLetters("hook", 0, 10); len(letters) != 1 {
+		t.Fatalf("an unmarked outcome removed %+v", letters)
+	}
+	// Marks go with their trimmed events.
+	tm.apply(Envelope{Command: &OutboxRedrive{Subscriber: "other"}})
+	for i := 0; i < 10; i++ {
+		tm.apply(Envelope{Command: &bump{Name: "a", By: 1}})
+	}
+	if marks, _ := tm.m.Redrives("other", 10); len(marks) != 0 {
+		t.Fatalf("marks of trimmed events %v", marks)
 	}
 }
 

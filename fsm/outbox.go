@@ -142,6 +142,7 @@ func (o *outboxState) endBatch(b *Batch) {
 		}
 		o.first = cut
 		trimDeadLetters(b, cut)
+		trimRedrives(b, cut)
 	}
 }
 

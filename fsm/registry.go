@@ -92,6 +92,7 @@ func NewRegistry() *Registry {
 	registerOutbox(r)
 	registerTick(r)
 	registerDeadLetters(r)
+	registerRedrives(r)
 	registerSubscriptions(r)
 	registerIdempotency(r)
 	return r

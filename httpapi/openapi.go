@@ -434,6 +434,8 @@ func openAPISchemas() object {
 			"sequence": object{"type": "integer"}, "eventType": object{"type": "string"},
 			"reason": object{"type": "string", "description": "The last attempt's error."}, "createdAt": timestamp()}),
 		"DeadLetterList": itemsOf("DeadLetter"),
+		"RedriveAnswer": shape(object{"subscriber": object{"type": "string"},
+			"marked": object{"type": "integer", "description": "Dead letters marked for delivery (those marked before included)."}}),
 		"EventPage": object{"type": "object", "required": []string{"items", "cursor", "more"}, "properties": object{
 			"items":  arrayOf(schemaRef("Event")),
 			"cursor": object{"type": "string", "description": "Pass as after= to continue; also when items is empty."},

@@ -165,6 +165,9 @@ func (s *server) adminRoutes(registry *prometheus.Registry) []routeSpec {
 		{method: get, path: pathDeadLetters, operationID: "listDeadLetters", tag: tagEvents, handler: s.listDeadLetters,
 			summary: "The events the subscriber's delivery gave up on after its retries, oldest first: of one shard from a sequence, or the first limit of every shard.",
 			query:   []string{"shard", "afterSequence", "limit"}, success: ok, response: "DeadLetterList"},
+		{method: post, path: pathDeadLetters + "/redrive", operationID: "redriveDeadLetters", tag: tagEvents, handler: s.redriveDeadLetters,
+			summary: "Deliver the subscriber's dead letters again (each shard's leader, within the retry budget, out of sequence order): those that arrive leave the list, the others stay with the new reason. Safe to repeat.",
+			request: "EmptyRequest", requestOptional: true, success: ok, response: "RedriveAnswer", errors: []int{missing, http.StatusServiceUnavailable}},
 
 		{method: get, path: pathOpenAPI, operationID: "openapi", tag: tagOperations,
 			summary: "This OpenAPI document.", success: ok, response: "OpenAPIDocument"},

@@ -67,6 +67,9 @@ type AdminConfig struct {
 	CORSOrigins []string
 	// GigaWallet, when set, serves the GigaWallet API's account routes beside Cloud Wallet's.
 	GigaWallet *GigaWalletConfig
+	// Redriver marks dead letters for re-delivery (POST .../dead-letters/redrive); nil answers
+	// that route 503.
+	Redriver DeadLetterRedriver
 	// OwnListeners are the node's listener addresses (host:port): a webhook subscription must
 	// not target one of them.
 	OwnListeners []string
@@ -107,6 +110,7 @@ type server struct {
 	// ownListeners are the node's listener addresses, which a webhook must not target.
 	ownListeners []string
 	operator     Operator
+	redriver     DeadLetterRedriver
 	// longPolls holds a token per GET /events request that waits (eventsLongPollsMaxCount).
 	longPolls chan struct{}
 	// lifetime ends when the node shuts down (AdminConfig.Lifetime).
@@ -205,7 +209,7 @@ func newAdminEngine(cfg AdminConfig, backend Backend, logger *slog.Logger, regis
 		timeout = requestTimeoutDefault
 	}
 	s := &server{backend: backend, logger: logger, metrics: newMetrics(registry), listener: listenerAdmin,
-		requestTimeout: timeout, ready: cfg.Ready, operator: cfg.Operator, readyDetail: cfg.ReadyDetail,
+		requestTimeout: timeout, ready: cfg.Ready, operator: cfg.Operator, redriver: cfg.Redriver, readyDetail: cfg.ReadyDetail,
 		longPolls: make(chan struct{}, eventsLongPollsMaxCount), lifetime: cfg.Lifetime, ownListeners: cfg.OwnListeners}
 	if s.lifetime == nil {
 		s.lifetime = context.Background()

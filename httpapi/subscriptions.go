@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"slices"
@@ -218,4 +219,55 @@ func (s *server) listDeadLetters(c *gin.Context) {
 		}
 		return itemsResponse[DeadLetter]{Items: views}, nil
 	})
+}
+
+// DeadLetterRedriver asks for a subscriber's dead letters to be delivered again: each shard's
+// leader delivers the marked ones, and removes each dead letter that arrives (cluster/relay).
+type DeadLetterRedriver interface {
+	// RedriveDeadLetters marks every dead letter of subscriber, in every shard, and returns how
+	// many are marked. Safe to repeat: a letter marked twice is delivered once more.
+	RedriveDeadLetters(ctx context.Context, subscriber string) (marked uint64, err error)
+}
+
+// RedriveAnswer is the answer of POST /subscriptions/:name/dead-letters/redrive.
+type RedriveAnswer struct {
+	Subscriber string `json:"subscriber"`
+	Marked     uint64 `json:"marked"`
+}
+
+// redriveDeadLetters is POST /subscriptions/:name/dead-letters/redrive: the subscriber's dead
+// letters are delivered again, out of sequence order, within the retry budget; those that
+// arrive leave the list, the others stay with the new reason.
+func (s *server) redriveDeadLetters(c *gin.Context) {
+	if apiErr := decodeEmpty(c.Request.Body); apiErr != nil {
+		s.fail(c, apiErr)
+		return
+	}
+	name := c.Param("name")
+	if s.redriver == nil {
+		writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "no event relay here"})
+		return
+	}
+	ctx, cancel := s.withTimeout(c)
+	defer cancel()
+	reader, err := s.backend.Read(ctx)
+	if err != nil {
+		s.fail(c, fromBackendError(err, false))
+		return
+	}
+	subs, err := reader.ListSubscriptions()
+	if err == nil && !slices.ContainsFunc(subs, func(sub fsm.Subscription) bool { return sub.Name == name }) {
+		err = fsm.Rejectf(fsm.CodeSubscriptionNotFound, "no subscription %q", name)
+	}
+	if err != nil {
+		s.fail(c, fromBackendError(err, false))
+		return
+	}
+	marked, err := s.redriver.RedriveDeadLetters(ctx, name)
+	if err != nil {
+		s.fail(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable,
+			message: "marking the dead letters did not finish; it is safe to repeat", retryAfter: true, cause: err})
+		return
+	}
+	s.ok(c, http.StatusOK, RedriveAnswer{Subscriber: name, Marked: marked})
 }

@@ -58,6 +58,8 @@ type Config struct {
 	DeadLetters   DeadLetters
 	Leadership    Leadership
 	Subscriptions Subscriptions
+	// Redrives, when set, are the dead letters to deliver again (nil: none are).
+	Redrives Redrives
 	// Transports deliver by Kind (default: KindWebhook → NewWebhook(WebhookOptions{})).
 	Transports map[Kind]Transport
 	Metrics    *Metrics     // default: NewMetrics(nil)
@@ -446,6 +448,9 @@ func (d *delivery) run(ctx context.Context) {
 			d.passed, d.acked = cursor, cursor
 			d.passedOut.Store(cursor)
 		}
+		if d.cfg.Redrives != nil && !d.redrive(ctx) {
+			return
+		}
 		wake := d.wakeChannel(d.shard)
 		batch, oldest, err := d.cfg.Source.Events(ctx, d.shard, d.passed, d.cfg.BatchMaxCount)
 		if err != nil {
@@ -549,36 +554,12 @@ func (d *delivery) ack(ctx context.Context) {
 // false when ctx ended first: the event is then neither delivered for sure nor recorded, and
 // the next leader delivers it again.
 func (d *delivery) deliverOne(ctx context.Context, env Envelope) bool {
-	var lastErr error
-	for attempt := 1; attempt <= d.cfg.Retry.AttemptMaxCount; attempt++ {
-		if attempt > 1 {
-			if attempt == 2 {
-				d.ack(ctx) // what came before env must not wait for env's retries
-			}
-			if d.cfg.Sleep(ctx, d.backoff(attempt-1)) != nil {
-				return false
-			}
-			d.cfg.Metrics.retried.WithLabelValues(d.sub.Name).Inc()
-		}
-		lastErr = d.transport.Attempt(ctx, d.sub, env)
-		if lastErr == nil {
-			d.cfg.Metrics.delivered.WithLabelValues(d.sub.Name).Inc()
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		// The first failure of an event is visible; its retries are in the retried metric.
-		level := slog.LevelDebug
-		if attempt == 1 {
-			level = slog.LevelWarn
-		}
-		d.logger.Log(ctx, level, "relay: delivery attempt failed", "sequence", env.Sequence, "event_id", env.EventID,
-			"attempt", attempt, "err", lastErr)
+	reason, delivered := d.attempt(ctx, env)
+	if delivered {
+		return true
 	}
-	reason := fmt.Sprintf("not delivered in %d attempts; last: %v", d.cfg.Retry.AttemptMaxCount, lastErr)
-	if len(reason) > deadLetterReasonMaxBytes {
-		reason = reason[:deadLetterReasonMaxBytes]
+	if ctx.Err() != nil {
+		return false
 	}
 	for failures := 1; ; failures++ {
 		err := d.cfg.DeadLetters.Add(ctx, d.shard, d.sub.Name, env, reason)
@@ -597,6 +578,85 @@ func (d *delivery) deliverOne(ctx context.Context, env Envelope) bool {
 			return false
 		}
 	}
+}
+
+// attempt tries to deliver env within the retry budget. When it was not delivered (and ctx
+// did not end), reason says why, for a dead letter.
+func (d *delivery) attempt(ctx context.Context, env Envelope) (reason string, delivered bool) {
+	var lastErr error
+	for attempt := 1; attempt <= d.cfg.Retry.AttemptMaxCount; attempt++ {
+		if attempt > 1 {
+			if attempt == 2 {
+				d.ack(ctx) // what came before env must not wait for env's retries
+			}
+			if d.cfg.Sleep(ctx, d.backoff(attempt-1)) != nil {
+				return "", false
+			}
+			d.cfg.Metrics.retried.WithLabelValues(d.sub.Name).Inc()
+		}
+		lastErr = d.transport.Attempt(ctx, d.sub, env)
+		if lastErr == nil {
+			d.cfg.Metrics.delivered.WithLabelValues(d.sub.Name).Inc()
+			return "", true
+		}
+		if ctx.Err() != nil {
+			return "", false
+		}
+		// The first failure of an event is visible; its retries are in the retried metric.
+		level := slog.LevelDebug
+		if attempt == 1 {
+			level = slog.LevelWarn
+		}
+		d.logger.Log(ctx, level, "relay: delivery attempt failed", "sequence", env.Sequence, "event_id", env.EventID,
+			"attempt", attempt, "err", lastErr)
+	}
+	reason = fmt.Sprintf("not delivered in %d attempts; last: %v", d.cfg.Retry.AttemptMaxCount, lastErr)
+	if len(reason) > deadLetterReasonMaxBytes {
+		reason = reason[:deadLetterReasonMaxBytes]
+	}
+	return reason, false
+}
+
+// redrive delivers the dead letters marked for re-delivery, oldest first, each within the
+// retry budget, and records each outcome. They arrive out of sequence order (older than the
+// events delivered since), which their event IDs show. It returns false when ctx ended: a mark
+// whose outcome is not recorded is delivered again by the next leader.
+func (d *delivery) redrive(ctx context.Context) bool {
+	marked, err := d.cfg.Redrives.Redrives(d.shard, d.sub.Name, d.cfg.BatchMaxCount)
+	if err != nil {
+		d.cfg.Metrics.errors.WithLabelValues("redrives").Inc()
+		d.logger.Warn("relay: reading the dead letters to deliver again failed", "err", err)
+		return true // the next loop tries again
+	}
+	for _, sequence := range marked {
+		if sequence == 0 {
+			continue // no event has sequence 0
+		}
+		batch, _, err := d.cfg.Source.Events(ctx, d.shard, sequence-1, 1)
+		if err != nil {
+			if ctx.Err() == nil {
+				d.cfg.Metrics.errors.WithLabelValues("events").Inc()
+				d.logger.Warn("relay: reading an event to deliver again failed", "sequence", sequence, "err", err)
+			}
+			return ctx.Err() == nil
+		}
+		reason, delivered := "the event is no longer in the outbox", false
+		if len(batch) == 1 && batch[0].Sequence == sequence {
+			reason, delivered = d.attempt(ctx, batch[0])
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		if err := d.cfg.Redrives.Redriven(ctx, d.shard, d.sub.Name, sequence, delivered, reason); err != nil {
+			if ctx.Err() == nil {
+				d.cfg.Metrics.errors.WithLabelValues("redrives").Inc()
+				d.logger.Warn("relay: recording a re-delivery failed; it is delivered again", "sequence", sequence, "err", err)
+			}
+			return ctx.Err() == nil
+		}
+		d.logger.Info("relay: dead letter delivered again", "sequence", sequence, "delivered", delivered, "reason", reason)
+	}
+	return true
 }
 
 // backoff is the wait after attempt n (n ≥ 1) failed: full jitter below an exponential ceiling.

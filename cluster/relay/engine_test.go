@@ -439,3 +439,39 @@ func TestNewRefusesAnIncompleteOrOutOfRangeConfig(t *testing.T) {
 		t.Fatal("a cap below the base was accepted")
 	}
 }
+
+// Marked dead letters are delivered again, out of sequence order, each within the retry
+// budget, and each outcome is recorded: delivered, or not with the reason. The cursor does not
+// move back, so nothing else is delivered again.
+func TestMarkedDeadLettersAreDeliveredAgain(t *testing.T) {
+	w := newWorld()
+	r := newReceiver(t, "k", func(req received, _ int) int {
+		if req.sequence == 1 {
+			return http.StatusInternalServerError // never accepted
+		}
+		return http.StatusOK
+	})
+	w.subs.set(webhook("shop", r.url, "k", "ALL"))
+	w.source.emit(1, "INV_CREATED", "INV_CREATED", "ACC_CREATED")
+	w.cursors.set(1, "shop", 3) // delivered, with 1 and 2 dead-lettered
+	marks := newRedrives(w.journal)
+	marks.mark(1, "shop", 1, 2)
+	cfg := w.config(led(1), 0)
+	cfg.Redrives = marks
+	startEngine(t, cfg, false)
+	testutil.Eventually(t, "both outcomes recorded", func() bool { return len(marks.recorded()) == 2 })
+
+	outcomes := marks.recorded()
+	if !strings.HasPrefix(outcomes[0], "1/shop 1 delivered=false not delivered in 4 attempts") ||
+		outcomes[1] != "1/shop 2 delivered=true " {
+		t.Fatalf("outcomes %q", outcomes)
+	}
+	if ids := r.ids(); !slices.Equal(ids, []string{"1-1", "1-1", "1-1", "1-1", "1-2"}) {
+		t.Fatalf("requests %v", ids)
+	}
+	w.source.emit(1, "ACC_CREATED")
+	waitCursor(t, w, 1, "shop", 4)
+	if ids := r.ids(); ids[len(ids)-1] != "1-4" || len(ids) != 6 {
+		t.Fatalf("requests after a new event %v", ids)
+	}
+}

@@ -430,3 +430,47 @@ func webhook(name, url, secret string, types ...string) Subscription {
 	}
 	return Subscription{Name: name, Kind: KindWebhook, URL: url, Secret: secret, Filter: filter}
 }
+
+// redrives is a fake of the replicated re-drive marks: marked sequences per (shard,
+// subscriber), and the outcomes recorded.
+type redrives struct {
+	mu       sync.Mutex
+	marks    map[workerKey][]uint64
+	outcomes []string
+	journal  *journal
+}
+
+func newRedrives(j *journal) *redrives { return &redrives{marks: map[workerKey][]uint64{}, journal: j} }
+
+func (r *redrives) mark(shard int, subscriber string, sequences ...uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := workerKey{shard, subscriber}
+	r.marks[k] = append(r.marks[k], sequences...)
+}
+
+func (r *redrives) Redrives(shard int, subscriber string, limit int) ([]uint64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	marks := r.marks[workerKey{shard, subscriber}]
+	return slices.Clone(marks[:min(limit, len(marks))]), nil
+}
+
+func (r *redrives) Redriven(_ context.Context, shard int, subscriber string, sequence uint64, delivered bool, reason string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := workerKey{shard, subscriber}
+	if !slices.Contains(r.marks[k], sequence) {
+		return nil
+	}
+	r.marks[k] = slices.DeleteFunc(r.marks[k], func(s uint64) bool { return s == sequence })
+	r.outcomes = append(r.outcomes, fmt.Sprintf("%d/%s %d delivered=%v %s", shard, subscriber, sequence, delivered, reason))
+	r.journal.add("redriven %d/%s %d", shard, subscriber, sequence)
+	return nil
+}
+
+func (r *redrives) recorded() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.outcomes)
+}

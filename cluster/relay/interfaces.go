@@ -52,6 +52,22 @@ type DeadLetters interface {
 	Add(ctx context.Context, shard int, subscriber string, env Envelope, reason string) error
 }
 
+// Redrives holds the dead letters an operator asked to deliver again (fsm.OpOutboxRedrive).
+// The engine delivers them, within the retry budget, from the goroutine of their shard and
+// subscriber, before that goroutine's next batch.
+//
+// Threading: called concurrently by the engine's goroutines.
+type Redrives interface {
+	// Redrives lists up to limit sequences of shard marked for re-delivery to subscriber,
+	// oldest first, from the local replica.
+	Redrives(shard int, subscriber string, limit int) ([]uint64, error)
+	// Redriven records the outcome of one re-delivery durably (replicated) before returning
+	// nil: delivered removes the mark and the dead letter; otherwise the mark goes and the
+	// dead letter stays, with reason. An outcome for a sequence no longer marked changes
+	// nothing, so a new leader that delivers a mark again does no harm.
+	Redriven(ctx context.Context, shard int, subscriber string, sequence uint64, delivered bool, reason string) error
+}
+
 // Leadership says which shards this node leads now. The engine asks it every
 // Config.ReconcileInterval and on Engine.Refresh, and cancels the deliveries of a shard that
 // is no longer in the list.

@@ -20,6 +20,7 @@ type replayedEvent struct {
 	EventID   string         `json:"event_id"`
 	Shard     int            `json:"shard"`
 	Sequence  uint64         `json:"sequence"`
+	CreatedAt string         `json:"created_at"`
 }
 
 type replayedPage struct {

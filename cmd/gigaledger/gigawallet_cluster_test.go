@@ -42,6 +42,13 @@ type gigaWalletCluster struct {
 // leader for every shard. logs receives the nodes' records (nil: the test log, silent).
 func newGigaWalletCluster(t *testing.T, size, shards int, logs slog.Handler) *gigaWalletCluster {
 	t.Helper()
+	return newConfiguredGigaWalletCluster(t, size, shards, logs, nil)
+}
+
+// newConfiguredGigaWalletCluster is newGigaWalletCluster; configure, when not nil, sets what a
+// test needs in each node's configuration as well.
+func newConfiguredGigaWalletCluster(t *testing.T, size, shards int, logs slog.Handler, configure func(*serveConfig)) *gigaWalletCluster {
+	t.Helper()
 	t.Setenv(dogecoin.SeedEnvVar, "") // the file is the only seed source
 	seedPath := filepath.Join(t.TempDir(), "wallet.seed")
 	if _, err := dogecoin.CreateSeedFile(seedPath); err != nil {
@@ -63,6 +70,9 @@ func newGigaWalletCluster(t *testing.T, size, shards int, logs slog.Handler) *gi
 		// One public URL for the cluster, as behind a load balancer: QR codes and DogeConnect
 		// envelopes name it, so every node gives the same ones.
 		cfg.WalletSeedFile, cfg.PubAPIRootURL = seedPath, "https://pay.example"
+		if configure != nil {
+			configure(cfg)
+		}
 	})
 	for i := range tc.nodes {
 		testutil.EventuallyWithin(t, clusterWaitMax, "every shard led on "+tc.configs[i].NodeID,

@@ -63,15 +63,81 @@ func (r relayShards) Add(ctx context.Context, shardID int, subscriber string, en
 	return r.propose(ctx, shardID, &fsm.OutboxDeadLetter{Subscriber: subscriber, Sequence: env.Sequence, EventType: env.Type, Reason: reason})
 }
 
-func (r relayShards) propose(ctx context.Context, shardID int, cmd fsm.Command) error {
-	out, err := r.node.Propose(ctx, shardID, fsm.EncodeCommand(cmd))
+// Redrives implements relay.Redrives.
+func (r relayShards) Redrives(shardID int, subscriber string, limit int) ([]uint64, error) {
+	m, err := r.machine(shardID)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if result, ok := out.(*fsm.Result); ok && result.Err != nil {
-		return result.Err
+	return m.Redrives(subscriber, limit)
+}
+
+// Redriven implements relay.Redrives.
+func (r relayShards) Redriven(ctx context.Context, shardID int, subscriber string, sequence uint64, delivered bool, reason string) error {
+	if len(reason) > fsm.DeadLetterReasonMaxBytes {
+		reason = reason[:fsm.DeadLetterReasonMaxBytes]
 	}
-	return nil
+	return r.propose(ctx, shardID, &fsm.OutboxRedriven{Subscriber: subscriber, Sequence: sequence, Delivered: delivered, Reason: reason})
+}
+
+func (r relayShards) propose(ctx context.Context, shardID int, cmd fsm.Command) error {
+	_, err := proposeToShard(ctx, r.node, shardID, cmd)
+	return err
+}
+
+// proposeToShard proposes a kernel command that names its shard (fsm.Route.Pinned) through
+// the shard's leader, and returns its result's value.
+func proposeToShard(ctx context.Context, node *cluster.Node, shardID int, cmd fsm.Command) (fsm.Value, error) {
+	out, err := node.Propose(ctx, shardID, fsm.EncodeCommand(cmd))
+	if err != nil {
+		return nil, err
+	}
+	result, ok := out.(*fsm.Result)
+	if !ok {
+		return nil, fmt.Errorf("shard %d answered %T", shardID, out)
+	}
+	if result.Err != nil {
+		return nil, result.Err
+	}
+	return result.Value, nil
+}
+
+// deadLetterRedriver marks dead letters for re-delivery (httpapi.DeadLetterRedriver); the relay
+// of each shard's leader delivers them.
+type deadLetterRedriver struct {
+	node *cluster.Node
+}
+
+// redrivePagesMax bounds the OpOutboxRedrive proposals of one request per shard: each looks at
+// fsm.RedriveScanMaxCount dead letters, of at most fsm.OutboxRetention events for each of at
+// most relay.SubscriptionMaxCount subscribers.
+const redrivePagesMax = fsm.OutboxRetention / fsm.RedriveScanMaxCount * relay.SubscriptionMaxCount
+
+// RedriveDeadLetters implements httpapi.DeadLetterRedriver.
+func (r deadLetterRedriver) RedriveDeadLetters(ctx context.Context, subscriber string) (uint64, error) {
+	var marked uint64
+	for shardID := range r.node.ShardCount() {
+		after := uint64(0)
+		for page := 0; ; page++ {
+			if page == redrivePagesMax {
+				return marked, fmt.Errorf("shard %d: dead letters beyond %d pages", shardID, redrivePagesMax)
+			}
+			value, err := proposeToShard(ctx, r.node, shardID, &fsm.OutboxRedrive{Subscriber: subscriber, After: after})
+			if err != nil {
+				return marked, fmt.Errorf("mark the dead letters of shard %d: %w", shardID, err)
+			}
+			result, ok := value.(*fsm.RedriveMarked)
+			if !ok {
+				return marked, fmt.Errorf("shard %d answered %T", shardID, value)
+			}
+			marked += result.Marked
+			if result.Done {
+				break
+			}
+			after = result.Last
+		}
+	}
+	return marked, nil
 }
 
 // LedShards implements relay.Leadership.
@@ -249,7 +315,7 @@ func startRelay(node *cluster.Node, router *routing.Router, registry prometheus.
 	}
 	engine, err := relay.New(relay.Config{Source: relaySource{router: router}, Cursors: shards, DeadLetters: shards,
 		Leadership: shards, Subscriptions: subs, Metrics: relay.NewMetrics(registry), Logger: logger.With("component", "relay"),
-		OwnListeners: ownListeners, Retry: retry,
+		OwnListeners: ownListeners, Retry: retry, Redrives: shards,
 		Transports: map[relay.Kind]relay.Transport{relay.KindWebhook: relay.NewWebhook(relay.WebhookOptions{}), relay.KindMQTT: mqtt}})
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net"
@@ -13,22 +14,30 @@ import (
 
 	"github.com/gigaledger/gigaledger/cluster/relay"
 	"github.com/gigaledger/gigaledger/cluster/testutil"
+	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/httpapi"
 )
 
 // webhookReceiver is a subscriber's endpoint on loopback: it verifies every request's HMAC and
-// keeps what it received; fail makes it answer 500 to the next n requests.
+// that every request for one event_id carries the same body, and keeps what it accepted; fail
+// makes it answer 500 to the next n requests, refuse (when set) answers the status it returns
+// for an event type instead of accepting (0: accept).
 type webhookReceiver struct {
 	t      *testing.T
 	secret string
-	mu     sync.Mutex
-	got    []map[string]any
-	posts  int
-	fail   int
 	url    string
+
+	mu       sync.Mutex
+	got      []map[string]any // accepted envelopes, in order of arrival
+	posts    int
+	fail     int
+	refuse   func(eventType string) int
+	bodies   map[string][]byte // by event_id, as first posted
+	attempts map[string]int    // requests by event_id
 }
 
 func newWebhookReceiver(t *testing.T, secret string) *webhookReceiver {
-	r := &webhookReceiver{t: t, secret: secret}
+	r := &webhookReceiver{t: t, secret: secret, bodies: map[string][]byte{}, attempts: map[string]int{}}
 	listener, err := net.Listen("tcp", testutil.FreeAddr(t))
 	if err != nil {
 		t.Fatal(err)
@@ -48,16 +57,39 @@ func (r *webhookReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if err := relay.Verify(r.secret, req.Header, body); err != nil || req.Header.Get("Content-Type") != "application/json" {
 		r.t.Errorf("request %d: signature %v, content type %q", r.posts, err, req.Header.Get("Content-Type"))
 	}
+	var envelope map[string]any
+	if err := json.Unmarshal(body, &envelope); err != nil {
+		r.t.Errorf("body %s: %v", body, err)
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	eventID, _ := envelope["event_id"].(string)
+	eventType, _ := envelope["event_type"].(string)
+	if first, ok := r.bodies[eventID]; !ok {
+		r.bodies[eventID] = body
+	} else if !bytes.Equal(first, body) {
+		r.t.Errorf("event %s posted again with another body:\n%s\n%s", eventID, first, body)
+	}
+	r.attempts[eventID]++
 	if r.fail > 0 {
 		r.fail--
 		w.WriteHeader(http.StatusInternalServerError)
 		return
 	}
-	var envelope map[string]any
-	if err := json.Unmarshal(body, &envelope); err != nil {
-		r.t.Errorf("body %s: %v", body, err)
+	if r.refuse != nil {
+		if status := r.refuse(eventType); status != 0 {
+			w.WriteHeader(status)
+			return
+		}
 	}
 	r.got = append(r.got, envelope)
+}
+
+// setRefuse replaces refuse.
+func (r *webhookReceiver) setRefuse(refuse func(eventType string) int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.refuse = refuse
 }
 
 func (r *webhookReceiver) types() []string {
@@ -155,5 +187,132 @@ func TestWebhookDelivery(t *testing.T) {
 	resp.Body.Close()
 	if len(listed.Items) != 1 || listed.Items[0]["name"] != "shop" {
 		t.Fatalf("listed %v", listed)
+	}
+}
+
+// TestWebhookDeadLetter: an event its receiver keeps refusing (every INV_CREATED answered 500)
+// is dead-lettered after the retry budget, listed by GET /subscriptions/:name/dead-letters with
+// its event_id and the reason, and delivery goes on with the next event; the replicated cursor
+// passes it. Once the receiver accepts, POST .../dead-letters/redrive delivers it (and nothing
+// else) again and empties the list.
+func TestWebhookDeadLetter(t *testing.T) {
+	const attemptCount = 3
+	cfg := &serveConfig{NodeID: "n1", DataDir: filepath.Join(t.TempDir(), "n1"), AdminAddr: testutil.FreeAddr(t),
+		PublicAddr: testutil.FreeAddr(t), RaftAddr: testutil.FreeAddr(t), LogLevel: "error", ShutdownMax: 5 * time.Second,
+		Shards: 1, Replicas: 1, raftTiming: testRaftTiming,
+		relayRetry: &relay.RetryPolicy{AttemptMaxCount: attemptCount, BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond}}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := startNode(cfg, testutil.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	admin := "http://" + cfg.AdminAddr
+	send := func(method, path, body string, want int) []byte {
+		t.Helper()
+		var status int
+		var answer []byte
+		testutil.EventuallyWithin(t, 20*time.Second, "a non-503 answer to "+path, func() bool {
+			req, _ := http.NewRequest(method, admin+path, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			answer, _ = io.ReadAll(resp.Body)
+			status = resp.StatusCode
+			return status != http.StatusServiceUnavailable
+		})
+		if status != want {
+			t.Fatalf("%s %s: %d %s, want %d", method, path, status, answer, want)
+		}
+		return answer
+	}
+	receiver := newWebhookReceiver(t, "s3cret")
+	receiver.setRefuse(func(eventType string) int {
+		if eventType == "INV_CREATED" {
+			return http.StatusInternalServerError
+		}
+		return 0
+	})
+	send(http.MethodPost, "/subscriptions", `{"name":"shop","url":"`+receiver.url+`","secret":"s3cret","types":["ACC","INV"]}`, 201)
+	send(http.MethodPost, "/account/a", `{}`, 200)
+	send(http.MethodPost, "/account/a/invoice", `{"items":[{"type":"item","name":"Tea","quantity":1,"value":"2"}]}`, 200)
+	send(http.MethodPost, "/account/b", `{}`, 200)
+
+	testutil.EventuallyWithin(t, 30*time.Second, "both ACC_CREATED at the receiver", func() bool {
+		return len(receiver.types()) >= 2
+	})
+	if got := strings.Join(receiver.types(), ","); got != "ACC_CREATED,ACC_CREATED" {
+		t.Fatalf("received %s", got)
+	}
+	var letters struct{ Items []httpapi.DeadLetter }
+	if err := json.Unmarshal(send(http.MethodGet, "/subscriptions/shop/dead-letters", "", 200), &letters); err != nil {
+		t.Fatal(err)
+	}
+	if len(letters.Items) != 1 {
+		t.Fatalf("dead letters %+v", letters.Items)
+	}
+	letter := letters.Items[0]
+	receiver.mu.Lock()
+	attempts, body := receiver.attempts[letter.EventID], receiver.bodies[letter.EventID]
+	receiver.mu.Unlock()
+	var refused replayedEvent
+	if err := json.Unmarshal(body, &refused); err != nil || refused.EventType != "INV_CREATED" || refused.Sequence != letter.Sequence {
+		t.Fatalf("dead letter %+v; the receiver refused %s (%v)", letter, body, err)
+	}
+	if attempts != attemptCount || letter.Subscriber != "shop" || letter.EventType != "INV_CREATED" ||
+		!strings.Contains(letter.Reason, "3 attempts") || !strings.Contains(letter.Reason, "500") {
+		t.Fatalf("dead letter %+v after %d attempts", letter, attempts)
+	}
+	// b's ACC_CREATED, after the invoice, was delivered; the cursor passed the dead letter.
+	receiver.mu.Lock()
+	next := receiver.got[1]
+	receiver.mu.Unlock()
+	if next["message"].(map[string]any)["foreign_id"] != "b" || uint64(next["sequence"].(float64)) <= letter.Sequence {
+		t.Fatalf("delivered %v after dead letter %+v", next, letter)
+	}
+	machine := n.cluster.StateMachine(0).(*fsm.Machine)
+	_, newest, err := machine.OutboxRange()
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.EventuallyWithin(t, 10*time.Second, "the cursor at the newest event", func() bool {
+		cursor, err := machine.OutboxCursor("shop")
+		return err == nil && cursor == newest && cursor > letter.Sequence
+	})
+
+	// Re-drive: the receiver accepts now; the dead letter arrives, leaves the list, and nothing
+	// else is delivered again (the cursor stays).
+	receiver.setRefuse(nil)
+	send(http.MethodPost, "/subscriptions/nobody/dead-letters/redrive", "", 404)
+	var answer httpapi.RedriveAnswer
+	if err := json.Unmarshal(send(http.MethodPost, "/subscriptions/shop/dead-letters/redrive", "", 200), &answer); err != nil || answer.Marked != 1 {
+		t.Fatalf("redrive answered %+v %v", answer, err)
+	}
+	testutil.EventuallyWithin(t, 10*time.Second, "INV_CREATED at the receiver", func() bool { return len(receiver.types()) >= 3 })
+	testutil.EventuallyWithin(t, 10*time.Second, "no dead letter left", func() bool {
+		letters.Items = nil
+		err := json.Unmarshal(send(http.MethodGet, "/subscriptions/shop/dead-letters", "", 200), &letters)
+		return err == nil && len(letters.Items) == 0
+	})
+	if got := strings.Join(receiver.types(), ","); got != "ACC_CREATED,ACC_CREATED,INV_CREATED" {
+		t.Fatalf("received %s", got)
+	}
+	receiver.mu.Lock()
+	redriven := receiver.got[2]
+	attempts = receiver.attempts[letter.EventID]
+	receiver.mu.Unlock()
+	if redriven["event_id"] != letter.EventID || attempts != attemptCount+1 {
+		t.Fatalf("re-drove %v, %d attempts of %s", redriven, attempts, letter.EventID)
+	}
+	if cursor, _ := machine.OutboxCursor("shop"); cursor != newest {
+		t.Fatalf("cursor %d after the re-drive, want %d", cursor, newest)
+	}
+	if err := json.Unmarshal(send(http.MethodPost, "/subscriptions/shop/dead-letters/redrive", "{}", 200), &answer); err != nil || answer.Marked != 0 {
+		t.Fatalf("redrive again answered %+v %v", answer, err)
 	}
 }

@@ -178,7 +178,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	n.endLifetime = endLifetime
 	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready, ReadyDetail: n.readyDetail,
 		Operator: n, AllowedHosts: allowedHosts, CORSOrigins: corsOrigins, GigaWallet: gigaWallet, Lifetime: lifetime,
-		OwnListeners: ownListeners(cfg)},
+		OwnListeners: ownListeners(cfg), Redriver: deadLetterRedriver{clusterNode}},
 		backend, logger, registry)
 	if cfg.Pprof {
 		adminHandler = withPprof(adminHandler, cfg.AdminToken, allowedHosts)
