@@ -458,13 +458,19 @@ func TestSubscriptions(t *testing.T) {
 	if subs, _ := tm.m.Subscriptions(); len(subs) != 0 {
 		t.Fatalf("after delete: %+v", subs)
 	}
-	// Deleted and created again in one batch.
-	rs = tm.apply(Envelope{Command: &PutSubscription{Subscription: hook}}, Envelope{Command: &DeleteSubscription{Name: "shop"}},
-		Envelope{Command: &PutSubscription{Subscription: hook}})
-	if rs[0].Err != nil || rs[1].Err != nil || rs[2].Err != nil {
+	// A deleted name is never reused (the shards keep its cursors and dead letters), also
+	// within one batch.
+	if r := tm.apply(Envelope{Command: &PutSubscription{Subscription: hook}})[0]; r.Err == nil || r.Err.Code != CodeSubscriptionNameRetired {
+		t.Fatalf("reuse a deleted name: %+v", r)
+	}
+	other := hook
+	other.Name = "other"
+	rs = tm.apply(Envelope{Command: &PutSubscription{Subscription: other}}, Envelope{Command: &DeleteSubscription{Name: "other"}},
+		Envelope{Command: &PutSubscription{Subscription: other}})
+	if rs[0].Err != nil || rs[1].Err != nil || rs[2].Err == nil || rs[2].Err.Code != CodeSubscriptionNameRetired {
 		t.Fatalf("create, delete, create: %v %v %v", rs[0].Err, rs[1].Err, rs[2].Err)
 	}
-	if subs, _ := tm.m.Subscriptions(); len(subs) != 1 {
+	if subs, _ := tm.m.Subscriptions(); len(subs) != 0 {
 		t.Fatalf("after create, delete, create: %+v", subs)
 	}
 }

@@ -46,9 +46,9 @@ type Event struct {
 type outboxState struct {
 	first, last uint64            // oldest and newest kept sequence; 0, 0 when empty
 	cursors     map[string]uint64 // cursors acked in the batch being applied
-	// subscriptions are those the batch being applied created (true) or deleted (false), and
+	// subscriptions are the names the batch being applied made live or retired, and
 	// subscriptionsAdded how many more there are than before it (subscription.go).
-	subscriptions      map[string]bool
+	subscriptions      map[string]uint8
 	subscriptionsAdded int
 	pending            Encoder // the batch's events, written at its end
 	pendingLen         uint64

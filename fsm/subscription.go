@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"encoding/binary"
 	"fmt"
 )
 
@@ -11,8 +12,14 @@ import (
 // API that accepts them and again by the relay that uses them.
 //
 //	S {name} → the subscription
+//	s {name} → (batch time of its deletion) a retired name
+//
+// A name is never reused: every shard keeps the subscriber's cursor and dead letters under it,
+// and deleting the subscription (a write to the metadata shard) does not touch them, so a new
+// subscription of the same name would start from the old cursor and show the old dead letters.
 const (
-	prefixSubscription = 'S'
+	prefixSubscription        = 'S'
+	prefixRetiredSubscription = 's'
 
 	// OpPutSubscription creates a subscription (a name is taken once: SubscriptionExists).
 	OpPutSubscription Op = 103
@@ -30,6 +37,7 @@ const (
 	SubscriptionShardsMaxCount  = 256
 	subscriptionRecordVersion   = 1
 	CodeSubscriptionExists      = ErrorCode("SubscriptionExists")
+	CodeSubscriptionNameRetired = ErrorCode("SubscriptionNameRetired")
 	CodeSubscriptionNotFound    = ErrorCode("SubscriptionNotFound")
 	CodeSubscriptionsLimitReach = ErrorCode("SubscriptionLimitReached")
 )
@@ -137,6 +145,7 @@ func validSubscription(s *Subscription) *Error {
 
 func registerSubscriptions(r *Registry) {
 	r.ClaimPrefix(prefixSubscription, "kernel: event subscriptions")
+	r.ClaimPrefix(prefixRetiredSubscription, "kernel: retired subscription names")
 	r.Add(OpSpec{
 		Op:      OpPutSubscription,
 		Name:    "PutSubscription",
@@ -148,8 +157,12 @@ func registerSubscriptions(r *Registry) {
 				return Fail(rejection)
 			}
 			k := Key(prefixSubscription, s.Name)
-			if subscriptionExists(b, s.Name) {
+			switch subscriptionState(b, s.Name) {
+			case subscriptionLive:
 				return Fail(Rejectf(CodeSubscriptionExists, "subscription %q exists", s.Name))
+			case subscriptionRetired:
+				return Fail(Rejectf(CodeSubscriptionNameRetired,
+					"subscription %q was deleted; a name is never reused (the shards keep its cursors and dead letters): choose another", s.Name))
 			}
 			count := b.m.outbox.subscriptionsAdded
 			if err := b.Scan([]byte{prefixSubscription}, func(_, _ []byte) error { count++; return nil }); err != nil {
@@ -162,7 +175,7 @@ func registerSubscriptions(r *Registry) {
 			e := Encoder{}
 			s.Encode(&e)
 			b.Set(k, e.Buf)
-			noteSubscription(b, s.Name, true)
+			noteSubscription(b, s.Name, subscriptionLive)
 			return &Result{Value: &s}
 		},
 		DecodeValue: func(d *Decoder) Value { return ReadSubscription(d) },
@@ -174,36 +187,52 @@ func registerSubscriptions(r *Registry) {
 		Decode:  func(d *Decoder) Command { return &DeleteSubscription{Name: d.String()} },
 		Apply: func(b *Batch, c Command) *Result {
 			name := c.(*DeleteSubscription).Name
-			if !subscriptionExists(b, name) {
+			if subscriptionState(b, name) != subscriptionLive {
 				return Fail(Rejectf(CodeSubscriptionNotFound, "no subscription %q", name))
 			}
 			b.Delete(Key(prefixSubscription, name))
-			noteSubscription(b, name, false)
+			b.Set(Key(prefixRetiredSubscription, name), binary.AppendVarint(nil, b.Now))
+			noteSubscription(b, name, subscriptionRetired)
 			return &Result{}
 		},
 	})
 }
 
-// subscriptionExists reports whether a subscription exists as the batch left it.
-func subscriptionExists(b *Batch, name string) bool {
-	if exists, ok := b.m.outbox.subscriptions[name]; ok {
-		return exists
+// A subscription name is unused, live or retired.
+const (
+	subscriptionUnused uint8 = iota
+	subscriptionLive
+	subscriptionRetired
+)
+
+// subscriptionState is a name's state as the batch left it.
+func subscriptionState(b *Batch, name string) uint8 {
+	if state, ok := b.m.outbox.subscriptions[name]; ok {
+		return state
 	}
-	v, err := b.Get(Key(prefixSubscription, name))
-	if err != nil {
-		panic(fmt.Sprintf("fsm: read subscription: %v", err)) // the store failed
+	for _, probe := range []struct {
+		prefix byte
+		state  uint8
+	}{{prefixSubscription, subscriptionLive}, {prefixRetiredSubscription, subscriptionRetired}} {
+		v, err := b.Get(Key(probe.prefix, name))
+		if err != nil {
+			panic(fmt.Sprintf("fsm: read subscription: %v", err)) // the store failed
+		}
+		if v != nil {
+			return probe.state
+		}
 	}
-	return v != nil
+	return subscriptionUnused
 }
 
-// noteSubscription records a creation or deletion for the rest of the batch.
-func noteSubscription(b *Batch, name string, exists bool) {
+// noteSubscription records a creation (live) or deletion (retired) for the rest of the batch.
+func noteSubscription(b *Batch, name string, state uint8) {
 	o := &b.m.outbox
 	if o.subscriptions == nil {
-		o.subscriptions = map[string]bool{}
+		o.subscriptions = map[string]uint8{}
 	}
-	o.subscriptions[name] = exists
-	if exists {
+	o.subscriptions[name] = state
+	if state == subscriptionLive {
 		o.subscriptionsAdded++
 	} else {
 		o.subscriptionsAdded--

@@ -111,6 +111,7 @@ var statusByCode = map[string]int{
 	string(ledger.CodeHoldResolved):            http.StatusConflict,
 	string(fsm.CodeIdempotencyKeyMismatch):     http.StatusConflict,
 	string(fsm.CodeSubscriptionExists):         http.StatusConflict,
+	string(fsm.CodeSubscriptionNameRetired):    http.StatusConflict,
 	string(fsm.CodeSubscriptionNotFound):       http.StatusNotFound,
 	string(fsm.CodeSubscriptionsLimitReach):    http.StatusUnprocessableEntity,
 	// The fsm may check amounts and limits again and answer with this package's codes.
