@@ -244,8 +244,8 @@ func writeWebhook(table io.Writer, webhook *WebhookResult) {
 	}
 	fmt.Fprintf(table, "webhook\t%.1f events/s\tduring the load (%d events); %.1f/s load start to last arrival; %s\n",
 		webhook.DuringLoadPerSecond, webhook.DuringLoad, webhook.OverallPerSecond, drain)
-	fmt.Fprintf(table, "  events\t%d received\tof %d expected (ok + business; %d unknown), duplicates %d, holes %d, rejected %d\n",
-		webhook.Received, webhook.Expected, webhook.Unknown, webhook.Duplicates, webhook.Holes, webhook.Rejected)
+	fmt.Fprintf(table, "  events\t%d received\tof %d expected (ok + business; %d unknown), duplicates %d, holes %d, rejected %d, new connections %d\n",
+		webhook.Received, webhook.Expected, webhook.Unknown, webhook.Duplicates, webhook.Holes, webhook.Rejected, webhook.Connections)
 	lag := webhook.Lag
 	fmt.Fprintf(table, "  lag ms\tp50 %.2f\tp90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  mean %.2f  (commit batch time to receipt)\n",
 		lag.P50Ms, lag.P90Ms, lag.P99Ms, lag.P999Ms, lag.MaxMs, lag.MeanMs)

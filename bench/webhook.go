@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -70,6 +71,9 @@ type WebhookResult struct {
 	Rejected int64 `json:"rejected"`
 	// Holes counts sequences missing between the first and last received event of a shard.
 	Holes int64 `json:"holes"`
+	// Connections counts the connections the relay opened to the receiver after the probe,
+	// during the load and the drain: 0 when it keeps reusing one (HTTP keep-alive).
+	Connections int64 `json:"connections"`
 	// Overflow counts events received after webhookEventsMaxCount IDs were remembered.
 	Overflow int64 `json:"overflow,omitempty"`
 	// DuringLoad counts distinct events received while the load ran; DuringLoadPerSecond
@@ -109,6 +113,8 @@ type webhookReceiver struct {
 	now    func() time.Time
 	// arrived is signalled (without blocking) after every accepted request, so waits wake up.
 	arrived chan struct{}
+	// connections counts connections accepted since the last reset (Server.ConnState).
+	connections atomic.Int64
 
 	mu         sync.Mutex
 	seen       map[string]struct{}
@@ -144,6 +150,14 @@ func (r *webhookReceiver) reset(loadStart time.Time) {
 	r.lag = hdrhistogram.New(webhookLagMinMicros, latencyMaxMicros, latencySignificantDigits)
 	r.received, r.duplicates, r.rejected, r.overflow, r.duringLoad = 0, 0, 0, 0, 0
 	r.loadStart, r.loadEnd, r.lastArrival = loadStart, time.Time{}, time.Time{}
+	r.connections.Store(0)
+}
+
+// connState counts new connections (http.Server.ConnState).
+func (r *webhookReceiver) connState(_ net.Conn, state http.ConnState) {
+	if state == http.StateNew {
+		r.connections.Add(1)
+	}
 }
 
 func (r *webhookReceiver) endLoad(at time.Time) {
@@ -263,7 +277,7 @@ func (r *webhookReceiver) result(expected, unknown int64, drained bool, drainLim
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := WebhookResult{Expected: expected, Unknown: unknown, Received: r.received, Duplicates: r.duplicates,
-		Rejected: r.rejected, Overflow: r.overflow, DuringLoad: r.duringLoad, Drained: drained,
+		Rejected: r.rejected, Connections: r.connections.Load(), Overflow: r.overflow, DuringLoad: r.duringLoad, Drained: drained,
 		Lag: latencyOf(r.lag), Types: make(map[string]int64, len(r.types))}
 	for eventType, count := range r.types {
 		out.Types[eventType] = count
@@ -340,7 +354,7 @@ func newWebhookMeasure(api subscriptionsAPI, drainLimit time.Duration) (*webhook
 		receiver: newWebhookReceiver(hex.EncodeToString(secretBytes), time.Now),
 		url:      "http://" + listener.Addr().String() + "/webhook"}
 	m.server = &http.Server{Handler: m.receiver, ReadHeaderTimeout: webhookRequestTimeout, ReadTimeout: webhookRequestTimeout,
-		WriteTimeout: webhookRequestTimeout, IdleTimeout: 2 * time.Minute}
+		WriteTimeout: webhookRequestTimeout, IdleTimeout: 2 * time.Minute, ConnState: m.receiver.connState}
 	go func() {
 		defer close(m.served)
 		_ = m.server.Serve(listener) // ends with http.ErrServerClosed on Close

@@ -54,7 +54,7 @@ func startReceiver(t *testing.T, receiver *webhookReceiver) string {
 	if port := listener.Addr().(*net.TCPAddr).Port; port < webhookPortFirst || port > webhookPortLast {
 		t.Fatalf("listening on port %d", port)
 	}
-	server := &http.Server{Handler: receiver, ReadHeaderTimeout: time.Second}
+	server := &http.Server{Handler: receiver, ReadHeaderTimeout: time.Second, ConnState: receiver.connState}
 	go func() { _ = server.Serve(listener) }()
 	t.Cleanup(func() { _ = server.Close() })
 	return "http://" + listener.Addr().String() + "/webhook"
@@ -95,8 +95,10 @@ func TestWebhookReceiverCountsVerifiedDeliveries(t *testing.T) {
 	if status := postEnvelope(t, url, testWebhookSecret, []byte(`{"event_type":"X","event_id":"a","sequence":1}`)); status != http.StatusBadRequest {
 		t.Errorf("no created_at: %d", status)
 	}
-	if response, err := http.Get(url); err != nil || response.StatusCode == http.StatusNoContent {
-		t.Errorf("GET: %v %v", response, err)
+	if response, err := http.Get(url); err != nil {
+		t.Errorf("GET: %v", err)
+	} else if _ = response.Body.Close(); response.StatusCode != http.StatusBadRequest {
+		t.Errorf("GET: %d", response.StatusCode)
 	}
 	receiver.endLoad(arrival.Add(-2 * time.Second))
 	if status := postEnvelope(t, url, testWebhookSecret, envelopeBody(0, 8, base)); status != http.StatusNoContent {
@@ -108,6 +110,10 @@ func TestWebhookReceiverCountsVerifiedDeliveries(t *testing.T) {
 	if got.Received != 7 || got.Duplicates != 2 || got.Rejected != 4 || got.Holes != 1 || got.DuringLoad != 6 {
 		t.Errorf("received %d, duplicates %d, rejected %d, holes %d, during load %d; want 7, 2, 4, 1, 6",
 			got.Received, got.Duplicates, got.Rejected, got.Holes, got.DuringLoad)
+	}
+	// http.DefaultClient keeps its connection; the refused requests may close theirs.
+	if got.Connections < 0 || got.Connections > 5 {
+		t.Errorf("connections %d after the reset", got.Connections)
 	}
 	if got.Expected != 7 || got.Unknown != 1 || !got.Drained || got.Types["LEDGER_TX_COMPLETED"] != 7 {
 		t.Errorf("expected %d, unknown %d, drained %v, types %v", got.Expected, got.Unknown, got.Drained, got.Types)
@@ -166,6 +172,9 @@ func TestSmokeWithWebhook(t *testing.T) {
 	}
 	if webhook.Holes != 0 || webhook.Rejected != 0 || webhook.Duplicates < webhook.Expected/fakeHookDuplicateEvery-1 {
 		t.Errorf("holes %d, rejected %d, duplicates %d", webhook.Holes, webhook.Rejected, webhook.Duplicates)
+	}
+	if webhook.Connections > 1 {
+		t.Errorf("the fake's one keep-alive connection shows as %d new connections", webhook.Connections)
 	}
 	if webhook.Lag.MaxMs <= 0 || webhook.DuringLoadPerSecond <= 0 || webhook.Types["LEDGER_TX_COMPLETED"] == 0 {
 		t.Errorf("lag %+v, during load %.1f/s, types %v", webhook.Lag, webhook.DuringLoadPerSecond, webhook.Types)
