@@ -335,6 +335,11 @@ func TestMainRejectsBadFlags(t *testing.T) {
 		{"--scenario", "nope"},
 		{"--rate", "-1"},
 		{"--pg", "postgres://bench@127.0.0.1:1/bench", "--scenario", ScenarioInvoice},
+		{"--webhook", "--pg", "postgres://bench@127.0.0.1:1/bench"},
+		{"--webhook", "--scenario", ScenarioReads},
+		{"--webhook", "--scenario", ScenarioInvoice},
+		{"--webhook", "--webhook-drain", "0s"},
+		{"--webhook", "--webhook-drain", "11m"},
 		{"extra"},
 	} {
 		var stdout, stderr bytes.Buffer

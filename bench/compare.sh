@@ -18,6 +18,10 @@
 #   BENCH_BIN []    command that runs the harness (default: "<built gigaledger> bench")
 #   GIGALEDGER_BIN []  use this prebuilt gigaledger binary instead of building ./cmd/gigaledger
 #   NODE_ARGS []    extra flags for every `gigaledger serve` (e.g. "--log-level warn")
+#   WEBHOOK [0]     1: every GigaLedger run also receives its events on a loopback webhook
+#                   (bench --webhook) and reports delivery rate, lag and drain time; a list such
+#                   as "0 1 0 1" sets it per scenario of SCENARIOS, in order (interleaved runs
+#                   show the webhook's cost on throughput)
 #   KEEP_WORK [0]   1 keeps the temporary directory (logs, JSON results)
 #   PROFILE_SECONDS [0]  >0: fetch a CPU profile of every node during the GigaLedger run
 #                   (needs /debug/pprof on the admin listener; implies KEEP_WORK=1)
@@ -36,6 +40,7 @@ TARGETS=${TARGETS:-all}
 KEEP_WORK=${KEEP_WORK:-0}
 NODE_ARGS=${NODE_ARGS:-}
 PROFILE_SECONDS=${PROFILE_SECONDS:-0}
+WEBHOOK=${WEBHOOK:-0}
 if ((PROFILE_SECONDS > 0)); then KEEP_WORK=1; fi
 READY_TIMEOUT_SECONDS=60
 STOP_TIMEOUT_SECONDS=15
@@ -230,10 +235,19 @@ main() {
 				done
 			fi
 			index=0
+			local webhooks=() webhook_args name
+			read -r -a webhooks <<<"$WEBHOOK"
 			for scenario in $SCENARIOS; do
 				index=$((index + 1))
-				run_bench gigaledger "gigaledger-$index-$scenario" "$scenario" --target "$GL_TARGETS"
-				results+=("$WORK/gigaledger-$index-$scenario.json")
+				# One WEBHOOK value applies to every run; a list, to each run in turn.
+				webhook_args=()
+				name="gigaledger-$index-$scenario"
+				if [[ "${webhooks[$(((index - 1) % ${#webhooks[@]}))]}" == 1 ]]; then
+					webhook_args=(--webhook)
+					name+="-webhook"
+				fi
+				run_bench gigaledger "$name" "$scenario" --target "$GL_TARGETS" "${webhook_args[@]}"
+				results+=("$WORK/$name.json")
 			done
 			# Only the curl jobs: a bare wait would also wait for the nodes.
 			for index in "${profile_pids[@]}"; do wait "$index" || true; done

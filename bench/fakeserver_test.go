@@ -1,13 +1,18 @@
 package bench
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"math/big"
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/gigaledger/gigaledger/client"
+	"github.com/gigaledger/gigaledger/cluster/relay"
 )
 
 // fakeLedger implements just enough of docs/cloudwallet-api.md for the
@@ -26,7 +31,28 @@ type fakeLedger struct {
 	// accounts maps GigaWallet foreign IDs to their invoices (ID → total).
 	accounts    map[string]map[string]client.DogeAmount
 	nextInvoice int
+	// hook is the one webhook subscription (POST /subscriptions), nil when none; the
+	// transactions committed while it exists are posted to it by its delivery goroutine.
+	hook *fakeHook
 }
+
+// fakeHook delivers a fake's events to one webhook, in order, each event whose sequence is a
+// multiple of fakeHookDuplicateEvery twice (as a relay may after a leader change).
+type fakeHook struct {
+	name, url, secret string
+	events            []fakeEvent // under fakeLedger.mutex; delivered ones are dropped
+	sequence          uint64
+	changed           chan struct{} // signalled after an append
+	stop              chan struct{} // closed by DELETE
+	done              chan struct{} // closed when the delivery goroutine returned
+}
+
+type fakeEvent struct {
+	body    []byte
+	eventID string
+}
+
+const fakeHookDuplicateEvery = 50
 
 func newFakeLedger(token string) *fakeLedger {
 	return &fakeLedger{
@@ -152,6 +178,8 @@ func (f *fakeLedger) handler() http.Handler {
 			}
 		}
 		f.references[key] = true
+		committed := balances
+		defer func() { f.emit(body.ReferenceID, committed) }()
 		for _, operation := range body.Operations {
 			if operation.Amount <= 0 {
 				writeError(w, http.StatusBadRequest, "InvalidAmount")
@@ -160,6 +188,7 @@ func (f *fakeLedger) handler() http.Handler {
 			if operation.From != "" {
 				balances[operation.From] -= operation.Amount
 				if balances[operation.From] < 0 {
+					committed = nil
 					writeError(w, http.StatusUnprocessableEntity, "InsufficientFunds")
 					return
 				}
@@ -175,7 +204,85 @@ func (f *fakeLedger) handler() http.Handler {
 		writeJSON(w, http.StatusCreated, map[string]any{"referenceId": body.ReferenceID, "status": "completed"})
 	})
 	f.gigaWalletRoutes(route)
+	f.subscriptionRoutes(route)
 	return mux
+}
+
+// emit appends a transaction's event (failed when committed is nil) for the webhook, if any.
+// Called with f.mutex held.
+func (f *fakeLedger) emit(referenceID string, committed map[string]int64) {
+	hook := f.hook
+	if hook == nil {
+		return
+	}
+	eventType := "LEDGER_TX_COMPLETED"
+	if committed == nil {
+		eventType = "LEDGER_TX_FAILED"
+	}
+	hook.sequence++
+	eventID := fmt.Sprintf("s000-%020d", hook.sequence)
+	body, _ := json.Marshal(map[string]any{"event_type": eventType, "message": map[string]string{"referenceId": referenceID},
+		"event_id": eventID, "shard": 0, "sequence": hook.sequence,
+		"created_at": time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00")})
+	hook.events = append(hook.events, fakeEvent{body: body, eventID: eventID})
+	if hook.sequence%fakeHookDuplicateEvery == 0 {
+		hook.events = append(hook.events, fakeEvent{body: body, eventID: eventID})
+	}
+	select {
+	case hook.changed <- struct{}{}:
+	default:
+	}
+}
+
+// subscriptionRoutes adds POST and DELETE /subscriptions for one webhook.
+func (f *fakeLedger) subscriptionRoutes(route func(string, func(http.ResponseWriter, *http.Request))) {
+	route("POST /subscriptions", func(w http.ResponseWriter, r *http.Request) {
+		var body client.CreateSubscriptionRequest
+		if json.NewDecoder(r.Body).Decode(&body) != nil || body.Name == "" || body.URL == "" || f.hook != nil {
+			writeError(w, http.StatusBadRequest, "InvalidArgument")
+			return
+		}
+		f.hook = &fakeHook{name: body.Name, url: body.URL, secret: body.Secret, changed: make(chan struct{}, 1),
+			stop: make(chan struct{}), done: make(chan struct{})}
+		go f.deliver(f.hook)
+		writeJSON(w, http.StatusCreated, map[string]any{"name": body.Name, "url": body.URL, "types": body.Types})
+	})
+	route("DELETE /subscriptions/{name}", func(w http.ResponseWriter, r *http.Request) {
+		if f.hook == nil || f.hook.name != r.PathValue("name") {
+			writeError(w, http.StatusNotFound, "SubscriptionNotFound")
+			return
+		}
+		close(f.hook.stop)
+		f.hook = nil
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// deliver posts hook's events in order, signed as the relay signs them, until DELETE.
+func (f *fakeLedger) deliver(hook *fakeHook) {
+	defer close(hook.done)
+	httpClient := &http.Client{Timeout: 5 * time.Second}
+	for {
+		f.mutex.Lock()
+		pending := hook.events
+		hook.events = nil
+		f.mutex.Unlock()
+		for _, event := range pending {
+			request, _ := http.NewRequest(http.MethodPost, hook.url, bytes.NewReader(event.body))
+			timestamp := strconv.FormatInt(time.Now().Unix(), 10)
+			request.Header.Set(relay.HeaderTimestamp, timestamp)
+			request.Header.Set(relay.HeaderSignature, relay.Sign(hook.secret, timestamp, event.body))
+			if response, err := httpClient.Do(request); err == nil {
+				_, _ = io.Copy(io.Discard, response.Body)
+				_ = response.Body.Close()
+			}
+		}
+		select {
+		case <-hook.stop:
+			return
+		case <-hook.changed:
+		}
+	}
 }
 
 // gigaWalletRoutes adds the GigaWallet routes the invoice scenario calls:

@@ -60,6 +60,8 @@ type options struct {
 	allowRemote   bool
 	progress      string
 	pgMode        string
+	webhook       bool
+	webhookDrain  time.Duration
 }
 
 // Main runs `gigaledger bench` with args (without the subcommand name) and
@@ -116,6 +118,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	flags.Uint64Var(&opts.seed, "seed", 1, "seed of the request generators (runs with the same seed send the same stream)")
 	flags.StringVar(&opts.pgMode, "pg-mode", pgModeInteractive, "PostgreSQL transaction style: function (one round trip through a PL/pgSQL function) or interactive (two pipelined round trips from the client)")
 	flags.BoolVar(&opts.allowRemote, "allow-remote", false, "allow targets that do not resolve to loopback")
+	flags.BoolVar(&opts.webhook, "webhook", false, "GigaLedger: receive the run's events on a loopback webhook and report delivery rate, lag and drain time")
+	flags.DurationVar(&opts.webhookDrain, "webhook-drain", webhookDrainDefault, "with --webhook: how long to wait after the load for the events still in flight")
 	flags.StringVar(&opts.progress, "progress", "auto", "live progress on stderr: auto (a rewriting line on a terminal, a line per second otherwise), off")
 	if err := flags.Parse(args); err != nil {
 		return nil, err
@@ -150,6 +154,12 @@ func (o *options) validate() error {
 		return fmt.Errorf("--pg-mode %q: want %s or %s", o.pgMode, pgModeFunction, pgModeInteractive)
 	case o.progress != "auto" && o.progress != "off":
 		return fmt.Errorf("--progress %q: want auto or off", o.progress)
+	case o.webhook && o.pgDSN != "":
+		return fmt.Errorf("--webhook: GigaLedger only (PostgreSQL emits no events)")
+	case o.webhook && (o.scenario == ScenarioReads || o.scenario == ScenarioInvoice):
+		return fmt.Errorf("--webhook: scenario %s does not commit one event per request; use a transaction scenario", o.scenario)
+	case o.webhookDrain <= 0 || o.webhookDrain > webhookDrainMax:
+		return fmt.Errorf("--webhook-drain %s: must be in (0, %s]", o.webhookDrain, webhookDrainMax)
 	case o.pgDSN != "" && !HasPostgresBaseline(o.scenario):
 		return fmt.Errorf("--scenario %s: the PostgreSQL baseline has no GigaWallet invoices; run it against GigaLedger only", o.scenario)
 	}
@@ -177,6 +187,7 @@ func newRunID() string {
 func runWithOptions(ctx context.Context, opts *options, stderr io.Writer) (*Result, error) {
 	var driver Driver
 	var target string
+	var hooks MeasureHooks
 	if opts.pgDSN != "" {
 		pgDriver, host, err := newPGDriver(ctx, opts.pgDSN, opts.clients, opts.allowRemote, opts.pgMode == pgModeFunction)
 		if err != nil {
@@ -196,6 +207,18 @@ func runWithOptions(ctx context.Context, opts *options, stderr io.Writer) (*Resu
 			return nil, fmt.Errorf("--target: %w", err)
 		}
 		driver, target = httpDriver, strings.Join(opts.targets, ",")
+		if opts.webhook {
+			measure, err := newWebhookMeasure(httpDriver.pick(httpDriver.setupClients), opts.webhookDrain)
+			if err != nil {
+				return nil, err
+			}
+			defer func() {
+				if err := measure.Close(); err != nil {
+					fmt.Fprintln(stderr, "bench:", err)
+				}
+			}()
+			hooks = measure
+		}
 	}
 	defer driver.Close()
 
@@ -207,6 +230,7 @@ func runWithOptions(ctx context.Context, opts *options, stderr io.Writer) (*Resu
 		RatePerSecond: opts.rate,
 		Seed:          opts.seed,
 		Target:        target,
+		Hooks:         hooks,
 	}
 	var progress io.Writer
 	interactive := false

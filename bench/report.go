@@ -69,6 +69,8 @@ type Result struct {
 	// (or the harness) fell behind.
 	Scheduled int64 `json:"scheduled,omitempty"`
 	Missed    int64 `json:"missed,omitempty"`
+	// Webhook is what the loopback webhook receiver got (--webhook).
+	Webhook *WebhookResult `json:"webhook,omitempty"`
 }
 
 // PhaseLatency is the latency of one call of multi-call requests.
@@ -228,7 +230,25 @@ func WriteTable(out io.Writer, result *Result) error {
 	for _, kind := range kinds {
 		fmt.Fprintf(table, "  retried %s\t%d\t(inside requests)\n", kind, result.Retries[kind])
 	}
+	if result.Webhook != nil {
+		writeWebhook(table, result.Webhook)
+	}
 	return table.Flush()
+}
+
+// writeWebhook adds the webhook receiver's lines to a result table.
+func writeWebhook(table io.Writer, webhook *WebhookResult) {
+	drain := fmt.Sprintf("drained in %.2f s", webhook.DrainSeconds)
+	if !webhook.Drained {
+		drain = fmt.Sprintf("NOT drained: %d of %d after %.2f s", webhook.Received, webhook.Expected, webhook.DrainSeconds)
+	}
+	fmt.Fprintf(table, "webhook\t%.1f events/s\tduring the load (%d events); %.1f/s load start to last arrival; %s\n",
+		webhook.DuringLoadPerSecond, webhook.DuringLoad, webhook.OverallPerSecond, drain)
+	fmt.Fprintf(table, "  events\t%d received\tof %d expected (ok + business; %d unknown), duplicates %d, holes %d, rejected %d, new connections %d\n",
+		webhook.Received, webhook.Expected, webhook.Unknown, webhook.Duplicates, webhook.Holes, webhook.Rejected, webhook.Connections)
+	lag := webhook.Lag
+	fmt.Fprintf(table, "  lag ms\tp50 %.2f\tp90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  mean %.2f  (commit batch time to receipt)\n",
+		lag.P50Ms, lag.P90Ms, lag.P99Ms, lag.P999Ms, lag.MaxMs, lag.MeanMs)
 }
 
 // WriteComparison prints results side by side with the ratio of every

@@ -41,6 +41,19 @@ type RunConfig struct {
 	// Target describes the system under test for the report (URLs or DSN
 	// without password).
 	Target string
+	// Hooks, when not nil, run around the measured phase (--webhook).
+	Hooks MeasureHooks
+}
+
+// MeasureHooks watch a run from outside the driver, around the measured phase and outside its
+// timing. They are called in order from Run's goroutine: BeforeMeasure once setup and funding
+// are done, MeasureStarted with the time the measured phase's clock starts, AfterMeasure once
+// the load has stopped, with the result it may add to (the webhook receiver waits for the
+// events still in flight and adds its figures).
+type MeasureHooks interface {
+	BeforeMeasure(ctx context.Context, driver Driver, config RunConfig) error
+	MeasureStarted(at time.Time)
+	AfterMeasure(ctx context.Context, result *Result, loadEnd time.Time) error
 }
 
 // latencyShard is one of the shared histograms.
@@ -146,8 +159,16 @@ func Run(ctx context.Context, driver Driver, config RunConfig, progress io.Write
 		config.Target += " (" + describer.Describe() + ")"
 	}
 
+	if config.Hooks != nil {
+		if err := config.Hooks.BeforeMeasure(ctx, driver, config); err != nil {
+			return nil, err
+		}
+	}
 	rec := newRecorder(config.Clients)
 	start := time.Now()
+	if config.Hooks != nil {
+		config.Hooks.MeasureStarted(start)
+	}
 	deadline := start.Add(config.Duration)
 	stopProgress := startProgress(progress, interactive, rec, start, config)
 	var sent atomic.Int64
@@ -168,6 +189,11 @@ func Run(ctx context.Context, driver Driver, config RunConfig, progress io.Write
 		}
 		result.Scheduled = scheduled
 		result.Missed = max(scheduled-sent.Load(), 0)
+	}
+	if config.Hooks != nil {
+		if err := config.Hooks.AfterMeasure(ctx, result, start.Add(elapsed)); err != nil {
+			return result, err
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return result, fmt.Errorf("run interrupted: %w", err)

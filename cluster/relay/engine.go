@@ -491,7 +491,14 @@ func (d *delivery) run(ctx context.Context) {
 				d.sentSinceAck = true
 			}
 			d.pass(env.Sequence)
-			d.observeLag(batch[i+1:])
+			rest := batch[i+1:]
+			if len(rest) == 0 && len(batch) >= d.cfg.BatchMaxCount {
+				// A full batch: more events probably wait past it, unseen until the next fetch
+				// (after the ack). None is older than this one, so its age bounds theirs; 0 would
+				// show a delivery that is behind as caught up for the length of every ack.
+				rest = batch[i:]
+			}
+			d.observeLag(rest)
 		}
 		if d.sentSinceAck || d.passed-d.acked >= uint64(d.cfg.BatchMaxCount) {
 			d.ack(ctx)

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -399,6 +400,58 @@ func TestNotifyWakesACaughtUpDelivery(t *testing.T) {
 		waitCursor(t, w, 1, "shop", uint64(i+1))
 	}
 	labels := map[string]string{"shard": "1", "subscriber": "shop"}
+	testutil.Eventually(t, "no lag", func() bool {
+		return h.metric(t, "gigaledger_relay_lag_events", labels) == 0 && h.metric(t, "gigaledger_relay_lag_seconds", labels) == 0
+	})
+}
+
+// blockingAcks holds every ack until release is closed, telling acking (without blocking)
+// which sequence waits.
+type blockingAcks struct {
+	Cursors
+	acking  chan uint64
+	release chan struct{}
+}
+
+func (b *blockingAcks) Ack(ctx context.Context, shard int, subscriber string, sequence uint64) error {
+	select {
+	case b.acking <- sequence:
+	default:
+	}
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return b.Cursors.Ack(ctx, shard, subscriber, sequence)
+}
+
+// While a delivery that is behind acks a full batch, its lag in seconds stays above 0: the
+// events past the batch are not fetched yet, but they are pending.
+func TestLagInSecondsStaysVisibleWhileAFullBatchIsAcked(t *testing.T) {
+	w := newWorld()
+	r := newReceiver(t, "", nil)
+	w.subs.set(webhook("shop", r.url, "", "ALL"))
+	w.source.emit(1, "ACC_CREATED", "ACC_CREATED", "ACC_CREATED", "ACC_CREATED", "ACC_CREATED")
+	cfg := w.config(led(1), 0)
+	cfg.BatchMaxCount = 2
+	acks := &blockingAcks{Cursors: cfg.Cursors, acking: make(chan uint64, 16), release: make(chan struct{})}
+	cfg.Cursors = acks
+	h := startEngine(t, cfg, false)
+	select {
+	case sequence := <-acks.acking:
+		if sequence != 2 {
+			t.Fatalf("first ack of %d, want 2 (the first batch)", sequence)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no ack of the first batch")
+	}
+	labels := map[string]string{"shard": "1", "subscriber": "shop"}
+	if events, seconds := h.metric(t, "gigaledger_relay_lag_events", labels), h.metric(t, "gigaledger_relay_lag_seconds", labels); events != 3 || seconds <= 0 {
+		t.Fatalf("while acking the first batch: lag %v events, %v s; want 3 and above 0", events, seconds)
+	}
+	close(acks.release)
+	waitCursor(t, w, 1, "shop", 5)
 	testutil.Eventually(t, "no lag", func() bool {
 		return h.metric(t, "gigaledger_relay_lag_events", labels) == 0 && h.metric(t, "gigaledger_relay_lag_seconds", labels) == 0
 	})

@@ -82,7 +82,7 @@ type lagEntry struct {
 	newest       func() uint64    // the shard's newest sequence (a local read)
 	now          func() time.Time // the engine's clock
 	passed       uint64           // newest sequence passed
-	pendingSince time.Time        // time of the oldest event not yet passed; zero when none is known
+	pendingSince time.Time        // time of the oldest event not yet passed (after a full batch: of its last event, which no pending one predates); zero when none is known
 }
 
 func (c *lagCollector) start(k workerKey, newest func() uint64, now func() time.Time) {

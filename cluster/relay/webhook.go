@@ -31,6 +31,14 @@ const (
 	// responseDrainMaxBytes bounds how much of a response body is read (and discarded) so the
 	// connection can be reused; a larger body closes the connection instead.
 	responseDrainMaxBytes = 64 << 10
+	// idleConnsPerHostMax is how many idle connections the default transport keeps per
+	// receiver host: every shard a node leads delivers to a receiver at once, one request at a
+	// time, so each keeps its connection between events (the standard transport keeps 2 per
+	// host and would close and reopen the others for every few events). 256 is the most shards
+	// a cluster has (keyspace.ShardCountMax).
+	idleConnsPerHostMax = 256
+	// idleConnsMax bounds the idle connections over every receiver host.
+	idleConnsMax = 1024
 )
 
 // Webhook posts events to a subscriber's URL. It implements Transport; the zero value is not
@@ -47,7 +55,8 @@ type WebhookOptions struct {
 	AttemptTimeout time.Duration
 	// Now is the clock of the timestamp header (default time.Now).
 	Now func() time.Time
-	// Transport is the HTTP round tripper (default: a clone of http.DefaultTransport).
+	// Transport is the HTTP round tripper (default: a clone of http.DefaultTransport keeping
+	// up to idleConnsPerHostMax idle connections per host).
 	Transport http.RoundTripper
 }
 
@@ -63,7 +72,9 @@ func NewWebhook(opts WebhookOptions) *Webhook {
 	}
 	transport := opts.Transport
 	if transport == nil {
-		transport = http.DefaultTransport.(*http.Transport).Clone()
+		standard := http.DefaultTransport.(*http.Transport).Clone()
+		standard.MaxIdleConnsPerHost, standard.MaxIdleConns = idleConnsPerHostMax, idleConnsMax
+		transport = standard
 	}
 	w.client = &http.Client{
 		Transport:     transport,

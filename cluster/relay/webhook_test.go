@@ -7,11 +7,18 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gigaledger/gigaledger/cluster/testutil"
 )
 
 // verifyIndependently checks a request's signature the way GigaWallet's documentation tells a
@@ -87,5 +94,57 @@ func TestWebhookAttemptTimesOutAndKeepsTheURLOutOfTheError(t *testing.T) {
 	}
 	if s := err.Error(); strings.Contains(s, "token") || strings.Contains(s, "127.0.0.1") {
 		t.Fatalf("error names the URL: %s", s)
+	}
+}
+
+// A node delivers every shard it leads to the same receiver at once, each shard's delivery in
+// its own goroutine with one request at a time: each must keep its connection between events,
+// rather than open one per event (the standard transport keeps only 2 idle per host).
+func TestWebhookKeepsAConnectionPerConcurrentDelivery(t *testing.T) {
+	const deliveries, eventsEach = 8, 200
+	var opened atomic.Int64
+	listener, err := net.Listen("tcp", testutil.FreeAddr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Answers take varying time, as a real receiver's do, so deliveries return their connections
+	// at different moments.
+	server := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(rand.N(200 * time.Microsecond))
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	server.Listener.Close()
+	server.Listener = listener
+	server.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	server.Start()
+	t.Cleanup(server.Close)
+	w := NewWebhook(WebhookOptions{})
+	defer w.CloseIdleConnections()
+	sub := webhook("s", server.URL+"/hook", "k", "ALL")
+	var group sync.WaitGroup
+	failures := make(chan error, deliveries*eventsEach)
+	for shard := range deliveries {
+		group.Go(func() {
+			for sequence := range uint64(eventsEach) {
+				env := Envelope{Shard: shard, Sequence: sequence + 1, EventID: fmt.Sprintf("%d-%d", shard, sequence+1), Body: []byte(`{}`)}
+				if err := w.Attempt(context.Background(), sub, env); err != nil {
+					failures <- err
+				}
+			}
+		})
+	}
+	group.Wait()
+	close(failures)
+	for err := range failures {
+		t.Fatal(err)
+	}
+	// One each, and a few more when the first requests race to dial (a dial that loses the
+	// race to a returned connection still adds an idle one).
+	if got := opened.Load(); got > 2*deliveries {
+		t.Fatalf("%d deliveries of %d events each opened %d connections, want at most %d", deliveries, eventsEach, got, 2*deliveries)
 	}
 }
