@@ -32,8 +32,10 @@ type FinalState struct {
 	// project (GET /events); EventsLost is how many events retention dropped before the read.
 	TransactionEvents map[string]int `json:"transactionEvents,omitempty"`
 	EventsLost        uint64         `json:"eventsLost,omitempty"`
-	DigestSource      string         `json:"digestSource"`
-	DigestNote        string         `json:"digestNote,omitempty"`
+	// Delivery is what the run's webhook received: the events of failed transactions.
+	Delivery     *Delivery `json:"delivery,omitempty"`
+	DigestSource string    `json:"digestSource"`
+	DigestNote   string    `json:"digestNote,omitempty"`
 }
 
 // Anomaly kinds the checker reports.
@@ -56,6 +58,7 @@ const (
 	AnomalyStall              = "stall"                // the cluster did not recover after a fault
 	AnomalyCrash              = "crash"                // a node exited without being told to
 	AnomalyEvents             = "events"               // a transaction without exactly one outbox event, or an event of none
+	AnomalyDelivery           = "delivery"             // a failed transaction's event never reached the webhook, or arrived altered
 )
 
 // anomalyDetailsMax bounds the details kept per anomaly kind (all are counted).
@@ -200,6 +203,7 @@ func Check(events []Event, final *FinalState, opts CheckOptions) *Report {
 	checkSnapshots(r, events, final)
 	checkReplicas(r, final)
 	checkEvents(r, final)
+	checkDelivery(r, final)
 	if opts.LinearizabilityTimeout > 0 {
 		checkLinearizable(r, events, transfers, byRef, final, opts)
 	}
@@ -374,6 +378,44 @@ func checkEvents(r *Report, final *FinalState) {
 	if final.EventsLost > 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("events: %d dropped by retention before the check read them", final.EventsLost))
 	}
+}
+
+// checkDelivery: the webhook got every failed transaction's event at least once, each repeat
+// identical to the first, every request signed, and nothing else.
+func checkDelivery(r *Report, final *FinalState) {
+	d := final.Delivery
+	if d == nil {
+		r.Notes = append(r.Notes, "delivery: no webhook in this run")
+		return
+	}
+	failed := map[string]bool{}
+	for _, tx := range final.Transactions {
+		if tx.Status == "failed" {
+			failed[tx.ID] = true
+			if d.Received[tx.ID] == 0 {
+				r.add(AnomalyDelivery, "failed transaction %s: its event never reached the webhook", tx.ID)
+			}
+		}
+	}
+	for id := range d.Received {
+		if !failed[id] {
+			r.add(AnomalyDelivery, "the webhook got an event of transaction %s, which the history has not as failed", id)
+		}
+	}
+	if d.BadSignatures > 0 {
+		r.add(AnomalyDelivery, "%d requests without a valid signature", d.BadSignatures)
+	}
+	if d.Mismatched > 0 {
+		r.add(AnomalyDelivery, "%d repeats of an event differ from its first delivery", d.Mismatched)
+	}
+	if d.Foreign > 0 {
+		r.add(AnomalyDelivery, "%d events the subscription does not select", d.Foreign)
+	}
+	duplicates := 0
+	for _, n := range d.Received {
+		duplicates += n - 1
+	}
+	r.Notes = append(r.Notes, fmt.Sprintf("delivery: %d events of failed transactions in %d requests (%d repeats)", len(d.Received), d.Requests, duplicates))
 }
 
 func checkBalances(r *Report, final *FinalState) {

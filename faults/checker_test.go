@@ -246,3 +246,25 @@ func TestCheckEvents(t *testing.T) {
 		t.Fatalf("with retention loss: %+v", r.Details)
 	}
 }
+
+// checkDelivery: every failed transaction's event reached the webhook; a missing one, one of
+// another transaction, an unsigned or altered repeat are anomalies.
+func TestCheckDelivery(t *testing.T) {
+	final := &FinalState{Transactions: []client.Transaction{{ID: "t1", Status: "failed"}, {ID: "t2", Status: "completed"}, {ID: "t3", Status: "failed"}}}
+	report := func() *Report {
+		r := &Report{Anomalies: map[string]int{}, Details: map[string][]string{}}
+		checkDelivery(r, final)
+		return r
+	}
+	if r := report(); r.Anomalies[AnomalyDelivery] != 0 || len(r.Notes) != 1 {
+		t.Fatalf("no webhook: %+v", r)
+	}
+	final.Delivery = &Delivery{Received: map[string]int{"t1": 2, "t3": 1}, Requests: 3}
+	if r := report(); r.Anomalies[AnomalyDelivery] != 0 {
+		t.Fatalf("all delivered, one twice: %+v", r.Details)
+	}
+	final.Delivery = &Delivery{Received: map[string]int{"t1": 1, "t2": 1}, Requests: 3, BadSignatures: 1, Mismatched: 1}
+	if r := report(); r.Anomalies[AnomalyDelivery] != 4 { // t3 missing, t2 not failed, a bad signature, an altered repeat
+		t.Fatalf("anomalies %+v", r.Details)
+	}
+}

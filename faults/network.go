@@ -31,6 +31,9 @@ type Network interface {
 	Kind() string
 	// Host is node i's IP address.
 	Host(i int) string
+	// RunnerHost is the runner's address as the nodes reach it (the event webhook listens
+	// there).
+	RunnerHost() string
 	// Command wraps argv so that it runs on node i's host.
 	Command(i int, argv []string) []string
 	// CanPartition reports whether Cut works.
@@ -50,6 +53,7 @@ func (loopbackNetwork) Kind() string { return "loopback" }
 func (loopbackNetwork) Host(i int) string {
 	return fmt.Sprintf("%s%d", loopbackPrefix, nodeHostFirst+i)
 }
+func (loopbackNetwork) RunnerHost() string                    { return "127.0.0.1" }
 func (loopbackNetwork) Command(_ int, argv []string) []string { return argv }
 func (loopbackNetwork) CanPartition() bool                    { return false }
 func (loopbackNetwork) Cut(int, int) error                    { return errors.New("loopback network cannot partition") }
@@ -164,6 +168,9 @@ func (n *namespaceNetwork) removeLeftovers() {
 }
 
 func (n *namespaceNetwork) Kind() string { return "netns" }
+
+// RunnerHost implements Network: the bridge's address in the root namespace.
+func (n *namespaceNetwork) RunnerHost() string { return bridgeAddress }
 
 func (n *namespaceNetwork) Host(i int) string {
 	return fmt.Sprintf("%s%d", subnetPrefix, nodeHostFirst+i)

@@ -194,6 +194,18 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, *Report, error) {
 	}
 	logf("setup: project %s, %d wallets, %d issued; running %v with %d clients, %d readers, seed %d",
 		workload.ProjectID, len(workload.Wallets), issued, cfg.Duration, cfg.Clients, cfg.Readers, cfg.Seed)
+	receiver, err := startWebhookReceiver(network.RunnerHost(), workload.ProjectID)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer receiver.close()
+	subscribeCtx, cancel := context.WithTimeout(ctx, startReadyMax)
+	err = receiver.subscribe(subscribeCtx, client, cluster.Nodes[0].AdminURL)
+	cancel()
+	if err != nil {
+		return nil, nil, fmt.Errorf("subscribe the event webhook: %w", err)
+	}
+	logf("events: failed transactions are delivered to %s", receiver.url)
 
 	// The workload and the nemesis.
 	stop, stopWorkload := context.WithTimeout(ctx, cfg.Duration)
@@ -250,6 +262,19 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, *Report, error) {
 		return nil, nil, fmt.Errorf("read final state: %w", err)
 	}
 	final.EndTimeNs = rec.Now()
+	var failed []string
+	for _, tx := range final.Transactions {
+		if tx.Status == "failed" {
+			failed = append(failed, tx.ID)
+		}
+	}
+	drainCtx, cancel := context.WithTimeout(ctx, webhookDrainMax)
+	drainStart := time.Now()
+	delivery := receiver.drain(drainCtx, failed)
+	cancel()
+	final.Delivery = &delivery
+	logf("events: %d failed transactions delivered in %d requests (%v after the final read)", len(delivery.Received), delivery.Requests,
+		time.Since(drainStart).Round(time.Millisecond))
 	if final.DigestSource == "" {
 		// No digest endpoint: stop the nodes and hash each replica's store directly.
 		if err := cluster.StopAll(); err != nil {
