@@ -158,3 +158,47 @@ func TestRealHeaderHashes(t *testing.T) {
 		}
 	}
 }
+
+// TestRealGenesisBlocks parses whole real blocks: regtest's genesis as checked in, and mainnet's
+// genesis, which is the real mainnet header (libdogecoin's test vector above) followed by the
+// same genesis coinbase. Their hashes are the ones GigaWallet identifies the chains by.
+func TestRealGenesisBlocks(t *testing.T) {
+	regtest := readHexFixture(t, "regtest_genesis_block.hex")
+	mainnetHeader, err := hex.DecodeString("010000000000000000000000000000000000000000000000000000000000000000000000696ad20e2dd4365c7459b4a4a5af743d5e92c6da3229e6532cd605f6533f2a5b24a6a152f0ff0f1e67860100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mainnet := append(mainnetHeader, regtest[BlockHeaderBytes:]...)
+
+	for _, c := range []struct {
+		name string
+		raw  []byte
+		hash string
+	}{
+		{"regtest", regtest, "3d2160a3b5dc4a9d62e7e66a295f70313ac808440ef7400d6c0772171ce973a5"},
+		{"mainnet", mainnet, "1a91e3dace36e2be3bf030a65679fe821aa1d6ef92e7c9902eb318182c355691"},
+	} {
+		block, err := ParseBlock(c.raw)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if block.Hash != mustHash(t, c.hash) {
+			t.Fatalf("%s: hash %s, want %s", c.name, block.Hash, c.hash)
+		}
+		if block.AuxPoW != nil || len(block.Transactions) != 1 {
+			t.Fatalf("%s: AuxPoW %v, %d transactions", c.name, block.AuxPoW, len(block.Transactions))
+		}
+		coinbase := block.Transactions[0]
+		if coinbase.TxHash() != mustHash(t, "5b2a3f53f605d62c53e62932dac6925e3d74afa5a4b459745c36d42d0ed26a69") {
+			t.Fatalf("%s: coinbase %s", c.name, coinbase.TxHash())
+		}
+		if !bytes.Contains(coinbase.TxIn[0].SignatureScript, []byte("Nintondo")) ||
+			len(coinbase.TxOut) != 1 || coinbase.TxOut[0].Value != 88*100_000_000 {
+			t.Fatalf("%s: coinbase %+v", c.name, coinbase)
+		}
+		// The genesis output pays a public key (P2PK), not a P2PKH address.
+		if outputs := P2PKHOutputs(coinbase, Mainnet); len(outputs) != 0 {
+			t.Fatalf("%s: P2PKH outputs %+v", c.name, outputs)
+		}
+	}
+}

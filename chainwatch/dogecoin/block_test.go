@@ -3,7 +3,9 @@ package dogecoin_test
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -419,6 +421,22 @@ func FuzzParseBlock(f *testing.F) {
 	f.Add(newTestBlock(dogecoinAuxPoWVersion, testAuxPoW(), witness...).raw(f))
 	f.Add(newTestBlock(1, nil, testTransactions()[0]).raw(f))
 	f.Add([]byte{})
+	// A real block: regtest's genesis (see block_internal_test.go).
+	text, err := os.ReadFile("testdata/regtest_genesis_block.hex")
+	if err != nil {
+		f.Fatal(err)
+	}
+	var digits strings.Builder
+	for line := range strings.Lines(string(text)) {
+		if !strings.HasPrefix(line, "#") {
+			digits.WriteString(strings.TrimSpace(line))
+		}
+	}
+	genesis, err := hex.DecodeString(digits.String())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(genesis)
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		block, err := dogecoin.ParseBlock(raw)
 		if err != nil {
