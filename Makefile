@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.6.1
 # Packages with concurrency run again under the race detector in `make test`.
 RACE_PACKAGES := ./shard/... ./cluster/... ./httpapi/... ./client/...
 
-.PHONY: help build run test cluster cluster-status cluster-stop lint fuzz fuzz-short faults-short faults compose-test mqtt-test bench clean
+.PHONY: help build run test cluster cluster-status cluster-stop lint fuzz fuzz-short faults-short faults compose-test mqtt-test chain-test bench clean
 
 # Every fuzz target, as package:Target. `go test ./...` already replays each target's seed corpus
 # and its checked-in testdata/fuzz inputs; `make fuzz-short` then fuzzes each for FUZZ_EXECS
@@ -16,6 +16,7 @@ FUZZ_TARGETS := ./fsm/ledger:FuzzDecodeCommand ./shard:FuzzDecodeEnvelope \
 	./httpapi:FuzzDecodeTransaction ./httpapi:FuzzParseAmount ./httpapi:FuzzDecodeWallet ./httpapi:FuzzDecodeCustomer \
 	./cluster/routing:FuzzDecodeQuery ./httpapi:FuzzDecodeEventsCursor \
 	./chainwatch/dogecoin:FuzzValidateP2PKH ./chainwatch/dogecoin:FuzzParseAccountKeys ./chainwatch/dogecoin:FuzzParseSeed ./chainwatch/dogecoin:FuzzParseBlock \
+	./chainwatch/rpc:FuzzDecodeEnvelope ./chainwatch/rpc:FuzzParseAmount \
 	./httpapi/gigawallet:FuzzDecodeInvoiceCreate \
 	./httpapi/gigawallet:FuzzParseAmount ./httpapi/gigawallet:FuzzDecodeAccountUpsert \
 	./cmd/gigaledger:FuzzConfigTOML \
@@ -87,6 +88,9 @@ compose-test: ## Container test: FROM-scratch image, 3-node compose cluster, los
 
 mqtt-test: ## The relay's MQTT tests against a real mosquitto (installs Debian's package when missing; a missing broker fails).
 	@GO=$(GO) bash scripts/mqtt-test.sh
+
+chain-test: ## The chain client's tests against a real regtest litecoind (installs Debian's package when missing; a missing node fails).
+	@GO=$(GO) bash scripts/chain-test.sh
 
 bench: ## GigaLedger (3 replicas) vs PostgreSQL, same scenario, side by side.
 	bash bench/compare.sh
