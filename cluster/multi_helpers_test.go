@@ -66,15 +66,15 @@ func (c *multiCluster) tlsCA() *tlstest.CA {
 
 func shortShardConfig() shard.Config {
 	return shard.Config{
-		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
-		LeaderLeaseTimeout: 150 * time.Millisecond, CommitTimeout: 5 * time.Millisecond,
+		HeartbeatTimeout: raceTimingScale * 300 * time.Millisecond, ElectionTimeout: raceTimingScale * 300 * time.Millisecond,
+		LeaderLeaseTimeout: raceTimingScale * 150 * time.Millisecond, CommitTimeout: 5 * time.Millisecond,
 		Registerer: prometheus.NewRegistry(),
 	}
 }
 
 func shortGossip(c *memberlist.Config) {
-	c.ProbeInterval = 100 * time.Millisecond
-	c.ProbeTimeout = 50 * time.Millisecond
+	c.ProbeInterval = raceTimingScale * 100 * time.Millisecond
+	c.ProbeTimeout = raceTimingScale * 50 * time.Millisecond
 	c.GossipInterval = 20 * time.Millisecond
 	c.PushPullInterval = 300 * time.Millisecond
 	c.SuspicionMult = 2
