@@ -266,7 +266,13 @@ func (c *legacyCommand) typed() fsm.Command {
 	case OpSetWalletStatus:
 		return &SetWalletStatus{ProjectID: c.ProjectID, WalletID: c.WalletID, Status: c.Status}
 	case OpTransact:
-		return &Transact{ProjectID: c.ProjectID, IDPrefix: c.IDPrefix, ReferenceID: c.ReferenceID, Operations: c.Operations}
+		// The flat command leaves out an empty operation list; the current codec reads it as
+		// empty, not absent: decode both to the same command.
+		operations := c.Operations
+		if operations == nil {
+			operations = []Operation{}
+		}
+		return &Transact{ProjectID: c.ProjectID, IDPrefix: c.IDPrefix, ReferenceID: c.ReferenceID, Operations: operations}
 	case OpMarkAssetUsed:
 		return &MarkAssetUsed{ProjectID: c.ProjectID, AssetID: c.AssetID}
 	default: // decodeLegacy admits ops 1..16 only
