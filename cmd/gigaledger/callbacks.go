@@ -17,14 +17,6 @@ import (
 // named "callbacks.NAME" (its TOML path), so it cannot take the name, and so the cursors, of
 // a subscription made through the API; it starts with the oldest event each shard keeps.
 
-// callbackConfig is one configured webhook.
-type callbackConfig struct {
-	Name   string
-	URL    string
-	Types  []string
-	Secret string
-}
-
 // callbackFlagSpec is the text of one --callback: a JSON object.
 type callbackFlagSpec struct {
 	Name      string   `json:"name"`
@@ -35,21 +27,64 @@ type callbackFlagSpec struct {
 }
 
 // callbackFlags is the repeatable --callback flag.
-type callbackFlags struct{ list *[]callbackConfig }
+type callbackFlags struct{ list *[]relay.Subscription }
 
 // callbackNamePrefix names configured subscribers apart from the API's.
 const callbackNamePrefix = "callbacks."
 
 // String implements flag.Value: the names, never a secret.
-func (f callbackFlags) String() string {
-	if f.list == nil {
+func (f callbackFlags) String() string { return subscriberNames(f.list) }
+
+// subscriberNames lists configured subscribers by name (a flag's String: never a secret).
+func subscriberNames(list *[]relay.Subscription) string {
+	if list == nil {
 		return ""
 	}
-	names := make([]string, 0, len(*f.list))
-	for _, c := range *f.list {
-		names = append(names, c.Name)
+	names := make([]string, 0, len(*list))
+	for _, s := range *list {
+		names = append(names, s.Name)
 	}
 	return strings.Join(names, ",")
+}
+
+// decodeFlagSpec decodes a repeatable flag's JSON object into spec: valid UTF-8, bounded, no key
+// twice, no unknown key, nothing after it.
+func decodeFlagSpec(text string, spec any) bool {
+	if !utf8.ValidString(text) || len(text) > callbackSpecMaxBytes || duplicateTopLevelKey(text) {
+		return false
+	}
+	decoder := json.NewDecoder(strings.NewReader(text))
+	decoder.DisallowUnknownFields()
+	return decoder.Decode(spec) == nil && !decoder.More()
+}
+
+// secretFromEnv resolves a secret given by environment variable name: one of the two, and a
+// named variable must not be empty.
+func secretFromEnv(flagName, subscriber, field, inline, env string) (string, error) {
+	if env == "" {
+		return inline, nil
+	}
+	if inline != "" {
+		return "", fmt.Errorf("--%s %q: %s or %sEnv, not both", flagName, subscriber, field, field)
+	}
+	if value := os.Getenv(env); value != "" {
+		return value, nil
+	}
+	return "", fmt.Errorf("--%s %q: environment variable %s is empty", flagName, subscriber, env)
+}
+
+// addSubscriber appends a validated subscriber, once per name.
+func addSubscriber(list *[]relay.Subscription, flagName string, sub relay.Subscription) error {
+	if err := sub.Validate(nil); err != nil {
+		return fmt.Errorf("--%s: %w", flagName, err)
+	}
+	for _, s := range *list {
+		if s.Name == sub.Name {
+			return fmt.Errorf("--%s %q given twice", flagName, sub.Name)
+		}
+	}
+	*list = append(*list, sub)
+	return nil
 }
 
 // repeatable marks a flag that a config file may set more than once.
@@ -60,23 +95,12 @@ func (callbackFlags) repeatable() {}
 // shows in the process list). Errors never quote the text: it may hold the secret.
 func (f callbackFlags) Set(text string) error {
 	var spec callbackFlagSpec
-	malformed := errors.New("--callback: not one JSON object of name, url, types and secret or secretEnv, each once")
-	if !utf8.ValidString(text) || len(text) > callbackSpecMaxBytes || duplicateTopLevelKey(text) {
-		return malformed
+	if !decodeFlagSpec(text, &spec) {
+		return errors.New("--callback: not one JSON object of name, url, types and secret or secretEnv, each once")
 	}
-	decoder := json.NewDecoder(strings.NewReader(text))
-	decoder.DisallowUnknownFields()
-	if err := decoder.Decode(&spec); err != nil || decoder.More() {
-		return malformed
-	}
-	if spec.SecretEnv != "" {
-		if spec.Secret != "" {
-			return fmt.Errorf("--callback %q: secret or secretEnv, not both", spec.Name)
-		}
-		spec.Secret = os.Getenv(spec.SecretEnv)
-		if spec.Secret == "" {
-			return fmt.Errorf("--callback %q: environment variable %s is empty", spec.Name, spec.SecretEnv)
-		}
+	var err error
+	if spec.Secret, err = secretFromEnv("callback", spec.Name, "secret", spec.Secret, spec.SecretEnv); err != nil {
+		return err
 	}
 	name := spec.Name
 	if !strings.HasPrefix(name, callbackNamePrefix) {
@@ -86,17 +110,7 @@ func (f callbackFlags) Set(text string) error {
 	if err != nil {
 		return fmt.Errorf("--callback %q: types: %w", spec.Name, err)
 	}
-	sub := relay.Subscription{Name: name, Kind: relay.KindWebhook, URL: spec.URL, Secret: spec.Secret, Filter: filter}
-	if err := sub.Validate(nil); err != nil {
-		return fmt.Errorf("--callback: %w", err)
-	}
-	for _, c := range *f.list {
-		if c.Name == name {
-			return fmt.Errorf("--callback %q given twice", name)
-		}
-	}
-	*f.list = append(*f.list, callbackConfig{Name: name, URL: spec.URL, Types: filter.Entries(), Secret: spec.Secret})
-	return nil
+	return addSubscriber(f.list, "callback", relay.Subscription{Name: name, Kind: relay.KindWebhook, URL: spec.URL, Secret: spec.Secret, Filter: filter})
 }
 
 // callbackSpecMaxBytes bounds one --callback's text.
@@ -124,19 +138,6 @@ func duplicateTopLevelKey(text string) bool {
 	return false
 }
 
-// configuredSubscriptions returns the configured webhooks as the relay delivers them.
-func configuredSubscriptions(list []callbackConfig) []relay.Subscription {
-	subs := make([]relay.Subscription, 0, len(list))
-	for _, c := range list {
-		filter, err := relay.ParseFilter(c.Types)
-		if err != nil {
-			continue // Set checked it
-		}
-		subs = append(subs, relay.Subscription{Name: c.Name, Kind: relay.KindWebhook, URL: c.URL, Secret: c.Secret, Filter: filter})
-	}
-	return subs
-}
-
 // MQTT queues from the configuration: GigaWallet's [mqtt] address, username, password, clientid
 // with one [mqtt.queues.NAME] topicfilter, types per queue, or --mqtt-queue. Each is a
 // subscriber named "mqtt.NAME" that publishes to its topic at QoS 1.
@@ -161,16 +162,7 @@ const mqttQueueNamePrefix = "mqtt."
 type mqttQueueFlags struct{ list *[]relay.Subscription }
 
 // String implements flag.Value: the names, never a password.
-func (f mqttQueueFlags) String() string {
-	if f.list == nil {
-		return ""
-	}
-	names := make([]string, 0, len(*f.list))
-	for _, s := range *f.list {
-		names = append(names, s.Name)
-	}
-	return strings.Join(names, ",")
-}
+func (f mqttQueueFlags) String() string { return subscriberNames(f.list) }
 
 func (mqttQueueFlags) repeatable() {}
 
@@ -179,22 +171,12 @@ func (mqttQueueFlags) repeatable() {}
 // A broker given as host:port is tcp://host:port. Errors never quote the text.
 func (f mqttQueueFlags) Set(text string) error {
 	var spec mqttQueueSpec
-	malformed := errors.New("--mqtt-queue: not one JSON object of name, broker, topic, types and optional username, password or passwordEnv, clientId, caFile, each once")
-	if !utf8.ValidString(text) || len(text) > callbackSpecMaxBytes || duplicateTopLevelKey(text) {
-		return malformed
+	if !decodeFlagSpec(text, &spec) {
+		return errors.New("--mqtt-queue: not one JSON object of name, broker, topic, types and optional username, password or passwordEnv, clientId, caFile, each once")
 	}
-	decoder := json.NewDecoder(strings.NewReader(text))
-	decoder.DisallowUnknownFields()
-	if err := decoder.Decode(&spec); err != nil || decoder.More() {
-		return malformed
-	}
-	if spec.PasswordEnv != "" {
-		if spec.Password != "" {
-			return fmt.Errorf("--mqtt-queue %q: password or passwordEnv, not both", spec.Name)
-		}
-		if spec.Password = os.Getenv(spec.PasswordEnv); spec.Password == "" {
-			return fmt.Errorf("--mqtt-queue %q: environment variable %s is empty", spec.Name, spec.PasswordEnv)
-		}
+	var err error
+	if spec.Password, err = secretFromEnv("mqtt-queue", spec.Name, "password", spec.Password, spec.PasswordEnv); err != nil {
+		return err
 	}
 	if spec.Broker != "" && !strings.Contains(spec.Broker, "://") {
 		spec.Broker = "tcp://" + spec.Broker // GigaWallet's address is host:port
@@ -207,16 +189,6 @@ func (f mqttQueueFlags) Set(text string) error {
 	if err != nil {
 		return fmt.Errorf("--mqtt-queue %q: types: %w", spec.Name, err)
 	}
-	sub := relay.Subscription{Name: name, Kind: relay.KindMQTT, URL: spec.Broker, Filter: filter,
-		MQTT: &relay.MQTTOptions{Topic: spec.Topic, Username: spec.Username, Password: spec.Password, ClientID: spec.ClientID, CAFile: spec.CAFile}}
-	if err := sub.Validate(nil); err != nil {
-		return fmt.Errorf("--mqtt-queue: %w", err)
-	}
-	for _, s := range *f.list {
-		if s.Name == name {
-			return fmt.Errorf("--mqtt-queue %q given twice", name)
-		}
-	}
-	*f.list = append(*f.list, sub)
-	return nil
+	return addSubscriber(f.list, "mqtt-queue", relay.Subscription{Name: name, Kind: relay.KindMQTT, URL: spec.Broker, Filter: filter,
+		MQTT: &relay.MQTTOptions{Topic: spec.Topic, Username: spec.Username, Password: spec.Password, ClientID: spec.ClientID, CAFile: spec.CAFile}})
 }

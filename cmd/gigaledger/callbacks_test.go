@@ -3,13 +3,15 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/gigaledger/gigaledger/cluster/relay"
 )
 
 // --callback takes one strict JSON object per webhook; a bad one is refused without quoting it
 // (it may hold the secret).
 func TestCallbackFlag(t *testing.T) {
 	t.Setenv("HOOK_SECRET", "from-env")
-	var list []callbackConfig
+	var list []relay.Subscription
 	f := callbackFlags{list: &list}
 	for _, ok := range []string{
 		`{"name":"shop","url":"https://shop.example/hook","types":["INV","ACC"],"secret":"s3cret"}`,

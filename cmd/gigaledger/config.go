@@ -72,7 +72,7 @@ type serveConfig struct {
 	ServiceIconURL string
 	// Callbacks are the webhooks given by --callback or a config.toml's [callbacks.NAME];
 	// MQTTQueues the MQTT subscribers of --mqtt-queue or its [mqtt] and [mqtt.queues.NAME].
-	Callbacks  []callbackConfig
+	Callbacks  []relay.Subscription
 	MQTTQueues []relay.Subscription
 
 	// ignoredSettings names the GigaWallet settings of a config.toml that GigaLedger does not

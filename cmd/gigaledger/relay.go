@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -294,7 +295,7 @@ type eventRelay struct {
 // startRelay starts delivering the outboxes of the shards this node leads.
 func startRelay(node *cluster.Node, router *routing.Router, registry prometheus.Registerer, cfg *serveConfig, logger *slog.Logger) (*eventRelay, error) {
 	ownListeners := ownListeners(cfg)
-	configured := append(configuredSubscriptions(cfg.Callbacks), cfg.MQTTQueues...)
+	configured := slices.Concat(cfg.Callbacks, cfg.MQTTQueues)
 	for _, sub := range configured {
 		if err := sub.Validate(ownListeners); err != nil {
 			return nil, fmt.Errorf("--callback: %w", err)
