@@ -199,3 +199,21 @@ func (d *Decoder) Finish(what string) error {
 	}
 	return nil
 }
+
+// Raw appends bytes as they are, for fixed-size fields (hashes) the decoder reads with RawN.
+func (e *Encoder) Raw(b []byte) { e.Buf = append(e.Buf, b...) }
+
+// RawN reads n bytes written by Raw; the result aliases the input. Short input fails the
+// decoder and returns n zero bytes, so callers may copy from it unchecked.
+func (d *Decoder) RawN(n int) []byte {
+	if d.err != nil {
+		return make([]byte, n)
+	}
+	if n > len(d.buf) {
+		d.Fail(errShortInput)
+		return make([]byte, n)
+	}
+	b := d.buf[:n:n]
+	d.buf = d.buf[n:]
+	return b
+}

@@ -357,3 +357,10 @@ func (c *clock) decode(data []byte) error {
 	}
 	return d.Finish("clock")
 }
+
+// DeleteRange deletes the keys of [start, end) in the batch (panics as Set).
+func (b *Batch) DeleteRange(start, end []byte) {
+	if err := b.pb.DeleteRange(start, end, nil); err != nil {
+		panic(fmt.Sprintf("fsm: batch delete range: %v", err))
+	}
+}

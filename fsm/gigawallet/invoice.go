@@ -29,10 +29,13 @@ type InvoiceStatus uint8
 const (
 	InvoiceUnpaid InvoiceStatus = iota
 	InvoiceExpired
+	// InvoicePaid: the confirmed payments reach the total (PaidHeight is set); a reorg that
+	// takes confirmations away puts the invoice back to unpaid, or expired when its time passed.
+	InvoicePaid
 	invoiceStatusEnd
 )
 
-var invoiceStatusNames = [invoiceStatusEnd]string{InvoiceUnpaid: "unpaid", InvoiceExpired: "expired"}
+var invoiceStatusNames = [invoiceStatusEnd]string{InvoiceUnpaid: "unpaid", InvoiceExpired: "expired", InvoicePaid: "paid"}
 
 // String is the status's name in the API.
 func (s InvoiceStatus) String() string {
@@ -75,10 +78,17 @@ type Invoice struct {
 	CreatedAt             int64
 	Status                InvoiceStatus
 	UpdatedAt             int64
+	// Incoming is Σ the outputs seen paying the address (mempool or mined, not dropped);
+	// Confirmed is Σ those confirmed (credited to the account's wallet), koinu.
+	Incoming, Confirmed fsm.Amount
+	// PaidHeight is the chain tip when Confirmed first reached Total (GigaWallet's paid_height),
+	// 0 while it does not.
+	PaidHeight int64
 }
 
-// invoiceRecordVersion 2 added Status and UpdatedAt; version 1 reads as unpaid.
-const invoiceRecordVersion byte = 2
+// invoiceRecordVersion 2 added Status and UpdatedAt (version 1 reads as unpaid); 3 added
+// Incoming, Confirmed and PaidHeight (older versions read as nothing received).
+const invoiceRecordVersion byte = 3
 
 // Encode implements fsm.Value; it is also the stored record.
 func (v *Invoice) Encode(e *fsm.Encoder) {
@@ -94,12 +104,15 @@ func (v *Invoice) Encode(e *fsm.Encoder) {
 	e.Varint(v.CreatedAt)
 	e.Byte(byte(v.Status))
 	e.Varint(v.UpdatedAt)
+	e.Amount(v.Incoming)
+	e.Amount(v.Confirmed)
+	e.Varint(v.PaidHeight)
 }
 
 // ReadInvoice reads what Encode wrote.
 func ReadInvoice(d *fsm.Decoder) *Invoice {
 	version := d.Byte()
-	if d.Err() == nil && version != 1 && version != invoiceRecordVersion {
+	if d.Err() == nil && (version < 1 || version > invoiceRecordVersion) {
 		d.Fail(fmt.Errorf("unknown invoice record version %d", version))
 	}
 	v := &Invoice{ProjectID: d.String(), ForeignID: d.String(), Address: d.String()}
@@ -115,6 +128,10 @@ func ReadInvoice(d *fsm.Decoder) *Invoice {
 		if d.Err() == nil && v.Status >= invoiceStatusEnd {
 			d.Fail(fmt.Errorf("unknown invoice status %d", v.Status))
 		}
+	}
+	if version >= 3 {
+		v.Incoming, v.Confirmed = d.Amount(), d.Amount()
+		v.PaidHeight = d.Varint()
 	}
 	return v
 }
@@ -318,6 +335,8 @@ func (f *Family) createInvoice(b *fsm.Batch, c *CreateInvoice) *fsm.Result {
 	s.put(b, &next)
 	s.putInvoice(b, v)
 	b.Set(accountInvoiceKey(v.ProjectID, v.ForeignID, v.KeyIndex), []byte(v.Address))
+	s.watch(b, v.Address, &AddressOwner{ProjectID: v.ProjectID, ForeignID: v.ForeignID, Branch: BranchExternal,
+		KeyIndex: v.KeyIndex, Invoice: true})
 	emitInvoice(b, EventInvoiceCreated, v)
 	out := *v
 	return &fsm.Result{Value: &out}
@@ -377,6 +396,9 @@ func (s *state) expireInvoices(b *fsm.Batch) {
 			panic(fmt.Sprintf("gigawallet: expiry index names invoice %s/%s that is not unpaid", d.project, d.address)) // corruption
 		}
 		b.Delete([]byte(d.key))
+		if !v.Incoming.IsZero() {
+			continue // a payment was seen: the invoice waits for it instead of expiring
+		}
 		next := *v
 		next.Status, next.UpdatedAt = InvoiceExpired, b.Now
 		s.putInvoice(b, &next)

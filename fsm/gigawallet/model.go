@@ -25,6 +25,12 @@ type Account struct {
 	NextInternal    uint32 // the next change address index (m/.../1/i)
 	CreatedAt       int64
 	UpdatedAt       int64
+	// Incoming is Σ the outputs seen paying the account's invoice addresses and not yet
+	// confirmed (GigaWallet's IncomingBalance), koinu.
+	Incoming fsm.Amount
+	// Shortfall is what a reorg took back from confirmed deposits that the wallet could no
+	// longer give back (it was spent or held meanwhile); later confirmed deposits pay it first.
+	Shortfall fsm.Amount
 }
 
 // AccountIndex is the HD account index of the k-th account (from 0) created in a slot: slots
@@ -57,12 +63,15 @@ func (a *Account) Encode(e *fsm.Encoder) {
 	e.Uvarint(uint64(a.NextInternal))
 	e.Varint(a.CreatedAt)
 	e.Varint(a.UpdatedAt)
+	e.Amount(a.Incoming)
+	e.Amount(a.Shortfall)
 }
 
 // ReadAccount reads what Encode wrote.
 func ReadAccount(d *fsm.Decoder) *Account {
-	if v := d.Byte(); d.Err() == nil && v != recordVersion {
-		d.Fail(fmt.Errorf("unknown account record version %d", v))
+	version := d.Byte()
+	if d.Err() == nil && (version < 1 || version > recordVersion) {
+		d.Fail(fmt.Errorf("unknown account record version %d", version))
 	}
 	a := &Account{ProjectID: d.String(), ForeignID: d.String()}
 	a.Index = uint32Of(d)
@@ -71,6 +80,9 @@ func ReadAccount(d *fsm.Decoder) *Account {
 	a.PayoutFrequency = d.String()
 	a.NextExternal, a.NextInternal = uint32Of(d), uint32Of(d)
 	a.CreatedAt, a.UpdatedAt = d.Varint(), d.Varint()
+	if version >= 2 {
+		a.Incoming, a.Shortfall = d.Amount(), d.Amount()
+	}
 	return a
 }
 
@@ -88,7 +100,8 @@ func decodeAccount(data []byte) (*Account, error) {
 	return a, d.Finish("account")
 }
 
-const recordVersion byte = 1
+// recordVersion 2 added Incoming and Shortfall (version 1 reads as zero).
+const recordVersion byte = 2
 
 // Stored keys (prefixes claimed in the registry):
 //
@@ -105,4 +118,23 @@ func accountKey(projectID, foreignID string) []byte {
 
 func slotCountKey(slot keyspace.Slot) []byte {
 	return []byte{prefixSlotCount, byte(slot >> 8), byte(slot)}
+}
+
+// AccountBalance is ACC_BALANCE_CHANGE's payload: the account and its wallet's available
+// balance (GigaWallet's CurrentBalance) after the change.
+type AccountBalance struct {
+	Account
+	Current fsm.Amount
+}
+
+// Encode implements fsm.Value.
+func (a *AccountBalance) Encode(e *fsm.Encoder) {
+	a.Account.Encode(e)
+	e.Amount(a.Current)
+}
+
+// ReadAccountBalance reads what Encode wrote.
+func ReadAccountBalance(d *fsm.Decoder) *AccountBalance {
+	a := ReadAccount(d)
+	return &AccountBalance{Account: *a, Current: d.Amount()}
 }

@@ -127,6 +127,15 @@ func Register(reg *fsm.Registry, core *ledger.Family) *Family {
 	reg.ClaimPrefix(prefixInvoice, "gigawallet: invoices")
 	reg.ClaimPrefix(prefixAccountInvoice, "gigawallet: invoices by account")
 	reg.ClaimPrefix(prefixInvoiceExpiry, "gigawallet: unpaid invoices by expiry")
+	reg.ClaimPrefix(prefixChainCursor, "gigawallet: chain cursor")
+	reg.ClaimPrefix(prefixAddress, "gigawallet: watched addresses")
+	reg.ClaimPrefix(prefixRecentAddr, "gigawallet: addresses registered lately")
+	reg.ClaimPrefix(prefixUTXO, "gigawallet: outputs paid to the shard")
+	reg.ClaimPrefix(prefixConfirmAt, "gigawallet: outputs by confirmation height")
+	reg.ClaimPrefix(prefixMinedAt, "gigawallet: outputs by block height")
+	reg.ClaimPrefix(prefixSpentAt, "gigawallet: spent outputs by spender height")
+	reg.ClaimPrefix(prefixSpender, "gigawallet: outputs by spender")
+	reg.ClaimPrefix(prefixPendingTx, "gigawallet: unmined transactions")
 	f.module = reg.AddModule(func(s *fsm.Store) fsm.Module { return &state{store: s} })
 	reg.Add(fsm.OpSpec{Op: OpUpsertAccount, Name: "UpsertAccount", Decode: decodeUpsertAccount,
 		Example: &UpsertAccount{ProjectID: "p", AssetID: "doge", ForeignID: "f", Index: 7, Address: "n1", XPub: "tpub",
@@ -142,6 +151,27 @@ func Register(reg *fsm.Registry, core *ledger.Family) *Family {
 			return f.createInvoice(b, c.(*CreateInvoice))
 		},
 		DecodeValue: func(d *fsm.Decoder) fsm.Value { return ReadInvoice(d) }})
+	cursorValue := func(d *fsm.Decoder) fsm.Value { return ReadChainCursor(d) }
+	reg.Add(fsm.OpSpec{Op: OpObserveChain, Name: "ObserveChain", Decode: decodeObserveChain,
+		Example: &ObserveChain{Network: "regtest", Height: 7, Hash: Hash{7}, PrevHash: Hash{6}, FilterIndex: 3,
+			Tags: []uint32{AddressTag("n1")}, Txs: []ObservedTx{{TxID: Hash{1}, Outputs: []ObservedOutput{{Vout: 1, Address: "n1", Koinu: 5}},
+				Spends: []Outpoint{{TxID: Hash{2}, Vout: 0}}}}},
+		Apply: func(b *fsm.Batch, c fsm.Command) *fsm.Result {
+			return f.observeChain(b, c.(*ObserveChain))
+		},
+		DecodeValue: cursorValue})
+	reg.Add(fsm.OpSpec{Op: OpRewindChain, Name: "RewindChain", Decode: decodeRewindChain,
+		Example: &RewindChain{Height: 5, Hash: Hash{5}},
+		Apply: func(b *fsm.Batch, c fsm.Command) *fsm.Result {
+			return f.rewindChain(b, c.(*RewindChain))
+		},
+		DecodeValue: cursorValue})
+	reg.Add(fsm.OpSpec{Op: OpDropTransactions, Name: "DropTransactions", Decode: decodeDropTransactions,
+		Example: &DropTransactions{TxIDs: []Hash{{1}}},
+		Apply: func(b *fsm.Batch, c fsm.Command) *fsm.Result {
+			return f.dropTransactions(b, c.(*DropTransactions))
+		},
+		DecodeValue: cursorValue})
 	return f
 }
 
@@ -157,12 +187,14 @@ type state struct {
 	// (fsm.Timed: the leader proposes a tick when it is due).
 	nextExpiryMs int64
 	dueMs        atomic.Int64
+	chainMemory
 }
 
 func (s *state) Load() error {
 	s.accounts = map[string]*Account{}
 	s.invoices = map[string]*Invoice{}
 	s.slotCounts = map[keyspace.Slot]uint32{}
+	s.chainMemory.reset()
 	var err error
 	if s.nextExpiryMs, err = earliestInvoiceExpiry(s.store); err != nil {
 		return fmt.Errorf("load gigawallet: %w", err)
@@ -182,6 +214,7 @@ func (s *state) EndBatch(*fsm.Batch) {
 	clear(s.accounts)
 	clear(s.invoices)
 	clear(s.slotCounts)
+	s.chainMemory.reset()
 }
 
 // noteExpiry records a new expiry in memory.
@@ -386,8 +419,12 @@ func EventSubject(ev fsm.Event) (subject fsm.Value, ok bool, err error) {
 	switch ev.Type {
 	case EventAccountCreated, EventAccountUpdated:
 		subject = ReadAccount(d)
-	case EventInvoiceCreated, EventInvoiceExpired:
+	case EventInvoiceCreated, EventInvoiceExpired, EventInvoiceBalanceChanged, EventInvoicePartPaymentDetected,
+		EventInvoiceTotalPaymentDetected, EventInvoiceOverPaymentDetected, EventInvoiceTotalPaymentConfirmed,
+		EventInvoiceOverPaymentConfirmed, EventInvoicePaymentUnconfirmed:
 		subject = ReadInvoice(d)
+	case EventAccountBalanceChanged:
+		subject = ReadAccountBalance(d)
 	default:
 		return nil, false, nil
 	}

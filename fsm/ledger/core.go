@@ -1,6 +1,9 @@
 package ledger
 
-import "github.com/gigaledger/gigaledger/fsm"
+import (
+	"github.com/gigaledger/gigaledger/cluster/keyspace"
+	"github.com/gigaledger/gigaledger/fsm"
+)
 
 // The accounting core as other families use it: in their own apply, on the batch's ledger
 // (Family.In). Each call checks what it needs before it writes, and answers a rejection as an
@@ -60,4 +63,45 @@ func (l *Ledger) Wallet(projectID, walletID string) *Wallet {
 	}
 	out := *w
 	return &out
+}
+
+// Issue credits amount of the wallet's asset to a wallet of the project in a transaction of
+// its own, recorded under referenceID (unique in the project). The transaction ID carries the
+// wallet's slot. It answers the transaction, or the rejection (an unknown or closed wallet, a
+// reference already used, a balance that would pass 2^128−1), after which nothing changed but
+// a failed transaction's record.
+func (l *Ledger) Issue(projectID, walletID, referenceID string, amount Amount) (*Transaction, *fsm.Error) {
+	return l.single(projectID, referenceID, Operation{Type: OperationIssue, To: walletID, Amount: amount}, walletID)
+}
+
+// Redeem debits amount of a wallet's available balance (balance − held) in a transaction of
+// its own: the asset leaves the ledger. Insufficient funds is a rejection, recorded as a
+// failed transaction.
+func (l *Ledger) Redeem(projectID, walletID, referenceID string, amount Amount) (*Transaction, *fsm.Error) {
+	return l.single(projectID, referenceID, Operation{Type: OperationRedeem, From: walletID, Amount: amount}, walletID)
+}
+
+// Available is a wallet's balance minus what it holds, as the batch left it; zero for a wallet
+// that does not exist.
+func (l *Ledger) Available(projectID, walletID string) Amount {
+	w, r := l.findWallet(projectID, walletID)
+	if r != nil {
+		return Amount{}
+	}
+	return mustSub(w.Balance, w.Held)
+}
+
+func (l *Ledger) single(projectID, referenceID string, op Operation, walletID string) (*Transaction, *fsm.Error) {
+	slot, ok := keyspace.SlotOfID(walletID)
+	if !ok {
+		return nil, rejectf(CodeInvalidArgument, "wallet id %q carries no slot", walletID)
+	}
+	c := &Transact{ProjectID: projectID, IDPrefix: "t" + keyspace.SlotHex(slot), ReferenceID: referenceID,
+		Operations: []Operation{op}}
+	r := l.runTransaction(c, nil)
+	t, _ := r.Value.(*Transaction)
+	if r.Err != nil {
+		return t, r.Err
+	}
+	return t, nil
 }

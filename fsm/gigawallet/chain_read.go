@@ -1,0 +1,204 @@
+package gigawallet
+
+import (
+	"fmt"
+
+	"github.com/gigaledger/gigaledger/fsm"
+)
+
+// The chain side's reads: what a shard's follower filters blocks with, and the custody check.
+
+// ChainCursor returns the shard's chain cursor (zero when nothing was observed).
+func (r *Reader) ChainCursor() (*ChainCursor, error) {
+	c := &ChainCursor{}
+	err := r.store.Read(func() error {
+		v, err := r.store.Get(chainCursorKey)
+		if err != nil || v == nil {
+			return err
+		}
+		d := fsm.NewDecoder(v)
+		c = ReadChainCursor(d)
+		return d.Finish("chain cursor")
+	})
+	return c, err
+}
+
+// Watches reports whether the shard watches an address.
+func (r *Reader) Watches(address string) (bool, error) {
+	var found bool
+	err := r.store.Read(func() error {
+		v, err := r.store.Get(addressKey(address))
+		found = v != nil
+		return err
+	})
+	return found, err
+}
+
+// UTXO returns an output paid to the shard, or nil.
+func (r *Reader) UTXO(op Outpoint) (*UTXO, error) {
+	var u *UTXO
+	err := r.store.Read(func() error {
+		v, err := r.store.Get(utxoKey(op))
+		if err != nil || v == nil {
+			return err
+		}
+		d := fsm.NewDecoder(v)
+		u = ReadUTXO(d)
+		return d.Finish("utxo")
+	})
+	return u, err
+}
+
+// PendingTransactions lists up to limit unmined transactions that touch the shard, after the
+// given one (zero: from the first), in txid order.
+func (r *Reader) PendingTransactions(after Hash, limit int) ([]Hash, error) {
+	var out []Hash
+	err := r.store.Read(func() error {
+		lower := pendingKey(after)
+		if after != (Hash{}) {
+			lower = append(lower, 0)
+		}
+		it, err := r.store.NewIter(lower, []byte{prefixPendingTx + 1})
+		if err != nil {
+			return err
+		}
+		defer it.Close()
+		for valid := it.First(); valid && len(out) < limit; valid = it.Next() {
+			var h Hash
+			if len(it.Key()) != 33 {
+				return fmt.Errorf("gigawallet: pending key %x", it.Key())
+			}
+			copy(h[:], it.Key()[1:])
+			out = append(out, h)
+		}
+		return it.Error()
+	})
+	return out, err
+}
+
+// AccountUTXOs lists the outputs paid to an account, in outpoint order.
+func (r *Reader) AccountUTXOs(projectID, foreignID string) ([]UTXO, error) {
+	var out []UTXO
+	err := r.store.Read(func() error {
+		return r.store.Scan([]byte{prefixUTXO}, func(_, v []byte) error {
+			d := fsm.NewDecoder(v)
+			u := ReadUTXO(d)
+			if err := d.Finish("utxo"); err != nil {
+				return err
+			}
+			if u.ProjectID == projectID && u.ForeignID == foreignID {
+				out = append(out, *u)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// CheckCustody recomputes the custody invariant from the store: for every account, its DOGE
+// wallet's balance equals Σ its credited outputs that no confirmed transaction spent, minus its
+// shortfall; every account's Incoming equals Σ its external outputs seen but not credited; and
+// every invoice's Incoming and Confirmed equal Σ its outputs seen and credited.
+func (f *Family) CheckCustody(m *fsm.Machine) error {
+	r, core := f.Of(m), f.ledger.Of(m)
+	type sums struct{ custody, incoming fsm.Amount }
+	accounts := map[string]*sums{}
+	type invoiceSums struct{ incoming, confirmed fsm.Amount }
+	invoices := map[string]*invoiceSums{}
+	err := r.store.Read(func() error {
+		return r.store.Scan([]byte{prefixUTXO}, func(_, v []byte) error {
+			d := fsm.NewDecoder(v)
+			u := ReadUTXO(d)
+			if err := d.Finish("utxo"); err != nil {
+				return err
+			}
+			k := u.ProjectID + "\x00" + u.ForeignID
+			if accounts[k] == nil {
+				accounts[k] = &sums{}
+			}
+			amount := fsm.AmountFromUint64(u.Koinu)
+			if u.Credited && !(u.Spent() && u.SpentHeight > 0) {
+				accounts[k].custody = mustAdd(accounts[k].custody, amount)
+			}
+			if u.Branch == BranchExternal && !u.Credited {
+				accounts[k].incoming = mustAdd(accounts[k].incoming, amount)
+			}
+			if u.Invoice {
+				ik := u.ProjectID + "\x00" + u.Address
+				if invoices[ik] == nil {
+					invoices[ik] = &invoiceSums{}
+				}
+				invoices[ik].incoming = mustAdd(invoices[ik].incoming, amount)
+				if u.Credited {
+					invoices[ik].confirmed = mustAdd(invoices[ik].confirmed, amount)
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	var accountList []*Account
+	err = r.store.Read(func() error {
+		return r.store.Scan([]byte{prefixAccount}, func(_, v []byte) error {
+			a, err := decodeAccount(v)
+			accountList = append(accountList, a)
+			return err
+		})
+	})
+	if err != nil {
+		return err
+	}
+	// Per project: money moves between accounts' wallets through the core, so custody holds for
+	// their sum, while Incoming is each account's own.
+	type projectSums struct{ balances, custody, shortfall fsm.Amount }
+	projects := map[string]*projectSums{}
+	var projectOrder []string
+	for _, a := range accountList {
+		s := accounts[a.ProjectID+"\x00"+a.ForeignID]
+		if s == nil {
+			s = &sums{}
+		}
+		if a.Incoming != s.incoming {
+			return fmt.Errorf("custody: account %s/%s incoming %s, outputs seen and not credited %s", a.ProjectID, a.ForeignID, a.Incoming, s.incoming)
+		}
+		p := projects[a.ProjectID]
+		if p == nil {
+			p = &projectSums{}
+			projects[a.ProjectID] = p
+			projectOrder = append(projectOrder, a.ProjectID)
+		}
+		if w := core.Wallet(a.ProjectID, a.WalletID); w != nil {
+			p.balances = mustAdd(p.balances, w.Balance)
+		}
+		p.custody = mustAdd(p.custody, s.custody)
+		p.shortfall = mustAdd(p.shortfall, a.Shortfall)
+	}
+	for _, project := range projectOrder {
+		p := projects[project]
+		if withShortfall := mustAdd(p.balances, p.shortfall); withShortfall != p.custody {
+			return fmt.Errorf("custody: project %s: wallets hold %s + shortfall %s, credited unspent outputs %s", project, p.balances, p.shortfall, p.custody)
+		}
+	}
+	for k, s := range invoices {
+		project, address, _ := cut(k)
+		v, err := r.GetInvoice(project, "", address)
+		if err != nil {
+			return fmt.Errorf("custody: invoice %s: %w", address, err)
+		}
+		if v.Incoming != s.incoming || v.Confirmed != s.confirmed {
+			return fmt.Errorf("custody: invoice %s incoming %s confirmed %s, outputs say %s and %s", address, v.Incoming, v.Confirmed, s.incoming, s.confirmed)
+		}
+	}
+	return nil
+}
+
+func cut(k string) (string, string, bool) {
+	for i := 0; i < len(k); i++ {
+		if k[i] == 0 {
+			return k[:i], k[i+1:], true
+		}
+	}
+	return k, "", false
+}
