@@ -12,15 +12,15 @@ import (
 
 // Events of payments to invoices (GigaWallet's names), with the invoice record as payload.
 const (
-	EventInvoiceBalanceChanged         = "INV_BALANCE_CHANGED"
-	EventInvoicePartPaymentDetected    = "INV_PART_PAYMENT_DETECTED"
-	EventInvoiceTotalPaymentDetected   = "INV_TOTAL_PAYMENT_DETECTED"
-	EventInvoiceOverPaymentDetected    = "INV_OVER_PAYMENT_DETECTED"
-	EventInvoiceTotalPaymentConfirmed  = "INV_TOTAL_PAYMENT_CONFIRMED"
-	EventInvoiceOverPaymentConfirmed   = "INV_OVER_PAYMENT_CONFIRMED"
-	EventInvoicePaymentUnconfirmed     = "INV_PAYMENT_UNCONFIRMED"
-	EventAccountBalanceChanged         = "ACC_BALANCE_CHANGE"
-	CodeChainBusy        fsm.ErrorCode = "ChainBusy"
+	EventInvoiceBalanceChanged                      = "INV_BALANCE_CHANGED"
+	EventInvoicePartPaymentDetected                 = "INV_PART_PAYMENT_DETECTED"
+	EventInvoiceTotalPaymentDetected                = "INV_TOTAL_PAYMENT_DETECTED"
+	EventInvoiceOverPaymentDetected                 = "INV_OVER_PAYMENT_DETECTED"
+	EventInvoiceTotalPaymentConfirmed               = "INV_TOTAL_PAYMENT_CONFIRMED"
+	EventInvoiceOverPaymentConfirmed                = "INV_OVER_PAYMENT_CONFIRMED"
+	EventInvoicePaymentUnconfirmed                  = "INV_PAYMENT_UNCONFIRMED"
+	EventAccountBalanceChanged                      = "ACC_BALANCE_CHANGE"
+	CodeChainBusy                     fsm.ErrorCode = "ChainBusy"
 )
 
 // chainApply is one chain command's work: the records it read and changed are cached in the
