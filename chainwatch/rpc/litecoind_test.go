@@ -2,147 +2,33 @@ package rpc
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"errors"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/btcsuite/btcd/wire"
 
+	"github.com/gigaledger/gigaledger/chainwatch/internal/litecoindtest"
 	"github.com/gigaledger/gigaledger/cluster/testutil"
 )
 
-// LitecoindRequiredEnv, set to 1 (as `make chain-test` does), turns a missing litecoind from
-// a skipped test into a failed one.
-const LitecoindRequiredEnv = "GIGALEDGER_TEST_LITECOIND"
-
 const (
-	// litecoindStartTimeout bounds how long a fresh regtest node may take to answer RPC.
-	litecoindStartTimeout = 30 * time.Second
-	// litecoindStopTimeout bounds the wait for a killed node to exit.
-	litecoindStopTimeout = 10 * time.Second
-	// litecoindPollInterval spaces the start-up probes.
-	litecoindPollInterval = 50 * time.Millisecond
-	litecoindUser         = "gigaledger"
-	litecoindPassword     = "regtest-only-password"
+	litecoindUser     = litecoindtest.User
+	litecoindPassword = litecoindtest.Password
 )
 
-// litecoindBinary finds Debian's litecoind (in PATH or /usr/bin), or skips the test — fails it
-// when LitecoindRequiredEnv is set.
-func litecoindBinary(t *testing.T) string {
-	t.Helper()
-	if path, err := exec.LookPath("litecoind"); err == nil {
-		return path
-	}
-	if _, err := os.Stat("/usr/bin/litecoind"); err == nil {
-		return "/usr/bin/litecoind"
-	}
-	if os.Getenv(LitecoindRequiredEnv) == "1" {
-		t.Fatalf("litecoind not found in PATH or /usr/bin, and %s=1 requires it", LitecoindRequiredEnv)
-	}
-	t.Skip("litecoind not found in PATH or /usr/bin; `make chain-test` installs it and runs these tests")
-	return ""
-}
-
-// lockedBuffer collects a process's output for the test log.
-type lockedBuffer struct {
-	mu     sync.Mutex
-	buffer bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buffer.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buffer.String()
-}
-
-// startLitecoind starts a regtest litecoind on loopback with a fresh data directory, waits
-// until it answers getblockchaininfo, and kills it by PID when the test ends. Its chain is
-// empty but for genesis; mining stops at height 431 (MWEB), so keep each test's chain short.
+// startLitecoind starts a regtest litecoind (chainwatch/internal/litecoindtest) and returns a
+// client of it.
 func startLitecoind(t *testing.T) *Client {
 	t.Helper()
-	binary := litecoindBinary(t)
-	dataDir := t.TempDir()
-	rpcAddr := testutil.FreeAddr(t)
-	_, rpcPort, _ := net.SplitHostPort(rpcAddr)
-	_, p2pPort, _ := net.SplitHostPort(testutil.FreeAddr(t))
-	output := &lockedBuffer{}
-	command := exec.Command(binary,
-		"-regtest", "-datadir="+dataDir, "-rpcport="+rpcPort, "-port="+p2pPort,
-		"-rpcbind=127.0.0.1", "-rpcallowip=127.0.0.1",
-		"-rpcuser="+litecoindUser, "-rpcpassword="+litecoindPassword,
-		"-listen=0", "-server", "-daemon=0", "-fallbackfee=0.0001",
-		"-dnsseed=0", "-discover=0", "-upnp=0", "-printtoconsole=0",
-	)
-	command.Stdout = output
-	command.Stderr = output
-	if err := command.Start(); err != nil {
-		t.Fatalf("start litecoind: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		command.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		command.Process.Kill()
-		select {
-		case <-exited:
-		case <-time.After(litecoindStopTimeout):
-			t.Errorf("litecoind (pid %d) did not exit %s after SIGKILL", command.Process.Pid, litecoindStopTimeout)
-		}
-	})
-	client, err := New(Config{URL: "http://" + rpcAddr, User: litecoindUser, Password: litecoindPassword, Timeout: 30 * time.Second})
+	node := litecoindtest.Start(t)
+	client, err := New(Config{URL: node.URL, User: litecoindUser, Password: litecoindPassword, Timeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(litecoindStartTimeout)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		info, err := client.GetBlockchainInfo(ctx)
-		cancel()
-		if err == nil {
-			if info.Chain != "regtest" {
-				t.Fatalf("litecoind runs chain %q, want regtest", info.Chain)
-			}
-			return client
-		}
-		select {
-		case <-exited:
-			t.Fatalf("litecoind exited before answering RPC: %s\n%s", output, debugLogTail(dataDir))
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("litecoind did not answer getblockchaininfo within %s (last: %v): %s\n%s", litecoindStartTimeout, err, output, debugLogTail(dataDir))
-		}
-		time.Sleep(litecoindPollInterval)
-	}
-}
-
-// debugLogTail is the end of the node's debug.log, for a failure message.
-func debugLogTail(dataDir string) string {
-	content, err := os.ReadFile(filepath.Join(dataDir, "regtest", "debug.log"))
-	if err != nil {
-		return "(no debug.log: " + err.Error() + ")"
-	}
-	const tailMaxBytes = 4000
-	if len(content) > tailMaxBytes {
-		content = content[len(content)-tailMaxBytes:]
-	}
-	return string(content)
+	return client
 }
 
 // call is Call for the test's wallet and mining helpers, failing the test on an error.

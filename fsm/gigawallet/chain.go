@@ -14,22 +14,21 @@ import (
 // as commands that carry the data (chainwatch follows the node; nothing here talks to it), so
 // every replica applies the same observation. See fsm/gigawallet/CHAIN.md for the model.
 const (
-	OpObserveChain             fsm.Op = 202
-	OpRewindChain              fsm.Op = 203
-	OpDropTransactions         fsm.Op = 204
-	observedTxsMax                    = 1 << 16
-	observedOutputsMax                = 1 << 12
-	observedTagsMax                   = fsm.ListMaxCount
-	recentRegistrations               = 1 << 20 // log entries a filter may lag behind the command's own
-	creditReferencePrefix             = "chain:"
-	reversalReferencePrefix           = "chain-reversal:"
-	chainNetworkNameMaxLength         = 16
-	addressOwnerRecordVersion         = 1
-	utxoRecordVersion                 = 1
-	chainCursorRecordVersion          = 1
-	pendingRecordValue                = "p"
-	maxBlockHeight                    = 1 << 40
-	defaultRequiredConfirmDocs        = "an invoice's required_confirmations; change and non-invoice addresses: 0"
+	OpObserveChain            fsm.Op = 202
+	OpRewindChain             fsm.Op = 203
+	OpDropTransactions        fsm.Op = 204
+	observedTxsMax                   = 1 << 16
+	observedOutputsMax               = 1 << 12
+	observedTagsMax                  = fsm.ListMaxCount
+	recentRegistrations              = 1 << 20 // log entries a filter may lag behind the command's own
+	creditReferencePrefix            = "chain:"
+	reversalReferencePrefix          = "chain-reversal:"
+	chainNetworkNameMaxLength        = 16
+	addressOwnerRecordVersion        = 1
+	utxoRecordVersion                = 1
+	chainCursorRecordVersion         = 1
+	pendingRecordValue               = "p"
+	maxBlockHeight                   = 1 << 40
 )
 
 // Rejections of the chain ops. Each leaves the state unchanged; the follower reads again and
