@@ -23,7 +23,6 @@ type Watcher struct {
 
 	mu      sync.Mutex
 	running map[int]*runningFollower
-	wakes   []chan struct{}
 }
 
 type runningFollower struct {
@@ -76,16 +75,8 @@ func (w *Watcher) reconcile(ctx context.Context) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for id, r := range w.running {
-		select {
-		case <-r.done:
-			delete(w.running, id) // stopped by itself (a wrong chain); not restarted until leadership moves
-			if led[id] {
-				led[id] = false
-				w.running[id] = r
-			}
-			continue
-		default:
-		}
+		// A follower that stopped by itself (a wrong chain) stays stopped while this node
+		// leads the shard; a leadership change (or a restart) tries again.
 		if !led[id] {
 			r.cancel()
 			<-r.done

@@ -18,6 +18,7 @@ import (
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 	"github.com/gigaledger/gigaledger/httpapi/cloudwallet"
+	gw "github.com/gigaledger/gigaledger/httpapi/gigawallet"
 	"github.com/gin-gonic/gin"
 )
 
@@ -120,12 +121,25 @@ func eventMessage(ev backend.Event) any {
 		return cloudwallet.HoldOf(subject)
 	case *gigawallet.Account:
 		return accountView(subject)
+	case *gigawallet.AccountBalance:
+		return gw.AccountBalanceEvent{AccountID: subject.Address, ForeignID: subject.ForeignID,
+			CurrentBalance: gw.Amount(subject.Current), IncomingBalance: gw.Amount(subject.Incoming), OutgoingBalance: gw.Amount(subject.Outgoing)}
 	case *gigawallet.Invoice:
 		var accountAddress string
 		if ev.Account != nil {
 			accountAddress = ev.Account.Address
 		}
-		return invoiceView(accountAddress, subject)
+		if ev.Type == gigawallet.EventInvoiceCreated || ev.Type == gigawallet.EventInvoiceExpired {
+			return invoiceView(accountAddress, subject)
+		}
+		// A payment event: GigaWallet's InvPaymentEvent.
+		payment := gw.InvoicePaymentEvent{InvoiceID: subject.Address, AccountID: accountAddress, ForeignID: subject.ForeignID,
+			InvoiceTotal: gw.Amount(subject.Total), TotalIncoming: gw.Amount(subject.Incoming), TotalConfirmed: gw.Amount(subject.Confirmed)}
+		if ev.Type == gigawallet.EventInvoiceOverPaymentConfirmed {
+			incoming, confirmed := gw.Amount(subject.Incoming), gw.Amount(subject.Confirmed)
+			payment.OverpaymentIncoming, payment.OverpaymentConfirmed = &incoming, &confirmed
+		}
+		return payment
 	}
 	return nil
 }

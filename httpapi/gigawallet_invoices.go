@@ -189,19 +189,38 @@ func expiresAtView(v *gigawallet.Invoice) *time.Time {
 	return &t
 }
 
-// publicInvoiceView is the invoice as payers see it. Payments are followed by chainwatch; until
-// then no payment is detected.
+// paymentFlags are an invoice's payment flags, from what chainwatch observed (fsm/gigawallet
+// CHAIN.md): detected counts payments seen in the mempool or a block, confirmed means paid
+// (the confirmed sum reached the total), and payment_unconfirmed is a payment seen and not yet
+// confirmed — GigaWallet left it always false, as it never saw the mempool.
+type paymentFlags struct{ part, total, confirmed, unconfirmed bool }
+
+func flagsOf(v *gigawallet.Invoice) paymentFlags {
+	return paymentFlags{
+		part:        !v.Incoming.IsZero(),
+		total:       v.Incoming.Cmp(v.Total) >= 0,
+		confirmed:   v.PaidHeight != 0,
+		unconfirmed: v.Incoming.Cmp(v.Confirmed) > 0,
+	}
+}
+
+// publicInvoiceView is the invoice as payers see it: its payment flags, not the amounts.
 func publicInvoiceView(v *gigawallet.Invoice) gw.PublicInvoice {
+	f := flagsOf(v)
 	return gw.PublicInvoice{ID: v.Address, Items: itemViews(v.Items), Created: time.UnixMilli(v.CreatedAt),
 		Total: gw.Amount(v.Total), PayToAddress: v.Address, RequiredConfirmations: v.RequiredConfirmations,
+		PartPaymentDetected: f.part, TotalPaymentDetected: f.total, TotalPaymentConfirmed: f.confirmed, PaymentUnconfirmed: f.unconfirmed,
 		InvoiceLife: gw.InvoiceLife{Status: v.Status.String(), ExpiresAt: expiresAtView(v)}}
 }
 
 // invoiceView is the admin view: the public one plus the account's address and the amounts
-// received.
+// received (total_incoming: seen, mempool included; total_confirmed: confirmed and credited).
 func invoiceView(accountAddress string, v *gigawallet.Invoice) gw.Invoice {
+	f := flagsOf(v)
 	return gw.Invoice{ID: v.Address, Account: accountAddress, Items: itemViews(v.Items), RequiredConfirmations: v.RequiredConfirmations,
 		Created: time.UnixMilli(v.CreatedAt), Total: gw.Amount(v.Total), PayToAddress: v.Address,
+		TotalIncoming: gw.Amount(v.Incoming), TotalConfirmed: gw.Amount(v.Confirmed),
+		PartPaymentDetected: f.part, TotalPaymentDetected: f.total, TotalPaymentConfirmed: f.confirmed, PaymentUnconfirmed: f.unconfirmed,
 		InvoiceLife: gw.InvoiceLife{Status: v.Status.String(), ExpiresAt: expiresAtView(v)}}
 }
 

@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
 
 	"github.com/gigaledger/gigaledger/chainwatch/dogecoin"
@@ -31,6 +33,14 @@ type GigaWalletConfig struct {
 	PubAPIRootURL string
 	// ServiceName, ServiceDomain and ServiceIconURL name the merchant in DogeConnect envelopes.
 	ServiceName, ServiceDomain, ServiceIconURL string
+	// Chain rescans the chain (POST /admin/setsyncheight/:height); nil answers 503.
+	Chain ChainRescanner
+}
+
+// ChainRescanner rewinds every shard's chain cursor to a height, so the blocks above it are
+// observed again.
+type ChainRescanner interface {
+	SetSyncHeight(ctx context.Context, height int64) (shards int, err error)
 }
 
 // gigaWallet serves the GigaWallet routes.
@@ -248,8 +258,8 @@ func (g *gigaWallet) getAccount(c *gin.Context) {
 }
 
 // getBalance is GET /account/:foreignID/balance: the account's wallet in the ledger. Current is
-// what it can spend (available), outgoing what payouts hold (held); incoming, payments seen on
-// the chain but not yet confirmed, is the chainwatch issue's and "0" until then.
+// what it can spend (available), outgoing what payouts hold (held), incoming the payments seen
+// on the chain (mempool included) and not yet confirmed.
 func (g *gigaWallet) getBalance(c *gin.Context) {
 	reader, a, ok := g.account(c, "GetAccountBalance")
 	if !ok {
@@ -260,7 +270,7 @@ func (g *gigaWallet) getBalance(c *gin.Context) {
 		g.fail(c, gwError("GetAccountBalance", err))
 		return
 	}
-	g.ok(c, http.StatusOK, gw.Balance{CurrentBalance: gw.Amount(w.Available()), OutgoingBalance: gw.Amount(w.Held)})
+	g.ok(c, http.StatusOK, gw.Balance{IncomingBalance: gw.Amount(a.Incoming), CurrentBalance: gw.Amount(w.Available()), OutgoingBalance: gw.Amount(w.Held)})
 }
 
 // checkForeignID validates the :foreignID path parameter (a customer ID of the ledger).
@@ -309,6 +319,10 @@ func (g *gigaWallet) routes() []routeSpec {
 			handler: g.getInvoice, success: ok, response: "GigaWalletInvoice",
 			summary: "An invoice of the account, with its payment flags computed (GigaWallet v1.0.6+ left them false, its #149).",
 			errors:  []int{http.StatusNotFound}},
+		{method: http.MethodPost, path: "/admin/setsyncheight/:height", operationID: "gigawalletSetSyncHeight", tag: tagGigaWallet,
+			handler: g.setSyncHeight, requestOptional: true, success: ok, response: "GigaWalletSyncHeight",
+			summary: "Rescan: every shard's chain cursor goes back to the block at height, and the blocks above it are observed again (reorg-safe: credits above it are undone first).",
+			errors:  []int{http.StatusBadRequest, http.StatusServiceUnavailable}},
 		{method: http.MethodGet, path: "/invoice/:invoiceID", operationID: "gigawalletGetPublicInvoice", tag: tagGigaWallet,
 			handler: g.getPublicInvoice, success: ok, response: "GigaWalletPublicInvoice", public: true,
 			summary: "Public listener (and admin): the payer's view of an invoice, from any node.", errors: []int{http.StatusNotFound}},
@@ -321,4 +335,28 @@ func (g *gigaWallet) routes() []routeSpec {
 			summary: "Public listener (and admin): the invoice as a signed DogeConnect 1.0 payment envelope.",
 			errors:  []int{http.StatusNotFound}},
 	}
+}
+
+// syncHeightMax bounds a rescan height (far above any chain's).
+const syncHeightMax = 1 << 40
+
+// setSyncHeight is POST /admin/setsyncheight/:height (GigaWallet's setsyncheight).
+func (g *gigaWallet) setSyncHeight(c *gin.Context) {
+	height, err := strconv.ParseInt(c.Param("height"), 10, 64)
+	if err != nil || height < 0 || height > syncHeightMax {
+		g.fail(c, gw.NewError(gw.CodeBadRequest, "SetSyncHeight: height must be a block height, 0..%d", int64(syncHeightMax)))
+		return
+	}
+	if g.cfg.Chain == nil {
+		g.fail(c, gw.NewError(gw.CodeNotAvailable, "SetSyncHeight: no Dogecoin node is configured (--dogecoind)"))
+		return
+	}
+	ctx, cancel := g.withTimeout(c)
+	defer cancel()
+	shards, err := g.cfg.Chain.SetSyncHeight(ctx, height)
+	if err != nil {
+		g.fail(c, gwError("SetSyncHeight", err))
+		return
+	}
+	g.ok(c, http.StatusOK, gw.SyncHeight{Height: height, Shards: shards})
 }

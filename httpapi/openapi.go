@@ -391,6 +391,9 @@ func openAPISchemas() object {
 			"sig":     object{"type": "string", "description": "BIP-340 Schnorr signature of SHA-256(SHA-256(payload bytes)), hex."}}),
 		"GigaWalletBalance": shape(object{
 			"IncomingBalance": object{"type": "string"}, "CurrentBalance": object{"type": "string"}, "OutgoingBalance": object{"type": "string"}}),
+		"GigaWalletSyncHeight": shape(object{
+			"height": object{"type": "integer", "description": "The height every shard's chain cursor went back to."},
+			"shards": object{"type": "integer", "description": "How many shards were rewound."}}),
 		"Transaction": shape(object{
 			"id": generatedID, "projectId": simpleIDSchema(fsm.IDMaxLength), "referenceId": text(fsm.ReferenceIDMaxLength, ""),
 			"status":               enum("completed", "failed"),

@@ -145,7 +145,7 @@ func TestOpenAPIGigaWalletRoutes(t *testing.T) {
 	adminRoutes := append([]string{
 		"GET /account/:foreignID", "GET /account/:foreignID/balance", "GET /account/:foreignID/invoice/:invoiceID",
 		"GET /account/:foreignID/invoices", "POST /account/:foreignID", "POST /account/:foreignID/invoice",
-		"POST /account/:foreignID/invoice/",
+		"POST /account/:foreignID/invoice/", "POST /admin/setsyncheight/:height",
 	}, publicRoutes...)
 	sort.Strings(adminRoutes)
 	if got := served(admin); strings.Join(got, "\n") != strings.Join(adminRoutes, "\n") {

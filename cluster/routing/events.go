@@ -41,6 +41,7 @@ const (
 	subjectHold
 	subjectAccount
 	subjectInvoice
+	subjectAccountBalance
 	subjectKindEnd
 )
 
@@ -112,6 +113,8 @@ func subjectKindOf(subject fsm.Value) (eventSubjectKind, error) {
 		return subjectAccount, nil
 	case *gigawallet.Invoice:
 		return subjectInvoice, nil
+	case *gigawallet.AccountBalance:
+		return subjectAccountBalance, nil
 	}
 	return 0, fmt.Errorf("routing: no wire form for an event subject %T", subject)
 }
@@ -195,6 +198,8 @@ func readEvents(d *fsm.Decoder) *backend.ShardEvents {
 			ev.Subject = ledger.ReadHold(d)
 		case subjectAccount:
 			ev.Subject = gigawallet.ReadAccount(d)
+		case subjectAccountBalance:
+			ev.Subject = gigawallet.ReadAccountBalance(d)
 		case subjectInvoice:
 			ev.Subject = gigawallet.ReadInvoice(d)
 			switch present := d.Byte(); present {

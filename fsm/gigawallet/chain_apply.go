@@ -596,7 +596,11 @@ func (x *chainApply) finish() {
 			old, noted := x.balances[k]
 			if a.Incoming != before.Incoming || (noted && old != x.currentBalance(a)) || a.Shortfall != before.Shortfall {
 				e := fsm.Encoder{}
-				(&AccountBalance{Account: *a, Current: x.currentBalance(a)}).Encode(&e)
+				balance := &AccountBalance{Account: *a, Current: x.currentBalance(a)}
+				if w := x.core.Wallet(a.ProjectID, a.WalletID); w != nil {
+					balance.Outgoing = w.Held
+				}
+				balance.Encode(&e)
 				x.b.Emit(EventAccountBalanceChanged, e.Buf)
 			}
 		}

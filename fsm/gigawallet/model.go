@@ -121,20 +121,21 @@ func slotCountKey(slot keyspace.Slot) []byte {
 }
 
 // AccountBalance is ACC_BALANCE_CHANGE's payload: the account and its wallet's available
-// balance (GigaWallet's CurrentBalance) after the change.
+// balance (GigaWallet's CurrentBalance) and held amount (OutgoingBalance) after the change.
 type AccountBalance struct {
 	Account
-	Current fsm.Amount
+	Current, Outgoing fsm.Amount
 }
 
 // Encode implements fsm.Value.
 func (a *AccountBalance) Encode(e *fsm.Encoder) {
 	a.Account.Encode(e)
 	e.Amount(a.Current)
+	e.Amount(a.Outgoing)
 }
 
 // ReadAccountBalance reads what Encode wrote.
 func ReadAccountBalance(d *fsm.Decoder) *AccountBalance {
 	a := ReadAccount(d)
-	return &AccountBalance{Account: *a, Current: d.Amount()}
+	return &AccountBalance{Account: *a, Current: d.Amount(), Outgoing: d.Amount()}
 }

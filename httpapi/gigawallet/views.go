@@ -103,3 +103,34 @@ func (l InvoiceList) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(plain(l))
 }
+
+// SyncHeight answers POST /admin/setsyncheight/:height: the height every shard's chain cursor
+// went back to, and how many shards were rewound (a shard that has observed no block yet starts
+// at its configured height instead).
+type SyncHeight struct {
+	Height int64 `json:"height"`
+	Shards int   `json:"shards"`
+}
+
+// InvoicePaymentEvent is the payload of the INV_* payment events (GigaWallet's InvPaymentEvent);
+// INV_OVER_PAYMENT_CONFIRMED adds the overpayment_* keys, which carry the totals as GigaWallet's
+// do (not the excess).
+type InvoicePaymentEvent struct {
+	InvoiceID            string  `json:"invoice_id"`
+	AccountID            string  `json:"account_id"`
+	ForeignID            string  `json:"foreign_id"`
+	InvoiceTotal         Amount  `json:"invoice_total"`
+	TotalIncoming        Amount  `json:"total_incoming"`
+	TotalConfirmed       Amount  `json:"total_confirmed"`
+	OverpaymentIncoming  *Amount `json:"overpayment_incoming,omitempty"`
+	OverpaymentConfirmed *Amount `json:"overpayment_confirmed,omitempty"`
+}
+
+// AccountBalanceEvent is ACC_BALANCE_CHANGE's payload (GigaWallet's).
+type AccountBalanceEvent struct {
+	AccountID       string `json:"account_id"`
+	ForeignID       string `json:"foreign_id"`
+	CurrentBalance  Amount `json:"current_balance"`
+	IncomingBalance Amount `json:"incoming_balance"`
+	OutgoingBalance Amount `json:"outgoing_balance"`
+}
