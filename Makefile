@@ -16,7 +16,7 @@ FUZZ_TARGETS := ./fsm/ledger:FuzzDecodeCommand ./shard:FuzzDecodeEnvelope \
 	./httpapi:FuzzDecodeTransaction ./httpapi:FuzzParseAmount ./httpapi:FuzzDecodeWallet ./httpapi:FuzzDecodeCustomer \
 	./cluster/routing:FuzzDecodeQuery ./httpapi:FuzzDecodeEventsCursor \
 	./chainwatch/dogecoin:FuzzValidateP2PKH ./chainwatch/dogecoin:FuzzParseAccountKeys ./chainwatch/dogecoin:FuzzParseSeed ./chainwatch/dogecoin:FuzzParseBlock \
-	./chainwatch/rpc:FuzzDecodeEnvelope ./chainwatch/rpc:FuzzParseAmount \
+	./chainwatch/rpc:FuzzDecodeEnvelope ./chainwatch/rpc:FuzzParseAmount ./chainwatch/payout:FuzzNewPlan \
 	./httpapi/gigawallet:FuzzDecodeInvoiceCreate \
 	./httpapi/gigawallet:FuzzParseAmount ./httpapi/gigawallet:FuzzDecodeAccountUpsert \
 	./cmd/gigaledger:FuzzConfigTOML \
