@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/gigaledger/gigaledger/chainwatch/dogecoin"
@@ -104,14 +105,19 @@ func FuzzNewPlan(f *testing.F) {
 		if r.byte()%4 == 0 {
 			request.ExplicitFeeKoinu = r.amount()
 		}
-		if r.byte()%3 == 0 {
+		switch r.byte() % 4 {
+		case 1:
 			request.MaxFeeKoinu = r.amount()
+		case 2:
+			request.MaxFeeKoinu = math.MaxUint64
 		}
-		switch r.byte() % 3 {
+		switch r.byte() % 4 {
 		case 1:
 			request.FeeRateKoinuPerKB = r.uint64() % (10 * doge)
 		case 2:
 			request.FeeRateKoinuPerKB = r.uint64()
+		case 3:
+			request.FeeRateKoinuPerKB = math.MaxUint64
 		}
 		utxoCount := int(r.byte() % 16)
 		var utxos []payout.UTXO

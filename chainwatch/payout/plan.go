@@ -65,7 +65,8 @@ type Request struct {
 	Outputs []Output
 	// ExplicitFeeKoinu, when above zero, is the fee, whatever the size and MaxFeeKoinu.
 	ExplicitFeeKoinu uint64
-	// MaxFeeKoinu bounds the computed fee; 0 means MaxFeeDefaultKoinu.
+	// MaxFeeKoinu bounds the computed fee; 0 means MaxFeeDefaultKoinu, and a value above
+	// MoneyMaxKoinu means MoneyMaxKoinu.
 	MaxFeeKoinu uint64
 	// FeeRateKoinuPerKB is the node's fee estimate (estimatefee) in koinu per 1000 bytes; 0
 	// when unknown, leaving FeeRateMinKoinuPerByte.
@@ -171,8 +172,9 @@ func NewPlan(req Request, utxos []UTXO) (*Plan, error) {
 		if deducted != nil {
 			planned.DeductedFeeKoinu = deducted[i]
 			if deducted[i] > output.Koinu || output.Koinu-deducted[i] < DustKoinu {
-				return nil, fmt.Errorf("%w: output %d pays %s DOGE, less its fee share of %s DOGE that is below %s DOGE",
-					ErrDust, i, FormatDOGE(output.Koinu), FormatDOGE(deducted[i]), FormatDOGE(DustKoinu))
+				return nil, fmt.Errorf("%w: output %d pays %s DOGE; its %s DOGE share of the fee leaves %s DOGE, less than %s DOGE",
+					ErrDust, i, FormatDOGE(output.Koinu), FormatDOGE(deducted[i]),
+					FormatDOGE(output.Koinu-min(deducted[i], output.Koinu)), FormatDOGE(DustKoinu))
 			}
 			planned.Koinu -= deducted[i]
 		}
@@ -216,6 +218,9 @@ func checkRequest(req Request) (checkedRequest, error) {
 	if checked.maxFeeKoinu == 0 {
 		checked.maxFeeKoinu = MaxFeeDefaultKoinu
 	}
+	// A maximum above any amount means no maximum; holding it to MoneyMaxKoinu keeps
+	// outputs + fee within a uint64.
+	checked.maxFeeKoinu = min(checked.maxFeeKoinu, MoneyMaxKoinu)
 	var sharesTotal FeeShare
 	for i, output := range req.Outputs {
 		if err := dogecoin.ValidateP2PKH(output.Address, req.Network); err != nil {

@@ -2,6 +2,7 @@ package payout_test
 
 import (
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -313,6 +314,15 @@ func TestNewPlanFee(t *testing.T) {
 			wantMessage: "spending 10 inputs (1558 bytes) costs a fee of 0.01558 DOGE",
 		},
 		{
+			// A maximum beyond any amount is held to MoneyMaxKoinu: the fee of a rate of
+			// MaxUint64 koinu/kB saturates and is refused, it does not wrap around.
+			name: "absurd rate under an absurd maximum",
+			request: payout.Request{Outputs: one(doge), FeeRateKoinuPerKB: math.MaxUint64, MaxFeeKoinu: math.MaxUint64,
+				Network: dogecoin.Regtest},
+			utxos: coins(1, 100*doge), wantErr: payout.ErrFeeAboveMax,
+			wantMessage: "costs a fee of 184467440737.09551615 DOGE, above the maximum fee of 10000000000 DOGE",
+		},
+		{
 			name:    "explicit fee replaces the computed one and ignores the maximum",
 			request: payout.Request{Outputs: one(doge), ExplicitFeeKoinu: 5 * doge, FeeRateKoinuPerKB: 100 * doge, Network: dogecoin.Regtest},
 			utxos:   coins(1, 100*doge), inputs: 1,
@@ -472,12 +482,13 @@ func TestNewPlanDeductsTheFeeByShares(t *testing.T) {
 			name:    "an output left below dust",
 			request: payout.Request{Outputs: shared(15*milliDoge, payout.FeeShareAll), Network: dogecoin.Regtest},
 			utxos:   hundred, wantErr: payout.ErrDust,
-			wantMessage: "output 0 pays 0.015 DOGE, less its fee share of 0.01 DOGE that is below 0.01 DOGE",
+			wantMessage: "output 0 pays 0.015 DOGE; its 0.01 DOGE share of the fee leaves 0.005 DOGE, less than 0.01 DOGE",
 		},
 		{
 			name:    "a fee share larger than the output",
 			request: payout.Request{Outputs: shared(doge, payout.FeeShareAll), ExplicitFeeKoinu: 2 * doge, Network: dogecoin.Regtest},
 			utxos:   hundred, wantErr: payout.ErrDust,
+			wantMessage: "its 2 DOGE share of the fee leaves 0 DOGE",
 		},
 		{
 			name:    "insufficient funds in deduct mode names no fee",
