@@ -126,7 +126,8 @@ type Plan struct {
 	// what the account spends (GigaWallet's paid and total).
 	PaidKoinu  uint64
 	TotalKoinu uint64
-	// EstimatedBytes is the size estimate the computed fee was based on.
+	// EstimatedBytes is GigaWallet's size estimate for Inputs and Outputs (and a change
+	// output, always counted), on which a computed fee is based; Sign checks it is that.
 	EstimatedBytes int
 }
 

@@ -151,18 +151,23 @@ func TestSignRefuses(t *testing.T) {
 		}
 	}
 	tests := []struct {
-		name    string
-		change  func(plan *payout.Plan) // alters a valid plan
-		address string
+		name string
+		// change alters a valid plan; nilPlan signs nil instead.
+		change  func(plan *payout.Plan)
+		nilPlan bool
+		// changeAddress replaces the valid change address when set; noChangeAddress gives "".
+		changeAddress   string
+		noChangeAddress bool
+		// keys and network replace the payer's keys and regtest when set.
 		keys    payout.KeySource
 		network dogecoin.Network
 		want    error
 		message string
 	}{
-		{name: "change without a change address", address: "", want: payout.ErrInvalidAddress, message: "change address"},
-		{name: "change to another network", address: address(t, newFixture(t, dogecoin.Mainnet).payer, dogecoin.Change, 0), want: payout.ErrInvalidAddress},
+		{name: "change without a change address", noChangeAddress: true, want: payout.ErrInvalidAddress, message: "change address"},
+		{name: "change to another network", changeAddress: address(t, newFixture(t, dogecoin.Mainnet).payer, dogecoin.Change, 0), want: payout.ErrInvalidAddress},
 		{name: "another network", network: dogecoin.Testnet, want: payout.ErrNetworkMismatch},
-		{name: "a nil plan", change: nil, want: payout.ErrInvalidPlan},
+		{name: "a nil plan", nilPlan: true, want: payout.ErrInvalidPlan},
 		{name: "fee altered", change: func(plan *payout.Plan) { plan.FeeKoinu++ }, want: payout.ErrInvalidPlan},
 		{name: "change below dust", change: func(plan *payout.Plan) {
 			moved := plan.ChangeKoinu - 1
@@ -187,7 +192,7 @@ func TestSignRefuses(t *testing.T) {
 			want: payout.ErrKeyMismatch, message: "the key at 0/1 owns"},
 		{name: "a key source that fails", keys: keySourceFunc(func(dogecoin.Branch, uint32) (*btcec.PrivateKey, error) {
 			return nil, errors.New("keychain locked")
-		}), want: nil, message: "keychain locked"},
+		}), message: "keychain locked"},
 		{name: "a key source that gives no key", keys: keySourceFunc(func(dogecoin.Branch, uint32) (*btcec.PrivateKey, error) {
 			return nil, nil
 		}), message: "no key"},
@@ -198,12 +203,15 @@ func TestSignRefuses(t *testing.T) {
 			if test.change != nil {
 				test.change(plan)
 			}
-			if test.name == "a nil plan" {
+			if test.nilPlan {
 				plan = nil
 			}
 			changeTo := changeAddress
-			if test.address != "" || strings.HasPrefix(test.name, "change without") {
-				changeTo = test.address
+			switch {
+			case test.noChangeAddress:
+				changeTo = ""
+			case test.changeAddress != "":
+				changeTo = test.changeAddress
 			}
 			keys := test.keys
 			if keys == nil {
