@@ -16,7 +16,7 @@ FUZZ_TARGETS := ./fsm/ledger:FuzzDecodeCommand ./shard:FuzzDecodeEnvelope \
 	./httpapi:FuzzDecodeTransaction ./httpapi:FuzzParseAmount ./httpapi:FuzzDecodeWallet ./httpapi:FuzzDecodeCustomer \
 	./cluster/routing:FuzzDecodeQuery ./httpapi:FuzzDecodeEventsCursor \
 	./chainwatch/dogecoin:FuzzValidateP2PKH ./chainwatch/dogecoin:FuzzParseAccountKeys ./chainwatch/dogecoin:FuzzParseSeed ./chainwatch/dogecoin:FuzzParseBlock \
-	./chainwatch/rpc:FuzzDecodeEnvelope ./chainwatch/rpc:FuzzParseAmount \
+	./chainwatch/rpc:FuzzDecodeEnvelope ./chainwatch/rpc:FuzzParseAmount ./chainwatch/payout:FuzzNewPlan \
 	./httpapi/gigawallet:FuzzDecodeInvoiceCreate \
 	./httpapi/gigawallet:FuzzParseAmount ./httpapi/gigawallet:FuzzDecodeAccountUpsert \
 	./cmd/gigaledger:FuzzConfigTOML \
@@ -89,7 +89,7 @@ compose-test: ## Container test: FROM-scratch image, 3-node compose cluster, los
 mqtt-test: ## The relay's MQTT tests against a real mosquitto (installs Debian's package when missing; a missing broker fails).
 	@GO=$(GO) bash scripts/mqtt-test.sh
 
-chain-test: ## The chain client's tests against a real regtest litecoind (installs Debian's package when missing; a missing node fails).
+chain-test: ## The chain client's and payout's tests against a real regtest litecoind (installs Debian's package when missing; a missing node fails).
 	@GO=$(GO) bash scripts/chain-test.sh
 
 bench: ## GigaLedger (3 replicas) vs PostgreSQL, same scenario, side by side.

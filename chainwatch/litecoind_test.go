@@ -6,8 +6,7 @@ import (
 	"time"
 
 	"github.com/gigaledger/gigaledger/chainwatch/dogecoin"
-	"github.com/gigaledger/gigaledger/chainwatch/internal/litecoindtest"
-	"github.com/gigaledger/gigaledger/chainwatch/rpc"
+	"github.com/gigaledger/gigaledger/chainwatch/rpc/rpctest"
 	"github.com/gigaledger/gigaledger/cluster/testutil"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
 )
@@ -16,17 +15,14 @@ import (
 // mempool, confirmed after N blocks (GigaWallet's N), unconfirmed by invalidateblock, confirmed
 // again by reconsiderblock — with the wallet credited, debited and credited again.
 func TestFollowerOnLitecoind(t *testing.T) {
-	node := litecoindtest.Start(t)
-	client, err := rpc.New(rpc.Config{URL: node.URL, User: litecoindtest.User, Password: litecoindtest.Password, Timeout: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	litecoindtest.Call[map[string]any](t, node, "createwallet", "test")
-	miner := litecoindtest.Call[string](t, node, "getnewaddress", "", "legacy")
-	litecoindtest.Call[[]string](t, node, "generatetoaddress", 101, miner)
+	node := rpctest.StartLitecoind(t)
+	client := node.Client
+	rpctest.Call[map[string]any](t, client, "createwallet", "test")
+	miner := rpctest.Call[string](t, client, "getnewaddress", "", "legacy")
+	rpctest.Call[[]string](t, client, "generatetoaddress", 101, miner)
 
 	shard := newTestShard(t)
-	invoiceAddress := litecoindtest.Call[string](t, node, "getnewaddress", "", "legacy")
+	invoiceAddress := rpctest.Call[string](t, client, "getnewaddress", "", "legacy")
 	if err := dogecoin.ValidateP2PKH(invoiceAddress, dogecoin.Regtest); err != nil {
 		t.Fatalf("litecoind's legacy address %s is not a Dogecoin regtest P2PKH address: %v", invoiceAddress, err)
 	}
@@ -46,7 +42,7 @@ func TestFollowerOnLitecoind(t *testing.T) {
 	}
 
 	// In the mempool: detected at 0 confirmations.
-	txid := litecoindtest.Call[string](t, node, "sendtoaddress", invoiceAddress, "2.5")
+	txid := rpctest.Call[string](t, client, "sendtoaddress", invoiceAddress, "2.5")
 	sync()
 	v := shard.getInvoice(invoiceAddress)
 	if v.Incoming.String() != "250000000" || !v.Confirmed.IsZero() {
@@ -56,31 +52,31 @@ func TestFollowerOnLitecoind(t *testing.T) {
 		t.Fatalf("no detection event: %v", shard.eventTypes())
 	}
 	// Mined at 102; N = 2 confirms it when the tip reaches 104.
-	blocks := litecoindtest.Call[[]string](t, node, "generatetoaddress", 1, miner)
+	blocks := rpctest.Call[[]string](t, client, "generatetoaddress", 1, miner)
 	sync()
 	if pending, _ := shard.Reader().PendingTransactions(gigawallet.Hash{}, 10); len(pending) != 0 {
 		t.Fatalf("still pending after its block: %v", pending)
 	}
-	litecoindtest.Call[[]string](t, node, "generatetoaddress", 1, miner)
+	rpctest.Call[[]string](t, client, "generatetoaddress", 1, miner)
 	sync()
 	if shard.balance("shop") != "0" {
 		t.Fatalf("credited at tip 103: %s", shard.balance("shop"))
 	}
-	tip := litecoindtest.Call[[]string](t, node, "generatetoaddress", 1, miner)
+	tip := rpctest.Call[[]string](t, client, "generatetoaddress", 1, miner)
 	sync()
 	v = shard.getInvoice(invoiceAddress)
 	if v.PaidHeight != 104 || v.Status != gigawallet.InvoicePaid || shard.balance("shop") != "250000000" {
 		t.Fatalf("at 104: %+v balance %s", v, shard.balance("shop"))
 	}
 	// invalidateblock of the tip: 103 is the new tip, the payment is no longer confirmed.
-	litecoindtest.Call[any](t, node, "invalidateblock", tip[0])
+	rpctest.Call[any](t, client, "invalidateblock", tip[0])
 	sync()
 	v = shard.getInvoice(invoiceAddress)
 	if v.PaidHeight != 0 || shard.balance("shop") != "0" {
 		t.Fatalf("after invalidateblock: %+v balance %s", v, shard.balance("shop"))
 	}
 	// invalidateblock of the payment's block: back in the mempool, still detected.
-	litecoindtest.Call[any](t, node, "invalidateblock", blocks[0])
+	rpctest.Call[any](t, client, "invalidateblock", blocks[0])
 	sync()
 	if pending, _ := shard.Reader().PendingTransactions(gigawallet.Hash{}, 10); len(pending) != 1 || pending[0].String() != txid {
 		t.Fatalf("pending after unmining: %v, want %s", pending, txid)
@@ -89,8 +85,8 @@ func TestFollowerOnLitecoind(t *testing.T) {
 		t.Fatalf("after unmining: %+v", v)
 	}
 	// reconsiderblock: the old chain is back and longer; confirmed again.
-	litecoindtest.Call[any](t, node, "reconsiderblock", blocks[0])
-	litecoindtest.Call[any](t, node, "reconsiderblock", tip[0])
+	rpctest.Call[any](t, client, "reconsiderblock", blocks[0])
+	rpctest.Call[any](t, client, "reconsiderblock", tip[0])
 	sync()
 	v = shard.getInvoice(invoiceAddress)
 	if v.PaidHeight != 104 || shard.balance("shop") != "250000000" {

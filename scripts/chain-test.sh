@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The chain client's tests against a real node: Debian's litecoind (a Bitcoin-Core-family node
+# The real-node tests of ./chainwatch/... (the node client, payouts): Debian's litecoind (a Bitcoin-Core-family node
 # whose regtest stands in for Dogecoin Core, which Debian does not package; contract
 # gigawallet.md §13), installed when missing as scripts/mqtt-test.sh installs mosquitto:
 # `apt-get update` once, then `apt-get install -y litecoind`, with sudo when not root. The

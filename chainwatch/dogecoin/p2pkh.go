@@ -57,3 +57,21 @@ func p2pkhScriptHash(script []byte) ([]byte, bool) {
 	}
 	return script[3:23], true
 }
+
+// P2PKHScript returns the output script that pays address, a P2PKH address of network:
+// OP_DUP OP_HASH160 <public key hash> OP_EQUALVERIFY OP_CHECKSIG. It refuses what
+// ValidateP2PKH refuses, with its error. P2PKHOutputs reads such a script back to the address.
+func P2PKHScript(address string, network Network) ([]byte, error) {
+	if err := ValidateP2PKH(address, network); err != nil {
+		return nil, err
+	}
+	hash, _, err := base58.CheckDecode(address)
+	if err != nil {
+		// ValidateP2PKH decoded the same text without an error.
+		panic("dogecoin: a validated P2PKH address no longer decodes: " + err.Error())
+	}
+	script := make([]byte, 0, p2pkhScriptBytes)
+	script = append(script, opDup, opHash160, opData20)
+	script = append(script, hash...)
+	return append(script, opEqualVerify, opCheckSig), nil
+}

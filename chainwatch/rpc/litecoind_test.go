@@ -1,4 +1,4 @@
-package rpc
+package rpc_test
 
 import (
 	"bytes"
@@ -10,47 +10,21 @@ import (
 
 	"github.com/btcsuite/btcd/wire"
 
-	"github.com/gigaledger/gigaledger/chainwatch/internal/litecoindtest"
+	"github.com/gigaledger/gigaledger/chainwatch/rpc"
+	"github.com/gigaledger/gigaledger/chainwatch/rpc/rpctest"
 	"github.com/gigaledger/gigaledger/cluster/testutil"
 )
 
-const (
-	litecoindUser     = litecoindtest.User
-	litecoindPassword = litecoindtest.Password
-)
-
-// startLitecoind starts a regtest litecoind (chainwatch/internal/litecoindtest) and returns a
-// client of it.
-func startLitecoind(t *testing.T) *Client {
-	t.Helper()
-	node := litecoindtest.Start(t)
-	client, err := New(Config{URL: node.URL, User: litecoindUser, Password: litecoindPassword, Timeout: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return client
-}
-
-// call is Call for the test's wallet and mining helpers, failing the test on an error.
-func call[T any](t *testing.T, client *Client, method string, params ...any) T {
-	t.Helper()
-	var result T
-	if err := client.Call(testutil.Context(t, time.Minute), method, params, &result); err != nil {
-		t.Fatalf("%s: %v", method, err)
-	}
-	return result
-}
-
 func TestLitecoindFollowsBroadcastsAndReorgs(t *testing.T) {
-	client := startLitecoind(t)
+	client := rpctest.StartLitecoind(t).Client
 	ctx := testutil.Context(t, 2*time.Minute)
 
-	call[map[string]any](t, client, "createwallet", "test")
-	address := call[string](t, client, "getnewaddress", "", "legacy")
+	rpctest.Call[map[string]any](t, client, "createwallet", "test")
+	address := rpctest.Call[string](t, client, "getnewaddress", "", "legacy")
 	if !strings.HasPrefix(address, "m") && !strings.HasPrefix(address, "n") {
 		t.Fatalf("legacy regtest address %q does not start with m or n (version byte 0x6f)", address)
 	}
-	mined := call[[]string](t, client, "generatetoaddress", 101, address)
+	mined := rpctest.Call[[]string](t, client, "generatetoaddress", 101, address)
 	if len(mined) != 101 {
 		t.Fatalf("generatetoaddress mined %d blocks, want 101", len(mined))
 	}
@@ -112,10 +86,10 @@ func TestLitecoindFollowsBroadcastsAndReorgs(t *testing.T) {
 
 	// Broadcast: a transaction the wallet funds and signs goes out through SendRawTransaction
 	// and comes back through the getrawtransaction and decoderawtransaction calls.
-	recipient := call[string](t, client, "getnewaddress", "", "legacy")
-	unfunded := call[string](t, client, "createrawtransaction", []any{}, map[string]any{recipient: "0.5"})
-	funded := call[struct{ Hex string }](t, client, "fundrawtransaction", unfunded)
-	signed := call[struct {
+	recipient := rpctest.Call[string](t, client, "getnewaddress", "", "legacy")
+	unfunded := rpctest.Call[string](t, client, "createrawtransaction", []any{}, map[string]any{recipient: "0.5"})
+	funded := rpctest.Call[struct{ Hex string }](t, client, "fundrawtransaction", unfunded)
+	signed := rpctest.Call[struct {
 		Hex      string
 		Complete bool
 	}](t, client, "signrawtransactionwithwallet", funded.Hex)
@@ -145,15 +119,15 @@ func TestLitecoindFollowsBroadcastsAndReorgs(t *testing.T) {
 		t.Fatalf("GetRawTransactionHex = %.20s…, %v", rawHex, err)
 	}
 	// A wallet payment too, as a node operator's sendtoaddress would make.
-	walletTxID := call[string](t, client, "sendtoaddress", recipient, "1.25")
+	walletTxID := rpctest.Call[string](t, client, "sendtoaddress", recipient, "1.25")
 	if walletTransaction, err := client.GetRawTransaction(ctx, walletTxID); err != nil || !paysTo(walletTransaction, recipient, 1_2500_0000) {
 		t.Fatalf("GetRawTransaction(%s) = %+v, %v; want 1.25 to %s", walletTxID, walletTransaction, err, recipient)
 	}
-	tip := call[[]string](t, client, "generatetoaddress", 1, address)[0]
+	tip := rpctest.Call[[]string](t, client, "generatetoaddress", 1, address)[0]
 
 	// Reorg: an invalidated tip's header reports -1 confirmations and the chain steps back;
 	// reconsidering it restores it.
-	call[any](t, client, "invalidateblock", tip)
+	rpctest.Call[any](t, client, "invalidateblock", tip)
 	header, err := client.GetBlockHeader(ctx, tip)
 	if err != nil || header.Confirmations != -1 {
 		t.Fatalf("invalidated tip's header = %+v, %v; want confirmations -1", header, err)
@@ -164,31 +138,31 @@ func TestLitecoindFollowsBroadcastsAndReorgs(t *testing.T) {
 	if parent, err := client.GetBlockHeader(ctx, header.PreviousBlockHash); err != nil || parent.Confirmations != 1 || parent.NextBlockHash != "" {
 		t.Fatalf("new tip's header = %+v, %v; want the tip with no next", parent, err)
 	}
-	call[any](t, client, "reconsiderblock", tip)
+	rpctest.Call[any](t, client, "reconsiderblock", tip)
 	if header, err := client.GetBlockHeader(ctx, tip); err != nil || header.Confirmations != 1 || header.Height != 102 {
 		t.Fatalf("reconsidered tip's header = %+v, %v; want confirmations 1 at 102", header, err)
 	}
 
 	// litecoind has no estimatefee: the typed error lets the caller fall back.
-	if _, err := client.EstimateFee(ctx, 6); !errors.Is(err, ErrMethodNotFound) {
+	if _, err := client.EstimateFee(ctx, 6); !errors.Is(err, rpc.ErrMethodNotFound) {
 		t.Fatalf("EstimateFee = %v, want ErrMethodNotFound", err)
 	}
 	// A node error keeps its code.
-	var nodeError *Error
+	var nodeError *rpc.Error
 	if _, err := client.GetBlockHash(ctx, 1000); !errors.As(err, &nodeError) || nodeError.Code != -8 {
 		t.Fatalf("GetBlockHash(1000) = %v, want node error -8 (out of range)", err)
 	}
 }
 
 func TestLitecoindRefusesAWrongPassword(t *testing.T) {
-	client := startLitecoind(t)
-	wrong, err := New(Config{URL: client.url, User: litecoindUser, Password: "wrong-" + litecoindPassword})
+	node := rpctest.StartLitecoind(t)
+	wrong, err := rpc.New(rpc.Config{URL: node.URL, User: rpctest.LitecoindUser, Password: "wrong-" + rpctest.LitecoindPassword})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = wrong.GetBlockCount(testutil.Context(t, time.Minute))
-	var statusError *HTTPStatusError
-	if !errors.As(err, &statusError) || statusError.StatusCode != 401 || strings.Contains(err.Error(), litecoindPassword) {
+	var statusError *rpc.HTTPStatusError
+	if !errors.As(err, &statusError) || statusError.StatusCode != 401 || strings.Contains(err.Error(), rpctest.LitecoindPassword) {
 		t.Fatalf("err = %v, want HTTP 401 without the password", err)
 	}
 }
@@ -203,7 +177,7 @@ func hexReader(t *testing.T, text string) *bytes.Reader {
 }
 
 // paysTo reports whether transaction has an output of exactly amount to address.
-func paysTo(transaction Transaction, address string, amount Amount) bool {
+func paysTo(transaction rpc.Transaction, address string, amount rpc.Amount) bool {
 	for _, output := range transaction.Vout {
 		if output.Value != amount {
 			continue
