@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/gigaledger/gigaledger/chainwatch/dogecoin"
 	"io"
 	"net"
 	"net/url"
@@ -13,6 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gigaledger/gigaledger/chainwatch"
+	"github.com/gigaledger/gigaledger/chainwatch/dogecoin"
 	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/cluster/relay"
@@ -74,6 +75,13 @@ type serveConfig struct {
 	// MQTTQueues the MQTT subscribers of --mqtt-queue or its [mqtt] and [mqtt.queues.NAME].
 	Callbacks  []relay.Subscription
 	MQTTQueues []relay.Subscription
+	// Dogecoind are the nodes of --dogecoind or a config.toml's [dogecoind.<network>]; the one
+	// of Network is followed. ChainStartHeight is the first block a shard that has observed
+	// nothing reads (-1: 100 below the node's tip, GigaWallet's); ChainPollInterval how often
+	// the follower asks the node for news.
+	Dogecoind         []dogecoindSpec
+	ChainStartHeight  int64
+	ChainPollInterval time.Duration
 
 	// ignoredSettings names the GigaWallet settings of a config.toml that GigaLedger does not
 	// use; serve logs them once.
@@ -152,6 +160,10 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 		"(a config.toml's [callbacks.NAME] path, types, hmacsecret set it too)")
 	fs.Var(mqttQueueFlags{list: &cfg.MQTTQueues}, "mqtt-queue", `an MQTT queue for events, repeatable: {"name":"invoices","broker":"tcp://127.0.0.1:1883","topic":"gigawallet/{type}","types":["INV"],"username":"relay","passwordEnv":"MQTT_PASSWORD"} `+
 		"(a config.toml's [mqtt] and [mqtt.queues.NAME] set it too)")
+	fs.Var(dogecoindFlags{list: &cfg.Dogecoind}, "dogecoind", `GigaWallet API: a Dogecoin node to follow, repeatable, one per network: {"network":"mainnet","rpchost":"127.0.0.1","rpcport":22555,"rpcuser":"gigawallet","rpcpassEnv":"DOGECOIND_RPCPASS","host":"127.0.0.1","zmqport":28332} `+
+		"(a config.toml's [dogecoind.<network>] host, zmqport, rpchost, rpcport, rpcuser, rpcpass set it too); the node of --network is followed")
+	fs.Int64Var(&cfg.ChainStartHeight, "chain-start-height", -1, "GigaWallet API: the first block a shard that has followed nothing reads (-1: 100 below the node's tip, as GigaWallet)")
+	fs.DurationVar(&cfg.ChainPollInterval, "chain-poll-interval", chainwatch.DefaultPollInterval, "GigaWallet API: how often the chain follower asks the node for new blocks and mempool transactions")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -185,6 +197,9 @@ func (cfg *serveConfig) validate() error {
 	}
 	if cfg.Replicas < 1 {
 		return fmt.Errorf("--replicas must be at least 1")
+	}
+	if cfg.ChainStartHeight < -1 || cfg.ChainPollInterval != 0 && (cfg.ChainPollInterval < 10*time.Millisecond || cfg.ChainPollInterval > time.Hour) {
+		return fmt.Errorf("--chain-start-height must be -1 or a height, and --chain-poll-interval 10ms..1h")
 	}
 	if cfg.ConfirmationsNeeded < 0 || cfg.ConfirmationsNeeded > gigawallet.ConfirmationsMax {
 		return fmt.Errorf("--confirmations-needed %d outside [0, %d]", cfg.ConfirmationsNeeded, gigawallet.ConfirmationsMax)

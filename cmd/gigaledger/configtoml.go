@@ -57,7 +57,11 @@ var gigaWalletTables = map[string]map[string]tomlKey{
 
 // gigaWalletUnusedTables are GigaWallet tables GigaLedger does not use, whatever they hold
 // (dogecoind.<network>, loggers.<name>, callbacks.<name>, mqtt and mqtt.queues.<name>).
-var gigaWalletUnusedTables = []string{"dogecoind", "loggers"}
+var gigaWalletUnusedTables = []string{"loggers"}
+
+// dogecoindTable holds GigaWallet's nodes, [dogecoind.<network>] host, zmqport, rpchost,
+// rpcport, rpcuser, rpcpass: each becomes a --dogecoind.
+const dogecoindTable = "dogecoind"
 
 // mqttTable holds GigaWallet's MQTT broker ([mqtt] address, username, password, clientid) and
 // its queues ([mqtt.queues.NAME] topicfilter, types): each queue becomes an --mqtt-queue.
@@ -106,6 +110,12 @@ func tomlSettings(data []byte) (settings []configSetting, ignored []string, err 
 				return nil, nil, err
 			}
 			settings = append(settings, queues...)
+		case table.folded == dogecoindTable:
+			nodes, err := dogecoindSettings(table)
+			if err != nil {
+				return nil, nil, err
+			}
+			settings = append(settings, nodes...)
 		case table.folded == callbacksTable:
 			callbacks, err := callbackSettings(table)
 			if err != nil {
@@ -122,7 +132,7 @@ func tomlSettings(data []byte) (settings []configSetting, ignored []string, err 
 			settings = append(settings, tableSettings...)
 			ignored = append(ignored, tableIgnored...)
 		default:
-			valid := slices.Concat(slices.Collect(maps.Keys(gigaWalletTables)), gigaWalletUnusedTables, []string{gigaLedgerTable, callbacksTable, mqttTable})
+			valid := slices.Concat(slices.Collect(maps.Keys(gigaWalletTables)), gigaWalletUnusedTables, []string{gigaLedgerTable, callbacksTable, mqttTable, dogecoindTable})
 			slices.Sort(valid)
 			what := "table"
 			if _, ok := table.value.(map[string]any); !ok {
@@ -439,6 +449,61 @@ func mqttSettings(table tomlEntry) ([]configSetting, error) {
 			return nil, err
 		}
 		settings = append(settings, configSetting{key: queue.name, flag: "mqtt-queue", value: scalarValue(kindString, string(text))})
+	}
+	return settings, nil
+}
+
+// dogecoindSettings turns [dogecoind.<network>] tables into --dogecoind settings. Ports are
+// integers (GigaWallet's config reads them as int); the rest strings.
+func dogecoindSettings(table tomlEntry) ([]configSetting, error) {
+	networks, err := tableEntries(table)
+	if err != nil {
+		return nil, err
+	}
+	var settings []configSetting
+	for _, network := range networks {
+		keys, err := tableEntries(network)
+		if err != nil {
+			return nil, err
+		}
+		spec := dogecoindSpec{Network: strings.TrimPrefix(network.name, table.name+".")}
+		for _, key := range keys {
+			var ok bool
+			switch key.folded {
+			case "host":
+				spec.Host, ok = key.value.(string)
+			case "rpchost":
+				spec.RPCHost, ok = key.value.(string)
+			case "rpcuser":
+				spec.RPCUser, ok = key.value.(string)
+			case "rpcpass":
+				spec.RPCPass, ok = key.value.(string)
+			case "zmqport", "rpcport":
+				var port int64
+				if port, ok = key.value.(int64); ok && (port < 0 || port > 65535) {
+					return nil, fmt.Errorf("%q: want a port, 0..65535", key.name)
+				}
+				if key.folded == "zmqport" {
+					spec.ZMQPort = int(port)
+				} else {
+					spec.RPCPort = int(port)
+				}
+			default:
+				return nil, fmt.Errorf("unknown setting %q; valid settings of %s: host, zmqport, rpchost, rpcport, rpcuser, rpcpass", key.name, network.name)
+			}
+			if !ok {
+				want := "a string"
+				if key.folded == "zmqport" || key.folded == "rpcport" {
+					want = "an integer"
+				}
+				return nil, fmt.Errorf("%q: want %s, got %s", key.name, want, tomlValue(key.value).describe)
+			}
+		}
+		text, err := json.Marshal(spec)
+		if err != nil {
+			return nil, err
+		}
+		settings = append(settings, configSetting{key: network.name, flag: "dogecoind", value: scalarValue(kindString, string(text))})
 	}
 	return settings, nil
 }

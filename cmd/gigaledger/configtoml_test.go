@@ -94,14 +94,18 @@ func TestConfigTOMLGigaWalletExample(t *testing.T) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
 	wantIgnored := []string{
-		"dogecoind.testnet.host", "dogecoind.testnet.rpchost", "dogecoind.testnet.rpcpass",
-		"dogecoind.testnet.rpcport", "dogecoind.testnet.rpcuser", "dogecoind.testnet.zmqport",
 		"gigawallet.rejectionsneeded", "gigawallet.servicekeyhash", "gigawallet.servicekeysecret",
 		"loggers.events.path", "loggers.events.types",
 		"store.DBFile",
 	}
 	if !slices.Equal(cfg.ignoredSettings, wantIgnored) {
 		t.Fatalf("ignored settings\ngot  %v\nwant %v", cfg.ignoredSettings, wantIgnored)
+	}
+	// [dogecoind.testnet] is a node to follow (when the network is testnet).
+	wantNode := dogecoindSpec{Network: "testnet", Host: "localhost", ZMQPort: 28332, RPCHost: "127.0.0.1", RPCPort: 44555,
+		RPCUser: "gigawallet", RPCPass: "gigawallet"}
+	if len(cfg.Dogecoind) != 1 || cfg.Dogecoind[0] != wantNode {
+		t.Fatalf("dogecoind %+v", cfg.Dogecoind)
 	}
 	// [callbacks.example] is a webhook subscriber.
 	if len(cfg.Callbacks) != 1 || cfg.Callbacks[0].Name != "callbacks.example" || cfg.Callbacks[0].Secret == "" ||
@@ -122,7 +126,7 @@ func TestConfigTOMLGigaWalletExample(t *testing.T) {
 // serve logs the unused GigaWallet settings in one warning line, before it starts the node.
 func TestConfigTOMLServeWarnsOnce(t *testing.T) {
 	t.Setenv(adminTokenEnv, "")
-	path := writeTOML(t, "[store]\ndbfile = \"x.db\"\n[dogecoind.testnet]\nrpchost = \"h\"\n")
+	path := writeTOML(t, "[store]\ndbfile = \"x.db\"\n[loggers.events]\npath = \"e.log\"\n")
 	missing := filepath.Join(t.TempDir(), "missing.pem")
 	var stderr bytes.Buffer
 	// The HTTPS key pair does not exist: serve logs, then fails to start before opening anything.
@@ -130,7 +134,7 @@ func TestConfigTOMLServeWarnsOnce(t *testing.T) {
 	if code := serve(t.Context(), args, &bytes.Buffer{}, &stderr); code != 1 {
 		t.Fatalf("exit %d, stderr %s", code, stderr.String())
 	}
-	const want = "config: GigaWallet settings not used by GigaLedger: dogecoind.testnet.rpchost, store.dbfile"
+	const want = "config: GigaWallet settings not used by GigaLedger: loggers.events.path, store.dbfile"
 	if n := strings.Count(stderr.String(), "GigaWallet settings not used"); n != 1 || !strings.Contains(stderr.String(), want) {
 		t.Fatalf("want one line with %q, got %d in:\n%s", want, n, stderr.String())
 	}

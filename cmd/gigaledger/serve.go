@@ -79,6 +79,7 @@ type node struct {
 	families    *families
 	duties      *leaderDuties
 	relay       *eventRelay
+	chain       *chainFollower
 	admin       *http.Server
 	public      *http.Server
 	serveErrors chan error
@@ -174,6 +175,13 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 		n.Close()
 		return nil, err
 	}
+	if n.chain, err = startChainFollower(clusterNode, fams, cfg, registry, logger); err != nil {
+		n.Close()
+		return nil, err
+	}
+	if gigaWallet != nil && n.chain != nil {
+		gigaWallet.Chain = n.chain
+	}
 	lifetime, endLifetime := context.WithCancel(context.Background())
 	n.endLifetime = endLifetime
 	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready, ReadyDetail: n.readyDetail,
@@ -260,7 +268,10 @@ func (n *node) readyDetail() string {
 
 // ClusterStatus is GET /cluster.
 func (n *node) ClusterStatus(ctx context.Context) (any, error) {
-	return n.cluster.Status(), nil
+	return struct {
+		cluster.Status
+		Chain *ChainStatus `json:"chain"`
+	}{n.cluster.Status(), chainStatus(n.cluster, n.families, n.cfg.Network)}, nil
 }
 
 // ReplaceNode is POST /cluster/replace-node.
@@ -317,6 +328,9 @@ func (n *node) Close() error {
 	wg.Wait()
 	if n.relay != nil {
 		n.relay.Close()
+	}
+	if n.chain != nil {
+		n.chain.Close()
 	}
 	if n.duties != nil {
 		n.duties.Close()
