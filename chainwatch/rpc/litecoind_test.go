@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -263,7 +264,15 @@ func TestLitecoindFollowsBroadcastsAndReorgs(t *testing.T) {
 	if walletTransaction, err := client.GetRawTransaction(ctx, walletTxID); err != nil || !paysTo(walletTransaction, recipient, 1_2500_0000) {
 		t.Fatalf("GetRawTransaction(%s) = %+v, %v; want 1.25 to %s", walletTxID, walletTransaction, err, recipient)
 	}
+	// Both wait in the mempool until a block takes them.
+	mempool, err := client.GetRawMempool(ctx)
+	if err != nil || !slices.Contains(mempool, txid) || !slices.Contains(mempool, walletTxID) {
+		t.Fatalf("GetRawMempool = %v, %v; want %s and %s", mempool, err, txid, walletTxID)
+	}
 	tip := call[[]string](t, client, "generatetoaddress", 1, address)[0]
+	if mempool, err := client.GetRawMempool(ctx); err != nil || len(mempool) != 0 {
+		t.Fatalf("GetRawMempool after a block = %v, %v; want empty", mempool, err)
+	}
 
 	// Reorg: an invalidated tip's header reports -1 confirmations and the chain steps back;
 	// reconsidering it restores it.
