@@ -46,14 +46,25 @@ func (c *Chain) disconnect() *block {
 	if b.height == 0 {
 		panic("chainsim: disconnect genesis")
 	}
+	// Last transaction first, each undone whole (outputs removed, then its inputs restored),
+	// so that an output spent within the block ends up removed.
+	undo := b.undo
 	for index := len(b.transactions) - 1; index >= 0; index-- {
 		for vout := range b.transactions[index].TxOut {
 			c.removeUTXO(wire.OutPoint{Hash: b.txids[index], Index: uint32(vout)})
 		}
 		delete(c.txLocations, b.txids[index])
+		if index == 0 {
+			break
+		}
+		for range b.transactions[index].TxIn {
+			last := undo[len(undo)-1]
+			undo = undo[:len(undo)-1]
+			c.addUTXO(last.outpoint, last.entry)
+		}
 	}
-	for i := len(b.undo) - 1; i >= 0; i-- {
-		c.addUTXO(b.undo[i].outpoint, b.undo[i].entry)
+	if len(undo) != 0 {
+		panic(fmt.Sprintf("chainsim: disconnect %s: %d undo entries left", b.hash, len(undo)))
 	}
 	b.undo = nil
 	c.active = c.active[:len(c.active)-1]
