@@ -19,6 +19,7 @@ import (
 	"github.com/gigaledger/gigaledger/chainwatch/chainsim"
 	"github.com/gigaledger/gigaledger/chainwatch/dogecoin"
 	"github.com/gigaledger/gigaledger/chainwatch/rpc"
+	"github.com/gigaledger/gigaledger/cluster/testutil"
 )
 
 const (
@@ -624,4 +625,90 @@ func BenchmarkTwoThousandPaymentBlock(b *testing.B) {
 		payMany(b, chain, 2000)
 		chain.Mine(1)
 	}
+}
+
+// A payout as GigaLedger signs one: the key of an invoice address of the cluster's keychain.
+func TestAPayoutSignedWithAKeychainKeyIsAccepted(t *testing.T) {
+	chain, _, client := newChain(t, chainsim.Options{})
+	ctx := context.Background()
+	seed, err := dogecoin.NewSeed(bytes.Repeat([]byte{7}, dogecoin.SeedMinBytes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keychain, err := dogecoin.NewKeychain(seed, dogecoin.Regtest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	account, err := keychain.Account(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	invoice, err := account.InvoiceAddress(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain.Mine(1)
+	paid, err := chain.Pay(invoice.Address, 40*chainsim.KoinuPerCoin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain.Mine(1)
+	private, err := keychain.DerivePrivateKeyForSigning(invoice.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := testKey{private: private, address: invoice.Address}
+	key.script, _ = chainsim.AddressScript(invoice.Address)
+	outpoint, value := outputTo(t, chain, paid, key.script)
+	payout := key.spend(t, []wire.OutPoint{outpoint}, wire.NewTxOut(value-chainsim.DefaultFaucetFeeKoinu, newTestKey(t, 9).script))
+	if txid, err := client.SendRawTransaction(ctx, rawHex(t, payout)); err != nil || txid != payout.TxHash().String() {
+		t.Fatalf("payout: %s, %v", txid, err)
+	}
+}
+
+func TestTheServerListensOnAnAddressAndAcceptsIntegerVerbosity(t *testing.T) {
+	chain, _ := chainsim.New(chainsim.Options{})
+	server := chainsim.NewServer(chain, testUser, testPassword)
+	url, err := server.Listen(testutil.FreeAddr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	client, _ := rpc.New(rpc.Config{URL: url, User: testUser, Password: testPassword, Timeout: 5 * time.Second})
+	hash := chain.Mine(1)[0]
+	// btcd-style callers send an integer verbosity.
+	var blockHex string
+	if err := client.Call(context.Background(), "getblock", []any{hash.String(), 0}, &blockHex); err != nil {
+		t.Fatal(err)
+	}
+	var verbose struct {
+		Hash string   `json:"hash"`
+		Tx   []string `json:"tx"`
+	}
+	if err := client.Call(context.Background(), "getblock", []any{hash.String(), 1}, &verbose); err != nil || verbose.Hash != hash.String() || len(verbose.Tx) != 1 {
+		t.Fatalf("verbose getblock = %+v, %v", verbose, err)
+	}
+	raw, _ := chain.RawBlock(hash)
+	if blockHex != hex.EncodeToString(raw) {
+		t.Fatal("getblock 0 is not the raw block")
+	}
+}
+
+// FuzzSendRawTransaction: no bytes make the node panic or accept what it cannot spend.
+func FuzzSendRawTransaction(f *testing.F) {
+	chain, _ := chainsim.New(chainsim.Options{})
+	chain.Mine(1)
+	txid, _ := chain.Pay(chain.FaucetAddress(), chainsim.KoinuPerCoin)
+	good, _ := chain.RawTransaction(txid)
+	f.Add(good)
+	f.Add([]byte{})
+	f.Add([]byte{1, 0, 0, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if _, err := chain.SendRawTransaction(raw); err == nil {
+			var transaction wire.MsgTx
+			if err := transaction.Deserialize(bytes.NewReader(raw)); err != nil || !chain.InMempool(transaction.TxHash()) {
+				t.Fatalf("accepted %x, which is not in the mempool", raw)
+			}
+		}
+	})
 }

@@ -212,17 +212,22 @@ type subscriber struct {
 func (s *subscriber) run(ctx context.Context) {
 	defer close(s.notifications)
 	pause := s.config.ReconnectMin
-	connectedBefore := false
+	// lastErr is why the previous connection ended, for the gap's reason.
+	var lastErr error
 	for ctx.Err() == nil {
 		connection, err := s.connect(ctx)
-		if err == nil {
+		if err != nil {
+			lastErr = err
+		} else {
 			pause = s.config.ReconnectMin
-			if connectedBefore && !s.deliver(ctx, Notification{Kind: KindGap, Reason: "reconnected: notifications may have been missed"}) {
-				connection.Close()
-				return
+			if lastErr != nil {
+				gap := Notification{Kind: KindGap, Reason: fmt.Sprintf("reconnected after %v: notifications may have been missed", lastErr)}
+				if !s.deliver(ctx, gap) {
+					connection.Close()
+					return
+				}
 			}
-			connectedBefore = true
-			err = s.read(ctx, connection)
+			lastErr = s.read(ctx, connection)
 			connection.Close()
 			if ctx.Err() != nil {
 				return

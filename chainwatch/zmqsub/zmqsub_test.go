@@ -278,3 +278,30 @@ func TestTheChannelClosesWhenTheContextEnds(t *testing.T) {
 		t.Fatal("the channel stayed open after the context ended")
 	}
 }
+
+// FuzzReadMessages: no byte stream makes the reader or the READY parser panic, or hands out
+// a frame over its bound.
+func FuzzReadMessages(f *testing.F) {
+	f.Add(hashBlockMessage(chainhash.Hash{1}, 3))
+	f.Add(append(frame(flagCommand, readyCommand("PUB")), hashBlockMessage(chainhash.Hash{2}, 0)...))
+	f.Add([]byte{flagLong, 0x40, 0, 0, 0, 0, 0, 0, 0})
+	f.Add(frame(flagMore, []byte(TopicRawTx)))
+	const frameMaxBytes = 256
+	s := &subscriber{config: Config{Topics: allTopics}}
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		parseReady(flagCommand, stream)
+		reader := frameReader{reader: bytes.NewReader(stream), frameMaxBytes: frameMaxBytes}
+		for {
+			frames, err := reader.message()
+			if err != nil {
+				return
+			}
+			for _, body := range frames {
+				if len(body) > frameMaxBytes {
+					t.Fatalf("a frame of %d bytes passed a bound of %d", len(body), frameMaxBytes)
+				}
+			}
+			s.decode(frames)
+		}
+	})
+}
