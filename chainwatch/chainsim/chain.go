@@ -125,6 +125,8 @@ type Chain struct {
 	faucetCoins []coin
 
 	feeRateKoinuPerKB int64
+	// initialBlockDownload is what getblockchaininfo reports (SetInitialBlockDownload).
+	initialBlockDownload bool
 	// rejections are the answers the next sendrawtransaction calls give, first first.
 	rejections []*RejectError
 

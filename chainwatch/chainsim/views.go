@@ -187,6 +187,7 @@ func (c *Chain) blockchainInfoView() blockchainInfoJSON {
 		Difficulty:           4.656542373906925e-10,
 		MedianTime:           tip.header.Timestamp.Unix(),
 		VerificationProgress: 1,
+		InitialBlockDownload: c.initialBlockDownload,
 		ChainWork:            fmt.Sprintf("%064x", 2*(tip.height+1)),
 	}
 }
@@ -293,6 +294,14 @@ func (c *Chain) SetFeeRate(koinuPerKB int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.feeRateKoinuPerKB = koinuPerKB
+}
+
+// SetInitialBlockDownload sets what getblockchaininfo's initialblockdownload says, for a
+// follower that must wait while its node catches up.
+func (c *Chain) SetInitialBlockDownload(catchingUp bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.initialBlockDownload = catchingUp
 }
 
 // FeeRate returns what estimatefee answers, in koinu per 1,000 bytes, negative for none.
