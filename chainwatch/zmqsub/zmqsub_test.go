@@ -112,7 +112,10 @@ func TestSimulatorNotificationsArriveInOrder(t *testing.T) {
 
 func TestAPublisherRestartIsAGapAndTheStreamResumes(t *testing.T) {
 	chain, _ := chainsim.New(chainsim.Options{})
-	endpoint, err := chain.ListenZMQ("tcp://127.0.0.1:0")
+	// A port below the ephemeral range: the subscriber dials it while nothing listens, and an
+	// ephemeral port could be taken as that dial's own local port (a TCP self-connect) before
+	// the publisher binds it again.
+	endpoint, err := chain.ListenZMQ("tcp://" + testutil.FreeAddr(t))
 	if err != nil {
 		t.Fatal(err)
 	}
