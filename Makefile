@@ -5,7 +5,7 @@ BIN := bin/gigaledger
 # staticcheck 2025.1.1 (the module proxy knows it by its semantic version).
 STATICCHECK_VERSION := v0.6.1
 # Packages with concurrency run again under the race detector in `make test`.
-RACE_PACKAGES := ./shard/... ./cluster/... ./httpapi/... ./client/...
+RACE_PACKAGES := ./shard/... ./cluster/... ./httpapi/... ./client/... ./chainwatch/chainsim/... ./chainwatch/zmqsub/...
 
 .PHONY: help build run test cluster cluster-status cluster-stop lint fuzz fuzz-short faults-short faults compose-test mqtt-test chain-test bench clean
 
@@ -17,6 +17,7 @@ FUZZ_TARGETS := ./fsm/ledger:FuzzDecodeCommand ./shard:FuzzDecodeEnvelope \
 	./cluster/routing:FuzzDecodeQuery ./httpapi:FuzzDecodeEventsCursor \
 	./chainwatch/dogecoin:FuzzValidateP2PKH ./chainwatch/dogecoin:FuzzParseAccountKeys ./chainwatch/dogecoin:FuzzParseSeed ./chainwatch/dogecoin:FuzzParseBlock \
 	./chainwatch/rpc:FuzzDecodeEnvelope ./chainwatch/rpc:FuzzParseAmount ./chainwatch/payout:FuzzNewPlan \
+	./chainwatch/chainsim:FuzzSendRawTransaction ./chainwatch/zmqsub:FuzzReadMessages \
 	./httpapi/gigawallet:FuzzDecodeInvoiceCreate \
 	./httpapi/gigawallet:FuzzParseAmount ./httpapi/gigawallet:FuzzDecodeAccountUpsert \
 	./cmd/gigaledger:FuzzConfigTOML \

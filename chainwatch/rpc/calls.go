@@ -216,6 +216,25 @@ func (c *Client) EstimateFee(ctx context.Context, blocks int) (Amount, error) {
 	return fee, nil
 }
 
+// GetRawMempool returns the ids of the transactions in the node's mempool (getrawmempool
+// with verbose false), in the node's order. The list can be long on a busy node: the answer
+// is bounded by Config.ResponseMaxBytes like any other.
+func (c *Client) GetRawMempool(ctx context.Context) ([]string, error) {
+	var txids []string
+	if err := c.Call(ctx, "getrawmempool", []any{false}, &txids); err != nil {
+		return nil, err
+	}
+	if txids == nil {
+		return nil, fmt.Errorf("rpc getrawmempool: %w: result is not an array", ErrBadResponse)
+	}
+	for _, txid := range txids {
+		if err := checkHash("getrawmempool", txid); err != nil {
+			return nil, err
+		}
+	}
+	return txids, nil
+}
+
 // hexCall calls a method whose result is a hex string and checks that it is one.
 func (c *Client) hexCall(ctx context.Context, method string, params []any) (string, error) {
 	var text string

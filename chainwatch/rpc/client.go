@@ -50,6 +50,7 @@ var idempotentMethods = map[string]bool{
 	"estimatesmartfee":     true,
 	"getnetworkinfo":       true,
 	"getmempoolinfo":       true,
+	"getrawmempool":        true,
 	"getwalletinfo":        true,
 	"getbalance":           true,
 }

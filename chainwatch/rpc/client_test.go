@@ -458,3 +458,45 @@ func TestArgumentsAreCheckedBeforeSending(t *testing.T) {
 		t.Fatalf("%d requests sent for refused arguments", node.calls.Load())
 	}
 }
+
+func TestGetRawMempoolListsTxidsAndRefusesAnythingElse(t *testing.T) {
+	other := strings.Repeat("ab", 32)
+	for _, tc := range []struct {
+		name   string
+		body   string
+		want   []string
+		errors bool
+	}{
+		{"two", `["` + testHash + `","` + other + `"]`, []string{testHash, other}, false},
+		{"empty", `[]`, []string{}, false},
+		{"null", `null`, nil, true},
+		{"verbose object", `{"` + testHash + `":{}}`, nil, true},
+		{"not a hash", `["` + testHash + `","zz"]`, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var params string
+			node := newFakeNode(t, func(method string, raw []json.RawMessage) fakeAnswer {
+				if method != "getrawmempool" {
+					return fakeAnswer{status: http.StatusNotFound, err: &Error{Code: CodeMethodNotFound, Message: "Method not found"}}
+				}
+				for _, p := range raw {
+					params += string(p)
+				}
+				return fakeAnswer{body: `{"result":` + tc.body + `,"error":null,"id":1}`}
+			})
+			txids, err := newTestClient(t, node.server.URL, nil).GetRawMempool(context.Background())
+			if tc.errors {
+				if !errors.Is(err, ErrBadResponse) {
+					t.Fatalf("GetRawMempool = %v, %v; want ErrBadResponse", txids, err)
+				}
+				return
+			}
+			if err != nil || strings.Join(txids, ",") != strings.Join(tc.want, ",") || txids == nil {
+				t.Fatalf("GetRawMempool = %#v, %v; want %v", txids, err, tc.want)
+			}
+			if params != "false" {
+				t.Fatalf("params %q, want verbose false", params)
+			}
+		})
+	}
+}

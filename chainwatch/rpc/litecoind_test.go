@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -123,7 +124,15 @@ func TestLitecoindFollowsBroadcastsAndReorgs(t *testing.T) {
 	if walletTransaction, err := client.GetRawTransaction(ctx, walletTxID); err != nil || !paysTo(walletTransaction, recipient, 1_2500_0000) {
 		t.Fatalf("GetRawTransaction(%s) = %+v, %v; want 1.25 to %s", walletTxID, walletTransaction, err, recipient)
 	}
+	// Both wait in the mempool until a block takes them.
+	mempool, err := client.GetRawMempool(ctx)
+	if err != nil || !slices.Contains(mempool, txid) || !slices.Contains(mempool, walletTxID) {
+		t.Fatalf("GetRawMempool = %v, %v; want %s and %s", mempool, err, txid, walletTxID)
+	}
 	tip := rpctest.Call[[]string](t, client, "generatetoaddress", 1, address)[0]
+	if mempool, err := client.GetRawMempool(ctx); err != nil || len(mempool) != 0 {
+		t.Fatalf("GetRawMempool after a block = %v, %v; want empty", mempool, err)
+	}
 
 	// Reorg: an invalidated tip's header reports -1 confirmations and the chain steps back;
 	// reconsidering it restores it.
