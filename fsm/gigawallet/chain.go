@@ -312,6 +312,7 @@ type UTXO struct {
 	Spender                       Hash  // the transaction that spends it; zero: unspent
 	SpentHeight                   int64 // the block that holds the spender; 0 in the mempool
 	SeenAt                        int64 // batch time it was first seen
+	Reservation                   Hash  // the payout that will spend it; zero: free
 }
 
 // Spent reports whether a transaction spending u was seen.
@@ -335,6 +336,7 @@ func (u *UTXO) Encode(e *fsm.Encoder) {
 	e.Raw(u.Spender[:])
 	e.Varint(u.SpentHeight)
 	e.Varint(u.SeenAt)
+	e.Raw(u.Reservation[:])
 }
 
 // ReadUTXO reads what Encode wrote.
@@ -355,6 +357,7 @@ func ReadUTXO(d *fsm.Decoder) *UTXO {
 	u.Credits = uint32Of(d)
 	u.Spender = readHash(d)
 	u.SpentHeight, u.SeenAt = d.Varint(), d.Varint()
+	u.Reservation = readHash(d)
 	return u
 }
 
@@ -369,6 +372,7 @@ func ReadUTXO(d *fsm.Decoder) *UTXO {
 //	y {spent height, 8 B} {txid} {vout}→ (empty) UTXOs spent by a mined transaction, by its height
 //	z {spender txid} {txid} {vout}     → (empty) UTXOs by the transaction that spends them
 //	P {txid}                           → (empty) unmined transactions that touch the shard
+//	F {project} 0 {foreignID} 0 {txid} {vout} → (empty) an account's outputs
 const (
 	prefixChainCursor  = 'k'
 	prefixAddress      = 'b'
@@ -379,6 +383,7 @@ const (
 	prefixSpentAt      = 'y'
 	prefixSpender      = 'z'
 	prefixPendingTx    = 'P'
+	prefixAccountUTXO  = 'F'
 	outpointKeyBytes   = 36
 	heightKeyPrefixLen = 9
 )
@@ -406,6 +411,10 @@ func spenderKey(spender Hash, o Outpoint) []byte {
 }
 
 func pendingKey(txid Hash) []byte { return append([]byte{prefixPendingTx}, txid[:]...) }
+
+func accountUTXOKey(projectID, foreignID string, o Outpoint) []byte {
+	return appendOutpoint(fsm.KeyPrefix(prefixAccountUTXO, projectID, foreignID), o)
+}
 
 func outpointOf(k []byte) (Outpoint, bool) {
 	if len(k) < outpointKeyBytes {

@@ -94,6 +94,7 @@ func (f *Family) observeChain(b *fsm.Batch, c *ObserveChain) *fsm.Result {
 	}
 	if c.Height > 0 {
 		x.creditDue(c.Height)
+		x.confirmPaymentsDue(c.Height)
 	}
 	x.s.putChainCursor(b, cur)
 	x.finish()
@@ -177,6 +178,7 @@ func (x *chainApply) mustScan(lower, upper []byte, fn func(k []byte) bool) {
 // observeTx applies one transaction seen in a block at height (0: in the mempool).
 func (x *chainApply) observeTx(tx ObservedTx, height int64) {
 	b, s := x.b, x.s
+	payout := s.payment(b, tx.TxID) != nil
 	for _, op := range tx.Spends {
 		u := s.utxo(b, op)
 		if u == nil {
@@ -203,6 +205,12 @@ func (x *chainApply) observeTx(tx ObservedTx, height int64) {
 			b.Set(heightKey(prefixSpentAt, height, op), nil)
 		}
 		s.putUTXO(b, &next)
+		if height > 0 && !payout {
+			x.spentElsewhere(&next)
+		}
+	}
+	if payout {
+		x.paymentSeen(tx.TxID, height)
 	}
 	for _, o := range tx.Outputs {
 		op := Outpoint{TxID: tx.TxID, Vout: o.Vout}
@@ -251,6 +259,7 @@ func (x *chainApply) newUTXO(op Outpoint, o ObservedOutput) *UTXO {
 	u := &UTXO{Outpoint: op, ProjectID: owner.ProjectID, ForeignID: owner.ForeignID, Address: o.Address,
 		Branch: owner.Branch, KeyIndex: owner.KeyIndex, Invoice: owner.Invoice, Koinu: o.Koinu, SeenAt: x.b.Now}
 	x.s.putUTXO(x.b, u)
+	x.b.Set(accountUTXOKey(u.ProjectID, u.ForeignID, op), nil)
 	amount := fsm.AmountFromUint64(o.Koinu)
 	if u.Branch == BranchExternal {
 		a := x.account(u.ProjectID, u.ForeignID)
@@ -485,26 +494,45 @@ func (f *Family) rewindChain(b *fsm.Batch, c *RewindChain) *fsm.Result {
 		return fsm.Fail(fsm.Rejectf(CodeChainMismatch, "block %d is %s here, not %s", c.Height, cur.Hash, c.Hash))
 	}
 	b, s := x.b, x.s
-	// Spends in the blocks taken off are unmined again.
+	// Spends in the blocks taken off are unmined again; payouts mined there wait to be mined
+	// again, and those confirmed by blocks taken off are unconfirmed. A payout's confirmation
+	// height is at most ConfirmationsMax above its block, so the scan starts there.
 	var spent []Outpoint
-	x.mustScan(binary.BigEndian.AppendUint64([]byte{prefixSpentAt}, uint64(c.Height)+1), []byte{prefixSpentAt + 1}, func(k []byte) bool {
+	from := max(c.Height-ConfirmationsMax+1, 0)
+	x.mustScan(binary.BigEndian.AppendUint64([]byte{prefixSpentAt}, uint64(from)), []byte{prefixSpentAt + 1}, func(k []byte) bool {
 		op, _ := outpointOf(k)
 		spent = append(spent, op)
-		b.Delete(k)
 		return true
 	})
+	spenders := map[Hash]bool{}
+	var spenderOrder []Hash
 	for _, op := range spent {
-		if u := s.utxo(b, op); u != nil && u.SpentHeight > c.Height {
-			next := *u
-			next.SpentHeight = 0
-			s.putUTXO(b, &next)
-			s.setPending(b, next.Spender, true)
+		u := s.utxo(b, op)
+		if u == nil || !u.Spent() {
+			continue
+		}
+		if !spenders[u.Spender] {
+			spenders[u.Spender] = true
+			spenderOrder = append(spenderOrder, u.Spender)
+		}
+		if u.SpentHeight <= c.Height {
+			continue
+		}
+		b.Delete(heightKey(prefixSpentAt, u.SpentHeight, op))
+		next := *u
+		next.SpentHeight = 0
+		s.putUTXO(b, &next)
+		s.setPending(b, next.Spender, true)
+		if s.payment(b, next.Spender) == nil {
+			x.restoreSpent(&next)
 		}
 	}
+	for _, txid := range spenderOrder {
+		x.unminePayment(txid, c.Height)
+		x.unconfirmPayment(txid, c.Height)
+	}
 	// Outputs mined above the new tip are unmined; outputs below it whose confirmation height
-	// is above it are unconfirmed. An output's confirmation height is at most
-	// ConfirmationsMax above its block, so the scan starts there.
-	from := max(c.Height-ConfirmationsMax+1, 0)
+	// is above it are unconfirmed (the same bound on the scan).
 	var mined []Outpoint
 	x.mustScan(binary.BigEndian.AppendUint64([]byte{prefixMinedAt}, uint64(from)), []byte{prefixMinedAt + 1}, func(k []byte) bool {
 		op, _ := outpointOf(k)
@@ -594,7 +622,7 @@ func (x *chainApply) finish() {
 		if before := x.accounts[k]; before != nil {
 			a := x.s.account(x.b, before.ProjectID, before.ForeignID)
 			old, noted := x.balances[k]
-			if a.Incoming != before.Incoming || (noted && old != x.currentBalance(a)) || a.Shortfall != before.Shortfall {
+			if a.Incoming != before.Incoming || (noted && old != x.currentBalance(a)) || a.Shortfall != before.Shortfall || a.Outgoing != before.Outgoing {
 				e := fsm.Encoder{}
 				balance := &AccountBalance{Account: *a, Current: x.currentBalance(a)}
 				if w := x.core.Wallet(a.ProjectID, a.WalletID); w != nil {

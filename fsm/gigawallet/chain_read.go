@@ -76,19 +76,116 @@ func (r *Reader) PendingTransactions(after Hash, limit int) ([]Hash, error) {
 	return out, err
 }
 
-// AccountUTXOs lists the outputs paid to an account, in outpoint order.
-func (r *Reader) AccountUTXOs(projectID, foreignID string) ([]UTXO, error) {
+// SpendableUTXOs lists an account's outputs a payout may spend: credited (confirmed), unspent
+// and not reserved, in outpoint order, at most limit.
+func (r *Reader) SpendableUTXOs(projectID, foreignID string, limit int) ([]UTXO, error) {
 	var out []UTXO
 	err := r.store.Read(func() error {
-		return r.store.Scan([]byte{prefixUTXO}, func(_, v []byte) error {
+		return r.store.Scan(fsm.KeyPrefix(prefixAccountUTXO, projectID, foreignID), func(k, _ []byte) error {
+			if len(out) == limit {
+				return nil
+			}
+			op, ok := outpointOf(k)
+			if !ok {
+				return fmt.Errorf("gigawallet: account output key %x", k)
+			}
+			v, err := r.store.Get(utxoKey(op))
+			if err != nil || v == nil {
+				return err
+			}
 			d := fsm.NewDecoder(v)
 			u := ReadUTXO(d)
 			if err := d.Finish("utxo"); err != nil {
 				return err
 			}
-			if u.ProjectID == projectID && u.ForeignID == foreignID {
+			if u.Credited && !u.Spent() && u.Reservation == (Hash{}) {
 				out = append(out, *u)
 			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// GetPayment returns a payout of an account by its txid.
+func (r *Reader) GetPayment(projectID, foreignID string, txid Hash) (*Payment, error) {
+	var p *Payment
+	err := r.store.Read(func() error {
+		v, err := r.store.Get(paymentKey(txid))
+		if err != nil {
+			return err
+		}
+		if v != nil {
+			d := fsm.NewDecoder(v)
+			p = ReadPayment(d)
+			if err := d.Finish("payout"); err != nil {
+				return err
+			}
+		}
+		if p == nil || p.ProjectID != projectID || p.ForeignID != foreignID {
+			return fsm.Rejectf(CodePaymentNotFound, "payout not found: %s", txid)
+		}
+		return nil
+	})
+	return p, err
+}
+
+// ListPayments returns up to limit payouts of an account with sequence ≥ cursor, oldest first.
+func (r *Reader) ListPayments(projectID, foreignID string, cursor uint64, limit int) ([]Payment, error) {
+	var out []Payment
+	err := r.store.Read(func() error {
+		prefix := fsm.KeyPrefix(prefixAccountPayment, projectID, foreignID)
+		it, err := r.store.NewIter(accountPaymentKey(projectID, foreignID, cursor), fsm.PrefixEnd(prefix))
+		if err != nil {
+			return err
+		}
+		defer it.Close()
+		for valid := it.First(); valid && len(out) < limit; valid = it.Next() {
+			var txid Hash
+			if len(it.Value()) != 32 {
+				return fmt.Errorf("gigawallet: payout index value %x", it.Value())
+			}
+			copy(txid[:], it.Value())
+			v, err := r.store.Get(paymentKey(txid))
+			if err != nil {
+				return err
+			}
+			if v == nil {
+				return fmt.Errorf("gigawallet: index names missing payout %s", txid)
+			}
+			d := fsm.NewDecoder(v)
+			p := ReadPayment(d)
+			if err := d.Finish("payout"); err != nil {
+				return err
+			}
+			out = append(out, *p)
+		}
+		return it.Error()
+	})
+	return out, err
+}
+
+// UnminedPayments lists up to limit payouts not mined yet (reserved or sent), in txid order:
+// what the broadcaster sends (again).
+func (r *Reader) UnminedPayments(limit int) ([]Payment, error) {
+	var out []Payment
+	err := r.store.Read(func() error {
+		return r.store.Scan([]byte{prefixUnmined}, func(k, _ []byte) error {
+			if len(out) == limit {
+				return nil
+			}
+			var txid Hash
+			copy(txid[:], k[1:])
+			v, err := r.store.Get(paymentKey(txid))
+			if err != nil || v == nil {
+				return err
+			}
+			d := fsm.NewDecoder(v)
+			p := ReadPayment(d)
+			if err := d.Finish("payout"); err != nil {
+				return err
+			}
+			out = append(out, *p)
 			return nil
 		})
 	})
@@ -160,6 +257,13 @@ func (f *Family) CheckCustody(m *fsm.Machine) error {
 		if s == nil {
 			s = &sums{}
 		}
+		outgoing, err := f.outgoingOf(r, a)
+		if err != nil {
+			return err
+		}
+		if a.Outgoing != outgoing {
+			return fmt.Errorf("custody: account %s/%s outgoing %s, unconfirmed payouts %s", a.ProjectID, a.ForeignID, a.Outgoing, outgoing)
+		}
 		if a.Incoming != s.incoming {
 			return fmt.Errorf("custody: account %s/%s incoming %s, outputs seen and not credited %s", a.ProjectID, a.ForeignID, a.Incoming, s.incoming)
 		}
@@ -201,4 +305,24 @@ func cut(k string) (string, string, bool) {
 		}
 	}
 	return k, "", false
+}
+
+// outgoingOf sums the totals of an account's payouts that are not confirmed or released.
+func (f *Family) outgoingOf(r *Reader, a *Account) (fsm.Amount, error) {
+	var sum fsm.Amount
+	for cursor := uint64(0); ; {
+		page, err := r.ListPayments(a.ProjectID, a.ForeignID, cursor, 1000)
+		if err != nil {
+			return sum, err
+		}
+		for _, p := range page {
+			if p.Status != PaymentConfirmed && p.Status != PaymentReleased {
+				sum = mustAdd(sum, fsm.AmountFromUint64(p.TotalKoinu()))
+			}
+			cursor = p.Sequence + 1
+		}
+		if len(page) < 1000 {
+			return sum, nil
+		}
+	}
 }

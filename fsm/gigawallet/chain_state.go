@@ -16,6 +16,9 @@ type chainMemory struct {
 	utxos     map[Outpoint]*UTXO
 	deleted   map[Outpoint]bool
 	pendings  map[Hash]bool
+	payments  map[Hash]*Payment
+	// paymentCounts are the accounts' payout counts this batch wrote.
+	paymentCounts map[string]uint64
 }
 
 func (m *chainMemory) reset() {
@@ -24,7 +27,10 @@ func (m *chainMemory) reset() {
 	m.recent = m.recent[:0]
 	if m.owners == nil {
 		m.owners, m.utxos, m.deleted, m.pendings = map[string]*AddressOwner{}, map[Outpoint]*UTXO{}, map[Outpoint]bool{}, map[Hash]bool{}
+		m.payments, m.paymentCounts = map[Hash]*Payment{}, map[string]uint64{}
 	}
+	clear(m.payments)
+	clear(m.paymentCounts)
 	clear(m.owners)
 	clear(m.utxos)
 	clear(m.deleted)
@@ -125,6 +131,7 @@ func (s *state) deleteUTXO(b *fsm.Batch, op Outpoint) {
 		b.Delete(spenderKey(u.Spender, op))
 	}
 	b.Delete(utxoKey(op))
+	b.Delete(accountUTXOKey(u.ProjectID, u.ForeignID, op))
 	delete(s.utxos, op)
 	s.deleted[op] = true
 }

@@ -31,6 +31,9 @@ type Account struct {
 	// Shortfall is what a reorg took back from confirmed deposits that the wallet could no
 	// longer give back (it was spent or held meanwhile); later confirmed deposits pay it first.
 	Shortfall fsm.Amount
+	// Outgoing is Σ the totals (paid + fee) of the account's payouts not yet confirmed
+	// (GigaWallet's OutgoingBalance, which there only ever grew).
+	Outgoing fsm.Amount
 }
 
 // AccountIndex is the HD account index of the k-th account (from 0) created in a slot: slots
@@ -65,6 +68,7 @@ func (a *Account) Encode(e *fsm.Encoder) {
 	e.Varint(a.UpdatedAt)
 	e.Amount(a.Incoming)
 	e.Amount(a.Shortfall)
+	e.Amount(a.Outgoing)
 }
 
 // ReadAccount reads what Encode wrote.
@@ -81,7 +85,7 @@ func ReadAccount(d *fsm.Decoder) *Account {
 	a.NextExternal, a.NextInternal = uint32Of(d), uint32Of(d)
 	a.CreatedAt, a.UpdatedAt = d.Varint(), d.Varint()
 	if version >= 2 {
-		a.Incoming, a.Shortfall = d.Amount(), d.Amount()
+		a.Incoming, a.Shortfall, a.Outgoing = d.Amount(), d.Amount(), d.Amount()
 	}
 	return a
 }
@@ -100,7 +104,7 @@ func decodeAccount(data []byte) (*Account, error) {
 	return a, d.Finish("account")
 }
 
-// recordVersion 2 added Incoming and Shortfall (version 1 reads as zero).
+// recordVersion 2 added Incoming, Shortfall and Outgoing (version 1 reads as zero).
 const recordVersion byte = 2
 
 // Stored keys (prefixes claimed in the registry):

@@ -136,6 +136,12 @@ func Register(reg *fsm.Registry, core *ledger.Family) *Family {
 	reg.ClaimPrefix(prefixSpentAt, "gigawallet: spent outputs by spender height")
 	reg.ClaimPrefix(prefixSpender, "gigawallet: outputs by spender")
 	reg.ClaimPrefix(prefixPendingTx, "gigawallet: unmined transactions")
+	reg.ClaimPrefix(prefixAccountUTXO, "gigawallet: outputs by account")
+	reg.ClaimPrefix(prefixAccountPayment, "gigawallet: payouts by account")
+	reg.ClaimPrefix(prefixPayment, "gigawallet: payouts")
+	reg.ClaimPrefix(prefixUnmined, "gigawallet: payouts not mined yet")
+	reg.ClaimPrefix(prefixPaymentConfirm, "gigawallet: mined payouts by confirmation height")
+	reg.ClaimPrefix(prefixPaymentCount, "gigawallet: payouts per account")
 	f.module = reg.AddModule(func(s *fsm.Store) fsm.Module { return &state{store: s} })
 	reg.Add(fsm.OpSpec{Op: OpUpsertAccount, Name: "UpsertAccount", Decode: decodeUpsertAccount,
 		Example: &UpsertAccount{ProjectID: "p", AssetID: "doge", ForeignID: "f", Index: 7, Address: "n1", XPub: "tpub",
@@ -172,6 +178,26 @@ func Register(reg *fsm.Registry, core *ledger.Family) *Family {
 			return f.dropTransactions(b, c.(*DropTransactions))
 		},
 		DecodeValue: cursorValue})
+	paymentValue := func(d *fsm.Decoder) fsm.Value { return ReadPayment(d) }
+	reg.Add(fsm.OpSpec{Op: OpReservePayment, Name: "ReservePayment", Decode: decodeReservePayment,
+		Example: &ReservePayment{ProjectID: "p", ForeignID: "f", Kind: "pay", Outputs: []PayOutput{{Address: "n1", Koinu: 5, DeductFeePercent: "0"}},
+			ChangeAddress: "n2", ChangeIndex: 1, ChangeKoinu: 3, FeeKoinu: 1, RawTx: []byte{1, 2}, Broadcast: true, Confirmations: 6},
+		Apply: func(b *fsm.Batch, c fsm.Command) *fsm.Result {
+			return f.reservePayment(b, c.(*ReservePayment))
+		},
+		DecodeValue: paymentValue})
+	reg.Add(fsm.OpSpec{Op: OpPaymentBroadcast, Name: "PaymentBroadcast", Decode: decodePaymentBroadcast,
+		Example: &PaymentBroadcast{ProjectID: "p", ForeignID: "f", TxID: Hash{1}, Refused: true, Reason: "-26: min relay fee not met"},
+		Apply: func(b *fsm.Batch, c fsm.Command) *fsm.Result {
+			return f.paymentBroadcast(b, c.(*PaymentBroadcast))
+		},
+		DecodeValue: paymentValue})
+	reg.Add(fsm.OpSpec{Op: OpVoidPayment, Name: "VoidPayment", Decode: decodeVoidPayment,
+		Example: &VoidPayment{ProjectID: "p", ForeignID: "f", TxID: Hash{1}},
+		Apply: func(b *fsm.Batch, c fsm.Command) *fsm.Result {
+			return f.voidPayment(b, c.(*VoidPayment))
+		},
+		DecodeValue: paymentValue})
 	return f
 }
 
@@ -425,6 +451,8 @@ func EventSubject(ev fsm.Event) (subject fsm.Value, ok bool, err error) {
 		subject = ReadInvoice(d)
 	case EventAccountBalanceChanged:
 		subject = ReadAccountBalance(d)
+	case EventPaymentSent, EventPaymentOnChain, EventPaymentConfirmed, EventPaymentUnconfirmed, EventPaymentReleased:
+		subject = ReadPayment(d)
 	default:
 		return nil, false, nil
 	}

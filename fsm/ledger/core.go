@@ -91,13 +91,64 @@ func (l *Ledger) Available(projectID, walletID string) Amount {
 	return mustSub(w.Balance, w.Held)
 }
 
-func (l *Ledger) single(projectID, referenceID string, op Operation, walletID string) (*Transaction, *fsm.Error) {
+// Hold places a hold of amount on a wallet's available balance in a transaction of its own and
+// answers the hold's ID. Insufficient funds is a rejection, recorded as a failed transaction:
+// a caller that must not burn the reference checks Available first.
+func (l *Ledger) Hold(projectID, walletID, referenceID string, amount Amount) (string, *fsm.Error) {
+	t, r := l.single(projectID, referenceID, Operation{Type: OperationHold, From: walletID, Amount: amount}, walletID)
+	if r != nil {
+		return "", r
+	}
+	return HoldID(t.ID, 0), nil
+}
+
+// IssueAndHold credits amount to a wallet and holds it there, in one transaction (a payout
+// whose capture a reorg undid: the money is back, and still promised). Answers the hold's ID.
+func (l *Ledger) IssueAndHold(projectID, walletID, referenceID string, amount Amount) (string, *fsm.Error) {
+	t, r := l.single(projectID, referenceID, Operation{Type: OperationIssue, To: walletID, Amount: amount}, walletID,
+		Operation{Type: OperationHold, From: walletID, Amount: amount})
+	if r != nil {
+		return "", r
+	}
+	return HoldID(t.ID, 1), nil
+}
+
+// ReleaseHold releases an active hold.
+func (l *Ledger) ReleaseHold(projectID, holdID string) *fsm.Error {
+	return l.releaseHold(&ReleaseHold{ProjectID: projectID, HoldID: holdID}).Err
+}
+
+// RedeemHold captures an active hold whole as a redeem: the held amount leaves the ledger (a
+// payout on the chain). A failure leaves the hold active.
+func (l *Ledger) RedeemHold(projectID, holdID, referenceID string) (*Transaction, *fsm.Error) {
+	h, r := l.activeHold(projectID, holdID)
+	if r != nil {
+		return nil, r.Err
+	}
+	slot, ok := keyspace.SlotOfID(h.WalletID)
+	if !ok {
+		return nil, rejectf(CodeInvalidArgument, "wallet id %q carries no slot", h.WalletID)
+	}
+	tx := &Transact{ProjectID: projectID, IDPrefix: "t" + keyspace.SlotHex(slot), ReferenceID: referenceID,
+		Operations: []Operation{{Type: OperationRedeem, From: h.WalletID, Amount: h.Amount}}}
+	result := l.runTransaction(tx, h)
+	t, _ := result.Value.(*Transaction)
+	if result.Err != nil || t == nil || t.Status != TransactionCompleted {
+		return t, result.Err
+	}
+	h.CapturedAmount = h.Amount
+	h.CaptureTransactionID = t.ID
+	l.finishHold(h, HoldCaptured)
+	return t, nil
+}
+
+func (l *Ledger) single(projectID, referenceID string, op Operation, walletID string, more ...Operation) (*Transaction, *fsm.Error) {
 	slot, ok := keyspace.SlotOfID(walletID)
 	if !ok {
 		return nil, rejectf(CodeInvalidArgument, "wallet id %q carries no slot", walletID)
 	}
 	c := &Transact{ProjectID: projectID, IDPrefix: "t" + keyspace.SlotHex(slot), ReferenceID: referenceID,
-		Operations: []Operation{op}}
+		Operations: append([]Operation{op}, more...)}
 	r := l.runTransaction(c, nil)
 	t, _ := r.Value.(*Transaction)
 	if r.Err != nil {

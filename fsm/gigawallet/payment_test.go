@@ -1,0 +1,185 @@
+package gigawallet
+
+import (
+	"testing"
+
+	"github.com/btcsuite/btcd/btcutil/base58"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
+	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
+)
+
+// testAddress is a well-formed regtest P2PKH address for seed n.
+func testAddress(n byte) string {
+	hash := make([]byte, 20)
+	hash[0] = n
+	return base58.CheckEncode(hash, 0x6f)
+}
+
+func p2pkh(address string) []byte {
+	hash, _, _ := base58.CheckDecode(address)
+	return append(append([]byte{0x76, 0xa9, 0x14}, hash...), 0x88, 0xac)
+}
+
+// payoutTx builds the (unsigned: the FSM does not check signatures) transaction of a payout.
+func payoutTx(inputs []Outpoint, outputs []PayOutput, changeAddress string, change uint64) []byte {
+	tx := wire.NewMsgTx(1)
+	for _, in := range inputs {
+		tx.AddTxIn(wire.NewTxIn(wire.NewOutPoint((*chainhash.Hash)(&in.TxID), in.Vout), nil, nil))
+	}
+	for _, o := range outputs {
+		tx.AddTxOut(wire.NewTxOut(int64(o.Koinu), p2pkh(o.Address)))
+	}
+	if change > 0 {
+		tx.AddTxOut(wire.NewTxOut(int64(change), p2pkh(changeAddress)))
+	}
+	var buf []byte
+	w := &byteWriter{&buf}
+	if err := tx.Serialize(w); err != nil {
+		panic(err)
+	}
+	return buf
+}
+
+type byteWriter struct{ buf *[]byte }
+
+func (w *byteWriter) Write(p []byte) (int, error) { *w.buf = append(*w.buf, p...); return len(p), nil }
+
+const doge = 100_000_000
+
+// A payout: reserved (held, inputs reserved), sent, mined (captured, change credited),
+// confirmed; a reorg puts it back to sent with the money held again; mined again.
+func TestPayoutLifecycle(t *testing.T) {
+	h := newChainHarness(t)
+	h.mine()
+	h.invoice("shop", "nInv1", 10*doge, 0)
+	deposit := h.tx(pay("nInv1", 10*doge))
+	h.mine(deposit) // 2: credited at once
+	h.events()
+	input := Outpoint{TxID: deposit.TxID, Vout: 0}
+	payee, change := testAddress(1), testAddress(2)
+	outputs := []PayOutput{{Address: payee, Koinu: 4 * doge, DeductFeePercent: "0"}}
+	raw := payoutTx([]Outpoint{input}, outputs, change, 6*doge-1_000_000)
+	reserve := &ReservePayment{ProjectID: "gw", ForeignID: "shop", Kind: "pay", Outputs: outputs, ChangeAddress: change,
+		ChangeIndex: 0, ChangeKoinu: 6*doge - 1_000_000, FeeKoinu: 1_000_000, RawTx: raw, Broadcast: true, Confirmations: 1}
+	p := h.ok(reserve).Value.(*Payment)
+	if p.Status != PaymentReserved || p.TotalKoinu() != 4*doge+1_000_000 || p.Sequence != 1 {
+		t.Fatalf("reserved %+v", p)
+	}
+	shop, _ := h.family.Of(h.m).GetAccount("gw", "shop")
+	w := h.core.Wallet("gw", shop.WalletID)
+	if w.Balance.String() != "1000000000" || w.Held.String() != "401000000" || shop.Outgoing.String() != "401000000" || shop.NextInternal != 1 {
+		t.Fatalf("after reserve: wallet %+v account %+v", w, shop)
+	}
+	// The same input again, or the same transaction: refused, nothing changed.
+	if r := h.apply(reserve); r.Err == nil || r.Err.Code != CodePaymentExists {
+		t.Fatalf("again: %v", r.Err)
+	}
+	other := *reserve
+	other.ChangeIndex, other.ChangeAddress = 1, testAddress(3)
+	other.Outputs = []PayOutput{{Address: payee, Koinu: 3 * doge, DeductFeePercent: "0"}}
+	other.ChangeKoinu = 7*doge - 1_000_000
+	other.RawTx = payoutTx([]Outpoint{input}, other.Outputs, other.ChangeAddress, other.ChangeKoinu)
+	if r := h.apply(&other); r.Err == nil || r.Err.Code != CodeInputUnavailable {
+		t.Fatalf("input taken: %v", r.Err)
+	}
+	h.ok(&PaymentBroadcast{ProjectID: "gw", ForeignID: "shop", TxID: p.TxID})
+	h.wantEvents(EventPaymentSent)
+
+	// Seen in the mempool, then mined at 3: captured; change credited; confirmed at 4 (N = 1).
+	payout := ObservedTx{TxID: p.TxID, Spends: []Outpoint{input}, Outputs: []ObservedOutput{{Vout: 1, Address: change, Koinu: 6*doge - 1_000_000}}}
+	if r := h.observe(0, payout); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	h.mine(payout) // 3
+	h.wantEvents(EventPaymentOnChain)
+	w = h.core.Wallet("gw", shop.WalletID)
+	if w.Balance.String() != "599000000" || !w.Held.IsZero() {
+		t.Fatalf("after mining: wallet %+v", w)
+	}
+	h.mine() // 4
+	h.wantEvents(EventPaymentConfirmed, EventAccountBalanceChanged)
+	if shop, _ = h.family.Of(h.m).GetAccount("gw", "shop"); !shop.Outgoing.IsZero() {
+		t.Fatalf("outgoing after confirmation %s", shop.Outgoing)
+	}
+	// The change can pay the next payout.
+	spendable, err := h.family.Of(h.m).SpendableUTXOs("gw", "shop", 10)
+	if err != nil || len(spendable) != 1 || spendable[0].Outpoint != (Outpoint{TxID: p.TxID, Vout: 1}) {
+		t.Fatalf("spendable %+v %v", spendable, err)
+	}
+
+	// A reorg back to 2: the payout is unmined and held again; the change is unconfirmed.
+	h.rewind(2)
+	got, _ := h.family.Of(h.m).GetPayment("gw", "shop", p.TxID)
+	w = h.core.Wallet("gw", shop.WalletID)
+	if got.Status != PaymentSent || w.Balance.String() != "1000000000" || w.Held.String() != "401000000" {
+		t.Fatalf("after rewind: payout %s wallet %+v", got.Status, w)
+	}
+	unmined, _ := h.family.Of(h.m).UnminedPayments(10)
+	if len(unmined) != 1 || unmined[0].TxID != p.TxID {
+		t.Fatalf("unmined %+v", unmined)
+	}
+	h.mine(payout) // 3 again
+	h.mine()
+	if got, _ = h.family.Of(h.m).GetPayment("gw", "shop", p.TxID); got.Status != PaymentConfirmed {
+		t.Fatalf("after re-mining: %s", got.Status)
+	}
+	list, err := h.family.Of(h.m).ListPayments("gw", "shop", 0, 10)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("list %+v %v", list, err)
+	}
+}
+
+func TestPayoutVoidAndRefusal(t *testing.T) {
+	h := newChainHarness(t)
+	h.mine()
+	h.invoice("shop", "nInv1", 10*doge, 0)
+	deposit := h.tx(pay("nInv1", 10*doge), ObservedOutput{Vout: 1, Address: "nInv1", Koinu: 5 * doge})
+	h.mine(deposit)
+	shop, _ := h.family.Of(h.m).GetAccount("gw", "shop")
+	payee := testAddress(1)
+	reserve := func(vout uint32, amount uint64) *Payment {
+		outputs := []PayOutput{{Address: payee, Koinu: amount - 1_000_000, DeductFeePercent: "0"}}
+		c := &ReservePayment{ProjectID: "gw", ForeignID: "shop", Kind: "pay", Outputs: outputs, FeeKoinu: 1_000_000,
+			RawTx: payoutTx([]Outpoint{{deposit.TxID, vout}}, outputs, "", 0), Broadcast: true}
+		return h.ok(c).Value.(*Payment)
+	}
+	// Voided before the node saw it: inputs free, hold released.
+	p := reserve(0, 10*doge)
+	v := h.ok(&VoidPayment{ProjectID: "gw", ForeignID: "shop", TxID: p.TxID}).Value.(*Payment)
+	if v.Status != PaymentReleased || !h.core.Wallet("gw", shop.WalletID).Held.IsZero() {
+		t.Fatalf("voided %+v", v)
+	}
+	if r := h.apply(&VoidPayment{ProjectID: "gw", ForeignID: "shop", TxID: p.TxID}); r.Err == nil || r.Err.Code != CodePaymentNotVoidable {
+		t.Fatalf("void twice: %v", r.Err)
+	}
+	// Refused by the node: released.
+	q := reserve(1, 5*doge)
+	h.ok(&PaymentBroadcast{ProjectID: "gw", ForeignID: "shop", TxID: q.TxID, Refused: true, Reason: "-26: min relay fee not met"})
+	if got, _ := h.family.Of(h.m).GetPayment("gw", "shop", q.TxID); got.Status != PaymentReleased {
+		t.Fatalf("refused %+v", got)
+	}
+	// Seen in the mempool: no longer voidable.
+	r := reserve(1, 5*doge)
+	h.observe(0, ObservedTx{TxID: r.TxID, Spends: []Outpoint{{deposit.TxID, 1}}})
+	if res := h.apply(&VoidPayment{ProjectID: "gw", ForeignID: "shop", TxID: r.TxID}); res.Err == nil || res.Err.Code != CodePaymentNotVoidable {
+		t.Fatalf("void of a seen payout: %v", res.Err)
+	}
+	// More than the wallet has available (2 DOGE moved to another account through the core):
+	// refused, nothing held.
+	h.invoice("other", "nInv2", 1, 0)
+	other, _ := h.family.Of(h.m).GetAccount("gw", "other")
+	h.ok(&ledger.Transact{ProjectID: "gw", IDPrefix: "t0", ReferenceID: "move",
+		Operations: []ledger.Operation{{Type: ledger.OperationTransfer, From: shop.WalletID, To: other.WalletID, Amount: fsm.AmountFromUint64(2 * doge)}}})
+	outputs := []PayOutput{{Address: payee, Koinu: 9 * doge, DeductFeePercent: "0"}}
+	c := &ReservePayment{ProjectID: "gw", ForeignID: "shop", Kind: "pay", Outputs: outputs, FeeKoinu: 1_000_000, ChangeKoinu: doge - 1_000_000,
+		ChangeIndex: 0, ChangeAddress: testAddress(9), RawTx: payoutTx([]Outpoint{{deposit.TxID, 0}}, outputs, testAddress(9), doge-1_000_000)}
+	before, _ := h.m.Digest()
+	if res := h.apply(c); res.Err == nil || res.Err.Code != CodeInsufficientFunds {
+		t.Fatalf("too much: %v", res.Err)
+	}
+	if after, _ := h.m.Digest(); after != before {
+		t.Fatalf("a refused payout changed the state")
+	}
+}
