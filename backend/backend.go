@@ -91,6 +91,13 @@ type Reader interface {
 	// ListInvoices reads up to limit invoices of an account with key index ≥ cursor, oldest
 	// first.
 	ListInvoices(projectID, foreignID string, cursor uint32, limit int) ([]gigawallet.Invoice, error)
+	// SpendableUTXOs reads up to limit outputs of an account a payout may spend (confirmed,
+	// unspent, not reserved).
+	SpendableUTXOs(projectID, foreignID string, limit int) ([]gigawallet.UTXO, error)
+	// GetPayment reads a payout of an account by its txid.
+	GetPayment(projectID, foreignID string, txid gigawallet.Hash) (*gigawallet.Payment, error)
+	// ListPayments reads up to limit payouts of an account with sequence ≥ cursor, oldest first.
+	ListPayments(projectID, foreignID string, cursor uint64, limit int) ([]gigawallet.Payment, error)
 	// Events: the outbox has one part per shard.
 	ShardCount() int
 	// ListEvents returns up to limit (0..EventsMaxCount) events of a shard's outbox with a

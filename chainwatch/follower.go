@@ -32,6 +32,7 @@ type Node interface {
 	GetBlockchainInfo(ctx context.Context) (rpc.BlockchainInfo, error)
 	GetRawMempool(ctx context.Context) ([]string, error)
 	GetRawTransactionHex(ctx context.Context, txid string) (string, error)
+	SendRawTransaction(ctx context.Context, rawHex string) (string, error)
 }
 
 // Shard is one shard as the follower sees it: the local replica's reads and the shard's log.
@@ -129,7 +130,8 @@ func (f *Follower) Run(ctx context.Context, wake <-chan struct{}) error {
 }
 
 // Sync brings the shard up to the node's tip: reorgs walked back, blocks observed one by one,
-// then the mempool's new transactions, then the unmined transactions the node dropped.
+// then the mempool's new transactions, then the unmined transactions the node dropped, then the
+// payouts the node does not have (sent again, or released when it refuses them).
 func (f *Follower) Sync(ctx context.Context) error {
 	genesis, err := f.checkChain(ctx)
 	if err != nil {
@@ -147,7 +149,10 @@ func (f *Follower) Sync(ctx context.Context) error {
 	if err := f.syncMempool(ctx, genesis); err != nil {
 		return err
 	}
-	return f.dropGone(ctx)
+	if err := f.dropGone(ctx); err != nil {
+		return err
+	}
+	return f.broadcastUnmined(ctx, f.node)
 }
 
 // checkChain compares the node's network and genesis with the configuration and the shard's

@@ -121,6 +121,12 @@ func eventMessage(ev backend.Event) any {
 		return cloudwallet.HoldOf(subject)
 	case *gigawallet.Account:
 		return accountView(subject)
+	case *gigawallet.Payment:
+		var accountAddress string
+		if ev.Account != nil {
+			accountAddress = ev.Account.Address
+		}
+		return paymentEventView(accountAddress, subject)
 	case *gigawallet.AccountBalance:
 		return gw.AccountBalanceEvent{AccountID: subject.Address, ForeignID: subject.ForeignID,
 			CurrentBalance: gw.Amount(subject.Current), IncomingBalance: gw.Amount(subject.Incoming), OutgoingBalance: gw.Amount(subject.Outgoing)}

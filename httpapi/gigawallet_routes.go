@@ -33,14 +33,22 @@ type GigaWalletConfig struct {
 	PubAPIRootURL string
 	// ServiceName, ServiceDomain and ServiceIconURL name the merchant in DogeConnect envelopes.
 	ServiceName, ServiceDomain, ServiceIconURL string
-	// Chain rescans the chain (POST /admin/setsyncheight/:height); nil answers 503.
-	Chain ChainRescanner
+	// Chain is the Dogecoin node as the API uses it (rescans, fee rates, broadcasts); nil: no
+	// node configured (setsyncheight answers 503, payouts are reserved and wait for one).
+	Chain ChainService
 }
 
-// ChainRescanner rewinds every shard's chain cursor to a height, so the blocks above it are
-// observed again.
-type ChainRescanner interface {
+// ChainService is what the GigaWallet API asks of the chain follower.
+type ChainService interface {
+	// SetSyncHeight rewinds every shard's chain cursor to a height, so the blocks above it are
+	// observed again.
 	SetSyncHeight(ctx context.Context, height int64) (shards int, err error)
+	// FeeRateKoinuPerKB is the node's fee estimate (0: none; the floor applies).
+	FeeRateKoinuPerKB(ctx context.Context) (uint64, error)
+	// Broadcast sends a signed transaction: nil when the node has it, an error with a
+	// RefusalReason() string method when it refuses it for good, any other error when the
+	// outcome is unknown.
+	Broadcast(ctx context.Context, raw []byte) error
 }
 
 // gigaWallet serves the GigaWallet routes.
@@ -319,6 +327,29 @@ func (g *gigaWallet) routes() []routeSpec {
 			handler: g.getInvoice, success: ok, response: "GigaWalletInvoice",
 			summary: "An invoice of the account, with its payment flags computed (GigaWallet v1.0.6+ left them false, its #149).",
 			errors:  []int{http.StatusNotFound}},
+		{method: http.MethodPost, path: "/account/:foreignID/pay", operationID: "gigawalletPay", tag: tagGigaWallet,
+			handler: g.pay(true), request: "GigaWalletPayRequest", success: ok, response: "GigaWalletSendFundsResult",
+			summary: "Pay DOGE from the account: inputs reserved and the total held before the signed transaction is sent; hex is the txid, tx the signed transaction.",
+			errors:  []int{http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity}},
+		{method: http.MethodPost, path: "/account/:foreignID/paytx", operationID: "gigawalletPayTx", tag: tagGigaWallet,
+			handler: g.pay(false), request: "GigaWalletPayRequest", success: ok, response: "GigaWalletSendFundsResult",
+			summary: "The same, not sent: the caller broadcasts tx; until the node has it, void releases it.",
+			errors:  []int{http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity}},
+		{method: http.MethodPost, path: "/invoice/:invoiceID/payfrom/:foreignID", operationID: "gigawalletPayFrom", tag: tagGigaWallet,
+			handler: g.payFrom, requestOptional: true, success: ok, response: "GigaWalletSendFundsResult",
+			summary: "The account pays the invoice's total to its address (any account's invoice); tx is empty, as GigaWallet's.",
+			errors:  []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity}},
+		{method: http.MethodGet, path: "/account/:foreignID/payments", operationID: "gigawalletListPayments", tag: tagGigaWallet,
+			handler: g.listPayments, query: []string{"cursor", "limit"}, success: ok, response: "GigaWalletPaymentList",
+			summary: "The account's payouts, oldest first, from cursor; the answer's cursor is the next page's, 0 after the last.",
+			errors:  []int{http.StatusNotFound}},
+		{method: http.MethodGet, path: "/account/:foreignID/payment/:paymentID", operationID: "gigawalletGetPayment", tag: tagGigaWallet,
+			handler: g.getPayment, success: ok, response: "GigaWalletPayment", summary: "A payout of the account, by its txid.",
+			errors: []int{http.StatusNotFound}},
+		{method: http.MethodPost, path: "/account/:foreignID/payment/:paymentID/void", operationID: "gigawalletVoidPayment", tag: tagGigaWallet,
+			handler: g.voidPayment, requestOptional: true, success: ok, response: "GigaWalletPayment",
+			summary: "Release a payout the node has not taken: inputs free, hold released (409 once it was seen in the mempool or a block).",
+			errors:  []int{http.StatusNotFound, http.StatusConflict}},
 		{method: http.MethodPost, path: "/admin/setsyncheight/:height", operationID: "gigawalletSetSyncHeight", tag: tagGigaWallet,
 			handler: g.setSyncHeight, requestOptional: true, success: ok, response: "GigaWalletSyncHeight",
 			summary: "Rescan: every shard's chain cursor goes back to the block at height, and the blocks above it are observed again (reorg-safe: credits above it are undone first).",

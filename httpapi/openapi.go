@@ -391,6 +391,25 @@ func openAPISchemas() object {
 			"sig":     object{"type": "string", "description": "BIP-340 Schnorr signature of SHA-256(SHA-256(payload bytes)), hex."}}),
 		"GigaWalletBalance": shape(object{
 			"IncomingBalance": object{"type": "string"}, "CurrentBalance": object{"type": "string"}, "OutgoingBalance": object{"type": "string"}}),
+		"GigaWalletPayRequest": shape(object{
+			"amount": object{"type": "string", "description": "DOGE, a decimal string or number (with to; or pay)."},
+			"to":     object{"type": "string", "description": "A P2PKH address of the configured network."},
+			"pay": arrayOf(object{"type": "object", "properties": object{
+				"amount": object{"type": "string"}, "to": object{"type": "string"},
+				"deduct_fee_percent": object{"type": "string", "description": "This output's share of the fee, in percent; all zero or summing to 100."}}}),
+			"explicit_fee": object{"type": "string", "description": "A fee in DOGE that replaces the estimate (not capped by max_fee)."},
+			"max_fee":      object{"type": "string", "description": "The highest estimated fee accepted (default 1 DOGE); above it the payout is refused."}}),
+		"GigaWalletSendFundsResult": shape(object{
+			"hex": object{"type": "string", "description": "The txid."}, "total": object{"type": "string"}, "paid": object{"type": "string"},
+			"fee": object{"type": "string"}, "tx": object{"type": "string", "description": "The signed transaction in hex (empty for payfrom)."}}),
+		"GigaWalletPayment": shape(object{
+			"payment_id": object{"type": "string"}, "account_id": object{"type": "string"}, "foreign_id": object{"type": "string"},
+			"pay_to": arrayOf(object{"type": "object"}), "total": object{"type": "string", "description": "Paid, without the fee."},
+			"txid": object{"type": "string"}, "fee": object{"type": "string"},
+			"status": enum("reserved", "sent", "on_chain", "confirmed", "released"), "kind": enum("pay", "paytx", "payfrom"),
+			"invoice_id": object{"type": "string"}, "height": object{"type": "integer"}, "reason": object{"type": "string"},
+			"created": object{"type": "string", "format": "date-time"}, "cursor": object{"type": "integer"}}),
+		"GigaWalletPaymentList": shape(object{"items": arrayOf(schemaRef("GigaWalletPayment")), "cursor": object{"type": "integer"}}),
 		"GigaWalletSyncHeight": shape(object{
 			"height": object{"type": "integer", "description": "The height every shard's chain cursor went back to."},
 			"shards": object{"type": "integer", "description": "How many shards were rewound."}}),

@@ -146,6 +146,8 @@ func TestOpenAPIGigaWalletRoutes(t *testing.T) {
 		"GET /account/:foreignID", "GET /account/:foreignID/balance", "GET /account/:foreignID/invoice/:invoiceID",
 		"GET /account/:foreignID/invoices", "POST /account/:foreignID", "POST /account/:foreignID/invoice",
 		"POST /account/:foreignID/invoice/", "POST /admin/setsyncheight/:height",
+		"GET /account/:foreignID/payment/:paymentID", "GET /account/:foreignID/payments", "POST /account/:foreignID/pay",
+		"POST /account/:foreignID/payment/:paymentID/void", "POST /account/:foreignID/paytx", "POST /invoice/:invoiceID/payfrom/:foreignID",
 	}, publicRoutes...)
 	sort.Strings(adminRoutes)
 	if got := served(admin); strings.Join(got, "\n") != strings.Join(adminRoutes, "\n") {

@@ -42,6 +42,7 @@ const (
 	subjectAccount
 	subjectInvoice
 	subjectAccountBalance
+	subjectPayment
 	subjectKindEnd
 )
 
@@ -67,8 +68,15 @@ func (r replica) listEvents(after uint64, limit int) (*backend.ShardEvents, erro
 		if e.Subject, err = r.eventSubject(ev); err != nil {
 			return nil, fmt.Errorf("routing: event %d (%s): %w", ev.Sequence, ev.Type, err)
 		}
-		if invoice, ok := e.Subject.(*gigawallet.Invoice); ok && r.gigawallet != nil {
-			account, err := r.gigawallet.GetAccount(invoice.ProjectID, invoice.ForeignID)
+		var owner *gigawallet.Invoice
+		switch subject := e.Subject.(type) {
+		case *gigawallet.Invoice:
+			owner = subject
+		case *gigawallet.Payment:
+			owner = &gigawallet.Invoice{ProjectID: subject.ProjectID, ForeignID: subject.ForeignID}
+		}
+		if owner != nil && r.gigawallet != nil {
+			account, err := r.gigawallet.GetAccount(owner.ProjectID, owner.ForeignID)
 			var rejection *fsm.Error
 			if err != nil && !errors.As(err, &rejection) {
 				return nil, err
@@ -115,6 +123,8 @@ func subjectKindOf(subject fsm.Value) (eventSubjectKind, error) {
 		return subjectInvoice, nil
 	case *gigawallet.AccountBalance:
 		return subjectAccountBalance, nil
+	case *gigawallet.Payment:
+		return subjectPayment, nil
 	}
 	return 0, fmt.Errorf("routing: no wire form for an event subject %T", subject)
 }
@@ -143,7 +153,7 @@ func writeEvents(e *fsm.Encoder, part *backend.ShardEvents) error {
 		if ev.Subject != nil {
 			ev.Subject.Encode(&body)
 		}
-		if kind == subjectInvoice {
+		if kind == subjectInvoice || kind == subjectPayment {
 			if ev.Account == nil {
 				body.Byte(0)
 			} else {
@@ -200,6 +210,15 @@ func readEvents(d *fsm.Decoder) *backend.ShardEvents {
 			ev.Subject = gigawallet.ReadAccount(d)
 		case subjectAccountBalance:
 			ev.Subject = gigawallet.ReadAccountBalance(d)
+		case subjectPayment:
+			ev.Subject = gigawallet.ReadPayment(d)
+			switch present := d.Byte(); present {
+			case 0:
+			case 1:
+				ev.Account = gigawallet.ReadAccount(d)
+			default:
+				d.Fail(fmt.Errorf("payment account flag %d", present))
+			}
 		case subjectInvoice:
 			ev.Subject = gigawallet.ReadInvoice(d)
 			switch present := d.Byte(); present {

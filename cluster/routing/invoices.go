@@ -114,3 +114,38 @@ func (rd *reader) ListInvoices(projectID, foreignID string, cursor uint32, limit
 	}
 	return a.Invoices, nil
 }
+
+// SpendableUTXOs reads an account's outputs a payout may spend, from its shard.
+func (rd *reader) SpendableUTXOs(projectID, foreignID string, limit int) ([]gigawallet.UTXO, error) {
+	q := shardQuery{Kind: queryListSpendable, ProjectID: projectID, CustomerID: foreignID, Page: ledger.PageRequest{PageSize: limit}}
+	a, err := rd.askData(rd.router.customerShard(projectID, foreignID), q, nil)
+	if err != nil {
+		return nil, err
+	}
+	return a.UTXOs, nil
+}
+
+// GetPayment reads a payout of an account, from its shard.
+func (rd *reader) GetPayment(projectID, foreignID string, txid gigawallet.Hash) (*gigawallet.Payment, error) {
+	q := shardQuery{Kind: queryGetPayment, ProjectID: projectID, CustomerID: foreignID, ID: txid.String()}
+	unmet := &fsm.Error{Code: gigawallet.CodePaymentNotFound, Message: "payout not found: " + txid.String()}
+	a, err := rd.askData(rd.router.customerShard(projectID, foreignID), q, unmet)
+	if err != nil {
+		return nil, err
+	}
+	return a.Payment, nil
+}
+
+// ListPayments reads a page of an account's payouts from its shard.
+func (rd *reader) ListPayments(projectID, foreignID string, cursor uint64, limit int) ([]gigawallet.Payment, error) {
+	if cursor > 1<<62 {
+		return nil, nil
+	}
+	q := shardQuery{Kind: queryListPayments, ProjectID: projectID, CustomerID: foreignID,
+		Page: ledger.PageRequest{Page: int(cursor), PageSize: limit}}
+	a, err := rd.askData(rd.router.customerShard(projectID, foreignID), q, nil)
+	if err != nil {
+		return nil, err
+	}
+	return a.Payments, nil
+}

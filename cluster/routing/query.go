@@ -37,6 +37,9 @@ const (
 	queryListEvents
 	queryListSubscriptions
 	queryListDeadLetters
+	queryListSpendable
+	queryGetPayment
+	queryListPayments
 	queryKindEnd
 )
 
@@ -50,6 +53,7 @@ var queryKindNames = [queryKindEnd]string{
 	queryGetAccount: "getAccount", queryNextAccountIndex: "nextAccountIndex",
 	queryGetInvoice: "getInvoice", queryListInvoices: "listInvoices", queryListEvents: "listEvents",
 	queryListSubscriptions: "listSubscriptions", queryListDeadLetters: "listDeadLetters",
+	queryListSpendable: "listSpendable", queryGetPayment: "getPayment", queryListPayments: "listPayments",
 }
 
 func (k queryKind) String() string {
@@ -91,6 +95,9 @@ type shardAnswer struct {
 	AccountIndex uint32
 	Invoice      *gigawallet.Invoice
 	Invoices     []gigawallet.Invoice
+	UTXOs        []gigawallet.UTXO
+	Payment      *gigawallet.Payment
+	Payments     []gigawallet.Payment
 	// Subscriptions (the metadata shard's) and DeadLetters (any shard's) of the event relay.
 	Subscriptions []fsm.Subscription
 	DeadLetters   []fsm.DeadLetter
@@ -138,7 +145,7 @@ func (q shardQuery) run(r replica) (*shardAnswer, error) {
 		a.Transactions, a.HasMore, err = l.ListTransactions(q.ProjectID, q.Range, q.Page)
 	case queryGetHold:
 		a.Hold, err = l.GetHold(q.ProjectID, q.ID)
-	case queryGetAccount, queryNextAccountIndex, queryGetInvoice, queryListInvoices:
+	case queryGetAccount, queryNextAccountIndex, queryGetInvoice, queryListInvoices, queryListSpendable, queryGetPayment, queryListPayments:
 		if r.gigawallet == nil {
 			return nil, fmt.Errorf("routing: %v: this node runs without the GigaWallet family", q.Kind)
 		}
@@ -154,6 +161,22 @@ func (q shardQuery) run(r replica) (*shardAnswer, error) {
 				return nil, fmt.Errorf("routing: listInvoices cursor %d, limit %d", q.Page.Page, q.Page.PageSize)
 			}
 			a.Invoices, err = r.gigawallet.ListInvoices(q.ProjectID, q.CustomerID, uint32(q.Page.Page), q.Page.PageSize)
+		case queryListSpendable:
+			if q.Page.PageSize < 1 || q.Page.PageSize > fsm.ListMaxCount {
+				return nil, fmt.Errorf("routing: listSpendable limit %d", q.Page.PageSize)
+			}
+			a.UTXOs, err = r.gigawallet.SpendableUTXOs(q.ProjectID, q.CustomerID, q.Page.PageSize)
+		case queryGetPayment:
+			var txid gigawallet.Hash
+			if txid, err = gigawallet.ParseHash(q.ID); err != nil {
+				return nil, fmt.Errorf("routing: getPayment %q: %w", q.ID, err)
+			}
+			a.Payment, err = r.gigawallet.GetPayment(q.ProjectID, q.CustomerID, txid)
+		case queryListPayments:
+			if q.Page.Page < 0 || q.Page.PageSize < 1 || q.Page.PageSize > fsm.ListMaxCount {
+				return nil, fmt.Errorf("routing: listPayments cursor %d, limit %d", q.Page.Page, q.Page.PageSize)
+			}
+			a.Payments, err = r.gigawallet.ListPayments(q.ProjectID, q.CustomerID, uint64(q.Page.Page), q.Page.PageSize)
 		}
 	case queryListEvents:
 		if q.Page.Page < 0 || q.Page.PageSize < 0 || q.Page.PageSize > backend.EventsMaxCount {
@@ -427,6 +450,12 @@ func writeRecords(e *fsm.Encoder, kind queryKind, a *shardAnswer) error {
 		return writeOne(e, kind, a.Invoice, a.Invoice == nil)
 	case queryListInvoices:
 		writeList(e, a.Invoices)
+	case queryListSpendable:
+		writeList(e, a.UTXOs)
+	case queryGetPayment:
+		return writeOne(e, kind, a.Payment, a.Payment == nil)
+	case queryListPayments:
+		writeList(e, a.Payments)
 	case queryListEvents:
 		return writeEvents(e, a.Events)
 	case queryListSubscriptions:
@@ -478,6 +507,12 @@ func readRecords(d *fsm.Decoder, kind queryKind, a *shardAnswer) {
 		a.Invoice = gigawallet.ReadInvoice(d)
 	case queryListInvoices:
 		a.Invoices = readList(d, gigawallet.ReadInvoice)
+	case queryListSpendable:
+		a.UTXOs = readList(d, gigawallet.ReadUTXO)
+	case queryGetPayment:
+		a.Payment = gigawallet.ReadPayment(d)
+	case queryListPayments:
+		a.Payments = readList(d, gigawallet.ReadPayment)
 	case queryListEvents:
 		a.Events = readEvents(d)
 	case queryListSubscriptions:

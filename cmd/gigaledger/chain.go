@@ -222,6 +222,24 @@ func (f *chainFollower) SetSyncHeight(ctx context.Context, height int64) (int, e
 	return rewound, nil
 }
 
+// FeeRateKoinuPerKB implements httpapi.ChainService: the node's estimatefee 6 (GigaWallet's
+// call), 0 when it has no estimate.
+func (f *chainFollower) FeeRateKoinuPerKB(ctx context.Context) (uint64, error) {
+	rate, err := f.client.EstimateFee(ctx, 6)
+	if err != nil {
+		return 0, err
+	}
+	if rate <= 0 || rate > 1<<40 {
+		return 0, nil
+	}
+	return uint64(rate), nil
+}
+
+// Broadcast implements httpapi.ChainService.
+func (f *chainFollower) Broadcast(ctx context.Context, raw []byte) error {
+	return chainwatch.Broadcast(ctx, f.client, raw)
+}
+
 // ChainStatus is the chain part of GET /cluster: each hosted shard's cursor.
 type ChainStatus struct {
 	Network string             `json:"network"`

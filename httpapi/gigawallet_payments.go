@@ -1,0 +1,338 @@
+package httpapi
+
+import (
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gigaledger/gigaledger/chainwatch/dogecoin"
+	"github.com/gigaledger/gigaledger/chainwatch/payout"
+	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/gigawallet"
+	gw "github.com/gigaledger/gigaledger/httpapi/gigawallet"
+	"github.com/gin-gonic/gin"
+)
+
+// Payouts (GigaWallet's /pay, /paytx and payfrom; fsm/gigawallet/CHAIN.md "Payouts"). The node
+// that takes the request plans the payout from the account's confirmed, free outputs, derives
+// the keys it needs from the cluster's seed (in memory only) and signs; the account's shard
+// reserves the inputs and holds the total, or refuses — only then is the transaction sent. If
+// this node dies before sending it, the shard's leader sends it (chainwatch).
+
+// payoutAttemptsMax bounds the re-planning of a payout whose inputs or change address another
+// payout of the account took meanwhile.
+const payoutAttemptsMax = 5
+
+// payoutCandidatesMax bounds the outputs read to plan one payout.
+const payoutCandidatesMax = 5000
+
+// paymentConfirmationsDefault is how many blocks after its own a payout waits to be confirmed
+// when the configuration does not say (GigaWallet's N).
+const paymentConfirmationsDefault = 6
+
+// pay is POST /account/:foreignID/pay (broadcast) and /paytx (not broadcast: the caller sends
+// it; void releases it).
+func (g *gigaWallet) pay(broadcast bool) gin.HandlerFunc {
+	where := "PayToAddress"
+	kind := "pay"
+	if !broadcast {
+		where, kind = "PayToAddressTx", "paytx"
+	}
+	return func(c *gin.Context) {
+		request, apiErr := gw.DecodePayRequest(c.Request.Body, func(address string) error {
+			return dogecoin.ValidateP2PKH(address, g.cfg.Network)
+		})
+		if apiErr != nil {
+			g.fail(c, apiErr)
+			return
+		}
+		p, signed, apiErr := g.payout(c, where, c.Param("foreignID"), request, kind, "", broadcast)
+		if apiErr != nil {
+			g.fail(c, apiErr)
+			return
+		}
+		g.ok(c, http.StatusOK, gw.SendFundsResult{TxID: p.TxID.String(), Total: gw.Amount(fsm.AmountFromUint64(p.TotalKoinu())),
+			Paid: gw.Amount(fsm.AmountFromUint64(p.PaidKoinu)), Fee: gw.Amount(fsm.AmountFromUint64(p.FeeKoinu)), Tx: hex.EncodeToString(signed)})
+	}
+}
+
+// payFrom is POST /invoice/:invoiceID/payfrom/:foreignID: the account pays the invoice's total
+// to its address (the invoice may belong to an account of any shard: it is an ordinary payment
+// on the chain, which the invoice's shard detects). tx is "" in the answer, as GigaWallet's.
+func (g *gigaWallet) payFrom(c *gin.Context) {
+	invoiceID := c.Param("invoiceID")
+	ctx, cancel := g.withTimeout(c)
+	reader, err := g.backend.Read(ctx)
+	var invoice *gigawallet.Invoice
+	if err == nil {
+		invoice, err = reader.GetInvoice(g.cfg.ProjectID, "", invoiceID)
+	}
+	cancel()
+	if err != nil {
+		g.fail(c, gwError("PayInvoiceFromAccount", err))
+		return
+	}
+	if invoice.Total.Hi != 0 || invoice.Total.Lo < payout.DustKoinu {
+		g.fail(c, gw.NewError(gw.CodeInvalidTxn, "PayInvoiceFromAccount: the invoice's total is below the dust limit, %s DOGE", payout.FormatDOGE(payout.DustKoinu)))
+		return
+	}
+	request := gw.PayRequest{Outputs: []gw.PayTo{{Address: invoice.Address, Koinu: invoice.Total.Lo, DeductFeePercent: "0"}}}
+	p, _, apiErr := g.payout(c, "PayInvoiceFromAccount", c.Param("foreignID"), request, "payfrom", invoiceID, true)
+	if apiErr != nil {
+		g.fail(c, apiErr)
+		return
+	}
+	g.ok(c, http.StatusOK, gw.SendFundsResult{TxID: p.TxID.String(), Total: gw.Amount(fsm.AmountFromUint64(p.TotalKoinu())),
+		Paid: gw.Amount(fsm.AmountFromUint64(p.PaidKoinu)), Fee: gw.Amount(fsm.AmountFromUint64(p.FeeKoinu))})
+}
+
+// payout plans, signs, reserves and (when broadcast) sends one payout; it answers the stored
+// payout and the signed transaction.
+func (g *gigaWallet) payout(c *gin.Context, where, foreignID string, request gw.PayRequest, kind, invoiceID string, broadcast bool) (*gigawallet.Payment, []byte, *gw.Error) {
+	if g.cfg.Keys == nil {
+		return nil, nil, gw.NewError(gw.CodeNotAvailable, "%s: this node has no wallet seed", where)
+	}
+	for attempt := 0; ; attempt++ {
+		cmd, signed, apiErr := g.planPayout(c, where, foreignID, request, kind, invoiceID, broadcast)
+		if apiErr != nil {
+			return nil, nil, apiErr
+		}
+		ctx, cancel := g.withTimeout(c)
+		result, err := g.backend.Propose(ctx, fsm.Envelope{Command: cmd})
+		cancel()
+		if err != nil {
+			return nil, nil, gwProposeError(where, err)
+		}
+		if result.Err != nil {
+			switch result.Err.Code {
+			case gigawallet.CodeInputUnavailable, gigawallet.CodeChangeIndexTaken:
+				if attempt+1 < payoutAttemptsMax {
+					continue // another payout of the account took an input or the change address
+				}
+				return nil, nil, gw.NewError(gw.CodeDBConflict, "%s: other payouts of the account keep taking its outputs; try again", where)
+			case gigawallet.CodeInsufficientFunds:
+				return nil, nil, gw.NewError(gw.CodeInsufficientFunds, "%s: %s", where, result.Err.Message)
+			case gigawallet.CodePaymentExists:
+				return nil, nil, gw.NewError(gw.CodeAlreadyExists, "%s: %s", where, result.Err.Message)
+			}
+			return nil, nil, gwError(where, result.Err)
+		}
+		p, _ := result.Value.(*gigawallet.Payment)
+		if p == nil {
+			return nil, nil, gw.NewError(gw.CodeUnknownError, "%s: no payout in the answer", where)
+		}
+		if broadcast {
+			if apiErr := g.send(c, where, p); apiErr != nil {
+				return nil, nil, apiErr
+			}
+		}
+		return p, signed, nil
+	}
+}
+
+// planPayout reads the account and its spendable outputs, plans and signs.
+func (g *gigaWallet) planPayout(c *gin.Context, where, foreignID string, request gw.PayRequest, kind, invoiceID string, broadcast bool) (*gigawallet.ReservePayment, []byte, *gw.Error) {
+	ctx, cancel := g.withTimeout(c)
+	defer cancel()
+	reader, err := g.backend.Read(ctx)
+	if err != nil {
+		return nil, nil, gwError(where, err)
+	}
+	a, err := reader.GetAccount(g.cfg.ProjectID, foreignID)
+	if err != nil {
+		return nil, nil, gwError(where, err)
+	}
+	outputs, err := reader.SpendableUTXOs(g.cfg.ProjectID, foreignID, payoutCandidatesMax)
+	if err != nil {
+		return nil, nil, gwError(where, err)
+	}
+	var feeRate uint64
+	if g.cfg.Chain != nil {
+		if feeRate, err = g.cfg.Chain.FeeRateKoinuPerKB(ctx); err != nil {
+			feeRate = 0 // the floor rate: GigaWallet's fallback when estimatefee fails
+		}
+	}
+	preq := payout.Request{ExplicitFeeKoinu: request.ExplicitFee, MaxFeeKoinu: request.MaxFee, FeeRateKoinuPerKB: feeRate, Network: g.cfg.Network}
+	for _, o := range request.Outputs {
+		preq.Outputs = append(preq.Outputs, payout.Output{Address: o.Address, Koinu: o.Koinu, DeductFeeShare: payout.FeeShare(o.DeductFeeShare)})
+	}
+	candidates := make([]payout.UTXO, 0, len(outputs))
+	for _, u := range outputs {
+		candidates = append(candidates, payout.UTXO{TxID: u.TxID.String(), Vout: u.Vout, Koinu: u.Koinu, Address: u.Address,
+			Branch: dogecoin.Branch(u.Branch), Index: u.KeyIndex, Height: u.Height})
+	}
+	plan, err := payout.NewPlan(preq, candidates)
+	if err != nil {
+		return nil, nil, payoutError(where, err)
+	}
+	keys, err := g.keys.get(a.XPub, g.cfg.Network)
+	if err != nil {
+		return nil, nil, gw.NewError(gw.CodeUnknownError, "%s: the account's keys: %v", where, err)
+	}
+	change, err := keys.ChangeAddress(a.NextInternal)
+	if err != nil {
+		return nil, nil, gw.NewError(gw.CodeUnknownError, "%s: derive the change address: %v", where, err)
+	}
+	signed, err := payout.Sign(plan, change.Address, payout.AccountKeySource{Keychain: g.cfg.Keys, Account: a.Index}, g.cfg.Network)
+	if err != nil {
+		return nil, nil, gw.NewError(gw.CodeLibdogeError, "%s: sign: %v", where, err)
+	}
+	cmd := &gigawallet.ReservePayment{ProjectID: g.cfg.ProjectID, ForeignID: foreignID, Kind: kind, InvoiceID: invoiceID,
+		FeeKoinu: plan.FeeKoinu, RawTx: signed.Raw, Broadcast: broadcast, Confirmations: g.paymentConfirmations()}
+	for i, o := range plan.Outputs {
+		cmd.Outputs = append(cmd.Outputs, gigawallet.PayOutput{Address: o.Address, Koinu: o.Koinu, DeductFeePercent: request.Outputs[i].DeductFeePercent})
+	}
+	if plan.ChangeKoinu > 0 {
+		cmd.ChangeAddress, cmd.ChangeIndex, cmd.ChangeKoinu = change.Address, a.NextInternal, plan.ChangeKoinu
+	}
+	return cmd, signed.Raw, nil
+}
+
+func (g *gigaWallet) paymentConfirmations() int32 {
+	if g.cfg.ConfirmationsNeeded > 0 {
+		return g.cfg.ConfirmationsNeeded
+	}
+	return paymentConfirmationsDefault
+}
+
+// send broadcasts a reserved payout and records the answer. An unknown outcome leaves it
+// reserved: the shard's leader sends it again (chainwatch), so the answer is still a success.
+func (g *gigaWallet) send(c *gin.Context, where string, p *gigawallet.Payment) *gw.Error {
+	if g.cfg.Chain == nil {
+		return nil // no node configured: the payout waits reserved until one is
+	}
+	ctx, cancel := g.withTimeout(c)
+	defer cancel()
+	err := g.cfg.Chain.Broadcast(ctx, p.RawTx)
+	var refused interface{ RefusalReason() string }
+	cmd := &gigawallet.PaymentBroadcast{ProjectID: p.ProjectID, ForeignID: p.ForeignID, TxID: p.TxID}
+	switch {
+	case errors.As(err, &refused):
+		cmd.Refused, cmd.Reason = true, refused.RefusalReason()
+	case err != nil:
+		g.logger.Warn("payout broadcast outcome unknown; the shard's leader sends it again", "txid", p.TxID.String(), "err", err)
+		return nil
+	}
+	if _, perr := g.backend.Propose(ctx, fsm.Envelope{Command: cmd}); perr != nil && cmd.Refused {
+		return gwProposeError(where, perr)
+	}
+	if cmd.Refused {
+		return gw.NewError(gw.CodeInvalidTxn, "%s: the node refused the transaction (%s); the payout is released", where, cmd.Reason)
+	}
+	return nil
+}
+
+// payoutError maps chainwatch/payout's refusals: the request's mistakes are 400, what the
+// account's state does not allow 422.
+func payoutError(where string, err error) *gw.Error {
+	switch {
+	case errors.Is(err, payout.ErrInsufficientFunds):
+		return gw.NewError(gw.CodeInsufficientFunds, "%s: %v", where, err)
+	case errors.Is(err, payout.ErrFeeAboveMax), errors.Is(err, payout.ErrTransactionTooLarge):
+		return gw.NewError(gw.CodeInvalidTxn, "%s: %v", where, err)
+	case errors.Is(err, payout.ErrNoOutputs), errors.Is(err, payout.ErrTooManyOutputs), errors.Is(err, payout.ErrInvalidAddress),
+		errors.Is(err, payout.ErrDust), errors.Is(err, payout.ErrDeductShares), errors.Is(err, payout.ErrAmountOutOfRange):
+		return gw.NewError(gw.CodeBadRequest, "%s: %v", where, err)
+	}
+	return gw.NewError(gw.CodeUnknownError, "%s: %v", where, err)
+}
+
+// paymentView is a payout as the API shows it.
+func paymentView(accountAddress string, p *gigawallet.Payment) gw.Payment {
+	view := gw.Payment{PaymentID: p.TxID.String(), AccountID: accountAddress, ForeignID: p.ForeignID, TxID: p.TxID.String(),
+		Total: gw.Amount(fsm.AmountFromUint64(p.PaidKoinu)), Fee: gw.Amount(fsm.AmountFromUint64(p.FeeKoinu)),
+		Status: p.Status.String(), Kind: p.Kind, InvoiceID: p.InvoiceID, Height: p.Height, Reason: p.Reason,
+		Created: time.UnixMilli(p.CreatedAt), Cursor: p.Sequence, PayTo: []gw.PayToView{}}
+	for _, o := range p.Outputs {
+		view.PayTo = append(view.PayTo, gw.PayToView{Amount: gw.Amount(fsm.AmountFromUint64(o.Koinu)), To: o.Address, DeductFeePercent: o.DeductFeePercent})
+	}
+	return view
+}
+
+// paymentEventView is the PAYMENT_* events' payload.
+func paymentEventView(accountAddress string, p *gigawallet.Payment) gw.Payment { return paymentView(accountAddress, p) }
+
+// paymentID reads the :paymentID path parameter: a txid.
+func (g *gigaWallet) paymentID(c *gin.Context, where string) (gigawallet.Hash, bool) {
+	txid, err := gigawallet.ParseHash(c.Param("paymentID"))
+	if err != nil {
+		g.fail(c, gw.NewError(gw.CodeNotFound, "%s: payout not found", where))
+		return txid, false
+	}
+	return txid, true
+}
+
+// getPayment is GET /account/:foreignID/payment/:paymentID.
+func (g *gigaWallet) getPayment(c *gin.Context) {
+	reader, a, ok := g.account(c, "GetPayment")
+	if !ok {
+		return
+	}
+	txid, ok := g.paymentID(c, "GetPayment")
+	if !ok {
+		return
+	}
+	p, err := reader.GetPayment(g.cfg.ProjectID, a.ForeignID, txid)
+	if err != nil {
+		g.fail(c, gwError("GetPayment", err))
+		return
+	}
+	g.ok(c, http.StatusOK, paymentView(a.Address, p))
+}
+
+// listPayments is GET /account/:foreignID/payments?cursor=&limit=: oldest first, the cursor of
+// the next page 0 after the last (as the invoice list).
+func (g *gigaWallet) listPayments(c *gin.Context) {
+	query, apiErr := gw.ParseInvoiceListQuery(c.Request.URL.Query())
+	if apiErr != nil {
+		g.fail(c, apiErr)
+		return
+	}
+	reader, a, ok := g.account(c, "ListPayments")
+	if !ok {
+		return
+	}
+	page, err := reader.ListPayments(g.cfg.ProjectID, a.ForeignID, uint64(query.Cursor), query.Limit)
+	if err != nil {
+		g.fail(c, gwError("ListPayments", err))
+		return
+	}
+	list := gw.PaymentList{}
+	for i := range page {
+		list.Items = append(list.Items, paymentView(a.Address, &page[i]))
+	}
+	if len(page) == query.Limit {
+		list.Cursor = page[len(page)-1].Sequence + 1
+	}
+	g.ok(c, http.StatusOK, list)
+}
+
+// voidPayment is POST /account/:foreignID/payment/:paymentID/void: releases a payout the node
+// has not taken (409 once it was seen in the mempool or a block).
+func (g *gigaWallet) voidPayment(c *gin.Context) {
+	txid, ok := g.paymentID(c, "VoidPayment")
+	if !ok {
+		return
+	}
+	ctx, cancel := g.withTimeout(c)
+	defer cancel()
+	result, err := g.backend.Propose(ctx, fsm.Envelope{Command: &gigawallet.VoidPayment{ProjectID: g.cfg.ProjectID, ForeignID: c.Param("foreignID"), TxID: txid}})
+	if err != nil {
+		g.fail(c, gwProposeError("VoidPayment", err))
+		return
+	}
+	if result.Err != nil {
+		switch result.Err.Code {
+		case gigawallet.CodePaymentNotFound:
+			g.fail(c, gw.NewError(gw.CodeNotFound, "VoidPayment: %s", result.Err.Message))
+		case gigawallet.CodePaymentNotVoidable:
+			g.fail(c, gw.NewError(gw.CodeAlreadyExists, "VoidPayment: %s", result.Err.Message))
+		default:
+			g.fail(c, gwError("VoidPayment", result.Err))
+		}
+		return
+	}
+	p := result.Value.(*gigawallet.Payment)
+	g.ok(c, http.StatusOK, paymentView("", p))
+}
