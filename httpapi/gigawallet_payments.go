@@ -251,7 +251,9 @@ func paymentView(accountAddress string, p *gigawallet.Payment) gw.Payment {
 }
 
 // paymentEventView is the PAYMENT_* events' payload.
-func paymentEventView(accountAddress string, p *gigawallet.Payment) gw.Payment { return paymentView(accountAddress, p) }
+func paymentEventView(accountAddress string, p *gigawallet.Payment) gw.Payment {
+	return paymentView(accountAddress, p)
+}
 
 // paymentID reads the :paymentID path parameter: a txid.
 func (g *gigaWallet) paymentID(c *gin.Context, where string) (gigawallet.Hash, bool) {
