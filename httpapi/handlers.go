@@ -3,10 +3,13 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/gigawallet"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 	"github.com/gigaledger/gigaledger/httpapi/cloudwallet"
+	gw "github.com/gigaledger/gigaledger/httpapi/gigawallet"
 	"github.com/gin-gonic/gin"
 )
 
@@ -38,6 +41,18 @@ var pathParamChecks = map[string]func(field, value string) *apiError{
 	"holdId":     func(field, value string) *apiError { return checkSimpleID(field, value, fsm.GeneratedIDMaxLength) },
 	"foreignID":  checkForeignID,
 	"invoiceID":  checkInvoiceID,
+	"paymentID": func(field, value string) *apiError {
+		if _, err := gigawallet.ParseHash(value); err != nil {
+			return &apiError{status: http.StatusNotFound, code: string(gw.CodeNotFound), message: "GetPayment: payout not found (a payment id is its 64-hex-digit txid)"}
+		}
+		return nil
+	},
+	"height": func(field, value string) *apiError {
+		if h, err := strconv.ParseInt(value, 10, 64); err != nil || h < 0 || h > syncHeightMax {
+			return &apiError{status: http.StatusBadRequest, code: string(gw.CodeBadRequest), message: fmt.Sprintf("SetSyncHeight: height must be a block height, 0..%d", int64(syncHeightMax))}
+		}
+		return nil
+	},
 	"name": func(field, value string) *apiError {
 		if !fsm.ValidText(value, fsm.SubscriberMaxLength) {
 			return invalidArgument("%s must be 1..%d printable characters", field, fsm.SubscriberMaxLength)

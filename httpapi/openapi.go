@@ -175,6 +175,10 @@ func pathParamSchema(name string) object {
 	case "invoiceID":
 		return object{"type": "string", "minLength": 1, "maxLength": gigawallet.InvoiceAddressMax, "pattern": "^[1-9A-HJ-NP-Za-km-z]+$",
 			"description": "The invoice's pay-to address."}
+	case "paymentID":
+		return object{"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "The payout's txid."}
+	case "height":
+		return object{"type": "string", "pattern": "^[0-9]+$", "description": "A block height."}
 	}
 	return object{"type": "string"}
 }

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/gigaledger/gigaledger/chainwatch/chainsim"
+	"github.com/gigaledger/gigaledger/cluster/testutil"
+)
+
+// payoutNode is a lone node following a simulated regtest chain.
+type payoutNode struct {
+	t     *testing.T
+	chain *chainsim.Chain
+	rpc   *chainsim.Server
+	admin string
+}
+
+func startPayoutNode(t *testing.T) *payoutNode {
+	t.Helper()
+	chain, err := chainsim.New(chainsim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain.Mine(3)
+	rpcServer := chainsim.NewServer(chain, "user", "pass")
+	httpServer := httptest.NewServer(rpcServer)
+	t.Cleanup(httpServer.Close)
+	endpoint, _ := url.Parse(httpServer.URL)
+	host, portText, _ := net.SplitHostPort(endpoint.Host)
+	port, _ := strconv.Atoi(portText)
+	cfg := &serveConfig{NodeID: "n1", DataDir: filepath.Join(t.TempDir(), "n1"), AdminAddr: testutil.FreeAddr(t),
+		PublicAddr: testutil.FreeAddr(t), RaftAddr: testutil.FreeAddr(t), LogLevel: "error", ShutdownMax: 5 * time.Second,
+		Shards: 1, Replicas: 1, raftTiming: testRaftTiming, Network: "regtest", ConfirmationsNeeded: 1,
+		Dogecoind:        []dogecoindSpec{{Network: "regtest", RPCHost: host, RPCPort: port, RPCUser: "user", RPCPass: "pass"}},
+		ChainStartHeight: 1, ChainPollInterval: 20 * time.Millisecond}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := startNode(cfg, testutil.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return &payoutNode{t: t, chain: chain, rpc: rpcServer, admin: "http://" + cfg.AdminAddr}
+}
+
+// call sends a request and decodes a JSON answer into out (when not nil); it retries while the
+// node is not ready (503).
+func (p *payoutNode) call(method, path, body string, out any) int {
+	p.t.Helper()
+	var status int
+	var data []byte
+	testutil.EventuallyWithin(p.t, 20*time.Second, "a non-503 answer to "+path, func() bool {
+		req, _ := http.NewRequest(method, p.admin+path, strings.NewReader(body))
+		if method == http.MethodPost {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		data, _ = io.ReadAll(resp.Body)
+		status = resp.StatusCode
+		return status != http.StatusServiceUnavailable
+	})
+	if out != nil && status == http.StatusOK {
+		if err := json.Unmarshal(data, out); err != nil {
+			p.t.Fatalf("%s %s: %v in %s", method, path, err, data)
+		}
+	}
+	if status != http.StatusOK {
+		p.t.Logf("%s %s: %d %s", method, path, status, data)
+	}
+	return status
+}
+
+type balanceView struct{ IncomingBalance, CurrentBalance, OutgoingBalance string }
+
+func (p *payoutNode) balance(foreignID string) balanceView {
+	var b balanceView
+	if status := p.call("GET", "/account/"+foreignID+"/balance", "", &b); status != 200 {
+		p.t.Fatalf("balance: %d", status)
+	}
+	return b
+}
+
+type paymentView struct {
+	PaymentID string `json:"payment_id"`
+	Status    string `json:"status"`
+	Total     string `json:"total"`
+	Fee       string `json:"fee"`
+}
+
+func (p *payoutNode) payment(foreignID, id string) paymentView {
+	var v paymentView
+	if status := p.call("GET", "/account/"+foreignID+"/payment/"+id, "", &v); status != 200 {
+		p.t.Fatalf("payment: %d", status)
+	}
+	return v
+}
+
+// A deposit confirmed, then a payout through the API: reserved and sent at once, accepted by
+// the node (which checks its signatures), mined, confirmed; the balances follow. A refused
+// broadcast releases its payout; a paytx is voided; bad requests change nothing.
+func TestPayoutThroughTheAPI(t *testing.T) {
+	p := startPayoutNode(t)
+	var invoice struct{ ID string }
+	p.call("POST", "/account/shop", `{}`, nil)
+	if status := p.call("POST", "/account/shop/invoice", `{"items":[{"type":"item","name":"tea","value":"10","quantity":1}],"required_confirmations":1}`, &invoice); status != 200 {
+		t.Fatalf("invoice: %d", status)
+	}
+	if _, err := p.chain.Pay(invoice.ID, 10*100_000_000); err != nil {
+		t.Fatal(err)
+	}
+	testutil.EventuallyWithin(t, 20*time.Second, "the deposit detected", func() bool { return p.balance("shop").IncomingBalance == "10" })
+	p.chain.Mine(2)
+	testutil.EventuallyWithin(t, 20*time.Second, "the deposit confirmed", func() bool { return p.balance("shop").CurrentBalance == "10" })
+
+	// Bad requests: 400/422, nothing reserved.
+	for _, c := range []struct {
+		body   string
+		status int
+	}{
+		{`{"amount":"0.001","to":"` + p.chain.FaucetAddress() + `"}`, 400},                                    // dust
+		{`{"amount":"1.123456789","to":"` + p.chain.FaucetAddress() + `"}`, 400},                              // 9 decimals
+		{`{"amount":"1","to":"DH5yaieqoZN36fDVciNyRueRGvGLR3mr7L"}`, 400},                                     // mainnet address
+		{`{"amount":"1","to":"nonsense"}`, 400},                                                                // not an address
+		{`{"amount":"11","to":"` + p.chain.FaucetAddress() + `"}`, 422},                                        // more than available
+		{`{"pay":[{"amount":"1","to":"` + p.chain.FaucetAddress() + `","deduct_fee_percent":"50"}]}`, 400},    // shares ≠ 100
+		{`{"amount":"1","to":"` + p.chain.FaucetAddress() + `","max_fee":"0.001"}`, 422},                      // fee above max_fee
+		{`{"amount":"1","to":"` + p.chain.FaucetAddress() + `","pay":[]}`, 200},                                // empty pay: amount/to (GigaWallet)
+	} {
+		if c.status == 200 {
+			continue
+		}
+		if status := p.call("POST", "/account/shop/pay", c.body, nil); status != c.status {
+			t.Errorf("%s: %d, want %d", c.body, status, c.status)
+		}
+	}
+	if b := p.balance("shop"); b.CurrentBalance != "10" || b.OutgoingBalance != "0" {
+		t.Fatalf("bad requests changed the balance: %+v", b)
+	}
+
+	var sent struct{ Hex, Tx, Total, Paid, Fee string }
+	if status := p.call("POST", "/account/shop/pay", `{"amount":"4","to":"`+p.chain.FaucetAddress()+`"}`, &sent); status != 200 {
+		t.Fatalf("pay: %d", status)
+	}
+	txid, err := chainhash.NewHashFromStr(sent.Hex)
+	if err != nil || sent.Paid != "4" || sent.Tx == "" {
+		t.Fatalf("pay answer %+v %v", sent, err)
+	}
+	if !p.chain.InMempool(*txid) {
+		t.Fatalf("the payout is not in the node's mempool")
+	}
+	b := p.balance("shop")
+	if b.OutgoingBalance != sent.Total {
+		t.Fatalf("after pay: %+v, total %s", b, sent.Total)
+	}
+	testutil.EventuallyWithin(t, 20*time.Second, "payout sent", func() bool { return p.payment("shop", sent.Hex).Status == "sent" })
+	p.chain.Mine(1)
+	testutil.EventuallyWithin(t, 20*time.Second, "payout on chain", func() bool { return p.payment("shop", sent.Hex).Status == "on_chain" })
+	p.chain.Mine(1)
+	testutil.EventuallyWithin(t, 20*time.Second, "payout confirmed", func() bool { return p.payment("shop", sent.Hex).Status == "confirmed" })
+	b = p.balance("shop")
+	if b.OutgoingBalance != "0" || b.CurrentBalance == "10" {
+		t.Fatalf("after confirmation: %+v", b)
+	}
+	current := b.CurrentBalance
+
+	// The node refuses the next one: 422, released, balance unchanged.
+	p.chain.RejectNext(-26, "66: min relay fee not met")
+	if status := p.call("POST", "/account/shop/pay", `{"amount":"1","to":"`+p.chain.FaucetAddress()+`"}`, nil); status != 422 {
+		t.Fatalf("refused pay: %d", status)
+	}
+	if b := p.balance("shop"); b.CurrentBalance != current || b.OutgoingBalance != "0" {
+		t.Fatalf("after refusal: %+v", b)
+	}
+	// A paytx is not sent; void releases it.
+	var unsent struct{ Hex string }
+	if status := p.call("POST", "/account/shop/paytx", `{"amount":"1","to":"`+p.chain.FaucetAddress()+`"}`, &unsent); status != 200 {
+		t.Fatalf("paytx: %d", status)
+	}
+	id, _ := chainhash.NewHashFromStr(unsent.Hex)
+	if p.chain.InMempool(*id) {
+		t.Fatalf("paytx was sent")
+	}
+	var voided paymentView
+	if status := p.call("POST", "/account/shop/payment/"+unsent.Hex+"/void", "", &voided); status != 200 || voided.Status != "released" {
+		t.Fatalf("void: %d %+v", status, voided)
+	}
+	if b := p.balance("shop"); b.CurrentBalance != current || b.OutgoingBalance != "0" {
+		t.Fatalf("after void: %+v", b)
+	}
+	var list struct {
+		Items  []paymentView
+		Cursor int
+	}
+	if status := p.call("GET", "/account/shop/payments?limit=10", "", &list); status != 200 || len(list.Items) != 3 {
+		t.Fatalf("payments: %d %+v", status, list)
+	}
+}
