@@ -133,14 +133,14 @@ func TestPayoutThroughTheAPI(t *testing.T) {
 		body   string
 		status int
 	}{
-		{`{"amount":"0.001","to":"` + p.chain.FaucetAddress() + `"}`, 400},                                    // dust
-		{`{"amount":"1.123456789","to":"` + p.chain.FaucetAddress() + `"}`, 400},                              // 9 decimals
-		{`{"amount":"1","to":"DH5yaieqoZN36fDVciNyRueRGvGLR3mr7L"}`, 400},                                     // mainnet address
-		{`{"amount":"1","to":"nonsense"}`, 400},                                                                // not an address
-		{`{"amount":"11","to":"` + p.chain.FaucetAddress() + `"}`, 422},                                        // more than available
-		{`{"pay":[{"amount":"1","to":"` + p.chain.FaucetAddress() + `","deduct_fee_percent":"50"}]}`, 400},    // shares ≠ 100
-		{`{"amount":"1","to":"` + p.chain.FaucetAddress() + `","max_fee":"0.001"}`, 422},                      // fee above max_fee
-		{`{"amount":"1","to":"` + p.chain.FaucetAddress() + `","pay":[]}`, 200},                                // empty pay: amount/to (GigaWallet)
+		{`{"amount":"0.001","to":"` + p.chain.FaucetAddress() + `"}`, 400},                                 // dust
+		{`{"amount":"1.123456789","to":"` + p.chain.FaucetAddress() + `"}`, 400},                           // 9 decimals
+		{`{"amount":"1","to":"DH5yaieqoZN36fDVciNyRueRGvGLR3mr7L"}`, 400},                                  // mainnet address
+		{`{"amount":"1","to":"nonsense"}`, 400},                                                            // not an address
+		{`{"amount":"11","to":"` + p.chain.FaucetAddress() + `"}`, 422},                                    // more than available
+		{`{"pay":[{"amount":"1","to":"` + p.chain.FaucetAddress() + `","deduct_fee_percent":"50"}]}`, 400}, // shares ≠ 100
+		{`{"amount":"1","to":"` + p.chain.FaucetAddress() + `","max_fee":"0.001"}`, 422},                   // fee above max_fee
+		{`{"amount":"1","to":"` + p.chain.FaucetAddress() + `","pay":[]}`, 200},                            // empty pay: amount/to (GigaWallet)
 	} {
 		if c.status == 200 {
 			continue
