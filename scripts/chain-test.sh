@@ -30,4 +30,4 @@ if ! have_litecoind; then
 fi
 
 # shellcheck disable=SC2086 # CHAIN_TEST_FLAGS is a list of flags
-GIGALEDGER_TEST_LITECOIND=1 exec "$GO" test $CHAIN_TEST_FLAGS -run 'Litecoind' -v ./chainwatch/...
+GIGALEDGER_TEST_LITECOIND=1 exec "$GO" test $CHAIN_TEST_FLAGS -run 'Litecoind' -v ./chainwatch/... ./cmd/gigaledger
