@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gigaledger/gigaledger/chainwatch"
 	"github.com/gigaledger/gigaledger/chainwatch/dogecoin"
 	"github.com/gigaledger/gigaledger/chainwatch/payout"
 	"github.com/gigaledger/gigaledger/fsm"
@@ -153,40 +154,21 @@ func (g *gigaWallet) planPayout(c *gin.Context, where, foreignID string, request
 			feeRate = 0 // the floor rate: GigaWallet's fallback when estimatefee fails
 		}
 	}
-	preq := payout.Request{ExplicitFeeKoinu: request.ExplicitFee, MaxFeeKoinu: request.MaxFee, FeeRateKoinuPerKB: feeRate, Network: g.cfg.Network}
+	order := chainwatch.PayoutOrder{Account: a, Spendable: outputs, ExplicitFeeKoinu: request.ExplicitFee, MaxFeeKoinu: request.MaxFee,
+		FeeRateKoinuPerKB: feeRate, Kind: kind, InvoiceID: invoiceID, Broadcast: broadcast, Confirmations: g.paymentConfirmations(),
+		ProjectID: g.cfg.ProjectID}
 	for _, o := range request.Outputs {
-		preq.Outputs = append(preq.Outputs, payout.Output{Address: o.Address, Koinu: o.Koinu, DeductFeeShare: payout.FeeShare(o.DeductFeeShare)})
+		order.Outputs = append(order.Outputs, payout.Output{Address: o.Address, Koinu: o.Koinu, DeductFeeShare: payout.FeeShare(o.DeductFeeShare)})
+		order.Percents = append(order.Percents, o.DeductFeePercent)
 	}
-	candidates := make([]payout.UTXO, 0, len(outputs))
-	for _, u := range outputs {
-		candidates = append(candidates, payout.UTXO{TxID: u.TxID.String(), Vout: u.Vout, Koinu: u.Koinu, Address: u.Address,
-			Branch: dogecoin.Branch(u.Branch), Index: u.KeyIndex, Height: u.Height})
-	}
-	plan, err := payout.NewPlan(preq, candidates)
-	if err != nil {
+	cmd, raw, err := chainwatch.PlanPayout(g.cfg.Keys, g.cfg.Network, order)
+	switch {
+	case errors.Is(err, chainwatch.ErrNoKeys):
+		return nil, nil, gw.NewError(gw.CodeNotAvailable, "%s: this node has no wallet seed", where)
+	case err != nil:
 		return nil, nil, payoutError(where, err)
 	}
-	keys, err := g.keys.get(a.XPub, g.cfg.Network)
-	if err != nil {
-		return nil, nil, gw.NewError(gw.CodeUnknownError, "%s: the account's keys: %v", where, err)
-	}
-	change, err := keys.ChangeAddress(a.NextInternal)
-	if err != nil {
-		return nil, nil, gw.NewError(gw.CodeUnknownError, "%s: derive the change address: %v", where, err)
-	}
-	signed, err := payout.Sign(plan, change.Address, payout.AccountKeySource{Keychain: g.cfg.Keys, Account: a.Index}, g.cfg.Network)
-	if err != nil {
-		return nil, nil, gw.NewError(gw.CodeLibdogeError, "%s: sign: %v", where, err)
-	}
-	cmd := &gigawallet.ReservePayment{ProjectID: g.cfg.ProjectID, ForeignID: foreignID, Kind: kind, InvoiceID: invoiceID,
-		FeeKoinu: plan.FeeKoinu, RawTx: signed.Raw, Broadcast: broadcast, Confirmations: g.paymentConfirmations()}
-	for i, o := range plan.Outputs {
-		cmd.Outputs = append(cmd.Outputs, gigawallet.PayOutput{Address: o.Address, Koinu: o.Koinu, DeductFeePercent: request.Outputs[i].DeductFeePercent})
-	}
-	if plan.ChangeKoinu > 0 {
-		cmd.ChangeAddress, cmd.ChangeIndex, cmd.ChangeKoinu = change.Address, a.NextInternal, plan.ChangeKoinu
-	}
-	return cmd, signed.Raw, nil
+	return cmd, raw, nil
 }
 
 func (g *gigaWallet) paymentConfirmations() int32 {
