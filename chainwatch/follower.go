@@ -33,6 +33,7 @@ type Node interface {
 	GetRawMempool(ctx context.Context) ([]string, error)
 	GetRawTransactionHex(ctx context.Context, txid string) (string, error)
 	SendRawTransaction(ctx context.Context, rawHex string) (string, error)
+	EstimateFee(ctx context.Context, blocks int) (rpc.Amount, error)
 }
 
 // Shard is one shard as the follower sees it: the local replica's reads and the shard's log.
@@ -57,6 +58,10 @@ type Config struct {
 	PollInterval time.Duration
 	Logger       *slog.Logger
 	Metrics      *Metrics
+	// Keys signs auto-payouts (the cluster's wallet seed, in memory); nil: no auto-payouts.
+	Keys *dogecoin.Keychain
+	// PayoutConfirmations is the N of auto-payouts (the configured confirmations-needed).
+	PayoutConfirmations int32
 }
 
 // DefaultPollInterval is the polling period without ZMQ.
@@ -131,7 +136,8 @@ func (f *Follower) Run(ctx context.Context, wake <-chan struct{}) error {
 
 // Sync brings the shard up to the node's tip: reorgs walked back, blocks observed one by one,
 // then the mempool's new transactions, then the unmined transactions the node dropped, then the
-// payouts the node does not have (sent again, or released when it refuses them).
+// auto-payouts due, then the payouts the node does not have (sent, sent again, or released when
+// it refuses them).
 func (f *Follower) Sync(ctx context.Context) error {
 	genesis, err := f.checkChain(ctx)
 	if err != nil {
@@ -150,6 +156,9 @@ func (f *Follower) Sync(ctx context.Context) error {
 		return err
 	}
 	if err := f.dropGone(ctx); err != nil {
+		return err
+	}
+	if err := f.autoPayouts(ctx); err != nil {
 		return err
 	}
 	return f.broadcastUnmined(ctx, f.node)

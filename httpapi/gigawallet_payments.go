@@ -114,8 +114,10 @@ func (g *gigaWallet) payout(c *gin.Context, where, foreignID string, request gw.
 				return nil, nil, gw.NewError(gw.CodeDBConflict, "%s: other payouts of the account keep taking its outputs; try again", where)
 			case gigawallet.CodeInsufficientFunds:
 				return nil, nil, gw.NewError(gw.CodeInsufficientFunds, "%s: %s", where, result.Err.Message)
-			case gigawallet.CodePaymentExists:
+			case gigawallet.CodePaymentExists, gigawallet.CodeRefundExists:
 				return nil, nil, gw.NewError(gw.CodeAlreadyExists, "%s: %s", where, result.Err.Message)
+			case gigawallet.CodeRefundTooLarge:
+				return nil, nil, gw.NewError(gw.CodeInvalidTxn, "%s: %s", where, result.Err.Message)
 			}
 			return nil, nil, gwError(where, result.Err)
 		}
@@ -319,4 +321,46 @@ func (g *gigaWallet) voidPayment(c *gin.Context) {
 	}
 	p := result.Value.(*gigawallet.Payment)
 	g.ok(c, http.StatusOK, paymentView("", p))
+}
+
+// refund is POST /account/:foreignID/invoice/:invoiceID/refund {to, amount?}: pays back at most
+// what the invoice received (confirmed), once (again only if that payout is released).
+func (g *gigaWallet) refund(c *gin.Context) {
+	request, apiErr := gw.DecodeRefund(c.Request.Body, func(address string) error {
+		return dogecoin.ValidateP2PKH(address, g.cfg.Network)
+	})
+	if apiErr != nil {
+		g.fail(c, apiErr)
+		return
+	}
+	reader, a, ok := g.account(c, "RefundInvoice")
+	if !ok {
+		return
+	}
+	invoice, err := reader.GetInvoice(g.cfg.ProjectID, a.ForeignID, c.Param("invoiceID"))
+	if err != nil {
+		g.fail(c, gwError("RefundInvoice", err))
+		return
+	}
+	if invoice.Refund != (gigawallet.Hash{}) {
+		g.fail(c, gw.NewError(gw.CodeAlreadyExists, "RefundInvoice: the invoice is refunded by payout %s", invoice.Refund))
+		return
+	}
+	koinu := request.Koinu
+	if koinu == 0 {
+		koinu = invoice.Confirmed.Lo
+	}
+	if invoice.Confirmed.Hi == 0 && koinu > invoice.Confirmed.Lo {
+		g.fail(c, gw.NewError(gw.CodeInvalidTxn, "RefundInvoice: the invoice received %s DOGE confirmed; a refund pays back at most that",
+			gw.FormatKoinu(invoice.Confirmed)))
+		return
+	}
+	order := gw.PayRequest{Outputs: []gw.PayTo{{Address: request.To, Koinu: koinu, DeductFeePercent: "0"}}}
+	p, signed, apiErr := g.payout(c, "RefundInvoice", a.ForeignID, order, gigawallet.PaymentKindRefund, invoice.Address, true)
+	if apiErr != nil {
+		g.fail(c, apiErr)
+		return
+	}
+	g.ok(c, http.StatusOK, gw.SendFundsResult{TxID: p.TxID.String(), Total: gw.Amount(fsm.AmountFromUint64(p.TotalKoinu())),
+		Paid: gw.Amount(fsm.AmountFromUint64(p.PaidKoinu)), Fee: gw.Amount(fsm.AmountFromUint64(p.FeeKoinu)), Tx: hex.EncodeToString(signed)})
 }

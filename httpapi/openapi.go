@@ -403,6 +403,9 @@ func openAPISchemas() object {
 				"deduct_fee_percent": object{"type": "string", "description": "This output's share of the fee, in percent; all zero or summing to 100."}}}),
 			"explicit_fee": object{"type": "string", "description": "A fee in DOGE that replaces the estimate (not capped by max_fee)."},
 			"max_fee":      object{"type": "string", "description": "The highest estimated fee accepted (default 1 DOGE); above it the payout is refused."}}),
+		"GigaWalletRefundRequest": shape(object{
+			"to":     object{"type": "string", "description": "The address to pay back (the configured network's P2PKH)."},
+			"amount": object{"type": "string", "description": "DOGE; default: what the invoice received, confirmed. The fee comes on top."}}),
 		"GigaWalletSendFundsResult": shape(object{
 			"hex": object{"type": "string", "description": "The txid."}, "total": object{"type": "string"}, "paid": object{"type": "string"},
 			"fee": object{"type": "string"}, "tx": object{"type": "string", "description": "The signed transaction in hex (empty for payfrom)."}}),

@@ -148,6 +148,7 @@ func TestOpenAPIGigaWalletRoutes(t *testing.T) {
 		"POST /account/:foreignID/invoice/", "POST /admin/setsyncheight/:height",
 		"GET /account/:foreignID/payment/:paymentID", "GET /account/:foreignID/payments", "POST /account/:foreignID/pay",
 		"POST /account/:foreignID/payment/:paymentID/void", "POST /account/:foreignID/paytx", "POST /invoice/:invoiceID/payfrom/:foreignID",
+		"POST /account/:foreignID/invoice/:invoiceID/refund",
 	}, publicRoutes...)
 	sort.Strings(adminRoutes)
 	if got := served(admin); strings.Join(got, "\n") != strings.Join(adminRoutes, "\n") {

@@ -157,7 +157,7 @@ type chainFollower struct {
 }
 
 // startChainFollower starts following the configured network's node, when one is configured.
-func startChainFollower(node *cluster.Node, fams *families, cfg *serveConfig, registry prometheus.Registerer, logger *slog.Logger) (*chainFollower, error) {
+func startChainFollower(node *cluster.Node, fams *families, cfg *serveConfig, keys *dogecoin.Keychain, registry prometheus.Registerer, logger *slog.Logger) (*chainFollower, error) {
 	spec := dogecoindOf(cfg)
 	if spec == nil {
 		if len(cfg.Dogecoind) > 0 {
@@ -177,7 +177,8 @@ func startChainFollower(node *cluster.Node, fams *families, cfg *serveConfig, re
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &chainFollower{node: node, client: client, cancel: cancel, done: make(chan struct{})}
 	f.watcher = chainwatch.NewWatcher(chainwatch.Config{Network: network, StartHeight: cfg.ChainStartHeight,
-		PollInterval: cfg.ChainPollInterval, Logger: logger.With("component", "chainwatch"), Metrics: chainwatch.NewMetrics(registry)},
+		PollInterval: cfg.ChainPollInterval, Logger: logger.With("component", "chainwatch"), Metrics: chainwatch.NewMetrics(registry),
+		Keys: keys, PayoutConfirmations: int32(cfg.ConfirmationsNeeded)},
 		client, chainShards{node: node, family: fams.gigawallet})
 	go func() {
 		defer close(f.done)

@@ -211,3 +211,83 @@ func TestPayoutThroughTheAPI(t *testing.T) {
 		t.Fatalf("payments: %d %+v", status, list)
 	}
 }
+
+// fund creates the account (when needed) and an invoice of amount DOGE, pays and confirms it.
+func (p *payoutNode) fund(foreignID, amount string, koinu int64) string {
+	p.t.Helper()
+	var invoice struct{ ID string }
+	p.call("POST", "/account/"+foreignID, `{}`, nil)
+	if status := p.call("POST", "/account/"+foreignID+"/invoice", `{"items":[{"type":"item","name":"tea","value":"`+amount+`","quantity":1}],"required_confirmations":0}`, &invoice); status != 200 {
+		p.t.Fatalf("invoice: %d", status)
+	}
+	before := p.balance(foreignID).CurrentBalance
+	if _, err := p.chain.Pay(invoice.ID, koinu); err != nil {
+		p.t.Fatal(err)
+	}
+	p.chain.Mine(1)
+	testutil.EventuallyWithin(p.t, 20*time.Second, "the deposit confirmed", func() bool { return p.balance(foreignID).CurrentBalance != before })
+	return invoice.ID
+}
+
+// A refund pays back at most what the invoice received, once; an auto-payout pays the balance
+// to the payout address when its period comes, and a period with nothing to pay is skipped with
+// its reason.
+func TestRefundAndAutoPayout(t *testing.T) {
+	p := startPayoutNode(t)
+	invoice := p.fund("shop", "3", 3*100_000_000)
+	to := p.chain.FaucetAddress()
+	if status := p.call("POST", "/account/shop/invoice/"+invoice+"/refund", `{"to":"`+to+`","amount":"4"}`, nil); status != 422 {
+		t.Fatalf("refund above what was received: %d", status)
+	}
+	var refund struct{ Hex, Paid string }
+	if status := p.call("POST", "/account/shop/invoice/"+invoice+"/refund", `{"to":"`+to+`"}`, &refund); status != 422 {
+		// 3 DOGE back plus the fee is more than the 3 the account holds: refused, nothing held.
+		t.Fatalf("refund of everything with the fee on top: %d", status)
+	}
+	p.fund("shop", "1", 100_000_000)
+	if status := p.call("POST", "/account/shop/invoice/"+invoice+"/refund", `{"to":"`+to+`"}`, &refund); status != 200 || refund.Paid != "3" {
+		t.Fatalf("refund: %d %+v", status, refund)
+	}
+	if status := p.call("POST", "/account/shop/invoice/"+invoice+"/refund", `{"to":"`+to+`","amount":"1"}`, nil); status != 409 {
+		t.Fatalf("second refund: %d", status)
+	}
+	p.chain.Mine(2)
+	testutil.EventuallyWithin(t, 20*time.Second, "refund confirmed", func() bool { return p.payment("shop", refund.Hex).Status == "confirmed" })
+
+	// Auto-payouts every second to the faucet: the remaining balance goes out.
+	if status := p.call("POST", "/account/shop", `{"payout_address":"`+to+`","payout_frequency":"1"}`, nil); status != 200 {
+		t.Fatalf("settings: %d", status)
+	}
+	var list struct {
+		Items []struct {
+			Kind, Status, Total string
+		}
+	}
+	testutil.EventuallyWithin(t, 20*time.Second, "an auto-payout", func() bool {
+		p.call("GET", "/account/shop/payments?limit=10", "", &list)
+		for _, item := range list.Items {
+			if item.Kind == "auto" {
+				return true
+			}
+		}
+		return false
+	})
+	p.chain.Mine(2)
+	testutil.EventuallyWithin(t, 20*time.Second, "the balance paid out", func() bool { return p.balance("shop").CurrentBalance == "0" })
+	// The next period finds nothing to pay: skipped, with the reason in an event.
+	var events struct {
+		Items []struct {
+			EventType string          `json:"event_type"`
+			Message   json.RawMessage `json:"message"`
+		}
+	}
+	testutil.EventuallyWithin(t, 20*time.Second, "a skipped period", func() bool {
+		p.call("GET", "/events?limit=1000", "", &events)
+		for _, e := range events.Items {
+			if e.EventType == "ACC_AUTO_PAYOUT_SKIPPED" {
+				return true
+			}
+		}
+		return false
+	})
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/net/netutil"
 
+	"github.com/gigaledger/gigaledger/chainwatch/dogecoin"
 	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/cluster/routing"
 	"github.com/gigaledger/gigaledger/fsm"
@@ -175,7 +176,11 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 		n.Close()
 		return nil, err
 	}
-	if n.chain, err = startChainFollower(clusterNode, fams, cfg, registry, logger); err != nil {
+	var keys *dogecoin.Keychain
+	if gigaWallet != nil {
+		keys = gigaWallet.Keys
+	}
+	if n.chain, err = startChainFollower(clusterNode, fams, cfg, keys, registry, logger); err != nil {
 		n.Close()
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package gigawallet
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/gigaledger/gigaledger/fsm"
@@ -325,4 +326,31 @@ func (f *Family) outgoingOf(r *Reader, a *Account) (fsm.Amount, error) {
 			return sum, nil
 		}
 	}
+}
+
+// AutoPayoutAccounts lists up to limit accounts with auto-payouts configured, in key order.
+func (r *Reader) AutoPayoutAccounts(limit int) ([]Account, error) {
+	var out []Account
+	err := r.store.Read(func() error {
+		return r.store.Scan([]byte{prefixAutoPayout}, func(k, _ []byte) error {
+			if len(out) == limit {
+				return nil
+			}
+			project, foreign, ok := bytes.Cut(k[1:], []byte{0})
+			if !ok {
+				return fmt.Errorf("gigawallet: auto-payout key %x", k)
+			}
+			v, err := r.store.Get(accountKey(string(project), string(foreign)))
+			if err != nil || v == nil {
+				return err
+			}
+			a, err := decodeAccount(v)
+			if err != nil {
+				return err
+			}
+			out = append(out, *a)
+			return nil
+		})
+	})
+	return out, err
 }

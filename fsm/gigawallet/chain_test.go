@@ -25,6 +25,16 @@ func newChainHarness(t *testing.T) *chainHarness {
 		if err := h.family.CheckCustody(h.m); err != nil {
 			t.Errorf("custody: %v", err)
 		}
+		// Every event the family emitted decodes exactly (the relay and GET /events render them).
+		evs, err := h.m.Events(0, 100_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			if _, ok, err := EventSubject(ev); err != nil || (!ok && !strings.HasPrefix(ev.Type, "LEDGER_")) {
+				t.Errorf("event %d %s: decoded %v, %v", ev.Sequence, ev.Type, ok, err)
+			}
+		}
 	})
 	h.hashes = []Hash{{0xee}}
 	return h

@@ -84,6 +84,9 @@ type Invoice struct {
 	// PaidHeight is the chain tip when Confirmed first reached Total (GigaWallet's paid_height),
 	// 0 while it does not.
 	PaidHeight int64
+	// Refund is the payout that pays the invoice's payment back (zero: none); an invoice is
+	// refunded once, unless that payout is released.
+	Refund Hash
 }
 
 // invoiceRecordVersion 2 added Status and UpdatedAt (version 1 reads as unpaid); 3 added
@@ -107,6 +110,7 @@ func (v *Invoice) Encode(e *fsm.Encoder) {
 	e.Amount(v.Incoming)
 	e.Amount(v.Confirmed)
 	e.Varint(v.PaidHeight)
+	e.Raw(v.Refund[:])
 }
 
 // ReadInvoice reads what Encode wrote.
@@ -132,6 +136,7 @@ func ReadInvoice(d *fsm.Decoder) *Invoice {
 	if version >= 3 {
 		v.Incoming, v.Confirmed = d.Amount(), d.Amount()
 		v.PaidHeight = d.Varint()
+		v.Refund = readHash(d)
 	}
 	return v
 }

@@ -2,6 +2,7 @@ package gigawallet
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/fsm"
@@ -34,6 +35,10 @@ type Account struct {
 	// Outgoing is Σ the totals (paid + fee) of the account's payouts not yet confirmed
 	// (GigaWallet's OutgoingBalance, which there only ever grew).
 	Outgoing fsm.Amount
+	// LastAutoPayout is the batch time of the last auto-payout (or of its skip), AutoPayoutNote
+	// why the last one was skipped ("" when it was not).
+	LastAutoPayout int64
+	AutoPayoutNote string
 }
 
 // AccountIndex is the HD account index of the k-th account (from 0) created in a slot: slots
@@ -69,6 +74,8 @@ func (a *Account) Encode(e *fsm.Encoder) {
 	e.Amount(a.Incoming)
 	e.Amount(a.Shortfall)
 	e.Amount(a.Outgoing)
+	e.Varint(a.LastAutoPayout)
+	e.String(a.AutoPayoutNote)
 }
 
 // ReadAccount reads what Encode wrote.
@@ -86,6 +93,7 @@ func ReadAccount(d *fsm.Decoder) *Account {
 	a.CreatedAt, a.UpdatedAt = d.Varint(), d.Varint()
 	if version >= 2 {
 		a.Incoming, a.Shortfall, a.Outgoing = d.Amount(), d.Amount(), d.Amount()
+		a.LastAutoPayout, a.AutoPayoutNote = d.Varint(), d.String()
 	}
 	return a
 }
@@ -142,4 +150,23 @@ func (a *AccountBalance) Encode(e *fsm.Encoder) {
 func ReadAccountBalance(d *fsm.Decoder) *AccountBalance {
 	a := ReadAccount(d)
 	return &AccountBalance{Account: *a, Current: d.Amount(), Outgoing: d.Amount()}
+}
+
+// AutoPayoutDue says whether an auto-payout of the account is due at time now (Unix ms) with
+// available koinu in its wallet: its payout_frequency (seconds) has passed since the last one,
+// or its payout_threshold is set and reached. periodic tells which: only a periodic due is
+// skipped, with a reason, when there is nothing to pay.
+func (a *Account) AutoPayoutDue(now int64, available fsm.Amount) (due, periodic bool) {
+	if a.PayoutAddress == "" {
+		return false, false
+	}
+	if seconds, err := strconv.ParseInt(a.PayoutFrequency, 10, 64); err == nil && seconds > 0 && now >= a.LastAutoPayout+seconds*1000 {
+		return true, true
+	}
+	return !a.PayoutThreshold.IsZero() && available.Cmp(a.PayoutThreshold) >= 0, false
+}
+
+// autoPayouts reports whether the account has auto-payouts configured.
+func (a *Account) autoPayouts() bool {
+	return a.PayoutAddress != "" && (!a.PayoutThreshold.IsZero() || a.PayoutFrequency != "" && a.PayoutFrequency != "0")
 }

@@ -142,6 +142,7 @@ func Register(reg *fsm.Registry, core *ledger.Family) *Family {
 	reg.ClaimPrefix(prefixUnmined, "gigawallet: payouts not mined yet")
 	reg.ClaimPrefix(prefixPaymentConfirm, "gigawallet: mined payouts by confirmation height")
 	reg.ClaimPrefix(prefixPaymentCount, "gigawallet: payouts per account")
+	reg.ClaimPrefix(prefixAutoPayout, "gigawallet: accounts with auto-payouts")
 	f.module = reg.AddModule(func(s *fsm.Store) fsm.Module { return &state{store: s} })
 	reg.Add(fsm.OpSpec{Op: OpUpsertAccount, Name: "UpsertAccount", Decode: decodeUpsertAccount,
 		Example: &UpsertAccount{ProjectID: "p", AssetID: "doge", ForeignID: "f", Index: 7, Address: "n1", XPub: "tpub",
@@ -198,6 +199,12 @@ func Register(reg *fsm.Registry, core *ledger.Family) *Family {
 			return f.voidPayment(b, c.(*VoidPayment))
 		},
 		DecodeValue: paymentValue})
+	reg.Add(fsm.OpSpec{Op: OpSkipAutoPayout, Name: "SkipAutoPayout", Decode: decodeSkipAutoPayout,
+		Example: &SkipAutoPayout{ProjectID: "p", ForeignID: "f", Reason: "below the dust limit"},
+		Apply: func(b *fsm.Batch, c fsm.Command) *fsm.Result {
+			return f.skipAutoPayout(b, c.(*SkipAutoPayout))
+		},
+		DecodeValue: func(d *fsm.Decoder) fsm.Value { return ReadAccount(d) }})
 	return f
 }
 
@@ -354,6 +361,7 @@ func (f *Family) upsertAccount(b *fsm.Batch, c *UpsertAccount) *fsm.Result {
 		if changed != *a {
 			changed.UpdatedAt = b.Now
 			s.put(b, &changed)
+			s.indexAutoPayouts(b, &changed)
 			emit(b, EventAccountUpdated, &changed)
 		}
 		out := changed
@@ -381,6 +389,7 @@ func (f *Family) upsertAccount(b *fsm.Batch, c *UpsertAccount) *fsm.Result {
 	s.slotCounts[slot] = k + 1
 	b.Set(slotCountKey(slot), binary.AppendUvarint(nil, uint64(k+1)))
 	s.put(b, a)
+	s.indexAutoPayouts(b, a)
 	emit(b, EventAccountCreated, a)
 	out := *a
 	return &fsm.Result{Value: &out}
@@ -451,7 +460,9 @@ func EventSubject(ev fsm.Event) (subject fsm.Value, ok bool, err error) {
 		subject = ReadInvoice(d)
 	case EventAccountBalanceChanged:
 		subject = ReadAccountBalance(d)
-	case EventPaymentSent, EventPaymentOnChain, EventPaymentConfirmed, EventPaymentUnconfirmed, EventPaymentReleased:
+	case EventAutoPayoutSkipped:
+		subject = ReadAccount(d)
+	case EventPaymentSent, EventPaymentOnChain, EventPaymentConfirmed, EventPaymentUnconfirmed, EventPaymentReleased, EventInvoicePaymentRefunded:
 		subject = ReadPayment(d)
 	default:
 		return nil, false, nil

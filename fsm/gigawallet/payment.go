@@ -17,6 +17,7 @@ const (
 	OpReservePayment   fsm.Op = 205
 	OpPaymentBroadcast fsm.Op = 206
 	OpVoidPayment      fsm.Op = 207
+	OpSkipAutoPayout   fsm.Op = 208
 )
 
 // Events of payouts (GigaWallet's names, with PAYMENT_RELEASED ours).
@@ -28,6 +29,18 @@ const (
 	// EventPaymentReleased: the payout will not happen (the node refused it, or it was voided):
 	// its inputs are free and its hold released.
 	EventPaymentReleased = "PAYMENT_RELEASED"
+	// EventInvoicePaymentRefunded: an invoice's refund payout is confirmed (GigaWallet declared
+	// it and never sent it); the payout is the payload.
+	EventInvoicePaymentRefunded = "INV_PAYMENT_REFUNDED"
+	// EventAutoPayoutSkipped: an auto-payout period came with nothing to pay (the account is
+	// the payload, its AutoPayoutNote the reason).
+	EventAutoPayoutSkipped = "ACC_AUTO_PAYOUT_SKIPPED"
+)
+
+// Kinds of payout with rules of their own.
+const (
+	PaymentKindRefund = "refund"
+	PaymentKindAuto   = "auto"
 )
 
 // Rejections of payouts.
@@ -38,6 +51,9 @@ const (
 	CodeInsufficientFunds      fsm.ErrorCode = "InsufficientFunds"
 	CodePaymentExists          fsm.ErrorCode = "PaymentExists"
 	CodePaymentNotVoidable     fsm.ErrorCode = "PaymentNotVoidable"
+	CodeRefundExists           fsm.ErrorCode = "RefundExists"
+	CodeRefundTooLarge         fsm.ErrorCode = "RefundTooLarge"
+	CodeAutoPayoutNotDue       fsm.ErrorCode = "AutoPayoutNotDue"
 	paymentRecordVersion                     = 1
 	paymentOutputsMax                        = 1000
 	paymentInputsMax                         = 2000
@@ -267,6 +283,26 @@ func decodeVoidPayment(d *fsm.Decoder) fsm.Command {
 	return &VoidPayment{ProjectID: d.String(), ForeignID: d.String(), TxID: readHash(d)}
 }
 
+// SkipAutoPayout records that an auto-payout period came with nothing to pay, and why: the
+// period is spent (exactly once per period), and the reason is visible on the account and in
+// ACC_AUTO_PAYOUT_SKIPPED.
+type SkipAutoPayout struct {
+	ProjectID, ForeignID, Reason string
+}
+
+func (*SkipAutoPayout) Op() fsm.Op { return OpSkipAutoPayout }
+func (c *SkipAutoPayout) Route() fsm.Route {
+	return fsm.Route{ProjectID: c.ProjectID, OwnerID: c.ForeignID}
+}
+func (c *SkipAutoPayout) Encode(e *fsm.Encoder) {
+	e.String(c.ProjectID)
+	e.String(c.ForeignID)
+	e.String(c.Reason)
+}
+func decodeSkipAutoPayout(d *fsm.Decoder) fsm.Command {
+	return &SkipAutoPayout{ProjectID: d.String(), ForeignID: d.String(), Reason: d.String()}
+}
+
 // Stored keys of payouts:
 //
 //	j {project} 0 {foreignID} 0 {sequence, 8 B} → txid: an account's payouts, oldest first
@@ -274,12 +310,14 @@ func decodeVoidPayment(d *fsm.Decoder) fsm.Command {
 //	B {txid}                                     → (empty) payouts not mined yet, for the broadcaster
 //	Q {confirmAt, 8 B} {txid}                    → (empty) mined payouts by the tip height that confirms them
 //	E {project} 0 {foreignID}                    → the account's payout count (uvarint)
+//	X {project} 0 {foreignID}                    → (empty) accounts with auto-payouts configured
 const (
 	prefixAccountPayment = 'j'
 	prefixPayment        = 'J'
 	prefixUnmined        = 'B'
 	prefixPaymentConfirm = 'Q'
 	prefixPaymentCount   = 'E'
+	prefixAutoPayout     = 'X'
 )
 
 func paymentKey(txid Hash) []byte        { return append([]byte{prefixPayment}, txid[:]...) }

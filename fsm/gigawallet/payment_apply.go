@@ -85,6 +85,25 @@ func (f *Family) reservePayment(b *fsm.Batch, c *ReservePayment) *fsm.Result {
 		return fsm.Invalid("inputs %d ≠ paid %d + fee %d + change %d", in, paid, c.FeeKoinu, c.ChangeKoinu)
 	}
 	total := fsm.AmountFromUint64(paid + c.FeeKoinu)
+	var refunded *Invoice
+	switch c.Kind {
+	case PaymentKindRefund:
+		v, found := s.invoice(b, c.ProjectID, c.InvoiceID)
+		switch {
+		case !found || v.ForeignID != c.ForeignID:
+			return fsm.Fail(fsm.Rejectf(CodeInvoiceNotFound, "no such invoice in this account: %s", c.InvoiceID))
+		case v.Refund != (Hash{}):
+			return fsm.Fail(fsm.Rejectf(CodeRefundExists, "invoice %s is refunded by payout %s", c.InvoiceID, v.Refund))
+		case len(c.Outputs) != 1 || fsm.AmountFromUint64(paid).Cmp(v.Confirmed) > 0:
+			return fsm.Fail(fsm.Rejectf(CodeRefundTooLarge, "a refund pays one output of at most what the invoice received confirmed, %s koinu", v.Confirmed))
+		}
+		refunded = v
+	case PaymentKindAuto:
+		due, _ := a.AutoPayoutDue(b.Now, core.Available(c.ProjectID, a.WalletID))
+		if !due || len(c.Outputs) != 1 || c.Outputs[0].Address != a.PayoutAddress {
+			return fsm.Fail(fsm.Rejectf(CodeAutoPayoutNotDue, "no auto-payout of the account to its payout address is due"))
+		}
+	}
 	if core.Available(c.ProjectID, a.WalletID).Cmp(total) < 0 {
 		return fsm.Fail(fsm.Rejectf(CodeInsufficientFunds, "the wallet has %s koinu available, the payout needs %s",
 			core.Available(c.ProjectID, a.WalletID), total))
@@ -106,7 +125,15 @@ func (f *Family) reservePayment(b *fsm.Batch, c *ReservePayment) *fsm.Result {
 	}
 	next.Outgoing = mustAdd(next.Outgoing, total)
 	next.UpdatedAt = b.Now
+	if c.Kind == PaymentKindAuto {
+		next.LastAutoPayout, next.AutoPayoutNote = b.Now, ""
+	}
 	s.put(b, &next)
+	if refunded != nil {
+		v := *refunded
+		v.Refund, v.UpdatedAt = txid, b.Now
+		s.putInvoice(b, &v)
+	}
 	p := &Payment{ProjectID: c.ProjectID, ForeignID: c.ForeignID, TxID: txid, Kind: c.Kind, InvoiceID: c.InvoiceID,
 		Outputs: c.Outputs, Inputs: inputs, ChangeAddress: c.ChangeAddress, ChangeIndex: c.ChangeIndex, ChangeKoinu: c.ChangeKoinu,
 		PaidKoinu: paid, FeeKoinu: c.FeeKoinu, RawTx: c.RawTx, HoldID: holdID, Broadcast: c.Broadcast,
@@ -207,9 +234,46 @@ func (f *Family) release(b *fsm.Batch, s *state, p *Payment, reason string) {
 	next.Outgoing = mustSub(next.Outgoing, fsm.AmountFromUint64(p.TotalKoinu()))
 	s.put(b, &next)
 	b.Delete(unminedKey(p.TxID))
+	if p.Kind == PaymentKindRefund {
+		if v, found := s.invoice(b, p.ProjectID, p.InvoiceID); found && v.Refund == p.TxID {
+			next := *v
+			next.Refund, next.UpdatedAt = Hash{}, b.Now
+			s.putInvoice(b, &next)
+		}
+	}
 	p.Status, p.Reason, p.UpdatedAt = PaymentReleased, reason, b.Now
 	s.putPayment(b, p)
 	emitPayment(b, EventPaymentReleased, p)
+}
+
+func (f *Family) skipAutoPayout(b *fsm.Batch, c *SkipAutoPayout) *fsm.Result {
+	s := b.Module(f.module).(*state)
+	if len(c.Reason) == 0 || len(c.Reason) > paymentReasonMaxBytes || !fsm.ValidText(c.Reason, paymentReasonMaxBytes) {
+		return fsm.Invalid("a skip names its reason, at most %d printable characters", paymentReasonMaxBytes)
+	}
+	a := s.account(b, c.ProjectID, c.ForeignID)
+	if a == nil {
+		return fsm.Fail(fsm.Rejectf(CodeAccountNotFound, "account not found: %s", c.ForeignID))
+	}
+	if due, periodic := a.AutoPayoutDue(b.Now, f.ledger.In(b).Available(c.ProjectID, a.WalletID)); !due || !periodic {
+		return fsm.Fail(fsm.Rejectf(CodeAutoPayoutNotDue, "no periodic auto-payout of the account is due"))
+	}
+	next := *a
+	next.LastAutoPayout, next.AutoPayoutNote, next.UpdatedAt = b.Now, c.Reason, b.Now
+	s.put(b, &next)
+	emit(b, EventAutoPayoutSkipped, &next)
+	out := next
+	return &fsm.Result{Value: &out}
+}
+
+// indexAutoPayouts keeps the account in the index of accounts with auto-payouts, or out of it.
+func (s *state) indexAutoPayouts(b *fsm.Batch, a *Account) {
+	k := fsm.Key(prefixAutoPayout, a.ProjectID, a.ForeignID)
+	if a.autoPayouts() {
+		b.Set(k, nil)
+	} else {
+		b.Delete(k)
+	}
 }
 
 func emitPayment(b *fsm.Batch, eventType string, p *Payment) {
@@ -280,6 +344,9 @@ func (x *chainApply) confirmPayment(p *Payment) {
 	p.Status, p.UpdatedAt = PaymentConfirmed, x.b.Now
 	x.s.putPayment(x.b, p)
 	emitPayment(x.b, EventPaymentConfirmed, p)
+	if p.Kind == PaymentKindRefund {
+		emitPayment(x.b, EventInvoicePaymentRefunded, p)
+	}
 }
 
 // confirmPaymentsDue confirms the mined payouts whose confirmation height the tip reached.

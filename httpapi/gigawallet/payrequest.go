@@ -190,3 +190,43 @@ func (l PaymentList) MarshalJSON() ([]byte, error) {
 func atOutput(i int, e *Error) *Error {
 	return &Error{Status: e.Status, Code: e.Code, Message: "pay[" + strconv.Itoa(i) + "]." + e.Message}
 }
+
+// refundRequest is the body of POST /account/:foreignID/invoice/:invoiceID/refund.
+type refundRequest struct {
+	To     json.RawMessage `json:"to"`
+	Amount json.RawMessage `json:"amount"`
+}
+
+// RefundRequest is a validated refund: the address to pay back, and the amount (0: what the
+// invoice received, confirmed).
+type RefundRequest struct {
+	To    string
+	Koinu uint64
+}
+
+// DecodeRefund reads a refund request strictly.
+func DecodeRefund(body io.Reader, checkAddress AddressCheck) (RefundRequest, *Error) {
+	var request refundRequest
+	if apiErr := decodeBody(body, &request); apiErr != nil {
+		return RefundRequest{}, apiErr
+	}
+	to, apiErr := nullableString("to", request.To)
+	if apiErr != nil {
+		return RefundRequest{}, apiErr
+	}
+	if to == "" || len(to) > PayoutAddressMaxBytes {
+		return RefundRequest{}, badRequest("to must be the Dogecoin address to pay back")
+	}
+	if err := checkAddress(to); err != nil {
+		return RefundRequest{}, badRequest("to: %v", err)
+	}
+	out := RefundRequest{To: to}
+	if request.Amount != nil && string(request.Amount) != "null" {
+		koinu, apiErr := positiveKoinu("amount", request.Amount)
+		if apiErr != nil {
+			return RefundRequest{}, apiErr
+		}
+		out.Koinu = koinu
+	}
+	return out, nil
+}
