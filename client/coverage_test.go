@@ -31,6 +31,9 @@ var callByOperation = map[string]string{
 	"gigawalletCreateInvoice": "CreateInvoice", "gigawalletCreateInvoiceSlash": "CreateInvoice",
 	"gigawalletListInvoices": "ListInvoices", "gigawalletGetInvoice": "GetInvoice", "gigawalletGetPublicInvoice": "GetPublicInvoice",
 	"gigawalletGetInvoiceQR": "GetInvoiceQR", "gigawalletGetInvoiceConnect": "GetInvoiceConnect",
+	"gigawalletPay": "Pay", "gigawalletPayTx": "PayTx", "gigawalletPayFrom": "PayInvoiceFrom", "gigawalletRefundInvoice": "RefundInvoice",
+	"gigawalletGetPayment": "GetPayment", "gigawalletListPayments": "ListPayments", "gigawalletVoidPayment": "VoidPayment",
+	"gigawalletSetSyncHeight": "SetSyncHeight",
 }
 
 // operationsWithoutCall are the operational routes an API client has no use for.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/gigaledger/gigaledger/chainwatch/chainsim"
+	"github.com/gigaledger/gigaledger/client"
 	"github.com/gigaledger/gigaledger/cluster/testutil"
 )
 
@@ -290,4 +291,55 @@ func TestRefundAndAutoPayout(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// The client package's payout calls against a real node: their shapes are the server's.
+func TestPayoutThroughTheClient(t *testing.T) {
+	p := startPayoutNode(t)
+	p.fund("shop", "5", 5*100_000_000)
+	c, err := client.New(p.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testutil.Context(t, time.Minute)
+	amount := client.DogeAmount("1.5")
+	sent, err := c.Pay(ctx, "shop", client.PayRequest{Amount: &amount, To: p.chain.FaucetAddress()})
+	if err != nil || sent.Paid != "1.5" || sent.TxID == "" || sent.Tx == "" {
+		t.Fatalf("Pay: %+v %v", sent, err)
+	}
+	// The only output is reserved by that payout until it is mined (change is spent once
+	// confirmed): a second payout waits for the block.
+	if _, err := c.PayTx(ctx, "shop", client.PayRequest{Amount: &amount, To: p.chain.FaucetAddress()}); err == nil {
+		t.Fatal("a payout from a reserved output succeeded")
+	}
+	p.chain.Mine(1)
+	testutil.EventuallyWithin(t, 20*time.Second, "payout on chain", func() bool { return p.payment("shop", sent.TxID).Status != "sent" })
+	unsent, err := c.PayTx(ctx, "shop", client.PayRequest{Pay: []client.PayTo{{Amount: "1", To: p.chain.FaucetAddress(), DeductFeePercent: "100"}}})
+	if err != nil || unsent.Paid != "0.99" {
+		t.Fatalf("PayTx: %+v %v", unsent, err)
+	}
+	voided, err := c.VoidPayment(ctx, "shop", unsent.TxID)
+	if err != nil || voided.Status != "released" {
+		t.Fatalf("VoidPayment: %+v %v", voided, err)
+	}
+	got, err := c.GetPayment(ctx, "shop", sent.TxID)
+	if err != nil || got.TxID != sent.TxID || len(got.PayTo) != 1 || got.PayTo[0].Amount != "1.5" {
+		t.Fatalf("GetPayment: %+v %v", got, err)
+	}
+	page, err := c.ListPayments(ctx, "shop", 0, 1)
+	if err != nil || len(page.Items) != 1 || page.Cursor == 0 {
+		t.Fatalf("ListPayments: %+v %v", page, err)
+	}
+	if _, err := c.GetPayment(ctx, "shop", strings.Repeat("0", 64)); err == nil {
+		t.Fatal("GetPayment of an unknown payout succeeded")
+	}
+	rescan, err := c.SetSyncHeight(ctx, 2)
+	if err != nil || rescan.Shards != 1 {
+		t.Fatalf("SetSyncHeight: %+v %v", rescan, err)
+	}
+	// The rescan observes the same blocks again: nothing is counted twice.
+	testutil.EventuallyWithin(t, 20*time.Second, "the payout mined again after the rescan", func() bool { return p.payment("shop", sent.TxID).Status != "sent" })
+	if b := p.balance("shop"); b.CurrentBalance != "3.49" {
+		t.Fatalf("after the rescan: %+v", b)
+	}
 }
