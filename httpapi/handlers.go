@@ -38,6 +38,8 @@ var pathParamChecks = map[string]func(field, value string) *apiError{
 	"holdId":     func(field, value string) *apiError { return checkSimpleID(field, value, fsm.GeneratedIDMaxLength) },
 	"foreignID":  checkForeignID,
 	"invoiceID":  checkInvoiceID,
+	// setSyncHeight parses and bounds its height itself, answering in GigaWallet's envelope.
+	"height": func(string, string) *apiError { return nil },
 	"name": func(field, value string) *apiError {
 		if !fsm.ValidText(value, fsm.SubscriberMaxLength) {
 			return invalidArgument("%s must be 1..%d printable characters", field, fsm.SubscriberMaxLength)
