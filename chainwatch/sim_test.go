@@ -23,7 +23,7 @@ import (
 // simChain is a follower test's node: a chainsim chain behind its JSON-RPC server, the client
 // the follower uses, and a one-replica shard.
 type simChain struct {
-	t      *testing.T
+	t      testing.TB
 	chain  *chainsim.Chain
 	client *rpc.Client
 	shard  *testShard
@@ -34,7 +34,7 @@ type simChain struct {
 // funds the faucet, whose coinbases are spendable at once.
 const simStartHeight = 20
 
-func newSimChain(t *testing.T, options chainsim.Options) *simChain {
+func newSimChain(t testing.TB, options chainsim.Options) *simChain {
 	t.Helper()
 	chain, err := chainsim.New(options)
 	if err != nil {
