@@ -252,6 +252,9 @@ func TestChainFollowerLeaderFailover(t *testing.T) {
 	})
 
 	leader := g.leader()
+	if leader < 0 {
+		t.Fatal("no leader of shard 0")
+	}
 	g.stop(leader)
 	survivor := (leader + 1) % 3
 	sim.chain.Mine(3)
@@ -274,4 +277,30 @@ func TestChainFollowerLeaderFailover(t *testing.T) {
 	if b := g.balance(survivor, "shop"); b.CurrentBalance != total {
 		t.Fatalf("balance at the end: %+v", b)
 	}
+}
+
+// ZMQ's gap is a wake-up too: a block mined while the node's publisher is down sends no
+// notification, and the node polls only every hour here; when the publisher is back, the
+// subscriber reconnects, reports a gap, and the follower reads the node and finds the block.
+func TestChainFollowerWakesOnAZMQGap(t *testing.T) {
+	sim := startSimNode(t)
+	g := newConfiguredGigaWalletCluster(t, 1, 1, nil, func(cfg *serveConfig) {
+		cfg.Replicas = 1
+		sim.configure(cfg, time.Hour)
+	})
+	atHeight := func(height int64) func() bool {
+		return func() bool { return g.chainCursors(0)[0] == height }
+	}
+	testutil.EventuallyWithin(t, 20*time.Second, "the shard at the start tip", atHeight(simStartHeight))
+	testutil.EventuallyWithin(t, 20*time.Second, "the ZMQ subscription", func() bool {
+		return sim.chain.ZMQSubscribed(zmqsub.TopicHashBlock)
+	})
+	if err := sim.chain.CloseZMQ(); err != nil {
+		t.Fatal(err)
+	}
+	sim.chain.Mine(1) // published to nobody
+	if _, err := sim.chain.ListenZMQ(fmt.Sprintf("tcp://127.0.0.1:%d", sim.zmqPort)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.EventuallyWithin(t, 20*time.Second, "the block found after the reconnection's gap", atHeight(simStartHeight+1))
 }
