@@ -325,6 +325,12 @@ func (f *Follower) filter(c *gigawallet.ObserveChain, txs []*wire.MsgTx) error {
 	c.FilterIndex = f.shard.AppliedIndex()
 	c.Tags, c.Txs = c.Tags[:0], c.Txs[:0]
 	reader := f.shard.Reader()
+	// created holds the shard's outputs made by the transactions before this one: a
+	// transaction that spends one (a chain of unmined transactions in one mempool read, or a
+	// payment and its spend in one block) spends the shard's output although the store has
+	// not recorded that output yet. Parents come first: a block's order is topological, and
+	// getrawmempool lists by ancestor count (Core's depth-and-score order).
+	created := map[gigawallet.Outpoint]bool{}
 	for _, tx := range txs {
 		observed := gigawallet.ObservedTx{TxID: gigawallet.Hash(tx.TxHash())}
 		for _, out := range dogecoin.P2PKHOutputs(tx, f.cfg.Network) {
@@ -338,6 +344,7 @@ func (f *Follower) filter(c *gigawallet.ObserveChain, txs []*wire.MsgTx) error {
 			}
 			if watched {
 				observed.Outputs = append(observed.Outputs, gigawallet.ObservedOutput{Vout: out.Index, Address: out.Address, Koinu: uint64(out.ValueKoinu)})
+				created[gigawallet.Outpoint{TxID: observed.TxID, Vout: out.Index}] = true
 			}
 		}
 		for _, in := range tx.TxIn {
@@ -346,6 +353,10 @@ func (f *Follower) filter(c *gigawallet.ObserveChain, txs []*wire.MsgTx) error {
 				continue // coinbase
 			}
 			op := gigawallet.Outpoint{TxID: gigawallet.Hash(prev.Hash), Vout: prev.Index}
+			if created[op] {
+				observed.Spends = append(observed.Spends, op)
+				continue
+			}
 			u, err := reader.UTXO(op)
 			if err != nil {
 				return err
