@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -144,14 +145,19 @@ const (
 // --dogecoind, woken by ZMQ: the poll interval is an hour, so everything observed within the
 // test's deadlines came through a notification. A payment to an invoice is detected in the
 // mempool (admin view, GET /events with GigaWallet's InvPaymentEvent payload, the balance's
-// IncomingBalance), confirmed after N = 2 blocks (CurrentBalance); /cluster shows every shard's
+// IncomingBalance), confirmed after N = 2 blocks (CurrentBalance, and both events on a
+// --callback webhook); /cluster shows every shard's
 // cursor; POST /admin/setsyncheight rewinds and the node observes the blocks again without
 // crediting twice.
 func TestChainFollowerOnALoneNode(t *testing.T) {
 	sim := startSimNode(t)
+	hook := newWebhookReceiver(t, "hook-secret")
 	g := newConfiguredGigaWalletCluster(t, 1, 2, nil, func(cfg *serveConfig) {
 		cfg.Replicas = 1
 		sim.configure(cfg, time.Hour)
+		if err := (callbackFlags{list: &cfg.Callbacks}).Set(`{"name":"shop","url":"` + hook.url + `","types":["INV"],"secret":"hook-secret"}`); err != nil {
+			t.Fatal(err)
+		}
 	})
 	total := gw.FormatKoinu(fsm.AmountFromUint64(uint64(chainTestKoinu)))
 	atHeight := func(height int64) func() bool {
@@ -215,6 +221,23 @@ func TestChainFollowerOnALoneNode(t *testing.T) {
 	if b := g.balance(0, "shop"); b.IncomingBalance != "0" || b.CurrentBalance != total {
 		t.Fatalf("balance once confirmed: %+v", b)
 	}
+
+	// The --callback webhook got both, with GigaWallet's InvPaymentEvent payload.
+	testutil.EventuallyWithin(t, 20*time.Second, "the payment events on the webhook", func() bool {
+		types := hook.types()
+		return slices.Contains(types, "INV_TOTAL_PAYMENT_DETECTED") && slices.Contains(types, "INV_TOTAL_PAYMENT_CONFIRMED")
+	})
+	hook.mu.Lock()
+	for _, envelope := range hook.got {
+		if envelope["event_type"] != "INV_TOTAL_PAYMENT_CONFIRMED" {
+			continue
+		}
+		m, _ := envelope["message"].(map[string]any)
+		if m["invoice_id"] != invoice.ID || m["account_id"] != account.ID || m["total_confirmed"] != total || m["total_incoming"] != total {
+			t.Errorf("INV_TOTAL_PAYMENT_CONFIRMED on the webhook: %v", envelope)
+		}
+	}
+	hook.mu.Unlock()
 
 	// A rescan from below the payment: observed again, credited once.
 	var answer gw.SyncHeight
