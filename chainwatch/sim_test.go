@@ -332,8 +332,18 @@ func (g genesisNode) GetBlockHash(ctx context.Context, height int64) (string, er
 	return g.Node.GetBlockHash(ctx, height)
 }
 
+// testnetNode is a node that says it follows testnet.
+type testnetNode struct{ Node }
+
+func (n testnetNode) GetBlockchainInfo(ctx context.Context) (rpc.BlockchainInfo, error) {
+	info, err := n.Node.GetBlockchainInfo(ctx)
+	info.Chain = "test"
+	return info, err
+}
+
 // A follower configured for another network than the node's, or whose shard's cursor comes
-// from a chain with another genesis, stops with ErrWrongChain and proposes nothing.
+// from another network (a regtest cursor, a testnet node and configuration) or from a chain
+// with another genesis, stops with ErrWrongChain and proposes nothing.
 func TestFollowerSimWrongChain(t *testing.T) {
 	s := newSimChain(t, chainsim.Options{})
 	s.sync(s.follower())
@@ -342,6 +352,10 @@ func TestFollowerSimWrongChain(t *testing.T) {
 	testnet := NewFollower(Config{Network: dogecoin.Testnet, StartHeight: 1}, s.client, 0, s.shard, nil)
 	if err := testnet.Sync(s.ctx); !errors.Is(err, ErrWrongChain) {
 		t.Fatalf("a testnet follower of a regtest node: %v, want ErrWrongChain", err)
+	}
+	moved := NewFollower(Config{Network: dogecoin.Testnet, StartHeight: 1}, testnetNode{s.client}, 0, s.shard, nil)
+	if err := moved.Sync(s.ctx); !errors.Is(err, ErrWrongChain) {
+		t.Fatalf("a regtest cursor followed on testnet: %v, want ErrWrongChain", err)
 	}
 	other := NewFollower(Config{Network: dogecoin.Regtest, StartHeight: 1}, genesisNode{s.client}, 0, s.shard, nil)
 	s.chain.Mine(1)
