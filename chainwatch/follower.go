@@ -275,9 +275,36 @@ func (f *Follower) rewind(ctx context.Context, header rpc.BlockHeader) error {
 	return err
 }
 
+// ErrStaleCursor: the shard's cursor is on a block the node has left (a reorg its follower has
+// not walked back yet). A rescan must wait: the active chain's block at the rescan height may
+// not be an ancestor of the cursor, and rewinding to it would keep the stale blocks between the
+// fork and that height as if mined.
+var ErrStaleCursor = errors.New("chainwatch: the shard's cursor is on a block the node has left; its follower rewinds it first")
+
+// CheckCursorActive returns ErrStaleCursor when the cursor of the shard that reader reads is on
+// a block that is not on the node's active chain. (A reorg between this check and a rewind's
+// apply is not caught: only the state machine could, by checking the cursor the rewind expects.)
+func CheckCursorActive(ctx context.Context, node Node, reader *gigawallet.Reader) error {
+	cursor, err := reader.ChainCursor()
+	if err != nil || cursor.Hash == (gigawallet.Hash{}) {
+		return err
+	}
+	header, err := node.GetBlockHeader(ctx, cursor.Hash.String())
+	if err != nil {
+		return err
+	}
+	if header.Confirmations < 0 {
+		return fmt.Errorf("%w (block %d, %s)", ErrStaleCursor, cursor.Height, cursor.Hash)
+	}
+	return nil
+}
+
 // RewindTo rewinds the shard to the active chain's block at height (a rescan: blocks above it
-// are observed again).
+// are observed again). It refuses with ErrStaleCursor while the shard is on a stale fork.
 func (f *Follower) RewindTo(ctx context.Context, height int64) error {
+	if err := CheckCursorActive(ctx, f.node, f.shard.Reader()); err != nil {
+		return err
+	}
 	text, err := f.node.GetBlockHash(ctx, height)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package chainwatch
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"testing"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -149,4 +150,36 @@ func TestFollowerSimPaymentAndItsSpendInOneBlock(t *testing.T) {
 	if u.Height != simStartHeight+1 || u.Spender != spender || u.SpentHeight != simStartHeight+1 {
 		t.Fatalf("the payment's output %+v: want mined and spent by %s at %d", u, spender, simStartHeight+1)
 	}
+}
+
+// A rescan (RewindTo, setsyncheight) while the shard's cursor is still on a fork the node has
+// left: the active chain's block at the rescan height is not an ancestor of the shard's
+// cursor, and rewinding to it would keep the stale blocks between the fork and that height as
+// if mined (a dropped payment credited for good). The rescan refuses until the follower has
+// walked the reorg back; after a sync it works.
+func TestFollowerSimRescanFromAStaleFork(t *testing.T) {
+	s := newSimChain(t, chainsim.Options{})
+	address := simAddress(t, "stale-rescan")
+	s.shard.invoice("shop", address, uint64(payKoinu), 0)
+	f := s.follower()
+	s.sync(f)
+	fork := s.chain.Height()
+	s.pay(address, payKoinu)
+	s.chain.Mine(5)
+	s.sync(f)
+	s.check("confirmed", "shop", address, want{incoming: payText, confirmed: payText, paidHeight: fork + 1,
+		status: gigawallet.InvoicePaid, balance: payText, accountIncoming: "0"})
+	if _, err := s.chain.Reorg(5, 5, chainsim.ReorgOptions{DropTransactions: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.RewindTo(s.ctx, fork+3); !errors.Is(err, ErrStaleCursor) {
+		t.Fatalf("a rescan from a stale fork: %v, want ErrStaleCursor", err)
+	}
+	s.sync(f)
+	s.check("dropped", "shop", address, want{incoming: "0", confirmed: "0", balance: "0", accountIncoming: "0"})
+	if err := f.RewindTo(s.ctx, fork+3); err != nil {
+		t.Fatalf("a rescan once the reorg is walked back: %v", err)
+	}
+	s.sync(f)
+	s.check("rescanned", "shop", address, want{incoming: "0", confirmed: "0", balance: "0", accountIncoming: "0"})
 }

@@ -151,6 +151,7 @@ func (s chainShard) Propose(ctx context.Context, cmd fsm.Command) (*fsm.Result, 
 // chainFollower is the running watcher and what the API asks of it.
 type chainFollower struct {
 	node    *cluster.Node
+	family  *gigawallet.Family
 	client  *rpc.Client
 	watcher *chainwatch.Watcher
 	cancel  context.CancelFunc
@@ -176,7 +177,7 @@ func startChainFollower(node *cluster.Node, fams *families, cfg *serveConfig, re
 		return nil, fmt.Errorf("--dogecoind %s: %w", spec.Network, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &chainFollower{node: node, client: client, cancel: cancel, done: make(chan struct{})}
+	f := &chainFollower{node: node, family: fams.gigawallet, client: client, cancel: cancel, done: make(chan struct{})}
 	f.watcher = chainwatch.NewWatcher(chainwatch.Config{Network: network, StartHeight: cfg.ChainStartHeight,
 		PollInterval: cfg.ChainPollInterval, Logger: logger.With("component", "chainwatch"), Metrics: chainwatch.NewMetrics(registry)},
 		client, chainShards{node: node, family: fams.gigawallet})
@@ -238,6 +239,17 @@ func (f *chainFollower) SetSyncHeight(ctx context.Context, height int64) (int, e
 	}
 	rewound := 0
 	for k := 0; k < f.node.ShardCount(); k++ {
+		// A shard still on a fork the node has left must first be walked back by its
+		// follower; a replica of it here tells (a shard hosted elsewhere is not checked).
+		if m, ok := f.node.StateMachine(k).(*fsm.Machine); ok && m != nil {
+			if err := chainwatch.CheckCursorActive(ctx, f.client, f.family.Of(m)); err != nil {
+				f.watcher.Wake()
+				if errors.Is(err, chainwatch.ErrStaleCursor) {
+					return rewound, fsm.Rejectf(gigawallet.CodeChainMismatch, "shard %d: %v; try again", k, err)
+				}
+				return rewound, fmt.Errorf("shard %d: %w", k, err)
+			}
+		}
 		out, err := f.node.Propose(ctx, k, fsm.EncodeCommand(&gigawallet.RewindChain{Height: height, Hash: hash}))
 		if err != nil {
 			return rewound, fmt.Errorf("shard %d: %w", k, err)

@@ -327,3 +327,69 @@ func TestChainFollowerWakesOnAZMQGap(t *testing.T) {
 	}
 	testutil.EventuallyWithin(t, 20*time.Second, "the block found after the reconnection's gap", atHeight(simStartHeight+1))
 }
+
+// POST /admin/setsyncheight while a shard's cursor is on a fork the node has left (here no ZMQ
+// and an hourly poll, so nothing has told the follower about the reorg) is refused, and wakes
+// the follower, which walks the reorg back (the payment, mined only on the old fork, leaves the
+// invoice); then the rescan is accepted. Rewinding the stale cursor to the new chain's block
+// instead would have kept the old fork's payment credited.
+func TestChainSetSyncHeightWaitsForAReorgWalkBack(t *testing.T) {
+	sim := startSimNode(t)
+	g := newConfiguredGigaWalletCluster(t, 1, 1, nil, func(cfg *serveConfig) {
+		cfg.Replicas = 1
+		sim.configure(cfg, time.Hour)
+		cfg.Dogecoind[0].ZMQPort = 0
+	})
+	cursor := func() (int64, string) {
+		var view struct {
+			Chain ChainStatus `json:"chain"`
+		}
+		if err := json.Unmarshal(g.expect(0, false, http.MethodGet, "/cluster", "", http.StatusOK), &view); err != nil || len(view.Chain.Shards) != 1 {
+			t.Fatalf("/cluster: %+v %v", view, err)
+		}
+		return view.Chain.Shards[0].Height, view.Chain.Shards[0].Hash
+	}
+	atTip := func() bool {
+		height, hash := cursor()
+		return height == sim.chain.Height() && hash == sim.chain.TipHash().String()
+	}
+	testutil.EventuallyWithin(t, 20*time.Second, "the shard at the start tip", atTip)
+	setSyncHeight := func(height int64) (int, []byte) {
+		status, body, err := g.send(g.configs[0].AdminAddr, http.MethodPost, fmt.Sprintf("/admin/setsyncheight/%d", height), `{}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return status, body
+	}
+
+	g.expect(0, false, http.MethodPost, "/account/shop", `{}`, http.StatusOK)
+	invoice := g.createInvoice(0, "shop", `{"items":[{"type":"item","name":"tea","value":"250","quantity":1}],"required_confirmations":0}`)
+	if _, err := sim.chain.Pay(invoice.PayToAddress, chainTestKoinu); err != nil {
+		t.Fatal(err)
+	}
+	sim.chain.Mine(3)
+	if status, body := setSyncHeight(simStartHeight); status != http.StatusOK { // a rescan from where it stands: wakes it
+		t.Fatalf("setsyncheight: %d %s", status, body)
+	}
+	testutil.EventuallyWithin(t, 20*time.Second, "the payment confirmed", func() bool {
+		return g.invoiceState(0, "shop", invoice.ID).TotalPaymentConfirmed && atTip()
+	})
+
+	if _, err := sim.chain.Reorg(3, 3, chainsim.ReorgOptions{DropTransactions: true}); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := setSyncHeight(simStartHeight + 2); status == http.StatusOK {
+		t.Fatalf("setsyncheight from a stale fork answered %d %s", status, body)
+	}
+	testutil.EventuallyWithin(t, 20*time.Second, "the reorg walked back", atTip)
+	if v := g.invoiceState(0, "shop", invoice.ID); v.TotalIncoming != "0" || v.TotalPaymentConfirmed {
+		t.Fatalf("after the reorg: %+v", v)
+	}
+	if status, body := setSyncHeight(simStartHeight + 2); status != http.StatusOK {
+		t.Fatalf("setsyncheight after the walk-back: %d %s", status, body)
+	}
+	testutil.EventuallyWithin(t, 20*time.Second, "the shard at the tip again", atTip)
+	if b := g.balance(0, "shop"); b.CurrentBalance != "0" || b.IncomingBalance != "0" {
+		t.Fatalf("balance: %+v", b)
+	}
+}
