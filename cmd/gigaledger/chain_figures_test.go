@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"slices"
@@ -65,7 +66,7 @@ func (s *timedShard) Propose(ctx context.Context, cmd fsm.Command) (*fsm.Result,
 func createFigureInvoices(t *testing.T, g *gigaWalletCluster, accounts, count int, totalDOGE string, confirmations int) []string {
 	t.Helper()
 	for a := range accounts {
-		g.expect(0, false, "POST", fmt.Sprintf("/account/fig-%d", a), `{}`, 200)
+		g.expect(0, false, http.MethodPost, fmt.Sprintf("/account/fig-%d", a), `{}`, http.StatusOK)
 	}
 	addresses := make([]string, count)
 	body := fmt.Sprintf(`{"items":[{"type":"item","name":"tea","value":%q,"quantity":1}],"required_confirmations":%d}`, totalDOGE, confirmations)
@@ -77,8 +78,8 @@ func createFigureInvoices(t *testing.T, g *gigaWalletCluster, accounts, count in
 		go func() {
 			defer wg.Done()
 			for i := int(next.Add(1) - 1); i < count; i = int(next.Add(1) - 1) {
-				status, data, err := g.send(g.configs[0].AdminAddr, "POST", fmt.Sprintf("/account/fig-%d/invoice", i%accounts), body)
-				if err != nil || status != 200 {
+				status, data, err := g.send(g.configs[0].AdminAddr, http.MethodPost, fmt.Sprintf("/account/fig-%d/invoice", i%accounts), body)
+				if err != nil || status != http.StatusOK {
 					failed.Store(fmt.Sprintf("%d %s %v", status, data, err))
 					return
 				}
