@@ -5,7 +5,7 @@ BIN := bin/gigaledger
 # staticcheck 2025.1.1 (the module proxy knows it by its semantic version).
 STATICCHECK_VERSION := v0.6.1
 # Packages with concurrency run again under the race detector in `make test`.
-RACE_PACKAGES := ./shard/... ./cluster/... ./httpapi/... ./client/... ./chainwatch/chainsim/... ./chainwatch/zmqsub/...
+RACE_PACKAGES := ./shard/... ./cluster/... ./httpapi/... ./client/... ./chainwatch ./chainwatch/chainsim/... ./chainwatch/zmqsub/...
 
 .PHONY: help build run test cluster cluster-status cluster-stop lint fuzz fuzz-short faults-short faults compose-test mqtt-test chain-test bench clean
 

@@ -289,9 +289,36 @@ func (f *Follower) rewind(ctx context.Context, header rpc.BlockHeader) error {
 	return err
 }
 
+// ErrStaleCursor: the shard's cursor is on a block the node has left (a reorg its follower has
+// not walked back yet). A rescan must wait: the active chain's block at the rescan height may
+// not be an ancestor of the cursor, and rewinding to it would keep the stale blocks between the
+// fork and that height as if mined.
+var ErrStaleCursor = errors.New("chainwatch: the shard's cursor is on a block the node has left; its follower rewinds it first")
+
+// CheckCursorActive returns ErrStaleCursor when the cursor of the shard that reader reads is on
+// a block that is not on the node's active chain. (A reorg between this check and a rewind's
+// apply is not caught: only the state machine could, by checking the cursor the rewind expects.)
+func CheckCursorActive(ctx context.Context, node Node, reader *gigawallet.Reader) error {
+	cursor, err := reader.ChainCursor()
+	if err != nil || cursor.Hash == (gigawallet.Hash{}) {
+		return err
+	}
+	header, err := node.GetBlockHeader(ctx, cursor.Hash.String())
+	if err != nil {
+		return err
+	}
+	if header.Confirmations < 0 {
+		return fmt.Errorf("%w (block %d, %s)", ErrStaleCursor, cursor.Height, cursor.Hash)
+	}
+	return nil
+}
+
 // RewindTo rewinds the shard to the active chain's block at height (a rescan: blocks above it
-// are observed again).
+// are observed again). It refuses with ErrStaleCursor while the shard is on a stale fork.
 func (f *Follower) RewindTo(ctx context.Context, height int64) error {
+	if err := CheckCursorActive(ctx, f.node, f.shard.Reader()); err != nil {
+		return err
+	}
 	text, err := f.node.GetBlockHash(ctx, height)
 	if err != nil {
 		return err
@@ -339,6 +366,12 @@ func (f *Follower) filter(c *gigawallet.ObserveChain, txs []*wire.MsgTx) error {
 	c.FilterIndex = f.shard.AppliedIndex()
 	c.Tags, c.Txs = c.Tags[:0], c.Txs[:0]
 	reader := f.shard.Reader()
+	// created holds the shard's outputs made by the transactions before this one: a
+	// transaction that spends one (a chain of unmined transactions in one mempool read, or a
+	// payment and its spend in one block) spends the shard's output although the store has
+	// not recorded that output yet. Parents come first: a block's order is topological, and
+	// getrawmempool lists by ancestor count (Core's depth-and-score order).
+	created := map[gigawallet.Outpoint]bool{}
 	for _, tx := range txs {
 		observed := gigawallet.ObservedTx{TxID: gigawallet.Hash(tx.TxHash())}
 		for _, out := range dogecoin.P2PKHOutputs(tx, f.cfg.Network) {
@@ -352,6 +385,7 @@ func (f *Follower) filter(c *gigawallet.ObserveChain, txs []*wire.MsgTx) error {
 			}
 			if watched {
 				observed.Outputs = append(observed.Outputs, gigawallet.ObservedOutput{Vout: out.Index, Address: out.Address, Koinu: uint64(out.ValueKoinu)})
+				created[gigawallet.Outpoint{TxID: observed.TxID, Vout: out.Index}] = true
 			}
 		}
 		for _, in := range tx.TxIn {
@@ -360,6 +394,10 @@ func (f *Follower) filter(c *gigawallet.ObserveChain, txs []*wire.MsgTx) error {
 				continue // coinbase
 			}
 			op := gigawallet.Outpoint{TxID: gigawallet.Hash(prev.Hash), Vout: prev.Index}
+			if created[op] {
+				observed.Spends = append(observed.Spends, op)
+				continue
+			}
 			u, err := reader.UTXO(op)
 			if err != nil {
 				return err

@@ -14,7 +14,7 @@ import (
 
 // testShard is a one-replica shard: proposals apply at once, in order, one per log entry.
 type testShard struct {
-	t      *testing.T
+	t      testing.TB
 	mu     sync.Mutex
 	m      *fsm.Machine
 	family *gigawallet.Family
@@ -22,7 +22,7 @@ type testShard struct {
 	index  uint64
 }
 
-func newTestShard(t *testing.T) *testShard {
+func newTestShard(t testing.TB) *testShard {
 	t.Helper()
 	reg := fsm.NewRegistry()
 	core := ledger.Register(reg)

@@ -13,6 +13,7 @@ import (
 	"github.com/gigaledger/gigaledger/chainwatch"
 	"github.com/gigaledger/gigaledger/chainwatch/dogecoin"
 	"github.com/gigaledger/gigaledger/chainwatch/rpc"
+	"github.com/gigaledger/gigaledger/chainwatch/zmqsub"
 	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
@@ -150,6 +151,7 @@ func (s chainShard) Propose(ctx context.Context, cmd fsm.Command) (*fsm.Result, 
 // chainFollower is the running watcher and what the API asks of it.
 type chainFollower struct {
 	node    *cluster.Node
+	family  *gigawallet.Family
 	client  *rpc.Client
 	watcher *chainwatch.Watcher
 	cancel  context.CancelFunc
@@ -175,18 +177,53 @@ func startChainFollower(node *cluster.Node, fams *families, cfg *serveConfig, ke
 		return nil, fmt.Errorf("--dogecoind %s: %w", spec.Network, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &chainFollower{node: node, client: client, cancel: cancel, done: make(chan struct{})}
+	f := &chainFollower{node: node, family: fams.gigawallet, client: client, cancel: cancel, done: make(chan struct{})}
 	f.watcher = chainwatch.NewWatcher(chainwatch.Config{Network: network, StartHeight: cfg.ChainStartHeight,
 		PollInterval: cfg.ChainPollInterval, Logger: logger.With("component", "chainwatch"), Metrics: chainwatch.NewMetrics(registry),
 		Keys: keys, PayoutConfirmations: int32(cfg.ConfirmationsNeeded)},
 		client, chainShards{node: node, family: fams.gigawallet})
+	var notifications <-chan zmqsub.Notification
+	zmqEndpoint := ""
+	if spec.ZMQPort > 0 {
+		zmqEndpoint = "tcp://" + net.JoinHostPort(spec.Host, strconv.Itoa(spec.ZMQPort))
+		// hashtx wakes the followers for a payment in the mempool, hashblock for a block; the
+		// follower reads both over RPC, so the hashes alone are enough.
+		notifications, err = zmqsub.Subscribe(ctx, zmqEndpoint, zmqsub.TopicHashBlock, zmqsub.TopicHashTx)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("--dogecoind %s: zmq: %w", spec.Network, err)
+		}
+	}
 	go func() {
 		defer close(f.done)
-		f.watcher.Run(ctx)
+		if notifications == nil {
+			f.watcher.Run(ctx)
+			return
+		}
+		watcherDone := make(chan struct{})
+		go func() {
+			defer close(watcherDone)
+			f.watcher.Run(ctx)
+		}()
+		wakeOnNotifications(notifications, f.watcher, logger)
+		<-watcherDone
 	}()
 	logger.Info("following the Dogecoin node", "network", spec.Network, "rpc", net.JoinHostPort(spec.RPCHost, strconv.Itoa(spec.RPCPort)),
-		"start_height", cfg.ChainStartHeight)
+		"zmq", zmqEndpoint, "start_height", cfg.ChainStartHeight)
 	return f, nil
+}
+
+// wakeOnNotifications wakes the followers for every notification of the node, until the
+// subscription ends (its channel closes with the follower's context). A gap (a reconnection,
+// a skipped sequence number) wakes them too: what was missed is read by polling the node, which
+// is what a woken follower does anyway. Polling stays the fallback when ZMQ is silent.
+func wakeOnNotifications(notifications <-chan zmqsub.Notification, watcher *chainwatch.Watcher, logger *slog.Logger) {
+	for n := range notifications {
+		if n.Kind == zmqsub.KindGap {
+			logger.Debug("chain follower: ZMQ gap; reading the node", "reason", n.Reason)
+		}
+		watcher.Wake()
+	}
 }
 
 // SetSyncHeight implements httpapi.ChainRescanner: every shard of the cluster (through its
@@ -203,6 +240,17 @@ func (f *chainFollower) SetSyncHeight(ctx context.Context, height int64) (int, e
 	}
 	rewound := 0
 	for k := 0; k < f.node.ShardCount(); k++ {
+		// A shard still on a fork the node has left must first be walked back by its
+		// follower; a replica of it here tells (a shard hosted elsewhere is not checked).
+		if m, ok := f.node.StateMachine(k).(*fsm.Machine); ok && m != nil {
+			if err := chainwatch.CheckCursorActive(ctx, f.client, f.family.Of(m)); err != nil {
+				f.watcher.Wake()
+				if errors.Is(err, chainwatch.ErrStaleCursor) {
+					return rewound, fsm.Rejectf(gigawallet.CodeChainMismatch, "shard %d: %v; try again", k, err)
+				}
+				return rewound, fmt.Errorf("shard %d: %w", k, err)
+			}
+		}
 		out, err := f.node.Propose(ctx, k, fsm.EncodeCommand(&gigawallet.RewindChain{Height: height, Hash: hash}))
 		if err != nil {
 			return rewound, fmt.Errorf("shard %d: %w", k, err)

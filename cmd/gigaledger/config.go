@@ -163,7 +163,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.Var(dogecoindFlags{list: &cfg.Dogecoind}, "dogecoind", `GigaWallet API: a Dogecoin node to follow, repeatable, one per network: {"network":"mainnet","rpchost":"127.0.0.1","rpcport":22555,"rpcuser":"gigawallet","rpcpassEnv":"DOGECOIND_RPCPASS","host":"127.0.0.1","zmqport":28332} `+
 		"(a config.toml's [dogecoind.<network>] host, zmqport, rpchost, rpcport, rpcuser, rpcpass set it too); the node of --network is followed")
 	fs.Int64Var(&cfg.ChainStartHeight, "chain-start-height", -1, "GigaWallet API: the first block a shard that has followed nothing reads (-1: 100 below the node's tip, as GigaWallet)")
-	fs.DurationVar(&cfg.ChainPollInterval, "chain-poll-interval", chainwatch.DefaultPollInterval, "GigaWallet API: how often the chain follower asks the node for new blocks and mempool transactions")
+	fs.DurationVar(&cfg.ChainPollInterval, "chain-poll-interval", chainwatch.DefaultPollInterval, "GigaWallet API: how often the chain follower asks the node for new blocks and mempool transactions when no ZMQ notification (zmqport) woke it first")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
