@@ -373,6 +373,7 @@ func ReadUTXO(d *fsm.Decoder) *UTXO {
 //	z {spender txid} {txid} {vout}     → (empty) UTXOs by the transaction that spends them
 //	P {txid}                           → (empty) unmined transactions that touch the shard
 //	F {project} 0 {foreignID} 0 {txid} {vout} → (empty) an account's outputs
+//	K {height, 8 B}                    → the hash of the block the shard observed at that height
 const (
 	prefixChainCursor  = 'k'
 	prefixAddress      = 'b'
@@ -384,6 +385,7 @@ const (
 	prefixSpender      = 'z'
 	prefixPendingTx    = 'P'
 	prefixAccountUTXO  = 'F'
+	prefixBlockHash    = 'K'
 	outpointKeyBytes   = 36
 	heightKeyPrefixLen = 9
 )
@@ -411,6 +413,10 @@ func spenderKey(spender Hash, o Outpoint) []byte {
 }
 
 func pendingKey(txid Hash) []byte { return append([]byte{prefixPendingTx}, txid[:]...) }
+
+func blockHashKey(height int64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{prefixBlockHash}, uint64(height))
+}
 
 func accountUTXOKey(projectID, foreignID string, o Outpoint) []byte {
 	return appendOutpoint(fsm.KeyPrefix(prefixAccountUTXO, projectID, foreignID), o)

@@ -85,6 +85,7 @@ func (f *Family) observeChain(b *fsm.Batch, c *ObserveChain) *fsm.Result {
 	}
 	if c.Height > 0 {
 		cur.Height, cur.Hash = c.Height, c.Hash
+		b.Set(blockHashKey(c.Height), c.Hash[:])
 	}
 	cur.UpdatedAt = b.Now
 	cur.RecentFloor = max(cur.RecentFloor, c.FilterIndex)
@@ -493,6 +494,15 @@ func (f *Family) rewindChain(b *fsm.Batch, c *RewindChain) *fsm.Result {
 	case c.Height == cur.Height && c.Hash != cur.Hash:
 		return fsm.Fail(fsm.Rejectf(CodeChainMismatch, "block %d is %s here, not %s", c.Height, cur.Hash, c.Hash))
 	}
+	// The block kept must be the one the shard observed at that height (when it observed one):
+	// a shard on a fork the node left is walked back to the fork point first, else blocks of
+	// the old fork at or below the height would stay counted.
+	if v := x.s.get(b, blockHashKey(c.Height), "block hash"); v != nil && !bytes.Equal(v, c.Hash[:]) {
+		var here Hash
+		copy(here[:], v)
+		return fsm.Fail(fsm.Rejectf(CodeChainMismatch, "the shard's block at %d is %s, not %s: its follower walks back to the fork first", c.Height, here, c.Hash))
+	}
+	b.DeleteRange(blockHashKey(c.Height+1), []byte{prefixBlockHash + 1})
 	b, s := x.b, x.s
 	// Spends in the blocks taken off are unmined again; payouts mined there wait to be mined
 	// again, and those confirmed by blocks taken off are unconfirmed. A payout's confirmation

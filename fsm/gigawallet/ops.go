@@ -137,6 +137,7 @@ func Register(reg *fsm.Registry, core *ledger.Family) *Family {
 	reg.ClaimPrefix(prefixSpender, "gigawallet: outputs by spender")
 	reg.ClaimPrefix(prefixPendingTx, "gigawallet: unmined transactions")
 	reg.ClaimPrefix(prefixAccountUTXO, "gigawallet: outputs by account")
+	reg.ClaimPrefix(prefixBlockHash, "gigawallet: observed blocks by height")
 	reg.ClaimPrefix(prefixAccountPayment, "gigawallet: payouts by account")
 	reg.ClaimPrefix(prefixPayment, "gigawallet: payouts")
 	reg.ClaimPrefix(prefixUnmined, "gigawallet: payouts not mined yet")
