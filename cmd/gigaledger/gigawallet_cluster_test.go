@@ -62,10 +62,6 @@ func newConfiguredGigaWalletCluster(t *testing.T, size, shards int, logs slog.Ha
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := dogecoin.NewKeychain(seed, dogecoin.Testnet) // the nodes' default network
-	if err != nil {
-		t.Fatal(err)
-	}
 	tc := newConfiguredTestCluster(t, size, shards, logs, func(cfg *serveConfig) {
 		// One public URL for the cluster, as behind a load balancer: QR codes and DogeConnect
 		// envelopes name it, so every node gives the same ones.
@@ -74,6 +70,18 @@ func newConfiguredGigaWalletCluster(t *testing.T, size, shards int, logs slog.Ha
 			configure(cfg)
 		}
 	})
+	networkName := tc.configs[0].Network
+	if networkName == "" {
+		networkName = "testnet" // the nodes' default network
+	}
+	network, err := dogecoin.ParseNetwork(networkName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := dogecoin.NewKeychain(seed, network)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range tc.nodes {
 		testutil.EventuallyWithin(t, clusterWaitMax, "every shard led on "+tc.configs[i].NodeID,
 			func() bool { return tc.node(i).ready() == nil })

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/btcsuite/btcd/btcutil/base58"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
@@ -44,7 +45,23 @@ func TestGigaWalletKeysNeverStored(t *testing.T) {
 	}
 	const nodeCount, shardCount, accountCount, invoicesPerAccount = 3, 2, 4, 3
 	var logs syncBuffer
-	g := newGigaWalletCluster(t, nodeCount, shardCount, slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	// The nodes follow a simulated chain, so payouts are signed (keys derived on demand) and
+	// reserved through the log as well.
+	sim := startSimNode(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, line := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(line, "chain") && !strings.Contains(line, `"level":"DEBUG"`) {
+					t.Log(line)
+				}
+			}
+		}
+	})
+	g := newConfiguredGigaWalletCluster(t, nodeCount, shardCount, slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}),
+		func(cfg *serveConfig) {
+			sim.configure(cfg, 50*time.Millisecond)
+			cfg.ConfirmationsNeeded = 1
+		})
 
 	// At least accountCount accounts with payout settings, in every shard; invoices through
 	// rotating nodes.
@@ -58,7 +75,7 @@ func TestGigaWalletKeysNeverStored(t *testing.T) {
 		shardsUsed[gigaWalletShardOf(id, shardCount)] = true
 		foreignIDs = append(foreignIDs, id)
 	}
-	settings := `{"payout_address":"` + testPayoutAddress(t) + `","payout_threshold":"100","payout_frequency":"3600"}`
+	settings := `{"payout_address":"` + sim.chain.FaucetAddress() + `","payout_threshold":"100","payout_frequency":"3600"}`
 	for a, id := range foreignIDs {
 		g.expect(a%nodeCount, false, http.MethodPost, "/account/"+id, settings, http.StatusOK)
 	}
@@ -72,6 +89,24 @@ func TestGigaWalletKeysNeverStored(t *testing.T) {
 		}
 	}
 	createInvoices(invoicesPerAccount - 1)
+
+	// Two accounts are paid on the chain and pay out through the API (signed on the node that
+	// takes the request), mined and confirmed.
+	for a, id := range foreignIDs[:2] {
+		address, err := mustAccountKeys(t, g.keys, g.fsmAccount(0, id).Index).InvoiceAddress(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sim.chain.Pay(address.Address, 5*100_000_000); err != nil {
+			t.Fatal(err)
+		}
+		sim.chain.Mine(2)
+		testutil.EventuallyWithin(t, clusterWaitMax, "the deposit of "+id+" confirmed", func() bool {
+			return strings.Contains(string(g.expect(a%nodeCount, false, http.MethodGet, "/account/"+id+"/balance", "", http.StatusOK)), `"CurrentBalance":"5"`)
+		})
+		g.expect((a+1)%nodeCount, false, http.MethodPost, "/account/"+id+"/pay", `{"amount":"1","to":"`+sim.chain.FaucetAddress()+`"}`, http.StatusOK)
+	}
+	sim.chain.Mine(2)
 
 	// A snapshot of every replica of every shard; then more entries after it.
 	g.waitConverged(clusterWaitMax)

@@ -353,8 +353,10 @@ func (f *Family) upsertAccount(b *fsm.Batch, c *UpsertAccount) *fsm.Result {
 		if c.SetPayoutAddress {
 			changed.PayoutAddress = c.PayoutAddress
 		}
-		if c.SetPayoutFrequency {
-			changed.PayoutFrequency = c.PayoutFrequency
+		if c.SetPayoutFrequency && c.PayoutFrequency != a.PayoutFrequency {
+			// A period counts from when the frequency is set: the first payout comes one
+			// period later, not at once.
+			changed.PayoutFrequency, changed.LastAutoPayout = c.PayoutFrequency, b.Now
 		}
 		if c.SetPayoutThreshold {
 			changed.PayoutThreshold = c.PayoutThreshold
@@ -386,7 +388,7 @@ func (f *Family) upsertAccount(b *fsm.Batch, c *UpsertAccount) *fsm.Result {
 	}
 	a := &Account{ProjectID: c.ProjectID, ForeignID: c.ForeignID, Index: c.Index, Address: c.Address, XPub: c.XPub,
 		WalletID: c.WalletID, PayoutAddress: c.PayoutAddress, PayoutThreshold: c.PayoutThreshold,
-		PayoutFrequency: c.PayoutFrequency, CreatedAt: b.Now, UpdatedAt: b.Now}
+		PayoutFrequency: c.PayoutFrequency, CreatedAt: b.Now, UpdatedAt: b.Now, LastAutoPayout: b.Now}
 	s.slotCounts[slot] = k + 1
 	b.Set(slotCountKey(slot), binary.AppendUvarint(nil, uint64(k+1)))
 	s.put(b, a)
