@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/gigaledger/gigaledger/chainwatch/rpc"
 	"github.com/gigaledger/gigaledger/fsm"
@@ -57,6 +58,10 @@ func Broadcast(ctx context.Context, node Sender, raw []byte) error {
 	return err
 }
 
+// DefaultPaytxUnseenMax is how long a paytx payout (sent by the caller) may stay unseen by the
+// node before the shard's leader voids it, freeing its inputs and hold.
+const DefaultPaytxUnseenMax = time.Hour
+
 // reasonMaxBytes bounds a refusal's reason as the payout records it.
 const reasonMaxBytes = 200
 
@@ -90,9 +95,26 @@ func (f *Follower) broadcastUnmined(ctx context.Context, sender Sender) error {
 	for _, id := range pool {
 		inPool[id] = true
 	}
+	unseenMax := f.cfg.PaytxUnseenMax
+	if unseenMax <= 0 {
+		unseenMax = DefaultPaytxUnseenMax
+	}
 	for _, p := range payments {
 		if !p.Broadcast {
-			continue // paytx: the caller broadcasts it; voiding releases it
+			// paytx: the caller broadcasts it. Not seen by the node within unseenMax of its
+			// reservation, it is voided (the shard refuses if it was seen meanwhile).
+			if p.Status == gigawallet.PaymentReserved && !inPool[p.TxID.String()] &&
+				time.Since(time.UnixMilli(p.CreatedAt)) > unseenMax {
+				void := &gigawallet.VoidPayment{ProjectID: p.ProjectID, ForeignID: p.ForeignID, TxID: p.TxID}
+				result, err := f.shard.Propose(ctx, void)
+				if err != nil {
+					return err
+				}
+				if result.Err == nil {
+					f.cfg.Logger.Info("chainwatch: a paytx payout was not sent within its time; released", "shard", f.shardID, "txid", p.TxID.String())
+				}
+			}
+			continue
 		}
 		txid := p.TxID.String()
 		var refused *RefusedError

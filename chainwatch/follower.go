@@ -62,6 +62,9 @@ type Config struct {
 	Keys *dogecoin.Keychain
 	// PayoutConfirmations is the N of auto-payouts (the configured confirmations-needed).
 	PayoutConfirmations int32
+	// PaytxUnseenMax is how long a paytx payout may stay unseen before it is voided; zero
+	// means DefaultPaytxUnseenMax.
+	PaytxUnseenMax time.Duration
 }
 
 // DefaultPollInterval is the polling period without ZMQ.

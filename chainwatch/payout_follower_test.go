@@ -84,6 +84,11 @@ func (w *payoutWorld) sync(f *Follower) {
 // reserve plans, signs and reserves a payout of koinu to the chain's faucet, as the API does.
 func (w *payoutWorld) reserve(koinu uint64) *gigawallet.Payment {
 	w.t.Helper()
+	return w.reserveSent(koinu, true)
+}
+
+func (w *payoutWorld) reserveSent(koinu uint64, broadcast bool) *gigawallet.Payment {
+	w.t.Helper()
 	reader := w.shard.Reader()
 	a, err := reader.GetAccount("gw", "shop")
 	if err != nil {
@@ -109,7 +114,7 @@ func (w *payoutWorld) reserve(koinu uint64) *gigawallet.Payment {
 		w.t.Fatal(err)
 	}
 	cmd := &gigawallet.ReservePayment{ProjectID: "gw", ForeignID: "shop", Kind: "pay", FeeKoinu: plan.FeeKoinu, RawTx: signed.Raw,
-		Broadcast: true, Confirmations: 1, ChangeAddress: change.Address, ChangeIndex: a.NextInternal, ChangeKoinu: plan.ChangeKoinu,
+		Broadcast: broadcast, Confirmations: 1, ChangeAddress: change.Address, ChangeIndex: a.NextInternal, ChangeKoinu: plan.ChangeKoinu,
 		Outputs: []gigawallet.PayOutput{{Address: w.chain.FaucetAddress(), Koinu: plan.Outputs[0].Koinu, DeductFeePercent: "0"}}}
 	return w.shard.apply(cmd).Value.(*gigawallet.Payment)
 }
@@ -212,5 +217,25 @@ func TestPayoutThroughAReorg(t *testing.T) {
 	w.sync(f)
 	if w.status(p) != gigawallet.PaymentConfirmed || w.shard.balance("shop") != "599000000" {
 		t.Fatalf("after re-mining: %s balance %s", w.status(p), w.shard.balance("shop"))
+	}
+}
+
+// A paytx payout the caller never sends is voided once its time has passed: inputs free, hold
+// released.
+func TestUnsentPaytxIsVoided(t *testing.T) {
+	w := newPayoutWorld(t)
+	p := w.reserveSent(4*100_000_000, false)
+	f := w.follower()
+	w.sync(f)
+	if w.status(p) != gigawallet.PaymentReserved || w.chain.InMempool(chainhash.Hash(p.TxID)) {
+		t.Fatalf("a paytx was sent: %s", w.status(p))
+	}
+	f.cfg.PaytxUnseenMax = time.Nanosecond
+	w.sync(f)
+	if w.status(p) != gigawallet.PaymentReleased {
+		t.Fatalf("status %s", w.status(p))
+	}
+	if spendable, _ := w.shard.Reader().SpendableUTXOs("gw", "shop", 10); len(spendable) != 1 {
+		t.Fatalf("spendable after the void: %+v", spendable)
 	}
 }
