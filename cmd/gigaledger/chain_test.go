@@ -92,7 +92,7 @@ func (g *gigaWalletCluster) invoiceState(i int, foreignID, address string) invoi
 
 // balanceState is GET /account/:foreignID/balance, amounts as the API writes them.
 type balanceState struct {
-	IncomingBalance, CurrentBalance string
+	IncomingBalance, CurrentBalance, OutgoingBalance string
 }
 
 func (g *gigaWalletCluster) balance(i int, foreignID string) balanceState {

@@ -343,3 +343,63 @@ func TestPayoutThroughTheClient(t *testing.T) {
 		t.Fatalf("after the rescan: %+v", b)
 	}
 }
+
+// Three nodes, one shard: a payout is reserved, but its send fails with an unknown outcome (the
+// node had not taken it); the shard's leader then stops before its follower records anything.
+// The new leader's follower sends the same signed transaction; it is mined and confirmed once,
+// with one PAYMENT_SENT, one PAYMENT_ON_CHAIN and one PAYMENT_CONFIRMED, and the account debited
+// once.
+func TestPayoutLeaderFailover(t *testing.T) {
+	sim := startSimNode(t)
+	g := newConfiguredGigaWalletCluster(t, 3, 1, nil, func(cfg *serveConfig) {
+		sim.configure(cfg, 200*time.Millisecond)
+		cfg.ConfirmationsNeeded = 1
+	})
+	g.expect(0, false, http.MethodPost, "/account/shop", `{}`, http.StatusOK)
+	invoice := g.createInvoice(0, "shop", `{"items":[{"type":"item","name":"tea","value":"5","quantity":1}],"required_confirmations":0}`)
+	if _, err := sim.chain.Pay(invoice.PayToAddress, 5*chainsim.KoinuPerCoin); err != nil {
+		t.Fatal(err)
+	}
+	sim.chain.Mine(1)
+	testutil.EventuallyWithin(t, 20*time.Second, "the deposit confirmed", func() bool { return g.balance(0, "shop").CurrentBalance == "5" })
+
+	leader := g.leader()
+	if leader < 0 {
+		t.Fatal("no leader of shard 0")
+	}
+	api := (leader + 1) % 3
+	sim.chain.RejectNext(-28, "Loading block index...") // neither taken nor refused: outcome unknown
+	var sent struct{ Hex, Total string }
+	if err := json.Unmarshal(g.expect(api, false, http.MethodPost, "/account/shop/pay", `{"amount":"2","to":"`+sim.chain.FaucetAddress()+`"}`, http.StatusOK), &sent); err != nil {
+		t.Fatal(err)
+	}
+	g.stop(leader)
+	testutil.EventuallyWithin(t, 30*time.Second, "the payout sent by the new leader", func() bool {
+		id, _ := chainhash.NewHashFromStr(sent.Hex)
+		return sim.chain.InMempool(*id)
+	})
+	sim.chain.Mine(2)
+	state := func() string {
+		var v paymentView
+		if err := json.Unmarshal(g.expect(api, false, http.MethodGet, "/account/shop/payment/"+sent.Hex, "", http.StatusOK), &v); err != nil {
+			t.Fatal(err)
+		}
+		return v.Status
+	}
+	testutil.EventuallyWithin(t, 30*time.Second, "the payout confirmed", func() bool { return state() == "confirmed" })
+	for _, kind := range []string{"PAYMENT_SENT", "PAYMENT_ON_CHAIN", "PAYMENT_CONFIRMED"} {
+		events, _ := g.replayEvents(api, 500)
+		count := 0
+		for _, e := range events {
+			if e.EventType == kind {
+				count++
+			}
+		}
+		if count != 1 {
+			t.Errorf("%d %s events, want 1", count, kind)
+		}
+	}
+	if b := g.balance(api, "shop"); b.CurrentBalance != "2.99" || b.OutgoingBalance != "0" {
+		t.Fatalf("balance: %+v", b)
+	}
+}
