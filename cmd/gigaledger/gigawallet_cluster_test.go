@@ -86,6 +86,12 @@ func newConfiguredGigaWalletCluster(t *testing.T, size, shards int, logs slog.Ha
 		testutil.EventuallyWithin(t, clusterWaitMax, "every shard led on "+tc.configs[i].NodeID,
 			func() bool { return tc.node(i).ready() == nil })
 	}
+	// When the test ends, before the nodes stop: the invariants hold on every running replica.
+	t.Cleanup(func() {
+		for i := range tc.nodes {
+			checkCustody(t, tc.node(i))
+		}
+	})
 	return &gigaWalletCluster{testCluster: tc, seedHex: strings.TrimSpace(string(text)), keys: keys,
 		http: &http.Client{Timeout: 10 * time.Second}}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/gigaledger/gigaledger/chainwatch/chainsim"
 	"github.com/gigaledger/gigaledger/client"
 	"github.com/gigaledger/gigaledger/cluster/testutil"
+	"github.com/gigaledger/gigaledger/fsm"
 )
 
 // payoutNode is a lone node following a simulated regtest chain.
@@ -53,6 +54,7 @@ func startPayoutNode(t *testing.T) *payoutNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
+	t.Cleanup(func() { checkCustody(t, n) })
 	return &payoutNode{t: t, chain: chain, rpc: rpcServer, admin: "http://" + cfg.AdminAddr}
 }
 
@@ -401,5 +403,27 @@ func TestPayoutLeaderFailover(t *testing.T) {
 	}
 	if b := g.balance(api, "shop"); b.CurrentBalance != "2.99" || b.OutgoingBalance != "0" {
 		t.Fatalf("balance: %+v", b)
+	}
+}
+
+// checkCustody checks, on every shard a running node hosts, the accounting core's invariants and
+// the GigaWallet custody invariant (fsm/gigawallet CHAIN.md): the chain tests register it to
+// run when they end, before their nodes stop.
+func checkCustody(t *testing.T, n *node) {
+	t.Helper()
+	if n == nil {
+		return
+	}
+	for _, k := range n.cluster.HostedShards() {
+		m, ok := n.cluster.StateMachine(k).(*fsm.Machine)
+		if !ok || m == nil {
+			continue
+		}
+		if err := n.families.ledger.Of(m).CheckInvariants(); err != nil {
+			t.Errorf("%s shard %d: %v", n.cfg.NodeID, k, err)
+		}
+		if err := n.families.gigawallet.CheckCustody(m); err != nil {
+			t.Errorf("%s shard %d: %v", n.cfg.NodeID, k, err)
+		}
 	}
 }
