@@ -156,3 +156,32 @@ func FuzzDecodeAccountUpsert(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodePayRequest: a payout body is a 4xx bad-request with a message or valid JSON whose
+// outputs are positive, bounded, with fee shares of at most 100%.
+func FuzzDecodePayRequest(f *testing.F) {
+	for _, seed := range []string{
+		`{}`, ``, `null`, `{"amount":"1","to":"nbMFaHF9pjNoohS4fD1jefKBgDnETK9uPu"}`,
+		`{"pay":[{"amount":1.5,"to":"nbMFaHF9pjNoohS4fD1jefKBgDnETK9uPu","deduct_fee_percent":"100"}],"max_fee":"2"}`,
+		`{"amount":"1","to":"x","pay":[]}`, `{"pay":[{"amount":"-1","to":"a"}]}`, `{"explicit_fee":"1e2","amount":"0.00000001","to":"a"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		request, apiErr := DecodePayRequest(bytes.NewReader(body), func(string) error { return nil })
+		if apiErr != nil {
+			if apiErr.Status < 400 || apiErr.Status > 499 || apiErr.Message == "" {
+				t.Fatalf("refusal %d %s %q is not a 4xx with a message", apiErr.Status, apiErr.Code, apiErr.Message)
+			}
+			return
+		}
+		if !json.Valid(body) || len(request.Outputs) == 0 || len(request.Outputs) > PayOutputsMax {
+			t.Fatalf("accepted %q as %+v", body, request)
+		}
+		for _, o := range request.Outputs {
+			if o.Koinu == 0 || o.Koinu > 1<<62 || o.DeductFeeShare > 100*KoinuPerDOGE || o.Address == "" {
+				t.Fatalf("accepted output %+v of %q", o, body)
+			}
+		}
+	})
+}
