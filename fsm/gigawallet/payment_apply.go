@@ -394,6 +394,15 @@ func (x *chainApply) unminePayment(txid Hash, rewindTo int64) {
 	next.HoldID, next.Status, next.Height, next.ConfirmAt, next.UpdatedAt = holdID, PaymentSent, 0, 0, b.Now
 	b.Set(unminedKey(txid), nil)
 	s.putPayment(b, &next)
+	// Its inputs are its own again (a payout voided and mined anyway had let them go): no
+	// other payout may select them while this one waits to be mined again.
+	for _, op := range p.Inputs {
+		if u := s.utxo(b, op); u != nil && u.Reservation != txid {
+			reserved := *u
+			reserved.Reservation = txid
+			s.putUTXO(b, &reserved)
+		}
+	}
 }
 
 // unconfirmPayment puts a payout confirmed in a block at or below a rewind's new tip, whose
