@@ -20,7 +20,8 @@ const (
 	observedTxsMax                   = 1 << 16
 	observedOutputsMax               = 1 << 12
 	observedTagsMax                  = fsm.ListMaxCount
-	recentRegistrations              = 1 << 20 // log entries a filter may lag behind the command's own
+	recentRegistrations              = 1 << 16 // log entries a filter may lag behind the command's own
+	recentTrimStep                   = 1 << 12 // trim the recent registrations by age at most this often
 	creditReferencePrefix            = "chain:"
 	reversalReferencePrefix          = "chain-reversal:"
 	chainNetworkNameMaxLength        = 16
@@ -390,7 +391,11 @@ const (
 	heightKeyPrefixLen = 9
 )
 
-var chainCursorKey = []byte{prefixChainCursor}
+var (
+	chainCursorKey = []byte{prefixChainCursor}
+	// recentTrimFloorKey holds the log index below which registrations were trimmed by age.
+	recentTrimFloorKey = []byte{prefixChainCursor, 1}
+)
 
 func addressKey(address string) []byte { return append([]byte{prefixAddress}, address...) }
 

@@ -106,8 +106,8 @@ func (f *Family) observeChain(b *fsm.Batch, c *ObserveChain) *fsm.Result {
 // checkFilter refuses an observation filtered against a state that lacks an address registered
 // since, when one of the observed transactions may pay it (its tag is among the command's).
 func (x *chainApply) checkFilter(c *ObserveChain) *fsm.Error {
-	if c.FilterIndex < x.cursor.RecentFloor {
-		return fsm.Rejectf(CodeStaleFilter, "filtered at %d, before the recent registrations kept (%d)", c.FilterIndex, x.cursor.RecentFloor)
+	if floor := max(x.cursor.RecentFloor, x.s.recentTrimFloor(x.b)); c.FilterIndex < floor {
+		return fsm.Rejectf(CodeStaleFilter, "filtered at %d, before the recent registrations kept (%d)", c.FilterIndex, floor)
 	}
 	if c.FilterIndex >= x.b.Index {
 		return fsm.Rejectf(fsm.CodeInvalidArgument, "filtered at %d, not before the command's own index %d", c.FilterIndex, x.b.Index)

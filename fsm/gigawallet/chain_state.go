@@ -1,6 +1,7 @@
 package gigawallet
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/gigaledger/gigaledger/fsm"
@@ -17,6 +18,9 @@ type chainMemory struct {
 	deleted   map[Outpoint]bool
 	pendings  map[Hash]bool
 	payments  map[Hash]*Payment
+	// trimFloor caches the stored recent-registration trim floor for the batch.
+	trimFloor     uint64
+	trimFloorRead bool
 	// paymentCounts are the accounts' payout counts this batch wrote.
 	paymentCounts map[string]uint64
 }
@@ -24,6 +28,7 @@ type chainMemory struct {
 func (m *chainMemory) reset() {
 	m.chainBusy = false
 	m.cursor = nil
+	m.trimFloorRead = false
 	m.recent = m.recent[:0]
 	if m.owners == nil {
 		m.owners, m.utxos, m.deleted, m.pendings = map[string]*AddressOwner{}, map[Outpoint]*UTXO{}, map[Outpoint]bool{}, map[Hash]bool{}
@@ -91,6 +96,36 @@ func (s *state) watch(b *fsm.Batch, address string, o *AddressOwner) {
 	b.Set(recentAddressKey(b.Index, address), nil)
 	s.owners[address] = o
 	s.recent = append(s.recent, address)
+	s.trimRecentByAge(b)
+}
+
+// trimRecentByAge bounds the recent registrations when no follower trims them (a cluster with
+// invoices and no node): those older than recentRegistrations log entries go, at most once per
+// recentTrimStep entries; an observation filtered before them is stale.
+func (s *state) trimRecentByAge(b *fsm.Batch) {
+	floor := s.recentTrimFloor(b)
+	if b.Index < floor+recentRegistrations+recentTrimStep {
+		return
+	}
+	floor = b.Index - recentRegistrations
+	b.DeleteRange([]byte{prefixRecentAddr}, binary.BigEndian.AppendUint64([]byte{prefixRecentAddr}, floor+1))
+	b.Set(recentTrimFloorKey, binary.AppendUvarint(nil, floor))
+	s.trimFloor, s.trimFloorRead = floor, true
+}
+
+// recentTrimFloor is the highest log index whose registrations were trimmed by age (0: none).
+func (s *state) recentTrimFloor(b *fsm.Batch) uint64 {
+	if !s.trimFloorRead {
+		s.trimFloor, s.trimFloorRead = 0, true
+		if v := s.get(b, recentTrimFloorKey, "recent trim floor"); v != nil {
+			n, size := binary.Uvarint(v)
+			if size <= 0 {
+				panic(fmt.Sprintf("gigawallet: recent trim floor %x", v)) // corruption
+			}
+			s.trimFloor = n
+		}
+	}
+	return s.trimFloor
 }
 
 func (s *state) utxo(b *fsm.Batch, op Outpoint) *UTXO {

@@ -386,3 +386,29 @@ func TestChainCommandCodec(t *testing.T) {
 		}
 	}
 }
+
+// Without a follower, the recent registrations are trimmed by age: the store keeps those of the
+// last recentRegistrations log entries, and an observation filtered before them is stale.
+func TestRecentRegistrationsTrimmedByAge(t *testing.T) {
+	h := newChainHarness(t)
+	h.mine()
+	h.invoice("shop", "nOld", 1, 1)
+	oldIndex := h.index
+	h.index = oldIndex + recentRegistrations + recentTrimStep // time passes in the log
+	h.invoice("shop", "nNew", 1, 1)
+	count := 0
+	if err := h.m.Store().Scan([]byte{prefixRecentAddr}, func(_, _ []byte) error { count++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if count != 1 {
+		t.Fatalf("%d recent registrations kept, want 1 (the new one)", count)
+	}
+	c := &ObserveChain{Network: "regtest", Genesis: Hash{0xee}, Height: 2, Hash: Hash{2}, PrevHash: h.hashes[1], FilterIndex: oldIndex}
+	if r := h.apply(c); r.Err == nil || r.Err.Code != CodeStaleFilter {
+		t.Fatalf("filtered before the trim floor: %v", r.Err)
+	}
+	c.FilterIndex = h.index
+	if r := h.apply(c); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+}
