@@ -164,6 +164,8 @@ func startChainFollower(node *cluster.Node, fams *families, cfg *serveConfig, ke
 	if spec == nil {
 		if len(cfg.Dogecoind) > 0 {
 			logger.Warn("no --dogecoind for the configured network: payments are not followed", "network", cfg.Network)
+		} else if keys != nil {
+			logger.Info("no Dogecoin node configured (--dogecoind): invoices are created, but payments to them are not seen", "network", cfg.Network)
 		}
 		return nil, nil
 	}
