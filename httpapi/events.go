@@ -126,7 +126,7 @@ func eventMessage(ev backend.Event) any {
 		if ev.Account != nil {
 			accountAddress = ev.Account.Address
 		}
-		return paymentEventView(accountAddress, subject)
+		return paymentView(accountAddress, subject)
 	case *gigawallet.AccountBalance:
 		return gw.AccountBalanceEvent{AccountID: subject.Address, ForeignID: subject.ForeignID,
 			CurrentBalance: gw.Amount(subject.Current), IncomingBalance: gw.Amount(subject.Incoming), OutgoingBalance: gw.Amount(subject.Outgoing)}

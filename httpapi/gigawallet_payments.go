@@ -53,8 +53,7 @@ func (g *gigaWallet) pay(broadcast bool) gin.HandlerFunc {
 			g.fail(c, apiErr)
 			return
 		}
-		g.ok(c, http.StatusOK, gw.SendFundsResult{TxID: p.TxID.String(), Total: gw.Amount(fsm.AmountFromUint64(p.TotalKoinu())),
-			Paid: gw.Amount(fsm.AmountFromUint64(p.PaidKoinu)), Fee: gw.Amount(fsm.AmountFromUint64(p.FeeKoinu)), Tx: hex.EncodeToString(signed)})
+		g.ok(c, http.StatusOK, sendFundsResult(p, hex.EncodeToString(signed)))
 	}
 }
 
@@ -84,8 +83,7 @@ func (g *gigaWallet) payFrom(c *gin.Context) {
 		g.fail(c, apiErr)
 		return
 	}
-	g.ok(c, http.StatusOK, gw.SendFundsResult{TxID: p.TxID.String(), Total: gw.Amount(fsm.AmountFromUint64(p.TotalKoinu())),
-		Paid: gw.Amount(fsm.AmountFromUint64(p.PaidKoinu)), Fee: gw.Amount(fsm.AmountFromUint64(p.FeeKoinu))})
+	g.ok(c, http.StatusOK, sendFundsResult(p, ""))
 }
 
 // payout plans, signs, reserves and (when broadcast) sends one payout; it answers the stored
@@ -234,11 +232,6 @@ func paymentView(accountAddress string, p *gigawallet.Payment) gw.Payment {
 	return view
 }
 
-// paymentEventView is the PAYMENT_* events' payload.
-func paymentEventView(accountAddress string, p *gigawallet.Payment) gw.Payment {
-	return paymentView(accountAddress, p)
-}
-
 // paymentID reads the :paymentID path parameter: a txid.
 func (g *gigaWallet) paymentID(c *gin.Context, where string) (gigawallet.Hash, bool) {
 	txid, err := gigawallet.ParseHash(c.Param("paymentID"))
@@ -361,6 +354,12 @@ func (g *gigaWallet) refund(c *gin.Context) {
 		g.fail(c, apiErr)
 		return
 	}
-	g.ok(c, http.StatusOK, gw.SendFundsResult{TxID: p.TxID.String(), Total: gw.Amount(fsm.AmountFromUint64(p.TotalKoinu())),
-		Paid: gw.Amount(fsm.AmountFromUint64(p.PaidKoinu)), Fee: gw.Amount(fsm.AmountFromUint64(p.FeeKoinu)), Tx: hex.EncodeToString(signed)})
+	g.ok(c, http.StatusOK, sendFundsResult(p, hex.EncodeToString(signed)))
+}
+
+// sendFundsResult is a payout's answer (GigaWallet's SendFundsResult); tx is the signed
+// transaction in hex, "" for payfrom.
+func sendFundsResult(p *gigawallet.Payment, tx string) gw.SendFundsResult {
+	return gw.SendFundsResult{TxID: p.TxID.String(), Total: gw.Amount(fsm.AmountFromUint64(p.TotalKoinu())),
+		Paid: gw.Amount(fsm.AmountFromUint64(p.PaidKoinu)), Fee: gw.Amount(fsm.AmountFromUint64(p.FeeKoinu)), Tx: tx}
 }

@@ -388,12 +388,14 @@ func (x *chainApply) drop(txid Hash) {
 	}
 	s.setPending(b, txid, false)
 	var outputs, spends []Outpoint
-	x.mustScan(append([]byte{prefixUTXO}, txid[:]...), append([]byte{prefixUTXO}, nextHash(txid)...), func(k []byte) bool {
+	outputsOf := append([]byte{prefixUTXO}, txid[:]...)
+	x.mustScan(outputsOf, fsm.PrefixEnd(outputsOf), func(k []byte) bool {
 		op, _ := outpointOf(k)
 		outputs = append(outputs, op)
 		return true
 	})
-	x.mustScan(append([]byte{prefixSpender}, txid[:]...), append([]byte{prefixSpender}, nextHash(txid)...), func(k []byte) bool {
+	spentBy := append([]byte{prefixSpender}, txid[:]...)
+	x.mustScan(spentBy, fsm.PrefixEnd(spentBy), func(k []byte) bool {
 		op, _ := outpointOf(k)
 		spends = append(spends, op)
 		return true
@@ -447,19 +449,6 @@ func sortedUnique(ops []Outpoint) []Outpoint {
 		return int(int64(a.Vout) - int64(b.Vout))
 	})
 	return slices.Compact(ops)
-}
-
-func nextHash(h Hash) []byte {
-	n := new(bytes.Buffer)
-	n.Write(h[:])
-	out := n.Bytes()
-	for i := len(out) - 1; i >= 0; i-- {
-		out[i]++
-		if out[i] != 0 {
-			return out
-		}
-	}
-	return append(bytes.Repeat([]byte{0xff}, 32), 0)
 }
 
 func (f *Family) dropTransactions(b *fsm.Batch, c *DropTransactions) *fsm.Result {

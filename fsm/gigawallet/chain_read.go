@@ -3,6 +3,7 @@ package gigawallet
 import (
 	"bytes"
 	"fmt"
+	"strings"
 
 	"github.com/gigaledger/gigaledger/fsm"
 )
@@ -287,7 +288,7 @@ func (f *Family) CheckCustody(m *fsm.Machine) error {
 		}
 	}
 	for k, s := range invoices {
-		project, address, _ := cut(k)
+		project, address, _ := strings.Cut(k, "\x00")
 		v, err := r.GetInvoice(project, "", address)
 		if err != nil {
 			return fmt.Errorf("custody: invoice %s: %w", address, err)
@@ -297,15 +298,6 @@ func (f *Family) CheckCustody(m *fsm.Machine) error {
 		}
 	}
 	return nil
-}
-
-func cut(k string) (string, string, bool) {
-	for i := 0; i < len(k); i++ {
-		if k[i] == 0 {
-			return k[:i], k[i+1:], true
-		}
-	}
-	return k, "", false
 }
 
 // outgoingOf sums the totals of an account's payouts that are not confirmed or released.
