@@ -156,3 +156,52 @@ func (l *Ledger) single(projectID, referenceID string, op Operation, walletID st
 	}
 	return t, nil
 }
+
+// Asset returns an asset of the project as this shard knows it (a copy), or nil. A data shard
+// knows the assets its wallets use.
+func (l *Ledger) Asset(projectID, assetID string) *Asset {
+	as, r := l.findAsset(projectID, assetID)
+	if r != nil {
+		return nil
+	}
+	out := *as
+	return &out
+}
+
+// Transfer moves amount from one wallet's available balance to another wallet of the same
+// asset in a transaction of its own (a compensating entry). Insufficient funds, a suspended or
+// closed wallet, or an asset mismatch is a rejection, recorded as a failed transaction: a
+// caller that must not burn the reference checks first.
+func (l *Ledger) Transfer(projectID, fromWalletID, toWalletID, referenceID string, amount Amount) (*Transaction, *fsm.Error) {
+	return l.single(projectID, referenceID, Operation{Type: OperationTransfer, From: fromWalletID, To: toWalletID, Amount: amount}, fromWalletID)
+}
+
+// CaptureHoldTo captures an active hold whole into a transfer to another wallet of the same
+// asset, in a transaction recorded under referenceID. A failure (the hold's wallet suspended,
+// the payee closed, another asset) is recorded as a failed transaction and leaves the hold
+// active; a resolved hold is a HoldResolved rejection.
+func (l *Ledger) CaptureHoldTo(projectID, holdID, toWalletID, referenceID string) (*Transaction, *fsm.Error) {
+	h, r := l.activeHold(projectID, holdID)
+	if r != nil {
+		return nil, r.Err
+	}
+	slot, ok := keyspace.SlotOfID(h.WalletID)
+	if !ok {
+		return nil, rejectf(CodeInvalidArgument, "wallet id %q carries no slot", h.WalletID)
+	}
+	result := l.captureHold(&CaptureHold{ProjectID: projectID, HoldID: holdID, To: toWalletID,
+		IDPrefix: "t" + keyspace.SlotHex(slot), ReferenceID: referenceID})
+	if result.Err != nil {
+		var t *Transaction
+		if v, ok := result.Value.(*Transaction); ok {
+			t = v
+		}
+		return t, result.Err
+	}
+	res, _ := result.Value.(*HoldResolution)
+	if res == nil || res.Transaction == nil {
+		t, _ := result.Value.(*Transaction)
+		return t, rejectf(CodeInvalidArgument, "capture of hold %q did not complete", holdID)
+	}
+	return res.Transaction, nil
+}
