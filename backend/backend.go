@@ -13,6 +13,7 @@ import (
 
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
+	"github.com/gigaledger/gigaledger/fsm/gigpay"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
@@ -58,7 +59,8 @@ type Event struct {
 	Type     string
 	// Subject is the event's record as its family resolves it: *ledger.Transaction,
 	// *ledger.Wallet or *ledger.Hold (LEDGER_*), *gigawallet.Account (ACC_*) or
-	// *gigawallet.Invoice (INV_*); nil for an event of a family this node does not run.
+	// *gigawallet.Invoice (INV_*), *gigpay.Token (GIGPAY_TOKEN_*) or *gigpay.Payment
+	// (GIGPAY_PAYMENT_*); nil for an event of a family this node does not run.
 	Subject fsm.Value
 	// Account is the account of an invoice subject, read on the same shard (the admin invoice
 	// view shows the account's address); nil otherwise.
@@ -98,6 +100,15 @@ type Reader interface {
 	GetPayment(projectID, foreignID string, txid gigawallet.Hash) (*gigawallet.Payment, error)
 	// ListPayments reads up to limit payouts of an account with sequence ≥ cursor, oldest first.
 	ListPayments(projectID, foreignID string, cursor uint64, limit int) ([]gigawallet.Payment, error)
+	// GigPay family. GetToken reads a token by its ID, GetTokenByString by its bearer string
+	// (constant-time; a forged string is TokenNotFound), GetGigPayPayment a payment by its ID.
+	GetToken(projectID, tokenID string) (*gigpay.Token, error)
+	GetTokenByString(projectID, token string) (*gigpay.Token, error)
+	GetGigPayPayment(projectID, paymentID string) (*gigpay.Payment, error)
+	// ListGigPayPayments reads one page of a project's payments from every shard, merged
+	// (gigpay.MergePages): the page, the position the next page continues from (q.After), and
+	// whether more may follow.
+	ListGigPayPayments(projectID string, q gigpay.PaymentQuery) (items []gigpay.Payment, next []byte, hasMore bool, err error)
 	// Events: the outbox has one part per shard.
 	ShardCount() int
 	// ListEvents returns up to limit (0..EventsMaxCount) events of a shard's outbox with a

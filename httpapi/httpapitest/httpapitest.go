@@ -13,6 +13,7 @@ import (
 	"github.com/gigaledger/gigaledger/backend"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
+	"github.com/gigaledger/gigaledger/fsm/gigpay"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 	"github.com/gigaledger/gigaledger/httpapi"
 )
@@ -30,6 +31,7 @@ type LedgerBackend struct {
 	Machine    *fsm.Machine
 	Ledger     *ledger.Ledger
 	GigaWallet *gigawallet.Reader
+	GigPay     *gigpay.Reader
 
 	mu        sync.Mutex
 	index     uint64
@@ -43,6 +45,7 @@ func NewLedgerBackend(t testing.TB) *LedgerBackend {
 	reg := fsm.NewRegistry()
 	core := ledger.Register(reg)
 	family := gigawallet.Register(reg, core)
+	pay := gigpay.Register(reg, core)
 	machine, err := fsm.Open(t.TempDir(), nil, reg)
 	if err != nil {
 		t.Fatalf("open ledger: %v", err)
@@ -52,7 +55,8 @@ func NewLedgerBackend(t testing.TB) *LedgerBackend {
 			t.Errorf("close ledger: %v", err)
 		}
 	})
-	return &LedgerBackend{Machine: machine, Ledger: core.Of(machine), GigaWallet: family.Of(machine), clockMs: ClockStartMs}
+	return &LedgerBackend{Machine: machine, Ledger: core.Of(machine), GigaWallet: family.Of(machine), GigPay: pay.Of(machine),
+		clockMs: ClockStartMs}
 }
 
 // Propose applies the command as the next log entry and returns its result.
@@ -77,7 +81,7 @@ func (b *LedgerBackend) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Res
 
 // Read returns the machine's readers.
 func (b *LedgerBackend) Read(ctx context.Context) (httpapi.Reader, error) {
-	return machineReader{b.Ledger, b.GigaWallet, b.Machine}, nil
+	return machineReader{b.Ledger, b.GigaWallet, b.GigPay, b.Machine}, nil
 }
 
 // WaitForEvents returns once the machine's outbox holds an event above after[0], or ctx ends.
@@ -102,7 +106,33 @@ func (b *LedgerBackend) WaitForEvents(ctx context.Context, after []uint64) error
 type machineReader struct {
 	*ledger.Ledger
 	*gigawallet.Reader
+	gigpay  *gigpay.Reader
 	machine *fsm.Machine
+}
+
+// GetToken implements httpapi.Reader.
+func (r machineReader) GetToken(projectID, tokenID string) (*gigpay.Token, error) {
+	return r.gigpay.GetToken(projectID, tokenID)
+}
+
+// GetTokenByString implements httpapi.Reader.
+func (r machineReader) GetTokenByString(projectID, token string) (*gigpay.Token, error) {
+	return r.gigpay.GetTokenByString(projectID, token)
+}
+
+// GetGigPayPayment implements httpapi.Reader.
+func (r machineReader) GetGigPayPayment(projectID, paymentID string) (*gigpay.Payment, error) {
+	return r.gigpay.GetPayment(projectID, paymentID)
+}
+
+// ListGigPayPayments implements httpapi.Reader: the one shard's page, merged as a cluster's.
+func (r machineReader) ListGigPayPayments(projectID string, q gigpay.PaymentQuery) ([]gigpay.Payment, []byte, bool, error) {
+	page, err := r.gigpay.ListPayments(projectID, &q)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	items, next, hasMore := gigpay.MergePages(&q, []*gigpay.PaymentPage{page})
+	return items, next, hasMore, nil
 }
 
 // ShardCount is 1: the backend is one machine.
@@ -143,7 +173,9 @@ func (r machineReader) ListEvents(shardID int, after uint64, limit int) (*backen
 		e := backend.Event{Sequence: ev.Sequence, TimeMs: ev.Time, Type: ev.Type}
 		var ok bool
 		if e.Subject, ok, err = r.Ledger.EventSubject(ev); !ok {
-			e.Subject, _, err = gigawallet.EventSubject(ev)
+			if e.Subject, ok, err = gigawallet.EventSubject(ev); !ok {
+				e.Subject, _, err = gigpay.EventSubject(ev)
+			}
 		}
 		if err != nil {
 			return nil, err
