@@ -67,6 +67,8 @@ type AdminConfig struct {
 	CORSOrigins []string
 	// GigaWallet, when set, serves the GigaWallet API's account routes beside Cloud Wallet's.
 	GigaWallet *GigaWalletConfig
+	// GigPay, when set, serves the GigPay API (/api/v1/...).
+	GigPay *GigPayConfig
 	// Redriver marks dead letters for re-delivery (POST .../dead-letters/redrive); nil answers
 	// that route 503.
 	Redriver DeadLetterRedriver
@@ -93,6 +95,8 @@ type PublicConfig struct {
 	CORSOrigins  []string
 	// GigaWallet, when set, serves GigaWallet's public routes (invoice views) from Backend.
 	GigaWallet *GigaWalletConfig
+	// GigPay, when set, serves GigPay's token-authorised routes (claim, reject) from Backend.
+	GigPay *GigPayConfig
 	Backend    Backend
 	// RequestTimeout is as AdminConfig's.
 	RequestTimeout time.Duration

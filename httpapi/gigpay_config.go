@@ -1,0 +1,13 @@
+package httpapi
+
+// GigPayConfig turns on the GigPay API (seed 002; docs/gigpay-api.md): payment tokens and
+// payments between the wallets of ProjectID.
+type GigPayConfig struct {
+	// ProjectID is the ledger project whose customer wallets are GigPay accounts; it is created,
+	// with its `usd` asset (100 fractions), the first time a GigPay route needs it.
+	ProjectID string
+	// Env names the wallet app's environment in token links:
+	// https://wallet.{Env}.gigpay.com/payment/{token}; empty is production
+	// (https://wallet.gigpay.com/payment/{token}).
+	Env string
+}
