@@ -96,8 +96,8 @@ type PublicConfig struct {
 	// GigaWallet, when set, serves GigaWallet's public routes (invoice views) from Backend.
 	GigaWallet *GigaWalletConfig
 	// GigPay, when set, serves GigPay's token-authorised routes (claim, reject) from Backend.
-	GigPay *GigPayConfig
-	Backend    Backend
+	GigPay  *GigPayConfig
+	Backend Backend
 	// RequestTimeout is as AdminConfig's.
 	RequestTimeout time.Duration
 }
