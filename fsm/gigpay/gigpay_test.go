@@ -632,4 +632,3 @@ func pieceOf(t *testing.T, r *Reader, q *PaymentQuery, piece, pieces int) *Payme
 		}
 	}
 }
-
