@@ -3,6 +3,7 @@ package gigpay
 import (
 	"bytes"
 	"crypto/subtle"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/gigaledger/gigaledger/fsm"
@@ -212,7 +213,24 @@ func (r *Reader) ListPayments(projectID string, q *PaymentQuery) (*PaymentPage, 
 			lower = append(pos, 0) // the smallest key after pos
 		}
 	}
+	if q.Sort == SortCreated {
+		// The creation-time index is ordered by time: a time range bounds the walk itself.
+		if q.FromMs > 0 {
+			if from := binary.BigEndian.AppendUint64(bytes.Clone(prefix), uint64(q.FromMs)); bytes.Compare(from, lower) > 0 {
+				lower = from
+			}
+		}
+		if q.ToMs > 0 {
+			if to := binary.BigEndian.AppendUint64(bytes.Clone(prefix), uint64(q.ToMs)); bytes.Compare(to, upper) < 0 {
+				upper = to
+			}
+		}
+	}
 	page := &PaymentPage{}
+	if bytes.Compare(lower, upper) >= 0 {
+		page.Exhausted = true
+		return page, nil
+	}
 	err := r.store.Read(func() error {
 		it, err := r.store.NewIter(lower, upper)
 		if err != nil {
