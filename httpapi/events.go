@@ -16,9 +16,11 @@ import (
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/cluster/relay"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
+	"github.com/gigaledger/gigaledger/fsm/gigpay"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 	"github.com/gigaledger/gigaledger/httpapi/cloudwallet"
 	gw "github.com/gigaledger/gigaledger/httpapi/gigawallet"
+	gp "github.com/gigaledger/gigaledger/httpapi/gigpay"
 	"github.com/gin-gonic/gin"
 )
 
@@ -105,14 +107,23 @@ func EventID(shardID int, sequence uint64) string {
 // eventTimeLayout is RFC 3339 in UTC with milliseconds, fixed width so that it sorts as text.
 const eventTimeLayout = "2006-01-02T15:04:05.000Z07:00"
 
-// RenderEvent is the envelope of one event of a shard.
-func RenderEvent(shardID int, ev backend.Event) EventEnvelope {
-	return EventEnvelope{EventType: ev.Type, Message: eventMessage(ev), EventID: EventID(shardID, ev.Sequence),
+// RenderEvent is the envelope of one event of a shard; GigPay token links are production's
+// (RenderEventIn names the environment).
+func RenderEvent(shardID int, ev backend.Event) EventEnvelope { return RenderEventIn(shardID, ev, "") }
+
+// RenderEventIn is RenderEvent with GigPay token links of the wallet app's environment
+// gigPayEnv (GigPayConfig.Env).
+func RenderEventIn(shardID int, ev backend.Event, gigPayEnv string) EventEnvelope {
+	return EventEnvelope{EventType: ev.Type, Message: eventMessage(ev, gigPayEnv), EventID: EventID(shardID, ev.Sequence),
 		Shard: shardID, Sequence: ev.Sequence, CreatedAt: time.UnixMilli(ev.TimeMs).UTC().Format(eventTimeLayout)}
 }
 
-func eventMessage(ev backend.Event) any {
+func eventMessage(ev backend.Event, gigPayEnv string) any {
 	switch subject := ev.Subject.(type) {
+	case *gigpay.Token:
+		return gp.TokenOf(subject, gigPayEnv)
+	case *gigpay.Payment:
+		return gp.PaymentOf(subject)
 	case *ledger.Transaction:
 		return cloudwallet.TransactionOf(subject)
 	case *ledger.Wallet:
@@ -441,7 +452,7 @@ func (s *server) readEventsPage(c *gin.Context, r *eventsRequest, limit int) (Ev
 		}
 		next[item.shard] = item.event.Sequence
 		if r.filter.matches(item.event.Type) {
-			page.Items = append(page.Items, RenderEvent(item.shard, item.event))
+			page.Items = append(page.Items, RenderEventIn(item.shard, item.event, s.gigPayEnv))
 		}
 		part := parts[item.shard]
 		if item.event.Sequence == part.Events[len(part.Events)-1].Sequence && part.Last > item.event.Sequence {
