@@ -67,6 +67,8 @@ const (
 	CategoryPayment = "PAYMENT"
 	CategoryLedger  = "LEDGER"
 	CategoryToken   = "TOKEN"
+	// CategoryGigPay is the GigPay family's: GIGPAY_TOKEN_* and GIGPAY_PAYMENT_*.
+	CategoryGigPay = "GIGPAY"
 	// CategoryNet is accepted so that GigaWallet filters keep working; GigaWallet declared its
 	// NET_* events but never sent one, and neither does this node.
 	CategoryNet = "NET"
@@ -87,7 +89,8 @@ func EventCategory(eventType string) string {
 type EventEnvelope struct {
 	EventType string `json:"event_type"`
 	// Message is the subject in its product's JSON: a Cloud Wallet transaction, wallet or hold
-	// (LEDGER_*), a GigaWallet AccountPublic (ACC_*) or admin Invoice (INV_*); null for an event
+	// (LEDGER_*), a GigaWallet AccountPublic (ACC_*) or admin Invoice (INV_*), a GigPay token
+	// (GIGPAY_TOKEN_*) or payment (GIGPAY_PAYMENT_*); null for an event
 	// of a family this node does not render.
 	Message any `json:"message"`
 	// EventID is stable: EventID(shard, sequence).

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigpay"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
 	"github.com/gigaledger/gigaledger/httpapi"
 	gp "github.com/gigaledger/gigaledger/httpapi/gigpay"
 	"github.com/gigaledger/gigaledger/httpapi/httpapitest"
@@ -232,8 +233,6 @@ func TestGigPayRefusals(t *testing.T) {
 	payer, payee := e.account("alice"), e.account("bob")
 	e.fund(payer, "5")
 	before := e.backend.Proposals()
-	state := func() string { return e.balances(payer) + " " + e.balances(payee) }
-	want := state()
 
 	valid := map[string]any{"assetType": "usd", "sourceAccountId": payer, "amount": json.Number("1"), "expiresAtUtc": e.at(time.Hour), "memo": "m"}
 	with := func(key string, value any) map[string]any {
@@ -324,7 +323,6 @@ func TestGigPayRefusals(t *testing.T) {
 	if got := e.balances(payee); got != "0/0/0" {
 		t.Fatalf("payee after refused claims %s", got)
 	}
-	_ = want
 	// Unknown asset for an account, and a GET of what does not exist.
 	e.admin.do("POST", "/api/v1/accounts", map[string]any{"userIdentityId": "dan", "assetType": "eur"}).expectError(422, "AssetNotFound")
 	e.admin.do("GET", "/api/v1/accounts/w0000nosuch", nil).expectError(404, "WalletNotFound")
@@ -573,12 +571,13 @@ func TestGigPayEvents(t *testing.T) {
 			Message   json.RawMessage `json:"message"`
 		} `json:"items"`
 	}
-	e.admin.do("GET", "/events?limit=1000", nil).expect(200).decode(&page)
+	e.admin.do("GET", "/events?limit=1000&types=GIGPAY", nil).expect(200).decode(&page)
 	seen := map[string]string{}
 	for _, ev := range page.Items {
-		if strings.HasPrefix(ev.EventType, "GIGPAY_") {
-			seen[ev.EventType] = string(ev.Message)
+		if !strings.HasPrefix(ev.EventType, "GIGPAY_") {
+			t.Errorf("types=GIGPAY answered %s", ev.EventType)
 		}
+		seen[ev.EventType] = string(ev.Message)
 	}
 	for _, want := range []string{"GIGPAY_TOKEN_CREATED", "GIGPAY_TOKEN_SUCCEEDED", "GIGPAY_PAYMENT_CREATED", "GIGPAY_PAYMENT_UPDATED"} {
 		if seen[want] == "" || seen[want] == "null" {
@@ -590,5 +589,29 @@ func TestGigPayEvents(t *testing.T) {
 	}
 	if !strings.Contains(seen["GIGPAY_PAYMENT_CREATED"], `"type":"transfer"`) {
 		t.Errorf("payment event %s", seen["GIGPAY_PAYMENT_CREATED"])
+	}
+}
+
+// crossShardReader finds any token string: the claim reaches the proposal.
+type crossShardReader struct{ httpapi.Reader }
+
+func (crossShardReader) GetTokenByString(projectID, token string) (*gigpay.Token, error) {
+	return &gigpay.Token{ID: "k0001x", Token: token, Status: gigpay.TokenActive}, nil
+}
+
+// TestGigPayCrossShardClaim: a claim whose destination lives on another shard comes back from the
+// router as CrossShardTransaction: 422 saying that cross-shard claims come with issue 14.
+func TestGigPayCrossShardClaim(t *testing.T) {
+	fake := &httpapitest.FakeBackend{Reader: crossShardReader{},
+		ProposeResult: &fsm.Result{Err: fsm.Rejectf(ledger.CodeCrossShardTransaction, "the command's IDs route to shards 0 and 1")}}
+	cfg := &httpapi.GigPayConfig{ProjectID: gigPayProject}
+	public := &apiClient{t: t, handler: httpapi.NewPublic(httpapi.PublicConfig{GigPay: cfg, Backend: fake}, testLogger(t), nil)}
+	r := public.do("POST", "/api/v1/payment-tokens/g0001"+strings.Repeat("a", 22)+"/claim", map[string]any{"destinationAccountId": "w0002abc"}).
+		expectError(422, "CrossShardTransaction")
+	if !strings.Contains(string(r.body), "issue 14") {
+		t.Fatalf("cross-shard claim answer %s does not say when it will work", r.body)
+	}
+	if proposals, _ := fake.Calls(); proposals != 1 {
+		t.Fatalf("%d proposals", proposals)
 	}
 }
