@@ -182,7 +182,7 @@ func TestGigPayPaymentsListAgainstModel(t *testing.T) {
 	t.Logf("%d payments, %d filters, %d walks agree with the model", len(all), len(filters), walks)
 
 	// Refusals of the list's query.
-	for _, q := range []string{"limit=0", "limit=1001", "limit=x", "sort=time", "order=up", "status=done", "type=refund",
+	for _, q := range []string{"limit=0", "limit=1001", "limit=x", "limit=+5", "sort=time", "order=up", "status=done", "type=refund",
 		"accountId=a/b", "createdFromUtc=yesterday", "createdToUtc=1970-01-01T00:00:00Z", "bogus=1", "limit=1&limit=2",
 		"createdFromUtc=2024-01-02T00:00:00Z&createdToUtc=2024-01-01T00:00:00Z"} {
 		e.admin.do("GET", "/api/v1/payments?"+q, nil).expectError(400, "InvalidArgument")

@@ -101,7 +101,7 @@ func ParsePaymentQuery(values url.Values) (fsmgigpay.PaymentQuery, *Error) {
 	}
 	if v, present := values["limit"]; present {
 		n, err := strconv.Atoi(v[0])
-		if err != nil || n < 1 || n > PageLimitMax || len(v[0]) > 4 {
+		if err != nil || n < 1 || n > PageLimitMax || len(v[0]) > 4 || !allDigits(v[0]) {
 			return q, invalid("limit must be 1..%d", PageLimitMax)
 		}
 		q.Limit = n

@@ -2,6 +2,7 @@ package gigpay
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 
 	"github.com/gigaledger/gigaledger/fsm"
@@ -131,10 +132,13 @@ func DecodeBatch(body io.Reader, nowMs int64) ([]BatchItem, *Error) {
 	for i, raw := range r.Items {
 		var item tokenRequest
 		if e := decodeBytes(raw, &item, false); e != nil {
+			e.Message = fmt.Sprintf("items[%d]: %s", i, e.Message)
 			out[i].Err = e
 			continue
 		}
-		out[i].Input, out[i].Err = checkToken(&item, nowMs)
+		if out[i].Input, out[i].Err = checkToken(&item, nowMs); out[i].Err != nil {
+			out[i].Err.Message = fmt.Sprintf("items[%d]: %s", i, out[i].Err.Message)
+		}
 	}
 	return out, nil
 }
