@@ -428,6 +428,23 @@ func TestGigPayRetries(t *testing.T) {
 	}
 	pay["amount"] = json.Number("2")
 	e.admin.do("POST", "/api/v1/payments", pay).expectError(409, "ClientReferenceMismatch")
+
+	// A payee's claim retried with its Idempotency-Key (after a 503 OutcomeUnknown, say) gets the
+	// stored success, not 409 TokenNotActive.
+	payee := e.account("bob")
+	tok := e.createToken(payer, "1", nil)
+	e.public.header = http.Header{"Idempotency-Key": {"claim-1"}}
+	var c1, c2 gp.Token
+	e.public.do("POST", "/api/v1/payment-tokens/"+tok.Token+"/claim", map[string]any{"destinationAccountId": payee}).expect(200).decode(&c1)
+	r = e.public.do("POST", "/api/v1/payment-tokens/"+tok.Token+"/claim", map[string]any{"destinationAccountId": payee}).expect(200)
+	r.decode(&c2)
+	e.public.header = nil
+	if c1.Status != "Succeeded" || c2.Status != "Succeeded" || r.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("claim retry %+v then %+v", c1, c2)
+	}
+	if got := e.balances(payee); got != "1/1/0" {
+		t.Fatalf("payee after a retried claim %s", got)
+	}
 }
 
 func TestGigPayBatch(t *testing.T) {
