@@ -7,8 +7,10 @@ import (
 	"net/http"
 
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/gigpay"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 	"github.com/gigaledger/gigaledger/httpapi/cloudwallet"
+	gp "github.com/gigaledger/gigaledger/httpapi/gigpay"
 )
 
 // Error codes this package adds to the fsm's business codes. They are part of the API contract
@@ -45,6 +47,10 @@ type ErrorBody struct {
 	Error       ErrorDetail              `json:"error"`
 	Transaction *cloudwallet.Transaction `json:"transaction,omitempty"`
 	Hold        *cloudwallet.Hold        `json:"hold,omitempty"`
+	// Token and Payment are the GigPay token or payment a refusal concerns (409 TokenNotActive
+	// carries the token's current state).
+	Token   *gp.Token   `json:"token,omitempty"`
+	Payment *gp.Payment `json:"payment,omitempty"`
 }
 
 // ErrorDetail is the inside of the error envelope.
@@ -60,6 +66,8 @@ type apiError struct {
 	message     string
 	transaction *cloudwallet.Transaction
 	hold        *cloudwallet.Hold
+	token       *gp.Token
+	payment     *gp.Payment
 	// retryAfter adds a Retry-After header (503s).
 	retryAfter bool
 	// cause is logged, never sent.
@@ -117,6 +125,17 @@ var statusByCode = map[string]int{
 	// The fsm may check amounts and limits again and answer with this package's codes.
 	CodeInvalidAmount: http.StatusBadRequest,
 	CodeLimitExceeded: http.StatusBadRequest,
+	// GigPay (fsm/gigpay). A wallet or asset that a GigPay command names and that does not exist
+	// is 422 there (gigPay.refusal); on a GET it is 404 as here.
+	string(gigpay.CodeTokenNotFound):           http.StatusNotFound,
+	string(gigpay.CodePaymentNotFound):         http.StatusNotFound,
+	string(gigpay.CodeTokenNotActive):          http.StatusConflict,
+	string(gigpay.CodeTokenExists):             http.StatusConflict,
+	string(gigpay.CodePaymentExists):           http.StatusConflict,
+	string(gigpay.CodeClientReferenceMismatch): http.StatusConflict,
+	string(gigpay.CodeUnsupportedAsset):        http.StatusUnprocessableEntity,
+	string(gigpay.CodeTooPrecise):              http.StatusBadRequest,
+	string(gigpay.CodeExpiryInvalid):           http.StatusBadRequest,
 }
 
 // statusOfCode returns the status for a business code and whether the code is known.

@@ -16,9 +16,11 @@ import (
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/cluster/relay"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
+	"github.com/gigaledger/gigaledger/fsm/gigpay"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 	"github.com/gigaledger/gigaledger/httpapi/cloudwallet"
 	gw "github.com/gigaledger/gigaledger/httpapi/gigawallet"
+	gp "github.com/gigaledger/gigaledger/httpapi/gigpay"
 	"github.com/gin-gonic/gin"
 )
 
@@ -65,6 +67,8 @@ const (
 	CategoryPayment = "PAYMENT"
 	CategoryLedger  = "LEDGER"
 	CategoryToken   = "TOKEN"
+	// CategoryGigPay is the GigPay family's: GIGPAY_TOKEN_* and GIGPAY_PAYMENT_*.
+	CategoryGigPay = "GIGPAY"
 	// CategoryNet is accepted so that GigaWallet filters keep working; GigaWallet declared its
 	// NET_* events but never sent one, and neither does this node.
 	CategoryNet = "NET"
@@ -85,7 +89,8 @@ func EventCategory(eventType string) string {
 type EventEnvelope struct {
 	EventType string `json:"event_type"`
 	// Message is the subject in its product's JSON: a Cloud Wallet transaction, wallet or hold
-	// (LEDGER_*), a GigaWallet AccountPublic (ACC_*) or admin Invoice (INV_*); null for an event
+	// (LEDGER_*), a GigaWallet AccountPublic (ACC_*) or admin Invoice (INV_*), a GigPay token
+	// (GIGPAY_TOKEN_*) or payment (GIGPAY_PAYMENT_*); null for an event
 	// of a family this node does not render.
 	Message any `json:"message"`
 	// EventID is stable: EventID(shard, sequence).
@@ -105,14 +110,23 @@ func EventID(shardID int, sequence uint64) string {
 // eventTimeLayout is RFC 3339 in UTC with milliseconds, fixed width so that it sorts as text.
 const eventTimeLayout = "2006-01-02T15:04:05.000Z07:00"
 
-// RenderEvent is the envelope of one event of a shard.
-func RenderEvent(shardID int, ev backend.Event) EventEnvelope {
-	return EventEnvelope{EventType: ev.Type, Message: eventMessage(ev), EventID: EventID(shardID, ev.Sequence),
+// RenderEvent is the envelope of one event of a shard; GigPay token links are production's
+// (RenderEventIn names the environment).
+func RenderEvent(shardID int, ev backend.Event) EventEnvelope { return RenderEventIn(shardID, ev, "") }
+
+// RenderEventIn is RenderEvent with GigPay token links of the wallet app's environment
+// gigPayEnv (GigPayConfig.Env).
+func RenderEventIn(shardID int, ev backend.Event, gigPayEnv string) EventEnvelope {
+	return EventEnvelope{EventType: ev.Type, Message: eventMessage(ev, gigPayEnv), EventID: EventID(shardID, ev.Sequence),
 		Shard: shardID, Sequence: ev.Sequence, CreatedAt: time.UnixMilli(ev.TimeMs).UTC().Format(eventTimeLayout)}
 }
 
-func eventMessage(ev backend.Event) any {
+func eventMessage(ev backend.Event, gigPayEnv string) any {
 	switch subject := ev.Subject.(type) {
+	case *gigpay.Token:
+		return gp.TokenOf(subject, gigPayEnv)
+	case *gigpay.Payment:
+		return gp.PaymentOf(subject)
 	case *ledger.Transaction:
 		return cloudwallet.TransactionOf(subject)
 	case *ledger.Wallet:
@@ -441,7 +455,7 @@ func (s *server) readEventsPage(c *gin.Context, r *eventsRequest, limit int) (Ev
 		}
 		next[item.shard] = item.event.Sequence
 		if r.filter.matches(item.event.Type) {
-			page.Items = append(page.Items, RenderEvent(item.shard, item.event))
+			page.Items = append(page.Items, RenderEventIn(item.shard, item.event, s.gigPayEnv))
 		}
 		part := parts[item.shard]
 		if item.event.Sequence == part.Events[len(part.Events)-1].Sequence && part.Last > item.event.Sequence {

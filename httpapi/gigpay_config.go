@@ -10,4 +10,8 @@ type GigPayConfig struct {
 	// https://wallet.{Env}.gigpay.com/payment/{token}; empty is production
 	// (https://wallet.gigpay.com/payment/{token}).
 	Env string
+	// Clock, when set, is the handlers' clock in Unix milliseconds (an expiresAtUtc not after it
+	// is refused before anything is proposed); nil is the system clock. Tests set it to their
+	// backend's batch clock.
+	Clock func() int64
 }

@@ -40,6 +40,7 @@ var pathParamChecks = map[string]func(field, value string) *apiError{
 	"txId":       func(field, value string) *apiError { return checkSimpleID(field, value, fsm.GeneratedIDMaxLength) },
 	"holdId":     func(field, value string) *apiError { return checkSimpleID(field, value, fsm.GeneratedIDMaxLength) },
 	"foreignID":  checkForeignID,
+	"id":         checkGigPayID,
 	"invoiceID":  checkInvoiceID,
 	"paymentID": func(field, value string) *apiError {
 		if _, err := gigawallet.ParseHash(value); err != nil {

@@ -9,7 +9,9 @@ import (
 	"github.com/gigaledger/gigaledger/cluster/relay"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
+	"github.com/gigaledger/gigaledger/fsm/gigpay"
 	gw "github.com/gigaledger/gigaledger/httpapi/gigawallet"
+	gp "github.com/gigaledger/gigaledger/httpapi/gigpay"
 )
 
 // The OpenAPI 3.0 document served at /openapi.json, built from the same route table that
@@ -55,7 +57,10 @@ func openAPIDocument(routes []routeSpec) object {
 		},
 		"tags": []object{
 			{"name": tagProjects}, {"name": tagAssets}, {"name": tagCustomers}, {"name": tagWallets},
-			{"name": tagTransactions}, {"name": tagHolds}, {"name": tagGigaWallet}, {"name": tagOperations},
+			{"name": tagTransactions}, {"name": tagHolds}, {"name": tagGigaWallet},
+			{"name": tagGigPay, "description": "GigPay (docs/gigpay-api.md): payment tokens and payments. Admin token on the admin listener; " +
+				"claim and reject are also served on the public listener without it, authorised by the token string in the path."},
+			{"name": tagOperations},
 		},
 		"security": []object{{"bearerAuth": []string{}}},
 		"paths":    paths,
@@ -179,6 +184,9 @@ func pathParamSchema(name string) object {
 		return object{"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "The payout's txid."}
 	case "height":
 		return object{"type": "string", "pattern": "^[0-9]+$", "description": "A block height."}
+	case "id":
+		return object{"type": "string", "minLength": 1, "maxLength": fsm.GeneratedIDMaxLength, "pattern": "^[A-Za-z0-9_.-]+$",
+			"description": "GigPay: the account, token or payment ID; for claim and reject, the token string (anything else is 404)."}
 	}
 	return object{"type": "string"}
 }
@@ -191,6 +199,9 @@ func queryParam(path, name string) object {
 	param := object{"name": name, "in": "query"}
 	if path == pathEvents {
 		return eventsQueryParam(param, name)
+	}
+	if path == pathGigPayPayments {
+		return gigPayQueryParam(param, name)
 	}
 	if path == pathDeadLetters {
 		switch name {
@@ -290,6 +301,54 @@ func pageOf(name string) object {
 		"pageSize": object{"type": "integer"},
 		"hasMore":  object{"type": "boolean"},
 	}}
+}
+
+// GigPay shapes shared by several schemas.
+var (
+	gigPayAmount      = object{"type": "number", "description": "Exact decimal of the asset (1.5 is 1.50 USD), written as a JSON number literal with trailing zeros trimmed; never rounded."}
+	gigPayAmountInput = object{"description": "A positive decimal of the asset, a JSON number or string (1, 1.5, \"0.01\"); no sign or exponent; " +
+		"more decimals than the asset has is 400 AmountTooPrecise.", "oneOf": []object{{"type": "number"}, {"type": "string"}}}
+	utcTime            = object{"type": "string", "format": "date-time", "description": "RFC 3339 UTC with milliseconds: 2024-01-09T18:00:56.246Z."}
+	gigPayTokenRequest = closed([]string{"assetType", "sourceAccountId", "amount", "expiresAtUtc"}, object{
+		"assetType": simpleIDSchema(fsm.IDMaxLength), "sourceAccountId": simpleIDSchema(fsm.GeneratedIDMaxLength),
+		"amount": gigPayAmountInput, "expiresAtUtc": object{"type": "string", "format": "date-time",
+			"description": "RFC 3339; in the future, at most 366 days ahead (else 400 ExpiryInvalid)."},
+		"memo": text(gigpay.MemoMaxLength, ""), "clientReference": text(gigpay.ClientReferenceMaxLength,
+			"Per source account: a retry with the same reference and fields answers the same token; other fields are 409 ClientReferenceMismatch.")})
+)
+
+// pathGigPayPayments is the GigPay payments list.
+const pathGigPayPayments = "/api/v1/payments"
+
+// gigPayQueryParam describes the query parameters of GET /api/v1/payments.
+func gigPayQueryParam(param object, name string) object {
+	switch name {
+	case "status":
+		param["schema"] = enum("pending", "processing", "completed", "canceled", "failed")
+	case "type":
+		param["schema"] = enum("deposit", "transfer", "withdrawal")
+	case "accountId":
+		param["description"] = "Payments with this account on either side."
+		param["schema"] = simpleIDSchema(fsm.GeneratedIDMaxLength)
+	case "assetType":
+		param["schema"] = simpleIDSchema(fsm.IDMaxLength)
+	case "createdFromUtc":
+		param["description"] = "Created at or after (RFC 3339)."
+		param["schema"] = object{"type": "string", "format": "date-time"}
+	case "createdToUtc":
+		param["description"] = "Created before (RFC 3339, exclusive)."
+		param["schema"] = object{"type": "string", "format": "date-time"}
+	case "sort":
+		param["schema"] = object{"type": "string", "enum": []string{gp.SortCreatedAtUtc, gp.SortAmount}, "default": gp.SortCreatedAtUtc}
+	case "order":
+		param["schema"] = object{"type": "string", "enum": []string{"asc", "desc"}, "default": "desc"}
+	case "limit":
+		param["schema"] = object{"type": "integer", "minimum": 1, "maximum": gp.PageLimitMax, "default": gp.PageLimitDefault}
+	case "cursor":
+		param["description"] = "nextCursor of the previous page, with the same sort and order (else 400 InvalidCursor)."
+		param["schema"] = object{"type": "string", "maxLength": gp.CursorMaxChars}
+	}
+	return param
 }
 
 func openAPISchemas() object {
@@ -439,9 +498,9 @@ func openAPISchemas() object {
 			"properties": object{
 				"event_type": object{"type": "string", "description": "e.g. LEDGER_TX_COMPLETED; its category is the prefix before the first '_'."},
 				"message": object{"description": "The subject in its product's JSON: Transaction, Wallet or Hold (LEDGER_*), " +
-					"GigaWalletAccount (ACC_*), GigaWalletInvoice (INV_*); null for an event this node cannot render.",
+					"GigaWalletAccount (ACC_*), GigaWalletInvoice (INV_*), GigPayToken (GIGPAY_TOKEN_*), GigPayPayment (GIGPAY_PAYMENT_*); null for an event this node cannot render.",
 					"oneOf": []object{schemaRef("Transaction"), schemaRef("Wallet"), schemaRef("Hold"),
-						schemaRef("GigaWalletAccount"), schemaRef("GigaWalletInvoice")}, "nullable": true},
+						schemaRef("GigaWalletAccount"), schemaRef("GigaWalletInvoice"), schemaRef("GigPayToken"), schemaRef("GigPayPayment")}, "nullable": true},
 				"event_id": object{"type": "string", "pattern": "^s[0-9]{3}-[0-9]{20}$",
 					"description": "Stable: shard and outbox sequence, zero-padded so that IDs sort by (shard, sequence)."},
 				"shard":      object{"type": "integer", "minimum": 0},
@@ -519,6 +578,48 @@ func openAPISchemas() object {
 			"amount": schemaRef("AmountInput"),
 			"expiresAt": object{"type": "integer", "minimum": 1,
 				"description": "Hold only, optional: Unix milliseconds after which the hold is released (on the shard's batch time)."}}),
+		"GigPayAccountRequest": closed([]string{"userIdentityId", "assetType"}, object{
+			"userIdentityId": pathParamSchema("customerId"), "assetType": simpleIDSchema(fsm.IDMaxLength)}),
+		"GigPayAccount": shape(object{
+			"id": generatedID, "businessAccountId": object{"type": "string", "description": "The GigPay project."},
+			"userIdentityId": object{"type": "string"}, "assetType": object{"type": "string"},
+			"balance": gigPayAmount, "available": gigPayAmount, "held": gigPayAmount,
+			"status": enum("open", "suspended", "closed"), "createdAtUtc": utcTime}),
+		"GigPayTokenRequest": gigPayTokenRequest,
+		"GigPayTokenBatchRequest": closed([]string{"items"}, object{
+			"items": object{"type": "array", "minItems": 1, "maxItems": gigpay.BatchMaxItems, "items": gigPayTokenRequest}}),
+		"GigPayTokenBatchAnswer": shape(object{"data": arrayOf(shape(object{
+			"index":  object{"type": "integer"},
+			"result": enum(gp.ResultCreated, gp.ResultReplayed, gp.ResultFailed),
+			"token":  schemaRef("GigPayToken"),
+			"error":  shape(object{"code": object{"type": "string"}, "message": object{"type": "string"}})}))}),
+		"GigPayToken": shape(object{
+			"id": generatedID, "token": object{"type": "string", "description": "The bearer string: g + 4 hex digits of slot + 22 base64url characters (132 random bits)."},
+			"status":    enum("Active", "Succeeded", "Rejected", "Expired", "Closed"),
+			"link":      object{"type": "string", "description": "https://wallet.{env}.gigpay.com/payment/{token}; https://wallet.gigpay.com/payment/{token} in production."},
+			"assetType": object{"type": "string"}, "sourceAccountId": generatedID, "amount": gigPayAmount,
+			"expiresAtUtc": utcTime, "memo": object{"type": "string"}, "clientReference": object{"type": "string"},
+			"createdAtUtc": utcTime, "modifiedAtUtc": utcTime, "destinationAccountId": generatedID,
+			"paymentId": generatedID, "reason": object{"type": "string"}}),
+		"GigPayClaimRequest": closed([]string{"destinationAccountId"}, object{"destinationAccountId": generatedID}),
+		"GigPayCloseRequest": closed(nil, object{"reason": text(gigpay.ReasonMaxLength, "Why the payment failed downstream.")}),
+		"GigPayPaymentRequest": closed([]string{"type", "accountId", "assetType", "amount"}, object{
+			"type": enum("deposit", "withdrawal"), "accountId": generatedID, "assetType": simpleIDSchema(fsm.IDMaxLength),
+			"amount": gigPayAmountInput, "externalStorage": text(gigpay.ExternalStorageMaxLength, "The outside account: a deposit's source, a withdrawal's destination."),
+			"clientReference": text(gigpay.ClientReferenceMaxLength, "Per account: a retry with the same reference and fields answers the same payment; other fields are 409 ClientReferenceMismatch.")}),
+		"GigPayPaymentStatusRequest": closed([]string{"status"}, object{
+			"status": enum("processing", "completed", "canceled", "failed"), "reason": text(gigpay.ReasonMaxLength, "")}),
+		"GigPayParty": shape(object{"id": object{"type": "string", "description": "The account; empty for the outside party."},
+			"businessAccountId": object{"type": "string"}, "userIdentityId": object{"type": "string"}, "externalStorage": object{"type": "string"}}),
+		"GigPayPayment": shape(object{
+			"paymentId": generatedID, "amount": gigPayAmount, "assetType": object{"type": "string"},
+			"status": enum("pending", "processing", "completed", "canceled", "failed"), "type": enum("deposit", "transfer", "withdrawal"),
+			"createdAtUtc": utcTime, "modifiedAtUtc": utcTime, "source": schemaRef("GigPayParty"), "destination": schemaRef("GigPayParty"),
+			"paymentTokenId": object{"type": "string"}, "clientReference": object{"type": "string"}, "reason": object{"type": "string"}}),
+		"GigPayPaymentList": object{"type": "object", "required": []string{"data", "hasMore"}, "properties": object{
+			"data":       arrayOf(schemaRef("GigPayPayment")),
+			"hasMore":    object{"type": "boolean", "description": "More may follow: ask again with nextCursor. A page may hold fewer than limit items (even none) while hasMore is true."},
+			"nextCursor": object{"type": "string", "description": "Opaque; only with hasMore."}}},
 		"CaptureRequest": closed([]string{"to"}, object{
 			"to":          object{"allOf": []object{generatedID}, "description": "The wallet paid; same asset and shard as the hold's wallet."},
 			"amount":      object{"allOf": []object{schemaRef("AmountInput")}, "description": "Optional; the whole hold when omitted."},

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -167,6 +168,93 @@ func TestOpenAPIGigaWalletRoutes(t *testing.T) {
 		path = regexp.MustCompile(`:(\w+)`).ReplaceAllString(path, "{$1}")
 		if _, ok := document.Paths[path][strings.ToLower(method)]; !ok {
 			t.Errorf("%s is not documented", route)
+		}
+	}
+}
+
+// TestOpenAPIGigPayRoutes: with the GigPay API on, the admin engine serves every GigPay route of
+// the contract (GIGPAY-SPEC), the public engine only claim and reject, and the document
+// describes each, with the public ones saying that the token string authorises them.
+func TestOpenAPIGigPayRoutes(t *testing.T) {
+	cfg := &httpapi.GigPayConfig{ProjectID: "gigpay"}
+	admin := httpapi.NewAdmin(httpapi.AdminConfig{Token: testToken, GigPay: cfg}, &httpapitest.FakeBackend{}, testLogger(t), nil).(*gin.Engine)
+	public := httpapi.NewPublic(httpapi.PublicConfig{GigPay: cfg, Backend: &httpapitest.FakeBackend{}}, testLogger(t), nil).(*gin.Engine)
+	served := func(e *gin.Engine) []string {
+		var routes []string
+		for _, route := range e.Routes() {
+			if strings.HasPrefix(route.Path, "/api/v1/") {
+				routes = append(routes, route.Method+" "+route.Path)
+			}
+		}
+		sort.Strings(routes)
+		return routes
+	}
+	publicRoutes := []string{"POST /api/v1/payment-tokens/:id/claim", "POST /api/v1/payment-tokens/:id/reject"}
+	adminRoutes := append([]string{
+		"POST /api/v1/accounts", "GET /api/v1/accounts/:id",
+		"POST /api/v1/payment-tokens", "POST /api/v1/payment-tokens/batch", "GET /api/v1/payment-tokens/:id",
+		"GET /api/v1/payment-tokens/:id/qr.png", "POST /api/v1/payment-tokens/:id/close",
+		"POST /api/v1/payments", "GET /api/v1/payments", "GET /api/v1/payments/:id", "POST /api/v1/payments/:id/status",
+	}, publicRoutes...)
+	sort.Strings(adminRoutes)
+	if got := served(admin); strings.Join(got, "\n") != strings.Join(adminRoutes, "\n") {
+		t.Errorf("admin serves\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(adminRoutes, "\n"))
+	}
+	if got := served(public); strings.Join(got, "\n") != strings.Join(publicRoutes, "\n") {
+		t.Errorf("public serves\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(publicRoutes, "\n"))
+	}
+	c := &apiClient{t: t, handler: admin, token: testToken}
+	r := c.do("GET", "/openapi.json", nil).expect(200)
+	var document struct {
+		Paths map[string]map[string]struct {
+			Summary    string `json:"summary"`
+			Parameters []struct{ Name, In string }
+		} `json:"paths"`
+		Components struct {
+			Schemas map[string]json.RawMessage `json:"schemas"`
+		} `json:"components"`
+	}
+	r.decode(&document)
+	registered := map[string]bool{}
+	for _, route := range admin.Routes() {
+		registered[route.Method+" "+route.Path] = true
+	}
+	documented := 0
+	for path, operations := range document.Paths {
+		for method := range operations {
+			documented++
+			if !registered[strings.ToUpper(method)+" "+regexp.MustCompile(`\{([^}]+)\}`).ReplaceAllString(path, ":$1")] {
+				t.Errorf("documented but not registered: %s %s", method, path)
+			}
+		}
+	}
+	if documented != len(admin.Routes()) {
+		t.Errorf("%d operations documented, %d routes registered", documented, len(admin.Routes()))
+	}
+	for _, route := range adminRoutes {
+		method, path, _ := strings.Cut(route, " ")
+		path = regexp.MustCompile(`:(\w+)`).ReplaceAllString(path, "{$1}")
+		op, ok := document.Paths[path][strings.ToLower(method)]
+		if !ok {
+			t.Errorf("%s is not documented", route)
+			continue
+		}
+		if slices.Contains(publicRoutes, route) && !strings.Contains(op.Summary, "token string authorises") {
+			t.Errorf("%s does not say the token string authorises it: %q", route, op.Summary)
+		}
+	}
+	for _, q := range []string{"status", "type", "accountId", "assetType", "createdFromUtc", "createdToUtc", "sort", "order", "limit", "cursor"} {
+		found := false
+		for _, p := range document.Paths["/api/v1/payments"]["get"].Parameters {
+			found = found || (p.In == "query" && p.Name == q)
+		}
+		if !found {
+			t.Errorf("GET /api/v1/payments does not describe %s", q)
+		}
+	}
+	for _, match := range regexp.MustCompile(`"#/components/schemas/([^"]+)"`).FindAllStringSubmatch(string(r.body), -1) {
+		if _, ok := document.Components.Schemas[match[1]]; !ok {
+			t.Errorf("dangling $ref %s", match[1])
 		}
 	}
 }

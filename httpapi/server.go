@@ -119,6 +119,8 @@ type server struct {
 	longPolls chan struct{}
 	// lifetime ends when the node shuts down (AdminConfig.Lifetime).
 	lifetime context.Context
+	// gigPayEnv is the wallet app's environment of GigPay token links in events.
+	gigPayEnv string
 }
 
 // Operator answers the operational routes that look inside the node.
@@ -227,6 +229,10 @@ func newAdminEngine(cfg AdminConfig, backend Backend, logger *slog.Logger, regis
 	if cfg.GigaWallet != nil {
 		specs = append(specs, (&gigaWallet{server: s, cfg: *cfg.GigaWallet}).routes()...)
 	}
+	if cfg.GigPay != nil {
+		s.gigPayEnv = cfg.GigPay.Env
+		specs = append(specs, (&gigPay{server: s, cfg: *cfg.GigPay}).routes()...)
+	}
 	document, err := json.Marshal(openAPIDocument(specs))
 	if err != nil {
 		panic(fmt.Sprintf("httpapi: marshal OpenAPI document: %v", err))
@@ -244,8 +250,8 @@ func newAdminEngine(cfg AdminConfig, backend Backend, logger *slog.Logger, regis
 // /readyz and, with the GigaWallet API on, GigaWallet's public invoice routes. registry is as
 // for NewAdmin.
 func NewPublic(cfg PublicConfig, logger *slog.Logger, registry *prometheus.Registry) http.Handler {
-	if logger == nil || (cfg.GigaWallet != nil && cfg.Backend == nil) {
-		panic("httpapi: NewPublic needs a logger, and a backend for the GigaWallet routes")
+	if logger == nil || ((cfg.GigaWallet != nil || cfg.GigPay != nil) && cfg.Backend == nil) {
+		panic("httpapi: NewPublic needs a logger, and a backend for the GigaWallet and GigPay routes")
 	}
 	timeout := cfg.RequestTimeout
 	if timeout <= 0 {
@@ -257,6 +263,13 @@ func NewPublic(cfg PublicConfig, logger *slog.Logger, registry *prometheus.Regis
 	specs := s.healthRoutes()
 	if cfg.GigaWallet != nil {
 		for _, spec := range (&gigaWallet{server: s, cfg: *cfg.GigaWallet}).routes() {
+			if spec.public {
+				specs = append(specs, spec)
+			}
+		}
+	}
+	if cfg.GigPay != nil {
+		for _, spec := range (&gigPay{server: s, cfg: *cfg.GigPay}).routes() {
 			if spec.public {
 				specs = append(specs, spec)
 			}
@@ -453,7 +466,8 @@ func writeError(c *gin.Context, e *apiError) {
 	if e.retryAfter {
 		c.Header("Retry-After", retryAfterSeconds)
 	}
-	body, err := json.Marshal(ErrorBody{Error: ErrorDetail{Code: e.code, Message: e.message}, Transaction: e.transaction, Hold: e.hold})
+	body, err := json.Marshal(ErrorBody{Error: ErrorDetail{Code: e.code, Message: e.message}, Transaction: e.transaction, Hold: e.hold,
+		Token: e.token, Payment: e.payment})
 	if err != nil {
 		body = []byte(`{"error":{"code":"Internal","message":"internal error"}}`)
 		e.status = http.StatusInternalServerError

@@ -108,8 +108,9 @@ const (
 // Categories a filter may name. An event's category is its type's prefix before the first '_'
 // (INV_TOTAL_PAYMENT_CONFIRMED is INV); ALL matches every event. NET is accepted so that
 // GigaWallet's filters keep working (it declared NET_* events and never sent one; neither does
-// this node). GET /events takes the same list.
-var Categories = []string{"ALL", "SYS", "ACC", "INV", "PAYMENT", "LEDGER", "TOKEN", "NET"}
+// this node). GIGPAY is the GigPay family's (GIGPAY_TOKEN_*, GIGPAY_PAYMENT_*). GET /events
+// takes the same list.
+var Categories = []string{"ALL", "SYS", "ACC", "INV", "PAYMENT", "LEDGER", "TOKEN", "NET", "GIGPAY"}
 
 // Filter selects the events a subscriber receives: by category, by exact type, or ALL. The
 // zero Filter matches nothing.
@@ -124,7 +125,7 @@ type Filter struct {
 var ErrUnknownCategory = errors.New("unknown event category")
 
 // ParseFilter parses a subscriber's types list (GigaWallet's `types`): each entry is a
-// category (ALL, SYS, ACC, INV, PAYMENT, LEDGER, TOKEN) or an exact event type whose category
+// category (ALL, SYS, ACC, INV, PAYMENT, LEDGER, TOKEN, GIGPAY) or an exact event type whose category
 // is one of them (PAYMENT_SENT). Entries are case-insensitive. It refuses an empty list, an
 // unknown category and a malformed type.
 func ParseFilter(types []string) (Filter, error) {

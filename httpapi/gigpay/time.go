@@ -1,0 +1,42 @@
+package gigpay
+
+import (
+	"strings"
+	"time"
+)
+
+// Times are RFC 3339 in UTC with milliseconds ("2024-01-09T18:00:56.246Z"). Input may carry an
+// offset (it is converted) and fewer fraction digits; digits finer than a millisecond must be
+// zeros (the ledger keeps milliseconds and never rounds a client's time).
+const (
+	timeLayout       = "2006-01-02T15:04:05.000Z"
+	timeTextMaxBytes = 64
+	// Bounds of a time the API accepts: years 1970..9999.
+	timeMinMs = 0
+	timeMaxMs = 253402300799999
+)
+
+// FormatTime writes Unix milliseconds as the API's time.
+func FormatTime(ms int64) string { return time.UnixMilli(ms).UTC().Format(timeLayout) }
+
+// ParseTime reads an RFC 3339 time as Unix milliseconds.
+func ParseTime(field, text string) (int64, *Error) {
+	if text == "" {
+		return 0, invalid("%s is required", field)
+	}
+	if len(text) > timeTextMaxBytes || strings.ContainsAny(text, " \t") {
+		return 0, invalid("%s must be an RFC 3339 time such as \"2024-01-09T18:00:56.246Z\"", field)
+	}
+	t, err := time.Parse(time.RFC3339Nano, text)
+	if err != nil {
+		return 0, invalid("%s must be an RFC 3339 time such as \"2024-01-09T18:00:56.246Z\"", field)
+	}
+	if t.Nanosecond()%int(time.Millisecond) != 0 {
+		return 0, invalid("%s is finer than a millisecond", field)
+	}
+	ms := t.UnixMilli()
+	if ms < timeMinMs || ms > timeMaxMs {
+		return 0, invalid("%s must be between 1970 and 9999", field)
+	}
+	return ms, nil
+}
