@@ -268,7 +268,7 @@ func ReadPayment(d *fsm.Decoder) *Payment {
 
 // Stored keys (prefixes claimed in the registry):
 //
-//	T {project} 0 {tokenID}                          → Token
+//	d {project} 0 {tokenID}                          → Token ('T' is the core's, reserved)
 //	U {sha256(token)}                                → tokenID
 //	N {expiresAt, 8 bytes} {project} 0 {tokenID}     → (empty) active tokens by expiry
 //	C {project} 0 {walletID} 0 {clientReference}     → tokenID or paymentID (a retry's answer)
@@ -277,7 +277,7 @@ func ReadPayment(d *fsm.Decoder) *Payment {
 //	A {project} 0 {amount, 32} {paymentID}           → (empty) payments by amount
 //	Z {project} 0 {walletID} 0 {createdAt, 8} {paymentID} → (empty) payments by wallet
 const (
-	prefixToken         = 'T'
+	prefixToken         = 'd'
 	prefixTokenHash     = 'U'
 	prefixTokenExpiry   = 'N'
 	prefixClientRef     = 'C'
