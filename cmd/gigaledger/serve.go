@@ -27,6 +27,7 @@ import (
 	"github.com/gigaledger/gigaledger/cluster/routing"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
+	"github.com/gigaledger/gigaledger/fsm/gigpay"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 	"github.com/gigaledger/gigaledger/httpapi"
 	"github.com/gigaledger/gigaledger/shard"
@@ -382,6 +383,14 @@ func (s nodeShards) GigaWallet(shardID int) *gigawallet.Reader {
 		return nil
 	}
 	return s.families.gigawallet.Of(m)
+}
+
+func (s nodeShards) GigPay(shardID int) *gigpay.Reader {
+	m, ok := s.node.StateMachine(shardID).(*fsm.Machine)
+	if !ok || m == nil {
+		return nil
+	}
+	return s.families.gigpay.Of(m)
 }
 
 func (s nodeShards) Outbox(shardID int) routing.Outbox {
