@@ -188,10 +188,13 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	if gigaWallet != nil && n.chain != nil {
 		gigaWallet.Chain = n.chain
 	}
+	// GigPay is on, in the project validate() accepted.
+	gigPay := &httpapi.GigPayConfig{ProjectID: cfg.GigPayProject, Env: cfg.GigPayEnv}
+	logger.Info("GigPay API on", "project", gigPay.ProjectID, "env", gigPay.Env)
 	lifetime, endLifetime := context.WithCancel(context.Background())
 	n.endLifetime = endLifetime
 	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready, ReadyDetail: n.readyDetail,
-		Operator: n, AllowedHosts: allowedHosts, CORSOrigins: corsOrigins, GigaWallet: gigaWallet, Lifetime: lifetime,
+		Operator: n, AllowedHosts: allowedHosts, CORSOrigins: corsOrigins, GigaWallet: gigaWallet, GigPay: gigPay, Lifetime: lifetime,
 		OwnListeners: ownListeners(cfg), Redriver: deadLetterRedriver{clusterNode}},
 		backend, logger, registry)
 	if cfg.Pprof {
@@ -200,7 +203,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	n.admin = newHTTPServer(cfg.AdminAddr, adminHandler)
 	n.public = newHTTPServer(cfg.PublicAddr, httpapi.NewPublic(httpapi.PublicConfig{Ready: n.ready,
 		RestrictHosts: cfg.AdminToken == "", AllowedHosts: allowedHosts, CORSOrigins: corsOrigins,
-		GigaWallet: gigaWallet, Backend: backend}, logger, registry))
+		GigaWallet: gigaWallet, GigPay: gigPay, Backend: backend}, logger, registry))
 	for _, srv := range []*http.Server{n.admin, n.public} {
 		listener, err := net.Listen("tcp", srv.Addr)
 		if err != nil {

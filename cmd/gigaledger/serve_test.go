@@ -45,6 +45,40 @@ func TestServeConfig(t *testing.T) {
 			t.Errorf("--peers %q accepted", bad)
 		}
 	}
+	// GigPay: on by default in project gigpay, production links; a project the ledger accepts
+	// (not GigaWallet's) and an environment that is one DNS label.
+	if cfg.GigPayProject != "gigpay" || cfg.GigPayEnv != "" {
+		t.Fatalf("GigPay defaults: project %q env %q", cfg.GigPayProject, cfg.GigPayEnv)
+	}
+	for _, good := range [][]string{
+		{"--gigpay-project", "pay_1.x-y", "--gigpay-env", "staging"},
+		{"--gigpay-env", "a"},
+		{"--gigpay-env", "eu-west-1"},
+		{"--gigpay-env", strings.Repeat("a", 63)},
+		{"--gigpay-project", strings.Repeat("p", 30)},
+	} {
+		if cfg, err := parse(good...); err != nil || cfg.GigPayProject == "" {
+			t.Errorf("%v refused: %v", good, err)
+		}
+	}
+	for _, bad := range [][]string{
+		{"--gigpay-project", ""},
+		{"--gigpay-project", "pay ments"},
+		{"--gigpay-project", "pay/x"},
+		{"--gigpay-project", strings.Repeat("p", 31)},
+		{"--gigpay-project", "gigawallet"},
+		{"--gigpay-env", "Staging"},
+		{"--gigpay-env", "-dev"},
+		{"--gigpay-env", "dev-"},
+		{"--gigpay-env", "dev.eu"},
+		{"--gigpay-env", "dev_1"},
+		{"--gigpay-env", "dev/x"},
+		{"--gigpay-env", strings.Repeat("a", 64)},
+	} {
+		if _, err := parse(bad...); err == nil || !strings.Contains(err.Error(), bad[0]) {
+			t.Errorf("%v: %v, want an error naming %s", bad, err, bad[0])
+		}
+	}
 	// A config file sets what flags do not; flags win; unknown keys are refused.
 	file := filepath.Join(t.TempDir(), "node.json")
 	os.WriteFile(file, []byte(`{"node-id":"n2","data-dir":"d2","peers":"n1=127.0.0.1:7001,n2=127.0.0.1:7002","raft-addr":"127.0.0.1:7002"}`), 0o600)
