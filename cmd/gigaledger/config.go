@@ -174,7 +174,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 		"(a config.toml's [dogecoind.<network>] host, zmqport, rpchost, rpcport, rpcuser, rpcpass set it too); the node of --network is followed")
 	fs.Int64Var(&cfg.ChainStartHeight, "chain-start-height", -1, "GigaWallet API: the first block a shard that has followed nothing reads (-1: 100 below the node's tip, as GigaWallet)")
 	fs.DurationVar(&cfg.ChainPollInterval, "chain-poll-interval", chainwatch.DefaultPollInterval, "GigaWallet API: how often the chain follower asks the node for new blocks and mempool transactions when no ZMQ notification (zmqport) woke it first")
-	fs.StringVar(&cfg.GigPayProject, "gigpay-project", defaultGigPayProject, "GigPay API: the project whose customer wallets are GigPay accounts (created with its usd asset on first use)")
+	fs.StringVar(&cfg.GigPayProject, "gigpay-project", defaultGigPayProject, "GigPay API: the project whose customer wallets are GigPay accounts (created with its usd asset on first use); empty takes the default")
 	fs.StringVar(&cfg.GigPayEnv, "gigpay-env", "", "GigPay API: the wallet app's environment in token links, https://wallet.<env>.gigpay.com/payment/<token>; empty = production (https://wallet.gigpay.com)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -227,7 +227,7 @@ func (cfg *serveConfig) validate() error {
 			return fmt.Errorf("--pub-api-root-url %q: want http(s)://host[:port][/path]", cfg.PubAPIRootURL)
 		}
 	}
-	if err := validateGigPay(cfg.GigPayProject, cfg.GigPayEnv); err != nil {
+	if err := validateGigPay(cfg.gigPayProject(), cfg.GigPayEnv); err != nil {
 		return err
 	}
 	if cfg.GossipAddr != "" {
@@ -272,6 +272,15 @@ func (cfg *serveConfig) validate() error {
 		}
 	}
 	return nil
+}
+
+// gigPayProject is --gigpay-project; empty (a configuration built in code) takes the default,
+// as an empty --service-name does.
+func (cfg *serveConfig) gigPayProject() string {
+	if cfg.GigPayProject == "" {
+		return defaultGigPayProject
+	}
+	return cfg.GigPayProject
 }
 
 // validateGigPay checks the GigPay API's settings: a project ID the ledger accepts, not

@@ -115,7 +115,7 @@ func TestConfigFileRefusals(t *testing.T) {
 		{"truncated", `{"shards":2`, `not JSON`},
 		{"the flag's own validation", `{"shards":0}`, `--shards 0 outside`},
 		{"gigpay env not a label", `{"gigpay-env":"wallet.eu"}`, `--gigpay-env "wallet.eu": want empty (production) or a DNS label`},
-		{"gigpay project not an ID", `{"gigpay-project":""}`, `--gigpay-project "": want 1..30`},
+		{"gigpay project not an ID", `{"gigpay-project":"a/b"}`, `--gigpay-project "a/b": want 1..30`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -189,7 +189,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 		gigaWallet.Chain = n.chain
 	}
 	// GigPay is on, in the project validate() accepted.
-	gigPay := &httpapi.GigPayConfig{ProjectID: cfg.GigPayProject, Env: cfg.GigPayEnv}
+	gigPay := &httpapi.GigPayConfig{ProjectID: cfg.gigPayProject(), Env: cfg.GigPayEnv}
 	logger.Info("GigPay API on", "project", gigPay.ProjectID, "env", gigPay.Env)
 	lifetime, endLifetime := context.WithCancel(context.Background())
 	n.endLifetime = endLifetime

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gigaledger/gigaledger/bench"
+	"github.com/gigaledger/gigaledger/fsm"
 )
 
 func TestServeConfig(t *testing.T) {
@@ -56,13 +57,13 @@ func TestServeConfig(t *testing.T) {
 		{"--gigpay-env", "eu-west-1"},
 		{"--gigpay-env", strings.Repeat("a", 63)},
 		{"--gigpay-project", strings.Repeat("p", 30)},
+		{"--gigpay-project", ""}, // the default, as in a configuration built in code
 	} {
-		if cfg, err := parse(good...); err != nil || cfg.GigPayProject == "" {
+		if cfg, err := parse(good...); err != nil || !fsm.ValidID(cfg.gigPayProject(), fsm.IDMaxLength) {
 			t.Errorf("%v refused: %v", good, err)
 		}
 	}
 	for _, bad := range [][]string{
-		{"--gigpay-project", ""},
 		{"--gigpay-project", "pay ments"},
 		{"--gigpay-project", "pay/x"},
 		{"--gigpay-project", strings.Repeat("p", 31)},
