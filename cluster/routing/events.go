@@ -10,6 +10,7 @@ import (
 	"github.com/gigaledger/gigaledger/backend"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
+	"github.com/gigaledger/gigaledger/fsm/gigpay"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
@@ -43,6 +44,8 @@ const (
 	subjectInvoice
 	subjectAccountBalance
 	subjectPayment
+	subjectGigPayToken
+	subjectGigPayPayment
 	subjectKindEnd
 )
 
@@ -104,6 +107,11 @@ func (r replica) eventSubject(ev fsm.Event) (fsm.Value, error) {
 			return subject, err
 		}
 	}
+	if r.gigpay != nil {
+		if subject, ok, err := gigpay.EventSubject(ev); ok {
+			return subject, err
+		}
+	}
 	return nil, nil
 }
 
@@ -125,6 +133,10 @@ func subjectKindOf(subject fsm.Value) (eventSubjectKind, error) {
 		return subjectAccountBalance, nil
 	case *gigawallet.Payment:
 		return subjectPayment, nil
+	case *gigpay.Token:
+		return subjectGigPayToken, nil
+	case *gigpay.Payment:
+		return subjectGigPayPayment, nil
 	}
 	return 0, fmt.Errorf("routing: no wire form for an event subject %T", subject)
 }
@@ -210,6 +222,10 @@ func readEvents(d *fsm.Decoder) *backend.ShardEvents {
 			ev.Subject = gigawallet.ReadAccount(d)
 		case subjectAccountBalance:
 			ev.Subject = gigawallet.ReadAccountBalance(d)
+		case subjectGigPayToken:
+			ev.Subject = gigpay.ReadToken(d)
+		case subjectGigPayPayment:
+			ev.Subject = gigpay.ReadPayment(d)
 		case subjectPayment:
 			ev.Subject = gigawallet.ReadPayment(d)
 			switch present := d.Byte(); present {

@@ -9,6 +9,7 @@ import (
 	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
+	"github.com/gigaledger/gigaledger/fsm/gigpay"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
@@ -40,6 +41,10 @@ const (
 	queryListSpendable
 	queryGetPayment
 	queryListPayments
+	queryGetToken
+	queryGetTokenByString
+	queryGetGigPayPayment
+	queryListGigPayPayments
 	queryKindEnd
 )
 
@@ -54,6 +59,8 @@ var queryKindNames = [queryKindEnd]string{
 	queryGetInvoice: "getInvoice", queryListInvoices: "listInvoices", queryListEvents: "listEvents",
 	queryListSubscriptions: "listSubscriptions", queryListDeadLetters: "listDeadLetters",
 	queryListSpendable: "listSpendable", queryGetPayment: "getPayment", queryListPayments: "listPayments",
+	queryGetToken: "getToken", queryGetTokenByString: "getTokenByString", queryGetGigPayPayment: "getGigPayPayment",
+	queryListGigPayPayments: "listGigPayPayments",
 }
 
 func (k queryKind) String() string {
@@ -66,6 +73,7 @@ func (k queryKind) String() string {
 // shardQuery is one read of one shard's ledger: which read (Kind) and the arguments that kind
 // takes; the others stay zero. listInvoices carries its cursor in Page.Page and its limit in
 // Page.PageSize; so does listEvents (the sequence to read after, and 0..backend.EventsMaxCount).
+// getTokenByString carries the token string in ID.
 type shardQuery struct {
 	Kind       queryKind
 	ProjectID  string
@@ -73,6 +81,10 @@ type shardQuery struct {
 	ID         string // the asset, wallet or transaction the kind names
 	Page       ledger.PageRequest
 	Range      ledger.TimeRange
+	// Args are the encoded arguments of a kind that takes more than the fields above carry:
+	// listGigPayPayments's gigpay.PaymentQuery (its Encode). Empty for every other kind. A
+	// string, not a []byte, so that a query stays comparable.
+	Args string
 }
 
 // shardAnswer is a shard's answer to a shardQuery: the field of the query's kind (HasMore with
@@ -98,6 +110,10 @@ type shardAnswer struct {
 	UTXOs        []gigawallet.UTXO
 	Payment      *gigawallet.Payment
 	Payments     []gigawallet.Payment
+	// GigPay family.
+	Token         *gigpay.Token
+	GigPayPayment *gigpay.Payment
+	PaymentPage   *gigpay.PaymentPage
 	// Subscriptions (the metadata shard's) and DeadLetters (any shard's) of the event relay.
 	Subscriptions []fsm.Subscription
 	DeadLetters   []fsm.DeadLetter
@@ -105,15 +121,16 @@ type shardAnswer struct {
 	HasMore       bool
 }
 
-// run answers q from ledger, which the caller has fenced. A business rejection is an answer;
-// any other error is a storage failure.
 // replica is this node's copy of a shard, as the families' readers see it.
 type replica struct {
 	ledger     *ledger.Ledger
 	gigawallet *gigawallet.Reader
+	gigpay     *gigpay.Reader
 	outbox     Outbox
 }
 
+// run answers q from the replica, which the caller has fenced. A business rejection is an
+// answer; any other error is a storage failure.
 func (q shardQuery) run(r replica) (*shardAnswer, error) {
 	l := r.ledger
 	a := &shardAnswer{}
@@ -178,6 +195,24 @@ func (q shardQuery) run(r replica) (*shardAnswer, error) {
 			}
 			a.Payments, err = r.gigawallet.ListPayments(q.ProjectID, q.CustomerID, uint64(q.Page.Page), q.Page.PageSize)
 		}
+	case queryGetToken, queryGetTokenByString, queryGetGigPayPayment, queryListGigPayPayments:
+		if r.gigpay == nil {
+			return nil, fmt.Errorf("routing: %v: this node runs without the GigPay family", q.Kind)
+		}
+		switch q.Kind {
+		case queryGetToken:
+			a.Token, err = r.gigpay.GetToken(q.ProjectID, q.ID)
+		case queryGetTokenByString:
+			a.Token, err = r.gigpay.GetTokenByString(q.ProjectID, q.ID)
+		case queryGetGigPayPayment:
+			a.GigPayPayment, err = r.gigpay.GetPayment(q.ProjectID, q.ID)
+		case queryListGigPayPayments:
+			var pq *gigpay.PaymentQuery
+			if pq, err = decodePaymentQuery(q.Args); err != nil {
+				return nil, err
+			}
+			a.PaymentPage, err = r.gigpay.ListPayments(q.ProjectID, pq)
+		}
 	case queryListEvents:
 		if q.Page.Page < 0 || q.Page.PageSize < 0 || q.Page.PageSize > backend.EventsMaxCount {
 			return nil, fmt.Errorf("routing: listEvents after %d, limit %d", q.Page.Page, q.Page.PageSize)
@@ -228,7 +263,8 @@ func (r *Router) AnswerQuery(ctx context.Context, shardID int, query []byte) ([]
 
 // replica is this node's replica of shardID, whose ledger is l.
 func (r *Router) replica(shardID int, l *ledger.Ledger) replica {
-	return replica{ledger: l, gigawallet: r.shards.GigaWallet(shardID), outbox: r.shards.Outbox(shardID)}
+	return replica{ledger: l, gigawallet: r.shards.GigaWallet(shardID), gigpay: r.shards.GigPay(shardID),
+		outbox: r.shards.Outbox(shardID)}
 }
 
 // askRemote runs q on a node that hosts shardID, through the cluster's query RPC.
@@ -252,17 +288,23 @@ func (r *Router) askRemote(ctx context.Context, shardID int, q shardQuery) (*sha
 // proposal results carry them). Everything about it is in the four functions below
 // (encodeQuery, decodeQuery for the question; encodeAnswer, decodeAnswer for the reply).
 //
-//	query:  version, kind, projectId, customerId, id, page, pageSize, fromMs, toMs
+//	query:  version, kind, projectId, customerId, id, page, pageSize, fromMs, toMs, args
 //	answer: version, kind, flags (error, hasMore), [code, message] | the kind's records
-//	        (one record, or a count and the records; a project with its assets)
+//	        (one record, or a count and the records; a project with its assets; a
+//	        gigpay.PaymentPage)
 //
-// Decoders are strict: an unknown version or kind, a query over queryMaxBytes or with an ID
-// over queryIDMaxBytes, an answer over answerMaxBytes or of another kind, a list over
-// fsm.ListMaxCount records, or trailing bytes is an error.
+// Decoders are strict: an unknown version or kind, a query over queryMaxBytes, with an ID over
+// queryIDMaxBytes or args over queryArgsMaxBytes, args on a kind that takes none or args that
+// are not the kind's canonical encoding, an answer over answerMaxBytes or of another kind, a
+// list over fsm.ListMaxCount records, or trailing bytes is an error.
 const (
-	queryWireVersion = 2
-	// queryMaxBytes bounds an encoded query: a kind, three IDs and four numbers.
-	queryMaxBytes = 1024
+	// queryWireVersion 3 added args (and the GigPay kinds).
+	queryWireVersion = 3
+	// queryMaxBytes bounds an encoded query: a kind, three IDs, four numbers and the args.
+	queryMaxBytes = 1536
+	// queryArgsMaxBytes bounds a query's args: an encoded gigpay.PaymentQuery is two IDs, a
+	// position (an amount key and a payment ID) and a few numbers, well under it.
+	queryArgsMaxBytes = 512
 	// queryIDMaxBytes bounds each ID in a query: the longest ID a read names (customer IDs,
 	// fsm.CustomerIDMaxLength).
 	queryIDMaxBytes = fsm.CustomerIDMaxLength
@@ -288,6 +330,7 @@ func encodeQuery(q shardQuery) ([]byte, error) {
 	e.Varint(int64(q.Page.PageSize))
 	e.Varint(q.Range.FromMs)
 	e.Varint(q.Range.ToMs)
+	e.String(q.Args)
 	return e.Buf, nil
 }
 
@@ -303,6 +346,7 @@ func decodeQuery(data []byte) (shardQuery, error) {
 	q := shardQuery{Kind: kind, ProjectID: d.String(), CustomerID: d.String(), ID: d.String()}
 	q.Page = ledger.PageRequest{Page: int(d.Varint()), PageSize: int(d.Varint())}
 	q.Range = ledger.TimeRange{FromMs: d.Varint(), ToMs: d.Varint()}
+	q.Args = d.String()
 	if err := d.Finish("query"); err != nil {
 		return shardQuery{}, fmt.Errorf("routing: %w", err)
 	}
@@ -311,7 +355,42 @@ func decodeQuery(data []byte) (shardQuery, error) {
 			return shardQuery{}, fmt.Errorf("routing: decode query: an ID of %d bytes exceeds %d", len(id), queryIDMaxBytes)
 		}
 	}
+	if q.Kind == queryListGigPayPayments {
+		if _, err := decodePaymentQuery(q.Args); err != nil {
+			return shardQuery{}, err
+		}
+	} else if q.Args != "" {
+		return shardQuery{}, fmt.Errorf("routing: decode query: %v takes no args", q.Kind)
+	}
 	return q, nil
+}
+
+// encodePaymentQuery is a listGigPayPayments query's args.
+func encodePaymentQuery(pq *gigpay.PaymentQuery) (string, error) {
+	var e fsm.Encoder
+	pq.Encode(&e)
+	if len(e.Buf) > queryArgsMaxBytes {
+		return "", fmt.Errorf("routing: a payments query of %d bytes exceeds %d", len(e.Buf), queryArgsMaxBytes)
+	}
+	return string(e.Buf), nil
+}
+
+// decodePaymentQuery reads a listGigPayPayments query's args, strictly: at most
+// queryArgsMaxBytes, nothing after the query, and in the one encoding the query has (so that a
+// limit or scan bound out of range is refused, not silently clamped).
+func decodePaymentQuery(args string) (*gigpay.PaymentQuery, error) {
+	if len(args) > queryArgsMaxBytes {
+		return nil, fmt.Errorf("routing: payments query of %d bytes exceeds %d", len(args), queryArgsMaxBytes)
+	}
+	d := fsm.NewDecoder([]byte(args))
+	pq := gigpay.ReadPaymentQuery(d)
+	if err := d.Finish("payments query"); err != nil {
+		return nil, fmt.Errorf("routing: %w", err)
+	}
+	if again, err := encodePaymentQuery(pq); err != nil || again != args {
+		return nil, errors.New("routing: decode payments query: not in its canonical encoding")
+	}
+	return pq, nil
 }
 
 // readHeader reads the version and a known kind.
@@ -456,6 +535,12 @@ func writeRecords(e *fsm.Encoder, kind queryKind, a *shardAnswer) error {
 		return writeOne(e, kind, a.Payment, a.Payment == nil)
 	case queryListPayments:
 		writeList(e, a.Payments)
+	case queryGetToken, queryGetTokenByString:
+		return writeOne(e, kind, a.Token, a.Token == nil)
+	case queryGetGigPayPayment:
+		return writeOne(e, kind, a.GigPayPayment, a.GigPayPayment == nil)
+	case queryListGigPayPayments:
+		return writeOne(e, kind, a.PaymentPage, a.PaymentPage == nil)
 	case queryListEvents:
 		return writeEvents(e, a.Events)
 	case queryListSubscriptions:
@@ -513,6 +598,12 @@ func readRecords(d *fsm.Decoder, kind queryKind, a *shardAnswer) {
 		a.Payment = gigawallet.ReadPayment(d)
 	case queryListPayments:
 		a.Payments = readList(d, gigawallet.ReadPayment)
+	case queryGetToken, queryGetTokenByString:
+		a.Token = gigpay.ReadToken(d)
+	case queryGetGigPayPayment:
+		a.GigPayPayment = gigpay.ReadPayment(d)
+	case queryListGigPayPayments:
+		a.PaymentPage = gigpay.ReadPaymentPage(d)
 	case queryListEvents:
 		a.Events = readEvents(d)
 	case queryListSubscriptions:

@@ -8,14 +8,49 @@ import (
 	"github.com/gigaledger/gigaledger/backend"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
+	"github.com/gigaledger/gigaledger/fsm/gigpay"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
+// samplePaymentQuery is a payments query with every field set, and its args.
+func samplePaymentQuery(t testing.TB) (*gigpay.PaymentQuery, string) {
+	pq := &gigpay.PaymentQuery{Sort: gigpay.SortAmount, Descending: true, After: []byte("\x00\x01pos"), Limit: 100,
+		Status: gigpay.PaymentCompleted, Type: gigpay.PaymentWithdrawal, WalletID: "w0a1bxyz", AssetID: "usd",
+		FromMs: 1, ToMs: 1_700_000_000_000, ScanMax: 500}
+	args, err := encodePaymentQuery(pq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pq, args
+}
+
+func sampleGigPayPayment() gigpay.Payment {
+	return gigpay.Payment{ID: "y0a1bxyz", ProjectID: "gigpay", Type: gigpay.PaymentTransfer, Status: gigpay.PaymentCompleted,
+		AssetID: "usd", Fractions: 100, Amount: fsm.AmountFromUint64(150),
+		Source:      gigpay.Party{WalletID: "w0a1bsrc", CustomerID: "alice"},
+		Destination: gigpay.Party{WalletID: "w0a1bdst", CustomerID: "bob"},
+		TokenID:     "k0a1bxyz", CreatedAt: 5, ModifiedAt: 6}
+}
+
+// sampleToken is a claimed token with every field set.
+func sampleToken() *gigpay.Token {
+	return &gigpay.Token{ID: "k0a1bxyz", Token: "g0a1bAAAAAAAAAAAAAAAAAAAAAA", ProjectID: "gigpay", AssetID: "usd", Fractions: 100,
+		Amount: fsm.AmountFromUint64(150), SourceWalletID: "w0a1bsrc", SourceCustomerID: "alice", ExpiresAt: 99,
+		Memo: "tea", ClientReference: "r1", Status: gigpay.TokenSucceeded, HoldID: "h1.0",
+		DestinationWalletID: "w0a1bdst", DestinationCustomerID: "bob", PaymentID: "y0a1bxyz", TransactionID: "t1",
+		CreatedAt: 5, ModifiedAt: 6}
+}
+
 // Every kind's query survives the wire, and so does an answer of each kind.
 func TestQueryWireRoundTrip(t *testing.T) {
+	payment := sampleGigPayPayment()
+	_, args := samplePaymentQuery(t)
 	for kind := queryGetProject; kind < queryKindEnd; kind++ {
 		q := shardQuery{Kind: kind, ProjectID: "shop", CustomerID: "alice@example.com", ID: "w0a1b2c3d4",
 			Page: ledger.PageRequest{Page: 3, PageSize: 7}, Range: ledger.TimeRange{FromMs: 1, ToMs: 1_700_000_000_000}}
+		if kind == queryListGigPayPayments {
+			q.Args = args
+		}
 		data, err := encodeQuery(q)
 		if err != nil {
 			t.Fatalf("%v: encode: %v", kind, err)
@@ -42,6 +77,22 @@ func TestQueryWireRoundTrip(t *testing.T) {
 		queryGetHold:           {Hold: &ledger.Hold{ID: "h1.0", ProjectID: "shop", WalletID: "w1", Amount: fsm.AmountFromUint64(3), Status: ledger.HoldActive}},
 		queryGetCustomer:       {Err: &fsm.Error{Code: ledger.CodeCustomerNotFound, Message: "customer c not found"}},
 		queryListEvents:        {Events: eventsAnswer()},
+		queryGetToken:          {Token: sampleToken()},
+		queryGetTokenByString:  {Err: &fsm.Error{Code: gigpay.CodeTokenNotFound, Message: "token not found"}},
+		queryGetGigPayPayment:  {GigPayPayment: &payment},
+		queryListGigPayPayments: {PaymentPage: &gigpay.PaymentPage{Items: []gigpay.Payment{payment, payment},
+			Frontier: []byte("\x00\x07y0a1bxyz")}},
+	}
+	// An exhausted page with nothing in it, as a shard that never saw the project answers.
+	for _, page := range []*gigpay.PaymentPage{{Exhausted: true}, {Items: []gigpay.Payment{payment}, Frontier: []byte{1}, Exhausted: true}} {
+		data, err := encodeAnswer(queryListGigPayPayments, &shardAnswer{PaymentPage: page})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeAnswer(queryListGigPayPayments, data)
+		if err != nil || !reflect.DeepEqual(got.PaymentPage, page) {
+			t.Fatalf("page %+v: decoded %+v, %v", page, got.PaymentPage, err)
+		}
 	}
 	for kind, want := range answers {
 		data, err := encodeAnswer(kind, want)
@@ -74,6 +125,8 @@ func eventsAnswer() *backend.ShardEvents {
 		{Sequence: 9, TimeMs: 13, Type: gigawallet.EventInvoiceExpired, Subject: &gigawallet.Invoice{ProjectID: "gw", ForeignID: "gone",
 			Address: "nX", Total: fsm.AmountFromUint64(1), Status: gigawallet.InvoiceExpired,
 			Items: []gigawallet.Item{{Type: "item", Name: "Cup", Value: fsm.AmountFromUint64(1), Quantity: 1}}}},
+		{Sequence: 10, TimeMs: 13, Type: gigpay.EventTokenSucceeded, Subject: sampleToken()},
+		{Sequence: 11, TimeMs: 13, Type: gigpay.EventPaymentCreated, Subject: func() *gigpay.Payment { p := sampleGigPayPayment(); return &p }()},
 		{Sequence: 20, TimeMs: 14, Type: "TOKEN_CLAIMED"}, // a family this node does not run: no subject
 	}}
 }
@@ -182,12 +235,99 @@ func TestQueryWireIsStrict(t *testing.T) {
 	}
 }
 
+// A query's args are strict too: only listGigPayPayments takes them, it must have them, they
+// are bounded, and they are the payments query's own encoding (nothing after it, no limit the
+// decoder would have to clamp).
+func TestQueryArgsAreStrict(t *testing.T) {
+	pq, args := samplePaymentQuery(t)
+	q := shardQuery{Kind: queryListGigPayPayments, ProjectID: "gigpay", Args: args}
+	data, err := encodeQuery(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeQuery(data)
+	if err != nil || got != q {
+		t.Fatalf("decoded %+v, %v", got, err)
+	}
+	back, err := decodePaymentQuery(got.Args)
+	if err != nil || !reflect.DeepEqual(back, pq) {
+		t.Fatalf("payments query %+v, %v; want %+v", back, err, pq)
+	}
+	overLimit := func() string {
+		var e fsm.Encoder
+		(&gigpay.PaymentQuery{Sort: gigpay.SortCreated, Limit: fsm.ListMaxCount + 1}).Encode(&e)
+		return string(e.Buf)
+	}()
+	longAfter := func() string {
+		var e fsm.Encoder
+		(&gigpay.PaymentQuery{Sort: gigpay.SortCreated, Limit: 1, After: make([]byte, queryArgsMaxBytes)}).Encode(&e)
+		return string(e.Buf)
+	}()
+	for name, bad := range map[string]shardQuery{
+		"no args":        {Kind: queryListGigPayPayments, ProjectID: "gigpay"},
+		"trailing args":  {Kind: queryListGigPayPayments, ProjectID: "gigpay", Args: args + "\x00"},
+		"truncated args": {Kind: queryListGigPayPayments, ProjectID: "gigpay", Args: args[:len(args)-1]},
+		"clamped limit":  {Kind: queryListGigPayPayments, ProjectID: "gigpay", Args: overLimit},
+		"long args":      {Kind: queryListGigPayPayments, ProjectID: "gigpay", Args: longAfter},
+		"args elsewhere": {Kind: queryGetToken, ProjectID: "gigpay", ID: "k0a1b", Args: args},
+	} {
+		data, err := encodeQuery(bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(data) > queryMaxBytes {
+			t.Fatalf("%s: %d bytes; the test means the args, not the query's bound", name, len(data))
+		}
+		if q, err := decodeQuery(data); err == nil {
+			t.Errorf("%s: decoded %+v", name, q)
+		}
+	}
+	// The largest query a reader sends fits: the longest IDs and args.
+	long := strings.Repeat("x", queryIDMaxBytes)
+	data, err = encodeQuery(shardQuery{Kind: queryListGigPayPayments, ProjectID: long, CustomerID: long, ID: long,
+		Page: ledger.PageRequest{Page: -1 << 62, PageSize: -1 << 62}, Range: ledger.TimeRange{FromMs: -1 << 62, ToMs: -1 << 62},
+		Args: func() string {
+			var e fsm.Encoder
+			(&gigpay.PaymentQuery{Sort: gigpay.SortAmount, Limit: fsm.ListMaxCount, After: make([]byte, 32+fsm.GeneratedIDMaxLength),
+				WalletID: strings.Repeat("w", fsm.GeneratedIDMaxLength), AssetID: strings.Repeat("a", fsm.IDMaxLength),
+				FromMs: -1 << 62, ToMs: -1 << 62, ScanMax: paymentScanMax}).Encode(&e)
+			return string(e.Buf)
+		}()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decodeQuery(data); err != nil {
+		t.Fatalf("the largest query: %v", err)
+	}
+	// A listGigPayPayments answer must carry its page; a page's payments are strict records.
+	if _, err := encodeAnswer(queryListGigPayPayments, &shardAnswer{}); err == nil {
+		t.Error("encoded a listGigPayPayments answer without its page")
+	}
+	page, err := encodeAnswer(queryListGigPayPayments, &shardAnswer{PaymentPage: &gigpay.PaymentPage{Items: []gigpay.Payment{sampleGigPayPayment()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{
+		"truncated": page[:len(page)-1],
+		"trailing":  append(append([]byte(nil), page...), 0),
+		"bad bool":  append(append([]byte(nil), page[:len(page)-1]...), 2),
+	} {
+		if a, err := decodeAnswer(queryListGigPayPayments, data); err == nil {
+			t.Errorf("%s: decoded %+v", name, a.PaymentPage)
+		}
+	}
+}
+
 // FuzzDecodeQuery: any bytes decode or fail without panicking, and what decodes encodes back to
 // the same query.
 func FuzzDecodeQuery(f *testing.F) {
 	for kind := queryGetProject; kind < queryKindEnd; kind++ {
-		data, _ := encodeQuery(shardQuery{Kind: kind, ProjectID: "shop", ID: "w0abc", Page: ledger.PageRequest{Page: 2, PageSize: 10},
-			Range: ledger.TimeRange{FromMs: 1, ToMs: 2}})
+		q := shardQuery{Kind: kind, ProjectID: "shop", ID: "w0abc", Page: ledger.PageRequest{Page: 2, PageSize: 10},
+			Range: ledger.TimeRange{FromMs: 1, ToMs: 2}}
+		if kind == queryListGigPayPayments {
+			_, q.Args = samplePaymentQuery(f)
+		}
+		data, _ := encodeQuery(q)
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -23,6 +23,7 @@ import (
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
+	"github.com/gigaledger/gigaledger/fsm/gigpay"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 	"github.com/gigaledger/gigaledger/shard"
 )
@@ -41,6 +42,9 @@ type Shards interface {
 	// GigaWallet reads the GigaWallet family of the same replica (nil when not hosted, or when
 	// the node runs without the family).
 	GigaWallet(shardID int) *gigawallet.Reader
+	// GigPay reads the GigPay family of the same replica (nil when not hosted, or when the node
+	// runs without the family).
+	GigPay(shardID int) *gigpay.Reader
 	// Query runs a shardQuery (encoded) linearizably on a node hosting the shard, which
 	// answers it with Router.AnswerQuery.
 	Query(ctx context.Context, shardID int, query []byte) ([]byte, error)

@@ -15,6 +15,7 @@ import (
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
+	"github.com/gigaledger/gigaledger/fsm/gigpay"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 	"github.com/gigaledger/gigaledger/httpapi"
 )
@@ -25,6 +26,7 @@ type localShards struct {
 	mu       sync.Mutex
 	machines []*fsm.Machine
 	ledgers  []*ledger.Ledger
+	gigpay   []*gigpay.Reader
 	index    []uint64
 	nowMs    int64
 	counts   []int // proposals per shard
@@ -33,10 +35,16 @@ type localShards struct {
 func newLocalShards(t *testing.T, n int) *localShards {
 	s := &localShards{index: make([]uint64, n), counts: make([]int, n), nowMs: 1_700_000_000_000}
 	for i := 0; i < n; i++ {
-		m, l, err := ledger.Open(t.TempDir(), nil)
+		// The accounting core and the GigPay family (GigaWallet's needs a chain; its reads are
+		// tested in cmd/gigaledger).
+		reg := fsm.NewRegistry()
+		core := ledger.Register(reg)
+		pay := gigpay.Register(reg, core)
+		m, err := fsm.Open(t.TempDir(), nil, reg)
 		if err != nil {
 			t.Fatal(err)
 		}
+		l := core.Of(m)
 		t.Cleanup(func() {
 			if err := l.CheckInvariants(); err != nil {
 				t.Errorf("shard %d: %v", i, err)
@@ -45,6 +53,7 @@ func newLocalShards(t *testing.T, n int) *localShards {
 		})
 		s.machines = append(s.machines, m)
 		s.ledgers = append(s.ledgers, l)
+		s.gigpay = append(s.gigpay, pay.Of(m))
 	}
 	return s
 }
@@ -65,6 +74,8 @@ func (s *localShards) LinearizableRead(ctx context.Context, shardID int) error {
 func (s *localShards) Ledger(shardID int) *ledger.Ledger { return s.ledgers[shardID] }
 
 func (s *localShards) GigaWallet(shardID int) *gigawallet.Reader { return nil }
+
+func (s *localShards) GigPay(shardID int) *gigpay.Reader { return s.gigpay[shardID] }
 
 func (s *localShards) Outbox(shardID int) Outbox { return s.machines[shardID] }
 
@@ -95,6 +106,13 @@ func (p *partialShards) Ledger(shardID int) *ledger.Ledger {
 		return nil
 	}
 	return p.localShards.Ledger(shardID)
+}
+
+func (p *partialShards) GigPay(shardID int) *gigpay.Reader {
+	if !p.hosted[shardID] {
+		return nil
+	}
+	return p.localShards.GigPay(shardID)
 }
 
 func (p *partialShards) Outbox(shardID int) Outbox {

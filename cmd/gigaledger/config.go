@@ -17,6 +17,7 @@ import (
 	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/cluster/relay"
+	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
 	"github.com/gigaledger/gigaledger/httpapi"
 )
@@ -83,6 +84,11 @@ type serveConfig struct {
 	ChainStartHeight  int64
 	ChainPollInterval time.Duration
 
+	// GigPay API: the project whose customer wallets are GigPay accounts, and the wallet app's
+	// environment in token links (empty: production, https://wallet.gigpay.com).
+	GigPayProject string
+	GigPayEnv     string
+
 	// ignoredSettings names the GigaWallet settings of a config.toml that GigaLedger does not
 	// use; serve logs them once.
 	ignoredSettings []string
@@ -113,6 +119,10 @@ const (
 	defaultServiceName = "Example Dogecoin Store"
 	// defaultConfirmationsNeeded is GigaWallet's default (config ConfirmationsNeeded).
 	defaultConfirmationsNeeded = 6
+	// defaultGigPayProject is the GigPay API's project.
+	defaultGigPayProject = "gigpay"
+	// dnsLabelMaxLength bounds --gigpay-env, one label of the links' host name.
+	dnsLabelMaxLength = 63
 )
 
 // Peer is one member of the static replica set.
@@ -164,6 +174,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 		"(a config.toml's [dogecoind.<network>] host, zmqport, rpchost, rpcport, rpcuser, rpcpass set it too); the node of --network is followed")
 	fs.Int64Var(&cfg.ChainStartHeight, "chain-start-height", -1, "GigaWallet API: the first block a shard that has followed nothing reads (-1: 100 below the node's tip, as GigaWallet)")
 	fs.DurationVar(&cfg.ChainPollInterval, "chain-poll-interval", chainwatch.DefaultPollInterval, "GigaWallet API: how often the chain follower asks the node for new blocks and mempool transactions when no ZMQ notification (zmqport) woke it first")
+	fs.StringVar(&cfg.GigPayProject, "gigpay-project", defaultGigPayProject, "GigPay API: the project whose customer wallets are GigPay accounts (created with its usd asset on first use); empty takes the default")
+	fs.StringVar(&cfg.GigPayEnv, "gigpay-env", "", "GigPay API: the wallet app's environment in token links, https://wallet.<env>.gigpay.com/payment/<token>; empty = production (https://wallet.gigpay.com)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -215,6 +227,9 @@ func (cfg *serveConfig) validate() error {
 			return fmt.Errorf("--pub-api-root-url %q: want http(s)://host[:port][/path]", cfg.PubAPIRootURL)
 		}
 	}
+	if err := validateGigPay(cfg.gigPayProject(), cfg.GigPayEnv); err != nil {
+		return err
+	}
 	if cfg.GossipAddr != "" {
 		if cfg.Peers != "" {
 			return errors.New("--peers and --gossip-addr are two ways to form a cluster: give one")
@@ -257,6 +272,44 @@ func (cfg *serveConfig) validate() error {
 		}
 	}
 	return nil
+}
+
+// gigPayProject is --gigpay-project; empty (a configuration built in code) takes the default,
+// as an empty --service-name does.
+func (cfg *serveConfig) gigPayProject() string {
+	if cfg.GigPayProject == "" {
+		return defaultGigPayProject
+	}
+	return cfg.GigPayProject
+}
+
+// validateGigPay checks the GigPay API's settings: a project ID the ledger accepts, not
+// GigaWallet's (whose wallets GigaWallet's own bookkeeping moves), and an environment that is
+// empty or one DNS label, since it becomes part of the links' host name.
+func validateGigPay(project, env string) error {
+	switch {
+	case !fsm.ValidID(project, fsm.IDMaxLength):
+		return fmt.Errorf("--gigpay-project %q: want 1..%d of [A-Za-z0-9_.-]", project, fsm.IDMaxLength)
+	case project == gigaWalletProjectID:
+		return fmt.Errorf("--gigpay-project %q is GigaWallet's project: give GigPay its own", project)
+	case env != "" && !isDNSLabel(env):
+		return fmt.Errorf("--gigpay-env %q: want empty (production) or a DNS label, 1..%d of [a-z0-9-] not starting or ending with '-'", env, dnsLabelMaxLength)
+	}
+	return nil
+}
+
+// isDNSLabel reports whether s is one lowercase DNS label: 1..63 of [a-z0-9-], with no '-' at
+// either end.
+func isDNSLabel(s string) bool {
+	if s == "" || len(s) > dnsLabelMaxLength || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // peers parses --peers; empty means this node alone.

@@ -84,7 +84,8 @@ func TestConfigFileEveryFlagSettable(t *testing.T) {
 		t.Fatal("unknown key accepted")
 	}
 	for _, name := range []string{"data-dir", "admin-addr", "public-addr", "raft-addr", "node-id", "peers",
-		"admin-token", "log-level", "shards", "replicas", "gossip-addr", "join", "bootstrap-expect", "pprof"} {
+		"admin-token", "log-level", "shards", "replicas", "gossip-addr", "join", "bootstrap-expect", "pprof",
+		"gigpay-project", "gigpay-env"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("valid keys in %q lack %q", err, name)
 		}
@@ -113,6 +114,8 @@ func TestConfigFileRefusals(t *testing.T) {
 		{"trailing data", `{"shards":2} {"shards":4}`, `data after the settings object`},
 		{"truncated", `{"shards":2`, `not JSON`},
 		{"the flag's own validation", `{"shards":0}`, `--shards 0 outside`},
+		{"gigpay env not a label", `{"gigpay-env":"wallet.eu"}`, `--gigpay-env "wallet.eu": want empty (production) or a DNS label`},
+		{"gigpay project not an ID", `{"gigpay-project":"a/b"}`, `--gigpay-project "a/b": want 1..30`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

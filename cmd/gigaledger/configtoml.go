@@ -74,6 +74,16 @@ const callbacksTable = "callbacks"
 // gigaLedgerTable is the table of our own settings, keyed by flag name.
 const gigaLedgerTable = "gigaledger"
 
+// gigPayTable holds the GigPay API's settings, [gigpay] project and env (GigaLedger's own: no
+// GigaWallet file has it).
+const gigPayTable = "gigpay"
+
+// gigPayKeys are the keys of [gigpay], lowercase.
+var gigPayKeys = map[string]tomlKey{
+	"project": {flag: "gigpay-project"},
+	"env":     {flag: "gigpay-env"},
+}
+
 // listenerFlags are the flags GigaWallet splits into a bind and a port, in the order they are
 // set, with GigaWallet's defaults for the half a file leaves out.
 var listenerFlags = []struct{ flag, defaultHost, defaultPort string }{
@@ -122,6 +132,12 @@ func tomlSettings(data []byte) (settings []configSetting, ignored []string, err 
 				return nil, nil, err
 			}
 			settings = append(settings, callbacks...)
+		case table.folded == gigPayTable:
+			gigPay, _, err := gigaWalletSettings(table, gigPayKeys)
+			if err != nil {
+				return nil, nil, err
+			}
+			settings = append(settings, gigPay...)
 		case slices.Contains(gigaWalletUnusedTables, table.folded):
 			ignored = append(ignored, leafNames(table.name, table.value)...)
 		case gigaWalletTables[table.folded] != nil:
@@ -132,7 +148,7 @@ func tomlSettings(data []byte) (settings []configSetting, ignored []string, err 
 			settings = append(settings, tableSettings...)
 			ignored = append(ignored, tableIgnored...)
 		default:
-			valid := slices.Concat(slices.Collect(maps.Keys(gigaWalletTables)), gigaWalletUnusedTables, []string{gigaLedgerTable, callbacksTable, mqttTable, dogecoindTable})
+			valid := slices.Concat(slices.Collect(maps.Keys(gigaWalletTables)), gigaWalletUnusedTables, []string{gigaLedgerTable, gigPayTable, callbacksTable, mqttTable, dogecoindTable})
 			slices.Sort(valid)
 			what := "table"
 			if _, ok := table.value.(map[string]any); !ok {

@@ -173,7 +173,18 @@ func TestConfigTOMLSettings(t *testing.T) {
 				return c.AdminAddr == "127.0.0.1:7777" && c.Network == "regtest" && c.Shards == 2
 			}},
 		{"an empty file", "", nil,
-			func(c *serveConfig) bool { return c.AdminAddr == defaultAdminAddr && len(c.ignoredSettings) == 0 }},
+			func(c *serveConfig) bool {
+				return c.AdminAddr == defaultAdminAddr && len(c.ignoredSettings) == 0 && c.GigPayProject == "gigpay" && c.GigPayEnv == ""
+			}},
+		{"gigpay table", "[gigpay]\nproject = \"payments\"\nenv = \"staging\"", nil,
+			func(c *serveConfig) bool { return c.GigPayProject == "payments" && c.GigPayEnv == "staging" }},
+		{"gigpay keys are case-insensitive", "[GigPay]\nProject = \"pay-1\"\nENV = \"dev\"", nil,
+			func(c *serveConfig) bool { return c.GigPayProject == "pay-1" && c.GigPayEnv == "dev" }},
+		{"gigpay env alone", "[gigpay]\nenv = \"qa\"", nil,
+			func(c *serveConfig) bool { return c.GigPayProject == "gigpay" && c.GigPayEnv == "qa" }},
+		{"gigpay: the command line wins", "[gigpay]\nproject = \"payments\"\nenv = \"staging\"",
+			[]string{"--gigpay-project", "other", "--gigpay-env", ""},
+			func(c *serveConfig) bool { return c.GigPayProject == "other" && c.GigPayEnv == "" }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -199,7 +210,13 @@ func TestConfigTOMLRefusals(t *testing.T) {
 		{"typo in a gigawallet key", "[gigawallet]\nconfirmations = 6",
 			`unknown setting "gigawallet.confirmations"; valid settings of [gigawallet]: confirmationsneeded,`},
 		{"unknown table", "[webapp]\nadminport = \"8081\"",
-			`unknown table "webapp"; valid tables: callbacks, dogecoind, gigaledger, gigawallet, loggers, mqtt, store, webapi`},
+			`unknown table "webapp"; valid tables: callbacks, dogecoind, gigaledger, gigawallet, gigpay, loggers, mqtt, store, webapi`},
+		{"typo in a gigpay key", "[gigpay]\nprojet = \"p\"", `unknown setting "gigpay.projet"; valid settings of [gigpay]: env, project`},
+		{"gigpay value not a table", "gigpay = \"p\"", `"gigpay": want a table, got a string`},
+		{"integer gigpay project", "[gigpay]\nproject = 7", `"gigpay.project": want a string, got a whole number`},
+		{"gigpay project twice", "[gigpay]\nproject = \"a\"\n[gigaledger]\ngigpay-project = \"b\"", `both set --gigpay-project`},
+		{"invalid gigpay project", "[gigpay]\nproject = \"pay ments\"", `--gigpay-project "pay ments": want 1..30`},
+		{"gigpay env not a label", "[gigpay]\nenv = \"Staging\"", `--gigpay-env "Staging": want empty (production) or a DNS label`},
 		{"top-level key", "network = \"testnet\"", `unknown top-level setting "network"; valid tables:`},
 		{"unknown gigaledger key", "[gigaledger]\nnodeid = \"n2\"", `unknown setting "gigaledger.nodeid"; valid settings: admin-addr, admin-token,`},
 		{"config names another", "[gigaledger]\nconfig = \"x.toml\"", `cannot name another ("gigaledger.config")`},

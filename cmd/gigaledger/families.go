@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
+	"github.com/gigaledger/gigaledger/fsm/gigpay"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
@@ -13,13 +14,19 @@ type families struct {
 	registry   *fsm.Registry
 	ledger     *ledger.Family
 	gigawallet *gigawallet.Family
+	gigpay     *gigpay.Family
 }
 
 func newFamilies() *families {
 	reg := fsm.NewRegistry()
 	// The accounting core first: its counters come first in the stored clock record.
 	core := ledger.Register(reg)
-	return &families{registry: reg, ledger: core, gigawallet: gigawallet.Register(reg, core)}
+	// Then GigaWallet, then GigPay: the order is replicated state (op codes, prefixes, the
+	// counters' places in the clock record); a family is only ever added after the others.
+	f := &families{registry: reg, ledger: core}
+	f.gigawallet = gigawallet.Register(reg, core)
+	f.gigpay = gigpay.Register(reg, core)
+	return f
 }
 
 // ledgerOf is the accounting core of a shard's machine, or nil when sm is not one.

@@ -27,6 +27,7 @@ import (
 	"github.com/gigaledger/gigaledger/cluster/routing"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
+	"github.com/gigaledger/gigaledger/fsm/gigpay"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 	"github.com/gigaledger/gigaledger/httpapi"
 	"github.com/gigaledger/gigaledger/shard"
@@ -187,10 +188,13 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	if gigaWallet != nil && n.chain != nil {
 		gigaWallet.Chain = n.chain
 	}
+	// GigPay is on, in the project validate() accepted.
+	gigPay := &httpapi.GigPayConfig{ProjectID: cfg.gigPayProject(), Env: cfg.GigPayEnv}
+	logger.Info("GigPay API on", "project", gigPay.ProjectID, "env", gigPay.Env)
 	lifetime, endLifetime := context.WithCancel(context.Background())
 	n.endLifetime = endLifetime
 	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready, ReadyDetail: n.readyDetail,
-		Operator: n, AllowedHosts: allowedHosts, CORSOrigins: corsOrigins, GigaWallet: gigaWallet, Lifetime: lifetime,
+		Operator: n, AllowedHosts: allowedHosts, CORSOrigins: corsOrigins, GigaWallet: gigaWallet, GigPay: gigPay, Lifetime: lifetime,
 		OwnListeners: ownListeners(cfg), Redriver: deadLetterRedriver{clusterNode}},
 		backend, logger, registry)
 	if cfg.Pprof {
@@ -199,7 +203,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	n.admin = newHTTPServer(cfg.AdminAddr, adminHandler)
 	n.public = newHTTPServer(cfg.PublicAddr, httpapi.NewPublic(httpapi.PublicConfig{Ready: n.ready,
 		RestrictHosts: cfg.AdminToken == "", AllowedHosts: allowedHosts, CORSOrigins: corsOrigins,
-		GigaWallet: gigaWallet, Backend: backend}, logger, registry))
+		GigaWallet: gigaWallet, GigPay: gigPay, Backend: backend}, logger, registry))
 	for _, srv := range []*http.Server{n.admin, n.public} {
 		listener, err := net.Listen("tcp", srv.Addr)
 		if err != nil {
@@ -382,6 +386,14 @@ func (s nodeShards) GigaWallet(shardID int) *gigawallet.Reader {
 		return nil
 	}
 	return s.families.gigawallet.Of(m)
+}
+
+func (s nodeShards) GigPay(shardID int) *gigpay.Reader {
+	m, ok := s.node.StateMachine(shardID).(*fsm.Machine)
+	if !ok || m == nil {
+		return nil
+	}
+	return s.families.gigpay.Of(m)
 }
 
 func (s nodeShards) Outbox(shardID int) routing.Outbox {

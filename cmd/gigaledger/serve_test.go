@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gigaledger/gigaledger/bench"
+	"github.com/gigaledger/gigaledger/fsm"
 )
 
 func TestServeConfig(t *testing.T) {
@@ -43,6 +44,40 @@ func TestServeConfig(t *testing.T) {
 	for _, bad := range []string{"n1", "n1=x", "n2=127.0.0.1:1", "n1=127.0.0.1:1,n1=127.0.0.1:2"} {
 		if _, err := parse("--peers", bad); err == nil {
 			t.Errorf("--peers %q accepted", bad)
+		}
+	}
+	// GigPay: on by default in project gigpay, production links; a project the ledger accepts
+	// (not GigaWallet's) and an environment that is one DNS label.
+	if cfg.GigPayProject != "gigpay" || cfg.GigPayEnv != "" {
+		t.Fatalf("GigPay defaults: project %q env %q", cfg.GigPayProject, cfg.GigPayEnv)
+	}
+	for _, good := range [][]string{
+		{"--gigpay-project", "pay_1.x-y", "--gigpay-env", "staging"},
+		{"--gigpay-env", "a"},
+		{"--gigpay-env", "eu-west-1"},
+		{"--gigpay-env", strings.Repeat("a", 63)},
+		{"--gigpay-project", strings.Repeat("p", 30)},
+		{"--gigpay-project", ""}, // the default, as in a configuration built in code
+	} {
+		if cfg, err := parse(good...); err != nil || !fsm.ValidID(cfg.gigPayProject(), fsm.IDMaxLength) {
+			t.Errorf("%v refused: %v", good, err)
+		}
+	}
+	for _, bad := range [][]string{
+		{"--gigpay-project", "pay ments"},
+		{"--gigpay-project", "pay/x"},
+		{"--gigpay-project", strings.Repeat("p", 31)},
+		{"--gigpay-project", "gigawallet"},
+		{"--gigpay-env", "Staging"},
+		{"--gigpay-env", "-dev"},
+		{"--gigpay-env", "dev-"},
+		{"--gigpay-env", "dev.eu"},
+		{"--gigpay-env", "dev_1"},
+		{"--gigpay-env", "dev/x"},
+		{"--gigpay-env", strings.Repeat("a", 64)},
+	} {
+		if _, err := parse(bad...); err == nil || !strings.Contains(err.Error(), bad[0]) {
+			t.Errorf("%v: %v, want an error naming %s", bad, err, bad[0])
 		}
 	}
 	// A config file sets what flags do not; flags win; unknown keys are refused.
