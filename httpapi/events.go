@@ -110,12 +110,8 @@ func EventID(shardID int, sequence uint64) string {
 // eventTimeLayout is RFC 3339 in UTC with milliseconds, fixed width so that it sorts as text.
 const eventTimeLayout = "2006-01-02T15:04:05.000Z07:00"
 
-// RenderEvent is the envelope of one event of a shard; GigPay token links are production's
-// (RenderEventIn names the environment).
-func RenderEvent(shardID int, ev backend.Event) EventEnvelope { return RenderEventIn(shardID, ev, "") }
-
-// RenderEventIn is RenderEvent with GigPay token links of the wallet app's environment
-// gigPayEnv (GigPayConfig.Env).
+// RenderEventIn is the envelope of one event of a shard, with GigPay token links of the wallet
+// app's environment gigPayEnv (GigPayConfig.Env; "" is production).
 func RenderEventIn(shardID int, ev backend.Event, gigPayEnv string) EventEnvelope {
 	return EventEnvelope{EventType: ev.Type, Message: eventMessage(ev, gigPayEnv), EventID: EventID(shardID, ev.Sequence),
 		Shard: shardID, Sequence: ev.Sequence, CreatedAt: time.UnixMilli(ev.TimeMs).UTC().Format(eventTimeLayout)}

@@ -245,6 +245,8 @@ func relaySubscription(st fsm.Subscription) (relay.Subscription, error) {
 // leader that delivers them) and renders each as GET /events does.
 type relaySource struct {
 	router *routing.Router
+	// gigPayEnv names the wallet app's environment in GigPay token links (--gigpay-env).
+	gigPayEnv string
 }
 
 // Events implements relay.Source.
@@ -259,7 +261,7 @@ func (s relaySource) Events(ctx context.Context, shardID int, after uint64, limi
 	}
 	batch := make([]relay.Envelope, 0, len(part.Events))
 	for _, ev := range part.Events {
-		envelope := httpapi.RenderEvent(shardID, ev)
+		envelope := httpapi.RenderEventIn(shardID, ev, s.gigPayEnv)
 		body, err := json.Marshal(envelope)
 		if err != nil {
 			return nil, 0, fmt.Errorf("relay: render event %d of shard %d: %w", ev.Sequence, shardID, err)
@@ -314,7 +316,7 @@ func startRelay(node *cluster.Node, router *routing.Router, registry prometheus.
 	if cfg.relayRetry != nil {
 		retry = *cfg.relayRetry
 	}
-	engine, err := relay.New(relay.Config{Source: relaySource{router: router}, Cursors: shards, DeadLetters: shards,
+	engine, err := relay.New(relay.Config{Source: relaySource{router: router, gigPayEnv: cfg.GigPayEnv}, Cursors: shards, DeadLetters: shards,
 		Leadership: shards, Subscriptions: subs, Metrics: relay.NewMetrics(registry), Logger: logger.With("component", "relay"),
 		OwnListeners: ownListeners, Retry: retry, Redrives: shards,
 		Transports: map[relay.Kind]relay.Transport{relay.KindWebhook: relay.NewWebhook(relay.WebhookOptions{}), relay.KindMQTT: mqtt}})
