@@ -338,8 +338,10 @@ type errorEnvelope struct {
 	} `json:"error"`
 	Transaction *Transaction `json:"transaction"`
 	Hold        *Hold        `json:"hold"`
-	// Token is a GigPay token's state, with 409 TokenNotActive.
-	Token *PaymentToken `json:"token"`
+	// Token and Payment are a GigPay token's or payment's state, with a refusal that concerns
+	// one (409 TokenNotActive, 422 InvalidStatusTransition).
+	Token   *PaymentToken  `json:"token"`
+	Payment *GigPayPayment `json:"payment"`
 }
 
 // envelope decodes the error envelope of a non-success answer; its entities are nil when the

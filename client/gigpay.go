@@ -21,11 +21,9 @@ import (
 // number literals), times RFC 3339 UTC.
 //
 // Retries: every write carries the call's Idempotency-Key on each attempt (or the caller's,
-// WithIdempotencyKey). Token creates honour it, and batch items are idempotent by their client
-// reference; claim, reject, close and a payment's status change are transitions that apply at
-// most once (a resend after they applied answers 409 with the state as it is). An account create
-// and a payment create without a client reference are resent only when they certainly did not
-// apply (see CreateGigPayAccount, CreateGigPayPayment).
+// WithIdempotencyKey), which every GigPay write honours, so a call applies once however often it
+// is resent. Tokens and payments are also idempotent by their clientReference (kept for good,
+// where keys last 24 hours): give every batch item one and a whole batch may be sent again.
 
 // GigPay error codes (besides the shared ones: InvalidArgument, WalletNotFound, AssetNotFound,
 // AssetMismatch, InsufficientFunds, WalletSuspended, WalletClosed, CrossShardTransaction,
@@ -33,6 +31,7 @@ import (
 const (
 	CodeAmountTooPrecise        = "AmountTooPrecise"
 	CodeExpiryInvalid           = "ExpiryInvalid"
+	CodeInvalidCursor           = "InvalidCursor"
 	CodeTokenNotFound           = "TokenNotFound"
 	CodePaymentNotFound         = "PaymentNotFound"
 	CodeUnsupportedAsset        = "UnsupportedAsset"
@@ -198,7 +197,9 @@ type GigPayPayment struct {
 	Source         GigPayParty         `json:"source"`
 	Destination    GigPayParty         `json:"destination"`
 	PaymentTokenID string              `json:"paymentTokenId"`
-	Reason         string              `json:"reason,omitempty"`
+	// ClientReference is the create's, when it had one.
+	ClientReference string `json:"clientReference,omitempty"`
+	Reason          string `json:"reason,omitempty"`
 }
 
 // CreateGigPayPaymentRequest creates an admin payment: a deposit into AccountID or a
@@ -222,17 +223,18 @@ const (
 )
 
 // GigPayPaymentQuery filters, sorts and pages the payments list. Zero fields filter nothing
-// and take the server's defaults (sorted by createdAtUtc ascending, 100 a page). Cursor is a
-// page's NextCursor, valid only with the same Sort and Order.
+// and take the server's defaults (newest first: createdAtUtc desc, 100 a page). Cursor is a
+// page's NextCursor, valid only with the same Sort, Order and filters (else 400
+// InvalidCursor).
 type GigPayPaymentQuery struct {
 	Status    GigPayPaymentStatus
 	Type      GigPayPaymentType
 	AccountID string
 	AssetType string
-	// CreatedFrom and CreatedTo bound createdAtUtc; zero: unbounded.
+	// CreatedFrom (inclusive) and CreatedTo (exclusive) bound createdAtUtc; zero: unbounded.
 	CreatedFrom, CreatedTo time.Time
 	Sort                   GigPayPaymentSort
-	// Order is "asc" or "desc".
+	// Order is "asc" or "desc" (the default).
 	Order string
 	// Limit is 1..1000; 0 the server's default (100).
 	Limit  int
@@ -269,7 +271,10 @@ func (q GigPayPaymentQuery) query() string {
 	return "?" + values.Encode()
 }
 
-// GigPayPaymentPage is one page of payments; NextCursor is set when HasMore.
+// GigPayPaymentPage is one page of payments; NextCursor is set when HasMore. A page may hold
+// fewer than the limit, even none, while HasMore is true (the list is merged from every shard,
+// each examining a bounded number of entries per page): follow NextCursor until HasMore is
+// false, as AllGigPayPayments does.
 type GigPayPaymentPage struct {
 	Data       []GigPayPayment `json:"data"`
 	HasMore    bool            `json:"hasMore"`
@@ -278,28 +283,15 @@ type GigPayPaymentPage struct {
 
 // --- calls
 
-// hasCallerKey reports whether ctx carries the caller's Idempotency-Key (WithIdempotencyKey).
-func hasCallerKey(ctx context.Context) bool {
-	key, _ := ctx.Value(idempotencyKeyKey{}).(string)
-	return key != ""
-}
-
 // gigPayPath is the path of a GigPay route.
 func gigPayPath(segments ...string) string { return "/api/v1" + path(segments...) }
 
-// CreateGigPayAccount opens an account. Resending it could open a second wallet, so it is
-// resent only when it certainly did not apply (unless the caller sets its own key with
-// WithIdempotencyKey, which the server honours); after ErrOutcomeUnknown, list the user's
-// accounts through the Cloud Wallet API to learn whether it was opened.
+// CreateGigPayAccount opens an account: a new wallet each time it applies (the user is created
+// with the first). A call opens one wallet however often it is resent: every attempt carries
+// the call's Idempotency-Key.
 func (c *Client) CreateGigPayAccount(ctx context.Context, in CreateGigPayAccountRequest) (*GigPayAccount, error) {
-	body, err := encode(in)
-	if err != nil {
-		return nil, err
-	}
-	r := newRequest(http.MethodPost, gigPayPath("accounts"), body)
-	r.notIdempotent = !hasCallerKey(ctx)
 	var out GigPayAccount
-	return entity(&out, c.call(ctx, r, &out))
+	return entity(&out, c.write(ctx, http.MethodPost, gigPayPath("accounts"), in, &out))
 }
 
 // GetGigPayAccount returns an account with its balances.
@@ -374,8 +366,9 @@ func (c *Client) RejectPaymentToken(ctx context.Context, token string) (*Payment
 }
 
 // ClosePaymentToken closes a succeeded token whose payment failed downstream (by its ID): a
-// compensating transfer returns the amount and the payment is canceled. After 409
-// TokenNotActive, it returns the token as it is with the *Error.
+// compensating transfer returns the amount and the payment is canceled. Closing a token that
+// is not Succeeded is 422 InvalidStatusTransition; a payee without the amount available, 422
+// InsufficientFunds. With an error, it returns the token the answer carried, if any.
 func (c *Client) ClosePaymentToken(ctx context.Context, tokenID, reason string) (*PaymentToken, error) {
 	in := struct {
 		Reason string `json:"reason"`
@@ -384,7 +377,8 @@ func (c *Client) ClosePaymentToken(ctx context.Context, tokenID, reason string) 
 }
 
 // tokenTransition runs a claim, reject or close: the token on success, and with an *Error the
-// token its answer carried (nil when none).
+// token its answer carried (nil when none: 409 TokenNotActive always carries it, a 422 that
+// concerns the token, such as WalletSuspended, does too).
 func (c *Client) tokenTransition(ctx context.Context, p string, in any) (*PaymentToken, error) {
 	var body []byte
 	if in != nil {
@@ -409,31 +403,41 @@ func (c *Client) tokenTransition(ctx context.Context, p string, in any) (*Paymen
 	return got.envelope().Token, err
 }
 
-// CreateGigPayPayment creates a deposit or a withdrawal, pending. With a ClientReference it is
-// idempotent by it and resent after an unknown outcome; without one (and without
-// WithIdempotencyKey) it is resent only when it certainly did not apply, since a repeat would
-// create a second payment.
+// CreateGigPayPayment creates a deposit or a withdrawal (which holds its amount at once),
+// pending. A call creates one payment however often it is resent (the Idempotency-Key); a
+// ClientReference makes the create idempotent across calls too.
 func (c *Client) CreateGigPayPayment(ctx context.Context, in CreateGigPayPaymentRequest) (*GigPayPayment, error) {
-	body, err := encode(in)
-	if err != nil {
-		return nil, err
-	}
-	r := newRequest(http.MethodPost, gigPayPath("payments"), body)
-	r.notIdempotent = in.ClientReference == "" && !hasCallerKey(ctx)
 	var out GigPayPayment
-	return entity(&out, c.call(ctx, r, &out))
+	return entity(&out, c.write(ctx, http.MethodPost, gigPayPath("payments"), in, &out))
 }
 
 // UpdateGigPayPaymentStatus moves an admin payment to status (processing, completed, canceled
-// or failed); reason is optional. A move the payment's state does not allow is 409
-// InvalidStatusTransition.
+// or failed); reason is optional. Sending the current status again changes nothing; a move
+// the payment's state does not allow is 422 InvalidStatusTransition, returned with the payment
+// as it is when the answer carried it.
 func (c *Client) UpdateGigPayPaymentStatus(ctx context.Context, paymentID string, status GigPayPaymentStatus, reason string) (*GigPayPayment, error) {
 	in := struct {
 		Status GigPayPaymentStatus `json:"status"`
 		Reason string              `json:"reason,omitempty"`
 	}{status, reason}
-	var out GigPayPayment
-	return entity(&out, c.write(ctx, http.MethodPost, gigPayPath("payments", paymentID, "status"), in, &out))
+	body, err := encode(in)
+	if err != nil {
+		return nil, err
+	}
+	r := newRequest(http.MethodPost, gigPayPath("payments", paymentID, "status"), body)
+	got, err := c.run(ctx, r)
+	if err == nil {
+		var out GigPayPayment
+		if err := got.decode(r, &out); err != nil {
+			return nil, err
+		}
+		return &out, nil
+	}
+	var apiErr *Error
+	if got == nil || !errors.As(err, &apiErr) {
+		return nil, err
+	}
+	return got.envelope().Payment, err
 }
 
 // GetGigPayPayment returns a payment by its ID.

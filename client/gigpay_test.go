@@ -324,8 +324,8 @@ func TestAllGigPayPaymentsFollowsTheCursor(t *testing.T) {
 	}
 }
 
-// TestGigPayRetries: a token create resends after an unknown outcome under the same key (the
-// caller's when set); a payment create without a client reference does not, with one it does.
+// TestGigPayRetries: every GigPay write is resent after an unknown outcome under one key, the
+// call's or the caller's (WithIdempotencyKey), which the server honours on every GigPay route.
 func TestGigPayRetries(t *testing.T) {
 	unknownThen := func(status int, body string) func(int) (int, string) {
 		return func(attempt int) (int, string) {
@@ -346,26 +346,38 @@ func TestGigPayRetries(t *testing.T) {
 	if _, err := c.CreatePaymentToken(ctx, item); err != nil {
 		t.Fatal(err)
 	}
-	if requests := canned.all(); len(requests) != 2 || requests[0].key != "caller-key-1" || requests[1].key != "caller-key-1" {
-		t.Fatalf("token create attempts %+v", requests)
-	}
-
 	plain := testutil.Context(t, callLimit)
-	deposit := client.CreateGigPayPaymentRequest{Type: client.GigPayDeposit, AccountID: "w", AssetType: "usd", Amount: "1"}
-	if _, err := c.CreateGigPayPayment(plain, deposit); !errors.Is(err, client.ErrOutcomeUnknown) {
-		t.Fatalf("payment without a reference after an unknown outcome: %v", err)
+	if _, err := c.CreateGigPayPayment(plain, client.CreateGigPayPaymentRequest{Type: client.GigPayDeposit, AccountID: "w", AssetType: "usd", Amount: "1"}); err != nil {
+		t.Fatal(err)
 	}
-	if canned.count() != 3 {
-		t.Fatalf("the payment without a reference was resent: %d requests", canned.count())
+	if _, err := c.CreateGigPayAccount(plain, client.CreateGigPayAccountRequest{UserIdentityID: "u", AssetType: "usd"}); err != nil {
+		t.Fatal(err)
 	}
-	deposit.ClientReference = "dep-1"
-	if _, err := c.CreateGigPayPayment(plain, deposit); err != nil {
-		t.Fatalf("payment with a reference: %v", err)
+	requests := canned.all()
+	if len(requests) != 6 {
+		t.Fatalf("%d requests, want 2 attempts of each of 3 calls", len(requests))
 	}
-	if canned.count() != 4 {
-		t.Fatalf("%d requests, want 4", canned.count())
+	if requests[0].key != "caller-key-1" || requests[1].key != "caller-key-1" {
+		t.Errorf("token create keys %q, %q: want the caller's", requests[0].key, requests[1].key)
 	}
-	if _, err := c.CreateGigPayAccount(plain, client.CreateGigPayAccountRequest{UserIdentityID: "u", AssetType: "usd"}); !errors.Is(err, client.ErrOutcomeUnknown) || canned.count() != 5 {
-		t.Fatalf("account create after an unknown outcome: %v, %d requests", err, canned.count())
+	for _, pair := range [][2]seen{{requests[2], requests[3]}, {requests[4], requests[5]}} {
+		if pair[0].key == "" || pair[0].key != pair[1].key || pair[0].key == "caller-key-1" || pair[0].path != pair[1].path {
+			t.Errorf("%s attempts with keys %q and %q: want one fresh key", pair[0].path, pair[0].key, pair[1].key)
+		}
+	}
+	if requests[2].key == requests[4].key {
+		t.Error("two calls shared a key")
+	}
+}
+
+// TestPaymentStatusRefusedReturnsThePayment: 422 InvalidStatusTransition comes back with the
+// payment as it is.
+func TestPaymentStatusRefusedReturnsThePayment(t *testing.T) {
+	_, baseURL := startCanned(t, map[string]func(int) (int, string){
+		"POST /api/v1/payments/y0a3fP/status": always(422, `{"error":{"code":"InvalidStatusTransition","message":"completed is final"},"payment":`+cannedPayment+`}`),
+	})
+	payment, err := newClient(t, baseURL).UpdateGigPayPaymentStatus(testutil.Context(t, callLimit), "y0a3fP", client.GigPayFailed, "late")
+	if !client.IsCode(err, client.CodeInvalidStatus) || payment == nil || payment.Status != client.GigPayCompleted || payment.PaymentID != "y0a3fP" {
+		t.Errorf("refused status change: %+v, %v", payment, err)
 	}
 }
