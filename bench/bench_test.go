@@ -392,6 +392,10 @@ func TestMainRejectsBadFlags(t *testing.T) {
 		{"--webhook", "--pg", "postgres://bench@127.0.0.1:1/bench"},
 		{"--webhook", "--scenario", ScenarioReads},
 		{"--webhook", "--scenario", ScenarioInvoice},
+		{"--pg", "postgres://bench@127.0.0.1:1/bench", "--scenario", ScenarioToken},
+		{"--pg", "postgres://bench@127.0.0.1:1/bench", "--scenario", ScenarioTokenBatch},
+		{"--webhook", "--scenario", ScenarioToken},
+		{"--webhook", "--scenario", ScenarioTokenBatch},
 		{"--webhook", "--webhook-drain", "0s"},
 		{"--webhook", "--webhook-drain", "11m"},
 		{"extra"},
@@ -614,6 +618,26 @@ func TestGigPayScenariosAgainstFakeLedger(t *testing.T) {
 				t.Errorf("table lacks tokens/s: %v\n%s", err, table.String())
 			}
 		})
+	}
+}
+
+// TestComparisonShowsTokensPerSecond: with a GigPay result among them, the comparison adds
+// a tokens/s column ("-" for the others); without one, it has none.
+func TestComparisonShowsTokensPerSecond(t *testing.T) {
+	transfer := &Result{System: "gigaledger", Scenario: ScenarioTransfer, OKPerSecond: 5000}
+	batch := &Result{System: "gigaledger", Scenario: ScenarioTokenBatch, OKPerSecond: 80, Tokens: 16000, TokensPerSecond: 8000}
+	var out bytes.Buffer
+	if err := WriteComparison(&out, []*Result{batch, transfer}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], "tokens/s") || !strings.Contains(lines[1], "8000.0") ||
+		strings.Fields(lines[2])[4] != "-" || !strings.Contains(lines[1], "0.02") {
+		t.Errorf("comparison:\n%s", out.String())
+	}
+	out.Reset()
+	if err := WriteComparison(&out, []*Result{transfer, transfer}); err != nil || strings.Contains(out.String(), "tokens") {
+		t.Errorf("comparison without GigPay runs: %v\n%s", err, out.String())
 	}
 }
 

@@ -275,15 +275,28 @@ func WriteComparison(out io.Writer, results []*Result) error {
 	}
 	baseline := results[len(results)-1]
 	table := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	header := []string{"system", "scenario", "clients", "ok/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "business", "errors", "x " + baseline.System}
+	// GigPay runs add their tokens per second (a batch request creates many).
+	withTokens := slices.ContainsFunc(results, func(result *Result) bool { return result.Tokens > 0 })
+	header := []string{"system", "scenario", "clients", "ok/s"}
+	if withTokens {
+		header = append(header, "tokens/s")
+	}
+	header = append(header, "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "business", "errors", "x "+baseline.System)
 	fmt.Fprintln(table, strings.Join(header, "\t")+"\t")
 	for _, result := range results {
 		ratio := "-"
 		if baseline.OKPerSecond > 0 {
 			ratio = fmt.Sprintf("%.2f", result.OKPerSecond/baseline.OKPerSecond)
 		}
-		fmt.Fprintf(table, "%s\t%s\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%s\t\n",
-			result.System, result.Scenario, result.Clients, result.OKPerSecond,
+		tokens := ""
+		if withTokens {
+			tokens = "-\t"
+			if result.Tokens > 0 {
+				tokens = fmt.Sprintf("%.1f\t", result.TokensPerSecond)
+			}
+		}
+		fmt.Fprintf(table, "%s\t%s\t%d\t%.1f\t%s%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%s\t\n",
+			result.System, result.Scenario, result.Clients, result.OKPerSecond, tokens,
 			result.Latency.P50Ms, result.Latency.P90Ms, result.Latency.P99Ms, result.Latency.P999Ms, result.Latency.MaxMs,
 			result.Business, result.Errors+result.Transport, ratio)
 	}
