@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -63,6 +64,9 @@ func TestGeneratorRequestsAreValid(t *testing.T) {
 			case RequestInvoice:
 				checkInvoiceRequest(t, config, request)
 				continue
+			case RequestToken, RequestTokenBatch:
+				checkTokenRequest(t, config, request, references)
+				continue
 			case RequestTransaction:
 			default:
 				t.Fatalf("%s: kind %d", name, request.Kind)
@@ -102,6 +106,14 @@ func TestGeneratorRequestsAreValid(t *testing.T) {
 			if kinds[RequestInvoice] != 2000 || len(types) != 0 {
 				t.Errorf("invoice: kinds %v, types %v, want invoices only", kinds, types)
 			}
+		case ScenarioToken:
+			if kinds[RequestToken] != 2000 || len(kinds) != 1 {
+				t.Errorf("token: kinds %v, want token requests only", kinds)
+			}
+		case ScenarioTokenBatch:
+			if kinds[RequestTokenBatch] != 2000 || len(kinds) != 1 {
+				t.Errorf("token-batch: kinds %v, want batches only", kinds)
+			}
 		case ScenarioIssueRedeem:
 			if types[OperationIssue] == 0 || types[OperationRedeem] == 0 || types[OperationTransfer] != 0 {
 				t.Errorf("issue-redeem: types %v", types)
@@ -125,6 +137,48 @@ func checkInvoiceRequest(t *testing.T, config ScenarioConfig, request Request) {
 	for _, item := range request.Items {
 		if item.ValueKoinu < 1 || item.ValueKoinu > invoiceValueMaxKoinu || item.Quantity < 1 || item.Quantity > invoiceQuantityMax {
 			t.Fatalf("invoice item %+v", item)
+		}
+	}
+}
+
+// checkTokenRequest fails for a token request of a payer out of range, with
+// the wrong number of amounts or an amount out of 1..transferAmountMax cents,
+// or a batch whose reference (its items' client reference prefix) repeats.
+func checkTokenRequest(t *testing.T, config ScenarioConfig, request Request, references map[string]bool) {
+	t.Helper()
+	want := 1
+	if request.Kind == RequestTokenBatch {
+		want = tokenBatchSize
+		if request.ReferenceID == "" || references[request.ReferenceID] {
+			t.Fatalf("batch reference %q empty or reused", request.ReferenceID)
+		}
+		references[request.ReferenceID] = true
+	}
+	if request.Wallet < 0 || request.Wallet >= config.Wallets || len(request.Amounts) != want || len(request.Operations) != 0 {
+		t.Fatalf("token request %+v", request)
+	}
+	for _, cents := range request.Amounts {
+		if cents < 1 || cents > transferAmountMax {
+			t.Fatalf("token amount %d cents", cents)
+		}
+	}
+}
+
+// TestGigPayFundingIsOneDepositPerPayer: every payer once, the initial
+// balance, a distinct client reference each.
+func TestGigPayFundingIsOneDepositPerPayer(t *testing.T) {
+	for _, scenario := range []string{ScenarioToken, ScenarioTokenBatch} {
+		requests := FundingRequests(scenario, "r", 250)
+		references := map[string]bool{}
+		for index, request := range requests {
+			if request.Kind != RequestGigPayDeposit || request.Wallet != index || len(request.Amounts) != 1 ||
+				request.Amounts[0] != initialBalanceAmount || references[request.ReferenceID] || request.ReferenceID == "" {
+				t.Fatalf("%s: funding request %d: %+v", scenario, index, request)
+			}
+			references[request.ReferenceID] = true
+		}
+		if len(requests) != 250 {
+			t.Fatalf("%s: %d deposits, want 250", scenario, len(requests))
 		}
 	}
 }
@@ -338,6 +392,10 @@ func TestMainRejectsBadFlags(t *testing.T) {
 		{"--webhook", "--pg", "postgres://bench@127.0.0.1:1/bench"},
 		{"--webhook", "--scenario", ScenarioReads},
 		{"--webhook", "--scenario", ScenarioInvoice},
+		{"--pg", "postgres://bench@127.0.0.1:1/bench", "--scenario", ScenarioToken},
+		{"--pg", "postgres://bench@127.0.0.1:1/bench", "--scenario", ScenarioTokenBatch},
+		{"--webhook", "--scenario", ScenarioToken},
+		{"--webhook", "--scenario", ScenarioTokenBatch},
 		{"--webhook", "--webhook-drain", "0s"},
 		{"--webhook", "--webhook-drain", "11m"},
 		{"extra"},
@@ -492,5 +550,123 @@ func TestSmokeStopsAtOperationCount(t *testing.T) {
 	var result Result
 	if err := json.Unmarshal(stdout.Bytes(), &result); err != nil || result.Requests != 37 {
 		t.Fatalf("requests %d (%v), want 37", result.Requests, err)
+	}
+}
+
+// TestGigPayScenariosAgainstFakeLedger runs token and token-batch against the fake's GigPay
+// routes: setup opens a payer and a payee per index, in one slot (the fake refuses a claim
+// across slots, so a wrong pairing would show as business outcomes), funds each payer once,
+// and the run's tokens add up with the fake's books: every claim moved its amount, every
+// unclaimed token holds its amount, and the money deposited is all still there.
+func TestGigPayScenariosAgainstFakeLedger(t *testing.T) {
+	for _, scenario := range []string{ScenarioToken, ScenarioTokenBatch} {
+		t.Run(scenario, func(t *testing.T) {
+			ledger := newFakeLedger("secret")
+			server := httptest.NewServer(ledger.handler())
+			defer server.Close()
+			const pairs = 40
+			args := []string{"--target", server.URL + "," + server.URL, "--token", "secret", "--scenario", scenario,
+				"--clients", "8", "--wallets", strconv.Itoa(pairs), "--duration", "500ms", "--json", "--progress", "off"}
+			var stdout, stderr bytes.Buffer
+			if code := Main(context.Background(), args, &stdout, &stderr); code != exitOK {
+				t.Fatalf("exit %d: %s", code, stderr.String())
+			}
+			var result Result
+			if err := json.Unmarshal(stdout.Bytes(), &result); err != nil {
+				t.Fatalf("%v: %s", err, stdout.String())
+			}
+			if result.OK == 0 || result.OK != result.Requests || result.Errors+result.Business+result.Transport != 0 {
+				t.Fatalf("result %+v", result)
+			}
+			ledger.mutex.Lock()
+			defer ledger.mutex.Unlock()
+			g := ledger.gigPay
+			if len(g.accounts) != 2*pairs || g.deposited != pairs*initialBalanceAmount || len(ledger.wallets) != 0 {
+				t.Fatalf("setup: %d accounts, %d cents deposited, %d ledger wallets", len(g.accounts), g.deposited, len(ledger.wallets))
+			}
+			var balances, held, activeCents int64
+			for _, account := range g.accounts {
+				balances += account.balance
+				held += account.held
+			}
+			for _, token := range g.tokens {
+				if token.status == client.PaymentTokenActive {
+					activeCents += token.cents
+				}
+			}
+			if balances != g.deposited || held != activeCents {
+				t.Errorf("balances %d cents of %d deposited; held %d, active tokens %d", balances, g.deposited, held, activeCents)
+			}
+			switch scenario {
+			case ScenarioToken:
+				if result.Tokens != result.OK || int64(g.claims) != result.OK || int64(len(g.tokens)) != result.OK {
+					t.Errorf("%d tokens reported, %d ok, %d claimed, %d created", result.Tokens, result.OK, g.claims, len(g.tokens))
+				}
+				if len(result.Phases) != 2 || result.Phases[0].Name != "claim" || result.Phases[1].Name != "create" || result.Phases[0].Latency.MaxMs <= 0 {
+					t.Errorf("phases %+v", result.Phases)
+				}
+			case ScenarioTokenBatch:
+				if result.Tokens != result.OK*tokenBatchSize || int64(len(g.tokens)) != result.Tokens || g.claims != 0 {
+					t.Errorf("%d tokens reported for %d batches; %d created, %d claimed", result.Tokens, result.OK, len(g.tokens), g.claims)
+				}
+			}
+			if result.TokensPerSecond <= 0 || result.TokensPerSecond < result.OKPerSecond || result.OperationsPerSecond != 0 {
+				t.Errorf("tokens/s %.1f, ok/s %.1f, ledger operations/s %.1f", result.TokensPerSecond, result.OKPerSecond, result.OperationsPerSecond)
+			}
+			var table bytes.Buffer
+			if err := WriteTable(&table, &result); err != nil || !strings.Contains(table.String(), "tokens ") {
+				t.Errorf("table lacks tokens/s: %v\n%s", err, table.String())
+			}
+		})
+	}
+}
+
+// TestComparisonShowsTokensPerSecond: with a GigPay result among them, the comparison adds
+// a tokens/s column ("-" for the others); without one, it has none.
+func TestComparisonShowsTokensPerSecond(t *testing.T) {
+	transfer := &Result{System: "gigaledger", Scenario: ScenarioTransfer, OKPerSecond: 5000}
+	batch := &Result{System: "gigaledger", Scenario: ScenarioTokenBatch, OKPerSecond: 80, Tokens: 16000, TokensPerSecond: 8000}
+	var out bytes.Buffer
+	if err := WriteComparison(&out, []*Result{batch, transfer}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], "tokens/s") || !strings.Contains(lines[1], "8000.0") ||
+		strings.Fields(lines[2])[4] != "-" || !strings.Contains(lines[1], "0.02") {
+		t.Errorf("comparison:\n%s", out.String())
+	}
+	out.Reset()
+	if err := WriteComparison(&out, []*Result{transfer, transfer}); err != nil || strings.Contains(out.String(), "tokens") {
+		t.Errorf("comparison without GigPay runs: %v\n%s", err, out.String())
+	}
+}
+
+// TestTokenBatchItemFailuresAreCounted: a batch whose items fail for want of funds is a
+// business outcome naming the code, and only its created items count as tokens.
+func TestTokenBatchItemFailuresAreCounted(t *testing.T) {
+	ledger := newFakeLedger("")
+	server := httptest.NewServer(ledger.handler())
+	defer server.Close()
+	driver, err := newHTTPDriver([]string{server.URL}, "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer driver.Close()
+	ctx := context.Background()
+	if err := driver.Setup(ctx, SetupPlan{RunID: "r", Scenario: ScenarioTokenBatch, Wallets: 2, Clients: 2}); err != nil {
+		t.Fatal(err)
+	}
+	// Fund payer 0 with 1.50: two of three items of 0.60 fit.
+	if outcome := driver.Do(ctx, &Request{Kind: RequestGigPayDeposit, ReferenceID: "fund", Wallet: 0, Amounts: []int64{150}}); outcome.Class != OutcomeOK {
+		t.Fatalf("deposit: %+v", outcome)
+	}
+	outcome := driver.Do(ctx, &Request{Kind: RequestTokenBatch, ReferenceID: "b1", Wallet: 0, Amounts: []int64{60, 60, 60}})
+	if outcome.Class != OutcomeBusiness || outcome.Kind != "200 items InsufficientFunds" || outcome.Tokens != 2 {
+		t.Errorf("batch outcome %+v", outcome)
+	}
+	// A token from the unfunded payer 1: the create is refused, nothing is claimed.
+	outcome = driver.Do(ctx, &Request{Kind: RequestToken, Wallet: 1, Amounts: []int64{1}})
+	if outcome.Class != OutcomeBusiness || outcome.Kind != "create 422 InsufficientFunds" || outcome.Tokens != 0 || len(outcome.Phases) != 1 {
+		t.Errorf("token outcome %+v", outcome)
 	}
 }

@@ -7,8 +7,9 @@
 # Environment (defaults in brackets):
 #   DURATION [20s]  CLIENTS [64]  SCENARIO [transfer]  WALLETS [1000]
 #   SCENARIOS [$SCENARIO]  scenarios run one after the other against the same
-#                   node(s), e.g. "transfer invoice transfer invoice" (interleaved, so
-#                   that a noisy neighbour hits both alike); PostgreSQL skips `invoice`
+#                   node(s), e.g. "transfer invoice transfer invoice" or "transfer token
+#                   token-batch" (interleaved, so that a noisy neighbour hits both alike);
+#                   PostgreSQL skips the GigaLedger-only ones: invoice, token, token-batch
 #   NODES [3]       GigaLedger replicas: 3, or 1 (a lone node, no --peers). With 3, the
 #                   nodes share a throw-away wallet seed (--wallet-seed-file in the work
 #                   directory), so the GigaWallet API (the invoice scenario) is on
@@ -259,10 +260,12 @@ main() {
 			index=0
 			for scenario in $SCENARIOS; do
 				index=$((index + 1))
-				if [[ "$scenario" == invoice ]]; then
-					log "postgresql: no GigaWallet invoices in the baseline, skipping $scenario"
+				case "$scenario" in
+				invoice | token | token-batch)
+					log "postgresql: no GigaWallet invoices or GigPay tokens in the baseline, skipping $scenario"
 					continue
-				fi
+					;;
+				esac
 				run_bench postgresql "postgresql-$index-$scenario" "$scenario" --pg "$PG_DSN"
 				results+=("$WORK/postgresql-$index-$scenario.json")
 			done

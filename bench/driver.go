@@ -52,6 +52,10 @@ type Outcome struct {
 	// Phases are the latencies of the calls a request is made of, when it is
 	// more than one (an invoice's create and read), for the report.
 	Phases []Phase
+	// Tokens counts the GigPay payment tokens the request created (and, in
+	// the token scenario, claimed): 1 for a token request that succeeded, the
+	// created items of a batch.
+	Tokens int
 }
 
 // Phase is one call of a request and its latency.
@@ -65,7 +69,8 @@ type SetupPlan struct {
 	// RunID makes the project (and reference IDs) unique per run.
 	RunID string
 	// Scenario selects what setup creates: for the invoice scenario, Wallets
-	// GigaWallet accounts instead of the project, asset and wallets.
+	// GigaWallet accounts instead of the project, asset and wallets; for the
+	// GigPay scenarios, Wallets pairs of GigPay accounts (payer, payee).
 	Scenario string
 	Wallets  int
 	// Clients bounds the concurrency of setup requests.

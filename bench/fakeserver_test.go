@@ -31,6 +31,8 @@ type fakeLedger struct {
 	// accounts maps GigaWallet foreign IDs to their invoices (ID → total).
 	accounts    map[string]map[string]client.DogeAmount
 	nextInvoice int
+	// gigPay is the GigPay API's state.
+	gigPay *fakeGigPay
 	// hook is the one webhook subscription (POST /subscriptions), nil when none; the
 	// transactions committed while it exists are posted to it by its delivery goroutine.
 	hook *fakeHook
@@ -63,6 +65,7 @@ func newFakeLedger(token string) *fakeLedger {
 		references: map[string]bool{},
 		requests:   map[string]int{},
 		accounts:   map[string]map[string]client.DogeAmount{},
+		gigPay:     newFakeGigPay(),
 	}
 }
 
@@ -204,6 +207,7 @@ func (f *fakeLedger) handler() http.Handler {
 		writeJSON(w, http.StatusCreated, map[string]any{"referenceId": body.ReferenceID, "status": "completed"})
 	})
 	f.gigaWalletRoutes(route)
+	f.gigPay.routes(route)
 	f.subscriptionRoutes(route)
 	return mux
 }

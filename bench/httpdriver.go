@@ -53,6 +53,9 @@ type httpDriver struct {
 	// accountIDs maps account indexes to GigaWallet foreign IDs (the
 	// invoice scenario); written by Setup only.
 	accountIDs []string
+	// pairs are the GigPay scenarios' payer and payee accounts by index;
+	// written by Setup only.
+	pairs []gigPayPair
 }
 
 // newHTTPDriver returns a driver that spreads requests round-robin over
@@ -119,6 +122,12 @@ func (d *httpDriver) Do(ctx context.Context, request *Request) Outcome {
 		})
 	case RequestInvoice:
 		return d.invoice(ctx, api, request, func() (int, string) { return status, code })
+	case RequestToken:
+		return d.token(ctx, api, request, func() (int, string) { return status, code })
+	case RequestTokenBatch:
+		return d.tokenBatch(ctx, api, request, func() (int, string) { return status, code })
+	case RequestGigPayDeposit:
+		return d.deposit(ctx, request)
 	default:
 		return Outcome{Class: OutcomeError, Kind: "bad request kind"}
 	}
@@ -233,10 +242,14 @@ func (d *httpDriver) transactionRequest(request *Request) client.TransactionRequ
 
 // Setup implements Driver: one project, one asset, and per wallet index a
 // customer with one wallet, created by plan.Clients concurrent workers; for
-// the invoice scenario, one GigaWallet account per index instead.
+// the invoice scenario, one GigaWallet account per index instead; for the
+// GigPay scenarios, one payer and one payee GigPay account per index.
 func (d *httpDriver) Setup(ctx context.Context, plan SetupPlan) error {
 	if plan.Scenario == ScenarioInvoice {
 		return d.setupAccounts(ctx, plan)
+	}
+	if IsGigPay(plan.Scenario) {
+		return d.setupGigPay(ctx, plan)
 	}
 	d.projectID = "bench-" + plan.RunID
 	project := client.CreateProjectRequest{ID: d.projectID, Name: "GigaLedger bench " + plan.RunID}

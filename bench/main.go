@@ -156,12 +156,12 @@ func (o *options) validate() error {
 		return fmt.Errorf("--progress %q: want auto or off", o.progress)
 	case o.webhook && o.pgDSN != "":
 		return fmt.Errorf("--webhook: GigaLedger only (PostgreSQL emits no events)")
-	case o.webhook && (o.scenario == ScenarioReads || o.scenario == ScenarioInvoice):
+	case o.webhook && (o.scenario == ScenarioReads || o.scenario == ScenarioInvoice || IsGigPay(o.scenario)):
 		return fmt.Errorf("--webhook: scenario %s does not commit one event per request; use a transaction scenario", o.scenario)
 	case o.webhookDrain <= 0 || o.webhookDrain > webhookDrainMax:
 		return fmt.Errorf("--webhook-drain %s: must be in (0, %s]", o.webhookDrain, webhookDrainMax)
 	case o.pgDSN != "" && !HasPostgresBaseline(o.scenario):
-		return fmt.Errorf("--scenario %s: the PostgreSQL baseline has no GigaWallet invoices; run it against GigaLedger only", o.scenario)
+		return fmt.Errorf("--scenario %s: the PostgreSQL baseline has no GigaWallet invoices or GigPay tokens; run it against GigaLedger only", o.scenario)
 	}
 	return o.scenarioConfig("check").Validate()
 }

@@ -57,7 +57,12 @@ type Result struct {
 	// OperationsPerSecond counts ledger operations completed (k per
 	// multi-op transaction).
 	OperationsPerSecond float64 `json:"operationsPerSecond"`
-	Latency             Latency `json:"latency"`
+	// Tokens and TokensPerSecond count the GigPay payment tokens created
+	// (token: created and claimed; token-batch: the created items of every
+	// batch), whatever the requests' outcome.
+	Tokens          int64   `json:"tokens,omitempty"`
+	TokensPerSecond float64 `json:"tokensPerSecond,omitempty"`
+	Latency         Latency `json:"latency"`
 	// Phases are the latencies of each call of requests made of several
 	// (the invoice scenario's create and read), by phase name.
 	Phases   []PhaseLatency `json:"phases,omitempty"`
@@ -99,9 +104,11 @@ func buildResult(system string, config RunConfig, rec *recorder, elapsed time.Du
 	outcomes := map[string]*OutcomeCount{}
 	retries := map[string]int64{}
 	phases := map[string]*hdrhistogram.Histogram{}
+	var tokens int64
 	for _, shard := range rec.shards {
 		shard.mutex.Lock()
 		merged.Merge(shard.histogram)
+		tokens += shard.tokens
 		for name, histogram := range shard.phases {
 			if phases[name] == nil {
 				phases[name] = hdrhistogram.New(latencyMinMicros, latencyMaxMicros, latencySignificantDigits)
@@ -173,8 +180,14 @@ func buildResult(system string, config RunConfig, rec *recorder, elapsed time.Du
 		if config.Scenario.Name == ScenarioMultiOp {
 			operationsPerRequest = config.Scenario.OperationsPerTx
 		}
-		if config.Scenario.Name != ScenarioReads && config.Scenario.Name != ScenarioInvoice {
+		if config.Scenario.Name != ScenarioReads && config.Scenario.Name != ScenarioInvoice && !IsGigPay(config.Scenario.Name) {
 			result.OperationsPerSecond = result.OKPerSecond * float64(operationsPerRequest)
+		}
+	}
+	if IsGigPay(config.Scenario.Name) {
+		result.Tokens = tokens
+		if seconds := elapsed.Seconds(); seconds > 0 {
+			result.TokensPerSecond = float64(tokens) / seconds
 		}
 	}
 	return result
@@ -206,6 +219,9 @@ func WriteTable(out io.Writer, result *Result) error {
 	fmt.Fprintf(table, "throughput\t%.1f req/s\tok %.1f/s", result.ThroughputPerSecond, result.OKPerSecond)
 	if result.OperationsPerSecond > 0 {
 		fmt.Fprintf(table, ", ledger operations %.1f/s", result.OperationsPerSecond)
+	}
+	if result.Tokens > 0 {
+		fmt.Fprintf(table, ", tokens %.1f/s (%d)", result.TokensPerSecond, result.Tokens)
 	}
 	fmt.Fprintln(table)
 	if result.Scheduled > 0 {
@@ -259,15 +275,28 @@ func WriteComparison(out io.Writer, results []*Result) error {
 	}
 	baseline := results[len(results)-1]
 	table := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	header := []string{"system", "scenario", "clients", "ok/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "business", "errors", "x " + baseline.System}
+	// GigPay runs add their tokens per second (a batch request creates many).
+	withTokens := slices.ContainsFunc(results, func(result *Result) bool { return result.Tokens > 0 })
+	header := []string{"system", "scenario", "clients", "ok/s"}
+	if withTokens {
+		header = append(header, "tokens/s")
+	}
+	header = append(header, "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "business", "errors", "x "+baseline.System)
 	fmt.Fprintln(table, strings.Join(header, "\t")+"\t")
 	for _, result := range results {
 		ratio := "-"
 		if baseline.OKPerSecond > 0 {
 			ratio = fmt.Sprintf("%.2f", result.OKPerSecond/baseline.OKPerSecond)
 		}
-		fmt.Fprintf(table, "%s\t%s\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%s\t\n",
-			result.System, result.Scenario, result.Clients, result.OKPerSecond,
+		tokens := ""
+		if withTokens {
+			tokens = "-\t"
+			if result.Tokens > 0 {
+				tokens = fmt.Sprintf("%.1f\t", result.TokensPerSecond)
+			}
+		}
+		fmt.Fprintf(table, "%s\t%s\t%d\t%.1f\t%s%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%s\t\n",
+			result.System, result.Scenario, result.Clients, result.OKPerSecond, tokens,
 			result.Latency.P50Ms, result.Latency.P90Ms, result.Latency.P99Ms, result.Latency.P999Ms, result.Latency.MaxMs,
 			result.Business, result.Errors+result.Transport, ratio)
 	}

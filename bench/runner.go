@@ -65,6 +65,8 @@ type latencyShard struct {
 	// phases holds a histogram per phase name of requests made of several
 	// calls; made on first use (only the invoice scenario has phases).
 	phases map[string]*hdrhistogram.Histogram
+	// tokens sums Outcome.Tokens.
+	tokens int64
 }
 
 // liveCounters are read by the progress display while clients run.
@@ -106,6 +108,7 @@ func (r *recorder) record(client int, latency time.Duration, outcome Outcome) {
 		shard.outcomes[outcome.Kind] = count
 	}
 	count.Count++
+	shard.tokens += int64(outcome.Tokens)
 	if outcome.Retries > 0 {
 		shard.retries[outcome.RetryKind] += int64(outcome.Retries)
 	}

@@ -16,14 +16,29 @@ const (
 	// ScenarioInvoice drives the GigaWallet API: an invoice create and its admin read. The
 	// PostgreSQL baseline has no counterpart.
 	ScenarioInvoice = "invoice"
+	// ScenarioToken drives the GigPay API: a payment token created from a funded payer
+	// account, then claimed into a payee account on the same shard (two HTTP calls).
+	ScenarioToken = "token"
+	// ScenarioTokenBatch drives the GigPay batch endpoint: one request creates
+	// tokenBatchSize tokens from one payer account.
+	ScenarioTokenBatch = "token-batch"
 )
 
 // ScenarioNames lists the scenarios in the order the help text shows them.
-var ScenarioNames = []string{ScenarioTransfer, ScenarioZipf, ScenarioIssueRedeem, ScenarioMultiOp, ScenarioReads, ScenarioInvoice}
+var ScenarioNames = []string{ScenarioTransfer, ScenarioZipf, ScenarioIssueRedeem, ScenarioMultiOp, ScenarioReads, ScenarioInvoice,
+	ScenarioToken, ScenarioTokenBatch}
 
 // HasPostgresBaseline reports whether the PostgreSQL driver runs scenario: every ledger
-// scenario does; the GigaWallet one does not.
-func HasPostgresBaseline(scenario string) bool { return scenario != ScenarioInvoice }
+// scenario does; the GigaWallet and GigPay ones do not.
+func HasPostgresBaseline(scenario string) bool {
+	return scenario != ScenarioInvoice && !IsGigPay(scenario)
+}
+
+// IsGigPay reports whether scenario drives the GigPay API (its accounts are GigPay accounts,
+// funded by admin deposits).
+func IsGigPay(scenario string) bool {
+	return scenario == ScenarioToken || scenario == ScenarioTokenBatch
+}
 
 // Limits and defaults of the generated load. Amounts are whole smallest parts
 // of the bench asset (fractions 100, so 100 is one unit).
@@ -49,6 +64,8 @@ const (
 	// invoiceValueMaxKoinu bounds an item's unit value: 100 DOGE, drawn in
 	// koinu so that values carry up to 8 decimal places.
 	invoiceValueMaxKoinu = 100 * 100_000_000
+	// tokenBatchSize is the tokens of one token-batch request (the issue's "batches of 100").
+	tokenBatchSize = 100
 )
 
 // OperationType is the kind of one ledger operation inside a transaction.
@@ -95,6 +112,15 @@ const (
 	// RequestInvoice creates a GigaWallet invoice for Wallet's account, then
 	// reads it back (the admin view): one request, two HTTP calls.
 	RequestInvoice
+	// RequestToken creates a GigPay payment token of Amounts[0] from payer
+	// Wallet and claims it into payee Wallet: one request, two HTTP calls.
+	RequestToken
+	// RequestTokenBatch creates len(Amounts) tokens from payer Wallet in one
+	// batch request; ReferenceID prefixes the items' client references.
+	RequestTokenBatch
+	// RequestGigPayDeposit funds payer Wallet with Amounts[0] (setup): an
+	// admin deposit, then its move to completed.
+	RequestGigPayDeposit
 )
 
 // InvoiceItem is one generated invoice line: a unit value in koinu (1 DOGE
@@ -116,6 +142,9 @@ type Request struct {
 	Wallet int
 	// Items are an invoice's lines.
 	Items []InvoiceItem
+	// Amounts are the GigPay requests' amounts, in cents (smallest parts of
+	// usd, fractions 100).
+	Amounts []int64
 }
 
 // ScenarioConfig holds the knobs shared by all scenarios.
@@ -179,6 +208,14 @@ func NewGenerator(config ScenarioConfig, seed uint64, client int) *Generator {
 func (g *Generator) Next() Request {
 	g.sequence++
 	switch g.config.Name {
+	case ScenarioToken:
+		return Request{Kind: RequestToken, Wallet: g.random.IntN(g.config.Wallets), Amounts: []int64{g.amount()}}
+	case ScenarioTokenBatch:
+		amounts := make([]int64, tokenBatchSize)
+		for index := range amounts {
+			amounts[index] = g.amount()
+		}
+		return Request{Kind: RequestTokenBatch, ReferenceID: g.referenceID(), Wallet: g.random.IntN(g.config.Wallets), Amounts: amounts}
 	case ScenarioInvoice:
 		items := make([]InvoiceItem, 1+g.random.IntN(invoiceItemsMax))
 		for index := range items {
@@ -243,10 +280,20 @@ func (g *Generator) wallet() int {
 
 // FundingRequests returns the setup transactions that issue
 // initialBalanceAmount to every wallet, operationsPerTransactionMax per
-// transaction; none for the invoice scenario, whose accounts are not funded.
+// transaction; none for the invoice scenario, whose accounts are not funded;
+// for the GigPay scenarios, one deposit of initialBalanceAmount cents per
+// payer account.
 func FundingRequests(scenario, runID string, wallets int) []Request {
 	if scenario == ScenarioInvoice {
 		return nil
+	}
+	if IsGigPay(scenario) {
+		requests := make([]Request, wallets)
+		for wallet := range requests {
+			requests[wallet] = Request{Kind: RequestGigPayDeposit, ReferenceID: "fund-" + runID + "-" + strconv.Itoa(wallet),
+				Wallet: wallet, Amounts: []int64{initialBalanceAmount}}
+		}
+		return requests
 	}
 	var requests []Request
 	for first := 0; first < wallets; first += operationsPerTransactionMax {

@@ -130,6 +130,18 @@ func WithAttemptHook(ctx context.Context, hook func(Attempt)) context.Context {
 	return context.WithValue(ctx, attemptHookKey{}, hook)
 }
 
+type idempotencyKeyKey struct{}
+
+// WithIdempotencyKey returns a context under which a write call sends key as its
+// Idempotency-Key on every attempt, instead of a fresh key per call: a caller that keeps the
+// key (beside the work it stands for) can resend the same request after a restart and have it
+// apply once. Use one key per distinct request: the same key with another request is 409
+// IdempotencyKeyMismatch. Calls that carry no key (CreateTransaction, whose referenceId is its
+// key, and the GigaWallet API) ignore it.
+func WithIdempotencyKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, idempotencyKeyKey{}, key)
+}
+
 // request is one logical call.
 type request struct {
 	method string
@@ -180,6 +192,9 @@ func newIdempotencyKey() string {
 // context ran out), the error is that unknown attempt's: the call as a whole may have applied.
 func (c *Client) run(ctx context.Context, r *request) (*answer, error) {
 	hook, _ := ctx.Value(attemptHookKey{}).(func(Attempt))
+	if key, _ := ctx.Value(idempotencyKeyKey{}).(string); key != "" && r.idempotencyKey != "" {
+		r.idempotencyKey = key
+	}
 	var unknown error
 	for attempt := 1; ; attempt++ {
 		got, err := c.send(ctx, r)
@@ -323,6 +338,10 @@ type errorEnvelope struct {
 	} `json:"error"`
 	Transaction *Transaction `json:"transaction"`
 	Hold        *Hold        `json:"hold"`
+	// Token and Payment are a GigPay token's or payment's state, with a refusal that concerns
+	// one (409 TokenNotActive, 422 InvalidStatusTransition).
+	Token   *PaymentToken  `json:"token"`
+	Payment *GigPayPayment `json:"payment"`
 }
 
 // envelope decodes the error envelope of a non-success answer; its entities are nil when the

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/gigaledger/gigaledger/client"
@@ -36,11 +37,42 @@ var callByOperation = map[string]string{
 	"gigawalletSetSyncHeight": "SetSyncHeight",
 }
 
+// callByRoute names the client method of GigPay's routes by method and path (parameters
+// written {}), whatever operationIds the server's document gives them: the routes and their
+// calls were written in parallel from the same contract (docs/gigpay-api.md).
+var callByRoute = map[string]string{
+	"post /api/v1/accounts":                 "CreateGigPayAccount",
+	"get /api/v1/accounts/{}":               "GetGigPayAccount",
+	"post /api/v1/payment-tokens":           "CreatePaymentToken",
+	"post /api/v1/payment-tokens/batch":     "CreatePaymentTokens",
+	"get /api/v1/payment-tokens/{}":         "GetPaymentToken",
+	"get /api/v1/payment-tokens/{}/qr.png":  "PaymentTokenQR",
+	"post /api/v1/payment-tokens/{}/claim":  "ClaimPaymentToken",
+	"post /api/v1/payment-tokens/{}/reject": "RejectPaymentToken",
+	"post /api/v1/payment-tokens/{}/close":  "ClosePaymentToken",
+	"post /api/v1/payments":                 "CreateGigPayPayment",
+	"post /api/v1/payments/{}/status":       "UpdateGigPayPaymentStatus",
+	"get /api/v1/payments/{}":               "GetGigPayPayment",
+	"get /api/v1/payments":                  "ListGigPayPayments",
+}
+
+// routeKey is a route's key in callByRoute: the method and the path with every parameter's
+// name dropped.
+func routeKey(method, path string) string {
+	segments := strings.Split(path, "/")
+	for i, segment := range segments {
+		if strings.HasPrefix(segment, "{") && strings.HasSuffix(segment, "}") {
+			segments[i] = "{}"
+		}
+	}
+	return strings.ToLower(method) + " " + strings.Join(segments, "/")
+}
+
 // operationsWithoutCall are the operational routes an API client has no use for.
 var operationsWithoutCall = map[string]bool{"openapi": true, "metrics": true, "replaceNode": true}
 
 // TestEveryOperationHasACall reads the OpenAPI document the server serves, with every optional
-// API on (GigaWallet's), and fails for an operation the client has no method for: a new route
+// API on (GigaWallet's and GigPay's), and fails for an operation the client has no method for: a new route
 // cannot ship without its call.
 func TestEveryOperationHasACall(t *testing.T) {
 	baseURL := startGigaWalletServer(t, nil).adminURL
@@ -67,7 +99,12 @@ func TestEveryOperationHasACall(t *testing.T) {
 		t.Fatal(err)
 	}
 	clientType := reflect.TypeFor[*client.Client]()
-	seen := 0
+	for key, call := range callByRoute {
+		if _, ok := clientType.MethodByName(call); !ok {
+			t.Errorf("%s: client.Client has no method %s", key, call)
+		}
+	}
+	seen, gigPayRoutes := 0, map[string]bool{}
 	for path, methods := range document.Paths {
 		for method, operation := range methods {
 			seen++
@@ -75,12 +112,27 @@ func TestEveryOperationHasACall(t *testing.T) {
 				continue
 			}
 			call, ok := callByOperation[operation.OperationID]
+			if !ok && strings.HasPrefix(path, "/api/v1/") {
+				call, ok = callByRoute[routeKey(method, path)]
+				gigPayRoutes[routeKey(method, path)] = ok
+			}
 			if !ok {
 				t.Errorf("%s %s (%s) has no client call", method, path, operation.OperationID)
 				continue
 			}
 			if _, ok := clientType.MethodByName(call); !ok {
 				t.Errorf("%s %s (%s): client.Client has no method %s", method, path, operation.OperationID, call)
+			}
+		}
+	}
+	// The GigPay routes are described once the server serves them (they were written in
+	// parallel with these calls): from then on, every call must have its route.
+	if len(gigPayRoutes) == 0 {
+		t.Logf("NOTE: the OpenAPI document lists no GigPay route (/api/v1/...) yet; the %d GigPay calls are not checked against it", len(callByRoute))
+	} else {
+		for key := range callByRoute {
+			if _, ok := gigPayRoutes[key]; !ok {
+				t.Errorf("the GigPay call %s has no route %s in the document", callByRoute[key], key)
 			}
 		}
 	}

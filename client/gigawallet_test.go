@@ -42,11 +42,12 @@ func startGigaWalletServer(t *testing.T, wrap func(http.Handler) http.Handler) g
 	config := &httpapi.GigaWalletConfig{ProjectID: "gigawallet", AssetID: "doge", Network: dogecoin.Testnet, Keys: keys,
 		ConfirmationsNeeded: 6, PubAPIRootURL: "http://pay.example", ServiceName: "Shop", ServiceDomain: "shop.example"}
 	backend := httpapitest.NewLedgerBackend(t)
-	var admin http.Handler = httpapi.NewAdmin(httpapi.AdminConfig{Token: testToken, GigaWallet: config}, backend, testutil.Logger(t), prometheus.NewRegistry())
+	gigPay := &httpapi.GigPayConfig{ProjectID: "gigpay", Env: "test"}
+	var admin http.Handler = httpapi.NewAdmin(httpapi.AdminConfig{Token: testToken, GigaWallet: config, GigPay: gigPay}, backend, testutil.Logger(t), prometheus.NewRegistry())
 	if wrap != nil {
 		admin = wrap(admin)
 	}
-	public := httpapi.NewPublic(httpapi.PublicConfig{GigaWallet: config, Backend: backend}, testutil.Logger(t), prometheus.NewRegistry())
+	public := httpapi.NewPublic(httpapi.PublicConfig{GigaWallet: config, GigPay: gigPay, Backend: backend}, testutil.Logger(t), prometheus.NewRegistry())
 	return gigaWalletServers{adminURL: serve(t, admin), publicURL: serve(t, public), backend: backend}
 }
 
