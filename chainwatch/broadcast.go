@@ -58,6 +58,10 @@ func Broadcast(ctx context.Context, node Sender, raw []byte) error {
 	return err
 }
 
+// DefaultRequestSendGrace is how long a payout reserved by an API request is that request's to
+// send (the request's own timeout is 10 s by default).
+const DefaultRequestSendGrace = 15 * time.Second
+
 // DefaultPaytxUnseenMax is how long a paytx payout (sent by the caller) may stay unseen by the
 // node before the shard's leader voids it, freeing its inputs and hold.
 const DefaultPaytxUnseenMax = time.Hour
@@ -99,7 +103,18 @@ func (f *Follower) broadcastUnmined(ctx context.Context, sender Sender) error {
 	if unseenMax <= 0 {
 		unseenMax = DefaultPaytxUnseenMax
 	}
+	grace := f.cfg.RequestSendGrace
+	if grace == 0 {
+		grace = DefaultRequestSendGrace
+	}
 	for _, p := range payments {
+		if p.Broadcast && p.Status == gigawallet.PaymentReserved && p.Kind != gigawallet.PaymentKindAuto &&
+			time.Since(time.UnixMilli(p.CreatedAt)) < grace {
+			// The request that reserved it is sending it now: two sends race, and a refusal the
+			// node gives one of them (a full mempool, a transient policy) would release a payout
+			// the other got into the mempool. The follower sends only what its request left.
+			continue
+		}
 		if !p.Broadcast {
 			// paytx: the caller broadcasts it. Not seen by the node within unseenMax of its
 			// reservation, it is voided (the shard refuses if it was seen meanwhile).

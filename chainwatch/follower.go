@@ -65,6 +65,9 @@ type Config struct {
 	// PaytxUnseenMax is how long a paytx payout may stay unseen before it is voided; zero
 	// means DefaultPaytxUnseenMax.
 	PaytxUnseenMax time.Duration
+	// RequestSendGrace is how long a payout an API request reserved is left to that request to
+	// send before the follower sends it; zero means DefaultRequestSendGrace, negative none.
+	RequestSendGrace time.Duration
 }
 
 // DefaultPollInterval is the polling period without ZMQ.

@@ -70,8 +70,10 @@ func newPayoutWorld(t *testing.T) *payoutWorld {
 	return w
 }
 
+// follower is a new follower of the shard; the requests that reserved the world's payouts are
+// gone (the test plays the API), so it sends them at once.
 func (w *payoutWorld) follower() *Follower {
-	return NewFollower(Config{Network: dogecoin.Regtest, StartHeight: 1}, w.client, 0, w.shard, nil)
+	return NewFollower(Config{Network: dogecoin.Regtest, StartHeight: 1, RequestSendGrace: -1}, w.client, 0, w.shard, nil)
 }
 
 func (w *payoutWorld) sync(f *Follower) {
@@ -237,5 +239,22 @@ func TestUnsentPaytxIsVoided(t *testing.T) {
 	}
 	if spendable, _ := w.shard.Reader().SpendableUTXOs("gw", "shop", 10); len(spendable) != 1 {
 		t.Fatalf("spendable after the void: %+v", spendable)
+	}
+}
+
+// A payout its request reserved a moment ago is that request's to send: the follower leaves it
+// (two sends would race, and a refusal of one would release what the other got into the
+// mempool), and sends it once the grace has passed.
+func TestFollowerLeavesAFreshPayoutToItsRequest(t *testing.T) {
+	w := newPayoutWorld(t)
+	p := w.reserve(4 * 100_000_000)
+	patient := NewFollower(Config{Network: dogecoin.Regtest, StartHeight: 1, RequestSendGrace: time.Hour}, w.client, 0, w.shard, nil)
+	w.sync(patient)
+	if w.chain.InMempool(chainhash.Hash(p.TxID)) || w.status(p) != gigawallet.PaymentReserved {
+		t.Fatalf("sent within its request's grace: status %s", w.status(p))
+	}
+	w.sync(w.follower()) // no grace: the request is gone
+	if !w.chain.InMempool(chainhash.Hash(p.TxID)) || w.status(p) != gigawallet.PaymentSent {
+		t.Fatalf("not sent after the grace: status %s", w.status(p))
 	}
 }
