@@ -484,6 +484,61 @@ func participationKey(projectID, transactionID string) []byte {
 	return key(prefixCrossParticipant, projectID, transactionID)
 }
 
+// inFlightKey marks a wallet of a prepared participation until its finish: such a wallet
+// cannot be closed, or a commit would credit a closed wallet. Layout: l 0x01 {wallet} 0 {tx};
+// a project ID never starts with 0x01, so these keys stay apart from the participations.
+func inFlightKey(walletID, transactionID string) []byte {
+	k := make([]byte, 0, 3+len(walletID)+len(transactionID))
+	k = append(k, prefixCrossParticipant, 1)
+	k = append(k, walletID...)
+	k = append(k, 0)
+	return append(k, transactionID...)
+}
+
+func (l *Ledger) markInFlight(p *Participation, on bool) {
+	for _, id := range p.Wallets {
+		if on {
+			l.set(inFlightKey(id, p.TransactionID), nil)
+		} else {
+			l.delete(inFlightKey(id, p.TransactionID))
+		}
+	}
+}
+
+// crossInFlight reports whether a wallet takes part in a prepared cross-shard transaction:
+// the store's marks as of the previous batch, corrected by this batch's participations.
+func (l *Ledger) crossInFlight(walletID string) bool {
+	var finished map[string]bool
+	for _, p := range l.pendingParticipations {
+		if !slices.Contains(p.Wallets, walletID) {
+			continue
+		}
+		if p.Status == ParticipationPrepared {
+			return true
+		}
+		if finished == nil {
+			finished = map[string]bool{}
+		}
+		finished[p.TransactionID] = true
+	}
+	lower := inFlightKey(walletID, "")
+	upper := append(inFlightKey(walletID, ""), 0xff) // IDs are [A-Za-z0-9_.-]: below 0xff
+	it, err := l.store.NewIter(lower, upper)
+	if err != nil {
+		panic(fmt.Sprintf("ledger: in-flight marks: %v", err)) // the store failed
+	}
+	defer it.Close()
+	for valid := it.First(); valid; valid = it.Next() {
+		if !finished[string(it.Key()[len(lower):])] {
+			return true
+		}
+	}
+	if err := it.Error(); err != nil {
+		panic(fmt.Sprintf("ledger: in-flight marks: %v", err))
+	}
+	return false
+}
+
 // crossHoldID is the ID of the hold a participant places on the wallet at index i of its
 // wallets: ".x" keeps it apart from the holds of a transaction's hold operations.
 func crossHoldID(transactionID string, i int) string {
@@ -918,6 +973,7 @@ func (l *Ledger) crossPrepare(c *CrossPrepare) *fsm.Result {
 		l.putHold(h)
 		p.HoldIDs[i] = h.ID
 	}
+	l.markInFlight(p, true)
 	l.putParticipation(p)
 	return &fsm.Result{Value: p.copy()}
 }
@@ -1036,6 +1092,9 @@ func (l *Ledger) crossFinish(c *CrossFinish) *fsm.Result {
 		return fail(rejectf(CodeInvalidArgument, "transaction %q is %s here; the decision says %s", c.TransactionID, p.Status, c.Status))
 	}
 	if c.Status == TransactionFailed {
+		if p.Status == ParticipationPrepared {
+			l.markInFlight(p, false)
+		}
 		l.releaseCrossHolds(p)
 		p.Status = ParticipationReleased
 		p.FinishedAt = l.b.Now
@@ -1043,8 +1102,9 @@ func (l *Ledger) crossFinish(c *CrossFinish) *fsm.Result {
 		return &fsm.Result{Value: p.copy()}
 	}
 	if r := l.commitLegs(p); r != nil {
-		return r
+		return r // still prepared: the driver retries
 	}
+	l.markInFlight(p, false)
 	p.Status = ParticipationCommitted
 	p.FinishedAt = l.b.Now
 	l.putParticipation(p)

@@ -648,3 +648,88 @@ func crossShardProperty(t *testing.T, seed uint64) {
 		}
 	}
 }
+
+// A commit whose credit would pass 2^128−1 — the shard's supply raised by others since the
+// prepare — changes nothing and keeps the holds; the driver's retry commits once there is room.
+func TestCrossShardFinishOverflowWaits(t *testing.T) {
+	c := newXCluster(t, 2)
+	c.wallet(0, "A", "usd", 10)
+	c.wallet(1, "B", "usd", 0)
+	c.wallet(1, "B2", "usd", 0)
+	nearMax := Amount{Hi: ^uint64(0), Lo: ^uint64(0) - 5}
+	c.shards[1].ok(tx("big", Operation{Type: OperationIssue, To: "B", Amount: nearMax}))
+	begin, coord := c.begin("r", transfer("A", "B2", 3))
+	x := c.shards[coord].applyRaw(begin)[0].Value.(*CrossTransaction)
+	id := x.Transaction.ID
+	var votes []ShardVote
+	for _, p := range x.Participants {
+		r := c.shards[p.Shard].applyRaw(&CrossPrepare{ProjectID: "p1", TransactionID: id, Wallets: p.Wallets, Legs: p.Legs})[0]
+		if !r.Value.(*Participation).Vote.Prepared {
+			t.Fatalf("prepare on %d: %+v", p.Shard, r.Value)
+		}
+		votes = append(votes, ShardVote{Shard: p.Shard, Vote: r.Value.(*Participation).Vote})
+	}
+	dec := c.shards[coord].applyRaw(&CrossDecide{ProjectID: "p1", TransactionID: id, Votes: votes})[0].Value.(*CrossTransaction).Transaction
+	if dec.Status != TransactionCompleted {
+		t.Fatalf("%+v", dec)
+	}
+	// Meanwhile shard 1's supply grows to 2^128−2: the 3 coming in no longer fit.
+	c.shards[1].ok(tx("more", issue("B", 4)))
+	finish := func(p CrossParticipant) *fsm.Result {
+		return c.shards[p.Shard].applyRaw(&CrossFinish{ProjectID: "p1", TransactionID: id, Wallets: p.Wallets, Status: dec.Status})[0]
+	}
+	var onB CrossParticipant
+	for _, p := range x.Participants {
+		if p.Shard == 1 {
+			onB = p
+		} else if r := finish(p); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	r := finish(onB)
+	if r.Err == nil || r.Err.Code != CodeBalanceOverflow || r.Value.(*Participation).Status != ParticipationPrepared {
+		t.Fatalf("finish past the maximum: %v %+v", r.Err, r.Value)
+	}
+	c.checkInvariants()
+	if c.balance("B2") != 0 {
+		t.Fatal("a stuck finish moved money")
+	}
+	c.shards[1].ok(tx("room", redeem("B", 10)))
+	if r := finish(onB); r.Err != nil || r.Value.(*Participation).Status != ParticipationCommitted {
+		t.Fatalf("retry: %v", r.Err)
+	}
+	c.checkInvariants()
+	if c.balance("B2") != 3 || c.balance("A") != 7 {
+		t.Fatalf("A=%d B2=%d", c.balance("A"), c.balance("B2"))
+	}
+}
+
+// A wallet of a prepared participation cannot be closed until its finish, even one that only
+// receives (it holds nothing): a commit would credit a closed wallet.
+func TestCrossShardWalletInFlightCannotClose(t *testing.T) {
+	c := newXCluster(t, 2)
+	c.wallet(0, "A", "usd", 10)
+	c.wallet(1, "B", "usd", 0)
+	begin, coord := c.begin("r", transfer("A", "B", 4), redeem("A", 100))
+	x := c.shards[coord].applyRaw(begin)[0].Value.(*CrossTransaction)
+	id := x.Transaction.ID
+	onB := x.Participants[1]
+	closeB := &SetWalletStatus{ProjectID: "p1", WalletID: "B", Status: WalletClosed}
+	prepare := &CrossPrepare{ProjectID: "p1", TransactionID: id, Wallets: onB.Wallets, Legs: onB.Legs}
+	// Prepared in the same batch as the close, then in the store.
+	rs := c.shards[1].applyRaw(prepare, closeB)
+	if !rs[0].Value.(*Participation).Vote.Prepared || rs[1].Err == nil || rs[1].Err.Code != CodeWalletNotEmpty {
+		t.Fatalf("close in the prepare's batch: %v", rs[1].Err)
+	}
+	if r := c.shards[1].applyRaw(closeB)[0]; r.Err == nil || r.Err.Code != CodeWalletNotEmpty {
+		t.Fatalf("close while prepared: %v", r.Err)
+	}
+	c.checkInvariants()
+	// Finished (failed: A's redeem fails) in the same batch as the close: it may close.
+	finish := &CrossFinish{ProjectID: "p1", TransactionID: id, Wallets: onB.Wallets, Status: TransactionFailed}
+	rs = c.shards[1].applyRaw(finish, closeB)
+	if rs[0].Err != nil || rs[1].Err != nil || rs[1].Value.(*Wallet).Status != WalletClosed {
+		t.Fatalf("close after the finish: %v %v", rs[0].Err, rs[1].Err)
+	}
+	c.checkInvariants()
+}

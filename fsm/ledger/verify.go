@@ -45,10 +45,24 @@ func (l *Ledger) CheckInvariants() error {
 		if err != nil {
 			return err
 		}
+		inFlight := map[string]bool{} // wallet 0 transaction marks
 		err = scan([]byte{prefixCrossParticipant}, func(k, v []byte) error {
+			if len(k) > 1 && k[1] == 1 {
+				inFlight[string(k[2:])] = true
+				return nil
+			}
 			p, err := decodeParticipation(v)
 			if err != nil {
 				return err
+			}
+			if p.Status == ParticipationPrepared {
+				for _, id := range p.Wallets {
+					mark := id + "\x00" + p.TransactionID
+					if !inFlight[mark] {
+						return fmt.Errorf("prepared participation %s: wallet %s not marked in flight", p.TransactionID, id)
+					}
+					delete(inFlight, mark)
+				}
 			}
 			return checkParticipation(p, crossHolds, func(walletID, assetID string, in bool, a Amount) error {
 				at := totals[p.ProjectID+"\x00"+assetID]
@@ -68,6 +82,9 @@ func (l *Ledger) CheckInvariants() error {
 		}
 		for id := range crossHolds {
 			return fmt.Errorf("active cross-shard hold %s belongs to no prepared participation", id)
+		}
+		for mark := range inFlight {
+			return fmt.Errorf("in-flight mark %q belongs to no prepared participation", mark)
 		}
 		return scanWallets(scan, func(w *Wallet) error {
 			if w.Held.Cmp(w.Balance) > 0 {
