@@ -150,9 +150,17 @@ func encodeLegs(e *fsm.Encoder, legs []CrossLeg) {
 	}
 }
 
-// decodeInt reads a non-negative int; a value past the operation limits is kept large so
-// that apply rejects it, and never wraps negative.
-func decodeInt(d *fsm.Decoder) int { return int(min(d.Uvarint(), 1<<30)) }
+// decodeInt reads a non-negative int (an operation index, a shard, a rank): one past 2^30 is
+// no valid value of any, and is refused rather than wrapped or clamped (a clamp would
+// re-encode differently).
+func decodeInt(d *fsm.Decoder) int {
+	v := d.Uvarint()
+	if v > 1<<30 {
+		d.Fail(fmt.Errorf("integer %d out of range", v))
+		return 0
+	}
+	return int(v)
+}
 
 func decodeLegs(d *fsm.Decoder) []CrossLeg {
 	n := d.Count("legs")
@@ -177,8 +185,14 @@ func encodeVote(e *fsm.Encoder, v *CrossVote) {
 }
 
 func decodeVote(d *fsm.Decoder) CrossVote {
-	v := CrossVote{Prepared: d.Bool(), FailedOperationIndex: int(max(min(d.Varint(), 1<<30), -1<<30)),
-		FailureRank: decodeInt(d), FailureReason: fsm.ErrorCode(d.String()), FailureMessage: d.String()}
+	v := CrossVote{Prepared: d.Bool()}
+	index := d.Varint()
+	if index < -1 || index > 1<<30 {
+		d.Fail(fmt.Errorf("operation index %d out of range", index))
+		index = 0
+	}
+	v.FailedOperationIndex = int(index)
+	v.FailureRank, v.FailureReason, v.FailureMessage = decodeInt(d), fsm.ErrorCode(d.String()), d.String()
 	n := d.Count("assets")
 	for i := 0; i < n && d.Err() == nil; i++ {
 		v.Assets = append(v.Assets, WalletAsset{WalletID: d.String(), AssetID: d.String()})
