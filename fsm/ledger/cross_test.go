@@ -733,3 +733,46 @@ func TestCrossShardWalletInFlightCannotClose(t *testing.T) {
 	}
 	c.checkInvariants()
 }
+
+// reopen closes a shard's machine and opens its store again, as a restart does: the protocol
+// keeps nothing in memory between steps.
+func (c *xCluster) reopen(shard int) {
+	c.t.Helper()
+	tl := c.shards[shard]
+	if err := tl.ledger.Close(); err != nil {
+		c.t.Fatal(err)
+	}
+	l, err := openTest(tl.dir, nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	tl.ledger = l
+}
+
+// Every shard restarted between every two steps: the transaction completes as without.
+func TestCrossShardSurvivesRestarts(t *testing.T) {
+	c := newXCluster(t, 3)
+	c.wallet(0, "A", "usd", 50)
+	c.wallet(1, "B", "usd", 0)
+	c.wallet(2, "C", "usd", 1)
+	all := func() {
+		for i := range c.shards {
+			c.reopen(i)
+		}
+		c.checkInvariants()
+	}
+	d := &driver{c: c, afterStep: all}
+	got := d.run("r", transfer("A", "B", 20), transfer("B", "C", 20), transfer("C", "A", 21))
+	if got.Status != TransactionCompleted || c.balance("A") != 51 || c.balance("B") != 0 || c.balance("C") != 0 {
+		t.Fatalf("%+v A=%d B=%d C=%d", got, c.balance("A"), c.balance("B"), c.balance("C"))
+	}
+	// And a prepare's hold is still refused to clients after a restart.
+	begin, coord := c.begin("r2", transfer("A", "B", 5), transfer("B", "C", 6))
+	x := c.shards[coord].applyRaw(begin)[0].Value.(*CrossTransaction)
+	p := x.Participants[0]
+	c.shards[0].applyRaw(&CrossPrepare{ProjectID: "p1", TransactionID: x.Transaction.ID, Wallets: p.Wallets, Legs: p.Legs})
+	all()
+	if r := c.shards[0].applyRaw(&ReleaseHold{ProjectID: "p1", HoldID: crossHoldID(x.Transaction.ID, 0)})[0]; r.Err == nil || r.Err.Code != CodeCrossShardHold {
+		t.Fatalf("release after restart: %v", r.Err)
+	}
+}
