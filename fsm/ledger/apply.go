@@ -367,6 +367,8 @@ func (l *Ledger) setWalletStatus(c *SetWalletStatus) *fsm.Result {
 		return fail(rejectf(CodeInvalidStatusTransition, "wallet %q is closed; closed is final", w.ID))
 	case c.Status == WalletClosed && (!w.Balance.IsZero() || !w.Held.IsZero()):
 		return fail(rejectf(CodeWalletNotEmpty, "wallet %q holds %s and cannot be closed", w.ID, w.Balance))
+	case c.Status == WalletClosed && l.crossInFlight(w.ID):
+		return fail(rejectf(CodeWalletNotEmpty, "wallet %q takes part in a cross-shard transaction in flight and cannot be closed", w.ID))
 	case c.Status == WalletOpen && !w.System():
 		if cu := l.customers[customerKey(w.ProjectID, w.CustomerID)]; cu != nil && cu.Status == CustomerSuspended {
 			return fail(rejectf(CodeCustomerSuspended, "customer %q is suspended; resume the customer first", cu.ID))

@@ -8,7 +8,7 @@ var (
 	walletStatusNames      = []string{"", "open", "suspended", "closed"}
 	operationTypeNames     = []string{"", "transfer", "issue", "redeem", "hold"}
 	entryTypeNames         = []string{"", "issue", "redeem", "debit", "credit"}
-	transactionStatusNames = []string{"", "completed", "failed"}
+	transactionStatusNames = []string{"", "completed", "failed", "pending"}
 	holdStatusNames        = []string{"", "active", "captured", "released", "expired"}
 )
 

@@ -34,6 +34,13 @@ const (
 	CodeHoldNotFound fsm.ErrorCode = "HoldNotFound"
 	CodeHoldExists   fsm.ErrorCode = "HoldExists"
 	CodeHoldResolved fsm.ErrorCode = "HoldResolved"
+	// Cross-shard transactions: a prepare that arrives after its participant finished (or
+	// recorded a tombstone); a transaction failed because a participant did not vote in time.
+	CodeCrossShardFinished     fsm.ErrorCode = "CrossShardTransactionFinished"
+	CodeParticipantUnavailable fsm.ErrorCode = "ParticipantUnavailable"
+	// CodeCrossShardHold: a hold placed by a cross-shard prepare is resolved by its
+	// transaction's decision only.
+	CodeCrossShardHold fsm.ErrorCode = "CrossShardHold"
 )
 
 func rejectf(code fsm.ErrorCode, format string, args ...any) *fsm.Error {

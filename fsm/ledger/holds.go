@@ -112,6 +112,9 @@ func (l *Ledger) activeHold(projectID, holdID string) (*Hold, *fsm.Result) {
 	if r != nil {
 		return nil, r
 	}
+	if isCrossHold(h.ID) {
+		return nil, fail(rejectf(CodeCrossShardHold, "hold %q belongs to cross-shard transaction %s: its decision resolves it", h.ID, h.TransactionID))
+	}
 	if h.Status == HoldActive && h.ExpiresAt != 0 && h.ExpiresAt <= l.b.Now {
 		l.resolve(h, HoldExpired)
 	}

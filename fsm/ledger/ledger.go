@@ -31,7 +31,11 @@ type Ledger struct {
 	dirtyWallets      []*Wallet // changed in this batch, in first-change order
 	pendingReferences map[string]*Transaction
 	pendingHolds      map[string]*Hold
-	eventScratch      fsm.Encoder // reused to encode event data
+	// Cross-shard records this batch wrote: coordinator's by project 0 transaction ID,
+	// participant's likewise.
+	pendingCross          map[string]*CrossTransaction
+	pendingParticipations map[string]*Participation
+	eventScratch          fsm.Encoder // reused to encode event data
 	// nextExpiryMs is the earliest expiry of an active hold (0: none), so that a batch looks
 	// for due holds only when there are some; dueMs is its copy for other goroutines
 	// (NextDueMs, the leader's tick).
@@ -100,6 +104,8 @@ func (l *Ledger) Load() error {
 	l.customerWallets = map[string][]string{}
 	l.pendingReferences = map[string]*Transaction{}
 	l.pendingHolds = map[string]*Hold{}
+	l.pendingCross = map[string]*CrossTransaction{}
+	l.pendingParticipations = map[string]*Participation{}
 	l.dirtyWallets = nil
 
 	s := l.store
@@ -162,6 +168,10 @@ func (l *Ledger) EndBatch(b *fsm.Batch) {
 	l.flushWallets()
 	clear(l.pendingReferences)
 	clear(l.pendingHolds)
+	if len(l.pendingCross) > 0 || len(l.pendingParticipations) > 0 {
+		clear(l.pendingCross)
+		clear(l.pendingParticipations)
+	}
 	l.b = nil
 }
 

@@ -53,13 +53,15 @@ const (
 	EntryCredit
 )
 
-// TransactionStatus is a transaction's final state.
+// TransactionStatus is a transaction's state: final, but for a cross-shard transaction that
+// its coordinator has not decided yet (pending).
 type TransactionStatus uint8
 
-// Transaction states; the zero value is invalid.
+// Transaction states; the zero value is invalid. Append only: the values are stored.
 const (
 	TransactionCompleted TransactionStatus = iota + 1
 	TransactionFailed
+	TransactionPending
 )
 
 // Project groups customers, assets and wallets; transactions never cross projects.

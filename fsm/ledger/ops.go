@@ -26,6 +26,12 @@ const (
 	opCheckProject fsm.Op = 16
 	OpCaptureHold  fsm.Op = 17
 	OpReleaseHold  fsm.Op = 18
+	// Cross-shard transactions (cross.go).
+	OpCrossBegin   fsm.Op = 19
+	OpCrossPrepare fsm.Op = 20
+	OpCrossDecide  fsm.Op = 21
+	OpCrossFinish  fsm.Op = 22
+	OpCrossDone    fsm.Op = 23
 )
 
 // NeedsMetadata is implemented by commands that live on a data shard but need the metadata
@@ -341,7 +347,7 @@ func (f *Family) ops() []fsm.OpSpec {
 			return apply(l, c)
 		}
 	}
-	return []fsm.OpSpec{
+	return append([]fsm.OpSpec{
 		spec(OpCreateProject, "CreateProject", &CreateProject{ProjectID: "p", Name: "n"},
 			func(d *fsm.Decoder) fsm.Command { return &CreateProject{ProjectID: d.String(), Name: d.String()} },
 			valueProject, func(l *Ledger, c fsm.Command) *fsm.Result { return l.createProject(c.(*CreateProject)) }),
@@ -442,7 +448,7 @@ func (f *Family) ops() []fsm.OpSpec {
 		spec(OpReleaseHold, "ReleaseHold", &ReleaseHold{ProjectID: "p", HoldID: "h0000.0"},
 			func(d *fsm.Decoder) fsm.Command { return &ReleaseHold{ProjectID: d.String(), HoldID: d.String()} },
 			valueResolution, inProject(func(l *Ledger, c fsm.Command) *fsm.Result { return l.releaseHold(c.(*ReleaseHold)) })),
-	}
+	}, f.crossOps(spec, inProject)...)
 }
 
 // projectOf returns the project every command of the family names.

@@ -21,6 +21,8 @@ import (
 //	e {wallet} 0 {time} {sequence}     → Entry
 //	h {project} 0 {hold}               → Hold
 //	H {expiresAt} {project} 0 {hold}   → (empty) active holds by expiry
+//	d {project} 0 {sequence}           → a cross-shard transaction's participants, until done (cross.go)
+//	l {project} 0 {transactionId}      → Participation in a cross-shard transaction (cross.go)
 const (
 	prefixProject     = 'p'
 	prefixAsset       = 'a'
@@ -40,7 +42,8 @@ var prefixOwners = map[byte]string{
 	prefixProject: "projects", prefixAsset: "assets", prefixCustomer: "customers",
 	prefixWallet: "wallets", prefixOwnerWallet: "wallets by owner", prefixTransaction: "transactions",
 	prefixReference: "reference IDs", prefixEntry: "entries", prefixHold: "holds",
-	prefixHoldExpiry: "holds by expiry",
+	prefixHoldExpiry: "holds by expiry", prefixCrossCoordinator: "cross-shard transactions (coordinator)",
+	prefixCrossParticipant: "cross-shard participations",
 	// 'T' was reserved for a transaction time index that was never written.
 	'T': "reserved",
 }

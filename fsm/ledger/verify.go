@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/big"
 	"math/bits"
+	"slices"
 
 	"github.com/gigaledger/gigaledger/fsm"
 )
@@ -13,8 +14,10 @@ import (
 //   - every wallet's entries replay from zero to its balance, each entry's balanceAfter
 //     matching, and their count is the wallet's entry count;
 //   - held never exceeds balance (available ≥ 0);
-//   - per asset, issued − redeemed over all entries = the asset's supply = the sum of its
-//     wallets' balances.
+//   - per asset, issued − redeemed over all entries, plus what committed cross-shard
+//     transactions moved into the shard and minus what they moved out, = the asset's supply
+//     (per shard) = the sum of its wallets' balances;
+//   - a prepared cross-shard participation's holds are active, a finished one's are not.
 //
 // Apply asserts the same rules for each transaction as it runs; this is the second, independent
 // check (tests run it after every scenario; operators may run it on a live node).
@@ -23,13 +26,13 @@ func (l *Ledger) CheckInvariants() error {
 		view := l.store.View()
 		defer view.Close()
 		scan := func(prefix []byte, fn func(k, v []byte) error) error { return fsm.ScanView(view, prefix, fn) }
-		held, err := activeHolds(scan)
+		held, crossHolds, err := activeHolds(scan)
 		if err != nil {
 			return err
 		}
 		type assetTotals struct {
-			supply                     Amount
-			balances, issued, redeemed wideSum
+			supply                                  Amount
+			balances, issued, redeemed, moveIn, out wideSum
 		}
 		totals := map[string]*assetTotals{}
 		err = scan([]byte{prefixAsset}, func(k, v []byte) error {
@@ -41,6 +44,47 @@ func (l *Ledger) CheckInvariants() error {
 		})
 		if err != nil {
 			return err
+		}
+		inFlight := map[string]bool{} // wallet 0 transaction marks
+		err = scan([]byte{prefixCrossParticipant}, func(k, v []byte) error {
+			if len(k) > 1 && k[1] == 1 {
+				inFlight[string(k[2:])] = true
+				return nil
+			}
+			p, err := decodeParticipation(v)
+			if err != nil {
+				return err
+			}
+			if p.Status == ParticipationPrepared {
+				for _, id := range p.Wallets {
+					mark := id + "\x00" + p.TransactionID
+					if !inFlight[mark] {
+						return fmt.Errorf("prepared participation %s: wallet %s not marked in flight", p.TransactionID, id)
+					}
+					delete(inFlight, mark)
+				}
+			}
+			return checkParticipation(p, crossHolds, func(walletID, assetID string, in bool, a Amount) error {
+				at := totals[p.ProjectID+"\x00"+assetID]
+				if at == nil {
+					return fmt.Errorf("participation %s: wallet %s's asset %s missing", p.TransactionID, walletID, assetID)
+				}
+				if in {
+					at.moveIn.add(a)
+				} else {
+					at.out.add(a)
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			return err
+		}
+		for id := range crossHolds {
+			return fmt.Errorf("active cross-shard hold %s belongs to no prepared participation", id)
+		}
+		for mark := range inFlight {
+			return fmt.Errorf("in-flight mark %q belongs to no prepared participation", mark)
 		}
 		return scanWallets(scan, func(w *Wallet) error {
 			if w.Held.Cmp(w.Balance) > 0 {
@@ -105,8 +149,12 @@ func (l *Ledger) CheckInvariants() error {
 				}
 				supplyAndRedeemed := at.redeemed
 				supplyAndRedeemed.add(at.supply)
-				if supplyAndRedeemed != at.issued {
-					return fmt.Errorf("asset %q: issued %s − redeemed %s ≠ supply %s", k, at.issued, at.redeemed, at.supply)
+				supplyAndRedeemed.addWide(at.out)
+				issuedAndIn := at.issued
+				issuedAndIn.addWide(at.moveIn)
+				if supplyAndRedeemed != issuedAndIn {
+					return fmt.Errorf("asset %q: issued %s + moved in %s − redeemed %s − moved out %s ≠ supply %s",
+						k, at.issued, at.moveIn, at.redeemed, at.out, at.supply)
 				}
 			}
 			return nil
@@ -146,6 +194,11 @@ func (s *wideSum) add(a Amount) {
 	s.top += carry
 }
 
+func (s *wideSum) addWide(w wideSum) {
+	s.add(w.low)
+	s.top += w.top
+}
+
 // String formats s in decimal, for error messages.
 func (s wideSum) String() string {
 	if s.top == 0 {
@@ -158,8 +211,9 @@ func (s wideSum) String() string {
 
 // activeHolds sums the active holds per wallet, and checks that the expiry index lists exactly
 // the active holds that expire.
-func activeHolds(scan func([]byte, func(k, v []byte) error) error) (map[string]wideSum, error) {
+func activeHolds(scan func([]byte, func(k, v []byte) error) error) (map[string]wideSum, map[string]bool, error) {
 	held := map[string]wideSum{}
+	crossHolds := map[string]bool{} // active holds of cross-shard prepares, by project 0 hold
 	expiring := map[string]bool{}
 	err := scan([]byte{prefixHold}, func(k, v []byte) error {
 		h, err := decodeHold(v)
@@ -174,6 +228,9 @@ func activeHolds(scan func([]byte, func(k, v []byte) error) error) (map[string]w
 			if h.ExpiresAt != 0 {
 				expiring[string(holdExpiryKey(h))] = true
 			}
+			if isCrossHold(h.ID) {
+				crossHolds[h.ProjectID+"\x00"+h.ID] = true
+			}
 		case h.Status == HoldCaptured && h.CapturedAmount.Cmp(h.Amount) > 0:
 			return fmt.Errorf("hold %s captured %s of %s", h.ID, h.CapturedAmount, h.Amount)
 		case h.Status < HoldActive || h.Status > HoldExpired:
@@ -182,7 +239,7 @@ func activeHolds(scan func([]byte, func(k, v []byte) error) error) (map[string]w
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	err = scan([]byte{prefixHoldExpiry}, func(k, v []byte) error {
 		if !expiring[string(k)] {
@@ -194,5 +251,46 @@ func activeHolds(scan func([]byte, func(k, v []byte) error) error) (map[string]w
 	if err == nil && len(expiring) > 0 {
 		err = fmt.Errorf("%d active expiring holds are missing from the expiry index", len(expiring))
 	}
-	return held, err
+	return held, crossHolds, err
+}
+
+// checkParticipation checks a participation's holds against the active cross-shard holds
+// (removing its own from the set), and reports what a committed one moved into or out of the
+// shard per wallet: a leg whose other side lives on another shard.
+func checkParticipation(p *Participation, crossHolds map[string]bool, moved func(walletID, assetID string, in bool, a Amount) error) error {
+	for _, id := range p.HoldIDs {
+		if id == "" {
+			continue
+		}
+		k := p.ProjectID + "\x00" + id
+		if crossHolds[k] != (p.Status == ParticipationPrepared) {
+			return fmt.Errorf("participation %s is %s, its hold %s active: %v", p.TransactionID, p.Status, id, crossHolds[k])
+		}
+		delete(crossHolds, k)
+	}
+	if p.Status != ParticipationCommitted {
+		return nil
+	}
+	assetOf := map[string]string{}
+	for _, a := range p.Vote.Assets {
+		assetOf[a.WalletID] = a.AssetID
+	}
+	for _, leg := range p.Legs {
+		op := leg.Operation
+		if op.Type != OperationTransfer {
+			continue
+		}
+		fromLocal, toLocal := slices.Contains(p.Wallets, op.From), slices.Contains(p.Wallets, op.To)
+		var err error
+		switch {
+		case fromLocal && !toLocal:
+			err = moved(op.From, assetOf[op.From], false, op.Amount)
+		case toLocal && !fromLocal:
+			err = moved(op.To, assetOf[op.To], true, op.Amount)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
