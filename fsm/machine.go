@@ -42,6 +42,8 @@ type Machine struct {
 	// commits (or a restore replaces the outbox); nil while nobody waits, so that a batch
 	// allocates nothing when no reader long-polls.
 	eventsChanged atomic.Pointer[chan struct{}]
+	// committers are the modules told when a batch has committed.
+	committers []Committer
 }
 
 // EventsChanged returns a channel that is closed once the outbox may hold events it did not
@@ -88,6 +90,12 @@ func (m *Machine) NextDueMs() int64 {
 	return due
 }
 
+// Committer is a module told, on the apply goroutine, that a batch has committed: a reader of
+// the store sees it from now on (the ledger wakes its cross-shard driver with it).
+type Committer interface {
+	Committed()
+}
+
 // Module is a family's per-shard state (Registry.AddModule).
 type Module interface {
 	// Load rebuilds the module's memory from the store, at open and after a restore.
@@ -116,7 +124,11 @@ func Open(dir string, logger *slog.Logger, reg *Registry) (*Machine, error) {
 	}
 	m := &Machine{reg: reg, logger: logger, store: &Store{dir: dir, db: db}}
 	for _, newModule := range reg.modules {
-		m.modules = append(m.modules, newModule(m.store))
+		mod := newModule(m.store)
+		m.modules = append(m.modules, mod)
+		if c, ok := mod.(Committer); ok {
+			m.committers = append(m.committers, c)
+		}
 	}
 	if err := m.load(); err != nil {
 		db.Close()
@@ -246,6 +258,9 @@ func (m *Machine) ApplyBatch(index uint64, timeUnixMs int64, commands [][]byte) 
 	m.applied.Store(index)
 	if m.outbox.last != lastEvent {
 		m.notifyEvents()
+	}
+	for _, c := range m.committers {
+		c.Committed()
 	}
 	return results
 }

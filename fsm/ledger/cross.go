@@ -662,6 +662,7 @@ func (l *Ledger) crossBegin(c *CrossBegin) *fsm.Result {
 	l.set(key(prefixReference, t.ProjectID, t.ReferenceID), appendSequence(nil, t.Sequence))
 	l.pendingReferences[referenceKey] = t
 	l.putCross(x)
+	l.crossBegun = true
 	return &fsm.Result{Value: x.copy()}
 }
 

@@ -41,6 +41,10 @@ type Ledger struct {
 	// (NextDueMs, the leader's tick).
 	nextExpiryMs int64
 	dueMs        atomic.Int64
+	// crossBegun says this batch began a cross-shard transaction; once it commits, whoever
+	// waits on CrossChanged is woken (the coordinator's driver).
+	crossBegun   bool
+	crossChanged atomic.Pointer[chan struct{}]
 }
 
 // NextDueMs is the earliest expiry of an active hold, 0 for none (fsm.Timed).
