@@ -45,6 +45,7 @@ const (
 	queryGetTokenByString
 	queryGetGigPayPayment
 	queryListGigPayPayments
+	queryGetCrossTransaction
 	queryKindEnd
 )
 
@@ -60,7 +61,7 @@ var queryKindNames = [queryKindEnd]string{
 	queryListSubscriptions: "listSubscriptions", queryListDeadLetters: "listDeadLetters",
 	queryListSpendable: "listSpendable", queryGetPayment: "getPayment", queryListPayments: "listPayments",
 	queryGetToken: "getToken", queryGetTokenByString: "getTokenByString", queryGetGigPayPayment: "getGigPayPayment",
-	queryListGigPayPayments: "listGigPayPayments",
+	queryListGigPayPayments: "listGigPayPayments", queryGetCrossTransaction: "getCrossTransaction",
 }
 
 func (k queryKind) String() string {
@@ -102,6 +103,8 @@ type shardAnswer struct {
 	Entries      []ledger.Entry
 	Transaction  *ledger.Transaction
 	Transactions []ledger.Transaction
+	// Cross is a coordinator's transaction with its cross-shard participants (none once done).
+	Cross        *ledger.CrossTransaction
 	Hold         *ledger.Hold
 	Account      *gigawallet.Account
 	AccountIndex uint32
@@ -160,6 +163,8 @@ func (q shardQuery) run(r replica) (*shardAnswer, error) {
 		a.Transaction, err = l.GetTransaction(q.ProjectID, q.ID)
 	case queryListTransactions:
 		a.Transactions, a.HasMore, err = l.ListTransactions(q.ProjectID, q.Range, q.Page)
+	case queryGetCrossTransaction:
+		a.Cross, err = l.GetCrossTransaction(q.ProjectID, q.ID)
 	case queryGetHold:
 		a.Hold, err = l.GetHold(q.ProjectID, q.ID)
 	case queryGetAccount, queryNextAccountIndex, queryGetInvoice, queryListInvoices, queryListSpendable, queryGetPayment, queryListPayments:
@@ -521,6 +526,8 @@ func writeRecords(e *fsm.Encoder, kind queryKind, a *shardAnswer) error {
 		writeList(e, a.Transactions)
 	case queryGetHold:
 		return writeOne(e, kind, a.Hold, a.Hold == nil)
+	case queryGetCrossTransaction:
+		return writeOne(e, kind, a.Cross, a.Cross == nil)
 	case queryGetAccount:
 		return writeOne(e, kind, a.Account, a.Account == nil)
 	case queryNextAccountIndex:
@@ -580,6 +587,8 @@ func readRecords(d *fsm.Decoder, kind queryKind, a *shardAnswer) {
 		a.Transactions = readList(d, ledger.ReadTransaction)
 	case queryGetHold:
 		a.Hold = ledger.ReadHold(d)
+	case queryGetCrossTransaction:
+		a.Cross = ledger.ReadCrossTransaction(d)
 	case queryGetAccount:
 		a.Account = gigawallet.ReadAccount(d)
 	case queryNextAccountIndex:

@@ -8,7 +8,9 @@
 // and the query that reads a shard whatever node it is on (query.go), including each shard's
 // outbox with the events' subjects resolved where they live (events.go).
 // It must never apply business rules of its own beyond refusing what no single shard can do
-// atomically (a transaction across shards), and never talk to Raft except through Shards. It
+// atomically (a command of another family than Cloud Wallet transactions across shards), and
+// never talk to Raft except through Shards. A Cloud Wallet transaction across shards runs the
+// cross-shard protocol (cross.go; its driver is CrossDriver, crossdriver.go). It
 // never imports httpapi: the contract it implements lives in package backend.
 package routing
 
@@ -119,7 +121,9 @@ func (r *Router) customerShard(projectID, customerID string) int {
 	return shardID
 }
 
-// Propose sends a command to the shard its route names (backend.Backend). A command that needs
+// Propose sends a command to the shard its route names (backend.Backend); a Cloud Wallet
+// transaction whose wallets live on several shards runs the cross-shard protocol, any other
+// command whose IDs span shards is refused (CrossShardTransaction). A command that needs
 // the metadata shard's word first (ledger.NeedsMetadata) gets it here: the project checked, or
 // the asset marked used with its definition (usedAsset).
 func (r *Router) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, error) {
@@ -139,6 +143,9 @@ func (r *Router) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, er
 	}
 	shardID, ok := r.ShardOf(env.Command.Route())
 	if !ok {
+		if tx, isTransact := env.Command.(*ledger.Transact); isTransact {
+			return r.transactAcross(ctx, env, tx) // cross.go
+		}
 		return &fsm.Result{Err: &fsm.Error{Code: ledger.CodeCrossShardTransaction,
 			Message: "the transaction's wallets live in different shards; move value between them in separate transactions"}}, nil
 	}

@@ -169,7 +169,7 @@ func (c *client) do(method, path string, body any, want int) map[string]any {
 }
 
 // The whole API over four shards: every customer's data lands in its slot's shard, project
-// data in shard 0, lists merge all shards, and a transaction across shards is refused.
+// data in shard 0, lists merge all shards, and a transaction across shards runs the protocol.
 func TestRouterOverFourShards(t *testing.T) {
 	shards := newLocalShards(t, 4)
 	exerciseFourShards(t, shards, newClient(t, shards))
@@ -275,8 +275,11 @@ func exerciseFourShards(t *testing.T, shards *localShards, c *client) {
 	}
 	c.do("DELETE", "/projects/shop/assets/usd", nil, 403)
 
-	// Transactions within one customer's shard work; across shards they are refused and
-	// change nothing.
+	// Transactions within one customer's shard work, and across shards (the protocol, carried
+	// by a driver over every shard as their leaders would).
+	driver := NewCrossDriver(shards, func(int) bool { return true }, nil)
+	driver.Run(shards.ShardCount())
+	t.Cleanup(driver.Close)
 	total := 0
 	for i, cu := range customers {
 		c.do("POST", "/projects/shop/transactions", map[string]any{"referenceId": "fund-" + cu.id, "operations": []map[string]any{
@@ -285,10 +288,35 @@ func exerciseFourShards(t *testing.T, shards *localShards, c *client) {
 		total += 100
 	}
 	a, b := customers[byShard[0][0]], customers[byShard[1][0]]
-	refused := c.do("POST", "/projects/shop/transactions", map[string]any{"referenceId": "cross", "operations": []map[string]any{
-		{"type": "transfer", "from": a.wallets[0], "to": b.wallets[0], "amount": 1}}}, 422)
-	if refused["error"].(map[string]any)["code"] != "CrossShardTransaction" {
-		t.Fatalf("cross-shard: %v", refused)
+	balance := func(id string) int {
+		return int(c.do("GET", "/projects/shop/wallets/"+id, nil, 200)["balance"].(float64))
+	}
+	a0, b0 := balance(a.wallets[0]), balance(b.wallets[0])
+	cross := map[string]any{"referenceId": "cross", "operations": []map[string]any{
+		{"type": "transfer", "from": a.wallets[0], "to": b.wallets[0], "amount": 1}}}
+	done := c.do("POST", "/projects/shop/transactions", cross, 201)
+	if done["status"] != "completed" || balance(a.wallets[0]) != a0-1 || balance(b.wallets[0]) != b0+1 {
+		t.Fatalf("cross-shard: %v", done)
+	}
+	if got := c.do("GET", "/projects/shop/transactions/"+done["id"].(string), nil, 200); got["status"] != "completed" {
+		t.Fatalf("cross-shard read back: %v", got)
+	}
+	if again := c.do("POST", "/projects/shop/transactions", cross, 409); again["error"].(map[string]any)["code"] != "DuplicateReferenceId" ||
+		again["transaction"].(map[string]any)["id"] != done["id"] {
+		t.Fatalf("cross-shard retry: %v", again)
+	}
+	cross["operations"].([]map[string]any)[0]["amount"] = 2
+	if other := c.do("POST", "/projects/shop/transactions", cross, 409); other["error"].(map[string]any)["code"] != "ReferenceIdMismatch" {
+		t.Fatalf("cross-shard mismatch: %v", other)
+	}
+	// The second operation fails: neither wallet moves, the failure is recorded as it would be
+	// on one shard.
+	failed := c.do("POST", "/projects/shop/transactions", map[string]any{"referenceId": "cross-fails", "operations": []map[string]any{
+		{"type": "transfer", "from": a.wallets[0], "to": b.wallets[0], "amount": 1},
+		{"type": "transfer", "from": b.wallets[0], "to": a.wallets[0], "amount": 1_000_000}}}, 422)
+	if failed["error"].(map[string]any)["code"] != "InsufficientFunds" || failed["transaction"].(map[string]any)["failedOperationIndex"] != float64(1) ||
+		failed["transaction"].(map[string]any)["status"] != "failed" || balance(a.wallets[0]) != a0-1 || balance(b.wallets[0]) != b0+1 {
+		t.Fatalf("failing cross-shard transaction: %v", failed)
 	}
 	// Two customers in the same shard may trade.
 	same := byShard[2]
@@ -338,7 +366,7 @@ func exerciseFourShards(t *testing.T, shards *localShards, c *client) {
 			break
 		}
 	}
-	wantTxs := len(customers)
+	wantTxs := len(customers) + 2 // and the two cross-shard ones
 	if len(same) >= 2 {
 		wantTxs++
 	}

@@ -1,0 +1,118 @@
+package routing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gigaledger/gigaledger/backend"
+	"github.com/gigaledger/gigaledger/cluster/keyspace"
+	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
+)
+
+// Cross-shard Cloud Wallet transactions, the router's half (cluster/DESIGN.md, "Cross-shard
+// transactions (issue 14)"): a Transact whose wallets live on several shards is proposed as a
+// CrossBegin to its coordinator, the shard of its first named wallet; the coordinator leader's
+// driver (CrossDriver) carries it through prepares, the decision and the finishes; the router
+// waits on the coordinator's record until it is decided and done, and answers what the
+// single-shard path would have answered.
+
+// Waiting on the coordinator's record: a linearizable read of it after crossPollFirst, then at
+// intervals doubling up to crossPollMax, until the request's context ends.
+const (
+	crossPollFirst = 2 * time.Millisecond
+	crossPollMax   = 50 * time.Millisecond
+)
+
+// transactAcross runs a Transact whose wallets live on more than one shard.
+func (r *Router) transactAcross(ctx context.Context, env fsm.Envelope, tx *ledger.Transact) (*fsm.Result, error) {
+	count := r.shards.ShardCount()
+	var placed []ledger.WalletShard
+	seen := map[string]bool{}
+	for _, op := range tx.Operations {
+		for _, id := range []string{op.From, op.To} {
+			if id == "" || seen[id] {
+				continue
+			}
+			seen[id] = true
+			slot, ok := keyspace.SlotOfID(id)
+			if !ok {
+				// An ID without a slot names no wallet of any shard: the single-shard path
+				// answers the same, and claims no reference for it either.
+				return &fsm.Result{Err: &fsm.Error{Code: ledger.CodeWalletNotFound, Message: fmt.Sprintf("wallet %q not found", id)}}, nil
+			}
+			placed = append(placed, ledger.WalletShard{WalletID: id, Shard: int(keyspace.ShardOfSlot(slot, count))})
+		}
+	}
+	coordinator := placed[0].Shard
+	// The transaction ID carries the coordinator's slot so that reads of it route there; the
+	// API computed the prefix from the first named wallet, which is the coordinator's.
+	prefix := tx.IDPrefix
+	if slot, ok := keyspace.SlotOfID(prefix); !ok || int(keyspace.ShardOfSlot(slot, count)) != coordinator {
+		first, _ := keyspace.SlotOfID(placed[0].WalletID)
+		prefix = "t" + keyspace.SlotHex(first)
+	}
+	begin := &ledger.CrossBegin{ProjectID: tx.ProjectID, IDPrefix: prefix, ReferenceID: tx.ReferenceID,
+		Operations: tx.Operations, Shards: placed}
+	began, err := r.propose(ctx, coordinator, fsm.Envelope{Command: begin, Idempotency: env.Idempotency})
+	if err != nil {
+		return nil, err
+	}
+	x, ok := began.Value.(*ledger.CrossTransaction)
+	switch {
+	case !ok || x == nil || x.Transaction == nil:
+		return began, nil // a rejection without a record (invalid, project not found)
+	case began.Err != nil && began.Err.Code != ledger.CodeDuplicateReferenceID:
+		// A mismatching reference: the stored transaction, as the single-shard path answers.
+		return &fsm.Result{Err: began.Err, Value: x.Transaction, Replayed: began.Replayed}, nil
+	}
+	if !x.Done() {
+		if x, err = r.awaitCross(ctx, coordinator, x.Transaction); err != nil {
+			return nil, err
+		}
+	}
+	t := x.Transaction
+	result := &fsm.Result{Op: ledger.OpTransact, Value: t, Replayed: began.Replayed}
+	switch {
+	case began.Err != nil: // a retry under the reference: the stored state
+		result.Err = began.Err
+	case t.Status == ledger.TransactionFailed:
+		result.Err = &fsm.Error{Code: t.FailureReason, Message: t.FailureMessage}
+	}
+	return result, nil
+}
+
+// awaitCross reads the coordinator's record until the transaction is decided and every
+// participant applied the decision. When ctx ends first the outcome is unknown to the client,
+// which retries under the same reference and meets the stored record.
+func (r *Router) awaitCross(ctx context.Context, coordinator int, t *ledger.Transaction) (*ledger.CrossTransaction, error) {
+	wait := crossPollFirst
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	var last error
+	for {
+		select {
+		case <-ctx.Done():
+			cause := ctx.Err()
+			if last != nil {
+				cause = fmt.Errorf("%w (last read: %w)", cause, last)
+			}
+			return nil, fmt.Errorf("%w: cross-shard transaction %s not finished: %w", backend.ErrOutcomeUnknown, t.ID, cause)
+		case <-timer.C:
+		}
+		a, err := r.newReader(ctx).ask(coordinator, shardQuery{Kind: queryGetCrossTransaction, ProjectID: t.ProjectID, ID: t.ID})
+		var rejection *fsm.Error
+		switch {
+		case errors.As(err, &rejection):
+			return nil, fmt.Errorf("routing: cross-shard transaction %s: %w", t.ID, err) // it was begun: a bug
+		case err != nil:
+			last = err // a leader change: read again
+		case a.Cross.Done():
+			return a.Cross, nil
+		}
+		wait = min(2*wait, crossPollMax)
+		timer.Reset(wait)
+	}
+}

@@ -1,0 +1,309 @@
+package routing
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
+)
+
+// CrossDriver carries the cross-shard transactions of the coordinator shards this node leads
+// (cluster/DESIGN.md, "Cross-shard transactions (issue 14)"): for each record not done it
+// proposes CrossPrepare to every participant, CrossDecide to the coordinator once every vote is
+// in (or, past CrossDeadline from the begin, with the votes it has: failed), CrossFinish to
+// every participant and CrossDone to the coordinator. Each record is driven by its own
+// goroutine, from the replicated record alone: a new leader resumes where the old one was, and
+// two drivers for a moment (two leaders) change nothing twice, every step being idempotent.
+type CrossDriver struct {
+	shards Shards
+	leads  func(shardID int) bool
+	logger *slog.Logger
+	// Deadline is how long after its begin a transaction waits for missing votes before it is
+	// decided failed (ParticipantUnavailable).
+	Deadline time.Duration
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	inFlight map[string]bool // shard, project and transaction of the records being driven
+	count    atomic.Int64
+}
+
+// CrossDeadline is the protocol's wait for a participant's vote.
+const CrossDeadline = 30 * time.Second
+
+// Retrying a step that failed (a leader change, a participant unreachable): after
+// crossRetryFirst, doubling up to crossRetryMax.
+const (
+	crossRetryFirst = 5 * time.Millisecond
+	crossRetryMax   = 500 * time.Millisecond
+	// crossProposeMax bounds one proposal of the driver.
+	crossProposeMax = 5 * time.Second
+	// crossScanMax bounds the records one scan starts driving.
+	crossScanMax = 4096
+	// crossScanInterval is how often a shard's records are scanned besides the wake-up of a
+	// committed begin: a new leader resumes its records within about this long.
+	crossScanInterval = 250 * time.Millisecond
+)
+
+// NewCrossDriver returns a driver that proposes through shards and drives the records of a
+// shard while leads says this node leads it.
+func NewCrossDriver(shards Shards, leads func(shardID int) bool, logger *slog.Logger) *CrossDriver {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &CrossDriver{shards: shards, leads: leads, logger: logger, Deadline: CrossDeadline, ctx: ctx, cancel: cancel,
+		inFlight: map[string]bool{}}
+}
+
+// InFlight is the number of transactions being driven now.
+func (d *CrossDriver) InFlight() int64 { return d.count.Load() }
+
+// Scan starts driving every record of shardID's coordinator that is not done and not driven
+// yet. The caller scans when a begin commits (ledger.CrossChanged) and now and then (a new
+// leader, a record whose goroutine gave up because leadership moved).
+func (d *CrossDriver) Scan(shardID int) error {
+	if d.ctx.Err() != nil || !d.leads(shardID) {
+		return nil
+	}
+	l := d.shards.Ledger(shardID)
+	if l == nil {
+		return nil
+	}
+	pending, err := l.PendingCross(crossScanMax)
+	if err != nil {
+		return err
+	}
+	for i := range pending {
+		x := pending[i]
+		key := fmt.Sprintf("%d\x00%s\x00%s", shardID, x.Transaction.ProjectID, x.Transaction.ID)
+		d.mu.Lock()
+		if d.inFlight[key] {
+			d.mu.Unlock()
+			continue
+		}
+		d.inFlight[key] = true
+		d.count.Add(1)
+		d.wg.Add(1)
+		d.mu.Unlock()
+		go func() {
+			defer func() {
+				d.mu.Lock()
+				delete(d.inFlight, key)
+				d.mu.Unlock()
+				d.count.Add(-1)
+				d.wg.Done()
+			}()
+			d.drive(shardID, &x)
+		}()
+	}
+	return nil
+}
+
+// Run watches shards 0..shardCount−1 until Close: each is scanned when a begin commits on this
+// node's replica of it, and every crossScanInterval.
+func (d *CrossDriver) Run(shardCount int) {
+	for k := range shardCount {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.watch(k)
+		}()
+	}
+}
+
+func (d *CrossDriver) watch(shardID int) {
+	ticker := time.NewTicker(crossScanInterval)
+	defer ticker.Stop()
+	for {
+		var changed <-chan struct{} // nil while the shard is not hosted here: the ticker only
+		if l := d.shards.Ledger(shardID); l != nil {
+			changed = l.CrossChanged()
+		}
+		if err := d.Scan(shardID); err != nil {
+			d.logger.Warn("cross-shard records unreadable", "shard", shardID, "err", err)
+		}
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-changed:
+		case <-ticker.C:
+		}
+	}
+}
+
+// Close stops driving and waits for the goroutines; the records stay for the next leader.
+func (d *CrossDriver) Close() {
+	d.cancel()
+	d.wg.Wait()
+}
+
+// drive carries one record until it is done, the node stops leading its coordinator, or the
+// driver closes.
+func (d *CrossDriver) drive(coordinator int, x *ledger.CrossTransaction) {
+	c := crossRun{d: d, coordinator: coordinator, projectID: x.Transaction.ProjectID, id: x.Transaction.ID,
+		finished: map[int]bool{}}
+	wait := crossRetryFirst
+	for {
+		done, err := c.step(x)
+		if done {
+			return
+		}
+		if err != nil {
+			d.logger.Debug("cross-shard step not done; retrying", "shard", coordinator, "transaction", c.id, "err", err)
+		}
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, crossRetryMax)
+		if !d.leads(coordinator) {
+			return
+		}
+		// Read the record again: another driver may have moved it on.
+		l := d.shards.Ledger(coordinator)
+		if l == nil {
+			return
+		}
+		fresh, err := l.GetCrossTransaction(c.projectID, c.id)
+		if err != nil {
+			d.logger.Warn("cross-shard record unreadable", "shard", coordinator, "transaction", c.id, "err", err)
+			continue
+		}
+		x = fresh
+	}
+}
+
+// crossRun is one record's driving state: what survives between retries in memory (the finishes
+// acknowledged) is an optimisation only; the record says where the transaction is.
+type crossRun struct {
+	d           *CrossDriver
+	coordinator int
+	projectID   string
+	id          string
+	finished    map[int]bool
+}
+
+// step takes the record from where it is to done; an error leaves it for a retry.
+func (c *crossRun) step(x *ledger.CrossTransaction) (bool, error) {
+	if x.Done() {
+		return true, nil
+	}
+	if x.Transaction.Status == ledger.TransactionPending {
+		decided, err := c.decide(x)
+		if err != nil || decided == nil {
+			return false, err
+		}
+		x = decided
+		if x.Done() {
+			return true, nil
+		}
+	}
+	// Decided: every participant applies the decision, then the record is done.
+	errs := c.parallel(x.Participants, func(_ int, p ledger.CrossParticipant) error {
+		if c.finished[p.Shard] {
+			return nil
+		}
+		_, err := c.propose(p.Shard, &ledger.CrossFinish{ProjectID: c.projectID, TransactionID: c.id, Wallets: p.Wallets,
+			Status: x.Transaction.Status})
+		return err
+	})
+	var failed error
+	for i, err := range errs {
+		if err != nil {
+			failed = err
+			continue
+		}
+		c.finished[x.Participants[i].Shard] = true
+	}
+	if failed != nil {
+		return false, failed
+	}
+	if _, err := c.propose(c.coordinator, &ledger.CrossDone{ProjectID: c.projectID, TransactionID: c.id}); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// decide collects the votes and records the decision: with every vote, or without the missing
+// ones once the deadline passed. nil, nil: votes are missing and the deadline is ahead.
+func (c *crossRun) decide(x *ledger.CrossTransaction) (*ledger.CrossTransaction, error) {
+	votes := make([]*ledger.CrossVote, len(x.Participants))
+	errs := c.parallel(x.Participants, func(i int, p ledger.CrossParticipant) error {
+		v, err := c.propose(p.Shard, &ledger.CrossPrepare{ProjectID: c.projectID, TransactionID: c.id, Wallets: p.Wallets, Legs: p.Legs})
+		if err != nil {
+			return err
+		}
+		pa, ok := v.(*ledger.Participation)
+		if !ok {
+			return fmt.Errorf("shard %d answered a prepare with %T", p.Shard, v)
+		}
+		vote := pa.Vote
+		votes[i] = &vote
+		return nil
+	})
+	var missing error
+	decide := &ledger.CrossDecide{ProjectID: c.projectID, TransactionID: c.id}
+	for i, p := range x.Participants {
+		if votes[i] == nil {
+			missing = fmt.Errorf("shard %d: %w", p.Shard, errs[i])
+			continue
+		}
+		decide.Votes = append(decide.Votes, ledger.ShardVote{Shard: p.Shard, Vote: *votes[i]})
+	}
+	if missing != nil && time.Since(time.UnixMilli(x.Transaction.CreatedAt)) < c.d.Deadline {
+		return nil, missing
+	}
+	v, err := c.propose(c.coordinator, decide)
+	if err != nil {
+		return nil, err
+	}
+	decided, ok := v.(*ledger.CrossTransaction)
+	if !ok || decided.Transaction == nil {
+		return nil, fmt.Errorf("shard %d answered a decide with %T", c.coordinator, v)
+	}
+	return decided, nil
+}
+
+// parallel runs fn for every participant at once and returns their errors in order.
+func (c *crossRun) parallel(ps []ledger.CrossParticipant, fn func(int, ledger.CrossParticipant) error) []error {
+	errs := make([]error, len(ps))
+	var wg sync.WaitGroup
+	for i := range ps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn(i, ps[i])
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+// propose sends one step to a shard (through its leader, wherever it is) and returns its value;
+// a rejection is an error (the step is retried).
+func (c *crossRun) propose(shardID int, cmd fsm.Command) (fsm.Value, error) {
+	ctx, cancel := context.WithTimeout(c.d.ctx, crossProposeMax)
+	defer cancel()
+	out, err := c.d.shards.Propose(ctx, shardID, fsm.EncodeCommand(cmd))
+	if err != nil {
+		return nil, err
+	}
+	result, ok := out.(*fsm.Result)
+	if !ok {
+		return nil, fmt.Errorf("shard %d answered %T", shardID, out)
+	}
+	if result.Err != nil {
+		return nil, fmt.Errorf("shard %d: %T: %w", shardID, cmd, result.Err)
+	}
+	return result.Value, nil
+}
