@@ -80,6 +80,7 @@ type node struct {
 	cluster     *cluster.Node
 	families    *families
 	duties      *leaderDuties
+	cross       *routing.CrossDriver
 	relay       *eventRelay
 	chain       *chainFollower
 	admin       *http.Server
@@ -167,7 +168,8 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 		return nil, err
 	}
 	n := &node{cfg: cfg, logger: logger, cluster: clusterNode, families: fams, serveErrors: make(chan error, 2)}
-	backend := routing.New(nodeShards{clusterNode, fams})
+	shards := nodeShards{clusterNode, fams}
+	backend := routing.New(shards)
 	routerOnce.Store(backend)
 	// validate() has parsed both lists already.
 	allowedHosts, _ := httpapi.ParseAllowedHosts(cfg.AllowedHosts)
@@ -223,6 +225,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 		}(srv)
 	}
 	n.duties = startLeaderDuties(clusterNode, logger)
+	n.cross = startCrossDriver(clusterNode, shards, registry, logger)
 	if n.relay, err = startRelay(clusterNode, backend, registry, cfg, logger); err != nil {
 		n.Close()
 		return nil, err
@@ -343,6 +346,9 @@ func (n *node) Close() error {
 	}
 	if n.duties != nil {
 		n.duties.Close()
+	}
+	if n.cross != nil {
+		n.cross.Close()
 	}
 	return n.cluster.Close() // closes the ledgers after their shards
 }

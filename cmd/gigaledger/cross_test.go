@@ -1,0 +1,318 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gigaledger/gigaledger/cluster/keyspace"
+	"github.com/gigaledger/gigaledger/cluster/testutil"
+	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
+)
+
+// Cross-shard Cloud Wallet transactions on 3 nodes and 4 shards (issue 14): the router's
+// begin and wait, the coordinator leader's driver, the participants' prepares and finishes,
+// over real Raft and TCP.
+
+const crossShards = 4
+
+// crossFixture is a project "shop" with customers on every shard, each with one funded wallet.
+type crossFixture struct {
+	tc      *testCluster
+	byShard map[int][]string // wallets of each shard
+	issued  uint64
+}
+
+func newCrossFixture(t *testing.T, perShard int, fund uint64) *crossFixture {
+	tc := newShardedTestCluster(t, 3, crossShards)
+	for i := range tc.nodes {
+		testutil.EventuallyWithin(t, clusterWaitMax, "every shard led on "+tc.configs[i].NodeID, func() bool { return tc.node(i).ready() == nil })
+	}
+	f := &crossFixture{tc: tc, byShard: map[int][]string{}}
+	tc.must("POST", "/projects", map[string]any{"id": "shop", "name": "Shop"}, 201)
+	tc.must("POST", "/projects/shop/assets", map[string]any{"id": "usd", "name": "USD", "code": "USD", "fractions": 100}, 201)
+	for k := 0; ; k++ {
+		full := true
+		for s := range crossShards {
+			full = full && len(f.byShard[s]) >= perShard
+		}
+		if full {
+			break
+		}
+		id := fmt.Sprintf("c%d", k)
+		shardID := int(keyspace.ShardOfSlot(keyspace.SlotOf("shop", id), crossShards))
+		if len(f.byShard[shardID]) >= perShard {
+			continue
+		}
+		tc.must("POST", "/projects/shop/customers", map[string]any{"id": id}, 200)
+		w := tc.must("POST", "/projects/shop/wallets", map[string]any{"customerId": id, "assetId": "usd"}, 201)["id"].(string)
+		tc.must("POST", "/projects/shop/transactions", map[string]any{"referenceId": "fund-" + id,
+			"operations": []map[string]any{{"type": "issue", "to": w, "amount": fund}}}, 201)
+		f.issued += fund
+		f.byShard[shardID] = append(f.byShard[shardID], w)
+	}
+	return f
+}
+
+// kill stops node i the way a crash would look to the others: its connections drop at once
+// (clients see transport errors, not answers), its driver stops between two steps, then its
+// replicas close and the others elect.
+func (tc *testCluster) kill(i int) {
+	tc.mu.Lock()
+	n := tc.nodes[i]
+	tc.nodes[i] = nil
+	tc.mu.Unlock()
+	n.admin.Close()
+	n.public.Close()
+	n.cross.Close()
+	n.Close()
+}
+
+func (f *crossFixture) balance(id string) uint64 {
+	return uint64(f.tc.must("GET", "/projects/shop/wallets/"+id, nil, 200)["balance"].(float64))
+}
+
+// check: every replica's invariants per shard, the supplies summed over the shards equal to
+// what was issued, and equal digests.
+func (f *crossFixture) check(t *testing.T) {
+	t.Helper()
+	f.tc.waitConverged(30 * time.Second)
+	for i := range f.tc.nodes {
+		n := f.tc.node(i)
+		if n == nil {
+			continue
+		}
+		var ledgers []*ledger.Ledger
+		for k := range crossShards {
+			l := n.ledger(k)
+			if err := l.CheckInvariants(); err != nil {
+				t.Fatalf("%s shard %d: %v", f.tc.configs[i].NodeID, k, err)
+			}
+			if pending, err := l.PendingCross(10); err != nil || len(pending) != 0 {
+				t.Fatalf("%s shard %d: records not done %+v %v", f.tc.configs[i].NodeID, k, pending, err)
+			}
+			ledgers = append(ledgers, l)
+		}
+		sums, err := ledger.SupplyAcross(ledgers...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sums[ledger.AssetRef{ProjectID: "shop", AssetID: "usd"}]; got != fsm.AmountFromUint64(f.issued) {
+			t.Fatalf("%s: supplies sum to %s, issued %d", f.tc.configs[i].NodeID, got, f.issued)
+		}
+	}
+}
+
+// A transfer between customers of different shards completes; a two-operation transaction
+// whose second operation fails changes neither wallet; retries answer the stored state.
+func TestCrossShardTransactionsOnThreeNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test")
+	}
+	f := newCrossFixture(t, 1, 1000)
+	tc := f.tc
+	a, b := f.byShard[0][0], f.byShard[3][0]
+
+	transfer := map[string]any{"referenceId": "x1", "operations": []map[string]any{
+		{"type": "transfer", "from": a, "to": b, "amount": 250}}}
+	var latencies []time.Duration
+	start := time.Now()
+	tx := tc.must("POST", "/projects/shop/transactions", transfer, 201)
+	latencies = append(latencies, time.Since(start))
+	if tx["status"] != "completed" || f.balance(a) != 750 || f.balance(b) != 1250 {
+		t.Fatalf("transfer: %v, balances %d %d", tx, f.balance(a), f.balance(b))
+	}
+	id := tx["id"].(string)
+	// The transaction reads back through every node; each side has its entry.
+	for i := range tc.nodes {
+		status, got, err := tc.call(i, "GET", "/projects/shop/transactions/"+id, nil)
+		if err != nil || status != 200 || got["status"] != "completed" || got["referenceId"] != "x1" {
+			t.Fatalf("GET through %s: %d %v %v", tc.configs[i].NodeID, status, got, err)
+		}
+	}
+	for wallet, kind := range map[string]string{a: "debit", b: "credit"} {
+		entries := tc.must("GET", "/projects/shop/wallets/"+wallet+"/entries?page=1&pageSize=10&from=0&to=9999999999999", nil, 200)["items"].([]any)
+		var found bool
+		for _, e := range entries {
+			e := e.(map[string]any)
+			if e["transactionId"] == id {
+				found = e["type"] == kind && e["amount"] == float64(250)
+			}
+		}
+		if !found {
+			t.Fatalf("wallet %s: no %s entry of %s in %v", wallet, kind, id, entries)
+		}
+	}
+
+	// More transfers, for the latency figure (each through another node).
+	for k := range 5 {
+		start := time.Now()
+		status, out, err := tc.call(k%3, "POST", "/projects/shop/transactions", map[string]any{"referenceId": fmt.Sprintf("lat-%d", k),
+			"operations": []map[string]any{{"type": "transfer", "from": f.byShard[1][0], "to": f.byShard[2][0], "amount": 1}}})
+		if err != nil || status != 201 {
+			t.Fatalf("transfer %d: %d %v %v", k, status, out, err)
+		}
+		latencies = append(latencies, time.Since(start))
+	}
+
+	// A retry answers the stored state, as on one shard; other operations are a mismatch.
+	again := tc.must("POST", "/projects/shop/transactions", transfer, 409)
+	if errorCode(again) != "DuplicateReferenceId" || again["transaction"].(map[string]any)["id"] != id ||
+		again["transaction"].(map[string]any)["status"] != "completed" {
+		t.Fatalf("retry: %v", again)
+	}
+	mismatch := map[string]any{"referenceId": "x1", "operations": []map[string]any{
+		{"type": "transfer", "from": a, "to": b, "amount": 251}}}
+	if out := tc.must("POST", "/projects/shop/transactions", mismatch, 409); errorCode(out) != "ReferenceIdMismatch" {
+		t.Fatalf("mismatch: %v", out)
+	}
+
+	// The second operation fails: 422 with its index, neither wallet moved.
+	failing := map[string]any{"referenceId": "x2", "operations": []map[string]any{
+		{"type": "transfer", "from": a, "to": b, "amount": 100},
+		{"type": "transfer", "from": b, "to": a, "amount": 5000}}}
+	out := tc.must("POST", "/projects/shop/transactions", failing, 422)
+	failed, _ := out["transaction"].(map[string]any)
+	if errorCode(out) != "InsufficientFunds" || failed == nil || failed["failedOperationIndex"] != float64(1) || failed["status"] != "failed" {
+		t.Fatalf("failing transaction: %v", out)
+	}
+	if f.balance(a) != 750 || f.balance(b) != 1250 {
+		t.Fatalf("after the failed transaction: %d %d", f.balance(a), f.balance(b))
+	}
+	if got := tc.must("GET", "/projects/shop/transactions/"+failed["id"].(string), nil, 200); got["status"] != "failed" {
+		t.Fatalf("failed transaction read back: %v", got)
+	}
+	if again := tc.must("POST", "/projects/shop/transactions", failing, 409); errorCode(again) != "DuplicateReferenceId" ||
+		again["transaction"].(map[string]any)["status"] != "failed" {
+		t.Fatalf("retry of the failed one: %v", again)
+	}
+	// A hold is not part of a cross-shard transaction.
+	tc.must("POST", "/projects/shop/transactions", map[string]any{"referenceId": "x3", "operations": []map[string]any{
+		{"type": "transfer", "from": a, "to": b, "amount": 1}, {"type": "hold", "from": a, "amount": 1}}}, 400)
+
+	f.check(t)
+	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
+	t.Logf("cross-shard transfer latency over HTTP: min %v, median %v, max %v (%d transfers)",
+		latencies[0], latencies[len(latencies)/2], latencies[len(latencies)-1], len(latencies))
+}
+
+// The coordinator shard's leader is killed while 16 cross-shard transfers are in flight; the
+// clients retry under the same reference on 503 and lost answers. Every transfer ends exactly
+// once: the balances equal the model, per-shard invariants hold, the supplies summed over the
+// shards are unchanged, and the replicas converge.
+func TestCrossShardCoordinatorLeaderKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test")
+	}
+	const transfers = 16
+	const fund = 10_000
+	f := newCrossFixture(t, transfers, fund)
+	tc := f.tc
+	const coordinator = 2
+	victim := -1
+	for i := range tc.nodes {
+		if tc.node(i).cluster.Shard(coordinator).IsLeader() {
+			victim = i
+		}
+	}
+	if victim < 0 {
+		t.Fatal("no leader of the coordinator shard")
+	}
+	type result struct {
+		status      int
+		code        string
+		transaction map[string]any
+		attempts    int
+	}
+	results := make([]result, transfers)
+	model := map[string]int64{}
+	from := func(k int) string { return f.byShard[coordinator][k] }
+	to := func(k int) string { return f.byShard[(coordinator+1+k%3)%crossShards][k] }
+	amount := func(k int) int64 { return int64(10 + k) }
+	for k := range transfers {
+		model[from(k)] = fund
+		model[to(k)] = fund
+	}
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	for k := range transfers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := map[string]any{"referenceId": fmt.Sprintf("kill-%d", k), "operations": []map[string]any{
+				{"type": "transfer", "from": from(k), "to": to(k), "amount": amount(k)}}}
+			<-release
+			deadline := time.Now().Add(60 * time.Second)
+			for attempt := 0; time.Now().Before(deadline); attempt++ {
+				i := (k + attempt) % 3
+				if tc.node(i) == nil {
+					continue
+				}
+				status, out, err := tc.call(i, "POST", "/projects/shop/transactions", body)
+				if err != nil || status == http.StatusServiceUnavailable {
+					time.Sleep(20 * time.Millisecond) // client backoff before the retry
+					continue
+				}
+				tx, _ := out["transaction"].(map[string]any)
+				if status == http.StatusCreated {
+					tx = out
+				}
+				results[k] = result{status: status, code: errorCode(out), transaction: tx, attempts: attempt + 1}
+				return
+			}
+			results[k] = result{attempts: -1}
+		}()
+	}
+	close(release)
+	// Kill the coordinator's leader once its driver carries transfers.
+	victimNode := tc.node(victim)
+	testutil.EventuallyWithin(t, clusterWaitMax, "transfers in flight on the coordinator", func() bool {
+		return victimNode.cross.InFlight() > 0
+	})
+	// More of them if they come soon (on a loaded machine the first may finish first).
+	testutil.Wait(2*time.Second, func() bool { return victimNode.cross.InFlight() >= transfers/2 })
+	inFlight := victimNode.cross.InFlight()
+	tc.kill(victim)
+	wg.Wait()
+	completed := 0
+	for k, r := range results {
+		switch {
+		case r.status == http.StatusCreated,
+			r.status == http.StatusConflict && r.code == "DuplicateReferenceId" && r.transaction["status"] == "completed":
+			model[from(k)] -= amount(k)
+			model[to(k)] += amount(k)
+			completed++
+		case r.status == http.StatusUnprocessableEntity,
+			r.status == http.StatusConflict && r.code == "DuplicateReferenceId" && r.transaction["status"] == "failed":
+			// Recorded as failed (a participant unavailable past the deadline): nothing moved.
+		default:
+			t.Fatalf("transfer %d: %+v", k, r)
+		}
+	}
+	tc.start(victim)
+	testutil.EventuallyWithin(t, clusterWaitMax, "restarted node ready", func() bool { return tc.node(victim).ready() == nil })
+	for id, want := range model {
+		if got := f.balance(id); got != uint64(want) {
+			t.Fatalf("wallet %s: balance %d, model %d", id, got, want)
+		}
+	}
+	f.check(t)
+	// Each reference is one transaction on the coordinator, in its final state.
+	for k := range transfers {
+		ref := fmt.Sprintf("kill-%d", k)
+		tx := tc.must("GET", "/projects/shop/transactions/"+results[k].transaction["id"].(string), nil, 200)
+		if tx["referenceId"] != ref || tx["status"] != results[k].transaction["status"] {
+			t.Fatalf("%s: %v, answered %v", ref, tx, results[k].transaction)
+		}
+	}
+	attempts := 0
+	for _, r := range results {
+		attempts += r.attempts
+	}
+	t.Logf("%d transfers (%d completed), %d in flight on the killed coordinator leader %s, %d requests",
+		transfers, completed, inFlight, tc.configs[victim].NodeID, attempts)
+}
