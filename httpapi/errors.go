@@ -115,13 +115,19 @@ var statusByCode = map[string]int{
 	string(ledger.CodeCustomerHasOpenWallets):  http.StatusUnprocessableEntity,
 	CodeCrossProjectWallet:                     http.StatusUnprocessableEntity,
 	string(ledger.CodeCrossShardTransaction):   http.StatusUnprocessableEntity,
-	string(ledger.CodeHoldNotFound):            http.StatusNotFound,
-	string(ledger.CodeHoldResolved):            http.StatusConflict,
-	string(fsm.CodeIdempotencyKeyMismatch):     http.StatusConflict,
-	string(fsm.CodeSubscriptionExists):         http.StatusConflict,
-	string(fsm.CodeSubscriptionNameRetired):    http.StatusConflict,
-	string(fsm.CodeSubscriptionNotFound):       http.StatusNotFound,
-	string(fsm.CodeSubscriptionsLimitReach):    http.StatusUnprocessableEntity,
+	// Cross-shard transactions (issue 14): a participant that did not vote in time fails the
+	// transaction, recorded like any failure; a hold a cross-shard prepare placed is resolved by
+	// its transaction only; a protocol step after the participant finished is the driver's.
+	string(ledger.CodeParticipantUnavailable): http.StatusUnprocessableEntity,
+	string(ledger.CodeCrossShardHold):         http.StatusConflict,
+	string(ledger.CodeCrossShardFinished):     http.StatusConflict,
+	string(ledger.CodeHoldNotFound):           http.StatusNotFound,
+	string(ledger.CodeHoldResolved):           http.StatusConflict,
+	string(fsm.CodeIdempotencyKeyMismatch):    http.StatusConflict,
+	string(fsm.CodeSubscriptionExists):        http.StatusConflict,
+	string(fsm.CodeSubscriptionNameRetired):   http.StatusConflict,
+	string(fsm.CodeSubscriptionNotFound):      http.StatusNotFound,
+	string(fsm.CodeSubscriptionsLimitReach):   http.StatusUnprocessableEntity,
 	// The fsm may check amounts and limits again and answer with this package's codes.
 	CodeInvalidAmount: http.StatusBadRequest,
 	CodeLimitExceeded: http.StatusBadRequest,

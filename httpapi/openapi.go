@@ -481,7 +481,7 @@ func openAPISchemas() object {
 			"shards": object{"type": "integer", "description": "How many shards were rewound."}}),
 		"Transaction": shape(object{
 			"id": generatedID, "projectId": simpleIDSchema(fsm.IDMaxLength), "referenceId": text(fsm.ReferenceIDMaxLength, ""),
-			"status":               enum("completed", "failed"),
+			"status":               enum("completed", "failed", "pending"),
 			"operations":           arrayOf(schemaRef("Operation")),
 			"failedOperationIndex": object{"type": "integer", "description": "Index of the operation that failed; -1 when completed."},
 			"failureReason":        object{"type": "string", "description": "Error code of the failure."},
