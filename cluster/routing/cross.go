@@ -92,8 +92,13 @@ func (r *Router) awaitCross(ctx context.Context, coordinator int, t *ledger.Tran
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	var last error
+	// When this node hosts the coordinator, its replica's commit of the done wakes the wait
+	// at once; the timer covers the others (and a wake-up missed across a leader change).
+	var ended <-chan struct{}
 	for {
 		select {
+		case <-ended:
+			timer.Stop() // Go ≥ 1.23: no stale tick after Stop
 		case <-ctx.Done():
 			cause := ctx.Err()
 			if last != nil {
@@ -101,6 +106,10 @@ func (r *Router) awaitCross(ctx context.Context, coordinator int, t *ledger.Tran
 			}
 			return nil, fmt.Errorf("%w: cross-shard transaction %s not finished: %w", backend.ErrOutcomeUnknown, t.ID, cause)
 		case <-timer.C:
+		}
+		ended = nil
+		if l := r.shards.Ledger(coordinator); l != nil {
+			ended = l.CrossDone()
 		}
 		a, err := r.newReader(ctx).ask(coordinator, shardQuery{Kind: queryGetCrossTransaction, ProjectID: t.ProjectID, ID: t.ID})
 		var rejection *fsm.Error

@@ -824,6 +824,7 @@ func (l *Ledger) crossDone(c *CrossDone) *fsm.Result {
 		x.Participants = nil
 		l.putCross(x)
 		l.emitTransaction(x.Transaction)
+		l.crossEnded = true
 	}
 	return &fsm.Result{Value: x.copy()}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"sync/atomic"
 )
 
 // Reads of the cross-shard protocol's state (cross.go), for the router that waits on a
@@ -13,26 +14,41 @@ import (
 // CrossChanged returns a channel closed once a batch that began a cross-shard transaction on
 // this shard has committed. Take it before reading PendingCross, then wait on it, and no begin
 // is missed. Called from any goroutine.
-func (l *Ledger) CrossChanged() <-chan struct{} {
+func (l *Ledger) CrossChanged() <-chan struct{} { return waitChannel(&l.crossChanged) }
+
+// CrossDone returns a channel closed once a batch that made a cross-shard transaction of this
+// shard done has committed: a router waiting for its answer reads the record again then. Take
+// it before the read. Called from any goroutine.
+func (l *Ledger) CrossDone() <-chan struct{} { return waitChannel(&l.crossDoneCh) }
+
+func waitChannel(p *atomic.Pointer[chan struct{}]) <-chan struct{} {
 	for {
-		if p := l.crossChanged.Load(); p != nil {
-			return *p
+		if ch := p.Load(); ch != nil {
+			return *ch
 		}
 		ch := make(chan struct{})
-		if l.crossChanged.CompareAndSwap(nil, &ch) {
+		if p.CompareAndSwap(nil, &ch) {
 			return ch
 		}
 	}
 }
 
-// Committed wakes the waiters of CrossChanged after a batch with a begin (fsm.Committer).
-func (l *Ledger) Committed() {
-	if !l.crossBegun {
-		return
+func wake(p *atomic.Pointer[chan struct{}]) {
+	if ch := p.Swap(nil); ch != nil {
+		close(*ch)
 	}
-	l.crossBegun = false
-	if p := l.crossChanged.Swap(nil); p != nil {
-		close(*p)
+}
+
+// Committed wakes the waiters of CrossChanged after a batch with a begin, and of CrossDone
+// after one with a done (fsm.Committer).
+func (l *Ledger) Committed() {
+	if l.crossBegun {
+		l.crossBegun = false
+		wake(&l.crossChanged)
+	}
+	if l.crossEnded {
+		l.crossEnded = false
+		wake(&l.crossDoneCh)
 	}
 }
 

@@ -49,7 +49,13 @@ func TestCrossReads(t *testing.T) {
 	for _, p := range x.Participants {
 		c.shards[p.Shard].applyRaw(&CrossFinish{ProjectID: "p1", TransactionID: id, Wallets: p.Wallets, Status: TransactionCompleted})
 	}
+	ended := coordinator.CrossDone()
 	c.shards[0].applyRaw(&CrossDone{ProjectID: "p1", TransactionID: id})
+	select {
+	case <-ended:
+	default:
+		t.Fatal("a committed done did not close CrossDone")
+	}
 	if x, err := coordinator.GetCrossTransaction("p1", id); err != nil || !x.Done() {
 		t.Fatalf("done: %+v %v", x, err)
 	}

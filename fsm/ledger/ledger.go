@@ -45,6 +45,10 @@ type Ledger struct {
 	// waits on CrossChanged is woken (the coordinator's driver).
 	crossBegun   bool
 	crossChanged atomic.Pointer[chan struct{}]
+	// crossEnded likewise wakes the waiters of CrossDone (routers waiting for their answer)
+	// after a batch that made a cross-shard transaction done.
+	crossEnded  bool
+	crossDoneCh atomic.Pointer[chan struct{}]
 }
 
 // NextDueMs is the earliest expiry of an active hold, 0 for none (fsm.Timed).
