@@ -40,6 +40,8 @@ const (
 	CodeInvalidStatus          = "InvalidStatusTransition"
 	CodeCustomerHasOpenWallets = "CustomerHasOpenWallets"
 	CodeCrossShardTransaction  = "CrossShardTransaction"
+	CodeParticipantUnavailable = "ParticipantUnavailable" // a cross-shard transaction failed: a shard did not vote in time
+	CodeCrossShardHold         = "CrossShardHold"         // a hold of a cross-shard transaction: its transaction resolves it
 	CodeUnavailable            = "Unavailable"
 	CodeOutcomeUnknown         = "OutcomeUnknown"
 	CodeOverloaded             = "Overloaded"

@@ -105,10 +105,12 @@ type Operation struct {
 // TransactionStatus is a recorded transaction's outcome.
 type TransactionStatus string
 
-// Transaction statuses.
+// Transaction statuses. A cross-shard transaction is pending while its shards apply it: a
+// read may show it so, its own answer never does.
 const (
 	TransactionCompleted TransactionStatus = "completed"
 	TransactionFailed    TransactionStatus = "failed"
+	TransactionPending   TransactionStatus = "pending"
 )
 
 // Transaction is a recorded transaction: all its operations applied (completed), or none of
