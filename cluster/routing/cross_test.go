@@ -1,0 +1,200 @@
+package routing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gigaledger/gigaledger/backend"
+	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/cluster/keyspace"
+	"github.com/gigaledger/gigaledger/cluster/testutil"
+	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
+)
+
+// downShards is localShards with shards that refuse proposals while down (no leader).
+type downShards struct {
+	*localShards
+	mu   sync.Mutex
+	down map[int]bool
+}
+
+func (d *downShards) setDown(shardID int, down bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.down[shardID] = down
+}
+
+func (d *downShards) Propose(ctx context.Context, shardID int, command []byte) (any, error) {
+	d.mu.Lock()
+	down := d.down[shardID]
+	d.mu.Unlock()
+	if down {
+		return nil, cluster.ErrNoLeader
+	}
+	return d.localShards.Propose(ctx, shardID, command)
+}
+
+// crossSetup is project shop over four local shards with two funded customer wallets on two
+// shards: a on shardA, b on shardB.
+type crossSetup struct {
+	shards         *downShards
+	router         *Router
+	a, b           string
+	shardA, shardB int
+}
+
+func newCrossSetup(t *testing.T) *crossSetup {
+	local := newLocalShards(t, 4)
+	s := &crossSetup{shards: &downShards{localShards: local, down: map[int]bool{}}}
+	s.router = New(s.shards)
+	c := newClient(t, s.shards)
+	c.do("POST", "/projects", map[string]any{"id": "shop", "name": "Shop"}, 201)
+	c.do("POST", "/projects/shop/assets", map[string]any{"id": "usd", "name": "USD", "code": "USD", "fractions": 100}, 201)
+	wallets := map[int]string{}
+	for i := 0; len(wallets) < 2; i++ {
+		id := fmt.Sprintf("cust-%d", i)
+		shardID := int(keyspace.ShardOfSlot(keyspace.SlotOf("shop", id), 4))
+		if _, ok := wallets[shardID]; ok {
+			continue
+		}
+		c.do("POST", "/projects/shop/customers", map[string]any{"id": id}, 200)
+		w := c.do("POST", "/projects/shop/wallets", map[string]any{"customerId": id, "assetId": "usd"}, 201)["id"].(string)
+		c.do("POST", "/projects/shop/transactions", map[string]any{"referenceId": "fund-" + id,
+			"operations": []map[string]any{{"type": "issue", "to": w, "amount": 100}}}, 201)
+		wallets[shardID] = w
+		if s.a == "" {
+			s.a, s.shardA = w, shardID
+		} else {
+			s.b, s.shardB = w, shardID
+		}
+	}
+	return s
+}
+
+func (s *crossSetup) transfer(ref string, amount uint64) *ledger.Transact {
+	slot, _ := keyspace.SlotOfID(s.a)
+	return &ledger.Transact{ProjectID: "shop", IDPrefix: "t" + keyspace.SlotHex(slot), ReferenceID: ref,
+		Operations: []ledger.Operation{{Type: ledger.OperationTransfer, From: s.a, To: s.b, Amount: fsm.AmountFromUint64(amount)}}}
+}
+
+func (s *crossSetup) wallet(t *testing.T, id string, shardID int) *ledger.Wallet {
+	t.Helper()
+	w, err := s.shards.ledgers[shardID].GetWallet("shop", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// A request whose deadline passes before the transaction is done answers OutcomeUnknown; the
+// retry under the same reference waits for the outcome and answers the stored transaction,
+// as a single-shard retry does; other operations under it are a mismatch.
+func TestCrossShardOutcomeUnknownThenRetry(t *testing.T) {
+	s := newCrossSetup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	_, err := s.router.Propose(ctx, fsm.Envelope{Command: s.transfer("r1", 30)})
+	cancel()
+	if !errors.Is(err, backend.ErrOutcomeUnknown) {
+		t.Fatalf("no driver, deadline passed: %v", err)
+	}
+	pending, err := s.shards.ledgers[s.shardA].PendingCross(10)
+	if err != nil || len(pending) != 1 || pending[0].Transaction.Status != ledger.TransactionPending {
+		t.Fatalf("the begun record: %+v %v", pending, err)
+	}
+
+	driver := NewCrossDriver(s.shards, func(int) bool { return true }, nil)
+	driver.Run(4)
+	t.Cleanup(driver.Close)
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := s.router.Propose(ctx, fsm.Envelope{Command: s.transfer("r1", 30)})
+	if err != nil || r.Err == nil || r.Err.Code != ledger.CodeDuplicateReferenceID {
+		t.Fatalf("retry: %+v %v", r, err)
+	}
+	if tx := r.Value.(*ledger.Transaction); tx.Status != ledger.TransactionCompleted || tx.ID != pending[0].Transaction.ID {
+		t.Fatalf("retry answered %+v", tx)
+	}
+	if a, b := s.wallet(t, s.a, s.shardA), s.wallet(t, s.b, s.shardB); a.Balance != fsm.AmountFromUint64(70) ||
+		b.Balance != fsm.AmountFromUint64(130) || !a.Held.IsZero() {
+		t.Fatalf("balances %s (held %s) and %s", a.Balance, a.Held, b.Balance)
+	}
+	r, err = s.router.Propose(ctx, fsm.Envelope{Command: s.transfer("r1", 31)})
+	if err != nil || r.Err == nil || r.Err.Code != ledger.CodeReferenceIDMismatch {
+		t.Fatalf("mismatch: %+v %v", r, err)
+	}
+}
+
+// A participant that cannot be reached past the deadline: the transaction is decided failed
+// (ParticipantUnavailable, index −1), the other participant's hold is released, and once the
+// lost one is back it records a tombstone; nothing moved.
+func TestCrossShardParticipantUnavailable(t *testing.T) {
+	s := newCrossSetup(t)
+	driver := NewCrossDriver(s.shards, func(int) bool { return true }, nil)
+	driver.Deadline = 100 * time.Millisecond
+	driver.Run(4)
+	t.Cleanup(driver.Close)
+	s.shards.setDown(s.shardB, true)
+	type answer struct {
+		r   *fsm.Result
+		err error
+	}
+	answers := make(chan answer, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r, err := s.router.Propose(ctx, fsm.Envelope{Command: s.transfer("r2", 30)})
+		answers <- answer{r, err}
+	}()
+	testutil.EventuallyWithin(t, 5*time.Second, "the transaction decided", func() bool {
+		pending, err := s.shards.ledgers[s.shardA].PendingCross(10)
+		return err == nil && len(pending) == 1 && pending[0].Transaction.Status == ledger.TransactionFailed
+	})
+	if w := s.wallet(t, s.b, s.shardB); w.Balance != fsm.AmountFromUint64(100) {
+		t.Fatalf("b moved while down: %s", w.Balance)
+	}
+	s.shards.setDown(s.shardB, false)
+	got := <-answers
+	if got.err != nil || got.r.Err == nil || got.r.Err.Code != ledger.CodeParticipantUnavailable {
+		t.Fatalf("answer: %+v %v", got.r, got.err)
+	}
+	if tx := got.r.Value.(*ledger.Transaction); tx.Status != ledger.TransactionFailed || tx.FailedOperationIndex != -1 {
+		t.Fatalf("answer: %+v", tx)
+	}
+	a, b := s.wallet(t, s.a, s.shardA), s.wallet(t, s.b, s.shardB)
+	if a.Balance != fsm.AmountFromUint64(100) || !a.Held.IsZero() || b.Balance != fsm.AmountFromUint64(100) {
+		t.Fatalf("after: a %s held %s, b %s", a.Balance, a.Held, b.Balance)
+	}
+	sums, err := ledger.SupplyAcross(s.shards.ledgers...)
+	if err != nil || sums[ledger.AssetRef{ProjectID: "shop", AssetID: "usd"}] != fsm.AmountFromUint64(200) {
+		t.Fatalf("supplies %v %v", sums, err)
+	}
+}
+
+// An Idempotency-Key on a cross-shard transaction: the retry is answered from the key's stored
+// answer (the begin's), waited on to the final state, and marked replayed.
+func TestCrossShardIdempotencyKey(t *testing.T) {
+	s := newCrossSetup(t)
+	driver := NewCrossDriver(s.shards, func(int) bool { return true }, nil)
+	driver.Run(4)
+	t.Cleanup(driver.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	env := fsm.Envelope{Command: s.transfer("r3", 5), Idempotency: &fsm.Idempotency{Scope: "shop", Key: "k1", RequestHash: [32]byte{1}}}
+	first, err := s.router.Propose(ctx, env)
+	if err != nil || first.Err != nil || first.Replayed || first.Value.(*ledger.Transaction).Status != ledger.TransactionCompleted {
+		t.Fatalf("first: %+v %v", first, err)
+	}
+	again, err := s.router.Propose(ctx, env)
+	if err != nil || again.Err != nil || !again.Replayed || again.Value.(*ledger.Transaction).ID != first.Value.(*ledger.Transaction).ID ||
+		again.Value.(*ledger.Transaction).Status != ledger.TransactionCompleted {
+		t.Fatalf("replay: %+v %v", again, err)
+	}
+	if b := s.wallet(t, s.b, s.shardB); b.Balance != fsm.AmountFromUint64(105) {
+		t.Fatalf("b %s", b.Balance)
+	}
+}
