@@ -2,6 +2,7 @@ package routing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -157,7 +158,13 @@ func (d *CrossDriver) drive(coordinator int, x *ledger.CrossTransaction) {
 		if done {
 			return
 		}
-		if err != nil {
+		var rejection *fsm.Error
+		switch {
+		case errors.As(err, &rejection):
+			// A shard refused a step: not a leader change but a bug or a commit that would
+			// overflow (BalanceOverflow, retried until it fits). Said loudly, retried slowly.
+			d.logger.Warn("cross-shard step refused; retrying", "shard", coordinator, "transaction", c.id, "err", err)
+		case err != nil:
 			d.logger.Debug("cross-shard step not done; retrying", "shard", coordinator, "transaction", c.id, "err", err)
 		}
 		select {
