@@ -323,6 +323,23 @@ func TestCrossShardCoordinatorLeaderKilled(t *testing.T) {
 			t.Fatalf("%s: %v, answered %v", ref, tx, results[k].transaction)
 		}
 	}
+	// And nothing else under those references: one transaction each on the coordinator.
+	for i := range tc.nodes {
+		seen := map[string]int{}
+		items, _, err := tc.node(i).ledger(coordinator).ListTransactions("shop", ledger.TimeRange{FromMs: 0, ToMs: 1 << 62},
+			ledger.PageRequest{Page: 1, PageSize: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tx := range items {
+			seen[tx.ReferenceID]++
+		}
+		for k := range transfers {
+			if n := seen[fmt.Sprintf("kill-%d", k)]; n != 1 {
+				t.Fatalf("%s: reference kill-%d recorded %d times", tc.configs[i].NodeID, k, n)
+			}
+		}
+	}
 	attempts := 0
 	for _, r := range results {
 		attempts += r.attempts
