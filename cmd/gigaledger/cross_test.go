@@ -222,20 +222,52 @@ func TestCrossShardCoordinatorLeaderKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-node test")
 	}
+	crossShardLeaderKilled(t, 2)
+}
+
+// The same with the leader of a participant shard killed (transfers from shard 2 to shards 3, 0
+// and 1): one whose node does not lead the coordinator, when there is one.
+func TestCrossShardParticipantLeaderKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test")
+	}
+	crossShardLeaderKilled(t, 3)
+}
+
+// crossShardLeaderKilled runs 16 transfers from the coordinator shard 2 and kills the leader of
+// shard killed once the coordinator's driver carries them.
+func crossShardLeaderKilled(t *testing.T, killed int) {
 	const transfers = 16
 	const fund = 10_000
 	f := newCrossFixture(t, transfers, fund)
 	tc := f.tc
 	const coordinator = 2
-	victim := -1
-	for i := range tc.nodes {
-		if tc.node(i).cluster.Shard(coordinator).IsLeader() {
-			victim = i
+	// leaders names the nodes that lead the coordinator and the shard to kill now (-1: none);
+	// a participant's leader that does not lead the coordinator too, when there is one.
+	leaders := func() (victim, driving, shard int) {
+		victim, driving, shard = -1, -1, killed
+		for i := range tc.nodes {
+			if n := tc.node(i); n != nil && n.cluster.Shard(coordinator).IsLeader() {
+				driving = i
+			}
 		}
+		for i := range tc.nodes {
+			if n := tc.node(i); n != nil && n.cluster.Shard(killed).IsLeader() {
+				victim = i
+			}
+		}
+		if killed != coordinator {
+			for _, k := range []int{3, 0, 1} {
+				for i := range tc.nodes {
+					if n := tc.node(i); n != nil && i != driving && n.cluster.Shard(k).IsLeader() {
+						victim, shard = i, k
+					}
+				}
+			}
+		}
+		return victim, driving, shard
 	}
-	if victim < 0 {
-		t.Fatal("no leader of the coordinator shard")
-	}
+	began := time.Now()
 	type result struct {
 		status      int
 		code        string
@@ -282,16 +314,29 @@ func TestCrossShardCoordinatorLeaderKilled(t *testing.T) {
 		}()
 	}
 	close(release)
-	// Kill the coordinator's leader once its driver carries transfers.
-	victimNode := tc.node(victim)
-	testutil.EventuallyWithin(t, clusterWaitMax, "transfers in flight on the coordinator", func() bool {
-		return victimNode.cross.InFlight() > 0
-	})
+	// Kill the leader once the coordinator's driver carries transfers (whichever node leads
+	// it: under load leadership may move before the kill).
+	inFlight := func() int64 {
+		var n int64
+		for i := range tc.nodes {
+			if nd := tc.node(i); nd != nil {
+				n += nd.cross.InFlight()
+			}
+		}
+		return n
+	}
+	testutil.EventuallyWithin(t, clusterWaitMax, "transfers in flight on the coordinator", func() bool { return inFlight() > 0 })
 	// More of them if they come soon (on a loaded machine the first may finish first).
-	testutil.Wait(2*time.Second, func() bool { return victimNode.cross.InFlight() >= transfers/2 })
-	inFlight := victimNode.cross.InFlight()
+	testutil.Wait(2*time.Second, func() bool { return inFlight() >= transfers/2 })
+	carried := inFlight()
+	victim, driving, killedShard := leaders()
+	if victim < 0 || driving < 0 {
+		t.Fatalf("leaders of shards %d and %d: nodes %d and %d", killedShard, coordinator, victim, driving)
+	}
 	tc.kill(victim)
+	killedAt := time.Since(began)
 	wg.Wait()
+	answeredAt := time.Since(began)
 	completed := 0
 	for k, r := range results {
 		switch {
@@ -344,6 +389,8 @@ func TestCrossShardCoordinatorLeaderKilled(t *testing.T) {
 	for _, r := range results {
 		attempts += r.attempts
 	}
-	t.Logf("%d transfers (%d completed), %d in flight on the killed coordinator leader %s, %d requests",
-		transfers, completed, inFlight, tc.configs[victim].NodeID, attempts)
+	t.Logf("%d transfers (%d completed), %d in flight on the coordinator's leader %s; killed %s, leader of shard %d, at %v; "+
+		"all answered at %v after %d requests; checked at %v",
+		transfers, completed, carried, tc.configs[driving].NodeID, tc.configs[victim].NodeID, killedShard,
+		killedAt.Round(time.Millisecond), answeredAt.Round(time.Millisecond), attempts, time.Since(began).Round(time.Millisecond))
 }
