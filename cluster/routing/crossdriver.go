@@ -33,7 +33,7 @@ type CrossDriver struct {
 	wg     sync.WaitGroup
 
 	mu       sync.Mutex
-	inFlight map[string]bool // shard, project and transaction of the records being driven
+	inFlight map[string]bool // shard, project and transaction sequence of the records being driven
 	count    atomic.Int64
 }
 
@@ -79,13 +79,20 @@ func (d *CrossDriver) Scan(shardID int) error {
 	if l == nil {
 		return nil
 	}
-	pending, err := l.PendingCross(crossScanMax)
+	keyOf := func(projectID string, sequence uint64) string {
+		return fmt.Sprintf("%d\x00%s\x00%d", shardID, projectID, sequence)
+	}
+	pending, err := l.PendingCrossExcept(crossScanMax, func(projectID string, sequence uint64) bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.inFlight[keyOf(projectID, sequence)]
+	})
 	if err != nil {
 		return err
 	}
 	for i := range pending {
 		x := pending[i]
-		key := fmt.Sprintf("%d\x00%s\x00%s", shardID, x.Transaction.ProjectID, x.Transaction.ID)
+		key := keyOf(x.Transaction.ProjectID, x.Transaction.Sequence)
 		d.mu.Lock()
 		if d.inFlight[key] {
 			d.mu.Unlock()

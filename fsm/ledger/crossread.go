@@ -77,6 +77,13 @@ func (l *Ledger) GetCrossTransaction(projectID, transactionID string) (*CrossTra
 // PendingCross returns up to limit of the coordinator's transactions not done yet (the
 // records under prefix d), oldest first within a project: what the driver still has to carry.
 func (l *Ledger) PendingCross(limit int) ([]CrossTransaction, error) {
+	return l.PendingCrossExcept(limit, nil)
+}
+
+// PendingCrossExcept is PendingCross without the records skip names (by project and the
+// transaction's sequence), which it neither decodes nor counts: the driver's scan passes the
+// ones it carries already, so that a scan costs little more than a walk over the keys.
+func (l *Ledger) PendingCrossExcept(limit int, skip func(projectID string, sequence uint64) bool) ([]CrossTransaction, error) {
 	var out []CrossTransaction
 	errStop := fmt.Errorf("enough")
 	err := l.read(func() error {
@@ -90,6 +97,9 @@ func (l *Ledger) PendingCross(limit int) ([]CrossTransaction, error) {
 				return fmt.Errorf("cross-shard record key %q", k)
 			}
 			projectID, sequence := string(rest[:i]), binary.BigEndian.Uint64(rest[i+1:])
+			if skip != nil && skip(projectID, sequence) {
+				return nil
+			}
 			tv, err := l.get(transactionKey(projectID, sequence))
 			if err != nil {
 				return err

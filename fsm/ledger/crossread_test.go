@@ -32,6 +32,12 @@ func TestCrossReads(t *testing.T) {
 	if pending, err := coordinator.PendingCross(0); err != nil || len(pending) != 0 {
 		t.Fatalf("limit 0: %v %v", pending, err)
 	}
+	skipped := pending[0].Transaction
+	if pending, err := coordinator.PendingCrossExcept(10, func(projectID string, sequence uint64) bool {
+		return projectID == skipped.ProjectID && sequence == skipped.Sequence
+	}); err != nil || len(pending) != 0 {
+		t.Fatalf("skipping the one record: %v %v", pending, err)
+	}
 	x, err := coordinator.GetCrossTransaction("p1", id)
 	if err != nil || x.Transaction.Status != TransactionPending || len(x.Participants) != 2 || x.Done() {
 		t.Fatalf("get: %+v %v", x, err)
