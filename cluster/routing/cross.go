@@ -98,6 +98,16 @@ func (r *Router) awaitCross(ctx context.Context, coordinator int, t *ledger.Tran
 	for {
 		select {
 		case <-ended:
+			// Some transaction of the coordinator is done: this one, if the replica says so
+			// (a cheap local read; the linearizable read below confirms it).
+			l := r.shards.Ledger(coordinator)
+			if l == nil {
+				break
+			}
+			ended = l.CrossDone()
+			if x, err := l.GetCrossTransaction(t.ProjectID, t.ID); err == nil && !x.Done() {
+				continue
+			}
 			timer.Stop() // Go ≥ 1.23: no stale tick after Stop
 		case <-ctx.Done():
 			cause := ctx.Err()
