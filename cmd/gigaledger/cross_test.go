@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"sort"
 	"sync"
 	"testing"
@@ -393,4 +394,63 @@ func crossShardLeaderKilled(t *testing.T, killed int) {
 		"all answered at %v after %d requests; checked at %v",
 		transfers, completed, carried, tc.configs[driving].NodeID, tc.configs[victim].NodeID, killedShard,
 		killedAt.Round(time.Millisecond), answeredAt.Round(time.Millisecond), attempts, time.Since(began).Round(time.Millisecond))
+}
+
+// TestCrossShardThroughput measures transfers per second and latencies with concurrent clients,
+// cross-shard against single-shard, on 3 nodes and 4 shards. A measurement, not a check: run it
+// with GIGALEDGER_CROSS_BENCH=1.
+func TestCrossShardThroughput(t *testing.T) {
+	if os.Getenv("GIGALEDGER_CROSS_BENCH") == "" {
+		t.Skip("a measurement: set GIGALEDGER_CROSS_BENCH=1")
+	}
+	const clients = 32
+	const perClient = 40
+	f := newCrossFixture(t, clients/crossShards*2, 1_000_000)
+	tc := f.tc
+	run := func(name string, pair func(c, k int) (string, string)) {
+		var mu sync.Mutex
+		var latencies []time.Duration
+		var wg sync.WaitGroup
+		start := time.Now()
+		for c := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := range perClient {
+					from, to := pair(c, k)
+					body := map[string]any{"referenceId": fmt.Sprintf("%s-%d-%d", name, c, k),
+						"operations": []map[string]any{{"type": "transfer", "from": from, "to": to, "amount": 1}}}
+					t0 := time.Now()
+					status, out, err := tc.call((c+k)%3, "POST", "/projects/shop/transactions", body)
+					if err != nil || status != http.StatusCreated {
+						t.Errorf("%s %d/%d: %d %v %v", name, c, k, status, out, err)
+						return
+					}
+					mu.Lock()
+					latencies = append(latencies, time.Since(t0))
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
+		if len(latencies) == 0 {
+			return
+		}
+		q := func(p float64) time.Duration { return latencies[int(p*float64(len(latencies)-1))] }
+		t.Logf("%s: %d transfers, %d clients: %.0f/s, p50 %v, p99 %v, max %v", name, len(latencies), clients,
+			float64(len(latencies))/elapsed.Seconds(), q(0.5).Round(time.Millisecond), q(0.99).Round(time.Millisecond),
+			latencies[len(latencies)-1].Round(time.Millisecond))
+	}
+	per := len(f.byShard[0])
+	run("single", func(c, k int) (string, string) {
+		s := c % crossShards
+		return f.byShard[s][(c/crossShards)%per], f.byShard[s][(c/crossShards+1+k%(per-1))%per]
+	})
+	run("cross", func(c, k int) (string, string) {
+		s := c % crossShards
+		return f.byShard[s][(c/crossShards)%per], f.byShard[(s+1+k%3)%crossShards][(c+k)%per]
+	})
+	f.check(t)
 }
