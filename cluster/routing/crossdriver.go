@@ -158,7 +158,7 @@ func (d *CrossDriver) Close() {
 // driver closes.
 func (d *CrossDriver) drive(coordinator int, x *ledger.CrossTransaction) {
 	c := crossRun{d: d, coordinator: coordinator, projectID: x.Transaction.ProjectID, id: x.Transaction.ID,
-		finished: map[int]bool{}}
+		votes: map[int]ledger.CrossVote{}, finished: map[int]bool{}}
 	wait := crossRetryFirst
 	for {
 		done, err := c.step(x)
@@ -197,14 +197,16 @@ func (d *CrossDriver) drive(coordinator int, x *ledger.CrossTransaction) {
 	}
 }
 
-// crossRun is one record's driving state: what survives between retries in memory (the finishes
-// acknowledged) is an optimisation only; the record says where the transaction is.
+// crossRun is one record's driving state: what survives between retries in memory (the votes
+// received, the finishes acknowledged) is an optimisation only; the record says where the
+// transaction is.
 type crossRun struct {
 	d           *CrossDriver
 	coordinator int
 	projectID   string
 	id          string
-	finished    map[int]bool
+	votes       map[int]ledger.CrossVote // the votes received, by shard
+	finished    map[int]bool             // the finishes acknowledged, by shard
 }
 
 // step takes the record from where it is to done; an error leaves it for a retry.
@@ -253,6 +255,10 @@ func (c *crossRun) step(x *ledger.CrossTransaction) (bool, error) {
 func (c *crossRun) decide(x *ledger.CrossTransaction) (*ledger.CrossTransaction, error) {
 	votes := make([]*ledger.CrossVote, len(x.Participants))
 	errs := c.parallel(x.Participants, func(i int, p ledger.CrossParticipant) error {
+		if v, ok := c.votes[p.Shard]; ok {
+			votes[i] = &v // a vote never changes once recorded: no need to ask again
+			return nil
+		}
 		v, err := c.propose(p.Shard, &ledger.CrossPrepare{ProjectID: c.projectID, TransactionID: c.id, Wallets: p.Wallets, Legs: p.Legs})
 		if err != nil {
 			return err
@@ -272,6 +278,7 @@ func (c *crossRun) decide(x *ledger.CrossTransaction) (*ledger.CrossTransaction,
 			missing = fmt.Errorf("shard %d: %w", p.Shard, errs[i])
 			continue
 		}
+		c.votes[p.Shard] = *votes[i]
 		decide.Votes = append(decide.Votes, ledger.ShardVote{Shard: p.Shard, Vote: *votes[i]})
 	}
 	if missing != nil && time.Since(time.UnixMilli(x.Transaction.CreatedAt)) < c.d.Deadline {
