@@ -103,21 +103,28 @@ func (a Amount) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON keeps the text of a JSON number, or the content of a JSON string, as it is.
 func (a *Amount) UnmarshalJSON(data []byte) error {
+	text, ok, err := numberText(data, "amount")
+	if ok {
+		*a = Amount(text)
+	}
+	return err
+}
+
+// numberText is the text of a JSON number, or the content of a JSON string, as it is; ok is
+// false for null (the value stays as it was). what names the value in errors.
+func numberText(data []byte, what string) (text string, ok bool, err error) {
 	switch {
 	case bytes.Equal(data, []byte("null")):
-		return nil
+		return "", false, nil
 	case len(data) >= 2 && data[0] == '"':
-		var s string
-		if err := json.Unmarshal(data, &s); err != nil {
-			return fmt.Errorf("amount %s: %w", data, err)
+		if err := json.Unmarshal(data, &text); err != nil {
+			return "", false, fmt.Errorf("%s %s: %w", what, data, err)
 		}
-		*a = Amount(s)
+		return text, true, nil
 	case len(data) > 0 && (data[0] == '-' || (data[0] >= '0' && data[0] <= '9')):
-		*a = Amount(data)
-	default:
-		return fmt.Errorf("amount %s is neither a JSON number nor a string", data)
+		return string(data), true, nil
 	}
-	return nil
+	return "", false, fmt.Errorf("%s %s is neither a JSON number nor a string", what, data)
 }
 
 // appendJSON appends a as MarshalJSON writes it; the caller has validated it.

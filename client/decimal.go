@@ -1,8 +1,6 @@
 package client
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -120,19 +118,9 @@ func (d Decimal) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON keeps the text of a JSON number, or the content of a JSON string, as it is.
 func (d *Decimal) UnmarshalJSON(data []byte) error {
-	switch {
-	case bytes.Equal(data, []byte("null")):
-		return nil
-	case len(data) >= 2 && data[0] == '"':
-		var s string
-		if err := json.Unmarshal(data, &s); err != nil {
-			return fmt.Errorf("GigPay amount %s: %w", data, err)
-		}
-		*d = Decimal(s)
-	case len(data) > 0 && (data[0] == '-' || (data[0] >= '0' && data[0] <= '9')):
-		*d = Decimal(data)
-	default:
-		return fmt.Errorf("GigPay amount %s is neither a JSON number nor a string", data)
+	text, ok, err := numberText(data, "GigPay amount")
+	if ok {
+		*d = Decimal(text)
 	}
-	return nil
+	return err
 }
