@@ -219,7 +219,7 @@ func TestDecodeInvoiceCreate(t *testing.T) {
 		{`{"expire_minutes":43201,"items":[{"type":"item","quantity":1,"value":1}]}`, "expire_minutes must be 0"},
 		{`{"items":[{"type":"item","quantity":1,"value":1}]}x`, "exactly one JSON object"},
 		{`{"items":[{"type":"item","quantity":1,"value":1}]},`, "exactly one JSON object"},
-		{`{"items":[{"value":[[[[[[[[1]]]]]]]]}]}`, "nested deeper"},
+		{`{"items":[{"value":[[[[[[[[1]]]]]]]]}]}`, "nests deeper"},
 	} {
 		_, apiErr := DecodeInvoiceCreate(strings.NewReader(tc.body), 6)
 		checkRefused(t, tc.body, apiErr, tc.want)

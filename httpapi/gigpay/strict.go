@@ -8,15 +8,13 @@ import (
 	"net/http"
 	"reflect"
 	"strconv"
-	"strings"
-	"unicode/utf8"
 
 	fsmgigpay "github.com/gigaledger/gigaledger/fsm/gigpay"
 	"github.com/gigaledger/gigaledger/httpapi/jsonstrict"
 )
 
-// Strict decoding, the same walk as the Cloud Wallet and GigaWallet decoders (their helpers are
-// unexported there): valid UTF-8 without unpaired surrogate escapes, no key twice, every key
+// Strict decoding: jsonstrict's walk (shared with the Cloud Wallet and GigaWallet APIs) with
+// GigPay's error envelope: valid UTF-8 without unpaired surrogate escapes, no key twice, every key
 // one of the documented names spelled exactly (case-sensitive), bounded nesting and arrays,
 // one JSON object and nothing after it.
 
@@ -110,136 +108,20 @@ func jsonTypeName(t reflect.Type) string {
 	return "of another JSON type"
 }
 
+// strictRules are GigPay's: value types are checked in the walk, so a type error names the
+// item.
+var strictRules = jsonstrict.Rules{DepthMax: jsonDepthMax, ItemsMax: arrayItemsMax, Shapes: true, Noun: "key", TypeName: jsonTypeName}
+
+// checkStrictJSON checks data against jsonstrict's rules for decoding into target.
 func checkStrictJSON(data []byte, target reflect.Type) *Error {
-	if !utf8.Valid(data) {
-		return newError(CodeInvalidJSON, "the request body must be valid UTF-8")
-	}
-	if offset, found := jsonstrict.UnpairedSurrogateEscape(data); found {
-		return newError(CodeInvalidJSON, "\\u escape of an unpaired UTF-16 surrogate at byte %d", offset)
-	}
-	walker := strictWalker{decoder: json.NewDecoder(bytes.NewReader(data))}
-	walker.decoder.UseNumber()
-	return walker.value(target, "", 0)
-}
-
-type strictWalker struct{ decoder *json.Decoder }
-
-func (w *strictWalker) value(target reflect.Type, path string, depth int) *Error {
-	token, err := w.decoder.Token()
-	if err != nil {
-		return jsonError(err)
-	}
-	delim, ok := token.(json.Delim)
-	if !ok {
-		return checkScalar(token, jsonstrict.Deref(target), path)
-	}
-	if depth >= jsonDepthMax {
-		return newError(CodeInvalidJSON, "nested deeper than %d levels", jsonDepthMax)
-	}
-	target = jsonstrict.Deref(target)
-	if target != nil && target != jsonstrict.RawMessageType {
-		isObject, wantObject := delim == '{', target.Kind() == reflect.Struct
-		if isObject != wantObject || (!isObject && target.Kind() != reflect.Slice) {
-			return invalid("%s must be %s", nameOf(path), jsonTypeName(target))
-		}
-	}
-	switch delim {
-	case '{':
-		return w.object(target, path, depth)
-	case '[':
-		var element reflect.Type
-		if target != nil && target != jsonstrict.RawMessageType {
-			element = target.Elem()
-		}
-		for i := 0; w.decoder.More(); i++ {
-			if i == arrayItemsMax {
-				return invalid("%s holds more than %d items", nameOf(path), arrayItemsMax)
-			}
-			if apiErr := w.value(element, path+"["+strconv.Itoa(i)+"]", depth+1); apiErr != nil {
-				return apiErr
-			}
-		}
-		return w.closing()
-	}
-	return newError(CodeInvalidJSON, "malformed JSON")
-}
-
-func (w *strictWalker) object(target reflect.Type, path string, depth int) *Error {
-	var fields map[string]reflect.Type
-	if target != nil && target.Kind() == reflect.Struct {
-		fields = jsonstrict.FieldsOf(target)
-	}
-	seen := make(map[string]bool)
-	for w.decoder.More() {
-		token, err := w.decoder.Token()
-		if err != nil {
-			return jsonError(err)
-		}
-		key, ok := token.(string)
-		if !ok {
-			return newError(CodeInvalidJSON, "object key is not a string")
-		}
-		where := ""
-		if path != "" {
-			where = " in " + path
-		}
-		if seen[key] {
-			return newError(CodeInvalidJSON, "duplicate key %s%s", jsonstrict.QuoteKey(key), where)
-		}
-		seen[key] = true
-		var memberType reflect.Type
-		if fields != nil {
-			fieldType, known := fields[key]
-			if !known {
-				for name := range fields {
-					if strings.EqualFold(name, key) {
-						return invalid("unknown key %s%s (keys are case-sensitive: the key is %q)", jsonstrict.QuoteKey(key), where, name)
-					}
-				}
-				return invalid("unknown key %s%s", jsonstrict.QuoteKey(key), where)
-			}
-			memberType = fieldType
-		}
-		memberPath := key
-		if path != "" {
-			memberPath = path + "." + key
-		}
-		if apiErr := w.value(memberType, memberPath, depth+1); apiErr != nil {
-			return apiErr
-		}
-	}
-	return w.closing()
-}
-
-// checkScalar checks a scalar against the kind of field it decodes into, so that a type error
-// names the field. null is left to the field's own rules (a string field treats it as absent).
-func checkScalar(token json.Token, target reflect.Type, path string) *Error {
-	if target == nil || token == nil {
+	p := jsonstrict.Check(data, target, strictRules)
+	switch {
+	case p == nil:
 		return nil
+	case p.Err != nil:
+		return jsonError(p.Err)
+	case p.Kind == jsonstrict.Schema || p.Kind == jsonstrict.TooManyItems:
+		return invalid("%s", p.Message)
 	}
-	switch target.Kind() {
-	case reflect.String:
-		if _, ok := token.(string); !ok {
-			return invalid("%s must be a JSON string", path)
-		}
-	case reflect.Slice, reflect.Struct:
-		if target != jsonstrict.RawMessageType {
-			return invalid("%s must be %s", path, jsonTypeName(target))
-		}
-	}
-	return nil
-}
-
-func (w *strictWalker) closing() *Error {
-	if _, err := w.decoder.Token(); err != nil {
-		return jsonError(err)
-	}
-	return nil
-}
-
-func nameOf(path string) string {
-	if path == "" {
-		return "the request body"
-	}
-	return path
+	return newError(CodeInvalidJSON, "%s", p.Message)
 }

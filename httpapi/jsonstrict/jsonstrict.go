@@ -1,6 +1,7 @@
-// Package jsonstrict holds the pieces the strict JSON decoders of the API families share: the
-// JSON field names of a request struct, key quoting for error messages, and the detection of
-// escapes that name half a UTF-16 surrogate pair. It imports only the standard library.
+// Package jsonstrict is the strict JSON check the API families share (Check, in walk.go) and
+// its pieces: the JSON field names of a request struct, key quoting for error messages, and the
+// detection of escapes that name half a UTF-16 surrogate pair. Each family maps a Problem to
+// its own error envelope. It imports only the standard library.
 package jsonstrict
 
 import (
