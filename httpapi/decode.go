@@ -1,22 +1,21 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"reflect"
-	"strings"
 
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
+	"github.com/gigaledger/gigaledger/httpapi/jsonstrict"
 )
 
 // Request bodies. Decoding is strict and the same for every body of every API family: the body
 // must be one JSON object of the documented shape and nothing after it, in valid UTF-8, with
-// every key spelled exactly as documented and none twice (checkStrictJSON). Malformed JSON, a
+// every key spelled exactly as documented and none twice (jsonstrict.Check). Malformed JSON, a
 // wrong type, an unknown, duplicate or case-variant key, or trailing data is 400 InvalidJSON
 // naming the key (the body is not the documented shape); a body of the right shape with a bad
 // value (missing, too long, bad characters) is 400 InvalidArgument naming the field; amounts are
@@ -26,68 +25,32 @@ import (
 // Every decodeX function reads the whole body and returns validated values or an *apiError; they
 // do no I/O besides reading and are fuzzed (decode_fuzz_test.go).
 
-// decodeBody decodes one JSON object from body into dst. An empty body (or only white space) is
-// an error when required and leaves dst untouched otherwise. It reads at most
-// requestBodyMaxBytes (limitBody bounds the request body too; this bounds any other caller).
+// decodeBody decodes one JSON object from body into dst (jsonstrict.Decode with this API's
+// rules, strict.go). An empty body (or only white space) is an error when required and leaves
+// dst untouched otherwise. It reads at most requestBodyMaxBytes (limitBody bounds the request
+// body too; this bounds any other caller).
 func decodeBody(body io.Reader, dst any, required bool) *apiError {
 	data, err := io.ReadAll(io.LimitReader(body, requestBodyMaxBytes+1))
-	if err != nil {
-		return jsonError(err)
-	}
-	if len(data) > requestBodyMaxBytes {
-		return jsonError(&http.MaxBytesError{Limit: requestBodyMaxBytes})
-	}
-	if len(bytes.Trim(data, jsonWhiteSpace)) == 0 {
-		if required {
-			return badRequest(CodeInvalidJSON, "request body is required")
-		}
-		return nil
-	}
-	if apiErr := checkStrictJSON(data, reflect.TypeOf(dst)); apiErr != nil {
-		return apiErr
-	}
-	decoder := json.NewDecoder(bytes.NewReader(data))
-	decoder.DisallowUnknownFields()
-	if err := decoder.Decode(dst); err != nil {
-		return jsonError(err)
-	}
-	// Exactly one value: anything after it but white space is refused.
-	if _, err := decoder.Token(); !errors.Is(err, io.EOF) {
-		if err != nil {
-			return jsonError(err)
-		}
-		return badRequest(CodeInvalidJSON, "request body must hold exactly one JSON object")
-	}
-	return nil
-}
-
-// jsonWhiteSpace is what JSON (RFC 8259) counts as white space between tokens.
-const jsonWhiteSpace = " \t\r\n"
-
-// jsonError turns a decoding error into a 400 (or 413) answer without echoing internals.
-func jsonError(err error) *apiError {
 	var tooLarge *http.MaxBytesError
-	var syntax *json.SyntaxError
-	var wrongType *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &tooLarge):
+	if errors.As(err, &tooLarge) || len(data) > requestBodyMaxBytes {
 		return &apiError{status: http.StatusRequestEntityTooLarge, code: CodeRequestTooLarge,
 			message: fmt.Sprintf("request body exceeds %d bytes", requestBodyMaxBytes)}
-	case errors.Is(err, io.EOF):
-		return badRequest(CodeInvalidJSON, "request body is required")
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return badRequest(CodeInvalidJSON, "malformed JSON: unexpected end of body")
-	case errors.As(err, &syntax):
-		return badRequest(CodeInvalidJSON, "malformed JSON at byte %d", syntax.Offset)
-	case errors.As(err, &wrongType):
-		if wrongType.Field == "" {
-			return badRequest(CodeInvalidJSON, "request body must be a JSON object")
-		}
-		return badRequest(CodeInvalidJSON, "field %s must be %s", wrongType.Field, jsonTypeName(wrongType.Type))
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return badRequest(CodeInvalidJSON, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	}
-	return badRequest(CodeInvalidJSON, "malformed JSON")
+	if err != nil {
+		return badRequest(CodeInvalidJSON, "reading the request body: %v", err)
+	}
+	p := jsonstrict.Decode(data, dst, strictRules)
+	switch {
+	case p == nil:
+		return nil
+	case p.Kind == jsonstrict.Empty && !required:
+		return nil
+	case p.Kind == jsonstrict.Empty:
+		return badRequest(CodeInvalidJSON, "request body is required")
+	case p.Kind == jsonstrict.TooManyItems:
+		return badRequest(CodeLimitExceeded, "%s", p.Message)
+	}
+	return badRequest(CodeInvalidJSON, "%s", p.Message)
 }
 
 // jsonTypeName names the JSON type a Go type decodes from.

@@ -1,10 +1,6 @@
 package httpapi
 
-import (
-	"reflect"
-
-	"github.com/gigaledger/gigaledger/httpapi/jsonstrict"
-)
+import "github.com/gigaledger/gigaledger/httpapi/jsonstrict"
 
 // Strict JSON (jsonstrict.Check says what it refuses and why): a request means exactly what it
 // says, whatever encoding/json would let through.
@@ -20,19 +16,3 @@ const jsonArrayMaxCount = resumeWalletIDsMaxCount
 // strictRules are the Cloud Wallet API's: value types stay encoding/json's (and validation's)
 // business, so a type error reads "field amount must be an integer".
 var strictRules = jsonstrict.Rules{DepthMax: jsonDepthMax, ItemsMax: jsonArrayMaxCount, Noun: "field", TypeName: jsonTypeName}
-
-// checkStrictJSON checks data, the whole body (already bounded by requestBodyMaxBytes), against
-// the rules above for decoding into a value of type target (nil: no schema, only the generic
-// rules). It checks the first JSON value only; what follows it is the caller's business.
-func checkStrictJSON(data []byte, target reflect.Type) *apiError {
-	p := jsonstrict.Check(data, target, strictRules)
-	switch {
-	case p == nil:
-		return nil
-	case p.Err != nil:
-		return jsonError(p.Err)
-	case p.Kind == jsonstrict.TooManyItems:
-		return badRequest(CodeLimitExceeded, "%s", p.Message)
-	}
-	return badRequest(CodeInvalidJSON, "%s", p.Message)
-}

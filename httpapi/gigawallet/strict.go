@@ -1,9 +1,6 @@
 package gigawallet
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"reflect"
@@ -28,9 +25,10 @@ import (
 // object, items array, item object, value) has depth 3.
 const jsonDepthMax = 8
 
-// decodeBody decodes the one JSON object of body into dst (a pointer to a request struct),
-// refusing an empty body as GigaWallet does ("POST /account/x" needs at least `{}`), a body over
-// RequestBodyMaxBytes, and anything checkStrictJSON refuses.
+// decodeBody decodes the one JSON object of body into dst (a pointer to a request struct) with
+// jsonstrict.Decode, refusing an empty body as GigaWallet does ("POST /account/x" needs at
+// least `{}`; encoding/json would take null as "nothing to set") and a body over
+// RequestBodyMaxBytes.
 func decodeBody(body io.Reader, dst any) *Error {
 	data, err := io.ReadAll(io.LimitReader(body, RequestBodyMaxBytes+1))
 	if err != nil {
@@ -40,78 +38,26 @@ func decodeBody(body io.Reader, dst any) *Error {
 		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeBadRequest,
 			Message: "request body exceeds " + strconv.Itoa(RequestBodyMaxBytes) + " bytes"}
 	}
-	trimmed := bytes.Trim(data, jsonWhiteSpace)
-	if len(trimmed) == 0 {
-		return badRequest("bad request body (expecting JSON): the body is empty; send {} for an empty request")
-	}
-	if trimmed[0] != '{' {
-		// encoding/json would take null as "nothing to set".
-		return badRequest("bad request body (expecting JSON): the body must be a JSON object")
-	}
-	if apiErr := checkStrictJSON(data, reflect.TypeOf(dst)); apiErr != nil {
-		return apiErr
-	}
-	decoder := json.NewDecoder(bytes.NewReader(data))
-	decoder.DisallowUnknownFields()
-	if err := decoder.Decode(dst); err != nil {
-		return jsonError(err)
-	}
-	if _, err := decoder.Token(); !errors.Is(err, io.EOF) {
-		return badRequest("bad request body (expecting JSON): the body must hold exactly one JSON object")
-	}
-	return nil
-}
-
-// jsonWhiteSpace is what JSON (RFC 8259) counts as white space between tokens.
-const jsonWhiteSpace = " \t\r\n"
-
-// jsonError turns a decoding error into a 400 without echoing internals.
-func jsonError(err error) *Error {
-	var syntax *json.SyntaxError
-	var wrongType *json.UnmarshalTypeError
-	switch {
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return badRequest("bad request body (expecting JSON): unexpected end of body")
-	case errors.As(err, &syntax):
-		return badRequest("bad request body (expecting JSON): malformed JSON at byte %d", syntax.Offset)
-	case errors.As(err, &wrongType):
-		if wrongType.Field == "" {
-			return badRequest("bad request body (expecting JSON): the body must be a JSON object")
-		}
-		return badRequest("%s must be %s", wrongType.Field, jsonTypeName(wrongType.Type))
-	}
-	return badRequest("bad request body (expecting JSON): malformed JSON")
-}
-
-// jsonTypeName names the JSON type a Go type decodes from.
-func jsonTypeName(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "a JSON string"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return "a JSON integer (not a string or a fraction)"
-	case reflect.Slice, reflect.Array:
-		return "a JSON array"
-	case reflect.Struct, reflect.Map:
-		return "a JSON object"
-	}
-	return "of another JSON type"
-}
-
-// strictRules are GigaWallet's: value types are checked in the walk, so a type error names
-// the item.
-var strictRules = jsonstrict.Rules{DepthMax: jsonDepthMax, ItemsMax: InvoiceItemsMaxCount, Shapes: true, Noun: "key", TypeName: jsonTypeName}
-
-// checkStrictJSON checks data against jsonstrict's rules for decoding into target.
-func checkStrictJSON(data []byte, target reflect.Type) *Error {
-	p := jsonstrict.Check(data, target, strictRules)
+	p := jsonstrict.Decode(data, dst, strictRules)
 	switch {
 	case p == nil:
 		return nil
-	case p.Err != nil:
-		return jsonError(p.Err)
+	case p.Kind == jsonstrict.Empty:
+		return badRequest("bad request body (expecting JSON): the body is empty; send {} for an empty request")
 	case p.Kind == jsonstrict.Schema || p.Kind == jsonstrict.Duplicate || p.Kind == jsonstrict.TooManyItems:
 		return badRequest("%s", p.Message)
 	}
 	return badRequest("bad request body (expecting JSON): %s", p.Message)
 }
+
+// jsonTypeName names the JSON type a Go type decodes from.
+func jsonTypeName(t reflect.Type) string {
+	if t.Kind() == reflect.Int64 {
+		return "a JSON integer (not a string or a fraction)"
+	}
+	return jsonstrict.TypeName(t)
+}
+
+// strictRules are GigaWallet's: value types are checked in the walk, so a type error names
+// the item.
+var strictRules = jsonstrict.Rules{DepthMax: jsonDepthMax, ItemsMax: InvoiceItemsMaxCount, Shapes: true, Noun: "key", TypeName: jsonTypeName}

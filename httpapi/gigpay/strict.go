@@ -1,12 +1,9 @@
 package gigpay
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
-	"reflect"
 	"strconv"
 
 	fsmgigpay "github.com/gigaledger/gigaledger/fsm/gigpay"
@@ -53,75 +50,20 @@ func decodeBytes(data []byte, dst any, optional bool) *Error {
 		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeRequestTooLarge,
 			Message: "request body exceeds " + strconv.Itoa(RequestBodyMaxBytes) + " bytes"}
 	}
-	trimmed := bytes.Trim(data, jsonWhiteSpace)
-	if len(trimmed) == 0 {
-		if optional {
-			return nil
-		}
-		return newError(CodeInvalidJSON, "the request body is empty; a JSON object is required")
-	}
-	if trimmed[0] != '{' {
-		return newError(CodeInvalidJSON, "the request body must be a JSON object")
-	}
-	if apiErr := checkStrictJSON(data, reflect.TypeOf(dst)); apiErr != nil {
-		return apiErr
-	}
-	decoder := json.NewDecoder(bytes.NewReader(data))
-	decoder.DisallowUnknownFields()
-	if err := decoder.Decode(dst); err != nil {
-		return jsonError(err)
-	}
-	if _, err := decoder.Token(); !errors.Is(err, io.EOF) {
-		return newError(CodeInvalidJSON, "the request body must hold exactly one JSON object")
-	}
-	return nil
-}
-
-func jsonError(err error) *Error {
-	var syntax *json.SyntaxError
-	var wrongType *json.UnmarshalTypeError
-	switch {
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return newError(CodeInvalidJSON, "malformed JSON: unexpected end of body")
-	case errors.As(err, &syntax):
-		return newError(CodeInvalidJSON, "malformed JSON at byte %d", syntax.Offset)
-	case errors.As(err, &wrongType):
-		if wrongType.Field == "" {
-			return newError(CodeInvalidJSON, "the request body must be a JSON object")
-		}
-		return invalid("%s must be %s", wrongType.Field, jsonTypeName(wrongType.Type))
-	}
-	return newError(CodeInvalidJSON, "malformed JSON")
-}
-
-func jsonTypeName(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "a JSON string"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return "a JSON integer"
-	case reflect.Slice, reflect.Array:
-		return "a JSON array"
-	case reflect.Struct, reflect.Map:
-		return "a JSON object"
-	}
-	return "of another JSON type"
-}
-
-// strictRules are GigPay's: value types are checked in the walk, so a type error names the
-// item.
-var strictRules = jsonstrict.Rules{DepthMax: jsonDepthMax, ItemsMax: arrayItemsMax, Shapes: true, Noun: "key", TypeName: jsonTypeName}
-
-// checkStrictJSON checks data against jsonstrict's rules for decoding into target.
-func checkStrictJSON(data []byte, target reflect.Type) *Error {
-	p := jsonstrict.Check(data, target, strictRules)
+	p := jsonstrict.Decode(data, dst, strictRules)
 	switch {
 	case p == nil:
 		return nil
-	case p.Err != nil:
-		return jsonError(p.Err)
+	case p.Kind == jsonstrict.Empty && optional:
+		return nil
+	case p.Kind == jsonstrict.Empty:
+		return newError(CodeInvalidJSON, "the request body is empty; a JSON object is required")
 	case p.Kind == jsonstrict.Schema || p.Kind == jsonstrict.TooManyItems:
 		return invalid("%s", p.Message)
 	}
 	return newError(CodeInvalidJSON, "%s", p.Message)
 }
+
+// strictRules are GigPay's: value types are checked in the walk, so a type error names the
+// item.
+var strictRules = jsonstrict.Rules{DepthMax: jsonDepthMax, ItemsMax: arrayItemsMax, Shapes: true, Noun: "key", TypeName: jsonstrict.TypeName}

@@ -3,7 +3,9 @@ package jsonstrict
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strconv"
 	"strings"
@@ -50,7 +52,11 @@ type ProblemKind int
 const (
 	// Encoding: invalid UTF-8 or an escape of an unpaired surrogate.
 	Encoding ProblemKind = iota + 1
-	// Syntax: the tokenizer's error, in Err (the family words it, as for encoding/json's).
+	// Empty: Decode found nothing but white space (some routes take no body).
+	Empty
+	// NotObject: the body is not a JSON object.
+	NotObject
+	// Syntax: malformed JSON, or something after the one object.
 	Syntax
 	// TooDeep: nesting beyond Rules.DepthMax.
 	TooDeep
@@ -62,12 +68,60 @@ const (
 	Schema
 )
 
-// Problem is why Check refused a body: its kind, a message for the client (never echoing more
-// than a bounded quote of the client's keys), and for Syntax the tokenizer's error.
+// Problem is why Check or Decode refused a body: its kind and a message for the client (never
+// echoing more than a bounded quote of the client's keys).
 type Problem struct {
 	Kind    ProblemKind
 	Message string
-	Err     error
+}
+
+// whiteSpace is what JSON (RFC 8259) counts as white space between tokens.
+const whiteSpace = " \t\r\n"
+
+// Decode decodes data, which must hold exactly one JSON object that passes Check (white space
+// around it aside), into dst, a pointer to a request struct, with encoding/json (unknown fields
+// refused). The caller bounds data's size.
+func Decode(data []byte, dst any, rules Rules) *Problem {
+	trimmed := bytes.Trim(data, whiteSpace)
+	if len(trimmed) == 0 {
+		return problem(Empty, "the request body is empty")
+	}
+	if trimmed[0] != '{' {
+		return problem(NotObject, "the request body must be a JSON object")
+	}
+	if p := Check(data, reflect.TypeOf(dst), rules); p != nil {
+		return p
+	}
+	decoder := json.NewDecoder(bytes.NewReader(data))
+	decoder.DisallowUnknownFields()
+	if err := decoder.Decode(dst); err != nil {
+		var wrongType *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &wrongType) && wrongType.Field == "":
+			return problem(NotObject, "the request body must be a JSON object")
+		case errors.As(err, &wrongType):
+			return problem(Schema, "%s must be %s", wrongType.Field, rules.TypeName(wrongType.Type))
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return problem(Schema, "unknown %s %s", rules.Noun, strings.TrimPrefix(err.Error(), "json: unknown field "))
+		}
+		return syntaxProblem(err)
+	}
+	if _, err := decoder.Token(); !errors.Is(err, io.EOF) {
+		return problem(Syntax, "the request body must hold exactly one JSON object")
+	}
+	return nil
+}
+
+// syntaxProblem words a tokenizer's error without echoing internals.
+func syntaxProblem(err error) *Problem {
+	var syntax *json.SyntaxError
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return problem(Syntax, "malformed JSON: unexpected end of body")
+	case errors.As(err, &syntax):
+		return problem(Syntax, "malformed JSON at byte %d", syntax.Offset)
+	}
+	return problem(Syntax, "malformed JSON")
 }
 
 func problem(kind ProblemKind, format string, args ...any) *Problem {
@@ -99,7 +153,7 @@ type walker struct {
 func (w *walker) value(target reflect.Type, path string, depth int) *Problem {
 	token, err := w.decoder.Token()
 	if err != nil {
-		return &Problem{Kind: Syntax, Err: err}
+		return syntaxProblem(err)
 	}
 	target = Deref(target)
 	delim, ok := token.(json.Delim)
@@ -152,7 +206,7 @@ func (w *walker) object(target reflect.Type, path string, depth int) *Problem {
 	for w.decoder.More() {
 		token, err := w.decoder.Token()
 		if err != nil {
-			return &Problem{Kind: Syntax, Err: err}
+			return syntaxProblem(err)
 		}
 		key, ok := token.(string)
 		if !ok {
@@ -221,7 +275,7 @@ func (w *walker) scalar(token json.Token, target reflect.Type, path string) *Pro
 // closing reads the '}' or ']' that ends the current object or array.
 func (w *walker) closing() *Problem {
 	if _, err := w.decoder.Token(); err != nil {
-		return &Problem{Kind: Syntax, Err: err}
+		return syntaxProblem(err)
 	}
 	return nil
 }
@@ -232,4 +286,22 @@ func nameOf(path string) string {
 		return "the request body"
 	}
 	return path
+}
+
+// TypeName names the JSON type a Go type decodes from ("a JSON string", ...), for Rules.TypeName.
+func TypeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a JSON string"
+	case reflect.Bool:
+		return "a JSON boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a JSON integer"
+	case reflect.Slice, reflect.Array:
+		return "a JSON array"
+	case reflect.Struct, reflect.Map:
+		return "a JSON object"
+	}
+	return "of another JSON type"
 }

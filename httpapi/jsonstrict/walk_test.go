@@ -40,7 +40,7 @@ func TestCheck(t *testing.T) {
 		{loose, `{"items":[{},{},{}]}`, TooManyItems, "items holds more than 2 items"},
 		{loose, `{"items":[[[[[1]]]]]}`, TooDeep, "nests deeper than 4 levels"},
 		{loose, `{"items":[{"quantity":"1"}]}`, 0, ""}, // types are encoding/json's business here
-		{loose, `{"items":[1`, Syntax, ""},
+		{loose, `{"items":[1`, Syntax, "unexpected end of body"},
 		{shapes, `{"items":[{"quantity":"1"}]}`, Schema, "items[0].quantity must be a int64"},
 		{shapes, `{"items":[{"quantity":1.5}]}`, Schema, "items[0].quantity must be a int64 within 64 bits"},
 		{shapes, `{"items":{}}`, Schema, "items must be a slice"},
@@ -60,8 +60,38 @@ func TestCheck(t *testing.T) {
 		if p == nil || p.Kind != c.kind || !strings.Contains(p.Message, c.message) {
 			t.Errorf("%s: got %+v, want kind %d with %q", c.body, p, c.kind, c.message)
 		}
-		if c.kind == Syntax && p != nil && p.Err == nil {
-			t.Errorf("%s: a syntax problem without the tokenizer's error", c.body)
+	}
+}
+
+// TestDecode: what Decode adds to Check: one object, nothing after it, typed decoding.
+func TestDecode(t *testing.T) {
+	rules := Rules{DepthMax: 4, ItemsMax: 2, Noun: "field", TypeName: walkTypeName}
+	cases := []struct {
+		body    string
+		kind    ProblemKind
+		message string
+	}{
+		{` {"items":[{"quantity":3}]} `, 0, ""},
+		{" \n\t", Empty, "empty"},
+		{`null`, NotObject, "must be a JSON object"},
+		{`[{}]`, NotObject, "must be a JSON object"},
+		{`{"items":[]} {}`, Syntax, "exactly one JSON object"},
+		{`{"items":[]} x`, Syntax, "exactly one JSON object"},
+		{`{"items":[{"quantity":"3"}]}`, Schema, "items.quantity must be a int64"},
+		{`{"items":[{"quantity":1e400}]}`, Schema, "must be a int64"},
+		{`{"items":[{"quantity":3]}`, Syntax, "malformed JSON at byte"},
+	}
+	for _, c := range cases {
+		var body walkBody
+		p := Decode([]byte(c.body), &body, rules)
+		if c.kind == 0 {
+			if p != nil || len(body.Items) != 1 || body.Items[0].Quantity != 3 {
+				t.Errorf("%q: got %+v, %+v", c.body, p, body)
+			}
+			continue
+		}
+		if p == nil || p.Kind != c.kind || !strings.Contains(p.Message, c.message) {
+			t.Errorf("%q: got %+v, want kind %d with %q", c.body, p, c.kind, c.message)
 		}
 	}
 }
