@@ -14,5 +14,5 @@ const jsonDepthMax = 16
 const jsonArrayMaxCount = resumeWalletIDsMaxCount
 
 // strictRules are the Cloud Wallet API's: value types stay encoding/json's (and validation's)
-// business, so a type error reads "field amount must be an integer".
-var strictRules = jsonstrict.Rules{DepthMax: jsonDepthMax, ItemsMax: jsonArrayMaxCount, Noun: "field", TypeName: jsonTypeName}
+// business, so a type error reads "operations.amount must be a JSON integer".
+var strictRules = jsonstrict.Rules{DepthMax: jsonDepthMax, ItemsMax: jsonArrayMaxCount, Noun: "field", TypeName: jsonstrict.TypeName}
