@@ -94,9 +94,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# free_port prints a loopback TCP port nobody listens on and that this run
-# has not handed out yet.
+# free_port sets FREE_PORT to a loopback TCP port nobody listens on and that this run has not
+# handed out yet. It is called in this shell, never in $(...): a subshell would forget the ports
+# it handed out, and two nodes could get the same one.
 USED_PORTS=" "
+FREE_PORT=""
 free_port() {
 	local port
 	for _ in $(seq 1 200); do
@@ -104,7 +106,7 @@ free_port() {
 		[[ "$USED_PORTS" == *" $port "* ]] && continue
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			USED_PORTS+="$port "
-			echo "$port"
+			FREE_PORT=$port
 			return 0
 		fi
 	done
@@ -147,7 +149,8 @@ start_postgres() {
 	fi
 	mkdir -p "$WORK/pg"
 	[[ -n "$PG_OS_USER" ]] && chown "$PG_OS_USER" "$WORK/pg"
-	PG_PORT=$(free_port)
+	free_port
+	PG_PORT=$FREE_PORT
 	as_pg_user "$PG_BIN/initdb" -D "$PG_DATA" -U bench --auth=trust -E UTF8 --locale=C.UTF-8 >"$WORK/pg/initdb.log" 2>&1 ||
 		{ cat "$WORK/pg/initdb.log" >&2; return 1; }
 	# Durability as in production: fsync and synchronous_commit on. Enough
@@ -180,7 +183,9 @@ start_gigaledger() {
 	local indexes
 	indexes=$(seq 0 $((NODES - 1)))
 	for index in $indexes; do
-		admin+=("$(free_port)"); public+=("$(free_port)"); raft+=("$(free_port)")
+		free_port; admin+=("$FREE_PORT")
+		free_port; public+=("$FREE_PORT")
+		free_port; raft+=("$FREE_PORT")
 		peers+="${peers:+,}${nodes[$index]}=127.0.0.1:${raft[$index]}"
 	done
 	if ((NODES > 1)); then
