@@ -2,6 +2,9 @@ package bench
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -142,5 +145,44 @@ func TestComparisonShowsShardsAndNodes(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("comparison lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// Against a sharded cluster: setup learns the shard count and the wallets' shards, funds each
+// shard's wallets apart (the fake refuses funding across shards), and the transfers cross
+// shards by the share asked; without a shard count --cross is refused.
+func TestSmokeAgainstAShardedFake(t *testing.T) {
+	ledger := newFakeLedger("")
+	ledger.shardCount = 4
+	server := httptest.NewServer(ledger.handler())
+	defer server.Close()
+	var stdout, stderr bytes.Buffer
+	args := []string{"--target", server.URL, "--clients", "4", "--wallets", "200", "--duration", "300ms", "--cross", "0.25", "--json", "--progress", "off"}
+	if code := Main(context.Background(), args, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var result Result
+	if err := json.Unmarshal(stdout.Bytes(), &result); err != nil {
+		t.Fatal(err)
+	}
+	ledger.mutex.Lock()
+	crossed, transfers := ledger.crossTransfers, ledger.transfers
+	ledger.mutex.Unlock()
+	if result.Shards != 4 || result.Cross != "25%" || result.Errors != 0 || result.SpannedRequests != result.Requests ||
+		result.CrossShardRequests != int64(crossed) || int64(transfers) != result.OK {
+		t.Fatalf("result shards %d cross %q errors %d, spanned %d of %d, crossed %d (the fake saw %d of %d)",
+			result.Shards, result.Cross, result.Errors, result.SpannedRequests, result.Requests, result.CrossShardRequests, crossed, transfers)
+	}
+	if share := float64(crossed) / float64(transfers); transfers < 200 || share < 0.15 || share > 0.35 {
+		t.Fatalf("%d of %d transfers crossed shards, asked 25%%", crossed, transfers)
+	}
+
+	ledger.mutex.Lock()
+	ledger.shardCount = 0
+	ledger.mutex.Unlock()
+	stdout.Reset()
+	stderr.Reset()
+	if code := Main(context.Background(), args, &stdout, &stderr); code != exitFailure || !strings.Contains(stderr.String(), "--cross") {
+		t.Fatalf("--cross against a node without a shard count: exit %d: %s", code, stderr.String())
 	}
 }
