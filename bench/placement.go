@@ -3,10 +3,13 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 
+	"github.com/gigaledger/gigaledger/client"
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
 )
 
@@ -122,12 +125,16 @@ func clusterShardCount(status json.RawMessage) (int, error) {
 }
 
 // discoverPlacement asks the cluster its shard count and places the run's wallets. A node
-// without GET /cluster (an old build, the tests' fake) leaves the placement unknown (nil):
-// transfers then pick uniform pairs and --cross is refused.
+// without GET /cluster (404: an old build, a stand-in for the API) leaves the placement
+// unknown (nil): transfers then pick uniform pairs and --cross is refused.
 func (d *httpDriver) discoverPlacement(ctx context.Context) (*WalletPlacement, error) {
 	status, err := d.pick(d.setupClients).ClusterStatus(ctx)
-	if err != nil {
+	var answer *client.Error
+	if errors.As(err, &answer) && answer.StatusCode == http.StatusNotFound {
 		return nil, nil // an unknown placement is an answer, see above
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the shard count: %w", err)
 	}
 	shardCount, err := clusterShardCount(status)
 	if err != nil {
