@@ -73,6 +73,11 @@ type Reader interface {
 	GetProject(projectID string) (*ledger.Project, error)
 	ListProjects() ([]ledger.Project, error)
 	GetAsset(projectID, assetID string) (*ledger.Asset, error)
+	// AssetFractions reads an asset's fractions alone: what a handler needs to turn amounts
+	// into decimals. An asset's fractions never change, and a used asset can never be deleted,
+	// so a backend may answer it for a used asset without reading (routing caches it); for any
+	// other asset it is a linearizable read like GetAsset's, without the supply.
+	AssetFractions(projectID, assetID string) (uint64, error)
 	ListAssets(projectID string) ([]ledger.Asset, error)
 	GetCustomer(projectID, customerID string) (*ledger.Customer, error)
 	ListCustomers(projectID string, page ledger.PageRequest) (items []ledger.Customer, hasMore bool, err error)

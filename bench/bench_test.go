@@ -168,7 +168,7 @@ func checkTokenRequest(t *testing.T, config ScenarioConfig, request Request, ref
 // balance, a distinct client reference each.
 func TestGigPayFundingIsOneDepositPerPayer(t *testing.T) {
 	for _, scenario := range []string{ScenarioToken, ScenarioTokenBatch} {
-		requests := FundingRequests(scenario, "r", 250)
+		requests := FundingRequests(scenario, "r", 250, nil)
 		references := map[string]bool{}
 		for index, request := range requests {
 			if request.Kind != RequestGigPayDeposit || request.Wallet != index || len(request.Amounts) != 1 ||
@@ -210,7 +210,7 @@ func TestInvoiceGeneratorSpreadsItemsAndDecimals(t *testing.T) {
 	if len(itemCounts) != invoiceItemsMax || len(accounts) != config.Wallets || eightPlaces == 0 {
 		t.Fatalf("item counts %v, %d of %d accounts, %d values with 8 decimals", itemCounts, len(accounts), config.Wallets, eightPlaces)
 	}
-	if got := FundingRequests(ScenarioInvoice, "r", 10); len(got) != 0 {
+	if got := FundingRequests(ScenarioInvoice, "r", 10, nil); len(got) != 0 {
 		t.Fatalf("invoice accounts are funded: %+v", got)
 	}
 }
@@ -238,7 +238,7 @@ func TestZipfIsSkewedAndUniformIsNot(t *testing.T) {
 }
 
 func TestFundingRequestsCoverEveryWalletOnce(t *testing.T) {
-	requests := FundingRequests(ScenarioTransfer, "r", 250)
+	requests := FundingRequests(ScenarioTransfer, "r", 250, nil)
 	if len(requests) != 3 {
 		t.Fatalf("%d funding transactions, want 3", len(requests))
 	}

@@ -13,6 +13,12 @@
 #   NODES [3]       GigaLedger replicas: 3, or 1 (a lone node, no --peers). With 3, the
 #                   nodes share a throw-away wallet seed (--wallet-seed-file in the work
 #                   directory), so the GigaWallet API (the invoice scenario) is on
+#   SHARDS [1]      GigaLedger shard counts (serve --shards), e.g. "1 4": a fresh cluster per
+#                   count, one after the other, all in one report table
+#   CROSS []        transfer scenario: share(s) of transfers between wallets of different
+#                   shards (bench --cross), e.g. "0 0.1 1": one run per share against each
+#                   sharded cluster. Empty: both wallets uniform. On 1 shard nothing can cross:
+#                   one run, reported as cross n/a
 #   SYSTEMS ["gigaledger postgresql"]  which systems to run, in order
 #   BENCH_ARGS []   extra flags for both runs (e.g. "--rate 2000" or "--ops-per-tx 8")
 #   TARGETS [all]   "all": round-robin over the 3 nodes; "one": only n1
@@ -35,6 +41,11 @@ SCENARIOS=${SCENARIOS:-$SCENARIO}
 NODES=${NODES:-3}
 if [[ "$NODES" != 1 && "$NODES" != 3 ]]; then echo "NODES=$NODES: want 1 or 3" >&2; exit 2; fi
 WALLETS=${WALLETS:-1000}
+SHARDS=${SHARDS:-1}
+CROSS=${CROSS:-}
+for shards in $SHARDS; do
+	if ! [[ "$shards" =~ ^[1-9][0-9]*$ ]]; then echo "SHARDS=$SHARDS: want shard counts such as \"1 4\"" >&2; exit 2; fi
+done
 SYSTEMS=${SYSTEMS:-"gigaledger postgresql"}
 BENCH_ARGS=${BENCH_ARGS:-}
 TARGETS=${TARGETS:-all}
@@ -83,9 +94,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# free_port prints a loopback TCP port nobody listens on and that this run
-# has not handed out yet.
+# free_port sets FREE_PORT to a loopback TCP port nobody listens on and that this run has not
+# handed out yet. It is called in this shell, never in $(...): a subshell would forget the ports
+# it handed out, and two nodes could get the same one.
 USED_PORTS=" "
+FREE_PORT=""
 free_port() {
 	local port
 	for _ in $(seq 1 200); do
@@ -93,7 +106,7 @@ free_port() {
 		[[ "$USED_PORTS" == *" $port "* ]] && continue
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			USED_PORTS+="$port "
-			echo "$port"
+			FREE_PORT=$port
 			return 0
 		fi
 	done
@@ -136,7 +149,8 @@ start_postgres() {
 	fi
 	mkdir -p "$WORK/pg"
 	[[ -n "$PG_OS_USER" ]] && chown "$PG_OS_USER" "$WORK/pg"
-	PG_PORT=$(free_port)
+	free_port
+	PG_PORT=$FREE_PORT
 	as_pg_user "$PG_BIN/initdb" -D "$PG_DATA" -U bench --auth=trust -E UTF8 --locale=C.UTF-8 >"$WORK/pg/initdb.log" 2>&1 ||
 		{ cat "$WORK/pg/initdb.log" >&2; return 1; }
 	# Durability as in production: fsync and synchronous_commit on. Enough
@@ -159,13 +173,19 @@ build_gigaledger() {
 	(cd "$ROOT" && go build -o "$WORK/gigaledger" ./cmd/gigaledger)
 }
 
+# start_gigaledger SHARDS: a fresh cluster (or lone node) of SHARDS shards, its data under
+# $WORK/s<SHARDS>/.
 # shellcheck disable=SC2086 # NODE_ARGS is a list of flags on purpose
 start_gigaledger() {
+	local shards=$1
 	local nodes=(n1 n2 n3) admin=() public=() raft=() peers="" index cluster_args=()
+	local dir="$WORK/s$shards"
 	local indexes
 	indexes=$(seq 0 $((NODES - 1)))
 	for index in $indexes; do
-		admin+=("$(free_port)"); public+=("$(free_port)"); raft+=("$(free_port)")
+		free_port; admin+=("$FREE_PORT")
+		free_port; public+=("$FREE_PORT")
+		free_port; raft+=("$FREE_PORT")
 		peers+="${peers:+,}${nodes[$index]}=127.0.0.1:${raft[$index]}"
 	done
 	if ((NODES > 1)); then
@@ -175,11 +195,11 @@ start_gigaledger() {
 		cluster_args=(--peers "$peers" --wallet-seed-file "$WORK/wallet.seed")
 	fi
 	for index in $indexes; do
-		mkdir -p "$WORK/${nodes[$index]}"
-		"$WORK/gigaledger" serve --node-id "${nodes[$index]}" --data-dir "$WORK/${nodes[$index]}/data" \
+		mkdir -p "$dir/${nodes[$index]}"
+		"$WORK/gigaledger" serve --node-id "${nodes[$index]}" --data-dir "$dir/${nodes[$index]}/data" \
 			--admin-addr "127.0.0.1:${admin[$index]}" --public-addr "127.0.0.1:${public[$index]}" \
-			--raft-addr "127.0.0.1:${raft[$index]}" "${cluster_args[@]}" $NODE_ARGS \
-			>"$WORK/${nodes[$index]}/node.log" 2>&1 &
+			--raft-addr "127.0.0.1:${raft[$index]}" --shards "$shards" "${cluster_args[@]}" $NODE_ARGS \
+			>"$dir/${nodes[$index]}/node.log" 2>&1 &
 		NODE_PIDS+=($!)
 	done
 	GL_ADMIN_PORTS=("${admin[@]}")
@@ -191,18 +211,31 @@ start_gigaledger() {
 	while ((SECONDS < deadline)); do
 		for port in "${admin[@]}"; do
 			if [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$port/readyz" || true) == 200 ]]; then
-				log "GigaLedger ready ($NODES replica(s), admin ports ${admin[*]})"
+				log "GigaLedger ready ($NODES replica(s), $shards shard(s), admin ports ${admin[*]})"
 				return 0
 			fi
 		done
 		for pid in "${NODE_PIDS[@]}"; do
-			kill -0 "$pid" 2>/dev/null || { log "a node exited early; see $WORK/n*/node.log"; tail -n 20 "$WORK"/n*/node.log >&2; return 1; }
+			kill -0 "$pid" 2>/dev/null || { log "a node exited early; see $dir/n*/node.log"; tail -n 20 "$dir"/n*/node.log >&2; return 1; }
 		done
 		sleep 0.5
 	done
 	log "GigaLedger not ready after ${READY_TIMEOUT_SECONDS}s"
-	tail -n 20 "$WORK"/n*/node.log >&2
+	tail -n 20 "$dir"/n*/node.log >&2
 	return 1
+}
+
+# stop_gigaledger stops the nodes this run started (TERM, then KILL after the bounded wait)
+# and forgets them, so that the next shard count starts on free ports and disks.
+stop_gigaledger() {
+	local pid
+	for pid in "${NODE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "${NODE_PIDS[@]}"; do
+		for _ in $(seq 1 $((STOP_TIMEOUT_SECONDS * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	NODE_PIDS=()
 }
 
 # run_bench SYSTEM NAME SCENARIO ARGS...: one bench run, its result in $WORK/NAME.json.
@@ -210,15 +243,65 @@ start_gigaledger() {
 run_bench() {
 	local system=$1 name=$2 scenario=$3
 	shift 3
-	log "bench $system: scenario $scenario, $CLIENTS clients, $DURATION"
+	log "bench $system: scenario $scenario, $CLIENTS clients, $DURATION${*:+ ($*)}"
 	$BENCH "$@" --scenario "$scenario" --clients "$CLIENTS" --duration "$DURATION" --wallets "$WALLETS" \
 		--progress off --json $BENCH_ARGS >"$WORK/$name.json"
 	$BENCH show "$WORK/$name.json"
 	echo
 }
 
+# run_gigaledger SHARDS: every scenario of SCENARIOS (and, for transfer on several shards, every
+# share of CROSS) against a fresh cluster of SHARDS shards; results appended to RESULTS.
+run_gigaledger() {
+	local shards=$1
+	start_gigaledger "$shards"
+	local profile_pids=() index
+	if ((PROFILE_SECONDS > 0)); then
+		for index in "${!GL_ADMIN_PORTS[@]}"; do
+			curl -s --max-time $((PROFILE_SECONDS + 30)) -o "$WORK/s$shards-n$((index + 1)).pprof" \
+				"http://127.0.0.1:${GL_ADMIN_PORTS[$index]}/debug/pprof/profile?seconds=$PROFILE_SECONDS" &
+			profile_pids+=($!)
+		done
+	fi
+	index=0
+	local webhooks=() webhook_args name scenario cross shares
+	read -r -a webhooks <<<"$WEBHOOK"
+	for scenario in $SCENARIOS; do
+		index=$((index + 1))
+		# One WEBHOOK value applies to every run; a list, to each run in turn.
+		webhook_args=()
+		name="gigaledger-s$shards-$index-$scenario"
+		if [[ "${webhooks[$(((index - 1) % ${#webhooks[@]}))]}" == 1 ]]; then
+			webhook_args=(--webhook)
+			name+="-webhook"
+		fi
+		# A cross-shard share applies to transfers on several shards; on one shard the run
+		# still passes the first share, which the report shows as n/a.
+		shares="-"
+		if [[ -n "$CROSS" && "$scenario" == transfer ]]; then
+			shares=$CROSS
+			((shards == 1)) && shares=${CROSS%% *}
+		fi
+		for cross in $shares; do
+			local cross_args=() run_name=$name
+			if [[ "$cross" != - ]]; then
+				cross_args=(--cross "$cross")
+				run_name+="-cross$cross"
+			fi
+			run_bench gigaledger "$run_name" "$scenario" --target "$GL_TARGETS" "${webhook_args[@]}" "${cross_args[@]}"
+			RESULTS+=("$WORK/$run_name.json")
+		done
+	done
+	# Only the curl jobs: a bare wait would also wait for the nodes.
+	for index in "${profile_pids[@]}"; do wait "$index" || true; done
+	if ((PROFILE_SECONDS > 0)); then log "CPU profiles: go tool pprof -top $WORK/gigaledger $WORK/s$shards-n1.pprof"; fi
+	stop_gigaledger
+}
+
+RESULTS=()
+
 main() {
-	local results=() system index scenario
+	local system index scenario
 	if [[ " $SYSTEMS " == *" gigaledger "* || -z "${BENCH_BIN:-}" ]]; then
 		build_gigaledger
 	fi
@@ -226,34 +309,10 @@ main() {
 	for system in $SYSTEMS; do
 		case "$system" in
 		gigaledger)
-			start_gigaledger
-			local profile_pids=()
-			if ((PROFILE_SECONDS > 0)); then
-				for index in "${!GL_ADMIN_PORTS[@]}"; do
-					curl -s --max-time $((PROFILE_SECONDS + 30)) -o "$WORK/n$((index + 1)).pprof" \
-						"http://127.0.0.1:${GL_ADMIN_PORTS[$index]}/debug/pprof/profile?seconds=$PROFILE_SECONDS" &
-					profile_pids+=($!)
-				done
-			fi
-			index=0
-			local webhooks=() webhook_args name
-			read -r -a webhooks <<<"$WEBHOOK"
-			for scenario in $SCENARIOS; do
-				index=$((index + 1))
-				# One WEBHOOK value applies to every run; a list, to each run in turn.
-				webhook_args=()
-				name="gigaledger-$index-$scenario"
-				if [[ "${webhooks[$(((index - 1) % ${#webhooks[@]}))]}" == 1 ]]; then
-					webhook_args=(--webhook)
-					name+="-webhook"
-				fi
-				run_bench gigaledger "$name" "$scenario" --target "$GL_TARGETS" "${webhook_args[@]}"
-				results+=("$WORK/$name.json")
+			local shards
+			for shards in $SHARDS; do
+				run_gigaledger "$shards"
 			done
-			# Only the curl jobs: a bare wait would also wait for the nodes.
-			for index in "${profile_pids[@]}"; do wait "$index" || true; done
-			if ((PROFILE_SECONDS > 0)); then log "CPU profiles: go tool pprof -top $WORK/gigaledger $WORK/n1.pprof"; fi
-			for pid in "${NODE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
 			;;
 		postgresql)
 			start_postgres
@@ -267,7 +326,7 @@ main() {
 					;;
 				esac
 				run_bench postgresql "postgresql-$index-$scenario" "$scenario" --pg "$PG_DSN"
-				results+=("$WORK/postgresql-$index-$scenario.json")
+				RESULTS+=("$WORK/postgresql-$index-$scenario.json")
 			done
 			;;
 		*)
@@ -276,9 +335,23 @@ main() {
 			;;
 		esac
 	done
-	if ((${#results[@]} >= 2)); then
+	if ((${#RESULTS[@]} >= 2)); then
 		log "side by side (ratio against the last system)"
-		$BENCH compare "${results[@]}"
+		$BENCH compare "${RESULTS[@]}"
+	fi
+	# Several shard counts: the GigaLedger runs again, against the first one (one shard first
+	# in SHARDS="1 4") as the baseline.
+	local shard_counts gl_results=() baseline
+	read -r -a shard_counts <<<"$SHARDS"
+	if ((${#shard_counts[@]} > 1)); then
+		for index in "${RESULTS[@]}"; do
+			[[ "$(basename "$index")" == gigaledger-* ]] && gl_results+=("$index")
+		done
+		if ((${#gl_results[@]} >= 2)); then
+			baseline=${gl_results[0]}
+			log "GigaLedger side by side (ratio against $(basename "$baseline" .json))"
+			$BENCH compare "${gl_results[@]:1}" "$baseline"
+		fi
 	fi
 	log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gigaledger/gigaledger/client"
+	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/cluster/relay"
 )
 
@@ -36,6 +37,12 @@ type fakeLedger struct {
 	// hook is the one webhook subscription (POST /subscriptions), nil when none; the
 	// transactions committed while it exists are posted to it by its delivery goroutine.
 	hook *fakeHook
+	// shardCount > 0 makes the fake a sharded cluster: GET /cluster tells the count, wallet IDs
+	// carry their customer's slot, and a funding transaction (issues only) whose wallets span
+	// shards is refused 422 CrossShardTransaction. crossTransfers counts the committed
+	// transfers between shards, transfers all of them.
+	shardCount                int
+	crossTransfers, transfers int
 }
 
 // fakeHook delivers a fake's events to one webhook, in order, each event whose sequence is a
@@ -116,9 +123,23 @@ func (f *fakeLedger) handler() http.Handler {
 	route("POST /projects/{projectId}/customers", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"id": "c"})
 	})
+	route("GET /cluster", func(w http.ResponseWriter, r *http.Request) {
+		if f.shardCount == 0 {
+			writeError(w, http.StatusNotFound, "NotFound")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"shardCount": f.shardCount, "shards": []any{}})
+	})
 	route("POST /projects/{projectId}/wallets", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			CustomerID string `json:"customerId"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&body)
 		f.nextWallet++
 		id := "w" + strconv.Itoa(f.nextWallet)
+		if f.shardCount > 0 {
+			id = "w" + keyspace.SlotHex(keyspace.SlotOf(r.PathValue("projectId"), body.CustomerID)) + strconv.Itoa(f.nextWallet)
+		}
 		f.wallets[id] = 0
 		writeJSON(w, http.StatusCreated, map[string]any{"id": id, "balance": 0})
 	})
@@ -180,7 +201,27 @@ func (f *fakeLedger) handler() http.Handler {
 				}
 			}
 		}
+		shards := map[keyspace.ShardID]bool{}
+		issuesOnly := true
+		for id := range balances {
+			if slot, ok := keyspace.SlotOfID(id); ok && f.shardCount > 0 {
+				shards[keyspace.ShardOfSlot(slot, f.shardCount)] = true
+			}
+		}
+		for _, operation := range body.Operations {
+			issuesOnly = issuesOnly && operation.Type == "issue"
+		}
+		if issuesOnly && len(shards) > 1 {
+			writeError(w, http.StatusUnprocessableEntity, "CrossShardTransaction")
+			return
+		}
 		f.references[key] = true
+		if len(body.Operations) == 1 && body.Operations[0].Type == "transfer" {
+			f.transfers++
+			if len(shards) > 1 {
+				f.crossTransfers++
+			}
+		}
 		committed := balances
 		defer func() { f.emit(body.ReferenceID, committed) }()
 		for _, operation := range body.Operations {

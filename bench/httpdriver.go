@@ -56,7 +56,14 @@ type httpDriver struct {
 	// pairs are the GigPay scenarios' payer and payee accounts by index;
 	// written by Setup only.
 	pairs []gigPayPair
+	// placement is where walletIDs live on the cluster's shards (nil when the
+	// cluster did not say); written by Setup only.
+	placement *WalletPlacement
 }
+
+// Placement returns where the ledger scenarios' wallets live, nil when unknown (Run reads it
+// after Setup).
+func (d *httpDriver) Placement() *WalletPlacement { return d.placement }
 
 // newHTTPDriver returns a driver that spreads requests round-robin over
 // targets (base URLs) with connections for clients.
@@ -112,7 +119,14 @@ func (d *httpDriver) Do(ctx context.Context, request *Request) Outcome {
 	var err error
 	switch request.Kind {
 	case RequestTransaction:
+		begin := time.Now()
 		_, err = api.CreateTransaction(ctx, d.projectID, d.transactionRequest(request))
+		if request.Span != "" {
+			// Single- and cross-shard transfers, each latency apart (a phase per span).
+			outcome := callOutcome(status, code, err)
+			outcome.Phases = []Phase{{Name: request.Span, Latency: time.Since(begin)}}
+			return outcome
+		}
 	case RequestWalletBalance:
 		_, err = api.GetWallet(ctx, d.projectID, d.walletIDs[request.Wallet])
 	case RequestWalletEntries:
@@ -261,7 +275,7 @@ func (d *httpDriver) Setup(ctx context.Context, plan SetupPlan) error {
 		return fmt.Errorf("create asset: %w", err)
 	}
 	d.walletIDs = make([]string, plan.Wallets)
-	return forEachParallel(ctx, plan.Wallets, plan.Clients, func(ctx context.Context, index int) error {
+	err := forEachParallel(ctx, plan.Wallets, plan.Clients, func(ctx context.Context, index int) error {
 		customerID := "c-" + strconv.Itoa(index)
 		name := "Bench customer " + strconv.Itoa(index)
 		if _, err := d.pick(d.setupClients).UpsertCustomer(ctx, d.projectID, customerID, client.CustomerFields{Name: &name}); err != nil {
@@ -277,6 +291,11 @@ func (d *httpDriver) Setup(ctx context.Context, plan SetupPlan) error {
 		d.walletIDs[index] = wallet.ID
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	d.placement, err = d.discoverPlacement(ctx)
+	return err
 }
 
 // setupAccounts upserts plan.Wallets GigaWallet accounts, foreign IDs

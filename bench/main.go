@@ -62,6 +62,8 @@ type options struct {
 	pgMode        string
 	webhook       bool
 	webhookDrain  time.Duration
+	// crossShare is --cross: nil when not given (uniform pairs).
+	crossShare *float64
 }
 
 // Main runs `gigaledger bench` with args (without the subcommand name) and
@@ -120,12 +122,20 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	flags.BoolVar(&opts.allowRemote, "allow-remote", false, "allow targets that do not resolve to loopback")
 	flags.BoolVar(&opts.webhook, "webhook", false, "GigaLedger: receive the run's events on a loopback webhook and report delivery rate, lag and drain time")
 	flags.DurationVar(&opts.webhookDrain, "webhook-drain", webhookDrainDefault, "with --webhook: how long to wait after the load for the events still in flight")
+	cross := flags.String("cross", "", "transfer scenario on a sharded GigaLedger: share of transfers between wallets of different shards, 0..1 (e.g. 0.1); empty: both wallets uniform")
 	flags.StringVar(&opts.progress, "progress", "auto", "live progress on stderr: auto (a rewriting line on a terminal, a line per second otherwise), off")
 	if err := flags.Parse(args); err != nil {
 		return nil, err
 	}
 	if flags.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", flags.Args())
+	}
+	if *cross != "" {
+		share, err := strconv.ParseFloat(*cross, 64)
+		if err != nil {
+			return nil, fmt.Errorf("--cross %q: want a share in [0, 1]", *cross)
+		}
+		opts.crossShare = &share
 	}
 	for _, part := range strings.Split(*target, ",") {
 		if part = strings.TrimSpace(part); part != "" {
@@ -160,6 +170,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("--webhook: scenario %s does not commit one event per request; use a transaction scenario", o.scenario)
 	case o.webhookDrain <= 0 || o.webhookDrain > webhookDrainMax:
 		return fmt.Errorf("--webhook-drain %s: must be in (0, %s]", o.webhookDrain, webhookDrainMax)
+	case o.crossShare != nil && o.pgDSN != "":
+		return fmt.Errorf("--cross: GigaLedger only (PostgreSQL has no shards)")
 	case o.pgDSN != "" && !HasPostgresBaseline(o.scenario):
 		return fmt.Errorf("--scenario %s: the PostgreSQL baseline has no GigaWallet invoices or GigPay tokens; run it against GigaLedger only", o.scenario)
 	}
@@ -173,6 +185,7 @@ func (o *options) scenarioConfig(runID string) ScenarioConfig {
 		OperationsPerTx: o.opsPerTx,
 		ZipfExponent:    o.zipfExponent,
 		RunID:           runID,
+		CrossShare:      o.crossShare,
 	}
 }
 
@@ -207,6 +220,7 @@ func runWithOptions(ctx context.Context, opts *options, stderr io.Writer) (*Resu
 			return nil, fmt.Errorf("--target: %w", err)
 		}
 		driver, target = httpDriver, strings.Join(opts.targets, ",")
+		var chain hookChain
 		if opts.webhook {
 			measure, err := newWebhookMeasure(httpDriver.pick(httpDriver.setupClients), opts.webhookDrain)
 			if err != nil {
@@ -217,8 +231,10 @@ func runWithOptions(ctx context.Context, opts *options, stderr io.Writer) (*Resu
 					fmt.Fprintln(stderr, "bench:", err)
 				}
 			}()
-			hooks = measure
+			chain = append(chain, measure)
 		}
+		// Last, so that its reads are the closest to the measured phase.
+		hooks = append(chain, newNodeMetricsProbe(httpDriver.httpClient, opts.targets))
 	}
 	defer driver.Close()
 

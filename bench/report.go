@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -76,11 +77,23 @@ type Result struct {
 	Missed    int64 `json:"missed,omitempty"`
 	// Webhook is what the loopback webhook receiver got (--webhook).
 	Webhook *WebhookResult `json:"webhook,omitempty"`
+	// Shards is the cluster's shard count, when it said (GET /cluster).
+	Shards int `json:"shards,omitempty"`
+	// Cross is the cross-shard share of transfers asked for ("10%", "uniform"), or why it
+	// does not apply ("n/a: 1 shard"); empty when the run has no placement.
+	Cross string `json:"cross,omitempty"`
+	// CrossShardRequests counts the requests whose wallets live on different shards, of
+	// SpannedRequests whose shards were known (the share actually sent).
+	CrossShardRequests int64 `json:"crossShardRequests,omitempty"`
+	SpannedRequests    int64 `json:"spannedRequests,omitempty"`
+	// Nodes are each target's counters over the measured phase (GigaLedger only).
+	Nodes []NodeFigures `json:"nodes,omitempty"`
 }
 
 // PhaseLatency is the latency of one call of multi-call requests.
 type PhaseLatency struct {
 	Name    string  `json:"name"`
+	Count   int64   `json:"count,omitempty"`
 	Latency Latency `json:"latency"`
 }
 
@@ -146,11 +159,25 @@ func buildResult(system string, config RunConfig, rec *recorder, elapsed time.Du
 		Latency:        latencyOf(merged),
 	}
 	for name, histogram := range phases {
-		result.Phases = append(result.Phases, PhaseLatency{Name: name, Latency: latencyOf(histogram)})
+		result.Phases = append(result.Phases, PhaseLatency{Name: name, Count: histogram.TotalCount(), Latency: latencyOf(histogram)})
+		switch name {
+		case spanCrossShard:
+			result.CrossShardRequests += histogram.TotalCount()
+			result.SpannedRequests += histogram.TotalCount()
+		case spanSingleShard:
+			result.SpannedRequests += histogram.TotalCount()
+		}
 	}
 	slices.SortFunc(result.Phases, func(a, b PhaseLatency) int { return cmp.Compare(a.Name, b.Name) })
 	if config.Scenario.Name == ScenarioMultiOp {
 		result.OperationsPerTx = config.Scenario.OperationsPerTx
+	}
+	if placement := config.Scenario.Placement; placement != nil {
+		result.Shards = placement.ShardCount
+		result.Cross = formatShare(config.Scenario.CrossShare)
+		if !placement.canCross() {
+			result.Cross = "n/a: " + strconv.Itoa(placement.ShardCount) + " shard(s), every transfer is single-shard"
+		}
 	}
 	if len(retries) > 0 {
 		result.Retries = retries
@@ -246,10 +273,36 @@ func WriteTable(out io.Writer, result *Result) error {
 	for _, kind := range kinds {
 		fmt.Fprintf(table, "  retried %s\t%d\t(inside requests)\n", kind, result.Retries[kind])
 	}
+	if result.Shards > 0 {
+		fmt.Fprintf(table, "shards\t%d\tcross-shard transfers asked %s, sent %s\n", result.Shards, result.Cross, sentShare(result))
+	}
+	for _, node := range result.Nodes {
+		fmt.Fprintf(table, "node\t%s\tlog fsyncs/s %s, log entries proposed/s %s\n", node.Target,
+			formatRates([]NodeFigures{node}, func(n NodeFigures) *float64 { return n.FsyncsPerSecond }),
+			formatRates([]NodeFigures{node}, func(n NodeFigures) *float64 { return n.LogEntriesPerSecond }))
+	}
 	if result.Webhook != nil {
 		writeWebhook(table, result.Webhook)
 	}
 	return table.Flush()
+}
+
+// spanLatency is "p50/p99" of a span's requests, or "-" when the run had none.
+func spanLatency(result *Result, span string) string {
+	for _, phase := range result.Phases {
+		if phase.Name == span && phase.Count > 0 {
+			return fmt.Sprintf("%.1f/%.1f", phase.Latency.P50Ms, phase.Latency.P99Ms)
+		}
+	}
+	return "-"
+}
+
+// sentShare is the measured cross-shard share of a run's transfers ("10.2% of 12345").
+func sentShare(result *Result) string {
+	if result.SpannedRequests == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f%% of %d", 100*float64(result.CrossShardRequests)/float64(result.SpannedRequests), result.SpannedRequests)
 }
 
 // writeWebhook adds the webhook receiver's lines to a result table.
@@ -282,6 +335,12 @@ func WriteComparison(out io.Writer, results []*Result) error {
 		header = append(header, "tokens/s")
 	}
 	header = append(header, "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "business", "errors", "x "+baseline.System)
+	// Sharded GigaLedger runs add the shard count, the cross-shard share (asked, sent), the
+	// latencies of each span, and every node's log fsyncs and proposed entries per second.
+	sharded := slices.ContainsFunc(results, func(result *Result) bool { return result.Shards > 0 || len(result.Nodes) > 0 })
+	if sharded {
+		header = append(header, "shards", "cross asked", "cross sent", "single p50/p99 ms", "cross p50/p99 ms", "fsyncs/s per node", "entries/s per node")
+	}
 	fmt.Fprintln(table, strings.Join(header, "\t")+"\t")
 	for _, result := range results {
 		ratio := "-"
@@ -295,10 +354,27 @@ func WriteComparison(out io.Writer, results []*Result) error {
 				tokens = fmt.Sprintf("%.1f\t", result.TokensPerSecond)
 			}
 		}
-		fmt.Fprintf(table, "%s\t%s\t%d\t%.1f\t%s%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%s\t\n",
+		fmt.Fprintf(table, "%s\t%s\t%d\t%.1f\t%s%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%s\t",
 			result.System, result.Scenario, result.Clients, result.OKPerSecond, tokens,
 			result.Latency.P50Ms, result.Latency.P90Ms, result.Latency.P99Ms, result.Latency.P999Ms, result.Latency.MaxMs,
 			result.Business, result.Errors+result.Transport, ratio)
+		if sharded {
+			shards, cross := "-", "-"
+			if result.Shards > 0 {
+				shards, cross = strconv.Itoa(result.Shards), result.Cross
+				if strings.HasPrefix(cross, "n/a") {
+					cross = "n/a"
+				}
+			}
+			sent := "-"
+			if result.SpannedRequests > 0 {
+				sent = fmt.Sprintf("%.1f%%", 100*float64(result.CrossShardRequests)/float64(result.SpannedRequests))
+			}
+			fmt.Fprintf(table, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t", shards, cross, sent, spanLatency(result, spanSingleShard), spanLatency(result, spanCrossShard),
+				formatRates(result.Nodes, func(n NodeFigures) *float64 { return n.FsyncsPerSecond }),
+				formatRates(result.Nodes, func(n NodeFigures) *float64 { return n.LogEntriesPerSecond }))
+		}
+		fmt.Fprintln(table)
 	}
 	return table.Flush()
 }

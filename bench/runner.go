@@ -146,7 +146,13 @@ func Run(ctx context.Context, driver Driver, config RunConfig, progress io.Write
 	if err := driver.Setup(ctx, plan); err != nil {
 		return nil, fmt.Errorf("setup %s: %w", driver.System(), err)
 	}
-	funding := FundingRequests(config.Scenario.Name, config.Scenario.RunID, config.Scenario.Wallets)
+	if placer, ok := driver.(interface{ Placement() *WalletPlacement }); ok {
+		config.Scenario.Placement = placer.Placement()
+	}
+	if config.Scenario.CrossShare != nil && config.Scenario.Placement == nil {
+		return nil, fmt.Errorf("--cross: %s did not say where its wallets live (GigaLedger's GET /cluster gives the shard count)", driver.System())
+	}
+	funding := FundingRequests(config.Scenario.Name, config.Scenario.RunID, config.Scenario.Wallets, config.Scenario.Placement)
 	err := forEachParallel(ctx, len(funding), config.Clients, func(ctx context.Context, index int) error {
 		outcome := driver.Do(ctx, &funding[index])
 		if outcome.Class != OutcomeOK {

@@ -145,7 +145,17 @@ type Request struct {
 	// Amounts are the GigPay requests' amounts, in cents (smallest parts of
 	// usd, fractions 100).
 	Amounts []int64
+	// Span is spanSingleShard or spanCrossShard for a one-transfer transaction
+	// when the wallets' shards are known, else "". The driver reports the
+	// request's latency under it, as a phase.
+	Span string
 }
+
+// Spans of a transfer on a sharded cluster: both wallets on one shard, or not.
+const (
+	spanSingleShard = "single-shard"
+	spanCrossShard  = "cross-shard"
+)
 
 // ScenarioConfig holds the knobs shared by all scenarios.
 type ScenarioConfig struct {
@@ -155,6 +165,13 @@ type ScenarioConfig struct {
 	ZipfExponent    float64
 	RunID           string
 	AmountMax       int64
+	// CrossShare is the share of transfer requests whose two wallets live on
+	// different shards, in [0, 1]; nil picks both wallets uniformly (whatever
+	// share the placement gives, (S-1)/S on S equal shards).
+	CrossShare *float64
+	// Placement is where the wallets live, when the system under test told
+	// (set by Run after setup); nil otherwise.
+	Placement *WalletPlacement
 }
 
 // Validate reports a configuration error, naming the offending flag.
@@ -176,6 +193,14 @@ func (c ScenarioConfig) Validate() error {
 	}
 	if c.Name == ScenarioZipf && !(c.ZipfExponent > 1) {
 		return fmt.Errorf("--zipf-s %v: must be > 1", c.ZipfExponent)
+	}
+	if c.CrossShare != nil {
+		if share := *c.CrossShare; !(share >= 0 && share <= 1) {
+			return fmt.Errorf("--cross %v: must be in [0, 1]", share)
+		}
+		if c.Name != ScenarioTransfer {
+			return fmt.Errorf("--cross: only the %s scenario chooses its wallets by shard", ScenarioTransfer)
+		}
 	}
 	return nil
 }
@@ -241,7 +266,10 @@ func (g *Generator) Next() Request {
 		}
 		return g.transaction(operations)
 	default: // transfer, zipf
-		return g.transaction([]Operation{g.transfer()})
+		operation, span := g.placedTransfer()
+		request := g.transaction([]Operation{operation})
+		request.Span = span
+		return request
 	}
 }
 
@@ -256,6 +284,37 @@ func (g *Generator) referenceID() string {
 
 func (g *Generator) amount() int64 {
 	return 1 + g.random.Int64N(g.config.AmountMax)
+}
+
+// placedTransfer is one transfer and its span on the cluster's shards ("" when unknown). With
+// a cross-shard share (the transfer scenario on a known placement) the source is uniform and
+// the destination uniform among the other wallets of its shard, or of the other shards, by
+// that share; otherwise the pair is drawn as transfer draws it.
+func (g *Generator) placedTransfer() (Operation, string) {
+	placement := g.config.Placement
+	if placement == nil {
+		return g.transfer(), ""
+	}
+	if g.config.CrossShare == nil || !placement.canCross() {
+		operation := g.transfer()
+		if placement.ShardOf(operation.FromWallet) != placement.ShardOf(operation.ToWallet) {
+			return operation, spanCrossShard
+		}
+		return operation, spanSingleShard
+	}
+	from := g.random.IntN(g.config.Wallets)
+	cross := g.random.Float64() < *g.config.CrossShare
+	to, ok := placement.otherWallet(from, !cross, g.random.IntN)
+	if !ok {
+		// from is alone on its shard (tiny runs): the other kind is the only one there is.
+		cross = !cross
+		to, _ = placement.otherWallet(from, !cross, g.random.IntN)
+	}
+	span := spanSingleShard
+	if cross {
+		span = spanCrossShard
+	}
+	return Operation{Type: OperationTransfer, FromWallet: from, ToWallet: to, Amount: g.amount()}, span
 }
 
 // transfer picks two distinct wallets, uniformly or Zipf-skewed.
@@ -280,10 +339,11 @@ func (g *Generator) wallet() int {
 
 // FundingRequests returns the setup transactions that issue
 // initialBalanceAmount to every wallet, operationsPerTransactionMax per
-// transaction; none for the invoice scenario, whose accounts are not funded;
-// for the GigPay scenarios, one deposit of initialBalanceAmount cents per
-// payer account.
-func FundingRequests(scenario, runID string, wallets int) []Request {
+// transaction (with a placement, the wallets of one shard per transaction, so
+// funding never needs the cross-shard protocol); none for the invoice
+// scenario, whose accounts are not funded; for the GigPay scenarios, one
+// deposit of initialBalanceAmount cents per payer account.
+func FundingRequests(scenario, runID string, wallets int, placement *WalletPlacement) []Request {
 	if scenario == ScenarioInvoice {
 		return nil
 	}
@@ -295,18 +355,35 @@ func FundingRequests(scenario, runID string, wallets int) []Request {
 		}
 		return requests
 	}
+	order := make([]int, wallets)
+	for wallet := range order {
+		order[wallet] = wallet
+	}
+	if placement != nil && placement.Wallets() == wallets {
+		order = placement.fundingOrder()
+	}
 	var requests []Request
-	for first := 0; first < wallets; first += operationsPerTransactionMax {
-		last := min(first+operationsPerTransactionMax, wallets)
-		operations := make([]Operation, 0, last-first)
-		for wallet := first; wallet < last; wallet++ {
-			operations = append(operations, Operation{Type: OperationIssue, ToWallet: wallet, Amount: initialBalanceAmount})
+	var operations []Operation
+	flush := func() {
+		if len(operations) == 0 {
+			return
 		}
 		requests = append(requests, Request{
 			Kind:        RequestTransaction,
-			ReferenceID: "fund-" + runID + "-" + strconv.Itoa(first),
+			ReferenceID: "fund-" + runID + "-" + strconv.Itoa(len(requests)),
 			Operations:  operations,
 		})
+		operations = nil
 	}
+	for position, wallet := range order {
+		if position > 0 && placement != nil && placement.Wallets() == wallets && placement.ShardOf(wallet) != placement.ShardOf(order[position-1]) {
+			flush()
+		}
+		operations = append(operations, Operation{Type: OperationIssue, ToWallet: wallet, Amount: initialBalanceAmount})
+		if len(operations) == operationsPerTransactionMax {
+			flush()
+		}
+	}
+	flush()
 	return requests
 }

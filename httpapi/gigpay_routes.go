@@ -214,7 +214,7 @@ func (g *gigPay) createAccount(c *gin.Context) {
 		g.fail(c, apiErr)
 		return
 	}
-	asset, apiErr := g.asset(c, in.AssetID)
+	fractions, apiErr := g.assetFractions(c, in.AssetID)
 	if apiErr != nil {
 		g.fail(c, apiErr)
 		return
@@ -235,32 +235,34 @@ func (g *gigPay) createAccount(c *gin.Context) {
 			g.fail(c, internalError(fmt.Errorf("CreateWallet returned %T", result.Value)))
 			return
 		}
-		g.ok(c, http.StatusCreated, accountOf(w, asset.Fractions))
+		g.ok(c, http.StatusCreated, accountOf(w, fractions))
 	}
 }
 
-// asset reads an asset of the project that GigPay can use: 422 when it does not exist or its
-// fractions is not a power of ten.
-func (g *gigPay) asset(c *gin.Context, assetID string) (*ledger.Asset, *apiError) {
+// assetFractions reads the fractions of an asset of the project that GigPay can use: 422 when
+// it does not exist or its fractions is not a power of ten. Only the fractions: a used asset's
+// are answered without a round trip to the metadata shard (backend.Reader.AssetFractions),
+// where the whole asset would be read there with its supply from every shard.
+func (g *gigPay) assetFractions(c *gin.Context, assetID string) (uint64, *apiError) {
 	ctx, cancel := g.withTimeout(c)
 	defer cancel()
 	reader, err := g.backend.Read(ctx)
 	if err != nil {
-		return nil, fromBackendError(err, false)
+		return 0, fromBackendError(err, false)
 	}
-	asset, err := reader.GetAsset(g.cfg.ProjectID, assetID)
+	fractions, err := reader.AssetFractions(g.cfg.ProjectID, assetID)
 	if err != nil {
 		var rejection *fsm.Error
 		if errors.As(err, &rejection) {
-			return nil, g.refusal(rejection, nil)
+			return 0, g.refusal(rejection, nil)
 		}
-		return nil, fromBackendError(err, false)
+		return 0, fromBackendError(err, false)
 	}
-	if gigpay.Scale(asset.Fractions) < 0 {
-		return nil, &apiError{status: http.StatusUnprocessableEntity, code: string(gigpay.CodeUnsupportedAsset),
-			message: fmt.Sprintf("asset %q has %d fractions; GigPay needs a power of ten", asset.ID, asset.Fractions)}
+	if gigpay.Scale(fractions) < 0 {
+		return 0, &apiError{status: http.StatusUnprocessableEntity, code: string(gigpay.CodeUnsupportedAsset),
+			message: fmt.Sprintf("asset %q has %d fractions; GigPay needs a power of ten", assetID, fractions)}
 	}
-	return asset, nil
+	return fractions, nil
 }
 
 func accountOf(w *ledger.Wallet, fractions uint64) gp.Account {
@@ -278,11 +280,12 @@ func (g *gigPay) getAccount(c *gin.Context) {
 		if err != nil {
 			return nil, err
 		}
-		asset, err := reader.GetAsset(g.cfg.ProjectID, w.AssetID)
+		// The wallet uses its asset: its fractions are fixed for good (AssetFractions).
+		fractions, err := reader.AssetFractions(g.cfg.ProjectID, w.AssetID)
 		if err != nil {
 			return nil, err
 		}
-		return accountOf(w, asset.Fractions), nil
+		return accountOf(w, fractions), nil
 	})
 }
 

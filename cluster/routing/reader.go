@@ -115,6 +115,25 @@ func (rd *reader) GetAsset(projectID, assetID string) (*ledger.Asset, error) {
 	return &assets[0], nil
 }
 
+// AssetFractions answers a used asset's fractions from the router's cache of used assets
+// (usedAssets: a used asset is never deleted and its fractions never change, so the answer is
+// the one a read would give); any other asset is read from the metadata shard, and cached once
+// that read shows it used. An unused asset is never cached: it may be deleted, and an asset of
+// the same ID created again with other fractions.
+func (rd *reader) AssetFractions(projectID, assetID string) (uint64, error) {
+	if definition, ok := rd.router.usedAssets.Load(usedAssetKey(projectID, assetID)); ok {
+		return definition.(ledger.AssetDefinition).Fractions, nil
+	}
+	a, err := rd.ask(MetadataShard, shardQuery{Kind: queryGetAsset, ProjectID: projectID, ID: assetID})
+	if err != nil {
+		return 0, err
+	}
+	if a.Asset.Used {
+		rd.router.rememberUsedAsset(projectID, assetID, a.Asset)
+	}
+	return a.Asset.Fractions, nil
+}
+
 func (rd *reader) ListAssets(projectID string) ([]ledger.Asset, error) {
 	a, err := rd.ask(MetadataShard, shardQuery{Kind: queryListAssets, ProjectID: projectID})
 	if err != nil {

@@ -179,10 +179,16 @@ func (r *Router) usedAsset(ctx context.Context, projectID, assetID string) (ledg
 		}
 		asset = marked.Value.(*ledger.Asset)
 	}
+	return r.rememberUsedAsset(projectID, assetID, asset), nil, nil
+}
+
+// rememberUsedAsset caches the definition of an asset the metadata shard says is used (and so
+// its project as known): from then on it can be neither deleted nor given other fractions.
+func (r *Router) rememberUsedAsset(projectID, assetID string, asset *ledger.Asset) ledger.AssetDefinition {
 	definition := ledger.AssetDefinition{Name: asset.Name, Code: asset.Code, Fractions: asset.Fractions, CreatedAt: asset.CreatedAt}
-	r.usedAssets.Store(key, definition)
+	r.usedAssets.Store(usedAssetKey(projectID, assetID), definition)
 	r.knownProjects.Store(projectID, struct{}{})
-	return definition, nil, nil
+	return definition
 }
 
 // requireProject answers ProjectNotFound (as a result) unless the metadata shard has the

@@ -115,6 +115,15 @@ func (l *Ledger) GetAsset(projectID, assetID string) (*Asset, error) {
 		rejectf(CodeAssetNotFound, "asset %q not found", assetID), decodeAsset)
 }
 
+// AssetFractions returns an asset's fractions (backend.Reader).
+func (l *Ledger) AssetFractions(projectID, assetID string) (uint64, error) {
+	asset, err := l.GetAsset(projectID, assetID)
+	if err != nil {
+		return 0, err
+	}
+	return asset.Fractions, nil
+}
+
 // GetCustomer returns one customer.
 func (l *Ledger) GetCustomer(projectID, customerID string) (*Customer, error) {
 	return getInProject(l, projectID, key(prefixCustomer, projectID, customerID),
