@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -103,7 +104,7 @@ func benchmarkPropose(b *testing.B, forwarded bool, batchMaxCount, pipelineMaxCo
 //
 //	go test -run '^$' -bench BenchmarkMultiShardPropose -benchtime 3s ./cluster/
 func BenchmarkMultiShardPropose(b *testing.B) {
-	for _, mode := range []nodelog.Mode{nodelog.ModeShared, nodelog.ModePerShardSync} {
+	for _, mode := range []nodelog.Mode{nodelog.ModeShared, nodelog.ModePerShardSync, nodelog.ModeCoalescedNoSync} {
 		for _, shardCount := range []int{1, 3, 4, 6} {
 			for _, path := range []string{"leader", "follower"} {
 				b.Run(fmt.Sprintf("%s/shards%d/%s", mode, shardCount, path), func(b *testing.B) {
@@ -164,6 +165,7 @@ func benchmarkMultiShardWith(b *testing.B, shardCount int, forwarded, plain bool
 	for _, n := range c.nodes {
 		fsyncsBefore += n.node.RaftLogFsyncCount()
 	}
+	cpuBefore := processCPU()
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
@@ -179,10 +181,12 @@ func benchmarkMultiShardWith(b *testing.B, shardCount int, forwarded, plain bool
 		}
 	})
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpuBefore
 	b.StopTimer()
 	if failures.Load() > 0 {
 		b.Fatalf("%d proposals failed", failures.Load())
 	}
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/proposal")
 	var batches, commands uint64
 	for k := range shardCount {
 		stats := leaders[k].node.Shard(k).Stats()
@@ -200,4 +204,13 @@ func benchmarkMultiShardWith(b *testing.B, shardCount int, forwarded, plain bool
 	if batches > 0 {
 		b.ReportMetric(float64(commands)/float64(batches), "commands/entry")
 	}
+}
+
+// processCPU is the user and system CPU this process has used (all three nodes).
+func processCPU() time.Duration {
+	var usage syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
+		return 0
+	}
+	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano())
 }
