@@ -104,7 +104,7 @@ func benchmarkPropose(b *testing.B, forwarded bool, batchMaxCount, pipelineMaxCo
 //
 //	go test -run '^$' -bench BenchmarkMultiShardPropose -benchtime 3s ./cluster/
 func BenchmarkMultiShardPropose(b *testing.B) {
-	for _, mode := range []nodelog.Mode{nodelog.ModeShared, nodelog.ModePerShardSync, nodelog.ModeCoalescedNoSync} {
+	for _, mode := range []nodelog.Mode{nodelog.ModeShared, nodelog.ModePerShardSync} {
 		for _, shardCount := range []int{1, 3, 4, 6} {
 			for _, path := range []string{"leader", "follower"} {
 				b.Run(fmt.Sprintf("%s/shards%d/%s", mode, shardCount, path), func(b *testing.B) {

@@ -62,8 +62,6 @@ func (m Mode) String() string {
 		return "shared"
 	case ModePerShardSync:
 		return "per-shard-sync"
-	case ModeCoalescedNoSync:
-		return "coalesced-nosync"
 	}
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
@@ -148,7 +146,6 @@ type Log struct {
 	closing      chan struct{}
 	commitDone   chan struct{}
 	flushDone    chan struct{}
-	coalescer    *coalescer
 	closeOnce    sync.Once
 	closeErr     error
 }
@@ -249,12 +246,6 @@ func Open(opts Options) (*Log, error) {
 		nextSeq: 1, stores: make(map[string]*Store), unresolved: make(map[string]bool),
 		commitSignal: make(chan struct{}, 1), flushSignal: make(chan struct{}, 1),
 		closing: make(chan struct{}), commitDone: make(chan struct{}), flushDone: make(chan struct{}),
-	}
-	if opts.Mode == ModeCoalescedNoSync {
-		l.coalescer = &coalescer{dirty: map[*Store]bool{}, signal: make(chan struct{}, 1), log: l}
-		go l.coalescer.run()
-		opts.Mode = ModePerShardSync
-		l.opts.Mode = ModePerShardSync
 	}
 	if opts.Mode == ModePerShardSync {
 		close(l.commitDone)

@@ -89,7 +89,7 @@ func (l *Log) OpenStore(key, boltPath string) (*Store, error) {
 }
 
 func (s *Store) open(boltPath string) error {
-	bolt, err := raftboltdb.New(raftboltdb.Options{Path: boltPath, NoSync: s.log.coalescer != nil})
+	bolt, err := raftboltdb.New(raftboltdb.Options{Path: boltPath, NoSync: false})
 	if err != nil {
 		return err
 	}
@@ -242,9 +242,6 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 	if s.log.opts.Mode == ModePerShardSync {
 		if err := s.bolt.StoreLogs(logs); err != nil {
 			return err
-		}
-		if s.log.coalescer != nil {
-			return s.log.coalescer.sync(s)
 		}
 		s.log.metrics.countBoltCommit()
 		return nil
