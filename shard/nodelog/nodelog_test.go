@@ -530,3 +530,50 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+// TestFreshStoreIgnoresOldRecordsOfItsKey: a replica whose folder was wiped and that is added
+// again (ReplaceNode) under the same key must start empty, not from its previous life's records.
+func TestFreshStoreIgnoresOldRecordsOfItsKey(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, nil)
+	s := openStore(t, l, "3", dir)
+	if err := s.StoreLogs(entries(1, 10, 1)); err != nil {
+		t.Fatal(err)
+	}
+	l.crash(t)
+	if err := os.Remove(filepath.Join(dir, "3.db")); err != nil {
+		t.Fatal(err)
+	}
+	l = openLog(t, dir, nil)
+	s = openStore(t, l, "3", dir)
+	checkRange(t, s, 0, 0, term1)
+	if err := s.StoreLogs(entries(1, 2, 5)); err != nil {
+		t.Fatal(err)
+	}
+	l.crash(t)
+	l = openLog(t, dir, nil)
+	s = openStore(t, l, "3", dir)
+	checkRange(t, s, 1, 2, func(uint64) uint64 { return 5 })
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBoundStoreRefusesAnotherLog: a bolt file bound to one node log does not open behind a
+// new one (its newest entries were in the lost log).
+func TestBoundStoreRefusesAnotherLog(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, filepath.Join(dir, "log1"), nil)
+	s := openStore(t, l, "1", dir)
+	if err := s.StoreLogs(entries(1, 3, 1)); err != nil {
+		t.Fatal(err)
+	}
+	l.crash(t)
+	other := openLog(t, filepath.Join(dir, "log2"), nil)
+	if _, err := other.OpenStore("1", filepath.Join(dir, "1.db")); err == nil {
+		t.Fatal("a bolt file bound to a lost log opened behind another")
+	}
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
