@@ -199,6 +199,14 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	return cfg, cfg.validate()
 }
 
+// raftLogMode is --raft-log-mode; empty (a config built without flags) is the default, shared.
+func (cfg *serveConfig) raftLogMode() (nodelog.Mode, error) {
+	if cfg.RaftLogMode == "" {
+		return nodelog.ModeShared, nil
+	}
+	return nodelog.ParseMode(cfg.RaftLogMode)
+}
+
 func (cfg *serveConfig) validate() error {
 	if cfg.NodeID == "" || cfg.DataDir == "" {
 		return errors.New("--node-id and --data-dir must not be empty")
@@ -214,7 +222,7 @@ func (cfg *serveConfig) validate() error {
 	if cfg.Replicas < 1 {
 		return fmt.Errorf("--replicas must be at least 1")
 	}
-	if _, err := nodelog.ParseMode(cfg.RaftLogMode); err != nil {
+	if _, err := cfg.raftLogMode(); err != nil {
 		return fmt.Errorf("--raft-log-mode: %w", err)
 	}
 	if cfg.ChainStartHeight < -1 || cfg.ChainPollInterval != 0 && (cfg.ChainPollInterval < 10*time.Millisecond || cfg.ChainPollInterval > time.Hour) {

@@ -31,7 +31,6 @@ import (
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 	"github.com/gigaledger/gigaledger/httpapi"
 	"github.com/gigaledger/gigaledger/shard"
-	"github.com/gigaledger/gigaledger/shard/nodelog"
 )
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -117,7 +116,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	}
 	fams := newFamilies()
 	var routerOnce atomic.Pointer[routing.Router]
-	raftLogMode, _ := nodelog.ParseMode(cfg.RaftLogMode) // validate checked it
+	raftLogMode, _ := cfg.raftLogMode() // validate checked it
 	clusterConfig := cluster.Config{
 		NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, DataDir: cfg.DataDir, Shard: template,
 		OpenStateMachine: func(shardID int, dir string) (shard.StateMachine, error) {
