@@ -43,6 +43,9 @@ const (
 	// DefaultFlushInterval is how often stores with entries in memory write them to bolt, so
 	// that old segments can be deleted even when a shard is quiet.
 	DefaultFlushInterval = time.Second
+	// DefaultMemoryMaxBytes bounds the entry bytes all of a node's stores hold in memory; a
+	// store also flushes inline at 4 × FlushBytes of its own.
+	DefaultMemoryMaxBytes = 256 << 20
 )
 
 // Mode says how a node's replicas make their raft log durable.
@@ -82,10 +85,11 @@ type Options struct {
 	// Dir holds the segment files (ModeShared only).
 	Dir  string
 	Mode Mode
-	// SegmentMaxBytes, FlushBytes and FlushInterval: see the defaults.
+	// SegmentMaxBytes, FlushBytes, FlushInterval and MemoryMaxBytes: see the defaults.
 	SegmentMaxBytes int64
 	FlushBytes      int
 	FlushInterval   time.Duration
+	MemoryMaxBytes  int64
 	// Registerer receives gigaledger_raftlog_fsyncs_total; nil registers nothing.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -138,6 +142,8 @@ type Log struct {
 	fileBytes        int64
 	nextSegmentIndex uint64
 
+	// memBytes is the entry bytes every store holds in memory (Store.addMemBytes).
+	memBytes atomic.Int64
 	// flushPaused stops the flush goroutine's rounds (tests that flush by hand).
 	flushPaused atomic.Bool
 
@@ -233,6 +239,9 @@ func Open(opts Options) (*Log, error) {
 	}
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = DefaultFlushInterval
+	}
+	if opts.MemoryMaxBytes <= 0 {
+		opts.MemoryMaxBytes = DefaultMemoryMaxBytes
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

@@ -577,3 +577,42 @@ func TestBoundStoreRefusesAnotherLog(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMemoryBoundFlushesInline: with the flusher stopped, stores that write while the node is
+// over MemoryMaxBytes flush themselves, so memory stays within the bound plus one write.
+func TestMemoryBoundFlushesInline(t *testing.T) {
+	dir := t.TempDir()
+	const boundBytes = 4 << 10
+	l := openLog(t, dir, func(o *Options) { o.MemoryMaxBytes = boundBytes })
+	l.flushPaused.Store(true)
+	stores := []*Store{openStore(t, l, "a", dir), openStore(t, l, "b", dir)}
+	var writeMaxBytes int64
+	for first := uint64(1); first <= 400; first += 10 {
+		for _, s := range stores {
+			logs := entries(first, first+9, 1)
+			if err := s.StoreLogs(logs); err != nil {
+				t.Fatal(err)
+			}
+			var written int64
+			for _, entry := range logs {
+				written += int64(entryBytes(entry))
+			}
+			writeMaxBytes = max(writeMaxBytes, written)
+			if held := l.memBytes.Load(); held > boundBytes+2*writeMaxBytes {
+				t.Fatalf("node holds %d bytes in memory, bound %d", held, boundBytes)
+			}
+		}
+	}
+	for _, s := range stores {
+		checkRange(t, s, 1, 400, term1)
+		if last, err := s.bolt.LastIndex(); err != nil || last < 300 {
+			t.Fatalf("bolt last index %d (%v): inline flushes did not happen", last, err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if held := l.memBytes.Load(); held != 0 {
+		t.Fatalf("%d bytes counted in memory after close", held)
+	}
+}

@@ -256,8 +256,9 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 	if memBytes >= s.log.opts.FlushBytes {
 		s.log.signalFlush()
 	}
-	if memBytes >= 4*s.log.opts.FlushBytes {
-		// The flusher is behind: bound memory by writing to bolt here (backpressure).
+	if memBytes >= 4*s.log.opts.FlushBytes || s.log.memBytes.Load() >= s.log.opts.MemoryMaxBytes {
+		// The flusher is behind: bound memory by writing to bolt here (backpressure). Over the
+		// node's bound, every store that writes flushes itself first.
 		return s.flush()
 	}
 	return nil
@@ -269,10 +270,10 @@ func (s *Store) applyEntries(seq uint64, logs []*raft.Log) int {
 	defer s.mu.Unlock()
 	for _, l := range logs {
 		if old, ok := s.mem[l.Index]; ok {
-			s.memBytes -= entryBytes(old)
+			s.addMemBytes(-entryBytes(old))
 		}
 		s.mem[l.Index] = l
-		s.memBytes += entryBytes(l)
+		s.addMemBytes(entryBytes(l))
 		if s.memFirst == 0 || l.Index < s.memFirst {
 			s.memFirst = l.Index
 		}
@@ -280,6 +281,12 @@ func (s *Store) applyEntries(seq uint64, logs []*raft.Log) int {
 	}
 	s.appliedSeq = seq
 	return s.memBytes
+}
+
+// addMemBytes counts entry bytes in mem, the store's and the node's (mu held).
+func (s *Store) addMemBytes(delta int) {
+	s.memBytes += delta
+	s.log.memBytes.Add(int64(delta))
 }
 
 func entryBytes(l *raft.Log) int {
@@ -319,7 +326,7 @@ func (s *Store) applyDeleteRange(seq, first, last uint64) error {
 	for index, entry := range s.mem {
 		if index >= first && index <= last {
 			delete(s.mem, index)
-			s.memBytes -= entryBytes(entry)
+			s.addMemBytes(-entryBytes(entry))
 		}
 	}
 	s.recomputeMemBounds()
@@ -379,7 +386,7 @@ func (s *Store) flush() error {
 	for _, entry := range entries {
 		if s.mem[entry.Index] == entry { // not replaced while we wrote
 			delete(s.mem, entry.Index)
-			s.memBytes -= entryBytes(entry)
+			s.addMemBytes(-entryBytes(entry))
 		}
 	}
 	s.recomputeMemBounds()
@@ -464,6 +471,7 @@ func (s *Store) Close() error {
 	s.flushMu.Lock()
 	s.mu.Lock()
 	s.closed = true
+	s.addMemBytes(-s.memBytes) // empty unless the flush failed
 	s.mem = nil
 	s.mu.Unlock()
 	s.flushMu.Unlock()
