@@ -605,7 +605,14 @@ func (l *Log) writeBatch(batch *commitBatch) error {
 	l.mu.Unlock()
 	if l.fileBytes >= l.opts.SegmentMaxBytes {
 		if err := l.startSegment(); err != nil {
-			return err
+			// This round is durable; the next ones have nowhere to go.
+			l.mu.Lock()
+			if l.failed == nil {
+				l.failed = fmt.Errorf("node log: %w", err)
+				l.logger.Error("node log failed; raft log writes fail until restart", "error", err)
+			}
+			l.mu.Unlock()
+			return nil
 		}
 		l.signalFlush()
 	}
