@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gigaledger/gigaledger/shard"
+	"github.com/gigaledger/gigaledger/shard/nodelog"
 )
 
 // BenchmarkClusterPropose measures group commit on 3 replicas over loopback TCP with real
@@ -92,18 +94,24 @@ func benchmarkPropose(b *testing.B, forwarded bool, batchMaxCount, pipelineMaxCo
 	}
 }
 
-// BenchmarkMultiShardPropose measures proposals/s on 3 nodes hosting 1, 3 and 6 shards (every
-// node a replica of every shard, RF 3), 64+ proposers spread round-robin over the shards.
-// "leader" sends each proposal to its shard's leader (local), "follower" to a node that is not
-// the shard's leader (forwarded over the shared port): the difference is the forwarding cost.
+// BenchmarkMultiShardPropose measures proposals/s on 3 nodes hosting 1, 3, 4 and 6 shards (every
+// node a replica of every shard, RF 3), 64+ proposers spread round-robin over the shards, with
+// the node's shared raft log ("shared", the default) and with each replica's raft.db syncing
+// on its own ("per-shard-sync", the fallback). "leader" sends each proposal to its shard's
+// leader (local), "follower" to a node that is not the shard's leader (forwarded over the
+// shared port): the difference is the forwarding cost. It also reports the raft log fsyncs
+// per second per node.
 //
 //	go test -run '^$' -bench BenchmarkMultiShardPropose -benchtime 3s ./cluster/
 func BenchmarkMultiShardPropose(b *testing.B) {
-	for _, shardCount := range []int{1, 3, 6} {
-		for _, path := range []string{"leader", "follower"} {
-			b.Run(fmt.Sprintf("shards%d/%s", shardCount, path), func(b *testing.B) {
-				benchmarkMultiShard(b, shardCount, path == "follower")
-			})
+	// Modes alternate within a shard count so that both see the same machine load.
+	for _, shardCount := range []int{1, 3, 4, 6} {
+		for _, mode := range []nodelog.Mode{nodelog.ModeShared, nodelog.ModePerShardSync} {
+			for _, path := range []string{"leader", "follower"} {
+				b.Run(fmt.Sprintf("%s/shards%d/%s", mode, shardCount, path), func(b *testing.B) {
+					benchmarkMultiShardWith(b, shardCount, path == "follower", false, mode)
+				})
+			}
 		}
 	}
 }
@@ -114,17 +122,13 @@ func BenchmarkNodeTransport(b *testing.B) {
 	for _, transport := range []string{"tls", "plain"} {
 		for _, path := range []string{"leader", "follower"} {
 			b.Run(transport+"/"+path, func(b *testing.B) {
-				benchmarkMultiShardWith(b, 1, path == "follower", transport == "plain")
+				benchmarkMultiShardWith(b, 1, path == "follower", transport == "plain", nodelog.ModeShared)
 			})
 		}
 	}
 }
 
-func benchmarkMultiShard(b *testing.B, shardCount int, forwarded bool) {
-	benchmarkMultiShardWith(b, shardCount, forwarded, false)
-}
-
-func benchmarkMultiShardWith(b *testing.B, shardCount int, forwarded, plain bool) {
+func benchmarkMultiShardWith(b *testing.B, shardCount int, forwarded, plain bool, raftLogMode nodelog.Mode) {
 	const (
 		proposerMinCount = 64
 		commandBytes     = 16
@@ -132,7 +136,7 @@ func benchmarkMultiShardWith(b *testing.B, shardCount int, forwarded, plain bool
 	c := newStaticClusterWith(b, 3, shardCount, 3, func(cfg *shard.Config) {
 		cfg.SnapshotThreshold = 1 << 30
 		cfg.SnapshotInterval = time.Hour
-	}, plain)
+	}, plain, raftLogMode)
 	entries := make([]*multiNode, shardCount)
 	leaders := make([]*multiNode, shardCount)
 	for k := range shardCount {
@@ -152,12 +156,18 @@ func benchmarkMultiShardWith(b *testing.B, shardCount int, forwarded, plain bool
 	var (
 		sequence, failures, proposerIndex atomic.Uint64
 		before                            shard.Stats
+		firstFailure                      atomic.Value
 	)
 	for k := range shardCount {
 		stats := leaders[k].node.Shard(k).Stats()
 		before.ProposedBatches += stats.ProposedBatches
 		before.ProposedCommands += stats.ProposedCommands
 	}
+	fsyncsBefore := uint64(0)
+	for _, n := range c.nodes {
+		fsyncsBefore += n.node.RaftLogFsyncCount()
+	}
+	cpuBefore := processCPU()
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
@@ -169,14 +179,17 @@ func benchmarkMultiShardWith(b *testing.B, shardCount int, forwarded, plain bool
 			copy(command, fmt.Sprintf("%016d", sequence.Add(1)))
 			if _, err := node.Propose(ctx, shardID, command); err != nil {
 				failures.Add(1)
+				firstFailure.CompareAndSwap(nil, err.Error())
 			}
 		}
 	})
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpuBefore
 	b.StopTimer()
 	if failures.Load() > 0 {
-		b.Fatalf("%d proposals failed", failures.Load())
+		b.Fatalf("%d proposals failed, the first with: %v", failures.Load(), firstFailure.Load())
 	}
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/proposal")
 	var batches, commands uint64
 	for k := range shardCount {
 		stats := leaders[k].node.Shard(k).Stats()
@@ -185,8 +198,22 @@ func benchmarkMultiShardWith(b *testing.B, shardCount int, forwarded, plain bool
 	}
 	batches -= before.ProposedBatches
 	commands -= before.ProposedCommands
+	fsyncs := -fsyncsBefore
+	for _, n := range c.nodes {
+		fsyncs += n.node.RaftLogFsyncCount()
+	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "proposals/s")
+	b.ReportMetric(float64(fsyncs)/float64(len(c.nodes))/elapsed.Seconds(), "fsyncs/s/node")
 	if batches > 0 {
 		b.ReportMetric(float64(commands)/float64(batches), "commands/entry")
 	}
+}
+
+// processCPU is the user and system CPU this process has used (all three nodes).
+func processCPU() time.Duration {
+	var usage syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
+		return 0
+	}
+	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano())
 }

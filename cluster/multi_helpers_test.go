@@ -18,6 +18,7 @@ import (
 	"github.com/gigaledger/gigaledger/cluster/tlsconfig"
 	"github.com/gigaledger/gigaledger/cluster/tlsconfig/tlstest"
 	"github.com/gigaledger/gigaledger/shard"
+	"github.com/gigaledger/gigaledger/shard/nodelog"
 	"github.com/gigaledger/gigaledger/shard/shardtest"
 )
 
@@ -56,6 +57,8 @@ type multiCluster struct {
 	ca     *tlstest.CA
 	// plain runs the nodes without TLS (loopback only), for benchmarks that measure its cost.
 	plain bool
+	// raftLogMode is every node's Config.RaftLogMode (zero: the default, shared).
+	raftLogMode nodelog.Mode
 }
 
 // tlsCA is the cluster's test CA.
@@ -103,7 +106,7 @@ func (c *multiCluster) config(n *multiNode) cluster.Config {
 		OpenStateMachine: func(shardID int, dir string) (shard.StateMachine, error) { return n.recorder(shardID), nil },
 		StaticNodes:      c.addresses, StaticPlacement: c.static,
 		APIAddr: "api-" + n.id, BootstrapTimeout: testutil.WaitMax, GossipTuning: shortGossip,
-		TLS: c.nodeTLS(n.id),
+		TLS: c.nodeTLS(n.id), RaftLogMode: c.raftLogMode,
 		// A query's answer is the shard's commands so far, comma-separated.
 		Query: func(ctx context.Context, shardID int, query []byte) ([]byte, error) {
 			return []byte(strings.Join(n.recorder(shardID).Commands(), ",")), nil
@@ -122,13 +125,13 @@ func (c *multiCluster) nodeTLS(id string) *tlsconfig.Node {
 // newStaticCluster starts size nodes with a static placement of shardCount shards.
 func newStaticCluster(tb testing.TB, size, shardCount, replicaCount int, tune func(*shard.Config)) *multiCluster {
 	tb.Helper()
-	return newStaticClusterWith(tb, size, shardCount, replicaCount, tune, false)
+	return newStaticClusterWith(tb, size, shardCount, replicaCount, tune, false, 0)
 }
 
 // newStaticClusterWith is newStaticCluster; plain turns node-to-node TLS off.
-func newStaticClusterWith(tb testing.TB, size, shardCount, replicaCount int, tune func(*shard.Config), plain bool) *multiCluster {
+func newStaticClusterWith(tb testing.TB, size, shardCount, replicaCount int, tune func(*shard.Config), plain bool, raftLogMode nodelog.Mode) *multiCluster {
 	tb.Helper()
-	c := &multiCluster{tb: tb, nodes: newMultiNodes(tb, size), tune: tune, plain: plain}
+	c := &multiCluster{tb: tb, nodes: newMultiNodes(tb, size), tune: tune, plain: plain, raftLogMode: raftLogMode}
 	ids := make([]string, size)
 	for i, n := range c.nodes {
 		ids[i] = n.id

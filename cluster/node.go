@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,7 @@ import (
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/cluster/tlsconfig"
 	"github.com/gigaledger/gigaledger/shard"
+	"github.com/gigaledger/gigaledger/shard/nodelog"
 )
 
 var (
@@ -65,6 +67,8 @@ const (
 	shardDirPrefix = "shard-"
 	// shardRaftDirName is the raft folder inside a shard's folder.
 	shardRaftDirName = "raft"
+	// nodeLogDirName is the folder in DataDir of the node's shared raft log (nodelog).
+	nodeLogDirName = "raftlog"
 )
 
 // Config configures a Node. A node gets its placement from, in order: DataDir/cluster.json
@@ -101,6 +105,13 @@ type Config struct {
 	// Query, when set, answers Node.Query for a shard hosted here, after the node has fenced a
 	// linearizable read on it. The query and answer bytes are the caller's own encoding.
 	Query func(ctx context.Context, shardID int, query []byte) ([]byte, error)
+
+	// RaftLogMode says how hosted replicas make their raft log durable: nodelog.ModeShared
+	// (the zero value: one write-ahead log and one fsync per group commit for every replica
+	// of the node, in DataDir/raftlog) or nodelog.ModePerShardSync (each replica's raft.db
+	// fsyncs on its own, as before). Switching from shared to per-shard sync needs a clean
+	// shutdown first (a replica refuses to open otherwise: its newest entries are in the log).
+	RaftLogMode nodelog.Mode
 
 	// StaticNodes and StaticPlacement give the placement without gossip (tests, --peers).
 	// Every replica in StaticPlacement must be in StaticNodes.
@@ -149,6 +160,8 @@ type Node struct {
 	server     *rpcServer
 	gossip     *membership // nil without GossipAddr
 	file       atomic.Pointer[clusterFile]
+	// nodeLog is the log every hosted replica's raft log goes through; closed after them.
+	nodeLog *nodelog.Log
 
 	// openMu serializes opening shards (at start and on openReplica requests).
 	openMu sync.Mutex
@@ -265,6 +278,14 @@ func (cfg Config) validate() error {
 // start gets the placement and opens the hosted shards.
 func (n *Node) start() error {
 	cfg := n.cfg
+	nodeLog, err := nodelog.Open(nodelog.Options{
+		Dir: filepath.Join(cfg.DataDir, nodeLogDirName), Mode: cfg.RaftLogMode,
+		Registerer: cfg.Shard.Registerer, Logger: n.logger,
+	})
+	if err != nil {
+		return err
+	}
+	n.nodeLog = nodeLog
 	file, err := loadClusterFile(cfg.DataDir)
 	if err != nil {
 		return err
@@ -415,6 +436,11 @@ func (n *Node) Close() error {
 			})
 		}
 		wg.Wait()
+		if n.nodeLog != nil {
+			if err := n.nodeLog.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close node log: %w", err))
+			}
+		}
 		n.server.close()
 		n.client.close()
 		if err := n.mux.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
@@ -430,4 +456,13 @@ func placementsEqual(a, b Placement) bool {
 	return a.SlotCount == b.SlotCount && slices.EqualFunc(a.Shards, b.Shards, func(x, y ShardReplicas) bool {
 		return x.ID == y.ID && slices.Equal(x.Replicas, y.Replicas)
 	})
+}
+
+// RaftLogFsyncCount is how many fsyncs this node made for its replicas' raft logs (the
+// gigaledger_raftlog_fsyncs_total counter, summed over kinds); benchmarks divide it by time.
+func (n *Node) RaftLogFsyncCount() uint64 {
+	if n.nodeLog == nil {
+		return 0
+	}
+	return n.nodeLog.FsyncCount()
 }

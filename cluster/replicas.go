@@ -73,6 +73,7 @@ func (n *Node) openShard(shardID int, bootstrap bool, peers []shard.Peer) error 
 	cfg.DataDir = n.raftDir(shardID)
 	cfg.Peers = peers
 	cfg.Bootstrap = bootstrap
+	cfg.NodeLog = n.nodeLog
 	layer := n.raftRouter.register(uint16(shardID), n.advertise)
 	transport := identifiedTransport{raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  layer,

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gigaledger/gigaledger/shard/nodelog"
 )
 
 // Defaults for Config. The batching defaults come from BenchmarkClusterPropose in cluster/
@@ -104,6 +106,12 @@ type Config struct {
 	// Registerer receives the shard's metrics; nil means no metrics are registered. Use a
 	// separate registry per node when several nodes run in one process.
 	Registerer prometheus.Registerer
+
+	// NodeLog, when set, is the node's log that the replica's raft log goes through (one
+	// group commit for every replica on the node; see package nodelog), under ShardID. Nil
+	// opens raft.db alone with its own fsync per write. The node owns it and closes it after
+	// its shards.
+	NodeLog *nodelog.Log
 }
 
 // withDefaults returns cfg with zero limits replaced by the defaults.

@@ -3,6 +3,7 @@ package shard
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/gigaledger/gigaledger/shard/nodelog"
 )
 
 const (
@@ -25,17 +28,20 @@ const (
 
 // Shard is one replica of one Raft group. All methods are safe for concurrent use.
 type Shard struct {
-	cfg       Config
-	logger    *slog.Logger
-	sm        StateMachine
-	adapter   *fsmAdapter
-	metrics   *shardMetrics
-	raft      *raft.Raft
-	boltStore *raftboltdb.BoltStore
-	logStore  raft.LogStore
-	snapshots *raft.FileSnapshotStore
-	observer  *raft.Observer
-	verifier  *leaderVerifier
+	cfg     Config
+	logger  *slog.Logger
+	sm      StateMachine
+	adapter *fsmAdapter
+	metrics *shardMetrics
+	raft    *raft.Raft
+	// stableStore is the raft.db file itself (cfg.NodeLog nil) or the node log's store in
+	// front of it; storeCloser closes whichever it is, after raft has shut down.
+	stableStore raft.StableStore
+	storeCloser io.Closer
+	logStore    raft.LogStore
+	snapshots   *raft.FileSnapshotStore
+	observer    *raft.Observer
+	verifier    *leaderVerifier
 
 	queue         chan *proposal
 	pipelineSlots chan struct{}
@@ -113,18 +119,32 @@ func Open(cfg Config, sm StateMachine, transport raft.Transport, logger *slog.Lo
 	s.metrics = metrics
 
 	fail := func(err error) (*Shard, error) {
-		if s.boltStore != nil {
-			_ = s.boltStore.Close()
+		if s.storeCloser != nil {
+			_ = s.storeCloser.Close()
 		}
 		metrics.unregister()
 		return nil, err
 	}
 
-	s.boltStore, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, raftDBFileName), NoSync: false})
-	if err != nil {
-		return fail(fmt.Errorf("shard open: raft log store: %w", err))
+	var baseLogStore raft.LogStore
+	raftDBPath := filepath.Join(cfg.DataDir, raftDBFileName)
+	if cfg.NodeLog != nil {
+		store, err := cfg.NodeLog.OpenStore(cfg.ShardID, raftDBPath)
+		if err != nil {
+			return fail(fmt.Errorf("shard open: raft log store: %w", err))
+		}
+		baseLogStore, s.stableStore, s.storeCloser = store, store, store
+	} else {
+		boltStore, err := raftboltdb.New(raftboltdb.Options{Path: raftDBPath, NoSync: false})
+		if err != nil {
+			return fail(fmt.Errorf("shard open: raft log store: %w", err))
+		}
+		baseLogStore, s.stableStore, s.storeCloser = boltStore, boltStore, boltStore
+		if binding, _ := boltStore.Get(nodelog.BindingKey); len(binding) != 0 {
+			return fail(fmt.Errorf("shard open: %w", nodelog.ErrBoundToNodeLog))
+		}
 	}
-	s.logStore, err = raft.NewLogCache(logCacheEntryCount, s.boltStore)
+	s.logStore, err = raft.NewLogCache(logCacheEntryCount, baseLogStore)
 	if err != nil {
 		return fail(fmt.Errorf("shard open: log cache: %w", err))
 	}
@@ -161,7 +181,7 @@ func Open(cfg Config, sm StateMachine, transport raft.Transport, logger *slog.Lo
 		return fail(fmt.Errorf("shard open: raft config: %w", err))
 	}
 
-	s.raft, err = raft.NewRaft(raftConfig, s.adapter, s.logStore, s.boltStore, s.snapshots, transport)
+	s.raft, err = raft.NewRaft(raftConfig, s.adapter, s.logStore, s.stableStore, s.snapshots, transport)
 	if err != nil {
 		return fail(fmt.Errorf("shard open: start raft: %w", err))
 	}
@@ -284,7 +304,7 @@ func (s *Shard) Close() error {
 		}
 		close(s.raftStopped)
 		s.batchesWG.Wait()
-		if err := s.boltStore.Close(); err != nil {
+		if err := s.storeCloser.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close raft log store: %w", err))
 		}
 		s.metrics.unregister()

@@ -20,20 +20,23 @@ import (
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
 	"github.com/gigaledger/gigaledger/httpapi"
+	"github.com/gigaledger/gigaledger/shard/nodelog"
 )
 
 // serveConfig is everything `serve` needs. Flags set it; a config file (--config: JSON keyed by
 // flag name, or a GigaWallet config.toml) may set any flag, with a value of the flag's type;
 // flags given on the command line win (see mergeConfigFile).
 type serveConfig struct {
-	DataDir     string
-	AdminAddr   string
-	PublicAddr  string
-	RaftAddr    string
-	NodeID      string
-	Peers       string
-	AdminToken  string
-	LogLevel    string
+	DataDir    string
+	AdminAddr  string
+	PublicAddr string
+	RaftAddr   string
+	NodeID     string
+	Peers      string
+	AdminToken string
+	LogLevel   string
+	// RaftLogMode is nodelog.Mode by name: shared (default) or per-shard-sync.
+	RaftLogMode string
 	Shards      int
 	Replicas    int
 	GossipAddr  string
@@ -141,6 +144,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&cfg.Peers, "peers", "", "static replica set id=host:port,...; empty = this node alone")
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token for the admin API (or env "+adminTokenEnv+"); empty = no auth, loopback only")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&cfg.RaftLogMode, "raft-log-mode", "shared", "shared: one write-ahead log and fsync per group commit for all of the node's shards (DataDir/raftlog); per-shard-sync: each shard's raft.db fsyncs on its own (switch back only after a clean shutdown)")
 	fs.IntVar(&cfg.Shards, "shards", 1, "bootstrap setting: number of shards (Raft groups), fixed for the cluster's life")
 	fs.IntVar(&cfg.Replicas, "replicas", cluster.DefaultReplicaCount, "bootstrap setting: replicas per shard")
 	fs.StringVar(&cfg.GossipAddr, "gossip-addr", "", "memberlist listen address; set it to form the cluster by gossip instead of --peers")
@@ -195,6 +199,14 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	return cfg, cfg.validate()
 }
 
+// raftLogMode is --raft-log-mode; empty (a config built without flags) is the default, shared.
+func (cfg *serveConfig) raftLogMode() (nodelog.Mode, error) {
+	if cfg.RaftLogMode == "" {
+		return nodelog.ModeShared, nil
+	}
+	return nodelog.ParseMode(cfg.RaftLogMode)
+}
+
 func (cfg *serveConfig) validate() error {
 	if cfg.NodeID == "" || cfg.DataDir == "" {
 		return errors.New("--node-id and --data-dir must not be empty")
@@ -209,6 +221,9 @@ func (cfg *serveConfig) validate() error {
 	}
 	if cfg.Replicas < 1 {
 		return fmt.Errorf("--replicas must be at least 1")
+	}
+	if _, err := cfg.raftLogMode(); err != nil {
+		return fmt.Errorf("--raft-log-mode: %w", err)
 	}
 	if cfg.ChainStartHeight < -1 || cfg.ChainPollInterval != 0 && (cfg.ChainPollInterval < 10*time.Millisecond || cfg.ChainPollInterval > time.Hour) {
 		return fmt.Errorf("--chain-start-height must be -1 or a height, and --chain-poll-interval 10ms..1h")

@@ -116,6 +116,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	}
 	fams := newFamilies()
 	var routerOnce atomic.Pointer[routing.Router]
+	raftLogMode, _ := cfg.raftLogMode() // validate checked it
 	clusterConfig := cluster.Config{
 		NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, DataDir: cfg.DataDir, Shard: template,
 		OpenStateMachine: func(shardID int, dir string) (shard.StateMachine, error) {
@@ -128,7 +129,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 			return err
 		},
 		Codec: fams.registry, APIAddr: cfg.AdminAddr, PublicAddr: cfg.PublicAddr,
-		ShardCount: cfg.Shards, ReplicaCount: cfg.Replicas, TLS: nodeTLS,
+		ShardCount: cfg.Shards, ReplicaCount: cfg.Replicas, TLS: nodeTLS, RaftLogMode: raftLogMode,
 		// Other nodes ask this one for its shards' parts of project-wide lists; the router
 		// answers, and it exists only once the node does.
 		Query: func(ctx context.Context, shardID int, query []byte) ([]byte, error) {
