@@ -20,7 +20,7 @@ import (
 // Metric names read from every node; a family is summed over its label sets (shards).
 const (
 	// metricLogFsyncs counts the fsyncs of the node's Raft log store(s).
-	metricLogFsyncs = "gigaledger_log_fsyncs_total"
+	metricLogFsyncs = "gigaledger_raftlog_fsyncs_total"
 	// metricLogEntries counts the log entries this node proposed as a shard leader (one per
 	// group-commit batch): the histogram's count of commands per entry.
 	metricLogEntries = "gigaledger_shard_batch_commands_count"
@@ -36,7 +36,7 @@ const (
 // node does not export the counter, or its /metrics could not be read).
 type NodeFigures struct {
 	Target string `json:"target"`
-	// FsyncsPerSecond is gigaledger_log_fsyncs_total's rate.
+	// FsyncsPerSecond is gigaledger_raftlog_fsyncs_total's rate.
 	FsyncsPerSecond *float64 `json:"fsyncsPerSecond,omitempty"`
 	// LogEntriesPerSecond is the rate of log entries the node proposed as a leader, all shards.
 	LogEntriesPerSecond *float64 `json:"logEntriesPerSecond,omitempty"`

@@ -106,11 +106,11 @@ func TestFundingStaysOnOneShardPerTransaction(t *testing.T) {
 }
 
 func TestSumCountersReadsEveryLabelSet(t *testing.T) {
-	text := `# HELP gigaledger_log_fsyncs_total x
-# TYPE gigaledger_log_fsyncs_total counter
-gigaledger_log_fsyncs_total{store="raft"} 10
-gigaledger_log_fsyncs_total{store="other",path="a}b"} 5.5
-gigaledger_log_fsyncs_total_other 100
+	text := `# HELP gigaledger_raftlog_fsyncs_total x
+# TYPE gigaledger_raftlog_fsyncs_total counter
+gigaledger_raftlog_fsyncs_total{store="raft"} 10
+gigaledger_raftlog_fsyncs_total{store="other",path="a}b"} 5.5
+gigaledger_raftlog_fsyncs_total_other 100
 gigaledger_shard_batch_commands_count{shard="0"} 3
 gigaledger_shard_batch_commands_count{shard="1"} 4
 gigaledger_shard_batch_commands_sum{shard="1"} 40
