@@ -176,8 +176,8 @@ func (tc *testCluster) call(i int, method, path string, body any) (int, map[stri
 
 // must sends to any live node, retrying 503s and lost answers, and expects want. A retry after
 // an answer that may have been applied (a timeout, 503 OutcomeUnknown) accepts the 409 that says
-// the first attempt created the record; callers use must only for creates that name their ID
-// or for requests that are safe to repeat.
+// the first attempt created the record (or, for a transaction, completed it); callers use must
+// only for creates that name their ID or reference, or for requests that are safe to repeat.
 func (tc *testCluster) must(method, path string, body any, want int) map[string]any {
 	tc.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -191,9 +191,15 @@ func (tc *testCluster) must(method, path string, body any, want int) map[string]
 		if err == nil && status == want {
 			return out
 		}
-		if err == nil && mayHaveApplied && want == http.StatusCreated && status == http.StatusConflict &&
-			strings.HasSuffix(errorCode(out), "Exists") {
-			return out
+		if err == nil && mayHaveApplied && want == http.StatusCreated && status == http.StatusConflict {
+			if strings.HasSuffix(errorCode(out), "Exists") {
+				return out
+			}
+			// A transaction's retry meets its own first attempt: the stored transaction, which
+			// is the 201's body when it completed.
+			if tx, ok := out["transaction"].(map[string]any); ok && errorCode(out) == "DuplicateReferenceId" && tx["status"] == "completed" {
+				return tx
+			}
 		}
 		if err == nil && status != http.StatusServiceUnavailable {
 			tc.t.Fatalf("%s %s: %d %v, want %d", method, path, status, out, want)
