@@ -300,12 +300,14 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, *Report, error) {
 	final.Delivery = &delivery
 	logf("events: %d failed transactions delivered in %d requests (%v after the final read)", len(delivery.Received), delivery.Requests,
 		time.Since(drainStart).Round(time.Millisecond))
-	// Stop the nodes and hash each replica of each shard from its store: per shard, every
-	// replica must be equal (GET /debug/digest combines a node's shards).
-	if err := cluster.StopAll(); err != nil {
-		logf("stop for offline digests: %v", err)
+	if final.DigestSource == "" || final.ShardDigests == nil {
+		// No digest per shard served: stop the nodes and hash each replica of each shard from
+		// its store.
+		if err := cluster.StopAll(); err != nil {
+			logf("stop for offline digests: %v", err)
+		}
+		offlineDigests(cluster, final)
 	}
-	offlineDigests(cluster, final)
 	recClosed = true
 	if err := rec.Close(); err != nil {
 		return nil, nil, fmt.Errorf("history: %w", err)
@@ -488,16 +490,42 @@ func readFinal(parent context.Context, cluster *Cluster, w *Workload, issued uin
 		}
 		same := firstErr == nil
 		for _, d := range digests {
-			same = same && d.AppliedIndex == digests[cluster.Nodes[0].ID].AppliedIndex
+			same = same && d.AppliedIndex == digests[cluster.Nodes[0].ID].AppliedIndex && sameShardIndexes(d, digests[cluster.Nodes[0].ID])
 		}
 		if same || sleepCtx(settle, readyPollInterval) != nil {
 			final.Digests, final.DigestSource = digests, "GET /debug/digest"
+			for node, d := range digests {
+				for _, s := range d.Shards {
+					shard := fmt.Sprintf("shard-%d", s.Shard)
+					if final.ShardDigests == nil {
+						final.ShardDigests = map[string]map[string]client.StateDigest{}
+					}
+					if final.ShardDigests[shard] == nil {
+						final.ShardDigests[shard] = map[string]client.StateDigest{}
+					}
+					final.ShardDigests[shard][node] = client.StateDigest{Digest: s.Digest, AppliedIndex: s.AppliedIndex}
+				}
+			}
 			if !same {
 				final.DigestNote = fmt.Sprintf("applied indexes did not settle within %v (last error: %v)", digestSettleMax, firstErr)
 			}
 			return final, nil
 		}
 	}
+}
+
+// sameShardIndexes reports whether two replicas' digests list the same shards at the same
+// applied indexes.
+func sameShardIndexes(a, b client.StateDigest) bool {
+	if len(a.Shards) != len(b.Shards) {
+		return false
+	}
+	for i := range a.Shards {
+		if a.Shards[i].Shard != b.Shards[i].Shard || a.Shards[i].AppliedIndex != b.Shards[i].AppliedIndex {
+			return false
+		}
+	}
+	return true
 }
 
 // offlineDigests opens, on each stopped node, the ledger of every shard (the Pebble store
@@ -536,6 +564,9 @@ func offlineDigests(cluster *Cluster, final *FinalState) {
 			}
 			final.ShardDigests[shard][n.ID] = client.StateDigest{Digest: fmt.Sprintf("%x", digest), AppliedIndex: applied}
 		}
+	}
+	if len(final.ShardDigests) > 0 && final.DigestSource == "" {
+		final.DigestSource = "offline"
 	}
 	if len(notes) > 0 {
 		final.DigestNote = strings.TrimPrefix(final.DigestNote+"; offline: "+strings.Join(notes, "; "), "; ")
