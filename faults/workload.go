@@ -54,8 +54,10 @@ const (
 	verifyPagesMax = 5
 )
 
-// Workload is the bank: W customer wallets of one asset, a known total issued at the start, C
-// clients moving random amounts between random wallets, and R readers reading balances. Every
+// Workload is the bank: W customer wallets of one asset spread over the shards, a known total
+// issued at the start, C clients moving random amounts between random wallets (within a shard
+// or across shards, one or two transfers per transaction), R readers reading balances and V
+// verify readers reading the entries of answered cross-shard transactions. Every
 // request and answer goes to the history.
 type Workload struct {
 	ProjectID      string
