@@ -220,8 +220,10 @@ func Check(events []Event, final *FinalState, opts CheckOptions) *Report {
 	checkReplicas(r, final)
 	checkEvents(r, final)
 	checkDelivery(r, final)
+	slack := newHoldSlack(transfers, byRef)
+	checkHolds(r, events, slack)
 	if opts.LinearizabilityTimeout > 0 {
-		checkLinearizable(r, events, transfers, byRef, final, opts)
+		checkLinearizable(r, events, transfers, byRef, final, slack, opts)
 	}
 	return r
 }
@@ -491,6 +493,32 @@ func checkSnapshots(r *Report, events []Event, final *FinalState) {
 	}
 }
 
+// checkHolds: the workload places no hold, so what a read sees held on a wallet is the
+// prepares' of cross-shard transactions running during the read (a hold lives from a
+// participant's prepare to its finish, both within the transaction's interval), and at most
+// their debits of the wallet.
+func checkHolds(r *Report, events []Event, slack *holdSlack) {
+	calls := map[int]Event{}
+	for _, e := range events {
+		if e.Op != OpRead {
+			continue
+		}
+		if e.Type == EventInvoke {
+			calls[e.Process] = e
+			continue
+		}
+		call, ok := calls[e.Process]
+		delete(calls, e.Process)
+		if !ok || e.Outcome != OutcomeRead || e.Held == 0 || call.Wallet != e.Wallet {
+			continue
+		}
+		if bound := slack.of(e.Wallet, "", call.TimeNs, e.TimeNs); e.Held > bound {
+			r.add(AnomalyStrandedHold, "a read of %s at %v saw %d held; the cross-shard transactions running then debit it by %d in all",
+				e.Wallet, time.Duration(call.TimeNs), e.Held, bound)
+		}
+	}
+}
+
 // checkVerifies: a verify read began after its cross-shard transaction was answered, so it
 // must find every posting of a completed transaction on the wallet (one per operation naming
 // the wallet) and none of a failed one.
@@ -716,12 +744,11 @@ func (h *holdSlack) of(wallet, self string, call, ret int64) uint64 {
 // on the failing operation's source; absent: nothing), over the interval from its first
 // attempt to its definitive answer. A cross-shard transaction is one operation on each of its
 // wallets: each participant applies its part within that interval.
-func checkLinearizable(r *Report, events []Event, transfers map[string]*transferRecord, byRef map[string][]client.Transaction, final *FinalState, opts CheckOptions) {
+func checkLinearizable(r *Report, events []Event, transfers map[string]*transferRecord, byRef map[string][]client.Transaction, final *FinalState, slack *holdSlack, opts CheckOptions) {
 	perWallet := map[string][]porcupine.Operation{}
 	add := func(wallet string, op porcupine.Operation) {
 		perWallet[wallet] = append(perWallet[wallet], op)
 	}
-	slack := newHoldSlack(transfers, byRef)
 	for ref, t := range transfers {
 		txs := byRef[ref]
 		if len(txs) == 0 {

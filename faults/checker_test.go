@@ -333,6 +333,10 @@ func TestCheckerCrossShard(t *testing.T) {
 		{"hold left at a quiescent point", AnomalyStrandedHold, func(h *historyBuilder) {
 			h.events = append(h.events, Event{TimeNs: h.tick(), Type: EventSnapshot, Balances: map[string]uint64{"A": 75, "B": 125}, Total: 200, Held: 5})
 		}},
+		{"hold seen with no cross-shard transaction running", AnomalyStrandedHold, func(h *historyBuilder) {
+			h.events = append(h.events, Event{TimeNs: h.tick(), Type: EventInvoke, Process: 9, Op: OpRead, Wallet: "A"},
+				Event{TimeNs: h.tick(), Type: EventComplete, Process: 9, Op: OpRead, Wallet: "A", Outcome: OutcomeRead, Balance: 75, Held: 5, HTTPStatus: 200})
+		}},
 		{"hold left at the end", AnomalyStrandedHold, func(h *historyBuilder) { h.final.Held["B"] = "1" }},
 		{"supply over the shards", AnomalyConservation, func(h *historyBuilder) { h.final.Supply = "195" }},
 		{"one shard's replicas differ", AnomalyReplicaDivergence, func(h *historyBuilder) {
@@ -355,7 +359,8 @@ func TestCheckerCrossShard(t *testing.T) {
 		})
 	}
 	// A failure for funds while a cross-shard transaction debiting the wallet runs (and then
-	// fails): its prepare's hold may have lowered the available balance, so it is no anomaly.
+	// fails): its prepare's hold may have lowered the available balance, so it is no anomaly;
+	// nor is a read seeing that hold.
 	h := crossHistory()
 	x2 := h.addTx("x2", "failed", transfer("A", "B", 20))
 	h.final.Transactions[len(h.final.Transactions)-1].FailureReason = "ParticipantUnavailable"
@@ -364,6 +369,8 @@ func TestCheckerCrossShard(t *testing.T) {
 	h.events = append(h.events,
 		Event{TimeNs: call, Type: EventInvoke, Process: 5, Op: OpTransfer, ReferenceID: "x2", From: "A", To: "B", Amount: 20, Cross: true, Attempt: 1},
 		Event{TimeNs: h.tick(), Type: EventInvoke, Process: 6, Op: OpTransfer, ReferenceID: "f2", From: "A", To: "B", Amount: 60, Attempt: 1},
+		Event{TimeNs: h.tick(), Type: EventInvoke, Process: 9, Op: OpRead, Wallet: "A"},
+		Event{TimeNs: h.tick(), Type: EventComplete, Process: 9, Op: OpRead, Wallet: "A", Outcome: OutcomeRead, Balance: 75, Held: 20, HTTPStatus: 200},
 		Event{TimeNs: h.tick(), Type: EventComplete, Process: 6, Op: OpTransfer, ReferenceID: "f2", Attempt: 1, TxID: f2, Outcome: OutcomeFailed, HTTPStatus: 422},
 		Event{TimeNs: h.tick(), Type: EventComplete, Process: 5, Op: OpTransfer, ReferenceID: "x2", Attempt: 1, TxID: x2, Outcome: OutcomeFailed, HTTPStatus: 503})
 	if r := check(h); r.AnomalyCount() != 0 {

@@ -52,6 +52,8 @@ const (
 	verifyMarginMs = 5_000
 	// verifyPagesMax bounds the pages one verify read walks.
 	verifyPagesMax = 5
+	// verifyAttemptsMax bounds the nodes asked for one wallet of one transaction.
+	verifyAttemptsMax = 3
 )
 
 // Workload is the bank: W customer wallets of one asset spread over the shards, a known total
@@ -526,13 +528,20 @@ func (w *Workload) RunVerifier(stop context.Context, process int) {
 			return
 		case item := <-w.verify:
 			for _, wallet := range item.wallets {
-				w.verifyWallet(process, item, wallet, w.node(rng))
+				// A node that is down (a fault) does not end the check: another is asked.
+				for attempt := 0; attempt < verifyAttemptsMax; attempt++ {
+					if w.verifyWallet(process, item, wallet, w.node(rng)) {
+						break
+					}
+				}
 			}
 		}
 	}
 }
 
-func (w *Workload) verifyWallet(process int, item verifyItem, walletID string, node *Node) {
+// verifyWallet reads one wallet's entries for item and records what it found; it reports
+// whether the read got an answer.
+func (w *Workload) verifyWallet(process int, item verifyItem, walletID string, node *Node) bool {
 	w.gate.RLock()
 	defer w.gate.RUnlock()
 	w.rec.Record(Event{TimeNs: w.rec.Now(), Type: EventInvoke, Process: process, Op: OpVerify, ReferenceID: item.ref,
@@ -569,6 +578,7 @@ func (w *Workload) verifyWallet(process int, item verifyItem, walletID string, n
 	}
 	e.TimeNs = w.rec.Now()
 	w.rec.Record(e)
+	return e.Outcome == OutcomeRead
 }
 
 // read reads one wallet and records it; shared says whether to take the gate (a snapshot
@@ -594,6 +604,9 @@ func (w *Workload) read(process int, walletID string, node *Node, shared bool) (
 		e.Outcome, e.Code, e.Error = OutcomeUnknown, codeBadBalance, perr.Error()
 	} else {
 		e.Outcome, e.Balance, ok = OutcomeRead, balance, true
+		if held, err := wallet.Held.Uint64(); err == nil {
+			e.Held = held // a cross-shard prepare's hold while it runs; the checker bounds it
+		}
 	}
 	if !ok {
 		w.Stats.ReadErrors.Add(1)
