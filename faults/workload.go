@@ -45,8 +45,11 @@ const (
 	// drainPoll is how often the snapshot looks whether they have.
 	drainPoll = 10 * time.Millisecond
 	// verifyQueue bounds the answered cross-shard transactions waiting for a verify read;
-	// more are not verified (counted).
-	verifyQueue = 256
+	// more are not verified (counted). It is small, and verifyFreshMax drops what waited
+	// longer: the read should come right after the answer, when a participant that had not
+	// applied its part yet would show.
+	verifyQueue    = 4
+	verifyFreshMax = 100 * time.Millisecond
 	// verifyMarginMs: a verify read lists the entries from this long before the transaction's
 	// creation (entries of a participant are made at its commit, after the begin).
 	verifyMarginMs = 5_000
@@ -103,6 +106,7 @@ type Workload struct {
 
 // verifyItem is an answered cross-shard transaction whose postings a verify reader looks up.
 type verifyItem struct {
+	answered  int64 // the history time of the answer
 	ref       string
 	txID      string
 	createdAt int64
@@ -481,7 +485,7 @@ func (w *Workload) drive(stop context.Context, rng *rand.Rand, t *pendingTransfe
 		case OutcomeApplied, OutcomeFailed:
 			if t.cross && r.TxID != "" && w.verify != nil {
 				select {
-				case w.verify <- verifyItem{ref: t.referenceID, txID: r.TxID, createdAt: r.TxCreatedAt, wallets: t.wallets()}:
+				case w.verify <- verifyItem{answered: w.rec.Now(), ref: t.referenceID, txID: r.TxID, createdAt: r.TxCreatedAt, wallets: t.wallets()}:
 				default:
 					w.Stats.VerifySkipped.Add(1)
 				}
@@ -527,6 +531,10 @@ func (w *Workload) RunVerifier(stop context.Context, process int) {
 		case <-stop.Done():
 			return
 		case item := <-w.verify:
+			if time.Duration(w.rec.Now()-item.answered) > verifyFreshMax {
+				w.Stats.VerifySkipped.Add(1)
+				continue
+			}
 			for _, wallet := range item.wallets {
 				// A node that is down (a fault) does not end the check: another is asked.
 				for attempt := 0; attempt < verifyAttemptsMax; attempt++ {
