@@ -414,6 +414,15 @@ func (c *Client) Ready(ctx context.Context) error {
 type StateDigest struct {
 	Digest       string `json:"digest"`
 	AppliedIndex uint64 `json:"appliedIndex"`
+	// Shards lists each hosted shard's digest and applied index (nodes that serve them).
+	Shards []ShardDigest `json:"shards,omitempty"`
+}
+
+// ShardDigest is one shard replica's ledger digest (hex) at its applied log index.
+type ShardDigest struct {
+	Shard        int    `json:"shard"`
+	Digest       string `json:"digest"`
+	AppliedIndex uint64 `json:"appliedIndex"`
 }
 
 // StateDigest reads GET /debug/digest (no read fence: this replica's state as it is).

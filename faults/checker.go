@@ -5,6 +5,7 @@ import (
 	"math"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,6 +33,14 @@ type FinalState struct {
 	// project (GET /events); EventsLost is how many events retention dropped before the read.
 	TransactionEvents map[string]int `json:"transactionEvents,omitempty"`
 	EventsLost        uint64         `json:"eventsLost,omitempty"`
+	// ShardDigests: per shard (its data folder, "shard-2"), per node, the replica's digest and
+	// applied index, hashed from the stopped nodes' stores.
+	ShardDigests map[string]map[string]client.StateDigest `json:"shardDigests,omitempty"`
+	// Held is each wallet's held amount at the end (read through the first node); Supply the
+	// asset's supply summed over the shards; WalletShards the shard of each wallet.
+	Held         map[string]client.Amount `json:"held,omitempty"`
+	Supply       client.Amount            `json:"supply,omitempty"`
+	WalletShards map[string]int           `json:"walletShards,omitempty"`
 	// Delivery is what the run's webhook received: the events of failed transactions.
 	Delivery     *Delivery `json:"delivery,omitempty"`
 	DigestSource string    `json:"digestSource"`
@@ -59,6 +68,8 @@ const (
 	AnomalyCrash              = "crash"                // a node exited without being told to
 	AnomalyEvents             = "events"               // a transaction without exactly one outbox event, or an event of none
 	AnomalyDelivery           = "delivery"             // a failed transaction's event never reached the webhook, or arrived altered
+	AnomalyPartial            = "partial-transaction"  // after its answer, a read saw part of a transaction (or any of a failed one)
+	AnomalyStrandedHold       = "stranded-hold"        // at a quiescent point a wallet still holds funds (a prepare's hold outlived its transaction)
 )
 
 // anomalyDetailsMax bounds the details kept per anomaly kind (all are counted).
@@ -77,7 +88,11 @@ type Report struct {
 	Visualizations      []string `json:"visualizations,omitempty"`
 	SnapshotsChecked    int      `json:"snapshotsChecked"`
 	TransactionsInFinal int      `json:"transactionsInFinal"`
-	Notes               []string `json:"notes,omitempty"`
+	// ShardReplicasEqual counts replica pairs (per shard, each against the first) found equal
+	// at the same applied index; VerifyReadsChecked the verify reads compared.
+	ShardReplicasEqual int      `json:"shardReplicasEqual"`
+	VerifyReadsChecked int      `json:"verifyReadsChecked"`
+	Notes              []string `json:"notes,omitempty"`
 }
 
 // AnomalyCount is the total number of anomalies.
@@ -100,8 +115,8 @@ func (r *Report) add(kind, format string, args ...any) {
 type transferRecord struct {
 	ref         string
 	process     int
-	from, to    string
-	amount      uint64
+	legs        []Leg
+	cross       bool
 	callNs      int64   // first invoke
 	returnNs    int64   // the definitive answer, or math.MaxInt64
 	final       Outcome // the client's last word: applied, failed, rejected or unknown
@@ -169,7 +184,7 @@ func Check(events []Event, final *FinalState, opts CheckOptions) *Report {
 		if len(txs) > 0 {
 			tx = &txs[0]
 			if !sameTransfer(tx, t) {
-				r.add(AnomalyWrongOperations, "%s: stored operations %+v differ from %s→%s %d", ref, tx.Operations, t.from, t.to, t.amount)
+				r.add(AnomalyWrongOperations, "%s: stored operations %+v differ from %+v", ref, tx.Operations, t.legs)
 			}
 		}
 		switch t.final {
@@ -201,11 +216,14 @@ func Check(events []Event, final *FinalState, opts CheckOptions) *Report {
 	checkEntries(r, final, txByID)
 	checkBalances(r, final)
 	checkSnapshots(r, events, final)
+	checkVerifies(r, events, transfers, byRef)
 	checkReplicas(r, final)
 	checkEvents(r, final)
 	checkDelivery(r, final)
+	slack := newHoldSlack(transfers, byRef)
+	checkHolds(r, events, slack)
 	if opts.LinearizabilityTimeout > 0 {
-		checkLinearizable(r, events, transfers, byRef, final, opts)
+		checkLinearizable(r, events, transfers, byRef, final, slack, opts)
 	}
 	return r
 }
@@ -218,12 +236,17 @@ func describe(tx *client.Transaction) string {
 }
 
 func sameTransfer(tx *client.Transaction, t *transferRecord) bool {
-	if len(tx.Operations) != 1 {
+	if len(tx.Operations) != len(t.legs) {
 		return false
 	}
-	op := tx.Operations[0]
-	amount, err := op.Amount.Uint64()
-	return err == nil && op.Type == "transfer" && op.From == t.from && op.To == t.to && amount == t.amount
+	for i, op := range tx.Operations {
+		amount, err := op.Amount.Uint64()
+		l := t.legs[i]
+		if err != nil || op.Type != "transfer" || op.From != l.From || op.To != l.To || amount != l.Amount {
+			return false
+		}
+	}
+	return true
 }
 
 // assembleTransfers groups invoke/complete events by referenceId, in first-invoke order.
@@ -239,7 +262,11 @@ func assembleTransfers(events []Event) (map[string]*transferRecord, []string) {
 			if e.Type != EventInvoke {
 				continue
 			}
-			t = &transferRecord{ref: e.ReferenceID, process: e.Process, from: e.From, to: e.To, amount: e.Amount,
+			legs := e.Legs
+			if len(legs) == 0 {
+				legs = []Leg{{From: e.From, To: e.To, Amount: e.Amount}}
+			}
+			t = &transferRecord{ref: e.ReferenceID, process: e.Process, legs: legs, cross: e.Cross,
 				callNs: e.TimeNs, returnNs: math.MaxInt64, final: OutcomeUnknown}
 			transfers[e.ReferenceID] = t
 			order = append(order, e.ReferenceID)
@@ -430,6 +457,18 @@ func checkBalances(r *Report, final *FinalState) {
 	if total != final.IssuedTotal {
 		r.add(AnomalyConservation, "final balances sum to %d, issued %d", total, final.IssuedTotal)
 	}
+	if final.Supply != "" {
+		if supply, err := final.Supply.Uint64(); err != nil || supply != final.IssuedTotal {
+			r.add(AnomalyConservation, "final asset supply (summed over the shards) %s, issued %d", final.Supply, final.IssuedTotal)
+		}
+	}
+	for _, id := range final.Wallets {
+		if held, ok := final.Held[id]; ok {
+			if v, err := held.Uint64(); err != nil || v != 0 {
+				r.add(AnomalyStrandedHold, "wallet %s holds %s at the end", id, held)
+			}
+		}
+	}
 }
 
 // checkSnapshots: every quiescent snapshot sums to the issued total, and every read balance
@@ -442,8 +481,90 @@ func checkSnapshots(r *Report, events []Event, final *FinalState) {
 			if e.Total != final.IssuedTotal || len(e.Balances) != len(final.Wallets) {
 				r.add(AnomalyConservation, "snapshot at %v (%s) sums %d wallets to %d, issued %d", time.Duration(e.TimeNs), e.Detail, len(e.Balances), e.Total, final.IssuedTotal)
 			}
+			if e.Supply != "" && e.Supply != strconv.FormatUint(final.IssuedTotal, 10) {
+				r.add(AnomalyConservation, "snapshot at %v (%s): asset supply (summed over the shards) %s, issued %d", time.Duration(e.TimeNs), e.Detail, e.Supply, final.IssuedTotal)
+			}
+			if e.Held != 0 {
+				r.add(AnomalyStrandedHold, "snapshot at %v (%s): the wallets hold %d in all, with no transfer in flight", time.Duration(e.TimeNs), e.Detail, e.Held)
+			}
 		case e.Type == EventComplete && e.Op == OpRead && e.Code == codeBadBalance:
 			r.add(AnomalyNegative, "read of %s at %v: %s", e.Wallet, time.Duration(e.TimeNs), e.Error)
+		}
+	}
+}
+
+// checkHolds: the workload places no hold, so what a read sees held on a wallet is the
+// prepares' of cross-shard transactions running during the read (a hold lives from a
+// participant's prepare to its finish, both within the transaction's interval), and at most
+// their debits of the wallet.
+func checkHolds(r *Report, events []Event, slack *holdSlack) {
+	calls := map[int]Event{}
+	for _, e := range events {
+		if e.Op != OpRead {
+			continue
+		}
+		if e.Type == EventInvoke {
+			calls[e.Process] = e
+			continue
+		}
+		call, ok := calls[e.Process]
+		delete(calls, e.Process)
+		if !ok || e.Outcome != OutcomeRead || e.Held == 0 || call.Wallet != e.Wallet {
+			continue
+		}
+		if bound := slack.of(e.Wallet, "", call.TimeNs, e.TimeNs); e.Held > bound {
+			r.add(AnomalyStrandedHold, "a read of %s at %v saw %d held; the cross-shard transactions running then debit it by %d in all",
+				e.Wallet, time.Duration(call.TimeNs), e.Held, bound)
+		}
+	}
+}
+
+// checkVerifies: a verify read began after its cross-shard transaction was answered, so it
+// must find every posting of a completed transaction on the wallet (one per operation naming
+// the wallet) and none of a failed one.
+func checkVerifies(r *Report, events []Event, transfers map[string]*transferRecord, byRef map[string][]client.Transaction) {
+	calls := map[int]Event{}
+	for _, e := range events {
+		if e.Op != OpVerify {
+			continue
+		}
+		if e.Type == EventInvoke {
+			calls[e.Process] = e
+			continue
+		}
+		call, ok := calls[e.Process]
+		delete(calls, e.Process)
+		if !ok || e.Outcome != OutcomeRead || call.Wallet != e.Wallet || call.ReferenceID != e.ReferenceID {
+			continue
+		}
+		t := transfers[e.ReferenceID]
+		txs := byRef[e.ReferenceID]
+		if t == nil || len(txs) == 0 {
+			continue // reported as lost or phantom elsewhere
+		}
+		tx := txs[0]
+		if tx.ID != e.TxID {
+			r.add(AnomalyPartial, "%s: answered as transaction %s, the history has %s", e.ReferenceID, e.TxID, tx.ID)
+			continue
+		}
+		if call.TimeNs < t.returnNs {
+			continue // not after the answer (cannot happen: the reader is fed answers)
+		}
+		want := 0
+		if tx.Status == "completed" {
+			for _, l := range t.legs {
+				if l.From == e.Wallet {
+					want++
+				}
+				if l.To == e.Wallet {
+					want++
+				}
+			}
+		}
+		r.VerifyReadsChecked++
+		if e.Postings != want {
+			r.add(AnomalyPartial, "%s (%s %s, answered at %v): a read of %s from %s at %v found %d of its entries, want %d",
+				e.ReferenceID, tx.ID, tx.Status, time.Duration(t.returnNs), e.Wallet, e.Node, time.Duration(call.TimeNs), e.Postings, want)
 		}
 	}
 }
@@ -467,6 +588,33 @@ func checkReplicas(r *Report, final *FinalState) {
 			r.add(AnomalyReplicaDivergence, "digest of %s (index %d) %s ≠ %s (index %d) %s", ids[0], a.AppliedIndex, a.Digest, id, b.AppliedIndex, b.Digest)
 		}
 	}
+	var shards []string
+	for shard := range final.ShardDigests {
+		shards = append(shards, shard)
+	}
+	sort.Strings(shards)
+	for _, shard := range shards {
+		replicas := final.ShardDigests[shard]
+		var nodes []string
+		for node := range replicas {
+			nodes = append(nodes, node)
+		}
+		sort.Strings(nodes)
+		if len(nodes) < len(final.NodeBalances) {
+			r.Notes = append(r.Notes, fmt.Sprintf("%s: digests of %d replicas only (%v)", shard, len(nodes), nodes))
+		}
+		for _, node := range nodes[min(1, len(nodes)):] {
+			a, b := replicas[nodes[0]], replicas[node]
+			switch {
+			case a.AppliedIndex != b.AppliedIndex:
+				r.Notes = append(r.Notes, fmt.Sprintf("%s: %s at index %d and %s at %d: not comparable", shard, nodes[0], a.AppliedIndex, node, b.AppliedIndex))
+			case a.Digest != b.Digest:
+				r.add(AnomalyReplicaDivergence, "%s: digest of %s %s ≠ %s %s at index %d", shard, nodes[0], a.Digest, node, b.Digest, a.AppliedIndex)
+			default:
+				r.ShardReplicasEqual++
+			}
+		}
+	}
 	for node, balances := range final.NodeBalances {
 		for _, w := range final.Wallets {
 			if balances[w] != final.Balances[w] {
@@ -478,24 +626,38 @@ func checkReplicas(r *Report, final *FinalState) {
 
 // walletInput is one operation on one wallet's balance for porcupine.
 type walletInput struct {
-	kind   string // "debit", "credit", "insufficient" (a transfer that failed for funds), "read"
-	amount uint64 // debit/credit/insufficient amount, or the balance a read saw
+	kind string // "tx" (a completed transaction's moves of the wallet), "insufficient" (a failure for funds), "read"
+	// tx: the transaction's moves of this wallet in operation order (debits negative); the
+	// balance must stay ≥ 0 after each.
+	deltas []int64
+	// insufficient: the failing operation's amount, the transaction's own moves of the wallet
+	// before it, and slack: what holds of cross-shard transactions in flight at the same time
+	// may have taken from the available balance. read: the balance seen.
+	amount uint64
+	before int64
+	slack  uint64
 	ref    string
 }
 
-// walletModel is a wallet's balance as a register moved by transfers: a debit needs the
-// balance to cover it, a failure for insufficient funds needs it not to, a read sees it.
+// walletModel is a wallet's balance as a register moved by transactions: a debit needs the
+// balance to cover it, a failure for insufficient funds needs it not to (the available
+// balance, which a prepared cross-shard transaction's hold lowers: slack), a read sees it.
 var walletModel = porcupine.Model{
 	Init: func() any { return uint64(0) }, // replaced per wallet
 	Step: func(state, input, _ any) (bool, any) {
 		balance, in := state.(uint64), input.(walletInput)
 		switch in.kind {
-		case "debit":
-			return balance >= in.amount, balance - in.amount
-		case "credit":
-			return true, balance + in.amount
+		case "tx":
+			running := int64(balance)
+			for _, d := range in.deltas {
+				running += d
+				if running < 0 {
+					return false, balance
+				}
+			}
+			return true, uint64(running)
 		case "insufficient":
-			return balance < in.amount, balance
+			return int64(balance)+in.before < int64(in.amount+in.slack), balance
 		case "read":
 			return balance == in.amount, balance
 		}
@@ -503,15 +665,86 @@ var walletModel = porcupine.Model{
 	},
 	DescribeOperation: func(input, _ any) string {
 		in := input.(walletInput)
+		switch in.kind {
+		case "tx":
+			return fmt.Sprintf("tx %v %s", in.deltas, in.ref)
+		case "insufficient":
+			return fmt.Sprintf("insufficient %d (before %d, slack %d) %s", in.amount, in.before, in.slack, in.ref)
+		}
 		return fmt.Sprintf("%s %d %s", in.kind, in.amount, in.ref)
 	},
 	DescribeState: func(state any) string { return fmt.Sprint(state.(uint64)) },
 }
 
-// checkLinearizable checks each wallet's history with porcupine. A transfer counts by what the
-// final history says it did (completed: debit and credit; failed for funds: a check on the
-// source; absent: nothing), over the interval from its first attempt to its definitive answer.
-func checkLinearizable(r *Report, events []Event, transfers map[string]*transferRecord, byRef map[string][]client.Transaction, final *FinalState, opts CheckOptions) {
+// crossDebit is a cross-shard transaction's debits of one wallet over its interval: while it
+// runs, its prepare may hold up to amount of the wallet.
+type crossDebit struct {
+	callNs, returnNs int64
+	amount           uint64
+	ref              string
+}
+
+// holdSlack tells, for a failure for funds on a wallet over [call, ret], how much the holds of
+// other cross-shard transactions running at the same time may have taken from its available
+// balance (the sum of their debits of it).
+type holdSlack struct {
+	byWallet   map[string][]crossDebit // answered ones, sorted by callNs
+	longest    map[string]int64        // their longest interval per wallet
+	unanswered map[string][]crossDebit // never answered (open-ended)
+}
+
+func newHoldSlack(transfers map[string]*transferRecord, byRef map[string][]client.Transaction) *holdSlack {
+	h := &holdSlack{byWallet: map[string][]crossDebit{}, longest: map[string]int64{}, unanswered: map[string][]crossDebit{}}
+	for ref, t := range transfers {
+		if !t.cross || len(byRef[ref]) == 0 {
+			continue // never begun: no prepare, no hold
+		}
+		debits := map[string]uint64{}
+		for _, l := range t.legs {
+			debits[l.From] += l.Amount
+		}
+		for wallet, amount := range debits {
+			d := crossDebit{t.callNs, t.returnNs, amount, ref}
+			if t.returnNs == math.MaxInt64 {
+				h.unanswered[wallet] = append(h.unanswered[wallet], d)
+				continue
+			}
+			h.byWallet[wallet] = append(h.byWallet[wallet], d)
+			h.longest[wallet] = max(h.longest[wallet], t.returnNs-t.callNs)
+		}
+	}
+	for wallet, list := range h.byWallet {
+		sort.Slice(list, func(i, j int) bool { return list[i].callNs < list[j].callNs })
+		h.byWallet[wallet] = list
+	}
+	return h
+}
+
+func (h *holdSlack) of(wallet, self string, call, ret int64) uint64 {
+	var slack uint64
+	for _, d := range h.unanswered[wallet] {
+		if d.callNs <= ret && d.ref != self {
+			slack += d.amount
+		}
+	}
+	list := h.byWallet[wallet]
+	// Every debit that began by ret and had not ended by call; those that began before
+	// call − longest ended before call.
+	end := sort.Search(len(list), func(i int) bool { return list[i].callNs > ret })
+	for i := end - 1; i >= 0 && list[i].callNs >= call-h.longest[wallet]; i-- {
+		if d := list[i]; d.returnNs >= call && d.ref != self {
+			slack += d.amount
+		}
+	}
+	return slack
+}
+
+// checkLinearizable checks each wallet's history with porcupine. A transaction counts by what
+// the final history says it did (completed: its moves of the wallet; failed for funds: a check
+// on the failing operation's source; absent: nothing), over the interval from its first
+// attempt to its definitive answer. A cross-shard transaction is one operation on each of its
+// wallets: each participant applies its part within that interval.
+func checkLinearizable(r *Report, events []Event, transfers map[string]*transferRecord, byRef map[string][]client.Transaction, final *FinalState, slack *holdSlack, opts CheckOptions) {
 	perWallet := map[string][]porcupine.Operation{}
 	add := func(wallet string, op porcupine.Operation) {
 		perWallet[wallet] = append(perWallet[wallet], op)
@@ -528,10 +761,41 @@ func checkLinearizable(r *Report, events []Event, transfers map[string]*transfer
 		}
 		switch {
 		case tx.Status == "completed":
-			add(t.from, porcupine.Operation{ClientId: client, Input: walletInput{"debit", t.amount, ref}, Call: t.callNs, Return: t.returnNs})
-			add(t.to, porcupine.Operation{ClientId: client, Input: walletInput{"credit", t.amount, ref}, Call: t.callNs, Return: t.returnNs})
+			deltas := map[string][]int64{}
+			var order []string
+			move := func(wallet string, d int64) {
+				if _, ok := deltas[wallet]; !ok {
+					order = append(order, wallet)
+				}
+				deltas[wallet] = append(deltas[wallet], d)
+			}
+			for _, l := range t.legs {
+				move(l.From, -int64(l.Amount))
+				move(l.To, int64(l.Amount))
+			}
+			for _, wallet := range order {
+				add(wallet, porcupine.Operation{ClientId: client, Input: walletInput{kind: "tx", deltas: deltas[wallet], ref: ref}, Call: t.callNs, Return: t.returnNs})
+			}
 		case tx.Status == "failed" && tx.FailureReason == "InsufficientFunds":
-			add(t.from, porcupine.Operation{ClientId: client, Input: walletInput{"insufficient", t.amount, ref}, Call: t.callNs, Return: t.returnNs})
+			index := 0
+			if tx.FailedOperationIndex != nil {
+				index = *tx.FailedOperationIndex
+			}
+			if index < 0 || index >= len(t.legs) {
+				continue
+			}
+			source := t.legs[index].From
+			var before int64
+			for _, l := range t.legs[:index] {
+				if l.To == source {
+					before += int64(l.Amount)
+				}
+				if l.From == source {
+					before -= int64(l.Amount)
+				}
+			}
+			add(source, porcupine.Operation{ClientId: client, Input: walletInput{kind: "insufficient", amount: t.legs[index].Amount,
+				before: before, slack: slack.of(source, ref, t.callNs, t.returnNs), ref: ref}, Call: t.callNs, Return: t.returnNs})
 		}
 	}
 	readCalls := map[int]Event{}
@@ -553,7 +817,7 @@ func checkLinearizable(r *Report, events []Event, transfers map[string]*transfer
 		if client < 0 {
 			client = 0
 		}
-		add(e.Wallet, porcupine.Operation{ClientId: client, Input: walletInput{"read", e.Balance, ""}, Call: call.TimeNs, Return: e.TimeNs})
+		add(e.Wallet, porcupine.Operation{ClientId: client, Input: walletInput{kind: "read", amount: e.Balance}, Call: call.TimeNs, Return: e.TimeNs})
 	}
 	for _, wallet := range final.Wallets {
 		model := walletModel

@@ -268,3 +268,112 @@ func TestCheckDelivery(t *testing.T) {
 		t.Fatalf("anomalies %+v", r.Details)
 	}
 }
+
+// legs records one attempt per answer of a transaction of the given legs (cross: its wallets
+// live on several shards); the answers carry txID.
+func (h *historyBuilder) legs(process int, ref, txID string, cross bool, legs []Leg, answers ...Event) {
+	var all []Leg
+	if len(legs) > 1 {
+		all = legs
+	}
+	for i, answer := range answers {
+		h.events = append(h.events, Event{TimeNs: h.tick(), Type: EventInvoke, Process: process, Op: OpTransfer, ReferenceID: ref,
+			From: legs[0].From, To: legs[0].To, Amount: legs[0].Amount, Legs: all, Cross: cross, Attempt: i + 1})
+		answer.TimeNs, answer.Type, answer.Process, answer.Op, answer.ReferenceID, answer.Attempt, answer.TxID = h.tick(), EventComplete, process, OpTransfer, ref, i+1, txID
+		h.events = append(h.events, answer)
+	}
+}
+
+// verify records a verify read of wallet for ref that found postings entries.
+func (h *historyBuilder) verify(process int, ref, txID, wallet string, postings int) {
+	h.events = append(h.events, Event{TimeNs: h.tick(), Type: EventInvoke, Process: process, Op: OpVerify, ReferenceID: ref, TxID: txID, Wallet: wallet})
+	h.events = append(h.events, Event{TimeNs: h.tick(), Type: EventComplete, Process: process, Op: OpVerify, ReferenceID: ref, TxID: txID,
+		Wallet: wallet, Outcome: OutcomeRead, HTTPStatus: 200, Postings: postings})
+}
+
+// crossHistory: a cross-shard transfer, a two-transfer transaction whose second fails for
+// funds, their verify reads, a quiescent snapshot, and digests per shard.
+func crossHistory() *historyBuilder {
+	h := goodHistory() // A 80, B 120 after it
+	x1 := h.addTx("x1", "completed", transfer("A", "B", 5))
+	h.legs(2, "x1", x1, true, []Leg{{"A", "B", 5}}, unknown, applied)
+	m1 := h.addTx("m1", "failed", transfer("A", "B", 10), transfer("B", "A", 500))
+	index := 1
+	h.final.Transactions[len(h.final.Transactions)-1].FailedOperationIndex = &index
+	h.legs(3, "m1", m1, true, []Leg{{"A", "B", 10}, {"B", "A", 500}}, failed)
+	h.verify(20, "x1", x1, "A", 1)
+	h.verify(20, "x1", x1, "B", 1)
+	h.verify(20, "m1", m1, "A", 0)
+	h.verify(20, "m1", m1, "B", 0)
+	h.read(9, "A", 75)
+	h.events = append(h.events, Event{TimeNs: h.tick(), Type: EventSnapshot, Balances: map[string]uint64{"A": 75, "B": 125}, Total: 200, Supply: "200"})
+	h.final.Supply = "200"
+	h.final.Held = map[string]client.Amount{"A": "0", "B": "0"}
+	h.final.ShardDigests = map[string]map[string]client.StateDigest{
+		"shard-0": {"n1": {Digest: "aa", AppliedIndex: 5}, "n2": {Digest: "aa", AppliedIndex: 5}},
+		"shard-1": {"n1": {Digest: "bb", AppliedIndex: 7}, "n2": {Digest: "bb", AppliedIndex: 7}}}
+	return h
+}
+
+func TestCheckerCrossShard(t *testing.T) {
+	r := check(crossHistory())
+	if r.AnomalyCount() != 0 {
+		t.Fatalf("anomalies in a clean history: %v %v", r.Anomalies, r.Details)
+	}
+	if r.VerifyReadsChecked != 4 || r.ShardReplicasEqual != 2 {
+		t.Fatalf("verify reads checked %d, shard replica pairs equal %d", r.VerifyReadsChecked, r.ShardReplicasEqual)
+	}
+	tests := []struct {
+		name    string
+		want    string
+		breakIt func(h *historyBuilder)
+	}{
+		{"credit missing after the answer", AnomalyPartial, func(h *historyBuilder) { h.verify(21, "x1", "tx5", "B", 0) }},
+		{"failed transaction visible", AnomalyPartial, func(h *historyBuilder) { h.verify(21, "m1", "tx6", "A", 1) }},
+		{"hold left at a quiescent point", AnomalyStrandedHold, func(h *historyBuilder) {
+			h.events = append(h.events, Event{TimeNs: h.tick(), Type: EventSnapshot, Balances: map[string]uint64{"A": 75, "B": 125}, Total: 200, Held: 5})
+		}},
+		{"hold seen with no cross-shard transaction running", AnomalyStrandedHold, func(h *historyBuilder) {
+			h.events = append(h.events, Event{TimeNs: h.tick(), Type: EventInvoke, Process: 9, Op: OpRead, Wallet: "A"},
+				Event{TimeNs: h.tick(), Type: EventComplete, Process: 9, Op: OpRead, Wallet: "A", Outcome: OutcomeRead, Balance: 75, Held: 5, HTTPStatus: 200})
+		}},
+		{"hold left at the end", AnomalyStrandedHold, func(h *historyBuilder) { h.final.Held["B"] = "1" }},
+		{"supply over the shards", AnomalyConservation, func(h *historyBuilder) { h.final.Supply = "195" }},
+		{"one shard's replicas differ", AnomalyReplicaDivergence, func(h *historyBuilder) {
+			h.final.ShardDigests["shard-1"]["n2"] = client.StateDigest{Digest: "cc", AppliedIndex: 7}
+		}},
+		{"part of a failed transaction seen", AnomalyNonLinearizable, func(h *historyBuilder) { h.read(9, "B", 135) }},
+		{"failure for funds the balance covered", AnomalyNonLinearizable, func(h *historyBuilder) {
+			id := h.addTx("f1", "failed", transfer("A", "B", 60))
+			h.legs(4, "f1", id, false, []Leg{{"A", "B", 60}}, failed)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := crossHistory()
+			tt.breakIt(h)
+			r := check(h)
+			if r.Anomalies[tt.want] == 0 {
+				t.Fatalf("want %s, got %v %v", tt.want, r.Anomalies, r.Details)
+			}
+		})
+	}
+	// A failure for funds while a cross-shard transaction debiting the wallet runs (and then
+	// fails): its prepare's hold may have lowered the available balance, so it is no anomaly;
+	// nor is a read seeing that hold.
+	h := crossHistory()
+	x2 := h.addTx("x2", "failed", transfer("A", "B", 20))
+	h.final.Transactions[len(h.final.Transactions)-1].FailureReason = "ParticipantUnavailable"
+	f2 := h.addTx("f2", "failed", transfer("A", "B", 60))
+	call := h.tick()
+	h.events = append(h.events,
+		Event{TimeNs: call, Type: EventInvoke, Process: 5, Op: OpTransfer, ReferenceID: "x2", From: "A", To: "B", Amount: 20, Cross: true, Attempt: 1},
+		Event{TimeNs: h.tick(), Type: EventInvoke, Process: 6, Op: OpTransfer, ReferenceID: "f2", From: "A", To: "B", Amount: 60, Attempt: 1},
+		Event{TimeNs: h.tick(), Type: EventInvoke, Process: 9, Op: OpRead, Wallet: "A"},
+		Event{TimeNs: h.tick(), Type: EventComplete, Process: 9, Op: OpRead, Wallet: "A", Outcome: OutcomeRead, Balance: 75, Held: 20, HTTPStatus: 200},
+		Event{TimeNs: h.tick(), Type: EventComplete, Process: 6, Op: OpTransfer, ReferenceID: "f2", Attempt: 1, TxID: f2, Outcome: OutcomeFailed, HTTPStatus: 422},
+		Event{TimeNs: h.tick(), Type: EventComplete, Process: 5, Op: OpTransfer, ReferenceID: "x2", Attempt: 1, TxID: x2, Outcome: OutcomeFailed, HTTPStatus: 503})
+	if r := check(h); r.AnomalyCount() != 0 {
+		t.Fatalf("a failure under a concurrent cross-shard hold: %v %v", r.Anomalies, r.Details)
+	}
+}

@@ -107,6 +107,9 @@ type AttemptResult struct {
 	Code     string
 	TxStatus string
 	Err      string
+	// TxID and TxCreatedAt are the transaction the answer carried (201, 422, 409), if any.
+	TxID        string
+	TxCreatedAt int64
 }
 
 // Transact sends one transaction attempt to base and classifies the answer. The same
@@ -131,6 +134,7 @@ func classify(attempt client.Attempt, tx *client.Transaction, err error) Attempt
 	var txStatus string
 	if tx != nil {
 		txStatus = string(tx.Status)
+		r.TxID, r.TxCreatedAt = tx.ID, tx.CreatedAt
 	}
 	switch {
 	case attempt.Err != nil:
@@ -168,6 +172,34 @@ func (c *Client) GetWallet(ctx context.Context, base, projectID, walletID string
 		return nil, err
 	}
 	return api.GetWallet(ctx, projectID, walletID)
+}
+
+// GetAsset reads one asset (its supply summed over the shards).
+func (c *Client) GetAsset(ctx context.Context, base, projectID, assetID string) (*client.Asset, error) {
+	api, err := c.API(base)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetAsset(ctx, projectID, assetID)
+}
+
+// ReadAsset reads one asset for the final state, retrying as patientAPI does.
+func (c *Client) ReadAsset(ctx context.Context, base, projectID, assetID string) (*client.Asset, error) {
+	api, err := c.patientAPI(base)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetAsset(ctx, projectID, assetID)
+}
+
+// EntriesPage reads one page (listPageSize) of a wallet's entries created at or after fromMs.
+func (c *Client) EntriesPage(ctx context.Context, base, projectID, walletID string, fromMs int64, page int) (*client.Page[client.Entry], error) {
+	api, err := c.API(base)
+	if err != nil {
+		return nil, err
+	}
+	return api.ListEntries(ctx, projectID, walletID, client.TimePageRequest{
+		PageRequest: client.PageRequest{Page: page, PageSize: listPageSize}, FromMs: fromMs, ToMs: listTimeToMs})
 }
 
 // collect gathers every item of a walk.
@@ -215,6 +247,9 @@ func (c *Client) Ready(ctx context.Context, base string) bool {
 type ClusterView struct {
 	LeaderID string
 	State    string
+	// ShardLeaders lists the leader this node names for each shard of "shards", when there is
+	// more than one.
+	ShardLeaders []string
 }
 
 // clusterSearchDepthMax bounds the search through a /cluster answer.
@@ -273,6 +308,17 @@ func (c *Client) Cluster(ctx context.Context, base string) (ClusterView, error) 
 		return ClusterView{}, err
 	}
 	view, _ := findClusterView(v, 0)
+	if top, ok := v.(map[string]any); ok {
+		if shards, ok := top["shards"].([]any); ok && len(shards) > 1 {
+			for _, shard := range shards {
+				if m, ok := shard.(map[string]any); ok {
+					if leader, _ := m["leaderId"].(string); leader != "" {
+						view.ShardLeaders = append(view.ShardLeaders, leader)
+					}
+				}
+			}
+		}
+	}
 	return view, nil
 }
 

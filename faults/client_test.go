@@ -88,6 +88,7 @@ func TestTransactAgainstTheRealHandler(t *testing.T) {
 	}
 	issue := []client.Operation{{Type: client.OperationIssue, To: wallets[0], Amount: "10"}}
 	transfer := []client.Operation{{Type: client.OperationTransfer, From: wallets[0], To: wallets[1], Amount: "11"}}
+	txIDs := map[string]string{}
 	for _, step := range []struct {
 		ref        string
 		operations []client.Operation
@@ -99,7 +100,17 @@ func TestTransactAgainstTheRealHandler(t *testing.T) {
 		{"r2", transfer, AttemptResult{Outcome: OutcomeFailed, Status: 409, Code: "DuplicateReferenceId", TxStatus: "failed"}},
 		{"r1", transfer, AttemptResult{Outcome: OutcomeRejected, Status: 409, Code: "ReferenceIdMismatch"}},
 	} {
-		if got := c.Transact(ctx, server.URL, "p", step.ref, step.operations); got != step.want {
+		got := c.Transact(ctx, server.URL, "p", step.ref, step.operations)
+		// The answer names its transaction, the same one on a retry.
+		if (got.TxID != "") != (step.want.TxStatus != "") || got.TxID != "" && got.TxCreatedAt == 0 ||
+			txIDs[step.ref] != "" && got.TxID != "" && got.TxID != txIDs[step.ref] {
+			t.Errorf("%s: transaction %q created %d (before: %q)", step.ref, got.TxID, got.TxCreatedAt, txIDs[step.ref])
+		}
+		if got.TxID != "" {
+			txIDs[step.ref] = got.TxID
+		}
+		got.TxID, got.TxCreatedAt = "", 0
+		if got != step.want {
 			t.Errorf("%s: %+v, want %+v", step.ref, got, step.want)
 		}
 	}

@@ -45,7 +45,17 @@ const (
 	OpTransfer = "transfer"
 	OpRead     = "read"
 	OpSetup    = "setup"
+	// OpVerify reads one wallet's recent entries after a cross-shard transaction was answered,
+	// looking for that transaction's postings (Postings holds how many it found).
+	OpVerify = "verify"
 )
+
+// Leg is one transfer operation of a transaction the workload sends.
+type Leg struct {
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Amount uint64 `json:"amount"`
+}
 
 // Event is one line of the history file. Times are nanoseconds since the run began, on the
 // runner's monotonic clock, so invoke/complete intervals of different clients compare.
@@ -59,10 +69,19 @@ type Event struct {
 	From        string `json:"from,omitempty"`
 	To          string `json:"to,omitempty"`
 	Amount      uint64 `json:"amount,omitempty"`
-	Attempt     int    `json:"attempt,omitempty"`
+	// Legs lists every operation of a transaction of more than one (From, To and Amount are
+	// then its first).
+	Legs []Leg `json:"legs,omitempty"`
+	// Cross marks a transaction whose wallets live on more than one shard.
+	Cross   bool `json:"cross,omitempty"`
+	Attempt int  `json:"attempt,omitempty"`
+	// TxID is the transaction an answer carried.
+	TxID string `json:"txId,omitempty"`
 	// Reads.
 	Wallet  string `json:"wallet,omitempty"`
 	Balance uint64 `json:"balance,omitempty"`
+	// Postings is how many entries of the transaction a verify read found on the wallet.
+	Postings int `json:"postings,omitempty"`
 	// Answers.
 	Node       string  `json:"node,omitempty"`
 	Outcome    Outcome `json:"outcome,omitempty"`
@@ -76,7 +95,11 @@ type Event struct {
 	Nodes    []string          `json:"nodes,omitempty"`
 	Balances map[string]uint64 `json:"balances,omitempty"`
 	Total    uint64            `json:"total,omitempty"`
-	Detail   string            `json:"detail,omitempty"`
+	// Held is what a snapshot's wallets held in all (no hold of ours may outlive its
+	// transaction); Supply the asset's supply summed over the shards, as GET asset reads it.
+	Held   uint64 `json:"held,omitempty"`
+	Supply string `json:"supply,omitempty"`
+	Detail string `json:"detail,omitempty"`
 }
 
 // Recorder appends events to a JSON-lines file. It is safe for concurrent use; Now gives the

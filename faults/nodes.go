@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -65,6 +66,8 @@ type Cluster struct {
 	token   string
 	peers   string
 	client  *Client
+	// shards is the shard count every node bootstraps with (--shards).
+	shards int
 	// OnExit, when set, hears of every process exit: whether the runner caused it, and how it
 	// ended.
 	OnExit func(node *Node, expected bool, err error)
@@ -72,8 +75,8 @@ type Cluster struct {
 
 // NewCluster lays out nodes under dir, with a cluster CA in dir/certs and a certificate per
 // node (node-to-node traffic runs mutual TLS, as in production); nothing starts yet.
-func NewCluster(network Network, binary, dir, token string, nodeCount int, client *Client) (*Cluster, error) {
-	c := &Cluster{Network: network, binary: binary, token: token, client: client}
+func NewCluster(network Network, binary, dir, token string, nodeCount, shards int, client *Client) (*Cluster, error) {
+	c := &Cluster{Network: network, binary: binary, token: token, client: client, shards: max(shards, 1)}
 	certs := filepath.Join(dir, "certs")
 	if err := tlsconfig.CreateCA(certs, true); err != nil {
 		return nil, fmt.Errorf("cluster CA: %w", err)
@@ -117,7 +120,7 @@ func (c *Cluster) Start(i int) error {
 	argv := c.Network.Command(i, []string{c.binary, "serve",
 		"--node-id", n.ID, "--data-dir", n.DataDir,
 		"--admin-addr", n.adminAddr, "--public-addr", n.publicAdr, "--raft-addr", n.RaftAddr,
-		"--peers", c.peers, "--admin-token", c.token, "--tls-dir", n.TLSDir})
+		"--peers", c.peers, "--admin-token", c.token, "--tls-dir", n.TLSDir, "--shards", strconv.Itoa(c.shards)})
 	logFile, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -301,6 +304,13 @@ func (c *Cluster) Leader(ctx context.Context) (leader int, endpoint bool) {
 			continue
 		}
 		endpoint = endpoint || err == nil
+		if err == nil && len(view.ShardLeaders) > 0 {
+			// Several shards: the node leading the most of them, as the nodes see it.
+			for _, id := range view.ShardLeaders {
+				votes[id]++
+			}
+			continue
+		}
 		if err == nil && view.LeaderID != "" {
 			votes[view.LeaderID]++
 		}

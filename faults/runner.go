@@ -50,8 +50,15 @@ type Config struct {
 	Clients        int
 	Readers        int
 	InitialBalance uint64
-	Network        string
-	Schedule       Schedule
+	// Shards is the cluster's shard count; CrossShare and MultiShare shape the transfers
+	// (Workload); Verifiers is how many verify readers look up answered cross-shard
+	// transactions.
+	Shards     int
+	CrossShare float64
+	MultiShare float64
+	Verifiers  int
+	Network    string
+	Schedule   Schedule
 	// LinearizabilityTimeout bounds porcupine per wallet (0 skips).
 	LinearizabilityTimeout time.Duration
 	Log                    io.Writer
@@ -67,7 +74,17 @@ type RunRecord struct {
 	Wallets        int            `json:"wallets"`
 	Clients        int            `json:"clients"`
 	Readers        int            `json:"readers"`
+	Shards         int            `json:"shards"`
+	CrossShare     float64        `json:"crossShare"`
+	MultiShare     float64        `json:"multiShare"`
+	Verifiers      int            `json:"verifiers"`
 	Attempted      int64          `json:"attempted"`
+	CrossAttempted int64          `json:"crossAttempted"`
+	CrossAcked     int64          `json:"crossAcknowledged"`
+	MultiAttempted int64          `json:"multiAttempted"`
+	Verified       int64          `json:"verified"`
+	VerifySkipped  int64          `json:"verifySkipped"`
+	VerifyFails    int64          `json:"verifyReadFails"`
 	Acknowledged   int64          `json:"acknowledged"`
 	Failed         int64          `json:"failed"`
 	Rejected       int64          `json:"rejected"`
@@ -105,8 +122,10 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, *Report, error) {
 	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 		return nil, nil, err
 	}
+	cfg.Shards = max(cfg.Shards, 1)
 	record := &RunRecord{Seed: cfg.Seed, Duration: cfg.Duration.String(), Wallets: cfg.Wallets,
-		Clients: cfg.Clients, Readers: cfg.Readers, Faults: map[string]int{}}
+		Clients: cfg.Clients, Readers: cfg.Readers, Shards: cfg.Shards, CrossShare: cfg.CrossShare,
+		MultiShare: cfg.MultiShare, Verifiers: cfg.Verifiers, Faults: map[string]int{}}
 	started := time.Now()
 
 	network, note, err := openNetwork(cfg.Network, func(s string) { logf("%s", s) })
@@ -145,8 +164,8 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, *Report, error) {
 			rec.Close()
 		}
 	}()
-	client := NewClient(adminToken, requestTimeout, cfg.Clients+cfg.Readers+2)
-	cluster, err := NewCluster(network, cfg.Binary, filepath.Join(cfg.OutDir, "nodes"), adminToken, nodeCount, client)
+	client := NewClient(adminToken, requestTimeout, cfg.Clients+cfg.Readers+cfg.Verifiers+2)
+	cluster, err := NewCluster(network, cfg.Binary, filepath.Join(cfg.OutDir, "nodes"), adminToken, nodeCount, cfg.Shards, client)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -185,15 +204,17 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, *Report, error) {
 	}
 
 	workload := &Workload{ProjectID: fmt.Sprintf("faults-%d", cfg.Seed), InitialBalance: cfg.InitialBalance,
-		Seed: cfg.Seed, cluster: cluster, client: client, rec: rec}
+		Seed: cfg.Seed, Shards: cfg.Shards, CrossShare: cfg.CrossShare, MultiShare: cfg.MultiShare,
+		cluster: cluster, client: client, rec: rec}
 	setupCtx, cancel := context.WithTimeout(ctx, startReadyMax)
 	issued, err := workload.Setup(setupCtx, cfg.Wallets)
 	cancel()
 	if err != nil {
 		return nil, nil, err
 	}
-	logf("setup: project %s, %d wallets, %d issued; running %v with %d clients, %d readers, seed %d",
-		workload.ProjectID, len(workload.Wallets), issued, cfg.Duration, cfg.Clients, cfg.Readers, cfg.Seed)
+	logf("setup: project %s, %d wallets on %d shards, %d issued; running %v with %d clients (%.0f%% cross-shard, %.0f%% two transfers), %d readers, %d verifiers, seed %d",
+		workload.ProjectID, len(workload.Wallets), cfg.Shards, issued, cfg.Duration, cfg.Clients, 100*cfg.CrossShare, 100*cfg.MultiShare,
+		cfg.Readers, cfg.Verifiers, cfg.Seed)
 	receiver, err := startWebhookReceiver(network.RunnerHost(), workload.ProjectID)
 	if err != nil {
 		return nil, nil, err
@@ -218,6 +239,10 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, *Report, error) {
 	for p := 0; p < cfg.Readers; p++ {
 		wg.Add(1)
 		go func() { defer wg.Done(); workload.RunReader(stop, cfg.Clients+p) }()
+	}
+	for p := 0; p < cfg.Verifiers; p++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); workload.RunVerifier(stop, cfg.Clients+cfg.Readers+p) }()
 	}
 	nemesis := NewNemesis(cluster, workload, rec, schedule, cfg.Seed, func(s string) { logf("%s", s) })
 	progressDone := make(chan struct{})
@@ -275,8 +300,9 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, *Report, error) {
 	final.Delivery = &delivery
 	logf("events: %d failed transactions delivered in %d requests (%v after the final read)", len(delivery.Received), delivery.Requests,
 		time.Since(drainStart).Round(time.Millisecond))
-	if final.DigestSource == "" {
-		// No digest endpoint: stop the nodes and hash each replica's store directly.
+	if final.DigestSource == "" || final.ShardDigests == nil {
+		// No digest per shard served: stop the nodes and hash each replica of each shard from
+		// its store.
 		if err := cluster.StopAll(); err != nil {
 			logf("stop for offline digests: %v", err)
 		}
@@ -290,6 +316,8 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, *Report, error) {
 	stats := &workload.Stats
 	record.Elapsed = time.Since(started).Round(time.Second).String()
 	record.Attempted, record.Acknowledged, record.Failed = stats.Attempted.Load(), stats.Acknowledged.Load(), stats.Failed.Load()
+	record.CrossAttempted, record.CrossAcked, record.MultiAttempted = stats.CrossAttempted.Load(), stats.CrossAcknowledged.Load(), stats.MultiAttempted.Load()
+	record.Verified, record.VerifySkipped, record.VerifyFails = stats.Verified.Load(), stats.VerifySkipped.Load(), stats.VerifyReadFails.Load()
 	record.Rejected, record.OutcomeUnknown, record.Unresolved = stats.Rejected.Load(), stats.OutcomeUnknown.Load(), stats.Unresolved.Load()
 	record.Attempts, record.Reads, record.ReadErrors = stats.Attempts.Load(), stats.Reads.Load(), stats.ReadErrors.Load()
 	record.Snapshots, record.SnapshotsLost = stats.Snapshots.Load(), stats.SnapshotsFailed.Load()
@@ -389,9 +417,9 @@ func reportProgress(stop context.Context, done chan<- struct{}, w *Workload, log
 		case <-stop.Done():
 			return
 		case <-ticker.C:
-			logf("progress: %d transfers, %d acknowledged, %d failed, %d unknown, %d reads",
-				w.Stats.Attempted.Load(), w.Stats.Acknowledged.Load(), w.Stats.Failed.Load(),
-				w.Stats.OutcomeUnknown.Load(), w.Stats.Reads.Load())
+			logf("progress: %d transfers (%d cross-shard), %d acknowledged, %d failed, %d unknown, %d reads, %d verify reads",
+				w.Stats.Attempted.Load(), w.Stats.CrossAttempted.Load(), w.Stats.Acknowledged.Load(), w.Stats.Failed.Load(),
+				w.Stats.OutcomeUnknown.Load(), w.Stats.Reads.Load(), w.Stats.Verified.Load())
 		}
 	}
 }
@@ -417,7 +445,8 @@ func readFinal(parent context.Context, cluster *Cluster, w *Workload, issued uin
 			return nil, err
 		}
 	}
-	for _, n := range cluster.Nodes {
+	final.Held = map[string]client.Amount{}
+	for i, n := range cluster.Nodes {
 		balances := map[string]client.Amount{}
 		for _, id := range w.Wallets {
 			wallet, err := w.client.ReadWallet(ctx, n.AdminURL, w.ProjectID, id)
@@ -425,8 +454,20 @@ func readFinal(parent context.Context, cluster *Cluster, w *Workload, issued uin
 				return nil, err
 			}
 			balances[id] = wallet.Balance
+			if i == 0 {
+				final.Held[id] = wallet.Held
+			}
 		}
 		final.NodeBalances[n.ID] = balances
+	}
+	asset, err := w.client.ReadAsset(ctx, base, w.ProjectID, assetID)
+	if err != nil {
+		return nil, err
+	}
+	final.Supply = asset.Supply
+	final.WalletShards = map[string]int{}
+	for i, id := range w.Wallets {
+		final.WalletShards[id] = w.WalletShard[i]
 	}
 	final.Balances = final.NodeBalances[cluster.Nodes[0].ID]
 
@@ -449,10 +490,22 @@ func readFinal(parent context.Context, cluster *Cluster, w *Workload, issued uin
 		}
 		same := firstErr == nil
 		for _, d := range digests {
-			same = same && d.AppliedIndex == digests[cluster.Nodes[0].ID].AppliedIndex
+			same = same && d.AppliedIndex == digests[cluster.Nodes[0].ID].AppliedIndex && sameShardIndexes(d, digests[cluster.Nodes[0].ID])
 		}
 		if same || sleepCtx(settle, readyPollInterval) != nil {
 			final.Digests, final.DigestSource = digests, "GET /debug/digest"
+			for node, d := range digests {
+				for _, s := range d.Shards {
+					shard := fmt.Sprintf("shard-%d", s.Shard)
+					if final.ShardDigests == nil {
+						final.ShardDigests = map[string]map[string]client.StateDigest{}
+					}
+					if final.ShardDigests[shard] == nil {
+						final.ShardDigests[shard] = map[string]client.StateDigest{}
+					}
+					final.ShardDigests[shard][node] = client.StateDigest{Digest: s.Digest, AppliedIndex: s.AppliedIndex}
+				}
+			}
 			if !same {
 				final.DigestNote = fmt.Sprintf("applied indexes did not settle within %v (last error: %v)", digestSettleMax, firstErr)
 			}
@@ -461,42 +514,68 @@ func readFinal(parent context.Context, cluster *Cluster, w *Workload, issued uin
 	}
 }
 
-// offlineDigests opens each stopped node's ledger (the directory under its data dir that
-// holds its Pebble store) and hashes it with fsm.Machine.Digest.
+// sameShardIndexes reports whether two replicas' digests list the same shards at the same
+// applied indexes.
+func sameShardIndexes(a, b client.StateDigest) bool {
+	if len(a.Shards) != len(b.Shards) {
+		return false
+	}
+	for i := range a.Shards {
+		if a.Shards[i].Shard != b.Shards[i].Shard || a.Shards[i].AppliedIndex != b.Shards[i].AppliedIndex {
+			return false
+		}
+	}
+	return true
+}
+
+// offlineDigests opens, on each stopped node, the ledger of every shard (the Pebble store
+// under its data dir's shard-<id> folder) and hashes it with fsm.Machine.DigestAt: per shard,
+// the digest and applied index of every replica.
 func offlineDigests(cluster *Cluster, final *FinalState) {
 	var notes []string
+	final.ShardDigests = map[string]map[string]client.StateDigest{}
 	for _, n := range cluster.Nodes {
-		store, err := findPebbleDir(n.DataDir)
+		stores, err := findPebbleDirs(n.DataDir)
 		if err != nil {
 			notes = append(notes, n.ID+": "+err.Error())
 			continue
 		}
-		// ledger.Open takes the directory that holds the store, not the store itself.
-		machine, _, err := ledger.Open(filepath.Dir(store), nil)
-		if err != nil {
-			notes = append(notes, n.ID+": "+err.Error())
-			continue
+		for _, store := range stores {
+			rel, err := filepath.Rel(n.DataDir, store)
+			if err != nil {
+				notes = append(notes, n.ID+": "+err.Error())
+				continue
+			}
+			shard := strings.Split(filepath.ToSlash(rel), "/")[0]
+			// ledger.Open takes the directory that holds the store, not the store itself.
+			machine, _, err := ledger.Open(filepath.Dir(store), nil)
+			if err != nil {
+				notes = append(notes, n.ID+" "+shard+": "+err.Error())
+				continue
+			}
+			digest, applied, err := machine.DigestAt()
+			machine.Close()
+			if err != nil {
+				notes = append(notes, n.ID+" "+shard+": "+err.Error())
+				continue
+			}
+			if final.ShardDigests[shard] == nil {
+				final.ShardDigests[shard] = map[string]client.StateDigest{}
+			}
+			final.ShardDigests[shard][n.ID] = client.StateDigest{Digest: fmt.Sprintf("%x", digest), AppliedIndex: applied}
 		}
-		digest, err := machine.Digest()
-		applied := machine.AppliedIndex()
-		machine.Close()
-		if err != nil {
-			notes = append(notes, n.ID+": "+err.Error())
-			continue
-		}
-		final.Digests[n.ID] = client.StateDigest{Digest: fmt.Sprintf("%x", digest), AppliedIndex: applied}
 	}
-	if len(final.Digests) > 0 {
+	if len(final.ShardDigests) > 0 && final.DigestSource == "" {
 		final.DigestSource = "offline"
 	}
 	if len(notes) > 0 {
-		final.DigestNote += "; " + strings.Join(notes, "; ")
+		final.DigestNote = strings.TrimPrefix(final.DigestNote+"; offline: "+strings.Join(notes, "; "), "; ")
 	}
 }
 
-// findPebbleDir finds the one directory under root holding a Pebble store (a CURRENT file
-// next to a MANIFEST).
-func findPebbleDir(root string) (string, error) {
+// findPebbleDirs finds the directories under root holding a Pebble store (a CURRENT file next
+// to a MANIFEST), one per hosted shard.
+func findPebbleDirs(root string) ([]string, error) {
 	var found []string
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -512,12 +591,12 @@ func findPebbleDir(root string) (string, error) {
 		return nil
 	})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if len(found) != 1 {
-		return "", fmt.Errorf("found %d Pebble stores under %s: %v", len(found), root, found)
+	if len(found) == 0 {
+		return nil, fmt.Errorf("no Pebble store under %s", root)
 	}
-	return found[0], nil
+	return found, nil
 }
 
 func writeJSON(path string, v any) error {

@@ -12,14 +12,17 @@ import (
 func Summary(record *RunRecord, report *Report, dir string) string {
 	var b strings.Builder
 	row := func(name string, value any) { fmt.Fprintf(&b, "  %-40s %v\n", name, value) }
-	fmt.Fprintf(&b, "GigaLedger fault run: seed %d, %s network, %s of workload (%s in all), %d wallets, %d clients, %d readers\n",
-		record.Seed, record.Network, record.Duration, record.Elapsed, record.Wallets, record.Clients, record.Readers)
+	fmt.Fprintf(&b, "GigaLedger fault run: seed %d, %s network, %s of workload (%s in all), %d shards, %d wallets, %d clients, %d readers, %d verifiers\n",
+		record.Seed, record.Network, record.Duration, record.Elapsed, max(record.Shards, 1), record.Wallets, record.Clients, record.Readers, record.Verifiers)
 	if record.NetworkNote != "" {
 		fmt.Fprintf(&b, "  note: %s\n", record.NetworkNote)
 	}
 	b.WriteString("operations\n")
-	row("transfers attempted", record.Attempted)
+	row("transactions attempted", record.Attempted)
+	row("  across shards (share)", fmt.Sprintf("%d (%s; asked %.0f%% of single transfers)", record.CrossAttempted, percent(record.CrossAttempted, record.Attempted), 100*record.CrossShare))
+	row("  of two transfers A→B, B→C", record.MultiAttempted)
 	row("acknowledged (201 / 409 completed)", record.Acknowledged)
+	row("  across shards", record.CrossAcked)
 	row("failed, recorded (422)", record.Failed)
 	row("failed, not applied (503 Unavailable)", record.Rejected)
 	row("outcome unknown on some attempt", record.OutcomeUnknown)
@@ -27,6 +30,7 @@ func Summary(record *RunRecord, report *Report, dir string) string {
 	row("requests sent for transfers", record.Attempts)
 	row("balance reads (errors)", fmt.Sprintf("%d (%d)", record.Reads, record.ReadErrors))
 	row("quiescent snapshots (unsettled)", fmt.Sprintf("%d (%d)", record.Snapshots, record.SnapshotsLost))
+	row("verify reads (errors, not verified)", fmt.Sprintf("%d (%d, %d)", record.Verified, record.VerifyFails, record.VerifySkipped))
 	b.WriteString("faults\n")
 	total := 0
 	for _, kind := range AllFaultKinds {
@@ -47,6 +51,8 @@ func Summary(record *RunRecord, report *Report, dir string) string {
 	row("unknown outcomes resolved by history", fmt.Sprintf("completed %d, failed %d, absent %d",
 		report.Resolved["completed"], report.Resolved["failed"], report.Resolved["absent"]))
 	row("quiescent snapshot totals checked", report.SnapshotsChecked)
+	row("verify reads checked", report.VerifyReadsChecked)
+	row("shard replicas equal (pairs)", report.ShardReplicasEqual)
 	row("wallets checked with porcupine", fmt.Sprintf("%d (%d undecided in time)", report.WalletsChecked, report.WalletsUndecided))
 	for _, note := range report.Notes {
 		row("note", note)
@@ -70,8 +76,16 @@ func Summary(record *RunRecord, report *Report, dir string) string {
 	if count > 0 {
 		fmt.Fprintf(&b, "ANOMALY: seed %d, history %s\n", record.Seed, filepath.Join(dir, HistoryFile))
 		fmt.Fprintf(&b, "  re-check: go run ./faults/cmd/faultrun check --out %s\n", dir)
-		fmt.Fprintf(&b, "  replay:   go run ./faults/cmd/faultrun --seed %d --duration %s --wallets %d --clients %d --network %s\n",
-			record.Seed, record.Duration, record.Wallets, record.Clients, record.Network)
+		fmt.Fprintf(&b, "  replay:   go run ./faults/cmd/faultrun --seed %d --duration %s --wallets %d --clients %d --network %s --shards %d --cross %g --multi %g\n",
+			record.Seed, record.Duration, record.Wallets, record.Clients, record.Network, max(record.Shards, 1), record.CrossShare, record.MultiShare)
 	}
 	return b.String()
+}
+
+// percent renders part/whole as a percentage.
+func percent(part, whole int64) string {
+	if whole == 0 {
+		return "0%"
+	}
+	return fmt.Sprintf("%.1f%%", 100*float64(part)/float64(whole))
 }

@@ -539,7 +539,11 @@ func openAPISchemas() object {
 		"ReplaceNodeResult": shape(object{"status": object{"type": "string"}, "oldNodeId": object{"type": "string"}, "newNodeId": object{"type": "string"}}),
 		"StateDigest": closed([]string{"digest", "appliedIndex"}, object{
 			"digest":       object{"type": "string", "description": "hex SHA-256 of the ledger state"},
-			"appliedIndex": object{"type": "integer", "minimum": 0}}),
+			"appliedIndex": object{"type": "integer", "minimum": 0},
+			"shards": arrayOf(closed([]string{"shard", "digest", "appliedIndex"}, object{
+				"shard":        object{"type": "integer", "minimum": 0},
+				"digest":       object{"type": "string", "description": "hex SHA-256 of this shard's ledger state"},
+				"appliedIndex": object{"type": "integer", "minimum": 0}}))}),
 		"AssetList":       itemsOf("Asset"),
 		"WalletList":      itemsOf("Wallet"),
 		"CustomerPage":    pageOf("Customer"),

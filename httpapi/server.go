@@ -194,7 +194,31 @@ func (s *server) stateDigest(c *gin.Context) {
 		writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "digest unavailable", retryAfter: true})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"digest": digest, "appliedIndex": applied})
+	answer := gin.H{"digest": digest, "appliedIndex": applied}
+	if sd, ok := s.operator.(ShardDigester); ok {
+		shards, err := sd.ShardDigests(c.Request.Context())
+		if err != nil {
+			s.logger.Error("shard digests", slog.Any("error", err))
+			writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "digest unavailable", retryAfter: true})
+			return
+		}
+		answer["shards"] = shards
+	}
+	c.JSON(http.StatusOK, answer)
+}
+
+// ShardDigester is what an Operator serving several shards may also do: GET /debug/digest then
+// lists each hosted shard's digest and applied index, so that replicas compare shard by shard
+// (the fault suite does).
+type ShardDigester interface {
+	ShardDigests(ctx context.Context) ([]ShardDigest, error)
+}
+
+// ShardDigest is one hosted shard's ledger digest (hex) at its applied log index.
+type ShardDigest struct {
+	Shard        int    `json:"shard"`
+	Digest       string `json:"digest"`
+	AppliedIndex uint64 `json:"appliedIndex"`
 }
 
 // NewAdmin returns the admin listener's handler: every Cloud Wallet route of

@@ -296,21 +296,35 @@ func (n *node) ReplaceNode(ctx context.Context, oldNodeID, newNodeID, newRaftAdd
 // order, and the sum of their applied indexes. Two nodes hosting the same shards agree once
 // each shard has applied the same log.
 func (n *node) StateDigest(ctx context.Context) (string, uint64, error) {
+	shards, err := n.ShardDigests(ctx)
+	if err != nil {
+		return "", 0, err
+	}
 	h := sha256.New()
 	var applied uint64
+	for _, s := range shards {
+		fmt.Fprintf(h, "%d:%s\n", s.Shard, s.Digest)
+		applied += s.AppliedIndex
+	}
+	return hex.EncodeToString(h.Sum(nil)), applied, nil
+}
+
+// ShardDigests is each hosted shard's digest and applied index, in shard order (GET
+// /debug/digest lists them: replicas compare shard by shard).
+func (n *node) ShardDigests(ctx context.Context) ([]httpapi.ShardDigest, error) {
+	var out []httpapi.ShardDigest
 	for _, k := range n.cluster.HostedShards() {
 		machine, ok := n.cluster.StateMachine(k).(*fsm.Machine)
 		if !ok {
-			return "", 0, fmt.Errorf("shard %d: no state machine", k)
+			return nil, fmt.Errorf("shard %d: no state machine", k)
 		}
 		sum, index, err := machine.DigestAt()
 		if err != nil {
-			return "", 0, err
+			return nil, err
 		}
-		fmt.Fprintf(h, "%d:%x\n", k, sum)
-		applied += index
+		out = append(out, httpapi.ShardDigest{Shard: k, Digest: hex.EncodeToString(sum[:]), AppliedIndex: index})
 	}
-	return hex.EncodeToString(h.Sum(nil)), applied, nil
+	return out, nil
 }
 
 // Close stops taking requests, gives those in flight a bounded grace, then closes what is

@@ -33,6 +33,10 @@ type preset struct {
 	clients        int
 	readers        int
 	initialBalance uint64
+	shards         int
+	crossShare     float64
+	multiShare     float64
+	verifiers      int
 	network        string
 	linearizable   time.Duration
 	schedule       faults.Schedule
@@ -41,14 +45,14 @@ type preset struct {
 var presets = map[string]preset{
 	// short: 60 s of workload for `make test`: kill the leader, pause a node, isolate the
 	// leader (when namespaces are available), once each.
-	"short": {duration: 60 * time.Second, wallets: 10, clients: 8, readers: 2, initialBalance: 300,
-		network: faults.NetworkAuto, linearizable: 30 * time.Second,
+	"short": {duration: 60 * time.Second, wallets: 12, clients: 8, readers: 2, initialBalance: 300,
+		shards: 4, crossShare: 0.3, multiShare: 0.1, verifiers: 1, network: faults.NetworkAuto, linearizable: 30 * time.Second,
 		schedule: faults.Schedule{Kinds: []faults.FaultKind{faults.FaultKillLeader, faults.FaultPause, faults.FaultIsolateLeader},
 			Ordered: true, GapMin: 6 * time.Second, GapMax: 10 * time.Second, HoldMin: 3 * time.Second, HoldMax: 5 * time.Second,
 			PauseMin: 3 * time.Second, RecoverMax: 60 * time.Second}},
 	// long: ≥10 minutes for `make faults`, every fault kind in shuffled rounds.
 	"long": {duration: 10 * time.Minute, wallets: 40, clients: 12, readers: 2, initialBalance: 1_000,
-		network: faults.NetworkNamespaces, linearizable: 60 * time.Second,
+		shards: 4, crossShare: 0.3, multiShare: 0.1, verifiers: 1, network: faults.NetworkNamespaces, linearizable: 60 * time.Second,
 		schedule: faults.Schedule{Kinds: faults.AllFaultKinds, GapMin: 8 * time.Second, GapMax: 16 * time.Second,
 			HoldMin: 3 * time.Second, HoldMax: 10 * time.Second, PauseMin: 3 * time.Second, RecoverMax: 60 * time.Second}},
 }
@@ -65,6 +69,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	wallets := fs.Int("wallets", 0, "wallets (default: the mode's)")
 	clients := fs.Int("clients", 0, "concurrent transfer clients (default: the mode's)")
 	readers := fs.Int("readers", -1, "concurrent balance readers (default: the mode's)")
+	shards := fs.Int("shards", 0, "shards the nodes bootstrap with (--shards of gigaledger serve; default: the mode's, 4)")
+	crossShare := fs.Float64("cross", -1, "share of single transfers between wallets of different shards, 0..1 (default: the mode's, 0.3)")
+	multiShare := fs.Float64("multi", -1, "share of two-transfer transactions A→B, B→C over random wallets, 0..1 (default: the mode's, 0.1)")
+	verifiers := fs.Int("verifiers", -1, "readers checking each answered cross-shard transaction's entries (default: the mode's, 1)")
 	network := fs.String("network", "", "netns (namespaces or refuse), auto (namespaces, else loopback), loopback (default: the mode's)")
 	faultKinds := fs.String("faults", "", "comma-separated fault kinds (default: the mode's): "+kindList())
 	out := fs.String("out", "", "run directory (default: a new directory under $TMPDIR)")
@@ -79,7 +87,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg := faults.Config{Seed: *seed, Duration: p.duration, Wallets: p.wallets, Clients: p.clients, Readers: p.readers,
-		InitialBalance: p.initialBalance, Network: p.network, Schedule: p.schedule, LinearizabilityTimeout: p.linearizable, Log: stderr}
+		InitialBalance: p.initialBalance, Shards: p.shards, CrossShare: p.crossShare, MultiShare: p.multiShare,
+		Verifiers: p.verifiers, Network: p.network, Schedule: p.schedule, LinearizabilityTimeout: p.linearizable, Log: stderr}
 	if cfg.Seed == 0 {
 		cfg.Seed = uint64(time.Now().UnixNano()%1_000_000_000) + 1
 	}
@@ -98,6 +107,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *network != "" {
 		cfg.Network = *network
 	}
+	if *shards > 0 {
+		cfg.Shards = *shards
+	}
+	if *crossShare >= 0 {
+		cfg.CrossShare = *crossShare
+	}
+	if *multiShare >= 0 {
+		cfg.MultiShare = *multiShare
+	}
+	if *verifiers >= 0 {
+		cfg.Verifiers = *verifiers
+	}
+	if cfg.CrossShare > 1 || cfg.MultiShare > 1 {
+		fmt.Fprintln(stderr, "faultrun: --cross and --multi are shares between 0 and 1")
+		return 2
+	}
 	if *linearizable != 0 {
 		cfg.LinearizabilityTimeout = max(*linearizable, 0)
 	}
@@ -109,8 +134,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		cfg.Schedule.Kinds = kinds
 	}
-	if cfg.Wallets < 2 || cfg.Clients < 1 {
-		fmt.Fprintln(stderr, "faultrun: need at least 2 wallets and 1 client")
+	if cfg.Wallets < 2*cfg.Shards || cfg.Clients < 1 {
+		fmt.Fprintln(stderr, "faultrun: need at least 2 wallets per shard and 1 client")
 		return 2
 	}
 	cfg.OutDir = *out
