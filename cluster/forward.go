@@ -46,8 +46,20 @@ func (n *Node) LinearizableRead(ctx context.Context, shardID int) error {
 	if err != nil {
 		return fmt.Errorf("linearizable read: %w", err)
 	}
+	readIndex, err := n.readIndex(ctx, shardID)
+	if err != nil {
+		return err
+	}
+	if err := hs.shard.WaitApplied(ctx, readIndex); err != nil {
+		return fmt.Errorf("linearizable read: %w", err)
+	}
+	return nil
+}
+
+// readIndex is shardID's read index from its leader (this node's replica when it leads).
+func (n *Node) readIndex(ctx context.Context, shardID int) (uint64, error) {
 	var readIndex uint64
-	err = n.callLeader(ctx, leaderCall{
+	err := n.callLeader(ctx, leaderCall{
 		what: "read index", shardID: shardID, kind: rpcKindReadIndex, resendable: true, patience: forwardPatience,
 		serveLocally: func(hs *hostedShard) error {
 			var err error
@@ -62,22 +74,45 @@ func (n *Node) LinearizableRead(ctx context.Context, shardID int) error {
 			return nil
 		},
 	})
-	if err != nil {
-		return err
-	}
-	if err := hs.shard.WaitApplied(ctx, readIndex); err != nil {
-		return fmt.Errorf("linearizable read: %w", err)
-	}
-	return nil
+	return readIndex, err
 }
 
+// queryLagPatience is how long Query waits for this node's follower replica to apply the read
+// index before it asks the leader instead. A replica that lags far behind must not hold every
+// read it serves: after a restart, hashicorp/raft's leader keeps backing off its replication
+// to the returned follower (up to about 10 s) even once heartbeats succeed again, and the
+// fault suite saw a read (a cross-shard transaction's wait) hang that long on such a node.
+const queryLagPatience = 250 * time.Millisecond
+
 // Query runs a read-only query against shardID, linearizably: locally when this node hosts
-// the shard (after LinearizableRead), else on a node that does, which fences the same way
-// before it answers (the leader first, then the other replicas: any of them can). The query
-// and answer bytes are Config.Query's own encoding.
+// the shard (after the read index is applied here; a follower that has not applied it within
+// queryLagPatience has the leader answer instead), else on a node that does, which fences the
+// same way before it answers (the leader first, then the other replicas: any of them can). The
+// query and answer bytes are Config.Query's own encoding.
 func (n *Node) Query(ctx context.Context, shardID int, query []byte) ([]byte, error) {
-	if n.hosted(shardID) != nil {
-		return n.answerQuery(ctx, shardID, query)
+	if hs := n.hosted(shardID); hs != nil {
+		if n.cfg.Query == nil {
+			return nil, errors.New("this node answers no queries")
+		}
+		readIndex, err := n.readIndex(ctx, shardID)
+		if err != nil {
+			return nil, err
+		}
+		waitCtx, cancel := context.WithTimeout(ctx, queryLagPatience)
+		err = hs.shard.WaitApplied(waitCtx, readIndex)
+		cancel()
+		if err == nil || (ctx.Err() == nil && hs.shard.IsLeader()) {
+			if err != nil {
+				if err := hs.shard.WaitApplied(ctx, readIndex); err != nil {
+					return nil, fmt.Errorf("linearizable read: %w", err)
+				}
+			}
+			return n.cfg.Query(ctx, shardID, query)
+		}
+		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("linearizable read: %w", err)
+		}
+		n.logger.Debug("a lagging replica has the leader answer a query", "shard", shardID, "readIndex", readIndex)
 	}
 	var answer []byte
 	err := n.callLeader(ctx, leaderCall{
@@ -90,7 +125,8 @@ func (n *Node) Query(ctx context.Context, shardID int, query []byte) ([]byte, er
 	return answer, err
 }
 
-// answerQuery fences a linearizable read on a hosted shard and runs the configured query.
+// answerQuery fences a linearizable read on a hosted shard and runs the configured query: a
+// forwarded query, answered here whatever the lag (it is never forwarded again).
 func (n *Node) answerQuery(ctx context.Context, shardID int, query []byte) ([]byte, error) {
 	if n.cfg.Query == nil {
 		return nil, errors.New("this node answers no queries")

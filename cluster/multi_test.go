@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gigaledger/gigaledger/cluster"
@@ -292,5 +293,43 @@ func TestReplaceNode(t *testing.T) {
 	}
 	for k := range shardCount {
 		proposeAndRead(t, ctx, fresh, fresh, k, fmt.Sprintf("s%d-after-fresh-restart", k))
+	}
+}
+
+// TestQueryOnALaggingFollower: a follower whose replica has not applied the read index within
+// queryLagPatience has the leader answer a query instead of holding it (after a restart,
+// raft's replication to the follower may back off for ~10 s).
+func TestQueryOnALaggingFollower(t *testing.T) {
+	c := newStaticCluster(t, 3, 1, 3, nil)
+	leader := c.leaderOf(0)
+	var follower *multiNode
+	for _, n := range c.nodes {
+		if n != leader {
+			follower = n
+			break
+		}
+	}
+	ctx := testutil.Context(t, testutil.WaitMax)
+	if _, err := leader.node.Propose(ctx, 0, []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	var blocked atomic.Bool
+	follower.recorder(0).SetBeforeApply(func(uint64) {
+		if blocked.Load() {
+			<-release
+		}
+	})
+	defer close(release)
+	blocked.Store(true)
+	if _, err := leader.node.Propose(ctx, 0, []byte("while-lagging")); err != nil {
+		t.Fatal(err)
+	}
+	answer, err := follower.node.Query(ctx, 0, nil)
+	if err != nil || !slices.Contains(strings.Split(string(answer), ","), "while-lagging") {
+		t.Fatalf("query on the lagging follower: %q %v, want the leader's answer with the last write", answer, err)
+	}
+	if slices.Contains(follower.recorder(0).Commands(), "while-lagging") {
+		t.Fatal("the follower applied the write: the test did not make it lag")
 	}
 }
