@@ -229,7 +229,17 @@ func (c *Cluster) Stop(i int) error {
 	case <-done:
 		return nil
 	case <-time.After(stopWaitMax):
-		return errors.Join(fmt.Errorf("%s ignored SIGTERM for %v", c.Nodes[i].ID, stopWaitMax), c.Kill(i))
+		// SIGQUIT first: the Go runtime writes every goroutine's stack to the node's log and
+		// exits, so a hung shutdown says where it hangs.
+		stuck := fmt.Errorf("%s ignored SIGTERM for %v (goroutine dump in its log)", c.Nodes[i].ID, stopWaitMax)
+		if _, err := c.signal(i, syscall.SIGQUIT); err == nil {
+			select {
+			case <-done:
+				return stuck
+			case <-time.After(killWaitMax):
+			}
+		}
+		return errors.Join(stuck, c.Kill(i))
 	}
 }
 
