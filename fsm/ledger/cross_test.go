@@ -185,9 +185,16 @@ func sameResult(a, b *fsm.Result) bool {
 
 // run drives a transaction from its begin to done and returns the coordinator's record.
 func (d *driver) run(ref string, ops ...Operation) *Transaction {
+	d.c.t.Helper()
+	return d.runWith(ref, CrossExtras{}, ops...)
+}
+
+// runWith is run with captures and a hook.
+func (d *driver) runWith(ref string, extras CrossExtras, ops ...Operation) *Transaction {
 	c, t := d.c, d.c.t
 	t.Helper()
 	begin, coordinator := c.begin(ref, ops...)
+	begin.CrossExtras = extras
 	r := d.send(coordinator, begin)
 	x, ok := r.Value.(*CrossTransaction)
 	if r.Err != nil || !ok {
@@ -200,7 +207,7 @@ func (d *driver) run(ref string, ops ...Operation) *Transaction {
 	votes := make([]ShardVote, 0, len(x.Participants))
 	for _, i := range d.order(len(x.Participants)) {
 		p := x.Participants[i]
-		r := d.send(p.Shard, &CrossPrepare{ProjectID: "p1", TransactionID: id, Wallets: p.Wallets, Legs: p.Legs})
+		r := d.send(p.Shard, &CrossPrepare{ProjectID: "p1", TransactionID: id, Wallets: p.Wallets, Legs: p.Legs, CrossExtras: p.CrossExtras})
 		pa, ok := r.Value.(*Participation)
 		if r.Err != nil || !ok {
 			t.Fatalf("prepare on shard %d: %v", p.Shard, r.Err)
@@ -242,7 +249,7 @@ func (d *driver) latePrepare(id string, p CrossParticipant) {
 	t := d.c.t
 	t.Helper()
 	before := d.helds(p.Wallets)
-	r := d.c.shards[p.Shard].applyRaw(&CrossPrepare{ProjectID: "p1", TransactionID: id, Wallets: p.Wallets, Legs: p.Legs})[0]
+	r := d.c.shards[p.Shard].applyRaw(&CrossPrepare{ProjectID: "p1", TransactionID: id, Wallets: p.Wallets, Legs: p.Legs, CrossExtras: p.CrossExtras})[0]
 	if r.Err == nil || r.Err.Code != CodeCrossShardFinished {
 		t.Fatalf("late prepare: %v", r.Err)
 	}
