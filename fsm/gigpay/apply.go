@@ -285,6 +285,9 @@ func (f *Family) activeToken(b *fsm.Batch, s *state, core *ledger.Ledger, projec
 	if t == nil {
 		return nil, fsm.Fail(fsm.Rejectf(CodeTokenNotFound, "token not found"))
 	}
+	if t.ClaimTransactionID != "" {
+		return nil, claimInProgress(t, what)
+	}
 	if t.Status == TokenActive && t.ExpiresAt <= b.Now {
 		f.expire(b, s, core, t)
 	}
@@ -462,6 +465,11 @@ func (f *Family) closeToken(b *fsm.Batch, c *CloseToken) *fsm.Result {
 	dest := core.Wallet(c.ProjectID, t.DestinationWalletID)
 	source := core.Wallet(c.ProjectID, t.SourceWalletID)
 	p := s.payment(b, c.ProjectID, t.PaymentID)
+	if dest == nil && source != nil && p != nil {
+		// Claimed across shards (wallets are never deleted): the payee's account lives on
+		// another shard, and a reversal across shards is not built yet.
+		return fail(fsm.Rejectf(ledger.CodeCrossShardTransaction, "the payee's account %q lives on another shard than the payer's; closing a token claimed across shards is not supported yet", t.DestinationWalletID))
+	}
 	if dest == nil || source == nil || p == nil {
 		panic(fmt.Sprintf("gigpay: succeeded token %s lacks its wallets or payment", t.ID)) // corruption
 	}
