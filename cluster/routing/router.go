@@ -143,8 +143,13 @@ func (r *Router) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, er
 	}
 	shardID, ok := r.ShardOf(env.Command.Route())
 	if !ok {
-		if tx, isTransact := env.Command.(*ledger.Transact); isTransact {
-			return r.transactAcross(ctx, env, tx) // cross.go
+		switch c := env.Command.(type) {
+		case *ledger.Transact:
+			return r.transactAcross(ctx, env, c) // cross.go
+		case *ledger.CaptureHold:
+			return r.captureAcross(ctx, env, c) // crossfamily.go
+		case *gigpay.ClaimToken:
+			return r.claimAcross(ctx, env, c) // crossfamily.go
 		}
 		return &fsm.Result{Err: &fsm.Error{Code: ledger.CodeCrossShardTransaction,
 			Message: "the transaction's wallets live in different shards; move value between them in separate transactions"}}, nil

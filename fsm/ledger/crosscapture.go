@@ -331,3 +331,7 @@ func (l *Ledger) finishCaptures(p *Participation) {
 		l.finishHold(h, HoldCaptured)
 	}
 }
+
+// IsCrossShardHold reports a hold placed by a cross-shard prepare (only its transaction's
+// decision resolves it): for the router, which answers a capture of one as CaptureHold does.
+func IsCrossShardHold(holdID string) bool { return isCrossHold(holdID) }
