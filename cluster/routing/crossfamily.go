@@ -31,6 +31,26 @@ func (r *Router) captureAcross(ctx context.Context, env fsm.Envelope, c *ledger.
 	if amount.Cmp(h.Amount) > 0 {
 		return fsm.Invalid("capture of %s exceeds the hold's %s", amount, h.Amount), nil
 	}
+	// The structural checks CaptureHold makes before it records anything: the payee exists and
+	// holds the hold's asset (the hold's wallet is there: the hold is active).
+	to, err := rd.GetWallet(c.ProjectID, c.To)
+	var rejection *fsm.Error
+	switch {
+	case errors.As(err, &rejection):
+		return &fsm.Result{Err: rejection}, nil
+	case err != nil:
+		return nil, err
+	}
+	from, err := rd.GetWallet(c.ProjectID, h.WalletID)
+	switch {
+	case errors.As(err, &rejection):
+		return &fsm.Result{Err: rejection}, nil
+	case err != nil:
+		return nil, err
+	case from.AssetID != to.AssetID:
+		return fsm.Fail(fsm.Rejectf(ledger.CodeAssetMismatch, "operation 0: wallet %q holds %q and wallet %q holds %q",
+			from.ID, from.AssetID, to.ID, to.AssetID)), nil
+	}
 	tx := &ledger.Transact{ProjectID: c.ProjectID, IDPrefix: c.IDPrefix, ReferenceID: c.ReferenceID,
 		Operations: []ledger.Operation{{Type: ledger.OperationTransfer, From: h.WalletID, To: c.To, Amount: amount}}}
 	x, began, answer, err := r.runAcross(ctx, env, tx, ledger.CrossExtras{Captures: []ledger.HoldCapture{{Index: 0, HoldID: c.HoldID}}})

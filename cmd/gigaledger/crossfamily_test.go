@@ -75,6 +75,11 @@ func TestCrossShardHoldCaptureOnThreeNodes(t *testing.T) {
 	if got := tc.must("GET", "/projects/shop/holds/"+h2, nil, 200); got["status"] != "active" {
 		t.Fatalf("hold after the failed capture: %v", got)
 	}
+	// A payee that does not exist: 404 WalletNotFound, nothing recorded, as on one shard.
+	ghost := "w" + b[1:5] + "ghost"
+	if out := tc.must("POST", "/projects/shop/holds/"+h2+"/capture", map[string]any{"to": ghost, "referenceId": "cap-ghost"}, 404); errorCode(out) != "WalletNotFound" || out["transaction"] != nil {
+		t.Fatalf("capture to a missing wallet: %v", out)
+	}
 	tc.must("POST", "/projects/shop/holds/"+h2+"/release", nil, 200)
 
 	// Latency: more cross-shard captures, and single-shard ones for comparison.
