@@ -11,12 +11,11 @@ import (
 // A claim across shards, with the test as router and driver: shards[0] is the payer's (the
 // token's, the coordinator), shards[1] the payee's.
 type claimRun struct {
-	t        *testing.T
-	shards   [2]*harness
-	x        *ledger.CrossTransaction
-	votes    []ledger.ShardVote
-	decided  *ledger.Transaction
-	tokenErr *fsm.Error
+	t       *testing.T
+	shards  [2]*harness
+	x       *ledger.CrossTransaction
+	votes   []ledger.ShardVote
+	decided *ledger.Transaction
 }
 
 func crossClaimBegin(t *testing.T, shards [2]*harness, tok *Token, payee, payeeCustomer string) *claimRun {
