@@ -16,11 +16,17 @@ import (
 // prepare), answers the refusals the single-shard op gives before its transaction, runs one
 // transfer paid by the hold's capture, and answers from the outcome as the single-shard op
 // does: the same codes, the same values (the hold's resolution, the token).
+//
+// With an Idempotency-Key the refusals that depend on state that changes (a hold resolved, a
+// token no longer active, a payee suspended or closed) are left to the prepare: the key's
+// stored answer lives with the begin, so a replay must reach it even after the first request
+// resolved the hold or the token. The prepare refuses the same, and the answer is built the
+// same way from the outcome.
 
 // captureAcross runs a CaptureHold whose hold and payee live on different shards.
 func (r *Router) captureAcross(ctx context.Context, env fsm.Envelope, c *ledger.CaptureHold) (*fsm.Result, error) {
 	rd := r.newReader(ctx)
-	h, answer, err := r.activeHold(rd, c.ProjectID, c.HoldID)
+	h, answer, err := r.activeHold(rd, c.ProjectID, c.HoldID, env.Idempotency != nil)
 	if answer != nil || err != nil {
 		return answer, err
 	}
@@ -85,8 +91,9 @@ func (r *Router) captureAcross(ctx context.Context, env fsm.Envelope, c *ledger.
 }
 
 // activeHold reads a hold and answers what CaptureHold answers for one that cannot be
-// captured: not found, a protocol's hold, another capture in flight, resolved.
-func (r *Router) activeHold(rd *reader, projectID, holdID string) (*ledger.Hold, *fsm.Result, error) {
+// captured: not found, a protocol's hold, and unless keyed (an Idempotency-Key: the prepare
+// decides), another capture in flight or resolved.
+func (r *Router) activeHold(rd *reader, projectID, holdID string, keyed bool) (*ledger.Hold, *fsm.Result, error) {
 	h, err := rd.GetHold(projectID, holdID)
 	var rejection *fsm.Error
 	switch {
@@ -96,6 +103,7 @@ func (r *Router) activeHold(rd *reader, projectID, holdID string) (*ledger.Hold,
 		return nil, nil, err
 	case ledger.IsCrossShardHold(h.ID):
 		return nil, fsm.Fail(fsm.Rejectf(ledger.CodeCrossShardHold, "hold %q belongs to cross-shard transaction %s: its decision resolves it", h.ID, h.TransactionID)), nil
+	case keyed:
 	case h.CrossTransactionID != "":
 		return nil, fsm.Fail(fsm.Rejectf(ledger.CodeCrossShardHold, "hold %q is being captured by cross-shard transaction %s: its decision captures it or gives it back", h.ID, h.CrossTransactionID)), nil
 	case h.Status != ledger.HoldActive:
@@ -116,7 +124,9 @@ func (r *Router) claimAcross(ctx context.Context, env fsm.Envelope, c *gigpay.Cl
 		return nil, err
 	}
 	refuse := func(err *fsm.Error, t *gigpay.Token) *fsm.Result { return &fsm.Result{Err: err, Value: t} }
+	keyed := env.Idempotency != nil
 	switch {
+	case keyed:
 	case tok.ClaimTransactionID != "":
 		return refuse(fsm.Rejectf(gigpay.CodeClaimInProgress, "cannot claim: a claim of the token is in progress; it ends Succeeded or Active again"), tok), nil
 	case tok.Status != gigpay.TokenActive:
@@ -133,6 +143,7 @@ func (r *Router) claimAcross(ctx context.Context, env fsm.Envelope, c *gigpay.Cl
 		return nil, err
 	case dest.AssetID != tok.AssetID:
 		return refuse(fsm.Rejectf(ledger.CodeAssetMismatch, "destination account %q holds %q, the token %q", dest.ID, dest.AssetID, tok.AssetID), tok), nil
+	case keyed:
 	case dest.Status == ledger.WalletSuspendedStatus:
 		return refuse(fsm.Rejectf(ledger.CodeWalletSuspended, "wallet %q is suspended", dest.ID), tok), nil
 	case dest.Status == ledger.WalletClosed:

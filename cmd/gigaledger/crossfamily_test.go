@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -22,6 +24,25 @@ func (f *crossFixture) placeHold(wallet string, amount int, ref string) string {
 	tx := f.tc.must("POST", "/projects/shop/transactions", map[string]any{"referenceId": ref,
 		"operations": []map[string]any{{"type": "hold", "from": wallet, "amount": amount}}}, 201)
 	return tx["operations"].([]any)[0].(map[string]any)["holdId"].(string)
+}
+
+// callKeyed sends a request with an Idempotency-Key to node i.
+func (tc *testCluster) callKeyed(i int, method, path string, body any, key string) (int, map[string]any) {
+	tc.t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, "http://"+tc.configs[i].AdminAddr+path, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", key)
+	resp, err := tc.client.Do(req)
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		tc.t.Fatal(err)
+	}
+	return resp.StatusCode, out
 }
 
 func median(ds []time.Duration) time.Duration {
@@ -75,6 +96,17 @@ func TestCrossShardHoldCaptureOnThreeNodes(t *testing.T) {
 	if got := tc.must("GET", "/projects/shop/holds/"+h2, nil, 200); got["status"] != "active" {
 		t.Fatalf("hold after the failed capture: %v", got)
 	}
+	// An Idempotency-Key: the replay answers what the first request answered (200), through
+	// any node, although the hold is captured by then.
+	hk := f.placeHold(a, 40, "hold-keyed")
+	status, first := tc.callKeyed(1, "POST", "/projects/shop/holds/"+hk+"/capture", map[string]any{"to": b}, "key-capture-1")
+	if status != 200 || first["hold"].(map[string]any)["status"] != "captured" {
+		t.Fatalf("keyed capture: %d %v", status, first)
+	}
+	status, replay := tc.callKeyed(2, "POST", "/projects/shop/holds/"+hk+"/capture", map[string]any{"to": b}, "key-capture-1")
+	if status != 200 || replay["transaction"].(map[string]any)["id"] != first["transaction"].(map[string]any)["id"] {
+		t.Fatalf("keyed capture replayed: %d %v, first %v", status, replay, first)
+	}
 	// A payee that does not exist: 404 WalletNotFound, nothing recorded, as on one shard.
 	ghost := "w" + b[1:5] + "ghost"
 	if out := tc.must("POST", "/projects/shop/holds/"+h2+"/capture", map[string]any{"to": ghost, "referenceId": "cap-ghost"}, 404); errorCode(out) != "WalletNotFound" || out["transaction"] != nil {
@@ -94,7 +126,7 @@ func TestCrossShardHoldCaptureOnThreeNodes(t *testing.T) {
 		tc.must("POST", "/projects/shop/holds/"+hs+"/capture", map[string]any{"to": a2}, 200)
 		singleLatency = append(singleLatency, time.Since(start))
 	}
-	if f.balance(a) != 700 || f.balance(b) != 1250 || f.balance(a2) != 1050 {
+	if f.balance(a) != 660 || f.balance(b) != 1290 || f.balance(a2) != 1050 {
 		t.Fatalf("balances %d %d %d", f.balance(a), f.balance(b), f.balance(a2))
 	}
 	f.check(t)
@@ -152,6 +184,16 @@ func TestGigPayCrossShardOnThreeNodes(t *testing.T) {
 		singleLatency = append(singleLatency, d)
 		paid += 200
 	}
+
+	// An Idempotency-Key: the replay answers 200 with the Succeeded token again.
+	_, keyedToken := tc.gigPayToken(payer, "1", time.Now().Add(time.Hour), "keyed")
+	for i := range 2 {
+		status, out := tc.callKeyed(i, "POST", "/api/v1/payment-tokens/"+keyedToken+"/claim", map[string]any{"destinationAccountId": far[0]}, "key-claim-1")
+		if status != http.StatusOK || out["status"] != "Succeeded" {
+			t.Fatalf("keyed claim, attempt %d: %d %v", i, status, out)
+		}
+	}
+	paid += 100
 
 	// A closed payee on another shard: 422 WalletClosed with the token, Active again.
 	closedCustomer := gigPayCustomerOn("closed", 2, crossShards)
