@@ -120,8 +120,7 @@ func (h *claimHook) Finished(b *fsm.Batch, x *ledger.CrossHookContext, completed
 	core := h.f.ledger.In(b)
 	t.ClaimTransactionID = ""
 	if !completed {
-		if t.ExpiresAt <= b.Now {
-			h.f.expire(b, s, core, t) // the ledger gave the hold back first
+		if t.ExpiresAt <= b.Now && h.f.expire(b, s, core, t) { // the ledger gave the hold back first
 			return
 		}
 		b.Set(tokenExpiryKey(t), nil)

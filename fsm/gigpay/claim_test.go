@@ -169,3 +169,39 @@ func TestClaimAcrossShardsFails(t *testing.T) {
 		t.Fatalf("events %v", evs)
 	}
 }
+
+// The accounting API reaches a token's hold too (one project, one set of holds): a capture
+// across shards of it makes a reject 409 CrossShardHold and postpones the token's expiry until
+// the capture's outcome; a hold resolved under the token lets the token end without it. Input,
+// never a crash.
+func TestTokenHoldTakenByTheAccountingAPI(t *testing.T) {
+	shards := [2]*harness{newHarness(t), newHarness(t)}
+	payer := shards[0].wallet("alice", "usd", 1000)
+	payee := shards[1].wallet("bob", "usd", 0)
+	tok := shards[0].mustCreate(shards[0].spec(payer, 250))
+	begin := &ledger.CrossBegin{ProjectID: project, IDPrefix: "t0001",
+		Operations: []ledger.Operation{{Type: ledger.OperationTransfer, From: payer, To: payee, Amount: tok.Amount}},
+		Shards:     []ledger.WalletShard{{WalletID: payer, Shard: 0}, {WalletID: payee, Shard: 1}},
+		CrossExtras: ledger.CrossExtras{Captures: []ledger.HoldCapture{{Index: 0, HoldID: tok.HoldID}}}}
+	run := &claimRun{t: t, shards: shards, x: shards[0].ok(begin).Value.(*ledger.CrossTransaction)}
+	run.prepare()
+	wantCode(t, shards[0].apply(&RejectToken{ProjectID: project, Token: tok.Token}).Err, ledger.CodeCrossShardHold)
+	shards[0].applyAt(tok.ExpiresAt+1, &fsm.Tick{})
+	if got := shards[0].token(tok.ID); got.Status != TokenActive {
+		t.Fatalf("token %+v", got)
+	}
+	if got := run.finish(); got.Status != ledger.TransactionCompleted {
+		t.Fatalf("%+v", got)
+	}
+	shards[0].apply(&fsm.Tick{})
+	if got := shards[0].token(tok.ID); got.Status != TokenExpired {
+		t.Fatalf("token %+v", got)
+	}
+	// On one shard: the hold released under the token; the token is rejected without it.
+	tok2 := shards[0].mustCreate(shards[0].spec(payer, 100))
+	shards[0].ok(&ledger.ReleaseHold{ProjectID: project, HoldID: tok2.HoldID})
+	if r := shards[0].ok(&RejectToken{ProjectID: project, Token: tok2.Token}); r.Value.(*Token).Status != TokenRejected {
+		t.Fatalf("%+v", r.Value)
+	}
+	shards[0].wantBalance(payer, 750, 750)
+}
