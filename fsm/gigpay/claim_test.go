@@ -180,8 +180,8 @@ func TestTokenHoldTakenByTheAccountingAPI(t *testing.T) {
 	payee := shards[1].wallet("bob", "usd", 0)
 	tok := shards[0].mustCreate(shards[0].spec(payer, 250))
 	begin := &ledger.CrossBegin{ProjectID: project, IDPrefix: "t0001",
-		Operations: []ledger.Operation{{Type: ledger.OperationTransfer, From: payer, To: payee, Amount: tok.Amount}},
-		Shards:     []ledger.WalletShard{{WalletID: payer, Shard: 0}, {WalletID: payee, Shard: 1}},
+		Operations:  []ledger.Operation{{Type: ledger.OperationTransfer, From: payer, To: payee, Amount: tok.Amount}},
+		Shards:      []ledger.WalletShard{{WalletID: payer, Shard: 0}, {WalletID: payee, Shard: 1}},
 		CrossExtras: ledger.CrossExtras{Captures: []ledger.HoldCapture{{Index: 0, HoldID: tok.HoldID}}}}
 	run := &claimRun{t: t, shards: shards, x: shards[0].ok(begin).Value.(*ledger.CrossTransaction)}
 	run.prepare()
