@@ -29,13 +29,16 @@ import (
 // AssetMismatch, InsufficientFunds, WalletSuspended, WalletClosed, CrossShardTransaction,
 // IdempotencyKeyMismatch, InvalidStatusTransition).
 const (
-	CodeAmountTooPrecise        = "AmountTooPrecise"
-	CodeExpiryInvalid           = "ExpiryInvalid"
-	CodeInvalidCursor           = "InvalidCursor"
-	CodeTokenNotFound           = "TokenNotFound"
-	CodePaymentNotFound         = "PaymentNotFound"
-	CodeUnsupportedAsset        = "UnsupportedAsset"
-	CodeTokenNotActive          = "TokenNotActive"
+	CodeAmountTooPrecise = "AmountTooPrecise"
+	CodeExpiryInvalid    = "ExpiryInvalid"
+	CodeInvalidCursor    = "InvalidCursor"
+	CodeTokenNotFound    = "TokenNotFound"
+	CodePaymentNotFound  = "PaymentNotFound"
+	CodeUnsupportedAsset = "UnsupportedAsset"
+	CodeTokenNotActive   = "TokenNotActive"
+	// CodeTokenClaimInProgress (409, with the token): a claim across shards holds the token;
+	// retry: it ends Succeeded or Active again.
+	CodeTokenClaimInProgress    = "TokenClaimInProgress"
 	CodeClientReferenceMismatch = "ClientReferenceMismatch"
 	CodeTokenExists             = "TokenExists"
 	CodePaymentExists           = "PaymentExists"
@@ -351,7 +354,8 @@ func (c *Client) PaymentTokenQR(ctx context.Context, tokenID string) ([]byte, er
 // destinationAccountID: the hold is captured into a transfer payment. It returns the
 // Succeeded token; after 409 TokenNotActive (claimed, rejected, expired or closed already:
 // also what a resend of a claim that applied gets), the token as it is with the *Error. A
-// destination on another shard than the source is 422 CrossShardTransaction.
+// destination on another shard than the source is claimed across shards; while such a claim
+// is in progress, 409 TokenClaimInProgress (retry).
 func (c *Client) ClaimPaymentToken(ctx context.Context, token, destinationAccountID string) (*PaymentToken, error) {
 	in := struct {
 		DestinationAccountID string `json:"destinationAccountId"`
@@ -368,7 +372,9 @@ func (c *Client) RejectPaymentToken(ctx context.Context, token string) (*Payment
 // ClosePaymentToken closes a succeeded token whose payment failed downstream (by its ID): a
 // compensating transfer returns the amount and the payment is canceled. Closing a token that
 // is not Succeeded is 422 InvalidStatusTransition; a payee without the amount available, 422
-// InsufficientFunds. With an error, it returns the token the answer carried, if any.
+// InsufficientFunds; a token claimed into an account of another shard, 422
+// CrossShardTransaction (not built yet). With an error, it returns the token the answer
+// carried, if any.
 func (c *Client) ClosePaymentToken(ctx context.Context, tokenID, reason string) (*PaymentToken, error) {
 	in := struct {
 		Reason string `json:"reason"`

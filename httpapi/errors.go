@@ -136,6 +136,7 @@ var statusByCode = map[string]int{
 	string(gigpay.CodeTokenNotFound):           http.StatusNotFound,
 	string(gigpay.CodePaymentNotFound):         http.StatusNotFound,
 	string(gigpay.CodeTokenNotActive):          http.StatusConflict,
+	string(gigpay.CodeClaimInProgress):         http.StatusConflict,
 	string(gigpay.CodeTokenExists):             http.StatusConflict,
 	string(gigpay.CodePaymentExists):           http.StatusConflict,
 	string(gigpay.CodeClientReferenceMismatch): http.StatusConflict,

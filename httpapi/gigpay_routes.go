@@ -43,11 +43,6 @@ const (
 	tagGigPay = "gigpay"
 )
 
-// CodeCrossShardClaimMessage is the message of a claim refused because the payee's account
-// lives on another shard than the token.
-const crossShardClaimMessage = "the destination account lives on another shard than the token's source account; " +
-	"cross-shard claims are not supported yet (they come with issue 14): claim into an account on the same shard"
-
 // gigPay serves the GigPay routes.
 type gigPay struct {
 	*server
@@ -97,15 +92,13 @@ func (g *gigPay) badInput(c *gin.Context, e *gp.Error) {
 }
 
 // refusal turns a GigPay rejection into an answer: an account or asset named in a command that
-// does not exist is 422 (the request is well formed; the ledger refuses it), a cross-shard
-// claim says when it will work, and the token or payment the rejection concerns rides along.
+// does not exist is 422 (the request is well formed; the ledger refuses it), and the token or
+// payment the rejection concerns rides along.
 func (g *gigPay) refusal(e *fsm.Error, value fsm.Value) *apiError {
 	answer := fromFSMError(e, value)
 	switch e.Code {
 	case ledger.CodeWalletNotFound, ledger.CodeAssetNotFound, ledger.CodeCustomerNotFound, ledger.CodeProjectNotFound:
 		answer.status = http.StatusUnprocessableEntity
-	case ledger.CodeCrossShardTransaction:
-		answer.message = crossShardClaimMessage
 	}
 	switch v := value.(type) {
 	case *gigpay.Token:
@@ -677,15 +670,15 @@ func (g *gigPay) routes() []routeSpec {
 			success: ok, contentType: "image/png", summary: "The token's link as a 512 px PNG QR code.", errors: []int{missing}},
 		{method: post, path: "/api/v1/payment-tokens/:id/close", operationID: "gigpayCloseToken", tag: tagGigPay, handler: g.closeToken,
 			request: "GigPayCloseRequest", requestOptional: true, success: ok, response: "GigPayToken",
-			summary: "Close a Succeeded token whose payment failed downstream: a compensating transfer from the payee back to the payer, the payment canceled.",
+			summary: "Close a Succeeded token whose payment failed downstream: a compensating transfer from the payee back to the payer, the payment canceled. A token claimed into an account on another shard cannot be closed yet (422 CrossShardTransaction).",
 			errors:  []int{missing, unprocessable}},
 		{method: post, path: "/api/v1/payment-tokens/:id/claim", operationID: "gigpayClaimToken", tag: tagGigPay, handler: g.claimToken,
 			request: "GigPayClaimRequest", success: ok, response: "GigPayToken", public: true,
-			summary: "Claim an Active token into the destination account ({id} is the token string). Public listener: no admin token, the token string authorises it; admin listener: the admin token too. 409 TokenNotActive carries the token; a destination on another shard is 422 CrossShardTransaction (until issue 14).",
+			summary: "Claim an Active token into the destination account ({id} is the token string). Public listener: no admin token, the token string authorises it; admin listener: the admin token too. 409 TokenNotActive carries the token. A destination on another shard than the token's source is claimed atomically across shards (slower: several consensus rounds); while such a claim is in progress other claims and rejects of the token are 409 TokenClaimInProgress (with the token, retryable: it ends Succeeded or Active again).",
 			errors:  []int{missing, conflict, unprocessable}},
 		{method: post, path: "/api/v1/payment-tokens/:id/reject", operationID: "gigpayRejectToken", tag: tagGigPay, handler: g.rejectToken,
 			request: "EmptyRequest", requestOptional: true, success: ok, response: "GigPayToken", public: true,
-			summary: "Reject an Active token ({id} is the token string): its hold is released. Public listener: no admin token, the token string authorises it. 409 TokenNotActive carries the token.",
+			summary: "Reject an Active token ({id} is the token string): its hold is released. Public listener: no admin token, the token string authorises it. 409 TokenNotActive carries the token; 409 TokenClaimInProgress while a claim across shards is under way.",
 			errors:  []int{missing, conflict}},
 		{method: post, path: "/api/v1/payments", operationID: "gigpayCreatePayment", tag: tagGigPay, handler: g.createPayment,
 			request: "GigPayPaymentRequest", success: created, response: "GigPayPayment",

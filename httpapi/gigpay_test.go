@@ -12,7 +12,6 @@ import (
 
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigpay"
-	"github.com/gigaledger/gigaledger/fsm/ledger"
 	"github.com/gigaledger/gigaledger/httpapi"
 	gp "github.com/gigaledger/gigaledger/httpapi/gigpay"
 	"github.com/gigaledger/gigaledger/httpapi/httpapitest"
@@ -616,17 +615,19 @@ func (crossShardReader) GetTokenByString(projectID, token string) (*gigpay.Token
 	return &gigpay.Token{ID: "k0001x", Token: token, Status: gigpay.TokenActive}, nil
 }
 
-// TestGigPayCrossShardClaim: a claim whose destination lives on another shard comes back from the
-// router as CrossShardTransaction: 422 saying that cross-shard claims come with issue 14.
+// TestGigPayCrossShardClaim: while a claim across shards is in progress the router answers
+// other claims TokenClaimInProgress with the token: 409, the token riding along.
 func TestGigPayCrossShardClaim(t *testing.T) {
+	token := "g0001" + strings.Repeat("a", 22)
 	fake := &httpapitest.FakeBackend{Reader: crossShardReader{},
-		ProposeResult: &fsm.Result{Err: fsm.Rejectf(ledger.CodeCrossShardTransaction, "the command's IDs route to shards 0 and 1")}}
+		ProposeResult: &fsm.Result{Err: fsm.Rejectf(gigpay.CodeClaimInProgress, "cannot claim: a claim of the token is in progress"),
+			Value: &gigpay.Token{ID: "k0001x", Token: token, Status: gigpay.TokenActive, AssetID: "usd", Fractions: 100}}}
 	cfg := &httpapi.GigPayConfig{ProjectID: gigPayProject}
 	public := &apiClient{t: t, handler: httpapi.NewPublic(httpapi.PublicConfig{GigPay: cfg, Backend: fake}, testLogger(t), nil)}
-	r := public.do("POST", "/api/v1/payment-tokens/g0001"+strings.Repeat("a", 22)+"/claim", map[string]any{"destinationAccountId": "w0002abc"}).
-		expectError(422, "CrossShardTransaction")
-	if !strings.Contains(string(r.body), "issue 14") {
-		t.Fatalf("cross-shard claim answer %s does not say when it will work", r.body)
+	r := public.do("POST", "/api/v1/payment-tokens/"+token+"/claim", map[string]any{"destinationAccountId": "w0002abc"}).
+		expectError(409, "TokenClaimInProgress")
+	if !strings.Contains(string(r.body), `"token"`) {
+		t.Fatalf("claim in progress answer %s does not carry the token", r.body)
 	}
 	if proposals, _ := fake.Calls(); proposals != 1 {
 		t.Fatalf("%d proposals", proposals)

@@ -143,7 +143,7 @@ func (s *server) adminRoutes(registry *prometheus.Registry) []routeSpec {
 		{method: get, path: "/projects/:projectId/holds/:holdId", operationID: "getHold", tag: tagHolds, handler: s.getHold,
 			summary: "Get a hold (placed by a hold operation of a transaction).", success: ok, response: "Hold", errors: notFound},
 		{method: post, path: "/projects/:projectId/holds/:holdId/capture", operationID: "captureHold", tag: tagHolds, handler: s.captureHold,
-			summary: "Capture all or part of an active hold into a transfer to another wallet; the rest is released. 409 HoldResolved with the hold when it is no longer active; 422 with the failed transaction when the transfer fails (the hold stays active).",
+			summary: "Capture all or part of an active hold into a transfer to another wallet; the rest is released. 409 HoldResolved with the hold when it is no longer active; 422 with the failed transaction when the transfer fails (the hold stays active). A wallet on another shard than the hold's is paid atomically across shards (several consensus rounds); meanwhile the hold is the capture's: another capture or a release is 409 CrossShardHold, and it does not expire until the outcome.",
 			request: "CaptureRequest", success: ok, response: "HoldResolution", errors: []int{missing, conflict, unprocessable}},
 		{method: post, path: "/projects/:projectId/holds/:holdId/release", operationID: "releaseHold", tag: tagHolds, handler: s.releaseHold,
 			summary: "Release an active hold: its amount is available again. 409 HoldResolved with the hold when it is no longer active.",

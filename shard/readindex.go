@@ -2,6 +2,7 @@ package shard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -31,7 +32,10 @@ func (s *Shard) ReadIndex(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("read index: %w", err)
 	}
 	commitIndex := s.raft.CommitIndex()
-	if err := s.verifier.verify(ctx); err != nil {
+	if err := s.verifier.verify(ctx, s.closing); err != nil {
+		if errors.Is(err, ErrClosed) {
+			return 0, fmt.Errorf("read index: verify leader: %w", err)
+		}
 		if ctx.Err() != nil {
 			return 0, fmt.Errorf("read index: verify leader: %w", ctx.Err())
 		}
@@ -113,7 +117,10 @@ type verifyRound struct {
 	callerCount int
 }
 
-func (v *leaderVerifier) verify(ctx context.Context) error {
+// verify waits for the next round's answer, ctx's end, or closing (the shard closing: raft may
+// never answer a round it was shutting down under, and a forwarded read must not hold its
+// caller, and the node's close, until the caller's deadline).
+func (v *leaderVerifier) verify(ctx context.Context, closing <-chan struct{}) error {
 	v.mu.Lock()
 	var round *verifyRound
 	if !v.running {
@@ -133,6 +140,8 @@ func (v *leaderVerifier) verify(ctx context.Context) error {
 		return round.err
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-closing:
+		return ErrClosed
 	}
 }
 

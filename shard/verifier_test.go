@@ -2,6 +2,7 @@ package shard
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,11 +29,11 @@ func TestLeaderVerifierCoalesces(t *testing.T) {
 	}
 	ctx := context.Background()
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = v.verify(ctx) })
+	wg.Go(func() { _ = v.verify(ctx, nil) })
 	testutil.Eventually(t, "the first round to run", func() bool { return calls.Load() == 1 })
 	for range callerCount {
 		wg.Go(func() {
-			if err := v.verify(ctx); err != nil {
+			if err := v.verify(ctx, nil); err != nil {
 				t.Errorf("verify: %v", err)
 			}
 		})
@@ -46,5 +47,25 @@ func TestLeaderVerifierCoalesces(t *testing.T) {
 	wg.Wait()
 	if got := v.roundCount.Load(); got != 2 {
 		t.Fatalf("%d callers after a running round used %d rounds in all, want 2", callerCount, got)
+	}
+}
+
+// TestLeaderVerifierClosing: a round raft never answers (it shut down under it) does not hold
+// a caller past the shard's closing. A forwarded read stuck there held its caller until the
+// caller's deadline and the node's close with it: the ~10 s stall after a leader was killed
+// under cross-shard load.
+func TestLeaderVerifierClosing(t *testing.T) {
+	never := make(chan struct{})
+	t.Cleanup(func() { close(never) })
+	v := &leaderVerifier{
+		verifyLeader: func() error { <-never; return nil },
+		rounds:       prometheus.NewCounter(prometheus.CounterOpts{Name: "rounds"}),
+	}
+	closing := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- v.verify(context.Background(), closing) }()
+	close(closing)
+	if err := <-done; !errors.Is(err, ErrClosed) {
+		t.Fatalf("verify after closing: %v", err)
 	}
 }

@@ -28,6 +28,27 @@ const (
 
 // transactAcross runs a Transact whose wallets live on more than one shard.
 func (r *Router) transactAcross(ctx context.Context, env fsm.Envelope, tx *ledger.Transact) (*fsm.Result, error) {
+	x, began, answer, err := r.runAcross(ctx, env, tx, ledger.CrossExtras{})
+	if answer != nil || err != nil {
+		return answer, err
+	}
+	t := x.Transaction
+	result := &fsm.Result{Op: ledger.OpTransact, Value: t, Replayed: began.Replayed}
+	switch {
+	case began.Err != nil: // a retry under the reference: the stored state
+		result.Err = began.Err
+	case t.Status == ledger.TransactionFailed:
+		result.Err = &fsm.Error{Code: t.FailureReason, Message: t.FailureMessage}
+	}
+	return result, nil
+}
+
+// runAcross begins tx (with its captures and hook) on its coordinator and waits until it is
+// decided and done. It answers the final record and the begin's result (a rejection of a
+// retry under the reference, Replayed), or an answer to give as it is: a rejection without a
+// record (an ID without a slot, a malformed command, a project not found) or a reference used
+// by other operations.
+func (r *Router) runAcross(ctx context.Context, env fsm.Envelope, tx *ledger.Transact, extras ledger.CrossExtras) (x *ledger.CrossTransaction, began, answer *fsm.Result, err error) {
 	count := r.shards.ShardCount()
 	var placed []ledger.WalletShard
 	seen := map[string]bool{}
@@ -41,7 +62,7 @@ func (r *Router) transactAcross(ctx context.Context, env fsm.Envelope, tx *ledge
 			if !ok {
 				// An ID without a slot names no wallet of any shard: the single-shard path
 				// answers the same, and claims no reference for it either.
-				return &fsm.Result{Err: &fsm.Error{Code: ledger.CodeWalletNotFound, Message: fmt.Sprintf("wallet %q not found", id)}}, nil
+				return nil, nil, &fsm.Result{Err: &fsm.Error{Code: ledger.CodeWalletNotFound, Message: fmt.Sprintf("wallet %q not found", id)}}, nil
 			}
 			placed = append(placed, ledger.WalletShard{WalletID: id, Shard: int(keyspace.ShardOfSlot(slot, count))})
 		}
@@ -55,33 +76,25 @@ func (r *Router) transactAcross(ctx context.Context, env fsm.Envelope, tx *ledge
 		prefix = "t" + keyspace.SlotHex(first)
 	}
 	begin := &ledger.CrossBegin{ProjectID: tx.ProjectID, IDPrefix: prefix, ReferenceID: tx.ReferenceID,
-		Operations: tx.Operations, Shards: placed}
-	began, err := r.propose(ctx, coordinator, fsm.Envelope{Command: begin, Idempotency: env.Idempotency})
+		Operations: tx.Operations, Shards: placed, CrossExtras: extras}
+	began, err = r.propose(ctx, coordinator, fsm.Envelope{Command: begin, Idempotency: env.Idempotency})
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	x, ok := began.Value.(*ledger.CrossTransaction)
 	switch {
 	case !ok || x == nil || x.Transaction == nil:
-		return began, nil // a rejection without a record (invalid, project not found)
+		return nil, nil, began, nil // a rejection without a record (invalid, project not found)
 	case began.Err != nil && began.Err.Code != ledger.CodeDuplicateReferenceID:
 		// A mismatching reference: the stored transaction, as the single-shard path answers.
-		return &fsm.Result{Err: began.Err, Value: x.Transaction, Replayed: began.Replayed}, nil
+		return nil, nil, &fsm.Result{Err: began.Err, Value: x.Transaction, Replayed: began.Replayed}, nil
 	}
 	if !x.Done() {
 		if x, err = r.awaitCross(ctx, coordinator, x.Transaction); err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 	}
-	t := x.Transaction
-	result := &fsm.Result{Op: ledger.OpTransact, Value: t, Replayed: began.Replayed}
-	switch {
-	case began.Err != nil: // a retry under the reference: the stored state
-		result.Err = began.Err
-	case t.Status == ledger.TransactionFailed:
-		result.Err = &fsm.Error{Code: t.FailureReason, Message: t.FailureMessage}
-	}
-	return result, nil
+	return x, began, nil, nil
 }
 
 // awaitCross reads the coordinator's record until the transaction is decided and every

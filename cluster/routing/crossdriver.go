@@ -259,7 +259,8 @@ func (c *crossRun) decide(x *ledger.CrossTransaction) (*ledger.CrossTransaction,
 			votes[i] = &v // a vote never changes once recorded: no need to ask again
 			return nil
 		}
-		v, err := c.propose(p.Shard, &ledger.CrossPrepare{ProjectID: c.projectID, TransactionID: c.id, Wallets: p.Wallets, Legs: p.Legs})
+		v, err := c.propose(p.Shard, &ledger.CrossPrepare{ProjectID: c.projectID, TransactionID: c.id, Wallets: p.Wallets, Legs: p.Legs,
+			CrossExtras: p.CrossExtras})
 		if err != nil {
 			return err
 		}

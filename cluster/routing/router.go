@@ -8,10 +8,11 @@
 // and the query that reads a shard whatever node it is on (query.go), including each shard's
 // outbox with the events' subjects resolved where they live (events.go).
 // It must never apply business rules of its own beyond refusing what no single shard can do
-// atomically (a command of another family than Cloud Wallet transactions across shards), and
-// never talk to Raft except through Shards. A Cloud Wallet transaction across shards runs the
-// cross-shard protocol (cross.go; its driver is CrossDriver, crossdriver.go). It
-// never imports httpapi: the contract it implements lives in package backend.
+// atomically (a command whose IDs span shards that the cross-shard protocol does not carry),
+// and never talk to Raft except through Shards. A Cloud Wallet transaction, a hold capture
+// and a GigPay claim across shards run the cross-shard protocol (cross.go, crossfamily.go; its
+// driver is CrossDriver, crossdriver.go). It never imports httpapi: the contract it implements
+// lives in package backend.
 package routing
 
 import (
@@ -122,8 +123,9 @@ func (r *Router) customerShard(projectID, customerID string) int {
 }
 
 // Propose sends a command to the shard its route names (backend.Backend); a Cloud Wallet
-// transaction whose wallets live on several shards runs the cross-shard protocol, any other
-// command whose IDs span shards is refused (CrossShardTransaction). A command that needs
+// transaction, a hold capture or a GigPay claim whose IDs live on several shards runs the
+// cross-shard protocol, any other command whose IDs span shards is refused
+// (CrossShardTransaction). A command that needs
 // the metadata shard's word first (ledger.NeedsMetadata) gets it here: the project checked, or
 // the asset marked used with its definition (usedAsset).
 func (r *Router) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, error) {
@@ -143,8 +145,13 @@ func (r *Router) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, er
 	}
 	shardID, ok := r.ShardOf(env.Command.Route())
 	if !ok {
-		if tx, isTransact := env.Command.(*ledger.Transact); isTransact {
-			return r.transactAcross(ctx, env, tx) // cross.go
+		switch c := env.Command.(type) {
+		case *ledger.Transact:
+			return r.transactAcross(ctx, env, c) // cross.go
+		case *ledger.CaptureHold:
+			return r.captureAcross(ctx, env, c) // crossfamily.go
+		case *gigpay.ClaimToken:
+			return r.claimAcross(ctx, env, c) // crossfamily.go
 		}
 		return &fsm.Result{Err: &fsm.Error{Code: ledger.CodeCrossShardTransaction,
 			Message: "the transaction's wallets live in different shards; move value between them in separate transactions"}}, nil

@@ -89,7 +89,8 @@ const (
 )
 
 // gigPayClaim claims a token into dest through any live node, retrying answers that leave the
-// outcome unknown (503, a lost connection) within a deadline. A retry of a claim that applied
+// outcome unknown (503, a lost connection) or a claim in progress (409 TokenClaimInProgress)
+// within a deadline. A retry of a claim that applied
 // meets 409 TokenNotActive with the token Succeeded into dest: that is our win.
 func (tc *testCluster) gigPayClaim(start int, token, dest string) (claimOutcome, map[string]any) {
 	deadline := time.Now().Add(40 * time.Second)
@@ -108,6 +109,8 @@ func (tc *testCluster) gigPayClaim(start int, token, dest string) (claimOutcome,
 				return claimWon, out
 			}
 			return claimLost, out
+		case err == nil && status == http.StatusConflict && errorCode(out) == "TokenClaimInProgress":
+			// Another claim across shards holds the token: it ends Succeeded or Active again.
 		case err == nil && status != http.StatusServiceUnavailable:
 			tc.t.Errorf("claim %s: %d %v", token, status, out)
 			return 0, out
@@ -120,8 +123,8 @@ func (tc *testCluster) gigPayClaim(start int, token, dest string) (claimOutcome,
 
 // TestGigPayOnThreeNodes runs GigPay on three nodes with two shards: 64 claimers race for tokens
 // and against their expiries (exactly one outcome per token), the payer's shard leader is
-// killed mid-claim (every token still resolves exactly once), a claim into another shard is
-// refused, and the holds add up throughout.
+// killed mid-claim (every token still resolves exactly once), a claim into another shard
+// succeeds (the cross-shard protocol), and the holds add up throughout.
 func TestGigPayOnThreeNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-node test")
@@ -143,13 +146,20 @@ func TestGigPayOnThreeNodes(t *testing.T) {
 		t.Fatalf("funded payer: balance %d available %d", b, a)
 	}
 
-	// A claim into another shard is refused until cross-shard transactions exist.
+	// A claim into another shard runs the cross-shard protocol: the token succeeds, once.
 	_, farToken := tc.gigPayToken(payer, "1", time.Now().Add(time.Hour), "far")
 	status, out, err := tc.call(0, "POST", "/api/v1/payment-tokens/"+farToken+"/claim", map[string]any{"destinationAccountId": far})
-	if err != nil || status != http.StatusUnprocessableEntity || errorCode(out) != "CrossShardTransaction" {
+	if err != nil || status != http.StatusOK || out["status"] != "Succeeded" || out["destinationAccountId"] != far {
 		t.Fatalf("cross-shard claim: %d %v %v", status, out, err)
 	}
-	tc.must("POST", "/api/v1/payment-tokens/"+farToken+"/reject", nil, http.StatusOK)
+	if b, a := tc.gigPayBalance(far); b != 100 || a != 100 {
+		t.Fatalf("cross-shard payee: balance %d available %d", b, a)
+	}
+	status, out, err = tc.call(1, "POST", "/api/v1/payment-tokens/"+farToken+"/reject", nil)
+	if err != nil || status != http.StatusConflict || errorCode(out) != "TokenNotActive" {
+		t.Fatalf("reject after a cross-shard claim: %d %v %v", status, out, err)
+	}
+	const farPaid = 100
 
 	// Race: 32 tokens, two claimers each (64 in all) into different payees; half the tokens
 	// expire while their claimers arrive around the expiry.
@@ -168,7 +178,7 @@ func TestGigPayOnThreeNodes(t *testing.T) {
 		id, token := tc.gigPayToken(payer, "1.25", at, fmt.Sprintf("race-%d", k))
 		tokens = append(tokens, &raced{id: id, token: token, expiresAt: at})
 	}
-	if b, a := tc.gigPayBalance(payer); b != 100_000 || a != 100_000-32*125 {
+	if b, a := tc.gigPayBalance(payer); b != 100_000-farPaid || a != 100_000-farPaid-32*125 {
 		t.Fatalf("32 active tokens of 1.25: balance %d available %d", b, a)
 	}
 	var wg sync.WaitGroup
@@ -218,7 +228,7 @@ func TestGigPayOnThreeNodes(t *testing.T) {
 		}
 		paid += b
 	}
-	if b, a := tc.gigPayBalance(payer); b != 100_000-won*125 || a != b || paid != won*125 {
+	if b, a := tc.gigPayBalance(payer); b != 100_000-farPaid-won*125 || a != b || paid != won*125 {
 		t.Fatalf("after the race: payer balance %d available %d, payees %d; %d claims won", b, a, paid, won)
 	}
 
@@ -264,7 +274,7 @@ func TestGigPayOnThreeNodes(t *testing.T) {
 		paid += b
 	}
 	want := won*125 + int64(len(killTokens))*200
-	if b, a := tc.gigPayBalance(payer); b != 100_000-want || a != b || paid != want {
+	if b, a := tc.gigPayBalance(payer); b != 100_000-farPaid-want || a != b || paid != want {
 		t.Fatalf("after the kill: payer balance %d available %d, payees %d, want %d paid", b, a, paid, want)
 	}
 }

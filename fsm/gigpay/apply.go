@@ -285,6 +285,9 @@ func (f *Family) activeToken(b *fsm.Batch, s *state, core *ledger.Ledger, projec
 	if t == nil {
 		return nil, fsm.Fail(fsm.Rejectf(CodeTokenNotFound, "token not found"))
 	}
+	if t.ClaimTransactionID != "" {
+		return nil, claimInProgress(t, what)
+	}
 	if t.Status == TokenActive && t.ExpiresAt <= b.Now {
 		f.expire(b, s, core, t)
 	}
@@ -350,8 +353,9 @@ func (f *Family) rejectToken(b *fsm.Batch, c *RejectToken) *fsm.Result {
 	if r != nil {
 		return r
 	}
-	if err := core.ReleaseHold(c.ProjectID, t.HoldID); err != nil {
-		panic(fmt.Sprintf("gigpay: active token %s: release hold %s: %v", t.ID, t.HoldID, err)) // corruption
+	if err := releaseTokenHold(core, t); err != nil {
+		out := *t
+		return &fsm.Result{Err: err, Value: &out}
 	}
 	f.finish(b, s, t, TokenRejected)
 	s.putToken(b, t)
@@ -367,14 +371,29 @@ func (f *Family) finish(b *fsm.Batch, s *state, t *Token, status TokenStatus) {
 	t.ModifiedAt = b.Now
 }
 
-// expire releases an active token's hold at its expiry.
-func (f *Family) expire(b *fsm.Batch, s *state, core *ledger.Ledger, t *Token) {
-	if err := core.ReleaseHold(t.ProjectID, t.HoldID); err != nil {
-		panic(fmt.Sprintf("gigpay: active token %s: release hold %s: %v", t.ID, t.HoldID, err)) // corruption
+// releaseTokenHold releases an active token's hold. The accounting API reaches the same holds
+// (a project's holds are one set): a hold it resolved already is gone and the token ends
+// without it; one it is capturing across shards (CrossShardHold) cannot be released until that
+// capture's outcome, which the caller answers or waits for. Never a crash: that is input.
+func releaseTokenHold(core *ledger.Ledger, t *Token) *fsm.Error {
+	if err := core.ReleaseHold(t.ProjectID, t.HoldID); err != nil && err.Code != ledger.CodeHoldResolved {
+		return err
+	}
+	return nil
+}
+
+// expire releases an active token's hold at its expiry; false when the hold is being captured
+// by a cross-shard capture of the accounting API (releaseTokenHold): the token stays Active,
+// due, and expires at a batch after that capture's outcome.
+func (f *Family) expire(b *fsm.Batch, s *state, core *ledger.Ledger, t *Token) bool {
+	if releaseTokenHold(core, t) != nil {
+		s.noteExpiry(t.ExpiresAt)
+		return false
 	}
 	f.finish(b, s, t, TokenExpired)
 	s.putToken(b, t)
 	emitToken(b, EventTokenExpired, t)
+	return true
 }
 
 // expireTokens expires, at the start of a batch, the active tokens whose time has come, oldest
@@ -462,6 +481,11 @@ func (f *Family) closeToken(b *fsm.Batch, c *CloseToken) *fsm.Result {
 	dest := core.Wallet(c.ProjectID, t.DestinationWalletID)
 	source := core.Wallet(c.ProjectID, t.SourceWalletID)
 	p := s.payment(b, c.ProjectID, t.PaymentID)
+	if dest == nil && source != nil && p != nil {
+		// Claimed across shards (wallets are never deleted): the payee's account lives on
+		// another shard, and a reversal across shards is not built yet.
+		return fail(fsm.Rejectf(ledger.CodeCrossShardTransaction, "the payee's account %q lives on another shard than the payer's; closing a token claimed across shards is not supported yet", t.DestinationWalletID))
+	}
 	if dest == nil || source == nil || p == nil {
 		panic(fmt.Sprintf("gigpay: succeeded token %s lacks its wallets or payment", t.ID)) // corruption
 	}
@@ -611,8 +635,10 @@ func (f *Family) updatePayment(b *fsm.Batch, c *UpdatePayment) *fsm.Result {
 		}
 		p.TransactionID = tx.ID
 	} else if (c.Status == PaymentCanceled || c.Status == PaymentFailed) && p.Type == PaymentWithdrawal {
-		if err := core.ReleaseHold(c.ProjectID, p.HoldID); err != nil {
-			panic(fmt.Sprintf("gigpay: withdrawal %s: release hold %s: %v", p.ID, p.HoldID, err)) // corruption
+		if err := core.ReleaseHold(c.ProjectID, p.HoldID); err != nil && err.Code != ledger.CodeHoldResolved {
+			// Being captured across shards through the accounting API (see releaseTokenHold).
+			out := *p
+			return &fsm.Result{Err: err, Value: &out}
 		}
 	}
 	p.Status, p.ModifiedAt = c.Status, b.Now

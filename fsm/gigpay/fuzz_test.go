@@ -22,6 +22,16 @@ func FuzzApplyCommand(f *testing.F) {
 	f.Add(fsm.EncodeCommand(&ClaimToken{ProjectID: project, Token: "g0001" + "0000000000000000000005", DestinationWalletID: "w0001bob2"}))
 	f.Add(fsm.EncodeCommand(&CloseToken{ProjectID: project, TokenID: "k0001tok6"}))
 	f.Add(fsm.EncodeCommand(&UpdatePayment{ProjectID: project, PaymentID: "y0001w", Status: PaymentCompleted}))
+	// A claim of the active token to a payee "on another shard": begin, and a prepare of the
+	// payer's side (the hook marks the token; the tick then must not expire it).
+	claim := ledger.CrossExtras{Captures: []ledger.HoldCapture{{Index: 0, HoldID: "h000100000000000000003.0"}},
+		Hook: &ledger.CrossHook{Name: ClaimHook, Anchor: "w0001alice1",
+			Data: (&ClaimAcross{TokenID: "k0001tok3", DestinationWalletID: "w0002bob9", DestinationCustomerID: "bob"}).Encode()}}
+	transfer := ledger.Operation{Type: ledger.OperationTransfer, From: "w0001alice1", To: "w0002bob9", Amount: fsm.AmountFromUint64(100)}
+	f.Add(fsm.EncodeCommand(&ledger.CrossBegin{ProjectID: project, IDPrefix: "t0001", Operations: []ledger.Operation{transfer},
+		Shards: []ledger.WalletShard{{WalletID: "w0001alice1", Shard: 0}, {WalletID: "w0002bob9", Shard: 1}}, CrossExtras: claim}))
+	f.Add(fsm.EncodeCommand(&ledger.CrossPrepare{ProjectID: project, TransactionID: "t00010000000000000009", Wallets: []string{"w0001alice1"},
+		Legs: []ledger.CrossLeg{{Index: 0, Operation: transfer}}, CrossExtras: claim}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		env, err := reg.DecodeEnvelope(data)
 		if err != nil {

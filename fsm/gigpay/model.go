@@ -144,13 +144,26 @@ type Token struct {
 	// Set by a close: the compensating transaction and why.
 	ReversalTransactionID, Reason string
 	CreatedAt, ModifiedAt         int64
+	// ClaimTransactionID is the cross-shard transaction of a claim in progress (an Active
+	// token whose payee lives on another shard, claim.go): until its decision the token can be
+	// neither claimed again nor rejected, and it does not expire. "" for none.
+	ClaimTransactionID string
 }
 
-const tokenRecordVersion = 1
+// Token records: version 2 appends ClaimTransactionID and is written only while a claim is in
+// progress, so every other token keeps version 1's bytes.
+const (
+	tokenRecordVersion      = 1
+	tokenRecordVersionClaim = 2
+)
 
 // Encode implements fsm.Value; it is also the stored record.
 func (t *Token) Encode(e *fsm.Encoder) {
-	e.Byte(tokenRecordVersion)
+	version := byte(tokenRecordVersion)
+	if t.ClaimTransactionID != "" {
+		version = tokenRecordVersionClaim
+	}
+	e.Byte(version)
 	for _, s := range []string{t.ID, t.Token, t.ProjectID, t.AssetID} {
 		e.String(s)
 	}
@@ -168,12 +181,16 @@ func (t *Token) Encode(e *fsm.Encoder) {
 	}
 	e.Varint(t.CreatedAt)
 	e.Varint(t.ModifiedAt)
+	if version == tokenRecordVersionClaim {
+		e.String(t.ClaimTransactionID)
+	}
 }
 
 // ReadToken reads what Encode wrote.
 func ReadToken(d *fsm.Decoder) *Token {
-	if v := d.Byte(); d.Err() == nil && v != tokenRecordVersion {
-		d.Fail(fmt.Errorf("unknown token record version %d", v))
+	version := d.Byte()
+	if d.Err() == nil && version != tokenRecordVersion && version != tokenRecordVersionClaim {
+		d.Fail(fmt.Errorf("unknown token record version %d", version))
 	}
 	t := &Token{ID: d.String(), Token: d.String(), ProjectID: d.String(), AssetID: d.String()}
 	t.Fractions = d.Uvarint()
@@ -189,6 +206,12 @@ func ReadToken(d *fsm.Decoder) *Token {
 	t.PaymentID, t.TransactionID = d.String(), d.String()
 	t.ReversalTransactionID, t.Reason = d.String(), d.String()
 	t.CreatedAt, t.ModifiedAt = d.Varint(), d.Varint()
+	if version == tokenRecordVersionClaim {
+		t.ClaimTransactionID = d.String()
+		if d.Err() == nil && (t.ClaimTransactionID == "" || t.Status != TokenActive) {
+			d.Fail(fmt.Errorf("token %q: a claim in progress on a token that is not Active", t.ID))
+		}
+	}
 	return t
 }
 

@@ -31,6 +31,9 @@ const (
 	CodeUnsupportedAsset fsm.ErrorCode = "UnsupportedAsset"
 	CodeTooPrecise       fsm.ErrorCode = "AmountTooPrecise"
 	CodeExpiryInvalid    fsm.ErrorCode = "ExpiryInvalid"
+	// CodeClaimInProgress: a claim of the token whose payee lives on another shard is under
+	// way; it ends Succeeded or Active again (retry then: TokenNotActive, or the claim).
+	CodeClaimInProgress fsm.ErrorCode = "TokenClaimInProgress"
 )
 
 // Events into the outbox: the token or the payment record after the change.
@@ -313,6 +316,7 @@ type Family struct {
 // Register adds the family to reg, on the accounting core registered there.
 func Register(reg *fsm.Registry, core *ledger.Family) *Family {
 	f := &Family{ledger: core}
+	core.RegisterCrossHook(ClaimHook, &claimHook{f: f})
 	reg.ClaimPrefix(prefixToken, "gigpay: tokens")
 	reg.ClaimPrefix(prefixTokenHash, "gigpay: tokens by hash")
 	reg.ClaimPrefix(prefixTokenExpiry, "gigpay: active tokens by expiry")

@@ -52,19 +52,26 @@ type WalletShard struct {
 // Transact, a transaction ID (IDPrefix, which carries the coordinator's slot, and the shard's
 // sequence) and the pending record with each participant's legs. Shards names every wallet of
 // the operations once, with its shard as the router computed it.
+//
+// With extras (captures, a hook; crosscapture.go) it is op OpCrossBeginExtended. A begin with
+// a capture may leave ReferenceID empty: the reference is then the transaction's own ID, as for
+// a CaptureHold without one.
 type CrossBegin struct {
 	ProjectID, IDPrefix, ReferenceID string
 	Operations                       []Operation
 	Shards                           []WalletShard
+	CrossExtras
 }
 
 // CrossPrepare asks a participant to vote: check its wallets' running balances in operation
 // order and, if they all stay ≥ 0, hold each wallet's maximum drawdown. Wallets are the
 // participant's wallets (they route the command); Legs are the operations naming them.
+// With extras (the captures of its wallets, the hook it runs) it is op OpCrossPrepareExtended.
 type CrossPrepare struct {
 	ProjectID, TransactionID string
 	Wallets                  []string
 	Legs                     []CrossLeg
+	CrossExtras
 }
 
 // ShardVote is a participant's vote as the driver hands it to the coordinator.
@@ -92,11 +99,21 @@ type CrossFinish struct {
 // participants' state is dropped and the transaction's event emitted.
 type CrossDone struct{ ProjectID, TransactionID string }
 
-func (*CrossBegin) Op() fsm.Op   { return OpCrossBegin }
-func (*CrossPrepare) Op() fsm.Op { return OpCrossPrepare }
-func (*CrossDecide) Op() fsm.Op  { return OpCrossDecide }
-func (*CrossFinish) Op() fsm.Op  { return OpCrossFinish }
-func (*CrossDone) Op() fsm.Op    { return OpCrossDone }
+func (c *CrossBegin) Op() fsm.Op {
+	if c.CrossExtras.empty() {
+		return OpCrossBegin
+	}
+	return OpCrossBeginExtended
+}
+func (c *CrossPrepare) Op() fsm.Op {
+	if c.CrossExtras.empty() {
+		return OpCrossPrepare
+	}
+	return OpCrossPrepareExtended
+}
+func (*CrossDecide) Op() fsm.Op { return OpCrossDecide }
+func (*CrossFinish) Op() fsm.Op { return OpCrossFinish }
+func (*CrossDone) Op() fsm.Op   { return OpCrossDone }
 
 // Route: the coordinator is the shard of the first named wallet (operation 0's from, else its
 // to), which a retry of the same request names again.
@@ -210,6 +227,9 @@ func (c *CrossBegin) Encode(e *fsm.Encoder) {
 		e.String(s.WalletID)
 		e.Uvarint(uint64(s.Shard))
 	}
+	if !c.CrossExtras.empty() {
+		encodeExtras(e, &c.CrossExtras)
+	}
 }
 
 func decodeCrossBegin(d *fsm.Decoder) fsm.Command {
@@ -221,15 +241,30 @@ func decodeCrossBegin(d *fsm.Decoder) fsm.Command {
 	return c
 }
 
+func decodeCrossBeginExtended(d *fsm.Decoder) fsm.Command {
+	c := decodeCrossBegin(d).(*CrossBegin)
+	c.CrossExtras = decodeExtended(d)
+	return c
+}
+
 func (c *CrossPrepare) Encode(e *fsm.Encoder) {
 	e.String(c.ProjectID)
 	e.String(c.TransactionID)
 	e.Strings(c.Wallets)
 	encodeLegs(e, c.Legs)
+	if !c.CrossExtras.empty() {
+		encodeExtras(e, &c.CrossExtras)
+	}
 }
 
 func decodeCrossPrepare(d *fsm.Decoder) fsm.Command {
 	return &CrossPrepare{ProjectID: d.String(), TransactionID: d.String(), Wallets: d.Strings("wallets"), Legs: decodeLegs(d)}
+}
+
+func decodeCrossPrepareExtended(d *fsm.Decoder) fsm.Command {
+	c := decodeCrossPrepare(d).(*CrossPrepare)
+	c.CrossExtras = decodeExtended(d)
+	return c
 }
 
 func (c *CrossDecide) Encode(e *fsm.Encoder) {
@@ -296,6 +331,18 @@ func (f *Family) crossOps(spec func(op fsm.Op, name string, example fsm.Command,
 		spec(OpCrossDone, "CrossDone", &CrossDone{ProjectID: "p", TransactionID: "t00000000000000000001"},
 			decodeCrossDone, valueCrossTransaction,
 			inProject(func(l *Ledger, c fsm.Command) *fsm.Result { return l.crossDone(c.(*CrossDone)) })),
+		spec(OpCrossBeginExtended, "CrossBeginExtended", &CrossBegin{ProjectID: "p", IDPrefix: "t0000",
+			Operations: []Operation{{Type: OperationTransfer, From: "w00000", To: "w00010", Amount: one}},
+			Shards:     []WalletShard{{WalletID: "w00000", Shard: 0}, {WalletID: "w00010", Shard: 1}},
+			CrossExtras: CrossExtras{Captures: []HoldCapture{{Index: 0, HoldID: "h0000000000000000001.0"}},
+				Hook: &CrossHook{Name: "family.hook", Anchor: "w00000", Data: []byte("d")}}},
+			decodeCrossBeginExtended, valueCrossTransaction,
+			inProject(func(l *Ledger, c fsm.Command) *fsm.Result { return l.crossBegin(c.(*CrossBegin)) })),
+		spec(OpCrossPrepareExtended, "CrossPrepareExtended", &CrossPrepare{ProjectID: "p", TransactionID: "t00000000000000000001",
+			Wallets: []string{"w00000"}, Legs: []CrossLeg{{Index: 0, Operation: Operation{Type: OperationTransfer, From: "w00000", To: "w00010", Amount: one}}},
+			CrossExtras: CrossExtras{Captures: []HoldCapture{{Index: 0, HoldID: "h0000000000000000001.0"}}}},
+			decodeCrossPrepareExtended, valueParticipation,
+			func(l *Ledger, c fsm.Command) *fsm.Result { return l.crossPrepare(c.(*CrossPrepare)) }),
 	}
 }
 
@@ -314,6 +361,10 @@ const (
 	rankFunds
 	rankSupply
 	rankToOverflow
+	// rankPrior is a failure met before the operations run: a captured hold that cannot be
+	// captured, or a hook's refusal (the single-shard op checks the hold or the family's record
+	// first). It beats every other failure. Appended: ranks are stored in votes.
+	rankPrior
 	rankCount
 )
 
@@ -346,6 +397,9 @@ type crossFailure struct {
 }
 
 func (f crossFailure) less(g crossFailure) bool {
+	if fp, gp := f.rank == rankPrior, g.rank == rankPrior; fp != gp {
+		return fp
+	}
 	fs, gs := f.rank <= rankAssetMismatch, g.rank <= rankAssetMismatch
 	if fs != gs {
 		return fs
@@ -369,6 +423,9 @@ type CrossParticipant struct {
 	Shard   int
 	Wallets []string
 	Legs    []CrossLeg
+	// CrossExtras are its captures and hook. The coordinator's record keeps them; the
+	// CrossTransaction value does not carry them (the driver reads its own replica's record).
+	CrossExtras
 }
 
 // CrossTransaction is the coordinator's view of a cross-shard transaction: the transaction
@@ -410,11 +467,18 @@ type Participation struct {
 	HoldIDs       []string // per wallet: the hold of its drawdown, "" for none
 	CreatedAt     int64
 	FinishedAt    int64
+	// CrossExtras are the holds its legs capture and the hook it runs (version 2 records).
+	CrossExtras
 }
 
 // Encode implements fsm.Value; it is also the stored record.
+// Version 2 appends the extras; a participation without them keeps version 1's bytes.
 func (p *Participation) Encode(e *fsm.Encoder) {
-	e.Byte(recordVersion)
+	version := recordVersion
+	if !p.CrossExtras.empty() {
+		version = crossRecordVersionExtras
+	}
+	e.Byte(version)
 	e.String(p.ProjectID)
 	e.String(p.TransactionID)
 	e.Byte(byte(p.Status))
@@ -424,13 +488,33 @@ func (p *Participation) Encode(e *fsm.Encoder) {
 	e.Strings(p.HoldIDs)
 	e.Varint(p.CreatedAt)
 	e.Varint(p.FinishedAt)
+	if version == crossRecordVersionExtras {
+		encodeExtras(e, &p.CrossExtras)
+	}
+}
+
+// crossRecordVersionExtras is the version of a participation, or of a coordinator's record,
+// with extras.
+const crossRecordVersionExtras byte = 2
+
+// readCrossVersion reads the version byte of a participation or a coordinator's record.
+func readCrossVersion(d *fsm.Decoder) byte {
+	v := d.Byte()
+	if d.Err() == nil && v != recordVersion && v != crossRecordVersionExtras {
+		d.Fail(fmt.Errorf("unknown record version %d", v))
+	}
+	return v
 }
 
 func readParticipation(d *fsm.Decoder) *Participation {
-	checkVersion(d)
-	return &Participation{ProjectID: d.String(), TransactionID: d.String(), Status: ParticipationStatus(d.Byte()),
+	version := readCrossVersion(d)
+	p := &Participation{ProjectID: d.String(), TransactionID: d.String(), Status: ParticipationStatus(d.Byte()),
 		Wallets: d.Strings("wallets"), Legs: decodeLegs(d), Vote: decodeVote(d), HoldIDs: d.Strings("holds"),
 		CreatedAt: d.Varint(), FinishedAt: d.Varint()}
+	if version == crossRecordVersionExtras {
+		p.CrossExtras = decodeExtended(d)
+	}
+	return p
 }
 
 // ReadParticipation reads a Participation.
@@ -476,17 +560,32 @@ func ReadCrossTransaction(d *fsm.Decoder) *CrossTransaction { return readCrossTr
 func valueCrossTransaction(d *fsm.Decoder) fsm.Value { return readCrossTransaction(d) }
 
 // The coordinator's stored record is its participants, with a version byte.
+// Version 2 follows the participants with each one's extras.
 func encodeCrossRecord(ps []CrossParticipant) []byte {
 	e := fsm.Encoder{Buf: make([]byte, 0, 128)}
-	e.Byte(recordVersion)
+	extras := slices.ContainsFunc(ps, func(p CrossParticipant) bool { return !p.CrossExtras.empty() })
+	if !extras {
+		e.Byte(recordVersion)
+		encodeParticipants(&e, ps)
+		return e.Buf
+	}
+	e.Byte(crossRecordVersionExtras)
 	encodeParticipants(&e, ps)
+	for i := range ps {
+		encodeExtras(&e, &ps[i].CrossExtras)
+	}
 	return e.Buf
 }
 
 func decodeCrossRecord(data []byte) ([]CrossParticipant, error) {
 	d := fsm.NewDecoder(data)
-	checkVersion(d)
+	version := readCrossVersion(d)
 	ps := decodeParticipants(d)
+	if version == crossRecordVersionExtras {
+		for i := 0; i < len(ps) && d.Err() == nil; i++ {
+			ps[i].CrossExtras = decodeExtras(d)
+		}
+	}
 	return ps, d.Finish("cross-shard record")
 }
 
@@ -571,8 +670,16 @@ func isCrossHold(holdID string) bool {
 // crossBegin checks the reference like runTransaction, assigns the ID and records the pending
 // transaction with its participants.
 func (l *Ledger) crossBegin(c *CrossBegin) *fsm.Result {
-	tc := &Transact{ProjectID: c.ProjectID, IDPrefix: c.IDPrefix, ReferenceID: c.ReferenceID, Operations: c.Operations}
+	referenceID := c.ReferenceID
+	if referenceID == "" && len(c.Captures) > 0 && fsm.ValidID(c.IDPrefix, fsm.GeneratedIDMaxLength) {
+		// A capture without the caller's reference: the transaction's own ID, as CaptureHold.
+		referenceID = transactionID(c.IDPrefix, l.b.Peek(l.family.transactionSequence))
+	}
+	tc := &Transact{ProjectID: c.ProjectID, IDPrefix: c.IDPrefix, ReferenceID: referenceID, Operations: c.Operations}
 	if r := validateTransaction(tc); r != nil {
+		return r
+	}
+	if r := l.validateExtras(&c.CrossExtras, legsOf(c.Operations), nil); r != nil {
 		return r
 	}
 	for i, op := range c.Operations {
@@ -610,8 +717,8 @@ func (l *Ledger) crossBegin(c *CrossBegin) *fsm.Result {
 		return invalid("the shards name a wallet no operation names")
 	}
 
-	referenceKey := c.ProjectID + "\x00" + c.ReferenceID
-	prior, err := l.transactionByReference(c.ProjectID, c.ReferenceID, referenceKey)
+	referenceKey := c.ProjectID + "\x00" + referenceID
+	prior, err := l.transactionByReference(c.ProjectID, referenceID, referenceKey)
 	if err != nil {
 		panic(fmt.Sprintf("fsm: reference lookup: %v", err)) // a broken store
 	}
@@ -619,10 +726,10 @@ func (l *Ledger) crossBegin(c *CrossBegin) *fsm.Result {
 		x := l.crossOf(prior)
 		if !sameOperations(prior.Operations, c.Operations) {
 			return &fsm.Result{Err: rejectf(CodeReferenceIDMismatch,
-				"reference id %q was used by transaction %s with different operations", c.ReferenceID, prior.ID), Value: x}
+				"reference id %q was used by transaction %s with different operations", referenceID, prior.ID), Value: x}
 		}
 		return &fsm.Result{Err: rejectf(CodeDuplicateReferenceID,
-			"reference id %q was already used by transaction %s", c.ReferenceID, prior.ID), Value: x}
+			"reference id %q was already used by transaction %s", referenceID, prior.ID), Value: x}
 	}
 
 	// Participants by shard, each with its wallets in order of first mention and its legs.
@@ -652,9 +759,12 @@ func (l *Ledger) crossBegin(c *CrossBegin) *fsm.Result {
 		}
 	}
 	slices.SortFunc(ps, func(a, b CrossParticipant) int { return cmp.Compare(a.Shard, b.Shard) })
+	for i := range ps {
+		ps[i].CrossExtras = extrasFor(&c.CrossExtras, c.Operations, ps[i].Wallets)
+	}
 
 	sequence := l.b.Next(l.family.transactionSequence)
-	t := &Transaction{ID: transactionID(c.IDPrefix, sequence), ProjectID: c.ProjectID, ReferenceID: c.ReferenceID,
+	t := &Transaction{ID: transactionID(c.IDPrefix, sequence), ProjectID: c.ProjectID, ReferenceID: referenceID,
 		Status: TransactionPending, Operations: c.Operations, CreatedAt: l.b.Now, Sequence: sequence,
 		FailedOperationIndex: -1}
 	x := &CrossTransaction{Transaction: t, Participants: ps}
@@ -910,6 +1020,9 @@ func (l *Ledger) crossPrepare(c *CrossPrepare) *fsm.Result {
 	if r := validateLegs(c.Wallets, c.Legs); r != nil {
 		return r
 	}
+	if r := l.validateExtras(&c.CrossExtras, c.Legs, c.Wallets); r != nil {
+		return r
+	}
 	if p := l.findParticipation(c.ProjectID, c.TransactionID); p != nil {
 		switch p.Status {
 		case ParticipationPrepared, ParticipationRefused:
@@ -922,12 +1035,32 @@ func (l *Ledger) crossPrepare(c *CrossPrepare) *fsm.Result {
 		return &fsm.Result{Err: rejectf(CodeCrossShardFinished, "%s", out.Vote.FailureMessage), Value: out}
 	}
 	p := &Participation{ProjectID: c.ProjectID, TransactionID: c.TransactionID, Wallets: c.Wallets, Legs: c.Legs,
-		CreatedAt: l.b.Now}
+		CreatedAt: l.b.Now, CrossExtras: c.CrossExtras}
 	local := func(id string) int { return slices.Index(c.Wallets, id) }
+
+	// First the family's record (a hook) and the captured holds, as the single-shard ops
+	// check them before their transaction runs.
+	var failure crossFailure
+	hook, hookContext := l.hookContext(p)
+	if hook != nil {
+		if err := hook.Check(l.b, hookContext); err != nil {
+			failure.keep(crossFailure{index: firstLegNaming(c.Legs, c.Hook.Anchor), rank: rankPrior, reason: err.Code,
+				message: err.Message, set: true})
+		}
+	}
+	captured := make([]*Hold, len(c.Wallets)) // per wallet: the hold its one leg captures
+	for _, capture := range c.Captures {
+		leg := c.Legs[slices.IndexFunc(c.Legs, func(leg CrossLeg) bool { return leg.Index == capture.Index })]
+		h, f := l.checkCapture(c.ProjectID, c.TransactionID, capture, leg.Operation)
+		if f.set {
+			failure.keep(f)
+			continue
+		}
+		captured[local(leg.Operation.From)] = h
+	}
 
 	// Structural: every wallet of the participant exists in the project.
 	wallets := make([]touchedWallet, len(c.Wallets))
-	var failure crossFailure
 	for i, id := range c.Wallets {
 		w, r := l.findWallet(c.ProjectID, id)
 		if r != nil {
@@ -945,6 +1078,10 @@ func (l *Ledger) crossPrepare(c *CrossPrepare) *fsm.Result {
 		}
 		p.Vote.Assets = append(p.Vote.Assets, WalletAsset{WalletID: id, AssetID: w.AssetID})
 		wallets[i] = touchedWallet{wallet: w, balance: w.Balance, held: w.Held, startBalance: w.Balance}
+		if h := captured[i]; h != nil {
+			// The capture pays from the hold: its amount is the leg's to spend.
+			wallets[i].held = mustSub(w.Held, h.Amount)
+		}
 	}
 	// A transfer between two of its wallets must stay within one asset (the coordinator checks
 	// the transfers across shards from the votes' assets).
@@ -978,7 +1115,7 @@ func (l *Ledger) crossPrepare(c *CrossPrepare) *fsm.Result {
 	for i := range wallets {
 		tw := &wallets[i]
 		drawdown := mustSub(tw.startBalance, tw.lastPosted) // lastPosted: the walk's lowest balance
-		if drawdown.IsZero() {
+		if drawdown.IsZero() || captured[i] != nil {        // a captured hold covers its wallet's one leg
 			continue
 		}
 		w := tw.wallet
@@ -989,7 +1126,11 @@ func (l *Ledger) crossPrepare(c *CrossPrepare) *fsm.Result {
 		l.putHold(h)
 		p.HoldIDs[i] = h.ID
 	}
+	l.takeCaptures(p)
 	l.markInFlight(p, true)
+	if hook != nil {
+		hook.Prepared(l.b, hookContext)
+	}
 	l.putParticipation(p)
 	return &fsm.Result{Value: p.copy()}
 }
@@ -1108,13 +1249,18 @@ func (l *Ledger) crossFinish(c *CrossFinish) *fsm.Result {
 		return fail(rejectf(CodeInvalidArgument, "transaction %q is %s here; the decision says %s", c.TransactionID, p.Status, c.Status))
 	}
 	if c.Status == TransactionFailed {
-		if p.Status == ParticipationPrepared {
+		prepared := p.Status == ParticipationPrepared
+		if prepared {
 			l.markInFlight(p, false)
+			l.returnCaptures(p)
 		}
 		l.releaseCrossHolds(p)
 		p.Status = ParticipationReleased
 		p.FinishedAt = l.b.Now
 		l.putParticipation(p)
+		if hook, hc := l.hookContext(p); hook != nil && prepared {
+			hook.Finished(l.b, hc, false)
+		}
 		return &fsm.Result{Value: p.copy()}
 	}
 	if r := l.commitLegs(p); r != nil {
@@ -1124,6 +1270,9 @@ func (l *Ledger) crossFinish(c *CrossFinish) *fsm.Result {
 	p.Status = ParticipationCommitted
 	p.FinishedAt = l.b.Now
 	l.putParticipation(p)
+	if hook, hc := l.hookContext(p); hook != nil {
+		hook.Finished(l.b, hc, true)
+	}
 	return &fsm.Result{Value: p.copy()}
 }
 
@@ -1190,6 +1339,11 @@ func (l *Ledger) commitLegs(p *Participation) *fsm.Result {
 				panic(fmt.Sprintf("ledger: participation %s names hold %s that is not active", p.TransactionID, p.HoldIDs[i])) // corruption
 			}
 			heldBack[i] = h.Amount
+		}
+		for _, capture := range p.Captures {
+			if h := l.capturedHold(p, capture); h.WalletID == id {
+				heldBack[i] = mustAdd(heldBack[i], h.Amount)
+			}
 		}
 		wallets[i] = touchedWallet{wallet: w, balance: w.Balance, held: mustSub(w.Held, heldBack[i]),
 			startBalance: w.Balance, entryCount: w.EntryCount}
@@ -1258,6 +1412,7 @@ func (l *Ledger) commitLegs(p *Participation) *fsm.Result {
 	}
 	// Every leg fits: capture the holds, post the entries, write the balances and supplies.
 	l.endCrossHolds(p, HoldCaptured)
+	l.finishCaptures(p)
 	t := &Transaction{ID: p.TransactionID, ProjectID: p.ProjectID, CreatedAt: l.b.Now}
 	for _, ps := range postings {
 		l.postEntry(t, ps.index, &wallets[ps.wallet], ps.kind, ps.amount)

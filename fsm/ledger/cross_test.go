@@ -185,9 +185,16 @@ func sameResult(a, b *fsm.Result) bool {
 
 // run drives a transaction from its begin to done and returns the coordinator's record.
 func (d *driver) run(ref string, ops ...Operation) *Transaction {
+	d.c.t.Helper()
+	return d.runWith(ref, CrossExtras{}, ops...)
+}
+
+// runWith is run with captures and a hook.
+func (d *driver) runWith(ref string, extras CrossExtras, ops ...Operation) *Transaction {
 	c, t := d.c, d.c.t
 	t.Helper()
 	begin, coordinator := c.begin(ref, ops...)
+	begin.CrossExtras = extras
 	r := d.send(coordinator, begin)
 	x, ok := r.Value.(*CrossTransaction)
 	if r.Err != nil || !ok {
@@ -200,7 +207,7 @@ func (d *driver) run(ref string, ops ...Operation) *Transaction {
 	votes := make([]ShardVote, 0, len(x.Participants))
 	for _, i := range d.order(len(x.Participants)) {
 		p := x.Participants[i]
-		r := d.send(p.Shard, &CrossPrepare{ProjectID: "p1", TransactionID: id, Wallets: p.Wallets, Legs: p.Legs})
+		r := d.send(p.Shard, &CrossPrepare{ProjectID: "p1", TransactionID: id, Wallets: p.Wallets, Legs: p.Legs, CrossExtras: p.CrossExtras})
 		pa, ok := r.Value.(*Participation)
 		if r.Err != nil || !ok {
 			t.Fatalf("prepare on shard %d: %v", p.Shard, r.Err)
@@ -242,7 +249,7 @@ func (d *driver) latePrepare(id string, p CrossParticipant) {
 	t := d.c.t
 	t.Helper()
 	before := d.helds(p.Wallets)
-	r := d.c.shards[p.Shard].applyRaw(&CrossPrepare{ProjectID: "p1", TransactionID: id, Wallets: p.Wallets, Legs: p.Legs})[0]
+	r := d.c.shards[p.Shard].applyRaw(&CrossPrepare{ProjectID: "p1", TransactionID: id, Wallets: p.Wallets, Legs: p.Legs, CrossExtras: p.CrossExtras})[0]
 	if r.Err == nil || r.Err.Code != CodeCrossShardFinished {
 		t.Fatalf("late prepare: %v", r.Err)
 	}
@@ -593,7 +600,96 @@ func crossShardProperty(t *testing.T, seed uint64) {
 
 	d := &driver{c: c, rng: rng, afterStep: c.checkInvariants}
 	outcomes := map[string]int{}
-	for n := range 80 {
+	// Holds placed on both (one per wallet's shard in the cluster), and captured: on one shard
+	// when the payee shares the hold's shard, else as a capture leg, against the model's
+	// CaptureHold.
+	type placed struct{ model, cluster, wallet string }
+	var holds []placed
+	compare := func(n int) {
+		t.Helper()
+		for _, w := range wallets {
+			if m, x := model.wallet("p1", w.id), c.walletOf(w.id); m.Balance != x.Balance || m.Held != x.Held {
+				t.Fatalf("step %d: %s single shard %s held %s, cross-shard %s held %s", n, w.id, m.Balance, m.Held, x.Balance, x.Held)
+			}
+		}
+		for _, asset := range []string{"usd", "eur"} {
+			m := model.ledger.Ledger.Asset("p1", asset).Supply
+			if s := c.supply(asset); s != m {
+				t.Fatalf("step %d: %s supply across shards %s, single shard %s", n, asset, s, m)
+			}
+		}
+	}
+	for n := range 120 {
+		if k := rng.IntN(3); k == 0 || (k == 1 && len(holds) > 0) {
+			ref := fmt.Sprintf("h%d", n)
+			if k == 0 { // place a hold on both
+				w := ids[2+rng.IntN(len(ids)-2)]
+				op := hold(w, uint64(1+rng.IntN(30)), 0)
+				want := model.apply(tx(ref, op))
+				got := c.shards[c.shardOf[w]].apply(tx(ref, op))
+				if (want.Err == nil) != (got.Err == nil) {
+					t.Fatalf("step %d: hold on %s: single shard %v, its shard %v", n, w, want.Err, got.Err)
+				}
+				if want.Err == nil {
+					holds = append(holds, placed{HoldID(want.Transaction.ID, 0), HoldID(got.Transaction.ID, 0), w})
+				}
+				compare(n)
+				continue
+			}
+			h := holds[rng.IntN(len(holds))]
+			to := pick()
+			amount := uint64(rng.IntN(35)) // 0: the whole hold
+			want := model.applyTyped(&CaptureHold{ProjectID: "p1", HoldID: h.model, To: to, Amount: amt(amount), IDPrefix: "t", ReferenceID: ref})
+			var gotCode ErrorCode
+			if c.shardOf[to] == c.shardOf[h.wallet] {
+				if r := c.shards[c.shardOf[to]].applyTyped(&CaptureHold{ProjectID: "p1", HoldID: h.cluster, To: to, Amount: amt(amount), IDPrefix: "t", ReferenceID: ref}); r.Err != nil {
+					gotCode = r.Err.Code
+				}
+			} else {
+				// The router's part: the hold read, its early refusals, the payee's checks.
+				holdOf := func() *Hold {
+					hd, err := c.shards[c.shardOf[h.wallet]].ledger.GetHold("p1", h.cluster) // hold IDs repeat across the test's shards
+					if err != nil {
+						t.Fatal(err)
+					}
+					return hd
+				}
+				hd := holdOf()
+				payee := c.shards[c.shardOf[to]].ledger.Wallet("p1", to)
+				switch {
+				case hd.Status != HoldActive:
+					gotCode = CodeHoldResolved
+				case amount > hd.Amount.Lo:
+					gotCode = CodeInvalidArgument
+				case payee == nil:
+					gotCode = CodeWalletNotFound
+				case payee.AssetID != c.walletOf(h.wallet).AssetID:
+					gotCode = CodeAssetMismatch
+				default:
+					if amount == 0 {
+						amount = hd.Amount.Lo
+					}
+					got := d.runWith(ref, CrossExtras{Captures: []HoldCapture{{Index: 0, HoldID: h.cluster}}}, transfer(h.wallet, to, amount))
+					gotCode = got.FailureReason
+					outcomes["capture across:"+string(gotCode)]++
+					if got.Status == TransactionCompleted {
+						if hd := holdOf(); hd.Status != HoldCaptured || hd.CapturedAmount != amt(amount) || hd.CaptureTransactionID != got.ID {
+							t.Fatalf("step %d: captured hold %+v", n, hd)
+						}
+					}
+				}
+			}
+			var wantCode ErrorCode
+			if want.Err != nil {
+				wantCode = want.Err.Code
+			}
+			if gotCode != wantCode {
+				t.Fatalf("step %d: capture of %s (%s) to %s: single shard %v, cluster %q", n, h.cluster, h.wallet, to, want.Err, gotCode)
+			}
+			outcomes["capture:"+string(gotCode)]++
+			compare(n)
+			continue
+		}
 		ops := make([]Operation, 1+rng.IntN(5))
 		for i := range ops {
 			amount := uint64(1 + rng.IntN(25))
@@ -628,21 +724,11 @@ func crossShardProperty(t *testing.T, seed uint64) {
 			}
 		}
 		outcomes[string(got.FailureReason)]++
-		for _, w := range wallets {
-			if m, x := model.wallet("p1", w.id), c.walletOf(w.id); m.Balance != x.Balance || !x.Held.IsZero() {
-				t.Fatalf("tx %d: %s single shard %s, cross-shard %s held %s", n, w.id, m.Balance, x.Balance, x.Held)
-			}
-		}
-		for _, asset := range []string{"usd", "eur"} {
-			m := model.ledger.Ledger.Asset("p1", asset).Supply
-			if s := c.supply(asset); s != m {
-				t.Fatalf("tx %d: %s supply across shards %s, single shard %s", n, asset, s, m)
-			}
-		}
+		compare(n)
 	}
 	t.Logf("outcomes: %v", outcomes)
 	// The generator reaches the outcomes it is meant to.
-	for _, code := range []ErrorCode{"", CodeInsufficientFunds, CodeWalletSuspended} {
+	for _, code := range []ErrorCode{"", CodeInsufficientFunds, CodeWalletSuspended, "capture:", "capture:" + CodeHoldResolved, "capture across:"} {
 		if outcomes[string(code)] == 0 {
 			t.Errorf("no %q outcome in %v", code, outcomes)
 		}

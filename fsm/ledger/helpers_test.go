@@ -63,11 +63,14 @@ type machineLedger struct {
 }
 
 func openTest(dir string, _ any) (*machineLedger, error) {
-	m, l, err := Open(dir, nil)
+	reg := fsm.NewRegistry()
+	f := Register(reg)
+	f.RegisterCrossHook(testHookName, &testHook)
+	m, err := fsm.Open(dir, nil, reg)
 	if err != nil {
 		return nil, err
 	}
-	return &machineLedger{Machine: m, Ledger: l}, nil
+	return &machineLedger{Machine: m, Ledger: f.Of(m)}, nil
 }
 
 // applyTyped applies one typed command as its own log entry.

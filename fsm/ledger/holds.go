@@ -115,6 +115,11 @@ func (l *Ledger) activeHold(projectID, holdID string) (*Hold, *fsm.Result) {
 	if isCrossHold(h.ID) {
 		return nil, fail(rejectf(CodeCrossShardHold, "hold %q belongs to cross-shard transaction %s: its decision resolves it", h.ID, h.TransactionID))
 	}
+	if h.CrossTransactionID != "" {
+		// Prepared to be captured across shards: the transaction's decision captures it or
+		// gives it back (then it can be released or captured again).
+		return nil, fail(rejectf(CodeCrossShardHold, "hold %q is being captured by cross-shard transaction %s: its decision captures it or gives it back", h.ID, h.CrossTransactionID))
+	}
 	if h.Status == HoldActive && h.ExpiresAt != 0 && h.ExpiresAt <= l.b.Now {
 		l.resolve(h, HoldExpired)
 	}

@@ -60,6 +60,9 @@ type Family struct {
 	module              fsm.ModuleID
 	transactionSequence fsm.Counter
 	walletSequence      fsm.Counter
+	// hooks are the families' cross-shard hook handlers by name (RegisterCrossHook), fixed
+	// before any machine opens.
+	hooks map[string]CrossHookHandler
 }
 
 // Register adds the accounting core (the Cloud Wallet ops, holds) to reg. It must be the first

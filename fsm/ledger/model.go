@@ -196,4 +196,8 @@ type Hold struct {
 	CaptureTransactionID string
 	CreatedAt            int64
 	ResolvedAt           int64
+	// CrossTransactionID is the cross-shard transaction that captures this active hold, from
+	// its participant's prepare to its finish ("" for none): meanwhile the hold can be neither
+	// released nor captured by anyone else, and it does not expire (crosscapture.go).
+	CrossTransactionID string
 }

@@ -32,6 +32,9 @@ const (
 	OpCrossDecide  fsm.Op = 21
 	OpCrossFinish  fsm.Op = 22
 	OpCrossDone    fsm.Op = 23
+	// CrossBegin and CrossPrepare with CrossExtras (captures, a hook: crosscapture.go).
+	OpCrossBeginExtended   fsm.Op = 24
+	OpCrossPrepareExtended fsm.Op = 25
 )
 
 // NeedsMetadata is implemented by commands that live on a data shard but need the metadata

@@ -268,8 +268,15 @@ func decodeEntry(walletID string, data []byte) (*Entry, error) {
 }
 
 // Encode implements fsm.Value; it is also the stored record.
+//
+// Version 2 adds CrossTransactionID at the end; a hold without it is written as version 1, so
+// the records of holds that never took part in a cross-shard capture keep their bytes.
 func (h *Hold) Encode(e *fsm.Encoder) {
-	e.Byte(recordVersion)
+	version := recordVersion
+	if h.CrossTransactionID != "" {
+		version = holdRecordVersionCross
+	}
+	e.Byte(version)
 	e.String(h.ID)
 	e.String(h.ProjectID)
 	e.String(h.WalletID)
@@ -281,14 +288,30 @@ func (h *Hold) Encode(e *fsm.Encoder) {
 	e.String(h.CaptureTransactionID)
 	e.Varint(h.CreatedAt)
 	e.Varint(h.ResolvedAt)
+	if version == holdRecordVersionCross {
+		e.String(h.CrossTransactionID)
+	}
 }
 
+// holdRecordVersionCross is the hold record with CrossTransactionID.
+const holdRecordVersionCross byte = 2
+
 func readHold(d *fsm.Decoder) *Hold {
-	checkVersion(d)
-	return &Hold{ID: d.String(), ProjectID: d.String(), WalletID: d.String(), Amount: d.Amount(),
+	version := d.Byte()
+	if d.Err() == nil && version != recordVersion && version != holdRecordVersionCross {
+		d.Fail(fmt.Errorf("unknown hold record version %d", version))
+	}
+	h := &Hold{ID: d.String(), ProjectID: d.String(), WalletID: d.String(), Amount: d.Amount(),
 		Status: HoldStatus(d.Byte()), ExpiresAt: d.Varint(), TransactionID: d.String(),
 		CapturedAmount: d.Amount(), CaptureTransactionID: d.String(), CreatedAt: d.Varint(),
 		ResolvedAt: d.Varint()}
+	if version == holdRecordVersionCross {
+		h.CrossTransactionID = d.String()
+		if d.Err() == nil && (h.CrossTransactionID == "" || h.Status != HoldActive) {
+			d.Fail(fmt.Errorf("hold %q: a version-2 record names an active hold's cross-shard transaction", h.ID))
+		}
+	}
+	return h
 }
 
 func decodeHold(data []byte) (*Hold, error) { return decodeRecord("hold", data, readHold) }

@@ -26,7 +26,7 @@ func (l *Ledger) CheckInvariants() error {
 		view := l.store.View()
 		defer view.Close()
 		scan := func(prefix []byte, fn func(k, v []byte) error) error { return fsm.ScanView(view, prefix, fn) }
-		held, crossHolds, err := activeHolds(scan)
+		held, crossHolds, captured, err := activeHolds(scan)
 		if err != nil {
 			return err
 		}
@@ -56,6 +56,13 @@ func (l *Ledger) CheckInvariants() error {
 				return err
 			}
 			if p.Status == ParticipationPrepared {
+				for _, c := range p.Captures {
+					k := p.ProjectID + "\x00" + c.HoldID
+					if captured[k] != p.TransactionID {
+						return fmt.Errorf("prepared participation %s: hold %s is not its capture", p.TransactionID, c.HoldID)
+					}
+					delete(captured, k)
+				}
 				for _, id := range p.Wallets {
 					mark := id + "\x00" + p.TransactionID
 					if !inFlight[mark] {
@@ -85,6 +92,9 @@ func (l *Ledger) CheckInvariants() error {
 		}
 		for mark := range inFlight {
 			return fmt.Errorf("in-flight mark %q belongs to no prepared participation", mark)
+		}
+		for k, tx := range captured {
+			return fmt.Errorf("hold %q is captured by cross-shard transaction %s, which did not prepare it", k, tx)
 		}
 		return scanWallets(scan, func(w *Wallet) error {
 			if w.Held.Cmp(w.Balance) > 0 {
@@ -210,12 +220,14 @@ func (s wideSum) String() string {
 }
 
 // activeHolds sums the active holds per wallet, and checks that the expiry index lists exactly
-// the active holds that expire.
-func activeHolds(scan func([]byte, func(k, v []byte) error) error) (map[string]wideSum, map[string]bool, error) {
-	held := map[string]wideSum{}
-	crossHolds := map[string]bool{} // active holds of cross-shard prepares, by project 0 hold
+// the active holds that expire and are not being captured across shards (those wait for their
+// transaction's finish). captured maps project 0 hold to its cross-shard capture's transaction.
+func activeHolds(scan func([]byte, func(k, v []byte) error) error) (held map[string]wideSum, crossHolds map[string]bool, captured map[string]string, err error) {
+	held = map[string]wideSum{}
+	crossHolds = map[string]bool{} // active holds of cross-shard prepares, by project 0 hold
+	captured = map[string]string{}
 	expiring := map[string]bool{}
-	err := scan([]byte{prefixHold}, func(k, v []byte) error {
+	err = scan([]byte{prefixHold}, func(k, v []byte) error {
 		h, err := decodeHold(v)
 		if err != nil {
 			return err
@@ -225,8 +237,11 @@ func activeHolds(scan func([]byte, func(k, v []byte) error) error) (map[string]w
 			sum := held[h.WalletID]
 			sum.add(h.Amount)
 			held[h.WalletID] = sum
-			if h.ExpiresAt != 0 {
+			if h.ExpiresAt != 0 && h.CrossTransactionID == "" {
 				expiring[string(holdExpiryKey(h))] = true
+			}
+			if h.CrossTransactionID != "" {
+				captured[h.ProjectID+"\x00"+h.ID] = h.CrossTransactionID
 			}
 			if isCrossHold(h.ID) {
 				crossHolds[h.ProjectID+"\x00"+h.ID] = true
@@ -239,7 +254,7 @@ func activeHolds(scan func([]byte, func(k, v []byte) error) error) (map[string]w
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	err = scan([]byte{prefixHoldExpiry}, func(k, v []byte) error {
 		if !expiring[string(k)] {
@@ -251,7 +266,7 @@ func activeHolds(scan func([]byte, func(k, v []byte) error) error) (map[string]w
 	if err == nil && len(expiring) > 0 {
 		err = fmt.Errorf("%d active expiring holds are missing from the expiry index", len(expiring))
 	}
-	return held, crossHolds, err
+	return held, crossHolds, captured, err
 }
 
 // checkParticipation checks a participation's holds against the active cross-shard holds
