@@ -86,8 +86,8 @@ func (n *Node) probeNodes(nodes []*NodeStatus) {
 // ShardStatus is one shard as this node sees it.
 type ShardStatus struct {
 	ID int `json:"id"`
-	// Replicas are the node IDs in the shard's Raft configuration when hosted here, otherwise
-	// the last replica set this node knows (placement, or what ReplaceNode read).
+	// Replicas are the node IDs in the shard's Raft configuration: the local replica's when
+	// hosted here, else the leader's (read by Status), else the last set this node knew.
 	Replicas []string `json:"replicas"`
 	// Nonvoters are the replicas among Replicas that do not vote yet (being added by a move,
 	// until they have caught up).
