@@ -138,6 +138,7 @@ func (n *Node) ReplaceNode(ctx context.Context, oldID, newID, newRaftAddr string
 // node being drained) or only attempted (a dead node being replaced).
 func (n *Node) moveReplica(ctx context.Context, shardID int, fromID, toID, toAddr string, servers []shard.Peer, retireMust bool) (MoveResult, error) {
 	result := MoveResult{Shard: shardID, From: fromID, To: toID}
+	start := time.Now()
 	if to := peerOf(servers, toID); to == nil || to.Nonvoter {
 		added, err := n.addReplica(ctx, shardID, toID, toAddr, to != nil)
 		if err != nil {
@@ -164,7 +165,8 @@ func (n *Node) moveReplica(ctx context.Context, shardID int, fromID, toID, toAdd
 	}
 	if result.Moved {
 		n.logger.Info("moved a replica", "shard", shardID, "from", fromID, "to", toID, "to_addr", toAddr,
-			"caught_up_index", result.CaughtUpIndex, "catch_up_ms", result.CatchUpMs, "entries", result.Entries)
+			"caught_up_index", result.CaughtUpIndex, "catch_up_ms", result.CatchUpMs, "entries", result.Entries,
+			"took", time.Since(start).Round(time.Millisecond))
 	}
 	return result, nil
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,7 +22,13 @@ import (
 // leader of every shard.
 func newGossipCluster(t *testing.T, size, shardCount int) *multiCluster {
 	t.Helper()
-	c := &multiCluster{tb: t, nodes: newMultiNodes(t, size)}
+	return newTunedGossipCluster(t, size, shardCount, nil)
+}
+
+// newTunedGossipCluster is newGossipCluster with tune applied to every shard's configuration.
+func newTunedGossipCluster(t *testing.T, size, shardCount int, tune func(*shard.Config)) *multiCluster {
+	t.Helper()
+	c := &multiCluster{tb: t, nodes: newMultiNodes(t, size), tune: tune}
 	t.Cleanup(c.closeAll)
 	var wg sync.WaitGroup
 	errs := make([]error, size)
@@ -328,4 +335,67 @@ func TestMoveReplicaResumes(t *testing.T) {
 		t.Fatalf("after the resumed move: voters %v non-voters %v", voters, nonvoters)
 	}
 	proposeAndRead(t, ctx, survivor, fresh, moved, "after-resume")
+}
+
+// TestMoveReplicaFigures measures how long a move takes with N commands in the shard (opt-in:
+// GIGALEDGER_MOVE_FIGURES=1): 3 gossip nodes, one shard, N 16-byte commands proposed by 64
+// proposers (group commit packs them into far fewer log entries), then a follower's replica
+// moves to a fourth node that joined by gossip; once from the log alone, once after a snapshot
+// with the log compacted behind it (TrailingLogsCount 16), so the new replica installs it.
+func TestMoveReplicaFigures(t *testing.T) {
+	if os.Getenv("GIGALEDGER_MOVE_FIGURES") == "" {
+		t.Skip("set GIGALEDGER_MOVE_FIGURES=1 to measure moves")
+	}
+	for _, commands := range []int{10_000, 100_000} {
+		for _, snapshot := range []bool{false, true} {
+			t.Run(fmt.Sprintf("commands%d/snapshot%v", commands, snapshot), func(t *testing.T) {
+				var tune func(*shard.Config)
+				if snapshot {
+					tune = func(cfg *shard.Config) { cfg.TrailingLogsCount = 16 }
+				}
+				c := newTunedGossipCluster(t, 3, 1, tune)
+				ctx := testutil.Context(t, 5*time.Minute)
+				leader := c.leaderOf(0)
+				var wg sync.WaitGroup
+				var retries atomic.Int64
+				const proposers = 64
+				for p := range proposers {
+					wg.Go(func() {
+						for i := p; i < commands; i += proposers {
+							for ctx.Err() == nil { // a leader change under load: send again (a duplicate is harmless here)
+								if _, err := leader.node.Propose(ctx, 0, fmt.Appendf(nil, "command-%09d", i)); err == nil {
+									break
+								}
+								retries.Add(1)
+							}
+						}
+					})
+				}
+				wg.Wait()
+				if snapshot {
+					if err := c.leaderOf(0).node.Shard(0).Snapshot(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				leader = c.leaderOf(0)
+				stats := leader.node.Shard(0).Stats()
+				fresh := c.addGossipNode("node4")
+				var from *multiNode
+				for _, n := range c.nodes[:3] {
+					if n != leader {
+						from = n
+						break
+					}
+				}
+				start := time.Now()
+				result, err := leader.node.MoveReplica(ctx, 0, from.id, fresh.id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("%d commands (%d proposals retried) in %d log entries (snapshot at %d): move %v, of which catch-up %d ms; snapshots installed by the new replica: %d",
+					commands, retries.Load(), stats.CommitIndex, stats.LastSnapshotIndex, time.Since(start).Round(time.Millisecond), result.CatchUpMs,
+					fresh.recorder(0).RestoreCount())
+			})
+		}
+	}
 }

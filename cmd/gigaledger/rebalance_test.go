@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -131,12 +133,21 @@ func TestMoveReplicaToJoinedNodeUnderWrites(t *testing.T) {
 	t.Logf("moved shard %d from %s to n4 in %v (caught up at index %v in %v ms as a non-voter); %d transfers acknowledged, %d unknown",
 		moved, source, took.Round(time.Millisecond), answer["caughtUpIndex"], answer["catchUpMs"], acked, unknown)
 
-	// Again: nothing to do. Refused: a move from a node without a replica.
-	if again := tc.must("POST", "/cluster/move-replica", map[string]any{"shard": moved, "fromNodeId": source, "toNodeId": "n4"}, 200); again["moved"] != false {
-		t.Fatalf("second move answer %v", again)
+	// Again, from the command line: nothing to do. Refused: a move from a node without a replica.
+	var stdout, stderr bytes.Buffer
+	cli := func(args ...string) int {
+		stdout.Reset()
+		stderr.Reset()
+		return run(append([]string{"cluster", args[0], "--addr", tc.configs[1].AdminAddr, "--timeout", "1m"}, args[1:]...), &stdout, &stderr)
 	}
-	if status, out, err := tc.call(0, "POST", "/cluster/move-replica", map[string]any{"shard": moved, "fromNodeId": "n9", "toNodeId": "n4"}); err != nil || status != http.StatusBadRequest {
-		t.Fatalf("move from an unknown node: %d %v %v", status, out, err)
+	if code := cli("move-replica", "--shard", fmt.Sprint(moved), "--from", source, "--to", "n4"); code != 0 || !strings.Contains(stdout.String(), `"already moved"`) {
+		t.Fatalf("gigaledger cluster move-replica again: exit %d, %s%s", code, stdout.String(), stderr.String())
+	}
+	if code := cli("move-replica", "--shard", fmt.Sprint(moved), "--from", "n9", "--to", "n4"); code != 1 || !strings.Contains(stderr.String(), "400") {
+		t.Fatalf("gigaledger cluster move-replica from an unknown node: exit %d, %s%s", code, stdout.String(), stderr.String())
+	}
+	if code := cli("status"); code != 0 || !strings.Contains(stdout.String(), `"n4"`) {
+		t.Fatalf("gigaledger cluster status: exit %d, %s%s", code, stdout.String(), stderr.String())
 	}
 
 	// Every acknowledged transfer is there (and an unknown one at most once).
