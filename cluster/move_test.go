@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -338,15 +339,20 @@ func TestMoveReplicaResumes(t *testing.T) {
 }
 
 // TestMoveReplicaFigures measures how long a move takes with N commands in the shard (opt-in:
-// GIGALEDGER_MOVE_FIGURES=1): 3 gossip nodes, one shard, N 16-byte commands proposed by 64
+// GIGALEDGER_MOVE_FIGURES=1, or =N for N commands): 3 gossip nodes, one shard, N 16-byte commands proposed by 64
 // proposers (group commit packs them into far fewer log entries), then a follower's replica
 // moves to a fourth node that joined by gossip; once from the log alone, once after a snapshot
 // with the log compacted behind it (TrailingLogsCount 16), so the new replica installs it.
 func TestMoveReplicaFigures(t *testing.T) {
-	if os.Getenv("GIGALEDGER_MOVE_FIGURES") == "" {
-		t.Skip("set GIGALEDGER_MOVE_FIGURES=1 to measure moves")
+	setting := os.Getenv("GIGALEDGER_MOVE_FIGURES")
+	if setting == "" {
+		t.Skip("set GIGALEDGER_MOVE_FIGURES=1 to measure moves (or =N for N commands)")
 	}
-	for _, commands := range []int{10_000, 100_000} {
+	counts := []int{10_000, 100_000}
+	if n, err := strconv.Atoi(setting); err == nil && n > 1 {
+		counts = []int{n}
+	}
+	for _, commands := range counts {
 		for _, snapshot := range []bool{false, true} {
 			t.Run(fmt.Sprintf("commands%d/snapshot%v", commands, snapshot), func(t *testing.T) {
 				var tune func(*shard.Config)
@@ -372,9 +378,11 @@ func TestMoveReplicaFigures(t *testing.T) {
 					})
 				}
 				wg.Wait()
-				if snapshot {
-					if err := c.leaderOf(0).node.Shard(0).Snapshot(); err != nil {
-						t.Fatal(err)
+				if snapshot { // on every replica: whichever leads during the move has compacted its log
+					for _, n := range c.nodes {
+						if err := n.node.Shard(0).Snapshot(); err != nil {
+							t.Fatal(err)
+						}
 					}
 				}
 				leader = c.leaderOf(0)
