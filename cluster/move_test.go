@@ -204,9 +204,11 @@ func TestMoveReplicaToJoinedNode(t *testing.T) {
 	if want := []string{"node1", "node2", "node3"}; !slices.Equal(voters, want) || !slices.Equal(nonvoters, []string{fresh.id}) {
 		t.Fatalf("while catching up: voters %v non-voters %v, want %v and [%s]", voters, nonvoters, want, fresh.id)
 	}
-	if s := other.node.Status().Shards[moved]; !slices.Equal(s.Nonvoters, []string{fresh.id}) {
-		t.Fatalf("status while catching up: %+v", s)
-	}
+	// A follower's status shows it once the configuration entry reached it.
+	testutil.Eventually(t, "status shows the non-voter", func() bool {
+		s := other.node.Status().Shards[moved]
+		return slices.Equal(s.Nonvoters, []string{fresh.id}) && slices.Contains(s.Replicas, fresh.id)
+	})
 	close(release)
 	o := <-done
 	w.finish()
