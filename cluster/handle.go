@@ -116,7 +116,7 @@ func (n *Node) leaderOnly(hs *hostedShard, change func() error) error {
 }
 
 // handleOpenReplica opens an empty, unbootstrapped replica of shardID, which a leader is about
-// to add as a voter (ReplaceNode). Opening a hosted shard again is a no-op.
+// to add (MoveReplica, ReplaceNode). Opening a hosted shard again is a no-op.
 func (n *Node) handleOpenReplica(shardID int) rpcResponse {
 	if shardID >= n.ShardCount() {
 		return rpcResponse{code: codeBadRequest, payload: fmt.Appendf(nil, "shard %d of %d", shardID, n.ShardCount())}

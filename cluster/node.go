@@ -155,7 +155,7 @@ type Node struct {
 	mu     sync.RWMutex
 	shards map[int]*hostedShard
 	// replicaSets is the last replica set seen per shard: the placement, then what Raft
-	// configurations (local, or read by ReplaceNode) said.
+	// configurations (the local replica's, or the leader's as Status and moves read them) said.
 	replicaSets map[int][]string
 	// nonvoterSets are the members of replicaSets that do not vote yet, from the same reads.
 	nonvoterSets map[int][]string

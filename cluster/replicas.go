@@ -50,7 +50,7 @@ func (n *Node) hasShardData(shardID int) bool {
 }
 
 // openShard opens the local replica of shardID: with bootstrap, from peers when its store is
-// empty; without, it waits for a leader to add it (ReplaceNode) or replays its own log.
+// empty; without, it waits for a leader to add it (a move) or replays its own log.
 func (n *Node) openShard(shardID int, bootstrap bool, peers []shard.Peer) error {
 	n.openMu.Lock()
 	defer n.openMu.Unlock()
