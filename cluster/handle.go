@@ -80,6 +80,13 @@ func (n *Node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 			break
 		}
 		payload, err = json.Marshal(hs.shard.Stats())
+	case rpcKindTransferLeadership:
+		err = n.leaderOnly(hs, func() error {
+			if string(req.payload) != n.cfg.NodeID {
+				return nil // another node leads already: a resent request changes nothing
+			}
+			return hs.shard.TransferLeadership()
+		})
 	case rpcKindRemoveServer:
 		err = n.leaderOnly(hs, func() error { return hs.shard.RemoveServer(ctx, string(req.payload)) })
 	case rpcKindQuery:

@@ -48,6 +48,9 @@ const (
 	// rpcKindRetireReplica closes and deletes the local replica once the shard's leader
 	// confirms this node is no longer in its configuration (the end of a move).
 	rpcKindRetireReplica byte = 11
+	// rpcKindTransferLeadership makes the leader, when it is the node the payload names, hand
+	// leadership to the most up-to-date other voter; leader only.
+	rpcKindTransferLeadership byte = 12
 )
 
 // Response codes carry error identity across the wire. Only add codes; never renumber.

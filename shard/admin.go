@@ -37,6 +37,17 @@ func (s *Shard) AddNonvoter(ctx context.Context, id, addr string) error {
 	return nil
 }
 
+// TransferLeadership hands leadership to the most up-to-date other voter (raft sends it
+// TimeoutNow, so it elects itself at once instead of after an election timeout); leader only.
+// Proposals meanwhile are refused as not leader (nothing appended), so callers retry on the
+// new leader.
+func (s *Shard) TransferLeadership() error {
+	if err := s.raft.LeadershipTransfer().Error(); err != nil {
+		return fmt.Errorf("transfer leadership: %w", membershipError(err))
+	}
+	return nil
+}
+
 // RemoveServer removes a replica from the configuration; leader only.
 func (s *Shard) RemoveServer(ctx context.Context, id string) error {
 	if err := s.raft.RemoveServer(raft.ServerID(id), 0, timeoutFrom(ctx, s.cfg.ApplyTimeout)).Error(); err != nil {
