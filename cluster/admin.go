@@ -86,9 +86,12 @@ func (n *Node) probeNodes(nodes []*NodeStatus) {
 // ShardStatus is one shard as this node sees it.
 type ShardStatus struct {
 	ID int `json:"id"`
-	// Replicas are the node IDs in the shard's Raft configuration when hosted here, otherwise
-	// the last replica set this node knows (placement, or what ReplaceNode read).
-	Replicas   []string `json:"replicas"`
+	// Replicas are the node IDs in the shard's Raft configuration: the local replica's when
+	// hosted here, else the leader's (read by Status), else the last set this node knew.
+	Replicas []string `json:"replicas"`
+	// Nonvoters are the replicas among Replicas that do not vote yet (being added by a move,
+	// until they have caught up).
+	Nonvoters  []string `json:"nonvoters,omitempty"`
 	LeaderID   string   `json:"leaderId"`
 	LeaderAddr string   `json:"leaderAddr"`
 	// LeaderAPIAddr is the leader's admin API address, when known.
@@ -142,6 +145,7 @@ func (n *Node) Status() Status {
 		n.probeNodes(peers)
 	}
 
+	n.refreshRemoteReplicas(file.ShardCount)
 	for id := range file.ShardCount {
 		s := ShardStatus{ID: id}
 		if hs := n.hosted(id); hs != nil {
@@ -160,7 +164,7 @@ func (n *Node) Status() Status {
 				s.LeaderID, s.LeaderAddr = leader.NodeID, leader.RaftAddr
 			}
 		}
-		s.Replicas = n.replicas(id)
+		s.Replicas, s.Nonvoters = n.replicas(id), n.nonvoters(id)
 		if s.Replicas == nil {
 			s.Replicas = []string{}
 		}
@@ -187,14 +191,45 @@ func (n *Node) Status() Status {
 	return status
 }
 
+// refreshRemoteReplicas reads, from each shard's leader, the configuration of every shard not
+// hosted here (moves change it, and only hosting nodes see that in their own replica), all at
+// once and within statusProbeTimeout; a shard that does not answer keeps its last known set.
+func (n *Node) refreshRemoteReplicas(shardCount int) {
+	ctx, cancel := context.WithTimeout(context.Background(), statusProbeTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for id := range shardCount {
+		if n.hosted(id) != nil {
+			continue
+		}
+		wg.Go(func() {
+			if servers, err := n.shardServers(ctx, id); err == nil {
+				n.recordReplicas(id, servers)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 func (n *Node) recordReplicas(shardID int, servers []shard.Peer) {
 	ids := make([]string, len(servers))
+	var nonvoters []string
 	for i, server := range servers {
 		ids[i] = server.ID
+		if server.Nonvoter {
+			nonvoters = append(nonvoters, server.ID)
+		}
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.replicaSets[shardID] = ids
+	n.nonvoterSets[shardID] = nonvoters
+}
+
+func (n *Node) nonvoters(shardID int) []string {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return slices.Clone(n.nonvoterSets[shardID])
 }
 
 func (n *Node) replicas(shardID int) []string {
@@ -258,48 +293,10 @@ func (n *Node) nodeIDAt(address string) string {
 	return ""
 }
 
-// ReplaceNode moves every replica oldID holds to newID: for each shard whose Raft
-// configuration contains oldID, it asks the new node to open an empty replica, then, on the
-// shard's leader (forwarded wherever that is), AddVoter(newID, newRaftAddr) and
-// RemoveServer(oldID). The new replica catches up from the leader's snapshot and log.
-//
-// The new node must already run with the placement: with gossip it learns it from any member
-// when it joins (start it with Join and no BootstrapExpect); with a static placement it is
-// started with the same StaticNodes and StaticPlacement as the others. Each step is
-// idempotent, so a failed ReplaceNode can be run again. Run it only once oldID is really gone:
-// while both run, the shards have four voters.
-func (n *Node) ReplaceNode(ctx context.Context, oldID, newID, newRaftAddr string) error {
-	if oldID == "" || newID == "" || newRaftAddr == "" || oldID == newID {
-		return fmt.Errorf("replace node %q by %q at %q: bad arguments", oldID, newID, newRaftAddr)
-	}
-	for shardID := range n.ShardCount() {
-		servers, err := n.shardServers(ctx, shardID)
-		if err != nil {
-			return fmt.Errorf("replace node: shard %d: %w", shardID, err)
-		}
-		if !slices.ContainsFunc(servers, func(p shard.Peer) bool { return p.ID == oldID }) {
-			continue
-		}
-		if _, err := n.callAt(ctx, newRaftAddr, shardID, rpcKindOpenReplica, nil); err != nil {
-			return fmt.Errorf("replace node: shard %d: open replica on %s: %w", shardID, newRaftAddr, err)
-		}
-		if _, err := n.adminCall(ctx, shardID, rpcKindAddVoter, []byte(newID+"\x00"+newRaftAddr)); err != nil {
-			return fmt.Errorf("replace node: shard %d: add voter %s: %w", shardID, newID, err)
-		}
-		if _, err := n.adminCall(ctx, shardID, rpcKindRemoveServer, []byte(oldID)); err != nil {
-			return fmt.Errorf("replace node: shard %d: remove server %s: %w", shardID, oldID, err)
-		}
-		if servers, err = n.shardServers(ctx, shardID); err == nil {
-			n.recordReplicas(shardID, servers)
-		}
-		n.logger.Info("replaced a replica", "shard", shardID, "old", oldID, "new", newID, "new_addr", newRaftAddr)
-	}
-	return nil
-}
-
-// shardServers reads shardID's Raft configuration from its leader.
+// shardServers reads shardID's Raft configuration from its leader (a follower may not have
+// the latest entry yet: only the leader's answer says a removal is done).
 func (n *Node) shardServers(ctx context.Context, shardID int) ([]shard.Peer, error) {
-	payload, err := n.adminCall(ctx, shardID, rpcKindServers, nil)
+	payload, err := n.adminCall(ctx, shardID, rpcKindServers, []byte{1})
 	if err != nil {
 		return nil, err
 	}

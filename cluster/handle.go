@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/gigaledger/gigaledger/shard"
 )
@@ -16,6 +17,9 @@ func (n *Node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 	shardID := int(req.shardID)
 	if req.kind == rpcKindOpenReplica {
 		return n.handleOpenReplica(shardID)
+	}
+	if req.kind == rpcKindRetireReplica {
+		return n.handleRetireReplica(ctx, shardID)
 	}
 	if req.kind == rpcKindNodeInfo {
 		payload, err := json.Marshal(n.localInfo())
@@ -61,11 +65,40 @@ func (n *Node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 			return rpcResponse{code: codeBadRequest, payload: []byte("add voter: want id 0x00 addr")}
 		}
 		err = n.leaderOnly(hs, func() error { return hs.shard.AddVoter(ctx, id, addr) })
+	case rpcKindAddNonvoter:
+		id, addr, ok := cutZero(req.payload)
+		if !ok {
+			return rpcResponse{code: codeBadRequest, payload: []byte("add non-voter: want id 0x00 addr")}
+		}
+		err = n.leaderOnly(hs, func() error { return hs.shard.AddNonvoter(ctx, id, addr) })
+	case rpcKindReplicaStats:
+		if len(req.payload) > 1 || (len(req.payload) == 1 && req.payload[0] != 1) {
+			return rpcResponse{code: codeBadRequest, payload: []byte("replica stats: want an empty payload or {1}")}
+		}
+		if len(req.payload) == 1 && !hs.shard.IsLeader() {
+			err = fmt.Errorf("replica stats on %s: %w", n.cfg.NodeID, shard.ErrNotLeader)
+			break
+		}
+		payload, err = json.Marshal(hs.shard.Stats())
+	case rpcKindTransferLeadership:
+		err = n.leaderOnly(hs, func() error {
+			if string(req.payload) != n.cfg.NodeID {
+				return nil // another node leads already: a resent request changes nothing
+			}
+			return hs.shard.TransferLeadership()
+		})
 	case rpcKindRemoveServer:
 		err = n.leaderOnly(hs, func() error { return hs.shard.RemoveServer(ctx, string(req.payload)) })
 	case rpcKindQuery:
 		payload, err = n.answerQuery(ctx, shardID, req.payload)
 	case rpcKindServers:
+		if len(req.payload) > 1 || (len(req.payload) == 1 && req.payload[0] != 1) {
+			return rpcResponse{code: codeBadRequest, payload: []byte("servers: want an empty payload or {1}")}
+		}
+		if len(req.payload) == 1 && !hs.shard.IsLeader() {
+			err = fmt.Errorf("servers on %s: %w", n.cfg.NodeID, shard.ErrNotLeader)
+			break
+		}
 		var servers []shard.Peer
 		if servers, err = hs.shard.Servers(); err == nil {
 			payload, err = json.Marshal(servers)
@@ -90,7 +123,7 @@ func (n *Node) leaderOnly(hs *hostedShard, change func() error) error {
 }
 
 // handleOpenReplica opens an empty, unbootstrapped replica of shardID, which a leader is about
-// to add as a voter (ReplaceNode). Opening a hosted shard again is a no-op.
+// to add (MoveReplica, ReplaceNode). Opening a hosted shard again is a no-op.
 func (n *Node) handleOpenReplica(shardID int) rpcResponse {
 	if shardID >= n.ShardCount() {
 		return rpcResponse{code: codeBadRequest, payload: fmt.Appendf(nil, "shard %d of %d", shardID, n.ShardCount())}
@@ -102,6 +135,31 @@ func (n *Node) handleOpenReplica(shardID int) rpcResponse {
 		n.gossip.refreshMeta()
 	}
 	n.logger.Info("opened a replica for a membership change", "shard", shardID)
+	return rpcResponse{code: codeOK}
+}
+
+// handleRetireReplica closes the local replica of shardID and deletes its data, once the
+// shard's configuration, read from its leader, no longer names this node: a move removed it
+// and it will never be sent the log again. Not hosting the shard is success (a repeat).
+// While this node is still a member it refuses, and nothing changes.
+func (n *Node) handleRetireReplica(ctx context.Context, shardID int) rpcResponse {
+	if shardID < 0 || shardID >= n.ShardCount() {
+		return rpcResponse{code: codeBadRequest, payload: fmt.Appendf(nil, "shard %d of %d", shardID, n.ShardCount())}
+	}
+	if n.hosted(shardID) == nil {
+		return rpcResponse{code: codeOK}
+	}
+	servers, err := n.shardServers(ctx, shardID)
+	if err != nil {
+		return rpcResponse{code: codeForError(err), payload: fmt.Appendf(nil, "retire replica: read the configuration: %v", err)}
+	}
+	if slices.ContainsFunc(servers, func(p shard.Peer) bool { return p.ID == n.cfg.NodeID }) {
+		return rpcResponse{code: codeBadRequest, payload: fmt.Appendf(nil, "retire replica: %s is still in shard %d's configuration", n.cfg.NodeID, shardID)}
+	}
+	n.recordReplicas(shardID, servers)
+	if err := n.retireShard(shardID); err != nil {
+		return rpcResponse{code: codeInternal, payload: []byte(err.Error())}
+	}
 	return rpcResponse{code: codeOK}
 }
 

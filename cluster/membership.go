@@ -174,11 +174,19 @@ func startMembership(n *Node, cfg Config, logger *slog.Logger) (*membership, err
 	}
 	m := &membership{node: n, logger: logger.With("component", "gossip"), members: make(map[string]*member),
 		refresh: make(chan struct{}, 1), done: make(chan struct{})}
+	bindIP, err := gossipBindIP(host)
+	if err != nil {
+		return nil, fmt.Errorf("gossip address %q: %w", cfg.GossipAddr, err)
+	}
 	mlConfig := memberlist.DefaultLANConfig()
 	mlConfig.Name = cfg.NodeID
-	mlConfig.BindAddr = host
+	mlConfig.BindAddr = bindIP.String()
 	mlConfig.BindPort = port
-	mlConfig.AdvertiseAddr = host
+	if !bindIP.IsUnspecified() {
+		// Bound to one address: members reach it there. Bound to every interface (0.0.0.0,
+		// a container's usual choice), memberlist advertises the host's private address.
+		mlConfig.AdvertiseAddr = bindIP.String()
+	}
 	mlConfig.AdvertisePort = port
 	mlConfig.Delegate = gossipDelegate{m}
 	mlConfig.Events = gossipEvents{m}
@@ -204,6 +212,28 @@ func startMembership(n *Node, cfg Config, logger *slog.Logger) (*membership, err
 	}
 	m.wg.Go(m.runUpdates)
 	return m, nil
+}
+
+// gossipBindIP is the IP memberlist binds to for host: host itself when it is an IP, else
+// the first IPv4 address the name resolves to (a container's own host name, as --raft-addr
+// takes one), else the first address.
+func gossipBindIP(host string) (net.IP, error) {
+	if ip := net.ParseIP(host); ip != nil {
+		return ip, nil
+	}
+	ips, err := net.LookupIP(host)
+	if err != nil {
+		return nil, fmt.Errorf("resolve %q: %w", host, err)
+	}
+	if len(ips) == 0 {
+		return nil, fmt.Errorf("resolve %q: no address", host)
+	}
+	for _, ip := range ips {
+		if ip.To4() != nil {
+			return ip, nil
+		}
+	}
+	return ips[0], nil
 }
 
 func (m *membership) address() string {

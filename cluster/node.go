@@ -168,8 +168,10 @@ type Node struct {
 	mu     sync.RWMutex
 	shards map[int]*hostedShard
 	// replicaSets is the last replica set seen per shard: the placement, then what Raft
-	// configurations (local, or read by ReplaceNode) said.
+	// configurations (the local replica's, or the leader's as Status and moves read them) said.
 	replicaSets map[int][]string
+	// nonvoterSets are the members of replicaSets that do not vote yet, from the same reads.
+	nonvoterSets map[int][]string
 
 	closed    atomic.Bool
 	closing   chan struct{}
@@ -208,7 +210,7 @@ func Open(cfg Config, logger *slog.Logger) (*Node, error) {
 	n := &Node{
 		cfg: cfg, logger: logger, advertise: advertise,
 		mux:    NewMux(listener, logger),
-		shards: make(map[int]*hostedShard), replicaSets: make(map[int][]string),
+		shards: make(map[int]*hostedShard), replicaSets: make(map[int][]string), nonvoterSets: make(map[int][]string),
 		closing: make(chan struct{}), serveDone: make(chan struct{}),
 	}
 	n.client = newRPCClient(dialer, n.nodeIDAt, logger)
@@ -337,10 +339,16 @@ func (n *Node) start() error {
 	}
 
 	bootstrap := !file.BootstrapDone
-	hosted := file.Placement.ShardsOf(cfg.NodeID)
+	// Until bootstrap is done, the placement says what to host. After it, the shards with a
+	// raft log on disk do: every placed shard got one at bootstrap, a move adds one (the new
+	// replica) and deletes one (the old replica), and Raft configurations, not the placement,
+	// are the truth.
+	var hosted []int
+	if bootstrap {
+		hosted = file.Placement.ShardsOf(cfg.NodeID)
+	}
 	for id := range file.ShardCount {
 		if !slices.Contains(hosted, id) && n.hasShardData(id) {
-			// Added by ReplaceNode after bootstrap.
 			hosted = append(hosted, id)
 		}
 	}

@@ -39,7 +39,7 @@ type ShardReplicas struct {
 
 // Placement says which nodes hold replicas of which shard, as computed at bootstrap. It is
 // never recomputed once stored: afterwards each shard's Raft configuration is the truth for
-// its replicas (ReplaceNode changes that, not the Placement).
+// its replicas (ReplaceNode and MoveReplica change that, not the Placement).
 type Placement struct {
 	SlotCount int             `json:"slotCount"`
 	Shards    []ShardReplicas `json:"shards"`

@@ -1,12 +1,14 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -19,6 +21,9 @@ type hostedShard struct {
 	shard   *shard.Shard
 	sm      shard.StateMachine
 	closeSM bool
+	// retired is closed when the replica is closed for good while the node runs (a move took
+	// it elsewhere): its watcher stops.
+	retired chan struct{}
 }
 
 func (n *Node) bootstrapPeers(file *clusterFile, shardID int) []shard.Peer {
@@ -45,7 +50,7 @@ func (n *Node) hasShardData(shardID int) bool {
 }
 
 // openShard opens the local replica of shardID: with bootstrap, from peers when its store is
-// empty; without, it waits for a leader to add it (ReplaceNode) or replays its own log.
+// empty; without, it waits for a leader to add it (a move) or replays its own log.
 func (n *Node) openShard(shardID int, bootstrap bool, peers []shard.Peer) error {
 	n.openMu.Lock()
 	defer n.openMu.Unlock()
@@ -90,7 +95,7 @@ func (n *Node) openShard(shardID int, bootstrap bool, peers []shard.Peer) error 
 		}
 		return fmt.Errorf("shard %d: %w", shardID, err)
 	}
-	hs := &hostedShard{id: shardID, shard: s, sm: sm, closeSM: closeSM}
+	hs := &hostedShard{id: shardID, shard: s, sm: sm, closeSM: closeSM, retired: make(chan struct{})}
 	n.mu.Lock()
 	n.shards[shardID] = hs
 	n.mu.Unlock()
@@ -109,8 +114,52 @@ func (n *Node) watchLeader(hs *hostedShard) {
 		case <-changed:
 		case <-n.closing:
 			return
+		case <-hs.retired:
+			return
 		}
 	}
+}
+
+// retireShard closes the local replica of shardID and deletes its folder (state machine and
+// raft log), so that a restart does not open it again and a later move back starts empty.
+// The caller has made sure the shard's configuration no longer names this node. Requests in
+// flight on the replica fail as closed (not applied); new ones route to the shard's replicas.
+func (n *Node) retireShard(shardID int) error {
+	n.openMu.Lock()
+	defer n.openMu.Unlock()
+	n.mu.Lock()
+	hs := n.shards[shardID]
+	delete(n.shards, shardID)
+	n.mu.Unlock()
+	if hs == nil {
+		return nil
+	}
+	close(hs.retired)
+	if n.gossip != nil {
+		n.gossip.refreshMeta()
+	}
+	err := hs.shard.Close()
+	if hs.closeSM {
+		err = errors.Join(err, hs.sm.(io.Closer).Close())
+	}
+	if err != nil {
+		return fmt.Errorf("retire shard %d: close: %w (its folder is kept)", shardID, err)
+	}
+	// Renamed first (one atomic step), so that a crash while deleting leaves no partial
+	// shard-<id> folder for the next start to open.
+	retiredDir := fmt.Sprintf("%s.retired-%d", n.shardDir(shardID), time.Now().UnixNano())
+	if err := os.Rename(n.shardDir(shardID), retiredDir); err != nil {
+		return fmt.Errorf("retire shard %d: %w", shardID, err)
+	}
+	if dir, err := os.Open(n.cfg.DataDir); err == nil {
+		_ = dir.Sync()
+		_ = dir.Close()
+	}
+	if err := os.RemoveAll(retiredDir); err != nil {
+		return fmt.Errorf("retire shard %d: %w", shardID, err)
+	}
+	n.logger.Info("retired a replica moved elsewhere: closed and deleted", "shard", shardID)
+	return nil
 }
 
 // Hosts reports whether this node holds a replica of shardID.

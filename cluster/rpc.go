@@ -28,7 +28,9 @@ import (
 // (propose), 8 bytes of read index (read index), the configuration as JSON (servers), empty
 // (membership changes), Config.Query's answer (query, after a read-index fence on the
 // answering node), or an error message (any code other than codeOK). Node info ignores the shard ID and answers this node's
-// addresses and shards as JSON (nodeInfo). Kinds are only ever added.
+// addresses and shards as JSON (nodeInfo). Servers and replica stats with the payload {1} are
+// answered by the leader only. Replica stats answer shard.Stats as JSON; retire
+// replica answers empty. Kinds are only ever added.
 const (
 	rpcKindPropose      byte = 1
 	rpcKindReadIndex    byte = 2
@@ -38,6 +40,17 @@ const (
 	rpcKindServers      byte = 6
 	rpcKindQuery        byte = 7
 	rpcKindNodeInfo     byte = 8
+	// rpcKindAddNonvoter adds a replica that does not vote yet (id 0x00 addr); leader only.
+	rpcKindAddNonvoter byte = 9
+	// rpcKindReplicaStats answers the local replica's shard.Stats as JSON; with the payload
+	// {1} only the leader answers (others: not leader, with the hint).
+	rpcKindReplicaStats byte = 10
+	// rpcKindRetireReplica closes and deletes the local replica once the shard's leader
+	// confirms this node is no longer in its configuration (the end of a move).
+	rpcKindRetireReplica byte = 11
+	// rpcKindTransferLeadership makes the leader, when it is the node the payload names, hand
+	// leadership to the most up-to-date other voter; leader only.
+	rpcKindTransferLeadership byte = 12
 )
 
 // Response codes carry error identity across the wire. Only add codes; never renumber.

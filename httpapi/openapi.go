@@ -537,6 +537,16 @@ func openAPISchemas() object {
 			"newNodeId":   object{"type": "string"},
 			"newRaftAddr": object{"type": "string", "description": "host:port the new node's peers dial"}}),
 		"ReplaceNodeResult": shape(object{"status": object{"type": "string"}, "oldNodeId": object{"type": "string"}, "newNodeId": object{"type": "string"}}),
+		"MoveReplicaRequest": closed([]string{"shard", "fromNodeId", "toNodeId"}, object{
+			"shard":      object{"type": "integer", "minimum": 0},
+			"fromNodeId": object{"type": "string", "description": "a node holding a replica of the shard"},
+			"toNodeId":   object{"type": "string", "description": "a running member (started with --join) without one"}}),
+		"MoveReplicaResult": shape(object{
+			"status": object{"type": "string", "description": "moved, or already moved (an earlier run finished it)"},
+			"shard":  object{"type": "integer"}, "fromNodeId": object{"type": "string"}, "toNodeId": object{"type": "string"},
+			"moved":         object{"type": "boolean"},
+			"caughtUpIndex": object{"type": "integer", "description": "the leader's commit index when the new replica had caught up"},
+			"catchUpMs":     object{"type": "integer", "description": "how long the new replica took to catch up as a non-voter"}}),
 		"StateDigest": closed([]string{"digest", "appliedIndex"}, object{
 			"digest":       object{"type": "string", "description": "hex SHA-256 of the ledger state"},
 			"appliedIndex": object{"type": "integer", "minimum": 0},

@@ -177,11 +177,14 @@ func (s *server) adminRoutes(registry *prometheus.Registry) []routeSpec {
 			summary: "This node, its shard replicas, their leader and health.", success: ok, response: "ClusterStatus",
 			errors: []int{http.StatusServiceUnavailable}},
 		{method: get, path: pathDigest, operationID: "stateDigest", tag: tagOperations, handler: s.stateDigest,
-			summary: "This replica's ledger state digest and applied log index, to compare replicas (no read fence).",
-			success: ok, response: "StateDigest", errors: []int{http.StatusServiceUnavailable}},
+			summary: "This node's ledger state digest and applied log index over every shard it hosts, or of one shard's replica with shard=, to compare replicas (no read fence).",
+			query:   []string{"shard"}, success: ok, response: "StateDigest", errors: []int{missing, http.StatusServiceUnavailable}},
 		{method: post, path: pathReplace, operationID: "replaceNode", tag: tagOperations, handler: s.replaceNode,
-			summary: "Move every shard replica of a dead node to a new, running node (AddVoter, then RemoveServer). Safe to repeat.",
+			summary: "Move every shard replica of a dead node to a new, running node: each added as a non-voter, promoted once caught up, then the old one removed. Safe to repeat.",
 			request: "ReplaceNodeRequest", success: ok, response: "ReplaceNodeResult", errors: []int{http.StatusServiceUnavailable}},
+		{method: post, path: pathMove, operationID: "moveReplica", tag: tagOperations, handler: s.moveReplica,
+			summary: "Move one replica of a shard from one node to another running member (rebalancing onto a node that joined by gossip): added as a non-voter, promoted once caught up, the old one removed and its data deleted. Waits until done; safe to repeat.",
+			request: "MoveReplicaRequest", success: ok, response: "MoveReplicaResult", errors: []int{http.StatusServiceUnavailable}},
 	}
 	return append(routes, s.healthRoutes()...)
 }

@@ -5,16 +5,19 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -39,6 +42,7 @@ const (
 	pathCluster = "/cluster"
 	pathDigest  = "/debug/digest"
 	pathReplace = "/cluster/replace-node"
+	pathMove    = "/cluster/move-replica"
 )
 
 // AdminConfig configures the admin listener's handler.
@@ -130,9 +134,83 @@ type Operator interface {
 	// StateDigest returns this replica's ledger digest (hex) and applied log index, as they are
 	// locally: replicas agree once they have applied the same index.
 	StateDigest(ctx context.Context) (digest string, appliedIndex uint64, err error)
+	// ShardDigest is StateDigest of one shard's replica on this node; ErrNotHostedHere when
+	// the node holds none.
+	ShardDigest(ctx context.Context, shardID int) (digest string, appliedIndex uint64, err error)
 	// ReplaceNode moves every shard replica of oldNodeID to newNodeID (already running, at
-	// newRaftAddr): Raft AddVoter, then RemoveServer, shard by shard. Safe to repeat.
+	// newRaftAddr), shard by shard: added as a non-voter, caught up, promoted, the old one
+	// removed. Safe to repeat.
 	ReplaceNode(ctx context.Context, oldNodeID, newNodeID, newRaftAddr string) error
+	// MoveReplica moves one replica of shardID from fromNodeID to toNodeID (a running member):
+	// added as a non-voter, caught up, promoted, the old one removed and deleted. Safe to
+	// repeat. An error wrapping ErrMoveRefused is the caller's (no such shard or node, no
+	// replica to move); any other may be retried.
+	MoveReplica(ctx context.Context, shardID int, fromNodeID, toNodeID string) (ReplicaMove, error)
+}
+
+var (
+	// ErrNotHostedHere is the Operator's answer for a shard this node holds no replica of.
+	ErrNotHostedHere = errors.New("no replica of the shard on this node")
+	// ErrMoveRefused marks a move the cluster refuses as asked (answered 400, not retried).
+	ErrMoveRefused = errors.New("move refused")
+)
+
+// ReplicaMove is what a move did (POST /cluster/move-replica's answer).
+type ReplicaMove struct {
+	// Moved is false when an earlier run had finished the move already.
+	Moved bool `json:"moved"`
+	// CaughtUpIndex is the leader's commit index when the new replica had caught up, and
+	// CatchUpMs how long that took after it was added as a non-voter.
+	CaughtUpIndex uint64 `json:"caughtUpIndex"`
+	CatchUpMs     int64  `json:"catchUpMs"`
+}
+
+// moveReplicaRequest is the body of POST /cluster/move-replica.
+type moveReplicaRequest struct {
+	Shard      *int   `json:"shard"`
+	FromNodeID string `json:"fromNodeId"`
+	ToNodeID   string `json:"toNodeId"`
+}
+
+// moveReplica runs without the request timeout: a new replica's catch-up takes as long as its
+// log and snapshot take to send (the cluster bounds it by its progress). A client that gives
+// up leaves the move running to its next step; running it again resumes.
+func (s *server) moveReplica(c *gin.Context) {
+	var req moveReplicaRequest
+	if e := decodeBody(c.Request.Body, &req, true); e != nil {
+		s.fail(c, e)
+		return
+	}
+	if req.Shard == nil || *req.Shard < 0 || *req.Shard >= keyspace.ShardCountMax {
+		s.fail(c, invalidArgument("shard must be a shard number"))
+		return
+	}
+	if !fsm.ValidID(req.FromNodeID, fsm.IDMaxLength) || !fsm.ValidID(req.ToNodeID, fsm.IDMaxLength) || req.FromNodeID == req.ToNodeID {
+		s.fail(c, invalidArgument("fromNodeId and toNodeId must be two different node IDs"))
+		return
+	}
+	if s.operator == nil {
+		writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "no cluster here"})
+		return
+	}
+	move, err := s.operator.MoveReplica(c.Request.Context(), *req.Shard, req.FromNodeID, req.ToNodeID)
+	if errors.Is(err, ErrMoveRefused) {
+		s.fail(c, invalidArgument("%s", err.Error()))
+		return
+	}
+	if err != nil {
+		s.logger.Error("move replica", slog.Any("error", err), slog.Int("shard", *req.Shard),
+			slog.String("from", req.FromNodeID), slog.String("to", req.ToNodeID))
+		writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable,
+			message: "moving the replica did not finish; it is safe to repeat: " + err.Error(), retryAfter: true})
+		return
+	}
+	status := "moved"
+	if !move.Moved {
+		status = "already moved"
+	}
+	c.JSON(http.StatusOK, gin.H{"status": status, "shard": *req.Shard, "fromNodeId": req.FromNodeID, "toNodeId": req.ToNodeID,
+		"moved": move.Moved, "caughtUpIndex": move.CaughtUpIndex, "catchUpMs": move.CatchUpMs})
 }
 
 // replaceNodeRequest is the body of POST /cluster/replace-node.
@@ -188,13 +266,31 @@ func (s *server) stateDigest(c *gin.Context) {
 		writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "no digest here"})
 		return
 	}
-	digest, applied, err := s.operator.StateDigest(c.Request.Context())
+	digest, applied, err := "", uint64(0), error(nil)
+	if text, present := c.GetQuery("shard"); present {
+		shardID, parseErr := strconv.Atoi(text)
+		if parseErr != nil || shardID < 0 || shardID >= keyspace.ShardCountMax {
+			s.fail(c, invalidArgument("shard must be a shard number"))
+			return
+		}
+		digest, applied, err = s.operator.ShardDigest(c.Request.Context(), shardID)
+		if errors.Is(err, ErrNotHostedHere) {
+			writeError(c, &apiError{status: http.StatusNotFound, code: CodeNotFound, message: fmt.Sprintf("this node holds no replica of shard %d", shardID)})
+			return
+		}
+	} else {
+		digest, applied, err = s.operator.StateDigest(c.Request.Context())
+	}
 	if err != nil {
 		s.logger.Error("state digest", slog.Any("error", err))
 		writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "digest unavailable", retryAfter: true})
 		return
 	}
 	answer := gin.H{"digest": digest, "appliedIndex": applied}
+	if _, one := c.GetQuery("shard"); one {
+		c.JSON(http.StatusOK, answer)
+		return
+	}
 	if sd, ok := s.operator.(ShardDigester); ok {
 		shards, err := sd.ShardDigests(c.Request.Context())
 		if err != nil {

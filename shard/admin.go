@@ -26,6 +26,28 @@ func (s *Shard) AddVoter(ctx context.Context, id, addr string) error {
 	return nil
 }
 
+// AddNonvoter adds a replica that receives the log but does not vote, so it cannot slow
+// commits or elections while it catches up; leader only. A server already in the
+// configuration keeps its suffrage (raft only updates its address), so adding a voter again as
+// a non-voter never demotes it.
+func (s *Shard) AddNonvoter(ctx context.Context, id, addr string) error {
+	if err := s.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeoutFrom(ctx, s.cfg.ApplyTimeout)).Error(); err != nil {
+		return fmt.Errorf("add non-voter %s at %s: %w", id, addr, membershipError(err))
+	}
+	return nil
+}
+
+// TransferLeadership hands leadership to the most up-to-date other voter (raft sends it
+// TimeoutNow, so it elects itself at once instead of after an election timeout); leader only.
+// Proposals meanwhile are refused as not leader (nothing appended), so callers retry on the
+// new leader.
+func (s *Shard) TransferLeadership() error {
+	if err := s.raft.LeadershipTransfer().Error(); err != nil {
+		return fmt.Errorf("transfer leadership: %w", membershipError(err))
+	}
+	return nil
+}
+
 // RemoveServer removes a replica from the configuration; leader only.
 func (s *Shard) RemoveServer(ctx context.Context, id string) error {
 	if err := s.raft.RemoveServer(raft.ServerID(id), 0, timeoutFrom(ctx, s.cfg.ApplyTimeout)).Error(); err != nil {
@@ -34,7 +56,7 @@ func (s *Shard) RemoveServer(ctx context.Context, id string) error {
 	return nil
 }
 
-// Servers returns the latest raft configuration as peers.
+// Servers returns the latest raft configuration as peers (non-voters marked).
 func (s *Shard) Servers() ([]Peer, error) {
 	future := s.raft.GetConfiguration()
 	if err := future.Error(); err != nil {
@@ -42,7 +64,7 @@ func (s *Shard) Servers() ([]Peer, error) {
 	}
 	var peers []Peer
 	for _, server := range future.Configuration().Servers {
-		peers = append(peers, Peer{ID: string(server.ID), Addr: string(server.Address)})
+		peers = append(peers, Peer{ID: string(server.ID), Addr: string(server.Address), Nonvoter: server.Suffrage != raft.Voter})
 	}
 	return peers, nil
 }

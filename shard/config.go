@@ -55,12 +55,16 @@ const (
 	readIndexScanMaxCount = 1024
 )
 
-// Peer is one voting replica of a static replica set.
+// Peer is one replica of a shard: a member of a static replica set (all voters), or of a
+// configuration as Servers reads it.
 type Peer struct {
 	// ID is the replica's raft server ID, unique within the shard.
 	ID string
 	// Addr is the address other replicas dial to reach the replica's raft transport.
 	Addr string
+	// Nonvoter is set, in Servers' answer only, for a replica that receives the log without
+	// voting (one being added, until it has caught up). Bootstrap peers are all voters.
+	Nonvoter bool `json:",omitempty"`
 }
 
 // Config configures one replica of a shard. Zero limits take the defaults above; Open

@@ -23,9 +23,10 @@ usage:
   gigaledger bench [flags]   drive load at a running cluster
   gigaledger cert ...        make a cluster CA and node certificates (node-to-node TLS)
   gigaledger healthcheck     exit 0 when the local node is ready (Docker HEALTHCHECK)
+  gigaledger cluster ...     cluster operations through a node's admin API (status, move-replica, replace-node)
   gigaledger version         print the version and the source revision (also --version)
 
-Run 'gigaledger serve --help', 'gigaledger bench --help' or 'gigaledger cert help' for their flags.
+Run 'gigaledger serve --help', 'gigaledger bench --help', 'gigaledger cert help' or 'gigaledger cluster help' for their flags.
 `
 
 // version, when set at build time with -ldflags "-X main.version=...", names the release;
@@ -52,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return certCommand(args[1:], stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, args[1:], stdout, stderr)
+	case "cluster":
+		return clusterCommand(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprint(stdout, versionText())
 		return 0

@@ -292,6 +292,17 @@ func (n *node) ReplaceNode(ctx context.Context, oldNodeID, newNodeID, newRaftAdd
 	return n.cluster.ReplaceNode(ctx, oldNodeID, newNodeID, newRaftAddr)
 }
 
+// MoveReplica is POST /cluster/move-replica.
+func (n *node) MoveReplica(ctx context.Context, shardID int, fromNodeID, toNodeID string) (httpapi.ReplicaMove, error) {
+	result, err := n.cluster.MoveReplica(ctx, shardID, fromNodeID, toNodeID)
+	for _, refused := range []error{cluster.ErrInvalidMove, cluster.ErrNoSuchShard, cluster.ErrNoReplica, cluster.ErrUnknownNode} {
+		if errors.Is(err, refused) {
+			return httpapi.ReplicaMove{}, fmt.Errorf("%w: %w", httpapi.ErrMoveRefused, err)
+		}
+	}
+	return httpapi.ReplicaMove{Moved: result.Moved, CaughtUpIndex: result.CaughtUpIndex, CatchUpMs: result.CatchUpMs}, err
+}
+
 // StateDigest is GET /debug/digest: the digest of every hosted shard's ledger, in shard
 // order, and the sum of their applied indexes. Two nodes hosting the same shards agree once
 // each shard has applied the same log.
@@ -314,17 +325,34 @@ func (n *node) StateDigest(ctx context.Context) (string, uint64, error) {
 func (n *node) ShardDigests(ctx context.Context) ([]httpapi.ShardDigest, error) {
 	var out []httpapi.ShardDigest
 	for _, k := range n.cluster.HostedShards() {
-		machine, ok := n.cluster.StateMachine(k).(*fsm.Machine)
-		if !ok {
-			return nil, fmt.Errorf("shard %d: no state machine", k)
-		}
-		sum, index, err := machine.DigestAt()
+		sum, index, err := n.shardDigest(k)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, httpapi.ShardDigest{Shard: k, Digest: hex.EncodeToString(sum[:]), AppliedIndex: index})
 	}
 	return out, nil
+}
+
+// ShardDigest is GET /debug/digest?shard=k: the digest of this node's replica of shard k and
+// its applied index, comparable across the nodes that host k whatever else they host.
+func (n *node) ShardDigest(ctx context.Context, shardID int) (string, uint64, error) {
+	if !n.cluster.Hosts(shardID) {
+		return "", 0, httpapi.ErrNotHostedHere
+	}
+	sum, index, err := n.shardDigest(shardID)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(sum[:]), index, nil
+}
+
+func (n *node) shardDigest(k int) ([32]byte, uint64, error) {
+	machine, ok := n.cluster.StateMachine(k).(*fsm.Machine)
+	if !ok {
+		return [32]byte{}, 0, fmt.Errorf("shard %d: no state machine", k)
+	}
+	return machine.DigestAt()
 }
 
 // Close stops taking requests, gives those in flight a bounded grace, then closes what is

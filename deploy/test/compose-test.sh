@@ -1,24 +1,27 @@
 #!/usr/bin/env bash
-# Container-level test of GigaLedger (issue 3, item 8): build the static binary and the
-# FROM-scratch image, start the three-node compose cluster (node-to-node mutual TLS with
-# certificates made by the compose init services) under a unique project name, run a
-# Cloud Wallet scenario, stop the shard leader's container, check that writes and linearizable
-# reads go on, start it again, check that it catches up (same /debug/digest at the same
-# appliedIndex on all three), and tear everything down (containers, network, volumes).
+# Container-level test of GigaLedger (issue 3, item 8; issue 14, item 4): build the static binary
+# and the FROM-scratch image, start the three-node compose cluster under a unique project name
+# (it forms by gossip: --join and --bootstrap-expect 3, two shards; node-to-node mutual TLS with
+# certificates made by the compose init services), run a Cloud Wallet scenario, stop shard 0's
+# leader's container, check that writes and linearizable reads go on, start it again, check
+# that it catches up (same /debug/digest at the same appliedIndex on all three), then scale out:
+# start a fourth node (profile scale) that joins by gossip, move shard 1's leader replica to it
+# with POST /cluster/move-replica while transfers run, check the new placement, the balances
+# and each shard's replica digests, and tear everything down (containers, network, volumes).
 #
 #   bash deploy/test/compose-test.sh        # from anywhere; exit 0 pass, 1 fail, 77 skipped
 #
 # Exit 77 means "cannot run here" (no docker CLI, daemon unreachable, no compose tool).
 # Environment: GO (go binary), GL_BINARY (use this static binary instead of building one),
 # GL_IMAGE (tag to build, default gigaledger:test),
-# GL_TEST_TIMEOUT (seconds for the whole run, default 900), GL_KEEP=1 (leave the cluster up on
+# GL_TEST_TIMEOUT (seconds for the whole run, default 1800), GL_KEEP=1 (leave the cluster up on
 # failure for a look; you then run the printed `down` command yourself).
 # Needs on the host: bash, curl, python3 (JSON), timeout (coreutils), go, docker, and
 # docker-compose 1.27+ or `docker compose`.
 set -Eeuo pipefail
 
 readonly EXIT_SKIP=77
-readonly TEST_TIMEOUT=${GL_TEST_TIMEOUT:-900}
+readonly TEST_TIMEOUT=${GL_TEST_TIMEOUT:-1800}
 
 # Bound the whole run: re-exec under timeout(1) once. On expiry the script gets SIGTERM, which
 # the trap below turns into a failing exit that still tears the cluster down.
@@ -57,7 +60,10 @@ for tool in curl python3 timeout; do command -v "$tool" >/dev/null || fail "$too
 
 export GIGALEDGER_IMAGE=$IMAGE GIGALEDGER_ADMIN_TOKEN=$TOKEN
 # Empty host ports: Docker picks free ones on 127.0.0.1 (no clash with anything else running).
-export GIGALEDGER_N1_ADMIN_PORT='' GIGALEDGER_N2_ADMIN_PORT='' GIGALEDGER_N3_ADMIN_PORT=''
+export GIGALEDGER_N1_ADMIN_PORT='' GIGALEDGER_N2_ADMIN_PORT='' GIGALEDGER_N3_ADMIN_PORT='' GIGALEDGER_N4_ADMIN_PORT=''
+# The scale profile's n4 and certs-n4 are known to every compose command (so that logs and down
+# cover them); `up` below names the services it starts.
+export COMPOSE_PROFILES=scale
 
 compose() { timeout 180 "${COMPOSE_BIN[@]}" -p "$PROJECT" -f "$DEPLOY/docker-compose.yml" "$@"; }
 
@@ -67,11 +73,11 @@ cleanup() {
   if ((UP)); then
     if ((rc != 0)); then
       log "logs (last 40 lines per node):"
-      compose logs --no-color --tail 40 n1 n2 n3 >&2 || true
+      compose logs --no-color --tail 40 n1 n2 n3 n4 >&2 || true
     fi
     if ((rc != 0)) && [[ -n ${GL_KEEP:-} ]]; then
       log "GL_KEEP set: cluster left up; remove it with:"
-      log "  GIGALEDGER_ADMIN_TOKEN=x ${COMPOSE_BIN[*]} -p $PROJECT -f $DEPLOY/docker-compose.yml down -v --remove-orphans"
+      log "  GIGALEDGER_ADMIN_TOKEN=x COMPOSE_PROFILES=scale ${COMPOSE_BIN[*]} -p $PROJECT -f $DEPLOY/docker-compose.yml down -v --remove-orphans"
     else
       log "tearing down project $PROJECT (containers, network, volumes)"
       compose down -v --remove-orphans -t 10 >/dev/null 2>&1 || log "compose down failed (rc $?)"
@@ -99,7 +105,7 @@ if [[ -n ${GL_BINARY:-} ]]; then
   cp "$GL_BINARY" "$DEPLOY/build/gigaledger" || fail "cannot copy $GL_BINARY"
 else
   log "building the static binary"
-  (cd "$ROOT" && CGO_ENABLED=0 timeout 600 "$GO" build -trimpath -ldflags "-s -w" -o "$DEPLOY/build/gigaledger" ./cmd/gigaledger) ||
+  (cd "$ROOT" && CGO_ENABLED=0 timeout 1200 "$GO" build -trimpath -ldflags "-s -w" -o "$DEPLOY/build/gigaledger" ./cmd/gigaledger) ||
     fail "go build failed"
 fi
 log "building image $IMAGE (FROM scratch)"
@@ -119,10 +125,10 @@ refresh_port() { # service: (re)read its published admin port; the port changes 
   PORT[$1]=${out##*:}
 }
 
-# api SERVICE METHOD PATH [BODY]: sets CODE and BODY (bounded: 15 s).
+# api SERVICE METHOD PATH [BODY]: sets CODE and BODY (bounded: API_MAX_TIME seconds, 15 unless set).
 api() {
   local svc=$1 method=$2 path=$3 data=${4-} out=$WORK/resp.$BASHPID
-  local args=(-sS --max-time 15 -o "$out" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $TOKEN")
+  local args=(-sS --max-time "${API_MAX_TIME:-15}" -o "$out" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $TOKEN")
   [[ -z $data ]] || args+=(-H 'Content-Type: application/json' --data-binary "$data")
   CODE=$(curl "${args[@]}" "http://127.0.0.1:${PORT[$svc]}$path" 2>/dev/null) || CODE=000
   BODY=$(cat "$out" 2>/dev/null || true)
@@ -152,10 +158,10 @@ wait_until() {
 ready() { refresh_port "$1" && api "$1" GET /readyz && [[ $CODE == 200 ]]; }
 all_ready() { local s; for s in "$@"; do ready "$s" || return 1; done; }
 
-leader_of() { # service: the leader's node ID as this node sees it (empty if none)
+leader_of() { # service [shard]: the shard's (default 0) leader's node ID as this node sees it (empty if none)
   api "$1" GET /cluster
   [[ $CODE == 200 ]] || { echo ""; return 0; }
-  json 'j["shards"][0]["leaderId"]' <<<"$BODY"
+  json 'j["shards"]['"${2:-0}"']["leaderId"]' <<<"$BODY"
 }
 
 balance() { # service wallet
@@ -214,10 +220,11 @@ transfers_parallel() {
   echo "$total"
 }
 
-digests_match() { # services...: same appliedIndex and digest everywhere (logs the last view)
+digests_match() { # services...: same appliedIndex and digest everywhere (logs the last view);
+  # with SHARD set, of that shard's replicas only (GET /debug/digest?shard=)
   local s view=() first=""
   for s in "$@"; do
-    api "$s" GET /debug/digest
+    api "$s" GET "/debug/digest${SHARD:+?shard=$SHARD}"
     [[ $CODE == 200 ]] || return 1
     view+=("$s=$(json 'str(j["appliedIndex"])+"/"+j["digest"][:16]' <<<"$BODY")")
   done
@@ -240,6 +247,7 @@ for s in n1 n2 n3; do
   # the match and compose logs dies of SIGPIPE writing the rest (it did, once the logs grew).
   node_log=$(compose logs --no-color "$s" 2>/dev/null || true)
   grep -q '"cluster_tls":true' <<<"$node_log" || fail "$s did not start with node-to-node TLS"
+  grep -q '"gossip_addr":"'$s':7946"' <<<"$node_log" || fail "$s did not start with gossip"
 done
 for s in ca n1 n2 n3; do
   code=$(docker inspect -f '{{.State.ExitCode}}' "$(compose ps -q "certs-$s")" 2>/dev/null) || code=missing
@@ -250,6 +258,9 @@ api n1 GET /cluster
 [[ $CODE == 200 ]] || fail "GET /cluster: $CODE"
 replicas=$(json 'len(j["shards"][0]["replicas"])' <<<"$BODY")
 [[ $replicas == 3 ]] || fail "want 3 replicas, /cluster says $replicas"
+# Formed by gossip, not --peers: two shards of three replicas, three members alive.
+shape=$(json '"%d shards, replicas %s, alive %s" % (len(j["shards"]), [len(s["replicas"]) for s in j["shards"]], sorted(n["id"] for n in j["nodes"] if n["state"] == "alive"))' <<<"$BODY")
+[[ $shape == "2 shards, replicas [3, 3], alive ['n1', 'n2', 'n3']" ]] || fail "GET /cluster: $shape"
 api n1 GET "/projects"
 [[ $CODE == 200 ]] || fail "authenticated GET /projects: $CODE"
 curl -s --max-time 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT[n1]}/projects" | grep -qx 401 ||
@@ -292,12 +303,14 @@ SURVIVORS=()
 for s in n1 n2 n3; do [[ $s == "$LEADER" ]] || SURVIVORS+=("$s"); done
 log "stopping the leader's container: $LEADER"
 compose stop -t 20 "$LEADER" >/dev/null 2>&1 || fail "compose stop $LEADER failed"
-new_leader_elected() {
+new_leader_elected() { # [shard]
   local l
-  l=$(leader_of "${SURVIVORS[0]}")
-  [[ -n $l && $l != "$LEADER" ]] && [[ $(leader_of "${SURVIVORS[1]}") == "$l" ]]
+  l=$(leader_of "${SURVIVORS[0]}" "${1:-0}")
+  [[ -n $l && $l != "$LEADER" ]] && [[ $(leader_of "${SURVIVORS[1]}" "${1:-0}") == "$l" ]]
 }
 wait_until 60 "a new leader among ${SURVIVORS[*]}" new_leader_elected
+# carol lives in shard 1, whose leader may have been on the stopped node too.
+wait_until 60 "a leader of shard 1 among ${SURVIVORS[*]}" new_leader_elected 1
 log "new leader: $(leader_of "${SURVIVORS[0]}")"
 
 log "writes and reads with $LEADER down: 30 concurrent transfers bob -> alice (amount 7)"
@@ -328,3 +341,62 @@ A=$((A - moved3)) B=$((B + moved3))
 for s in n1 n2 n3; do expect_balances "$s" "$A" "$B"; done
 wait_until 30 "digests to match at the end" digests_match n1 n2 n3
 log "final digests: $DIGESTS"
+
+# ---- scale out: a fourth node joins by gossip, a replica moves to it --------------------------
+log "starting n4 (profile scale): --join, no --bootstrap-expect"
+compose up -d --no-build n4 >"$WORK/up4.log" 2>&1 || { cat "$WORK/up4.log" >&2; fail "compose up n4 failed"; }
+wait_until 90 "n4 ready" ready n4
+n4_alive() {
+  api n1 GET /cluster
+  [[ $CODE == 200 ]] && [[ $(json '[n["state"] for n in j["nodes"] if n["id"] == "n4"]' <<<"$BODY") == '["alive"]' ]]
+}
+wait_until 60 "n1 to see n4 alive" n4_alive
+api n4 GET /cluster
+[[ $CODE == 200 ]] || fail "GET /cluster on n4: $CODE"
+n4_view=$(json '"%d shards, n4 hosts %s" % (j["shardCount"], [n["hosts"] for n in j["nodes"] if n["id"] == "n4"][0])' <<<"$BODY")
+[[ $n4_view == "2 shards, n4 hosts []" ]] || fail "n4 learned the placement wrongly: $n4_view"
+log "n4 joined and learned the placement: $n4_view"
+
+# carol (shard 1) gets a second wallet and money to move inside shard 1 during the move.
+must n4 POST "/projects/$P/wallets" '{"customerId":"carol","assetId":"usd"}' 201
+WC2=$(json 'j["id"]' <<<"$BODY")
+transfer n4 carol-2 "$WA" "$WC" 1000 || fail "transfer to carol"
+A=$((A - 1000))
+FROM=$(leader_of n1 1)
+[[ $FROM =~ ^n[123]$ ]] || fail "no leader of shard 1 known to n1 (got '$FROM')"
+log "moving shard 1's replica from its leader $FROM to n4 while 40 transfers run inside shard 1"
+transfers_parallel batch4 40 "$WC" "$WC2" '1' n1 n2 n3 n4 >"$WORK/batch4.out" &
+writers=$!
+move_start=$SECONDS
+API_MAX_TIME=300 must n1 POST /cluster/move-replica '{"shard":1,"fromNodeId":"'$FROM'","toNodeId":"n4"}' 200
+log "moved in $((SECONDS - move_start))s: ${BODY:0:300}"
+[[ $(json 'j["moved"]' <<<"$BODY") == True ]] || fail "move answer: ${BODY:0:300}"
+wait "$writers" || fail "transfers during the move failed"
+[[ $(cat "$WORK/batch4.out") == 40 ]] || fail "transfers during the move moved $(cat "$WORK/batch4.out")"
+# Again: an earlier run finished it.
+must n2 POST /cluster/move-replica '{"shard":1,"fromNodeId":"'$FROM'","toNodeId":"n4"}' 200
+[[ $(json 'j["status"]' <<<"$BODY") == "already moved" ]] || fail "second move: ${BODY:0:300}"
+
+want_replicas=$(python3 -c 'import json,sys; print(json.dumps(sorted({"n1","n2","n3","n4"} - {sys.argv[1]})))' "$FROM")
+for s in n1 n2 n3 n4; do
+  api "$s" GET /cluster
+  got=$(json 'sorted(j["shards"][1]["replicas"])' <<<"$BODY" | tr -d ' ')
+  [[ $got == "$(tr -d ' ' <<<"$want_replicas")" ]] || fail "GET /cluster on $s: shard 1 replicas $got, want $want_replicas"
+done
+api n4 GET /cluster
+[[ $(json '[n["hosts"] for n in j["nodes"] if n["id"] == "n4"][0]' <<<"$BODY") == "[1]" ]] || fail "n4 does not host shard 1: ${BODY:0:300}"
+api "$FROM" GET "/debug/digest?shard=1"
+[[ $CODE == 404 ]] || fail "$FROM still has a replica of shard 1 ($CODE)"
+log "shard 1 is on $want_replicas"
+
+for s in n1 n2 n3 n4; do
+  expect_balances "$s" "$A" "$B"
+  [[ $(balance "$s" "$WC") == $((5 + 1000 - 40)) && $(balance "$s" "$WC2") == 40 ]] || fail "carol's balances on $s"
+done
+SHARD0=(n1 n2 n3)
+SHARD1=()
+for s in n1 n2 n3 n4; do [[ $s == "$FROM" ]] || SHARD1+=("$s"); done
+SHARD=0 wait_until 60 "shard 0's replicas to match" digests_match "${SHARD0[@]}"
+log "shard 0 digests: $DIGESTS"
+SHARD=1 wait_until 60 "shard 1's replicas to match (n4 among them)" digests_match "${SHARD1[@]}"
+log "shard 1 digests: $DIGESTS"

@@ -1,0 +1,9 @@
+package cluster
+
+// SetAfterAddNonvoter makes every move call hook once its new replica is a non-voter, before
+// the catch-up wait; the returned function removes it. Tests that use it must not run in
+// parallel with other moves.
+func SetAfterAddNonvoter(hook func(shardID int, nodeID string)) (restore func()) {
+	afterAddNonvoter = hook
+	return func() { afterAddNonvoter = nil }
+}

@@ -1,0 +1,411 @@
+package cluster_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/cluster/testutil"
+	"github.com/gigaledger/gigaledger/shard"
+)
+
+// newGossipCluster starts size nodes that form their cluster by gossip (BootstrapExpect =
+// size, every node joining the first) with shardCount shards of 3 replicas, and waits for a
+// leader of every shard.
+func newGossipCluster(t *testing.T, size, shardCount int) *multiCluster {
+	t.Helper()
+	return newTunedGossipCluster(t, size, shardCount, nil)
+}
+
+// newTunedGossipCluster is newGossipCluster with tune applied to every shard's configuration.
+func newTunedGossipCluster(t *testing.T, size, shardCount int, tune func(*shard.Config)) *multiCluster {
+	t.Helper()
+	c := &multiCluster{tb: t, nodes: newMultiNodes(t, size), tune: tune}
+	t.Cleanup(c.closeAll)
+	var wg sync.WaitGroup
+	errs := make([]error, size)
+	for i, n := range c.nodes {
+		cfg := c.gossipConfig(n)
+		cfg.BootstrapExpect, cfg.ShardCount, cfg.ReplicaCount = size, shardCount, 3
+		wg.Go(func() {
+			node, err := cluster.Open(cfg, testutil.Logger(t))
+			errs[i], n.node = err, node
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("open %s: %v", c.nodes[i].id, err)
+		}
+	}
+	for k := range shardCount {
+		c.leaderOf(k)
+	}
+	return c
+}
+
+// gossipConfig is n's configuration as a gossip member joining the cluster's first node (a
+// node with no BootstrapExpect learns the placement from a member).
+func (c *multiCluster) gossipConfig(n *multiNode) cluster.Config {
+	cfg := c.config(n)
+	cfg.StaticNodes, cfg.StaticPlacement = nil, nil
+	cfg.GossipAddr = n.gossipAddr
+	if seed := c.nodes[0]; seed != n {
+		cfg.Join = []string{seed.gossipAddr}
+	}
+	return cfg
+}
+
+// addGossipNode starts a fresh node that joins the running cluster by gossip; it learns the
+// placement and hosts nothing until a move adds a replica to it.
+func (c *multiCluster) addGossipNode(id string) *multiNode {
+	c.tb.Helper()
+	fresh := newMultiNodes(c.tb, 1)[0]
+	fresh.id = id
+	c.nodes = append(c.nodes, fresh)
+	c.start(fresh, c.gossipConfig(fresh))
+	if hosted := fresh.node.HostedShards(); len(hosted) != 0 {
+		c.tb.Fatalf("%s hosts %v before any move", id, hosted)
+	}
+	for _, n := range c.up() {
+		testutil.Eventually(c.tb, id+" alive to "+n.id, func() bool {
+			return slices.ContainsFunc(n.node.Status().Nodes, func(s cluster.NodeStatus) bool {
+				return s.ID == id && s.State == cluster.NodeStateAlive
+			})
+		})
+	}
+	return fresh
+}
+
+// configuration reads shardID's configuration from its leader: voters and non-voters, sorted.
+func (c *multiCluster) configuration(shardID int) (voters, nonvoters []string) {
+	c.tb.Helper()
+	servers, err := c.leaderOf(shardID).node.Shard(shardID).Servers()
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	for _, s := range servers {
+		if s.Nonvoter {
+			nonvoters = append(nonvoters, s.ID)
+		} else {
+			voters = append(voters, s.ID)
+		}
+	}
+	slices.Sort(voters)
+	slices.Sort(nonvoters)
+	return voters, nonvoters
+}
+
+// writer proposes numbered commands to one shard until stopped and remembers which were
+// acknowledged, in order; an unknown outcome is neither (it may or may not have applied).
+type writer struct {
+	acked   []string
+	unknown int
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+func startWriter(ctx context.Context, via *multiNode, shardID int, prefix string) *writer {
+	w := &writer{stop: make(chan struct{}), done: make(chan struct{})}
+	node := via.node // the test may end (and close its nodes) before the writer sees stop
+	go func() {
+		defer close(w.done)
+		for i := 0; ; i++ {
+			select {
+			case <-w.stop:
+				return
+			default:
+			}
+			command := fmt.Sprintf("%s-%d", prefix, i)
+			callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := node.Propose(callCtx, shardID, []byte(command))
+			cancel()
+			switch {
+			case err == nil:
+				w.acked = append(w.acked, command)
+			case errors.Is(err, shard.ErrOutcomeUnknown):
+				w.unknown++
+			}
+		}
+	}()
+	return w
+}
+
+func (w *writer) finish() {
+	close(w.stop)
+	<-w.done
+}
+
+// TestMoveReplicaToJoinedNode: 3 gossip nodes, 2 shards; a 4th node joins by gossip and one
+// replica of shard 1 (its leader's, the hardest case) moves to it while a client keeps
+// proposing. The new replica is a non-voter until it has caught up, then a voter; the source
+// is removed, closes its replica and deletes its folder; no acknowledged proposal is lost; a
+// second run finds the move done.
+func TestMoveReplicaToJoinedNode(t *testing.T) {
+	const shardCount, moved = 2, 1
+	c := newGossipCluster(t, 3, shardCount)
+	ctx := testutil.Context(t, 2*testutil.WaitMax)
+	leader := c.leaderOf(moved)
+	for i := range 300 {
+		if _, err := leader.node.Propose(ctx, moved, []byte(fmt.Sprintf("before-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The new replica must install a snapshot, then replay the log after it.
+	if err := leader.node.Shard(moved).Snapshot(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	fresh := c.addGossipNode("node4")
+	from := leader
+	var other *multiNode // a node that keeps its replica, to write through
+	for _, n := range c.nodes[:3] {
+		if n != from {
+			other = n
+			break
+		}
+	}
+
+	sawNonvoter := make(chan struct{})
+	release := make(chan struct{})
+	restore := cluster.SetAfterAddNonvoter(func(shardID int, nodeID string) {
+		if shardID == moved && nodeID == fresh.id {
+			close(sawNonvoter)
+			<-release
+		}
+	})
+	defer restore()
+
+	w := startWriter(ctx, other, moved, "during")
+	type outcome struct {
+		result cluster.MoveResult
+		err    error
+	}
+	done := make(chan outcome, 1)
+	// Run by a node that is neither the source nor the destination: any member may.
+	go func() {
+		result, err := other.node.MoveReplica(ctx, moved, from.id, fresh.id)
+		done <- outcome{result, err}
+	}()
+	select {
+	case <-sawNonvoter:
+	case o := <-done:
+		t.Fatalf("move ended before adding a non-voter: %+v %v", o.result, o.err)
+	}
+	voters, nonvoters := c.configuration(moved)
+	if want := []string{"node1", "node2", "node3"}; !slices.Equal(voters, want) || !slices.Equal(nonvoters, []string{fresh.id}) {
+		t.Fatalf("while catching up: voters %v non-voters %v, want %v and [%s]", voters, nonvoters, want, fresh.id)
+	}
+	// A follower's status shows it once the configuration entry reached it.
+	testutil.Eventually(t, "status shows the non-voter", func() bool {
+		s := other.node.Status().Shards[moved]
+		return slices.Equal(s.Nonvoters, []string{fresh.id}) && slices.Contains(s.Replicas, fresh.id)
+	})
+	close(release)
+	o := <-done
+	w.finish()
+	if o.err != nil {
+		t.Fatalf("move: %v", o.err)
+	}
+	if !o.result.Moved || o.result.CaughtUpIndex == 0 {
+		t.Fatalf("move result %+v", o.result)
+	}
+	t.Logf("moved shard %d from %s to %s: caught up at index %d in %d ms (%d entries applied by the new replica); %d proposals acknowledged during the move, %d unknown",
+		moved, from.id, fresh.id, o.result.CaughtUpIndex, o.result.CatchUpMs, o.result.Entries, len(w.acked), w.unknown)
+
+	wantVoters := []string{fresh.id}
+	for _, n := range c.nodes[:3] {
+		if n != from {
+			wantVoters = append(wantVoters, n.id)
+		}
+	}
+	slices.Sort(wantVoters)
+	if voters, nonvoters := c.configuration(moved); !slices.Equal(voters, wantVoters) || len(nonvoters) != 0 {
+		t.Fatalf("after the move: voters %v non-voters %v, want %v", voters, nonvoters, wantVoters)
+	}
+	testutil.Eventually(t, "the source no longer hosts the shard", func() bool { return !from.node.Hosts(moved) })
+	if _, err := os.Stat(filepath.Join(from.dataDir, fmt.Sprintf("shard-%d", moved))); !os.IsNotExist(err) {
+		t.Fatalf("the source's shard folder: %v, want it deleted", err)
+	}
+	if !from.node.Hosts(0) {
+		t.Fatal("the source lost its replica of the shard that did not move")
+	}
+
+	// Writes and reads through every node, the source included (it forwards now).
+	proposeAndRead(t, ctx, from, fresh, moved, "after-move-via-source")
+	proposeAndRead(t, ctx, fresh, fresh, moved, "after-move-via-new")
+	want := c.leaderOf(moved).recorder(moved).Commands()
+	for _, n := range c.nodes {
+		if !n.node.Hosts(moved) {
+			continue
+		}
+		testutil.Eventually(t, n.id+" has every command", func() bool { return slices.Equal(n.recorder(moved).Commands(), want) })
+	}
+	for _, command := range w.acked {
+		if !slices.Contains(want, command) {
+			t.Fatalf("acknowledged %q is not in the log", command)
+		}
+	}
+	// Every node's status shows the new replica set (read from the leader where not hosted).
+	for _, n := range c.nodes {
+		testutil.Eventually(t, n.id+"'s status shows the move", func() bool {
+			s := n.node.Status().Shards[moved]
+			return slices.Equal(slices.Sorted(slices.Values(s.Replicas)), wantVoters) && len(s.Nonvoters) == 0
+		})
+	}
+
+	// Idempotent: a second run (from any node) finds the move done.
+	again, err := fresh.node.MoveReplica(ctx, moved, from.id, fresh.id)
+	if err != nil || again.Moved {
+		t.Fatalf("move again: %+v %v", again, err)
+	}
+	// Refusals: a node with no replica, an unknown node, a bad shard.
+	if _, err := other.node.MoveReplica(ctx, moved, from.id, "node9"); !errors.Is(err, cluster.ErrUnknownNode) {
+		t.Fatalf("move to an unknown node: %v", err)
+	}
+	if _, err := other.node.MoveReplica(ctx, moved, from.id, from.id); !errors.Is(err, cluster.ErrInvalidMove) {
+		t.Fatalf("move to itself: %v", err)
+	}
+	if _, err := other.node.MoveReplica(ctx, shardCount, from.id, fresh.id); !errors.Is(err, cluster.ErrNoSuchShard) {
+		t.Fatalf("move of shard %d: %v", shardCount, err)
+	}
+
+	// The new replica survives a restart of its node (reopened from its folder), and the
+	// source, restarted, does not reopen the replica it gave away.
+	c.kill(fresh)
+	c.start(fresh, c.gossipConfig(fresh))
+	c.kill(from)
+	c.start(from, c.gossipConfig(from))
+	if !fresh.node.Hosts(moved) || from.node.Hosts(moved) {
+		t.Fatalf("after restarts: %s hosts %v, %s hosts %v", fresh.id, fresh.node.HostedShards(), from.id, from.node.HostedShards())
+	}
+	proposeAndRead(t, ctx, from, fresh, moved, "after-restarts")
+}
+
+// TestMoveReplicaResumes: a move whose catch-up wait ends (its context) leaves the new replica a
+// non-voter, which costs the shard nothing: with one old voter down the other two still commit.
+// Running the move again resumes at the wait and finishes it.
+func TestMoveReplicaResumes(t *testing.T) {
+	const moved = 0
+	c := newGossipCluster(t, 3, 1)
+	ctx := testutil.Context(t, 2*testutil.WaitMax)
+	fresh := c.addGossipNode("node4")
+	from := c.nodes[2]
+
+	stopped := make(chan struct{})
+	restore := cluster.SetAfterAddNonvoter(func(int, string) { <-stopped })
+	defer restore()
+	moveCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.nodes[0].node.MoveReplica(moveCtx, moved, from.id, fresh.id)
+		done <- err
+	}()
+	testutil.Eventually(t, "node4 added as a non-voter", func() bool {
+		_, nonvoters := c.configuration(moved)
+		return slices.Equal(nonvoters, []string{fresh.id})
+	})
+	cancel()
+	close(stopped)
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted move: %v, want context.Canceled", err)
+	}
+	restore()
+
+	// Three voters and a non-voter: quorum is still two of the three voters.
+	c.kill(c.nodes[1])
+	survivor := c.nodes[0]
+	if survivor == from {
+		t.Fatal("test setup: the survivor is the source")
+	}
+	leader := c.leaderOf(moved) // node1 or node3: two of the three voters
+	proposeAndRead(t, ctx, leader, leader, moved, "with-one-voter-down")
+
+	result, err := survivor.node.MoveReplica(ctx, moved, from.id, fresh.id)
+	if err != nil || !result.Moved {
+		t.Fatalf("resumed move: %+v %v", result, err)
+	}
+	voters, nonvoters := c.configuration(moved)
+	if !slices.Equal(voters, []string{"node1", "node2", "node4"}) || len(nonvoters) != 0 {
+		t.Fatalf("after the resumed move: voters %v non-voters %v", voters, nonvoters)
+	}
+	proposeAndRead(t, ctx, survivor, fresh, moved, "after-resume")
+}
+
+// TestMoveReplicaFigures measures how long a move takes with N commands in the shard (opt-in:
+// GIGALEDGER_MOVE_FIGURES=1, or =N for N commands): 3 gossip nodes, one shard, N 16-byte commands proposed by 64
+// proposers (group commit packs them into far fewer log entries), then a follower's replica
+// moves to a fourth node that joined by gossip; once from the log alone, once after a snapshot
+// with the log compacted behind it (TrailingLogsCount 16), so the new replica installs it.
+func TestMoveReplicaFigures(t *testing.T) {
+	setting := os.Getenv("GIGALEDGER_MOVE_FIGURES")
+	if setting == "" {
+		t.Skip("set GIGALEDGER_MOVE_FIGURES=1 to measure moves (or =N for N commands)")
+	}
+	counts := []int{10_000, 100_000}
+	if n, err := strconv.Atoi(setting); err == nil && n > 1 {
+		counts = []int{n}
+	}
+	for _, commands := range counts {
+		for _, snapshot := range []bool{false, true} {
+			t.Run(fmt.Sprintf("commands%d/snapshot%v", commands, snapshot), func(t *testing.T) {
+				var tune func(*shard.Config)
+				if snapshot {
+					tune = func(cfg *shard.Config) { cfg.TrailingLogsCount = 16 }
+				}
+				c := newTunedGossipCluster(t, 3, 1, tune)
+				ctx := testutil.Context(t, 5*time.Minute)
+				leader := c.leaderOf(0)
+				var wg sync.WaitGroup
+				var retries atomic.Int64
+				const proposers = 64
+				for p := range proposers {
+					wg.Go(func() {
+						for i := p; i < commands; i += proposers {
+							for ctx.Err() == nil { // a leader change under load: send again (a duplicate is harmless here)
+								if _, err := leader.node.Propose(ctx, 0, fmt.Appendf(nil, "command-%09d", i)); err == nil {
+									break
+								}
+								retries.Add(1)
+							}
+						}
+					})
+				}
+				wg.Wait()
+				if snapshot { // on every replica: whichever leads during the move has compacted its log
+					for _, n := range c.nodes {
+						if err := n.node.Shard(0).Snapshot(); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				leader = c.leaderOf(0)
+				stats := leader.node.Shard(0).Stats()
+				fresh := c.addGossipNode("node4")
+				var from *multiNode
+				for _, n := range c.nodes[:3] {
+					if n != leader {
+						from = n
+						break
+					}
+				}
+				start := time.Now()
+				result, err := leader.node.MoveReplica(ctx, 0, from.id, fresh.id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("%d commands (%d proposals retried) in %d log entries (snapshot at %d): move %v, of which catch-up %d ms; snapshots installed by the new replica: %d",
+					commands, retries.Load(), stats.CommitIndex, stats.LastSnapshotIndex, time.Since(start).Round(time.Millisecond), result.CatchUpMs,
+					fresh.recorder(0).RestoreCount())
+			})
+		}
+	}
+}

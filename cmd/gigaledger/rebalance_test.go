@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gigaledger/gigaledger/cluster"
+	"github.com/gigaledger/gigaledger/cluster/keyspace"
+	"github.com/gigaledger/gigaledger/cluster/testutil"
+	"github.com/gigaledger/gigaledger/httpapi"
+)
+
+// Rebalancing: three gossip nodes bootstrap two shards; a fourth starts with --join (no
+// --bootstrap-expect), learns the placement and hosts nothing; POST /cluster/move-replica moves
+// the replica of shard 1 held by its leader onto it while a client keeps writing transactions
+// to that shard through every node. No acknowledged write is lost, GET /cluster on every node
+// shows the new replica set, and each shard's replicas end with equal digests.
+func TestMoveReplicaToJoinedNodeUnderWrites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test")
+	}
+	const shardCount, moved = 2, 1
+	tc := startGossipCluster(t, 3, shardCount)
+	tc.must("POST", "/projects", map[string]any{"id": "p", "name": "p"}, 201)
+	tc.must("POST", "/projects/p/assets", map[string]any{"id": "usd", "name": "USD", "code": "USD", "fractions": 100}, 201)
+	customer := ""
+	for i := 0; customer == ""; i++ {
+		if id := fmt.Sprintf("c%d", i); int(keyspace.ShardOfSlot(keyspace.SlotOf("p", id), shardCount)) == moved {
+			customer = id
+		}
+	}
+	tc.must("POST", "/projects/p/customers", map[string]any{"id": customer}, 200)
+	from := tc.must("POST", "/projects/p/wallets", map[string]any{"customerId": customer, "assetId": "usd"}, 201)["id"].(string)
+	to := tc.must("POST", "/projects/p/wallets", map[string]any{"customerId": customer, "assetId": "usd"}, 201)["id"].(string)
+	const funded = 1_000_000
+	tc.must("POST", "/projects/p/transactions", map[string]any{"referenceId": "fund",
+		"operations": []map[string]any{{"type": "issue", "to": from, "amount": funded}}}, 201)
+
+	// The fourth node joins the running cluster by gossip.
+	first := tc.configs[0]
+	cfg4 := gossipConfig(t, filepath.Dir(first.DataDir), "n4", 0, shardCount, first.GossipAddr)
+	n4, err := startNode(cfg4, testutil.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.mu.Lock()
+	tc.configs, tc.nodes = append(tc.configs, cfg4), append(tc.nodes, n4)
+	tc.mu.Unlock()
+	if hosted := n4.cluster.HostedShards(); len(hosted) != 0 {
+		t.Fatalf("n4 hosts %v before any move", hosted)
+	}
+	for i := range 3 {
+		testutil.EventuallyWithin(t, clusterWaitMax, "n4 alive to "+tc.configs[i].NodeID, func() bool {
+			return slices.ContainsFunc(tc.node(i).cluster.Status().Nodes, func(s cluster.NodeStatus) bool {
+				return s.ID == "n4" && s.State == cluster.NodeStateAlive
+			})
+		})
+	}
+	source := ""
+	testutil.EventuallyWithin(t, clusterWaitMax, "a leader of the shard to move", func() bool {
+		source = tc.node(0).cluster.Status().Shards[moved].LeaderID
+		return source != ""
+	})
+
+	// A client writes transfers of 1 through every node, one after the other, each retried
+	// under its reference until it gets a definite answer.
+	var (
+		mu      sync.Mutex
+		acked   int
+		unknown int
+	)
+	stop := make(chan struct{})
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			body := map[string]any{"referenceId": fmt.Sprintf("w%d", i),
+				"operations": []map[string]any{{"type": "transfer", "from": from, "to": to, "amount": 1}}}
+			deadline := time.Now().Add(clusterWaitMax)
+			outcome := outcomeUnknown
+			for attempt := 0; time.Now().Before(deadline); attempt++ {
+				status, out, err := tc.call((i+attempt)%4, "POST", "/projects/p/transactions", body)
+				if err == nil && (status == http.StatusCreated ||
+					(status == http.StatusConflict && errorCode(out) == "DuplicateReferenceId")) {
+					outcome = outcomeAcknowledged
+					break
+				}
+				if err == nil && status != http.StatusServiceUnavailable {
+					t.Errorf("transfer w%d: %d %v", i, status, out)
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			mu.Lock()
+			if outcome == outcomeAcknowledged {
+				acked++
+			} else {
+				unknown++
+			}
+			mu.Unlock()
+		}
+	}()
+	ackedSoFar := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return acked
+	}
+	testutil.EventuallyWithin(t, clusterWaitMax, "writes before the move", func() bool { return ackedSoFar() >= 20 })
+
+	start := time.Now()
+	answer := tc.must("POST", "/cluster/move-replica", map[string]any{"shard": moved, "fromNodeId": source, "toNodeId": "n4"}, 200)
+	took := time.Since(start)
+	if answer["moved"] != true || answer["status"] != "moved" {
+		t.Fatalf("move answer %v", answer)
+	}
+	duringMove := ackedSoFar()
+	testutil.EventuallyWithin(t, clusterWaitMax, "writes after the move", func() bool { return ackedSoFar() >= duringMove+20 })
+	close(stop)
+	<-writerDone
+	t.Logf("moved shard %d from %s to n4 in %v (caught up at index %v in %v ms as a non-voter); %d transfers acknowledged, %d unknown",
+		moved, source, took.Round(time.Millisecond), answer["caughtUpIndex"], answer["catchUpMs"], acked, unknown)
+
+	// Again, from the command line: nothing to do. Refused: a move of a replica nobody named holds.
+	var stdout, stderr bytes.Buffer
+	cli := func(args ...string) int {
+		stdout.Reset()
+		stderr.Reset()
+		return run(append([]string{"cluster", args[0], "--addr", tc.configs[1].AdminAddr, "--timeout", "1m"}, args[1:]...), &stdout, &stderr)
+	}
+	if code := cli("move-replica", "--shard", fmt.Sprint(moved), "--from", source, "--to", "n4"); code != 0 || !strings.Contains(stdout.String(), `"already moved"`) {
+		t.Fatalf("gigaledger cluster move-replica again: exit %d, %s%s", code, stdout.String(), stderr.String())
+	}
+	// (Of shard 0: neither n9 nor n4 holds a replica of it. Of shard 1 it would answer "already
+	// moved": the source is gone and the destination a voter, as after any finished move.)
+	if code := cli("move-replica", "--shard", "0", "--from", "n9", "--to", "n4"); code != 1 || !strings.Contains(stderr.String(), "400") {
+		t.Fatalf("gigaledger cluster move-replica from an unknown node: exit %d, %s%s", code, stdout.String(), stderr.String())
+	}
+	if code := cli("status"); code != 0 || !strings.Contains(stdout.String(), `"n4"`) {
+		t.Fatalf("gigaledger cluster status: exit %d, %s%s", code, stdout.String(), stderr.String())
+	}
+
+	// Every acknowledged transfer is there (and an unknown one at most once).
+	balance := tc.must("GET", "/projects/p/wallets/"+to, nil, 200)["balance"].(float64)
+	if int(balance) < acked || int(balance) > acked+unknown {
+		t.Fatalf("destination balance %v after %d acknowledged and %d unknown transfers", balance, acked, unknown)
+	}
+	if got := tc.must("GET", "/projects/p/wallets/"+from, nil, 200)["balance"].(float64); int(got)+int(balance) != funded {
+		t.Fatalf("balances %v + %v, want %d", got, balance, funded)
+	}
+
+	// GET /cluster on every node shows the new replica set of the moved shard.
+	var wantReplicas []string
+	for _, id := range []string{"n1", "n2", "n3", "n4"} {
+		if id != source {
+			wantReplicas = append(wantReplicas, id)
+		}
+	}
+	for i := range tc.nodes {
+		testutil.EventuallyWithin(t, clusterWaitMax, tc.configs[i].NodeID+" shows the new replica set", func() bool {
+			status, out, err := tc.call(i, "GET", "/cluster", nil)
+			if err != nil || status != 200 {
+				return false
+			}
+			shard := out["shards"].([]any)[moved].(map[string]any)
+			var replicas []string
+			for _, r := range shard["replicas"].([]any) {
+				replicas = append(replicas, r.(string))
+			}
+			slices.Sort(replicas)
+			return slices.Equal(replicas, wantReplicas) && shard["nonvoters"] == nil
+		})
+	}
+	sourceIndex := slices.IndexFunc(tc.configs, func(c *serveConfig) bool { return c.NodeID == source })
+	if tc.node(sourceIndex).cluster.Hosts(moved) || !n4.cluster.Hosts(moved) || n4.cluster.Hosts(0) {
+		t.Fatalf("hosts: %s %v, n4 %v", source, tc.node(sourceIndex).cluster.HostedShards(), n4.cluster.HostedShards())
+	}
+	// The source still answers for the shard (it forwards now).
+	if status, out, err := tc.call(sourceIndex, "GET", "/projects/p/wallets/"+to, nil); err != nil || status != 200 || out["balance"] != balance {
+		t.Fatalf("read through the source: %d %v %v", status, out, err)
+	}
+	waitShardsConverged(t, tc, shardCount, clusterWaitMax)
+}
+
+// waitShardsConverged waits until, for every shard, each live node that hosts it holds the
+// same digest at the same applied index (GET /debug/digest?shard=k), and checks each replica's
+// invariants.
+func waitShardsConverged(t *testing.T, tc *testCluster, shardCount int, limit time.Duration) {
+	t.Helper()
+	for k := range shardCount {
+		var view []string
+		converged := testutil.Wait(limit, func() bool {
+			view = nil
+			first := ""
+			for i := range tc.nodes {
+				n := tc.node(i)
+				if n == nil {
+					continue
+				}
+				digest, applied, err := n.ShardDigest(context.Background(), k)
+				if err == httpapi.ErrNotHostedHere {
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				here := fmt.Sprintf("%d/%s", applied, digest)
+				view = append(view, tc.configs[i].NodeID+"="+here[:min(len(here), 24)])
+				if first == "" {
+					first = here
+				} else if here != first {
+					return false
+				}
+			}
+			return len(view) == 3
+		})
+		if !converged {
+			t.Fatalf("shard %d: replicas did not converge: %v", k, view)
+		}
+		for i := range tc.nodes {
+			if n := tc.node(i); n != nil && n.cluster.Hosts(k) {
+				if err := n.ledger(k).CheckInvariants(); err != nil {
+					t.Fatalf("%s shard %d: %v", tc.configs[i].NodeID, k, err)
+				}
+			}
+		}
+	}
+}
