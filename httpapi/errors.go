@@ -35,6 +35,9 @@ const (
 	CodeOriginNotAllowed     = "OriginNotAllowed"
 	CodeUnsupportedMediaType = "UnsupportedMediaType"
 	CodeMisdirectedRequest   = "MisdirectedRequest"
+	// CodeProjectOwned refuses a Cloud Wallet write to the project a family API owns
+	// (GigaWallet's): 409.
+	CodeProjectOwned = "ProjectOwnedByGigaWallet"
 )
 
 // retryAfterSeconds is the Retry-After a 503 carries.

@@ -94,6 +94,29 @@ func TestGigaWalletAccount(t *testing.T) {
 	if err := backend.Ledger.CheckInvariants(); err != nil {
 		t.Fatal(err)
 	}
+	// The Cloud Wallet API reads GigaWallet's project but does not write to it: a payout's hold
+	// released or captured beside GigaWallet stopped every replica before.
+	walletID, _ := wallets.Items[0]["id"].(string)
+	for _, write := range []struct{ method, path, body string }{
+		{"POST", "/projects", `{"id":"gigawallet","name":"mine"}`},
+		{"PUT", "/projects/gigawallet/name", `{"name":"mine"}`},
+		{"POST", "/projects/gigawallet/assets", `{"id":"x","name":"x","code":"X","fractions":1}`},
+		{"PUT", "/projects/gigawallet/customers/123456789", `{"name":"x"}`},
+		{"DELETE", "/projects/gigawallet/customers/123456789", ``},
+		{"POST", "/projects/gigawallet/customers/123456789/suspend", `{}`},
+		{"POST", "/projects/gigawallet/wallets", `{"customerId":"123456789","assetId":"doge"}`},
+		{"PUT", "/projects/gigawallet/wallets/" + walletID + "/status", `{"status":"suspended"}`},
+		{"POST", "/projects/gigawallet/transactions", `{"referenceId":"r","operations":[{"type":"issue","to":"` + walletID + `","amount":1}]}`},
+		{"POST", "/projects/gigawallet/holds/h0000.t0000a.0/release", `{}`},
+		{"POST", "/projects/gigawallet/holds/h0000.t0000a.0/capture", `{"to":"` + walletID + `"}`},
+	} {
+		var refusal struct{ Error struct{ Code string } }
+		c.do(write.method, write.path, write.body).expect(409).decode(&refusal)
+		if refusal.Error.Code != "ProjectOwnedByGigaWallet" {
+			t.Fatalf("%s %s: %+v", write.method, write.path, refusal)
+		}
+	}
+	c.do("GET", "/projects/gigawallet/wallets/"+walletID, nil).expect(200)
 }
 
 // TestGigaWalletBadInput: a clear 4xx with GigaWallet's envelope, nothing created.

@@ -161,6 +161,10 @@ func (s *server) createProject(c *gin.Context) {
 	if projectID == "" {
 		projectID = newID(idKindProject, Route{})
 	}
+	if projectID == s.gigaWalletProject && s.gigaWalletProject != "" {
+		s.fail(c, s.gigaWalletProjectOwned())
+		return
+	}
 	if result, ok := s.propose(c, &ledger.CreateProject{ProjectID: projectID, Name: name}); ok {
 		respond(s, c, http.StatusCreated, result, cloudwallet.ProjectOf)
 	}

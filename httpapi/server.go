@@ -108,7 +108,10 @@ type PublicConfig struct {
 
 // server holds what the handlers of one listener share.
 type server struct {
-	backend        Backend
+	// gigaWalletProject is the project the GigaWallet API owns ("" without it): the Cloud Wallet
+	// API reads it but does not write to it (guardGigaWalletProject).
+	gigaWalletProject string
+	backend           Backend
 	logger         *slog.Logger
 	metrics        *metrics
 	listener       string
@@ -347,6 +350,10 @@ func newAdminEngine(cfg AdminConfig, backend Backend, logger *slog.Logger, regis
 		s.authenticate(cfg.Token), s.checkPathParams)
 	specs := s.adminRoutes(registry)
 	if cfg.GigaWallet != nil {
+		s.gigaWalletProject = cfg.GigaWallet.ProjectID
+		for i := range specs {
+			specs[i].handler = s.guardGigaWalletProject(specs[i].method, specs[i].path, specs[i].handler)
+		}
 		specs = append(specs, (&gigaWallet{server: s, cfg: *cfg.GigaWallet}).routes()...)
 	}
 	if cfg.GigPay != nil {
@@ -609,4 +616,29 @@ func (s *server) ok(c *gin.Context, status int, value any) {
 // withTimeout returns the request's context bounded by the backend wait.
 func (s *server) withTimeout(c *gin.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(c.Request.Context(), s.requestTimeout)
+}
+
+// guardGigaWalletProject refuses the Cloud Wallet API's writes to GigaWallet's project (409
+// ProjectOwnedByGigaWallet); reads pass. GigaWallet's accounts follow the chain: its state
+// machine holds each payout's hold until the payout is mined or released, and credits what
+// the chain pays to wallets it keeps open. A capture or release of such a hold, a transfer, a
+// suspension or a closure made beside it would break what it relies on (a payout's hold gone
+// under it stopped every replica before this guard). Creating the project under another
+// API's hand (POST /projects with its ID) is refused in createProject.
+func (s *server) guardGigaWalletProject(method, path string, handler gin.HandlerFunc) gin.HandlerFunc {
+	if method == http.MethodGet || method == http.MethodHead || !strings.HasPrefix(path, "/projects/:projectId") {
+		return handler
+	}
+	return func(c *gin.Context) {
+		if c.Param("projectId") == s.gigaWalletProject {
+			s.fail(c, s.gigaWalletProjectOwned())
+			return
+		}
+		handler(c)
+	}
+}
+
+func (s *server) gigaWalletProjectOwned() *apiError {
+	return &apiError{status: http.StatusConflict, code: CodeProjectOwned,
+		message: fmt.Sprintf("project %q is the GigaWallet API's: change it through that API (the Cloud Wallet API reads it only)", s.gigaWalletProject)}
 }
