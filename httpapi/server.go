@@ -112,12 +112,12 @@ type server struct {
 	// API reads it but does not write to it (guardGigaWalletProject).
 	gigaWalletProject string
 	backend           Backend
-	logger         *slog.Logger
-	metrics        *metrics
-	listener       string
-	requestTimeout time.Duration
-	ready          func() error
-	readyDetail    func() string // nil on the public listener, which explains nothing
+	logger            *slog.Logger
+	metrics           *metrics
+	listener          string
+	requestTimeout    time.Duration
+	ready             func() error
+	readyDetail       func() string // nil on the public listener, which explains nothing
 	// ownListeners are the node's listener addresses, which a webhook must not target.
 	ownListeners []string
 	operator     Operator
