@@ -259,8 +259,10 @@ func (c *crossRun) decide(x *ledger.CrossTransaction) (*ledger.CrossTransaction,
 			votes[i] = &v // a vote never changes once recorded: no need to ask again
 			return nil
 		}
+		// BeginAt lets the participant refuse a prepare delayed past its window (a participation
+		// it trimmed must not be prepared again: fsm/ledger/crosstrim.go).
 		v, err := c.propose(p.Shard, &ledger.CrossPrepare{ProjectID: c.projectID, TransactionID: c.id, Wallets: p.Wallets, Legs: p.Legs,
-			CrossExtras: p.CrossExtras})
+			BeginAt: x.Transaction.CreatedAt, CrossExtras: p.CrossExtras})
 		if err != nil {
 			return err
 		}

@@ -26,7 +26,10 @@ import (
 // Stored:
 //
 //	d {project} 0 {sequence}      → crossRecord: the coordinator's participants and legs, until done
-//	l {project} 0 {transactionID} → Participation: a participant's vote, holds, legs and end
+//	l {project} 0 {transactionID} → Participation: a participant's vote, holds, legs and end,
+//	                                until participationRetentionMs after its finish (crosstrim.go)
+//	l 0x01 {wallet} 0 {transactionID}          → in-flight mark of a prepared participation
+//	l 0x02 {finishedAt} {project} 0 {transactionID} → a finished participation, by finish time
 //
 // The transaction itself is the coordinator's ordinary record (t, r): pending until decided,
 // then completed or failed. Its event (LEDGER_TX_COMPLETED|FAILED) is emitted at CrossDone,
@@ -67,10 +70,18 @@ type CrossBegin struct {
 // order and, if they all stay ≥ 0, hold each wallet's maximum drawdown. Wallets are the
 // participant's wallets (they route the command); Legs are the operations naming them.
 // With extras (the captures of its wallets, the hook it runs) it is op OpCrossPrepareExtended.
+//
+// BeginAt is the coordinator's batch time of the begin (the transaction's CreatedAt): a
+// participant that has no record of the ID refuses the prepare, recording nothing, once its
+// own batch time is past BeginAt + crossPrepareWindowMs (crosstrim.go: a very late duplicate
+// must not meet a trimmed participation and hold again). A prepare with BeginAt is op
+// OpCrossPrepareAt, with or without extras; 0 (ops 20 and 25, which the driver no longer
+// sends) is unknown and skips the check.
 type CrossPrepare struct {
 	ProjectID, TransactionID string
 	Wallets                  []string
 	Legs                     []CrossLeg
+	BeginAt                  int64
 	CrossExtras
 }
 
@@ -106,6 +117,9 @@ func (c *CrossBegin) Op() fsm.Op {
 	return OpCrossBeginExtended
 }
 func (c *CrossPrepare) Op() fsm.Op {
+	if c.BeginAt != 0 {
+		return OpCrossPrepareAt
+	}
 	if c.CrossExtras.empty() {
 		return OpCrossPrepare
 	}
@@ -252,6 +266,11 @@ func (c *CrossPrepare) Encode(e *fsm.Encoder) {
 	e.String(c.TransactionID)
 	e.Strings(c.Wallets)
 	encodeLegs(e, c.Legs)
+	if c.BeginAt != 0 {
+		e.Varint(c.BeginAt)
+		encodeExtras(e, &c.CrossExtras) // possibly empty: op 26 has one encoding either way
+		return
+	}
 	if !c.CrossExtras.empty() {
 		encodeExtras(e, &c.CrossExtras)
 	}
@@ -264,6 +283,18 @@ func decodeCrossPrepare(d *fsm.Decoder) fsm.Command {
 func decodeCrossPrepareExtended(d *fsm.Decoder) fsm.Command {
 	c := decodeCrossPrepare(d).(*CrossPrepare)
 	c.CrossExtras = decodeExtended(d)
+	return c
+}
+
+// decodeCrossPrepareAt reads op 26: a prepare with its begin time (> 0: 0 is the older ops'
+// encoding) and its extras, empty or not.
+func decodeCrossPrepareAt(d *fsm.Decoder) fsm.Command {
+	c := decodeCrossPrepare(d).(*CrossPrepare)
+	c.BeginAt = d.Varint()
+	if d.Err() == nil && c.BeginAt <= 0 {
+		d.Fail(fmt.Errorf("a timed prepare begun at %d", c.BeginAt))
+	}
+	c.CrossExtras = decodeExtras(d)
 	return c
 }
 
@@ -342,6 +373,11 @@ func (f *Family) crossOps(spec func(op fsm.Op, name string, example fsm.Command,
 			Wallets: []string{"w00000"}, Legs: []CrossLeg{{Index: 0, Operation: Operation{Type: OperationTransfer, From: "w00000", To: "w00010", Amount: one}}},
 			CrossExtras: CrossExtras{Captures: []HoldCapture{{Index: 0, HoldID: "h0000000000000000001.0"}}}},
 			decodeCrossPrepareExtended, valueParticipation,
+			func(l *Ledger, c fsm.Command) *fsm.Result { return l.crossPrepare(c.(*CrossPrepare)) }),
+		spec(OpCrossPrepareAt, "CrossPrepareAt", &CrossPrepare{ProjectID: "p", TransactionID: "t00000000000000000001",
+			Wallets: []string{"w00000"}, Legs: []CrossLeg{{Index: 0, Operation: Operation{Type: OperationTransfer, From: "w00000", To: "w00010", Amount: one}}},
+			BeginAt: 1_700_000_000_000, CrossExtras: CrossExtras{Captures: []HoldCapture{{Index: 0, HoldID: "h0000000000000000001.0"}}}},
+			decodeCrossPrepareAt, valueParticipation,
 			func(l *Ledger, c fsm.Command) *fsm.Result { return l.crossPrepare(c.(*CrossPrepare)) }),
 	}
 }
@@ -1034,6 +1070,9 @@ func (l *Ledger) crossPrepare(c *CrossPrepare) *fsm.Result {
 			FailureMessage: fmt.Sprintf("transaction %q is %s on this shard", c.TransactionID, p.Status)}
 		return &fsm.Result{Err: rejectf(CodeCrossShardFinished, "%s", out.Vote.FailureMessage), Value: out}
 	}
+	if r := l.prepareTooLate(c); r != nil {
+		return r
+	}
 	p := &Participation{ProjectID: c.ProjectID, TransactionID: c.TransactionID, Wallets: c.Wallets, Legs: c.Legs,
 		CreatedAt: l.b.Now, CrossExtras: c.CrossExtras}
 	local := func(id string) int { return slices.Index(c.Wallets, id) }
@@ -1237,8 +1276,8 @@ func (l *Ledger) crossFinish(c *CrossFinish) *fsm.Result {
 			return fail(rejectf(CodeInvalidArgument, "transaction %q never prepared on this shard", c.TransactionID))
 		}
 		p = &Participation{ProjectID: c.ProjectID, TransactionID: c.TransactionID, Status: ParticipationTombstone,
-			Wallets: c.Wallets, Vote: CrossVote{FailedOperationIndex: -1}, CreatedAt: l.b.Now, FinishedAt: l.b.Now}
-		l.putParticipation(p)
+			Wallets: c.Wallets, Vote: CrossVote{FailedOperationIndex: -1}, CreatedAt: l.b.Now}
+		l.finishParticipation(p)
 		return &fsm.Result{Value: p.copy()}
 	}
 	switch {
@@ -1256,8 +1295,7 @@ func (l *Ledger) crossFinish(c *CrossFinish) *fsm.Result {
 		}
 		l.releaseCrossHolds(p)
 		p.Status = ParticipationReleased
-		p.FinishedAt = l.b.Now
-		l.putParticipation(p)
+		l.finishParticipation(p)
 		if hook, hc := l.hookContext(p); hook != nil && prepared {
 			hook.Finished(l.b, hc, false)
 		}
@@ -1268,8 +1306,7 @@ func (l *Ledger) crossFinish(c *CrossFinish) *fsm.Result {
 	}
 	l.markInFlight(p, false)
 	p.Status = ParticipationCommitted
-	p.FinishedAt = l.b.Now
-	l.putParticipation(p)
+	l.finishParticipation(p)
 	if hook, hc := l.hookContext(p); hook != nil {
 		hook.Finished(l.b, hc, true)
 	}

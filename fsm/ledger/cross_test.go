@@ -120,6 +120,59 @@ type driver struct {
 	rng *rand.Rand // nil: no faults, one message each, in order
 	// afterStep runs after every step (invariants on every shard).
 	afterStep func()
+	// finished, when set, collects every transaction driven to done, for very late duplicates.
+	finished *[]doneTransaction
+}
+
+// doneTransaction is a transaction the driver took to done: what a very late duplicate of its
+// prepares and finishes carries.
+type doneTransaction struct {
+	id           string
+	beginAt      int64
+	status       TransactionStatus
+	participants []CrossParticipant
+}
+
+// syncClock moves a shard's clock up to the latest of the cluster's (never back): the shards'
+// leaders' clocks agree within a batch's second, as the trimming's window assumes.
+func (c *xCluster) syncClock(shard int) *testLedger {
+	tl := c.shards[shard]
+	for _, other := range c.shards {
+		tl.nowMs = max(tl.nowMs, other.nowMs)
+	}
+	return tl
+}
+
+// advance moves every shard's clock forward by ms (the next batch of each runs then).
+func (c *xCluster) advance(ms int64) {
+	latest := int64(0)
+	for _, tl := range c.shards {
+		latest = max(latest, tl.nowMs)
+	}
+	for _, tl := range c.shards {
+		tl.nowMs = latest + ms
+	}
+}
+
+// participantKeys counts a shard's participant state: participations, in-flight marks and
+// the trim index.
+func (c *xCluster) participantKeys(shard int) int {
+	c.t.Helper()
+	n := 0
+	if err := c.shards[shard].ledger.Ledger.Store().Scan([]byte{prefixCrossParticipant}, func(k, v []byte) error { n++; return nil }); err != nil {
+		c.t.Fatal(err)
+	}
+	return n
+}
+
+// hasParticipation reports whether a shard still stores its participation in a transaction.
+func (c *xCluster) hasParticipation(shard int, id string) bool {
+	c.t.Helper()
+	v, err := c.shards[shard].ledger.Ledger.Store().Get(participationKey("p1", id))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return v != nil
 }
 
 func (d *driver) coin(p float64) bool { return d.rng != nil && d.rng.Float64() < p }
@@ -146,7 +199,7 @@ func (d *driver) step() {
 func (d *driver) send(shard int, cmd fsm.Command) *fsm.Result {
 	t := d.c.t
 	t.Helper()
-	tl := d.c.shards[shard]
+	tl := d.c.syncClock(shard)
 	var rs []*fsm.Result
 	switch {
 	case d.coin(0.25):
@@ -207,7 +260,8 @@ func (d *driver) runWith(ref string, extras CrossExtras, ops ...Operation) *Tran
 	votes := make([]ShardVote, 0, len(x.Participants))
 	for _, i := range d.order(len(x.Participants)) {
 		p := x.Participants[i]
-		r := d.send(p.Shard, &CrossPrepare{ProjectID: "p1", TransactionID: id, Wallets: p.Wallets, Legs: p.Legs, CrossExtras: p.CrossExtras})
+		r := d.send(p.Shard, &CrossPrepare{ProjectID: "p1", TransactionID: id, Wallets: p.Wallets, Legs: p.Legs,
+			BeginAt: x.Transaction.CreatedAt, CrossExtras: p.CrossExtras})
 		pa, ok := r.Value.(*Participation)
 		if r.Err != nil || !ok {
 			t.Fatalf("prepare on shard %d: %v", p.Shard, r.Err)
@@ -229,13 +283,16 @@ func (d *driver) runWith(ref string, extras CrossExtras, ops ...Operation) *Tran
 			t.Fatalf("finish on shard %d: %v", p.Shard, r.Err)
 		}
 		if d.coin(0.2) {
-			d.latePrepare(id, p)
+			d.latePrepare(id, x.Transaction.CreatedAt, p)
 		}
 	}
 	r = d.send(coordinator, &CrossDone{ProjectID: "p1", TransactionID: id})
 	done, _ := r.Value.(*CrossTransaction)
 	if r.Err != nil || done == nil || !done.Done() || !reflect.DeepEqual(done.Transaction, decided) {
 		t.Fatalf("done: %v %+v", r.Err, r.Value)
+	}
+	if d.finished != nil {
+		*d.finished = append(*d.finished, doneTransaction{id: id, beginAt: x.Transaction.CreatedAt, status: decided.Status, participants: x.Participants})
 	}
 	stored, err := c.shards[coordinator].ledger.GetTransaction("p1", id)
 	if err != nil || !reflect.DeepEqual(stored, decided) {
@@ -245,16 +302,65 @@ func (d *driver) runWith(ref string, extras CrossExtras, ops ...Operation) *Tran
 }
 
 // latePrepare delivers a prepare again after its participant finished: refused, no hold.
-func (d *driver) latePrepare(id string, p CrossParticipant) {
+func (d *driver) latePrepare(id string, beginAt int64, p CrossParticipant) {
 	t := d.c.t
 	t.Helper()
 	before := d.helds(p.Wallets)
-	r := d.c.shards[p.Shard].applyRaw(&CrossPrepare{ProjectID: "p1", TransactionID: id, Wallets: p.Wallets, Legs: p.Legs, CrossExtras: p.CrossExtras})[0]
+	r := d.c.syncClock(p.Shard).applyRaw(&CrossPrepare{ProjectID: "p1", TransactionID: id, Wallets: p.Wallets, Legs: p.Legs,
+		BeginAt: beginAt, CrossExtras: p.CrossExtras})[0]
 	if r.Err == nil || r.Err.Code != CodeCrossShardFinished {
 		t.Fatalf("late prepare: %v", r.Err)
 	}
 	if after := d.helds(p.Wallets); !reflect.DeepEqual(before, after) {
 		t.Fatalf("late prepare changed held: %v → %v", before, after)
+	}
+	d.step()
+}
+
+// veryLate delivers a duplicate of a done transaction's prepare or finish to a participant,
+// possibly after its participation was trimmed: a prepare is refused and holds nothing, a
+// finish applies nothing again (a completed one for a trimmed ID is refused, a failed one may
+// record a tombstone again); the participant's wallets do not change.
+func (d *driver) veryLate(dt doneTransaction, p CrossParticipant, outcomes map[string]int) {
+	c, t := d.c, d.c.t
+	t.Helper()
+	tl := c.syncClock(p.Shard)
+	tl.applyRaw(&fsm.Tick{}) // trims what is due by now
+	state := "kept"
+	if !c.hasParticipation(p.Shard, dt.id) {
+		state = "trimmed"
+	}
+	wallets := func() []Wallet {
+		var out []Wallet
+		for _, id := range p.Wallets {
+			if w := tl.ledger.Wallet("p1", id); w != nil {
+				out = append(out, *w)
+			}
+		}
+		return out
+	}
+	before := wallets()
+	if d.coin(0.5) {
+		r := c.syncClock(p.Shard).applyRaw(&CrossPrepare{ProjectID: "p1", TransactionID: dt.id, Wallets: p.Wallets, Legs: p.Legs,
+			BeginAt: dt.beginAt, CrossExtras: p.CrossExtras})[0]
+		if r.Err == nil || r.Err.Code != CodeCrossShardFinished {
+			t.Fatalf("very late prepare of %s (%s): %v %+v", dt.id, state, r.Err, r.Value)
+		}
+		outcomes["late prepare, "+state]++
+	} else {
+		r := c.syncClock(p.Shard).applyRaw(&CrossFinish{ProjectID: "p1", TransactionID: dt.id, Wallets: p.Wallets, Status: dt.status})[0]
+		if r.Err != nil && !(dt.status == TransactionCompleted && r.Err.Code == CodeInvalidArgument) {
+			t.Fatalf("very late finish of %s (%s): %v", dt.id, state, r.Err)
+		}
+		if r.Err == nil {
+			if pa := r.Value.(*Participation); (dt.status == TransactionCompleted) != (pa.Status == ParticipationCommitted) {
+				t.Fatalf("very late %s finish of %s answers %s", dt.status, dt.id, pa.Status)
+			}
+		}
+		outcomes["late finish, "+state]++
+	}
+	if after := wallets(); !reflect.DeepEqual(before, after) {
+		t.Fatalf("a very late message of %s (%s) changed wallets: %+v → %+v", dt.id, state, before, after)
 	}
 	d.step()
 }
@@ -598,7 +704,8 @@ func crossShardProperty(t *testing.T, seed uint64) {
 		return ids[2+rng.IntN(len(ids)-2)]
 	}
 
-	d := &driver{c: c, rng: rng, afterStep: c.checkInvariants}
+	var finished []doneTransaction
+	d := &driver{c: c, rng: rng, afterStep: c.checkInvariants, finished: &finished}
 	outcomes := map[string]int{}
 	// Holds placed on both (one per wallet's shard in the cluster), and captured: on one shard
 	// when the payee shares the hold's shard, else as a capture leg, against the model's
@@ -620,6 +727,16 @@ func crossShardProperty(t *testing.T, seed uint64) {
 		}
 	}
 	for n := range 120 {
+		if len(finished) > 0 && rng.IntN(5) == 0 {
+			// Time passes (up to 12 minutes: within the prepare window, past it, past the
+			// retention), then very late duplicates of done transactions' messages arrive.
+			c.advance(int64(rng.IntN(13)) * 60_000)
+			for range 1 + rng.IntN(3) {
+				dt := finished[rng.IntN(len(finished))]
+				d.veryLate(dt, dt.participants[rng.IntN(len(dt.participants))], outcomes)
+			}
+			compare(n)
+		}
 		if k := rng.IntN(3); k == 0 || (k == 1 && len(holds) > 0) {
 			ref := fmt.Sprintf("h%d", n)
 			if k == 0 { // place a hold on both
@@ -726,9 +843,20 @@ func crossShardProperty(t *testing.T, seed uint64) {
 		outcomes[string(got.FailureReason)]++
 		compare(n)
 	}
+	// Past the retention every participation is trimmed: nothing is left of the protocol.
+	c.advance(participationRetentionMs + 1000)
+	for i := range c.shards {
+		c.shards[i].applyRaw(&fsm.Tick{})
+		if n := c.participantKeys(i); n != 0 {
+			t.Fatalf("shard %d keeps %d participant keys past the retention", i, n)
+		}
+	}
+	c.checkInvariants()
+	compare(120)
 	t.Logf("outcomes: %v", outcomes)
 	// The generator reaches the outcomes it is meant to.
-	for _, code := range []ErrorCode{"", CodeInsufficientFunds, CodeWalletSuspended, "capture:", "capture:" + CodeHoldResolved, "capture across:"} {
+	for _, code := range []ErrorCode{"", CodeInsufficientFunds, CodeWalletSuspended, "capture:", "capture:" + CodeHoldResolved, "capture across:",
+		"late prepare, kept", "late prepare, trimmed", "late finish, kept", "late finish, trimmed"} {
 		if outcomes[string(code)] == 0 {
 			t.Errorf("no %q outcome in %v", code, outcomes)
 		}

@@ -41,6 +41,9 @@ type Ledger struct {
 	// (NextDueMs, the leader's tick).
 	nextExpiryMs int64
 	dueMs        atomic.Int64
+	// nextTrimFinishMs is the earliest finish of an indexed participation (0: none), so that a
+	// batch looks for participations to trim only when one is due (crosstrim.go).
+	nextTrimFinishMs int64
 	// crossBegun says this batch began a cross-shard transaction; once it commits, whoever
 	// waits on CrossChanged is woken (the coordinator's driver).
 	crossBegun   bool
@@ -161,16 +164,21 @@ func (l *Ledger) Load() error {
 		l.nextExpiryMs, err = l.earliestExpiry()
 		l.dueMs.Store(l.nextExpiryMs)
 	}
+	if err == nil {
+		l.nextTrimFinishMs, err = l.earliestTrim()
+	}
 	if err != nil {
 		return fmt.Errorf("load ledger: %w", err)
 	}
 	return nil
 }
 
-// BeginBatch starts applying a batch: holds whose time has come expire first (fsm.Module).
+// BeginBatch starts applying a batch: holds whose time has come expire first, and finished
+// cross-shard participations past their retention are trimmed (fsm.Module).
 func (l *Ledger) BeginBatch(b *fsm.Batch) {
 	l.b = b
 	l.expireHolds()
+	l.trimParticipations()
 }
 
 // EndBatch writes each wallet the batch changed, once (fsm.Module).

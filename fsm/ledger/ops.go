@@ -35,6 +35,9 @@ const (
 	// CrossBegin and CrossPrepare with CrossExtras (captures, a hook: crosscapture.go).
 	OpCrossBeginExtended   fsm.Op = 24
 	OpCrossPrepareExtended fsm.Op = 25
+	// CrossPrepare with the coordinator's begin time (and its extras, if any): what the
+	// driver sends since finished participations are trimmed (crosstrim.go).
+	OpCrossPrepareAt fsm.Op = 26
 )
 
 // NeedsMetadata is implemented by commands that live on a data shard but need the metadata

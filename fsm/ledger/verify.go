@@ -5,6 +5,8 @@ import (
 	"math/big"
 	"math/bits"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/gigaledger/gigaledger/fsm"
 )
@@ -45,15 +47,45 @@ func (l *Ledger) CheckInvariants() error {
 		if err != nil {
 			return err
 		}
-		inFlight := map[string]bool{} // wallet 0 transaction marks
+		inFlight := map[string]bool{}   // wallet 0 transaction marks
+		trimIndex := map[string]int64{} // project 0 transaction → finish time, from the trim index
+		// Cross-shard moves: what stored committed participations say moved (project 0
+		// transaction 0 operation index), and the transfer entries whose other side is not on
+		// this shard. Every expected move must be one of those entries; the other such entries
+		// belong to participations trimmed since (crosstrim.go).
+		expected := map[string]crossMove{}
+		committed := map[string]bool{} // project 0 transaction of a stored committed participation
 		err = scan([]byte{prefixCrossParticipant}, func(k, v []byte) error {
 			if len(k) > 1 && k[1] == 1 {
 				inFlight[string(k[2:])] = true
 				return nil
 			}
+			if len(k) > 1 && k[1] == 2 {
+				finishedAt, projectID, transactionID, ok := parseParticipationTrimKey(k)
+				if !ok {
+					return fmt.Errorf("malformed participation trim key %q", k)
+				}
+				if _, dup := trimIndex[projectID+"\x00"+transactionID]; dup {
+					return fmt.Errorf("participation %s indexed twice for trimming", transactionID)
+				}
+				trimIndex[projectID+"\x00"+transactionID] = finishedAt
+				return nil
+			}
 			p, err := decodeParticipation(v)
 			if err != nil {
 				return err
+			}
+			// A finished participation is indexed at its finish time (one finished before the
+			// index existed is not, and stays); an unfinished one is not indexed.
+			if finishedAt, ok := trimIndex[p.ProjectID+"\x00"+p.TransactionID]; ok {
+				if !p.finished() || finishedAt != p.FinishedAt {
+					return fmt.Errorf("participation %s is %s, finished at %d, indexed for trimming at %d",
+						p.TransactionID, p.Status, p.FinishedAt, finishedAt)
+				}
+				delete(trimIndex, p.ProjectID+"\x00"+p.TransactionID)
+			}
+			if p.Status == ParticipationCommitted {
+				committed[p.ProjectID+"\x00"+p.TransactionID] = true
 			}
 			if p.Status == ParticipationPrepared {
 				for _, c := range p.Captures {
@@ -71,22 +103,21 @@ func (l *Ledger) CheckInvariants() error {
 					delete(inFlight, mark)
 				}
 			}
-			return checkParticipation(p, crossHolds, func(walletID, assetID string, in bool, a Amount) error {
-				at := totals[p.ProjectID+"\x00"+assetID]
-				if at == nil {
+			return checkParticipation(p, crossHolds, func(index int, walletID, assetID string, in bool, a Amount) error {
+				if totals[p.ProjectID+"\x00"+assetID] == nil {
 					return fmt.Errorf("participation %s: wallet %s's asset %s missing", p.TransactionID, walletID, assetID)
 				}
-				if in {
-					at.moveIn.add(a)
-				} else {
-					at.out.add(a)
-				}
+				expected[moveKey(p.ProjectID, p.TransactionID, index)] = crossMove{walletID: walletID, in: in, amount: a}
 				return nil
 			})
 		})
 		if err != nil {
 			return err
 		}
+		for k := range trimIndex {
+			return fmt.Errorf("trim index names participation %q, which does not exist", k)
+		}
+		unpaired := map[string]crossMove{}
 		for id := range crossHolds {
 			return fmt.Errorf("active cross-shard hold %s belongs to no prepared participation", id)
 		}
@@ -124,11 +155,17 @@ func (l *Ledger) CheckInvariants() error {
 					balance, err = balance.Add(e.Amount)
 				case EntryCredit:
 					balance, err = balance.Add(e.Amount)
+					if perr := pairEntry(unpaired, w, e); perr != nil {
+						return perr
+					}
 				case EntryRedeem:
 					at.redeemed.add(e.Amount)
 					balance, err = balance.Sub(e.Amount)
 				case EntryDebit:
 					balance, err = balance.Sub(e.Amount)
+					if perr := pairEntry(unpaired, w, e); perr != nil {
+						return perr
+					}
 				default:
 					return fmt.Errorf("wallet %s: entry %d has type %d", w.ID, count, e.Type)
 				}
@@ -152,6 +189,23 @@ func (l *Ledger) CheckInvariants() error {
 		}, func() error {
 			for walletID := range held {
 				return fmt.Errorf("active holds name wallet %s, which does not exist", walletID)
+			}
+			for k, m := range expected {
+				u, ok := unpaired[k]
+				if !ok || u.walletID != m.walletID || u.in != m.in || u.amount != m.amount {
+					return fmt.Errorf("cross-shard move %q of a committed participation has no matching entry", k)
+				}
+			}
+			for k, u := range unpaired {
+				if _, ok := expected[k]; !ok && committed[transactionOfMove(k)] {
+					return fmt.Errorf("transfer entry %q has no other side on this shard and is not its participation's", k)
+				}
+				at := totals[u.projectID+"\x00"+u.assetID]
+				if u.in {
+					at.moveIn.add(u.amount)
+				} else {
+					at.out.add(u.amount)
+				}
 			}
 			for k, at := range totals {
 				if at.balances != wideOf(at.supply) {
@@ -272,7 +326,7 @@ func activeHolds(scan func([]byte, func(k, v []byte) error) error) (held map[str
 // checkParticipation checks a participation's holds against the active cross-shard holds
 // (removing its own from the set), and reports what a committed one moved into or out of the
 // shard per wallet: a leg whose other side lives on another shard.
-func checkParticipation(p *Participation, crossHolds map[string]bool, moved func(walletID, assetID string, in bool, a Amount) error) error {
+func checkParticipation(p *Participation, crossHolds map[string]bool, moved func(index int, walletID, assetID string, in bool, a Amount) error) error {
 	for _, id := range p.HoldIDs {
 		if id == "" {
 			continue
@@ -299,13 +353,45 @@ func checkParticipation(p *Participation, crossHolds map[string]bool, moved func
 		var err error
 		switch {
 		case fromLocal && !toLocal:
-			err = moved(op.From, assetOf[op.From], false, op.Amount)
+			err = moved(leg.Index, op.From, assetOf[op.From], false, op.Amount)
 		case toLocal && !fromLocal:
-			err = moved(op.To, assetOf[op.To], true, op.Amount)
+			err = moved(leg.Index, op.To, assetOf[op.To], true, op.Amount)
 		}
 		if err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// crossMove is one side of a transfer: a debit (in false) or a credit of a wallet.
+type crossMove struct {
+	projectID, assetID, walletID string
+	in                           bool
+	amount                       Amount
+}
+
+func moveKey(projectID, transactionID string, index int) string {
+	return projectID + "\x00" + transactionID + "\x00" + strconv.Itoa(index)
+}
+
+// transactionOfMove is the project 0 transaction of a moveKey.
+func transactionOfMove(k string) string { return k[:strings.LastIndexByte(k, 0)] }
+
+// pairEntry matches a transfer's debit with its credit (same transaction and operation, the
+// other direction, the same amount): both on this shard, the transfer moved nothing across.
+// What stays in unpaired is the transfers whose other side lives on another shard.
+func pairEntry(unpaired map[string]crossMove, w *Wallet, e *Entry) error {
+	k := moveKey(w.ProjectID, e.TransactionID, e.OperationIndex)
+	in := e.Type == EntryCredit
+	if other, ok := unpaired[k]; ok {
+		if other.in == in || other.amount != e.Amount {
+			return fmt.Errorf("wallet %s: entry %d of transaction %s operation %d does not pair with wallet %s's",
+				w.ID, e.Sequence, e.TransactionID, e.OperationIndex, other.walletID)
+		}
+		delete(unpaired, k)
+		return nil
+	}
+	unpaired[k] = crossMove{projectID: w.ProjectID, assetID: w.AssetID, walletID: w.ID, in: in, amount: e.Amount}
 	return nil
 }
