@@ -230,7 +230,7 @@ func (c *crossRun) step(x *ledger.CrossTransaction) (bool, error) {
 			return nil
 		}
 		_, err := c.propose(p.Shard, &ledger.CrossFinish{ProjectID: c.projectID, TransactionID: c.id, Wallets: p.Wallets,
-			Status: x.Transaction.Status})
+			Status: x.Transaction.Status, BeginAt: x.Transaction.CreatedAt})
 		return err
 	})
 	var failed error

@@ -100,10 +100,15 @@ type CrossDecide struct {
 
 // CrossFinish tells a participant the decision: completed applies its legs, failed releases
 // its holds; a participant that never prepared records a tombstone (failed only).
+//
+// BeginAt is the coordinator's begin time, as in CrossPrepare (op OpCrossFinishAt when set): a
+// participant with no record of the ID past BeginAt + crossPrepareWindowMs answers the finish
+// without recording anything, since its participation may have been trimmed (crosstrim.go).
 type CrossFinish struct {
 	ProjectID, TransactionID string
 	Wallets                  []string // the participant's wallets: they route the command
 	Status                   TransactionStatus
+	BeginAt                  int64
 }
 
 // CrossDone records on the coordinator that every participant applied the decision: the
@@ -126,8 +131,13 @@ func (c *CrossPrepare) Op() fsm.Op {
 	return OpCrossPrepareExtended
 }
 func (*CrossDecide) Op() fsm.Op { return OpCrossDecide }
-func (*CrossFinish) Op() fsm.Op { return OpCrossFinish }
-func (*CrossDone) Op() fsm.Op   { return OpCrossDone }
+func (c *CrossFinish) Op() fsm.Op {
+	if c.BeginAt != 0 {
+		return OpCrossFinishAt
+	}
+	return OpCrossFinish
+}
+func (*CrossDone) Op() fsm.Op { return OpCrossDone }
 
 // Route: the coordinator is the shard of the first named wallet (operation 0's from, else its
 // to), which a retry of the same request names again.
@@ -322,11 +332,24 @@ func (c *CrossFinish) Encode(e *fsm.Encoder) {
 	e.String(c.TransactionID)
 	e.Strings(c.Wallets)
 	e.Byte(byte(c.Status))
+	if c.BeginAt != 0 {
+		e.Varint(c.BeginAt)
+	}
 }
 
 func decodeCrossFinish(d *fsm.Decoder) fsm.Command {
 	return &CrossFinish{ProjectID: d.String(), TransactionID: d.String(), Wallets: d.Strings("wallets"),
 		Status: TransactionStatus(d.Byte())}
+}
+
+// decodeCrossFinishAt reads op 27: a finish with its begin time (> 0: 0 is op 22's encoding).
+func decodeCrossFinishAt(d *fsm.Decoder) fsm.Command {
+	c := decodeCrossFinish(d).(*CrossFinish)
+	c.BeginAt = d.Varint()
+	if d.Err() == nil && c.BeginAt <= 0 {
+		d.Fail(fmt.Errorf("a timed finish begun at %d", c.BeginAt))
+	}
+	return c
 }
 
 func (c *CrossDone) Encode(e *fsm.Encoder) { e.String(c.ProjectID); e.String(c.TransactionID) }
@@ -379,6 +402,10 @@ func (f *Family) crossOps(spec func(op fsm.Op, name string, example fsm.Command,
 			BeginAt: 1_700_000_000_000, CrossExtras: CrossExtras{Captures: []HoldCapture{{Index: 0, HoldID: "h0000000000000000001.0"}}}},
 			decodeCrossPrepareAt, valueParticipation,
 			func(l *Ledger, c fsm.Command) *fsm.Result { return l.crossPrepare(c.(*CrossPrepare)) }),
+		spec(OpCrossFinishAt, "CrossFinishAt", &CrossFinish{ProjectID: "p", TransactionID: "t00000000000000000001",
+			Wallets: []string{"w00010"}, Status: TransactionCompleted, BeginAt: 1_700_000_000_000},
+			decodeCrossFinishAt, valueParticipation,
+			func(l *Ledger, c fsm.Command) *fsm.Result { return l.crossFinish(c.(*CrossFinish)) }),
 	}
 }
 
@@ -1270,6 +1297,9 @@ func (l *Ledger) crossFinish(c *CrossFinish) *fsm.Result {
 	}
 	p := l.findParticipation(c.ProjectID, c.TransactionID)
 	if p == nil {
+		if r := l.finishTrimmed(c); r != nil {
+			return r
+		}
 		if c.Status == TransactionCompleted {
 			// A completed decision needs this participant's prepared vote: the finish went to
 			// the wrong shard, or a bug decided without it. A tombstone would lose the legs.

@@ -22,8 +22,15 @@ import (
 //     participation was finished after the begin, and trimmed participationRetentionMs after
 //     that, so any prepare that meets no record because of a trim is older than the window
 //     as long as the shards' clocks agree within (retention − window)/2 = 2.5 minutes;
-//   - a completed finish for an unknown ID is refused ("never prepared"): no legs are applied;
-//   - a failed finish for an unknown ID records a tombstone again, which is trimmed in turn.
+//   - a finish carries the begin time too (CrossFinish.BeginAt). For an unknown ID past the
+//     window it is answered finished (committed or released) and records nothing: no legs are
+//     applied, no tombstone is needed. This also acknowledges the driver's re-sent finishes
+//     when the coordinator's done came later than the retention (a coordinator down for
+//     minutes), which a refusal would retry forever. Within the window the finish goes on as
+//     before: a completed one is refused as misrouted, a failed one records a tombstone.
+//   - the older ops without a begin time (20, 22, 25) keep their answers: a very late one
+//     could hold again. Only logs written before op 26 and 27, and drivers of an older
+//     release during an upgrade, send them.
 //
 // The coordinator's transaction record and reference are the API's and stay; the `.x` holds
 // stay as resolved holds, like every other hold.
@@ -90,6 +97,25 @@ func (l *Ledger) prepareTooLate(c *CrossPrepare) *fsm.Result {
 		Wallets: c.Wallets, Legs: c.Legs, CreatedAt: l.b.Now,
 		Vote: CrossVote{FailedOperationIndex: -1, FailureRank: rankFromUnusable, FailureReason: CodeCrossShardFinished, FailureMessage: message}}
 	return &fsm.Result{Err: rejectf(CodeCrossShardFinished, "%s", message), Value: out}
+}
+
+// finishTrimmed answers a finish for an ID this shard has no record of once its begin is older
+// than the window: its participation may have been trimmed (a done delayed past the retention,
+// the driver's re-sent finish, a very late duplicate). A completed decision needed this shard's
+// prepared vote, so its participation was committed; a failed one finds nothing to release and
+// needs no tombstone (a prepare that late is refused anyway). Either is answered as finished,
+// recording nothing. Within the window (or without a begin time) nil: the finish goes on as
+// before (a completed one refused as misrouted, a failed one recording a tombstone).
+func (l *Ledger) finishTrimmed(c *CrossFinish) *fsm.Result {
+	if c.BeginAt == 0 || l.b.Now-c.BeginAt <= crossPrepareWindowMs {
+		return nil
+	}
+	status := ParticipationReleased
+	if c.Status == TransactionCompleted {
+		status = ParticipationCommitted
+	}
+	return &fsm.Result{Value: &Participation{ProjectID: c.ProjectID, TransactionID: c.TransactionID, Status: status,
+		Wallets: c.Wallets, Vote: CrossVote{FailedOperationIndex: -1}}}
 }
 
 // trimParticipations deletes, at the start of a batch, the participations finished more than

@@ -38,6 +38,8 @@ const (
 	// CrossPrepare with the coordinator's begin time (and its extras, if any): what the
 	// driver sends since finished participations are trimmed (crosstrim.go).
 	OpCrossPrepareAt fsm.Op = 26
+	// CrossFinish with the coordinator's begin time, likewise.
+	OpCrossFinishAt fsm.Op = 27
 )
 
 // NeedsMetadata is implemented by commands that live on a data shard but need the metadata
