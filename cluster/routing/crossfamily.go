@@ -225,8 +225,11 @@ func (r *Router) closeAcross(ctx context.Context, env fsm.Envelope, c *gigpay.Cl
 		}
 		return answer, true, err
 	}
-	// The token as the outcome left it (a linearizable read of its shard).
-	after, err := rd.GetToken(c.ProjectID, tok.ID)
+	// The token as the outcome left it: a new reader fences the token's shard again. The one
+	// above fenced it before the transaction, and the done this request waited on is the
+	// payee's shard's (the coordinator's), which does not order this node's replica of the
+	// token's shard after the finish there.
+	after, err := r.newReader(ctx).GetToken(c.ProjectID, tok.ID)
 	if err != nil {
 		return nil, true, err
 	}

@@ -3,6 +3,7 @@ package gigpay
 import (
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gigaledger/gigaledger/fsm"
@@ -168,8 +169,13 @@ func TestCloseAcrossShardsDuringClaim(t *testing.T) {
 		t.Fatalf("claim %+v", got)
 	}
 	tok := shards[0].token(created.ID)
-	if got := crossCloseBegin(t, shards, tok, "").prepare().finish(); got.Status != ledger.TransactionCompleted {
+	// The longest reason the API takes fits the hook's data.
+	reason := strings.Repeat("r", ReasonMaxLength)
+	if got := crossCloseBegin(t, shards, tok, reason).prepare().finish(); got.Status != ledger.TransactionCompleted {
 		t.Fatalf("%+v", got)
+	}
+	if got := shards[0].token(created.ID); got.Status != TokenClosed || got.Reason != reason {
+		t.Fatalf("token %+v", got)
 	}
 	shards[0].wantBalance(payer, 1000, 1000)
 	shards[1].wantBalance(payee, 0, 0)
