@@ -207,7 +207,10 @@ func TestGigPayCrossShardOnThreeNodes(t *testing.T) {
 	closeID, tok := tc.gigPayToken(payer, "2", time.Now().Add(time.Hour), "close-1")
 	claim(tok, far[0], http.StatusOK)
 	before, _ := tc.gigPayBalance(far[0])
-	if out := closeToken(closeID, http.StatusOK); out["status"] != "Closed" || out["reason"] != "masspay: payee account closed" {
+	closeStart := time.Now()
+	out := closeToken(closeID, http.StatusOK)
+	closeLatency := time.Since(closeStart)
+	if out["status"] != "Closed" || out["reason"] != "masspay: payee account closed" {
 		t.Fatalf("cross-shard close: %v", out)
 	}
 	if after, _ := tc.gigPayBalance(far[0]); after != before-200 {
@@ -235,7 +238,7 @@ func TestGigPayCrossShardOnThreeNodes(t *testing.T) {
 	poorID, tok := tc.gigPayToken(payer, "3", time.Now().Add(time.Hour), "close-poor")
 	claim(tok, poor, http.StatusOK)
 	_, spent := tc.gigPayToken(poor, "2", time.Now().Add(time.Hour), "poor-spends")
-	out := closeToken(poorID, http.StatusUnprocessableEntity)
+	out = closeToken(poorID, http.StatusUnprocessableEntity)
 	if errorCode(out) != "InsufficientFunds" || out["token"].(map[string]any)["status"] != "Succeeded" {
 		t.Fatalf("close without the funds: %v", out)
 	}
@@ -376,7 +379,7 @@ func TestGigPayCrossShardOnThreeNodes(t *testing.T) {
 			t.Fatalf("%s: supplies sum to %s, deposited 100000", tc.configs[i].NodeID, got)
 		}
 	}
-	t.Logf("claim over HTTP: cross-shard median %v (%d), single-shard median %v (%d); kill: %d claims in flight on %s, all answered %v after the kill",
-		median(crossLatency), len(crossLatency), median(singleLatency), len(singleLatency), carried, tc.configs[victim].NodeID,
+	t.Logf("claim over HTTP: cross-shard median %v (%d), single-shard median %v (%d); a close across shards %v; kill: %d claims in flight on %s, all answered %v after the kill",
+		median(crossLatency), len(crossLatency), median(singleLatency), len(singleLatency), closeLatency, carried, tc.configs[victim].NodeID,
 		answered.Round(time.Millisecond))
 }
