@@ -38,7 +38,10 @@ const (
 	CodeTokenNotActive   = "TokenNotActive"
 	// CodeTokenClaimInProgress (409, with the token): a claim across shards holds the token;
 	// retry: it ends Succeeded or Active again.
-	CodeTokenClaimInProgress    = "TokenClaimInProgress"
+	CodeTokenClaimInProgress = "TokenClaimInProgress"
+	// CodeTokenCloseInProgress (409, with the token): a close across shards holds the token;
+	// retry: it ends Closed or Succeeded again.
+	CodeTokenCloseInProgress    = "TokenCloseInProgress"
 	CodeClientReferenceMismatch = "ClientReferenceMismatch"
 	CodeTokenExists             = "TokenExists"
 	CodePaymentExists           = "PaymentExists"
@@ -372,9 +375,10 @@ func (c *Client) RejectPaymentToken(ctx context.Context, token string) (*Payment
 // ClosePaymentToken closes a succeeded token whose payment failed downstream (by its ID): a
 // compensating transfer returns the amount and the payment is canceled. Closing a token that
 // is not Succeeded is 422 InvalidStatusTransition; a payee without the amount available, 422
-// InsufficientFunds; a token claimed into an account of another shard, 422
-// CrossShardTransaction (not built yet). With an error, it returns the token the answer
-// carried, if any.
+// InsufficientFunds. A token claimed into an account of another shard is closed atomically
+// across shards, with the same answers; while such a close is in progress another close is
+// 409 TokenCloseInProgress (retry). With an error, it returns the token the answer carried, if
+// any.
 func (c *Client) ClosePaymentToken(ctx context.Context, tokenID, reason string) (*PaymentToken, error) {
 	in := struct {
 		Reason string `json:"reason"`

@@ -140,6 +140,7 @@ var statusByCode = map[string]int{
 	string(gigpay.CodePaymentNotFound):         http.StatusNotFound,
 	string(gigpay.CodeTokenNotActive):          http.StatusConflict,
 	string(gigpay.CodeClaimInProgress):         http.StatusConflict,
+	string(gigpay.CodeCloseInProgress):         http.StatusConflict,
 	string(gigpay.CodeTokenExists):             http.StatusConflict,
 	string(gigpay.CodePaymentExists):           http.StatusConflict,
 	string(gigpay.CodeClientReferenceMismatch): http.StatusConflict,

@@ -637,3 +637,21 @@ func TestGigPayCrossShardClaim(t *testing.T) {
 		t.Fatalf("%d proposals", proposals)
 	}
 }
+
+// TestGigPayCrossShardClose: while a close across shards is in progress the router answers
+// another close TokenCloseInProgress with the token: 409, the token riding along.
+func TestGigPayCrossShardClose(t *testing.T) {
+	fake := &httpapitest.FakeBackend{
+		ProposeResult: &fsm.Result{Err: fsm.Rejectf(gigpay.CodeCloseInProgress, "cannot close: a close of the token is in progress"),
+			Value: &gigpay.Token{ID: "k0001x", Token: "g0001" + strings.Repeat("a", 22), Status: gigpay.TokenSucceeded, AssetID: "usd", Fractions: 100}}}
+	cfg := &httpapi.GigPayConfig{ProjectID: gigPayProject}
+	admin := &apiClient{t: t, handler: httpapi.NewAdmin(httpapi.AdminConfig{Token: testToken, GigPay: cfg}, fake, testLogger(t), nil), token: testToken}
+	r := admin.do("POST", "/api/v1/payment-tokens/k0001x/close", map[string]any{"reason": "masspay"}).
+		expectError(409, "TokenCloseInProgress")
+	if !strings.Contains(string(r.body), `"token"`) {
+		t.Fatalf("close in progress answer %s does not carry the token", r.body)
+	}
+	if proposals, _ := fake.Calls(); proposals != 1 {
+		t.Fatalf("%d proposals", proposals)
+	}
+}

@@ -178,3 +178,66 @@ func (r *Router) claimAcross(ctx context.Context, env fsm.Envelope, c *gigpay.Cl
 	}
 	return refuse(&fsm.Error{Code: t.FailureReason, Message: t.FailureMessage}, after), nil
 }
+
+// closeAcross runs a CloseToken whose token was claimed into a wallet of another shard than
+// the token's: the reversal (the token's amount from the payee back to the payer) as a
+// cross-shard transaction with GigPay's close hook anchored on the payer's wallet (the
+// token's shard). across is false for every other close, which the token's shard answers
+// alone (a malformed reason, a token not found, not Succeeded or claimed on its own shard).
+// It costs a close one read of the token first; closes are rare (a payment failed
+// downstream).
+func (r *Router) closeAcross(ctx context.Context, env fsm.Envelope, c *gigpay.CloseToken) (result *fsm.Result, across bool, err error) {
+	if !fsm.ValidText(c.Reason, gigpay.ReasonMaxLength) {
+		return nil, false, nil
+	}
+	rd := r.newReader(ctx)
+	tok, err := rd.GetToken(c.ProjectID, c.TokenID)
+	var rejection *fsm.Error
+	switch {
+	case errors.As(err, &rejection):
+		return nil, false, nil // the token's shard answers it
+	case err != nil:
+		return nil, true, err
+	case tok.DestinationWalletID == "":
+		return nil, false, nil // never claimed: not closable, the token's shard says so
+	}
+	tokenShard, _ := rd.slotShard(tok.ID)
+	payeeShard, ok := rd.idShard(tok.DestinationWalletID)
+	if !ok || payeeShard == tokenShard {
+		return nil, false, nil
+	}
+	refuse := func(err *fsm.Error, t *gigpay.Token) *fsm.Result { return &fsm.Result{Err: err, Value: t} }
+	switch {
+	case env.Idempotency != nil: // the prepare decides: a replay must reach the begin's key
+	case tok.CloseTransactionID != "":
+		return refuse(fsm.Rejectf(gigpay.CodeCloseInProgress, "cannot close: a close of the token is in progress; it ends Closed or Succeeded again"), tok), true, nil
+	case tok.Status != gigpay.TokenSucceeded:
+		return refuse(fsm.Rejectf(ledger.CodeInvalidStatusTransition, "only a Succeeded token can be closed; the token is %s", tok.Status), tok), true, nil
+	}
+	hook := &gigpay.CloseAcross{TokenID: tok.ID, Reason: c.Reason}
+	tx := &ledger.Transact{ProjectID: c.ProjectID, // the ID's prefix: the coordinator's, the payee's shard
+		Operations: []ledger.Operation{{Type: ledger.OperationTransfer, From: tok.DestinationWalletID, To: tok.SourceWalletID, Amount: tok.Amount}}}
+	extras := ledger.CrossExtras{Hook: &ledger.CrossHook{Name: gigpay.CloseHook, Anchor: tok.SourceWalletID, Data: hook.Encode()}}
+	x, began, answer, err := r.runAcross(ctx, env, tx, extras)
+	if answer != nil || err != nil {
+		if answer != nil && answer.Value != nil {
+			answer = &fsm.Result{Err: answer.Err, Value: tok, Replayed: answer.Replayed}
+		}
+		return answer, true, err
+	}
+	// The token as the outcome left it: a new reader fences the token's shard again. The one
+	// above fenced it before the transaction, and the done this request waited on is the
+	// payee's shard's (the coordinator's), which does not order this node's replica of the
+	// token's shard after the finish there.
+	after, err := r.newReader(ctx).GetToken(c.ProjectID, tok.ID)
+	if err != nil {
+		return nil, true, err
+	}
+	t := x.Transaction
+	if t.Status == ledger.TransactionCompleted {
+		return &fsm.Result{Op: gigpay.OpCloseToken, Value: after, Replayed: began.Replayed}, true, nil
+	}
+	// The payee without the funds, suspended or closed; the token closed or being closed by
+	// another request: the single-shard close's codes, with the token as it is.
+	return &fsm.Result{Err: &fsm.Error{Code: t.FailureReason, Message: t.FailureMessage}, Value: after, Replayed: began.Replayed}, true, nil
+}

@@ -123,8 +123,8 @@ func (r *Router) customerShard(projectID, customerID string) int {
 }
 
 // Propose sends a command to the shard its route names (backend.Backend); a Cloud Wallet
-// transaction, a hold capture or a GigPay claim whose IDs live on several shards runs the
-// cross-shard protocol, any other command whose IDs span shards is refused
+// transaction, a hold capture or a GigPay claim whose IDs live on several shards, and the
+// close of a GigPay token claimed into a wallet of another shard, run the cross-shard protocol, any other command whose IDs span shards is refused
 // (CrossShardTransaction). A command that needs
 // the metadata shard's word first (ledger.NeedsMetadata) gets it here: the project checked, or
 // the asset marked used with its definition (usedAsset).
@@ -142,6 +142,11 @@ func (r *Router) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, er
 			return result, err
 		}
 		needs.Ensure(asset)
+	}
+	if c, ok := env.Command.(*gigpay.CloseToken); ok {
+		if result, across, err := r.closeAcross(ctx, env, c); across { // crossfamily.go
+			return result, err
+		}
 	}
 	shardID, ok := r.ShardOf(env.Command.Route())
 	if !ok {

@@ -139,8 +139,9 @@ func walletOwner(tc *testCluster, wallet string) string {
 	return tc.must("GET", "/projects/shop/wallets/"+wallet, nil, 200)["customerId"].(string)
 }
 
-// GigPay claims into accounts of other shards: one completes (latency against one shard); a
-// payee closed or missing fails with the single-shard answer and the token is Active again,
+// GigPay claims into accounts of other shards: one completes (latency against one shard); the
+// close of a token claimed across shards completes, replays under an Idempotency-Key and is
+// refused for funds as on one shard; a payee closed or missing fails with the single-shard answer and the token is Active again,
 // claimable elsewhere; claimers racing on one token across shards: exactly one wins; the
 // leader of the payer's shard (the coordinator) killed under claims: each token claimed
 // exactly once, balances conserved across shards.
@@ -195,12 +196,69 @@ func TestGigPayCrossShardOnThreeNodes(t *testing.T) {
 	}
 	paid += 100
 
+	// Closing a token claimed across shards: the reversal is a transfer from the payee back to
+	// the payer across shards. It completes (200, Closed); a second close answers what it
+	// answers on one shard (422 InvalidStatusTransition); with an Idempotency-Key the replay
+	// through another node answers 200 again. Each close gives back what its claim paid.
+	closeToken := func(id string, want int) map[string]any {
+		t.Helper()
+		return tc.must("POST", "/api/v1/payment-tokens/"+id+"/close", map[string]any{"reason": "masspay: payee account closed"}, want)
+	}
+	closeID, tok := tc.gigPayToken(payer, "2", time.Now().Add(time.Hour), "close-1")
+	claim(tok, far[0], http.StatusOK)
+	before, _ := tc.gigPayBalance(far[0])
+	closeStart := time.Now()
+	out := closeToken(closeID, http.StatusOK)
+	closeLatency := time.Since(closeStart)
+	if out["status"] != "Closed" || out["reason"] != "masspay: payee account closed" {
+		t.Fatalf("cross-shard close: %v", out)
+	}
+	if after, _ := tc.gigPayBalance(far[0]); after != before-200 {
+		t.Fatalf("payee after the close: %d, before %d", after, before)
+	}
+	if out := closeToken(closeID, http.StatusUnprocessableEntity); errorCode(out) != "InvalidStatusTransition" || out["token"].(map[string]any)["status"] != "Closed" {
+		t.Fatalf("second close: %v", out)
+	}
+	payment := tc.must("GET", "/api/v1/payments/"+tc.must("GET", "/api/v1/payment-tokens/"+closeID, nil, 200)["paymentId"].(string), nil, 200)
+	if payment["status"] != "canceled" {
+		t.Fatalf("payment after the close: %v", payment)
+	}
+	keyedID, tok := tc.gigPayToken(payer, "1", time.Now().Add(time.Hour), "close-keyed")
+	claim(tok, far[1], http.StatusOK)
+	for i := range 2 {
+		status, out := tc.callKeyed(i, "POST", "/api/v1/payment-tokens/"+keyedID+"/close", map[string]any{"reason": "keyed"}, "key-close-1")
+		if status != http.StatusOK || out["status"] != "Closed" {
+			t.Fatalf("keyed close, attempt %d: %d %v", i, status, out)
+		}
+	}
+	// Refused for funds: the payee (on its own shard) holds part of what it received for a
+	// token of its own; 422 InsufficientFunds with the token Succeeded, nothing moved. Once the
+	// payee's token is rejected (its hold released) the close completes.
+	poor := tc.gigPayAccount(gigPayCustomerOn("poor", 3, crossShards))
+	poorID, tok := tc.gigPayToken(payer, "3", time.Now().Add(time.Hour), "close-poor")
+	claim(tok, poor, http.StatusOK)
+	_, spent := tc.gigPayToken(poor, "2", time.Now().Add(time.Hour), "poor-spends")
+	out = closeToken(poorID, http.StatusUnprocessableEntity)
+	if errorCode(out) != "InsufficientFunds" || out["token"].(map[string]any)["status"] != "Succeeded" {
+		t.Fatalf("close without the funds: %v", out)
+	}
+	if b, a := tc.gigPayBalance(poor); b != 300 || a != 100 {
+		t.Fatalf("poor payee after the refused close: balance %d available %d", b, a)
+	}
+	tc.must("POST", "/api/v1/payment-tokens/"+spent+"/reject", nil, http.StatusOK)
+	if out := closeToken(poorID, http.StatusOK); out["status"] != "Closed" {
+		t.Fatalf("close once funded: %v", out)
+	}
+	if b, a := tc.gigPayBalance(poor); b != 0 || a != 0 {
+		t.Fatalf("poor payee after the close: balance %d available %d", b, a)
+	}
+
 	// A closed payee on another shard: 422 WalletClosed with the token, Active again.
 	closedCustomer := gigPayCustomerOn("closed", 2, crossShards)
 	closed := tc.gigPayAccount(closedCustomer)
 	tc.must("PUT", "/projects/"+gigPayProject+"/wallets/"+closed+"/status", map[string]any{"status": "closed"}, 200)
 	id, tok := tc.gigPayToken(payer, "2", time.Now().Add(time.Hour), "to-closed")
-	out, _ := claim(tok, closed, http.StatusUnprocessableEntity)
+	out, _ = claim(tok, closed, http.StatusUnprocessableEntity)
 	if errorCode(out) != "WalletClosed" || out["token"].(map[string]any)["status"] != "Active" {
 		t.Fatalf("claim into a closed account: %v", out)
 	}
@@ -321,7 +379,7 @@ func TestGigPayCrossShardOnThreeNodes(t *testing.T) {
 			t.Fatalf("%s: supplies sum to %s, deposited 100000", tc.configs[i].NodeID, got)
 		}
 	}
-	t.Logf("claim over HTTP: cross-shard median %v (%d), single-shard median %v (%d); kill: %d claims in flight on %s, all answered %v after the kill",
-		median(crossLatency), len(crossLatency), median(singleLatency), len(singleLatency), carried, tc.configs[victim].NodeID,
+	t.Logf("claim over HTTP: cross-shard median %v (%d), single-shard median %v (%d); a close across shards %v; kill: %d claims in flight on %s, all answered %v after the kill",
+		median(crossLatency), len(crossLatency), median(singleLatency), len(singleLatency), closeLatency, carried, tc.configs[victim].NodeID,
 		answered.Round(time.Millisecond))
 }

@@ -470,9 +470,11 @@ func (f *Family) closeToken(b *fsm.Batch, c *CloseToken) *fsm.Result {
 	if t == nil {
 		return fsm.Fail(fsm.Rejectf(CodeTokenNotFound, "token %q not found", c.TokenID))
 	}
+	if t.CloseTransactionID != "" {
+		return closeInProgress(t)
+	}
 	if t.Status != TokenSucceeded {
-		out := *t
-		return &fsm.Result{Err: fsm.Rejectf(ledger.CodeInvalidStatusTransition, "only a Succeeded token can be closed; the token is %s", t.Status), Value: &out}
+		return notClosable(t)
 	}
 	fail := func(err *fsm.Error) *fsm.Result {
 		out := *t
@@ -483,8 +485,9 @@ func (f *Family) closeToken(b *fsm.Batch, c *CloseToken) *fsm.Result {
 	p := s.payment(b, c.ProjectID, t.PaymentID)
 	if dest == nil && source != nil && p != nil {
 		// Claimed across shards (wallets are never deleted): the payee's account lives on
-		// another shard, and a reversal across shards is not built yet.
-		return fail(fsm.Rejectf(ledger.CodeCrossShardTransaction, "the payee's account %q lives on another shard than the payer's; closing a token claimed across shards is not supported yet", t.DestinationWalletID))
+		// another shard. The router runs that close as a cross-shard transaction
+		// (closeacross.go); this command, sent to the token's shard alone, cannot move it.
+		return fail(fsm.Rejectf(ledger.CodeCrossShardTransaction, "the payee's account %q lives on another shard than the payer's; its close runs across shards through the router", t.DestinationWalletID))
 	}
 	if dest == nil || source == nil || p == nil {
 		panic(fmt.Sprintf("gigpay: succeeded token %s lacks its wallets or payment", t.ID)) // corruption

@@ -10,6 +10,9 @@
 // wallet's slot, so a claim routes by the string the payee holds. The string is looked up by
 // its SHA-256, never compared byte by byte against stored strings.
 //
+// A claim whose payee lives on another shard, and the close of such a claim, run as
+// cross-shard transactions of the core with this family's hooks (claim.go, closeacross.go).
+//
 // Records and keys are in model.go, commands in ops.go, their apply in apply.go, reads in
 // read.go.
 package gigpay

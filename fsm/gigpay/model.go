@@ -148,20 +148,31 @@ type Token struct {
 	// token whose payee lives on another shard, claim.go): until its decision the token can be
 	// neither claimed again nor rejected, and it does not expire. "" for none.
 	ClaimTransactionID string
+	// CloseTransactionID is the cross-shard transaction of a close in progress (a Succeeded
+	// token whose payee lives on another shard, closeacross.go): until its decision the token
+	// cannot be closed again. "" for none.
+	CloseTransactionID string
 }
 
 // Token records: version 2 appends ClaimTransactionID and is written only while a claim is in
+// progress, version 3 appends CloseTransactionID and is written only while a close is in
 // progress, so every other token keeps version 1's bytes.
 const (
 	tokenRecordVersion      = 1
 	tokenRecordVersionClaim = 2
+	tokenRecordVersionClose = 3
 )
 
 // Encode implements fsm.Value; it is also the stored record.
 func (t *Token) Encode(e *fsm.Encoder) {
 	version := byte(tokenRecordVersion)
-	if t.ClaimTransactionID != "" {
+	switch {
+	case t.ClaimTransactionID != "" && t.CloseTransactionID != "":
+		panic(fmt.Sprintf("gigpay: token %s both claimed and closed in progress", t.ID)) // Active vs Succeeded
+	case t.ClaimTransactionID != "":
 		version = tokenRecordVersionClaim
+	case t.CloseTransactionID != "":
+		version = tokenRecordVersionClose
 	}
 	e.Byte(version)
 	for _, s := range []string{t.ID, t.Token, t.ProjectID, t.AssetID} {
@@ -181,15 +192,18 @@ func (t *Token) Encode(e *fsm.Encoder) {
 	}
 	e.Varint(t.CreatedAt)
 	e.Varint(t.ModifiedAt)
-	if version == tokenRecordVersionClaim {
+	switch version {
+	case tokenRecordVersionClaim:
 		e.String(t.ClaimTransactionID)
+	case tokenRecordVersionClose:
+		e.String(t.CloseTransactionID)
 	}
 }
 
 // ReadToken reads what Encode wrote.
 func ReadToken(d *fsm.Decoder) *Token {
 	version := d.Byte()
-	if d.Err() == nil && version != tokenRecordVersion && version != tokenRecordVersionClaim {
+	if d.Err() == nil && version != tokenRecordVersion && version != tokenRecordVersionClaim && version != tokenRecordVersionClose {
 		d.Fail(fmt.Errorf("unknown token record version %d", version))
 	}
 	t := &Token{ID: d.String(), Token: d.String(), ProjectID: d.String(), AssetID: d.String()}
@@ -210,6 +224,12 @@ func ReadToken(d *fsm.Decoder) *Token {
 		t.ClaimTransactionID = d.String()
 		if d.Err() == nil && (t.ClaimTransactionID == "" || t.Status != TokenActive) {
 			d.Fail(fmt.Errorf("token %q: a claim in progress on a token that is not Active", t.ID))
+		}
+	}
+	if version == tokenRecordVersionClose {
+		t.CloseTransactionID = d.String()
+		if d.Err() == nil && (t.CloseTransactionID == "" || t.Status != TokenSucceeded) {
+			d.Fail(fmt.Errorf("token %q: a close in progress on a token that is not Succeeded", t.ID))
 		}
 	}
 	return t

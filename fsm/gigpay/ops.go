@@ -34,6 +34,9 @@ const (
 	// CodeClaimInProgress: a claim of the token whose payee lives on another shard is under
 	// way; it ends Succeeded or Active again (retry then: TokenNotActive, or the claim).
 	CodeClaimInProgress fsm.ErrorCode = "TokenClaimInProgress"
+	// CodeCloseInProgress: a close of the token whose payee lives on another shard is under
+	// way; it ends Closed or Succeeded again (retry then: InvalidStatusTransition, or the close).
+	CodeCloseInProgress fsm.ErrorCode = "TokenCloseInProgress"
 )
 
 // Events into the outbox: the token or the payment record after the change.
@@ -317,6 +320,7 @@ type Family struct {
 func Register(reg *fsm.Registry, core *ledger.Family) *Family {
 	f := &Family{ledger: core}
 	core.RegisterCrossHook(ClaimHook, &claimHook{f: f})
+	core.RegisterCrossHook(CloseHook, &closeHook{f: f})
 	reg.ClaimPrefix(prefixToken, "gigpay: tokens")
 	reg.ClaimPrefix(prefixTokenHash, "gigpay: tokens by hash")
 	reg.ClaimPrefix(prefixTokenExpiry, "gigpay: active tokens by expiry")

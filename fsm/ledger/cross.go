@@ -734,8 +734,10 @@ func isCrossHold(holdID string) bool {
 // transaction with its participants.
 func (l *Ledger) crossBegin(c *CrossBegin) *fsm.Result {
 	referenceID := c.ReferenceID
-	if referenceID == "" && len(c.Captures) > 0 && fsm.ValidID(c.IDPrefix, fsm.GeneratedIDMaxLength) {
-		// A capture without the caller's reference: the transaction's own ID, as CaptureHold.
+	if referenceID == "" && !c.CrossExtras.empty() && fsm.ValidID(c.IDPrefix, fsm.GeneratedIDMaxLength) {
+		// A family's write (a capture, a hook: a GigPay claim or close) without the caller's
+		// reference: the transaction's own ID, as CaptureHold (a reference of the family's
+		// would be burnt by a failed attempt).
 		referenceID = transactionID(c.IDPrefix, l.b.Peek(l.family.transactionSequence))
 	}
 	tc := &Transact{ProjectID: c.ProjectID, IDPrefix: c.IDPrefix, ReferenceID: referenceID, Operations: c.Operations}
