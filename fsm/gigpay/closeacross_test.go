@@ -98,7 +98,10 @@ func TestCloseAcrossShardsFails(t *testing.T) {
 	shards, tok := claimedAcross(t)
 	payer, payee := tok.SourceWalletID, tok.DestinationWalletID
 	other := shards[1].wallet("dave", "usd", 0)
-	shards[1].ok(&ledger.Transact{ProjectID: project, IDPrefix: "t0001", ReferenceID: "spend",
+	// The payee's own transactions carry another slot than the claim's (coordinated on shard 0
+	// with slot 0001): in a cluster a slot names one shard, so transaction IDs never repeat
+	// across shards, and the invariant checker pairs a transfer's two sides by ID.
+	shards[1].ok(&ledger.Transact{ProjectID: project, IDPrefix: "t0002", ReferenceID: "spend",
 		Operations: []ledger.Operation{{Type: ledger.OperationTransfer, From: payee, To: other, Amount: fsm.AmountFromUint64(100)}}})
 	eventsBefore := shards[0].events()
 
@@ -123,7 +126,7 @@ func TestCloseAcrossShardsFails(t *testing.T) {
 		shards[0].wantBalance(payer, 750, 750)
 	}
 	check()
-	shards[1].ok(&ledger.Transact{ProjectID: project, IDPrefix: "t0001", ReferenceID: "back",
+	shards[1].ok(&ledger.Transact{ProjectID: project, IDPrefix: "t0002", ReferenceID: "back",
 		Operations: []ledger.Operation{{Type: ledger.OperationTransfer, From: other, To: payee, Amount: fsm.AmountFromUint64(100)}}})
 	shards[1].ok(&ledger.SetWalletStatus{ProjectID: project, WalletID: payee, Status: ledger.WalletSuspendedStatus})
 	if got := crossCloseBegin(t, shards, tok, "masspay").prepare().finish(); got.FailureReason != ledger.CodeWalletSuspended {
