@@ -1,12 +1,17 @@
 package cluster
 
 import (
+	"errors"
 	"log/slog"
 	"net"
 	"os"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gigaledger/gigaledger/cluster/testutil"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 )
 
 // failingListener fails its first failures Accepts as a process out of file descriptors does,
@@ -144,4 +149,26 @@ func TestMuxBoundsUnidentifiedConnections(t *testing.T) {
 	waitUntil(t, "the idle connections' places are free", func() bool { return len(mux.unidentified) == 0 })
 	dialProtocol(t, addr, ProtocolShardForward)
 	_ = acceptWithin(t, forward, 5*time.Second, served).Close()
+}
+
+// TestShardTransportDoesNotPipeline: a shard's raft transport refuses pipelines, so raft
+// replicates one AppendEntries at a time (hashicorp/raft's pipeline can deadlock a follower's
+// replication and the shard's shutdown; raftRPCsInFlight).
+func TestShardTransportDoesNotPipeline(t *testing.T) {
+	listener, err := net.Listen("tcp", testutil.FreeAddr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	transport := newShardTransport(tcpLayer{listener}, hclog.NewNullLogger())
+	defer transport.Close()
+	if _, err := transport.AppendEntriesPipeline("n2", "127.0.0.1:1"); !errors.Is(err, raft.ErrPipelineReplicationNotSupported) {
+		t.Fatalf("AppendEntriesPipeline: %v, want ErrPipelineReplicationNotSupported", err)
+	}
+}
+
+// tcpLayer is a raft.StreamLayer over a plain TCP listener.
+type tcpLayer struct{ net.Listener }
+
+func (l tcpLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return net.DialTimeout("tcp", string(address), timeout)
 }

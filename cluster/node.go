@@ -55,6 +55,16 @@ const (
 	raftTransportPoolCount = 3
 	// raftTransportTimeout bounds raft RPC I/O on the network transport.
 	raftTransportTimeout = 10 * time.Second
+	// raftRPCsInFlight is 1: replication to each follower sends one AppendEntries at a time,
+	// without hashicorp/raft's pipeline. Its pipeline (v1.7.3) can deadlock: when a follower
+	// answers with a newer term or a failure, pipelineDecode returns and nobody reads the
+	// pipeline's done channel, so the next send parks forever, and the replication goroutine
+	// with it. The follower then receives heartbeats but never another entry (so it never
+	// calls an election that would heal it), and raft's Shutdown waits for that goroutine
+	// forever: seen as a node ignoring SIGTERM in the fault suite, with this in its goroutine
+	// dump. Batching, not pipelining, is what carries throughput here (hashicorp/raft #541
+	// measured pipelining's benefit as small and its cost under batching as large).
+	raftRPCsInFlight = 1
 	// DefaultBootstrapTimeout bounds how long Open waits for BootstrapExpect members (or for a
 	// member to tell it the placement) when the data directory holds no placement yet.
 	DefaultBootstrapTimeout = 2 * time.Minute

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
 	"github.com/gigaledger/gigaledger/shard"
@@ -80,13 +81,8 @@ func (n *Node) openShard(shardID int, bootstrap bool, peers []shard.Peer) error 
 	cfg.Bootstrap = bootstrap
 	cfg.NodeLog = n.nodeLog
 	layer := n.raftRouter.register(uint16(shardID), n.advertise)
-	transport := identifiedTransport{raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  layer,
-		MaxPool: raftTransportPoolCount,
-		Timeout: raftTransportTimeout,
-		Logger: &transportLogger{Logger: shard.NewRaftLogger(n.logger.With("shard", shardID), "raft-net"),
-			closing: n.closed.Load},
-	})}
+	transport := newShardTransport(layer, &transportLogger{Logger: shard.NewRaftLogger(n.logger.With("shard", shardID), "raft-net"),
+		closing: n.closed.Load})
 	s, err := shard.Open(cfg, sm, transport, n.logger)
 	if err != nil {
 		_ = transport.Close()
@@ -214,4 +210,16 @@ func (n *Node) localShard(shardID int) (*hostedShard, error) {
 		return nil, fmt.Errorf("shard %d on %s: %w", shardID, n.cfg.NodeID, ErrNotHosted)
 	}
 	return hs, nil
+}
+
+// newShardTransport is a shard's raft transport over its stream layer: pooled connections,
+// bounded I/O, and no pipelining (raftRPCsInFlight says why).
+func newShardTransport(layer raft.StreamLayer, logger hclog.Logger) identifiedTransport {
+	return identifiedTransport{raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:          layer,
+		MaxPool:         raftTransportPoolCount,
+		MaxRPCsInFlight: raftRPCsInFlight,
+		Timeout:         raftTransportTimeout,
+		Logger:          logger,
+	})}
 }
