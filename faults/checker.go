@@ -498,9 +498,23 @@ func checkSnapshots(r *Report, events []Event, final *FinalState) {
 // participant's prepare to its finish, both within the transaction's interval), and at most
 // their debits of the wallet.
 func checkHolds(r *Report, events []Event, slack *holdSlack) {
+	forEachCompletedCall(events, OpRead, func(call, e Event) {
+		if e.Outcome != OutcomeRead || e.Held == 0 || call.Wallet != e.Wallet {
+			return
+		}
+		if bound := slack.of(e.Wallet, "", call.TimeNs, e.TimeNs); e.Held > bound {
+			r.add(AnomalyStrandedHold, "a read of %s at %v saw %d held; the cross-shard transactions running then debit it by %d in all",
+				e.Wallet, time.Duration(call.TimeNs), e.Held, bound)
+		}
+	})
+}
+
+// forEachCompletedCall calls f with each call of op and its completion, in history order (a
+// process has one call in flight at a time).
+func forEachCompletedCall(events []Event, op string, f func(call, completion Event)) {
 	calls := map[int]Event{}
 	for _, e := range events {
-		if e.Op != OpRead {
+		if e.Op != op {
 			continue
 		}
 		if e.Type == EventInvoke {
@@ -509,12 +523,8 @@ func checkHolds(r *Report, events []Event, slack *holdSlack) {
 		}
 		call, ok := calls[e.Process]
 		delete(calls, e.Process)
-		if !ok || e.Outcome != OutcomeRead || e.Held == 0 || call.Wallet != e.Wallet {
-			continue
-		}
-		if bound := slack.of(e.Wallet, "", call.TimeNs, e.TimeNs); e.Held > bound {
-			r.add(AnomalyStrandedHold, "a read of %s at %v saw %d held; the cross-shard transactions running then debit it by %d in all",
-				e.Wallet, time.Duration(call.TimeNs), e.Held, bound)
+		if ok {
+			f(call, e)
 		}
 	}
 }
@@ -523,32 +533,22 @@ func checkHolds(r *Report, events []Event, slack *holdSlack) {
 // must find every posting of a completed transaction on the wallet (one per operation naming
 // the wallet) and none of a failed one.
 func checkVerifies(r *Report, events []Event, transfers map[string]*transferRecord, byRef map[string][]client.Transaction) {
-	calls := map[int]Event{}
-	for _, e := range events {
-		if e.Op != OpVerify {
-			continue
-		}
-		if e.Type == EventInvoke {
-			calls[e.Process] = e
-			continue
-		}
-		call, ok := calls[e.Process]
-		delete(calls, e.Process)
-		if !ok || e.Outcome != OutcomeRead || call.Wallet != e.Wallet || call.ReferenceID != e.ReferenceID {
-			continue
+	forEachCompletedCall(events, OpVerify, func(call, e Event) {
+		if e.Outcome != OutcomeRead || call.Wallet != e.Wallet || call.ReferenceID != e.ReferenceID {
+			return
 		}
 		t := transfers[e.ReferenceID]
 		txs := byRef[e.ReferenceID]
 		if t == nil || len(txs) == 0 {
-			continue // reported as lost or phantom elsewhere
+			return // reported as lost or phantom elsewhere
 		}
 		tx := txs[0]
 		if tx.ID != e.TxID {
 			r.add(AnomalyPartial, "%s: answered as transaction %s, the history has %s", e.ReferenceID, e.TxID, tx.ID)
-			continue
+			return
 		}
 		if call.TimeNs < t.returnNs {
-			continue // not after the answer (cannot happen: the reader is fed answers)
+			return // not after the answer (cannot happen: the reader is fed answers)
 		}
 		want := 0
 		if tx.Status == "completed" {
@@ -566,7 +566,7 @@ func checkVerifies(r *Report, events []Event, transfers map[string]*transferReco
 			r.add(AnomalyPartial, "%s (%s %s, answered at %v): a read of %s from %s at %v found %d of its entries, want %d",
 				e.ReferenceID, tx.ID, tx.Status, time.Duration(t.returnNs), e.Wallet, e.Node, time.Duration(call.TimeNs), e.Postings, want)
 		}
-	}
+	})
 }
 
 // checkReplicas: equal digests at equal applied indexes, and equal per-node balances.

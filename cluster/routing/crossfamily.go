@@ -40,19 +40,13 @@ func (r *Router) captureAcross(ctx context.Context, env fsm.Envelope, c *ledger.
 	// The structural checks CaptureHold makes before it records anything: the payee exists and
 	// holds the hold's asset (the hold's wallet is there: the hold is active).
 	to, err := rd.GetWallet(c.ProjectID, c.To)
-	var rejection *fsm.Error
-	switch {
-	case errors.As(err, &rejection):
-		return &fsm.Result{Err: rejection}, nil
-	case err != nil:
-		return nil, err
+	if err != nil {
+		return asResult(err)
 	}
 	from, err := rd.GetWallet(c.ProjectID, h.WalletID)
 	switch {
-	case errors.As(err, &rejection):
-		return &fsm.Result{Err: rejection}, nil
 	case err != nil:
-		return nil, err
+		return asResult(err)
 	case from.AssetID != to.AssetID:
 		return fsm.Fail(fsm.Rejectf(ledger.CodeAssetMismatch, "operation 0: wallet %q holds %q and wallet %q holds %q",
 			from.ID, from.AssetID, to.ID, to.AssetID)), nil
@@ -116,12 +110,8 @@ func (r *Router) activeHold(rd *reader, projectID, holdID string, keyed bool) (*
 func (r *Router) claimAcross(ctx context.Context, env fsm.Envelope, c *gigpay.ClaimToken) (*fsm.Result, error) {
 	rd := r.newReader(ctx)
 	tok, err := rd.GetTokenByString(c.ProjectID, c.Token)
-	var rejection *fsm.Error
-	switch {
-	case errors.As(err, &rejection):
-		return &fsm.Result{Err: rejection}, nil
-	case err != nil:
-		return nil, err
+	if err != nil {
+		return asResult(err)
 	}
 	refuse := func(err *fsm.Error, t *gigpay.Token) *fsm.Result { return &fsm.Result{Err: err, Value: t} }
 	keyed := env.Idempotency != nil
@@ -134,6 +124,7 @@ func (r *Router) claimAcross(ctx context.Context, env fsm.Envelope, c *gigpay.Cl
 	}
 	// The payee, checked as the single-shard claim checks it (its prepare checks it again).
 	dest, err := rd.GetWallet(c.ProjectID, c.DestinationWalletID)
+	var rejection *fsm.Error
 	switch {
 	case errors.As(err, &rejection) && rejection.Code == ledger.CodeWalletNotFound:
 		return refuse(fsm.Rejectf(ledger.CodeWalletNotFound, "destination account %q not found", c.DestinationWalletID), tok), nil
@@ -240,4 +231,14 @@ func (r *Router) closeAcross(ctx context.Context, env fsm.Envelope, c *gigpay.Cl
 	// The payee without the funds, suspended or closed; the token closed or being closed by
 	// another request: the single-shard close's codes, with the token as it is.
 	return &fsm.Result{Err: &fsm.Error{Code: t.FailureReason, Message: t.FailureMessage}, Value: after, Replayed: began.Replayed}, true, nil
+}
+
+// asResult is a failed read's answer: a rejection (not found, ...) as the request's result,
+// anything else as the error.
+func asResult(err error) (*fsm.Result, error) {
+	var rejection *fsm.Error
+	if errors.As(err, &rejection) {
+		return &fsm.Result{Err: rejection}, nil
+	}
+	return nil, err
 }
