@@ -291,7 +291,10 @@ run_gigaledger() {
 		local routing
 		for cross in $shares; do
 			for routing in $ROUTING; do
-				local cross_args=() run_name=$name-$routing
+				# The run's sequence number keeps repeated modes ("leader round-robin leader
+				# round-robin") apart.
+				RUN_SEQ=$((RUN_SEQ + 1))
+				local cross_args=() run_name=$name-$routing-r$RUN_SEQ
 				if [[ "$cross" != - ]]; then
 					cross_args=(--cross "$cross")
 					run_name+="-cross$cross"
@@ -308,6 +311,7 @@ run_gigaledger() {
 }
 
 RESULTS=()
+RUN_SEQ=0
 
 main() {
 	local system index scenario
