@@ -569,7 +569,10 @@ func openAPISchemas() object {
 			"shards": arrayOf(closed([]string{"shard", "digest", "appliedIndex"}, object{
 				"shard":        object{"type": "integer", "minimum": 0},
 				"digest":       object{"type": "string", "description": "hex SHA-256 of this shard's ledger state"},
-				"appliedIndex": object{"type": "integer", "minimum": 0}}))}),
+				"appliedIndex": object{"type": "integer", "minimum": 0},
+				"historyChainIndex": object{"type": "integer", "minimum": 0,
+					"description": "log index of the shard's newest history chain record (absent before the chain starts); replicas agree on the hash at every index"},
+				"historyChainHead": object{"type": "string", "description": "hex SHA-256 of that record: write it down to detect a rewritten history later (gigaledger verify)"}}))}),
 		"AssetList":       itemsOf("Asset"),
 		"WalletList":      itemsOf("Wallet"),
 		"CustomerPage":    pageOf("Customer"),

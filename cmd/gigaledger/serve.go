@@ -330,7 +330,13 @@ func (n *node) ShardDigests(ctx context.Context) ([]httpapi.ShardDigest, error) 
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, httpapi.ShardDigest{Shard: k, Digest: hex.EncodeToString(sum[:]), AppliedIndex: index})
+		d := httpapi.ShardDigest{Shard: k, Digest: hex.EncodeToString(sum[:]), AppliedIndex: index}
+		if machine, ok := n.cluster.StateMachine(k).(*fsm.Machine); ok {
+			if head, ok := machine.HistoryChainHead(); ok {
+				d.HistoryChainIndex, d.HistoryChainHead = head.Index, hex.EncodeToString(head.Hash[:])
+			}
+		}
+		out = append(out, d)
 	}
 	return out, nil
 }
