@@ -15,8 +15,9 @@ import (
 // Machine is one shard's state machine: the store, the apply loop, and the per-shard state of
 // every family registered in its Registry. It implements shard.StateMachine.
 //
-// Lifecycle and threading: ApplyBatch, Snapshot and Restore run on one goroutine (the shard's
-// apply loop) and alone touch the modules' memory. Queries read the store only (Store.Read), so
+// Lifecycle and threading: ApplyBatch, Snapshot and Restore run one at a time (the shard's
+// apply loop, or a follower read applying committed entries ahead of it, in turn under the
+// shard's apply lock) and alone touch the modules' memory. Queries read the store only (Store.Read), so
 // they see exactly the state of the last committed batch, never a half-applied one.
 // AppliedIndex is atomic.
 //
