@@ -1,0 +1,174 @@
+package ledger
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gigaledger/gigaledger/fsm"
+)
+
+// BenchmarkScale measures memory, disk and restart at scale on one shard's state machine
+// (issue 15, item 7): it applies W wallets (each funded by one issue) and transfers among them
+// until the store holds E entries, through the apply path in log entries of 1,000 commands with
+// the history chain on, then closes the store and measures a restart (open, load) and what the
+// loaded live state costs. It runs once whatever b.N is. Sizes from the environment:
+//
+//	GIGALEDGER_SCALE_WALLETS=1000000 GIGALEDGER_SCALE_ENTRIES=10000000 \
+//	  go test ./fsm/ledger -run '^$' -bench Scale -benchtime 1x -timeout 60m
+//
+// Reported: heap-B/wallet and rss-B/wallet (growth from before the open to after the load,
+// after a GC), disk-B/entry (the store's bytes over its entries), restart-s (open and load),
+// build-transfers/s (the apply rate while building, history persisted).
+func BenchmarkScale(b *testing.B) {
+	wallets := envInt(b, "GIGALEDGER_SCALE_WALLETS", 1_000_000)
+	entries := envInt(b, "GIGALEDGER_SCALE_ENTRIES", 10_000_000)
+	if entries < wallets {
+		b.Fatalf("GIGALEDGER_SCALE_ENTRIES (%d) below the wallets' own issues (%d)", entries, wallets)
+	}
+	transfers := (entries - wallets) / 2
+	dir := b.TempDir()
+	l, err := openTest(dir, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	index, now := uint64(0), int64(1_700_000_000_000)
+	apply := func(cmds [][]byte) {
+		index++
+		now++
+		for _, r := range l.ApplyBatch(index, now, cmds) {
+			if r.(*fsm.Result).Err != nil {
+				b.Fatal(r.(*fsm.Result).Err)
+			}
+		}
+	}
+	const batch = 1000
+	apply([][]byte{fsm.EncodeCommand(&fsm.StartHistoryChain{})})
+	apply([][]byte{
+		(&Command{Op: OpCreateProject, ProjectID: "p", Name: "scale"}).Encode(nil),
+		(&Command{Op: OpCreateAsset, ProjectID: "p", AssetID: "usd", Name: "USD", Code: "USD", Fractions: 100}).Encode(nil),
+	})
+	walletID := func(i int) string { return fmt.Sprintf("w%08d", i) }
+	cmds := make([][]byte, 0, batch)
+	flush := func() {
+		if len(cmds) > 0 {
+			apply(cmds)
+			cmds = cmds[:0]
+		}
+	}
+	for i := range wallets {
+		cmds = append(cmds, (&Command{Op: OpCreateWallet, ProjectID: "p", WalletID: walletID(i), AssetID: "usd"}).Encode(nil))
+		if len(cmds) == batch {
+			flush()
+		}
+	}
+	flush()
+	for i := range wallets {
+		cmds = append(cmds, (&Command{Op: OpTransact, ProjectID: "p", IDPrefix: "f", ReferenceID: "fund" + walletID(i),
+			Operations: []Operation{{Type: OperationIssue, To: walletID(i), Amount: AmountFromUint64(1 << 40)}}}).Encode(nil))
+		if len(cmds) == batch {
+			flush()
+		}
+	}
+	flush()
+	start := time.Now()
+	for i := range transfers {
+		from, to := (i*7919)%wallets, (i*104729+1)%wallets
+		if from == to {
+			to = (to + 1) % wallets
+		}
+		cmds = append(cmds, (&Command{Op: OpTransact, ProjectID: "p", IDPrefix: "t", ReferenceID: "t" + strconv.Itoa(i),
+			Operations: []Operation{{Type: OperationTransfer, From: walletID(from), To: walletID(to), Amount: AmountFromUint64(1)}}}).Encode(nil))
+		if len(cmds) == batch {
+			flush()
+		}
+	}
+	flush()
+	buildRate := float64(transfers) / time.Since(start).Seconds()
+	if err := l.Close(); err != nil {
+		b.Fatal(err)
+	}
+	disk := dirBytes(b, dir)
+
+	// The restart: everything a node does before its shard can apply again, measured from a
+	// process state without the store.
+	l = nil
+	heap0, rss0 := settledMemory(b)
+	start = time.Now()
+	l, err = openTest(dir, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	restart := time.Since(start)
+	heap1, rss1 := settledMemory(b)
+	defer l.Close()
+	if len(l.wallets) != wallets {
+		b.Fatalf("loaded %d wallets, want %d", len(l.wallets), wallets)
+	}
+	b.ReportMetric(float64(heap1-heap0)/float64(wallets), "heap-B/wallet")
+	b.ReportMetric(float64(rss1-rss0)/float64(wallets), "rss-B/wallet")
+	b.ReportMetric(float64(disk)/float64(entries), "disk-B/entry")
+	b.ReportMetric(restart.Seconds(), "restart-s")
+	b.ReportMetric(buildRate, "build-transfers/s")
+	b.Logf("%d wallets, %d entries (%d transfers): store %d MiB on disk; restart %v; live heap %d MiB, RSS %d MiB after the load",
+		wallets, entries, transfers, disk>>20, restart.Round(time.Millisecond), heap1>>20, rss1>>20)
+}
+
+func envInt(b *testing.B, name string, fallback int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return fallback
+	}
+	n, err := strconv.Atoi(strings.ReplaceAll(v, "_", ""))
+	if err != nil || n <= 0 {
+		b.Fatalf("%s=%q: want a positive count", name, v)
+	}
+	return n
+}
+
+// settledMemory is the live heap and the resident set after a GC that returns memory to the OS.
+func settledMemory(b *testing.B) (heap, rss uint64) {
+	runtime.GC()
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rss = kb << 10
+		}
+	}
+	return ms.HeapAlloc, rss
+}
+
+func dirBytes(b *testing.B, dir string) int64 {
+	var total int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err == nil {
+			total += info.Size()
+		}
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return total
+}
