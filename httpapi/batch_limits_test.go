@@ -18,7 +18,9 @@ const shardCommandMaxBytes = 1 << 20
 // The largest batches the API accepts, by body size and by count, encode into TransactBatch
 // commands that a shard accepts, even all on one shard: the limits need no raising.
 func TestLargestBatchesFitOneShardCommand(t *testing.T) {
-	wallet := func(i int) string { return fmt.Sprintf("w%04x%s", i%4096, strings.Repeat("a", fsm.GeneratedIDMaxLength-5)) }
+	wallet := func(i int) string {
+		return fmt.Sprintf("w%04x%s", i%4096, strings.Repeat("a", fsm.GeneratedIDMaxLength-5))
+	}
 	var bodies [][]byte
 	// Long: every field at its longest, 100 operations per transaction, as many as 1 MiB holds.
 	var long transactionBatchRequest
