@@ -10,6 +10,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
@@ -154,3 +155,34 @@ var (
 	// not apply: 503 Overloaded with Retry-After.
 	ErrOverloaded = errors.New("shard overloaded")
 )
+
+// ServedShard records, for one API request, the shard that served its write, so that the
+// response can name that shard's leader (the node serving the API sets it up per request with
+// WithServedShard and reads it before the answer's headers leave). A request that wrote to
+// several shards (a cross-shard transaction) or to none records nothing.
+type ServedShard struct {
+	shardID atomic.Int64 // shard ID + 1; 0 while none is recorded
+}
+
+type servedShardKey struct{}
+
+// WithServedShard returns a context under which a backend records the shard that serves the
+// request's write, and the record to read it from.
+func WithServedShard(ctx context.Context) (context.Context, *ServedShard) {
+	served := &ServedShard{}
+	return context.WithValue(ctx, servedShardKey{}, served), served
+}
+
+// RecordServedShard notes, when ctx carries a ServedShard, that shardID served the request's
+// write (a later write of the same request replaces it).
+func RecordServedShard(ctx context.Context, shardID int) {
+	if served, _ := ctx.Value(servedShardKey{}).(*ServedShard); served != nil {
+		served.shardID.Store(int64(shardID) + 1)
+	}
+}
+
+// Shard is the recorded shard; false when none is.
+func (s *ServedShard) Shard() (int, bool) {
+	id := s.shardID.Load()
+	return int(id - 1), id > 0
+}

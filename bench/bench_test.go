@@ -647,7 +647,7 @@ func TestTokenBatchItemFailuresAreCounted(t *testing.T) {
 	ledger := newFakeLedger("")
 	server := httptest.NewServer(ledger.handler())
 	defer server.Close()
-	driver, err := newHTTPDriver([]string{server.URL}, "", 1)
+	driver, err := newHTTPDriver([]string{server.URL}, "", 1, routingRoundRobin)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,11 @@
 #   SYSTEMS ["gigaledger postgresql"]  which systems to run, in order
 #   BENCH_ARGS []   extra flags for both runs (e.g. "--rate 2000" or "--ops-per-tx 8")
 #   TARGETS [all]   "all": round-robin over the 3 nodes; "one": only n1
+#   ROUTING [leader]  GigaLedger: the bench's --routing per run, e.g. "leader round-robin":
+#                   each scenario runs once per mode against the same cluster, one after the
+#                   other (leader: writes go to the shard leader the answers name, one-shard
+#                   clusters only; round-robin: every request round-robin over TARGETS, the
+#                   followers forward writes)
 #   BENCH_BIN []    command that runs the harness (default: "<built gigaledger> bench")
 #   GIGALEDGER_BIN []  use this prebuilt gigaledger binary instead of building ./cmd/gigaledger
 #   NODE_ARGS []    extra flags for every `gigaledger serve` (e.g. "--log-level warn")
@@ -53,6 +58,7 @@ done
 SYSTEMS=${SYSTEMS:-"gigaledger postgresql"}
 BENCH_ARGS=${BENCH_ARGS:-}
 TARGETS=${TARGETS:-all}
+ROUTING=${ROUTING:-leader}
 KEEP_WORK=${KEEP_WORK:-0}
 NODE_ARGS=${NODE_ARGS:-}
 PROFILE_SECONDS=${PROFILE_SECONDS:-0}
@@ -295,14 +301,20 @@ run_gigaledger() {
 			shares=$CROSS
 			((shards == 1)) && shares=${CROSS%% *}
 		fi
+		local routing
 		for cross in $shares; do
-			local cross_args=() run_name=$name
-			if [[ "$cross" != - ]]; then
-				cross_args=(--cross "$cross")
-				run_name+="-cross$cross"
-			fi
-			run_bench gigaledger "$run_name" "$scenario" --target "$GL_TARGETS" "${webhook_args[@]}" "${batch_args[@]}" "${cross_args[@]}"
-			RESULTS+=("$WORK/$run_name.json")
+			for routing in $ROUTING; do
+				# The run's sequence number keeps repeated modes ("leader round-robin leader
+				# round-robin") apart.
+				RUN_SEQ=$((RUN_SEQ + 1))
+				local cross_args=() run_name=$name-$routing-r$RUN_SEQ
+				if [[ "$cross" != - ]]; then
+					cross_args=(--cross "$cross")
+					run_name+="-cross$cross"
+				fi
+				run_bench gigaledger "$run_name" "$scenario" --target "$GL_TARGETS" --routing "$routing" "${webhook_args[@]}" "${batch_args[@]}" "${cross_args[@]}"
+				RESULTS+=("$WORK/$run_name.json")
+			done
 		done
 	done
 	# Only the curl jobs: a bare wait would also wait for the nodes.
@@ -312,6 +324,7 @@ run_gigaledger() {
 }
 
 RESULTS=()
+RUN_SEQ=0
 
 main() {
 	local system index scenario

@@ -19,7 +19,7 @@ func BenchmarkHTTPDriverTransfer(b *testing.B) {
 		_, _ = w.Write([]byte(`{"id":"t","status":"completed"}`))
 	}))
 	defer server.Close()
-	driver, err := newHTTPDriver([]string{server.URL}, "token", 64)
+	driver, err := newHTTPDriver([]string{server.URL}, "token", 64, routingRoundRobin)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -59,6 +59,8 @@ type httpDriver struct {
 	// placement is where walletIDs live on the cluster's shards (nil when the
 	// cluster did not say); written by Setup only.
 	placement *WalletPlacement
+	// routing counts who answered the measured requests.
+	routing *routingCounter
 }
 
 // Placement returns where the ledger scenarios' wallets live, nil when unknown (Run reads it
@@ -66,8 +68,10 @@ type httpDriver struct {
 func (d *httpDriver) Placement() *WalletPlacement { return d.placement }
 
 // newHTTPDriver returns a driver that spreads requests round-robin over
-// targets (base URLs) with connections for clients.
-func newHTTPDriver(targets []string, token string, clients int) (*httpDriver, error) {
+// targets (base URLs) with connections for clients; with routing
+// routingLeader, each target's client sends writes to the leader an answer
+// named instead (client.WithLeaderRouting).
+func newHTTPDriver(targets []string, token string, clients int, routing string) (*httpDriver, error) {
 	transport := &http.Transport{
 		Proxy:               nil, // never send loopback load through a proxy
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -77,9 +81,12 @@ func newHTTPDriver(targets []string, token string, clients int) (*httpDriver, er
 		DisableCompression:  true,
 		ForceAttemptHTTP2:   false,
 	}
-	d := &httpDriver{httpClient: &http.Client{Transport: transport, Timeout: requestTimeout}}
+	d := &httpDriver{httpClient: &http.Client{Transport: transport, Timeout: requestTimeout}, routing: &routingCounter{mode: routing}}
 	for _, target := range targets {
 		common := []client.Option{client.WithHTTPClient(d.httpClient), client.WithToken(token), client.WithUserAgent(userAgent)}
+		if routing == routingLeader {
+			common = append(common, client.WithLeaderRouting())
+		}
 		measured, err := client.New(target, append(common, client.WithRetryPolicy(client.NoRetries))...)
 		if err != nil {
 			return nil, err
@@ -114,7 +121,10 @@ func (d *httpDriver) Do(ctx context.Context, request *Request) Outcome {
 	// still a harness error here (every request has a fresh reference).
 	var status int
 	var code string
-	ctx = client.WithAttemptHook(ctx, func(attempt client.Attempt) { status, code = attempt.StatusCode, attempt.Code })
+	ctx = client.WithAttemptHook(ctx, func(attempt client.Attempt) {
+		status, code = attempt.StatusCode, attempt.Code
+		d.routing.observe(attempt)
+	})
 	api := d.pick(d.clients)
 	var err error
 	switch request.Kind {

@@ -61,7 +61,9 @@ type options struct {
 	progress      string
 	pgMode        string
 	webhook       bool
-	webhookDrain  time.Duration
+	// routing is the HTTP driver's routing mode: routingLeader or routingRoundRobin.
+	routing      string
+	webhookDrain time.Duration
 	// crossShare is --cross: nil when not given (uniform pairs).
 	crossShare *float64
 	// batch is --batch: transfers per request (0: one transaction per request).
@@ -122,6 +124,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	flags.Uint64Var(&opts.seed, "seed", 1, "seed of the request generators (runs with the same seed send the same stream)")
 	flags.StringVar(&opts.pgMode, "pg-mode", pgModeInteractive, "PostgreSQL transaction style: function (one round trip through a PL/pgSQL function) or interactive (two pipelined round trips from the client)")
 	flags.BoolVar(&opts.allowRemote, "allow-remote", false, "allow targets that do not resolve to loopback")
+	flags.StringVar(&opts.routing, "routing", routingLeader, "GigaLedger: "+routingLeader+" sends writes to the shard leader the answers name (one-shard clusters; the targets round-robin until then and on several shards), "+
+		routingRoundRobin+" sends every request round-robin over the targets (followers forward writes)")
 	flags.BoolVar(&opts.webhook, "webhook", false, "GigaLedger: receive the run's events on a loopback webhook and report delivery rate, lag and drain time")
 	flags.DurationVar(&opts.webhookDrain, "webhook-drain", webhookDrainDefault, "with --webhook: how long to wait after the load for the events still in flight")
 	cross := flags.String("cross", "", "transfer scenario on a sharded GigaLedger: share of transfers between wallets of different shards, 0..1 (e.g. 0.1); empty: both wallets uniform")
@@ -132,6 +136,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	if flags.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", flags.Args())
+	}
+	if opts.routing != routingLeader && opts.routing != routingRoundRobin {
+		return nil, fmt.Errorf("--routing %q: want %s or %s", opts.routing, routingLeader, routingRoundRobin)
 	}
 	if *cross != "" {
 		share, err := strconv.ParseFloat(*cross, 64)
@@ -221,7 +228,7 @@ func runWithOptions(ctx context.Context, opts *options, stderr io.Writer) (*Resu
 				}
 			}
 		}
-		httpDriver, err := newHTTPDriver(opts.targets, opts.token, opts.clients)
+		httpDriver, err := newHTTPDriver(opts.targets, opts.token, opts.clients, opts.routing)
 		if err != nil {
 			return nil, fmt.Errorf("--target: %w", err)
 		}
@@ -240,6 +247,7 @@ func runWithOptions(ctx context.Context, opts *options, stderr io.Writer) (*Resu
 			chain = append(chain, measure)
 		}
 		// Last, so that its reads are the closest to the measured phase.
+		chain = append(chain, httpDriver.routing)
 		hooks = append(chain, newNodeMetricsProbe(httpDriver.httpClient, opts.targets))
 	}
 	defer driver.Close()

@@ -95,6 +95,8 @@ type Result struct {
 	SpannedRequests    int64 `json:"spannedRequests,omitempty"`
 	// Nodes are each target's counters over the measured phase (GigaLedger only).
 	Nodes []NodeFigures `json:"nodes,omitempty"`
+	// Routing is how the HTTP driver routed writes and who answered (GigaLedger only).
+	Routing *RoutingResult `json:"routing,omitempty"`
 }
 
 // PhaseLatency is the latency of one call of multi-call requests.
@@ -304,6 +306,9 @@ func WriteTable(out io.Writer, result *Result) error {
 			formatRates([]NodeFigures{node}, func(n NodeFigures) *float64 { return n.FsyncsPerSecond }),
 			formatRates([]NodeFigures{node}, func(n NodeFigures) *float64 { return n.LogEntriesPerSecond }))
 	}
+	if result.Routing != nil {
+		fmt.Fprintf(table, "routing\t%s\t%s\n", result.Routing.Mode, formatRouting(result.Routing))
+	}
 	if result.Webhook != nil {
 		writeWebhook(table, result.Webhook)
 	}
@@ -369,6 +374,12 @@ func WriteComparison(out io.Writer, results []*Result) error {
 	if sharded {
 		header = append(header, "shards", "cross asked", "cross sent", "single p50/p99 ms", "cross p50/p99 ms", "fsyncs/s per node", "entries/s per node")
 	}
+	// GigaLedger runs through the HTTP driver add their routing mode and the share of answers
+	// that came from the shard leader asked.
+	routed := slices.ContainsFunc(results, func(result *Result) bool { return result.Routing != nil })
+	if routed {
+		header = append(header, "routing", "at leader")
+	}
 	fmt.Fprintln(table, strings.Join(header, "\t")+"\t")
 	for _, result := range results {
 		ratio := "-"
@@ -413,6 +424,16 @@ func WriteComparison(out io.Writer, results []*Result) error {
 			fmt.Fprintf(table, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t", shards, cross, sent, spanLatency(result, spanSingleShard), spanLatency(result, spanCrossShard),
 				formatRates(result.Nodes, func(n NodeFigures) *float64 { return n.FsyncsPerSecond }),
 				formatRates(result.Nodes, func(n NodeFigures) *float64 { return n.LogEntriesPerSecond }))
+		}
+		if routed {
+			mode, atLeader := "-", "-"
+			if routing := result.Routing; routing != nil {
+				mode = routing.Mode
+				if routing.Answers > 0 {
+					atLeader = fmt.Sprintf("%.1f%%", 100*float64(routing.AtLeader)/float64(routing.Answers))
+				}
+			}
+			fmt.Fprintf(table, "%s\t%s\t", mode, atLeader)
 		}
 		fmt.Fprintln(table)
 	}

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -58,6 +59,10 @@ type Client struct {
 	token      string
 	userAgent  string
 	retry      RetryPolicy
+	// leaderRouting sends writes to the leader the server names (WithLeaderRouting); leader
+	// is that leader's base URL, nil while none is known.
+	leaderRouting bool
+	leader        atomic.Pointer[string]
 }
 
 // Option configures a Client.
@@ -77,6 +82,23 @@ func WithUserAgent(userAgent string) Option { return func(c *Client) { c.userAge
 
 // WithRetryPolicy replaces DefaultRetryPolicy.
 func WithRetryPolicy(policy RetryPolicy) Option { return func(c *Client) { c.retry = policy } }
+
+// WithLeaderRouting sends writes to the leader of the cluster's one shard once a response has
+// named it (header GigaLedger-Shard-Leader, with GigaLedger-Shard-Count: 1), instead of to the
+// configured node, which would forward them: the follower's HTTP, JSON and forwarding work is
+// saved. Reads still go to the configured node. The leader's URL must use the base URL's
+// scheme; the bearer token goes to it too (every node of a cluster takes the same token).
+//
+// When the leader cannot be reached or answers that it cannot serve (503), the client forgets
+// it and the call's next attempt goes to the configured node; the retry policy and its
+// classification stay as they are, so a write whose outcome is unknown is resent (to any
+// node) only under its Idempotency-Key or referenceId, which the whole cluster honours. On a
+// cluster of several shards the client cannot tell a request's shard before sending it, so it
+// follows no hint there and sends everything to the configured node.
+//
+// It is opt-in: without it the client talks to the one node it was given, and sends the token
+// nowhere else.
+func WithLeaderRouting() Option { return func(c *Client) { c.leaderRouting = true } }
 
 // New returns a client of the node at baseURL (scheme, host and optional path prefix, such as
 // "http://127.0.0.1:8081").
@@ -104,6 +126,71 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 // BaseURL returns the node's URL the client calls.
 func (c *Client) BaseURL() string { return c.baseURL }
 
+// Leader returns the base URL of the leader writes go to under WithLeaderRouting, "" while none
+// is known (or without it).
+func (c *Client) Leader() string {
+	if leader := c.leader.Load(); leader != nil {
+		return *leader
+	}
+	return ""
+}
+
+// The headers that name the shard that served a write and its leader (docs/cloudwallet-api.md,
+// "Finding the leader").
+const (
+	headerShardCount  = "GigaLedger-Shard-Count"
+	headerShardLeader = "GigaLedger-Shard-Leader"
+	// leaderURLMaxBytes bounds a leader URL the client believes.
+	leaderURLMaxBytes = 255
+)
+
+// target is the base URL an attempt of r goes to: the known leader for a write under
+// WithLeaderRouting, else the configured node.
+func (c *Client) target(r *request) string {
+	if c.leaderRouting && r.method != http.MethodGet {
+		if leader := c.leader.Load(); leader != nil {
+			return *leader
+		}
+	}
+	return c.baseURL
+}
+
+// learnLeader follows an attempt sent to base: a leader named by an answer of a one-shard
+// cluster becomes the target of writes; a leader that could not be reached or could not serve
+// is forgotten, so that the next attempt goes to the configured node.
+func (c *Client) learnLeader(base string, got *answer, err error) {
+	if !c.leaderRouting {
+		return
+	}
+	if got != nil && got.header.Get(headerShardCount) == "1" {
+		if leader, ok := c.leaderURL(got.header.Get(headerShardLeader)); ok {
+			if current := c.leader.Load(); current == nil || *current != leader {
+				c.leader.Store(&leader)
+			}
+			return
+		}
+	}
+	if err != nil && base != c.baseURL && (errors.Is(err, ErrUnavailable) || errors.Is(err, ErrOutcomeUnknown)) {
+		if current := c.leader.Load(); current != nil && *current == base {
+			c.leader.CompareAndSwap(current, nil)
+		}
+	}
+}
+
+// leaderURL checks a leader URL from a header: http(s)://host[:port][/prefix] in the base
+// URL's scheme (never from https down to http).
+func (c *Client) leaderURL(value string) (string, bool) {
+	if value == "" || len(value) > leaderURLMaxBytes {
+		return "", false
+	}
+	parsed, err := url.Parse(value)
+	if err != nil || parsed.Host == "" || parsed.RawQuery != "" || parsed.Fragment != "" || parsed.User != nil ||
+		!strings.HasPrefix(c.baseURL, parsed.Scheme+"://") {
+		return "", false
+	}
+	return strings.TrimRight(value, "/"), true
+}
+
 // Attempt is one HTTP exchange of a call, as reported to an attempt hook.
 type Attempt struct {
 	// Number is 1 for the first attempt of a call.
@@ -118,6 +205,12 @@ type Attempt struct {
 	Replayed bool
 	// Err is the transport error (a *TransportError) when no whole answer was read.
 	Err error
+	// BaseURL is the node the attempt went to: the client's, or the leader's under
+	// WithLeaderRouting.
+	BaseURL string
+	// ShardLeader is the answer's GigaLedger-Shard-Leader header: the base URL of the leader
+	// of the shard that served the write, when the node knew it.
+	ShardLeader string
 }
 
 type attemptHookKey struct{}
@@ -197,12 +290,16 @@ func (c *Client) run(ctx context.Context, r *request) (*answer, error) {
 	}
 	var unknown error
 	for attempt := 1; ; attempt++ {
-		got, err := c.send(ctx, r)
+		base := c.target(r)
+		got, err := c.send(ctx, base, r)
 		if err == nil && got.status >= 300 {
 			err = got.apiError()
 		}
+		c.learnLeader(base, got, err)
 		if hook != nil {
-			hook(attemptOf(attempt, got, err))
+			a := attemptOf(attempt, got, err)
+			a.BaseURL = base
+			hook(a)
 		}
 		if err == nil {
 			return got, nil
@@ -231,7 +328,8 @@ func attemptOf(number int, got *answer, err error) Attempt {
 	if got == nil {
 		return Attempt{Number: number, Err: err}
 	}
-	a := Attempt{Number: number, StatusCode: got.status, Replayed: got.header.Get(headerIdempotentReplayed) == "true"}
+	a := Attempt{Number: number, StatusCode: got.status, Replayed: got.header.Get(headerIdempotentReplayed) == "true",
+		ShardLeader: got.header.Get(headerShardLeader)}
 	var apiErr *Error
 	if errors.As(err, &apiErr) {
 		a.Code = apiErr.Code
@@ -278,12 +376,12 @@ func retryAfterOf(err error) time.Duration {
 // send makes one attempt. The body is handed over without GetBody, so that net/http never
 // replays a request by itself (it would for one with an Idempotency-Key on a reused
 // connection): every resend is this client's decision, made by run and reported to the hook.
-func (c *Client) send(ctx context.Context, r *request) (*answer, error) {
+func (c *Client) send(ctx context.Context, base string, r *request) (*answer, error) {
 	var body io.Reader
 	if r.body != nil {
 		body = bytes.NewReader(r.body)
 	}
-	httpRequest, err := http.NewRequestWithContext(ctx, r.method, c.baseURL+r.path, body)
+	httpRequest, err := http.NewRequestWithContext(ctx, r.method, base+r.path, body)
 	if err != nil {
 		return nil, &TransportError{Method: r.method, Path: r.path, NotSent: true, Err: err}
 	}

@@ -26,4 +26,9 @@
 // apply (see CreateInvoice).
 //
 // A caller that wants one attempt per call (it classifies and resends itself) uses NoRetries.
+//
+// Leader routing. Every answer to a write that one shard served names the shard's leader
+// (header GigaLedger-Shard-Leader). With WithLeaderRouting, a client of a one-shard cluster sends
+// its later writes straight there, saving the follower's forwarding hop, and falls back to the
+// configured node when the leader cannot be reached; the retry rules above stay as they are.
 package client

@@ -42,7 +42,7 @@ const statusProbeTimeout = time.Second
 // localInfo is this node's own nodeInfo.
 func (n *Node) localInfo() nodeInfo {
 	info := nodeInfo{NodeAddress: NodeAddress{ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr, APIAddr: n.cfg.APIAddr,
-		PublicAddr: n.cfg.PublicAddr}, Hosts: n.HostedShards(), Leads: []int{}}
+		PublicAddr: n.cfg.PublicAddr, APIURL: n.cfg.APIURL}, Hosts: n.HostedShards(), Leads: []int{}}
 	for _, id := range info.Hosts {
 		if hs := n.hosted(id); hs != nil && hs.shard.IsLeader() {
 			info.Leads = append(info.Leads, id)
@@ -76,7 +76,7 @@ func (n *Node) probeNodes(nodes []*NodeStatus) {
 				return
 			}
 			node.State = NodeStateAlive
-			node.APIAddr, node.PublicAddr = info.APIAddr, info.PublicAddr
+			node.APIAddr, node.PublicAddr, node.APIURL = info.APIAddr, info.PublicAddr, info.APIURL
 			node.Hosts, node.Leads = info.Hosts, info.Leads
 		})
 	}
@@ -133,7 +133,7 @@ func (n *Node) Status() Status {
 		}
 	}
 	self := &NodeStatus{NodeAddress: NodeAddress{ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr, APIAddr: n.cfg.APIAddr,
-		PublicAddr: n.cfg.PublicAddr}, State: NodeStateAlive, Hosts: n.HostedShards()}
+		PublicAddr: n.cfg.PublicAddr, APIURL: n.cfg.APIURL}, State: NodeStateAlive, Hosts: n.HostedShards()}
 	nodes[n.cfg.NodeID] = self
 	if n.gossip == nil {
 		var peers []*NodeStatus

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gigaledger/gigaledger/shard"
+	"github.com/gigaledger/gigaledger/shard/coalesce"
 )
 
 // Propose applies command to shardID through its leader and returns its result: locally when
@@ -38,43 +39,103 @@ func (n *Node) Propose(ctx context.Context, shardID int, command []byte) (any, e
 
 // LinearizableRead returns once the local state machine of shardID reflects every write
 // acknowledged before it was called: on the leader, ReadIndex then WaitApplied; on a follower,
-// the leader's read index over the forwarding RPC, then WaitApplied locally. The caller then
-// reads StateMachine(shardID). ErrNotHosted when this node holds no replica: a shard hosted
+// the leader's read point over the forwarding RPC, then WaitRead locally (which applies the
+// local log up to it when it holds the leader's entry there). The caller then reads
+// StateMachine(shardID). ErrNotHosted when this node holds no replica: a shard hosted
 // elsewhere is read with Query.
 func (n *Node) LinearizableRead(ctx context.Context, shardID int) error {
 	hs, err := n.localShard(shardID)
 	if err != nil {
 		return fmt.Errorf("linearizable read: %w", err)
 	}
-	readIndex, err := n.readIndex(ctx, shardID)
+	point, err := n.readPoint(ctx, hs)
 	if err != nil {
 		return err
 	}
-	if err := hs.shard.WaitApplied(ctx, readIndex); err != nil {
+	if err := hs.shard.WaitRead(ctx, point); err != nil {
 		return fmt.Errorf("linearizable read: %w", err)
 	}
 	return nil
 }
 
-// readIndex is shardID's read index from its leader (this node's replica when it leads).
-func (n *Node) readIndex(ctx context.Context, shardID int) (uint64, error) {
-	var readIndex uint64
+// readIndexRoundTimeout bounds one shared read-index round (readPoint): about forwardPatience
+// without a leader, plus the last attempt's RPC. A caller whose own ctx ends sooner stops
+// waiting; the round goes on for the others.
+const readIndexRoundTimeout = leaderWaitMax + 2*time.Second
+
+// readPointPayloadWithTerm asks the leader to answer a read index with the term of its entry
+// (16 bytes: index, term). An empty payload gets the index alone (8 bytes), as nodes before
+// the term was carried ask and answer.
+var readPointPayloadWithTerm = []byte{1}
+
+// newReadRounds returns the read-index rounds of a hosted shard: every read on this node that
+// arrives while a round is in flight shares the next one, so a follower sends its leader one
+// read-index request per round rather than one per read, and the leader's verifier sees one
+// caller. A read only ever uses a round that started after it arrived (shard/coalesce).
+func (n *Node) newReadRounds(shardID int) *coalesce.Rounds[shard.ReadPoint] {
+	return coalesce.New(func() (shard.ReadPoint, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), readIndexRoundTimeout)
+		defer cancel()
+		return n.fetchReadPoint(ctx, shardID)
+	}, nil)
+}
+
+// readPoint is shardID's read point from its leader, from a round shared with this node's
+// other reads of the shard.
+func (n *Node) readPoint(ctx context.Context, hs *hostedShard) (shard.ReadPoint, error) {
+	point, err := hs.readRounds.Do(ctx, n.closing)
+	switch {
+	case err == nil:
+		return point, nil
+	case errors.Is(err, coalesce.ErrStopped):
+		return point, fmt.Errorf("read index: %w", shard.ErrClosed)
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return point, fmt.Errorf("read index: %w", err)
+	}
+	return point, err // the round's own error, named already
+}
+
+// fetchReadPoint asks shardID's leader for a read point: this node's replica when it leads
+// (the index alone: a leader never applies ahead of raft), else the leader over the RPC, with
+// the term of the entry at the index.
+func (n *Node) fetchReadPoint(ctx context.Context, shardID int) (shard.ReadPoint, error) {
+	var point shard.ReadPoint
 	err := n.callLeader(ctx, leaderCall{
-		what: "read index", shardID: shardID, kind: rpcKindReadIndex, resendable: true, patience: forwardPatience,
+		what: "read index", shardID: shardID, kind: rpcKindReadIndex, payload: readPointPayloadWithTerm,
+		resendable: true, patience: forwardPatience,
 		serveLocally: func(hs *hostedShard) error {
 			var err error
-			readIndex, err = hs.shard.ReadIndex(ctx)
+			point.Index, err = hs.shard.ReadIndex(ctx)
 			return err
 		},
 		answer: func(payload []byte) error {
-			if len(payload) != 8 {
-				return fmt.Errorf("%d-byte read index", len(payload))
-			}
-			readIndex = binary.BigEndian.Uint64(payload)
-			return nil
+			var err error
+			point, err = decodeReadPoint(payload)
+			return err
 		},
 	})
-	return readIndex, err
+	return point, err
+}
+
+// encodeReadPoint is a read-index answer: the index, and the term when the asker wants it.
+func encodeReadPoint(point shard.ReadPoint, withTerm bool) []byte {
+	payload := binary.BigEndian.AppendUint64(nil, point.Index)
+	if withTerm {
+		payload = binary.BigEndian.AppendUint64(payload, point.Term)
+	}
+	return payload
+}
+
+// decodeReadPoint reads a read-index answer of either form (an older leader answers the index
+// alone: Term 0, which makes the follower wait for raft rather than apply ahead).
+func decodeReadPoint(payload []byte) (shard.ReadPoint, error) {
+	switch len(payload) {
+	case 8:
+		return shard.ReadPoint{Index: binary.BigEndian.Uint64(payload)}, nil
+	case 16:
+		return shard.ReadPoint{Index: binary.BigEndian.Uint64(payload), Term: binary.BigEndian.Uint64(payload[8:])}, nil
+	}
+	return shard.ReadPoint{}, fmt.Errorf("%d-byte read index", len(payload))
 }
 
 // queryLagPatience is how long Query waits for this node's follower replica to apply the read
@@ -94,16 +155,16 @@ func (n *Node) Query(ctx context.Context, shardID int, query []byte) ([]byte, er
 		if n.cfg.Query == nil {
 			return nil, errors.New("this node answers no queries")
 		}
-		readIndex, err := n.readIndex(ctx, shardID)
+		point, err := n.readPoint(ctx, hs)
 		if err != nil {
 			return nil, err
 		}
 		waitCtx, cancel := context.WithTimeout(ctx, queryLagPatience)
-		err = hs.shard.WaitApplied(waitCtx, readIndex)
+		err = hs.shard.WaitRead(waitCtx, point)
 		cancel()
 		if err == nil || (ctx.Err() == nil && hs.shard.IsLeader()) {
 			if err != nil {
-				if err := hs.shard.WaitApplied(ctx, readIndex); err != nil {
+				if err := hs.shard.WaitApplied(ctx, point.Index); err != nil {
 					return nil, fmt.Errorf("linearizable read: %w", err)
 				}
 			}
@@ -112,7 +173,7 @@ func (n *Node) Query(ctx context.Context, shardID int, query []byte) ([]byte, er
 		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("linearizable read: %w", err)
 		}
-		n.logger.Debug("a lagging replica has the leader answer a query", "shard", shardID, "readIndex", readIndex)
+		n.logger.Debug("a lagging replica has the leader answer a query", "shard", shardID, "readIndex", point.Index)
 	}
 	var answer []byte
 	err := n.callLeader(ctx, leaderCall{

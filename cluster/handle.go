@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,10 +53,13 @@ func (n *Node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 			}
 		}
 	case rpcKindReadIndex:
-		var readIndex uint64
-		readIndex, err = hs.shard.ReadIndex(ctx)
-		if err == nil {
-			payload = binary.BigEndian.AppendUint64(nil, readIndex)
+		withTerm := len(req.payload) == 1 && req.payload[0] == readPointPayloadWithTerm[0]
+		if len(req.payload) > 0 && !withTerm {
+			return rpcResponse{code: codeBadRequest, payload: []byte("read index: want an empty payload or {1}")}
+		}
+		var point shard.ReadPoint
+		if point, err = hs.shard.ReadPointForFollower(ctx); err == nil {
+			payload = encodeReadPoint(point, withTerm)
 		}
 	case rpcKindAddVoter:
 		id, addr, ok := cutZero(req.payload)

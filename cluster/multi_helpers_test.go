@@ -96,6 +96,9 @@ func newMultiNodes(tb testing.TB, size int) []*multiNode {
 	return nodes
 }
 
+// apiURLOf is the API base URL test node id advertises.
+func apiURLOf(id string) string { return "http://api-" + id + ":8081" }
+
 func (c *multiCluster) config(n *multiNode) cluster.Config {
 	template := shortShardConfig()
 	if c.tune != nil {
@@ -105,7 +108,7 @@ func (c *multiCluster) config(n *multiNode) cluster.Config {
 		NodeID: n.id, RaftAddr: n.addr, DataDir: n.dataDir, Shard: template, Codec: shardtest.StringCodec{},
 		OpenStateMachine: func(shardID int, dir string) (shard.StateMachine, error) { return n.recorder(shardID), nil },
 		StaticNodes:      c.addresses, StaticPlacement: c.static,
-		APIAddr: "api-" + n.id, BootstrapTimeout: testutil.WaitMax, GossipTuning: shortGossip,
+		APIAddr: "api-" + n.id, APIURL: apiURLOf(n.id), BootstrapTimeout: testutil.WaitMax, GossipTuning: shortGossip,
 		TLS: c.nodeTLS(n.id), RaftLogMode: c.raftLogMode,
 		// A query's answer is the shard's commands so far, comma-separated.
 		Query: func(ctx context.Context, shardID int, query []byte) ([]byte, error) {

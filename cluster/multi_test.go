@@ -76,6 +76,20 @@ func TestMultiShardStatic(t *testing.T) {
 		}
 	}
 	c.start(victim, c.config(victim))
+	// A restarted node that hears no leader within its election timeout campaigns, and a
+	// proposal in flight then comes back "outcome unknown" (correctly): settle first, as after
+	// the kill, until the restarted node knows every shard's leader.
+	for k := range shardCount {
+		testutil.Eventually(t, fmt.Sprintf("%s knows the leader of shard %d", victim.id, k), func() bool {
+			id, _ := victim.node.Shard(k).Leader()
+			for _, n := range c.up() {
+				if s := n.node.Shard(k); n.id == id && s != nil && s.Stats().LeaderReady {
+					return true
+				}
+			}
+			return false
+		})
+	}
 	for k := range shardCount {
 		leader := c.leaderOf(k)
 		proposeAndRead(t, ctx, leader, victim, k, fmt.Sprintf("s%d-after-restart", k))

@@ -143,6 +143,9 @@ type Config struct {
 	// that every node's Status can show them.
 	APIAddr    string
 	PublicAddr string
+	// APIURL is this node's admin API base URL as clients dial it, given to peers through
+	// node info (they name it in responses when this node leads a shard); empty when unknown.
+	APIURL string
 	// BootstrapTimeout bounds waiting for the placement; 0 means DefaultBootstrapTimeout.
 	BootstrapTimeout time.Duration
 	// GossipTuning, when set, adjusts the memberlist configuration (tests shorten timers).
@@ -182,6 +185,9 @@ type Node struct {
 	replicaSets map[int][]string
 	// nonvoterSets are the members of replicaSets that do not vote yet, from the same reads.
 	nonvoterSets map[int][]string
+
+	// apiURLs are the admin API URLs peers advertise (LeaderAPIURL).
+	apiURLs apiURLDirectory
 
 	closed    atomic.Bool
 	closing   chan struct{}
@@ -250,7 +256,7 @@ func (cfg Config) validate() error {
 	if cfg.NodeID == "" || len(cfg.NodeID) > nodeMetaStringMaxBytes {
 		problems = append(problems, fmt.Errorf("NodeID %q empty or longer than %d bytes", cfg.NodeID, nodeMetaStringMaxBytes))
 	}
-	for name, value := range map[string]string{"RaftAddr": cfg.RaftAddr, "APIAddr": cfg.APIAddr, "PublicAddr": cfg.PublicAddr} {
+	for name, value := range map[string]string{"RaftAddr": cfg.RaftAddr, "APIAddr": cfg.APIAddr, "PublicAddr": cfg.PublicAddr, "APIURL": cfg.APIURL} {
 		if len(value) > nodeMetaStringMaxBytes {
 			problems = append(problems, fmt.Errorf("%s longer than %d bytes", name, nodeMetaStringMaxBytes))
 		}

@@ -152,6 +152,10 @@ type NodeAddress struct {
 	APIAddr string `json:"apiAddr,omitempty"`
 	// PublicAddr is the node's public HTTP address.
 	PublicAddr string `json:"publicAddr,omitempty"`
+	// APIURL is the admin API's base URL as clients dial it (scheme, host, port, optional
+	// path); empty when the node advertises none (its API binds every interface and no URL was
+	// given). Responses name the shard leader's (Node.LeaderAPIURL).
+	APIURL string `json:"apiUrl,omitempty"`
 }
 
 // clusterFile is cluster.json: the bootstrap settings, the members placement was computed

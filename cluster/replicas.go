@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/gigaledger/gigaledger/shard"
+	"github.com/gigaledger/gigaledger/shard/coalesce"
 )
 
 // hostedShard is one local replica and its state machine.
@@ -25,6 +26,9 @@ type hostedShard struct {
 	// retired is closed when the replica is closed for good while the node runs (a move took
 	// it elsewhere): its watcher stops.
 	retired chan struct{}
+	// readRounds fetches the shard's read point from its leader, one request shared by the
+	// reads that arrive while another is in flight (forward.go).
+	readRounds *coalesce.Rounds[shard.ReadPoint]
 }
 
 func (n *Node) bootstrapPeers(file *clusterFile, shardID int) []shard.Peer {
@@ -91,7 +95,8 @@ func (n *Node) openShard(shardID int, bootstrap bool, peers []shard.Peer) error 
 		}
 		return fmt.Errorf("shard %d: %w", shardID, err)
 	}
-	hs := &hostedShard{id: shardID, shard: s, sm: sm, closeSM: closeSM, retired: make(chan struct{})}
+	hs := &hostedShard{id: shardID, shard: s, sm: sm, closeSM: closeSM, retired: make(chan struct{}),
+		readRounds: n.newReadRounds(shardID)}
 	n.mu.Lock()
 	n.shards[shardID] = hs
 	n.mu.Unlock()

@@ -175,12 +175,9 @@ type rpcResponse struct {
 }
 
 func writeFrame(w *bufio.Writer, parts ...[]byte) error {
-	size := 0
-	for _, part := range parts {
-		size += len(part)
-	}
-	if size > rpcFrameMaxBytes {
-		return fmt.Errorf("frame of %d bytes exceeds %d", size, rpcFrameMaxBytes)
+	size, err := frameSize(parts)
+	if err != nil {
+		return err
 	}
 	var length [4]byte
 	binary.BigEndian.PutUint32(length[:], uint32(size))
@@ -193,6 +190,138 @@ func writeFrame(w *bufio.Writer, parts ...[]byte) error {
 		}
 	}
 	return w.Flush()
+}
+
+// frameSize is the length of the frame made of parts, or an error when it exceeds the limit.
+func frameSize(parts [][]byte) (int, error) {
+	size := 0
+	for _, part := range parts {
+		size += len(part)
+	}
+	if size > rpcFrameMaxBytes {
+		return 0, fmt.Errorf("frame of %d bytes exceeds %d", size, rpcFrameMaxBytes)
+	}
+	return size, nil
+}
+
+// frameWriter writes the frames of many goroutines onto one connection, several per system
+// call: a caller appends its frame to the pending bytes and wakes the connection's flusher
+// goroutine, which writes everything pending in one call. While it writes, the next frames
+// gather, so under load one write (and one TLS record) carries a burst, such as the answers
+// to a batch of proposals that the leader applied together; a lone frame leaves at once.
+// Pending bytes are bounded (frameWriterPendingMaxBytes): callers wait for room.
+//
+// write returns once the frame is queued, not sent. The first failed write (or close) fails
+// the writer for good and calls onFail, which closes the connection: every caller whose
+// frame may have been in flight learns it from the connection's end (for a proposal, an
+// unknown outcome, as when its own write failed).
+type frameWriter struct {
+	conn   net.Conn
+	onFail func(error)
+
+	mu sync.Mutex
+	// room is signalled when the flusher took the pending bytes, or the writer failed.
+	room    *sync.Cond
+	pending []byte
+	spare   []byte // the flusher's last buffer, reused for the next burst
+	err     error
+
+	wake chan struct{} // capacity 1: a frame is pending
+	done chan struct{} // closed by close: flush what is pending and stop
+	// flushed is closed when the flusher has stopped.
+	flushed chan struct{}
+}
+
+// frameWriterPendingMaxBytes bounds the bytes queued on one connection and not yet written.
+const frameWriterPendingMaxBytes = 4 << 20
+
+func newFrameWriter(conn net.Conn, onFail func(error)) *frameWriter {
+	w := &frameWriter{conn: conn, onFail: onFail, wake: make(chan struct{}, 1), done: make(chan struct{}), flushed: make(chan struct{})}
+	w.room = sync.NewCond(&w.mu)
+	go w.flush()
+	return w
+}
+
+// write queues one frame; an error means it was not queued (the writer failed or closed, or
+// the frame is too large).
+func (w *frameWriter) write(parts ...[]byte) error {
+	size, err := frameSize(parts)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	for w.err == nil && len(w.pending) > 0 && len(w.pending)+4+size > frameWriterPendingMaxBytes {
+		w.room.Wait()
+	}
+	if w.err != nil {
+		err := w.err
+		w.mu.Unlock()
+		return err
+	}
+	w.pending = binary.BigEndian.AppendUint32(w.pending, uint32(size))
+	for _, part := range parts {
+		w.pending = append(w.pending, part...)
+	}
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default: // the flusher is already due to run
+	}
+	return nil
+}
+
+// flush is the writer's goroutine: it writes the pending bytes whenever there are some, and
+// what is left when closed.
+func (w *frameWriter) flush() {
+	defer close(w.flushed)
+	for {
+		closing := false
+		select {
+		case <-w.wake:
+		case <-w.done:
+			closing = true
+		}
+		w.mu.Lock()
+		burst := w.pending
+		w.pending, w.spare = w.spare[:0], nil
+		w.room.Broadcast()
+		w.mu.Unlock()
+		var err error
+		if len(burst) > 0 {
+			_ = w.conn.SetWriteDeadline(time.Now().Add(rpcWriteTimeout))
+			_, err = w.conn.Write(burst)
+		}
+		w.mu.Lock()
+		if cap(burst) <= 2*rpcConnBufferBytes {
+			w.spare = burst[:0] // a big burst's buffer is not kept
+		}
+		if err == nil && closing {
+			err = net.ErrClosed
+		}
+		if err != nil && w.err == nil {
+			w.err = err
+			w.room.Broadcast()
+		}
+		w.mu.Unlock()
+		if err != nil {
+			if !closing {
+				w.onFail(err)
+			}
+			return
+		}
+	}
+}
+
+// close writes what is pending, stops the flusher and waits for it; later writes fail.
+func (w *frameWriter) close() {
+	w.mu.Lock()
+	select {
+	case <-w.done:
+	default:
+		close(w.done)
+	}
+	w.mu.Unlock()
+	<-w.flushed
 }
 
 func readFrame(r *bufio.Reader) ([]byte, error) {
@@ -336,10 +465,10 @@ func (c *rpcClient) conn(ctx context.Context, address string) (*rpcClientConn, e
 	conn := &rpcClientConn{
 		address: address,
 		conn:    netConn,
-		writer:  bufio.NewWriterSize(netConn, rpcConnBufferBytes),
 		pending: make(map[uint64]chan rpcResponse),
 		done:    make(chan struct{}),
 	}
+	conn.writer = newFrameWriter(netConn, conn.fail)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -375,14 +504,13 @@ func (c *rpcClient) close() {
 	}
 }
 
-// rpcClientConn is one multiplexed connection: writers serialize on writeMu; one reader
-// goroutine routes responses to pending requests by ID.
+// rpcClientConn is one multiplexed connection: callers queue their requests on writer (which
+// writes bursts of them per system call); one reader goroutine routes responses to pending
+// requests by ID.
 type rpcClientConn struct {
 	address string
 	conn    net.Conn
-
-	writeMu sync.Mutex
-	writer  *bufio.Writer
+	writer  *frameWriter
 
 	mu      sync.Mutex
 	nextID  uint64
@@ -410,16 +538,9 @@ func (c *rpcClientConn) call(ctx context.Context, shardID uint16, kind byte, pay
 	}()
 
 	header := encodeRequestHeader(rpcRequest{kind: kind, shardID: shardID, id: id, timeoutMs: rpcTimeoutMs(ctx)})
-	c.writeMu.Lock()
-	writeDeadline := time.Now().Add(rpcWriteTimeout)
-	if deadline, ok := ctx.Deadline(); ok && deadline.Before(writeDeadline) {
-		writeDeadline = deadline
-	}
-	_ = c.conn.SetWriteDeadline(writeDeadline)
-	err := writeFrame(c.writer, header, payload)
-	c.writeMu.Unlock()
-	if err != nil {
-		// Some bytes may have left; the caller must treat the request as possibly received.
+	if err := c.writer.write(header, payload); err != nil {
+		// Nothing of this frame was queued, but an earlier failure may have cut the connection
+		// mid-write: the caller treats the request as possibly received, as before.
 		c.fail(err)
 		return rpcResponse{}, fmt.Errorf("write request to %s: %w", c.address, err)
 	}
@@ -476,6 +597,9 @@ func (c *rpcClientConn) fail(err error) {
 	c.err = err
 	close(c.done)
 	_ = c.conn.Close()
+	if c.writer != nil {
+		go c.writer.close() // the flusher may be the caller: never wait for it here
+	}
 }
 
 // rpcHandler answers one request on the leader.
@@ -525,8 +649,11 @@ func (s *rpcServer) serveConn(conn net.Conn) {
 		_ = conn.Close()
 	}()
 	reader := bufio.NewReaderSize(conn, rpcConnBufferBytes)
-	writer := bufio.NewWriterSize(conn, rpcConnBufferBytes)
-	var writeMu sync.Mutex
+	writer := newFrameWriter(conn, func(err error) {
+		s.logger.Debug("write forwarding responses", "remote", conn.RemoteAddr(), "error", err)
+		_ = conn.Close()
+	})
+	defer writer.close() // after the handlers: their answers leave before the connection closes
 	inflight := make(chan struct{}, rpcServerInflightMaxCount)
 	var handlers sync.WaitGroup
 	defer handlers.Wait()
@@ -551,10 +678,7 @@ func (s *rpcServer) serveConn(conn net.Conn) {
 			resp := s.handle(ctx, req)
 			cancel()
 			resp.id = req.id
-			writeMu.Lock()
-			defer writeMu.Unlock()
-			_ = conn.SetWriteDeadline(time.Now().Add(rpcWriteTimeout))
-			if err := writeFrame(writer, encodeResponseHeader(resp), resp.payload); err != nil {
+			if err := writer.write(encodeResponseHeader(resp), resp.payload); err != nil {
 				s.logger.Debug("write forwarding response", "remote", conn.RemoteAddr(), "error", err)
 				_ = conn.Close()
 			}

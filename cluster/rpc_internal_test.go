@@ -90,3 +90,24 @@ func TestReadFrameAllocatesWhatArrives(t *testing.T) {
 		}
 	}
 }
+
+// TestReadPointWire: a read-index answer round-trips with and without the term, an 8-byte
+// answer (a node that predates the term) reads as "no term", and any other length is refused.
+func TestReadPointWire(t *testing.T) {
+	point := shard.ReadPoint{Index: 1<<40 + 7, Term: 9}
+	for _, withTerm := range []bool{false, true} {
+		got, err := decodeReadPoint(encodeReadPoint(point, withTerm))
+		want := point
+		if !withTerm {
+			want.Term = 0
+		}
+		if err != nil || got != want {
+			t.Fatalf("withTerm %v: %+v %v, want %+v", withTerm, got, err, want)
+		}
+	}
+	for _, size := range []int{0, 7, 9, 15, 17, 24} {
+		if _, err := decodeReadPoint(make([]byte, size)); err == nil {
+			t.Fatalf("a %d-byte read index decoded", size)
+		}
+	}
+}

@@ -15,8 +15,9 @@ import (
 // Machine is one shard's state machine: the store, the apply loop, and the per-shard state of
 // every family registered in its Registry. It implements shard.StateMachine.
 //
-// Lifecycle and threading: ApplyBatch, Snapshot and Restore run on one goroutine (the shard's
-// apply loop) and alone touch the modules' memory. Queries read the store only (Store.Read), so
+// Lifecycle and threading: ApplyBatch, Snapshot and Restore run one at a time (the shard's
+// apply loop, or a follower read applying committed entries ahead of it, in turn under the
+// shard's apply lock) and alone touch the modules' memory. Queries read the store only (Store.Read), so
 // they see exactly the state of the last committed batch, never a half-applied one.
 // AppliedIndex is atomic.
 //
@@ -33,6 +34,7 @@ type Machine struct {
 	clock   clock
 	outbox  outboxState
 	idem    idempotencyState
+	chain   chainState
 	// legacyApplied says the store still has the first release's separate applied-index key,
 	// which the next batch deletes (the clock record carries the index since).
 	legacyApplied bool
@@ -199,6 +201,9 @@ func (m *Machine) load() error {
 	if err := m.idem.load(m.store); err != nil {
 		return fmt.Errorf("load idempotency keys: %w", err)
 	}
+	if err := m.loadChain(); err != nil {
+		return fmt.Errorf("load history chain: %w", err)
+	}
 	for _, mod := range m.modules {
 		if err := mod.Load(); err != nil {
 			return err
@@ -242,6 +247,7 @@ func (m *Machine) ApplyBatch(index uint64, timeUnixMs int64, commands [][]byte) 
 	}
 	m.outbox.endBatch(b)
 	m.idem.endBatch(b)
+	m.chain.endBatch(b)
 	if m.legacyApplied {
 		b.Delete(keyApplied)
 		m.legacyApplied = false
@@ -256,6 +262,7 @@ func (m *Machine) ApplyBatch(index uint64, timeUnixMs int64, commands [][]byte) 
 	b.pb.Close()
 	b.pb = nil
 	m.applied.Store(index)
+	m.chain.committed()
 	if m.outbox.last != lastEvent {
 		m.notifyEvents()
 	}
@@ -294,6 +301,14 @@ type Batch struct {
 // it is closed, or past Pebble's 4 GiB batch limit, which a 64 MiB log entry's writes stay far
 // below.
 func (b *Batch) Set(k, v []byte) {
+	if b.m.chain.started && b.m.isHistory(k) {
+		b.m.chain.recordHistory(chainSet, k, v)
+	}
+	b.setRaw(k, v)
+}
+
+// setRaw is Set without the history chain (the chain's own record).
+func (b *Batch) setRaw(k, v []byte) {
 	if err := b.pb.Set(k, v, nil); err != nil {
 		panic(fmt.Sprintf("fsm: batch set: %v", err))
 	}
@@ -301,6 +316,9 @@ func (b *Batch) Set(k, v []byte) {
 
 // Delete deletes a key in the batch (panics as Set).
 func (b *Batch) Delete(k []byte) {
+	if b.m.chain.started && b.m.isHistory(k) {
+		b.m.chain.recordHistory(chainDelete, k, nil)
+	}
 	if err := b.pb.Delete(k, nil); err != nil {
 		panic(fmt.Sprintf("fsm: batch delete: %v", err))
 	}
@@ -375,6 +393,9 @@ func (c *clock) decode(data []byte) error {
 
 // DeleteRange deletes the keys of [start, end) in the batch (panics as Set).
 func (b *Batch) DeleteRange(start, end []byte) {
+	if b.m.chain.started && b.m.reg.rangeHasHistory(start, end) {
+		b.m.chain.recordHistory(chainDeleteRange, start, end)
+	}
 	if err := b.pb.DeleteRange(start, end, nil); err != nil {
 		panic(fmt.Sprintf("fsm: batch delete range: %v", err))
 	}

@@ -78,6 +78,8 @@ type OpSpec struct {
 type Registry struct {
 	specs    map[Op]*OpSpec
 	prefixes map[byte]string
+	// history marks the prefixes whose writes the history chain records (MarkHistory).
+	history  [256]bool
 	counters []string
 	legacy   func(data []byte) (Command, error)
 	modules  []func(s *Store) Module
@@ -95,6 +97,7 @@ func NewRegistry() *Registry {
 	registerRedrives(r)
 	registerSubscriptions(r)
 	registerIdempotency(r)
+	registerHistoryChain(r)
 	return r
 }
 
@@ -119,6 +122,34 @@ func (r *Registry) ClaimPrefix(prefix byte, owner string) {
 		panic(fmt.Sprintf("fsm: key prefix %q claimed by %s and %s", prefix, prev, owner))
 	}
 	r.prefixes[prefix] = owner
+}
+
+// MarkHistory marks a claimed prefix as history: records that are appended and never rewritten
+// or deleted in the normal course (a ledger's entries), or rewritten only as their own state
+// advances (a transaction's status). The history chain records every write under it (chain.go).
+// Marking is replicated state like the prefixes: every replica must mark the same.
+func (r *Registry) MarkHistory(prefix byte) {
+	if _, ok := r.prefixes[prefix]; !ok {
+		panic(fmt.Sprintf("fsm: history prefix %q is not claimed", prefix))
+	}
+	r.history[prefix] = true
+}
+
+// rangeHasHistory reports whether [start, end) may hold a key of a history prefix.
+func (r *Registry) rangeHasHistory(start, end []byte) bool {
+	first, last := 0, 255
+	if len(start) > 0 {
+		first = int(start[0])
+	}
+	if len(end) > 0 {
+		last = int(end[0])
+	}
+	for p := first; p <= last; p++ {
+		if r.history[p] {
+			return true
+		}
+	}
+	return false
 }
 
 // Counter registers a replicated sequence that a family draws from in apply (Batch.Next).

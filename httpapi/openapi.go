@@ -114,6 +114,9 @@ func openAPIOperation(route routeSpec, pathParams []string) object {
 	case route.response != "":
 		success["content"] = object{"application/json": object{"schema": schemaRef(route.response)}}
 	}
+	if idempotent {
+		success["headers"] = shardLeaderHeaders
+	}
 	responses[strconv.Itoa(route.success)] = success
 
 	statuses := append([]int(nil), route.errors...)
@@ -165,6 +168,19 @@ func openAPIOperation(route routeSpec, pathParams []string) object {
 	}
 	operation["responses"] = responses
 	return operation
+}
+
+// shardLeaderHeaders are the headers a node sets on the answer to a write that one shard served
+// (cmd/gigaledger's leaderheader.go sets them; docs/cloudwallet-api.md, "Finding the leader").
+var shardLeaderHeaders = object{
+	"GigaLedger-Shard": object{"description": "The shard that served the write (absent when several did, as in a cross-shard transaction).",
+		"schema": object{"type": "integer", "minimum": 0}},
+	"GigaLedger-Shard-Count": object{"description": "How many shards the cluster has (sent with GigaLedger-Shard).",
+		"schema": object{"type": "integer", "minimum": 1}},
+	"GigaLedger-Shard-Leader": object{"description": "The admin API base URL of that shard's leader as the answering node knows it, " +
+		"absent when it does not know it or the leader advertises none (--api-url). Sending writes there saves the forwarding; " +
+		"on a cluster of one shard (GigaLedger-Shard-Count: 1) it serves every write.",
+		"schema": object{"type": "string", "format": "uri"}},
 }
 
 func schemaRef(name string) object { return object{"$ref": "#/components/schemas/" + name} }
@@ -553,7 +569,10 @@ func openAPISchemas() object {
 			"shards": arrayOf(closed([]string{"shard", "digest", "appliedIndex"}, object{
 				"shard":        object{"type": "integer", "minimum": 0},
 				"digest":       object{"type": "string", "description": "hex SHA-256 of this shard's ledger state"},
-				"appliedIndex": object{"type": "integer", "minimum": 0}}))}),
+				"appliedIndex": object{"type": "integer", "minimum": 0},
+				"historyChainIndex": object{"type": "integer", "minimum": 0,
+					"description": "log index of the shard's newest history chain record (absent before the chain starts); replicas agree on the hash at every index"},
+				"historyChainHead": object{"type": "string", "description": "hex SHA-256 of that record: write it down to detect a rewritten history later (gigaledger verify)"}}))}),
 		"AssetList":       itemsOf("Asset"),
 		"WalletList":      itemsOf("Wallet"),
 		"CustomerPage":    pageOf("Customer"),

@@ -318,6 +318,11 @@ type ShardDigest struct {
 	Shard        int    `json:"shard"`
 	Digest       string `json:"digest"`
 	AppliedIndex uint64 `json:"appliedIndex"`
+	// HistoryChainIndex and HistoryChainHead are the shard's newest history chain record (log
+	// index, hex hash; fsm/chain.go), absent before the chain starts. Read beside the digest,
+	// not in its view: compare heads at equal indexes.
+	HistoryChainIndex uint64 `json:"historyChainIndex,omitempty"`
+	HistoryChainHead  string `json:"historyChainHead,omitempty"`
 }
 
 // NewAdmin returns the admin listener's handler: every Cloud Wallet route of

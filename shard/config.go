@@ -53,6 +53,9 @@ const (
 	// readIndexScanMaxCount bounds how far ReadIndex walks back over no-op and barrier
 	// entries to find the last entry that changed the state machine.
 	readIndexScanMaxCount = 1024
+	// catchUpMaxCount bounds how many entries a follower read applies from the local log
+	// itself (WaitRead); further behind, it waits for raft, which streams them anyway.
+	catchUpMaxCount = 1024
 )
 
 // Peer is one replica of a shard: a member of a static replica set (all voters), or of a

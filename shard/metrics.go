@@ -31,6 +31,7 @@ type shardMetrics struct {
 	proposalsRejects *prometheus.CounterVec
 	replaySkipped    prometheus.Counter
 	readIndexRounds  prometheus.Counter
+	readCatchUps     prometheus.Counter
 }
 
 func newShardMetrics(shardID string, registerer prometheus.Registerer, queueDepth, inflightBatches func() float64) (*shardMetrics, error) {
@@ -76,6 +77,11 @@ func newShardMetrics(shardID string, registerer prometheus.Registerer, queueDept
 			Help:        "Leadership verification rounds run for read index requests (coalesced).",
 			ConstLabels: labels,
 		}),
+		readCatchUps: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "gigaledger", Subsystem: "shard", Name: "read_catch_ups_total",
+			Help:        "Follower reads that applied the local log up to the leader's read index themselves, instead of waiting for the leader to send the commit index.",
+			ConstLabels: labels,
+		}),
 	}
 	queueGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "gigaledger", Subsystem: "shard", Name: "proposal_queue_depth",
@@ -88,7 +94,7 @@ func newShardMetrics(shardID string, registerer prometheus.Registerer, queueDept
 		ConstLabels: labels,
 	}, inflightBatches)
 	m.collectors = []prometheus.Collector{m.batchCommands, m.batchBytes, m.proposeToApply, m.applyDuration,
-		m.proposalsRejects, m.replaySkipped, m.readIndexRounds, queueGauge, inflightGauge}
+		m.proposalsRejects, m.replaySkipped, m.readIndexRounds, m.readCatchUps, queueGauge, inflightGauge}
 	for _, reason := range []string{rejectReasonNotLeader, rejectReasonOverloaded, rejectReasonTooLarge,
 		rejectReasonClosed, rejectReasonCanceled, rejectReasonOutcomeUnknown} {
 		m.proposalsRejects.WithLabelValues(reason)

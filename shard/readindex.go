@@ -4,47 +4,75 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/gigaledger/gigaledger/shard/coalesce"
 )
+
+// ReadPoint is where a linearizable read may read: once a replica has applied Index, its
+// state reflects every write acknowledged before the read began. Term is the term of the log
+// entry at Index (0 when the leader no longer has it in its log): a follower whose own log
+// holds an entry at Index with that Term holds the leader's committed log up to Index (raft's
+// log matching), and may apply it without waiting to be told the commit index (WaitRead).
+type ReadPoint struct {
+	Index, Term uint64
+}
 
 // ReadIndex returns an index such that, once the local state machine has applied it (see
 // WaitApplied), reading local state is linearizable. Leader only (ErrNotLeader otherwise).
 //
 // Protocol: wait until this leader's post-election barrier has committed (at most
 // leaderReadyWaitMax, then ErrNotLeader); read the commit index; confirm leadership with a
-// quorum (raft.VerifyLeader, one round shared by all concurrent callers that arrived before it
-// started); check the term did not change. The returned index is that commit index, lowered
-// past trailing no-op, barrier and configuration entries to the last command entry, because
-// raft never hands those to the state machine and waiting for them could block forever.
+// quorum (raft.VerifyLeader, in a round that started after this call, shared with every caller
+// that arrived meanwhile: shard/coalesce); check the term did not change. The returned index
+// is that commit index, lowered past trailing no-op, barrier and configuration entries to the
+// last command entry, because raft never hands those to the state machine and waiting for them
+// could block forever.
 func (s *Shard) ReadIndex(ctx context.Context) (uint64, error) {
+	point, err := s.readPoint(ctx, false)
+	return point.Index, err
+}
+
+// ReadPointForFollower is ReadIndex with the term of the entry at the index, for a follower
+// that asked the leader (WaitRead).
+func (s *Shard) ReadPointForFollower(ctx context.Context) (ReadPoint, error) {
+	return s.readPoint(ctx, true)
+}
+
+func (s *Shard) readPoint(ctx context.Context, withTerm bool) (ReadPoint, error) {
 	s.readIndexCalls.Add(1)
 	select {
 	case <-s.closing:
-		return 0, fmt.Errorf("read index: %w", ErrClosed)
+		return ReadPoint{}, fmt.Errorf("read index: %w", ErrClosed)
 	default:
 	}
 	term, err := s.awaitLeaderReady(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("read index: %w", err)
+		return ReadPoint{}, fmt.Errorf("read index: %w", err)
 	}
 	commitIndex := s.raft.CommitIndex()
-	if err := s.verifier.verify(ctx, s.closing); err != nil {
-		if errors.Is(err, ErrClosed) {
-			return 0, fmt.Errorf("read index: verify leader: %w", err)
+	if _, err := s.verifier.Do(ctx, s.closing); err != nil {
+		if errors.Is(err, coalesce.ErrStopped) {
+			return ReadPoint{}, fmt.Errorf("read index: verify leader: %w", ErrClosed)
 		}
 		if ctx.Err() != nil {
-			return 0, fmt.Errorf("read index: verify leader: %w", ctx.Err())
+			return ReadPoint{}, fmt.Errorf("read index: verify leader: %w", ctx.Err())
 		}
-		return 0, fmt.Errorf("read index: verify leader: %v: %w", err, ErrNotLeader)
+		return ReadPoint{}, fmt.Errorf("read index: verify leader: %v: %w", err, ErrNotLeader)
 	}
 	if s.raft.CurrentTerm() != term {
-		return 0, fmt.Errorf("read index: term changed during verification: %w", ErrNotLeader)
+		return ReadPoint{}, fmt.Errorf("read index: term changed during verification: %w", ErrNotLeader)
 	}
-	return s.lastCommandIndexAtOrBelow(commitIndex), nil
+	point := s.lastCommandAtOrBelow(commitIndex)
+	if withTerm && point.Term == 0 {
+		var entry raft.Log
+		if err := s.logStore.GetLog(point.Index, &entry); err == nil {
+			point.Term = entry.Term
+		}
+	}
+	return point, nil
 }
 
 func (s *Shard) awaitLeaderReady(ctx context.Context) (uint64, error) {
@@ -71,25 +99,25 @@ func (s *Shard) awaitLeaderReady(ctx context.Context) (uint64, error) {
 	}
 }
 
-// lastCommandIndexAtOrBelow walks the (committed) local log back from index to the last
-// command entry, stopping at what is already applied.
-func (s *Shard) lastCommandIndexAtOrBelow(index uint64) uint64 {
+// lastCommandAtOrBelow walks the (committed) local log back from index to the last command
+// entry, stopping at what is already applied. The term is that entry's when it read it, else 0.
+func (s *Shard) lastCommandAtOrBelow(index uint64) ReadPoint {
 	applied := s.adapter.appliedIndex()
 	for scanned := 0; index > applied; index-- {
 		if scanned == readIndexScanMaxCount {
-			return index
+			return ReadPoint{Index: index}
 		}
 		scanned++
 		var entry raft.Log
 		if err := s.logStore.GetLog(index, &entry); err != nil {
 			// Compacted into a snapshot, which only covers what the FSM already processed.
-			return applied
+			return ReadPoint{Index: applied}
 		}
 		if entry.Type == raft.LogCommand {
-			return index
+			return ReadPoint{Index: index, Term: entry.Term}
 		}
 	}
-	return index
+	return ReadPoint{Index: index}
 }
 
 // WaitApplied blocks until the local state machine has applied index (or ctx ends, or the
@@ -98,64 +126,20 @@ func (s *Shard) WaitApplied(ctx context.Context, index uint64) error {
 	return s.adapter.waitApplied(ctx, index, s.closing)
 }
 
-// leaderVerifier coalesces raft.VerifyLeader calls: a caller joins the next round that starts
-// after it arrived, so one quorum round serves every read that queued during the previous one.
-type leaderVerifier struct {
-	verifyLeader func() error
-	rounds       interface{ Inc() }
-	roundCount   atomic.Uint64
-
-	mu      sync.Mutex
-	running bool
-	next    *verifyRound // collects callers while a round runs; nil when none wait
-}
-
-type verifyRound struct {
-	done chan struct{}
-	err  error
-	// callerCount is how many callers wait on this round (guarded by leaderVerifier.mu).
-	callerCount int
-}
-
-// verify waits for the next round's answer, ctx's end, or closing (the shard closing: raft may
-// never answer a round it was shutting down under, and a forwarded read must not hold its
-// caller, and the node's close, until the caller's deadline).
-func (v *leaderVerifier) verify(ctx context.Context, closing <-chan struct{}) error {
-	v.mu.Lock()
-	var round *verifyRound
-	if !v.running {
-		v.running = true
-		round = &verifyRound{done: make(chan struct{})}
-		go v.run(round)
-	} else {
-		if v.next == nil {
-			v.next = &verifyRound{done: make(chan struct{})}
-		}
-		round = v.next
+// WaitRead blocks until the local state machine has applied point.Index, which the leader
+// reported (ReadPointForFollower), or ctx ends. A follower learns the leader's commit index only
+// from the leader's next AppendEntries, which on a quiet shard comes after raft's
+// CommitTimeout (50 ms by default); so when the local log already holds the entry at
+// point.Index with point.Term, the replica applies its log up to there itself (the adapter's
+// catch-up, on its own goroutine; raft's own apply of those entries later skips them).
+// Otherwise (the entry has not arrived here yet, or the leader named no term) raft applies it
+// when the leader says it is committed.
+func (s *Shard) WaitRead(ctx context.Context, point ReadPoint) error {
+	if s.adapter.appliedIndex() >= point.Index {
+		return nil
 	}
-	round.callerCount++
-	v.mu.Unlock()
-	select {
-	case <-round.done:
-		return round.err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-closing:
-		return ErrClosed
+	if point.Term != 0 {
+		s.adapter.requestCatchUp(s.logStore, point)
 	}
-}
-
-func (v *leaderVerifier) run(round *verifyRound) {
-	for round != nil {
-		v.rounds.Inc()
-		v.roundCount.Add(1)
-		round.err = v.verifyLeader()
-		close(round.done)
-		v.mu.Lock()
-		round, v.next = v.next, nil
-		if round == nil {
-			v.running = false
-		}
-		v.mu.Unlock()
-	}
+	return s.WaitApplied(ctx, point.Index)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
+	"github.com/gigaledger/gigaledger/shard/coalesce"
 	"github.com/gigaledger/gigaledger/shard/nodelog"
 )
 
@@ -41,7 +42,9 @@ type Shard struct {
 	logStore    raft.LogStore
 	snapshots   *raft.FileSnapshotStore
 	observer    *raft.Observer
-	verifier    *leaderVerifier
+	// verifier confirms leadership for read indexes, one raft.VerifyLeader round shared by
+	// every read that arrived before the round started.
+	verifier *coalesce.Rounds[struct{}]
 
 	queue         chan *proposal
 	pipelineSlots chan struct{}
@@ -189,10 +192,8 @@ func Open(cfg Config, sm StateMachine, transport raft.Transport, logger *slog.Lo
 		_ = s.raft.Shutdown().Error()
 		return fail(err)
 	}
-	s.verifier = &leaderVerifier{
-		verifyLeader: func() error { return s.raft.VerifyLeader().Error() },
-		rounds:       metrics.readIndexRounds,
-	}
+	s.verifier = coalesce.New(func() (struct{}, error) { return struct{}{}, s.raft.VerifyLeader().Error() },
+		metrics.readIndexRounds.Inc)
 
 	if cfg.Bootstrap {
 		configuration := raft.Configuration{}
@@ -303,6 +304,7 @@ func (s *Shard) Close() error {
 			errs = append(errs, fmt.Errorf("raft shutdown: %w", err))
 		}
 		close(s.raftStopped)
+		s.adapter.stop()
 		s.batchesWG.Wait()
 		if err := s.storeCloser.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close raft log store: %w", err))

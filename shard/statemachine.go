@@ -12,9 +12,12 @@ import (
 
 // StateMachine is the deterministic state a shard replicates.
 //
-// Threading contract: ApplyBatch, Snapshot and Restore are called from one goroutine, never
-// concurrently with each other. Snapshot.Persist runs concurrently with later ApplyBatch calls.
-// AppliedIndex may be called from any goroutine.
+// Threading contract: ApplyBatch, Snapshot and Restore are called one at a time, never
+// concurrently with each other (mostly from raft's FSM goroutine; a follower read may apply
+// committed entries from its own goroutine, in turn with raft's: the shard serializes them).
+// Snapshot.Persist runs concurrently with later ApplyBatch calls. AppliedIndex may be called
+// from any goroutine, and shows an ApplyBatch's index as soon as that call returns (the shard
+// skips entries at or below it when raft hands over entries a follower read already applied).
 type StateMachine interface {
 	// ApplyBatch applies one log entry: the commands the leader batched together, in order, with
 	// the time the leader stamped on the batch (Unix milliseconds). It returns exactly one result

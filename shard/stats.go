@@ -26,6 +26,9 @@ type Stats struct {
 	ProposedCommands  uint64 `json:"proposedCommands"`
 	ReadIndexCalls    uint64 `json:"readIndexCalls"`
 	ReadIndexRounds   uint64 `json:"readIndexRounds"`
+	// ReadCatchUps counts follower reads that applied the local log up to the leader's read
+	// index themselves (WaitRead).
+	ReadCatchUps uint64 `json:"readCatchUps"`
 }
 
 // Stats returns the replica's current Stats.
@@ -52,6 +55,7 @@ func (s *Shard) Stats() Stats {
 		ProposedBatches:   s.proposedBatches.Load(),
 		ProposedCommands:  s.proposedCommands.Load(),
 		ReadIndexCalls:    s.readIndexCalls.Load(),
-		ReadIndexRounds:   s.verifier.roundCount.Load(),
+		ReadIndexRounds:   s.verifier.Count(),
+		ReadCatchUps:      s.adapter.catchUpCount.Load(),
 	}
 }

@@ -161,7 +161,11 @@ func (r *Router) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, er
 		return &fsm.Result{Err: &fsm.Error{Code: ledger.CodeCrossShardTransaction,
 			Message: "the transaction's wallets live in different shards; move value between them in separate transactions"}}, nil
 	}
-	return r.propose(ctx, shardID, env)
+	result, err := r.propose(ctx, shardID, env)
+	if err == nil {
+		backend.RecordServedShard(ctx, shardID) // the response names this shard's leader
+	}
+	return result, err
 }
 
 func usedAssetKey(projectID, assetID string) string { return projectID + "\x00" + assetID }

@@ -4,7 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -336,14 +337,20 @@ func (c *compatNode) getAll(golden []goldenGet) []goldenGet {
 	return now
 }
 
-// digest is the node's ledger digest (GET /debug/digest): every shard's stored state.
+// digest is the node's ledger digest: every shard's stored state, leaving out the history
+// chain, which each run's leader starts after the old log in a batch of its own time (the
+// old state is what both ways in must agree on).
 func (c *compatNode) digest() string {
 	c.t.Helper()
-	digest, _, err := c.node.StateDigest(context.Background())
-	if err != nil {
-		c.t.Fatal(err)
+	h := sha256.New()
+	for _, k := range c.node.cluster.HostedShards() {
+		sum, err := c.node.cluster.StateMachine(k).(*fsm.Machine).DigestWithoutHistoryChain()
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		fmt.Fprintf(h, "%d:%x\n", k, sum)
 	}
-	return digest
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // write proves the node writable on the old state: a new wallet for an old customer, and a

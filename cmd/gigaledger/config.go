@@ -27,8 +27,11 @@ import (
 // flag name, or a GigaWallet config.toml) may set any flag, with a value of the flag's type;
 // flags given on the command line win (see mergeConfigFile).
 type serveConfig struct {
-	DataDir    string
-	AdminAddr  string
+	DataDir   string
+	AdminAddr string
+	// APIURL is the admin API's base URL as clients dial it (--api-url); empty takes
+	// advertisedAPIURL's default.
+	APIURL     string
 	PublicAddr string
 	RaftAddr   string
 	NodeID     string
@@ -138,6 +141,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&cfg.ConfigFile, "config", "", "JSON file setting any of these flags: {\"shards\":4,\"pprof\":true,\"data-dir\":\"d1\"}, or a GigaWallet config.toml (name ending in .toml; our flags in its [gigaledger] table); flags given here win")
 	fs.StringVar(&cfg.DataDir, "data-dir", defaultDataDir, "directory for the Raft log, snapshots and the ledger store")
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", defaultAdminAddr, "admin API listen address (Cloud Wallet API, metrics, OpenAPI)")
+	fs.StringVar(&cfg.APIURL, "api-url", "", "the admin API's base URL as clients dial it, http(s)://host[:port][/prefix], named in the "+headerShardLeader+" response header when this node leads; "+
+		"default http(s)://<admin-addr>, none when --admin-addr binds every interface (0.0.0.0, ::)")
 	fs.StringVar(&cfg.PublicAddr, "public-addr", defaultPublicAddr, "public listen address (what payers' browsers may reach)")
 	fs.StringVar(&cfg.RaftAddr, "raft-addr", defaultRaftAddr, "Raft and forwarding listen address; peers dial it")
 	fs.StringVar(&cfg.NodeID, "node-id", defaultNodeID, "this node's ID within --peers")
@@ -242,6 +247,12 @@ func (cfg *serveConfig) validate() error {
 			return fmt.Errorf("--pub-api-root-url %q: want http(s)://host[:port][/path]", cfg.PubAPIRootURL)
 		}
 	}
+	if cfg.APIURL != "" {
+		if u, err := url.Parse(cfg.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.RawQuery != "" || u.Fragment != "" || u.User != nil || len(cfg.APIURL) > apiURLMaxBytes {
+			return fmt.Errorf("--api-url %q: want http(s)://host[:port][/prefix], at most %d bytes", cfg.APIURL, apiURLMaxBytes)
+		}
+	}
 	if err := validateGigPay(cfg.gigPayProject(), cfg.GigPayEnv); err != nil {
 		return err
 	}
@@ -287,6 +298,30 @@ func (cfg *serveConfig) validate() error {
 		}
 	}
 	return nil
+}
+
+// apiURLMaxBytes bounds --api-url (cluster.Config.APIURL's limit).
+const apiURLMaxBytes = 100
+
+// advertisedAPIURL is the admin API base URL this node names as a shard leader: --api-url, or
+// the admin listen address with the scheme its listener serves. An address that binds every
+// interface (or no host) is no address a client can dial: then none ("").
+func (cfg *serveConfig) advertisedAPIURL() string {
+	if cfg.APIURL != "" {
+		return strings.TrimRight(cfg.APIURL, "/")
+	}
+	host, port, err := net.SplitHostPort(cfg.AdminAddr)
+	if err != nil || host == "" {
+		return ""
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return ""
+	}
+	scheme := "http"
+	if cfg.HTTPTLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // gigPayProject is --gigpay-project; empty (a configuration built in code) takes the default,

@@ -11,7 +11,8 @@ import (
 )
 
 // leaderDuties proposes, for every shard this node leads, what the state machine needs the
-// leader to propose by itself: a Tick when work is due at a batch time (hold expiries), so it
+// leader to propose by itself: StartHistoryChain once, on a shard whose history chain has not
+// started (fsm/chain.go); a Tick when work is due at a batch time (hold expiries), so it
 // happens although no client writes to the shard. Everything it proposes is idempotent: two
 // leaders for a moment, or a tick that crosses a write, change nothing twice.
 type leaderDuties struct {
@@ -40,6 +41,7 @@ func (d *leaderDuties) run() {
 	ticker := time.NewTicker(dutyPollInterval)
 	defer ticker.Stop()
 	tick := fsm.EncodeCommand(&fsm.Tick{})
+	startChain := fsm.EncodeCommand(&fsm.StartHistoryChain{})
 	for {
 		select {
 		case <-d.stop:
@@ -53,15 +55,22 @@ func (d *leaderDuties) run() {
 			if !ok || s == nil || !s.IsLeader() {
 				continue
 			}
+			if !machine.HistoryChainStarted() {
+				d.propose(k, startChain, "history chain start")
+			}
 			if due := machine.NextDueMs(); due == 0 || due > now {
 				continue
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), dutyProposeMax)
-			if _, err := d.cluster.Propose(ctx, k, tick); err != nil {
-				d.logger.Debug("tick not applied; retrying at the next poll", "shard", k, "err", err)
-			}
-			cancel()
+			d.propose(k, tick, "tick")
 		}
+	}
+}
+
+func (d *leaderDuties) propose(shardID int, command []byte, what string) {
+	ctx, cancel := context.WithTimeout(context.Background(), dutyProposeMax)
+	defer cancel()
+	if _, err := d.cluster.Propose(ctx, shardID, command); err != nil {
+		d.logger.Debug(what+" not applied; retrying at the next poll", "shard", shardID, "err", err)
 	}
 }
 

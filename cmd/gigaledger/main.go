@@ -24,6 +24,7 @@ usage:
   gigaledger cert ...        make a cluster CA and node certificates (node-to-node TLS)
   gigaledger healthcheck     exit 0 when the local node is ready (Docker HEALTHCHECK)
   gigaledger cluster ...     cluster operations through a node's admin API (status, move-replica, replace-node)
+  gigaledger verify ...      check a stopped node's stores against their history chains, recompute balances
   gigaledger version         print the version and the source revision (also --version)
 
 Run 'gigaledger serve --help', 'gigaledger bench --help', 'gigaledger cert help' or 'gigaledger cluster help' for their flags.
@@ -55,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return healthcheck(ctx, args[1:], stdout, stderr)
 	case "cluster":
 		return clusterCommand(ctx, args[1:], stdout, stderr)
+	case "verify":
+		return verifyCommand(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprint(stdout, versionText())
 		return 0

@@ -325,28 +325,84 @@ func startRelay(node *cluster.Node, router *routing.Router, registry prometheus.
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &eventRelay{cancel: cancel, mqtt: mqtt}
-	r.done.Add(2 + len(node.HostedShards()))
+	r.done.Add(3)
 	go func() { defer r.done.Done(); engine.Run(ctx) }()
 	go func() { defer r.done.Done(); subs.run(ctx, engine.Refresh) }()
-	// A batch with events wakes its shard's deliveries at once.
-	for _, k := range node.HostedShards() {
-		go func() {
-			defer r.done.Done()
-			for {
-				m, ok := node.StateMachine(k).(*fsm.Machine)
-				if !ok || m == nil {
-					return
-				}
-				select {
-				case <-ctx.Done():
-					return
-				case <-m.EventsChanged():
-					engine.Notify(k)
+	go func() {
+		defer r.done.Done()
+		wakeDeliveries(ctx, func() map[int]eventSource {
+			machines := map[int]eventSource{}
+			for _, k := range node.HostedShards() {
+				if m, ok := node.StateMachine(k).(*fsm.Machine); ok && m != nil {
+					machines[k] = m
 				}
 			}
-		}()
-	}
+			return machines
+		}, engine.Notify)
+	}()
 	return r, nil
+}
+
+// relayHostedRefresh is how often the relay looks for shards the node came to host (a replica
+// moved to it) or stopped hosting, to wake their deliveries on events; until then a delivery
+// still polls every relay.PollIntervalDefault.
+const relayHostedRefresh = time.Second
+
+// eventSource is a shard replica's outbox as the relay's waker sees it (*fsm.Machine).
+type eventSource interface{ EventsChanged() <-chan struct{} }
+
+// wakeDeliveries notifies a shard's deliveries as soon as a batch with events commits on the
+// node's replica of it, for every shard hosted() names: those hosted at start, and every
+// replica opened later (a move, a reopen), checked every relayHostedRefresh. It returns when
+// ctx ends, after its waiters.
+func wakeDeliveries(ctx context.Context, hosted func() map[int]eventSource, notify func(shard int)) {
+	type waiter struct {
+		machine eventSource
+		stop    context.CancelFunc
+	}
+	var wg sync.WaitGroup
+	waiters := map[int]waiter{}
+	defer func() {
+		for _, w := range waiters {
+			w.stop()
+		}
+		wg.Wait()
+	}()
+	ticker := time.NewTicker(relayHostedRefresh)
+	defer ticker.Stop()
+	for {
+		machines := hosted()
+		for k, w := range waiters {
+			if machines[k] != w.machine {
+				w.stop()
+				delete(waiters, k)
+			}
+		}
+		for k, m := range machines {
+			if _, ok := waiters[k]; ok {
+				continue
+			}
+			wctx, stop := context.WithCancel(ctx)
+			waiters[k] = waiter{machine: m, stop: stop}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-wctx.Done():
+						return
+					case <-m.EventsChanged():
+						notify(k)
+					}
+				}
+			}()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
 }
 
 // Close stops every delivery and waits for them.

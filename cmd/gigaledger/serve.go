@@ -128,7 +128,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 			_, err := fams.registry.DecodeCommand(command)
 			return err
 		},
-		Codec: fams.registry, APIAddr: cfg.AdminAddr, PublicAddr: cfg.PublicAddr,
+		Codec: fams.registry, APIAddr: cfg.AdminAddr, PublicAddr: cfg.PublicAddr, APIURL: cfg.advertisedAPIURL(),
 		ShardCount: cfg.Shards, ReplicaCount: cfg.Replicas, TLS: nodeTLS, RaftLogMode: raftLogMode,
 		// Other nodes ask this one for its shards' parts of project-wide lists; the router
 		// answers, and it exists only once the node does.
@@ -200,6 +200,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 		Operator: n, AllowedHosts: allowedHosts, CORSOrigins: corsOrigins, GigaWallet: gigaWallet, GigPay: gigPay, Lifetime: lifetime,
 		OwnListeners: ownListeners(cfg), Redriver: deadLetterRedriver{clusterNode}},
 		backend, logger, registry)
+	adminHandler = withShardLeader(adminHandler, clusterNode)
 	if cfg.Pprof {
 		adminHandler = withPprof(adminHandler, cfg.AdminToken, allowedHosts)
 	}
@@ -329,7 +330,13 @@ func (n *node) ShardDigests(ctx context.Context) ([]httpapi.ShardDigest, error) 
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, httpapi.ShardDigest{Shard: k, Digest: hex.EncodeToString(sum[:]), AppliedIndex: index})
+		d := httpapi.ShardDigest{Shard: k, Digest: hex.EncodeToString(sum[:]), AppliedIndex: index}
+		if machine, ok := n.cluster.StateMachine(k).(*fsm.Machine); ok {
+			if head, ok := machine.HistoryChainHead(); ok {
+				d.HistoryChainIndex, d.HistoryChainHead = head.Index, hex.EncodeToString(head.Hash[:])
+			}
+		}
+		out = append(out, d)
 	}
 	return out, nil
 }

@@ -9,18 +9,20 @@ import (
 
 // BenchmarkApplyTransfers measures apply throughput on one goroutine: single-transfer
 // transactions among 10,000 wallets, batched per log entry as group commit would, with every
-// entry, transaction and balance written to the store.
+// entry, transaction and balance written to the store; with the history chain (every replica's
+// default, fsm/chain.go) and without it.
 //
 //	go test ./fsm -run '^$' -bench ApplyTransfers -benchtime 200000x -cpu 1
 func BenchmarkApplyTransfers(b *testing.B) {
 	for _, batchSize := range []int{1, 64, 512} {
-		b.Run(fmt.Sprintf("batch=%d", batchSize), func(b *testing.B) {
-			benchmarkApplyTransfers(b, batchSize)
-		})
+		for _, chain := range []bool{false, true} {
+			name := fmt.Sprintf("batch=%d/chain=%v", batchSize, map[bool]string{false: "off", true: "on"}[chain])
+			b.Run(name, func(b *testing.B) { benchmarkApplyTransfers(b, batchSize, chain) })
+		}
 	}
 }
 
-func benchmarkApplyTransfers(b *testing.B, batchSize int) {
+func benchmarkApplyTransfers(b *testing.B, batchSize int, chain bool) {
 	l, err := openTest(b.TempDir(), nil)
 	if err != nil {
 		b.Fatal(err)
@@ -37,6 +39,9 @@ func benchmarkApplyTransfers(b *testing.B, batchSize int) {
 				b.Fatal(r.(*fsm.Result).Err)
 			}
 		}
+	}
+	if chain {
+		apply([][]byte{fsm.EncodeCommand(&fsm.StartHistoryChain{})})
 	}
 	apply([][]byte{
 		(&Command{Op: OpCreateProject, ProjectID: "p", Name: "bench"}).Encode(nil),

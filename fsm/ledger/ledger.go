@@ -82,6 +82,10 @@ func Register(reg *fsm.Registry) *Family {
 	for prefix, owner := range prefixOwners {
 		reg.ClaimPrefix(prefix, "ledger: "+owner)
 	}
+	// The history chain covers entries (appended, never rewritten) and transactions (rewritten
+	// only as a cross-shard transaction's status advances): the balances replay from them.
+	reg.MarkHistory(prefixEntry)
+	reg.MarkHistory(prefixTransaction)
 	f.module = reg.AddModule(func(s *fsm.Store) fsm.Module { return &Ledger{store: s, family: f} })
 	for _, spec := range f.ops() {
 		reg.Add(spec)

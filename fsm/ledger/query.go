@@ -151,11 +151,10 @@ func getInProject[T any](l *Ledger, projectID string, k []byte, missing *fsm.Err
 	return record, err
 }
 
-// pageScan calls fn for the page's records under prefix, in key order, and reports whether
-// more follow.
+// pageScan calls fn for the page's records in [lower, upper), in key order, and reports
+// whether more follow.
 func (l *Ledger) pageScan(lower, upper []byte, p PageRequest, fn func(k, v []byte) error) (bool, error) {
-	skip, take, err := p.offset()
-	if err != nil {
+	if _, _, err := p.offset(); err != nil {
 		return false, err
 	}
 	it, err := l.store.NewIter(lower, upper)
@@ -163,6 +162,16 @@ func (l *Ledger) pageScan(lower, upper []byte, p PageRequest, fn func(k, v []byt
 		return false, err
 	}
 	defer it.Close()
+	return pageOf(it, p, fn)
+}
+
+// pageOf calls fn for the page's records of it, within its bounds, and reports whether more
+// follow.
+func pageOf(it *pebble.Iterator, p PageRequest, fn func(k, v []byte) error) (bool, error) {
+	skip, take, err := p.offset()
+	if err != nil {
+		return false, err
+	}
 	hasMore := false
 	n := 0
 	for it.First(); it.Valid(); it.Next() {
@@ -266,20 +275,36 @@ func (l *Ledger) ListSystemWallets(projectID string) ([]Wallet, error) {
 }
 
 // GetWallet returns one wallet of a project; another project's wallet is not found.
+//
+// The wallet is read first: a wallet of the project proves the project is here (the ledger
+// creates a wallet only in a project this shard holds, in the same batch at the latest, and
+// deletes neither), so the project is read only to tell a missing project from a missing
+// wallet. One store read instead of two on the common path.
 func (l *Ledger) GetWallet(projectID, walletID string) (*Wallet, error) {
 	var w *Wallet
 	err := l.read(func() error {
-		if err := l.projectExists(projectID); err != nil {
+		v, err := l.get(key(prefixWallet, walletID))
+		if err != nil {
 			return err
 		}
-		var err error
-		w, err = l.walletByID(walletID)
-		if err == nil && w.ProjectID != projectID {
-			w, err = nil, errMissingWallet(walletID)
+		if v != nil {
+			if w, err = decodeWallet(v); err != nil || w.ProjectID == projectID {
+				return err
+			}
+			w = nil
 		}
-		return err
+		return l.missingWallet(projectID, walletID)
 	})
 	return w, err
+}
+
+// missingWallet is the rejection for a wallet that is not the project's: ProjectNotFound when
+// the project is not here either.
+func (l *Ledger) missingWallet(projectID, walletID string) error {
+	if err := l.projectExists(projectID); err != nil {
+		return err
+	}
+	return errMissingWallet(walletID)
 }
 
 func timeBounds(prefix []byte, r TimeRange) (lower, upper []byte) {
@@ -299,18 +324,37 @@ func (l *Ledger) ListEntries(projectID, walletID string, r TimeRange, p PageRequ
 	entries := []Entry{}
 	var hasMore bool
 	err := l.read(func() error {
-		if err := l.projectExists(projectID); err != nil {
+		if _, _, err := p.offset(); err != nil {
 			return err
 		}
-		w, err := l.walletByID(walletID)
+		// One iterator reads the wallet, then its page: one point-in-time view, and the page's
+		// entries (which carry every field a page shows) come from the same sequential scan,
+		// with no read per entry. The wallet proves its project is here (GetWallet).
+		walletKey := key(prefixWallet, walletID)
+		it, err := l.store.NewIter(walletKey, append(walletKey[:len(walletKey):len(walletKey)], 0))
+		if err != nil {
+			return err
+		}
+		defer it.Close()
+		if !it.First() {
+			if err := it.Error(); err != nil {
+				return err
+			}
+			return l.missingWallet(projectID, walletID)
+		}
+		w, err := decodeWallet(it.Value())
 		if err != nil {
 			return err
 		}
 		if w.ProjectID != projectID {
-			return errMissingWallet(walletID)
+			return l.missingWallet(projectID, walletID)
 		}
 		lower, upper := timeBounds(prefixOf(prefixEntry, walletID), r)
-		hasMore, err = l.pageScan(lower, upper, p, func(k, v []byte) error {
+		if bytes.Compare(lower, upper) >= 0 {
+			return nil // an empty time range
+		}
+		it.SetBounds(lower, upper)
+		hasMore, err = pageOf(it, p, func(k, v []byte) error {
 			e, err := decodeEntry(walletID, v)
 			if err == nil {
 				entries = append(entries, *e)

@@ -1,0 +1,214 @@
+package fsm
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"sync/atomic"
+)
+
+// The history chain makes a shard's history tamper-evident (Formance's hash-chained logs, Blnk's
+// hash chain). Families mark the key prefixes of their history (Registry.MarkHistory: the
+// ledger's entries and transactions). From the batch that applies StartHistoryChain on, every
+// batch that writes history also writes one chain record under
+//
+//	# {log index, big-endian}  →  version, flags, the previous record's hash, the batch time,
+//	                              and the batch's history writes in apply order
+//
+// whose hash is SHA-256 over its key and value. The previous hash links the records into a
+// chain that is equal on every replica (apply is deterministic), so a replica's head (log index,
+// hash) can be compared with another's or written down elsewhere; `gigaledger verify` walks the
+// chain offline, checks that the store's history is exactly what the chain recorded, and
+// recomputes the balances from it (VerifyHistory, ledger.CheckInvariants).
+//
+// The chain starts by a command in the log, never by the binary alone: replicas of one shard
+// then start it at the same batch whichever release wrote their earlier history, and a replica
+// too old to know the command stops at it instead of diverging silently. The shard's leader
+// proposes it (cmd/gigaledger duties) when HistoryChainStarted is false.
+//
+// Cost per batch: copying the history bytes once more into one record with a key that only
+// grows (an append for the store), and one SHA-256 over them.
+const prefixChain = '#'
+
+// OpStartHistoryChain starts the shard's history chain; a repeat changes nothing.
+const OpStartHistoryChain Op = 107
+
+// StartHistoryChain is the command of OpStartHistoryChain.
+type StartHistoryChain struct{}
+
+// Op implements Command.
+func (StartHistoryChain) Op() Op { return OpStartHistoryChain }
+
+// Encode implements Command.
+func (*StartHistoryChain) Encode(*Encoder) {}
+
+// Route implements Command: the leader proposes it to the shard it leads.
+func (*StartHistoryChain) Route() Route { return Route{Pinned: true} }
+
+func registerHistoryChain(r *Registry) {
+	r.ClaimPrefix(prefixChain, "kernel: history chain")
+	r.Add(OpSpec{Op: OpStartHistoryChain, Name: "StartHistoryChain", Example: &StartHistoryChain{},
+		Decode: func(*Decoder) Command { return &StartHistoryChain{} },
+		Apply: func(b *Batch, _ Command) *Result {
+			if !b.m.chain.started {
+				b.m.chain.startNow = true
+			}
+			return &Result{}
+		}})
+}
+
+// Chain record layout.
+const (
+	chainRecordVersion byte = 1
+	// chainGenesis marks the first record: its previous hash is zero and it carries no writes.
+	chainGenesis byte = 1 << 0
+	// chainFresh marks a genesis written while the store held no history: every history
+	// record of the store is then covered by the chain.
+	chainFresh byte = 1 << 1
+)
+
+// Kinds of history writes in a chain record.
+const (
+	chainSet         byte = 1
+	chainDelete      byte = 2
+	chainDeleteRange byte = 3
+)
+
+// ChainHead is the newest chain record of a shard: its log index and hash.
+type ChainHead struct {
+	Index uint64
+	Hash  [32]byte
+}
+
+// chainState is the machine's side of the chain: the head, and the history writes of the batch
+// being applied.
+type chainState struct {
+	started  bool
+	startNow bool // StartHistoryChain applied in this batch
+	index    uint64
+	hash     [32]byte
+	writes   []byte // this batch's history writes, encoded
+	count    uint64
+	// head is what ChainHead returns: the committed head, for any goroutine.
+	head atomic.Pointer[ChainHead]
+}
+
+// isHistory reports whether a key belongs to a prefix some family marked as history.
+func (m *Machine) isHistory(k []byte) bool { return len(k) > 0 && m.reg.history[k[0]] }
+
+// recordHistory adds one history write to the batch's chain record.
+func (c *chainState) recordHistory(kind byte, k, v []byte) {
+	c.writes = append(c.writes, kind)
+	c.writes = binary.AppendUvarint(c.writes, uint64(len(k)))
+	c.writes = append(c.writes, k...)
+	if kind != chainDelete {
+		c.writes = binary.AppendUvarint(c.writes, uint64(len(v)))
+		c.writes = append(c.writes, v...)
+	}
+	c.count++
+}
+
+// endBatch writes the batch's chain record, if the batch started the chain or wrote history.
+func (c *chainState) endBatch(b *Batch) {
+	defer func() { c.writes, c.count, c.startNow = c.writes[:0], 0, false }()
+	var flags byte
+	switch {
+	case c.startNow:
+		flags = chainGenesis
+		fresh, err := b.m.storeHoldsNoHistory()
+		if err != nil {
+			panic(fmt.Sprintf("fsm: read store for the history chain's genesis: %v", err))
+		}
+		if fresh {
+			flags |= chainFresh
+		}
+		c.started, c.hash = true, [32]byte{}
+	case !c.started || c.count == 0:
+		return
+	}
+	k := chainKey(b.Index)
+	v := make([]byte, 0, 64+len(c.writes))
+	v = append(v, chainRecordVersion, flags)
+	v = append(v, c.hash[:]...)
+	v = binary.AppendVarint(v, b.Now)
+	v = binary.AppendUvarint(v, c.count)
+	v = append(v, c.writes...)
+	b.setRaw(k, v)
+	c.index, c.hash = b.Index, chainHash(k, v)
+}
+
+// committed publishes the head once the batch is in the store.
+func (c *chainState) committed() {
+	if c.started {
+		if h := c.head.Load(); h == nil || h.Index != c.index {
+			c.head.Store(&ChainHead{Index: c.index, Hash: c.hash})
+		}
+	}
+}
+
+func chainKey(index uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{prefixChain}, index)
+}
+
+func chainHash(k, v []byte) [32]byte {
+	h := sha256.New()
+	h.Write(k)
+	h.Write(v)
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// storeHoldsNoHistory reports whether no history prefix has a key yet (as of the last batch).
+func (m *Machine) storeHoldsNoHistory() (bool, error) {
+	for p := range m.reg.history {
+		if !m.reg.history[p] {
+			continue
+		}
+		it, err := m.store.NewIter([]byte{byte(p)}, []byte{byte(p) + 1})
+		if err != nil {
+			return false, err
+		}
+		found := it.First()
+		if err := it.Close(); err != nil {
+			return false, err
+		}
+		if found {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// loadChain reads the head from the newest chain record.
+func (m *Machine) loadChain() error {
+	c := &m.chain
+	c.started, c.startNow, c.index, c.hash, c.writes, c.count = false, false, 0, [32]byte{}, c.writes[:0], 0
+	c.head.Store(nil)
+	it, err := m.store.NewIter([]byte{prefixChain}, []byte{prefixChain + 1})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	if it.Last() {
+		k, v := it.Key(), it.Value()
+		if len(k) != 9 {
+			return fmt.Errorf("history chain: malformed key %x", k)
+		}
+		c.started, c.index, c.hash = true, binary.BigEndian.Uint64(k[1:]), chainHash(k, v)
+		c.head.Store(&ChainHead{Index: c.index, Hash: c.hash})
+	}
+	return it.Error()
+}
+
+// HistoryChainStarted reports whether the shard's history chain has started (any goroutine).
+func (m *Machine) HistoryChainStarted() bool { return m.chain.head.Load() != nil }
+
+// HistoryChainHead is the shard's newest chain record (ok false before the chain starts). Any
+// goroutine may call it; it is the head as of a committed batch.
+func (m *Machine) HistoryChainHead() (ChainHead, bool) {
+	if h := m.chain.head.Load(); h != nil {
+		return *h, true
+	}
+	return ChainHead{}, false
+}
