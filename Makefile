@@ -13,7 +13,7 @@ RACE_PACKAGES := ./shard/... ./cluster/... ./httpapi/... ./client/... ./chainwat
 # and its checked-in testdata/fuzz inputs; `make fuzz-short` then fuzzes each for FUZZ_EXECS
 # executions, `make fuzz` for FUZZ_TIME each.
 FUZZ_TARGETS := ./fsm/ledger:FuzzDecodeCommand ./shard:FuzzDecodeEnvelope \
-	./httpapi:FuzzDecodeTransaction ./httpapi:FuzzParseAmount ./httpapi:FuzzDecodeWallet ./httpapi:FuzzDecodeCustomer \
+	./httpapi:FuzzDecodeTransaction ./httpapi:FuzzDecodeTransactionBatch ./httpapi:FuzzParseAmount ./httpapi:FuzzDecodeWallet ./httpapi:FuzzDecodeCustomer \
 	./cluster/routing:FuzzDecodeQuery ./httpapi:FuzzDecodeEventsCursor \
 	./chainwatch/dogecoin:FuzzValidateP2PKH ./chainwatch/dogecoin:FuzzParseAccountKeys ./chainwatch/dogecoin:FuzzParseSeed ./chainwatch/dogecoin:FuzzParseBlock \
 	./chainwatch/rpc:FuzzDecodeEnvelope ./chainwatch/rpc:FuzzParseAmount ./chainwatch/payout:FuzzNewPlan \

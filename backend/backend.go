@@ -31,6 +31,12 @@ type Backend interface {
 	// returns its result. ctx bounds the wait; when it ends after the command may have reached
 	// the log, return ErrOutcomeUnknown.
 	Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, error)
+	// ProposeTransactions replicates a batch of Cloud Wallet transactions of one project, each
+	// atomic on its own, and returns one Outcome per transaction, in order: what Propose of that
+	// transaction alone would have returned. Transactions that touch the same wallets apply in
+	// the order given. The implementation should cost one proposal per shard, not one per
+	// transaction (ledger.TransactBatch).
+	ProposeTransactions(ctx context.Context, projectID string, transactions []ledger.Transact) []Outcome
 	// Read returns the ledger state after waiting until it reflects every write acknowledged
 	// before the call (linearizable).
 	Read(ctx context.Context) (Reader, error)
@@ -39,6 +45,14 @@ type Backend interface {
 	// return early; the caller reads again and decides. Long polls use it instead of reading
 	// in a loop.
 	WaitForEvents(ctx context.Context, after []uint64) error
+}
+
+// Outcome is one transaction's answer in a batch (Backend.ProposeTransactions): its Result, or
+// the Err its own Propose would have returned (ErrOutcomeUnknown when the proposal carrying it
+// may or may not have applied, ErrUnavailable when it certainly did not).
+type Outcome struct {
+	Result *fsm.Result
+	Err    error
 }
 
 // EventsMaxCount bounds the events one ListEvents returns.

@@ -34,6 +34,10 @@
 #                   (bench --webhook) and reports delivery rate, lag and drain time; a list such
 #                   as "0 1 0 1" sets it per scenario of SCENARIOS, in order (interleaved runs
 #                   show the webhook's cost on throughput)
+#   BATCH [0]       transfer scenario on GigaLedger: N transfers per request through the batch
+#                   route (bench --batch N); a list such as "0 1000 0 1000" sets it per scenario
+#                   of SCENARIOS, in order (SCENARIOS="transfer transfer transfer transfer":
+#                   unbatched and batched interleaved in one run). PostgreSQL runs ignore it
 #   KEEP_WORK [0]   1 keeps the temporary directory (logs, JSON results)
 #   PROFILE_SECONDS [0]  >0: fetch a CPU profile of every node during the GigaLedger run
 #                   (needs /debug/pprof on the admin listener; implies KEEP_WORK=1)
@@ -59,6 +63,7 @@ KEEP_WORK=${KEEP_WORK:-0}
 NODE_ARGS=${NODE_ARGS:-}
 PROFILE_SECONDS=${PROFILE_SECONDS:-0}
 WEBHOOK=${WEBHOOK:-0}
+BATCH=${BATCH:-0}
 if ((PROFILE_SECONDS > 0)); then KEEP_WORK=1; fi
 READY_TIMEOUT_SECONDS=60
 STOP_TIMEOUT_SECONDS=15
@@ -270,8 +275,9 @@ run_gigaledger() {
 		done
 	fi
 	index=0
-	local webhooks=() webhook_args name scenario cross shares
+	local webhooks=() webhook_args batches=() batch_args batch name scenario cross shares
 	read -r -a webhooks <<<"$WEBHOOK"
+	read -r -a batches <<<"$BATCH"
 	for scenario in $SCENARIOS; do
 		index=$((index + 1))
 		# One WEBHOOK value applies to every run; a list, to each run in turn.
@@ -280,6 +286,13 @@ run_gigaledger() {
 		if [[ "${webhooks[$(((index - 1) % ${#webhooks[@]}))]}" == 1 ]]; then
 			webhook_args=(--webhook)
 			name+="-webhook"
+		fi
+		# BATCH likewise: one value for every run, or a list per run; transfer only.
+		batch_args=()
+		batch=${batches[$(((index - 1) % ${#batches[@]}))]}
+		if [[ "$scenario" == transfer && "$batch" != 0 ]]; then
+			batch_args=(--batch "$batch")
+			name+="-batch$batch"
 		fi
 		# A cross-shard share applies to transfers on several shards; on one shard the run
 		# still passes the first share, which the report shows as n/a.
@@ -299,7 +312,7 @@ run_gigaledger() {
 					cross_args=(--cross "$cross")
 					run_name+="-cross$cross"
 				fi
-				run_bench gigaledger "$run_name" "$scenario" --target "$GL_TARGETS" --routing "$routing" "${webhook_args[@]}" "${cross_args[@]}"
+				run_bench gigaledger "$run_name" "$scenario" --target "$GL_TARGETS" --routing "$routing" "${webhook_args[@]}" "${batch_args[@]}" "${cross_args[@]}"
 				RESULTS+=("$WORK/$run_name.json")
 			done
 		done

@@ -56,6 +56,9 @@ type Outcome struct {
 	// the token scenario, claimed): 1 for a token request that succeeded, the
 	// created items of a batch.
 	Tokens int
+	// Transfers counts the transactions of a batch request that completed
+	// (RequestTransactionBatch); 0 for every other request.
+	Transfers int
 }
 
 // Phase is one call of a request and its latency.

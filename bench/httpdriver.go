@@ -150,6 +150,8 @@ func (d *httpDriver) Do(ctx context.Context, request *Request) Outcome {
 		return d.token(ctx, api, request, func() (int, string) { return status, code })
 	case RequestTokenBatch:
 		return d.tokenBatch(ctx, api, request, func() (int, string) { return status, code })
+	case RequestTransactionBatch:
+		return d.transactionBatch(ctx, api, request, func() (int, string) { return status, code })
 	case RequestGigPayDeposit:
 		return d.deposit(ctx, request)
 	default:
@@ -354,4 +356,45 @@ func forEachParallel(ctx context.Context, count, workers int, do func(context.Co
 		return ctx.Err()
 	}
 	return firstError
+}
+
+// transactionBatch runs request.Batch in one batch request. Every transaction completed: ok,
+// Transfers the batch's size. Some did not: the outcome names the first failure's code ("200
+// items InsufficientFunds"), a business outcome when it is the ledger's no, else an error;
+// Transfers counts the completed ones all the same. A result for another reference is an error.
+func (d *httpDriver) transactionBatch(ctx context.Context, api *client.Client, request *Request, lastAnswer func() (int, string)) Outcome {
+	batch := make([]client.TransactionRequest, len(request.Batch))
+	for index := range request.Batch {
+		batch[index] = d.transactionRequest(&request.Batch[index])
+	}
+	results, err := api.CreateTransactionBatch(ctx, d.projectID, batch)
+	status, code := lastAnswer()
+	outcome := callOutcome(status, code, err)
+	if outcome.Class != OutcomeOK {
+		return outcome
+	}
+	failedCode := ""
+	for index, result := range results {
+		var apiErr *client.Error
+		switch {
+		case result.Err == nil && result.Transaction != nil:
+			if result.Transaction.ReferenceID != batch[index].ReferenceID {
+				return Outcome{Class: OutcomeError, Kind: "batch other transaction", Transfers: outcome.Transfers}
+			}
+			outcome.Transfers++
+		case errors.As(result.Err, &apiErr):
+			if failedCode == "" {
+				failedCode = apiErr.Code
+			}
+		default:
+			return Outcome{Class: OutcomeError, Kind: "batch item without answer", Transfers: outcome.Transfers}
+		}
+	}
+	if failedCode != "" {
+		outcome.Class, outcome.Kind = OutcomeError, outcome.Kind+" items "+failedCode
+		if failedCode == client.CodeInsufficientFunds {
+			outcome.Class = OutcomeBusiness
+		}
+	}
+	return outcome
 }

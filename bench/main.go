@@ -66,6 +66,8 @@ type options struct {
 	webhookDrain time.Duration
 	// crossShare is --cross: nil when not given (uniform pairs).
 	crossShare *float64
+	// batch is --batch: transfers per request (0: one transaction per request).
+	batch int
 }
 
 // Main runs `gigaledger bench` with args (without the subcommand name) and
@@ -127,6 +129,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	flags.BoolVar(&opts.webhook, "webhook", false, "GigaLedger: receive the run's events on a loopback webhook and report delivery rate, lag and drain time")
 	flags.DurationVar(&opts.webhookDrain, "webhook-drain", webhookDrainDefault, "with --webhook: how long to wait after the load for the events still in flight")
 	cross := flags.String("cross", "", "transfer scenario on a sharded GigaLedger: share of transfers between wallets of different shards, 0..1 (e.g. 0.1); empty: both wallets uniform")
+	flags.IntVar(&opts.batch, "batch", 0, "transfer scenario on GigaLedger: send N transfers per request through POST .../transactions/batch (1..1000; 0: one per request)")
 	flags.StringVar(&opts.progress, "progress", "auto", "live progress on stderr: auto (a rewriting line on a terminal, a line per second otherwise), off")
 	if err := flags.Parse(args); err != nil {
 		return nil, err
@@ -179,6 +182,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("--webhook-drain %s: must be in (0, %s]", o.webhookDrain, webhookDrainMax)
 	case o.crossShare != nil && o.pgDSN != "":
 		return fmt.Errorf("--cross: GigaLedger only (PostgreSQL has no shards)")
+	case o.batch != 0 && o.pgDSN != "":
+		return fmt.Errorf("--batch: GigaLedger only (the PostgreSQL baseline has no batch route)")
 	case o.pgDSN != "" && !HasPostgresBaseline(o.scenario):
 		return fmt.Errorf("--scenario %s: the PostgreSQL baseline has no GigaWallet invoices or GigPay tokens; run it against GigaLedger only", o.scenario)
 	}
@@ -193,6 +198,7 @@ func (o *options) scenarioConfig(runID string) ScenarioConfig {
 		ZipfExponent:    o.zipfExponent,
 		RunID:           runID,
 		CrossShare:      o.crossShare,
+		Batch:           o.batch,
 	}
 }
 

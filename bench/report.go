@@ -34,23 +34,25 @@ type Latency struct {
 
 // Result is the outcome of one bench run; --json prints it as is.
 type Result struct {
-	System          string  `json:"system"`
-	Target          string  `json:"target"`
-	Scenario        string  `json:"scenario"`
-	OperationsPerTx int     `json:"operationsPerTx,omitempty"`
-	Mode            string  `json:"mode"`
-	RatePerSecond   float64 `json:"ratePerSecond,omitempty"`
-	Clients         int     `json:"clients"`
-	Wallets         int     `json:"wallets"`
-	Seed            uint64  `json:"seed"`
-	StartedAt       string  `json:"startedAt"`
-	SetupSeconds    float64 `json:"setupSeconds"`
-	ElapsedSeconds  float64 `json:"elapsedSeconds"`
-	Requests        int64   `json:"requests"`
-	OK              int64   `json:"ok"`
-	Business        int64   `json:"business"`
-	Errors          int64   `json:"errors"`
-	Transport       int64   `json:"transport"`
+	System          string `json:"system"`
+	Target          string `json:"target"`
+	Scenario        string `json:"scenario"`
+	OperationsPerTx int    `json:"operationsPerTx,omitempty"`
+	// Batch is the transfers per request (--batch), when above 1.
+	Batch          int     `json:"batch,omitempty"`
+	Mode           string  `json:"mode"`
+	RatePerSecond  float64 `json:"ratePerSecond,omitempty"`
+	Clients        int     `json:"clients"`
+	Wallets        int     `json:"wallets"`
+	Seed           uint64  `json:"seed"`
+	StartedAt      string  `json:"startedAt"`
+	SetupSeconds   float64 `json:"setupSeconds"`
+	ElapsedSeconds float64 `json:"elapsedSeconds"`
+	Requests       int64   `json:"requests"`
+	OK             int64   `json:"ok"`
+	Business       int64   `json:"business"`
+	Errors         int64   `json:"errors"`
+	Transport      int64   `json:"transport"`
 	// ThroughputPerSecond counts every answered or failed request;
 	// OKPerSecond only completed ones (the figure comparisons use).
 	ThroughputPerSecond float64 `json:"throughputPerSecond"`
@@ -63,7 +65,12 @@ type Result struct {
 	// batch), whatever the requests' outcome.
 	Tokens          int64   `json:"tokens,omitempty"`
 	TokensPerSecond float64 `json:"tokensPerSecond,omitempty"`
-	Latency         Latency `json:"latency"`
+	// Transfers and TransfersPerSecond count the transfers completed in the
+	// transfer scenario: one per ok request, or the completed transactions of
+	// every batch request (--batch), whatever the requests' outcome.
+	Transfers          int64   `json:"transfers,omitempty"`
+	TransfersPerSecond float64 `json:"transfersPerSecond,omitempty"`
+	Latency            Latency `json:"latency"`
 	// Phases are the latencies of each call of requests made of several
 	// (the invoice scenario's create and read), by phase name.
 	Phases   []PhaseLatency `json:"phases,omitempty"`
@@ -119,11 +126,12 @@ func buildResult(system string, config RunConfig, rec *recorder, elapsed time.Du
 	outcomes := map[string]*OutcomeCount{}
 	retries := map[string]int64{}
 	phases := map[string]*hdrhistogram.Histogram{}
-	var tokens int64
+	var tokens, transfers int64
 	for _, shard := range rec.shards {
 		shard.mutex.Lock()
 		merged.Merge(shard.histogram)
 		tokens += shard.tokens
+		transfers += shard.transfers
 		for name, histogram := range shard.phases {
 			if phases[name] == nil {
 				phases[name] = hdrhistogram.New(latencyMinMicros, latencyMaxMicros, latencySignificantDigits)
@@ -213,6 +221,15 @@ func buildResult(system string, config RunConfig, rec *recorder, elapsed time.Du
 			result.OperationsPerSecond = result.OKPerSecond * float64(operationsPerRequest)
 		}
 	}
+	if config.Scenario.Name == ScenarioTransfer {
+		result.Transfers = result.OK
+		if config.Scenario.Batch > 1 {
+			result.Batch, result.Transfers = config.Scenario.Batch, transfers
+		}
+		if seconds := elapsed.Seconds(); seconds > 0 {
+			result.TransfersPerSecond = float64(result.Transfers) / seconds
+		}
+	}
 	if IsGigPay(config.Scenario.Name) {
 		result.Tokens = tokens
 		if seconds := elapsed.Seconds(); seconds > 0 {
@@ -236,6 +253,9 @@ func WriteTable(out io.Writer, result *Result) error {
 	if result.OperationsPerTx > 0 {
 		scenario += fmt.Sprintf(" (%d ops/tx)", result.OperationsPerTx)
 	}
+	if result.Batch > 1 {
+		scenario += fmt.Sprintf(" (batches of %d)", result.Batch)
+	}
 	mode := result.Mode
 	if result.RatePerSecond > 0 {
 		mode += fmt.Sprintf(" at %.0f req/s", result.RatePerSecond)
@@ -251,6 +271,9 @@ func WriteTable(out io.Writer, result *Result) error {
 	}
 	if result.Tokens > 0 {
 		fmt.Fprintf(table, ", tokens %.1f/s (%d)", result.TokensPerSecond, result.Tokens)
+	}
+	if result.Transfers > 0 {
+		fmt.Fprintf(table, ", transfers %.1f/s (%d)", result.TransfersPerSecond, result.Transfers)
 	}
 	fmt.Fprintln(table)
 	if result.Scheduled > 0 {
@@ -335,9 +358,14 @@ func WriteComparison(out io.Writer, results []*Result) error {
 	table := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	// GigPay runs add their tokens per second (a batch request creates many).
 	withTokens := slices.ContainsFunc(results, func(result *Result) bool { return result.Tokens > 0 })
+	// Transfer runs add their transfers per second (a batch request carries many).
+	withTransfers := slices.ContainsFunc(results, func(result *Result) bool { return result.Transfers > 0 })
 	header := []string{"system", "scenario", "clients", "ok/s"}
 	if withTokens {
 		header = append(header, "tokens/s")
+	}
+	if withTransfers {
+		header = append(header, "transfers/s")
 	}
 	header = append(header, "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "business", "errors", "x "+baseline.System)
 	// Sharded GigaLedger runs add the shard count, the cross-shard share (asked, sent), the
@@ -360,13 +388,25 @@ func WriteComparison(out io.Writer, results []*Result) error {
 		}
 		tokens := ""
 		if withTokens {
-			tokens = "-\t"
+			cell := "-"
 			if result.Tokens > 0 {
-				tokens = fmt.Sprintf("%.1f\t", result.TokensPerSecond)
+				cell = fmt.Sprintf("%.1f", result.TokensPerSecond)
 			}
+			tokens += cell + "\t"
+		}
+		if withTransfers {
+			cell := "-"
+			if result.Transfers > 0 {
+				cell = fmt.Sprintf("%.1f", result.TransfersPerSecond)
+			}
+			tokens += cell + "\t"
+		}
+		scenario := result.Scenario
+		if result.Batch > 1 {
+			scenario += fmt.Sprintf("/batch %d", result.Batch)
 		}
 		fmt.Fprintf(table, "%s\t%s\t%d\t%.1f\t%s%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%s\t",
-			result.System, result.Scenario, result.Clients, result.OKPerSecond, tokens,
+			result.System, scenario, result.Clients, result.OKPerSecond, tokens,
 			result.Latency.P50Ms, result.Latency.P90Ms, result.Latency.P99Ms, result.Latency.P999Ms, result.Latency.MaxMs,
 			result.Business, result.Errors+result.Transport, ratio)
 		if sharded {

@@ -65,8 +65,8 @@ type latencyShard struct {
 	// phases holds a histogram per phase name of requests made of several
 	// calls; made on first use (only the invoice scenario has phases).
 	phases map[string]*hdrhistogram.Histogram
-	// tokens sums Outcome.Tokens.
-	tokens int64
+	// tokens sums Outcome.Tokens, transfers Outcome.Transfers.
+	tokens, transfers int64
 }
 
 // liveCounters are read by the progress display while clients run.
@@ -109,6 +109,7 @@ func (r *recorder) record(client int, latency time.Duration, outcome Outcome) {
 	}
 	count.Count++
 	shard.tokens += int64(outcome.Tokens)
+	shard.transfers += int64(outcome.Transfers)
 	if outcome.Retries > 0 {
 		shard.retries[outcome.RetryKind] += int64(outcome.Retries)
 	}

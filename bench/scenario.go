@@ -121,6 +121,9 @@ const (
 	// RequestGigPayDeposit funds payer Wallet with Amounts[0] (setup): an
 	// admin deposit, then its move to completed.
 	RequestGigPayDeposit
+	// RequestTransactionBatch runs the transactions of Batch in one batch
+	// request (POST .../transactions/batch).
+	RequestTransactionBatch
 )
 
 // InvoiceItem is one generated invoice line: a unit value in koinu (1 DOGE
@@ -149,6 +152,9 @@ type Request struct {
 	// when the wallets' shards are known, else "". The driver reports the
 	// request's latency under it, as a phase.
 	Span string
+	// Batch are the transactions of a RequestTransactionBatch, each a
+	// RequestTransaction with its own reference.
+	Batch []Request
 }
 
 // Spans of a transfer on a sharded cluster: both wallets on one shard, or not.
@@ -172,7 +178,14 @@ type ScenarioConfig struct {
 	// Placement is where the wallets live, when the system under test told
 	// (set by Run after setup); nil otherwise.
 	Placement *WalletPlacement
+	// Batch is the transfers of one request (--batch) in the transfer
+	// scenario: above 1, each request is a RequestTransactionBatch of Batch
+	// one-transfer transactions; 0 or 1, one transaction per request.
+	Batch int
 }
+
+// batchMaxCount is the most transactions of one batch request (the API's limit).
+const batchMaxCount = 1000
 
 // Validate reports a configuration error, naming the offending flag.
 func (c ScenarioConfig) Validate() error {
@@ -193,6 +206,12 @@ func (c ScenarioConfig) Validate() error {
 	}
 	if c.Name == ScenarioZipf && !(c.ZipfExponent > 1) {
 		return fmt.Errorf("--zipf-s %v: must be > 1", c.ZipfExponent)
+	}
+	if c.Batch < 0 || c.Batch > batchMaxCount {
+		return fmt.Errorf("--batch %d: must be in 0..%d", c.Batch, batchMaxCount)
+	}
+	if c.Batch > 1 && c.Name != ScenarioTransfer {
+		return fmt.Errorf("--batch: only the %s scenario sends batches", ScenarioTransfer)
 	}
 	if c.CrossShare != nil {
 		if share := *c.CrossShare; !(share >= 0 && share <= 1) {
@@ -265,6 +284,19 @@ func (g *Generator) Next() Request {
 			operations[index] = g.transfer()
 		}
 		return g.transaction(operations)
+	case ScenarioTransfer:
+		if g.config.Batch > 1 {
+			batch := make([]Request, g.config.Batch)
+			for index := range batch {
+				if index > 0 {
+					g.sequence++
+				}
+				operation, _ := g.placedTransfer()
+				batch[index] = g.transaction([]Operation{operation})
+			}
+			return Request{Kind: RequestTransactionBatch, Batch: batch}
+		}
+		fallthrough
 	default: // transfer, zipf
 		operation, span := g.placedTransfer()
 		request := g.transaction([]Operation{operation})

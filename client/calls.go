@@ -298,25 +298,102 @@ func (c *Client) CreateTransaction(ctx context.Context, projectID string, in Tra
 	if got == nil || !errors.As(err, &apiErr) {
 		return nil, err
 	}
-	stored := got.envelope().Transaction
+	return transactionAnswer(got.envelope().Transaction, apiErr)
+}
+
+// transactionAnswer turns a refusal of a transaction and the transaction it carried into what
+// CreateTransaction returns: a failed transaction with its failure, a duplicate of a completed
+// one as the transaction (no error), a duplicate of a failed one with the first answer's failure.
+func transactionAnswer(stored *Transaction, apiErr *Error) (*Transaction, error) {
 	if stored == nil {
-		return nil, err
+		return nil, apiErr
 	}
 	switch {
 	case apiErr.StatusCode == http.StatusUnprocessableEntity:
-		return stored, err
+		return stored, apiErr
 	case apiErr.Code != CodeDuplicateReferenceID:
 		// ReferenceIdMismatch names the transaction that holds the reference: not this one.
-		return nil, err
+		return nil, apiErr
 	}
 	if stored.Status == TransactionCompleted {
 		return stored, nil
 	}
 	if stored.FailureReason == "" {
-		return stored, err
+		return stored, apiErr
 	}
 	// The failure the first answer carried.
 	return stored, &Error{StatusCode: http.StatusUnprocessableEntity, Code: stored.FailureReason, Message: stored.FailureMessage}
+}
+
+// TransactionBatchMaxCount is the most transactions one CreateTransactionBatch may carry.
+const TransactionBatchMaxCount = 1000
+
+// TransactionBatchResult is one transaction's answer in a batch: what CreateTransaction would
+// have returned for it alone (Transaction and Err, an *Error), and the status the server gave
+// it.
+type TransactionBatchResult struct {
+	Status      int
+	Transaction *Transaction
+	Err         error
+}
+
+// transactionBatchAnswer is the body of a batch's answer.
+type transactionBatchAnswer struct {
+	Results []struct {
+		Status int `json:"status"`
+		Error  *struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+		Transaction *Transaction `json:"transaction"`
+	} `json:"results"`
+}
+
+// CreateTransactionBatch runs 1..TransactionBatchMaxCount transactions in one request
+// (POST /projects/{projectId}/transactions/batch), each atomic on its own, and returns one
+// result per transaction in order. Transactions that share a wallet apply in order. The error
+// is the request's (a malformed transaction refuses the whole batch, 400 naming it); each
+// transaction's own refusal is in its result's Err, as CreateTransaction would return it.
+//
+// Like CreateTransaction it sends no Idempotency-Key (the route refuses one): the referenceIds
+// make a resent batch safe, and a transaction that the first attempt applied answers as if the
+// first answer had arrived. A result with 503 OutcomeUnknown (its shard's proposal may or may
+// not have applied) can be resent with the same referenceId.
+func (c *Client) CreateTransactionBatch(ctx context.Context, projectID string, in []TransactionRequest) ([]TransactionBatchResult, error) {
+	if len(in) == 0 || len(in) > TransactionBatchMaxCount {
+		return nil, fmt.Errorf("gigaledger: a batch holds 1..%d transactions, not %d", TransactionBatchMaxCount, len(in))
+	}
+	body := append(make([]byte, 0, 32+len(in)*(64+len(in[0].Operations)*96)), `{"transactions":[`...)
+	for i, transaction := range in {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		var err error
+		if body, err = transaction.appendJSON(body); err != nil {
+			return nil, fmt.Errorf("transaction %d: %w", i, err)
+		}
+	}
+	body = append(body, "]}"...)
+	r := newRequest(http.MethodPost, path("projects", projectID, "transactions", "batch"), body)
+	r.idempotencyKey = "" // the referenceIds are the keys
+	var answer transactionBatchAnswer
+	if err := c.call(ctx, r, &answer); err != nil {
+		return nil, err
+	}
+	if len(answer.Results) != len(in) {
+		return nil, fmt.Errorf("gigaledger: a batch of %d answered %d results", len(in), len(answer.Results))
+	}
+	out := make([]TransactionBatchResult, len(in))
+	for i, result := range answer.Results {
+		out[i].Status = result.Status
+		if result.Error == nil {
+			out[i].Transaction = result.Transaction
+			continue
+		}
+		apiErr := &Error{StatusCode: result.Status, Code: result.Error.Code, Message: result.Error.Message}
+		out[i].Transaction, out[i].Err = transactionAnswer(result.Transaction, apiErr)
+	}
+	return out, nil
 }
 
 // GetTransaction returns a transaction by its ID.

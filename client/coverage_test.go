@@ -21,7 +21,7 @@ var callByOperation = map[string]string{
 	"createWallet":        "CreateWallet", "createSystemWallet": "CreateSystemWallet", "listSystemWallets": "ListSystemWallets",
 	"getWallet": "GetWallet", "renameWallet": "RenameWallet", "describeWallet": "DescribeWallet", "setWalletStatus": "SetWalletStatus",
 	"listEntries":       "ListEntries",
-	"createTransaction": "CreateTransaction", "listTransactions": "ListTransactions", "getTransaction": "GetTransaction",
+	"createTransaction": "CreateTransaction", "createTransactionBatch": "CreateTransactionBatch", "listTransactions": "ListTransactions", "getTransaction": "GetTransaction",
 	"getHold": "GetHold", "captureHold": "CaptureHold", "releaseHold": "ReleaseHold",
 	"listEvents": "ListEvents", "createSubscription": "CreateSubscription", "listSubscriptions": "ListSubscriptions",
 	"getSubscription": "GetSubscription", "deleteSubscription": "DeleteSubscription", "listDeadLetters": "ListDeadLetters",

@@ -29,6 +29,11 @@ import (
 // dst untouched otherwise. It reads at most requestBodyMaxBytes (limitBody bounds the request
 // body too; this bounds any other caller).
 func decodeBody(body io.Reader, dst any, required bool) *apiError {
+	return decodeBodyWith(body, dst, required, strictRules)
+}
+
+// decodeBodyWith is decodeBody with other strict rules.
+func decodeBodyWith(body io.Reader, dst any, required bool, rules jsonstrict.Rules) *apiError {
 	data, err := io.ReadAll(io.LimitReader(body, requestBodyMaxBytes+1))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) || len(data) > requestBodyMaxBytes {
@@ -38,7 +43,7 @@ func decodeBody(body io.Reader, dst any, required bool) *apiError {
 	if err != nil {
 		return badRequest(CodeInvalidJSON, "reading the request body: %v", err)
 	}
-	p := jsonstrict.Decode(data, dst, strictRules)
+	p := jsonstrict.Decode(data, dst, rules)
 	switch {
 	case p == nil:
 		return nil
@@ -340,19 +345,25 @@ func decodeTransaction(body io.Reader) (transactionInput, *apiError) {
 	if apiErr := decodeBody(body, &request, true); apiErr != nil {
 		return transactionInput{}, apiErr
 	}
+	return checkTransaction("", &request)
+}
+
+// checkTransaction validates a decoded transaction request; prefix names it in messages ("" for
+// the body itself, "transactions[3]." for an item of a batch).
+func checkTransaction(prefix string, request *transactionRequest) (transactionInput, *apiError) {
 	if request.ReferenceID == "" {
-		return transactionInput{}, invalidArgument("referenceId is required")
+		return transactionInput{}, invalidArgument("%sreferenceId is required", prefix)
 	}
-	if apiErr := checkPrintable("referenceId", request.ReferenceID, fsm.ReferenceIDMaxLength); apiErr != nil {
+	if apiErr := checkPrintable(prefix+"referenceId", request.ReferenceID, fsm.ReferenceIDMaxLength); apiErr != nil {
 		return transactionInput{}, apiErr
 	}
 	if len(request.Operations) < 1 || len(request.Operations) > operationsPerTransactionMaxCount {
-		return transactionInput{}, badRequest(CodeLimitExceeded, "operations must hold 1 to %d operations, not %d",
-			operationsPerTransactionMaxCount, len(request.Operations))
+		return transactionInput{}, badRequest(CodeLimitExceeded, "%soperations must hold 1 to %d operations, not %d",
+			prefix, operationsPerTransactionMaxCount, len(request.Operations))
 	}
 	input := transactionInput{ReferenceID: request.ReferenceID, Operations: make([]ledger.Operation, len(request.Operations))}
 	for i := range request.Operations {
-		operation, apiErr := checkOperation(i, &request.Operations[i])
+		operation, apiErr := checkOperation(prefix, i, &request.Operations[i])
 		if apiErr != nil {
 			return transactionInput{}, apiErr
 		}
@@ -361,9 +372,45 @@ func decodeTransaction(body io.Reader) (transactionInput, *apiError) {
 	return input, nil
 }
 
+// transactionBatchRequest is the body of POST /projects/{projectId}/transactions/batch.
+type transactionBatchRequest struct {
+	Transactions []transactionRequest `json:"transactions"`
+}
+
+// batchRules are strictRules with shapes checked: a value of the wrong type is named with its
+// item's index ("transactions[3].operations[0].amount"), which encoding/json would leave out.
+var batchRules = func() jsonstrict.Rules {
+	rules := strictRules
+	rules.Shapes = true
+	return rules
+}()
+
+// decodeTransactionBatch validates a batch: 1..transactionsPerBatchMaxCount transactions, each
+// as decodeTransaction checks one. Any malformed item refuses the whole batch, naming the item
+// (transactions[i]); nothing is proposed.
+func decodeTransactionBatch(body io.Reader) ([]transactionInput, *apiError) {
+	var request transactionBatchRequest
+	if apiErr := decodeBodyWith(body, &request, true, batchRules); apiErr != nil {
+		return nil, apiErr
+	}
+	if len(request.Transactions) < 1 || len(request.Transactions) > transactionsPerBatchMaxCount {
+		return nil, badRequest(CodeLimitExceeded, "transactions must hold 1 to %d transactions, not %d",
+			transactionsPerBatchMaxCount, len(request.Transactions))
+	}
+	inputs := make([]transactionInput, len(request.Transactions))
+	for i := range request.Transactions {
+		input, apiErr := checkTransaction(fmt.Sprintf("transactions[%d].", i), &request.Transactions[i])
+		if apiErr != nil {
+			return nil, apiErr
+		}
+		inputs[i] = input
+	}
+	return inputs, nil
+}
+
 // checkOperation validates the operation at index i of a transaction request.
-func checkOperation(i int, request *operationRequest) (ledger.Operation, *apiError) {
-	field := func(name string) string { return fmt.Sprintf("operations[%d].%s", i, name) }
+func checkOperation(prefix string, i int, request *operationRequest) (ledger.Operation, *apiError) {
+	field := func(name string) string { return fmt.Sprintf("%soperations[%d].%s", prefix, i, name) }
 	if request.Type == "" {
 		return ledger.Operation{}, invalidArgument("%s is required", field("type"))
 	}

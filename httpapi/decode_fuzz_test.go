@@ -345,3 +345,61 @@ func FuzzDecodeCustomer(f *testing.F) {
 		})
 	})
 }
+
+// FuzzDecodeTransactionBatch: a batch is accepted only when every transaction in it is one
+// decodeTransaction accepts, as the same value; a refusal names the transaction when one item
+// is at fault.
+func FuzzDecodeTransactionBatch(f *testing.F) {
+	for _, seed := range []string{
+		`{"transactions":[{"referenceId":"a","operations":[{"type":"issue","to":"W1","amount":6}]},{"referenceId":"b","operations":[{"type":"transfer","from":"W1","to":"W2","amount":"5"}]}]}`,
+		`{"transactions":[{"referenceId":"a","operations":[{"type":"issue","to":"W1","amount":6}]},{"referenceId":"b","operations":[{"type":"issue","to":"W1","amount":0}]}]}`,
+		`{"transactions":[{"referenceId":"a","operations":[{"type":"issue","to":"W1","amount":6}]},{"referenceId":"b","operations":[{"type":"issue","to":"W1","amount":1}],"x":1}]}`,
+		`{"transactions":[{"referenceId":"a","referenceId":"b","operations":[{"type":"issue","to":"W1","amount":6}]}]}`,
+		`{"transactions":[{"referenceId":"a","operations":[{"type":"issue","to":"W1","amount":6}]}],"transactions":[]}`,
+		`{"transactions":[{"referenceId":"a","operations":[{"type":7,"to":"W1","amount":6}]}]}`,
+		`{"transactions":[]}`, `{"transactions":null}`, `{"transactions":[null]}`, `{"transactions":{}}`, `{}`, `[]`, ``,
+		"{\"transactions\":[{\"referenceId\":\"a\xff\",\"operations\":[{\"type\":\"issue\",\"to\":\"W1\",\"amount\":6}]}]}",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		inputs, apiErr := decodeTransactionBatch(bytes.NewReader(body))
+		if apiErr != nil {
+			checkRefusal(t, apiErr)
+			return
+		}
+		if n := len(inputs); n < 1 || n > transactionsPerBatchMaxCount {
+			t.Fatalf("accepted %d transactions", n)
+		}
+		checkNothingReplaced(t, body)
+		canonical := transactionBatchRequest{}
+		for i, input := range inputs {
+			item := transactionRequest{ReferenceID: input.ReferenceID}
+			for _, op := range input.Operations {
+				amount, _ := json.Marshal(op.Amount.String())
+				item.Operations = append(item.Operations, operationRequest{Type: op.Type.String(), From: op.From, To: op.To, Amount: amount})
+			}
+			encoded, err := json.Marshal(item)
+			if err != nil {
+				t.Fatal(err)
+			}
+			single, apiErr := decodeTransaction(bytes.NewReader(encoded))
+			if apiErr != nil || !reflect.DeepEqual(single, input) {
+				t.Fatalf("transaction %d %s: accepted in a batch, alone %+v %v", i, encoded, single, apiErr)
+			}
+			canonical.Transactions = append(canonical.Transactions, item)
+		}
+		encoded, err := json.Marshal(canonical)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, apiErr := decodeTransactionBatch(bytes.NewReader(encoded))
+		if apiErr != nil || !reflect.DeepEqual(again, inputs) {
+			t.Fatalf("canonical form %s of an accepted batch: %+v %v", encoded, again, apiErr)
+		}
+		checkStrictVariants(t, encoded, func(variant []byte) *apiError {
+			_, apiErr := decodeTransactionBatch(bytes.NewReader(variant))
+			return apiErr
+		})
+	})
+}

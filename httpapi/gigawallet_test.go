@@ -107,6 +107,7 @@ func TestGigaWalletAccount(t *testing.T) {
 		{"POST", "/projects/gigawallet/wallets", `{"customerId":"123456789","assetId":"doge"}`},
 		{"PUT", "/projects/gigawallet/wallets/" + walletID + "/status", `{"status":"suspended"}`},
 		{"POST", "/projects/gigawallet/transactions", `{"referenceId":"r","operations":[{"type":"issue","to":"` + walletID + `","amount":1}]}`},
+		{"POST", "/projects/gigawallet/transactions/batch", `{"transactions":[{"referenceId":"r","operations":[{"type":"issue","to":"` + walletID + `","amount":1}]}]}`},
 		{"POST", "/projects/gigawallet/holds/h0000.t0000a.0/release", `{}`},
 		{"POST", "/projects/gigawallet/holds/h0000.t0000a.0/capture", `{"to":"` + walletID + `"}`},
 	} {

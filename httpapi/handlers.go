@@ -1,10 +1,13 @@
 package httpapi
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 
+	"github.com/gigaledger/gigaledger/backend"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
@@ -468,21 +471,111 @@ func (s *server) createTransaction(c *gin.Context) {
 		s.fail(c, apiErr)
 		return
 	}
-	// Route by the first wallet the transaction names; cross-shard transactions are issue 3's.
-	first := input.Operations[0]
-	route := Route{ProjectID: projectID, WalletID: first.From}
-	if route.WalletID == "" {
-		route.WalletID = first.To
-	}
-	cmd := &ledger.Transact{ProjectID: projectID, IDPrefix: idPrefix(idKindTransaction, route),
-		ReferenceID: input.ReferenceID, Operations: input.Operations}
-	result, ok := s.propose(c, cmd)
+	cmd := transactOf(projectID, input)
+	result, ok := s.propose(c, &cmd)
 	if result != nil {
 		s.metrics.observeTransaction(result)
 	}
 	if ok {
 		respond(s, c, http.StatusCreated, result, cloudwallet.TransactionOf)
 	}
+}
+
+// transactOf is the command of a validated transaction. Its ID prefix carries the slot of the
+// first wallet it names: the shard of a single-shard transaction, the coordinator of a
+// cross-shard one.
+func transactOf(projectID string, input transactionInput) ledger.Transact {
+	first := input.Operations[0]
+	route := Route{ProjectID: projectID, WalletID: first.From}
+	if route.WalletID == "" {
+		route.WalletID = first.To
+	}
+	return ledger.Transact{ProjectID: projectID, IDPrefix: idPrefix(idKindTransaction, route),
+		ReferenceID: input.ReferenceID, Operations: input.Operations}
+}
+
+// transactionBatchResponse is the answer to POST /projects/{projectId}/transactions/batch: one
+// result per transaction, in request order.
+type transactionBatchResponse struct {
+	Results []transactionBatchResult `json:"results"`
+}
+
+// transactionBatchResult is one transaction's answer in a batch: the status and the body that
+// POST /projects/{projectId}/transactions would have answered for it alone (the transaction,
+// the error, or both).
+type transactionBatchResult struct {
+	Status      int                      `json:"status"`
+	Error       *ErrorDetail             `json:"error,omitempty"`
+	Transaction *cloudwallet.Transaction `json:"transaction,omitempty"`
+}
+
+// createTransactionBatch runs up to transactionsPerBatchMaxCount transactions, each atomic on
+// its own, with one result each in request order (Backend.ProposeTransactions: one proposal
+// per shard). The request is 200 once the batch was decoded; each result has its own status.
+// Idempotency-Key is refused: each transaction's referenceId already makes a retried batch
+// safe (what applied the first time answers 409 DuplicateReferenceId with its transaction),
+// and one stored answer for a batch that spans shards could not be kept atomically.
+func (s *server) createTransactionBatch(c *gin.Context) {
+	if len(c.Request.Header.Values(headerIdempotencyKey)) > 0 {
+		s.fail(c, invalidArgument("%s is not accepted on a batch: each transaction's referenceId makes a retried batch safe", headerIdempotencyKey))
+		return
+	}
+	projectID := c.Param("projectId")
+	inputs, apiErr := decodeTransactionBatch(c.Request.Body)
+	if apiErr != nil {
+		s.fail(c, apiErr)
+		return
+	}
+	transactions := make([]ledger.Transact, len(inputs))
+	for i := range inputs {
+		transactions[i] = transactOf(projectID, inputs[i])
+	}
+	ctx, cancel := s.withTimeout(c)
+	defer cancel()
+	outcomes := s.backend.ProposeTransactions(ctx, projectID, transactions)
+	if len(outcomes) != len(transactions) {
+		s.fail(c, internalError(fmt.Errorf("backend answered %d outcomes for %d transactions", len(outcomes), len(transactions))))
+		return
+	}
+	response := transactionBatchResponse{Results: make([]transactionBatchResult, len(outcomes))}
+	for i, outcome := range outcomes {
+		response.Results[i] = s.batchResult(c, outcome)
+	}
+	s.ok(c, http.StatusOK, response)
+}
+
+// batchResult renders one outcome of a batch as the single route would answer it.
+func (s *server) batchResult(c *gin.Context, outcome backend.Outcome) transactionBatchResult {
+	var answer *apiError
+	switch {
+	case outcome.Err != nil:
+		answer = fromBackendError(outcome.Err, true)
+	case outcome.Result == nil:
+		answer = internalError(errors.New("backend returned no result for a transaction of a batch"))
+	default:
+		s.metrics.observeTransaction(outcome.Result)
+		if outcome.Result.Err != nil {
+			answer = fromFSMError(outcome.Result.Err, outcome.Result.Value)
+			break
+		}
+		t, ok := outcome.Result.Value.(*ledger.Transaction)
+		if !ok || t == nil {
+			answer = internalError(fmt.Errorf("result of a batch's transaction carries %T", outcome.Result.Value))
+			break
+		}
+		view := cloudwallet.TransactionOf(t)
+		return transactionBatchResult{Status: http.StatusCreated, Transaction: &view}
+	}
+	switch {
+	case answer.status >= http.StatusInternalServerError && answer.status != http.StatusServiceUnavailable:
+		s.logger.Error("transaction of a batch failed", slog.String("route", c.FullPath()), slog.String("code", answer.code),
+			slog.Any("error", answer.cause))
+	case answer.cause != nil:
+		s.logger.Warn("transaction of a batch refused", slog.String("route", c.FullPath()), slog.String("code", answer.code),
+			slog.Any("error", answer.cause))
+	}
+	return transactionBatchResult{Status: answer.status, Error: &ErrorDetail{Code: answer.code, Message: answer.message},
+		Transaction: answer.transaction}
 }
 
 func (s *server) listTransactions(c *gin.Context) {

@@ -604,6 +604,13 @@ func openAPISchemas() object {
 				"description": "Unique per project; a retry with the same referenceId never applies twice."},
 			"operations": object{"type": "array", "minItems": 1, "maxItems": operationsPerTransactionMaxCount,
 				"items": schemaRef("OperationRequest")}}),
+		"TransactionBatchRequest": closed([]string{"transactions"}, object{
+			"transactions": object{"type": "array", "minItems": 1, "maxItems": transactionsPerBatchMaxCount,
+				"items": schemaRef("TransactionRequest")}}),
+		"TransactionBatchResult": shape(object{"results": arrayOf(shape(object{
+			"status":      object{"type": "integer", "description": "The HTTP status the single route would have answered for this transaction."},
+			"error":       shape(object{"code": object{"type": "string"}, "message": object{"type": "string"}}),
+			"transaction": schemaRef("Transaction")}))}),
 		"OperationRequest": closed([]string{"type", "amount"}, object{
 			"type":   enum("transfer", "issue", "redeem", "hold"),
 			"from":   object{"allOf": []object{generatedID}, "description": "Transfer, redeem and hold only."},

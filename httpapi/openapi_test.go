@@ -91,6 +91,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		"GET /projects/{projectId}/wallets/{walletId}", "PUT /projects/{projectId}/wallets/{walletId}/name",
 		"PUT /projects/{projectId}/wallets/{walletId}/description", "PUT /projects/{projectId}/wallets/{walletId}/status",
 		"GET /projects/{projectId}/wallets/{walletId}/entries", "POST /projects/{projectId}/transactions",
+		"POST /projects/{projectId}/transactions/batch",
 		"GET /projects/{projectId}/transactions", "GET /projects/{projectId}/transactions/{txId}",
 		"GET /projects/{projectId}/holds/{holdId}", "POST /projects/{projectId}/holds/{holdId}/capture",
 		"POST /projects/{projectId}/holds/{holdId}/release",

@@ -10,8 +10,8 @@ import "github.com/gigaledger/gigaledger/httpapi/jsonstrict"
 const jsonDepthMax = 16
 
 // jsonArrayMaxCount bounds the items of any array in a request body: the longest documented
-// list (a resume's walletIds) holds 1000.
-const jsonArrayMaxCount = resumeWalletIDsMaxCount
+// lists (a resume's walletIds, a batch's transactions) hold 1000.
+const jsonArrayMaxCount = max(resumeWalletIDsMaxCount, transactionsPerBatchMaxCount)
 
 // strictRules are the Cloud Wallet API's: value types stay encoding/json's (and validation's)
 // business, so a type error reads "operations.amount must be a JSON integer".

@@ -40,6 +40,7 @@ const (
 	OpCrossPrepareAt fsm.Op = 26
 	// CrossFinish with the coordinator's begin time, likewise.
 	OpCrossFinishAt fsm.Op = 27
+	// OpTransactBatch (28) is declared in batch.go.
 )
 
 // NeedsMetadata is implemented by commands that live on a data shard but need the metadata
@@ -456,7 +457,7 @@ func (f *Family) ops() []fsm.OpSpec {
 		spec(OpReleaseHold, "ReleaseHold", &ReleaseHold{ProjectID: "p", HoldID: "h0000.0"},
 			func(d *fsm.Decoder) fsm.Command { return &ReleaseHold{ProjectID: d.String(), HoldID: d.String()} },
 			valueResolution, inProject(func(l *Ledger, c fsm.Command) *fsm.Result { return l.releaseHold(c.(*ReleaseHold)) })),
-	}, f.crossOps(spec, inProject)...)
+	}, append(f.crossOps(spec, inProject), f.batchOps(spec, inProject)...)...)
 }
 
 // projectOf returns the project every command of the family names.

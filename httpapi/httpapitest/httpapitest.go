@@ -79,6 +79,31 @@ func (b *LedgerBackend) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Res
 	return result, nil
 }
 
+// ProposeTransactions applies the transactions as one TransactBatch, the next log entry (a
+// one-shard ledger: every transaction is in the one group).
+func (b *LedgerBackend) ProposeTransactions(ctx context.Context, projectID string, transactions []ledger.Transact) []backend.Outcome {
+	outcomes := make([]backend.Outcome, len(transactions))
+	result, err := b.Propose(ctx, fsm.Envelope{Command: &ledger.TransactBatch{ProjectID: projectID, Items: transactions}})
+	var value *ledger.TransactBatchResult
+	if err == nil && result.Err == nil {
+		var ok bool
+		if value, ok = result.Value.(*ledger.TransactBatchResult); !ok || len(value.Items) != len(transactions) {
+			err = fmt.Errorf("batch of %d answered %T", len(transactions), result.Value)
+		}
+	}
+	for i := range outcomes {
+		switch {
+		case err != nil:
+			outcomes[i].Err = err
+		case result.Err != nil:
+			outcomes[i].Result = &fsm.Result{Op: ledger.OpTransact, Err: result.Err}
+		default:
+			outcomes[i].Result = value.ItemResult(i)
+		}
+	}
+	return outcomes
+}
+
 // Read returns the machine's readers.
 func (b *LedgerBackend) Read(ctx context.Context) (httpapi.Reader, error) {
 	return machineReader{b.Ledger, b.GigaWallet, b.GigPay, b.Machine}, nil
@@ -231,6 +256,19 @@ func (f *FakeBackend) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Resul
 	defer f.mu.Unlock()
 	f.proposals++
 	return f.ProposeResult, f.ProposeErr
+}
+
+// ProposeTransactions answers every transaction with ProposeResult, ProposeErr; it counts as
+// one proposal.
+func (f *FakeBackend) ProposeTransactions(ctx context.Context, projectID string, transactions []ledger.Transact) []backend.Outcome {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.proposals++
+	outcomes := make([]backend.Outcome, len(transactions))
+	for i := range outcomes {
+		outcomes[i] = backend.Outcome{Result: f.ProposeResult, Err: f.ProposeErr}
+	}
+	return outcomes
 }
 
 // Read returns Reader, ReadErr.

@@ -1,0 +1,138 @@
+package routing
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/gigaledger/gigaledger/backend"
+	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
+)
+
+// Batches of Cloud Wallet transactions (POST /projects/{projectId}/transactions/batch), the
+// router's half. The batch is cut, in request order, into waves; a wave runs all at once and the
+// next starts when it has finished:
+//
+//   - the single-shard transactions of a wave are grouped by shard, and each group is one
+//     proposal (ledger.TransactBatch) that applies its items in request order;
+//   - each cross-shard transaction of a wave runs the cross-shard protocol on its own
+//     (transactAcross), concurrently with the rest of the wave.
+//
+// A transaction joins the current wave unless it names a wallet that the wave already touches
+// through another unit (a cross-shard transaction, or for a cross-shard transaction any item at
+// all); then the wave runs first. Groups of different shards never share a wallet (a wallet
+// lives on one shard). So transactions that touch a same wallet apply in request order, and
+// transactions that share none may apply in any order, which nobody can tell apart.
+
+// ProposeTransactions implements backend.Backend.
+func (r *Router) ProposeTransactions(ctx context.Context, projectID string, transactions []ledger.Transact) []backend.Outcome {
+	outcomes := make([]backend.Outcome, len(transactions))
+	w := newBatchWave()
+	for i := range transactions {
+		shardID, single := r.ShardOf(transactions[i].Route())
+		wallets := transactions[i].Route().IDs
+		if !w.admits(single, shardID, wallets) {
+			r.runWave(ctx, projectID, transactions, w, outcomes)
+			w = newBatchWave()
+		}
+		w.add(i, single, shardID, wallets)
+	}
+	r.runWave(ctx, projectID, transactions, w, outcomes)
+	return outcomes
+}
+
+// batchWave is the part of a batch that runs at once: per shard, the single-shard items in
+// request order; the cross-shard items; and which unit touches each wallet.
+type batchWave struct {
+	shards []int         // shards with a group, in order of their first item
+	groups map[int][]int // shard → item indexes, in request order
+	across []int         // cross-shard item indexes
+	// touched maps a wallet to the unit that names it: a shard's group (the shard ID) or a
+	// cross-shard item (-1 - its index).
+	touched map[string]int
+}
+
+func newBatchWave() *batchWave {
+	return &batchWave{groups: map[int][]int{}, touched: map[string]int{}}
+}
+
+// admits reports whether an item may run in this wave: it shares no wallet with another unit.
+func (w *batchWave) admits(single bool, shardID int, wallets []string) bool {
+	for _, id := range wallets {
+		if unit, ok := w.touched[id]; ok && (!single || unit != shardID) {
+			return false
+		}
+	}
+	return true
+}
+
+func (w *batchWave) add(i int, single bool, shardID int, wallets []string) {
+	unit := -1 - i
+	if single {
+		unit = shardID
+		if _, ok := w.groups[shardID]; !ok {
+			w.shards = append(w.shards, shardID)
+		}
+		w.groups[shardID] = append(w.groups[shardID], i)
+	} else {
+		w.across = append(w.across, i)
+	}
+	for _, id := range wallets {
+		w.touched[id] = unit
+	}
+}
+
+// runWave proposes each shard's group and runs each cross-shard item, all at once, and fills
+// their outcomes.
+func (r *Router) runWave(ctx context.Context, projectID string, transactions []ledger.Transact, w *batchWave, outcomes []backend.Outcome) {
+	var wg sync.WaitGroup
+	for _, shardID := range w.shards {
+		wg.Add(1)
+		go func(shardID int, items []int) {
+			defer wg.Done()
+			r.proposeGroup(ctx, projectID, shardID, transactions, items, outcomes)
+		}(shardID, w.groups[shardID])
+	}
+	for _, i := range w.across {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			tx := &transactions[i]
+			result, err := r.transactAcross(ctx, fsm.Envelope{Command: tx}, tx)
+			outcomes[i] = backend.Outcome{Result: result, Err: err}
+		}(i)
+	}
+	wg.Wait()
+}
+
+// proposeGroup proposes one shard's items as one TransactBatch. An error of the proposal (its
+// outcome unknown, the shard unavailable) is every item's error, as it would have been each
+// one's on its own; a rejection of the whole command (project not found) is every item's
+// rejection. The command is smaller than the items' JSON (binary strings and amounts, no
+// keys), so a request within the API's body limit (1 MiB) fits the shard's command limit
+// (shard.DefaultBatchMaxBytes, 1 MiB).
+func (r *Router) proposeGroup(ctx context.Context, projectID string, shardID int, transactions []ledger.Transact, items []int, outcomes []backend.Outcome) {
+	group := &ledger.TransactBatch{ProjectID: projectID, Items: make([]ledger.Transact, len(items))}
+	for j, i := range items {
+		group.Items[j] = transactions[i]
+	}
+	result, err := r.propose(ctx, shardID, fsm.Envelope{Command: group})
+	var value *ledger.TransactBatchResult
+	if err == nil && result.Err == nil {
+		var ok bool
+		if value, ok = result.Value.(*ledger.TransactBatchResult); !ok || len(value.Items) != len(items) {
+			err = fmt.Errorf("routing: shard %d answered a batch of %d with %T", shardID, len(items), result.Value)
+		}
+	}
+	for j, i := range items {
+		switch {
+		case err != nil:
+			outcomes[i] = backend.Outcome{Err: err}
+		case result.Err != nil:
+			outcomes[i] = backend.Outcome{Result: &fsm.Result{Op: ledger.OpTransact, Err: result.Err}}
+		default:
+			outcomes[i] = backend.Outcome{Result: value.ItemResult(j)}
+		}
+	}
+}
