@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble"
@@ -44,6 +45,8 @@ type Machine struct {
 	eventsChanged atomic.Pointer[chan struct{}]
 	// committers are the modules told when a batch has committed.
 	committers []Committer
+	// checkpointMu orders Checkpoint, OpenCheckpoint and RetainCheckpoints (checkpoint.go).
+	checkpointMu sync.Mutex
 }
 
 // EventsChanged returns a channel that is closed once the outbox may hold events it did not

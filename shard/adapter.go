@@ -80,8 +80,16 @@ func (a *fsmAdapter) ApplyBatch(entries []*raft.Log) []any {
 	return responses
 }
 
-// Snapshot delegates to the state machine; raft calls it on the FSM goroutine.
+// Snapshot delegates to the state machine; raft calls it on the FSM goroutine. A
+// CheckpointStateMachine takes a checkpoint, whose reference is all raft stores.
 func (a *fsmAdapter) Snapshot() (raft.FSMSnapshot, error) {
+	if checkpointer, ok := a.sm.(CheckpointStateMachine); ok {
+		descriptor, err := checkpointer.Checkpoint()
+		if err != nil {
+			return nil, fmt.Errorf("state machine checkpoint: %w", err)
+		}
+		return checkpointReference{descriptor: descriptor}, nil
+	}
 	snapshot, err := a.sm.Snapshot()
 	if err != nil {
 		return nil, fmt.Errorf("state machine snapshot: %w", err)

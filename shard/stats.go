@@ -26,6 +26,13 @@ type Stats struct {
 	ProposedCommands  uint64 `json:"proposedCommands"`
 	ReadIndexCalls    uint64 `json:"readIndexCalls"`
 	ReadIndexRounds   uint64 `json:"readIndexRounds"`
+	// SnapshotReferenceBytes, SnapshotReceivedBytes and SnapshotOpenedBytes count, for a
+	// state machine that takes checkpoints, the bytes written into raft's snapshot store by
+	// local snapshots (checkpoint references) and by snapshots received from a leader, and the
+	// bytes of checkpoint streams opened to send to a follower or to restore at Open.
+	SnapshotReferenceBytes uint64 `json:"snapshotReferenceBytes"`
+	SnapshotReceivedBytes  uint64 `json:"snapshotReceivedBytes"`
+	SnapshotOpenedBytes    uint64 `json:"snapshotOpenedBytes"`
 }
 
 // Stats returns the replica's current Stats.
@@ -34,6 +41,12 @@ func (s *Shard) Stats() Stats {
 	raftStats := s.raft.Stats()
 	lastSnapshotIndex, _ := strconv.ParseUint(raftStats["last_snapshot_index"], 10, 64)
 	term := s.raft.CurrentTerm()
+	var referenceBytes, receivedBytes, openedBytes uint64
+	if s.checkpoints != nil {
+		referenceBytes = s.checkpoints.referenceBytes.Load()
+		receivedBytes = s.checkpoints.streamBytes.Load()
+		openedBytes = s.checkpoints.openedBytes.Load()
+	}
 	return Stats{
 		ShardID:           s.cfg.ShardID,
 		NodeID:            s.cfg.NodeID,
@@ -53,5 +66,9 @@ func (s *Shard) Stats() Stats {
 		ProposedCommands:  s.proposedCommands.Load(),
 		ReadIndexCalls:    s.readIndexCalls.Load(),
 		ReadIndexRounds:   s.verifier.roundCount.Load(),
+
+		SnapshotReferenceBytes: referenceBytes,
+		SnapshotReceivedBytes:  receivedBytes,
+		SnapshotOpenedBytes:    openedBytes,
 	}
 }
