@@ -22,9 +22,10 @@ import (
 // AppliedIndex is atomic.
 //
 // Durability: each batch is one Pebble batch, committed with the applied log index inside it,
-// without fsync — the Raft log is the durable record. Snapshot forces an fsync of Pebble's WAL
-// before Raft may compact its log, so after any crash the store holds at least the state as of
-// the latest snapshot, and the shard replays only the log above its applied index.
+// without fsync — the Raft log is the durable record. Checkpoint (raft's snapshot) forces an
+// fsync of Pebble's WAL before Raft may compact its log, so after any crash the store holds at
+// least the state as of the latest snapshot, and the shard replays only the log above its
+// applied index.
 type Machine struct {
 	reg     *Registry
 	logger  *slog.Logger

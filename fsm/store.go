@@ -36,8 +36,11 @@ type Snapshot = interface {
 	Release()
 }
 
-// Snapshot takes a point-in-time view of the store (shard.StateMachine). It first makes
-// Pebble's write-ahead log durable, because Raft may compact its log once the snapshot exists.
+// Snapshot takes a point-in-time view of the store that Persist writes as a record stream
+// (shard.StateMachine). The shard snapshots a Machine by Checkpoint instead (checkpoint.go);
+// Snapshot stays for tools and tests, and its stream is what the first release sent. It first
+// makes Pebble's write-ahead log durable, because Raft may compact its log once the snapshot
+// exists.
 func (m *Machine) Snapshot() (Snapshot, error) {
 	db := m.store.db
 	if err := db.LogData(nil, pebble.Sync); err != nil {
