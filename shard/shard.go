@@ -158,9 +158,10 @@ func Open(cfg Config, sm StateMachine, transport raft.Transport, logger *slog.Lo
 	s.snapshots = fileSnapshots
 	if checkpointer, ok := sm.(CheckpointStateMachine); ok {
 		checkpoints := &checkpointStore{files: fileSnapshots, sm: checkpointer, logger: logger}
-		// Checkpoints left by a crash between Checkpoint and the snapshot's publication go.
+		// Checkpoints left by a crash between Checkpoint and the snapshot's publication go. A
+		// sweep that fails deletes nothing: extra checkpoints wait for the next snapshot.
 		if err := checkpoints.retain(); err != nil {
-			return fail(fmt.Errorf("shard open: %w", err))
+			logger.Warn("old checkpoints kept", "error", err)
 		}
 		s.snapshots, s.checkpoints = checkpoints, checkpoints
 	}
