@@ -355,3 +355,52 @@ func TestCheckpointDescriptorIsStrict(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRestoreCheckpointStream: no stream makes Restore panic; one that is refused leaves the
+// store as it was.
+func FuzzRestoreCheckpointStream(f *testing.F) {
+	src, err := Open(f.TempDir(), nil, testRegistry())
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer src.Close()
+	tm := &testMachine{m: src, now: 1_700_000_000_000}
+	for i := range 20 {
+		tm.index++
+		tm.now += 1000
+		src.ApplyBatch(tm.index, tm.now, [][]byte{EncodeEnvelope(Envelope{Command: &bump{Name: fmt.Sprint(i), By: 1}})})
+	}
+	descriptor, err := src.Checkpoint()
+	if err != nil {
+		f.Fatal(err)
+	}
+	stream, _, err := src.OpenCheckpoint(descriptor)
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, err := io.ReadAll(stream)
+	stream.Close()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Add(append([]byte(nil), checkpointMagic...))
+	f.Add([]byte("GIGALEDGER-SNAPSHOT-1\n\x00\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := Open(t.TempDir(), nil, testRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		before, err := m.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := restoreBytes(m, data); err != nil {
+			if after, _ := m.Digest(); after != before || m.AppliedIndex() != 0 {
+				t.Fatalf("a refused stream changed the store: %v", err)
+			}
+		}
+	})
+}
