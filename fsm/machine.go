@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble"
@@ -22,9 +23,10 @@ import (
 // AppliedIndex is atomic.
 //
 // Durability: each batch is one Pebble batch, committed with the applied log index inside it,
-// without fsync — the Raft log is the durable record. Snapshot forces an fsync of Pebble's WAL
-// before Raft may compact its log, so after any crash the store holds at least the state as of
-// the latest snapshot, and the shard replays only the log above its applied index.
+// without fsync — the Raft log is the durable record. Checkpoint (raft's snapshot) forces an
+// fsync of Pebble's WAL before Raft may compact its log, so after any crash the store holds at
+// least the state as of the latest snapshot, and the shard replays only the log above its
+// applied index.
 type Machine struct {
 	reg     *Registry
 	logger  *slog.Logger
@@ -46,6 +48,8 @@ type Machine struct {
 	eventsChanged atomic.Pointer[chan struct{}]
 	// committers are the modules told when a batch has committed.
 	committers []Committer
+	// checkpointMu orders Checkpoint, OpenCheckpoint and RetainCheckpoints (checkpoint.go).
+	checkpointMu sync.Mutex
 }
 
 // EventsChanged returns a channel that is closed once the outbox may hold events it did not

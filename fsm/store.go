@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -35,8 +36,11 @@ type Snapshot = interface {
 	Release()
 }
 
-// Snapshot takes a point-in-time view of the store (shard.StateMachine). It first makes
-// Pebble's write-ahead log durable, because Raft may compact its log once the snapshot exists.
+// Snapshot takes a point-in-time view of the store that Persist writes as a record stream
+// (shard.StateMachine). The shard snapshots a Machine by Checkpoint instead (checkpoint.go);
+// Snapshot stays for tools and tests, and its stream is what the first release sent. It first
+// makes Pebble's write-ahead log durable, because Raft may compact its log once the snapshot
+// exists.
 func (m *Machine) Snapshot() (Snapshot, error) {
 	db := m.store.db
 	if err := db.LogData(nil, pebble.Sync); err != nil {
@@ -103,8 +107,15 @@ func writeSnapshot(view *pebble.Snapshot, w io.Writer) error {
 	return err
 }
 
-// Restore replaces the whole state with a snapshot stream: it builds a new store beside the
-// current one, verifies the stream's checksum, then swaps the directories and reloads memory.
+// Restore replaces the whole state with a snapshot stream: a checkpoint stream
+// (OpenCheckpoint) or a record stream (Snapshot, and every snapshot of the first release). It
+// builds the new store beside the live one and verifies the stream's checksums and the new
+// store's applied index before it touches the live store, then swaps the directories (a crash
+// in between is mended by recoverInterruptedRestore on the next Open) and reloads memory.
+//
+// The store never goes back: a verified stream whose applied index is not above the store's is
+// dropped and the live store kept. Both are states of the same committed log, and apply skips
+// the entries the store already holds.
 func (m *Machine) Restore(snapshot io.ReadCloser) error {
 	defer snapshot.Close()
 	l := m.store
@@ -114,17 +125,19 @@ func (m *Machine) Restore(snapshot io.ReadCloser) error {
 	if err := os.RemoveAll(nextPath); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	next, err := openPebble(nextPath)
+	applied, err := buildRestoredStore(bufio.NewReaderSize(snapshot, 1<<20), nextPath)
 	if err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	if err := readSnapshot(snapshot, next); err != nil {
-		next.Close()
 		os.RemoveAll(nextPath)
 		return fmt.Errorf("restore: %w", err)
 	}
-	if err := next.Close(); err != nil {
-		return fmt.Errorf("restore: close new store: %w", err)
+	if current := m.applied.Load(); applied <= current {
+		m.logger.Warn("restore: snapshot is not ahead of the store; keeping the store",
+			"snapshot_applied_index", applied, "applied_index", current)
+		os.RemoveAll(nextPath)
+		return nil
+	}
+	if err := crashPoint("built"); err != nil {
+		return err
 	}
 
 	l.mu.Lock()
@@ -133,15 +146,23 @@ func (m *Machine) Restore(snapshot io.ReadCloser) error {
 		return fmt.Errorf("restore: close live store: %w", err)
 	}
 	l.db = nil
-	// A crash between the renames is mended by recoverInterruptedRestore on the next Open.
 	if err := os.RemoveAll(oldPath); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	if err := os.Rename(livePath, oldPath); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
+	if err := crashPoint("live moved aside"); err != nil {
+		return err
+	}
 	if err := os.Rename(nextPath, livePath); err != nil {
 		return fmt.Errorf("restore: %w", err)
+	}
+	if err := syncDir(l.dir); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if err := crashPoint("swapped"); err != nil {
+		return err
 	}
 	if l.db, err = openPebble(livePath); err != nil {
 		return fmt.Errorf("restore: %w", err)
@@ -150,16 +171,97 @@ func (m *Machine) Restore(snapshot io.ReadCloser) error {
 	if err := m.load(); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
+	if m.applied.Load() != applied {
+		panic(fmt.Sprintf("fsm: restored store at applied index %d, verified at %d", m.applied.Load(), applied))
+	}
 	m.notifyEvents()
 	return nil
+}
+
+// crashPoint lets a test stop a restore at a step, as a crash would.
+func crashPoint(step string) error {
+	if restoreCrashHook == nil {
+		return nil
+	}
+	return restoreCrashHook(step)
+}
+
+// buildRestoredStore writes the store a snapshot stream holds into path, verified and synced,
+// and returns its applied index.
+func buildRestoredStore(r *bufio.Reader, path string) (uint64, error) {
+	head, _ := r.Peek(len(checkpointMagic)) // a short stream fails in the readers below
+	var claimed uint64
+	isCheckpoint := bytes.HasPrefix(head, checkpointMagic)
+	if isCheckpoint {
+		var err error
+		if claimed, err = readCheckpointStream(r, path); err != nil {
+			return 0, err
+		}
+	}
+	db, err := openPebble(path)
+	if err != nil {
+		return 0, err
+	}
+	if !isCheckpoint {
+		if err := readSnapshot(r, db); err != nil {
+			db.Close()
+			return 0, err
+		}
+	}
+	applied, err := storedAppliedIndex(db)
+	if closeErr := db.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		return 0, err
+	}
+	if isCheckpoint && applied != claimed {
+		return 0, fmt.Errorf("checkpoint stream claims applied index %d, its store holds %d", claimed, applied)
+	}
+	return applied, nil
+}
+
+// storedAppliedIndex reads the applied index a store holds (the clock record, or the first
+// release's key of its own).
+func storedAppliedIndex(db *pebble.DB) (uint64, error) {
+	var applied uint64
+	for _, key := range [][]byte{keyApplied, keyClock} {
+		v, closer, err := db.Get(key)
+		if errors.Is(err, pebble.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if index, ok := appliedFromMeta(key, v); ok {
+			applied = index
+		}
+		closer.Close()
+	}
+	return applied, nil
+}
+
+// appliedFromMeta reads the applied index from a bookkeeping record that carries one.
+func appliedFromMeta(key, value []byte) (uint64, bool) {
+	switch string(key) {
+	case string(keyApplied):
+		if len(value) == 8 {
+			return binary.BigEndian.Uint64(value), true
+		}
+	case string(keyClock):
+		d := NewDecoder(value)
+		if version, index := d.Byte(), d.Uvarint(); d.err == nil && version >= 2 {
+			return index, true
+		}
+	}
+	return 0, false
 }
 
 // restoreBatchMaxBytes bounds the memory one restore batch holds.
 const restoreBatchMaxBytes = 16 << 20
 
-func readSnapshot(r io.Reader, db *pebble.DB) error {
+func readSnapshot(br *bufio.Reader, db *pebble.DB) error {
 	h := sha256.New()
-	br := bufio.NewReaderSize(r, 1<<20)
 	tr := &hashingReader{r: br, h: h}
 	magic := make([]byte, len(snapshotMagic))
 	if _, err := io.ReadFull(tr, magic); err != nil || string(magic) != string(snapshotMagic) {
@@ -276,16 +378,8 @@ func (m *Machine) digestAt(skipChain bool) ([32]byte, uint64, error) {
 			if it.Key()[0] == prefixMeta {
 				// The applied index is in the clock record, or (a first-release store not yet
 				// written to) in its own key, which sorts before it.
-				switch string(it.Key()) {
-				case string(keyApplied):
-					if len(it.Value()) == 8 {
-						applied = binary.BigEndian.Uint64(it.Value())
-					}
-				case string(keyClock):
-					d := NewDecoder(it.Value())
-					if version, index := d.Byte(), d.Uvarint(); d.err == nil && version >= 2 {
-						applied = index
-					}
+				if index, ok := appliedFromMeta(it.Key(), it.Value()); ok {
+					applied = index
 				}
 				continue
 			}
@@ -327,6 +421,9 @@ const (
 	storeLBaseMaxBytes      = 256 << 20
 	storeTargetFileBytes    = 16 << 20
 	storeMaxConcurrentFlush = 2
+	// storeManifestMaxBytes is the MANIFEST size at which Pebble starts a new one; a checkpoint
+	// copies the MANIFEST, so this bounds what a snapshot copies (Pebble's default is 128 MiB).
+	storeManifestMaxBytes = 8 << 20
 )
 
 func openPebble(path string) (*pebble.DB, error) {
@@ -338,6 +435,7 @@ func openPebble(path string) (*pebble.DB, error) {
 		L0CompactionThreshold:    storeL0CompactionFiles,
 		L0StopWritesThreshold:    storeL0StopWritesFiles,
 		LBaseMaxBytes:            storeLBaseMaxBytes,
+		MaxManifestFileSize:      storeManifestMaxBytes,
 		MaxConcurrentCompactions: func() int { return storeMaxConcurrentFlush },
 		Logger:                   quietPebbleLogger{},
 		Levels:                   make([]pebble.LevelOptions, storeLevelCount),
@@ -365,7 +463,13 @@ func recoverInterruptedRestore(livePath string) error {
 	}
 	for _, candidate := range []string{livePath + ".restore", livePath + ".old"} {
 		if _, err := os.Stat(candidate); err == nil {
-			return os.Rename(candidate, livePath)
+			if err := os.Rename(candidate, livePath); err != nil {
+				return err
+			}
+			if err := syncDir(filepath.Dir(livePath)); err != nil {
+				return err
+			}
+			return os.RemoveAll(livePath + ".old") // the store the restore replaced
 		}
 	}
 	return nil

@@ -112,13 +112,21 @@ func (a *fsmAdapter) applyBatchLocked(entries []*raft.Log) []any {
 	return responses
 }
 
-// Snapshot delegates to the state machine; raft calls it on the FSM goroutine. The view may
+// Snapshot delegates to the state machine; raft calls it on the FSM goroutine. A
+// CheckpointStateMachine takes a checkpoint, whose reference is all raft stores. The view may
 // include entries a follower read applied beyond the index raft records for the snapshot:
 // the state machine's own applied index travels in its state (its Restore sets AppliedIndex),
 // so a replica restored from it skips them when raft replays them.
 func (a *fsmAdapter) Snapshot() (raft.FSMSnapshot, error) {
 	a.applyMu.Lock()
 	defer a.applyMu.Unlock()
+	if checkpointer, ok := a.sm.(CheckpointStateMachine); ok {
+		descriptor, err := checkpointer.Checkpoint()
+		if err != nil {
+			return nil, fmt.Errorf("state machine checkpoint: %w", err)
+		}
+		return checkpointReference{descriptor: descriptor}, nil
+	}
 	snapshot, err := a.sm.Snapshot()
 	if err != nil {
 		return nil, fmt.Errorf("state machine snapshot: %w", err)

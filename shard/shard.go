@@ -40,8 +40,11 @@ type Shard struct {
 	stableStore raft.StableStore
 	storeCloser io.Closer
 	logStore    raft.LogStore
-	snapshots   *raft.FileSnapshotStore
-	observer    *raft.Observer
+	checkpoints *checkpointStore // nil unless the state machine takes checkpoints
+	// snapshots is raft's file store, or the checkpointStore in front of it when the state
+	// machine takes checkpoints.
+	snapshots raft.SnapshotStore
+	observer  *raft.Observer
 	// verifier confirms leadership for read indexes, one raft.VerifyLeader round shared by
 	// every read that arrived before the round started.
 	verifier *coalesce.Rounds[struct{}]
@@ -151,9 +154,19 @@ func Open(cfg Config, sm StateMachine, transport raft.Transport, logger *slog.Lo
 	if err != nil {
 		return fail(fmt.Errorf("shard open: log cache: %w", err))
 	}
-	s.snapshots, err = raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, DefaultSnapshotRetainCount, NewRaftLogger(logger, "snapshot"))
+	fileSnapshots, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, DefaultSnapshotRetainCount, NewRaftLogger(logger, "snapshot"))
 	if err != nil {
 		return fail(fmt.Errorf("shard open: snapshot store: %w", err))
+	}
+	s.snapshots = fileSnapshots
+	if checkpointer, ok := sm.(CheckpointStateMachine); ok {
+		checkpoints := &checkpointStore{files: fileSnapshots, sm: checkpointer, logger: logger}
+		// Checkpoints left by a crash between Checkpoint and the snapshot's publication go. A
+		// sweep that fails deletes nothing: extra checkpoints wait for the next snapshot.
+		if err := checkpoints.retain(); err != nil {
+			logger.Warn("old checkpoints kept", "error", err)
+		}
+		s.snapshots, s.checkpoints = checkpoints, checkpoints
 	}
 	if err := s.catchUpFromLocalSnapshot(); err != nil {
 		return fail(err)

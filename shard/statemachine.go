@@ -55,6 +55,33 @@ type Snapshot = interface {
 	Release()
 }
 
+// CheckpointStateMachine is a StateMachine whose snapshots are checkpoints of its own store, so
+// that taking one costs O(1) of history: raft's snapshot store keeps only the checkpoint's
+// descriptor, and the full stream is produced when raft opens the snapshot, to send it to a
+// follower (InstallSnapshot) or to restore it at Open. The shard uses it instead of Snapshot
+// when the state machine implements it (checkpointStore).
+//
+// Threading contract: Checkpoint runs on the apply goroutine, like Snapshot (never concurrently
+// with ApplyBatch or Restore). OpenCheckpoint and RetainCheckpoints may run on any goroutine,
+// concurrently with applies and with each other.
+type CheckpointStateMachine interface {
+	StateMachine
+
+	// Checkpoint makes a durable checkpoint of the state as of AppliedIndex (and makes the
+	// state itself durable up to there, as raft may compact its log once the snapshot exists),
+	// and returns its descriptor: a few bytes (at most checkpointDescriptorMaxBytes) that name
+	// it. It must return quickly.
+	Checkpoint() (descriptor []byte, err error)
+
+	// OpenCheckpoint opens the checkpoint a descriptor names as the stream Restore reads, and
+	// returns the stream's exact length in bytes (raft sends it before the stream). The stream
+	// must stay readable when RetainCheckpoints deletes the checkpoint meanwhile.
+	OpenCheckpoint(descriptor []byte) (stream io.ReadCloser, sizeBytes int64, err error)
+
+	// RetainCheckpoints deletes every checkpoint that none of the descriptors names.
+	RetainCheckpoints(descriptors [][]byte) error
+}
+
 // ResultCodec turns apply results into bytes and back, so that a follower can forward a
 // proposal to the leader and hand its caller the same value the leader computed.
 type ResultCodec interface {

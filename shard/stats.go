@@ -29,6 +29,13 @@ type Stats struct {
 	// ReadCatchUps counts follower reads that applied the local log up to the leader's read
 	// index themselves (WaitRead).
 	ReadCatchUps uint64 `json:"readCatchUps"`
+	// SnapshotReferenceBytes, SnapshotReceivedBytes and SnapshotOpenedBytes count, for a
+	// state machine that takes checkpoints, the bytes written into raft's snapshot store by
+	// local snapshots (checkpoint references) and by snapshots received from a leader, and the
+	// bytes of checkpoint streams opened to send to a follower or to restore at Open.
+	SnapshotReferenceBytes uint64 `json:"snapshotReferenceBytes"`
+	SnapshotReceivedBytes  uint64 `json:"snapshotReceivedBytes"`
+	SnapshotOpenedBytes    uint64 `json:"snapshotOpenedBytes"`
 }
 
 // Stats returns the replica's current Stats.
@@ -37,6 +44,12 @@ func (s *Shard) Stats() Stats {
 	raftStats := s.raft.Stats()
 	lastSnapshotIndex, _ := strconv.ParseUint(raftStats["last_snapshot_index"], 10, 64)
 	term := s.raft.CurrentTerm()
+	var referenceBytes, receivedBytes, openedBytes uint64
+	if s.checkpoints != nil {
+		referenceBytes = s.checkpoints.referenceBytes.Load()
+		receivedBytes = s.checkpoints.streamBytes.Load()
+		openedBytes = s.checkpoints.openedBytes.Load()
+	}
 	return Stats{
 		ShardID:           s.cfg.ShardID,
 		NodeID:            s.cfg.NodeID,
@@ -57,5 +70,9 @@ func (s *Shard) Stats() Stats {
 		ReadIndexCalls:    s.readIndexCalls.Load(),
 		ReadIndexRounds:   s.verifier.Count(),
 		ReadCatchUps:      s.adapter.catchUpCount.Load(),
+
+		SnapshotReferenceBytes: referenceBytes,
+		SnapshotReceivedBytes:  receivedBytes,
+		SnapshotOpenedBytes:    openedBytes,
 	}
 }

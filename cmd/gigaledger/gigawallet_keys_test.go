@@ -264,7 +264,7 @@ func TestGigaWalletKeysNeverStored(t *testing.T) {
 		node := cfg.NodeID
 		// Every file as it lies on disk.
 		onDisk, inPebble, inRaft, inSnapshots := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
-		var stores, raftLogs, snapshots []string
+		var stores, checkpoints, raftLogs, snapshots []string
 		tables := 0 // Pebble's tables, whose blocks are compressed
 		err := filepath.WalkDir(cfg.DataDir, func(path string, entry fs.DirEntry, err error) error {
 			if err != nil {
@@ -273,6 +273,8 @@ func TestGigaWalletKeysNeverStored(t *testing.T) {
 			switch {
 			case entry.IsDir() && entry.Name() == "ledger":
 				stores = append(stores, path)
+			case entry.IsDir() && filepath.Base(filepath.Dir(path)) == "checkpoints":
+				checkpoints = append(checkpoints, path) // a snapshot: a Pebble checkpoint
 			case entry.IsDir():
 			case entry.Name() == "raft.db":
 				raftLogs = append(raftLogs, path)
@@ -295,15 +297,21 @@ func TestGigaWalletKeysNeverStored(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(stores) != shardCount || len(raftLogs) != shardCount || len(snapshots) < shardCount || tables < shardCount {
-			t.Fatalf("%s: %d stores, %d raft logs, %d snapshots, %d tables; want %d, %d and at least %d and %d",
-				node, len(stores), len(raftLogs), len(snapshots), tables, shardCount, shardCount, shardCount, shardCount)
+		if len(stores) != shardCount || len(raftLogs) != shardCount || len(snapshots) < shardCount || len(checkpoints) < shardCount ||
+			tables < shardCount {
+			t.Fatalf("%s: %d stores, %d raft logs, %d snapshots, %d checkpoints, %d tables; want %d, %d and at least %d, %d and %d",
+				node, len(stores), len(raftLogs), len(snapshots), len(checkpoints), tables, shardCount, shardCount, shardCount, shardCount, shardCount)
 		}
 		requireControls(node+"'s files", onDisk, everyControl)
 
 		// Pebble's keys and values, decompressed by Pebble itself (read-only: replays the WAL
-		// in memory, writes nothing).
-		for _, dir := range stores {
+		// in memory, writes nothing): the live stores, and the checkpoints that are the
+		// snapshots' state.
+		for _, dir := range append(append([]string(nil), stores...), checkpoints...) {
+			found := inPebble
+			if slices.Contains(checkpoints, dir) {
+				found = inSnapshots
+			}
 			db, err := pebble.Open(dir, &pebble.Options{ReadOnly: true, Logger: quietPebbleTestLogger{}})
 			if err != nil {
 				t.Fatalf("open %s read-only: %v", dir, err)
@@ -314,8 +322,8 @@ func TestGigaWalletKeysNeverStored(t *testing.T) {
 			}
 			records := 0
 			for it.First(); it.Valid(); it.Next() {
-				leak(dir+" key", it.Key(), inPebble)
-				leak(dir+" value of "+fmt.Sprintf("%q", it.Key()), it.Value(), inPebble)
+				leak(dir+" key", it.Key(), found)
+				leak(dir+" value of "+fmt.Sprintf("%q", it.Key()), it.Value(), found)
 				records++
 			}
 			if err := errors.Join(it.Error(), it.Close(), db.Close()); err != nil {
@@ -353,15 +361,15 @@ func TestGigaWalletKeysNeverStored(t *testing.T) {
 		}
 		requireControls(node+"'s Raft log entries", inRaft, everyControl)
 
-		// Snapshots: the fsm's stream is not compressed (fsm/store.go writeSnapshot); the magic
-		// says the format is still that one, so the raw search above read its records.
+		// Raft's snapshots are references to the checkpoints searched above (shard/checkpointstore.go);
+		// the magic says the format is still that one, so nothing else holds state.
 		for _, path := range snapshots {
 			data, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.HasPrefix(data, []byte("GIGALEDGER-SNAPSHOT-1\n")) {
-				t.Fatalf("%s: not an uncompressed GIGALEDGER-SNAPSHOT-1 stream: %.40q", path, data)
+			if !bytes.HasPrefix(data, []byte("GIGALEDGER-RAFT-CHECKPOINT-1\n")) || len(data) > 100 {
+				t.Fatalf("%s: not a checkpoint reference: %.40q", path, data)
 			}
 			leak(path, data, inSnapshots)
 		}

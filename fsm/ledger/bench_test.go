@@ -2,6 +2,10 @@ package ledger
 
 import (
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gigaledger/gigaledger/fsm"
@@ -79,4 +83,198 @@ func benchmarkApplyTransfers(b *testing.B, batchSize int, chain bool) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "transfers/s")
+}
+
+// BenchmarkSnapshot measures one raft snapshot of a store of N single-transfer transactions
+// (built through the apply path, as BenchmarkApplyTransfers does):
+//   - stream: the snapshot of the first release, the whole store streamed into a file and
+//     synced, as raft's file snapshot store did with it every SnapshotInterval;
+//   - checkpoint: the snapshot now, a Pebble checkpoint plus the reference raft stores;
+//   - install: the checkpoint stream produced only when a follower needs InstallSnapshot.
+//
+// Between two snapshots one more batch is applied (untimed), so that every checkpoint is new.
+//
+//	go test ./fsm/ledger -run '^$' -bench BenchmarkSnapshot -benchtime 3x -cpu 1
+func BenchmarkSnapshot(b *testing.B) {
+	for _, transfers := range []int{50_000, 500_000} {
+		dir := b.TempDir()
+		l, err := openTest(dir, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		apply := benchLedger(b, l)
+		for i := 0; i < transfers; i += 512 {
+			apply(benchTransfers(i, min(512, transfers-i)))
+		}
+		more := transfers
+		applyMore := func() {
+			apply(benchTransfers(more, 64))
+			more += 64
+		}
+		b.Run(fmt.Sprintf("transfers=%d/stream", transfers), func(b *testing.B) {
+			var written int64
+			for range b.N {
+				b.StopTimer()
+				applyMore()
+				b.StartTimer()
+				snapshot, err := l.Snapshot()
+				if err != nil {
+					b.Fatal(err)
+				}
+				f, err := os.Create(filepath.Join(dir, "stream.bin"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				counted := &countingWriter{w: f}
+				if err := snapshot.Persist(counted); err != nil {
+					b.Fatal(err)
+				}
+				snapshot.Release()
+				if err := f.Sync(); err != nil {
+					b.Fatal(err)
+				}
+				f.Close()
+				written = counted.n
+			}
+			b.ReportMetric(float64(written), "raft-store-B")
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/snapshot")
+			b.ReportMetric(float64(storeBytes(b, filepath.Join(dir, "ledger"))>>20), "store-MiB")
+		})
+		var descriptor []byte
+		b.Run(fmt.Sprintf("transfers=%d/checkpoint", transfers), func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				applyMore()
+				b.StartTimer()
+				if descriptor, err = l.Checkpoint(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			// What raft's store gets: the shard's reference magic (29 bytes) and the descriptor.
+			b.ReportMetric(float64(29+len(descriptor)), "raft-store-B")
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/snapshot")
+			copied, linked := checkpointFiles(b, dir, l.AppliedIndex())
+			b.ReportMetric(float64(copied), "copied-B")
+			b.ReportMetric(float64(linked), "linked-files")
+		})
+		b.Run(fmt.Sprintf("transfers=%d/install", transfers), func(b *testing.B) {
+			var size int64
+			for range b.N {
+				stream, n, err := l.OpenCheckpoint(descriptor)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.Copy(io.Discard, stream); err != nil {
+					b.Fatal(err)
+				}
+				stream.Close()
+				size = n
+			}
+			b.ReportMetric(float64(size), "stream-B")
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/stream")
+		})
+		l.Close()
+	}
+}
+
+// benchLedger creates the project, 10,000 funded wallets, and returns the apply function.
+func benchLedger(b *testing.B, l *machineLedger) func([][]byte) {
+	index := uint64(0)
+	now := int64(1_700_000_000_000)
+	apply := func(cmds [][]byte) {
+		index++
+		now++
+		for _, r := range l.ApplyBatch(index, now, cmds) {
+			if r.(*fsm.Result).Err != nil {
+				b.Fatal(r.(*fsm.Result).Err)
+			}
+		}
+	}
+	apply([][]byte{
+		(&Command{Op: OpCreateProject, ProjectID: "p", Name: "bench"}).Encode(nil),
+		(&Command{Op: OpCreateAsset, ProjectID: "p", AssetID: "usd", Name: "USD", Code: "USD", Fractions: 100}).Encode(nil),
+	})
+	var setup [][]byte
+	for i := 0; i < benchWalletCount; i++ {
+		id := fmt.Sprintf("w%05d", i)
+		setup = append(setup,
+			(&Command{Op: OpCreateWallet, ProjectID: "p", WalletID: id, AssetID: "usd"}).Encode(nil),
+			(&Command{Op: OpTransact, ProjectID: "p", IDPrefix: "f", ReferenceID: "fund" + id,
+				Operations: []Operation{{Type: OperationIssue, To: id, Amount: AmountFromUint64(1 << 40)}}}).Encode(nil))
+		if len(setup) >= 1000 {
+			apply(setup)
+			setup = nil
+		}
+	}
+	apply(setup)
+	return apply
+}
+
+const benchWalletCount = 10_000
+
+// benchTransfers encodes count single-transfer transactions, numbered from first.
+func benchTransfers(first, count int) [][]byte {
+	cmds := make([][]byte, count)
+	for j := range cmds {
+		i := first + j
+		from, to := (i*7919)%benchWalletCount, (i*104729+1)%benchWalletCount
+		if from == to {
+			to = (to + 1) % benchWalletCount
+		}
+		cmds[j] = (&Command{Op: OpTransact, ProjectID: "p", IDPrefix: "t", ReferenceID: fmt.Sprintf("t%09d", i),
+			Operations: []Operation{{Type: OperationTransfer, From: fmt.Sprintf("w%05d", from), To: fmt.Sprintf("w%05d", to), Amount: AmountFromUint64(1)}}}).Encode(nil)
+	}
+	return cmds
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// storeBytes sums the sizes of a directory's files.
+func storeBytes(b *testing.B, dir string) int64 {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total int64
+	for _, entry := range entries {
+		if info, err := entry.Info(); err == nil {
+			total += info.Size()
+		}
+	}
+	return total
+}
+
+// checkpointFiles reports the bytes a checkpoint copied (files it shares no inode with in the
+// live store) and how many files it linked.
+func checkpointFiles(b *testing.B, dir string, applied uint64) (copiedBytes int64, linkedCount int) {
+	checkpoint := filepath.Join(dir, "checkpoints", fmt.Sprintf("%020d", applied))
+	entries, err := os.ReadDir(checkpoint)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, entry := range entries {
+		info, err := entry.Info()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if live, err := os.Stat(filepath.Join(dir, "ledger", entry.Name())); err == nil && os.SameFile(info, live) {
+			linkedCount++
+			continue
+		}
+		if strings.HasSuffix(entry.Name(), ".sst") {
+			linkedCount++ // linked, then compacted away from the live store
+			continue
+		}
+		copiedBytes += info.Size()
+	}
+	return copiedBytes, linkedCount
 }
