@@ -24,6 +24,10 @@ const (
 	// metricLogEntries counts the log entries this node proposed as a shard leader (one per
 	// group-commit batch): the histogram's count of commands per entry.
 	metricLogEntries = "gigaledger_shard_batch_commands_count"
+	// metricCPUSeconds is the node process's CPU time (Prometheus's process collector): its
+	// rate is the cores the node used, and the nodes' sum over the throughput the cluster's
+	// CPU per request — the figure that says whether a machine is CPU-bound.
+	metricCPUSeconds = "process_cpu_seconds_total"
 )
 
 // Limits of one /metrics read.
@@ -40,6 +44,8 @@ type NodeFigures struct {
 	FsyncsPerSecond *float64 `json:"fsyncsPerSecond,omitempty"`
 	// LogEntriesPerSecond is the rate of log entries the node proposed as a leader, all shards.
 	LogEntriesPerSecond *float64 `json:"logEntriesPerSecond,omitempty"`
+	// CPUCores is process_cpu_seconds_total's rate: the cores the node used.
+	CPUCores *float64 `json:"cpuCores,omitempty"`
 }
 
 // nodeSample is one read of a node's counters; a missing counter is absent from values.
@@ -86,6 +92,7 @@ func (p *nodeMetricsProbe) AfterMeasure(ctx context.Context, result *Result, loa
 		}
 		figures.FsyncsPerSecond = rate(metricLogFsyncs)
 		figures.LogEntriesPerSecond = rate(metricLogEntries)
+		figures.CPUCores = rate(metricCPUSeconds)
 		result.Nodes = append(result.Nodes, figures)
 	}
 	return nil
@@ -117,7 +124,7 @@ func (p *nodeMetricsProbe) read(ctx context.Context, target string) (map[string]
 	if response.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s/metrics: %s", target, response.Status)
 	}
-	return sumCounters(io.LimitReader(response.Body, metricsBodyMaxBytes), metricLogFsyncs, metricLogEntries)
+	return sumCounters(io.LimitReader(response.Body, metricsBodyMaxBytes), metricLogFsyncs, metricLogEntries, metricCPUSeconds)
 }
 
 // sumCounters sums, for each name, the samples of that exact metric name in Prometheus text
@@ -205,4 +212,28 @@ func formatRates(nodes []NodeFigures, figure func(NodeFigures) *float64) string 
 		}
 	}
 	return strings.Join(parts, "/")
+}
+
+// formatCores is a node's CPU cores with two decimals, or n/a.
+func formatCores(cores *float64) string {
+	if cores == nil {
+		return "n/a"
+	}
+	return strconv.FormatFloat(*cores, 'f', 2, 64)
+}
+
+// clusterCPUPerRequest is the nodes' CPU summed, in microseconds per completed request; ok is
+// false when a node's CPU is n/a or nothing completed.
+func clusterCPUPerRequest(result *Result) (float64, bool) {
+	if len(result.Nodes) == 0 || result.OKPerSecond <= 0 {
+		return 0, false
+	}
+	var cores float64
+	for _, n := range result.Nodes {
+		if n.CPUCores == nil {
+			return 0, false
+		}
+		cores += *n.CPUCores
+	}
+	return cores / result.OKPerSecond * 1e6, true
 }

@@ -186,3 +186,25 @@ func TestSmokeAgainstAShardedFake(t *testing.T) {
 		t.Fatalf("--cross against a node without a shard count: exit %d: %s", code, stderr.String())
 	}
 }
+
+// The cluster's CPU per request sums every node's cores over the completed rate, and is n/a
+// when one node's CPU is.
+func TestClusterCPUPerRequest(t *testing.T) {
+	a, b := 0.5, 0.25
+	result := &Result{OKPerSecond: 1500, Nodes: []NodeFigures{{Target: "a", CPUCores: &a}, {Target: "b", CPUCores: &b}}}
+	if us, ok := clusterCPUPerRequest(result); !ok || us != 500 {
+		t.Fatalf("%v µs, %v; want 500", us, ok)
+	}
+	result.Nodes = append(result.Nodes, NodeFigures{Target: "c"})
+	if _, ok := clusterCPUPerRequest(result); ok {
+		t.Fatal("a node without CPU figures gave a cluster figure")
+	}
+	var out bytes.Buffer
+	result.Nodes = result.Nodes[:2]
+	if err := WriteTable(&out, result); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "CPU cores 0.50") || !strings.Contains(out.String(), "500 µs") {
+		t.Fatalf("report:\n%s", out.String())
+	}
+}

@@ -302,9 +302,13 @@ func WriteTable(out io.Writer, result *Result) error {
 		fmt.Fprintf(table, "shards\t%d\tcross-shard transfers asked %s, sent %s\n", result.Shards, result.Cross, sentShare(result))
 	}
 	for _, node := range result.Nodes {
-		fmt.Fprintf(table, "node\t%s\tlog fsyncs/s %s, log entries proposed/s %s\n", node.Target,
+		fmt.Fprintf(table, "node\t%s\tlog fsyncs/s %s, log entries proposed/s %s, CPU cores %s\n", node.Target,
 			formatRates([]NodeFigures{node}, func(n NodeFigures) *float64 { return n.FsyncsPerSecond }),
-			formatRates([]NodeFigures{node}, func(n NodeFigures) *float64 { return n.LogEntriesPerSecond }))
+			formatRates([]NodeFigures{node}, func(n NodeFigures) *float64 { return n.LogEntriesPerSecond }),
+			formatCores(node.CPUCores))
+	}
+	if us, ok := clusterCPUPerRequest(result); ok {
+		fmt.Fprintf(table, "cluster CPU\t%.0f µs\tper completed request, all nodes\n", us)
 	}
 	if result.Routing != nil {
 		fmt.Fprintf(table, "routing\t%s\t%s\n", result.Routing.Mode, formatRouting(result.Routing))
