@@ -10,16 +10,30 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/cluster/testutil"
+	"github.com/gigaledger/gigaledger/shard"
 )
 
 // proposeAndRead proposes command to shardID through via, checks the echoed result, then
 // checks a linearizable read through reader sees it at the position the result named.
 func proposeAndRead(t *testing.T, ctx context.Context, via, reader *multiNode, shardID int, command string) {
 	t.Helper()
-	result, err := via.node.Propose(ctx, shardID, []byte(command))
+	// As a client does: a proposal whose outcome is unknown (a loaded machine's election cut
+	// it) or that no leader took is sent again until one answers. The command may then be in
+	// the log twice, on every replica alike: the tests compare replicas' logs, not counts.
+	var result any
+	var err error
+	for {
+		result, err = via.node.Propose(ctx, shardID, []byte(command))
+		if err == nil || ctx.Err() != nil || !(errors.Is(err, shard.ErrOutcomeUnknown) || errors.Is(err, shard.ErrNotLeader)) {
+			break
+		}
+		t.Logf("propose %q to shard %d via %s: %v; sending it again", command, shardID, via.id, err)
+		time.Sleep(50 * time.Millisecond)
+	}
 	if err != nil {
 		t.Fatalf("propose %q to shard %d via %s: %v", command, shardID, via.id, err)
 	}
