@@ -156,9 +156,7 @@ func TestMoveReplicaToJoinedNode(t *testing.T) {
 	ctx := testutil.Context(t, 2*testutil.WaitMax)
 	leader := c.leaderOf(moved)
 	for i := range 300 {
-		if _, err := leader.node.Propose(ctx, moved, []byte(fmt.Sprintf("before-%d", i))); err != nil {
-			t.Fatal(err)
-		}
+		proposeUntilAnswered(t, ctx, leader, moved, fmt.Sprintf("before-%d", i))
 	}
 	// The new replica must install a snapshot, then replay the log after it.
 	if err := leader.node.Shard(moved).Snapshot(); err != nil {

@@ -21,22 +21,7 @@ import (
 // checks a linearizable read through reader sees it at the position the result named.
 func proposeAndRead(t *testing.T, ctx context.Context, via, reader *multiNode, shardID int, command string) {
 	t.Helper()
-	// As a client does: a proposal whose outcome is unknown (a loaded machine's election cut
-	// it) or that no leader took is sent again until one answers. The command may then be in
-	// the log twice, on every replica alike: the tests compare replicas' logs, not counts.
-	var result any
-	var err error
-	for {
-		result, err = via.node.Propose(ctx, shardID, []byte(command))
-		if err == nil || ctx.Err() != nil || !(errors.Is(err, shard.ErrOutcomeUnknown) || errors.Is(err, shard.ErrNotLeader)) {
-			break
-		}
-		t.Logf("propose %q to shard %d via %s: %v; sending it again", command, shardID, via.id, err)
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("propose %q to shard %d via %s: %v", command, shardID, via.id, err)
-	}
+	result := proposeUntilAnswered(t, ctx, via, shardID, command)
 	position, echoed, ok := strings.Cut(result.(string), ":")
 	if !ok || echoed != command {
 		t.Fatalf("propose %q to shard %d via %s: result %q", command, shardID, via.id, result)
@@ -47,6 +32,25 @@ func proposeAndRead(t *testing.T, ctx context.Context, via, reader *multiNode, s
 	index, _ := strconv.Atoi(position)
 	if got := reader.recorder(shardID).Commands(); len(got) < index || got[index-1] != command {
 		t.Fatalf("%s after linearizable read of shard %d lacks %q at %d", reader.id, shardID, command, index)
+	}
+}
+
+// proposeUntilAnswered proposes command to shardID through via and returns its result. As a
+// client does, a proposal whose outcome is unknown (a loaded machine's election cut it) or that
+// no leader took is sent again until one answers. The command may then be in the log twice, on
+// every replica alike: the tests compare replicas' logs, not counts.
+func proposeUntilAnswered(t *testing.T, ctx context.Context, via *multiNode, shardID int, command string) any {
+	t.Helper()
+	for {
+		result, err := via.node.Propose(ctx, shardID, []byte(command))
+		if err == nil {
+			return result
+		}
+		if ctx.Err() != nil || !(errors.Is(err, shard.ErrOutcomeUnknown) || errors.Is(err, shard.ErrNotLeader)) {
+			t.Fatalf("propose %q to shard %d via %s: %v", command, shardID, via.id, err)
+		}
+		t.Logf("propose %q to shard %d via %s: %v; sending it again", command, shardID, via.id, err)
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
