@@ -2,6 +2,7 @@ package shard_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -130,11 +131,7 @@ func (g *ledgerGroup) propose(ctx context.Context, leader *ledgerReplica, comman
 	for range 16 {
 		wg.Go(func() {
 			for c := range next {
-				result, err := leader.shard.Propose(ctx, fsm.EncodeCommand(c))
-				if err == nil && result.(*fsm.Result).Err != nil {
-					err = result.(*fsm.Result).Err
-				}
-				if err != nil {
+				if err := g.proposeOne(ctx, leader, c); err != nil {
 					errs <- err
 				}
 			}
@@ -148,6 +145,34 @@ func (g *ledgerGroup) propose(ctx context.Context, leader *ledgerReplica, comman
 	close(errs)
 	for err := range errs {
 		g.t.Fatalf("propose: %v", err)
+	}
+}
+
+// proposeOne proposes c through via, then through whichever replica leads. As a client does,
+// a proposal whose outcome is unknown (an election on a loaded machine cut it) or that went to a
+// replica no longer leading is sent again; an answer that the first attempt applied it (the
+// project, asset or reference exists) is then success.
+func (g *ledgerGroup) proposeOne(ctx context.Context, via *ledgerReplica, c fsm.Command) error {
+	for retried := false; ; retried = true {
+		result, err := via.shard.Propose(ctx, fsm.EncodeCommand(c))
+		if err == nil {
+			rejection := result.(*fsm.Result).Err
+			if rejection == nil {
+				return nil
+			}
+			switch rejection.Code {
+			case ledger.CodeProjectExists, ledger.CodeAssetExists, ledger.CodeDuplicateReferenceID:
+				if retried {
+					return nil
+				}
+			}
+			return rejection
+		}
+		if ctx.Err() != nil || !(errors.Is(err, shard.ErrOutcomeUnknown) || errors.Is(err, shard.ErrNotLeader)) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+		via = g.leader()
 	}
 }
 

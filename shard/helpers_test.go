@@ -1,6 +1,8 @@
 package shard_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -121,6 +123,25 @@ func (g *group) leader() *replica {
 		return false
 	})
 	return found
+}
+
+// propose proposes command through whichever replica leads and returns its result. As a client
+// does, a proposal whose outcome is unknown (an election on a loaded machine cut it) or that
+// went to a replica no longer leading is sent again: the command may then be in the log twice,
+// on every replica alike. For tests about what they propose, not about exactly-once.
+func (g *group) propose(ctx context.Context, command []byte) any {
+	g.t.Helper()
+	for {
+		result, err := g.leader().shard.Propose(ctx, command)
+		if err == nil {
+			return result
+		}
+		if ctx.Err() != nil || !(errors.Is(err, shard.ErrOutcomeUnknown) || errors.Is(err, shard.ErrNotLeader)) {
+			g.t.Fatalf("propose %q: %v", command, err)
+		}
+		g.t.Logf("propose %q: %v; sending it again", command, err)
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (g *group) followers(leader *replica) []*replica {

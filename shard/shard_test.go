@@ -171,9 +171,7 @@ func TestReadIndex(t *testing.T) {
 	}
 
 	for i := range 10 {
-		if _, err := leader.shard.Propose(ctx, fmt.Appendf(nil, "w%d", i)); err != nil {
-			t.Fatalf("propose: %v", err)
-		}
+		g.propose(ctx, fmt.Appendf(nil, "w%d", i))
 	}
 	lastWrite := slices.Max(leader.sm.AppliedEntries())
 	index, err = leader.shard.ReadIndex(ctx)
@@ -234,9 +232,7 @@ func TestSnapshotInstallOnLaggingFollower(t *testing.T) {
 	ctx := testutil.Context(t, testutil.WaitMax)
 	lagging := g.followers(leader)[0]
 
-	if _, err := leader.shard.Propose(ctx, []byte("before")); err != nil {
-		t.Fatalf("propose: %v", err)
-	}
+	g.propose(ctx, []byte("before"))
 	testutil.Eventually(t, "lagging follower has the first write", func() bool { return len(lagging.sm.Commands()) == 1 })
 
 	lagging.transport.DisconnectAll()
@@ -246,17 +242,13 @@ func TestSnapshotInstallOnLaggingFollower(t *testing.T) {
 		}
 	}
 	for i := range 50 {
-		if _, err := leader.shard.Propose(ctx, fmt.Appendf(nil, "while-away-%d", i)); err != nil {
-			t.Fatalf("propose while follower away: %v", err)
-		}
+		g.propose(ctx, fmt.Appendf(nil, "while-away-%d", i))
 	}
 	if err := leader.shard.Snapshot(); err != nil {
 		t.Fatalf("snapshot: %v", err)
 	}
 	g.connectAll()
-	if _, err := leader.shard.Propose(ctx, []byte("after")); err != nil {
-		t.Fatalf("propose after reconnect: %v", err)
-	}
+	g.propose(ctx, []byte("after"))
 	want := leader.sm.Commands()
 	testutil.Eventually(t, "lagging follower caught up", func() bool { return slices.Equal(lagging.sm.Commands(), want) })
 	if lagging.sm.RestoreCount() != 1 {
@@ -271,17 +263,13 @@ func TestRestartReplaysOnlyAboveAppliedIndex(t *testing.T) {
 	leader := g.leader()
 	ctx := testutil.Context(t, testutil.WaitMax)
 	for i := range 20 {
-		if _, err := leader.shard.Propose(ctx, fmt.Appendf(nil, "a%d", i)); err != nil {
-			t.Fatalf("propose: %v", err)
-		}
+		g.propose(ctx, fmt.Appendf(nil, "a%d", i))
 	}
 	if err := leader.shard.Snapshot(); err != nil {
 		t.Fatalf("snapshot: %v", err)
 	}
 	for i := range 5 {
-		if _, err := leader.shard.Propose(ctx, fmt.Appendf(nil, "b%d", i)); err != nil {
-			t.Fatalf("propose: %v", err)
-		}
+		g.propose(ctx, fmt.Appendf(nil, "b%d", i))
 	}
 	sm := leader.sm
 	appliedAtClose := sm.AppliedIndex()
@@ -290,9 +278,7 @@ func TestRestartReplaysOnlyAboveAppliedIndex(t *testing.T) {
 
 	g.restart(leader, sm)
 	leader = g.leader()
-	if _, err := leader.shard.Propose(ctx, []byte("after-restart")); err != nil {
-		t.Fatalf("propose after restart: %v", err)
-	}
+	g.propose(ctx, []byte("after-restart"))
 	for _, index := range sm.AppliedEntries()[entriesAtClose:] {
 		if index <= appliedAtClose {
 			t.Fatalf("entry %d applied again after restart (applied index was %d)", index, appliedAtClose)
@@ -316,16 +302,12 @@ func TestRestartWithLostStateRestoresLocalSnapshot(t *testing.T) {
 	leader := g.leader()
 	ctx := testutil.Context(t, testutil.WaitMax)
 	for i := range 10 {
-		if _, err := leader.shard.Propose(ctx, fmt.Appendf(nil, "a%d", i)); err != nil {
-			t.Fatalf("propose: %v", err)
-		}
+		g.propose(ctx, fmt.Appendf(nil, "a%d", i))
 	}
 	if err := leader.shard.Snapshot(); err != nil {
 		t.Fatalf("snapshot: %v", err)
 	}
-	if _, err := leader.shard.Propose(ctx, []byte("tail")); err != nil {
-		t.Fatalf("propose: %v", err)
-	}
+	g.propose(ctx, []byte("tail"))
 	want := leader.sm.Commands()
 
 	fresh := shardtest.NewRecorder()
