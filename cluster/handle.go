@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/gigaledger/gigaledger/shard"
 )
@@ -81,9 +82,20 @@ func (n *Node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 		}
 		payload, err = json.Marshal(hs.shard.Stats())
 	case rpcKindTransferLeadership:
+		// The payload names the leader to step down, and optionally (from 0x00 to 0x00
+		// toAddr, the leader balancer) the voter to take over.
+		from, to, toAddr, targeted := string(req.payload), "", "", false
+		if parts := strings.Split(from, "\x00"); len(parts) == 3 {
+			from, to, toAddr, targeted = parts[0], parts[1], parts[2], true
+		} else if len(parts) != 1 {
+			return rpcResponse{code: codeBadRequest, payload: []byte("transfer leadership: want from or from 0x00 to 0x00 address")}
+		}
 		err = n.leaderOnly(hs, func() error {
-			if string(req.payload) != n.cfg.NodeID {
+			if from != n.cfg.NodeID {
 				return nil // another node leads already: a resent request changes nothing
+			}
+			if targeted {
+				return hs.shard.TransferLeadershipTo(to, toAddr)
 			}
 			return hs.shard.TransferLeadership()
 		})

@@ -81,6 +81,7 @@ type MoveResult struct {
 // failed part way (a leader change, ctx ended, a stalled catch-up) finishes when run again,
 // on any node. toID's address comes from gossip or the bootstrap members.
 func (n *Node) MoveReplica(ctx context.Context, shardID int, fromID, toID string) (MoveResult, error) {
+	defer n.moves.begin()()
 	result := MoveResult{Shard: shardID, From: fromID, To: toID}
 	if fromID == "" || toID == "" || fromID == toID {
 		return result, fmt.Errorf("move shard %d from %q to %q: %w", shardID, fromID, toID, ErrInvalidMove)
@@ -116,6 +117,7 @@ func (n *Node) ReplaceNode(ctx context.Context, oldID, newID, newRaftAddr string
 	if oldID == "" || newID == "" || newRaftAddr == "" || oldID == newID {
 		return fmt.Errorf("replace node %q by %q at %q: bad arguments", oldID, newID, newRaftAddr)
 	}
+	defer n.moves.begin()()
 	for shardID := range n.ShardCount() {
 		servers, err := n.shardServers(ctx, shardID)
 		if err != nil {

@@ -29,7 +29,13 @@ func newGossipCluster(t *testing.T, size, shardCount int) *multiCluster {
 // newTunedGossipCluster is newGossipCluster with tune applied to every shard's configuration.
 func newTunedGossipCluster(t *testing.T, size, shardCount int, tune func(*shard.Config)) *multiCluster {
 	t.Helper()
-	c := &multiCluster{tb: t, nodes: newMultiNodes(t, size), tune: tune}
+	return newGossipClusterWith(t, size, shardCount, tune, nil)
+}
+
+// newGossipClusterWith is newTunedGossipCluster; nodeTune adjusts every node's configuration.
+func newGossipClusterWith(t *testing.T, size, shardCount int, tune func(*shard.Config), nodeTune func(*cluster.Config)) *multiCluster {
+	t.Helper()
+	c := &multiCluster{tb: t, nodes: newMultiNodes(t, size), tune: tune, nodeTune: nodeTune}
 	t.Cleanup(c.closeAll)
 	var wg sync.WaitGroup
 	errs := make([]error, size)

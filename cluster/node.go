@@ -145,6 +145,11 @@ type Config struct {
 	PublicAddr string
 	// BootstrapTimeout bounds waiting for the placement; 0 means DefaultBootstrapTimeout.
 	BootstrapTimeout time.Duration
+	// LeaderBalanceInterval, when above 0, runs the leader balancer on this node: every
+	// interval, while this node leads shard 0, at most one leadership transfer from the node
+	// leading the most shards to a voter leading at least two fewer (BalanceLeaderOnce). 0
+	// leaves leadership where raft puts it (BalanceLeaders still balances on request).
+	LeaderBalanceInterval time.Duration
 	// GossipTuning, when set, adjusts the memberlist configuration (tests shorten timers).
 	GossipTuning func(*memberlist.Config)
 
@@ -182,6 +187,9 @@ type Node struct {
 	replicaSets map[int][]string
 	// nonvoterSets are the members of replicaSets that do not vote yet, from the same reads.
 	nonvoterSets map[int][]string
+
+	// moves counts the moves this node runs; the leader balancer waits for them.
+	moves movesRunning
 
 	closed    atomic.Bool
 	closing   chan struct{}
@@ -278,8 +286,8 @@ func (cfg Config) validate() error {
 	if cfg.BootstrapExpect > 0 && (cfg.ShardCount < 1 || cfg.ShardCount > keyspace.ShardCountMax) {
 		problems = append(problems, fmt.Errorf("ShardCount %d outside [1, %d]", cfg.ShardCount, keyspace.ShardCountMax))
 	}
-	if cfg.BootstrapExpect < 0 || cfg.ReplicaCount < 0 || cfg.BootstrapTimeout < 0 {
-		problems = append(problems, errors.New("negative BootstrapExpect, ReplicaCount or BootstrapTimeout"))
+	if cfg.BootstrapExpect < 0 || cfg.ReplicaCount < 0 || cfg.BootstrapTimeout < 0 || cfg.LeaderBalanceInterval < 0 {
+		problems = append(problems, errors.New("negative BootstrapExpect, ReplicaCount, BootstrapTimeout or LeaderBalanceInterval"))
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("cluster config: %w", errors.Join(problems...))
@@ -383,6 +391,9 @@ func (n *Node) start() error {
 	}
 	if n.gossip != nil {
 		n.gossip.refreshMeta()
+	}
+	if cfg.LeaderBalanceInterval > 0 {
+		n.watchers.Go(func() { n.runLeaderBalancer(cfg.LeaderBalanceInterval) })
 	}
 	n.logger.Info("cluster node started", "raft_addr", cfg.RaftAddr, "shards", file.ShardCount, "hosted", hosted,
 		"gossip_addr", cfg.GossipAddr)
