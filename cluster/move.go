@@ -159,9 +159,12 @@ func (n *Node) moveReplica(ctx context.Context, shardID int, fromID, toID, toAdd
 		n.recordReplicas(shardID, servers)
 	}
 	if err := n.retireAt(ctx, shardID, fromID); err != nil {
-		// Required when this run removed the source (a live node being drained must let go
-		// of its replica); when an earlier run did, the source may be gone since.
-		if retireMust && result.Moved {
+		// Required of a move (a live node being drained must let go of its replica), also
+		// when an earlier run removed the source and this one only resumes: that run may have
+		// failed exactly here (the source was down), and a source that keeps its replica
+		// reopens it at every start, out of the configuration, answering nothing. Replacing a
+		// dead node only tries.
+		if retireMust {
 			return result, fmt.Errorf("move shard %d: the move is done, but %s did not delete its old replica (run the move again): %w",
 				shardID, fromID, err)
 		}
