@@ -415,3 +415,43 @@ func TestMoveReplicaFigures(t *testing.T) {
 		}
 	}
 }
+
+// A move whose source is down removes it from the configuration but cannot make it delete its
+// replica; the source, started again, reopens that replica outside the configuration. A move
+// run again is not done until the source has deleted it: with the source still down it fails
+// (before, it answered done and left the replica behind for good), once the source runs it
+// retires the replica and answers done.
+func TestMoveReplicaRetiresASourceThatWasDown(t *testing.T) {
+	const moved = 0
+	c := newGossipCluster(t, 3, 1)
+	ctx := testutil.Context(t, 3*testutil.WaitMax)
+	fresh := c.addGossipNode("node4")
+	from := c.nodes[2]
+	c.kill(from)
+	c.leaderOf(moved)
+
+	result, err := c.nodes[0].node.MoveReplica(ctx, moved, from.id, fresh.id)
+	if err == nil || !result.Moved {
+		t.Fatalf("move from a dead source: %+v %v, want moved and an error (its replica not deleted)", result, err)
+	}
+	voters, nonvoters := c.configuration(moved)
+	if !slices.Equal(voters, []string{"node1", "node2", "node4"}) || len(nonvoters) != 0 {
+		t.Fatalf("after the move: voters %v non-voters %v", voters, nonvoters)
+	}
+	if result, err := c.nodes[1].node.MoveReplica(ctx, moved, from.id, fresh.id); err == nil {
+		t.Fatalf("move run again with the source still down: %+v, want an error until it deletes its replica", result)
+	}
+
+	c.start(from, c.gossipConfig(from))
+	if !from.node.Hosts(moved) {
+		t.Fatal("the restarted source did not reopen its old replica: the test shows nothing")
+	}
+	result, err = c.nodes[1].node.MoveReplica(ctx, moved, from.id, fresh.id)
+	if err != nil || result.Moved {
+		t.Fatalf("move run again with the source back: %+v %v, want done with nothing left to move", result, err)
+	}
+	if from.node.Hosts(moved) {
+		t.Fatalf("%s still hosts shard %d after the move finished", from.id, moved)
+	}
+	proposeAndRead(t, ctx, c.leaderOf(moved), fresh, moved, "after-retire")
+}
