@@ -14,3 +14,10 @@ func PauseLeaderBalancer() (resume func()) {
 	leaderBalancerPaused.Store(true)
 	return func() { leaderBalancerPaused.Store(false) }
 }
+
+// SetBeforeOpenShards makes every node being opened call hook once its port serves and before
+// it opens its replicas; the returned function removes it.
+func SetBeforeOpenShards(hook func(nodeID string)) (restore func()) {
+	beforeOpenShards = hook
+	return func() { beforeOpenShards = nil }
+}

@@ -16,6 +16,15 @@ import (
 // the shard's leader answers codeNotLeader with its leader hint.
 func (n *Node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 	shardID := int(req.shardID)
+	if req.kind == rpcKindOpenReplica || req.kind == rpcKindRetireReplica {
+		// A node still opening its replicas from disk would answer "not hosted" for one it is
+		// about to open: a retirement would then be confirmed and the replica reopened after,
+		// outside the configuration, for good (seen in the fault suite: a move's source
+		// killed and restarted while the move retired it).
+		if err := n.awaitStarted(ctx); err != nil {
+			return rpcResponse{code: codeForError(err), payload: fmt.Appendf(nil, "node %s starting: %v", n.cfg.NodeID, err)}
+		}
+	}
 	if req.kind == rpcKindOpenReplica {
 		return n.handleOpenReplica(shardID)
 	}

@@ -455,3 +455,54 @@ func TestMoveReplicaRetiresASourceThatWasDown(t *testing.T) {
 	}
 	proposeAndRead(t, ctx, c.leaderOf(moved), fresh, moved, "after-retire")
 }
+
+// A move's source that was down is started again while the move asks it to delete its
+// replica: its port serves before it has reopened its replicas from disk. The request must wait
+// for them; answered "nothing hosted" at once, the move would be done and the replica then
+// reopened outside the configuration for good (the fault suite's kill-moving found it).
+func TestMoveReplicaRetiresASourceStillStarting(t *testing.T) {
+	const moved = 0
+	c := newGossipCluster(t, 3, 1)
+	ctx := testutil.Context(t, 3*testutil.WaitMax)
+	fresh := c.addGossipNode("node4")
+	from := c.nodes[2]
+	c.kill(from)
+	c.leaderOf(moved)
+	if _, err := c.nodes[0].node.MoveReplica(ctx, moved, from.id, fresh.id); err == nil {
+		t.Fatal("move from a dead source answered done")
+	}
+
+	reached, release := make(chan struct{}), make(chan struct{})
+	restore := cluster.SetBeforeOpenShards(func(nodeID string) {
+		if nodeID == from.id {
+			close(reached)
+			<-release
+		}
+	})
+	defer restore()
+	started := make(chan struct{})
+	go func() {
+		defer close(started)
+		c.start(from, c.gossipConfig(from))
+	}()
+	<-reached
+	// The source serves but has not reopened its replica: the move cannot finish yet.
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	result, err := c.nodes[1].node.MoveReplica(short, moved, from.id, fresh.id)
+	cancel()
+	if err == nil {
+		t.Fatalf("move answered done (%+v) while its source had not reopened its replicas", result)
+	}
+	close(release)
+	<-started
+	restore()
+	if !from.node.Hosts(moved) {
+		t.Fatal("the restarted source did not reopen its old replica: the test shows nothing")
+	}
+	if _, err := c.nodes[1].node.MoveReplica(ctx, moved, from.id, fresh.id); err != nil {
+		t.Fatalf("move once the source has started: %v", err)
+	}
+	if from.node.Hosts(moved) {
+		t.Fatalf("%s still hosts shard %d after the move finished", from.id, moved)
+	}
+}

@@ -196,7 +196,28 @@ type Node struct {
 	closeOnce sync.Once
 	closeErr  error
 	serveDone chan struct{}
+	// started is closed once start has opened every replica the node hosts. The port serves
+	// before that (peers' raft traffic and gossip need it), so a request about a local replica
+	// (open one, retire one) waits for it: answered earlier, it would miss a replica still to
+	// be opened from disk.
+	started chan struct{}
 	watchers  sync.WaitGroup
+}
+
+// beforeOpenShards, set only by tests (export_test.go), runs in start once the port serves and
+// before the hosted replicas are opened.
+var beforeOpenShards func(nodeID string)
+
+// awaitStarted waits until the node has opened the replicas it hosts (see Node.started).
+func (n *Node) awaitStarted(ctx context.Context) error {
+	select {
+	case <-n.started:
+		return nil
+	case <-n.closing:
+		return shard.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Open starts a node: it listens (or takes cfg.Listener), starts the mux and forwarding
@@ -229,7 +250,7 @@ func Open(cfg Config, logger *slog.Logger) (*Node, error) {
 		cfg: cfg, logger: logger, advertise: advertise,
 		mux:    NewMux(listener, logger),
 		shards: make(map[int]*hostedShard), replicaSets: make(map[int][]string), nonvoterSets: make(map[int][]string),
-		closing: make(chan struct{}), serveDone: make(chan struct{}),
+		closing: make(chan struct{}), serveDone: make(chan struct{}), started: make(chan struct{}),
 	}
 	n.client = newRPCClient(dialer, n.nodeIDAt, logger)
 	if cfg.TLS != nil {
@@ -250,6 +271,7 @@ func Open(cfg Config, logger *slog.Logger) (*Node, error) {
 		_ = n.Close()
 		return nil, fmt.Errorf("cluster open: %w", err)
 	}
+	close(n.started)
 	return n, nil
 }
 
@@ -371,6 +393,9 @@ func (n *Node) start() error {
 		}
 	}
 	slices.Sort(hosted)
+	if hook := beforeOpenShards; hook != nil {
+		hook(cfg.NodeID)
+	}
 	for _, id := range hosted {
 		var peers []shard.Peer
 		placed := slices.Contains(file.Placement.Replicas(id), cfg.NodeID)
