@@ -200,8 +200,8 @@ type Node struct {
 	// before that (peers' raft traffic and gossip need it), so a request about a local replica
 	// (open one, retire one) waits for it: answered earlier, it would miss a replica still to
 	// be opened from disk.
-	started chan struct{}
-	watchers  sync.WaitGroup
+	started  chan struct{}
+	watchers sync.WaitGroup
 }
 
 // beforeOpenShards, set only by tests (export_test.go), runs in start once the port serves and
