@@ -41,6 +41,9 @@ var (
 	// ErrNoReplica means the node named as a move's source holds no replica of the shard
 	// (and the destination none either: nothing to resume).
 	ErrNoReplica = errors.New("cluster: the node holds no replica of the shard")
+	// ErrSourceNotRetired means a move is done in the configuration but its source has not
+	// deleted its replica yet (it is down or unreachable): run the move again.
+	ErrSourceNotRetired = errors.New("cluster: the move is done, but the source did not delete its old replica")
 	// ErrInvalidMove means a move named no node, or the same node twice.
 	ErrInvalidMove = errors.New("cluster: a move needs two different node IDs")
 	// ErrUnknownNode means no address is known for a node ID (not a gossip member, not a
@@ -165,8 +168,9 @@ func (n *Node) moveReplica(ctx context.Context, shardID int, fromID, toID, toAdd
 		// reopens it at every start, out of the configuration, answering nothing. Replacing a
 		// dead node only tries.
 		if retireMust {
-			return result, fmt.Errorf("move shard %d: the move is done, but %s did not delete its old replica (run the move again): %w",
-				shardID, fromID, err)
+			// The cause is only described: the source's address unknown for now (it is down)
+			// is no refusal of the move, which must be run again.
+			return result, fmt.Errorf("move shard %d: %s: %w (run the move again): %v", shardID, fromID, ErrSourceNotRetired, err)
 		}
 		n.logger.Warn("the replaced node did not delete its old replica; it must not be started with that data again",
 			"shard", shardID, "node", fromID, "error", err)

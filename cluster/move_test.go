@@ -438,8 +438,8 @@ func TestMoveReplicaRetiresASourceThatWasDown(t *testing.T) {
 	if !slices.Equal(voters, []string{"node1", "node2", "node4"}) || len(nonvoters) != 0 {
 		t.Fatalf("after the move: voters %v non-voters %v", voters, nonvoters)
 	}
-	if result, err := c.nodes[1].node.MoveReplica(ctx, moved, from.id, fresh.id); err == nil {
-		t.Fatalf("move run again with the source still down: %+v, want an error until it deletes its replica", result)
+	if result, err := c.nodes[1].node.MoveReplica(ctx, moved, from.id, fresh.id); !errors.Is(err, cluster.ErrSourceNotRetired) {
+		t.Fatalf("move run again with the source still down: %+v %v, want ErrSourceNotRetired until it deletes its replica", result, err)
 	}
 
 	c.start(from, c.gossipConfig(from))
