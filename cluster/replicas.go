@@ -25,6 +25,11 @@ type hostedShard struct {
 	// retired is closed when the replica is closed for good while the node runs (a move took
 	// it elsewhere): its watcher stops.
 	retired chan struct{}
+	// transport is the replica's raft transport on the node's port. Retiring closes it itself:
+	// raft closes it in Shutdown only when that call is the first, and a replica that commits
+	// its own removal has already shut itself down (ShutdownOnRemove), so the transport stayed
+	// registered and opening the shard again on this node (a move back) panicked.
+	transport io.Closer
 }
 
 func (n *Node) bootstrapPeers(file *clusterFile, shardID int) []shard.Peer {
@@ -91,7 +96,7 @@ func (n *Node) openShard(shardID int, bootstrap bool, peers []shard.Peer) error 
 		}
 		return fmt.Errorf("shard %d: %w", shardID, err)
 	}
-	hs := &hostedShard{id: shardID, shard: s, sm: sm, closeSM: closeSM, retired: make(chan struct{})}
+	hs := &hostedShard{id: shardID, shard: s, sm: sm, closeSM: closeSM, retired: make(chan struct{}), transport: transport}
 	n.mu.Lock()
 	n.shards[shardID] = hs
 	n.mu.Unlock()
@@ -135,6 +140,7 @@ func (n *Node) retireShard(shardID int) error {
 		n.gossip.refreshMeta()
 	}
 	err := hs.shard.Close()
+	err = errors.Join(err, hs.transport.Close()) // idempotent; see hostedShard.transport
 	if hs.closeSM {
 		err = errors.Join(err, hs.sm.(io.Closer).Close())
 	}
