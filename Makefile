@@ -63,10 +63,10 @@ fuzz: ## Deep fuzz, every target for FUZZ_TIME (default 60s) each; not part of m
 	  echo "fuzz $$pkg $$fn for $(FUZZ_TIME)"; \
 	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZ_TIME) $$pkg || exit 1; done
 
-faults-short: ## ~100 s of the fault suite on 3 nodes and 4 shards (30% cross-shard): kill the leader, pause a node, isolate the leader.
+faults-short: ## ~2 min of the fault suite on 3 nodes + a spare and 4 shards (30% cross-shard): kill the leader, pause a node, isolate the leader; replica moves beside them.
 	$(GO) run ./faults/cmd/faultrun --mode short
 
-faults: ## The full fault suite: 10 minutes on 3 nodes and 4 shards (30% cross-shard), every fault kind (needs root for network namespaces).
+faults: ## The full fault suite: 10 minutes (~13 in all) on 3 nodes + a spare and 4 shards (30% cross-shard), every fault kind and replica moves under them (needs root for network namespaces).
 	$(GO) run ./faults/cmd/faultrun --mode long
 
 cluster: ## Start a 3-node replicated cluster in the background (admin APIs on 127.0.0.1:8181-8183, data in data/cluster).

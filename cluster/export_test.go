@@ -7,3 +7,17 @@ func SetAfterAddNonvoter(hook func(shardID int, nodeID string)) (restore func())
 	afterAddNonvoter = hook
 	return func() { afterAddNonvoter = nil }
 }
+
+// PauseLeaderBalancer makes every node's leader balancer skip its looks until the returned
+// function runs. Tests that use it must not run in parallel with other balancer tests.
+func PauseLeaderBalancer() (resume func()) {
+	leaderBalancerPaused.Store(true)
+	return func() { leaderBalancerPaused.Store(false) }
+}
+
+// SetBeforeOpenShards makes every node being opened call hook once its port serves and before
+// it opens its replicas; the returned function removes it.
+func SetBeforeOpenShards(hook func(nodeID string)) (restore func()) {
+	beforeOpenShards = hook
+	return func() { beforeOpenShards = nil }
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/gigaledger/gigaledger/shard"
 )
@@ -14,6 +15,15 @@ import (
 // the shard's leader answers codeNotLeader with its leader hint.
 func (n *Node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 	shardID := int(req.shardID)
+	if req.kind == rpcKindOpenReplica || req.kind == rpcKindRetireReplica {
+		// A node still opening its replicas from disk would answer "not hosted" for one it is
+		// about to open: a retirement would then be confirmed and the replica reopened after,
+		// outside the configuration, for good (seen in the fault suite: a move's source
+		// killed and restarted while the move retired it).
+		if err := n.awaitStarted(ctx); err != nil {
+			return rpcResponse{code: codeForError(err), payload: fmt.Appendf(nil, "node %s starting: %v", n.cfg.NodeID, err)}
+		}
+	}
 	if req.kind == rpcKindOpenReplica {
 		return n.handleOpenReplica(shardID)
 	}
@@ -83,9 +93,20 @@ func (n *Node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 		}
 		payload, err = json.Marshal(hs.shard.Stats())
 	case rpcKindTransferLeadership:
+		// The payload names the leader to step down, and optionally (from 0x00 to 0x00
+		// toAddr, the leader balancer) the voter to take over.
+		from, to, toAddr, targeted := string(req.payload), "", "", false
+		if parts := strings.Split(from, "\x00"); len(parts) == 3 {
+			from, to, toAddr, targeted = parts[0], parts[1], parts[2], true
+		} else if len(parts) != 1 {
+			return rpcResponse{code: codeBadRequest, payload: []byte("transfer leadership: want from or from 0x00 to 0x00 address")}
+		}
 		err = n.leaderOnly(hs, func() error {
-			if string(req.payload) != n.cfg.NodeID {
+			if from != n.cfg.NodeID {
 				return nil // another node leads already: a resent request changes nothing
+			}
+			if targeted {
+				return hs.shard.TransferLeadershipTo(to, toAddr)
 			}
 			return hs.shard.TransferLeadership()
 		})

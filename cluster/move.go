@@ -41,6 +41,9 @@ var (
 	// ErrNoReplica means the node named as a move's source holds no replica of the shard
 	// (and the destination none either: nothing to resume).
 	ErrNoReplica = errors.New("cluster: the node holds no replica of the shard")
+	// ErrSourceNotRetired means a move is done in the configuration but its source has not
+	// deleted its replica yet (it is down or unreachable): run the move again.
+	ErrSourceNotRetired = errors.New("cluster: the move is done, but the source did not delete its old replica")
 	// ErrInvalidMove means a move named no node, or the same node twice.
 	ErrInvalidMove = errors.New("cluster: a move needs two different node IDs")
 	// ErrUnknownNode means no address is known for a node ID (not a gossip member, not a
@@ -81,6 +84,7 @@ type MoveResult struct {
 // failed part way (a leader change, ctx ended, a stalled catch-up) finishes when run again,
 // on any node. toID's address comes from gossip or the bootstrap members.
 func (n *Node) MoveReplica(ctx context.Context, shardID int, fromID, toID string) (MoveResult, error) {
+	defer n.moves.begin()()
 	result := MoveResult{Shard: shardID, From: fromID, To: toID}
 	if fromID == "" || toID == "" || fromID == toID {
 		return result, fmt.Errorf("move shard %d from %q to %q: %w", shardID, fromID, toID, ErrInvalidMove)
@@ -116,6 +120,7 @@ func (n *Node) ReplaceNode(ctx context.Context, oldID, newID, newRaftAddr string
 	if oldID == "" || newID == "" || newRaftAddr == "" || oldID == newID {
 		return fmt.Errorf("replace node %q by %q at %q: bad arguments", oldID, newID, newRaftAddr)
 	}
+	defer n.moves.begin()()
 	for shardID := range n.ShardCount() {
 		servers, err := n.shardServers(ctx, shardID)
 		if err != nil {
@@ -157,11 +162,15 @@ func (n *Node) moveReplica(ctx context.Context, shardID int, fromID, toID, toAdd
 		n.recordReplicas(shardID, servers)
 	}
 	if err := n.retireAt(ctx, shardID, fromID); err != nil {
-		// Required when this run removed the source (a live node being drained must let go
-		// of its replica); when an earlier run did, the source may be gone since.
-		if retireMust && result.Moved {
-			return result, fmt.Errorf("move shard %d: the move is done, but %s did not delete its old replica (run the move again): %w",
-				shardID, fromID, err)
+		// Required of a move (a live node being drained must let go of its replica), also
+		// when an earlier run removed the source and this one only resumes: that run may have
+		// failed exactly here (the source was down), and a source that keeps its replica
+		// reopens it at every start, out of the configuration, answering nothing. Replacing a
+		// dead node only tries.
+		if retireMust {
+			// The cause is only described: the source's address unknown for now (it is down)
+			// is no refusal of the move, which must be run again.
+			return result, fmt.Errorf("move shard %d: %s: %w (run the move again): %v", shardID, fromID, ErrSourceNotRetired, err)
 		}
 		n.logger.Warn("the replaced node did not delete its old replica; it must not be started with that data again",
 			"shard", shardID, "node", fromID, "error", err)

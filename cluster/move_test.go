@@ -29,7 +29,13 @@ func newGossipCluster(t *testing.T, size, shardCount int) *multiCluster {
 // newTunedGossipCluster is newGossipCluster with tune applied to every shard's configuration.
 func newTunedGossipCluster(t *testing.T, size, shardCount int, tune func(*shard.Config)) *multiCluster {
 	t.Helper()
-	c := &multiCluster{tb: t, nodes: newMultiNodes(t, size), tune: tune}
+	return newGossipClusterWith(t, size, shardCount, tune, nil)
+}
+
+// newGossipClusterWith is newTunedGossipCluster; nodeTune adjusts every node's configuration.
+func newGossipClusterWith(t *testing.T, size, shardCount int, tune func(*shard.Config), nodeTune func(*cluster.Config)) *multiCluster {
+	t.Helper()
+	c := &multiCluster{tb: t, nodes: newMultiNodes(t, size), tune: tune, nodeTune: nodeTune}
 	t.Cleanup(c.closeAll)
 	var wg sync.WaitGroup
 	errs := make([]error, size)
@@ -405,5 +411,96 @@ func TestMoveReplicaFigures(t *testing.T) {
 					fresh.recorder(0).RestoreCount())
 			})
 		}
+	}
+}
+
+// A move whose source is down removes it from the configuration but cannot make it delete its
+// replica; the source, started again, reopens that replica outside the configuration. A move
+// run again is not done until the source has deleted it: with the source still down it fails
+// (before, it answered done and left the replica behind for good), once the source runs it
+// retires the replica and answers done.
+func TestMoveReplicaRetiresASourceThatWasDown(t *testing.T) {
+	const moved = 0
+	c := newGossipCluster(t, 3, 1)
+	ctx := testutil.Context(t, 3*testutil.WaitMax)
+	fresh := c.addGossipNode("node4")
+	from := c.nodes[2]
+	c.kill(from)
+	c.leaderOf(moved)
+
+	result, err := c.nodes[0].node.MoveReplica(ctx, moved, from.id, fresh.id)
+	if err == nil || !result.Moved {
+		t.Fatalf("move from a dead source: %+v %v, want moved and an error (its replica not deleted)", result, err)
+	}
+	voters, nonvoters := c.configuration(moved)
+	if !slices.Equal(voters, []string{"node1", "node2", "node4"}) || len(nonvoters) != 0 {
+		t.Fatalf("after the move: voters %v non-voters %v", voters, nonvoters)
+	}
+	if result, err := c.nodes[1].node.MoveReplica(ctx, moved, from.id, fresh.id); !errors.Is(err, cluster.ErrSourceNotRetired) {
+		t.Fatalf("move run again with the source still down: %+v %v, want ErrSourceNotRetired until it deletes its replica", result, err)
+	}
+
+	c.start(from, c.gossipConfig(from))
+	if !from.node.Hosts(moved) {
+		t.Fatal("the restarted source did not reopen its old replica: the test shows nothing")
+	}
+	result, err = c.nodes[1].node.MoveReplica(ctx, moved, from.id, fresh.id)
+	if err != nil || result.Moved {
+		t.Fatalf("move run again with the source back: %+v %v, want done with nothing left to move", result, err)
+	}
+	if from.node.Hosts(moved) {
+		t.Fatalf("%s still hosts shard %d after the move finished", from.id, moved)
+	}
+	proposeAndRead(t, ctx, c.leaderOf(moved), fresh, moved, "after-retire")
+}
+
+// A move's source that was down is started again while the move asks it to delete its
+// replica: its port serves before it has reopened its replicas from disk. The request must wait
+// for them; answered "nothing hosted" at once, the move would be done and the replica then
+// reopened outside the configuration for good (the fault suite's kill-moving found it).
+func TestMoveReplicaRetiresASourceStillStarting(t *testing.T) {
+	const moved = 0
+	c := newGossipCluster(t, 3, 1)
+	ctx := testutil.Context(t, 3*testutil.WaitMax)
+	fresh := c.addGossipNode("node4")
+	from := c.nodes[2]
+	c.kill(from)
+	c.leaderOf(moved)
+	if _, err := c.nodes[0].node.MoveReplica(ctx, moved, from.id, fresh.id); err == nil {
+		t.Fatal("move from a dead source answered done")
+	}
+
+	reached, release := make(chan struct{}), make(chan struct{})
+	restore := cluster.SetBeforeOpenShards(func(nodeID string) {
+		if nodeID == from.id {
+			close(reached)
+			<-release
+		}
+	})
+	defer restore()
+	started := make(chan struct{})
+	go func() {
+		defer close(started)
+		c.start(from, c.gossipConfig(from))
+	}()
+	<-reached
+	// The source serves but has not reopened its replica: the move cannot finish yet.
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	result, err := c.nodes[1].node.MoveReplica(short, moved, from.id, fresh.id)
+	cancel()
+	if err == nil {
+		t.Fatalf("move answered done (%+v) while its source had not reopened its replicas", result)
+	}
+	close(release)
+	<-started
+	restore()
+	if !from.node.Hosts(moved) {
+		t.Fatal("the restarted source did not reopen its old replica: the test shows nothing")
+	}
+	if _, err := c.nodes[1].node.MoveReplica(ctx, moved, from.id, fresh.id); err != nil {
+		t.Fatalf("move once the source has started: %v", err)
+	}
+	if from.node.Hosts(moved) {
+		t.Fatalf("%s still hosts shard %d after the move finished", from.id, moved)
 	}
 }

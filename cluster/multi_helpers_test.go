@@ -50,6 +50,8 @@ type multiCluster struct {
 	static    *cluster.Placement
 	addresses []cluster.NodeAddress
 	tune      func(*shard.Config)
+	// nodeTune, when set, adjusts every node's configuration.
+	nodeTune func(*cluster.Config)
 
 	// ca signs every node's certificate (made on first use): ports run mutual TLS and gossip
 	// is encrypted, as in production.
@@ -104,7 +106,7 @@ func (c *multiCluster) config(n *multiNode) cluster.Config {
 	if c.tune != nil {
 		c.tune(&template)
 	}
-	return cluster.Config{
+	cfg := cluster.Config{
 		NodeID: n.id, RaftAddr: n.addr, DataDir: n.dataDir, Shard: template, Codec: shardtest.StringCodec{},
 		OpenStateMachine: func(shardID int, dir string) (shard.StateMachine, error) { return n.recorder(shardID), nil },
 		StaticNodes:      c.addresses, StaticPlacement: c.static,
@@ -115,6 +117,10 @@ func (c *multiCluster) config(n *multiNode) cluster.Config {
 			return []byte(strings.Join(n.recorder(shardID).Commands(), ",")), nil
 		},
 	}
+	if c.nodeTune != nil {
+		c.nodeTune(&cfg)
+	}
+	return cfg
 }
 
 // nodeTLS is node id's TLS material, or nil for a plain cluster.

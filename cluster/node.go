@@ -148,6 +148,11 @@ type Config struct {
 	APIURL string
 	// BootstrapTimeout bounds waiting for the placement; 0 means DefaultBootstrapTimeout.
 	BootstrapTimeout time.Duration
+	// LeaderBalanceInterval, when above 0, runs the leader balancer on this node: every
+	// interval, while this node leads shard 0, at most one leadership transfer from the node
+	// leading the most shards to a voter leading at least two fewer (BalanceLeaderOnce). 0
+	// leaves leadership where raft puts it (BalanceLeaders still balances on request).
+	LeaderBalanceInterval time.Duration
 	// GossipTuning, when set, adjusts the memberlist configuration (tests shorten timers).
 	GossipTuning func(*memberlist.Config)
 
@@ -188,13 +193,36 @@ type Node struct {
 
 	// apiURLs are the admin API URLs peers advertise (LeaderAPIURL).
 	apiURLs apiURLDirectory
+	// moves counts the moves this node runs; the leader balancer waits for them.
+	moves movesRunning
 
 	closed    atomic.Bool
 	closing   chan struct{}
 	closeOnce sync.Once
 	closeErr  error
 	serveDone chan struct{}
-	watchers  sync.WaitGroup
+	// started is closed once start has opened every replica the node hosts. The port serves
+	// before that (peers' raft traffic and gossip need it), so a request about a local replica
+	// (open one, retire one) waits for it: answered earlier, it would miss a replica still to
+	// be opened from disk.
+	started  chan struct{}
+	watchers sync.WaitGroup
+}
+
+// beforeOpenShards, set only by tests (export_test.go), runs in start once the port serves and
+// before the hosted replicas are opened.
+var beforeOpenShards func(nodeID string)
+
+// awaitStarted waits until the node has opened the replicas it hosts (see Node.started).
+func (n *Node) awaitStarted(ctx context.Context) error {
+	select {
+	case <-n.started:
+		return nil
+	case <-n.closing:
+		return shard.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Open starts a node: it listens (or takes cfg.Listener), starts the mux and forwarding
@@ -227,7 +255,7 @@ func Open(cfg Config, logger *slog.Logger) (*Node, error) {
 		cfg: cfg, logger: logger, advertise: advertise,
 		mux:    NewMux(listener, logger),
 		shards: make(map[int]*hostedShard), replicaSets: make(map[int][]string), nonvoterSets: make(map[int][]string),
-		closing: make(chan struct{}), serveDone: make(chan struct{}),
+		closing: make(chan struct{}), serveDone: make(chan struct{}), started: make(chan struct{}),
 	}
 	n.client = newRPCClient(dialer, n.nodeIDAt, logger)
 	if cfg.TLS != nil {
@@ -248,6 +276,7 @@ func Open(cfg Config, logger *slog.Logger) (*Node, error) {
 		_ = n.Close()
 		return nil, fmt.Errorf("cluster open: %w", err)
 	}
+	close(n.started)
 	return n, nil
 }
 
@@ -284,8 +313,8 @@ func (cfg Config) validate() error {
 	if cfg.BootstrapExpect > 0 && (cfg.ShardCount < 1 || cfg.ShardCount > keyspace.ShardCountMax) {
 		problems = append(problems, fmt.Errorf("ShardCount %d outside [1, %d]", cfg.ShardCount, keyspace.ShardCountMax))
 	}
-	if cfg.BootstrapExpect < 0 || cfg.ReplicaCount < 0 || cfg.BootstrapTimeout < 0 {
-		problems = append(problems, errors.New("negative BootstrapExpect, ReplicaCount or BootstrapTimeout"))
+	if cfg.BootstrapExpect < 0 || cfg.ReplicaCount < 0 || cfg.BootstrapTimeout < 0 || cfg.LeaderBalanceInterval < 0 {
+		problems = append(problems, errors.New("negative BootstrapExpect, ReplicaCount, BootstrapTimeout or LeaderBalanceInterval"))
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("cluster config: %w", errors.Join(problems...))
@@ -369,6 +398,9 @@ func (n *Node) start() error {
 		}
 	}
 	slices.Sort(hosted)
+	if hook := beforeOpenShards; hook != nil {
+		hook(cfg.NodeID)
+	}
 	for _, id := range hosted {
 		var peers []shard.Peer
 		placed := slices.Contains(file.Placement.Replicas(id), cfg.NodeID)
@@ -389,6 +421,9 @@ func (n *Node) start() error {
 	}
 	if n.gossip != nil {
 		n.gossip.refreshMeta()
+	}
+	if cfg.LeaderBalanceInterval > 0 {
+		n.watchers.Go(func() { n.runLeaderBalancer(cfg.LeaderBalanceInterval) })
 	}
 	n.logger.Info("cluster node started", "raft_addr", cfg.RaftAddr, "shards", file.ShardCount, "hosted", hosted,
 		"gossip_addr", cfg.GossipAddr)

@@ -29,6 +29,11 @@ type hostedShard struct {
 	// readRounds fetches the shard's read point from its leader, one request shared by the
 	// reads that arrive while another is in flight (forward.go).
 	readRounds *coalesce.Rounds[shard.ReadPoint]
+	// transport is the replica's raft transport on the node's port. Retiring closes it itself:
+	// raft closes it in Shutdown only when that call is the first, and a replica that commits
+	// its own removal has already shut itself down (ShutdownOnRemove), so the transport stayed
+	// registered and opening the shard again on this node (a move back) panicked.
+	transport io.Closer
 }
 
 func (n *Node) bootstrapPeers(file *clusterFile, shardID int) []shard.Peer {
@@ -96,7 +101,7 @@ func (n *Node) openShard(shardID int, bootstrap bool, peers []shard.Peer) error 
 		return fmt.Errorf("shard %d: %w", shardID, err)
 	}
 	hs := &hostedShard{id: shardID, shard: s, sm: sm, closeSM: closeSM, retired: make(chan struct{}),
-		readRounds: n.newReadRounds(shardID)}
+		readRounds: n.newReadRounds(shardID), transport: transport}
 	n.mu.Lock()
 	n.shards[shardID] = hs
 	n.mu.Unlock()
@@ -140,6 +145,7 @@ func (n *Node) retireShard(shardID int) error {
 		n.gossip.refreshMeta()
 	}
 	err := hs.shard.Close()
+	err = errors.Join(err, hs.transport.Close()) // idempotent; see hostedShard.transport
 	if hs.closeSM {
 		err = errors.Join(err, hs.sm.(io.Closer).Close())
 	}

@@ -49,7 +49,8 @@ const (
 	// confirms this node is no longer in its configuration (the end of a move).
 	rpcKindRetireReplica byte = 11
 	// rpcKindTransferLeadership makes the leader, when it is the node the payload names, hand
-	// leadership to the most up-to-date other voter; leader only.
+	// leadership to the most up-to-date other voter, or (payload from 0x00 to 0x00 toAddr) to
+	// the voter to; leader only.
 	rpcKindTransferLeadership byte = 12
 )
 

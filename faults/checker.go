@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,6 +37,9 @@ type FinalState struct {
 	// ShardDigests: per shard (its data folder, "shard-2"), per node, the replica's digest and
 	// applied index, hashed from the stopped nodes' stores.
 	ShardDigests map[string]map[string]client.StateDigest `json:"shardDigests,omitempty"`
+	// ShardReplicas: per shard, the nodes of its raft configuration at the end, as its
+	// leader reported it (moves change it); absent when unknown (every node then counts).
+	ShardReplicas map[string][]string `json:"shardReplicas,omitempty"`
 	// Held is each wallet's held amount at the end (read through the first node); Supply the
 	// asset's supply summed over the shards; WalletShards the shard of each wallet.
 	Held         map[string]client.Amount `json:"held,omitempty"`
@@ -63,6 +67,7 @@ const (
 	AnomalyNegative           = "negative-balance"     // a balance below zero or unparsable
 	AnomalyConservation       = "conservation"         // balances do not sum to the issued total
 	AnomalyReplicaDivergence  = "replica-divergence"   // digests or per-node balances differ
+	AnomalyStaleReplica       = "stale-replica"        // a node keeps a replica its shard's configuration dropped
 	AnomalyNonLinearizable    = "non-linearizable"     // a wallet's history has no linearization
 	AnomalyStall              = "stall"                // the cluster did not recover after a fault
 	AnomalyCrash              = "crash"                // a node exited without being told to
@@ -579,6 +584,9 @@ func checkReplicas(r *Report, final *FinalState) {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	if len(final.ShardDigests) > 0 {
+		ids = nil // compared shard by shard below: nodes may host different shards
+	}
 	for _, id := range ids[min(1, len(ids)):] {
 		a, b := final.Digests[ids[0]], final.Digests[id]
 		switch {
@@ -595,12 +603,21 @@ func checkReplicas(r *Report, final *FinalState) {
 	sort.Strings(shards)
 	for _, shard := range shards {
 		replicas := final.ShardDigests[shard]
+		members, known := final.ShardReplicas[shard]
 		var nodes []string
 		for node := range replicas {
+			if known && !slices.Contains(members, node) {
+				r.add(AnomalyStaleReplica, "%s: %s holds a replica (index %d) but the configuration is %v", shard, node, replicas[node].AppliedIndex, members)
+				continue
+			}
 			nodes = append(nodes, node)
 		}
 		sort.Strings(nodes)
-		if len(nodes) < len(final.NodeBalances) {
+		want := len(final.NodeBalances)
+		if known {
+			want = len(members)
+		}
+		if len(nodes) < want {
 			r.Notes = append(r.Notes, fmt.Sprintf("%s: digests of %d replicas only (%v)", shard, len(nodes), nodes))
 		}
 		for _, node := range nodes[min(1, len(nodes)):] {

@@ -342,6 +342,10 @@ func TestCheckerCrossShard(t *testing.T) {
 		{"one shard's replicas differ", AnomalyReplicaDivergence, func(h *historyBuilder) {
 			h.final.ShardDigests["shard-1"]["n2"] = client.StateDigest{Digest: "cc", AppliedIndex: 7}
 		}},
+		{"a replica kept outside its shard's configuration", AnomalyStaleReplica, func(h *historyBuilder) {
+			h.final.ShardReplicas = map[string][]string{"shard-0": {"n1", "n2"}, "shard-1": {"n1", "n2"}}
+			h.final.ShardDigests["shard-1"]["n3"] = client.StateDigest{Digest: "b0", AppliedIndex: 4}
+		}},
 		{"part of a failed transaction seen", AnomalyNonLinearizable, func(h *historyBuilder) { h.read(9, "B", 135) }},
 		{"failure for funds the balance covered", AnomalyNonLinearizable, func(h *historyBuilder) {
 			id := h.addTx("f1", "failed", transfer("A", "B", 60))
@@ -358,10 +362,19 @@ func TestCheckerCrossShard(t *testing.T) {
 			}
 		})
 	}
+	// Moves: nodes host different shards, so their whole-node digests differ; each shard is
+	// compared over the nodes of its configuration only.
+	h := crossHistory()
+	h.final.ShardDigests["shard-1"] = map[string]client.StateDigest{"n2": {Digest: "bb", AppliedIndex: 7}, "n3": {Digest: "bb", AppliedIndex: 7}}
+	h.final.ShardReplicas = map[string][]string{"shard-0": {"n1", "n2"}, "shard-1": {"n2", "n3"}}
+	h.final.Digests = map[string]client.StateDigest{"n1": {Digest: "01", AppliedIndex: 12}, "n2": {Digest: "02", AppliedIndex: 12}, "n3": {Digest: "03", AppliedIndex: 12}}
+	if r := check(h); r.AnomalyCount() != 0 || r.ShardReplicasEqual != 2 {
+		t.Fatalf("after moves (nodes hosting different shards): %v %v, %d pairs equal", r.Anomalies, r.Details, r.ShardReplicasEqual)
+	}
 	// A failure for funds while a cross-shard transaction debiting the wallet runs (and then
 	// fails): its prepare's hold may have lowered the available balance, so it is no anomaly;
 	// nor is a read seeing that hold.
-	h := crossHistory()
+	h = crossHistory()
 	x2 := h.addTx("x2", "failed", transfer("A", "B", 20))
 	h.final.Transactions[len(h.final.Transactions)-1].FailureReason = "ParticipantUnavailable"
 	f2 := h.addTx("f2", "failed", transfer("A", "B", 60))

@@ -1,14 +1,18 @@
 package faults
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -404,4 +408,83 @@ func (c *Client) TransactionEvents(ctx context.Context, base, projectID string) 
 		}
 		request.After = page.Cursor
 	}
+}
+
+// ShardLayout is one shard's membership as GET /cluster on its leader shows it: the leader's
+// own raft configuration.
+type ShardLayout struct {
+	ID        int      `json:"id"`
+	Replicas  []string `json:"replicas"`
+	Nonvoters []string `json:"nonvoters"`
+	LeaderID  string   `json:"leaderId"`
+	Hosted    bool     `json:"hosted"`
+}
+
+// Voters are the replicas that vote.
+func (s ShardLayout) Voters() []string {
+	var voters []string
+	for _, id := range s.Replicas {
+		if !slices.Contains(s.Nonvoters, id) {
+			voters = append(voters, id)
+		}
+	}
+	return voters
+}
+
+// clusterLayout is the part of GET /cluster the move nemesis reads.
+type clusterLayout struct {
+	NodeID string        `json:"nodeId"`
+	Shards []ShardLayout `json:"shards"`
+}
+
+// Layout reads GET /cluster from the node at base and returns the shards it leads (their
+// configuration as raft holds it there: the truth about membership).
+func (c *Client) Layout(ctx context.Context, base string) (map[int]ShardLayout, error) {
+	api, err := c.API(base)
+	if err != nil {
+		return nil, err
+	}
+	status, err := api.ClusterStatus(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var view clusterLayout
+	if err := json.Unmarshal(status, &view); err != nil {
+		return nil, fmt.Errorf("GET /cluster: %w", err)
+	}
+	led := map[int]ShardLayout{}
+	for _, s := range view.Shards {
+		if s.Hosted && s.LeaderID == view.NodeID {
+			led[s.ID] = s
+		}
+	}
+	return led, nil
+}
+
+// MoveReplica asks the node at base to move shardID's replica from one node to another (POST
+// /cluster/move-replica), waiting up to timeout: the status code (0 when no answer came) and
+// the answer's body.
+func (c *Client) MoveReplica(ctx context.Context, base string, shardID int, from, to string, timeout time.Duration) (int, string, error) {
+	body, err := json.Marshal(map[string]any{"shard": shardID, "fromNodeId": from, "toNodeId": to})
+	if err != nil {
+		return 0, "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/cluster/move-replica", bytes.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("User-Agent", userAgent)
+	// Its own client: the shared one ends every request after the workload's timeout, and a
+	// move waits for a catch-up.
+	resp, err := (&http.Client{Transport: c.http.Transport}).Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	return resp.StatusCode, strings.TrimSpace(string(answer)), err
 }

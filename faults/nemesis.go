@@ -55,6 +55,10 @@ type Schedule struct {
 	// RecoverMax bounds the wait for every node to be ready after a fault is healed; longer
 	// is a liveness anomaly (a stall like hashicorp/raft#696).
 	RecoverMax time.Duration
+	// MoveGapMin and MoveGapMax, when MoveGapMax is above 0, run the move nemesis (Mover)
+	// beside the faults: the healthy (of moves; other faults may run) time before each move.
+	MoveGapMin time.Duration
+	MoveGapMax time.Duration
 }
 
 // Nemesis injects faults into a cluster on a schedule drawn from a seed.
@@ -65,6 +69,10 @@ type Nemesis struct {
 	schedule Schedule
 	rng      *rand.Rand
 	log      func(string)
+
+	// faultMu is held for a whole fault (apply, hold, heal, recovery): the scheduled faults
+	// and the move nemesis's kills take turns, so that two never start or stop one node.
+	faultMu sync.Mutex
 
 	mu       sync.Mutex
 	Injected map[FaultKind]int
@@ -162,6 +170,8 @@ func (n *Nemesis) others(x int) []int {
 
 // inject runs one fault: apply, hold, heal, wait for recovery, snapshot.
 func (n *Nemesis) inject(ctx context.Context, kind FaultKind) error {
+	n.faultMu.Lock()
+	defer n.faultMu.Unlock()
 	hold := n.between(n.schedule.HoldMin, n.schedule.HoldMax)
 	var targets []int
 	var heal func() error
@@ -259,6 +269,31 @@ func (n *Nemesis) inject(ctx context.Context, kind FaultKind) error {
 		n.log("snapshot after " + string(kind) + " did not settle")
 	}
 	return nil
+}
+
+// KillAndRestart is one fault of kind outside the schedule (the move nemesis's): SIGKILL node
+// i, hold, start it again, wait for recovery; no other fault runs meanwhile. The hold ends
+// early when ctx ends; the restart always runs.
+func (n *Nemesis) KillAndRestart(ctx context.Context, kind FaultKind, i int, hold time.Duration, detail string) error {
+	n.faultMu.Lock()
+	defer n.faultMu.Unlock()
+	if i < 0 || i >= len(n.cluster.Nodes) || !n.cluster.Running(i) {
+		return fmt.Errorf("node %d is not running", i)
+	}
+	n.record(kind, "start", []int{i}, detail)
+	n.mu.Lock()
+	n.Injected[kind]++
+	n.mu.Unlock()
+	if err := n.cluster.Kill(i); err != nil {
+		return err
+	}
+	_ = sleepCtx(ctx, hold)
+	if err := n.cluster.Start(i); err != nil {
+		return fmt.Errorf("restart %s: %w", n.cluster.Nodes[i].ID, err)
+	}
+	n.record(kind, "end", []int{i}, "")
+	n.cluster.client.CloseIdle()
+	return n.awaitRecovery(kind)
 }
 
 // recoverStallsMax: after this many RecoverMax waits without recovery the run is abandoned.

@@ -21,6 +21,7 @@ const (
 	raftPort   = 7001
 	adminPort  = 8081
 	publicPort = 8082
+	gossipPort = 7946
 )
 
 // Process limits.
@@ -39,6 +40,12 @@ type Node struct {
 	Index    int
 	ID       string
 	RaftAddr string
+	// GossipAddr is the node's memberlist address: the cluster forms by gossip, so that a
+	// spare node can join it later (a --peers cluster cannot grow).
+	GossipAddr string
+	// Spare: started after the others with --join and no --bootstrap-expect, it hosts nothing
+	// until a move gives it a replica.
+	Spare    bool
 	AdminURL string
 	DataDir  string
 	LogPath  string
@@ -64,8 +71,10 @@ type Cluster struct {
 	Network Network
 	binary  string
 	token   string
-	peers   string
-	client  *Client
+	// bootstrapCount is how many nodes (the first ones) bootstrap the cluster; the others
+	// are spares.
+	bootstrapCount int
+	client         *Client
 	// shards is the shard count every node bootstraps with (--shards).
 	shards int
 	// OnExit, when set, hears of every process exit: whether the runner caused it, and how it
@@ -74,25 +83,27 @@ type Cluster struct {
 }
 
 // NewCluster lays out nodes under dir, with a cluster CA in dir/certs and a certificate per
-// node (node-to-node traffic runs mutual TLS, as in production); nothing starts yet.
-func NewCluster(network Network, binary, dir, token string, nodeCount, shards int, client *Client) (*Cluster, error) {
-	c := &Cluster{Network: network, binary: binary, token: token, client: client, shards: max(shards, 1)}
+// node (node-to-node traffic runs mutual TLS, as in production); nothing starts yet. The first
+// nodeCount nodes bootstrap the cluster by gossip; spareCount more join it as spares.
+func NewCluster(network Network, binary, dir, token string, nodeCount, spareCount, shards int, client *Client) (*Cluster, error) {
+	c := &Cluster{Network: network, binary: binary, token: token, client: client, shards: max(shards, 1), bootstrapCount: nodeCount}
 	certs := filepath.Join(dir, "certs")
 	if err := tlsconfig.CreateCA(certs, true); err != nil {
 		return nil, fmt.Errorf("cluster CA: %w", err)
 	}
-	var peers []string
-	for i := 0; i < nodeCount; i++ {
+	for i := 0; i < nodeCount+spareCount; i++ {
 		host := network.Host(i)
 		n := &Node{
-			Index:     i,
-			ID:        fmt.Sprintf("n%d", i+1),
-			RaftAddr:  fmt.Sprintf("%s:%d", host, raftPort),
-			adminAddr: fmt.Sprintf("%s:%d", host, adminPort),
-			publicAdr: fmt.Sprintf("%s:%d", host, publicPort),
-			DataDir:   filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
-			LogPath:   filepath.Join(dir, fmt.Sprintf("n%d.log", i+1)),
-			TLSDir:    filepath.Join(certs, fmt.Sprintf("n%d", i+1)),
+			Index:      i,
+			ID:         fmt.Sprintf("n%d", i+1),
+			RaftAddr:   fmt.Sprintf("%s:%d", host, raftPort),
+			GossipAddr: fmt.Sprintf("%s:%d", host, gossipPort),
+			Spare:      i >= nodeCount,
+			adminAddr:  fmt.Sprintf("%s:%d", host, adminPort),
+			publicAdr:  fmt.Sprintf("%s:%d", host, publicPort),
+			DataDir:    filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
+			LogPath:    filepath.Join(dir, fmt.Sprintf("n%d.log", i+1)),
+			TLSDir:     filepath.Join(certs, fmt.Sprintf("n%d", i+1)),
 		}
 		if err := tlsconfig.CreateNode(tlsconfig.NodeRequest{CADir: certs, OutDir: n.TLSDir, NodeID: n.ID,
 			Hosts: []string{host}, Overwrite: true}); err != nil {
@@ -103,9 +114,7 @@ func NewCluster(network Network, binary, dir, token string, nodeCount, shards in
 			return nil, err
 		}
 		c.Nodes = append(c.Nodes, n)
-		peers = append(peers, n.ID+"="+n.RaftAddr)
 	}
-	c.peers = strings.Join(peers, ",")
 	return c, nil
 }
 
@@ -117,10 +126,22 @@ func (c *Cluster) Start(i int) error {
 	if n.cmd != nil {
 		return fmt.Errorf("%s already running", n.ID)
 	}
-	argv := c.Network.Command(i, []string{c.binary, "serve",
+	// Every node joins the bootstrap members (but itself); those wait for each other.
+	var join []string
+	for _, other := range c.Nodes[:c.bootstrapCount] {
+		if other != n {
+			join = append(join, other.GossipAddr)
+		}
+	}
+	args := []string{c.binary, "serve",
 		"--node-id", n.ID, "--data-dir", n.DataDir,
 		"--admin-addr", n.adminAddr, "--public-addr", n.publicAdr, "--raft-addr", n.RaftAddr,
-		"--peers", c.peers, "--admin-token", c.token, "--tls-dir", n.TLSDir, "--shards", strconv.Itoa(c.shards)})
+		"--gossip-addr", n.GossipAddr, "--join", strings.Join(join, ","),
+		"--admin-token", c.token, "--tls-dir", n.TLSDir, "--shards", strconv.Itoa(c.shards)}
+	if !n.Spare {
+		args = append(args, "--bootstrap-expect", strconv.Itoa(c.bootstrapCount))
+	}
+	argv := c.Network.Command(i, args)
 	logFile, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -57,8 +58,11 @@ type Config struct {
 	CrossShare float64
 	MultiShare float64
 	Verifiers  int
-	Network    string
-	Schedule   Schedule
+	// Spares is how many nodes join the running cluster (--join) to take moved replicas;
+	// the move nemesis runs when Schedule.MoveGapMax is above 0.
+	Spares   int
+	Network  string
+	Schedule Schedule
 	// LinearizabilityTimeout bounds porcupine per wallet (0 skips).
 	LinearizabilityTimeout time.Duration
 	Log                    io.Writer
@@ -96,6 +100,8 @@ type RunRecord struct {
 	Snapshots      int64          `json:"snapshots"`
 	SnapshotsLost  int64          `json:"snapshotsUnsettled"`
 	Faults         map[string]int `json:"faults"`
+	Spares         int            `json:"spares,omitempty"`
+	Moves          *MoveFigures   `json:"moves,omitempty"`
 	SkippedFaults  []string       `json:"skippedFaults,omitempty"`
 	LeaderUnknown  int            `json:"leaderUnknown"`
 	Stalls         []string       `json:"stalls,omitempty"`
@@ -128,7 +134,7 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, *Report, error) {
 		MultiShare: cfg.MultiShare, Verifiers: cfg.Verifiers, Faults: map[string]int{}}
 	started := time.Now()
 
-	network, note, err := openNetwork(cfg.Network, func(s string) { logf("%s", s) })
+	network, note, err := openNetwork(cfg.Network, nodeCount+cfg.Spares, func(s string) { logf("%s", s) })
 	if err != nil {
 		return nil, nil, err
 	}
@@ -165,7 +171,7 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, *Report, error) {
 		}
 	}()
 	client := NewClient(adminToken, requestTimeout, cfg.Clients+cfg.Readers+cfg.Verifiers+2)
-	cluster, err := NewCluster(network, cfg.Binary, filepath.Join(cfg.OutDir, "nodes"), adminToken, nodeCount, cfg.Shards, client)
+	cluster, err := NewCluster(network, cfg.Binary, filepath.Join(cfg.OutDir, "nodes"), adminToken, nodeCount, cfg.Spares, cfg.Shards, client)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -190,17 +196,33 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, *Report, error) {
 			logf("stopping nodes: %v", err)
 		}
 	}()
-	for i := range cluster.Nodes {
+	for i := range nodeCount {
 		if err := cluster.Start(i); err != nil {
 			return nil, nil, err
 		}
 	}
-	logf("started %d nodes on %s network (%s); logs in %s", nodeCount, network.Kind(), hostsOf(cluster), filepath.Join(cfg.OutDir, "nodes"))
+	logf("started %d nodes on %s network (%s); logs in %s", nodeCount, network.Kind(), hostsOf(&Cluster{Nodes: cluster.Nodes[:nodeCount]}),
+		filepath.Join(cfg.OutDir, "nodes"))
 	startCtx, cancel := context.WithTimeout(ctx, startReadyMax)
-	err = cluster.WaitReady(startCtx, allNodes(cluster))
+	err = cluster.WaitReady(startCtx, allNodes(cluster)[:nodeCount])
 	cancel()
 	if err != nil {
 		return nil, nil, fmt.Errorf("cluster did not become ready (see %s/nodes/*.log): %w", cfg.OutDir, err)
+	}
+	// Spares join the running cluster, as an operator adds a node: --join, no bootstrap.
+	for i := nodeCount; i < len(cluster.Nodes); i++ {
+		if err := cluster.Start(i); err != nil {
+			return nil, nil, err
+		}
+	}
+	if cfg.Spares > 0 {
+		startCtx, cancel := context.WithTimeout(ctx, startReadyMax)
+		err = cluster.WaitReady(startCtx, allNodes(cluster))
+		cancel()
+		if err != nil {
+			return nil, nil, fmt.Errorf("spare nodes did not become ready (see %s/nodes/*.log): %w", cfg.OutDir, err)
+		}
+		logf("%d spare node(s) joined: %s", cfg.Spares, hostsOf(&Cluster{Nodes: cluster.Nodes[nodeCount:]}))
 	}
 
 	workload := &Workload{ProjectID: fmt.Sprintf("faults-%d", cfg.Seed), InitialBalance: cfg.InitialBalance,
@@ -247,6 +269,14 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, *Report, error) {
 	nemesis := NewNemesis(cluster, workload, rec, schedule, cfg.Seed, func(s string) { logf("%s", s) })
 	progressDone := make(chan struct{})
 	go reportProgress(stop, progressDone, workload, logf)
+	var mover *Mover
+	moverDone := make(chan struct{})
+	if schedule.MoveGapMax > 0 && cfg.Spares > 0 {
+		mover = NewMover(cluster, nemesis, rec, schedule.MoveGapMin, schedule.MoveGapMax, cfg.Seed, func(s string) { logf("%s", s) })
+		go func() { defer close(moverDone); mover.Run(stop) }()
+	} else {
+		close(moverDone)
+	}
 	nemesisErr := nemesis.Run(stop)
 	if nemesisErr != nil {
 		logf("nemesis stopped: %v", nemesisErr)
@@ -255,6 +285,7 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, *Report, error) {
 	<-stop.Done()
 	wg.Wait()
 	<-progressDone
+	<-moverDone
 	if ctx.Err() != nil {
 		return nil, nil, fmt.Errorf("interrupted: %w", ctx.Err())
 	}
@@ -269,6 +300,18 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, *Report, error) {
 		}
 		if !cluster.Running(i) {
 			_ = cluster.Start(i)
+		}
+	}
+	if mover != nil {
+		// A move cut short by the run's end is finished first: the final checks compare each
+		// shard's replicas under one settled configuration.
+		finishCtx, cancel := context.WithTimeout(ctx, moveAttemptMax)
+		mover.Finish(finishCtx)
+		cancel()
+		figures := mover.Figures()
+		record.Moves, record.Spares = &figures, cfg.Spares
+		for _, move := range figures.Unfinished {
+			nemesis.Stalls = append(nemesis.Stalls, fmt.Sprintf("the move of %s did not finish within %v after the run", move, moveAttemptMax))
 		}
 	}
 	readyCtx, cancel := context.WithTimeout(ctx, schedule.RecoverMax)
@@ -369,18 +412,18 @@ func CheckDir(dir string, linearizabilityTimeout time.Duration) (*Report, error)
 	return report, nil
 }
 
-func openNetwork(kind string, log func(string)) (Network, string, error) {
+func openNetwork(kind string, nodes int, log func(string)) (Network, string, error) {
 	switch kind {
 	case NetworkLoopback:
 		return loopbackNetwork{}, "loopback network by request: partitions skipped", nil
 	case NetworkNamespaces, "":
-		n, err := NewNamespaceNetwork(nodeCount, log)
+		n, err := NewNamespaceNetwork(nodes, log)
 		if err != nil {
 			return nil, "", fmt.Errorf("refusing to run: %w (use --network loopback to run without partitions)", err)
 		}
 		return n, "", nil
 	case NetworkAuto:
-		n, err := NewNamespaceNetwork(nodeCount, log)
+		n, err := NewNamespaceNetwork(nodes, log)
 		if err != nil {
 			return loopbackNetwork{}, "network namespaces unavailable (" + err.Error() + "): loopback, partitions skipped", nil
 		}
@@ -471,10 +514,12 @@ func readFinal(parent context.Context, cluster *Cluster, w *Workload, issued uin
 	}
 	final.Balances = final.NodeBalances[cluster.Nodes[0].ID]
 
-	// Digests: poll until every replica reports the same applied index.
+	// Digests: poll until, for every shard, each replica in its configuration (its leader's
+	// word: moves change it) reports the same applied index.
 	settle, cancelSettle := context.WithTimeout(ctx, digestSettleMax)
 	defer cancelSettle()
 	for attempt := 0; ; attempt++ {
+		layout := cluster.Layout(settle)
 		digests := map[string]client.StateDigest{}
 		var firstErr error
 		for _, n := range cluster.Nodes {
@@ -488,12 +533,13 @@ func readFinal(parent context.Context, cluster *Cluster, w *Workload, issued uin
 			}
 			digests[n.ID] = d
 		}
-		same := firstErr == nil
-		for _, d := range digests {
-			same = same && d.AppliedIndex == digests[cluster.Nodes[0].ID].AppliedIndex && sameShardIndexes(d, digests[cluster.Nodes[0].ID])
-		}
+		same := firstErr == nil && shardsSettled(digests, layout, w.Shards)
 		if same || sleepCtx(settle, readyPollInterval) != nil {
 			final.Digests, final.DigestSource = digests, "GET /debug/digest"
+			final.ShardReplicas = map[string][]string{}
+			for id, s := range layout {
+				final.ShardReplicas[fmt.Sprintf("shard-%d", id)] = s.Replicas
+			}
 			for node, d := range digests {
 				for _, s := range d.Shards {
 					shard := fmt.Sprintf("shard-%d", s.Shard)
@@ -514,15 +560,24 @@ func readFinal(parent context.Context, cluster *Cluster, w *Workload, issued uin
 	}
 }
 
-// sameShardIndexes reports whether two replicas' digests list the same shards at the same
-// applied indexes.
-func sameShardIndexes(a, b client.StateDigest) bool {
-	if len(a.Shards) != len(b.Shards) {
+// shardsSettled reports whether every shard has a known configuration and every node it names
+// lists the shard at one applied index.
+func shardsSettled(digests map[string]client.StateDigest, layout map[int]ShardLayout, shardCount int) bool {
+	if len(layout) < max(shardCount, 1) {
 		return false
 	}
-	for i := range a.Shards {
-		if a.Shards[i].Shard != b.Shards[i].Shard || a.Shards[i].AppliedIndex != b.Shards[i].AppliedIndex {
-			return false
+	for id, s := range layout {
+		var index uint64
+		for i, node := range s.Replicas {
+			at := slices.IndexFunc(digests[node].Shards, func(d client.ShardDigest) bool { return d.Shard == id })
+			if at < 0 {
+				return false
+			}
+			if applied := digests[node].Shards[at].AppliedIndex; i == 0 {
+				index = applied
+			} else if applied != index {
+				return false
+			}
 		}
 	}
 	return true

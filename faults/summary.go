@@ -3,6 +3,7 @@ package faults
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -33,7 +34,7 @@ func Summary(record *RunRecord, report *Report, dir string) string {
 	row("verify reads (errors, not verified)", fmt.Sprintf("%d (%d, %d)", record.Verified, record.VerifyFails, record.VerifySkipped))
 	b.WriteString("faults\n")
 	total := 0
-	for _, kind := range AllFaultKinds {
+	for _, kind := range append(slices.Clone(AllFaultKinds), FaultKillMoving) {
 		if n, ok := record.Faults[string(kind)]; ok {
 			row(string(kind), n)
 			total += n
@@ -42,6 +43,14 @@ func Summary(record *RunRecord, report *Report, dir string) string {
 	row("total", total)
 	if len(record.SkippedFaults) > 0 {
 		row("skipped (network cannot partition)", strings.Join(record.SkippedFaults, ", "))
+	}
+	if m := record.Moves; m != nil {
+		row("replica moves done (spare nodes)", fmt.Sprintf("%d (%d)", m.Done, record.Spares))
+		row("  of a leader's replica / taken back", fmt.Sprintf("%d / %d", m.LeaderMoves, m.MovesBack))
+		row("  requests (refused)", fmt.Sprintf("%d (%d)", m.Attempts, m.Refused))
+		if len(m.Unfinished) > 0 {
+			row("  unfinished after the run", strings.Join(m.Unfinished, ", "))
+		}
 	}
 	if record.LeaderUnknown > 0 {
 		row("leader unknown, random node targeted", record.LeaderUnknown)

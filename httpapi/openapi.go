@@ -563,6 +563,10 @@ func openAPISchemas() object {
 			"moved":         object{"type": "boolean"},
 			"caughtUpIndex": object{"type": "integer", "description": "the leader's commit index when the new replica had caught up"},
 			"catchUpMs":     object{"type": "integer", "description": "how long the new replica took to catch up as a non-voter"}}),
+		"BalanceLeadersResult": shape(object{
+			"transfers": arrayOf(shape(object{"shard": object{"type": "integer"}, "fromNodeId": object{"type": "string"}, "toNodeId": object{"type": "string"}})),
+			"leads":     object{"type": "object", "additionalProperties": object{"type": "integer"}, "description": "shards each live node leads at the end"},
+			"balanced":  object{"type": "boolean", "description": "the most and fewest shards led differ by at most one, or no transfer can narrow it"}}),
 		"StateDigest": closed([]string{"digest", "appliedIndex"}, object{
 			"digest":       object{"type": "string", "description": "hex SHA-256 of the ledger state"},
 			"appliedIndex": object{"type": "integer", "minimum": 0},

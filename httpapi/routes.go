@@ -188,6 +188,9 @@ func (s *server) adminRoutes(registry *prometheus.Registry) []routeSpec {
 		{method: post, path: pathMove, operationID: "moveReplica", tag: tagOperations, handler: s.moveReplica,
 			summary: "Move one replica of a shard from one node to another running member (rebalancing onto a node that joined by gossip): added as a non-voter, promoted once caught up, the old one removed and its data deleted. Waits until done; safe to repeat.",
 			request: "MoveReplicaRequest", success: ok, response: "MoveReplicaResult", errors: []int{http.StatusServiceUnavailable}},
+		{method: post, path: pathBalance, operationID: "balanceLeaders", tag: tagOperations, handler: s.balanceLeaders,
+			summary: "Spread shard leadership: one shard at a time, from the node leading the most shards to an up-to-date voter leading at least two fewer, each transfer seen before the next, until the most and fewest led differ by at most one. Refused (503) while a replica move runs; safe to repeat.",
+			success: ok, response: "BalanceLeadersResult", errors: []int{http.StatusServiceUnavailable}},
 	}
 	return append(routes, s.healthRoutes()...)
 }

@@ -43,6 +43,7 @@ const (
 	pathDigest  = "/debug/digest"
 	pathReplace = "/cluster/replace-node"
 	pathMove    = "/cluster/move-replica"
+	pathBalance = "/cluster/balance-leaders"
 )
 
 // AdminConfig configures the admin listener's handler.
@@ -149,6 +150,11 @@ type Operator interface {
 	// repeat. An error wrapping ErrMoveRefused is the caller's (no such shard or node, no
 	// replica to move); any other may be retried.
 	MoveReplica(ctx context.Context, shardID int, fromNodeID, toNodeID string) (ReplicaMove, error)
+	// BalanceLeaders moves shard leadership, one shard at a time, from the node leading the
+	// most shards to a voter leading at least two fewer, until the spread is at most one. Its
+	// answer is JSON (the transfers made, the leads per node, whether balanced). It refuses
+	// while a replica move runs (an error: retry later).
+	BalanceLeaders(ctx context.Context) (any, error)
 }
 
 var (
@@ -248,6 +254,27 @@ func (s *server) replaceNode(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "replaced", "oldNodeId": req.OldNodeID, "newNodeId": req.NewNodeID})
+}
+
+// balanceLeaders runs without the request timeout: each transfer waits until the node sees the
+// new leader (bounded by the cluster).
+func (s *server) balanceLeaders(c *gin.Context) {
+	if e := decodeBody(c.Request.Body, &struct{}{}, false); e != nil {
+		s.fail(c, e)
+		return
+	}
+	if s.operator == nil {
+		writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "no cluster here"})
+		return
+	}
+	result, err := s.operator.BalanceLeaders(c.Request.Context())
+	if err != nil {
+		s.logger.Error("balance leaders", slog.Any("error", err))
+		writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable,
+			message: "balancing leaders did not finish; it is safe to repeat: " + err.Error(), retryAfter: true})
+		return
+	}
+	c.JSON(http.StatusOK, result)
 }
 
 func (s *server) clusterStatus(c *gin.Context) {

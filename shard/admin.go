@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -44,6 +45,24 @@ func (s *Shard) AddNonvoter(ctx context.Context, id, addr string) error {
 func (s *Shard) TransferLeadership() error {
 	if err := s.raft.LeadershipTransfer().Error(); err != nil {
 		return fmt.Errorf("transfer leadership: %w", membershipError(err))
+	}
+	return nil
+}
+
+// TransferLeadershipTo hands leadership to the voter id at addr (raft sends it TimeoutNow);
+// leader only. It refuses a server that is not a voter of the latest configuration: a
+// non-voter told to time out would stand for election it cannot win, and an unknown server
+// would make raft wait for a transfer that never happens.
+func (s *Shard) TransferLeadershipTo(id, addr string) error {
+	peers, err := s.Servers()
+	if err != nil {
+		return fmt.Errorf("transfer leadership to %s: %w", id, err)
+	}
+	if i := slices.IndexFunc(peers, func(p Peer) bool { return p.ID == id }); i < 0 || peers[i].Nonvoter {
+		return fmt.Errorf("transfer leadership to %s: %w", id, ErrNotVoter)
+	}
+	if err := s.raft.LeadershipTransferToServer(raft.ServerID(id), raft.ServerAddress(addr)).Error(); err != nil {
+		return fmt.Errorf("transfer leadership to %s: %w", id, membershipError(err))
 	}
 	return nil
 }

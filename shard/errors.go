@@ -16,6 +16,10 @@ var (
 	// matches ErrNotLeader too, because retrying on another replica is the right reaction.
 	ErrClosed = fmt.Errorf("shard: closed: %w", ErrNotLeader)
 
+	// ErrNotVoter means a leadership transfer named a server that is not a voter of the
+	// shard's configuration; nothing changed.
+	ErrNotVoter = errors.New("shard: not a voter")
+
 	// ErrOverloaded means the proposal queue is full (or raft did not accept the batch in
 	// time); the command was not applied. Retry later.
 	ErrOverloaded = errors.New("shard: overloaded")

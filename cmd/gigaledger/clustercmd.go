@@ -29,6 +29,9 @@ Operate a running cluster through a node's admin API (any node; it forwards to t
                                             until B has caught up and A's replica is removed
   replace-node --old A --new B --new-raft-addr HOST:PORT
                                             move every replica of a dead node A to node B
+  balance-leaders                           spread shard leadership: move leadership one shard
+                                            at a time from the busiest node to an up-to-date
+                                            voter leading two fewer, until even (max-min <= 1)
 
 Every command takes --addr (the node's admin address), --token (or env GIGALEDGER_ADMIN_TOKEN),
 --ca (HTTPS with this CA) and --timeout. It prints the node's JSON answer; exit 0 when the node
@@ -65,6 +68,9 @@ func clusterCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		to := fs.String("to", "", "the node to move it to")
 		method, path = http.MethodPost, "/cluster/move-replica"
 		makeBody = func() map[string]any { return map[string]any{"shard": *shardID, "fromNodeId": *from, "toNodeId": *to} }
+	case "balance-leaders":
+		method, path = http.MethodPost, "/cluster/balance-leaders"
+		makeBody = func() map[string]any { return map[string]any{} }
 	case "replace-node":
 		old := fs.String("old", "", "the dead node")
 		replacement := fs.String("new", "", "the running node that takes its replicas")

@@ -38,6 +38,8 @@ type serveConfig struct {
 	Peers      string
 	AdminToken string
 	LogLevel   string
+	// LeaderBalanceInterval is how often the leader balancer looks (cluster.Config); 0 is off.
+	LeaderBalanceInterval time.Duration
 	// RaftLogMode is nodelog.Mode by name: shared (default) or per-shard-sync.
 	RaftLogMode string
 	Shards      int
@@ -149,6 +151,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&cfg.Peers, "peers", "", "static replica set id=host:port,...; empty = this node alone")
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token for the admin API (or env "+adminTokenEnv+"); empty = no auth, loopback only")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&cfg.LeaderBalanceInterval, "leader-balance-interval", cluster.DefaultLeaderBalanceInterval,
+		"every this often, the node leading shard 0 moves one shard's leadership from the node leading the most shards to a voter leading two fewer (0: off; POST /cluster/balance-leaders still does it on request)")
 	fs.StringVar(&cfg.RaftLogMode, "raft-log-mode", "shared", "shared: one write-ahead log and fsync per group commit for all of the node's shards (DataDir/raftlog); per-shard-sync: each shard's raft.db fsyncs on its own (switch back only after a clean shutdown)")
 	fs.IntVar(&cfg.Shards, "shards", 1, "bootstrap setting: number of shards (Raft groups), fixed for the cluster's life")
 	fs.IntVar(&cfg.Replicas, "replicas", cluster.DefaultReplicaCount, "bootstrap setting: replicas per shard")
@@ -255,6 +259,9 @@ func (cfg *serveConfig) validate() error {
 	}
 	if err := validateGigPay(cfg.gigPayProject(), cfg.GigPayEnv); err != nil {
 		return err
+	}
+	if cfg.LeaderBalanceInterval < 0 {
+		return errors.New("--leader-balance-interval must not be negative (0 turns the balancer off)")
 	}
 	if cfg.GossipAddr != "" {
 		if cfg.Peers != "" {

@@ -191,6 +191,11 @@ func TestMoveReplicaToJoinedNodeUnderWrites(t *testing.T) {
 	if status, out, err := tc.call(sourceIndex, "GET", "/projects/p/wallets/"+to, nil); err != nil || status != 200 || out["balance"] != balance {
 		t.Fatalf("read through the source: %d %v %v", status, out, err)
 	}
+	// Leadership spread on request, from the command line (POST /cluster/balance-leaders): two
+	// shards on four nodes end led by two nodes.
+	if code := cli("balance-leaders"); code != 0 || !strings.Contains(stdout.String(), `"balanced": true`) {
+		t.Fatalf("gigaledger cluster balance-leaders: exit %d, %s%s", code, stdout.String(), stderr.String())
+	}
 	waitShardsConverged(t, tc, shardCount, clusterWaitMax)
 }
 

@@ -130,6 +130,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 		},
 		Codec: fams.registry, APIAddr: cfg.AdminAddr, PublicAddr: cfg.PublicAddr, APIURL: cfg.advertisedAPIURL(),
 		ShardCount: cfg.Shards, ReplicaCount: cfg.Replicas, TLS: nodeTLS, RaftLogMode: raftLogMode,
+		LeaderBalanceInterval: cfg.LeaderBalanceInterval,
 		// Other nodes ask this one for its shards' parts of project-wide lists; the router
 		// answers, and it exists only once the node does.
 		Query: func(ctx context.Context, shardID int, query []byte) ([]byte, error) {
@@ -302,6 +303,11 @@ func (n *node) MoveReplica(ctx context.Context, shardID int, fromNodeID, toNodeI
 		}
 	}
 	return httpapi.ReplicaMove{Moved: result.Moved, CaughtUpIndex: result.CaughtUpIndex, CatchUpMs: result.CatchUpMs}, err
+}
+
+// BalanceLeaders is POST /cluster/balance-leaders.
+func (n *node) BalanceLeaders(ctx context.Context) (any, error) {
+	return n.cluster.BalanceLeaders(ctx)
 }
 
 // StateDigest is GET /debug/digest: the digest of every hosted shard's ledger, in shard

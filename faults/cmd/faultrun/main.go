@@ -37,6 +37,7 @@ type preset struct {
 	crossShare     float64
 	multiShare     float64
 	verifiers      int
+	spares         int
 	network        string
 	linearizable   time.Duration
 	schedule       faults.Schedule
@@ -44,17 +45,20 @@ type preset struct {
 
 var presets = map[string]preset{
 	// short: 60 s of workload for `make test`: kill the leader, pause a node, isolate the
-	// leader (when namespaces are available), once each.
+	// leader (when namespaces are available), once each; beside them, a spare node and a
+	// replica move every 5–8 s.
 	"short": {duration: 60 * time.Second, wallets: 12, clients: 8, readers: 2, initialBalance: 300,
-		shards: 4, crossShare: 0.3, multiShare: 0.1, verifiers: 1, network: faults.NetworkAuto, linearizable: 30 * time.Second,
+		shards: 4, crossShare: 0.3, multiShare: 0.1, verifiers: 1, spares: 1, network: faults.NetworkAuto, linearizable: 30 * time.Second,
 		schedule: faults.Schedule{Kinds: []faults.FaultKind{faults.FaultKillLeader, faults.FaultPause, faults.FaultIsolateLeader},
 			Ordered: true, GapMin: 6 * time.Second, GapMax: 10 * time.Second, HoldMin: 3 * time.Second, HoldMax: 5 * time.Second,
-			PauseMin: 3 * time.Second, RecoverMax: 60 * time.Second}},
-	// long: ≥10 minutes for `make faults`, every fault kind in shuffled rounds.
+			PauseMin: 3 * time.Second, RecoverMax: 60 * time.Second, MoveGapMin: 5 * time.Second, MoveGapMax: 8 * time.Second}},
+	// long: ≥10 minutes for `make faults`, every fault kind in shuffled rounds; beside them, a
+	// spare node and a replica move every 8–16 s.
 	"long": {duration: 10 * time.Minute, wallets: 40, clients: 12, readers: 2, initialBalance: 1_000,
-		shards: 4, crossShare: 0.3, multiShare: 0.1, verifiers: 1, network: faults.NetworkNamespaces, linearizable: 60 * time.Second,
+		shards: 4, crossShare: 0.3, multiShare: 0.1, verifiers: 1, spares: 1, network: faults.NetworkNamespaces, linearizable: 60 * time.Second,
 		schedule: faults.Schedule{Kinds: faults.AllFaultKinds, GapMin: 8 * time.Second, GapMax: 16 * time.Second,
-			HoldMin: 3 * time.Second, HoldMax: 10 * time.Second, PauseMin: 3 * time.Second, RecoverMax: 60 * time.Second}},
+			HoldMin: 3 * time.Second, HoldMax: 10 * time.Second, PauseMin: 3 * time.Second, RecoverMax: 60 * time.Second,
+			MoveGapMin: 8 * time.Second, MoveGapMax: 16 * time.Second}},
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -73,6 +77,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	crossShare := fs.Float64("cross", -1, "share of single transfers between wallets of different shards, 0..1 (default: the mode's, 0.3)")
 	multiShare := fs.Float64("multi", -1, "share of two-transfer transactions A→B, B→C over random wallets, 0..1 (default: the mode's, 0.1)")
 	verifiers := fs.Int("verifiers", -1, "readers checking each answered cross-shard transaction's entries (default: the mode's, 1)")
+	spares := fs.Int("spares", -1, "nodes that join the running cluster to take moved replicas; 0 turns the move nemesis off (default: the mode's, 1)")
 	network := fs.String("network", "", "netns (namespaces or refuse), auto (namespaces, else loopback), loopback (default: the mode's)")
 	faultKinds := fs.String("faults", "", "comma-separated fault kinds (default: the mode's): "+kindList())
 	out := fs.String("out", "", "run directory (default: a new directory under $TMPDIR)")
@@ -88,7 +93,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg := faults.Config{Seed: *seed, Duration: p.duration, Wallets: p.wallets, Clients: p.clients, Readers: p.readers,
 		InitialBalance: p.initialBalance, Shards: p.shards, CrossShare: p.crossShare, MultiShare: p.multiShare,
-		Verifiers: p.verifiers, Network: p.network, Schedule: p.schedule, LinearizabilityTimeout: p.linearizable, Log: stderr}
+		Verifiers: p.verifiers, Spares: p.spares, Network: p.network, Schedule: p.schedule, LinearizabilityTimeout: p.linearizable, Log: stderr}
 	if cfg.Seed == 0 {
 		cfg.Seed = uint64(time.Now().UnixNano()%1_000_000_000) + 1
 	}
@@ -118,6 +123,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *verifiers >= 0 {
 		cfg.Verifiers = *verifiers
+	}
+	if *spares >= 0 {
+		cfg.Spares = *spares
 	}
 	if cfg.CrossShare > 1 || cfg.MultiShare > 1 {
 		fmt.Fprintln(stderr, "faultrun: --cross and --multi are shares between 0 and 1")
