@@ -277,7 +277,6 @@ func TestRestartReplaysOnlyAboveAppliedIndex(t *testing.T) {
 	wantCommands := sm.Commands()
 
 	g.restart(leader, sm)
-	leader = g.leader()
 	g.propose(ctx, []byte("after-restart"))
 	for _, index := range sm.AppliedEntries()[entriesAtClose:] {
 		if index <= appliedAtClose {
