@@ -110,7 +110,18 @@ func TestBalanceLeadersOnRequest(t *testing.T) {
 			t.Fatalf("transfer %+v not from the busiest node %s", tr, c.nodes[0].id)
 		}
 	}
-	if counts := leadCounts(c, shardCount); spread(counts) > 1 {
+	// The last transfer's new leader may not have applied its first entry yet (not ready):
+	// wait until every shard has a ready leader, then count.
+	var counts map[string]int
+	testutil.Eventually(t, "a ready leader for every shard", func() bool {
+		counts = leadCounts(c, shardCount)
+		total := 0
+		for _, v := range counts {
+			total += v
+		}
+		return total == shardCount
+	})
+	if spread(counts) > 1 {
 		t.Fatalf("raft's leaders %v after BalanceLeaders", counts)
 	}
 	again, err := c.nodes[1].node.BalanceLeaders(ctx)

@@ -32,38 +32,8 @@ func benchmarkApplyTransfers(b *testing.B, batchSize int, chain bool) {
 		b.Fatal(err)
 	}
 	defer l.Close()
-	const walletCount = 10_000
-	index := uint64(0)
-	now := int64(1_700_000_000_000)
-	apply := func(cmds [][]byte) {
-		index++
-		now++
-		for _, r := range l.ApplyBatch(index, now, cmds) {
-			if r.(*fsm.Result).Err != nil {
-				b.Fatal(r.(*fsm.Result).Err)
-			}
-		}
-	}
-	if chain {
-		apply([][]byte{fsm.EncodeCommand(&fsm.StartHistoryChain{})})
-	}
-	apply([][]byte{
-		(&Command{Op: OpCreateProject, ProjectID: "p", Name: "bench"}).Encode(nil),
-		(&Command{Op: OpCreateAsset, ProjectID: "p", AssetID: "usd", Name: "USD", Code: "USD", Fractions: 100}).Encode(nil),
-	})
-	var setup [][]byte
-	for i := 0; i < walletCount; i++ {
-		id := fmt.Sprintf("w%05d", i)
-		setup = append(setup,
-			(&Command{Op: OpCreateWallet, ProjectID: "p", WalletID: id, AssetID: "usd"}).Encode(nil),
-			(&Command{Op: OpTransact, ProjectID: "p", IDPrefix: "f", ReferenceID: "fund" + id,
-				Operations: []Operation{{Type: OperationIssue, To: id, Amount: AmountFromUint64(1 << 40)}}}).Encode(nil))
-		if len(setup) >= 1000 {
-			apply(setup)
-			setup = nil
-		}
-	}
-	apply(setup)
+	apply := benchLedger(b, l, chain)
+	const walletCount = benchWalletCount
 
 	// Pre-encode the commands so the benchmark measures apply, not the proposer.
 	cmds := make([][]byte, b.N)
@@ -102,7 +72,7 @@ func BenchmarkSnapshot(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		apply := benchLedger(b, l)
+		apply := benchLedger(b, l, false)
 		for i := 0; i < transfers; i += 512 {
 			apply(benchTransfers(i, min(512, transfers-i)))
 		}
@@ -177,11 +147,12 @@ func BenchmarkSnapshot(b *testing.B) {
 	}
 }
 
-// benchLedger creates the project, 10,000 funded wallets, and returns the apply function.
-func benchLedger(b *testing.B, l *machineLedger) func([][]byte) {
+// benchApplier returns a function that applies one log entry of commands to l, at the next
+// index and a millisecond later, and fails the benchmark on any rejection.
+func benchApplier(b *testing.B, l *machineLedger) func([][]byte) {
 	index := uint64(0)
 	now := int64(1_700_000_000_000)
-	apply := func(cmds [][]byte) {
+	return func(cmds [][]byte) {
 		index++
 		now++
 		for _, r := range l.ApplyBatch(index, now, cmds) {
@@ -189,6 +160,15 @@ func benchLedger(b *testing.B, l *machineLedger) func([][]byte) {
 				b.Fatal(r.(*fsm.Result).Err)
 			}
 		}
+	}
+}
+
+// benchLedger creates the project and 10,000 funded wallets, the history chain first when
+// chain is set, and returns the apply function.
+func benchLedger(b *testing.B, l *machineLedger, chain bool) func([][]byte) {
+	apply := benchApplier(b, l)
+	if chain {
+		apply([][]byte{fsm.EncodeCommand(&fsm.StartHistoryChain{})})
 	}
 	apply([][]byte{
 		(&Command{Op: OpCreateProject, ProjectID: "p", Name: "bench"}).Encode(nil),

@@ -39,16 +39,7 @@ func BenchmarkScale(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	index, now := uint64(0), int64(1_700_000_000_000)
-	apply := func(cmds [][]byte) {
-		index++
-		now++
-		for _, r := range l.ApplyBatch(index, now, cmds) {
-			if r.(*fsm.Result).Err != nil {
-				b.Fatal(r.(*fsm.Result).Err)
-			}
-		}
-	}
+	apply := benchApplier(b, l)
 	const batch = 1000
 	apply([][]byte{fsm.EncodeCommand(&fsm.StartHistoryChain{})})
 	apply([][]byte{
