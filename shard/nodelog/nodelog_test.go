@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // crash stops l as a killed process would: no flush, no cleared binding, no final commit
@@ -614,5 +615,50 @@ func TestMemoryBoundFlushesInline(t *testing.T) {
 	}
 	if held := l.memBytes.Load(); held != 0 {
 		t.Fatalf("%d bytes counted in memory after close", held)
+	}
+}
+
+// Every group commit is timed: the histogram counts as many commits as the log fsynced its
+// segment for them, and registers beside the fsync counter.
+func TestCommitsAreTimed(t *testing.T) {
+	dir := t.TempDir()
+	registry := prometheus.NewRegistry()
+	l := openLog(t, dir, func(o *Options) { o.Registerer = registry })
+	s := openStore(t, l, "0", dir)
+	for b := range uint64(5) {
+		if err := s.StoreLogs(entries(b*2+1, b*2+2, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	families, err := registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var commits uint64
+	var walFsyncs float64
+	for _, f := range families {
+		switch f.GetName() {
+		case "gigaledger_raftlog_commit_seconds":
+			commits = f.GetMetric()[0].GetHistogram().GetSampleCount()
+		case "gigaledger_raftlog_fsyncs_total":
+			for _, m := range f.GetMetric() {
+				for _, label := range m.GetLabel() {
+					if label.GetName() == "kind" && label.GetValue() == "wal" {
+						walFsyncs = m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+	}
+	// Five appends, each its own group commit (nothing else writes); the segment's creation
+	// fsyncs its header and the directory without a commit.
+	if commits < 5 || float64(commits) > walFsyncs {
+		t.Fatalf("%d timed commits, %v wal fsyncs; want at least 5 commits, each one fsync", commits, walFsyncs)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
