@@ -238,10 +238,23 @@ func (n *Node) BalanceLeaderOnce(ctx context.Context) (LeaderTransfer, bool, err
 // at most ShardCount transfers. It refuses while a move runs (ErrMoveInProgress).
 func (n *Node) BalanceLeaders(ctx context.Context) (LeaderBalance, error) {
 	result := LeaderBalance{Transfers: []LeaderTransfer{}}
-	for range n.ShardCount() {
+	// A shard whose leader is not known yet (an election, a move's hand-off, gossip not yet
+	// carrying the new leader) is waited for, up to leaderSeenWaitMax at a time, rather than
+	// answered with "repeat later": the caller asked for a balanced cluster, not for a look.
+	settleBy := time.Now().Add(leaderSeenWaitMax)
+	for len(result.Transfers) < n.ShardCount() {
 		transfer, moved, err := n.BalanceLeaderOnce(ctx)
 		if moved {
 			result.Transfers = append(result.Transfers, transfer)
+			settleBy = time.Now().Add(leaderSeenWaitMax)
+		}
+		if !moved && errors.Is(err, ErrLeaderUnsettled) && time.Now().Before(settleBy) {
+			select {
+			case <-ctx.Done():
+				return result, errors.Join(err, ctx.Err())
+			case <-time.After(leaderSeenPollInterval):
+			}
+			continue
 		}
 		if err != nil {
 			return result, err
