@@ -41,17 +41,13 @@ func proposeAndRead(t *testing.T, ctx context.Context, via, reader *multiNode, s
 // every replica alike: the tests compare replicas' logs, not counts.
 func proposeUntilAnswered(t *testing.T, ctx context.Context, via *multiNode, shardID int, command string) any {
 	t.Helper()
-	for {
-		result, err := via.node.Propose(ctx, shardID, []byte(command))
-		if err == nil {
-			return result
-		}
-		if ctx.Err() != nil || !(errors.Is(err, shard.ErrOutcomeUnknown) || errors.Is(err, shard.ErrNotLeader)) {
-			t.Fatalf("propose %q to shard %d via %s: %v", command, shardID, via.id, err)
-		}
-		t.Logf("propose %q to shard %d via %s: %v; sending it again", command, shardID, via.id, err)
-		time.Sleep(50 * time.Millisecond)
+	result, err := testutil.Retry(ctx, 50*time.Millisecond, shard.Retryable, func(retried bool) (any, error) {
+		return via.node.Propose(ctx, shardID, []byte(command))
+	})
+	if err != nil {
+		t.Fatalf("propose %q to shard %d via %s: %v", command, shardID, via.id, err)
 	}
+	return result
 }
 
 // TestMultiShardStatic: 3 nodes × 4 shards, RF 3, static placement. Every node proposes to

@@ -2,7 +2,6 @@ package shard_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -153,27 +152,24 @@ func (g *ledgerGroup) propose(ctx context.Context, leader *ledgerReplica, comman
 // replica no longer leading is sent again; an answer that the first attempt applied it (the
 // project, asset or reference exists) is then success.
 func (g *ledgerGroup) proposeOne(ctx context.Context, via *ledgerReplica, c fsm.Command) error {
-	for retried := false; ; retried = true {
+	_, err := testutil.Retry(ctx, 20*time.Millisecond, shard.Retryable, func(retried bool) (any, error) {
+		if retried {
+			via = g.leader()
+		}
 		result, err := via.shard.Propose(ctx, fsm.EncodeCommand(c))
-		if err == nil {
-			rejection := result.(*fsm.Result).Err
-			if rejection == nil {
-				return nil
-			}
-			switch rejection.Code {
-			case ledger.CodeProjectExists, ledger.CodeAssetExists, ledger.CodeDuplicateReferenceID:
-				if retried {
-					return nil
-				}
-			}
-			return rejection
+		if err != nil {
+			return nil, err
 		}
-		if ctx.Err() != nil || !(errors.Is(err, shard.ErrOutcomeUnknown) || errors.Is(err, shard.ErrNotLeader)) {
-			return err
+		rejection := result.(*fsm.Result).Err
+		switch {
+		case rejection == nil:
+			return nil, nil
+		case retried && (rejection.Code == ledger.CodeProjectExists || rejection.Code == ledger.CodeAssetExists || rejection.Code == ledger.CodeDuplicateReferenceID):
+			return nil, nil // the first attempt applied it
 		}
-		time.Sleep(20 * time.Millisecond)
-		via = g.leader()
-	}
+		return nil, rejection
+	})
+	return err
 }
 
 func setupCommands() []fsm.Command {

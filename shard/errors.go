@@ -32,3 +32,10 @@ var (
 	// as a failure: the caller must find out, e.g. by retrying with the same idempotency key.
 	ErrOutcomeUnknown = errors.New("shard: outcome unknown")
 )
+
+// Retryable says whether a proposal that failed with err may be sent again, as a client would:
+// it went to a replica not leading (nothing applied), or its outcome is unknown (it may have
+// applied; the caller's idempotency decides what a second apply does).
+func Retryable(err error) bool {
+	return errors.Is(err, ErrNotLeader) || errors.Is(err, ErrOutcomeUnknown)
+}

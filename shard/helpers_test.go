@@ -2,7 +2,6 @@ package shard_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -131,17 +130,13 @@ func (g *group) leader() *replica {
 // on every replica alike. For tests about what they propose, not about exactly-once.
 func (g *group) propose(ctx context.Context, command []byte) any {
 	g.t.Helper()
-	for {
-		result, err := g.leader().shard.Propose(ctx, command)
-		if err == nil {
-			return result
-		}
-		if ctx.Err() != nil || !(errors.Is(err, shard.ErrOutcomeUnknown) || errors.Is(err, shard.ErrNotLeader)) {
-			g.t.Fatalf("propose %q: %v", command, err)
-		}
-		g.t.Logf("propose %q: %v; sending it again", command, err)
-		time.Sleep(20 * time.Millisecond)
+	result, err := testutil.Retry(ctx, 20*time.Millisecond, shard.Retryable, func(bool) (any, error) {
+		return g.leader().shard.Propose(ctx, command)
+	})
+	if err != nil {
+		g.t.Fatalf("propose %q: %v", command, err)
 	}
+	return result
 }
 
 func (g *group) followers(leader *replica) []*replica {

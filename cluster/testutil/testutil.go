@@ -174,3 +174,23 @@ func (w *testLogWriter) stop() {
 	defer w.mu.Unlock()
 	w.stopped = true
 }
+
+// Retry calls attempt until it succeeds, fails with an error retryable does not accept, or ctx
+// ends, pausing pause between attempts; it returns attempt's last answer (and ctx's error joined
+// to it when ctx ended). It is what a client does with a proposal whose outcome is unknown (an
+// election on a loaded machine cut it) or that reached a replica no longer leading: send it
+// again. The command may then apply twice; tests using it compare replicas, not counts, or
+// treat "exists already" as success. retried says whether an earlier attempt was made.
+func Retry[T any](ctx context.Context, pause time.Duration, retryable func(error) bool, attempt func(retried bool) (T, error)) (T, error) {
+	for retried := false; ; retried = true {
+		result, err := attempt(retried)
+		if err == nil || !retryable(err) {
+			return result, err
+		}
+		select {
+		case <-ctx.Done():
+			return result, fmt.Errorf("%w (then: %w)", err, ctx.Err())
+		case <-time.After(pause):
+		}
+	}
+}
