@@ -2,7 +2,12 @@ package fsm
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -214,3 +219,59 @@ func TestHistoryChainThroughSnapshot(t *testing.T) {
 type readCloser struct{ *bytes.Buffer }
 
 func (readCloser) Close() error { return nil }
+
+// OpenReadOnly (gigaledger verify) reads a stopped replica's store without changing a byte of
+// it, refuses every write, and is refused while the store is open elsewhere.
+func TestOpenReadOnlyLeavesTheStoreAsItWas(t *testing.T) {
+	reg := historyRegistry()
+	tm := newTestMachine(t, reg)
+	tm.apply(Envelope{Command: &StartHistoryChain{}})
+	for range 3 {
+		tm.apply(Envelope{Command: &bump{Name: "a", By: 1}})
+	}
+	dir := tm.m.store.dir
+	if _, err := OpenReadOnly(dir, nil, reg); err == nil {
+		t.Fatal("OpenReadOnly succeeded while the store is open")
+	}
+	if err := tm.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before := treeDigest(t, dir)
+	m, err := OpenReadOnly(dir, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.VerifyHistory(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.store.db.Set([]byte("x\x00written"), []byte("1"), pebble.Sync); err == nil {
+		t.Fatal("a read-only store took a write")
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if after := treeDigest(t, dir); after != before {
+		t.Fatalf("the store changed under OpenReadOnly:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+// treeDigest names every file under dir with its size and content hash.
+func treeDigest(t *testing.T, dir string) string {
+	t.Helper()
+	var out strings.Builder
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&out, "%s:%d:%x ", strings.TrimPrefix(path, dir), len(b), sha256.Sum256(b))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
+}

@@ -114,17 +114,38 @@ type Module interface {
 
 // Open opens (or creates) the store under dir and loads every module.
 func Open(dir string, logger *slog.Logger, reg *Registry) (*Machine, error) {
+	return open(dir, logger, reg, false)
+}
+
+// OpenReadOnly opens an existing store under dir for reading only and loads every module, for
+// offline tools (gigaledger verify): nothing under dir is written, not even a restore a crash
+// interrupted (that store is refused; a node started on it finishes the restore). Pebble still
+// locks the directory, so a node running on it makes this fail rather than read a moving store.
+// Every write through the machine fails.
+func OpenReadOnly(dir string, logger *slog.Logger, reg *Registry) (*Machine, error) {
+	return open(dir, logger, reg, true)
+}
+
+func open(dir string, logger *slog.Logger, reg *Registry, readOnly bool) (*Machine, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("open state: %w", err)
-	}
 	livePath := filepath.Join(dir, storeDirName)
-	if err := recoverInterruptedRestore(livePath); err != nil {
-		return nil, fmt.Errorf("open state: %w", err)
+	if readOnly {
+		for _, leftover := range []string{livePath + ".restore", livePath + ".old"} {
+			if _, err := os.Stat(leftover); err == nil {
+				return nil, fmt.Errorf("open state: %s is left by an interrupted restore; start the node once to finish it", leftover)
+			}
+		}
+	} else {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("open state: %w", err)
+		}
+		if err := recoverInterruptedRestore(livePath); err != nil {
+			return nil, fmt.Errorf("open state: %w", err)
+		}
 	}
-	db, err := openPebble(livePath)
+	db, err := openPebble(livePath, readOnly)
 	if err != nil {
 		return nil, err
 	}

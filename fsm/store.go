@@ -186,7 +186,7 @@ func (s *Store) swap(livePath, nextPath, oldPath string) error {
 	if err := crashPoint("swapped"); err != nil {
 		return err
 	}
-	db, err := openPebble(livePath)
+	db, err := openPebble(livePath, false)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
@@ -215,7 +215,7 @@ func buildRestoredStore(r *bufio.Reader, path string) (uint64, error) {
 			return 0, err
 		}
 	}
-	db, err := openPebble(path)
+	db, err := openPebble(path, false)
 	if err != nil {
 		return 0, err
 	}
@@ -443,7 +443,8 @@ const (
 	storeManifestMaxBytes = 8 << 20
 )
 
-func openPebble(path string) (*pebble.DB, error) {
+// openPebble opens the store at path; readOnly opens an existing one without writing to it.
+func openPebble(path string, readOnly bool) (*pebble.DB, error) {
 	cache := pebble.NewCache(storeCacheBytes)
 	defer cache.Unref()
 	opts := &pebble.Options{
@@ -456,6 +457,7 @@ func openPebble(path string) (*pebble.DB, error) {
 		MaxConcurrentCompactions: func() int { return storeMaxConcurrentFlush },
 		Logger:                   quietPebbleLogger{},
 		Levels:                   make([]pebble.LevelOptions, storeLevelCount),
+		ReadOnly:                 readOnly,
 	}
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(storeBloomBitsPerKey)

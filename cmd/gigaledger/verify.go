@@ -91,7 +91,7 @@ func replicaDirs(dataDir string) ([]replicaDir, error) {
 
 func verifyReplica(r replicaDir) (string, error) {
 	fams := newFamilies()
-	m, err := fsm.Open(r.dir, nil, fams.registry)
+	m, err := fsm.OpenReadOnly(r.dir, nil, fams.registry)
 	if err != nil {
 		return "", fmt.Errorf("open the store (a node still running on this data directory holds it; stop it first): %w", err)
 	}
