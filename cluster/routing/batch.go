@@ -3,6 +3,7 @@ package routing
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/gigaledger/gigaledger/backend"
@@ -29,9 +30,14 @@ import (
 func (r *Router) ProposeTransactions(ctx context.Context, projectID string, transactions []ledger.Transact) []backend.Outcome {
 	outcomes := make([]backend.Outcome, len(transactions))
 	w := newBatchWave()
+	onlyShard, oneShard := -1, true // whether every item went to one shard, which
 	for i := range transactions {
 		shardID, single := r.ShardOf(transactions[i].Route())
 		wallets := transactions[i].Route().IDs
+		if !single || (onlyShard >= 0 && onlyShard != shardID) {
+			oneShard = false
+		}
+		onlyShard = shardID
 		if !w.admits(single, shardID, wallets) {
 			r.runWave(ctx, projectID, transactions, w, outcomes)
 			w = newBatchWave()
@@ -39,6 +45,11 @@ func (r *Router) ProposeTransactions(ctx context.Context, projectID string, tran
 		w.add(i, single, shardID, wallets)
 	}
 	r.runWave(ctx, projectID, transactions, w, outcomes)
+	// A batch one shard served names that shard's leader, as a single transaction does; a batch
+	// spread over shards names none (no one leader would have saved its detours).
+	if oneShard && onlyShard >= 0 && slices.ContainsFunc(outcomes, func(o backend.Outcome) bool { return o.Err == nil }) {
+		backend.RecordServedShard(ctx, onlyShard)
+	}
 	return outcomes
 }
 

@@ -71,6 +71,18 @@ func TestShardLeaderHeaderFollowsTheLeader(t *testing.T) {
 		t.Fatalf("GET project: %d %v %v", status, out, err)
 	}
 
+	// A batch that one shard served names it as a single transaction does.
+	for i := range tc.nodes {
+		reference++
+		status, header, err := tc.postWithHeaders(i, "/projects/bank/transactions/batch", map[string]any{"transactions": []map[string]any{
+			{"referenceId": fmt.Sprintf("r%d", reference), "operations": []map[string]any{{"type": "issue", "to": wallet, "amount": 1}}}}})
+		if err != nil || status != http.StatusOK || header.Get(headerShard) != "0" || header.Get(headerShardLeader) != tc.apiURL(leader) {
+			if tc.leader() == leader {
+				t.Fatalf("batch through node %d: %d %v, headers %v", i, status, err, header)
+			}
+		}
+	}
+
 	tc.stop(leader)
 	var next int
 	testutil.EventuallyWithin(t, clusterWaitMax, "a new leader", func() bool {
