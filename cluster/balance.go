@@ -216,6 +216,7 @@ func (n *Node) BalanceLeaderOnce(ctx context.Context) (LeaderTransfer, bool, err
 	if _, err := n.adminCall(ctx, transfer.Shard, rpcKindTransferLeadership, []byte(payload)); err != nil {
 		return transfer, false, fmt.Errorf("lead shard %d on %s: %w", transfer.Shard, transfer.To, err)
 	}
+	n.leaderTransfers.Add(1)
 	// Never fight raft: the next look starts once this node's view names the new leader.
 	wait, cancel := context.WithTimeout(ctx, leaderSeenWaitMax)
 	defer cancel()

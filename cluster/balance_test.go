@@ -3,7 +3,6 @@ package cluster_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -79,14 +78,29 @@ func TestLeaderBalancerSpreadsLeadersPiledOnOneNode(t *testing.T) {
 		counts := leadCounts(c, shardCount)
 		return sum(counts) == shardCount && spread(counts) <= 1
 	})
-	// Balanced is a fixed point: no further transfer for several looks.
-	before := leaderIDs(c, shardCount)
+	// Balanced is a fixed point: no further transfer for several looks. Raft itself may still
+	// move a leader (an election on a loaded machine); a transfer is only wrong when every
+	// state raft showed meanwhile was balanced.
+	transfers := func() (total int64) {
+		for _, n := range c.nodes {
+			total += n.node.LeaderTransfersMade()
+		}
+		return total
+	}
+	before, leadersBefore := transfers(), leaderIDs(c, shardCount)
+	unbalanced := ""
 	deadline := time.Now().Add(time.Second)
 	for time.Now().Before(deadline) {
-		if now := leaderIDs(c, shardCount); now != before && !containsEmpty(now) {
-			t.Fatalf("leaders changed on a balanced cluster: %v then %v", before, now)
+		if counts := leadCounts(c, shardCount); sum(counts) != shardCount || spread(counts) > 1 {
+			unbalanced = fmt.Sprint(counts)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if after := transfers(); after != before {
+		if unbalanced == "" {
+			t.Fatalf("%d transfers on a balanced cluster: leaders %v, then %v", after-before, leadersBefore, leaderIDs(c, shardCount))
+		}
+		t.Logf("raft moved a leader (leads %s) and the balancer made %d transfers", unbalanced, after-before)
 	}
 }
 
@@ -142,8 +156,4 @@ func leaderIDs(c *multiCluster, shardCount int) string {
 		ids += id + ","
 	}
 	return ids
-}
-
-func containsEmpty(ids string) bool {
-	return strings.HasPrefix(ids, ",") || strings.Contains(ids, ",,")
 }

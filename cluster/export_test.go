@@ -21,3 +21,6 @@ func SetBeforeOpenShards(hook func(nodeID string)) (restore func()) {
 	beforeOpenShards = hook
 	return func() { beforeOpenShards = nil }
 }
+
+// LeaderTransfersMade is how many leadership transfers this node's balancer made.
+func (n *Node) LeaderTransfersMade() int64 { return n.leaderTransfers.Load() }

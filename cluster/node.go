@@ -195,6 +195,8 @@ type Node struct {
 	apiURLs apiURLDirectory
 	// moves counts the moves this node runs; the leader balancer waits for them.
 	moves movesRunning
+	// leaderTransfers counts the leadership transfers the balancer made (BalanceLeaderOnce).
+	leaderTransfers atomic.Int64
 
 	closed    atomic.Bool
 	closing   chan struct{}

@@ -212,7 +212,7 @@ func (tc *testCluster) must(method, path string, body any, want int) map[string]
 }
 
 // waitConverged waits until every live replica has applied the same index and holds the same
-// digest, and returns that digest.
+// digest, with the history chain of every shard it hosts started, and returns that digest.
 func (tc *testCluster) waitConverged(limit time.Duration) string {
 	tc.t.Helper()
 	var digests []string
@@ -223,6 +223,14 @@ func (tc *testCluster) waitConverged(limit time.Duration) string {
 			n := tc.node(i)
 			if n == nil {
 				continue
+			}
+			// Settled means the leader's own one-time proposal is in too: a digest taken before a
+			// shard's history chain starts would change when it does (a restart's new leader
+			// proposes it if the old one had not).
+			for _, k := range n.cluster.HostedShards() {
+				if machine, ok := n.cluster.StateMachine(k).(*fsm.Machine); ok && !machine.HistoryChainStarted() {
+					return false
+				}
 			}
 			d, index, err := n.StateDigest(context.Background())
 			if err != nil {
