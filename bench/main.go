@@ -82,7 +82,8 @@ const (
 // Main runs `gigaledger bench` with args (without the subcommand name) and
 // returns the process exit code. `bench show A.json` prints a saved --json
 // result as a table; `bench compare A.json B.json ...` prints saved results
-// side by side with their ratios, the last one as the baseline.
+// side by side with their ratios, the last one that is not a bare-HTTP run as the baseline
+// (WriteComparison).
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && (args[0] == "compare" || args[0] == "show") {
 		return compareMain(args[0], args[1:], stdout, stderr)
@@ -302,7 +303,7 @@ func isTerminal(out io.Writer) bool {
 // compareMain implements `bench show` and `bench compare`.
 func compareMain(command string, paths []string, stdout, stderr io.Writer) int {
 	if (command == "compare" && len(paths) < 2) || (command == "show" && len(paths) != 1) {
-		fmt.Fprintln(stderr, "usage: gigaledger bench show RESULT.json | gigaledger bench compare RESULT.json... BASELINE.json")
+		fmt.Fprintln(stderr, "usage: gigaledger bench show RESULT.json | gigaledger bench compare RESULT.json... BASELINE.json [BARE.json...]")
 		return exitUsage
 	}
 	results := make([]*Result, 0, len(paths))
