@@ -109,6 +109,11 @@ func TestAnswersTheHarnessCalls(t *testing.T) {
 	if status != http.StatusOK || len(items) != 20 || page["hasMore"] != true {
 		t.Fatalf("entries: %d %v", status, page)
 	}
+	// A read the harness never makes is refused cleanly, not served from a store it does not have.
+	status, refused := call(t, server, http.MethodGet, "/projects/bench-x", "")
+	if detail, _ := refused["error"].(map[string]any); status != http.StatusServiceUnavailable || detail["code"] != "Unavailable" {
+		t.Fatalf("get project: %d %v", status, refused)
+	}
 }
 
 // The transaction route decodes with the node's strict decoder and validates as a node does:
