@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# compare.sh — GigaLedger (3 replicas on loopback, or one node) and PostgreSQL, same
-# scenario and client count, one after the other, printed side by side with
-# their ratio. Everything it starts lives in one temporary directory and is
+# compare.sh — GigaLedger (3 replicas on loopback, or one node), PostgreSQL and the bare-HTTP
+# ceiling (bench/cmd/gigaledger-bare), same scenario and client count, one after the other,
+# printed side by side with their ratios. Everything it starts lives in one temporary directory and is
 # stopped on exit; every wait is bounded, so it always stops by itself.
 #
 # Environment (defaults in brackets):
@@ -19,7 +19,13 @@
 #                   shards (bench --cross), e.g. "0 0.1 1": one run per share against each
 #                   sharded cluster. Empty: both wallets uniform. On 1 shard nothing can cross:
 #                   one run, reported as cross n/a
-#   SYSTEMS ["gigaledger postgresql"]  which systems to run, in order
+#   SYSTEMS ["gigaledger postgresql"]  which systems to run, in order: gigaledger, postgresql,
+#                   bare. bare is the bare-HTTP ceiling (issue 15): the node's own admin API
+#                   handler (gin, middleware, strict decoding, answer encoding) over a backend
+#                   that does no ledger work, one process on loopback, driven by the same
+#                   harness with the same clients and scenarios (BATCH too; it skips invoice,
+#                   token and token-batch). Its run is a ceiling, not the baseline: the table's
+#                   "x bare HTTP" column is each row's rate over it
 #   BENCH_ARGS []   extra flags for both runs (e.g. "--rate 2000" or "--ops-per-tx 8")
 #   TARGETS [all]   "all": round-robin over the 3 nodes; "one": only n1
 #   ROUTING [leader]  GigaLedger: the bench's --routing per run, e.g. "leader round-robin":
@@ -30,6 +36,8 @@
 #   BENCH_BIN []    command that runs the harness (default: "<built gigaledger> bench")
 #   GIGALEDGER_BIN []  use this prebuilt gigaledger binary instead of building ./cmd/gigaledger
 #   NODE_ARGS []    extra flags for every `gigaledger serve` (e.g. "--log-level warn")
+#   BARE_ARGS []    extra flags for gigaledger-bare (default --log-level warn)
+#   GIGALEDGER_BARE_BIN []  use this prebuilt gigaledger-bare instead of building it
 #   WEBHOOK [0]     1: every GigaLedger run also receives its events on a loopback webhook
 #                   (bench --webhook) and reports delivery rate, lag and drain time; a list such
 #                   as "0 1 0 1" sets it per scenario of SCENARIOS, in order (interleaved runs
@@ -61,6 +69,7 @@ TARGETS=${TARGETS:-all}
 ROUTING=${ROUTING:-leader}
 KEEP_WORK=${KEEP_WORK:-0}
 NODE_ARGS=${NODE_ARGS:-}
+BARE_ARGS=${BARE_ARGS:-}
 PROFILE_SECONDS=${PROFILE_SECONDS:-0}
 WEBHOOK=${WEBHOOK:-0}
 BATCH=${BATCH:-0}
@@ -236,6 +245,67 @@ start_gigaledger() {
 	return 1
 }
 
+build_bare() {
+	if [[ -n "${GIGALEDGER_BARE_BIN:-}" ]]; then
+		ln -s "$(readlink -f "$GIGALEDGER_BARE_BIN")" "$WORK/gigaledger-bare"
+		return
+	fi
+	log "building gigaledger-bare"
+	(cd "$ROOT" && go build -o "$WORK/gigaledger-bare" ./bench/cmd/gigaledger-bare)
+}
+
+# start_bare: the bare-HTTP server on a free loopback port, its log in $WORK/bare/; BARE_TARGET
+# is its base URL.
+# shellcheck disable=SC2086 # BARE_ARGS is a list of flags on purpose
+start_bare() {
+	local port
+	free_port
+	port=$FREE_PORT
+	mkdir -p "$WORK/bare"
+	"$WORK/gigaledger-bare" --addr "127.0.0.1:$port" $BARE_ARGS >"$WORK/bare/bare.log" 2>&1 &
+	NODE_PIDS+=($!)
+	BARE_TARGET="http://127.0.0.1:$port"
+	local deadline=$((SECONDS + READY_TIMEOUT_SECONDS))
+	while ((SECONDS < deadline)); do
+		if [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$BARE_TARGET/readyz" || true) == 200 ]]; then
+			log "bare HTTP ready on 127.0.0.1:$port"
+			return 0
+		fi
+		kill -0 "${NODE_PIDS[-1]}" 2>/dev/null || { log "gigaledger-bare exited early"; cat "$WORK/bare/bare.log" >&2; return 1; }
+		sleep 0.2
+	done
+	log "gigaledger-bare not ready after ${READY_TIMEOUT_SECONDS}s"
+	cat "$WORK/bare/bare.log" >&2
+	return 1
+}
+
+# run_bare: every scenario of SCENARIOS the bare server serves (BATCH applied as for GigaLedger),
+# against one fresh bare server; results appended to RESULTS.
+run_bare() {
+	start_bare
+	local index=0 scenario batches=() batch batch_args name
+	read -r -a batches <<<"$BATCH"
+	for scenario in $SCENARIOS; do
+		index=$((index + 1))
+		case "$scenario" in
+		invoice | token | token-batch)
+			log "bare: no GigaWallet invoices or GigPay tokens in the bare-HTTP server, skipping $scenario"
+			continue
+			;;
+		esac
+		batch_args=()
+		name="bare-$index-$scenario"
+		batch=${batches[$(((index - 1) % ${#batches[@]}))]}
+		if [[ "$scenario" == transfer && "$batch" != 0 ]]; then
+			batch_args=(--batch "$batch")
+			name+="-batch$batch"
+		fi
+		run_bench bare "$name" "$scenario" --system bare --target "$BARE_TARGET" "${batch_args[@]}"
+		RESULTS+=("$WORK/$name.json")
+	done
+	stop_gigaledger # stops every server this run started: here, the bare one
+}
+
 # stop_gigaledger stops the nodes this run started (TERM, then KILL after the bounded wait)
 # and forgets them, so that the next shard count starts on free ports and disks.
 stop_gigaledger() {
@@ -331,6 +401,9 @@ main() {
 	if [[ " $SYSTEMS " == *" gigaledger "* || -z "${BENCH_BIN:-}" ]]; then
 		build_gigaledger
 	fi
+	if [[ " $SYSTEMS " == *" bare "* ]]; then
+		build_bare
+	fi
 	BENCH=${BENCH_BIN:-"$WORK/gigaledger bench"}
 	for system in $SYSTEMS; do
 		case "$system" in
@@ -355,14 +428,17 @@ main() {
 				RESULTS+=("$WORK/postgresql-$index-$scenario.json")
 			done
 			;;
+		bare)
+			run_bare
+			;;
 		*)
-			log "unknown system $system (want gigaledger, postgresql)"
+			log "unknown system $system (want gigaledger, postgresql, bare)"
 			return 2
 			;;
 		esac
 	done
 	if ((${#RESULTS[@]} >= 2)); then
-		log "side by side (ratio against the last system)"
+		log "side by side (x: ok/s over the last system but bare; x bare HTTP: rate over the bare run of the same scenario)"
 		$BENCH compare "${RESULTS[@]}"
 	fi
 	# Several shard counts: the GigaLedger runs again, against the first one (one shard first

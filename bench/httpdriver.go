@@ -61,6 +61,9 @@ type httpDriver struct {
 	placement *WalletPlacement
 	// routing counts who answered the measured requests.
 	routing *routingCounter
+	// system names the system under test in the report: systemGigaLedger, or systemBare for
+	// the bare-HTTP ceiling (bench/bare), which serves the same API.
+	system string
 }
 
 // Placement returns where the ledger scenarios' wallets live, nil when unknown (Run reads it
@@ -81,7 +84,8 @@ func newHTTPDriver(targets []string, token string, clients int, routing string) 
 		DisableCompression:  true,
 		ForceAttemptHTTP2:   false,
 	}
-	d := &httpDriver{httpClient: &http.Client{Transport: transport, Timeout: requestTimeout}, routing: &routingCounter{mode: routing}}
+	d := &httpDriver{httpClient: &http.Client{Transport: transport, Timeout: requestTimeout}, routing: &routingCounter{mode: routing},
+		system: systemGigaLedger}
 	for _, target := range targets {
 		common := []client.Option{client.WithHTTPClient(d.httpClient), client.WithToken(token), client.WithUserAgent(userAgent)}
 		if routing == routingLeader {
@@ -101,7 +105,7 @@ func newHTTPDriver(targets []string, token string, clients int, routing string) 
 }
 
 // System implements Driver.
-func (d *httpDriver) System() string { return "gigaledger" }
+func (d *httpDriver) System() string { return d.system }
 
 // Close implements Driver.
 func (d *httpDriver) Close() error {

@@ -68,12 +68,22 @@ type options struct {
 	crossShare *float64
 	// batch is --batch: transfers per request (0: one transaction per request).
 	batch int
+	// system is --system: what the HTTP targets are (systemGigaLedger or systemBare).
+	system string
 }
+
+// Systems the HTTP driver reports: GigaLedger, or the bare-HTTP ceiling (bench/bare: the same
+// API handler without ledger work), which the comparison treats as a ceiling, not a baseline.
+const (
+	systemGigaLedger = "gigaledger"
+	systemBare       = "bare"
+)
 
 // Main runs `gigaledger bench` with args (without the subcommand name) and
 // returns the process exit code. `bench show A.json` prints a saved --json
 // result as a table; `bench compare A.json B.json ...` prints saved results
-// side by side with their ratios, the last one as the baseline.
+// side by side with their ratios, the last one that is not a bare-HTTP run as the baseline
+// (WriteComparison).
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && (args[0] == "compare" || args[0] == "show") {
 		return compareMain(args[0], args[1:], stdout, stderr)
@@ -130,6 +140,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	flags.DurationVar(&opts.webhookDrain, "webhook-drain", webhookDrainDefault, "with --webhook: how long to wait after the load for the events still in flight")
 	cross := flags.String("cross", "", "transfer scenario on a sharded GigaLedger: share of transfers between wallets of different shards, 0..1 (e.g. 0.1); empty: both wallets uniform")
 	flags.IntVar(&opts.batch, "batch", 0, "transfer scenario on GigaLedger: send N transfers per request through POST .../transactions/batch (1..1000; 0: one per request)")
+	flags.StringVar(&opts.system, "system", systemGigaLedger, "what the --target URLs serve, for the report: "+systemGigaLedger+", or "+systemBare+
+		" (the bare-HTTP ceiling, bench/cmd/gigaledger-bare)")
 	flags.StringVar(&opts.progress, "progress", "auto", "live progress on stderr: auto (a rewriting line on a terminal, a line per second otherwise), off")
 	if err := flags.Parse(args); err != nil {
 		return nil, err
@@ -172,6 +184,12 @@ func (o *options) validate() error {
 		return fmt.Errorf("--rate %v: must be >= 0", o.rate)
 	case o.pgMode != pgModeFunction && o.pgMode != pgModeInteractive:
 		return fmt.Errorf("--pg-mode %q: want %s or %s", o.pgMode, pgModeFunction, pgModeInteractive)
+	case o.system != systemGigaLedger && o.system != systemBare:
+		return fmt.Errorf("--system %q: want %s or %s", o.system, systemGigaLedger, systemBare)
+	case o.system == systemBare && o.pgDSN != "":
+		return fmt.Errorf("--system %s: an HTTP target, not --pg", systemBare)
+	case o.system == systemBare && (o.scenario == ScenarioInvoice || IsGigPay(o.scenario) || o.webhook):
+		return fmt.Errorf("--system %s: serves the Cloud Wallet ledger routes only (no GigaWallet, GigPay or events)", systemBare)
 	case o.progress != "auto" && o.progress != "off":
 		return fmt.Errorf("--progress %q: want auto or off", o.progress)
 	case o.webhook && o.pgDSN != "":
@@ -232,6 +250,7 @@ func runWithOptions(ctx context.Context, opts *options, stderr io.Writer) (*Resu
 		if err != nil {
 			return nil, fmt.Errorf("--target: %w", err)
 		}
+		httpDriver.system = opts.system
 		driver, target = httpDriver, strings.Join(opts.targets, ",")
 		var chain hookChain
 		if opts.webhook {
@@ -284,7 +303,7 @@ func isTerminal(out io.Writer) bool {
 // compareMain implements `bench show` and `bench compare`.
 func compareMain(command string, paths []string, stdout, stderr io.Writer) int {
 	if (command == "compare" && len(paths) < 2) || (command == "show" && len(paths) != 1) {
-		fmt.Fprintln(stderr, "usage: gigaledger bench show RESULT.json | gigaledger bench compare RESULT.json... BASELINE.json")
+		fmt.Fprintln(stderr, "usage: gigaledger bench show RESULT.json | gigaledger bench compare RESULT.json... BASELINE.json [BARE.json...]")
 		return exitUsage
 	}
 	results := make([]*Result, 0, len(paths))

@@ -225,15 +225,9 @@ func formatCores(cores *float64) string {
 // clusterCPUPerRequest is the nodes' CPU summed, in microseconds per completed request; ok is
 // false when a node's CPU is n/a or nothing completed.
 func clusterCPUPerRequest(result *Result) (float64, bool) {
-	if len(result.Nodes) == 0 || result.OKPerSecond <= 0 {
+	cores, ok := serverCPUCores(result)
+	if !ok || result.OKPerSecond <= 0 {
 		return 0, false
-	}
-	var cores float64
-	for _, n := range result.Nodes {
-		if n.CPUCores == nil {
-			return 0, false
-		}
-		cores += *n.CPUCores
 	}
 	return cores / result.OKPerSecond * 1e6, true
 }

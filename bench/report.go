@@ -97,6 +97,10 @@ type Result struct {
 	Nodes []NodeFigures `json:"nodes,omitempty"`
 	// Routing is how the HTTP driver routed writes and who answered (GigaLedger only).
 	Routing *RoutingResult `json:"routing,omitempty"`
+	// HarnessCPUCores is the cores the harness process itself used over the measured phase
+	// (its CPU time over the elapsed time); nil when not measured. Above some 20,000
+	// requests/s the harness can be what limits a figure on a shared machine.
+	HarnessCPUCores *float64 `json:"harnessCpuCores,omitempty"`
 }
 
 // PhaseLatency is the latency of one call of multi-call requests.
@@ -310,6 +314,9 @@ func WriteTable(out io.Writer, result *Result) error {
 	if us, ok := clusterCPUPerRequest(result); ok {
 		fmt.Fprintf(table, "cluster CPU\t%.0f µs\tper completed request, all nodes\n", us)
 	}
+	if result.HarnessCPUCores != nil {
+		fmt.Fprintf(table, "harness CPU\t%s cores\tthe bench process itself over the measured phase\n", formatCores(result.HarnessCPUCores))
+	}
 	if result.Routing != nil {
 		fmt.Fprintf(table, "routing\t%s\t%s\n", result.Routing.Mode, formatRouting(result.Routing))
 	}
@@ -353,12 +360,23 @@ func writeWebhook(table io.Writer, webhook *WebhookResult) {
 }
 
 // WriteComparison prints results side by side with the ratio of every
-// result's ok throughput to the last one's (the baseline) and of latencies.
+// result's ok throughput to the baseline's: the last result that is not a bare-HTTP run (the
+// last one when all are). With bare-HTTP runs among them (--system bare) it adds "x bare HTTP":
+// each result's rate over the bare run of the same scenario (barePeer), the share of the HTTP
+// ceiling a system reaches. Every row shows the CPU the system's processes used (the nodes'
+// sum, HTTP targets only) and the harness's own.
 func WriteComparison(out io.Writer, results []*Result) error {
 	if len(results) < 2 {
 		return fmt.Errorf("compare needs at least two results, got %d", len(results))
 	}
 	baseline := results[len(results)-1]
+	for index := len(results) - 1; index >= 0; index-- {
+		if results[index].System != systemBare {
+			baseline = results[index]
+			break
+		}
+	}
+	withBare := slices.ContainsFunc(results, func(result *Result) bool { return result.System == systemBare })
 	table := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	// GigPay runs add their tokens per second (a batch request creates many).
 	withTokens := slices.ContainsFunc(results, func(result *Result) bool { return result.Tokens > 0 })
@@ -372,6 +390,10 @@ func WriteComparison(out io.Writer, results []*Result) error {
 		header = append(header, "transfers/s")
 	}
 	header = append(header, "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "business", "errors", "x "+baseline.System)
+	if withBare {
+		header = append(header, "x bare HTTP")
+	}
+	header = append(header, "server cores", "harness cores")
 	// Sharded GigaLedger runs add the shard count, the cross-shard share (asked, sent), the
 	// latencies of each span, and every node's log fsyncs and proposed entries per second.
 	sharded := slices.ContainsFunc(results, func(result *Result) bool { return result.Shards > 0 || len(result.Nodes) > 0 })
@@ -413,6 +435,24 @@ func WriteComparison(out io.Writer, results []*Result) error {
 			result.System, scenario, result.Clients, result.OKPerSecond, tokens,
 			result.Latency.P50Ms, result.Latency.P90Ms, result.Latency.P99Ms, result.Latency.P999Ms, result.Latency.MaxMs,
 			result.Business, result.Errors+result.Transport, ratio)
+		if withBare {
+			cell := "-"
+			if bare := barePeer(results, result); bare != nil {
+				if mine, ceiling := comparableRate(result, bare); ceiling > 0 {
+					cell = fmt.Sprintf("%.3f", mine/ceiling)
+				}
+			}
+			fmt.Fprintf(table, "%s\t", cell)
+		}
+		serverCores := "-"
+		if cores, ok := serverCPUCores(result); ok {
+			serverCores = formatCores(&cores)
+		}
+		harnessCores := "-"
+		if result.HarnessCPUCores != nil {
+			harnessCores = formatCores(result.HarnessCPUCores)
+		}
+		fmt.Fprintf(table, "%s\t%s\t", serverCores, harnessCores)
 		if sharded {
 			shards, cross := "-", "-"
 			if result.Shards > 0 {
@@ -442,4 +482,45 @@ func WriteComparison(out io.Writer, results []*Result) error {
 		fmt.Fprintln(table)
 	}
 	return table.Flush()
+}
+
+// barePeer is the bare-HTTP result of results that ran result's scenario (same scenario, batch
+// and operations per transaction), nil when there is none; a bare result is its own peer.
+func barePeer(results []*Result, result *Result) *Result {
+	if result.System == systemBare {
+		return result
+	}
+	for _, candidate := range results {
+		if candidate.System == systemBare && candidate.Scenario == result.Scenario && candidate.Batch == result.Batch &&
+			candidate.OperationsPerTx == result.OperationsPerTx {
+			return candidate
+		}
+	}
+	return nil
+}
+
+// comparableRate is result's and other's rates in one unit: transfers/s when both count
+// transfers (a batch request carries many), else ok requests/s.
+func comparableRate(result, other *Result) (float64, float64) {
+	if result.Transfers > 0 && other.Transfers > 0 {
+		return result.TransfersPerSecond, other.TransfersPerSecond
+	}
+	return result.OKPerSecond, other.OKPerSecond
+}
+
+// serverCPUCores is the cores the system under test's processes used over the measured phase:
+// the sum of its nodes' (HTTP targets' /metrics); ok is false when a node's is n/a or the run
+// read none (PostgreSQL).
+func serverCPUCores(result *Result) (float64, bool) {
+	if len(result.Nodes) == 0 {
+		return 0, false
+	}
+	var cores float64
+	for _, node := range result.Nodes {
+		if node.CPUCores == nil {
+			return 0, false
+		}
+		cores += *node.CPUCores
+	}
+	return cores, true
 }

@@ -175,6 +175,7 @@ func Run(ctx context.Context, driver Driver, config RunConfig, progress io.Write
 		}
 	}
 	rec := newRecorder(config.Clients)
+	cpuBefore, cpuKnown := processCPUTime()
 	start := time.Now()
 	if config.Hooks != nil {
 		config.Hooks.MeasureStarted(start)
@@ -188,10 +189,17 @@ func Run(ctx context.Context, driver Driver, config RunConfig, progress io.Write
 		runClosedLoop(ctx, driver, config, rec, deadline, &sent)
 	}
 	elapsed := time.Since(start)
+	cpuAfter, cpuKnownAfter := processCPUTime()
 	stopProgress()
 
 	result := buildResult(driver.System(), config, rec, elapsed)
 	result.SetupSeconds = setupElapsed.Seconds()
+	if cpuKnown && cpuKnownAfter && elapsed > 0 {
+		// The harness shares the machine with the system under test: past a few tens of
+		// thousands of requests per second its own CPU is what a figure may be measuring.
+		cores := (cpuAfter - cpuBefore).Seconds() / elapsed.Seconds()
+		result.HarnessCPUCores = &cores
+	}
 	if config.RatePerSecond > 0 {
 		scheduled := int64(math.Ceil(config.Duration.Seconds() * config.RatePerSecond))
 		if config.OperationsMax > 0 {
