@@ -87,7 +87,7 @@ func (g *gigaWallet) ok(c *gin.Context, _ int, value any) {
 // (GigaWallet has no code for it: not-available, 503, with the message saying what to check).
 func gwProposeError(where string, err error) *gw.Error {
 	if answer := fromBackendError(err, true); answer.code == CodeOutcomeUnknown {
-		return gw.NewError(gw.CodeNotAvailable, "%s: the outcome is unknown: the request may or may not have been applied; read the state before sending it again", where)
+		return gw.NewError(gw.CodeNotAvailable, "%s: the outcome is unknown: the request may or may not have been applied; sending it again with the same Idempotency-Key is safe (it answers the first outcome), without one read the state before sending it again", where)
 	}
 	return gwError(where, err)
 }
