@@ -21,7 +21,7 @@ type fakeChain struct {
 	sent [][]byte
 }
 
-func (f *fakeChain) SetSyncHeight(context.Context, int64) (int, error)  { return 1, nil }
+func (f *fakeChain) SetSyncHeight(context.Context, int64) (int, error) { return 1, nil }
 func (f *fakeChain) FeeRateKoinuPerKB(context.Context) (uint64, error) { return 0, nil }
 func (f *fakeChain) Broadcast(_ context.Context, raw []byte) error {
 	f.mu.Lock()
