@@ -17,9 +17,15 @@ import (
 // fakeChain is the Dogecoin node as the GigaWallet API uses it: it takes every transaction and
 // counts what it was sent.
 type fakeChain struct {
-	mu   sync.Mutex
-	sent [][]byte
+	mu     sync.Mutex
+	sent   [][]byte
+	refuse bool // refuse every transaction for good
 }
+
+type refusal struct{}
+
+func (refusal) Error() string         { return "refused" }
+func (refusal) RefusalReason() string { return "bad-txns-inputs-missingorspent" }
 
 func (f *fakeChain) SetSyncHeight(context.Context, int64) (int, error) { return 1, nil }
 func (f *fakeChain) FeeRateKoinuPerKB(context.Context) (uint64, error) { return 0, nil }
@@ -27,6 +33,9 @@ func (f *fakeChain) Broadcast(_ context.Context, raw []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sent = append(f.sent, bytes.Clone(raw))
+	if f.refuse {
+		return refusal{}
+	}
 	return nil
 }
 
@@ -284,4 +293,28 @@ func TestGigaWalletIdempotencyKeyBounds(t *testing.T) {
 	// The longest key is taken.
 	c.withHeader("Idempotency-Key", strings.Repeat("k", fsm.IdempotencyKeyMaxLength)).
 		do("POST", "/account/shop/invoice", `{"items":[{"type":"item","name":"x","quantity":1,"value":"1"}]}`).expect(200)
+}
+
+// TestGigaWalletReleasedPayoutIsNotReplayedAsASuccess: a payout the node refused (released) is
+// answered 422 invalid-txn again on a retry with its key, never 200; a voided paytx likewise.
+func TestGigaWalletReleasedPayoutIsNotReplayedAsASuccess(t *testing.T) {
+	s := newPayoutServer(t)
+	to := s.payTo()
+	body := `{"pay":[{"amount":"3","to":"` + to + `"}]}`
+	s.chain.mu.Lock()
+	s.chain.refuse = true
+	s.chain.mu.Unlock()
+	s.keyed("refused", "POST", "/account/shop/pay", body).expectError(422, "invalid-txn")
+	again := s.keyed("refused", "POST", "/account/shop/pay", body).expectError(422, "invalid-txn")
+	if again.header.Get("Idempotent-Replayed") != "true" || s.chain.broadcasts() != 1 || s.payments("shop") != 1 {
+		t.Fatalf("replay of a refused payout: replayed %q, %d broadcasts, %d payouts", again.header.Get("Idempotent-Replayed"), s.chain.broadcasts(), s.payments("shop"))
+	}
+
+	var paid struct{ Hex string }
+	s.keyed("tx", "POST", "/account/shop/paytx", body).expect(200).decode(&paid)
+	s.c.do("POST", "/account/shop/payment/"+paid.Hex+"/void", `{}`).expect(200)
+	s.keyed("tx", "POST", "/account/shop/paytx", body).expectError(422, "invalid-txn")
+	if s.payments("shop") != 2 {
+		t.Fatalf("%d payouts, want 2", s.payments("shop"))
+	}
 }

@@ -133,7 +133,7 @@ func (g *gigaWallet) payout(c *gin.Context, where, foreignID string, request gw.
 			// Another request with the key (a racing retry) reserved its payout first: this plan
 			// is discarded, never reserved nor sent.
 			c.Header(headerIdempotentReplayed, "true")
-			return storedPayout(where, result)
+			return g.storedPayout(c, where, result)
 		}
 		if result.Err != nil && (result.Err.Code == gigawallet.CodeInputUnavailable || result.Err.Code == gigawallet.CodeChangeIndexTaken) {
 			if attempt+1 < payoutAttemptsMax {
@@ -176,11 +176,26 @@ func payoutResult(where string, result *fsm.Result) (*gigawallet.Payment, *gw.Er
 
 // storedPayout answers a replayed reservation as the first request was answered: the same
 // payout and its signed transaction (as the shard stored it), or the same refusal. Nothing is
-// sent: the first request sent it, or the shard's leader does (chainwatch).
-func storedPayout(where string, stored *fsm.Result) (*gigawallet.Payment, []byte, *gw.Error) {
+// sent: the first request sent it, or the shard's leader does (chainwatch). A payout released
+// since (the node refused it, or it was voided) will not happen: that is answered 422
+// invalid-txn, as the first request was when the node refused it, never a success.
+func (g *gigaWallet) storedPayout(c *gin.Context, where string, stored *fsm.Result) (*gigawallet.Payment, []byte, *gw.Error) {
 	p, apiErr := payoutResult(where, stored)
 	if apiErr != nil {
 		return nil, nil, apiErr
+	}
+	ctx, cancel := g.withTimeout(c)
+	defer cancel()
+	reader, err := g.backend.Read(ctx)
+	var now *gigawallet.Payment
+	if err == nil {
+		now, err = reader.GetPayment(p.ProjectID, p.ForeignID, p.TxID)
+	}
+	if err != nil {
+		return nil, nil, gwError(where, err)
+	}
+	if now.Status == gigawallet.PaymentReleased {
+		return nil, nil, gw.NewError(gw.CodeInvalidTxn, "%s: the payout %s is released (%s)", where, p.TxID, now.Reason)
 	}
 	return p, p.RawTx, nil
 }
@@ -192,7 +207,7 @@ func (g *gigaWallet) answerStoredPayout(c *gin.Context, where string, stored *fs
 		g.fail(c, apiErr)
 		return
 	}
-	p, signed, apiErr := storedPayout(where, stored)
+	p, signed, apiErr := g.storedPayout(c, where, stored)
 	if apiErr != nil {
 		g.fail(c, apiErr)
 		return
