@@ -153,14 +153,12 @@ func gigaWalletWrite(method, p string, body []byte) *request {
 type gigaWalletWriteKind int
 
 const (
-	// gwOnce: a repeat would apply again, and the route ignores Idempotency-Key.
-	gwOnce gigaWalletWriteKind = iota
 	// gwIdempotent: a repeat changes nothing more (the account upsert).
-	gwIdempotent
+	gwIdempotent gigaWalletWriteKind = iota + 1
 	// gwKeyed: a repeat would apply again unless it carries the first attempt's
 	// Idempotency-Key, which the route honours (payouts, invoice creation): with a key from
 	// WithIdempotencyKey the call sends it and is resent after an unknown outcome; without one
-	// it sends none and is not resent (as gwOnce).
+	// it sends none and is resent only when it certainly did not apply.
 	gwKeyed
 )
 
