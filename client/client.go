@@ -229,8 +229,10 @@ type idempotencyKeyKey struct{}
 // Idempotency-Key on every attempt, instead of a fresh key per call: a caller that keeps the
 // key (beside the work it stands for) can resend the same request after a restart and have it
 // apply once. Use one key per distinct request: the same key with another request is 409
-// IdempotencyKeyMismatch. Calls that carry no key (CreateTransaction, whose referenceId is its
-// key, and the GigaWallet API) ignore it.
+// IdempotencyKeyMismatch (GigaWallet's 409 already-exists). Calls that carry no key
+// (CreateTransaction, whose referenceId is its key; the GigaWallet account upsert, void and
+// setsyncheight) ignore it. The GigaWallet payouts and invoice creation send a key only under
+// this context (GigaWallet itself has none), and are then resent after an unknown outcome.
 func WithIdempotencyKey(ctx context.Context, key string) context.Context {
 	return context.WithValue(ctx, idempotencyKeyKey{}, key)
 }

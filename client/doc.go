@@ -21,9 +21,11 @@
 //   - a transaction's key is its referenceId: a repeat is answered 409 DuplicateReferenceId
 //     with the stored transaction, which the client returns as the call's outcome.
 //
-// The GigaWallet routes take no Idempotency-Key: an account upsert is idempotent by itself and
-// is resent like the others, but an invoice create is resent only when it certainly did not
-// apply (see CreateInvoice).
+// The GigaWallet calls send no Idempotency-Key by default (GigaWallet has none): an account
+// upsert is idempotent by itself and is resent like the others, but an invoice create or a
+// payout (Pay, PayTx, PayInvoiceFrom, RefundInvoice) is resent only when it certainly did not
+// apply. Under WithIdempotencyKey those send the caller's key, which the server honours (one
+// invoice or payout per key and account), and are resent after an unknown outcome too.
 //
 // A caller that wants one attempt per call (it classifies and resends itself) uses NoRetries.
 //

@@ -141,32 +141,53 @@ type InvoicePage struct {
 	Cursor int64     `json:"cursor"`
 }
 
-// gigaWalletWrite is a write of the GigaWallet API: it carries no Idempotency-Key, which its
-// routes do not honour (a key would promise a safety the server does not give).
+// gigaWalletWrite is a write of the GigaWallet API: by default it carries no Idempotency-Key
+// (GigaWallet has none; GigaWallet's own clients send none), see gigaWalletCall.
 func gigaWalletWrite(method, p string, body []byte) *request {
 	r := newRequest(method, p, body)
 	r.idempotencyKey = ""
 	return r
 }
 
+// gigaWalletWriteKind says how a GigaWallet write may be resent after an unknown outcome.
+type gigaWalletWriteKind int
+
+const (
+	// gwIdempotent: a repeat changes nothing more (the account upsert).
+	gwIdempotent gigaWalletWriteKind = iota + 1
+	// gwKeyed: a repeat would apply again unless it carries the first attempt's
+	// Idempotency-Key, which the route honours (payouts, invoice creation): with a key from
+	// WithIdempotencyKey the call sends it and is resent after an unknown outcome; without one
+	// it sends none and is resent only when it certainly did not apply.
+	gwKeyed
+)
+
 // gigaWalletCall encodes in, runs the write and decodes its answer into out.
-// A write that is not idempotent is resent only when it certainly did not apply.
-func (c *Client) gigaWalletCall(ctx context.Context, p string, in any, idempotent bool, out any) error {
+// A write that is not idempotent is resent only when it certainly did not apply, unless it
+// carries the caller's Idempotency-Key (gwKeyed).
+func (c *Client) gigaWalletCall(ctx context.Context, p string, in any, kind gigaWalletWriteKind, out any) error {
 	body, err := encode(in)
 	if err != nil {
 		return err
 	}
 	r := gigaWalletWrite(http.MethodPost, p, body)
-	r.notIdempotent = !idempotent
+	key, _ := ctx.Value(idempotencyKeyKey{}).(string)
+	switch {
+	case kind == gwIdempotent:
+	case kind == gwKeyed && key != "":
+		r.idempotencyKey = key
+	default:
+		r.notIdempotent = true
+	}
 	return c.call(ctx, r, out)
 }
 
 // UpsertAccount creates the account of foreignID, or applies the settings set in settings to
 // the existing one (POST /account/{foreignID}). It is resent after an unknown outcome: a
-// repeat changes nothing more.
+// repeat changes nothing more. It carries no Idempotency-Key (the route ignores it).
 func (c *Client) UpsertAccount(ctx context.Context, foreignID string, settings AccountSettings) (*GigaWalletAccount, error) {
 	var out GigaWalletAccount
-	return entity(&out, c.gigaWalletCall(ctx, path("account", foreignID), settings, true, &out))
+	return entity(&out, c.gigaWalletCall(ctx, path("account", foreignID), settings, gwIdempotent, &out))
 }
 
 // GetAccount returns the account of foreignID.
@@ -181,12 +202,14 @@ func (c *Client) GetAccountBalance(ctx context.Context, foreignID string) (*Giga
 	return entity(&out, c.read(ctx, path("account", foreignID, "balance"), &out))
 }
 
-// CreateInvoice creates an invoice paid to the account's next address (its ID). It is not
-// resent after an unknown outcome (a repeat would create a second invoice): with
-// ErrOutcomeUnknown, ListInvoices tells whether it was created.
+// CreateInvoice creates an invoice paid to the account's next address (its ID). Without a key
+// it is not resent after an unknown outcome (a repeat would create a second invoice): with
+// ErrOutcomeUnknown, ListInvoices tells whether it was created. Under WithIdempotencyKey it
+// sends the key, is resent after an unknown outcome, and a later call with the same key and
+// request (after a restart) answers the same invoice.
 func (c *Client) CreateInvoice(ctx context.Context, foreignID string, in InvoiceRequest) (*PublicInvoice, error) {
 	var out PublicInvoice
-	return entity(&out, c.gigaWalletCall(ctx, path("account", foreignID, "invoice"), in, false, &out))
+	return entity(&out, c.gigaWalletCall(ctx, path("account", foreignID, "invoice"), in, gwKeyed, &out))
 }
 
 // ListInvoices returns one page of the account's invoices, oldest first, from the HD key

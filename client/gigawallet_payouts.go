@@ -77,31 +77,35 @@ type SyncHeight struct {
 	Shards int   `json:"shards"`
 }
 
-// Pay pays DOGE from the account (POST /account/{foreignID}/pay). It is not resent after an
-// unknown outcome (a repeat would pay twice): with ErrOutcomeUnknown, ListPayments tells.
+// Pay pays DOGE from the account (POST /account/{foreignID}/pay). Without a key it is not
+// resent after an unknown outcome (a repeat would pay twice): with ErrOutcomeUnknown,
+// ListPayments tells. Under WithIdempotencyKey it sends the key and is resent after an unknown
+// outcome: the server answers the first payout, never a second one; keep the key with the work
+// it pays for to resend the same request after a restart (kept 24 hours, per account). The same
+// holds for PayTx, PayInvoiceFrom and RefundInvoice.
 func (c *Client) Pay(ctx context.Context, foreignID string, in PayRequest) (*SendFundsResult, error) {
 	var out SendFundsResult
-	return entity(&out, c.gigaWalletCall(ctx, path("account", foreignID, "pay"), in, false, &out))
+	return entity(&out, c.gigaWalletCall(ctx, path("account", foreignID, "pay"), in, gwKeyed, &out))
 }
 
 // PayTx plans, signs and reserves a payout without sending it (POST /account/{foreignID}/paytx):
 // the caller broadcasts Tx; VoidPayment releases it until the node has it.
 func (c *Client) PayTx(ctx context.Context, foreignID string, in PayRequest) (*SendFundsResult, error) {
 	var out SendFundsResult
-	return entity(&out, c.gigaWalletCall(ctx, path("account", foreignID, "paytx"), in, false, &out))
+	return entity(&out, c.gigaWalletCall(ctx, path("account", foreignID, "paytx"), in, gwKeyed, &out))
 }
 
 // PayInvoiceFrom pays an invoice's total from an account (POST /invoice/{id}/payfrom/{foreignID}).
 func (c *Client) PayInvoiceFrom(ctx context.Context, invoiceID, foreignID string) (*SendFundsResult, error) {
 	var out SendFundsResult
-	return entity(&out, c.gigaWalletCall(ctx, path("invoice", invoiceID, "payfrom", foreignID), struct{}{}, false, &out))
+	return entity(&out, c.gigaWalletCall(ctx, path("invoice", invoiceID, "payfrom", foreignID), struct{}{}, gwKeyed, &out))
 }
 
 // RefundInvoice pays an invoice's payment back (POST /account/{foreignID}/invoice/{id}/refund),
 // at most what it received, once.
 func (c *Client) RefundInvoice(ctx context.Context, foreignID, invoiceID string, in RefundRequest) (*SendFundsResult, error) {
 	var out SendFundsResult
-	return entity(&out, c.gigaWalletCall(ctx, path("account", foreignID, "invoice", invoiceID, "refund"), in, false, &out))
+	return entity(&out, c.gigaWalletCall(ctx, path("account", foreignID, "invoice", invoiceID, "refund"), in, gwKeyed, &out))
 }
 
 // GetPayment returns a payout of the account by its txid.
@@ -125,12 +129,12 @@ func (c *Client) ListPayments(ctx context.Context, foreignID string, cursor uint
 // seen). Resent after an unknown outcome: a repeat changes nothing more.
 func (c *Client) VoidPayment(ctx context.Context, foreignID, paymentID string) (*Payment, error) {
 	var out Payment
-	return entity(&out, c.gigaWalletCall(ctx, path("account", foreignID, "payment", paymentID, "void"), struct{}{}, true, &out))
+	return entity(&out, c.gigaWalletCall(ctx, path("account", foreignID, "payment", paymentID, "void"), struct{}{}, gwIdempotent, &out))
 }
 
 // SetSyncHeight rewinds every shard's chain cursor to height: the blocks above it are observed
 // again (POST /admin/setsyncheight/{height}).
 func (c *Client) SetSyncHeight(ctx context.Context, height int64) (*SyncHeight, error) {
 	var out SyncHeight
-	return entity(&out, c.gigaWalletCall(ctx, path("admin", "setsyncheight", strconv.FormatInt(height, 10)), struct{}{}, true, &out))
+	return entity(&out, c.gigaWalletCall(ctx, path("admin", "setsyncheight", strconv.FormatInt(height, 10)), struct{}{}, gwIdempotent, &out))
 }

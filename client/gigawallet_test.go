@@ -299,3 +299,75 @@ func TestDogeAmount(t *testing.T) {
 		t.Fatalf("marshal = %s, %v", data, err)
 	}
 }
+
+// TestKeyedGigaWalletWritesAreResent: under WithIdempotencyKey, an invoice create whose answer
+// was lost (or that the node answered not-available after applying) is resent with the same key
+// and answered the one invoice (Replayed); a later call with the key answers it again, and the
+// key with another request is already-exists. Payout calls send the key the same way.
+func TestKeyedGigaWalletWritesAreResent(t *testing.T) {
+	t.Run("lost answer", func(t *testing.T) {
+		servers := startGigaWalletServer(t, nil)
+		ctx := testutil.Context(t, callLimit)
+		plain := newClient(t, servers.adminURL)
+		must[*client.GigaWalletAccount](t, "upsert")(plain.UpsertAccount(ctx, "shop", client.AccountSettings{}))
+		lossy := &lossyTransport{next: http.DefaultTransport, drop: dropFirstPost(1)}
+		c := newClient(t, servers.adminURL, client.WithHTTPClient(&http.Client{Transport: lossy}))
+		keyed := client.WithIdempotencyKey(ctx, "order-1042")
+		var attempts []client.Attempt
+		invoice, err := c.CreateInvoice(recordAttempts(keyed, &attempts), "shop", shopInvoice)
+		if err != nil || len(attempts) != 2 || !attempts[1].Replayed {
+			t.Fatalf("keyed create with a lost answer: %v, attempts %+v", err, attempts)
+		}
+		if len(lossy.keys) != 2 || lossy.keys[0] != "order-1042" || lossy.keys[1] != "order-1042" {
+			t.Fatalf("keys sent %q", lossy.keys)
+		}
+		if n := invoiceCount(t, ctx, plain, "shop"); n != 1 {
+			t.Fatalf("%d invoices, want 1", n)
+		}
+		again := must[*client.PublicInvoice](t, "create again")(plain.CreateInvoice(keyed, "shop", shopInvoice))
+		if again.ID != invoice.ID {
+			t.Fatalf("the key answered invoice %s, then %s", invoice.ID, again.ID)
+		}
+		other := shopInvoice
+		one := int32(1)
+		other.RequiredConfirmations = &one
+		var apiErr *client.Error
+		if _, err := plain.CreateInvoice(keyed, "shop", other); !errors.As(err, &apiErr) || apiErr.Code != client.GigaWalletCodeAlreadyExists {
+			t.Fatalf("the key with another request: %v", err)
+		}
+		// Unkeyed calls send no key.
+		must[*client.PublicInvoice](t, "create")(c.CreateInvoice(ctx, "shop", shopInvoice))
+		if got := lossy.keys[len(lossy.keys)-1]; got != "" {
+			t.Fatalf("an unkeyed create sent Idempotency-Key %q", got)
+		}
+	})
+	t.Run("not-available after applying", func(t *testing.T) {
+		servers := startGigaWalletServer(t, serverSays(posts("/invoice", 1, 1), http.StatusServiceUnavailable, client.GigaWalletCodeNotAvailable, true))
+		ctx := testutil.Context(t, callLimit)
+		c := newClient(t, servers.adminURL)
+		must[*client.GigaWalletAccount](t, "upsert")(c.UpsertAccount(ctx, "shop", client.AccountSettings{}))
+		var attempts []client.Attempt
+		if _, err := c.CreateInvoice(recordAttempts(client.WithIdempotencyKey(ctx, "k"), &attempts), "shop", shopInvoice); err != nil ||
+			len(attempts) != 2 || !attempts[1].Replayed {
+			t.Fatalf("keyed create answered not-available: %v, attempts %+v", err, attempts)
+		}
+		if n := invoiceCount(t, ctx, c, "shop"); n != 1 {
+			t.Fatalf("%d invoices, want 1", n)
+		}
+	})
+	t.Run("payouts send the key", func(t *testing.T) {
+		servers := startGigaWalletServer(t, nil)
+		ctx := testutil.Context(t, callLimit)
+		lossy := &lossyTransport{next: http.DefaultTransport, drop: func(*http.Request, int) bool { return false }}
+		c := newClient(t, servers.adminURL, client.WithHTTPClient(&http.Client{Transport: lossy}))
+		must[*client.GigaWalletAccount](t, "upsert")(c.UpsertAccount(client.WithIdempotencyKey(ctx, "u"), "shop", client.AccountSettings{}))
+		keyed := client.WithIdempotencyKey(ctx, "p")
+		_, _ = c.Pay(keyed, "shop", client.PayRequest{To: "nothing", Amount: nil})
+		_, _ = c.PayTx(keyed, "shop", client.PayRequest{})
+		_, _ = c.PayInvoiceFrom(keyed, "nXXX", "shop")
+		_, _ = c.RefundInvoice(keyed, "shop", "nXXX", client.RefundRequest{To: "x"})
+		if want := []string{"", "p", "p", "p", "p"}; strings.Join(lossy.keys, ",") != strings.Join(want, ",") {
+			t.Fatalf("keys sent %q, want %q", lossy.keys, want)
+		}
+	})
+}

@@ -146,6 +146,11 @@ func (m *Machine) applyEnvelope(b *Batch, env Envelope) *Result {
 		return res
 	}
 	res := m.applyCommand(b, env.Command)
+	if res.Err != nil {
+		if stale, ok := env.Command.(StaleRefusals); ok && stale.StaleRefusal(res.Err.Code) {
+			return res // nothing applied and nothing kept: the proposer plans again under the key
+		}
+	}
 	rec := encodeIdempotencyRecord(idempotencyRecord{time: b.Now, hash: idem.RequestHash[:], result: appendResult(nil, res)})
 	b.Set(k, rec)
 	b.Set(append(binary.BigEndian.AppendUint64([]byte{prefixIdempotencyExpiry}, uint64(b.Now)), k[1:]...), nil)
@@ -192,7 +197,53 @@ func (s *idempotencyState) endBatch(b *Batch) {
 	}
 }
 
+// StaleRefusals is implemented by a command its proposer plans from state it read first (an HD
+// index, a payout's inputs and change address): a refusal that says the plan went stale changes
+// nothing and is not kept under the envelope's idempotency key, so the proposer reads again,
+// plans again and proposes under the same key. Every other result is kept as usual. A command
+// must write nothing before such a refusal.
+type StaleRefusals interface {
+	StaleRefusal(code ErrorCode) bool
+}
+
+// OpCheckIdempotency asks, through the log, whether an idempotency key was used on the shard of
+// a route, applying nothing: a proposer whose command costs work outside the machine (planning
+// and signing a payout, whose inputs the first attempt reserved) asks first, so that a retry gets
+// the stored answer without that work. A used key answers as for any command: the stored result
+// (Replayed) or IdempotencyKeyMismatch. An unused key is refused, IdempotencyKeyUnused, and stays
+// unused (StaleRefusals): the proposer then proposes its command under the key.
+const OpCheckIdempotency Op = 108
+
+// CodeIdempotencyKeyUnused answers CheckIdempotency for a key not used on the shard.
+const CodeIdempotencyKeyUnused ErrorCode = "IdempotencyKeyUnused"
+
+// CheckIdempotency is the command of OpCheckIdempotency; it routes as the command it checks for
+// (ProjectID, OwnerID) and is only meaningful in an envelope with an idempotency key.
+type CheckIdempotency struct {
+	ProjectID, OwnerID string
+}
+
+// Op implements Command.
+func (*CheckIdempotency) Op() Op { return OpCheckIdempotency }
+
+// Encode implements Command.
+func (c *CheckIdempotency) Encode(e *Encoder) {
+	e.String(c.ProjectID)
+	e.String(c.OwnerID)
+}
+
+// Route implements Command.
+func (c *CheckIdempotency) Route() Route { return Route{ProjectID: c.ProjectID, OwnerID: c.OwnerID} }
+
+// StaleRefusal implements StaleRefusals: the check keeps nothing under the key.
+func (*CheckIdempotency) StaleRefusal(code ErrorCode) bool { return code == CodeIdempotencyKeyUnused }
+
 func registerIdempotency(r *Registry) {
 	r.ClaimPrefix(prefixIdempotency, "kernel: idempotency keys")
 	r.ClaimPrefix(prefixIdempotencyExpiry, "kernel: idempotency expiry")
+	r.Add(OpSpec{Op: OpCheckIdempotency, Name: "CheckIdempotency", Example: &CheckIdempotency{ProjectID: "example", OwnerID: "owner"},
+		Decode: func(d *Decoder) Command { return &CheckIdempotency{ProjectID: d.String(), OwnerID: d.String()} },
+		Apply: func(*Batch, Command) *Result {
+			return Fail(Rejectf(CodeIdempotencyKeyUnused, "the idempotency key was not used on this shard"))
+		}})
 }

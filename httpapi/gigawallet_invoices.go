@@ -53,6 +53,11 @@ func (c *accountKeysCache) get(xpub string, network dogecoin.Network) (*dogecoin
 // answered 200 with the public view, as GigaWallet. Validation failures are 400 here (500 in
 // GigaWallet).
 func (g *gigaWallet) createInvoice(c *gin.Context) {
+	idem, apiErr := g.gwIdempotency(c, "CreateInvoice", c.Param("foreignID"))
+	if apiErr != nil {
+		g.fail(c, apiErr)
+		return
+	}
 	request, apiErr := gw.DecodeInvoiceCreate(c.Request.Body, g.cfg.ConfirmationsNeeded)
 	if apiErr != nil {
 		g.fail(c, apiErr)
@@ -82,8 +87,13 @@ func (g *gigaWallet) createInvoice(c *gin.Context) {
 			Address: address.Address, Items: items, RequiredConfirmations: request.RequiredConfirmations,
 			ExpireMinutes: request.ExpireMinutes}
 		ctx, cancel := g.withTimeout(c)
-		result, err := g.backend.Propose(ctx, fsm.Envelope{Command: cmd})
+		// Under a key, a replay answers the stored invoice (this address is not taken) and a
+		// taken index keeps nothing under the key (fsm.StaleRefusals).
+		result, err := g.backend.Propose(ctx, fsm.Envelope{Command: cmd, Idempotency: idem})
 		cancel()
+		if err == nil && result != nil && result.Replayed {
+			c.Header(headerIdempotentReplayed, "true")
+		}
 		switch {
 		case err != nil:
 			g.fail(c, gwProposeError("CreateInvoice", err))

@@ -41,6 +41,12 @@ func (g *gigaWallet) pay(broadcast bool) gin.HandlerFunc {
 		where, kind = "PayToAddressTx", "paytx"
 	}
 	return func(c *gin.Context) {
+		foreignID := c.Param("foreignID")
+		idem, apiErr := g.gwIdempotency(c, where, foreignID)
+		if apiErr != nil {
+			g.fail(c, apiErr)
+			return
+		}
 		request, apiErr := gw.DecodePayRequest(c.Request.Body, func(address string) error {
 			return dogecoin.ValidateP2PKH(address, g.cfg.Network)
 		})
@@ -48,7 +54,14 @@ func (g *gigaWallet) pay(broadcast bool) gin.HandlerFunc {
 			g.fail(c, apiErr)
 			return
 		}
-		p, signed, apiErr := g.payout(c, where, c.Param("foreignID"), request, kind, "", broadcast)
+		if idem != nil {
+			// A replay answers the stored payout: nothing is planned, signed or sent again.
+			if stored, apiErr := g.storedAnswer(c, where, foreignID, idem); apiErr != nil || stored != nil {
+				g.answerStoredPayout(c, where, stored, apiErr, true)
+				return
+			}
+		}
+		p, signed, apiErr := g.payout(c, where, foreignID, request, kind, "", broadcast, idem)
 		if apiErr != nil {
 			g.fail(c, apiErr)
 			return
@@ -61,7 +74,19 @@ func (g *gigaWallet) pay(broadcast bool) gin.HandlerFunc {
 // to its address (the invoice may belong to an account of any shard: it is an ordinary payment
 // on the chain, which the invoice's shard detects). tx is "" in the answer, as GigaWallet's.
 func (g *gigaWallet) payFrom(c *gin.Context) {
-	invoiceID := c.Param("invoiceID")
+	invoiceID, foreignID := c.Param("invoiceID"), c.Param("foreignID")
+	idem, apiErr := g.gwIdempotency(c, "PayInvoiceFromAccount", foreignID)
+	if apiErr != nil {
+		g.fail(c, apiErr)
+		return
+	}
+	if idem != nil {
+		// A replay answers the stored payout before the invoice is read again.
+		if stored, apiErr := g.storedAnswer(c, "PayInvoiceFromAccount", foreignID, idem); apiErr != nil || stored != nil {
+			g.answerStoredPayout(c, "PayInvoiceFromAccount", stored, apiErr, false)
+			return
+		}
+	}
 	ctx, cancel := g.withTimeout(c)
 	reader, err := g.backend.Read(ctx)
 	var invoice *gigawallet.Invoice
@@ -78,7 +103,7 @@ func (g *gigaWallet) payFrom(c *gin.Context) {
 		return
 	}
 	request := gw.PayRequest{Outputs: []gw.PayTo{{Address: invoice.Address, Koinu: invoice.Total.Lo, DeductFeePercent: "0"}}}
-	p, _, apiErr := g.payout(c, "PayInvoiceFromAccount", c.Param("foreignID"), request, "payfrom", invoiceID, true)
+	p, _, apiErr := g.payout(c, "PayInvoiceFromAccount", foreignID, request, "payfrom", invoiceID, true, idem)
 	if apiErr != nil {
 		g.fail(c, apiErr)
 		return
@@ -87,8 +112,9 @@ func (g *gigaWallet) payFrom(c *gin.Context) {
 }
 
 // payout plans, signs, reserves and (when broadcast) sends one payout; it answers the stored
-// payout and the signed transaction.
-func (g *gigaWallet) payout(c *gin.Context, where, foreignID string, request gw.PayRequest, kind, invoiceID string, broadcast bool) (*gigawallet.Payment, []byte, *gw.Error) {
+// payout and the signed transaction. With an idempotency key (idem), the caller asked first
+// whether the key was used (storedAnswer) and it was not; the reservation goes under the key.
+func (g *gigaWallet) payout(c *gin.Context, where, foreignID string, request gw.PayRequest, kind, invoiceID string, broadcast bool, idem *fsm.Idempotency) (*gigawallet.Payment, []byte, *gw.Error) {
 	if g.cfg.Keys == nil {
 		return nil, nil, gw.NewError(gw.CodeNotAvailable, "%s: this node has no wallet seed", where)
 	}
@@ -98,30 +124,26 @@ func (g *gigaWallet) payout(c *gin.Context, where, foreignID string, request gw.
 			return nil, nil, apiErr
 		}
 		ctx, cancel := g.withTimeout(c)
-		result, err := g.backend.Propose(ctx, fsm.Envelope{Command: cmd})
+		result, err := g.backend.Propose(ctx, fsm.Envelope{Command: cmd, Idempotency: idem})
 		cancel()
 		if err != nil {
 			return nil, nil, gwProposeError(where, err)
 		}
-		if result.Err != nil {
-			switch result.Err.Code {
-			case gigawallet.CodeInputUnavailable, gigawallet.CodeChangeIndexTaken:
-				if attempt+1 < payoutAttemptsMax {
-					continue // another payout of the account took an input or the change address
-				}
-				return nil, nil, gw.NewError(gw.CodeDBConflict, "%s: other payouts of the account keep taking its outputs; try again", where)
-			case gigawallet.CodeInsufficientFunds:
-				return nil, nil, gw.NewError(gw.CodeInsufficientFunds, "%s: %s", where, result.Err.Message)
-			case gigawallet.CodePaymentExists, gigawallet.CodeRefundExists:
-				return nil, nil, gw.NewError(gw.CodeAlreadyExists, "%s: %s", where, result.Err.Message)
-			case gigawallet.CodeRefundTooLarge:
-				return nil, nil, gw.NewError(gw.CodeInvalidTxn, "%s: %s", where, result.Err.Message)
-			}
-			return nil, nil, gwError(where, result.Err)
+		if result.Replayed {
+			// Another request with the key (a racing retry) reserved its payout first: this plan
+			// is discarded, never reserved nor sent.
+			c.Header(headerIdempotentReplayed, "true")
+			return g.storedPayout(c, where, result)
 		}
-		p, _ := result.Value.(*gigawallet.Payment)
-		if p == nil {
-			return nil, nil, gw.NewError(gw.CodeUnknownError, "%s: no payout in the answer", where)
+		if result.Err != nil && (result.Err.Code == gigawallet.CodeInputUnavailable || result.Err.Code == gigawallet.CodeChangeIndexTaken) {
+			if attempt+1 < payoutAttemptsMax {
+				continue // another payout of the account took an input or the change address (kept nothing under a key)
+			}
+			return nil, nil, gw.NewError(gw.CodeDBConflict, "%s: other payouts of the account keep taking its outputs; try again", where)
+		}
+		p, apiErr := payoutResult(where, result)
+		if apiErr != nil {
+			return nil, nil, apiErr
 		}
 		if broadcast {
 			if apiErr := g.send(c, where, p); apiErr != nil {
@@ -130,6 +152,71 @@ func (g *gigaWallet) payout(c *gin.Context, where, foreignID string, request gw.
 		}
 		return p, signed, nil
 	}
+}
+
+// payoutResult is a reservation's answer: the payout, or the refusal as GigaWallet's error.
+func payoutResult(where string, result *fsm.Result) (*gigawallet.Payment, *gw.Error) {
+	if result.Err != nil {
+		switch result.Err.Code {
+		case gigawallet.CodeInsufficientFunds:
+			return nil, gw.NewError(gw.CodeInsufficientFunds, "%s: %s", where, result.Err.Message)
+		case gigawallet.CodePaymentExists, gigawallet.CodeRefundExists:
+			return nil, gw.NewError(gw.CodeAlreadyExists, "%s: %s", where, result.Err.Message)
+		case gigawallet.CodeRefundTooLarge:
+			return nil, gw.NewError(gw.CodeInvalidTxn, "%s: %s", where, result.Err.Message)
+		}
+		return nil, gwError(where, result.Err)
+	}
+	p, _ := result.Value.(*gigawallet.Payment)
+	if p == nil {
+		return nil, gw.NewError(gw.CodeUnknownError, "%s: no payout in the answer", where)
+	}
+	return p, nil
+}
+
+// storedPayout answers a replayed reservation as the first request was answered: the same
+// payout and its signed transaction (as the shard stored it), or the same refusal. Nothing is
+// sent: the first request sent it, or the shard's leader does (chainwatch). A payout released
+// since (the node refused it, or it was voided) will not happen: that is answered 422
+// invalid-txn, as the first request was when the node refused it, never a success.
+func (g *gigaWallet) storedPayout(c *gin.Context, where string, stored *fsm.Result) (*gigawallet.Payment, []byte, *gw.Error) {
+	p, apiErr := payoutResult(where, stored)
+	if apiErr != nil {
+		return nil, nil, apiErr
+	}
+	ctx, cancel := g.withTimeout(c)
+	defer cancel()
+	reader, err := g.backend.Read(ctx)
+	var now *gigawallet.Payment
+	if err == nil {
+		now, err = reader.GetPayment(p.ProjectID, p.ForeignID, p.TxID)
+	}
+	if err != nil {
+		return nil, nil, gwError(where, err)
+	}
+	if now.Status == gigawallet.PaymentReleased {
+		return nil, nil, gw.NewError(gw.CodeInvalidTxn, "%s: the payout %s is released (%s)", where, p.TxID, now.Reason)
+	}
+	return p, p.RawTx, nil
+}
+
+// answerStoredPayout answers a keyed payout route whose key was used (or whose check failed): the
+// check's error, or the stored payout (tx shown when withTx; payfrom shows "").
+func (g *gigaWallet) answerStoredPayout(c *gin.Context, where string, stored *fsm.Result, apiErr *gw.Error, withTx bool) {
+	if apiErr != nil {
+		g.fail(c, apiErr)
+		return
+	}
+	p, signed, apiErr := g.storedPayout(c, where, stored)
+	if apiErr != nil {
+		g.fail(c, apiErr)
+		return
+	}
+	tx := ""
+	if withTx {
+		tx = hex.EncodeToString(signed)
+	}
+	g.ok(c, http.StatusOK, sendFundsResult(p, tx))
 }
 
 // planPayout reads the account and its spendable outputs, plans and signs.
@@ -319,12 +406,25 @@ func (g *gigaWallet) voidPayment(c *gin.Context) {
 // refund is POST /account/:foreignID/invoice/:invoiceID/refund {to, amount?}: pays back at most
 // what the invoice received (confirmed), once (again only if that payout is released).
 func (g *gigaWallet) refund(c *gin.Context) {
+	foreignID := c.Param("foreignID")
+	idem, apiErr := g.gwIdempotency(c, "RefundInvoice", foreignID)
+	if apiErr != nil {
+		g.fail(c, apiErr)
+		return
+	}
 	request, apiErr := gw.DecodeRefund(c.Request.Body, func(address string) error {
 		return dogecoin.ValidateP2PKH(address, g.cfg.Network)
 	})
 	if apiErr != nil {
 		g.fail(c, apiErr)
 		return
+	}
+	if idem != nil {
+		// A replay answers the stored refund before the invoice (refunded by it) is read again.
+		if stored, apiErr := g.storedAnswer(c, "RefundInvoice", foreignID, idem); apiErr != nil || stored != nil {
+			g.answerStoredPayout(c, "RefundInvoice", stored, apiErr, true)
+			return
+		}
 	}
 	reader, a, ok := g.account(c, "RefundInvoice")
 	if !ok {
@@ -349,7 +449,7 @@ func (g *gigaWallet) refund(c *gin.Context) {
 		return
 	}
 	order := gw.PayRequest{Outputs: []gw.PayTo{{Address: request.To, Koinu: koinu, DeductFeePercent: "0"}}}
-	p, signed, apiErr := g.payout(c, "RefundInvoice", a.ForeignID, order, gigawallet.PaymentKindRefund, invoice.Address, true)
+	p, signed, apiErr := g.payout(c, "RefundInvoice", a.ForeignID, order, gigawallet.PaymentKindRefund, invoice.Address, true, idem)
 	if apiErr != nil {
 		g.fail(c, apiErr)
 		return

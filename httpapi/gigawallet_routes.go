@@ -87,7 +87,7 @@ func (g *gigaWallet) ok(c *gin.Context, _ int, value any) {
 // (GigaWallet has no code for it: not-available, 503, with the message saying what to check).
 func gwProposeError(where string, err error) *gw.Error {
 	if answer := fromBackendError(err, true); answer.code == CodeOutcomeUnknown {
-		return gw.NewError(gw.CodeNotAvailable, "%s: the outcome is unknown: the request may or may not have been applied; read the state before sending it again", where)
+		return gw.NewError(gw.CodeNotAvailable, "%s: the outcome is unknown: the request may or may not have been applied; sending it again with the same Idempotency-Key is safe (it answers the first outcome), without one read the state before sending it again", where)
 	}
 	return gwError(where, err)
 }
@@ -308,7 +308,7 @@ func (g *gigaWallet) routes() []routeSpec {
 	slashed.operationID = "gigawalletCreateInvoiceSlash"
 	slashed.summary = "The same, at the path with a trailing slash that the WooCommerce plugin calls (no redirect)."
 	return []routeSpec{
-		{method: http.MethodPost, path: "/account/:foreignID", operationID: "gigawalletUpsertAccount", tag: tagGigaWallet,
+		{method: http.MethodPost, path: "/account/:foreignID", operationID: "gigawalletUpsertAccount", tag: tagGigaWallet, keyless: true,
 			handler: g.upsertAccount, request: "GigaWalletAccountRequest", success: ok, response: "GigaWalletAccount",
 			summary: "Create the account of a foreign ID, or apply the payout settings the body sets to it (a body is required; {} sets nothing).",
 			errors:  []int{http.StatusNotFound}},
@@ -350,11 +350,11 @@ func (g *gigaWallet) routes() []routeSpec {
 		{method: http.MethodGet, path: "/account/:foreignID/payment/:paymentID", operationID: "gigawalletGetPayment", tag: tagGigaWallet,
 			handler: g.getPayment, success: ok, response: "GigaWalletPayment", summary: "A payout of the account, by its txid.",
 			errors: []int{http.StatusNotFound}},
-		{method: http.MethodPost, path: "/account/:foreignID/payment/:paymentID/void", operationID: "gigawalletVoidPayment", tag: tagGigaWallet,
+		{method: http.MethodPost, path: "/account/:foreignID/payment/:paymentID/void", operationID: "gigawalletVoidPayment", tag: tagGigaWallet, keyless: true,
 			handler: g.voidPayment, requestOptional: true, success: ok, response: "GigaWalletPayment",
 			summary: "Release a payout the node has not taken: inputs free, hold released (409 once it was seen in the mempool or a block).",
 			errors:  []int{http.StatusNotFound, http.StatusConflict}},
-		{method: http.MethodPost, path: "/admin/setsyncheight/:height", operationID: "gigawalletSetSyncHeight", tag: tagGigaWallet,
+		{method: http.MethodPost, path: "/admin/setsyncheight/:height", operationID: "gigawalletSetSyncHeight", tag: tagGigaWallet, keyless: true,
 			handler: g.setSyncHeight, requestOptional: true, success: ok, response: "GigaWalletSyncHeight",
 			summary: "Rescan: every shard's chain cursor goes back to the block at height, and the blocks above it are observed again (reorg-safe: credits above it are undone first).",
 			errors:  []int{http.StatusBadRequest, http.StatusServiceUnavailable}},

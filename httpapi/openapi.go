@@ -85,13 +85,24 @@ func openAPIOperation(route routeSpec, pathParams []string) object {
 	for _, name := range route.query {
 		parameters = append(parameters, queryParam(route.path, name))
 	}
-	idempotent := isMutating(route.method) && route.tag != tagOperations
+	// writes: the route changes state through one shard (its answer names the leader);
+	// idempotent: it takes an Idempotency-Key.
+	writes := isMutating(route.method) && route.tag != tagOperations
+	idempotent := writes && !route.keyless
 	if idempotent {
+		description := "Makes the request safe to retry: the same key with the same request returns the stored answer " +
+			"(with Idempotent-Replayed: true) and changes nothing; with a different request, 409 IdempotencyKeyMismatch. " +
+			"Scoped per project, kept 24 hours."
+		if route.tag == tagGigaWallet {
+			description = "Optional (GigaWallet has no such header; without it the route answers as GigaWallet does). Makes the request " +
+				"safe to retry after a 503 or a lost connection: the same key with the same request (path and body) returns the stored " +
+				"answer — the same payout or invoice, never a second one; a payout's transaction is not planned, signed or sent again — " +
+				"with Idempotent-Replayed: true, and changes nothing; with a different request, 409 already-exists and nothing changes. " +
+				"1..255 printable characters; scoped per account (foreign ID), kept 24 hours."
+		}
 		parameters = append(parameters, object{"name": headerIdempotencyKey, "in": "header", "required": false,
-			"schema": object{"type": "string", "minLength": 1, "maxLength": fsm.IdempotencyKeyMaxLength},
-			"description": "Makes the request safe to retry: the same key with the same request returns the stored answer " +
-				"(with Idempotent-Replayed: true) and changes nothing; with a different request, 409 IdempotencyKeyMismatch. " +
-				"Scoped per project, kept 24 hours."})
+			"schema":      object{"type": "string", "minLength": 1, "maxLength": fsm.IdempotencyKeyMaxLength},
+			"description": description})
 	}
 	if parameters != nil {
 		operation["parameters"] = parameters
@@ -114,7 +125,7 @@ func openAPIOperation(route routeSpec, pathParams []string) object {
 	case route.response != "":
 		success["content"] = object{"application/json": object{"schema": schemaRef(route.response)}}
 	}
-	if idempotent {
+	if writes {
 		success["headers"] = shardLeaderHeaders
 	}
 	responses[strconv.Itoa(route.success)] = success
@@ -149,7 +160,16 @@ func openAPIOperation(route routeSpec, pathParams []string) object {
 		case http.StatusMisdirectedRequest:
 			description += " (MisdirectedRequest: without an admin token the node answers only loopback Host names and --allowed-hosts)"
 		case http.StatusConflict:
-			if idempotent && !slices.Contains(route.errors, http.StatusConflict) {
+			switch {
+			case idempotent && route.tag == tagGigaWallet:
+				description += " (already-exists"
+				if slices.Contains(route.errors, http.StatusConflict) {
+					description += ": the route's own conflicts, or"
+				} else {
+					description += ":"
+				}
+				description += " the Idempotency-Key was used for a different request)"
+			case idempotent && !slices.Contains(route.errors, http.StatusConflict):
 				description += " (IdempotencyKeyMismatch: the Idempotency-Key was used for a different request)"
 			}
 		case http.StatusUnsupportedMediaType:

@@ -171,6 +171,39 @@ func TestOpenAPIGigaWalletRoutes(t *testing.T) {
 			t.Errorf("%s is not documented", route)
 		}
 	}
+	// Idempotency-Key: documented on the routes that take it (payouts, invoice creation), with
+	// GigaWallet's 409 code; not on those that ignore it (the idempotent upsert, void, rescan).
+	keyed := map[string]bool{
+		"POST /account/:foreignID/pay": true, "POST /account/:foreignID/paytx": true, "POST /invoice/:invoiceID/payfrom/:foreignID": true,
+		"POST /account/:foreignID/invoice": true, "POST /account/:foreignID/invoice/": true, "POST /account/:foreignID/invoice/:invoiceID/refund": true,
+		"POST /account/:foreignID": false, "POST /account/:foreignID/payment/:paymentID/void": false, "POST /admin/setsyncheight/:height": false,
+	}
+	for route, want := range keyed {
+		method, path, _ := strings.Cut(route, " ")
+		path = regexp.MustCompile(`:(\w+)`).ReplaceAllString(path, "{$1}")
+		var operation struct {
+			Parameters []struct{ Name, In, Description string }
+			Responses  map[string]struct{ Description string }
+		}
+		if err := json.Unmarshal(document.Paths[path][strings.ToLower(method)], &operation); err != nil {
+			t.Fatalf("%s: %v", route, err)
+		}
+		got := false
+		for _, p := range operation.Parameters {
+			if p.Name == "Idempotency-Key" && p.In == "header" {
+				got = true
+				if !strings.Contains(p.Description, "409 already-exists") || !strings.Contains(p.Description, "per account") {
+					t.Errorf("%s: Idempotency-Key described as %q", route, p.Description)
+				}
+			}
+		}
+		if got != want {
+			t.Errorf("%s documents Idempotency-Key: %v, want %v", route, got, want)
+		}
+		if conflict := operation.Responses["409"].Description; want && !strings.Contains(conflict, "already-exists") {
+			t.Errorf("%s: 409 described as %q", route, conflict)
+		}
+	}
 }
 
 // TestOpenAPIGigPayRoutes: with the GigPay API on, the admin engine serves every GigPay route of

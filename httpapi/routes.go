@@ -32,6 +32,9 @@ type routeSpec struct {
 	public bool
 	// contentType of a success body other than JSON.
 	contentType string
+	// keyless marks a mutating route that ignores Idempotency-Key: it is idempotent already or
+	// operational (GigaWallet's account upsert, void and setsyncheight).
+	keyless bool
 }
 
 // OpenAPI tags.

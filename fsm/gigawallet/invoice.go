@@ -486,3 +486,7 @@ func (r *Reader) ListInvoices(projectID, foreignID string, cursor uint32, limit 
 	})
 	return invoices, err
 }
+
+// StaleRefusal implements fsm.StaleRefusals: a key index another invoice took meanwhile means the
+// proposer reads the account again; under an idempotency key that refusal is not kept.
+func (*CreateInvoice) StaleRefusal(code fsm.ErrorCode) bool { return code == CodeInvoiceIndexTaken }

@@ -475,3 +475,8 @@ func EventSubject(ev fsm.Event) (subject fsm.Value, ok bool, err error) {
 	}
 	return subject, true, nil
 }
+
+// StaleRefusal implements fsm.StaleRefusals: an HD index another account of the slot took
+// meanwhile means the proposer reads the next one; under an idempotency key that refusal is not
+// kept.
+func (*UpsertAccount) StaleRefusal(code fsm.ErrorCode) bool { return code == CodeAccountIndexTaken }

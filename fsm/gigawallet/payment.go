@@ -342,3 +342,9 @@ func decodeTx(raw []byte) (*wire.MsgTx, error) {
 	}
 	return tx, nil
 }
+
+// StaleRefusal implements fsm.StaleRefusals: an input or the change address another payout took
+// meanwhile means the proposer plans again; under an idempotency key that refusal is not kept.
+func (*ReservePayment) StaleRefusal(code fsm.ErrorCode) bool {
+	return code == CodeInputUnavailable || code == CodeChangeIndexTaken
+}
