@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -105,7 +106,8 @@ type payFromAnswer struct{ Hex, Tx, Total, Paid, Fee string }
 // invoice's total plus the fee, and its payout reaches the chain paying the invoice's address
 // exactly once; once confirmed, B's invoice is paid, B's balance holds the total and its events
 // say so; what A lost is what B gained plus the fee the chain kept. A second payfrom of the same
-// invoice, before the first is mined and after the invoice is paid, is 409 and pays nothing; a payfrom A cannot afford is 422 insufficient-funds and
+// invoice, before the first is mined, after the invoice is paid, and two at once through two
+// nodes, is 409 and pays nothing; a payfrom A cannot afford is 422 insufficient-funds and
 // changes nothing on either shard. The custody invariant is checked on every replica at the end.
 func TestGigaWalletPayFromAcrossShards(t *testing.T) {
 	if testing.Short() {
@@ -317,4 +319,74 @@ func TestGigaWalletPayFromAcrossShards(t *testing.T) {
 	if outputs := chainOutputsTo(t, sim.chain, big.ID); len(outputs) != 0 {
 		t.Fatalf("outputs paying the unaffordable invoice: %v", outputs)
 	}
+
+	// Two payfroms of one invoice at once, through two nodes, while A has two spendable
+	// outputs (its change and a new deposit), so both can be planned: one pays, the other is 409
+	// (A's shard takes one payfrom per invoice), and the chain sees one payment.
+	topUp := g.createInvoice(0, payer, `{"items":[{"type":"item","name":"top-up","value":"5","quantity":1}],"required_confirmations":0}`)
+	if _, err := sim.chain.Pay(topUp.PayToAddress, 5*chainsim.KoinuPerCoin); err != nil {
+		t.Fatal(err)
+	}
+	sim.chain.Mine(1)
+	testutil.EventuallyWithin(t, 20*time.Second, "A's second deposit confirmed", func() bool {
+		return koinuOf(t, g.balance(2, payer).CurrentBalance) == fundKoinu-priceKoinu-fee+5*chainsim.KoinuPerCoin
+	})
+	third := g.createInvoice(1, merchant, `{"items":[{"type":"item","name":"cup","value":"2","quantity":1}],"required_confirmations":0}`)
+	type answer struct {
+		status int
+		data   []byte
+		err    error
+	}
+	answers := make([]answer, 2)
+	var wg sync.WaitGroup
+	for k := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := &answers[k]
+			a.status, a.data, a.err = g.send(g.configs[k+1].AdminAddr, http.MethodPost, "/invoice/"+third.ID+"/payfrom/"+payer, `{}`)
+		}()
+	}
+	wg.Wait()
+	var winner payFromAnswer
+	statuses := map[int]int{}
+	for _, a := range answers {
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		statuses[a.status]++
+		switch a.status {
+		case http.StatusOK:
+			if err := json.Unmarshal(a.data, &winner); err != nil {
+				t.Fatal(err)
+			}
+		case http.StatusConflict:
+			if !strings.Contains(string(a.data), `"code":"already-exists"`) {
+				t.Fatalf("concurrent payfrom refused with %s", a.data)
+			}
+			t.Logf("the concurrent payfrom refused: %s", a.data)
+		}
+	}
+	if statuses[http.StatusOK] != 1 || statuses[http.StatusConflict] != 1 {
+		t.Fatalf("two payfroms at once answered %v (%s | %s), want one 200 and one 409", statuses, answers[0].data, answers[1].data)
+	}
+	sim.chain.Mine(1)
+	testutil.EventuallyWithin(t, 20*time.Second, "the third invoice paid", func() bool {
+		return g.invoiceState(0, merchant, third.ID).Status == "paid"
+	})
+	if outputs := chainOutputsTo(t, sim.chain, third.ID); len(outputs) != 1 || len(outputs[mustHash(t, winner.Hex)]) != 1 {
+		t.Fatalf("outputs paying the third invoice: %v, want one by %s", outputs, winner.Hex)
+	}
+	if b := g.balance(0, merchant); b.CurrentBalance != "5" {
+		t.Fatalf("merchant after the third invoice: %+v, want 5", b)
+	}
+}
+
+func mustHash(t *testing.T, s string) chainhash.Hash {
+	t.Helper()
+	h, err := chainhash.NewHashFromStr(s)
+	if err != nil {
+		t.Fatalf("txid %q: %v", s, err)
+	}
+	return *h
 }
