@@ -120,6 +120,9 @@ type Reader interface {
 	GetPayment(projectID, foreignID string, txid gigawallet.Hash) (*gigawallet.Payment, error)
 	// ListPayments reads up to limit payouts of an account with sequence ≥ cursor, oldest first.
 	ListPayments(projectID, foreignID string, cursor uint64, limit int) ([]gigawallet.Payment, error)
+	// GetPayFrom reads, from the shard of the account foreignID, the payfrom of an invoice one
+	// of that shard's accounts reserved and did not release (PaymentNotFound: none).
+	GetPayFrom(projectID, foreignID, invoiceID string) (*gigawallet.Payment, error)
 	// GigPay family. GetToken reads a token by its ID, GetTokenByString by its bearer string
 	// (constant-time; a forged string is TokenNotFound), GetGigPayPayment a payment by its ID.
 	GetToken(projectID, tokenID string) (*gigpay.Token, error)

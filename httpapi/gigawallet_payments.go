@@ -73,6 +73,10 @@ func (g *gigaWallet) pay(broadcast bool) gin.HandlerFunc {
 // payFrom is POST /invoice/:invoiceID/payfrom/:foreignID: the account pays the invoice's total
 // to its address (the invoice may belong to an account of any shard: it is an ordinary payment
 // on the chain, which the invoice's shard detects). tx is "" in the answer, as GigaWallet's.
+// Unlike GigaWallet's, it pays an invoice once: an invoice whose total was already received
+// (seen or confirmed, whoever paid it) is 409 already-exists, and the payer's shard refuses a
+// second payfrom of an invoice while the first is not released (the invoice's shard sees the
+// first only when the chain does).
 func (g *gigaWallet) payFrom(c *gin.Context) {
 	invoiceID, foreignID := c.Param("invoiceID"), c.Param("foreignID")
 	idem, apiErr := g.gwIdempotency(c, "PayInvoiceFromAccount", foreignID)
@@ -90,20 +94,38 @@ func (g *gigaWallet) payFrom(c *gin.Context) {
 	ctx, cancel := g.withTimeout(c)
 	reader, err := g.backend.Read(ctx)
 	var invoice *gigawallet.Invoice
+	var prior *gigawallet.Payment
 	if err == nil {
 		invoice, err = reader.GetInvoice(g.cfg.ProjectID, "", invoiceID)
+	}
+	if err == nil {
+		// The payer's shard may already hold a payfrom of it that the chain has not shown the
+		// invoice's shard yet: the same refusal the reservation would give, before planning
+		// (whose inputs that payfrom may hold).
+		var none *fsm.Error
+		if prior, err = reader.GetPayFrom(g.cfg.ProjectID, foreignID, invoice.Address); errors.As(err, &none) && none.Code == gigawallet.CodePaymentNotFound {
+			prior, err = nil, nil
+		}
 	}
 	cancel()
 	if err != nil {
 		g.fail(c, gwError("PayInvoiceFromAccount", err))
 		return
 	}
+	if prior != nil {
+		g.fail(c, gw.NewError(gw.CodeAlreadyExists, "PayInvoiceFromAccount: invoice %s is paid by payout %s (%s)", invoice.Address, prior.TxID, prior.Status))
+		return
+	}
 	if invoice.Total.Hi != 0 || invoice.Total.Lo < payout.DustKoinu {
 		g.fail(c, gw.NewError(gw.CodeInvalidTxn, "PayInvoiceFromAccount: the invoice's total is below the dust limit, %s DOGE", payout.FormatDOGE(payout.DustKoinu)))
 		return
 	}
+	if invoice.Status == gigawallet.InvoicePaid || invoice.Incoming.Cmp(invoice.Total) >= 0 {
+		g.fail(c, gw.NewError(gw.CodeAlreadyExists, "PayInvoiceFromAccount: invoice %s already received its total", invoice.Address))
+		return
+	}
 	request := gw.PayRequest{Outputs: []gw.PayTo{{Address: invoice.Address, Koinu: invoice.Total.Lo, DeductFeePercent: "0"}}}
-	p, _, apiErr := g.payout(c, "PayInvoiceFromAccount", foreignID, request, "payfrom", invoiceID, true, idem)
+	p, _, apiErr := g.payout(c, "PayInvoiceFromAccount", foreignID, request, gigawallet.PaymentKindPayFrom, invoice.Address, true, idem)
 	if apiErr != nil {
 		g.fail(c, apiErr)
 		return

@@ -337,7 +337,7 @@ func (g *gigaWallet) routes() []routeSpec {
 			errors:  []int{http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity}},
 		{method: http.MethodPost, path: "/invoice/:invoiceID/payfrom/:foreignID", operationID: "gigawalletPayFrom", tag: tagGigaWallet,
 			handler: g.payFrom, requestOptional: true, success: ok, response: "GigaWalletSendFundsResult",
-			summary: "The account pays the invoice's total to its address (any account's invoice); tx is empty, as GigaWallet's.",
+			summary: "The account pays the invoice's total to its address (any account's invoice), once (409 when it already received its total or the payer's shard holds an unreleased payfrom of it); tx is empty, as GigaWallet's.",
 			errors:  []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity}},
 		{method: http.MethodPost, path: "/account/:foreignID/invoice/:invoiceID/refund", operationID: "gigawalletRefundInvoice", tag: tagGigaWallet,
 			handler: g.refund, request: "GigaWalletRefundRequest", success: ok, response: "GigaWalletSendFundsResult",

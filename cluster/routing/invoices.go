@@ -136,6 +136,17 @@ func (rd *reader) GetPayment(projectID, foreignID string, txid gigawallet.Hash) 
 	return a.Payment, nil
 }
 
+// GetPayFrom reads the unreleased payfrom of an invoice from the shard of the paying account.
+func (rd *reader) GetPayFrom(projectID, foreignID, invoiceID string) (*gigawallet.Payment, error) {
+	q := shardQuery{Kind: queryGetPayFrom, ProjectID: projectID, CustomerID: foreignID, ID: invoiceID}
+	unmet := &fsm.Error{Code: gigawallet.CodePaymentNotFound, Message: "no payfrom of invoice " + invoiceID}
+	a, err := rd.askData(rd.router.customerShard(projectID, foreignID), q, unmet)
+	if err != nil {
+		return nil, err
+	}
+	return a.Payment, nil
+}
+
 // ListPayments reads a page of an account's payouts from its shard.
 func (rd *reader) ListPayments(projectID, foreignID string, cursor uint64, limit int) ([]gigawallet.Payment, error) {
 	if cursor > 1<<62 {

@@ -46,6 +46,7 @@ const (
 	queryGetGigPayPayment
 	queryListGigPayPayments
 	queryGetCrossTransaction
+	queryGetPayFrom
 	queryKindEnd
 )
 
@@ -62,6 +63,7 @@ var queryKindNames = [queryKindEnd]string{
 	queryListSpendable: "listSpendable", queryGetPayment: "getPayment", queryListPayments: "listPayments",
 	queryGetToken: "getToken", queryGetTokenByString: "getTokenByString", queryGetGigPayPayment: "getGigPayPayment",
 	queryListGigPayPayments: "listGigPayPayments", queryGetCrossTransaction: "getCrossTransaction",
+	queryGetPayFrom: "getPayFrom",
 }
 
 func (k queryKind) String() string {
@@ -167,7 +169,8 @@ func (q shardQuery) run(r replica) (*shardAnswer, error) {
 		a.Cross, err = l.GetCrossTransaction(q.ProjectID, q.ID)
 	case queryGetHold:
 		a.Hold, err = l.GetHold(q.ProjectID, q.ID)
-	case queryGetAccount, queryNextAccountIndex, queryGetInvoice, queryListInvoices, queryListSpendable, queryGetPayment, queryListPayments:
+	case queryGetAccount, queryNextAccountIndex, queryGetInvoice, queryListInvoices, queryListSpendable, queryGetPayment, queryListPayments,
+		queryGetPayFrom:
 		if r.gigawallet == nil {
 			return nil, fmt.Errorf("routing: %v: this node runs without the GigaWallet family", q.Kind)
 		}
@@ -194,6 +197,8 @@ func (q shardQuery) run(r replica) (*shardAnswer, error) {
 				return nil, fmt.Errorf("routing: getPayment %q: %w", q.ID, err)
 			}
 			a.Payment, err = r.gigawallet.GetPayment(q.ProjectID, q.CustomerID, txid)
+		case queryGetPayFrom:
+			a.Payment, err = r.gigawallet.GetPayFrom(q.ProjectID, q.ID)
 		case queryListPayments:
 			if q.Page.Page < 0 || q.Page.PageSize < 1 || q.Page.PageSize > fsm.ListMaxCount {
 				return nil, fmt.Errorf("routing: listPayments cursor %d, limit %d", q.Page.Page, q.Page.PageSize)
@@ -538,7 +543,7 @@ func writeRecords(e *fsm.Encoder, kind queryKind, a *shardAnswer) error {
 		writeList(e, a.Invoices)
 	case queryListSpendable:
 		writeList(e, a.UTXOs)
-	case queryGetPayment:
+	case queryGetPayment, queryGetPayFrom:
 		return writeOne(e, kind, a.Payment, a.Payment == nil)
 	case queryListPayments:
 		writeList(e, a.Payments)
@@ -603,7 +608,7 @@ func readRecords(d *fsm.Decoder, kind queryKind, a *shardAnswer) {
 		a.Invoices = readList(d, gigawallet.ReadInvoice)
 	case queryListSpendable:
 		a.UTXOs = readList(d, gigawallet.ReadUTXO)
-	case queryGetPayment:
+	case queryGetPayment, queryGetPayFrom:
 		a.Payment = gigawallet.ReadPayment(d)
 	case queryListPayments:
 		a.Payments = readList(d, gigawallet.ReadPayment)

@@ -132,6 +132,28 @@ func (r *Reader) GetPayment(projectID, foreignID string, txid Hash) (*Payment, e
 	return p, err
 }
 
+// GetPayFrom returns the payfrom of an invoice reserved on this shard (by any of its accounts)
+// and not released: the one a second payfrom of the invoice would be refused for.
+func (r *Reader) GetPayFrom(projectID, invoiceID string) (*Payment, error) {
+	var p *Payment
+	err := r.store.Read(func() error {
+		v, err := r.store.Get(payFromKey(projectID, invoiceID))
+		if err != nil || len(v) != len(Hash{}) {
+			return err
+		}
+		if v, err = r.store.Get(paymentKey(Hash(v))); err != nil || v == nil {
+			return err
+		}
+		d := fsm.NewDecoder(v)
+		p = ReadPayment(d)
+		return d.Finish("payout")
+	})
+	if err == nil && (p == nil || p.Status == PaymentReleased) {
+		return nil, fsm.Rejectf(CodePaymentNotFound, "no payfrom of invoice %s", invoiceID)
+	}
+	return p, err
+}
+
 // ListPayments returns up to limit payouts of an account with sequence ≥ cursor, oldest first.
 func (r *Reader) ListPayments(projectID, foreignID string, cursor uint64, limit int) ([]Payment, error) {
 	var out []Payment

@@ -144,6 +144,7 @@ func Register(reg *fsm.Registry, core *ledger.Family) *Family {
 	reg.ClaimPrefix(prefixPaymentConfirm, "gigawallet: mined payouts by confirmation height")
 	reg.ClaimPrefix(prefixPaymentCount, "gigawallet: payouts per account")
 	reg.ClaimPrefix(prefixAutoPayout, "gigawallet: accounts with auto-payouts")
+	reg.ClaimPrefix(prefixPayFrom, "gigawallet: payfrom payouts by invoice")
 	f.module = reg.AddModule(func(s *fsm.Store) fsm.Module { return &state{store: s} })
 	reg.Add(fsm.OpSpec{Op: OpUpsertAccount, Name: "UpsertAccount", Decode: decodeUpsertAccount,
 		Example: &UpsertAccount{ProjectID: "p", AssetID: "doge", ForeignID: "f", Index: 7, Address: "n1", XPub: "tpub",

@@ -39,8 +39,9 @@ const (
 
 // Kinds of payout with rules of their own.
 const (
-	PaymentKindRefund = "refund"
-	PaymentKindAuto   = "auto"
+	PaymentKindRefund  = "refund"
+	PaymentKindAuto    = "auto"
+	PaymentKindPayFrom = "payfrom" // pays an invoice (of any shard) once: see payFromKey
 )
 
 // Rejections of payouts.
@@ -311,6 +312,7 @@ func decodeSkipAutoPayout(d *fsm.Decoder) fsm.Command {
 //	Q {confirmAt, 8 B} {txid}                    → (empty) mined payouts by the tip height that confirms them
 //	E {project} 0 {foreignID}                    → the account's payout count (uvarint)
 //	X {project} 0 {foreignID}                    → (empty) accounts with auto-payouts configured
+//	$ {project} 0 {invoiceID}                    → txid: the payfrom of an invoice reserved on this shard
 const (
 	prefixAccountPayment = 'j'
 	prefixPayment        = 'J'
@@ -318,11 +320,17 @@ const (
 	prefixPaymentConfirm = 'Q'
 	prefixPaymentCount   = 'E'
 	prefixAutoPayout     = 'X'
+	prefixPayFrom        = '$' // every letter is taken
 )
 
 func paymentKey(txid Hash) []byte        { return append([]byte{prefixPayment}, txid[:]...) }
 func unminedKey(txid Hash) []byte        { return append([]byte{prefixUnmined}, txid[:]...) }
 func paymentCountKey(p, f string) []byte { return fsm.Key(prefixPaymentCount, p, f) }
+
+// payFromKey names the payfrom that pays an invoice, on the shard of the paying account: the
+// invoice lives on its own account's shard, which sees the payment only when the chain does, so
+// the payer's shard is where a second payfrom of the same invoice can be refused at once.
+func payFromKey(p, invoiceID string) []byte { return fsm.Key(prefixPayFrom, p, invoiceID) }
 func accountPaymentKey(p, f string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(fsm.KeyPrefix(prefixAccountPayment, p, f), seq)
 }

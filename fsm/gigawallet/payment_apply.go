@@ -98,6 +98,17 @@ func (f *Family) reservePayment(b *fsm.Batch, c *ReservePayment) *fsm.Result {
 			return fsm.Fail(fsm.Rejectf(CodeRefundTooLarge, "a refund pays one output of at most what the invoice received confirmed, %s koinu", v.Confirmed))
 		}
 		refunded = v
+	case PaymentKindPayFrom:
+		// One payfrom per invoice among the accounts of this shard (a retry after a lost
+		// answer, two clicks): the prior one stands unless it was released.
+		if !fsm.ValidID(c.InvoiceID, AddressMaxLength) || len(c.Outputs) != 1 || c.Outputs[0].Address != c.InvoiceID {
+			return fsm.Invalid("a payfrom pays one output to the invoice's address")
+		}
+		if v := s.get(b, payFromKey(c.ProjectID, c.InvoiceID), "payfrom"); len(v) == len(Hash{}) {
+			if q := s.payment(b, Hash(v)); q != nil && q.Status != PaymentReleased {
+				return fsm.Fail(fsm.Rejectf(CodePaymentExists, "invoice %s is paid by payout %s (%s)", c.InvoiceID, q.TxID, q.Status))
+			}
+		}
 	case PaymentKindAuto:
 		due, _ := a.AutoPayoutDue(b.Now, core.Available(c.ProjectID, a.WalletID))
 		if !due || len(c.Outputs) != 1 || c.Outputs[0].Address != a.PayoutAddress {
@@ -129,6 +140,9 @@ func (f *Family) reservePayment(b *fsm.Batch, c *ReservePayment) *fsm.Result {
 		next.LastAutoPayout, next.AutoPayoutNote = b.Now, ""
 	}
 	s.put(b, &next)
+	if c.Kind == PaymentKindPayFrom {
+		b.Set(payFromKey(c.ProjectID, c.InvoiceID), txid[:])
+	}
 	if refunded != nil {
 		v := *refunded
 		v.Refund, v.UpdatedAt = txid, b.Now

@@ -183,3 +183,49 @@ func TestPayoutVoidAndRefusal(t *testing.T) {
 		t.Fatalf("a refused payout changed the state")
 	}
 }
+
+// A payfrom pays an invoice once per shard of payers: a second reservation for the same invoice,
+// by the same or another account of the shard, with other inputs, is refused while the first is
+// not released; once it is released, the invoice may be paid again. The invoice need not live
+// on the payers' shard (here it does not exist on it at all).
+func TestPayFromOncePerInvoice(t *testing.T) {
+	h := newChainHarness(t)
+	h.mine()
+	h.invoice("shop", "nInv1", 10*doge, 0)
+	h.invoice("other", "nInv2", 10*doge, 0)
+	deposit := h.tx(pay("nInv1", 5*doge), ObservedOutput{Vout: 1, Address: "nInv1", Koinu: 5 * doge}, ObservedOutput{Vout: 2, Address: "nInv2", Koinu: 5 * doge})
+	h.mine(deposit)
+	invoice := testAddress(7) // an invoice of another shard
+	payFrom := func(foreignID string, vout uint32) *ReservePayment {
+		outputs := []PayOutput{{Address: invoice, Koinu: 4 * doge, DeductFeePercent: "0"}}
+		return &ReservePayment{ProjectID: "gw", ForeignID: foreignID, Kind: PaymentKindPayFrom, InvoiceID: invoice, Outputs: outputs,
+			FeeKoinu: doge, RawTx: payoutTx([]Outpoint{{deposit.TxID, vout}}, outputs, "", 0), Broadcast: true}
+	}
+	first := h.ok(payFrom("shop", 0)).Value.(*Payment)
+	if got, err := h.family.Of(h.m).GetPayFrom("gw", invoice); err != nil || got.TxID != first.TxID {
+		t.Fatalf("GetPayFrom: %+v %v", got, err)
+	}
+	for _, c := range []*ReservePayment{payFrom("shop", 1), payFrom("other", 2)} {
+		before, _ := h.m.Digest()
+		if r := h.apply(c); r.Err == nil || r.Err.Code != CodePaymentExists {
+			t.Fatalf("second payfrom by %s: %v", c.ForeignID, r.Err)
+		}
+		if after, _ := h.m.Digest(); after != before {
+			t.Fatalf("a refused payfrom changed the state")
+		}
+	}
+	// A payfrom that does not pay the invoice it names is not one.
+	wrong := payFrom("shop", 1)
+	wrong.InvoiceID = testAddress(8)
+	if r := h.apply(wrong); r.Err == nil || r.Err.Code != fsm.CodeInvalidArgument {
+		t.Fatalf("payfrom to another address than its invoice: %v", r.Err)
+	}
+	h.ok(&VoidPayment{ProjectID: "gw", ForeignID: "shop", TxID: first.TxID})
+	if _, err := h.family.Of(h.m).GetPayFrom("gw", invoice); err == nil {
+		t.Fatal("GetPayFrom finds a released payfrom")
+	}
+	second := h.ok(payFrom("other", 2)).Value.(*Payment)
+	if got, err := h.family.Of(h.m).GetPayFrom("gw", invoice); err != nil || got.TxID != second.TxID || got.ForeignID != "other" {
+		t.Fatalf("GetPayFrom after the release: %+v %v", got, err)
+	}
+}

@@ -135,6 +135,11 @@ type machineReader struct {
 	machine *fsm.Machine
 }
 
+// GetPayFrom implements httpapi.Reader: one shard holds every account.
+func (r machineReader) GetPayFrom(projectID, _, invoiceID string) (*gigawallet.Payment, error) {
+	return r.Reader.GetPayFrom(projectID, invoiceID)
+}
+
 // GetToken implements httpapi.Reader.
 func (r machineReader) GetToken(projectID, tokenID string) (*gigpay.Token, error) {
 	return r.gigpay.GetToken(projectID, tokenID)
