@@ -227,10 +227,11 @@ func TestGigaWalletPayTxAndPayFromIdempotencyKey(t *testing.T) {
 		s.payments("other") != 1 || s.chain.broadcasts() != 1 {
 		t.Fatalf("payfrom replay: %s vs %s, %d payouts, %d broadcasts", replayed.body, paid.body, s.payments("other"), s.chain.broadcasts())
 	}
-	// Without a key payfrom pays again (GigaWallet's behaviour: even a paid invoice).
-	s.keyed("", "POST", path, "").expect(200)
-	if s.payments("other") != 2 {
-		t.Fatalf("unkeyed payfrom: %d payouts", s.payments("other"))
+	// Without a key (or under another) the invoice is not paid twice: 409, nothing new.
+	s.keyed("", "POST", path, "").expectError(409, "already-exists")
+	s.keyed("from-2", "POST", path, "").expectError(409, "already-exists")
+	if s.payments("other") != 1 || s.chain.broadcasts() != 1 {
+		t.Fatalf("payfrom repeated: %d payouts, %d broadcasts", s.payments("other"), s.chain.broadcasts())
 	}
 }
 
