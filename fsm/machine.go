@@ -37,6 +37,10 @@ type Machine struct {
 	outbox  outboxState
 	idem    idempotencyState
 	chain   chainState
+	// rules is the shard's rules version for apply (rules.go); rulesSeen is it as of the last
+	// committed batch, for other goroutines.
+	rules     uint32
+	rulesSeen atomic.Uint32
 	// legacyApplied says the store still has the first release's separate applied-index key,
 	// which the next batch deletes (the clock record carries the index since).
 	legacyApplied bool
@@ -229,6 +233,10 @@ func (m *Machine) load() error {
 	if err := m.loadChain(); err != nil {
 		return fmt.Errorf("load history chain: %w", err)
 	}
+	if err := m.loadRules(); err != nil {
+		return fmt.Errorf("load rules version: %w", err)
+	}
+	m.rulesSeen.Store(m.rules)
 	for _, mod := range m.modules {
 		if err := mod.Load(); err != nil {
 			return err
@@ -287,6 +295,7 @@ func (m *Machine) ApplyBatch(index uint64, timeUnixMs int64, commands [][]byte) 
 	b.pb.Close()
 	b.pb = nil
 	m.applied.Store(index)
+	m.rulesSeen.Store(m.rules)
 	m.chain.committed()
 	if m.outbox.last != lastEvent {
 		m.notifyEvents()

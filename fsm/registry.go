@@ -98,6 +98,7 @@ func NewRegistry() *Registry {
 	registerSubscriptions(r)
 	registerIdempotency(r)
 	registerHistoryChain(r)
+	registerRules(r)
 	return r
 }
 

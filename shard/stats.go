@@ -36,6 +36,15 @@ type Stats struct {
 	SnapshotReferenceBytes uint64 `json:"snapshotReferenceBytes"`
 	SnapshotReceivedBytes  uint64 `json:"snapshotReceivedBytes"`
 	SnapshotOpenedBytes    uint64 `json:"snapshotOpenedBytes"`
+	// RulesImplemented is the newest rules version the replica's binary implements (a state
+	// machine's RulesImplementer; 0 for one that has none, or a binary from before them). A
+	// shard's leader raises the shard's rules only when every voter implements them.
+	RulesImplemented uint32 `json:"rulesImplemented,omitempty"`
+}
+
+// RulesImplementer is a state machine whose binary implements rules versions (fsm/rules.go).
+type RulesImplementer interface {
+	RulesImplemented() uint32
 }
 
 // Stats returns the replica's current Stats.
@@ -50,7 +59,12 @@ func (s *Shard) Stats() Stats {
 		receivedBytes = s.checkpoints.streamBytes.Load()
 		openedBytes = s.checkpoints.openedBytes.Load()
 	}
+	var rules uint32
+	if r, ok := s.sm.(RulesImplementer); ok {
+		rules = r.RulesImplemented()
+	}
 	return Stats{
+		RulesImplemented:  rules,
 		ShardID:           s.cfg.ShardID,
 		NodeID:            s.cfg.NodeID,
 		State:             s.raft.State().String(),

@@ -12,7 +12,8 @@ import (
 
 // leaderDuties proposes, for every shard this node leads, what the state machine needs the
 // leader to propose by itself: StartHistoryChain once, on a shard whose history chain has not
-// started (fsm/chain.go); a Tick when work is due at a batch time (hold expiries), so it
+// started (fsm/chain.go); RaiseRules once every replica's binary implements this one's rules
+// version (fsm/rules.go); a Tick when work is due at a batch time (hold expiries), so it
 // happens although no client writes to the shard. Everything it proposes is idempotent: two
 // leaders for a moment, or a tick that crosses a write, change nothing twice.
 type leaderDuties struct {
@@ -25,6 +26,10 @@ type leaderDuties struct {
 // dutyPollInterval is how often the duties look at the shards: a due hold expires within about
 // this long of its time (plus a proposal).
 const dutyPollInterval = 250 * time.Millisecond
+
+// rulesAskInterval is how often a leader asks a shard's replicas again whether they all
+// implement its rules version, after one did not (an upgrade in progress).
+const rulesAskInterval = 5 * time.Second
 
 // dutyProposeMax bounds one proposal of the duties.
 const dutyProposeMax = 5 * time.Second
@@ -42,6 +47,8 @@ func (d *leaderDuties) run() {
 	defer ticker.Stop()
 	tick := fsm.EncodeCommand(&fsm.Tick{})
 	startChain := fsm.EncodeCommand(&fsm.StartHistoryChain{})
+	raiseRules := fsm.EncodeCommand(&fsm.RaiseRules{Version: fsm.RulesVersion})
+	rulesAskedAt := map[int]time.Time{} // when a shard's replicas were last asked, and said no
 	for {
 		select {
 		case <-d.stop:
@@ -58,12 +65,32 @@ func (d *leaderDuties) run() {
 			if !machine.HistoryChainStarted() {
 				d.propose(k, startChain, "history chain start")
 			}
+			if machine.Rules() < fsm.RulesVersion && time.Since(rulesAskedAt[k]) >= rulesAskInterval {
+				if d.replicasImplementRules(k) {
+					d.propose(k, raiseRules, "rules raise")
+				} else {
+					rulesAskedAt[k] = time.Now()
+				}
+			}
 			if due := machine.NextDueMs(); due == 0 || due > now {
 				continue
 			}
 			d.propose(k, tick, "tick")
 		}
 	}
+}
+
+// replicasImplementRules says whether every replica of shardID runs a binary implementing this
+// one's rules version (fsm/rules.go): while one does not (a rolling upgrade), the shard keeps
+// its older rules.
+func (d *leaderDuties) replicasImplementRules(shardID int) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), dutyProposeMax)
+	defer cancel()
+	ok, err := d.cluster.ReplicasImplementRules(ctx, shardID, fsm.RulesVersion)
+	if err != nil {
+		d.logger.Debug("rules raise: replicas not all asked; retrying later", "shard", shardID, "err", err)
+	}
+	return ok
 }
 
 func (d *leaderDuties) propose(shardID int, command []byte, what string) {

@@ -212,7 +212,8 @@ func (tc *testCluster) must(method, path string, body any, want int) map[string]
 }
 
 // waitConverged waits until every live replica has applied the same index and holds the same
-// digest, with the history chain of every shard it hosts started, and returns that digest.
+// digest, with the leader's one-time proposals applied on every shard it hosts (the history
+// chain started, the rules raised), and returns that digest.
 func (tc *testCluster) waitConverged(limit time.Duration) string {
 	tc.t.Helper()
 	var digests []string
@@ -224,11 +225,11 @@ func (tc *testCluster) waitConverged(limit time.Duration) string {
 			if n == nil {
 				continue
 			}
-			// Settled means the leader's own one-time proposal is in too: a digest taken before a
-			// shard's history chain starts would change when it does (a restart's new leader
-			// proposes it if the old one had not).
+			// Settled means the leader's own one-time proposals are in too: a digest taken before
+			// a shard's history chain starts or its rules are raised would change when they are
+			// (a restart's new leader proposes them if the old one had not).
 			for _, k := range n.cluster.HostedShards() {
-				if machine, ok := n.cluster.StateMachine(k).(*fsm.Machine); ok && !machine.HistoryChainStarted() {
+				if machine, ok := n.cluster.StateMachine(k).(*fsm.Machine); ok && (!machine.HistoryChainStarted() || machine.Rules() < fsm.RulesVersion) {
 					return false
 				}
 			}

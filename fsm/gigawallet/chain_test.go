@@ -19,8 +19,10 @@ type chainHarness struct {
 	txSeq     byte
 }
 
-func newChainHarness(t *testing.T) *chainHarness {
-	h := &chainHarness{harness: newHarness(t)}
+func newChainHarness(t *testing.T) *chainHarness { return newChainHarnessAtRules(t, fsm.RulesVersion) }
+
+func newChainHarnessAtRules(t *testing.T, rules uint32) *chainHarness {
+	h := &chainHarness{harness: newHarnessAtRules(t, rules)}
 	t.Cleanup(func() {
 		if err := h.family.CheckCustody(h.m); err != nil {
 			t.Errorf("custody: %v", err)

@@ -19,7 +19,11 @@ type harness struct {
 	now    int64
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T) *harness { return newHarnessAtRules(t, fsm.RulesVersion) }
+
+// newHarnessAtRules is newHarness on a shard whose rules version was raised to rules (0: never,
+// a log written before rules versions).
+func newHarnessAtRules(t *testing.T, rules uint32) *harness {
 	reg := fsm.NewRegistry()
 	core := ledger.Register(reg)
 	f := Register(reg, core)
@@ -34,6 +38,9 @@ func newHarness(t *testing.T) *harness {
 		}
 		m.Close()
 	})
+	if rules > 0 {
+		h.ok(&fsm.RaiseRules{Version: rules}) // as a new shard's leader does first
+	}
 	h.ok(&ledger.CreateProject{ProjectID: "gw", Name: "GigaWallet"})
 	h.ok(&ledger.CreateAsset{ProjectID: "gw", AssetID: "doge", Name: "Dogecoin", Code: "DOGE", Fractions: 100_000_000})
 	return h

@@ -356,3 +356,8 @@ func decodeTx(raw []byte) (*wire.MsgTx, error) {
 func (*ReservePayment) StaleRefusal(code fsm.ErrorCode) bool {
 	return code == CodeInputUnavailable || code == CodeChangeIndexTaken
 }
+
+// RulesPayFromOnce is the rules version (fsm/rules.go) from which a shard refuses a second
+// payfrom of an invoice while its first is not released, and a payfrom whose one output is not
+// the invoice's address; before it, every payfrom was reserved (GigaWallet's behaviour).
+const RulesPayFromOnce uint32 = 1

@@ -100,7 +100,11 @@ func (f *Family) reservePayment(b *fsm.Batch, c *ReservePayment) *fsm.Result {
 		refunded = v
 	case PaymentKindPayFrom:
 		// One payfrom per invoice among the accounts of this shard (a retry after a lost
-		// answer, two clicks): the prior one stands unless it was released.
+		// answer, two clicks): the prior one stands unless it was released. A rule of rules
+		// version RulesPayFromOnce: a log written before it replays as it applied then.
+		if b.Rules() < RulesPayFromOnce {
+			break
+		}
 		if !fsm.ValidID(c.InvoiceID, AddressMaxLength) || len(c.Outputs) != 1 || c.Outputs[0].Address != c.InvoiceID {
 			return fsm.Invalid("a payfrom pays one output to the invoice's address")
 		}
@@ -140,7 +144,7 @@ func (f *Family) reservePayment(b *fsm.Batch, c *ReservePayment) *fsm.Result {
 		next.LastAutoPayout, next.AutoPayoutNote = b.Now, ""
 	}
 	s.put(b, &next)
-	if c.Kind == PaymentKindPayFrom {
+	if c.Kind == PaymentKindPayFrom && b.Rules() >= RulesPayFromOnce {
 		b.Set(payFromKey(c.ProjectID, c.InvoiceID), txid[:])
 	}
 	if refunded != nil {

@@ -229,3 +229,38 @@ func TestPayFromOncePerInvoice(t *testing.T) {
 		t.Fatalf("GetPayFrom after the release: %+v %v", got, err)
 	}
 }
+
+// Before rules version RulesPayFromOnce (a log an older release wrote, replayed by this one),
+// a second payfrom of an invoice is reserved as it was then, and no payfrom record is kept;
+// once the shard's leader raises the rules, the next one is refused.
+func TestPayFromOnceOnlyFromItsRulesVersion(t *testing.T) {
+	h := newChainHarnessAtRules(t, 0)
+	h.mine()
+	h.invoice("shop", "nInv1", 10*doge, 0)
+	deposit := h.tx(pay("nInv1", 3*doge), ObservedOutput{Vout: 1, Address: "nInv1", Koinu: 3 * doge},
+		ObservedOutput{Vout: 2, Address: "nInv1", Koinu: 3 * doge}, ObservedOutput{Vout: 3, Address: "nInv1", Koinu: 3 * doge})
+	h.mine(deposit)
+	invoice := testAddress(7)
+	payFrom := func(vout uint32) *ReservePayment {
+		outputs := []PayOutput{{Address: invoice, Koinu: 2 * doge, DeductFeePercent: "0"}}
+		return &ReservePayment{ProjectID: "gw", ForeignID: "shop", Kind: PaymentKindPayFrom, InvoiceID: invoice, Outputs: outputs,
+			FeeKoinu: doge, RawTx: payoutTx([]Outpoint{{deposit.TxID, vout}}, outputs, "", 0), Broadcast: true}
+	}
+	h.ok(payFrom(0))
+	h.ok(payFrom(1)) // the old rule: every payfrom is reserved
+	if _, err := h.family.Of(h.m).GetPayFrom("gw", invoice); err == nil {
+		t.Fatal("a payfrom record was kept before its rules version")
+	}
+	if got := h.m.Rules(); got != 0 {
+		t.Fatalf("rules %d before any raise", got)
+	}
+	h.ok(&fsm.RaiseRules{Version: RulesPayFromOnce})
+	h.ok(&fsm.RaiseRules{Version: 0}) // lowering changes nothing
+	if got := h.m.Rules(); got != RulesPayFromOnce {
+		t.Fatalf("rules %d after the raise", got)
+	}
+	third := h.ok(payFrom(2)).Value.(*Payment) // the first recorded payfrom of the invoice
+	if got, err := h.family.Of(h.m).GetPayFrom("gw", invoice); err != nil || got.TxID != third.TxID {
+		t.Fatalf("GetPayFrom after the raise: %+v %v", got, err)
+	}
+}

@@ -55,8 +55,12 @@ func NewLedgerBackend(t testing.TB) *LedgerBackend {
 			t.Errorf("close ledger: %v", err)
 		}
 	})
-	return &LedgerBackend{Machine: machine, Ledger: core.Of(machine), GigaWallet: family.Of(machine), GigPay: pay.Of(machine),
+	b := &LedgerBackend{Machine: machine, Ledger: core.Of(machine), GigaWallet: family.Of(machine), GigPay: pay.Of(machine),
 		clockMs: ClockStartMs}
+	// As a new shard's leader does first (cmd/gigaledger duties): this binary's rules hold.
+	b.index++
+	machine.ApplyBatch(b.index, b.clockMs, [][]byte{fsm.EncodeCommand(&fsm.RaiseRules{Version: fsm.RulesVersion})})
+	return b
 }
 
 // Propose applies the command as the next log entry and returns its result.

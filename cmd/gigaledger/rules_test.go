@@ -1,0 +1,30 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/gigaledger/gigaledger/fsm"
+)
+
+// The leaders raise each shard's rules to this binary's version by themselves, once every
+// replica says its binary implements it; a version no replica implements is not asked for.
+func TestLeadersRaiseTheRules(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test")
+	}
+	tc := newTestCluster(t, 3)
+	tc.waitConverged(30 * time.Second) // includes every replica's rules at fsm.RulesVersion
+	leader := tc.waitLeader(clusterWaitMax)
+	ctx, cancel := context.WithTimeout(context.Background(), clusterWaitMax)
+	defer cancel()
+	for _, c := range []struct {
+		version uint32
+		want    bool
+	}{{fsm.RulesVersion, true}, {fsm.RulesVersion + 1, false}} {
+		if got, err := tc.node(leader).cluster.ReplicasImplementRules(ctx, 0, c.version); err != nil || got != c.want {
+			t.Fatalf("replicas implement rules %d: %v, %v; want %v", c.version, got, err, c.want)
+		}
+	}
+}
