@@ -37,7 +37,7 @@ func (l *Ledger) OpenCustomerWallet(projectID, customerID, walletID, assetID str
 	if cu := l.customers[customerKey(projectID, customerID)]; cu != nil && cu.Status == CustomerSuspended {
 		return nil, rejectf(CodeCustomerSuspended, "customer %q is suspended", customerID)
 	}
-	if _, taken := l.wallets[walletID]; taken {
+	if l.hasWallet(walletID) {
 		return nil, rejectf(CodeWalletExists, "wallet %q already exists", walletID)
 	}
 	if l.assets[assetKey(projectID, assetID)] == nil && asset == nil {

@@ -22,8 +22,8 @@ type Ledger struct {
 	projects        map[string]*Project
 	assets          map[string]*Asset    // project 0 asset
 	customers       map[string]*Customer // project 0 customer
-	wallets         map[string]*Wallet
-	customerWallets map[string][]string // project 0 customer → wallet IDs in creation order
+	wallets         *walletTable         // wallets.go
+	customerWallets map[string][]uint32  // project 0 customer → wallet slots in creation order
 
 	// The batch being applied, and what it wrote that the store cannot answer for until it
 	// commits: transactions by project 0 referenceId, holds by project 0 hold ID.
@@ -118,8 +118,8 @@ func (l *Ledger) Load() error {
 	l.projects = map[string]*Project{}
 	l.assets = map[string]*Asset{}
 	l.customers = map[string]*Customer{}
-	l.wallets = map[string]*Wallet{}
-	l.customerWallets = map[string][]string{}
+	l.wallets = newWalletTable(0)
+	l.customerWallets = map[string][]uint32{}
 	l.pendingReferences = map[string]*Transaction{}
 	l.pendingHolds = map[string]*Hold{}
 	l.pendingCross = map[string]*CrossTransaction{}
@@ -148,19 +148,22 @@ func (l *Ledger) Load() error {
 	}
 	if err == nil {
 		err = s.Scan([]byte{prefixWallet}, func(k, v []byte) error {
-			w, err := decodeWallet(v)
-			l.wallets[w.ID] = w
+			_, err := l.wallets.load(k, v)
 			return err
 		})
 	}
 	if err == nil {
 		// Owner index keys end in the wallet sequence, so a scan yields creation order.
+		var owner string // the previous key's: keys of one owner are together
 		err = s.Scan([]byte{prefixOwnerWallet}, func(k, v []byte) error {
-			if len(k) < 9 || l.wallets[string(v)] == nil {
+			slot, ok := l.wallets.find(v)
+			if len(k) < 9 || !ok {
 				return fmt.Errorf("bad owner index entry %q → %q", k, v)
 			}
-			owner := string(k[1 : len(k)-9])
-			l.customerWallets[owner] = append(l.customerWallets[owner], string(v))
+			if string(k[1:len(k)-9]) != owner {
+				owner = string(k[1 : len(k)-9])
+			}
+			l.customerWallets[owner] = append(l.customerWallets[owner], slot)
 			return nil
 		})
 	}
@@ -189,6 +192,7 @@ func (l *Ledger) BeginBatch(b *fsm.Batch) {
 func (l *Ledger) EndBatch(b *fsm.Batch) {
 	l.dueMs.Store(l.nextExpiryMs)
 	l.flushWallets()
+	l.wallets.endBatch()
 	clear(l.pendingReferences)
 	clear(l.pendingHolds)
 	if len(l.pendingCross) > 0 || len(l.pendingParticipations) > 0 {

@@ -143,8 +143,8 @@ func measureRestart(b *testing.B, dir string, wallets, entries, transfers int, b
 	restartCPU := processCPU(b) - cpu0
 	heap1, rss1 := settledMemory(b)
 	defer l.Close()
-	if len(l.wallets) != wallets {
-		b.Fatalf("loaded %d wallets, want %d", len(l.wallets), wallets)
+	if l.wallets.Len() != wallets {
+		b.Fatalf("loaded %d wallets, want %d", l.wallets.Len(), wallets)
 	}
 	b.ReportMetric(float64(heap1-heap0)/float64(wallets), "heap-B/wallet")
 	b.ReportMetric(float64(rss1-rss0)/float64(wallets), "rss-B/wallet")
