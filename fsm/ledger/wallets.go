@@ -32,9 +32,10 @@ const (
 	arenaStringMax = 1<<16 - 1
 )
 
-// walletRec is one live wallet: 80 bytes, no pointers.
+// walletRec is one live wallet: 64 bytes, no pointers. What it holds under active holds is
+// in walletTable.held when not zero (most wallets hold nothing).
 type walletRec struct {
-	balance, held        Amount
+	balance              Amount
 	entryCount           uint64
 	createdAt, updatedAt int64
 	id, customer         uint32 // arena references
@@ -74,6 +75,7 @@ type walletTable struct {
 	kindIndex map[walletKind]uint32
 	lastKind  uint32
 	extra     map[uint32]*walletExtra
+	held      map[uint32]Amount // by slot, only when not zero
 
 	// The wallets materialized in the batch being applied, by ID.
 	live map[string]liveWallet
@@ -86,7 +88,7 @@ type liveWallet struct {
 
 func newWalletTable(sizeHint int) *walletTable {
 	t := &walletTable{seed: maphash.MakeSeed(), kindIndex: map[walletKind]uint32{},
-		extra: map[uint32]*walletExtra{}, live: map[string]liveWallet{}}
+		extra: map[uint32]*walletExtra{}, held: map[uint32]Amount{}, live: map[string]liveWallet{}}
 	n := 16
 	for n*3/4 < sizeHint {
 		n *= 2
@@ -257,7 +259,12 @@ func (t *walletTable) extraOf(slot uint32) *walletExtra {
 // set writes w's changeable fields into its record.
 func (t *walletTable) set(slot uint32, w *Wallet) {
 	r := t.rec(slot)
-	r.balance, r.held, r.entryCount = w.Balance, w.Held, w.EntryCount
+	r.balance, r.entryCount = w.Balance, w.EntryCount
+	if w.Held.IsZero() {
+		delete(t.held, slot)
+	} else {
+		t.held[slot] = w.Held
+	}
 	r.createdAt, r.updatedAt, r.status = w.CreatedAt, w.UpdatedAt, w.Status
 	if w.Name != "" || w.Description != "" {
 		x := t.extraOf(slot)
@@ -278,7 +285,7 @@ func (t *walletTable) wallet(slot uint32, id string) *Wallet {
 	r := t.rec(slot)
 	k := t.kinds[r.kind]
 	w := &Wallet{ID: id, ProjectID: k.projectID, AssetID: k.assetID, Status: r.status,
-		Balance: r.balance, Held: r.held, EntryCount: r.entryCount, CreatedAt: r.createdAt, UpdatedAt: r.updatedAt}
+		Balance: r.balance, Held: t.held[slot], EntryCount: r.entryCount, CreatedAt: r.createdAt, UpdatedAt: r.updatedAt}
 	switch {
 	case r.flags&walletLongCustomer != 0:
 		w.CustomerID = t.extra[slot].customer

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/gigaledger/gigaledger/fsm"
 )
@@ -135,6 +136,12 @@ func TestWalletTable(t *testing.T) {
 		tab.set(slots[id], want[id])
 	}
 	check()
+	if len(tab.held) != 0 {
+		t.Fatalf("%d held amounts kept, all are zero", len(tab.held))
+	}
+	if size := unsafe.Sizeof(walletRec{}); size != 64 {
+		t.Fatalf("a wallet record is %d bytes", size)
+	}
 	if len(tab.extra) != long { // only the long IDs keep a side record
 		t.Fatalf("%d side records, want %d", len(tab.extra), long)
 	}
