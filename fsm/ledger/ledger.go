@@ -147,10 +147,15 @@ func (l *Ledger) Load() error {
 		})
 	}
 	if err == nil {
+		unique := true // every wallet under its own ID's key (always, but check)
 		err = s.Scan([]byte{prefixWallet}, func(k, v []byte) error {
-			_, err := l.wallets.load(k, v)
+			own, err := l.wallets.load(k, v)
+			unique = unique && own
 			return err
 		})
+		if err == nil {
+			err = l.wallets.buildIndex(unique)
+		}
 	}
 	if err == nil {
 		// Owner index keys end in the wallet sequence, so a scan yields creation order.

@@ -199,6 +199,13 @@ func (t *walletTable) place(e uint64) {
 
 // insert adds a wallet (its ID not in the table) and answers its slot.
 func (t *walletTable) insert(id, projectID, customerID, assetID []byte) uint32 {
+	slot := t.append(id, projectID, customerID, assetID)
+	t.indexSlot(slot, id)
+	return slot
+}
+
+// append adds a wallet's record without indexing it (load, then buildIndex).
+func (t *walletTable) append(id, projectID, customerID, assetID []byte) uint32 {
 	if t.count == 1<<32-2 {
 		panic("ledger: too many wallets")
 	}
@@ -223,9 +230,31 @@ func (t *walletTable) insert(id, projectID, customerID, assetID []byte) uint32 {
 		}
 	}
 	r.kind = t.kindOf(projectID, assetID)
-	t.indexSlot(slot, id)
 	t.count++
 	return slot
+}
+
+// buildIndex indexes every record, once the load appended them all: sized once, and each
+// wallet placed once, where indexing one by one would grow the index (and place every wallet
+// again) twenty times on the way to a million. With unique set the IDs are known to be
+// unique, else a duplicate is an error.
+func (t *walletTable) buildIndex(unique bool) error {
+	n := 16
+	for n*3/4 < int(t.count) {
+		n *= 2
+	}
+	t.index = make([]uint64, n)
+	for slot := range t.count {
+		id := t.idString(slot)
+		h := maphash.String(t.seed, id)
+		if !unique {
+			if _, dup := t.lookup(uint32(h>>32), nil, id); dup {
+				return fmt.Errorf("wallet %q stored twice", id)
+			}
+		}
+		t.place(h>>32<<32 | uint64(slot+1))
+	}
+	return nil
 }
 
 // kindOf interns (project, asset). Wallets mostly come in runs of one kind (a load scans
@@ -311,8 +340,9 @@ func (t *walletTable) endBatch() {
 }
 
 // load adds a stored wallet record without allocating per wallet (but for a name or a
-// description).
-func (t *walletTable) load(k, data []byte) (uint32, error) {
+// description) and without indexing it: buildIndex does, after the last. It answers whether
+// the record's ID is its key's, which makes it unique.
+func (t *walletTable) load(k, data []byte) (unique bool, err error) {
 	d := fsm.NewDecoder(data)
 	checkVersion(d)
 	id, projectID, customerID, assetID := d.Bytes(), d.Bytes(), d.Bytes(), d.Bytes()
@@ -320,20 +350,14 @@ func (t *walletTable) load(k, data []byte) (uint32, error) {
 	w := Wallet{Status: WalletStatus(d.Byte()), Balance: d.Amount(), Held: d.Amount(),
 		EntryCount: d.Uvarint(), CreatedAt: d.Varint(), UpdatedAt: d.Varint()}
 	if err := d.Finish("wallet"); err != nil {
-		return 0, err
-	}
-	// Under its own key (always, but check) a wallet's ID is unique: no need to look it up.
-	if string(k[1:]) != string(id) {
-		if _, dup := t.find(id); dup {
-			return 0, fmt.Errorf("wallet %q stored twice", id)
-		}
+		return false, err
 	}
 	if len(name) > 0 || len(description) > 0 {
 		w.Name, w.Description = string(name), string(description)
 	}
-	slot := t.insert(id, projectID, customerID, assetID)
+	slot := t.append(id, projectID, customerID, assetID)
 	t.set(slot, &w)
-	return slot, nil
+	return string(k[1:]) == string(id), nil
 }
 
 // wallet returns the live wallet with ID id, or nil: within a batch the batch's own pointer

@@ -145,6 +145,16 @@ func TestWalletTable(t *testing.T) {
 	if len(tab.extra) != long { // only the long IDs keep a side record
 		t.Fatalf("%d side records, want %d", len(tab.extra), long)
 	}
+	// The load's way: records appended, then indexed at once.
+	if err := tab.buildIndex(false); err != nil {
+		t.Fatal(err)
+	}
+	check()
+	w := want[ids[0]]
+	tab.append([]byte(w.ID), []byte(w.ProjectID), []byte(w.CustomerID), []byte(w.AssetID))
+	if err := tab.buildIndex(false); err == nil {
+		t.Fatal("a wallet stored twice was indexed")
+	}
 }
 
 // TestLiveWalletsMatchStoreAfterEveryBatch applies wallet changes of every kind, some
