@@ -141,12 +141,7 @@ func (l *Ledger) upsertCustomer(c *UpsertCustomer) *fsm.Result {
 // liveOwnerWallets returns the wallets of a customer ("" = the project's system wallets) in
 // creation order.
 func (l *Ledger) liveOwnerWallets(projectID, customerID string) []*Wallet {
-	slots := l.customerWallets[customerKey(projectID, customerID)]
-	ws := make([]*Wallet, len(slots))
-	for i, slot := range slots {
-		ws[i] = l.walletAt(slot)
-	}
-	return ws
+	return l.liveOwnerWalletsOf(projectID, customerID)
 }
 
 // putWallet marks a wallet changed; the batch writes each changed wallet once, at its end, so a
@@ -300,7 +295,8 @@ func (l *Ledger) createWallet(c *CreateWallet) *fsm.Result {
 		AssetID: as.ID, Name: c.Name, Description: c.Description, Status: WalletOpen,
 		CreatedAt: l.b.Now}
 	owner := customerKey(c.ProjectID, c.CustomerID)
-	l.customerWallets[owner] = append(l.customerWallets[owner], l.addWallet(w))
+	l.addWallet(w)
+	l.batchOwnerWallets[owner] = append(l.batchOwnerWallets[owner], w.ID)
 	ownerKey := appendSequence(prefixOf(prefixOwnerWallet, c.ProjectID, c.CustomerID), l.b.Next(l.family.walletSequence))
 	l.set(ownerKey, []byte(w.ID))
 	l.putWallet(w)

@@ -19,11 +19,13 @@ type Ledger struct {
 	store  *fsm.Store
 	family *Family
 
-	projects        map[string]*Project
-	assets          map[string]*Asset    // project 0 asset
-	customers       map[string]*Customer // project 0 customer
-	wallets         *walletTable         // wallets.go
-	customerWallets map[string][]uint32  // project 0 customer → wallet slots in creation order
+	projects  map[string]*Project
+	assets    map[string]*Asset    // project 0 asset
+	customers map[string]*Customer // project 0 customer
+	wallets   *walletTable         // wallets.go
+	// The wallets this batch created, by project 0 customer, in creation order: the rest of a
+	// customer's wallets are in the store's owner index (liveOwnerWalletsOf).
+	batchOwnerWallets map[string][]string
 
 	// The batch being applied, and what it wrote that the store cannot answer for until it
 	// commits: transactions by project 0 referenceId, holds by project 0 hold ID.
@@ -119,7 +121,7 @@ func (l *Ledger) Load() error {
 	l.assets = map[string]*Asset{}
 	l.customers = map[string]*Customer{}
 	l.wallets = newWalletTable(0)
-	l.customerWallets = map[string][]uint32{}
+	l.batchOwnerWallets = map[string][]string{}
 	l.pendingReferences = map[string]*Transaction{}
 	l.pendingHolds = map[string]*Hold{}
 	l.pendingCross = map[string]*CrossTransaction{}
@@ -158,21 +160,6 @@ func (l *Ledger) Load() error {
 		}
 	}
 	if err == nil {
-		// Owner index keys end in the wallet sequence, so a scan yields creation order.
-		var owner string // the previous key's: keys of one owner are together
-		err = s.Scan([]byte{prefixOwnerWallet}, func(k, v []byte) error {
-			slot, ok := l.wallets.find(v)
-			if len(k) < 9 || !ok {
-				return fmt.Errorf("bad owner index entry %q → %q", k, v)
-			}
-			if string(k[1:len(k)-9]) != owner {
-				owner = string(k[1 : len(k)-9])
-			}
-			l.customerWallets[owner] = append(l.customerWallets[owner], slot)
-			return nil
-		})
-	}
-	if err == nil {
 		l.nextExpiryMs, err = l.earliestExpiry()
 		l.dueMs.Store(l.nextExpiryMs)
 	}
@@ -198,6 +185,7 @@ func (l *Ledger) EndBatch(b *fsm.Batch) {
 	l.dueMs.Store(l.nextExpiryMs)
 	l.flushWallets()
 	l.wallets.endBatch()
+	clear(l.batchOwnerWallets)
 	clear(l.pendingReferences)
 	clear(l.pendingHolds)
 	if len(l.pendingCross) > 0 || len(l.pendingParticipations) > 0 {

@@ -378,9 +378,27 @@ func (l *Ledger) wallet(id string) *Wallet {
 	return w
 }
 
-// walletAt returns the live wallet in slot, as wallet does.
-func (l *Ledger) walletAt(slot uint32) *Wallet {
-	return l.wallet(l.wallets.idString(slot))
+// liveOwnerWalletsOf returns the wallets of a customer ("" = the project's system wallets) in
+// creation order, as wallet does: those in the store's owner index (whose keys end in the
+// wallet sequence), which the previous batch left, then those this batch created. The load
+// does not index owners in memory: only suspending and resuming a customer needs them.
+func (l *Ledger) liveOwnerWalletsOf(projectID, customerID string) []*Wallet {
+	var ws []*Wallet
+	err := l.store.Scan(prefixOf(prefixOwnerWallet, projectID, customerID), func(k, v []byte) error {
+		w := l.wallet(string(v))
+		if w == nil || len(k) < 9 {
+			return fmt.Errorf("bad owner index entry %q → %q", k, v)
+		}
+		ws = append(ws, w)
+		return nil
+	})
+	if err != nil {
+		panic(fmt.Sprintf("ledger: wallets of customer %q: %v", customerID, err)) // corruption
+	}
+	for _, id := range l.batchOwnerWallets[customerKey(projectID, customerID)] {
+		ws = append(ws, l.wallet(id))
+	}
+	return ws
 }
 
 // hasWallet reports whether a wallet with ID id exists.
