@@ -11,7 +11,8 @@ import (
 // wallets). Every wallet is one fixed-size record in chunks of walletChunkLen (no pointer per
 // wallet, no copy when the table grows); its ID and customer ID are bytes in an append-only
 // arena, its project and asset one interned pair; a hash table of slots finds a wallet by ID.
-// Name and description, rarely set, live in a side map.
+// Name and description (rarely set) and a held amount other than zero live in side maps. The
+// owners' wallet lists are not kept: the store's owner index answers them (liveOwnerWalletsOf).
 //
 // Apply code keeps working with *Wallet: the first time a batch names a wallet it is
 // materialized from its record and kept until the batch ends, when every materialized wallet
@@ -327,9 +328,6 @@ func (t *walletTable) wallet(slot uint32, id string) *Wallet {
 	}
 	return w
 }
-
-// projectOf is the project of the wallet in slot, without materializing it.
-func (t *walletTable) projectOf(slot uint32) string { return t.kinds[t.rec(slot).kind].projectID }
 
 // endBatch writes every wallet the batch materialized back to its record.
 func (t *walletTable) endBatch() {
