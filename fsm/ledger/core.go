@@ -57,12 +57,11 @@ func (l *Ledger) OpenCustomerWallet(projectID, customerID, walletID, assetID str
 
 // Wallet returns a wallet of the project as the batch left it (a copy), or nil.
 func (l *Ledger) Wallet(projectID, walletID string) *Wallet {
-	w, r := l.findWallet(projectID, walletID)
-	if r != nil {
+	w := l.peekWallet(walletID)
+	if w == nil || w.ProjectID != projectID {
 		return nil
 	}
-	out := *w
-	return &out
+	return w
 }
 
 // Issue credits amount of the wallet's asset to a wallet of the project in a transaction of
@@ -84,8 +83,8 @@ func (l *Ledger) Redeem(projectID, walletID, referenceID string, amount Amount) 
 // Available is a wallet's balance minus what it holds, as the batch left it; zero for a wallet
 // that does not exist.
 func (l *Ledger) Available(projectID, walletID string) Amount {
-	w, r := l.findWallet(projectID, walletID)
-	if r != nil {
+	w := l.peekWallet(walletID)
+	if w == nil || w.ProjectID != projectID {
 		return Amount{}
 	}
 	return mustSub(w.Balance, w.Held)

@@ -19,7 +19,8 @@ import (
 // is written back to its record (walletTable.endBatch). Within a batch a wallet is therefore
 // one pointer, as when the ledger kept a map of pointers, and what the batch did to it is in
 // the record once the batch ends, whether or not it was marked dirty. Outside a batch (another
-// family's Load, say) a lookup answers a copy that is not kept.
+// family's Load, say), and always through the read-only accessors other families call
+// (Wallet, Available: peekWallet), a lookup answers a copy and keeps nothing.
 //
 // Nothing here is stored: the store's wallet records are unchanged, and the table holds no
 // order that apply could observe (no iteration), so every replica computes the same state.
@@ -374,6 +375,22 @@ func (l *Ledger) wallet(id string) *Wallet {
 		t.live[id] = liveWallet{w: w, slot: slot}
 	}
 	return w
+}
+
+// peekWallet returns a copy of the live wallet with ID id as the batch left it, or nil,
+// without keeping it in the batch: for the read-only accessors other families call (Wallet,
+// Available), which must not write the ledger's batch state.
+func (l *Ledger) peekWallet(id string) *Wallet {
+	t := l.wallets
+	if lw, ok := t.live[id]; ok {
+		out := *lw.w
+		return &out
+	}
+	slot, ok := t.findString(id)
+	if !ok {
+		return nil
+	}
+	return t.wallet(slot, id)
 }
 
 // liveOwnerWalletsOf returns the wallets of a customer ("" = the project's system wallets) in
