@@ -79,8 +79,9 @@ type walletTable struct {
 	extra     map[uint32]*walletExtra
 	held      map[uint32]Amount // by slot, only when not zero
 
-	// The wallets materialized in the batch being applied, by ID.
+	// The wallets materialized in the batch being applied, by ID, and the slab they come from.
 	live map[string]liveWallet
+	slab []Wallet
 }
 
 type liveWallet struct {
@@ -313,9 +314,31 @@ func (t *walletTable) set(slot uint32, w *Wallet) {
 
 // wallet materializes the wallet in slot, whose ID is id.
 func (t *walletTable) wallet(slot uint32, id string) *Wallet {
+	w := new(Wallet)
+	t.fill(w, slot, id)
+	return w
+}
+
+// batchWallet materializes the wallet in slot for the batch, in the batch slab: a slab of
+// walletSlabLen wallets is one allocation, where a wallet each was two per transfer. An
+// element is handed out once and never reused, so a pointer that outlives its batch (none
+// should) still sees only its own wallet. Apply goroutine only.
+func (t *walletTable) batchWallet(slot uint32, id string) *Wallet {
+	if len(t.slab) == cap(t.slab) {
+		t.slab = make([]Wallet, 0, walletSlabLen)
+	}
+	t.slab = t.slab[:len(t.slab)+1]
+	w := &t.slab[len(t.slab)-1]
+	t.fill(w, slot, id)
+	return w
+}
+
+const walletSlabLen = 64
+
+func (t *walletTable) fill(w *Wallet, slot uint32, id string) {
 	r := t.rec(slot)
 	k := t.kinds[r.kind]
-	w := &Wallet{ID: id, ProjectID: k.projectID, AssetID: k.assetID, Status: r.status,
+	*w = Wallet{ID: id, ProjectID: k.projectID, AssetID: k.assetID, Status: r.status,
 		Balance: r.balance, Held: t.held[slot], EntryCount: r.entryCount, CreatedAt: r.createdAt, UpdatedAt: r.updatedAt}
 	switch {
 	case r.flags&walletLongCustomer != 0:
@@ -327,7 +350,6 @@ func (t *walletTable) wallet(slot uint32, id string) *Wallet {
 		x := t.extra[slot]
 		w.Name, w.Description = x.name, x.description
 	}
-	return w
 }
 
 // endBatch writes every wallet the batch materialized back to its record.
@@ -370,10 +392,11 @@ func (l *Ledger) wallet(id string) *Wallet {
 	if !ok {
 		return nil
 	}
-	w := t.wallet(slot, id)
-	if l.b != nil {
-		t.live[id] = liveWallet{w: w, slot: slot}
+	if l.b == nil {
+		return t.wallet(slot, id)
 	}
+	w := t.batchWallet(slot, id)
+	t.live[id] = liveWallet{w: w, slot: slot}
 	return w
 }
 
