@@ -141,12 +141,7 @@ func (l *Ledger) upsertCustomer(c *UpsertCustomer) *fsm.Result {
 // liveOwnerWallets returns the wallets of a customer ("" = the project's system wallets) in
 // creation order.
 func (l *Ledger) liveOwnerWallets(projectID, customerID string) []*Wallet {
-	ids := l.customerWallets[customerKey(projectID, customerID)]
-	ws := make([]*Wallet, len(ids))
-	for i, id := range ids {
-		ws[i] = l.wallets[id]
-	}
-	return ws
+	return l.liveOwnerWalletsOf(projectID, customerID)
 }
 
 // putWallet marks a wallet changed; the batch writes each changed wallet once, at its end, so a
@@ -196,7 +191,7 @@ func (l *Ledger) resumeCustomer(c *ResumeCustomer) *fsm.Result {
 	// Check every listed wallet before changing anything: all or nothing.
 	reopen := make([]*Wallet, 0, len(c.WalletIDs))
 	for _, id := range c.WalletIDs {
-		w := l.wallets[id]
+		w := l.wallet(id)
 		if w == nil || w.ProjectID != cu.ProjectID || w.CustomerID != cu.ID {
 			return fail(rejectf(CodeWalletNotFound, "wallet %q not found for customer %q", id, cu.ID))
 		}
@@ -293,15 +288,15 @@ func (l *Ledger) createWallet(c *CreateWallet) *fsm.Result {
 			return fail(rejectf(CodeCustomerSuspended, "customer %q is suspended", cu.ID))
 		}
 	}
-	if _, ok := l.wallets[c.WalletID]; ok {
+	if l.hasWallet(c.WalletID) {
 		return fail(rejectf(CodeWalletExists, "wallet %q already exists", c.WalletID))
 	}
 	w := &Wallet{ID: c.WalletID, ProjectID: c.ProjectID, CustomerID: c.CustomerID,
 		AssetID: as.ID, Name: c.Name, Description: c.Description, Status: WalletOpen,
 		CreatedAt: l.b.Now}
-	l.wallets[w.ID] = w
 	owner := customerKey(c.ProjectID, c.CustomerID)
-	l.customerWallets[owner] = append(l.customerWallets[owner], w.ID)
+	l.addWallet(w)
+	l.batchOwnerWallets[owner] = append(l.batchOwnerWallets[owner], w.ID)
 	ownerKey := appendSequence(prefixOf(prefixOwnerWallet, c.ProjectID, c.CustomerID), l.b.Next(l.family.walletSequence))
 	l.set(ownerKey, []byte(w.ID))
 	l.putWallet(w)
@@ -316,7 +311,7 @@ func (l *Ledger) createWallet(c *CreateWallet) *fsm.Result {
 // findWallet returns a wallet of the command's project; another project's wallet is as
 // invisible as a missing one.
 func (l *Ledger) findWallet(projectID, walletID string) (*Wallet, *fsm.Result) {
-	w := l.wallets[walletID]
+	w := l.wallet(walletID)
 	if w == nil || w.ProjectID != projectID {
 		return nil, fail(rejectf(CodeWalletNotFound, "wallet %q not found", walletID))
 	}

@@ -37,7 +37,7 @@ func (l *Ledger) OpenCustomerWallet(projectID, customerID, walletID, assetID str
 	if cu := l.customers[customerKey(projectID, customerID)]; cu != nil && cu.Status == CustomerSuspended {
 		return nil, rejectf(CodeCustomerSuspended, "customer %q is suspended", customerID)
 	}
-	if _, taken := l.wallets[walletID]; taken {
+	if l.hasWallet(walletID) {
 		return nil, rejectf(CodeWalletExists, "wallet %q already exists", walletID)
 	}
 	if l.assets[assetKey(projectID, assetID)] == nil && asset == nil {
@@ -57,12 +57,11 @@ func (l *Ledger) OpenCustomerWallet(projectID, customerID, walletID, assetID str
 
 // Wallet returns a wallet of the project as the batch left it (a copy), or nil.
 func (l *Ledger) Wallet(projectID, walletID string) *Wallet {
-	w, r := l.findWallet(projectID, walletID)
-	if r != nil {
+	w := l.peekWallet(walletID)
+	if w == nil || w.ProjectID != projectID {
 		return nil
 	}
-	out := *w
-	return &out
+	return w
 }
 
 // Issue credits amount of the wallet's asset to a wallet of the project in a transaction of
@@ -84,8 +83,8 @@ func (l *Ledger) Redeem(projectID, walletID, referenceID string, amount Amount) 
 // Available is a wallet's balance minus what it holds, as the batch left it; zero for a wallet
 // that does not exist.
 func (l *Ledger) Available(projectID, walletID string) Amount {
-	w, r := l.findWallet(projectID, walletID)
-	if r != nil {
+	w := l.peekWallet(walletID)
+	if w == nil || w.ProjectID != projectID {
 		return Amount{}
 	}
 	return mustSub(w.Balance, w.Held)

@@ -1359,7 +1359,7 @@ func (l *Ledger) endCrossHolds(p *Participation, status HoldStatus) {
 		if r != nil || h.Status != HoldActive {
 			panic(fmt.Sprintf("ledger: participation %s names hold %s that is not active", p.TransactionID, id)) // corruption
 		}
-		w := l.wallets[h.WalletID]
+		w := l.wallet(h.WalletID)
 		if w == nil {
 			panic(fmt.Sprintf("ledger: hold %s names missing wallet %s", h.ID, h.WalletID)) // corruption
 		}
@@ -1398,7 +1398,7 @@ func (l *Ledger) commitLegs(p *Participation) *fsm.Result {
 		return len(assets) - 1
 	}
 	for i, id := range p.Wallets {
-		w := l.wallets[id]
+		w := l.wallet(id)
 		if w == nil {
 			panic(fmt.Sprintf("ledger: prepared participation %s names missing wallet %s", p.TransactionID, id)) // corruption
 		}

@@ -319,7 +319,7 @@ func (l *Ledger) finishCaptures(p *Participation) {
 	for _, c := range p.Captures {
 		h := l.capturedHold(p, c)
 		leg := p.Legs[slices.IndexFunc(p.Legs, func(leg CrossLeg) bool { return leg.Index == c.Index })]
-		w := l.wallets[h.WalletID]
+		w := l.wallet(h.WalletID)
 		if w == nil {
 			panic(fmt.Sprintf("ledger: hold %s names missing wallet %s", h.ID, h.WalletID)) // corruption
 		}

@@ -86,7 +86,7 @@ func (l *Ledger) findHold(projectID, holdID string) (*Hold, *fsm.Result) {
 
 // resolve ends an active hold by release or expiry: the wallet's held drops by its amount.
 func (l *Ledger) resolve(h *Hold, status HoldStatus) {
-	w := l.wallets[h.WalletID]
+	w := l.wallet(h.WalletID)
 	if w == nil {
 		panic(fmt.Sprintf("ledger: hold %s names missing wallet %s", h.ID, h.WalletID)) // corruption
 	}

@@ -19,11 +19,13 @@ type Ledger struct {
 	store  *fsm.Store
 	family *Family
 
-	projects        map[string]*Project
-	assets          map[string]*Asset    // project 0 asset
-	customers       map[string]*Customer // project 0 customer
-	wallets         map[string]*Wallet
-	customerWallets map[string][]string // project 0 customer → wallet IDs in creation order
+	projects  map[string]*Project
+	assets    map[string]*Asset    // project 0 asset
+	customers map[string]*Customer // project 0 customer
+	wallets   *walletTable         // wallets.go
+	// The wallets this batch created, by project 0 customer, in creation order: the rest of a
+	// customer's wallets are in the store's owner index (liveOwnerWalletsOf).
+	batchOwnerWallets map[string][]string
 
 	// The batch being applied, and what it wrote that the store cannot answer for until it
 	// commits: transactions by project 0 referenceId, holds by project 0 hold ID.
@@ -118,8 +120,8 @@ func (l *Ledger) Load() error {
 	l.projects = map[string]*Project{}
 	l.assets = map[string]*Asset{}
 	l.customers = map[string]*Customer{}
-	l.wallets = map[string]*Wallet{}
-	l.customerWallets = map[string][]string{}
+	l.wallets = newWalletTable(0)
+	l.batchOwnerWallets = map[string][]string{}
 	l.pendingReferences = map[string]*Transaction{}
 	l.pendingHolds = map[string]*Hold{}
 	l.pendingCross = map[string]*CrossTransaction{}
@@ -147,22 +149,15 @@ func (l *Ledger) Load() error {
 		})
 	}
 	if err == nil {
+		unique := true // every wallet under its own ID's key (always, but check)
 		err = s.Scan([]byte{prefixWallet}, func(k, v []byte) error {
-			w, err := decodeWallet(v)
-			l.wallets[w.ID] = w
+			own, err := l.wallets.load(k, v)
+			unique = unique && own
 			return err
 		})
-	}
-	if err == nil {
-		// Owner index keys end in the wallet sequence, so a scan yields creation order.
-		err = s.Scan([]byte{prefixOwnerWallet}, func(k, v []byte) error {
-			if len(k) < 9 || l.wallets[string(v)] == nil {
-				return fmt.Errorf("bad owner index entry %q → %q", k, v)
-			}
-			owner := string(k[1 : len(k)-9])
-			l.customerWallets[owner] = append(l.customerWallets[owner], string(v))
-			return nil
-		})
+		if err == nil {
+			err = l.wallets.buildIndex(unique)
+		}
 	}
 	if err == nil {
 		l.nextExpiryMs, err = l.earliestExpiry()
@@ -189,6 +184,8 @@ func (l *Ledger) BeginBatch(b *fsm.Batch) {
 func (l *Ledger) EndBatch(b *fsm.Batch) {
 	l.dueMs.Store(l.nextExpiryMs)
 	l.flushWallets()
+	l.wallets.endBatch()
+	clear(l.batchOwnerWallets)
 	clear(l.pendingReferences)
 	clear(l.pendingHolds)
 	if len(l.pendingCross) > 0 || len(l.pendingParticipations) > 0 {

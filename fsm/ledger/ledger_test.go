@@ -34,6 +34,9 @@ func newTestLedger(t *testing.T) *testLedger {
 			if err := tl.ledger.CheckInvariants(); err != nil {
 				t.Errorf("invariants: %v", err)
 			}
+			if err := liveWalletsMatchStore(tl.ledger.Ledger); err != nil {
+				t.Errorf("live wallets: %v", err)
+			}
 			tl.ledger.Close()
 		}
 	})

@@ -64,6 +64,9 @@ func TestApplyNeverPanicsOnExtremeAmounts(t *testing.T) {
 				if err := r.tl.ledger.CheckInvariants(); err != nil {
 					t.Fatalf("seed %d step %d: %v", seed, r.step, err)
 				}
+				if err := liveWalletsMatchStore(r.tl.ledger.Ledger); err != nil {
+					t.Fatalf("seed %d step %d: %v", seed, r.step, err)
+				}
 			}
 			// A seed that never reached the limits would prove little.
 			if r.stats["tx:BalanceOverflow"] == 0 || r.stats["tx:ok≥2^127"] == 0 || r.stats["tx:InsufficientFunds"] == 0 {
