@@ -181,7 +181,7 @@ func (l *Ledger) Load() error {
 }
 
 // scanReferenceKeys calls fn with every stored reference key (the reference filter's scan, on
-// its own goroutine).
+// its own goroutine; Machine.Close and a restore's swap wait for it).
 func (l *Ledger) scanReferenceKeys(fn func(k []byte) error) error {
 	return l.store.Read(func() error {
 		return l.store.Scan([]byte{prefixReference}, func(k, _ []byte) error { return fn(k) })

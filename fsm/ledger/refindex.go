@@ -23,11 +23,11 @@ import (
 //   - every reference key written through the ledger is added when it is written (Ledger.set
 //     adds every key under the reference prefix, whichever op wrote it), before its batch
 //     commits;
-//   - the keys already in the store are added by a scan at load (after open and after a restore),
-//     which runs beside apply: until it is done, apply adds new keys to a pending list and asks
-//     the store. When the scan hands over its filter, the pending keys join it and the filter is
-//     used. The scan's iterator sees at least the store as of the load, and the pending list
-//     holds every key written since: together, every key.
+//   - the keys already in the store are added by a scan that the first use after a load (open,
+//     restore) starts, which runs beside apply: until it is done, apply adds new keys to a
+//     pending list and asks the store. When the scan hands over its filter, the pending keys
+//     join it and the filter is used. The scan's iterator sees at least the store as of the
+//     scan's start, and the pending list holds every key written since: together, every key.
 //
 // Reference keys are never deleted (a delete would leave a false positive, which is harmless).
 //
@@ -41,20 +41,30 @@ type referenceFilter struct {
 	filter *bloomChain
 	// pending are the hashes of reference keys written since the load, while filter is nil.
 	pending []uint64
-	// built receives the scan's filter (buffered: the scan never waits for apply). A new load
-	// makes a new channel, so a scan of a store that a restore replaced is never taken.
+	// built receives the scan's filter (buffered: the scan never waits for apply); nil until
+	// the scan starts. Each scan has its own channel, so a scan of a store that a restore
+	// replaced is never taken.
 	built chan *bloomChain
+	// scan reads the stored reference keys (Ledger.scanReferenceKeys).
+	scan func(fn func(k []byte) error) error
 }
 
-// reset forgets everything and starts the scan of store's reference keys (Load).
+// reset forgets everything (Load, after open and after a restore); scan reads the stored
+// reference keys. The scan starts at the filter's first use, so that a machine that never
+// applies (gigaledger verify's read-only one) never scans.
 func (f *referenceFilter) reset(scan func(fn func(k []byte) error) error) {
 	if f.seed == (maphash.Seed{}) {
 		f.seed = maphash.MakeSeed()
 	}
-	f.filter, f.pending = nil, f.pending[:0]
+	f.filter, f.pending, f.built, f.scan = nil, f.pending[:0], nil, scan
+}
+
+// start runs the scan on a goroutine of its own. Every key written from now on is added to
+// pending first, and the scan's iterator, made after this, sees every key written before.
+func (f *referenceFilter) start() {
 	built := make(chan *bloomChain, 1)
 	f.built = built
-	seed := f.seed
+	scan, seed := f.scan, f.seed
 	go func() {
 		c := newBloomChain()
 		err := scan(func(k []byte) error {
@@ -74,6 +84,12 @@ func (f *referenceFilter) reset(scan func(fn func(k []byte) error) error) {
 func (f *referenceFilter) ready() bool {
 	if f.filter != nil {
 		return true
+	}
+	if f.built == nil {
+		if f.scan != nil {
+			f.start()
+		}
+		return false
 	}
 	select {
 	case c := <-f.built:
@@ -110,6 +126,9 @@ func (f *referenceFilter) absent(k []byte) bool {
 // waitReady blocks until the load's scan has handed its filter over (tests).
 func (f *referenceFilter) waitReady() {
 	if f.filter == nil {
+		if f.built == nil {
+			f.start()
+		}
 		f.take(<-f.built)
 	}
 }

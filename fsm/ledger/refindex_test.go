@@ -98,6 +98,7 @@ func TestReferenceFilterNeverMissesADuplicate(t *testing.T) {
 			return fn(k)
 		})
 	})
+	tl.ledger.refs.ready() // the first use starts the scan
 	<-started
 	duplicates("fund", "before-0", "before-299")
 	if tl.ledger.refs.filter != nil {
