@@ -1,7 +1,9 @@
 package ledger
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"testing"
 )
@@ -126,4 +128,42 @@ func TestReferenceFilterNeverMissesADuplicate(t *testing.T) {
 	if got := tl.balance("p1", "W2"); got != "303" {
 		t.Fatalf("W2 = %s, want 303 (300 + during + after + same-batch)", got)
 	}
+}
+
+// A restore replaces the store under the filter: the references of the restored store are
+// duplicates from the first batch after it, before and after the new scan is done.
+func TestReferenceFilterAfterRestore(t *testing.T) {
+	src := newTestLedger(t)
+	src.setup()
+	src.ok(tx("fund", issue("W1", 1_000_000)))
+	var batch []*Command
+	for i := range 100 {
+		batch = append(batch, tx(fmt.Sprintf("a-%d", i), transfer("W1", "W2", 1)))
+	}
+	src.batch(batch...)
+	snap, err := src.ledger.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stream bytes.Buffer
+	if err := snap.Persist(&stream); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+
+	dst := newTestLedger(t)
+	dst.setup()
+	dst.ok(tx("other", issue("W1", 5)))
+	dst.ledger.refs.waitReady() // a filter of the store about to be replaced
+	if err := dst.ledger.Restore(io.NopCloser(&stream)); err != nil {
+		t.Fatal(err)
+	}
+	dst.index, dst.nowMs = src.index, src.nowMs
+	dst.rejects(tx("a-5", transfer("W1", "W2", 1)), CodeDuplicateReferenceID)
+	dst.ledger.refs.waitReady()
+	for _, ref := range []string{"a-0", "a-6", "a-99"} {
+		dst.rejects(tx(ref, transfer("W1", "W2", 1)), CodeDuplicateReferenceID)
+	}
+	dst.rejects(tx("fund", issue("W1", 1_000_000)), CodeDuplicateReferenceID)
+	dst.ok(tx("other", issue("W1", 5))) // the replaced store's reference is free again
 }
