@@ -35,9 +35,12 @@ type sortedWrite struct {
 
 type span struct{ start, end uint32 }
 
-// sortedWritesKeptBytes bounds the arena a machine keeps between batches: a rare huge batch
-// (a log entry may hold 64 MiB) does not pin its size for good.
-const sortedWritesKeptBytes = 4 << 20
+// sortedWritesKeptBytes and sortedWritesKeptOps bound what a machine keeps between batches: a
+// rare huge batch (a log entry may hold 64 MiB) does not pin its size for good.
+const (
+	sortedWritesKeptBytes = 4 << 20
+	sortedWritesKeptOps   = 1 << 16
+)
 
 func (w *sortedWrites) add(k, v []byte, del bool) {
 	if len(w.arena)+len(k)+len(v) > 1<<32-1 || len(w.ops) == 1<<32-1 {
@@ -77,10 +80,8 @@ func (w *sortedWrites) flush(pb *pebble.Batch) {
 			panic(fmt.Sprintf("fsm: batch write: %v", err))
 		}
 	}
-	w.ops = w.ops[:0]
-	if cap(w.arena) > sortedWritesKeptBytes {
-		w.arena = nil
-	} else {
-		w.arena = w.arena[:0]
+	w.ops, w.arena = w.ops[:0], w.arena[:0]
+	if cap(w.arena) > sortedWritesKeptBytes || cap(w.ops) > sortedWritesKeptOps {
+		w.ops, w.arena = nil, nil
 	}
 }

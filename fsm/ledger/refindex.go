@@ -73,8 +73,9 @@ func (f *referenceFilter) start() {
 		})
 		if err != nil {
 			// The store closed or was replaced meanwhile (a restore loads anew), or failed
-			// (apply's own reads will say so): the filter stays off, apply asks the store.
-			return
+			// (apply's own reads will say so): the filter stays off until the next load, and
+			// apply asks the store.
+			c = nil
 		}
 		built <- c
 	}()
@@ -93,12 +94,19 @@ func (f *referenceFilter) ready() bool {
 	}
 	select {
 	case c := <-f.built:
+		if c == nil {
+			f.scanFailed()
+			return false
+		}
 		f.take(c)
 		return true
 	default:
 		return false
 	}
 }
+
+// scanFailed turns the filter off until the next load: pending stops growing.
+func (f *referenceFilter) scanFailed() { f.scan, f.built, f.pending = nil, nil, nil }
 
 // take starts using the scan's filter, with the keys written since the load.
 func (f *referenceFilter) take(c *bloomChain) {
@@ -111,11 +119,12 @@ func (f *referenceFilter) take(c *bloomChain) {
 // add records a reference key written by the batch being applied.
 func (f *referenceFilter) add(k []byte) {
 	h := maphash.Bytes(f.seed, k)
-	if f.ready() {
+	switch {
+	case f.ready():
 		f.filter.add(h)
-		return
+	case f.scan != nil:
+		f.pending = append(f.pending, h)
 	}
-	f.pending = append(f.pending, h)
 }
 
 // absent reports that the store certainly holds no key k; false means it may.
@@ -125,11 +134,15 @@ func (f *referenceFilter) absent(k []byte) bool {
 
 // waitReady blocks until the load's scan has handed its filter over (tests).
 func (f *referenceFilter) waitReady() {
-	if f.filter == nil {
+	if f.filter == nil && f.scan != nil {
 		if f.built == nil {
 			f.start()
 		}
-		f.take(<-f.built)
+		if c := <-f.built; c != nil {
+			f.take(c)
+		} else {
+			f.scanFailed()
+		}
 	}
 }
 

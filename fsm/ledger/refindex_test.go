@@ -167,3 +167,26 @@ func TestReferenceFilterAfterRestore(t *testing.T) {
 	dst.rejects(tx("fund", issue("W1", 1_000_000)), CodeDuplicateReferenceID)
 	dst.ok(tx("other", issue("W1", 5))) // the replaced store's reference is free again
 }
+
+// A scan that fails (the store closed or broken) leaves the filter off until the next load, and
+// stops keeping what apply writes.
+func TestReferenceFilterOffAfterAFailedScan(t *testing.T) {
+	var f referenceFilter
+	f.reset(func(func(k []byte) error) error { return io.ErrUnexpectedEOF })
+	f.add([]byte("r1"))
+	for range 1000 {
+		if f.absent([]byte("r2")) {
+			t.Fatal("a filter without the stored keys said absent")
+		}
+		f.add([]byte("r3"))
+	}
+	f.waitReady()
+	if f.absent([]byte("r2")) || f.filter != nil || f.pending != nil {
+		t.Fatalf("filter %v, %d pending after a failed scan", f.filter, len(f.pending))
+	}
+	f.reset(func(fn func(k []byte) error) error { return fn([]byte("r1")) })
+	f.waitReady()
+	if f.absent([]byte("r1")) || !f.absent([]byte("r2")) {
+		t.Fatal("a new load's scan does not work")
+	}
+}
