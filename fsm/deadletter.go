@@ -112,7 +112,7 @@ func registerDeadLetters(r *Registry) {
 func trimDeadLetters(b *Batch, first uint64) {
 	start := []byte{prefixDeadLetter}
 	end := binary.BigEndian.AppendUint64([]byte{prefixDeadLetter}, first)
-	if err := b.pb.DeleteRange(start, end, nil); err != nil {
+	if err := b.deleteRangeRaw(start, end); err != nil {
 		panic(fmt.Sprintf("fsm: trim dead letters: %v", err))
 	}
 }

@@ -44,8 +44,9 @@ type Machine struct {
 	// legacyApplied says the store still has the first release's separate applied-index key,
 	// which the next batch deletes (the clock record carries the index since).
 	legacyApplied bool
-	decoder       Decoder // the apply loop's, reused for every command
-	batch         Batch   // the apply loop's, reused for every batch
+	decoder       Decoder      // the apply loop's, reused for every command
+	batch         Batch        // the apply loop's, reused for every batch
+	writes        sortedWrites // the batch's point writes until its commit
 	// eventsChanged is the channel EventsChanged handed out, closed when a batch with events
 	// commits (or a restore replaces the outbox); nil while nobody waits, so that a batch
 	// allocates nothing when no reader long-polls.
@@ -257,7 +258,7 @@ func (m *Machine) ApplyBatch(index uint64, timeUnixMs int64, commands [][]byte) 
 	}
 	lastEvent := m.outbox.last // events emitted by this batch move it
 	b := &m.batch
-	*b = Batch{m: m, pb: m.store.db.NewBatch(), Index: index, Now: m.clock.lastTimeMs}
+	*b = Batch{m: m, pb: m.store.db.NewBatch(), Index: index, Now: m.clock.lastTimeMs, writes: &m.writes}
 	for _, mod := range m.modules {
 		mod.BeginBatch(b)
 	}
@@ -287,6 +288,7 @@ func (m *Machine) ApplyBatch(index uint64, timeUnixMs int64, commands [][]byte) 
 	}
 	m.clock.applied = index
 	b.Set(keyClock, m.clock.encode())
+	b.writes.flush(b.pb)
 	if err := b.pb.Commit(pebble.NoSync); err != nil {
 		// The store failed (disk, corruption): this replica cannot go on, and must not
 		// answer as if the batch were applied.
@@ -329,6 +331,15 @@ type Batch struct {
 	Index uint64 // the log index
 	Now   int64  // the batch time, Unix milliseconds: the leader's clock, never going backwards
 	quiet bool   // Emit drops events (a first-release command; see Envelope)
+	// writes holds the point writes until the commit sorts them (batchwrites.go); the
+	// machine's, reused for every batch.
+	writes *sortedWrites
+}
+
+// deleteRangeRaw deletes [start, end) in the batch, after the point writes made before it.
+func (b *Batch) deleteRangeRaw(start, end []byte) error {
+	b.writes.flush(b.pb)
+	return b.pb.DeleteRange(start, end, nil)
 }
 
 // Set writes a key in the batch. It panics only on a store failure: a batch refuses writes when
@@ -343,9 +354,7 @@ func (b *Batch) Set(k, v []byte) {
 
 // setRaw is Set without the history chain (the chain's own record).
 func (b *Batch) setRaw(k, v []byte) {
-	if err := b.pb.Set(k, v, nil); err != nil {
-		panic(fmt.Sprintf("fsm: batch set: %v", err))
-	}
+	b.writes.add(k, v, false)
 }
 
 // Delete deletes a key in the batch (panics as Set).
@@ -353,9 +362,7 @@ func (b *Batch) Delete(k []byte) {
 	if b.m.chain.started && b.m.isHistory(k) {
 		b.m.chain.recordHistory(chainDelete, k, nil)
 	}
-	if err := b.pb.Delete(k, nil); err != nil {
-		panic(fmt.Sprintf("fsm: batch delete: %v", err))
-	}
+	b.writes.add(k, nil, true)
 }
 
 // Get reads the store as of the previous batch: the batch's own writes are not visible, so a
@@ -430,7 +437,7 @@ func (b *Batch) DeleteRange(start, end []byte) {
 	if b.m.chain.started && b.m.reg.rangeHasHistory(start, end) {
 		b.m.chain.recordHistory(chainDeleteRange, start, end)
 	}
-	if err := b.pb.DeleteRange(start, end, nil); err != nil {
+	if err := b.deleteRangeRaw(start, end); err != nil {
 		panic(fmt.Sprintf("fsm: batch delete range: %v", err))
 	}
 }

@@ -137,7 +137,7 @@ func (o *outboxState) endBatch(b *Batch) {
 		}
 	}
 	if cut > o.first {
-		if err := b.pb.DeleteRange(outboxKey(o.first), outboxKey(cut), nil); err != nil {
+		if err := b.deleteRangeRaw(outboxKey(o.first), outboxKey(cut)); err != nil {
 			panic(fmt.Sprintf("fsm: trim outbox: %v", err))
 		}
 		o.first = cut

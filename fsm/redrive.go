@@ -200,7 +200,7 @@ var redriveMarkValue = []byte{1}
 func trimRedrives(b *Batch, first uint64) {
 	start := []byte{prefixRedrive}
 	end := binary.BigEndian.AppendUint64([]byte{prefixRedrive}, first)
-	if err := b.pb.DeleteRange(start, end, nil); err != nil {
+	if err := b.deleteRangeRaw(start, end); err != nil {
 		panic(fmt.Sprintf("fsm: trim re-drive marks: %v", err))
 	}
 }

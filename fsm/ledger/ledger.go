@@ -54,6 +54,8 @@ type Ledger struct {
 	// after a batch that made a cross-shard transaction done.
 	crossEnded  bool
 	crossDoneCh atomic.Pointer[chan struct{}]
+	// refs says which reference IDs the store certainly lacks (refindex.go).
+	refs referenceFilter
 }
 
 // NextDueMs is the earliest expiry of an active hold, 0 for none (fsm.Timed).
@@ -169,7 +171,16 @@ func (l *Ledger) Load() error {
 	if err != nil {
 		return fmt.Errorf("load ledger: %w", err)
 	}
+	l.refs.reset(l.scanReferenceKeys)
 	return nil
+}
+
+// scanReferenceKeys calls fn with every stored reference key (the reference filter's scan, on
+// its own goroutine; Machine.Close and a restore's swap wait for it).
+func (l *Ledger) scanReferenceKeys(fn func(k []byte) error) error {
+	return l.store.Read(func() error {
+		return l.store.Scan([]byte{prefixReference}, func(k, _ []byte) error { return fn(k) })
+	})
 }
 
 // BeginBatch starts applying a batch: holds whose time has come expire first, and finished
@@ -198,8 +209,15 @@ func (l *Ledger) EndBatch(b *fsm.Batch) {
 // Store is the shard's store, for queries.
 func (l *Ledger) Store() *fsm.Store { return l.store }
 
-// set and delete write into the batch being applied.
-func (l *Ledger) set(k, v []byte) { l.b.Set(k, v) }
+// set and delete write into the batch being applied. Every reference key written joins the
+// reference filter, whichever op writes it.
+func (l *Ledger) set(k, v []byte) {
+	if k[0] == prefixReference {
+		l.refs.add(k)
+	}
+	l.b.Set(k, v)
+}
+
 func (l *Ledger) delete(k []byte) { l.b.Delete(k) }
 
 // get reads the store as of the previous batch.

@@ -341,7 +341,12 @@ func (l *Ledger) transactionByReference(projectID, referenceID, referenceKey str
 	if t := l.pendingReferences[referenceKey]; t != nil {
 		return t, nil
 	}
-	sequence, err := l.get(key(prefixReference, projectID, referenceID))
+	k := key(prefixReference, projectID, referenceID)
+	if l.refs.absent(k) {
+		// Certain: every stored reference key is in the filter (refindex.go).
+		return nil, nil
+	}
+	sequence, err := l.get(k)
 	if err != nil || sequence == nil {
 		return nil, err
 	}
