@@ -88,3 +88,24 @@ func TestComparisonShowsBareHTTPRatio(t *testing.T) {
 		}
 	}
 }
+
+// A run of several scenarios compares each row with the baseline system's run of the same
+// scenario, not with the baseline's last row whatever its scenario.
+func TestComparisonRatioPerScenario(t *testing.T) {
+	results := []*Result{
+		{System: "gigaledger", Scenario: ScenarioTransfer, OKPerSecond: 4000},
+		{System: "gigaledger", Scenario: "reads", OKPerSecond: 10000},
+		{System: "postgresql", Scenario: ScenarioTransfer, OKPerSecond: 2000},
+		{System: "postgresql", Scenario: "reads", OKPerSecond: 20000},
+	}
+	var out bytes.Buffer
+	if err := WriteComparison(&out, results); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	for i, want := range []string{"2.00", "0.50", "1.00", "1.00"} {
+		if !strings.Contains(lines[i+1], " "+want+" ") {
+			t.Errorf("row %d lacks the ratio %s:\n%s", i, want, out.String())
+		}
+	}
+}

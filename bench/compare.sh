@@ -438,7 +438,7 @@ main() {
 		esac
 	done
 	if ((${#RESULTS[@]} >= 2)); then
-		log "side by side (x: ok/s over the last system but bare; x bare HTTP: rate over the bare run of the same scenario)"
+		log "side by side (x: ok/s over the last system but bare, same scenario; x bare HTTP: rate over the bare run of the same scenario)"
 		$BENCH compare "${RESULTS[@]}"
 	fi
 	# Several shard counts: the GigaLedger runs again, against the first one (one shard first

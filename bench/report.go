@@ -360,8 +360,9 @@ func writeWebhook(table io.Writer, webhook *WebhookResult) {
 }
 
 // WriteComparison prints results side by side with the ratio of every
-// result's ok throughput to the baseline's: the last result that is not a bare-HTTP run (the
-// last one when all are). With bare-HTTP runs among them (--system bare) it adds "x bare HTTP":
+// result's ok throughput to the baseline system's for the same scenario (scenarioPeer): the
+// baseline system is that of the last result that is not a bare-HTTP run (the last one when
+// all are). With bare-HTTP runs among them (--system bare) it adds "x bare HTTP":
 // each result's rate over the bare run of the same scenario (barePeer), the share of the HTTP
 // ceiling a system reaches. Every row shows the CPU the system's processes used (the nodes'
 // sum, HTTP targets only) and the harness's own.
@@ -409,8 +410,8 @@ func WriteComparison(out io.Writer, results []*Result) error {
 	fmt.Fprintln(table, strings.Join(header, "\t")+"\t")
 	for _, result := range results {
 		ratio := "-"
-		if baseline.OKPerSecond > 0 {
-			ratio = fmt.Sprintf("%.2f", result.OKPerSecond/baseline.OKPerSecond)
+		if peer := scenarioPeer(results, result, baseline); peer.OKPerSecond > 0 {
+			ratio = fmt.Sprintf("%.2f", result.OKPerSecond/peer.OKPerSecond)
 		}
 		tokens := ""
 		if withTokens {
@@ -482,6 +483,20 @@ func WriteComparison(out io.Writer, results []*Result) error {
 		fmt.Fprintln(table)
 	}
 	return table.Flush()
+}
+
+// scenarioPeer is what result's "x baseline" divides by: the baseline system's last result of
+// the same scenario, batch and operations per transaction (a run of several scenarios compares
+// each with its own), else the baseline itself.
+func scenarioPeer(results []*Result, result, baseline *Result) *Result {
+	for index := len(results) - 1; index >= 0; index-- {
+		candidate := results[index]
+		if candidate.System == baseline.System && candidate.Scenario == result.Scenario && candidate.Batch == result.Batch &&
+			candidate.OperationsPerTx == result.OperationsPerTx {
+			return candidate
+		}
+	}
+	return baseline
 }
 
 // barePeer is the bare-HTTP result of results that ran result's scenario (same scenario, batch
