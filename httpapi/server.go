@@ -350,6 +350,9 @@ type ShardDigest struct {
 	// not in its view: compare heads at equal indexes.
 	HistoryChainIndex uint64 `json:"historyChainIndex,omitempty"`
 	HistoryChainHead  string `json:"historyChainHead,omitempty"`
+	// RulesVersion is the shard's rules version (fsm/rules.go): below the binary's while a
+	// rolling upgrade waits for its last old replica.
+	RulesVersion uint32 `json:"rulesVersion"`
 }
 
 // NewAdmin returns the admin listener's handler: every Cloud Wallet route of

@@ -16,6 +16,15 @@ func TestLeadersRaiseTheRules(t *testing.T) {
 	}
 	tc := newTestCluster(t, 3)
 	tc.waitConverged(30 * time.Second) // includes every replica's rules at fsm.RulesVersion
+	for i := range tc.nodes { // operators see it in GET /debug/digest
+		status, out, err := tc.call(i, "GET", "/debug/digest", nil)
+		if err != nil || status != 200 {
+			t.Fatalf("node %d /debug/digest: %d %v", i, status, err)
+		}
+		if got := out["shards"].([]any)[0].(map[string]any)["rulesVersion"]; got != float64(fsm.RulesVersion) {
+			t.Fatalf("node %d /debug/digest rulesVersion %v, want %d", i, got, fsm.RulesVersion)
+		}
+	}
 	leader := tc.waitLeader(clusterWaitMax)
 	ctx, cancel := context.WithTimeout(context.Background(), clusterWaitMax)
 	defer cancel()

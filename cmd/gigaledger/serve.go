@@ -341,6 +341,7 @@ func (n *node) ShardDigests(ctx context.Context) ([]httpapi.ShardDigest, error) 
 			if head, ok := machine.HistoryChainHead(); ok {
 				d.HistoryChainIndex, d.HistoryChainHead = head.Index, hex.EncodeToString(head.Hash[:])
 			}
+			d.RulesVersion = machine.Rules()
 		}
 		out = append(out, d)
 	}
