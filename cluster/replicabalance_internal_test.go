@@ -120,3 +120,16 @@ func TestReplicaViewSettled(t *testing.T) {
 		t.Fatalf("c down: %v", err)
 	}
 }
+
+// BalanceReplicas refuses while this node runs a move, and two never run at once on a node.
+func TestBalanceReplicasRefusesWhileAMoveRuns(t *testing.T) {
+	var n Node
+	done := n.moves.begin()
+	if _, err := n.BalanceReplicas(t.Context()); !errors.Is(err, ErrMoveInProgress) {
+		t.Fatalf("BalanceReplicas during a move: %v", err)
+	}
+	done()
+	if n.moves.count.Load() != 0 {
+		t.Fatalf("moves running: %d after the refusal", n.moves.count.Load())
+	}
+}
