@@ -188,7 +188,9 @@ func (n *Node) BalanceReplicas(ctx context.Context) (ReplicaBalance, error) {
 			"replicas", view.replicaCounts())
 		moved, err := n.MoveReplica(ctx, plan.Shard, plan.From, plan.To)
 		if err != nil {
-			return result, fmt.Errorf("balance replicas: %w", err)
+			// The move names itself: a failed one is finished by running it again
+			// (move-replica), and the next BalanceReplicas refuses until then.
+			return result, fmt.Errorf("balance replicas: move of shard %d from %s to %s: %w", plan.Shard, plan.From, plan.To, err)
 		}
 		result.Moves = append(result.Moves, moved)
 		settleBy = time.Now().Add(replicaSettleWaitMax)
