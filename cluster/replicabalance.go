@@ -26,6 +26,9 @@ var ErrNodeDown = errors.New("cluster: a node holding replicas is not alive")
 // answers the error.
 const replicaSettleWaitMax = 10 * time.Second
 
+// replicaViewTimeout bounds reading every shard's configuration from its leader for one look.
+const replicaViewTimeout = 10 * time.Second
+
 // ReplicaBalance is what BalanceReplicas did.
 type ReplicaBalance struct {
 	// Moves lists the moves made, in order.
@@ -123,9 +126,11 @@ func planReplicaMove(v replicaView) (ReplicaMovePlan, bool) {
 	return ReplicaMovePlan{}, false
 }
 
-// replicaView reads, through Status, each shard's voters and non-voters (from the leaders'
-// configurations) and the live nodes.
-func (n *Node) replicaView() replicaView {
+// replicaView reads each shard's voters and non-voters from its leader's latest configuration
+// (a follower's, or Status's cached copy, may not show yet a non-voter another node's move has
+// just added) and the live nodes from Status. An error (a shard without a leader to answer) is
+// an unsettled view.
+func (n *Node) replicaView(ctx context.Context) (replicaView, error) {
 	status := n.Status()
 	v := replicaView{replicaCount: status.ReplicaCount}
 	for _, node := range status.Nodes {
@@ -133,42 +138,54 @@ func (n *Node) replicaView() replicaView {
 			v.alive = append(v.alive, node.ID)
 		}
 	}
-	for _, s := range status.Shards {
-		var voters []string
-		for _, id := range s.Replicas {
-			if !slices.Contains(s.Nonvoters, id) {
-				voters = append(voters, id)
+	ctx, cancel := context.WithTimeout(ctx, replicaViewTimeout)
+	defer cancel()
+	for shardID := range status.ShardCount {
+		servers, err := n.shardServers(ctx, shardID)
+		if err != nil {
+			return v, fmt.Errorf("shard %d's configuration: %w", shardID, err)
+		}
+		var voters, nonvoters []string
+		for _, server := range servers {
+			if server.Nonvoter {
+				nonvoters = append(nonvoters, server.ID)
+			} else {
+				voters = append(voters, server.ID)
 			}
 		}
 		v.voters = append(v.voters, voters)
-		v.nonvoters = append(v.nonvoters, s.Nonvoters)
+		v.nonvoters = append(v.nonvoters, nonvoters)
 	}
-	return v
+	return v, nil
 }
 
 // BalanceReplicas moves shard replicas, one at a time through MoveReplica, until the most and
 // fewest replicas held by live nodes differ by at most one or no move can narrow it; at most
 // as many moves as there are replicas. It refuses while a move runs (ErrMoveInProgress: one on
-// this node, or a configuration with a non-voter or more voters than the replica count when it
-// starts). A view it cannot plan from after one of its own moves (the move's configuration not
-// yet read back, a node holding replicas not alive) is waited for, up to replicaSettleWaitMax.
+// this node, or a leader's configuration with a non-voter or more voters than the replica
+// count when it starts; a move another node starts after that look is not seen: run one mover
+// at a time). A view it cannot plan from (a shard without a leader to answer, a node holding
+// replicas not alive, the configuration after one of its own moves not yet settled) is waited
+// for, up to replicaSettleWaitMax.
 func (n *Node) BalanceReplicas(ctx context.Context) (ReplicaBalance, error) {
 	result := ReplicaBalance{Moves: []MoveResult{}}
 	if !n.moves.count.CompareAndSwap(0, 1) {
 		return result, fmt.Errorf("%s runs a move: %w", n.cfg.NodeID, ErrMoveInProgress)
 	}
 	defer n.moves.count.Add(-1)
-	view := n.replicaView()
-	if err := view.settled(); errors.Is(err, ErrMoveInProgress) {
-		return result, err
+	view, err := n.replicaView(ctx)
+	if err == nil {
+		if err := view.settled(); errors.Is(err, ErrMoveInProgress) {
+			return result, err
+		}
 	}
 	movesMax := 0
-	for _, voters := range view.voters {
-		movesMax += len(voters)
-	}
 	settleBy := time.Now().Add(replicaSettleWaitMax)
-	for len(result.Moves) < movesMax {
-		if err := view.settled(); err != nil {
+	for {
+		if err == nil {
+			err = view.settled()
+		}
+		if err != nil {
 			if time.Now().After(settleBy) {
 				return result, err
 			}
@@ -177,27 +194,29 @@ func (n *Node) BalanceReplicas(ctx context.Context) (ReplicaBalance, error) {
 				return result, errors.Join(err, ctx.Err())
 			case <-time.After(leaderSeenPollInterval):
 			}
-			view = n.replicaView()
+			view, err = n.replicaView(ctx)
 			continue
 		}
+		if movesMax == 0 {
+			for _, voters := range view.voters {
+				movesMax += len(voters)
+			}
+		}
 		plan, ok := planReplicaMove(view)
-		if !ok {
+		if !ok || len(result.Moves) >= movesMax {
 			break
 		}
 		n.logger.Info("balancing replicas: moving one", "shard", plan.Shard, "from", plan.From, "to", plan.To,
 			"replicas", view.replicaCounts())
-		moved, err := n.MoveReplica(ctx, plan.Shard, plan.From, plan.To)
-		if err != nil {
+		moved, moveErr := n.MoveReplica(ctx, plan.Shard, plan.From, plan.To)
+		if moveErr != nil {
 			// The move names itself: a failed one is finished by running it again
 			// (move-replica), and the next BalanceReplicas refuses until then.
-			return result, fmt.Errorf("balance replicas: move of shard %d from %s to %s: %w", plan.Shard, plan.From, plan.To, err)
+			return result, fmt.Errorf("balance replicas: move of shard %d from %s to %s: %w", plan.Shard, plan.From, plan.To, moveErr)
 		}
 		result.Moves = append(result.Moves, moved)
 		settleBy = time.Now().Add(replicaSettleWaitMax)
-		view = n.replicaView()
-	}
-	if err := view.settled(); err != nil {
-		return result, err
+		view, err = n.replicaView(ctx)
 	}
 	result.Replicas = view.replicaCounts()
 	_, more := planReplicaMove(view)
