@@ -587,6 +587,12 @@ func openAPISchemas() object {
 			"transfers": arrayOf(shape(object{"shard": object{"type": "integer"}, "fromNodeId": object{"type": "string"}, "toNodeId": object{"type": "string"}})),
 			"leads":     object{"type": "object", "additionalProperties": object{"type": "integer"}, "description": "shards each live node leads at the end"},
 			"balanced":  object{"type": "boolean", "description": "the most and fewest shards led differ by at most one, or no transfer can narrow it"}}),
+		"BalanceReplicasResult": shape(object{
+			"moves": arrayOf(shape(object{"shard": object{"type": "integer"}, "fromNodeId": object{"type": "string"}, "toNodeId": object{"type": "string"},
+				"moved": object{"type": "boolean"}, "caughtUpIndex": object{"type": "integer"}, "catchUpMs": object{"type": "integer"},
+				"entries": object{"type": "integer", "description": "log entries the new replica applied while catching up"}})),
+			"replicas": object{"type": "object", "additionalProperties": object{"type": "integer"}, "description": "shard replicas each live node holds at the end"},
+			"balanced": object{"type": "boolean", "description": "the most and fewest replicas held differ by at most one, or no move can narrow it"}}),
 		"StateDigest": closed([]string{"digest", "appliedIndex"}, object{
 			"digest":       object{"type": "string", "description": "hex SHA-256 of the ledger state"},
 			"appliedIndex": object{"type": "integer", "minimum": 0},

@@ -194,6 +194,9 @@ func (s *server) adminRoutes(registry *prometheus.Registry) []routeSpec {
 		{method: post, path: pathBalance, operationID: "balanceLeaders", tag: tagOperations, handler: s.balanceLeaders,
 			summary: "Spread shard leadership: one shard at a time, from the node leading the most shards to an up-to-date voter leading at least two fewer, each transfer seen before the next, until the most and fewest led differ by at most one. Refused (503) while a replica move runs; safe to repeat.",
 			success: ok, response: "BalanceLeadersResult", errors: []int{http.StatusServiceUnavailable}},
+		{method: post, path: pathSpread, operationID: "balanceReplicas", tag: tagOperations, handler: s.balanceReplicas,
+			summary: "Spread shard replicas over the live nodes (after a node joined): one move at a time, as move-replica does, from the node holding the most replicas to a live node holding at least two fewer and no replica of that shard, until the most and fewest held differ by at most one. Refused (503) while another move runs or a node holding replicas is down; waits until done; safe to repeat.",
+			success: ok, response: "BalanceReplicasResult", errors: []int{http.StatusServiceUnavailable}},
 	}
 	return append(routes, s.healthRoutes()...)
 }

@@ -44,6 +44,7 @@ const (
 	pathReplace = "/cluster/replace-node"
 	pathMove    = "/cluster/move-replica"
 	pathBalance = "/cluster/balance-leaders"
+	pathSpread  = "/cluster/balance-replicas"
 )
 
 // AdminConfig configures the admin listener's handler.
@@ -155,6 +156,12 @@ type Operator interface {
 	// answer is JSON (the transfers made, the leads per node, whether balanced). It refuses
 	// while a replica move runs (an error: retry later).
 	BalanceLeaders(ctx context.Context) (any, error)
+	// BalanceReplicas moves shard replicas, one at a time (each as MoveReplica does), from the
+	// node holding the most to a live node holding at least two fewer, until the spread is at
+	// most one. Its answer is JSON (the moves made, the replicas per node, whether balanced).
+	// It refuses while another move runs or a node holding replicas is down (an error: retry
+	// later).
+	BalanceReplicas(ctx context.Context) (any, error)
 }
 
 var (
@@ -272,6 +279,28 @@ func (s *server) balanceLeaders(c *gin.Context) {
 		s.logger.Error("balance leaders", slog.Any("error", err))
 		writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable,
 			message: "balancing leaders did not finish; it is safe to repeat: " + err.Error(), retryAfter: true})
+		return
+	}
+	c.JSON(http.StatusOK, result)
+}
+
+// balanceReplicas runs without the request timeout, as moveReplica does: each move waits for
+// its new replica to catch up. A client that gives up leaves the current move running to its
+// next step; running it again resumes and goes on.
+func (s *server) balanceReplicas(c *gin.Context) {
+	if e := decodeBody(c.Request.Body, &struct{}{}, false); e != nil {
+		s.fail(c, e)
+		return
+	}
+	if s.operator == nil {
+		writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "no cluster here"})
+		return
+	}
+	result, err := s.operator.BalanceReplicas(c.Request.Context())
+	if err != nil {
+		s.logger.Error("balance replicas", slog.Any("error", err))
+		writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable,
+			message: "balancing replicas did not finish; it is safe to repeat: " + err.Error(), retryAfter: true})
 		return
 	}
 	c.JSON(http.StatusOK, result)

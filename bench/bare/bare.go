@@ -196,3 +196,5 @@ func (operator) MoveReplica(context.Context, int, string, string) (httpapi.Repli
 }
 
 func (operator) BalanceLeaders(context.Context) (any, error) { return nil, errNoCluster }
+
+func (operator) BalanceReplicas(context.Context) (any, error) { return nil, errNoCluster }

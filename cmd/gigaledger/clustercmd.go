@@ -32,6 +32,10 @@ Operate a running cluster through a node's admin API (any node; it forwards to t
   balance-leaders                           spread shard leadership: move leadership one shard
                                             at a time from the busiest node to an up-to-date
                                             voter leading two fewer, until even (max-min <= 1)
+  balance-replicas                          spread shard replicas onto nodes that joined: move
+                                            replicas one at a time (as move-replica) from the
+                                            node holding the most to a live node holding two
+                                            fewer, until even (max-min <= 1); waits until done
 
 Every command takes --addr (the node's admin address), --token (or env GIGALEDGER_ADMIN_TOKEN),
 --ca (HTTPS with this CA) and --timeout. It prints the node's JSON answer; exit 0 when the node
@@ -70,6 +74,9 @@ func clusterCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		makeBody = func() map[string]any { return map[string]any{"shard": *shardID, "fromNodeId": *from, "toNodeId": *to} }
 	case "balance-leaders":
 		method, path = http.MethodPost, "/cluster/balance-leaders"
+		makeBody = func() map[string]any { return map[string]any{} }
+	case "balance-replicas":
+		method, path = http.MethodPost, "/cluster/balance-replicas"
 		makeBody = func() map[string]any { return map[string]any{} }
 	case "replace-node":
 		old := fs.String("old", "", "the dead node")

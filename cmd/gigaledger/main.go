@@ -23,7 +23,7 @@ usage:
   gigaledger bench [flags]   drive load at a running cluster
   gigaledger cert ...        make a cluster CA and node certificates (node-to-node TLS)
   gigaledger healthcheck     exit 0 when the local node is ready (Docker HEALTHCHECK)
-  gigaledger cluster ...     cluster operations through a node's admin API (status, move-replica, replace-node, balance-leaders)
+  gigaledger cluster ...     cluster operations through a node's admin API (status, move-replica, replace-node, balance-leaders, balance-replicas)
   gigaledger verify ...      check a stopped node's stores against their history chains, recompute balances
   gigaledger version         print the version and the source revision (also --version)
 

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -241,5 +243,182 @@ func waitShardsConverged(t *testing.T, tc *testCluster, shardCount int, limit ti
 				}
 			}
 		}
+	}
+}
+
+// Spreading replicas onto a joined node: three gossip nodes bootstrap four shards of three
+// replicas (12 replicas, 4 per node); a fourth joins with --join and hosts nothing; `gigaledger
+// cluster balance-replicas` (POST /cluster/balance-replicas) moves replicas onto it, one at a
+// time, until every node holds 3, while a client keeps writing transfers inside every shard
+// through every node. No acknowledged write is lost, each shard's replicas end with equal
+// digests, and a second call has nothing to do.
+func TestBalanceReplicasOntoJoinedNodeUnderWrites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test")
+	}
+	const shardCount = 4
+	tc := startGossipCluster(t, 3, shardCount)
+	tc.must("POST", "/projects", map[string]any{"id": "p", "name": "p"}, 201)
+	tc.must("POST", "/projects/p/assets", map[string]any{"id": "usd", "name": "USD", "code": "USD", "fractions": 100}, 201)
+	// A customer per shard, each with a funded wallet and an empty one.
+	const funded = 1_000_000
+	var froms, tos [shardCount]string
+	for k := range shardCount {
+		customer := ""
+		for i := 0; customer == ""; i++ {
+			if id := fmt.Sprintf("c%d", i); int(keyspace.ShardOfSlot(keyspace.SlotOf("p", id), shardCount)) == k {
+				customer = id
+			}
+		}
+		tc.must("POST", "/projects/p/customers", map[string]any{"id": customer}, 200)
+		froms[k] = tc.must("POST", "/projects/p/wallets", map[string]any{"customerId": customer, "assetId": "usd"}, 201)["id"].(string)
+		tos[k] = tc.must("POST", "/projects/p/wallets", map[string]any{"customerId": customer, "assetId": "usd"}, 201)["id"].(string)
+		tc.must("POST", "/projects/p/transactions", map[string]any{"referenceId": fmt.Sprintf("fund%d", k),
+			"operations": []map[string]any{{"type": "issue", "to": froms[k], "amount": funded}}}, 201)
+	}
+
+	// The fourth node joins the running cluster by gossip.
+	first := tc.configs[0]
+	cfg4 := gossipConfig(t, filepath.Dir(first.DataDir), "n4", 0, shardCount, first.GossipAddr)
+	n4, err := startNode(cfg4, testutil.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.mu.Lock()
+	tc.configs, tc.nodes = append(tc.configs, cfg4), append(tc.nodes, n4)
+	tc.mu.Unlock()
+	for i := range 3 {
+		testutil.EventuallyWithin(t, clusterWaitMax, "n4 alive to "+tc.configs[i].NodeID, func() bool {
+			return slices.ContainsFunc(tc.node(i).cluster.Status().Nodes, func(s cluster.NodeStatus) bool {
+				return s.ID == "n4" && s.State == cluster.NodeStateAlive
+			})
+		})
+	}
+
+	// A client writes transfers of 1 through every node, one after the other, shard after
+	// shard, each retried under its reference until it gets a definite answer.
+	var (
+		mu      sync.Mutex
+		acked   [shardCount]int
+		unknown [shardCount]int
+	)
+	stop := make(chan struct{})
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			k := i % shardCount
+			body := map[string]any{"referenceId": fmt.Sprintf("w%d", i),
+				"operations": []map[string]any{{"type": "transfer", "from": froms[k], "to": tos[k], "amount": 1}}}
+			deadline := time.Now().Add(clusterWaitMax)
+			outcome := outcomeUnknown
+			for attempt := 0; time.Now().Before(deadline); attempt++ {
+				status, out, err := tc.call((i+attempt)%4, "POST", "/projects/p/transactions", body)
+				if err == nil && (status == http.StatusCreated ||
+					(status == http.StatusConflict && errorCode(out) == "DuplicateReferenceId")) {
+					outcome = outcomeAcknowledged
+					break
+				}
+				if err == nil && status != http.StatusServiceUnavailable {
+					t.Errorf("transfer w%d: %d %v", i, status, out)
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			mu.Lock()
+			if outcome == outcomeAcknowledged {
+				acked[k]++
+			} else {
+				unknown[k]++
+			}
+			mu.Unlock()
+		}
+	}()
+	ackedSoFar := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		total := 0
+		for _, a := range acked {
+			total += a
+		}
+		return total
+	}
+	// Enough writes first that each shard's log is longer than the lag a new replica may
+	// have when promoted (64 entries): every move has a real catch-up to wait for.
+	testutil.EventuallyWithin(t, clusterWaitMax, "writes before the balance", func() bool { return ackedSoFar() >= 100*shardCount })
+
+	var stdout, stderr bytes.Buffer
+	cli := func(args ...string) int {
+		stdout.Reset()
+		stderr.Reset()
+		return run(append([]string{"cluster", args[0], "--addr", tc.configs[1].AdminAddr, "--timeout", "2m"}, args[1:]...), &stdout, &stderr)
+	}
+	start := time.Now()
+	if code := cli("balance-replicas"); code != 0 {
+		t.Fatalf("gigaledger cluster balance-replicas: exit %d, %s%s", code, stdout.String(), stderr.String())
+	}
+	took := time.Since(start)
+	var result cluster.ReplicaBalance
+	if err := json.Unmarshal(stdout.Bytes(), &result); err != nil {
+		t.Fatalf("balance-replicas answer %s: %v", stdout.String(), err)
+	}
+	// 12 replicas from 4-4-4-0 to 3-3-3-3: one move from each of n1, n2, n3, each to n4.
+	wantCounts := map[string]int{"n1": 3, "n2": 3, "n3": 3, "n4": 3}
+	if len(result.Moves) != 3 || !result.Balanced || !maps.Equal(result.Replicas, wantCounts) {
+		t.Fatalf("balance-replicas answer %s", stdout.String())
+	}
+	sources := map[string]bool{}
+	for _, m := range result.Moves {
+		if m.To != "n4" || !m.Moved || sources[m.From] {
+			t.Fatalf("balance-replicas moves %+v", result.Moves)
+		}
+		sources[m.From] = true
+	}
+	duringBalance := ackedSoFar()
+	testutil.EventuallyWithin(t, clusterWaitMax, "writes after the balance", func() bool { return ackedSoFar() >= duringBalance+20 })
+	close(stop)
+	<-writerDone
+	t.Logf("balanced replicas in %v: moves %+v; %v transfers acknowledged, %v unknown", took.Round(time.Millisecond), result.Moves, acked, unknown)
+
+	// Every node's GET /cluster counts 3 replicas per node, and n4 hosts three shards.
+	for i := range tc.nodes {
+		testutil.EventuallyWithin(t, clusterWaitMax, tc.configs[i].NodeID+" sees 3 replicas per node", func() bool {
+			counts := map[string]int{}
+			for _, s := range tc.node(i).cluster.Status().Shards {
+				if len(s.Nonvoters) > 0 {
+					return false
+				}
+				for _, id := range s.Replicas {
+					counts[id]++
+				}
+			}
+			return maps.Equal(counts, wantCounts)
+		})
+	}
+	if hosted := n4.cluster.HostedShards(); len(hosted) != 3 {
+		t.Fatalf("n4 hosts %v", hosted)
+	}
+
+	// Every acknowledged transfer is there (and an unknown one at most once), shard by shard.
+	for k := range shardCount {
+		balance := int(tc.must("GET", "/projects/p/wallets/"+tos[k], nil, 200)["balance"].(float64))
+		if balance < acked[k] || balance > acked[k]+unknown[k] {
+			t.Fatalf("shard %d: destination balance %d after %d acknowledged and %d unknown transfers", k, balance, acked[k], unknown[k])
+		}
+		if got := int(tc.must("GET", "/projects/p/wallets/"+froms[k], nil, 200)["balance"].(float64)); got+balance != funded {
+			t.Fatalf("shard %d: balances %d + %d, want %d", k, got, balance, funded)
+		}
+	}
+	waitShardsConverged(t, tc, shardCount, clusterWaitMax)
+
+	// Again, over HTTP on another node: nothing to do.
+	again := tc.must("POST", "/cluster/balance-replicas", map[string]any{}, 200)
+	if moves, _ := again["moves"].([]any); len(moves) != 0 || again["balanced"] != true {
+		t.Fatalf("second balance-replicas: %v", again)
 	}
 }

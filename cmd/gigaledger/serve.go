@@ -310,6 +310,11 @@ func (n *node) BalanceLeaders(ctx context.Context) (any, error) {
 	return n.cluster.BalanceLeaders(ctx)
 }
 
+// BalanceReplicas is POST /cluster/balance-replicas.
+func (n *node) BalanceReplicas(ctx context.Context) (any, error) {
+	return n.cluster.BalanceReplicas(ctx)
+}
+
 // StateDigest is GET /debug/digest: the digest of every hosted shard's ledger, in shard
 // order, and the sum of their applied indexes. Two nodes hosting the same shards agree once
 // each shard has applied the same log.
