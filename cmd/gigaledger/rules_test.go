@@ -16,7 +16,7 @@ func TestLeadersRaiseTheRules(t *testing.T) {
 	}
 	tc := newTestCluster(t, 3)
 	tc.waitConverged(30 * time.Second) // includes every replica's rules at fsm.RulesVersion
-	for i := range tc.nodes { // operators see it in GET /debug/digest
+	for i := range tc.nodes {          // operators see it in GET /debug/digest
 		status, out, err := tc.call(i, "GET", "/debug/digest", nil)
 		if err != nil || status != 200 {
 			t.Fatalf("node %d /debug/digest: %d %v", i, status, err)
