@@ -99,19 +99,7 @@ func planLeaderTransfer(v leaderView) (LeaderTransfer, bool) {
 		return LeaderTransfer{}, false
 	}
 	counts := v.leadCounts()
-	ids := make([]string, 0, len(counts))
-	for id := range counts {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	busiest := ""
-	for _, id := range ids {
-		if busiest == "" || counts[id] > counts[busiest] {
-			busiest = id
-		}
-	}
-	// Least loaded first; ids is sorted, and the stable sort keeps ID order among equals.
-	slices.SortStableFunc(ids, func(a, b string) int { return cmp.Compare(counts[a], counts[b]) })
+	busiest, ids := byLoad(counts)
 	for _, to := range ids {
 		if !slices.Contains(v.alive, to) || counts[busiest]-counts[to] < 2 {
 			continue
@@ -302,4 +290,22 @@ func (n *Node) runLeaderBalancer(interval time.Duration) {
 			n.logger.Info("leader balance: no transfer this time", "error", err)
 		}
 	}
+}
+
+// byLoad orders the nodes of counts for a balancing plan: the busiest (most counted; ties: the
+// smallest ID), and every node from the least counted up (ties: ID order).
+func byLoad(counts map[string]int) (busiest string, ascending []string) {
+	ascending = make([]string, 0, len(counts))
+	for id := range counts {
+		ascending = append(ascending, id)
+	}
+	slices.Sort(ascending)
+	for _, id := range ascending {
+		if busiest == "" || counts[id] > counts[busiest] {
+			busiest = id
+		}
+	}
+	// The stable sort keeps ID order among equals.
+	slices.SortStableFunc(ascending, func(a, b string) int { return cmp.Compare(counts[a], counts[b]) })
+	return busiest, ascending
 }

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -100,19 +99,7 @@ func planReplicaMove(v replicaView) (ReplicaMovePlan, bool) {
 		return ReplicaMovePlan{}, false
 	}
 	counts := v.replicaCounts()
-	ids := make([]string, 0, len(counts))
-	for id := range counts {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	busiest := ""
-	for _, id := range ids {
-		if busiest == "" || counts[id] > counts[busiest] {
-			busiest = id
-		}
-	}
-	// Least loaded first; ids is sorted, and the stable sort keeps ID order among equals.
-	slices.SortStableFunc(ids, func(a, b string) int { return cmp.Compare(counts[a], counts[b]) })
+	busiest, ids := byLoad(counts)
 	for _, to := range ids {
 		if !slices.Contains(v.alive, to) || counts[busiest]-counts[to] < 2 {
 			continue

@@ -266,28 +266,19 @@ func (s *server) replaceNode(c *gin.Context) {
 // balanceLeaders runs without the request timeout: each transfer waits until the node sees the
 // new leader (bounded by the cluster).
 func (s *server) balanceLeaders(c *gin.Context) {
-	if e := decodeBody(c.Request.Body, &struct{}{}, false); e != nil {
-		s.fail(c, e)
-		return
-	}
-	if s.operator == nil {
-		writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "no cluster here"})
-		return
-	}
-	result, err := s.operator.BalanceLeaders(c.Request.Context())
-	if err != nil {
-		s.logger.Error("balance leaders", slog.Any("error", err))
-		writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable,
-			message: "balancing leaders did not finish; it is safe to repeat: " + err.Error(), retryAfter: true})
-		return
-	}
-	c.JSON(http.StatusOK, result)
+	s.runBalance(c, "leaders", func(ctx context.Context) (any, error) { return s.operator.BalanceLeaders(ctx) })
 }
 
 // balanceReplicas runs without the request timeout, as moveReplica does: each move waits for
 // its new replica to catch up. A client that gives up leaves the current move running to its
 // next step; running it again resumes and goes on.
 func (s *server) balanceReplicas(c *gin.Context) {
+	s.runBalance(c, "replicas", func(ctx context.Context) (any, error) { return s.operator.BalanceReplicas(ctx) })
+}
+
+// runBalance answers a balancing request (an empty JSON object): balance's result, or 503 with
+// its error (every balancing step is safe to repeat).
+func (s *server) runBalance(c *gin.Context, what string, balance func(context.Context) (any, error)) {
 	if e := decodeBody(c.Request.Body, &struct{}{}, false); e != nil {
 		s.fail(c, e)
 		return
@@ -296,11 +287,11 @@ func (s *server) balanceReplicas(c *gin.Context) {
 		writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "no cluster here"})
 		return
 	}
-	result, err := s.operator.BalanceReplicas(c.Request.Context())
+	result, err := balance(c.Request.Context())
 	if err != nil {
-		s.logger.Error("balance replicas", slog.Any("error", err))
+		s.logger.Error("balance "+what, slog.Any("error", err))
 		writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable,
-			message: "balancing replicas did not finish; it is safe to repeat: " + err.Error(), retryAfter: true})
+			message: "balancing " + what + " did not finish; it is safe to repeat: " + err.Error(), retryAfter: true})
 		return
 	}
 	c.JSON(http.StatusOK, result)
