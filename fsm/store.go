@@ -544,6 +544,20 @@ func (s *Store) NewIter(lower, upper []byte) (*pebble.Iterator, error) {
 // closes it.
 func (s *Store) View() *pebble.Snapshot { return s.db.NewSnapshot() }
 
+// GetView is Get over a View.
+func GetView(view *pebble.Snapshot, k []byte) ([]byte, error) {
+	v, closer, err := view.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %q: %w", k, err)
+	}
+	out := append([]byte(nil), v...)
+	closer.Close()
+	return out, nil
+}
+
 // ScanView is Scan over a View.
 func ScanView(view *pebble.Snapshot, prefix []byte, fn func(k, v []byte) error) error {
 	return scanReader(view, prefix, fn)

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cockroachdb/pebble"
 	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
 // The chain side's reads: what a shard's follower filters blocks with, and the custody check.
@@ -219,74 +221,93 @@ func (r *Reader) UnminedPayments(limit int) ([]Payment, error) {
 // CheckCustody recomputes the custody invariant from the store: for every account, its DOGE
 // wallet's balance equals Σ its credited outputs that no confirmed transaction spent, minus its
 // shortfall; every account's Incoming equals Σ its external outputs seen but not credited; and
-// every invoice's Incoming and Confirmed equal Σ its outputs seen and credited.
+// every invoice's Incoming and Confirmed equal Σ its outputs seen and credited. It reads one
+// point-in-time view of the store, so it may run beside apply: every record it compares is of
+// the same applied index.
 func (f *Family) CheckCustody(m *fsm.Machine) error {
 	r, core := f.Of(m), f.ledger.Of(m)
-	type sums struct{ custody, incoming fsm.Amount }
+	return r.store.Read(func() error {
+		view := r.store.View()
+		defer view.Close()
+		return f.checkCustody(view, core)
+	})
+}
+
+func (f *Family) checkCustody(view *pebble.Snapshot, core *ledger.Ledger) error {
+	type sums struct{ custody, incoming, outgoing fsm.Amount }
 	accounts := map[string]*sums{}
+	account := func(projectID, foreignID string) *sums {
+		k := projectID + "\x00" + foreignID
+		if accounts[k] == nil {
+			accounts[k] = &sums{}
+		}
+		return accounts[k]
+	}
 	type invoiceSums struct{ incoming, confirmed fsm.Amount }
 	invoices := map[string]*invoiceSums{}
-	err := r.store.Read(func() error {
-		return r.store.Scan([]byte{prefixUTXO}, func(_, v []byte) error {
-			d := fsm.NewDecoder(v)
-			u := ReadUTXO(d)
-			if err := d.Finish("utxo"); err != nil {
-				return err
+	err := fsm.ScanView(view, []byte{prefixUTXO}, func(_, v []byte) error {
+		d := fsm.NewDecoder(v)
+		u := ReadUTXO(d)
+		if err := d.Finish("utxo"); err != nil {
+			return err
+		}
+		s := account(u.ProjectID, u.ForeignID)
+		amount := fsm.AmountFromUint64(u.Koinu)
+		if u.Credited && !(u.Spent() && u.SpentHeight > 0) {
+			s.custody = mustAdd(s.custody, amount)
+		}
+		if u.Branch == BranchExternal && !u.Credited {
+			s.incoming = mustAdd(s.incoming, amount)
+		}
+		if u.Invoice {
+			ik := u.ProjectID + "\x00" + u.Address
+			if invoices[ik] == nil {
+				invoices[ik] = &invoiceSums{}
 			}
-			k := u.ProjectID + "\x00" + u.ForeignID
-			if accounts[k] == nil {
-				accounts[k] = &sums{}
+			invoices[ik].incoming = mustAdd(invoices[ik].incoming, amount)
+			if u.Credited {
+				invoices[ik].confirmed = mustAdd(invoices[ik].confirmed, amount)
 			}
-			amount := fsm.AmountFromUint64(u.Koinu)
-			if u.Credited && !(u.Spent() && u.SpentHeight > 0) {
-				accounts[k].custody = mustAdd(accounts[k].custody, amount)
-			}
-			if u.Branch == BranchExternal && !u.Credited {
-				accounts[k].incoming = mustAdd(accounts[k].incoming, amount)
-			}
-			if u.Invoice {
-				ik := u.ProjectID + "\x00" + u.Address
-				if invoices[ik] == nil {
-					invoices[ik] = &invoiceSums{}
-				}
-				invoices[ik].incoming = mustAdd(invoices[ik].incoming, amount)
-				if u.Credited {
-					invoices[ik].confirmed = mustAdd(invoices[ik].confirmed, amount)
-				}
-			}
-			return nil
-		})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Outgoing: the totals of the payouts that are not confirmed or released.
+	err = fsm.ScanView(view, []byte{prefixPayment}, func(_, v []byte) error {
+		d := fsm.NewDecoder(v)
+		p := ReadPayment(d)
+		if err := d.Finish("payout"); err != nil {
+			return err
+		}
+		if p.Status != PaymentConfirmed && p.Status != PaymentReleased {
+			s := account(p.ProjectID, p.ForeignID)
+			s.outgoing = mustAdd(s.outgoing, fsm.AmountFromUint64(p.TotalKoinu()))
+		}
+		return nil
 	})
 	if err != nil {
 		return err
 	}
 	var accountList []*Account
-	err = r.store.Read(func() error {
-		return r.store.Scan([]byte{prefixAccount}, func(_, v []byte) error {
-			a, err := decodeAccount(v)
-			accountList = append(accountList, a)
-			return err
-		})
+	err = fsm.ScanView(view, []byte{prefixAccount}, func(_, v []byte) error {
+		a, err := decodeAccount(v)
+		accountList = append(accountList, a)
+		return err
 	})
 	if err != nil {
 		return err
 	}
 	// Per project: money moves between accounts' wallets through the core, so custody holds for
-	// their sum, while Incoming is each account's own.
+	// their sum, while Incoming and Outgoing are each account's own.
 	type projectSums struct{ balances, custody, shortfall fsm.Amount }
 	projects := map[string]*projectSums{}
 	var projectOrder []string
 	for _, a := range accountList {
-		s := accounts[a.ProjectID+"\x00"+a.ForeignID]
-		if s == nil {
-			s = &sums{}
-		}
-		outgoing, err := f.outgoingOf(r, a)
-		if err != nil {
-			return err
-		}
-		if a.Outgoing != outgoing {
-			return fmt.Errorf("custody: account %s/%s outgoing %s, unconfirmed payouts %s", a.ProjectID, a.ForeignID, a.Outgoing, outgoing)
+		s := account(a.ProjectID, a.ForeignID)
+		if a.Outgoing != s.outgoing {
+			return fmt.Errorf("custody: account %s/%s outgoing %s, unconfirmed payouts %s", a.ProjectID, a.ForeignID, a.Outgoing, s.outgoing)
 		}
 		if a.Incoming != s.incoming {
 			return fmt.Errorf("custody: account %s/%s incoming %s, outputs seen and not credited %s", a.ProjectID, a.ForeignID, a.Incoming, s.incoming)
@@ -297,7 +318,11 @@ func (f *Family) CheckCustody(m *fsm.Machine) error {
 			projects[a.ProjectID] = p
 			projectOrder = append(projectOrder, a.ProjectID)
 		}
-		if w := core.Wallet(a.ProjectID, a.WalletID); w != nil {
+		w, err := core.WalletInView(view, a.ProjectID, a.WalletID)
+		if err != nil {
+			return fmt.Errorf("custody: account %s/%s: %w", a.ProjectID, a.ForeignID, err)
+		}
+		if w != nil {
 			p.balances = mustAdd(p.balances, w.Balance)
 		}
 		p.custody = mustAdd(p.custody, s.custody)
@@ -311,35 +336,23 @@ func (f *Family) CheckCustody(m *fsm.Machine) error {
 	}
 	for k, s := range invoices {
 		project, address, _ := strings.Cut(k, "\x00")
-		v, err := r.GetInvoice(project, "", address)
+		data, err := fsm.GetView(view, invoiceKey(project, address))
 		if err != nil {
-			return fmt.Errorf("custody: invoice %s: %w", address, err)
+			return err
+		}
+		if data == nil {
+			return fmt.Errorf("custody: outputs pay invoice %s, which is not stored", address)
+		}
+		d := fsm.NewDecoder(data)
+		v := ReadInvoice(d)
+		if err := d.Finish("invoice"); err != nil {
+			return err
 		}
 		if v.Incoming != s.incoming || v.Confirmed != s.confirmed {
 			return fmt.Errorf("custody: invoice %s incoming %s confirmed %s, outputs say %s and %s", address, v.Incoming, v.Confirmed, s.incoming, s.confirmed)
 		}
 	}
 	return nil
-}
-
-// outgoingOf sums the totals of an account's payouts that are not confirmed or released.
-func (f *Family) outgoingOf(r *Reader, a *Account) (fsm.Amount, error) {
-	var sum fsm.Amount
-	for cursor := uint64(0); ; {
-		page, err := r.ListPayments(a.ProjectID, a.ForeignID, cursor, 1000)
-		if err != nil {
-			return sum, err
-		}
-		for _, p := range page {
-			if p.Status != PaymentConfirmed && p.Status != PaymentReleased {
-				sum = mustAdd(sum, fsm.AmountFromUint64(p.TotalKoinu()))
-			}
-			cursor = p.Sequence + 1
-		}
-		if len(page) < 1000 {
-			return sum, nil
-		}
-	}
 }
 
 // AutoPayoutAccounts lists up to limit accounts with auto-payouts configured, in key order.

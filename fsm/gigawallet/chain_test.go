@@ -414,3 +414,41 @@ func TestRecentRegistrationsTrimmedByAge(t *testing.T) {
 		t.Fatal(r.Err)
 	}
 }
+
+// The custody check reads one view of the store, so it holds when it runs beside apply: a
+// block that credits a deposit changes a wallet and an output together, and a check that read
+// them at two moments reported the money as missing.
+func TestCustodyCheckBesideApply(t *testing.T) {
+	h := newChainHarness(t)
+	h.mine()
+	h.invoice("shop", "nInvC", 1, 0)
+	done := make(chan struct{})
+	failures := make(chan error, 1)
+	checks := 0
+	go func() {
+		defer close(failures)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			checks++
+			if err := h.family.CheckCustody(h.m); err != nil {
+				failures <- err
+				return
+			}
+		}
+	}()
+	for i := 0; i < 200; i++ { // txSeq is a byte: fewer than 256 transactions
+		h.mine(h.tx(pay("nInvC", 7)))
+	}
+	close(done)
+	if err := <-failures; err != nil {
+		t.Fatalf("custody check beside apply: %v", err)
+	}
+	if h.balance("shop") != "1400" {
+		t.Fatalf("balance %s, want 1400", h.balance("shop"))
+	}
+	t.Logf("%d checks beside 200 blocks", checks)
+}

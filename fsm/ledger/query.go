@@ -225,6 +225,20 @@ func (l *Ledger) ownerWallets(projectID, customerID string) ([]Wallet, error) {
 	return wallets, err
 }
 
+// WalletInView reads a wallet of the project as a View of the store holds it (nil when there
+// is none), for checkers that compare it with other records of the same view.
+func (l *Ledger) WalletInView(view *pebble.Snapshot, projectID, walletID string) (*Wallet, error) {
+	v, err := fsm.GetView(view, key(prefixWallet, walletID))
+	if err != nil || v == nil {
+		return nil, err
+	}
+	w, err := decodeWallet(v)
+	if err != nil || w.ProjectID != projectID {
+		return nil, err
+	}
+	return w, nil
+}
+
 func (l *Ledger) walletByID(walletID string) (*Wallet, error) {
 	v, err := l.get(key(prefixWallet, walletID))
 	if err != nil {
