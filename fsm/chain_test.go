@@ -94,7 +94,7 @@ func TestHistoryChainFreshCoversEverything(t *testing.T) {
 		t.Fatalf("report %+v", report)
 	}
 	// A history record slipped into the store behind apply's back is found.
-	if err := tm.m.store.db.Set(Key('x', "forged"), []byte{1}, pebble.Sync); err != nil {
+	if err := tm.m.store.db.Set(Key('x', "forged"), []byte{1}, pebble.NoSync); err != nil {
 		t.Fatal(err)
 	}
 	_, err = tm.m.VerifyHistory()
@@ -121,9 +121,9 @@ func TestVerifyHistoryNamesTheFirstMismatch(t *testing.T) {
 	set := func(t *testing.T, tm *testMachine, k, v []byte) {
 		var err error
 		if v == nil {
-			err = tm.m.store.db.Delete(k, pebble.Sync)
+			err = tm.m.store.db.Delete(k, pebble.NoSync)
 		} else {
-			err = tm.m.store.db.Set(k, v, pebble.Sync)
+			err = tm.m.store.db.Set(k, v, pebble.NoSync)
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -244,7 +244,7 @@ func TestOpenReadOnlyLeavesTheStoreAsItWas(t *testing.T) {
 	if _, err := m.VerifyHistory(); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.store.db.Set([]byte("x\x00written"), []byte("1"), pebble.Sync); err == nil {
+	if err := m.store.db.Set([]byte("x\x00written"), []byte("1"), pebble.NoSync); err == nil {
 		t.Fatal("a read-only store took a write")
 	}
 	if err := m.Close(); err != nil {

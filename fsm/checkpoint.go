@@ -13,13 +13,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/cockroachdb/pebble"
 )
 
 // Checkpoints make a snapshot cost O(1) of history. A checkpoint is a Pebble checkpoint of the
-// store (hard links to the immutable SSTs, copies of the WAL and the MANIFEST, whose sizes are
-// bounded by the memtable and storeManifestMaxBytes, not by history) in
+// store (hard links to the immutable SSTs, taken right after a flush, and a copy of the MANIFEST,
+// whose size is bounded by storeManifestMaxBytes, not by history) in
 // <dir>/checkpoints/<applied index>. Raft's local snapshot is only its descriptor; the full
 // stream is produced from the checkpoint's files when a follower needs InstallSnapshot
 // (OpenCheckpoint), and read back by Restore.
@@ -52,9 +50,9 @@ var restoreCrashHook func(step string) error
 
 // Checkpoint makes a checkpoint of the store as of the applied index and returns its descriptor
 // (a few bytes). It runs on the apply goroutine, so the checkpoint holds exactly the applied
-// index; its cost is a WAL sync, a hard link per SST and a copy of the WAL and MANIFEST, none of
-// which grows with history. It makes the live store's WAL durable too, as raft may compact its
-// log once the snapshot exists. A checkpoint of the same applied index is reused: the state at
+// index; its cost is a flush of the memtables, a hard link per SST and a copy of the MANIFEST,
+// none of which grows with history. The flush makes the live store durable at the applied index
+// too, as raft may compact its log once the snapshot exists. A checkpoint of the same applied index is reused: the state at
 // an index is the same on every replica and at every time.
 func (m *Machine) Checkpoint() ([]byte, error) {
 	m.checkpointMu.Lock()
@@ -66,8 +64,8 @@ func (m *Machine) Checkpoint() ([]byte, error) {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
 	if _, err := os.Stat(path); err == nil {
-		if err := m.store.db.LogData(nil, pebble.Sync); err != nil {
-			return nil, fmt.Errorf("checkpoint: sync store: %w", err)
+		if err := m.store.db.Flush(); err != nil {
+			return nil, fmt.Errorf("checkpoint: flush store: %w", err)
 		}
 		return encodeCheckpointDescriptor(applied), nil
 	}
@@ -75,8 +73,13 @@ func (m *Machine) Checkpoint() ([]byte, error) {
 	if err := os.RemoveAll(building); err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
-	// Pebble syncs what it links and copies, and the directory.
-	if err := m.store.db.Checkpoint(building, pebble.WithFlushedWAL()); err != nil {
+	// The store has no write-ahead log: flushing makes the live store durable at the applied
+	// index (raft may compact its log once the snapshot exists) and puts all of it in the SSTs
+	// the checkpoint links. Pebble syncs what it links and copies, and the directory.
+	if err := m.store.db.Flush(); err != nil {
+		return nil, fmt.Errorf("checkpoint: flush store: %w", err)
+	}
+	if err := m.store.db.Checkpoint(building); err != nil {
 		os.RemoveAll(building)
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cockroachdb/pebble"
 )
 
 // The kernel's own behaviour, with a tiny test family: a counter per name.
@@ -286,7 +288,7 @@ func TestFirstReleaseAppliedIndex(t *testing.T) {
 	b := tm.m.store.db.NewBatch()
 	b.Set(keyApplied, []byte{0, 0, 0, 0, 0, 0, 0, 41}, nil)
 	b.Set(keyClock, e.Buf, nil)
-	if err := b.Commit(nil); err != nil {
+	if err := b.Commit(pebble.NoSync); err != nil {
 		t.Fatal(err)
 	}
 	if err := tm.m.Close(); err != nil {

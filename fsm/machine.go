@@ -154,7 +154,7 @@ func open(dir string, logger *slog.Logger, reg *Registry, readOnly bool) (*Machi
 	if err != nil {
 		return nil, err
 	}
-	m := &Machine{reg: reg, logger: logger, store: &Store{dir: dir, db: db}}
+	m := &Machine{reg: reg, logger: logger, store: &Store{dir: dir, db: db, readOnly: readOnly}}
 	for _, newModule := range reg.modules {
 		mod := newModule(m.store)
 		m.modules = append(m.modules, mod)
@@ -185,7 +185,15 @@ func (m *Machine) Close() error {
 	if m.store.db == nil {
 		return nil
 	}
-	err := m.store.db.Close()
+	var err error
+	if !m.store.readOnly {
+		// The store has no write-ahead log: flushing keeps a clean stop from replaying the
+		// log above the last flush at the next start.
+		err = m.store.db.Flush()
+	}
+	if closeErr := m.store.db.Close(); err == nil {
+		err = closeErr
+	}
 	m.store.db = nil
 	return err
 }

@@ -121,7 +121,7 @@ func TestRestoreKilled(t *testing.T) {
 				deadline := time.Now().Add(30 * time.Second)
 				for {
 					entries, _ := os.ReadDir(restoring)
-					if len(entries) > 1 {
+					if len(entries) > 0 {
 						break
 					}
 					if time.Now().After(deadline) {

@@ -43,8 +43,8 @@ type Snapshot = interface {
 // exists.
 func (m *Machine) Snapshot() (Snapshot, error) {
 	db := m.store.db
-	if err := db.LogData(nil, pebble.Sync); err != nil {
-		return nil, fmt.Errorf("snapshot: sync store: %w", err)
+	if err := db.Flush(); err != nil {
+		return nil, fmt.Errorf("snapshot: flush store: %w", err)
 	}
 	return &ledgerSnapshot{view: db.NewSnapshot()}, nil
 }
@@ -333,10 +333,10 @@ func readSnapshot(br *bufio.Reader, db *pebble.DB) error {
 	if wantCount != count || string(got) != string(sum) {
 		return errors.New("snapshot checksum or count mismatch")
 	}
-	if err := batch.Commit(pebble.Sync); err != nil {
+	if err := batch.Commit(pebble.NoSync); err != nil {
 		return err
 	}
-	return nil
+	return db.Flush() // the store has no write-ahead log: what is not flushed is not stored
 }
 
 // hashingReader hashes what it reads.
@@ -418,9 +418,10 @@ func (m *Machine) digestAt(skipChain bool) ([32]byte, uint64, error) {
 // bookkeeping. Apply writes it through a Batch; readers query it concurrently through Read, and
 // see exactly the state of the last committed batch.
 type Store struct {
-	dir string
-	mu  sync.RWMutex // guards db against Restore swapping it; readers take RLock
-	db  *pebble.DB
+	dir      string
+	mu       sync.RWMutex // guards db against Restore swapping it; readers take RLock
+	db       *pebble.DB
+	readOnly bool
 }
 
 const storeDirName = "ledger"
@@ -458,6 +459,13 @@ func openPebble(path string, readOnly bool) (*pebble.DB, error) {
 		Logger:                   quietPebbleLogger{},
 		Levels:                   make([]pebble.LevelOptions, storeLevelCount),
 		ReadOnly:                 readOnly,
+		// No write-ahead log: the Raft log is the state machine's. A crash loses the memtables,
+		// and the store reopens at its last flush, a whole batch (the applied index, the clock
+		// and every write of a batch go in one Pebble batch, and a flush holds whole batches);
+		// the shard replays the log above that applied index. Raft compacts its log only after
+		// a snapshot, and Checkpoint flushes first, so the entries above the store's durable
+		// index are always still in the log.
+		DisableWAL: true,
 	}
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(storeBloomBitsPerKey)
