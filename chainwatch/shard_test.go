@@ -100,6 +100,9 @@ func (s *testShard) balance(foreignID string) string {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	// Wallet reads apply's memory: not beside Propose, which applies under s.mu.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.core.Of(s.m).Wallet("gw", a.WalletID).Balance.String()
 }
 
