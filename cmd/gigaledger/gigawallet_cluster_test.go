@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,6 +33,9 @@ type gigaWalletCluster struct {
 	seedHex string
 	keys    *dogecoin.Keychain
 	http    *http.Client
+
+	// requestKeys numbers postKeyed's idempotency keys.
+	requestKeys atomic.Int64
 
 	mu sync.Mutex
 	// bodies keeps every answer the cluster gave the test, for the key-leak search.
@@ -98,6 +102,11 @@ func newConfiguredGigaWalletCluster(t *testing.T, size, shards int, logs slog.Ha
 
 // send sends one request to a listener and returns the answer's status and body.
 func (g *gigaWalletCluster) send(addr, method, path, body string) (int, []byte, error) {
+	return g.sendKeyed(addr, method, path, body, "")
+}
+
+// sendKeyed is send with an Idempotency-Key (none when key is "").
+func (g *gigaWalletCluster) sendKeyed(addr, method, path, body, key string) (int, []byte, error) {
 	var reader io.Reader
 	if body != "" {
 		reader = strings.NewReader(body)
@@ -108,6 +117,9 @@ func (g *gigaWalletCluster) send(addr, method, path, body string) (int, []byte, 
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
 	}
 	resp, err := g.http.Do(req)
 	if err != nil {
@@ -127,9 +139,15 @@ func (g *gigaWalletCluster) send(addr, method, path, body string) (int, []byte, 
 // retrySafe sends a request that is safe to repeat (a read, an account upsert with the same
 // settings) until it gets an answer other than 503 or a lost connection, within a deadline.
 func (g *gigaWalletCluster) retrySafe(addr, method, path, body string) (int, []byte, error) {
+	return g.sendUntilAnswered(addr, method, path, body, "")
+}
+
+// sendUntilAnswered sends a request until it gets an answer other than 503 or a lost
+// connection, or 20 s have passed.
+func (g *gigaWalletCluster) sendUntilAnswered(addr, method, path, body, key string) (int, []byte, error) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		status, data, err := g.send(addr, method, path, body)
+		status, data, err := g.sendKeyed(addr, method, path, body, key)
 		if (err == nil && status != http.StatusServiceUnavailable) || time.Now().After(deadline) {
 			return status, data, err
 		}
@@ -152,11 +170,19 @@ func (g *gigaWalletCluster) expect(i int, public bool, method, path, body string
 	return data
 }
 
-// createInvoice creates an invoice through node i, once: a retry after a lost answer could
-// create a second one.
+// postKeyed sends a POST through node i under an Idempotency-Key of its own, and again under
+// the same key after a 503 or a lost connection (a loaded machine may elect a new leader while a
+// request is in flight: "the outcome is unknown"), within a deadline, as a client should.
+func (g *gigaWalletCluster) postKeyed(i int, path, body string) (int, []byte, error) {
+	key := fmt.Sprintf("test-%d", g.requestKeys.Add(1))
+	return g.sendUntilAnswered(g.configs[i].AdminAddr, http.MethodPost, path, body, key)
+}
+
+// createInvoice creates one invoice through node i (postKeyed: without the key, a retry could
+// create a second one).
 func (g *gigaWalletCluster) createInvoice(i int, foreignID, body string) gigaWalletInvoiceAnswer {
 	g.t.Helper()
-	status, data, err := g.send(g.configs[i].AdminAddr, http.MethodPost, "/account/"+foreignID+"/invoice", body)
+	status, data, err := g.postKeyed(i, "/account/"+foreignID+"/invoice", body)
 	if err != nil || status != http.StatusOK {
 		g.t.Fatalf("create an invoice of %s through %s: %d %s %v", foreignID, g.configs[i].NodeID, status, data, err)
 	}

@@ -162,7 +162,7 @@ func TestGigaWalletPayFromAcrossShards(t *testing.T) {
 	}
 
 	// A pays it, through the node that took neither account's requests.
-	status, data, err := g.send(g.configs[2].AdminAddr, http.MethodPost, "/invoice/"+invoice.ID+"/payfrom/"+payer, `{}`)
+	status, data, err := g.postKeyed(2, "/invoice/"+invoice.ID+"/payfrom/"+payer, `{}`)
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("payfrom: %d %s %v", status, data, err)
 	}
