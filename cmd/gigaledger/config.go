@@ -214,6 +214,15 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	return cfg, cfg.validate()
 }
 
+// shardBatchLinger is --batch-linger as shard.Config takes it: there zero means the default
+// and a negative value off.
+func (cfg *serveConfig) shardBatchLinger() time.Duration {
+	if cfg.BatchLinger == 0 {
+		return -1
+	}
+	return cfg.BatchLinger
+}
+
 // raftLogMode is --raft-log-mode; empty (a config built without flags) is the default, shared.
 func (cfg *serveConfig) raftLogMode() (nodelog.Mode, error) {
 	if cfg.RaftLogMode == "" {
