@@ -23,6 +23,13 @@ const (
 	DefaultProposalQueueMaxCount = 8192
 	// DefaultPipelineMaxCount is how many batches may be handed to raft and not yet applied.
 	DefaultPipelineMaxCount = 2
+	// DefaultBatchLinger is the least time between two small batches while one is in flight
+	// (lingerPolicy). 2 ms barely changed the batch rate (batches came 2.5–4 ms apart anyway
+	// at 500–1,000 transfers/s); 5 ms halved it and cut the cluster's CPU per transfer by
+	// 15–20 %, for at most 5 ms added to a held command (bench/RESULTS.md, issue 15 item 6).
+	DefaultBatchLinger = 5 * time.Millisecond
+	// DefaultBatchLingerCount is the batch size that goes to raft without holding.
+	DefaultBatchLingerCount = 32
 	// DefaultApplyTimeout bounds how long handing a batch to raft may block.
 	DefaultApplyTimeout = 5 * time.Second
 	// DefaultSnapshotThreshold is how many log entries since the last snapshot trigger one.
@@ -48,6 +55,9 @@ const (
 	ProposalQueueMaxCountLimit = 1 << 20
 	// PipelineMaxCountLimit is the ceiling for Config.PipelineMaxCount.
 	PipelineMaxCountLimit = 64
+	// BatchLingerLimit is the ceiling for Config.BatchLinger: a hold is a latency every
+	// command of a small batch pays.
+	BatchLingerLimit = 100 * time.Millisecond
 	// leaderReadyWaitMax bounds how long ReadIndex waits for a fresh leader's barrier.
 	leaderReadyWaitMax = 2 * time.Second
 	// readIndexScanMaxCount bounds how far ReadIndex walks back over no-op and barrier
@@ -94,6 +104,13 @@ type Config struct {
 	ProposalQueueMaxCount int
 	// PipelineMaxCount is the most batches handed to raft and not yet applied.
 	PipelineMaxCount int
+	// BatchLinger is the least time between two batches smaller than BatchLingerCount while
+	// another batch is in flight: a small batch waits for more proposals until then (see
+	// lingerPolicy). Zero is DefaultBatchLinger; negative hands every batch to raft as soon as
+	// a pipeline slot is free.
+	BatchLinger time.Duration
+	// BatchLingerCount is the batch size that goes to raft without holding.
+	BatchLingerCount int
 	// ApplyTimeout bounds how long handing one batch to raft may block.
 	ApplyTimeout time.Duration
 	// SnapshotThreshold is the number of entries since the last snapshot that triggers one.
@@ -119,6 +136,9 @@ type Config struct {
 	// opens raft.db alone with its own fsync per write. The node owns it and closes it after
 	// its shards.
 	NodeLog *nodelog.Log
+
+	// clock is the batcher's clock; nil is the real one (tests set a fake one).
+	clock batcherClock
 }
 
 // withDefaults returns cfg with zero limits replaced by the defaults.
@@ -134,6 +154,15 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.PipelineMaxCount == 0 {
 		cfg.PipelineMaxCount = DefaultPipelineMaxCount
+	}
+	if cfg.clock == nil {
+		cfg.clock = realClock{}
+	}
+	if cfg.BatchLinger == 0 {
+		cfg.BatchLinger = DefaultBatchLinger
+	}
+	if cfg.BatchLingerCount == 0 {
+		cfg.BatchLingerCount = DefaultBatchLingerCount
 	}
 	if cfg.ApplyTimeout == 0 {
 		cfg.ApplyTimeout = DefaultApplyTimeout
@@ -174,6 +203,12 @@ func (cfg Config) Validate() error {
 	}
 	if cfg.PipelineMaxCount < 1 || cfg.PipelineMaxCount > PipelineMaxCountLimit {
 		problems = append(problems, fmt.Errorf("PipelineMaxCount %d outside [1, %d]", cfg.PipelineMaxCount, PipelineMaxCountLimit))
+	}
+	if cfg.BatchLinger > BatchLingerLimit {
+		problems = append(problems, fmt.Errorf("BatchLinger %v above %v", cfg.BatchLinger, BatchLingerLimit))
+	}
+	if cfg.BatchLingerCount < 1 || cfg.BatchLingerCount > BatchMaxCountLimit {
+		problems = append(problems, fmt.Errorf("BatchLingerCount %d outside [1, %d]", cfg.BatchLingerCount, BatchMaxCountLimit))
 	}
 	if cfg.ApplyTimeout < 0 || cfg.SnapshotInterval < 0 || cfg.HeartbeatTimeout < 0 ||
 		cfg.ElectionTimeout < 0 || cfg.LeaderLeaseTimeout < 0 || cfg.CommitTimeout < 0 {

@@ -95,10 +95,16 @@ func (s *Shard) propose(ctx context.Context, command []byte) (any, error) {
 
 // runBatcher is the single goroutine that turns queued proposals into log entries. It takes a
 // pipeline slot before draining the queue, so while PipelineMaxCount batches are in flight the
-// next batch keeps growing in the queue.
+// next batch keeps growing in the queue. A batch below BatchLingerCount then waits for more,
+// while another batch is in flight, until BatchLinger has passed since the previous batch went
+// (lingerPolicy).
 func (s *Shard) runBatcher() {
 	defer close(s.batcherDone)
+	linger := lingerPolicy{spacing: s.cfg.BatchLinger, countMin: s.cfg.BatchLingerCount}
+	clock := s.cfg.clock
 	var carried *proposal
+	// lastHanded is when the previous batch went to raft; the zero time (none yet) is long ago.
+	var lastHanded time.Time
 	for {
 		first := carried
 		carried = nil
@@ -118,32 +124,79 @@ func (s *Shard) runBatcher() {
 			s.failQueued(first)
 			return
 		}
-		batch := make([]*proposal, 0, min(s.cfg.BatchMaxCount, len(s.queue)+1))
-		batchBytes := 0
-		take := func(p *proposal) {
-			if p.state.CompareAndSwap(proposalQueued, proposalHanded) {
-				batch = append(batch, p)
-				batchBytes += len(p.command)
+		// pending are proposals taken from the queue; each is handed (or found abandoned)
+		// only when the batch is final, so that a caller who gives up while its proposal
+		// lingers still hears "not applied".
+		pending := make([]*proposal, 0, min(s.cfg.BatchMaxCount, len(s.queue)+1))
+		pendingBytes := 0
+		// add takes p into the batch, or carries it to the next one when it does not fit.
+		add := func(p *proposal) bool {
+			if len(pending) > 0 && pendingBytes+len(p.command) > s.cfg.BatchMaxBytes {
+				carried = p
+				return false
 			}
+			pending = append(pending, p)
+			pendingBytes += len(p.command)
+			return true
 		}
-		take(first)
+		add(first)
 	drain:
-		for len(batch) < s.cfg.BatchMaxCount {
+		for len(pending) < s.cfg.BatchMaxCount {
 			select {
 			case p := <-s.queue:
-				if batchBytes+len(p.command) > s.cfg.BatchMaxBytes {
-					carried = p
+				if !add(p) {
 					break drain
 				}
-				take(p)
 			default:
 				break drain
 			}
 		}
+		// The other batches in flight: the slots taken, less this batch's own.
+		inFlight := len(s.pipelineSlots) - 1
+		if hold := linger.hold(len(pending), clock.Now().Sub(lastHanded), inFlight); hold > 0 && carried == nil {
+			closed := false
+			s.heldCount.Store(int64(len(pending)))
+			expired, stop := clock.After(hold)
+		hold:
+			for len(pending) < min(s.cfg.BatchMaxCount, linger.countMin) {
+				select {
+				case p := <-s.queue:
+					fits := add(p)
+					s.heldCount.Store(int64(len(pending)))
+					if !fits {
+						break hold
+					}
+				case <-expired:
+					break hold
+				case <-s.closing:
+					closed = true
+					break hold
+				}
+			}
+			stop()
+			s.heldCount.Store(0)
+			if closed {
+				// Nothing of this batch reached raft: every proposal of it hears ErrClosed.
+				for _, p := range pending {
+					s.failQueued(p)
+				}
+				s.failQueued(carried)
+				<-s.pipelineSlots
+				return
+			}
+		}
+		batch := pending[:0]
+		for _, p := range pending {
+			if p.state.CompareAndSwap(proposalQueued, proposalHanded) {
+				batch = append(batch, p)
+			}
+		}
+		clear(pending[len(batch):])
 		if len(batch) == 0 {
 			<-s.pipelineSlots
 			continue
 		}
+		lastHanded = clock.Now()
 		s.proposeBatch(batch)
 	}
 }
@@ -172,7 +225,6 @@ func (s *Shard) proposeBatch(batch []*proposal) {
 // ErrOutcomeUnknown and the inner goroutine stays blocked until the process ends.
 func (s *Shard) awaitBatch(batch []*proposal, future raft.ApplyFuture) {
 	defer s.batchesWG.Done()
-	defer func() { <-s.pipelineSlots }()
 	futureDone := make(chan error, 1)
 	go func() { futureDone <- future.Error() }()
 	var err error
@@ -185,6 +237,9 @@ func (s *Shard) awaitBatch(batch []*proposal, future raft.ApplyFuture) {
 			err = fmt.Errorf("raft shut down with the batch in flight: %w", ErrOutcomeUnknown)
 		}
 	}
+	// The slot goes before the proposers hear their results: a proposer that proposes again
+	// at once finds this batch no longer in flight (and so is not held for it: lingerPolicy).
+	<-s.pipelineSlots
 	if err != nil {
 		err = classifyApplyError(err)
 		for _, p := range batch {

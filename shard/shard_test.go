@@ -387,3 +387,132 @@ func TestRaftGaugesExported(t *testing.T) {
 		t.Fatalf("raft gauges: %v", values)
 	}
 }
+
+// lingerGroup is one replica whose batcher holds small batches (BatchLingerCount 3) by a fake
+// clock: a hold ends when the batch reaches 3 or the test expires it, never by itself.
+func lingerGroup(t *testing.T) (*group, *shard.FakeClock) {
+	clock := shard.NewFakeClock()
+	g := newGroup(t, 1, func(cfg *shard.Config) {
+		cfg.PipelineMaxCount = 2
+		cfg.BatchLinger = 2 * time.Millisecond
+		cfg.BatchLingerCount = 3
+		shard.UseFakeClock(cfg, clock)
+	})
+	return g, clock
+}
+
+// While a batch is in flight, proposals arriving right after it wait for each other and go as
+// one entry once there are BatchLingerCount of them.
+func TestLingerHoldsSmallBatchUntilCount(t *testing.T) {
+	g, clock := lingerGroup(t)
+	leader := g.leader()
+	ctx := testutil.Context(t, testutil.WaitMax)
+	release := holdFirstApply(t, leader)
+
+	errs := make(chan error, 4)
+	propose := func(command string) {
+		_, err := leader.shard.Propose(ctx, []byte(command))
+		errs <- err
+	}
+	go propose("first")
+	testutil.Eventually(t, "first batch in flight", func() bool { return leader.shard.Stats().ProposedBatches == 1 })
+	if clock.Holds() != 0 {
+		t.Fatalf("the first batch (none before it) was held")
+	}
+	go propose("a")
+	testutil.Eventually(t, "a held", func() bool { return clock.Holds() == 1 && leader.shard.Stats().QueueDepth == 1 })
+	go propose("b")
+	testutil.Eventually(t, "b held with a", func() bool { return leader.shard.Stats().QueueDepth == 2 })
+	if batches := leader.shard.Stats().ProposedBatches; batches != 1 {
+		t.Fatalf("%d batches proposed while a and b are held, want 1", batches)
+	}
+	go propose("c")
+	testutil.Eventually(t, "a, b and c proposed as one batch", func() bool { return leader.shard.Stats().ProposedBatches == 2 })
+	release()
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatalf("propose: %v", err)
+		}
+	}
+	if entries := leader.sm.AppliedEntries(); len(entries) != 2 {
+		t.Fatalf("4 proposals used %d entries, want 2 (first, then a+b+c)", len(entries))
+	}
+	if clock.Holds() != 1 {
+		t.Fatalf("%d holds, want 1", clock.Holds())
+	}
+}
+
+// A hold ends when its time is up, with whatever arrived.
+func TestLingerHoldExpires(t *testing.T) {
+	g, clock := lingerGroup(t)
+	leader := g.leader()
+	ctx := testutil.Context(t, testutil.WaitMax)
+	release := holdFirstApply(t, leader)
+
+	errs := make(chan error, 2)
+	go func() { _, err := leader.shard.Propose(ctx, []byte("first")); errs <- err }()
+	testutil.Eventually(t, "first batch in flight", func() bool { return leader.shard.Stats().ProposedBatches == 1 })
+	go func() { _, err := leader.shard.Propose(ctx, []byte("a")); errs <- err }()
+	testutil.Eventually(t, "a held", func() bool { return clock.Holds() == 1 && leader.shard.Stats().QueueDepth == 1 })
+	clock.Expire()
+	testutil.Eventually(t, "a proposed alone", func() bool { return leader.shard.Stats().ProposedBatches == 2 })
+	release()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("propose: %v", err)
+		}
+	}
+	if entries := leader.sm.AppliedEntries(); len(entries) != 2 {
+		t.Fatalf("2 proposals used %d entries, want 2", len(entries))
+	}
+}
+
+// A hold cut short by Close answers ErrClosed: nothing of the held batch reached raft.
+func TestLingerCloseFailsHeldBatch(t *testing.T) {
+	g, clock := lingerGroup(t)
+	leader := g.leader()
+	ctx := testutil.Context(t, testutil.WaitMax)
+	release := holdFirstApply(t, leader)
+
+	first := make(chan error, 1)
+	go func() { _, err := leader.shard.Propose(ctx, []byte("first")); first <- err }()
+	testutil.Eventually(t, "first batch in flight", func() bool { return leader.shard.Stats().ProposedBatches == 1 })
+	held := make(chan error, 2)
+	for _, command := range []string{"a", "b"} {
+		go func() { _, err := leader.shard.Propose(ctx, []byte(command)); held <- err }()
+	}
+	testutil.Eventually(t, "a and b held", func() bool { return clock.Holds() == 1 && leader.shard.Stats().QueueDepth == 2 })
+	closed := make(chan error, 1)
+	go func() { closed <- leader.shard.Close() }()
+	for range 2 {
+		if err := <-held; !errors.Is(err, shard.ErrClosed) {
+			t.Fatalf("held proposal at close: err = %v, want ErrClosed", err)
+		}
+	}
+	release()
+	if err := <-first; err != nil && !errors.Is(err, shard.ErrOutcomeUnknown) {
+		t.Fatalf("in-flight proposal at close: err = %v, want a result or ErrOutcomeUnknown", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if batches := leader.shard.Stats().ProposedBatches; batches != 1 {
+		t.Fatalf("%d batches proposed, want 1 (the held one never went)", batches)
+	}
+}
+
+// A lone sequential proposer never waits: when its next proposal comes, its previous batch is
+// no longer in flight, whatever the clock says.
+func TestLingerNeverHoldsALoneSequentialProposer(t *testing.T) {
+	g, clock := lingerGroup(t)
+	leader := g.leader()
+	ctx := testutil.Context(t, testutil.WaitMax)
+	for i := range 20 {
+		if _, err := leader.shard.Propose(ctx, []byte(fmt.Sprintf("cmd-%d", i))); err != nil {
+			t.Fatalf("propose %d: %v", i, err)
+		}
+	}
+	if holds := clock.Holds(); holds != 0 {
+		t.Fatalf("%d holds for a lone sequential proposer, want 0", holds)
+	}
+}

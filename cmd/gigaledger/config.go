@@ -20,6 +20,7 @@ import (
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
 	"github.com/gigaledger/gigaledger/httpapi"
+	"github.com/gigaledger/gigaledger/shard"
 	"github.com/gigaledger/gigaledger/shard/nodelog"
 )
 
@@ -40,6 +41,9 @@ type serveConfig struct {
 	LogLevel   string
 	// LeaderBalanceInterval is how often the leader balancer looks (cluster.Config); 0 is off.
 	LeaderBalanceInterval time.Duration
+	// BatchLinger is shard.Config.BatchLinger; 0 is off (every batch goes as soon as a
+	// pipeline slot is free).
+	BatchLinger time.Duration
 	// RaftLogMode is nodelog.Mode by name: shared (default) or per-shard-sync.
 	RaftLogMode string
 	Shards      int
@@ -153,6 +157,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&cfg.LeaderBalanceInterval, "leader-balance-interval", cluster.DefaultLeaderBalanceInterval,
 		"every this often, the node leading shard 0 moves one shard's leadership from the node leading the most shards to a voter leading two fewer (0: off; POST /cluster/balance-leaders still does it on request)")
+	fs.DurationVar(&cfg.BatchLinger, "batch-linger", shard.DefaultBatchLinger,
+		"group commit: while a batch is in flight, a small batch (under 32 commands) waits for more until this long after the previous one went, so that a moderate rate makes fewer, larger batches (0: off; at most 100ms)")
 	fs.StringVar(&cfg.RaftLogMode, "raft-log-mode", "shared", "shared: one write-ahead log and fsync per group commit for all of the node's shards (DataDir/raftlog); per-shard-sync: each shard's raft.db fsyncs on its own (switch back only after a clean shutdown)")
 	fs.IntVar(&cfg.Shards, "shards", 1, "bootstrap setting: number of shards (Raft groups), fixed for the cluster's life")
 	fs.IntVar(&cfg.Replicas, "replicas", cluster.DefaultReplicaCount, "bootstrap setting: replicas per shard")
@@ -208,6 +214,15 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	return cfg, cfg.validate()
 }
 
+// shardBatchLinger is --batch-linger as shard.Config takes it: there zero means the default
+// and a negative value off.
+func (cfg *serveConfig) shardBatchLinger() time.Duration {
+	if cfg.BatchLinger == 0 {
+		return -1
+	}
+	return cfg.BatchLinger
+}
+
 // raftLogMode is --raft-log-mode; empty (a config built without flags) is the default, shared.
 func (cfg *serveConfig) raftLogMode() (nodelog.Mode, error) {
 	if cfg.RaftLogMode == "" {
@@ -259,6 +274,9 @@ func (cfg *serveConfig) validate() error {
 	}
 	if err := validateGigPay(cfg.gigPayProject(), cfg.GigPayEnv); err != nil {
 		return err
+	}
+	if cfg.BatchLinger < 0 || cfg.BatchLinger > shard.BatchLingerLimit {
+		return fmt.Errorf("--batch-linger %v: want 0 (off) to %v", cfg.BatchLinger, shard.BatchLingerLimit)
 	}
 	if cfg.LeaderBalanceInterval < 0 {
 		return errors.New("--leader-balance-interval must not be negative (0 turns the balancer off)")

@@ -109,7 +109,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	template := shard.Config{Registerer: registry}
+	template := shard.Config{Registerer: registry, BatchLinger: cfg.shardBatchLinger()}
 	if t := cfg.raftTiming; t != nil {
 		template.HeartbeatTimeout, template.ElectionTimeout = t.heartbeat, t.election
 		template.LeaderLeaseTimeout, template.CommitTimeout = t.leaderLease, t.commit
