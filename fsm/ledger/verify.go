@@ -28,6 +28,9 @@ func (l *Ledger) CheckInvariants() error {
 		view := l.store.View()
 		defer view.Close()
 		scan := func(prefix []byte, fn func(k, v []byte) error) error { return fsm.ScanView(view, prefix, fn) }
+		// Entries may be pointers into the history chain (fsm/historyptr.go).
+		history := fsm.ViewHistoryReader(view)
+		defer history.Close()
 		held, crossHolds, captured, err := activeHolds(scan)
 		if err != nil {
 			return err
@@ -142,6 +145,10 @@ func (l *Ledger) CheckInvariants() error {
 			var balance Amount
 			var count uint64
 			err := scan(prefixOf(prefixEntry, w.ID), func(k, v []byte) error {
+				v, err := history.Resolve(k, v)
+				if err != nil {
+					return err
+				}
 				e, err := decodeEntry(w.ID, v)
 				if err != nil {
 					return err
