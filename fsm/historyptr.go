@@ -49,7 +49,10 @@ func appendHistoryPointer(buf []byte, index, offset uint64) []byte {
 	return binary.AppendUvarint(buf, offset)
 }
 
-// parseHistoryPointer reads a pointer (ok false: malformed).
+// ParseHistoryPointer reads a pointer: the chain record's log index and the write's offset in
+// it (ok false: not a pointer, or malformed).
+func ParseHistoryPointer(v []byte) (index, offset uint64, ok bool) { return parseHistoryPointer(v) }
+
 func parseHistoryPointer(v []byte) (index, offset uint64, ok bool) {
 	if !IsHistoryPointer(v) {
 		return 0, 0, false
@@ -112,31 +115,44 @@ func (h *HistoryReader) Resolve(k, v []byte) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("history key %q: malformed pointer %x", k, v)
 	}
+	key, value, err := h.Write(index, offset)
+	if err != nil {
+		return nil, fmt.Errorf("history key %q: %w", k, err)
+	}
+	if !bytes.Equal(key, k) {
+		return nil, fmt.Errorf("history key %q: chain record %d holds no write of it at offset %d", k, index, offset)
+	}
+	return value, nil
+}
+
+// Write returns the history write (a set) at offset in the chain record of log index index:
+// its key and value, valid until the next call or Close.
+func (h *HistoryReader) Write(index, offset uint64) (key, value []byte, err error) {
 	if h.writes == nil || h.index != index {
 		h.release()
 		rec, closer, err := h.r.Get(chainKey(index))
 		if errors.Is(err, pebble.ErrNotFound) {
-			return nil, fmt.Errorf("history key %q: points into chain record %d, which is missing", k, index)
+			return nil, nil, fmt.Errorf("chain record %d is missing", index)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("history key %q: read chain record %d: %w", k, index, err)
+			return nil, nil, fmt.Errorf("read chain record %d: %w", index, err)
 		}
 		writes, ok := chainRecordWrites(rec)
 		if !ok {
 			closer.Close()
-			return nil, fmt.Errorf("history key %q: chain record %d is malformed", k, index)
+			return nil, nil, fmt.Errorf("chain record %d is malformed", index)
 		}
 		h.index, h.writes, h.closer = index, writes, closer
 		h.Reads++
 	}
 	if offset >= uint64(len(h.writes)) {
-		return nil, fmt.Errorf("history key %q: pointer past the end of chain record %d", k, index)
+		return nil, nil, fmt.Errorf("pointer past the end of chain record %d", index)
 	}
 	kind, key, value, _, ok := nextChainWrite(h.writes[offset:])
-	if !ok || kind != chainSet || !bytes.Equal(key, k) {
-		return nil, fmt.Errorf("history key %q: chain record %d holds no write of it at offset %d", k, index, offset)
+	if !ok || kind != chainSet {
+		return nil, nil, fmt.Errorf("chain record %d holds no history write at offset %d", index, offset)
 	}
-	return value, nil
+	return key, value, nil
 }
 
 func (h *HistoryReader) release() {

@@ -1,9 +1,15 @@
 package ledger
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/cockroachdb/pebble"
 
 	"github.com/gigaledger/gigaledger/fsm"
 )
@@ -208,5 +214,83 @@ func TestEntriesPageReadsOneChainRecordPerBatch(t *testing.T) {
 	entries, _, err := tl.ledger.ListEntries("p", "a", TimeRange{ToMs: 1 << 62}, PageRequest{Page: 2, PageSize: 25})
 	if err != nil || len(entries) != 25 || entries[0].Sequence != 25 || entries[24].BalanceAfter != AmountFromUint64(50) {
 		t.Fatalf("page: %v %+v", err, entries)
+	}
+}
+
+// The balance replay reads entries through their pointers in chain order, and finds a chain
+// record whose entry was changed and a pointer that names another entry's write.
+func TestCheckInvariantsThroughPointers(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		tamper func(t *testing.T, db *pebble.DB, keys, values [][]byte)
+		want   string
+	}{
+		{"entry changed in its chain record", func(t *testing.T, db *pebble.DB, keys, values [][]byte) {
+			index, _, _ := fsm.ParseHistoryPointer(values[5])
+			ck := binary.BigEndian.AppendUint64([]byte{'#'}, index)
+			rec, closer, err := db.Get(ck)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec = bytes.Clone(rec)
+			closer.Close()
+			// The entry's encoded record (version 1, then its sequence 5) after its key.
+			at := bytes.Index(rec, keys[5]) + len(keys[5]) + 1 // after the value's length byte
+			if rec[at] != 1 || rec[at+1] != 5 {
+				t.Fatalf("entry record not found in the chain record: %x", rec[at:at+4])
+			}
+			rec[at+1] = 6
+			if err := db.Set(ck, rec, pebble.Sync); err != nil {
+				t.Fatal(err)
+			}
+		}, "wallet a: entry 5 has sequence 6"},
+		{"pointer to another entry", func(t *testing.T, db *pebble.DB, keys, values [][]byte) {
+			if err := db.Set(keys[5], values[4], pebble.Sync); err != nil {
+				t.Fatal(err)
+			}
+		}, "two entries point to write"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tl := newTestLedger(t)
+			tl.ok(&Command{Op: OpCreateProject, ProjectID: "p", Name: "p"})
+			tl.ok(&Command{Op: OpCreateAsset, ProjectID: "p", AssetID: "usd", Name: "USD", Code: "USD", Fractions: 100})
+			tl.ok(&Command{Op: OpCreateWallet, ProjectID: "p", WalletID: "a", AssetID: "usd"})
+			tl.ok(&Command{Op: OpCreateWallet, ProjectID: "p", WalletID: "b", AssetID: "usd"})
+			for i := range 4 {
+				tl.batch(&Command{Op: OpTransact, ProjectID: "p", IDPrefix: "t", ReferenceID: fmt.Sprint("r", i),
+					Operations: []Operation{issue("a", 3), transfer("a", "b", 1)}})
+			}
+			var keys, values [][]byte
+			err := tl.ledger.Machine.Store().Scan(prefixOf(prefixEntry, "a"), func(k, v []byte) error {
+				keys, values = append(keys, bytes.Clone(k)), append(values, bytes.Clone(v))
+				return nil
+			})
+			if err != nil || len(keys) != 8 {
+				t.Fatal(err, len(keys))
+			}
+			if err := tl.ledger.CheckInvariants(); err != nil {
+				t.Fatal(err)
+			}
+			if err := tl.ledger.Close(); err != nil {
+				t.Fatal(err)
+			}
+			tl.ledger = nil // the cleanup's checks would fail on purpose
+			db, err := pebble.Open(filepath.Join(tl.dir, "ledger"), &pebble.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.tamper(t, db, keys, values)
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			l, err := openTest(tl.dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			if err := l.CheckInvariants(); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want %q", err, c.want)
+			}
+		})
 	}
 }
