@@ -96,10 +96,8 @@ type chainState struct {
 // isHistory reports whether a key belongs to a prefix some family marked as history.
 func (m *Machine) isHistory(k []byte) bool { return len(k) > 0 && m.reg.history[k[0]] }
 
-// recordHistory adds one history write to the batch's chain record and returns its offset in
-// the record's writes (what a history pointer names, historyptr.go).
-func (c *chainState) recordHistory(kind byte, k, v []byte) uint64 {
-	at := uint64(len(c.writes))
+// recordHistory adds one history write to the batch's chain record.
+func (c *chainState) recordHistory(kind byte, k, v []byte) {
 	c.writes = append(c.writes, kind)
 	c.writes = binary.AppendUvarint(c.writes, uint64(len(k)))
 	c.writes = append(c.writes, k...)
@@ -108,7 +106,6 @@ func (c *chainState) recordHistory(kind byte, k, v []byte) uint64 {
 		c.writes = append(c.writes, v...)
 	}
 	c.count++
-	return at
 }
 
 // endBatch writes the batch's chain record, if the batch started the chain or wrote history.

@@ -52,8 +52,7 @@ func (e *HistoryMismatch) Error() string {
 //   - the chain: records in log-index order, the first a genesis with a zero previous hash,
 //     each later one carrying the hash of the one before;
 //   - every history write the chain recorded is in the store: a key's newest recorded value is
-//     its stored value, or its stored pointer names that write (historyptr.go; a deleted key
-//     is absent);
+//     its stored value (a deleted key is absent);
 //   - every history record of the store was written under the chain (when the chain is fresh;
 //     otherwise those that were not are counted as Uncovered).
 //
@@ -152,14 +151,11 @@ func verifyChain(view *pebble.Snapshot, applied uint64, report *HistoryReport) (
 		if d.Err() != nil {
 			return bad("malformed record: %v", d.Err())
 		}
-		section := d.buf
-		rest := section
-		var pointer []byte
+		rest := d.buf
 		for i := uint64(0); i < count; i++ {
 			var kind byte
 			var key, value []byte
 			var ok bool
-			at := uint64(len(section) - len(rest))
 			if kind, key, value, rest, ok = nextChainWrite(rest); !ok {
 				return bad("malformed write %d", i)
 			}
@@ -173,10 +169,7 @@ func verifyChain(view *pebble.Snapshot, applied uint64, report *HistoryReport) (
 			switch kind {
 			case chainSet:
 				covered = append(covered, fingerprint(key))
-				// The stored value is the record itself (written before RulesHistoryOnce) or
-				// a pointer that names exactly this write (historyptr.go).
-				pointer = appendHistoryPointer(pointer[:0], index, at)
-				agree = found && (bytes.Equal(stored, value) || bytes.Equal(stored, pointer))
+				agree = found && bytes.Equal(stored, value)
 			case chainDelete:
 				agree = !found
 			default:

@@ -37,7 +37,7 @@ func testRegistry() *Registry {
 			if cmd.By == 0 {
 				return Invalid("by must be positive")
 			}
-			v, _ := b.GetHistory(Key('x', cmd.Name))
+			v, _ := b.Get(Key('x', cmd.Name))
 			n := NewDecoder(v).Uvarint() + cmd.By
 			e := Encoder{}
 			e.Uvarint(n)

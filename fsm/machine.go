@@ -353,16 +353,9 @@ func (b *Batch) deleteRangeRaw(start, end []byte) error {
 // Set writes a key in the batch. It panics only on a store failure: a batch refuses writes when
 // it is closed, or past Pebble's 4 GiB batch limit, which a 64 MiB log entry's writes stay far
 // below.
-//
-// A history write, once the chain has started, is recorded in the batch's chain record; from
-// RulesHistoryOnce on the key keeps only a pointer to it (historyptr.go).
 func (b *Batch) Set(k, v []byte) {
 	if b.m.chain.started && b.m.isHistory(k) {
-		at := b.m.chain.recordHistory(chainSet, k, v)
-		if b.m.rules >= RulesHistoryOnce {
-			var buf [1 + 2*binary.MaxVarintLen64]byte
-			v = appendHistoryPointer(buf[:0], b.Index, at)
-		}
+		b.m.chain.recordHistory(chainSet, k, v)
 	}
 	b.setRaw(k, v)
 }
@@ -383,11 +376,6 @@ func (b *Batch) Delete(k []byte) {
 // Get reads the store as of the previous batch: the batch's own writes are not visible, so a
 // family keeps what it writes in a batch in memory until EndBatch.
 func (b *Batch) Get(k []byte) ([]byte, error) { return b.m.store.Get(k) }
-
-// GetHistory is Get for a key under a history prefix: a pointer into the history chain is
-// resolved to the record (historyptr.go). The chain records it reads are those of earlier
-// batches, all committed.
-func (b *Batch) GetHistory(k []byte) ([]byte, error) { return b.m.store.GetHistory(k) }
 
 // Scan is Store.Scan as of the previous batch.
 func (b *Batch) Scan(prefix []byte, fn func(k, v []byte) error) error {

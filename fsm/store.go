@@ -373,9 +373,7 @@ func (m *Machine) DigestAt() ([32]byte, uint64, error) { return m.digestAt(false
 
 // DigestWithoutHistoryChain is Digest leaving out the history chain's records. Two stores
 // that replayed the same log in different clusters (a compatibility test) agree on it, although
-// each cluster's leader started its chain in a batch of its own time — as to the history written
-// before either raised the rules to RulesHistoryOnce: from then on entries and transactions are
-// stored as pointers naming chain records by log index (historyptr.go).
+// each cluster's leader started its chain in a batch of its own time.
 func (m *Machine) DigestWithoutHistoryChain() ([32]byte, error) {
 	sum, _, err := m.digestAt(true)
 	return sum, err

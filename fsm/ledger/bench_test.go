@@ -163,14 +163,12 @@ func benchApplier(b *testing.B, l *machineLedger) func([][]byte) {
 	}
 }
 
-// benchLedger creates the project and 10,000 funded wallets, the history chain and the newest
-// rules first when chain is set, and returns the apply function.
+// benchLedger creates the project and 10,000 funded wallets, the history chain first when
+// chain is set, and returns the apply function.
 func benchLedger(b *testing.B, l *machineLedger, chain bool) func([][]byte) {
 	apply := benchApplier(b, l)
 	if chain {
-		// As a shard's leader does: the chain and the newest rules (history written once,
-		// fsm/historyptr.go).
-		apply([][]byte{fsm.EncodeCommand(&fsm.StartHistoryChain{}), fsm.EncodeCommand(&fsm.RaiseRules{Version: fsm.RulesVersion})})
+		apply([][]byte{fsm.EncodeCommand(&fsm.StartHistoryChain{})})
 	}
 	apply([][]byte{
 		(&Command{Op: OpCreateProject, ProjectID: "p", Name: "bench"}).Encode(nil),

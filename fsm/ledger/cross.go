@@ -884,7 +884,7 @@ func (l *Ledger) findCross(projectID, transactionID string) (*CrossTransaction, 
 	if !ok {
 		return nil, missing
 	}
-	v, err := l.getHistory(transactionKey(projectID, sequence))
+	v, err := l.get(transactionKey(projectID, sequence))
 	if err != nil {
 		panic(fmt.Sprintf("ledger: read transaction: %v", err)) // the store failed
 	}

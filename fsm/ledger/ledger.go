@@ -223,11 +223,6 @@ func (l *Ledger) delete(k []byte) { l.b.Delete(k) }
 // get reads the store as of the previous batch.
 func (l *Ledger) get(k []byte) ([]byte, error) { return l.store.Get(k) }
 
-// getHistory reads an entry or a transaction as get does, resolving a pointer into the history
-// chain (fsm/historyptr.go). During apply it reads only records of earlier batches, whose chain
-// records are committed; what this batch wrote is in the pending maps.
-func (l *Ledger) getHistory(k []byte) ([]byte, error) { return l.store.GetHistory(k) }
-
 // earliestExpiry reads the earliest expiry of an active hold from the store (0: none).
 func (l *Ledger) earliestExpiry() (int64, error) {
 	it, err := l.store.NewIter([]byte{prefixHoldExpiry}, []byte{prefixHoldExpiry + 1})

@@ -368,16 +368,7 @@ func (l *Ledger) ListEntries(projectID, walletID string, r TimeRange, p PageRequ
 			return nil // an empty time range
 		}
 		it.SetBounds(lower, upper)
-		// Entries are pointers into the history chain (fsm/historyptr.go); a wallet's entries
-		// in key order name chain records in log order, so the reader reads each chain record
-		// the page spans once.
-		history := l.store.HistoryReader()
-		defer history.Close()
 		hasMore, err = pageOf(it, p, func(k, v []byte) error {
-			v, err := history.Resolve(k, v)
-			if err != nil {
-				return err
-			}
 			e, err := decodeEntry(walletID, v)
 			if err == nil {
 				entries = append(entries, *e)
@@ -402,7 +393,7 @@ func (l *Ledger) GetTransaction(projectID, transactionID string) (*Transaction, 
 		if !ok {
 			return missing
 		}
-		v, err := l.getHistory(transactionKey(projectID, sequence))
+		v, err := l.get(transactionKey(projectID, sequence))
 		if err != nil {
 			return err
 		}
@@ -435,9 +426,7 @@ func (l *Ledger) ListTransactions(projectID string, r TimeRange, p PageRequest) 
 			return err
 		}
 		defer it.Close()
-		history := l.store.HistoryReader()
-		defer history.Close()
-		first, err := firstSequenceAtOrAfter(it, history, prefix, r.FromMs)
+		first, err := firstSequenceAtOrAfter(it, prefix, r.FromMs)
 		if err != nil {
 			return err
 		}
@@ -446,7 +435,7 @@ func (l *Ledger) ListTransactions(projectID string, r TimeRange, p PageRequest) 
 		// decoding, so a deep page costs a key scan rather than a decode per skipped record.
 		upper := fsm.PrefixEnd(prefix)
 		if r.ToMs < math.MaxInt64 {
-			end, err := firstSequenceAtOrAfter(it, history, prefix, r.ToMs+1)
+			end, err := firstSequenceAtOrAfter(it, prefix, r.ToMs+1)
 			if err != nil {
 				return err
 			}
@@ -459,11 +448,7 @@ func (l *Ledger) ListTransactions(projectID string, r TimeRange, p PageRequest) 
 				break
 			}
 			if n >= skip {
-				v, err := history.Resolve(it.Key(), it.Value())
-				if err != nil {
-					return err
-				}
-				t, err := decodeTransaction(v)
+				t, err := decodeTransaction(it.Value())
 				if err != nil {
 					return err
 				}
@@ -478,7 +463,7 @@ func (l *Ledger) ListTransactions(projectID string, r TimeRange, p PageRequest) 
 
 // firstSequenceAtOrAfter finds, by binary search over sequences, the first transaction created
 // at or after fromMs: sequences grow with time, so the search needs no time index.
-func firstSequenceAtOrAfter(it *pebble.Iterator, history *fsm.HistoryReader, prefix []byte, fromMs int64) (uint64, error) {
+func firstSequenceAtOrAfter(it *pebble.Iterator, prefix []byte, fromMs int64) (uint64, error) {
 	if !it.Last() {
 		return 0, it.Error()
 	}
@@ -489,11 +474,7 @@ func firstSequenceAtOrAfter(it *pebble.Iterator, history *fsm.HistoryReader, pre
 			high = mid
 			continue
 		}
-		v, err := history.Resolve(it.Key(), it.Value())
-		if err != nil {
-			return 0, err
-		}
-		t, err := decodeTransaction(v)
+		t, err := decodeTransaction(it.Value())
 		if err != nil {
 			return 0, err
 		}

@@ -353,7 +353,7 @@ func (l *Ledger) transactionByReference(projectID, referenceID, referenceKey str
 	if len(sequence) != 8 {
 		return nil, fmt.Errorf("reference %q: bad value %x", referenceID, sequence)
 	}
-	v, err := l.getHistory(transactionKey(projectID, binary.BigEndian.Uint64(sequence)))
+	v, err := l.get(appendSequence(prefixOf(prefixTransaction, projectID), binary.BigEndian.Uint64(sequence)))
 	if err != nil {
 		return nil, err
 	}

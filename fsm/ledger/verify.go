@@ -1,15 +1,12 @@
 package ledger
 
 import (
-	"cmp"
 	"fmt"
 	"math/big"
 	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/cockroachdb/pebble"
 
 	"github.com/gigaledger/gigaledger/fsm"
 )
@@ -34,6 +31,10 @@ func (l *Ledger) CheckInvariants() error {
 		held, crossHolds, captured, err := activeHolds(scan)
 		if err != nil {
 			return err
+		}
+		type assetTotals struct {
+			supply                                  Amount
+			balances, issued, redeemed, moveIn, out wideSum
 		}
 		totals := map[string]*assetTotals{}
 		err = scan([]byte{prefixAsset}, func(k, v []byte) error {
@@ -117,12 +118,6 @@ func (l *Ledger) CheckInvariants() error {
 			return fmt.Errorf("trim index names participation %q, which does not exist", k)
 		}
 		unpaired := map[string]crossMove{}
-		replays, err := replayEntries(view, scan, func(w *Wallet) *assetTotals {
-			return totals[w.ProjectID+"\x00"+w.AssetID]
-		}, unpaired)
-		if err != nil {
-			return err
-		}
 		for id := range crossHolds {
 			return fmt.Errorf("active cross-shard hold %s belongs to no prepared participation", id)
 		}
@@ -146,8 +141,45 @@ func (l *Ledger) CheckInvariants() error {
 			}
 			var balance Amount
 			var count uint64
-			if r := replays[w.ID]; r != nil { // nil only for a wallet the view did not hold before
-				balance, count = r.balance, r.count
+			err := scan(prefixOf(prefixEntry, w.ID), func(k, v []byte) error {
+				e, err := decodeEntry(w.ID, v)
+				if err != nil {
+					return err
+				}
+				if e.Sequence != count {
+					return fmt.Errorf("wallet %s: entry %d has sequence %d", w.ID, count, e.Sequence)
+				}
+				switch e.Type {
+				case EntryIssue:
+					at.issued.add(e.Amount)
+					balance, err = balance.Add(e.Amount)
+				case EntryCredit:
+					balance, err = balance.Add(e.Amount)
+					if perr := pairEntry(unpaired, w, e); perr != nil {
+						return perr
+					}
+				case EntryRedeem:
+					at.redeemed.add(e.Amount)
+					balance, err = balance.Sub(e.Amount)
+				case EntryDebit:
+					balance, err = balance.Sub(e.Amount)
+					if perr := pairEntry(unpaired, w, e); perr != nil {
+						return perr
+					}
+				default:
+					return fmt.Errorf("wallet %s: entry %d has type %d", w.ID, count, e.Type)
+				}
+				if err != nil {
+					return fmt.Errorf("wallet %s: entry %d: %w", w.ID, count, err)
+				}
+				if balance != e.BalanceAfter {
+					return fmt.Errorf("wallet %s: entry %d says balance %s, replay gives %s", w.ID, count, e.BalanceAfter, balance)
+				}
+				count++
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 			if balance != w.Balance || count != w.EntryCount {
 				return fmt.Errorf("wallet %s: balance %s/%d entries, replay gives %s/%d", w.ID, w.Balance, w.EntryCount, balance, count)
@@ -192,155 +224,6 @@ func (l *Ledger) CheckInvariants() error {
 			return nil
 		})
 	})
-}
-
-type assetTotals struct {
-	supply                                  Amount
-	balances, issued, redeemed, moveIn, out wideSum
-}
-
-// entryReplay is one wallet's entries replayed so far.
-type entryReplay struct {
-	wallet   *Wallet
-	at       *assetTotals
-	balance  Amount
-	count    uint64
-	pointers bool // an entry stored as a pointer was met: every later one is one too
-}
-
-// replay checks and applies the wallet's next entry.
-func (r *entryReplay) replay(e *Entry, unpaired map[string]crossMove) error {
-	w := r.wallet
-	if r.at == nil {
-		return fmt.Errorf("wallet %s: asset %s missing", w.ID, w.AssetID)
-	}
-	if e.Sequence != r.count {
-		return fmt.Errorf("wallet %s: entry %d has sequence %d", w.ID, r.count, e.Sequence)
-	}
-	var err error
-	switch e.Type {
-	case EntryIssue:
-		r.at.issued.add(e.Amount)
-		r.balance, err = r.balance.Add(e.Amount)
-	case EntryCredit:
-		r.balance, err = r.balance.Add(e.Amount)
-		if perr := pairEntry(unpaired, w, e); perr != nil {
-			return perr
-		}
-	case EntryRedeem:
-		r.at.redeemed.add(e.Amount)
-		r.balance, err = r.balance.Sub(e.Amount)
-	case EntryDebit:
-		r.balance, err = r.balance.Sub(e.Amount)
-		if perr := pairEntry(unpaired, w, e); perr != nil {
-			return perr
-		}
-	default:
-		return fmt.Errorf("wallet %s: entry %d has type %d", w.ID, r.count, e.Type)
-	}
-	if err != nil {
-		return fmt.Errorf("wallet %s: entry %d: %w", w.ID, r.count, err)
-	}
-	if r.balance != e.BalanceAfter {
-		return fmt.Errorf("wallet %s: entry %d says balance %s, replay gives %s", w.ID, r.count, e.BalanceAfter, r.balance)
-	}
-	r.count++
-	return nil
-}
-
-// replayEntries replays every wallet's entries (those of wallets that exist), in each wallet's
-// sequence order. Entries stored as records (before history was written once) come first, in
-// key order; entries stored as pointers into the history chain (fsm/historyptr.go) follow in
-// chain order — which is apply order, so each wallet's in sequence order — reading each chain
-// record once, where a wallet-by-wallet scan would read a chain record per (wallet, batch):
-// about one per entry on a large store. Each pointer must be its key's: the write it names sets
-// that key, and no two keys share one. Memory: each wallet, and 16 bytes per pointer.
-func replayEntries(view *pebble.Snapshot, scan func([]byte, func(k, v []byte) error) error,
-	totalsOf func(*Wallet) *assetTotals, unpaired map[string]crossMove) (map[string]*entryReplay, error) {
-	replays := map[string]*entryReplay{}
-	err := scanWallets(scan, func(w *Wallet) error {
-		replays[w.ID] = &entryReplay{wallet: w, at: totalsOf(w)}
-		return nil
-	}, func() error { return nil })
-	if err != nil {
-		return nil, err
-	}
-	type pointer struct{ index, offset uint64 }
-	var pointers []pointer
-	err = scan([]byte{prefixEntry}, func(k, v []byte) error {
-		walletID, ok := entryWallet(k)
-		if !ok {
-			return fmt.Errorf("malformed entry key %q", k)
-		}
-		r := replays[walletID]
-		if r == nil {
-			return nil // as before: only the wallets' own entries are replayed
-		}
-		if index, offset, ok := fsm.ParseHistoryPointer(v); ok {
-			r.pointers = true
-			pointers = append(pointers, pointer{index, offset})
-			return nil
-		} else if fsm.IsHistoryPointer(v) {
-			return fmt.Errorf("wallet %s: entry %d: malformed pointer", walletID, r.count)
-		}
-		if r.pointers {
-			return fmt.Errorf("wallet %s: entry stored as a record after entries stored as pointers", walletID)
-		}
-		e, err := decodeEntry(walletID, v)
-		if err != nil {
-			return err
-		}
-		return r.replay(e, unpaired)
-	})
-	if err != nil || len(pointers) == 0 {
-		return replays, err
-	}
-	slices.SortFunc(pointers, func(a, b pointer) int {
-		if c := cmp.Compare(a.index, b.index); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.offset, b.offset)
-	})
-	history := fsm.ViewHistoryReader(view)
-	defer history.Close()
-	for i, p := range pointers {
-		if i > 0 && p == pointers[i-1] {
-			return nil, fmt.Errorf("two entries point to write %d of chain record %d", p.offset, p.index)
-		}
-		k, v, err := history.Write(p.index, p.offset)
-		if err != nil {
-			return nil, fmt.Errorf("entry pointer: %w", err)
-		}
-		walletID, ok := entryWallet(k)
-		r := replays[walletID]
-		if !ok || r == nil {
-			return nil, fmt.Errorf("an entry points to write %d of chain record %d, which is not one of its wallet's entries", p.offset, p.index)
-		}
-		// The key named must hold this very pointer (else the pointer is another key's).
-		stored, err := fsm.GetView(view, k)
-		if err != nil {
-			return nil, err
-		}
-		if index, offset, ok := fsm.ParseHistoryPointer(stored); !ok || index != p.index || offset != p.offset {
-			return nil, fmt.Errorf("wallet %s: an entry points to write %d of chain record %d, which is another entry's", walletID, p.offset, p.index)
-		}
-		e, err := decodeEntry(walletID, v)
-		if err != nil {
-			return nil, err
-		}
-		if err := r.replay(e, unpaired); err != nil {
-			return nil, err
-		}
-	}
-	return replays, nil
-}
-
-// entryWallet is the wallet ID of an entry key (e {wallet} 0 {time} {sequence}).
-func entryWallet(k []byte) (string, bool) {
-	if len(k) < 1+1+16 || k[0] != prefixEntry || k[len(k)-17] != 0 {
-		return "", false
-	}
-	return string(k[1 : len(k)-17]), true
 }
 
 func scanWallets(scan func([]byte, func(k, v []byte) error) error, each func(*Wallet) error, done func() error) error {
