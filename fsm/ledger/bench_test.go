@@ -170,6 +170,12 @@ func benchLedger(b *testing.B, l *machineLedger, chain bool) func([][]byte) {
 	if chain {
 		apply([][]byte{fsm.EncodeCommand(&fsm.StartHistoryChain{})})
 	}
+	benchSetup(apply)
+	return apply
+}
+
+// benchSetup creates the project and benchWalletCount funded wallets.
+func benchSetup(apply func([][]byte)) {
 	apply([][]byte{
 		(&Command{Op: OpCreateProject, ProjectID: "p", Name: "bench"}).Encode(nil),
 		(&Command{Op: OpCreateAsset, ProjectID: "p", AssetID: "usd", Name: "USD", Code: "USD", Fractions: 100}).Encode(nil),
@@ -187,7 +193,6 @@ func benchLedger(b *testing.B, l *machineLedger, chain bool) func([][]byte) {
 		}
 	}
 	apply(setup)
-	return apply
 }
 
 const benchWalletCount = 10_000
