@@ -138,6 +138,14 @@ func Check(data []byte, target reflect.Type, rules Rules) *Problem {
 	if offset, found := UnpairedSurrogateEscape(data); found {
 		return problem(Encoding, "\\u escape of an unpaired UTF-16 surrogate at byte %d", offset)
 	}
+	if quickCheck(data, target, rules) {
+		return nil
+	}
+	return walk(data, target, rules)
+}
+
+// walk is Check after the encoding checks: the first value of data, token by token.
+func walk(data []byte, target reflect.Type, rules Rules) *Problem {
 	walker := walker{decoder: json.NewDecoder(bytes.NewReader(data)), rules: rules}
 	walker.decoder.UseNumber()
 	return walker.value(target, "", 0)
