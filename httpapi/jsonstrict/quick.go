@@ -32,10 +32,15 @@ type quick struct {
 	data  []byte
 	i     int
 	rules Rules
-	// keys is scratch for the keys of the objects being read, shared down the nesting: each
-	// object appends its keys and cuts them off when done.
-	keys [][]byte
+	// keys holds the keys (as offsets into data) of the objects being read, shared down the
+	// nesting: each object adds its keys after the first nkeys and cuts them off when done. An
+	// array in the struct, not a slice, so that it stays on the stack.
+	keys  [2 * quickKeysLinearMax]span
+	nkeys int
 }
+
+// span is data[start:end].
+type span struct{ start, end int }
 
 // space skips JSON white space.
 func (q *quick) space() {
@@ -119,8 +124,15 @@ func (q *quick) object(target reflect.Type, depth int) bool {
 		q.i++
 		return true
 	}
-	first := len(q.keys)
-	defer func() { q.keys = q.keys[:first] }()
+	first := q.nkeys
+	ok := q.members(fields, element, depth, first)
+	q.nkeys = first
+	return ok
+}
+
+// members reads an object's members after its '{' (the object is not empty); its keys go to
+// q.keys after first.
+func (q *quick) members(fields map[string]reflect.Type, element reflect.Type, depth, first int) bool {
 	var seen map[string]struct{}
 	for {
 		q.space()
@@ -139,17 +151,18 @@ func (q *quick) object(target reflect.Type, depth int) bool {
 				return false
 			}
 			seen[string(key)] = struct{}{}
-		case len(q.keys)-first < quickKeysLinearMax:
-			for _, earlier := range q.keys[first:] {
-				if bytes.Equal(earlier, key) {
+		case q.nkeys-first < quickKeysLinearMax && q.nkeys < len(q.keys):
+			for _, earlier := range q.keys[first:q.nkeys] {
+				if bytes.Equal(q.data[earlier.start:earlier.end], key) {
 					return false
 				}
 			}
-			q.keys = append(q.keys, key)
+			q.keys[q.nkeys] = span{start, q.i - 1}
+			q.nkeys++
 		default:
 			seen = make(map[string]struct{}, 2*quickKeysLinearMax)
-			for _, earlier := range q.keys[first:] {
-				seen[string(earlier)] = struct{}{}
+			for _, earlier := range q.keys[first:q.nkeys] {
+				seen[string(q.data[earlier.start:earlier.end])] = struct{}{}
 			}
 			if _, dup := seen[string(key)]; dup {
 				return false
