@@ -92,6 +92,9 @@ func Decode(data []byte, dst any, rules Rules) *Problem {
 	if p := Check(data, reflect.TypeOf(dst), rules); p != nil {
 		return p
 	}
+	if fast, ok := dst.(CheckedDecoder); ok && fast.DecodeChecked(data) {
+		return nil
+	}
 	decoder := json.NewDecoder(bytes.NewReader(data))
 	decoder.DisallowUnknownFields()
 	if err := decoder.Decode(dst); err != nil {
@@ -110,6 +113,15 @@ func Decode(data []byte, dst any, rules Rules) *Problem {
 		return problem(Syntax, "the request body must hold exactly one JSON object")
 	}
 	return nil
+}
+
+// CheckedDecoder is a request struct with a decoder of its own for a hot route, which Decode
+// tries after Check accepted data and before encoding/json. DecodeChecked must either fill the
+// value exactly as encoding/json would from data (whole body, white space after the object
+// only) and return true, or leave it as it was and return false, and then encoding/json
+// decodes it (and words any refusal). It may keep references into data.
+type CheckedDecoder interface {
+	DecodeChecked(data []byte) bool
 }
 
 // syntaxProblem words a tokenizer's error without echoing internals.
@@ -138,6 +150,14 @@ func Check(data []byte, target reflect.Type, rules Rules) *Problem {
 	if offset, found := UnpairedSurrogateEscape(data); found {
 		return problem(Encoding, "\\u escape of an unpaired UTF-16 surrogate at byte %d", offset)
 	}
+	if quickCheck(data, target, rules) {
+		return nil
+	}
+	return walk(data, target, rules)
+}
+
+// walk is Check after the encoding checks: the first value of data, token by token.
+func walk(data []byte, target reflect.Type, rules Rules) *Problem {
 	walker := walker{decoder: json.NewDecoder(bytes.NewReader(data)), rules: rules}
 	walker.decoder.UseNumber()
 	return walker.value(target, "", 0)

@@ -1,0 +1,213 @@
+package httpapi
+
+import (
+	"bytes"
+	"strconv"
+)
+
+// The transfer route's body decoded without encoding/json (jsonstrict.CheckedDecoder): a hand
+// cursor for the documented shape as clients send it. It gives up (and encoding/json decodes
+// the body as before) on anything else: a string with an escape, a null, an amount that is not
+// a number or a plain string, an expiresAt that is not an integer, an unknown key. Check has
+// already refused duplicate, unknown and case-variant keys, bad UTF-8 and malformed JSON.
+
+var _ interface{ DecodeChecked([]byte) bool } = (*transactionRequest)(nil)
+
+// DecodeChecked implements jsonstrict.CheckedDecoder.
+func (r *transactionRequest) DecodeChecked(data []byte) bool {
+	c := fastCursor{data: data}
+	var out transactionRequest
+	ok := c.object(func(key []byte) bool {
+		switch string(key) {
+		case "referenceId":
+			value, ok := c.plainString()
+			out.ReferenceID = value
+			return ok
+		case "operations":
+			return c.operations(&out.Operations)
+		}
+		return false
+	})
+	if !ok || !c.end() {
+		return false
+	}
+	*r = out
+	return true
+}
+
+// fastCursor reads JSON that Check accepted.
+type fastCursor struct {
+	data []byte
+	i    int
+}
+
+func (c *fastCursor) space() {
+	for c.i < len(c.data) {
+		switch c.data[c.i] {
+		case ' ', '\t', '\r', '\n':
+			c.i++
+		default:
+			return
+		}
+	}
+}
+
+// next skips white space and reports whether the next byte is b, consuming it if so.
+func (c *fastCursor) next(b byte) bool {
+	c.space()
+	if c.i < len(c.data) && c.data[c.i] == b {
+		c.i++
+		return true
+	}
+	return false
+}
+
+// end reports whether only white space is left.
+func (c *fastCursor) end() bool {
+	c.space()
+	return c.i == len(c.data)
+}
+
+// object reads an object, calling member with each key (no escapes) with the cursor before
+// its value; member reads the value.
+func (c *fastCursor) object(member func(key []byte) bool) bool {
+	if !c.next('{') {
+		return false
+	}
+	if c.next('}') {
+		return true
+	}
+	for {
+		c.space()
+		key, ok := c.rawString()
+		if !ok || !c.next(':') || !member(key) {
+			return false
+		}
+		if c.next(',') {
+			continue
+		}
+		return c.next('}')
+	}
+}
+
+// rawString reads a string without escapes and returns its content.
+func (c *fastCursor) rawString() ([]byte, bool) {
+	if c.i >= len(c.data) || c.data[c.i] != '"' {
+		return nil, false
+	}
+	end := bytes.IndexByte(c.data[c.i+1:], '"')
+	if end < 0 {
+		return nil, false
+	}
+	content := c.data[c.i+1 : c.i+1+end]
+	if bytes.IndexByte(content, '\\') >= 0 {
+		return nil, false
+	}
+	for _, b := range content {
+		if b < 0x20 {
+			return nil, false
+		}
+	}
+	c.i += end + 2
+	return content, true
+}
+
+// plainString reads a string value without escapes.
+func (c *fastCursor) plainString() (string, bool) {
+	c.space()
+	content, ok := c.rawString()
+	return string(content), ok
+}
+
+// operations reads the operations array (not null: encoding/json's nil slice is left to it).
+func (c *fastCursor) operations(dst *[]operationRequest) bool {
+	if !c.next('[') {
+		return false
+	}
+	operations := make([]operationRequest, 0, 1)
+	if c.next(']') {
+		*dst = operations
+		return true
+	}
+	for {
+		var op operationRequest
+		if !c.operation(&op) {
+			return false
+		}
+		operations = append(operations, op)
+		if c.next(',') {
+			continue
+		}
+		if !c.next(']') {
+			return false
+		}
+		*dst = operations
+		return true
+	}
+}
+
+// operation reads one operation object.
+func (c *fastCursor) operation(op *operationRequest) bool {
+	c.space()
+	return c.object(func(key []byte) bool {
+		var ok bool
+		switch string(key) {
+		case "type":
+			op.Type, ok = c.plainString()
+		case "from":
+			op.From, ok = c.plainString()
+		case "to":
+			op.To, ok = c.plainString()
+		case "amount":
+			op.Amount, ok = c.amount()
+		case "expiresAt":
+			op.ExpiresAt, ok = c.int64Pointer()
+		}
+		return ok
+	})
+}
+
+// amount reads an amount as the raw JSON that encoding/json keeps in a json.RawMessage: a
+// string without escapes or a number of digits (parseAmount judges both).
+func (c *fastCursor) amount() ([]byte, bool) {
+	c.space()
+	start := c.i
+	if c.i < len(c.data) && c.data[c.i] == '"' {
+		if _, ok := c.rawString(); !ok {
+			return nil, false
+		}
+		return c.data[start:c.i], true
+	}
+	for c.i < len(c.data) && c.data[c.i] >= '0' && c.data[c.i] <= '9' {
+		c.i++
+	}
+	if c.i == start || c.i < len(c.data) && !isValueEnd(c.data[c.i]) {
+		return nil, false // empty, or a sign, fraction or exponent: encoding/json's business
+	}
+	return c.data[start:c.i], true
+}
+
+// int64Pointer reads an integer that fits 64 bits.
+func (c *fastCursor) int64Pointer() (*int64, bool) {
+	c.space()
+	start := c.i
+	if c.i < len(c.data) && c.data[c.i] == '-' {
+		c.i++
+	}
+	for c.i < len(c.data) && c.data[c.i] >= '0' && c.data[c.i] <= '9' {
+		c.i++
+	}
+	if c.i < len(c.data) && !isValueEnd(c.data[c.i]) {
+		return nil, false
+	}
+	value, err := strconv.ParseInt(string(c.data[start:c.i]), 10, 64)
+	if err != nil {
+		return nil, false
+	}
+	return &value, true
+}
+
+// isValueEnd reports whether b may follow a number inside an object.
+func isValueEnd(b byte) bool {
+	return b == ',' || b == '}' || b == ' ' || b == '\t' || b == '\r' || b == '\n'
+}
