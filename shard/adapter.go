@@ -221,6 +221,9 @@ func (a *fsmAdapter) catchUp(logs raft.LogStore, point ReadPoint) {
 		entries = append(entries, entry)
 	}
 	entries = append(entries, last)
+	// Counted before the entries apply: whoever sees the applied index move sees the count.
+	a.catchUpCount.Add(1)
+	a.metrics.readCatchUps.Inc()
 	responses := a.applyBatchLocked(entries)
 	if a.caughtUp == nil {
 		a.caughtUp = map[uint64]any{}
@@ -230,8 +233,6 @@ func (a *fsmAdapter) catchUp(logs raft.LogStore, point ReadPoint) {
 			a.caughtUp[entry.Index] = responses[i]
 		}
 	}
-	a.catchUpCount.Add(1)
-	a.metrics.readCatchUps.Inc()
 }
 
 // stop ends catch-ups for good: called once raft has shut down, before the log store closes.
