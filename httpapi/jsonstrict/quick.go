@@ -92,33 +92,33 @@ func (q *quick) value(target reflect.Type, depth int) bool {
 		if items == q.rules.ItemsMax || !q.value(element, depth+1) {
 			return false
 		}
-		q.space()
-		if q.i >= len(q.data) {
-			return false
-		}
-		switch q.data[q.i] {
-		case ',':
-			q.i++
-		case ']':
-			q.i++
-			return true
-		default:
-			return false
+		if done, ok := q.after(']'); done || !ok {
+			return ok
 		}
 	}
 }
 
+// after reads what follows a member or element: ',' (another comes: not done) or the closing
+// byte (done); anything else is not ok.
+func (q *quick) after(closing byte) (done, ok bool) {
+	q.space()
+	if q.i >= len(q.data) {
+		return false, false
+	}
+	switch q.data[q.i] {
+	case ',':
+		q.i++
+		return false, true
+	case closing:
+		q.i++
+		return true, true
+	}
+	return false, false
+}
+
 // object reads the members of an object whose '{' was just read, as walker.object does.
 func (q *quick) object(target reflect.Type, depth int) bool {
-	var fields map[string]reflect.Type
-	var element reflect.Type
-	switch {
-	case target == nil:
-	case target.Kind() == reflect.Struct:
-		fields = FieldsOf(target)
-	case target.Kind() == reflect.Map:
-		element = target.Elem()
-	}
+	fields, element := memberTypes(target)
 	q.space()
 	if q.i < len(q.data) && q.data[q.i] == '}' {
 		q.i++
@@ -185,18 +185,8 @@ func (q *quick) members(fields map[string]reflect.Type, element reflect.Type, de
 		if !q.value(memberType, depth+1) {
 			return false
 		}
-		q.space()
-		if q.i >= len(q.data) {
-			return false
-		}
-		switch q.data[q.i] {
-		case ',':
-			q.i++
-		case '}':
-			q.i++
-			return true
-		default:
-			return false
+		if done, ok := q.after('}'); done || !ok {
+			return ok
 		}
 	}
 }

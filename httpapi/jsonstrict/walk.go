@@ -211,10 +211,9 @@ func (w *walker) value(target reflect.Type, path string, depth int) *Problem {
 	return problem(Syntax, "malformed JSON")
 }
 
-// object reads the members of an object whose '{' was just read.
-func (w *walker) object(target reflect.Type, path string, depth int) *Problem {
-	var fields map[string]reflect.Type
-	var element reflect.Type
+// memberTypes is what an object's members decode into: a struct's fields by key, or a map's
+// element type for every key (both nil: unknown, any member goes).
+func memberTypes(target reflect.Type) (fields map[string]reflect.Type, element reflect.Type) {
 	switch {
 	case target == nil:
 	case target.Kind() == reflect.Struct:
@@ -222,6 +221,12 @@ func (w *walker) object(target reflect.Type, path string, depth int) *Problem {
 	case target.Kind() == reflect.Map:
 		element = target.Elem()
 	}
+	return fields, element
+}
+
+// object reads the members of an object whose '{' was just read.
+func (w *walker) object(target reflect.Type, path string, depth int) *Problem {
+	fields, element := memberTypes(target)
 	seen := make(map[string]bool)
 	for w.decoder.More() {
 		token, err := w.decoder.Token()
