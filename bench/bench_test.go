@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http/httptest"
 	"os"
@@ -408,7 +409,7 @@ func TestMainRejectsBadFlags(t *testing.T) {
 }
 
 func TestReportTableJSONAndComparison(t *testing.T) {
-	rec := newRecorder(4)
+	rec := newRecorder(4, false)
 	for index := range 1000 {
 		outcome := Outcome{Class: OutcomeOK, Kind: "201"}
 		if index%100 == 0 {
@@ -420,7 +421,7 @@ func TestReportTableJSONAndComparison(t *testing.T) {
 		if index%2 == 0 {
 			outcome.Phases = []Phase{{Name: "read", Latency: time.Millisecond}, {Name: "create", Latency: 2 * time.Millisecond}}
 		}
-		rec.record(index, time.Duration(index+1)*time.Millisecond, outcome)
+		rec.record(index, time.Time{}, time.Duration(index+1)*time.Millisecond, outcome)
 	}
 	config := RunConfig{Scenario: testScenario(ScenarioMultiOp), Clients: 4, Duration: 2 * time.Second, Target: "x"}
 	result := buildResult("gigaledger", config, rec, 2*time.Second)
@@ -669,5 +670,34 @@ func TestTokenBatchItemFailuresAreCounted(t *testing.T) {
 	outcome = driver.Do(ctx, &Request{Kind: RequestToken, Wallet: 1, Amounts: []int64{1}})
 	if outcome.Class != OutcomeBusiness || outcome.Kind != "create 422 InsufficientFunds" || outcome.Tokens != 0 || len(outcome.Phases) != 1 {
 		t.Errorf("token outcome %+v", outcome)
+	}
+}
+
+// TestLatencyLog: --latency-log writes every request once, in the order they were due, with
+// its latency in microseconds and its outcome class.
+func TestLatencyLog(t *testing.T) {
+	rec := newRecorder(4, true)
+	start := time.UnixMicro(1_700_000_000_000_000)
+	for index := range 8 {
+		due := start.Add(time.Duration(7-index) * time.Millisecond) // recorded out of order
+		outcome := Outcome{Class: OutcomeOK, Kind: "201"}
+		if index == 3 {
+			outcome = Outcome{Class: OutcomeBusiness, Kind: "422 InsufficientFunds"}
+		}
+		rec.record(index, due, time.Duration(index+1)*time.Millisecond, outcome)
+	}
+	var out bytes.Buffer
+	if err := rec.writeTimeline(&out); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 9 || lines[0] != "due_unix_us,latency_us,outcome" {
+		t.Fatalf("latency log:\n%s", out.String())
+	}
+	if want := fmt.Sprintf("%d,8000,%s", start.UnixMicro(), OutcomeOK); lines[1] != want {
+		t.Errorf("first line %q, want %q", lines[1], want)
+	}
+	if want := fmt.Sprintf("%d,4000,%s", start.Add(4*time.Millisecond).UnixMicro(), OutcomeBusiness); lines[5] != want {
+		t.Errorf("fifth line %q, want %q", lines[5], want)
 	}
 }

@@ -44,6 +44,7 @@ const (
 
 // options are the parsed command-line flags.
 type options struct {
+	latencyLog    string
 	targets       []string
 	token         string
 	clients       int
@@ -142,6 +143,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	flags.IntVar(&opts.batch, "batch", 0, "transfer scenario on GigaLedger: send N transfers per request through POST .../transactions/batch (1..1000; 0: one per request)")
 	flags.StringVar(&opts.system, "system", systemGigaLedger, "what the --target URLs serve, for the report: "+systemGigaLedger+", or "+systemBare+
 		" (the bare-HTTP ceiling, bench/cmd/gigaledger-bare)")
+	flags.StringVar(&opts.latencyLog, "latency-log", "", "write every measured request (when due, latency, outcome) as CSV to this file, to line the tail up with node logs")
 	flags.StringVar(&opts.progress, "progress", "auto", "live progress on stderr: auto (a rewriting line on a terminal, a line per second otherwise), off")
 	if err := flags.Parse(args); err != nil {
 		return nil, err
@@ -280,6 +282,14 @@ func runWithOptions(ctx context.Context, opts *options, stderr io.Writer) (*Resu
 		Seed:          opts.seed,
 		Target:        target,
 		Hooks:         hooks,
+	}
+	if opts.latencyLog != "" {
+		file, err := os.Create(opts.latencyLog)
+		if err != nil {
+			return nil, fmt.Errorf("--latency-log: %w", err)
+		}
+		defer file.Close()
+		config.LatencyLog = file
 	}
 	var progress io.Writer
 	interactive := false

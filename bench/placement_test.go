@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
 )
@@ -69,13 +70,13 @@ func TestCrossShareOnOneShardIsNotApplicable(t *testing.T) {
 	config := testScenario(ScenarioTransfer)
 	config.CrossShare, config.Placement = &share, testPlacement(t, 50, 1)
 	generator := NewGenerator(config, 1, 0)
-	rec := newRecorder(1)
+	rec := newRecorder(1, false)
 	for range 100 {
 		request := generator.Next()
 		if request.Span != spanSingleShard {
 			t.Fatalf("span %q on one shard", request.Span)
 		}
-		rec.record(0, 1, Outcome{Class: OutcomeOK, Kind: "201", Phases: []Phase{{Name: request.Span, Latency: 1}}})
+		rec.record(0, time.Time{}, 1, Outcome{Class: OutcomeOK, Kind: "201", Phases: []Phase{{Name: request.Span, Latency: 1}}})
 	}
 	result := buildResult("gigaledger", RunConfig{Scenario: config, Clients: 1}, rec, 1)
 	if result.Shards != 1 || !strings.HasPrefix(result.Cross, "n/a") || result.SpannedRequests != 100 || result.CrossShardRequests != 0 {

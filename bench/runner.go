@@ -1,10 +1,13 @@
 package bench
 
 import (
+	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +46,11 @@ type RunConfig struct {
 	Target string
 	// Hooks, when not nil, run around the measured phase (--webhook).
 	Hooks MeasureHooks
+	// LatencyLog, when not nil, receives one CSV line per measured request once the run
+	// ends (--latency-log): when it was due (Unix microseconds; the intended send time in the
+	// open loop), its latency in microseconds and its outcome class. It lines the latency tail
+	// up in time with what the nodes log.
+	LatencyLog io.Writer
 }
 
 // MeasureHooks watch a run from outside the driver, around the measured phase and outside its
@@ -67,6 +75,14 @@ type latencyShard struct {
 	phases map[string]*hdrhistogram.Histogram
 	// tokens sums Outcome.Tokens, transfers Outcome.Transfers.
 	tokens, transfers int64
+	// timeline holds every request when RunConfig.LatencyLog is set.
+	timeline []timedRequest
+}
+
+// timedRequest is one line of the latency log.
+type timedRequest struct {
+	dueMicros, latencyMicros int64
+	class                    OutcomeClass
 }
 
 // liveCounters are read by the progress display while clients run.
@@ -80,13 +96,14 @@ type liveCounters struct {
 
 // recorder collects measurements from all clients.
 type recorder struct {
-	shards []*latencyShard
-	live   liveCounters
+	shards   []*latencyShard
+	live     liveCounters
+	timeline bool // keep every request for the latency log
 }
 
-func newRecorder(clients int) *recorder {
+func newRecorder(clients int, timeline bool) *recorder {
 	count := min(clients, histogramShardsMax)
-	r := &recorder{shards: make([]*latencyShard, count)}
+	r := &recorder{shards: make([]*latencyShard, count), timeline: timeline}
 	for index := range r.shards {
 		r.shards[index] = &latencyShard{
 			histogram: hdrhistogram.New(latencyMinMicros, latencyMaxMicros, latencySignificantDigits),
@@ -97,11 +114,14 @@ func newRecorder(clients int) *recorder {
 	return r
 }
 
-func (r *recorder) record(client int, latency time.Duration, outcome Outcome) {
+func (r *recorder) record(client int, due time.Time, latency time.Duration, outcome Outcome) {
 	micros := min(max(latency.Microseconds(), latencyMinMicros), latencyMaxMicros)
 	shard := r.shards[client%len(r.shards)]
 	shard.mutex.Lock()
 	_ = shard.histogram.RecordValue(micros) // in range by construction
+	if r.timeline {
+		shard.timeline = append(shard.timeline, timedRequest{due.UnixMicro(), micros, outcome.Class})
+	}
 	count := shard.outcomes[outcome.Kind]
 	if count == nil {
 		count = &OutcomeCount{Kind: outcome.Kind, Class: outcome.Class.String()}
@@ -174,7 +194,7 @@ func Run(ctx context.Context, driver Driver, config RunConfig, progress io.Write
 			return nil, err
 		}
 	}
-	rec := newRecorder(config.Clients)
+	rec := newRecorder(config.Clients, config.LatencyLog != nil)
 	cpuBefore, cpuKnown := processCPUTime()
 	start := time.Now()
 	if config.Hooks != nil {
@@ -193,6 +213,11 @@ func Run(ctx context.Context, driver Driver, config RunConfig, progress io.Write
 	stopProgress()
 
 	result := buildResult(driver.System(), config, rec, elapsed)
+	if config.LatencyLog != nil {
+		if err := rec.writeTimeline(config.LatencyLog); err != nil {
+			return nil, fmt.Errorf("latency log: %w", err)
+		}
+	}
 	result.SetupSeconds = setupElapsed.Seconds()
 	if cpuKnown && cpuKnownAfter && elapsed > 0 {
 		// The harness shares the machine with the system under test: past a few tens of
@@ -236,7 +261,7 @@ func runClosedLoop(ctx context.Context, driver Driver, config RunConfig, rec *re
 				request := generator.Next()
 				begin := time.Now()
 				outcome := driver.Do(ctx, &request)
-				rec.record(client, time.Since(begin), outcome)
+				rec.record(client, begin, time.Since(begin), outcome)
 			}
 		})
 	}
@@ -282,7 +307,7 @@ func runOpenLoop(ctx context.Context, driver Driver, config RunConfig, rec *reco
 				sent.Add(1)
 				request := generator.Next()
 				outcome := driver.Do(ctx, &request)
-				rec.record(client, time.Since(intended), outcome)
+				rec.record(client, intended, time.Since(intended), outcome)
 			}
 		})
 	}
@@ -336,4 +361,19 @@ func startProgress(out io.Writer, interactive bool, rec *recorder, start time.Ti
 		close(done)
 		<-finished
 	}
+}
+
+// writeTimeline writes the latency log in the order requests were due.
+func (r *recorder) writeTimeline(w io.Writer) error {
+	var all []timedRequest
+	for _, shard := range r.shards {
+		all = append(all, shard.timeline...)
+	}
+	slices.SortFunc(all, func(a, b timedRequest) int { return cmp.Compare(a.dueMicros, b.dueMicros) })
+	out := bufio.NewWriter(w)
+	fmt.Fprintln(out, "due_unix_us,latency_us,outcome")
+	for _, t := range all {
+		fmt.Fprintf(out, "%d,%d,%s\n", t.dueMicros, t.latencyMicros, t.class)
+	}
+	return out.Flush()
 }
