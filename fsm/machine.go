@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -150,11 +151,14 @@ func open(dir string, logger *slog.Logger, reg *Registry, readOnly bool) (*Machi
 			return nil, fmt.Errorf("open state: %w", err)
 		}
 	}
-	db, err := openPebble(livePath, readOnly)
+	db, err := openPebble(livePath, readOnly, logger)
 	if err != nil {
 		return nil, err
 	}
-	m := &Machine{reg: reg, logger: logger, store: &Store{dir: dir, db: db, readOnly: readOnly}}
+	m := &Machine{reg: reg, logger: logger, store: &Store{dir: dir, db: db, readOnly: readOnly, logger: logger}}
+	if !readOnly {
+		m.store.flushPhaseLeft = 1 + rand.Int64N(storeMemTableBytes/2)
+	}
 	for _, newModule := range reg.modules {
 		mod := newModule(m.store)
 		m.modules = append(m.modules, mod)
@@ -302,6 +306,7 @@ func (m *Machine) ApplyBatch(index uint64, timeUnixMs int64, commands [][]byte) 
 		// answer as if the batch were applied.
 		panic(fmt.Sprintf("fsm: commit log entry %d: %v", index, err))
 	}
+	m.store.shiftFlushPhase(len(b.pb.Repr()))
 	b.pb.Close()
 	b.pb = nil
 	m.applied.Store(index)

@@ -3,6 +3,7 @@ package fsm
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -10,8 +11,10 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 
 	"github.com/cockroachdb/pebble"
@@ -186,7 +189,7 @@ func (s *Store) swap(livePath, nextPath, oldPath string) error {
 	if err := crashPoint("swapped"); err != nil {
 		return err
 	}
-	db, err := openPebble(livePath, false)
+	db, err := openPebble(livePath, false, s.logger)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
@@ -215,7 +218,7 @@ func buildRestoredStore(r *bufio.Reader, path string) (uint64, error) {
 			return 0, err
 		}
 	}
-	db, err := openPebble(path, false)
+	db, err := openPebble(path, false, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -422,6 +425,28 @@ type Store struct {
 	mu       sync.RWMutex // guards db against Restore swapping it; readers take RLock
 	db       *pebble.DB
 	readOnly bool
+	logger   *slog.Logger // Pebble's events (openPebble); nil in tools
+	// flushPhaseLeft counts down the bytes apply commits until the one flush that sets this
+	// replica's flush phase (shiftFlushPhase); apply's goroutine only.
+	flushPhaseLeft int64
+}
+
+// shiftFlushPhase flushes the memtable once, after a random share of a memtable's bytes
+// since the store opened. Pebble grows a new store's memtables by doubling from 256 KiB, the
+// same on every replica whatever jitteredMemTableBytes drew, so replicas started together (a
+// new cluster) would flush their first memtables at the same log position — the largest
+// latency episode left after the jitter (bench/RESULTS.md, 2026-12-06). One early flush at a
+// random point shifts every later flush of this replica by that much. It writes nothing but
+// moves the durable apply point, as any flush does.
+func (s *Store) shiftFlushPhase(committed int) {
+	if s.flushPhaseLeft <= 0 {
+		return
+	}
+	if s.flushPhaseLeft -= int64(committed); s.flushPhaseLeft <= 0 {
+		if _, err := s.db.AsyncFlush(); err != nil && s.logger != nil {
+			s.logger.Warn("state store: early flush", "error", err)
+		}
+	}
 }
 
 const storeDirName = "ledger"
@@ -430,32 +455,58 @@ const storeDirName = "ledger"
 // transaction ID), so every level carries bloom filters; without them each miss reads index and
 // data blocks from every level.
 const (
-	storeCacheBytes         = 512 << 20
-	storeMemTableBytes      = 16 << 20
-	storeBloomBitsPerKey    = 10
-	storeLevelCount         = 7
-	storeL0CompactionFiles  = 4
-	storeL0StopWritesFiles  = 24
-	storeLBaseMaxBytes      = 256 << 20
-	storeTargetFileBytes    = 16 << 20
-	storeMaxConcurrentFlush = 2
+	storeCacheBytes        = 512 << 20
+	storeMemTableBytes     = 16 << 20
+	storeBloomBitsPerKey   = 10
+	storeLevelCount        = 7
+	storeL0CompactionFiles = 4
+	storeL0StopWritesFiles = 24
+	storeLBaseMaxBytes     = 256 << 20
+	storeTargetFileBytes   = 16 << 20
 	// storeManifestMaxBytes is the MANIFEST size at which Pebble starts a new one; a checkpoint
 	// copies the MANIFEST, so this bounds what a snapshot copies (Pebble's default is 128 MiB).
 	storeManifestMaxBytes = 8 << 20
 )
 
+// LevelStorageEvents is the log level of the state store's flushes and compactions and of the
+// node log's slow commits: between debug (every HTTP request) and info, so that
+// `--log-level debug+2` shows them, with their wall times, without the access log.
+const LevelStorageEvents = slog.LevelDebug + 2
+
+// jitteredMemTableBytes draws this open's memtable size, from half storeMemTableBytes up to it. The
+// replicas of a shard apply the same log, so with equal memtables each fills, flushes and then
+// compacts at the same log position — at the same moment on every replica. Measured on one
+// 2-core box at half the peak rate (bench/RESULTS.md, 2026-12-06), every latency episode above
+// 25 ms lined up with those simultaneous flushes (70–170 ms) and compactions (200–450 ms); and
+// on separate machines it is the quorum that waits when leader and followers stall together.
+// A different size per replica spreads that work in time. The draw stays below the full size
+// because Pebble grows a new store's memtables by doubling from 256 KiB: a larger draw would
+// keep the first flushes (the first ~16 MiB) in step. The content stored does not change.
+func jitteredMemTableBytes() uint64 {
+	return storeMemTableBytes/2 + rand.Uint64N(storeMemTableBytes/2)
+}
+
+// compactionConcurrency bounds Pebble's concurrent compactions to half the cores (at least
+// one). Compaction comes in bursts (200–450 ms of a core each at half the peak rate, bench/
+// RESULTS.md 2026-12-06); two at once on a 2-core box took every core from the request path,
+// and one at a time cut the open-loop p99 there from 36–48 ms to 19–20 ms (with the memtable
+// jitter above). More cores leave compaction more room.
+func compactionConcurrency() int { return max(1, runtime.GOMAXPROCS(0)/2) }
+
 // openPebble opens the store at path; readOnly opens an existing one without writing to it.
-func openPebble(path string, readOnly bool) (*pebble.DB, error) {
+// Flushes and compactions are logged at debug level with their durations, write stalls and
+// slow disk operations as warnings (logger nil: not logged).
+func openPebble(path string, readOnly bool, logger *slog.Logger) (*pebble.DB, error) {
 	cache := pebble.NewCache(storeCacheBytes)
 	defer cache.Unref()
 	opts := &pebble.Options{
 		Cache:                    cache,
-		MemTableSize:             storeMemTableBytes,
+		MemTableSize:             jitteredMemTableBytes(),
 		L0CompactionThreshold:    storeL0CompactionFiles,
 		L0StopWritesThreshold:    storeL0StopWritesFiles,
 		LBaseMaxBytes:            storeLBaseMaxBytes,
 		MaxManifestFileSize:      storeManifestMaxBytes,
-		MaxConcurrentCompactions: func() int { return storeMaxConcurrentFlush },
+		MaxConcurrentCompactions: compactionConcurrency,
 		Logger:                   quietPebbleLogger{},
 		Levels:                   make([]pebble.LevelOptions, storeLevelCount),
 		ReadOnly:                 readOnly,
@@ -465,7 +516,8 @@ func openPebble(path string, readOnly bool) (*pebble.DB, error) {
 		// the shard replays the log above that applied index. Raft compacts its log only after
 		// a snapshot, and Checkpoint flushes first, so the entries above the store's durable
 		// index are always still in the log.
-		DisableWAL: true,
+		DisableWAL:    true,
+		EventListener: pebbleEvents(logger),
 	}
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(storeBloomBitsPerKey)
@@ -500,6 +552,38 @@ func recoverInterruptedRestore(livePath string) error {
 		}
 	}
 	return nil
+}
+
+// pebbleEvents logs what can stall apply: a flush or compaction (at LevelStorageEvents, with
+// its wall time, to line up with latency), a write stall and a slow disk operation (warnings:
+// an operator's business).
+func pebbleEvents(logger *slog.Logger) *pebble.EventListener {
+	if logger == nil {
+		return nil
+	}
+	return &pebble.EventListener{
+		FlushEnd: func(i pebble.FlushInfo) {
+			logger.Log(context.Background(), LevelStorageEvents, "pebble flush", "memtables", i.Input, "bytes", i.InputBytes,
+				"ms", i.TotalDuration.Milliseconds(), "error", i.Err)
+		},
+		CompactionEnd: func(i pebble.CompactionInfo) {
+			var in uint64
+			for _, level := range i.Input {
+				for _, t := range level.Tables {
+					in += t.Size
+				}
+			}
+			logger.Log(context.Background(), LevelStorageEvents, "pebble compaction", "reason", i.Reason, "to_level", i.Output.Level,
+				"input_bytes", in, "ms", i.TotalDuration.Milliseconds(), "error", i.Err)
+		},
+		WriteStallBegin: func(i pebble.WriteStallBeginInfo) {
+			logger.Warn("pebble write stall: apply waits for flushes or compactions", "reason", i.Reason)
+		},
+		WriteStallEnd: func() { logger.Warn("pebble write stall ended") },
+		DiskSlow: func(i pebble.DiskSlowInfo) {
+			logger.Warn("pebble: slow disk operation", "path", i.Path, "op", i.OpType.String(), "ms", i.Duration.Milliseconds())
+		},
+	}
 }
 
 // quietPebbleLogger drops Pebble's informational chatter and keeps fatal errors fatal.

@@ -15,6 +15,7 @@ package nodelog
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -22,6 +23,7 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -47,6 +49,13 @@ const (
 	// store also flushes inline at 4 × FlushBytes of its own.
 	DefaultMemoryMaxBytes = 256 << 20
 )
+
+// slowCommit is the commit (write and fdatasync) or bolt flush time from which the log says so
+// at levelStorageEvents, to line up with request latency.
+const slowCommit = 5 * time.Millisecond
+
+// levelStorageEvents is fsm.LevelStorageEvents (debug+2: below info, above the access log).
+const levelStorageEvents = slog.LevelDebug + 2
 
 // Mode says how a node's replicas make their raft log durable.
 type Mode int
@@ -606,7 +615,11 @@ func (l *Log) writeBatch(batch *commitBatch) error {
 	if err := fdatasync(l.file); err != nil {
 		return fmt.Errorf("fdatasync: %w", err)
 	}
-	l.metrics.commitSeconds.Observe(time.Since(start).Seconds())
+	took := time.Since(start)
+	l.metrics.commitSeconds.Observe(took.Seconds())
+	if took >= slowCommit {
+		l.logger.Log(context.Background(), levelStorageEvents, "node log: slow commit", "ms", took.Milliseconds(), "bytes", len(batch.buf))
+	}
 	l.metrics.countWAL()
 	l.fileBytes += int64(len(batch.buf))
 	l.mu.Lock()
@@ -639,17 +652,22 @@ func (l *Log) signalFlush() {
 	}
 }
 
-// runFlushes writes stores' memory to bolt every FlushInterval (and when a store or a new
-// segment asks), then deletes the segments no store needs.
+// runFlushes writes stores' memory to bolt about every FlushInterval (and when a store or a
+// new segment asks), then deletes the segments no store needs. Each wait is drawn between
+// half and one and a half FlushInterval: the nodes of a cluster started together would
+// otherwise write their bolt files (10–50 ms of a core and the disk) at the same instants,
+// a latency episode of its own on a shared machine (bench/RESULTS.md, 2026-12-06).
 func (l *Log) runFlushes() {
 	defer close(l.flushDone)
-	ticker := time.NewTicker(l.opts.FlushInterval)
-	defer ticker.Stop()
+	interval := int64(l.opts.FlushInterval)
+	timer := time.NewTimer(time.Duration(interval/2 + mrand.Int64N(interval)))
+	defer timer.Stop()
 	for {
 		select {
 		case <-l.closing:
 			return
-		case <-ticker.C:
+		case <-timer.C:
+			timer.Reset(time.Duration(interval/2 + mrand.Int64N(interval)))
 		case <-l.flushSignal:
 		}
 		if l.flushPaused.Load() {
@@ -664,8 +682,11 @@ func (l *Log) runFlushes() {
 		}
 		l.mu.Unlock()
 		for _, s := range stores {
+			start := time.Now()
 			if err := s.flush(); err != nil && !errors.Is(err, ErrClosed) {
 				l.logger.Error("node log: flush to bolt failed", "store", s.key, "error", err)
+			} else if took := time.Since(start); took >= slowCommit {
+				l.logger.Log(context.Background(), levelStorageEvents, "node log: flush to bolt", "store", s.key, "ms", took.Milliseconds())
 			}
 		}
 		if err := l.deleteFlushedSegments(); err != nil {
