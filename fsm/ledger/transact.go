@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/gigaledger/gigaledger/fsm"
 )
@@ -323,7 +324,18 @@ const transactionIDDigits = 16
 
 // transactionID is the proposer's prefix and the shard's transaction sequence in hex.
 func transactionID(prefix string, sequence uint64) string {
-	return fmt.Sprintf("%s%0*x", prefix, transactionIDDigits, sequence)
+	// fmt.Sprintf("%s%016x") without fmt: this runs for every transaction applied.
+	const hex = "0123456789abcdef"
+	var digits [transactionIDDigits]byte
+	for i := len(digits) - 1; i >= 0; i-- {
+		digits[i] = hex[sequence&0xf]
+		sequence >>= 4
+	}
+	var b strings.Builder
+	b.Grow(len(prefix) + transactionIDDigits)
+	b.WriteString(prefix)
+	b.Write(digits[:])
+	return b.String()
 }
 
 // transactionSequence recovers the sequence from a transaction ID.
