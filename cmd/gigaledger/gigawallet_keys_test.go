@@ -28,17 +28,17 @@ import (
 )
 
 // TestGigaWalletKeysNeverStored: three nodes share a seed file kept outside their data
-// directories; accounts and invoices are created, read, and refused in a dozen ways a client
-// can provoke; every replica of every shard is snapshotted, more is written, and the nodes
-// stop, start (Pebble writes what its WAL replays into compressed tables) and stop again. Then
-// neither the seed nor any private key derived from it (raw, hex, WIF, extended) is in any byte
-// the nodes wrote: every file of every data directory as it lies on disk, and, because Pebble
-// compresses its blocks, every key and value of every replica's store read back through
-// Pebble, every Raft log entry read back through raft-boltdb, and every snapshot (an
-// uncompressed stream, checked by its magic). Nor in the nodes' debug log, their /metrics, or
-// any answer they gave. Positive controls: the accounts' extended public keys and the invoice
-// addresses are found by the same search in each of those places (the answers show no xpub),
-// so the search reads what the nodes stored.
+// directories; accounts and invoices are created, read, and refused in a dozen ways a client can
+// provoke; every replica of every shard is snapshotted, more is written, and the nodes stop (the
+// store has no WAL: Close flushes its memtables into compressed tables), start and stop again.
+// Then neither the seed nor any private key derived from it (raw, hex, WIF, extended) is in any
+// byte the nodes wrote: every file of every data directory as it lies on disk, and, because
+// Pebble compresses its blocks, every key and value of every replica's store read back through
+// Pebble, every Raft log entry read back through raft-boltdb, and every snapshot (an uncompressed
+// stream, checked by its magic). Nor in the nodes' debug log, their /metrics, or any answer they
+// gave. Positive controls: the accounts' extended public keys and the invoice addresses are found
+// by the same search in each of those places (the answers show no xpub), so the search reads what
+// the nodes stored.
 func TestGigaWalletKeysNeverStored(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-node test")
@@ -191,8 +191,8 @@ func TestGigaWalletKeysNeverStored(t *testing.T) {
 		answers = append(answers, metrics)
 	}
 
-	// Stop every node, start them again (Pebble writes the memtable its WAL replays into a
-	// table, compressed), and stop them again: everything is on disk, in every form.
+	// Stop every node (Close flushes the memtables into tables, compressed: the store has no
+	// WAL), start them again, and stop them again: everything is on disk, in every form.
 	for i := range g.nodes {
 		g.stop(i)
 	}
