@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -154,7 +155,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&cfg.NodeID, "node-id", defaultNodeID, "this node's ID within --peers")
 	fs.StringVar(&cfg.Peers, "peers", "", "static replica set id=host:port,...; empty = this node alone")
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token for the admin API (or env "+adminTokenEnv+"); empty = no auth, loopback only")
-	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug (with every HTTP request), debug+2 (state-store flushes and compactions, slow raft log commits, with their times), info, warn or error")
 	fs.DurationVar(&cfg.LeaderBalanceInterval, "leader-balance-interval", cluster.DefaultLeaderBalanceInterval,
 		"every this often, the node leading shard 0 moves one shard's leadership from the node leading the most shards to a voter leading two fewer (0: off; POST /cluster/balance-leaders still does it on request)")
 	fs.DurationVar(&cfg.BatchLinger, "batch-linger", shard.DefaultBatchLinger,
@@ -245,6 +246,10 @@ func (cfg *serveConfig) validate() error {
 	}
 	if cfg.Replicas < 1 {
 		return fmt.Errorf("--replicas must be at least 1")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, debug+2, info, warn or error", cfg.LogLevel)
 	}
 	if _, err := cfg.raftLogMode(); err != nil {
 		return fmt.Errorf("--raft-log-mode: %w", err)
