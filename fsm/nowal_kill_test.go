@@ -1,10 +1,8 @@
 package fsm
 
 import (
-	"bufio"
 	"fmt"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 )
@@ -63,25 +61,10 @@ func TestKilledStoreReopensAtItsLastFlush(t *testing.T) {
 		t.Skip("starts a child process")
 	}
 	dir := t.TempDir()
-	child := exec.Command(os.Args[0], "-test.run=^TestNoWALChild$", "-test.count=1")
-	child.Env = append(os.Environ(), noWALChildDirEnv+"="+dir)
-	stdout, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	said := make(chan string, 1)
-	go func() {
-		scanner := bufio.NewScanner(stdout)
-		for scanner.Scan() {
-			said <- scanner.Text()
-		}
-		close(said)
-	}()
+	c := startTestChild(t, "TestNoWALChild", noWALChildDirEnv+"="+dir)
+	child := c.cmd
 	select {
-	case line := <-said:
+	case line := <-c.lines:
 		if line != fmt.Sprintf("applied %d", noWALBatches) {
 			t.Fatalf("child said %q", line)
 		}

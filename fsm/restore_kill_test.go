@@ -1,7 +1,6 @@
 package fsm
 
 import (
-	"bufio"
 	"errors"
 	"io"
 	"os"
@@ -74,27 +73,8 @@ func TestRestoreKilled(t *testing.T) {
 			oldDigest := old.digest()
 			m.Close()
 
-			child := exec.Command(os.Args[0], "-test.run=^TestRestoreChild$", "-test.count=1")
-			child.Env = append(os.Environ(), restoreChildDirEnv+"="+dir, restoreChildStepEnv+"="+step.name)
-			stdin, err := child.StdinPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			stdout, err := child.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := child.Start(); err != nil {
-				t.Fatal(err)
-			}
-			lines := make(chan string, 8)
-			go func() {
-				scanner := bufio.NewScanner(stdout)
-				for scanner.Scan() {
-					lines <- scanner.Text()
-				}
-				close(lines)
-			}()
+			c := startTestChild(t, "TestRestoreChild", restoreChildDirEnv+"="+dir, restoreChildStepEnv+"="+step.name)
+			child, stdin, lines := c.cmd, c.stdin, c.lines
 			waitLine := func(want string) {
 				deadline := time.After(30 * time.Second)
 				for {

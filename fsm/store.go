@@ -488,9 +488,9 @@ func jitteredMemTableBytes() uint64 {
 
 // compactionConcurrency bounds Pebble's concurrent compactions to half the cores (at least
 // one). Compaction comes in bursts (200–450 ms of a core each at half the peak rate, bench/
-// RESULTS.md 2026-12-06); two at once on a 2-core box took every core from the request path,
-// and one at a time cut the open-loop p99 there from 36–48 ms to 19–20 ms (with the memtable
-// jitter above). More cores leave compaction more room.
+// RESULTS.md 2026-12-06); two at once on a 2-core box took every core from the request path.
+// With the jitter above it is part of what cut the open-loop p99 there (alternated runs: 31–56
+// ms before, 16–30 ms after). More cores leave compaction more room.
 func compactionConcurrency() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
 // openPebble opens the store at path; readOnly opens an existing one without writing to it.

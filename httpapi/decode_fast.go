@@ -3,6 +3,8 @@ package httpapi
 import (
 	"bytes"
 	"strconv"
+
+	"github.com/gigaledger/gigaledger/httpapi/jsonstrict"
 )
 
 // The transfer route's body decoded without encoding/json (jsonstrict.CheckedDecoder): a hand
@@ -41,16 +43,7 @@ type fastCursor struct {
 	i    int
 }
 
-func (c *fastCursor) space() {
-	for c.i < len(c.data) {
-		switch c.data[c.i] {
-		case ' ', '\t', '\r', '\n':
-			c.i++
-		default:
-			return
-		}
-	}
-}
+func (c *fastCursor) space() { c.i = jsonstrict.SkipSpace(c.data, c.i) }
 
 // next skips white space and reports whether the next byte is b, consuming it if so.
 func (c *fastCursor) next(b byte) bool {

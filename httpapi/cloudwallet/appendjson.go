@@ -8,21 +8,13 @@ import "strconv"
 // checks UTF-8), and then the caller marshals it with encoding/json.
 func (t *Transaction) AppendJSON(dst []byte) (_ []byte, ok bool) {
 	start := len(dst)
-	dst = append(dst, `{"id":`...)
-	if dst, ok = appendPlainString(dst, t.ID); !ok {
-		return dst[:start], false
-	}
-	dst = append(dst, `,"projectId":`...)
-	if dst, ok = appendPlainString(dst, t.ProjectID); !ok {
-		return dst[:start], false
-	}
-	dst = append(dst, `,"referenceId":`...)
-	if dst, ok = appendPlainString(dst, t.ReferenceID); !ok {
-		return dst[:start], false
-	}
-	dst = append(dst, `,"status":`...)
-	if dst, ok = appendPlainString(dst, t.Status); !ok {
-		return dst[:start], false
+	for _, field := range [...]struct{ key, value string }{
+		{`{"id":`, t.ID}, {`,"projectId":`, t.ProjectID}, {`,"referenceId":`, t.ReferenceID}, {`,"status":`, t.Status},
+	} {
+		dst = append(dst, field.key...)
+		if dst, ok = appendPlainString(dst, field.value); !ok {
+			return dst[:start], false
+		}
 	}
 	dst = append(dst, `,"operations":`...)
 	if t.Operations == nil {

@@ -43,15 +43,29 @@ type quick struct {
 type span struct{ start, end int }
 
 // space skips JSON white space.
-func (q *quick) space() {
-	for q.i < len(q.data) {
-		switch q.data[q.i] {
+func (q *quick) space() { q.i = SkipSpace(q.data, q.i) }
+
+// SkipSpace returns the index of the first byte of data at or after i that is not JSON white
+// space (len(data) if there is none).
+func SkipSpace(data []byte, i int) int {
+	for i < len(data) {
+		switch data[i] {
 		case ' ', '\t', '\r', '\n':
-			q.i++
+			i++
 		default:
-			return
+			return i
 		}
 	}
+	return i
+}
+
+// skipDigits returns the index of the first byte of data at or after i that is not an ASCII
+// digit.
+func skipDigits(data []byte, i int) int {
+	for i < len(data) && data[i] >= '0' && data[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 // value reads one value that decodes into target (nil: unknown), as walker.value does.
@@ -282,19 +296,13 @@ func (q *quick) number() bool {
 	case i < len(data) && data[i] == '0':
 		i++
 	case i < len(data) && data[i] >= '1' && data[i] <= '9':
-		for i < len(data) && data[i] >= '0' && data[i] <= '9' {
-			i++
-		}
+		i = skipDigits(data, i)
 	default:
 		return false
 	}
 	if i < len(data) && data[i] == '.' {
-		i++
-		digits := i
-		for i < len(data) && data[i] >= '0' && data[i] <= '9' {
-			i++
-		}
-		if i == digits {
+		digits := i + 1
+		if i = skipDigits(data, digits); i == digits {
 			return false
 		}
 	}
@@ -304,10 +312,7 @@ func (q *quick) number() bool {
 			i++
 		}
 		digits := i
-		for i < len(data) && data[i] >= '0' && data[i] <= '9' {
-			i++
-		}
-		if i == digits {
+		if i = skipDigits(data, digits); i == digits {
 			return false
 		}
 	}
