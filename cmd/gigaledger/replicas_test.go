@@ -232,6 +232,14 @@ func (tc *testCluster) must(method, path string, body any, want int) map[string]
 // waitConverged waits until every live replica has applied the same index and holds the same
 // digest, with the leader's one-time proposals applied on every shard it hosts (the history
 // chain started, the rules raised), and returns that digest.
+// oneTimeDutiesApplied reports whether n's replica of shard k has applied what the shard's
+// leader proposes once by itself (leaderDuties: the history chain's start, the rules raise).
+// Until then those proposals can land at any moment, as entries of the shard's log.
+func oneTimeDutiesApplied(n *node, k int) bool {
+	machine, ok := n.cluster.StateMachine(k).(*fsm.Machine)
+	return !ok || (machine.HistoryChainStarted() && machine.Rules() >= fsm.RulesVersion)
+}
+
 func (tc *testCluster) waitConverged(limit time.Duration) string {
 	tc.t.Helper()
 	var digests []string
@@ -247,7 +255,7 @@ func (tc *testCluster) waitConverged(limit time.Duration) string {
 			// a shard's history chain starts or its rules are raised would change when they are
 			// (a restart's new leader proposes them if the old one had not).
 			for _, k := range n.cluster.HostedShards() {
-				if machine, ok := n.cluster.StateMachine(k).(*fsm.Machine); ok && (!machine.HistoryChainStarted() || machine.Rules() < fsm.RulesVersion) {
+				if !oneTimeDutiesApplied(n, k) {
 					return false
 				}
 			}
