@@ -48,7 +48,8 @@
 #                   unbatched and batched interleaved in one run). PostgreSQL runs ignore it
 #   KEEP_WORK [0]   1 keeps the temporary directory (logs, JSON results)
 #   PROFILE_SECONDS [0]  >0: fetch a CPU profile of every node during the GigaLedger run
-#                   (needs /debug/pprof on the admin listener; implies KEEP_WORK=1)
+#                   (starts the nodes with --pprof; implies KEEP_WORK=1); the profiles cover the
+#                   first PROFILE_SECONDS of the first scenario
 set -euo pipefail
 
 DURATION=${DURATION:-20s}
@@ -208,11 +209,12 @@ start_gigaledger() {
 		free_port; raft+=("$FREE_PORT")
 		peers+="${peers:+,}${nodes[$index]}=127.0.0.1:${raft[$index]}"
 	done
+	if ((PROFILE_SECONDS > 0)); then cluster_args+=(--pprof); fi
 	if ((NODES > 1)); then
 		# Every node of a cluster needs the same wallet seed for the GigaWallet
 		# API; this one is made for the run and removed with the work directory.
 		(umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$WORK/wallet.seed")
-		cluster_args=(--peers "$peers" --wallet-seed-file "$WORK/wallet.seed")
+		cluster_args+=(--peers "$peers" --wallet-seed-file "$WORK/wallet.seed")
 	fi
 	for index in $indexes; do
 		mkdir -p "$dir/${nodes[$index]}"
@@ -339,7 +341,7 @@ run_gigaledger() {
 	local profile_pids=() index
 	if ((PROFILE_SECONDS > 0)); then
 		for index in "${!GL_ADMIN_PORTS[@]}"; do
-			curl -s --max-time $((PROFILE_SECONDS + 30)) -o "$WORK/s$shards-n$((index + 1)).pprof" \
+			curl -sf --max-time $((PROFILE_SECONDS + 30)) -o "$WORK/s$shards-n$((index + 1)).pprof" \
 				"http://127.0.0.1:${GL_ADMIN_PORTS[$index]}/debug/pprof/profile?seconds=$PROFILE_SECONDS" &
 			profile_pids+=($!)
 		done
@@ -388,7 +390,9 @@ run_gigaledger() {
 		done
 	done
 	# Only the curl jobs: a bare wait would also wait for the nodes.
-	for index in "${profile_pids[@]}"; do wait "$index" || true; done
+	for index in "${!profile_pids[@]}"; do
+		wait "${profile_pids[$index]}" || log "no CPU profile from node $((index + 1)) (curl exit $?)"
+	done
 	if ((PROFILE_SECONDS > 0)); then log "CPU profiles: go tool pprof -top $WORK/gigaledger $WORK/s$shards-n1.pprof"; fi
 	stop_gigaledger
 }
