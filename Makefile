@@ -15,7 +15,7 @@ RACE_PACKAGES := ./shard/... ./cluster/... ./httpapi/... ./client/... ./chainwat
 FUZZ_TARGETS := ./fsm/ledger:FuzzDecodeCommand ./shard:FuzzDecodeEnvelope \
 	./httpapi:FuzzDecodeTransaction ./httpapi:FuzzDecodeTransactionBatch ./httpapi:FuzzParseAmount ./httpapi:FuzzDecodeWallet ./httpapi:FuzzDecodeCustomer \
 	./cluster/routing:FuzzDecodeQuery ./httpapi:FuzzDecodeEventsCursor \
-	./httpapi/jsonstrict:FuzzQuickCheck ./httpapi:FuzzTransactionDecodeChecked ./httpapi/cloudwallet:FuzzTransactionAppendJSON \
+	./httpapi/jsonstrict:FuzzQuickCheck ./httpapi:FuzzTransactionDecodeChecked ./httpapi:FuzzTransactionBatchDecodeChecked ./httpapi/cloudwallet:FuzzTransactionAppendJSON \
 	./chainwatch/dogecoin:FuzzValidateP2PKH ./chainwatch/dogecoin:FuzzParseAccountKeys ./chainwatch/dogecoin:FuzzParseSeed ./chainwatch/dogecoin:FuzzParseBlock \
 	./chainwatch/rpc:FuzzDecodeEnvelope ./chainwatch/rpc:FuzzParseAmount ./chainwatch/payout:FuzzNewPlan \
 	./chainwatch/chainsim:FuzzSendRawTransaction ./chainwatch/zmqsub:FuzzReadMessages \

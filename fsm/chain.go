@@ -4,7 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"sync/atomic"
+
+	"github.com/cockroachdb/pebble"
 )
 
 // The history chain makes a shard's history tamper-evident (Formance's hash-chained logs, Blnk's
@@ -212,3 +215,69 @@ func (m *Machine) HistoryChainHead() (ChainHead, bool) {
 	}
 	return ChainHead{}, false
 }
+
+// HistorySetsAfter calls fn with every history write of kind set that the chain recorded after
+// log index after, in apply order, with its record's log index and batch time: what a family
+// that keeps part of its live state in memory between checkpoints replays to rebuild it
+// (ledger's wallet epochs). It reads the store as it is now.
+func (s *Store) HistorySetsAfter(after uint64, fn func(index uint64, now int64, k, v []byte) error) error {
+	return historySetsAfter(s.db, after, fn)
+}
+
+// ViewHistorySetsAfter is HistorySetsAfter on a view of the store.
+func ViewHistorySetsAfter(view *pebble.Snapshot, after uint64, fn func(index uint64, now int64, k, v []byte) error) error {
+	return historySetsAfter(view, after, fn)
+}
+
+func historySetsAfter(r pebble.Reader, after uint64, fn func(index uint64, now int64, k, v []byte) error) error {
+	if after == math.MaxUint64 {
+		return nil
+	}
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: chainKey(after + 1), UpperBound: []byte{prefixChain + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		k, v := it.Key(), it.Value()
+		if len(k) != 9 {
+			return fmt.Errorf("history chain: malformed key %x", k)
+		}
+		index := binary.BigEndian.Uint64(k[1:])
+		// version, flags, the previous hash, the batch time, the write count, the writes
+		if len(v) < 2+32 || v[0] != chainRecordVersion {
+			return fmt.Errorf("history chain: record %d is malformed", index)
+		}
+		rest := v[2+32:]
+		now, n := binary.Varint(rest)
+		if n <= 0 {
+			return fmt.Errorf("history chain: record %d has no time", index)
+		}
+		rest = rest[n:]
+		count, n := binary.Uvarint(rest)
+		if n <= 0 {
+			return fmt.Errorf("history chain: record %d has no write count", index)
+		}
+		rest = rest[n:]
+		for ; count > 0; count-- {
+			kind, wk, wv, next, ok := nextChainWrite(rest)
+			if !ok {
+				return fmt.Errorf("history chain: record %d has a malformed write", index)
+			}
+			if kind == chainSet {
+				if err := fn(index, now, wk, wv); err != nil {
+					return err
+				}
+			}
+			rest = next
+		}
+		if len(rest) != 0 {
+			return fmt.Errorf("history chain: record %d has %d bytes after its writes", index, len(rest))
+		}
+	}
+	return it.Error()
+}
+
+// HistoryChainStarted reports whether the shard's history chain records this batch's history
+// writes (it started in an earlier batch).
+func (b *Batch) HistoryChainStarted() bool { return b.m.chain.started }

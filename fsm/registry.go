@@ -79,10 +79,13 @@ type Registry struct {
 	specs    map[Op]*OpSpec
 	prefixes map[byte]string
 	// history marks the prefixes whose writes the history chain records (MarkHistory).
-	history  [256]bool
-	counters []string
-	legacy   func(data []byte) (Command, error)
-	modules  []func(s *Store) Module
+	history [256]bool
+	// chainPosition marks the prefixes DigestWithoutHistoryChain leaves out with the chain
+	// (MarkChainPosition).
+	chainPosition [256]bool
+	counters      []string
+	legacy        func(data []byte) (Command, error)
+	modules       []func(s *Store) Module
 	// outboxRetention is how many events a shard keeps (OutboxRetention).
 	outboxRetention uint64
 }
@@ -134,6 +137,16 @@ func (r *Registry) MarkHistory(prefix byte) {
 		panic(fmt.Sprintf("fsm: history prefix %q is not claimed", prefix))
 	}
 	r.history[prefix] = true
+}
+
+// MarkChainPosition marks a claimed prefix whose records say where in the history chain a
+// family's state stands (the ledger's wallet epoch: a log index). Like the chain's own records
+// they depend on the batch the chain started in, so DigestWithoutHistoryChain leaves them out.
+func (r *Registry) MarkChainPosition(prefix byte) {
+	if _, ok := r.prefixes[prefix]; !ok {
+		panic(fmt.Sprintf("fsm: chain position prefix %q is not claimed", prefix))
+	}
+	r.chainPosition[prefix] = true
 }
 
 // rangeHasHistory reports whether [start, end) may hold a key of a history prefix.

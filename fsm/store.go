@@ -374,7 +374,8 @@ func (m *Machine) Digest() ([32]byte, error) {
 // replicas can be compared at equal indexes while they keep applying.
 func (m *Machine) DigestAt() ([32]byte, uint64, error) { return m.digestAt(false) }
 
-// DigestWithoutHistoryChain is Digest leaving out the history chain's records. Two stores
+// DigestWithoutHistoryChain is Digest leaving out the history chain's records (and the records
+// of prefixes marked as chain positions, Registry.MarkChainPosition). Two stores
 // that replayed the same log in different clusters (a compatibility test) agree on it, although
 // each cluster's leader started its chain in a batch of its own time.
 func (m *Machine) DigestWithoutHistoryChain() ([32]byte, error) {
@@ -403,7 +404,7 @@ func (m *Machine) digestAt(skipChain bool) ([32]byte, uint64, error) {
 				}
 				continue
 			}
-			if skipChain && it.Key()[0] == prefixChain {
+			if skipChain && (it.Key()[0] == prefixChain || m.reg.chainPosition[it.Key()[0]]) {
 				continue
 			}
 			h.Write(lengths[:binary.PutUvarint(lengths[:], uint64(len(it.Key())))])

@@ -302,6 +302,10 @@ func (f *Family) checkCustody(view *pebble.Snapshot, core *ledger.Ledger) error 
 	// Per project: money moves between accounts' wallets through the core, so custody holds for
 	// their sum, while Incoming and Outgoing are each account's own.
 	type projectSums struct{ balances, custody, shortfall fsm.Amount }
+	walletInView, err := core.WalletsInView(view)
+	if err != nil {
+		return err
+	}
 	projects := map[string]*projectSums{}
 	var projectOrder []string
 	for _, a := range accountList {
@@ -318,7 +322,7 @@ func (f *Family) checkCustody(view *pebble.Snapshot, core *ledger.Ledger) error 
 			projects[a.ProjectID] = p
 			projectOrder = append(projectOrder, a.ProjectID)
 		}
-		w, err := core.WalletInView(view, a.ProjectID, a.WalletID)
+		w, err := walletInView(a.ProjectID, a.WalletID)
 		if err != nil {
 			return fmt.Errorf("custody: account %s/%s: %w", a.ProjectID, a.ForeignID, err)
 		}

@@ -147,19 +147,21 @@ func (l *Ledger) liveOwnerWallets(projectID, customerID string) []*Wallet {
 // putWallet marks a wallet changed; the batch writes each changed wallet once, at its end, so a
 // hot wallet in many transactions of one batch costs one write.
 func (l *Ledger) putWallet(w *Wallet) {
+	l.changeWallet(w)
+	w.fullChange = true
+}
+
+// putWalletBalance marks a wallet whose only change is entries a transaction posted (its
+// balance, entry count and update time follow from the newest): a wallet epoch may defer its
+// write (epochs.go).
+func (l *Ledger) putWalletBalance(w *Wallet) { l.changeWallet(w) }
+
+func (l *Ledger) changeWallet(w *Wallet) {
 	w.UpdatedAt = l.b.Now
 	if !w.dirty {
 		w.dirty = true
 		l.dirtyWallets = append(l.dirtyWallets, w)
 	}
-}
-
-func (l *Ledger) flushWallets() {
-	for _, w := range l.dirtyWallets {
-		l.set(key(prefixWallet, w.ID), record(w))
-		w.dirty = false
-	}
-	l.dirtyWallets = l.dirtyWallets[:0]
 }
 
 func (l *Ledger) suspendCustomer(c *SuspendCustomer) *fsm.Result {

@@ -39,9 +39,11 @@ func wake(p *atomic.Pointer[chan struct{}]) {
 	}
 }
 
-// Committed wakes the waiters of CrossChanged after a batch with a begin, and of CrossDone
-// after one with a done (fsm.Committer).
+// Committed shows readers the balances the batch deferred (epochs.go), and wakes the waiters
+// of CrossChanged after a batch with a begin, and of CrossDone after one with a done
+// (fsm.Committer).
 func (l *Ledger) Committed() {
+	l.publishWallets()
 	if l.crossBegun {
 		l.crossBegun = false
 		wake(&l.crossChanged)

@@ -56,6 +56,16 @@ type Ledger struct {
 	crossDoneCh atomic.Pointer[chan struct{}]
 	// refs says which reference IDs the store certainly lacks (refindex.go).
 	refs referenceFilter
+
+	// The open wallet epoch (epochs.go): where it started, its entries so far, the wallets it
+	// has not written; whether this batch ended it, and the balances it deferred, which
+	// Committed shows readers in overlay.
+	epochStart   uint64
+	epochEntries int
+	deferred     map[string]struct{}
+	epochEnded   bool
+	published    []deferredWallet
+	overlay      walletOverlay
 }
 
 // NextDueMs is the earliest expiry of an active hold, 0 for none (fsm.Timed).
@@ -90,6 +100,7 @@ func Register(reg *fsm.Registry) *Family {
 	// only as a cross-shard transaction's status advances): the balances replay from them.
 	reg.MarkHistory(prefixEntry)
 	reg.MarkHistory(prefixTransaction)
+	reg.MarkChainPosition(prefixWalletEpoch)
 	f.module = reg.AddModule(func(s *fsm.Store) fsm.Module { return &Ledger{store: s, family: f} })
 	for _, spec := range f.ops() {
 		reg.Add(spec)
@@ -160,6 +171,9 @@ func (l *Ledger) Load() error {
 		if err == nil {
 			err = l.wallets.buildIndex(unique)
 		}
+		if err == nil {
+			err = l.loadEpoch()
+		}
 	}
 	if err == nil {
 		l.nextExpiryMs, err = l.earliestExpiry()
@@ -210,10 +224,13 @@ func (l *Ledger) EndBatch(b *fsm.Batch) {
 func (l *Ledger) Store() *fsm.Store { return l.store }
 
 // set and delete write into the batch being applied. Every reference key written joins the
-// reference filter, whichever op writes it.
+// reference filter, whichever op writes it; every entry counts towards the wallet epoch.
 func (l *Ledger) set(k, v []byte) {
-	if k[0] == prefixReference {
+	switch k[0] {
+	case prefixReference:
 		l.refs.add(k)
+	case prefixEntry:
+		l.epochEntries++
 	}
 	l.b.Set(k, v)
 }

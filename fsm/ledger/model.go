@@ -115,6 +115,9 @@ type Wallet struct {
 	UpdatedAt   int64
 
 	dirty bool // apply only: changed in the batch being applied, not yet written
+	// fullChange (apply only): the batch changed more than what its entries decide
+	// (putWallet), so the record is written even within a wallet epoch.
+	fullChange bool
 }
 
 // System reports whether the wallet belongs to the project rather than to a customer.

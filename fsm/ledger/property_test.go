@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/gigaledger/gigaledger/fsm"
 )
 
 // extremeAmounts are the amounts at the edges of the 128-bit range and of its halves, with
@@ -51,13 +53,32 @@ var propertyMax = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 128), big.New
 // entry: no panic, CheckInvariants holds, and every lone transaction's outcome (completed, or
 // which rejection at which operation) is what a big-integer model of the rules predicts.
 // Seeds are fixed, so a failure names a seed and step that reproduce it.
+//
+// Each seed runs twice: as a store before wallet epochs, and with the history chain started and
+// the rules raised to wallet epochs (epochs.go) made short, so that epochs end, and restarts
+// fall, all through the run.
 func TestApplyNeverPanicsOnExtremeAmounts(t *testing.T) {
 	const seedCount, stepCount = 10, 400
 	for seed := uint64(1); seed <= seedCount; seed++ {
-		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+		for _, epochs := range []bool{false, true} {
+			t.Run(fmt.Sprintf("seed=%d/epochs=%v", seed, epochs), func(t *testing.T) {
+				runProperty(t, seed, stepCount, epochs)
+			})
+		}
+	}
+}
+
+func runProperty(t *testing.T, seed uint64, stepCount int, epochs bool) {
+	{
+		{
 			r := &propertyRun{t: t, tl: newTestLedger(t), seed: seed,
 				rng:     rand.New(rand.NewPCG(seed, 0x8badf00d)),
 				wallets: map[string][]string{}, assetOf: map[string]string{}, refs: map[string][]Operation{}, stats: map[string]int{}}
+			if epochs {
+				shortWalletEpochs(t, 13, 17)
+				r.tl.applyTyped(&fsm.StartHistoryChain{})
+				r.tl.applyTyped(&fsm.RaiseRules{Version: RulesWalletEpochs})
+			}
 			r.setup()
 			for r.step = 0; r.step < stepCount; r.step++ {
 				r.randomStep()
@@ -67,13 +88,17 @@ func TestApplyNeverPanicsOnExtremeAmounts(t *testing.T) {
 				if err := liveWalletsMatchStore(r.tl.ledger.Ledger); err != nil {
 					t.Fatalf("seed %d step %d: %v", seed, r.step, err)
 				}
+				r.stats["deferred"] += len(r.tl.ledger.deferred)
 			}
 			// A seed that never reached the limits would prove little.
 			if r.stats["tx:BalanceOverflow"] == 0 || r.stats["tx:ok≥2^127"] == 0 || r.stats["tx:InsufficientFunds"] == 0 {
 				t.Fatalf("seed %d exercised too little: %v", seed, r.stats)
 			}
+			if epochs && r.stats["deferred"] == 0 {
+				t.Fatalf("seed %d: no wallet write was deferred: %v", seed, r.stats)
+			}
 			t.Logf("seed %d: %v", seed, r.stats)
-		})
+		}
 	}
 }
 

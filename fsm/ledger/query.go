@@ -226,28 +226,60 @@ func (l *Ledger) ownerWallets(projectID, customerID string) ([]Wallet, error) {
 }
 
 // WalletInView reads a wallet of the project as a View of the store holds it (nil when there
-// is none), for checkers that compare it with other records of the same view.
+// is none), for checkers that compare it with other records of the same view. The balances of
+// the open wallet epoch are laid over the record as the view held them.
 func (l *Ledger) WalletInView(view *pebble.Snapshot, projectID, walletID string) (*Wallet, error) {
-	v, err := fsm.GetView(view, key(prefixWallet, walletID))
+	read, err := l.WalletsInView(view)
+	if err != nil {
+		return nil, err
+	}
+	return read(projectID, walletID)
+}
+
+// WalletsInView is WalletInView for many wallets: it replays the view's open wallet epoch
+// (the chain records since it began) once, and returns the reader.
+func (l *Ledger) WalletsInView(view *pebble.Snapshot) (func(projectID, walletID string) (*Wallet, error), error) {
+	balances, err := viewEpochBalances(view)
+	if err != nil {
+		return nil, err
+	}
+	return func(projectID, walletID string) (*Wallet, error) {
+		v, err := fsm.GetView(view, key(prefixWallet, walletID))
+		if err != nil || v == nil {
+			return nil, err
+		}
+		w, err := decodeWallet(v)
+		if err != nil || w.ProjectID != projectID {
+			return nil, err
+		}
+		balances[walletID].layOn(w)
+		return w, nil
+	}, nil
+}
+
+func (l *Ledger) walletByID(walletID string) (*Wallet, error) {
+	w, err := l.storedWallet(walletID)
+	if err == nil && w == nil {
+		err = errMissingWallet(walletID)
+	}
+	return w, err
+}
+
+// storedWallet reads a wallet's record with the open epoch's balance laid over it (nil when
+// there is none). See walletOverlay for why the lock spans the read.
+func (l *Ledger) storedWallet(walletID string) (*Wallet, error) {
+	l.overlay.mu.RLock()
+	defer l.overlay.mu.RUnlock()
+	v, err := l.get(key(prefixWallet, walletID))
 	if err != nil || v == nil {
 		return nil, err
 	}
 	w, err := decodeWallet(v)
-	if err != nil || w.ProjectID != projectID {
-		return nil, err
-	}
-	return w, nil
-}
-
-func (l *Ledger) walletByID(walletID string) (*Wallet, error) {
-	v, err := l.get(key(prefixWallet, walletID))
 	if err != nil {
 		return nil, err
 	}
-	if v == nil {
-		return nil, errMissingWallet(walletID)
-	}
-	return decodeWallet(v)
+	l.overlay.lay(w)
+	return w, nil
 }
 
 func errMissingWallet(walletID string) *fsm.Error {
@@ -297,16 +329,11 @@ func (l *Ledger) ListSystemWallets(projectID string) ([]Wallet, error) {
 func (l *Ledger) GetWallet(projectID, walletID string) (*Wallet, error) {
 	var w *Wallet
 	err := l.read(func() error {
-		v, err := l.get(key(prefixWallet, walletID))
-		if err != nil {
+		var err error
+		if w, err = l.storedWallet(walletID); err != nil || w != nil && w.ProjectID == projectID {
 			return err
 		}
-		if v != nil {
-			if w, err = decodeWallet(v); err != nil || w.ProjectID == projectID {
-				return err
-			}
-			w = nil
-		}
+		w = nil
 		return l.missingWallet(projectID, walletID)
 	})
 	return w, err

@@ -21,6 +21,7 @@ import (
 //	e {wallet} 0 {time} {sequence}     → Entry
 //	h {project} 0 {hold}               → Hold
 //	H {expiresAt} {project} 0 {hold}   → (empty) active holds by expiry
+//	+                                  → the log index where the last wallet epoch ended (epochs.go)
 //	d {project} 0 {sequence}           → a cross-shard transaction's participants, until done (cross.go)
 //	l {project} 0 {transactionId}      → Participation in a cross-shard transaction (cross.go)
 const (
@@ -34,6 +35,7 @@ const (
 	prefixEntry       = 'e'
 	prefixHold        = 'h'
 	prefixHoldExpiry  = 'H'
+	prefixWalletEpoch = '+'
 
 	recordVersion byte = 1
 )
@@ -42,7 +44,7 @@ var prefixOwners = map[byte]string{
 	prefixProject: "projects", prefixAsset: "assets", prefixCustomer: "customers",
 	prefixWallet: "wallets", prefixOwnerWallet: "wallets by owner", prefixTransaction: "transactions",
 	prefixReference: "reference IDs", prefixEntry: "entries", prefixHold: "holds",
-	prefixHoldExpiry: "holds by expiry", prefixCrossCoordinator: "cross-shard transactions (coordinator)",
+	prefixHoldExpiry: "holds by expiry", prefixWalletEpoch: "wallet epoch", prefixCrossCoordinator: "cross-shard transactions (coordinator)",
 	prefixCrossParticipant: "cross-shard participations",
 	// 'T' was reserved for a transaction time index that was never written.
 	'T': "reserved",

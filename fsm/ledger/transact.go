@@ -198,6 +198,9 @@ func (l *Ledger) runTransaction(c *Transact, release *Hold) *fsm.Result {
 		if tw.entryCount != tw.wallet.EntryCount+countEntries(c.Operations, steps, i) {
 			panic(fmt.Sprintf("fsm: transaction %s: wallet %s entry count mismatch", t.ID, tw.wallet.ID))
 		}
+		// Only entries posted, nothing held or released: the chain record holds all the
+		// change, and a wallet epoch may defer the record (epochs.go).
+		balanceOnly := tw.entryCount > tw.wallet.EntryCount && tw.held == tw.wallet.Held
 		tw.wallet.Balance = tw.balance
 		tw.wallet.Held = tw.held
 		tw.wallet.EntryCount = tw.entryCount
@@ -205,7 +208,11 @@ func (l *Ledger) runTransaction(c *Transact, release *Hold) *fsm.Result {
 		if tw.wallet.Held.Cmp(tw.wallet.Balance) > 0 {
 			panic(fmt.Sprintf("fsm: transaction %s left wallet %s with held > balance", t.ID, tw.wallet.ID))
 		}
-		l.putWallet(tw.wallet)
+		if balanceOnly {
+			l.putWalletBalance(tw.wallet)
+		} else {
+			l.putWallet(tw.wallet)
+		}
 	}
 	for i := range assets {
 		if assets[i].asset.Supply != assets[i].supply {

@@ -21,6 +21,11 @@ func liveWalletsMatchStore(l *Ledger) error {
 			return err
 		}
 		n++
+		// A wallet epoch leaves the record behind the wallet; readers lay its balance over
+		// (epochs.go).
+		l.overlay.mu.RLock()
+		l.overlay.lay(stored)
+		l.overlay.mu.RUnlock()
 		live := l.wallet(stored.ID)
 		if live == nil {
 			return fmt.Errorf("wallet %s stored, not live", stored.ID)
