@@ -79,6 +79,7 @@ func buildScale(b *testing.B, dir string, wallets, transfers int) float64 {
 	apply := benchApplier(b, l)
 	const batch = 1000
 	apply([][]byte{fsm.EncodeCommand(&fsm.StartHistoryChain{})})
+	apply([][]byte{fsm.EncodeCommand(&fsm.RaiseRules{Version: fsm.RulesVersion})}) // as a leader does
 	apply([][]byte{
 		(&Command{Op: OpCreateProject, ProjectID: "p", Name: "scale"}).Encode(nil),
 		(&Command{Op: OpCreateAsset, ProjectID: "p", AssetID: "usd", Name: "USD", Code: "USD", Fractions: 100}).Encode(nil),
