@@ -82,6 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	faultKinds := fs.String("faults", "", "comma-separated fault kinds (default: the mode's): "+kindList())
 	out := fs.String("out", "", "run directory (default: a new directory under $TMPDIR)")
 	binary := fs.String("binary", "", "gigaledger binary (default: go build ./cmd/gigaledger into the run directory)")
+	keepData := fs.Bool("keep-data", false, "keep the nodes' data directories and binary after a run without anomalies (removed by default; logs, history and report always stay)")
 	linearizable := fs.Duration("linearizability-timeout", 0, "porcupine time per wallet (default: the mode's; negative skips)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -196,7 +197,38 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if report.AnomalyCount() > 0 {
 		return 1
 	}
+	if !*keepData {
+		// A passing run's node stores and binary are 150 MB (short) to over 1 GB (long) under
+		// $TMPDIR, and nothing rereads them: `faultrun check` needs only the history, final
+		// state and record.
+		if err := removeNodeData(cfg.OutDir, cfg.Binary); err != nil {
+			fmt.Fprintf(stderr, "faultrun: removing the nodes' data: %v\n", err)
+		} else {
+			fmt.Fprintf(stderr, "faultrun: no anomalies: removed the nodes' data and binary; logs, history and report stay in %s (--keep-data keeps all)\n", cfg.OutDir)
+		}
+	}
 	return 0
+}
+
+// removeNodeData removes the nodes' data directories (nodes/n1, nodes/n2, ...) and the nodes'
+// binary from a run directory, keeping the node logs, certificates, history and report.
+func removeNodeData(outDir, binary string) error {
+	nodesDir := filepath.Join(outDir, "nodes")
+	entries, err := os.ReadDir(nodesDir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		if name := e.Name(); e.IsDir() && len(name) > 1 && name[0] == 'n' && strings.Trim(name[1:], "0123456789") == "" {
+			errs = append(errs, os.RemoveAll(filepath.Join(nodesDir, name)))
+		}
+	}
+	// Only the copy in the run directory (the nodes' own binary), never a --binary elsewhere.
+	if absOut, err := filepath.Abs(outDir); err == nil && filepath.Base(binary) == nodeBinaryName && filepath.Dir(binary) == absOut {
+		errs = append(errs, os.Remove(binary))
+	}
+	return errors.Join(errs...)
 }
 
 func check(args []string, stdout, stderr io.Writer) int {
