@@ -151,10 +151,9 @@ func (l *Ledger) loadEpoch() error {
 	if err != nil || v == nil {
 		return err
 	}
-	if len(v) != 8 {
-		return fmt.Errorf("wallet epoch record %x is malformed", v)
+	if l.epochStart, err = decodeEpochStart(v); err != nil {
+		return err
 	}
-	l.epochStart = binary.BigEndian.Uint64(v)
 	balances, entries, err := epochBalances(l.store.HistorySetsAfter, l.epochStart)
 	if err != nil {
 		return err
@@ -212,12 +211,21 @@ func viewEpochBalances(view *pebble.Snapshot) (map[string]walletBalance, error) 
 	if err != nil || v == nil {
 		return nil, err
 	}
-	if len(v) != 8 {
-		return nil, fmt.Errorf("wallet epoch record %x is malformed", v)
+	start, err := decodeEpochStart(v)
+	if err != nil {
+		return nil, err
 	}
 	scan := func(after uint64, fn func(index uint64, now int64, k, v []byte) error) error {
 		return fsm.ViewHistorySetsAfter(view, after, fn)
 	}
-	balances, _, err := epochBalances(scan, binary.BigEndian.Uint64(v))
+	balances, _, err := epochBalances(scan, start)
 	return balances, err
+}
+
+// decodeEpochStart reads keyWalletEpoch's value: the log index where the last epoch ended.
+func decodeEpochStart(v []byte) (uint64, error) {
+	if len(v) != 8 {
+		return 0, fmt.Errorf("wallet epoch record %x is malformed", v)
+	}
+	return binary.BigEndian.Uint64(v), nil
 }

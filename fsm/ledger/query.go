@@ -225,19 +225,10 @@ func (l *Ledger) ownerWallets(projectID, customerID string) ([]Wallet, error) {
 	return wallets, err
 }
 
-// WalletInView reads a wallet of the project as a View of the store holds it (nil when there
-// is none), for checkers that compare it with other records of the same view. The balances of
-// the open wallet epoch are laid over the record as the view held them.
-func (l *Ledger) WalletInView(view *pebble.Snapshot, projectID, walletID string) (*Wallet, error) {
-	read, err := l.WalletsInView(view)
-	if err != nil {
-		return nil, err
-	}
-	return read(projectID, walletID)
-}
-
-// WalletsInView is WalletInView for many wallets: it replays the view's open wallet epoch
-// (the chain records since it began) once, and returns the reader.
+// WalletsInView returns a reader of the project's wallets as a View of the store holds them
+// (nil when there is none), for checkers that compare them with other records of the same
+// view. It replays the view's open wallet epoch (the chain records since it began) once and
+// lays those balances over the records.
 func (l *Ledger) WalletsInView(view *pebble.Snapshot) (func(projectID, walletID string) (*Wallet, error), error) {
 	balances, err := viewEpochBalances(view)
 	if err != nil {
