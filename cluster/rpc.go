@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gigaledger/gigaledger/shard"
@@ -30,7 +31,7 @@ import (
 // answering node), or an error message (any code other than codeOK). Node info ignores the shard ID and answers this node's
 // addresses and shards as JSON (nodeInfo). Servers and replica stats with the payload {1} are
 // answered by the leader only. Replica stats answer shard.Stats as JSON; retire
-// replica answers empty. Kinds are only ever added.
+// replica answers empty; ping (request ID 0) answers empty at once. Kinds are only ever added.
 const (
 	rpcKindPropose      byte = 1
 	rpcKindReadIndex    byte = 2
@@ -52,6 +53,11 @@ const (
 	// leadership to the most up-to-date other voter, or (payload from 0x00 to 0x00 toAddr) to
 	// the voter to; leader only.
 	rpcKindTransferLeadership byte = 12
+	// rpcKindPing asks for an empty answer at once, ahead of the requests being handled: a
+	// client's check that a connection on which its requests wait is still alive (see
+	// rpcPingAfter). It carries request ID 0, which no request uses. A node from before it
+	// answers with an error code, which proves the same.
+	rpcKindPing byte = 13
 )
 
 // Response codes carry error identity across the wire. Only add codes; never renumber.
@@ -91,6 +97,23 @@ const (
 	// rpcConnBufferBytes is the bufio size of each RPC connection direction.
 	rpcConnBufferBytes = 64 << 10
 )
+
+// A connection on which requests wait and from which nothing has arrived for rpcPingAfter
+// sends a ping each rpcPingAfter/2; when nothing has arrived for rpcSilenceMax, it is declared
+// dead and every request waiting on it fails (a proposal with an unknown outcome, as when a
+// connection breaks). Without this, a request sent into a connection whose packets the network
+// drops (a partition) or whose peer is stopped waited for its caller's whole deadline, minutes
+// for a membership change, and went on waiting after the network healed: TCP retransmits on a
+// backoff of up to two minutes, and nothing else closes such a connection. A live peer answers
+// a ping at once however long its requests take. Each client copies them (tests shorten its
+// copy).
+const (
+	rpcPingAfter  = 2 * time.Second
+	rpcSilenceMax = 10 * time.Second
+)
+
+// errSilent is why a connection was declared dead by its liveness check.
+var errSilent = errors.New("nothing arrived on the connection while requests waited; peer or network down")
 
 // errNotSent marks a forwarding failure that happened before any byte of the request could
 // reach the leader, so retrying cannot apply a command twice.
@@ -421,13 +444,22 @@ type rpcClient struct {
 	// the cluster CA may answer).
 	nodeIDAt func(address string) string
 
+	// liveness is the check each connection runs (see rpcPingAfter).
+	liveness rpcLiveness
+
 	mu     sync.Mutex
 	conns  map[string]*rpcClientConn
 	closed bool
 }
 
+// rpcLiveness is when a connection with requests waiting pings, and when it is declared dead.
+type rpcLiveness struct {
+	pingAfter, silenceMax time.Duration
+}
+
 func newRPCClient(dialer *peerDialer, nodeIDAt func(address string) string, logger *slog.Logger) *rpcClient {
-	return &rpcClient{logger: logger, dialer: dialer, nodeIDAt: nodeIDAt, conns: make(map[string]*rpcClientConn)}
+	return &rpcClient{logger: logger, dialer: dialer, nodeIDAt: nodeIDAt, conns: make(map[string]*rpcClientConn),
+		liveness: rpcLiveness{pingAfter: rpcPingAfter, silenceMax: rpcSilenceMax}}
 }
 
 // call sends one request and waits for its response. An error wrapping errNotSent means the
@@ -463,13 +495,7 @@ func (c *rpcClient) conn(ctx context.Context, address string) (*rpcClientConn, e
 	if err != nil {
 		return nil, err
 	}
-	conn := &rpcClientConn{
-		address: address,
-		conn:    netConn,
-		pending: make(map[uint64]chan rpcResponse),
-		done:    make(chan struct{}),
-	}
-	conn.writer = newFrameWriter(netConn, conn.fail)
+	conn := newRPCClientConn(address, netConn, c.liveness)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -482,7 +508,7 @@ func (c *rpcClient) conn(ctx context.Context, address string) (*rpcClientConn, e
 		return existing, nil
 	}
 	c.conns[address] = conn
-	go conn.readLoop(func() { c.forget(conn) })
+	conn.start(func() { c.forget(conn) })
 	return conn, nil
 }
 
@@ -513,11 +539,87 @@ type rpcClientConn struct {
 	conn    net.Conn
 	writer  *frameWriter
 
+	liveness rpcLiveness
+	// heardAt is when the connection last showed life (bytes arrived) or, if later, when
+	// requests began to wait on it (rpcNow); the liveness check measures silence from it.
+	heardAt atomic.Int64
+
 	mu      sync.Mutex
 	nextID  uint64
 	pending map[uint64]chan rpcResponse
 	err     error
 	done    chan struct{}
+}
+
+func newRPCClientConn(address string, netConn net.Conn, liveness rpcLiveness) *rpcClientConn {
+	conn := &rpcClientConn{
+		address:  address,
+		liveness: liveness,
+		conn:     netConn,
+		pending:  make(map[uint64]chan rpcResponse),
+		done:     make(chan struct{}),
+	}
+	conn.writer = newFrameWriter(netConn, conn.fail)
+	conn.heardAt.Store(rpcNow())
+	return conn
+}
+
+// start runs the connection's reader and its liveness check; forget is called when the
+// reader stops.
+func (c *rpcClientConn) start(forget func()) {
+	go c.readLoop(forget)
+	go c.checkLiveness()
+}
+
+// rpcClock is the origin of rpcNow.
+var rpcClock = time.Now()
+
+// rpcNow is monotonic nanoseconds since rpcClock.
+func rpcNow() int64 { return int64(time.Since(rpcClock)) }
+
+// checkLiveness pings while requests wait and nothing arrives, and fails the connection once
+// nothing has arrived for rpcSilenceMax (see rpcPingAfter).
+func (c *rpcClientConn) checkLiveness() {
+	pingAfter, silenceMax := c.liveness.pingAfter, c.liveness.silenceMax
+	ticker := time.NewTicker(pingAfter / 2)
+	defer ticker.Stop()
+	ping := encodeRequestHeader(rpcRequest{kind: rpcKindPing, timeoutMs: uint32(pingAfter / time.Millisecond)})
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-ticker.C:
+		}
+		c.mu.Lock()
+		waiting := len(c.pending)
+		c.mu.Unlock()
+		silent := time.Duration(rpcNow() - c.heardAt.Load())
+		switch {
+		case waiting == 0 || silent < pingAfter:
+		case silent >= silenceMax:
+			c.fail(fmt.Errorf("%w (%d waiting, silent for %v)", errSilent, waiting, silent.Round(time.Millisecond)))
+			return
+		default:
+			if err := c.writer.write(ping); err != nil {
+				c.fail(err)
+				return
+			}
+		}
+	}
+}
+
+// heardReader notes in heardAt each time bytes arrive.
+type heardReader struct {
+	conn    net.Conn
+	heardAt *atomic.Int64
+}
+
+func (r heardReader) Read(p []byte) (int, error) {
+	n, err := r.conn.Read(p)
+	if n > 0 {
+		r.heardAt.Store(rpcNow())
+	}
+	return n, err
 }
 
 func (c *rpcClientConn) call(ctx context.Context, shardID uint16, kind byte, payload []byte) (rpcResponse, error) {
@@ -530,6 +632,9 @@ func (c *rpcClientConn) call(ctx context.Context, shardID uint16, kind byte, pay
 	}
 	c.nextID++
 	id := c.nextID
+	if len(c.pending) == 0 {
+		c.heardAt.Store(rpcNow()) // silence counts from when requests began to wait
+	}
 	c.pending[id] = responses
 	c.mu.Unlock()
 	defer func() {
@@ -562,7 +667,7 @@ func (c *rpcClientConn) failure() error {
 }
 
 func (c *rpcClientConn) readLoop(forget func()) {
-	reader := bufio.NewReaderSize(c.conn, rpcConnBufferBytes)
+	reader := bufio.NewReaderSize(heardReader{conn: c.conn, heardAt: &c.heardAt}, rpcConnBufferBytes)
 	for {
 		frame, err := readFrame(reader)
 		if err != nil {
@@ -670,6 +775,16 @@ func (s *rpcServer) serveConn(conn net.Conn) {
 		if err != nil {
 			s.logger.Warn("bad forwarding request; closing connection", "remote", conn.RemoteAddr(), "error", err)
 			return
+		}
+		if req.kind == rpcKindPing {
+			// Answered here, not by a handler: the answer must not wait for the requests
+			// being handled (it only waits when rpcServerInflightMaxCount of them hold the
+			// reader).
+			if err := writer.write(encodeResponseHeader(rpcResponse{id: req.id, code: codeOK})); err != nil {
+				_ = conn.Close()
+				return
+			}
+			continue
 		}
 		inflight <- struct{}{}
 		handlers.Go(func() {
