@@ -1,5 +1,7 @@
 package cluster
 
+import "context"
+
 // SetAfterAddNonvoter makes every move call hook once its new replica is a non-voter, before
 // the catch-up wait; the returned function removes it. Tests that use it must not run in
 // parallel with other moves.
@@ -24,3 +26,10 @@ func SetBeforeOpenShards(hook func(nodeID string)) (restore func()) {
 
 // LeaderTransfersMade is how many leadership transfers this node's balancer made.
 func (n *Node) LeaderTransfersMade() int64 { return n.leaderTransfers.Load() }
+
+// OpenReplicaOn runs only the first step of a move: it asks nodeID to open an empty replica of
+// shardID, which no configuration holds yet.
+func (n *Node) OpenReplicaOn(ctx context.Context, nodeID string, shardID int) error {
+	_, err := n.callAt(ctx, n.raftAddrOf(nodeID), shardID, rpcKindOpenReplica, nil)
+	return err
+}

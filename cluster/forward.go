@@ -58,6 +58,43 @@ func (n *Node) LinearizableRead(ctx context.Context, shardID int) error {
 	return nil
 }
 
+// ErrReplicaLagging means this node's replica did not apply a read's read point within
+// queryLagPatience: it lags far behind (just restarted, catching up), or it is outside its
+// shard's configuration and applies nothing (a move opened it and stopped, or removed it and
+// has not retired it). Ask the leader instead (Query).
+var ErrReplicaLagging = errors.New("cluster: the local replica lags behind its leader")
+
+// FenceLocalRead fences a linearizable read of this node's replica of shardID as
+// LinearizableRead does, but gives up with ErrReplicaLagging when a follower replica does not
+// apply the read point within queryLagPatience (a leader always waits: it applies its own
+// log). Reads that may be answered elsewhere use it, so that a lagging replica never holds
+// them for their whole deadline.
+func (n *Node) FenceLocalRead(ctx context.Context, shardID int) error {
+	hs, err := n.localShard(shardID)
+	if err != nil {
+		return fmt.Errorf("linearizable read: %w", err)
+	}
+	point, err := n.readPoint(ctx, hs)
+	if err != nil {
+		return err
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, queryLagPatience)
+	err = hs.shard.WaitRead(waitCtx, point)
+	cancel()
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() == nil && hs.shard.IsLeader():
+		if err := hs.shard.WaitApplied(ctx, point.Index); err != nil {
+			return fmt.Errorf("linearizable read: %w", err)
+		}
+		return nil
+	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("shard %d, read index %d: %w", shardID, point.Index, ErrReplicaLagging)
+	}
+	return fmt.Errorf("linearizable read: %w", err)
+}
+
 // readIndexRoundTimeout bounds one shared read-index round (readPoint): about forwardPatience
 // without a leader, plus the last attempt's RPC. A caller whose own ctx ends sooner stops
 // waiting; the round goes on for the others.

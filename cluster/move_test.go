@@ -294,6 +294,51 @@ func TestMoveReplicaToJoinedNode(t *testing.T) {
 	proposeAndRead(t, ctx, from, fresh, moved, "after-restarts")
 }
 
+// A move stopped after opening the new replica and before adding it (its caller's request
+// timed out, the leader was cut off) leaves a replica outside the shard's configuration. It
+// knows no leader and never will until the move runs again, yet its node serves the shard by
+// forwarding: ReplicaState says so (readiness does not wait for it), and running the move
+// again adds it.
+func TestReplicaOpenedByAStoppedMoveIsOutsideTheConfiguration(t *testing.T) {
+	const shardCount, moved = 2, 1
+	c := newGossipCluster(t, 3, shardCount)
+	ctx := testutil.Context(t, 2*testutil.WaitMax)
+	fresh := c.addGossipNode("node4")
+	member := c.nodes[0]
+	if got := fresh.node.ReplicaState(moved); got != cluster.ReplicaNotHosted {
+		t.Fatalf("before the move, node4's replica state is %v", got)
+	}
+	testutil.Eventually(t, "node4's replica opened", func() bool {
+		return member.node.OpenReplicaOn(ctx, fresh.id, moved) == nil
+	})
+	if !fresh.node.Hosts(moved) {
+		t.Fatalf("node4 hosts %v after opening shard %d", fresh.node.HostedShards(), moved)
+	}
+	if got := fresh.node.ReplicaState(moved); got != cluster.ReplicaOutsideConfiguration {
+		t.Fatalf("an opened replica no configuration holds is in state %v, want %v", got, cluster.ReplicaOutsideConfiguration)
+	}
+	proposeAndRead(t, ctx, fresh, c.leaderOf(moved), moved, "through-a-replica-outside")
+	// Its reads go to the leader: the local fence gives up at once rather than at the
+	// read's deadline.
+	if err := fresh.node.FenceLocalRead(ctx, moved); !errors.Is(err, cluster.ErrReplicaLagging) || ctx.Err() != nil {
+		t.Fatalf("a read fence on a replica outside the configuration: %v, want %v", err, cluster.ErrReplicaLagging)
+	}
+
+	from := c.leaderOf(moved)
+	if _, err := member.node.MoveReplica(ctx, moved, from.id, fresh.id); err != nil {
+		t.Fatalf("move run again: %v", err)
+	}
+	testutil.Eventually(t, "node4's replica led", func() bool { return fresh.node.ReplicaState(moved) == cluster.ReplicaLed })
+	if err := fresh.node.FenceLocalRead(ctx, moved); err != nil {
+		t.Fatalf("a read fence on the added replica: %v", err)
+	}
+	for _, n := range c.nodes[:3] {
+		if n != from && n.node.ReplicaState(moved) != cluster.ReplicaLed {
+			t.Fatalf("%s's replica of shard %d: %v", n.id, moved, n.node.ReplicaState(moved))
+		}
+	}
+}
+
 // TestMoveReplicaResumes: a move whose catch-up wait ends (its context) leaves the new replica a
 // non-voter, which costs the shard nothing: with one old voter down the other two still commit.
 // Running the move again resumes at the wait and finishes it.

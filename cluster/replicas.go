@@ -188,6 +188,42 @@ func (n *Node) HostedShards() []int {
 	return ids
 }
 
+// ReplicaState is what a node's replica of a shard knows of its place in the shard.
+type ReplicaState int
+
+const (
+	// ReplicaNotHosted: this node holds no replica of the shard.
+	ReplicaNotHosted ReplicaState = iota
+	// ReplicaLed: the replica knows the shard's leader (or leads).
+	ReplicaLed
+	// ReplicaLeaderless: the replica is in the shard's configuration, as it knows it, and
+	// knows no leader (an election, a partition, a node just started).
+	ReplicaLeaderless
+	// ReplicaOutsideConfiguration: the replica is not in its shard's configuration: a move
+	// is adding it (opened, not yet a non-voter) or removed it (not yet retired). It hears
+	// from no leader; the node serves the shard by forwarding, as one it does not host.
+	ReplicaOutsideConfiguration
+)
+
+// ReplicaState says where the local replica of shardID stands (readiness asks).
+func (n *Node) ReplicaState(shardID int) ReplicaState {
+	replica := n.Shard(shardID)
+	switch {
+	case replica == nil:
+		return ReplicaNotHosted
+	case replica.IsLeader():
+		return ReplicaLed
+	}
+	if id, _ := replica.Leader(); id != "" {
+		return ReplicaLed
+	}
+	servers, err := replica.Servers()
+	if err == nil && peerOf(servers, replica.NodeID()) == nil {
+		return ReplicaOutsideConfiguration
+	}
+	return ReplicaLeaderless
+}
+
 // Shard is the local replica of shardID (for Stats, WaitApplied, tests), nil if not hosted.
 func (n *Node) Shard(shardID int) *shard.Shard {
 	if hs := n.hosted(shardID); hs != nil {

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/gigaledger/gigaledger/backend"
+	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
@@ -23,14 +24,14 @@ func (r *Router) Read(ctx context.Context) (backend.Reader, error) {
 }
 
 func (r *Router) newReader(ctx context.Context) *reader {
-	return &reader{ctx: ctx, router: r, fenced: map[int]bool{}}
+	return &reader{ctx: ctx, router: r, fenced: map[int]fence{}}
 }
 
 // reader implements backend.Reader across shards. One request uses it from one goroutine.
 type reader struct {
 	ctx    context.Context
 	router *Router
-	fenced map[int]bool // hosted shards this request has fenced
+	fenced map[int]fence // hosted shards this request has fenced, and how
 }
 
 var _ backend.Reader = (*reader)(nil)
@@ -53,14 +54,32 @@ func (rd *reader) answer(shardID int, q shardQuery) (*shardAnswer, error) {
 	if ledger == nil {
 		return rd.router.askRemote(rd.ctx, shardID, q)
 	}
-	if !rd.fenced[shardID] {
-		if err := rd.router.shards.LinearizableRead(rd.ctx, shardID); err != nil {
+	switch rd.fenced[shardID] {
+	case fenceNone:
+		err := rd.router.shards.LinearizableRead(rd.ctx, shardID)
+		switch {
+		case errors.Is(err, cluster.ErrReplicaLagging):
+			rd.fenced[shardID] = fenceLagging
+			return rd.router.askRemote(rd.ctx, shardID, q)
+		case err != nil:
 			return nil, backendError(err)
 		}
-		rd.fenced[shardID] = true
+		rd.fenced[shardID] = fenceLocal
+	case fenceLagging:
+		return rd.router.askRemote(rd.ctx, shardID, q)
 	}
 	return q.run(rd.router.replica(shardID, ledger))
 }
+
+// fence is how a request reads a hosted shard: not fenced yet, on the local replica (fenced),
+// or through the leader (the local replica lags: cluster.ErrReplicaLagging).
+type fence int
+
+const (
+	fenceNone fence = iota
+	fenceLocal
+	fenceLagging
+)
 
 // askData asks a data shard after making sure the project exists: a data shard that never saw
 // the project says ProjectNotFound for a project that is there. That answer of the data shard

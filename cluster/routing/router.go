@@ -39,6 +39,8 @@ const MetadataShard = 0
 type Shards interface {
 	ShardCount() int
 	Propose(ctx context.Context, shardID int, command []byte) (any, error)
+	// LinearizableRead fences a read of the local replica (cluster.Node.FenceLocalRead);
+	// cluster.ErrReplicaLagging means the replica lags: the read asks the leader (Query).
 	LinearizableRead(ctx context.Context, shardID int) error
 	// Ledger is this node's replica of the shard, or nil when the node does not host it.
 	Ledger(shardID int) *ledger.Ledger

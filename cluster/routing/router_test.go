@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
@@ -185,6 +186,34 @@ func TestRouterOverShardsNotHostedHere(t *testing.T) {
 	for shardID, count := range view.queries {
 		if hosted := view.hosted[shardID]; hosted != (count == 0) {
 			t.Errorf("shard %d (hosted %v) was queried %d times", shardID, hosted, count)
+		}
+	}
+}
+
+// laggingShards hosts every shard, but the replicas of some lag far behind their leaders:
+// their read fence answers cluster.ErrReplicaLagging, as cluster.Node.FenceLocalRead does.
+type laggingShards struct {
+	*partialShards
+	lagging map[int]bool
+}
+
+func (l *laggingShards) LinearizableRead(ctx context.Context, shardID int) error {
+	if l.lagging[shardID] {
+		return fmt.Errorf("shard %d: %w", shardID, cluster.ErrReplicaLagging)
+	}
+	return nil
+}
+
+// Reads of a hosted shard whose replica lags (just restarted, or outside its configuration
+// after a move stopped part way) are answered through the query path, by a node that does not
+// lag, and the same as everywhere; the other hosted shards are read locally.
+func TestRouterReadsALaggingReplicaThroughTheQueryPath(t *testing.T) {
+	shards := newLocalShards(t, 4)
+	view := &laggingShards{partialShards: newPartialShards(shards, 0, 1, 2, 3), lagging: map[int]bool{1: true, 3: true}}
+	exerciseFourShards(t, shards, newClient(t, view))
+	for shardID, count := range view.queries {
+		if lagging := view.lagging[shardID]; lagging != (count > 0) {
+			t.Errorf("shard %d (lagging %v) was queried %d times", shardID, lagging, count)
 		}
 	}
 }

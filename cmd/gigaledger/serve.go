@@ -258,10 +258,15 @@ func newHTTPServer(addr string, handler http.Handler) *http.Server {
 }
 
 // ready is /readyz: every shard this node hosts has a leader, so it can serve reads and
-// forward writes.
+// forward writes. A replica that is not in its shard's configuration does not count: a move is
+// adding it (opened, not yet a non-voter) or has removed it (not yet retired), it hears from
+// no leader, and the node serves that shard by forwarding, as it does a shard it does not
+// host. Counted, a move stopped between opening the replica and adding it (the mover's
+// request timed out, the leader was cut off) kept the node unready until the move was run
+// again.
 func (n *node) ready() error {
 	for _, k := range n.cluster.HostedShards() {
-		if id, _ := n.cluster.Shard(k).Leader(); id == "" {
+		if n.cluster.ReplicaState(k) == cluster.ReplicaLeaderless {
 			return fmt.Errorf("shard %d has no leader", k)
 		}
 	}
@@ -275,8 +280,14 @@ func (n *node) readyDetail() string {
 	}
 	var leaders []string
 	for _, k := range n.cluster.HostedShards() {
-		id, _ := n.cluster.Shard(k).Leader()
-		leaders = append(leaders, fmt.Sprintf("shard %d led by %s", k, id))
+		if n.cluster.ReplicaState(k) == cluster.ReplicaOutsideConfiguration {
+			leaders = append(leaders, fmt.Sprintf("shard %d forwarded (its replica here is not in the shard's configuration: a move is adding or retiring it)", k))
+			continue
+		}
+		if replica := n.cluster.Shard(k); replica != nil {
+			id, _ := replica.Leader()
+			leaders = append(leaders, fmt.Sprintf("shard %d led by %s", k, id))
+		}
 	}
 	return fmt.Sprintf("node %s: every hosted shard has a leader (%s)", n.cfg.NodeID, strings.Join(leaders, ", "))
 }
@@ -437,7 +448,7 @@ func (s nodeShards) Propose(ctx context.Context, shardID int, command []byte) (a
 }
 
 func (s nodeShards) LinearizableRead(ctx context.Context, shardID int) error {
-	return s.node.LinearizableRead(ctx, shardID)
+	return s.node.FenceLocalRead(ctx, shardID)
 }
 
 func (s nodeShards) Query(ctx context.Context, shardID int, query []byte) ([]byte, error) {
