@@ -240,9 +240,12 @@ func (c *Client) ListEntries(ctx context.Context, base, projectID, walletID stri
 }
 
 // Ready reports whether a node answers GET /readyz with 200.
-func (c *Client) Ready(ctx context.Context, base string) bool {
+func (c *Client) Ready(ctx context.Context, base string) error {
 	api, err := c.API(base)
-	return err == nil && api.Ready(ctx) == nil
+	if err != nil {
+		return err
+	}
+	return api.Ready(ctx)
 }
 
 // ClusterView is what GET /cluster tells about Raft leadership. The endpoint is young, so

@@ -122,8 +122,8 @@ func TestTransactAgainstTheRealHandler(t *testing.T) {
 	if err != nil || len(entries) != 1 || entries[0].BalanceAfter != "10" {
 		t.Fatalf("entries %+v, %v", entries, err)
 	}
-	if !c.Ready(ctx, server.URL) {
-		t.Fatal("the server is not ready")
+	if err := c.Ready(ctx, server.URL); err != nil {
+		t.Fatalf("the server is not ready: %v", err)
 	}
 
 	down := "http://" + testutil.FreeAddr(t) // nothing listens there

@@ -290,28 +290,43 @@ func (c *Cluster) StopAll() error {
 	return errors.Join(append(errs, results...)...)
 }
 
-// WaitReady polls GET /readyz on every node in want until all answer 200 or ctx ends.
+// WaitReady polls GET /readyz on every node in want until all answer 200 or ctx ends. Its
+// error names the nodes the last complete round of probes found not ready, with their
+// answers: a round cut short by the deadline says nothing about the nodes.
 func (c *Cluster) WaitReady(ctx context.Context, want []int) error {
 	ticker := time.NewTicker(readyPollInterval)
 	defer ticker.Stop()
+	var notReady []string // the last complete round's
 	for {
-		ready := 0
+		var round []string
+		complete := true
 		for _, i := range want {
 			if !c.Running(i) {
 				return fmt.Errorf("%s is not running", c.Nodes[i].ID)
 			}
 			probe, cancel := context.WithTimeout(ctx, time.Second)
-			if c.client.Ready(probe, c.Nodes[i].AdminURL) {
-				ready++
-			}
+			err := c.client.Ready(probe, c.Nodes[i].AdminURL)
 			cancel()
+			if ctx.Err() != nil {
+				complete = false
+				break
+			}
+			if err != nil {
+				round = append(round, fmt.Sprintf("%s: %v", c.Nodes[i].ID, err))
+			}
 		}
-		if ready == len(want) {
-			return nil
+		if complete {
+			if len(round) == 0 {
+				return nil
+			}
+			notReady = round
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%d of %d nodes ready: %w", ready, len(want), ctx.Err())
+			if notReady == nil {
+				return fmt.Errorf("no round of probes finished: %w", ctx.Err())
+			}
+			return fmt.Errorf("%d of %d nodes not ready (%s): %w", len(notReady), len(want), strings.Join(notReady, "; "), ctx.Err())
 		case <-ticker.C:
 		}
 	}
