@@ -192,7 +192,7 @@ func epochBalances(scan func(after uint64, fn func(index uint64, now int64, k, v
 			return fmt.Errorf("wallet epoch: malformed entry key %q", k)
 		}
 		id := string(k[1 : len(k)-17])
-		e, err := decodeEntry(id, v)
+		e, err := decodeStoredEntry(id, k, v)
 		if err != nil {
 			return err
 		}

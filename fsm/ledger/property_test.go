@@ -55,8 +55,8 @@ var propertyMax = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 128), big.New
 // Seeds are fixed, so a failure names a seed and step that reproduce it.
 //
 // Each seed runs twice: as a store before wallet epochs, and with the history chain started and
-// the rules raised to wallet epochs (epochs.go) made short, so that epochs end, and restarts
-// fall, all through the run.
+// the rules raised to the newest (wallet epochs, epochs.go, made short, so that epochs end, and
+// restarts fall, all through the run; compact entry records), so that every rule is checked.
 func TestApplyNeverPanicsOnExtremeAmounts(t *testing.T) {
 	const seedCount, stepCount = 10, 400
 	for seed := uint64(1); seed <= seedCount; seed++ {
@@ -77,7 +77,7 @@ func runProperty(t *testing.T, seed uint64, stepCount int, epochs bool) {
 			if epochs {
 				shortWalletEpochs(t, 13, 17)
 				r.tl.applyTyped(&fsm.StartHistoryChain{})
-				r.tl.applyTyped(&fsm.RaiseRules{Version: RulesWalletEpochs})
+				r.tl.applyTyped(&fsm.RaiseRules{Version: fsm.RulesVersion})
 			}
 			r.setup()
 			for r.step = 0; r.step < stepCount; r.step++ {

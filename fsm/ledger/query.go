@@ -387,7 +387,7 @@ func (l *Ledger) ListEntries(projectID, walletID string, r TimeRange, p PageRequ
 		}
 		it.SetBounds(lower, upper)
 		hasMore, err = pageOf(it, p, func(k, v []byte) error {
-			e, err := decodeEntry(walletID, v)
+			e, err := decodeStoredEntry(walletID, k, v)
 			if err == nil {
 				entries = append(entries, *e)
 			}

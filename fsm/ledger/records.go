@@ -3,6 +3,8 @@ package ledger
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
+	"strconv"
 
 	"github.com/gigaledger/gigaledger/fsm"
 )
@@ -18,7 +20,7 @@ import (
 //	W {project} 0 {customer} 0 {seq}   → wallet ID (owner's wallets in creation order; customer "" = system)
 //	t {project} 0 {sequence}           → Transaction (sequence order is time order)
 //	r {project} 0 {referenceId}        → transaction sequence
-//	e {wallet} 0 {time} {sequence}     → Entry
+//	e {wallet} 0 {time} {sequence}     → Entry (compact from RulesCompactEntries: the time is the key's)
 //	h {project} 0 {hold}               → Hold
 //	H {expiresAt} {project} 0 {hold}   → (empty) active holds by expiry
 //	+                                  → the log index where the last wallet epoch ended (epochs.go)
@@ -266,6 +268,100 @@ func decodeEntry(walletID string, data []byte) (*Entry, error) {
 		return &Entry{WalletID: walletID, Sequence: d.Uvarint(), TransactionID: d.String(),
 			OperationIndex: int(d.Uvarint()), Type: EntryType(d.Byte()), Amount: d.Amount(),
 			BalanceAfter: d.Amount(), CreatedAt: d.Varint()}
+	})
+}
+
+// Compact entry records (rules version RulesCompactEntries). An entry's bytes cost apply
+// wherever they sit — in the entry's own key and again in the batch's history chain record,
+// carried through every flush and compaction — and the version-1 record repeats the time its
+// key holds and spells the transaction's sequence as 16 hex digits. The compact record leaves
+// the time to the key and keeps a transaction ID of the usual form (transactionID: a prefix
+// and 16 lower-case hex digits) as the prefix and the number: about 20 bytes less an entry.
+// Entries travel between nodes (query answers, results) as version 1 (Entry.Encode), which
+// every release reads.
+//
+//	version 2 | sequence | ID prefix (or the whole ID) | number + 1 (0: the whole ID) |
+//	operation index | type | amount | balance after
+const (
+	// RulesCompactEntries is the rules version from which apply stores compact entry records.
+	RulesCompactEntries uint32 = 3
+	entryRecordCompact  byte   = 2
+)
+
+// encodeStoredEntry is an entry's record as apply stores it under the batch's rules.
+func (l *Ledger) encodeStoredEntry(en *Entry) []byte {
+	if l.b.Rules() < RulesCompactEntries {
+		return encodeEntry(en)
+	}
+	return encodeEntryCompact(en)
+}
+
+// encodeEntryCompact is an entry's compact record.
+func encodeEntryCompact(en *Entry) []byte {
+	e := fsm.Encoder{Buf: make([]byte, 0, 48)}
+	e.Byte(entryRecordCompact)
+	e.Uvarint(en.Sequence)
+	if prefix, number, ok := splitTransactionID(en.TransactionID); ok {
+		e.String(prefix)
+		e.Uvarint(number + 1)
+	} else {
+		e.String(en.TransactionID)
+		e.Uvarint(0)
+	}
+	e.Uvarint(uint64(en.OperationIndex))
+	e.Byte(byte(en.Type))
+	e.Amount(en.Amount)
+	e.Amount(en.BalanceAfter)
+	return e.Buf
+}
+
+// splitTransactionID splits an ID that transactionID made back into its prefix and number;
+// ok is false for any other ID (and for the largest number, which number + 1 cannot hold).
+func splitTransactionID(id string) (prefix string, number uint64, ok bool) {
+	if len(id) <= transactionIDDigits {
+		return "", 0, false
+	}
+	digits := id[len(id)-transactionIDDigits:]
+	for i := 0; i < len(digits); i++ {
+		if c := digits[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return "", 0, false
+		}
+	}
+	number, err := strconv.ParseUint(digits, 16, 64)
+	if err != nil || number == math.MaxUint64 {
+		return "", 0, false
+	}
+	return id[:len(id)-transactionIDDigits], number, true
+}
+
+// decodeStoredEntry decodes a stored entry record of either version under its key
+// (e {wallet} 0 {time} {sequence}), which gives a compact record its time and must agree
+// with its sequence.
+func decodeStoredEntry(walletID string, k, data []byte) (*Entry, error) {
+	if len(data) == 0 || data[0] != entryRecordCompact {
+		return decodeEntry(walletID, data)
+	}
+	if len(k) < 16 {
+		return nil, fmt.Errorf("entry key %q is too short", k)
+	}
+	createdAt := int64(binary.BigEndian.Uint64(k[len(k)-16:]))
+	keySequence := binary.BigEndian.Uint64(k[len(k)-8:])
+	return decodeRecord("entry", data, func(d *fsm.Decoder) *Entry {
+		d.Byte() // entryRecordCompact
+		e := &Entry{WalletID: walletID, Sequence: d.Uvarint(), CreatedAt: createdAt}
+		prefix, numberPlus1 := d.String(), d.Uvarint()
+		e.OperationIndex, e.Type = int(d.Uvarint()), EntryType(d.Byte())
+		e.Amount, e.BalanceAfter = d.Amount(), d.Amount()
+		switch {
+		case d.Err() != nil:
+		case e.Sequence != keySequence:
+			d.Fail(fmt.Errorf("entry %d stored under sequence %d", e.Sequence, keySequence))
+		case numberPlus1 == 0:
+			e.TransactionID = prefix
+		default:
+			e.TransactionID = transactionID(prefix, numberPlus1-1)
+		}
+		return e
 	})
 }
 

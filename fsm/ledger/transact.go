@@ -300,7 +300,7 @@ func (l *Ledger) postEntry(t *Transaction, operationIndex int, tw *touchedWallet
 		CreatedAt: t.CreatedAt}
 	tw.entryCount++
 	k := appendTimeSequence(prefixOf(prefixEntry, tw.wallet.ID), e.CreatedAt, e.Sequence)
-	l.set(k, encodeEntry(&e))
+	l.set(k, l.encodeStoredEntry(&e))
 }
 
 func (l *Ledger) recordFailure(t *Transaction, operationIndex int, reason *fsm.Error) *fsm.Result {

@@ -148,7 +148,7 @@ func (l *Ledger) CheckInvariants() error {
 			var balance Amount
 			var count uint64
 			err := scan(prefixOf(prefixEntry, w.ID), func(k, v []byte) error {
-				e, err := decodeEntry(w.ID, v)
+				e, err := decodeStoredEntry(w.ID, k, v)
 				if err != nil {
 					return err
 				}
