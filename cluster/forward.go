@@ -44,18 +44,7 @@ func (n *Node) Propose(ctx context.Context, shardID int, command []byte) (any, e
 // StateMachine(shardID). ErrNotHosted when this node holds no replica: a shard hosted
 // elsewhere is read with Query.
 func (n *Node) LinearizableRead(ctx context.Context, shardID int) error {
-	hs, err := n.localShard(shardID)
-	if err != nil {
-		return fmt.Errorf("linearizable read: %w", err)
-	}
-	point, err := n.readPoint(ctx, hs)
-	if err != nil {
-		return err
-	}
-	if err := hs.shard.WaitRead(ctx, point); err != nil {
-		return fmt.Errorf("linearizable read: %w", err)
-	}
-	return nil
+	return n.fenceRead(ctx, shardID, 0)
 }
 
 // ErrReplicaLagging means this node's replica did not apply a read's read point within
@@ -67,9 +56,14 @@ var ErrReplicaLagging = errors.New("cluster: the local replica lags behind its l
 // FenceLocalRead fences a linearizable read of this node's replica of shardID as
 // LinearizableRead does, but gives up with ErrReplicaLagging when a follower replica does not
 // apply the read point within queryLagPatience (a leader always waits: it applies its own
-// log). Reads that may be answered elsewhere use it, so that a lagging replica never holds
-// them for their whole deadline.
+// log). Reads that may be answered elsewhere use it (Query, the router's reads), so that a
+// lagging replica never holds them for their whole deadline.
 func (n *Node) FenceLocalRead(ctx context.Context, shardID int) error {
+	return n.fenceRead(ctx, shardID, queryLagPatience)
+}
+
+// fenceRead is LinearizableRead (patience 0: wait as long as ctx) and FenceLocalRead.
+func (n *Node) fenceRead(ctx context.Context, shardID int, patience time.Duration) error {
 	hs, err := n.localShard(shardID)
 	if err != nil {
 		return fmt.Errorf("linearizable read: %w", err)
@@ -78,18 +72,22 @@ func (n *Node) FenceLocalRead(ctx context.Context, shardID int) error {
 	if err != nil {
 		return err
 	}
-	waitCtx, cancel := context.WithTimeout(ctx, queryLagPatience)
+	waitCtx, cancel := ctx, context.CancelFunc(func() {})
+	if patience > 0 {
+		waitCtx, cancel = context.WithTimeout(ctx, patience)
+	}
 	err = hs.shard.WaitRead(waitCtx, point)
 	cancel()
 	switch {
 	case err == nil:
 		return nil
-	case ctx.Err() == nil && hs.shard.IsLeader():
+	case patience == 0 || ctx.Err() != nil:
+	case hs.shard.IsLeader():
 		if err := hs.shard.WaitApplied(ctx, point.Index); err != nil {
 			return fmt.Errorf("linearizable read: %w", err)
 		}
 		return nil
-	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("shard %d, read index %d: %w", shardID, point.Index, ErrReplicaLagging)
 	}
 	return fmt.Errorf("linearizable read: %w", err)
@@ -188,29 +186,18 @@ const queryLagPatience = 250 * time.Millisecond
 // same way before it answers (the leader first, then the other replicas: any of them can). The
 // query and answer bytes are Config.Query's own encoding.
 func (n *Node) Query(ctx context.Context, shardID int, query []byte) ([]byte, error) {
-	if hs := n.hosted(shardID); hs != nil {
+	if n.hosted(shardID) != nil {
 		if n.cfg.Query == nil {
 			return nil, errors.New("this node answers no queries")
 		}
-		point, err := n.readPoint(ctx, hs)
-		if err != nil {
-			return nil, err
-		}
-		waitCtx, cancel := context.WithTimeout(ctx, queryLagPatience)
-		err = hs.shard.WaitRead(waitCtx, point)
-		cancel()
-		if err == nil || (ctx.Err() == nil && hs.shard.IsLeader()) {
-			if err != nil {
-				if err := hs.shard.WaitApplied(ctx, point.Index); err != nil {
-					return nil, fmt.Errorf("linearizable read: %w", err)
-				}
-			}
+		err := n.FenceLocalRead(ctx, shardID)
+		if err == nil {
 			return n.cfg.Query(ctx, shardID, query)
 		}
-		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("linearizable read: %w", err)
+		if !errors.Is(err, ErrReplicaLagging) && !errors.Is(err, ErrNotHosted) {
+			return nil, err
 		}
-		n.logger.Debug("a lagging replica has the leader answer a query", "shard", shardID, "readIndex", point.Index)
+		n.logger.Debug("a lagging (or just retired) replica has the leader answer a query", "shard", shardID, "error", err)
 	}
 	var answer []byte
 	err := n.callLeader(ctx, leaderCall{
