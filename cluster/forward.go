@@ -72,6 +72,9 @@ func (n *Node) fenceRead(ctx context.Context, shardID int, patience time.Duratio
 	if err != nil {
 		return err
 	}
+	if hs.shard.AppliedIndex() >= point.Index {
+		return nil // the common case: no timer for the patience
+	}
 	waitCtx, cancel := ctx, context.CancelFunc(func() {})
 	if patience > 0 {
 		waitCtx, cancel = context.WithTimeout(ctx, patience)

@@ -208,13 +208,10 @@ const (
 // ReplicaState says where the local replica of shardID stands (readiness asks).
 func (n *Node) ReplicaState(shardID int) ReplicaState {
 	replica := n.Shard(shardID)
-	switch {
-	case replica == nil:
+	if replica == nil {
 		return ReplicaNotHosted
-	case replica.IsLeader():
-		return ReplicaLed
 	}
-	if id, _ := replica.Leader(); id != "" {
+	if id, _ := replica.Leader(); id != "" { // a leader names itself
 		return ReplicaLed
 	}
 	servers, err := replica.Servers()
