@@ -559,10 +559,16 @@ func recoverInterruptedRestore(livePath string) error {
 // its wall time, to line up with latency), a write stall and a slow disk operation (warnings:
 // an operator's business).
 func pebbleEvents(logger *slog.Logger) *pebble.EventListener {
+	background := pebble.EventListener{
+		FlushBegin:      func(pebble.FlushInfo) { lowerBackgroundPriority() },
+		CompactionBegin: func(pebble.CompactionInfo) { lowerBackgroundPriority() },
+	}
 	if logger == nil {
-		return nil
+		return &background
 	}
 	return &pebble.EventListener{
+		FlushBegin:      background.FlushBegin,
+		CompactionBegin: background.CompactionBegin,
 		FlushEnd: func(i pebble.FlushInfo) {
 			logger.Log(context.Background(), LevelStorageEvents, "pebble flush", "memtables", i.Input, "bytes", i.InputBytes,
 				"ms", i.TotalDuration.Milliseconds(), "error", i.Err)
