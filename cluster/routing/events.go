@@ -270,8 +270,9 @@ func (rd *reader) ListEvents(shardID int, after uint64, limit int) (*backend.Sha
 
 // WaitForEvents returns once some shard may hold an event above after[shard]
 // (backend.Backend). A shard hosted here wakes it when its replica applies a batch with events
-// (fsm.Machine.EventsChanged); a shard hosted elsewhere is asked again every
-// eventsPollInterval, so a long poll costs one range query per remote shard per interval.
+// (fsm.Machine.EventsChanged); a shard hosted elsewhere, or by a replica here that is outside
+// its configuration and so applies nothing (Shards.Follows), is asked again every
+// eventsPollInterval, so a long poll costs one range query per such shard per interval.
 // The local check reads the replica without a fence: a replica behind its leader only wakes
 // the waiter later, when it applies the events, and the caller's read fences.
 func (r *Router) WaitForEvents(ctx context.Context, after []uint64) error {
@@ -280,11 +281,12 @@ func (r *Router) WaitForEvents(ctx context.Context, after []uint64) error {
 		return fmt.Errorf("routing: wait for events of %d shards; the cluster has %d", len(after), count)
 	}
 	cases := []reflect.SelectCase{{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())}}
+	polled := make([]bool, count)
 	remote := false
 	for shardID := range count {
 		outbox := r.shards.Outbox(shardID)
-		if outbox == nil {
-			remote = true
+		if outbox == nil || !r.shards.Follows(shardID) {
+			polled[shardID], remote = true, true
 			continue
 		}
 		changed := outbox.EventsChanged() // before reading, so that no batch slips between
@@ -300,7 +302,7 @@ func (r *Router) WaitForEvents(ctx context.Context, after []uint64) error {
 	if remote {
 		rd := r.newReader(ctx)
 		for shardID := range count {
-			if r.shards.Outbox(shardID) != nil {
+			if !polled[shardID] {
 				continue
 			}
 			part, err := rd.ListEvents(shardID, after[shardID], 0)

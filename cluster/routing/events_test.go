@@ -9,7 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
+	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/gigpay"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
 type eventsPage struct {
@@ -153,5 +157,82 @@ func TestWaitForEvents(t *testing.T) {
 	}
 	if err := router.WaitForEvents(context.Background(), []uint64{0}); err == nil {
 		t.Fatal("a cursor of one shard for two was accepted")
+	}
+}
+
+// outsideShards is a node whose replica of one shard is outside the shard's configuration (a
+// move stopped before adding it): the replica applies nothing, so its outbox stays as it was
+// opened, and its reads are fenced away to the query path.
+type outsideShards struct {
+	*partialShards
+	outside int
+	stale   *fsm.Machine
+}
+
+func (o *outsideShards) Outbox(shardID int) Outbox {
+	if shardID == o.outside {
+		return o.stale
+	}
+	return o.partialShards.Outbox(shardID)
+}
+
+func (o *outsideShards) Follows(shardID int) bool { return shardID != o.outside }
+
+func (o *outsideShards) LinearizableRead(ctx context.Context, shardID int) error {
+	if shardID == o.outside {
+		return fmt.Errorf("shard %d: %w", shardID, cluster.ErrReplicaLagging)
+	}
+	return nil
+}
+
+// A long poll on a node whose replica of a shard is outside its configuration answers an event
+// of that shard: the shard is polled through the query path, as one hosted elsewhere is, and
+// not waited for on a replica that applies nothing.
+func TestLongPollAnswersAShardWhoseReplicaIsOutsideItsConfiguration(t *testing.T) {
+	shards := newLocalShards(t, 2)
+	c := newClient(t, shards)
+	c.do("POST", "/projects", map[string]any{"id": "shop", "name": "Shop"}, 201)
+	c.do("POST", "/projects/shop/assets", map[string]any{"id": "usd", "name": "USD", "code": "USD", "fractions": 100}, 201)
+	const outside = 1
+	var wallet string
+	for i := 0; wallet == ""; i++ {
+		id := fmt.Sprintf("cust-%d", i)
+		if keyspace.ShardOfSlot(keyspace.SlotOf("shop", id), 2) != outside {
+			continue
+		}
+		c.do("POST", "/projects/shop/customers", map[string]any{"id": id}, 200)
+		wallet = c.do("POST", "/projects/shop/wallets", map[string]any{"customerId": id, "assetId": "usd"}, 201)["id"].(string)
+	}
+	reg := fsm.NewRegistry()
+	gigpay.Register(reg, ledger.Register(reg))
+	stale, err := fsm.Open(t.TempDir(), nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stale.Close() })
+	view := &outsideShards{partialShards: newPartialShards(shards, 0, 1), outside: outside, stale: stale}
+	router := New(view)
+
+	after := make([]uint64, 2)
+	for shardID := range after {
+		_, last, err := shards.machines[shardID].OutboxRange()
+		if err != nil {
+			t.Fatal(err)
+		}
+		after[shardID] = last
+	}
+	waited := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		waited <- router.WaitForEvents(ctx, after)
+	}()
+	c.do("POST", "/projects/shop/transactions", map[string]any{"referenceId": "late",
+		"operations": []any{map[string]any{"type": "issue", "to": wallet, "amount": 1}}}, 201)
+	if err := <-waited; err != nil {
+		t.Fatalf("the long poll did not answer the event on shard %d: %v", outside, err)
+	}
+	if view.queries[outside] == 0 {
+		t.Fatalf("shard %d was not polled through the query path", outside)
 	}
 }

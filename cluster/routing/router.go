@@ -56,6 +56,11 @@ type Shards interface {
 	// Outbox is the event log of this node's replica of the shard, or nil (an untyped nil) when
 	// the node does not host it.
 	Outbox(shardID int) Outbox
+	// Follows reports whether this node's replica of the shard is in the shard's configuration,
+	// so that it applies the log as the log grows (cluster.Node.ReplicaState: led or
+	// leaderless). A replica outside it — opened by a move that stopped before adding it —
+	// applies nothing, and its outbox never changes.
+	Follows(shardID int) bool
 }
 
 // Outbox reads a replica's event log; *fsm.Machine implements it. Its methods are called from

@@ -80,6 +80,8 @@ func (s *localShards) GigPay(shardID int) *gigpay.Reader { return s.gigpay[shard
 
 func (s *localShards) Outbox(shardID int) Outbox { return s.machines[shardID] }
 
+func (s *localShards) Follows(shardID int) bool { return true }
+
 func (s *localShards) Query(ctx context.Context, shardID int, query []byte) ([]byte, error) {
 	return nil, fmt.Errorf("every shard is local here")
 }

@@ -483,6 +483,14 @@ func (s nodeShards) Outbox(shardID int) routing.Outbox {
 	return m
 }
 
+func (s nodeShards) Follows(shardID int) bool {
+	switch s.node.ReplicaState(shardID) {
+	case cluster.ReplicaLed, cluster.ReplicaLeaderless:
+		return true
+	}
+	return false
+}
+
 // withPprof serves /debug/pprof/ beside the API, behind the same bearer token.
 func withPprof(api http.Handler, token string, allowedHosts []string) http.Handler {
 	mux := http.NewServeMux()
