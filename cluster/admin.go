@@ -296,7 +296,23 @@ func (n *Node) nodeIDAt(address string) string {
 // shardServers reads shardID's Raft configuration from its leader (a follower may not have
 // the latest entry yet: only the leader's answer says a removal is done).
 func (n *Node) shardServers(ctx context.Context, shardID int) ([]shard.Peer, error) {
-	payload, err := n.adminCall(ctx, shardID, rpcKindServers, []byte{1})
+	return n.leaderServers(ctx, shardID, serversFromLeader)
+}
+
+// The payloads of rpcKindServers that ask the leader.
+const (
+	serversFromLeader byte = 1 // its latest configuration
+	serversCommitted  byte = 2 // its latest configuration once committed
+)
+
+// committedServers is shardServers once the configuration is committed (a node deciding it
+// was removed asks this).
+func (n *Node) committedServers(ctx context.Context, shardID int) ([]shard.Peer, error) {
+	return n.leaderServers(ctx, shardID, serversCommitted)
+}
+
+func (n *Node) leaderServers(ctx context.Context, shardID int, which byte) ([]shard.Peer, error) {
+	payload, err := n.adminCall(ctx, shardID, rpcKindServers, []byte{which})
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,9 @@
 package cluster
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // SetAfterAddNonvoter makes every move call hook once its new replica is a non-voter, before
 // the catch-up wait; the returned function removes it. Tests that use it must not run in
@@ -33,3 +36,16 @@ func (n *Node) OpenReplicaOn(ctx context.Context, nodeID string, shardID int) er
 	_, err := n.callAt(ctx, n.raftAddrOf(nodeID), shardID, rpcKindOpenReplica, nil)
 	return err
 }
+
+// SetRemovedReplicaCheck sets how often nodes look for replicas their shard removed while they
+// were down, and how long such a replica must have had no leader; the returned function
+// restores the defaults. Nodes read them when they open.
+func SetRemovedReplicaCheck(interval, patience time.Duration) (restore func()) {
+	oldInterval, oldPatience := removedCheckInterval, removedPatience
+	removedCheckInterval, removedPatience = interval, patience
+	return func() { removedCheckInterval, removedPatience = oldInterval, oldPatience }
+}
+
+// RemovedReplicaChecks is how many times this node asked a leader whether a leaderless
+// replica of it was removed.
+func (n *Node) RemovedReplicaChecks() int64 { return n.removedChecks.Load() }

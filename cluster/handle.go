@@ -115,15 +115,22 @@ func (n *Node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 	case rpcKindQuery:
 		payload, err = n.answerQuery(ctx, shardID, req.payload)
 	case rpcKindServers:
-		if len(req.payload) > 1 || (len(req.payload) == 1 && req.payload[0] != 1) {
-			return rpcResponse{code: codeBadRequest, payload: []byte("servers: want an empty payload or {1}")}
+		// Empty: this replica's latest configuration; {1}: the leader's; {2}: the leader's once
+		// committed (shard.CommittedServers).
+		if len(req.payload) > 1 || (len(req.payload) == 1 && req.payload[0] != serversFromLeader && req.payload[0] != serversCommitted) {
+			return rpcResponse{code: codeBadRequest, payload: []byte("servers: want an empty payload, {1} or {2}")}
 		}
 		if len(req.payload) == 1 && !hs.shard.IsLeader() {
 			err = fmt.Errorf("servers on %s: %w", n.cfg.NodeID, shard.ErrNotLeader)
 			break
 		}
 		var servers []shard.Peer
-		if servers, err = hs.shard.Servers(); err == nil {
+		if len(req.payload) == 1 && req.payload[0] == serversCommitted {
+			servers, err = hs.shard.CommittedServers(ctx)
+		} else {
+			servers, err = hs.shard.Servers()
+		}
+		if err == nil {
 			payload, err = json.Marshal(servers)
 		}
 	default:

@@ -499,6 +499,50 @@ func TestMoveReplicaRetiresASourceThatWasDown(t *testing.T) {
 	proposeAndRead(t, ctx, c.leaderOf(moved), fresh, moved, "after-retire")
 }
 
+// A source removed from its shard while it was down retires its replica by itself once it
+// runs again, without the move being run again: its node asks the shard's leader for the
+// committed configuration, finds itself gone, and deletes the replica, so that it neither
+// stays leaderless (the node unready) nor keeps the data outside its configuration for good
+// (which of the two depends on whether raft's last send to it landed before the kill). A leaderless replica that the configuration
+// still names — here its shard has lost its quorum — is asked about and kept.
+func TestASourceRemovedWhileDownRetiresItsReplicaByItself(t *testing.T) {
+	const moved = 0
+	// Restored after the cluster's cleanup has closed its nodes (cleanups run last first).
+	t.Cleanup(cluster.SetRemovedReplicaCheck(50*time.Millisecond, 200*time.Millisecond))
+	c := newGossipCluster(t, 3, 1)
+	ctx := testutil.Context(t, 3*testutil.WaitMax)
+	fresh := c.addGossipNode("node4")
+	from := c.nodes[2]
+	c.kill(from)
+	c.leaderOf(moved)
+	if result, err := c.nodes[0].node.MoveReplica(ctx, moved, from.id, fresh.id); err == nil || !result.Moved {
+		t.Fatalf("move from a dead source: %+v %v, want moved and an error (its replica not deleted)", result, err)
+	}
+
+	c.start(from, c.gossipConfig(from))
+	testutil.Eventually(t, "the removed source to retire its replica", func() bool { return !from.node.Hosts(moved) })
+	if state := from.node.ReplicaState(moved); state != cluster.ReplicaNotHosted {
+		t.Fatalf("the source's replica after retiring: %v", state)
+	}
+	if result, err := c.nodes[1].node.MoveReplica(ctx, moved, from.id, fresh.id); err != nil || result.Moved {
+		t.Fatalf("move run again: %+v %v, want done with nothing left to move", result, err)
+	}
+	proposeAndRead(t, ctx, c.leaderOf(moved), fresh, moved, "after-self-retire")
+
+	// The shard's quorum lost: node1 alone has no leader, and keeps its replica.
+	keeper := c.nodes[0]
+	for _, other := range []*multiNode{c.nodes[1], fresh} {
+		c.kill(other)
+	}
+	asked := keeper.node.RemovedReplicaChecks()
+	testutil.Eventually(t, "node1 to ask a leader about its leaderless replica twice more", func() bool {
+		return keeper.node.RemovedReplicaChecks() >= asked+2
+	})
+	if !keeper.node.Hosts(moved) {
+		t.Fatal("a replica still in its configuration was retired while its shard had no leader")
+	}
+}
+
 // A move's source that was down is started again while the move asks it to delete its
 // replica: its port serves before it has reopened its replicas from disk. The request must wait
 // for them; answered "nothing hosted" at once, the move would be done and the replica then

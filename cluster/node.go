@@ -209,6 +209,8 @@ type Node struct {
 	// be opened from disk.
 	started  chan struct{}
 	watchers sync.WaitGroup
+	// removedChecks counts the leader questions of retireRemovedReplicas (tests).
+	removedChecks atomic.Int64
 }
 
 // beforeOpenShards, set only by tests (export_test.go), runs in start once the port serves and
@@ -427,6 +429,8 @@ func (n *Node) start() error {
 	if cfg.LeaderBalanceInterval > 0 {
 		n.watchers.Go(func() { n.runLeaderBalancer(cfg.LeaderBalanceInterval) })
 	}
+	interval, patience := removedCheckInterval, removedPatience
+	n.watchers.Go(func() { n.retireRemovedReplicas(interval, patience) })
 	n.logger.Info("cluster node started", "raft_addr", cfg.RaftAddr, "shards", file.ShardCount, "hosted", hosted,
 		"gossip_addr", cfg.GossipAddr)
 	return nil

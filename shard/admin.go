@@ -75,6 +75,24 @@ func (s *Shard) RemoveServer(ctx context.Context, id string) error {
 	return nil
 }
 
+// CommittedServers returns the latest raft configuration once it is committed; leader only.
+// The configuration is read first and a barrier appended after it: the barrier commits only
+// with every entry before it, the configuration's among them. A node deciding that it was
+// removed asks this, not Servers, which may answer a change the next leader never sees.
+func (s *Shard) CommittedServers(ctx context.Context) ([]Peer, error) {
+	if !s.IsLeader() {
+		return nil, fmt.Errorf("committed servers: %w", ErrNotLeader)
+	}
+	peers, err := s.Servers()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.raft.Barrier(timeoutFrom(ctx, s.cfg.ApplyTimeout)).Error(); err != nil {
+		return nil, fmt.Errorf("committed servers: barrier: %w", membershipError(err))
+	}
+	return peers, nil
+}
+
 // Servers returns the latest raft configuration as peers (non-voters marked).
 func (s *Shard) Servers() ([]Peer, error) {
 	future := s.raft.GetConfiguration()
