@@ -468,15 +468,7 @@ func TestMoveReplicaRetiresASourceThatWasDown(t *testing.T) {
 	const moved = 0
 	c := newGossipCluster(t, 3, 1)
 	ctx := testutil.Context(t, 3*testutil.WaitMax)
-	fresh := c.addGossipNode("node4")
-	from := c.nodes[2]
-	c.kill(from)
-	c.leaderOf(moved)
-
-	result, err := c.nodes[0].node.MoveReplica(ctx, moved, from.id, fresh.id)
-	if err == nil || !result.Moved {
-		t.Fatalf("move from a dead source: %+v %v, want moved and an error (its replica not deleted)", result, err)
-	}
+	from, fresh := moveFromADeadSource(t, ctx, c, moved)
 	voters, nonvoters := c.configuration(moved)
 	if !slices.Equal(voters, []string{"node1", "node2", "node4"}) || len(nonvoters) != 0 {
 		t.Fatalf("after the move: voters %v non-voters %v", voters, nonvoters)
@@ -489,8 +481,7 @@ func TestMoveReplicaRetiresASourceThatWasDown(t *testing.T) {
 	if !from.node.Hosts(moved) {
 		t.Fatal("the restarted source did not reopen its old replica: the test shows nothing")
 	}
-	result, err = c.nodes[1].node.MoveReplica(ctx, moved, from.id, fresh.id)
-	if err != nil || result.Moved {
+	if result, err := c.nodes[1].node.MoveReplica(ctx, moved, from.id, fresh.id); err != nil || result.Moved {
 		t.Fatalf("move run again with the source back: %+v %v, want done with nothing left to move", result, err)
 	}
 	if from.node.Hosts(moved) {
@@ -503,21 +494,16 @@ func TestMoveReplicaRetiresASourceThatWasDown(t *testing.T) {
 // runs again, without the move being run again: its node asks the shard's leader for the
 // committed configuration, finds itself gone, and deletes the replica, so that it neither
 // stays leaderless (the node unready) nor keeps the data outside its configuration for good
-// (which of the two depends on whether raft's last send to it landed before the kill). A leaderless replica that the configuration
-// still names — here its shard has lost its quorum — is asked about and kept.
+// (which of the two depends on whether raft's last send to it landed before the kill). A
+// leaderless replica that the configuration still names — here its shard has lost its quorum
+// — is asked about and kept.
 func TestASourceRemovedWhileDownRetiresItsReplicaByItself(t *testing.T) {
 	const moved = 0
 	// Restored after the cluster's cleanup has closed its nodes (cleanups run last first).
 	t.Cleanup(cluster.SetRemovedReplicaCheck(50*time.Millisecond, 200*time.Millisecond))
 	c := newGossipCluster(t, 3, 1)
 	ctx := testutil.Context(t, 3*testutil.WaitMax)
-	fresh := c.addGossipNode("node4")
-	from := c.nodes[2]
-	c.kill(from)
-	c.leaderOf(moved)
-	if result, err := c.nodes[0].node.MoveReplica(ctx, moved, from.id, fresh.id); err == nil || !result.Moved {
-		t.Fatalf("move from a dead source: %+v %v, want moved and an error (its replica not deleted)", result, err)
-	}
+	from, fresh := moveFromADeadSource(t, ctx, c, moved)
 
 	c.start(from, c.gossipConfig(from))
 	testutil.Eventually(t, "the removed source to retire its replica", func() bool { return !from.node.Hosts(moved) })
@@ -543,6 +529,20 @@ func TestASourceRemovedWhileDownRetiresItsReplicaByItself(t *testing.T) {
 	}
 }
 
+// moveFromADeadSource kills node3, adds node4 and moves node3's replica of shardID to it: the
+// move is done in the configuration and fails to make the dead source delete its replica.
+func moveFromADeadSource(t *testing.T, ctx context.Context, c *multiCluster, shardID int) (from, fresh *multiNode) {
+	t.Helper()
+	fresh = c.addGossipNode("node4")
+	from = c.nodes[2]
+	c.kill(from)
+	c.leaderOf(shardID)
+	if result, err := c.nodes[0].node.MoveReplica(ctx, shardID, from.id, fresh.id); err == nil || !result.Moved {
+		t.Fatalf("move from a dead source: %+v %v, want moved and an error (its replica not deleted)", result, err)
+	}
+	return from, fresh
+}
+
 // A move's source that was down is started again while the move asks it to delete its
 // replica: its port serves before it has reopened its replicas from disk. The request must wait
 // for them; answered "nothing hosted" at once, the move would be done and the replica then
@@ -551,13 +551,7 @@ func TestMoveReplicaRetiresASourceStillStarting(t *testing.T) {
 	const moved = 0
 	c := newGossipCluster(t, 3, 1)
 	ctx := testutil.Context(t, 3*testutil.WaitMax)
-	fresh := c.addGossipNode("node4")
-	from := c.nodes[2]
-	c.kill(from)
-	c.leaderOf(moved)
-	if _, err := c.nodes[0].node.MoveReplica(ctx, moved, from.id, fresh.id); err == nil {
-		t.Fatal("move from a dead source answered done")
-	}
+	from, fresh := moveFromADeadSource(t, ctx, c, moved)
 
 	reached, release := make(chan struct{}), make(chan struct{})
 	restore := cluster.SetBeforeOpenShards(func(nodeID string) {
