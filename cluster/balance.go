@@ -276,14 +276,7 @@ func (n *Node) runLeaderBalancer(interval time.Duration) {
 		if hs := n.hosted(0); hs == nil || !hs.shard.IsLeader() || leaderBalancerPaused.Load() {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), leaderBalanceStepTimeout)
-		go func() {
-			select {
-			case <-n.closing:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
+		ctx, cancel := n.backgroundContext(leaderBalanceStepTimeout)
 		_, _, err := n.BalanceLeaderOnce(ctx)
 		cancel()
 		if err != nil {

@@ -436,6 +436,20 @@ func (n *Node) start() error {
 	return nil
 }
 
+// backgroundContext is the context of one step of the node's own background work (the leader
+// balancer, the removed-replica check): it ends after timeout or when the node closes.
+func (n *Node) backgroundContext(timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	go func() {
+		select {
+		case <-n.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
 // ShardCount is the number of shards in the cluster.
 func (n *Node) ShardCount() int {
 	if file := n.file.Load(); file != nil {

@@ -1,9 +1,6 @@
 package cluster
 
-import (
-	"context"
-	"time"
-)
+import "time"
 
 // How a node finds replicas that their shard removed while it was down: every
 // removedCheckInterval it looks at its replicas, and asks the leader about one that has had no
@@ -76,15 +73,8 @@ func (n *Node) mayBeRemoved(shardID int) bool {
 // read from its leader within timeout, no longer names this node; it reports whether it did.
 func (n *Node) retireIfRemoved(shardID int, timeout time.Duration) bool {
 	n.removedChecks.Add(1)
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := n.backgroundContext(timeout)
 	defer cancel()
-	go func() {
-		select {
-		case <-n.closing:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	servers, err := n.committedServers(ctx, shardID)
 	if err != nil {
 		n.logger.Debug("leaderless replica: no committed configuration from a leader", "shard", shardID, "error", err)

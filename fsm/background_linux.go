@@ -31,9 +31,3 @@ func lowerBackgroundPriority() {
 	}
 	_ = unix.Setpriority(unix.PRIO_PROCESS, tid, min(20-raw+backgroundNice, 19))
 }
-
-// threadNice is the calling thread's nice value (tests).
-func threadNice() (int, error) {
-	raw, err := unix.Getpriority(unix.PRIO_PROCESS, unix.Gettid())
-	return 20 - raw, err
-}

@@ -12,6 +12,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// threadNice is the calling thread's nice value (the raw getpriority syscall answers 20 − nice).
+func threadNice() (int, error) {
+	raw, err := unix.Getpriority(unix.PRIO_PROCESS, unix.Gettid())
+	return 20 - raw, err
+}
+
 // onBackgroundThread runs begin on a goroutine of its own, as Pebble runs a flush or a
 // compaction, and reports that thread's ID and nice value after it.
 func onBackgroundThread(t *testing.T, begin func()) (tid, nice int) {

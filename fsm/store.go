@@ -555,42 +555,40 @@ func recoverInterruptedRestore(livePath string) error {
 	return nil
 }
 
-// pebbleEvents logs what can stall apply: a flush or compaction (at LevelStorageEvents, with
-// its wall time, to line up with latency), a write stall and a slow disk operation (warnings:
-// an operator's business).
+// pebbleEvents puts every flush and compaction below the request path (lowerBackgroundPriority)
+// and logs what can stall apply: a flush or compaction (at LevelStorageEvents, with its wall
+// time, to line up with latency), a write stall and a slow disk operation (warnings: an
+// operator's business); logger nil: nothing is logged.
 func pebbleEvents(logger *slog.Logger) *pebble.EventListener {
-	background := pebble.EventListener{
+	events := &pebble.EventListener{
 		FlushBegin:      func(pebble.FlushInfo) { lowerBackgroundPriority() },
 		CompactionBegin: func(pebble.CompactionInfo) { lowerBackgroundPriority() },
 	}
 	if logger == nil {
-		return &background
+		return events
 	}
-	return &pebble.EventListener{
-		FlushBegin:      background.FlushBegin,
-		CompactionBegin: background.CompactionBegin,
-		FlushEnd: func(i pebble.FlushInfo) {
-			logger.Log(context.Background(), LevelStorageEvents, "pebble flush", "memtables", i.Input, "bytes", i.InputBytes,
-				"ms", i.TotalDuration.Milliseconds(), "error", i.Err)
-		},
-		CompactionEnd: func(i pebble.CompactionInfo) {
-			var in uint64
-			for _, level := range i.Input {
-				for _, t := range level.Tables {
-					in += t.Size
-				}
+	events.FlushEnd = func(i pebble.FlushInfo) {
+		logger.Log(context.Background(), LevelStorageEvents, "pebble flush", "memtables", i.Input, "bytes", i.InputBytes,
+			"ms", i.TotalDuration.Milliseconds(), "error", i.Err)
+	}
+	events.CompactionEnd = func(i pebble.CompactionInfo) {
+		var in uint64
+		for _, level := range i.Input {
+			for _, t := range level.Tables {
+				in += t.Size
 			}
-			logger.Log(context.Background(), LevelStorageEvents, "pebble compaction", "reason", i.Reason, "to_level", i.Output.Level,
-				"input_bytes", in, "ms", i.TotalDuration.Milliseconds(), "error", i.Err)
-		},
-		WriteStallBegin: func(i pebble.WriteStallBeginInfo) {
-			logger.Warn("pebble write stall: apply waits for flushes or compactions", "reason", i.Reason)
-		},
-		WriteStallEnd: func() { logger.Warn("pebble write stall ended") },
-		DiskSlow: func(i pebble.DiskSlowInfo) {
-			logger.Warn("pebble: slow disk operation", "path", i.Path, "op", i.OpType.String(), "ms", i.Duration.Milliseconds())
-		},
+		}
+		logger.Log(context.Background(), LevelStorageEvents, "pebble compaction", "reason", i.Reason, "to_level", i.Output.Level,
+			"input_bytes", in, "ms", i.TotalDuration.Milliseconds(), "error", i.Err)
 	}
+	events.WriteStallBegin = func(i pebble.WriteStallBeginInfo) {
+		logger.Warn("pebble write stall: apply waits for flushes or compactions", "reason", i.Reason)
+	}
+	events.WriteStallEnd = func() { logger.Warn("pebble write stall ended") }
+	events.DiskSlow = func(i pebble.DiskSlowInfo) {
+		logger.Warn("pebble: slow disk operation", "path", i.Path, "op", i.OpType.String(), "ms", i.Duration.Milliseconds())
+	}
+	return events
 }
 
 // quietPebbleLogger drops Pebble's informational chatter and keeps fatal errors fatal.
