@@ -233,6 +233,21 @@ func TestGigaWalletPayTxAndPayFromIdempotencyKey(t *testing.T) {
 	if s.payments("other") != 1 || s.chain.broadcasts() != 1 {
 		t.Fatalf("payfrom repeated: %d payouts, %d broadcasts", s.payments("other"), s.chain.broadcasts())
 	}
+
+	// An invoice above what one transaction can move (Core's MAX_MONEY) says so: it was called
+	// "below the dust limit" once its total passed 2^64 koinu.
+	for _, value := range []string{"10000000001", "1000000000000"} {
+		var huge struct{ ID string }
+		s.c.do("POST", "/account/payee/invoice", `{"items":[{"type":"item","name":"x","quantity":1,"value":"`+value+`"}]}`).expect(200).decode(&huge)
+		var refusal map[string]map[string]string
+		s.keyed("", "POST", "/invoice/"+huge.ID+"/payfrom/other", "").expectError(422, "invalid-txn").decode(&refusal)
+		if msg := refusal["error"]["message"]; !strings.Contains(msg, "exceeds the most one transaction can pay") {
+			t.Fatalf("payfrom of a %s DOGE invoice: %q", value, msg)
+		}
+	}
+	if s.payments("other") != 1 || s.chain.broadcasts() != 1 {
+		t.Fatalf("huge payfroms: %d payouts, %d broadcasts", s.payments("other"), s.chain.broadcasts())
+	}
 }
 
 // TestGigaWalletInvoiceIdempotencyKey: an invoice created with a key is answered again, not

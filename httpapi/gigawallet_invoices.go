@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -331,8 +332,18 @@ func (g *gigaWallet) getInvoiceConnect(c *gin.Context) {
 		payment.Items = append(payment.Items, gw.ConnectItemFromInvoice(it))
 	}
 	envelope, err := gw.ConnectEnvelope(payment, signer)
+	if errors.Is(err, gw.ErrConnectPayment) {
+		// An invoice GigaWallet's limits allow but DogeConnect's do not (an amount above what
+		// its wallets accept): the payer's request is fine, the invoice cannot be paid this way.
+		e := gw.NewError(gw.CodeBadRequest, "GetInvoiceConnect: this invoice cannot be paid through DogeConnect: %v", err)
+		e.Status = http.StatusUnprocessableEntity
+		g.fail(c, e)
+		return
+	}
 	if err != nil {
-		g.fail(c, gw.NewError(gw.CodeUnknownError, "GetInvoiceConnect: %v", err))
+		e := gw.NewError(gw.CodeUnknownError, "GetInvoiceConnect: internal error")
+		e.Cause = err
+		g.fail(c, e)
 		return
 	}
 	g.ok(c, http.StatusOK, envelope)

@@ -116,7 +116,12 @@ func (g *gigaWallet) payFrom(c *gin.Context) {
 		g.fail(c, gw.NewError(gw.CodeAlreadyExists, "PayInvoiceFromAccount: invoice %s is paid by payout %s (%s)", invoice.Address, prior.TxID, prior.Status))
 		return
 	}
-	if invoice.Total.Hi != 0 || invoice.Total.Lo < payout.DustKoinu {
+	if invoice.Total.Hi != 0 || invoice.Total.Lo > payout.MoneyMaxKoinu {
+		g.fail(c, gw.NewError(gw.CodeInvalidTxn, "PayInvoiceFromAccount: the invoice's total, %s DOGE, exceeds the most one transaction can pay, %s DOGE",
+			gw.FormatKoinu8DP(invoice.Total), payout.FormatDOGE(payout.MoneyMaxKoinu)))
+		return
+	}
+	if invoice.Total.Lo < payout.DustKoinu {
 		g.fail(c, gw.NewError(gw.CodeInvalidTxn, "PayInvoiceFromAccount: the invoice's total is below the dust limit, %s DOGE", payout.FormatDOGE(payout.DustKoinu)))
 		return
 	}

@@ -73,7 +73,11 @@ const accountCreateAttemptsMax = 8
 
 // fail answers with GigaWallet's envelope and codes.
 func (g *gigaWallet) fail(c *gin.Context, e *gw.Error) {
-	g.server.fail(c, &apiError{status: e.Status, code: string(e.Code), message: e.Message})
+	cause := e.Cause
+	if cause == nil && e.Status >= http.StatusInternalServerError {
+		cause = errors.New(e.Message)
+	}
+	g.server.fail(c, &apiError{status: e.Status, code: string(e.Code), message: e.Message, cause: cause})
 }
 
 // ok answers a success as GigaWallet does: 200 (whatever status is asked), JSON, and
@@ -97,7 +101,7 @@ func gwError(where string, err error) *gw.Error {
 	var rejection *fsm.Error
 	if errors.As(err, &rejection) {
 		switch rejection.Code {
-		case gigawallet.CodeAccountNotFound, gigawallet.CodeInvoiceNotFound, ledger.CodeCustomerNotFound, ledger.CodeWalletNotFound, ledger.CodeProjectNotFound:
+		case gigawallet.CodeAccountNotFound, gigawallet.CodeInvoiceNotFound, gigawallet.CodePaymentNotFound, ledger.CodeCustomerNotFound, ledger.CodeWalletNotFound, ledger.CodeProjectNotFound:
 			return gw.NewError(gw.CodeNotFound, "%s: %s", where, rejection.Message)
 		case fsm.CodeInvalidArgument:
 			return gw.NewError(gw.CodeBadRequest, "%s: %s", where, rejection.Message)
@@ -110,7 +114,9 @@ func gwError(where string, err error) *gw.Error {
 	if answer.status == http.StatusServiceUnavailable {
 		return gw.NewError(gw.CodeNotAvailable, "%s: %s", where, answer.message)
 	}
-	return gw.NewError(gw.CodeUnknownError, "%s: internal error", where)
+	e := gw.NewError(gw.CodeUnknownError, "%s: internal error", where)
+	e.Cause = err
+	return e
 }
 
 // ensureProject creates the GigaWallet project and its DOGE asset the first time an account is

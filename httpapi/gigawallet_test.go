@@ -141,6 +141,9 @@ func TestGigaWalletBadInput(t *testing.T) {
 		t.Fatalf("not-found message %q", envelope["error"]["message"])
 	}
 	c.do("GET", "/account/nobody/balance", nil).expectError(404, "not-found")
+	// A well-formed txid the account never paid is not found (it was a 500 unknown-error).
+	c.do("POST", "/account/a1", `{}`).expect(200)
+	c.do("GET", "/account/a1/payment/"+strings.Repeat("0", 64), nil).expectError(404, "not-found")
 }
 
 // TestGigaWalletInvoices: create (both paths), the shapes, list with GigaWallet's cursor, the
@@ -368,5 +371,22 @@ func TestGigaWalletQRAndConnect(t *testing.T) {
 	// The same envelope on every request (and so on every node): issued is the invoice's creation.
 	if again := public.do("GET", "/invoice/"+id+"/connect", nil).expect(200).body; !bytes.Equal(again, r.body) {
 		t.Fatalf("a second envelope differs:\n%s\n%s", r.body, again)
+	}
+
+	// An invoice within GigaWallet's limits but above what a DogeConnect wallet accepts (a
+	// total, or one item's unit, above 10^10 DOGE): the payer's browser gets a 422 that says
+	// so, not a 500.
+	for _, items := range []string{
+		`[{"type":"item","name":"b","value":"10000000000.00000001","quantity":1}]`,
+		`[{"type":"item","name":"b","value":"1000000000000","quantity":1}]`,
+		`[{"type":"item","name":"b","value":"20000000000","quantity":1},{"type":"discount","name":"d","value":"-15000000000","quantity":1}]`,
+	} {
+		var big map[string]any
+		c.do("POST", "/account/shop/invoice/", `{"items":`+items+`}`).expect(200).decode(&big)
+		var refusal map[string]map[string]string
+		public.do("GET", "/invoice/"+big["id"].(string)+"/connect", nil).expectError(422, "bad-request").decode(&refusal)
+		if msg := refusal["error"]["message"]; !strings.Contains(msg, "cannot be paid through DogeConnect") || !strings.Contains(msg, "exceeds") {
+			t.Fatalf("%s: message %q", items, msg)
+		}
 	}
 }

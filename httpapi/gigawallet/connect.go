@@ -239,13 +239,18 @@ func format8DP(koinu *big.Int) string {
 func parse8DP(field, text string) (*big.Int, error) {
 	unsigned := strings.TrimPrefix(text, "-")
 	whole, fraction, hasPoint := strings.Cut(unsigned, ".")
-	if whole == "" || len(whole) > connectAmountDigitsMax || countDigits(whole) != len(whole) ||
+	if whole == "" || countDigits(whole) != len(whole) ||
 		(hasPoint && (fraction == "" || len(fraction) > AmountDecimalsMax || countDigits(fraction) != len(fraction))) {
 		return nil, fmt.Errorf("%w: %s %q is not a decimal number of DOGE with at most %d decimal places",
 			ErrConnectPayment, field, text, AmountDecimalsMax)
 	}
-	koinu, _ := new(big.Int).SetString(whole+fraction+strings.Repeat("0", AmountDecimalsMax-len(fraction)), 10)
-	if koinu.Cmp(connectAmountMaxBig) > 0 {
+	// More integer digits than the maximum has is too large, whatever they are (no big number
+	// is built from a long string).
+	var koinu *big.Int
+	if len(strings.TrimLeft(whole, "0")) <= connectAmountDigitsMax {
+		koinu, _ = new(big.Int).SetString(whole+fraction+strings.Repeat("0", AmountDecimalsMax-len(fraction)), 10)
+	}
+	if koinu == nil || koinu.Cmp(connectAmountMaxBig) > 0 {
 		return nil, fmt.Errorf("%w: %s %q exceeds %d DOGE, the most a DogeConnect wallet accepts",
 			ErrConnectPayment, field, text, ConnectAmountMaxDOGE)
 	}

@@ -452,6 +452,12 @@ func TestParse8DP(t *testing.T) {
 			t.Errorf("parse8DP(%q) = %v, %v; want ErrConnectPayment", text, got, err)
 		}
 	}
+	// Too large says so, however many digits (it said "not a decimal number" past 11 digits).
+	for _, text := range []string{"10000000000.00000001", "99999999999", "1000000000000.00000000", "-" + strings.Repeat("9", 400)} {
+		if _, err := parse8DP("x", text); err == nil || !strings.Contains(err.Error(), "exceeds") {
+			t.Errorf("parse8DP(%q): %v, want an error saying it exceeds the maximum", text, err)
+		}
+	}
 }
 
 // TestConnectItemFromInvoice maps an invoice item to its DogeConnect line.

@@ -59,6 +59,8 @@ type Error struct {
 	Status  int
 	Code    Code
 	Message string
+	// Cause is what the node logs beside an answer it could not give (a 5xx); never sent.
+	Cause error
 }
 
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
