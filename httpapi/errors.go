@@ -38,6 +38,9 @@ const (
 	// CodeProjectOwned refuses a Cloud Wallet write to the project a family API owns
 	// (GigaWallet's): 409.
 	CodeProjectOwned = "ProjectOwnedByGigaWallet"
+	// CodeProjectOwnedByGigPay refuses a Cloud Wallet transaction or hold capture/release in
+	// GigPay's project (guardGigPayProject): 409.
+	CodeProjectOwnedByGigPay = "ProjectOwnedByGigPay"
 )
 
 // retryAfterSeconds is the Retry-After a 503 carries.

@@ -655,3 +655,73 @@ func TestGigPayCrossShardClose(t *testing.T) {
 		t.Fatalf("%d proposals", proposals)
 	}
 }
+
+// TestGigPayMoneyMovesOnlyThroughGigPay: in GigPay's project the Cloud Wallet API refuses its
+// transactions and its hold captures and releases (409 ProjectOwnedByGigPay), so a token's or a
+// withdrawal's hold cannot be resolved beside GigPay (an adversarial probe released a token's
+// hold, which left an active token no claim could take). What GigPay's documentation sends to
+// the Cloud Wallet API (wallet status) still works, and so does another project.
+func TestGigPayMoneyMovesOnlyThroughGigPay(t *testing.T) {
+	e := newGigPay(t)
+	payer, payee := e.account("alice"), e.account("bob")
+	e.fund(payer, "10")
+	tok := e.createToken(payer, "4", nil)
+	var withdrawal gp.Payment
+	e.admin.do("POST", "/api/v1/payments", map[string]any{"type": "withdrawal", "accountId": payer, "assetType": "usd",
+		"amount": json.Number("1"), "externalStorage": "wire:2"}).expect(201).decode(&withdrawal)
+	before := e.balances(payer)
+	if before != "10/5/5" {
+		t.Fatalf("payer before: %s", before)
+	}
+	// Every hold of the project, as a Cloud Wallet client would find them.
+	var page struct {
+		Items []struct {
+			Operations []struct {
+				HoldID string `json:"holdId"`
+			} `json:"operations"`
+		} `json:"items"`
+	}
+	e.admin.do("GET", "/projects/"+gigPayProject+"/transactions?page=1&pageSize=100", nil).expect(200).decode(&page)
+	var holds []string
+	for _, tx := range page.Items {
+		for _, op := range tx.Operations {
+			if op.HoldID != "" {
+				holds = append(holds, op.HoldID)
+			}
+		}
+	}
+	if len(holds) != 2 {
+		t.Fatalf("holds of the token and the withdrawal: %v", holds)
+	}
+	owned := func(r *response) {
+		t.Helper()
+		r.expectError(409, "ProjectOwnedByGigPay")
+	}
+	for _, hold := range holds {
+		owned(e.admin.do("POST", "/projects/"+gigPayProject+"/holds/"+hold+"/release", nil))
+		owned(e.admin.do("POST", "/projects/"+gigPayProject+"/holds/"+hold+"/capture", map[string]any{"to": payee}))
+	}
+	issue := map[string]any{"referenceId": "mint", "operations": []map[string]any{{"type": "issue", "to": payee, "amount": "100"}}}
+	owned(e.admin.do("POST", "/projects/"+gigPayProject+"/transactions", issue))
+	owned(e.admin.do("POST", "/projects/"+gigPayProject+"/transactions/batch", map[string]any{"transactions": []any{issue}}))
+	if after := e.balances(payer); after != before {
+		t.Fatalf("payer %s after the refusals, %s before", after, before)
+	}
+	if after := e.balances(payee); after != "0/0/0" {
+		t.Fatalf("payee after the refusals: %s", after)
+	}
+	// GigPay resolves its own holds as before.
+	e.public.do("POST", "/api/v1/payment-tokens/"+tok.Token+"/claim", map[string]any{"destinationAccountId": payee}).expect(200)
+	e.admin.do("POST", "/api/v1/payments/"+withdrawal.PaymentID+"/status", map[string]any{"status": "completed"}).expect(200)
+	if got := e.balances(payer) + " " + e.balances(payee); got != "5/5/0 4/4/0" {
+		t.Fatalf("payer, payee after the claim and the withdrawal: %s", got)
+	}
+	// Still open: wallet status in GigPay's project, and money in any other project.
+	e.admin.do("PUT", "/projects/"+gigPayProject+"/wallets/"+payee+"/status", map[string]any{"status": "suspended"}).expect(200)
+	e.admin.do("POST", "/projects", map[string]any{"id": "shop", "name": "Shop"}).expect(201)
+	e.admin.do("POST", "/projects/shop/assets", map[string]any{"id": "usd", "name": "USD", "code": "USD", "fractions": 100}).expect(201)
+	var w struct{ ID string }
+	e.admin.do("POST", "/projects/shop/system-wallets", map[string]any{"assetId": "usd", "name": "float"}).expect(201).decode(&w)
+	e.admin.do("POST", "/projects/shop/transactions", map[string]any{"referenceId": "mint",
+		"operations": []map[string]any{{"type": "issue", "to": w.ID, "amount": "100"}}}).expect(201)
+}

@@ -414,6 +414,9 @@ func newAdminEngine(cfg AdminConfig, backend Backend, logger *slog.Logger, regis
 	}
 	if cfg.GigPay != nil {
 		s.gigPayEnv = cfg.GigPay.Env
+		for i := range specs {
+			specs[i].handler = s.guardGigPayProject(cfg.GigPay.ProjectID, specs[i].method, specs[i].path, specs[i].handler)
+		}
 		specs = append(specs, (&gigPay{server: s, cfg: *cfg.GigPay}).routes()...)
 	}
 	document, err := json.Marshal(openAPIDocument(specs))
@@ -695,6 +698,36 @@ func (s *server) guardGigaWalletProject(method, path string, handler gin.Handler
 	return func(c *gin.Context) {
 		if c.Param("projectId") == s.gigaWalletProject {
 			s.fail(c, s.gigaWalletProjectOwned())
+			return
+		}
+		handler(c)
+	}
+}
+
+// gigPayMoneyRoutes are the Cloud Wallet writes that move or reserve money: in GigPay's
+// project guardGigPayProject refuses them.
+var gigPayMoneyRoutes = map[string]bool{
+	"/projects/:projectId/transactions":          true,
+	"/projects/:projectId/transactions/batch":    true,
+	"/projects/:projectId/holds/:holdId/capture": true,
+	"/projects/:projectId/holds/:holdId/release": true,
+}
+
+// guardGigPayProject refuses, in GigPay's project, the Cloud Wallet API's transactions and its
+// hold captures and releases (409 ProjectOwnedByGigPay). GigPay's tokens and withdrawals are
+// holds it resolves itself: a hold captured or released beside it left an active token that no
+// claim could take (the money no longer held), a rejected token whose payee had been paid, or a
+// pending withdrawal whose money could be spent again; and money moved in or out beside its
+// payments is money its payment list does not show. What GigPay's documentation sends to this
+// API stays open: assets, customers, and wallet and customer status.
+func (s *server) guardGigPayProject(projectID, method, path string, handler gin.HandlerFunc) gin.HandlerFunc {
+	if method != http.MethodPost || !gigPayMoneyRoutes[path] {
+		return handler
+	}
+	return func(c *gin.Context) {
+		if c.Param("projectId") == projectID {
+			s.fail(c, &apiError{status: http.StatusConflict, code: CodeProjectOwnedByGigPay,
+				message: fmt.Sprintf("project %q is the GigPay API's: its money moves through GigPay's tokens and payments, not through Cloud Wallet transactions or holds", projectID)})
 			return
 		}
 		handler(c)
