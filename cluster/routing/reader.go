@@ -111,6 +111,10 @@ func (rd *reader) GetProject(projectID string) (*ledger.Project, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Its assets carry their supply over every shard, as GetAsset's do (they carried shard 0's).
+	if err := rd.totalSupply(a.Project.Assets); err != nil {
+		return nil, err
+	}
 	return a.Project, nil
 }
 

@@ -425,8 +425,9 @@ func exerciseFourShards(t *testing.T, shards *localShards, c *client) {
 		assets[0].(map[string]any)["supply"] != float64(total) || assets[0].(map[string]any)["used"] != true {
 		t.Fatalf("asset list %v", assets)
 	}
-	if project := c.do("GET", "/projects/shop", nil, 200); project["name"] != "Shop" || len(project["assets"].([]any)) != 1 {
-		t.Fatalf("project %v", project)
+	if project := c.do("GET", "/projects/shop", nil, 200); project["name"] != "Shop" || len(project["assets"].([]any)) != 1 ||
+		project["assets"].([]any)[0].(map[string]any)["supply"] != float64(total) {
+		t.Fatalf("project %v (its asset's supply over the shards: %d)", project, total)
 	}
 	if projects := c.do("GET", "/projects", nil, 200)["items"].([]any); len(projects) != 1 {
 		t.Fatalf("projects %v", projects)
