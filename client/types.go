@@ -22,7 +22,9 @@ type Asset struct {
 	Fractions uint64 `json:"fractions"`
 	// Used is set once a wallet uses the asset: it can no longer be deleted.
 	Used bool `json:"used"`
-	// Supply is issued − redeemed: the sum of its wallets' balances.
+	// Supply is issued − redeemed: the sum of its wallets' balances over every shard. Each
+	// shard's part is at most 2^128−1, so the total of an asset whose wallets span shards may
+	// be more: then Valid and Big refuse it, and String still has its exact digits.
 	Supply    Amount `json:"supply"`
 	CreatedAt int64  `json:"createdAt"`
 }

@@ -421,7 +421,9 @@ func openAPISchemas() object {
 			"name": text(fsm.NameMaxLength, ""), "code": text(fsm.CodeMaxLength, ""),
 			"fractions": object{"type": "integer", "minimum": 1, "description": "Smallest accountable parts in one unit."},
 			"used":      object{"type": "boolean", "description": "Set once a wallet uses the asset; a used asset cannot be deleted."},
-			"supply":    amount, "createdAt": timestamp(),
+			"supply": object{"type": "integer", "minimum": 0, "description": "Issued - redeemed: the sum of the asset's wallets' balances over every shard, an exact integer. " +
+				"Each shard's part is at most 2^128-1 (like every balance), so an asset whose wallets span shards may total more."},
+			"createdAt": timestamp(),
 		}),
 		"Customer": shape(object{
 			"id": pathParamSchema("customerId"), "projectId": simpleIDSchema(fsm.IDMaxLength),

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"math/bits"
 	"slices"
 
 	"github.com/gigaledger/gigaledger/backend"
@@ -180,9 +181,12 @@ func (rd *reader) totalSupply(assets []ledger.Asset) error {
 		for _, part := range parts {
 			for i := range assets {
 				if assets[i].ID == part.ID {
-					if assets[i].Supply, err = assets[i].Supply.Add(part.Supply); err != nil {
-						return err
-					}
+					// Each part fits 128 bits, the total may not (ledger.Asset.SupplyCarry):
+					// a read answers it exactly rather than failing.
+					sum, carry := bits.Add64(assets[i].Supply.Lo, part.Supply.Lo, 0)
+					hi, carry := bits.Add64(assets[i].Supply.Hi, part.Supply.Hi, carry)
+					assets[i].Supply = fsm.Amount{Hi: hi, Lo: sum}
+					assets[i].SupplyCarry += carry
 				}
 			}
 		}

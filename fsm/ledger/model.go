@@ -84,6 +84,11 @@ type Asset struct {
 	Used      bool
 	Supply    Amount
 	CreatedAt int64
+	// SupplyCarry is set only by a cluster's reads, never stored: how many times the supply
+	// summed over the shards passed 2^128−1 (Supply then holds the rest). Each shard keeps its
+	// own wallets' part of the supply, and each part (and every balance) is at most 2^128−1,
+	// but an asset whose wallets span shards may hold more in total.
+	SupplyCarry uint64
 }
 
 // Customer is the integrator's record of one of their users; it owns wallets.

@@ -4,6 +4,8 @@
 package cloudwallet
 
 import (
+	"math/big"
+
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
@@ -28,8 +30,25 @@ type Asset struct {
 	Code      string `json:"code"`
 	Fractions uint64 `json:"fractions"`
 	Used      bool   `json:"used"`
-	Supply    Amount `json:"supply"`
+	Supply    Supply `json:"supply"`
 	CreatedAt int64  `json:"createdAt"`
+}
+
+// Supply is an asset's supply summed over the shards: an Amount, plus (Carry) how many times
+// the sum passed 2^128−1, which only an asset whose wallets span shards can do (each shard's
+// part is at most 2^128−1). It is written as one exact JSON integer.
+type Supply struct {
+	Amount
+	Carry uint64
+}
+
+// MarshalJSON writes the supply's digits, past 2^128−1 too.
+func (s Supply) MarshalJSON() ([]byte, error) {
+	if s.Carry == 0 {
+		return s.Amount.MarshalJSON()
+	}
+	total := new(big.Int).Lsh(new(big.Int).SetUint64(s.Carry), 128)
+	return []byte(total.Add(total, s.Amount.Big()).String()), nil
 }
 
 // Customer is a customer.
@@ -128,7 +147,7 @@ func ProjectOf(p *ledger.Project) Project {
 // AssetOf is the view of an asset.
 func AssetOf(a *ledger.Asset) Asset {
 	return Asset{ProjectID: a.ProjectID, ID: a.ID, Name: a.Name, Code: a.Code, Fractions: a.Fractions,
-		Used: a.Used, Supply: a.Supply, CreatedAt: a.CreatedAt}
+		Used: a.Used, Supply: Supply{Amount: a.Supply, Carry: a.SupplyCarry}, CreatedAt: a.CreatedAt}
 }
 
 // CustomerOf is the view of a customer.

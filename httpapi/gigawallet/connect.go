@@ -239,15 +239,16 @@ func format8DP(koinu *big.Int) string {
 func parse8DP(field, text string) (*big.Int, error) {
 	unsigned := strings.TrimPrefix(text, "-")
 	whole, fraction, hasPoint := strings.Cut(unsigned, ".")
-	if whole == "" || countDigits(whole) != len(whole) ||
+	padded := len(whole) > connectAmountDigitsMax && len(strings.TrimLeft(whole, "0")) <= connectAmountDigitsMax
+	if whole == "" || padded || countDigits(whole) != len(whole) ||
 		(hasPoint && (fraction == "" || len(fraction) > AmountDecimalsMax || countDigits(fraction) != len(fraction))) {
 		return nil, fmt.Errorf("%w: %s %q is not a decimal number of DOGE with at most %d decimal places",
 			ErrConnectPayment, field, text, AmountDecimalsMax)
 	}
-	// More integer digits than the maximum has is too large, whatever they are (no big number
-	// is built from a long string).
+	// More integer digits than the maximum has (zeros in front of fewer are refused above) is
+	// too large, whatever they are: no big number is built from a long string.
 	var koinu *big.Int
-	if len(strings.TrimLeft(whole, "0")) <= connectAmountDigitsMax {
+	if len(whole) <= connectAmountDigitsMax {
 		koinu, _ = new(big.Int).SetString(whole+fraction+strings.Repeat("0", AmountDecimalsMax-len(fraction)), 10)
 	}
 	if koinu == nil || koinu.Cmp(connectAmountMaxBig) > 0 {
