@@ -299,6 +299,44 @@ func checkForeignID(field, value string) *apiError {
 // tagGigaWallet is the OpenAPI tag of the GigaWallet routes.
 const tagGigaWallet = "gigawallet"
 
+// gigaWalletPaths are the GigaWallet routes' paths (the same whichever listener serves them);
+// set once, by init, and only read after.
+var gigaWalletPaths map[string]bool
+
+func init() {
+	gigaWalletPaths = map[string]bool{}
+	for _, spec := range (&gigaWallet{}).routes() {
+		gigaWalletPaths[spec.path] = true
+	}
+}
+
+// inGigaWalletCode gives a refusal on a GigaWallet route the GigaWallet code of its status when
+// the listener's own checks made it (a missing token, a body too large, a media type), which
+// speak the Cloud Wallet API's codes: docs/gigawallet-api.md promises GigaWallet's codes on
+// every GigaWallet route. The status stays (413, 415 are more precise than GigaWallet's 400).
+func inGigaWalletCode(c *gin.Context, e *apiError) *apiError {
+	if !gigaWalletPaths[c.FullPath()] {
+		return e
+	}
+	if _, ours := gw.KnownCode(gw.Code(e.code)); ours {
+		return e
+	}
+	code := gw.CodeBadRequest
+	switch {
+	case e.status == http.StatusUnauthorized:
+		code = gw.CodeUnauthorized
+	case e.status == http.StatusNotFound:
+		code = gw.CodeNotFound
+	case e.status == http.StatusServiceUnavailable:
+		code = gw.CodeNotAvailable
+	case e.status >= http.StatusInternalServerError:
+		code = gw.CodeUnknownError
+	}
+	translated := *e
+	translated.code = string(code)
+	return &translated
+}
+
 // routes are the GigaWallet routes at GigaWallet's exact paths: the admin listener serves them
 // all, the public listener those marked public (GigaWallet's public server). Every success is
 // 200, as GigaWallet answers.

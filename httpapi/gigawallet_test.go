@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/png"
+	"io"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -388,5 +390,37 @@ func TestGigaWalletQRAndConnect(t *testing.T) {
 		if msg := refusal["error"]["message"]; !strings.Contains(msg, "cannot be paid through DogeConnect") || !strings.Contains(msg, "exceeds") {
 			t.Fatalf("%s: message %q", items, msg)
 		}
+	}
+}
+
+// TestGigaWalletRoutesSpeakGigaWalletCodes: a refusal the listener's own checks make on a
+// GigaWallet route (no token, a body too large with or without Content-Length, no JSON media
+// type) carries GigaWallet's code, as docs/gigawallet-api.md promises; a Cloud Wallet route
+// keeps the Cloud Wallet code. A probe met "Unauthorized", "RequestTooLarge" and
+// "UnsupportedMediaType" on GigaWallet routes, and a 400 for a chunked oversize body.
+func TestGigaWalletRoutesSpeakGigaWalletCodes(t *testing.T) {
+	c, backend, _ := newGigaWalletServer(t)
+	anonymous := &apiClient{t: t, handler: c.handler}
+	anonymous.do("GET", "/account/a1", nil).expectError(401, "unauthorized")
+	anonymous.do("POST", "/account/a1/pay", `{}`).expectError(401, "unauthorized")
+	anonymous.do("GET", "/projects", nil).expectError(401, "Unauthorized")
+
+	big := `{"items":[{"type":"item","name":"x","value":"1","quantity":1}],"z":"` + strings.Repeat("a", 2<<20) + `"}`
+	c.do("POST", "/account/a1", `{}`).expect(200)
+	proposals := backend.Proposals()
+	c.do("POST", "/account/a1/invoice", big).expectError(413, "bad-request")
+	chunked := httptest.NewRequest("POST", "/account/a1/invoice", io.MultiReader(strings.NewReader(big)))
+	chunked.ContentLength = -1
+	chunked.Host = testHost
+	chunked.Header.Set("Content-Type", "application/json")
+	chunked.Header.Set("Authorization", "Bearer "+testToken)
+	recorder := httptest.NewRecorder()
+	c.handler.ServeHTTP(recorder, chunked)
+	(&response{t: t, status: recorder.Code, header: recorder.Header(), body: recorder.Body.Bytes()}).expectError(413, "bad-request")
+
+	c.withHeader("Content-Type", "text/plain").do("POST", "/account/a2", `{}`).expectError(415, "bad-request")
+	c.withHeader("Content-Type", "text/plain").do("POST", "/projects", `{}`).expectError(415, "UnsupportedMediaType")
+	if backend.Proposals() != proposals {
+		t.Fatalf("%d proposals after the refusals, %d before", backend.Proposals(), proposals)
 	}
 }

@@ -644,6 +644,7 @@ func (s *server) fail(c *gin.Context, e *apiError) {
 
 // writeError writes the error envelope and stops the handler chain.
 func writeError(c *gin.Context, e *apiError) {
+	e = inGigaWalletCode(c, e)
 	if e.status != http.StatusMethodNotAllowed {
 		// gin sets Allow before the middleware runs; only a 405 may tell which methods a path
 		// serves (a client refused for its token or Host learns nothing about the routes).

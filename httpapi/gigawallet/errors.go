@@ -43,6 +43,12 @@ var statusByCode = map[Code]int{
 	CodeUnknownError: http.StatusInternalServerError,
 }
 
+// KnownCode returns code's status and whether code is one of GigaWallet's.
+func KnownCode(code Code) (int, bool) {
+	status, ok := statusByCode[code]
+	return status, ok
+}
+
 // StatusOf returns the HTTP status of code; a code not listed (none should be) is 500, as
 // GigaWallet answers every code it does not name.
 func StatusOf(code Code) int {

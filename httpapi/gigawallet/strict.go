@@ -1,6 +1,7 @@
 package gigawallet
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"reflect"
@@ -31,6 +32,12 @@ const jsonDepthMax = 8
 // RequestBodyMaxBytes.
 func decodeBody(body io.Reader, dst any) *Error {
 	data, err := io.ReadAll(io.LimitReader(body, RequestBodyMaxBytes+1))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		// The listener's own bound (a body sent without Content-Length): 413 as below.
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeBadRequest,
+			Message: "request body exceeds " + strconv.FormatInt(tooLarge.Limit, 10) + " bytes"}
+	}
 	if err != nil {
 		return badRequest("reading the request body: %v", err)
 	}
