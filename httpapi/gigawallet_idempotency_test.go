@@ -334,3 +334,22 @@ func TestGigaWalletReleasedPayoutIsNotReplayedAsASuccess(t *testing.T) {
 		t.Fatalf("%d payouts, want 2", s.payments("shop"))
 	}
 }
+
+// A refund of an invoice that received nothing is the same 422 with or without an amount (it
+// was a 400 dust error without one, found by a probe).
+func TestGigaWalletRefundOfNothing(t *testing.T) {
+	s := newPayoutServer(t)
+	s.c.do("POST", "/account/payee", `{}`).expect(200)
+	var invoice struct{ ID string }
+	s.c.do("POST", "/account/payee/invoice", `{"items":[{"type":"item","name":"x","quantity":1,"value":"4"}]}`).expect(200).decode(&invoice)
+	for _, body := range []string{`{"to":"` + s.payTo() + `"}`, `{"to":"` + s.payTo() + `","amount":"1"}`} {
+		var refusal map[string]map[string]string
+		s.keyed("", "POST", "/account/payee/invoice/"+invoice.ID+"/refund", body).expectError(422, "invalid-txn").decode(&refusal)
+		if msg := refusal["error"]["message"]; !strings.Contains(msg, "received 0 DOGE confirmed") {
+			t.Fatalf("%s: %q", body, msg)
+		}
+	}
+	if s.payments("payee") != 0 || s.chain.broadcasts() != 0 {
+		t.Fatalf("%d payouts, %d broadcasts", s.payments("payee"), s.chain.broadcasts())
+	}
+}

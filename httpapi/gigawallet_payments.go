@@ -470,7 +470,9 @@ func (g *gigaWallet) refund(c *gin.Context) {
 	if koinu == 0 {
 		koinu = invoice.Confirmed.Lo
 	}
-	if invoice.Confirmed.Hi == 0 && koinu > invoice.Confirmed.Lo {
+	// Nothing received is the same refusal with or without an amount (it was a dust error
+	// without one: the whole of nothing is an output of 0).
+	if invoice.Confirmed.IsZero() || (invoice.Confirmed.Hi == 0 && koinu > invoice.Confirmed.Lo) {
 		g.fail(c, gw.NewError(gw.CodeInvalidTxn, "RefundInvoice: the invoice received %s DOGE confirmed; a refund pays back at most that",
 			gw.FormatKoinu(invoice.Confirmed)))
 		return
