@@ -25,6 +25,16 @@ func TestHoldsOverHTTP(t *testing.T) {
 	if placed.Operations[0].Type != "hold" || holdID == "" {
 		t.Fatalf("hold operation %+v", placed.Operations[0])
 	}
+	// A hold that fails (more than available) places nothing and shows no hold ID.
+	var failed struct {
+		Transaction cloudwallet.Transaction `json:"transaction"`
+	}
+	c.do("POST", "/projects/shop/transactions", map[string]any{"referenceId": "hold-too-much",
+		"operations": []any{map[string]any{"type": "hold", "from": f.walletA, "amount": "5000"}}}).
+		expectError(422, "InsufficientFunds").decode(&failed)
+	if failed.Transaction.Status != "failed" || failed.Transaction.Operations[0].HoldID != "" {
+		t.Fatalf("failed hold transaction %+v", failed.Transaction)
+	}
 	wallet := func(id string) cloudwallet.Wallet {
 		var w cloudwallet.Wallet
 		c.do("GET", "/projects/shop/wallets/"+id, nil).expect(200).decode(&w)

@@ -171,7 +171,8 @@ func TransactionOf(t *ledger.Transaction) Transaction {
 		FailureMessage: t.FailureMessage, CreatedAt: t.CreatedAt}
 	for i, op := range t.Operations {
 		v.Operations[i] = Operation{Type: op.Type.String(), From: op.From, To: op.To, Amount: op.Amount, ExpiresAt: op.ExpiresAt}
-		if op.Type == ledger.OperationHold {
+		if op.Type == ledger.OperationHold && t.Status != ledger.TransactionFailed {
+			// A failed transaction placed no hold: no ID that GET /holds would not find.
 			v.Operations[i].HoldID = ledger.HoldID(t.ID, i)
 		}
 	}
