@@ -413,6 +413,14 @@ func (g *gigaWallet) routes() []routeSpec {
 			handler: g.getInvoiceConnect, success: ok, response: "DogeConnectEnvelope", public: true,
 			summary: "Public listener (and admin): the invoice as a signed DogeConnect 1.0 payment envelope.",
 			errors:  []int{http.StatusNotFound}},
+		{method: http.MethodPost, path: "/dc/:invoiceID/pay", operationID: "dogeconnectRelayPay", tag: tagGigaWallet, keyless: true,
+			handler: g.relayPay, request: "DogeConnectPaymentResponse", success: ok, response: "DogeConnectRelayReply", public: true,
+			summary: "Public listener (and admin): the DogeConnect 1.0 relay (the envelope's relay URL is /dc/<invoice>). A wallet submits the signed transaction that pays the invoice; it goes to the node: accepted, or declined with the node's reason. 400 invalid_tx or invalid_outputs (it does not pay the invoice's total to its address), 400 expired, 404 not_found; errors are {\"error\",\"message\"}.",
+			errors:  []int{http.StatusBadRequest, http.StatusNotFound, http.StatusServiceUnavailable}},
+		{method: http.MethodPost, path: "/dc/:invoiceID/status", operationID: "dogeconnectRelayStatus", tag: tagGigaWallet, keyless: true,
+			handler: g.relayStatus, request: "DogeConnectStatusQuery", success: ok, response: "DogeConnectRelayReply", public: true,
+			summary: "Public listener (and admin): the payment's status: unpaid until the chain follower has seen payments covering the total, accepted until the invoice is paid, then confirmed.",
+			errors:  []int{http.StatusBadRequest, http.StatusNotFound}},
 	}
 }
 

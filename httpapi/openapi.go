@@ -490,6 +490,20 @@ func openAPISchemas() object {
 			"payload": object{"type": "string", "description": "Base64 of the payment request JSON (DogeConnect 1.0)."},
 			"pubkey":  object{"type": "string", "description": "The cluster's DogeConnect key, BIP-340 x-only, hex."},
 			"sig":     object{"type": "string", "description": "BIP-340 Schnorr signature of SHA-256(SHA-256(payload bytes)), hex."}}),
+		"DogeConnectPaymentResponse": shape(object{
+			"id":          object{"type": "string", "description": "The payment's ID: the invoice (its address)."},
+			"tx":          object{"type": "string", "description": "The signed transaction, hex, at most 100,000 bytes."},
+			"refund":      object{"type": "string", "description": "Optional; not used."},
+			"relay_token": object{"type": "string", "description": "Optional; not used."}}),
+		"DogeConnectStatusQuery": shape(object{"id": object{"type": "string", "description": "The payment's ID: the invoice (its address)."}}),
+		"DogeConnectRelayReply": shape(object{
+			"id":        object{"type": "string"},
+			"status":    object{"type": "string", "enum": []string{"unpaid", "accepted", "declined", "confirmed"}},
+			"reason":    object{"type": "string", "description": "Why the node declined the transaction."},
+			"txid":      object{"type": "string", "description": "The submitted transaction's ID (pay only)."},
+			"required":  object{"type": "integer", "description": "Confirmations the invoice requires."},
+			"confirmed": object{"type": "integer", "description": "Confirmations seen: 0 until the invoice is paid, then required."},
+			"due_sec":   object{"type": "integer", "description": "Estimated seconds until confirmed (a minute per block)."}}),
 		"GigaWalletBalance": shape(object{
 			"IncomingBalance": object{"type": "string"}, "CurrentBalance": object{"type": "string"}, "OutgoingBalance": object{"type": "string"}}),
 		"GigaWalletPayRequest": shape(object{

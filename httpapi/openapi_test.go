@@ -143,7 +143,8 @@ func TestOpenAPIGigaWalletRoutes(t *testing.T) {
 		sort.Strings(routes)
 		return routes
 	}
-	publicRoutes := []string{"GET /invoice/:invoiceID", "GET /invoice/:invoiceID/connect", "GET /invoice/:invoiceID/qr.png"}
+	publicRoutes := []string{"GET /invoice/:invoiceID", "GET /invoice/:invoiceID/connect", "GET /invoice/:invoiceID/qr.png",
+		"POST /dc/:invoiceID/pay", "POST /dc/:invoiceID/status"}
 	adminRoutes := append([]string{
 		"GET /account/:foreignID", "GET /account/:foreignID/balance", "GET /account/:foreignID/invoice/:invoiceID",
 		"GET /account/:foreignID/invoices", "POST /account/:foreignID", "POST /account/:foreignID/invoice",
