@@ -48,8 +48,7 @@ func (g *gigaWallet) relayPay(c *gin.Context) {
 			Message: "no Dogecoin node is configured to send the transaction to"})
 		return
 	}
-	reply := gw.RelayReply{ID: invoiceID, Status: gw.RelayAccepted, TxID: payment.Tx.TxHash().String()}
-	reply.RelayProgress(invoice.RequiredConfirmations, 0)
+	reply := gw.RelayReply{ID: invoiceID, Status: gw.RelayAccepted}
 	ctx, cancel := g.withTimeout(c)
 	defer cancel()
 	err := g.cfg.Chain.Broadcast(ctx, payment.Raw)
@@ -62,8 +61,11 @@ func (g *gigaWallet) relayPay(c *gin.Context) {
 	case err != nil:
 		g.relayFail(c, &gw.RelayError{Status: http.StatusServiceUnavailable, Code: gw.RelayErrorUnavailable,
 			Message: "the node did not answer whether it took the transaction; submitting it again is safe"})
-		g.server.logger.Warn("dogeconnect relay: broadcast", "invoice", invoiceID, "txid", reply.TxID, "error", err)
+		g.server.logger.Warn("dogeconnect relay: broadcast", "invoice", invoiceID, "txid", payment.Tx.TxHash().String(), "error", err)
 		return
+	default:
+		reply.TxID = payment.Tx.TxHash().String()
+		reply.RelayProgress(invoice.RequiredConfirmations, 0)
 	}
 	c.JSON(http.StatusOK, reply)
 }
@@ -90,8 +92,6 @@ func (g *gigaWallet) relayStatus(c *gin.Context) {
 		reply.RelayProgress(invoice.RequiredConfirmations, invoice.RequiredConfirmations)
 	case invoice.Incoming.Cmp(invoice.Total) >= 0:
 		reply.Status = gw.RelayAccepted
-		reply.RelayProgress(invoice.RequiredConfirmations, 0)
-	default:
 		reply.RelayProgress(invoice.RequiredConfirmations, 0)
 	}
 	c.JSON(http.StatusOK, reply)

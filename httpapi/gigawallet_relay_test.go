@@ -57,8 +57,8 @@ func TestDogeConnectRelay(t *testing.T) {
 		t.Helper()
 		var reply gw.RelayReply
 		public.do("POST", relay+"/status", map[string]any{"id": invoice.ID}).expect(200).decode(&reply)
-		if reply.ID != invoice.ID || reply.Status != want {
-			t.Fatalf("status %+v, want %s", reply, want)
+		if reply.ID != invoice.ID || reply.Status != want || (want == gw.RelayUnpaid) != (reply.Required == nil) {
+			t.Fatalf("status %+v, want %s (progress only when accepted or confirmed)", reply, want)
 		}
 	}
 	status(gw.RelayUnpaid)
@@ -92,14 +92,15 @@ func TestDogeConnectRelay(t *testing.T) {
 	s.chain.refuse = true
 	var reply gw.RelayReply
 	public.do("POST", relay+"/pay", map[string]any{"id": invoice.ID, "tx": relayTx(t, invoice.ID, total)}).expect(200).decode(&reply)
-	if reply.Status != gw.RelayDeclined || reply.Reason != "bad-txns-inputs-missingorspent" {
-		t.Fatalf("declined reply %+v", reply)
+	if reply.Status != gw.RelayDeclined || reply.Reason != "bad-txns-inputs-missingorspent" || reply.TxID != "" || reply.Required != nil {
+		t.Fatalf("declined reply %+v", reply) // DogeConnect: no txid or progress with declined
 	}
 	// It takes it: accepted, the transaction sent as submitted.
 	s.chain.refuse = false
 	tx := relayTx(t, invoice.ID, total+1)
 	public.do("POST", relay+"/pay", map[string]any{"id": invoice.ID, "tx": tx}).expect(200).decode(&reply)
-	if reply.Status != gw.RelayAccepted || reply.TxID == "" || s.chain.broadcasts() != 2 || hex.EncodeToString(s.chain.sent[1]) != tx {
+	if reply.Status != gw.RelayAccepted || len(reply.TxID) != 64 || reply.Required == nil || *reply.Required != 0 ||
+		s.chain.broadcasts() != 2 || hex.EncodeToString(s.chain.sent[1]) != tx {
 		t.Fatalf("accepted reply %+v, %d broadcasts", reply, s.chain.broadcasts())
 	}
 	// The follower sees it mined: confirmed.

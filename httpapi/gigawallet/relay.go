@@ -35,10 +35,11 @@ const (
 	RelayErrorExpired        = "expired"
 	RelayErrorInvalidTx      = "invalid_tx"
 	RelayErrorInvalidOutputs = "invalid_outputs"
-	// RelayErrorBadRequest is a body that is not a relay request at all (not DogeConnect's:
-	// its list has no code for it).
-	RelayErrorBadRequest = "bad_request"
-	// RelayErrorUnavailable: no node to send the transaction to, or its answer is unknown.
+	// RelayErrorBadRequest is a body that is not a relay request at all, and
+	// RelayErrorUnavailable a 503 (no node to send the transaction to, or its answer unknown):
+	// DogeConnect's list has no code for either, and a wallet takes any answer but 200 as a
+	// failure.
+	RelayErrorBadRequest  = "bad_request"
 	RelayErrorUnavailable = "unavailable"
 )
 
@@ -60,15 +61,17 @@ func relayError(status int, code, format string, args ...any) *RelayError {
 	return &RelayError{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// RelayReply is the answer of pay and status.
+// RelayReply is the answer of pay and status. As DogeConnect's reference validator has it:
+// reason only when declined; txid, required, confirmed and due_sec only when accepted or
+// confirmed (RelayProgress sets them).
 type RelayReply struct {
 	ID        string `json:"id"`
 	Status    string `json:"status"`
 	Reason    string `json:"reason,omitempty"`
 	TxID      string `json:"txid,omitempty"`
-	Required  int32  `json:"required"`
-	Confirmed int32  `json:"confirmed"`
-	DueSec    int64  `json:"due_sec"`
+	Required  *int32 `json:"required,omitempty"`
+	Confirmed *int32 `json:"confirmed,omitempty"`
+	DueSec    *int64 `json:"due_sec,omitempty"`
 }
 
 type relayPayRequest struct {
@@ -153,10 +156,9 @@ func CheckRelayOutputs(tx *wire.MsgTx, address string, total fsm.Amount, network
 // RelayProgress fills a reply's required, confirmed and due_sec for a payment that needs
 // required confirmations, of which it has confirmed.
 func (r *RelayReply) RelayProgress(required, confirmed int32) {
-	r.Required, r.Confirmed = required, confirmed
+	var due int64
 	if left := required - confirmed; left > 0 {
-		r.DueSec = int64(left) * blockSeconds
-	} else {
-		r.DueSec = 0
+		due = int64(left) * blockSeconds
 	}
+	r.Required, r.Confirmed, r.DueSec = &required, &confirmed, &due
 }
