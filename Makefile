@@ -20,7 +20,7 @@ FUZZ_TARGETS := ./fsm/ledger:FuzzDecodeCommand ./shard:FuzzDecodeEnvelope \
 	./chainwatch/rpc:FuzzDecodeEnvelope ./chainwatch/rpc:FuzzParseAmount ./chainwatch/payout:FuzzNewPlan \
 	./chainwatch/chainsim:FuzzSendRawTransaction ./chainwatch/zmqsub:FuzzReadMessages \
 	./httpapi/gigawallet:FuzzDecodeInvoiceCreate \
-	./httpapi/gigawallet:FuzzParseAmount ./httpapi/gigawallet:FuzzDecodeAccountUpsert ./httpapi/gigawallet:FuzzDecodePayRequest ./fsm/gigawallet:FuzzApplyCommand ./fsm/gigpay:FuzzApplyCommand ./httpapi/gigpay:FuzzDecoders \
+	./httpapi/gigawallet:FuzzParseAmount ./httpapi/gigawallet:FuzzDecodeAccountUpsert ./httpapi/gigawallet:FuzzDecodePayRequest ./httpapi/gigawallet:FuzzDecodeRelayPay ./fsm/gigawallet:FuzzApplyCommand ./fsm/gigpay:FuzzApplyCommand ./httpapi/gigpay:FuzzDecoders \
 	./cmd/gigaledger:FuzzConfigTOML \
 	./cluster/relay:FuzzParseFilter ./cluster/relay:FuzzValidateWebhookURL ./cluster/relay:FuzzValidateMQTT
 # A count, not a time: a time-bounded -fuzztime ends through a context deadline that Go's fuzz

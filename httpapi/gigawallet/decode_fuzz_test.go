@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/btcsuite/btcd/wire"
 )
 
 // FuzzDecodeInvoiceCreate: the invoice decoder never panics, and what it accepts is valid JSON
@@ -182,6 +184,35 @@ func FuzzDecodePayRequest(f *testing.F) {
 			if o.Koinu == 0 || o.Koinu > 1<<62 || o.DeductFeeShare > 100*KoinuPerDOGE || o.Address == "" {
 				t.Fatalf("accepted output %+v of %q", o, body)
 			}
+		}
+	})
+}
+
+// FuzzDecodeRelayPay: a relay submission (the public listener's, anyone may send it) is refused
+// with a 4xx and a message, or it is valid JSON naming the relay's payment with one whole
+// transaction of inputs and outputs that encodes back to exactly the submitted bytes.
+func FuzzDecodeRelayPay(f *testing.F) {
+	const id = "nbMFaHF9pjNoohS4fD1jefKBgDnETK9uPu"
+	oneTx := "01000000010100000000000000000000000000000000000000000000000000000000000000000000000151ffffffff01" +
+		"80b2e60e000000001976a914" + strings.Repeat("ab", 20) + "88ac00000000"
+	for _, seed := range []string{
+		`{"id":"` + id + `","tx":"` + oneTx + `"}`, `{"id":"` + id + `","tx":"` + oneTx + `00"}`,
+		`{"id":"` + id + `","tx":"zz"}`, `{"id":"x","tx":""}`, `{}`, ``, `{"id":"` + id + `","tx":"00","refund":"a","relay_token":"b"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		payment, rejection := DecodeRelayPay(bytes.NewReader(body), id)
+		if rejection != nil {
+			if rejection.Status < 400 || rejection.Status > 499 || rejection.Message == "" || rejection.Code == "" {
+				t.Fatalf("refusal %d %s %q is not a 4xx with a code and a message", rejection.Status, rejection.Code, rejection.Message)
+			}
+			return
+		}
+		var again bytes.Buffer
+		if err := payment.Tx.BtcEncode(&again, wire.ProtocolVersion, wire.BaseEncoding); err != nil || !bytes.Equal(again.Bytes(), payment.Raw) ||
+			!json.Valid(body) || len(payment.Tx.TxIn) == 0 || len(payment.Tx.TxOut) == 0 || len(payment.Raw) > ConnectMaxSizeDefaultBytes {
+			t.Fatalf("accepted %q as %d bytes (%v)", body, len(payment.Raw), err)
 		}
 	})
 }
