@@ -68,8 +68,10 @@ func routeKey(method, path string) string {
 	return strings.ToLower(method) + " " + strings.Join(segments, "/")
 }
 
-// operationsWithoutCall are the operational routes an API client has no use for.
-var operationsWithoutCall = map[string]bool{"openapi": true, "metrics": true, "replaceNode": true, "moveReplica": true, "balanceLeaders": true, "balanceReplicas": true}
+// operationsWithoutCall are the operational routes an API client has no use for, and the
+// DogeConnect relay, which a payer's wallet app calls (DogeConnect's protocol), never a backend.
+var operationsWithoutCall = map[string]bool{"openapi": true, "metrics": true, "replaceNode": true, "moveReplica": true, "balanceLeaders": true, "balanceReplicas": true,
+	"dogeconnectRelayPay": true, "dogeconnectRelayStatus": true}
 
 // TestEveryOperationHasACall reads the OpenAPI document the server serves, with every optional
 // API on (GigaWallet's and GigPay's), and fails for an operation the client has no method for: a new route
