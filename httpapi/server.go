@@ -79,6 +79,10 @@ type AdminConfig struct {
 	// Redriver marks dead letters for re-delivery (POST .../dead-letters/redrive); nil answers
 	// that route 503.
 	Redriver DeadLetterRedriver
+	// ConfiguredSubscribers are the names of the subscribers the node's configuration gives
+	// (--callback, --mqtt-queue: callbacks.NAME, mqtt.NAME). They are not replicated
+	// subscriptions, but their dead letters are re-driven like those of one.
+	ConfiguredSubscribers []string
 	// OwnListeners are the node's listener addresses (host:port): a webhook subscription must
 	// not target one of them.
 	OwnListeners []string
@@ -125,6 +129,7 @@ type server struct {
 	ownListeners []string
 	operator     Operator
 	redriver     DeadLetterRedriver
+	configured   []string // ConfiguredSubscribers
 	// longPolls holds a token per GET /events request that waits (eventsLongPollsMaxCount).
 	longPolls chan struct{}
 	// lifetime ends when the node shuts down (AdminConfig.Lifetime).
@@ -394,7 +399,7 @@ func newAdminEngine(cfg AdminConfig, backend Backend, logger *slog.Logger, regis
 		timeout = requestTimeoutDefault
 	}
 	s := &server{backend: backend, logger: logger, metrics: newMetrics(registry), listener: listenerAdmin,
-		requestTimeout: timeout, ready: cfg.Ready, operator: cfg.Operator, redriver: cfg.Redriver, readyDetail: cfg.ReadyDetail,
+		requestTimeout: timeout, ready: cfg.Ready, operator: cfg.Operator, redriver: cfg.Redriver, configured: cfg.ConfiguredSubscribers, readyDetail: cfg.ReadyDetail,
 		longPolls: make(chan struct{}, eventsLongPollsMaxCount), lifetime: cfg.Lifetime, ownListeners: cfg.OwnListeners}
 	if s.lifetime == nil {
 		s.lifetime = context.Background()

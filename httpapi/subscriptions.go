@@ -256,7 +256,10 @@ func (s *server) redriveDeadLetters(c *gin.Context) {
 		return
 	}
 	subs, err := reader.ListSubscriptions()
-	if err == nil && !slices.ContainsFunc(subs, func(sub fsm.Subscription) bool { return sub.Name == name }) {
+	if err == nil && !slices.ContainsFunc(subs, func(sub fsm.Subscription) bool { return sub.Name == name }) &&
+		!slices.Contains(s.configured, name) {
+		// Neither replicated nor the configuration's (whose dead letters could not be re-driven
+		// before: a probe found callbacks.NAME's letters listed and every re-drive 404).
 		err = fsm.Rejectf(fsm.CodeSubscriptionNotFound, "no subscription %q", name)
 	}
 	if err != nil {

@@ -287,6 +287,16 @@ func (s relaySource) Newest(shardID int) (uint64, error) {
 	return part.Last, nil
 }
 
+// configuredSubscriberNames are the names of the configuration's subscribers
+// (callbacks.NAME, mqtt.NAME), for the admin API's re-drive.
+func configuredSubscriberNames(cfg *serveConfig) []string {
+	var names []string
+	for _, sub := range slices.Concat(cfg.Callbacks, cfg.MQTTQueues) {
+		names = append(names, sub.Name)
+	}
+	return names
+}
+
 // eventRelay is the running relay of a node.
 type eventRelay struct {
 	cancel context.CancelFunc

@@ -201,6 +201,16 @@ func TestWebhookDeadLetter(t *testing.T) {
 		PublicAddr: testutil.FreeAddr(t), RaftAddr: testutil.FreeAddr(t), LogLevel: "error", ShutdownMax: 5 * time.Second,
 		Shards: 1, Replicas: 1, raftTiming: testRaftTiming,
 		relayRetry: &relay.RetryPolicy{AttemptMaxCount: attemptCount, BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond}}
+	receiver := newWebhookReceiver(t, "s3cret")
+	// A subscriber of the configuration (--callback) beside the API's: its dead letters are
+	// re-driven the same way (a probe found them listed and every re-drive 404).
+	invoices, err := relay.ParseFilter([]string{"INV"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	configured := newWebhookReceiver(t, "s3cret")
+	configured.setRefuse(func(string) int { return http.StatusInternalServerError })
+	cfg.Callbacks = []relay.Subscription{{Name: "callbacks.cb", Kind: relay.KindWebhook, URL: configured.url, Secret: "s3cret", Filter: invoices}}
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +241,6 @@ func TestWebhookDeadLetter(t *testing.T) {
 		}
 		return answer
 	}
-	receiver := newWebhookReceiver(t, "s3cret")
 	receiver.setRefuse(func(eventType string) int {
 		if eventType == "INV_CREATED" {
 			return http.StatusInternalServerError
@@ -315,4 +324,18 @@ func TestWebhookDeadLetter(t *testing.T) {
 	if err := json.Unmarshal(send(http.MethodPost, "/subscriptions/shop/dead-letters/redrive", "{}", 200), &answer); err != nil || answer.Marked != 0 {
 		t.Fatalf("redrive again answered %+v %v", answer, err)
 	}
+
+	// The configuration's subscriber: its INV_CREATED was refused too, and re-drives.
+	testutil.EventuallyWithin(t, 30*time.Second, "callbacks.cb's dead letter", func() bool {
+		letters.Items = nil
+		err := json.Unmarshal(send(http.MethodGet, "/subscriptions/callbacks.cb/dead-letters", "", 200), &letters)
+		return err == nil && len(letters.Items) == 1 && letters.Items[0].EventType == "INV_CREATED"
+	})
+	configured.setRefuse(nil)
+	if err := json.Unmarshal(send(http.MethodPost, "/subscriptions/callbacks.cb/dead-letters/redrive", "", 200), &answer); err != nil || answer.Marked != 1 {
+		t.Fatalf("redrive of callbacks.cb answered %+v %v", answer, err)
+	}
+	testutil.EventuallyWithin(t, 10*time.Second, "callbacks.cb's INV_CREATED at its receiver", func() bool {
+		return strings.Join(configured.types(), ",") == "INV_CREATED"
+	})
 }

@@ -199,7 +199,7 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	n.endLifetime = endLifetime
 	adminHandler := httpapi.NewAdmin(httpapi.AdminConfig{Token: cfg.AdminToken, Ready: n.ready, ReadyDetail: n.readyDetail,
 		Operator: n, AllowedHosts: allowedHosts, CORSOrigins: corsOrigins, GigaWallet: gigaWallet, GigPay: gigPay, Lifetime: lifetime,
-		OwnListeners: ownListeners(cfg), Redriver: deadLetterRedriver{clusterNode}},
+		OwnListeners: ownListeners(cfg), Redriver: deadLetterRedriver{clusterNode}, ConfiguredSubscribers: configuredSubscriberNames(cfg)},
 		backend, logger, registry)
 	adminHandler = withShardLeader(adminHandler, clusterNode)
 	if cfg.Pprof {
