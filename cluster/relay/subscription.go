@@ -7,7 +7,9 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/gigaledger/gigaledger/fsm"
 )
@@ -219,6 +221,14 @@ func ValidateWebhookURL(raw string, ownListeners []string) error {
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("webhook URL: port %q, want 1..65535", port)
+	}
+	if addr, isIP := hostAddr(u.Hostname()); isIP {
+		if err := checkReceiverAddr(addr); err != nil {
+			return fmt.Errorf("webhook URL: %w", err)
+		}
+	}
 	for _, listener := range ownListeners {
 		if sameListener(u.Hostname(), port, listener) {
 			return fmt.Errorf("webhook URL: %s is this node's own listener %s", u.Host, listener)
@@ -252,9 +262,42 @@ func sameListener(host, port, listener string) bool {
 	return strings.EqualFold(host, listenHost)
 }
 
-// hostAddr parses an IP literal host; "localhost" is the loopback address.
+// checkReceiverAddr refuses addresses no receiver should have: the unspecified address, which
+// reaches every listener of the node's own machine (the own-listener check could be passed with
+// 0.0.0.0), and link-local ones, where clouds serve instance metadata and credentials
+// (169.254.169.254). Private and loopback addresses stay allowed: a ledger inside a company's
+// network delivers to its services there. Checked on the URL and again on every address a
+// delivery dials (WebhookDialControl), so a name resolving there is refused too.
+func checkReceiverAddr(addr netip.Addr) error {
+	addr = addr.Unmap()
+	switch {
+	case addr.IsUnspecified():
+		return fmt.Errorf("%s is the unspecified address (it reaches this machine's own listeners)", addr)
+	case addr.IsLinkLocalUnicast() || addr.IsLinkLocalMulticast():
+		return fmt.Errorf("%s is a link-local address (cloud instance metadata lives there)", addr)
+	}
+	return nil
+}
+
+// WebhookDialControl is a net.Dialer Control that refuses a connection to an address
+// checkReceiverAddr refuses, whatever name or redirect led there.
+func WebhookDialControl(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	if addr, err := netip.ParseAddr(host); err == nil {
+		if err := checkReceiverAddr(addr.WithZone("")); err != nil {
+			return fmt.Errorf("webhook receiver refused: %w", err)
+		}
+	}
+	return nil
+}
+
+// hostAddr parses an IP literal host; "localhost" (with or without the root's dot) is the
+// loopback address.
 func hostAddr(host string) (netip.Addr, bool) {
-	if strings.EqualFold(host, "localhost") {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
 		return netip.IPv6Loopback(), true
 	}
 	addr, err := netip.ParseAddr(host)

@@ -85,9 +85,22 @@ func TestValidateWebhookURL(t *testing.T) {
 		{"http://localhost:8081/", "own listener"},
 		{"http://[::1]:8081/", "own listener"},
 		{"https://127.0.0.2:8443/", "own listener"}, // :8443 is bound on every address
-		{"https://0.0.0.0:8443/", "own listener"},
+		{"https://0.0.0.0:8443/", "unspecified"},
 		{"http://10.1.2.3:9000/", "own listener"},
 		{"http://shop.example:8081/", ""}, // a name is compared literally
+		// Found by a probe: 0.0.0.0 reached the admin API on any port, link-local reaches cloud
+		// metadata, and ports outside 1..65535 dead-lettered every event.
+		{"http://0.0.0.0:8081/projects", "unspecified"},
+		{"http://0.0.0.0:9999/", "unspecified"},
+		{"http://[::]:9999/", "unspecified"},
+		{"http://[::ffff:0.0.0.0]:9999/", "unspecified"},
+		{"http://169.254.169.254/latest/meta-data/", "link-local"},
+		{"http://[fe80::1]/", "link-local"},
+		{"http://localhost.:8081/", "own listener"},
+		{"http://127.0.0.1:0/", "port"},
+		{"http://127.0.0.1:99999/", "port"},
+		{"http://10.0.0.9/", ""},       // a private receiver is normal for a ledger inside a company
+		{"http://192.168.1.7:81/", ""}, // so is another private range
 	} {
 		err := ValidateWebhookURL(tc.url, listeners)
 		switch {
@@ -299,4 +312,17 @@ func FuzzValidateMQTT(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestWebhookDialControl: a delivery never connects to an address the URL check refuses, even
+// when a name resolved there.
+func TestWebhookDialControl(t *testing.T) {
+	for address, refused := range map[string]bool{
+		"169.254.169.254:80": true, "[fe80::1%eth0]:80": true, "0.0.0.0:8081": true, "[::]:80": true,
+		"127.0.0.1:9999": false, "10.0.0.9:443": false, "[2001:db8::1]:443": false,
+	} {
+		if err := WebhookDialControl("tcp", address, nil); (err != nil) != refused {
+			t.Errorf("%s: %v, refused %v", address, err, refused)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -74,6 +75,9 @@ func NewWebhook(opts WebhookOptions) *Webhook {
 	if transport == nil {
 		standard := http.DefaultTransport.(*http.Transport).Clone()
 		standard.MaxIdleConnsPerHost, standard.MaxIdleConns = idleConnsPerHostMax, idleConnsMax
+		// The default transport's dialer settings, with the receiver address check.
+		dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: WebhookDialControl}
+		standard.DialContext = dialer.DialContext
 		transport = standard
 	}
 	w.client = &http.Client{

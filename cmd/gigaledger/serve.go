@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -89,11 +90,28 @@ type node struct {
 	// endLifetime ends the admin API's lifetime when Close begins: long polls answer rather
 	// than hold the grace period.
 	endLifetime context.CancelFunc
+	// dataDirLock is the data directory's lock, released by Close after everything else.
+	dataDirLock *os.File
 }
 
 // startNode opens the shards this node hosts, joins the cluster and starts listening. It
-// returns once every listener is bound; leadership comes on its own.
+// returns once every listener is bound; leadership comes on its own. It holds the data
+// directory's lock (lockDataDir) from before anything touches the directory until Close.
 func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	n, err := startLockedNode(cfg, logger)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	n.dataDirLock = lock
+	return n, nil
+}
+
+func startLockedNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	if cfg.AdminToken == "" {
 		logger.Warn("no admin token: serving the admin API without authentication on loopback only",
 			"admin_addr", cfg.AdminAddr, "public_addr", cfg.PublicAddr)
@@ -423,7 +441,11 @@ func (n *node) Close() error {
 	if n.cross != nil {
 		n.cross.Close()
 	}
-	return n.cluster.Close() // closes the ledgers after their shards
+	err := n.cluster.Close() // closes the ledgers after their shards
+	if n.dataDirLock != nil {
+		n.dataDirLock.Close()
+	}
+	return err
 }
 
 // ownListeners are the addresses this node listens on, which no webhook may target.
