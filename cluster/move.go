@@ -49,6 +49,10 @@ var (
 	// ErrUnknownNode means no address is known for a node ID (not a gossip member, not a
 	// bootstrap member).
 	ErrUnknownNode = errors.New("cluster: no address known for the node")
+	// ErrDestinationHoldsReplica means a move's destination is already a voter of the shard
+	// while the source still is one and the shard has no voter beyond its replica count: the
+	// move would only remove the source, leaving the shard one copy short.
+	ErrDestinationHoldsReplica = errors.New("cluster: the destination already holds a replica of the shard")
 )
 
 // afterAddNonvoter, set only by tests (export_test.go), runs once a replica is a non-voter
@@ -104,6 +108,11 @@ func (n *Node) MoveReplica(ctx context.Context, shardID int, fromID, toID string
 	if from == nil && to == nil {
 		return result, fmt.Errorf("move shard %d: %s: %w", shardID, fromID, ErrNoReplica)
 	}
+	if from == nil && n.raftAddrOf(fromID) == "" {
+		// Not a member anywhere: there is no earlier run to finish (it answered "run the move
+		// again" for a source that never existed).
+		return result, fmt.Errorf("move shard %d from %s: %w", shardID, fromID, ErrUnknownNode)
+	}
 	return n.moveReplica(ctx, shardID, fromID, toID, toAddr, servers, true)
 }
 
@@ -121,6 +130,9 @@ func (n *Node) ReplaceNode(ctx context.Context, oldID, newID, newRaftAddr string
 		return fmt.Errorf("replace node %q by %q at %q: bad arguments", oldID, newID, newRaftAddr)
 	}
 	defer n.moves.begin()()
+	if n.raftAddrOf(oldID) == "" {
+		return fmt.Errorf("replace node %s: %w", oldID, ErrUnknownNode)
+	}
 	for shardID := range n.ShardCount() {
 		servers, err := n.shardServers(ctx, shardID)
 		if err != nil {
@@ -144,6 +156,17 @@ func (n *Node) ReplaceNode(ctx context.Context, oldID, newID, newRaftAddr string
 func (n *Node) moveReplica(ctx context.Context, shardID int, fromID, toID, toAddr string, servers []shard.Peer, retireMust bool) (MoveResult, error) {
 	result := MoveResult{Shard: shardID, From: fromID, To: toID}
 	start := time.Now()
+	if to := peerOf(servers, toID); to != nil && !to.Nonvoter && peerOf(servers, fromID) != nil {
+		// The destination is a voter already. Only an earlier run's promotion (a voter beyond
+		// the replica count) lets the source go now; otherwise the destination held a replica
+		// before, and removing the source would leave the shard one copy short (a probe moved
+		// a shard to a node that held it, and replace-node named an existing member: each
+		// answered done and deleted a copy).
+		if voters, want := voterCount(servers), n.replicaCountSetting(); want == 0 || voters <= want {
+			return result, fmt.Errorf("move shard %d: %s has one of its %d voters (replica count %d): %w",
+				shardID, toID, voters, want, ErrDestinationHoldsReplica)
+		}
+	}
 	if to := peerOf(servers, toID); to == nil || to.Nonvoter {
 		added, err := n.addReplica(ctx, shardID, toID, toAddr, to != nil)
 		if err != nil {
@@ -310,6 +333,25 @@ func (n *Node) retireAt(ctx context.Context, shardID int, nodeID string) error {
 	defer cancel()
 	_, err := n.callAt(ctx, address, shardID, rpcKindRetireReplica, nil)
 	return err
+}
+
+// voterCount is how many of servers vote.
+func voterCount(servers []shard.Peer) int {
+	count := 0
+	for _, p := range servers {
+		if !p.Nonvoter {
+			count++
+		}
+	}
+	return count
+}
+
+// replicaCountSetting is the cluster's replicas per shard (0: not known yet).
+func (n *Node) replicaCountSetting() int {
+	if file := n.file.Load(); file != nil {
+		return file.ReplicaCount
+	}
+	return 0
 }
 
 func peerOf(servers []shard.Peer, id string) *shard.Peer {

@@ -281,6 +281,25 @@ func TestMoveReplicaToJoinedNode(t *testing.T) {
 	if _, err := other.node.MoveReplica(ctx, shardCount, from.id, fresh.id); !errors.Is(err, cluster.ErrNoSuchShard) {
 		t.Fatalf("move of shard %d: %v", shardCount, err)
 	}
+	// Operator mistakes a probe found deleting a copy: a move to a node that already holds the
+	// shard, and replace-node naming an existing member as the new node. Both are refused with
+	// the configuration unchanged; and a source no one knows is no move to finish.
+	holder := slices.IndexFunc(c.nodes, func(n *multiNode) bool { return n != fresh && slices.Contains(wantVoters, n.id) })
+	if _, err := other.node.MoveReplica(ctx, moved, c.nodes[holder].id, fresh.id); !errors.Is(err, cluster.ErrDestinationHoldsReplica) {
+		t.Fatalf("move to a node that holds the shard: %v", err)
+	}
+	if err := other.node.ReplaceNode(ctx, c.nodes[holder].id, fresh.id, fresh.addr); !errors.Is(err, cluster.ErrDestinationHoldsReplica) {
+		t.Fatalf("replace a member by another member: %v", err)
+	}
+	if _, err := other.node.MoveReplica(ctx, moved, "node9", fresh.id); !errors.Is(err, cluster.ErrUnknownNode) {
+		t.Fatalf("move from an unknown node: %v", err)
+	}
+	if err := other.node.ReplaceNode(ctx, "node9", fresh.id, fresh.addr); !errors.Is(err, cluster.ErrUnknownNode) {
+		t.Fatalf("replace an unknown node: %v", err)
+	}
+	if voters, nonvoters := c.configuration(moved); !slices.Equal(voters, wantVoters) || len(nonvoters) != 0 {
+		t.Fatalf("after the refusals: voters %v non-voters %v, want %v", voters, nonvoters, wantVoters)
+	}
 
 	// The new replica survives a restart of its node (reopened from its folder), and the
 	// source, restarted, does not reopen the replica it gave away.

@@ -260,7 +260,12 @@ func (s *server) replaceNode(c *gin.Context) {
 		writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "no cluster here"})
 		return
 	}
-	if err := s.operator.ReplaceNode(c.Request.Context(), req.OldNodeID, req.NewNodeID, req.NewRaftAddr); err != nil {
+	err := s.operator.ReplaceNode(c.Request.Context(), req.OldNodeID, req.NewNodeID, req.NewRaftAddr)
+	if errors.Is(err, ErrMoveRefused) {
+		s.fail(c, invalidArgument("%s", err.Error()))
+		return
+	}
+	if err != nil {
 		s.logger.Error("replace node", slog.Any("error", err), slog.String("old", req.OldNodeID), slog.String("new", req.NewNodeID))
 		writeError(c, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable,
 			message: "replacing the node did not finish; it is safe to repeat: " + err.Error(), retryAfter: true})

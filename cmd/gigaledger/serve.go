@@ -320,18 +320,28 @@ func (n *node) ClusterStatus(ctx context.Context) (any, error) {
 
 // ReplaceNode is POST /cluster/replace-node.
 func (n *node) ReplaceNode(ctx context.Context, oldNodeID, newNodeID, newRaftAddr string) error {
-	return n.cluster.ReplaceNode(ctx, oldNodeID, newNodeID, newRaftAddr)
+	return refusedMove(n.cluster.ReplaceNode(ctx, oldNodeID, newNodeID, newRaftAddr))
 }
 
 // MoveReplica is POST /cluster/move-replica.
 func (n *node) MoveReplica(ctx context.Context, shardID int, fromNodeID, toNodeID string) (httpapi.ReplicaMove, error) {
 	result, err := n.cluster.MoveReplica(ctx, shardID, fromNodeID, toNodeID)
-	for _, refused := range []error{cluster.ErrInvalidMove, cluster.ErrNoSuchShard, cluster.ErrNoReplica, cluster.ErrUnknownNode} {
-		if errors.Is(err, refused) {
-			return httpapi.ReplicaMove{}, fmt.Errorf("%w: %w", httpapi.ErrMoveRefused, err)
-		}
+	if err = refusedMove(err); errors.Is(err, httpapi.ErrMoveRefused) {
+		return httpapi.ReplicaMove{}, err
 	}
 	return httpapi.ReplicaMove{Moved: result.Moved, CaughtUpIndex: result.CaughtUpIndex, CatchUpMs: result.CatchUpMs}, err
+}
+
+// refusedMove marks the move errors that are the request's (a 4xx, nothing done) as
+// httpapi.ErrMoveRefused; others pass as they are.
+func refusedMove(err error) error {
+	for _, refused := range []error{cluster.ErrInvalidMove, cluster.ErrNoSuchShard, cluster.ErrNoReplica, cluster.ErrUnknownNode,
+		cluster.ErrDestinationHoldsReplica} {
+		if errors.Is(err, refused) {
+			return fmt.Errorf("%w: %w", httpapi.ErrMoveRefused, err)
+		}
+	}
+	return err
 }
 
 // BalanceLeaders is POST /cluster/balance-leaders.
