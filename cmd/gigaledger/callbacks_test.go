@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
@@ -49,5 +50,34 @@ func TestCallbackFlag(t *testing.T) {
 	}
 	if len(list) != 2 {
 		t.Fatalf("refused values were added: %+v", list)
+	}
+}
+
+// A refused --callback, --mqtt-queue or --dogecoind value may hold a secret inline: neither the
+// error nor anything printed quotes it (the flag package quoted the whole value, secret
+// included, on stderr; found by a probe).
+func TestRefusedSecretFlagsNeverPrintTheirValue(t *testing.T) {
+	for _, args := range [][]string{
+		{"--callback", `{"name":"shop","url":"file:///x","types":["INV"],"secret":"TOPSECRET-cb-123"}`},
+		{"--callback", `{"name":"shop","url":"https://shop.example/h","types":["NOPE"],"secret":"TOPSECRET-cb-123"}`},
+		{"--callback", `{"url":"https://shop.example/h","types":["INV"],"secret":"TOPSECRET-cb-123","junk":1}`},
+		{"--mqtt-queue", `{"name":"q","broker":"file:///x","topic":"gw/{type}","types":["INV"],"username":"u","password":"TOPSECRET-mq-777"}`},
+		{"--dogecoind", `{"network":"nonet","rpchost":"127.0.0.1","rpcport":1,"rpcuser":"u","rpcpass":"TOPSECRET-rpc-9"}`},
+	} {
+		var printed bytes.Buffer
+		_, err := parseServeFlags(args, &printed)
+		if err == nil {
+			t.Fatalf("%s accepted", args[1])
+		}
+		if strings.Contains(err.Error(), "TOPSECRET") || strings.Contains(printed.String(), "TOPSECRET") {
+			t.Fatalf("%s: the secret is printed: error %q, output %q", args[0], err, printed.String())
+		}
+	}
+	// The usage the flag package prints for another mistake shows these flags without a panic
+	// (it calls String on their zero value).
+	var printed bytes.Buffer
+	if _, err := parseServeFlags([]string{"--no-such-flag"}, &printed); err == nil || strings.Contains(printed.String(), "panic") ||
+		!strings.Contains(printed.String(), "-callback value") {
+		t.Fatalf("usage: %v\n%s", err, printed.String())
 	}
 }

@@ -186,11 +186,16 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&cfg.ServiceName, "service-name", defaultServiceName, "GigaWallet API: the merchant's name, shown to payers by DogeConnect wallets")
 	fs.StringVar(&cfg.ServiceDomain, "service-domain", "example.com", "GigaWallet API: the merchant's domain, shown to payers by DogeConnect wallets")
 	fs.StringVar(&cfg.ServiceIconURL, "service-icon-url", "", "GigaWallet API: the merchant's icon URL, shown to payers by DogeConnect wallets")
-	fs.Var(callbackFlags{list: &cfg.Callbacks}, "callback", `a webhook for events, repeatable: {"name":"shop","url":"https://shop.example/hook","types":["INV","ACC"],"secretEnv":"SHOP_HOOK_SECRET"} `+
+	// The flag package quotes a refused value in its error ("invalid value %q for flag"), and
+	// these values may hold a secret or a password inline: their Set errors are kept and
+	// reported after parsing, in their own words, which never quote the text (a probe found a
+	// webhook secret printed to stderr).
+	var secretFlagErrors []error
+	fs.Var(secretBearing{callbackFlags{list: &cfg.Callbacks}, &secretFlagErrors}, "callback", `a webhook for events, repeatable: {"name":"shop","url":"https://shop.example/hook","types":["INV","ACC"],"secretEnv":"SHOP_HOOK_SECRET"} `+
 		"(a config.toml's [callbacks.NAME] path, types, hmacsecret set it too)")
-	fs.Var(mqttQueueFlags{list: &cfg.MQTTQueues}, "mqtt-queue", `an MQTT queue for events, repeatable: {"name":"invoices","broker":"tcp://127.0.0.1:1883","topic":"gigawallet/{type}","types":["INV"],"username":"relay","passwordEnv":"MQTT_PASSWORD"} `+
+	fs.Var(secretBearing{mqttQueueFlags{list: &cfg.MQTTQueues}, &secretFlagErrors}, "mqtt-queue", `an MQTT queue for events, repeatable: {"name":"invoices","broker":"tcp://127.0.0.1:1883","topic":"gigawallet/{type}","types":["INV"],"username":"relay","passwordEnv":"MQTT_PASSWORD"} `+
 		"(a config.toml's [mqtt] and [mqtt.queues.NAME] set it too)")
-	fs.Var(dogecoindFlags{list: &cfg.Dogecoind}, "dogecoind", `GigaWallet API: a Dogecoin node to follow, repeatable, one per network: {"network":"mainnet","rpchost":"127.0.0.1","rpcport":22555,"rpcuser":"gigawallet","rpcpassEnv":"DOGECOIND_RPCPASS","host":"127.0.0.1","zmqport":28332} `+
+	fs.Var(secretBearing{dogecoindFlags{list: &cfg.Dogecoind}, &secretFlagErrors}, "dogecoind", `GigaWallet API: a Dogecoin node to follow, repeatable, one per network: {"network":"mainnet","rpchost":"127.0.0.1","rpcport":22555,"rpcuser":"gigawallet","rpcpassEnv":"DOGECOIND_RPCPASS","host":"127.0.0.1","zmqport":28332} `+
 		"(a config.toml's [dogecoind.<network>] host, zmqport, rpchost, rpcport, rpcuser, rpcpass set it too); the node of --network is followed")
 	fs.Int64Var(&cfg.ChainStartHeight, "chain-start-height", -1, "GigaWallet API: the first block a shard that has followed nothing reads (-1: 100 below the node's tip, as GigaWallet)")
 	fs.DurationVar(&cfg.ChainPollInterval, "chain-poll-interval", chainwatch.DefaultPollInterval, "GigaWallet API: how often the chain follower asks the node for new blocks and mempool transactions when no ZMQ notification (zmqport) woke it first")
@@ -202,8 +207,14 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if err := errors.Join(secretFlagErrors...); err != nil {
+		return nil, err
+	}
 	if cfg.ConfigFile != "" {
 		ignored, err := mergeConfigFile(fs, cfg.ConfigFile)
+		if err == nil {
+			err = errors.Join(secretFlagErrors...)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -428,3 +439,30 @@ func isLoopback(addr string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// secretBearing wraps a flag whose value may hold a secret: Set never fails (so the flag
+// package never prints the value); its error goes to errs, for the caller to report after
+// parsing. Value's own errors never quote the text.
+type secretBearing struct {
+	flag.Value
+	errs *[]error
+}
+
+// String implements flag.Value (the wrapped flag's names; "" for the zero value the flag
+// package makes to print the usage).
+func (s secretBearing) String() string {
+	if s.Value == nil {
+		return ""
+	}
+	return s.Value.String()
+}
+
+func (s secretBearing) Set(text string) error {
+	if err := s.Value.Set(text); err != nil {
+		*s.errs = append(*s.errs, err)
+	}
+	return nil
+}
+
+// repeatable passes the wrapped flag's mark (a config file may set it more than once).
+func (s secretBearing) repeatable() {}
