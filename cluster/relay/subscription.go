@@ -55,8 +55,10 @@ type Subscription struct {
 // receives it; the engine checks again on every node that delivers it, since a subscription is
 // replicated to nodes whose own listeners the first node did not know.
 func (s *Subscription) Validate(ownListeners []string) error {
-	if s.Name == "" || !fsm.ValidText(s.Name, fsm.SubscriberMaxLength) {
-		return fmt.Errorf("subscriber name must be 1..%d printable characters", fsm.SubscriberMaxLength)
+	if s.Name == "" || !fsm.ValidText(s.Name, fsm.SubscriberMaxLength) || strings.ContainsRune(s.Name, '/') {
+		// No '/': the name is a path segment (/subscriptions/{name}); one with '/' was created
+		// and could never be read, deleted or re-driven (found by a probe).
+		return fmt.Errorf("subscriber name must be 1..%d printable characters without '/'", fsm.SubscriberMaxLength)
 	}
 	if s.Kind != KindWebhook && s.Kind != KindMQTT {
 		return fmt.Errorf("subscriber %q: unknown kind %v", s.Name, s.Kind)

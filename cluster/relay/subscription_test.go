@@ -120,6 +120,7 @@ func TestSubscriptionValidate(t *testing.T) {
 	for name, change := range map[string]func(*Subscription){
 		"empty name":   func(s *Subscription) { s.Name = "" },
 		"control name": func(s *Subscription) { s.Name = "a\nb" },
+		"slash name":   func(s *Subscription) { s.Name = "a/b" }, // a path segment of /subscriptions/{name}
 		"long name":    func(s *Subscription) { s.Name = strings.Repeat("n", 129) },
 		"unknown kind": func(s *Subscription) { s.Kind = 0 },
 		"zero filter":  func(s *Subscription) { s.Filter = Filter{} },

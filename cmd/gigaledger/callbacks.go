@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,6 +99,9 @@ func (f callbackFlags) Set(text string) error {
 	if !decodeFlagSpec(text, &spec) {
 		return errors.New("--callback: not one JSON object of name, url, types and secret or secretEnv, each once")
 	}
+	if spec.Name == "" {
+		return errors.New("--callback: name is required")
+	}
 	var err error
 	if spec.Secret, err = secretFromEnv("callback", spec.Name, "secret", spec.Secret, spec.SecretEnv); err != nil {
 		return err
@@ -174,9 +178,23 @@ func (f mqttQueueFlags) Set(text string) error {
 	if !decodeFlagSpec(text, &spec) {
 		return errors.New("--mqtt-queue: not one JSON object of name, broker, topic, types and optional username, password or passwordEnv, clientId, caFile, each once")
 	}
+	if spec.Name == "" {
+		return errors.New("--mqtt-queue: name is required")
+	}
 	var err error
 	if spec.Password, err = secretFromEnv("mqtt-queue", spec.Name, "password", spec.Password, spec.PasswordEnv); err != nil {
 		return err
+	}
+	if spec.CAFile != "" {
+		// Read now: a CA file that is missing or holds no certificate would otherwise show only
+		// at the first event, and every event would end as a dead letter (found by a probe).
+		pem, err := os.ReadFile(spec.CAFile)
+		if err == nil && !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			err = errors.New("no PEM certificate in it")
+		}
+		if err != nil {
+			return fmt.Errorf("--mqtt-queue %q: caFile: %w", spec.Name, err)
+		}
 	}
 	if spec.Broker != "" && !strings.Contains(spec.Broker, "://") {
 		spec.Broker = "tcp://" + spec.Broker // GigaWallet's address is host:port

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -79,5 +81,29 @@ func TestRefusedSecretFlagsNeverPrintTheirValue(t *testing.T) {
 	if _, err := parseServeFlags([]string{"--no-such-flag"}, &printed); err == nil || strings.Contains(printed.String(), "panic") ||
 		!strings.Contains(printed.String(), "-callback value") {
 		t.Fatalf("usage: %v\n%s", err, printed.String())
+	}
+}
+
+// A subscriber of the configuration is refused at start, not half-configured: without a name
+// (it became "callbacks."), with '/' in its name (a path segment of the admin API), or with an
+// MQTT CA file that is missing or holds no certificate (every event ended as a dead letter).
+// Found by a probe.
+func TestConfiguredSubscribersRefusedAtStart(t *testing.T) {
+	notPEM := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ flag, value, want string }{
+		{"--callback", `{"url":"https://shop.example/h","types":["INV"]}`, "name is required"},
+		{"--callback", `{"name":"a b/c","url":"https://shop.example/h","types":["INV"]}`, "without '/'"},
+		{"--mqtt-queue", `{"broker":"tcp://127.0.0.1:1883","topic":"gw/{type}","types":["INV"]}`, "name is required"},
+		{"--mqtt-queue", `{"name":"q","broker":"ssl://127.0.0.1:8883","topic":"gw/{type}","types":["INV"],"caFile":"/nonexistent.pem"}`, "caFile"},
+		{"--mqtt-queue", `{"name":"q","broker":"ssl://127.0.0.1:8883","topic":"gw/{type}","types":["INV"],"caFile":"` + notPEM + `"}`, "no PEM certificate"},
+	} {
+		var printed bytes.Buffer
+		_, err := parseServeFlags([]string{tc.flag, tc.value}, &printed)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %s: %v, want an error about %q", tc.flag, tc.value, err, tc.want)
+		}
 	}
 }
