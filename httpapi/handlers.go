@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/gigaledger/gigaledger/backend"
@@ -68,6 +69,13 @@ var pathParamChecks = map[string]func(field, value string) *apiError{
 // checkPathParams answers 400 InvalidArgument for a malformed path parameter before any handler
 // runs. A parameter without a check is a programming error.
 func (s *server) checkPathParams(c *gin.Context) {
+	// A query string that does not decode is refused: Go drops each pair it cannot decode, so
+	// GET /events?after=<cursor with a bad %-escape> replayed the whole log as if no cursor had
+	// been sent (found by a probe).
+	if _, err := url.ParseQuery(c.Request.URL.RawQuery); err != nil {
+		s.fail(c, invalidArgument("the query string does not decode: %v", err))
+		return
+	}
 	for _, param := range c.Params {
 		check, ok := pathParamChecks[param.Key]
 		if !ok {
