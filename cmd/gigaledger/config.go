@@ -317,7 +317,16 @@ func (cfg *serveConfig) validate() error {
 	}
 	found := false
 	for _, p := range peers {
-		found = found || p.ID == cfg.NodeID
+		if p.ID != cfg.NodeID {
+			continue
+		}
+		found = true
+		// The others dial this node at its --peers address: it must be where --raft-addr
+		// listens (listensAt). A node that listened elsewhere started and was never reached
+		// (found by a probe).
+		if !listensAt(cfg.RaftAddr, p.Addr) {
+			return fmt.Errorf("--peers names this node (%s) at %s, but --raft-addr listens on %s: the other nodes would dial an address it does not listen on", cfg.NodeID, p.Addr, cfg.RaftAddr)
+		}
 	}
 	if !found {
 		return fmt.Errorf("--peers does not name this node (%s)", cfg.NodeID)
@@ -425,6 +434,23 @@ func (cfg *serveConfig) peers() ([]Peer, error) {
 		peers = append(peers, Peer{ID: id, Addr: addr})
 	}
 	return peers, nil
+}
+
+// listensAt reports whether a node listening on listen may be reached at advertised: the same
+// port, and, when both hosts are IP addresses and listen does not bind every address, the same
+// IP. A name may resolve to the listening IP (Kubernetes: --raft-addr $(POD_IP):7001, peers by
+// the pod's DNS name), which only DNS can say.
+func listensAt(listen, advertised string) bool {
+	listenHost, listenPort, err1 := net.SplitHostPort(listen)
+	host, port, err2 := net.SplitHostPort(advertised)
+	if err1 != nil || err2 != nil || listenPort != port {
+		return false
+	}
+	listenIP, ip := net.ParseIP(listenHost), net.ParseIP(host)
+	if listenIP == nil || ip == nil || listenIP.IsUnspecified() {
+		return true
+	}
+	return listenIP.Equal(ip)
 }
 
 // isLoopback reports whether a listen address can only be reached from this machine.

@@ -46,6 +46,22 @@ func TestServeConfig(t *testing.T) {
 			t.Errorf("--peers %q accepted", bad)
 		}
 	}
+	// This node's --peers address must be where --raft-addr listens (found by a probe: a node
+	// listening elsewhere started and was never reached); a name may be its IP (Kubernetes).
+	for _, tc := range []struct {
+		raft, peers string
+		ok          bool
+	}{
+		{"127.0.0.1:7001", "n1=127.0.0.1:7001,n2=127.0.0.1:7002", true},
+		{"127.0.0.1:7001", "n1=127.0.0.1:7009,n2=127.0.0.1:7002", false},
+		{"127.0.0.1:7001", "n1=127.0.0.2:7001,n2=127.0.0.1:7002", false},
+		{"0.0.0.0:7001", "n1=10.0.0.5:7001,n2=10.0.0.6:7001", true},
+		{"10.0.0.5:7001", "n1=gigaledger-0.gigaledger:7001,n2=gigaledger-1.gigaledger:7001", true},
+	} {
+		if _, err := parse("--raft-addr", tc.raft, "--peers", tc.peers, "--admin-token", "t", "--insecure-cluster"); (err == nil) != tc.ok {
+			t.Errorf("--raft-addr %s --peers %s: %v, want accepted %v", tc.raft, tc.peers, err, tc.ok)
+		}
+	}
 	// GigPay: on by default in project gigpay, production links; a project the ledger accepts
 	// (not GigaWallet's) and an environment that is one DNS label.
 	if cfg.GigPayProject != "gigpay" || cfg.GigPayEnv != "" {
