@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,6 +42,16 @@ const (
 	bootstrapPollInterval = 100 * time.Millisecond
 	// bootstrapLogInterval is how often that wait logs its progress.
 	bootstrapLogInterval = 5 * time.Second
+	// rejoinInterval is how often a node that sees no other member tries the seeds and the
+	// members it remembers (gossipMembersFile) again.
+	rejoinInterval = 5 * time.Second
+	// gossipMembersFile, in the data directory, remembers the gossip addresses of the members
+	// this node has seen, so that it rejoins them after a restart without --join (a seed
+	// started with --bootstrap-expect and no --join stayed cut off for good after a restart:
+	// the others had marked it dead and gossip never tries a dead member again).
+	gossipMembersFile = "gossip-members.json"
+	// gossipMembersMaxCount bounds what that file remembers.
+	gossipMembersMaxCount = 1024
 )
 
 // The metadata must always fit; checked at compile time.
@@ -161,6 +174,13 @@ type membership struct {
 	refresh chan struct{}
 	done    chan struct{}
 	wg      sync.WaitGroup
+
+	// seeds are --join and the remembered members' addresses; remembered the members' gossip
+	// addresses by node ID (under mu), written to gossipMembersFile when they change.
+	seeds      []string
+	remembered map[string]string
+	dirty      bool
+	changed    chan struct{} // signals runUpdates to save the remembered members
 }
 
 func startMembership(n *Node, cfg Config, logger *slog.Logger) (*membership, error) {
@@ -173,7 +193,15 @@ func startMembership(n *Node, cfg Config, logger *slog.Logger) (*membership, err
 		return nil, fmt.Errorf("gossip address %q: %w", cfg.GossipAddr, err)
 	}
 	m := &membership{node: n, logger: logger.With("component", "gossip"), members: make(map[string]*member),
-		refresh: make(chan struct{}, 1), done: make(chan struct{})}
+		refresh: make(chan struct{}, 1), done: make(chan struct{}), changed: make(chan struct{}, 1),
+		remembered: readGossipMembers(cfg.DataDir, cfg.NodeID)}
+	// The seeds: --join, then the members remembered from before a restart.
+	m.seeds = slices.Clone(cfg.Join)
+	for _, addr := range m.remembered {
+		if !slices.Contains(m.seeds, addr) {
+			m.seeds = append(m.seeds, addr)
+		}
+	}
 	bindIP, err := gossipBindIP(host)
 	if err != nil {
 		return nil, fmt.Errorf("gossip address %q: %w", cfg.GossipAddr, err)
@@ -205,13 +233,71 @@ func startMembership(n *Node, cfg Config, logger *slog.Logger) (*membership, err
 	if err != nil {
 		return nil, fmt.Errorf("start gossip on %s: %w", cfg.GossipAddr, err)
 	}
-	if len(cfg.Join) > 0 {
-		if _, err := m.list.Join(cfg.Join); err != nil {
-			m.logger.Info("no seed answered yet; retrying while waiting", "join", cfg.Join, "error", err)
+	if len(m.seeds) > 0 {
+		if _, err := m.list.Join(m.seeds); err != nil {
+			m.logger.Info("no seed answered yet; retrying while waiting", "join", m.seeds, "error", err)
 		}
 	}
 	m.wg.Go(m.runUpdates)
 	return m, nil
+}
+
+// readGossipMembers reads the remembered members (gossipMembersFile); nothing when missing or
+// unreadable (it only helps rejoining).
+func readGossipMembers(dataDir, self string) map[string]string {
+	remembered := map[string]string{}
+	data, err := os.ReadFile(filepath.Join(dataDir, gossipMembersFile))
+	if err != nil {
+		return remembered
+	}
+	var file map[string]string
+	if json.Unmarshal(data, &file) != nil || len(file) > gossipMembersMaxCount {
+		return remembered
+	}
+	for id, addr := range file {
+		if _, _, err := net.SplitHostPort(addr); err == nil && id != self {
+			remembered[id] = addr
+		}
+	}
+	return remembered
+}
+
+// rememberMember notes a member's gossip address; runUpdates writes the file. Callers hold mu.
+func (m *membership) rememberMember(node *memberlist.Node) {
+	if node.Name == m.node.cfg.NodeID || m.remembered == nil {
+		return
+	}
+	addr := node.Address()
+	if m.remembered[node.Name] != addr && len(m.remembered) < gossipMembersMaxCount {
+		m.remembered[node.Name] = addr
+		m.dirty = true
+		select {
+		case m.changed <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// saveGossipMembers writes the remembered members when they changed (a temporary file renamed
+// over the old one: a crash leaves one or the other).
+func (m *membership) saveGossipMembers() {
+	m.mu.Lock()
+	if !m.dirty {
+		m.mu.Unlock()
+		return
+	}
+	data, err := json.Marshal(m.remembered)
+	m.dirty = false
+	m.mu.Unlock()
+	path := filepath.Join(m.node.cfg.DataDir, gossipMembersFile)
+	if err == nil {
+		if err = os.WriteFile(path+".tmp", data, 0o600); err == nil {
+			err = os.Rename(path+".tmp", path)
+		}
+	}
+	if err != nil {
+		m.logger.Warn("remembering the gossip members", "error", err)
+	}
 }
 
 // gossipBindIP is the IP memberlist binds to for host: host itself when it is an IP, else
@@ -271,6 +357,8 @@ func (m *membership) refreshMeta() {
 }
 
 func (m *membership) runUpdates() {
+	rejoin := time.NewTicker(rejoinInterval)
+	defer rejoin.Stop()
 	for {
 		select {
 		case <-m.done:
@@ -278,6 +366,16 @@ func (m *membership) runUpdates() {
 		case <-m.refresh:
 			if err := m.list.UpdateNode(gossipUpdateTimeout); err != nil {
 				m.logger.Debug("gossip metadata update", "error", err)
+			}
+		case <-m.changed:
+			m.saveGossipMembers()
+		case <-rejoin.C:
+			// Alone: the others may have marked this node dead while it was down, and gossip
+			// never tries a dead member again; it must reach out.
+			if m.list.NumMembers() < 2 && len(m.seeds) > 0 {
+				if _, err := m.list.Join(m.seeds); err == nil {
+					m.logger.Info("rejoined the cluster's gossip", "members", m.list.NumMembers())
+				}
 			}
 		}
 	}
@@ -420,6 +518,9 @@ func (m *membership) observe(node *memberlist.Node, state string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.members[node.Name] = &member{meta: meta, state: state}
+	if state == NodeStateAlive {
+		m.rememberMember(node)
+	}
 }
 
 // gossipDelegate is memberlist's Delegate.

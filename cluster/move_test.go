@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -605,4 +606,32 @@ func TestMoveReplicaRetiresASourceStillStarting(t *testing.T) {
 	if from.node.Hosts(moved) {
 		t.Fatalf("%s still hosts shard %d after the move finished", from.id, moved)
 	}
+}
+
+// A seed node (started with no --join, as the README's first node is) that left the gossip and
+// comes back with the same configuration rejoins by itself: it remembers the members it saw
+// (gossip-members.json). Found by a probe: the others had marked it gone, gossip never tries
+// such a member again, and it stayed cut off for good.
+func TestASeedRestartedWithoutJoinRejoins(t *testing.T) {
+	c := newGossipCluster(t, 3, 1)
+	seed, other := c.nodes[0], c.nodes[1]
+	if cfg := c.gossipConfig(seed); len(cfg.Join) != 0 {
+		t.Fatalf("test setup: the seed joins %v", cfg.Join)
+	}
+	state := func(of string) string {
+		for _, n := range other.node.Status().Nodes {
+			if n.ID == of {
+				return n.State
+			}
+		}
+		return ""
+	}
+	testutil.Eventually(t, "the seed remembers the others", func() bool {
+		data, err := os.ReadFile(filepath.Join(seed.dataDir, "gossip-members.json"))
+		return err == nil && strings.Contains(string(data), other.gossipAddr)
+	})
+	c.kill(seed)
+	testutil.Eventually(t, "the others see the seed gone", func() bool { return state(seed.id) != cluster.NodeStateAlive })
+	c.start(seed, c.gossipConfig(seed))
+	testutil.EventuallyWithin(t, 30*time.Second, "the others see the seed alive again", func() bool { return state(seed.id) == cluster.NodeStateAlive })
 }
