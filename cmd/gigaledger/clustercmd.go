@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -98,6 +99,16 @@ func clusterCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "gigaledger cluster %s: unexpected argument %q\n", command, fs.Arg(0))
+		return 2
+	}
+	// The address is host:port (the scheme follows --ca); a URL given by habit became
+	// http://http//... (found by a probe). A timeout must leave time to answer.
+	if _, _, err := net.SplitHostPort(*addr); err != nil || strings.Contains(*addr, "/") {
+		fmt.Fprintf(stderr, "gigaledger cluster %s: --addr %q: want host:port (no scheme: --ca selects https)\n", command, *addr)
+		return 2
+	}
+	if *timeout <= 0 {
+		fmt.Fprintf(stderr, "gigaledger cluster %s: --timeout must be positive\n", command)
 		return 2
 	}
 	if *token == "" {

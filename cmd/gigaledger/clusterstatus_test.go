@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -97,5 +99,21 @@ func TestClusterStatusStaticPeers(t *testing.T) {
 	}
 	if view.Nodes[1].State != "alive" {
 		t.Errorf("n2 after n3 stopped: %+v", view.Nodes[1])
+	}
+}
+
+// The cluster CLI refuses an --addr that is a URL (it became http://http//...) and a timeout
+// that leaves no time to answer, before sending anything (found by a probe).
+func TestClusterCommandRefusesBadAddrAndTimeout(t *testing.T) {
+	for _, args := range [][]string{
+		{"status", "--addr", "http://127.0.0.1:8081"},
+		{"status", "--addr", "127.0.0.1"},
+		{"status", "--timeout", "0s"},
+		{"status", "--timeout", "-1s"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := clusterCommand(context.Background(), args, &stdout, &stderr); code != 2 || stderr.Len() == 0 {
+			t.Errorf("%v: exit %d, stderr %q", args, code, stderr.String())
+		}
 	}
 }
