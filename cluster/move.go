@@ -48,7 +48,7 @@ var (
 	ErrInvalidMove = errors.New("cluster: a move needs two different node IDs")
 	// ErrUnknownNode means no address is known for a node ID (not a gossip member, not a
 	// bootstrap member).
-	ErrUnknownNode = errors.New("cluster: no address known for the node")
+	ErrUnknownNode = errors.New("cluster: no address known for the node (not a member, or not yet seen by this node's gossip)")
 	// ErrDestinationHoldsReplica means a move's destination is already a voter of the shard
 	// while the source still is one and the shard has no voter beyond its replica count: the
 	// move would only remove the source, leaving the shard one copy short.

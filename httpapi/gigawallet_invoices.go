@@ -327,6 +327,11 @@ func (g *gigaWallet) getInvoiceConnect(c *gin.Context) {
 		VendorIconURL: g.cfg.ServiceIconURL}
 	if v.ExpiresAt != 0 {
 		payment.TimeoutSeconds = int((v.ExpiresAt - v.CreatedAt) / 1000)
+	} else {
+		// An invoice that never expires: the longest timeout an envelope may carry (30 days,
+		// the longest expiry), from its creation, so the envelope stays the same everywhere.
+		// DogeConnect's 1800 s default made wallets refuse it 30 minutes after checkout.
+		payment.TimeoutSeconds = gw.ConnectTimeoutMaxSeconds
 	}
 	for _, it := range itemViews(v.Items) {
 		payment.Items = append(payment.Items, gw.ConnectItemFromInvoice(it))

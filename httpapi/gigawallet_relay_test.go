@@ -49,8 +49,14 @@ func TestDogeConnectRelay(t *testing.T) {
 	s.c.do("POST", "/account/shop/invoice", `{"required_confirmations":0,"items":[{"type":"item","name":"tea","quantity":1,"value":"2.5"}]}`).
 		expect(200).decode(&invoice)
 	public.do("GET", "/invoice/"+invoice.ID+"/connect", nil).expect(200).decode(&envelope)
-	if payload, _ := base64.StdEncoding.DecodeString(envelope.Payload); !strings.Contains(string(payload), `"relay":"http://pay.example/dc/`+invoice.ID+`"`) {
+	payload, _ := base64.StdEncoding.DecodeString(envelope.Payload)
+	if !strings.Contains(string(payload), `"relay":"http://pay.example/dc/`+invoice.ID+`"`) {
 		t.Fatalf("the envelope's relay: %s", payload)
+	}
+	// An invoice that never expires: the longest timeout (30 days), not DogeConnect's 1800 s,
+	// after which wallets would refuse it half an hour after checkout.
+	if !strings.Contains(string(payload), `"timeout":2592000,`) {
+		t.Fatalf("the envelope's timeout for an invoice that never expires: %s", payload)
 	}
 	relay := "/dc/" + invoice.ID
 	status := func(want string) {
