@@ -130,9 +130,7 @@ func (n *Node) ReplaceNode(ctx context.Context, oldID, newID, newRaftAddr string
 		return fmt.Errorf("replace node %q by %q at %q: bad arguments", oldID, newID, newRaftAddr)
 	}
 	defer n.moves.begin()()
-	if n.raftAddrOf(oldID) == "" {
-		return fmt.Errorf("replace node %s: %w", oldID, ErrUnknownNode)
-	}
+	worked := false
 	for shardID := range n.ShardCount() {
 		servers, err := n.shardServers(ctx, shardID)
 		if err != nil {
@@ -143,9 +141,16 @@ func (n *Node) ReplaceNode(ctx context.Context, oldID, newID, newRaftAddr string
 		if to := peerOf(servers, newID); peerOf(servers, oldID) == nil && (to == nil || !to.Nonvoter) {
 			continue
 		}
+		worked = true
 		if _, err := n.moveReplica(ctx, shardID, oldID, newID, newRaftAddr, servers, false); err != nil {
 			return fmt.Errorf("replace node: %w", err)
 		}
+	}
+	if !worked && n.raftAddrOf(oldID) == "" {
+		// Nothing to move or finish, and no one knows the node: a mistyped ID, not a replace
+		// done (it answered "replaced"). A dead node long gone from gossip that no shard names
+		// any more was replaced already.
+		return fmt.Errorf("replace node %s: %w", oldID, ErrUnknownNode)
 	}
 	return nil
 }
