@@ -239,6 +239,7 @@ func startMembership(n *Node, cfg Config, logger *slog.Logger) (*membership, err
 		}
 	}
 	m.wg.Go(m.runUpdates)
+	m.wg.Go(m.runRejoin)
 	return m, nil
 }
 
@@ -357,8 +358,6 @@ func (m *membership) refreshMeta() {
 }
 
 func (m *membership) runUpdates() {
-	rejoin := time.NewTicker(rejoinInterval)
-	defer rejoin.Stop()
 	for {
 		select {
 		case <-m.done:
@@ -369,12 +368,33 @@ func (m *membership) runUpdates() {
 			}
 		case <-m.changed:
 			m.saveGossipMembers()
-		case <-rejoin.C:
-			// Alone: the others may have marked this node dead while it was down, and gossip
-			// never tries a dead member again; it must reach out.
-			if m.list.NumMembers() < 2 && len(m.seeds) > 0 {
-				if _, err := m.list.Join(m.seeds); err == nil {
-					m.logger.Info("rejoined the cluster's gossip", "members", m.list.NumMembers())
+		}
+	}
+}
+
+// runRejoin tries the seeds again every rejoinInterval while this node sees no other member:
+// the others may have marked it dead while it was down, and gossip never tries a dead member
+// again, so it must reach out. On its own goroutine: a join waits on unreachable seeds, which
+// must not hold up metadata updates.
+func (m *membership) runRejoin() {
+	if len(m.seeds) == 0 {
+		return
+	}
+	ticker := time.NewTicker(rejoinInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-m.done:
+			return
+		case <-ticker.C:
+			// One seed at a time, so that closing waits for one attempt at most (memberlist's
+			// TCP timeout), not one per seed.
+			for _, seed := range m.seeds {
+				if m.list.NumMembers() >= 2 || m.closing() {
+					break
+				}
+				if _, err := m.list.Join([]string{seed}); err == nil {
+					m.logger.Info("rejoined the cluster's gossip", "through", seed, "members", m.list.NumMembers())
 				}
 			}
 		}
@@ -491,6 +511,16 @@ func (m *membership) leaderOf(shardID int) (nodeMeta, bool) {
 type memberState struct {
 	meta  nodeMeta
 	state string
+}
+
+// closing reports whether close has begun.
+func (m *membership) closing() bool {
+	select {
+	case <-m.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (m *membership) close() error {
