@@ -265,7 +265,7 @@ func readGossipMembers(dataDir, self string) map[string]string {
 
 // rememberMember notes a member's gossip address; runUpdates writes the file. Callers hold mu.
 func (m *membership) rememberMember(node *memberlist.Node) {
-	if node.Name == m.node.cfg.NodeID || m.remembered == nil {
+	if node.Name == m.node.cfg.NodeID {
 		return
 	}
 	addr := node.Address()

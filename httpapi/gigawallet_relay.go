@@ -121,6 +121,5 @@ func (g *gigaWallet) relayFail(c *gin.Context, e *gw.RelayError) {
 	if e.Status >= http.StatusInternalServerError && e.Status != http.StatusServiceUnavailable {
 		g.server.logger.Error("dogeconnect relay failed", "route", c.FullPath(), "code", e.Code, "error", e.Cause)
 	}
-	c.Header("Cache-Control", "no-store")
-	c.AbortWithStatusJSON(e.Status, e)
+	c.AbortWithStatusJSON(e.Status, e) // the handler set Cache-Control: no-store
 }
