@@ -47,7 +47,7 @@ func TestFlushesAndCompactionsRunBelowTheRequestPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := min(base+backgroundNice, 19)
-	events := pebbleEvents(nil)
+	events := pebbleEvents(nil, "pebble", nil)
 	for name, begin := range map[string]func(){
 		"flush":      func() { events.FlushBegin(pebble.FlushInfo{}) },
 		"compaction": func() { events.CompactionBegin(pebble.CompactionInfo{}) },

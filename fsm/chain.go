@@ -92,6 +92,10 @@ type chainState struct {
 	hash     [32]byte
 	writes   []byte // this batch's history writes, encoded
 	count    uint64
+	// record is this batch's chain record (key, value) for the history store, committed before
+	// the state batch (commitRecord); nil when the record went into the state batch or there
+	// is none.
+	record [2][]byte
 	// head is what ChainHead returns: the committed head, for any goroutine.
 	head atomic.Pointer[ChainHead]
 }
@@ -136,8 +140,28 @@ func (c *chainState) endBatch(b *Batch) {
 	v = binary.AppendVarint(v, b.Now)
 	v = binary.AppendUvarint(v, c.count)
 	v = append(v, c.writes...)
-	b.setRaw(k, v)
 	c.index, c.hash = b.Index, chainHash(k, v)
+	if b.Rules() >= RulesHistoryStore {
+		c.record = [2][]byte{k, v}
+		b.setRaw(keyChainHead, encodeChainHead(c.index, c.hash))
+		return
+	}
+	b.setRaw(k, v)
+}
+
+// commitRecord commits the batch's chain record to the history store, if it goes there.
+func (c *chainState) commitRecord(history *pebble.DB, index uint64) {
+	if c.record[0] == nil {
+		return
+	}
+	defer func() { c.record = [2][]byte{} }()
+	if history == nil {
+		panic(fmt.Sprintf("fsm: log entry %d: a chain record for the history store, and no history store", index))
+	}
+	if err := history.Set(c.record[0], c.record[1], pebble.NoSync); err != nil {
+		// The disk failed: this replica cannot go on (as a failed state commit).
+		panic(fmt.Sprintf("fsm: commit log entry %d's chain record to the history store: %v", index, err))
+	}
 }
 
 // committed publishes the head once the batch is in the store.
@@ -183,25 +207,40 @@ func (m *Machine) storeHoldsNoHistory() (bool, error) {
 	return true, nil
 }
 
-// loadChain reads the head from the newest chain record.
+// loadChain reads the head from the newest chain record, which must be the head the state
+// store recorded when the record is in the history store (history.go).
 func (m *Machine) loadChain() error {
 	c := &m.chain
 	c.started, c.startNow, c.index, c.hash, c.writes, c.count = false, false, 0, [32]byte{}, c.writes[:0], 0
+	c.record = [2][]byte{}
 	c.head.Store(nil)
-	it, err := m.store.NewIter([]byte{prefixChain}, []byte{prefixChain + 1})
+	applied := m.applied.Load()
+	k, v, err := lastChainRecord(m.store.db, m.store.historyReader(), applied)
 	if err != nil {
 		return err
 	}
-	defer it.Close()
-	if it.Last() {
-		k, v := it.Key(), it.Value()
+	if k != nil {
 		if len(k) != 9 {
 			return fmt.Errorf("history chain: malformed key %x", k)
 		}
 		c.started, c.index, c.hash = true, binary.BigEndian.Uint64(k[1:]), chainHash(k, v)
 		c.head.Store(&ChainHead{Index: c.index, Hash: c.hash})
 	}
-	return it.Error()
+	stored, err := m.store.Get(keyChainHead)
+	if err != nil || stored == nil {
+		return err
+	}
+	want, err := decodeChainHead(stored)
+	if err != nil {
+		return err
+	}
+	if !c.started || c.index != want.Index || c.hash != want.Hash {
+		return fmt.Errorf("history chain: the state store (applied index %d) names the head at log index %d, "+
+			"and the history store's newest record up to it is at log index %d with another hash: the history store "+
+			"lost records; restore this replica from another (remove its data directory and add it again)",
+			applied, want.Index, c.index)
+	}
+	return nil
 }
 
 // HistoryChainStarted reports whether the shard's history chain has started (any goroutine).
@@ -221,25 +260,21 @@ func (m *Machine) HistoryChainHead() (ChainHead, bool) {
 // that keeps part of its live state in memory between checkpoints replays to rebuild it
 // (ledger's wallet epochs). It reads the store as it is now.
 func (s *Store) HistorySetsAfter(after uint64, fn func(index uint64, now int64, k, v []byte) error) error {
-	return historySetsAfter(s.db, after, fn)
+	// The history store holds nothing above the applied index once the store is loaded
+	// (trimHistory), and its callers run on the apply goroutine.
+	return historySetsAfter(s.db, s.historyReader(), after, math.MaxUint64, fn)
 }
 
 // ViewHistorySetsAfter is HistorySetsAfter on a view of the store.
-func ViewHistorySetsAfter(view *pebble.Snapshot, after uint64, fn func(index uint64, now int64, k, v []byte) error) error {
-	return historySetsAfter(view, after, fn)
+func ViewHistorySetsAfter(view *View, after uint64, fn func(index uint64, now int64, k, v []byte) error) error {
+	if view.err != nil {
+		return view.err
+	}
+	return historySetsAfter(view.Snapshot, view.historyReader(), after, view.applied, fn)
 }
 
-func historySetsAfter(r pebble.Reader, after uint64, fn func(index uint64, now int64, k, v []byte) error) error {
-	if after == math.MaxUint64 {
-		return nil
-	}
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: chainKey(after + 1), UpperBound: []byte{prefixChain + 1}})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	for it.First(); it.Valid(); it.Next() {
-		k, v := it.Key(), it.Value()
+func historySetsAfter(state, history pebble.Reader, after, upTo uint64, fn func(index uint64, now int64, k, v []byte) error) error {
+	return scanChain(state, history, after, upTo, func(k, v []byte) error {
 		if len(k) != 9 {
 			return fmt.Errorf("history chain: malformed key %x", k)
 		}
@@ -274,8 +309,8 @@ func historySetsAfter(r pebble.Reader, after uint64, fn func(index uint64, now i
 		if len(rest) != 0 {
 			return fmt.Errorf("history chain: record %d has %d bytes after its writes", index, len(rest))
 		}
-	}
-	return it.Error()
+		return nil
+	})
 }
 
 // HistoryChainStarted reports whether the shard's history chain records this batch's history

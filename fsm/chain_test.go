@@ -223,8 +223,16 @@ func (readCloser) Close() error { return nil }
 // OpenReadOnly (gigaledger verify) reads a stopped replica's store without changing a byte of
 // it, refuses every write, and is refused while the store is open elsewhere.
 func TestOpenReadOnlyLeavesTheStoreAsItWas(t *testing.T) {
+	// The chain's records in the state store, and in the history store (history.go).
+	for _, rules := range []uint32{0, RulesHistoryStore} {
+		t.Run(fmt.Sprintf("rules=%d", rules), func(t *testing.T) { testOpenReadOnly(t, rules) })
+	}
+}
+
+func testOpenReadOnly(t *testing.T, rules uint32) {
 	reg := historyRegistry()
 	tm := newTestMachine(t, reg)
+	tm.apply(Envelope{Command: &RaiseRules{Version: rules}})
 	tm.apply(Envelope{Command: &StartHistoryChain{}})
 	for range 3 {
 		tm.apply(Envelope{Command: &bump{Name: "a", By: 1}})
@@ -241,8 +249,8 @@ func TestOpenReadOnlyLeavesTheStoreAsItWas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.VerifyHistory(); err != nil {
-		t.Fatal(err)
+	if report, err := m.VerifyHistory(); err != nil || report.Records != 4 {
+		t.Fatalf("verify: %v %+v", err, report)
 	}
 	if err := m.store.db.Set([]byte("x\x00written"), []byte("1"), pebble.NoSync); err == nil {
 		t.Fatal("a read-only store took a write")

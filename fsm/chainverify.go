@@ -65,10 +65,10 @@ func (m *Machine) VerifyHistory() (*HistoryReport, error) {
 	err := m.store.Read(func() error {
 		view := m.store.View()
 		defer view.Close()
-		applied, err := appliedIndexOf(view)
-		if err != nil {
-			return err
+		if view.err != nil {
+			return view.err
 		}
+		applied := view.applied
 		covered, pending, err := verifyChain(view, applied, report)
 		if err != nil || !report.Started {
 			return err
@@ -116,11 +116,13 @@ type pendingWrite struct {
 
 // verifyChain walks the chain records; it returns the fingerprints of every key the chain set
 // and the writes the store disagrees with.
-func verifyChain(view *pebble.Snapshot, applied uint64, report *HistoryReport) (covered []uint64, pendingList []pendingWrite, err error) {
+func verifyChain(view *View, applied uint64, report *HistoryReport) (covered []uint64, pendingList []pendingWrite, err error) {
 	pending := map[string]pendingWrite{}
 	var prevHash [32]byte
 	var prevIndex uint64
-	err = ScanView(view, []byte{prefixChain}, func(k, v []byte) error {
+	// Every chain record: the state store's, then the history store's up to the applied index
+	// (a record above it there is the tail of a batch a crash lost, trimmed at the next open).
+	err = scanChain(view.Snapshot, view.historyReader(), 0, applied, func(k, v []byte) error {
 		if len(k) != 9 {
 			return &HistoryMismatch{Key: append([]byte(nil), k...), Reason: "malformed chain key"}
 		}

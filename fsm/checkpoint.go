@@ -25,8 +25,16 @@ import (
 // Checkpoint stream format: a magic line, uvarint applied index, uvarint file count, then per
 // file in name order (uvarint name length, name, uvarint size, the bytes, SHA-256 of the bytes),
 // then the SHA-256 of everything before it. Its length is known before it is read, as raft's
-// InstallSnapshot needs.
-var checkpointMagic = []byte("GIGALEDGER-CHECKPOINT-1\n")
+// InstallSnapshot needs. Version 2 is the same, with the history store's files (history.go)
+// named "history/<name>"; a checkpoint without a history store is streamed as version 1, which
+// every release reads.
+var (
+	checkpointMagic   = []byte("GIGALEDGER-CHECKPOINT-1\n")
+	checkpointMagicV2 = []byte("GIGALEDGER-CHECKPOINT-2\n")
+)
+
+// historyFilePrefix names the history store's files in a version 2 checkpoint stream.
+const historyFilePrefix = historyDirName + "/"
 
 // checkpointDescriptorMagic starts a descriptor: the bytes that name a checkpoint.
 var checkpointDescriptorMagic = []byte("GIGALEDGER-CHECKPOINT-REF-1\n")
@@ -82,6 +90,18 @@ func (m *Machine) Checkpoint() ([]byte, error) {
 	if err := m.store.db.Checkpoint(building); err != nil {
 		os.RemoveAll(building)
 		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	// The history store, when it holds records: it is durable as far as the state store (the
+	// flush synced its log first), and a record above the applied index cannot be in it (apply
+	// is this goroutine). Its log is copied with it.
+	if holds, err := m.store.historyHoldsRecords(); err != nil {
+		os.RemoveAll(building)
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	} else if holds {
+		if err := m.store.history.Checkpoint(filepath.Join(building, historyDirName)); err != nil {
+			os.RemoveAll(building)
+			return nil, fmt.Errorf("checkpoint: history store: %w", err)
+		}
 	}
 	if err := os.Rename(building, path); err != nil {
 		os.RemoveAll(building)
@@ -144,16 +164,36 @@ func (m *Machine) OpenCheckpoint(descriptor []byte) (io.ReadCloser, int64, error
 	if err != nil {
 		return nil, 0, fmt.Errorf("open checkpoint %d: %w", applied, err)
 	}
-	stream := &checkpointStream{current: -1, fileHash: sha256.New(), streamHash: sha256.New()}
-	header := append(append([]byte(nil), checkpointMagic...), binary.AppendUvarint(nil, applied)...)
-	header = binary.AppendUvarint(header, uint64(len(entries)))
-	size := int64(len(header)) + sha256.Size
+	// The state store's files, and the history store's under historyFilePrefix, in name order.
+	var names []string
+	magic := checkpointMagic
 	for _, entry := range entries {
+		if entry.IsDir() && entry.Name() == historyDirName {
+			historyEntries, err := os.ReadDir(filepath.Join(path, historyDirName))
+			if err != nil {
+				return nil, 0, fmt.Errorf("open checkpoint %d: %w", applied, err)
+			}
+			for _, h := range historyEntries {
+				if !h.Type().IsRegular() || !validCheckpointFileName(h.Name()) {
+					return nil, 0, fmt.Errorf("open checkpoint %d: unexpected entry %q", applied, historyFilePrefix+h.Name())
+				}
+				names = append(names, historyFilePrefix+h.Name())
+			}
+			magic = checkpointMagicV2
+			continue
+		}
 		if !entry.Type().IsRegular() || !validCheckpointFileName(entry.Name()) {
-			stream.Close()
 			return nil, 0, fmt.Errorf("open checkpoint %d: unexpected entry %q", applied, entry.Name())
 		}
-		f, err := os.Open(filepath.Join(path, entry.Name()))
+		names = append(names, entry.Name())
+	}
+	slices.Sort(names)
+	stream := &checkpointStream{current: -1, fileHash: sha256.New(), streamHash: sha256.New()}
+	header := append(append([]byte(nil), magic...), binary.AppendUvarint(nil, applied)...)
+	header = binary.AppendUvarint(header, uint64(len(names)))
+	size := int64(len(header)) + sha256.Size
+	for _, name := range names {
+		f, err := os.Open(filepath.Join(path, filepath.FromSlash(name)))
 		if err != nil {
 			stream.Close()
 			return nil, 0, fmt.Errorf("open checkpoint %d: %w", applied, err)
@@ -164,8 +204,8 @@ func (m *Machine) OpenCheckpoint(descriptor []byte) (io.ReadCloser, int64, error
 			stream.Close()
 			return nil, 0, fmt.Errorf("open checkpoint %d: %w", applied, err)
 		}
-		stream.files = append(stream.files, checkpointFile{name: entry.Name(), size: info.Size(), file: f})
-		size += int64(uvarintLen(uint64(len(entry.Name())))+len(entry.Name())+uvarintLen(uint64(info.Size()))) +
+		stream.files = append(stream.files, checkpointFile{name: name, size: info.Size(), file: f})
+		size += int64(uvarintLen(uint64(len(name)))+len(name)+uvarintLen(uint64(info.Size()))) +
 			info.Size() + sha256.Size
 	}
 	stream.emit(header)
@@ -264,9 +304,10 @@ func readCheckpointStream(r *bufio.Reader, dir string) (uint64, error) {
 	h := sha256.New()
 	tr := &hashingReader{r: r, h: h}
 	magic := make([]byte, len(checkpointMagic))
-	if _, err := io.ReadFull(tr, magic); err != nil || string(magic) != string(checkpointMagic) {
+	if _, err := io.ReadFull(tr, magic); err != nil || string(magic) != string(checkpointMagic) && string(magic) != string(checkpointMagicV2) {
 		return 0, errors.New("not a checkpoint stream")
 	}
+	withHistory := string(magic) == string(checkpointMagicV2)
 	applied, err := binary.ReadUvarint(tr)
 	if err != nil {
 		return 0, fmt.Errorf("read applied index: %w", err)
@@ -282,6 +323,7 @@ func readCheckpointStream(r *bufio.Reader, dir string) (uint64, error) {
 		return 0, err
 	}
 	previous := ""
+	historyMade := false
 	for i := uint64(0); i < count; i++ {
 		nameLength, err := binary.ReadUvarint(tr)
 		if err != nil {
@@ -295,10 +337,17 @@ func readCheckpointStream(r *bufio.Reader, dir string) (uint64, error) {
 			return 0, fmt.Errorf("read file name: %w", err)
 		}
 		// Names in strictly increasing order: no duplicates, one encoding per checkpoint.
-		if !validCheckpointFileName(string(name)) || string(name) <= previous {
+		base, inHistory := strings.CutPrefix(string(name), historyFilePrefix)
+		if !validCheckpointFileName(base) || inHistory && !withHistory || string(name) <= previous {
 			return 0, fmt.Errorf("bad or misordered file name %q", name)
 		}
 		previous = string(name)
+		if inHistory && !historyMade {
+			if err := os.Mkdir(filepath.Join(dir, historyDirName), 0o750); err != nil {
+				return 0, err
+			}
+			historyMade = true
+		}
 		size, err := binary.ReadUvarint(tr)
 		if err != nil {
 			return 0, fmt.Errorf("read size of %s: %w", name, err)
@@ -306,7 +355,7 @@ func readCheckpointStream(r *bufio.Reader, dir string) (uint64, error) {
 		if size > checkpointFileMaxBytes {
 			return 0, fmt.Errorf("file %s of %d bytes", name, size)
 		}
-		if err := readCheckpointFile(tr, filepath.Join(dir, string(name)), int64(size)); err != nil {
+		if err := readCheckpointFile(tr, filepath.Join(dir, filepath.FromSlash(string(name))), int64(size)); err != nil {
 			return 0, fmt.Errorf("file %s: %w", name, err)
 		}
 	}
@@ -320,6 +369,14 @@ func readCheckpointStream(r *bufio.Reader, dir string) (uint64, error) {
 	}
 	if _, err := r.ReadByte(); !errors.Is(err, io.EOF) {
 		return 0, errors.New("bytes after the checkpoint stream")
+	}
+	if withHistory && !historyMade {
+		return 0, errors.New("a version 2 checkpoint stream without history store files")
+	}
+	if historyMade {
+		if err := syncDir(filepath.Join(dir, historyDirName)); err != nil {
+			return 0, err
+		}
 	}
 	if err := syncDir(dir); err != nil {
 		return 0, err

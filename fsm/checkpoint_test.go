@@ -391,6 +391,30 @@ func FuzzRestoreCheckpointStream(f *testing.F) {
 	}
 	f.Add(good)
 	f.Add(good[:len(good)/2])
+	// A version 2 stream: the chain's records in the history store.
+	withHistory, err := Open(f.TempDir(), nil, historyRegistry())
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer withHistory.Close()
+	htm := &testMachine{m: withHistory, now: 1_700_000_000_000}
+	for i, env := range []Envelope{{Command: &RaiseRules{Version: RulesHistoryStore}}, {Command: &StartHistoryChain{}},
+		{Command: &bump{Name: "a", By: 1}}, {Command: &bump{Name: "b", By: 2}}} {
+		htm.index, htm.now = uint64(i+1), htm.now+1000
+		withHistory.ApplyBatch(htm.index, htm.now, [][]byte{EncodeEnvelope(env)})
+	}
+	if descriptor, err = withHistory.Checkpoint(); err != nil {
+		f.Fatal(err)
+	}
+	if stream, _, err = withHistory.OpenCheckpoint(descriptor); err != nil {
+		f.Fatal(err)
+	}
+	goodV2, err := io.ReadAll(stream)
+	stream.Close()
+	if err != nil || !bytes.HasPrefix(goodV2, checkpointMagicV2) {
+		f.Fatalf("version 2 stream: %v", err)
+	}
+	f.Add(goodV2)
 	f.Add(append([]byte(nil), checkpointMagic...))
 	f.Add([]byte("GIGALEDGER-SNAPSHOT-1\n\x00\x00"))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -17,7 +17,7 @@ func TestEarlyFlushShiftsTheFlushPhase(t *testing.T) {
 	s.flushPhaseLeft = 1 // the next batch's bytes cross it
 	flushes := func() int64 { return s.db.Metrics().Flush.Count }
 	before := flushes()
-	applyNoWALBatch(tm, 0)
+	applyNoWALBatch(tm, 0, false)
 	deadline := time.Now().Add(10 * time.Second)
 	for flushes() == before {
 		if time.Now().After(deadline) {
@@ -30,7 +30,7 @@ func TestEarlyFlushShiftsTheFlushPhase(t *testing.T) {
 	}
 	after := flushes()
 	for i := 1; i < 5; i++ {
-		applyNoWALBatch(tm, i)
+		applyNoWALBatch(tm, i, false)
 	}
 	if got := flushes(); got != after {
 		t.Fatalf("flushes %d after the early one, want %d: the early flush happens once", got, after)

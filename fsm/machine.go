@@ -151,11 +151,11 @@ func open(dir string, logger *slog.Logger, reg *Registry, readOnly bool) (*Machi
 			return nil, fmt.Errorf("open state: %w", err)
 		}
 	}
-	db, err := openPebble(livePath, readOnly, logger)
+	db, history, err := openStores(livePath, readOnly, logger)
 	if err != nil {
 		return nil, err
 	}
-	m := &Machine{reg: reg, logger: logger, store: &Store{dir: dir, db: db, readOnly: readOnly, logger: logger}}
+	m := &Machine{reg: reg, logger: logger, store: &Store{dir: dir, db: db, history: history, readOnly: readOnly, logger: logger}}
 	if !readOnly {
 		m.store.flushPhaseLeft = 1 + rand.Int64N(storeMemTableBytes/2)
 	}
@@ -168,6 +168,9 @@ func open(dir string, logger *slog.Logger, reg *Registry, readOnly bool) (*Machi
 	}
 	if err := m.load(); err != nil {
 		db.Close()
+		if history != nil {
+			history.Close()
+		}
 		return nil, err
 	}
 	return m, nil
@@ -192,13 +195,20 @@ func (m *Machine) Close() error {
 	var err error
 	if !m.store.readOnly {
 		// The store has no write-ahead log: flushing keeps a clean stop from replaying the
-		// log above the last flush at the next start.
+		// log above the last flush at the next start. The flush syncs the history store's log
+		// first (history.go), so the history store is closed after it.
 		err = m.store.db.Flush()
 	}
 	if closeErr := m.store.db.Close(); err == nil {
 		err = closeErr
 	}
 	m.store.db = nil
+	if m.store.history != nil {
+		if closeErr := m.store.history.Close(); err == nil {
+			err = closeErr
+		}
+		m.store.history = nil
+	}
 	return err
 }
 
@@ -242,6 +252,9 @@ func (m *Machine) load() error {
 	}
 	if err := m.idem.load(m.store); err != nil {
 		return fmt.Errorf("load idempotency keys: %w", err)
+	}
+	if err := m.store.trimHistory(m.applied.Load()); err != nil {
+		return fmt.Errorf("trim history store: %w", err)
 	}
 	if err := m.loadChain(); err != nil {
 		return fmt.Errorf("load history chain: %w", err)
@@ -301,6 +314,9 @@ func (m *Machine) ApplyBatch(index uint64, timeUnixMs int64, commands [][]byte) 
 	m.clock.applied = index
 	b.Set(keyClock, m.clock.encode())
 	b.writes.flush(b.pb)
+	// The chain record first: the history store must hold every record the state store's
+	// batches name (history.go); one above the state's applied index is trimmed at open.
+	m.chain.commitRecord(m.store.history, index)
 	if err := b.pb.Commit(pebble.NoSync); err != nil {
 		// The store failed (disk, corruption): this replica cannot go on, and must not
 		// answer as if the batch were applied.

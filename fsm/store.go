@@ -45,14 +45,13 @@ type Snapshot = interface {
 // makes Pebble's write-ahead log durable, because Raft may compact its log once the snapshot
 // exists.
 func (m *Machine) Snapshot() (Snapshot, error) {
-	db := m.store.db
-	if err := db.Flush(); err != nil {
+	if err := m.store.db.Flush(); err != nil {
 		return nil, fmt.Errorf("snapshot: flush store: %w", err)
 	}
-	return &ledgerSnapshot{view: db.NewSnapshot()}, nil
+	return &ledgerSnapshot{view: m.store.View()}, nil
 }
 
-type ledgerSnapshot struct{ view *pebble.Snapshot }
+type ledgerSnapshot struct{ view *View }
 
 // Persist streams the view into w; it runs concurrently with later applies. The caller owns
 // w (the shard closes or cancels Raft's sink by the result).
@@ -66,17 +65,15 @@ func (s *ledgerSnapshot) Persist(w io.Writer) error {
 // Release frees the view.
 func (s *ledgerSnapshot) Release() { s.view.Close() }
 
-func writeSnapshot(view *pebble.Snapshot, w io.Writer) error {
+// writeSnapshot writes every record of the view, the history store's chain records included
+// (a record stream has one store: Restore puts them into the state store, where readers find
+// them before the history store's).
+func writeSnapshot(view *View, w io.Writer) error {
 	h := sha256.New()
 	bw := bufio.NewWriterSize(io.MultiWriter(w, h), 1<<20)
 	if _, err := bw.Write(snapshotMagic); err != nil {
 		return err
 	}
-	it, err := view.NewIter(nil)
-	if err != nil {
-		return err
-	}
-	defer it.Close()
 	var count uint64
 	var lengths [binary.MaxVarintLen64]byte
 	writeField := func(b []byte) error {
@@ -87,16 +84,17 @@ func writeSnapshot(view *pebble.Snapshot, w io.Writer) error {
 		_, err := bw.Write(b)
 		return err
 	}
-	for it.First(); it.Valid(); it.Next() {
-		if err := writeField(it.Key()); err != nil {
+	err := forEachRecord(view, func(k, v []byte) error {
+		if err := writeField(k); err != nil {
 			return err
 		}
-		if err := writeField(it.Value()); err != nil {
+		if err := writeField(v); err != nil {
 			return err
 		}
 		count++
-	}
-	if err := it.Error(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	trailer := binary.AppendUvarint([]byte{0}, count)
@@ -171,6 +169,12 @@ func (s *Store) swap(livePath, nextPath, oldPath string) error {
 		return fmt.Errorf("restore: close live store: %w", err)
 	}
 	s.db = nil
+	if s.history != nil {
+		if err := s.history.Close(); err != nil {
+			return fmt.Errorf("restore: close live history store: %w", err)
+		}
+		s.history = nil
+	}
 	if err := os.RemoveAll(oldPath); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
@@ -189,11 +193,11 @@ func (s *Store) swap(livePath, nextPath, oldPath string) error {
 	if err := crashPoint("swapped"); err != nil {
 		return err
 	}
-	db, err := openPebble(livePath, false, s.logger)
+	db, history, err := openStores(livePath, false, s.logger)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	s.db = db
+	s.db, s.history = db, history
 	os.RemoveAll(oldPath)
 	return nil
 }
@@ -211,14 +215,14 @@ func crashPoint(step string) error {
 func buildRestoredStore(r *bufio.Reader, path string) (uint64, error) {
 	head, _ := r.Peek(len(checkpointMagic)) // a short stream fails in the readers below
 	var claimed uint64
-	isCheckpoint := bytes.HasPrefix(head, checkpointMagic)
+	isCheckpoint := bytes.HasPrefix(head, checkpointMagic) || bytes.HasPrefix(head, checkpointMagicV2)
 	if isCheckpoint {
 		var err error
 		if claimed, err = readCheckpointStream(r, path); err != nil {
 			return 0, err
 		}
 	}
-	db, err := openPebble(path, false, nil)
+	db, err := openPebble(path, false, nil, nil) // only read here, and by a record stream written
 	if err != nil {
 		return 0, err
 	}
@@ -389,42 +393,42 @@ func (m *Machine) digestAt(skipChain bool) ([32]byte, uint64, error) {
 	l := m.store
 	err := l.Read(func() error {
 		h := sha256.New()
-		it, err := l.db.NewIter(nil)
-		if err != nil {
-			return err
-		}
-		defer it.Close()
+		view := l.View()
+		defer view.Close()
 		var lengths [binary.MaxVarintLen64]byte
-		for it.First(); it.Valid(); it.Next() {
-			if it.Key()[0] == prefixMeta {
+		err := forEachRecord(view, func(k, v []byte) error {
+			if k[0] == prefixMeta {
 				// The applied index is in the clock record, or (a first-release store not yet
 				// written to) in its own key, which sorts before it.
-				if index, ok := appliedFromMeta(it.Key(), it.Value()); ok {
+				if index, ok := appliedFromMeta(k, v); ok {
 					applied = index
 				}
-				continue
+				return nil
 			}
-			if skipChain && (it.Key()[0] == prefixChain || m.reg.chainPosition[it.Key()[0]]) {
-				continue
+			if skipChain && (k[0] == prefixChain || m.reg.chainPosition[k[0]]) {
+				return nil
 			}
-			h.Write(lengths[:binary.PutUvarint(lengths[:], uint64(len(it.Key())))])
-			h.Write(it.Key())
-			h.Write(lengths[:binary.PutUvarint(lengths[:], uint64(len(it.Value())))])
-			h.Write(it.Value())
-		}
+			h.Write(lengths[:binary.PutUvarint(lengths[:], uint64(len(k)))])
+			h.Write(k)
+			h.Write(lengths[:binary.PutUvarint(lengths[:], uint64(len(v)))])
+			h.Write(v)
+			return nil
+		})
 		copy(sum[:], h.Sum(nil))
-		return it.Error()
+		return err
 	})
 	return sum, applied, err
 }
 
-// Store is a shard's Pebble store: every family's live records and history, and the kernel's
-// bookkeeping. Apply writes it through a Batch; readers query it concurrently through Read, and
-// see exactly the state of the last committed batch.
+// Store is a shard's Pebble stores: the state store (every family's live records and history,
+// and the kernel's bookkeeping) and the history store (the history chain's records from rules
+// version RulesHistoryStore on; history.go). Apply writes them through a Batch; readers query
+// them concurrently through Read, and see exactly the state of the last committed batch.
 type Store struct {
 	dir      string
-	mu       sync.RWMutex // guards db against Restore swapping it; readers take RLock
+	mu       sync.RWMutex // guards db and history against Restore swapping them; readers take RLock
 	db       *pebble.DB
+	history  *pebble.DB // nil only in a read-only store written before the history store
 	readOnly bool
 	logger   *slog.Logger // Pebble's events (openPebble); nil in tools
 	// flushPhaseLeft counts down the bytes apply commits until the one flush that sets this
@@ -497,7 +501,10 @@ func compactionConcurrency() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 // openPebble opens the store at path; readOnly opens an existing one without writing to it.
 // Flushes and compactions are logged at debug level with their durations, write stalls and
 // slow disk operations as warnings (logger nil: not logged).
-func openPebble(path string, readOnly bool, logger *slog.Logger) (*pebble.DB, error) {
+//
+// beforeFlush, when set, runs as each flush begins, before the flush writes anything (the
+// history store's log sync: history.go).
+func openPebble(path string, readOnly bool, logger *slog.Logger, beforeFlush func()) (*pebble.DB, error) {
 	cache := pebble.NewCache(storeCacheBytes)
 	defer cache.Unref()
 	opts := &pebble.Options{
@@ -518,7 +525,7 @@ func openPebble(path string, readOnly bool, logger *slog.Logger) (*pebble.DB, er
 		// a snapshot, and Checkpoint flushes first, so the entries above the store's durable
 		// index are always still in the log.
 		DisableWAL:    true,
-		EventListener: pebbleEvents(logger),
+		EventListener: pebbleEvents(logger, "pebble", beforeFlush),
 	}
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(storeBloomBitsPerKey)
@@ -558,17 +565,24 @@ func recoverInterruptedRestore(livePath string) error {
 // pebbleEvents puts every flush and compaction below the request path (lowerBackgroundPriority)
 // and logs what can stall apply: a flush or compaction (at LevelStorageEvents, with its wall
 // time, to line up with latency), a write stall and a slow disk operation (warnings: an
-// operator's business); logger nil: nothing is logged.
-func pebbleEvents(logger *slog.Logger) *pebble.EventListener {
+// operator's business); logger nil: nothing is logged. name starts each message. beforeFlush
+// (nil: none) runs as a flush begins, before the thread's priority is lowered: it is the
+// history store's log sync, which holds up the state store's commits while it runs.
+func pebbleEvents(logger *slog.Logger, name string, beforeFlush func()) *pebble.EventListener {
 	events := &pebble.EventListener{
-		FlushBegin:      func(pebble.FlushInfo) { lowerBackgroundPriority() },
+		FlushBegin: func(pebble.FlushInfo) {
+			if beforeFlush != nil {
+				beforeFlush()
+			}
+			lowerBackgroundPriority()
+		},
 		CompactionBegin: func(pebble.CompactionInfo) { lowerBackgroundPriority() },
 	}
 	if logger == nil {
 		return events
 	}
 	events.FlushEnd = func(i pebble.FlushInfo) {
-		logger.Log(context.Background(), LevelStorageEvents, "pebble flush", "memtables", i.Input, "bytes", i.InputBytes,
+		logger.Log(context.Background(), LevelStorageEvents, name+" flush", "memtables", i.Input, "bytes", i.InputBytes,
 			"ms", i.TotalDuration.Milliseconds(), "error", i.Err)
 	}
 	events.CompactionEnd = func(i pebble.CompactionInfo) {
@@ -578,15 +592,15 @@ func pebbleEvents(logger *slog.Logger) *pebble.EventListener {
 				in += t.Size
 			}
 		}
-		logger.Log(context.Background(), LevelStorageEvents, "pebble compaction", "reason", i.Reason, "to_level", i.Output.Level,
+		logger.Log(context.Background(), LevelStorageEvents, name+" compaction", "reason", i.Reason, "to_level", i.Output.Level,
 			"input_bytes", in, "ms", i.TotalDuration.Milliseconds(), "error", i.Err)
 	}
 	events.WriteStallBegin = func(i pebble.WriteStallBeginInfo) {
-		logger.Warn("pebble write stall: apply waits for flushes or compactions", "reason", i.Reason)
+		logger.Warn(name+" write stall: apply waits for flushes or compactions", "reason", i.Reason)
 	}
-	events.WriteStallEnd = func() { logger.Warn("pebble write stall ended") }
+	events.WriteStallEnd = func() { logger.Warn(name + " write stall ended") }
 	events.DiskSlow = func(i pebble.DiskSlowInfo) {
-		logger.Warn("pebble: slow disk operation", "path", i.Path, "op", i.OpType.String(), "ms", i.Duration.Milliseconds())
+		logger.Warn(name+": slow disk operation", "path", i.Path, "op", i.OpType.String(), "ms", i.Duration.Milliseconds())
 	}
 	return events
 }
@@ -637,12 +651,8 @@ func (s *Store) NewIter(lower, upper []byte) (*pebble.Iterator, error) {
 	return s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 }
 
-// View is a consistent point-in-time view for long reads (the invariant checker); the caller
-// closes it.
-func (s *Store) View() *pebble.Snapshot { return s.db.NewSnapshot() }
-
 // GetView is Get over a View.
-func GetView(view *pebble.Snapshot, k []byte) ([]byte, error) {
+func GetView(view *View, k []byte) ([]byte, error) {
 	v, closer, err := view.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, nil
@@ -656,7 +666,7 @@ func GetView(view *pebble.Snapshot, k []byte) ([]byte, error) {
 }
 
 // ScanView is Scan over a View.
-func ScanView(view *pebble.Snapshot, prefix []byte, fn func(k, v []byte) error) error {
+func ScanView(view *View, prefix []byte, fn func(k, v []byte) error) error {
 	return scanReader(view, prefix, fn)
 }
 

@@ -32,7 +32,7 @@ func BenchmarkStoreChoice(b *testing.B) {
 		return binary.BigEndian.AppendUint64(k, uint64(sequence))
 	}
 	b.Run("pebble", func(b *testing.B) {
-		db, err := openPebble(filepath.Join(b.TempDir(), "p"), false, nil)
+		db, err := openPebble(filepath.Join(b.TempDir(), "p"), false, nil, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

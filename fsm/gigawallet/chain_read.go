@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/cockroachdb/pebble"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
@@ -233,7 +232,7 @@ func (f *Family) CheckCustody(m *fsm.Machine) error {
 	})
 }
 
-func (f *Family) checkCustody(view *pebble.Snapshot, core *ledger.Ledger) error {
+func (f *Family) checkCustody(view *fsm.View, core *ledger.Ledger) error {
 	type sums struct{ custody, incoming, outgoing fsm.Amount }
 	accounts := map[string]*sums{}
 	account := func(projectID, foreignID string) *sums {

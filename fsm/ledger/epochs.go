@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/cockroachdb/pebble"
 	"github.com/gigaledger/gigaledger/fsm"
 )
 
@@ -206,7 +205,7 @@ func epochBalances(scan func(after uint64, fn func(index uint64, now int64, k, v
 
 // viewEpochBalances is the open epoch's balances as a view of the store holds them, for
 // checkers that read wallet records from the view.
-func viewEpochBalances(view *pebble.Snapshot) (map[string]walletBalance, error) {
+func viewEpochBalances(view *fsm.View) (map[string]walletBalance, error) {
 	v, err := fsm.GetView(view, keyWalletEpoch)
 	if err != nil || v == nil {
 		return nil, err

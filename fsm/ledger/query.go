@@ -229,7 +229,7 @@ func (l *Ledger) ownerWallets(projectID, customerID string) ([]Wallet, error) {
 // (nil when there is none), for checkers that compare them with other records of the same
 // view. It replays the view's open wallet epoch (the chain records since it began) once and
 // lays those balances over the records.
-func (l *Ledger) WalletsInView(view *pebble.Snapshot) (func(projectID, walletID string) (*Wallet, error), error) {
+func (l *Ledger) WalletsInView(view *fsm.View) (func(projectID, walletID string) (*Wallet, error), error) {
 	balances, err := viewEpochBalances(view)
 	if err != nil {
 		return nil, err

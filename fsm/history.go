@@ -1,0 +1,327 @@
+package fsm
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// The history store (design notes §3, "History in its own store", step 1). From rules version
+// RulesHistoryStore on, a shard's history chain records (chain.go) go to a second Pebble store
+// beside the state store, <state store>/history, instead of into the state store. Its only keys
+// are `# {log index}`, which only grow, so its files never overlap and its compactions move
+// files down without rewriting them; the state store's flushes and compactions no longer carry
+// the chain's bytes. It is the base that the transactions, events and entries move onto next.
+//
+//   - Apply commits the batch's chain record to the history store before the state batch, and
+//     writes the chain head (log index, hash) into the state batch (keyChainHead).
+//   - Durability. The state store has no write-ahead log: it is durable at its last flush. The
+//     history store keeps its write-ahead log, written without a sync per batch, and syncs it
+//     when the state store begins a flush (FlushBegin: every flush, explicit or not, passes
+//     there), so the history store is always durable at least as far as the state store. At
+//     open, records above the state store's applied index are deleted: Raft replays those
+//     entries and apply writes the same records again. The stored head must then be the history
+//     store's newest record, or the store refuses to open.
+//   - Readers take the state store's chain records first (written before the rules version was
+//     raised, or restored from a record stream), then the history store's, up to the state's
+//     applied index: every record of the state store is older than every record of the history
+//     store, so the two ranges together are in key order.
+//   - The directory sits inside the state store's, which Pebble ignores (it is not a Pebble file
+//     name), so a checkpoint, a restore's swap and its crash recovery move both stores as one.
+//
+// Why a rules version: a checkpoint stream that carries a history store (version 2) cannot be
+// read by a release from before it; while any replica of a shard runs such a release the rules
+// stay below RulesHistoryStore, the records stay in the state store and checkpoints stay
+// version 1.
+const RulesHistoryStore uint32 = 4
+
+const historyDirName = "history"
+
+// keyChainHead is the chain head as of the state store's batch, when its record is in the
+// history store: log index (8 bytes, big-endian) and hash.
+var keyChainHead = []byte("m\x00chainhead")
+
+// History store tuning: one record per batch, read in key order (a replay, verify, a digest),
+// never looked up at random.
+const (
+	historyCacheBytes    = 16 << 20
+	historyMemTableBytes = 8 << 20
+)
+
+// openHistory opens (or creates) the history store inside the state store's directory.
+// readOnly opens an existing one and returns nil when there is none (a store written before).
+func openHistory(statePath string, readOnly bool, logger *slog.Logger) (*pebble.DB, error) {
+	path := filepath.Join(statePath, historyDirName)
+	if readOnly {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+	}
+	cache := pebble.NewCache(historyCacheBytes)
+	defer cache.Unref()
+	opts := &pebble.Options{
+		Cache:               cache,
+		MemTableSize:        historyMemTableBytes,
+		MaxManifestFileSize: storeManifestMaxBytes,
+		Logger:              quietPebbleLogger{},
+		ReadOnly:            readOnly,
+		EventListener:       pebbleEvents(logger, "history store", nil),
+	}
+	db, err := pebble.Open(path, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open history store %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// syncHistory makes the history store's log durable; the state store calls it as each of its
+// flushes begins. A failure there would let the state store become durable past the history
+// store, which the next open refuses, so the node stops instead (the disk is failing).
+func syncHistory(history *pebble.DB) {
+	if err := history.LogData(nil, pebble.Sync); err != nil {
+		panic(fmt.Sprintf("fsm: sync the history store's log before a state flush: %v", err))
+	}
+}
+
+// openStores opens the history store and then the state store, whose flushes sync the
+// history store's log first.
+func openStores(statePath string, readOnly bool, logger *slog.Logger) (state, history *pebble.DB, err error) {
+	if !readOnly {
+		if err := os.MkdirAll(statePath, 0o750); err != nil {
+			return nil, nil, fmt.Errorf("open state: %w", err)
+		}
+	}
+	history, err = openHistory(statePath, readOnly, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	var beforeFlush func()
+	if history != nil && !readOnly {
+		beforeFlush = func() { syncHistory(history) }
+	}
+	state, err = openPebble(statePath, readOnly, logger, beforeFlush)
+	if err != nil {
+		if history != nil {
+			history.Close()
+		}
+		return nil, nil, err
+	}
+	return state, history, nil
+}
+
+// trimHistory deletes the history store's records above the state store's applied index:
+// written before a crash that lost the state batches they belong to. Raft replays those
+// entries, and apply writes the same records again.
+func (s *Store) trimHistory(applied uint64) error {
+	if s.history == nil || s.readOnly || applied == math.MaxUint64 {
+		return nil
+	}
+	it, err := s.history.NewIter(&pebble.IterOptions{LowerBound: chainKey(applied + 1), UpperBound: []byte{prefixChain + 1}})
+	if err != nil {
+		return err
+	}
+	above := it.First()
+	if err := it.Close(); err != nil {
+		return err
+	}
+	if !above {
+		return nil
+	}
+	return s.history.DeleteRange(chainKey(applied+1), []byte{prefixChain + 1}, pebble.Sync)
+}
+
+// historyHoldsRecords reports whether the history store holds any record.
+func (s *Store) historyHoldsRecords() (bool, error) {
+	if s.history == nil {
+		return false, nil
+	}
+	it, err := s.history.NewIter(nil)
+	if err != nil {
+		return false, err
+	}
+	found := it.First()
+	return found, it.Close()
+}
+
+// chainUpper is the exclusive upper bound of chain keys up to log index upTo.
+func chainUpper(upTo uint64) []byte {
+	if upTo == math.MaxUint64 {
+		return []byte{prefixChain + 1}
+	}
+	return chainKey(upTo + 1)
+}
+
+// scanChain calls fn with the chain records after log index after: the state store's (all of
+// them: a record there past the applied index is for VerifyHistory to name), then the history
+// store's up to log index upTo. history may be nil (no history store).
+func scanChain(state, history pebble.Reader, after, upTo uint64, fn func(k, v []byte) error) error {
+	if after == math.MaxUint64 {
+		return nil
+	}
+	ranges := []struct {
+		r     pebble.Reader
+		upper []byte
+	}{{state, []byte{prefixChain + 1}}, {history, chainUpper(upTo)}}
+	lower := chainKey(after + 1)
+	if after == 0 {
+		lower = []byte{prefixChain} // every key of the prefix, a malformed one too (VerifyHistory)
+	}
+	for _, rg := range ranges {
+		if rg.r == nil {
+			continue
+		}
+		it, err := rg.r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: rg.upper})
+		if err != nil {
+			return err
+		}
+		for it.First(); it.Valid(); it.Next() {
+			if err := fn(it.Key(), it.Value()); err != nil {
+				it.Close()
+				return err
+			}
+		}
+		if err := it.Error(); err != nil {
+			it.Close()
+			return err
+		}
+		if err := it.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lastChainRecord returns the newest chain record up to log index upTo (nil key: none).
+func lastChainRecord(state, history pebble.Reader, upTo uint64) (k, v []byte, err error) {
+	for _, r := range []pebble.Reader{history, state} {
+		if r == nil {
+			continue
+		}
+		upper := []byte{prefixChain + 1}
+		if r == history {
+			upper = chainUpper(upTo)
+		}
+		it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixChain}, UpperBound: upper})
+		if err != nil {
+			return nil, nil, err
+		}
+		if it.Last() {
+			k, v = append([]byte(nil), it.Key()...), append([]byte(nil), it.Value()...)
+		}
+		if err := it.Close(); err != nil {
+			return nil, nil, err
+		}
+		if k != nil {
+			return k, v, nil
+		}
+	}
+	return nil, nil, nil
+}
+
+// forEachRecord calls fn with every record of a view in key order: the state store's, with the
+// history store's chain records (up to the view's applied index) where their keys sort.
+func forEachRecord(view *View, fn func(k, v []byte) error) error {
+	if err := view.err; err != nil {
+		return err
+	}
+	each := func(r pebble.Reader, lower, upper []byte) error {
+		it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+		if err != nil {
+			return err
+		}
+		for it.First(); it.Valid(); it.Next() {
+			if err := fn(it.Key(), it.Value()); err != nil {
+				it.Close()
+				return err
+			}
+		}
+		if err := it.Error(); err != nil {
+			it.Close()
+			return err
+		}
+		return it.Close()
+	}
+	// Every state key up to the end of the chain's prefix, then the history store's records
+	// (newer than any chain record of the state store), then the rest of the state.
+	end := []byte{prefixChain + 1}
+	if err := each(view.Snapshot, nil, end); err != nil {
+		return err
+	}
+	if h := view.historyReader(); h != nil {
+		if err := each(h, []byte{prefixChain}, chainUpper(view.applied)); err != nil {
+			return err
+		}
+	}
+	return each(view.Snapshot, end, nil)
+}
+
+// View is a consistent point-in-time view of a shard's stores for long reads (invariant
+// checkers, verify, digests): the state store's snapshot, whose methods it has, and the history
+// store's, taken after it and read up to the state's applied index, so that both show the same
+// batch. The caller closes it.
+type View struct {
+	*pebble.Snapshot
+	history *pebble.Snapshot // nil: no history store
+	applied uint64
+	err     error // reading the applied index failed
+}
+
+// View takes a view of the store.
+func (s *Store) View() *View {
+	v := &View{Snapshot: s.db.NewSnapshot()}
+	// Apply commits a batch's chain record to the history store before its state batch, so a
+	// history snapshot taken after the state's holds every record the state's batches wrote.
+	if s.history != nil {
+		v.history = s.history.NewSnapshot()
+	}
+	v.applied, v.err = appliedIndexOf(v.Snapshot)
+	return v
+}
+
+// Close frees the view.
+func (v *View) Close() error {
+	err := v.Snapshot.Close()
+	if v.history != nil {
+		if herr := v.history.Close(); err == nil {
+			err = herr
+		}
+	}
+	return err
+}
+
+// historyReader is the history store as a reader, nil (untyped) when there is none.
+func (s *Store) historyReader() pebble.Reader {
+	if s.history == nil {
+		return nil
+	}
+	return s.history
+}
+
+// historyReader is the view's history snapshot as a reader, nil (untyped) when there is none.
+func (v *View) historyReader() pebble.Reader {
+	if v.history == nil {
+		return nil
+	}
+	return v.history
+}
+
+// encodeChainHead is keyChainHead's value.
+func encodeChainHead(index uint64, hash [32]byte) []byte {
+	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 40), index), hash[:]...)
+}
+
+func decodeChainHead(v []byte) (ChainHead, error) {
+	if len(v) != 40 {
+		return ChainHead{}, fmt.Errorf("chain head record of %d bytes", len(v))
+	}
+	var h ChainHead
+	h.Index = binary.BigEndian.Uint64(v)
+	copy(h.Hash[:], v[8:])
+	return h, nil
+}

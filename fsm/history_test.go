@@ -1,0 +1,221 @@
+package fsm
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// historyLog is a log with history: a rules raise (raises[0]), the chain started, then batches
+// of bumps with a second raise (raises[1]) in the middle, so that
+// the same log can put the chain's records in the state store, the history store, or first one
+// then the other.
+func historyLog(tm *testMachine, raises [2]uint32, from, to int) {
+	tm.t.Helper()
+	for i := from; i < to; i++ {
+		var envs []Envelope
+		switch {
+		case i == 0:
+			envs = []Envelope{{Command: &RaiseRules{Version: raises[0]}}}
+		case i == 1:
+			envs = []Envelope{{Command: &StartHistoryChain{}}}
+		case i == 10:
+			envs = []Envelope{{Command: &RaiseRules{Version: raises[1]}}}
+		default:
+			for k := range 20 {
+				envs = append(envs, Envelope{Command: &bump{Name: fmt.Sprintf("n-%03d", (i*7+k)%53), By: uint64(i*20 + k + 1)}})
+			}
+		}
+		for _, r := range tm.apply(envs...) {
+			if r.Err != nil {
+				tm.t.Fatalf("batch %d: %v", i, r.Err)
+			}
+		}
+	}
+}
+
+// chainKeys counts the chain records a Pebble store holds.
+func chainKeys(t *testing.T, r pebble.Reader) int {
+	t.Helper()
+	if r == nil {
+		return 0
+	}
+	n := 0
+	if err := scanReader(r, []byte{prefixChain}, func(_, _ []byte) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// The history store changes where the chain's records are kept, never what any replica
+// computes: the same log with the records in the state store, in the history store, or first
+// in one and then in the other (the rules raised midway, as an upgraded cluster does) gives
+// the same digest, the same chain head and the same verified history, also after a restart, a
+// record stream and a checkpoint stream.
+func TestHistoryStoreKeepsTheChainElsewhereAndNothingElseChanges(t *testing.T) {
+	reg := historyRegistry()
+	variants := []struct {
+		name          string
+		raises        [2]uint32
+		state, histry bool // where chain records end up
+	}{
+		{"state store", [2]uint32{RulesHistoryStore - 1, RulesHistoryStore - 1}, true, false},
+		{"history store", [2]uint32{RulesHistoryStore, RulesHistoryStore}, false, true},
+		{"both, raised midway", [2]uint32{RulesHistoryStore - 1, RulesHistoryStore}, true, true},
+	}
+	const batches = 20
+	var wantDigest [32]byte
+	var wantHead ChainHead
+	var wantReport *HistoryReport
+	for i, v := range variants {
+		tm := newTestMachine(t, reg)
+		historyLog(tm, v.raises, 0, batches)
+		digest := tm.digest()
+		head, ok := tm.m.HistoryChainHead()
+		report, err := tm.m.VerifyHistory()
+		if err != nil || !ok {
+			t.Fatalf("%s: verify %v, head %v", v.name, err, ok)
+		}
+		inState, inHistory := chainKeys(t, tm.m.store.db), chainKeys(t, tm.m.store.historyReader())
+		if (inState > 0) != v.state || (inHistory > 0) != v.histry || inState+inHistory != int(report.Records) {
+			t.Fatalf("%s: %d records in the state store, %d in the history store, %d verified", v.name, inState, inHistory, report.Records)
+		}
+		if i == 0 {
+			wantDigest, wantHead, wantReport = digest, head, report
+		} else if digest != wantDigest || head != wantHead || *report != *wantReport {
+			t.Fatalf("%s: digest, head or report differ from the state store's:\n%+v\n%+v", v.name, report, wantReport)
+		}
+
+		// A restart reads the head back and goes on from it.
+		dir := tm.m.store.dir
+		if err := tm.m.Close(); err != nil {
+			t.Fatal(err)
+		}
+		m, err := Open(dir, nil, reg)
+		if err != nil {
+			t.Fatalf("%s: reopen: %v", v.name, err)
+		}
+		t.Cleanup(func() { m.Close() })
+		tm.m = m
+		if h, _ := m.HistoryChainHead(); h != head || tm.digest() != digest {
+			t.Fatalf("%s: head or digest changed across a restart", v.name)
+		}
+
+		// A record stream and a checkpoint stream carry the records wherever they are.
+		snap, err := m.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var records bytes.Buffer
+		if err := snap.Persist(&records); err != nil {
+			t.Fatal(err)
+		}
+		snap.Release()
+		descriptor, err := m.Checkpoint()
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkpoint := checkpointBytes(t, m, descriptor)
+		wantV2 := v.histry
+		if bytes.HasPrefix(checkpoint, checkpointMagicV2) != wantV2 {
+			t.Fatalf("%s: checkpoint stream starts %q", v.name, checkpoint[:len(checkpointMagic)])
+		}
+		further := newTestMachine(t, reg) // the same log, three batches further
+		historyLog(further, v.raises, 0, batches+3)
+		for _, stream := range [][]byte{records.Bytes(), checkpoint} {
+			dst := newTestMachine(t, reg)
+			if err := restoreBytes(dst.m, stream); err != nil {
+				t.Fatalf("%s: restore: %v", v.name, err)
+			}
+			dst.index, dst.now = tm.index, tm.now
+			if h, _ := dst.m.HistoryChainHead(); h != head || dst.digest() != digest {
+				t.Fatalf("%s: the restored store's head or digest differ", v.name)
+			}
+			if _, err := dst.m.VerifyHistory(); err != nil {
+				t.Fatalf("%s: verify the restored store: %v", v.name, err)
+			}
+			// It goes on as a store that never left.
+			historyLog(dst, v.raises, batches, batches+3)
+			h1, _ := dst.m.HistoryChainHead()
+			h2, _ := further.m.HistoryChainHead()
+			if h1 != h2 || dst.digest() != further.digest() {
+				t.Fatalf("%s: restored store diverged", v.name)
+			}
+		}
+	}
+}
+
+// A record in the history store, changed or removed, is named by VerifyHistory, as one in the
+// state store is.
+func TestVerifyHistoryReadsTheHistoryStore(t *testing.T) {
+	for _, c := range []struct {
+		name, want string
+		tamper     func(db *pebble.DB, v []byte) error
+	}{
+		{"changed", "log index 6: previous hash", func(db *pebble.DB, v []byte) error {
+			v[len(v)-1] ^= 1
+			return db.Set(chainKey(5), v, pebble.Sync)
+		}},
+		{"removed", "log index 6: previous hash", func(db *pebble.DB, _ []byte) error {
+			return db.Delete(chainKey(5), pebble.Sync)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tm := newTestMachine(t, historyRegistry())
+			historyLog(tm, [2]uint32{RulesHistoryStore, RulesHistoryStore}, 0, 8)
+			if _, err := tm.m.VerifyHistory(); err != nil {
+				t.Fatal(err)
+			}
+			v, closer, err := tm.m.store.history.Get(chainKey(5))
+			if err != nil {
+				t.Fatal(err)
+			}
+			v = append([]byte(nil), v...)
+			closer.Close()
+			if err := c.tamper(tm.m.store.history, v); err != nil {
+				t.Fatal(err)
+			}
+			_, err = tm.m.VerifyHistory()
+			var mismatch *HistoryMismatch
+			if !errors.As(err, &mismatch) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want a mismatch containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+// A history store that lost its newest records (they never reached the disk before the state
+// store's flush: a bug or a disk that lies) would fork this replica's chain from the others'.
+// The head the state store recorded catches it, and the store refuses to open.
+func TestAHistoryStoreBehindTheStateStoreIsRefused(t *testing.T) {
+	reg := historyRegistry()
+	tm := newTestMachine(t, reg)
+	historyLog(tm, [2]uint32{RulesHistoryStore, RulesHistoryStore}, 0, 8)
+	dir := tm.m.store.dir
+	if err := tm.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	history, err := openHistory(filepath.Join(dir, storeDirName), false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := history.Delete(chainKey(8), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := history.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Open(dir, nil, reg)
+	if err == nil {
+		m.Close()
+		t.Fatal("opened a store whose history store lost its newest record")
+	}
+	if !strings.Contains(err.Error(), "names the head at log index 8") || !strings.Contains(err.Error(), "lost records") {
+		t.Fatalf("error %q", err)
+	}
+}
