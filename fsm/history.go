@@ -50,8 +50,9 @@ var keyChainHead = []byte("m\x00chainhead")
 // History store tuning: one record per batch, read in key order (a replay, verify, a digest),
 // never looked up at random.
 const (
-	historyCacheBytes    = 16 << 20
-	historyMemTableBytes = 8 << 20
+	historyCacheBytes      = 16 << 20
+	historyMemTableBytes   = 8 << 20
+	historyWALBytesPerSync = 1 << 20
 )
 
 // openHistory opens (or creates) the history store inside the state store's directory.
@@ -69,9 +70,12 @@ func openHistory(statePath string, readOnly bool, logger *slog.Logger) (*pebble.
 		Cache:               cache,
 		MemTableSize:        historyMemTableBytes,
 		MaxManifestFileSize: storeManifestMaxBytes,
-		Logger:              quietPebbleLogger{},
-		ReadOnly:            readOnly,
-		EventListener:       pebbleEvents(logger, "history store", nil),
+		// Write the log out in the background every MiB, so that the sync as a state flush
+		// begins, which holds up apply's commits, has at most that much left to write.
+		WALBytesPerSync: historyWALBytesPerSync,
+		Logger:          quietPebbleLogger{},
+		ReadOnly:        readOnly,
+		EventListener:   pebbleEvents(logger, "history store", nil),
 	}
 	db, err := pebble.Open(path, opts)
 	if err != nil {
