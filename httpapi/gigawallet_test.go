@@ -427,13 +427,16 @@ func TestGigaWalletRoutesSpeakGigaWalletCodes(t *testing.T) {
 
 // A query string that does not decode is 400 on every route, never a request run as if the
 // broken parameter were absent: GET /events?after=<bad %-escape> replayed the whole log
-// (found by a probe). On a GigaWallet route it carries GigaWallet's code.
+// (found by a probe). So is a parameter given twice, of which handlers would read only the
+// first. On a GigaWallet route it carries GigaWallet's code.
 func TestUndecodableQueryIsRefused(t *testing.T) {
 	c, _, _ := newTestServer(t)
-	for _, path := range []string{"/events?after=AQEC%ZZ", "/events?types=INV%ZZ", "/projects?page=%ZZ", "/projects?page=1&x=100%"} {
+	for _, path := range []string{"/events?after=AQEC%ZZ", "/events?types=INV%ZZ", "/projects?page=%ZZ", "/projects?page=1&x=100%",
+		"/events?limit=1&limit=2", "/events?types=A&types=B", "/projects?limit=1&limit="} {
 		c.do("GET", path, nil).expectError(400, "InvalidArgument")
 	}
 	c.do("GET", "/events?limit=1", nil).expect(200)
 	g, _, _ := newGigaWalletServer(t)
 	g.do("GET", "/account/a1/invoices?cursor=%ZZ", nil).expectError(400, "bad-request")
+	g.do("GET", "/account/a1/invoices?limit=5&limit=6", nil).expectError(400, "bad-request")
 }

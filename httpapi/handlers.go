@@ -72,10 +72,19 @@ func (s *server) checkPathParams(c *gin.Context) {
 	// A query string that does not decode is refused: Go drops each pair it cannot decode, so
 	// GET /events?after=<cursor with a bad %-escape> replayed the whole log as if no cursor had
 	// been sent (found by a probe). Most requests (a transfer's POST) have none: no parse.
+	// A parameter given twice is refused too: handlers read the first, so
+	// /events?after=A&after=B would silently drop B (every decoder is strict).
 	if raw := c.Request.URL.RawQuery; raw != "" {
-		if _, err := url.ParseQuery(raw); err != nil {
+		values, err := url.ParseQuery(raw)
+		if err != nil {
 			s.fail(c, invalidArgument("the query string does not decode: %v", err))
 			return
+		}
+		for name, given := range values {
+			if len(given) > 1 {
+				s.fail(c, invalidArgument("query parameter %q is given %d times; give it once", name, len(given)))
+				return
+			}
 		}
 	}
 	for _, param := range c.Params {
