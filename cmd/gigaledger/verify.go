@@ -107,6 +107,11 @@ func verifyReplica(r replicaDir) (string, error) {
 	if err := fams.ledger.Of(m).CheckInvariants(); err != nil {
 		return "", fmt.Errorf("balances do not replay from the history: %w", err)
 	}
+	if m.AppliedIndex() == 0 {
+		// Nothing was ever applied, or nothing reached the disk: the store has no write-ahead
+		// log, so a copy of a running node's directory holds only what its last flush wrote.
+		return "applied index 0: the store holds nothing, so nothing was checked (a copy of a running node's directory holds only what it last flushed: stop the node, then verify)", nil
+	}
 	if !report.Started {
 		return fmt.Sprintf("applied index %d, no history chain yet (its leader starts it); balances replay from the stored entries", m.AppliedIndex()), nil
 	}
