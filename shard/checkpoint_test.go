@@ -216,11 +216,23 @@ func (g *ledgerGroup) seed(ctx context.Context, leader *ledgerReplica) {
 // TestCheckpointSnapshotInstall: the leader's snapshots are references of a constant few bytes
 // whether the store holds 300 or 3,000 transfers; a follower cut off past the leader's
 // compacted log catches up through InstallSnapshot, streamed from the leader's checkpoint, and
-// every replica ends with the same digest.
+// every replica ends with the same digest. With the history chain in the history store
+// (fsm/history.go) the stream is version 2 and carries it: the follower ends with the same
+// chain head, and its history verifies.
 func TestCheckpointSnapshotInstall(t *testing.T) {
+	for _, history := range []bool{false, true} {
+		t.Run(fmt.Sprintf("history=%v", history), func(t *testing.T) { testCheckpointSnapshotInstall(t, history) })
+	}
+}
+
+func testCheckpointSnapshotInstall(t *testing.T, history bool) {
 	g := newLedgerGroup(t, 3, func(cfg *shard.Config) { cfg.TrailingLogsCount = 1 })
 	leader := g.leader()
 	ctx := testutil.Context(t, testutil.WaitMax)
+	if history {
+		g.propose(ctx, leader, []fsm.Command{&fsm.RaiseRules{Version: fsm.RulesHistoryStore}})
+		g.propose(ctx, leader, []fsm.Command{&fsm.StartHistoryChain{}})
+	}
 	g.seed(ctx, leader)
 
 	g.propose(ctx, leader, transferCommands("a", 300))
@@ -282,6 +294,16 @@ func TestCheckpointSnapshotInstall(t *testing.T) {
 		digest, index, err := r.machine.DigestAt()
 		if err != nil || index != leaderIndex || digest != leaderDigest {
 			t.Fatalf("%s: digest at %d (%v) differs from the leader's at %d", r.id, index, err, leaderIndex)
+		}
+	}
+	if !history {
+		return
+	}
+	head, _ := leader.machine.HistoryChainHead()
+	for _, r := range g.replicas {
+		report, err := r.machine.VerifyHistory()
+		if h, _ := r.machine.HistoryChainHead(); err != nil || h != head || report.Head != head || !report.Fresh {
+			t.Fatalf("%s: chain head %x, verify %v %+v; the leader's head %x", r.id, h, err, report, head)
 		}
 	}
 }
