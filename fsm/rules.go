@@ -81,6 +81,12 @@ func (m *Machine) loadRules() error {
 		m.rules = 0
 	case len(v) == 4:
 		m.rules = binary.BigEndian.Uint32(v)
+		if m.rules > RulesVersion {
+			// A store a newer binary wrote under rules this one does not implement (a
+			// downgrade): it may keep records where this binary does not look (the history
+			// store of rules 4 for a binary before it), and applying on would diverge.
+			return fmt.Errorf("the store is at rules version %d; this binary implements up to %d: run a binary that implements it", m.rules, RulesVersion)
+		}
 	default:
 		return fmt.Errorf("rules version record of %d bytes", len(v))
 	}

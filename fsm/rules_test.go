@@ -1,8 +1,13 @@
 package fsm
 
 import (
+	"encoding/binary"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/cockroachdb/pebble"
 )
 
 // The rules version is replicated state: raised by RaiseRules (never lowered), kept across a
@@ -38,4 +43,29 @@ func TestRaiseRules(t *testing.T) {
 		}
 	}()
 	tm.apply(Envelope{Command: &RaiseRules{Version: RulesVersion + 1}})
+}
+
+// A store that a newer binary raised past this binary's rules is refused at open (a
+// downgrade), rather than applied on under rules it does not know.
+func TestAStoreAtNewerRulesIsRefused(t *testing.T) {
+	tm := newTestMachine(t, testRegistry())
+	tm.apply(Envelope{Command: &bump{Name: "a", By: 1}})
+	dir := tm.m.store.dir
+	// As a newer binary would have stored it.
+	if err := tm.m.store.db.Set(keyRules, binary.BigEndian.AppendUint32(nil, RulesVersion+1), pebble.NoSync); err != nil {
+		t.Fatal(err)
+	}
+	if err := tm.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, open := range []func(string, *slog.Logger, *Registry) (*Machine, error){Open, OpenReadOnly} {
+		m, err := open(dir, nil, testRegistry())
+		if err == nil {
+			m.Close()
+			t.Fatal("opened a store at a rules version this binary does not implement")
+		}
+		if !strings.Contains(err.Error(), fmt.Sprintf("rules version %d", RulesVersion+1)) {
+			t.Fatalf("error %q", err)
+		}
+	}
 }
