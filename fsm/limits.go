@@ -55,6 +55,20 @@ func ValidText(s string, maxLength int) bool {
 	return true
 }
 
+// Printable reports whether every character of s is printable as Go's unicode.IsPrint says
+// (letters, marks, numbers, punctuation, symbols and the ASCII space): no control, format
+// (zero-width, bidirectional, BOM), other space or unassigned character, so that two IDs that
+// look the same are the same. The APIs check it on the IDs a client chooses; apply does not
+// (ValidCustomerID), so that no stored ID becomes one a replica refuses.
+func Printable(s string) bool {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
 func containsByte(s string, b byte) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] == b {

@@ -287,11 +287,14 @@ func (g *gigaWallet) getBalance(c *gin.Context) {
 	g.ok(c, http.StatusOK, gw.Balance{IncomingBalance: gw.Amount(a.Incoming), CurrentBalance: gw.Amount(w.Available()), OutgoingBalance: gw.Amount(w.Held)})
 }
 
-// checkForeignID validates the :foreignID path parameter (a customer ID of the ledger).
+// checkForeignID validates the :foreignID path parameter (a customer ID of the ledger), as the
+// Cloud Wallet API checks customer IDs: printable characters only, so that an account is never
+// created under an ID that looks like another one (a zero-width space, a bidi override) nor one
+// the Cloud Wallet API cannot address.
 func checkForeignID(field, value string) *apiError {
-	if !fsm.ValidCustomerID(value) {
+	if !fsm.ValidCustomerID(value) || !fsm.Printable(value) {
 		return &apiError{status: http.StatusBadRequest, code: string(gw.CodeBadRequest),
-			message: fmt.Sprintf("%s must be 1..%d printable characters without '/'", field, fsm.CustomerIDMaxLength)}
+			message: fmt.Sprintf("%s must be 1..%d printable characters without '/' (no invisible, format or other space characters)", field, fsm.CustomerIDMaxLength)}
 	}
 	return nil
 }

@@ -131,6 +131,11 @@ func TestGigaWalletBadInput(t *testing.T) {
 		{"/account/a1", `{"payout_frequency":5}`, "bad-request"},
 		{"/account/a1", `{"payout_threshold":"1.123456789"}`, "bad-request"},
 		{"/account/a1", `{"payout_threshold":"1","payout_threshold":"2"}`, "bad-request"},
+		// Foreign IDs that would look like another (zero-width space, bidi override, no-break
+		// space) and that the Cloud Wallet API would not address.
+		{"/account/a1%E2%80%8B", `{}`, "bad-request"},
+		{"/account/%E2%80%AEa1", `{}`, "bad-request"},
+		{"/account/a%C2%A01", `{}`, "bad-request"},
 	} {
 		c.do("POST", tc.path, tc.body).expectError(400, tc.code)
 	}
