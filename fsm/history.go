@@ -48,10 +48,12 @@ const historyDirName = "history"
 var keyChainHead = []byte("m\x00chainhead")
 
 // History store tuning: one record per batch, read in key order (a replay, verify, a digest),
-// never looked up at random.
+// never looked up at random, so a small cache serves it; the memtable is small too, because the
+// open replays the log into it, and every shard of a node has one (the 300 B/wallet budget of
+// issue 15: at most ~8 MiB per shard, 8 B per wallet at 1M wallets on one shard).
 const (
-	historyCacheBytes      = 16 << 20
-	historyMemTableBytes   = 8 << 20
+	historyCacheBytes      = 4 << 20
+	historyMemTableBytes   = 4 << 20
 	historyWALBytesPerSync = 1 << 20
 )
 
