@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cockroachdb/pebble"
 )
 
 // Checkpoints make a snapshot cost O(1) of history. A checkpoint is a Pebble checkpoint of the
@@ -91,14 +93,14 @@ func (m *Machine) Checkpoint() ([]byte, error) {
 		os.RemoveAll(building)
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
-	// The history store, when it holds records: it is durable as far as the state store (the
-	// flush synced its log first), and a record above the applied index cannot be in it (apply
-	// is this goroutine). Its log is copied with it.
+	// The history store, when it holds records: a record above the applied index cannot be in
+	// it (apply is this goroutine). Its log is copied with it, flushed first: Pebble writes an
+	// unsynced log out in 32 KiB blocks, and a checkpoint copies only what is in the file.
 	if holds, err := m.store.historyHoldsRecords(); err != nil {
 		os.RemoveAll(building)
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	} else if holds {
-		if err := m.store.history.Checkpoint(filepath.Join(building, historyDirName)); err != nil {
+		if err := m.store.history.Checkpoint(filepath.Join(building, historyDirName), pebble.WithFlushedWAL()); err != nil {
 			os.RemoveAll(building)
 			return nil, fmt.Errorf("checkpoint: history store: %w", err)
 		}
