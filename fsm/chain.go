@@ -226,6 +226,9 @@ func (m *Machine) loadChain() error {
 		c.started, c.index, c.hash = true, binary.BigEndian.Uint64(k[1:]), chainHash(k, v)
 		c.head.Store(&ChainHead{Index: c.index, Hash: c.hash})
 	}
+	if err := m.checkChainStores(); err != nil {
+		return fmt.Errorf("history chain: %w; restore this replica from another (remove its data directory and add it again)", err)
+	}
 	stored, err := m.store.Get(keyChainHead)
 	if err != nil || stored == nil {
 		return err
@@ -236,11 +239,55 @@ func (m *Machine) loadChain() error {
 	}
 	if !c.started || c.index != want.Index || c.hash != want.Hash {
 		return fmt.Errorf("history chain: the state store (applied index %d) names the head at log index %d, "+
-			"and the history store's newest record up to it is at log index %d with another hash: the history store "+
-			"lost records; restore this replica from another (remove its data directory and add it again)",
-			applied, want.Index, c.index)
+			"and the history store's newest record up to it is %s: the history store lost records; "+
+			"restore this replica from another (remove its data directory and add it again)",
+			applied, want.Index, m.describeHistoryHead())
 	}
 	return nil
+}
+
+// checkChainStores checks that every chain record of the state store is older than every one
+// of the history store, as apply writes them (history.go). A state-store record after the
+// history store's first is what a release from before the history store writes when it runs
+// on such a store: it sees only the state store's records, so it went on from an old head.
+func (m *Machine) checkChainStores() error {
+	if m.store.history == nil {
+		return nil
+	}
+	first, _, err := firstChainRecord(m.store.history)
+	if err != nil || first == nil {
+		return err
+	}
+	last, _, err := lastChainRecord(m.store.db, nil, 0)
+	if err != nil || last == nil {
+		return err
+	}
+	if len(first) != 9 || len(last) != 9 {
+		return fmt.Errorf("malformed chain key %x or %x", first, last)
+	}
+	if stateLast, historyFirst := binary.BigEndian.Uint64(last[1:]), binary.BigEndian.Uint64(first[1:]); stateLast >= historyFirst {
+		return fmt.Errorf("the state store holds a chain record at log index %d, after the history store's first at %d "+
+			"(a release from before the history store ran on this store, and its chain forked from the other replicas')",
+			stateLast, historyFirst)
+	}
+	return nil
+}
+
+// describeHistoryHead names the history store's newest record for an error.
+func (m *Machine) describeHistoryHead() string {
+	if m.store.history == nil {
+		return "missing (there is no history store)"
+	}
+	k, _, err := lastChainRecord(nil, m.store.history, m.applied.Load())
+	switch {
+	case err != nil:
+		return fmt.Sprintf("unreadable (%v)", err)
+	case k == nil:
+		return "missing (the history store holds no record)"
+	case len(k) != 9:
+		return fmt.Sprintf("malformed (key %x)", k)
+	}
+	return fmt.Sprintf("at log index %d with another hash", binary.BigEndian.Uint64(k[1:]))
 }
 
 // HistoryChainStarted reports whether the shard's history chain has started (any goroutine).

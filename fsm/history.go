@@ -230,6 +230,18 @@ func lastChainRecord(state, history pebble.Reader, upTo uint64) (k, v []byte, er
 	return nil, nil, nil
 }
 
+// firstChainRecord returns the oldest chain record of a store (nil key: none).
+func firstChainRecord(r pebble.Reader) (k, v []byte, err error) {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixChain}, UpperBound: []byte{prefixChain + 1}})
+	if err != nil {
+		return nil, nil, err
+	}
+	if it.First() {
+		k, v = append([]byte(nil), it.Key()...), append([]byte(nil), it.Value()...)
+	}
+	return k, v, it.Close()
+}
+
 // forEachRecord calls fn with every record of a view in key order: the state store's, with the
 // history store's chain records (up to the view's applied index) where their keys sort.
 func forEachRecord(view *View, fn func(k, v []byte) error) error {

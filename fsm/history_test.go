@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -84,6 +85,10 @@ func TestHistoryStoreKeepsTheChainElsewhereAndNothingElseChanges(t *testing.T) {
 		inState, inHistory := chainKeys(t, tm.m.store.db), chainKeys(t, tm.m.store.historyReader())
 		if (inState > 0) != v.state || (inHistory > 0) != v.histry || inState+inHistory != int(report.Records) {
 			t.Fatalf("%s: %d records in the state store, %d in the history store, %d verified", v.name, inState, inHistory, report.Records)
+		}
+		// GET /debug/digest's reading: digest, applied index and head of one view.
+		if d, applied, h, started, err := tm.m.DigestAndHead(); err != nil || d != digest || applied != tm.index || h != head || !started {
+			t.Fatalf("%s: DigestAndHead %x %d %x %v (%v), want %x %d %x", v.name, d, applied, h, started, err, digest, tm.index, head)
 		}
 		if i == 0 {
 			wantDigest, wantHead, wantReport = digest, head, report
@@ -218,4 +223,71 @@ func TestAHistoryStoreBehindTheStateStoreIsRefused(t *testing.T) {
 	if !strings.Contains(err.Error(), "names the head at log index 8") || !strings.Contains(err.Error(), "lost records") {
 		t.Fatalf("error %q", err)
 	}
+}
+
+// A store at rules 4 must not be run by a release from before the history store: it would not
+// see the history store's records, go on from an old head and fork (probe of session 16, with
+// the release before). Such a release refuses a clock record of a version it does not know, so
+// from rules 4 on the clock record is version 3. And a store such a release has written to
+// anyway (a chain record in the state store after the history store's first) is refused at
+// open, as is one whose history store went missing, each with what it found.
+func TestReleasesBeforeTheHistoryStoreCannotRunOnIt(t *testing.T) {
+	reg := historyRegistry()
+	clockVersionOf := func(tm *testMachine) byte {
+		v, err := tm.m.store.Get(keyClock)
+		if err != nil || len(v) == 0 {
+			t.Fatalf("clock record %x: %v", v, err)
+		}
+		return v[0]
+	}
+	before := newTestMachine(t, reg)
+	historyLog(before, [2]uint32{RulesHistoryStore - 1, RulesHistoryStore - 1}, 0, 8)
+	if got := clockVersionOf(before); got != clockVersion {
+		t.Fatalf("clock record version %d at rules %d, want %d", got, RulesHistoryStore-1, clockVersion)
+	}
+	tm := newTestMachine(t, reg)
+	historyLog(tm, [2]uint32{RulesHistoryStore - 1, RulesHistoryStore}, 0, 16)
+	if got := clockVersionOf(tm); got != clockVersionHistoryStore {
+		t.Fatalf("clock record version %d at rules %d, want %d", got, RulesHistoryStore, clockVersionHistoryStore)
+	}
+	dir := tm.m.store.dir
+	if err := tm.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	backup := t.TempDir()
+	if err := os.CopyFS(backup, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	reopen := func(t *testing.T, dir, want string) {
+		t.Helper()
+		m, err := Open(dir, nil, reg)
+		if err == nil {
+			m.Close()
+			t.Fatalf("opened; want an error containing %q", want)
+		}
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("error %q, want it to contain %q", err, want)
+		}
+	}
+	t.Run("state store written after the history store", func(t *testing.T) {
+		// What the release before did: a record after the history store's, in the state store.
+		db, err := openPebble(filepath.Join(dir, storeDirName), false, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Set(chainKey(17), []byte{chainRecordVersion}, pebble.NoSync); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		reopen(t, dir, "the state store holds a chain record at log index 17, after the history store's first at 12 (a release from before the history store ran on this store")
+	})
+	t.Run("history store gone", func(t *testing.T) {
+		if err := os.RemoveAll(filepath.Join(backup, storeDirName, historyDirName)); err != nil {
+			t.Fatal(err)
+		}
+		reopen(t, backup, "names the head at log index 16, and the history store's newest record up to it is missing (the history store holds no record)")
+	})
 }

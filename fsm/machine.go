@@ -312,7 +312,7 @@ func (m *Machine) ApplyBatch(index uint64, timeUnixMs int64, commands [][]byte) 
 		m.legacyApplied = false
 	}
 	m.clock.applied = index
-	b.Set(keyClock, m.clock.encode())
+	b.Set(keyClock, m.clock.encode(m.rules >= RulesHistoryStore))
 	b.writes.flush(b.pb)
 	// The chain record first: the history store must hold every record the state store's
 	// batches name (history.go); one above the state's applied index is trimmed at open.
@@ -420,7 +420,10 @@ func (b *Batch) Module(id ModuleID) Module { return b.m.modules[id] }
 // never go backwards, even when a new leader's clock is behind the old one's. Its record keeps
 // the families' counters in registration order; a record written with fewer counters (an older
 // release) reads the missing ones as zero. Version 1 (the first release) had no applied index:
-// that was a key of its own.
+// that was a key of its own. Version 3 is version 2 written once the shard's rules reach
+// RulesHistoryStore: releases from before it refuse a clock version they do not know, so they
+// refuse such a store at open instead of running on it without its history store (they have no
+// check of the rules version at open; loadRules has it since).
 type clock struct {
 	version    byte
 	applied    uint64
@@ -428,11 +431,20 @@ type clock struct {
 	counters   []uint64
 }
 
-const clockVersion = 2
+const (
+	clockVersion             = 2
+	clockVersionHistoryStore = 3
+)
 
-func (c *clock) encode() []byte {
+// encode writes the record; historyStore says the shard's rules are at RulesHistoryStore or
+// later (version 3).
+func (c *clock) encode(historyStore bool) []byte {
 	e := Encoder{Buf: make([]byte, 0, 32)}
-	e.Byte(clockVersion)
+	if historyStore {
+		e.Byte(clockVersionHistoryStore)
+	} else {
+		e.Byte(clockVersion)
+	}
 	e.Uvarint(c.applied)
 	e.Varint(c.lastTimeMs)
 	for _, v := range c.counters {
@@ -446,7 +458,7 @@ func (c *clock) decode(data []byte) error {
 	c.version = d.Byte()
 	switch {
 	case d.err != nil:
-	case c.version == 2:
+	case c.version == clockVersion || c.version == clockVersionHistoryStore:
 		c.applied = d.Uvarint()
 	case c.version != 1:
 		return fmt.Errorf("decode clock: unknown version %d", c.version)

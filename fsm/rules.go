@@ -64,6 +64,7 @@ func registerRules(r *Registry) {
 				panic(fmt.Sprintf("fsm: log entry %d raises the rules to version %d; this binary implements up to %d: upgrade it", b.Index, version, RulesVersion))
 			}
 			if version > b.m.rules {
+				b.m.logger.Info("rules version raised", "from", b.m.rules, "to", version, "log_index", b.Index)
 				b.m.rules = version
 				b.Set(keyRules, binary.BigEndian.AppendUint32(nil, version))
 			}

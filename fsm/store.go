@@ -387,7 +387,30 @@ func (m *Machine) DigestWithoutHistoryChain() ([32]byte, error) {
 	return sum, err
 }
 
+// DigestAndHead is DigestAt together with the history chain's head as of the same view (ok
+// false: no chain yet), so that the three can be compared across replicas while they apply
+// (GET /debug/digest).
+func (m *Machine) DigestAndHead() (sum [32]byte, applied uint64, head ChainHead, ok bool, err error) {
+	sum, applied, err = m.digestView(false, func(view *View) error {
+		k, v, err := lastChainRecord(view.Snapshot, view.historyReader(), view.applied)
+		if err != nil || k == nil {
+			return err
+		}
+		if len(k) != 9 {
+			return fmt.Errorf("history chain: malformed key %x", k)
+		}
+		head, ok = ChainHead{Index: binary.BigEndian.Uint64(k[1:]), Hash: chainHash(k, v)}, true
+		return nil
+	})
+	return sum, applied, head, ok, err
+}
+
 func (m *Machine) digestAt(skipChain bool) ([32]byte, uint64, error) {
+	return m.digestView(skipChain, nil)
+}
+
+// digestView hashes a view of the store; also, when set, runs on the same view.
+func (m *Machine) digestView(skipChain bool, also func(*View) error) ([32]byte, uint64, error) {
 	var sum [32]byte
 	var applied uint64
 	l := m.store
@@ -395,6 +418,11 @@ func (m *Machine) digestAt(skipChain bool) ([32]byte, uint64, error) {
 		h := sha256.New()
 		view := l.View()
 		defer view.Close()
+		if also != nil {
+			if err := also(view); err != nil {
+				return err
+			}
+		}
 		var lengths [binary.MaxVarintLen64]byte
 		err := forEachRecord(view, func(k, v []byte) error {
 			if k[0] == prefixMeta {

@@ -376,16 +376,20 @@ func (n *node) StateDigest(ctx context.Context) (string, uint64, error) {
 func (n *node) ShardDigests(ctx context.Context) ([]httpapi.ShardDigest, error) {
 	var out []httpapi.ShardDigest
 	for _, k := range n.cluster.HostedShards() {
-		sum, index, err := n.shardDigest(k)
+		machine, ok := n.cluster.StateMachine(k).(*fsm.Machine)
+		if !ok {
+			return nil, fmt.Errorf("shard %d: no state machine", k)
+		}
+		// The digest, the applied index and the chain head of one view of the store, so that
+		// replicas compare at equal applied indexes also while they apply (a head read beside
+		// the digest could be batches ahead of it; found by a probe).
+		sum, index, head, started, err := machine.DigestAndHead()
 		if err != nil {
 			return nil, err
 		}
-		d := httpapi.ShardDigest{Shard: k, Digest: hex.EncodeToString(sum[:]), AppliedIndex: index}
-		if machine, ok := n.cluster.StateMachine(k).(*fsm.Machine); ok {
-			if head, ok := machine.HistoryChainHead(); ok {
-				d.HistoryChainIndex, d.HistoryChainHead = head.Index, hex.EncodeToString(head.Hash[:])
-			}
-			d.RulesVersion = machine.Rules()
+		d := httpapi.ShardDigest{Shard: k, Digest: hex.EncodeToString(sum[:]), AppliedIndex: index, RulesVersion: machine.Rules()}
+		if started {
+			d.HistoryChainIndex, d.HistoryChainHead = head.Index, hex.EncodeToString(head.Hash[:])
 		}
 		out = append(out, d)
 	}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/gigaledger/gigaledger/fsm"
 )
@@ -92,8 +93,11 @@ func replicaDirs(dataDir string) ([]replicaDir, error) {
 func verifyReplica(r replicaDir) (string, error) {
 	fams := newFamilies()
 	m, err := fsm.OpenReadOnly(r.dir, nil, fams.registry)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return "", fmt.Errorf("open the store: a node still running on this data directory holds it; stop it first (%w)", err)
+	}
 	if err != nil {
-		return "", fmt.Errorf("open the store (a node still running on this data directory holds it; stop it first): %w", err)
+		return "", fmt.Errorf("open the store: %w", err)
 	}
 	defer m.Close()
 	report, err := m.VerifyHistory()
