@@ -329,7 +329,7 @@ func TestGigPayRefusals(t *testing.T) {
 	// Unknown asset for an account, and a GET of what does not exist.
 	e.admin.do("POST", "/api/v1/accounts", map[string]any{"userIdentityId": "dan", "assetType": "eur"}).expectError(422, "AssetNotFound")
 	// A user ID that looks like another (a zero-width space after "dan") is refused.
-	e.admin.do("POST", "/api/v1/accounts", map[string]any{"userIdentityId": "dan​", "assetType": "usd"}).expectError(400, "InvalidArgument")
+	e.admin.do("POST", "/api/v1/accounts", map[string]any{"userIdentityId": "dan\u200b", "assetType": "usd"}).expectError(400, "InvalidArgument")
 	e.admin.do("GET", "/api/v1/accounts/w0000nosuch", nil).expectError(404, "WalletNotFound")
 	e.admin.do("GET", "/api/v1/payment-tokens/k0000nosuch", nil).expectError(404, "TokenNotFound")
 	e.admin.do("GET", "/api/v1/payments/y0000nosuch", nil).expectError(404, "PaymentNotFound")
