@@ -182,21 +182,7 @@ func scanChain(state, history pebble.Reader, after, upTo uint64, fn func(k, v []
 		if rg.r == nil {
 			continue
 		}
-		it, err := rg.r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: rg.upper})
-		if err != nil {
-			return err
-		}
-		for it.First(); it.Valid(); it.Next() {
-			if err := fn(it.Key(), it.Value()); err != nil {
-				it.Close()
-				return err
-			}
-		}
-		if err := it.Error(); err != nil {
-			it.Close()
-			return err
-		}
-		if err := it.Close(); err != nil {
+		if err := scanRange(rg.r, lower, rg.upper, fn); err != nil {
 			return err
 		}
 	}
@@ -248,35 +234,18 @@ func forEachRecord(view *View, fn func(k, v []byte) error) error {
 	if err := view.err; err != nil {
 		return err
 	}
-	each := func(r pebble.Reader, lower, upper []byte) error {
-		it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
-		if err != nil {
-			return err
-		}
-		for it.First(); it.Valid(); it.Next() {
-			if err := fn(it.Key(), it.Value()); err != nil {
-				it.Close()
-				return err
-			}
-		}
-		if err := it.Error(); err != nil {
-			it.Close()
-			return err
-		}
-		return it.Close()
-	}
 	// Every state key up to the end of the chain's prefix, then the history store's records
 	// (newer than any chain record of the state store), then the rest of the state.
 	end := []byte{prefixChain + 1}
-	if err := each(view.Snapshot, nil, end); err != nil {
+	if err := scanRange(view.Snapshot, nil, end, fn); err != nil {
 		return err
 	}
 	if h := view.historyReader(); h != nil {
-		if err := each(h, []byte{prefixChain}, chainUpper(view.applied)); err != nil {
+		if err := scanRange(h, []byte{prefixChain}, chainUpper(view.applied), fn); err != nil {
 			return err
 		}
 	}
-	return each(view.Snapshot, end, nil)
+	return scanRange(view.Snapshot, end, nil, fn)
 }
 
 // View is a consistent point-in-time view of a shard's stores for long reads (invariant

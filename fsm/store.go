@@ -699,7 +699,12 @@ func ScanView(view *View, prefix []byte, fn func(k, v []byte) error) error {
 }
 
 func scanReader(r pebble.Reader, prefix []byte, fn func(k, v []byte) error) error {
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: PrefixEnd(prefix)})
+	return scanRange(r, prefix, PrefixEnd(prefix), fn)
+}
+
+// scanRange calls fn for every key of [lower, upper) (nil: unbounded), in key order.
+func scanRange(r pebble.Reader, lower, upper []byte, fn func(k, v []byte) error) error {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return err
 	}
