@@ -48,11 +48,11 @@ const historyDirName = "history"
 var keyChainHead = []byte("m\x00chainhead")
 
 // History store tuning: one record per batch, read in key order (a replay, verify, a digest),
-// never looked up at random, so a small cache serves it; the memtable is small too, because the
-// open replays the log into it, and every shard of a node has one (the 300 B/wallet budget of
-// issue 15: at most ~8 MiB per shard, 8 B per wallet at 1M wallets on one shard).
+// never looked up at random, so a small cache serves it; the memtable is small too, because an
+// open after a crash replays the log into it, and every shard of a node has one (the 300
+// B/wallet budget of issue 15). Close flushes it, so a clean restart replays nothing.
 const (
-	historyCacheBytes      = 4 << 20
+	historyCacheBytes      = 1 << 20
 	historyMemTableBytes   = 4 << 20
 	historyWALBytesPerSync = 1 << 20
 )
@@ -69,8 +69,14 @@ func openHistory(statePath string, readOnly bool, logger *slog.Logger) (*pebble.
 	cache := pebble.NewCache(historyCacheBytes)
 	defer cache.Unref()
 	opts := &pebble.Options{
-		Cache:               cache,
-		MemTableSize:        historyMemTableBytes,
+		Cache:        cache,
+		MemTableSize: historyMemTableBytes,
+		// Each flush makes one file of about a MiB whose keys overlap nothing, and such files
+		// stay in L0 until Pebble's L0 file threshold (500) starts a compaction of them into
+		// the base level (at most 500 such files, then large ones). Measured at 1M wallets and
+		// 10M entries: 229 files in L0. Compacting every 16 files into 64 MiB targets kept
+		// files at ~20 MB but cost ~5 MB more RSS at restart (303 against 298 B per wallet):
+		// bench/RESULTS.md, session 16.
 		MaxManifestFileSize: storeManifestMaxBytes,
 		// Write the log out in the background every MiB, so that the sync as a state flush
 		// begins, which holds up apply's commits, has at most that much left to write.

@@ -204,6 +204,11 @@ func (m *Machine) Close() error {
 	}
 	m.store.db = nil
 	if m.store.history != nil {
+		if !m.store.readOnly && err == nil {
+			// Its log into an SST too, so that the next open has no log to replay into a
+			// memtable (a few MiB of RSS per shard that nothing reads).
+			err = m.store.history.Flush()
+		}
 		if closeErr := m.store.history.Close(); err == nil {
 			err = closeErr
 		}
