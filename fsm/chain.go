@@ -215,16 +215,13 @@ func (m *Machine) loadChain() error {
 	c.record = [2][]byte{}
 	c.head.Store(nil)
 	applied := m.applied.Load()
-	k, v, err := lastChainRecord(m.store.db, m.store.historyReader(), applied)
+	head, ok, err := chainHeadUpTo(m.store.db, m.store.historyReader(), applied)
 	if err != nil {
 		return err
 	}
-	if k != nil {
-		if len(k) != 9 {
-			return fmt.Errorf("history chain: malformed key %x", k)
-		}
-		c.started, c.index, c.hash = true, binary.BigEndian.Uint64(k[1:]), chainHash(k, v)
-		c.head.Store(&ChainHead{Index: c.index, Hash: c.hash})
+	if ok {
+		c.started, c.index, c.hash = true, head.Index, head.Hash
+		c.head.Store(&head)
 	}
 	if err := m.checkChainStores(); err != nil {
 		return fmt.Errorf("history chain: %w; restore this replica from another (remove its data directory and add it again)", err)

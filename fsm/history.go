@@ -153,12 +153,20 @@ func (s *Store) historyHoldsRecords() (bool, error) {
 	if s.history == nil {
 		return false, nil
 	}
-	it, err := s.history.NewIter(nil)
-	if err != nil {
-		return false, err
+	k, _, err := firstChainRecord(s.history)
+	return k != nil, err
+}
+
+// chainHeadUpTo is the newest chain record up to log index upTo as a head (ok false: none).
+func chainHeadUpTo(state, history pebble.Reader, upTo uint64) (head ChainHead, ok bool, err error) {
+	k, v, err := lastChainRecord(state, history, upTo)
+	if err != nil || k == nil {
+		return ChainHead{}, false, err
 	}
-	found := it.First()
-	return found, it.Close()
+	if len(k) != 9 {
+		return ChainHead{}, false, fmt.Errorf("history chain: malformed key %x", k)
+	}
+	return ChainHead{Index: binary.BigEndian.Uint64(k[1:]), Hash: chainHash(k, v)}, true, nil
 }
 
 // chainUpper is the exclusive upper bound of chain keys up to log index upTo.

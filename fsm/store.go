@@ -392,15 +392,9 @@ func (m *Machine) DigestWithoutHistoryChain() ([32]byte, error) {
 // (GET /debug/digest).
 func (m *Machine) DigestAndHead() (sum [32]byte, applied uint64, head ChainHead, ok bool, err error) {
 	sum, applied, err = m.digestView(false, func(view *View) error {
-		k, v, err := lastChainRecord(view.Snapshot, view.historyReader(), view.applied)
-		if err != nil || k == nil {
-			return err
-		}
-		if len(k) != 9 {
-			return fmt.Errorf("history chain: malformed key %x", k)
-		}
-		head, ok = ChainHead{Index: binary.BigEndian.Uint64(k[1:]), Hash: chainHash(k, v)}, true
-		return nil
+		var err error
+		head, ok, err = chainHeadUpTo(view.Snapshot, view.historyReader(), view.applied)
+		return err
 	})
 	return sum, applied, head, ok, err
 }
