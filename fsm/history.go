@@ -72,10 +72,11 @@ func openHistory(statePath string, readOnly bool, logger *slog.Logger) (*pebble.
 		Cache:        cache,
 		MemTableSize: historyMemTableBytes,
 		// Each flush makes one file of about a MiB whose keys overlap nothing, and such files
-		// stay in L0 until Pebble's L0 file threshold (500) starts a compaction of them into
-		// the base level (at most 500 such files, then large ones). Measured at 1M wallets and
-		// 10M entries: 229 files in L0. Compacting every 16 files into 64 MiB targets kept
-		// files at ~20 MB but cost ~5 MB more RSS at restart (303 against 298 B per wallet):
+		// stay in L0 until Pebble's L0 file threshold (500); past it Pebble moves them one by
+		// one into the lower levels, never rewriting them (bench/RESULTS.md, session 17), so
+		// the store keeps one file per 2–4 MB of records. Measured at 1M wallets and 10M
+		// entries: 229 files in L0. Compacting every 16 files into 64 MiB targets kept files
+		// at ~20 MB but cost ~5 MB more RSS at restart (303 against 298 B per wallet):
 		// bench/RESULTS.md, session 16.
 		MaxManifestFileSize: storeManifestMaxBytes,
 		// Write the log out in the background every MiB, so that the sync as a state flush
