@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -57,40 +58,149 @@ const (
 	historyWALBytesPerSync = 1 << 20
 )
 
-// openHistory opens (or creates) the history store inside the state store's directory.
-// readOnly opens an existing one and returns nil when there is none (a store written before).
-func openHistory(statePath string, readOnly bool, logger *slog.Logger) (*pebble.DB, error) {
+// openHistory opens (or creates) the history store inside the state store's directory, with
+// its merger running unless readOnly. readOnly opens an existing one and returns nil when there
+// is none (a store written before).
+func openHistory(statePath string, readOnly bool, logger *slog.Logger) (*pebble.DB, *historyMerger, error) {
 	path := filepath.Join(statePath, historyDirName)
 	if readOnly {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return nil, nil
+			return nil, nil, nil
 		}
 	}
 	cache := pebble.NewCache(historyCacheBytes)
 	defer cache.Unref()
+	merger := newHistoryMerger(logger)
+	events := pebbleEvents(logger, "history store", nil)
+	logFlush := events.FlushEnd
+	events.FlushEnd = func(i pebble.FlushInfo) {
+		if logFlush != nil {
+			logFlush(i)
+		}
+		merger.flushed()
+	}
 	opts := &pebble.Options{
 		Cache:        cache,
 		MemTableSize: historyMemTableBytes,
-		// Each flush makes one file of about a MiB whose keys overlap nothing, and such files
-		// stay in L0 until Pebble's L0 file threshold (500); past it Pebble moves them one by
-		// one into the lower levels, never rewriting them (bench/RESULTS.md, session 17), so
-		// the store keeps one file per 2–4 MB of records. Measured at 1M wallets and 10M
-		// entries: 229 files in L0. Compacting every 16 files into 64 MiB targets kept files
-		// at ~20 MB but cost ~5 MB more RSS at restart (303 against 298 B per wallet):
-		// bench/RESULTS.md, session 16.
+		// Each flush makes one file of about a MiB whose keys overlap nothing. Pebble alone
+		// would keep them in L0 up to its threshold of 500 files and then move them down one
+		// by one, never merging them (bench/RESULTS.md, session 17): one file per 2–4 MB of
+		// records for ever, and a checkpoint links every one. historyMerger merges them.
+		Levels:              historyLevels(),
 		MaxManifestFileSize: storeManifestMaxBytes,
 		// Write the log out in the background every MiB, so that the sync as a state flush
 		// begins, which holds up apply's commits, has at most that much left to write.
 		WALBytesPerSync: historyWALBytesPerSync,
 		Logger:          quietPebbleLogger{},
 		ReadOnly:        readOnly,
-		EventListener:   pebbleEvents(logger, "history store", nil),
+		EventListener:   events,
 	}
 	db, err := pebble.Open(path, opts)
 	if err != nil {
-		return nil, fmt.Errorf("open history store %s: %w", path, err)
+		return nil, nil, fmt.Errorf("open history store %s: %w", path, err)
 	}
-	return db, nil
+	if readOnly {
+		return db, nil, nil
+	}
+	merger.start(db)
+	return db, merger, nil
+}
+
+// historyTargetFileBytes is the size of the files a merge writes.
+const historyTargetFileBytes = 64 << 20
+
+// historyLevels are the history store's level options: merged files of historyTargetFileBytes
+// at every level (Pebble's default starts at 2 MiB), and no filters (nothing looks a key up that
+// may be absent).
+func historyLevels() []pebble.LevelOptions {
+	levels := make([]pebble.LevelOptions, storeLevelCount)
+	for i := range levels {
+		levels[i].TargetFileSize = historyTargetFileBytes
+	}
+	return levels
+}
+
+// historyMergeFiles is how many flushed files L0 of the history store gathers before the
+// merger compacts them into one run of large files in the level below (a variable for tests).
+var historyMergeFiles = 64
+
+// historyMerger merges the history store's flushed files, which Pebble would only move: after
+// a flush, once L0 holds historyMergeFiles files, one manual compaction of their key range
+// rewrites them into the base level as files of the level's target size (tens of MiB). Their
+// keys are newer than everything below L0, so nothing else is rewritten: each record is
+// written twice in all (flush, merge). It runs only after flushes, never at open, so a restart
+// does not carry a compaction's buffers, and at the lowest CPU priority (pebbleEvents).
+type historyMerger struct {
+	logger *slog.Logger
+	db     *pebble.DB
+	wake   chan struct{} // one pending wake-up at most
+	quit   chan struct{}
+	done   chan struct{}
+}
+
+func newHistoryMerger(logger *slog.Logger) *historyMerger {
+	return &historyMerger{logger: logger, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+}
+
+// flushed wakes the merger (Pebble's FlushEnd; it never blocks).
+func (h *historyMerger) flushed() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (h *historyMerger) start(db *pebble.DB) {
+	h.db = db
+	go h.run()
+}
+
+func (h *historyMerger) run() {
+	defer close(h.done)
+	for {
+		select {
+		case <-h.quit:
+			return
+		case <-h.wake:
+		}
+		select {
+		case <-h.quit:
+			return
+		default:
+		}
+		if err := h.merge(); err != nil && h.logger != nil {
+			// The files stay as they are and the next flush tries again.
+			h.logger.Warn("history store: merging flushed files failed", "error", err)
+		}
+	}
+}
+
+// merge compacts L0's files when there are enough of them.
+func (h *historyMerger) merge() error {
+	tables, err := h.db.SSTables()
+	if err != nil || len(tables) == 0 || len(tables[0]) < historyMergeFiles {
+		return err
+	}
+	var lower, upper []byte
+	for _, t := range tables[0] {
+		if lower == nil || bytes.Compare(t.Smallest.UserKey, lower) < 0 {
+			lower = t.Smallest.UserKey
+		}
+		if upper == nil || bytes.Compare(t.Largest.UserKey, upper) > 0 {
+			upper = t.Largest.UserKey
+		}
+	}
+	return h.db.Compact(lower, append(bytes.Clone(upper), 0), false)
+}
+
+// stop ends the merger, after the merge it may be running; call it before closing the store.
+// A nil merger (a read-only store) has nothing to stop.
+func (h *historyMerger) stop() {
+	if h == nil {
+		return
+	}
+	close(h.quit)
+	<-h.done
 }
 
 // syncHistory makes the history store's log durable; the state store calls it as each of its
@@ -104,15 +214,15 @@ func syncHistory(history *pebble.DB) {
 
 // openStores opens the history store and then the state store, whose flushes sync the
 // history store's log first.
-func openStores(statePath string, readOnly bool, logger *slog.Logger) (state, history *pebble.DB, err error) {
+func openStores(statePath string, readOnly bool, logger *slog.Logger) (state, history *pebble.DB, merger *historyMerger, err error) {
 	if !readOnly {
 		if err := os.MkdirAll(statePath, 0o750); err != nil {
-			return nil, nil, fmt.Errorf("open state: %w", err)
+			return nil, nil, nil, fmt.Errorf("open state: %w", err)
 		}
 	}
-	history, err = openHistory(statePath, readOnly, logger)
+	history, merger, err = openHistory(statePath, readOnly, logger)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var beforeFlush func()
 	if history != nil && !readOnly {
@@ -121,11 +231,12 @@ func openStores(statePath string, readOnly bool, logger *slog.Logger) (state, hi
 	state, err = openPebble(statePath, readOnly, logger, beforeFlush)
 	if err != nil {
 		if history != nil {
+			merger.stop()
 			history.Close()
 		}
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return state, history, nil
+	return state, history, merger, nil
 }
 
 // trimHistory deletes the history store's records above the state store's applied index:

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble"
 )
@@ -205,13 +207,14 @@ func TestAHistoryStoreBehindTheStateStoreIsRefused(t *testing.T) {
 	if err := tm.m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	history, err := openHistory(filepath.Join(dir, storeDirName), false, nil)
+	history, merger, err := openHistory(filepath.Join(dir, storeDirName), false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := history.Delete(chainKey(8), pebble.Sync); err != nil {
 		t.Fatal(err)
 	}
+	merger.stop()
 	if err := history.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -290,4 +293,92 @@ func TestReleasesBeforeTheHistoryStoreCannotRunOnIt(t *testing.T) {
 		}
 		reopen(t, backup, "names the head at log index 16, and the history store's newest record up to it is missing (the history store holds no record)")
 	})
+}
+
+// TestTheHistoryStoreMergesItsFlushedFiles writes records as apply does (growing keys, no sync)
+// until the history store has flushed many times: the merger folds the flushed files into
+// larger ones below L0, every record stays readable in order, and closing while it may be
+// merging is clean.
+func TestTheHistoryStoreMergesItsFlushedFiles(t *testing.T) {
+	saved := historyMergeFiles
+	historyMergeFiles = 8
+	t.Cleanup(func() { historyMergeFiles = saved })
+	db, merger, err := openHistory(t.TempDir(), false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := make([]byte, 64<<10)
+	random := rand.New(rand.NewPCG(1, 2))
+	for i := range value[:len(value)/2] {
+		value[i] = byte(random.Uint32()) // half of it does not compress
+	}
+	const records = 40 * (historyMemTableBytes / (64 << 10)) // about 40 flushes
+	for i := uint64(1); i <= records; i++ {
+		if err := db.Set(chainKey(i), value, pebble.NoSync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	flushes := db.Metrics().Flush.Count
+	if flushes < 30 {
+		t.Fatalf("%d flushes, want at least 30 for the test to mean anything", flushes)
+	}
+	// The last flush woke the merger; wait until it has left fewer than a merge's worth in L0.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		m := db.Metrics()
+		if m.Levels[0].NumFiles < int64(historyMergeFiles) && m.Compact.Count > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d flushes, L0 holds %d files and %d compactions ran", flushes, m.Levels[0].NumFiles, m.Compact.Count)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	tables, err := db.SSTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, largest := 0, uint64(0)
+	for _, level := range tables {
+		for _, table := range level {
+			files++
+			largest = max(largest, table.Size)
+		}
+	}
+	if files > int(flushes)/4 {
+		t.Errorf("%d flushes left %d files", flushes, files)
+	}
+	if flushed := db.Metrics().Levels[0].BytesFlushed / uint64(flushes); largest < 4*flushed {
+		t.Errorf("the largest file holds %d bytes, a flush wrote %d: nothing was merged", largest, flushed)
+	}
+	it, err := db.NewIter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := uint64(1)
+	for it.First(); it.Valid(); it.Next() {
+		if !bytes.Equal(it.Key(), chainKey(next)) || !bytes.Equal(it.Value(), value) {
+			t.Fatalf("record %d: key %x", next, it.Key())
+		}
+		next++
+	}
+	if err := it.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if next != records+1 {
+		t.Fatalf("%d records read back, %d written", next-1, records)
+	}
+	// Close while the merger may be busy: one more flush wakes it.
+	for i := uint64(records + 1); i <= records+3*historyMemTableBytes/(64<<10); i++ {
+		if err := db.Set(chainKey(i), value, pebble.NoSync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	merger.stop()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -151,11 +151,11 @@ func open(dir string, logger *slog.Logger, reg *Registry, readOnly bool) (*Machi
 			return nil, fmt.Errorf("open state: %w", err)
 		}
 	}
-	db, history, err := openStores(livePath, readOnly, logger)
+	db, history, merger, err := openStores(livePath, readOnly, logger)
 	if err != nil {
 		return nil, err
 	}
-	m := &Machine{reg: reg, logger: logger, store: &Store{dir: dir, db: db, history: history, readOnly: readOnly, logger: logger}}
+	m := &Machine{reg: reg, logger: logger, store: &Store{dir: dir, db: db, history: history, merger: merger, readOnly: readOnly, logger: logger}}
 	if !readOnly {
 		m.store.flushPhaseLeft = 1 + rand.Int64N(storeMemTableBytes/2)
 	}
@@ -169,6 +169,7 @@ func open(dir string, logger *slog.Logger, reg *Registry, readOnly bool) (*Machi
 	if err := m.load(); err != nil {
 		db.Close()
 		if history != nil {
+			merger.stop()
 			history.Close()
 		}
 		return nil, err
@@ -204,6 +205,8 @@ func (m *Machine) Close() error {
 	}
 	m.store.db = nil
 	if m.store.history != nil {
+		m.store.merger.stop() // before the flush below wakes it
+		m.store.merger = nil
 		if !m.store.readOnly && err == nil {
 			// Its log into an SST too, so that the next open has no log to replay into a
 			// memtable (a few MiB of RSS per shard that nothing reads).

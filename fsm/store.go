@@ -170,6 +170,8 @@ func (s *Store) swap(livePath, nextPath, oldPath string) error {
 	}
 	s.db = nil
 	if s.history != nil {
+		s.merger.stop()
+		s.merger = nil
 		if err := s.history.Close(); err != nil {
 			return fmt.Errorf("restore: close live history store: %w", err)
 		}
@@ -193,11 +195,11 @@ func (s *Store) swap(livePath, nextPath, oldPath string) error {
 	if err := crashPoint("swapped"); err != nil {
 		return err
 	}
-	db, history, err := openStores(livePath, false, s.logger)
+	db, history, merger, err := openStores(livePath, false, s.logger)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	s.db, s.history = db, history
+	s.db, s.history, s.merger = db, history, merger
 	os.RemoveAll(oldPath)
 	return nil
 }
@@ -450,7 +452,8 @@ type Store struct {
 	dir      string
 	mu       sync.RWMutex // guards db and history against Restore swapping them; readers take RLock
 	db       *pebble.DB
-	history  *pebble.DB // nil only in a read-only store written before the history store
+	history  *pebble.DB     // nil only in a read-only store written before the history store
+	merger   *historyMerger // history's; nil when read-only
 	readOnly bool
 	logger   *slog.Logger // Pebble's events (openPebble); nil in tools
 	// flushPhaseLeft counts down the bytes apply commits until the one flush that sets this
