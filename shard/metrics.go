@@ -133,6 +133,16 @@ func (m *shardMetrics) registerRaftGauges(shardID string, s *Shard) error {
 			return 0
 		}),
 	}
+	// During a rolling upgrade rules_version stays below rules_implemented until the last old
+	// replica is replaced; then the leader raises it (fsm/rules.go).
+	if r, ok := s.sm.(RulesImplementer); ok {
+		gauges = append(gauges, gauge("rules_implemented", "Newest rules version this replica's binary implements.",
+			func() float64 { return float64(r.RulesImplemented()) }))
+	}
+	if r, ok := s.sm.(RulesFollower); ok {
+		gauges = append(gauges, gauge("rules_version", "The shard's rules version as of this replica's last applied batch.",
+			func() float64 { return float64(r.Rules()) }))
+	}
 	if m.registerer != nil {
 		for i, g := range gauges {
 			if err := m.registerer.Register(g); err != nil {

@@ -47,6 +47,12 @@ type RulesImplementer interface {
 	RulesImplemented() uint32
 }
 
+// RulesFollower is a state machine that follows a shard's rules version (fsm/rules.go): the
+// version as of its last applied batch.
+type RulesFollower interface {
+	Rules() uint32
+}
+
 // Stats returns the replica's current Stats.
 func (s *Shard) Stats() Stats {
 	leaderID, leaderAddr := s.Leader()

@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,6 +27,22 @@ func TestLeadersRaiseTheRules(t *testing.T) {
 		}
 		if got := out["shards"].([]any)[0].(map[string]any)["rulesVersion"]; got != float64(fsm.RulesVersion) {
 			t.Fatalf("node %d /debug/digest rulesVersion %v, want %d", i, got, fsm.RulesVersion)
+		}
+		// and in /metrics, beside what the binary implements
+		resp, err := http.Get(tc.apiURL(i) + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		metrics, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"gigaledger_shard_rules_version", "gigaledger_shard_rules_implemented"} {
+			want := fmt.Sprintf("%s{shard=\"0\"} %d\n", name, fsm.RulesVersion)
+			if !strings.Contains(string(metrics), want) {
+				t.Fatalf("node %d /metrics has no %q", i, want)
+			}
 		}
 	}
 	leader := tc.waitLeader(clusterWaitMax)
