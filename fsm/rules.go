@@ -24,7 +24,9 @@ import (
 //
 // New ops need none of this: an old replica cannot decode them and stops. Nor do new fields
 // whose absence means the old behaviour.
-const RulesVersion uint32 = 4 // 4: RulesHistoryStore (history.go)
+// 4: RulesHistoryStore (history.go); 5: ledger.RulesCaptureReferenceMismatch,
+// gigpay.RulesPaymentRetry.
+const RulesVersion uint32 = 5
 
 // OpRaiseRules raises the shard's rules version.
 const OpRaiseRules Op = 109

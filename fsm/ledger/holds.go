@@ -141,6 +141,12 @@ func (l *Ledger) releaseHold(c *ReleaseHold) *fsm.Result {
 	return &fsm.Result{Value: &HoldResolution{Hold: &out}}
 }
 
+// RulesCaptureReferenceMismatch is the rules version from which a capture whose reference ID a
+// completed transaction already used answers ReferenceIdMismatch, not DuplicateReferenceId:
+// the hold is still active, so that transaction is not its capture (before, the answer read as
+// "the capture already applied" while nothing moved).
+const RulesCaptureReferenceMismatch uint32 = 5
+
 // captureHold runs the capture as a transaction of one transfer from the hold's wallet, with the
 // hold's amount released while it runs; if the transaction fails it is recorded as failed and
 // the hold stays active.
@@ -167,6 +173,13 @@ func (l *Ledger) captureHold(c *CaptureHold) *fsm.Result {
 		Operations: []Operation{{Type: OperationTransfer, From: h.WalletID, To: c.To, Amount: amount}}}
 	result := l.runTransaction(tx, h)
 	t, _ := result.Value.(*Transaction)
+	if result.Err != nil && result.Err.Code == CodeDuplicateReferenceID && t != nil && t.Status == TransactionCompleted &&
+		l.b.Rules() >= RulesCaptureReferenceMismatch {
+		// A completed transaction under the reference is not this hold's capture, which would
+		// have resolved the hold: "already applied" would tell the caller the capture happened.
+		return &fsm.Result{Err: rejectf(CodeReferenceIDMismatch,
+			"reference id %q was used by transaction %s, which is not this hold's capture", referenceID, t.ID), Value: t}
+	}
 	if result.Err != nil || t == nil || t.Status != TransactionCompleted {
 		return result
 	}

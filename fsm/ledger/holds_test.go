@@ -187,3 +187,45 @@ func TestHoldEvents(t *testing.T) {
 	}
 	var _ fsm.Event = events[0]
 }
+
+// A capture whose reference a completed transaction already used — another hold's capture, or a
+// transfer of the same amount between the same wallets — is not this hold's capture: from
+// RulesCaptureReferenceMismatch it answers ReferenceIdMismatch, and the hold stays active. Before
+// it the answer was DuplicateReferenceId ("already applied"), which replicas of older rules keep.
+func TestACaptureUnderAnotherTransactionsReferenceIsAMismatch(t *testing.T) {
+	for _, c := range []struct {
+		rules uint32
+		want  ErrorCode
+	}{{RulesCaptureReferenceMismatch, CodeReferenceIDMismatch}, {RulesCaptureReferenceMismatch - 1, CodeDuplicateReferenceID}} {
+		tl := newTestLedger(t)
+		tl.applyTyped(&fsm.RaiseRules{Version: c.rules})
+		tl.setup()
+		tl.ok(tx("fund", issue("W1", 100)))
+		h1 := tl.holdOf("hold-1", hold("W1", 10, 0))
+		h2 := tl.holdOf("hold-2", hold("W1", 10, 0))
+		capture := func(holdID, reference string) *Result {
+			return tl.applyTyped(&CaptureHold{ProjectID: "p1", HoldID: holdID, To: "W2", Amount: amt(4), IDPrefix: "t", ReferenceID: reference})
+		}
+		first := capture(h1, "capX")
+		if first.Err != nil || first.Hold.Status != HoldCaptured {
+			t.Fatalf("first capture: %+v %v", first.Hold, first.Err)
+		}
+		tl.ok(tx("plain", transfer("W1", "W2", 4)))
+		for _, reference := range []string{"capX", "plain"} {
+			r := capture(h2, reference)
+			if r.Err == nil || r.Err.Code != c.want {
+				t.Fatalf("rules %d: capture of %s under %q: %v, want %s", c.rules, h2, reference, r.Err, c.want)
+			}
+		}
+		if got, err := tl.ledger.GetHold("p1", h2); err != nil || got.Status != HoldActive {
+			t.Fatalf("rules %d: hold %s after the refused captures: %+v %v", c.rules, h2, got, err)
+		}
+		if tl.balance("p1", "W2") != "8" {
+			t.Fatalf("rules %d: W2 holds %s, want 8 (the first capture and the transfer)", c.rules, tl.balance("p1", "W2"))
+		}
+		// Once the reference is its own, the hold captures.
+		if r := capture(h2, "capY"); r.Err != nil || r.Hold.Status != HoldCaptured {
+			t.Fatalf("rules %d: capture under a new reference: %+v %v", c.rules, r.Hold, r.Err)
+		}
+	}
+}
