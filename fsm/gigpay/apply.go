@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/big"
+	"strconv"
 
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
@@ -591,6 +592,13 @@ func externalOf(p *Payment) string {
 	return p.Destination.ExternalStorage
 }
 
+// RulesPaymentRetry is the rules version from which a deposit or withdrawal whose completion
+// failed (its account suspended, a balance overflow) can be completed once the cause is gone.
+// The failed attempt's transaction keeps the payment's reference, so before it every later
+// attempt answered DuplicateReferenceId and the payment could only be canceled or failed;
+// now each attempt after a failed one takes the next reference (…:2, …:3).
+const RulesPaymentRetry uint32 = 5
+
 func (f *Family) updatePayment(b *fsm.Batch, c *UpdatePayment) *fsm.Result {
 	if !fsm.ValidText(c.Reason, ReasonMaxLength) {
 		return fsm.Invalid("reason must be at most %d printable characters", ReasonMaxLength)
@@ -617,8 +625,8 @@ func (f *Family) updatePayment(b *fsm.Batch, c *UpdatePayment) *fsm.Result {
 		return refuse("the payment is %s", p.Status)
 	}
 	if c.Status == PaymentCompleted {
-		var tx *ledger.Transaction
-		var err *fsm.Error
+		var complete func(reference string) (*ledger.Transaction, *fsm.Error)
+		var reference string
 		if p.Type == PaymentDeposit {
 			w := core.Wallet(c.ProjectID, p.Destination.WalletID)
 			if w == nil {
@@ -628,9 +636,22 @@ func (f *Family) updatePayment(b *fsm.Batch, c *UpdatePayment) *fsm.Result {
 				out := *p
 				return &fsm.Result{Err: fsm.Rejectf(ledger.CodeWalletClosed, "wallet %q is closed", w.ID), Value: &out}
 			}
-			tx, err = core.Issue(c.ProjectID, w.ID, "gigpay:deposit:"+p.ID, p.Amount)
+			reference = "gigpay:deposit:" + p.ID
+			complete = func(reference string) (*ledger.Transaction, *fsm.Error) {
+				return core.Issue(c.ProjectID, w.ID, reference, p.Amount)
+			}
 		} else {
-			tx, err = core.RedeemHold(c.ProjectID, p.HoldID, "gigpay:withdrawal:"+p.ID+":completed")
+			reference = "gigpay:withdrawal:" + p.ID + ":completed"
+			complete = func(reference string) (*ledger.Transaction, *fsm.Error) {
+				return core.RedeemHold(c.ProjectID, p.HoldID, reference)
+			}
+		}
+		tx, err := complete(reference)
+		for attempt := 2; err != nil && err.Code == ledger.CodeDuplicateReferenceID && tx != nil &&
+			tx.Status == ledger.TransactionFailed && b.Rules() >= RulesPaymentRetry; attempt++ {
+			// An earlier attempt failed (the account suspended, an overflow) and its failed
+			// transaction keeps the reference: this attempt gets one of its own.
+			tx, err = complete(reference + ":" + strconv.Itoa(attempt))
 		}
 		if err != nil {
 			out := *p

@@ -632,3 +632,49 @@ func pieceOf(t *testing.T, r *Reader, q *PaymentQuery, piece, pieces int) *Payme
 		}
 	}
 }
+
+// A deposit or withdrawal whose completion failed (the account suspended) completes once the
+// cause is gone, from RulesPaymentRetry: each attempt after a failed one takes a reference of
+// its own. Before it, the failed attempt's transaction kept the payment's one reference and
+// every later attempt answered DuplicateReferenceId for good (rules below it keep that).
+func TestAPaymentCompletesAfterAFailedAttempt(t *testing.T) {
+	for _, rules := range []uint32{RulesPaymentRetry, RulesPaymentRetry - 1} {
+		h := newHarness(t)
+		h.ok(&fsm.RaiseRules{Version: rules})
+		w := h.wallet("alice", "usd", 500)
+		dep := h.ok(&CreatePayment{ProjectID: project, PaymentID: "y0001dep", Type: PaymentDeposit, WalletID: w, AssetID: "usd",
+			Amount: Decimal{Units: fsm.AmountFromUint64(3)}, ExternalStorage: "wire:1"}).Value.(*Payment)
+		wd := h.ok(&CreatePayment{ProjectID: project, PaymentID: "y0001wd", Type: PaymentWithdrawal, WalletID: w, AssetID: "usd",
+			Amount: Decimal{Units: fsm.AmountFromUint64(2)}, ExternalStorage: "ach:1"}).Value.(*Payment)
+		status := func(s ledger.WalletStatus) {
+			h.ok(&ledger.SetWalletStatus{ProjectID: project, WalletID: w, Status: s})
+		}
+		complete := func(id string) *fsm.Result {
+			return h.apply(&UpdatePayment{ProjectID: project, PaymentID: id, Status: PaymentCompleted})
+		}
+		status(ledger.WalletSuspendedStatus)
+		wantCode(t, complete(dep.ID).Err, ledger.CodeWalletSuspended)
+		wantCode(t, complete(wd.ID).Err, ledger.CodeWalletSuspended)
+		if rules < RulesPaymentRetry {
+			status(ledger.WalletOpen)
+			wantCode(t, complete(dep.ID).Err, ledger.CodeDuplicateReferenceID)
+			wantCode(t, complete(wd.ID).Err, ledger.CodeDuplicateReferenceID)
+			h.wantBalance(w, 500, 300)
+			continue
+		}
+		// A second failed attempt: the next one skips both failed references.
+		wantCode(t, complete(dep.ID).Err, ledger.CodeWalletSuspended)
+		wantCode(t, complete(wd.ID).Err, ledger.CodeWalletSuspended)
+		status(ledger.WalletOpen)
+		for _, id := range []string{dep.ID, wd.ID} {
+			r := complete(id)
+			if r.Err != nil || r.Value.(*Payment).Status != PaymentCompleted || r.Value.(*Payment).TransactionID == "" {
+				t.Fatalf("completing %s after the account reopened: %+v %v", id, r.Value, r.Err)
+			}
+		}
+		// 500 + the deposit's 300 − the withdrawal's 200, nothing held; a repeat changes nothing.
+		h.wantBalance(w, 600, 600)
+		h.ok(&UpdatePayment{ProjectID: project, PaymentID: dep.ID, Status: PaymentCompleted})
+		h.wantBalance(w, 600, 600)
+	}
+}
