@@ -718,6 +718,12 @@ func TestGigPayMoneyMovesOnlyThroughGigPay(t *testing.T) {
 	if got := e.balances(payer) + " " + e.balances(payee); got != "5/5/0 4/4/0" {
 		t.Fatalf("payer, payee after the claim and the withdrawal: %s", got)
 	}
+	// Nor does it create the project (GigPay did) or delete GigPay's own asset; other assets of
+	// the project stay the operator's.
+	owned(e.admin.do("POST", "/projects", map[string]any{"id": gigPayProject, "name": "Mine"}))
+	owned(e.admin.do("DELETE", "/projects/"+gigPayProject+"/assets/usd", nil))
+	e.admin.do("POST", "/projects/"+gigPayProject+"/assets", map[string]any{"id": "pts", "name": "Points", "code": "PTS", "fractions": 1}).expect(201)
+	e.admin.do("DELETE", "/projects/"+gigPayProject+"/assets/pts", nil).expect(204)
 	// Still open: wallet status in GigPay's project, and money in any other project.
 	e.admin.do("PUT", "/projects/"+gigPayProject+"/wallets/"+payee+"/status", map[string]any{"status": "suspended"}).expect(200)
 	e.admin.do("POST", "/projects", map[string]any{"id": "shop", "name": "Shop"}).expect(201)

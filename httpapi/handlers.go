@@ -187,6 +187,12 @@ func (s *server) createProject(c *gin.Context) {
 		s.fail(c, s.gigaWalletProjectOwned())
 		return
 	}
+	if projectID == s.gigPayProject && s.gigPayProject != "" {
+		// GigPay creates it, with its own asset (gigpay_routes.go, ensureProject).
+		s.fail(c, &apiError{status: http.StatusConflict, code: CodeProjectOwnedByGigPay,
+			message: fmt.Sprintf("project %q is the GigPay API's: it creates it the first time it needs it", projectID)})
+		return
+	}
 	if result, ok := s.propose(c, &ledger.CreateProject{ProjectID: projectID, Name: name}); ok {
 		respond(s, c, http.StatusCreated, result, cloudwallet.ProjectOf)
 	}

@@ -118,13 +118,16 @@ type server struct {
 	// gigaWalletProject is the project the GigaWallet API owns ("" without it): the Cloud Wallet
 	// API reads it but does not write to it (guardGigaWalletProject).
 	gigaWalletProject string
-	backend           Backend
-	logger            *slog.Logger
-	metrics           *metrics
-	listener          string
-	requestTimeout    time.Duration
-	ready             func() error
-	readyDetail       func() string // nil on the public listener, which explains nothing
+	// gigPayProject is the GigPay API's project ("" without it): the Cloud Wallet API does not
+	// create it, move money in it or delete its own asset (guardGigPayProject).
+	gigPayProject  string
+	backend        Backend
+	logger         *slog.Logger
+	metrics        *metrics
+	listener       string
+	requestTimeout time.Duration
+	ready          func() error
+	readyDetail    func() string // nil on the public listener, which explains nothing
 	// ownListeners are the node's listener addresses, which a webhook must not target.
 	ownListeners []string
 	operator     Operator
@@ -423,7 +426,7 @@ func newAdminEngine(cfg AdminConfig, backend Backend, logger *slog.Logger, regis
 		specs = append(specs, (&gigaWallet{server: s, cfg: *cfg.GigaWallet}).routes()...)
 	}
 	if cfg.GigPay != nil {
-		s.gigPayEnv = cfg.GigPay.Env
+		s.gigPayEnv, s.gigPayProject = cfg.GigPay.Env, cfg.GigPay.ProjectID
 		for i := range specs {
 			specs[i].handler = s.guardGigPayProject(cfg.GigPay.ProjectID, specs[i].method, specs[i].path, specs[i].handler)
 		}
@@ -731,18 +734,34 @@ var gigPayMoneyRoutes = map[string]bool{
 // pending withdrawal whose money could be spent again; and money moved in or out beside its
 // payments is money its payment list does not show. What GigPay's documentation sends to this
 // API stays open: assets, customers, and wallet and customer status.
+//
+// Nor may it delete GigPay's own asset (usd), which GigPay creates with its project the first
+// time it needs them and never again: deleted while no wallet used it, every GigPay account
+// creation failed for good. Creating the project under another API's hand (POST /projects with
+// its ID) is refused in createProject.
 func (s *server) guardGigPayProject(projectID, method, path string, handler gin.HandlerFunc) gin.HandlerFunc {
-	if method != http.MethodPost || !gigPayMoneyRoutes[path] {
+	ownAsset := method == http.MethodDelete && path == "/projects/:projectId/assets/:assetId"
+	if !ownAsset && (method != http.MethodPost || !gigPayMoneyRoutes[path]) {
 		return handler
 	}
 	return func(c *gin.Context) {
-		if c.Param("projectId") == projectID {
+		switch {
+		case c.Param("projectId") != projectID:
+		case ownAsset && c.Param("assetId") == gigPayAssetID:
 			s.fail(c, &apiError{status: http.StatusConflict, code: CodeProjectOwnedByGigPay,
-				message: fmt.Sprintf("project %q is the GigPay API's: its money moves through GigPay's tokens and payments, not through Cloud Wallet transactions or holds", projectID)})
+				message: fmt.Sprintf("asset %q of project %q is the GigPay API's own: it cannot be deleted", gigPayAssetID, projectID)})
+			return
+		case !ownAsset:
+			s.fail(c, gigPayProjectOwned(projectID))
 			return
 		}
 		handler(c)
 	}
+}
+
+func gigPayProjectOwned(projectID string) *apiError {
+	return &apiError{status: http.StatusConflict, code: CodeProjectOwnedByGigPay,
+		message: fmt.Sprintf("project %q is the GigPay API's: its money moves through GigPay's tokens and payments, not through Cloud Wallet transactions or holds", projectID)}
 }
 
 func (s *server) gigaWalletProjectOwned() *apiError {
