@@ -198,9 +198,10 @@ func requireJSON(c *gin.Context) {
 		c.Next()
 		return
 	}
-	if !isJSONContentType(request.Header.Get("Content-Type")) {
+	// One Content-Type: of two, which one a proxy on the way read is anyone's guess.
+	if values := request.Header.Values("Content-Type"); len(values) != 1 || !isJSONContentType(values[0]) {
 		writeError(c, &apiError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
-			message: "Content-Type must be application/json (charset, if given, utf-8)"})
+			message: "Content-Type must be application/json (charset, if given, utf-8), once"})
 		return
 	}
 	c.Next()

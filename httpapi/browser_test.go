@@ -65,6 +65,12 @@ func TestContentTypeRequired(t *testing.T) {
 	if after := ledgerState(c, f); after != before {
 		t.Fatalf("415s changed the state:\nbefore %s\nafter  %s", before, after)
 	}
+	// Two Content-Type headers, even both JSON, are refused alike.
+	for _, second := range []string{"application/json", "text/plain"} {
+		twice := c.withHeader("Content-Type", "application/json")
+		twice.header.Add("Content-Type", second)
+		twice.do("POST", "/projects", map[string]any{"id": "twice", "name": "x"}).expectError(415, httpapi.CodeUnsupportedMediaType)
+	}
 	// JSON with parameters and any case is JSON.
 	for i, contentType := range []string{"application/json", "application/json; charset=utf-8", "Application/JSON; Charset=UTF-8", "application/json;foo=bar"} {
 		c.withHeader("Content-Type", contentType).do("POST", "/projects", map[string]any{"id": "ct" + string(rune('a'+i)), "name": "x"}).expect(201)

@@ -262,7 +262,8 @@ func parseTimeRange(q pageQuery) (ledger.TimeRange, *apiError) {
 		to = math.MaxInt64
 	}
 	if from > to {
-		return ledger.TimeRange{}, invalidArgument("query parameter from must not be after to")
+		// from may be the default: say which values met.
+		return ledger.TimeRange{}, invalidArgument("query parameter from (%d) must not be after to (%d)", from, to)
 	}
 	return ledger.TimeRange{FromMs: from, ToMs: to}, nil
 }
