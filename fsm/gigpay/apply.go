@@ -327,7 +327,9 @@ func (f *Family) claimToken(b *fsm.Batch, c *ClaimToken) *fsm.Result {
 	if err := usableWallet(dest); err != nil {
 		return fail(err)
 	}
-	tx, err := core.CaptureHoldTo(c.ProjectID, t.HoldID, dest.ID, "gigpay:claim:"+t.ID)
+	tx, err := retrying(b, "gigpay:claim:"+t.ID, func(reference string) (*ledger.Transaction, *fsm.Error) {
+		return core.CaptureHoldTo(c.ProjectID, t.HoldID, dest.ID, reference)
+	})
 	if err != nil {
 		return fail(err)
 	}
@@ -502,7 +504,9 @@ func (f *Family) closeToken(b *fsm.Batch, c *CloseToken) *fsm.Result {
 	if available := core.Available(c.ProjectID, dest.ID); available.Cmp(t.Amount) < 0 {
 		return fail(fsm.Rejectf(ledger.CodeInsufficientFunds, "the payee's account %q has %s available in the smallest unit; the reversal needs %s", dest.ID, available, t.Amount))
 	}
-	tx, err := core.Transfer(c.ProjectID, dest.ID, source.ID, "gigpay:close:"+t.ID, t.Amount)
+	tx, err := retrying(b, "gigpay:close:"+t.ID, func(reference string) (*ledger.Transaction, *fsm.Error) {
+		return core.Transfer(c.ProjectID, dest.ID, source.ID, reference, t.Amount)
+	})
 	if err != nil {
 		return fail(err)
 	}
@@ -592,12 +596,26 @@ func externalOf(p *Payment) string {
 	return p.Destination.ExternalStorage
 }
 
-// RulesPaymentRetry is the rules version from which a deposit or withdrawal whose completion
-// failed (its account suspended, a balance overflow) can be completed once the cause is gone.
-// The failed attempt's transaction keeps the payment's reference, so before it every later
-// attempt answered DuplicateReferenceId and the payment could only be canceled or failed;
-// now each attempt after a failed one takes the next reference (…:2, …:3).
+// RulesPaymentRetry is the rules version from which a deposit's or withdrawal's completion, a
+// token's claim or its close, whose attempt failed in the ledger (an account suspended, a
+// balance overflow), succeeds once the cause is gone. The failed attempt's transaction keeps
+// the reference GigPay derives from the payment or token, so before it every later attempt
+// answered DuplicateReferenceId: a payment could then only be canceled or failed, a token only
+// rejected or left to expire, a claimed token never closed.
 const RulesPaymentRetry uint32 = 5
+
+// retrying runs a ledger write under reference and, from RulesPaymentRetry, while an earlier
+// attempt's failed transaction holds the reference it tried, under the next one (…:2, …:3):
+// each attempt after a failed one gets a reference of its own. The payment or token the write
+// belongs to resolves once, so it still happens at most once.
+func retrying(b *fsm.Batch, reference string, run func(reference string) (*ledger.Transaction, *fsm.Error)) (*ledger.Transaction, *fsm.Error) {
+	tx, err := run(reference)
+	for attempt := 2; err != nil && err.Code == ledger.CodeDuplicateReferenceID && tx != nil &&
+		tx.Status == ledger.TransactionFailed && b.Rules() >= RulesPaymentRetry; attempt++ {
+		tx, err = run(reference + ":" + strconv.Itoa(attempt))
+	}
+	return tx, err
+}
 
 func (f *Family) updatePayment(b *fsm.Batch, c *UpdatePayment) *fsm.Result {
 	if !fsm.ValidText(c.Reason, ReasonMaxLength) {
@@ -646,13 +664,7 @@ func (f *Family) updatePayment(b *fsm.Batch, c *UpdatePayment) *fsm.Result {
 				return core.RedeemHold(c.ProjectID, p.HoldID, reference)
 			}
 		}
-		tx, err := complete(reference)
-		for attempt := 2; err != nil && err.Code == ledger.CodeDuplicateReferenceID && tx != nil &&
-			tx.Status == ledger.TransactionFailed && b.Rules() >= RulesPaymentRetry; attempt++ {
-			// An earlier attempt failed (the account suspended, an overflow) and its failed
-			// transaction keeps the reference: this attempt gets one of its own.
-			tx, err = complete(reference + ":" + strconv.Itoa(attempt))
-		}
+		tx, err := retrying(b, reference, complete)
 		if err != nil {
 			out := *p
 			return &fsm.Result{Err: err, Value: &out}

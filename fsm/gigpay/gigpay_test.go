@@ -678,3 +678,36 @@ func TestAPaymentCompletesAfterAFailedAttempt(t *testing.T) {
 		h.wantBalance(w, 600, 600)
 	}
 }
+
+// A claimed token's close that failed in the ledger (the payer's account suspended: the reversal
+// cannot credit it) goes through once the account is open again, from RulesPaymentRetry; before
+// it, the failed reversal kept the close's reference and the token could never be closed.
+func TestACloseGoesThroughAfterAFailedAttempt(t *testing.T) {
+	for _, rules := range []uint32{RulesPaymentRetry, RulesPaymentRetry - 1} {
+		h := newHarness(t)
+		h.ok(&fsm.RaiseRules{Version: rules})
+		payer, payee := h.wallet("alice", "usd", 1000), h.wallet("bob", "usd", 0)
+		tok := h.mustCreate(h.spec(payer, 400))
+		h.ok(&ClaimToken{ProjectID: project, Token: tok.Token, DestinationWalletID: payee})
+		status := func(s ledger.WalletStatus) {
+			h.ok(&ledger.SetWalletStatus{ProjectID: project, WalletID: payer, Status: s})
+		}
+		closeToken := func() *fsm.Result { return h.apply(&CloseToken{ProjectID: project, TokenID: tok.ID}) }
+		status(ledger.WalletSuspendedStatus)
+		wantCode(t, closeToken().Err, ledger.CodeWalletSuspended)
+		status(ledger.WalletOpen)
+		if rules < RulesPaymentRetry {
+			wantCode(t, closeToken().Err, ledger.CodeDuplicateReferenceID)
+			h.wantBalance(payer, 600, 600)
+			continue
+		}
+		status(ledger.WalletSuspendedStatus)
+		wantCode(t, closeToken().Err, ledger.CodeWalletSuspended) // a second failed attempt
+		status(ledger.WalletOpen)
+		if r := closeToken(); r.Err != nil || r.Value.(*Token).Status != TokenClosed {
+			t.Fatalf("close after the account reopened: %+v %v", r.Value, r.Err)
+		}
+		h.wantBalance(payer, 1000, 1000)
+		h.wantBalance(payee, 0, 0)
+	}
+}
