@@ -616,6 +616,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"asset fractions zero", "POST", "/projects/shop/assets", `{"name":"x","code":"X","fractions":0}`, 400, "InvalidArgument", false},
 		{"asset fractions fractional", "POST", "/projects/shop/assets", `{"name":"x","code":"X","fractions":1.5}`, 400, "InvalidJSON", false},
 		{"asset fractions negative", "POST", "/projects/shop/assets", `{"name":"x","code":"X","fractions":-1}`, 400, "InvalidJSON", false},
+		{"asset fractions past uint64", "POST", "/projects/shop/assets", `{"name":"x","code":"X","fractions":18446744073709551616}`, 400, "InvalidJSON", false},
 		{"asset code overlong", "POST", "/projects/shop/assets", `{"name":"x","code":"ABCDEFGHIJKLMNOPQ","fractions":1}`, 400, "InvalidArgument", false},
 		{"asset exists", "POST", "/projects/shop/assets", `{"id":"usd","name":"x","code":"X","fractions":1}`, 409, "AssetExists", true},
 		{"asset path id bad", "GET", "/projects/shop/assets/a%20b", nil, 400, "InvalidArgument", false},
@@ -856,4 +857,16 @@ func TestOversizeBodyWithoutLength(t *testing.T) {
 func validSlottedID(id string, kind byte) bool {
 	_, ok := keyspace.SlotOfID(id)
 	return ok && id[0] == kind
+}
+
+// An integer field's type error names its range: -1 and 2^64 for fractions both say why.
+func TestIntegerFieldsSayTheirRange(t *testing.T) {
+	c, _, _ := newTestServer(t)
+	setUp(t, c)
+	for _, fractions := range []string{"-1", "18446744073709551616"} {
+		r := c.do("POST", "/projects/shop/assets", `{"name":"x","code":"X","fractions":`+fractions+`}`).expectError(400, "InvalidJSON")
+		if want := "fractions must be a JSON integer from 0 to 18446744073709551615"; !strings.Contains(string(r.body), want) {
+			t.Errorf("fractions %s: %s, want %q", fractions, r.body, want)
+		}
+	}
 }

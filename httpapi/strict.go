@@ -1,6 +1,12 @@
 package httpapi
 
-import "github.com/gigaledger/gigaledger/httpapi/jsonstrict"
+import (
+	"fmt"
+	"math"
+	"reflect"
+
+	"github.com/gigaledger/gigaledger/httpapi/jsonstrict"
+)
 
 // Strict JSON (jsonstrict.Check says what it refuses and why): a request means exactly what it
 // says, whatever encoding/json would let through.
@@ -14,5 +20,18 @@ const jsonDepthMax = 16
 const jsonArrayMaxCount = max(resumeWalletIDsMaxCount, transactionsPerBatchMaxCount)
 
 // strictRules are the Cloud Wallet API's: value types stay encoding/json's (and validation's)
-// business, so a type error reads "operations.amount must be a JSON integer".
-var strictRules = jsonstrict.Rules{DepthMax: jsonDepthMax, ItemsMax: jsonArrayMaxCount, Noun: "field", TypeName: jsonstrict.TypeName}
+// business, so a type error reads "name must be a JSON string", and for an integer field
+// "fractions must be a JSON integer from 0 to 18446744073709551615" (integerTypeName).
+var strictRules = jsonstrict.Rules{DepthMax: jsonDepthMax, ItemsMax: jsonArrayMaxCount, Noun: "field", TypeName: integerTypeName}
+
+// integerTypeName is jsonstrict.TypeName with an integer's range, so that -1 or a number past
+// the field's type says why it is refused.
+func integerTypeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return fmt.Sprintf("a JSON integer from 0 to %d", uint64(math.MaxUint64)>>(64-t.Bits()))
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return fmt.Sprintf("a JSON integer from %d to %d", int64(-1)<<(t.Bits()-1), int64(math.MaxInt64)>>(64-t.Bits()))
+	}
+	return jsonstrict.TypeName(t)
+}
