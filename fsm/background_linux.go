@@ -20,8 +20,8 @@ const backgroundNice = 19
 // with their work — Pebble's flush and compaction goroutines, from their Begin events: the
 // goroutine never unlocks its thread, so when it returns the Go runtime ends the thread and
 // its priority with it (an unprivileged process could not raise it back); the main thread,
-// which the runtime never ends, it parks for good instead, so no other goroutine runs on it. A failure leaves
-// the thread as it was: the work runs, only not behind the request path.
+// which the runtime never ends, it parks for good instead, so no other goroutine runs on it.
+// A failure leaves the thread as it was: the work runs, only not behind the request path.
 func lowerBackgroundPriority() {
 	runtime.LockOSThread()
 	tid := unix.Gettid()

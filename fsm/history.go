@@ -193,14 +193,28 @@ func (h *historyMerger) merge() error {
 	return h.db.Compact(lower, append(bytes.Clone(upper), 0), false)
 }
 
-// stop ends the merger, after the merge it may be running; call it before closing the store.
-// A nil merger (a read-only store) has nothing to stop.
+// stop ends the merger, after the merge it may be running. A nil merger (a read-only store) has
+// nothing to stop.
 func (h *historyMerger) stop() {
 	if h == nil {
 		return
 	}
 	close(h.quit)
 	<-h.done
+}
+
+// closeHistory closes the history store, its merger first (a flush would wake it), flushing its
+// log into a table first when flush is set.
+func closeHistory(history *pebble.DB, merger *historyMerger, flush bool) error {
+	merger.stop()
+	var err error
+	if flush {
+		err = history.Flush()
+	}
+	if closeErr := history.Close(); err == nil {
+		err = closeErr
+	}
+	return err
 }
 
 // syncHistory makes the history store's log durable; the state store calls it as each of its
@@ -231,8 +245,7 @@ func openStores(statePath string, readOnly bool, logger *slog.Logger) (state, hi
 	state, err = openPebble(statePath, readOnly, logger, beforeFlush)
 	if err != nil {
 		if history != nil {
-			merger.stop()
-			history.Close()
+			closeHistory(history, merger, false)
 		}
 		return nil, nil, nil, err
 	}

@@ -169,8 +169,7 @@ func open(dir string, logger *slog.Logger, reg *Registry, readOnly bool) (*Machi
 	if err := m.load(); err != nil {
 		db.Close()
 		if history != nil {
-			merger.stop()
-			history.Close()
+			closeHistory(history, merger, false)
 		}
 		return nil, err
 	}
@@ -205,17 +204,12 @@ func (m *Machine) Close() error {
 	}
 	m.store.db = nil
 	if m.store.history != nil {
-		m.store.merger.stop() // before the flush below wakes it
-		m.store.merger = nil
-		if !m.store.readOnly && err == nil {
-			// Its log into an SST too, so that the next open has no log to replay into a
-			// memtable (a few MiB of RSS per shard that nothing reads).
-			err = m.store.history.Flush()
-		}
-		if closeErr := m.store.history.Close(); err == nil {
+		// Its log into an SST too, so that the next open has no log to replay into a memtable
+		// (a few MiB of RSS per shard that nothing reads).
+		if closeErr := closeHistory(m.store.history, m.store.merger, !m.store.readOnly && err == nil); err == nil {
 			err = closeErr
 		}
-		m.store.history = nil
+		m.store.history, m.store.merger = nil, nil
 	}
 	return err
 }

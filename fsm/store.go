@@ -170,9 +170,9 @@ func (s *Store) swap(livePath, nextPath, oldPath string) error {
 	}
 	s.db = nil
 	if s.history != nil {
-		s.merger.stop()
-		s.merger = nil
-		if err := s.history.Close(); err != nil {
+		err := closeHistory(s.history, s.merger, false)
+		s.merger = nil // stopped either way
+		if err != nil {
 			return fmt.Errorf("restore: close live history store: %w", err)
 		}
 		s.history = nil

@@ -189,8 +189,7 @@ func (s *server) createProject(c *gin.Context) {
 	}
 	if projectID == s.gigPayProject && s.gigPayProject != "" {
 		// GigPay creates it, with its own asset (gigpay_routes.go, ensureProject).
-		s.fail(c, &apiError{status: http.StatusConflict, code: CodeProjectOwnedByGigPay,
-			message: fmt.Sprintf("project %q is the GigPay API's: it creates it the first time it needs it", projectID)})
+		s.fail(c, s.gigPayProjectOwned("it creates it the first time it needs it"))
 		return
 	}
 	if result, ok := s.propose(c, &ledger.CreateProject{ProjectID: projectID, Name: name}); ok {

@@ -428,7 +428,7 @@ func newAdminEngine(cfg AdminConfig, backend Backend, logger *slog.Logger, regis
 	if cfg.GigPay != nil {
 		s.gigPayEnv, s.gigPayProject = cfg.GigPay.Env, cfg.GigPay.ProjectID
 		for i := range specs {
-			specs[i].handler = s.guardGigPayProject(cfg.GigPay.ProjectID, specs[i].method, specs[i].path, specs[i].handler)
+			specs[i].handler = s.guardGigPayProject(specs[i].method, specs[i].path, specs[i].handler)
 		}
 		specs = append(specs, (&gigPay{server: s, cfg: *cfg.GigPay}).routes()...)
 	}
@@ -739,29 +739,30 @@ var gigPayMoneyRoutes = map[string]bool{
 // time it needs them and never again: deleted while no wallet used it, every GigPay account
 // creation failed for good. Creating the project under another API's hand (POST /projects with
 // its ID) is refused in createProject.
-func (s *server) guardGigPayProject(projectID, method, path string, handler gin.HandlerFunc) gin.HandlerFunc {
+func (s *server) guardGigPayProject(method, path string, handler gin.HandlerFunc) gin.HandlerFunc {
 	ownAsset := method == http.MethodDelete && path == "/projects/:projectId/assets/:assetId"
 	if !ownAsset && (method != http.MethodPost || !gigPayMoneyRoutes[path]) {
 		return handler
 	}
 	return func(c *gin.Context) {
 		switch {
-		case c.Param("projectId") != projectID:
+		case c.Param("projectId") != s.gigPayProject:
 		case ownAsset && c.Param("assetId") == gigPayAssetID:
-			s.fail(c, &apiError{status: http.StatusConflict, code: CodeProjectOwnedByGigPay,
-				message: fmt.Sprintf("asset %q of project %q is the GigPay API's own: it cannot be deleted", gigPayAssetID, projectID)})
+			s.fail(c, s.gigPayProjectOwned("its asset %q is GigPay's own: it cannot be deleted", gigPayAssetID))
 			return
 		case !ownAsset:
-			s.fail(c, gigPayProjectOwned(projectID))
+			s.fail(c, s.gigPayProjectOwned("its money moves through GigPay's tokens and payments, not through Cloud Wallet transactions or holds"))
 			return
 		}
 		handler(c)
 	}
 }
 
-func gigPayProjectOwned(projectID string) *apiError {
+// gigPayProjectOwned is the 409 ProjectOwnedByGigPay of a Cloud Wallet write that GigPay's
+// project refuses, saying why.
+func (s *server) gigPayProjectOwned(why string, args ...any) *apiError {
 	return &apiError{status: http.StatusConflict, code: CodeProjectOwnedByGigPay,
-		message: fmt.Sprintf("project %q is the GigPay API's: its money moves through GigPay's tokens and payments, not through Cloud Wallet transactions or holds", projectID)}
+		message: fmt.Sprintf("project %q is the GigPay API's: ", s.gigPayProject) + fmt.Sprintf(why, args...)}
 }
 
 func (s *server) gigaWalletProjectOwned() *apiError {
