@@ -75,6 +75,13 @@ func (r *Router) captureAcross(ctx context.Context, env fsm.Envelope, c *ledger.
 		// Resolved before this capture (or by its first run, for a retry): as CaptureHold.
 		result.Err = &fsm.Error{Code: ledger.CodeHoldResolved, Message: "hold \"" + after.ID + "\" is " + after.Status.String()}
 		result.Value = &ledger.HoldResolution{Hold: after}
+	case began.Err != nil && began.Err.Code == ledger.CodeDuplicateReferenceID && t.Status == ledger.TransactionCompleted &&
+		after.CrossTransactionID != t.ID:
+		// A completed transaction under the reference that is neither this hold's capture nor
+		// capturing it (its finish not yet applied): the hold is active still, so "already
+		// applied" would tell the caller the capture happened. As CaptureHold answers it.
+		result.Err = fsm.Rejectf(ledger.CodeReferenceIDMismatch, "reference id %q was used by transaction %s, which is not this hold's capture", t.ReferenceID, t.ID)
+		result.Value = t
 	case failure.Code == ledger.CodeCrossShardHold || failure.Code == ledger.CodeHoldNotFound || failure.Code == ledger.CodeHoldResolved:
 		result.Err = failure
 	default: // the transfer failed: the failed transaction, the hold active still

@@ -53,7 +53,7 @@ func median(ds []time.Duration) time.Duration {
 // A hold on shard 0 captured to a wallet of shard 3 answers as the single-shard capture does:
 // 200 with the captured hold and the transaction, 409 HoldResolved on a second capture or a
 // retry, 422 with the failed transaction when the payee is closed (the hold stays active and
-// can be released).
+// can be released), 409 ReferenceIdMismatch under another transaction's reference.
 func TestCrossShardHoldCaptureOnThreeNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-node test")
@@ -128,6 +128,25 @@ func TestCrossShardHoldCaptureOnThreeNodes(t *testing.T) {
 	}
 	if f.balance(a) != 660 || f.balance(b) != 1290 || f.balance(a2) != 1050 {
 		t.Fatalf("balances %d %d %d", f.balance(a), f.balance(b), f.balance(a2))
+	}
+	// A capture under a reference that a completed transaction used (another hold's capture
+	// with the same transfer, or a plain transfer): 409 ReferenceIdMismatch with that
+	// transaction, not "already applied"; the hold stays active, as on one shard.
+	hm := f.placeHold(a, 200, "hold-mismatch")
+	tc.must("POST", "/projects/shop/transactions", map[string]any{"referenceId": "plain-1",
+		"operations": []map[string]any{{"type": "transfer", "from": a, "to": b, "amount": 200}}}, 201)
+	for _, ref := range []string{"cap-1", "plain-1"} {
+		out := tc.must("POST", "/projects/shop/holds/"+hm+"/capture", map[string]any{"to": b, "referenceId": ref}, 409)
+		if errorCode(out) != "ReferenceIdMismatch" || out["transaction"].(map[string]any)["referenceId"] != ref {
+			t.Fatalf("capture under reference %q: %v", ref, out)
+		}
+	}
+	if got := tc.must("GET", "/projects/shop/holds/"+hm, nil, 200); got["status"] != "active" {
+		t.Fatalf("hold after the mismatched captures: %v", got)
+	}
+	tc.must("POST", "/projects/shop/holds/"+hm+"/release", nil, 200)
+	if f.balance(a) != 460 || f.balance(b) != 1490 {
+		t.Fatalf("balances %d %d", f.balance(a), f.balance(b))
 	}
 	f.check(t)
 	t.Logf("hold capture over HTTP: cross-shard median %v (%d), single-shard median %v (%d)",
