@@ -72,7 +72,8 @@ func (g *gigaWallet) relayPay(c *gin.Context) {
 
 // relayStatus is POST /dc/:invoiceID/status {id}: unpaid until the follower has seen payments
 // covering the total, accepted while they wait for confirmations, confirmed once the invoice is
-// paid.
+// paid; an invoice that expired before payments covered it is the error expired, as pay
+// answers it (DogeConnect's statuses have no expired, and unpaid would say it can be paid).
 func (g *gigaWallet) relayStatus(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	invoiceID := c.Param("invoiceID")
@@ -87,6 +88,9 @@ func (g *gigaWallet) relayStatus(c *gin.Context) {
 	}
 	reply := gw.RelayReply{ID: invoiceID, Status: gw.RelayUnpaid}
 	switch {
+	case invoice.Status == gigawallet.InvoiceExpired && invoice.Incoming.Cmp(invoice.Total) < 0:
+		g.relayFail(c, &gw.RelayError{Status: http.StatusBadRequest, Code: gw.RelayErrorExpired, Message: "the invoice expired"})
+		return
 	case invoice.Status == gigawallet.InvoicePaid:
 		reply.Status = gw.RelayConfirmed
 		reply.RelayProgress(invoice.RequiredConfirmations, invoice.RequiredConfirmations)

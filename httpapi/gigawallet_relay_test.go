@@ -112,6 +112,16 @@ func TestDogeConnectRelay(t *testing.T) {
 	// The follower sees it mined: confirmed.
 	s.mine(&gigawallet.ObservedOutput{Vout: 0, Address: invoice.ID, Koinu: total + 1})
 	status(gw.RelayConfirmed)
+
+	// An invoice that expired unpaid: its status and a payment are both 400 expired, not
+	// "unpaid", which would tell a wallet it can still pay.
+	var late struct{ ID string }
+	s.c.do("POST", "/account/shop/invoice", `{"expire_minutes":1,"items":[{"type":"item","name":"tea","quantity":1,"value":"1"}]}`).
+		expect(200).decode(&late)
+	s.backend.Advance(2 * 60_000)
+	s.c.do("POST", "/account/shop", `{}`).expect(200) // any write: the batch expires what is due
+	refusal(public.do("POST", "/dc/"+late.ID+"/status", map[string]any{"id": late.ID}), 400, gw.RelayErrorExpired)
+	refusal(public.do("POST", "/dc/"+late.ID+"/pay", map[string]any{"id": late.ID, "tx": relayTx(t, late.ID, 100_000_000)}), 400, gw.RelayErrorExpired)
 }
 
 // newPublicClientWith is the public listener over the payout server's backend with cfg.

@@ -422,7 +422,7 @@ func (g *gigaWallet) routes() []routeSpec {
 			errors:  []int{http.StatusBadRequest, http.StatusNotFound, http.StatusServiceUnavailable}},
 		{method: http.MethodPost, path: "/dc/:invoiceID/status", operationID: "dogeconnectRelayStatus", tag: tagGigaWallet, keyless: true,
 			handler: g.relayStatus, request: "DogeConnectStatusQuery", success: ok, response: "DogeConnectRelayReply", public: true,
-			summary: "Public listener (and admin): the payment's status: unpaid until the chain follower has seen payments covering the total, accepted until the invoice is paid, then confirmed.",
+			summary: "Public listener (and admin): the payment's status: unpaid until the chain follower has seen payments covering the total, accepted until the invoice is paid, then confirmed. 400 expired for an invoice that expired before payments covered it.",
 			errors:  []int{http.StatusBadRequest, http.StatusNotFound}},
 	}
 }
