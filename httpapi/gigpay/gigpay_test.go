@@ -92,11 +92,16 @@ func TestTimes(t *testing.T) {
 	if ms2, e := ParseTime("t", "2024-01-09T19:00:56.246+01:00"); e != nil || ms2 != ms {
 		t.Fatalf("offset: %d %v", ms2, e)
 	}
+	if ms4, e := ParseTime("t", "2024-01-10T17:59:56.246+23:59"); e != nil || ms4 != ms {
+		t.Fatalf("the largest offset: %d %v", ms4, e)
+	}
 	if ms3, e := ParseTime("t", "2024-01-09T18:00:56Z"); e != nil || FormatTime(ms3) != "2024-01-09T18:00:56.000Z" {
 		t.Fatalf("no fraction: %d %v", ms3, e)
 	}
 	for _, bad := range []string{"", "2024-01-09", "2024-01-09T18:00:56.2461Z", "2024-01-09 18:00:56Z", "1969-12-31T23:59:59Z",
-		"tomorrow", strings.Repeat("9", 100), "2024-13-01T00:00:00Z"} {
+		"tomorrow", strings.Repeat("9", 100), "2024-13-01T00:00:00Z",
+		// Offsets RFC 3339 does not have, which Go's parser takes (+24:00 and +05:60 as hours).
+		"2030-01-01T00:00:00+24:00", "2030-01-01T00:00:00-24:00", "2030-01-01T00:00:00+05:60"} {
 		if _, e := ParseTime("t", bad); e == nil {
 			t.Errorf("%q accepted", bad)
 		}

@@ -28,7 +28,7 @@ func ParseTime(field, text string) (int64, *Error) {
 		return 0, invalid("%s must be an RFC 3339 time such as \"2024-01-09T18:00:56.246Z\"", field)
 	}
 	t, err := time.Parse(time.RFC3339Nano, text)
-	if err != nil {
+	if err != nil || !offsetInRange(text) {
 		return 0, invalid("%s must be an RFC 3339 time such as \"2024-01-09T18:00:56.246Z\"", field)
 	}
 	if t.Nanosecond()%int(time.Millisecond) != 0 {
@@ -39,4 +39,19 @@ func ParseTime(field, text string) (int64, *Error) {
 		return 0, invalid("%s must be between 1970 and 9999", field)
 	}
 	return ms, nil
+}
+
+// offsetInRange reports whether a time that time.Parse took has an RFC 3339 offset: Z, or
+// ±hh:mm with hh at most 23 and mm at most 59. Go takes +24:00 and +05:60 (an hour) too.
+func offsetInRange(text string) bool {
+	if last := text[len(text)-1]; last == 'Z' || last == 'z' {
+		return true
+	}
+	if len(text) < 6 {
+		return false
+	}
+	offset := text[len(text)-6:] // the parse checked its form: ±hh:mm
+	hours := int(offset[1]-'0')*10 + int(offset[2]-'0')
+	minutes := int(offset[4]-'0')*10 + int(offset[5]-'0')
+	return hours <= 23 && minutes <= 59
 }
