@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -245,17 +246,17 @@ func TestMethodNotAllowed(t *testing.T) {
 		method, path string
 		allow        []string
 	}{
-		{"DELETE", "/projects", []string{"GET", "POST"}},
-		{"PATCH", "/projects/shop", []string{"GET"}},
+		{"DELETE", "/projects", []string{"GET", "HEAD", "POST"}},
+		{"PATCH", "/projects/shop", []string{"GET", "HEAD"}},
 		{"POST", "/projects/shop/name", []string{"PUT"}},
 		{"GET", "/projects/shop/name", []string{"PUT"}},
-		{"PUT", "/projects/shop/assets/usd", []string{"DELETE", "GET"}},
-		{"POST", "/projects/shop/customers/" + f.customerA, []string{"DELETE", "GET", "PUT"}},
+		{"HEAD", "/projects/shop/name", []string{"PUT"}},
+		{"PUT", "/projects/shop/assets/usd", []string{"DELETE", "GET", "HEAD"}},
+		{"POST", "/projects/shop/customers/" + f.customerA, []string{"DELETE", "GET", "HEAD", "PUT"}},
 		{"GET", "/projects/shop/customers/" + f.customerA + "/suspend", []string{"POST"}},
-		{"DELETE", "/projects/shop/transactions", []string{"GET", "POST"}},
-		{"POST", "/healthz", []string{"GET"}},
-		{"HEAD", "/openapi.json", []string{"GET"}},
-		{"OPTIONS", "/projects", []string{"GET", "POST"}},
+		{"DELETE", "/projects/shop/transactions", []string{"GET", "HEAD", "POST"}},
+		{"POST", "/healthz", []string{"GET", "HEAD"}},
+		{"OPTIONS", "/projects", []string{"GET", "HEAD", "POST"}},
 	}
 	proposals := backend.Proposals()
 	for _, tc := range cases {
@@ -275,8 +276,48 @@ func TestMethodNotAllowed(t *testing.T) {
 		t.Errorf("401 tells an anonymous client the methods: Allow %q", r.header.Get("Allow"))
 	}
 	public := &apiClient{t: t, handler: httpapi.NewPublic(httpapi.PublicConfig{}, testLogger(t), nil)}
-	if r := public.do("POST", "/readyz", nil).expectError(405, httpapi.CodeMethodNotAllowed); r.header.Get("Allow") != "GET" {
+	if r := public.do("POST", "/readyz", nil).expectError(405, httpapi.CodeMethodNotAllowed); r.header.Get("Allow") != "GET, HEAD" {
 		t.Errorf("public 405 Allow %q", r.header.Get("Allow"))
+	}
+}
+
+// TestHeadAnswersAsGet: HEAD on a GET route answers what GET answers, headers only (HTTP's
+// "general-purpose servers support GET and HEAD"; a monitor probing /healthz with HEAD got
+// 405), on a real server so that net/http's dropping of the body is what is tested; the auth
+// applies to it as to GET.
+func TestHeadAnswersAsGet(t *testing.T) {
+	c, _, _ := newTestServer(t)
+	setUp(t, c)
+	server := httptest.NewServer(c.handler)
+	defer server.Close()
+	call := func(method, path string, token bool) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(method, server.URL+path, nil)
+		if token {
+			req.Header.Set("Authorization", "Bearer "+testToken)
+		}
+		resp, err := server.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, body
+	}
+	for _, path := range []string{"/healthz", "/projects/shop", "/openapi.json"} {
+		get, getBody := call("GET", path, true)
+		head, headBody := call("HEAD", path, true)
+		if get.StatusCode != 200 || head.StatusCode != 200 || len(headBody) != 0 || len(getBody) == 0 ||
+			head.Header.Get("Content-Type") != get.Header.Get("Content-Type") {
+			t.Errorf("%s: GET %d %q (%d bytes), HEAD %d %q (%d bytes)", path, get.StatusCode, get.Header.Get("Content-Type"), len(getBody),
+				head.StatusCode, head.Header.Get("Content-Type"), len(headBody))
+		}
+	}
+	if head, _ := call("HEAD", "/projects/shop", false); head.StatusCode != http.StatusUnauthorized {
+		t.Errorf("HEAD without the token: %d", head.StatusCode)
+	}
+	if head, _ := call("HEAD", "/projects/nowhere", true); head.StatusCode != http.StatusNotFound {
+		t.Errorf("HEAD of a missing project: %d", head.StatusCode)
 	}
 }
 

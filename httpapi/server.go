@@ -440,9 +440,19 @@ func newAdminEngine(cfg AdminConfig, backend Backend, logger *slog.Logger, regis
 		if specs[i].path == pathOpenAPI {
 			specs[i].handler = func(c *gin.Context) { c.Data(http.StatusOK, "application/json", document) }
 		}
-		engine.Handle(specs[i].method, specs[i].path, specs[i].handler)
+		handle(engine, specs[i])
 	}
 	return engine
+}
+
+// handle registers a route; a GET route answers HEAD too, with the same handler (every
+// general-purpose server supports both, RFC 9110 §9.1: monitors probe with HEAD), and net/http
+// sends its headers without the body.
+func handle(engine *gin.Engine, spec routeSpec) {
+	engine.Handle(spec.method, spec.path, spec.handler)
+	if spec.method == http.MethodGet {
+		engine.Handle(http.MethodHead, spec.path, spec.handler)
+	}
 }
 
 // NewPublic returns the public listener's handler: what a payer's browser may reach: /healthz,
@@ -475,7 +485,7 @@ func NewPublic(cfg PublicConfig, logger *slog.Logger, registry *prometheus.Regis
 		}
 	}
 	for _, spec := range specs {
-		engine.Handle(spec.method, spec.path, spec.handler)
+		handle(engine, spec)
 	}
 	return engine
 }
