@@ -292,6 +292,15 @@ func (s *Shard) IsLeader() bool {
 	return s.raft.State() == raft.Leader
 }
 
+// LeaderReady reports whether this replica leads and its state machine has applied everything
+// committed before its term began (its term's barrier: establishLeadership), as ReadIndex waits
+// for. A leader duty that reads the state to decide what to propose (the cross-shard driver,
+// the chain follower, the event relay, the timed duties) asks this, not IsLeader: a node
+// elected while replaying its log reads records whose next steps are still ahead in it.
+func (s *Shard) LeaderReady() bool {
+	return s.raft.State() == raft.Leader && s.readyTerm.Load() == s.raft.CurrentTerm()
+}
+
 // State returns the raft state of this replica.
 func (s *Shard) State() raft.RaftState {
 	return s.raft.State()

@@ -516,3 +516,44 @@ func TestLingerNeverHoldsALoneSequentialProposer(t *testing.T) {
 		t.Fatalf("%d holds for a lone sequential proposer, want 0", holds)
 	}
 }
+
+// TestLeaderReadyWaitsForTheBacklog: a replica elected while its state machine still applies
+// the log committed before its term leads (IsLeader) but is not ready (LeaderReady) until that
+// backlog is applied. Leader duties that read the state ask LeaderReady: a cross-shard driver
+// that scanned records mid-replay proposed steps their shards had already taken (hundreds of
+// "cross-shard step refused" warnings after a kill -9).
+func TestLeaderReadyWaitsForTheBacklog(t *testing.T) {
+	g := newGroup(t, 1, nil)
+	leader := g.leader()
+	ctx := testutil.Context(t, testutil.WaitMax)
+	for i := range 5 {
+		g.propose(ctx, fmt.Appendf(nil, "c%d", i))
+	}
+	// The state lost (no snapshot): the restarted replica applies the whole log again, held
+	// at its first entry.
+	sm := shardtest.NewRecorder()
+	release, held := make(chan struct{}), make(chan struct{})
+	var holding, releasing sync.Once
+	sm.SetBeforeApply(func(uint64) {
+		holding.Do(func() { close(held) })
+		<-release
+	})
+	// Registered after the group's cleanup, so it runs first: a failure below must not leave the
+	// apply goroutine held while the group closes the replica.
+	t.Cleanup(func() { releasing.Do(func() { close(release) }) })
+	g.restart(leader, sm)
+	select {
+	case <-held:
+	case <-ctx.Done():
+		t.Fatal("the restarted replica applied nothing")
+	}
+	testutil.Eventually(t, "the replica leads again", func() bool { return leader.shard.IsLeader() })
+	if leader.shard.LeaderReady() || leader.shard.Stats().LeaderReady {
+		t.Fatal("ready while its state machine is held before the log it had committed")
+	}
+	releasing.Do(func() { close(release) })
+	testutil.Eventually(t, "the leader ready once the backlog is applied", func() bool { return leader.shard.LeaderReady() })
+	if got := len(sm.Commands()); got < 5 {
+		t.Fatalf("ready with %d of the 5 commands applied", got)
+	}
+}

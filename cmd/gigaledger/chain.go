@@ -110,7 +110,7 @@ type chainShards struct {
 func (c chainShards) LedShards() []int {
 	var led []int
 	for _, k := range c.node.HostedShards() {
-		if s := c.node.Shard(k); s != nil && s.IsLeader() {
+		if s := c.node.Shard(k); s != nil && s.LeaderReady() {
 			led = append(led, k)
 		}
 	}

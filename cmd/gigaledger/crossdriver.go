@@ -15,7 +15,7 @@ import (
 func startCrossDriver(node *cluster.Node, shards routing.Shards, registry prometheus.Registerer, logger *slog.Logger) *routing.CrossDriver {
 	leads := func(shardID int) bool {
 		s := node.Shard(shardID)
-		return s != nil && s.IsLeader()
+		return s != nil && s.LeaderReady()
 	}
 	driver := routing.NewCrossDriver(shards, leads, logger.With("duty", "cross-shard"))
 	if registry != nil {

@@ -59,7 +59,7 @@ func (d *leaderDuties) run() {
 		for _, k := range d.cluster.HostedShards() {
 			machine, ok := d.cluster.StateMachine(k).(*fsm.Machine)
 			s := d.cluster.Shard(k)
-			if !ok || s == nil || !s.IsLeader() {
+			if !ok || s == nil || !s.LeaderReady() {
 				continue
 			}
 			if !machine.HistoryChainStarted() {

@@ -145,7 +145,7 @@ func (r deadLetterRedriver) RedriveDeadLetters(ctx context.Context, subscriber s
 func (r relayShards) LedShards() []int {
 	var led []int
 	for _, k := range r.node.HostedShards() {
-		if s := r.node.Shard(k); s != nil && s.IsLeader() {
+		if s := r.node.Shard(k); s != nil && s.LeaderReady() {
 			led = append(led, k)
 		}
 	}
