@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -196,5 +197,26 @@ func TestCrossShardIdempotencyKey(t *testing.T) {
 	}
 	if b := s.wallet(t, s.b, s.shardB); b.Balance != fsm.AmountFromUint64(105) {
 		t.Fatalf("b %s", b.Balance)
+	}
+}
+
+// decide reports every participant whose vote is missing, each named once by its shard: one
+// refusal logged must not hide another (it kept only the last, prefixed twice).
+func TestCrossDecideNamesEveryMissingVote(t *testing.T) {
+	shards := &downShards{localShards: newLocalShards(t, 4), down: map[int]bool{1: true, 2: true, 3: true}}
+	driver := NewCrossDriver(shards, func(int) bool { return true }, nil)
+	t.Cleanup(driver.Close)
+	c := crossRun{d: driver, coordinator: 0, projectID: "shop", id: "t0000000000000000000007",
+		votes: map[int]ledger.CrossVote{}, finished: map[int]bool{}}
+	x := &ledger.CrossTransaction{Transaction: &ledger.Transaction{ID: c.id, ProjectID: "shop", CreatedAt: time.Now().UnixMilli()},
+		Participants: []ledger.CrossParticipant{{Shard: 1}, {Shard: 2}, {Shard: 3}}}
+	decided, err := c.decide(x)
+	if decided != nil || !errors.Is(err, cluster.ErrNoLeader) {
+		t.Fatalf("decide with every participant down: %v, %v", decided, err)
+	}
+	for _, shard := range []string{"shard 1: ", "shard 2: ", "shard 3: "} {
+		if n := strings.Count(err.Error(), shard); n != 1 {
+			t.Errorf("%q named %d times in %q", shard, n, err)
+		}
 	}
 }

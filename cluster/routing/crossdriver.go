@@ -274,11 +274,11 @@ func (c *crossRun) decide(x *ledger.CrossTransaction) (*ledger.CrossTransaction,
 		votes[i] = &vote
 		return nil
 	})
-	var missing error
+	var missing error // every missing vote's cause (propose names the shard): a benign refusal must not hide another
 	decide := &ledger.CrossDecide{ProjectID: c.projectID, TransactionID: c.id}
 	for i, p := range x.Participants {
 		if votes[i] == nil {
-			missing = fmt.Errorf("shard %d: %w", p.Shard, errs[i])
+			missing = errors.Join(missing, errs[i])
 			continue
 		}
 		c.votes[p.Shard] = *votes[i]
@@ -320,7 +320,7 @@ func (c *crossRun) propose(shardID int, cmd fsm.Command) (fsm.Value, error) {
 	defer cancel()
 	out, err := c.d.shards.Propose(ctx, shardID, fsm.EncodeCommand(cmd))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("shard %d: %w", shardID, err)
 	}
 	result, ok := out.(*fsm.Result)
 	if !ok {
