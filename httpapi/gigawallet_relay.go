@@ -36,7 +36,7 @@ func (g *gigaWallet) relayPay(c *gin.Context) {
 	// Expired as the ledger says (at the first batch whose time reaches the expiry; an idle
 	// shard's leader proposes one), so every node answers alike.
 	if invoice.Status == gigawallet.InvoiceExpired {
-		g.relayFail(c, &gw.RelayError{Status: http.StatusBadRequest, Code: gw.RelayErrorExpired, Message: "the invoice expired"})
+		g.relayFail(c, relayExpired())
 		return
 	}
 	if rejection := gw.CheckRelayOutputs(payment.Tx, invoice.Address, invoice.Total, g.cfg.Network); rejection != nil {
@@ -89,7 +89,7 @@ func (g *gigaWallet) relayStatus(c *gin.Context) {
 	reply := gw.RelayReply{ID: invoiceID, Status: gw.RelayUnpaid}
 	switch {
 	case invoice.Status == gigawallet.InvoiceExpired && invoice.Incoming.Cmp(invoice.Total) < 0:
-		g.relayFail(c, &gw.RelayError{Status: http.StatusBadRequest, Code: gw.RelayErrorExpired, Message: "the invoice expired"})
+		g.relayFail(c, relayExpired())
 		return
 	case invoice.Status == gigawallet.InvoicePaid:
 		reply.Status = gw.RelayConfirmed
@@ -126,4 +126,9 @@ func (g *gigaWallet) relayFail(c *gin.Context, e *gw.RelayError) {
 		g.server.logger.Error("dogeconnect relay failed", "route", c.FullPath(), "code", e.Code, "error", e.Cause)
 	}
 	c.AbortWithStatusJSON(e.Status, e) // the handler set Cache-Control: no-store
+}
+
+// relayExpired is the refusal of an invoice that expired, for pay and status alike.
+func relayExpired() *gw.RelayError {
+	return &gw.RelayError{Status: http.StatusBadRequest, Code: gw.RelayErrorExpired, Message: "the invoice expired"}
 }

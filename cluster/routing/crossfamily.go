@@ -80,7 +80,7 @@ func (r *Router) captureAcross(ctx context.Context, env fsm.Envelope, c *ledger.
 		// A completed transaction under the reference that is neither this hold's capture nor
 		// capturing it (its finish not yet applied): the hold is active still, so "already
 		// applied" would tell the caller the capture happened. As CaptureHold answers it.
-		result.Err = fsm.Rejectf(ledger.CodeReferenceIDMismatch, "reference id %q was used by transaction %s, which is not this hold's capture", t.ReferenceID, t.ID)
+		result.Err = ledger.CaptureReferenceMismatch(t.ReferenceID, t.ID)
 		result.Value = t
 	case failure.Code == ledger.CodeCrossShardHold || failure.Code == ledger.CodeHoldNotFound || failure.Code == ledger.CodeHoldResolved:
 		result.Err = failure

@@ -147,6 +147,13 @@ func (l *Ledger) releaseHold(c *ReleaseHold) *fsm.Result {
 // "the capture already applied" while nothing moved).
 const RulesCaptureReferenceMismatch uint32 = 5
 
+// CaptureReferenceMismatch is the refusal of a capture whose reference ID completed transaction
+// transactionID used, which is not the hold's capture (a capture across shards answers it too).
+func CaptureReferenceMismatch(referenceID, transactionID string) *fsm.Error {
+	return rejectf(CodeReferenceIDMismatch, "reference id %q was used by transaction %s, which is not this hold's capture",
+		referenceID, transactionID)
+}
+
 // captureHold runs the capture as a transaction of one transfer from the hold's wallet, with the
 // hold's amount released while it runs; if the transaction fails it is recorded as failed and
 // the hold stays active.
@@ -177,8 +184,7 @@ func (l *Ledger) captureHold(c *CaptureHold) *fsm.Result {
 		l.b.Rules() >= RulesCaptureReferenceMismatch {
 		// A completed transaction under the reference is not this hold's capture, which would
 		// have resolved the hold: "already applied" would tell the caller the capture happened.
-		return &fsm.Result{Err: rejectf(CodeReferenceIDMismatch,
-			"reference id %q was used by transaction %s, which is not this hold's capture", referenceID, t.ID), Value: t}
+		return &fsm.Result{Err: CaptureReferenceMismatch(referenceID, t.ID), Value: t}
 	}
 	if result.Err != nil || t == nil || t.Status != TransactionCompleted {
 		return result
