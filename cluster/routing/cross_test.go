@@ -220,3 +220,59 @@ func TestCrossDecideNamesEveryMissingVote(t *testing.T) {
 		}
 	}
 }
+
+// A driver that read its record before another driver finished the transaction (two leaders for
+// a moment) has its prepares refused as finished: said at info level, not as a refusal to
+// worry about, unless another kind of error comes with them.
+func TestCrossStalePrepareIsNotAWarning(t *testing.T) {
+	s := newCrossSetup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	_, err := s.router.Propose(ctx, fsm.Envelope{Command: s.transfer("r4", 30)})
+	cancel()
+	if !errors.Is(err, backend.ErrOutcomeUnknown) {
+		t.Fatalf("no driver, deadline passed: %v", err)
+	}
+	pending, err := s.shards.ledgers[s.shardA].PendingCross(10)
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("the begun record: %+v %v", pending, err)
+	}
+	stale := pending[0]
+
+	driver := NewCrossDriver(s.shards, func(int) bool { return true }, nil)
+	driver.Run(4)
+	t.Cleanup(driver.Close)
+	testutil.EventuallyWithin(t, 5*time.Second, "the transaction done", func() bool {
+		x, err := s.shards.ledgers[s.shardA].GetCrossTransaction("shop", stale.Transaction.ID)
+		return err == nil && x.Done()
+	})
+
+	// The stale driver is within the deadline (the test shards' clock starts in 2023), so a
+	// missing vote is an error rather than a decision without it.
+	staleDriver := NewCrossDriver(s.shards, func(int) bool { return true }, nil)
+	staleDriver.Deadline = 100 * 365 * 24 * time.Hour
+	t.Cleanup(staleDriver.Close)
+	c := crossRun{d: staleDriver, coordinator: s.shardA, projectID: "shop", id: stale.Transaction.ID,
+		votes: map[int]ledger.CrossVote{}, finished: map[int]bool{}}
+	done, err := c.step(&stale)
+	if done || err == nil || !strings.Contains(err.Error(), string(ledger.CodeCrossShardFinished)) {
+		t.Fatalf("stale step: %v, %v", done, err)
+	}
+	if !onlyFinishedRefusals(err) {
+		t.Errorf("stale prepares not classed as finished: %v", err)
+	}
+	for _, other := range []error{
+		fmt.Errorf("shard 3: %w", cluster.ErrNoLeader),
+		fmt.Errorf("shard 3: %w", fsm.Rejectf(ledger.CodeBalanceOverflow, "too much")),
+	} {
+		if onlyFinishedRefusals(errors.Join(err, other)) {
+			t.Errorf("%v hidden behind the finished refusals", other)
+		}
+	}
+	if onlyFinishedRefusals(nil) || onlyFinishedRefusals(cluster.ErrNoLeader) {
+		t.Error("no refusal classed as finished")
+	}
+	if a, b := s.wallet(t, s.a, s.shardA), s.wallet(t, s.b, s.shardB); a.Balance != fsm.AmountFromUint64(70) ||
+		b.Balance != fsm.AmountFromUint64(130) || !a.Held.IsZero() {
+		t.Fatalf("balances %s (held %s) and %s", a.Balance, a.Held, b.Balance)
+	}
+}

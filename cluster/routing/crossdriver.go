@@ -167,6 +167,13 @@ func (d *CrossDriver) drive(coordinator int, x *ledger.CrossTransaction) {
 		}
 		var rejection *fsm.Error
 		switch {
+		case onlyFinishedRefusals(err):
+			// Every refusal says a participant has finished: the decision is made and the
+			// record, read again below, says so. Another driver got further (two leaders for a
+			// moment, each step idempotent), or a prepare came past its window and the deadline
+			// decides without that vote.
+			d.logger.Info("cross-shard step found a participant finished; reading the record again", "shard", coordinator,
+				"transaction", c.id, "err", err)
 		case errors.As(err, &rejection):
 			// A shard refused a step: not a leader change but a bug or a commit that would
 			// overflow (BalanceOverflow, retried until it fits). Said loudly, retried slowly.
@@ -195,6 +202,35 @@ func (d *CrossDriver) drive(coordinator int, x *ledger.CrossTransaction) {
 		}
 		x = fresh
 	}
+}
+
+// onlyFinishedRefusals reports whether err holds refusals and every one of them is
+// CrossShardTransactionFinished. A step's error may join several participants' (decide), and a
+// benign refusal must not hide another.
+func onlyFinishedRefusals(err error) bool {
+	found, other := false, false
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case nil:
+		case *fsm.Error:
+			if e.Code == ledger.CodeCrossShardFinished {
+				found = true
+			} else {
+				other = true
+			}
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				walk(inner)
+			}
+		case interface{ Unwrap() error }:
+			walk(e.Unwrap())
+		default:
+			other = true // not a refusal: a transport error, a leader change
+		}
+	}
+	walk(err)
+	return found && !other
 }
 
 // crossRun is one record's driving state: what survives between retries in memory (the votes
