@@ -135,6 +135,8 @@ func TestTransactionBatchRefusals(t *testing.T) {
 		{"no reference", mustJSON(t, batch(good, good, map[string]any{"operations": []any{issue(f.walletA, 1)}})), "InvalidArgument", "transactions[2].referenceId", 400},
 		{"unknown key", `{"transactions":[{"referenceId":"a","operations":[{"type":"issue","to":"w","amount":1}],"extra":1}]}`, "InvalidJSON", "extra", 400},
 		{"wrong type", `{"transactions":[{"referenceId":"a","operations":[{"type":"issue","to":"w","amount":1}]},{"referenceId":7,"operations":[]}]}`, "InvalidJSON", "transactions[1].referenceId", 400},
+		{"null item", `{"transactions":[{"referenceId":"a","operations":[{"type":"issue","to":"w","amount":1}]},null]}`, "InvalidJSON", "transactions[1] must be a JSON object", 400},
+		{"null operation", `{"transactions":[{"referenceId":"a","operations":[null]}]}`, "InvalidJSON", "transactions[0].operations[0] must be a JSON object", 400},
 		{"duplicate key", `{"transactions":[{"referenceId":"a","referenceId":"b","operations":[{"type":"issue","to":"w","amount":1}]}]}`, "InvalidJSON", "referenceId", 400},
 		{"empty", `{"transactions":[]}`, "LimitExceeded", "transactions", 400},
 		{"too many", mustJSON(t, map[string]any{"transactions": many}), "LimitExceeded", "1000", 400},

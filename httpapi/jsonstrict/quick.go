@@ -103,13 +103,19 @@ func (q *quick) value(target reflect.Type, depth int) bool {
 		return true
 	}
 	for items := 0; ; items++ {
-		if items == q.rules.ItemsMax || !q.value(element, depth+1) {
+		if items == q.rules.ItemsMax || q.nullItem(element) || !q.value(element, depth+1) {
 			return false
 		}
 		if done, ok := q.after(']'); done || !ok {
 			return ok
 		}
 	}
+}
+
+// nullItem reports an array item that is null where the walk refuses it (an item of a known type).
+func (q *quick) nullItem(element reflect.Type) bool {
+	q.space()
+	return q.rules.Shapes && element != nil && element != RawMessageType && bytes.HasPrefix(q.data[q.i:], []byte("null"))
 }
 
 // after reads what follows a member or element: ',' (another comes: not done) or the closing

@@ -160,7 +160,7 @@ func Check(data []byte, target reflect.Type, rules Rules) *Problem {
 func walk(data []byte, target reflect.Type, rules Rules) *Problem {
 	walker := walker{decoder: json.NewDecoder(bytes.NewReader(data)), rules: rules}
 	walker.decoder.UseNumber()
-	return walker.value(target, "", 0)
+	return walker.value(target, "", 0, false)
 }
 
 // walker walks one JSON value token by token.
@@ -169,8 +169,9 @@ type walker struct {
 	rules   Rules
 }
 
-// value reads the next value, which decodes into target (nil: unknown), found at path.
-func (w *walker) value(target reflect.Type, path string, depth int) *Problem {
+// value reads the next value, which decodes into target (nil: unknown), found at path; item says
+// it is an array's item.
+func (w *walker) value(target reflect.Type, path string, depth int, item bool) *Problem {
 	token, err := w.decoder.Token()
 	if err != nil {
 		return syntaxProblem(err)
@@ -178,7 +179,7 @@ func (w *walker) value(target reflect.Type, path string, depth int) *Problem {
 	target = Deref(target)
 	delim, ok := token.(json.Delim)
 	if !ok {
-		return w.scalar(token, target, path)
+		return w.scalar(token, target, path, item)
 	}
 	if depth >= w.rules.DepthMax {
 		return problem(TooDeep, "the request body nests deeper than %d levels", w.rules.DepthMax)
@@ -202,7 +203,7 @@ func (w *walker) value(target reflect.Type, path string, depth int) *Problem {
 			if i == w.rules.ItemsMax {
 				return problem(TooManyItems, "%s holds more than %d items", nameOf(path), w.rules.ItemsMax)
 			}
-			if p := w.value(element, path+"["+strconv.Itoa(i)+"]", depth+1); p != nil {
+			if p := w.value(element, path+"["+strconv.Itoa(i)+"]", depth+1, true); p != nil {
 				return p
 			}
 		}
@@ -263,7 +264,7 @@ func (w *walker) object(target reflect.Type, path string, depth int) *Problem {
 		if path != "" {
 			memberPath = path + "." + key
 		}
-		if p := w.value(memberType, memberPath, depth+1); p != nil {
+		if p := w.value(memberType, memberPath, depth+1, false); p != nil {
 			return p
 		}
 	}
@@ -271,9 +272,17 @@ func (w *walker) object(target reflect.Type, path string, depth int) *Problem {
 }
 
 // scalar checks a scalar token against the kind of field it decodes into (with Rules.Shapes).
-// null is left to the field's own rules (a string field treats it as absent).
-func (w *walker) scalar(token json.Token, target reflect.Type, path string) *Problem {
-	if !w.rules.Shapes || target == nil || token == nil {
+// A member's null is left to the field's own rules (a string field treats it as absent); an
+// array's item cannot be absent, so a null one is refused as the wrong type (encoding/json
+// would make a zero value of it: a null transaction of a batch would be checked as an empty one).
+func (w *walker) scalar(token json.Token, target reflect.Type, path string, item bool) *Problem {
+	if !w.rules.Shapes || target == nil || target == RawMessageType {
+		return nil
+	}
+	if token == nil {
+		if item {
+			return problem(Schema, "%s must be %s", path, w.rules.TypeName(target))
+		}
 		return nil
 	}
 	switch target.Kind() {

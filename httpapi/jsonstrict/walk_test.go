@@ -48,6 +48,11 @@ func TestCheck(t *testing.T) {
 		{shapes, `{"items":[{"name":5}]}`, Schema, "items[0].name must be a string"},
 		{shapes, `{"items":[{"nme":"a"}]}`, Schema, `unknown key "nme" in items[0]`},
 		{shapes, `{"items":[{"quantity":7,"name":null}],"tags":{"x":{"quantity":1}}}`, 0, ""},
+		// An array's item cannot be absent: a null one is the wrong type (a member's null is absent).
+		{shapes, `{"items":[null]}`, Schema, "items[0] must be a struct"},
+		{shapes, `{"items":[{"name":"a"}, null ]}`, Schema, "items[1] must be a struct"},
+		{shapes, `{"items":null,"tags":{"x":null}}`, 0, ""},
+		{loose, `{"items":[null]}`, 0, ""},
 	}
 	for _, c := range cases {
 		p := Check([]byte(c.body), target, c.rules)
