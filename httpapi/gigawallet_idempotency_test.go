@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigawallet"
@@ -57,13 +58,7 @@ type payoutServer struct {
 
 func newPayoutServer(t *testing.T) *payoutServer {
 	t.Helper()
-	keys := testKeychain(t)
-	backend := httpapitest.NewLedgerBackend(t)
-	chain := &fakeChain{}
-	cfg := gigaWalletTestConfig(keys)
-	cfg.Chain = chain
-	handler := httpapi.NewAdmin(httpapi.AdminConfig{Token: testToken, GigaWallet: cfg}, backend, testLogger(t), nil)
-	s := &payoutServer{t: t, c: &apiClient{t: t, handler: handler, token: testToken}, backend: backend, chain: chain}
+	s := newEmptyPayoutServer(t, 0)
 	s.deposit("shop", "10")
 	s.deposit("shop", "5")
 	s.deposit("shop", "5")
@@ -71,6 +66,50 @@ func newPayoutServer(t *testing.T) *payoutServer {
 	s.deposit("other", "10")
 	s.mine(nil)
 	return s
+}
+
+// newEmptyPayoutServer is a payoutServer without deposits whose API's proposals each wait
+// delay (a consensus round) before they apply.
+func newEmptyPayoutServer(t *testing.T, delay time.Duration) *payoutServer {
+	t.Helper()
+	keys := testKeychain(t)
+	backend := httpapitest.NewLedgerBackend(t)
+	chain := &fakeChain{}
+	cfg := gigaWalletTestConfig(keys)
+	cfg.Chain = chain
+	handler := httpapi.NewAdmin(httpapi.AdminConfig{Token: testToken, GigaWallet: cfg}, slowBackend{Backend: backend, delay: delay}, testLogger(t), nil)
+	return &payoutServer{t: t, c: &apiClient{t: t, handler: handler, token: testToken}, backend: backend, chain: chain}
+}
+
+// Payouts of one account at once (an exchange's withdrawals) each plan from the outputs the
+// others have not reserved: every one succeeds. Each reads the free outputs and proposes its
+// plan; 12 at once ran out of the retries of a taken input.
+func TestGigaWalletPayoutsAtOnce(t *testing.T) {
+	s := newEmptyPayoutServer(t, 2*time.Millisecond)
+	const n = 12
+	for range n {
+		s.deposit("shop", "1")
+	}
+	s.mine(nil)
+	to := s.payTo()
+	answers := make([]*response, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i] = s.c.do("POST", "/account/shop/pay", `{"pay":[{"amount":"0.5","to":"`+to+`"}]}`)
+		}()
+	}
+	wg.Wait()
+	for i, r := range answers {
+		if r.status != 200 {
+			t.Errorf("payout %d: %d %s", i, r.status, r.body)
+		}
+	}
+	if got := s.payments("shop"); got != n || s.chain.broadcasts() != n {
+		t.Fatalf("%d payouts, %d broadcasts; want %d", got, s.chain.broadcasts(), n)
+	}
 }
 
 // deposit creates an invoice of the account (confirmed in its block) and mines a payment of it.

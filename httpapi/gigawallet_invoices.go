@@ -69,6 +69,12 @@ func (g *gigaWallet) createInvoice(c *gin.Context) {
 		items[i] = gigawallet.Item{Type: it.Type, Name: it.Name, SKU: it.SKU, Description: it.Description,
 			ImageLink: it.ImageLink, Negative: it.Value.Negative, Value: it.Value.Koinu, Quantity: uint64(it.Quantity)}
 	}
+	unlock, apiErr := g.lockAccount(c, "CreateInvoice", "invoice", c.Param("foreignID"))
+	if apiErr != nil {
+		g.fail(c, apiErr)
+		return
+	}
+	defer unlock()
 	for attempt := 0; ; attempt++ {
 		_, a, ok := g.account(c, "CreateInvoice")
 		if !ok {
@@ -102,8 +108,12 @@ func (g *gigaWallet) createInvoice(c *gin.Context) {
 		case result == nil:
 			g.fail(c, gw.NewError(gw.CodeUnknownError, "CreateInvoice: no result"))
 			return
-		case result.Err != nil && result.Err.Code == gigawallet.CodeInvoiceIndexTaken && attempt+1 < invoiceCreateAttemptsMax:
-			continue // another invoice of the account took the index: read the account again
+		case result.Err != nil && result.Err.Code == gigawallet.CodeInvoiceIndexTaken:
+			if attempt+1 < invoiceCreateAttemptsMax {
+				continue // another invoice of the account (from another node) took the index: read the account again
+			}
+			g.fail(c, gw.NewError(gw.CodeDBConflict, "CreateInvoice: other invoices of the account keep taking its next address; try again"))
+			return
 		case result.Err != nil:
 			g.fail(c, gwError("CreateInvoice", result.Err))
 			return

@@ -145,6 +145,13 @@ func (g *gigaWallet) payout(c *gin.Context, where, foreignID string, request gw.
 	if g.cfg.Keys == nil {
 		return nil, nil, gw.NewError(gw.CodeNotAvailable, "%s: this node has no wallet seed", where)
 	}
+	// The plan reads the account's free outputs and change index, the reservation takes them:
+	// one payout of the account at a time on this node (accountLocks), released before the send.
+	unlock, apiErr := g.lockAccount(c, where, "payout", foreignID)
+	if apiErr != nil {
+		return nil, nil, apiErr
+	}
+	defer unlock()
 	for attempt := 0; ; attempt++ {
 		cmd, signed, apiErr := g.planPayout(c, where, foreignID, request, kind, invoiceID, broadcast)
 		if apiErr != nil {
@@ -172,6 +179,7 @@ func (g *gigaWallet) payout(c *gin.Context, where, foreignID string, request gw.
 		if apiErr != nil {
 			return nil, nil, apiErr
 		}
+		unlock()
 		if broadcast {
 			if apiErr := g.send(c, where, p); apiErr != nil {
 				return nil, nil, apiErr

@@ -61,6 +61,8 @@ type gigaWallet struct {
 	ready bool
 	// keys caches parsed account keys, to derive invoice addresses.
 	keys accountKeysCache
+	// accounts serializes an account's invoice creations and payouts on this node.
+	accounts accountLocks
 	// signer signs DogeConnect envelopes; derived once.
 	signerOnce sync.Once
 	signer     *dogecoin.ConnectSigner
@@ -70,6 +72,19 @@ type gigaWallet struct {
 // accountCreateAttemptsMax bounds the retries of a new account whose HD index another account
 // of its slot took meanwhile.
 const accountCreateAttemptsMax = 8
+
+// lockAccount takes the account's lock of one kind of write (accountLocks: "invoice" for the
+// external key index, "payout" for the outputs and the change index) within the request's
+// time; a request that waits longer is answered not-available.
+func (g *gigaWallet) lockAccount(c *gin.Context, where, kind, foreignID string) (func(), *gw.Error) {
+	ctx, cancel := g.withTimeout(c)
+	defer cancel()
+	unlock, err := g.accounts.lock(ctx, kind+"\x00"+foreignID)
+	if err != nil {
+		return nil, gw.NewError(gw.CodeNotAvailable, "%s: other requests of the account were ahead of this one for too long; try again", where)
+	}
+	return unlock, nil
+}
 
 // fail answers with GigaWallet's envelope and codes.
 func (g *gigaWallet) fail(c *gin.Context, e *gw.Error) {

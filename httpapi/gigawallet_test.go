@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -11,12 +12,15 @@ import (
 	"io"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2/schnorr"
 
 	"github.com/gigaledger/gigaledger/chainwatch/dogecoin"
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
+	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/httpapi"
 	gw "github.com/gigaledger/gigaledger/httpapi/gigawallet"
 	"github.com/gigaledger/gigaledger/httpapi/httpapitest"
@@ -444,4 +448,63 @@ func TestUndecodableQueryIsRefused(t *testing.T) {
 	g, _, _ := newGigaWalletServer(t)
 	g.do("GET", "/account/a1/invoices?cursor=%ZZ", nil).expectError(400, "bad-request")
 	g.do("GET", "/account/a1/invoices?limit=5&limit=6", nil).expectError(400, "bad-request")
+}
+
+// Invoices created at once on one account (a shop's checkouts) each get the account's next
+// key index: every one succeeds, with addresses 0..n−1. Each reads the next index and
+// proposes it; 30 at once ran out of the retries of a taken index and answered 500.
+func TestGigaWalletInvoicesAtOnce(t *testing.T) {
+	keys := testKeychain(t)
+	// A consensus round takes a while: every proposal waits 2 ms before it applies, so
+	// invoices that read the account together propose the same index.
+	backend := slowBackend{Backend: httpapitest.NewLedgerBackend(t), delay: 2 * time.Millisecond}
+	handler := httpapi.NewAdmin(httpapi.AdminConfig{Token: testToken, GigaWallet: gigaWalletTestConfig(keys)}, backend, testLogger(t), nil)
+	c := &apiClient{t: t, handler: handler, token: testToken}
+	c.do("POST", "/account/shop", `{}`).expect(200)
+	account, err := keys.Account(uint32(keyspace.SlotOf("gigawallet", "shop")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 48
+	answers := make([]*response, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i] = c.do("POST", "/account/shop/invoice", `{"items":[{"type":"item","name":"Tea","quantity":1,"value":"1"}]}`)
+		}()
+	}
+	wg.Wait()
+	want := map[string]bool{}
+	for i := range n {
+		a, err := account.InvoiceAddress(uint32(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[a.Address] = true
+	}
+	for i, r := range answers {
+		if r.status != 200 {
+			t.Errorf("invoice %d: %d %s", i, r.status, r.body)
+			continue
+		}
+		var created struct{ ID string }
+		r.decode(&created)
+		if !want[created.ID] {
+			t.Errorf("invoice %d: address %s is not one of the first %d or is taken twice", i, created.ID, n)
+		}
+		delete(want, created.ID)
+	}
+}
+
+// slowBackend delays every proposal.
+type slowBackend struct {
+	httpapi.Backend
+	delay time.Duration
+}
+
+func (b slowBackend) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, error) {
+	time.Sleep(b.delay)
+	return b.Backend.Propose(ctx, env)
 }
