@@ -1,11 +1,14 @@
 package routing
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +18,7 @@ import (
 	"github.com/gigaledger/gigaledger/cluster/testutil"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
+	"github.com/gigaledger/gigaledger/httpapi"
 )
 
 // downShards is localShards with shards that refuse proposals while down (no leader).
@@ -274,5 +278,78 @@ func TestCrossStalePrepareIsNotAWarning(t *testing.T) {
 	if a, b := s.wallet(t, s.a, s.shardA), s.wallet(t, s.b, s.shardB); a.Balance != fsm.AmountFromUint64(70) ||
 		b.Balance != fsm.AmountFromUint64(130) || !a.Held.IsZero() {
 		t.Fatalf("balances %s (held %s) and %s", a.Balance, a.Held, b.Balance)
+	}
+}
+
+// claimBeforeClose runs claim once, the first time a proposal to shardID names the token:
+// a close that read the token Active reaches the token's shard only after a claim across
+// shards committed.
+type claimBeforeClose struct {
+	Shards
+	shardID int
+	tokenID []byte
+	fired   atomic.Bool
+	claim   func()
+}
+
+func (c *claimBeforeClose) Propose(ctx context.Context, shardID int, command []byte) (any, error) {
+	if shardID == c.shardID && len(c.tokenID) > 0 && bytes.Contains(command, c.tokenID) {
+		if c.fired.CompareAndSwap(false, true) {
+			c.claim() // its own proposals pass
+		}
+	}
+	return c.Shards.Propose(ctx, shardID, command)
+}
+
+// A close that read its token before a claim across shards committed went to the token's
+// shard, which cannot move the payee's money and answered 422 CrossShardTransaction (a
+// helper's probe: claims and closes racing). The claim is final: the close runs again, across.
+func TestGigPayCloseAfterAClaimAcrossItDidNotSee(t *testing.T) {
+	local := newLocalShards(t, 4)
+	clock := func() int64 {
+		local.mu.Lock()
+		defer local.mu.Unlock()
+		return local.nowMs
+	}
+	hooked := &claimBeforeClose{Shards: local, shardID: 3}
+	c := &client{t: t, handler: httpapi.NewAdmin(httpapi.AdminConfig{GigPay: &httpapi.GigPayConfig{ProjectID: "gigpay", Clock: clock}},
+		New(hooked), slog.New(slog.DiscardHandler), nil)}
+	driver := NewCrossDriver(local, func(int) bool { return true }, nil)
+	driver.Run(local.ShardCount())
+	t.Cleanup(driver.Close)
+
+	account := func(user string) string {
+		return c.do("POST", "/api/v1/accounts", map[string]any{"userIdentityId": user, "assetType": "usd"}, 201)["id"].(string)
+	}
+	payer, payee := account(usersOnShard("gigpay", "p", 3, 1)[0]), account(usersOnShard("gigpay", "q", 1, 1)[0])
+	deposit := c.do("POST", "/api/v1/payments", map[string]any{"type": "deposit", "accountId": payer, "assetType": "usd",
+		"amount": "10.00", "externalStorage": "bank"}, 201)["paymentId"].(string)
+	c.do("POST", "/api/v1/payments/"+deposit+"/status", map[string]any{"status": "completed"}, 200)
+	created := c.do("POST", "/api/v1/payment-tokens", map[string]any{"sourceAccountId": payer, "assetType": "usd", "amount": "0.25",
+		"expiresAtUtc": time.UnixMilli(clock() + 3_600_000).UTC().Format(time.RFC3339)}, 201)
+	id := created["id"].(string)
+	if shard, _ := keyspace.SlotOfID(id); int(keyspace.ShardOfSlot(shard, 4)) != 3 {
+		t.Fatalf("token %s is not on the payer's shard 3", id)
+	}
+
+	hooked.tokenID = []byte(id)
+	hooked.claim = func() {
+		claimed := c.do("POST", "/api/v1/payment-tokens/"+created["token"].(string)+"/claim", map[string]any{"destinationAccountId": payee}, 200)
+		if claimed["status"] != "Succeeded" {
+			t.Errorf("claim: %v", claimed)
+		}
+	}
+	closed := c.do("POST", "/api/v1/payment-tokens/"+id+"/close", map[string]any{"reason": "payee gone"}, 200)
+	if closed["status"] != "Closed" {
+		t.Fatalf("close: %v", closed)
+	}
+	balance := func(account string) string {
+		return fmt.Sprint(c.do("GET", "/api/v1/accounts/"+account, nil, 200)["balance"])
+	}
+	if got, want := balance(payer), "10"; got != want {
+		t.Errorf("payer %s after the close, want %s", got, want)
+	}
+	if got, want := balance(payee), "0"; got != want {
+		t.Errorf("payee %s after the close, want %s", got, want)
 	}
 }

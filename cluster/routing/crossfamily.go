@@ -3,7 +3,9 @@ package routing
 import (
 	"context"
 	"errors"
+	"fmt"
 
+	"github.com/gigaledger/gigaledger/backend"
 	"github.com/gigaledger/gigaledger/fsm"
 	"github.com/gigaledger/gigaledger/fsm/gigpay"
 	"github.com/gigaledger/gigaledger/fsm/ledger"
@@ -175,6 +177,32 @@ func (r *Router) claimAcross(ctx context.Context, env fsm.Envelope, c *gigpay.Cl
 		return refuse(fsm.Rejectf(ledger.CodeWalletNotFound, "destination account %q not found", c.DestinationWalletID), after), nil
 	}
 	return refuse(&fsm.Error{Code: t.FailureReason, Message: t.FailureMessage}, after), nil
+}
+
+// closeToken runs a CloseToken: across shards when the token was claimed into a wallet of
+// another shard (closeAcross), on the token's shard otherwise. A close that read the token
+// before a claim across shards committed goes to the token's shard, which then answers
+// CrossShardTransaction (it cannot move the payee's money): the claim is final, so the close
+// runs again, across.
+func (r *Router) closeToken(ctx context.Context, env fsm.Envelope, c *gigpay.CloseToken) (*fsm.Result, error) {
+	for attempt := 0; ; attempt++ {
+		if result, across, err := r.closeAcross(ctx, env, c); across {
+			return result, err
+		}
+		shardID, ok := r.ShardOf(env.Command.Route())
+		if !ok {
+			return nil, fmt.Errorf("close token %s: no shard for its route", c.TokenID)
+		}
+		result, err := r.propose(ctx, shardID, env)
+		if err != nil {
+			return nil, err
+		}
+		if result.Err != nil && result.Err.Code == ledger.CodeCrossShardTransaction && attempt == 0 {
+			continue
+		}
+		backend.RecordServedShard(ctx, shardID)
+		return result, nil
+	}
 }
 
 // closeAcross runs a CloseToken whose token was claimed into a wallet of another shard than

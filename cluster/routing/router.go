@@ -151,9 +151,7 @@ func (r *Router) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, er
 		needs.Ensure(asset)
 	}
 	if c, ok := env.Command.(*gigpay.CloseToken); ok {
-		if result, across, err := r.closeAcross(ctx, env, c); across { // crossfamily.go
-			return result, err
-		}
+		return r.closeToken(ctx, env, c)
 	}
 	shardID, ok := r.ShardOf(env.Command.Route())
 	if !ok {
