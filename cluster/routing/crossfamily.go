@@ -70,13 +70,20 @@ func (r *Router) captureAcross(ctx context.Context, env fsm.Envelope, c *ledger.
 	if err != nil {
 		return nil, err
 	}
+	// A capture that lost to another capture, a release or the expiry after its begin: its
+	// transaction is recorded as failed (listed, LEDGER_TX_FAILED), unlike a capture within one
+	// shard, so the answer carries it.
+	var ownFailed *ledger.Transaction
+	if began.Err == nil && t.Status == ledger.TransactionFailed {
+		ownFailed = t
+	}
 	switch {
 	case failure == nil:
 		result.Value = &ledger.HoldResolution{Hold: after, Transaction: t}
 	case after.Status != ledger.HoldActive && (began.Err != nil || failure.Code == ledger.CodeHoldResolved):
 		// Resolved before this capture (or by its first run, for a retry): as CaptureHold.
 		result.Err = &fsm.Error{Code: ledger.CodeHoldResolved, Message: "hold \"" + after.ID + "\" is " + after.Status.String()}
-		result.Value = &ledger.HoldResolution{Hold: after}
+		result.Value = &ledger.HoldResolution{Hold: after, Transaction: ownFailed}
 	case began.Err != nil && began.Err.Code == ledger.CodeDuplicateReferenceID && t.Status == ledger.TransactionCompleted &&
 		after.CrossTransactionID != t.ID:
 		// A completed transaction under the reference that is neither this hold's capture nor
@@ -86,6 +93,9 @@ func (r *Router) captureAcross(ctx context.Context, env fsm.Envelope, c *ledger.
 		result.Value = t
 	case failure.Code == ledger.CodeCrossShardHold || failure.Code == ledger.CodeHoldNotFound || failure.Code == ledger.CodeHoldResolved:
 		result.Err = failure
+		if ownFailed != nil {
+			result.Value = ownFailed
+		}
 	default: // the transfer failed: the failed transaction, the hold active still
 		result.Err = failure
 		result.Value = t
