@@ -415,6 +415,11 @@ func (g *gigPay) proposeBatchGroup(c *gin.Context, group *batchGroup, idem *fsm.
 		return
 	}
 	if result.Err != nil {
+		if result.Err.Code == fsm.CodeIdempotencyKeyMismatch {
+			// The refusal names the group's derived key (batchIdempotency): name the client's.
+			failAll(string(fsm.CodeIdempotencyKeyMismatch), fmt.Sprintf("Idempotency-Key %q was used for a different batch (or for these items in another order)", c.GetHeader("Idempotency-Key")))
+			return
+		}
 		answer := g.refusal(result.Err, nil)
 		failAll(answer.code, answer.message)
 		return

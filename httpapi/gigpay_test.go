@@ -530,6 +530,16 @@ func TestGigPayBatch(t *testing.T) {
 	if got := e.balances(accounts[1]); got != "10/7/3" {
 		t.Fatalf("account 1 after the idempotent batch %s", got)
 	}
+	// The key with another batch: each group refused, naming the client's key (not the key
+	// derived per group).
+	e.admin.header = http.Header{"Idempotency-Key": {"batch-1"}}
+	var b3 gp.BatchAnswer
+	e.admin.do("POST", "/api/v1/payment-tokens/batch", map[string]any{"items": []any{item(accounts[1], "2", "")}}).expect(200).decode(&b3)
+	e.admin.header = nil
+	if d := b3.Data[0]; d.Result != "failed" || d.Error == nil || d.Error.Code != "IdempotencyKeyMismatch" ||
+		!strings.Contains(d.Error.Message, `"batch-1"`) || strings.Contains(d.Error.Message, "batch:") {
+		t.Fatalf("another batch under the key: %+v %+v", d, d.Error)
+	}
 }
 
 // TestGigPayHoldsAddUp: available = balance − Σ active tokens after a mix of creates, claims,
