@@ -55,6 +55,28 @@ func ValidText(s string, maxLength int) bool {
 	return true
 }
 
+// HiddenFormat reports whether r is a format (Cf: zero-width, bidirectional overrides and
+// isolates, BOM) or line/paragraph separator (Zl, Zp) character, which free text the APIs take
+// (names, descriptions, memos, reasons) must not hold: it hides or reorders what a reader
+// sees. The zero-width joiner and non-joiner (U+200D, U+200C), which emoji sequences and
+// several scripts need, are not. The APIs check it; apply does not, as for Printable.
+func HiddenFormat(r rune) bool {
+	if r == '\u200C' || r == '\u200D' {
+		return false
+	}
+	return unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Zl, r) || unicode.Is(unicode.Zp, r)
+}
+
+// VisibleText reports whether s holds no HiddenFormat character.
+func VisibleText(s string) bool {
+	for _, r := range s {
+		if HiddenFormat(r) {
+			return false
+		}
+	}
+	return true
+}
+
 // Printable reports whether every character of s is printable as Go's unicode.IsPrint says
 // (letters, marks, numbers, punctuation, symbols and the ASCII space): no control, format
 // (zero-width, bidirectional, BOM), other space or unassigned character, so that two IDs that

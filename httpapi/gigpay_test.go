@@ -268,6 +268,11 @@ func TestGigPayRefusals(t *testing.T) {
 		{"no expiry", with("expiresAtUtc", nil), "ExpiryInvalid"},
 		{"memo too long", with("memo", strings.Repeat("x", gigpay.MemoMaxLength+1)), "InvalidArgument"},
 		{"memo control", with("memo", "a\x01"), "InvalidArgument"},
+		{"memo bidi override", with("memo", "a\u202eb"), "InvalidArgument"},
+		{"memo zero-width space", with("memo", "a\u200bb"), "InvalidArgument"},
+		{"memo line separator", with("memo", "a\u2028b"), "InvalidArgument"},
+		{"clientReference zero-width", with("clientReference", "c\u200b1"), "InvalidArgument"},
+		{"clientReference other space", with("clientReference", "c\u00a01"), "InvalidArgument"},
 		{"unknown key", with("Memo", "x"), "InvalidArgument"},
 		{"duplicate key", `{"assetType":"usd","assetType":"usd"}`, "InvalidJSON"},
 		{"invalid utf8", []byte("{\"memo\":\"\xff\"}"), "InvalidJSON"},
@@ -294,6 +299,8 @@ func TestGigPayRefusals(t *testing.T) {
 	if got := e.balances(payer); got != "5/4.99/0.01" {
 		t.Fatalf("after the refused token %s (want only the 0.01 token held)", got)
 	}
+	// Free text takes other spaces and the joiners of emoji and scripts.
+	e.admin.do("POST", "/api/v1/payment-tokens", with("memo", "caf\u00e9\u00a0\u3000\U0001F468\u200D\U0001F469")).expect(201)
 	// Forged and truncated token strings: 404, nothing proposed.
 	tok := e.createToken(payer, "1", nil)
 	before = e.backend.Proposals()

@@ -99,27 +99,12 @@ func checkText(field, value string, maxBytes int) *apiError {
 		return invalidArgument("%s must not contain control characters", field)
 	}
 	for _, r := range value {
-		if isHiddenFormat(r) {
+		if fsm.HiddenFormat(r) {
 			return invalidArgument("%s must not contain invisible format or separator characters (found %U)", field, r)
 		}
 	}
 	return nil
 }
-
-// isHiddenFormat reports whether r is a format (Cf) or line/paragraph separator (Zl, Zp)
-// character that checkText refuses.
-func isHiddenFormat(r rune) bool {
-	if r == zeroWidthNonJoiner || r == zeroWidthJoiner {
-		return false
-	}
-	return unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Zl, r) || unicode.Is(unicode.Zp, r)
-}
-
-// The two format characters free text may hold.
-const (
-	zeroWidthNonJoiner = '\u200C'
-	zeroWidthJoiner    = '\u200D'
-)
 
 // checkRequiredText is checkText for a value that must not be empty.
 func checkRequiredText(field, value string, maxBytes int) *apiError {

@@ -21,6 +21,24 @@ type AccountInput struct {
 	CustomerID, AssetID string
 }
 
+// Free text (memo, reason, externalStorage) is checked as the Cloud Wallet API checks names and
+// descriptions: no control characters and nothing that hides or reorders what a reader sees
+// (fsm.HiddenFormat). A clientReference is an identifier the client chooses: printable
+// characters only (fsm.Printable), so that two that look alike are alike. Apply checks less
+// (fsm.ValidText), so that no stored value becomes one a replica refuses.
+const (
+	textRule      = "no control, zero-width, bidirectional or line-separator characters"
+	referenceRule = "no control, invisible, format or other space characters"
+)
+
+func validText(s string, maxBytes int) bool {
+	return fsm.ValidText(s, maxBytes) && fsm.VisibleText(s)
+}
+
+func validReference(s string) bool {
+	return fsm.ValidText(s, fsmgigpay.ClientReferenceMaxLength) && fsm.Printable(s)
+}
+
 // DecodeAccount reads POST /api/v1/accounts.
 func DecodeAccount(body io.Reader) (AccountInput, *Error) {
 	var r accountRequest
@@ -99,10 +117,10 @@ func checkToken(r *tokenRequest, nowMs int64) (TokenInput, *Error) {
 		return TokenInput{}, newError(CodeExpiryInvalid, "expiresAtUtc must be in the future")
 	case expiresAt-nowMs > fsmgigpay.TokenLifetimeMaxMs:
 		return TokenInput{}, newError(CodeExpiryInvalid, "expiresAtUtc must be at most 366 days ahead")
-	case !fsm.ValidText(r.Memo, fsmgigpay.MemoMaxLength):
-		return TokenInput{}, invalid("memo must be at most %d bytes of printable UTF-8", fsmgigpay.MemoMaxLength)
-	case !fsm.ValidText(r.ClientReference, fsmgigpay.ClientReferenceMaxLength):
-		return TokenInput{}, invalid("clientReference must be at most %d bytes of printable UTF-8", fsmgigpay.ClientReferenceMaxLength)
+	case !validText(r.Memo, fsmgigpay.MemoMaxLength):
+		return TokenInput{}, invalid("memo must be at most %d bytes of printable UTF-8 (%s)", fsmgigpay.MemoMaxLength, textRule)
+	case !validReference(r.ClientReference):
+		return TokenInput{}, invalid("clientReference must be at most %d bytes of printable characters (%s)", fsmgigpay.ClientReferenceMaxLength, referenceRule)
 	}
 	return TokenInput{AssetID: r.AssetType, SourceWalletID: r.SourceAccountID, Amount: amount, ExpiresAt: expiresAt,
 		Memo: r.Memo, ClientReference: r.ClientReference}, nil
@@ -177,8 +195,8 @@ func DecodeClose(body io.Reader) (string, *Error) {
 	if e := decodeBody(body, &r, true); e != nil {
 		return "", e
 	}
-	if !fsm.ValidText(r.Reason, fsmgigpay.ReasonMaxLength) {
-		return "", invalid("reason must be at most %d bytes of printable UTF-8", fsmgigpay.ReasonMaxLength)
+	if !validText(r.Reason, fsmgigpay.ReasonMaxLength) {
+		return "", invalid("reason must be at most %d bytes of printable UTF-8 (%s)", fsmgigpay.ReasonMaxLength, textRule)
 	}
 	return r.Reason, nil
 }
@@ -221,10 +239,10 @@ func DecodePayment(body io.Reader) (PaymentInput, *Error) {
 		return PaymentInput{}, e
 	}
 	switch {
-	case !fsm.ValidText(r.ExternalStorage, fsmgigpay.ExternalStorageMaxLength):
-		return PaymentInput{}, invalid("externalStorage must be at most %d bytes of printable UTF-8", fsmgigpay.ExternalStorageMaxLength)
-	case !fsm.ValidText(r.ClientReference, fsmgigpay.ClientReferenceMaxLength):
-		return PaymentInput{}, invalid("clientReference must be at most %d bytes of printable UTF-8", fsmgigpay.ClientReferenceMaxLength)
+	case !validText(r.ExternalStorage, fsmgigpay.ExternalStorageMaxLength):
+		return PaymentInput{}, invalid("externalStorage must be at most %d bytes of printable UTF-8 (%s)", fsmgigpay.ExternalStorageMaxLength, textRule)
+	case !validReference(r.ClientReference):
+		return PaymentInput{}, invalid("clientReference must be at most %d bytes of printable characters (%s)", fsmgigpay.ClientReferenceMaxLength, referenceRule)
 	}
 	return PaymentInput{Type: t, WalletID: r.AccountID, AssetID: r.AssetType, Amount: amount,
 		ExternalStorage: r.ExternalStorage, ClientRef: r.ClientReference}, nil
@@ -245,8 +263,8 @@ func DecodePaymentStatus(body io.Reader) (fsmgigpay.PaymentStatus, string, *Erro
 	if !ok || s == fsmgigpay.PaymentPending {
 		return 0, "", invalid("status must be processing, completed, canceled or failed")
 	}
-	if !fsm.ValidText(r.Reason, fsmgigpay.ReasonMaxLength) {
-		return 0, "", invalid("reason must be at most %d bytes of printable UTF-8", fsmgigpay.ReasonMaxLength)
+	if !validText(r.Reason, fsmgigpay.ReasonMaxLength) {
+		return 0, "", invalid("reason must be at most %d bytes of printable UTF-8 (%s)", fsmgigpay.ReasonMaxLength, textRule)
 	}
 	return s, r.Reason, nil
 }
