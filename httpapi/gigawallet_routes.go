@@ -170,6 +170,12 @@ func accountView(a *gigawallet.Account) gw.AccountPublic {
 // body sets to the existing one (GigaWallet ignored them, its #134).
 func (g *gigaWallet) upsertAccount(c *gin.Context) {
 	foreignID := c.Param("foreignID")
+	if isDotSegment(foreignID) {
+		// A customer ID the Cloud Wallet API's paths cannot address (its view of the account);
+		// refused where accounts are made, so that none exists to lock out of other routes.
+		g.fail(c, gw.NewError(gw.CodeBadRequest, "UpsertAccount: foreign ID %q cannot be a customer ID (a URL path cannot address it)", foreignID))
+		return
+	}
 	settings, apiErr := gw.DecodeAccountUpsert(c.Request.Body, func(address string) error {
 		return dogecoin.ValidateP2PKH(address, g.cfg.Network)
 	})

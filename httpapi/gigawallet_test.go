@@ -140,6 +140,8 @@ func TestGigaWalletBadInput(t *testing.T) {
 		{"/account/a1%E2%80%8B", `{}`, "bad-request"},
 		{"/account/%E2%80%AEa1", `{}`, "bad-request"},
 		{"/account/a%C2%A01", `{}`, "bad-request"},
+		{"/account/.", `{}`, "bad-request"},
+		{"/account/..", `{}`, "bad-request"},
 	} {
 		c.do("POST", tc.path, tc.body).expectError(400, tc.code)
 	}

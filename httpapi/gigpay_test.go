@@ -337,6 +337,9 @@ func TestGigPayRefusals(t *testing.T) {
 	e.admin.do("POST", "/api/v1/accounts", map[string]any{"userIdentityId": "dan", "assetType": "eur"}).expectError(422, "AssetNotFound")
 	// A user ID that looks like another (a zero-width space after "dan") is refused.
 	e.admin.do("POST", "/api/v1/accounts", map[string]any{"userIdentityId": "dan\u200b", "assetType": "usd"}).expectError(400, "InvalidArgument")
+	for _, dots := range []string{".", ".."} { // Cloud Wallet customer IDs that a URL path cannot address
+		e.admin.do("POST", "/api/v1/accounts", map[string]any{"userIdentityId": dots, "assetType": "usd"}).expectError(400, "InvalidArgument")
+	}
 	e.admin.do("GET", "/api/v1/accounts/w0000nosuch", nil).expectError(404, "WalletNotFound")
 	e.admin.do("GET", "/api/v1/payment-tokens/k0000nosuch", nil).expectError(404, "TokenNotFound")
 	e.admin.do("GET", "/api/v1/payments/y0000nosuch", nil).expectError(404, "PaymentNotFound")

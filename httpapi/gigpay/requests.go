@@ -45,8 +45,8 @@ func DecodeAccount(body io.Reader) (AccountInput, *Error) {
 	if e := decodeBody(body, &r, false); e != nil {
 		return AccountInput{}, e
 	}
-	if !fsm.ValidCustomerID(r.UserIdentityID) || !fsm.Printable(r.UserIdentityID) {
-		return AccountInput{}, invalid("userIdentityId must be 1..%d printable characters without '/' (no invisible, format or other space characters)", fsm.CustomerIDMaxLength)
+	if !fsm.ValidCustomerID(r.UserIdentityID) || !fsm.Printable(r.UserIdentityID) || r.UserIdentityID == "." || r.UserIdentityID == ".." {
+		return AccountInput{}, invalid("userIdentityId must be 1..%d printable characters without '/', not \".\" or \"..\" (no invisible, format or other space characters; it is a Cloud Wallet customer ID)", fsm.CustomerIDMaxLength)
 	}
 	if e := checkAssetType(r.AssetType); e != nil {
 		return AccountInput{}, e
