@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -131,4 +132,34 @@ func (g *gigaWallet) relayFail(c *gin.Context, e *gw.RelayError) {
 // relayExpired is the refusal of an invoice that expired, for pay and status alike.
 func relayExpired() *gw.RelayError {
 	return &gw.RelayError{Status: http.StatusBadRequest, Code: gw.RelayErrorExpired, Message: "the invoice expired"}
+}
+
+// relayPaths are the DogeConnect relay's routes, whose every refusal is in DogeConnect's error
+// shape (docs/gigawallet-api.md), including the listener's own: a bad invoice ID in the path,
+// a body too large or not JSON.
+var relayPaths = map[string]bool{"/dc/:invoiceID/pay": true, "/dc/:invoiceID/status": true}
+
+// inRelayShape is e in DogeConnect's shape when the route is the relay's (nil otherwise).
+func inRelayShape(c *gin.Context, e *apiError) *gw.RelayError {
+	if !relayPaths[c.FullPath()] && (c.FullPath() != "" || !isRelayPath(c.Request.URL.Path)) {
+		return nil // FullPath is "" where no route matched: a method the path does not serve
+	}
+	code := gw.RelayErrorBadRequest
+	switch {
+	case e.status == http.StatusNotFound:
+		code = gw.RelayErrorNotFound
+	case e.status >= http.StatusInternalServerError:
+		code = gw.RelayErrorUnavailable
+	}
+	return &gw.RelayError{Status: e.status, Code: code, Message: e.message}
+}
+
+// isRelayPath reports whether path is /dc/{invoiceID}/pay or /dc/{invoiceID}/status.
+func isRelayPath(path string) bool {
+	rest, ok := strings.CutPrefix(path, "/dc/")
+	if !ok {
+		return false
+	}
+	id, action, ok := strings.Cut(rest, "/")
+	return ok && id != "" && (action == "pay" || action == "status")
 }

@@ -90,6 +90,15 @@ func TestDogeConnectRelay(t *testing.T) {
 	refusal(public.do("POST", "/dc/nXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX/pay", map[string]any{"id": "nXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
 		"tx": relayTx(t, invoice.ID, total)}), 404, gw.RelayErrorNotFound)
 	refusal(public.do("POST", relay+"/pay", map[string]any{"id": invoice.ID, "tx": relayTx(t, invoice.ID, total), "extra": 1}), 400, gw.RelayErrorBadRequest)
+	// Refused by the listener's own checks before the relay's: DogeConnect's shape all the same.
+	refusal(public.do("POST", "/dc/%3Cscript%3E/status", map[string]any{"id": "<script>"}), 404, gw.RelayErrorNotFound)
+	refusal(public.withHeader("Content-Type", "text/plain").do("POST", relay+"/status", `{"id":"`+invoice.ID+`"}`), 415, gw.RelayErrorBadRequest)
+	refusal(public.do("POST", relay+"/pay", `{"id":"`+invoice.ID+`","tx":"`+strings.Repeat("00", 600_000)+`"}`), 413, gw.RelayErrorBadRequest)
+	if r := public.do("GET", relay+"/pay", nil); r.header.Get("Allow") != "POST" {
+		t.Fatalf("GET on the relay: Allow %q", r.header.Get("Allow"))
+	} else {
+		refusal(r, 405, gw.RelayErrorBadRequest)
+	}
 	if s.chain.broadcasts() != 0 {
 		t.Fatalf("refused payments reached the node: %d", s.chain.broadcasts())
 	}

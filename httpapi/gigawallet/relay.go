@@ -112,8 +112,11 @@ func DecodeRelayPay(body io.Reader, paymentID string) (RelayPayment, *RelayError
 	tx := new(wire.MsgTx)
 	reader := bytes.NewReader(raw)
 	// Dogecoin has no segregated witness: the base encoding, all of it.
-	if err := tx.BtcDecode(reader, wire.ProtocolVersion, wire.BaseEncoding); err != nil || reader.Len() != 0 {
-		return RelayPayment{}, relayError(http.StatusBadRequest, RelayErrorInvalidTx, "tx is not one Dogecoin transaction (%v, %d bytes after it)", err, reader.Len())
+	if err := tx.BtcDecode(reader, wire.ProtocolVersion, wire.BaseEncoding); err != nil {
+		return RelayPayment{}, relayError(http.StatusBadRequest, RelayErrorInvalidTx, "tx is not a Dogecoin transaction: %v", err)
+	}
+	if reader.Len() != 0 {
+		return RelayPayment{}, relayError(http.StatusBadRequest, RelayErrorInvalidTx, "tx has %d bytes after the transaction", reader.Len())
 	}
 	if len(tx.TxIn) == 0 || len(tx.TxOut) == 0 {
 		return RelayPayment{}, relayError(http.StatusBadRequest, RelayErrorInvalidTx, "tx has no inputs or no outputs")
