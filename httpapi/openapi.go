@@ -271,8 +271,7 @@ func queryParam(path, name string) object {
 		param["description"] = "GigaWallet: invoices per page; absent or empty = 10."
 		param["schema"] = object{"type": "integer", "minimum": 1, "maximum": gw.InvoicePageSizeMax, "default": gw.InvoicePageSizeDefault}
 	case "from", "to":
-		param["required"] = true
-		param["description"] = "Creation time bound in Unix milliseconds, inclusive; from must not be after to."
+		param["description"] = "Creation time bound in Unix milliseconds, inclusive; from must not be after to; absent: no bound on that side."
 		param["schema"] = object{"type": "integer", "format": "int64"}
 	}
 	return param

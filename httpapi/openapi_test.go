@@ -318,3 +318,39 @@ func documentedRoutes(t *testing.T, e *gin.Engine) gin.RoutesInfo {
 	}
 	return out
 }
+
+// What the document says a request may send is what the server takes: the batch of
+// transactions refuses Idempotency-Key (so it is not listed), and the time bounds of the
+// lists may be left out.
+func TestOpenAPIParametersAsServed(t *testing.T) {
+	handler := httpapi.NewAdmin(httpapi.AdminConfig{Token: testToken}, &httpapitest.FakeBackend{}, testLogger(t), nil)
+	c := &apiClient{t: t, handler: handler, token: testToken}
+	var document struct {
+		Paths map[string]map[string]struct {
+			Parameters []struct {
+				Name, In string
+				Required bool
+			}
+		}
+	}
+	c.do("GET", "/openapi.json", nil).expect(200).decode(&document)
+	for _, p := range document.Paths["/projects/{projectId}/transactions/batch"]["post"].Parameters {
+		if p.Name == "Idempotency-Key" {
+			t.Error("the batch of transactions lists Idempotency-Key, which it refuses")
+		}
+	}
+	for _, path := range []string{"/projects/{projectId}/transactions", "/projects/{projectId}/wallets/{walletId}/entries"} {
+		found := 0
+		for _, p := range document.Paths[path]["get"].Parameters {
+			if p.Name == "from" || p.Name == "to" {
+				found++
+				if p.Required {
+					t.Errorf("GET %s: %s is required, the server takes it absent", path, p.Name)
+				}
+			}
+		}
+		if found != 2 {
+			t.Errorf("GET %s documents %d of from and to", path, found)
+		}
+	}
+}

@@ -32,8 +32,9 @@ type routeSpec struct {
 	public bool
 	// contentType of a success body other than JSON.
 	contentType string
-	// keyless marks a mutating route that ignores Idempotency-Key: it is idempotent already or
-	// operational (GigaWallet's account upsert, void and setsyncheight).
+	// keyless marks a mutating route that takes no Idempotency-Key: it is idempotent already or
+	// operational (GigaWallet's account upsert, void and setsyncheight) and ignores one, or it
+	// refuses one (the batch of transactions: its referenceIds make a retry safe).
 	keyless bool
 }
 
@@ -137,7 +138,7 @@ func (s *server) adminRoutes(registry *prometheus.Registry) []routeSpec {
 		{method: post, path: "/projects/:projectId/transactions", operationID: "createTransaction", tag: tagTransactions, handler: s.createTransaction,
 			summary: "Run a transaction: its operations in order, all or nothing. 422 with the failed transaction; 409 with the stored one on a reused referenceId.",
 			request: "TransactionRequest", success: created, response: "Transaction", errors: []int{missing, conflict, unprocessable}},
-		{method: post, path: "/projects/:projectId/transactions/batch", operationID: "createTransactionBatch", tag: tagTransactions, handler: s.createTransactionBatch,
+		{method: post, path: "/projects/:projectId/transactions/batch", operationID: "createTransactionBatch", tag: tagTransactions, handler: s.createTransactionBatch, keyless: true,
 			summary: "Run up to 1000 transactions, each atomic on its own (not the batch), in request order where they share wallets. 200 with one result per transaction in request order: the status and body the single route would have answered (201 with the transaction; 409 DuplicateReferenceId or ReferenceIdMismatch, 422 with the failed transaction, 404, 503 OutcomeUnknown, ...). A malformed transaction refuses the whole batch (400 naming transactions[i]); Idempotency-Key is refused (referenceIds make a retry safe).",
 			request: "TransactionBatchRequest", success: ok, response: "TransactionBatchResult", errors: notFound},
 		{method: get, path: "/projects/:projectId/transactions", operationID: "listTransactions", tag: tagTransactions, handler: s.listTransactions,
