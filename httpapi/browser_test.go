@@ -257,6 +257,9 @@ func TestMethodNotAllowed(t *testing.T) {
 		{"DELETE", "/projects/shop/transactions", []string{"GET", "HEAD", "POST"}},
 		{"POST", "/healthz", []string{"GET", "HEAD"}},
 		{"OPTIONS", "/projects", []string{"GET", "HEAD", "POST"}},
+		// The batch's path, which the route of one transaction's pattern matches too.
+		{"GET", "/projects/shop/transactions/batch", []string{"POST"}},
+		{"HEAD", "/projects/shop/transactions/batch", []string{"POST"}},
 	}
 	proposals := backend.Proposals()
 	for _, tc := range cases {

@@ -622,6 +622,14 @@ func (s *server) listTransactions(c *gin.Context) {
 
 func (s *server) getTransaction(c *gin.Context) {
 	projectID, transactionID := c.Param("projectId"), c.Param("txId")
+	if transactionID == "batch" {
+		// The batch's path, which this route's pattern also matches (no transaction ID is
+		// "batch"): what the router answers for another method at a known path.
+		c.Header("Allow", http.MethodPost)
+		s.fail(c, &apiError{status: http.StatusMethodNotAllowed, code: CodeMethodNotAllowed,
+			message: "this method is not served at this path; the Allow header lists those that are"})
+		return
+	}
 	s.query(c, func(reader Reader) (any, error) {
 		record, err := reader.GetTransaction(projectID, transactionID)
 		return view(record, err, cloudwallet.TransactionOf)
