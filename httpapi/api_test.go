@@ -869,4 +869,10 @@ func TestIntegerFieldsSayTheirRange(t *testing.T) {
 			t.Errorf("fractions %s: %s, want %q", fractions, r.body, want)
 		}
 	}
+	// A field of an array's item is named with the item's index.
+	r := c.do("POST", "/projects/shop/transactions", `{"referenceId":"r","operations":[{"type":"issue","to":"w","amount":1},`+
+		`{"type":"hold","from":"w","amount":1,"expiresAt":"soon"}]}`).expectError(400, "InvalidJSON")
+	if want := "operations[1].expiresAt must be a JSON integer from"; !strings.Contains(string(r.body), want) {
+		t.Errorf("a hold's expiresAt of the wrong type: %s, want %q", r.body, want)
+	}
 }

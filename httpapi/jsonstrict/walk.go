@@ -103,6 +103,15 @@ func Decode(data []byte, dst any, rules Rules) *Problem {
 		case errors.As(err, &wrongType) && wrongType.Field == "":
 			return problem(NotObject, "the request body must be a JSON object")
 		case errors.As(err, &wrongType):
+			if !rules.Shapes {
+				// encoding/json names the field without array indexes ("operations.expiresAt");
+				// the walk with shape checks names the item ("operations[0].expiresAt").
+				shaped := rules
+				shaped.Shapes = true
+				if p := walk(data, reflect.TypeOf(dst), shaped); p != nil && p.Kind == Schema {
+					return p
+				}
+			}
 			return problem(Schema, "%s must be %s", wrongType.Field, rules.TypeName(wrongType.Type))
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			return problem(Schema, "unknown %s %s", rules.Noun, strings.TrimPrefix(err.Error(), "json: unknown field "))

@@ -82,7 +82,7 @@ func TestDecode(t *testing.T) {
 		{`[{}]`, NotObject, "must be a JSON object"},
 		{`{"items":[]} {}`, Syntax, "exactly one JSON object"},
 		{`{"items":[]} x`, Syntax, "exactly one JSON object"},
-		{`{"items":[{"quantity":"3"}]}`, Schema, "items.quantity must be a int64"},
+		{`{"items":[{"quantity":"3"}]}`, Schema, "items[0].quantity must be a int64"}, // the item named, which encoding/json does not
 		{`{"items":[{"quantity":1e400}]}`, Schema, "must be a int64"},
 		{`{"items":[{"quantity":3]}`, Syntax, "malformed JSON at byte"},
 	}
