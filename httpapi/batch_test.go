@@ -139,6 +139,8 @@ func TestTransactionBatchRefusals(t *testing.T) {
 		{"null operation", `{"transactions":[{"referenceId":"a","operations":[null]}]}`, "InvalidJSON", "transactions[0].operations[0] must be a JSON object", 400},
 		{"duplicate key", `{"transactions":[{"referenceId":"a","referenceId":"b","operations":[{"type":"issue","to":"w","amount":1}]}]}`, "InvalidJSON", "referenceId", 400},
 		{"empty", `{"transactions":[]}`, "LimitExceeded", "transactions", 400},
+		{"absent", `{}`, "InvalidArgument", "transactions is required", 400},
+		{"null", `{"transactions":null}`, "InvalidArgument", "transactions is required", 400},
 		{"too many", mustJSON(t, map[string]any{"transactions": many}), "LimitExceeded", "1000", 400},
 		{"no body", ``, "InvalidJSON", "", 400},
 		{"too large", `{"transactions":[{"referenceId":"` + strings.Repeat("a", 1<<20) + `","operations":[]}]}`, "RequestTooLarge", "", 413},

@@ -393,6 +393,9 @@ func decodeTransactionBatch(body io.Reader) ([]transactionInput, *apiError) {
 	if apiErr := decodeBodyWith(body, &request, true, batchRules); apiErr != nil {
 		return nil, apiErr
 	}
+	if request.Transactions == nil { // absent or null
+		return nil, invalidArgument("transactions is required: an array of 1 to %d transactions", transactionsPerBatchMaxCount)
+	}
 	if len(request.Transactions) < 1 || len(request.Transactions) > transactionsPerBatchMaxCount {
 		return nil, badRequest(CodeLimitExceeded, "transactions must hold 1 to %d transactions, not %d",
 			transactionsPerBatchMaxCount, len(request.Transactions))
