@@ -34,7 +34,7 @@ func (rd *reader) askGigPay(q shardQuery, missing *fsm.Error) (*shardAnswer, err
 // GetToken reads a token by its ID, from its source wallet's shard.
 func (rd *reader) GetToken(projectID, tokenID string) (*gigpay.Token, error) {
 	a, err := rd.askGigPay(shardQuery{Kind: queryGetToken, ProjectID: projectID, ID: tokenID},
-		notFound(gigpay.CodeTokenNotFound, "token "+quoteBounded(tokenID)))
+		missing(gigpay.CodeTokenNotFound, "token "+quoteBounded(tokenID)))
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func (rd *reader) GetToken(projectID, tokenID string) (*gigpay.Token, error) {
 // credential).
 func (rd *reader) GetTokenByString(projectID, token string) (*gigpay.Token, error) {
 	a, err := rd.askGigPay(shardQuery{Kind: queryGetTokenByString, ProjectID: projectID, ID: token},
-		notFound(gigpay.CodeTokenNotFound, "token"))
+		missing(gigpay.CodeTokenNotFound, "token"))
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func (rd *reader) GetTokenByString(projectID, token string) (*gigpay.Token, erro
 // GetGigPayPayment reads a GigPay payment by its ID, from its wallet's shard.
 func (rd *reader) GetGigPayPayment(projectID, paymentID string) (*gigpay.Payment, error) {
 	a, err := rd.askGigPay(shardQuery{Kind: queryGetGigPayPayment, ProjectID: projectID, ID: paymentID},
-		notFound(gigpay.CodePaymentNotFound, "payment "+quoteBounded(paymentID)))
+		missing(gigpay.CodePaymentNotFound, "payment "+quoteBounded(paymentID)))
 	if err != nil {
 		return nil, err
 	}

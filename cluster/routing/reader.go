@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"math/bits"
 	"slices"
 
@@ -102,8 +103,14 @@ func (rd *reader) askData(shardID int, q shardQuery, unmet *fsm.Error) (*shardAn
 	return a, err
 }
 
-// notFound is the rejection for a record that is not there.
-func notFound(code fsm.ErrorCode, what string) *fsm.Error {
+// notFound is the rejection for a record that is not there, worded as the shard words it
+// (kind "wallet", id quoted: wallet "w01..." not found).
+func notFound(code fsm.ErrorCode, kind, id string) *fsm.Error {
+	return &fsm.Error{Code: code, Message: fmt.Sprintf("%s %q not found", kind, id)}
+}
+
+// missing is the rejection for a record that is not there, what naming it already.
+func missing(code fsm.ErrorCode, what string) *fsm.Error {
 	return &fsm.Error{Code: code, Message: what + " not found"}
 }
 
@@ -201,7 +208,7 @@ func (rd *reader) customerShard(projectID, customerID string) int {
 func (rd *reader) GetCustomer(projectID, customerID string) (*ledger.Customer, error) {
 	a, err := rd.askData(rd.customerShard(projectID, customerID),
 		shardQuery{Kind: queryGetCustomer, ProjectID: projectID, CustomerID: customerID},
-		notFound(ledger.CodeCustomerNotFound, "customer "+customerID))
+		notFound(ledger.CodeCustomerNotFound, "customer", customerID))
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +218,7 @@ func (rd *reader) GetCustomer(projectID, customerID string) (*ledger.Customer, e
 func (rd *reader) ListCustomerWallets(projectID, customerID string) ([]ledger.Wallet, error) {
 	a, err := rd.askData(rd.customerShard(projectID, customerID),
 		shardQuery{Kind: queryListCustomerWallets, ProjectID: projectID, CustomerID: customerID},
-		notFound(ledger.CodeCustomerNotFound, "customer "+customerID))
+		notFound(ledger.CodeCustomerNotFound, "customer", customerID))
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +258,7 @@ func (rd *reader) askByID(q shardQuery, missing *fsm.Error) (*shardAnswer, error
 
 func (rd *reader) GetWallet(projectID, walletID string) (*ledger.Wallet, error) {
 	a, err := rd.askByID(shardQuery{Kind: queryGetWallet, ProjectID: projectID, ID: walletID},
-		notFound(ledger.CodeWalletNotFound, "wallet "+walletID))
+		notFound(ledger.CodeWalletNotFound, "wallet", walletID))
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +267,7 @@ func (rd *reader) GetWallet(projectID, walletID string) (*ledger.Wallet, error) 
 
 func (rd *reader) ListEntries(projectID, walletID string, r ledger.TimeRange, p ledger.PageRequest) ([]ledger.Entry, bool, error) {
 	a, err := rd.askByID(shardQuery{Kind: queryListEntries, ProjectID: projectID, ID: walletID, Range: r, Page: p},
-		notFound(ledger.CodeWalletNotFound, "wallet "+walletID))
+		notFound(ledger.CodeWalletNotFound, "wallet", walletID))
 	if err != nil {
 		return nil, false, err
 	}
@@ -269,7 +276,7 @@ func (rd *reader) ListEntries(projectID, walletID string, r ledger.TimeRange, p 
 
 func (rd *reader) GetTransaction(projectID, transactionID string) (*ledger.Transaction, error) {
 	a, err := rd.askByID(shardQuery{Kind: queryGetTransaction, ProjectID: projectID, ID: transactionID},
-		notFound(ledger.CodeTransactionNotFound, "transaction "+transactionID))
+		notFound(ledger.CodeTransactionNotFound, "transaction", transactionID))
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +285,7 @@ func (rd *reader) GetTransaction(projectID, transactionID string) (*ledger.Trans
 
 func (rd *reader) GetHold(projectID, holdID string) (*ledger.Hold, error) {
 	a, err := rd.askByID(shardQuery{Kind: queryGetHold, ProjectID: projectID, ID: holdID},
-		notFound(ledger.CodeHoldNotFound, "hold "+holdID))
+		notFound(ledger.CodeHoldNotFound, "hold", holdID))
 	if err != nil {
 		return nil, err
 	}
