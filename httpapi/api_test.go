@@ -654,6 +654,10 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"to not a number", "GET", wA + "/entries?page=1&to=soon", nil, 400, "InvalidArgument", false},
 		{"from after to", "GET", "/projects/shop/transactions?page=1&from=6&to=5", nil, 400, "InvalidArgument", false},
 		{"from fractional", "GET", "/projects/shop/transactions?page=1&from=1.5&to=5", nil, 400, "InvalidArgument", false},
+		{"from with a plus sign", "GET", "/projects/shop/transactions?page=1&from=%2B5", nil, 400, "InvalidArgument", false},
+		{"from negative", "GET", "/projects/shop/transactions?page=1&from=-5", nil, 400, "InvalidArgument", false},
+		{"to negative", "GET", wA + "/entries?page=1&to=-1", nil, 400, "InvalidArgument", false},
+		{"page with a plus sign", "GET", "/projects/shop/customers?page=%2B1", nil, 400, "InvalidArgument", false},
 		{"unknown route", "GET", "/projects/shop/nothing", nil, 404, "NotFound", false},
 		{"trailing slash", "GET", "/projects/", nil, 404, "NotFound", false},
 

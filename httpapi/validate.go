@@ -192,7 +192,9 @@ func parseIntQuery(name, value string, present bool, required bool) (v int64, ok
 		return 0, false, nil
 	}
 	v, parseErr := strconv.ParseInt(value, 10, 64)
-	if parseErr != nil {
+	if parseErr != nil || value[0] == '+' {
+		// A '+' sign is refused as strconv would take it: '+' in a query string is a space to
+		// most clients, so "page=+1" arrives as " 1" and "from=%2B5" as "+5"; one rule for both.
 		return 0, false, invalidArgument("query parameter %s must be an integer", name)
 	}
 	return v, true, nil
@@ -242,6 +244,9 @@ func parseTimeRange(q pageQuery) (ledger.TimeRange, *apiError) {
 	to, toGiven, err := parseIntQuery("to", q.to, q.toPresent, false)
 	if err != nil {
 		return ledger.TimeRange{}, err
+	}
+	if from < 0 || to < 0 {
+		return ledger.TimeRange{}, invalidArgument("query parameters from and to must be times in Unix milliseconds, 0 or more")
 	}
 	if !toGiven {
 		to = math.MaxInt64
