@@ -83,12 +83,11 @@ func DecodePayRequest(body io.Reader, checkAddress AddressCheck) (PayRequest, *E
 		}
 		to := PayTo{Address: address, Koinu: koinu, DeductFeePercent: "0"}
 		if item.DeductFeePercent != nil {
+			// A percentage, read with the amounts' parser (8 decimal places at most); its
+			// refusals speak of a percentage, not of DOGE.
 			share, apiErr := ParseAmount("deduct_fee_percent", item.DeductFeePercent)
-			if apiErr != nil {
-				return PayRequest{}, atOutput(i, apiErr)
-			}
-			if share.Cmp(fsm.AmountFromUint64(100*KoinuPerDOGE)) > 0 {
-				return PayRequest{}, badRequest("pay[%d].deduct_fee_percent must be 0..100", i)
+			if apiErr != nil || share.Cmp(fsm.AmountFromUint64(100*KoinuPerDOGE)) > 0 {
+				return PayRequest{}, badRequest("pay[%d].deduct_fee_percent must be a percentage from 0 to 100 with at most 8 decimal places, such as \"50\" or 12.5", i)
 			}
 			to.DeductFeeShare = share.Lo
 			to.DeductFeePercent = FormatKoinu(share)
