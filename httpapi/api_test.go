@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
@@ -93,6 +94,21 @@ func (c *apiClient) do(method, path string, body any) *response {
 	recorder := httptest.NewRecorder()
 	c.handler.ServeHTTP(recorder, request)
 	return &response{t: c.t, status: recorder.Code, header: recorder.Header(), body: recorder.Body.Bytes()}
+}
+
+// doAtOnce sends the same request n times at once and returns the answers in order.
+func (c *apiClient) doAtOnce(n int, method, path string, body any) []*response {
+	answers := make([]*response, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i] = c.do(method, path, body)
+		}()
+	}
+	wg.Wait()
+	return answers
 }
 
 // expect fails the test unless the status is want; it returns r for chaining.

@@ -92,16 +92,7 @@ func TestGigaWalletPayoutsAtOnce(t *testing.T) {
 	}
 	s.mine(nil)
 	to := s.payTo()
-	answers := make([]*response, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			answers[i] = s.c.do("POST", "/account/shop/pay", `{"pay":[{"amount":"0.5","to":"`+to+`"}]}`)
-		}()
-	}
-	wg.Wait()
+	answers := s.c.doAtOnce(n, "POST", "/account/shop/pay", `{"pay":[{"amount":"0.5","to":"`+to+`"}]}`)
 	for i, r := range answers {
 		if r.status != 200 {
 			t.Errorf("payout %d: %d %s", i, r.status, r.body)

@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -468,16 +467,7 @@ func TestGigaWalletInvoicesAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 48
-	answers := make([]*response, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			answers[i] = c.do("POST", "/account/shop/invoice", `{"items":[{"type":"item","name":"Tea","quantity":1,"value":"1"}]}`)
-		}()
-	}
-	wg.Wait()
+	answers := c.doAtOnce(n, "POST", "/account/shop/invoice", `{"items":[{"type":"item","name":"Tea","quantity":1,"value":"1"}]}`)
 	want := map[string]bool{}
 	for i := range n {
 		a, err := account.InvoiceAddress(uint32(i))
