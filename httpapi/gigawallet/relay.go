@@ -11,6 +11,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/gigaledger/gigaledger/chainwatch/dogecoin"
+	"github.com/gigaledger/gigaledger/chainwatch/payout"
 	"github.com/gigaledger/gigaledger/fsm"
 )
 
@@ -120,6 +121,17 @@ func DecodeRelayPay(body io.Reader, paymentID string) (RelayPayment, *RelayError
 	}
 	if len(tx.TxIn) == 0 || len(tx.TxOut) == 0 {
 		return RelayPayment{}, relayError(http.StatusBadRequest, RelayErrorInvalidTx, "tx has no inputs or no outputs")
+	}
+	// As the node's own check (Core's bad-txns-vout-negative, -vout-toolarge,
+	// -txouttotal-toolarge): no output and no sum of them outside 0..MAX_MONEY, so that no
+	// impossible value passes the relay's check of what pays the invoice.
+	const moneyMax = int64(payout.MoneyMaxKoinu)
+	var sum int64
+	for i, out := range tx.TxOut {
+		if out.Value < 0 || out.Value > moneyMax || sum+out.Value > moneyMax { // sum ≤ moneyMax: no overflow
+			return RelayPayment{}, relayError(http.StatusBadRequest, RelayErrorInvalidTx, "output %d's value is out of range (more than %s DOGE in all)", i, FormatKoinu(fsm.AmountFromUint64(payout.MoneyMaxKoinu)))
+		}
+		sum += out.Value
 	}
 	return RelayPayment{Tx: tx, Raw: raw}, nil
 }
