@@ -53,6 +53,11 @@ var (
 	// while the source still is one and the shard has no voter beyond its replica count: the
 	// move would only remove the source, leaving the shard one copy short.
 	ErrDestinationHoldsReplica = errors.New("cluster: the destination already holds a replica of the shard")
+	// ErrDestinationNotFresh means a move's destination holds a replica of the shard with a log
+	// of its own while not a member of the shard: another cluster's (a node started alone) or
+	// one an earlier membership left. Made a member, it would keep the state it applied and
+	// count as caught up; the source would then be deleted.
+	ErrDestinationNotFresh = errors.New("cluster: the destination holds a replica of the shard with its own history")
 )
 
 // afterAddNonvoter, set only by tests (export_test.go), runs once a replica is a non-voter
@@ -239,6 +244,21 @@ type addedReplica struct {
 // a non-voter (unless present already as one), wait until it has caught up, promote it.
 func (n *Node) addReplica(ctx context.Context, shardID int, nodeID, addr string, nonvoterAlready bool) (addedReplica, error) {
 	var added addedReplica
+	if !nonvoterAlready {
+		// A new member starts empty and takes the shard's log from its leader. A replica with a
+		// log that is not a member came from elsewhere (a probe replaced a node by one started
+		// alone: the move counted its own applied index as caught up, deleted the source's
+		// data, and the shard's ledger was that node's).
+		switch stats, err := n.replicaStatsAt(ctx, addr, shardID); {
+		case errors.Is(err, ErrNotHosted):
+		case err != nil:
+			return added, fmt.Errorf("read the replica on %s: %w", addr, err)
+		case stats.LastLogIndex > 0 || stats.AppliedIndex > 0:
+			return added, fmt.Errorf("%s holds a replica of shard %d that is not a member of it (log index %d, applied index %d): "+
+				"a node started on its own, or data an earlier membership left; start it with an empty data directory: %w",
+				nodeID, shardID, stats.LastLogIndex, stats.AppliedIndex, ErrDestinationNotFresh)
+		}
+	}
 	if _, err := n.callAt(ctx, addr, shardID, rpcKindOpenReplica, nil); err != nil {
 		return added, fmt.Errorf("open replica on %s: %w", addr, err)
 	}

@@ -635,3 +635,50 @@ func TestASeedRestartedWithoutJoinRejoins(t *testing.T) {
 	c.start(seed, c.gossipConfig(seed))
 	testutil.EventuallyWithin(t, 30*time.Second, "the others see the seed alive again", func() bool { return state(seed.id) == cluster.NodeStateAlive })
 }
+
+// A node started on its own (a careless operator's default) holds a replica of every shard with
+// a log and a state of its own. Made the destination of a replace, it counted its own applied
+// index as caught up, the old node's data was deleted, and the shard's ledger became that
+// node's (a helper's probe). The replace is refused and nothing changes on either side.
+func TestReplaceNodeRefusesADestinationWithItsOwnHistory(t *testing.T) {
+	c := newGossipCluster(t, 3, 1)
+	ctx := testutil.Context(t, 2*testutil.WaitMax)
+	leader := c.leaderOf(0)
+	for i := range 20 {
+		proposeUntilAnswered(t, ctx, leader, 0, fmt.Sprintf("real-%d", i))
+	}
+
+	stranger := newMultiNodes(t, 1)[0]
+	stranger.id = "stranger"
+	alone := &multiCluster{tb: t, nodes: []*multiNode{stranger}}
+	t.Cleanup(alone.closeAll)
+	cfg := alone.gossipConfig(stranger)
+	cfg.BootstrapExpect, cfg.ShardCount, cfg.ReplicaCount = 1, 1, 1
+	cfg.TLS = c.nodeTLS(stranger.id) // the cluster's certificates, as an operator would give a new node
+	alone.start(stranger, cfg)
+	for i := range 20 {
+		proposeUntilAnswered(t, ctx, alone.leaderOf(0), 0, fmt.Sprintf("ghost-%d", i))
+	}
+
+	var old *multiNode
+	for _, n := range c.nodes {
+		if n != leader {
+			old = n
+			break
+		}
+	}
+	err := leader.node.ReplaceNode(ctx, old.id, stranger.id, stranger.addr)
+	if !errors.Is(err, cluster.ErrDestinationNotFresh) {
+		t.Fatalf("replace %s by a node with its own history: %v", old.id, err)
+	}
+	if voters, nonvoters := c.configuration(0); !slices.Equal(voters, []string{"node1", "node2", "node3"}) || len(nonvoters) != 0 {
+		t.Fatalf("configuration after the refusal: voters %v, non-voters %v", voters, nonvoters)
+	}
+	if hosted := old.node.HostedShards(); len(hosted) != 1 {
+		t.Fatalf("%s hosts %v after the refusal", old.id, hosted)
+	}
+	commands := stranger.recorder(0).Commands()
+	if len(commands) == 0 || slices.ContainsFunc(commands, func(c string) bool { return strings.HasPrefix(c, "real-") }) {
+		t.Fatalf("the stranger's replica after the refusal: %v", commands)
+	}
+}
