@@ -67,6 +67,11 @@ func decodeSubscription(body io.Reader, ownListeners []string) (*fsm.Subscriptio
 	if request.Kind != "" && request.Kind != relay.KindWebhook.String() {
 		return nil, false, invalidArgument("kind must be %q (MQTT queues are configured in the config file)", relay.KindWebhook.String())
 	}
+	if !fsm.Printable(request.Name) {
+		// An identifier the client chooses, checked as customer IDs are (relay.Subscription's
+		// Validate checks less: it runs again on every stored subscription).
+		return nil, false, invalidArgument("name must be printable characters (no control, invisible, format or other space characters)")
+	}
 	for _, reserved := range []string{"callbacks.", "mqtt."} {
 		if strings.HasPrefix(request.Name, reserved) {
 			return nil, false, invalidArgument("names starting with %q belong to subscribers of the configuration", reserved)

@@ -242,7 +242,7 @@ func ValidateWebhookURL(raw string, ownListeners []string) error {
 // sameListener reports whether host:port reaches listener (host:port as bound).
 func sameListener(host, port, listener string) bool {
 	listenHost, listenPort, err := net.SplitHostPort(listener)
-	if err != nil || listenPort != port {
+	if err != nil || !samePort(listenPort, port) {
 		return false
 	}
 	target, targetIsIP := hostAddr(host)
@@ -262,6 +262,15 @@ func sameListener(host, port, listener string) bool {
 		return target == bound || (target.IsLoopback() && bound.IsLoopback())
 	}
 	return strings.EqualFold(host, listenHost)
+}
+
+// samePort compares ports as numbers: a URL may write its port with leading zeros (":020081"),
+// which dialing reads as 20081; compared as text, that passed the own-listener check (a probe's
+// webhook then posted to the node's own admin API).
+func samePort(a, b string) bool {
+	x, errA := strconv.ParseUint(a, 10, 16)
+	y, errB := strconv.ParseUint(b, 10, 16)
+	return errA == nil && errB == nil && x == y
 }
 
 // checkReceiverAddr refuses addresses no receiver should have: the unspecified address, which

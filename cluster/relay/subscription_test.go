@@ -83,6 +83,8 @@ func TestValidateWebhookURL(t *testing.T) {
 		{"", "empty"},
 		{"http://127.0.0.1:8081/admin", "own listener"},
 		{"http://localhost:8081/", "own listener"},
+		{"http://127.0.0.1:08081/", "own listener"}, // the port as dialing reads it
+		{"http://127.0.0.1:00000000000000000008081/", "own listener"},
 		{"http://[::1]:8081/", "own listener"},
 		{"https://127.0.0.2:8443/", "own listener"}, // :8443 is bound on every address
 		{"https://0.0.0.0:8443/", "unspecified"},
@@ -200,6 +202,7 @@ func TestValidateBrokerURL(t *testing.T) {
 		{"", "empty"},
 		{"tcp://127.0.0.1:8081", "own listener"},
 		{"ssl://localhost:8443", "own listener"},
+		{"tcp://127.0.0.1:008081", "own listener"},
 	} {
 		err := ValidateBrokerURL(tc.url, listeners)
 		switch {

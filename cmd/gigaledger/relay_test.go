@@ -156,6 +156,7 @@ func TestWebhookDelivery(t *testing.T) {
 	post("/subscriptions", `{"name":"bad","url":"ftp://x","types":["ALL"]}`, 400)
 	post("/subscriptions", `{"name":"bad","url":"`+receiver.url+`","types":["NOPE"]}`, 400)
 	post("/subscriptions", `{"name":"callbacks.cfg","url":"`+receiver.url+`","types":["ALL"]}`, 400)
+	post("/subscriptions", `{"name":"a\u200bb","url":"`+receiver.url+`","types":["ALL"]}`, 400) // looks like "ab"
 
 	post("/account/shop", `{}`, 200)
 	post("/account/shop/invoice", `{"items":[{"type":"item","name":"Tea","quantity":1,"value":"2"}]}`, 200)
