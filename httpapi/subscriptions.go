@@ -222,6 +222,17 @@ func (s *server) listDeadLetters(c *gin.Context) {
 					Sequence: dl.Sequence, EventType: dl.EventType, Reason: dl.Reason, CreatedAt: dl.Time})
 			}
 		}
+		if len(views) == 0 && !slices.Contains(s.configured, name) {
+			// No letters and, unless the subscription exists, no subscriber: 404 as the re-drive
+			// answers (a deleted subscription's letters, while any remain, are still listed).
+			subs, err := reader.ListSubscriptions()
+			if err != nil {
+				return nil, err
+			}
+			if !slices.ContainsFunc(subs, func(sub fsm.Subscription) bool { return sub.Name == name }) {
+				return nil, fsm.Rejectf(fsm.CodeSubscriptionNotFound, "no subscription %q", name)
+			}
+		}
 		return itemsResponse[DeadLetter]{Items: views}, nil
 	})
 }

@@ -299,6 +299,7 @@ func TestWebhookDeadLetter(t *testing.T) {
 	// else is delivered again (the cursor stays).
 	receiver.setRefuse(nil)
 	send(http.MethodPost, "/subscriptions/nobody/dead-letters/redrive", "", 404)
+	send(http.MethodGet, "/subscriptions/nobody/dead-letters", "", 404) // as the re-drive: no such subscriber
 	var answer httpapi.RedriveAnswer
 	if err := json.Unmarshal(send(http.MethodPost, "/subscriptions/shop/dead-letters/redrive", "", 200), &answer); err != nil || answer.Marked != 1 {
 		t.Fatalf("redrive answered %+v %v", answer, err)

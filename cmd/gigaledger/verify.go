@@ -31,8 +31,11 @@ func verifyCommand(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *dataDir == "" || fs.NArg() != 0 {
-		fmt.Fprintln(stderr, "usage: gigaledger verify --data-dir D [--shard K]")
+	shardGiven := false
+	fs.Visit(func(f *flag.Flag) { shardGiven = shardGiven || f.Name == "shard" })
+	if *dataDir == "" || fs.NArg() != 0 || (shardGiven && *only < 0) {
+		// A --shard below 0 was "every shard" silently: say it is no shard number instead.
+		fmt.Fprintln(stderr, "usage: gigaledger verify --data-dir D [--shard K] (K a shard number, 0 or more)")
 		return 2
 	}
 	shards, err := replicaDirs(*dataDir)

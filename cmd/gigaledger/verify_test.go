@@ -138,3 +138,14 @@ type silentPebble struct{}
 func (silentPebble) Infof(string, ...any)           {}
 func (silentPebble) Errorf(string, ...any)          {}
 func (silentPebble) Fatalf(format string, a ...any) { panic(fmt.Sprintf(format, a...)) }
+
+// A --shard that is no shard number is a usage error (2), not "every shard" (a probe ran
+// --shard -2 and got every shard verified without a word).
+func TestVerifyRefusesANegativeShard(t *testing.T) {
+	for _, args := range [][]string{{"--data-dir", t.TempDir(), "--shard", "-2"}, {"--data-dir", t.TempDir(), "--shard", "-1"}} {
+		var out, errs bytes.Buffer
+		if code := verifyCommand(args, &out, &errs); code != 2 || !strings.Contains(errs.String(), "usage") {
+			t.Errorf("%v: exit %d, %q", args, code, errs.String())
+		}
+	}
+}
