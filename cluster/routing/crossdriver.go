@@ -165,19 +165,19 @@ func (d *CrossDriver) drive(coordinator int, x *ledger.CrossTransaction) {
 		if done {
 			return
 		}
-		var rejection *fsm.Error
+		finished, refused := refusals(err)
 		switch {
-		case onlyFinishedRefusals(err):
+		case refused:
+			// A shard refused a step: not a leader change but a bug or a commit that would
+			// overflow (BalanceOverflow, retried until it fits). Said loudly, retried slowly.
+			d.logger.Warn("cross-shard step refused; retrying", "shard", coordinator, "transaction", c.id, "err", err)
+		case finished:
 			// Every refusal says a participant has finished: the decision is made and the
 			// record, read again below, says so. Another driver got further (two leaders for a
 			// moment, each step idempotent), or a prepare came past its window and the deadline
 			// decides without that vote.
 			d.logger.Info("cross-shard step found a participant finished; reading the record again", "shard", coordinator,
 				"transaction", c.id, "err", err)
-		case errors.As(err, &rejection):
-			// A shard refused a step: not a leader change but a bug or a commit that would
-			// overflow (BalanceOverflow, retried until it fits). Said loudly, retried slowly.
-			d.logger.Warn("cross-shard step refused; retrying", "shard", coordinator, "transaction", c.id, "err", err)
 		case err != nil:
 			d.logger.Debug("cross-shard step not done; retrying", "shard", coordinator, "transaction", c.id, "err", err)
 		}
@@ -204,18 +204,17 @@ func (d *CrossDriver) drive(coordinator int, x *ledger.CrossTransaction) {
 	}
 }
 
-// onlyFinishedRefusals reports whether err holds refusals and every one of them is
-// CrossShardTransactionFinished. A step's error may join several participants' (decide), and a
-// benign refusal must not hide another.
-func onlyFinishedRefusals(err error) bool {
-	found, other := false, false
+// refusals sorts the errors err joins (decide joins every participant's): finished says one is
+// a CrossShardTransactionFinished refusal, other that one is a refusal of another code. Errors
+// that are no refusal (a leader change, a transport error) are neither.
+func refusals(err error) (finished, other bool) {
 	var walk func(error)
 	walk = func(err error) {
 		switch e := err.(type) {
 		case nil:
 		case *fsm.Error:
 			if e.Code == ledger.CodeCrossShardFinished {
-				found = true
+				finished = true
 			} else {
 				other = true
 			}
@@ -225,12 +224,10 @@ func onlyFinishedRefusals(err error) bool {
 			}
 		case interface{ Unwrap() error }:
 			walk(e.Unwrap())
-		default:
-			other = true // not a refusal: a transport error, a leader change
 		}
 	}
 	walk(err)
-	return found && !other
+	return finished, other
 }
 
 // crossRun is one record's driving state: what survives between retries in memory (the votes
