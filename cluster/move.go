@@ -134,6 +134,12 @@ func (n *Node) ReplaceNode(ctx context.Context, oldID, newID, newRaftAddr string
 	if oldID == "" || newID == "" || newRaftAddr == "" || oldID == newID {
 		return fmt.Errorf("replace node %q by %q at %q: bad arguments", oldID, newID, newRaftAddr)
 	}
+	if other := n.nodeIDAt(newRaftAddr); other != "" && other != oldID && other != newID {
+		// Another member's port (this node's own, say): the new replicas would be that node's,
+		// and the move could never finish (it answered 503 "safe to repeat" for ever). The old
+		// node's address stays allowed: a new machine may take a dead one's address.
+		return fmt.Errorf("replace node %s by %s: %s is the address of node %s: %w", oldID, newID, newRaftAddr, other, ErrInvalidMove)
+	}
 	defer n.moves.begin()()
 	worked := false
 	for shardID := range n.ShardCount() {

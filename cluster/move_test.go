@@ -667,6 +667,10 @@ func TestReplaceNodeRefusesADestinationWithItsOwnHistory(t *testing.T) {
 			break
 		}
 	}
+	// Another member's address is no new node's (it answered 503 "safe to repeat" for ever).
+	if err := leader.node.ReplaceNode(ctx, old.id, "node9", leader.addr); !errors.Is(err, cluster.ErrInvalidMove) {
+		t.Fatalf("replace %s by a node at %s's address: %v", old.id, leader.id, err)
+	}
 	err := leader.node.ReplaceNode(ctx, old.id, stranger.id, stranger.addr)
 	if !errors.Is(err, cluster.ErrDestinationNotFresh) {
 		t.Fatalf("replace %s by a node with its own history: %v", old.id, err)
