@@ -667,22 +667,19 @@ func (s *server) fail(c *gin.Context, e *apiError) {
 
 // writeError writes the error envelope and stops the handler chain.
 func writeError(c *gin.Context, e *apiError) {
-	if relay := inRelayShape(c, e); relay != nil {
-		// A refusal of the listener's own checks (a path, a media type, a body too large) on
-		// the DogeConnect relay: its wallets read DogeConnect's shape there, whatever refused.
-		if e.status != http.StatusMethodNotAllowed {
-			c.Writer.Header().Del("Allow")
-		}
-		c.Header("Cache-Control", "no-store") // as the relay's own answers
-		c.AbortWithStatusJSON(e.status, relay)
-		return
-	}
-	e = inGigaWalletCode(c, e)
 	if e.status != http.StatusMethodNotAllowed {
 		// gin sets Allow before the middleware runs; only a 405 may tell which methods a path
 		// serves (a client refused for its token or Host learns nothing about the routes).
 		c.Writer.Header().Del("Allow")
 	}
+	if relay := inRelayShape(c, e); relay != nil {
+		// A refusal of the listener's own checks (a path, a media type, a body too large) on
+		// the DogeConnect relay: its wallets read DogeConnect's shape there, whatever refused.
+		c.Header("Cache-Control", "no-store") // as the relay's own answers
+		c.AbortWithStatusJSON(e.status, relay)
+		return
+	}
+	e = inGigaWalletCode(c, e)
 	if e.retryAfter {
 		c.Header("Retry-After", retryAfterSeconds)
 	}

@@ -222,14 +222,14 @@ func (s *server) listDeadLetters(c *gin.Context) {
 					Sequence: dl.Sequence, EventType: dl.EventType, Reason: dl.Reason, CreatedAt: dl.Time})
 			}
 		}
-		if len(views) == 0 && !slices.Contains(s.configured, name) {
+		if len(views) == 0 {
 			// No letters and, unless the subscription exists, no subscriber: 404 as the re-drive
 			// answers (a deleted subscription's letters, while any remain, are still listed).
 			subs, err := reader.ListSubscriptions()
 			if err != nil {
 				return nil, err
 			}
-			if !slices.ContainsFunc(subs, func(sub fsm.Subscription) bool { return sub.Name == name }) {
+			if !s.isSubscriber(subs, name) {
 				return nil, fsm.Rejectf(fsm.CodeSubscriptionNotFound, "no subscription %q", name)
 			}
 		}
@@ -254,6 +254,11 @@ type RedriveAnswer struct {
 // redriveDeadLetters is POST /subscriptions/:name/dead-letters/redrive: the subscriber's dead
 // letters are delivered again, out of sequence order, within the retry budget; those that
 // arrive leave the list, the others stay with the new reason.
+// isSubscriber reports whether name is a subscriber: replicated (subs) or the configuration's.
+func (s *server) isSubscriber(subs []fsm.Subscription, name string) bool {
+	return slices.Contains(s.configured, name) || slices.ContainsFunc(subs, func(sub fsm.Subscription) bool { return sub.Name == name })
+}
+
 func (s *server) redriveDeadLetters(c *gin.Context) {
 	if apiErr := decodeEmpty(c.Request.Body); apiErr != nil {
 		s.fail(c, apiErr)
@@ -272,8 +277,7 @@ func (s *server) redriveDeadLetters(c *gin.Context) {
 		return
 	}
 	subs, err := reader.ListSubscriptions()
-	if err == nil && !slices.ContainsFunc(subs, func(sub fsm.Subscription) bool { return sub.Name == name }) &&
-		!slices.Contains(s.configured, name) {
+	if err == nil && !s.isSubscriber(subs, name) {
 		// Neither replicated nor the configuration's (whose dead letters could not be re-driven
 		// before: a probe found callbacks.NAME's letters listed and every re-drive 404).
 		err = fsm.Rejectf(fsm.CodeSubscriptionNotFound, "no subscription %q", name)

@@ -106,7 +106,7 @@ func (rd *reader) askData(shardID int, q shardQuery, unmet *fsm.Error) (*shardAn
 // notFound is the rejection for a record that is not there, worded as the shard words it
 // (kind "wallet", id quoted: wallet "w01..." not found).
 func notFound(code fsm.ErrorCode, kind, id string) *fsm.Error {
-	return &fsm.Error{Code: code, Message: fmt.Sprintf("%s %q not found", kind, id)}
+	return missing(code, fmt.Sprintf("%s %q", kind, id))
 }
 
 // missing is the rejection for a record that is not there, what naming it already.
