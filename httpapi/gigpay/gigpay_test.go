@@ -98,7 +98,14 @@ func TestTimes(t *testing.T) {
 	if ms3, e := ParseTime("t", "2024-01-09T18:00:56Z"); e != nil || FormatTime(ms3) != "2024-01-09T18:00:56.000Z" {
 		t.Fatalf("no fraction: %d %v", ms3, e)
 	}
-	for _, bad := range []string{"", "2024-01-09", "2024-01-09T18:00:56.2461Z", "2024-01-09 18:00:56Z", "1969-12-31T23:59:59Z",
+	// RFC 3339 5.6: "T" and "Z" may be lowercase.
+	for _, lower := range []string{"2024-01-09t18:00:56.246z", "2024-01-09t18:00:56.246Z", "2024-01-09T18:00:56.246z",
+		"2024-01-09t19:00:56.246+01:00"} {
+		if got, e := ParseTime("t", lower); e != nil || got != ms {
+			t.Errorf("%q: %d %v", lower, got, e)
+		}
+	}
+	for _, bad := range []string{"", "2024-01-09", "2024-01-09T18:00:56.2461Z", "2024-01-09x18:00:56Z", "2024-01-09T18:00:56.246y", "2024-01-09 18:00:56Z", "1969-12-31T23:59:59Z",
 		"tomorrow", strings.Repeat("9", 100), "2024-13-01T00:00:00Z",
 		// Offsets RFC 3339 does not have, which Go's parser takes (+24:00 and +05:60 as hours).
 		"2030-01-01T00:00:00+24:00", "2030-01-01T00:00:00-24:00", "2030-01-01T00:00:00+05:60"} {

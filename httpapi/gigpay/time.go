@@ -6,8 +6,9 @@ import (
 )
 
 // Times are RFC 3339 in UTC with milliseconds ("2024-01-09T18:00:56.246Z"). Input may carry an
-// offset (it is converted) and fewer fraction digits; digits finer than a millisecond must be
-// zeros (the ledger keeps milliseconds and never rounds a client's time).
+// offset (it is converted), fewer fraction digits and RFC 3339's lowercase "t" and "z"; digits
+// finer than a millisecond must be zeros (the ledger keeps milliseconds and never rounds a
+// client's time).
 const (
 	timeLayout       = "2006-01-02T15:04:05.000Z"
 	timeTextMaxBytes = 64
@@ -27,7 +28,7 @@ func ParseTime(field, text string) (int64, *Error) {
 	if len(text) > timeTextMaxBytes || strings.ContainsAny(text, " \t") {
 		return 0, invalid("%s must be an RFC 3339 time such as \"2024-01-09T18:00:56.246Z\"", field)
 	}
-	t, err := time.Parse(time.RFC3339Nano, text)
+	t, err := time.Parse(time.RFC3339Nano, upperSeparators(text))
 	if err != nil || !offsetInRange(text) {
 		return 0, invalid("%s must be an RFC 3339 time such as \"2024-01-09T18:00:56.246Z\"", field)
 	}
@@ -39,6 +40,19 @@ func ParseTime(field, text string) (int64, *Error) {
 		return 0, invalid("%s must be between 1970 and 9999", field)
 	}
 	return ms, nil
+}
+
+// upperSeparators writes RFC 3339's lowercase date-time separator "t" and zone "z" (section
+// 5.6 allows both) as the capitals Go's parser insists on. Only those two places are touched:
+// a time has no other letter.
+func upperSeparators(text string) string {
+	if len(text) > 10 && text[10] == 't' {
+		text = text[:10] + "T" + text[11:]
+	}
+	if last := len(text) - 1; text[last] == 'z' {
+		text = text[:last] + "Z"
+	}
+	return text
 }
 
 // offsetInRange reports whether a time that time.Parse took has an RFC 3339 offset: Z, or
