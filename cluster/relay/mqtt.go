@@ -90,6 +90,9 @@ func ValidateBrokerURL(raw string, ownListeners []string) error {
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
 		return errors.New("broker URL: only scheme://host:port (no path, query or fragment)")
 	}
+	if err := checkHostForm(u.Hostname()); err != nil {
+		return fmt.Errorf("broker URL: %w", err)
+	}
 	for _, listener := range ownListeners {
 		if sameListener(u.Hostname(), u.Port(), listener) {
 			return fmt.Errorf("broker URL: %s is this node's own listener %s", u.Host, listener)

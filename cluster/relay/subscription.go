@@ -226,6 +226,9 @@ func ValidateWebhookURL(raw string, ownListeners []string) error {
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return fmt.Errorf("webhook URL: port %q, want 1..65535", port)
 	}
+	if err := checkHostForm(u.Hostname()); err != nil {
+		return fmt.Errorf("webhook URL: %w", err)
+	}
 	if addr, isIP := hostAddr(u.Hostname()); isIP {
 		if err := checkReceiverAddr(addr); err != nil {
 			return fmt.Errorf("webhook URL: %w", err)
@@ -301,6 +304,27 @@ func WebhookDialControl(_, address string, _ syscall.RawConn) error {
 		if err := checkReceiverAddr(addr.WithZone("")); err != nil {
 			return fmt.Errorf("webhook receiver refused: %w", err)
 		}
+	}
+	return nil
+}
+
+// checkHostForm refuses a host that is neither an IP address in its usual form nor a DNS name:
+// one whose last label is a number ("2130706433", "0x7f000001", "127.1", "0177.0.0.1"). Browsers
+// and C resolvers read those as IPv4 addresses in other notations, Go's resolver cannot look
+// them up, so such a receiver would pass the checks here and then fail at every delivery; and
+// an address written so is one this package's own-listener check cannot compare.
+func checkHostForm(host string) error {
+	if _, isIP := hostAddr(host); isIP {
+		return nil
+	}
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	last := strings.ToLower(labels[len(labels)-1])
+	if last == "" {
+		return fmt.Errorf("host %q has an empty label", host)
+	}
+	digits := strings.TrimPrefix(last, "0x")
+	if strings.Trim(digits, "0123456789abcdef") == "" && (digits != last || strings.Trim(last, "0123456789") == "") {
+		return fmt.Errorf("host %q is a number, not a DNS name; write an IP address as dotted decimal (192.0.2.1) or [IPv6]", host)
 	}
 	return nil
 }

@@ -103,6 +103,17 @@ func TestValidateWebhookURL(t *testing.T) {
 		{"http://127.0.0.1:99999/", "port"},
 		{"http://10.0.0.9/", ""},       // a private receiver is normal for a ledger inside a company
 		{"http://192.168.1.7:81/", ""}, // so is another private range
+		// Numbers that C resolvers and browsers read as IPv4 addresses (0x7f000001 is 127.0.0.1);
+		// Go's resolver cannot look them up, so they passed here and failed every delivery.
+		{"http://2130706433:8081/", "not a DNS name"},
+		{"http://0x7f000001:9999/", "not a DNS name"},
+		{"http://127.1:9999/", "not a DNS name"},
+		{"http://0177.0.0.1:9999/", "not a DNS name"},
+		{"http://shop.0x10/", "not a DNS name"},
+		{"http://cafe:9999/", ""},          // letters only: a name
+		{"http://shop.123abc/", ""},        // not a number either
+		{"http://3com.example.:9999/", ""}, // digits leading a label, a name ending in a root dot
+		{"http://a.b.c.d.e.1x/", ""},       // 1x is no number
 	} {
 		err := ValidateWebhookURL(tc.url, listeners)
 		switch {
@@ -203,6 +214,7 @@ func TestValidateBrokerURL(t *testing.T) {
 		{"tcp://127.0.0.1:8081", "own listener"},
 		{"ssl://localhost:8443", "own listener"},
 		{"tcp://127.0.0.1:008081", "own listener"},
+		{"tcp://2130706433:1883", "not a DNS name"},
 	} {
 		err := ValidateBrokerURL(tc.url, listeners)
 		switch {
