@@ -292,6 +292,11 @@ func TestReleasesBeforeTheHistoryStoreCannotRunOnIt(t *testing.T) {
 			t.Fatal(err)
 		}
 		reopen(t, backup, "names the head at log index 16, and the history store's newest record up to it is missing (the history store holds no record)")
+		// The refused open leaves the directory as it found it: no empty history store in the
+		// way of one an operator puts back.
+		if _, err := os.Stat(filepath.Join(backup, storeDirName, historyDirName)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("history store after a refused open: %v, want none", err)
+		}
 	})
 }
 

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -151,6 +152,12 @@ func open(dir string, logger *slog.Logger, reg *Registry, readOnly bool) (*Machi
 			return nil, fmt.Errorf("open state: %w", err)
 		}
 	}
+	// A store written before the history store has none, and opening makes an empty one; if
+	// this open then refuses the store, the empty one goes again, so that the directory is left
+	// as it was found (an operator restoring a lost history store finds nothing in the way).
+	historyPath := filepath.Join(livePath, historyDirName)
+	_, statErr := os.Stat(historyPath)
+	historyIsNew := errors.Is(statErr, os.ErrNotExist)
 	db, history, merger, err := openStores(livePath, readOnly, logger)
 	if err != nil {
 		return nil, err
@@ -170,6 +177,11 @@ func open(dir string, logger *slog.Logger, reg *Registry, readOnly bool) (*Machi
 		db.Close()
 		if history != nil {
 			closeHistory(history, merger, false)
+		}
+		if historyIsNew && !readOnly {
+			if removeErr := os.RemoveAll(historyPath); removeErr != nil {
+				return nil, errors.Join(err, fmt.Errorf("remove the history store this open made: %w", removeErr))
+			}
 		}
 		return nil, err
 	}
