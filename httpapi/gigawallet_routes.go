@@ -293,8 +293,10 @@ func (g *gigaWallet) getAccount(c *gin.Context) {
 }
 
 // getBalance is GET /account/:foreignID/balance: the account's wallet in the ledger. Current is
-// what it can spend (available), outgoing what payouts hold (held), incoming the payments seen
-// on the chain (mempool included) and not yet confirmed.
+// what it can spend (available), outgoing the totals of its payouts not yet confirmed (held
+// until mined, then spent: it falls at the confirmation, as the docs say; a probe saw it fall
+// at the mining when this was the wallet's held amount), incoming the payments seen on the
+// chain (mempool included) and not yet confirmed.
 func (g *gigaWallet) getBalance(c *gin.Context) {
 	reader, a, ok := g.account(c, "GetAccountBalance")
 	if !ok {
@@ -305,7 +307,7 @@ func (g *gigaWallet) getBalance(c *gin.Context) {
 		g.fail(c, gwError("GetAccountBalance", err))
 		return
 	}
-	g.ok(c, http.StatusOK, gw.Balance{IncomingBalance: gw.Amount(a.Incoming), CurrentBalance: gw.Amount(w.Available()), OutgoingBalance: gw.Amount(w.Held)})
+	g.ok(c, http.StatusOK, gw.Balance{IncomingBalance: gw.Amount(a.Incoming), CurrentBalance: gw.Amount(w.Available()), OutgoingBalance: gw.Amount(a.Outgoing)})
 }
 
 // checkForeignID validates the :foreignID path parameter (a customer ID of the ledger), as the

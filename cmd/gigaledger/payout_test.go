@@ -174,6 +174,10 @@ func TestPayoutThroughTheAPI(t *testing.T) {
 	testutil.EventuallyWithin(t, 20*time.Second, "payout sent", func() bool { return p.payment("shop", sent.Hex).Status == "sent" })
 	p.chain.Mine(1)
 	testutil.EventuallyWithin(t, 20*time.Second, "payout on chain", func() bool { return p.payment("shop", sent.Hex).Status == "on_chain" })
+	// Mined, not yet confirmed: still outgoing (a probe saw it fall to 0 at the mining).
+	if b := p.balance("shop"); b.OutgoingBalance != sent.Total {
+		t.Fatalf("on chain: %+v, total %s", b, sent.Total)
+	}
 	p.chain.Mine(1)
 	testutil.EventuallyWithin(t, 20*time.Second, "payout confirmed", func() bool { return p.payment("shop", sent.Hex).Status == "confirmed" })
 	b = p.balance("shop")

@@ -623,9 +623,14 @@ func (x *chainApply) finish() {
 			old, noted := x.balances[k]
 			if a.Incoming != before.Incoming || (noted && old != x.currentBalance(a)) || a.Shortfall != before.Shortfall || a.Outgoing != before.Outgoing {
 				e := fsm.Encoder{}
-				balance := &AccountBalance{Account: *a, Current: x.currentBalance(a)}
-				if w := x.core.Wallet(a.ProjectID, a.WalletID); w != nil {
-					balance.Outgoing = w.Held
+				balance := &AccountBalance{Account: *a, Current: x.currentBalance(a), Outgoing: a.Outgoing}
+				if x.b.Rules() < RulesSettleShortfallOnRelease {
+					// Before, the event said the wallet's held amount: a log written then
+					// replays as it applied.
+					balance.Outgoing = fsm.Amount{}
+					if w := x.core.Wallet(a.ProjectID, a.WalletID); w != nil {
+						balance.Outgoing = w.Held
+					}
 				}
 				balance.Encode(&e)
 				x.b.Emit(EventAccountBalanceChanged, e.Buf)

@@ -217,9 +217,9 @@ func (r *Reader) UnminedPayments(limit int) ([]Payment, error) {
 	return out, err
 }
 
-// CheckCustody recomputes the custody invariant from the store: for every account, its DOGE
-// wallet's balance equals Σ its credited outputs that no confirmed transaction spent, minus its
-// shortfall; every account's Incoming equals Σ its external outputs seen but not credited; and
+// CheckCustody recomputes the custody invariant from the store: per project, the DOGE wallets'
+// balances equal Σ the credited outputs that no confirmed transaction spent, plus the accounts'
+// shortfalls (what the wallets still show of deposits a reorg took back); every account's Incoming equals Σ its external outputs seen but not credited; and
 // every invoice's Incoming and Confirmed equal Σ its outputs seen and credited. It reads one
 // point-in-time view of the store, so it may run beside apply: every record it compares is of
 // the same applied index.
@@ -333,8 +333,10 @@ func (f *Family) checkCustody(view *fsm.View, core *ledger.Ledger) error {
 	}
 	for _, project := range projectOrder {
 		p := projects[project]
-		if withShortfall := mustAdd(p.balances, p.shortfall); withShortfall != p.custody {
-			return fmt.Errorf("custody: project %s: wallets hold %s + shortfall %s, credited unspent outputs %s", project, p.balances, p.shortfall, p.custody)
+		// The shortfall is what the wallets still show of deposits a reorg took back: the
+		// wallets hold the custody plus it (until later deposits pay it).
+		if custodyAndShortfall := mustAdd(p.custody, p.shortfall); p.balances != custodyAndShortfall {
+			return fmt.Errorf("custody: project %s: wallets hold %s, credited unspent outputs %s + shortfall %s", project, p.balances, p.custody, p.shortfall)
 		}
 	}
 	for k, s := range invoices {

@@ -132,8 +132,10 @@ func slotCountKey(slot keyspace.Slot) []byte {
 	return []byte{prefixSlotCount, byte(slot >> 8), byte(slot)}
 }
 
-// AccountBalance is ACC_BALANCE_CHANGE's payload: the account and its wallet's available
-// balance (GigaWallet's CurrentBalance) and held amount (OutgoingBalance) after the change.
+// AccountBalance is ACC_BALANCE_CHANGE's payload: the account, its wallet's available balance
+// (GigaWallet's CurrentBalance) and the totals of its payouts not yet confirmed
+// (OutgoingBalance; the wallet's held amount before RulesSettleShortfallOnRelease) after the
+// change.
 type AccountBalance struct {
 	Account
 	Current, Outgoing fsm.Amount

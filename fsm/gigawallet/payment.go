@@ -361,3 +361,11 @@ func (*ReservePayment) StaleRefusal(code fsm.ErrorCode) bool {
 // payfrom of an invoice while its first is not released, and a payfrom whose one output is not
 // the invoice's address; before it, every payfrom was reserved (GigaWallet's behaviour).
 const RulesPayFromOnce uint32 = 1
+
+// RulesSettleShortfallOnRelease is the rules version from which a released payout's hold pays
+// the account's shortfall first (before it, the wallet showed the released total while the
+// account owed the shortfall), and a reorg that unmines a payout emits PAYMENT_UNCONFIRMED with
+// the payout as it is then (sent, no height), whether it was confirmed or only mined; and
+// ACC_BALANCE_CHANGE's outgoing amount is the account's payouts not yet confirmed (before, the
+// wallet's held amount, which fell when a payout was mined).
+const RulesSettleShortfallOnRelease uint32 = 6

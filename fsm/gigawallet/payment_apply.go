@@ -250,6 +250,18 @@ func (f *Family) release(b *fsm.Batch, s *state, p *Payment, reason string) {
 	a := s.account(b, p.ProjectID, p.ForeignID)
 	next := *a
 	next.Outgoing = mustSub(next.Outgoing, fsm.AmountFromUint64(p.TotalKoinu()))
+	if b.Rules() >= RulesSettleShortfallOnRelease && !next.Shortfall.IsZero() {
+		// The hold's money is back in the wallet: it pays what a reorg left the account owing
+		// first, as a confirmed deposit does (a payout unmined by the reorg that also took back
+		// the deposit it spent is released with its total, of which only part is still there).
+		take := minAmount(next.Shortfall, core.Available(p.ProjectID, next.WalletID))
+		if !take.IsZero() {
+			ref := fmt.Sprintf("chain-settle:%s:released:%d", p.TxID, b.Index)
+			if _, rejected := core.Redeem(p.ProjectID, next.WalletID, ref, take); rejected == nil {
+				next.Shortfall = mustSub(next.Shortfall, take)
+			}
+		}
+	}
 	s.put(b, &next)
 	b.Delete(unminedKey(p.TxID))
 	if p.Kind == PaymentKindRefund {
@@ -402,9 +414,14 @@ func (x *chainApply) unminePayment(txid Hash, rewindTo int64) {
 	if r != nil {
 		panic(fmt.Sprintf("gigawallet: payout %s: hold again: %v", p.TxID, r)) // corruption: issue and hold of a fresh amount cannot fail
 	}
+	// Before RulesSettleShortfallOnRelease the event went out for a confirmed payout only, with
+	// the record as it was (confirmed, its height); a log written then replays as it applied.
+	eventAsItIs := b.Rules() >= RulesSettleShortfallOnRelease
 	if next.Status == PaymentConfirmed {
 		a.Outgoing = mustAdd(a.Outgoing, total)
-		emitPayment(b, EventPaymentUnconfirmed, &next)
+		if !eventAsItIs {
+			emitPayment(b, EventPaymentUnconfirmed, &next)
+		}
 	} else {
 		b.Delete(paymentConfirmKey(p.ConfirmAt, p.TxID))
 	}
@@ -412,6 +429,9 @@ func (x *chainApply) unminePayment(txid Hash, rewindTo int64) {
 	next.HoldID, next.Status, next.Height, next.ConfirmAt, next.UpdatedAt = holdID, PaymentSent, 0, 0, b.Now
 	b.Set(unminedKey(txid), nil)
 	s.putPayment(b, &next)
+	if eventAsItIs {
+		emitPayment(b, EventPaymentUnconfirmed, &next)
+	}
 	// Its inputs are its own again (a payout voided and mined anyway had let them go): no
 	// other payout may select them while this one waits to be mined again.
 	for _, op := range p.Inputs {

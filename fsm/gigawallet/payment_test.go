@@ -110,7 +110,25 @@ func TestPayoutLifecycle(t *testing.T) {
 	}
 
 	// A reorg back to 2: the payout is unmined and held again; the change is unconfirmed.
+	h.events()
+	since := h.seenEvent
 	h.rewind(2)
+	evs, err := h.m.Events(since, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if e.Type == EventPaymentUnconfirmed {
+			// The payout as it is now (a probe saw the record as it was: confirmed, its height).
+			if p := ReadPayment(fsm.NewDecoder(e.Data)); p.Status != PaymentSent || p.Height != 0 {
+				t.Fatalf("PAYMENT_UNCONFIRMED carries status %s height %d, want sent, 0", p.Status, p.Height)
+			}
+			since = 0
+		}
+	}
+	if since != 0 {
+		t.Fatal("no PAYMENT_UNCONFIRMED after the reorg took a confirmed payout's block")
+	}
 	got, _ := h.family.Of(h.m).GetPayment("gw", "shop", p.TxID)
 	w = h.core.Wallet("gw", shop.WalletID)
 	if got.Status != PaymentSent || w.Balance.String() != "1000000000" || w.Held.String() != "401000000" {
@@ -262,5 +280,78 @@ func TestPayFromOnceOnlyFromItsRulesVersion(t *testing.T) {
 	third := h.ok(payFrom(2)).Value.(*Payment) // the first recorded payfrom of the invoice
 	if got, err := h.family.Of(h.m).GetPayFrom("gw", invoice); err != nil || got.TxID != third.TxID {
 		t.Fatalf("GetPayFrom after the raise: %+v %v", got, err)
+	}
+}
+
+// A reorg that takes back a deposit a mined payout had spent (a double spend of the deposit)
+// unmines the payout, holding its total again, and takes back from the deposit only what is
+// available: the rest is shortfall. When the node then refuses the payout (its input is gone)
+// and the hold is released, the shortfall is paid from it first: the wallet shows what the
+// chain holds, not the payout's total on top (a probe's finding: 12.01 shown, 5 held).
+func TestReleaseAfterADoubleSpentDepositPaysTheShortfall(t *testing.T) {
+	t.Run("rules", func(t *testing.T) { releaseAfterADoubleSpentDeposit(t, fsm.RulesVersion) })
+	// A log written before the rule replays as it applied then: the shortfall stays, and the
+	// event goes out for confirmed payouts only.
+	t.Run("rules before", func(t *testing.T) { releaseAfterADoubleSpentDeposit(t, RulesSettleShortfallOnRelease-1) })
+}
+
+func releaseAfterADoubleSpentDeposit(t *testing.T, rules uint32) {
+	h := newChainHarnessAtRules(t, rules)
+	settles := rules >= RulesSettleShortfallOnRelease
+	h.mine()
+	h.invoice("shop", "nInv1", 15*doge, 0)
+	first := h.tx(pay("nInv1", 5*doge))
+	h.mine(first) // 2
+	second := h.tx(pay("nInv1", 10*doge))
+	h.mine(second) // 3
+	inputs := []Outpoint{{TxID: first.TxID}, {TxID: second.TxID}}
+	outputs := []PayOutput{{Address: testAddress(1), Koinu: 12 * doge, DeductFeePercent: "0"}}
+	change := testAddress(2)
+	reserve := &ReservePayment{ProjectID: "gw", ForeignID: "shop", Kind: "pay", Outputs: outputs, ChangeAddress: change,
+		ChangeKoinu: 3*doge - 1_000_000, FeeKoinu: 1_000_000, RawTx: payoutTx(inputs, outputs, change, 3*doge-1_000_000),
+		Broadcast: true, Confirmations: 1}
+	p := h.ok(reserve).Value.(*Payment)
+	h.ok(&PaymentBroadcast{ProjectID: "gw", ForeignID: "shop", TxID: p.TxID})
+	h.mine(ObservedTx{TxID: p.TxID, Spends: inputs, Outputs: []ObservedOutput{{Vout: 1, Address: change, Koinu: 3*doge - 1_000_000}}}) // 4
+	if h.balance("shop") != "299000000" {
+		t.Fatalf("after the payout: %s", h.balance("shop"))
+	}
+	// The reorg: blocks 3 and 4 go; the second deposit is double-spent in the new chain.
+	h.events()
+	before := h.seenEvent
+	h.rewind(2)
+	// The payout was mined, not yet confirmed: PAYMENT_UNCONFIRMED says it is sent again.
+	evs, err := h.m.Events(before, 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var unconfirmed []*Payment
+	for _, e := range evs {
+		if e.Type == EventPaymentUnconfirmed {
+			unconfirmed = append(unconfirmed, ReadPayment(fsm.NewDecoder(e.Data)))
+		}
+	}
+	if settles && (len(unconfirmed) != 1 || unconfirmed[0].Status != PaymentSent || unconfirmed[0].Height != 0) {
+		t.Fatalf("PAYMENT_UNCONFIRMED events %+v, want one of the payout sent again", unconfirmed)
+	}
+	if !settles && len(unconfirmed) != 0 {
+		t.Fatalf("PAYMENT_UNCONFIRMED events %+v before the rule, want none (the payout was not confirmed)", unconfirmed)
+	}
+	h.ok(&DropTransactions{TxIDs: []Hash{second.TxID}})
+	if err := h.family.CheckCustody(h.m); err != nil {
+		t.Fatalf("custody after the reorg: %v", err)
+	}
+	h.events()
+	h.ok(&PaymentBroadcast{ProjectID: "gw", ForeignID: "shop", TxID: p.TxID, Refused: true, Reason: "-25: Missing inputs"})
+	shop, _ := h.family.Of(h.m).GetAccount("gw", "shop")
+	w := h.core.Wallet("gw", shop.WalletID)
+	if settles && (w.Balance.String() != "500000000" || !w.Held.IsZero() || !shop.Shortfall.IsZero()) {
+		t.Fatalf("after the release: wallet %s held %s shortfall %s, want 500000000, 0, 0 (what the chain holds)", w.Balance, w.Held, shop.Shortfall)
+	}
+	if !settles && (w.Balance.String() != "1201000000" || shop.Shortfall.String() != "701000000") {
+		t.Fatalf("after the release before the rule: wallet %s shortfall %s, want 1201000000 and 701000000", w.Balance, shop.Shortfall)
+	}
+	if err := h.family.CheckCustody(h.m); err != nil {
+		t.Fatalf("custody after the release: %v", err)
 	}
 }
