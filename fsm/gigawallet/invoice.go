@@ -437,6 +437,11 @@ func (r *Reader) GetInvoice(projectID, foreignID, address string) (*Invoice, err
 		if err != nil {
 			return err
 		}
+		if data == nil && foreignID != "" {
+			// The same words whether the invoice is nowhere or another account's on another
+			// shard: the account's view does not tell them apart.
+			return fsm.Rejectf(CodeInvoiceNotFound, "no such invoice in this account: %s", address)
+		}
 		if data == nil {
 			return fsm.Rejectf(CodeInvoiceNotFound, "invoice not found: %s", address)
 		}

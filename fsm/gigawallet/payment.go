@@ -367,5 +367,6 @@ const RulesPayFromOnce uint32 = 1
 // account owed the shortfall), and a reorg that unmines a payout emits PAYMENT_UNCONFIRMED with
 // the payout as it is then (sent, no height), whether it was confirmed or only mined; and
 // ACC_BALANCE_CHANGE's outgoing amount is the account's payouts not yet confirmed (before, the
-// wallet's held amount, which fell when a payout was mined).
+// wallet's held amount, which fell when a payout was mined); and a void of a released payout
+// no longer says the node saw it.
 const RulesSettleShortfallOnRelease uint32 = 6

@@ -216,7 +216,12 @@ func (f *Family) voidPayment(b *fsm.Batch, c *VoidPayment) *fsm.Result {
 	}
 	if (p.Status != PaymentReserved && p.Status != PaymentSent) || f.observed(b, s, p) {
 		out := *p
-		return &fsm.Result{Err: fsm.Rejectf(CodePaymentNotVoidable, "payout %s is %s and was seen by the node: it cannot be voided", p.TxID, p.Status), Value: &out}
+		message := fmt.Sprintf("payout %s is %s and was seen by the node: it cannot be voided", p.TxID, p.Status)
+		if b.Rules() >= RulesSettleShortfallOnRelease && p.Status != PaymentReserved && p.Status != PaymentSent {
+			// A released payout was not necessarily seen (a probe voided a voided paytx).
+			message = fmt.Sprintf("payout %s is %s: only a payout the node has not taken can be voided", p.TxID, p.Status)
+		}
+		return &fsm.Result{Err: fsm.Rejectf(CodePaymentNotVoidable, "%s", message), Value: &out}
 	}
 	next := *p
 	f.release(b, s, &next, "voided")

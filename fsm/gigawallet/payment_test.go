@@ -1,6 +1,7 @@
 package gigawallet
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/btcsuite/btcd/btcutil/base58"
@@ -169,7 +170,8 @@ func TestPayoutVoidAndRefusal(t *testing.T) {
 	if v.Status != PaymentReleased || !h.core.Wallet("gw", shop.WalletID).Held.IsZero() {
 		t.Fatalf("voided %+v", v)
 	}
-	if r := h.apply(&VoidPayment{ProjectID: "gw", ForeignID: "shop", TxID: p.TxID}); r.Err == nil || r.Err.Code != CodePaymentNotVoidable {
+	if r := h.apply(&VoidPayment{ProjectID: "gw", ForeignID: "shop", TxID: p.TxID}); r.Err == nil || r.Err.Code != CodePaymentNotVoidable ||
+		!strings.HasSuffix(r.Err.Message, " is released: only a payout the node has not taken can be voided") {
 		t.Fatalf("void twice: %v", r.Err)
 	}
 	// Refused by the node: released.
