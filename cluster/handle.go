@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gigaledger/gigaledger/shard"
@@ -112,6 +113,16 @@ func (n *Node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 		})
 	case rpcKindRemoveServer:
 		err = n.leaderOnly(hs, func() error { return hs.shard.RemoveServer(ctx, string(req.payload)) })
+	case rpcKindRemoveServerKeeping:
+		parts := strings.Split(string(req.payload), "\x00")
+		keep, convErr := 0, error(nil)
+		if len(parts) == 3 {
+			keep, convErr = strconv.Atoi(parts[2])
+		}
+		if len(parts) != 3 || parts[0] == "" || parts[1] == "" || convErr != nil || keep < 1 {
+			return rpcResponse{code: codeBadRequest, payload: []byte("remove server: want from 0x00 keep 0x00 voters to keep")}
+		}
+		err = n.leaderOnly(hs, func() error { return hs.shard.RemoveServerKeeping(ctx, parts[0], parts[1], keep) })
 	case rpcKindQuery:
 		payload, err = n.answerQuery(ctx, shardID, req.payload)
 	case rpcKindServers:

@@ -53,6 +53,10 @@ var (
 	// while the source still is one and the shard has no voter beyond its replica count: the
 	// move would only remove the source, leaving the shard one copy short.
 	ErrDestinationHoldsReplica = errors.New("cluster: the destination already holds a replica of the shard")
+	// ErrReplicaCountShort means removing a move's source would leave the shard fewer voters
+	// than the replica count: another move put its destination in meanwhile. Nothing of this
+	// move is undone; the source keeps its replica.
+	ErrReplicaCountShort = errors.New("cluster: removing the source would leave the shard a replica short")
 	// ErrDestinationNotFresh means a move's destination holds a replica of the shard with a log
 	// of its own while not a member of the shard: another cluster's (a node started alone) or
 	// one an earlier membership left. Made a member, it would keep the state it applied and
@@ -191,9 +195,8 @@ func (n *Node) moveReplica(ctx context.Context, shardID int, fromID, toID, toAdd
 		result.Moved, result.CaughtUpIndex, result.CatchUpMs, result.Entries = true, added.caughtUpIndex, added.catchUpMs, added.entries
 	}
 	if peerOf(servers, fromID) != nil || result.Moved {
-		n.handOffLeadership(ctx, shardID, fromID)
-		if _, err := n.adminCall(ctx, shardID, rpcKindRemoveServer, []byte(fromID)); err != nil {
-			return result, fmt.Errorf("move shard %d: remove server %s: %w", shardID, fromID, err)
+		if err := n.removeSource(ctx, shardID, fromID, toID, n.votersToKeep(servers, toID)); err != nil {
+			return result, fmt.Errorf("move shard %d: %w", shardID, err)
 		}
 		result.Moved = true
 	}
@@ -220,6 +223,46 @@ func (n *Node) moveReplica(ctx context.Context, shardID int, fromID, toID, toAdd
 			"took", time.Since(start).Round(time.Millisecond))
 	}
 	return result, nil
+}
+
+// votersToKeep is how many voters a move must leave its shard: as many as it had, the
+// destination apart, when this run began (servers), and never more than the replica count (a
+// shard that has more sheds them by moves). A shard short of replicas can still move one.
+func (n *Node) votersToKeep(servers []shard.Peer, toID string) int {
+	keep := 0
+	for _, p := range servers {
+		if !p.Nonvoter && p.ID != toID {
+			keep++
+		}
+	}
+	if want := n.replicaCountSetting(); want > 0 && want < keep {
+		keep = want
+	}
+	return max(keep, 1)
+}
+
+// removeSource removes fromID from shardID's configuration once toID votes in its place,
+// leaving at least keep voters. The configuration is read again first: another move may have
+// changed it since this one began (two moves of a shard to one destination, run at once or one
+// while the other waited for the catch-up, each saw the destination join and each removed its
+// source: a probe's shard was left with one replica). The leader checks again on the
+// configuration its removal replaces.
+func (n *Node) removeSource(ctx context.Context, shardID int, fromID, toID string, keep int) error {
+	current, err := n.shardServers(ctx, shardID)
+	if err != nil {
+		return fmt.Errorf("remove server %s: %w", fromID, err)
+	}
+	if from := peerOf(current, fromID); from != nil && !from.Nonvoter {
+		if voters := voterCount(current); voters-1 < keep {
+			return fmt.Errorf("remove server %s: the shard has %d voters with it and must keep %d: %s took another replica's place, "+
+				"not this one's (another move ran meanwhile); %s keeps its replica: %w", fromID, voters, keep, toID, fromID, ErrReplicaCountShort)
+		}
+	}
+	n.handOffLeadership(ctx, shardID, fromID)
+	if _, err := n.adminCall(ctx, shardID, rpcKindRemoveServerKeeping, fmt.Appendf(nil, "%s\x00%s\x00%d", fromID, toID, keep)); err != nil {
+		return fmt.Errorf("remove server %s: %w", fromID, err)
+	}
+	return nil
 }
 
 // handOffLeadership moves shardID's leadership away from fromID when fromID leads, before

@@ -409,6 +409,49 @@ func TestMoveReplicaResumes(t *testing.T) {
 	proposeAndRead(t, ctx, survivor, fresh, moved, "after-resume")
 }
 
+// Two moves of one shard to one destination, the second run while the first waits for the
+// destination to catch up (a probe's operator sequence; run at once, three such moves left the
+// shard one replica): the second finds the destination a non-voter, finishes as an earlier run
+// would, and removes its source; the first then finds the destination voting in another
+// replica's place and keeps its source. The shard keeps three voters.
+func TestTwoMovesToOneDestinationKeepTheReplicaCount(t *testing.T) {
+	const moved = 0
+	c := newGossipCluster(t, 3, 1)
+	ctx := testutil.Context(t, 2*testutil.WaitMax)
+	fresh := c.addGossipNode("node4")
+	firstSource, secondSource := c.nodes[1], c.nodes[2]
+
+	var calls atomic.Int32
+	release := make(chan struct{})
+	restore := cluster.SetAfterAddNonvoter(func(int, string) {
+		if calls.Add(1) == 1 {
+			<-release // the first move waits here; the second passes
+		}
+	})
+	defer restore()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.nodes[0].node.MoveReplica(ctx, moved, firstSource.id, fresh.id)
+		done <- err
+	}()
+	testutil.Eventually(t, "node4 added as a non-voter", func() bool {
+		_, nonvoters := c.configuration(moved)
+		return slices.Equal(nonvoters, []string{fresh.id})
+	})
+	if result, err := c.nodes[0].node.MoveReplica(ctx, moved, secondSource.id, fresh.id); err != nil || !result.Moved {
+		t.Fatalf("second move: %+v %v", result, err)
+	}
+	close(release)
+	if err := <-done; !errors.Is(err, cluster.ErrReplicaCountShort) {
+		t.Fatalf("first move: %v, want ErrReplicaCountShort", err)
+	}
+	voters, nonvoters := c.configuration(moved)
+	if !slices.Equal(voters, []string{"node1", "node2", "node4"}) || len(nonvoters) != 0 {
+		t.Fatalf("after both moves: voters %v non-voters %v, want node1 node2 node4", voters, nonvoters)
+	}
+	proposeAndRead(t, ctx, c.nodes[0], fresh, moved, "after-both")
+}
+
 // TestMoveReplicaFigures measures how long a move takes with N commands in the shard (opt-in:
 // GIGALEDGER_MOVE_FIGURES=1, or =N for N commands): 3 gossip nodes, one shard, N 16-byte commands proposed by 64
 // proposers (group commit packs them into far fewer log entries), then a follower's replica

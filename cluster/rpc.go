@@ -58,6 +58,10 @@ const (
 	// rpcPingAfter). It carries request ID 0, which no request uses. A node from before it
 	// answers with an error code, which proves the same.
 	rpcKindPing byte = 13
+	// rpcKindRemoveServerKeeping removes a replica (from 0x00 keep 0x00 voters) only while
+	// keep is a voter and at least that many voters are left (shard.RemoveServerKeeping);
+	// leader only. A leader of an earlier release answers the kind unknown, and the move stops.
+	rpcKindRemoveServerKeeping byte = 14
 )
 
 // Response codes carry error identity across the wire. Only add codes; never renumber.

@@ -210,7 +210,13 @@ func (s *server) moveReplica(c *gin.Context) {
 		s.fail(c, invalidArgument("shard must be a shard number"))
 		return
 	}
-	if !fsm.ValidID(req.FromNodeID, fsm.IDMaxLength) || !fsm.ValidID(req.ToNodeID, fsm.IDMaxLength) || req.FromNodeID == req.ToNodeID {
+	for _, id := range [][2]string{{"fromNodeId", req.FromNodeID}, {"toNodeId", req.ToNodeID}} {
+		if !fsm.ValidID(id[1], fsm.IDMaxLength) {
+			s.fail(c, invalidArgument("%s must be a node ID: 1..%d letters, digits, '-', '_' or '.'", id[0], fsm.IDMaxLength))
+			return
+		}
+	}
+	if req.FromNodeID == req.ToNodeID {
 		s.fail(c, invalidArgument("fromNodeId and toNodeId must be two different node IDs"))
 		return
 	}

@@ -75,6 +75,50 @@ func (s *Shard) RemoveServer(ctx context.Context, id string) error {
 	return nil
 }
 
+// ErrReplicaCountShort refuses a removal that would leave a shard fewer voters than its
+// replica count.
+var ErrReplicaCountShort = errors.New("shard: removing the replica would leave fewer voters than the replica count")
+
+// RemoveServerKeeping removes id from the configuration only when keep is a voter of it and at
+// least minVoters voters remain, both checked on the configuration the removal replaces: raft
+// refuses the removal when another change was appended in between, so two moves of one shard
+// to one destination, run at once, cannot each see the destination join and each remove their
+// source (a probe's three moves left one replica). Removing a server not in the configuration
+// changes nothing; leader only.
+func (s *Shard) RemoveServerKeeping(ctx context.Context, id, keep string, minVoters int) error {
+	future := s.raft.GetConfiguration()
+	if err := future.Error(); err != nil {
+		return fmt.Errorf("remove server %s: get configuration: %w", id, membershipError(err))
+	}
+	voters, removing, keepVotes := 0, false, false
+	var removingVotes bool
+	for _, server := range future.Configuration().Servers {
+		votes := server.Suffrage == raft.Voter
+		if votes {
+			voters++
+		}
+		switch string(server.ID) {
+		case id:
+			removing, removingVotes = true, votes
+		case keep:
+			keepVotes = votes
+		}
+	}
+	if !removing {
+		return nil
+	}
+	if !keepVotes {
+		return fmt.Errorf("remove server %s: %s is not a voter of the shard: %w", id, keep, ErrNotVoter)
+	}
+	if removingVotes && voters-1 < minVoters {
+		return fmt.Errorf("remove server %s: %d voters with it, replica count %d: %w", id, voters, minVoters, ErrReplicaCountShort)
+	}
+	if err := s.raft.RemoveServer(raft.ServerID(id), future.Index(), timeoutFrom(ctx, s.cfg.ApplyTimeout)).Error(); err != nil {
+		return fmt.Errorf("remove server %s: %w", id, membershipError(err))
+	}
+	return nil
+}
+
 // CommittedServers returns the latest raft configuration once it is committed; leader only.
 // The configuration is read first and a barrier appended after it: the barrier commits only
 // with every entry before it, the configuration's among them. A node deciding that it was

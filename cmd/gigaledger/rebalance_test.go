@@ -122,6 +122,11 @@ func TestMoveReplicaToJoinedNodeUnderWrites(t *testing.T) {
 	}
 	testutil.EventuallyWithin(t, clusterWaitMax, "writes before the move", func() bool { return ackedSoFar() >= 20 })
 
+	// A malformed node ID is named as such (it was "must be two different node IDs").
+	refused := tc.must("POST", "/cluster/move-replica", map[string]any{"shard": moved, "fromNodeId": source + "\x00", "toNodeId": "n4"}, 400)
+	if message := fmt.Sprint(refused["error"]); !strings.Contains(message, "fromNodeId must be a node ID") {
+		t.Fatalf("a malformed node ID: %v", refused)
+	}
 	start := time.Now()
 	answer := tc.must("POST", "/cluster/move-replica", map[string]any{"shard": moved, "fromNodeId": source, "toNodeId": "n4"}, 200)
 	took := time.Since(start)
