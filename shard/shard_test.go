@@ -557,3 +557,31 @@ func TestLeaderReadyWaitsForTheBacklog(t *testing.T) {
 		t.Fatalf("ready with %d of the 5 commands applied", got)
 	}
 }
+
+// RemoveServerKeeping removes a replica only while the replica named to keep votes and enough
+// voters stay (the guard two moves of one shard to one destination meet); removing one that is
+// not there changes nothing.
+func TestRemoveServerKeeping(t *testing.T) {
+	g := newGroup(t, 3, nil)
+	ctx := testutil.Context(t, testutil.WaitMax)
+	leader := g.leader()
+	followers := g.followers(leader)
+	if err := leader.shard.RemoveServerKeeping(ctx, "node9", leader.id, 3); err != nil {
+		t.Fatalf("a server not in the configuration: %v", err)
+	}
+	if err := leader.shard.RemoveServerKeeping(ctx, followers[0].id, "node9", 2); !errors.Is(err, shard.ErrNotVoter) {
+		t.Fatalf("keeping a server that does not vote: %v, want ErrNotVoter", err)
+	}
+	if err := leader.shard.RemoveServerKeeping(ctx, followers[0].id, followers[1].id, 3); !errors.Is(err, shard.ErrReplicaCountShort) {
+		t.Fatalf("leaving 2 of 3: %v, want ErrReplicaCountShort", err)
+	}
+	if servers, err := leader.shard.Servers(); err != nil || len(servers) != 3 {
+		t.Fatalf("after the refusals: %v %v", servers, err)
+	}
+	if err := leader.shard.RemoveServerKeeping(ctx, followers[0].id, followers[1].id, 2); err != nil {
+		t.Fatalf("leaving 2 of 2: %v", err)
+	}
+	if servers, err := leader.shard.Servers(); err != nil || len(servers) != 2 {
+		t.Fatalf("after the removal: %v %v", servers, err)
+	}
+}
