@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gigaledger/gigaledger/shard"
@@ -259,7 +260,14 @@ func (n *Node) removeSource(ctx context.Context, shardID int, fromID, toID strin
 		}
 	}
 	n.handOffLeadership(ctx, shardID, fromID)
-	if _, err := n.adminCall(ctx, shardID, rpcKindRemoveServerKeeping, fmt.Appendf(nil, "%s\x00%s\x00%d", fromID, toID, keep)); err != nil {
+	_, err = n.adminCall(ctx, shardID, rpcKindRemoveServerKeeping, fmt.Appendf(nil, "%s\x00%s\x00%d", fromID, toID, keep))
+	if errors.Is(err, errBadRequest) && strings.Contains(err.Error(), "unknown request kind") {
+		// A leader of an earlier release (a rolling upgrade) does not know the guarded removal:
+		// the check above stands alone, as the plain removal did before (a probe's move stopped
+		// after promoting the destination, answering "safe to repeat" until the upgrade).
+		_, err = n.adminCall(ctx, shardID, rpcKindRemoveServer, []byte(fromID))
+	}
+	if err != nil {
 		return fmt.Errorf("remove server %s: %w", fromID, err)
 	}
 	return nil

@@ -21,7 +21,15 @@ type leaderDuties struct {
 	logger  *slog.Logger
 	stop    chan struct{}
 	done    sync.WaitGroup
+	// rulesWarnedAt is when a shard's rules raise last warned that a replica could not be
+	// asked (the duties' goroutine alone uses it).
+	rulesWarnedAt map[int]time.Time
 }
+
+// rulesWarnInterval spaces the warnings of a rules raise held back by a replica that cannot be
+// asked: a replica down for its upgrade warns once; a dead non-voter a stopped move left keeps
+// the shard on its old rules, and says so every few minutes (a probe found it at debug level).
+const rulesWarnInterval = 5 * time.Minute
 
 // dutyPollInterval is how often the duties look at the shards: a due hold expires within about
 // this long of its time (plus a proposal).
@@ -88,7 +96,17 @@ func (d *leaderDuties) replicasImplementRules(shardID int) bool {
 	defer cancel()
 	ok, err := d.cluster.ReplicasImplementRules(ctx, shardID, fsm.RulesVersion)
 	if err != nil {
-		d.logger.Debug("rules raise: replicas not all asked; retrying later", "shard", shardID, "err", err)
+		if d.rulesWarnedAt == nil {
+			d.rulesWarnedAt = map[int]time.Time{}
+		}
+		if time.Since(d.rulesWarnedAt[shardID]) >= rulesWarnInterval {
+			d.rulesWarnedAt[shardID] = time.Now()
+			d.logger.Warn("rules raise waits: a replica of the shard could not be asked whether it implements the new rules "+
+				"(a node being upgraded, or a dead replica a stopped move left: finish or undo that move)",
+				"shard", shardID, "rules", fsm.RulesVersion, "err", err)
+		} else {
+			d.logger.Debug("rules raise: replicas not all asked; retrying later", "shard", shardID, "err", err)
+		}
 	}
 	return ok
 }
