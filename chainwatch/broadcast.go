@@ -91,6 +91,15 @@ func (f *Follower) broadcastUnmined(ctx context.Context, sender Sender) error {
 	if err != nil || len(payments) == 0 {
 		return err
 	}
+	unmined := make(map[string]bool, len(payments))
+	for _, p := range payments {
+		unmined[p.TxID.String()] = true
+	}
+	for txid := range f.refusedAt {
+		if !unmined[txid] {
+			delete(f.refusedAt, txid) // mined or released since (forgetting only asks again)
+		}
+	}
 	pool, err := f.node.GetRawMempool(ctx)
 	if err != nil {
 		return err
@@ -133,7 +142,9 @@ func (f *Follower) broadcastUnmined(ctx context.Context, sender Sender) error {
 		}
 		txid := p.TxID.String()
 		var refused *RefusedError
-		if !inPool[txid] {
+		if inPool[txid] {
+			delete(f.refusedAt, txid)
+		} else {
 			err := Broadcast(ctx, sender, p.RawTx)
 			switch {
 			case errors.As(err, &refused):
@@ -144,6 +155,20 @@ func (f *Follower) broadcastUnmined(ctx context.Context, sender Sender) error {
 				if best, berr := f.node.GetBestBlockHash(ctx); berr != nil || best != cursor.Hash.String() {
 					continue // a block arrived: observe it first
 				}
+				// An earlier send of it may still reach the node (the request's, whose answer was
+				// lost; a probe's proxy delivered it 7 s after this send was refused for a full
+				// mempool, and the payout the client was told was released went out after all).
+				// Released only when the node still refuses it a send grace later.
+				first, seen := f.refusedAt[txid]
+				if !seen {
+					f.refusedAt[txid] = time.Now()
+				}
+				if grace > 0 && (!seen || time.Since(first) < grace) {
+					f.cfg.Logger.Info("chainwatch: the node refused a payout; asking again before releasing it",
+						"shard", f.shardID, "txid", txid, "reason", refused.Reason)
+					continue
+				}
+				delete(f.refusedAt, txid)
 			case err != nil:
 				f.cfg.Logger.Warn("chainwatch: payout broadcast outcome unknown; sending again later", "shard", f.shardID, "txid", txid, "err", err)
 				continue

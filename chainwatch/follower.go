@@ -93,6 +93,9 @@ type Follower struct {
 	// seen holds the mempool transactions already proposed (or found not to touch the shard)
 	// since this follower started: a new leader looks at the whole mempool once.
 	seen map[string]bool
+	// refusedAt holds when this follower's send of a payout was first refused, by txid: a
+	// payout is released only when the node still refuses it a send grace later (broadcastUnmined).
+	refusedAt map[string]time.Time
 }
 
 // NewFollower returns a follower of one shard.
@@ -106,7 +109,8 @@ func NewFollower(cfg Config, node Node, shardID int, shard Shard, cache *blockCa
 	if cache == nil {
 		cache = newBlockCache(blockCacheSize)
 	}
-	return &Follower{cfg: cfg, node: node, shard: shard, shardID: shardID, cache: cache, seen: map[string]bool{}}
+	return &Follower{cfg: cfg, node: node, shard: shard, shardID: shardID, cache: cache, seen: map[string]bool{},
+		refusedAt: map[string]time.Time{}}
 }
 
 // ErrWrongChain: the node follows another network or chain than the shard recorded, or than

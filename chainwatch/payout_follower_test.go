@@ -2,6 +2,7 @@ package chainwatch
 
 import (
 	"bytes"
+	"encoding/hex"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -193,6 +194,50 @@ func TestRefusedPayoutIsReleased(t *testing.T) {
 	w.sync(w.follower())
 	if w.status(q) != gigawallet.PaymentConfirmed || w.shard.balance("shop") != "599000000" {
 		t.Fatalf("again: %s balance %s", w.status(q), w.shard.balance("shop"))
+	}
+}
+
+// A re-send the node refuses (a full mempool) does not release the payout at once: an earlier
+// send of it may still reach the node (a probe's delayed request did, after the release, and
+// the payout the client was told would not happen went out). The payout is released only when
+// the node still refuses it a send grace later; one that lands meanwhile is recorded as sent.
+func TestRefusedResendReleasesOnlyWhenRefusedAgainLater(t *testing.T) {
+	const grace = 50 * time.Millisecond
+	w := newPayoutWorld(t)
+	f := NewFollower(Config{Network: dogecoin.Regtest, StartHeight: 1, RequestSendGrace: grace}, w.client, 0, w.shard, nil)
+	waitGrace := func() { time.Sleep(grace + 10*time.Millisecond) } // a threshold on the clock, not a wait for an event
+
+	landed := w.reserve(4 * 100_000_000)
+	waitGrace() // the request's time to send it is over
+	w.chain.RejectNext(-26, "mempool full")
+	w.sync(f)
+	if w.status(landed) != gigawallet.PaymentReserved {
+		t.Fatalf("after one refusal: %s, want still reserved", w.status(landed))
+	}
+	// The earlier send arrives now.
+	if _, err := w.client.SendRawTransaction(testutil.Context(t, time.Minute), hex.EncodeToString(landed.RawTx)); err != nil {
+		t.Fatal(err)
+	}
+	waitGrace()
+	w.sync(f)
+	if w.status(landed) != gigawallet.PaymentSent {
+		t.Fatalf("after it landed: %s, want sent", w.status(landed))
+	}
+	w.chain.Mine(2)
+	w.sync(f)
+
+	refused := w.reserve(2 * 100_000_000)
+	waitGrace()
+	w.chain.RejectNext(-26, "66: min relay fee not met")
+	w.chain.RejectNext(-26, "66: min relay fee not met")
+	w.sync(f)
+	if w.status(refused) != gigawallet.PaymentReserved {
+		t.Fatalf("after one refusal: %s, want still reserved", w.status(refused))
+	}
+	waitGrace()
+	w.sync(f)
+	if w.status(refused) != gigawallet.PaymentReleased {
+		t.Fatalf("refused again a grace later: %s, want released", w.status(refused))
 	}
 }
 
