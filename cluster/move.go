@@ -58,6 +58,9 @@ var (
 	// than the replica count: another move put its destination in meanwhile. Nothing of this
 	// move is undone; the source keeps its replica.
 	ErrReplicaCountShort = errors.New("cluster: removing the source would leave the shard a replica short")
+	// ErrDestinationTooOld means a move's destination runs a binary that does not implement the
+	// shard's rules version: it would stop at the raise in the shard's log.
+	ErrDestinationTooOld = errors.New("cluster: the destination's binary does not implement the shard's rules")
 	// ErrDestinationNotFresh means a move's destination holds a replica of the shard with a log
 	// of its own while not a member of the shard: another cluster's (a node started alone) or
 	// one an earlier membership left. Made a member, it would keep the state it applied and
@@ -320,6 +323,9 @@ func (n *Node) addReplica(ctx context.Context, shardID int, nodeID, addr string,
 		return added, fmt.Errorf("open replica on %s: %w", addr, err)
 	}
 	if !nonvoterAlready {
+		if err := n.checkDestinationRules(ctx, shardID, nodeID, addr); err != nil {
+			return added, err
+		}
 		if _, err := n.adminCall(ctx, shardID, rpcKindAddNonvoter, []byte(nodeID+"\x00"+addr)); err != nil {
 			return added, fmt.Errorf("add non-voter %s: %w", nodeID, err)
 		}
@@ -335,6 +341,29 @@ func (n *Node) addReplica(ctx context.Context, shardID int, nodeID, addr string,
 		return added, fmt.Errorf("promote %s to voter: %w", nodeID, err)
 	}
 	return added, nil
+}
+
+// checkDestinationRules refuses a destination whose binary implements an older rules version
+// than the shard follows: replaying the shard's log it would meet the raise and stop, and with
+// it every replica of its node (a probe moved a rules-6 shard to a node not yet upgraded, in a
+// rolling upgrade; the node stopped at every start). The replica opened for the move is let go.
+func (n *Node) checkDestinationRules(ctx context.Context, shardID int, nodeID, addr string) error {
+	leader, err := n.leaderStats(ctx, shardID)
+	if err != nil {
+		return fmt.Errorf("read the leader's rules: %w", err)
+	}
+	destination, err := n.replicaStatsAt(ctx, addr, shardID)
+	if err != nil {
+		return fmt.Errorf("read the replica on %s: %w", addr, err)
+	}
+	if destination.RulesImplemented >= leader.Rules {
+		return nil
+	}
+	if err := n.retireAt(ctx, shardID, nodeID); err != nil {
+		n.logger.Warn("a refused move's destination did not let its empty replica go", "shard", shardID, "node", nodeID, "error", err)
+	}
+	return fmt.Errorf("%s runs a binary implementing rules version %d; shard %d follows version %d: upgrade %s first: %w",
+		nodeID, destination.RulesImplemented, shardID, leader.Rules, nodeID, ErrDestinationTooOld)
 }
 
 // awaitCaughtUp polls the leader's commit index and the new replica's applied index until the

@@ -17,6 +17,7 @@ import (
 	"github.com/gigaledger/gigaledger/cluster"
 	"github.com/gigaledger/gigaledger/cluster/testutil"
 	"github.com/gigaledger/gigaledger/shard"
+	"github.com/gigaledger/gigaledger/shard/shardtest"
 )
 
 // newGossipCluster starts size nodes that form their cluster by gossip (BootstrapExpect =
@@ -450,6 +451,47 @@ func TestTwoMovesToOneDestinationKeepTheReplicaCount(t *testing.T) {
 		t.Fatalf("after both moves: voters %v non-voters %v, want node1 node2 node4", voters, nonvoters)
 	}
 	proposeAndRead(t, ctx, c.nodes[0], fresh, moved, "after-both")
+}
+
+// rulesRecorder is a test state machine that implements and follows given rules versions.
+type rulesRecorder struct {
+	*shardtest.Recorder
+	implemented, follows uint32
+}
+
+func (r rulesRecorder) RulesImplemented() uint32 { return r.implemented }
+func (r rulesRecorder) Rules() uint32            { return r.follows }
+
+// A move refuses a destination whose binary implements an older rules version than the shard
+// follows (a probe's rolling upgrade: the node not yet upgraded stopped at the raise, at every
+// start), and lets the replica it opened there go; nothing else changes.
+func TestMoveRefusesADestinationThatDoesNotImplementTheShardsRules(t *testing.T) {
+	const moved = 0
+	c := newGossipClusterWith(t, 3, 1, nil, func(cfg *cluster.Config) {
+		open := cfg.OpenStateMachine
+		implemented := uint32(6)
+		if cfg.NodeID == "node4" {
+			implemented = 5
+		}
+		cfg.OpenStateMachine = func(shardID int, dir string) (shard.StateMachine, error) {
+			sm, err := open(shardID, dir)
+			if err != nil {
+				return nil, err
+			}
+			return rulesRecorder{Recorder: sm.(*shardtest.Recorder), implemented: implemented, follows: 6}, nil
+		}
+	})
+	ctx := testutil.Context(t, 2*testutil.WaitMax)
+	old := c.addGossipNode("node4")
+	_, err := c.nodes[0].node.MoveReplica(ctx, moved, c.nodes[1].id, old.id)
+	if !errors.Is(err, cluster.ErrDestinationTooOld) {
+		t.Fatalf("move to a node implementing rules 5 of a shard at 6: %v, want ErrDestinationTooOld", err)
+	}
+	voters, nonvoters := c.configuration(moved)
+	if !slices.Equal(voters, []string{"node1", "node2", "node3"}) || len(nonvoters) != 0 {
+		t.Fatalf("after the refusal: voters %v non-voters %v", voters, nonvoters)
+	}
+	testutil.Eventually(t, "node4 let its empty replica go", func() bool { return len(old.node.HostedShards()) == 0 })
 }
 
 // TestMoveReplicaFigures measures how long a move takes with N commands in the shard (opt-in:

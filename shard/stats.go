@@ -40,6 +40,10 @@ type Stats struct {
 	// machine's RulesImplementer; 0 for one that has none, or a binary from before them). A
 	// shard's leader raises the shard's rules only when every voter implements them.
 	RulesImplemented uint32 `json:"rulesImplemented,omitempty"`
+	// Rules is the shard's rules version as of the replica's last applied batch (a state
+	// machine's RulesFollower; 0 for one that has none, or a binary from before the field). A
+	// move refuses a destination whose binary implements less than its leader's.
+	Rules uint32 `json:"rules,omitempty"`
 }
 
 // RulesImplementer is a state machine whose binary implements rules versions (fsm/rules.go).
@@ -65,12 +69,16 @@ func (s *Shard) Stats() Stats {
 		receivedBytes = s.checkpoints.streamBytes.Load()
 		openedBytes = s.checkpoints.openedBytes.Load()
 	}
-	var rules uint32
+	var rules, following uint32
 	if r, ok := s.sm.(RulesImplementer); ok {
 		rules = r.RulesImplemented()
 	}
+	if r, ok := s.sm.(RulesFollower); ok {
+		following = r.Rules()
+	}
 	return Stats{
 		RulesImplemented:  rules,
+		Rules:             following,
 		ShardID:           s.cfg.ShardID,
 		NodeID:            s.cfg.NodeID,
 		State:             s.raft.State().String(),

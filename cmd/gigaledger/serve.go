@@ -336,7 +336,8 @@ func (n *node) MoveReplica(ctx context.Context, shardID int, fromNodeID, toNodeI
 // httpapi.ErrMoveRefused; others pass as they are.
 func refusedMove(err error) error {
 	for _, refused := range []error{cluster.ErrInvalidMove, cluster.ErrNoSuchShard, cluster.ErrNoReplica, cluster.ErrUnknownNode,
-		cluster.ErrDestinationHoldsReplica, cluster.ErrDestinationNotFresh, cluster.ErrReplicaCountShort} {
+		cluster.ErrDestinationHoldsReplica, cluster.ErrDestinationNotFresh, cluster.ErrReplicaCountShort,
+		cluster.ErrDestinationTooOld} {
 		if errors.Is(err, refused) {
 			return fmt.Errorf("%w: %w", httpapi.ErrMoveRefused, err)
 		}
