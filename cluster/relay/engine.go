@@ -349,7 +349,7 @@ func (e *Engine) validSubscriptions() map[string]Subscription {
 		if listed[sub.Name] == 0 {
 			continue // a duplicate name, already refused
 		}
-		err := sub.Validate(e.cfg.OwnListeners)
+		err := sub.ValidateStored(e.cfg.OwnListeners)
 		if _, ok := e.cfg.Transports[sub.Kind]; err == nil && !ok {
 			err = fmt.Errorf("subscriber %q: no transport for kind %v", sub.Name, sub.Kind)
 		}

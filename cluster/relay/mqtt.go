@@ -68,6 +68,10 @@ var mqttSchemes = map[string]bool{"tcp": false, "mqtt": false, "ssl": true, "tls
 // (credentials go in MQTTOptions), path, query or fragment; at most URLMaxLength bytes; and
 // not one of the node's own listeners (see ValidateWebhookURL).
 func ValidateBrokerURL(raw string, ownListeners []string) error {
+	return validateBrokerURL(raw, ownListeners, true)
+}
+
+func validateBrokerURL(raw string, ownListeners []string, hostForm bool) error {
 	if raw == "" {
 		return errors.New("broker URL: empty")
 	}
@@ -90,7 +94,7 @@ func ValidateBrokerURL(raw string, ownListeners []string) error {
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
 		return errors.New("broker URL: only scheme://host:port (no path, query or fragment)")
 	}
-	if err := checkHostForm(u.Hostname()); err != nil {
+	if err := checkHostForm(u.Hostname()); hostForm && err != nil {
 		return fmt.Errorf("broker URL: %w", err)
 	}
 	for _, listener := range ownListeners {

@@ -54,7 +54,17 @@ type Subscription struct {
 // listeners, see ValidateWebhookURL). The API checks a new subscription on the node that
 // receives it; the engine checks again on every node that delivers it, since a subscription is
 // replicated to nodes whose own listeners the first node did not know.
-func (s *Subscription) Validate(ownListeners []string) error {
+func (s *Subscription) Validate(ownListeners []string) error { return s.validate(ownListeners, true) }
+
+// ValidateStored is Validate for a subscription already stored (the engine's check on every
+// node), without the rule that a host be no number (checkHostForm): a subscription an earlier
+// release stored with such a host kept being tried and dead-lettered; refused here, it was
+// skipped, and its events were neither delivered nor dead-lettered (a probe's rolling upgrade).
+func (s *Subscription) ValidateStored(ownListeners []string) error {
+	return s.validate(ownListeners, false)
+}
+
+func (s *Subscription) validate(ownListeners []string, hostForm bool) error {
 	if s.Name == "" || !fsm.ValidText(s.Name, fsm.SubscriberMaxLength) || strings.ContainsRune(s.Name, '/') {
 		// No '/': the name is a path segment (/subscriptions/{name}); one with '/' was created
 		// and could never be read, deleted or re-driven (found by a probe).
@@ -76,7 +86,7 @@ func (s *Subscription) Validate(ownListeners []string) error {
 		if s.MQTT == nil {
 			return fmt.Errorf("subscriber %q: MQTT settings missing", s.Name)
 		}
-		if err := ValidateBrokerURL(s.URL, ownListeners); err != nil {
+		if err := validateBrokerURL(s.URL, ownListeners, hostForm); err != nil {
 			return fmt.Errorf("subscriber %q: %w", s.Name, err)
 		}
 		if err := s.MQTT.validate(s.URL); err != nil {
@@ -87,7 +97,7 @@ func (s *Subscription) Validate(ownListeners []string) error {
 	if s.MQTT != nil {
 		return fmt.Errorf("subscriber %q: MQTT settings on a %v subscriber", s.Name, s.Kind)
 	}
-	return ValidateWebhookURL(s.URL, ownListeners)
+	return validateWebhookURL(s.URL, ownListeners, hostForm)
 }
 
 // equal reports whether a change from s to o needs the deliveries restarted.
@@ -197,6 +207,10 @@ func (f Filter) String() string { return strings.Join(f.entries, ",") }
 // to the node is not caught here (the engine does not follow redirects, so a receiver cannot
 // bounce a request there either).
 func ValidateWebhookURL(raw string, ownListeners []string) error {
+	return validateWebhookURL(raw, ownListeners, true)
+}
+
+func validateWebhookURL(raw string, ownListeners []string, hostForm bool) error {
 	if raw == "" {
 		return errors.New("webhook URL: empty")
 	}
@@ -226,7 +240,7 @@ func ValidateWebhookURL(raw string, ownListeners []string) error {
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return fmt.Errorf("webhook URL: port %q, want 1..65535", port)
 	}
-	if err := checkHostForm(u.Hostname()); err != nil {
+	if err := checkHostForm(u.Hostname()); hostForm && err != nil {
 		return fmt.Errorf("webhook URL: %w", err)
 	}
 	if addr, isIP := hostAddr(u.Hostname()); isIP {

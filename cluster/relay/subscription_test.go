@@ -188,6 +188,26 @@ func FuzzValidateWebhookURL(f *testing.F) {
 	})
 }
 
+// A subscription an earlier release stored with a host that is a number is still delivered
+// (and dead-lettered, as before): only a new one is refused.
+func TestStoredSubscriptionWithANumberHostStaysDelivered(t *testing.T) {
+	filter, err := ParseFilter([]string{"ALL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := Subscription{Name: "numhost", Kind: KindWebhook, URL: "http://2130706433:9/", Filter: filter}
+	if err := sub.Validate(nil); err == nil || !strings.Contains(err.Error(), "not a DNS name") {
+		t.Fatalf("new: %v, want refused", err)
+	}
+	if err := sub.ValidateStored(nil); err != nil {
+		t.Fatalf("stored: %v", err)
+	}
+	own := Subscription{Name: "own", Kind: KindWebhook, URL: "http://127.0.0.1:8081/", Filter: filter}
+	if err := own.ValidateStored([]string{"127.0.0.1:8081"}); err == nil {
+		t.Fatal("stored, aimed at the node's own listener: accepted")
+	}
+}
+
 func TestValidateBrokerURL(t *testing.T) {
 	listeners := []string{"127.0.0.1:8081", ":8443"}
 	for _, tc := range []struct {
