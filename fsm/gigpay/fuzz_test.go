@@ -41,6 +41,11 @@ func FuzzApplyCommand(f *testing.F) {
 		if err != nil || !reflect.DeepEqual(again.Command, env.Command) {
 			t.Fatalf("re-encode differs: %+v vs %+v (%v)", env, again, err)
 		}
+		if raise, ok := env.Command.(*fsm.RaiseRules); ok && raise.Version > fsm.RulesVersion {
+			// A replica meeting a raise beyond its binary stops there by design (fsm/rules.go):
+			// only a shard's leader proposes one, and only a version every voter implements.
+			return
+		}
 		h := newHarness(t)
 		payer, payee := h.wallet("alice", "usd", 10_000), h.wallet("bob", "usd", 0)
 		h.mustCreate(h.spec(payer, 100))
