@@ -75,9 +75,9 @@ func (s *Shard) RemoveServer(ctx context.Context, id string) error {
 	return nil
 }
 
-// ErrReplicaCountShort refuses a removal that would leave a shard fewer voters than its
-// replica count.
-var ErrReplicaCountShort = errors.New("shard: removing the replica would leave fewer voters than the replica count")
+// ErrReplicaCountShort refuses a removal that would leave a shard fewer voters than it must
+// keep (RemoveServerKeeping).
+var ErrReplicaCountShort = errors.New("shard: removing the replica would leave too few voters")
 
 // RemoveServerKeeping removes id from the configuration only when keep is a voter of it and at
 // least minVoters voters remain, both checked on the configuration the removal replaces: raft
@@ -90,8 +90,7 @@ func (s *Shard) RemoveServerKeeping(ctx context.Context, id, keep string, minVot
 	if err := future.Error(); err != nil {
 		return fmt.Errorf("remove server %s: get configuration: %w", id, membershipError(err))
 	}
-	voters, removing, keepVotes := 0, false, false
-	var removingVotes bool
+	voters, removing, removingVotes, keepVotes := 0, false, false, false
 	for _, server := range future.Configuration().Servers {
 		votes := server.Suffrage == raft.Voter
 		if votes {
@@ -111,7 +110,7 @@ func (s *Shard) RemoveServerKeeping(ctx context.Context, id, keep string, minVot
 		return fmt.Errorf("remove server %s: %s is not a voter of the shard: %w", id, keep, ErrNotVoter)
 	}
 	if removingVotes && voters-1 < minVoters {
-		return fmt.Errorf("remove server %s: %d voters with it, replica count %d: %w", id, voters, minVoters, ErrReplicaCountShort)
+		return fmt.Errorf("remove server %s: %d voters with it, %d to keep: %w", id, voters, minVoters, ErrReplicaCountShort)
 	}
 	if err := s.raft.RemoveServer(raft.ServerID(id), future.Index(), timeoutFrom(ctx, s.cfg.ApplyTimeout)).Error(); err != nil {
 		return fmt.Errorf("remove server %s: %w", id, membershipError(err))

@@ -218,9 +218,10 @@ func (r *Reader) UnminedPayments(limit int) ([]Payment, error) {
 }
 
 // CheckCustody recomputes the custody invariant from the store: per project, the DOGE wallets'
-// balances equal Σ the credited outputs that no confirmed transaction spent, plus the accounts'
-// shortfalls (what the wallets still show of deposits a reorg took back); every account's Incoming equals Σ its external outputs seen but not credited; and
-// every invoice's Incoming and Confirmed equal Σ its outputs seen and credited. It reads one
+// balances equal Σ the credited outputs that no confirmed transaction spent, plus the
+// accounts' shortfalls (what the wallets still show of deposits a reorg took back); every
+// account's Incoming equals Σ its external outputs seen but not credited; and every invoice's
+// Incoming and Confirmed equal Σ its outputs seen and credited. It reads one
 // point-in-time view of the store, so it may run beside apply: every record it compares is of
 // the same applied index.
 func (f *Family) CheckCustody(m *fsm.Machine) error {
