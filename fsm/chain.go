@@ -75,6 +75,8 @@ const (
 	chainSet         byte = 1
 	chainDelete      byte = 2
 	chainDeleteRange byte = 3
+	// chainAppend is a write that lives only in the history store (appended.go).
+	chainAppend byte = 4
 )
 
 // ChainHead is the newest chain record of a shard: its log index and hash.
@@ -96,6 +98,9 @@ type chainState struct {
 	// the state batch (commitRecord); nil when the record went into the state batch or there
 	// is none.
 	record [2][]byte
+	// appends says the batch's writes include appended ones (Batch.Append); recordAppends that
+	// the record being committed does.
+	appends, recordAppends bool
 	// head is what ChainHead returns: the committed head, for any goroutine.
 	head atomic.Pointer[ChainHead]
 }
@@ -117,7 +122,7 @@ func (c *chainState) recordHistory(kind byte, k, v []byte) {
 
 // endBatch writes the batch's chain record, if the batch started the chain or wrote history.
 func (c *chainState) endBatch(b *Batch) {
-	defer func() { c.writes, c.count, c.startNow = c.writes[:0], 0, false }()
+	defer func() { c.writes, c.count, c.startNow, c.appends = c.writes[:0], 0, false, false }()
 	var flags byte
 	switch {
 	case c.startNow:
@@ -142,7 +147,7 @@ func (c *chainState) endBatch(b *Batch) {
 	v = append(v, c.writes...)
 	c.index, c.hash = b.Index, chainHash(k, v)
 	if b.Rules() >= RulesHistoryStore {
-		c.record = [2][]byte{k, v}
+		c.record, c.recordAppends = [2][]byte{k, v}, c.appends
 		b.setRaw(keyChainHead, encodeChainHead(c.index, c.hash))
 		return
 	}
@@ -154,11 +159,25 @@ func (c *chainState) commitRecord(history *pebble.DB, index uint64) {
 	if c.record[0] == nil {
 		return
 	}
-	defer func() { c.record = [2][]byte{} }()
+	defer func() { c.record, c.recordAppends = [2][]byte{}, false }()
 	if history == nil {
 		panic(fmt.Sprintf("fsm: log entry %d: a chain record for the history store, and no history store", index))
 	}
-	if err := history.Set(c.record[0], c.record[1], pebble.NoSync); err != nil {
+	var err error
+	if c.recordAppends {
+		// The record and the records appended beside it, in one batch.
+		hb := history.NewBatch()
+		if err = hb.Set(c.record[0], c.record[1], nil); err == nil {
+			err = commitAppends(hb, index, c.record[1])
+		}
+		if err == nil {
+			err = hb.Commit(pebble.NoSync)
+		}
+		hb.Close()
+	} else {
+		err = history.Set(c.record[0], c.record[1], pebble.NoSync)
+	}
+	if err != nil {
 		// The disk failed: this replica cannot go on (as a failed state commit).
 		panic(fmt.Sprintf("fsm: commit log entry %d's chain record to the history store: %v", index, err))
 	}
@@ -299,8 +318,8 @@ func (m *Machine) HistoryChainHead() (ChainHead, bool) {
 	return ChainHead{}, false
 }
 
-// HistorySetsAfter calls fn with every history write of kind set that the chain recorded after
-// log index after, in apply order, with its record's log index and batch time: what a family
+// HistorySetsAfter calls fn with every history write of kind set or append (Batch.Append) that
+// the chain recorded after log index after, in apply order, with its record's log index and batch time: what a family
 // that keeps part of its live state in memory between checkpoints replays to rebuild it
 // (ledger's wallet epochs). It reads the store as it is now.
 func (s *Store) HistorySetsAfter(after uint64, fn func(index uint64, now int64, k, v []byte) error) error {
@@ -343,7 +362,7 @@ func historySetsAfter(state, history pebble.Reader, after, upTo uint64, fn func(
 			if !ok {
 				return fmt.Errorf("history chain: record %d has a malformed write", index)
 			}
-			if kind == chainSet {
+			if kind == chainSet || kind == chainAppend {
 				if err := fn(index, now, wk, wv); err != nil {
 					return err
 				}

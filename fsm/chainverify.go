@@ -69,8 +69,11 @@ func (m *Machine) VerifyHistory() (*HistoryReport, error) {
 			return view.err
 		}
 		applied := view.applied
-		covered, pending, err := verifyChain(view, applied, report)
+		covered, appended, pending, err := verifyChain(view, applied, report)
 		if err != nil || !report.Started {
+			return err
+		}
+		if err := verifyAppended(view, appended, report); err != nil {
 			return err
 		}
 		if len(pending) > 0 {
@@ -106,6 +109,26 @@ func (m *Machine) VerifyHistory() (*HistoryReport, error) {
 	return report, nil
 }
 
+// verifyAppended checks that every appended record of the history store (up to the view's
+// applied index) was appended under the chain: appends exist only under it, fresh or not.
+func verifyAppended(view *View, appended []uint64, report *HistoryReport) error {
+	h := view.historyReader()
+	if h == nil {
+		return nil
+	}
+	slices.Sort(appended)
+	return scanRange(h, []byte{prefixChain}, chainUpper(view.applied), func(k, _ []byte) error {
+		if !isAppendedKey(k) {
+			return nil
+		}
+		report.HistoryKeys++
+		if _, found := slices.BinarySearch(appended, fingerprint(k)); !found {
+			return &HistoryMismatch{Key: append([]byte(nil), k...), Reason: "appended in the history store but not in the history chain"}
+		}
+		return nil
+	})
+}
+
 // pendingWrite is a recorded history write that the store does not (yet) agree with: a later
 // record of the same key may still match.
 type pendingWrite struct {
@@ -116,7 +139,7 @@ type pendingWrite struct {
 
 // verifyChain walks the chain records; it returns the fingerprints of every key the chain set
 // and the writes the store disagrees with.
-func verifyChain(view *View, applied uint64, report *HistoryReport) (covered []uint64, pendingList []pendingWrite, err error) {
+func verifyChain(view *View, applied uint64, report *HistoryReport) (covered, appended []uint64, pendingList []pendingWrite, err error) {
 	pending := map[string]pendingWrite{}
 	var prevHash [32]byte
 	var prevIndex uint64
@@ -162,6 +185,21 @@ func verifyChain(view *View, applied uint64, report *HistoryReport) (covered []u
 				return bad("malformed write %d", i)
 			}
 			report.Writes++
+			if kind == chainAppend {
+				// Only in the history store, beside this record; never rewritten.
+				stored, err := GetViewAppended(view, index, key)
+				if err != nil {
+					return err
+				}
+				appended = append(appended, fingerprint(appendedKey(index, key)))
+				switch {
+				case stored == nil:
+					return &HistoryMismatch{Index: index, Key: key, Reason: "appended in the chain, missing from the history store"}
+				case !bytes.Equal(stored, value):
+					return &HistoryMismatch{Index: index, Key: key, Reason: "the history store's appended value differs from the chain's"}
+				}
+				continue
+			}
 			stored, closer, err := view.Get(key)
 			found := err == nil
 			if err != nil && !errors.Is(err, pebble.ErrNotFound) {
@@ -210,7 +248,7 @@ func verifyChain(view *View, applied uint64, report *HistoryReport) (covered []u
 	for _, p := range pending {
 		pendingList = append(pendingList, p)
 	}
-	return covered, pendingList, err
+	return covered, appended, pendingList, err
 }
 
 // nextChainWrite decodes one history write of a chain record.
@@ -232,7 +270,7 @@ func nextChainWrite(b []byte) (kind byte, key, value, rest []byte, ok bool) {
 		return 0, nil, nil, nil, false
 	}
 	switch kind {
-	case chainSet, chainDeleteRange:
+	case chainSet, chainDeleteRange, chainAppend:
 		if value, ok = field(); !ok {
 			return 0, nil, nil, nil, false
 		}

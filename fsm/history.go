@@ -321,11 +321,23 @@ func scanChain(state, history pebble.Reader, after, upTo uint64, fn func(k, v []
 		if rg.r == nil {
 			continue
 		}
-		if err := scanRange(rg.r, lower, rg.upper, fn); err != nil {
+		if err := scanRange(rg.r, lower, rg.upper, skipAppended(fn)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// skipAppended wraps a chain record callback to step over appended records (appended.go).
+// Only the history store holds them, and a state store key of that shape is malformed for the
+// chain anyway.
+func skipAppended(fn func(k, v []byte) error) func(k, v []byte) error {
+	return func(k, v []byte) error {
+		if isAppendedKey(k) {
+			return nil
+		}
+		return fn(k, v)
+	}
 }
 
 // lastChainRecord returns the newest chain record up to log index upTo (nil key: none).
@@ -342,7 +354,12 @@ func lastChainRecord(state, history pebble.Reader, upTo uint64) (k, v []byte, er
 		if err != nil {
 			return nil, nil, err
 		}
-		if it.Last() {
+		valid := it.Last()
+		if valid && isAppendedKey(it.Key()) {
+			// The newest batch appended records: its own record sorts just before them.
+			valid = it.SeekGE(it.Key()[:9])
+		}
+		if valid {
 			k, v = append([]byte(nil), it.Key()...), append([]byte(nil), it.Value()...)
 		}
 		if err := it.Close(); err != nil {

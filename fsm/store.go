@@ -429,7 +429,8 @@ func (m *Machine) digestView(skipChain bool, also func(*View) error) ([32]byte, 
 				}
 				return nil
 			}
-			if skipChain && (k[0] == prefixChain || m.reg.chainPosition[k[0]]) {
+			// Appended records are history like any other (only their keys name a log index).
+			if skipChain && (k[0] == prefixChain && !isAppendedKey(k) || m.reg.chainPosition[k[0]]) {
 				return nil
 			}
 			h.Write(lengths[:binary.PutUvarint(lengths[:], uint64(len(k)))])

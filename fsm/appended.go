@@ -1,0 +1,132 @@
+package fsm
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// Appended history (design notes §3, "Where history can go": step 1). A family may write a
+// history record that lives only in the history store, beside its batch's chain record:
+//
+//	# {log index} 0x01 {key}  →  value
+//
+// Batch.Append records the write in the batch's chain record (kind chainAppend, hashed with the
+// rest) and commitRecord stores it with the record, in one history store batch. The keys only
+// grow with the log index, like the records themselves, so the history store's files still never
+// overlap and its compactions stay moves; the state store's flushes and compactions never see
+// these bytes. An appended record is never rewritten or deleted (but by trimHistory, above the
+// applied index, after a crash): a family that needs to find one keeps its log index (and the
+// key is exact from the log index and the family's key, so a read is one point lookup).
+//
+// Readers: Store.GetAppended (queries, under Store.Read), GetViewAppended (checkers on a view).
+// The chain's readers (scanChain and those on it) step over appended keys; VerifyHistory checks
+// every appended write against the history store, and every appended key there against the
+// chain; the digest covers them as the records they sit beside.
+
+// chainAppendMark follows a chain key in an appended record's key.
+const chainAppendMark byte = 0x01
+
+// appendedKey is the history store key of an appended record.
+func appendedKey(index uint64, k []byte) []byte {
+	out := make([]byte, 10+len(k))
+	out[0] = prefixChain
+	binary.BigEndian.PutUint64(out[1:9], index)
+	out[9] = chainAppendMark
+	copy(out[10:], k)
+	return out
+}
+
+// isAppendedKey reports whether a history store key is an appended record's (not a chain
+// record's).
+func isAppendedKey(k []byte) bool {
+	return len(k) > 9 && k[0] == prefixChain && k[9] == chainAppendMark
+}
+
+// Append records a history write that lives only in the history store, under the batch's log
+// index and k (see above). Families call it only once the history chain has started
+// (HistoryChainStarted) and the shard's rules are at RulesHistoryStore or later; a call without
+// them is a bug in the family, and panics. It panics on a store failure as Set.
+func (b *Batch) Append(k, v []byte) {
+	if !b.m.chain.started || b.m.rules < RulesHistoryStore {
+		panic(fmt.Sprintf("fsm: log entry %d: Append before the history chain and store", b.Index))
+	}
+	b.m.chain.recordHistory(chainAppend, k, v)
+	b.m.chain.appends = true
+}
+
+// commitAppends adds the appended writes of a chain record (key, value) to a history batch.
+func commitAppends(hb *pebble.Batch, index uint64, record []byte) error {
+	rest, count, err := chainWrites(record)
+	if err != nil {
+		return err
+	}
+	for ; count > 0; count-- {
+		kind, k, v, next, ok := nextChainWrite(rest)
+		if !ok {
+			return fmt.Errorf("malformed write")
+		}
+		if kind == chainAppend {
+			if err := hb.Set(appendedKey(index, k), v, nil); err != nil {
+				return err
+			}
+		}
+		rest = next
+	}
+	return nil
+}
+
+// chainWrites returns a chain record value's writes and their count.
+func chainWrites(v []byte) (writes []byte, count uint64, err error) {
+	if len(v) < 2+32 || v[0] != chainRecordVersion {
+		return nil, 0, fmt.Errorf("malformed chain record")
+	}
+	rest := v[2+32:]
+	_, n := binary.Varint(rest)
+	if n <= 0 {
+		return nil, 0, fmt.Errorf("chain record without a time")
+	}
+	rest = rest[n:]
+	count, n = binary.Uvarint(rest)
+	if n <= 0 {
+		return nil, 0, fmt.Errorf("chain record without a write count")
+	}
+	return rest[n:], count, nil
+}
+
+// GetAppended reads a record appended at log index under k (nil, nil: none). Call it within
+// Read. A record a batch appended is in the history store before the batch is in the state
+// store, so a log index read from the state store (or from what apply published after its
+// commit) always finds its records.
+func (s *Store) GetAppended(index uint64, k []byte) ([]byte, error) {
+	if s.history == nil {
+		return nil, nil
+	}
+	return getFrom(s.history, appendedKey(index, k))
+}
+
+// GetViewAppended is GetAppended on a view.
+func GetViewAppended(view *View, index uint64, k []byte) ([]byte, error) {
+	if view.err != nil {
+		return nil, view.err
+	}
+	if view.history == nil || index > view.applied {
+		return nil, nil
+	}
+	return getFrom(view.history, appendedKey(index, k))
+}
+
+func getFrom(r pebble.Reader, k []byte) ([]byte, error) {
+	v, closer, err := r.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %q: %w", k, err)
+	}
+	out := append([]byte(nil), v...)
+	closer.Close()
+	return out, nil
+}
