@@ -48,12 +48,11 @@ const historyDirName = "history"
 // history store: log index (8 bytes, big-endian) and hash.
 var keyChainHead = []byte("m\x00chainhead")
 
-// History store tuning: one record per batch, read in key order (a replay, verify, a digest),
-// never looked up at random, so a small cache serves it; the memtable is small too, because an
-// open after a crash replays the log into it, and every shard of a node has one (the 300
-// B/wallet budget of issue 15). Close flushes it, so a clean restart replays nothing.
+// History store tuning: the memtable is small, because an open after a crash replays the log
+// into it, and every shard of a node has one (the 300 B/wallet budget of issue 15). Close
+// flushes it, so a clean restart replays nothing. The block cache is the state store's
+// (openStores).
 const (
-	historyCacheBytes      = 1 << 20
 	historyMemTableBytes   = 4 << 20
 	historyWALBytesPerSync = 1 << 20
 )
@@ -61,15 +60,13 @@ const (
 // openHistory opens (or creates) the history store inside the state store's directory, with
 // its merger running unless readOnly. readOnly opens an existing one and returns nil when there
 // is none (a store written before).
-func openHistory(statePath string, readOnly bool, logger *slog.Logger) (*pebble.DB, *historyMerger, error) {
+func openHistory(statePath string, readOnly bool, logger *slog.Logger, cache *pebble.Cache) (*pebble.DB, *historyMerger, error) {
 	path := filepath.Join(statePath, historyDirName)
 	if readOnly {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			return nil, nil, nil
 		}
 	}
-	cache := pebble.NewCache(historyCacheBytes)
-	defer cache.Unref()
 	merger := newHistoryMerger(logger)
 	events := pebbleEvents(logger, "history store", nil)
 	logFlush := events.FlushEnd
@@ -234,7 +231,11 @@ func openStores(statePath string, readOnly bool, logger *slog.Logger) (state, hi
 			return nil, nil, nil, fmt.Errorf("open state: %w", err)
 		}
 	}
-	history, merger, err = openHistory(statePath, readOnly, logger)
+	// One block cache for both: appended entries are read by point lookups (ledger's entries
+	// pages), and the state store's cache bounds the shard's memory for both.
+	cache := pebble.NewCache(storeCacheBytes)
+	defer cache.Unref()
+	history, merger, err = openHistory(statePath, readOnly, logger, cache)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -242,7 +243,7 @@ func openStores(statePath string, readOnly bool, logger *slog.Logger) (state, hi
 	if history != nil && !readOnly {
 		beforeFlush = func() { syncHistory(history) }
 	}
-	state, err = openPebble(statePath, readOnly, logger, beforeFlush)
+	state, err = openPebbleCached(statePath, readOnly, logger, beforeFlush, cache)
 	if err != nil {
 		if history != nil {
 			closeHistory(history, merger, false)

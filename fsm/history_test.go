@@ -207,7 +207,7 @@ func TestAHistoryStoreBehindTheStateStoreIsRefused(t *testing.T) {
 	if err := tm.m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	history, merger, err := openHistory(filepath.Join(dir, storeDirName), false, nil)
+	history, merger, err := openHistory(filepath.Join(dir, storeDirName), false, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +308,7 @@ func TestTheHistoryStoreMergesItsFlushedFiles(t *testing.T) {
 	saved := historyMergeFiles
 	historyMergeFiles = 8
 	t.Cleanup(func() { historyMergeFiles = saved })
-	db, merger, err := openHistory(t.TempDir(), false, nil)
+	db, merger, err := openHistory(t.TempDir(), false, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -129,7 +129,7 @@ func testKilledStoreReopens(t *testing.T, historyMode string) {
 	if history {
 		// The killed child's history store holds every record up to the flush (synced as the
 		// flush began), and with "synced" every record up to its last batch.
-		h, _, err := openHistory(filepath.Join(dir, storeDirName), true, nil)
+		h, _, err := openHistory(filepath.Join(dir, storeDirName), true, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -25,8 +25,9 @@ import (
 // New ops need none of this: an old replica cannot decode them and stops. Nor do new fields
 // whose absence means the old behaviour.
 // 4: RulesHistoryStore (history.go); 5: ledger.RulesCaptureReferenceMismatch,
-// gigpay.RulesPaymentRetry; 6: gigawallet.RulesSettleShortfallOnRelease.
-const RulesVersion uint32 = 6
+// gigpay.RulesPaymentRetry; 6: gigawallet.RulesSettleShortfallOnRelease; 7:
+// ledger.RulesEntriesAppended.
+const RulesVersion uint32 = 7
 
 // OpRaiseRules raises the shard's rules version.
 const OpRaiseRules Op = 109

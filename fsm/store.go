@@ -533,6 +533,11 @@ func compactionConcurrency() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 func openPebble(path string, readOnly bool, logger *slog.Logger, beforeFlush func()) (*pebble.DB, error) {
 	cache := pebble.NewCache(storeCacheBytes)
 	defer cache.Unref()
+	return openPebbleCached(path, readOnly, logger, beforeFlush, cache)
+}
+
+// openPebbleCached is openPebble with a block cache of the caller's.
+func openPebbleCached(path string, readOnly bool, logger *slog.Logger, beforeFlush func(), cache *pebble.Cache) (*pebble.DB, error) {
 	opts := &pebble.Options{
 		Cache:                    cache,
 		MemTableSize:             jitteredMemTableBytes(),

@@ -58,7 +58,9 @@ func TestVerifyHistoryChainOfAStoppedNode(t *testing.T) {
 		t.Fatalf("verify exit %d:\n%s", code, out)
 	}
 	tamper := func(change func(db *pebble.DB)) {
-		db, err := pebble.Open(filepath.Join(dataDir, "shard-0", "ledger"), &pebble.Options{Logger: silentPebble{}})
+		// Entries are appended to the history store (rules version 7, fsm/ledger/entries.go),
+		// beside the chain records (rules version 4, fsm/history.go).
+		db, err := pebble.Open(filepath.Join(dataDir, "shard-0", "ledger", "history"), &pebble.Options{Logger: silentPebble{}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,15 +69,21 @@ func TestVerifyHistoryChainOfAStoppedNode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// An entry rewritten on disk: named, with the chain record that wrote it.
+	// An entry rewritten on disk: named, with the chain record that wrote it. Its key in the
+	// history store is # {log index} 0x01 {the ledger's key, % {wallet} 0 {sequence}}.
 	var entryKey, entryValue []byte
 	tamper(func(db *pebble.DB) {
-		it, _ := db.NewIter(&pebble.IterOptions{LowerBound: []byte("e"), UpperBound: []byte("f")})
-		if !it.Last() {
+		it, _ := db.NewIter(nil)
+		for valid := it.Last(); valid; valid = it.Prev() {
+			if k := it.Key(); len(k) > 10 && k[0] == '#' && k[9] == 1 && k[10] == '%' {
+				entryKey, entryValue = bytes.Clone(k), bytes.Clone(it.Value())
+				break
+			}
+		}
+		it.Close()
+		if entryKey == nil {
 			t.Fatal("no entries")
 		}
-		entryKey, entryValue = bytes.Clone(it.Key()), bytes.Clone(it.Value())
-		it.Close()
 		forged := bytes.Clone(entryValue)
 		forged[len(forged)-1] ^= 1
 		if err := db.Set(entryKey, forged, pebble.Sync); err != nil {
@@ -83,7 +91,7 @@ func TestVerifyHistoryChainOfAStoppedNode(t *testing.T) {
 		}
 	})
 	code, out := verify()
-	if code != 1 || !strings.Contains(out, "history does not match its chain") || !strings.Contains(out, fmt.Sprintf("%q", entryKey)) {
+	if code != 1 || !strings.Contains(out, "history does not match its chain") || !strings.Contains(out, fmt.Sprintf("%q", entryKey[10:])) {
 		t.Fatalf("verify of a forged entry: exit %d:\n%s", code, out)
 	}
 	t.Logf("verify of a forged entry:\n%s", out)
@@ -96,25 +104,26 @@ func TestVerifyHistoryChainOfAStoppedNode(t *testing.T) {
 	if code, out := verify(); code != 0 {
 		t.Fatalf("verify after the repair: exit %d:\n%s", code, out)
 	}
-	// The chain's records are in the history store (rules version 4, fsm/history.go); one
-	// changed there is named too.
-	history, err := pebble.Open(filepath.Join(dataDir, "shard-0", "ledger", "history"), &pebble.Options{Logger: silentPebble{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	it, _ := history.NewIter(nil)
-	if !it.First() || !it.Next() {
-		t.Fatal("fewer than two chain records in the history store")
-	}
-	recordKey, record := bytes.Clone(it.Key()), bytes.Clone(it.Value())
-	it.Close()
-	record[len(record)-1] ^= 1
-	if err := history.Set(recordKey, record, pebble.Sync); err != nil {
-		t.Fatal(err)
-	}
-	if err := history.Close(); err != nil {
-		t.Fatal(err)
-	}
+	// A chain record changed in the history store is named too.
+	tamper(func(db *pebble.DB) {
+		it, _ := db.NewIter(nil)
+		var recordKey, record []byte
+		records := 0
+		for valid := it.First(); valid && records < 2; valid = it.Next() {
+			if len(it.Key()) == 9 {
+				recordKey, record = bytes.Clone(it.Key()), bytes.Clone(it.Value())
+				records++
+			}
+		}
+		it.Close()
+		if records < 2 {
+			t.Fatal("fewer than two chain records in the history store")
+		}
+		record[len(record)-1] ^= 1
+		if err := db.Set(recordKey, record, pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+	})
 	if code, out := verify(); code != 1 || !strings.Contains(out, "previous hash") {
 		t.Fatalf("verify of a changed chain record in the history store: exit %d:\n%s", code, out)
 	}

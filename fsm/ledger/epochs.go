@@ -47,6 +47,7 @@ type walletBalance struct {
 	balance    Amount
 	entryCount uint64
 	updatedAt  int64
+	newest     uint64 // the log index of the newest entry, when appended (entries.go)
 }
 
 // walletOverlay holds the balances of the wallets the open epoch has not written, as of the
@@ -70,6 +71,9 @@ func (o *walletOverlay) lay(w *Wallet) {
 func (b walletBalance) layOn(w *Wallet) {
 	if b.entryCount > w.EntryCount {
 		w.Balance, w.EntryCount, w.UpdatedAt = b.balance, b.entryCount, b.updatedAt
+		if b.newest != 0 {
+			w.NewestEntryIndex = b.newest
+		}
 	}
 }
 
@@ -88,7 +92,7 @@ func (l *Ledger) flushWallets() {
 		// The deferred wallets this batch did not change; those it did are written below.
 		for id := range l.deferred {
 			if lw, live := l.wallets.live[id]; !live || !lw.w.dirty {
-				l.set(key(prefixWallet, id), record(l.peekWallet(id)))
+				l.set(key(prefixWallet, id), walletRecord(l.peekWallet(id)))
 			}
 		}
 		clear(l.deferred)
@@ -98,9 +102,9 @@ func (l *Ledger) flushWallets() {
 	for _, w := range l.dirtyWallets {
 		if epochs && !end && !w.fullChange {
 			l.deferred[w.ID] = struct{}{}
-			l.published = append(l.published, deferredWallet{w.ID, walletBalance{w.Balance, w.EntryCount, w.UpdatedAt}})
+			l.published = append(l.published, deferredWallet{w.ID, walletBalance{w.Balance, w.EntryCount, w.UpdatedAt, w.NewestEntryIndex}})
 		} else {
-			l.set(key(prefixWallet, w.ID), record(w))
+			l.set(key(prefixWallet, w.ID), walletRecord(w))
 			delete(l.deferred, w.ID)
 		}
 		w.dirty, w.fullChange = false, false
@@ -181,7 +185,18 @@ func (l *Ledger) loadEpoch() error {
 func epochBalances(scan func(after uint64, fn func(index uint64, now int64, k, v []byte) error) error, start uint64) (map[string]walletBalance, int, error) {
 	balances := map[string]walletBalance{}
 	entries := 0
-	err := scan(start, func(_ uint64, now int64, k, v []byte) error {
+	err := scan(start, func(index uint64, now int64, k, v []byte) error {
+		if len(k) > 0 && k[0] == prefixEntryAppended {
+			entries++
+			id, e, _, err := decodeAppendedEntry(k, v)
+			if err != nil {
+				return err
+			}
+			if b, ok := balances[id]; !ok || b.entryCount <= e.Sequence+1 {
+				balances[id] = walletBalance{balance: e.BalanceAfter, entryCount: e.Sequence + 1, updatedAt: now, newest: index}
+			}
+			return nil
+		}
 		if len(k) == 0 || k[0] != prefixEntry {
 			return nil
 		}

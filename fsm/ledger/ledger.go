@@ -66,6 +66,9 @@ type Ledger struct {
 	epochEnded   bool
 	published    []deferredWallet
 	overlay      walletOverlay
+	// legacyEntries says the state store may hold entries (e …): written before
+	// RulesEntriesAppended (entries.go). Readers on any goroutine.
+	legacyEntries atomic.Bool
 }
 
 // NextDueMs is the earliest expiry of an active hold, 0 for none (fsm.Timed).
@@ -176,6 +179,11 @@ func (l *Ledger) Load() error {
 		}
 	}
 	if err == nil {
+		var legacy bool
+		legacy, err = l.holdsLegacyEntries()
+		l.legacyEntries.Store(legacy)
+	}
+	if err == nil {
 		l.nextExpiryMs, err = l.earliestExpiry()
 		l.dueMs.Store(l.nextExpiryMs)
 	}
@@ -239,6 +247,19 @@ func (l *Ledger) delete(k []byte) { l.b.Delete(k) }
 
 // get reads the store as of the previous batch.
 func (l *Ledger) get(k []byte) ([]byte, error) { return l.store.Get(k) }
+
+// holdsLegacyEntries reports whether the state store holds an entry (e …).
+func (l *Ledger) holdsLegacyEntries() (bool, error) {
+	it, err := l.store.NewIter([]byte{prefixEntry}, []byte{prefixEntry + 1})
+	if err != nil {
+		return false, err
+	}
+	found := it.First()
+	if err := it.Close(); err != nil {
+		return false, err
+	}
+	return found, nil
+}
 
 // earliestExpiry reads the earliest expiry of an active hold from the store (0: none).
 func (l *Ledger) earliestExpiry() (int64, error) {

@@ -118,6 +118,9 @@ type Wallet struct {
 	EntryCount  uint64
 	CreatedAt   int64
 	UpdatedAt   int64
+	// NewestEntryIndex is the log index of the batch that appended the wallet's newest entry (0:
+	// none appended; entries.go). Stored, never sent between nodes.
+	NewestEntryIndex uint64
 
 	dirty bool // apply only: changed in the batch being applied, not yet written
 	// fullChange (apply only): the batch changed more than what its entries decide

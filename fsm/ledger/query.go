@@ -353,48 +353,32 @@ func timeBounds(prefix []byte, r TimeRange) (lower, upper []byte) {
 
 // ListEntries returns one page of a wallet's entries created within r, oldest first.
 func (l *Ledger) ListEntries(projectID, walletID string, r TimeRange, p PageRequest) ([]Entry, bool, error) {
-	entries := []Entry{}
+	var entries []Entry
 	var hasMore bool
 	err := l.read(func() error {
-		if _, _, err := p.offset(); err != nil {
-			return err
-		}
-		// One iterator reads the wallet, then its page: one point-in-time view, and the page's
-		// entries (which carry every field a page shows) come from the same sequential scan,
-		// with no read per entry. The wallet proves its project is here (GetWallet).
-		walletKey := key(prefixWallet, walletID)
-		it, err := l.store.NewIter(walletKey, append(walletKey[:len(walletKey):len(walletKey)], 0))
+		skip, take, err := p.offset()
 		if err != nil {
 			return err
 		}
-		defer it.Close()
-		if !it.First() {
-			if err := it.Error(); err != nil {
-				return err
-			}
-			return l.missingWallet(projectID, walletID)
-		}
-		w, err := decodeWallet(it.Value())
+		// The wallet proves its project is here (GetWallet); its entry count and newest entry
+		// are the state the page is read as of (entries.go).
+		w, err := l.storedWallet(walletID)
 		if err != nil {
 			return err
 		}
-		if w.ProjectID != projectID {
+		if w == nil || w.ProjectID != projectID {
 			return l.missingWallet(projectID, walletID)
 		}
-		lower, upper := timeBounds(prefixOf(prefixEntry, walletID), r)
-		if bytes.Compare(lower, upper) >= 0 {
-			return nil // an empty time range
-		}
-		it.SetBounds(lower, upper)
-		hasMore, err = pageOf(it, p, func(k, v []byte) error {
-			e, err := decodeStoredEntry(walletID, k, v)
-			if err == nil {
-				entries = append(entries, *e)
-			}
+		we, err := l.storeEntries().entriesOf(w)
+		if err != nil {
 			return err
-		})
+		}
+		entries, hasMore, err = we.page(r, skip, take)
 		return err
 	})
+	if entries == nil {
+		entries = []Entry{}
+	}
 	return entries, hasMore, err
 }
 

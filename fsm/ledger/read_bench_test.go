@@ -24,6 +24,7 @@ func BenchmarkReads(b *testing.B) {
 			defer l.Close()
 			apply := benchApplier(b, l)
 			apply([][]byte{fsm.EncodeCommand(&fsm.StartHistoryChain{})})
+			apply([][]byte{fsm.EncodeCommand(&fsm.RaiseRules{Version: fsm.RulesVersion})}) // as a leader does
 			benchSetup(apply)
 			const transfers = 200_000
 			for i := 0; i < transfers; i += batch {

@@ -38,6 +38,11 @@ const (
 	prefixHold        = 'h'
 	prefixHoldExpiry  = 'H'
 	prefixWalletEpoch = '+'
+	// From RulesEntriesAppended (entries.go): entries appended to the history store under
+	// % {wallet} 0 {sequence} (never a state store key), and every 16th one's place in the state
+	// store under & {wallet} 0 {group}.
+	prefixEntryAppended = '%'
+	prefixEntryGroup    = '&'
 
 	recordVersion byte = 1
 )
@@ -48,6 +53,7 @@ var prefixOwners = map[byte]string{
 	prefixReference: "reference IDs", prefixEntry: "entries", prefixHold: "holds",
 	prefixHoldExpiry: "holds by expiry", prefixWalletEpoch: "wallet epoch", prefixCrossCoordinator: "cross-shard transactions (coordinator)",
 	prefixCrossParticipant: "cross-shard participations",
+	prefixEntryAppended:    "entries (appended to the history store)", prefixEntryGroup: "entries' places by group of 16",
 	// 'T' was reserved for a transaction time index that was never written.
 	'T': "reserved",
 }
@@ -163,6 +169,9 @@ func decodeCustomer(data []byte) (*Customer, error) {
 }
 
 // Encode implements fsm.Value; it is also the stored record.
+//
+// It is the version 1 record, which never carries NewestEntryIndex: that is the store's
+// (walletRecord), and a query answer goes between nodes of two releases during an upgrade.
 func (w *Wallet) Encode(e *fsm.Encoder) {
 	e.Byte(recordVersion)
 	e.String(w.ID)
@@ -179,12 +188,34 @@ func (w *Wallet) Encode(e *fsm.Encoder) {
 	e.Varint(w.UpdatedAt)
 }
 
+// walletRecordNewest is the stored wallet record with NewestEntryIndex after the version 1
+// fields: written for a wallet with appended entries (RulesEntriesAppended) only.
+const walletRecordNewest byte = 3
+
+// walletRecord is a wallet's stored record.
+func walletRecord(w *Wallet) []byte {
+	e := fsm.Encoder{Buf: make([]byte, 0, 128)}
+	w.Encode(&e)
+	if w.NewestEntryIndex != 0 {
+		e.Buf[0] = walletRecordNewest
+		e.Uvarint(w.NewestEntryIndex)
+	}
+	return e.Buf
+}
+
 func readWallet(d *fsm.Decoder) *Wallet {
-	checkVersion(d)
-	return &Wallet{ID: d.String(), ProjectID: d.String(), CustomerID: d.String(),
+	version := d.Byte()
+	if d.Err() == nil && version != recordVersion && version != walletRecordNewest {
+		d.Fail(fmt.Errorf("unknown wallet record version %d", version))
+	}
+	w := &Wallet{ID: d.String(), ProjectID: d.String(), CustomerID: d.String(),
 		AssetID: d.String(), Name: d.String(), Description: d.String(),
 		Status: WalletStatus(d.Byte()), Balance: d.Amount(), Held: d.Amount(),
 		EntryCount: d.Uvarint(), CreatedAt: d.Varint(), UpdatedAt: d.Varint()}
+	if version == walletRecordNewest {
+		w.NewestEntryIndex = d.Uvarint()
+	}
+	return w
 }
 
 func decodeWallet(data []byte) (*Wallet, error) { return decodeRecord("wallet", data, readWallet) }

@@ -299,6 +299,13 @@ func (l *Ledger) postEntry(t *Transaction, operationIndex int, tw *touchedWallet
 		OperationIndex: operationIndex, Type: entryType, Amount: amount, BalanceAfter: balance,
 		CreatedAt: t.CreatedAt}
 	tw.entryCount++
+	if l.entriesAppended() {
+		l.appendEntry(tw.wallet, &e)
+		return
+	}
+	if !l.legacyEntries.Load() {
+		l.legacyEntries.Store(true)
+	}
 	k := appendTimeSequence(prefixOf(prefixEntry, tw.wallet.ID), e.CreatedAt, e.Sequence)
 	l.set(k, l.encodeStoredEntry(&e))
 }

@@ -38,6 +38,7 @@ func (l *Ledger) CheckInvariants() error {
 		if err != nil {
 			return err
 		}
+		entries := viewEntries(view)
 		type assetTotals struct {
 			supply                                  Amount
 			balances, issued, redeemed, moveIn, out wideSum
@@ -147,11 +148,8 @@ func (l *Ledger) CheckInvariants() error {
 			}
 			var balance Amount
 			var count uint64
-			err := scan(prefixOf(prefixEntry, w.ID), func(k, v []byte) error {
-				e, err := decodeStoredEntry(w.ID, k, v)
-				if err != nil {
-					return err
-				}
+			visit := func(e *Entry) error {
+				var err error
 				if e.Sequence != count {
 					return fmt.Errorf("wallet %s: entry %d has sequence %d", w.ID, count, e.Sequence)
 				}
@@ -183,9 +181,29 @@ func (l *Ledger) CheckInvariants() error {
 				}
 				count++
 				return nil
+			}
+			// The state store's entries, then the appended ones (entries.go).
+			err := scan(prefixOf(prefixEntry, w.ID), func(k, v []byte) error {
+				e, err := decodeStoredEntry(w.ID, k, v)
+				if err != nil {
+					return err
+				}
+				return visit(e)
 			})
 			if err != nil {
 				return err
+			}
+			if w.NewestEntryIndex != 0 {
+				we, err := entries.entriesOf(w)
+				if err != nil {
+					return err
+				}
+				if we.first != count {
+					return fmt.Errorf("wallet %s: %d entries in the state store, the first appended is %d", w.ID, count, we.first)
+				}
+				if err := we.each(we.first, w.EntryCount, visit); err != nil {
+					return err
+				}
 			}
 			if balance != w.Balance || count != w.EntryCount {
 				return fmt.Errorf("wallet %s: balance %s/%d entries, replay gives %s/%d", w.ID, w.Balance, w.EntryCount, balance, count)

@@ -34,11 +34,12 @@ const (
 	arenaStringMax = 1<<16 - 1
 )
 
-// walletRec is one live wallet: 64 bytes, no pointers. What it holds under active holds is
+// walletRec is one live wallet: 72 bytes, no pointers. What it holds under active holds is
 // in walletTable.held when not zero (most wallets hold nothing).
 type walletRec struct {
 	balance              Amount
 	entryCount           uint64
+	newestEntry          uint64 // Wallet.NewestEntryIndex
 	createdAt, updatedAt int64
 	id, customer         uint32 // arena references
 	kind                 uint32 // index of (project, asset) in walletTable.kinds
@@ -291,7 +292,7 @@ func (t *walletTable) extraOf(slot uint32) *walletExtra {
 // set writes w's changeable fields into its record.
 func (t *walletTable) set(slot uint32, w *Wallet) {
 	r := t.rec(slot)
-	r.balance, r.entryCount = w.Balance, w.EntryCount
+	r.balance, r.entryCount, r.newestEntry = w.Balance, w.EntryCount, w.NewestEntryIndex
 	if w.Held.IsZero() {
 		delete(t.held, slot)
 	} else {
@@ -339,7 +340,8 @@ func (t *walletTable) fill(w *Wallet, slot uint32, id string) {
 	r := t.rec(slot)
 	k := t.kinds[r.kind]
 	*w = Wallet{ID: id, ProjectID: k.projectID, AssetID: k.assetID, Status: r.status,
-		Balance: r.balance, Held: t.held[slot], EntryCount: r.entryCount, CreatedAt: r.createdAt, UpdatedAt: r.updatedAt}
+		Balance: r.balance, Held: t.held[slot], EntryCount: r.entryCount, CreatedAt: r.createdAt, UpdatedAt: r.updatedAt,
+		NewestEntryIndex: r.newestEntry}
 	switch {
 	case r.flags&walletLongCustomer != 0:
 		w.CustomerID = t.extra[slot].customer
@@ -365,11 +367,17 @@ func (t *walletTable) endBatch() {
 // the record's ID is its key's, which makes it unique.
 func (t *walletTable) load(k, data []byte) (unique bool, err error) {
 	d := fsm.NewDecoder(data)
-	checkVersion(d)
+	version := d.Byte()
+	if d.Err() == nil && version != recordVersion && version != walletRecordNewest {
+		d.Fail(fmt.Errorf("unknown wallet record version %d", version))
+	}
 	id, projectID, customerID, assetID := d.Bytes(), d.Bytes(), d.Bytes(), d.Bytes()
 	name, description := d.Bytes(), d.Bytes()
 	w := Wallet{Status: WalletStatus(d.Byte()), Balance: d.Amount(), Held: d.Amount(),
 		EntryCount: d.Uvarint(), CreatedAt: d.Varint(), UpdatedAt: d.Varint()}
+	if version == walletRecordNewest {
+		w.NewestEntryIndex = d.Uvarint()
+	}
 	if err := d.Finish("wallet"); err != nil {
 		return false, err
 	}

@@ -138,7 +138,7 @@ func TestWalletTable(t *testing.T) {
 	if len(tab.held) != 0 {
 		t.Fatalf("%d held amounts kept, all are zero", len(tab.held))
 	}
-	if size := unsafe.Sizeof(walletRec{}); size != 64 {
+	if size := unsafe.Sizeof(walletRec{}); size != 72 {
 		t.Fatalf("a wallet record is %d bytes", size)
 	}
 	if len(tab.extra) != long { // only the long IDs keep a side record
