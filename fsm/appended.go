@@ -100,11 +100,12 @@ func chainWrites(v []byte) (writes []byte, count uint64, err error) {
 // Read. A record a batch appended is in the history store before the batch is in the state
 // store, so a log index read from the state store (or from what apply published after its
 // commit) always finds its records.
+//
+// A store restored from a record stream (Snapshot: one store) holds the records appended
+// before it in the state store, with the chain records (writeSnapshot): a record the history
+// store lacks is looked for there.
 func (s *Store) GetAppended(index uint64, k []byte) ([]byte, error) {
-	if s.history == nil {
-		return nil, nil
-	}
-	return getFrom(s.history, appendedKey(index, k))
+	return getAppended(s.db, s.historyReader(), index, k)
 }
 
 // GetViewAppended is GetAppended on a view.
@@ -112,10 +113,20 @@ func GetViewAppended(view *View, index uint64, k []byte) ([]byte, error) {
 	if view.err != nil {
 		return nil, view.err
 	}
-	if view.history == nil || index > view.applied {
+	if index > view.applied {
 		return nil, nil
 	}
-	return getFrom(view.history, appendedKey(index, k))
+	return getAppended(view.Snapshot, view.historyReader(), index, k)
+}
+
+func getAppended(state, history pebble.Reader, index uint64, k []byte) ([]byte, error) {
+	key := appendedKey(index, k)
+	if history != nil {
+		if v, err := getFrom(history, key); v != nil || err != nil {
+			return v, err
+		}
+	}
+	return getFrom(state, key)
 }
 
 func getFrom(r pebble.Reader, k []byte) ([]byte, error) {

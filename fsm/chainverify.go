@@ -109,24 +109,28 @@ func (m *Machine) VerifyHistory() (*HistoryReport, error) {
 	return report, nil
 }
 
-// verifyAppended checks that every appended record of the history store (up to the view's
-// applied index) was appended under the chain: appends exist only under it, fresh or not.
+// verifyAppended checks that every appended record (up to the view's applied index) was
+// appended under the chain: appends exist only under it, fresh or not. They are in the history
+// store, and in the state store for a store restored from a record stream.
 func verifyAppended(view *View, appended []uint64, report *HistoryReport) error {
-	h := view.historyReader()
-	if h == nil {
-		return nil
-	}
 	slices.Sort(appended)
-	return scanRange(h, []byte{prefixChain}, chainUpper(view.applied), func(k, _ []byte) error {
+	check := func(k, _ []byte) error {
 		if !isAppendedKey(k) {
 			return nil
 		}
 		report.HistoryKeys++
 		if _, found := slices.BinarySearch(appended, fingerprint(k)); !found {
-			return &HistoryMismatch{Key: append([]byte(nil), k...), Reason: "appended in the history store but not in the history chain"}
+			return &HistoryMismatch{Key: append([]byte(nil), k...), Reason: "appended in the store but not in the history chain"}
 		}
 		return nil
-	})
+	}
+	if err := scanRange(view.Snapshot, []byte{prefixChain}, []byte{prefixChain + 1}, check); err != nil {
+		return err
+	}
+	if h := view.historyReader(); h != nil {
+		return scanRange(h, []byte{prefixChain}, chainUpper(view.applied), check)
+	}
+	return nil
 }
 
 // pendingWrite is a recorded history write that the store does not (yet) agree with: a later
@@ -194,9 +198,9 @@ func verifyChain(view *View, applied uint64, report *HistoryReport) (covered, ap
 				appended = append(appended, fingerprint(appendedKey(index, key)))
 				switch {
 				case stored == nil:
-					return &HistoryMismatch{Index: index, Key: key, Reason: "appended in the chain, missing from the history store"}
+					return &HistoryMismatch{Index: index, Key: key, Reason: "appended in the chain, missing from the store"}
 				case !bytes.Equal(stored, value):
-					return &HistoryMismatch{Index: index, Key: key, Reason: "the history store's appended value differs from the chain's"}
+					return &HistoryMismatch{Index: index, Key: key, Reason: "the stored appended value differs from the chain's"}
 				}
 				continue
 			}
