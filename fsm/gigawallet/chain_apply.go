@@ -329,13 +329,7 @@ func (x *chainApply) credit(u *UTXO) {
 		u.Credits++
 		a.Incoming = mustSub(a.Incoming, amount)
 		if !a.Shortfall.IsZero() {
-			take := minAmount(a.Shortfall, x.core.Available(u.ProjectID, a.WalletID))
-			if !take.IsZero() {
-				ref := fmt.Sprintf("chain-settle:%s:%d:%d", u.TxID, u.Vout, u.Credits)
-				if _, rejected := x.core.Redeem(u.ProjectID, a.WalletID, ref, take); rejected == nil {
-					a.Shortfall = mustSub(a.Shortfall, take)
-				}
-			}
+			settleShortfall(x.core, a, fmt.Sprintf("chain-settle:%s:%d:%d", u.TxID, u.Vout, u.Credits))
 		}
 		x.s.put(b, a)
 		if u.Invoice {
@@ -361,14 +355,7 @@ func (x *chainApply) uncredit(u *UTXO) {
 	a := x.account(u.ProjectID, u.ForeignID)
 	x.noteBalance(a)
 	amount := fsm.AmountFromUint64(u.Koinu)
-	take := minAmount(amount, x.core.Available(u.ProjectID, a.WalletID))
-	if !take.IsZero() {
-		ref := fmt.Sprintf("%s%s:%d:%d", reversalReferencePrefix, u.TxID, u.Vout, u.Credits)
-		if _, rejected := x.core.Redeem(u.ProjectID, a.WalletID, ref, take); rejected != nil {
-			take = fsm.Amount{}
-		}
-	}
-	a.Shortfall = mustAdd(a.Shortfall, mustSub(amount, take))
+	takeOrOwe(x.core, a, fmt.Sprintf("%s%s:%d:%d", reversalReferencePrefix, u.TxID, u.Vout, u.Credits), amount)
 	a.Incoming = mustAdd(a.Incoming, amount)
 	x.s.put(x.b, a)
 	if u.Invoice {
@@ -686,6 +673,32 @@ func (x *chainApply) finishInvoice(before *Invoice) {
 	for _, t := range events {
 		emitInvoice(x.b, t, &next)
 	}
+}
+
+// settleShortfall pays what the account owes (its shortfall, which a reorg or a spend outside
+// the wallet left) from what its wallet has available, by a redeem under ref, as far as that
+// goes: a confirmed deposit and a released payout's hold settle it first.
+func settleShortfall(core *ledger.Ledger, a *Account, ref string) {
+	take := minAmount(a.Shortfall, core.Available(a.ProjectID, a.WalletID))
+	if take.IsZero() {
+		return
+	}
+	if _, rejected := core.Redeem(a.ProjectID, a.WalletID, ref, take); rejected == nil {
+		a.Shortfall = mustSub(a.Shortfall, take)
+	}
+}
+
+// takeOrOwe takes amount, which left custody, out of the account's wallet by a redeem under
+// ref, as far as its available balance goes; what it cannot give becomes the account's
+// shortfall.
+func takeOrOwe(core *ledger.Ledger, a *Account, ref string, amount fsm.Amount) {
+	take := minAmount(amount, core.Available(a.ProjectID, a.WalletID))
+	if !take.IsZero() {
+		if _, rejected := core.Redeem(a.ProjectID, a.WalletID, ref, take); rejected != nil {
+			take = fsm.Amount{}
+		}
+	}
+	a.Shortfall = mustAdd(a.Shortfall, mustSub(amount, take))
 }
 
 func minAmount(a, b fsm.Amount) fsm.Amount {

@@ -259,13 +259,7 @@ func (f *Family) release(b *fsm.Batch, s *state, p *Payment, reason string) {
 		// The hold's money is back in the wallet: it pays what a reorg left the account owing
 		// first, as a confirmed deposit does (a payout unmined by the reorg that also took back
 		// the deposit it spent is released with its total, of which only part is still there).
-		take := minAmount(next.Shortfall, core.Available(p.ProjectID, next.WalletID))
-		if !take.IsZero() {
-			ref := fmt.Sprintf("chain-settle:%s:released:%d", p.TxID, b.Index)
-			if _, rejected := core.Redeem(p.ProjectID, next.WalletID, ref, take); rejected == nil {
-				next.Shortfall = mustSub(next.Shortfall, take)
-			}
-		}
+		settleShortfall(core, &next, fmt.Sprintf("chain-settle:%s:released:%d", p.TxID, b.Index))
 	}
 	s.put(b, &next)
 	b.Delete(unminedKey(p.TxID))
@@ -347,13 +341,7 @@ func (x *chainApply) capture(p *Payment, height int64) {
 	ref := fmt.Sprintf("%s%s:mined:%d:%d", paymentHoldReferencePrefix, p.TxID, height, b.Index)
 	total := fsm.AmountFromUint64(p.TotalKoinu())
 	if p.Status == PaymentReleased {
-		take := minAmount(total, x.core.Available(p.ProjectID, a.WalletID))
-		if !take.IsZero() {
-			if _, r := x.core.Redeem(p.ProjectID, a.WalletID, ref, take); r != nil {
-				take = fsm.Amount{}
-			}
-		}
-		a.Shortfall = mustAdd(a.Shortfall, mustSub(total, take))
+		takeOrOwe(x.core, a, ref, total)
 		a.Outgoing = mustAdd(a.Outgoing, total)
 	} else if _, r := x.core.RedeemHold(p.ProjectID, p.HoldID, ref); r != nil {
 		panic(fmt.Sprintf("gigawallet: payout %s: capture hold %s: %v", p.TxID, p.HoldID, r)) // corruption
@@ -475,15 +463,7 @@ func (x *chainApply) spentElsewhere(u *UTXO) {
 	}
 	a := x.account(u.ProjectID, u.ForeignID)
 	x.noteBalance(a)
-	amount := fsm.AmountFromUint64(u.Koinu)
-	take := minAmount(amount, x.core.Available(u.ProjectID, a.WalletID))
-	if !take.IsZero() {
-		ref := fmt.Sprintf("chain-spent:%s:%d:%s:%d", u.TxID, u.Vout, u.Spender, x.b.Index)
-		if _, r := x.core.Redeem(u.ProjectID, a.WalletID, ref, take); r != nil {
-			take = fsm.Amount{}
-		}
-	}
-	a.Shortfall = mustAdd(a.Shortfall, mustSub(amount, take))
+	takeOrOwe(x.core, a, fmt.Sprintf("chain-spent:%s:%d:%s:%d", u.TxID, u.Vout, u.Spender, x.b.Index), fsm.AmountFromUint64(u.Koinu))
 	x.s.put(x.b, a)
 }
 
