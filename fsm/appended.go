@@ -141,3 +141,21 @@ func getFrom(r pebble.Reader, k []byte) ([]byte, error) {
 	closer.Close()
 	return out, nil
 }
+
+// ScanAppended calls fn, in key order, with the records appended at log index index under keys
+// that start with prefix (keys without the index). Call it within Read. Like GetAppended, it
+// reads the state store for a store restored from a record stream.
+func (s *Store) ScanAppended(index uint64, prefix []byte, fn func(k, v []byte) error) error {
+	lower, upper := appendedKey(index, prefix), appendedKey(index, PrefixEnd(prefix))
+	found := false
+	each := func(k, v []byte) error {
+		found = true
+		return fn(k[10:], v)
+	}
+	if h := s.historyReader(); h != nil {
+		if err := scanRange(h, lower, upper, each); err != nil || found {
+			return err
+		}
+	}
+	return scanRange(s.db, lower, upper, each)
+}

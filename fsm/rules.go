@@ -26,8 +26,8 @@ import (
 // whose absence means the old behaviour.
 // 4: RulesHistoryStore (history.go); 5: ledger.RulesCaptureReferenceMismatch,
 // gigpay.RulesPaymentRetry; 6: gigawallet.RulesSettleShortfallOnRelease; 7:
-// ledger.RulesEntriesAppended.
-const RulesVersion uint32 = 7
+// ledger.RulesEntriesAppended; 8: ledger.RulesTransactionsAppended.
+const RulesVersion uint32 = 8
 
 // OpRaiseRules raises the shard's rules version.
 const OpRaiseRules Op = 109

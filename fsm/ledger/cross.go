@@ -833,7 +833,7 @@ func (l *Ledger) crossBegin(c *CrossBegin) *fsm.Result {
 		Status: TransactionPending, Operations: c.Operations, CreatedAt: l.b.Now, Sequence: sequence,
 		FailedOperationIndex: -1}
 	x := &CrossTransaction{Transaction: t, Participants: ps}
-	l.set(transactionKey(t.ProjectID, t.Sequence), record(t))
+	l.writeTransaction(t, false)
 	l.set(key(prefixReference, t.ProjectID, t.ReferenceID), appendSequence(nil, t.Sequence))
 	l.pendingReferences[referenceKey] = t
 	l.putCross(x)
@@ -884,7 +884,7 @@ func (l *Ledger) findCross(projectID, transactionID string) (*CrossTransaction, 
 	if !ok {
 		return nil, missing
 	}
-	v, err := l.get(transactionKey(projectID, sequence))
+	v, err := l.transactionRecord(projectID, sequence)
 	if err != nil {
 		panic(fmt.Sprintf("ledger: read transaction: %v", err)) // the store failed
 	}
@@ -981,7 +981,7 @@ func (l *Ledger) crossDecide(c *CrossDecide) *fsm.Result {
 	default:
 		t.Status = TransactionCompleted
 	}
-	l.set(transactionKey(t.ProjectID, t.Sequence), record(t))
+	l.writeTransaction(t, true)
 	l.putCross(x)
 	return &fsm.Result{Value: x.copy()}
 }

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -37,10 +38,18 @@ type xCluster struct {
 	shardOf map[string]int
 }
 
+// xClusterRules, when set, is the rules version newXCluster's shards run at, with the history
+// chain started (0: a store from before rules versions).
+var xClusterRules uint32
+
 func newXCluster(t *testing.T, n int) *xCluster {
 	c := &xCluster{t: t, shardOf: map[string]int{}}
 	for range n {
 		tl := newTestLedger(t)
+		if xClusterRules != 0 {
+			tl.applyTyped(&fsm.StartHistoryChain{})
+			tl.applyTyped(&fsm.RaiseRules{Version: xClusterRules})
+		}
 		tl.ok(&Command{Op: OpCreateProject, ProjectID: "p1", Name: "shop"})
 		tl.ok(&Command{Op: OpCreateAsset, ProjectID: "p1", AssetID: "usd", Name: "US dollar", Code: "USD", Fractions: 100})
 		tl.ok(&Command{Op: OpCreateAsset, ProjectID: "p1", AssetID: "eur", Name: "Euro", Code: "EUR", Fractions: 100})
@@ -663,9 +672,20 @@ func TestCrossShardLatePrepareAfterTombstone(t *testing.T) {
 // same transactions on one machine: the same outcome (status, failing operation, reason), the
 // same balances, conservation across the shards, and the invariants of every shard after every
 // step.
+//
+// Each seed runs on stores from before rules versions and at the newest rules (transactions and
+// entries appended to the history store, a cross-shard transaction's status written again under
+// its state key), where every shard's transaction list must also be what GetTransaction answers.
 func TestCrossShardMatchesSingleShard(t *testing.T) {
-	for seed := range uint64(4) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { crossShardProperty(t, seed) })
+	for _, rules := range []uint32{0, fsm.RulesVersion} {
+		for seed := range uint64(4) {
+			t.Run(fmt.Sprintf("rules=%d/%d", rules, seed), func(t *testing.T) {
+				saved := xClusterRules
+				xClusterRules = rules
+				t.Cleanup(func() { xClusterRules = saved })
+				crossShardProperty(t, seed)
+			})
+		}
 	}
 }
 
@@ -864,6 +884,35 @@ func crossShardProperty(t *testing.T, seed uint64) {
 	}
 	c.checkInvariants()
 	compare(120)
+	// Every shard lists its transactions in order, each as GetTransaction answers it (the newest
+	// status of a cross-shard one).
+	for i, tl := range c.shards {
+		var last uint64
+		listed := 0
+		for page := 1; ; page++ {
+			items, more, err := tl.ledger.ListTransactions("p1", TimeRange{ToMs: math.MaxInt64}, PageRequest{Page: page, PageSize: 7})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, x := range items {
+				if x.Sequence <= last && listed > 0 {
+					t.Fatalf("shard %d lists %s after sequence %d", i, x.ID, last)
+				}
+				last = x.Sequence
+				listed++
+				if got, err := tl.ledger.GetTransaction("p1", x.ID); err != nil || !reflect.DeepEqual(*got, x) {
+					t.Fatalf("shard %d lists %+v, GetTransaction answers %+v %v", i, x, got, err)
+				}
+			}
+			if !more {
+				break
+			}
+		}
+		if listed == 0 {
+			t.Fatalf("shard %d lists no transaction", i)
+		}
+
+	}
 	t.Logf("outcomes: %v", outcomes)
 	// The generator reaches the outcomes it is meant to.
 	for _, code := range []ErrorCode{"", CodeInsufficientFunds, CodeWalletSuspended, "capture:", "capture:" + CodeHoldResolved, "capture across:",
@@ -999,5 +1048,58 @@ func TestCrossShardSurvivesRestarts(t *testing.T) {
 	all()
 	if r := c.shards[0].applyRaw(&ReleaseHold{ProjectID: "p1", HoldID: crossHoldID(x.Transaction.ID, 0)})[0]; r.Err == nil || r.Err.Code != CodeCrossShardHold {
 		t.Fatalf("release after restart: %v", r.Err)
+	}
+}
+
+// At the newest rules a cross-shard transaction is appended when it begins, beside other
+// transactions of its batch, and its decided status is written under its state key; every
+// transaction of both batches reads back as it is, alone and listed.
+func TestCrossShardStatusOverAppendedTransactions(t *testing.T) {
+	saved := xClusterRules
+	xClusterRules = fsm.RulesVersion
+	t.Cleanup(func() { xClusterRules = saved })
+	c := newXCluster(t, 2)
+	c.wallet(0, "A", "usd", 10)
+	c.wallet(0, "A2", "usd", 10)
+	c.wallet(1, "B", "usd", 0)
+	begin, coord := c.begin("cross", transfer("A", "B", 3))
+	if coord != 0 {
+		t.Fatalf("coordinator %d", coord)
+	}
+	rs := c.shards[0].applyRaw(tx("before", transfer("A2", "A", 1)).typed(), begin, tx("after", transfer("A2", "A", 2)).typed())
+	x := rs[1].Value.(*CrossTransaction)
+	id := x.Transaction.ID
+	var votes []ShardVote
+	for _, p := range x.Participants {
+		r := c.shards[p.Shard].applyRaw(&CrossPrepare{ProjectID: "p1", TransactionID: id, Wallets: p.Wallets, Legs: p.Legs})[0]
+		votes = append(votes, ShardVote{Shard: p.Shard, Vote: r.Value.(*Participation).Vote})
+	}
+	rs = c.shards[0].applyRaw(tx("beside the decision", transfer("A2", "A", 1)).typed(), &CrossDecide{ProjectID: "p1", TransactionID: id, Votes: votes})
+	if st := rs[1].Value.(*CrossTransaction).Transaction.Status; st != TransactionCompleted {
+		t.Fatalf("decided %s", st)
+	}
+	want := map[string]TransactionStatus{id: TransactionCompleted}
+	listed, _, err := c.shards[0].ledger.ListTransactions("p1", TimeRange{ToMs: math.MaxInt64}, PageRequest{Page: 1, PageSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := map[string]bool{}
+	for _, x := range listed {
+		refs[x.ReferenceID] = true
+		if st, ok := want[x.ID]; ok && x.Status != st {
+			t.Fatalf("listed %s as %s", x.ID, x.Status)
+		}
+		got, err := c.shards[0].ledger.GetTransaction("p1", x.ID)
+		if err != nil || !reflect.DeepEqual(*got, x) {
+			t.Fatalf("%s: listed %+v, read %+v %v", x.ID, x, got, err)
+		}
+	}
+	for _, ref := range []string{"cross", "before", "after", "beside the decision"} {
+		if !refs[ref] {
+			t.Fatalf("%s not listed: %+v", ref, listed)
+		}
+	}
+	if n := 0; c.shards[0].ledger.store.Scan([]byte{prefixTransaction}, func(_, _ []byte) error { n++; return nil }) != nil || n != 1 {
+		t.Fatalf("%d transactions under their state keys, want the decided one", n)
 	}
 }

@@ -102,7 +102,7 @@ func (l *Ledger) PendingCrossExcept(limit int, skip func(projectID string, seque
 			if skip != nil && skip(projectID, sequence) {
 				return nil
 			}
-			tv, err := l.get(transactionKey(projectID, sequence))
+			tv, err := l.transactionRecord(projectID, sequence)
 			if err != nil {
 				return err
 			}

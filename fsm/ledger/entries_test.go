@@ -18,14 +18,17 @@ import (
 	"github.com/gigaledger/gigaledger/fsm"
 )
 
-// The same random batches applied to four stores: entries in the state store (the rules before
-// RulesEntriesAppended), appended from the start, appended from the middle (a store upgraded
-// with entries of both kinds, so pages straddle them), and appended with short wallet epochs
-// and a restart every few dozen batches (the newest entry's place replayed from the chain).
-// Every result, every wallet and every page of every wallet's entries — page sizes across the
-// groups of 16, time ranges cut inside a batch's run of entries, pages past the end — are the
-// same on all four, and the invariants (which read every entry) hold on each.
-func TestAppendedEntriesAnswerAsBefore(t *testing.T) {
+// The same random batches applied to four stores: history in the state store (the rules before
+// RulesEntriesAppended), appended from the start (entries and transactions), appended from the
+// middle (a store upgraded in two steps, so entries pages and transaction lists straddle the
+// layouts), and appended with short wallet epochs and a restart every few dozen batches (the
+// newest entry's place replayed from the chain). Batches mix two projects, failed transactions
+// and duplicate references (whose answer reads the earlier transaction). Every result, every
+// wallet, every page of every wallet's entries — page sizes across the groups of 16, time ranges
+// cut inside a batch's run of entries, pages past the end — and every transaction, read alone
+// and in pages over time ranges, are the same on all four, and on a replica restored from the
+// upgraded one; the invariants (which read every entry) hold on each.
+func TestAppendedHistoryAnswersAsBefore(t *testing.T) {
 	shortWalletEpochs(t, 29, 23)
 	const (
 		legacy = iota
@@ -43,15 +46,24 @@ func TestAppendedEntriesAnswerAsBefore(t *testing.T) {
 		}
 		tl.applyTyped(&fsm.RaiseRules{Version: rules})
 		tl.setup()
+		tl.ok(&Command{Op: OpCreateProject, ProjectID: "p2", Name: "other"})
+		tl.ok(&Command{Op: OpCreateAsset, ProjectID: "p2", AssetID: "usd", Name: "US dollar", Code: "USD", Fractions: 100})
+		tl.ok(&Command{Op: OpCreateWallet, ProjectID: "p2", WalletID: "X1", AssetID: "usd"})
+		tl.ok(&Command{Op: OpCreateWallet, ProjectID: "p2", WalletID: "X2", AssetID: "usd"})
 		stores[i] = tl
 	}
 	wallets := []string{"W1", "W2", "S1"}
+	transactionIDs := map[string][]string{}
 	rng := rand.New(rand.NewPCG(3, 17))
 	const steps = 240
 	times := []int64{}
 	for step := range steps {
-		if step == steps/3 {
-			stores[upgraded].applyTyped(&fsm.RaiseRules{Version: RulesEntriesAppended})
+		if step == steps/3 || step == 2*steps/3 {
+			rules := RulesEntriesAppended
+			if step == 2*steps/3 {
+				rules = RulesTransactionsAppended
+			}
+			stores[upgraded].applyTyped(&fsm.RaiseRules{Version: rules})
 			stores[legacy].applyTyped(&fsm.Tick{})
 			stores[appended].applyTyped(&fsm.Tick{})
 			stores[restarted].applyTyped(&fsm.Tick{})
@@ -60,7 +72,19 @@ func TestAppendedEntriesAnswerAsBefore(t *testing.T) {
 		for i := range 1 + rng.IntN(4) {
 			ref := fmt.Sprintf("r%d-%d", step, i)
 			pick := func() string { return wallets[rng.IntN(len(wallets))] }
-			switch rng.IntN(6) {
+			switch rng.IntN(9) {
+			case 6:
+				from, to := "X1", "X2"
+				if rng.IntN(2) == 0 {
+					from, to = to, from
+				}
+				cmds = append(cmds, tx(ref, issue(from, 3), transfer(from, to, 1+rng.Uint64N(3))))
+			case 7:
+				cmds = append(cmds, tx(ref, transfer(pick(), pick(), 1_000_000))) // fails: recorded
+			case 8:
+				if step > 0 { // an earlier reference again: rejected with the earlier transaction
+					cmds = append(cmds, tx(fmt.Sprintf("r%d-0", rng.IntN(step)), issue(pick(), 1)))
+				}
 			case 0:
 				cmds = append(cmds, tx(ref, issue(pick(), 5+rng.Uint64N(50))))
 			case 1:
@@ -81,6 +105,13 @@ func TestAppendedEntriesAnswerAsBefore(t *testing.T) {
 				t.Fatalf("step %d: store %d answered %+v, the legacy store %+v", step, i, results[i], results[0])
 			}
 		}
+		for _, r := range results[0] {
+			if r.Err == nil || r.Err.Code != CodeDuplicateReferenceID {
+				if r.Transaction != nil {
+					transactionIDs[r.Transaction.ProjectID] = append(transactionIDs[r.Transaction.ProjectID], r.Transaction.ID)
+				}
+			}
+		}
 		times = append(times, stores[0].nowMs)
 		if step%31 == 30 {
 			tl := stores[restarted]
@@ -99,6 +130,7 @@ func TestAppendedEntriesAnswerAsBefore(t *testing.T) {
 		}
 		if step%40 == 39 || step == steps-1 {
 			compareEntries(t, stores[:], wallets, times, rng)
+			compareTransactions(t, stores[:], transactionIDs, times, rng)
 		}
 	}
 	// A replica restored from the upgraded store's snapshot (a follower's InstallSnapshot)
@@ -126,6 +158,7 @@ func TestAppendedEntriesAnswerAsBefore(t *testing.T) {
 		t.Fatal("the restored store differs from its source")
 	}
 	compareEntries(t, []*testLedger{stores[legacy], restored}, wallets, times, rng)
+	compareTransactions(t, []*testLedger{stores[legacy], restored}, transactionIDs, times, rng)
 	for i, tl := range stores {
 		if err := tl.ledger.CheckInvariants(); err != nil {
 			t.Fatalf("store %d: %v", i, err)
@@ -156,6 +189,14 @@ func TestAppendedEntriesAnswerAsBefore(t *testing.T) {
 	}
 	if n := count(stores[upgraded], prefixEntry); n == 0 || uint64(n) >= total {
 		t.Fatalf("upgraded store: %d of %d entries in the state store", n, total)
+	}
+	// Transactions likewise: none under their state keys where they are appended from the start,
+	// one batch key per batch and project instead; both kinds in the upgraded store.
+	if n, b := count(stores[appended], prefixTransaction), count(stores[appended], prefixTransactionBatch); n != 0 || b == 0 {
+		t.Fatalf("appending store: %d transactions and %d batch keys in the state store", n, b)
+	}
+	if n, b := count(stores[upgraded], prefixTransaction), count(stores[upgraded], prefixTransactionBatch); n == 0 || b == 0 {
+		t.Fatalf("upgraded store: %d transactions and %d batch keys in the state store", n, b)
 	}
 	t.Logf("%d entries, %d groups", total, groups)
 }
@@ -199,6 +240,54 @@ func compareEntries(t *testing.T, stores []*testLedger, wallets []string, times 
 				}
 			}
 		}
+	}
+}
+
+// compareTransactions checks every transaction, alone and in pages, on every store against the
+// first store's.
+func compareTransactions(t *testing.T, stores []*testLedger, ids map[string][]string, times []int64, rng *rand.Rand) {
+	t.Helper()
+	for project, list := range ids {
+		for _, id := range list {
+			want, err := stores[0].ledger.GetTransaction(project, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, tl := range stores[1:] {
+				if got, err := tl.ledger.GetTransaction(project, id); err != nil || !reflect.DeepEqual(got, want) {
+					t.Fatalf("transaction %s/%s: store %d: %+v %v; legacy %+v", project, id, i+1, got, err, want)
+				}
+			}
+		}
+		ranges := []TimeRange{{FromMs: 0, ToMs: math.MaxInt64}, {FromMs: 0, ToMs: -1}, {FromMs: times[len(times)-1] + 1, ToMs: math.MaxInt64}}
+		for range 5 {
+			a, b := times[rng.IntN(len(times))], times[rng.IntN(len(times))]
+			ranges = append(ranges, TimeRange{FromMs: min(a, b), ToMs: max(a, b)}, TimeRange{FromMs: a, ToMs: math.MaxInt64},
+				TimeRange{FromMs: 0, ToMs: a}, TimeRange{FromMs: max(a, b) + 1, ToMs: min(a, b)}, TimeRange{FromMs: a - 1, ToMs: a - 1})
+		}
+		for _, r := range ranges {
+			for _, size := range []int{1, 3, 20, 1000} {
+				for page := 1; ; page++ {
+					pr := PageRequest{Page: page, PageSize: size}
+					want, wantMore, err := stores[0].ledger.ListTransactions(project, r, pr)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for i, tl := range stores[1:] {
+						got, more, err := tl.ledger.ListTransactions(project, r, pr)
+						if err != nil || more != wantMore || !reflect.DeepEqual(got, want) {
+							t.Fatalf("transactions of %s %+v page %d/%d: store %d: %v %v %d; legacy %v %d", project, r, page, size, i+1, err, more, len(got), wantMore, len(want))
+						}
+					}
+					if !wantMore {
+						break
+					}
+				}
+			}
+		}
+	}
+	if _, err := stores[len(stores)-1].ledger.GetTransaction("p1", transactionID("t", 1<<40)); err == nil {
+		t.Fatal("a transaction that was never written was found")
 	}
 }
 

@@ -51,7 +51,7 @@ func (l *Ledger) EventSubject(ev fsm.Event) (subject fsm.Value, ok bool, err err
 			return nil, true, err
 		}
 		err = l.read(func() error {
-			v, err := l.store.Get(transactionKey(projectID, sequence))
+			v, err := l.transactionRecord(projectID, sequence)
 			if err == nil && v == nil {
 				err = fmt.Errorf("transaction event %d names missing transaction %s/%d", ev.Sequence, projectID, sequence)
 			}

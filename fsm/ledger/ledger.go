@@ -69,6 +69,9 @@ type Ledger struct {
 	// legacyEntries says the state store may hold entries (e …): written before
 	// RulesEntriesAppended (entries.go). Readers on any goroutine.
 	legacyEntries atomic.Bool
+	// batchTransactionProjects are the projects whose transactions this batch appended
+	// (transactions.go): the first one writes the batch's index key.
+	batchTransactionProjects map[string]struct{}
 }
 
 // NextDueMs is the earliest expiry of an active hold, 0 for none (fsm.Timed).
@@ -142,6 +145,7 @@ func (l *Ledger) Load() error {
 	l.pendingHolds = map[string]*Hold{}
 	l.pendingCross = map[string]*CrossTransaction{}
 	l.pendingParticipations = map[string]*Participation{}
+	l.batchTransactionProjects = map[string]struct{}{}
 	l.dirtyWallets = nil
 
 	s := l.store
@@ -215,6 +219,7 @@ func (l *Ledger) BeginBatch(b *fsm.Batch) {
 
 // EndBatch writes each wallet the batch changed, once (fsm.Module).
 func (l *Ledger) EndBatch(b *fsm.Batch) {
+	clear(l.batchTransactionProjects)
 	l.dueMs.Store(l.nextExpiryMs)
 	l.flushWallets()
 	l.wallets.endBatch()

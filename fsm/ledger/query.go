@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -395,7 +394,7 @@ func (l *Ledger) GetTransaction(projectID, transactionID string) (*Transaction, 
 		if !ok {
 			return missing
 		}
-		v, err := l.get(transactionKey(projectID, sequence))
+		v, err := l.transactionRecord(projectID, sequence)
 		if err != nil {
 			return err
 		}
@@ -422,43 +421,8 @@ func (l *Ledger) ListTransactions(projectID string, r TimeRange, p PageRequest) 
 		if err != nil {
 			return err
 		}
-		prefix := prefixOf(prefixTransaction, projectID)
-		it, err := l.store.NewIter(prefix, fsm.PrefixEnd(prefix))
-		if err != nil {
-			return err
-		}
-		defer it.Close()
-		first, err := firstSequenceAtOrAfter(it, prefix, r.FromMs)
-		if err != nil {
-			return err
-		}
-		// Sequences grow with time: the range is the keys from the first transaction at or
-		// after FromMs to the first one after ToMs. The page's offset is skipped by key, without
-		// decoding, so a deep page costs a key scan rather than a decode per skipped record.
-		upper := fsm.PrefixEnd(prefix)
-		if r.ToMs < math.MaxInt64 {
-			end, err := firstSequenceAtOrAfter(it, prefix, r.ToMs+1)
-			if err != nil {
-				return err
-			}
-			upper = appendSequence(append([]byte(nil), prefix...), end)
-		}
-		n := 0
-		for valid := it.SeekGE(appendSequence(append([]byte(nil), prefix...), first)); valid && bytes.Compare(it.Key(), upper) < 0; valid = it.Next() {
-			if n >= skip+take {
-				hasMore = true
-				break
-			}
-			if n >= skip {
-				t, err := decodeTransaction(it.Value())
-				if err != nil {
-					return err
-				}
-				transactions = append(transactions, *t)
-			}
-			n++
-		}
-		return it.Error()
+		transactions, hasMore, err = l.listTransactions(projectID, r, skip, take)
+		return err
 	})
 	return transactions, hasMore, err
 }

@@ -41,8 +41,9 @@ const (
 	// From RulesEntriesAppended (entries.go): entries appended to the history store under
 	// % {wallet} 0 {sequence} (never a state store key), and every 16th one's place in the state
 	// store under & {wallet} 0 {group}.
-	prefixEntryAppended = '%'
-	prefixEntryGroup    = '&'
+	prefixEntryAppended    = '%'
+	prefixTransactionBatch = 'T'
+	prefixEntryGroup       = '&'
 
 	recordVersion byte = 1
 )
@@ -54,8 +55,9 @@ var prefixOwners = map[byte]string{
 	prefixHoldExpiry: "holds by expiry", prefixWalletEpoch: "wallet epoch", prefixCrossCoordinator: "cross-shard transactions (coordinator)",
 	prefixCrossParticipant: "cross-shard participations",
 	prefixEntryAppended:    "entries (appended to the history store)", prefixEntryGroup: "entries' places by group of 16",
-	// 'T' was reserved for a transaction time index that was never written.
-	'T': "reserved",
+	// 'T' was reserved for a transaction time index that was never written; from
+	// RulesTransactionsAppended it finds a batch's appended transactions (transactions.go).
+	prefixTransactionBatch: "transactions by batch",
 }
 
 // key and prefixOf are fsm.Key and fsm.KeyPrefix as plain functions, small enough to inline:

@@ -322,7 +322,7 @@ func (l *Ledger) recordFailure(t *Transaction, operationIndex int, reason *fsm.E
 // putTransaction stores a transaction under its sequence — keys that only grow, and in time
 // order — and claims its reference ID.
 func (l *Ledger) putTransaction(t *Transaction) {
-	l.set(transactionKey(t.ProjectID, t.Sequence), record(t))
+	l.writeTransaction(t, false)
 	l.set(key(prefixReference, t.ProjectID, t.ReferenceID), appendSequence(nil, t.Sequence))
 	l.pendingReferences[t.ProjectID+"\x00"+t.ReferenceID] = t
 	l.emitTransaction(t)
@@ -379,7 +379,7 @@ func (l *Ledger) transactionByReference(projectID, referenceID, referenceKey str
 	if len(sequence) != 8 {
 		return nil, fmt.Errorf("reference %q: bad value %x", referenceID, sequence)
 	}
-	v, err := l.get(appendSequence(prefixOf(prefixTransaction, projectID), binary.BigEndian.Uint64(sequence)))
+	v, err := l.transactionRecord(projectID, binary.BigEndian.Uint64(sequence))
 	if err != nil {
 		return nil, err
 	}
