@@ -146,16 +146,31 @@ func getFrom(r pebble.Reader, k []byte) ([]byte, error) {
 // that start with prefix (keys without the index). Call it within Read. Like GetAppended, it
 // reads the state store for a store restored from a record stream.
 func (s *Store) ScanAppended(index uint64, prefix []byte, fn func(k, v []byte) error) error {
+	return scanAppended(s.db, s.historyReader(), index, prefix, fn)
+}
+
+// ScanViewAppended is ScanAppended on a view.
+func ScanViewAppended(view *View, index uint64, prefix []byte, fn func(k, v []byte) error) error {
+	if view.err != nil {
+		return view.err
+	}
+	if index > view.applied {
+		return nil
+	}
+	return scanAppended(view.Snapshot, view.historyReader(), index, prefix, fn)
+}
+
+func scanAppended(state, history pebble.Reader, index uint64, prefix []byte, fn func(k, v []byte) error) error {
 	lower, upper := appendedKey(index, prefix), appendedKey(index, PrefixEnd(prefix))
 	found := false
 	each := func(k, v []byte) error {
 		found = true
 		return fn(k[10:], v)
 	}
-	if h := s.historyReader(); h != nil {
-		if err := scanRange(h, lower, upper, each); err != nil || found {
+	if history != nil {
+		if err := scanRange(history, lower, upper, each); err != nil || found {
 			return err
 		}
 	}
-	return scanRange(s.db, lower, upper, each)
+	return scanRange(state, lower, upper, each)
 }

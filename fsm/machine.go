@@ -261,6 +261,11 @@ func (m *Machine) load() error {
 			m.applied.Store(m.clock.applied)
 		}
 	}
+	// The rules first: a store written under rules this binary does not implement (a
+	// downgrade) is refused before anything reads or trims what those rules wrote.
+	if err := m.loadRules(); err != nil {
+		return fmt.Errorf("load rules version: %w", err)
+	}
 	if err := m.outbox.load(m.store); err != nil {
 		return fmt.Errorf("load outbox: %w", err)
 	}
@@ -272,9 +277,6 @@ func (m *Machine) load() error {
 	}
 	if err := m.loadChain(); err != nil {
 		return fmt.Errorf("load history chain: %w", err)
-	}
-	if err := m.loadRules(); err != nil {
-		return fmt.Errorf("load rules version: %w", err)
 	}
 	m.rulesSeen.Store(m.rules)
 	for _, mod := range m.modules {

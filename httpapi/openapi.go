@@ -272,7 +272,7 @@ func queryParam(path, name string) object {
 		param["schema"] = object{"type": "integer", "minimum": 1, "maximum": gw.InvoicePageSizeMax, "default": gw.InvoicePageSizeDefault}
 	case "from", "to":
 		param["description"] = "Creation time bound in Unix milliseconds, inclusive; from must not be after to; absent: no bound on that side."
-		param["schema"] = object{"type": "integer", "format": "int64"}
+		param["schema"] = object{"type": "integer", "format": "int64", "minimum": 0}
 	}
 	return param
 }

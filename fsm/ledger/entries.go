@@ -119,25 +119,29 @@ func decodeEntryGroup(v []byte) (index uint64, timeMs int64, err error) {
 	return index, timeMs, nil
 }
 
-// entrySource is where a reader finds entries: the store (queries, within Store.Read) or a view
-// (checkers).
-type entrySource struct {
-	get      func(k []byte) ([]byte, error)
-	appended func(index uint64, k []byte) ([]byte, error)
-	iter     func(lower, upper []byte) (*pebble.Iterator, error)
+// readSource is where a reader finds entries and transactions: the store (queries, within
+// Store.Read, and apply) or a view (checkers).
+type readSource struct {
+	get          func(k []byte) ([]byte, error)
+	appended     func(index uint64, k []byte) ([]byte, error)
+	scanAppended func(index uint64, prefix []byte, fn func(k, v []byte) error) error
+	iter         func(lower, upper []byte) (*pebble.Iterator, error)
 	// legacy says the state store may hold entries written before RulesEntriesAppended.
 	legacy bool
 }
 
-func (l *Ledger) storeEntries() entrySource {
-	return entrySource{get: l.store.Get, appended: l.store.GetAppended, iter: l.store.NewIter,
-		legacy: l.legacyEntries.Load()}
+func (l *Ledger) storeEntries() readSource {
+	return readSource{get: l.store.Get, appended: l.store.GetAppended, scanAppended: l.store.ScanAppended,
+		iter: l.store.NewIter, legacy: l.legacyEntries.Load()}
 }
 
-func viewEntries(view *fsm.View) entrySource {
-	return entrySource{
+func viewEntries(view *fsm.View) readSource {
+	return readSource{
 		get:      func(k []byte) ([]byte, error) { return fsm.GetView(view, k) },
 		appended: func(index uint64, k []byte) ([]byte, error) { return fsm.GetViewAppended(view, index, k) },
+		scanAppended: func(index uint64, prefix []byte, fn func(k, v []byte) error) error {
+			return fsm.ScanViewAppended(view, index, prefix, fn)
+		},
 		iter: func(lower, upper []byte) (*pebble.Iterator, error) {
 			return view.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 		},
@@ -148,13 +152,13 @@ func viewEntries(view *fsm.View) entrySource {
 // walletEntries reads one wallet's entries as of one state of the wallet (its entry count and
 // newest entry's log index, which the caller read together).
 type walletEntries struct {
-	src   entrySource
+	src   readSource
 	w     *Wallet
 	first uint64 // the first appended sequence: the wallet's entries below it are in the state store
 }
 
 // entriesOf prepares the reading of w's entries.
-func (src entrySource) entriesOf(w *Wallet) (*walletEntries, error) {
+func (src readSource) entriesOf(w *Wallet) (*walletEntries, error) {
 	we := &walletEntries{src: src, w: w}
 	if w.NewestEntryIndex == 0 {
 		we.first = w.EntryCount // nothing appended
@@ -236,15 +240,19 @@ func (we *walletEntries) each(from, to uint64, fn func(*Entry) error) error {
 	for lo := from; lo < to; {
 		g := lo / entryGroupLen
 		hi := min(g*entryGroupLen+entryGroupLen, to)
-		index, _, sequence, err := we.anchor(g)
+		index, anchorTime, sequence, err := we.anchor(g)
 		if err != nil {
 			return err
 		}
 		buf = buf[:0]
-		for {
+		for anchor := true; ; anchor = false {
 			e, prev, err := we.read(index, sequence)
 			if err != nil {
 				return err
+			}
+			// A place's time is its entry's (time-bounded pages search by it).
+			if anchor && e.CreatedAt != anchorTime {
+				return fmt.Errorf("wallet %s: entry group %d's place says time %d, its entry %d was created at %d", we.w.ID, g, anchorTime, sequence, e.CreatedAt)
 			}
 			if sequence < hi {
 				buf = append(buf, e)

@@ -359,6 +359,38 @@ func TestTamperedAppendedEntriesAreNamed(t *testing.T) {
 			t.Fatal("a page through the wrong place answered")
 		}
 	})
+	t.Run("place time", func(t *testing.T) {
+		// The right log index and a time years ahead: time-bounded pages would search by it.
+		tl := build(t)
+		index, _, _ := w2Entry(t, tl, 31)
+		tamper(t, tl, "", entryGroupKey("W2", 1), binary.AppendVarint(appendUvarint(index), 1<<50))
+		if err := tl.ledger.CheckInvariants(); err == nil || !strings.Contains(err.Error(), "entry group 1's place says time") {
+			t.Fatalf("CheckInvariants: %v", err)
+		}
+	})
+	t.Run("transaction batch key", func(t *testing.T) {
+		// The key of the batch of the transaction "t20", pointing to the batch before.
+		tl := build(t)
+		tr := tl.apply(tx("t20", transfer("W1", "W2", 1))) // a duplicate: answers the original
+		if tr.Transaction == nil {
+			t.Fatal("no transaction for a duplicate reference")
+		}
+		var k, v []byte
+		err := tl.ledger.store.Scan([]byte{prefixTransactionBatch}, func(bk, bv []byte) error {
+			if binary.BigEndian.Uint64(bk[len(bk)-8:]) == tr.Transaction.Sequence {
+				k, v = bytes.Clone(bk), bytes.Clone(bv)
+			}
+			return nil
+		})
+		if err != nil || k == nil {
+			t.Fatalf("no batch key for %s: %v", tr.Transaction.ID, err)
+		}
+		index, batchTime, _ := decodeTransactionBatch(v)
+		tamper(t, tl, "", k, binary.AppendVarint(appendUvarint(index-1), batchTime))
+		if err := tl.ledger.CheckInvariants(); err == nil || !strings.Contains(err.Error(), "cannot be found") {
+			t.Fatalf("CheckInvariants: %v", err)
+		}
+	})
 }
 
 func appendUvarint(x uint64) []byte {

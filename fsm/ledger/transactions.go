@@ -75,7 +75,11 @@ func decodeTransactionBatch(v []byte) (index uint64, timeMs int64, err error) {
 // batch: its state key (written before the rules, or written again since), else the record
 // appended in the batch the index names.
 func (l *Ledger) transactionRecord(projectID string, sequence uint64) ([]byte, error) {
-	v, err := l.get(transactionKey(projectID, sequence))
+	return l.storeEntries().transactionRecord(projectID, sequence)
+}
+
+func (src readSource) transactionRecord(projectID string, sequence uint64) ([]byte, error) {
+	v, err := src.get(transactionKey(projectID, sequence))
 	if err != nil || v != nil {
 		return v, err
 	}
@@ -83,7 +87,7 @@ func (l *Ledger) transactionRecord(projectID string, sequence uint64) ([]byte, e
 		return nil, nil // never a transaction's: its sequence would be the counter's end
 	}
 	prefix := prefixOf(prefixTransactionBatch, projectID)
-	it, err := l.store.NewIter(prefix, transactionBatchKey(projectID, sequence+1))
+	it, err := src.iter(prefix, transactionBatchKey(projectID, sequence+1))
 	if err != nil {
 		return nil, err
 	}
@@ -97,11 +101,67 @@ func (l *Ledger) transactionRecord(projectID string, sequence uint64) ([]byte, e
 	if err != nil || index == 0 {
 		return nil, err
 	}
-	return l.store.GetAppended(index, transactionKey(projectID, sequence))
+	return src.appended(index, transactionKey(projectID, sequence))
+}
+
+// checkTransactions checks that every reference names a transaction that reads back with it
+// (its state key, or its batch key and appended record), and that every batch key names a batch
+// whose appended transactions of the project begin at the key's sequence, at its time.
+func (src readSource) checkTransactions(scan func([]byte, func(k, v []byte) error) error) error {
+	err := scan([]byte{prefixReference}, func(k, v []byte) error {
+		i := bytes.IndexByte(k[1:], 0)
+		if i < 0 || len(v) != 8 {
+			return fmt.Errorf("malformed reference %q", k)
+		}
+		projectID, referenceID, sequence := string(k[1:1+i]), string(k[2+i:]), binary.BigEndian.Uint64(v)
+		tv, err := src.transactionRecord(projectID, sequence)
+		if err != nil {
+			return err
+		}
+		if tv == nil {
+			return fmt.Errorf("reference %q of project %s names transaction %d, which cannot be found", referenceID, projectID, sequence)
+		}
+		t, err := decodeTransaction(tv)
+		if err == nil && (t.ReferenceID != referenceID || t.Sequence != sequence || t.ProjectID != projectID) {
+			err = fmt.Errorf("reference %q of project %s names transaction %d, which is %s/%d under reference %q", referenceID, projectID, sequence, t.ProjectID, t.Sequence, t.ReferenceID)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return scan([]byte{prefixTransactionBatch}, func(k, v []byte) error {
+		i := bytes.IndexByte(k[1:], 0)
+		if i < 0 || len(k) != 1+i+1+8 {
+			return fmt.Errorf("malformed transaction batch key %q", k)
+		}
+		projectID, start := string(k[1:1+i]), binary.BigEndian.Uint64(k[len(k)-8:])
+		index, batchTime, err := decodeTransactionBatch(v)
+		if err != nil {
+			return err
+		}
+		first := true
+		err = src.scanAppended(index, prefixOf(prefixTransaction, projectID), func(tk, tv []byte) error {
+			if !first {
+				return nil
+			}
+			first = false
+			t, err := decodeTransaction(tv)
+			if err == nil && (t.Sequence != start || t.CreatedAt != batchTime) {
+				err = fmt.Errorf("transaction batch key %q: log index %d begins with transaction %d at %d, not %d at %d", k, index, t.Sequence, t.CreatedAt, start, batchTime)
+			}
+			return err
+		})
+		if err == nil && first {
+			err = fmt.Errorf("transaction batch key %q names log index %d, which appended none of the project's", k, index)
+		}
+		return err
+	})
 }
 
 // listTransactions answers ListTransactions within Read.
 func (l *Ledger) listTransactions(projectID string, r TimeRange, skip, take int) ([]Transaction, bool, error) {
+	src := l.storeEntries()
 	transactions := []Transaction{}
 	if r.ToMs < 0 || r.FromMs > r.ToMs {
 		return transactions, false, nil
@@ -188,7 +248,7 @@ func (l *Ledger) listTransactions(projectID string, r TimeRange, skip, take int)
 		}
 		stop := false
 		// The project's transactions this batch appended, from the key's sequence on.
-		err = l.store.ScanAppended(index, prefix, func(k, v []byte) error {
+		err = src.scanAppended(index, prefix, func(k, v []byte) error {
 			sequence := binary.BigEndian.Uint64(k[len(k)-8:])
 			more, err := add(func() (*Transaction, error) {
 				// Written again since (a cross-shard status): the state key holds the newest.

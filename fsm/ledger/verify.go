@@ -39,6 +39,9 @@ func (l *Ledger) CheckInvariants() error {
 			return err
 		}
 		entries := viewEntries(view)
+		if err := entries.checkTransactions(scan); err != nil {
+			return err
+		}
 		type assetTotals struct {
 			supply                                  Amount
 			balances, issued, redeemed, moveIn, out wideSum
