@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/cockroachdb/pebble"
+
 	"github.com/gigaledger/gigaledger/fsm"
 )
 
@@ -280,22 +282,15 @@ var errStopScan = fmt.Errorf("stop")
 
 // seekBatchAtOrAfter positions it at the project's first batch key whose batch time is at or
 // after fromMs (false: none), by binary search over sequences: batch times grow with them.
-func seekBatchAtOrAfter(it interface {
-	First() bool
-	Last() bool
-	SeekGE([]byte) bool
-	Key() []byte
-	Value() []byte
-	Error() error
-}, prefix []byte, fromMs int64) (bool, error) {
+func seekBatchAtOrAfter(it *pebble.Iterator, prefix []byte, fromMs int64) (bool, error) {
 	if !it.Last() {
 		return false, it.Error()
 	}
-	low, high := binary.BigEndian.Uint64(it.Key()[len(prefix):]), binary.BigEndian.Uint64(it.Key()[len(prefix):])+1
+	high := binary.BigEndian.Uint64(it.Key()[len(prefix):]) + 1
 	if !it.First() {
 		return false, it.Error()
 	}
-	low = binary.BigEndian.Uint64(it.Key()[len(prefix):])
+	low := binary.BigEndian.Uint64(it.Key()[len(prefix):])
 	for low < high {
 		mid := low + (high-low)/2
 		if !it.SeekGE(appendSequence(append([]byte(nil), prefix...), mid)) {
