@@ -129,6 +129,7 @@ func getAppended(state, history pebble.Reader, index uint64, k []byte) ([]byte, 
 	return getFrom(state, key)
 }
 
+// getFrom reads one key of a store or a snapshot: a copy of its value, or nil when it is missing.
 func getFrom(r pebble.Reader, k []byte) ([]byte, error) {
 	v, closer, err := r.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {

@@ -659,18 +659,7 @@ func (s *Store) Read(fn func() error) error {
 }
 
 // Get reads one key; a missing key is (nil, nil).
-func (s *Store) Get(k []byte) ([]byte, error) {
-	v, closer, err := s.db.Get(k)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get %q: %w", k, err)
-	}
-	out := append([]byte(nil), v...)
-	closer.Close()
-	return out, nil
-}
+func (s *Store) Get(k []byte) ([]byte, error) { return getFrom(s.db, k) }
 
 // Scan calls fn for every key with the given prefix, in key order.
 func (s *Store) Scan(prefix []byte, fn func(k, v []byte) error) error {
@@ -683,18 +672,7 @@ func (s *Store) NewIter(lower, upper []byte) (*pebble.Iterator, error) {
 }
 
 // GetView is Get over a View.
-func GetView(view *View, k []byte) ([]byte, error) {
-	v, closer, err := view.Get(k)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get %q: %w", k, err)
-	}
-	out := append([]byte(nil), v...)
-	closer.Close()
-	return out, nil
-}
+func GetView(view *View, k []byte) ([]byte, error) { return getFrom(view, k) }
 
 // ScanView is Scan over a View.
 func ScanView(view *View, prefix []byte, fn func(k, v []byte) error) error {

@@ -71,8 +71,7 @@ func (l *Ledger) appendEntry(w *Wallet, e *Entry) {
 	w.NewestEntryIndex = l.b.Index
 	l.epochEntries++
 	if e.Sequence%entryGroupLen == entryGroupLen-1 {
-		p := binary.AppendUvarint(make([]byte, 0, 20), l.b.Index)
-		l.set(entryGroupKey(w.ID, e.Sequence/entryGroupLen), binary.AppendVarint(p, e.CreatedAt))
+		l.set(entryGroupKey(w.ID, e.Sequence/entryGroupLen), appendPlace(make([]byte, 0, 20), l.b.Index, e.CreatedAt))
 	}
 }
 
@@ -106,18 +105,27 @@ func decodeAppendedEntryValue(walletID string, sequence uint64, v []byte) (*Entr
 	return e, prev, err
 }
 
-// decodeEntryGroup decodes a group's place: the log index and time of its last entry.
-func decodeEntryGroup(v []byte) (index uint64, timeMs int64, err error) {
+// appendPlace encodes where appended history is: a log index and a time (a group of entries'
+// place, a batch of transactions).
+func appendPlace(dst []byte, index uint64, timeMs int64) []byte {
+	return binary.AppendVarint(binary.AppendUvarint(dst, index), timeMs)
+}
+
+// decodePlace decodes appendPlace's value; what names the record in an error.
+func decodePlace(what string, v []byte) (index uint64, timeMs int64, err error) {
 	index, n := binary.Uvarint(v)
 	if n <= 0 || index == 0 {
-		return 0, 0, fmt.Errorf("malformed entry group %x", v)
+		return 0, 0, fmt.Errorf("malformed %s %x", what, v)
 	}
 	timeMs, m := binary.Varint(v[n:])
 	if m <= 0 || n+m != len(v) {
-		return 0, 0, fmt.Errorf("malformed entry group %x", v)
+		return 0, 0, fmt.Errorf("malformed %s %x", what, v)
 	}
 	return index, timeMs, nil
 }
+
+// decodeEntryGroup decodes a group's place: the log index and time of its last entry.
+func decodeEntryGroup(v []byte) (uint64, int64, error) { return decodePlace("entry group", v) }
 
 // readSource is where a reader finds entries and transactions: the store (queries, within
 // Store.Read, and apply) or a view (checkers).

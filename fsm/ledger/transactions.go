@@ -55,22 +55,13 @@ func (l *Ledger) writeTransaction(t *Transaction, rewrite bool) {
 	l.b.Append(transactionKey(t.ProjectID, t.Sequence), record(t))
 	if _, indexed := l.batchTransactionProjects[t.ProjectID]; !indexed {
 		l.batchTransactionProjects[t.ProjectID] = struct{}{}
-		v := binary.AppendUvarint(make([]byte, 0, 20), l.b.Index)
-		l.set(transactionBatchKey(t.ProjectID, t.Sequence), binary.AppendVarint(v, l.b.Now))
+		l.set(transactionBatchKey(t.ProjectID, t.Sequence), appendPlace(make([]byte, 0, 20), l.b.Index, l.b.Now))
 	}
 }
 
-// decodeTransactionBatch decodes a batch index value: the log index and the batch time.
-func decodeTransactionBatch(v []byte) (index uint64, timeMs int64, err error) {
-	index, n := binary.Uvarint(v)
-	if n <= 0 || index == 0 {
-		return 0, 0, fmt.Errorf("malformed transaction batch %x", v)
-	}
-	timeMs, m := binary.Varint(v[n:])
-	if m <= 0 || n+m != len(v) {
-		return 0, 0, fmt.Errorf("malformed transaction batch %x", v)
-	}
-	return index, timeMs, nil
+// decodeTransactionBatch decodes a batch key's value: the log index and the batch time.
+func decodeTransactionBatch(v []byte) (uint64, int64, error) {
+	return decodePlace("transaction batch", v)
 }
 
 // transactionRecord reads a transaction's stored record (nil: none) as of the last committed
