@@ -21,10 +21,12 @@ import (
 // applied index, after a crash): a family that needs to find one keeps its log index (and the
 // key is exact from the log index and the family's key, so a read is one point lookup).
 //
-// Readers: Store.GetAppended (queries, under Store.Read), GetViewAppended (checkers on a view).
-// The chain's readers (scanChain and those on it) step over appended keys; VerifyHistory checks
-// every appended write against the history store, and every appended key there against the
-// chain; the digest covers them as the records they sit beside.
+// Readers: Store.GetAppended and ScanAppended (queries, under Store.Read; apply), and
+// GetViewAppended and ScanViewAppended (checkers on a view). The chain's readers (scanChain and
+// those on it) step over appended keys; VerifyHistory checks every appended write against the
+// store, and every appended key there against the chain; the digest covers them as the records
+// they sit beside. A store restored from a record stream (one store) keeps the records appended
+// before the restore in the state store, where every reader looks too.
 
 // chainAppendMark follows a chain key in an appended record's key.
 const chainAppendMark byte = 0x01

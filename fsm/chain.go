@@ -319,9 +319,9 @@ func (m *Machine) HistoryChainHead() (ChainHead, bool) {
 }
 
 // HistorySetsAfter calls fn with every history write of kind set or append (Batch.Append) that
-// the chain recorded after log index after, in apply order, with its record's log index and batch time: what a family
-// that keeps part of its live state in memory between checkpoints replays to rebuild it
-// (ledger's wallet epochs). It reads the store as it is now.
+// the chain recorded after log index after, in apply order, with its record's log index and
+// batch time: what a family that keeps part of its live state in memory between checkpoints
+// replays to rebuild it (ledger's wallet epochs). It reads the store as it is now.
 func (s *Store) HistorySetsAfter(after uint64, fn func(index uint64, now int64, k, v []byte) error) error {
 	// The history store holds nothing above the applied index once the store is loaded
 	// (trimHistory), and its callers run on the apply goroutine.
