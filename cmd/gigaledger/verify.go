@@ -112,7 +112,9 @@ func verifyReplica(r replicaDir) (string, error) {
 		return "", err
 	}
 	if err := fams.ledger.Of(m).CheckInvariants(); err != nil {
-		return "", fmt.Errorf("balances do not replay from the history: %w", err)
+		// The balances replayed from the history, and the indexes that find it (entry places,
+		// transaction batch keys, references).
+		return "", fmt.Errorf("the ledger's balances or indexes do not match its history: %w", err)
 	}
 	if m.AppliedIndex() == 0 {
 		// Nothing was ever applied, or nothing reached the disk: the store has no write-ahead
