@@ -423,9 +423,10 @@ func TestTwoMovesToOneDestinationKeepTheReplicaCount(t *testing.T) {
 	firstSource, secondSource := c.nodes[1], c.nodes[2]
 
 	var calls atomic.Int32
-	release := make(chan struct{})
+	blocked, release := make(chan struct{}), make(chan struct{})
 	restore := cluster.SetAfterAddNonvoter(func(int, string) {
 		if calls.Add(1) == 1 {
+			close(blocked)
 			<-release // the first move waits here; the second passes
 		}
 	})
@@ -435,10 +436,19 @@ func TestTwoMovesToOneDestinationKeepTheReplicaCount(t *testing.T) {
 		_, err := c.nodes[0].node.MoveReplica(ctx, moved, firstSource.id, fresh.id)
 		done <- err
 	}()
-	testutil.Eventually(t, "node4 added as a non-voter", func() bool {
-		_, nonvoters := c.configuration(moved)
-		return slices.Equal(nonvoters, []string{fresh.id})
-	})
+	// The second move starts once the first waits in the hook: started when the configuration
+	// showed node4 (before the first move reached the hook), it took the first call and waited
+	// for itself (CI, session 21).
+	select {
+	case <-blocked:
+	case err := <-done:
+		t.Fatalf("first move ended before adding node4: %v", err)
+	case <-ctx.Done():
+		t.Fatal("the first move never added node4")
+	}
+	if _, nonvoters := c.configuration(moved); !slices.Equal(nonvoters, []string{fresh.id}) {
+		t.Fatalf("non-voters %v, want node4", nonvoters)
+	}
 	if result, err := c.nodes[0].node.MoveReplica(ctx, moved, secondSource.id, fresh.id); err != nil || !result.Moved {
 		t.Fatalf("second move: %+v %v", result, err)
 	}
