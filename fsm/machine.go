@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -382,9 +383,55 @@ type Batch struct {
 }
 
 // deleteRangeRaw deletes [start, end) in the batch, after the point writes made before it.
+//
+// When the range holds few keys (deleteRangePointsMax, counting the store's and the batch's
+// own), it deletes them one by one and writes no range deletion: the store holds the same
+// either way. A range deletion costs every later read of the memtable it lands in: Pebble
+// rebuilds the memtable's fragmented range deletions at the first read after each one is
+// added, and the outbox's trims (three a batch, nested: each starts at its prefix) fragment
+// quadratically. Measured (BenchmarkApplyTransfers, 3M transfers): a reference lookup that the
+// filter could not spare cost ~58 µs, 6.9 % of apply in that rebuild. CockroachDB's
+// ClearRangeWithHeuristic makes the same choice.
 func (b *Batch) deleteRangeRaw(start, end []byte) error {
+	if b.pb.Empty() {
+		// No range deletion came before in this batch: the batch's writes are all in b.writes.
+		keys, err := b.keysInRange(start, end, deleteRangePointsMax)
+		if err != nil {
+			return err
+		}
+		if len(keys) <= deleteRangePointsMax {
+			for _, k := range keys {
+				b.writes.add(k, nil, true)
+			}
+			return nil
+		}
+	}
 	b.writes.flush(b.pb)
 	return b.pb.DeleteRange(start, end, nil)
+}
+
+// deleteRangePointsMax is the most keys deleteRangeRaw deletes one by one (a variable for tests).
+var deleteRangePointsMax = 64
+
+// keysInRange returns the keys in [start, end) that the store holds or the batch has set, stopping
+// once it has more than limit (a key may appear twice).
+func (b *Batch) keysInRange(start, end []byte, limit int) ([][]byte, error) {
+	var keys [][]byte
+	for _, op := range b.writes.ops {
+		if k := b.writes.bytes(op.key); !op.del && bytes.Compare(k, start) >= 0 && bytes.Compare(k, end) < 0 {
+			if keys = append(keys, bytes.Clone(k)); len(keys) > limit {
+				return keys, nil
+			}
+		}
+	}
+	it, err := b.m.store.NewIter(start, end)
+	if err != nil {
+		return nil, err
+	}
+	for valid := it.First(); valid && len(keys) <= limit; valid = it.Next() {
+		keys = append(keys, bytes.Clone(it.Key()))
+	}
+	return keys, it.Close()
 }
 
 // Set writes a key in the batch. It panics only on a store failure: a batch refuses writes when
