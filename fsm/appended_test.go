@@ -174,7 +174,7 @@ func TestAppendedRecordsAboveTheAppliedIndexAreTrimmed(t *testing.T) {
 	if err := hb.Set(appendedKey(lost, Key('n', "b")), []byte("lost"), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := hb.Commit(pebble.Sync); err != nil {
+	if err := hb.Commit(pebble.NoSync); err != nil {
 		t.Fatal(err)
 	}
 	if err := tm.m.store.trimHistory(tm.m.AppliedIndex()); err != nil {

@@ -13,8 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/cockroachdb/pebble"
 )
 
 // Checkpoints make a snapshot cost O(1) of history. A checkpoint is a Pebble checkpoint of the
@@ -94,13 +92,17 @@ func (m *Machine) Checkpoint() ([]byte, error) {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
 	// The history store, when it holds records: a record above the applied index cannot be in
-	// it (apply is this goroutine). Its log is copied with it, flushed first: Pebble writes an
-	// unsynced log out in 32 KiB blocks, and a checkpoint copies only what is in the file.
+	// it (apply is this goroutine). It has no log either, so it is flushed first (the state
+	// flush above did, unless the state memtable was empty: then so is the history's).
 	if holds, err := m.store.historyHoldsRecords(); err != nil {
 		os.RemoveAll(building)
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	} else if holds {
-		if err := m.store.history.Checkpoint(filepath.Join(building, historyDirName), pebble.WithFlushedWAL()); err != nil {
+		if err := m.store.history.Flush(); err != nil {
+			os.RemoveAll(building)
+			return nil, fmt.Errorf("checkpoint: flush history store: %w", err)
+		}
+		if err := m.store.history.Checkpoint(filepath.Join(building, historyDirName)); err != nil {
 			os.RemoveAll(building)
 			return nil, fmt.Errorf("checkpoint: history store: %w", err)
 		}

@@ -22,13 +22,13 @@ import (
 //
 //   - Apply commits the batch's chain record to the history store before the state batch, and
 //     writes the chain head (log index, hash) into the state batch (keyChainHead).
-//   - Durability. The state store has no write-ahead log: it is durable at its last flush. The
-//     history store keeps its write-ahead log, written without a sync per batch, and syncs it
-//     when the state store begins a flush (FlushBegin: every flush, explicit or not, passes
-//     there), so the history store is always durable at least as far as the state store. At
-//     open, records above the state store's applied index are deleted: Raft replays those
-//     entries and apply writes the same records again. The stored head must then be the history
-//     store's newest record, or the store refuses to open.
+//   - Durability. Neither store has a write-ahead log: each is durable at its last flush. Every
+//     flush of the state store flushes the history store first (flushHistory, called as the
+//     state flush creates its first file, before the flush is recorded), so the history store
+//     is always durable at least as far as the state store. At open, records above the state
+//     store's applied index are deleted: Raft replays those entries and apply writes the same
+//     records again. The stored head must then be the history store's newest record, or the
+//     store refuses to open.
 //   - Readers take the state store's chain records first (written before the rules version was
 //     raised, or restored from a record stream), then the history store's, up to the state's
 //     applied index: every record of the state store is older than every record of the history
@@ -48,14 +48,17 @@ const historyDirName = "history"
 // history store: log index (8 bytes, big-endian) and hash.
 var keyChainHead = []byte("m\x00chainhead")
 
-// History store tuning: the memtable is small, because an open after a crash replays the log
-// into it, and every shard of a node has one (the 300 B/wallet budget of issue 15). Close
-// flushes it, so a clean restart replays nothing. The block cache is the state store's
-// (openStores).
-const (
-	historyMemTableBytes   = 4 << 20
-	historyWALBytesPerSync = 1 << 20
-)
+// historyMemTableBytes is the history store's memtable. It holds about what the state store's
+// memtable spans (~35 MB of records per state flush at 512-transfer batches), so that the
+// history store flushes about once per state flush, in files of several MiB. Pebble grows a
+// new store's memtables from 256 KiB, so a quiet shard does not hold this much. The block
+// cache is the state store's (openStores).
+//
+// Why no write-ahead log: with one, the history store wrote every record twice, and the state
+// flush waited on its sync. Measured (BenchmarkApplyTransfers, 6M transfers, one core): 81.9k
+// transfers/s with the log and a 4 MiB memtable, 84.4k with the log and this memtable, 105.3k
+// without the log (bench/RESULTS.md, session 22).
+const historyMemTableBytes = 32 << 20
 
 // openHistory opens (or creates) the history store inside the state store's directory, with
 // its merger running unless readOnly. readOnly opens an existing one and returns nil when there
@@ -85,12 +88,12 @@ func openHistory(statePath string, readOnly bool, logger *slog.Logger, cache *pe
 		// records for ever, and a checkpoint links every one. historyMerger merges them.
 		Levels:              historyLevels(),
 		MaxManifestFileSize: storeManifestMaxBytes,
-		// Write the log out in the background every MiB, so that the sync as a state flush
-		// begins, which holds up apply's commits, has at most that much left to write.
-		WALBytesPerSync: historyWALBytesPerSync,
-		Logger:          quietPebbleLogger{},
-		ReadOnly:        readOnly,
-		EventListener:   events,
+		// The state store's flushes flush it first (flushHistory). Pebble still replays a log
+		// that a release before this one left.
+		DisableWAL:    true,
+		Logger:        quietPebbleLogger{},
+		ReadOnly:      readOnly,
+		EventListener: events,
 	}
 	db, err := pebble.Open(path, opts)
 	if err != nil {
@@ -214,17 +217,20 @@ func closeHistory(history *pebble.DB, merger *historyMerger, flush bool) error {
 	return err
 }
 
-// syncHistory makes the history store's log durable; the state store calls it as each of its
-// flushes begins. A failure there would let the state store become durable past the history
-// store, which the next open refuses, so the node stops instead (the disk is failing).
-func syncHistory(history *pebble.DB) {
-	if err := history.LogData(nil, pebble.Sync); err != nil {
-		panic(fmt.Sprintf("fsm: sync the history store's log before a state flush: %v", err))
+// flushHistory makes the history store durable as far as apply has written it; the state
+// store calls it as each of its flushes creates its first file, before the flush is recorded
+// (so a state store is never durable past its history store). Every batch in the memtables
+// being flushed committed its history records before its state writes. A failure would let the
+// state store become durable past the history store, which the next open refuses, so the node
+// stops instead (the disk is failing).
+func flushHistory(history *pebble.DB) {
+	if err := history.Flush(); err != nil {
+		panic(fmt.Sprintf("fsm: flush the history store before a state flush: %v", err))
 	}
 }
 
-// openStores opens the history store and then the state store, whose flushes sync the
-// history store's log first.
+// openStores opens the history store and then the state store, whose flushes flush the
+// history store first.
 func openStores(statePath string, readOnly bool, logger *slog.Logger) (state, history *pebble.DB, merger *historyMerger, err error) {
 	if !readOnly {
 		if err := os.MkdirAll(statePath, 0o750); err != nil {
@@ -241,7 +247,7 @@ func openStores(statePath string, readOnly bool, logger *slog.Logger) (state, hi
 	}
 	var beforeFlush func()
 	if history != nil && !readOnly {
-		beforeFlush = func() { syncHistory(history) }
+		beforeFlush = func() { flushHistory(history) }
 	}
 	state, err = openPebbleCached(statePath, readOnly, logger, beforeFlush, cache)
 	if err != nil {
@@ -271,7 +277,9 @@ func (s *Store) trimHistory(applied uint64) error {
 	if !above {
 		return nil
 	}
-	return s.history.DeleteRange(chainKey(applied+1), []byte{prefixChain + 1}, pebble.Sync)
+	// Not flushed: until the next flush makes it durable, a crash leaves the records to the
+	// next open's trim; and the records replay writes again come after the deletion.
+	return s.history.DeleteRange(chainKey(applied+1), []byte{prefixChain + 1}, pebble.NoSync)
 }
 
 // historyHoldsRecords reports whether the history store holds any record.

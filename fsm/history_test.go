@@ -2,8 +2,10 @@ package fsm
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -166,10 +168,10 @@ func TestVerifyHistoryReadsTheHistoryStore(t *testing.T) {
 	}{
 		{"changed", "log index 6: previous hash", func(db *pebble.DB, v []byte) error {
 			v[len(v)-1] ^= 1
-			return db.Set(chainKey(5), v, pebble.Sync)
+			return db.Set(chainKey(5), v, pebble.NoSync)
 		}},
 		{"removed", "log index 6: previous hash", func(db *pebble.DB, _ []byte) error {
-			return db.Delete(chainKey(5), pebble.Sync)
+			return db.Delete(chainKey(5), pebble.NoSync)
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -211,11 +213,10 @@ func TestAHistoryStoreBehindTheStateStoreIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := history.Delete(chainKey(8), pebble.Sync); err != nil {
+	if err := history.Delete(chainKey(8), pebble.NoSync); err != nil {
 		t.Fatal(err)
 	}
-	merger.stop()
-	if err := history.Close(); err != nil {
+	if err := closeHistory(history, merger, true); err != nil {
 		t.Fatal(err)
 	}
 	m, err := Open(dir, nil, reg)
@@ -300,10 +301,10 @@ func TestReleasesBeforeTheHistoryStoreCannotRunOnIt(t *testing.T) {
 	})
 }
 
-// TestTheHistoryStoreMergesItsFlushedFiles writes records as apply does (growing keys, no sync)
-// until the history store has flushed many times: the merger folds the flushed files into
-// larger ones below L0, every record stays readable in order, and closing while it may be
-// merging is clean.
+// TestTheHistoryStoreMergesItsFlushedFiles writes records as apply does (growing keys, no log)
+// and flushes every MiB, as state flushes do, until the history store has flushed many times:
+// the merger folds the flushed files into larger ones below L0, every record stays readable in
+// order, and closing while it may be merging is clean.
 func TestTheHistoryStoreMergesItsFlushedFiles(t *testing.T) {
 	saved := historyMergeFiles
 	historyMergeFiles = 8
@@ -317,10 +318,16 @@ func TestTheHistoryStoreMergesItsFlushedFiles(t *testing.T) {
 	for i := range value[:len(value)/2] {
 		value[i] = byte(random.Uint32()) // half of it does not compress
 	}
-	const records = 40 * (historyMemTableBytes / (64 << 10)) // about 40 flushes
+	const perFlush = (1 << 20) / (64 << 10)
+	const records = 40 * perFlush // 40 flushes
 	for i := uint64(1); i <= records; i++ {
 		if err := db.Set(chainKey(i), value, pebble.NoSync); err != nil {
 			t.Fatal(err)
+		}
+		if i%perFlush == 0 {
+			if err := db.Flush(); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	if err := db.Flush(); err != nil {
@@ -377,13 +384,49 @@ func TestTheHistoryStoreMergesItsFlushedFiles(t *testing.T) {
 		t.Fatalf("%d records read back, %d written", next-1, records)
 	}
 	// Close while the merger may be busy: one more flush wakes it.
-	for i := uint64(records + 1); i <= records+3*historyMemTableBytes/(64<<10); i++ {
+	for i := uint64(records + 1); i <= records+perFlush; i++ {
 		if err := db.Set(chainKey(i), value, pebble.NoSync); err != nil {
 			t.Fatal(err)
 		}
 	}
+	if _, err := db.AsyncFlush(); err != nil {
+		t.Fatal(err)
+	}
 	merger.stop()
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The release before wrote the history store with a log and synced it at state flushes; this
+// one has none. A log it left (a crash, or a clean stop's memtable) is replayed at open.
+func TestAHistoryLogFromTheReleaseBeforeIsReplayed(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, historyDirName)
+	before, err := pebble.Open(path, &pebble.Options{Logger: quietPebbleLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := uint64(1); i <= 100; i++ {
+		if err := before.Set(chainKey(i), []byte("record"), pebble.NoSync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := before.LogData(nil, pebble.Sync); err != nil { // as a state flush began
+		t.Fatal(err)
+	}
+	if err := before.Close(); err != nil { // no flush: the records are only in the log
+		t.Fatal(err)
+	}
+	history, merger, err := openHistory(dir, false, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, _, err := lastChainRecord(nil, history, math.MaxUint64)
+	if err := closeHistory(history, merger, true); err != nil {
+		t.Fatal(err)
+	}
+	if err != nil || last == nil || binary.BigEndian.Uint64(last[1:]) != 100 {
+		t.Fatalf("the history store ends at %x (%v), want log index 100", last, err)
 	}
 }

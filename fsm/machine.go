@@ -208,7 +208,7 @@ func (m *Machine) Close() error {
 	var err error
 	if !m.store.readOnly {
 		// The store has no write-ahead log: flushing keeps a clean stop from replaying the
-		// log above the last flush at the next start. The flush syncs the history store's log
+		// log above the last flush at the next start. The flush flushes the history store
 		// first (history.go), so the history store is closed after it.
 		err = m.store.db.Flush()
 	}
@@ -217,8 +217,8 @@ func (m *Machine) Close() error {
 	}
 	m.store.db = nil
 	if m.store.history != nil {
-		// Its log into an SST too, so that the next open has no log to replay into a memtable
-		// (a few MiB of RSS per shard that nothing reads).
+		// Flushed too (it has no log): the state flush above did unless there was nothing
+		// to flush.
 		if closeErr := closeHistory(m.store.history, m.store.merger, !m.store.readOnly && err == nil); err == nil {
 			err = closeErr
 		}

@@ -8,14 +8,12 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/cockroachdb/pebble"
 )
 
 const (
 	noWALChildDirEnv = "GIGALEDGER_NOWAL_CHILD_DIR"
 	// noWALChildHistoryEnv set: the child's log starts the history chain with its records in
-	// the history store (history.go), whose log is written without a sync.
+	// the history store (history.go), which has no log either.
 	noWALChildHistoryEnv = "GIGALEDGER_NOWAL_CHILD_HISTORY"
 )
 
@@ -63,11 +61,10 @@ func TestNoWALChild(t *testing.T) {
 			}
 		}
 	}
-	if os.Getenv(noWALChildHistoryEnv) == "synced" {
-		// Pebble writes an unsynced log out in 32 KiB blocks, so the last small records may
-		// still be in the process when it dies; put them on disk, as a full block would be, so
-		// that the history store is ahead of the state store at the kill.
-		if err := m.store.history.LogData(nil, pebble.Sync); err != nil {
+	if os.Getenv(noWALChildHistoryEnv) == "flushed" {
+		// The history store flushed on its own (its memtable filled) after the state store's
+		// last flush: it is ahead of the state store at the kill.
+		if err := m.store.history.Flush(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -80,16 +77,17 @@ func TestNoWALChild(t *testing.T) {
 // at a whole batch — its last flush — with the state of exactly that log prefix, and applying
 // the log above it again must end in the same state as a store that never crashed.
 //
-// With the history chain's records in the history store, which keeps a write-ahead log, the
-// killed process leaves that store ahead of the state store: the reopened store drops the
-// records above its applied index, and replaying the log writes them again, the same.
+// With the history chain's records in the history store, flushed with every state flush and
+// on its own when its memtable fills, the killed process may leave that store ahead of the
+// state store: the reopened store drops the records above its applied index, and replaying the
+// log writes them again, the same.
 func TestKilledStoreReopensAtItsLastFlush(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a child process")
 	}
-	// history: "" none; "unsynced" the history store's log as apply left it (its records since
-	// the flush may die with the process, those before it must not); "synced" all of it on disk.
-	for _, history := range []string{"", "unsynced", "synced"} {
+	// history: "" none; "unflushed" the history store as apply left it (its records since the
+	// state flush die with the process, those before it must not); "flushed" all of it on disk.
+	for _, history := range []string{"", "unflushed", "flushed"} {
 		t.Run("history="+history, func(t *testing.T) { testKilledStoreReopens(t, history) })
 	}
 }
@@ -127,8 +125,8 @@ func testKilledStoreReopens(t *testing.T, historyMode string) {
 		}
 	}
 	if history {
-		// The killed child's history store holds every record up to the flush (synced as the
-		// flush began), and with "synced" every record up to its last batch.
+		// The killed child's history store holds every record up to the flush (flushed by the
+		// state flush), and with "flushed" every record up to its last batch.
 		h, _, err := openHistory(filepath.Join(dir, storeDirName), true, nil, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -136,7 +134,7 @@ func testKilledStoreReopens(t *testing.T, historyMode string) {
 		last, _, err := lastChainRecord(nil, h, math.MaxUint64)
 		h.Close()
 		want := uint64(noWALBatches / 2)
-		if historyMode == "synced" {
+		if historyMode == "flushed" {
 			want = noWALBatches
 		}
 		if err != nil || last == nil || binary.BigEndian.Uint64(last[1:]) < want {

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/bloom"
@@ -528,8 +529,8 @@ func compactionConcurrency() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 // Flushes and compactions are logged at debug level with their durations, write stalls and
 // slow disk operations as warnings (logger nil: not logged).
 //
-// beforeFlush, when set, runs as each flush begins, before the flush writes anything (the
-// history store's log sync: history.go).
+// beforeFlush, when set, runs as each flush creates its first file, before the flush is
+// recorded (the history store's flush: history.go).
 func openPebble(path string, readOnly bool, logger *slog.Logger, beforeFlush func()) (*pebble.DB, error) {
 	cache := pebble.NewCache(storeCacheBytes)
 	defer cache.Unref()
@@ -597,15 +598,23 @@ func recoverInterruptedRestore(livePath string) error {
 // and logs what can stall apply: a flush or compaction (at LevelStorageEvents, with its wall
 // time, to line up with latency), a write stall and a slow disk operation (warnings: an
 // operator's business); logger nil: nothing is logged. name starts each message. beforeFlush
-// (nil: none) runs as a flush begins, before the thread's priority is lowered: it is the
-// history store's log sync, which holds up the state store's commits while it runs.
+// (nil: none) runs once per flush, as the flush creates its first file: after the flush's
+// memtables are chosen and before anything it writes is recorded, and not under the store's
+// mutex (FlushBegin runs under it, so waiting there held up every commit). It is the history
+// store's flush.
 func pebbleEvents(logger *slog.Logger, name string, beforeFlush func()) *pebble.EventListener {
+	// flushJob is the job ID of the flush in progress (Pebble runs one flush at a time), zero
+	// once beforeFlush ran for it.
+	var flushJob atomic.Int64
 	events := &pebble.EventListener{
-		FlushBegin: func(pebble.FlushInfo) {
-			if beforeFlush != nil {
+		FlushBegin: func(i pebble.FlushInfo) {
+			flushJob.Store(int64(i.JobID))
+			lowerBackgroundPriority()
+		},
+		TableCreated: func(i pebble.TableCreateInfo) {
+			if beforeFlush != nil && i.JobID != 0 && flushJob.CompareAndSwap(int64(i.JobID), 0) {
 				beforeFlush()
 			}
-			lowerBackgroundPriority()
 		},
 		CompactionBegin: func(pebble.CompactionInfo) { lowerBackgroundPriority() },
 	}
