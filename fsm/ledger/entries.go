@@ -138,12 +138,14 @@ type readSource struct {
 	legacy bool
 }
 
-func (l *Ledger) storeEntries() readSource {
+// storeSource reads the store (queries within Store.Read, and apply).
+func (l *Ledger) storeSource() readSource {
 	return readSource{get: l.store.Get, appended: l.store.GetAppended, scanAppended: l.store.ScanAppended,
 		iter: l.store.NewIter, legacy: l.legacyEntries.Load()}
 }
 
-func viewEntries(view *fsm.View) readSource {
+// viewSource reads a view (checkers).
+func viewSource(view *fsm.View) readSource {
 	return readSource{
 		get:      func(k []byte) ([]byte, error) { return fsm.GetView(view, k) },
 		appended: func(index uint64, k []byte) ([]byte, error) { return fsm.GetViewAppended(view, index, k) },

@@ -368,7 +368,7 @@ func (l *Ledger) ListEntries(projectID, walletID string, r TimeRange, p PageRequ
 		if w == nil || w.ProjectID != projectID {
 			return l.missingWallet(projectID, walletID)
 		}
-		we, err := l.storeEntries().entriesOf(w)
+		we, err := l.storeSource().entriesOf(w)
 		if err != nil {
 			return err
 		}

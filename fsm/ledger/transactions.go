@@ -68,7 +68,7 @@ func decodeTransactionBatch(v []byte) (uint64, int64, error) {
 // batch: its state key (written before the rules, or written again since), else the record
 // appended in the batch the index names.
 func (l *Ledger) transactionRecord(projectID string, sequence uint64) ([]byte, error) {
-	return l.storeEntries().transactionRecord(projectID, sequence)
+	return l.storeSource().transactionRecord(projectID, sequence)
 }
 
 func (src readSource) transactionRecord(projectID string, sequence uint64) ([]byte, error) {
@@ -154,14 +154,14 @@ func (src readSource) checkTransactions(scan func([]byte, func(k, v []byte) erro
 
 // listTransactions answers ListTransactions within Read.
 func (l *Ledger) listTransactions(projectID string, r TimeRange, skip, take int) ([]Transaction, bool, error) {
-	src := l.storeEntries()
+	src := l.storeSource()
 	transactions := []Transaction{}
 	if r.ToMs < 0 || r.FromMs > r.ToMs {
 		return transactions, false, nil
 	}
 	// Where the appended transactions begin: the project's first batch key.
 	batches := prefixOf(prefixTransactionBatch, projectID)
-	bit, err := l.store.NewIter(batches, fsm.PrefixEnd(batches))
+	bit, err := src.iter(batches, fsm.PrefixEnd(batches))
 	if err != nil {
 		return nil, false, err
 	}
@@ -194,7 +194,7 @@ func (l *Ledger) listTransactions(projectID string, r TimeRange, skip, take int)
 
 	// The state store's transactions below the boundary (written before the rules), as before.
 	prefix := prefixOf(prefixTransaction, projectID)
-	it, err := l.store.NewIter(prefix, transactionKey(projectID, boundary))
+	it, err := src.iter(prefix, transactionKey(projectID, boundary))
 	if err != nil {
 		return nil, false, err
 	}

@@ -38,7 +38,7 @@ func (l *Ledger) CheckInvariants() error {
 		if err != nil {
 			return err
 		}
-		entries := viewEntries(view)
+		entries := viewSource(view)
 		if err := entries.checkTransactions(scan); err != nil {
 			return err
 		}
