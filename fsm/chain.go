@@ -166,14 +166,7 @@ func (c *chainState) commitRecord(history *pebble.DB, index uint64) {
 	var err error
 	if c.recordAppends {
 		// The record and the records appended beside it, in one batch.
-		hb := history.NewBatch()
-		if err = hb.Set(c.record[0], c.record[1], nil); err == nil {
-			err = commitAppends(hb, index, c.record[1])
-		}
-		if err == nil {
-			err = hb.Commit(pebble.NoSync)
-		}
-		hb.Close()
+		err = commitWithAppends(history, index, c.record[0], c.record[1])
 	} else {
 		err = history.Set(c.record[0], c.record[1], pebble.NoSync)
 	}
