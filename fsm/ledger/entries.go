@@ -62,12 +62,14 @@ func (l *Ledger) entriesAppended() bool {
 // appendEntry appends e for the wallet w (whose NewestEntryIndex it moves to this batch) and
 // writes its group's place when it ends a group.
 func (l *Ledger) appendEntry(w *Wallet, e *Entry) {
-	v := make([]byte, 0, 64)
-	v = append(v, entryRecordAppended)
+	// Append copies key and value: the ledger's scratch buffers serve every entry.
+	v := append(l.recordScratch[:0], entryRecordAppended)
 	v = binary.AppendUvarint(v, w.NewestEntryIndex)
 	v = binary.AppendVarint(v, e.CreatedAt)
-	v = append(v, encodeEntryCompact(e)...)
-	l.b.Append(appendedEntryKey(w.ID, e.Sequence), v)
+	v = appendEntryCompact(v, e)
+	k := appendSequence(append(appendKey(l.keyScratch[:0], prefixEntryAppended, w.ID), 0), e.Sequence)
+	l.b.Append(k, v)
+	l.recordScratch, l.keyScratch = v, k
 	w.NewestEntryIndex = l.b.Index
 	l.epochEntries++
 	if e.Sequence%entryGroupLen == entryGroupLen-1 {

@@ -38,6 +38,9 @@ type Ledger struct {
 	pendingCross          map[string]*CrossTransaction
 	pendingParticipations map[string]*Participation
 	eventScratch          fsm.Encoder // reused to encode event data
+	// recordScratch and keyScratch are reused for records and keys that Batch.Set, Append and
+	// Get copy or only read (apply's goroutine; never kept past the call).
+	recordScratch, keyScratch []byte
 	// nextExpiryMs is the earliest expiry of an active hold (0: none), so that a batch looks
 	// for due holds only when there are some; dueMs is its copy for other goroutines
 	// (NextDueMs, the leader's tick).

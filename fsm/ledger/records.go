@@ -68,7 +68,11 @@ func key(prefix byte, parts ...string) []byte {
 	for _, p := range parts {
 		n += len(p) + 1
 	}
-	k := make([]byte, 0, n+16)
+	return appendKey(make([]byte, 0, n+16), prefix, parts...)
+}
+
+// appendKey appends key(prefix, parts...) to k.
+func appendKey(k []byte, prefix byte, parts ...string) []byte {
 	k = append(k, prefix)
 	for i, p := range parts {
 		if i > 0 {
@@ -330,8 +334,11 @@ func (l *Ledger) encodeStoredEntry(en *Entry) []byte {
 }
 
 // encodeEntryCompact is an entry's compact record.
-func encodeEntryCompact(en *Entry) []byte {
-	e := fsm.Encoder{Buf: make([]byte, 0, 48)}
+func encodeEntryCompact(en *Entry) []byte { return appendEntryCompact(make([]byte, 0, 48), en) }
+
+// appendEntryCompact appends an entry's compact record to buf.
+func appendEntryCompact(buf []byte, en *Entry) []byte {
+	e := fsm.Encoder{Buf: buf}
 	e.Byte(entryRecordCompact)
 	e.Uvarint(en.Sequence)
 	if prefix, number, ok := splitTransactionID(en.TransactionID); ok {

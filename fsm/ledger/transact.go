@@ -323,7 +323,11 @@ func (l *Ledger) recordFailure(t *Transaction, operationIndex int, reason *fsm.E
 // order — and claims its reference ID.
 func (l *Ledger) putTransaction(t *Transaction) {
 	l.writeTransaction(t, false)
-	l.set(key(prefixReference, t.ProjectID, t.ReferenceID), appendSequence(nil, t.Sequence))
+	// Set copies key and value (a scratch key, and the sequence on the stack).
+	var sequence [8]byte
+	binary.BigEndian.PutUint64(sequence[:], t.Sequence)
+	l.keyScratch = appendKey(l.keyScratch[:0], prefixReference, t.ProjectID, t.ReferenceID)
+	l.set(l.keyScratch, sequence[:])
 	l.pendingReferences[t.ProjectID+"\x00"+t.ReferenceID] = t
 	l.emitTransaction(t)
 }
@@ -367,7 +371,8 @@ func (l *Ledger) transactionByReference(projectID, referenceID, referenceKey str
 	if t := l.pendingReferences[referenceKey]; t != nil {
 		return t, nil
 	}
-	k := key(prefixReference, projectID, referenceID)
+	k := appendKey(l.keyScratch[:0], prefixReference, projectID, referenceID)
+	l.keyScratch = k
 	if l.refs.absent(k) {
 		// Certain: every stored reference key is in the filter (refindex.go).
 		return nil, nil

@@ -52,7 +52,12 @@ func (l *Ledger) writeTransaction(t *Transaction, rewrite bool) {
 		l.set(transactionKey(t.ProjectID, t.Sequence), record(t))
 		return
 	}
-	l.b.Append(transactionKey(t.ProjectID, t.Sequence), record(t))
+	// Append copies key and value: the ledger's scratch buffers serve every transaction.
+	e := fsm.Encoder{Buf: l.recordScratch[:0]}
+	t.Encode(&e)
+	k := appendSequence(append(appendKey(l.keyScratch[:0], prefixTransaction, t.ProjectID), 0), t.Sequence)
+	l.b.Append(k, e.Buf)
+	l.recordScratch, l.keyScratch = e.Buf, k
 	if _, indexed := l.batchTransactionProjects[t.ProjectID]; !indexed {
 		l.batchTransactionProjects[t.ProjectID] = struct{}{}
 		l.set(transactionBatchKey(t.ProjectID, t.Sequence), appendPlace(make([]byte, 0, 20), l.b.Index, l.b.Now))
