@@ -454,25 +454,52 @@ func TestLeaderStopsWhileRequestsWaitForQuorum(t *testing.T) {
 	}
 	tc := newTestCluster(t, 3)
 	tc.must("POST", "/projects", map[string]any{"id": "p", "name": "p"}, 201)
-	leader := tc.waitLeader(10 * time.Second)
-	for i := range tc.nodes {
-		if i != leader {
-			tc.stop(i)
+	stuck := make(chan struct{}, 4)
+	var leader int
+	// The leader steps down once its lease (150 ms here) passes without a follower; on a loaded
+	// machine that can come before the requests do (a CI run beside a probe), and they then fail
+	// at once instead of waiting in the shard. That round proves nothing: start the followers
+	// again and repeat until the requests wait in the shard (bounded).
+	for attempt := 1; ; attempt++ {
+		leader = tc.waitLeader(10 * time.Second)
+		for i := range tc.nodes {
+			if i != leader {
+				tc.stop(i)
+			}
+		}
+		for k := 0; k < 4; k++ {
+			go func(k int) {
+				defer func() { stuck <- struct{}{} }()
+				tc.call(leader, "POST", "/projects", map[string]any{"id": fmt.Sprintf("q%d-%d", attempt, k), "name": "q"})
+			}(k)
+		}
+		inShard := false
+		testutil.EventuallyWithin(t, 10*time.Second, "the requests in the shard, or the leader stepped down", func() bool {
+			shard := tc.node(leader).cluster.Shard(0)
+			stats := shard.Stats()
+			inShard = stats.InflightBatches > 0 || stats.QueueDepth > 0
+			return inShard || !shard.IsLeader()
+		})
+		if inShard {
+			break
+		}
+		if attempt == 5 {
+			t.Fatal("the leader stepped down before the requests reached its shard, five times")
+		}
+		for k := 0; k < 4; k++ {
+			select {
+			case <-stuck:
+			case <-time.After(10 * time.Second):
+				t.Fatal("a request to a node that stepped down is still waiting")
+			}
+		}
+		for i := range tc.nodes {
+			if i != leader {
+				tc.start(i)
+			}
 		}
 	}
 	tc.configs[leader].ShutdownMax = 500 * time.Millisecond
-	stuck := make(chan struct{})
-	for k := 0; k < 4; k++ {
-		go func(k int) {
-			defer func() { stuck <- struct{}{} }()
-			tc.call(leader, "POST", "/projects", map[string]any{"id": fmt.Sprintf("q%d", k), "name": "q"})
-		}(k)
-	}
-	// Wait until the requests are in the shard, where they cannot commit.
-	testutil.EventuallyWithin(t, 10*time.Second, "the requests to reach the shard", func() bool {
-		stats := tc.node(leader).cluster.Shard(0).Stats()
-		return stats.InflightBatches > 0 || stats.QueueDepth > 0
-	})
 	start := time.Now()
 	tc.stop(leader)
 	if took := time.Since(start); took > 4*time.Second {
