@@ -46,12 +46,12 @@ const entryRecordAppended byte = 3
 
 // appendedEntryKey is an appended entry's key within the history store: % {wallet} 0 {sequence}.
 func appendedEntryKey(walletID string, sequence uint64) []byte {
-	return appendSequence(prefixOf(prefixEntryAppended, walletID), sequence)
+	return idSequenceKey(prefixEntryAppended, walletID, sequence)
 }
 
 // entryGroupKey is the state store key of a group's place: & {wallet} 0 {group}.
 func entryGroupKey(walletID string, group uint64) []byte {
-	return appendSequence(prefixOf(prefixEntryGroup, walletID), group)
+	return idSequenceKey(prefixEntryGroup, walletID, group)
 }
 
 // entriesAppended reports whether the batch being applied appends entries.
@@ -67,7 +67,7 @@ func (l *Ledger) appendEntry(w *Wallet, e *Entry) {
 	v = binary.AppendUvarint(v, w.NewestEntryIndex)
 	v = binary.AppendVarint(v, e.CreatedAt)
 	v = appendEntryCompact(v, e)
-	k := appendSequence(append(appendKey(l.keyScratch[:0], prefixEntryAppended, w.ID), 0), e.Sequence)
+	k := appendIDSequenceKey(l.keyScratch[:0], prefixEntryAppended, w.ID, e.Sequence)
 	l.b.Append(k, v)
 	l.recordScratch, l.keyScratch = v, k
 	w.NewestEntryIndex = l.b.Index

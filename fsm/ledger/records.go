@@ -85,6 +85,17 @@ func appendKey(k []byte, prefix byte, parts ...string) []byte {
 
 func prefixOf(prefix byte, parts ...string) []byte { return append(key(prefix, parts...), 0) }
 
+// appendIDSequenceKey appends {prefix} {id} 0 {sequence} to dst: the shape of the keys of
+// entries, entry places, transactions and transaction batches.
+func appendIDSequenceKey(dst []byte, prefix byte, id string, sequence uint64) []byte {
+	return appendSequence(append(appendKey(dst, prefix, id), 0), sequence)
+}
+
+// idSequenceKey is appendIDSequenceKey into a new slice.
+func idSequenceKey(prefix byte, id string, sequence uint64) []byte {
+	return appendIDSequenceKey(make([]byte, 0, 1+len(id)+1+8), prefix, id, sequence)
+}
+
 func appendSequence(k []byte, sequence uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, sequence)
 }

@@ -333,7 +333,7 @@ func (l *Ledger) putTransaction(t *Transaction) {
 }
 
 func transactionKey(projectID string, sequence uint64) []byte {
-	return appendSequence(prefixOf(prefixTransaction, projectID), sequence)
+	return idSequenceKey(prefixTransaction, projectID, sequence)
 }
 
 // transactionIDDigits is the width of the sequence part of a transaction ID: fixed, so that

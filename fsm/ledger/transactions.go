@@ -42,7 +42,7 @@ func (l *Ledger) transactionsAppended() bool {
 
 // transactionBatchKey is the state key that finds a batch's transactions of a project.
 func transactionBatchKey(projectID string, sequence uint64) []byte {
-	return appendSequence(prefixOf(prefixTransactionBatch, projectID), sequence)
+	return idSequenceKey(prefixTransactionBatch, projectID, sequence)
 }
 
 // writeTransaction writes a transaction: appended when it is new and the rules append, under its
@@ -55,7 +55,7 @@ func (l *Ledger) writeTransaction(t *Transaction, rewrite bool) {
 	// Append copies key and value: the ledger's scratch buffers serve every transaction.
 	e := fsm.Encoder{Buf: l.recordScratch[:0]}
 	t.Encode(&e)
-	k := appendSequence(append(appendKey(l.keyScratch[:0], prefixTransaction, t.ProjectID), 0), t.Sequence)
+	k := appendIDSequenceKey(l.keyScratch[:0], prefixTransaction, t.ProjectID, t.Sequence)
 	l.b.Append(k, e.Buf)
 	l.recordScratch, l.keyScratch = e.Buf, k
 	if _, indexed := l.batchTransactionProjects[t.ProjectID]; !indexed {
