@@ -230,8 +230,9 @@ func flushHistory(history *pebble.DB) {
 }
 
 // openStores opens the history store and then the state store, whose flushes flush the
-// history store first.
-func openStores(statePath string, readOnly bool, logger *slog.Logger) (state, history *pebble.DB, merger *historyMerger, err error) {
+// history store first. Their blocks are cached in shared, or in a cache of storeCacheBytes of
+// their own when shared is nil.
+func openStores(statePath string, readOnly bool, logger *slog.Logger, shared *pebble.Cache) (state, history *pebble.DB, merger *historyMerger, err error) {
 	if !readOnly {
 		if err := os.MkdirAll(statePath, 0o750); err != nil {
 			return nil, nil, nil, fmt.Errorf("open state: %w", err)
@@ -239,8 +240,11 @@ func openStores(statePath string, readOnly bool, logger *slog.Logger) (state, hi
 	}
 	// One block cache for both: appended entries are read by point lookups (ledger's entries
 	// pages), and the state store's cache bounds the shard's memory for both.
-	cache := pebble.NewCache(storeCacheBytes)
-	defer cache.Unref()
+	cache := shared
+	if cache == nil {
+		cache = pebble.NewCache(storeCacheBytes)
+		defer cache.Unref()
+	}
 	history, merger, err = openHistory(statePath, readOnly, logger, cache)
 	if err != nil {
 		return nil, nil, nil, err

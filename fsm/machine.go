@@ -122,7 +122,7 @@ type Module interface {
 
 // Open opens (or creates) the store under dir and loads every module.
 func Open(dir string, logger *slog.Logger, reg *Registry) (*Machine, error) {
-	return open(dir, logger, reg, false)
+	return open(dir, logger, reg, false, nil)
 }
 
 // OpenReadOnly opens an existing store under dir for reading only and loads every module, for
@@ -131,10 +131,11 @@ func Open(dir string, logger *slog.Logger, reg *Registry) (*Machine, error) {
 // locks the directory, so a node running on it makes this fail rather than read a moving store.
 // Every write through the machine fails.
 func OpenReadOnly(dir string, logger *slog.Logger, reg *Registry) (*Machine, error) {
-	return open(dir, logger, reg, true)
+	return open(dir, logger, reg, true, nil)
 }
 
-func open(dir string, logger *slog.Logger, reg *Registry, readOnly bool) (*Machine, error) {
+// open opens the machine's stores; cache nil gives them a block cache of their own.
+func open(dir string, logger *slog.Logger, reg *Registry, readOnly bool, cache *pebble.Cache) (*Machine, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -159,11 +160,11 @@ func open(dir string, logger *slog.Logger, reg *Registry, readOnly bool) (*Machi
 	historyPath := filepath.Join(livePath, historyDirName)
 	_, statErr := os.Stat(historyPath)
 	historyIsNew := errors.Is(statErr, os.ErrNotExist)
-	db, history, merger, err := openStores(livePath, readOnly, logger)
+	db, history, merger, err := openStores(livePath, readOnly, logger, cache)
 	if err != nil {
 		return nil, err
 	}
-	m := &Machine{reg: reg, logger: logger, store: &Store{dir: dir, db: db, history: history, merger: merger, readOnly: readOnly, logger: logger}}
+	m := &Machine{reg: reg, logger: logger, store: &Store{dir: dir, db: db, history: history, merger: merger, readOnly: readOnly, logger: logger, cache: cache}}
 	if !readOnly {
 		m.store.flushPhaseLeft = 1 + rand.Int64N(storeMemTableBytes/2)
 	}

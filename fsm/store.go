@@ -196,7 +196,7 @@ func (s *Store) swap(livePath, nextPath, oldPath string) error {
 	if err := crashPoint("swapped"); err != nil {
 		return err
 	}
-	db, history, merger, err := openStores(livePath, false, s.logger)
+	db, history, merger, err := openStores(livePath, false, s.logger, s.cache)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
@@ -457,7 +457,8 @@ type Store struct {
 	history  *pebble.DB     // nil only in a read-only store written before the history store
 	merger   *historyMerger // history's; nil when read-only
 	readOnly bool
-	logger   *slog.Logger // Pebble's events (openPebble); nil in tools
+	logger   *slog.Logger  // Pebble's events (openPebble); nil in tools
+	cache    *pebble.Cache // shared with other machines' stores (OpenWithCache); nil: a cache per open
 	// flushPhaseLeft counts down the bytes apply commits until the one flush that sets this
 	// replica's flush phase (shiftFlushPhase); apply's goroutine only.
 	flushPhaseLeft int64

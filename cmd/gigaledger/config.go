@@ -47,14 +47,16 @@ type serveConfig struct {
 	BatchLinger time.Duration
 	// RaftLogMode is nodelog.Mode by name: shared (default) or per-shard-sync.
 	RaftLogMode string
-	Shards      int
-	Replicas    int
-	GossipAddr  string
-	Join        string
-	Bootstrap   int
-	Pprof       bool
-	ConfigFile  string
-	ShutdownMax time.Duration
+	// BlockCacheMiB is the block cache every shard replica of the node shares (fsm.BlockCache).
+	BlockCacheMiB int
+	Shards        int
+	Replicas      int
+	GossipAddr    string
+	Join          string
+	Bootstrap     int
+	Pprof         bool
+	ConfigFile    string
+	ShutdownMax   time.Duration
 	// AllowedHosts and CORSOrigins are the browser protections' comma lists (httpapi).
 	AllowedHosts string
 	CORSOrigins  string
@@ -138,6 +140,12 @@ const (
 	dnsLabelMaxLength = 63
 )
 
+// The bounds of --block-cache-mib: below 16 MiB most reads would miss it; above 1 TiB is a typo.
+const (
+	blockCacheMinMiB = 16
+	blockCacheMaxMiB = 1 << 20
+)
+
 // Peer is one member of the static replica set.
 type Peer struct{ ID, Addr string }
 
@@ -161,6 +169,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.DurationVar(&cfg.BatchLinger, "batch-linger", shard.DefaultBatchLinger,
 		"group commit: while a batch is in flight, a small batch (under 32 commands) waits for more until this long after the previous one went, so that a moderate rate makes fewer, larger batches (0: off; at most 100ms)")
 	fs.StringVar(&cfg.RaftLogMode, "raft-log-mode", "shared", "shared: one write-ahead log and fsync per group commit for all of the node's shards (DataDir/raftlog); per-shard-sync: each shard's raft.db fsyncs on its own (switch back only after a clean shutdown)")
+	fs.IntVar(&cfg.BlockCacheMiB, "block-cache-mib", fsm.DefaultBlockCacheBytes>>20,
+		"MiB of store blocks cached in memory, one cache for every shard replica this node hosts (besides it, each replica holds up to 96 MiB of unflushed writes)")
 	fs.IntVar(&cfg.Shards, "shards", 1, "bootstrap setting: number of shards (Raft groups), fixed for the cluster's life")
 	fs.IntVar(&cfg.Replicas, "replicas", cluster.DefaultReplicaCount, "bootstrap setting: replicas per shard")
 	fs.StringVar(&cfg.GossipAddr, "gossip-addr", "", "memberlist listen address; set it to form the cluster by gossip instead of --peers")
@@ -293,6 +303,9 @@ func (cfg *serveConfig) validate() error {
 	}
 	if cfg.BatchLinger < 0 || cfg.BatchLinger > shard.BatchLingerLimit {
 		return fmt.Errorf("--batch-linger %v: want 0 (off) to %v", cfg.BatchLinger, shard.BatchLingerLimit)
+	}
+	if cfg.BlockCacheMiB < blockCacheMinMiB || cfg.BlockCacheMiB > blockCacheMaxMiB {
+		return fmt.Errorf("--block-cache-mib %d: want %d to %d", cfg.BlockCacheMiB, blockCacheMinMiB, blockCacheMaxMiB)
 	}
 	if cfg.LeaderBalanceInterval < 0 {
 		return errors.New("--leader-balance-interval must not be negative (0 turns the balancer off)")

@@ -92,6 +92,9 @@ type node struct {
 	endLifetime context.CancelFunc
 	// dataDirLock is the data directory's lock, released by Close after everything else.
 	dataDirLock *os.File
+	// blockCache is shared by the stores of every replica the node hosts; Close releases the
+	// node's hold on it after the shards have closed.
+	blockCache *fsm.BlockCache
 }
 
 // startNode opens the shards this node hosts, joins the cluster and starts listening. It
@@ -133,12 +136,14 @@ func startLockedNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 		template.LeaderLeaseTimeout, template.CommitTimeout = t.leaderLease, t.commit
 	}
 	fams := newFamilies()
+	// An empty cache holds no memory, so the error returns below need not release it.
+	blockCache := fsm.NewBlockCache(int64(cfg.BlockCacheMiB) << 20)
 	var routerOnce atomic.Pointer[routing.Router]
 	raftLogMode, _ := cfg.raftLogMode() // validate checked it
 	clusterConfig := cluster.Config{
 		NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, DataDir: cfg.DataDir, Shard: template,
 		OpenStateMachine: func(shardID int, dir string) (shard.StateMachine, error) {
-			return fsm.Open(dir, logger.With("shard", shardID), fams.registry)
+			return fsm.OpenWithCache(dir, logger.With("shard", shardID), fams.registry, blockCache)
 		},
 		// A command forwarded by another node must decode before it is proposed: one that
 		// does not would panic apply on every replica.
@@ -187,7 +192,7 @@ func startLockedNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &node{cfg: cfg, logger: logger, cluster: clusterNode, families: fams, serveErrors: make(chan error, 2)}
+	n := &node{cfg: cfg, logger: logger, cluster: clusterNode, families: fams, serveErrors: make(chan error, 2), blockCache: blockCache}
 	shards := nodeShards{clusterNode, fams}
 	backend := routing.New(shards)
 	routerOnce.Store(backend)
@@ -457,6 +462,9 @@ func (n *node) Close() error {
 		n.cross.Close()
 	}
 	err := n.cluster.Close() // closes the ledgers after their shards
+	if n.blockCache != nil {
+		n.blockCache.Release()
+	}
 	if n.dataDirLock != nil {
 		n.dataDirLock.Close()
 	}
