@@ -65,37 +65,57 @@ func (b *Batch) Append(k, v []byte) {
 }
 
 // commitWithAppends commits a chain record (key, value) and the writes it appended to the
-// history store in one batch. The batch is sized for all of it up front and each appended key is
-// built in the batch's own memory: a log entry of batched requests appends thousands of records,
-// and building its batch (growing by doubling past Pebble's 1 MiB pooled size, each key made and
-// then copied) was 8 % of a follower's CPU in a batched run (bench/RESULTS.md, session 22).
-func commitWithAppends(history *pebble.DB, index uint64, key, record []byte) error {
+// history store in one batch, in key order. The batch is sized for all of it up front and each
+// appended key is built in the batch's own memory: a log entry of batched requests appends
+// thousands of records, and building its batch (growing by doubling past Pebble's 1 MiB pooled
+// size, each key made and then copied) was 8 % of a follower's CPU in a batched run
+// (bench/RESULTS.md, session 22). The appended writes go in key order (keyOrder), as the state
+// store's do (batchwrites.go): in apply order, each of them searched Pebble's memtable from the
+// top, which was 14 % of apply's CPU (bench/RESULTS.md, session 23). Writes of one key keep
+// their order (keyOrder breaks ties by arrival), so what the batch stores is unchanged.
+func (c *chainState) commitWithAppends(history *pebble.DB, index uint64, key, record []byte) error {
 	rest, count, err := chainWrites(record)
 	if err != nil {
 		return err
 	}
-	// A batch entry: kind, two varints, the key and the value; an appended key adds 10 bytes to
-	// the record's, whose own entry in the record has a kind and two varints too.
-	const entryOverhead = 1 + 2*binary.MaxVarintLen32
-	hb := history.NewBatchWithSize(batchHeaderBytes + entryOverhead + len(key) + len(record) + len(rest) + int(min(count, uint64(len(rest))))*(entryOverhead+10))
-	defer hb.Close()
-	if err := hb.Set(key, record, nil); err != nil {
-		return err
-	}
+	writesBytes := len(rest)
+	appended := c.appended[:0]
+	defer func() {
+		clear(appended) // they point into the record
+		c.appended = appended[:0]
+		if cap(appended) > sortedWritesKeptOps {
+			c.appended, c.appendOrder = nil, nil
+		}
+	}()
 	for ; count > 0; count-- {
 		kind, k, v, next, ok := nextChainWrite(rest)
 		if !ok {
 			return fmt.Errorf("malformed write")
 		}
 		if kind == chainAppend {
-			op := hb.SetDeferred(10+len(k), len(v))
-			putAppendedKey(op.Key, index, k)
-			copy(op.Value, v)
-			if err := op.Finish(); err != nil {
-				return err
-			}
+			appended = append(appended, [2][]byte{k, v})
 		}
 		rest = next
+	}
+	var mask uint64
+	c.appendOrder, mask = keyOrder(len(appended), func(i int) []byte { return appended[i][0] }, c.appendOrder)
+
+	// A batch entry: kind, two varints, the key and the value; an appended key adds 10 bytes to
+	// the record's, whose own entry in the record has a kind and two varints too.
+	const entryOverhead = 1 + 2*binary.MaxVarintLen32
+	hb := history.NewBatchWithSize(batchHeaderBytes + entryOverhead + len(key) + len(record) + writesBytes + len(appended)*(entryOverhead+10))
+	defer hb.Close()
+	if err := hb.Set(key, record, nil); err != nil {
+		return err
+	}
+	for _, o := range c.appendOrder {
+		k, v := appended[o&mask][0], appended[o&mask][1]
+		op := hb.SetDeferred(10+len(k), len(v))
+		putAppendedKey(op.Key, index, k)
+		copy(op.Value, v)
+		if err := op.Finish(); err != nil {
+			return err
+		}
 	}
 	return hb.Commit(pebble.NoSync)
 }

@@ -1,9 +1,7 @@
 package fsm
 
 import (
-	"bytes"
 	"fmt"
-	"slices"
 
 	"github.com/cockroachdb/pebble"
 )
@@ -18,18 +16,19 @@ import (
 // new key lies beside it, so keys in order cost less: the transactions' and events' keys (which
 // only grow) become runs, and a batch's entries, references and wallets land close to each other.
 //
-// What the store holds is unchanged: writes of the same key keep their order (the sort breaks
-// ties by arrival), and a range deletion first writes everything before it, so that it deletes
+// The history store's batches go in key order too (commitWithAppends), and both sort with
+// keyOrder. What the store holds is unchanged: writes of the same key keep their order (the
+// sort breaks ties by arrival), and a range deletion first writes everything before it, so that it deletes
 // exactly the point writes that came before it. The history chain records the writes in apply
 // order when they are made (Batch.Set), not from here.
 type sortedWrites struct {
-	arena []byte // keys and values, in arrival order
-	ops   []sortedWrite
+	arena []byte        // keys and values, in arrival order
+	ops   []sortedWrite // in arrival order
+	order []uint64      // keyOrder's, reused
 }
 
 type sortedWrite struct {
 	key, value span
-	seq        uint32 // arrival order, to keep writes of one key in order
 	del        bool
 }
 
@@ -47,7 +46,7 @@ func (w *sortedWrites) add(k, v []byte, del bool) {
 		// Far above what a 64 MiB log entry writes; the offsets are 32-bit.
 		panic("fsm: batch writes over 4 GiB")
 	}
-	op := sortedWrite{seq: uint32(len(w.ops)), del: del}
+	op := sortedWrite{del: del}
 	op.key.start = uint32(len(w.arena))
 	w.arena = append(w.arena, k...)
 	op.key.end = uint32(len(w.arena))
@@ -63,13 +62,10 @@ func (w *sortedWrites) flush(pb *pebble.Batch) {
 	if len(w.ops) == 0 {
 		return
 	}
-	slices.SortFunc(w.ops, func(a, b sortedWrite) int {
-		if c := bytes.Compare(w.bytes(a.key), w.bytes(b.key)); c != 0 {
-			return c
-		}
-		return int(a.seq) - int(b.seq)
-	})
-	for _, op := range w.ops {
+	var mask uint64
+	w.order, mask = keyOrder(len(w.ops), func(i int) []byte { return w.bytes(w.ops[i].key) }, w.order)
+	for _, o := range w.order {
+		op := w.ops[o&mask]
 		var err error
 		if op.del {
 			err = pb.Delete(w.bytes(op.key), nil)
@@ -80,8 +76,8 @@ func (w *sortedWrites) flush(pb *pebble.Batch) {
 			panic(fmt.Sprintf("fsm: batch write: %v", err))
 		}
 	}
-	w.ops, w.arena = w.ops[:0], w.arena[:0]
+	w.ops, w.arena, w.order = w.ops[:0], w.arena[:0], w.order[:0]
 	if cap(w.arena) > sortedWritesKeptBytes || cap(w.ops) > sortedWritesKeptOps {
-		w.ops, w.arena = nil, nil
+		w.ops, w.arena, w.order = nil, nil, nil
 	}
 }

@@ -101,6 +101,9 @@ type chainState struct {
 	// appends says the batch's writes include appended ones (Batch.Append); recordAppends that
 	// the record being committed does.
 	appends, recordAppends bool
+	// appended and appendOrder are commitWithAppends' scratch, reused from batch to batch.
+	appended    [][2][]byte
+	appendOrder []uint64
 	// head is what ChainHead returns: the committed head, for any goroutine.
 	head atomic.Pointer[ChainHead]
 }
@@ -166,7 +169,7 @@ func (c *chainState) commitRecord(history *pebble.DB, index uint64) {
 	var err error
 	if c.recordAppends {
 		// The record and the records appended beside it, in one batch.
-		err = commitWithAppends(history, index, c.record[0], c.record[1])
+		err = c.commitWithAppends(history, index, c.record[0], c.record[1])
 	} else {
 		err = history.Set(c.record[0], c.record[1], pebble.NoSync)
 	}
