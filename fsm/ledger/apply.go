@@ -160,7 +160,14 @@ func (l *Ledger) changeWallet(w *Wallet) {
 	w.UpdatedAt = l.b.Now
 	if !w.dirty {
 		w.dirty = true
-		l.dirtyWallets = append(l.dirtyWallets, w)
+		lw, ok := l.wallets.live[w.ID]
+		if !ok || lw.w != w {
+			// Not one of the batch's own wallets (Ledger.wallet, addWallet), which no code
+			// changes: its record is written at once, never deferred.
+			lw = liveWallet{w: w, slot: noSlot}
+			w.fullChange = true
+		}
+		l.dirtyWallets = append(l.dirtyWallets, lw)
 	}
 }
 

@@ -88,24 +88,37 @@ func (l *Ledger) flushWallets() {
 	epochs := l.epochsOn()
 	end := epochs && (l.epochStart == 0 || l.epochEntries >= walletEpochEntriesMax ||
 		l.b.Index-l.epochStart >= walletEpochLogEntriesMax)
+	t := l.wallets
 	if end {
 		// The deferred wallets this batch did not change; those it did are written below.
-		for id := range l.deferred {
-			if lw, live := l.wallets.live[id]; !live || !lw.w.dirty {
+		for _, slot := range l.deferred {
+			r := t.rec(slot)
+			if r.flags&walletDeferred == 0 {
+				continue // written since it was deferred, or listed twice
+			}
+			r.flags &^= walletDeferred
+			id := t.idString(slot)
+			if lw, live := t.live[id]; !live || !lw.w.dirty {
 				l.set(key(prefixWallet, id), walletRecord(l.peekWallet(id)))
 			}
 		}
-		clear(l.deferred)
+		l.deferred = l.deferred[:0]
 		l.epochStart, l.epochEntries, l.epochEnded = l.b.Index, 0, true
 		l.set(keyWalletEpoch, binary.BigEndian.AppendUint64(nil, l.b.Index))
 	}
-	for _, w := range l.dirtyWallets {
+	for _, lw := range l.dirtyWallets {
+		w := lw.w
 		if epochs && !end && !w.fullChange {
-			l.deferred[w.ID] = struct{}{}
+			if r := t.rec(lw.slot); r.flags&walletDeferred == 0 {
+				r.flags |= walletDeferred
+				l.deferred = append(l.deferred, lw.slot)
+			}
 			l.published = append(l.published, deferredWallet{w.ID, walletBalance{w.Balance, w.EntryCount, w.UpdatedAt, w.NewestEntryIndex}})
 		} else {
 			l.set(key(prefixWallet, w.ID), walletRecord(w))
-			delete(l.deferred, w.ID)
+			if lw.slot != noSlot {
+				t.rec(lw.slot).flags &^= walletDeferred
+			}
 		}
 		w.dirty, w.fullChange = false, false
 	}
@@ -140,7 +153,7 @@ func (l *Ledger) publishWallets() {
 // chain recorded after the epoch's start go into the wallet table, the deferred set and the
 // overlay.
 func (l *Ledger) loadEpoch() error {
-	l.deferred = map[string]struct{}{}
+	l.deferred = nil
 	l.published = nil
 	l.epochEnded = false
 	l.epochStart, l.epochEntries = 0, 0
@@ -174,7 +187,8 @@ func (l *Ledger) loadEpoch() error {
 		}
 		b.layOn(w)
 		t.set(slot, w)
-		l.deferred[id] = struct{}{}
+		t.rec(slot).flags |= walletDeferred
+		l.deferred = append(l.deferred, slot)
 		overlay[id] = b
 	}
 	return nil

@@ -30,7 +30,7 @@ type Ledger struct {
 	// The batch being applied, and what it wrote that the store cannot answer for until it
 	// commits: transactions by project 0 referenceId, holds by project 0 hold ID.
 	b                 *fsm.Batch
-	dirtyWallets      []*Wallet // changed in this batch, in first-change order
+	dirtyWallets      []liveWallet // changed in this batch, in first-change order
 	pendingReferences map[string]*Transaction
 	pendingHolds      map[string]*Hold
 	// Cross-shard records this batch wrote: coordinator's by project 0 transaction ID,
@@ -65,10 +65,13 @@ type Ledger struct {
 	// Committed shows readers in overlay.
 	epochStart   uint64
 	epochEntries int
-	deferred     map[string]struct{}
-	epochEnded   bool
-	published    []deferredWallet
-	overlay      walletOverlay
+	// deferred are the slots of the wallets the epoch deferred: those whose record still
+	// carries walletDeferred are not written yet (a slot may appear twice, once it was written
+	// and deferred again).
+	deferred   []uint32
+	epochEnded bool
+	published  []deferredWallet
+	overlay    walletOverlay
 	// legacyEntries says the state store may hold entries (e …): written before
 	// RulesEntriesAppended (entries.go). Readers on any goroutine.
 	legacyEntries atomic.Bool

@@ -52,6 +52,9 @@ const (
 	walletHasText      = 1 << iota // name or description in walletTable.extra
 	walletLongID                   // the ID is in walletTable.extra
 	walletLongCustomer             // the customer ID is in walletTable.extra
+	// walletDeferred: the open wallet epoch has not written the wallet's record since its
+	// balance changed (epochs.go; Ledger.deferred lists the slots). Memory only, like the rest.
+	walletDeferred
 )
 
 // walletExtra is what a wallet record does not hold inline.
@@ -89,6 +92,9 @@ type liveWallet struct {
 	w    *Wallet
 	slot uint32
 }
+
+// noSlot is no wallet table slot.
+const noSlot = ^uint32(0)
 
 func newWalletTable(sizeHint int) *walletTable {
 	t := &walletTable{seed: maphash.MakeSeed(), kindIndex: map[walletKind]uint32{},
