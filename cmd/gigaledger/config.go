@@ -47,7 +47,8 @@ type serveConfig struct {
 	BatchLinger time.Duration
 	// RaftLogMode is nodelog.Mode by name: shared (default) or per-shard-sync.
 	RaftLogMode string
-	// BlockCacheMiB is the block cache every shard replica of the node shares (fsm.BlockCache).
+	// BlockCacheMiB is the block cache every shard replica of the node shares (fsm.BlockCache);
+	// 0 is fsm.DefaultBlockCacheBytes (blockCacheBytes).
 	BlockCacheMiB int
 	Shards        int
 	Replicas      int
@@ -146,6 +147,14 @@ const (
 	blockCacheMaxMiB = 1 << 20
 )
 
+// blockCacheBytes is --block-cache-mib in bytes.
+func (cfg *serveConfig) blockCacheBytes() int64 {
+	if cfg.BlockCacheMiB == 0 {
+		return fsm.DefaultBlockCacheBytes
+	}
+	return int64(cfg.BlockCacheMiB) << 20
+}
+
 // Peer is one member of the static replica set.
 type Peer struct{ ID, Addr string }
 
@@ -170,7 +179,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 		"group commit: while a batch is in flight, a small batch (under 32 commands) waits for more until this long after the previous one went, so that a moderate rate makes fewer, larger batches (0: off; at most 100ms)")
 	fs.StringVar(&cfg.RaftLogMode, "raft-log-mode", "shared", "shared: one write-ahead log and fsync per group commit for all of the node's shards (DataDir/raftlog); per-shard-sync: each shard's raft.db fsyncs on its own (switch back only after a clean shutdown)")
 	fs.IntVar(&cfg.BlockCacheMiB, "block-cache-mib", fsm.DefaultBlockCacheBytes>>20,
-		"MiB of store blocks cached in memory, one cache for every shard replica this node hosts (besides it, each replica holds up to 96 MiB of unflushed writes)")
+		"MiB of store blocks cached in memory, one cache for every shard replica this node hosts (besides it, each replica holds up to 96 MiB of unflushed writes); 0 is the default")
 	fs.IntVar(&cfg.Shards, "shards", 1, "bootstrap setting: number of shards (Raft groups), fixed for the cluster's life")
 	fs.IntVar(&cfg.Replicas, "replicas", cluster.DefaultReplicaCount, "bootstrap setting: replicas per shard")
 	fs.StringVar(&cfg.GossipAddr, "gossip-addr", "", "memberlist listen address; set it to form the cluster by gossip instead of --peers")
@@ -304,8 +313,8 @@ func (cfg *serveConfig) validate() error {
 	if cfg.BatchLinger < 0 || cfg.BatchLinger > shard.BatchLingerLimit {
 		return fmt.Errorf("--batch-linger %v: want 0 (off) to %v", cfg.BatchLinger, shard.BatchLingerLimit)
 	}
-	if cfg.BlockCacheMiB < blockCacheMinMiB || cfg.BlockCacheMiB > blockCacheMaxMiB {
-		return fmt.Errorf("--block-cache-mib %d: want %d to %d", cfg.BlockCacheMiB, blockCacheMinMiB, blockCacheMaxMiB)
+	if cfg.BlockCacheMiB != 0 && (cfg.BlockCacheMiB < blockCacheMinMiB || cfg.BlockCacheMiB > blockCacheMaxMiB) {
+		return fmt.Errorf("--block-cache-mib %d: want %d to %d (0: the default)", cfg.BlockCacheMiB, blockCacheMinMiB, blockCacheMaxMiB)
 	}
 	if cfg.LeaderBalanceInterval < 0 {
 		return errors.New("--leader-balance-interval must not be negative (0 turns the balancer off)")

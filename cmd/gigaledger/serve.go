@@ -137,7 +137,7 @@ func startLockedNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	}
 	fams := newFamilies()
 	// An empty cache holds no memory, so the error returns below need not release it.
-	blockCache := fsm.NewBlockCache(int64(cfg.BlockCacheMiB) << 20)
+	blockCache := fsm.NewBlockCache(cfg.blockCacheBytes())
 	var routerOnce atomic.Pointer[routing.Router]
 	raftLogMode, _ := cfg.raftLogMode() // validate checked it
 	clusterConfig := cluster.Config{
