@@ -76,8 +76,11 @@ func (r *Registry) decodeEnvelope(d *Decoder) (Envelope, error) {
 	if d.err != nil {
 		return Envelope{}, d.Finish("command")
 	}
-	spec, ok := r.specs[Op(op)]
-	if op > 0xffff || !ok {
+	var spec *OpSpec
+	if op <= 0xffff {
+		spec = r.specOf(Op(op))
+	}
+	if spec == nil {
 		return Envelope{}, fmt.Errorf("decode command: unknown op %d", op)
 	}
 	flags := d.Byte()
@@ -154,8 +157,8 @@ func (r *Registry) decodeResult(data []byte) (*Result, error) {
 		res.Err = &Error{Code: ErrorCode(d.String()), Message: d.String()}
 	}
 	if flags&resultHasValue != 0 && d.err == nil {
-		spec, ok := r.specs[res.Op]
-		if !ok || spec.DecodeValue == nil {
+		spec := r.specOf(res.Op)
+		if spec == nil || spec.DecodeValue == nil {
 			return nil, fmt.Errorf("fsm: decode result: op %d carries no value", res.Op)
 		}
 		res.Value = spec.DecodeValue(d)

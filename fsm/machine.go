@@ -357,8 +357,8 @@ func (m *Machine) ApplyBatch(index uint64, timeUnixMs int64, commands [][]byte) 
 
 // applyCommand runs one command's apply and stamps its op on the result.
 func (m *Machine) applyCommand(b *Batch, c Command) *Result {
-	spec, ok := m.reg.specs[c.Op()]
-	if !ok {
+	spec := m.reg.specOf(c.Op())
+	if spec == nil {
 		// A bug only: DecodeEnvelope refuses op codes that are not registered.
 		panic(fmt.Sprintf("fsm: no apply for op %d", c.Op()))
 	}

@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"fmt"
-	"slices"
 )
 
 // Op identifies a registered operation. The values are in the Raft log: a family owns a range
@@ -76,7 +75,9 @@ type OpSpec struct {
 // Registry is the append-only table of operations and the store's key prefixes. cmd/ composes
 // one from the kernel and every family; every replica of a cluster must compose the same.
 type Registry struct {
-	specs    map[Op]*OpSpec
+	// specs are the ops by code, nil where none is registered: a slice, because apply looks
+	// every command's op up twice (decode, apply), and a map's hashing showed in its profile.
+	specs    []*OpSpec
 	prefixes map[byte]string
 	// history marks the prefixes whose writes the history chain records (MarkHistory).
 	history [256]bool
@@ -92,7 +93,7 @@ type Registry struct {
 
 // NewRegistry returns a registry holding the kernel's own operations and key prefixes.
 func NewRegistry() *Registry {
-	r := &Registry{specs: map[Op]*OpSpec{}, prefixes: map[byte]string{}, outboxRetention: OutboxRetention}
+	r := &Registry{prefixes: map[byte]string{}, outboxRetention: OutboxRetention}
 	r.ClaimPrefix(prefixMeta, "kernel: bookkeeping")
 	registerOutbox(r)
 	registerTick(r)
@@ -111,12 +112,23 @@ func (r *Registry) Add(spec OpSpec) {
 	switch {
 	case spec.Op == 0 || spec.Name == "" || spec.Decode == nil || spec.Apply == nil || spec.Example == nil:
 		panic(fmt.Sprintf("fsm: incomplete op spec %d %q", spec.Op, spec.Name))
-	case r.specs[spec.Op] != nil:
-		panic(fmt.Sprintf("fsm: op %d registered twice (%s, %s)", spec.Op, r.specs[spec.Op].Name, spec.Name))
+	case r.specOf(spec.Op) != nil:
+		panic(fmt.Sprintf("fsm: op %d registered twice (%s, %s)", spec.Op, r.specOf(spec.Op).Name, spec.Name))
 	case spec.Example.Op() != spec.Op:
 		panic(fmt.Sprintf("fsm: op %s: example is op %d", spec.Name, spec.Example.Op()))
 	}
+	if int(spec.Op) >= len(r.specs) {
+		r.specs = append(r.specs, make([]*OpSpec, int(spec.Op)+1-len(r.specs))...)
+	}
 	r.specs[spec.Op] = &spec
+}
+
+// specOf is op's declaration, nil when none is registered.
+func (r *Registry) specOf(op Op) *OpSpec {
+	if int(op) < len(r.specs) {
+		return r.specs[op]
+	}
+	return nil
 }
 
 // ClaimPrefix reserves a store key prefix byte for its owner; two owners of one prefix panic at
@@ -197,23 +209,24 @@ func (r *Registry) SetOutboxRetention(events uint64) { r.outboxRetention = max(e
 
 // Spec returns an op's declaration.
 func (r *Registry) Spec(op Op) (*OpSpec, bool) {
-	s, ok := r.specs[op]
-	return s, ok
+	s := r.specOf(op)
+	return s, s != nil
 }
 
 // Specs returns every registered op, by code.
 func (r *Registry) Specs() []*OpSpec {
-	out := make([]*OpSpec, 0, len(r.specs))
+	var out []*OpSpec
 	for _, s := range r.specs {
-		out = append(out, s)
+		if s != nil {
+			out = append(out, s)
+		}
 	}
-	slices.SortFunc(out, func(a, b *OpSpec) int { return int(a.Op) - int(b.Op) })
 	return out
 }
 
 // OpName names an op for logs and errors.
 func (r *Registry) OpName(op Op) string {
-	if s, ok := r.specs[op]; ok {
+	if s := r.specOf(op); s != nil {
 		return s.Name
 	}
 	return fmt.Sprintf("Op(%d)", op)
