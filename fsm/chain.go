@@ -101,7 +101,9 @@ type chainState struct {
 	// appends says the batch's writes include appended ones (Batch.Append); recordAppends that
 	// the record being committed does.
 	appends, recordAppends bool
-	// appended and appendOrder are commitWithAppends' scratch, reused from batch to batch.
+	// recordBuf, appended and appendOrder are scratch for endBatch's record and
+	// commitWithAppends, reused from batch to batch.
+	recordBuf   []byte
 	appended    [][2][]byte
 	appendOrder []uint64
 	// head is what ChainHead returns: the committed head, for any goroutine.
@@ -142,13 +144,19 @@ func (c *chainState) endBatch(b *Batch) {
 		return
 	}
 	k := chainKey(b.Index)
-	v := make([]byte, 0, 64+len(c.writes))
+	// The record's buffer is reused from batch to batch: the state batch copies what it is
+	// given (setRaw), and the history store's batch copies it at commitRecord, which runs
+	// before the next batch.
+	v := c.recordBuf[:0]
 	v = append(v, chainRecordVersion, flags)
 	v = append(v, c.hash[:]...)
 	v = binary.AppendVarint(v, b.Now)
 	v = binary.AppendUvarint(v, c.count)
 	v = append(v, c.writes...)
 	c.index, c.hash = b.Index, chainHash(k, v)
+	if c.recordBuf = v[:0]; cap(v) > sortedWritesKeptBytes {
+		c.recordBuf = nil // a rare huge batch does not pin its size
+	}
 	if b.Rules() >= RulesHistoryStore {
 		c.record, c.recordAppends = [2][]byte{k, v}, c.appends
 		b.setRaw(keyChainHead, encodeChainHead(c.index, c.hash))
