@@ -161,15 +161,27 @@ type relaySubscriptions struct {
 	// configured are the node's own (--callback), delivered beside the stored ones.
 	configured []relay.Subscription
 
+	now func() time.Time // time.Now; a test's clock
+
 	mu      sync.Mutex
 	current []relay.Subscription
 	starts  map[string][]uint64
-	failing bool
+	// readOnce says a read has succeeded since the node started; failingSince is when the
+	// current run of failed reads began (zero: the last read succeeded), and warned whether
+	// that run was logged.
+	readOnce     bool
+	failingSince time.Time
+	warned       bool
 }
 
 // relaySubscriptionsRefresh is how often the subscriptions are read again: a new or deleted
 // subscription takes effect within about this long.
 const relaySubscriptionsRefresh = time.Second
+
+// relaySubscriptionsStartupGrace is how long reads may fail after the node starts before it
+// says so: until the metadata shard has elected its first leader every read fails, which is
+// not worth a warning on every start (a new user's first screen showed one).
+const relaySubscriptionsStartupGrace = 15 * time.Second
 
 // run refreshes the subscriptions until ctx ends; onChange is called after each read.
 func (s *relaySubscriptions) run(ctx context.Context, onChange func()) {
@@ -196,13 +208,20 @@ func (s *relaySubscriptions) refresh(ctx context.Context) {
 		if s.current == nil {
 			s.current = append(s.current, s.configured...) // deliver the configured ones meanwhile
 		}
-		if !s.failing && ctx.Err() == nil {
-			s.logger.Warn("relay: cannot read the subscriptions; delivering the last ones read", "err", err)
+		now := s.clock()
+		if s.failingSince.IsZero() {
+			s.failingSince = now
 		}
-		s.failing = true
+		// Once per run of failures: at once when reads worked before, after the startup grace
+		// when none has yet.
+		if !s.warned && ctx.Err() == nil && (s.readOnce || now.Sub(s.failingSince) >= relaySubscriptionsStartupGrace) {
+			s.logger.Warn("relay: cannot read the subscriptions; delivering the last ones read", "err", err,
+				"failing_for", now.Sub(s.failingSince).Round(time.Second).String())
+			s.warned = true
+		}
 		return
 	}
-	s.failing = false
+	s.readOnce, s.failingSince, s.warned = true, time.Time{}, false
 	s.current = append(s.current[:0], s.configured...)
 	s.starts = make(map[string][]uint64, len(stored))
 	for _, st := range stored {
@@ -214,6 +233,13 @@ func (s *relaySubscriptions) refresh(ctx context.Context) {
 		s.current = append(s.current, sub)
 		s.starts[st.Name] = st.StartAfter
 	}
+}
+
+func (s *relaySubscriptions) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
 }
 
 // Subscriptions implements relay.Subscriptions.
