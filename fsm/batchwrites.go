@@ -18,9 +18,9 @@ import (
 //
 // The history store's batches go in key order too (commitWithAppends), and both sort with
 // keyOrder. What the store holds is unchanged: writes of the same key keep their order (the
-// sort breaks ties by arrival), and a range deletion first writes everything before it, so that it deletes
-// exactly the point writes that came before it. The history chain records the writes in apply
-// order when they are made (Batch.Set), not from here.
+// sort breaks ties by arrival), and a range deletion first writes everything before it, so
+// that it deletes exactly the point writes that came before it. The history chain records the
+// writes in apply order when they are made (Batch.Set), not from here.
 type sortedWrites struct {
 	arena []byte        // keys and values, in arrival order
 	ops   []sortedWrite // in arrival order
