@@ -161,7 +161,7 @@ type relaySubscriptions struct {
 	// configured are the node's own (--callback), delivered beside the stored ones.
 	configured []relay.Subscription
 
-	now func() time.Time // time.Now; a test's clock
+	now func() time.Time // time.Now, or a test's clock
 
 	mu      sync.Mutex
 	current []relay.Subscription
@@ -208,7 +208,7 @@ func (s *relaySubscriptions) refresh(ctx context.Context) {
 		if s.current == nil {
 			s.current = append(s.current, s.configured...) // deliver the configured ones meanwhile
 		}
-		now := s.clock()
+		now := s.now()
 		if s.failingSince.IsZero() {
 			s.failingSince = now
 		}
@@ -233,13 +233,6 @@ func (s *relaySubscriptions) refresh(ctx context.Context) {
 		s.current = append(s.current, sub)
 		s.starts[st.Name] = st.StartAfter
 	}
-}
-
-func (s *relaySubscriptions) clock() time.Time {
-	if s.now != nil {
-		return s.now()
-	}
-	return time.Now()
 }
 
 // Subscriptions implements relay.Subscriptions.
@@ -339,7 +332,7 @@ func startRelay(node *cluster.Node, router *routing.Router, registry prometheus.
 			return nil, fmt.Errorf("--callback: %w", err)
 		}
 	}
-	subs := &relaySubscriptions{logger: logger, configured: configured, read: func(ctx context.Context) ([]fsm.Subscription, error) {
+	subs := &relaySubscriptions{logger: logger, configured: configured, now: time.Now, read: func(ctx context.Context) ([]fsm.Subscription, error) {
 		reader, err := router.Read(ctx)
 		if err != nil {
 			return nil, err
