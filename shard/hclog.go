@@ -56,6 +56,20 @@ func (w *slogLineWriter) Write(line []byte) (int, error) {
 			break
 		}
 	}
+	if level == slog.LevelWarn && firstElection(message) {
+		level = slog.LevelInfo
+	}
 	w.logger.Log(context.Background(), level, string(message))
 	return len(line), nil
+}
+
+// firstElection reports whether message is raft's warning that a follower starts an election
+// while it has never heard of a leader ("last-leader-id=" with no value): every new or
+// restarted replica says it once before its first election, a single node at every start,
+// which is not something for an operator to act on. The same warning after a leader was
+// known (a lost leader) stays a warning.
+func firstElection(message []byte) bool {
+	// raft passes a raft.ServerID, which hclog prints bare; a plain empty string prints as "".
+	return bytes.HasPrefix(message, []byte("raft: heartbeat timeout reached, starting election:")) &&
+		(bytes.HasSuffix(message, []byte(" last-leader-id=")) || bytes.HasSuffix(message, []byte(` last-leader-id=""`)))
 }
