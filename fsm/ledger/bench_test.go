@@ -55,6 +55,61 @@ func benchmarkApplyTransfers(b *testing.B, batchSize int, chain bool) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "transfers/s")
 }
 
+// BenchmarkApplyTransferBatches measures apply as a cluster does under the batch API (POST
+// .../transactions/batch, bench's --batch 1000): log entries of commands TransactBatch of 1,000
+// single-transfer transactions each, as many per entry as group commit puts into its 1 MiB
+// (eight), with reference IDs as the bench harness makes them. Compare its transfers/s with
+// BenchmarkApplyTransfers': the same transfers in smaller log entries.
+//
+//	go test ./fsm/ledger -run '^$' -bench ApplyTransferBatches -benchtime 1000000x -cpu 1
+func BenchmarkApplyTransferBatches(b *testing.B) {
+	const items, perEntry = 1000, 8
+	l, err := openTest(b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	benchLedger(b, l, true)
+	index, now := uint64(1_000), int64(1_800_000_000_000) // above benchLedger's setup entries
+	entries := make([][][]byte, 0, b.N/(items*perEntry)+1)
+	for i := 0; i < b.N; {
+		var entry [][]byte
+		for len(entry) < perEntry && i < b.N {
+			batch := &TransactBatch{ProjectID: "p"}
+			for ; len(batch.Items) < items && i < b.N; i++ {
+				from, to := (i*7919)%benchWalletCount, (i*104729+1)%benchWalletCount
+				if from == to {
+					to = (to + 1) % benchWalletCount
+				}
+				batch.Items = append(batch.Items, Transact{ProjectID: "p", IDPrefix: "t0000",
+					ReferenceID: fmt.Sprintf("run-5f3a9c1e-%d", i), Operations: []Operation{{Type: OperationTransfer,
+						From: fmt.Sprintf("w%05d", from), To: fmt.Sprintf("w%05d", to), Amount: AmountFromUint64(1)}}})
+			}
+			entry = append(entry, fsm.EncodeCommand(batch))
+		}
+		entries = append(entries, entry)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for _, entry := range entries {
+		index++
+		now++
+		for _, r := range l.ApplyBatch(index, now, entry) {
+			result := r.(*fsm.Result)
+			if result.Err != nil {
+				b.Fatal(result.Err)
+			}
+			for _, item := range result.Value.(*TransactBatchResult).Items {
+				if item.Err != nil {
+					b.Fatal(item.Err)
+				}
+			}
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "transfers/s")
+}
+
 // BenchmarkSnapshot measures one raft snapshot of a store of N single-transfer transactions
 // (built through the apply path, as BenchmarkApplyTransfers does):
 //   - stream: the snapshot of the first release, the whole store streamed into a file and
