@@ -45,6 +45,7 @@ const (
 // options are the parsed command-line flags.
 type options struct {
 	latencyLog    string
+	cpuProfile    string
 	targets       []string
 	token         string
 	clients       int
@@ -144,6 +145,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	flags.StringVar(&opts.system, "system", systemGigaLedger, "what the --target URLs serve, for the report: "+systemGigaLedger+", or "+systemBare+
 		" (the bare-HTTP ceiling, bench/cmd/gigaledger-bare)")
 	flags.StringVar(&opts.latencyLog, "latency-log", "", "write every measured request (when due, latency, outcome) as CSV to this file, to line the tail up with node logs")
+	flags.StringVar(&opts.cpuProfile, "cpuprofile", "", "write the harness's own CPU profile over the measured phase to this file (go tool pprof)")
 	flags.StringVar(&opts.progress, "progress", "auto", "live progress on stderr: auto (a rewriting line on a terminal, a line per second otherwise), off")
 	if err := flags.Parse(args); err != nil {
 		return nil, err
@@ -272,6 +274,18 @@ func runWithOptions(ctx context.Context, opts *options, stderr io.Writer) (*Resu
 		hooks = append(chain, newNodeMetricsProbe(httpDriver.httpClient, opts.targets))
 	}
 	defer driver.Close()
+	if opts.cpuProfile != "" {
+		profile, err := newCPUProfile(opts.cpuProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer profile.Close()
+		if hooks == nil {
+			hooks = profile
+		} else {
+			hooks = hookChain{hooks, profile}
+		}
+	}
 
 	config := RunConfig{
 		Scenario:      opts.scenarioConfig(newRunID()),
