@@ -16,14 +16,7 @@ import (
 // --batch N sends the transfer scenario as batches of N transactions to the real handler and
 // counts every completed transfer.
 func TestTransferBatchAgainstTheRealHandler(t *testing.T) {
-	backend := httpapitest.NewLedgerBackend(t)
-	handler := httpapi.NewAdmin(httpapi.AdminConfig{Token: "secret"}, backend, slog.New(slog.DiscardHandler), nil)
-	// A ledger without a cluster: GET /cluster is not found, as on a node without one.
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /cluster", func(w http.ResponseWriter, r *http.Request) { writeError(w, http.StatusNotFound, "NotFound") })
-	mux.Handle("/", handler)
-	server := httptest.NewServer(mux)
-	defer server.Close()
+	server := newRealHandlerServer(t)
 	args := []string{"--target", server.URL, "--token", "secret", "--scenario", ScenarioTransfer, "--clients", "2",
 		"--wallets", "20", "--ops", "6", "--duration", "30s", "--batch", "50", "--json", "--progress", "off"}
 	var stdout, stderr bytes.Buffer
@@ -70,4 +63,17 @@ func TestBatchIsValidatedByScenario(t *testing.T) {
 		}
 		seen[tx.ReferenceID] = true
 	}
+}
+
+// newRealHandlerServer serves the real admin handler (token "secret") over an in-memory ledger
+// without a cluster (GET /cluster is not found, as on a node without one), until the test ends.
+func newRealHandlerServer(t *testing.T) *httptest.Server {
+	backend := httpapitest.NewLedgerBackend(t)
+	handler := httpapi.NewAdmin(httpapi.AdminConfig{Token: "secret"}, backend, slog.New(slog.DiscardHandler), nil)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /cluster", func(w http.ResponseWriter, r *http.Request) { writeError(w, http.StatusNotFound, "NotFound") })
+	mux.Handle("/", handler)
+	server := httptest.NewServer(mux)
+	t.Cleanup(server.Close)
+	return server
 }

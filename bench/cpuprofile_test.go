@@ -5,28 +5,16 @@ import (
 	"compress/gzip"
 	"context"
 	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/gigaledger/gigaledger/httpapi"
-	"github.com/gigaledger/gigaledger/httpapi/httpapitest"
 )
 
 // --cpuprofile writes a CPU profile of the harness (gzip-compressed protobuf, as pprof reads
 // it); a path that cannot be
 // created fails the run before any load.
 func TestCPUProfileFlag(t *testing.T) {
-	backend := httpapitest.NewLedgerBackend(t)
-	handler := httpapi.NewAdmin(httpapi.AdminConfig{Token: "secret"}, backend, slog.New(slog.DiscardHandler), nil)
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /cluster", func(w http.ResponseWriter, r *http.Request) { writeError(w, http.StatusNotFound, "NotFound") })
-	mux.Handle("/", handler)
-	server := httptest.NewServer(mux)
-	defer server.Close()
+	server := newRealHandlerServer(t)
 	path := filepath.Join(t.TempDir(), "harness.prof")
 	args := []string{"--target", server.URL, "--token", "secret", "--clients", "2", "--wallets", "10",
 		"--ops", "200", "--duration", "30s", "--progress", "off", "--cpuprofile", path}
