@@ -11,8 +11,7 @@ import (
 )
 
 // --cpuprofile writes a CPU profile of the harness (gzip-compressed protobuf, as pprof reads
-// it); a path that cannot be
-// created fails the run before any load.
+// it); a path that cannot be created fails the run before any load.
 func TestCPUProfileFlag(t *testing.T) {
 	server := newRealHandlerServer(t)
 	path := filepath.Join(t.TempDir(), "harness.prof")

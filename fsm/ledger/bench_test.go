@@ -56,9 +56,9 @@ func benchmarkApplyTransfers(b *testing.B, batchSize int, chain bool) {
 }
 
 // BenchmarkApplyTransferBatches measures apply as a cluster does under the batch API (POST
-// .../transactions/batch, bench's --batch 1000): log entries of commands TransactBatch of 1,000
-// single-transfer transactions each, as many per entry as group commit puts into its 1 MiB
-// (eight), with reference IDs as the bench harness makes them. Compare its transfers/s with
+// .../transactions/batch, bench's --batch 1000): each log entry holds eight TransactBatch
+// commands (as many as group commit puts into its 1 MiB) of 1,000 single-transfer transactions,
+// with reference IDs as the bench harness makes them. Compare its transfers/s with
 // BenchmarkApplyTransfers': the same transfers in smaller log entries.
 //
 //	go test ./fsm/ledger -run '^$' -bench ApplyTransferBatches -benchtime 1000000x -cpu 1
