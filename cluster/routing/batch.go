@@ -27,9 +27,15 @@ import (
 // transactions that share none may apply in any order, which nobody can tell apart.
 
 // ProposeTransactions implements backend.Backend.
+//
+// A wave starts only while the request has time left: once ctx has ended, the transactions of
+// the waves not started are answered ErrUnavailable (certainly not applied: never proposed),
+// not ErrOutcomeUnknown as a proposal cut short is. A batch of cross-shard transactions on a
+// few hot wallets runs as many waves as it has transactions, one cross-shard round each, and
+// could outlast the request's timeout with most of its items never sent.
 func (r *Router) ProposeTransactions(ctx context.Context, projectID string, transactions []ledger.Transact) []backend.Outcome {
 	outcomes := make([]backend.Outcome, len(transactions))
-	w := newBatchWave()
+	waves := []*batchWave{newBatchWave()}
 	onlyShard, oneShard := -1, true // whether every item went to one shard, which
 	for i := range transactions {
 		shardID, single := r.ShardOf(transactions[i].Route())
@@ -38,13 +44,18 @@ func (r *Router) ProposeTransactions(ctx context.Context, projectID string, tran
 			oneShard = false
 		}
 		onlyShard = shardID
-		if !w.admits(single, shardID, wallets) {
-			r.runWave(ctx, projectID, transactions, w, outcomes)
-			w = newBatchWave()
+		if w := waves[len(waves)-1]; !w.admits(single, shardID, wallets) {
+			waves = append(waves, newBatchWave())
 		}
-		w.add(i, single, shardID, wallets)
+		waves[len(waves)-1].add(i, single, shardID, wallets)
 	}
-	r.runWave(ctx, projectID, transactions, w, outcomes)
+	for _, w := range waves {
+		if err := ctx.Err(); err != nil {
+			w.fail(outcomes, fmt.Errorf("routing: the request ended (%v) before this transaction was proposed: %w", err, backend.ErrUnavailable))
+			continue
+		}
+		r.runWave(ctx, projectID, transactions, w, outcomes)
+	}
 	// A batch one shard served names that shard's leader, as a single transaction does; a batch
 	// spread over shards names none (no one leader would have saved its detours).
 	if oneShard && onlyShard >= 0 && slices.ContainsFunc(outcomes, func(o backend.Outcome) bool { return o.Err == nil }) {
@@ -91,6 +102,18 @@ func (w *batchWave) add(i int, single bool, shardID int, wallets []string) {
 	}
 	for _, id := range wallets {
 		w.touched[id] = unit
+	}
+}
+
+// fail answers every transaction of the wave with err.
+func (w *batchWave) fail(outcomes []backend.Outcome, err error) {
+	for _, shardID := range w.shards {
+		for _, i := range w.groups[shardID] {
+			outcomes[i] = backend.Outcome{Err: err}
+		}
+	}
+	for _, i := range w.across {
+		outcomes[i] = backend.Outcome{Err: err}
 	}
 }
 

@@ -1,8 +1,17 @@
 package routing
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
 	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/gigaledger/gigaledger/cluster/keyspace"
+	"github.com/gigaledger/gigaledger/httpapi"
 )
 
 // The waves of a batch: single-shard items of one shard share a group (applied in order within
@@ -49,4 +58,76 @@ func TestBatchWavesKeepRequestOrderOnSharedWallets(t *testing.T) {
 	check("wave 2 across", waves[1].across, []int{4})
 	check("wave 2 group 1", waves[1].groups[1], []int{5})
 	check("wave 3 group 1", waves[2].groups[1], []int{6})
+}
+
+// stallingShards holds the first proposal after stall is set until its request's context ends
+// (the proposal itself applies at once).
+type stallingShards struct {
+	*localShards
+	stall atomic.Bool
+}
+
+func (s *stallingShards) Propose(ctx context.Context, shardID int, command []byte) (any, error) {
+	result, err := s.localShards.Propose(ctx, shardID, command)
+	if s.stall.CompareAndSwap(true, false) {
+		<-ctx.Done()
+	}
+	return result, err
+}
+
+// A batch whose request ends between two waves answers the transactions of the waves it never
+// started 503 Unavailable (not applied, safe to send again), not OutcomeUnknown; the started
+// wave's transaction keeps its own answer, and nothing of the rest was applied.
+func TestBatchPastItsDeadlineLeavesLaterWavesUnproposed(t *testing.T) {
+	shards := &stallingShards{localShards: newLocalShards(t, 2)}
+	c := &client{t: t, handler: httpapi.NewAdmin(httpapi.AdminConfig{RequestTimeout: 300 * time.Millisecond}, New(shards),
+		slog.New(slog.NewTextHandler(io.Discard, nil)), nil)}
+	driver := NewCrossDriver(shards, func(int) bool { return true }, nil)
+	driver.Run(shards.ShardCount())
+	t.Cleanup(driver.Close)
+
+	c.do("POST", "/projects", map[string]any{"id": "shop", "name": "Shop"}, 201)
+	c.do("POST", "/projects/shop/assets", map[string]any{"id": "usd", "name": "USD", "code": "USD", "fractions": 100}, 201)
+	// Two wallets of a customer on shard 0 (a, b), one of a customer on shard 1 (x).
+	walletsOn := map[int][]string{}
+	for i := 0; len(walletsOn[0]) < 2 || len(walletsOn[1]) < 1; i++ {
+		id := fmt.Sprintf("cust-%d", i)
+		shardID := int(keyspace.ShardOfSlot(keyspace.SlotOf("shop", id), 2))
+		c.do("POST", "/projects/shop/customers", map[string]any{"id": id}, 200)
+		for k := 0; k < 2; k++ {
+			w := c.do("POST", "/projects/shop/wallets", map[string]any{"customerId": id, "assetId": "usd"}, 201)
+			walletsOn[shardID] = append(walletsOn[shardID], w["id"].(string))
+		}
+	}
+	a, b, x := walletsOn[0][0], walletsOn[0][1], walletsOn[1][0]
+	c.do("POST", "/projects/shop/transactions", map[string]any{"referenceId": "fund", "operations": []map[string]any{
+		{"type": "issue", "to": a, "amount": 100}}}, 201)
+
+	// Item 1 names a, which item 0's group names: it runs in the second wave, after the first
+	// (stalled past the request's end) has finished.
+	items := []map[string]any{
+		{"referenceId": "first", "operations": []map[string]any{{"type": "transfer", "from": a, "to": b, "amount": 10}}},
+		{"referenceId": "second", "operations": []map[string]any{{"type": "transfer", "from": a, "to": x, "amount": 20}}},
+	}
+	shards.stall.Store(true)
+	answer := c.do("POST", "/projects/shop/transactions/batch", map[string]any{"transactions": items}, 200)
+	results := answer["results"].([]any)
+	first, second := results[0].(map[string]any), results[1].(map[string]any)
+	if first["status"] != float64(201) {
+		t.Fatalf("the started wave's transaction: %v", first)
+	}
+	if second["status"] != float64(503) || second["error"].(map[string]any)["code"] != "Unavailable" {
+		t.Fatalf("the wave never started: %v, want 503 Unavailable", second)
+	}
+	balance := func(id string) float64 {
+		return c.do("GET", "/projects/shop/wallets/"+id, nil, 200)["balance"].(float64)
+	}
+	if balance(a) != 90 || balance(b) != 10 || balance(x) != 0 {
+		t.Fatalf("balances a %v b %v x %v, want 90 10 0", balance(a), balance(b), balance(x))
+	}
+	// Sent again, the transaction that was not applied applies once.
+	c.do("POST", "/projects/shop/transactions", items[1], 201)
+	if balance(a) != 70 || balance(x) != 20 {
+		t.Fatalf("after the resend: a %v x %v, want 70 20", balance(a), balance(x))
+	}
 }
