@@ -143,7 +143,7 @@ func (r *Router) runWave(ctx context.Context, projectID string, transactions []l
 // proposeGroup proposes one shard's items as one TransactBatch. An error of the proposal (its
 // outcome unknown, the shard unavailable) is every item's error, as it would have been each
 // one's on its own; a rejection of the whole command (project not found) is every item's
-// rejection. The command is smaller than the items' JSON (binary strings and amounts, no
+// rejection, read as each item's missing wallet when the project exists (recordMissing). The command is smaller than the items' JSON (binary strings and amounts, no
 // keys), so a request within the API's body limit (1 MiB) fits the shard's command limit
 // (shard.DefaultBatchMaxBytes, 1 MiB).
 func (r *Router) proposeGroup(ctx context.Context, projectID string, shardID int, transactions []ledger.Transact, items []int, outcomes []backend.Outcome) {
@@ -164,7 +164,9 @@ func (r *Router) proposeGroup(ctx context.Context, projectID string, shardID int
 		case err != nil:
 			outcomes[i] = backend.Outcome{Err: err}
 		case result.Err != nil:
-			outcomes[i] = backend.Outcome{Result: &fsm.Result{Op: ledger.OpTransact, Err: result.Err}}
+			// A shard that has not met the project answers for the wallet each item names.
+			item, itemErr := r.recordMissing(ctx, shardID, &transactions[i], &fsm.Result{Op: ledger.OpTransact, Err: result.Err})
+			outcomes[i] = backend.Outcome{Result: item, Err: itemErr}
 		default:
 			outcomes[i] = backend.Outcome{Result: value.ItemResult(j)}
 		}

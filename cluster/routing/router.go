@@ -167,10 +167,31 @@ func (r *Router) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, er
 			Message: "the transaction's wallets live in different shards; move value between them in separate transactions"}}, nil
 	}
 	result, err := r.propose(ctx, shardID, env)
-	if err == nil {
-		backend.RecordServedShard(ctx, shardID) // the response names this shard's leader
+	if err != nil {
+		return nil, err
 	}
-	return result, err
+	backend.RecordServedShard(ctx, shardID) // the response names this shard's leader
+	return r.recordMissing(ctx, shardID, env.Command, result)
+}
+
+// recordMissing answers a data shard's ProjectNotFound to c as the metadata shard sees it: when
+// the project exists there, the record c names is what is missing (ledger.MissingRecord); the
+// data shard only had not met the project yet. The metadata shard's own answer stands, as does
+// any other result. Nothing was applied either way.
+func (r *Router) recordMissing(ctx context.Context, shardID int, c fsm.Command, result *fsm.Result) (*fsm.Result, error) {
+	if shardID == MetadataShard || result == nil || result.Err == nil || result.Err.Code != ledger.CodeProjectNotFound {
+		return result, nil
+	}
+	projectID, missing := ledger.MissingRecord(c)
+	if missing == nil {
+		return result, nil
+	}
+	if rejection, err := r.requireProject(r.newReader(ctx), projectID); err != nil {
+		return nil, err
+	} else if rejection != nil {
+		return result, nil // the project is nowhere
+	}
+	return &fsm.Result{Op: result.Op, Err: missing}, nil
 }
 
 func usedAssetKey(projectID, assetID string) string { return projectID + "\x00" + assetID }

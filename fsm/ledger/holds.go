@@ -75,7 +75,7 @@ func (l *Ledger) findHold(projectID, holdID string) (*Hold, *fsm.Result) {
 		panic(fmt.Sprintf("ledger: read hold: %v", err)) // the store failed
 	}
 	if v == nil {
-		return nil, fail(rejectf(CodeHoldNotFound, "hold %q not found", holdID))
+		return nil, fail(errMissingHold(holdID))
 	}
 	h, err := decodeHold(v)
 	if err != nil {

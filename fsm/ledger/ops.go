@@ -503,3 +503,42 @@ func (l *Ledger) requireProjectID(projectID string, ensured bool) *fsm.Result {
 	l.set(key(prefixProject, p.ID), record(p))
 	return nil
 }
+
+// MissingRecord is the answer to c from a data shard that has not met c's project when the
+// project does exist (in the metadata shard), with the project's ID. A data shard learns a
+// project when one of its customers or wallets is created there (NeedsMetadata); until then it
+// holds none of the project's records and answers ProjectNotFound to any command of it. The
+// router, which can ask the metadata shard, answers instead that the first record c names is
+// not there: a wallet ID typed wrong is WalletNotFound whichever shard its slot names. Nil for a
+// command whose ProjectNotFound stands.
+func MissingRecord(c fsm.Command) (projectID string, missing *fsm.Error) {
+	switch c := c.(type) {
+	case *Transact:
+		return c.ProjectID, firstWalletMissing(c.Operations)
+	case *CrossBegin:
+		return c.ProjectID, firstWalletMissing(c.Operations)
+	case *RenameWallet:
+		return c.ProjectID, errMissingWallet(c.WalletID)
+	case *DescribeWallet:
+		return c.ProjectID, errMissingWallet(c.WalletID)
+	case *SetWalletStatus:
+		return c.ProjectID, errMissingWallet(c.WalletID)
+	case *CaptureHold:
+		return c.ProjectID, errMissingHold(c.HoldID)
+	case *ReleaseHold:
+		return c.ProjectID, errMissingHold(c.HoldID)
+	}
+	return "", nil
+}
+
+// firstWalletMissing is WalletNotFound for the first wallet operations name (nil if none).
+func firstWalletMissing(operations []Operation) *fsm.Error {
+	for _, op := range operations {
+		for _, id := range []string{op.From, op.To} {
+			if id != "" {
+				return errMissingWallet(id)
+			}
+		}
+	}
+	return nil
+}

@@ -276,6 +276,10 @@ func errMissingWallet(walletID string) *fsm.Error {
 	return rejectf(CodeWalletNotFound, "wallet %q not found", walletID)
 }
 
+func errMissingHold(holdID string) *fsm.Error {
+	return rejectf(CodeHoldNotFound, "hold %q not found", holdID)
+}
+
 // ListCustomerWallets returns a customer's wallets in creation order, closed ones included.
 func (l *Ledger) ListCustomerWallets(projectID, customerID string) ([]Wallet, error) {
 	var wallets []Wallet
@@ -456,5 +460,5 @@ func firstSequenceAtOrAfter(it *pebble.Iterator, prefix []byte, fromMs int64) (u
 // GetHold returns one hold of a project.
 func (l *Ledger) GetHold(projectID, holdID string) (*Hold, error) {
 	return getInProject(l, projectID, holdKey(projectID, holdID),
-		rejectf(CodeHoldNotFound, "hold %q not found", holdID), decodeHold)
+		errMissingHold(holdID), decodeHold)
 }

@@ -1,0 +1,94 @@
+package routing
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/gigaledger/gigaledger/cluster/keyspace"
+)
+
+// A data shard learns a project only when one of its customers or wallets is created there.
+// Until then every command of the project that names a record of that shard — a wallet typed
+// wrong, a hold ID of another project — must answer that the record is not found, as reads do,
+// not ProjectNotFound; a project that exists nowhere stays ProjectNotFound; and nothing is
+// recorded on the way.
+func TestRecordOfAShardThatNeverMetTheProject(t *testing.T) {
+	shards := newLocalShards(t, 4)
+	c := newClient(t, shards)
+	c.do("POST", "/projects", map[string]any{"id": "mall", "name": "Mall"}, 201)
+	c.do("POST", "/projects/mall/assets", map[string]any{"id": "usd", "name": "USD", "code": "USD", "fractions": 100}, 201)
+	// One funded wallet in shard 0, the metadata shard, which knows every project.
+	var funded string
+	for i := 0; funded == ""; i++ {
+		id := fmt.Sprintf("c0-%d", i)
+		if keyspace.ShardOfSlot(keyspace.SlotOf("mall", id), 4) != 0 {
+			continue
+		}
+		c.do("POST", "/projects/mall/customers", map[string]any{"id": id}, 200)
+		funded = c.do("POST", "/projects/mall/wallets", map[string]any{"customerId": id, "assetId": "usd"}, 201)["id"].(string)
+	}
+	c.do("POST", "/projects/mall/transactions", map[string]any{"referenceId": "fund",
+		"operations": []any{map[string]any{"type": "issue", "to": funded, "amount": 100}}}, 201)
+
+	// A wallet ID and a hold ID whose slot names each shard but the metadata shard.
+	idOn := func(kind string, shardID int) string {
+		for slot := keyspace.Slot(0); ; slot++ {
+			if int(keyspace.ShardOfSlot(slot, 4)) == shardID {
+				return kind + keyspace.SlotHex(slot) + "zzzzzz"
+			}
+		}
+	}
+	wantError := func(answer map[string]any, code, message string) {
+		t.Helper()
+		e, _ := answer["error"].(map[string]any)
+		if e["code"] != code || e["message"] != message {
+			t.Fatalf("answered %v, want %s %q", answer, code, message)
+		}
+	}
+	for shardID := 1; shardID < 4; shardID++ {
+		wallet, hold := idOn("w", shardID), idOn("h", shardID)+".0"
+		if _, err := shards.ledgers[shardID].GetProject("mall"); err == nil {
+			t.Fatalf("shard %d knows the project before the test asks it", shardID)
+		}
+		missing := fmt.Sprintf("wallet %q not found", wallet)
+		issue := map[string]any{"referenceId": "r" + wallet, "operations": []any{map[string]any{"type": "issue", "to": wallet, "amount": 1}}}
+		wantError(c.do("POST", "/projects/mall/transactions", issue, 404), "WalletNotFound", missing)
+		batch := c.do("POST", "/projects/mall/transactions/batch", map[string]any{"transactions": []any{issue, issue}}, 200)
+		for _, item := range batch["results"].([]any) {
+			wantError(item.(map[string]any), "WalletNotFound", missing)
+		}
+		// Across shards, with the unknown wallet first: its shard coordinates and refuses.
+		across := map[string]any{"referenceId": "x" + wallet, "operations": []any{
+			map[string]any{"type": "transfer", "from": wallet, "to": funded, "amount": 1}}}
+		wantError(c.do("POST", "/projects/mall/transactions", across, 404), "WalletNotFound", missing)
+		for _, path := range []string{"name", "description", "status"} {
+			body := map[string]any{path: "x"}
+			if path == "status" {
+				body[path] = "suspended"
+			}
+			wantError(c.do("PUT", "/projects/mall/wallets/"+wallet+"/"+path, body, 404), "WalletNotFound", missing)
+		}
+		missingHold := fmt.Sprintf("hold %q not found", hold)
+		wantError(c.do("POST", "/projects/mall/holds/"+hold+"/release", nil, 404), "HoldNotFound", missingHold)
+		wantError(c.do("POST", "/projects/mall/holds/"+hold+"/capture", map[string]any{"to": funded}, 404), "HoldNotFound", missingHold)
+		// Reads answered so already.
+		wantError(c.do("GET", "/projects/mall/wallets/"+wallet, nil, 404), "WalletNotFound", missing)
+		// A project that exists nowhere is still named as such, from every shard.
+		issue["referenceId"] = "n" + wallet
+		wantError(c.do("POST", "/projects/nowhere/transactions", issue, 404), "ProjectNotFound", `project "nowhere" not found`)
+		// Nothing was recorded: the shard has still not met the project.
+		if _, err := shards.ledgers[shardID].GetProject("mall"); err == nil {
+			t.Errorf("shard %d recorded the project while refusing", shardID)
+		}
+	}
+	// A wallet ID with no slot at all goes to the project's own slot: a data shard's for this
+	// project.
+	if keyspace.ShardOfSlot(keyspace.SlotOf("mall", ""), 4) == 0 {
+		t.Fatal("the project's own slot is in the metadata shard: pick another project ID")
+	}
+	issue := map[string]any{"referenceId": "nope", "operations": []any{map[string]any{"type": "issue", "to": "nope", "amount": 1}}}
+	wantError(c.do("POST", "/projects/mall/transactions", issue, 404), "WalletNotFound", `wallet "nope" not found`)
+	if got := c.do("GET", "/projects/mall/wallets/"+funded, nil, 200)["balance"]; got != float64(100) {
+		t.Errorf("funded wallet's balance %v, want 100", got)
+	}
+}
