@@ -3,6 +3,7 @@ package ledger
 import (
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,6 +109,53 @@ func BenchmarkApplyTransferBatches(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "transfers/s")
+}
+
+// BenchmarkApplyColdCaches applies log entries as a node does in the closed loop (entries of
+// 24 single transfers, each with a random reference ID, as clients send them), with `evict` bytes
+// of other memory written between two entries, untimed: what a node's HTTP, raft and the other
+// replicas' work do to the caches between two applies on a shared box. At evict=0 everything
+// apply touches stays in cache from one entry to the next; at 64 MiB nothing does. The
+// difference is what the cluster's apply pays over BenchmarkApplyTransfers (bench/RESULTS.md,
+// session 25).
+//
+//	go test ./fsm/ledger -run '^$' -bench ApplyColdCaches -benchtime 300000x -cpu 1
+func BenchmarkApplyColdCaches(b *testing.B) {
+	const perEntry = 24
+	for _, evict := range []int{0, 8 << 20, 64 << 20} {
+		b.Run(fmt.Sprintf("evict=%dMiB", evict>>20), func(b *testing.B) {
+			l, err := openTest(b.TempDir(), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			apply := benchLedger(b, l, true)
+			random := rand.New(rand.NewPCG(1, 2))
+			cmds := make([][]byte, b.N)
+			for i := range cmds {
+				from, to := (i*7919)%benchWalletCount, (i*104729+1)%benchWalletCount
+				if from == to {
+					to = (to + 1) % benchWalletCount
+				}
+				cmds[i] = (&Command{Op: OpTransact, ProjectID: "p", IDPrefix: "t", ReferenceID: fmt.Sprintf("%016x%016x", random.Uint64(), random.Uint64()),
+					Operations: []Operation{{Type: OperationTransfer, From: fmt.Sprintf("w%05d", from), To: fmt.Sprintf("w%05d", to), Amount: AmountFromUint64(1)}}}).Encode(nil)
+			}
+			other := make([]byte, evict)
+			b.ResetTimer()
+			for i := 0; i < b.N; i += perEntry {
+				if evict > 0 {
+					b.StopTimer()
+					for j := 0; j < len(other); j += 64 { // a cache line each
+						other[j]++
+					}
+					b.StartTimer()
+				}
+				apply(cmds[i:min(i+perEntry, b.N)])
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "transfers/s")
+		})
+	}
 }
 
 // BenchmarkSnapshot measures one raft snapshot of a store of N single-transfer transactions
