@@ -143,9 +143,10 @@ func (r *Router) runWave(ctx context.Context, projectID string, transactions []l
 // proposeGroup proposes one shard's items as one TransactBatch. An error of the proposal (its
 // outcome unknown, the shard unavailable) is every item's error, as it would have been each
 // one's on its own; a rejection of the whole command (project not found) is every item's
-// rejection, read as each item's missing wallet when the project exists (recordMissing). The command is smaller than the items' JSON (binary strings and amounts, no
-// keys), so a request within the API's body limit (1 MiB) fits the shard's command limit
-// (shard.DefaultBatchMaxBytes, 1 MiB).
+// rejection, read as each item's missing wallet when the project exists (recordMissing; one
+// lookup for the group). The command is smaller than the items' JSON (binary strings and
+// amounts, no keys), so a request within the API's body limit (1 MiB) fits the shard's command
+// limit (shard.DefaultBatchMaxBytes, 1 MiB).
 func (r *Router) proposeGroup(ctx context.Context, projectID string, shardID int, transactions []ledger.Transact, items []int, outcomes []backend.Outcome) {
 	group := &ledger.TransactBatch{ProjectID: projectID, Items: make([]ledger.Transact, len(items))}
 	for j, i := range items {
@@ -159,14 +160,22 @@ func (r *Router) proposeGroup(ctx context.Context, projectID string, shardID int
 			err = fmt.Errorf("routing: shard %d answered a batch of %d with %T", shardID, len(items), result.Value)
 		}
 	}
+	// A shard that has not met the project answers for the wallet each item names, once the
+	// metadata shard says the project exists: asked once for the group, not once an item.
+	var elsewhere bool
+	if err == nil && r.mayMissProject(shardID, result) {
+		elsewhere, err = r.projectKnown(ctx, projectID)
+	}
 	for j, i := range items {
 		switch {
 		case err != nil:
 			outcomes[i] = backend.Outcome{Err: err}
 		case result.Err != nil:
-			// A shard that has not met the project answers for the wallet each item names.
-			item, itemErr := r.recordMissing(ctx, shardID, &transactions[i], &fsm.Result{Op: ledger.OpTransact, Err: result.Err})
-			outcomes[i] = backend.Outcome{Result: item, Err: itemErr}
+			rejection := result.Err
+			if _, missing := ledger.MissingRecord(&transactions[i]); elsewhere && missing != nil {
+				rejection = missing
+			}
+			outcomes[i] = backend.Outcome{Result: &fsm.Result{Op: ledger.OpTransact, Err: rejection}}
 		default:
 			outcomes[i] = backend.Outcome{Result: value.ItemResult(j)}
 		}

@@ -92,3 +92,27 @@ func TestRecordOfAShardThatNeverMetTheProject(t *testing.T) {
 		t.Errorf("funded wallet's balance %v, want 100", got)
 	}
 }
+
+// A batch to a project that exists nowhere asks the metadata shard once per shard group, not once
+// per item (the answer is not cached: the project may be created next).
+func TestBatchOfAProjectNowhereAsksShardZeroOncePerGroup(t *testing.T) {
+	shards := newLocalShards(t, 4)
+	counter := &shardZeroCounter{Shards: newPartialShards(shards, 1, 2, 3)}
+	c := newClient(t, counter)
+	var transactions []any
+	for i := range 300 {
+		wallet := fmt.Sprintf("w%s%d", keyspace.SlotHex(keyspace.Slot(1+i%3)), i) // shards 1..3
+		transactions = append(transactions, map[string]any{"referenceId": fmt.Sprint("r", i),
+			"operations": []any{map[string]any{"type": "issue", "to": wallet, "amount": 1}}})
+	}
+	before := counter.queryCount()
+	answer := c.do("POST", "/projects/nowhere/transactions/batch", map[string]any{"transactions": transactions}, 200)
+	for _, item := range answer["results"].([]any) {
+		if code := item.(map[string]any)["error"].(map[string]any)["code"]; code != "ProjectNotFound" {
+			t.Fatalf("an item answered %v, want ProjectNotFound", item)
+		}
+	}
+	if asked := counter.queryCount() - before; asked > 3 {
+		t.Errorf("the metadata shard was queried %d times for a batch of three shard groups", asked)
+	}
+}

@@ -179,19 +179,33 @@ func (r *Router) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, er
 // data shard only had not met the project yet. The metadata shard's own answer stands, as does
 // any other result. Nothing was applied either way.
 func (r *Router) recordMissing(ctx context.Context, shardID int, c fsm.Command, result *fsm.Result) (*fsm.Result, error) {
-	if shardID == MetadataShard || result == nil || result.Err == nil || result.Err.Code != ledger.CodeProjectNotFound {
+	if !r.mayMissProject(shardID, result) {
 		return result, nil
 	}
 	projectID, missing := ledger.MissingRecord(c)
 	if missing == nil {
 		return result, nil
 	}
-	if rejection, err := r.requireProject(r.newReader(ctx), projectID); err != nil {
-		return nil, err
-	} else if rejection != nil {
-		return result, nil // the project is nowhere
+	known, err := r.projectKnown(ctx, projectID)
+	switch {
+	case err != nil:
+		return nil, err // no answer from the metadata shard: nothing was applied, try again
+	case !known:
+		return result, nil // a project that is nowhere
 	}
 	return &fsm.Result{Op: result.Op, Err: missing}, nil
+}
+
+// mayMissProject reports whether result is a data shard's ProjectNotFound, which the metadata
+// shard may contradict.
+func (r *Router) mayMissProject(shardID int, result *fsm.Result) bool {
+	return shardID != MetadataShard && result != nil && result.Err != nil && result.Err.Code == ledger.CodeProjectNotFound
+}
+
+// projectKnown reports whether the metadata shard has the project (cached once it has).
+func (r *Router) projectKnown(ctx context.Context, projectID string) (bool, error) {
+	rejection, err := r.requireProject(r.newReader(ctx), projectID)
+	return err == nil && rejection == nil, err
 }
 
 func usedAssetKey(projectID, assetID string) string { return projectID + "\x00" + assetID }
