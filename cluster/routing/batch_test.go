@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -15,33 +16,23 @@ import (
 )
 
 // The waves of a batch: single-shard items of one shard share a group (applied in order within
-// it); an item that names a wallet another unit of the wave names starts a new wave, so items
-// on a same wallet apply in request order; items sharing nothing run in one wave.
+// it); an item that names a wallet another unit of the wave names, or a wallet of an item left
+// for a later wave, waits for a later wave, so items on a same wallet apply in request order;
+// items sharing nothing run in one wave, even after an item that had to wait.
 func TestBatchWavesKeepRequestOrderOnSharedWallets(t *testing.T) {
-	type item struct {
-		single  bool
-		shard   int
-		wallets []string
+	places := []batchPlace{
+		{0, true, []string{"a0", "b0"}},   // wave 1, group 0
+		{1, true, []string{"c1", "d1"}},   // wave 1, group 1
+		{0, true, []string{"b0", "e0"}},   // wave 1, group 0 (after item 0)
+		{-1, false, []string{"f0", "g1"}}, // wave 1, across: shares nothing
+		{-1, false, []string{"a0", "c1"}}, // a0 is group 0's: wave 2
+		{1, true, []string{"d1"}},         // wave 1, group 1: d1 waits for nothing left behind
+		{1, true, []string{"c1"}},         // c1 is item 4's, left for wave 2, where it is across: wave 3
+		{-1, false, []string{"h0", "i1"}}, // wave 1, across
+		{-1, false, []string{"i1", "j2"}}, // i1 is item 7's: wave 2
+		{2, true, []string{"j2", "k2"}},   // j2 waits with item 8: wave 3
 	}
-	items := []item{
-		{true, 0, []string{"a0", "b0"}},   // wave 1, group 0
-		{true, 1, []string{"c1", "d1"}},   // wave 1, group 1
-		{true, 0, []string{"b0", "e0"}},   // wave 1, group 0 (after item 0)
-		{false, -1, []string{"f0", "g1"}}, // wave 1, across: shares nothing
-		{false, -1, []string{"a0", "c1"}}, // a0 is group 0's: wave 2
-		{true, 1, []string{"d1"}},         // wave 2, group 1: d1 is not named in wave 2
-		{true, 1, []string{"c1"}},         // c1 is item 4's (across): wave 3
-	}
-	var waves []*batchWave
-	w := newBatchWave()
-	for i, it := range items {
-		if !w.admits(it.single, it.shard, it.wallets) {
-			waves = append(waves, w)
-			w = newBatchWave()
-		}
-		w.add(i, it.single, it.shard, it.wallets)
-	}
-	waves = append(waves, w)
+	waves := cutWaves(places)
 	if len(waves) != 3 {
 		t.Fatalf("%d waves, want 3", len(waves))
 	}
@@ -53,11 +44,90 @@ func TestBatchWavesKeepRequestOrderOnSharedWallets(t *testing.T) {
 	}
 	check("wave 1 shards", waves[0].shards, []int{0, 1})
 	check("wave 1 group 0", waves[0].groups[0], []int{0, 2})
-	check("wave 1 group 1", waves[0].groups[1], []int{1})
-	check("wave 1 across", waves[0].across, []int{3})
-	check("wave 2 across", waves[1].across, []int{4})
-	check("wave 2 group 1", waves[1].groups[1], []int{5})
+	check("wave 1 group 1", waves[0].groups[1], []int{1, 5})
+	check("wave 1 across", waves[0].across, []int{3, 7})
+	check("wave 2 across", waves[1].across, []int{4, 8})
+	check("wave 2 shards", waves[1].shards, nil)
 	check("wave 3 group 1", waves[2].groups[1], []int{6})
+	check("wave 3 group 2", waves[2].groups[2], []int{9})
+}
+
+// Any batch: every item in exactly one wave; a wallet named by one unit per wave; and two items
+// that share a wallet run in request order: the later in a later wave, or in the same shard
+// group after the earlier. Cross-shard transfers among a few hot wallets take far fewer waves
+// than items (cutting at the first conflict took one wave per transfer).
+func TestBatchWavesOrderEveryWalletsItems(t *testing.T) {
+	random := rand.New(rand.NewPCG(7, 25))
+	for round := range 300 {
+		walletCount := 2 + random.IntN(20)
+		places := make([]batchPlace, 1+random.IntN(200))
+		for i := range places {
+			a, b := random.IntN(walletCount), random.IntN(walletCount)
+			if a == b {
+				b = (b + 1) % walletCount
+			}
+			wallets := []string{fmt.Sprintf("w%d", a), fmt.Sprintf("w%d", b)}
+			if a%4 == b%4 {
+				places[i] = batchPlace{a % 4, true, wallets}
+			} else {
+				places[i] = batchPlace{-1, false, wallets}
+			}
+		}
+		waveOf, unitOf := map[int]int{}, map[int]int{}
+		for n, w := range cutWaves(places) {
+			named := map[string]int{}
+			place := func(i, unit int) {
+				if _, twice := waveOf[i]; twice {
+					t.Fatalf("round %d: item %d in two waves", round, i)
+				}
+				waveOf[i], unitOf[i] = n, unit
+				for _, id := range places[i].wallets {
+					if u, ok := named[id]; ok && u != unit {
+						t.Fatalf("round %d: wave %d names %s in two units", round, n, id)
+					}
+					named[id] = unit
+				}
+			}
+			for _, shardID := range w.shards {
+				if !slices.IsSorted(w.groups[shardID]) {
+					t.Fatalf("round %d: group out of request order: %v", round, w.groups[shardID])
+				}
+				for _, i := range w.groups[shardID] {
+					place(i, shardID)
+				}
+			}
+			for _, i := range w.across {
+				place(i, -1-i)
+			}
+		}
+		if len(waveOf) != len(places) {
+			t.Fatalf("round %d: %d of %d items placed", round, len(waveOf), len(places))
+		}
+		for i := range places {
+			for j := i + 1; j < len(places); j++ {
+				shared := slices.ContainsFunc(places[j].wallets, func(id string) bool { return slices.Contains(places[i].wallets, id) })
+				if shared && !(waveOf[i] < waveOf[j] || (waveOf[i] == waveOf[j] && unitOf[i] == unitOf[j] && places[i].single)) {
+					t.Fatalf("round %d: items %d and %d share a wallet; waves %d and %d", round, i, j, waveOf[i], waveOf[j])
+				}
+			}
+		}
+	}
+
+	// 1,000 cross-shard transfers among 16 wallets of 4 shards.
+	places := make([]batchPlace, 1000)
+	for i := range places {
+		a := random.IntN(16)
+		b := (a + 1 + 4*random.IntN(3) + random.IntN(3)) % 16 // another shard
+		if a%4 == b%4 {
+			b = (b + 1) % 16
+		}
+		places[i] = batchPlace{-1, false, []string{fmt.Sprintf("w%d", a), fmt.Sprintf("w%d", b)}}
+	}
+	waves := cutWaves(places)
+	t.Logf("1,000 cross-shard transfers among 16 wallets: %d waves", len(waves))
+	if len(waves) > 400 {
+		t.Errorf("%d waves for 1,000 transfers among 16 wallets", len(waves))
+	}
 }
 
 // stallingShards holds the first proposal after stall is set until its request's context ends
