@@ -36,6 +36,20 @@ import (
 // could outlast the request's timeout with most of its items never sent.
 func (r *Router) ProposeTransactions(ctx context.Context, projectID string, transactions []ledger.Transact) []backend.Outcome {
 	outcomes := make([]backend.Outcome, len(transactions))
+	// A project that exists nowhere is every item's answer, asked of the metadata shard once
+	// (as Propose does for one transaction), with nothing proposed.
+	if r.shards.ShardCount() > 1 {
+		rejection, err := r.requireProject(r.newReader(ctx), projectID)
+		if rejection != nil || err != nil {
+			for i := range outcomes {
+				outcomes[i] = backend.Outcome{Err: err}
+				if rejection != nil {
+					outcomes[i].Result = &fsm.Result{Op: ledger.OpTransact, Err: rejection.Err}
+				}
+			}
+			return outcomes
+		}
+	}
 	places := make([]batchPlace, len(transactions))
 	onlyShard, oneShard := -1, true // whether every item went to one shard, which
 	for i := range transactions {

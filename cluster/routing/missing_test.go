@@ -1,10 +1,13 @@
 package routing
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
 	"github.com/gigaledger/gigaledger/cluster/keyspace"
+	"github.com/gigaledger/gigaledger/fsm"
+	"github.com/gigaledger/gigaledger/fsm/ledger"
 )
 
 // A data shard learns a project only when one of its customers or wallets is created there.
@@ -93,9 +96,9 @@ func TestRecordOfAShardThatNeverMetTheProject(t *testing.T) {
 	}
 }
 
-// A batch to a project that exists nowhere asks the metadata shard once per shard group, not once
-// per item (the answer is not cached: the project may be created next).
-func TestBatchOfAProjectNowhereAsksShardZeroOncePerGroup(t *testing.T) {
+// A batch to a project that exists nowhere asks the metadata shard once, not once per item (the
+// answer is not cached: the project may be created next), and proposes nothing.
+func TestBatchOfAProjectNowhereAsksShardZeroOnce(t *testing.T) {
 	shards := newLocalShards(t, 4)
 	counter := &shardZeroCounter{Shards: newPartialShards(shards, 1, 2, 3)}
 	c := newClient(t, counter)
@@ -112,7 +115,55 @@ func TestBatchOfAProjectNowhereAsksShardZeroOncePerGroup(t *testing.T) {
 			t.Fatalf("an item answered %v, want ProjectNotFound", item)
 		}
 	}
-	if asked := counter.queryCount() - before; asked > 3 {
-		t.Errorf("the metadata shard was queried %d times for a batch of three shard groups", asked)
+	if asked := counter.queryCount() - before; asked != 1 {
+		t.Errorf("the metadata shard was queried %d times for one batch", asked)
+	}
+	for shardID := 1; shardID < 4; shardID++ {
+		if proposed := shards.counts[shardID]; proposed != 0 {
+			t.Errorf("shard %d got %d proposals for a project that is nowhere", shardID, proposed)
+		}
+	}
+}
+
+// Under an idempotency key, the answer for a record of a shard that never met the project is
+// stored by that shard and replayed as such: the same rejection, marked replayed. A project
+// that exists nowhere is refused before anything is proposed, so nothing is stored under the
+// key, and once the project exists the same request is answered afresh.
+func TestRecordMissingUnderAnIdempotencyKey(t *testing.T) {
+	shards := newLocalShards(t, 4)
+	router := New(shards)
+	ctx := context.Background()
+	if result, err := router.Propose(ctx, fsm.Envelope{Command: &ledger.CreateProject{ProjectID: "mall", Name: "Mall"}}); err != nil || result.Err != nil {
+		t.Fatal(result, err)
+	}
+	wallet := "w" + keyspace.SlotHex(1) + "zz" // shard 1, which never meets the project
+	keyed := func(projectID, key string) *fsm.Result {
+		t.Helper()
+		result, err := router.Propose(ctx, fsm.Envelope{
+			Command:     &ledger.SetWalletStatus{ProjectID: projectID, WalletID: wallet, Status: ledger.WalletSuspendedStatus},
+			Idempotency: &fsm.Idempotency{Scope: projectID, Key: key, RequestHash: [32]byte{1}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return result
+	}
+	for attempt := range 2 {
+		result := keyed("mall", "k1")
+		if result.Err == nil || result.Err.Code != ledger.CodeWalletNotFound || result.Replayed != (attempt == 1) {
+			t.Fatalf("attempt %d: %+v (replayed %v), want WalletNotFound, replayed on the second", attempt, result.Err, result.Replayed)
+		}
+	}
+	before := shards.counts[1]
+	if result := keyed("later", "k2"); result.Err == nil || result.Err.Code != ledger.CodeProjectNotFound {
+		t.Fatalf("a project that is nowhere: %+v", result.Err)
+	}
+	if after := shards.counts[1]; after != before {
+		t.Errorf("shard 1 got %d proposals for a project that is nowhere", after-before)
+	}
+	if result, err := router.Propose(ctx, fsm.Envelope{Command: &ledger.CreateProject{ProjectID: "later", Name: "Later"}}); err != nil || result.Err != nil {
+		t.Fatal(result, err)
+	}
+	if result := keyed("later", "k2"); result.Err == nil || result.Err.Code != ledger.CodeWalletNotFound || result.Replayed {
+		t.Fatalf("after the project was created: %+v (replayed %v), want a fresh WalletNotFound", result.Err, result.Replayed)
 	}
 }

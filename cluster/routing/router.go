@@ -131,11 +131,20 @@ func (r *Router) customerShard(projectID, customerID string) int {
 
 // Propose sends a command to the shard its route names (backend.Backend); a Cloud Wallet
 // transaction, a hold capture or a GigPay claim whose IDs live on several shards, and the
-// close of a GigPay token claimed into a wallet of another shard, run the cross-shard protocol, any other command whose IDs span shards is refused
-// (CrossShardTransaction). A command that needs
-// the metadata shard's word first (ledger.NeedsMetadata) gets it here: the project checked, or
-// the asset marked used with its definition (usedAsset).
+// close of a GigPay token claimed into a wallet of another shard, run the cross-shard
+// protocol, any other command whose IDs span shards is refused (CrossShardTransaction). A
+// command that needs the metadata shard's word first (ledger.NeedsMetadata) gets it here: the
+// project checked, or the asset marked used with its definition (usedAsset). So does a command
+// naming a record of a data shard (ledger.MissingRecord): a project that exists nowhere is
+// answered here, before anything is proposed (or stored under an idempotency key), and a data
+// shard's ProjectNotFound then means only that the shard has not met the project
+// (recordMissing).
 func (r *Router) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, error) {
+	if projectID, missing := ledger.MissingRecord(env.Command); missing != nil && r.shards.ShardCount() > 1 {
+		if result, err := r.requireProject(r.newReader(ctx), projectID); result != nil || err != nil {
+			return result, err
+		}
+	}
 	if needs, ok := env.Command.(ledger.NeedsMetadata); ok {
 		projectID, assetID := needs.Metadata()
 		var asset *ledger.AssetDefinition
@@ -177,7 +186,9 @@ func (r *Router) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, er
 // recordMissing answers a data shard's ProjectNotFound to c as the metadata shard sees it: when
 // the project exists there, the record c names is what is missing (ledger.MissingRecord); the
 // data shard only had not met the project yet. The metadata shard's own answer stands, as does
-// any other result. Nothing was applied either way.
+// any other result. Nothing was applied either way. A replay of an answer stored under an
+// idempotency key is answered the same way and stays a replay: Propose checked that the project
+// existed before the command was proposed, and projects are never deleted.
 func (r *Router) recordMissing(ctx context.Context, shardID int, c fsm.Command, result *fsm.Result) (*fsm.Result, error) {
 	if !r.mayMissProject(shardID, result) {
 		return result, nil
@@ -193,7 +204,7 @@ func (r *Router) recordMissing(ctx context.Context, shardID int, c fsm.Command, 
 	case !known:
 		return result, nil // a project that is nowhere
 	}
-	return &fsm.Result{Op: result.Op, Err: missing}, nil
+	return &fsm.Result{Op: result.Op, Err: missing, Replayed: result.Replayed}, nil
 }
 
 // mayMissProject reports whether result is a data shard's ProjectNotFound, which the metadata
