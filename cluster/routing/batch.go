@@ -32,8 +32,8 @@ import (
 // A wave starts only while the request has time left: once ctx has ended, the transactions of
 // the waves not started are answered ErrUnavailable (certainly not applied: never proposed),
 // not ErrOutcomeUnknown as a proposal cut short is. A batch of cross-shard transactions on a
-// few hot wallets runs as many waves as it has transactions, one cross-shard round each, and
-// could outlast the request's timeout with most of its items never sent.
+// few hot wallets runs hundreds of waves, a cross-shard round each (1,000 transfers among 16
+// wallets of 4 shards: 316), and can outlast the request's timeout.
 func (r *Router) ProposeTransactions(ctx context.Context, projectID string, transactions []ledger.Transact) []backend.Outcome {
 	outcomes := make([]backend.Outcome, len(transactions))
 	// A project that exists nowhere is every item's answer, asked of the metadata shard once
@@ -87,11 +87,12 @@ type batchPlace struct {
 // placed that shares no wallet with another unit of the wave, nor with an earlier transaction
 // left for a later wave; those left make the next waves, in request order. So transactions
 // that name a same wallet run in request order (the later one is in the same shard group after
-// it, or in a later wave), and a transaction waits only for those it shares a wallet with: a
-// batch of cross-shard transfers among a few hot wallets runs about as many waves as the
-// longest run of transfers that share a wallet pairwise needs, where cutting at the first
-// conflict made one wave per transfer (~one cross-shard round each: 16 wallets on 4 shards and
-// 1,000 transfers outlasted the request's 10 s).
+// it, or in a later wave), and a transaction waits only for those it shares a wallet with:
+// each cross-shard transaction runs in the earliest wave its wallets' order allows (the longest
+// chain of earlier transactions linked by shared wallets, plus one). Cutting at the first
+// conflict instead held every later transaction behind any conflict: 1,000 cross-shard
+// transfers among 1,000 wallets of 4 shards took 46 waves where these take 11 (16 wallets: 408
+// against 316).
 func cutWaves(places []batchPlace) []*batchWave {
 	var waves []*batchWave
 	pending := make([]int, len(places))
