@@ -136,6 +136,22 @@ func (s *Shard) CommittedServers(ctx context.Context) ([]Peer, error) {
 	return peers, nil
 }
 
+// voterCount is the number of voters in the latest raft configuration (GetConfiguration
+// answers from memory, without the raft loop, so a metrics scrape never waits on it).
+func (s *Shard) voterCount() int {
+	future := s.raft.GetConfiguration()
+	if future.Error() != nil {
+		return 0
+	}
+	voters := 0
+	for _, server := range future.Configuration().Servers {
+		if server.Suffrage == raft.Voter {
+			voters++
+		}
+	}
+	return voters
+}
+
 // Servers returns the latest raft configuration as peers (non-voters marked).
 func (s *Shard) Servers() ([]Peer, error) {
 	future := s.raft.GetConfiguration()

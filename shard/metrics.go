@@ -126,6 +126,9 @@ func (m *shardMetrics) registerRaftGauges(shardID string, s *Shard) error {
 		gauge("raft_last_log_index", "Index of the last entry in this replica's log.", func() float64 { return float64(s.raft.LastIndex()) }),
 		gauge("raft_commit_index", "Highest log index this replica knows committed.", func() float64 { return float64(s.raft.CommitIndex()) }),
 		gauge("applied_index", "Highest log index applied to this replica's state machine.", func() float64 { return float64(s.adapter.appliedIndex()) }),
+		gauge("raft_voters", "Voting replicas in the shard's latest Raft configuration as this replica knows it. Below the cluster's replica count, the shard is short of voters and nothing restores it on its own: move a replica to a live node (POST /cluster/move-replica or replace-node).", func() float64 {
+			return float64(s.voterCount())
+		}),
 		gauge("is_leader", "1 while this replica leads its shard.", func() float64 {
 			if s.raft.State() == raft.Leader {
 				return 1

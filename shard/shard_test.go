@@ -578,10 +578,33 @@ func TestRemoveServerKeeping(t *testing.T) {
 	if servers, err := leader.shard.Servers(); err != nil || len(servers) != 3 {
 		t.Fatalf("after the refusals: %v %v", servers, err)
 	}
+	if voters := gaugeValue(t, leader, "gigaledger_shard_raft_voters"); voters != 3 {
+		t.Fatalf("raft_voters %v with 3 voters", voters)
+	}
 	if err := leader.shard.RemoveServerKeeping(ctx, followers[0].id, followers[1].id, 2); err != nil {
 		t.Fatalf("leaving 2 of 2: %v", err)
 	}
 	if servers, err := leader.shard.Servers(); err != nil || len(servers) != 2 {
 		t.Fatalf("after the removal: %v %v", servers, err)
 	}
+	// What an operator's alert reads: the shard is short of voters.
+	if voters := gaugeValue(t, leader, "gigaledger_shard_raft_voters"); voters != 2 {
+		t.Fatalf("raft_voters %v after the removal, want 2", voters)
+	}
+}
+
+// gaugeValue reads one gauge of a replica's registry (the single series its shard exports).
+func gaugeValue(t *testing.T, r *replica, name string) float64 {
+	t.Helper()
+	families, err := r.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no gauge %s", name)
+	return 0
 }
