@@ -36,20 +36,6 @@ import (
 // wallets of 4 shards: 316), and can outlast the request's timeout.
 func (r *Router) ProposeTransactions(ctx context.Context, projectID string, transactions []ledger.Transact) []backend.Outcome {
 	outcomes := make([]backend.Outcome, len(transactions))
-	// A project that exists nowhere is every item's answer, asked of the metadata shard once
-	// (as Propose does for one transaction), with nothing proposed.
-	if r.shards.ShardCount() > 1 {
-		rejection, err := r.requireProject(r.newReader(ctx), projectID)
-		if rejection != nil || err != nil {
-			for i := range outcomes {
-				outcomes[i] = backend.Outcome{Err: err}
-				if rejection != nil {
-					outcomes[i].Result = &fsm.Result{Op: ledger.OpTransact, Err: rejection.Err}
-				}
-			}
-			return outcomes
-		}
-	}
 	places := make([]batchPlace, len(transactions))
 	onlyShard, oneShard := -1, true // whether every item went to one shard, which
 	for i := range transactions {
@@ -217,10 +203,11 @@ func (r *Router) proposeGroup(ctx context.Context, projectID string, shardID int
 		}
 	}
 	// A shard that has not met the project answers for the wallet each item names, once the
-	// metadata shard says the project exists: asked once for the group, not once an item.
+	// metadata shard says the project exists: asked once for the group, not once an item (no
+	// word from it leaves the shard's answer).
 	var elsewhere bool
 	if err == nil && r.mayMissProject(shardID, result) {
-		elsewhere, err = r.projectKnown(ctx, projectID)
+		elsewhere, _ = r.projectKnown(ctx, projectID)
 	}
 	for j, i := range items {
 		switch {

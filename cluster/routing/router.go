@@ -134,17 +134,11 @@ func (r *Router) customerShard(projectID, customerID string) int {
 // close of a GigPay token claimed into a wallet of another shard, run the cross-shard
 // protocol, any other command whose IDs span shards is refused (CrossShardTransaction). A
 // command that needs the metadata shard's word first (ledger.NeedsMetadata) gets it here: the
-// project checked, or the asset marked used with its definition (usedAsset). So does a command
-// naming a record of a data shard (ledger.MissingRecord): a project that exists nowhere is
-// answered here, before anything is proposed (or stored under an idempotency key), and a data
-// shard's ProjectNotFound then means only that the shard has not met the project
-// (recordMissing).
+// project checked, or the asset marked used with its definition (usedAsset). Any other command
+// of a data shard goes there without asking the metadata shard, so a transaction between
+// existing wallets never waits on shard 0; only a data shard's ProjectNotFound is checked
+// against it (recordMissing).
 func (r *Router) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, error) {
-	if projectID, missing := ledger.MissingRecord(env.Command); missing != nil && r.shards.ShardCount() > 1 {
-		if result, err := r.requireProject(r.newReader(ctx), projectID); result != nil || err != nil {
-			return result, err
-		}
-	}
 	if needs, ok := env.Command.(ledger.NeedsMetadata); ok {
 		projectID, assetID := needs.Metadata()
 		var asset *ledger.AssetDefinition
@@ -186,9 +180,10 @@ func (r *Router) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, er
 // recordMissing answers a data shard's ProjectNotFound to c as the metadata shard sees it: when
 // the project exists there, the record c names is what is missing (ledger.MissingRecord); the
 // data shard only had not met the project yet. The metadata shard's own answer stands, as does
-// any other result. Nothing was applied either way. A replay of an answer stored under an
-// idempotency key is answered the same way and stays a replay: Propose checked that the project
-// existed before the command was proposed, and projects are never deleted.
+// any other result, and so does the data shard's when the metadata shard cannot answer now.
+// Nothing was applied either way. A replay of an answer stored under an idempotency key is
+// answered the same way and stays a replay (one stored while the project did not exist yet is
+// answered as missing record once it does).
 func (r *Router) recordMissing(ctx context.Context, shardID int, c fsm.Command, result *fsm.Result) (*fsm.Result, error) {
 	if !r.mayMissProject(shardID, result) {
 		return result, nil
@@ -197,12 +192,8 @@ func (r *Router) recordMissing(ctx context.Context, shardID int, c fsm.Command, 
 	if missing == nil {
 		return result, nil
 	}
-	known, err := r.projectKnown(ctx, projectID)
-	switch {
-	case err != nil:
-		return nil, err // no answer from the metadata shard: nothing was applied, try again
-	case !known:
-		return result, nil // a project that is nowhere
+	if known, _ := r.projectKnown(ctx, projectID); !known {
+		return result, nil // a project that is nowhere, or no word from the metadata shard
 	}
 	return &fsm.Result{Op: result.Op, Err: missing, Replayed: result.Replayed}, nil
 }
