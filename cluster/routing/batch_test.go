@@ -103,6 +103,11 @@ func TestBatchWavesOrderEveryWalletsItems(t *testing.T) {
 		if len(waveOf) != len(places) {
 			t.Fatalf("round %d: %d of %d items placed", round, len(waveOf), len(places))
 		}
+		for i, wave := range wavesByScan(places) {
+			if waveOf[i] != wave {
+				t.Fatalf("round %d: item %d in wave %d, the wave-by-wave scan puts it in %d", round, i, waveOf[i], wave)
+			}
+		}
 		for i := range places {
 			for j := i + 1; j < len(places); j++ {
 				shared := slices.ContainsFunc(places[j].wallets, func(id string) bool { return slices.Contains(places[i].wallets, id) })
@@ -128,6 +133,37 @@ func TestBatchWavesOrderEveryWalletsItems(t *testing.T) {
 	if len(waves) > 400 {
 		t.Errorf("%d waves for 1,000 transfers among 16 wallets", len(waves))
 	}
+}
+
+// wavesByScan is cutWaves' definition run literally, as the oracle of its one-pass
+// computation: each wave takes, in request order, every item not yet placed that shares no
+// wallet with another unit of the wave nor with an item left for later. It answers each item's
+// wave.
+func wavesByScan(places []batchPlace) []int {
+	waveOf := make([]int, len(places))
+	pending := make([]int, len(places))
+	for i := range pending {
+		pending[i] = i
+	}
+	for wave := 0; len(pending) > 0; wave++ {
+		w := newBatchWave()
+		var left []int
+		waiting := map[string]bool{}
+		for _, i := range pending {
+			p := &places[i]
+			if slices.ContainsFunc(p.wallets, func(id string) bool { return waiting[id] }) || !w.admits(p.single, p.shardID, p.wallets) {
+				left = append(left, i)
+				for _, id := range p.wallets {
+					waiting[id] = true
+				}
+				continue
+			}
+			w.add(i, p.single, p.shardID, p.wallets)
+			waveOf[i] = wave
+		}
+		pending = left
+	}
+	return waveOf
 }
 
 // stallingShards holds the first proposal after stall is set until its request's context ends
