@@ -174,7 +174,7 @@ func (r *Router) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, er
 		return nil, err
 	}
 	backend.RecordServedShard(ctx, shardID) // the response names this shard's leader
-	return r.recordMissing(ctx, shardID, env.Command, result)
+	return r.recordMissing(ctx, shardID, env.Command, result), nil
 }
 
 // recordMissing answers a data shard's ProjectNotFound to c as the metadata shard sees it: when
@@ -184,18 +184,18 @@ func (r *Router) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, er
 // Nothing was applied either way. A replay of an answer stored under an idempotency key is
 // answered the same way and stays a replay (one stored while the project did not exist yet is
 // answered as missing record once it does).
-func (r *Router) recordMissing(ctx context.Context, shardID int, c fsm.Command, result *fsm.Result) (*fsm.Result, error) {
+func (r *Router) recordMissing(ctx context.Context, shardID int, c fsm.Command, result *fsm.Result) *fsm.Result {
 	if !r.mayMissProject(shardID, result) {
-		return result, nil
+		return result
 	}
 	projectID, missing := ledger.MissingRecord(c)
 	if missing == nil {
-		return result, nil
+		return result
 	}
 	if known, _ := r.projectKnown(ctx, projectID); !known {
-		return result, nil // a project that is nowhere, or no word from the metadata shard
+		return result // a project that is nowhere, or no word from the metadata shard
 	}
-	return &fsm.Result{Op: result.Op, Err: missing, Replayed: result.Replayed}, nil
+	return &fsm.Result{Op: result.Op, Err: missing, Replayed: result.Replayed}
 }
 
 // mayMissProject reports whether result is a data shard's ProjectNotFound, which the metadata
