@@ -217,11 +217,11 @@ func (r *Router) proposeGroup(ctx context.Context, projectID string, shardID int
 		}
 	}
 	// A shard that has not met the project answers for the wallet each item names, once the
-	// metadata shard says the project exists: asked once for the group, not once an item (no
-	// word from it leaves the shard's answer).
+	// metadata shard says the project exists: asked once for the group, not once an item
+	// (without its word, every item is ErrUnavailable, as for one transaction).
 	var elsewhere bool
 	if err == nil && r.mayMissProject(shardID, result) {
-		elsewhere, _ = r.projectKnown(ctx, projectID)
+		elsewhere, err = r.projectKnown(ctx, projectID)
 	}
 	for j, i := range items {
 		switch {

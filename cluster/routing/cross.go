@@ -86,7 +86,8 @@ func (r *Router) runAcross(ctx context.Context, env fsm.Envelope, tx *ledger.Tra
 	case !ok || x == nil || x.Transaction == nil:
 		// A rejection without a record (invalid, project not found); a coordinator that has not
 		// met the project answers for the record the command names, as a single shard does.
-		return nil, nil, r.recordMissing(ctx, coordinator, env.Command, began), nil
+		answer, err = r.recordMissing(ctx, coordinator, env.Command, began)
+		return nil, nil, answer, err
 	case began.Err != nil && began.Err.Code != ledger.CodeDuplicateReferenceID:
 		// A mismatching reference: the stored transaction, as the single-shard path answers.
 		return nil, nil, &fsm.Result{Err: began.Err, Value: x.Transaction, Replayed: began.Replayed}, nil

@@ -168,7 +168,7 @@ func (s unreachableShardZero) LinearizableRead(ctx context.Context, shardID int)
 // A transaction between existing wallets of a data shard never waits on the metadata shard,
 // not even on a node that has not met the project yet (a restarted router): the missing-record
 // check asks shard 0 only when a data shard answers ProjectNotFound, and without its word the
-// data shard's answer stands.
+// answer is 503 Unavailable (nothing applied), not a 404 that may be wrong.
 func TestDataShardTransactionsServeWithoutShardZero(t *testing.T) {
 	shards := newLocalShards(t, 4)
 	c := newClient(t, shards)
@@ -190,13 +190,18 @@ func TestDataShardTransactionsServeWithoutShardZero(t *testing.T) {
 	if status := batch["results"].([]any)[0].(map[string]any)["status"]; status != float64(201) {
 		t.Fatalf("batch item answered %v", batch)
 	}
-	// A record missing on a shard that has not met the project: without shard 0's word, the
-	// shard's own answer (before this change, always the answer).
+	// A record missing on a shard that has not met the project: without shard 0's word, neither
+	// WalletNotFound nor ProjectNotFound can be said; 503, nothing applied.
 	missing := "w" + keyspace.SlotHex(2) + "zz"
 	answer := cut.do("POST", "/projects/mall/transactions", map[string]any{"referenceId": "c", "operations": []any{
-		map[string]any{"type": "issue", "to": missing, "amount": 1}}}, 404)
-	if code := answer["error"].(map[string]any)["code"]; code != "ProjectNotFound" {
+		map[string]any{"type": "issue", "to": missing, "amount": 1}}}, 503)
+	if code := answer["error"].(map[string]any)["code"]; code != "Unavailable" {
 		t.Fatalf("without shard 0: %v", answer)
+	}
+	batch = cut.do("POST", "/projects/mall/transactions/batch", map[string]any{"transactions": []any{
+		map[string]any{"referenceId": "d", "operations": []any{map[string]any{"type": "issue", "to": missing, "amount": 1}}}}}, 200)
+	if item := batch["results"].([]any)[0].(map[string]any); item["status"] != float64(503) || item["error"].(map[string]any)["code"] != "Unavailable" {
+		t.Fatalf("batch item without shard 0: %v", item)
 	}
 	if got := c.do("GET", "/projects/mall/wallets/"+wallets[0], nil, 200)["balance"]; got != float64(7) {
 		t.Errorf("balance %v, want 7", got)

@@ -174,28 +174,33 @@ func (r *Router) Propose(ctx context.Context, env fsm.Envelope) (*fsm.Result, er
 		return nil, err
 	}
 	backend.RecordServedShard(ctx, shardID) // the response names this shard's leader
-	return r.recordMissing(ctx, shardID, env.Command, result), nil
+	return r.recordMissing(ctx, shardID, env.Command, result)
 }
 
 // recordMissing answers a data shard's ProjectNotFound to c as the metadata shard sees it: when
 // the project exists there, the record c names is what is missing (ledger.MissingRecord); the
 // data shard only had not met the project yet. The metadata shard's own answer stands, as does
-// any other result, and so does the data shard's when the metadata shard cannot answer now.
-// Nothing was applied either way. A replay of an answer stored under an idempotency key is
-// answered the same way and stays a replay (one stored while the project did not exist yet is
-// answered as missing record once it does).
-func (r *Router) recordMissing(ctx context.Context, shardID int, c fsm.Command, result *fsm.Result) *fsm.Result {
+// any other result. Without an answer from the metadata shard it is ErrUnavailable: nothing was
+// applied, and a 404 would tell the client that a project which may well exist does not. A
+// replay of an answer stored under an idempotency key is answered the same way and stays a
+// replay (one stored while the project did not exist yet is answered as a missing record once
+// it does).
+func (r *Router) recordMissing(ctx context.Context, shardID int, c fsm.Command, result *fsm.Result) (*fsm.Result, error) {
 	if !r.mayMissProject(shardID, result) {
-		return result
+		return result, nil
 	}
 	projectID, missing := ledger.MissingRecord(c)
 	if missing == nil {
-		return result
+		return result, nil
 	}
-	if known, _ := r.projectKnown(ctx, projectID); !known {
-		return result // a project that is nowhere, or no word from the metadata shard
+	known, err := r.projectKnown(ctx, projectID)
+	switch {
+	case err != nil:
+		return nil, err
+	case !known:
+		return result, nil // a project that is nowhere
 	}
-	return &fsm.Result{Op: result.Op, Err: missing, Replayed: result.Replayed}
+	return &fsm.Result{Op: result.Op, Err: missing, Replayed: result.Replayed}, nil
 }
 
 // mayMissProject reports whether result is a data shard's ProjectNotFound, which the metadata
@@ -204,10 +209,15 @@ func (r *Router) mayMissProject(shardID int, result *fsm.Result) bool {
 	return shardID != MetadataShard && result != nil && result.Err != nil && result.Err.Code == ledger.CodeProjectNotFound
 }
 
-// projectKnown reports whether the metadata shard has the project (cached once it has).
+// projectKnown reports whether the metadata shard has the project (cached once it has). An
+// error, whatever its cause (the request's deadline among them), is ErrUnavailable: it comes
+// after the shard's answer to a command that changed nothing, so never OutcomeUnknown.
 func (r *Router) projectKnown(ctx context.Context, projectID string) (bool, error) {
 	rejection, err := r.requireProject(r.newReader(ctx), projectID)
-	return err == nil && rejection == nil, err
+	if err != nil {
+		return false, fmt.Errorf("routing: the metadata shard did not say whether project %q exists (%v): %w", projectID, err, backend.ErrUnavailable)
+	}
+	return rejection == nil, nil
 }
 
 func usedAssetKey(projectID, assetID string) string { return projectID + "\x00" + assetID }
