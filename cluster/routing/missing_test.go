@@ -165,10 +165,10 @@ func (s unreachableShardZero) LinearizableRead(ctx context.Context, shardID int)
 	return nil
 }
 
-// A transaction between existing wallets of a data shard never waits on the metadata shard,
-// not even on a node that has not met the project yet (a restarted router): the missing-record
-// check asks shard 0 only when a data shard answers ProjectNotFound, and without its word the
-// answer is 503 Unavailable (nothing applied), not a 404 that may be wrong.
+// A transaction between existing wallets of a data shard, or a read of them, never waits on the
+// metadata shard, not even on a node that has not met the project yet (a restarted router):
+// the missing-record check asks shard 0 only when a data shard answers ProjectNotFound, and
+// without its word the answer is 503 Unavailable (nothing applied), not a 404 that may be wrong.
 func TestDataShardTransactionsServeWithoutShardZero(t *testing.T) {
 	shards := newLocalShards(t, 4)
 	c := newClient(t, shards)
@@ -189,6 +189,13 @@ func TestDataShardTransactionsServeWithoutShardZero(t *testing.T) {
 		map[string]any{"referenceId": "b", "operations": []any{map[string]any{"type": "transfer", "from": wallets[1], "to": wallets[0], "amount": 1}}}}}, 200)
 	if status := batch["results"].([]any)[0].(map[string]any)["status"]; status != float64(201) {
 		t.Fatalf("batch item answered %v", batch)
+	}
+	// Reads of existing records too (a cold node asked shard 0 first before this change).
+	if got := cut.do("GET", "/projects/mall/wallets/"+wallets[0], nil, 200)["balance"]; got != float64(7) {
+		t.Errorf("read without shard 0: balance %v, want 7", got)
+	}
+	if page := cut.do("GET", "/projects/mall/wallets/"+wallets[0]+"/entries?page=1&pageSize=10", nil, 200); len(page["items"].([]any)) != 3 {
+		t.Errorf("entries without shard 0: %v", page)
 	}
 	// A record missing on a shard that has not met the project: without shard 0's word, neither
 	// WalletNotFound nor ProjectNotFound can be said; 503, nothing applied.

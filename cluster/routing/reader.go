@@ -83,24 +83,26 @@ const (
 	fenceLagging
 )
 
-// askData asks a data shard after making sure the project exists: a data shard that never saw
-// the project says ProjectNotFound for a project that is there. That answer of the data shard
-// is replaced by unmet, or by an empty answer when unmet is nil.
+// askData asks a data shard. A data shard that never saw the project says ProjectNotFound for a
+// project that may well be there: only then is the metadata shard asked (cached once known),
+// and when it has the project, that answer is replaced by unmet, or by an empty answer when
+// unmet is nil. So a read of an existing record never waits on shard 0 (as a transfer between
+// existing wallets does not: recordMissing).
 func (rd *reader) askData(shardID int, q shardQuery, unmet *fsm.Error) (*shardAnswer, error) {
+	a, err := rd.ask(shardID, q)
+	var rejection *fsm.Error
+	if !errors.As(err, &rejection) || rejection.Code != ledger.CodeProjectNotFound {
+		return a, err
+	}
 	if result, err := rd.router.requireProject(rd, q.ProjectID); err != nil {
 		return nil, err
 	} else if result != nil {
 		return nil, result.Err
 	}
-	a, err := rd.ask(shardID, q)
-	var rejection *fsm.Error
-	if errors.As(err, &rejection) && rejection.Code == ledger.CodeProjectNotFound {
-		if unmet != nil {
-			return nil, unmet
-		}
-		return &shardAnswer{}, nil
+	if unmet != nil {
+		return nil, unmet
 	}
-	return a, err
+	return &shardAnswer{}, nil
 }
 
 // notFound is the rejection for a record that is not there, worded as the shard words it
