@@ -112,7 +112,7 @@ func cutWaves(places []batchPlace) []*batchWave {
 		for len(waves) <= wave {
 			waves = append(waves, newBatchWave())
 		}
-		waves[wave].add(i, p.single, p.shardID, p.wallets)
+		waves[wave].add(i, p.single, p.shardID)
 		for _, id := range p.wallets {
 			lasts[id] = last{wave: wave, unit: unit, named: true}
 		}
@@ -121,44 +121,24 @@ func cutWaves(places []batchPlace) []*batchWave {
 }
 
 // batchWave is the part of a batch that runs at once: per shard, the single-shard items in
-// request order; the cross-shard items; and which unit touches each wallet.
+// request order, and the cross-shard items (cutWaves decides which).
 type batchWave struct {
 	shards []int         // shards with a group, in order of their first item
 	groups map[int][]int // shard → item indexes, in request order
 	across []int         // cross-shard item indexes
-	// touched maps a wallet to the unit that names it: a shard's group (the shard ID) or a
-	// cross-shard item (-1 - its index).
-	touched map[string]int
 }
 
-func newBatchWave() *batchWave {
-	return &batchWave{groups: map[int][]int{}, touched: map[string]int{}}
-}
+func newBatchWave() *batchWave { return &batchWave{groups: map[int][]int{}} }
 
-// admits reports whether an item may run in this wave: it shares no wallet with another unit.
-func (w *batchWave) admits(single bool, shardID int, wallets []string) bool {
-	for _, id := range wallets {
-		if unit, ok := w.touched[id]; ok && (!single || unit != shardID) {
-			return false
-		}
-	}
-	return true
-}
-
-func (w *batchWave) add(i int, single bool, shardID int, wallets []string) {
-	unit := -1 - i
-	if single {
-		unit = shardID
-		if _, ok := w.groups[shardID]; !ok {
-			w.shards = append(w.shards, shardID)
-		}
-		w.groups[shardID] = append(w.groups[shardID], i)
-	} else {
+func (w *batchWave) add(i int, single bool, shardID int) {
+	if !single {
 		w.across = append(w.across, i)
+		return
 	}
-	for _, id := range wallets {
-		w.touched[id] = unit
+	if _, ok := w.groups[shardID]; !ok {
+		w.shards = append(w.shards, shardID)
 	}
+	w.groups[shardID] = append(w.groups[shardID], i)
 }
 
 // fail answers every transaction of the wave with err.

@@ -146,19 +146,29 @@ func wavesByScan(places []batchPlace) []int {
 		pending[i] = i
 	}
 	for wave := 0; len(pending) > 0; wave++ {
-		w := newBatchWave()
 		var left []int
+		touched := map[string]int{} // wallet → the wave's unit naming it: a shard, or -1 - item
 		waiting := map[string]bool{}
 		for _, i := range pending {
 			p := &places[i]
-			if slices.ContainsFunc(p.wallets, func(id string) bool { return waiting[id] }) || !w.admits(p.single, p.shardID, p.wallets) {
+			unit := -1 - i
+			if p.single {
+				unit = p.shardID
+			}
+			taken := func(id string) bool {
+				u, ok := touched[id]
+				return waiting[id] || (ok && (!p.single || u != unit))
+			}
+			if slices.ContainsFunc(p.wallets, taken) {
 				left = append(left, i)
 				for _, id := range p.wallets {
 					waiting[id] = true
 				}
 				continue
 			}
-			w.add(i, p.single, p.shardID, p.wallets)
+			for _, id := range p.wallets {
+				touched[id] = unit
+			}
 			waveOf[i] = wave
 		}
 		pending = left
