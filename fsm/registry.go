@@ -1,7 +1,9 @@
 package fsm
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 )
 
 // Op identifies a registered operation. The values are in the Raft log: a family owns a range
@@ -70,6 +72,10 @@ type OpSpec struct {
 	// Example is a valid command of this op, for the registry's tests (codec round trip, a
 	// non-empty route).
 	Example Command
+	// Urgent marks a step of a chain of proposals that its proposer waits on one after the
+	// other (a cross-shard transaction's protocol, a batch request's waves): group commit
+	// never holds it for more commands (Registry.Urgent, shard.Config.Urgent).
+	Urgent bool
 }
 
 // Registry is the append-only table of operations and the store's key prefixes. cmd/ composes
@@ -222,6 +228,21 @@ func (r *Registry) Specs() []*OpSpec {
 		}
 	}
 	return out
+}
+
+// Urgent reports whether an encoded command is of an op marked Urgent, reading only its
+// envelope's version and op code; anything else (the first release's envelope, a malformed or
+// unknown command) is not urgent. shard.Config.Urgent.
+func (r *Registry) Urgent(command []byte) bool {
+	if len(command) < 2 || command[0] != envelopeVersion {
+		return false
+	}
+	op, n := binary.Uvarint(command[1:])
+	if n <= 0 || op > math.MaxUint16 {
+		return false
+	}
+	spec := r.specOf(Op(op))
+	return spec != nil && spec.Urgent
 }
 
 // OpName names an op for logs and errors.

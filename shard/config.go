@@ -111,6 +111,12 @@ type Config struct {
 	BatchLinger time.Duration
 	// BatchLingerCount is the batch size that goes to raft without holding.
 	BatchLingerCount int
+	// Urgent, when set, names the commands group commit never holds: a batch that carries one
+	// goes to raft as soon as a pipeline slot is free, and one arriving during a hold ends it.
+	// They are steps of a chain of proposals that their proposer waits on one after the other
+	// (a cross-shard transaction's protocol, a batch request's waves), where a hold at each
+	// step adds up (lingerPolicy). It runs on the proposer's goroutine, once per proposal.
+	Urgent func(command []byte) bool
 	// ApplyTimeout bounds how long handing one batch to raft may block.
 	ApplyTimeout time.Duration
 	// SnapshotThreshold is the number of entries since the last snapshot that triggers one.

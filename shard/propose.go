@@ -22,6 +22,7 @@ const (
 // proposal is one command waiting for a result.
 type proposal struct {
 	command    []byte
+	urgent     bool // never held (Config.Urgent)
 	enqueuedAt time.Time
 	state      atomic.Int32
 	// done receives exactly one outcome, sent only by the goroutine that owns the proposal
@@ -66,6 +67,7 @@ func (s *Shard) propose(ctx context.Context, command []byte) (any, error) {
 		return nil, fmt.Errorf("propose: %w", err)
 	}
 	p := &proposal{command: command, enqueuedAt: time.Now(), done: make(chan proposalOutcome, 1)}
+	p.urgent = s.cfg.Urgent != nil && s.cfg.Urgent(command)
 	p.state.Store(proposalQueued)
 	select {
 	case s.queue <- p:
@@ -97,7 +99,7 @@ func (s *Shard) propose(ctx context.Context, command []byte) (any, error) {
 // pipeline slot before draining the queue, so while PipelineMaxCount batches are in flight the
 // next batch keeps growing in the queue. A batch below BatchLingerCount then waits for more,
 // while another batch is in flight, until BatchLinger has passed since the previous batch went
-// (lingerPolicy).
+// (lingerPolicy). A batch that carries an urgent proposal (Config.Urgent) is never held.
 func (s *Shard) runBatcher() {
 	defer close(s.batcherDone)
 	linger := lingerPolicy{spacing: s.cfg.BatchLinger, countMin: s.cfg.BatchLingerCount}
@@ -129,6 +131,7 @@ func (s *Shard) runBatcher() {
 		// lingers still hears "not applied".
 		pending := make([]*proposal, 0, min(s.cfg.BatchMaxCount, len(s.queue)+1))
 		pendingBytes := 0
+		urgent := false
 		// add takes p into the batch, or carries it to the next one when it does not fit.
 		add := func(p *proposal) bool {
 			if len(pending) > 0 && pendingBytes+len(p.command) > s.cfg.BatchMaxBytes {
@@ -137,6 +140,7 @@ func (s *Shard) runBatcher() {
 			}
 			pending = append(pending, p)
 			pendingBytes += len(p.command)
+			urgent = urgent || p.urgent
 			return true
 		}
 		add(first)
@@ -153,7 +157,7 @@ func (s *Shard) runBatcher() {
 		}
 		// The other batches in flight: the slots taken, less this batch's own.
 		inFlight := len(s.pipelineSlots) - 1
-		if hold := linger.hold(len(pending), clock.Now().Sub(lastHanded), inFlight); hold > 0 && carried == nil {
+		if hold := linger.hold(len(pending), clock.Now().Sub(lastHanded), inFlight); hold > 0 && carried == nil && !urgent {
 			closed := false
 			s.heldCount.Store(int64(len(pending)))
 			expired, stop := clock.After(hold)
@@ -163,7 +167,7 @@ func (s *Shard) runBatcher() {
 				case p := <-s.queue:
 					fits := add(p)
 					s.heldCount.Store(int64(len(pending)))
-					if !fits {
+					if !fits || urgent {
 						break hold
 					}
 				case <-expired:

@@ -1,6 +1,7 @@
 package shard_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -389,13 +390,15 @@ func TestRaftGaugesExported(t *testing.T) {
 }
 
 // lingerGroup is one replica whose batcher holds small batches (BatchLingerCount 3) by a fake
-// clock: a hold ends when the batch reaches 3 or the test expires it, never by itself.
+// clock: a hold ends when the batch reaches 3 or the test expires it, never by itself. A
+// command starting with "!" is urgent (Config.Urgent).
 func lingerGroup(t *testing.T) (*group, *shard.FakeClock) {
 	clock := shard.NewFakeClock()
 	g := newGroup(t, 1, func(cfg *shard.Config) {
 		cfg.PipelineMaxCount = 2
 		cfg.BatchLinger = 2 * time.Millisecond
 		cfg.BatchLingerCount = 3
+		cfg.Urgent = func(command []byte) bool { return bytes.HasPrefix(command, []byte("!")) }
 		shard.UseFakeClock(cfg, clock)
 	})
 	return g, clock
@@ -498,6 +501,63 @@ func TestLingerCloseFailsHeldBatch(t *testing.T) {
 	}
 	if batches := leader.shard.Stats().ProposedBatches; batches != 1 {
 		t.Fatalf("%d batches proposed, want 1 (the held one never went)", batches)
+	}
+}
+
+// An urgent proposal is never held, even while another batch is in flight: a proposer that
+// waits on a chain of proposals (a cross-shard transaction's steps) would pay a hold at each.
+func TestLingerNeverHoldsAnUrgentProposal(t *testing.T) {
+	g, clock := lingerGroup(t)
+	leader := g.leader()
+	ctx := testutil.Context(t, testutil.WaitMax)
+	release := holdFirstApply(t, leader)
+
+	errs := make(chan error, 2)
+	go func() { _, err := leader.shard.Propose(ctx, []byte("first")); errs <- err }()
+	testutil.Eventually(t, "first batch in flight", func() bool { return leader.shard.Stats().ProposedBatches == 1 })
+	go func() { _, err := leader.shard.Propose(ctx, []byte("!step")); errs <- err }()
+	testutil.Eventually(t, "the urgent proposal proposed at once", func() bool { return leader.shard.Stats().ProposedBatches == 2 })
+	if holds := clock.Holds(); holds != 0 {
+		t.Fatalf("%d holds for an urgent proposal, want 0", holds)
+	}
+	release()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("propose: %v", err)
+		}
+	}
+}
+
+// An urgent proposal that arrives while a batch is held ends the hold: it goes with what was
+// held, as one entry.
+func TestLingerUrgentProposalEndsAHold(t *testing.T) {
+	g, clock := lingerGroup(t)
+	leader := g.leader()
+	ctx := testutil.Context(t, testutil.WaitMax)
+	release := holdFirstApply(t, leader)
+
+	errs := make(chan error, 3)
+	propose := func(command string) {
+		_, err := leader.shard.Propose(ctx, []byte(command))
+		errs <- err
+	}
+	go propose("first")
+	testutil.Eventually(t, "first batch in flight", func() bool { return leader.shard.Stats().ProposedBatches == 1 })
+	go propose("a")
+	testutil.Eventually(t, "a held", func() bool { return clock.Holds() == 1 && leader.shard.Stats().QueueDepth == 1 })
+	go propose("!step")
+	testutil.Eventually(t, "a and the urgent step proposed as one batch", func() bool { return leader.shard.Stats().ProposedBatches == 2 })
+	release()
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatalf("propose: %v", err)
+		}
+	}
+	if entries := leader.sm.AppliedEntries(); len(entries) != 2 {
+		t.Fatalf("3 proposals used %d entries, want 2 (first, then a and the step)", len(entries))
+	}
+	if commands := leader.sm.Commands(); len(commands) != 3 || commands[0] != "first" {
+		t.Fatalf("applied %q, want first, then a and !step", commands)
 	}
 }
 

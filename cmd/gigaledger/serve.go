@@ -114,6 +114,18 @@ func startNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	return n, nil
 }
 
+// shardTemplate is the configuration of every shard this node hosts: group commit's linger,
+// which never holds the families' urgent commands (the steps of cross-shard transactions and
+// of batch requests), and the raft timing of --raft-timing.
+func (cfg *serveConfig) shardTemplate(registry prometheus.Registerer, fams *families) shard.Config {
+	template := shard.Config{Registerer: registry, BatchLinger: cfg.shardBatchLinger(), Urgent: fams.registry.Urgent}
+	if t := cfg.raftTiming; t != nil {
+		template.HeartbeatTimeout, template.ElectionTimeout = t.heartbeat, t.election
+		template.LeaderLeaseTimeout, template.CommitTimeout = t.leaderLease, t.commit
+	}
+	return template
+}
+
 func startLockedNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	if cfg.AdminToken == "" {
 		logger.Warn("no admin token: serving the admin API without authentication on loopback only",
@@ -130,12 +142,8 @@ func startLockedNode(cfg *serveConfig, logger *slog.Logger) (*node, error) {
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	template := shard.Config{Registerer: registry, BatchLinger: cfg.shardBatchLinger()}
-	if t := cfg.raftTiming; t != nil {
-		template.HeartbeatTimeout, template.ElectionTimeout = t.heartbeat, t.election
-		template.LeaderLeaseTimeout, template.CommitTimeout = t.leaderLease, t.commit
-	}
 	fams := newFamilies()
+	template := cfg.shardTemplate(registry, fams)
 	// An empty cache holds no memory, so the error returns below need not release it.
 	blockCache := fsm.NewBlockCache(cfg.blockCacheBytes())
 	var routerOnce atomic.Pointer[routing.Router]

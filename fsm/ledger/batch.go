@@ -133,11 +133,15 @@ func (l *Ledger) transactBatch(c *TransactBatch) *fsm.Result {
 	return &fsm.Result{Value: out}
 }
 
+// batchOps declares TransactBatch, urgent: the router proposes a batch request's waves one
+// after the other, each after the last has applied, and a group carries many transactions
+// already, so group commit holding it for more commands would only add a wait per wave
+// (fsm.OpSpec.Urgent).
 func (f *Family) batchOps(spec func(op fsm.Op, name string, example fsm.Command, decode func(d *fsm.Decoder) fsm.Command,
 	value func(d *fsm.Decoder) fsm.Value, apply func(l *Ledger, c fsm.Command) *fsm.Result) fsm.OpSpec,
 	inProject func(func(l *Ledger, c fsm.Command) *fsm.Result) func(l *Ledger, c fsm.Command) *fsm.Result) []fsm.OpSpec {
 	one := fsm.AmountFromUint64(1)
-	return []fsm.OpSpec{
+	specs := []fsm.OpSpec{
 		spec(OpTransactBatch, "TransactBatch", &TransactBatch{ProjectID: "p", Items: []Transact{
 			{ProjectID: "p", IDPrefix: "t0000", ReferenceID: "r1",
 				Operations: []Operation{{Type: OperationTransfer, From: "w00000", To: "w00001", Amount: one}}},
@@ -146,4 +150,6 @@ func (f *Family) batchOps(spec func(op fsm.Op, name string, example fsm.Command,
 			decodeTransactBatch, valueTransactBatch,
 			inProject(func(l *Ledger, c fsm.Command) *fsm.Result { return l.transactBatch(c.(*TransactBatch)) })),
 	}
+	specs[0].Urgent = true
+	return specs
 }

@@ -358,12 +358,15 @@ func decodeCrossDone(d *fsm.Decoder) fsm.Command {
 	return &CrossDone{ProjectID: d.String(), TransactionID: d.String()}
 }
 
-// crossOps declares the protocol's operations (ops.go appends them to the family's).
+// crossOps declares the protocol's operations (ops.go appends them to the family's), every one
+// urgent: the router waits on a transaction's begin, its driver on each prepare, the decision,
+// each finish and the done, one after the other, and group commit must not hold any of them
+// for more commands (fsm.OpSpec.Urgent).
 func (f *Family) crossOps(spec func(op fsm.Op, name string, example fsm.Command, decode func(d *fsm.Decoder) fsm.Command,
 	value func(d *fsm.Decoder) fsm.Value, apply func(l *Ledger, c fsm.Command) *fsm.Result) fsm.OpSpec,
 	inProject func(func(l *Ledger, c fsm.Command) *fsm.Result) func(l *Ledger, c fsm.Command) *fsm.Result) []fsm.OpSpec {
 	one := fsm.AmountFromUint64(1)
-	return []fsm.OpSpec{
+	specs := []fsm.OpSpec{
 		spec(OpCrossBegin, "CrossBegin", &CrossBegin{ProjectID: "p", IDPrefix: "t0000", ReferenceID: "r",
 			Operations: []Operation{{Type: OperationTransfer, From: "w00000", To: "w00010", Amount: one}},
 			Shards:     []WalletShard{{WalletID: "w00000", Shard: 0}, {WalletID: "w00010", Shard: 1}}},
@@ -407,6 +410,10 @@ func (f *Family) crossOps(spec func(op fsm.Op, name string, example fsm.Command,
 			decodeCrossFinishAt, valueParticipation,
 			func(l *Ledger, c fsm.Command) *fsm.Result { return l.crossFinish(c.(*CrossFinish)) }),
 	}
+	for i := range specs {
+		specs[i].Urgent = true
+	}
+	return specs
 }
 
 // Failure ranks order the failures of one operation the way the single-shard path meets them:
