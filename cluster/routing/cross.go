@@ -108,22 +108,15 @@ func (r *Router) awaitCross(ctx context.Context, coordinator int, t *ledger.Tran
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	var last error
-	// When this node hosts the coordinator, its replica's commit of the done wakes the wait
-	// at once; the timer covers the others (and a wake-up missed across a leader change).
+	// When this node hosts the coordinator, its replica's commit of this transaction's done
+	// wakes the wait at once; the timer covers the others (and a wake-up missed across a
+	// leader change or a snapshot install).
 	var ended <-chan struct{}
+	release := func() {}
+	defer func() { release() }()
 	for {
 		select {
 		case <-ended:
-			// Some transaction of the coordinator is done: this one, if the replica says so
-			// (a cheap local read; the linearizable read below confirms it).
-			l := r.shards.Ledger(coordinator)
-			if l == nil {
-				break
-			}
-			ended = l.CrossDone()
-			if x, err := l.GetCrossTransaction(t.ProjectID, t.ID); err == nil && !x.Done() {
-				continue
-			}
 			timer.Stop() // Go ≥ 1.23: no stale tick after Stop
 		case <-ctx.Done():
 			cause := ctx.Err()
@@ -133,9 +126,10 @@ func (r *Router) awaitCross(ctx context.Context, coordinator int, t *ledger.Tran
 			return nil, fmt.Errorf("%w: cross-shard transaction %s not finished: %w", backend.ErrOutcomeUnknown, t.ID, cause)
 		case <-timer.C:
 		}
-		ended = nil
+		release()
+		ended, release = nil, func() {}
 		if l := r.shards.Ledger(coordinator); l != nil {
-			ended = l.CrossDone()
+			ended, release = l.CrossDoneOf(t.ProjectID, t.ID)
 		}
 		a, err := r.newReader(ctx).ask(coordinator, shardQuery{Kind: queryGetCrossTransaction, ProjectID: t.ProjectID, ID: t.ID})
 		var rejection *fsm.Error
@@ -148,6 +142,11 @@ func (r *Router) awaitCross(ctx context.Context, coordinator int, t *ledger.Tran
 			return a.Cross, nil
 		}
 		wait = min(2*wait, crossPollMax)
+		if ended != nil {
+			// The local replica's commit of the done wakes the wait: the timer is only the
+			// safety net, and each of its reads is a read-index round.
+			wait = crossPollMax
+		}
 		timer.Reset(wait)
 	}
 }

@@ -1006,7 +1006,7 @@ func (l *Ledger) crossDone(c *CrossDone) *fsm.Result {
 		x.Participants = nil
 		l.putCross(x)
 		l.emitTransaction(x.Transaction)
-		l.crossEnded = true
+		l.crossEnded = append(l.crossEnded, x.Transaction.ProjectID+"\x00"+x.Transaction.ID)
 	}
 	return &fsm.Result{Value: x.copy()}
 }

@@ -16,10 +16,52 @@ import (
 // is missed. Called from any goroutine.
 func (l *Ledger) CrossChanged() <-chan struct{} { return waitChannel(&l.crossChanged) }
 
-// CrossDone returns a channel closed once a batch that made a cross-shard transaction of this
-// shard done has committed: a router waiting for its answer reads the record again then. Take
-// it before the read. Called from any goroutine.
-func (l *Ledger) CrossDone() <-chan struct{} { return waitChannel(&l.crossDoneCh) }
+// CrossDoneOf returns a channel closed once a batch that made the cross-shard transaction
+// transactionID of projectID done has committed on this replica, and a release to call when
+// the caller stops waiting: a router waiting for its answer reads the record again then. Take
+// it before the read. Only that transaction's done wakes it: with one channel for every done,
+// each done woke every waiting router to read its record again (64 concurrent cross-shard
+// transfers: ~30,000 record reads a second, bench/RESULTS.md, session 26). Called from any
+// goroutine.
+func (l *Ledger) CrossDoneOf(projectID, transactionID string) (<-chan struct{}, func()) {
+	k := projectID + "\x00" + transactionID
+	l.crossWaitMu.Lock()
+	defer l.crossWaitMu.Unlock()
+	if l.crossWaiters == nil {
+		l.crossWaiters = map[string]*crossWaiter{}
+	}
+	w := l.crossWaiters[k]
+	if w == nil {
+		w = &crossWaiter{ended: make(chan struct{})}
+		l.crossWaiters[k] = w
+	}
+	w.count++
+	return w.ended, func() {
+		l.crossWaitMu.Lock()
+		defer l.crossWaitMu.Unlock()
+		if w.count--; w.count == 0 && l.crossWaiters[k] == w {
+			delete(l.crossWaiters, k)
+		}
+	}
+}
+
+// crossWaiter is the channel the waiters of one transaction's done share.
+type crossWaiter struct {
+	ended chan struct{}
+	count int // waiters holding it
+}
+
+// wakeCrossWaiters closes the channels of the transactions the committed batch made done.
+func (l *Ledger) wakeCrossWaiters() {
+	l.crossWaitMu.Lock()
+	defer l.crossWaitMu.Unlock()
+	for _, k := range l.crossEnded {
+		if w := l.crossWaiters[k]; w != nil {
+			close(w.ended)
+			delete(l.crossWaiters, k)
+		}
+	}
+}
 
 func waitChannel(p *atomic.Pointer[chan struct{}]) <-chan struct{} {
 	for {
@@ -40,17 +82,18 @@ func wake(p *atomic.Pointer[chan struct{}]) {
 }
 
 // Committed shows readers the balances the batch deferred (epochs.go), and wakes the waiters
-// of CrossChanged after a batch with a begin, and of CrossDone after one with a done
-// (fsm.Committer).
+// of CrossChanged after a batch with a begin, and those of CrossDoneOf for each transaction
+// the batch made done (fsm.Committer).
 func (l *Ledger) Committed() {
 	l.publishWallets()
 	if l.crossBegun {
 		l.crossBegun = false
 		wake(&l.crossChanged)
 	}
-	if l.crossEnded {
-		l.crossEnded = false
-		wake(&l.crossDoneCh)
+	if len(l.crossEnded) > 0 {
+		l.wakeCrossWaiters()
+		clear(l.crossEnded)
+		l.crossEnded = l.crossEnded[:0]
 	}
 }
 

@@ -55,12 +55,24 @@ func TestCrossReads(t *testing.T) {
 	for _, p := range x.Participants {
 		c.shards[p.Shard].applyRaw(&CrossFinish{ProjectID: "p1", TransactionID: id, Wallets: p.Wallets, Status: TransactionCompleted})
 	}
-	ended := coordinator.CrossDone()
+	ended, release := coordinator.CrossDoneOf("p1", id)
+	defer release()
+	again, releaseAgain := coordinator.CrossDoneOf("p1", id) // a second waiter of the same transaction
+	other, releaseOther := coordinator.CrossDoneOf("p1", "t0000ffffffffffffffff")
+	defer releaseOther()
 	c.shards[0].applyRaw(&CrossDone{ProjectID: "p1", TransactionID: id})
+	for _, ch := range []<-chan struct{}{ended, again} {
+		select {
+		case <-ch:
+		default:
+			t.Fatal("a committed done did not close its transaction's CrossDoneOf")
+		}
+	}
+	releaseAgain()
 	select {
-	case <-ended:
+	case <-other:
+		t.Fatal("a done woke the waiter of another transaction")
 	default:
-		t.Fatal("a committed done did not close CrossDone")
 	}
 	if x, err := coordinator.GetCrossTransaction("p1", id); err != nil || !x.Done() {
 		t.Fatalf("done: %+v %v", x, err)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 
 	"github.com/gigaledger/gigaledger/fsm"
@@ -53,10 +54,11 @@ type Ledger struct {
 	// waits on CrossChanged is woken (the coordinator's driver).
 	crossBegun   bool
 	crossChanged atomic.Pointer[chan struct{}]
-	// crossEnded likewise wakes the waiters of CrossDone (routers waiting for their answer)
-	// after a batch that made a cross-shard transaction done.
-	crossEnded  bool
-	crossDoneCh atomic.Pointer[chan struct{}]
+	// crossEnded are the transactions (project, NUL, transaction ID) this batch made done;
+	// once it commits their waiters (CrossDoneOf: routers waiting for their answer) are woken.
+	crossEnded   []string
+	crossWaitMu  sync.Mutex
+	crossWaiters map[string]*crossWaiter
 	// refs says which reference IDs the store certainly lacks (refindex.go).
 	refs referenceFilter
 
