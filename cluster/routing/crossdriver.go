@@ -79,41 +79,81 @@ func (d *CrossDriver) Scan(shardID int) error {
 	if l == nil {
 		return nil
 	}
-	keyOf := func(projectID string, sequence uint64) string {
-		return fmt.Sprintf("%d\x00%s\x00%d", shardID, projectID, sequence)
-	}
 	pending, err := l.PendingCrossExcept(crossScanMax, func(projectID string, sequence uint64) bool {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		return d.inFlight[keyOf(projectID, sequence)]
+		return d.driving(shardID, projectID, sequence)
 	})
 	if err != nil {
 		return err
 	}
 	for i := range pending {
-		x := pending[i]
-		key := keyOf(x.Transaction.ProjectID, x.Transaction.Sequence)
-		d.mu.Lock()
-		if d.inFlight[key] {
-			d.mu.Unlock()
-			continue
-		}
-		d.inFlight[key] = true
-		d.count.Add(1)
-		d.wg.Add(1)
-		d.mu.Unlock()
-		go func() {
-			defer func() {
-				d.mu.Lock()
-				delete(d.inFlight, key)
-				d.mu.Unlock()
-				d.count.Add(-1)
-				d.wg.Done()
-			}()
-			d.drive(shardID, &x)
-		}()
+		d.start(shardID, &pending[i])
 	}
 	return nil
+}
+
+// ScanBegun starts driving the records begun on shardID since the last call
+// (ledger.TakeBegunCross), reading each by its key; when some were not kept, it scans. It takes
+// them on a replica that does not lead too, which drops them, so that they do not pile up.
+func (d *CrossDriver) ScanBegun(shardID int) error {
+	l := d.shards.Ledger(shardID)
+	if l == nil {
+		return nil
+	}
+	refs, lost := l.TakeBegunCross()
+	if d.ctx.Err() != nil || !d.leads(shardID) {
+		return nil
+	}
+	if lost {
+		return d.Scan(shardID)
+	}
+	for _, ref := range refs {
+		if d.driving(shardID, ref.ProjectID, ref.Sequence) {
+			continue
+		}
+		x, err := l.PendingCrossOf(ref)
+		if err != nil {
+			return err
+		}
+		if x != nil {
+			d.start(shardID, x)
+		}
+	}
+	return nil
+}
+
+func crossDriveKey(shardID int, projectID string, sequence uint64) string {
+	return fmt.Sprintf("%d\x00%s\x00%d", shardID, projectID, sequence)
+}
+
+// driving reports whether a goroutine drives the record already.
+func (d *CrossDriver) driving(shardID int, projectID string, sequence uint64) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.inFlight[crossDriveKey(shardID, projectID, sequence)]
+}
+
+// start drives x in its own goroutine unless one drives it already.
+func (d *CrossDriver) start(shardID int, x *ledger.CrossTransaction) {
+	key := crossDriveKey(shardID, x.Transaction.ProjectID, x.Transaction.Sequence)
+	d.mu.Lock()
+	if d.inFlight[key] {
+		d.mu.Unlock()
+		return
+	}
+	d.inFlight[key] = true
+	d.count.Add(1)
+	d.wg.Add(1)
+	d.mu.Unlock()
+	go func() {
+		defer func() {
+			d.mu.Lock()
+			delete(d.inFlight, key)
+			d.mu.Unlock()
+			d.count.Add(-1)
+			d.wg.Done()
+		}()
+		d.drive(shardID, x)
+	}()
 }
 
 // Run watches shards 0..shardCount−1 until Close: each is scanned when a begin commits on this
@@ -128,22 +168,34 @@ func (d *CrossDriver) Run(shardCount int) {
 	}
 }
 
+// watch drives shardID's records: those begun since the last round when a begin commits
+// (ScanBegun), every pending one at the start and on each tick (Scan: a new leader, a record
+// whose goroutine gave up).
 func (d *CrossDriver) watch(shardID int) {
 	ticker := time.NewTicker(crossScanInterval)
 	defer ticker.Stop()
+	scan := true
 	for {
 		var changed <-chan struct{} // nil while the shard is not hosted here: the ticker only
 		if l := d.shards.Ledger(shardID); l != nil {
 			changed = l.CrossChanged()
 		}
-		if err := d.Scan(shardID); err != nil {
+		var err error
+		if scan {
+			err = d.Scan(shardID)
+		} else {
+			err = d.ScanBegun(shardID)
+		}
+		if err != nil {
 			d.logger.Warn("cross-shard records unreadable", "shard", shardID, "err", err)
 		}
 		select {
 		case <-d.ctx.Done():
 			return
 		case <-changed:
+			scan = false
 		case <-ticker.C:
+			scan = true
 		}
 	}
 }

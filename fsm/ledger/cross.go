@@ -844,7 +844,7 @@ func (l *Ledger) crossBegin(c *CrossBegin) *fsm.Result {
 	l.set(key(prefixReference, t.ProjectID, t.ReferenceID), appendSequence(nil, t.Sequence))
 	l.pendingReferences[referenceKey] = t
 	l.putCross(x)
-	l.crossBegun = true
+	l.crossBegun = append(l.crossBegun, CrossRef{ProjectID: t.ProjectID, Sequence: t.Sequence})
 	return &fsm.Result{Value: x.copy()}
 }
 

@@ -12,9 +12,75 @@ import (
 // last committed batch.
 
 // CrossChanged returns a channel closed once a batch that began a cross-shard transaction on
-// this shard has committed. Take it before reading PendingCross, then wait on it, and no begin
-// is missed. Called from any goroutine.
+// this shard has committed. Take it before reading PendingCross or TakeBegunCross, then wait on
+// it, and no begin is missed. Called from any goroutine.
 func (l *Ledger) CrossChanged() <-chan struct{} { return waitChannel(&l.crossChanged) }
+
+// CrossRef names a coordinator's record: its project and its transaction's sequence.
+type CrossRef struct {
+	ProjectID string
+	Sequence  uint64
+}
+
+// crossBegunMax bounds the begun records kept between two TakeBegunCross (a replica whose
+// driver does not take them, a follower's, keeps no more than this).
+var crossBegunMax = 4096
+
+// TakeBegunCross returns the records of the cross-shard transactions begun on this shard by the
+// batches committed since the last take, oldest first, and whether some were not kept (more
+// than crossBegunMax between two takes): then only a scan (PendingCross) finds them all. The
+// coordinator's driver takes them when CrossChanged wakes it, and drives them without scanning
+// every pending record: a scan walks the deletions of every record done since the last flush,
+// and one scan per begin was 7 % of a 3-node cluster's CPU under cross-shard load (bench/
+// RESULTS.md, session 26). Called from any goroutine.
+func (l *Ledger) TakeBegunCross() (refs []CrossRef, lost bool) {
+	l.crossBegunMu.Lock()
+	defer l.crossBegunMu.Unlock()
+	refs, lost = l.crossBegunKept, l.crossBegunLost
+	l.crossBegunKept, l.crossBegunLost = nil, false
+	return refs, lost
+}
+
+// PendingCrossOf returns the coordinator's record ref with its transaction while it is not
+// done, and nil once it is (or when there is none).
+func (l *Ledger) PendingCrossOf(ref CrossRef) (*CrossTransaction, error) {
+	var x *CrossTransaction
+	err := l.read(func() error {
+		v, err := l.get(crossKey(ref.ProjectID, ref.Sequence))
+		if err != nil || v == nil {
+			return err
+		}
+		ps, err := decodeCrossRecord(v)
+		if err != nil {
+			return err
+		}
+		tv, err := l.transactionRecord(ref.ProjectID, ref.Sequence)
+		if err != nil {
+			return err
+		}
+		if tv == nil {
+			return fmt.Errorf("cross-shard record %s/%d without its transaction", ref.ProjectID, ref.Sequence)
+		}
+		t, err := decodeTransaction(tv)
+		if err != nil {
+			return err
+		}
+		x = &CrossTransaction{Transaction: t, Participants: ps}
+		return nil
+	})
+	return x, err
+}
+
+// publishBegunCross keeps the records the committed batch began for TakeBegunCross.
+func (l *Ledger) publishBegunCross() {
+	l.crossBegunMu.Lock()
+	defer l.crossBegunMu.Unlock()
+	if len(l.crossBegunKept)+len(l.crossBegun) > crossBegunMax {
+		l.crossBegunLost = true
+		return
+	}
+	l.crossBegunKept = append(l.crossBegunKept, l.crossBegun...)
+}
 
 // CrossDoneOf returns a channel closed once a batch that made the cross-shard transaction
 // transactionID of projectID done has committed on this replica, and a release to call when
@@ -86,8 +152,10 @@ func wake(p *atomic.Pointer[chan struct{}]) {
 // the batch made done (fsm.Committer).
 func (l *Ledger) Committed() {
 	l.publishWallets()
-	if l.crossBegun {
-		l.crossBegun = false
+	if len(l.crossBegun) > 0 {
+		l.publishBegunCross()
+		clear(l.crossBegun)
+		l.crossBegun = l.crossBegun[:0]
 		wake(&l.crossChanged)
 	}
 	if len(l.crossEnded) > 0 {

@@ -50,10 +50,14 @@ type Ledger struct {
 	// nextTrimFinishMs is the earliest finish of an indexed participation (0: none), so that a
 	// batch looks for participations to trim only when one is due (crosstrim.go).
 	nextTrimFinishMs int64
-	// crossBegun says this batch began a cross-shard transaction; once it commits, whoever
-	// waits on CrossChanged is woken (the coordinator's driver).
-	crossBegun   bool
-	crossChanged atomic.Pointer[chan struct{}]
+	// crossBegun are the cross-shard transactions this batch began; once it commits they are
+	// kept for TakeBegunCross and whoever waits on CrossChanged is woken (the coordinator's
+	// driver).
+	crossBegun     []CrossRef
+	crossChanged   atomic.Pointer[chan struct{}]
+	crossBegunMu   sync.Mutex
+	crossBegunKept []CrossRef
+	crossBegunLost bool
 	// crossEnded are the transactions (project, NUL, transaction ID) this batch made done;
 	// once it commits their waiters (CrossDoneOf: routers waiting for their answer) are woken.
 	crossEnded   []string
