@@ -50,25 +50,31 @@ func (l *Ledger) PendingCrossOf(ref CrossRef) (*CrossTransaction, error) {
 		if err != nil || v == nil {
 			return err
 		}
-		ps, err := decodeCrossRecord(v)
-		if err != nil {
-			return err
-		}
-		tv, err := l.transactionRecord(ref.ProjectID, ref.Sequence)
-		if err != nil {
-			return err
-		}
-		if tv == nil {
-			return fmt.Errorf("cross-shard record %s/%d without its transaction", ref.ProjectID, ref.Sequence)
-		}
-		t, err := decodeTransaction(tv)
-		if err != nil {
-			return err
-		}
-		x = &CrossTransaction{Transaction: t, Participants: ps}
-		return nil
+		x, err = l.crossRecord(ref, v)
+		return err
 	})
 	return x, err
+}
+
+// crossRecord decodes the coordinator's record ref (its participants, v) with its transaction.
+// Inside a read.
+func (l *Ledger) crossRecord(ref CrossRef, v []byte) (*CrossTransaction, error) {
+	ps, err := decodeCrossRecord(v)
+	if err != nil {
+		return nil, err
+	}
+	tv, err := l.transactionRecord(ref.ProjectID, ref.Sequence)
+	if err != nil {
+		return nil, err
+	}
+	if tv == nil {
+		return nil, fmt.Errorf("cross-shard record %s/%d without its transaction", ref.ProjectID, ref.Sequence)
+	}
+	t, err := decodeTransaction(tv)
+	if err != nil {
+		return nil, err
+	}
+	return &CrossTransaction{Transaction: t, Participants: ps}, nil
 }
 
 // publishBegunCross keeps the records the committed batch began for TakeBegunCross.
@@ -213,22 +219,11 @@ func (l *Ledger) PendingCrossExcept(limit int, skip func(projectID string, seque
 			if skip != nil && skip(projectID, sequence) {
 				return nil
 			}
-			tv, err := l.transactionRecord(projectID, sequence)
+			x, err := l.crossRecord(CrossRef{ProjectID: projectID, Sequence: sequence}, v)
 			if err != nil {
 				return err
 			}
-			if tv == nil {
-				return fmt.Errorf("cross-shard record %q without its transaction", k)
-			}
-			t, err := decodeTransaction(tv)
-			if err != nil {
-				return err
-			}
-			ps, err := decodeCrossRecord(v)
-			if err != nil {
-				return err
-			}
-			out = append(out, CrossTransaction{Transaction: t, Participants: ps})
+			out = append(out, *x)
 			return nil
 		})
 		if err == errStop {
