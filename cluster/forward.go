@@ -213,6 +213,34 @@ func (n *Node) Query(ctx context.Context, shardID int, query []byte) ([]byte, er
 	return answer, err
 }
 
+// QueryLeader runs a query on shardID's leader, as Query does on another node: a query whose
+// answer waits for something the leader applies first (routing's wait for a cross-shard
+// transaction to be done), which a follower would learn only with the next append. It is served
+// here when this node's replica leads. A node that does not lead answers it as any forwarded
+// query, fenced (leadership may move meanwhile).
+func (n *Node) QueryLeader(ctx context.Context, shardID int, query []byte) ([]byte, error) {
+	if n.cfg.Query == nil {
+		return nil, errors.New("this node answers no queries")
+	}
+	var answer []byte
+	err := n.callLeader(ctx, leaderCall{
+		what: "query the leader", shardID: shardID, kind: rpcKindQuery, payload: query, resendable: true, patience: forwardPatience,
+		serveLocally: func(hs *hostedShard) error {
+			if !hs.shard.IsLeader() {
+				return fmt.Errorf("query on %s: %w", n.cfg.NodeID, shard.ErrNotLeader)
+			}
+			var err error
+			answer, err = n.answerQuery(ctx, shardID, query)
+			return err
+		},
+		answer: func(payload []byte) error {
+			answer = payload
+			return nil
+		},
+	})
+	return answer, err
+}
+
 // answerQuery fences a linearizable read on a hosted shard and runs the configured query: a
 // forwarded query, answered here whatever the lag (it is never forwarded again).
 func (n *Node) answerQuery(ctx context.Context, shardID int, query []byte) ([]byte, error) {

@@ -19,9 +19,13 @@ import (
 // waits on the coordinator's record until it is decided and done, and answers what the
 // single-shard path would have answered.
 
-// Waiting on the coordinator's record: a linearizable read of it after crossPollFirst, then at
-// intervals doubling up to crossPollMax, until the request's context ends.
+// Waiting on the coordinator's record: the coordinator's leader answers once the transaction is
+// done there, or after crossAwaitMax (awaitCrossTransaction); when that fails (a leader change,
+// a leader whose release has no such query), a linearizable read of the record after
+// crossPollFirst, then at intervals doubling up to crossPollMax, until the request's context
+// ends.
 const (
+	crossAwaitMax  = time.Second
 	crossPollFirst = 2 * time.Millisecond
 	crossPollMax   = 50 * time.Millisecond
 )
@@ -100,53 +104,115 @@ func (r *Router) runAcross(ctx context.Context, env fsm.Envelope, tx *ledger.Tra
 	return x, began, nil, nil
 }
 
-// awaitCross reads the coordinator's record until the transaction is decided and every
-// participant applied the decision. When ctx ends first the outcome is unknown to the client,
+// awaitCross waits until the transaction is decided and every participant applied the
+// decision, and answers the coordinator's record then. It asks the coordinator's leader, which
+// applies the done first: a follower replica applies it only once it hears the commit index
+// (the next append or heartbeat), so a wait on this node's replica, or reads at intervals,
+// answered one cross-shard transfer on 3 nodes in ~10 ms where the transfer took ~3
+// (bench/RESULTS.md, session 27). When ctx ends first the outcome is unknown to the client,
 // which retries under the same reference and meets the stored record.
 func (r *Router) awaitCross(ctx context.Context, coordinator int, t *ledger.Transaction) (*ledger.CrossTransaction, error) {
 	wait := crossPollFirst
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	var last error
-	// When this node hosts the coordinator, its replica's commit of this transaction's done
-	// wakes the wait at once; the timer's reads cover the rest (another node's coordinator, a
-	// follower replica that has not heard the commit yet, a leader change, a snapshot install).
-	var ended <-chan struct{}
-	release := func() {}
-	defer func() { release() }()
 	for {
+		x, last, err := r.askCross(ctx, coordinator, t, queryAwaitCrossTransaction)
+		switch {
+		case x != nil || err != nil:
+			return x, err
+		case last == nil:
+			wait = crossPollFirst
+			continue // the leader's wait ended before the done: ask again
+		}
+		// The leader could not be asked to wait (a leader change, a leader of a release without
+		// the query): read the record at intervals until the next attempt, as before.
+		timer := time.NewTimer(wait)
 		select {
-		case <-ended:
-			timer.Stop() // Go ≥ 1.23: no stale tick after Stop
 		case <-ctx.Done():
-			cause := ctx.Err()
-			if last != nil {
-				cause = fmt.Errorf("%w (last read: %w)", cause, last)
-			}
-			return nil, fmt.Errorf("%w: cross-shard transaction %s not finished: %w", backend.ErrOutcomeUnknown, t.ID, cause)
+			timer.Stop()
+			return nil, crossUnfinished(ctx, t, last)
 		case <-timer.C:
 		}
-		release()
-		ended, release = nil, func() {}
-		if l := r.shards.Ledger(coordinator); l != nil {
-			ended, release = l.CrossDoneOf(t.ProjectID, t.ID)
+		if x, _, err = r.askCross(ctx, coordinator, t, queryGetCrossTransaction); x != nil || err != nil {
+			return x, err
 		}
-		a, err := r.newReader(ctx).ask(coordinator, shardQuery{Kind: queryGetCrossTransaction, ProjectID: t.ProjectID, ID: t.ID})
-		var rejection *fsm.Error
-		switch {
-		case errors.As(err, &rejection):
-			return nil, fmt.Errorf("routing: cross-shard transaction %s: %w", t.ID, err) // it was begun: a bug
-		case err != nil:
-			last = err // a leader change: read again
-		case a.Cross.Done():
-			return a.Cross, nil
-		}
-		// The reads go on doubling whether or not this node hosts the coordinator: a follower
-		// replica applies the done only once it hears the commit index (the next append or
-		// heartbeat), while a read's read index makes it apply its log up to there at once.
-		// Waiting on the local commit alone made one cross-shard transfer on 3 nodes take 57 ms
-		// instead of 10.
 		wait = min(2*wait, crossPollMax)
-		timer.Reset(wait)
+	}
+}
+
+// askCross reads the coordinator's record of t: on the leader once it is done
+// (queryAwaitCrossTransaction), or linearizably on any replica (queryGetCrossTransaction). It
+// answers the record once it is done; else the read's failure, if any, to ask again after (a
+// leader change; a record not done is none); else err, which ends the wait: ctx ended (the
+// outcome is unknown), or a rejection (the transaction was begun: a bug).
+func (r *Router) askCross(ctx context.Context, coordinator int, t *ledger.Transaction, kind queryKind) (done *ledger.CrossTransaction, last, err error) {
+	if ctx.Err() != nil {
+		return nil, nil, crossUnfinished(ctx, t, nil)
+	}
+	q := shardQuery{Kind: kind, ProjectID: t.ProjectID, ID: t.ID}
+	var a *shardAnswer
+	if kind == queryAwaitCrossTransaction {
+		a, last = r.askLeader(ctx, coordinator, q)
+	} else {
+		a, last = r.newReader(ctx).ask(coordinator, q)
+	}
+	var rejection *fsm.Error
+	switch {
+	case errors.As(last, &rejection):
+		return nil, nil, fmt.Errorf("routing: cross-shard transaction %s: %w", t.ID, last)
+	case last != nil && ctx.Err() != nil:
+		return nil, nil, crossUnfinished(ctx, t, last)
+	case last != nil:
+		return nil, last, nil
+	case a.Cross == nil:
+		return nil, fmt.Errorf("routing: shard %d has no record of cross-shard transaction %s", coordinator, t.ID), nil
+	case a.Cross.Done():
+		return a.Cross, nil, nil
+	}
+	return nil, nil, nil
+}
+
+// askLeader runs q on shardID's leader (Shards.QueryLeader), its rejection as an *fsm.Error.
+func (r *Router) askLeader(ctx context.Context, shardID int, q shardQuery) (*shardAnswer, error) {
+	query, err := encodeQuery(q)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := r.shards.QueryLeader(ctx, shardID, query)
+	if err != nil {
+		return nil, backendError(err)
+	}
+	a, err := decodeAnswer(q.Kind, raw)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("routing: shard %d answered %v: %w", shardID, q.Kind, err)
+	case a.Err != nil:
+		return nil, a.Err
+	}
+	return a, nil
+}
+
+// crossUnfinished is the error of a wait whose context ended: the outcome is unknown.
+func crossUnfinished(ctx context.Context, t *ledger.Transaction, last error) error {
+	cause := ctx.Err()
+	if last != nil {
+		cause = fmt.Errorf("%w (last read: %w)", cause, last)
+	}
+	return fmt.Errorf("%w: cross-shard transaction %s not finished: %w", backend.ErrOutcomeUnknown, t.ID, cause)
+}
+
+// awaitCrossDone waits, on the replica whose ledger is l, until the cross-shard transaction
+// transactionID of projectID is done here, at most crossAwaitMax or until ctx ends: the wait
+// of a queryAwaitCrossTransaction before its read. The read that follows answers either way.
+func awaitCrossDone(ctx context.Context, l *ledger.Ledger, projectID, transactionID string) {
+	ended, release := l.CrossDoneOf(projectID, transactionID)
+	defer release()
+	if x, err := l.GetCrossTransaction(projectID, transactionID); err != nil || x == nil || x.Done() {
+		return
+	}
+	timer := time.NewTimer(crossAwaitMax)
+	defer timer.Stop()
+	select {
+	case <-ended:
+	case <-timer.C:
+	case <-ctx.Done():
 	}
 }

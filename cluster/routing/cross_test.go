@@ -395,3 +395,94 @@ func TestCrossShardCaptureLostToARelease(t *testing.T) {
 		}
 	}
 }
+
+// leaderShards is downShards whose leader queries are counted, and refused while refuse is set
+// (a leader whose release has no such query, or a leader change).
+type leaderShards struct {
+	*downShards
+	asked, refused atomic.Int64
+	refuse         atomic.Bool
+}
+
+func (l *leaderShards) QueryLeader(ctx context.Context, shardID int, query []byte) ([]byte, error) {
+	l.asked.Add(1)
+	if l.refuse.Load() {
+		l.refused.Add(1)
+		return nil, fmt.Errorf("query the leader: %w", cluster.ErrNoLeader)
+	}
+	return l.downShards.QueryLeader(ctx, shardID, query)
+}
+
+// The router waits for a cross-shard transaction's done on the coordinator's leader: the
+// leader's answer to awaitCrossTransaction comes once the transaction is done there (or when
+// the query's context ends, with the record as it is); a leader that cannot be asked leaves
+// the router reading the record at intervals, with the same answer.
+func TestCrossWaitAsksTheLeader(t *testing.T) {
+	s := newCrossSetup(t)
+	shards := &leaderShards{downShards: s.shards}
+	router := New(shards)
+	await := func(ctx context.Context, id string) *ledger.CrossTransaction {
+		t.Helper()
+		query, err := encodeQuery(shardQuery{Kind: queryAwaitCrossTransaction, ProjectID: "shop", ID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := router.AnswerQuery(ctx, s.shardA, query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := decodeAnswer(queryAwaitCrossTransaction, raw)
+		if err != nil || a.Err != nil || a.Cross == nil {
+			t.Fatalf("await answered %+v, %v", a, err)
+		}
+		return a.Cross
+	}
+
+	// No driver: the begin stays pending; the router's wait, on the leader, ends with its context.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	_, err := router.Propose(ctx, fsm.Envelope{Command: s.transfer("r1", 30)})
+	cancel()
+	if !errors.Is(err, backend.ErrOutcomeUnknown) || shards.asked.Load() == 0 {
+		t.Fatalf("no driver: %v after %d leader queries", err, shards.asked.Load())
+	}
+	pending, err := s.shards.ledgers[s.shardA].PendingCross(10)
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("the begun record: %+v %v", pending, err)
+	}
+	id := pending[0].Transaction.ID
+	// The leader's answer waits: not before the query's context ends while nothing drives it.
+	start := time.Now()
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+	x := await(ctx, id)
+	cancel()
+	if x.Done() || time.Since(start) < 50*time.Millisecond {
+		t.Fatalf("answered %v after %v, before the context ended", x.Transaction.Status, time.Since(start))
+	}
+
+	// The leader's answer comes with the done: asked before the driver runs, it answers done.
+	answered := make(chan *ledger.CrossTransaction, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		answered <- await(ctx, id)
+	}()
+	driver := NewCrossDriver(s.shards, func(int) bool { return true }, nil)
+	driver.Run(4)
+	t.Cleanup(driver.Close)
+	if x := <-answered; !x.Done() || x.Transaction.Status != ledger.TransactionCompleted {
+		t.Fatalf("the leader answered %+v", x.Transaction)
+	}
+
+	// A leader that cannot be asked: the reads at intervals answer the same.
+	shards.refuse.Store(true)
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := router.Propose(ctx, fsm.Envelope{Command: s.transfer("r2", 20)})
+	if err != nil || r.Err != nil || r.Value.(*ledger.Transaction).Status != ledger.TransactionCompleted || shards.refused.Load() == 0 {
+		t.Fatalf("leader refusing: %+v %v after %d refusals", r, err, shards.refused.Load())
+	}
+	if a, b := s.wallet(t, s.a, s.shardA), s.wallet(t, s.b, s.shardB); a.Balance != fsm.AmountFromUint64(50) ||
+		b.Balance != fsm.AmountFromUint64(150) || !a.Held.IsZero() {
+		t.Fatalf("balances %s (held %s) and %s", a.Balance, a.Held, b.Balance)
+	}
+}

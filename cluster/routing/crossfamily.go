@@ -65,8 +65,9 @@ func (r *Router) captureAcross(ctx context.Context, env fsm.Envelope, c *ledger.
 	if failure == nil && t.Status == ledger.TransactionFailed {
 		failure = &fsm.Error{Code: t.FailureReason, Message: t.FailureMessage}
 	}
-	// The hold as the outcome left it (a linearizable read of its shard).
-	after, err := rd.GetHold(c.ProjectID, c.HoldID)
+	// The hold as the outcome left it (a linearizable read of its shard: a new reader, since
+	// rd's fence of that shard predates the transaction).
+	after, err := r.newReader(ctx).GetHold(c.ProjectID, c.HoldID)
 	if err != nil {
 		return nil, err
 	}
@@ -171,8 +172,9 @@ func (r *Router) claimAcross(ctx context.Context, env fsm.Envelope, c *gigpay.Cl
 		}
 		return answer, err
 	}
-	// The token as the outcome left it (a linearizable read of its shard).
-	after, err := rd.GetTokenByString(c.ProjectID, c.Token)
+	// The token as the outcome left it (a linearizable read of its shard: a new reader, since
+	// rd's fence of that shard predates the transaction).
+	after, err := r.newReader(ctx).GetTokenByString(c.ProjectID, c.Token)
 	if err != nil {
 		return nil, err
 	}

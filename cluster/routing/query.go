@@ -47,6 +47,9 @@ const (
 	queryListGigPayPayments
 	queryGetCrossTransaction
 	queryGetPayFrom
+	// awaitCrossTransaction is getCrossTransaction answered on the coordinator's leader once
+	// the transaction is done there, or after crossAwaitMax (Shards.QueryLeader; cross.go).
+	queryAwaitCrossTransaction
 	queryKindEnd
 )
 
@@ -63,7 +66,7 @@ var queryKindNames = [queryKindEnd]string{
 	queryListSpendable: "listSpendable", queryGetPayment: "getPayment", queryListPayments: "listPayments",
 	queryGetToken: "getToken", queryGetTokenByString: "getTokenByString", queryGetGigPayPayment: "getGigPayPayment",
 	queryListGigPayPayments: "listGigPayPayments", queryGetCrossTransaction: "getCrossTransaction",
-	queryGetPayFrom: "getPayFrom",
+	queryGetPayFrom: "getPayFrom", queryAwaitCrossTransaction: "awaitCrossTransaction",
 }
 
 func (k queryKind) String() string {
@@ -165,7 +168,7 @@ func (q shardQuery) run(r replica) (*shardAnswer, error) {
 		a.Transaction, err = l.GetTransaction(q.ProjectID, q.ID)
 	case queryListTransactions:
 		a.Transactions, a.HasMore, err = l.ListTransactions(q.ProjectID, q.Range, q.Page)
-	case queryGetCrossTransaction:
+	case queryGetCrossTransaction, queryAwaitCrossTransaction:
 		a.Cross, err = l.GetCrossTransaction(q.ProjectID, q.ID)
 	case queryGetHold:
 		a.Hold, err = l.GetHold(q.ProjectID, q.ID)
@@ -263,6 +266,9 @@ func (r *Router) AnswerQuery(ctx context.Context, shardID int, query []byte) ([]
 	l := r.shards.Ledger(shardID)
 	if l == nil {
 		return nil, fmt.Errorf("routing: shard %d: %w", shardID, cluster.ErrNotHosted)
+	}
+	if q.Kind == queryAwaitCrossTransaction {
+		awaitCrossDone(ctx, l, q.ProjectID, q.ID)
 	}
 	answer, err := q.run(r.replica(shardID, l))
 	if err != nil {
@@ -531,7 +537,7 @@ func writeRecords(e *fsm.Encoder, kind queryKind, a *shardAnswer) error {
 		writeList(e, a.Transactions)
 	case queryGetHold:
 		return writeOne(e, kind, a.Hold, a.Hold == nil)
-	case queryGetCrossTransaction:
+	case queryGetCrossTransaction, queryAwaitCrossTransaction:
 		return writeOne(e, kind, a.Cross, a.Cross == nil)
 	case queryGetAccount:
 		return writeOne(e, kind, a.Account, a.Account == nil)
@@ -592,7 +598,7 @@ func readRecords(d *fsm.Decoder, kind queryKind, a *shardAnswer) {
 		a.Transactions = readList(d, ledger.ReadTransaction)
 	case queryGetHold:
 		a.Hold = ledger.ReadHold(d)
-	case queryGetCrossTransaction:
+	case queryGetCrossTransaction, queryAwaitCrossTransaction:
 		a.Cross = ledger.ReadCrossTransaction(d)
 	case queryGetAccount:
 		a.Account = gigawallet.ReadAccount(d)

@@ -53,6 +53,9 @@ type Shards interface {
 	// Query runs a shardQuery (encoded) linearizably on a node hosting the shard, which
 	// answers it with Router.AnswerQuery.
 	Query(ctx context.Context, shardID int, query []byte) ([]byte, error)
+	// QueryLeader runs a shardQuery (encoded) on the shard's leader (cluster.Node.QueryLeader):
+	// for a query whose answer waits for what the leader applies first.
+	QueryLeader(ctx context.Context, shardID int, query []byte) ([]byte, error)
 	// Outbox is the event log of this node's replica of the shard, or nil (an untyped nil) when
 	// the node does not host it.
 	Outbox(shardID int) Outbox

@@ -86,6 +86,11 @@ func (s *localShards) Query(ctx context.Context, shardID int, query []byte) ([]b
 	return nil, fmt.Errorf("every shard is local here")
 }
 
+// QueryLeader answers as the leader would: every shard is local, and leads.
+func (s *localShards) QueryLeader(ctx context.Context, shardID int, query []byte) ([]byte, error) {
+	return New(s).AnswerQuery(ctx, shardID, query)
+}
+
 // partialShards is localShards as a node that hosts only some of them sees them: proposals
 // reach every shard (the cluster forwards them to the leader), and the other shards are read
 // through the query path, answered by a router that hosts them (as cluster.Config.Query).

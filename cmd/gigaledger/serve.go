@@ -508,6 +508,10 @@ func (s nodeShards) Query(ctx context.Context, shardID int, query []byte) ([]byt
 	return s.node.Query(ctx, shardID, query)
 }
 
+func (s nodeShards) QueryLeader(ctx context.Context, shardID int, query []byte) ([]byte, error) {
+	return s.node.QueryLeader(ctx, shardID, query)
+}
+
 func (s nodeShards) Ledger(shardID int) *ledger.Ledger {
 	return s.families.ledgerOf(s.node.StateMachine(shardID))
 }
