@@ -21,13 +21,17 @@ import (
 
 // Waiting on the coordinator's record: the coordinator's leader answers once the transaction is
 // done there, or after crossAwaitMax (awaitCrossTransaction); when that fails (a leader change,
-// a leader whose release has no such query), a linearizable read of the record after
-// crossPollFirst, then at intervals doubling up to crossPollMax, until the request's context
-// ends.
+// a leader whose release has no such query), or while crossAwaitingMax waits of this router are
+// held by leaders already, a linearizable read of the record after crossPollFirst, then at
+// intervals doubling up to crossPollMax, until the request's context ends. The bound keeps the
+// held queries well under what one RPC connection serves at once (the cluster's
+// rpcServerInflightMaxCount, 4,096, past which it stops reading the connection's other
+// requests), whatever batches of cross-shard transactions arrive.
 const (
-	crossAwaitMax  = time.Second
-	crossPollFirst = 2 * time.Millisecond
-	crossPollMax   = 50 * time.Millisecond
+	crossAwaitMax    = time.Second
+	crossAwaitingMax = 1024
+	crossPollFirst   = 2 * time.Millisecond
+	crossPollMax     = 50 * time.Millisecond
 )
 
 // transactAcross runs a Transact whose wallets live on more than one shard.
@@ -114,16 +118,24 @@ func (r *Router) runAcross(ctx context.Context, env fsm.Envelope, tx *ledger.Tra
 func (r *Router) awaitCross(ctx context.Context, coordinator int, t *ledger.Transaction) (*ledger.CrossTransaction, error) {
 	wait := crossPollFirst
 	for {
-		x, last, err := r.askCross(ctx, coordinator, t, queryAwaitCrossTransaction)
-		switch {
-		case x != nil || err != nil:
-			return x, err
-		case last == nil:
-			wait = crossPollFirst
-			continue // the leader's wait ended before the done: ask again
+		var x *ledger.CrossTransaction
+		var last, err error
+		if r.crossAwaiting.Add(1) <= crossAwaitingMax {
+			x, last, err = r.askCross(ctx, coordinator, t, queryAwaitCrossTransaction)
+			r.crossAwaiting.Add(-1)
+			switch {
+			case x != nil || err != nil:
+				return x, err
+			case last == nil:
+				wait = crossPollFirst
+				continue // the leader's wait ended before the done: ask again
+			}
+		} else {
+			r.crossAwaiting.Add(-1)
 		}
 		// The leader could not be asked to wait (a leader change, a leader of a release without
-		// the query): read the record at intervals until the next attempt, as before.
+		// the query), or holds enough of this router's waits: read the record at intervals
+		// until the next attempt, as before.
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

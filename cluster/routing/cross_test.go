@@ -473,16 +473,25 @@ func TestCrossWaitAsksTheLeader(t *testing.T) {
 		t.Fatalf("the leader answered %+v", x.Transaction)
 	}
 
-	// A leader that cannot be asked: the reads at intervals answer the same.
-	shards.refuse.Store(true)
+	// As many waits held by leaders as the router allows: this one reads at intervals.
+	router.crossAwaiting.Store(crossAwaitingMax)
+	asked := shards.asked.Load()
 	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r, err := router.Propose(ctx, fsm.Envelope{Command: s.transfer("r2", 20)})
+	r, err := router.Propose(ctx, fsm.Envelope{Command: s.transfer("r3", 10)})
+	if err != nil || r.Err != nil || r.Value.(*ledger.Transaction).Status != ledger.TransactionCompleted || shards.asked.Load() != asked {
+		t.Fatalf("waits at the bound: %+v %v after %d leader queries", r, err, shards.asked.Load()-asked)
+	}
+	router.crossAwaiting.Store(0)
+
+	// A leader that cannot be asked: the reads at intervals answer the same.
+	shards.refuse.Store(true)
+	r, err = router.Propose(ctx, fsm.Envelope{Command: s.transfer("r2", 20)})
 	if err != nil || r.Err != nil || r.Value.(*ledger.Transaction).Status != ledger.TransactionCompleted || shards.refused.Load() == 0 {
 		t.Fatalf("leader refusing: %+v %v after %d refusals", r, err, shards.refused.Load())
 	}
-	if a, b := s.wallet(t, s.a, s.shardA), s.wallet(t, s.b, s.shardB); a.Balance != fsm.AmountFromUint64(50) ||
-		b.Balance != fsm.AmountFromUint64(150) || !a.Held.IsZero() {
+	if a, b := s.wallet(t, s.a, s.shardA), s.wallet(t, s.b, s.shardB); a.Balance != fsm.AmountFromUint64(40) ||
+		b.Balance != fsm.AmountFromUint64(160) || !a.Held.IsZero() {
 		t.Fatalf("balances %s (held %s) and %s", a.Balance, a.Held, b.Balance)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gigaledger/gigaledger/backend"
 	"github.com/gigaledger/gigaledger/cluster"
@@ -91,6 +92,8 @@ type Router struct {
 	usedAssets sync.Map
 	// invoiceShards remembers the shards of invoices found by address alone (invoices.go).
 	invoiceShards invoiceShards
+	// crossAwaiting counts this router's waits held by a coordinator's leader (cross.go).
+	crossAwaiting atomic.Int64
 }
 
 // New returns a router over shards.
