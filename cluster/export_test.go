@@ -49,3 +49,12 @@ func SetRemovedReplicaCheck(interval, patience time.Duration) (restore func()) {
 // RemovedReplicaChecks is how many times this node asked a leader whether a leaderless
 // replica of it was removed.
 func (n *Node) RemovedReplicaChecks() int64 { return n.removedChecks.Load() }
+
+// ConfirmTerm runs the read-index rounds' term confirmation of shardID with term.
+func (n *Node) ConfirmTerm(ctx context.Context, shardID int, term uint64) error {
+	hs := n.hosted(shardID)
+	if hs == nil {
+		return ErrNotHosted
+	}
+	return n.confirmTerm(ctx, shardID, hs.shard, term)
+}

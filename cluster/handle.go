@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -125,6 +126,11 @@ func (n *Node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 		err = n.leaderOnly(hs, func() error { return hs.shard.RemoveServerKeeping(ctx, parts[0], parts[1], keep) })
 	case rpcKindQuery:
 		payload, err = n.answerQuery(ctx, shardID, req.payload)
+	case rpcKindTerm:
+		if len(req.payload) != 0 {
+			return rpcResponse{code: codeBadRequest, payload: []byte("term: want an empty payload")}
+		}
+		payload = binary.BigEndian.AppendUint64(nil, hs.shard.Term())
 	case rpcKindServers:
 		// Empty: this replica's latest configuration; {1}: the leader's; {2}: the leader's once
 		// committed (shard.CommittedServers).

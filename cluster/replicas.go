@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -89,6 +91,16 @@ func (n *Node) openShard(shardID int, bootstrap bool, peers []shard.Peer) error 
 	cfg.Peers = peers
 	cfg.Bootstrap = bootstrap
 	cfg.NodeLog = n.nodeLog
+	// The read-index rounds of the shard confirm its leader's term over this node's RPCs; they
+	// run only once Open has returned the shard.
+	var opened atomic.Pointer[shard.Shard]
+	cfg.ConfirmTerm = func(ctx context.Context, term uint64) error {
+		s := opened.Load()
+		if s == nil {
+			return fmt.Errorf("shard %d not open yet: %w", shardID, shard.ErrNotLeader)
+		}
+		return n.confirmTerm(ctx, shardID, s, term)
+	}
 	layer := n.raftRouter.register(uint16(shardID), n.advertise)
 	transport := newShardTransport(layer, &transportLogger{Logger: shard.NewRaftLogger(n.logger.With("shard", shardID), "raft-net"),
 		closing: n.closed.Load})
@@ -100,6 +112,7 @@ func (n *Node) openShard(shardID int, bootstrap bool, peers []shard.Peer) error 
 		}
 		return fmt.Errorf("shard %d: %w", shardID, err)
 	}
+	opened.Store(s)
 	hs := &hostedShard{id: shardID, shard: s, sm: sm, closeSM: closeSM, retired: make(chan struct{}),
 		readRounds: n.newReadRounds(shardID), transport: transport}
 	n.mu.Lock()

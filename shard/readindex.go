@@ -75,6 +75,31 @@ func (s *Shard) readPoint(ctx context.Context, withTerm bool) (ReadPoint, error)
 	return point, nil
 }
 
+// confirmTermMax bounds a read-index round's confirmation by Config.ConfirmTerm.
+const confirmTermMax = 5 * time.Second
+
+// verifyLeader is one read-index round's confirmation of leadership: raft.VerifyLeader and,
+// at the same time, Config.ConfirmTerm of the term the round began in. Both must succeed.
+func (s *Shard) verifyLeader() error {
+	term := s.raft.CurrentTerm()
+	verify := s.raft.VerifyLeader()
+	if s.cfg.ConfirmTerm == nil {
+		return verify.Error()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), confirmTermMax)
+	defer cancel()
+	confirmed := make(chan error, 1)
+	go func() { confirmed <- s.cfg.ConfirmTerm(ctx, term) }()
+	err := verify.Error()
+	if err != nil {
+		cancel() // the confirmation's answer no longer matters
+	}
+	if confirmErr := <-confirmed; err == nil && confirmErr != nil {
+		err = fmt.Errorf("term %d not confirmed: %w", term, confirmErr)
+	}
+	return err
+}
+
 func (s *Shard) awaitLeaderReady(ctx context.Context) (uint64, error) {
 	timer := time.NewTimer(leaderReadyWaitMax)
 	defer timer.Stop()

@@ -205,7 +205,7 @@ func Open(cfg Config, sm StateMachine, transport raft.Transport, logger *slog.Lo
 		_ = s.raft.Shutdown().Error()
 		return fail(err)
 	}
-	s.verifier = coalesce.New(func() (struct{}, error) { return struct{}{}, s.raft.VerifyLeader().Error() },
+	s.verifier = coalesce.New(func() (struct{}, error) { return struct{}{}, s.verifyLeader() },
 		metrics.readIndexRounds.Inc)
 
 	if cfg.Bootstrap {
@@ -288,6 +288,9 @@ func (s *Shard) Leader() (id, addr string) {
 }
 
 // IsLeader reports whether this replica is the leader (without a quorum check).
+// Term is the replica's current raft term.
+func (s *Shard) Term() uint64 { return s.raft.CurrentTerm() }
+
 func (s *Shard) IsLeader() bool {
 	return s.raft.State() == raft.Leader
 }
