@@ -51,7 +51,7 @@ func (n *Node) confirmTerm(ctx context.Context, shardID int, s *shard.Shard, ter
 	answers := make(chan answer, len(others))
 	for _, p := range others {
 		go func() {
-			t, err := n.termAt(ctx, p.Addr, shardID)
+			t, err := n.termAt(ctx, p, shardID)
 			answers <- answer{t, err}
 		}()
 	}
@@ -73,19 +73,25 @@ func (n *Node) confirmTerm(ctx context.Context, shardID int, s *shard.Shard, ter
 		errors.Join(errs...), shard.ErrNotLeader)
 }
 
-// termAt asks the node at address for its replica's current term of shardID (rpcKindTerm, or
-// from its replica stats when its release does not know the kind).
-func (n *Node) termAt(ctx context.Context, address string, shardID int) (uint64, error) {
-	payload, err := n.callAt(ctx, address, shardID, rpcKindTerm, nil)
+// termAt asks voter p for its replica's current term of shardID (rpcKindTerm, or from its
+// replica stats when its release does not know the kind). The answer must come from p itself:
+// another node now at p's address is not a voter of this configuration.
+func (n *Node) termAt(ctx context.Context, p shard.Peer, shardID int) (uint64, error) {
+	payload, err := n.callAt(ctx, p.Addr, shardID, rpcKindTerm, nil)
 	if errors.Is(err, errBadRequest) && strings.Contains(err.Error(), "unknown request kind") {
-		stats, err := n.replicaStatsAt(ctx, address, shardID)
+		stats, err := n.replicaStatsAt(ctx, p.Addr, shardID)
+		if err == nil && stats.NodeID != p.ID {
+			err = fmt.Errorf("term from %s: answered by %q, not voter %q", p.Addr, stats.NodeID, p.ID)
+		}
 		return stats.Term, err
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		return 0, err
-	}
-	if len(payload) != 8 {
-		return 0, fmt.Errorf("term from %s: %d bytes, want 8", address, len(payload))
+	case len(payload) < 8:
+		return 0, fmt.Errorf("term from %s: %d bytes, want 8 and the node ID", p.Addr, len(payload))
+	case string(payload[8:]) != p.ID:
+		return 0, fmt.Errorf("term from %s: answered by %q, not voter %q", p.Addr, payload[8:], p.ID)
 	}
 	return binary.BigEndian.Uint64(payload), nil
 }

@@ -130,7 +130,7 @@ func (n *Node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 		if len(req.payload) != 0 {
 			return rpcResponse{code: codeBadRequest, payload: []byte("term: want an empty payload")}
 		}
-		payload = binary.BigEndian.AppendUint64(nil, hs.shard.Term())
+		payload = append(binary.BigEndian.AppendUint64(nil, hs.shard.Term()), n.cfg.NodeID...)
 	case rpcKindServers:
 		// Empty: this replica's latest configuration; {1}: the leader's; {2}: the leader's once
 		// committed (shard.CommittedServers).

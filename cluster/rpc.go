@@ -62,7 +62,8 @@ const (
 	// keep is a voter and at least that many voters are left (shard.RemoveServerKeeping);
 	// leader only. A leader of an earlier release answers the kind unknown, and the move stops.
 	rpcKindRemoveServerKeeping byte = 14
-	// rpcKindTerm answers the local replica's current raft term (8 bytes, big-endian): a
+	// rpcKindTerm answers the local replica's current raft term (8 bytes, big-endian) and the
+	// node's ID: a
 	// leader's read-index round confirms with it that no voter moved past its term
 	// (confirmTerm). A node of an earlier release answers the kind unknown; the leader then
 	// reads the term from rpcKindReplicaStats.

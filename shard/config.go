@@ -97,14 +97,14 @@ type Config struct {
 	// Bootstrap makes Open bootstrap the configuration from Peers when the store is empty.
 	Bootstrap bool
 
-	// ConfirmTerm, when set, is asked in every read-index round, beside raft.VerifyLeader, to
-	// confirm with a quorum of the voters, over requests sent after the round began, that none
-	// of them has moved past term (nil error), or to answer why not (ErrNotLeader when one
-	// has). VerifyLeader alone counts an acknowledgement of any heartbeat or append that
-	// answers after the round began, including one sent before it: a leader stopped (SIGSTOP,
-	// a VM pause) while appends were in flight confirms itself on their answers once it
-	// resumes, after another leader was elected, and answered reads from its stale state
-	// (a fault run's anomaly, bench/RESULTS.md session 27). The cluster sets it.
+	// ConfirmTerm, when set, confirms leadership in every read-index round in place of
+	// raft.VerifyLeader: it answers nil once a quorum of the voters, asked over requests sent
+	// after the round began, is at term or below it, or why not (ErrNotLeader when a voter is
+	// past it). VerifyLeader counts an acknowledgement of any heartbeat or append that answers
+	// after the round began, including one sent before it: a leader stopped (SIGSTOP, a VM
+	// pause) while appends were in flight can confirm itself on their answers once it resumes,
+	// after another leader was elected, and answer reads from its stale state (a fault run's
+	// anomaly, bench/RESULTS.md session 27). The cluster sets it.
 	ConfirmTerm func(ctx context.Context, term uint64) error
 
 	// BatchMaxCount is the most commands in one log entry.
