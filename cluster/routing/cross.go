@@ -184,22 +184,11 @@ func (r *Router) askCross(ctx context.Context, coordinator int, t *ledger.Transa
 
 // askLeader runs q on shardID's leader (Shards.QueryLeader), its rejection as an *fsm.Error.
 func (r *Router) askLeader(ctx context.Context, shardID int, q shardQuery) (*shardAnswer, error) {
-	query, err := encodeQuery(q)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := r.shards.QueryLeader(ctx, shardID, query)
-	if err != nil {
-		return nil, backendError(err)
-	}
-	a, err := decodeAnswer(q.Kind, raw)
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("routing: shard %d answered %v: %w", shardID, q.Kind, err)
-	case a.Err != nil:
+	a, err := r.askThrough(ctx, shardID, q, r.shards.QueryLeader)
+	if err == nil && a.Err != nil {
 		return nil, a.Err
 	}
-	return a, nil
+	return a, err
 }
 
 // crossUnfinished is the error of a wait whose context ended: the outcome is unknown.

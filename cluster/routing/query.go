@@ -285,11 +285,16 @@ func (r *Router) replica(shardID int, l *ledger.Ledger) replica {
 
 // askRemote runs q on a node that hosts shardID, through the cluster's query RPC.
 func (r *Router) askRemote(ctx context.Context, shardID int, q shardQuery) (*shardAnswer, error) {
-	query, err := encodeQuery(q)
+	return r.askThrough(ctx, shardID, q, r.shards.Query)
+}
+
+// askThrough runs q on shardID through query (Shards.Query or Shards.QueryLeader).
+func (r *Router) askThrough(ctx context.Context, shardID int, q shardQuery, query func(context.Context, int, []byte) ([]byte, error)) (*shardAnswer, error) {
+	encoded, err := encodeQuery(q)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := r.shards.Query(ctx, shardID, query)
+	raw, err := query(ctx, shardID, encoded)
 	if err != nil {
 		return nil, backendError(err)
 	}
